@@ -1,0 +1,177 @@
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../src/env";
+import { jobStub } from "../src/jobs/client";
+
+/** Consecutive failures that open a backend's circuit, and how long it stays open. */
+export const CIRCUIT_THRESHOLD = 3;
+export const CIRCUIT_COOLDOWN_MS = 30_000;
+
+export type AcquireResult =
+  | { status: "granted"; probe: boolean }
+  | { status: "queued"; position: number }
+  | { status: "busy"; load: number }
+  | { status: "open"; retry_at: number };
+
+export type AttemptOutcome = "success" | "failure" | "neutral";
+
+export interface BackendStatus {
+  active: number;
+  waiting: number;
+  consecutive_failures: number;
+  open_until: number | null;
+}
+
+/**
+ * One per GPU backend: grants at most `max_concurrency` slots, queues the rest FIFO per tenant
+ * with round-robin between tenants, and keeps the backend's circuit breaker. Slots are leases,
+ * so a job that vanished mid-run cannot hold one forever.
+ */
+export class BackendScheduler extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`
+      CREATE TABLE IF NOT EXISTS slots (job_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, lease_until INTEGER NOT NULL, probe INTEGER NOT NULL DEFAULT 0);
+      CREATE TABLE IF NOT EXISTS waiting (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL UNIQUE, tenant TEXT NOT NULL, lease_ms INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS tenants (tenant TEXT PRIMARY KEY, last_grant INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY CHECK (id = 1), failures INTEGER NOT NULL, open_until INTEGER);
+      CREATE TABLE IF NOT EXISTS limits (id INTEGER PRIMARY KEY CHECK (id = 1), max_concurrency INTEGER NOT NULL);
+      INSERT OR IGNORE INTO health (id, failures, open_until) VALUES (1, 0, NULL);
+      INSERT OR IGNORE INTO limits (id, max_concurrency) VALUES (1, 1);
+    `);
+  }
+
+  private health(): { failures: number; open_until: number | null } {
+    return this.sql.exec<{ failures: number; open_until: number | null }>("SELECT failures, open_until FROM health WHERE id = 1").one();
+  }
+
+  private count(table: "slots" | "waiting"): number {
+    return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n;
+  }
+
+  private grant(jobId: string, tenant: string, leaseMs: number, now: number, probe: boolean): void {
+    this.sql.exec("INSERT OR REPLACE INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, ?)", jobId, tenant, now + leaseMs, probe ? 1 : 0);
+    this.sql.exec("INSERT OR REPLACE INTO tenants (tenant, last_grant) VALUES (?, ?)", tenant, now);
+    this.sql.exec("DELETE FROM waiting WHERE job_id = ?", jobId);
+  }
+
+  /** Asks for a slot; with `enqueue` the job waits in line and is woken when its turn comes. */
+  async acquire(req: { jobId: string; tenant: string; maxConcurrency: number; leaseMs: number; enqueue: boolean }): Promise<AcquireResult> {
+    const now = Date.now();
+    this.sql.exec("UPDATE limits SET max_concurrency = ? WHERE id = 1", req.maxConcurrency);
+    this.reclaimExpired(now);
+    const held = this.sql.exec("SELECT job_id FROM slots WHERE job_id = ?", req.jobId).toArray();
+    if (held.length) {
+      this.sql.exec("UPDATE slots SET lease_until = ? WHERE job_id = ?", now + req.leaseMs, req.jobId);
+      return { status: "granted", probe: false };
+    }
+    const h = this.health();
+    if (h.open_until !== null) {
+      // Half-open after the cool-down: exactly one probe job may try the backend.
+      if (now < h.open_until || this.probing()) return { status: "open", retry_at: Math.max(h.open_until, now + 1000) };
+      this.grant(req.jobId, req.tenant, req.leaseMs, now, true);
+      await this.reschedule();
+      return { status: "granted", probe: true };
+    }
+    const active = this.count("slots");
+    const waiting = this.count("waiting");
+    const next = this.nextInLine();
+    // Free capacity goes to whoever is next in line, so a newcomer never jumps the queue.
+    if (active < req.maxConcurrency && (next === undefined || next === req.jobId)) {
+      this.grant(req.jobId, req.tenant, req.leaseMs, now, false);
+      await this.reschedule();
+      return { status: "granted", probe: false };
+    }
+    if (!req.enqueue) return { status: "busy", load: (active + waiting) / req.maxConcurrency };
+    this.sql.exec("INSERT OR IGNORE INTO waiting (job_id, tenant, lease_ms) VALUES (?, ?, ?)", req.jobId, req.tenant, req.leaseMs);
+    const position = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM waiting WHERE seq <= (SELECT seq FROM waiting WHERE job_id = ?)", req.jobId).one().n;
+    return { status: "queued", position };
+  }
+
+  /** Gives a slot back, records how the attempt went, and hands free slots to the next in line. */
+  async release(jobId: string, outcome: AttemptOutcome): Promise<void> {
+    const now = Date.now();
+    const slot = this.sql.exec<{ probe: number }>("SELECT probe FROM slots WHERE job_id = ?", jobId).toArray()[0];
+    this.sql.exec("DELETE FROM slots WHERE job_id = ?", jobId);
+    this.sql.exec("DELETE FROM waiting WHERE job_id = ?", jobId);
+    if (slot && outcome === "success") {
+      this.sql.exec("UPDATE health SET failures = 0, open_until = NULL WHERE id = 1");
+    } else if (slot && outcome === "failure") {
+      const h = this.health();
+      const failures = h.failures + 1;
+      const open = slot.probe === 1 || failures >= CIRCUIT_THRESHOLD;
+      this.sql.exec("UPDATE health SET failures = ?, open_until = ? WHERE id = 1", failures, open ? now + CIRCUIT_COOLDOWN_MS : h.open_until);
+    }
+    await this.grantWaiting(now);
+  }
+
+  async status(): Promise<BackendStatus> {
+    const h = this.health();
+    return { active: this.count("slots"), waiting: this.count("waiting"), consecutive_failures: h.failures, open_until: h.open_until };
+  }
+
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    this.reclaimExpired(now);
+    await this.grantWaiting(now);
+  }
+
+  /** The waiting job whose tenant was served longest ago: one tenant's burst cannot starve another. */
+  private nextInLine(): string | undefined {
+    return this.sql
+      .exec<{ job_id: string }>(
+        `SELECT w.job_id FROM waiting w LEFT JOIN tenants t ON t.tenant = w.tenant
+         ORDER BY COALESCE(t.last_grant, 0) ASC, w.seq ASC LIMIT 1`,
+      )
+      .toArray()[0]?.job_id;
+  }
+
+  private probing(): boolean {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM slots WHERE probe = 1").one().n > 0;
+  }
+
+  private reclaimExpired(now: number): void {
+    this.sql.exec("DELETE FROM slots WHERE lease_until < ?", now);
+  }
+
+  private async grantWaiting(now: number): Promise<void> {
+    const max = this.sql.exec<{ max_concurrency: number }>("SELECT max_concurrency FROM limits WHERE id = 1").one().max_concurrency;
+    const h = this.health();
+    const granted: string[] = [];
+    const grantNext = (probe: boolean): boolean => {
+      const next = this.nextInLine();
+      if (!next) return false;
+      const row = this.sql.exec<{ tenant: string; lease_ms: number }>("SELECT tenant, lease_ms FROM waiting WHERE job_id = ?", next).one();
+      this.grant(next, row.tenant, row.lease_ms, now, probe);
+      granted.push(next);
+      return true;
+    };
+    if (h.open_until === null) {
+      // Bounded by the free slots.
+      while (this.count("slots") < max && grantNext(false));
+    } else if (now >= h.open_until && !this.probing()) {
+      // Half-open: one waiting job probes the backend; its outcome opens or closes the circuit.
+      grantNext(true);
+    }
+    await this.reschedule();
+    await Promise.all(
+      granted.map((jobId) =>
+        jobStub(this.env, jobId)
+          .wake()
+          .catch(() => undefined),
+      ),
+    );
+  }
+
+  /** One alarm: the earliest lease expiry (to reclaim it) or the end of an open circuit's cool-down. */
+  private async reschedule(): Promise<void> {
+    const lease = this.sql.exec<{ t: number | null }>("SELECT MIN(lease_until) AS t FROM slots").one().t;
+    const h = this.health();
+    const waiting = this.count("waiting");
+    const times = [lease, waiting && h.open_until !== null ? h.open_until : null].filter((t): t is number => t !== null);
+    if (times.length) await this.ctx.storage.setAlarm(Math.min(...times) + 1);
+    else await this.ctx.storage.deleteAlarm();
+  }
+}

@@ -1,0 +1,632 @@
+import { DurableObject } from "cloudflare:workers";
+import { adapterFor } from "../src/backends";
+import { fittingBackends } from "../src/backends/models";
+import type { BackendFailure, Outcome } from "../src/backends/types";
+import { config, type BackendConfig } from "../src/config";
+import { renderWebhookBody } from "../src/dialects/webhooks";
+import type { Env } from "../src/env";
+import type { JobSnapshot, Result } from "../src/jobs/results";
+import { CreateJobSchema, type CreateJob, type StoredJobInput } from "../src/jobs/spec";
+import { randomId, timingSafeEqual } from "../src/lib/crypto";
+import type { Delivery, Job, JobError, JobEvent, JobStatus, WebhookEventType } from "../src/schemas/job";
+import { getImageBytes, outputKey, putImage, type StoredImage } from "../src/storage/images";
+import { signedOutputUrl } from "../src/storage/links";
+import { attemptDelivery, nextDelayMs } from "../src/webhooks/deliver";
+import type { AcquireResult } from "./backend-scheduler";
+
+/** A job that has not ended by then fails with `timeout`, whatever its backends do. */
+export const JOB_DEADLINE_MS = 30 * 60_000;
+/** While a synchronous call is in flight the alarm beats this often, so a restart resumes quickly. */
+const HEARTBEAT_MS = 5_000;
+/** A job waiting for a backend slot checks again this often, in case a wake-up was lost. */
+const REQUEUE_CHECK_MS = 15_000;
+const POLL_MIN_MS = 1_000;
+const POLL_MAX_MS = 15_000;
+const MAX_DELIVERIES_PER_ALARM = 10;
+
+const TERMINAL: ReadonlySet<JobStatus> = new Set(["succeeded", "failed", "canceled"]);
+/** The only transitions a job can make; anything else is refused. */
+const TRANSITIONS: Record<JobStatus, readonly JobStatus[]> = {
+  queued: ["running", "failed", "canceled"],
+  running: ["succeeded", "failed", "canceled"],
+  succeeded: [],
+  failed: [],
+  canceled: [],
+};
+
+export const canTransition = (from: JobStatus, to: JobStatus): boolean => TRANSITIONS[from].includes(to);
+
+type JobRow = {
+  id: string;
+  tenant: string;
+  status: JobStatus;
+  input: string;
+  created_at: number;
+  started_at: number | null;
+  completed_at: number | null;
+  backend: string | null;
+  output: string;
+  error: string | null;
+  deadline_at: number;
+  dispatch_at: number | null;
+  tried: string;
+};
+
+type AttemptRow = {
+  n: number;
+  backend: string;
+  state: "running" | "pending" | "done" | "failed" | "canceled";
+  external_id: string | null;
+  poll_at: number | null;
+  poll_delay: number;
+  token: string;
+};
+
+type OutboxRow = { event_id: string; type: WebhookEventType; url: string; body: string; attempts: number; next_at: number | null };
+
+type StoredOutput = StoredImage & { seed: number };
+
+/**
+ * One job: the single source of truth for its state machine, event log, backend attempts and
+ * webhook outbox. Every time-driven step runs on the one alarm, so a restart loses nothing.
+ */
+export class JobObject extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  /** The synchronous backend call this instance has in flight, if any. */
+  private inflight: { attempt: number; abort: AbortController } | undefined;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`
+      CREATE TABLE IF NOT EXISTS job (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL,
+        created_at INTEGER NOT NULL, started_at INTEGER, completed_at INTEGER, backend TEXT,
+        output TEXT NOT NULL DEFAULT '[]', error TEXT, deadline_at INTEGER NOT NULL,
+        dispatch_at INTEGER, tried TEXT NOT NULL DEFAULT '[]');
+      CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS attempts (
+        n INTEGER PRIMARY KEY, backend TEXT NOT NULL, state TEXT NOT NULL, external_id TEXT,
+        poll_at INTEGER, poll_delay INTEGER NOT NULL DEFAULT ${POLL_MIN_MS}, token TEXT NOT NULL,
+        started_at INTEGER NOT NULL, ended_at INTEGER, error TEXT);
+      CREATE TABLE IF NOT EXISTS outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, url TEXT NOT NULL,
+        body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER, state TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, type TEXT NOT NULL, attempt INTEGER NOT NULL,
+        url TEXT NOT NULL, started_at INTEGER NOT NULL, status_code INTEGER, error TEXT, duration_ms INTEGER NOT NULL,
+        response_body TEXT, next_attempt_at INTEGER);
+    `);
+  }
+
+  // ---- RPC: reads ----
+
+  /** Creates the job once; a second call with the same id answers the existing job. */
+  async create(raw: CreateJob): Promise<{ snapshot: JobSnapshot; created: boolean }> {
+    const existing = this.row();
+    if (existing) return { snapshot: await this.snapshot(existing), created: false };
+    const input = CreateJobSchema.parse(raw);
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        "INSERT INTO job (id, tenant, status, input, created_at, deadline_at, dispatch_at) VALUES (?, ?, 'queued', ?, ?, ?, ?)",
+        input.id,
+        input.tenant,
+        JSON.stringify(input),
+        now,
+        now + JOB_DEADLINE_MS,
+        now,
+      );
+      this.event("job.queued", { type: input.spec.type, backend: input.backend ?? null }, now);
+    });
+    await this.reschedule();
+    return { snapshot: await this.snapshot(this.mustRow()), created: true };
+  }
+
+  async get(tenant: string): Promise<Result<{ snapshot: JobSnapshot }>> {
+    const row = this.owned(tenant);
+    if (!row) return notFound();
+    return { ok: true, snapshot: await this.snapshot(row) };
+  }
+
+  async events(tenant: string, afterSeq = 0): Promise<Result<{ events: JobEvent[]; terminal: boolean }>> {
+    const row = this.owned(tenant);
+    if (!row) return notFound();
+    return { ok: true, events: this.eventsAfter(afterSeq), terminal: TERMINAL.has(row.status) };
+  }
+
+  /**
+   * Long-poll: answers as soon as there are events after `afterSeq` or the job has ended, or
+   * when `timeoutMs` passes. Synchronous dialects and Server-Sent Events wait on this.
+   */
+  async waitForChange(tenant: string, afterSeq: number, timeoutMs: number): Promise<Result<{ events: JobEvent[]; snapshot: JobSnapshot; terminal: boolean }>> {
+    const deadline = Date.now() + Math.min(timeoutMs, 60_000);
+    for (;;) {
+      const row = this.owned(tenant);
+      if (!row) return notFound();
+      const events = this.eventsAfter(afterSeq);
+      const terminal = TERMINAL.has(row.status);
+      const left = deadline - Date.now();
+      if (events.length || terminal || left <= 0) return { ok: true, events, snapshot: await this.snapshot(row), terminal };
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, left);
+        this.waiters.add(done);
+      });
+    }
+  }
+
+  async deliveries(tenant: string): Promise<Result<{ deliveries: Delivery[] }>> {
+    if (!this.owned(tenant)) return notFound();
+    const rows = this.sql
+      .exec<{ event_id: string; type: string; attempt: number; url: string; started_at: number; status_code: number | null; error: string | null; duration_ms: number; response_body: string | null; next_attempt_at: number | null }>(
+        "SELECT * FROM deliveries ORDER BY id",
+      )
+      .toArray();
+    return {
+      ok: true,
+      deliveries: rows.map((d) => ({
+        event_id: d.event_id,
+        type: d.type,
+        attempt: d.attempt,
+        url: d.url,
+        started_at: iso(d.started_at),
+        status_code: d.status_code,
+        error: d.error,
+        duration_ms: d.duration_ms,
+        response_body: d.response_body,
+        next_attempt_at: d.next_attempt_at === null ? null : iso(d.next_attempt_at),
+      })),
+    };
+  }
+
+  // ---- RPC: changes ----
+
+  async cancel(tenant: string): Promise<Result<{ snapshot: JobSnapshot }>> {
+    const row = this.owned(tenant);
+    if (!row) return notFound();
+    if (TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: `job is already ${row.status}` };
+    const attempt = this.currentAttempt();
+    await this.finish("canceled", null, []);
+    // The backend is told after the state is final, so whatever it answers cannot revive the job.
+    if (attempt) {
+      const backend = config.backend(this.env, attempt.backend);
+      if (backend) await adapterFor(backend).cancel(attempt.external_id ?? undefined, AbortSignal.timeout(5_000)).catch(() => undefined);
+    }
+    this.inflight?.abort.abort();
+    return { ok: true, snapshot: await this.snapshot(this.mustRow()) };
+  }
+
+  /** Sends the terminal event again: same webhook-id, fresh timestamp and signature. */
+  async redeliver(tenant: string): Promise<Result<{ event_id: string }>> {
+    const row = this.owned(tenant);
+    if (!row) return notFound();
+    if (!TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: "the job has not ended yet" };
+    const out = this.sql
+      .exec<{ event_id: string }>("SELECT event_id FROM outbox WHERE type IN ('job.succeeded', 'job.failed', 'job.canceled') ORDER BY seq DESC LIMIT 1")
+      .toArray()[0];
+    if (!out) return { ok: false, code: "conflict", message: "the job has no webhook" };
+    this.sql.exec("UPDATE outbox SET state = 'pending', next_at = ? WHERE event_id = ?", Date.now(), out.event_id);
+    await this.reschedule();
+    return { ok: true, event_id: out.event_id };
+  }
+
+  /** The backend scheduler granted this job a slot. */
+  async wake(): Promise<void> {
+    const row = this.row();
+    if (!row || TERMINAL.has(row.status)) return;
+    this.sql.exec("UPDATE job SET dispatch_at = ? WHERE id = ?", Date.now(), row.id);
+    await this.reschedule();
+  }
+
+  /** A completion callback from an asynchronous backend; a forged or replayed one changes nothing. */
+  async backendCallback(attemptN: number, token: string, headers: [string, string][], body: string): Promise<{ accepted: boolean }> {
+    const attempt = this.currentAttempt();
+    if (!attempt || attempt.n !== attemptN || attempt.state !== "pending" || !timingSafeEqual(attempt.token, token)) return { accepted: false };
+    const backend = config.backend(this.env, attempt.backend);
+    if (!backend) return { accepted: false };
+    const outcome = await adapterFor(backend)
+      .callback({ headers: new Headers(headers), body, secret: attempt.token })
+      .catch(() => undefined);
+    if (!outcome) return { accepted: false };
+    if (outcome.kind === "pending") return { accepted: true };
+    await this.settle(attempt.n, backend, outcome);
+    await this.reschedule();
+    return { accepted: true };
+  }
+
+  // ---- the alarm: dispatch, polling, deadlines, webhook delivery ----
+
+  override async alarm(): Promise<void> {
+    try {
+      await Promise.all([this.deliverDue(), this.advance()]);
+      // The step above may have ended the job: send its event without waiting for another alarm.
+      await this.deliverDue();
+    } catch (err) {
+      console.error("job alarm step failed", err instanceof Error ? err.message : String(err));
+    }
+    await this.reschedule();
+  }
+
+  private async advance(): Promise<void> {
+    const row = this.row();
+    if (!row || TERMINAL.has(row.status)) return;
+    const now = Date.now();
+    if (now >= row.deadline_at) {
+      const attempt = this.currentAttempt();
+      await this.finish("failed", { code: "timeout", message: `the job did not finish within ${JOB_DEADLINE_MS / 60_000} minutes` }, []);
+      if (attempt) await this.releaseSlot(attempt.backend, "failure");
+      this.inflight?.abort.abort();
+      return;
+    }
+    const attempt = this.currentAttempt();
+    if (attempt?.state === "running") {
+      if (this.inflight?.attempt === attempt.n) return;
+      // The call was lost with a previous instance (a restart): run it again.
+      this.endAttempt(attempt.n, "failed", "the gateway restarted during the call");
+      this.event("attempt.lost", { attempt: attempt.n, backend: attempt.backend }, now);
+      this.sql.exec("UPDATE job SET dispatch_at = ? WHERE id = ?", now, row.id);
+    } else if (attempt?.state === "pending") {
+      if (attempt.poll_at !== null && attempt.poll_at <= now) await this.pollAttempt(attempt);
+      return;
+    }
+    const fresh = this.mustRow();
+    if (fresh.dispatch_at !== null && fresh.dispatch_at <= now) await this.dispatch(fresh);
+  }
+
+  /** Finds a backend with a free slot and runs the job there, failing over while any is left. */
+  private async dispatch(row: JobRow): Promise<void> {
+    const input = parseInput(row);
+    const tried = new Set<string>(JSON.parse(row.tried) as string[]);
+    const all = fittingBackends(config.backends(this.env), { type: input.spec.type, model: input.spec.model, backend: input.backend });
+    const candidates = all.filter((b) => !tried.has(b.name));
+    if (!candidates.length) {
+      const last = this.lastAttemptError();
+      await this.finish("failed", { code: "backend_failed", message: last ?? "no configured backend serves this job" }, []);
+      return;
+    }
+    let granted: BackendConfig | undefined;
+    const busy: { backend: BackendConfig; load: number }[] = [];
+    let retryAt = Date.now() + REQUEUE_CHECK_MS;
+    for (const backend of candidates) {
+      const res = await this.acquire(row, backend, false);
+      if (res.status === "granted") {
+        granted = backend;
+        break;
+      }
+      if (res.status === "busy") busy.push({ backend, load: res.load });
+      if (res.status === "open") retryAt = Math.min(retryAt, res.retry_at);
+    }
+    if (!granted) {
+      // Everything fitting is busy: wait in line at the least loaded backend, woken when a slot frees.
+      const best = busy.sort((a, b) => a.load - b.load)[0];
+      if (best) {
+        const res = await this.acquire(row, best.backend, true);
+        if (res.status === "granted") granted = best.backend;
+      }
+      if (!granted) {
+        this.sql.exec("UPDATE job SET dispatch_at = ? WHERE id = ?", retryAt, row.id);
+        return;
+      }
+    }
+    await this.runAttempt(this.mustRow(), input, granted);
+  }
+
+  private async acquire(row: JobRow, backend: BackendConfig, enqueue: boolean): Promise<AcquireResult> {
+    try {
+      return await this.scheduler(backend.name).acquire({
+        jobId: row.id,
+        tenant: row.tenant,
+        maxConcurrency: backend.max_concurrency,
+        leaseMs: backend.timeout_s * 1000 + 60_000,
+        enqueue,
+      });
+    } catch {
+      return { status: "open", retry_at: Date.now() + 1000 };
+    }
+  }
+
+  private async runAttempt(row: JobRow, input: StoredJobInput, backend: BackendConfig): Promise<void> {
+    if (this.mustRow().status !== row.status || TERMINAL.has(row.status)) {
+      await this.releaseSlot(backend.name, "neutral");
+      return;
+    }
+    const now = Date.now();
+    const n = (this.sql.exec<{ n: number | null }>("SELECT MAX(n) AS n FROM attempts").one().n ?? 0) + 1;
+    const token = randomId("cb");
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("INSERT INTO attempts (n, backend, state, token, started_at) VALUES (?, ?, 'running', ?, ?)", n, backend.name, token, now);
+      this.sql.exec("UPDATE job SET dispatch_at = NULL, backend = ? WHERE id = ?", backend.name, row.id);
+      this.event("attempt.started", { attempt: n, backend: backend.name }, now);
+    });
+    if (row.status === "queued") await this.transition("running", now);
+
+    const abort = new AbortController();
+    this.inflight = { attempt: n, abort };
+    await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
+    let outcome: Outcome;
+    try {
+      const initImage = input.spec.init_image_key ? await getImageBytes(this.env.IMAGES, input.spec.init_image_key) : undefined;
+      outcome = await adapterFor(backend).submit({
+        jobId: row.id,
+        attempt: n,
+        spec: input.spec,
+        initImage,
+        callbackUrl: `${input.public_base_url}/internal/callbacks/${encodeURIComponent(row.id)}/${n}/${token}`,
+        callbackSecret: token,
+        signal: abort.signal,
+      });
+    } catch (err) {
+      outcome = { kind: "failed", failure: { code: "backend_failed", message: err instanceof Error ? err.message : String(err), retryable: true } };
+    } finally {
+      if (this.inflight?.attempt === n) this.inflight = undefined;
+    }
+    await this.settle(n, backend, outcome);
+  }
+
+  private async pollAttempt(attempt: AttemptRow): Promise<void> {
+    const backend = config.backend(this.env, attempt.backend);
+    if (!backend || !attempt.external_id) {
+      await this.settle(attempt.n, backend, { kind: "failed", failure: { code: "backend_failed", message: "backend no longer configured", retryable: true } });
+      return;
+    }
+    const outcome = await adapterFor(backend)
+      .poll(attempt.external_id, AbortSignal.timeout(30_000))
+      .catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: String(err), retryable: true } }));
+    if (outcome.kind === "failed" && outcome.failure.code === "backend_unavailable") {
+      // A status endpoint that is briefly unreachable is no verdict on the generation: ask again later.
+      this.backoffPoll(attempt);
+      return;
+    }
+    if (outcome.kind === "pending") {
+      this.backoffPoll(attempt);
+      return;
+    }
+    await this.settle(attempt.n, backend, outcome);
+  }
+
+  private backoffPoll(attempt: AttemptRow): void {
+    const delay = Math.min(POLL_MAX_MS, Math.round(attempt.poll_delay * 1.5));
+    this.sql.exec("UPDATE attempts SET poll_at = ?, poll_delay = ? WHERE n = ?", Date.now() + delay, delay, attempt.n);
+  }
+
+  /** Applies an attempt's outcome, unless the job moved on (canceled, timed out) meanwhile. */
+  private async settle(n: number, backend: BackendConfig | undefined, outcome: Outcome): Promise<void> {
+    const current = () => {
+      const a = this.currentAttempt();
+      const row = this.mustRow();
+      return a?.n === n && row.status === "running" ? row : undefined;
+    };
+    if (!current()) return;
+    const name = backend?.name ?? "";
+    if (outcome.kind === "pending") {
+      this.sql.exec("UPDATE attempts SET state = 'pending', external_id = ?, poll_at = ?, poll_delay = ? WHERE n = ?", outcome.externalId, Date.now() + outcome.pollAfterMs, Math.max(POLL_MIN_MS, outcome.pollAfterMs), n);
+      this.event("attempt.submitted", { attempt: n, backend: name, external_id: outcome.externalId }, Date.now());
+      return;
+    }
+    if (outcome.kind === "done") {
+      const row = current();
+      if (!row) return;
+      const input = parseInput(row);
+      const outputs = await this.storeOutputs(input, outcome.images).catch((err: unknown): BackendFailure => ({ code: "backend_failed", message: `storing outputs failed: ${String(err)}`, retryable: true }));
+      if (!Array.isArray(outputs)) return this.settle(n, backend, { kind: "failed", failure: outputs });
+      // Storing took time: a cancel may have landed meanwhile, and a canceled job never succeeds.
+      if (!current()) return;
+      this.endAttempt(n, "done", null);
+      await this.finish("succeeded", null, outputs);
+      await this.releaseSlot(name, "success");
+      return;
+    }
+    const f = outcome.failure;
+    if (f.code === "canceled") return;
+    this.endAttempt(n, "failed", f.message);
+    this.event("attempt.failed", { attempt: n, backend: name, code: f.code, message: f.message }, Date.now());
+    await this.releaseSlot(name, f.retryable ? "failure" : "neutral");
+    if (!f.retryable) {
+      await this.finish("failed", { code: f.code, message: f.message }, []);
+      return;
+    }
+    const row = this.mustRow();
+    const tried = new Set<string>(JSON.parse(row.tried) as string[]);
+    tried.add(name);
+    this.sql.exec("UPDATE job SET tried = ?, dispatch_at = ? WHERE id = ?", JSON.stringify([...tried]), Date.now(), row.id);
+  }
+
+  private async storeOutputs(input: StoredJobInput, images: Uint8Array[]): Promise<StoredOutput[]> {
+    return Promise.all(
+      images.map(async (bytes, i) => ({ ...(await putImage(this.env.IMAGES, outputKey(input.output_prefix, i), bytes)), seed: input.spec.seed + i })),
+    );
+  }
+
+  private async releaseSlot(backend: string, outcome: "success" | "failure" | "neutral"): Promise<void> {
+    if (!backend) return;
+    await this.scheduler(backend)
+      .release(this.mustRow().id, outcome)
+      .catch(() => undefined);
+  }
+
+  private scheduler(name: string) {
+    return this.env.BACKEND_SCHEDULERS.get(this.env.BACKEND_SCHEDULERS.idFromName(name));
+  }
+
+  // ---- state changes: each one with its event and outbox row in one transaction ----
+
+  private async transition(to: "running", now: number): Promise<void> {
+    const row = this.mustRow();
+    if (!canTransition(row.status, to)) return;
+    const input = parseInput(row);
+    const queued = { ...row, status: to, started_at: now };
+    const body = input.webhook && input.webhook_events.includes("job.started") ? await this.webhookBody(queued, "job.started", now) : null;
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("UPDATE job SET status = ?, started_at = ? WHERE id = ?", to, now, row.id);
+      this.event("job.started", {}, now);
+      if (body !== null && input.webhook) this.enqueueWebhook("job.started", input.webhook, body, now);
+    });
+  }
+
+  private async finish(status: "succeeded" | "failed" | "canceled", error: JobError | null, outputs: StoredOutput[]): Promise<void> {
+    const row = this.mustRow();
+    if (!canTransition(row.status, status)) return;
+    const now = Date.now();
+    const type: WebhookEventType = `job.${status}`;
+    const input = parseInput(row);
+    const ended: JobRow = { ...row, status, completed_at: now, error: error ? JSON.stringify(error) : null, output: JSON.stringify(outputs) };
+    const body = input.webhook && input.webhook_events.includes(type) ? await this.webhookBody(ended, type, now) : null;
+    // Rendering awaited: make sure nobody ended the job meanwhile.
+    if (!canTransition(this.mustRow().status, status)) return;
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("UPDATE job SET status = ?, completed_at = ?, error = ?, output = ?, dispatch_at = NULL WHERE id = ?", status, now, ended.error, ended.output, row.id);
+      this.sql.exec("UPDATE attempts SET state = 'canceled', ended_at = ? WHERE state IN ('running', 'pending')", now);
+      this.event(type, error ? { error } : { outputs: outputs.length }, now);
+      if (body !== null && input.webhook) this.enqueueWebhook(type, input.webhook, body, now);
+    });
+    await this.reschedule();
+  }
+
+  private async webhookBody(row: JobRow, type: WebhookEventType, now: number): Promise<string | null> {
+    const body = await renderWebhookBody(this.env, await this.snapshot(row), type, now);
+    return body === null ? null : JSON.stringify(body);
+  }
+
+  private enqueueWebhook(type: WebhookEventType, url: string, body: string, now: number): void {
+    this.sql.exec("INSERT INTO outbox (event_id, type, url, body, next_at, state) VALUES (?, ?, ?, ?, ?, 'pending')", randomId("msg"), type, url, body, now);
+  }
+
+  private event(type: string, data: Record<string, unknown>, at: number): void {
+    this.sql.exec("INSERT INTO events (type, at, data) VALUES (?, ?, ?)", type, at, JSON.stringify(data));
+    for (const wake of [...this.waiters]) wake();
+  }
+
+  private endAttempt(n: number, state: "done" | "failed", error: string | null): void {
+    this.sql.exec("UPDATE attempts SET state = ?, ended_at = ?, error = ? WHERE n = ?", state, Date.now(), error, n);
+  }
+
+  // ---- webhook delivery: in order, one event at a time, on the schedule ----
+
+  private async deliverDue(): Promise<void> {
+    for (let i = 0; i < MAX_DELIVERIES_PER_ALARM; i++) {
+      // Head of line only: a later event never overtakes an earlier one of the same job.
+      const head = this.sql.exec<OutboxRow>("SELECT event_id, type, url, body, attempts, next_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1").toArray()[0];
+      if (!head || head.next_at === null || head.next_at > Date.now()) return;
+      const row = this.mustRow();
+      const secrets = config.tenant(this.env, row.tenant)?.webhook_secrets ?? [];
+      const attempt = head.attempts + 1;
+      const startedAt = Date.now();
+      const result = await attemptDelivery({ url: head.url, eventId: head.event_id, body: head.body, secrets });
+      const delay = result.verdict === "retry" ? nextDelayMs(config.retrySchedule(this.env), attempt, result.retry_after_ms) : null;
+      const nextAt = delay === null ? null : Date.now() + delay;
+      const state = result.verdict === "retry" ? (nextAt === null ? "failed" : "pending") : result.verdict;
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec("UPDATE outbox SET attempts = ?, next_at = ?, state = ? WHERE event_id = ?", attempt, nextAt, state, head.event_id);
+        this.sql.exec(
+          "INSERT INTO deliveries (event_id, type, attempt, url, started_at, status_code, error, duration_ms, response_body, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          head.event_id,
+          head.type,
+          attempt,
+          head.url,
+          startedAt,
+          result.status_code,
+          result.error,
+          result.duration_ms,
+          result.response_body,
+          nextAt,
+        );
+      });
+    }
+  }
+
+  /** One alarm for everything: the earliest of dispatch, poll, heartbeat, deadline and next delivery. */
+  private async reschedule(): Promise<void> {
+    const row = this.row();
+    if (!row) return;
+    const times: number[] = [];
+    const head = this.sql.exec<{ next_at: number | null }>("SELECT next_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1").toArray()[0];
+    if (head?.next_at != null) times.push(head.next_at);
+    if (!TERMINAL.has(row.status)) {
+      times.push(row.deadline_at);
+      if (row.dispatch_at !== null) times.push(row.dispatch_at);
+      const attempt = this.currentAttempt();
+      if (attempt?.state === "pending" && attempt.poll_at !== null) times.push(attempt.poll_at);
+      if (attempt?.state === "running") times.push(Date.now() + HEARTBEAT_MS);
+    }
+    if (times.length) await this.ctx.storage.setAlarm(Math.min(...times));
+    else await this.ctx.storage.deleteAlarm();
+  }
+
+  // ---- reading state ----
+
+  private row(): JobRow | undefined {
+    return this.sql.exec<JobRow>("SELECT * FROM job LIMIT 1").toArray()[0];
+  }
+
+  private mustRow(): JobRow {
+    const row = this.row();
+    if (!row) throw new Error("job row missing");
+    return row;
+  }
+
+  /** The job if it belongs to `tenant`; another tenant's job does not exist for them. */
+  private owned(tenant: string): JobRow | undefined {
+    const row = this.row();
+    return row && timingSafeEqual(row.tenant, tenant) ? row : undefined;
+  }
+
+  private currentAttempt(): AttemptRow | undefined {
+    return this.sql.exec<AttemptRow>("SELECT n, backend, state, external_id, poll_at, poll_delay, token FROM attempts WHERE state IN ('running', 'pending') ORDER BY n DESC LIMIT 1").toArray()[0];
+  }
+
+  private lastAttemptError(): string | undefined {
+    return this.sql.exec<{ error: string | null }>("SELECT error FROM attempts WHERE error IS NOT NULL ORDER BY n DESC LIMIT 1").toArray()[0]?.error ?? undefined;
+  }
+
+  private eventsAfter(seq: number): JobEvent[] {
+    return this.sql
+      .exec<{ seq: number; type: string; at: number; data: string }>("SELECT seq, type, at, data FROM events WHERE seq > ? ORDER BY seq", seq)
+      .toArray()
+      .map((e) => ({ seq: e.seq, type: e.type, at: iso(e.at), data: JSON.parse(e.data) as Record<string, unknown> }));
+  }
+
+  private async snapshot(row: JobRow): Promise<JobSnapshot> {
+    const input = parseInput(row);
+    const outputs = JSON.parse(row.output) as StoredOutput[];
+    const secret = config.urlSigningSecret(this.env);
+    const now = Date.now();
+    const end = row.completed_at ?? now;
+    const job: Job = {
+      id: row.id,
+      status: row.status,
+      type: input.spec.type,
+      track_id: input.track_id ?? null,
+      created_at: iso(row.created_at),
+      started_at: row.started_at === null ? null : iso(row.started_at),
+      completed_at: row.completed_at === null ? null : iso(row.completed_at),
+      backend: row.backend,
+      model: input.spec.model ?? null,
+      seed: input.spec.seed,
+      output: await Promise.all(
+        outputs.map(async (o) => ({
+          url: await signedOutputUrl(input.public_base_url, secret, o.key, now),
+          content_type: o.content_type,
+          width: o.width,
+          height: o.height,
+          seed: o.seed,
+        })),
+      ),
+      error: row.error === null ? null : (JSON.parse(row.error) as JobError),
+      metrics: {
+        queue_ms: (row.started_at ?? end) - row.created_at,
+        run_ms: row.started_at === null ? 0 : end - row.started_at,
+      },
+    };
+    return { job, input, output_keys: outputs.map((o) => o.key) };
+  }
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+const notFound = (): { ok: false; code: "not_found"; message: string } => ({ ok: false, code: "not_found", message: "job not found" });
+const parseInput = (row: JobRow): StoredJobInput => JSON.parse(row.input) as StoredJobInput;

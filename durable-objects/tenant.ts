@@ -1,0 +1,52 @@
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../src/env";
+
+/** How long an Idempotency-Key is remembered, as the contract says. */
+export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
+
+export type ClaimResult = { status: "claimed"; runId: string } | { status: "existing"; runId: string } | { status: "conflict"; runId: string };
+
+/**
+ * One per tenant: what is scoped to a tenant rather than to a job. Idempotency keys, the
+ * A1111 options a tenant set, and client-chosen task ids (SD-on-EKS) that must be unique.
+ */
+export class TenantObject extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`
+      CREATE TABLE IF NOT EXISTS claims (scope TEXT NOT NULL, key TEXT NOT NULL, hash TEXT NOT NULL, run_id TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (scope, key));
+      CREATE TABLE IF NOT EXISTS options (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `);
+  }
+
+  /**
+   * Binds `key` to `runId` unless it is bound already: then the first run id comes back, or a
+   * conflict when the request behind it differs (`hash` is of the canonical JSON body).
+   */
+  async claim(scope: "idempotency" | "eks_task", key: string, hash: string, runId: string, ttlMs: number | null): Promise<ClaimResult> {
+    const now = Date.now();
+    this.sql.exec("DELETE FROM claims WHERE scope = ? AND key = ? AND expires_at IS NOT NULL AND expires_at < ?", scope, key, now);
+    const found = this.sql.exec<{ hash: string; run_id: string }>("SELECT hash, run_id FROM claims WHERE scope = ? AND key = ?", scope, key).toArray()[0];
+    if (found) return { status: found.hash === hash ? "existing" : "conflict", runId: found.run_id };
+    this.sql.exec("INSERT INTO claims (scope, key, hash, run_id, expires_at) VALUES (?, ?, ?, ?, ?)", scope, key, hash, runId, ttlMs === null ? null : now + ttlMs);
+    return { status: "claimed", runId };
+  }
+
+  async lookup(scope: "idempotency" | "eks_task", key: string): Promise<string | null> {
+    return this.sql.exec<{ run_id: string }>("SELECT run_id FROM claims WHERE scope = ? AND key = ?", scope, key).toArray()[0]?.run_id ?? null;
+  }
+
+  async getOptions(): Promise<Record<string, unknown>> {
+    const rows = this.sql.exec<{ name: string; value: string }>("SELECT name, value FROM options").toArray();
+    return Object.fromEntries(rows.map((r) => [r.name, JSON.parse(r.value) as unknown]));
+  }
+
+  async setOptions(values: Record<string, unknown>): Promise<void> {
+    for (const [name, value] of Object.entries(values)) {
+      this.sql.exec("INSERT OR REPLACE INTO options (name, value) VALUES (?, ?)", name, JSON.stringify(value));
+    }
+  }
+}

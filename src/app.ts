@@ -1,0 +1,59 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { swaggerUI } from "@hono/swagger-ui";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { ZodError } from "zod";
+import { EaselError, type ErrorDetail } from "./errors";
+import type { AppEnv } from "./middleware/auth";
+
+/** A request body over this is a 413 before anything reads it. */
+export const MAX_BODY_BYTES = 15 * 1024 * 1024;
+
+export const zodDetails = (error: ZodError): ErrorDetail[] =>
+  error.issues.map((i) => ({ path: i.path.map(String).join(".") || "(body)", message: i.message }));
+
+export const validationError = (error: ZodError): EaselError => {
+  const details = zodDetails(error);
+  return new EaselError(422, "validation_failed", details.map((d) => `${d.path}: ${d.message}`).join("; "), details);
+};
+
+/** An app whose zod failures become the contract's 422, shared by every route module. */
+export const createApp = () =>
+  new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error);
+    },
+  });
+
+export function errorBody(err: EaselError) {
+  return { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
+}
+
+/** Every error leaves as the contract's JSON: never an HTML page, never a stack. */
+export function toEaselError(err: unknown): EaselError {
+  if (err instanceof EaselError) return err;
+  if (err instanceof HTTPException) {
+    if (err.status === 400) return new EaselError(400, "malformed_json", "the request body is not valid JSON");
+    if (err.status === 413) return new EaselError(413, "payload_too_large", `the request body is over ${MAX_BODY_BYTES / 1024 / 1024} MiB`);
+    return new EaselError(err.status, "http_error", err.message || "request failed");
+  }
+  console.error("unhandled error", err instanceof Error ? err.message : String(err));
+  return new EaselError(500, "internal_error", "something went wrong on our side");
+}
+
+export const limitBody = bodyLimit({
+  maxSize: MAX_BODY_BYTES,
+  onError: () => {
+    throw new EaselError(413, "payload_too_large", `the request body is over ${MAX_BODY_BYTES / 1024 / 1024} MiB`);
+  },
+});
+
+export function mountDocs(app: OpenAPIHono<AppEnv>): void {
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: { title: "Easel", version: "1.0.0", description: "Webhook-first async image generation (img2img, txt2img)." },
+    security: [{ bearer: [] }],
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+}

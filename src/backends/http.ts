@@ -1,0 +1,43 @@
+import type { BackendFailure, Outcome } from "./types";
+
+export const failed = (code: BackendFailure["code"], message: string, retryable: boolean): Outcome => ({
+  kind: "failed",
+  failure: { code, message, retryable },
+});
+
+export type HttpResult = { ok: true; status: number; body: string } | { ok: false; outcome: Outcome };
+
+/**
+ * One bounded HTTP call to a backend. Network errors and timeouts come back as retryable
+ * failures, so an adapter never throws for something the backend did.
+ */
+export async function callBackend(url: string, init: RequestInit, timeoutMs: number, signal: AbortSignal): Promise<HttpResult> {
+  const timeout = AbortSignal.timeout(Math.max(1, Math.floor(timeoutMs)));
+  try {
+    const res = await fetch(url, { ...init, redirect: "manual", signal: AbortSignal.any([signal, timeout]) });
+    return { ok: true, status: res.status, body: await res.text() };
+  } catch (err) {
+    if (signal.aborted) return { ok: false, outcome: failed("canceled", "the attempt was abandoned", false) };
+    if (timeout.aborted) return { ok: false, outcome: failed("timeout", `no answer within ${Math.round(timeoutMs / 1000)} s`, true) };
+    return { ok: false, outcome: failed("backend_unavailable", `unreachable: ${err instanceof Error ? err.message : String(err)}`, true) };
+  }
+}
+
+export function parseJsonObject(body: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(body);
+    return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export const basicAuth = (username: string, password: string): string => `Basic ${btoa(`${username}:${password}`)}`;
+
+/** A short, secret-free description of a backend's non-2xx answer. */
+export function statusFailure(status: number, body: string): Outcome {
+  const snippet = body.slice(0, 300);
+  if (status === 401 || status === 403) return failed("backend_unavailable", `backend refused our credentials (${status})`, true);
+  if (status === 408 || status === 429 || status >= 500) return failed("backend_failed", `backend answered ${status}: ${snippet}`, true);
+  return failed("invalid_request", `backend answered ${status}: ${snippet}`, false);
+}

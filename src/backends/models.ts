@@ -1,0 +1,21 @@
+import type { BackendConfig, JobType } from "../config";
+
+/** A model's identity for matching: no `[hash]` suffix, no checkpoint extension, no case. */
+export function modelKey(name: string): string {
+  return name
+    .trim()
+    .replace(/\s*\[[0-9a-f]+\]$/i, "")
+    .replace(/\.(safetensors|ckpt)$/i, "")
+    .toLowerCase();
+}
+
+export function servesModel(backend: BackendConfig, model: string | undefined): boolean {
+  if (!model || !backend.models) return true;
+  const key = modelKey(model);
+  return backend.models.some((m) => modelKey(m) === key);
+}
+
+/** The backends a job may run on, in configuration order. A pin allows only that backend. */
+export function fittingBackends(all: BackendConfig[], job: { type: JobType; model?: string; backend?: string }): BackendConfig[] {
+  return all.filter((b) => (!job.backend || b.name === job.backend) && b.types.includes(job.type) && servesModel(b, job.model));
+}

@@ -1,0 +1,79 @@
+import type { z } from "@hono/zod-openapi";
+import { EaselError } from "../errors";
+import type { Env } from "../env";
+import { BackendsSchema, TenantsSchema, type BackendConfig, type TenantConfig } from "./schema";
+
+export type { BackendConfig, TenantConfig, BackendKind, JobType } from "./schema";
+
+const DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000";
+
+/** A configuration value that cannot be used: a 500 naming the variable, never its content. */
+const badConfig = (name: string, problem: string): EaselError =>
+  new EaselError(500, "config_invalid", `${name} is invalid: ${problem}`);
+
+/** Parses one variable once per distinct raw value: config is read on every request. */
+function memo<T>(name: string, parse: (raw: string | undefined) => T): (raw: string | undefined) => T {
+  let last: { raw: string | undefined; value: T } | undefined;
+  return (raw) => {
+    if (last && last.raw === raw) return last.value;
+    const value = parse(raw);
+    last = { raw, value };
+    return value;
+  };
+}
+
+function parseJson<S extends z.ZodType>(name: string, schema: S, raw: string | undefined, fallback: string): z.output<S> {
+  let data: unknown;
+  try {
+    data = JSON.parse(raw ?? fallback);
+  } catch {
+    throw badConfig(name, "not valid JSON");
+  }
+  const result = schema.safeParse(data);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw badConfig(name, `${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "invalid"}`);
+  }
+  return result.data;
+}
+
+const tenants = memo("TENANTS", (raw) => new Map(Object.entries(parseJson("TENANTS", TenantsSchema, raw, "{}"))));
+const backends = memo("BACKENDS", (raw) => parseJson("BACKENDS", BackendsSchema, raw, "[]"));
+const retrySchedule = memo("WEBHOOK_RETRY_SCHEDULE", (raw) => {
+  const parts = (raw?.trim() || DEFAULT_RETRY_SCHEDULE).split(",").map((s) => Number(s.trim()));
+  if (parts.some((n) => !Number.isFinite(n) || n < 0)) throw badConfig("WEBHOOK_RETRY_SCHEDULE", "expected comma-separated seconds");
+  return parts;
+});
+const flag = (name: string) =>
+  memo(name, (raw) => {
+    const v = (raw ?? "false").trim().toLowerCase();
+    if (v !== "true" && v !== "false") throw badConfig(name, "expected true or false");
+    return v === "true";
+  });
+const allowPrivate = flag("ALLOW_PRIVATE_URLS");
+const baseUrl = memo("PUBLIC_BASE_URL", (raw) => {
+  if (!raw) return undefined;
+  try {
+    return new URL(raw).toString().replace(/\/+$/, "");
+  } catch {
+    throw badConfig("PUBLIC_BASE_URL", "not a URL");
+  }
+});
+
+export const config = {
+  tenants: (env: Env): Map<string, TenantConfig> => tenants(env.TENANTS),
+  tenant: (env: Env, name: string): TenantConfig | undefined => tenants(env.TENANTS).get(name),
+  backends: (env: Env): BackendConfig[] => backends(env.BACKENDS),
+  backend: (env: Env, name: string): BackendConfig | undefined => backends(env.BACKENDS).find((b) => b.name === name),
+  retrySchedule: (env: Env): number[] => retrySchedule(env.WEBHOOK_RETRY_SCHEDULE),
+  allowPrivateUrls: (env: Env): boolean => allowPrivate(env.ALLOW_PRIVATE_URLS),
+  /** Base of every link handed out; falls back to the origin the request came in on. */
+  publicBaseUrl: (env: Env, requestUrl?: string): string =>
+    baseUrl(env.PUBLIC_BASE_URL) ?? (requestUrl ? new URL(requestUrl).origin : "http://127.0.0.1:8787"),
+  bucketName: (env: Env): string => env.R2_BUCKET_NAME || "easel-images",
+  urlSigningSecret: (env: Env): string => env.URL_SIGNING_SECRET || `derived:${env.TENANTS ?? ""}`,
+  s3: (env: Env) =>
+    env.S3_ENDPOINT && env.S3_ACCESS_KEY_ID && env.S3_SECRET_ACCESS_KEY
+      ? { endpoint: env.S3_ENDPOINT, region: env.S3_REGION || "us-east-1", accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY }
+      : undefined,
+};

@@ -1,0 +1,45 @@
+import { z } from "@hono/zod-openapi";
+
+export const TenantSchema = z.object({
+  api_keys: z.array(z.string().min(1)).min(1),
+  webhook_secrets: z.array(z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, "must be whsec_<base64>")).default([]),
+  default_webhook: z.url().optional(),
+});
+export const TenantsSchema = z.record(z.string().min(1), TenantSchema);
+
+export const BackendKindSchema = z.enum(["a1111", "runpod", "cerebrium"]);
+export const JobTypeSchema = z.enum(["img2img", "txt2img"]);
+
+export const BackendSchema = z
+  .object({
+    name: z.string().min(1),
+    kind: BackendKindSchema,
+    url: z.url(),
+    api_key: z.string().optional(),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    models: z.array(z.string().min(1)).optional(),
+    types: z.array(JobTypeSchema).min(1).optional(),
+    max_concurrency: z.number().int().positive().optional(),
+    timeout_s: z.number().positive().optional(),
+  })
+  .transform((b) => ({
+    ...b,
+    url: b.url.replace(/\/+$/, ""),
+    // Seed 004's Cerebrium model is img2img only; the others serve both.
+    types: b.types ?? (b.kind === "cerebrium" ? (["img2img"] as const) : (["img2img", "txt2img"] as const)),
+    max_concurrency: b.max_concurrency ?? 4,
+    timeout_s: b.timeout_s ?? 600,
+  }));
+export const BackendsSchema = z.array(BackendSchema).superRefine((list, ctx) => {
+  const seen = new Set<string>();
+  list.forEach((b, i) => {
+    if (seen.has(b.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate backend name` });
+    seen.add(b.name);
+  });
+});
+
+export type TenantConfig = z.infer<typeof TenantSchema>;
+export type BackendConfig = z.infer<typeof BackendSchema>;
+export type BackendKind = z.infer<typeof BackendKindSchema>;
+export type JobType = z.infer<typeof JobTypeSchema>;

@@ -1,0 +1,31 @@
+import type { JobObject } from "../durable-objects/job";
+import type { BackendScheduler } from "../durable-objects/backend-scheduler";
+import type { TenantObject } from "../durable-objects/tenant";
+
+/** The Worker's bindings: Durable Objects and R2 from wrangler.toml, the rest from vars and secrets. */
+export interface Env {
+  JOBS: DurableObjectNamespace<JobObject>;
+  BACKEND_SCHEDULERS: DurableObjectNamespace<BackendScheduler>;
+  TENANT_STATE: DurableObjectNamespace<TenantObject>;
+  IMAGES: R2Bucket;
+  TENANTS?: string;
+  BACKENDS?: string;
+  S3_ENDPOINT?: string;
+  S3_REGION?: string;
+  S3_ACCESS_KEY_ID?: string;
+  S3_SECRET_ACCESS_KEY?: string;
+  PUBLIC_BASE_URL?: string;
+  WEBHOOK_RETRY_SCHEDULE?: string;
+  ALLOW_PRIVATE_URLS?: string;
+  /** Signs output links; when unset a key is derived from TENANTS, which is secret too. */
+  URL_SIGNING_SECRET?: string;
+  /** Name shown in `r2://<bucket>/...` locations. */
+  R2_BUCKET_NAME?: string;
+}
+
+type EaselEnv = Env;
+declare global {
+  namespace Cloudflare {
+    interface Env extends EaselEnv {}
+  }
+}

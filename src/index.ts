@@ -1,0 +1,30 @@
+import { createApp, errorBody, limitBody, mountDocs, toEaselError } from "./app";
+import { EaselError } from "./errors";
+import { callbacks } from "./routes/callbacks";
+import { health } from "./routes/health";
+import { jobs } from "./routes/jobs";
+import { models } from "./routes/models";
+import { outputs } from "./routes/outputs";
+
+export { JobObject } from "../durable-objects/job";
+export { BackendScheduler } from "../durable-objects/backend-scheduler";
+export { TenantObject } from "../durable-objects/tenant";
+
+const app = createApp();
+app.use("*", limitBody);
+app.route("/", health);
+app.route("/", jobs);
+app.route("/", models);
+app.route("/", outputs);
+app.route("/", callbacks);
+mountDocs(app);
+
+app.notFound(() => {
+  throw new EaselError(404, "not_found", "no such route");
+});
+app.onError((err, c) => {
+  const e = toEaselError(err);
+  return c.json(errorBody(e), e.status, e.headers);
+});
+
+export default app;

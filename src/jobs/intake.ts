@@ -1,0 +1,130 @@
+import { fittingBackends } from "../backends/models";
+import { config, type JobType } from "../config";
+import type { Env } from "../env";
+import { EaselError, invalid } from "../errors";
+import { canonicalJson, randomId, sha256Hex } from "../lib/crypto";
+import { readImageInput } from "../lib/image-input";
+import { checkOutboundUrl } from "../lib/url-guard";
+import type { WebhookEventType } from "../schemas/job";
+import { inputKey, putImage } from "../storage/images";
+import { isOk, jobStub } from "./client";
+import type { JobSnapshot } from "./results";
+import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type Dialect, type GenerationSpec } from "./spec";
+
+export const MAX_INIT_IMAGE_BYTES = 10 * 1024 * 1024;
+
+/** A generation request as any dialect hands it over, before defaults and storage. */
+export interface IntakeRequest {
+  type: JobType;
+  prompt: string;
+  negative_prompt?: string;
+  /** An https URL, a data URI or raw base64; or bytes a dialect already fetched. */
+  init_image?: string | Uint8Array;
+  strength?: number;
+  steps?: number;
+  guidance_scale?: number;
+  width?: number;
+  height?: number;
+  samples?: number;
+  seed?: number;
+  sampler?: string;
+  model?: string;
+  backend?: string;
+  webhook?: string;
+  webhook_events?: WebhookEventType[];
+  track_id?: string;
+  a1111_extra?: Record<string, unknown>;
+}
+
+export interface IntakeOptions {
+  tenant: string;
+  dialect: Dialect;
+  publicBaseUrl: string;
+  dialectData?: Record<string, unknown>;
+  /** How this dialect names the fields that errors point at. */
+  fields?: { init_image?: string; webhook?: string; model?: string; backend?: string };
+  /** Reuse a job for the same key and body (the `Idempotency-Key` header); `body` is compared as JSON. */
+  idempotency?: { key: string; body: unknown };
+  /** A run id chosen beforehand (dialects that must name the job before it exists). */
+  runId?: string;
+  /** R2 prefix for outputs; defaults to `outputs/<run id>`. */
+  outputPrefix?: string;
+}
+
+const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
+
+/**
+ * The one way a job is born, whatever API it came through: checks what only the gateway can
+ * check (backends, URLs, the image), stores the init image in R2 and creates the job object.
+ */
+export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Promise<{ snapshot: JobSnapshot; created: boolean }> {
+  const fields = { init_image: "init_image", webhook: "webhook", model: "model", backend: "backend", ...opts.fields };
+  const backends = config.backends(env);
+  if (req.backend && !backends.some((b) => b.name === req.backend)) throw invalid(fields.backend, `unknown backend "${req.backend}"`);
+  if (!fittingBackends(backends, req).length) {
+    throw req.model
+      ? invalid(fields.model, `no backend serves model "${req.model}" for ${req.type}`)
+      : invalid(fields.backend, `no backend serves ${req.type}`);
+  }
+  const allowPrivate = config.allowPrivateUrls(env);
+  const webhook = req.webhook ?? config.tenant(env, opts.tenant)?.default_webhook;
+  if (webhook) {
+    const checked = checkOutboundUrl(webhook, { allowPrivate });
+    if (!checked.ok) throw invalid(fields.webhook, checked.reason);
+  }
+
+  let runId = opts.runId ?? randomId("run");
+  if (opts.idempotency) {
+    const hash = await sha256Hex(canonicalJson(opts.idempotency.body));
+    const claim = await env.TENANT_STATE.get(env.TENANT_STATE.idFromName(opts.tenant)).claim("idempotency", opts.idempotency.key, hash, runId, 24 * 3600_000);
+    if (claim.status === "conflict") throw new EaselError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request body");
+    if (claim.status === "existing") {
+      const found = await jobStub(env, claim.runId).get(opts.tenant);
+      if (isOk(found)) return { snapshot: found.snapshot, created: false };
+      // The first request is still being taken in: finish creating the same job.
+      runId = claim.runId;
+    }
+  }
+
+  let init_image_key: string | undefined;
+  if (req.type === "img2img") {
+    if (req.init_image === undefined) throw invalid(fields.init_image, "required when type is img2img");
+    const image =
+      typeof req.init_image === "string"
+        ? (await readImageInput(req.init_image, { field: fields.init_image, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES })).bytes
+        : req.init_image;
+    const stored = await putImage(env.IMAGES, inputKey(runId), image);
+    if (stored.content_type === "application/octet-stream") throw new EaselError(422, "invalid_image", `${fields.init_image}: not a PNG, JPEG or WebP image`, [{ path: fields.init_image, message: "not a PNG, JPEG or WebP image" }]);
+    init_image_key = stored.key;
+  }
+
+  const spec: GenerationSpec = {
+    type: req.type,
+    prompt: req.prompt,
+    negative_prompt: req.negative_prompt ?? "",
+    init_image_key,
+    strength: req.strength ?? DEFAULTS.strength,
+    steps: req.steps ?? DEFAULTS.steps,
+    guidance_scale: req.guidance_scale ?? DEFAULTS.guidance_scale,
+    width: req.width ?? DEFAULTS.width,
+    height: req.height ?? DEFAULTS.height,
+    samples: req.samples ?? DEFAULTS.samples,
+    seed: req.seed ?? randomSeed(),
+    sampler: req.sampler,
+    model: req.model,
+    a1111_extra: req.a1111_extra,
+  };
+  return jobStub(env, runId).create({
+    id: runId,
+    tenant: opts.tenant,
+    spec,
+    backend: req.backend,
+    track_id: req.track_id,
+    webhook,
+    webhook_events: req.webhook_events ?? [...DEFAULT_WEBHOOK_EVENTS],
+    dialect: opts.dialect,
+    dialect_data: opts.dialectData ?? {},
+    output_prefix: opts.outputPrefix ?? `outputs/${runId}`,
+    public_base_url: opts.publicBaseUrl,
+  });
+}

@@ -1,0 +1,51 @@
+import { z } from "@hono/zod-openapi";
+import { JobTypeSchema } from "../config/schema";
+import { WebhookEventTypeSchema } from "../schemas/job";
+
+/** The dialects a job can come in through; each renders its own responses and webhook bodies. */
+export const DialectSchema = z.enum(["v1", "a1111", "modelslab", "cerebrium", "runpod", "eks"]);
+
+/** What a GPU backend is asked to generate, after intake normalized any dialect's request. */
+export const GenerationSpecSchema = z.object({
+  type: JobTypeSchema,
+  prompt: z.string(),
+  negative_prompt: z.string(),
+  /** R2 key of the init image stored at intake. */
+  init_image_key: z.string().optional(),
+  strength: z.number(),
+  steps: z.number().int(),
+  guidance_scale: z.number(),
+  width: z.number().int(),
+  height: z.number().int(),
+  samples: z.number().int(),
+  seed: z.number().int(),
+  sampler: z.string().optional(),
+  model: z.string().optional(),
+  /** Extra A1111 fields a dialect passes through untouched (alwayson_scripts, override_settings...). */
+  a1111_extra: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** Everything the job Durable Object needs to create a job. */
+export const CreateJobSchema = z.object({
+  id: z.string(),
+  tenant: z.string(),
+  spec: GenerationSpecSchema,
+  backend: z.string().optional(),
+  track_id: z.string().optional(),
+  webhook: z.string().optional(),
+  webhook_events: z.array(WebhookEventTypeSchema),
+  dialect: DialectSchema,
+  /** Dialect-specific values echoed back in that dialect's responses (EKS context, ModelsLab base64 flag...). */
+  dialect_data: z.record(z.string(), z.unknown()).default({}),
+  /** R2 prefix under which outputs are written as image_<n>.png. */
+  output_prefix: z.string(),
+  public_base_url: z.string(),
+});
+
+export type Dialect = z.infer<typeof DialectSchema>;
+export type GenerationSpec = z.infer<typeof GenerationSpecSchema>;
+export type CreateJob = z.input<typeof CreateJobSchema>;
+export type StoredJobInput = z.output<typeof CreateJobSchema>;
+
+export const DEFAULTS = { steps: 30, guidance_scale: 7.5, strength: 0.7, width: 512, height: 512, samples: 1 } as const;
+export const DEFAULT_WEBHOOK_EVENTS = ["job.succeeded", "job.failed", "job.canceled"] as const;

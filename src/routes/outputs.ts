@@ -1,0 +1,36 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { createApp } from "../app";
+import { config } from "../config";
+import { EaselError } from "../errors";
+import { outputKeyFromPath, verifyOutputLink } from "../storage/links";
+
+export const outputs = createApp();
+outputs.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/outputs/{file}",
+    summary: "Download an output image (signed link, no API key)",
+    request: {
+      params: z.object({ file: z.string() }),
+      query: z.object({ expires: z.string(), sig: z.string() }),
+    },
+    responses: {
+      200: { content: { "image/png": { schema: z.string().openapi({ format: "binary" }) } }, description: "The image" },
+      403: { description: "Bad or expired signature" },
+      404: { description: "No such image" },
+    },
+  }),
+  async (c) => {
+    const { file } = c.req.valid("param");
+    const { expires, sig } = c.req.valid("query");
+    const key = outputKeyFromPath(file);
+    if (!key || !(await verifyOutputLink(config.urlSigningSecret(c.env), key, expires, sig))) {
+      throw new EaselError(403, "invalid_signature", "the link is invalid or has expired");
+    }
+    const obj = await c.env.IMAGES.get(key);
+    if (!obj) throw new EaselError(404, "not_found", "image not found");
+    return new Response(obj.body, {
+      headers: { "content-type": obj.httpMetadata?.contentType ?? "image/png", "cache-control": "private, max-age=3600", etag: obj.httpEtag },
+    });
+  },
+);

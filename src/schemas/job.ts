@@ -1,0 +1,92 @@
+import { z } from "@hono/zod-openapi";
+import { JobTypeSchema } from "../config/schema";
+
+export const TERMINAL_STATUSES = ["succeeded", "failed", "canceled"] as const;
+export const JobStatusSchema = z.enum(["queued", "running", ...TERMINAL_STATUSES]);
+export const WebhookEventTypeSchema = z.enum(["job.started", "job.succeeded", "job.failed", "job.canceled"]);
+
+const dims = (name: string) =>
+  z.number().int().min(64).max(2048).refine((n) => n % 8 === 0, `${name} must be a multiple of 8`);
+
+/** `POST /v1/jobs`: strict, a string where a number belongs is a 422. */
+export const JobRequestSchema = z
+  .object({
+    type: JobTypeSchema,
+    prompt: z.string().min(1).max(4000),
+    negative_prompt: z.string().max(4000).optional(),
+    init_image: z.string().min(1).optional().openapi({ description: "https URL, data URI or raw base64 of a PNG, JPEG or WebP (≤ 10 MiB)" }),
+    strength: z.number().min(0).max(1).optional(),
+    steps: z.number().int().min(1).max(150).optional(),
+    guidance_scale: z.number().min(1).max(30).optional(),
+    width: dims("width").optional(),
+    height: dims("height").optional(),
+    samples: z.number().int().min(1).max(4).optional(),
+    seed: z.number().int().min(0).max(4294967295).optional(),
+    sampler: z.string().min(1).max(100).optional(),
+    model: z.string().min(1).max(256).optional(),
+    backend: z.string().min(1).max(100).optional(),
+    webhook: z.string().min(1).max(2048).optional(),
+    webhook_events: z.array(WebhookEventTypeSchema).min(1).optional(),
+    track_id: z.string().max(256).optional(),
+  })
+  .strict()
+  .superRefine((req, ctx) => {
+    if (req.type === "img2img" && !req.init_image) {
+      ctx.addIssue({ code: "custom", path: ["init_image"], message: "required when type is img2img" });
+    }
+  })
+  .openapi("JobRequest");
+
+export const OutputSchema = z.object({
+  url: z.string(),
+  content_type: z.string(),
+  width: z.number().int(),
+  height: z.number().int(),
+  seed: z.number().int(),
+});
+
+export const JobErrorSchema = z.object({ code: z.string(), message: z.string() });
+
+export const JobSchema = z
+  .object({
+    id: z.string(),
+    status: JobStatusSchema,
+    type: JobTypeSchema,
+    track_id: z.string().nullable(),
+    created_at: z.string(),
+    started_at: z.string().nullable(),
+    completed_at: z.string().nullable(),
+    backend: z.string().nullable(),
+    model: z.string().nullable(),
+    seed: z.number().int(),
+    output: z.array(OutputSchema),
+    error: JobErrorSchema.nullable(),
+    metrics: z.object({ queue_ms: z.number().int(), run_ms: z.number().int() }),
+  })
+  .openapi("Job");
+
+export const EventSchema = z.object({ seq: z.number().int(), type: z.string(), at: z.string(), data: z.record(z.string(), z.unknown()) });
+export const EventListSchema = z.object({ data: z.array(EventSchema) }).openapi("EventList");
+
+export const DeliverySchema = z.object({
+  event_id: z.string(),
+  type: z.string(),
+  attempt: z.number().int(),
+  url: z.string(),
+  started_at: z.string(),
+  status_code: z.number().int().nullable(),
+  error: z.string().nullable(),
+  duration_ms: z.number().int(),
+  response_body: z.string().nullable(),
+  next_attempt_at: z.string().nullable(),
+});
+export const DeliveryListSchema = z.object({ data: z.array(DeliverySchema) }).openapi("DeliveryList");
+
+export type JobRequest = z.infer<typeof JobRequestSchema>;
+export type Job = z.infer<typeof JobSchema>;
+export type JobStatus = z.infer<typeof JobStatusSchema>;
+export type JobOutput = z.infer<typeof OutputSchema>;
+export type JobError = z.infer<typeof JobErrorSchema>;
+export type JobEvent = z.infer<typeof EventSchema>;
+export type Delivery = z.infer<typeof DeliverySchema>;
+export type WebhookEventType = z.infer<typeof WebhookEventTypeSchema>;

@@ -1,0 +1,29 @@
+import { base64ToBytes, base64UrlEncode } from "../lib/base64";
+import { hmacSha256, timingSafeEqual } from "../lib/crypto";
+
+/** Output links outlive a webhook's whole retry schedule (about 28 h by default). */
+export const LINK_TTL_S = 7 * 24 * 3600;
+
+async function signature(secret: string, key: string, expires: number): Promise<string> {
+  return base64UrlEncode(await hmacSha256(secret, `${key}\n${expires}`));
+}
+
+/** The R2 key travels as one URL segment, `<base64url(key)>.png`, so any prefix fits. */
+const keyToPath = (key: string): string => `${base64UrlEncode(new TextEncoder().encode(key))}.png`;
+
+export function outputKeyFromPath(file: string): string | undefined {
+  const bytes = base64ToBytes(file.replace(/\.png$/, ""));
+  return bytes ? new TextDecoder().decode(bytes) : undefined;
+}
+
+/** A download link for an R2 object that needs no API key: signed, and valid until it expires. */
+export async function signedOutputUrl(base: string, secret: string, key: string, nowMs = Date.now()): Promise<string> {
+  const expires = Math.floor(nowMs / 1000) + LINK_TTL_S;
+  return `${base}/v1/outputs/${keyToPath(key)}?expires=${expires}&sig=${await signature(secret, key, expires)}`;
+}
+
+export async function verifyOutputLink(secret: string, key: string, expires: string, sig: string, nowMs = Date.now()): Promise<boolean> {
+  const exp = Number(expires);
+  if (!Number.isInteger(exp) || exp * 1000 < nowMs) return false;
+  return timingSafeEqual(await signature(secret, key, exp), sig);
+}

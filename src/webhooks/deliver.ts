@@ -1,0 +1,88 @@
+import { signatureHeader } from "./sign";
+
+export const DELIVERY_TIMEOUT_MS = 15_000;
+const MAX_LOGGED_BODY = 1024;
+
+export interface AttemptResult {
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+  response_body: string | null;
+  /** How the attempt ends the event's delivery: delivered, gone (410), or retry later. */
+  verdict: "delivered" | "gone" | "retry";
+  /** A `Retry-After` the receiver asked for with a 429 or 503, in ms. */
+  retry_after_ms: number | null;
+}
+
+function retryAfterMs(value: string | null, nowMs: number): number | null {
+  if (!value) return null;
+  const secs = Number(value);
+  if (Number.isFinite(secs) && secs >= 0) return secs * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, at - nowMs);
+}
+
+async function readCapped(res: Response): Promise<string> {
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  // Only the first KiB is kept; the rest is not read, so a huge answer costs nothing.
+  while (size < MAX_LOGGED_BODY) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  await reader.cancel().catch(() => undefined);
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder().decode(all.subarray(0, MAX_LOGGED_BODY));
+}
+
+/**
+ * One signed POST of one event. The body is sent byte for byte as stored; only the timestamp
+ * and signatures are fresh, so a receiver's replay window never rejects a late retry.
+ */
+export async function attemptDelivery(opts: { url: string; eventId: string; body: string; secrets: string[]; nowMs?: number }): Promise<AttemptResult> {
+  const started = Date.now();
+  const timestamp = Math.floor((opts.nowMs ?? started) / 1000);
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "user-agent": "Easel-Webhooks/1",
+    "webhook-id": opts.eventId,
+    "webhook-timestamp": String(timestamp),
+  };
+  if (opts.secrets.length) headers["webhook-signature"] = await signatureHeader(opts.secrets, opts.eventId, timestamp, opts.body);
+  const timeout = AbortSignal.timeout(DELIVERY_TIMEOUT_MS);
+  try {
+    const res = await fetch(opts.url, { method: "POST", headers, body: opts.body, redirect: "manual", signal: timeout });
+    const response_body = await readCapped(res).catch(() => "");
+    const status = res.status;
+    const verdict = status >= 200 && status < 300 ? "delivered" : status === 410 ? "gone" : "retry";
+    return {
+      status_code: status,
+      error: verdict === "retry" ? `receiver answered ${status}` : null,
+      duration_ms: Date.now() - started,
+      response_body,
+      verdict,
+      retry_after_ms: status === 429 || status === 503 ? retryAfterMs(res.headers.get("retry-after"), Date.now()) : null,
+    };
+  } catch (err) {
+    const error = timeout.aborted ? `timeout after ${DELIVERY_TIMEOUT_MS / 1000} s` : `network error: ${err instanceof Error ? err.message : String(err)}`;
+    return { status_code: null, error, duration_ms: Date.now() - started, response_body: null, verdict: "retry", retry_after_ms: null };
+  }
+}
+
+/** Delay before attempt `attempt + 1` (attempts count from 1), or null when the schedule is spent. */
+export function nextDelayMs(schedule: number[], attempt: number, retryAfter: number | null, random = Math.random()): number | null {
+  const base = schedule[attempt - 1];
+  if (base === undefined) return null;
+  // Up to 10% jitter so jobs that failed together do not retry in lockstep.
+  const jittered = base * 1000 * (1 + 0.1 * random);
+  return Math.max(jittered, retryAfter ?? 0);
+}
