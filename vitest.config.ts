@@ -1,15 +1,45 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
+/** Configuration the Worker sees inside workerd tests: two tenants, two dead backends and a hanging one. */
+const workerTestBindings = (hangingBackendUrl: string) => ({
+  TENANTS: JSON.stringify({
+    acme: { api_keys: ["sk_acme_1"], webhook_secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] },
+    globex: { api_keys: ["sk_globex_1"], webhook_secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] },
+  }),
+  BACKENDS: JSON.stringify([
+    { name: "dead-a", kind: "a1111", url: "http://127.0.0.1:9", timeout_s: 5 },
+    { name: "dead-b", kind: "a1111", url: "http://127.0.0.1:1", timeout_s: 5 },
+    { name: "hang", kind: "a1111", url: hangingBackendUrl, types: ["img2img"], timeout_s: 30, max_concurrency: 100 },
+  ]),
+  PUBLIC_BASE_URL: "http://gateway.test",
+  WEBHOOK_RETRY_SCHEDULE: "1,1",
+  ALLOW_PRIVATE_URLS: "false",
+  URL_SIGNING_SECRET: "test-signing-secret",
+});
+
 export default defineConfig({
   test: {
     projects: [
       {
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
-        test: { name: "workers", include: ["test/workers/**/*.test.ts"] },
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: workerTestBindings(inject("hangingBackendUrl")) },
+          })),
+        ],
+        test: { name: "workers", include: ["test/workers/**/*.test.ts"], globalSetup: ["test/workers/global-setup.ts"] },
       },
       {
-        test: { name: "e2e", include: ["test/e2e/**/*.test.ts"], environment: "node", testTimeout: 60_000, hookTimeout: 60_000 },
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          // Each file starts its own wrangler dev; two at a time is what 2 cores take.
+          maxWorkers: 2,
+        },
       },
     ],
   },

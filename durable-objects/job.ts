@@ -50,6 +50,7 @@ type JobRow = {
   deadline_at: number;
   dispatch_at: number | null;
   tried: string;
+  waiting_on: string | null;
 };
 
 type AttemptRow = {
@@ -84,7 +85,7 @@ export class JobObject extends DurableObject<Env> {
         id TEXT PRIMARY KEY, tenant TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL,
         created_at INTEGER NOT NULL, started_at INTEGER, completed_at INTEGER, backend TEXT,
         output TEXT NOT NULL DEFAULT '[]', error TEXT, deadline_at INTEGER NOT NULL,
-        dispatch_at INTEGER, tried TEXT NOT NULL DEFAULT '[]');
+        dispatch_at INTEGER, tried TEXT NOT NULL DEFAULT '[]', waiting_on TEXT);
       CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS attempts (
         n INTEGER PRIMARY KEY, backend TEXT NOT NULL, state TEXT NOT NULL, external_id TEXT,
@@ -199,6 +200,7 @@ export class JobObject extends DurableObject<Env> {
       if (backend) await adapterFor(backend).cancel(attempt.external_id ?? undefined, AbortSignal.timeout(5_000)).catch(() => undefined);
     }
     this.inflight?.abort.abort();
+    await this.releaseSlot(attempt?.backend ?? row.waiting_on ?? "", "neutral");
     return { ok: true, snapshot: await this.snapshot(this.mustRow()) };
   }
 
@@ -260,8 +262,12 @@ export class JobObject extends DurableObject<Env> {
     if (now >= row.deadline_at) {
       const attempt = this.currentAttempt();
       await this.finish("failed", { code: "timeout", message: `the job did not finish within ${JOB_DEADLINE_MS / 60_000} minutes` }, []);
-      if (attempt) await this.releaseSlot(attempt.backend, "failure");
       this.inflight?.abort.abort();
+      if (attempt) {
+        const backend = config.backend(this.env, attempt.backend);
+        if (backend) await adapterFor(backend).cancel(attempt.external_id ?? undefined, AbortSignal.timeout(5_000)).catch(() => undefined);
+      }
+      await this.releaseSlot(attempt?.backend ?? row.waiting_on ?? "", attempt ? "failure" : "neutral");
       return;
     }
     const attempt = this.currentAttempt();
@@ -310,7 +316,7 @@ export class JobObject extends DurableObject<Env> {
         if (res.status === "granted") granted = best.backend;
       }
       if (!granted) {
-        this.sql.exec("UPDATE job SET dispatch_at = ? WHERE id = ?", retryAt, row.id);
+        this.sql.exec("UPDATE job SET dispatch_at = ?, waiting_on = ? WHERE id = ?", retryAt, best?.backend.name ?? null, row.id);
         return;
       }
     }
@@ -332,19 +338,19 @@ export class JobObject extends DurableObject<Env> {
   }
 
   private async runAttempt(row: JobRow, input: StoredJobInput, backend: BackendConfig): Promise<void> {
-    if (this.mustRow().status !== row.status || TERMINAL.has(row.status)) {
+    const now = Date.now();
+    if (row.status === "queued") await this.transition("running", now);
+    if (this.mustRow().status !== "running") {
       await this.releaseSlot(backend.name, "neutral");
       return;
     }
-    const now = Date.now();
     const n = (this.sql.exec<{ n: number | null }>("SELECT MAX(n) AS n FROM attempts").one().n ?? 0) + 1;
     const token = randomId("cb");
     this.ctx.storage.transactionSync(() => {
       this.sql.exec("INSERT INTO attempts (n, backend, state, token, started_at) VALUES (?, ?, 'running', ?, ?)", n, backend.name, token, now);
-      this.sql.exec("UPDATE job SET dispatch_at = NULL, backend = ? WHERE id = ?", backend.name, row.id);
+      this.sql.exec("UPDATE job SET dispatch_at = NULL, waiting_on = NULL, backend = ? WHERE id = ?", backend.name, row.id);
       this.event("attempt.started", { attempt: n, backend: backend.name }, now);
     });
-    if (row.status === "queued") await this.transition("running", now);
 
     const abort = new AbortController();
     this.inflight = { attempt: n, abort };
@@ -402,8 +408,12 @@ export class JobObject extends DurableObject<Env> {
       const row = this.mustRow();
       return a?.n === n && row.status === "running" ? row : undefined;
     };
-    if (!current()) return;
     const name = backend?.name ?? "";
+    if (!current()) {
+      // The job ended without this attempt (canceled, timed out): its slot must not leak.
+      if (TERMINAL.has(this.mustRow().status)) await this.releaseSlot(name, "neutral");
+      return;
+    }
     if (outcome.kind === "pending") {
       this.sql.exec("UPDATE attempts SET state = 'pending', external_id = ?, poll_at = ?, poll_delay = ? WHERE n = ?", outcome.externalId, Date.now() + outcome.pollAfterMs, Math.max(POLL_MIN_MS, outcome.pollAfterMs), n);
       this.event("attempt.submitted", { attempt: n, backend: name, external_id: outcome.externalId }, Date.now());
@@ -416,7 +426,7 @@ export class JobObject extends DurableObject<Env> {
       const outputs = await this.storeOutputs(input, outcome.images).catch((err: unknown): BackendFailure => ({ code: "backend_failed", message: `storing outputs failed: ${String(err)}`, retryable: true }));
       if (!Array.isArray(outputs)) return this.settle(n, backend, { kind: "failed", failure: outputs });
       // Storing took time: a cancel may have landed meanwhile, and a canceled job never succeeds.
-      if (!current()) return;
+      if (!current()) return this.settle(n, backend, outcome);
       this.endAttempt(n, "done", null);
       await this.finish("succeeded", null, outputs);
       await this.releaseSlot(name, "success");

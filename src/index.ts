@@ -1,4 +1,5 @@
 import { createApp, errorBody, limitBody, mountDocs, toEaselError } from "./app";
+import { dialects } from "./dialects";
 import { EaselError } from "./errors";
 import { callbacks } from "./routes/callbacks";
 import { health } from "./routes/health";
@@ -17,6 +18,7 @@ app.route("/", jobs);
 app.route("/", models);
 app.route("/", outputs);
 app.route("/", callbacks);
+app.route("/", dialects);
 mountDocs(app);
 
 app.notFound(() => {

@@ -1,3 +1,4 @@
+import { IDEMPOTENCY_TTL_MS } from "../../durable-objects/tenant";
 import { fittingBackends } from "../backends/models";
 import { config, type JobType } from "../config";
 import type { Env } from "../env";
@@ -76,7 +77,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   let runId = opts.runId ?? randomId("run");
   if (opts.idempotency) {
     const hash = await sha256Hex(canonicalJson(opts.idempotency.body));
-    const claim = await env.TENANT_STATE.get(env.TENANT_STATE.idFromName(opts.tenant)).claim("idempotency", opts.idempotency.key, hash, runId, 24 * 3600_000);
+    const claim = await env.TENANT_STATE.get(env.TENANT_STATE.idFromName(opts.tenant)).claim("idempotency", opts.idempotency.key, hash, runId, IDEMPOTENCY_TTL_MS);
     if (claim.status === "conflict") throw new EaselError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request body");
     if (claim.status === "existing") {
       const found = await jobStub(env, claim.runId).get(opts.tenant);

@@ -1,0 +1,179 @@
+/**
+ * `npm run bench`: starts its own simulator(s), webhook receiver and `wrangler dev` gateways on
+ * loopback, measures, prints, and stops them. Every figure of one run is measured in that run,
+ * so ratios compare like with like on this shared, noisy machine.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startGateway, startSimulatorProcess } from "../test/e2e/support/processes";
+import { startReceiver } from "../test/e2e/support/receiver";
+
+const KEY = "sk_bench";
+const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const TENANTS = JSON.stringify({ bench: { api_keys: [KEY], webhook_secrets: [SECRET] } });
+const auth = { authorization: `Bearer ${KEY}`, "content-type": "application/json" };
+const JOB = { type: "txt2img", prompt: "bench", width: 64, height: 64, steps: 1 };
+
+const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+};
+const ms = (n: number) => `${n.toFixed(1)} ms`;
+const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
+
+async function timed(fn: () => Promise<Response>): Promise<number> {
+  const t = performance.now();
+  const res = await fn();
+  await res.arrayBuffer();
+  if (!res.ok) throw new Error(`bench request failed: ${res.status}`);
+  return performance.now() - t;
+}
+
+type JobView = { id: string; status: string; completed_at: string | null };
+
+async function waitDone(base: string, id: string, timeoutMs: number): Promise<JobView> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const job = (await (await fetch(`${base}/v1/jobs/${id}`, { headers: auth })).json()) as JobView;
+    if (["succeeded", "failed", "canceled"].includes(job.status)) return job;
+    await sleep(10);
+  }
+  throw new Error(`job ${id} did not finish in ${timeoutMs} ms`);
+}
+
+const submit = async (base: string, body: object = JOB): Promise<string> => {
+  const res = await fetch(`${base}/v1/jobs`, { method: "POST", headers: auth, body: JSON.stringify(body) });
+  if (res.status !== 202) throw new Error(`submit answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as JobView).id;
+};
+
+async function withGateway<T>(vars: Record<string, string>, fn: (url: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), "easel-bench-"));
+  const gw = await startGateway({ persistDir: dir, vars: { TENANTS, ALLOW_PRIVATE_URLS: "true", URL_SIGNING_SECRET: "bench", WEBHOOK_RETRY_SCHEDULE: "1,1,1", ...vars } });
+  try {
+    return await fn(gw.url);
+  } finally {
+    await gw.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const results: Record<string, string> = {};
+const report = (name: string, value: string) => {
+  results[name] = value;
+  console.log(`${name.padEnd(58)} ${value}`);
+};
+
+async function coreAndWebhooks(): Promise<void> {
+  const sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 5 }) } });
+  const receiver = await startReceiver({ secrets: [SECRET] });
+  try {
+    const backends = JSON.stringify([{ name: "sim", kind: "a1111", url: sim.url, max_concurrency: 256 }]);
+    await withGateway({ BACKENDS: backends }, async (base) => {
+      // Warm-up: the first requests compile and instantiate everything.
+      for (let i = 0; i < 20; i++) {
+        await timed(() => fetch(`${base}/healthz`));
+        await submit(base);
+      }
+      const submitMs: number[] = [];
+      const healthMs: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        healthMs.push(await timed(() => fetch(`${base}/healthz`)));
+        submitMs.push(await timed(() => fetch(`${base}/v1/jobs`, { method: "POST", headers: auth, body: JSON.stringify(JOB) })));
+      }
+      report("POST /v1/jobs p50 / p99", `${ms(quantile(submitMs, 0.5))} / ${ms(quantile(submitMs, 0.99))}`);
+      report("GET /healthz p50 / p99", `${ms(quantile(healthMs, 0.5))} / ${ms(quantile(healthMs, 0.99))}`);
+      report("submit p50 / healthz p50 (target ≤ 2)", (quantile(submitMs, 0.5) / quantile(healthMs, 0.5)).toFixed(2));
+
+      const total = 1000;
+      let next = 0;
+      const t0 = performance.now();
+      await Promise.all(
+        Array.from({ length: 100 }, async () => {
+          while (next < total) {
+            next++;
+            await submit(base);
+          }
+        }),
+      );
+      report("submits per second, 100 concurrent clients", ((total / (performance.now() - t0)) * 1000).toFixed(0));
+      await sleep(3000);
+
+      const viaGateway: number[] = [];
+      const direct: number[] = [];
+      const a1111Body = JSON.stringify({ prompt: "bench", width: 64, height: 64, steps: 1, seed: 1 });
+      for (let i = 0; i < 30; i++) {
+        direct.push(await timed(() => fetch(`${sim.url}/sdapi/v1/txt2img`, { method: "POST", headers: { "content-type": "application/json" }, body: a1111Body })));
+        const t = performance.now();
+        await waitDone(base, await submit(base), 30_000);
+        viaGateway.push(performance.now() - t);
+      }
+      report("end-to-end job p50: gateway / direct simulator", `${ms(quantile(viaGateway, 0.5))} / ${ms(quantile(direct, 0.5))}`);
+      report("end-to-end ratio gateway / direct", (quantile(viaGateway, 0.5) / quantile(direct, 0.5)).toFixed(2));
+
+      // Webhook latency: the job's completed_at to the receiver's receipt.
+      const lag: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        const id = await submit(base, { ...JOB, webhook: `${receiver.url}/lag` });
+        const hit = await receiver.waitFor((d) => (d.json as { data?: { id?: string } }).data?.id === id, 30_000);
+        const job = (hit.json as { data: JobView }).data;
+        lag.push(hit.receivedAt - Date.parse(job.completed_at ?? ""));
+      }
+      report("completion → webhook receipt p50 / p99", `${ms(quantile(lag, 0.5))} / ${ms(quantile(lag, 0.99))}`);
+
+      // 200 jobs that finish together: time from the first completion to the 200th receipt.
+      await sim.config({ msPerImage: 2000 });
+      const before = receiver.deliveries.length;
+      const ids = await Promise.all(Array.from({ length: 200 }, () => submit(base, { ...JOB, webhook: `${receiver.url}/burst` })));
+      const want = new Set(ids);
+      const until = Date.now() + 120_000;
+      while (receiver.deliveries.slice(before).filter((d) => want.has((d.json as { data?: { id?: string } }).data?.id ?? "")).length < 200 && Date.now() < until) await sleep(50);
+      const burst = receiver.deliveries.slice(before).filter((d) => want.has((d.json as { data?: { id?: string } }).data?.id ?? ""));
+      const firstDone = Math.min(...burst.map((d) => Date.parse((d.json as { data: JobView }).data.completed_at ?? "")));
+      const lastReceipt = Math.max(...burst.map((d) => d.receivedAt));
+      report("200 simultaneous completions: all 200 webhooks delivered in", `${ms(lastReceipt - firstDone)} (${burst.length}/200 received)`);
+    });
+  } finally {
+    await receiver.close();
+    await sim.stop();
+  }
+}
+
+async function scheduling(): Promise<void> {
+  const steady = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 200 }) } });
+  const flaky = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 200, errorRate: 0.3 }) } });
+  try {
+    const ideal = (50 * 200) / 2;
+    await withGateway({ BACKENDS: JSON.stringify([{ name: "a", kind: "a1111", url: steady.url, max_concurrency: 2 }]) }, async (base) => {
+      const t = performance.now();
+      const ids = await Promise.all(Array.from({ length: 50 }, () => submit(base)));
+      const done = await Promise.all(ids.map((id) => waitDone(base, id, 120_000)));
+      const took = performance.now() - t;
+      const stats = await steady.stats();
+      report("50 jobs, max_concurrency 2, 200 ms/image: total / ideal", `${ms(took)} / ${ms(ideal)} = ${(took / ideal).toFixed(2)}x (${done.filter((j) => j.status === "succeeded").length}/50 ok, max concurrent ${stats.maxConcurrent})`);
+    });
+    await withGateway(
+      {
+        BACKENDS: JSON.stringify([
+          { name: "flaky", kind: "a1111", url: flaky.url, max_concurrency: 2 },
+          { name: "steady", kind: "a1111", url: steady.url, max_concurrency: 2 },
+        ]),
+      },
+      async (base) => {
+        const t = performance.now();
+        const ids = await Promise.all(Array.from({ length: 50 }, () => submit(base)));
+        const done = await Promise.all(ids.map((id) => waitDone(base, id, 180_000)));
+        const took = performance.now() - t;
+        report("same, 2 backends, one failing 30%: total / ideal(2 slots)", `${ms(took)} / ${ms(ideal)} = ${(took / ideal).toFixed(2)}x (${done.filter((j) => j.status === "succeeded").length}/50 ok)`);
+      },
+    );
+  } finally {
+    await steady.stop();
+    await flaky.stop();
+  }
+}
+
+await coreAndWebhooks();
+await scheduling();
+console.log(JSON.stringify(results));

@@ -1,0 +1,54 @@
+const encoder = new TextEncoder();
+const asBytes = (v: string | Uint8Array): Uint8Array => (typeof v === "string" ? encoder.encode(v) : v);
+
+export async function hmacSha256(key: Uint8Array | string, data: Uint8Array | string): Promise<Uint8Array> {
+  const k = await crypto.subtle.importKey("raw", asBytes(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", k, asBytes(data)));
+}
+
+export const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+export async function sha256Hex(data: string | Uint8Array): Promise<string> {
+  return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", asBytes(data))));
+}
+
+/** Constant-time equality: how far two values agree never shows in the time taken. */
+export function timingSafeEqual(a: string | Uint8Array, b: string | Uint8Array): boolean {
+  const x = asBytes(a);
+  const y = asBytes(b);
+  // Unequal lengths still cost a full comparison, of the first value against itself.
+  if (x.byteLength !== y.byteLength) return !crypto.subtle.timingSafeEqual(x, x);
+  return crypto.subtle.timingSafeEqual(x, y);
+}
+
+const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
+
+/** `<prefix>_` + 26 base32 characters: 128 random bits (the contract asks for at least 122). */
+export function randomId(prefix: string): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  let bits = 0;
+  let value = 0;
+  let out = "";
+  for (const byte of bytes) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
+  return `${prefix}_${out}`;
+}
+
+/** JSON with object keys sorted at every depth: two bodies equal as JSON serialize the same. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}

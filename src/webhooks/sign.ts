@@ -1,0 +1,19 @@
+import { base64ToBytes, bytesToBase64 } from "../lib/base64";
+import { hmacSha256 } from "../lib/crypto";
+
+/** A `whsec_` secret's key bytes: the base64 after the prefix (a bare secret is base64 too). */
+function secretKey(secret: string): Uint8Array {
+  const bytes = base64ToBytes(secret.startsWith("whsec_") ? secret.slice("whsec_".length) : secret);
+  if (!bytes) throw new Error("a webhook secret is not base64");
+  return bytes;
+}
+
+/**
+ * The Standard Webhooks `webhook-signature` header: `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`
+ * for every secret, space-separated, so receivers on an old or a new secret both verify (rotation).
+ */
+export async function signatureHeader(secrets: string[], msgId: string, timestampSec: number, body: string): Promise<string> {
+  const content = `${msgId}.${timestampSec}.${body}`;
+  const sigs = await Promise.all(secrets.map(async (s) => `v1,${bytesToBase64(await hmacSha256(secretKey(s), content))}`));
+  return sigs.join(" ");
+}

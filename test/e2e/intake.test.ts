@@ -1,0 +1,154 @@
+/**
+ * Bad input end to end, against a gateway that refuses private URLs as production does: each bad
+ * request gets a 4xx JSON error with a code (never a 5xx, never HTML), naming the field.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodePng } from "../../gpu-simulator/png";
+import { api } from "./support/client";
+import { startGateway, startSimulatorProcess } from "./support/processes";
+
+let sim: Awaited<ReturnType<typeof startSimulatorProcess>>;
+let gw: Awaited<ReturnType<typeof startGateway>>;
+let dir: string;
+let client: ReturnType<typeof api>;
+
+beforeAll(async () => {
+  sim = await startSimulatorProcess();
+  dir = mkdtempSync(join(tmpdir(), "easel-e2e-intake-"));
+  gw = await startGateway({
+    persistDir: dir,
+    vars: {
+      TENANTS: JSON.stringify({ acme: { api_keys: ["sk_acme"], webhook_secrets: [] } }),
+      BACKENDS: JSON.stringify([{ name: "sim", kind: "a1111", url: sim.url, models: ["v1-5-pruned-emaonly.safetensors [6ce0161689]"] }]),
+      ALLOW_PRIVATE_URLS: "false",
+    },
+  });
+  client = api(gw.url, "sk_acme");
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  await sim?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const ok = { type: "txt2img", prompt: "a cat" };
+const png = Buffer.from(encodePng(8, 8, () => [1, 2, 3])).toString("base64");
+const big = "A".repeat(Math.ceil((10 * 1024 * 1024 + 1024) / 3) * 4);
+
+/** [name, body, expected status, field the error must name] */
+const BAD: [string, unknown, number, string | null][] = [
+  ["missing type", { prompt: "x" }, 422, "type"],
+  ["unknown type", { ...ok, type: "inpaint" }, 422, "type"],
+  ["missing prompt", { type: "txt2img" }, 422, "prompt"],
+  ["empty prompt", { ...ok, prompt: "" }, 422, "prompt"],
+  ["prompt not a string", { ...ok, prompt: 42 }, 422, "prompt"],
+  ["prompt too long", { ...ok, prompt: "x".repeat(4001) }, 422, "prompt"],
+  ["negative_prompt too long", { ...ok, negative_prompt: "x".repeat(4001) }, 422, "negative_prompt"],
+  ["width as a string", { ...ok, width: "512" }, 422, "width"],
+  ["width too small", { ...ok, width: 32 }, 422, "width"],
+  ["width too large", { ...ok, width: 4096 }, 422, "width"],
+  ["width not a multiple of 8", { ...ok, width: 513 }, 422, "width"],
+  ["height fractional", { ...ok, height: 512.5 }, 422, "height"],
+  ["samples 0", { ...ok, samples: 0 }, 422, "samples"],
+  ["samples 5", { ...ok, samples: 5 }, 422, "samples"],
+  ["steps 0", { ...ok, steps: 0 }, 422, "steps"],
+  ["steps 151", { ...ok, steps: 151 }, 422, "steps"],
+  ["strength above 1", { ...ok, strength: 1.5 }, 422, "strength"],
+  ["strength negative", { ...ok, strength: -0.1 }, 422, "strength"],
+  ["guidance_scale 0", { ...ok, guidance_scale: 0 }, 422, "guidance_scale"],
+  ["guidance_scale 31", { ...ok, guidance_scale: 31 }, 422, "guidance_scale"],
+  ["seed negative", { ...ok, seed: -1 }, 422, "seed"],
+  ["seed as a string", { ...ok, seed: "42" }, 422, "seed"],
+  ["track_id too long", { ...ok, track_id: "t".repeat(257) }, 422, "track_id"],
+  ["unknown field", { ...ok, colour: "blue" }, 422, null],
+  ["webhook_events unknown", { ...ok, webhook_events: ["job.exploded"] }, 422, "webhook_events.0"],
+  ["img2img without init_image", { type: "img2img", prompt: "x" }, 422, "init_image"],
+  ["init_image not base64", { type: "img2img", prompt: "x", init_image: "%%% not base64 %%%" }, 422, "init_image"],
+  ["init_image text, not an image", { type: "img2img", prompt: "x", init_image: Buffer.from("hello, I am text").toString("base64") }, 422, "init_image"],
+  ["init_image data URI of garbage", { type: "img2img", prompt: "x", init_image: "data:image/png;base64,AAAA" }, 422, "init_image"],
+  ["init_image over 10 MiB", { type: "img2img", prompt: "x", init_image: big }, 422, "init_image"],
+  ["init_image ftp URL", { type: "img2img", prompt: "x", init_image: "ftp://example.com/cat.png" }, 422, "init_image"],
+  ["init_image loopback URL", { type: "img2img", prompt: "x", init_image: "http://127.0.0.1/cat.png" }, 422, "init_image"],
+  ["webhook not a URL", { ...ok, webhook: "not a url" }, 422, "webhook"],
+  ["webhook plain http", { ...ok, webhook: "http://example.com/hook" }, 422, "webhook"],
+  ["unknown backend", { ...ok, backend: "nope" }, 422, "backend"],
+  ["model no backend serves", { ...ok, model: "no-such-model" }, 422, "model"],
+  ["body is an array", [ok], 422, null],
+  ["body is null", null, 422, null],
+];
+
+describe("bad requests", () => {
+  it.each(BAD)("%s → %i naming the field", async (_name, body, status, field) => {
+    const res = await client.post("/v1/jobs", body);
+    expect(res.status).toBe(status);
+    expect(res.headers.get("content-type")).toContain("application/json");
+    const err = (await res.json()) as { error: { code: string; message: string; details?: { path: string }[] } };
+    expect(err.error.code).toMatch(/^[a-z_]+$/);
+    if (field) expect(err.error.details?.map((d) => d.path)).toContain(field);
+  });
+
+  it("answers malformed JSON with a 400 and an oversize body with a 413", async () => {
+    const malformed = await client.post("/v1/jobs", '{"type": "txt2img", "prompt": ');
+    expect(malformed.status).toBe(400);
+    expect(((await malformed.json()) as { error: { code: string } }).error.code).toBe("malformed_json");
+    const huge = await client.post("/v1/jobs", JSON.stringify({ ...ok, negative_prompt: "x".repeat(16 * 1024 * 1024) }));
+    expect(huge.status).toBe(413);
+    expect(((await huge.json()) as { error: { code: string } }).error.code).toBe("payload_too_large");
+  });
+
+  it("takes a real image under the limits", async () => {
+    const res = await client.post("/v1/jobs", { type: "img2img", prompt: "x", init_image: png, width: 64, height: 64, model: "v1-5-pruned-emaonly" });
+    expect(res.status).toBe(202);
+  });
+
+  it("answers unknown routes and unknown jobs with JSON 404s", async () => {
+    for (const res of [await client.get("/v1/nope"), await client.get("/v1/jobs/run_doesnotexist"), await client.get("/v1/jobs/run_aaaaaaaaaaaaaaaaaaaaaaaaaa")]) {
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("not_found");
+    }
+  });
+});
+
+/** Private, loopback, link-local and metadata addresses in many spellings. */
+const SSRF = [
+  "https://127.0.0.1/hook",
+  "https://localhost/hook",
+  "https://LOCALHOST./hook",
+  "https://foo.localhost/hook",
+  "https://127.0.0.1./hook",
+  "https://2130706433/hook",
+  "https://0177.0.0.1/hook",
+  "https://0x7f.0.0.1/hook",
+  "https://0x7f000001/hook",
+  "https://127.1/hook",
+  "https://0.0.0.0/hook",
+  "https://0/hook",
+  "https://10.0.0.1/hook",
+  "https://172.16.0.1/hook",
+  "https://192.168.1.1/hook",
+  "https://169.254.169.254/latest/meta-data",
+  "https://metadata.google.internal/computeMetadata/v1/",
+  "https://[::1]/hook",
+  "https://[::]/hook",
+  "https://[::ffff:127.0.0.1]/hook",
+  "https://[::ffff:7f00:1]/hook",
+  "https://[fe80::1]/hook",
+  "https://[fc00::1]/hook",
+  "https://[fd00:ec2::254]/hook",
+  "https://user:pass@example.com/hook",
+  "https://100.64.0.1/hook",
+];
+
+describe("SSRF guard", () => {
+  it.each(SSRF)("refuses %s as a webhook and as an init image", async (url) => {
+    const hook = await client.post("/v1/jobs", { ...ok, webhook: url });
+    expect(hook.status).toBe(422);
+    expect(((await hook.json()) as { error: { details?: { path: string }[] } }).error.details?.[0]?.path).toBe("webhook");
+    const image = await client.post("/v1/jobs", { type: "img2img", prompt: "x", init_image: url });
+    expect(image.status).toBe(422);
+  });
+});

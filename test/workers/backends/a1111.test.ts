@@ -1,0 +1,61 @@
+import { describe, expect, it } from "vitest";
+import { a1111Outcome, a1111Payload } from "../../../src/backends/a1111";
+import type { GenerationSpec } from "../../../src/jobs/spec";
+
+const spec: GenerationSpec = {
+  type: "img2img",
+  prompt: "a cat wizard",
+  negative_prompt: "blurry",
+  strength: 0.6,
+  steps: 20,
+  guidance_scale: 7,
+  width: 512,
+  height: 384,
+  samples: 2,
+  seed: 42,
+  sampler: "DPM++ 2M Karras",
+  model: "v1-5-pruned-emaonly",
+  a1111_extra: { alwayson_scripts: {}, override_settings: { CLIP_stop_at_last_layers: 2 } },
+};
+const b64 = (s: string) => btoa(s);
+
+describe("A1111 adapter translation", () => {
+  it("sends the job as A1111's own payload, the model through override_settings", () => {
+    const body = a1111Payload(spec, new Uint8Array([1, 2, 3]));
+    expect(body).toMatchObject({
+      prompt: "a cat wizard",
+      negative_prompt: "blurry",
+      seed: 42,
+      steps: 20,
+      cfg_scale: 7,
+      width: 512,
+      height: 384,
+      batch_size: 2,
+      n_iter: 1,
+      sampler_name: "DPM++ 2M Karras",
+      denoising_strength: 0.6,
+      init_images: ["AQID"],
+      alwayson_scripts: {},
+      override_settings: { CLIP_stop_at_last_layers: 2, sd_model_checkpoint: "v1-5-pruned-emaonly" },
+    });
+    expect(a1111Payload({ ...spec, type: "txt2img" })).not.toHaveProperty("init_images");
+  });
+
+  it("drops the grid A1111 puts before a batch", () => {
+    const out = a1111Outcome({ images: [b64("grid"), b64("one"), b64("two")] }, 2);
+    expect(out.kind).toBe("done");
+    if (out.kind === "done") expect(out.images.map((i) => new TextDecoder().decode(i))).toEqual(["one", "two"]);
+  });
+
+  it("turns failure in disguise into a failed attempt, never a success", () => {
+    expect(a1111Outcome({ error: "OutOfMemoryError", detail: "", body: "", errors: "CUDA out of memory. Tried to allocate 2.00 GiB" }, 1)).toMatchObject({
+      kind: "failed",
+      failure: { code: "out_of_memory", retryable: true },
+    });
+    expect(a1111Outcome({ images: [], parameters: {}, info: "{}" }, 1)).toMatchObject({ kind: "failed", failure: { code: "backend_failed" } });
+    // An interrupted batch returns the images made so far.
+    expect(a1111Outcome({ images: [b64("one")] }, 2)).toMatchObject({ kind: "failed", failure: { code: "interrupted" } });
+    expect(a1111Outcome({ images: ["%%%not base64"] }, 1)).toMatchObject({ kind: "failed" });
+    expect(a1111Outcome(undefined, 1)).toMatchObject({ kind: "failed" });
+  });
+});

@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import { config } from "../../../src/config";
+import type { Env } from "../../../src/env";
+import { EaselError } from "../../../src/errors";
+
+const envWith = (vars: Partial<Env>): Env => vars as Env;
+
+function failure(fn: () => unknown): EaselError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof EaselError) return err;
+    throw err;
+  }
+  throw new Error("expected a configuration error");
+}
+
+describe("configuration", () => {
+  it("names the variable and the problem without echoing a secret", () => {
+    const secret = "sk_super_secret_value";
+    const err = failure(() => config.tenants(envWith({ TENANTS: `{"acme": {"api_keys": "${secret}"}}` })));
+    expect(err.status).toBe(500);
+    expect(err.message).toMatch(/^TENANTS is invalid: acme\.api_keys/);
+    expect(err.message).not.toContain(secret);
+    expect(failure(() => config.backends(envWith({ BACKENDS: "[not json" }))).message).toBe("BACKENDS is invalid: not valid JSON");
+    expect(failure(() => config.retrySchedule(envWith({ WEBHOOK_RETRY_SCHEDULE: "5,soon" }))).message).toMatch(/^WEBHOOK_RETRY_SCHEDULE/);
+    expect(failure(() => config.allowPrivateUrls(envWith({ ALLOW_PRIVATE_URLS: "yes" }))).message).toMatch(/^ALLOW_PRIVATE_URLS/);
+  });
+
+  it("fills backend defaults: cerebrium serves img2img only, the others both", () => {
+    const backends = config.backends(
+      envWith({
+        BACKENDS: JSON.stringify([
+          { name: "a", kind: "a1111", url: "http://a:7860/" },
+          { name: "c", kind: "cerebrium", url: "https://run.cerebrium.ai/p/predict" },
+        ]),
+      }),
+    );
+    expect(backends[0]).toMatchObject({ url: "http://a:7860", types: ["img2img", "txt2img"], max_concurrency: 4, timeout_s: 600 });
+    expect(backends[1]?.types).toEqual(["img2img"]);
+  });
+
+  it("refuses two backends with one name", () => {
+    const twice = JSON.stringify([1, 2].map(() => ({ name: "a", kind: "a1111", url: "http://a:7860" })));
+    expect(failure(() => config.backends(envWith({ BACKENDS: twice }))).message).toMatch(/duplicate backend name/);
+  });
+
+  it("uses the documented retry schedule by default", () => {
+    expect(config.retrySchedule(envWith({}))).toEqual([5, 300, 1800, 7200, 18000, 36000, 36000]);
+  });
+});

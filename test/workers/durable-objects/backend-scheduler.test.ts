@@ -1,0 +1,75 @@
+import { env } from "cloudflare:workers";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { CIRCUIT_THRESHOLD, type BackendScheduler } from "../../../durable-objects/backend-scheduler";
+
+/** Each test gets its own backend (storage is shared within a file). */
+const scheduler = (name: string) => env.BACKEND_SCHEDULERS.get(env.BACKEND_SCHEDULERS.idFromName(name));
+const ask = (s: ReturnType<typeof scheduler>, jobId: string, tenant = "acme", enqueue = true, maxConcurrency = 2) =>
+  s.acquire({ jobId, tenant, maxConcurrency, leaseMs: 60_000, enqueue });
+
+describe("backend scheduler", () => {
+  it("never grants more than max_concurrency slots and hands a freed slot to the next in line", async () => {
+    const s = scheduler("cap");
+    expect(await ask(s, "j1")).toMatchObject({ status: "granted" });
+    expect(await ask(s, "j2")).toMatchObject({ status: "granted" });
+    expect(await ask(s, "j3")).toMatchObject({ status: "queued", position: 1 });
+    expect(await ask(s, "j4", "acme", false)).toMatchObject({ status: "busy" });
+    expect(await s.status()).toMatchObject({ active: 2, waiting: 1 });
+    // Asking again while holding a slot renews it rather than taking a second one.
+    expect(await ask(s, "j1")).toMatchObject({ status: "granted" });
+    expect(await s.status()).toMatchObject({ active: 2 });
+    await s.release("j1", "success");
+    expect(await s.status()).toMatchObject({ active: 2, waiting: 0 });
+    expect(await ask(s, "j3")).toMatchObject({ status: "granted" });
+  });
+
+  it("lets a newcomer wait behind a queue instead of taking a freed slot", async () => {
+    const s = scheduler("fifo");
+    await ask(s, "a1", "acme", true, 1);
+    await ask(s, "a2", "acme", true, 1);
+    await s.release("a1", "success");
+    // a2 was granted on release; b1 arriving now must wait.
+    expect(await ask(s, "b1", "globex", true, 1)).toMatchObject({ status: "queued" });
+  });
+
+  it("serves a tenant's single job before another tenant's burst", async () => {
+    const s = scheduler("fair");
+    for (const j of ["a1", "a2", "a3", "a4", "a5"]) await ask(s, j, "acme", true, 1);
+    await ask(s, "b1", "globex", true, 1);
+    await s.release("a1", "success");
+    // globex has never been served, so its job goes ahead of acme's queued burst.
+    expect(await ask(s, "b1", "globex", true, 1)).toMatchObject({ status: "granted" });
+    expect(await ask(s, "a2", "acme", true, 1)).toMatchObject({ status: "queued" });
+  });
+
+  it("opens the circuit after consecutive failures, then closes it after one successful probe", async () => {
+    const s = scheduler("flappy");
+    for (let i = 0; i < CIRCUIT_THRESHOLD; i++) {
+      await ask(s, `f${i}`);
+      await s.release(`f${i}`, "failure");
+    }
+    expect(await ask(s, "x")).toMatchObject({ status: "open" });
+    await runInDurableObject(s, (_o: BackendScheduler, state) => {
+      state.storage.sql.exec("UPDATE health SET open_until = ?", Date.now() - 1);
+    });
+    expect(await ask(s, "probe")).toMatchObject({ status: "granted", probe: true });
+    // Only one probe at a time while half-open.
+    expect(await ask(s, "other")).toMatchObject({ status: "open" });
+    await s.release("probe", "success");
+    expect(await s.status()).toMatchObject({ consecutive_failures: 0, open_until: null });
+    expect(await ask(s, "after")).toMatchObject({ status: "granted", probe: false });
+  });
+
+  it("reclaims a slot whose lease expired and gives it to a waiting job on its alarm", async () => {
+    const s = scheduler("lease");
+    await ask(s, "holder", "acme", true, 1);
+    await ask(s, "waiter", "acme", true, 1);
+    await runInDurableObject(s, (_o: BackendScheduler, state) => {
+      state.storage.sql.exec("UPDATE slots SET lease_until = ? WHERE job_id = 'holder'", Date.now() - 1);
+    });
+    expect(await runDurableObjectAlarm(s)).toBe(true);
+    expect(await s.status()).toMatchObject({ active: 1, waiting: 0 });
+    expect(await ask(s, "waiter", "acme", true, 1)).toMatchObject({ status: "granted" });
+  });
+});

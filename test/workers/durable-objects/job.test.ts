@@ -1,0 +1,168 @@
+import { env } from "cloudflare:workers";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { canTransition, JOB_DEADLINE_MS, type JobObject } from "../../../durable-objects/job";
+import { jobStub } from "../../../src/jobs/client";
+import type { CreateJob } from "../../../src/jobs/spec";
+import type { JobStatus } from "../../../src/schemas/job";
+
+const STATUSES: JobStatus[] = ["queued", "running", "succeeded", "failed", "canceled"];
+const LEGAL = new Set(["queued>running", "queued>failed", "queued>canceled", "running>succeeded", "running>failed", "running>canceled"]);
+
+let counter = 0;
+/** A fresh run id per test: storage is shared within this file. */
+const newRunId = () => `run_${String(++counter).padStart(26, "a").replace(/[^a-z2-7]/g, "b")}`;
+
+/**
+ * A job pinned to the backend that never answers, so it stays queued or running until the test
+ * acts; only the failover test lets jobs reach the dead backends (whose circuits it opens).
+ */
+function input(id: string, over: Partial<CreateJob> = {}): CreateJob {
+  return {
+    id,
+    tenant: "acme",
+    backend: "hang",
+    spec: { type: "img2img", prompt: "a cat", negative_prompt: "", strength: 0.7, steps: 4, guidance_scale: 7, width: 64, height: 64, samples: 1, seed: 7 },
+    webhook_events: ["job.succeeded", "job.failed", "job.canceled"],
+    dialect: "v1",
+    output_prefix: `outputs/${id}`,
+    public_base_url: "http://gateway.test",
+    ...over,
+  };
+}
+
+const objectFor = (id: string) => env.JOBS.get(env.JOBS.idFromName(id));
+
+describe("job state machine", () => {
+  it("allows exactly queued→running|failed|canceled and running→succeeded|failed|canceled", () => {
+    for (const from of STATUSES) for (const to of STATUSES) expect(canTransition(from, to), `${from}>${to}`).toBe(LEGAL.has(`${from}>${to}`));
+  });
+
+  it("creates a queued job with a job.queued event, once per id", async () => {
+    const id = newRunId();
+    const first = await jobStub(env, id).create(input(id));
+    expect(first.created).toBe(true);
+    expect(first.snapshot.job).toMatchObject({ id, status: "queued", seed: 7, output: [], error: null, started_at: null });
+    const again = await jobStub(env, id).create(input(id, { spec: { ...input(id).spec, seed: 99 } }));
+    expect(again.created).toBe(false);
+    expect(again.snapshot.job.seed).toBe(7);
+    const events = await jobStub(env, id).events("acme");
+    expect(events.ok && events.events.map((e) => e.type)).toEqual(["job.queued"]);
+  });
+
+  it("hides a job from every other tenant", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(input(id));
+    expect(await jobStub(env, id).get("globex")).toMatchObject({ ok: false, code: "not_found" });
+    expect(await jobStub(env, id).cancel("globex")).toMatchObject({ ok: false, code: "not_found" });
+    expect(await jobStub(env, id).events("globex")).toMatchObject({ ok: false, code: "not_found" });
+    expect(await jobStub(env, id).deliveries("globex")).toMatchObject({ ok: false, code: "not_found" });
+    expect((await jobStub(env, id).get("acme")).ok).toBe(true);
+  });
+
+  it("cancels a queued job once; a second cancel is a conflict and nothing revives it", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(input(id, { webhook: "https://receiver.example/hook" }));
+    const canceled = await jobStub(env, id).cancel("acme");
+    expect(canceled.ok && canceled.snapshot.job.status).toBe("canceled");
+    expect(await jobStub(env, id).cancel("acme")).toMatchObject({ ok: false, code: "conflict" });
+    // Whatever the alarm does now, the job stays canceled.
+    await runDurableObjectAlarm(objectFor(id));
+    const after = await jobStub(env, id).get("acme");
+    expect(after.ok && after.snapshot.job.status).toBe("canceled");
+    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
+      const rows = state.storage.sql.exec<{ type: string }>("SELECT type FROM outbox").toArray();
+      expect(rows.map((r) => r.type)).toEqual(["job.canceled"]);
+    });
+  });
+
+  it("refuses redelivery before the job has ended", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(input(id, { webhook: "https://receiver.example/hook" }));
+    expect(await jobStub(env, id).redeliver("acme")).toMatchObject({ ok: false, code: "conflict" });
+  });
+});
+
+/** Waits (bounded) until the job has ended, through the same long-poll dialects use. */
+async function settled(id: string) {
+  const until = Date.now() + 20_000;
+  while (Date.now() < until) {
+    const res = await jobStub(env, id).waitForChange("acme", Number.MAX_SAFE_INTEGER, 5_000);
+    if (res.ok && res.terminal) return res.snapshot.job;
+  }
+  throw new Error(`job ${id} did not end`);
+}
+
+async function running(id: string) {
+  const until = Date.now() + 10_000;
+  while (Date.now() < until) {
+    const res = await jobStub(env, id).get("acme");
+    if (res.ok && res.snapshot.job.status === "running") return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`job ${id} never started`);
+}
+
+describe("job alarm", () => {
+  it("fails a job over every unreachable backend, recording each attempt, then fails it with the last error", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(input(id, { backend: undefined, spec: { ...input(id).spec, type: "txt2img" } }));
+    const job = await settled(id);
+    expect(job.status).toBe("failed");
+    expect(job.error?.code).toBe("backend_failed");
+    expect(job.error?.message).toMatch(/unreachable/);
+    const events = await jobStub(env, id).events("acme");
+    const list = events.ok ? events.events : [];
+    expect(list.filter((e) => e.type === "attempt.failed")).toHaveLength(2);
+    expect(list.filter((e) => e.type === "attempt.started").map((e) => e.data.backend)).toEqual(["dead-a", "dead-b"]);
+    expect(list.at(-1)?.type).toBe("job.failed");
+  });
+
+  it("runs a pinned job only on its backend", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(input(id, { backend: "dead-b", spec: { ...input(id).spec, type: "txt2img" } }));
+    const events = await jobStub(env, id).events("acme");
+    await settled(id);
+    const after = await jobStub(env, id).events("acme");
+    const started = (after.ok ? after.events : []).filter((e) => e.type === "attempt.started").map((e) => e.data.backend);
+    expect(events.ok).toBe(true);
+    expect(started).toEqual(["dead-b"]);
+  });
+
+  it("fails a running job that outlived its deadline with code timeout, and the late answer changes nothing", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(input(id));
+    await running(id);
+    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
+      state.storage.sql.exec("UPDATE job SET deadline_at = ?", Date.now() - JOB_DEADLINE_MS);
+    });
+    await runDurableObjectAlarm(objectFor(id));
+    const job = await settled(id);
+    expect(job.status).toBe("failed");
+    expect(job.error).toMatchObject({ code: "timeout" });
+  });
+
+  it("cancels a running job: canceled at once, and the attempt's end cannot revive it", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(input(id));
+    await running(id);
+    const res = await jobStub(env, id).cancel("acme");
+    expect(res.ok && res.snapshot.job.status).toBe("canceled");
+    await runDurableObjectAlarm(objectFor(id));
+    const after = await jobStub(env, id).get("acme");
+    expect(after.ok && after.snapshot.job).toMatchObject({ status: "canceled", output: [] });
+  });
+
+  it("keeps a webhook event in the outbox with its state change, and logs each failed delivery with the next retry", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(input(id, { webhook: "http://127.0.0.1:9/unreachable" }));
+    await jobStub(env, id).cancel("acme");
+    await runDurableObjectAlarm(objectFor(id));
+    const res = await jobStub(env, id).deliveries("acme");
+    const rows = res.ok ? res.deliveries : [];
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ type: "job.canceled", attempt: 1, status_code: null });
+    expect(rows[0]?.error).toMatch(/network error/);
+    expect(rows[0]?.next_attempt_at).not.toBeNull();
+  });
+});
