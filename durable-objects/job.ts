@@ -194,12 +194,7 @@ export class JobObject extends DurableObject<Env> {
     if (TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: `job is already ${row.status}` };
     const attempt = this.currentAttempt();
     await this.finish("canceled", null, []);
-    // The backend is told after the state is final, so whatever it answers cannot revive the job.
-    if (attempt) {
-      const backend = config.backend(this.env, attempt.backend);
-      if (backend) await adapterFor(backend).cancel(attempt.external_id ?? undefined, AbortSignal.timeout(5_000)).catch(() => undefined);
-    }
-    this.inflight?.abort.abort();
+    this.stopBackend(attempt);
     await this.releaseSlot(attempt?.backend ?? row.waiting_on ?? "", "neutral");
     return { ok: true, snapshot: await this.snapshot(this.mustRow()) };
   }
@@ -262,11 +257,7 @@ export class JobObject extends DurableObject<Env> {
     if (now >= row.deadline_at) {
       const attempt = this.currentAttempt();
       await this.finish("failed", { code: "timeout", message: `the job did not finish within ${JOB_DEADLINE_MS / 60_000} minutes` }, []);
-      this.inflight?.abort.abort();
-      if (attempt) {
-        const backend = config.backend(this.env, attempt.backend);
-        if (backend) await adapterFor(backend).cancel(attempt.external_id ?? undefined, AbortSignal.timeout(5_000)).catch(() => undefined);
-      }
+      this.stopBackend(attempt);
       await this.releaseSlot(attempt?.backend ?? row.waiting_on ?? "", attempt ? "failure" : "neutral");
       return;
     }
@@ -451,6 +442,17 @@ export class JobObject extends DurableObject<Env> {
     return Promise.all(
       images.map(async (bytes, i) => ({ ...(await putImage(this.env.IMAGES, outputKey(input.output_prefix, i), bytes)), seed: input.spec.seed + i })),
     );
+  }
+
+  /**
+   * Tells the backend to stop an attempt of a job that already ended, so whatever it answers
+   * cannot revive the job. In the background: a slow backend must not delay the caller.
+   */
+  private stopBackend(attempt: AttemptRow | undefined): void {
+    this.inflight?.abort.abort();
+    const backend = attempt && config.backend(this.env, attempt.backend);
+    if (!attempt || !backend) return;
+    this.ctx.waitUntil(adapterFor(backend).cancel(attempt.external_id ?? undefined, AbortSignal.timeout(10_000)).catch(() => undefined));
   }
 
   private async releaseSlot(backend: string, outcome: "success" | "failure" | "neutral"): Promise<void> {

@@ -9,12 +9,14 @@ declare module "vitest" {
 }
 
 /**
- * A backend that accepts requests and never answers: lets Durable Object tests hold a job in
- * `running` for as long as they need, without racing the real alarm.
+ * A backend whose generations never answer: lets Durable Object tests hold a job in `running`
+ * for as long as they need, without racing the real alarm. Interrupts answer at once, as A1111's do.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const sockets = new Set<import("node:net").Socket>();
-  const server: Server = createServer(() => undefined);
+  const server: Server = createServer((req, res) => {
+    if (req.url === "/sdapi/v1/interrupt") res.end("{}");
+  });
   server.on("connection", (s) => {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));

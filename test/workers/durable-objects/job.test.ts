@@ -1,17 +1,27 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { canTransition, JOB_DEADLINE_MS, type JobObject } from "../../../durable-objects/job";
 import { jobStub } from "../../../src/jobs/client";
+import { randomId } from "../../../src/lib/crypto";
 import type { CreateJob } from "../../../src/jobs/spec";
-import type { JobStatus } from "../../../src/schemas/job";
+import type { Delivery, JobStatus } from "../../../src/schemas/job";
 
 const STATUSES: JobStatus[] = ["queued", "running", "succeeded", "failed", "canceled"];
 const LEGAL = new Set(["queued>running", "queued>failed", "queued>canceled", "running>succeeded", "running>failed", "running>canceled"]);
 
-let counter = 0;
+const created: string[] = [];
 /** A fresh run id per test: storage is shared within this file. */
-const newRunId = () => `run_${String(++counter).padStart(26, "a").replace(/[^a-z2-7]/g, "b")}`;
+const newRunId = () => {
+  const id = randomId("run");
+  created.push(id);
+  return id;
+};
+
+// Jobs left running would hold connections to the hanging backend across tests.
+afterEach(async () => {
+  for (const id of created.splice(0)) await jobStub(env, id).cancel("acme");
+});
 
 /**
  * A job pinned to the backend that never answers, so it stays queued or running until the test
@@ -94,13 +104,14 @@ async function settled(id: string) {
 }
 
 async function running(id: string) {
-  const until = Date.now() + 10_000;
+  const until = Date.now() + 3_000;
   while (Date.now() < until) {
     const res = await jobStub(env, id).get("acme");
     if (res.ok && res.snapshot.job.status === "running") return;
     await new Promise((r) => setTimeout(r, 20));
   }
-  throw new Error(`job ${id} never started`);
+  const events = await jobStub(env, id).events("acme");
+  throw new Error(`job ${id} never started: ${JSON.stringify(events)}`);
 }
 
 describe("job alarm", () => {
@@ -157,9 +168,12 @@ describe("job alarm", () => {
     const id = newRunId();
     await jobStub(env, id).create(input(id, { webhook: "http://127.0.0.1:9/unreachable" }));
     await jobStub(env, id).cancel("acme");
-    await runDurableObjectAlarm(objectFor(id));
-    const res = await jobStub(env, id).deliveries("acme");
-    const rows = res.ok ? res.deliveries : [];
+    let rows: Delivery[] = [];
+    for (let i = 0; i < 100 && !rows.length; i++) {
+      const res = await jobStub(env, id).deliveries("acme");
+      rows = res.ok ? res.deliveries : [];
+      if (!rows.length) await new Promise((r) => setTimeout(r, 20));
+    }
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ type: "job.canceled", attempt: 1, status_code: null });
     expect(rows[0]?.error).toMatch(/network error/);
