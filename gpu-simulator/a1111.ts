@@ -1,0 +1,136 @@
+/** The AUTOMATIC1111 web API, as far as Easel and the seeds use it. */
+import { randomInt } from "node:crypto";
+import { generateImages } from "./generate";
+import type { Kind, SimState } from "./state";
+
+export const MODELS = [
+  {
+    title: "v1-5-pruned-emaonly.safetensors [6ce0161689]",
+    model_name: "v1-5-pruned-emaonly",
+    hash: "6ce0161689",
+    sha256: "6ce0161689b3853acaa03779ec93eafe75a02f4ced659bee03f50797806fa2fa",
+    filename: "/stable-diffusion-webui/models/Stable-diffusion/v1-5-pruned-emaonly.safetensors",
+    config: null,
+  },
+  {
+    title: "chilloutmix-Ni.safetensors [7234b76e42]",
+    model_name: "chilloutmix-Ni",
+    hash: "7234b76e42",
+    sha256: "7234b76e423f010b409268386062a4111c0da6adebdf3a9b1a825937bdf17683",
+    filename: "/stable-diffusion-webui/models/Stable-diffusion/chilloutmix-Ni.safetensors",
+    config: null,
+  },
+];
+
+export const SAMPLERS = ["Euler a", "Euler", "DPM++ 2M Karras", "DPM++ SDE Karras", "DDIM"].map((name) => ({ name, aliases: [], options: {} }));
+
+const key = (name: string) =>
+  name
+    .trim()
+    .replace(/\s*\[[0-9a-f]+\]$/i, "")
+    .replace(/\.(safetensors|ckpt)$/i, "")
+    .toLowerCase();
+
+/** A1111 finds a checkpoint by title or model name, with or without extension and hash. */
+export const findModel = (name: string) => MODELS.find((m) => key(m.title) === key(name) || key(m.model_name) === key(name));
+
+export const errorEnvelope = (error: string, errors: string) => ({ error, detail: "", body: "", errors });
+
+export type Reply = { status: number; body: unknown } | "down" | "hang";
+
+/** Generations in flight that an interrupt (A1111) or a cancel (RunPod) can cut short. */
+export class Running {
+  private readonly stops = new Map<number, () => void>();
+  private next = 0;
+
+  add(stop: () => void): () => boolean {
+    const id = this.next++;
+    this.stops.set(id, stop);
+    return () => this.stops.delete(id);
+  }
+
+  stopAll(): void {
+    for (const stop of this.stops.values()) stop();
+  }
+}
+
+const num = (v: unknown, fallback: number): number => (typeof v === "number" && Number.isFinite(v) ? v : fallback);
+
+/**
+ * Runs one txt2img/img2img call with the faults configured for `kind`. `cut` ends it early the
+ * way an interrupt does: 200 with the images finished so far.
+ */
+export async function generate(state: SimState, kind: Kind, api: "txt2img" | "img2img", payload: Record<string, unknown>, running: Running): Promise<Reply> {
+  const faults = state.faults(kind);
+  if (faults.down) return "down";
+  if (faults.hang) return "hang";
+  const override = (payload.override_settings ?? {}) as Record<string, unknown>;
+  const wanted = typeof override.sd_model_checkpoint === "string" ? override.sd_model_checkpoint : undefined;
+  const model = wanted ? findModel(wanted) : findModel(state.checkpoint);
+  if (!model) return { status: 500, body: errorEnvelope("RuntimeError", `model ${wanted} not found`) };
+  if (Math.random() < faults.errorRate) return { status: 500, body: errorEnvelope("RuntimeError", "simulated backend failure") };
+  if (Math.random() < faults.oomRate) return { status: 500, body: errorEnvelope("OutOfMemoryError", "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 23.69 GiB total capacity)") };
+
+  const count = Math.max(1, num(payload.batch_size, 1)) * Math.max(1, num(payload.n_iter, 1));
+  const seed = num(payload.seed, -1) === -1 ? randomInt(0, 2 ** 32 - 1) : num(payload.seed, 0);
+  const width = num(payload.width, 512);
+  const height = num(payload.height, 512);
+  const initB64 = Array.isArray(payload.init_images) && typeof payload.init_images[0] === "string" ? payload.init_images[0].replace(/^data:[^,]*,/, "") : undefined;
+  const init = initB64 ? Buffer.from(initB64, "base64") : undefined;
+  if (api === "img2img" && !init) return { status: 422, body: { detail: [{ loc: ["body", "init_images"], msg: "field required", type: "value_error.missing" }] } };
+
+  const end = state.begin(kind);
+  const started = Date.now();
+  const total = faults.msPerImage * count;
+  let interrupted = false;
+  await new Promise<void>((resolve) => {
+    let remove = () => undefined as unknown;
+    const finish = () => {
+      clearTimeout(timer);
+      remove();
+      resolve();
+    };
+    const timer = setTimeout(finish, total);
+    remove = running.add(() => {
+      interrupted = true;
+      finish();
+    });
+  });
+  end();
+  const done = interrupted ? Math.min(count, Math.floor((Date.now() - started) / Math.max(1, faults.msPerImage))) : count;
+  const prompt = typeof payload.prompt === "string" ? payload.prompt : "";
+  const images = faults.emptyImages ? [] : generateImages({ prompt, seed, width, height, count: done, init }).map((b) => b.toString("base64"));
+  const seeds = Array.from({ length: count }, (_, i) => seed + i);
+  const info = {
+    prompt,
+    all_prompts: seeds.map(() => prompt),
+    negative_prompt: typeof payload.negative_prompt === "string" ? payload.negative_prompt : "",
+    seed,
+    all_seeds: seeds,
+    subseed: -1,
+    all_subseeds: seeds.map(() => -1),
+    width,
+    height,
+    sampler_name: typeof payload.sampler_name === "string" ? payload.sampler_name : "Euler a",
+    cfg_scale: num(payload.cfg_scale, 7),
+    steps: num(payload.steps, 20),
+    batch_size: num(payload.batch_size, 1),
+    n_iter: num(payload.n_iter, 1),
+    sd_model_name: model.model_name,
+    sd_model_hash: model.hash,
+    ...(api === "img2img" ? { denoising_strength: num(payload.denoising_strength, 0.75) } : {}),
+    infotexts: seeds.map((s) => `${prompt}\nSteps: ${num(payload.steps, 20)}, Seed: ${s}, Size: ${width}x${height}, Model: ${model.model_name}`),
+  };
+  return { status: 200, body: { images, parameters: payload, info: JSON.stringify(info) } };
+}
+
+/** `GET/POST /sdapi/v1/options`. */
+export function options(state: SimState, patch?: Record<string, unknown>): Reply {
+  if (patch && typeof patch.sd_model_checkpoint === "string") {
+    const model = findModel(patch.sd_model_checkpoint);
+    if (!model) return { status: 500, body: errorEnvelope("RuntimeError", `model ${patch.sd_model_checkpoint} not found`) };
+    state.checkpoint = model.title;
+    return { status: 200, body: null };
+  }
+  return { status: 200, body: { sd_model_checkpoint: state.checkpoint, samples_format: "png" } };
+}

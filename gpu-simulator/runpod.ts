@@ -1,0 +1,130 @@
+/** RunPod serverless (`/v2/{endpoint_id}/run|runsync|status|cancel`) in front of the A1111 worker of seed 000. */
+import { randomUUID } from "node:crypto";
+import { generate, MODELS, options, Running, type Reply } from "./a1111";
+import type { SimState } from "./state";
+
+type Status = "IN_QUEUE" | "IN_PROGRESS" | "COMPLETED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+
+interface RunPodJob {
+  id: string;
+  status: Status;
+  input: Record<string, unknown>;
+  webhook?: string;
+  output?: unknown;
+  error?: string;
+  createdAt: number;
+  startedAt?: number;
+  endedAt?: number;
+  running: Running;
+}
+
+const WEBHOOK_ATTEMPTS = 3;
+const WEBHOOK_RETRY_MS = 1000;
+
+export class RunPodSim {
+  private readonly jobs = new Map<string, RunPodJob>();
+
+  constructor(private readonly state: SimState) {}
+
+  statusBody(job: RunPodJob): Record<string, unknown> {
+    return {
+      id: job.id,
+      status: job.status,
+      delayTime: (job.startedAt ?? Date.now()) - job.createdAt,
+      ...(job.startedAt ? { executionTime: (job.endedAt ?? Date.now()) - job.startedAt } : {}),
+      ...(job.output !== undefined ? { output: job.output } : {}),
+      ...(job.error !== undefined ? { error: job.error } : {}),
+    };
+  }
+
+  /** `POST /run`: queued at once, run in the background, webhook on completion. */
+  run(body: Record<string, unknown>): { status: number; body: unknown; job?: RunPodJob } {
+    const input = body.input;
+    if (!input || typeof input !== "object") return { status: 400, body: { error: "input is required" } };
+    const job: RunPodJob = {
+      id: `${randomUUID()}-u1`,
+      status: "IN_QUEUE",
+      input: input as Record<string, unknown>,
+      webhook: typeof body.webhook === "string" ? body.webhook : undefined,
+      createdAt: Date.now(),
+      running: new Running(),
+    };
+    this.jobs.set(job.id, job);
+    void this.execute(job);
+    return { status: 200, body: { id: job.id, status: job.status }, job };
+  }
+
+  async runsync(body: Record<string, unknown>, timeoutMs = 90_000): Promise<{ status: number; body: unknown }> {
+    const started = this.run(body);
+    const job = started.job;
+    if (!job) return started;
+    const until = Date.now() + timeoutMs;
+    while (!["COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"].includes(job.status) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    return { status: 200, body: this.statusBody(job) };
+  }
+
+  status(id: string): { status: number; body: unknown } {
+    const job = this.jobs.get(id);
+    return job ? { status: 200, body: this.statusBody(job) } : { status: 404, body: { error: "job not found" } };
+  }
+
+  cancel(id: string): { status: number; body: unknown } {
+    const job = this.jobs.get(id);
+    if (!job) return { status: 404, body: { error: "job not found" } };
+    this.state.stats.cancels++;
+    if (!["COMPLETED", "FAILED", "TIMED_OUT"].includes(job.status)) {
+      job.status = "CANCELLED";
+      job.endedAt = Date.now();
+      job.running.stopAll();
+    }
+    return { status: 200, body: { id: job.id, status: job.status } };
+  }
+
+  private async execute(job: RunPodJob): Promise<void> {
+    await new Promise((r) => setTimeout(r, 5));
+    if (job.status === "CANCELLED") return;
+    job.status = "IN_PROGRESS";
+    job.startedAt = Date.now();
+    const faults = this.state.faults("runpod");
+    const api = job.input.api_name;
+    let reply: Reply;
+    if (api === "txt2img" || api === "img2img") reply = await generate(this.state, "runpod", api, job.input, job.running);
+    else if (api === "getModels") reply = { status: 200, body: MODELS };
+    else if (api === "getOptions") reply = options(this.state);
+    else if (api === "setOptions") reply = options(this.state, job.input);
+    else reply = { status: 500, body: { error: `Method '${String(api)}' not yet implemented` } };
+    // A cancel may have landed while it ran.
+    if ((job.status as Status) === "CANCELLED") return;
+    job.endedAt = Date.now();
+    if (reply === "hang" || reply === "down") {
+      job.status = "TIMED_OUT";
+    } else if (faults.runpodStringError) {
+      job.status = "FAILED";
+      job.error = JSON.stringify({ error_type: "<class 'torch.cuda.OutOfMemoryError'>", error_message: "CUDA out of memory. Tried to allocate 2.00 GiB" });
+    } else if (faults.runpodOutputError) {
+      job.status = "COMPLETED";
+      job.output = { error: "OutOfMemoryError", detail: "", body: "", errors: "CUDA out of memory. Tried to allocate 2.00 GiB" };
+    } else if (reply.status >= 500 && !(reply.body && typeof reply.body === "object" && "error" in reply.body)) {
+      job.status = "FAILED";
+      job.error = JSON.stringify(reply.body);
+    } else {
+      // The seed-000 handler returns whatever A1111 answered, error envelopes included.
+      job.status = "COMPLETED";
+      job.output = reply.body;
+    }
+    if (job.webhook && !faults.dropWebhooks) await this.sendWebhook(job);
+  }
+
+  private async sendWebhook(job: RunPodJob): Promise<void> {
+    for (let attempt = 1; attempt <= WEBHOOK_ATTEMPTS; attempt++) {
+      try {
+        const res = await fetch(job.webhook ?? "", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(this.statusBody(job)), signal: AbortSignal.timeout(10_000) });
+        this.state.stats.webhooksSent++;
+        if (res.ok) return;
+      } catch {
+        // Retried below, as RunPod does.
+      }
+      await new Promise((r) => setTimeout(r, WEBHOOK_RETRY_MS));
+    }
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * The GPU-backend simulator: A1111 at the root, RunPod under `/v2/{endpoint}/`, Cerebrium under
+ * `/cerebrium/{name}/predict`, and `/_sim/*` to inject faults and read what happened.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { generate, MODELS, options, Running, SAMPLERS, type Reply } from "./a1111";
+import { CerebriumSim } from "./cerebrium";
+import { RunPodSim } from "./runpod";
+import { emptyStats, SimState, type SimConfig } from "./state";
+
+export interface SimulatorOptions {
+  port?: number;
+  host?: string;
+  config?: Partial<SimConfig>;
+  /** A1111 basic auth; none when unset. */
+  a1111Auth?: { username: string; password: string };
+  runpodApiKey?: string;
+  cerebriumApiKey?: string;
+}
+
+export interface Simulator {
+  url: string;
+  port: number;
+  state: SimState;
+  close(): Promise<void>;
+}
+
+const MAX_BODY = 64 * 1024 * 1024;
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  if (!size) return {};
+  try {
+    const v: unknown = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function send(res: ServerResponse, reply: Reply, sockets: Set<Socket>): void {
+  if (reply === "down") {
+    res.socket?.destroy();
+    return;
+  }
+  if (reply === "hang") {
+    // Never answered; the socket is closed when the simulator stops.
+    if (res.socket) sockets.add(res.socket);
+    return;
+  }
+  res.writeHead(reply.status, { "content-type": "application/json" });
+  res.end(JSON.stringify(reply.body));
+}
+
+const unauthorized: Reply = { status: 401, body: { detail: "Not authenticated" } };
+
+function keyFrom(req: IncomingMessage): string | undefined {
+  const h = req.headers.authorization;
+  return h?.replace(/^Bearer\s+/i, "").trim();
+}
+
+export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {
+  const state = new SimState(opts.config);
+  const a1111Running = new Running();
+  const runpod = new RunPodSim(state);
+  const cerebrium = new CerebriumSim(state);
+  const hung = new Set<Socket>();
+
+  const a1111Authorized = (req: IncomingMessage): boolean => {
+    if (!opts.a1111Auth) return true;
+    const expected = `Basic ${Buffer.from(`${opts.a1111Auth.username}:${opts.a1111Auth.password}`).toString("base64")}`;
+    return req.headers.authorization === expected;
+  };
+
+  async function route(req: IncomingMessage, url: URL): Promise<Reply> {
+    const path = url.pathname;
+    const method = req.method ?? "GET";
+    state.stats.requests[path] = (state.stats.requests[path] ?? 0) + 1;
+
+    if (path.startsWith("/_sim/")) {
+      if (path === "/_sim/stats") return { status: 200, body: state.stats };
+      if (path === "/_sim/config" && method === "POST") {
+        const patch = await readJson(req);
+        if (!patch) return { status: 400, body: { error: "bad JSON" } };
+        state.patch(patch as Partial<SimConfig>);
+        return { status: 200, body: state.config };
+      }
+      if (path === "/_sim/config") return { status: 200, body: state.config };
+      if (path === "/_sim/reset" && method === "POST") {
+        state.stats = emptyStats();
+        return { status: 200, body: { ok: true } };
+      }
+      return { status: 404, body: { error: "not found" } };
+    }
+
+    const runpodMatch = path.match(/^\/v2\/([^/]+)\/(run|runsync|status|cancel|health)(?:\/([^/]+))?$/);
+    if (runpodMatch) {
+      if (opts.runpodApiKey && keyFrom(req) !== opts.runpodApiKey) return unauthorized;
+      const [, , op, id] = runpodMatch;
+      if (op === "health") return { status: 200, body: { jobs: {}, workers: { idle: 1, running: state.stats.byKind.runpod.current } } };
+      if (op === "status" && id) return runpod.status(id);
+      if (op === "cancel" && id) return runpod.cancel(id);
+      const body = await readJson(req);
+      if (!body) return { status: 400, body: { error: "bad JSON" } };
+      if (state.faults("runpod").down) return "down";
+      return op === "runsync" ? runpod.runsync(body) : runpod.run(body);
+    }
+
+    if (/^\/cerebrium\/[^/]+\/predict$/.test(path) && method === "POST") {
+      if (opts.cerebriumApiKey && keyFrom(req) !== opts.cerebriumApiKey) return { status: 401, body: { message: "Unauthorized" } };
+      const body = await readJson(req);
+      if (!body) return { status: 400, body: { message: "bad JSON" } };
+      return cerebrium.predict({ body, query: url.searchParams, headers: req.headers });
+    }
+
+    if (path.startsWith("/sdapi/v1/")) {
+      if (!a1111Authorized(req)) return unauthorized;
+      if (path === "/sdapi/v1/sd-models") return { status: 200, body: MODELS };
+      if (path === "/sdapi/v1/samplers") return { status: 200, body: SAMPLERS };
+      if (path === "/sdapi/v1/progress") return { status: 200, body: { progress: 0, eta_relative: 0, state: { job_count: state.stats.byKind.a1111.current } } };
+      if (path === "/sdapi/v1/interrupt" && method === "POST") {
+        state.stats.interrupts++;
+        a1111Running.stopAll();
+        return { status: 200, body: {} };
+      }
+      if (path === "/sdapi/v1/options") {
+        if (method === "GET") return options(state);
+        const body = await readJson(req);
+        return body ? options(state, body) : { status: 422, body: { detail: [{ msg: "invalid JSON" }] } };
+      }
+      if ((path === "/sdapi/v1/txt2img" || path === "/sdapi/v1/img2img") && method === "POST") {
+        const body = await readJson(req);
+        if (!body) return { status: 422, body: { detail: [{ loc: ["body"], msg: "invalid JSON", type: "value_error.jsondecode" }] } };
+        return generate(state, "a1111", path.endsWith("img2img") ? "img2img" : "txt2img", body, a1111Running);
+      }
+    }
+    return { status: 404, body: { detail: "Not Found" } };
+  }
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://simulator");
+    route(req, url)
+      .then((reply) => send(res, reply, hung))
+      .catch((err: unknown) => send(res, { status: 500, body: { error: "SimulatorError", errors: String(err) } }, hung));
+  });
+  const sockets = new Set<Socket>();
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", resolve);
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${opts.host ?? "127.0.0.1"}:${port}`,
+    port,
+    state,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,108 @@
+/** The simulator's configuration (fault injection) and what it observed (stats). */
+
+export type Kind = "a1111" | "runpod" | "cerebrium";
+
+export interface Faults {
+  /** Generation time per image. */
+  msPerImage: number;
+  /** Fraction of generate calls that fail with a 500 error envelope. */
+  errorRate: number;
+  /** Fraction of generate calls that fail with A1111's CUDA out-of-memory envelope. */
+  oomRate: number;
+  /** Answer 200 with no images. */
+  emptyImages: boolean;
+  /** Drop the connection without answering. */
+  down: boolean;
+  /** Accept and never answer. */
+  hang: boolean;
+  /** RunPod/Cerebrium: never send the completion webhook. */
+  dropWebhooks: boolean;
+  /** RunPod: COMPLETED whose output is an A1111 error envelope. */
+  runpodOutputError: boolean;
+  /** RunPod: FAILED whose error is a JSON string. */
+  runpodStringError: boolean;
+}
+
+export type SimConfig = Faults & { [K in Kind]?: Partial<Faults> };
+
+export const DEFAULT_FAULTS: Faults = {
+  msPerImage: 50,
+  errorRate: 0,
+  oomRate: 0,
+  emptyImages: false,
+  down: false,
+  hang: false,
+  dropWebhooks: false,
+  runpodOutputError: false,
+  runpodStringError: false,
+};
+
+export interface KindStats {
+  current: number;
+  maxConcurrent: number;
+  generations: number;
+}
+
+export interface Stats {
+  current: number;
+  maxConcurrent: number;
+  byKind: Record<Kind, KindStats>;
+  requests: Record<string, number>;
+  interrupts: number;
+  cancels: number;
+  webhooksSent: number;
+}
+
+const kindStats = (): KindStats => ({ current: 0, maxConcurrent: 0, generations: 0 });
+export const emptyStats = (): Stats => ({
+  current: 0,
+  maxConcurrent: 0,
+  byKind: { a1111: kindStats(), runpod: kindStats(), cerebrium: kindStats() },
+  requests: {},
+  interrupts: 0,
+  cancels: 0,
+  webhooksSent: 0,
+});
+
+export class SimState {
+  config: SimConfig;
+  stats: Stats = emptyStats();
+  /** A1111's loaded checkpoint, as `/sdapi/v1/options` reports it. */
+  checkpoint = "v1-5-pruned-emaonly.safetensors [6ce0161689]";
+
+  constructor(initial: Partial<SimConfig> = {}) {
+    this.config = { ...DEFAULT_FAULTS, ...initial };
+  }
+
+  faults(kind: Kind): Faults {
+    return { ...DEFAULT_FAULTS, ...stripKinds(this.config), ...this.config[kind] };
+  }
+
+  patch(p: Partial<SimConfig>): void {
+    const next: SimConfig = { ...this.config, ...stripKinds(p) };
+    for (const k of ["a1111", "runpod", "cerebrium"] as const) if (p[k]) next[k] = { ...this.config[k], ...p[k] };
+    this.config = next;
+  }
+
+  /** Counts a generation for as long as it runs, keeping the highest concurrency ever seen. */
+  begin(kind: Kind): () => void {
+    const k = this.stats.byKind[kind];
+    this.stats.current++;
+    k.current++;
+    k.generations++;
+    this.stats.maxConcurrent = Math.max(this.stats.maxConcurrent, this.stats.current);
+    k.maxConcurrent = Math.max(k.maxConcurrent, k.current);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.stats.current--;
+      k.current--;
+    };
+  }
+}
+
+function stripKinds(c: Partial<SimConfig>): Partial<Faults> {
+  const { a1111: _a, runpod: _r, cerebrium: _c, ...rest } = c;
+  return rest;
+}

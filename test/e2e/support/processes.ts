@@ -1,0 +1,139 @@
+/** Real processes for end-to-end tests: the GPU simulator and `wrangler dev`, each bounded in time. */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { SimConfig, Stats } from "../../../gpu-simulator/state";
+
+const ROOT = resolve(import.meta.dirname, "../../..");
+
+export function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once("error", fail);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string, proc: ChildProcess, logs: () => string): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (proc.exitCode !== null) throw new Error(`${what} exited with ${proc.exitCode}:\n${logs()}`);
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} not ready within ${timeoutMs} ms:\n${logs()}`);
+}
+
+/** Spawns in its own process group so stop() ends it and everything it started. */
+function spawnGroup(cmd: string, args: string[], env: Record<string, string>): { proc: ChildProcess; logs: () => string } {
+  const proc = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const lines: string[] = [];
+  const keep = (chunk: Buffer) => {
+    lines.push(...chunk.toString().split("\n"));
+    if (lines.length > 200) lines.splice(0, lines.length - 200);
+  };
+  proc.stdout?.on("data", keep);
+  proc.stderr?.on("data", keep);
+  return { proc, logs: () => lines.join("\n") };
+}
+
+async function stopGroup(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.pid === undefined) return;
+  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+  try {
+    process.kill(-proc.pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  const timer = setTimeout(() => {
+    try {
+      if (proc.pid !== undefined) process.kill(-proc.pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }, 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export interface SimulatorProcess {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  config(patch: Partial<SimConfig>): Promise<void>;
+  stats(): Promise<Stats>;
+  reset(): Promise<void>;
+}
+
+export async function startSimulatorProcess(opts: { port?: number; env?: Record<string, string> } = {}): Promise<SimulatorProcess> {
+  const port = opts.port ?? (await freePort());
+  const url = `http://127.0.0.1:${port}`;
+  const { proc, logs } = spawnGroup(process.execPath, ["--import", "tsx", "gpu-simulator/main.ts", "--port", String(port)], opts.env ?? {});
+  await waitFor(async () => (await fetch(`${url}/_sim/stats`)).ok, 15_000, "gpu-simulator", proc, logs);
+  const post = async (path: string, body?: unknown) => {
+    const res = await fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body ?? {}) });
+    if (!res.ok) throw new Error(`simulator ${path} answered ${res.status}`);
+  };
+  return {
+    url,
+    port,
+    stop: () => stopGroup(proc),
+    config: (patch) => post("/_sim/config", patch),
+    stats: async () => (await (await fetch(`${url}/_sim/stats`)).json()) as Stats,
+    reset: () => post("/_sim/reset"),
+  };
+}
+
+export interface GatewayProcess {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+  logs(): string;
+}
+
+/** dotenv with single quotes: JSON values keep their double quotes. */
+const dotenv = (vars: Record<string, string>) =>
+  Object.entries(vars)
+    .map(([k, v]) => `${k}='${v.replace(/'/g, "\\'")}'`)
+    .join("\n");
+
+/**
+ * `wrangler dev` on loopback with its own persisted state (Durable Objects, R2), so a restart
+ * keeps every job, and its own configuration in an env file.
+ */
+export async function startGateway(opts: { port?: number; persistDir: string; vars: Record<string, string> }): Promise<GatewayProcess> {
+  const port = opts.port ?? (await freePort());
+  const url = `http://127.0.0.1:${port}`;
+  const envFile = join(mkdtempSync(join(tmpdir(), "easel-env-")), "gateway.env");
+  writeFileSync(envFile, dotenv({ PUBLIC_BASE_URL: url, ...opts.vars }));
+  let current: { proc: ChildProcess; logs: () => string } | undefined;
+  const start = async () => {
+    current = spawnGroup(
+      join(ROOT, "node_modules/.bin/wrangler"),
+      ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", opts.persistDir, "--env-file", envFile, "--log-level", "warn", "--show-interactive-dev-session=false"],
+      { CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
+    );
+    const started = current;
+    await waitFor(async () => (await fetch(`${url}/healthz`)).ok, 60_000, "wrangler dev", started.proc, started.logs);
+  };
+  await start();
+  return {
+    url,
+    port,
+    stop: async () => {
+      if (current) await stopGroup(current.proc);
+    },
+    restart: async () => {
+      if (current) await stopGroup(current.proc);
+      await start();
+    },
+    logs: () => current?.logs() ?? "",
+  };
+}

@@ -1,0 +1,47 @@
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+
+const call = (path: string, init: RequestInit & { key?: string } = {}) =>
+  exports.default.fetch(
+    new Request(`http://gateway.test${path}`, {
+      ...init,
+      headers: { ...(init.key ? { authorization: `Bearer ${init.key}` } : {}), "content-type": "application/json", ...(init.headers as Record<string, string> | undefined) },
+    }),
+  );
+
+type ErrorBody = { error: { code: string; message: string; details?: { path: string; message: string }[] } };
+
+describe("/v1/jobs inside the Worker", () => {
+  it("queues a valid job (202) with a run id of 128 random bits, in the contract's shape", async () => {
+    const res = await call("/v1/jobs", { method: "POST", key: "sk_acme_1", body: JSON.stringify({ type: "txt2img", prompt: "a cat", backend: "dead-a", track_id: "order-9" }) });
+    expect(res.status).toBe(202);
+    const job = (await res.json()) as Record<string, unknown>;
+    expect(job).toMatchObject({ status: "queued", track_id: "order-9", output: [], error: null, backend: null, metrics: { queue_ms: expect.any(Number), run_ms: 0 } });
+    expect(job.id).toMatch(/^run_[a-z2-7]{26}$/);
+    expect(Number.isInteger(job.seed)).toBe(true);
+    await env.JOBS.get(env.JOBS.idFromName(String(job.id))).cancel("acme");
+  });
+
+  it("lists every bad field at once by path in a 422", async () => {
+    const res = await call("/v1/jobs", { method: "POST", key: "sk_acme_1", body: JSON.stringify({ type: "txt2img", prompt: "", width: "512", samples: 9 }) });
+    expect(res.status).toBe(422);
+    const body = (await res.json()) as ErrorBody;
+    expect(body.error.code).toBe("validation_failed");
+    expect(body.error.details?.map((d) => d.path).sort()).toEqual(["prompt", "samples", "width"]);
+  });
+
+  it("answers malformed JSON with 400, a missing key with 401, both as JSON", async () => {
+    const bad = await call("/v1/jobs", { method: "POST", key: "sk_acme_1", body: "{" });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as ErrorBody).error.code).toBe("malformed_json");
+    const anon = await call("/v1/jobs", { method: "POST", body: "{}" });
+    expect(anon.status).toBe(401);
+    expect(((await anon.json()) as ErrorBody).error.code).toBe("unauthorized");
+  });
+
+  it("serves the OpenAPI document with the job routes", async () => {
+    const doc = (await (await call("/openapi.json")).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/jobs", "/v1/jobs/{id}", "/v1/jobs/{id}/cancel", "/v1/jobs/{id}/events", "/healthz"]));
+    expect(Object.keys(doc.paths)).not.toContain("/internal/callbacks/{id}/{attempt}/{token}");
+  });
+});
