@@ -23,6 +23,13 @@ const REQUEUE_CHECK_MS = 15_000;
 const POLL_MIN_MS = 1_000;
 const POLL_MAX_MS = 15_000;
 const MAX_DELIVERIES_PER_ALARM = 10;
+/**
+ * Work due this soon counts as due now. An alarm can fire a hair before its time (and the clock a
+ * Worker reads is coarse); skipping such work would re-set the alarm to the very time being run,
+ * which the runtime then drops when the handler returns.
+ */
+const DUE_SLACK_MS = 250;
+const dueBy = (t: number | null): boolean => t !== null && t <= Date.now() + DUE_SLACK_MS;
 
 const TERMINAL: ReadonlySet<JobStatus> = new Set(["succeeded", "failed", "canceled"]);
 /** The only transitions a job can make; anything else is refused. */
@@ -254,7 +261,7 @@ export class JobObject extends DurableObject<Env> {
     const row = this.row();
     if (!row || TERMINAL.has(row.status)) return;
     const now = Date.now();
-    if (now >= row.deadline_at) {
+    if (dueBy(row.deadline_at)) {
       const attempt = this.currentAttempt();
       await this.finish("failed", { code: "timeout", message: `the job did not finish within ${JOB_DEADLINE_MS / 60_000} minutes` }, []);
       this.stopBackend(attempt);
@@ -269,11 +276,11 @@ export class JobObject extends DurableObject<Env> {
       this.event("attempt.lost", { attempt: attempt.n, backend: attempt.backend }, now);
       this.sql.exec("UPDATE job SET dispatch_at = ? WHERE id = ?", now, row.id);
     } else if (attempt?.state === "pending") {
-      if (attempt.poll_at !== null && attempt.poll_at <= now) await this.pollAttempt(attempt);
+      if (dueBy(attempt.poll_at)) await this.pollAttempt(attempt);
       return;
     }
     const fresh = this.mustRow();
-    if (fresh.dispatch_at !== null && fresh.dispatch_at <= now) await this.dispatch(fresh);
+    if (dueBy(fresh.dispatch_at)) await this.dispatch(fresh);
   }
 
   /** Finds a backend with a free slot and runs the job there, failing over while any is left. */
@@ -524,7 +531,7 @@ export class JobObject extends DurableObject<Env> {
     for (let i = 0; i < MAX_DELIVERIES_PER_ALARM; i++) {
       // Head of line only: a later event never overtakes an earlier one of the same job.
       const head = this.sql.exec<OutboxRow>("SELECT event_id, type, url, body, attempts, next_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1").toArray()[0];
-      if (!head || head.next_at === null || head.next_at > Date.now()) return;
+      if (!head || !dueBy(head.next_at)) return;
       const row = this.mustRow();
       const secrets = config.tenant(this.env, row.tenant)?.webhook_secrets ?? [];
       const attempt = head.attempts + 1;

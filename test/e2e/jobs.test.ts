@@ -45,7 +45,7 @@ afterAll(async () => {
 
 describe("POST /v1/jobs", () => {
   it("runs a txt2img job to a real PNG of the asked size, one per sample, seeds counting up", async () => {
-    const res = await acme.post("/v1/jobs", { type: "txt2img", prompt: "a cat wizard", width: 64, height: 48, samples: 2, seed: 42, track_id: "order-1" });
+    const res = await acme.post("/v1/jobs", { type: "txt2img", prompt: "a cat wizard", width: 64, height: 96, samples: 2, seed: 42, track_id: "order-1" });
     expect(res.status).toBe(202);
     const queued = (await res.json()) as JobView;
     expect(queued).toMatchObject({ status: "queued", track_id: "order-1", seed: 42, output: [], error: null });
@@ -58,11 +58,11 @@ describe("POST /v1/jobs", () => {
     expect(done.started_at).not.toBeNull();
     expect(done.metrics.run_ms).toBeGreaterThanOrEqual(0);
     for (const out of done.output) {
-      expect(out).toMatchObject({ content_type: "image/png", width: 64, height: 48 });
+      expect(out).toMatchObject({ content_type: "image/png", width: 64, height: 96 });
       // The link works without the API key.
       const img = await fetch(out.url);
       expect(img.status).toBe(200);
-      expect(pngSize(new Uint8Array(await img.arrayBuffer()))).toEqual({ width: 64, height: 48 });
+      expect(pngSize(new Uint8Array(await img.arrayBuffer()))).toEqual({ width: 64, height: 96 });
     }
   });
 

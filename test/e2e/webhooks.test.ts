@@ -27,14 +27,14 @@ const body = (d: { json: unknown }) => d.json as Body;
 const forJob = (id: string) => receiver.deliveries.filter((d) => body(d).data?.id === id);
 const deliveries = async (id: string) => ((await (await acme.get(`/v1/jobs/${id}/deliveries`)).json()) as { data: Delivery[] }).data;
 
-async function until<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string): Promise<T> {
+async function until<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string, show?: () => Promise<unknown>): Promise<T> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     const v = await fn();
     if (v !== undefined) return v;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`timed out waiting for ${what}`);
+  throw new Error(`timed out waiting for ${what}${show ? `: ${JSON.stringify(await show())}` : ""}`);
 }
 
 beforeAll(async () => {
@@ -82,7 +82,7 @@ describe("webhook delivery", () => {
     const log = await until(async () => {
       const rows = await deliveries(id);
       return rows.length >= 3 && rows[2]?.status_code === 200 ? rows : undefined;
-    }, 30_000, "three attempts");
+    }, 30_000, "three attempts", () => deliveries(id));
     expect(log.map((r) => r.status_code)).toEqual([500, 500, 200]);
     expect(log.map((r) => r.attempt)).toEqual([1, 2, 3]);
     expect(new Set(log.map((r) => r.event_id)).size).toBe(1);
@@ -123,7 +123,7 @@ describe("webhook delivery", () => {
     const log = await until(async () => {
       const rows = await deliveries(id);
       return rows.length >= 2 ? rows : undefined;
-    }, 60_000, "a retry after the timeout");
+    }, 60_000, "a retry after the timeout", () => deliveries(id));
     expect(log[0]).toMatchObject({ status_code: null });
     expect(log[0]?.error).toMatch(/timeout/);
     expect(log[1]?.status_code).toBe(200);

@@ -113,11 +113,13 @@ export async function startGateway(opts: { port?: number; persistDir: string; va
   const url = `http://127.0.0.1:${port}`;
   const envFile = join(mkdtempSync(join(tmpdir(), "easel-env-")), "gateway.env");
   writeFileSync(envFile, dotenv({ PUBLIC_BASE_URL: url, ...opts.vars }));
+  // Each gateway needs its own inspector port, or two cannot run at once.
+  const inspectorPort = await freePort();
   let current: { proc: ChildProcess; logs: () => string } | undefined;
   const start = async () => {
     current = spawnGroup(
       join(ROOT, "node_modules/.bin/wrangler"),
-      ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", opts.persistDir, "--env-file", envFile, "--log-level", "warn", "--show-interactive-dev-session=false"],
+      ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", opts.persistDir, "--env-file", envFile, "--log-level", "warn", "--show-interactive-dev-session=false"],
       { CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
     );
     const started = current;
