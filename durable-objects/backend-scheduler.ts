@@ -2,9 +2,8 @@ import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../src/env";
 import { jobStub } from "../src/jobs/client";
 
-/** Consecutive failures that open a backend's circuit, and how long it stays open. */
+/** Consecutive failures that open a backend's circuit. */
 export const CIRCUIT_THRESHOLD = 3;
-export const CIRCUIT_COOLDOWN_MS = 30_000;
 
 export type AcquireResult =
   | { status: "granted"; probe: boolean }
@@ -37,9 +36,9 @@ export class BackendScheduler extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS waiting (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL UNIQUE, tenant TEXT NOT NULL, lease_ms INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS tenants (tenant TEXT PRIMARY KEY, last_grant INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY CHECK (id = 1), failures INTEGER NOT NULL, open_until INTEGER);
-      CREATE TABLE IF NOT EXISTS limits (id INTEGER PRIMARY KEY CHECK (id = 1), max_concurrency INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS limits (id INTEGER PRIMARY KEY CHECK (id = 1), max_concurrency INTEGER NOT NULL, cooldown_ms INTEGER NOT NULL);
       INSERT OR IGNORE INTO health (id, failures, open_until) VALUES (1, 0, NULL);
-      INSERT OR IGNORE INTO limits (id, max_concurrency) VALUES (1, 1);
+      INSERT OR IGNORE INTO limits (id, max_concurrency, cooldown_ms) VALUES (1, 1, 30000);
     `);
   }
 
@@ -58,9 +57,10 @@ export class BackendScheduler extends DurableObject<Env> {
   }
 
   /** Asks for a slot; with `enqueue` the job waits in line and is woken when its turn comes. */
-  async acquire(req: { jobId: string; tenant: string; maxConcurrency: number; leaseMs: number; enqueue: boolean }): Promise<AcquireResult> {
+  async acquire(req: { jobId: string; tenant: string; maxConcurrency: number; cooldownMs: number; leaseMs: number; enqueue: boolean }): Promise<AcquireResult> {
     const now = Date.now();
-    this.sql.exec("UPDATE limits SET max_concurrency = ? WHERE id = 1", req.maxConcurrency);
+    // The backend's limits come from configuration, which the jobs carry here.
+    this.sql.exec("UPDATE limits SET max_concurrency = ?, cooldown_ms = ? WHERE id = 1", req.maxConcurrency, req.cooldownMs);
     this.reclaimExpired(now);
     const held = this.sql.exec("SELECT job_id FROM slots WHERE job_id = ?", req.jobId).toArray();
     if (held.length) {
@@ -102,7 +102,8 @@ export class BackendScheduler extends DurableObject<Env> {
       const h = this.health();
       const failures = h.failures + 1;
       const open = slot.probe === 1 || failures >= CIRCUIT_THRESHOLD;
-      this.sql.exec("UPDATE health SET failures = ?, open_until = ? WHERE id = 1", failures, open ? now + CIRCUIT_COOLDOWN_MS : h.open_until);
+      const cooldown = this.sql.exec<{ cooldown_ms: number }>("SELECT cooldown_ms FROM limits WHERE id = 1").one().cooldown_ms;
+      this.sql.exec("UPDATE health SET failures = ?, open_until = ? WHERE id = 1", failures, open ? now + cooldown : h.open_until);
     }
     await this.grantWaiting(now);
   }

@@ -231,11 +231,13 @@ export class JobObject extends DurableObject<Env> {
   /** A completion callback from an asynchronous backend; a forged or replayed one changes nothing. */
   async backendCallback(attemptN: number, token: string, headers: [string, string][], body: string): Promise<{ accepted: boolean }> {
     const attempt = this.currentAttempt();
-    if (!attempt || attempt.n !== attemptN || attempt.state !== "pending" || !timingSafeEqual(attempt.token, token)) return { accepted: false };
+    // A fast backend's callback can overtake the answer to the submit itself: `running` counts too.
+    if (!attempt || attempt.n !== attemptN || !timingSafeEqual(attempt.token, token)) return { accepted: false };
     const backend = config.backend(this.env, attempt.backend);
     if (!backend) return { accepted: false };
+    const samples = parseInput(this.mustRow()).spec.samples;
     const outcome = await adapterFor(backend)
-      .callback({ headers: new Headers(headers), body, secret: attempt.token })
+      .callback({ headers: new Headers(headers), body, secret: attempt.token, samples })
       .catch(() => undefined);
     if (!outcome) return { accepted: false };
     if (outcome.kind === "pending") return { accepted: true };
@@ -327,6 +329,7 @@ export class JobObject extends DurableObject<Env> {
         jobId: row.id,
         tenant: row.tenant,
         maxConcurrency: backend.max_concurrency,
+        cooldownMs: backend.circuit_cooldown_s * 1000,
         leaseMs: backend.timeout_s * 1000 + 60_000,
         enqueue,
       });
@@ -379,8 +382,9 @@ export class JobObject extends DurableObject<Env> {
       await this.settle(attempt.n, backend, { kind: "failed", failure: { code: "backend_failed", message: "backend no longer configured", retryable: true } });
       return;
     }
+    const samples = parseInput(this.mustRow()).spec.samples;
     const outcome = await adapterFor(backend)
-      .poll(attempt.external_id, AbortSignal.timeout(30_000))
+      .poll(attempt.external_id, { samples, signal: AbortSignal.timeout(30_000) })
       .catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: String(err), retryable: true } }));
     if (outcome.kind === "failed" && outcome.failure.code === "backend_unavailable") {
       // A status endpoint that is briefly unreachable is no verdict on the generation: ask again later.

@@ -1,5 +1,7 @@
 import type { BackendConfig } from "../config";
 import { A1111Adapter } from "./a1111";
+import { CerebriumAdapter } from "./cerebrium";
+import { RunPodAdapter } from "./runpod";
 import type { BackendAdapter } from "./types";
 
 export function adapterFor(config: BackendConfig): BackendAdapter {
@@ -7,7 +9,8 @@ export function adapterFor(config: BackendConfig): BackendAdapter {
     case "a1111":
       return new A1111Adapter(config);
     case "runpod":
+      return new RunPodAdapter(config);
     case "cerebrium":
-      return new A1111Adapter(config);
+      return new CerebriumAdapter(config);
   }
 }

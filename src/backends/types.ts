@@ -43,9 +43,9 @@ export interface BackendAdapter {
   /** Starts a generation; a synchronous backend answers `done`, an asynchronous one `pending`. */
   submit(req: GenerationRequest): Promise<Outcome>;
   /** Asks an asynchronous backend how a pending generation is doing. */
-  poll(externalId: string, signal: AbortSignal): Promise<Outcome>;
+  poll(externalId: string, ctx: { samples: number; signal: AbortSignal }): Promise<Outcome>;
   /** Reads a completion callback; `undefined` when it is not one this adapter accepts. */
-  callback(req: { headers: Headers; body: string; secret: string }): Promise<Outcome | undefined>;
+  callback(req: { headers: Headers; body: string; secret: string; samples: number }): Promise<Outcome | undefined>;
   /** Stops a running generation (best effort). */
   cancel(externalId: string | undefined, signal: AbortSignal): Promise<void>;
   listModels(signal: AbortSignal): Promise<ModelInfo[]>;

@@ -22,6 +22,10 @@ export const BackendSchema = z
     types: z.array(JobTypeSchema).min(1).optional(),
     max_concurrency: z.number().int().positive().optional(),
     timeout_s: z.number().positive().optional(),
+    /** Cerebrium only: run through its webhook (`webhookEndpoint`) instead of one long request. */
+    async: z.boolean().optional(),
+    /** How long the circuit stays open after consecutive failures. */
+    circuit_cooldown_s: z.number().positive().optional(),
   })
   .transform((b) => ({
     ...b,
@@ -30,6 +34,7 @@ export const BackendSchema = z
     types: b.types ?? (b.kind === "cerebrium" ? (["img2img"] as const) : (["img2img", "txt2img"] as const)),
     max_concurrency: b.max_concurrency ?? 4,
     timeout_s: b.timeout_s ?? 600,
+    circuit_cooldown_s: b.circuit_cooldown_s ?? 30,
   }));
 export const BackendsSchema = z.array(BackendSchema).superRefine((list, ctx) => {
   const seen = new Set<string>();

@@ -9,6 +9,7 @@ const backend = (over: Partial<BackendConfig>): BackendConfig => ({
   types: ["img2img", "txt2img"],
   max_concurrency: 1,
   timeout_s: 60,
+  circuit_cooldown_s: 30,
   ...over,
 });
 

@@ -6,7 +6,7 @@ import { CIRCUIT_THRESHOLD, type BackendScheduler } from "../../../durable-objec
 /** Each test gets its own backend (storage is shared within a file). */
 const scheduler = (name: string) => env.BACKEND_SCHEDULERS.get(env.BACKEND_SCHEDULERS.idFromName(name));
 const ask = (s: ReturnType<typeof scheduler>, jobId: string, tenant = "acme", enqueue = true, maxConcurrency = 2) =>
-  s.acquire({ jobId, tenant, maxConcurrency, leaseMs: 60_000, enqueue });
+  s.acquire({ jobId, tenant, maxConcurrency, cooldownMs: 30_000, leaseMs: 60_000, enqueue });
 
 describe("backend scheduler", () => {
   it("never grants more than max_concurrency slots and hands a freed slot to the next in line", async () => {

@@ -1,0 +1,96 @@
+import type { BackendConfig } from "../config";
+import type { GenerationSpec } from "../jobs/spec";
+import { base64ToBytes, bytesToBase64 } from "../lib/base64";
+import { hex, hmacSha256, timingSafeEqual } from "../lib/crypto";
+import { callBackend, failed, parseJsonObject, statusFailure } from "./http";
+import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome } from "./types";
+
+/** Seed 004's request body for Cerebrium's `sd-img-2-img` model. */
+export function cerebriumBody(spec: GenerationSpec, image: Uint8Array | undefined): Record<string, unknown> {
+  return {
+    prompt: spec.prompt,
+    ...(image ? { image: bytesToBase64(image) } : {}),
+    num_inference_steps: spec.steps,
+    guidance_scale: spec.guidance_scale,
+    num_images_per_prompt: spec.samples,
+    negative_prompt: spec.negative_prompt,
+    seed: spec.seed,
+    strength: spec.strength,
+    width: spec.width,
+    height: spec.height,
+  };
+}
+
+/** `{run_id, message, result: [base64]}` as an outcome; a missing or short `result` is a failure. */
+export function cerebriumOutcome(json: Record<string, unknown> | undefined, samples: number): Outcome {
+  if (!json) return failed("backend_failed", "Cerebrium answered with something that is not a JSON object", true);
+  const list = Array.isArray(json.result) ? json.result.filter((v): v is string => typeof v === "string") : [];
+  const message = typeof json.message === "string" ? json.message : "no result";
+  if (list.length === 0) return failed(/out ?of ?memory/i.test(message) ? "out_of_memory" : "backend_failed", `Cerebrium: ${message}`.slice(0, 500), true);
+  if (list.length < samples) return failed("backend_failed", `Cerebrium returned ${list.length} of ${samples} images`, true);
+  const images: Uint8Array[] = [];
+  for (const b64 of list.slice(0, samples)) {
+    const bytes = base64ToBytes(b64.replace(/^data:[^,]*,/, ""));
+    if (!bytes) return failed("backend_failed", "Cerebrium returned an image that is not base64", true);
+    images.push(bytes);
+  }
+  return { kind: "done", images };
+}
+
+/**
+ * Checks `X-Cerebrium-Webhook-Signature: v1,<hex HMAC-SHA256 of "{request_id}.{timestamp}.{body}">`
+ * with the secret sent along with the request, in constant time.
+ */
+export async function verifyCerebriumSignature(secret: string, headers: Headers, body: string): Promise<boolean> {
+  const header = headers.get("x-cerebrium-webhook-signature");
+  const requestId = headers.get("x-cerebrium-request-id");
+  const timestamp = headers.get("x-cerebrium-webhook-timestamp");
+  if (!header || !requestId || !timestamp) return false;
+  const expected = `v1,${hex(await hmacSha256(secret, `${requestId}.${timestamp}.${body}`))}`;
+  return header.split(" ").some((candidate) => timingSafeEqual(candidate, expected));
+}
+
+/** Cerebrium predict: one synchronous call by default, or its webhook mode with `async: true`. */
+export class CerebriumAdapter implements BackendAdapter {
+  constructor(readonly config: BackendConfig) {}
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    // Cerebrium takes the key as it is (seed 004), not as a Bearer token.
+    return { "content-type": "application/json", ...(this.config.api_key ? { authorization: this.config.api_key } : {}), ...extra };
+  }
+
+  async submit(req: GenerationRequest): Promise<Outcome> {
+    const body = JSON.stringify(cerebriumBody(req.spec, req.initImage));
+    if (this.config.async) {
+      const url = `${this.config.url}?async=true&webhookEndpoint=${encodeURIComponent(req.callbackUrl)}`;
+      const res = await callBackend(url, { method: "POST", headers: this.headers({ "x-webhook-secret": req.callbackSecret }), body }, 30_000, req.signal);
+      if (!res.ok) return res.outcome;
+      if (res.status < 200 || res.status >= 300) return statusFailure(res.status, res.body);
+      const runId = parseJsonObject(res.body)?.run_id;
+      // Cerebrium has no status API and does not retry its callback: the poll is a deadline.
+      return { kind: "pending", externalId: typeof runId === "string" ? runId : "cerebrium", pollAfterMs: this.config.timeout_s * 1000 };
+    }
+    const res = await callBackend(this.config.url, { method: "POST", headers: this.headers(), body }, this.config.timeout_s * 1000, req.signal);
+    if (!res.ok) return res.outcome;
+    if (res.status !== 200) return res.status >= 500 ? failed("backend_failed", `Cerebrium answered ${res.status}: ${res.body.slice(0, 300)}`, true) : statusFailure(res.status, res.body);
+    return cerebriumOutcome(parseJsonObject(res.body), req.spec.samples);
+  }
+
+  async poll(): Promise<Outcome> {
+    return failed("timeout", `Cerebrium sent no result within ${this.config.timeout_s} s`, true);
+  }
+
+  async callback(req: { headers: Headers; body: string; secret: string; samples: number }): Promise<Outcome | undefined> {
+    if (!(await verifyCerebriumSignature(req.secret, req.headers, req.body))) return undefined;
+    return cerebriumOutcome(parseJsonObject(req.body), req.samples);
+  }
+
+  async cancel(): Promise<void> {
+    // Cerebrium documents no way to stop a run; its result is ignored once the job has ended.
+  }
+
+  async listModels(): Promise<ModelInfo[]> {
+    const name = new URL(this.config.url).pathname.split("/").filter(Boolean).at(-2) ?? this.config.name;
+    return [{ title: name, model_name: name, hash: null, sha256: null, filename: name, config: null, backend: this.config.name }];
+  }
+}

@@ -1,0 +1,93 @@
+import type { BackendConfig } from "../config";
+import { a1111Models, a1111Outcome, a1111Payload } from "./a1111";
+import { callBackend, failed, parseJsonObject, statusFailure } from "./http";
+import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome } from "./types";
+
+const FIRST_POLL_MS = 2_000;
+
+/** Reads a RunPod `error`, which is sometimes a JSON string of an object. */
+function errorText(error: unknown): string {
+  if (typeof error !== "string") return JSON.stringify(error ?? "job failed");
+  try {
+    const inner: unknown = JSON.parse(error);
+    if (inner && typeof inner === "object") {
+      const o = inner as Record<string, unknown>;
+      return String(o.error_message ?? o.message ?? o.error ?? error);
+    }
+  } catch {
+    // A plain string.
+  }
+  return error;
+}
+
+/**
+ * A RunPod status object (`/status` answer and webhook body) as an outcome. COMPLETED is not
+ * success by itself: the worker's `output` may be A1111's error envelope.
+ */
+export function runpodOutcome(status: Record<string, unknown> | undefined, samples: number): Outcome {
+  if (!status || typeof status.status !== "string") return failed("backend_failed", "RunPod answered without a job status", true);
+  switch (status.status) {
+    case "IN_QUEUE":
+    case "IN_PROGRESS":
+      return { kind: "pending", externalId: String(status.id ?? ""), pollAfterMs: FIRST_POLL_MS };
+    case "COMPLETED": {
+      const output = status.output;
+      return a1111Outcome(output && typeof output === "object" && !Array.isArray(output) ? (output as Record<string, unknown>) : undefined, samples);
+    }
+    case "FAILED": {
+      const text = errorText(status.error);
+      return /out ?of ?memory/i.test(text) ? failed("out_of_memory", text.slice(0, 500), true) : failed("backend_failed", text.slice(0, 500), true);
+    }
+    case "TIMED_OUT":
+      return failed("timeout", "RunPod timed the job out", true);
+    case "CANCELLED":
+      // We cancel only jobs that already ended here, so this one was canceled on RunPod's side.
+      return failed("backend_failed", "RunPod canceled the job", true);
+    default:
+      return failed("backend_failed", `RunPod answered status ${status.status}`, true);
+  }
+}
+
+/** RunPod serverless running the A1111 worker of seed 000: submit, then webhook or polling. */
+export class RunPodAdapter implements BackendAdapter {
+  constructor(readonly config: BackendConfig) {}
+
+  private headers(): Record<string, string> {
+    return { "content-type": "application/json", ...(this.config.api_key ? { authorization: `Bearer ${this.config.api_key}` } : {}) };
+  }
+
+  async submit(req: GenerationRequest): Promise<Outcome> {
+    const body = { input: { api_name: req.spec.type, ...a1111Payload(req.spec, req.initImage) }, webhook: req.callbackUrl };
+    const res = await callBackend(`${this.config.url}/run`, { method: "POST", headers: this.headers(), body: JSON.stringify(body) }, 30_000, req.signal);
+    if (!res.ok) return res.outcome;
+    if (res.status < 200 || res.status >= 300) return statusFailure(res.status, res.body);
+    const json = parseJsonObject(res.body);
+    if (!json || typeof json.id !== "string") return failed("backend_failed", "RunPod accepted the job without an id", true);
+    return { kind: "pending", externalId: json.id, pollAfterMs: FIRST_POLL_MS };
+  }
+
+  async poll(externalId: string, { samples, signal }: { samples: number; signal: AbortSignal }): Promise<Outcome> {
+    const res = await callBackend(`${this.config.url}/status/${encodeURIComponent(externalId)}`, { headers: this.headers() }, 30_000, signal);
+    if (!res.ok) return res.outcome;
+    if (res.status === 404) return failed("backend_failed", "RunPod no longer knows the job", true);
+    if (res.status !== 200) return failed("backend_unavailable", `RunPod status answered ${res.status}`, true);
+    return runpodOutcome(parseJsonObject(res.body), samples);
+  }
+
+  async callback(req: { headers: Headers; body: string; samples: number }): Promise<Outcome | undefined> {
+    const json = parseJsonObject(req.body);
+    if (!json || typeof json.status !== "string" || typeof json.id !== "string") return undefined;
+    return runpodOutcome(json, req.samples);
+  }
+
+  async cancel(externalId: string | undefined, signal: AbortSignal): Promise<void> {
+    if (!externalId) return;
+    await callBackend(`${this.config.url}/cancel/${encodeURIComponent(externalId)}`, { method: "POST", headers: this.headers() }, 10_000, signal);
+  }
+
+  async listModels(signal: AbortSignal): Promise<ModelInfo[]> {
+    const res = await callBackend(`${this.config.url}/runsync`, { method: "POST", headers: this.headers(), body: JSON.stringify({ input: { api_name: "getModels" } }) }, 30_000, signal);
+    if (!res.ok || res.status !== 200) return [];
+    return a1111Models(parseJsonObject(res.body)?.output, this.config.name);
+  }
+}

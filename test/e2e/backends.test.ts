@@ -1,0 +1,209 @@
+/**
+ * The three backend kinds, scheduling and failover end to end: a real gateway, two simulator
+ * processes (one of them the faulty one), all over HTTP.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodePng } from "../../gpu-simulator/png";
+import { api, pngSize, waitForJob, waitForStatus, type JobView } from "./support/client";
+import { startGateway, startSimulatorProcess } from "./support/processes";
+
+const SD15 = "v1-5-pruned-emaonly.safetensors [6ce0161689]";
+const CHILL = "chilloutmix-Ni.safetensors [7234b76e42]";
+const KEYS = { SIM_RUNPOD_API_KEY: "rp_secret", SIM_CEREBRIUM_API_KEY: "cb_secret" };
+
+let good: Awaited<ReturnType<typeof startSimulatorProcess>>;
+let faulty: Awaited<ReturnType<typeof startSimulatorProcess>>;
+let gw: Awaited<ReturnType<typeof startGateway>>;
+let dir: string;
+let client: ReturnType<typeof api>;
+
+const init_image = Buffer.from(encodePng(16, 16, (x) => [x * 10, 80, 160])).toString("base64");
+
+beforeAll(async () => {
+  good = await startSimulatorProcess({ env: { ...KEYS, SIM_CONFIG: JSON.stringify({ msPerImage: 20 }) } });
+  faulty = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 20 }) } });
+  dir = mkdtempSync(join(tmpdir(), "easel-e2e-backends-"));
+  gw = await startGateway({
+    persistDir: dir,
+    vars: {
+      TENANTS: JSON.stringify({ acme: { api_keys: ["sk_acme"], webhook_secrets: [] }, globex: { api_keys: ["sk_globex"], webhook_secrets: [] } }),
+      BACKENDS: JSON.stringify([
+        // Jobs for v1-5 try "flaky" first, then "steady": the failover pair.
+        { name: "flaky", kind: "a1111", url: faulty.url, models: [SD15], circuit_cooldown_s: 3 },
+        { name: "steady", kind: "a1111", url: good.url, models: [SD15] },
+        { name: "single", kind: "a1111", url: good.url, max_concurrency: 1, models: [CHILL] },
+        { name: "runpod", kind: "runpod", url: `${good.url}/v2/sd-endpoint`, api_key: "rp_secret", models: ["runpod-only"] },
+        { name: "cerebrium", kind: "cerebrium", url: `${good.url}/cerebrium/sd-img-2-img/predict`, api_key: "cb_secret", models: ["sd-img-2-img"] },
+        { name: "cerebrium-async", kind: "cerebrium", url: `${good.url}/cerebrium/sd-img-2-img/predict`, api_key: "cb_secret", async: true, timeout_s: 20, models: ["sd-img-2-img"] },
+      ]),
+      ALLOW_PRIVATE_URLS: "true",
+      URL_SIGNING_SECRET: "e2e",
+    },
+  });
+  client = api(gw.url, "sk_acme");
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  await good?.stop();
+  await faulty?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const submit = async (body: Record<string, unknown>, as = client): Promise<JobView> => {
+  const res = await as.post("/v1/jobs", { prompt: "a lighthouse", width: 64, height: 64, ...body });
+  expect(res.status).toBe(202);
+  return (await res.json()) as JobView;
+};
+const events = async (id: string) => ((await (await client.get(`/v1/jobs/${id}/events`)).json()) as { data: { type: string; data: Record<string, unknown> }[] }).data;
+
+async function expectImages(job: JobView, count: number) {
+  expect(job.status).toBe("succeeded");
+  expect(job.output).toHaveLength(count);
+  for (const o of job.output) {
+    const bytes = new Uint8Array(await (await fetch(o.url)).arrayBuffer());
+    expect(pngSize(bytes)).toEqual({ width: 64, height: 64 });
+  }
+}
+
+describe("each backend kind runs jobs", () => {
+  it.each([
+    ["runpod", "txt2img"],
+    ["runpod", "img2img"],
+    ["single", "txt2img"],
+    ["single", "img2img"],
+    ["cerebrium", "img2img"],
+    ["cerebrium-async", "img2img"],
+  ])("%s runs %s", async (backend, type) => {
+    const job = await submit({ type, backend, samples: 2, ...(type === "img2img" ? { init_image } : {}) });
+    const done = await waitForJob(client, job.id, 30_000);
+    expect(done.backend).toBe(backend);
+    await expectImages(done, 2);
+  });
+
+  it("refuses txt2img for Cerebrium's img2img model with a 422 naming the backend", async () => {
+    const res = await client.post("/v1/jobs", { type: "txt2img", prompt: "x", backend: "cerebrium" });
+    expect(res.status).toBe(422);
+  });
+});
+
+describe("RunPod", () => {
+  it("completes by polling when RunPod's webhook never comes", async () => {
+    await good.config({ runpod: { dropWebhooks: true } });
+    try {
+      const job = await submit({ type: "txt2img", backend: "runpod" });
+      const done = await waitForJob(client, job.id, 30_000);
+      await expectImages(done, 1);
+    } finally {
+      await good.config({ runpod: { dropWebhooks: false } });
+    }
+  });
+
+  it("turns a COMPLETED whose output is an error envelope, and a FAILED with a JSON-string error, into failures", async () => {
+    for (const fault of [{ runpodOutputError: true }, { runpodStringError: true }]) {
+      await good.config({ runpod: { runpodOutputError: false, runpodStringError: false, ...fault } });
+      const job = await submit({ type: "txt2img", backend: "runpod" });
+      const done = await waitForJob(client, job.id, 30_000);
+      expect(done.status).toBe("failed");
+      expect(done.error?.message).toMatch(/out of memory/i);
+    }
+    await good.config({ runpod: { runpodOutputError: false, runpodStringError: false } });
+  });
+
+  it("cancels the RunPod job when the Easel job is canceled", async () => {
+    await good.config({ runpod: { msPerImage: 4000 } });
+    try {
+      const before = (await good.stats()).cancels;
+      const job = await submit({ type: "txt2img", backend: "runpod" });
+      await waitForStatus(client, job.id, "running");
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await client.post(`/v1/jobs/${job.id}/cancel`)).status).toBe(200);
+      const until = Date.now() + 10_000;
+      while ((await good.stats()).cancels === before && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect((await good.stats()).cancels).toBeGreaterThan(before);
+      await new Promise((r) => setTimeout(r, 4500));
+      expect(((await (await client.get(`/v1/jobs/${job.id}`)).json()) as JobView).status).toBe("canceled");
+    } finally {
+      await good.config({ runpod: { msPerImage: 20 } });
+    }
+  });
+});
+
+describe("scheduling", () => {
+  it("runs 6 concurrent jobs on a max_concurrency 1 backend, never more than one at a time", async () => {
+    await good.config({ a1111: { msPerImage: 300 } });
+    await good.reset();
+    try {
+      const jobs = await Promise.all(Array.from({ length: 6 }, (_, i) => submit({ type: "txt2img", model: "chilloutmix-Ni", seed: i }, i % 2 ? client : api(gw.url, "sk_globex"))));
+      const done = await Promise.all(jobs.map((j, i) => waitForJob(i % 2 ? client : api(gw.url, "sk_globex"), j.id, 60_000)));
+      expect(done.map((j) => j.status)).toEqual(Array(6).fill("succeeded"));
+      expect((await good.stats()).byKind.a1111.maxConcurrent).toBe(1);
+    } finally {
+      await good.config({ a1111: { msPerImage: 20 } });
+    }
+  });
+
+  it("loses no queued job when the gateway restarts while the backend is saturated", async () => {
+    await good.config({ a1111: { msPerImage: 600 } });
+    try {
+      const jobs = await Promise.all(Array.from({ length: 4 }, () => submit({ type: "txt2img", model: "chilloutmix-Ni" })));
+      await waitForStatus(client, jobs[0]?.id ?? "", "running");
+      await gw.restart();
+      const done = await Promise.all(jobs.map((j) => waitForJob(client, j.id, 90_000)));
+      expect(done.map((j) => j.status)).toEqual(Array(4).fill("succeeded"));
+    } finally {
+      await good.config({ a1111: { msPerImage: 20 } });
+    }
+  });
+});
+
+describe("failover and health", () => {
+  it("moves a job off a backend that is down and records the failed attempt", async () => {
+    await faulty.config({ down: true });
+    try {
+      const job = await submit({ type: "txt2img", model: "v1-5-pruned-emaonly" });
+      const done = await waitForJob(client, job.id, 30_000);
+      expect(done.status).toBe("succeeded");
+      expect(done.backend).toBe("steady");
+      const list = await events(job.id);
+      expect(list.filter((e) => e.type === "attempt.failed").map((e) => e.data.backend)).toContain("flaky");
+    } finally {
+      await faulty.config({ down: false });
+    }
+  });
+
+  it("opens the circuit of a failing backend, skips it, then closes it after a successful probe", async () => {
+    await new Promise((r) => setTimeout(r, 3500));
+    await faulty.config({ errorRate: 1 });
+    for (let i = 0; i < 3; i++) {
+      const done = await waitForJob(client, (await submit({ type: "txt2img", model: "v1-5-pruned-emaonly" })).id, 30_000);
+      expect(done.backend).toBe("steady");
+    }
+    // Open: the next job does not even try the failing backend.
+    const skipped = await waitForJob(client, (await submit({ type: "txt2img", model: "v1-5-pruned-emaonly" })).id, 30_000);
+    expect((await events(skipped.id)).filter((e) => e.type === "attempt.started").map((e) => e.data.backend)).toEqual(["steady"]);
+    // Healthy again; after the cool-down one probe job closes the circuit.
+    await faulty.config({ errorRate: 0 });
+    await new Promise((r) => setTimeout(r, 3500));
+    const probe = await waitForJob(client, (await submit({ type: "txt2img", model: "v1-5-pruned-emaonly" })).id, 30_000);
+    expect(probe.backend).toBe("flaky");
+    const after = await waitForJob(client, (await submit({ type: "txt2img", model: "v1-5-pruned-emaonly" })).id, 30_000);
+    expect(after.backend).toBe("flaky");
+  });
+
+  it("fails a job pinned to a dead backend with backend_failed, never running it elsewhere", async () => {
+    await faulty.config({ down: true });
+    try {
+      const job = await submit({ type: "txt2img", backend: "flaky" });
+      const done = await waitForJob(client, job.id, 60_000);
+      expect(done.status).toBe("failed");
+      expect(done.error?.code).toBe("backend_failed");
+      expect((await events(job.id)).filter((e) => e.type === "attempt.started").map((e) => e.data.backend)).toEqual(["flaky"]);
+    } finally {
+      await faulty.config({ down: false });
+    }
+  });
+});
