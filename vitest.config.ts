@@ -28,7 +28,7 @@ export default defineConfig({
             miniflare: { bindings: workerTestBindings(inject("hangingBackendUrl")) },
           })),
         ],
-        test: { name: "workers", include: ["test/workers/**/*.test.ts"], globalSetup: ["test/workers/global-setup.ts"] },
+        test: { name: "workers", include: ["test/workers/**/*.test.ts"], globalSetup: ["test/workers/global-setup.ts"], sequence: { groupOrder: 0 } },
       },
       {
         test: {
@@ -39,6 +39,7 @@ export default defineConfig({
           hookTimeout: 120_000,
           // Each file starts its own wrangler dev; two at a time is what 2 cores take.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],
