@@ -12,6 +12,7 @@ import type { Delivery, Job, JobError, JobEvent, JobStatus, WebhookEventType } f
 import { getImageBytes, outputKey, putImage, type StoredImage } from "../src/storage/images";
 import { signedOutputUrl } from "../src/storage/links";
 import { attemptDelivery, nextDelayMs } from "../src/webhooks/deliver";
+import { expandImageRefs } from "../src/webhooks/image-refs";
 import type { AcquireResult } from "./backend-scheduler";
 
 /** A job that has not ended by then fails with `timeout`, whatever its backends do. */
@@ -540,7 +541,8 @@ export class JobObject extends DurableObject<Env> {
       const secrets = config.tenant(this.env, row.tenant)?.webhook_secrets ?? [];
       const attempt = head.attempts + 1;
       const startedAt = Date.now();
-      const result = await attemptDelivery({ url: head.url, eventId: head.event_id, body: head.body, secrets });
+      const body = await expandImageRefs(this.env.IMAGES, head.body);
+      const result = await attemptDelivery({ url: head.url, eventId: head.event_id, body, secrets });
       const delay = result.verdict === "retry" ? nextDelayMs(config.retrySchedule(this.env), attempt, result.retry_after_ms) : null;
       const nextAt = delay === null ? null : Date.now() + delay;
       const state = result.verdict === "retry" ? (nextAt === null ? "failed" : "pending") : result.verdict;

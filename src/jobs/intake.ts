@@ -6,8 +6,10 @@ import { EaselError, invalid } from "../errors";
 import { canonicalJson, randomId, sha256Hex } from "../lib/crypto";
 import { readImageInput } from "../lib/image-input";
 import { checkOutboundUrl } from "../lib/url-guard";
-import type { WebhookEventType } from "../schemas/job";
+import type { z } from "@hono/zod-openapi";
+import { GenerationLimitsSchema, type WebhookEventType } from "../schemas/job";
 import { inputKey, putImage } from "../storage/images";
+import { tenantStub } from "../tenants";
 import { isOk, jobStub } from "./client";
 import type { JobSnapshot } from "./results";
 import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type Dialect, type GenerationSpec } from "./spec";
@@ -42,8 +44,8 @@ export interface IntakeOptions {
   dialect: Dialect;
   publicBaseUrl: string;
   dialectData?: Record<string, unknown>;
-  /** How this dialect names the fields that errors point at. */
-  fields?: { init_image?: string; webhook?: string; model?: string; backend?: string };
+  /** How this dialect names the fields that errors point at (canonical name → the dialect's). */
+  fields?: Partial<Record<"init_image" | "webhook" | "model" | "backend" | keyof z.infer<typeof GenerationLimitsSchema>, string>>;
   /** Reuse a job for the same key and body (the `Idempotency-Key` header); `body` is compared as JSON. */
   idempotency?: { key: string; body: unknown };
   /** A run id chosen beforehand (dialects that must name the job before it exists). */
@@ -60,6 +62,14 @@ const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0] ?
  */
 export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Promise<{ snapshot: JobSnapshot; created: boolean }> {
   const fields = { init_image: "init_image", webhook: "webhook", model: "model", backend: "backend", ...opts.fields };
+  const limits = GenerationLimitsSchema.safeParse(req);
+  if (!limits.success) {
+    const details = limits.error.issues.map((i) => {
+      const name = String(i.path[0] ?? "");
+      return { path: [opts.fields?.[name as keyof typeof fields] ?? name, ...i.path.slice(1).map(String)].join("."), message: i.message };
+    });
+    throw new EaselError(422, "validation_failed", details.map((d) => `${d.path}: ${d.message}`).join("; "), details);
+  }
   const backends = config.backends(env);
   if (req.backend && !backends.some((b) => b.name === req.backend)) throw invalid(fields.backend, `unknown backend "${req.backend}"`);
   if (!fittingBackends(backends, req).length) {
@@ -77,7 +87,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   let runId = opts.runId ?? randomId("run");
   if (opts.idempotency) {
     const hash = await sha256Hex(canonicalJson(opts.idempotency.body));
-    const claim = await env.TENANT_STATE.get(env.TENANT_STATE.idFromName(opts.tenant)).claim("idempotency", opts.idempotency.key, hash, runId, IDEMPOTENCY_TTL_MS);
+    const claim = await tenantStub(env, opts.tenant).claim("idempotency", opts.idempotency.key, hash, runId, IDEMPOTENCY_TTL_MS);
     if (claim.status === "conflict") throw new EaselError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request body");
     if (claim.status === "existing") {
       const found = await jobStub(env, claim.runId).get(opts.tenant);
@@ -93,7 +103,11 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
     const image =
       typeof req.init_image === "string"
         ? (await readImageInput(req.init_image, { field: fields.init_image, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES })).bytes
-        : req.init_image;
+        : req.init_image.byteLength <= MAX_INIT_IMAGE_BYTES
+          ? req.init_image
+          : (() => {
+              throw new EaselError(422, "image_too_large", `${fields.init_image}: image is over ${MAX_INIT_IMAGE_BYTES} bytes`, [{ path: fields.init_image, message: "image is over 10 MiB" }]);
+            })();
     const stored = await putImage(env.IMAGES, inputKey(runId), image);
     if (stored.content_type === "application/octet-stream") throw new EaselError(422, "invalid_image", `${fields.init_image}: not a PNG, JPEG or WebP image`, [{ path: fields.init_image, message: "not a PNG, JPEG or WebP image" }]);
     init_image_key = stored.key;

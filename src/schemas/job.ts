@@ -8,9 +8,8 @@ export const WebhookEventTypeSchema = z.enum(["job.started", "job.succeeded", "j
 const dims = (name: string) =>
   z.number().int().min(64).max(2048).refine((n) => n % 8 === 0, `${name} must be a multiple of 8`);
 
-/** `POST /v1/jobs`: strict, a string where a number belongs is a 422. */
-export const JobRequestSchema = z
-  .object({
+/** The fields of a job request, each with the contract's limits. */
+const JobFieldsSchema = z.object({
     type: JobTypeSchema,
     prompt: z.string().min(1).max(4000),
     negative_prompt: z.string().max(4000).optional(),
@@ -28,8 +27,24 @@ export const JobRequestSchema = z
     webhook: z.string().min(1).max(2048).optional(),
     webhook_events: z.array(WebhookEventTypeSchema).min(1).optional(),
     track_id: z.string().max(256).optional(),
-  })
-  .strict()
+  });
+
+/** The limits every dialect's request is held to once translated (the core checks them, once). */
+export const GenerationLimitsSchema = JobFieldsSchema.pick({
+  prompt: true,
+  negative_prompt: true,
+  strength: true,
+  steps: true,
+  guidance_scale: true,
+  width: true,
+  height: true,
+  samples: true,
+  seed: true,
+  track_id: true,
+});
+
+/** `POST /v1/jobs`: strict, a string where a number belongs is a 422. */
+export const JobRequestSchema = JobFieldsSchema.strict()
   .superRefine((req, ctx) => {
     if (req.type === "img2img" && !req.init_image) {
       ctx.addIssue({ code: "custom", path: ["init_image"], message: "required when type is img2img" });
