@@ -1,0 +1,294 @@
+/**
+ * Each seed API's own example request (test/fixtures/seeds/), sent as its document shows with only
+ * the host (and image URLs, served here on loopback) changed, against a real gateway.
+ */
+import { createServer, type Server } from "node:http";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { AwsClient } from "aws4fetch";
+import S3rver from "s3rver";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodePng } from "../../gpu-simulator/png";
+import { api, pngSize, waitForJob, type JobView } from "./support/client";
+import { freePort, startGateway, startSimulatorProcess } from "./support/processes";
+import { startReceiver } from "./support/receiver";
+
+const KEY = "sk_seed_user";
+const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(resolve(import.meta.dirname, "../fixtures/seeds", name), "utf8")) as Record<string, unknown>;
+
+const PNG = Buffer.from(encodePng(32, 32, (x, y) => [x * 8, y * 8, 128]));
+const B64 = PNG.toString("base64");
+
+let sim: Awaited<ReturnType<typeof startSimulatorProcess>>;
+let gw: Awaited<ReturnType<typeof startGateway>>;
+let receiver: Awaited<ReturnType<typeof startReceiver>>;
+let images: Server;
+let imageBase: string;
+let s3: S3rver;
+let s3Dir: string;
+let dir: string;
+
+beforeAll(async () => {
+  sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 20 }) } });
+  receiver = await startReceiver({ secrets: [SECRET] });
+  images = createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "image/png" });
+    res.end(PNG);
+  });
+  await new Promise<void>((r) => images.listen(0, "127.0.0.1", r));
+  imageBase = `http://127.0.0.1:${(images.address() as AddressInfo).port}`;
+
+  const s3Port = await freePort();
+  s3Dir = mkdtempSync(join(tmpdir(), "easel-s3-"));
+  s3 = new S3rver({ port: s3Port, address: "127.0.0.1", silent: true, directory: s3Dir, configureBuckets: [{ name: "inputs", configs: [] }] });
+  await s3.run();
+  const aws = new AwsClient({ accessKeyId: "S3RVER", secretAccessKey: "S3RVER", region: "us-east-1", service: "s3" });
+  const put = await aws.fetch(`http://127.0.0.1:${s3Port}/inputs/cats/cat.png`, { method: "PUT", body: PNG });
+  expect(put.ok).toBe(true);
+
+  dir = mkdtempSync(join(tmpdir(), "easel-e2e-dialects-"));
+  gw = await startGateway({
+    persistDir: dir,
+    vars: {
+      TENANTS: JSON.stringify({ seeds: { api_keys: [KEY], webhook_secrets: [SECRET], default_webhook: `${receiver.url}/sns` } }),
+      BACKENDS: JSON.stringify([{ name: "sim", kind: "a1111", url: sim.url }]),
+      ALLOW_PRIVATE_URLS: "true",
+      URL_SIGNING_SECRET: "e2e",
+      S3_ENDPOINT: `http://127.0.0.1:${s3Port}`,
+      S3_REGION: "us-east-1",
+      S3_ACCESS_KEY_ID: "S3RVER",
+      S3_SECRET_ACCESS_KEY: "S3RVER",
+    },
+  });
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  await sim?.stop();
+  await receiver?.close();
+  images?.close();
+  await s3?.close();
+  for (const d of [dir, s3Dir]) if (d) rmSync(d, { recursive: true, force: true });
+});
+
+const post = (path: string, body: unknown, headers: Record<string, string>) =>
+  fetch(gw.url + path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+const basic = (user: string, pass: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString("base64")}` });
+const v1 = () => api(gw.url, KEY);
+const sizeOf = (b64: string) => pngSize(new Uint8Array(Buffer.from(b64, "base64")));
+
+async function poll<T>(fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("timed out");
+}
+
+describe("AUTOMATIC1111 (seeds 003, 001)", () => {
+  it("answers seed 003's txt2img payload synchronously with images, parameters and info", async () => {
+    const payload = fixture("a1111-txt2img.json");
+    const res = await post("/sdapi/v1/txt2img", payload, basic("admin", KEY));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { images: string[]; parameters: unknown; info: string };
+    expect(Object.keys(body).sort()).toEqual(["images", "info", "parameters"]);
+    expect(body.images).toHaveLength(1);
+    expect(sizeOf(body.images[0] ?? "")).toEqual({ width: 512, height: 512 });
+    expect(body.parameters).toEqual(payload);
+    const info = JSON.parse(body.info) as { seed: number; all_seeds: number[]; infotexts: string[] };
+    expect(info.seed).toBe(985454925);
+    expect(info.all_seeds).toEqual([985454925]);
+    const runId = res.headers.get("x-easel-run-id") ?? "";
+    expect(((await (await v1().get(`/v1/jobs/${runId}`)).json()) as JobView).status).toBe("succeeded");
+  });
+
+  it("lists models in A1111's form and switches the tenant's model through /options", async () => {
+    const models = (await (await fetch(`${gw.url}/sdapi/v1/sd-models`, { headers: basic("admin", KEY) })).json()) as Record<string, unknown>[];
+    expect(models.length).toBeGreaterThan(0);
+    expect(Object.keys(models[0] ?? {}).sort()).toEqual(["config", "filename", "hash", "model_name", "sha256", "title"]);
+    expect((await post("/sdapi/v1/options", fixture("a1111-options.json"), basic("admin", KEY))).status).toBe(200);
+    const options = (await (await fetch(`${gw.url}/sdapi/v1/options`, { headers: basic("admin", KEY) })).json()) as Record<string, unknown>;
+    expect(options.sd_model_checkpoint).toBe("v1-5-pruned-emaonly.safetensors [6ce0161689]");
+  });
+
+  it("answers errors in A1111's own shapes: 401 detail, 422 FastAPI detail list", async () => {
+    const unauth = await post("/sdapi/v1/txt2img", fixture("a1111-txt2img.json"), basic("admin", "wrong"));
+    expect(unauth.status).toBe(401);
+    expect(await unauth.json()).toEqual({ detail: "Not authenticated" });
+    const unknown = await post("/sdapi/v1/txt2img", { ...fixture("a1111-txt2img.json"), override_settings: { sd_model_checkpoint: "nope.safetensors" } }, basic("admin", KEY));
+    expect(unknown.status).toBe(422);
+    const err = (await unknown.json()) as { detail: { loc: string[]; msg: string }[] };
+    expect(err.detail[0]?.loc).toEqual(["body", "override_settings", "sd_model_checkpoint"]);
+    const tooWide = await post("/sdapi/v1/txt2img", { ...fixture("a1111-txt2img.json"), width: 4096 }, basic("admin", KEY));
+    expect(tooWide.status).toBe(422);
+    expect(((await tooWide.json()) as { detail: { loc: string[] }[] }).detail[0]?.loc).toEqual(["body", "width"]);
+  });
+});
+
+describe("ModelsLab v3 (seed 002)", () => {
+  it("takes the seed's img2img body as it is, answers processing, then fetch answers success with output and meta", async () => {
+    const body = { ...fixture("modelslab-img2img.json"), key: KEY, init_image: `${imageBase}/overture.png` };
+    const res = await post("/api/v3/img2img", body, {});
+    expect(res.status).toBe(200);
+    const first = (await res.json()) as { status: string; id: string; eta?: number; fetch_result?: string; track_id: null };
+    expect(["processing", "success"]).toContain(first.status);
+    expect(typeof first.id).toBe("string");
+    expect(first.track_id).toBeNull();
+    if (first.status === "processing") expect(first.fetch_result).toBe(`${gw.url}/api/v3/fetch/${first.id}`);
+    const done = await poll(async () => {
+      const r = (await (await post(`/api/v3/fetch/${first.id}`, { key: KEY }, {})).json()) as { status: string; output: string[]; meta: Record<string, unknown>; generationTime: number };
+      return r.status === "success" ? r : undefined;
+    });
+    expect(done.output).toHaveLength(1);
+    expect(pngSize(new Uint8Array(await (await fetch(done.output[0] ?? "")).arrayBuffer()))).toEqual({ width: 512, height: 512 });
+    expect(done.meta).toMatchObject({ W: 512, H: 512, steps: 30, guidance_scale: 7.5, prompt: "a cat sitting on a bench" });
+    expect(typeof done.generationTime).toBe("number");
+  });
+
+  it("posts the success body with track_id to the webhook, and base64 output when asked", async () => {
+    const body = { ...fixture("modelslab-img2img.json"), key: KEY, init_image: `${imageBase}/overture.png`, width: "64", height: "64", base64: "yes", webhook: `${receiver.url}/modelslab`, track_id: "order-7" };
+    const id = ((await (await post("/api/v3/img2img", body, {})).json()) as { id: string }).id;
+    const hit = await receiver.waitFor((d) => d.path === "/modelslab" && (d.json as { id?: string }).id === id, 30_000);
+    expect(hit.verified).toEqual([true]);
+    const sent = hit.json as { status: string; track_id: string; output: string[] };
+    expect(sent).toMatchObject({ status: "success", track_id: "order-7" });
+    expect(sizeOf(sent.output[0] ?? "")).toEqual({ width: 64, height: 64 });
+  });
+
+  it("answers errors as {status: error, message} with a 4xx", async () => {
+    const bad = await post("/api/v3/text2img", { key: "wrong", prompt: "x" }, {});
+    expect(bad.status).toBe(401);
+    expect(await bad.json()).toMatchObject({ status: "error", message: expect.any(String) });
+    const invalid = await post("/api/v3/text2img", { key: KEY, prompt: "x", samples: "9" }, {});
+    expect(invalid.status).toBe(422);
+    expect(await invalid.json()).toMatchObject({ status: "error" });
+  });
+});
+
+describe("Cerebrium (seed 004)", () => {
+  const seedBody = (): Record<string, unknown> => ({ ...fixture("cerebrium-predict.json"), image: B64, file_url: `${imageBase}/image.png` });
+
+  it("without webhook_endpoint waits and answers run_id, message and result", async () => {
+    const { webhook_endpoint: _hook, ...body } = seedBody();
+    const res = await post("/cerebrium/predict", body, { authorization: KEY });
+    expect(res.status).toBe(200);
+    const out = (await res.json()) as { run_id: string; message: string; result: string[] };
+    expect(Object.keys(out).sort()).toEqual(["message", "result", "run_id"]);
+    expect(out.result).toHaveLength(1);
+    expect(((await (await v1().get(`/v1/jobs/${out.run_id}`)).json()) as JobView).status).toBe("succeeded");
+  });
+
+  it("with webhook_endpoint answers run_id and message at once and POSTs the full body, signed", async () => {
+    const res = await post("/cerebrium/predict", { ...seedBody(), webhook_endpoint: `${receiver.url}/cerebrium` }, { authorization: `Bearer ${KEY}` });
+    const out = (await res.json()) as { run_id: string; message: string };
+    expect(Object.keys(out).sort()).toEqual(["message", "run_id"]);
+    const hit = await receiver.waitFor((d) => d.path === "/cerebrium" && (d.json as { run_id?: string }).run_id === out.run_id, 30_000);
+    expect(hit.verified).toEqual([true]);
+    expect((hit.json as { result: string[] }).result).toHaveLength(1);
+  });
+
+  it("takes file_url instead of image, and answers errors in its shape", async () => {
+    const { image: _image, webhook_endpoint: _hook, ...body } = seedBody();
+    expect((await post("/cerebrium/predict", body, { authorization: KEY })).status).toBe(200);
+    const bad = await post("/cerebrium/predict", { prompt: "x", image: "bm90IGFuIGltYWdl" }, { authorization: KEY });
+    expect(bad.status).toBe(422);
+    expect(await bad.json()).toMatchObject({ run_id: null, message: expect.stringContaining("image") });
+    expect((await post("/cerebrium/predict", body, { authorization: "nope" })).status).toBe(401);
+  });
+});
+
+describe("RunPod worker (seed 000)", () => {
+  const seedBody = () => {
+    const body = fixture("runpod-img2img.json") as { input: Record<string, unknown> };
+    return { input: { ...body.input, init_images: [B64], width: 64, height: 64 } };
+  };
+
+  it("runs img2img by api_name: run → status COMPLETED with the A1111 response as output", async () => {
+    const started = (await (await post("/runpod/run", seedBody(), { authorization: `Bearer ${KEY}` })).json()) as { id: string; status: string };
+    expect(started.status).toBe("IN_QUEUE");
+    const done = await poll(async () => {
+      const s = (await (await fetch(`${gw.url}/runpod/status/${started.id}`, { headers: { authorization: KEY } })).json()) as { status: string; output?: { images: string[]; info: string } };
+      return s.status === "COMPLETED" ? s : undefined;
+    });
+    expect(sizeOf(done.output?.images[0] ?? "")).toEqual({ width: 64, height: 64 });
+    expect(JSON.parse(done.output?.info ?? "{}")).toMatchObject({ seed: 42 });
+  });
+
+  it("answers runsync, getModels, getOptions and setOptions, and cancels", async () => {
+    const sync = (await (await post("/runpod/runsync", seedBody(), { authorization: KEY })).json()) as { status: string; output: { images: string[] } };
+    expect(sync.status).toBe("COMPLETED");
+    const models = (await (await post("/runpod/runsync", { input: { api_name: "getModels" } }, { authorization: KEY })).json()) as { status: string; output: { title: string }[] };
+    expect(models.status).toBe("COMPLETED");
+    expect(models.output.map((m) => m.title)).toContain("v1-5-pruned-emaonly.safetensors [6ce0161689]");
+    const set = await post("/runpod/runsync", { input: { api_name: "setOptions", sd_model_checkpoint: "chilloutmix-Ni" } }, { authorization: KEY });
+    expect(set.status).toBe(200);
+    const opts = (await (await post("/runpod/runsync", { input: { api_name: "getOptions" } }, { authorization: KEY })).json()) as { output: { sd_model_checkpoint: string } };
+    expect(opts.output.sd_model_checkpoint).toBe("chilloutmix-Ni");
+    await post("/runpod/runsync", { input: { api_name: "setOptions", sd_model_checkpoint: "v1-5-pruned-emaonly" } }, { authorization: KEY });
+
+    await sim.config({ msPerImage: 3000 });
+    try {
+      const started = (await (await post("/runpod/run", seedBody(), { authorization: KEY })).json()) as { id: string };
+      const canceled = (await (await post(`/runpod/cancel/${started.id}`, {}, { authorization: KEY })).json()) as { status: string };
+      expect(canceled.status).toBe("CANCELLED");
+    } finally {
+      await sim.config({ msPerImage: 20 });
+    }
+  });
+
+  it("answers a bad key with 401 and a bad api_name with 422", async () => {
+    expect((await post("/runpod/run", seedBody(), { authorization: "nope" })).status).toBe(401);
+    expect((await post("/runpod/run", { input: { api_name: "upscale" } }, { authorization: KEY })).status).toBe(422);
+  });
+});
+
+describe("SD on EKS (seed 001)", () => {
+  const task = (id: string, initImage: string) => {
+    const body = fixture("eks-image-to-image.json") as { task: { metadata: Record<string, unknown>; content: Record<string, unknown> } };
+    const content: Record<string, unknown> = { ...body.task.content, width: 64, height: 64, init_images: [initImage] };
+    return { task: { metadata: { ...body.task.metadata, id, context: { order: id } }, content } };
+  };
+
+  it("takes the seed's task, stores images at output_location, and notifies the tenant's default webhook", async () => {
+    const body = fixture("eks-image-to-image.json") as { task: { content: Record<string, unknown> } };
+    body.task.content.init_images = [`${imageBase}/cat.png`];
+    const res = await post("/eks/v1/tasks", body, { "x-api-key": KEY });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ id_task: "test-i2i", runtime: "sdruntime", output_location: "r2://easel-images/output/test-i2i" });
+    const hit = await receiver.waitFor((d) => d.path === "/sns" && (d.json as { id?: string }).id === "test-i2i", 30_000);
+    expect(hit.verified).toEqual([true]);
+    const note = hit.json as { id: string; result: boolean; image_url: string[]; output_url: string; context: string };
+    expect(Object.keys(note).sort()).toEqual(["context", "id", "image_url", "output_url", "result"]);
+    expect(note).toMatchObject({ result: true, output_url: "r2://easel-images/output/test-i2i", context: "" });
+    expect(pngSize(new Uint8Array(await (await fetch(note.image_url[0] ?? "")).arrayBuffer()))).toEqual({ width: 512, height: 512 });
+    const status = (await (await fetch(`${gw.url}/eks/v1/tasks/test-i2i`, { headers: { "x-api-key": KEY } })).json()) as { status: string; images: string[]; run_id: string };
+    expect(status.status).toBe("succeeded");
+    expect(status.images).toHaveLength(1);
+    expect(((await (await v1().get(`/v1/jobs/${status.run_id}`)).json()) as JobView).status).toBe("succeeded");
+  });
+
+  it("refuses a repeated task id with 409", async () => {
+    const res = await post("/eks/v1/tasks", task("test-i2i", `${imageBase}/cat.png`), { authorization: `Bearer ${KEY}` });
+    expect(res.status).toBe(409);
+    expect(await res.json()).toMatchObject({ message: expect.stringContaining("test-i2i") });
+  });
+
+  it("reads s3:// init images from the configured S3 store and returns context in the webhook", async () => {
+    const res = await post("/eks/v1/tasks", task("from-s3", "s3://inputs/cats/cat.png"), { "x-api-key": KEY });
+    expect(res.status).toBe(200);
+    const hit = await receiver.waitFor((d) => (d.json as { id?: string }).id === "from-s3", 30_000);
+    expect(hit.json).toMatchObject({ result: true, context: { order: "from-s3" } });
+  });
+
+  it("refuses an unknown model and a missing S3 object with 422", async () => {
+    const unknown = task("bad-model", `${imageBase}/cat.png`);
+    unknown.task.content.alwayson_scripts = { sd_model_checkpoint: "nope.safetensors" };
+    expect((await post("/eks/v1/tasks", unknown, { "x-api-key": KEY })).status).toBe(422);
+    expect((await post("/eks/v1/tasks", task("missing-s3", "s3://inputs/none.png"), { "x-api-key": KEY })).status).toBe(422);
+  });
+});
