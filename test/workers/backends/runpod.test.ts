@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { runpodOutcome } from "../../../src/backends/runpod";
+
+const img = btoa("png-bytes");
+
+describe("RunPod status translation", () => {
+  it("keeps a queued or running job pending", () => {
+    expect(runpodOutcome({ id: "j1", status: "IN_QUEUE" }, 1)).toMatchObject({ kind: "pending", externalId: "j1" });
+    expect(runpodOutcome({ id: "j1", status: "IN_PROGRESS" }, 1)).toMatchObject({ kind: "pending" });
+  });
+
+  it("takes the A1111 response in output as the images", () => {
+    const out = runpodOutcome({ id: "j1", status: "COMPLETED", output: { images: [img, img], parameters: {}, info: "{}" } }, 2);
+    expect(out.kind).toBe("done");
+  });
+
+  it("sees through failure in disguise: an error envelope in a COMPLETED output, a JSON-string error", () => {
+    expect(runpodOutcome({ id: "j1", status: "COMPLETED", output: { error: "OutOfMemoryError", errors: "CUDA out of memory" } }, 1)).toMatchObject({
+      kind: "failed",
+      failure: { code: "out_of_memory", retryable: true },
+    });
+    const stringError = JSON.stringify({ error_type: "RuntimeError", error_message: "CUDA out of memory. Tried to allocate 2 GiB" });
+    expect(runpodOutcome({ id: "j1", status: "FAILED", error: stringError }, 1)).toMatchObject({ kind: "failed", failure: { code: "out_of_memory", message: "CUDA out of memory. Tried to allocate 2 GiB" } });
+    expect(runpodOutcome({ id: "j1", status: "FAILED", error: "handler crashed" }, 1)).toMatchObject({ kind: "failed", failure: { code: "backend_failed", message: "handler crashed" } });
+    expect(runpodOutcome({ id: "j1", status: "COMPLETED", output: { images: [] } }, 1)).toMatchObject({ kind: "failed" });
+  });
+
+  it("maps TIMED_OUT and an unasked CANCELLED to retryable failures", () => {
+    expect(runpodOutcome({ id: "j1", status: "TIMED_OUT" }, 1)).toMatchObject({ kind: "failed", failure: { code: "timeout", retryable: true } });
+    expect(runpodOutcome({ id: "j1", status: "CANCELLED" }, 1)).toMatchObject({ kind: "failed", failure: { retryable: true } });
+    expect(runpodOutcome(undefined, 1)).toMatchObject({ kind: "failed" });
+  });
+});
