@@ -41,12 +41,17 @@ export function toEaselError(err: unknown): EaselError {
   return new EaselError(500, "internal_error", "something went wrong on our side");
 }
 
-export const limitBody = bodyLimit({
-  maxSize: MAX_BODY_BYTES,
-  onError: () => {
-    throw new EaselError(413, "payload_too_large", `the request body is over ${MAX_BODY_BYTES / 1024 / 1024} MiB`);
-  },
-});
+const limit = (maxSize: number) =>
+  bodyLimit({
+    maxSize,
+    onError: () => {
+      throw new EaselError(413, "payload_too_large", `the request body is over ${maxSize / 1024 / 1024} MiB`);
+    },
+  });
+
+/** Clients get the contract's 15 MiB; backend callbacks carry up to four full-size images in base64. */
+export const limitClientBody = limit(MAX_BODY_BYTES);
+export const limitCallbackBody = limit(128 * 1024 * 1024);
 
 export function mountDocs(app: OpenAPIHono<AppEnv>): void {
   app.doc31("/openapi.json", {

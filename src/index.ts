@@ -1,4 +1,4 @@
-import { createApp, errorBody, limitBody, mountDocs, toEaselError } from "./app";
+import { createApp, errorBody, limitCallbackBody, limitClientBody, mountDocs, toEaselError } from "./app";
 import { dialects } from "./dialects";
 import { EaselError } from "./errors";
 import { callbacks } from "./routes/callbacks";
@@ -12,7 +12,8 @@ export { BackendScheduler } from "../durable-objects/backend-scheduler";
 export { TenantObject } from "../durable-objects/tenant";
 
 const app = createApp();
-app.use("*", limitBody);
+app.use("/internal/*", limitCallbackBody);
+app.use("*", async (c, next) => (c.req.path.startsWith("/internal/") ? next() : limitClientBody(c, next)));
 app.route("/", health);
 app.route("/", jobs);
 app.route("/", models);

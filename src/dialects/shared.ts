@@ -14,7 +14,8 @@ import { signedOutputUrl } from "../storage/links";
 
 /** A synchronous dialect waits at most this long, like a client library's own timeout. */
 export const SYNC_WAIT_MS = 10 * 60_000;
-const WAIT_SLICE_MS = 30_000;
+/** How often a waiting request looks up from the job to see whether its client hung up. */
+const WAIT_SLICE_MS = 10_000;
 
 /**
  * Waits for the job to end through the job object's long-poll (no sleeping loop), bounded. A
