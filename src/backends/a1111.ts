@@ -1,7 +1,7 @@
 import type { BackendConfig } from "../config";
 import type { GenerationSpec } from "../jobs/spec";
-import { base64ToBytes, bytesToBase64 } from "../lib/base64";
-import { basicAuth, callBackend, failed, parseJsonObject, statusFailure } from "./http";
+import { bytesToBase64 } from "../lib/base64";
+import { basicAuth, callBackend, decodedImages, failed, parseJsonObject, statusFailure } from "./http";
 import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome } from "./types";
 
 /** The A1111 request body for a spec; RunPod's worker takes the same payload inside `input`. */
@@ -42,13 +42,7 @@ export function a1111Outcome(json: Record<string, unknown> | undefined, samples:
   const list = raw.length === samples + 1 && samples > 1 ? raw.slice(1) : raw;
   if (list.length === 0) return failed("backend_failed", "backend answered without images", true);
   if (list.length < samples) return failed("interrupted", `backend returned ${list.length} of ${samples} images`, true);
-  const images: Uint8Array[] = [];
-  for (const b64 of list.slice(0, samples)) {
-    const bytes = base64ToBytes(b64.replace(/^data:[^,]*,/, ""));
-    if (!bytes) return failed("backend_failed", "backend returned an image that is not base64", true);
-    images.push(bytes);
-  }
-  return { kind: "done", images };
+  return decodedImages(list, samples);
 }
 
 export function a1111Models(list: unknown, backend: string): ModelInfo[] {

@@ -1,8 +1,8 @@
 import type { BackendConfig } from "../config";
 import type { GenerationSpec } from "../jobs/spec";
-import { base64ToBytes, bytesToBase64 } from "../lib/base64";
+import { bytesToBase64 } from "../lib/base64";
 import { hex, hmacSha256, timingSafeEqual } from "../lib/crypto";
-import { callBackend, failed, parseJsonObject, statusFailure } from "./http";
+import { callBackend, decodedImages, failed, parseJsonObject, statusFailure } from "./http";
 import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome } from "./types";
 
 /** Seed 004's request body for Cerebrium's `sd-img-2-img` model. */
@@ -28,13 +28,7 @@ export function cerebriumOutcome(json: Record<string, unknown> | undefined, samp
   const message = typeof json.message === "string" ? json.message : "no result";
   if (list.length === 0) return failed(/out ?of ?memory/i.test(message) ? "out_of_memory" : "backend_failed", `Cerebrium: ${message}`.slice(0, 500), true);
   if (list.length < samples) return failed("backend_failed", `Cerebrium returned ${list.length} of ${samples} images`, true);
-  const images: Uint8Array[] = [];
-  for (const b64 of list.slice(0, samples)) {
-    const bytes = base64ToBytes(b64.replace(/^data:[^,]*,/, ""));
-    if (!bytes) return failed("backend_failed", "Cerebrium returned an image that is not base64", true);
-    images.push(bytes);
-  }
-  return { kind: "done", images };
+  return decodedImages(list, samples);
 }
 
 /**

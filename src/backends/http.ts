@@ -1,3 +1,4 @@
+import { base64ToBytes } from "../lib/base64";
 import type { BackendFailure, Outcome } from "./types";
 
 export const failed = (code: BackendFailure["code"], message: string, retryable: boolean): Outcome => ({
@@ -40,4 +41,15 @@ export function statusFailure(status: number, body: string): Outcome {
   if (status === 401 || status === 403) return failed("backend_unavailable", `backend refused our credentials (${status})`, true);
   if (status === 408 || status === 429 || status >= 500) return failed("backend_failed", `backend answered ${status}: ${snippet}`, true);
   return failed("invalid_request", `backend answered ${status}: ${snippet}`, false);
+}
+
+/** The first `samples` base64 images (data-URI prefixes allowed) as a success, or a failure if one is not base64. */
+export function decodedImages(list: string[], samples: number): Outcome {
+  const images: Uint8Array[] = [];
+  for (const b64 of list.slice(0, samples)) {
+    const bytes = base64ToBytes(b64.replace(/^data:[^,]*,/, ""));
+    if (!bytes) return failed("backend_failed", "backend returned an image that is not base64", true);
+    images.push(bytes);
+  }
+  return { kind: "done", images };
 }

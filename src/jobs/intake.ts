@@ -16,7 +16,7 @@ import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type Dialect, type GenerationSpec } f
 
 export const MAX_INIT_IMAGE_BYTES = 10 * 1024 * 1024;
 
-/** A generation request as any dialect hands it over, before defaults and storage. */
+/** A generation request as each dialect hands it over, before defaults and storage. */
 export interface IntakeRequest {
   type: JobType;
   prompt: string;

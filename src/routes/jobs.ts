@@ -16,7 +16,7 @@ const errors = {
   404: json(ErrorSchema, "No such job for this tenant"),
 };
 
-/** Only our own run ids name a job: any other string is a 404 without touching storage. */
+/** Only our own run ids name a job; every other string is a 404 without touching storage. */
 function stubFor(env: Parameters<typeof jobStub>[0], id: string) {
   if (!isRunId(id)) throw new EaselError(404, "not_found", "job not found");
   return jobStub(env, id);
