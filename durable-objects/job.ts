@@ -561,6 +561,10 @@ export class JobObject extends DurableObject<Env> {
           result.response_body,
           nextAt,
         );
+        // A delivery that ends without a 2xx is shown in the job's own log, not only in the deliveries.
+        if (state === "failed" || state === "gone") {
+          this.event(`webhook.${state}`, { event_id: head.event_id, type: head.type, attempts: attempt, status_code: result.status_code }, Date.now());
+        }
       });
     }
   }

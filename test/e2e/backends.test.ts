@@ -113,6 +113,25 @@ describe("RunPod", () => {
     await good.config({ runpod: { runpodOutputError: false, runpodStringError: false } });
   });
 
+  it("ignores a forged callback and a replayed one", async () => {
+    await good.config({ runpod: { msPerImage: 1500, dropWebhooks: true } });
+    try {
+      const job = await submit({ type: "txt2img", backend: "runpod" });
+      await waitForStatus(client, job.id, "running");
+      const forged = { id: "x", status: "COMPLETED", output: { images: [init_image], parameters: {}, info: "{}" } };
+      const res = await fetch(`${gw.url}/internal/callbacks/${job.id}/1/cb_guessed`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(forged) });
+      expect(res.status).toBe(404);
+      const done = await waitForJob(client, job.id, 30_000);
+      expect(done.status).toBe("succeeded");
+      // The real result, not the forged 16x16 image.
+      await expectImages(done, 1);
+      const replay = await fetch(`${gw.url}/internal/callbacks/${job.id}/1/cb_guessed`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(forged) });
+      expect(replay.status).toBe(404);
+    } finally {
+      await good.config({ runpod: { msPerImage: 20, dropWebhooks: false } });
+    }
+  });
+
   it("cancels the RunPod job when the Easel job is canceled", async () => {
     await good.config({ runpod: { msPerImage: 4000 } });
     try {

@@ -104,6 +104,8 @@ describe("webhook delivery", () => {
     const log = await deliveries(id);
     expect(log).toHaveLength(1);
     expect(log[0]).toMatchObject({ status_code: 410, next_attempt_at: null });
+    const events = ((await (await acme.get(`/v1/jobs/${id}/events`)).json()) as { data: { type: string }[] }).data.map((e) => e.type);
+    expect(events.at(-1)).toBe("webhook.gone");
   });
 
   it("treats a redirect as a failed attempt and does not follow it", async () => {
