@@ -3,7 +3,7 @@
  * simulator on 127.0.0.1:7860 as its default backend. Ctrl-C stops both.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, existsSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { createConnection } from "node:net";
 
 const SIM_PORT = Number(process.env.SIM_PORT ?? 7860);
@@ -24,9 +24,19 @@ if (!existsSync(".dev.vars") && !process.env.TENANTS) {
   console.log("created .dev.vars from .dev.vars.example");
 }
 
+/** BACKENDS as wrangler will see it: the environment first, then .dev.vars. */
+function effectiveBackends(): string {
+  if (process.env.BACKENDS) return process.env.BACKENDS;
+  if (!existsSync(".dev.vars")) return "";
+  const line = readFileSync(".dev.vars", "utf8").split("\n").find((l) => l.startsWith("BACKENDS="));
+  return line?.slice("BACKENDS=".length) ?? "";
+}
+
 const children: ChildProcess[] = [];
-// Someone else's simulator (or a real A1111) on the port is used as it is.
-if (!process.env.EASEL_NO_SIMULATOR && !(await portInUse(SIM_PORT))) {
+// The simulator runs only when the configuration points at it, and only if nothing (someone
+// else's simulator, a real A1111) already listens on its port.
+const wantsSimulator = new RegExp(`(127\\.0\\.0\\.1|localhost):${SIM_PORT}\\b`).test(effectiveBackends());
+if (wantsSimulator && !process.env.EASEL_NO_SIMULATOR && !(await portInUse(SIM_PORT))) {
   children.push(spawn(process.execPath, ["--import", "tsx", "gpu-simulator/main.ts", "--port", String(SIM_PORT)], { stdio: "inherit" }));
 }
 const vars = PASSED_THROUGH.filter((name) => process.env[name] !== undefined).flatMap((name) => ["--var", `${name}:${process.env[name]}`]);
