@@ -224,7 +224,8 @@ export class JobObject extends DurableObject<Env> {
   /** The backend scheduler granted this job a slot. */
   async wake(): Promise<void> {
     const row = this.row();
-    if (!row || TERMINAL.has(row.status)) return;
+    // A job already running elsewhere has nothing to dispatch (runAttempt left that queue).
+    if (!row || TERMINAL.has(row.status) || this.currentAttempt()) return;
     this.sql.exec("UPDATE job SET dispatch_at = ? WHERE id = ?", Date.now(), row.id);
     await this.reschedule();
   }
@@ -341,6 +342,8 @@ export class JobObject extends DurableObject<Env> {
 
   private async runAttempt(row: JobRow, input: StoredJobInput, backend: BackendConfig): Promise<void> {
     const now = Date.now();
+    // Granted here while waiting in another backend's line: leave that line.
+    if (row.waiting_on && row.waiting_on !== backend.name) await this.releaseSlot(row.waiting_on, "neutral");
     if (row.status === "queued") await this.transition("running", now);
     if (this.mustRow().status !== "running") {
       await this.releaseSlot(backend.name, "neutral");
