@@ -57,7 +57,8 @@ describe("job state machine", () => {
     expect(again.created).toBe(false);
     expect(again.snapshot.job.seed).toBe(7);
     const events = await jobStub(env, id).events("acme");
-    expect(events.ok && events.events.map((e) => e.type)).toEqual(["job.queued"]);
+    expect(events.ok && events.events.filter((e) => e.type === "job.queued")).toHaveLength(1);
+    expect(events.ok && events.events[0]?.type).toBe("job.queued");
   });
 
   it("hides a job from every other tenant", async () => {
