@@ -83,8 +83,6 @@ export class JobObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** The synchronous backend call this instance has in flight, if any. */
   private inflight: { attempt: number; abort: AbortController } | undefined;
-  /** Set while a dispatch picks a backend: the alarm and a kick never start two attempts at once. */
-  private dispatching = false;
   private readonly waiters = new Set<() => void>();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -132,7 +130,6 @@ export class JobObject extends DurableObject<Env> {
       this.event("job.queued", { type: input.spec.type, backend: input.backend ?? null }, now);
     });
     await this.reschedule();
-    this.kick();
     return { snapshot: await this.snapshot(this.mustRow()), created: true };
   }
 
@@ -231,7 +228,6 @@ export class JobObject extends DurableObject<Env> {
     if (!row || TERMINAL.has(row.status) || this.currentAttempt()) return;
     this.sql.exec("UPDATE job SET dispatch_at = ? WHERE id = ?", Date.now(), row.id);
     await this.reschedule();
-    this.kick();
   }
 
   /** A completion callback from an asynchronous backend; a forged or replayed one changes nothing. */
@@ -265,18 +261,6 @@ export class JobObject extends DurableObject<Env> {
     await this.reschedule();
   }
 
-  /**
-   * Dispatches now instead of waiting for the alarm to fire, which costs tens of milliseconds.
-   * The alarm stays set, so work a kick did not finish (an eviction, a restart) is picked up there.
-   */
-  private kick(): void {
-    this.ctx.waitUntil(
-      this.advance()
-        .then(() => this.reschedule())
-        .catch((err: unknown) => console.error("job kick failed", err instanceof Error ? err.message : String(err))),
-    );
-  }
-
   private async advance(): Promise<void> {
     const row = this.row();
     if (!row || TERMINAL.has(row.status)) return;
@@ -305,16 +289,6 @@ export class JobObject extends DurableObject<Env> {
 
   /** Finds a backend with a free slot and runs the job there, failing over while any is left. */
   private async dispatch(row: JobRow): Promise<void> {
-    if (this.dispatching) return;
-    this.dispatching = true;
-    try {
-      await this.dispatchOnce(row);
-    } finally {
-      this.dispatching = false;
-    }
-  }
-
-  private async dispatchOnce(row: JobRow): Promise<void> {
     const input = parseInput(row);
     const tried = new Set<string>(JSON.parse(row.tried) as string[]);
     const all = fittingBackends(config.backends(this.env), { type: input.spec.type, model: input.spec.model, backend: input.backend });
@@ -382,8 +356,6 @@ export class JobObject extends DurableObject<Env> {
       this.sql.exec("UPDATE job SET dispatch_at = NULL, waiting_on = NULL, backend = ? WHERE id = ?", backend.name, row.id);
       this.event("attempt.started", { attempt: n, backend: backend.name }, now);
     });
-    // The attempt is on record: from here a concurrent dispatch sees it and stays away.
-    this.dispatching = false;
 
     const abort = new AbortController();
     this.inflight = { attempt: n, abort };
