@@ -104,6 +104,12 @@ export class BackendScheduler extends DurableObject<Env> {
       const open = slot.probe === 1 || failures >= CIRCUIT_THRESHOLD;
       const cooldown = this.sql.exec<{ cooldown_ms: number }>("SELECT cooldown_ms FROM limits WHERE id = 1").one().cooldown_ms;
       this.sql.exec("UPDATE health SET failures = ?, open_until = ? WHERE id = 1", failures, open ? now + cooldown : h.open_until);
+      if (open && h.open_until === null) {
+        // The line here will not move for a while: send everyone in it to look for another backend.
+        const line = this.sql.exec<{ job_id: string }>("SELECT job_id FROM waiting").toArray().map((r) => r.job_id);
+        this.sql.exec("DELETE FROM waiting");
+        await this.wake(line);
+      }
     }
     await this.grantWaiting(now);
   }
@@ -158,8 +164,13 @@ export class BackendScheduler extends DurableObject<Env> {
       grantNext(true);
     }
     await this.reschedule();
+    await this.wake(granted);
+  }
+
+  /** Tells jobs to dispatch again; a lost wake-up costs only time, as each job re-checks on its alarm. */
+  private async wake(jobIds: string[]): Promise<void> {
     await Promise.all(
-      granted.map((jobId) =>
+      jobIds.map((jobId) =>
         jobStub(this.env, jobId)
           .wake()
           .catch(() => undefined),

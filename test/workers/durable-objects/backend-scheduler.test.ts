@@ -61,6 +61,20 @@ describe("backend scheduler", () => {
     expect(await ask(s, "after")).toMatchObject({ status: "granted", probe: false });
   });
 
+  it("empties its line when the circuit opens, so waiting jobs can look elsewhere", async () => {
+    const s = scheduler("opens-with-line");
+    for (let i = 1; i < CIRCUIT_THRESHOLD; i++) {
+      await ask(s, `f${i}`, "acme", true, 1);
+      await s.release(`f${i}`, "failure");
+    }
+    await ask(s, "last", "acme", true, 1);
+    await ask(s, "w1", "acme", true, 1);
+    await ask(s, "w2", "globex", true, 1);
+    expect(await s.status()).toMatchObject({ active: 1, waiting: 2 });
+    await s.release("last", "failure");
+    expect(await s.status()).toMatchObject({ waiting: 0, active: 0, open_until: expect.any(Number) });
+  });
+
   it("reclaims a slot whose lease expired and gives it to a waiting job on its alarm", async () => {
     const s = scheduler("lease");
     await ask(s, "holder", "acme", true, 1);
