@@ -1,6 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
 import { bodyLimit } from "hono/body-limit";
+import type { ErrorHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ZodError } from "zod";
 import { EaselError, type ErrorDetail } from "./errors";
@@ -28,6 +29,14 @@ export const createApp = () =>
 export function errorBody(err: EaselError) {
   return { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
 }
+
+/** An `onError` handler that answers every error in one API's own JSON shape. */
+export const errorsAs =
+  (shape: (err: EaselError) => unknown, headers: (err: EaselError) => Record<string, string> | undefined = (e) => e.headers): ErrorHandler<AppEnv> =>
+  (err, c) => {
+    const e = toEaselError(err);
+    return c.json(shape(e), e.status, headers(e));
+  };
 
 /** Every error leaves as the contract's JSON: never an HTML page, never a stack. */
 export function toEaselError(err: unknown): EaselError {

@@ -1,4 +1,4 @@
-import { createApp, errorBody, limitCallbackBody, limitClientBody, mountDocs, toEaselError } from "./app";
+import { createApp, errorBody, errorsAs, limitCallbackBody, limitClientBody, mountDocs } from "./app";
 import { dialects } from "./dialects";
 import { EaselError } from "./errors";
 import { callbacks } from "./routes/callbacks";
@@ -25,9 +25,6 @@ mountDocs(app);
 app.notFound(() => {
   throw new EaselError(404, "not_found", "no such route");
 });
-app.onError((err, c) => {
-  const e = toEaselError(err);
-  return c.json(errorBody(e), e.status, e.headers);
-});
+app.onError(errorsAs(errorBody));
 
 export default app;

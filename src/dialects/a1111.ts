@@ -4,7 +4,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { createApp, toEaselError } from "../app";
+import { createApp, errorsAs } from "../app";
 import type { Env } from "../env";
 import { tenantStub } from "../tenants";
 import type { EaselError } from "../errors";
@@ -112,10 +112,7 @@ export function a1111Error(err: EaselError) {
 
 export const a1111 = createApp();
 a1111.use("/sdapi/v1/*", tenantAuth({ key: (c) => basicPassword(c) ?? bearerKey(c) }));
-a1111.onError((err, c) => {
-  const e = toEaselError(err);
-  return c.json(a1111Error(e), e.status, e.status === 401 ? { "www-authenticate": 'Basic realm="easel"' } : undefined);
-});
+a1111.onError(errorsAs(a1111Error, (e) => (e.status === 401 ? { "www-authenticate": 'Basic realm="easel"' } : undefined)));
 
 async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A1111Request) {
   const tenant = c.var.tenant;

@@ -3,7 +3,7 @@
  * id at once and the full result POSTed to the webhook with it.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { createApp, toEaselError } from "../app";
+import { createApp, errorsAs } from "../app";
 import type { EaselError } from "../errors";
 import { submitJob, type IntakeRequest } from "../jobs/intake";
 import type { JobSnapshot } from "../jobs/results";
@@ -58,10 +58,7 @@ export const cerebriumError = (err: EaselError) => ({ run_id: null, message: err
 
 export const cerebrium = createApp();
 cerebrium.use("/cerebrium/*", tenantAuth({ key: rawOrBearerKey }));
-cerebrium.onError((err, c) => {
-  const e = toEaselError(err);
-  return c.json(cerebriumError(e), e.status);
-});
+cerebrium.onError(errorsAs(cerebriumError));
 
 cerebrium.openapi(
   createRoute({

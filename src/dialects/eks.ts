@@ -3,7 +3,7 @@
  * downloaded (http(s) and `s3://`), outputs land under `<prefix>/<id_task>/image_<n>.png`.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { createApp, toEaselError } from "../app";
+import { createApp, errorsAs } from "../app";
 import { config } from "../config";
 import type { Env } from "../env";
 import { EaselError } from "../errors";
@@ -53,10 +53,7 @@ export const eksError = (err: EaselError) => ({ message: err.message, ...(err.de
 
 export const eks = createApp();
 eks.use("/eks/*", tenantAuth({ key: (c) => c.req.header("x-api-key") ?? bearerKey(c) }));
-eks.onError((err, c) => {
-  const e = toEaselError(err);
-  return c.json(eksError(e), e.status);
-});
+eks.onError(errorsAs(eksError));
 
 eks.openapi(
   createRoute({

@@ -4,7 +4,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { createApp, toEaselError } from "../app";
+import { createApp, errorsAs } from "../app";
 import type { Env } from "../env";
 import { EaselError } from "../errors";
 import { submitJob, type IntakeRequest } from "../jobs/intake";
@@ -96,10 +96,7 @@ export async function toModelsLab(env: Env, snapshot: JobSnapshot, images: Image
 export const modelsLabError = (err: EaselError) => ({ status: "error", message: err.message, ...(err.details ? { errors: err.details } : {}) });
 
 export const modelslab = createApp();
-modelslab.onError((err, c) => {
-  const e = toEaselError(err);
-  return c.json(modelsLabError(e), e.status);
-});
+modelslab.onError(errorsAs(modelsLabError));
 
 async function tenantFromBody(c: Context<AppEnv>, key: string | undefined): Promise<string> {
   const tenant = await tenantForKey(c.env, key);

@@ -4,7 +4,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { createApp, toEaselError } from "../app";
+import { createApp, errorsAs } from "../app";
 import type { Env } from "../env";
 import { tenantStub } from "../tenants";
 import { EaselError } from "../errors";
@@ -63,10 +63,7 @@ export const runpodError = (err: EaselError) => ({ error: err.message, ...(err.d
 
 export const runpod = createApp();
 runpod.use("/runpod/*", tenantAuth({ key: rawOrBearerKey }));
-runpod.onError((err, c) => {
-  const e = toEaselError(err);
-  return c.json(runpodError(e), e.status);
-});
+runpod.onError(errorsAs(runpodError));
 
 async function start(c: Context<AppEnv>, body: z.infer<typeof RunPodRequestSchema>) {
   const { api_name, ...payload } = body.input;
