@@ -364,8 +364,6 @@ export class JobObject extends DurableObject<Env> {
     try {
       const initImage = input.spec.init_image_key ? await getImageBytes(this.env.IMAGES, input.spec.init_image_key) : undefined;
       outcome = await adapterFor(backend).submit({
-        jobId: row.id,
-        attempt: n,
         spec: input.spec,
         initImage,
         callbackUrl: `${input.public_base_url}/internal/callbacks/${encodeURIComponent(row.id)}/${n}/${token}`,

@@ -10,7 +10,7 @@ import type { AppEnv } from "./middleware/auth";
 /** A request body over this is a 413 before anything reads it. */
 export const MAX_BODY_BYTES = 15 * 1024 * 1024;
 
-export const zodDetails = (error: ZodError): ErrorDetail[] =>
+const zodDetails = (error: ZodError): ErrorDetail[] =>
   error.issues.map((i) => ({ path: i.path.map(String).join(".") || "(body)", message: i.message }));
 
 export const validationError = (error: ZodError): EaselError => {

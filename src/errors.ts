@@ -25,5 +25,3 @@ export class EaselError extends Error {
 
 export const invalid = (path: string, message: string): EaselError =>
   new EaselError(422, "validation_failed", `${path}: ${message}`, [{ path, message }]);
-
-export const notFound = (what = "job"): EaselError => new EaselError(404, "not_found", `${what} not found`);

@@ -3,8 +3,6 @@ import type { GenerationSpec } from "../jobs/spec";
 
 /** One generation as an adapter receives it. */
 export interface GenerationRequest {
-  jobId: string;
-  attempt: number;
   spec: GenerationSpec;
   initImage?: Uint8Array;
   /** Where an asynchronous backend should report completion (an unguessable per-attempt URL). */
