@@ -2,13 +2,17 @@ import type { BackendConfig } from "../config";
 import type { GenerationSpec } from "../jobs/spec";
 import { bytesToBase64 } from "../lib/base64";
 import { basicAuth, callBackend, decodedImages, failed, parseJsonObject, statusFailure } from "./http";
+import { backendModelName } from "./models";
 import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome } from "./types";
 
-/** The A1111 request body for a spec; RunPod's worker takes the same payload inside `input`. */
-export function a1111Payload(spec: GenerationSpec, initImage?: Uint8Array): Record<string, unknown> {
+/**
+ * The A1111 request body for a spec; RunPod's worker takes the same payload inside `input`.
+ * `model` is the checkpoint as this backend names it.
+ */
+export function a1111Payload(spec: GenerationSpec, initImage?: Uint8Array, model = spec.model): Record<string, unknown> {
   const extra = spec.a1111_extra ?? {};
   const override = { ...(extra.override_settings as Record<string, unknown> | undefined) };
-  if (spec.model) override.sd_model_checkpoint = spec.model;
+  if (model) override.sd_model_checkpoint = model;
   return {
     ...extra,
     prompt: spec.prompt,
@@ -74,7 +78,7 @@ export class A1111Adapter implements BackendAdapter {
     const path = req.spec.type === "img2img" ? "/sdapi/v1/img2img" : "/sdapi/v1/txt2img";
     const res = await callBackend(
       this.config.url + path,
-      { method: "POST", headers: this.headers(), body: JSON.stringify(a1111Payload(req.spec, req.initImage)) },
+      { method: "POST", headers: this.headers(), body: JSON.stringify(a1111Payload(req.spec, req.initImage, backendModelName(this.config, req.spec.model))) },
       this.config.timeout_s * 1000,
       req.signal,
     );

@@ -19,3 +19,10 @@ export function servesModel(backend: BackendConfig, model: string | undefined): 
 export function fittingBackends(all: BackendConfig[], job: { type: JobType; model?: string; backend?: string }): BackendConfig[] {
   return all.filter((b) => (!job.backend || b.name === job.backend) && b.types.includes(job.type) && servesModel(b, job.model));
 }
+
+/** The backend's own spelling of a model (its configured title) when it lists one, else the name as asked. */
+export function backendModelName(backend: BackendConfig, model: string | undefined): string | undefined {
+  if (!model) return undefined;
+  const key = modelKey(model);
+  return backend.models?.find((m) => modelKey(m) === key) ?? model;
+}

@@ -1,6 +1,7 @@
 import type { BackendConfig } from "../config";
 import { a1111Models, a1111Outcome, a1111Payload } from "./a1111";
 import { callBackend, failed, parseJsonObject, statusFailure } from "./http";
+import { backendModelName } from "./models";
 import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome } from "./types";
 
 const FIRST_POLL_MS = 2_000;
@@ -57,7 +58,7 @@ export class RunPodAdapter implements BackendAdapter {
   }
 
   async submit(req: GenerationRequest): Promise<Outcome> {
-    const body = { input: { api_name: req.spec.type, ...a1111Payload(req.spec, req.initImage) }, webhook: req.callbackUrl };
+    const body = { input: { api_name: req.spec.type, ...a1111Payload(req.spec, req.initImage, backendModelName(this.config, req.spec.model)) }, webhook: req.callbackUrl };
     const res = await callBackend(`${this.config.url}/run`, { method: "POST", headers: this.headers(), body: JSON.stringify(body) }, 30_000, req.signal);
     if (!res.ok) return res.outcome;
     if (res.status < 200 || res.status >= 300) return statusFailure(res.status, res.body);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fittingBackends, modelKey } from "../../../src/backends/models";
+import { backendModelName, fittingBackends, modelKey } from "../../../src/backends/models";
 import type { BackendConfig } from "../../../src/config";
 
 const backend = (over: Partial<BackendConfig>): BackendConfig => ({
@@ -32,5 +32,12 @@ describe("model matching", () => {
     expect(fittingBackends(all, { type: "img2img", model: "chilloutmix-Ni" }).map((b) => b.name)).toEqual(["any", "cere"]);
     expect(fittingBackends(all, { type: "txt2img", backend: "cere" })).toEqual([]);
     expect(fittingBackends(all, { type: "img2img", backend: "cere" }).map((b) => b.name)).toEqual(["cere"]);
+  });
+
+  it("asks a backend for a model by the name the backend lists it under", () => {
+    const listed = backend({ models: ["v1-5-pruned-emaonly.safetensors [6ce0161689]"] });
+    expect(backendModelName(listed, "v1-5-pruned-emaonly")).toBe("v1-5-pruned-emaonly.safetensors [6ce0161689]");
+    expect(backendModelName(backend({}), "v1-5-pruned-emaonly")).toBe("v1-5-pruned-emaonly");
+    expect(backendModelName(listed, undefined)).toBeUndefined();
   });
 });
