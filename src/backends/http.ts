@@ -39,8 +39,10 @@ export const basicAuth = (username: string, password: string): string => `Basic 
 export function statusFailure(status: number, body: string): Outcome {
   const snippet = body.slice(0, 300);
   if (status === 401 || status === 403) return failed("backend_unavailable", `backend refused our credentials (${status})`, true);
-  if (status === 408 || status === 429 || status >= 500) return failed("backend_failed", `backend answered ${status}: ${snippet}`, true);
-  return failed("invalid_request", `backend answered ${status}: ${snippet}`, false);
+  // Only a 400 or 422 blames the request; any other answer is this backend's problem (a wrong URL's
+  // 404, a 429, a 5xx), which another backend may not have.
+  if (status === 400 || status === 422) return failed("invalid_request", `backend answered ${status}: ${snippet}`, false);
+  return failed("backend_failed", `backend answered ${status}: ${snippet}`, true);
 }
 
 /** The first `samples` base64 images (data-URI prefixes allowed) as a success, or a failure if one is not base64. */

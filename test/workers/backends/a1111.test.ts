@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { a1111Outcome, a1111Payload } from "../../../src/backends/a1111";
+import { statusFailure } from "../../../src/backends/http";
 import type { GenerationSpec } from "../../../src/jobs/spec";
 
 const spec: GenerationSpec = {
@@ -57,5 +58,11 @@ describe("A1111 adapter translation", () => {
     expect(a1111Outcome({ images: [b64("one")] }, 2)).toMatchObject({ kind: "failed", failure: { code: "interrupted" } });
     expect(a1111Outcome({ images: ["%%%not base64"] }, 1)).toMatchObject({ kind: "failed" });
     expect(a1111Outcome(undefined, 1)).toMatchObject({ kind: "failed" });
+  });
+
+  it("blames the request only for a 400 or 422; other answers fail over to another backend", () => {
+    expect(statusFailure(422, "{}")).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: false } });
+    expect(statusFailure(400, "{}")).toMatchObject({ kind: "failed", failure: { retryable: false } });
+    for (const status of [401, 403, 404, 429, 500, 502, 503]) expect(statusFailure(status, "")).toMatchObject({ kind: "failed", failure: { retryable: true } });
   });
 });
