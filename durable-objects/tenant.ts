@@ -19,6 +19,7 @@ export class TenantObject extends DurableObject<Env> {
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS claims (scope TEXT NOT NULL, key TEXT NOT NULL, hash TEXT NOT NULL, run_id TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (scope, key));
       CREATE TABLE IF NOT EXISTS options (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS results (id TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
     `);
   }
 
@@ -49,5 +50,16 @@ export class TenantObject extends DurableObject<Env> {
     for (const [name, value] of Object.entries(values)) {
       this.sql.exec("INSERT OR REPLACE INTO options (name, value) VALUES (?, ?)", name, JSON.stringify(value));
     }
+  }
+
+  /** Keeps an answer that was ready at once (RunPod's getModels...) for a later status call, as RunPod keeps /run results. */
+  async putResult(id: string, body: string, ttlMs: number): Promise<void> {
+    const now = Date.now();
+    this.sql.exec("DELETE FROM results WHERE rowid IN (SELECT rowid FROM results WHERE expires_at < ? LIMIT 100)", now);
+    this.sql.exec("INSERT OR REPLACE INTO results (id, body, expires_at) VALUES (?, ?, ?)", id, body, now + ttlMs);
+  }
+
+  async getResult(id: string): Promise<string | null> {
+    return this.sql.exec<{ body: string }>("SELECT body FROM results WHERE id = ? AND expires_at >= ?", id, Date.now()).toArray()[0]?.body ?? null;
   }
 }

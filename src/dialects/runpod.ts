@@ -15,6 +15,8 @@ import { tenantAuth, type AppEnv } from "../middleware/auth";
 import { A1111_FIELDS, A1111RequestSchema, fromA1111, requestedModel, toA1111Response } from "./a1111";
 import { cachedModels, outputsBase64, publicBase, rawOrBearerKey, requireKnownModel, snapshotFor, waitForEnd, type ImagesAsBase64 } from "./shared";
 
+/** RunPod keeps a `/run` job's result for 30 minutes. */
+const INSTANT_RESULT_TTL_MS = 30 * 60_000;
 /** RunPod answers `/runsync` within this long, else with the job still in progress. */
 const RUNSYNC_WAIT_MS = 90_000;
 
@@ -56,7 +58,9 @@ async function instant(c: Context<AppEnv>, apiName: string, input: Record<string
     await state.setOptions(options);
     output = null;
   }
-  return { id: crypto.randomUUID(), status: "COMPLETED", delayTime: 0, executionTime: 0, output };
+  const result = { id: crypto.randomUUID(), status: "COMPLETED", delayTime: 0, executionTime: 0, output };
+  await state.putResult(result.id, JSON.stringify(result), INSTANT_RESULT_TTL_MS);
+  return result;
 }
 
 export const runpodError = (err: EaselError) => ({ error: err.message, ...(err.details ? { details: err.details } : {}) });
@@ -116,9 +120,12 @@ const IdParam = z.object({ id: z.string() });
 runpod.openapi(
   createRoute({ method: "get", path: "/runpod/status/{id}", tags: ["RunPod worker"], summary: "A job's status", request: { params: IdParam }, responses: { 200: json(Status, "The status object") } }),
   async (c) => {
-    const snapshot = await snapshotFor(c.env, c.req.valid("param").id, c.var.tenant);
-    if (!snapshot) throw new EaselError(404, "not_found", "job not found");
-    return c.json(await toRunPodStatus(snapshot, (s) => outputsBase64(c.env, s)), 200);
+    const { id } = c.req.valid("param");
+    const snapshot = await snapshotFor(c.env, id, c.var.tenant);
+    if (snapshot) return c.json(await toRunPodStatus(snapshot, (s) => outputsBase64(c.env, s)), 200);
+    const instant = await tenantStub(c.env, c.var.tenant).getResult(id);
+    if (!instant) throw new EaselError(404, "not_found", "job not found");
+    return c.json(JSON.parse(instant) as Record<string, unknown>, 200);
   },
 );
 

@@ -225,6 +225,11 @@ describe("RunPod worker (seed 000)", () => {
     const models = (await (await post("/runpod/runsync", { input: { api_name: "getModels" } }, { authorization: KEY })).json()) as { status: string; output: { title: string }[] };
     expect(models.status).toBe("COMPLETED");
     expect(models.output.map((m) => m.title)).toContain("v1-5-pruned-emaonly.safetensors [6ce0161689]");
+    // Through /run, the answer is kept for a later /status call, as RunPod keeps results.
+    const queued = (await (await post("/runpod/run", { input: { api_name: "getModels" } }, { authorization: KEY })).json()) as { id: string };
+    const later = (await (await fetch(`${gw.url}/runpod/status/${queued.id}`, { headers: { authorization: KEY } })).json()) as { status: string; output: unknown[] };
+    expect(later.status).toBe("COMPLETED");
+    expect(later.output.length).toBeGreaterThan(0);
     const set = await post("/runpod/runsync", { input: { api_name: "setOptions", sd_model_checkpoint: "chilloutmix-Ni" } }, { authorization: KEY });
     expect(set.status).toBe(200);
     const opts = (await (await post("/runpod/runsync", { input: { api_name: "getOptions" } }, { authorization: KEY })).json()) as { output: { sd_model_checkpoint: string } };
