@@ -20,7 +20,7 @@ let receiver: Awaited<ReturnType<typeof startReceiver>>;
 let dir: string;
 let acme: ReturnType<typeof api>;
 
-type Delivery = { event_id: string; type: string; attempt: number; status_code: number | null; error: string | null; next_attempt_at: string | null; response_body: string | null };
+type Delivery = { event_id: string; type: string; attempt: number; started_at: string; status_code: number | null; error: string | null; next_attempt_at: string | null; response_body: string | null };
 type Body = { type: string; timestamp: string; data: JobView };
 
 const body = (d: { json: unknown }) => d.json as Body;
@@ -165,10 +165,11 @@ describe("webhook delivery", () => {
   });
 
   it("still delivers an event when the gateway is stopped between two attempts", async () => {
-    receiver.script([{ status: 503 }]);
+    // Retry-After pushes the second attempt 3 s out (past the 1 s schedule), into the downtime.
+    receiver.script([{ status: 503, headers: { "retry-after": "3" } }]);
     const id = await submit({ webhook: `${receiver.url}/restart` });
-    await until(async () => ((await deliveries(id)).length ? true : undefined), 30_000, "first attempt");
-    // The second attempt falls due about a second later, while the gateway is down.
+    const first = await until(async () => (await deliveries(id))[0], 30_000, "first attempt");
+    expect(Date.parse(first.next_attempt_at ?? "") - Date.parse(first.started_at)).toBeGreaterThanOrEqual(3000);
     await gw.stop();
     await new Promise((r) => setTimeout(r, 1500));
     expect(forJob(id)).toHaveLength(1);
