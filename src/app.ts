@@ -2,6 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
 import { bodyLimit } from "hono/body-limit";
 import type { ErrorHandler } from "hono";
+import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import type { ZodError } from "zod";
 import { EaselError, type ErrorDetail } from "./errors";
@@ -61,6 +62,20 @@ const limit = (maxSize: number) =>
 /** Clients get the contract's 15 MiB; backend callbacks carry up to four full-size images in base64. */
 export const limitClientBody = limit(MAX_BODY_BYTES);
 export const limitCallbackBody = limit(128 * 1024 * 1024);
+
+/**
+ * Bodies are JSON whatever the client's Content-Type says: `curl -d` sends form-encoded by
+ * default, and a JSON body must not be read as empty because of it. Invalid JSON is still a 400.
+ */
+export const jsonBodies = createMiddleware<AppEnv>(async (c, next) => {
+  const type = c.req.header("content-type") ?? "";
+  if (c.req.method !== "GET" && c.req.method !== "HEAD" && !type.includes("json")) {
+    const headers = new Headers(c.req.raw.headers);
+    headers.set("content-type", "application/json");
+    c.req.raw = new Request(c.req.raw, { headers });
+  }
+  await next();
+});
 
 export function mountDocs(app: OpenAPIHono<AppEnv>): void {
   app.doc31("/openapi.json", {

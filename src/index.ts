@@ -1,4 +1,4 @@
-import { createApp, errorBody, errorsAs, limitCallbackBody, limitClientBody, mountDocs } from "./app";
+import { createApp, errorBody, errorsAs, jsonBodies, limitCallbackBody, limitClientBody, mountDocs } from "./app";
 import { dialects } from "./dialects";
 import { EaselError } from "./errors";
 import { callbacks } from "./routes/callbacks";
@@ -14,6 +14,7 @@ export { TenantObject } from "../durable-objects/tenant";
 const app = createApp();
 app.use("/internal/*", limitCallbackBody);
 app.use("*", async (c, next) => (c.req.path.startsWith("/internal/") ? next() : limitClientBody(c, next)));
+app.use("*", jsonBodies);
 app.route("/", health);
 app.route("/", jobs);
 app.route("/", models);

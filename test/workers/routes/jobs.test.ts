@@ -39,6 +39,18 @@ describe("/v1/jobs inside the Worker", () => {
     expect(((await anon.json()) as ErrorBody).error.code).toBe("unauthorized");
   });
 
+  it("reads a JSON body sent without a JSON Content-Type (curl -d) instead of seeing none", async () => {
+    const res = await exports.default.fetch(
+      new Request("http://gateway.test/v1/jobs", {
+        method: "POST",
+        headers: { authorization: "Bearer sk_acme_1", "content-type": "application/x-www-form-urlencoded" },
+        body: JSON.stringify({ type: "txt2img", prompt: "a cat", backend: "dead-a", width: "512" }),
+      }),
+    );
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as ErrorBody).error.details?.map((d) => d.path)).toEqual(["width"]);
+  });
+
   it("serves the OpenAPI document with the job routes", async () => {
     const doc = (await (await call("/openapi.json")).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/jobs", "/v1/jobs/{id}", "/v1/jobs/{id}/cancel", "/v1/jobs/{id}/events", "/healthz"]));
