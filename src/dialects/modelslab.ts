@@ -84,7 +84,7 @@ export async function toModelsLab(env: Env, snapshot: JobSnapshot, images: Image
   const track = { track_id: job.track_id ?? null };
   if (job.status === "queued" || job.status === "running") {
     // "messege" is ModelsLab's own spelling, which its clients read.
-    return { status: "processing", id: job.id, eta: Math.max(1, Math.round(snapshot.input.spec.samples * 2)), fetch_result: fetchUrl(snapshot), messege: "Request processing", ...track, meta: meta(snapshot) };
+    return { status: "processing", id: job.id, eta: Math.max(1, Math.round(snapshot.input.spec.samples * 2)), fetch_result: fetchUrl(snapshot), messege: "Request processing", output: [], ...track, meta: meta(snapshot) };
   }
   if (job.status === "succeeded") {
     const output = snapshot.input.dialect_data.base64 === true ? await images(snapshot) : await outputUrls(env, snapshot);
