@@ -37,7 +37,8 @@ export function cerebriumOutcome(json: Record<string, unknown> | undefined, samp
  */
 export async function verifyCerebriumSignature(secret: string, headers: Headers, body: string): Promise<boolean> {
   const header = headers.get("x-cerebrium-webhook-signature");
-  const requestId = headers.get("x-cerebrium-request-id");
+  // Cerebrium's docs name the id header X-Request-Id; the longer spelling is accepted too.
+  const requestId = headers.get("x-request-id") ?? headers.get("x-cerebrium-request-id");
   const timestamp = headers.get("x-cerebrium-webhook-timestamp");
   if (!header || !requestId || !timestamp) return false;
   const expected = `v1,${hex(await hmacSha256(secret, `${requestId}.${timestamp}.${body}`))}`;
@@ -61,7 +62,7 @@ export class CerebriumAdapter implements BackendAdapter {
       if (!res.ok) return res.outcome;
       if (res.status < 200 || res.status >= 300) return statusFailure(res.status, res.body);
       const runId = parseJsonObject(res.body)?.run_id;
-      // Cerebrium has no status API and does not retry its callback: the poll is a deadline.
+      // Cerebrium has no status API and retries its callback only briefly (never on a 5xx): the poll is a deadline.
       return { kind: "pending", externalId: typeof runId === "string" ? runId : "cerebrium", pollAfterMs: this.config.timeout_s * 1000 };
     }
     const res = await callBackend(this.config.url, { method: "POST", headers: this.headers(), body }, this.config.timeout_s * 1000, req.signal);

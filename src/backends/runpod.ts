@@ -36,7 +36,9 @@ export function runpodOutcome(status: Record<string, unknown> | undefined, sampl
       return a1111Outcome(output && typeof output === "object" && !Array.isArray(output) ? (output as Record<string, unknown>) : undefined, samples);
     }
     case "FAILED": {
-      const text = errorText(status.error);
+      // The RunPod SDK fails a job whose output has an `error` key: the detail stays in output.errors.
+      const output = status.output && typeof status.output === "object" ? (status.output as Record<string, unknown>) : {};
+      const text = [errorText(status.error), typeof output.errors === "string" ? output.errors : ""].filter(Boolean).join(": ");
       return /out ?of ?memory/i.test(text) ? failed("out_of_memory", text.slice(0, 500), true) : failed("backend_failed", text.slice(0, 500), true);
     }
     case "TIMED_OUT":

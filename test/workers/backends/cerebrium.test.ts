@@ -32,5 +32,7 @@ describe("Cerebrium translation", () => {
     expect(await verifyCerebriumSignature("other-secret", headers(sig), body)).toBe(false);
     expect(await verifyCerebriumSignature("per-attempt-secret", headers(sig), body + " ")).toBe(false);
     expect(await verifyCerebriumSignature("per-attempt-secret", new Headers(), body)).toBe(false);
+    const documented = new Headers({ "x-request-id": "r1", "x-cerebrium-webhook-timestamp": "1700000000", "x-cerebrium-webhook-signature": sig });
+    expect(await verifyCerebriumSignature("per-attempt-secret", documented, body)).toBe(true);
   });
 });
