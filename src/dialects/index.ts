@@ -1,11 +1,14 @@
 import { createApp } from "../app";
-import { a1111 } from "./a1111";
-import { cerebrium } from "./cerebrium";
-import { eks } from "./eks";
-import { modelslab } from "./modelslab";
-import { runpod } from "./runpod";
+import { a1111 } from "./a1111/routes";
+import { cerebrium } from "./cerebrium/routes";
+import { eks } from "./eks/routes";
+import { modelslab } from "./modelslab/routes";
+import { runpod } from "./runpod/routes";
 
-/** The seed APIs, each a thin translation onto the canonical job, each with its own error shape. */
+/**
+ * The seed APIs, each a thin translation onto the canonical job. Each sub-app keeps its own
+ * `onError` (Hono wraps a mounted app's handlers with it), so errors come in that API's shape.
+ */
 export const dialects = createApp();
 dialects.route("/", a1111);
 dialects.route("/", modelslab);

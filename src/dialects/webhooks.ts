@@ -3,14 +3,15 @@ import type { JobSnapshot } from "../jobs/results";
 import type { WebhookEventType } from "../schemas/job";
 import { canonicalWebhookBody } from "../webhooks/body";
 import { imageRefs } from "../webhooks/image-refs";
-import { toCerebrium } from "./cerebrium";
-import { toEksNotification } from "./eks";
-import { toModelsLab } from "./modelslab";
-import { toRunPodStatus } from "./runpod";
+import { toCerebrium } from "./cerebrium/translate";
+import { toEksNotification } from "./eks/translate";
+import { toModelsLabWebhook } from "./modelslab/translate";
+import { toRunPodStatus } from "./runpod/translate";
 
 /**
  * The body of a webhook event in the shape of the dialect the job came in through, or null when
- * that dialect has no such event (its clients only hear about the end).
+ * that dialect has no such event (its clients only hear about the end). A1111 has no webhooks of
+ * its own: its jobs notify the tenant's default webhook in the canonical shape.
  */
 export async function renderWebhookBody(env: Env, snapshot: JobSnapshot, type: WebhookEventType, nowMs: number): Promise<unknown | null> {
   const dialect = snapshot.input.dialect;
@@ -18,11 +19,11 @@ export async function renderWebhookBody(env: Env, snapshot: JobSnapshot, type: W
   if (type === "job.started") return null;
   switch (dialect) {
     case "modelslab":
-      return toModelsLab(env, snapshot, imageRefs);
+      return toModelsLabWebhook(env, snapshot, imageRefs);
     case "cerebrium":
       return toCerebrium(snapshot, imageRefs);
     case "runpod":
-      return toRunPodStatus(snapshot, imageRefs);
+      return toRunPodStatus(snapshot, imageRefs, nowMs);
     case "eks":
       return toEksNotification(env, snapshot);
   }

@@ -2,6 +2,7 @@
  * Each seed API's own example request (test/fixtures/seeds/), sent as its document shows with only
  * the host (and image URLs, served here on loopback) changed, against a real gateway.
  */
+import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
@@ -16,6 +17,7 @@ import { freePort, startGateway, startSimulatorProcess } from "./support/process
 import { startReceiver } from "./support/receiver";
 
 const KEY = "sk_seed_user";
+const OTHER_KEY = "sk_other_user";
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(resolve(import.meta.dirname, "../fixtures/seeds", name), "utf8")) as Record<string, unknown>;
 
@@ -34,7 +36,14 @@ let dir: string;
 beforeAll(async () => {
   sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 20 }) } });
   receiver = await startReceiver({ secrets: [SECRET] });
-  images = createServer((_req, res) => {
+  const missedOnce = new Set<string>();
+  images = createServer((req, res) => {
+    // A link that fails the first time it is fetched, as a not-yet-uploaded image does.
+    if (req.url?.startsWith("/once-missing/") && !missedOnce.has(req.url)) {
+      missedOnce.add(req.url);
+      res.writeHead(404).end();
+      return;
+    }
     res.writeHead(200, { "content-type": "image/png" });
     res.end(PNG);
   });
@@ -53,7 +62,10 @@ beforeAll(async () => {
   gw = await startGateway({
     persistDir: dir,
     vars: {
-      TENANTS: JSON.stringify({ seeds: { api_keys: [KEY], webhook_secrets: [SECRET], default_webhook: `${receiver.url}/sns` } }),
+      TENANTS: JSON.stringify({
+        seeds: { api_keys: [KEY], webhook_secrets: [SECRET], default_webhook: `${receiver.url}/sns` },
+        other: { api_keys: [OTHER_KEY], webhook_secrets: [SECRET] },
+      }),
       BACKENDS: JSON.stringify([{ name: "sim", kind: "a1111", url: sim.url }]),
       ALLOW_PRIVATE_URLS: "true",
       URL_SIGNING_SECRET: "e2e",
@@ -74,11 +86,13 @@ afterAll(async () => {
   for (const d of [dir, s3Dir]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
-const post = (path: string, body: unknown, headers: Record<string, string>) =>
-  fetch(gw.url + path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+const post = (path: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal) =>
+  fetch(gw.url + path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body), signal });
 const basic = (user: string, pass: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString("base64")}` });
 const v1 = () => api(gw.url, KEY);
 const sizeOf = (b64: string) => pngSize(new Uint8Array(Buffer.from(b64, "base64")));
+const jobOf = async (id: string) => (await (await v1().get(`/v1/jobs/${id}`)).json()) as JobView;
+const deliveriesOf = async (id: string) => ((await (await v1().get(`/v1/jobs/${id}/deliveries`)).json()) as { data: { status_code: number | null }[] }).data;
 
 async function poll<T>(fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
   const until = Date.now() + timeoutMs;
@@ -128,6 +142,19 @@ describe("AUTOMATIC1111 (seeds 003, 001)", () => {
     expect(tooWide.status).toBe(422);
     expect(((await tooWide.json()) as { detail: { loc: string[] }[] }).detail[0]?.loc).toEqual(["body", "width"]);
   });
+
+  it("echoes an img2img request without its init images, as A1111 does, and reports the denoising strength", async () => {
+    const payload = { prompt: "a cat wizard", init_images: [B64], denoising_strength: 0.4, width: 64, height: 64, seed: -1 };
+    const res = await post("/sdapi/v1/img2img", payload, basic("anyone", KEY));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { images: string[]; parameters: Record<string, unknown>; info: string };
+    expect(body.parameters).toEqual({ ...payload, init_images: null, mask: null });
+    const info = JSON.parse(body.info) as { seed: number; denoising_strength: number; infotexts: string[] };
+    expect(info.seed).toBeGreaterThanOrEqual(0);
+    expect(info.denoising_strength).toBe(0.4);
+    expect(info.infotexts[0]).toContain(`Seed: ${info.seed}`);
+    expect(sizeOf(body.images[0] ?? "")).toEqual({ width: 64, height: 64 });
+  });
 });
 
 describe("ModelsLab v3 (seed 002)", () => {
@@ -144,6 +171,8 @@ describe("ModelsLab v3 (seed 002)", () => {
       const r = (await (await post(`/api/v3/fetch/${first.id}`, { key: KEY }, {})).json()) as { status: string; output: string[]; meta: Record<string, unknown>; generationTime: number };
       return r.status === "success" ? r : undefined;
     });
+    expect(Object.keys(done).sort()).toEqual(["generationTime", "id", "meta", "output", "status"]);
+    expect(Object.keys(done.meta)).toEqual(expect.arrayContaining(["H", "W", "enable_attention_slicing", "file_prefix", "guidance_scale", "model", "n_samples", "negative_prompt", "outdir", "prompt", "revision", "safety_checker", "seed", "steps", "vae"]));
     expect(done.output).toHaveLength(1);
     expect(pngSize(new Uint8Array(await (await fetch(done.output[0] ?? "")).arrayBuffer()))).toEqual({ width: 512, height: 512 });
     expect(done.meta).toMatchObject({ W: 512, H: 512, steps: 30, guidance_scale: 7.5, prompt: "a cat sitting on a bench" });
@@ -158,15 +187,27 @@ describe("ModelsLab v3 (seed 002)", () => {
     const sent = hit.json as { status: string; track_id: string; output: string[] };
     expect(sent).toMatchObject({ status: "success", track_id: "order-7" });
     expect(sizeOf(sent.output[0] ?? "")).toEqual({ width: 64, height: 64 });
+    // The same job through the canonical API, with its delivery recorded.
+    expect((await jobOf(id)).track_id).toBe("order-7");
+    expect((await deliveriesOf(id)).map((d) => d.status_code)).toContain(200);
   });
 
   it("answers errors as {status: error, message} with a 4xx", async () => {
     const bad = await post("/api/v3/text2img", { key: "wrong", prompt: "x" }, {});
     expect(bad.status).toBe(401);
     expect(await bad.json()).toMatchObject({ status: "error", message: expect.any(String) });
+    const nullKey = await post("/api/v3/text2img", { key: null, prompt: "x" }, {});
+    expect(nullKey.status).toBe(401);
+    expect(await nullKey.json()).toMatchObject({ status: "error" });
     const invalid = await post("/api/v3/text2img", { key: KEY, prompt: "x", samples: "9" }, {});
     expect(invalid.status).toBe(422);
-    expect(await invalid.json()).toMatchObject({ status: "error" });
+    expect(await invalid.json()).toMatchObject({ status: "error", message: expect.stringContaining("samples") });
+    const malformed = await fetch(`${gw.url}/api/v3/text2img`, { method: "POST", headers: { "content-type": "application/json" }, body: "{" });
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toMatchObject({ status: "error" });
+    const missing = await post("/api/v3/fetch/run_aaaaaaaaaaaaaaaaaaaaaaaaaa", { key: KEY }, {});
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ status: "error" });
   });
 });
 
@@ -246,14 +287,36 @@ describe("RunPod worker (seed 000)", () => {
     }
   });
 
+  it("takes an init image over 2 MB (Durable Object storage keeps only references)", async () => {
+    const random = randomBytes(1024 * 1024 * 3);
+    const noise = Buffer.from(encodePng(1024, 1024, (x, y) => {
+      const i = (y * 1024 + x) * 3;
+      return [random[i] ?? 0, random[i + 1] ?? 0, random[i + 2] ?? 0];
+    }));
+    expect(noise.byteLength).toBeGreaterThan(2.5 * 1024 * 1024);
+    const res = await post("/runpod/runsync", { input: { ...seedBody().input, init_images: [noise.toString("base64")] } }, { authorization: KEY });
+    expect(res.status).toBe(200);
+    const out = (await res.json()) as { status: string; output: { images: string[]; parameters: { init_images: unknown } } };
+    expect(out.status).toBe("COMPLETED");
+    expect(out.output.parameters.init_images).toBeNull();
+  });
+
   it("answers a bad key with 401 and a bad api_name with 422", async () => {
     expect((await post("/runpod/run", seedBody(), { authorization: "nope" })).status).toBe(401);
-    expect((await post("/runpod/run", { input: { api_name: "upscale" } }, { authorization: KEY })).status).toBe(422);
+    const bad = await post("/runpod/run", { input: { api_name: "upscale" } }, { authorization: KEY });
+    expect(bad.status).toBe(422);
+    expect(await bad.json()).toMatchObject({ error: expect.stringContaining("input.api_name") });
+    const wide = await post("/runpod/run", { input: { ...seedBody().input, width: 4096 } }, { authorization: KEY });
+    expect(wide.status).toBe(422);
+    expect(await wide.json()).toMatchObject({ error: expect.stringContaining("input.width") });
+    const missing = await fetch(`${gw.url}/runpod/status/nope`, { headers: { authorization: KEY } });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: expect.any(String) });
   });
 });
 
 describe("SD on EKS (seed 001)", () => {
-  const task = (id: string, initImage: string) => {
+  const task = (id: string, initImage: string): { task: { metadata: Record<string, unknown>; content: Record<string, unknown> } } => {
     const body = fixture("eks-image-to-image.json") as { task: { metadata: Record<string, unknown>; content: Record<string, unknown> } };
     const content: Record<string, unknown> = { ...body.task.content, width: 64, height: 64, init_images: [initImage] };
     return { task: { metadata: { ...body.task.metadata, id, context: { order: id } }, content } };
@@ -288,6 +351,29 @@ describe("SD on EKS (seed 001)", () => {
     expect(res.status).toBe(200);
     const hit = await receiver.waitFor((d) => (d.json as { id?: string }).id === "from-s3", 30_000);
     expect(hit.json).toMatchObject({ result: true, context: { order: "from-s3" } });
+  });
+
+  it("keeps output locations apart across accounts, and inputs/ and outputs/ for the core", async () => {
+    const elsewhere = await post("/eks/v1/tasks", task("test-i2i", `${imageBase}/cat.png`), { "x-api-key": OTHER_KEY });
+    expect(elsewhere.status).toBe(409);
+    expect(await elsewhere.json()).toMatchObject({ message: expect.stringContaining("output/test-i2i") });
+    const reserved = task("reserved", `${imageBase}/cat.png`);
+    reserved.task.metadata.prefix = "outputs";
+    const res = await post("/eks/v1/tasks", reserved, { "x-api-key": KEY });
+    expect(res.status).toBe(422);
+    expect(await res.json()).toMatchObject({ errors: [{ path: "task.metadata.prefix" }] });
+  });
+
+  it("lets a task whose intake failed be sent again, and answers GET of an unknown task with 404", async () => {
+    const body = task("retry-me", `${imageBase}/once-missing/cat.png`);
+    const first = await post("/eks/v1/tasks", body, { "x-api-key": KEY });
+    expect(first.status).toBe(422);
+    expect(await first.json()).toMatchObject({ errors: [{ path: "task.content.init_images.0" }] });
+    expect((await post("/eks/v1/tasks", body, { "x-api-key": KEY })).status).toBe(200);
+    expect((await post("/eks/v1/tasks", body, { "x-api-key": KEY })).status).toBe(409);
+    const unknown = await fetch(`${gw.url}/eks/v1/tasks/never-sent`, { headers: { "x-api-key": KEY } });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ message: expect.any(String) });
   });
 
   it("refuses an unknown model and a missing S3 object with 422", async () => {

@@ -1,0 +1,91 @@
+/**
+ * AUTOMATIC1111's web API (seeds 003 and 001): synchronous like A1111 itself, basic auth with the
+ * API key as the password, errors in FastAPI's and A1111's own shapes.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { createApp, errorsAs } from "../../app";
+import { config } from "../../config";
+import { EaselError } from "../../errors";
+import { submitJob } from "../../jobs/intake";
+import { tenantAuth, type AppEnv } from "../../middleware/auth";
+import { tenantStub } from "../../tenants";
+import { basicOrBearerKey } from "../keys";
+import { requireKnownModel } from "../models";
+import { outputsBase64 } from "../outputs";
+import { failureStatus, waitForEnd } from "../wait";
+import { A1111OptionsSchema, a1111Models, a1111Options, setA1111Options } from "./settings";
+import { A1111RequestSchema, a1111Fields, a1111Error, a1111Parameters, fromA1111, requestedModel, toA1111Response, type A1111Request } from "./translate";
+
+/** A1111's sampler names, which backends running A1111 accept. */
+const SAMPLERS = ["Euler a", "Euler", "LMS", "Heun", "DPM2", "DPM2 a", "DPM++ 2S a", "DPM++ 2M", "DPM++ SDE", "DPM++ 2M Karras", "DPM++ SDE Karras", "DDIM", "UniPC"];
+
+export const a1111 = createApp();
+a1111.use("/sdapi/v1/*", tenantAuth({ key: basicOrBearerKey }));
+a1111.onError(errorsAs(a1111Error, (e) => (e.status === 401 ? { "www-authenticate": 'Basic realm="easel"' } : e.headers)));
+
+async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A1111Request) {
+  const tenant = c.var.tenant;
+  const { model, field } = requestedModel(body, (await tenantStub(c.env, tenant).getOptions()).sd_model_checkpoint);
+  await requireKnownModel(c.env, model, field);
+  const { snapshot } = await submitJob(c.env, fromA1111(type, body, model), {
+    tenant,
+    dialect: "a1111",
+    publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
+    fields: { ...a1111Fields(), model: field },
+  });
+  c.header("x-easel-run-id", snapshot.job.id);
+  const done = await waitForEnd(c.env, snapshot.job.id, tenant, { signal: c.req.raw.signal, waitUntil: (p) => c.executionCtx.waitUntil(p) });
+  if (done.job.status !== "succeeded") {
+    throw new EaselError(failureStatus(done.job), done.job.error?.code ?? done.job.status, done.job.error?.message ?? `the job is ${done.job.status}`);
+  }
+  return c.json(toA1111Response(done, await outputsBase64(c.env)(done), a1111Parameters(type, body)), 200);
+}
+
+const json = (schema: z.ZodType, description: string) => ({ content: { "application/json": { schema } }, description });
+const A1111Response = z.object({ images: z.array(z.string()), parameters: z.record(z.string(), z.unknown()), info: z.string() }).openapi("A1111Response");
+const Failure = { description: "FastAPI's `{detail}` for a 401 or 422; A1111's `{error, detail, body, errors}` otherwise" };
+
+for (const type of ["txt2img", "img2img"] as const) {
+  a1111.openapi(
+    createRoute({
+      method: "post",
+      path: `/sdapi/v1/${type}`,
+      tags: ["AUTOMATIC1111"],
+      summary: `${type}, answered when the images are ready`,
+      request: { body: { content: { "application/json": { schema: A1111RequestSchema } }, required: true } },
+      responses: { 200: json(A1111Response, "The images, the request echoed, and `info` (a JSON string)"), 422: Failure, 502: Failure },
+    }),
+    (c) => generate(c, type, c.req.valid("json")),
+  );
+}
+
+a1111.openapi(
+  createRoute({ method: "get", path: "/sdapi/v1/sd-models", tags: ["AUTOMATIC1111"], summary: "Models across backends", responses: { 200: { description: "`[{title, model_name, hash, sha256, filename, config}]`" } } }),
+  async (c) => c.json(await a1111Models(c.env), 200),
+);
+
+a1111.openapi(
+  createRoute({ method: "get", path: "/sdapi/v1/options", tags: ["AUTOMATIC1111"], summary: "The tenant's options", responses: { 200: json(A1111OptionsSchema, "The options") } }),
+  async (c) => c.json(await a1111Options(c.env, c.var.tenant), 200),
+);
+
+a1111.openapi(
+  createRoute({
+    method: "post",
+    path: "/sdapi/v1/options",
+    tags: ["AUTOMATIC1111"],
+    summary: "Set the tenant's options; `sd_model_checkpoint` is its default model",
+    request: { body: { content: { "application/json": { schema: A1111OptionsSchema } }, required: true } },
+    responses: { 200: { description: "Saved (`null`, as A1111 answers)" }, 422: Failure },
+  }),
+  async (c) => {
+    await setA1111Options(c.env, c.var.tenant, c.req.valid("json"), "sd_model_checkpoint");
+    return c.json(null, 200);
+  },
+);
+
+a1111.openapi(
+  createRoute({ method: "get", path: "/sdapi/v1/samplers", tags: ["AUTOMATIC1111"], summary: "Samplers", responses: { 200: { description: "`[{name, aliases, options}]`" } } }),
+  (c) => c.json(SAMPLERS.map((name) => ({ name, aliases: [], options: {} })), 200),
+);

@@ -1,0 +1,29 @@
+/**
+ * A1111's settings calls, answered per tenant: the model list across backends and the options
+ * (`sd_model_checkpoint` is the tenant's default model). RunPod's getModels/getOptions/setOptions
+ * answer the same.
+ */
+import { z } from "@hono/zod-openapi";
+import type { Env } from "../../env";
+import { tenantStub } from "../../tenants";
+import { cachedModels, requireKnownModel } from "../models";
+
+export const A1111OptionsSchema = z.looseObject({ sd_model_checkpoint: z.string().min(1).optional() }).openapi("A1111Options");
+
+/** `GET /sdapi/v1/sd-models`, in A1111's exact form. */
+export async function a1111Models(env: Env) {
+  return (await cachedModels(env)).map(({ model: { title, model_name, hash, sha256, filename, config } }) => ({ title, model_name, hash, sha256, filename, config }));
+}
+
+/** `GET /sdapi/v1/options`: what the tenant set; the checkpoint defaults to the first model, as a fresh A1111 loads one. */
+export async function a1111Options(env: Env, tenant: string): Promise<Record<string, unknown>> {
+  const stored = await tenantStub(env, tenant).getOptions();
+  const first = (await cachedModels(env))[0]?.model.title ?? null;
+  return { samples_format: "png", ...stored, sd_model_checkpoint: stored.sd_model_checkpoint ?? first };
+}
+
+/** `POST /sdapi/v1/options`: an unknown checkpoint is a 422 naming `field`, as seed 001 refuses it. */
+export async function setA1111Options(env: Env, tenant: string, options: z.infer<typeof A1111OptionsSchema>, field: string): Promise<void> {
+  await requireKnownModel(env, options.sd_model_checkpoint, field);
+  await tenantStub(env, tenant).setOptions(options);
+}

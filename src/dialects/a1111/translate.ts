@@ -1,0 +1,157 @@
+/** AUTOMATIC1111's web API payloads to and from the canonical job (seeds 003 and 001). */
+import { z } from "@hono/zod-openapi";
+import type { EaselError } from "../../errors";
+import type { IntakeOptions, IntakeRequest } from "../../jobs/intake";
+import type { JobSnapshot } from "../../jobs/results";
+import type { GenerationSpec } from "../../jobs/spec";
+
+export const A1111RequestSchema = z
+  .looseObject({
+    prompt: z.string().optional(),
+    negative_prompt: z.string().optional(),
+    steps: z.number().int().optional(),
+    cfg_scale: z.number().optional(),
+    width: z.number().int().optional(),
+    height: z.number().int().optional(),
+    batch_size: z.number().int().min(1).optional(),
+    n_iter: z.number().int().min(1).optional(),
+    seed: z.number().int().optional(),
+    // A1111 defaults these to None, so clients send null for them.
+    sampler_name: z.string().nullish(),
+    sampler_index: z.string().nullish(),
+    denoising_strength: z.number().optional(),
+    init_images: z.array(z.string()).nullish(),
+    include_init_images: z.boolean().optional(),
+    override_settings: z.record(z.string(), z.unknown()).nullish(),
+    alwayson_scripts: z.record(z.string(), z.unknown()).nullish(),
+  })
+  .openapi("A1111Request");
+export type A1111Request = z.infer<typeof A1111RequestSchema>;
+
+/**
+ * A1111's names for the canonical fields, so a 422 points at what the client sent; `under` is the
+ * envelope around the payload (`input.` for RunPod, `task.content.` for SD-on-EKS).
+ */
+export const a1111Fields = (under = "") =>
+  ({
+    prompt: `${under}prompt`,
+    negative_prompt: `${under}negative_prompt`,
+    steps: `${under}steps`,
+    width: `${under}width`,
+    height: `${under}height`,
+    seed: `${under}seed`,
+    init_image: `${under}init_images.0`,
+    strength: `${under}denoising_strength`,
+    guidance_scale: `${under}cfg_scale`,
+    samples: `${under}batch_size`,
+    model: `${under}override_settings.sd_model_checkpoint`,
+  }) satisfies IntakeOptions["fields"];
+
+/** Fields the canonical job models; every other field goes to the backend untouched. */
+const MAPPED = new Set(["prompt", "negative_prompt", "steps", "cfg_scale", "width", "height", "batch_size", "n_iter", "seed", "sampler_name", "sampler_index", "denoising_strength", "init_images", "include_init_images"]);
+
+const named = (v: unknown): string | undefined => (typeof v === "string" && v ? v : undefined);
+
+/**
+ * The checkpoint a request asks for, in the order A1111 applies them, else the tenant's option;
+ * and the field a 422 about it names.
+ */
+export function requestedModel(body: A1111Request, tenantDefault: unknown, under = ""): { model: string | undefined; field: string } {
+  const override = named(body.override_settings?.sd_model_checkpoint);
+  const script = named(body.alwayson_scripts?.sd_model_checkpoint);
+  if (!override && script) return { model: script, field: `${under}alwayson_scripts.sd_model_checkpoint` };
+  return { model: override ?? named(tenantDefault), field: `${under}override_settings.sd_model_checkpoint` };
+}
+
+export function fromA1111(type: "txt2img" | "img2img", body: A1111Request, model: string | undefined): IntakeRequest {
+  return {
+    type,
+    prompt: body.prompt ?? "",
+    negative_prompt: body.negative_prompt,
+    init_image: type === "img2img" ? (body.init_images?.[0] ?? undefined) : undefined,
+    strength: body.denoising_strength,
+    steps: body.steps,
+    guidance_scale: body.cfg_scale,
+    width: body.width,
+    height: body.height,
+    samples: (body.batch_size ?? 1) * (body.n_iter ?? 1),
+    // -1 is A1111's "random".
+    seed: body.seed === -1 ? undefined : body.seed,
+    sampler: body.sampler_name ?? body.sampler_index ?? undefined,
+    model,
+    a1111_extra: Object.fromEntries(Object.entries(body).filter(([k]) => !MAPPED.has(k))),
+  };
+}
+
+/** The request as A1111 echoes it in `parameters`: img2img leaves out the images unless `include_init_images`. */
+export function a1111Parameters(type: "txt2img" | "img2img", body: A1111Request): Record<string, unknown> {
+  const { include_init_images, ...rest } = body;
+  return type === "img2img" && !include_init_images ? { ...rest, init_images: null, mask: null } : rest;
+}
+
+/** A1111's infotext: the line its UI shows and PNG metadata carries. */
+function infotext(spec: GenerationSpec, seed: number): string {
+  const params = [
+    `Steps: ${spec.steps}`,
+    spec.sampler && `Sampler: ${spec.sampler}`,
+    `CFG scale: ${spec.guidance_scale}`,
+    `Seed: ${seed}`,
+    `Size: ${spec.width}x${spec.height}`,
+    spec.model && `Model: ${spec.model}`,
+    spec.type === "img2img" && `Denoising strength: ${spec.strength}`,
+  ];
+  const lines = [spec.prompt, spec.negative_prompt && `Negative prompt: ${spec.negative_prompt}`, params.filter(Boolean).join(", ")];
+  return lines.filter(Boolean).join("\n");
+}
+
+/** `YYYYMMDDhhmmss`, as A1111 writes `job_timestamp`. */
+const timestamp = (iso: string): string => iso.replace(/[-:T]/g, "").slice(0, 14);
+
+/** A1111's answer: the images, the request echoed, and `info` as the JSON string A1111 writes. */
+export function toA1111Response(snapshot: JobSnapshot, images: string[], parameters: unknown) {
+  const { job } = snapshot;
+  const { spec } = snapshot.input;
+  const seeds = job.output.map((o) => o.seed);
+  const info = {
+    prompt: spec.prompt,
+    all_prompts: seeds.map(() => spec.prompt),
+    negative_prompt: spec.negative_prompt,
+    all_negative_prompts: seeds.map(() => spec.negative_prompt),
+    seed: spec.seed,
+    all_seeds: seeds,
+    subseed: -1,
+    all_subseeds: seeds.map(() => -1),
+    subseed_strength: 0,
+    width: spec.width,
+    height: spec.height,
+    sampler_name: spec.sampler ?? null,
+    cfg_scale: spec.guidance_scale,
+    steps: spec.steps,
+    batch_size: spec.samples,
+    restore_faces: false,
+    face_restoration_model: null,
+    sd_model_name: spec.model ?? null,
+    sd_model_hash: null,
+    seed_resize_from_w: -1,
+    seed_resize_from_h: -1,
+    denoising_strength: spec.type === "img2img" ? spec.strength : null,
+    extra_generation_params: {},
+    index_of_first_image: 0,
+    infotexts: seeds.map((seed) => infotext(spec, seed)),
+    styles: [],
+    job_timestamp: timestamp(job.started_at ?? job.created_at),
+    clip_skip: 1,
+    is_using_inpainting_conditioning: false,
+  };
+  return { images, parameters, info: JSON.stringify(info) };
+}
+
+/** Errors as A1111 gives them: FastAPI's `detail` for validation and auth, A1111's envelope otherwise. */
+export function a1111Error(err: EaselError) {
+  if (err.status === 422) {
+    const details = err.details ?? [{ path: "", message: err.message }];
+    return { detail: details.map((d) => ({ loc: ["body", ...(d.path ? d.path.split(".") : [])], msg: d.message, type: "value_error" })) };
+  }
+  if (err.status === 401) return { detail: "Not authenticated" };
+  return { error: err.code, detail: "", body: "", errors: err.message };
+}

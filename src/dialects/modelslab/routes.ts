@@ -1,0 +1,67 @@
+/**
+ * ModelsLab v3 (seed 002): `key` in the body, `processing` at once then `fetch`. Errors are
+ * `{"status": "error", "message"}` with a 4xx: ModelsLab's clients read `status` from the body
+ * whatever the HTTP status.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { createApp, errorsAs } from "../../app";
+import { config } from "../../config";
+import { EaselError } from "../../errors";
+import { submitJob } from "../../jobs/intake";
+import { tenantAuth } from "../../middleware/auth";
+import { bodyKey } from "../keys";
+import { outputsBase64 } from "../outputs";
+import { snapshotFor } from "../wait";
+import { FetchRequestSchema, MODELSLAB_FIELDS, ModelsLabRequestSchema, fromModelsLab, modelsLabData, modelsLabError, toModelsLab } from "./translate";
+
+export const modelslab = createApp();
+modelslab.use("/api/v3/*", tenantAuth({ key: bodyKey }));
+modelslab.onError(errorsAs(modelsLabError));
+
+const json = (schema: z.ZodType, description: string) => ({ content: { "application/json": { schema } }, description });
+const Reply = z.looseObject({ status: z.enum(["processing", "success", "error"]), id: z.string().optional() }).openapi("ModelsLabResponse");
+const Failure = json(z.object({ status: z.literal("error"), message: z.string() }), "`{status: error, message}`");
+
+for (const [path, type] of [
+  ["/api/v3/text2img", "txt2img"],
+  ["/api/v3/img2img", "img2img"],
+] as const) {
+  modelslab.openapi(
+    createRoute({
+      method: "post",
+      path,
+      tags: ["ModelsLab v3"],
+      summary: `${type}: processing at once, then fetch (or the webhook)`,
+      request: { body: { content: { "application/json": { schema: ModelsLabRequestSchema } }, required: true } },
+      responses: { 200: json(Reply, "`processing`, or `success` when already done"), 401: Failure, 422: Failure },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const { snapshot } = await submitJob(c.env, fromModelsLab(type, body), {
+        tenant: c.var.tenant,
+        dialect: "modelslab",
+        publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
+        fields: MODELSLAB_FIELDS,
+        dialectData: modelsLabData(body),
+      });
+      c.header("x-easel-run-id", snapshot.job.id);
+      return c.json(await toModelsLab(c.env, snapshot, outputsBase64(c.env)), 200);
+    },
+  );
+}
+
+modelslab.openapi(
+  createRoute({
+    method: "post",
+    path: "/api/v3/fetch/{id}",
+    tags: ["ModelsLab v3"],
+    summary: "A job's state: processing, success with output and meta, or error",
+    request: { params: z.object({ id: z.string() }), body: { content: { "application/json": { schema: FetchRequestSchema } }, required: true } },
+    responses: { 200: json(Reply, "The job"), 401: Failure, 404: Failure },
+  }),
+  async (c) => {
+    const snapshot = await snapshotFor(c.env, c.req.valid("param").id, c.var.tenant);
+    if (!snapshot) throw new EaselError(404, "not_found", "Request not found");
+    return c.json(await toModelsLab(c.env, snapshot, outputsBase64(c.env)), 200);
+  },
+);

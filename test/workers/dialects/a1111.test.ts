@@ -1,0 +1,136 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { a1111Error, a1111Fields, a1111Parameters, fromA1111, requestedModel, toA1111Response, type A1111Request } from "../../../src/dialects/a1111/translate";
+import { EaselError } from "../../../src/errors";
+import { jobStub } from "../../../src/jobs/client";
+import txt2img from "../../fixtures/seeds/a1111-txt2img.json";
+import { basic, call, snapshot, tinyPng } from "./support";
+
+describe("A1111 request → canonical job", () => {
+  it("maps seed 003's payload field by field", () => {
+    expect(fromA1111("txt2img", txt2img, undefined)).toEqual({
+      type: "txt2img",
+      prompt: "apple",
+      negative_prompt: "red",
+      init_image: undefined,
+      strength: undefined,
+      steps: 20,
+      guidance_scale: 7,
+      width: 512,
+      height: 512,
+      samples: 1,
+      seed: 985454925,
+      sampler: "DPM++ 2M Karras",
+      model: undefined,
+      a1111_extra: {},
+    });
+  });
+
+  it("takes batch_size × n_iter as samples, -1 as a random seed, the first init image, and passes the rest through", () => {
+    const body: A1111Request = { prompt: "cat", batch_size: 2, n_iter: 2, seed: -1, denoising_strength: 0.4, init_images: ["AAA", "BBB"], sampler_index: "Euler a", restore_faces: true, alwayson_scripts: { controlnet: { args: [] } } };
+    const req = fromA1111("img2img", body, "v1-5");
+    expect(req).toMatchObject({ samples: 4, seed: undefined, strength: 0.4, init_image: "AAA", sampler: "Euler a", model: "v1-5" });
+    expect(req.a1111_extra).toEqual({ restore_faces: true, alwayson_scripts: { controlnet: { args: [] } } });
+    expect(fromA1111("txt2img", body, undefined).init_image).toBeUndefined();
+  });
+
+  it("picks the model as A1111 does: override_settings, then alwayson_scripts, then the tenant's option", () => {
+    expect(requestedModel({ override_settings: { sd_model_checkpoint: "a" }, alwayson_scripts: { sd_model_checkpoint: "b" } }, "c")).toEqual({ model: "a", field: "override_settings.sd_model_checkpoint" });
+    expect(requestedModel({ alwayson_scripts: { sd_model_checkpoint: "b" } }, "c", "task.content.")).toEqual({ model: "b", field: "task.content.alwayson_scripts.sd_model_checkpoint" });
+    expect(requestedModel({ override_settings: null }, "c").model).toBe("c");
+    expect(requestedModel({}, undefined).model).toBeUndefined();
+  });
+
+  it("names fields as the client sent them, under an envelope when there is one", () => {
+    expect(a1111Fields()).toMatchObject({ guidance_scale: "cfg_scale", samples: "batch_size", init_image: "init_images.0", strength: "denoising_strength" });
+    expect(a1111Fields("input.").width).toBe("input.width");
+  });
+});
+
+describe("canonical job → A1111 response", () => {
+  it("answers images, the request as parameters, and info as A1111's JSON string", () => {
+    const res = toA1111Response(snapshot(), ["i0", "i1"], txt2img);
+    expect(Object.keys(res)).toEqual(["images", "parameters", "info"]);
+    expect(res.parameters).toBe(txt2img);
+    const info = JSON.parse(res.info) as Record<string, unknown>;
+    expect(info).toMatchObject({ prompt: "apple", all_prompts: ["apple", "apple"], negative_prompt: "red", seed: 42, all_seeds: [42, 43], width: 512, height: 512, sampler_name: "DPM++ 2M Karras", cfg_scale: 7, steps: 20, batch_size: 2, index_of_first_image: 0, job_timestamp: "20260504102031" });
+    expect(info.infotexts).toEqual([
+      "apple\nNegative prompt: red\nSteps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 42, Size: 512x512",
+      "apple\nNegative prompt: red\nSteps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 43, Size: 512x512",
+    ]);
+  });
+
+  it("echoes img2img without its images unless include_init_images, as A1111 does", () => {
+    expect(a1111Parameters("img2img", { prompt: "x", init_images: ["AAA"] })).toEqual({ prompt: "x", init_images: null, mask: null });
+    expect(a1111Parameters("img2img", { prompt: "x", init_images: ["AAA"], include_init_images: true })).toEqual({ prompt: "x", init_images: ["AAA"] });
+    expect(a1111Parameters("txt2img", { prompt: "x" })).toEqual({ prompt: "x" });
+  });
+
+  it("gives errors FastAPI's detail for 401 and 422, A1111's envelope otherwise", () => {
+    expect(a1111Error(new EaselError(422, "validation_failed", "width: too big", [{ path: "width", message: "too big" }]))).toEqual({ detail: [{ loc: ["body", "width"], msg: "too big", type: "value_error" }] });
+    expect(a1111Error(new EaselError(422, "invalid_request", "backend refused"))).toEqual({ detail: [{ loc: ["body"], msg: "backend refused", type: "value_error" }] });
+    expect(a1111Error(new EaselError(401, "unauthorized", "no"))).toEqual({ detail: "Not authenticated" });
+    expect(a1111Error(new EaselError(502, "backend_failed", "CUDA out of memory"))).toEqual({ error: "backend_failed", detail: "", body: "", errors: "CUDA out of memory" });
+  });
+});
+
+describe("/sdapi/v1 inside the Worker", () => {
+  it("takes basic auth with the key as the password (any user) or Bearer, and answers 401 as FastAPI does", async () => {
+    const anon = await call("/sdapi/v1/samplers", { headers: basic("admin", "wrong") });
+    expect(anon.status).toBe(401);
+    expect(anon.headers.get("www-authenticate")).toBe('Basic realm="easel"');
+    expect(await anon.json()).toEqual({ detail: "Not authenticated" });
+    expect((await call("/sdapi/v1/samplers", { headers: basic("whoever", "sk_acme_1") })).status).toBe(200);
+    const samplers = (await (await call("/sdapi/v1/samplers", { headers: { authorization: "Bearer sk_acme_1" } })).json()) as { name: string }[];
+    expect(samplers.map((s) => s.name)).toContain("DPM++ 2M Karras");
+  });
+
+  it("answers errors of its routes in its own shapes, not the canonical one (the sub-app's onError)", async () => {
+    const wide = await call("/sdapi/v1/txt2img", { headers: basic("a", "sk_acme_1"), body: { ...txt2img, width: 4096 } });
+    expect(wide.status).toBe(422);
+    expect(await wide.json()).toMatchObject({ detail: [{ loc: ["body", "width"] }] });
+    const typed = await call("/sdapi/v1/txt2img", { headers: basic("a", "sk_acme_1"), body: { ...txt2img, steps: "20" } });
+    expect(typed.status).toBe(422);
+    expect(await typed.json()).toMatchObject({ detail: [{ loc: ["body", "steps"] }] });
+    const malformed = await call("/sdapi/v1/txt2img", { headers: basic("a", "sk_acme_1"), body: "{" });
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toEqual({ error: "malformed_json", detail: "", body: "", errors: "the request body is not valid JSON" });
+  });
+
+  // The backend that never answers holds the model list for its 5 s timeout.
+  it("refuses an option naming a model no backend has with 422", { timeout: 15_000 }, async () => {
+    const res = await call("/sdapi/v1/options", { headers: basic("a", "sk_globex_1"), body: { sd_model_checkpoint: "nope.safetensors" } });
+    expect(res.status).toBe(422);
+    expect(await res.json()).toMatchObject({ detail: [{ loc: ["body", "sd_model_checkpoint"] }] });
+  });
+
+  it("cancels the job of a client that hangs up", async () => {
+    const before = new Set((await env.IMAGES.list({ prefix: "inputs/" })).objects.map((o) => o.key));
+    const hangUp = new AbortController();
+    // Only the backend that never answers takes img2img once the dead ones fail: the request waits.
+    const pending = call("/sdapi/v1/img2img", { headers: basic("a", "sk_acme_1"), body: { prompt: "cat", init_images: [tinyPng()] }, signal: hangUp.signal }).catch(() => undefined);
+    const runId = await until(async () => (await env.IMAGES.list({ prefix: "inputs/" })).objects.map((o) => o.key.split("/")[1]).find((id) => id && !before.has(`inputs/${id}/init`)));
+    await until(async () => {
+      const res = await jobStub(env, runId).get("acme");
+      return res.ok && res.snapshot.job.status === "running" ? true : undefined;
+    });
+    hangUp.abort();
+    await pending;
+    const canceled = await until(async () => {
+      const res = await jobStub(env, runId).get("acme");
+      return res.ok && res.snapshot.job.status === "canceled" ? true : undefined;
+    });
+    expect(canceled).toBe(true);
+  });
+});
+
+/** Asks until there is an answer, for at most 10 s. */
+async function until<T>(fn: () => Promise<T | undefined>): Promise<T> {
+  const end = Date.now() + 10_000;
+  while (Date.now() < end) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("timed out");
+}

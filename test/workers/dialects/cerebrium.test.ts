@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { CerebriumRequestSchema, cerebriumAccepted, cerebriumError, cerebriumFields, fromCerebrium, toCerebrium } from "../../../src/dialects/cerebrium/translate";
+import { EaselError } from "../../../src/errors";
+import seed from "../../fixtures/seeds/cerebrium-predict.json";
+import { RUN_ID, call, fakeImages, snapshot } from "./support";
+
+describe("Cerebrium request → canonical job", () => {
+  it("maps seed 004's body, image before file_url, with the model page's defaults", () => {
+    const body = CerebriumRequestSchema.parse(seed);
+    expect(fromCerebrium(body)).toEqual({
+      type: "img2img",
+      prompt: "a photo of an astronaut riding a horse on mars.",
+      negative_prompt: "",
+      init_image: "<BASE_64_STRING>",
+      steps: 50,
+      guidance_scale: 7.5,
+      samples: 1,
+      seed: 120,
+      webhook: "https://your-url.com",
+      webhook_events: ["job.succeeded", "job.failed", "job.canceled"],
+    });
+    expect(fromCerebrium({ prompt: "x", file_url: "https://img.example/cat.png" })).toMatchObject({ init_image: "https://img.example/cat.png", steps: 50, guidance_scale: 7.5, samples: 1 });
+  });
+
+  it("names the image field the client used in errors", () => {
+    expect(cerebriumFields({ prompt: "x", file_url: "https://img.example/a.png" }).init_image).toBe("file_url");
+    expect(cerebriumFields({ prompt: "x", image: "AAA", file_url: "https://img.example/a.png" }).init_image).toBe("image");
+  });
+});
+
+describe("canonical job → Cerebrium body", () => {
+  it("answers {run_id, message, result} on success, result null otherwise, {run_id, message} when a webhook follows", async () => {
+    expect(await toCerebrium(snapshot({ dialect: "cerebrium" }), fakeImages)).toEqual({ run_id: RUN_ID, message: "Successfully generated image", result: ["img0", "img1"] });
+    expect(await toCerebrium(snapshot({ status: "failed", error: { code: "timeout", message: "too slow" } }), fakeImages)).toEqual({ run_id: RUN_ID, message: "too slow", result: null });
+    expect(Object.keys(cerebriumAccepted(snapshot({ status: "queued" }))).sort()).toEqual(["message", "run_id"]);
+  });
+
+  it("shapes errors as {run_id: null, message}", () => {
+    expect(cerebriumError(new EaselError(401, "unauthorized", "no"))).toEqual({ run_id: null, message: "no" });
+  });
+});
+
+describe("/cerebrium/predict inside the Worker", () => {
+  it("takes the key raw or as Bearer, and answers errors in its shape with a 4xx", async () => {
+    const anon = await call("/cerebrium/predict", { headers: { authorization: "nope" }, body: seed });
+    expect(anon.status).toBe(401);
+    expect(await anon.json()).toMatchObject({ run_id: null, message: expect.any(String) });
+    for (const authorization of ["sk_acme_1", "Bearer sk_acme_1"]) {
+      const bad = await call("/cerebrium/predict", { headers: { authorization }, body: { prompt: "x", image: "bm90IGFuIGltYWdl" } });
+      expect(bad.status).toBe(422);
+      expect(await bad.json()).toMatchObject({ run_id: null, errors: [{ path: "image" }] });
+    }
+    const many = await call("/cerebrium/predict", { headers: { authorization: "sk_acme_1" }, body: { prompt: "x", image: "AAAA", num_images_per_prompt: 9 } });
+    expect(await many.json()).toMatchObject({ errors: [{ path: "num_images_per_prompt" }] });
+  });
+});

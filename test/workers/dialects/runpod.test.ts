@@ -1,0 +1,64 @@
+import { describe, expect, it } from "vitest";
+import { RunPodRequestSchema, fromRunPod, isGeneration, runPodData, runpodError, toRunPodStatus, type GenerationInput } from "../../../src/dialects/runpod/translate";
+import { EaselError } from "../../../src/errors";
+import seed from "../../fixtures/seeds/runpod-img2img.json";
+import { RUN_ID, call, fakeImages, snapshot } from "./support";
+
+const generation = (input: unknown): GenerationInput => {
+  const parsed = RunPodRequestSchema.parse({ input }).input;
+  if (!isGeneration(parsed)) throw new Error("not a generation");
+  return parsed;
+};
+
+describe("RunPod request → canonical job", () => {
+  it("reads seed 000's body: api_name picks the call, the rest is A1111's payload", () => {
+    const input = generation(seed.input);
+    expect(fromRunPod(input, "https://hooks.example/rp", "v1-5")).toMatchObject({ type: "img2img", prompt: "Vaporwave 50s woman", seed: 42, steps: 20, init_image: "<BASE_64_STRING>", model: "v1-5", webhook: "https://hooks.example/rp", a1111_extra: {} });
+    // The job keeps the request without its images, as A1111 echoes it.
+    expect(runPodData(input)).toEqual({ parameters: { prompt: "Vaporwave 50s woman", seed: 42, steps: 20, init_images: null, mask: null } });
+  });
+
+  it("tells the worker's settings calls from generations, and refuses an unknown call", () => {
+    for (const api_name of ["getModels", "getOptions", "setOptions"]) expect(isGeneration(RunPodRequestSchema.parse({ input: { api_name } }).input)).toBe(false);
+    expect(RunPodRequestSchema.safeParse({ input: { api_name: "setOptions", sd_model_checkpoint: 7 } }).success).toBe(false);
+    const unknown = RunPodRequestSchema.safeParse({ input: { api_name: "upscale" } });
+    expect(unknown.error?.issues[0]?.path).toEqual(["input", "api_name"]);
+  });
+});
+
+describe("canonical job → RunPod status object", () => {
+  it("maps the states onto IN_QUEUE, IN_PROGRESS, COMPLETED, FAILED, CANCELLED", async () => {
+    const expected = { queued: "IN_QUEUE", running: "IN_PROGRESS", succeeded: "COMPLETED", failed: "FAILED", canceled: "CANCELLED" } as const;
+    for (const [status, runpod] of Object.entries(expected)) {
+      expect((await toRunPodStatus(snapshot({ status: status as keyof typeof expected, dialect: "runpod" }), fakeImages)).status).toBe(runpod);
+    }
+  });
+
+  it("carries the A1111 response as output when COMPLETED, the error when FAILED", async () => {
+    const done = await toRunPodStatus(snapshot({ dialect: "runpod", dialect_data: { parameters: { prompt: "apple" } } }), fakeImages);
+    expect(done).toMatchObject({ id: RUN_ID, status: "COMPLETED", delayTime: 1000, executionTime: 2500, output: { images: ["img0", "img1"], parameters: { prompt: "apple" } } });
+    expect(JSON.parse((done.output as { info: string }).info)).toMatchObject({ seed: 42, all_seeds: [42, 43] });
+    const failed = await toRunPodStatus(snapshot({ status: "failed", error: { code: "backend_failed", message: "boom" } }), fakeImages);
+    expect(failed).toMatchObject({ status: "FAILED", error: "boom" });
+    expect(failed.output).toBeUndefined();
+  });
+
+  it("shapes errors as {error}", () => {
+    expect(runpodError(new EaselError(404, "not_found", "job not found"))).toEqual({ error: "job not found" });
+  });
+});
+
+describe("/runpod inside the Worker", () => {
+  it("takes the key raw or as Bearer, and answers errors in its shape with a 4xx", async () => {
+    const anon = await call("/runpod/run", { headers: { authorization: "Bearer nope" }, body: seed });
+    expect(anon.status).toBe(401);
+    expect(await anon.json()).toMatchObject({ error: expect.any(String) });
+    const wide = await call("/runpod/run", { headers: { authorization: "sk_acme_1" }, body: { input: { ...seed.input, width: 4096 } } });
+    expect(wide.status).toBe(422);
+    expect(await wide.json()).toMatchObject({ details: [{ path: "input.width" }] });
+    const missing = await call("/runpod/status/sync-123", { headers: { authorization: "Bearer sk_acme_1" } });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ error: "job not found" });
+    expect((await call(`/runpod/cancel/${RUN_ID}`, { headers: { authorization: "sk_acme_1" }, body: {} })).status).toBe(404);
+  });
+});
