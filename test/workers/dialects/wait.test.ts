@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { failureStatus, hasEnded, snapshotFor, waitForEnd } from "../../../src/dialects/wait";
 import { jobStub } from "../../../src/jobs/client";
 import { randomId } from "../../../src/lib/crypto";
+import { hangingJobInput } from "../support/jobs";
 import { call, snapshot } from "./support";
 
 const created: string[] = [];
@@ -15,16 +16,7 @@ afterEach(async () => {
 async function hangingJob(): Promise<string> {
   const id = randomId("run");
   created.push(id);
-  await jobStub(env, id).create({
-    id,
-    tenant: "acme",
-    backend: "hang",
-    spec: { type: "img2img", prompt: "a cat", negative_prompt: "", strength: 0.7, steps: 4, guidance_scale: 7, width: 64, height: 64, samples: 1, seed: 7 },
-    webhook_events: ["job.succeeded", "job.failed", "job.canceled"],
-    dialect: "a1111",
-    output_prefix: `outputs/${id}`,
-    public_base_url: "http://gateway.test",
-  });
+  await jobStub(env, id).create(hangingJobInput(id, { dialect: "a1111" }));
   return id;
 }
 

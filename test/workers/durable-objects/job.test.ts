@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { canTransition, JOB_DEADLINE_MS, type JobObject } from "../../../durable-objects/job";
 import { jobStub } from "../../../src/jobs/client";
 import { randomId } from "../../../src/lib/crypto";
-import type { CreateJob } from "../../../src/jobs/spec";
+import { hangingJobInput } from "../support/jobs";
 import type { Delivery, JobStatus } from "../../../src/schemas/job";
 
 const STATUSES: JobStatus[] = ["queued", "running", "succeeded", "failed", "canceled"];
@@ -23,24 +23,6 @@ afterEach(async () => {
   for (const id of created.splice(0)) await jobStub(env, id).cancel("acme");
 });
 
-/**
- * A job pinned to the backend that never answers, so it stays queued or running until the test
- * acts; only the failover test lets jobs reach the dead backends (whose circuits it opens).
- */
-function input(id: string, over: Partial<CreateJob> = {}): CreateJob {
-  return {
-    id,
-    tenant: "acme",
-    backend: "hang",
-    spec: { type: "img2img", prompt: "a cat", negative_prompt: "", strength: 0.7, steps: 4, guidance_scale: 7, width: 64, height: 64, samples: 1, seed: 7 },
-    webhook_events: ["job.succeeded", "job.failed", "job.canceled"],
-    dialect: "v1",
-    output_prefix: `outputs/${id}`,
-    public_base_url: "http://gateway.test",
-    ...over,
-  };
-}
-
 const objectFor = (id: string) => env.JOBS.get(env.JOBS.idFromName(id));
 
 describe("job state machine", () => {
@@ -50,10 +32,10 @@ describe("job state machine", () => {
 
   it("creates a queued job with a job.queued event, once per id", async () => {
     const id = newRunId();
-    const first = await jobStub(env, id).create(input(id));
+    const first = await jobStub(env, id).create(hangingJobInput(id));
     expect(first.created).toBe(true);
     expect(first.snapshot.job).toMatchObject({ id, status: "queued", seed: 7, output: [], error: null, started_at: null });
-    const again = await jobStub(env, id).create(input(id, { spec: { ...input(id).spec, seed: 99 } }));
+    const again = await jobStub(env, id).create(hangingJobInput(id, { spec: { ...hangingJobInput(id).spec, seed: 99 } }));
     expect(again.created).toBe(false);
     expect(again.snapshot.job.seed).toBe(7);
     const events = await jobStub(env, id).events("acme");
@@ -63,7 +45,7 @@ describe("job state machine", () => {
 
   it("hides a job from every other tenant", async () => {
     const id = newRunId();
-    await jobStub(env, id).create(input(id));
+    await jobStub(env, id).create(hangingJobInput(id));
     expect(await jobStub(env, id).get("globex")).toMatchObject({ ok: false, code: "not_found" });
     expect(await jobStub(env, id).cancel("globex")).toMatchObject({ ok: false, code: "not_found" });
     expect(await jobStub(env, id).events("globex")).toMatchObject({ ok: false, code: "not_found" });
@@ -73,7 +55,7 @@ describe("job state machine", () => {
 
   it("cancels a queued job once; a second cancel is a conflict and nothing revives it", async () => {
     const id = newRunId();
-    await jobStub(env, id).create(input(id, { webhook: "https://receiver.example/hook" }));
+    await jobStub(env, id).create(hangingJobInput(id, { webhook: "https://receiver.example/hook" }));
     const canceled = await jobStub(env, id).cancel("acme");
     expect(canceled.ok && canceled.snapshot.job.status).toBe("canceled");
     expect(await jobStub(env, id).cancel("acme")).toMatchObject({ ok: false, code: "conflict" });
@@ -89,7 +71,7 @@ describe("job state machine", () => {
 
   it("refuses redelivery before the job has ended", async () => {
     const id = newRunId();
-    await jobStub(env, id).create(input(id, { webhook: "https://receiver.example/hook" }));
+    await jobStub(env, id).create(hangingJobInput(id, { webhook: "https://receiver.example/hook" }));
     expect(await jobStub(env, id).redeliver("acme")).toMatchObject({ ok: false, code: "conflict" });
   });
 });
@@ -118,7 +100,7 @@ async function running(id: string) {
 describe("job alarm", () => {
   it("fails a job over every unreachable backend, recording each attempt, then fails it with the last error", async () => {
     const id = newRunId();
-    await jobStub(env, id).create(input(id, { backend: undefined, spec: { ...input(id).spec, type: "txt2img" } }));
+    await jobStub(env, id).create(hangingJobInput(id, { backend: undefined, spec: { ...hangingJobInput(id).spec, type: "txt2img" } }));
     const job = await settled(id);
     expect(job.status).toBe("failed");
     expect(job.error?.code).toBe("backend_failed");
@@ -132,7 +114,7 @@ describe("job alarm", () => {
 
   it("runs a pinned job only on its backend", async () => {
     const id = newRunId();
-    await jobStub(env, id).create(input(id, { backend: "dead-b", spec: { ...input(id).spec, type: "txt2img" } }));
+    await jobStub(env, id).create(hangingJobInput(id, { backend: "dead-b", spec: { ...hangingJobInput(id).spec, type: "txt2img" } }));
     const events = await jobStub(env, id).events("acme");
     await settled(id);
     const after = await jobStub(env, id).events("acme");
@@ -143,7 +125,7 @@ describe("job alarm", () => {
 
   it("fails a running job that outlived its deadline with code timeout, and the late answer changes nothing", async () => {
     const id = newRunId();
-    await jobStub(env, id).create(input(id));
+    await jobStub(env, id).create(hangingJobInput(id));
     await running(id);
     await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
       state.storage.sql.exec("UPDATE job SET deadline_at = ?", Date.now() - JOB_DEADLINE_MS);
@@ -156,7 +138,7 @@ describe("job alarm", () => {
 
   it("cancels a running job: canceled at once, and the attempt's end cannot revive it", async () => {
     const id = newRunId();
-    await jobStub(env, id).create(input(id));
+    await jobStub(env, id).create(hangingJobInput(id));
     await running(id);
     const res = await jobStub(env, id).cancel("acme");
     expect(res.ok && res.snapshot.job.status).toBe("canceled");
@@ -167,7 +149,7 @@ describe("job alarm", () => {
 
   it("keeps a webhook event in the outbox with its state change, and logs each failed delivery with the next retry", async () => {
     const id = newRunId();
-    await jobStub(env, id).create(input(id, { webhook: "http://127.0.0.1:9/unreachable" }));
+    await jobStub(env, id).create(hangingJobInput(id, { webhook: "http://127.0.0.1:9/unreachable" }));
     await jobStub(env, id).cancel("acme");
     let rows: Delivery[] = [];
     for (let i = 0; i < 100 && !rows.length; i++) {

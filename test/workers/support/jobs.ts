@@ -1,0 +1,19 @@
+import type { CreateJob } from "../../../src/jobs/spec";
+
+/**
+ * A job pinned to the test backend that never answers, so it stays queued or running until the
+ * test acts (cancels it, moves its deadline...).
+ */
+export function hangingJobInput(id: string, over: Partial<CreateJob> = {}): CreateJob {
+  return {
+    id,
+    tenant: "acme",
+    backend: "hang",
+    spec: { type: "img2img", prompt: "a cat", negative_prompt: "", strength: 0.7, steps: 4, guidance_scale: 7, width: 64, height: 64, samples: 1, seed: 7 },
+    webhook_events: ["job.succeeded", "job.failed", "job.canceled"],
+    dialect: "v1",
+    output_prefix: `outputs/${id}`,
+    public_base_url: "http://gateway.test",
+    ...over,
+  };
+}
