@@ -12,7 +12,7 @@ import type { Delivery, Job, JobError, JobEvent, JobStatus, WebhookEventType } f
 import { getImageBytes, outputKey, putImage, type StoredImage } from "../src/storage/images";
 import { signedOutputUrl } from "../src/storage/links";
 import { attemptDelivery, nextDelayMs } from "../src/webhooks/deliver";
-import { expandImageRefs } from "../src/webhooks/image-refs";
+import { fillSlots, serializeWithSlots, type SlottedBody } from "../src/webhooks/body-slots";
 import type { AcquireResult } from "./backend-scheduler";
 
 /** A job that has not ended by then fails with `timeout`, whatever its backends do. */
@@ -71,7 +71,7 @@ type AttemptRow = {
   token: string;
 };
 
-type OutboxRow = { event_id: string; type: WebhookEventType; url: string; body: string; attempts: number; next_at: number | null };
+type OutboxRow = { event_id: string; type: WebhookEventType; url: string; body: string; slots: string; attempts: number; next_at: number | null };
 
 type StoredOutput = StoredImage & { seed: number };
 
@@ -101,7 +101,7 @@ export class JobObject extends DurableObject<Env> {
         started_at INTEGER NOT NULL, ended_at INTEGER, error TEXT);
       CREATE TABLE IF NOT EXISTS outbox (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, url TEXT NOT NULL,
-        body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER, state TEXT NOT NULL);
+        body TEXT NOT NULL, slots TEXT NOT NULL DEFAULT '[]', attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER, state TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS deliveries (
         id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, type TEXT NOT NULL, attempt INTEGER NOT NULL,
         url TEXT NOT NULL, started_at INTEGER NOT NULL, status_code INTEGER, error TEXT, duration_ms INTEGER NOT NULL,
@@ -515,13 +515,21 @@ export class JobObject extends DurableObject<Env> {
     await this.reschedule();
   }
 
-  private async webhookBody(row: JobRow, type: WebhookEventType, now: number): Promise<string | null> {
+  private async webhookBody(row: JobRow, type: WebhookEventType, now: number): Promise<SlottedBody | null> {
     const body = await renderWebhookBody(this.env, await this.snapshot(row), type, now);
-    return body === null ? null : JSON.stringify(body);
+    return body === null ? null : serializeWithSlots(body);
   }
 
-  private enqueueWebhook(type: WebhookEventType, url: string, body: string, now: number): void {
-    this.sql.exec("INSERT INTO outbox (event_id, type, url, body, next_at, state) VALUES (?, ?, ?, ?, ?, 'pending')", randomId("msg"), type, url, body, now);
+  private enqueueWebhook(type: WebhookEventType, url: string, body: SlottedBody, now: number): void {
+    this.sql.exec(
+      "INSERT INTO outbox (event_id, type, url, body, slots, next_at, state) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+      randomId("msg"),
+      type,
+      url,
+      body.text,
+      JSON.stringify(body.slots),
+      now,
+    );
   }
 
   private event(type: string, data: Record<string, unknown>, at: number): void {
@@ -538,13 +546,14 @@ export class JobObject extends DurableObject<Env> {
   private async deliverDue(): Promise<void> {
     for (let i = 0; i < MAX_DELIVERIES_PER_ALARM; i++) {
       // Head of line only: a later event never overtakes an earlier one of the same job.
-      const head = this.sql.exec<OutboxRow>("SELECT event_id, type, url, body, attempts, next_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1").toArray()[0];
+      const head = this.sql.exec<OutboxRow>("SELECT event_id, type, url, body, slots, attempts, next_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1").toArray()[0];
       if (!head || !dueBy(head.next_at)) return;
       const row = this.mustRow();
       const secrets = config.tenant(this.env, row.tenant)?.webhook_secrets ?? [];
       const attempt = head.attempts + 1;
       const startedAt = Date.now();
-      const body = await expandImageRefs(this.env.IMAGES, head.body);
+      const outputKeys = (JSON.parse(row.output) as StoredOutput[]).map((o) => o.key);
+      const body = await fillSlots(this.env.IMAGES, { text: head.body, slots: JSON.parse(head.slots) as SlottedBody["slots"] }, outputKeys);
       const result = await attemptDelivery({ url: head.url, eventId: head.event_id, body, secrets });
       const delay = result.verdict === "retry" ? nextDelayMs(config.retrySchedule(this.env), attempt, result.retry_after_ms) : null;
       const nextAt = delay === null ? null : Date.now() + delay;

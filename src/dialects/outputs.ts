@@ -4,12 +4,13 @@ import type { Env } from "../env";
 import type { JobSnapshot } from "../jobs/results";
 import { bytesToBase64 } from "../lib/base64";
 import { signedOutputUrl } from "../storage/links";
+import type { Base64Image } from "../webhooks/body-slots";
 
 /**
- * How a renderer gets the images as base64: read from R2 now (a response), or as references the
- * webhook outbox fills in at each attempt (`imageRefs`), so no image lands in Durable Object storage.
+ * How a renderer gets the images as base64: read from R2 now (a response), or as places the
+ * webhook outbox fills in at each attempt (`outputPlaces`), so no image lands in Durable Object storage.
  */
-export type ImagesAsBase64 = (snapshot: JobSnapshot) => Promise<string[]>;
+export type ImagesAsBase64 = (snapshot: JobSnapshot) => Promise<Base64Image[]>;
 
 export const outputsBase64 =
   (env: Env): ImagesAsBase64 =>

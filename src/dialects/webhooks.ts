@@ -2,7 +2,7 @@ import type { Env } from "../env";
 import type { JobSnapshot } from "../jobs/results";
 import type { WebhookEventType } from "../schemas/job";
 import { canonicalWebhookBody } from "../webhooks/body";
-import { imageRefs } from "../webhooks/image-refs";
+import { outputPlaces } from "../webhooks/body-slots";
 import { toCerebrium } from "./cerebrium/translate";
 import { toEksNotification } from "./eks/translate";
 import { toModelsLabWebhook } from "./modelslab/translate";
@@ -19,11 +19,11 @@ export async function renderWebhookBody(env: Env, snapshot: JobSnapshot, type: W
   if (type === "job.started") return null;
   switch (dialect) {
     case "modelslab":
-      return toModelsLabWebhook(env, snapshot, imageRefs);
+      return toModelsLabWebhook(env, snapshot, outputPlaces);
     case "cerebrium":
-      return toCerebrium(snapshot, imageRefs);
+      return toCerebrium(snapshot, outputPlaces);
     case "runpod":
-      return toRunPodStatus(snapshot, imageRefs, nowMs);
+      return toRunPodStatus(snapshot, outputPlaces, nowMs);
     case "eks":
       return toEksNotification(env, snapshot);
   }

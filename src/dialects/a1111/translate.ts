@@ -4,6 +4,7 @@ import type { EaselError } from "../../errors";
 import type { IntakeOptions, IntakeRequest } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
 import type { GenerationSpec } from "../../jobs/spec";
+import type { Base64Image } from "../../webhooks/body-slots";
 
 export const A1111RequestSchema = z
   .looseObject({
@@ -108,7 +109,7 @@ function infotext(spec: GenerationSpec, seed: number): string {
 const timestamp = (iso: string): string => iso.replace(/[-:T]/g, "").slice(0, 14);
 
 /** A1111's answer: the images, the request echoed, and `info` as the JSON string A1111 writes. */
-export function toA1111Response(snapshot: JobSnapshot, images: string[], parameters: unknown) {
+export function toA1111Response(snapshot: JobSnapshot, images: Base64Image[], parameters: unknown) {
   const { job } = snapshot;
   const { spec } = snapshot.input;
   const seeds = job.output.map((o) => o.seed);
