@@ -5,6 +5,8 @@ import type { BackendFailure, Outcome } from "../src/backends/types";
 import { config, type BackendConfig } from "../src/config";
 import { renderWebhookBody } from "../src/dialects/webhooks";
 import type { Env } from "../src/env";
+import { callbackToken } from "../src/jobs/callback-token";
+import type { CallbackBody } from "../src/jobs/client";
 import type { JobSnapshot, Result } from "../src/jobs/results";
 import { CreateJobSchema, type CreateJob, type StoredJobInput } from "../src/jobs/spec";
 import { randomId, timingSafeEqual } from "../src/lib/crypto";
@@ -231,7 +233,8 @@ export class JobObject extends DurableObject<Env> {
   }
 
   /** A completion callback from an asynchronous backend; a forged or replayed one changes nothing. */
-  async backendCallback(attemptN: number, token: string, headers: [string, string][], body: string): Promise<{ accepted: boolean }> {
+  async backendCallback(attemptN: number, token: string, headers: [string, string][], staged: CallbackBody): Promise<{ accepted: boolean }> {
+    const body = "text" in staged ? staged.text : await this.unstage(staged.staged);
     const attempt = this.currentAttempt();
     // A fast backend's callback can overtake the answer to the submit itself: `running` counts too.
     if (!attempt || attempt.n !== attemptN || !timingSafeEqual(attempt.token, token)) return { accepted: false };
@@ -246,6 +249,14 @@ export class JobObject extends DurableObject<Env> {
     await this.settle(attempt.n, backend, outcome);
     await this.reschedule();
     return { accepted: true };
+  }
+
+  /** A large callback body the Worker put in R2: read once, then removed. */
+  private async unstage(key: string): Promise<string> {
+    const obj = await this.env.IMAGES.get(key);
+    const text = obj ? await obj.text() : "";
+    this.ctx.waitUntil(this.env.IMAGES.delete(key));
+    return text;
   }
 
   // ---- the alarm: dispatch, polling, deadlines, webhook delivery ----
@@ -350,7 +361,7 @@ export class JobObject extends DurableObject<Env> {
       return;
     }
     const n = (this.sql.exec<{ n: number | null }>("SELECT MAX(n) AS n FROM attempts").one().n ?? 0) + 1;
-    const token = randomId("cb");
+    const token = await callbackToken(this.env, row.id, n);
     this.ctx.storage.transactionSync(() => {
       this.sql.exec("INSERT INTO attempts (n, backend, state, token, started_at) VALUES (?, ?, 'running', ?, ?)", n, backend.name, token, now);
       this.sql.exec("UPDATE job SET dispatch_at = NULL, waiting_on = NULL, backend = ? WHERE id = ?", backend.name, row.id);

@@ -24,12 +24,17 @@ if (!existsSync(".dev.vars") && !process.env.TENANTS) {
   console.log("created .dev.vars from .dev.vars.example");
 }
 
-/** BACKENDS as wrangler will see it: the environment first, then .dev.vars. */
-function effectiveBackends(): string {
-  if (process.env.BACKENDS) return process.env.BACKENDS;
+/** A variable as wrangler will see it: the environment first, then .dev.vars. */
+function effective(name: string): string {
+  if (process.env[name]) return process.env[name] ?? "";
   if (!existsSync(".dev.vars")) return "";
-  const line = readFileSync(".dev.vars", "utf8").split("\n").find((l) => l.startsWith("BACKENDS="));
-  return line?.slice("BACKENDS=".length) ?? "";
+  const line = readFileSync(".dev.vars", "utf8").split("\n").find((l) => l.startsWith(`${name}=`));
+  return line?.slice(name.length + 1) ?? "";
+}
+const effectiveBackends = () => effective("BACKENDS");
+
+if (!effective("URL_SIGNING_SECRET")) {
+  console.warn("URL_SIGNING_SECRET is not set: output links are signed with a fixed local key (a deployment refuses to run without one).");
 }
 
 const children: ChildProcess[] = [];

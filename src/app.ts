@@ -51,7 +51,7 @@ export function toEaselError(err: unknown): EaselError {
   return new EaselError(500, "internal_error", "something went wrong on our side");
 }
 
-const limit = (maxSize: number) =>
+export const limit = (maxSize: number) =>
   bodyLimit({
     maxSize,
     onError: () => {
@@ -59,9 +59,8 @@ const limit = (maxSize: number) =>
     },
   });
 
-/** Clients get the contract's 15 MiB; backend callbacks carry up to four full-size images in base64. */
+/** Clients get the contract's 15 MiB. */
 export const limitClientBody = limit(MAX_BODY_BYTES);
-export const limitCallbackBody = limit(128 * 1024 * 1024);
 
 /**
  * Bodies are JSON whatever the client's Content-Type says: `curl -d` sends form-encoded by

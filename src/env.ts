@@ -17,7 +17,7 @@ export interface Env {
   PUBLIC_BASE_URL?: string;
   WEBHOOK_RETRY_SCHEDULE?: string;
   ALLOW_PRIVATE_URLS?: string;
-  /** Signs output links; when unset a key is derived from TENANTS, which is secret too. */
+  /** Signs output links and callback tokens; required when deployed. */
   URL_SIGNING_SECRET?: string;
   /** Name shown in `r2://<bucket>/...` locations. */
   R2_BUCKET_NAME?: string;

@@ -1,7 +1,7 @@
-import { createApp, errorBody, errorsAs, jsonBodies, limitCallbackBody, limitClientBody, mountDocs } from "./app";
+import { createApp, errorBody, errorsAs, jsonBodies, limit, limitClientBody, mountDocs } from "./app";
 import { dialects } from "./dialects";
 import { EaselError } from "./errors";
-import { callbacks } from "./routes/callbacks";
+import { CALLBACK_MAX_BYTES, callbacks } from "./routes/callbacks";
 import { health } from "./routes/health";
 import { jobs } from "./routes/jobs";
 import { models } from "./routes/models";
@@ -12,7 +12,7 @@ export { BackendScheduler } from "../durable-objects/backend-scheduler";
 export { TenantObject } from "../durable-objects/tenant";
 
 const app = createApp();
-app.use("/internal/*", limitCallbackBody);
+app.use("/internal/*", limit(CALLBACK_MAX_BYTES));
 app.use("*", async (c, next) => (c.req.path.startsWith("/internal/") ? next() : limitClientBody(c, next)));
 app.use("*", jsonBodies);
 app.route("/", health);

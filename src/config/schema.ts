@@ -4,6 +4,8 @@ export const TenantSchema = z.object({
   api_keys: z.array(z.string().min(1)).min(1),
   webhook_secrets: z.array(z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, "must be whsec_<base64>")).default([]),
   default_webhook: z.url().optional(),
+  /** Where this tenant's `s3://` links may point: `bucket/` or `bucket/prefix/`. None = no S3 reads. */
+  s3_read_prefixes: z.array(z.string().regex(/^[^/]+\/(?:[^/]+\/)*$/, "must be bucket/ or bucket/prefix/ (ending in /)")).default([]),
 });
 export const TenantsSchema = z.record(z.string().min(1), TenantSchema);
 

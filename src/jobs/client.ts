@@ -9,6 +9,9 @@ import type { Failure } from "./results";
  */
 export type JobApi = Pick<JobObject, "create" | "get" | "events" | "waitForChange" | "deliveries" | "cancel" | "redeliver" | "wake" | "backendCallback">;
 
+/** A callback body as the Worker hands it over: inline, or staged in R2 when too large for RPC. */
+export type CallbackBody = { text: string } | { staged: string };
+
 export const jobStub = (env: Env, runId: string): JobApi => env.JOBS.get(env.JOBS.idFromName(runId)) as unknown as JobApi;
 
 /** Run ids are ours: anything else cannot name a job, and must not create a Durable Object. */

@@ -1,8 +1,18 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createApp } from "../app";
-import { isRunId, jobStub } from "../jobs/client";
+import { verifyCallbackToken } from "../jobs/callback-token";
+import { isRunId, jobStub, type CallbackBody } from "../jobs/client";
+import { randomId } from "../lib/crypto";
 
-/** Where asynchronous backends (RunPod, Cerebrium) report completion; the token is per attempt. */
+/**
+ * Four 2048² images, incompressible, as base64 (4 × ~16.8 MB) plus the JSON around them: the
+ * largest answer a job the contract allows can need.
+ */
+export const CALLBACK_MAX_BYTES = 80 * 1024 * 1024;
+/** Bodies up to this go to the job object as they are; larger ones are staged in R2 (RPC carries 32 MiB at most). */
+const INLINE_MAX_BYTES = 8 * 1024 * 1024;
+
+/** Where asynchronous backends (RunPod, Cerebrium) report completion; the token is a MAC per attempt. */
 export const callbacks = createApp();
 callbacks.openapi(
   createRoute({
@@ -10,12 +20,29 @@ callbacks.openapi(
     path: "/internal/callbacks/{id}/{attempt}/{token}",
     hide: true,
     request: { params: z.object({ id: z.string(), attempt: z.coerce.number().int().positive(), token: z.string().min(1) }) },
-    responses: { 200: { description: "Accepted" }, 404: { description: "Unknown or stale callback" } },
+    responses: { 200: { description: "Accepted" }, 404: { description: "Unknown or stale callback" }, 413: { description: "Body too large" } },
   }),
   async (c) => {
     const { id, attempt, token } = c.req.valid("param");
-    if (!isRunId(id)) return c.json({ ok: false }, 404);
-    const body = await c.req.text();
+    // Checked before any Durable Object is named: a forged callback creates nothing anywhere.
+    if (!isRunId(id) || !(await verifyCallbackToken(c.env, id, attempt, token))) return c.json({ ok: false }, 404);
+    const length = Number(c.req.header("content-length") ?? NaN);
+    let body: CallbackBody;
+    if (Number.isFinite(length) && length > INLINE_MAX_BYTES && c.req.raw.body) {
+      // Streamed into R2 as it arrives: the Worker never holds the whole body.
+      const key = `callbacks/${id}/${attempt}/${randomId("cb")}`;
+      await c.env.IMAGES.put(key, c.req.raw.body.pipeThrough(new FixedLengthStream(length)));
+      body = { staged: key };
+    } else {
+      const text = await c.req.text();
+      if (text.length > INLINE_MAX_BYTES) {
+        const key = `callbacks/${id}/${attempt}/${randomId("cb")}`;
+        await c.env.IMAGES.put(key, text);
+        body = { staged: key };
+      } else {
+        body = { text };
+      }
+    }
     const { accepted } = await jobStub(c.env, id).backendCallback(attempt, token, [...c.req.raw.headers], body);
     return c.json({ ok: accepted }, accepted ? 200 : 404);
   },

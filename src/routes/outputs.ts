@@ -12,7 +12,7 @@ outputs.openapi(
     summary: "Download an output image (signed link, no API key)",
     request: {
       params: z.object({ file: z.string() }),
-      query: z.object({ expires: z.string(), sig: z.string() }),
+      query: z.object({ expires: z.string().optional(), sig: z.string().optional() }),
     },
     responses: {
       200: { content: { "image/png": { schema: z.string().openapi({ format: "binary" }) } }, description: "The image" },
@@ -24,7 +24,8 @@ outputs.openapi(
     const { file } = c.req.valid("param");
     const { expires, sig } = c.req.valid("query");
     const key = outputKeyFromPath(file);
-    if (!key || !(await verifyOutputLink(config.urlSigningSecret(c.env), key, expires, sig))) {
+    // A link with its signature or expiry missing, wrong or moved is a 403 like any other bad link.
+    if (!key || expires === undefined || sig === undefined || !(await verifyOutputLink(config.urlSigningSecret(c.env), key, expires, sig))) {
       throw new EaselError(403, "invalid_signature", "the link is invalid or has expired");
     }
     const obj = await c.env.IMAGES.get(key);

@@ -63,7 +63,7 @@ beforeAll(async () => {
     persistDir: dir,
     vars: {
       TENANTS: JSON.stringify({
-        seeds: { api_keys: [KEY], webhook_secrets: [SECRET], default_webhook: `${receiver.url}/sns` },
+        seeds: { api_keys: [KEY], webhook_secrets: [SECRET], default_webhook: `${receiver.url}/sns`, s3_read_prefixes: ["inputs/"] },
         other: { api_keys: [OTHER_KEY], webhook_secrets: [SECRET] },
       }),
       BACKENDS: JSON.stringify([{ name: "sim", kind: "a1111", url: sim.url }]),

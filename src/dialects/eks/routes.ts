@@ -67,7 +67,13 @@ eks.openapi(
     const first = task.content.init_images?.[0] ?? undefined;
     const initImage =
       first && eksType(task) === "img2img" && isS3Link(first)
-        ? (await readS3Image(first, config.s3(c.env), { field: `${under}init_images.0`, maxBytes: MAX_INIT_IMAGE_BYTES })).bytes
+        ? (
+            await readS3Image(first, config.s3(c.env), {
+              field: `${under}init_images.0`,
+              maxBytes: MAX_INIT_IMAGE_BYTES,
+              allowedPrefixes: config.tenant(c.env, tenant)?.s3_read_prefixes ?? [],
+            })
+          ).bytes
         : first;
     const runId = await claimTask(c.env, tenant, task, body);
     await submitJob(c.env, fromEks(task, initImage, model), {

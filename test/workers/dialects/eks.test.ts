@@ -69,11 +69,29 @@ describe("canonical job → SD-on-EKS answers", () => {
 
 describe("s3:// links", () => {
   it("are a 422 naming the field when malformed or when no S3 store is configured", async () => {
-    const opts = { field: "task.content.init_images.0", maxBytes: 1024 };
+    const opts = { field: "task.content.init_images.0", maxBytes: 1024, allowedPrefixes: ["inputs/"] };
     const s3 = { endpoint: "http://127.0.0.1:9", region: "us-east-1", accessKeyId: "a", secretAccessKey: "b" };
     await expect(readS3Image("s3://bucket-only", s3, opts)).rejects.toMatchObject({ status: 422, code: "invalid_url" });
     await expect(readS3Image("s3://inputs/cat.png", undefined, opts)).rejects.toMatchObject({ status: 422, code: "s3_not_configured", details: [{ path: opts.field }] });
     await expect(readS3Image("s3://inputs/cat.png", s3, opts)).rejects.toMatchObject({ status: 422, code: "image_fetch_failed" });
+  });
+
+  it("are read only under the tenant's s3_read_prefixes, refused before S3 is asked", async () => {
+    // An endpoint that would hang: a refusal that reached S3 would time out instead of answering.
+    const s3 = { endpoint: "http://10.255.255.1", region: "us-east-1", accessKeyId: "a", secretAccessKey: "b" };
+    const opts = { field: "f", maxBytes: 1024, timeoutMs: 60_000 };
+    for (const [link, prefixes] of [
+      ["s3://inputs/cat.png", []],
+      ["s3://secrets/cat.png", ["inputs/"]],
+      ["s3://inputs/alice/cat.png", ["inputs/bob/"]],
+      ["s3://inputs/bob/../alice/cat.png", ["inputs/bob/"]],
+      ["s3://inputs/bob//cat.png", ["inputs/bob/"]],
+      ["s3://inputs-other/cat.png", ["inputs/"]],
+    ] as const) {
+      const started = Date.now();
+      await expect(readS3Image(link, s3, { ...opts, allowedPrefixes: prefixes })).rejects.toMatchObject({ status: 422, details: [{ path: "f" }] });
+      expect(Date.now() - started).toBeLessThan(1000);
+    }
   });
 });
 
