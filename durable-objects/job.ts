@@ -375,7 +375,7 @@ export class JobObject extends DurableObject<Env> {
     try {
       const initImage = input.spec.init_image_key ? await getImageBytes(this.env.IMAGES, input.spec.init_image_key) : undefined;
       outcome = await adapterFor(backend).submit({
-        spec: input.spec,
+        spec: (await this.fullInput(input)).spec,
         initImage,
         callbackUrl: `${input.public_base_url}/internal/callbacks/${encodeURIComponent(row.id)}/${n}/${token}`,
         callbackSecret: token,
@@ -643,8 +643,17 @@ export class JobObject extends DurableObject<Env> {
       .map((e) => ({ seq: e.seq, type: e.type, at: iso(e.at), data: JSON.parse(e.data) as Record<string, unknown> }));
   }
 
+  /** The input with its pass-through fields, read back from R2 when they were too large to keep here. */
+  private async fullInput(input: StoredJobInput): Promise<StoredJobInput> {
+    if (!input.pass_through_key) return input;
+    const obj = await this.env.IMAGES.get(input.pass_through_key);
+    if (!obj) return input;
+    const extra = (await obj.json()) as { a1111_extra?: Record<string, unknown>; dialect_data: Record<string, unknown> };
+    return { ...input, spec: { ...input.spec, a1111_extra: extra.a1111_extra }, dialect_data: extra.dialect_data };
+  }
+
   private async snapshot(row: JobRow): Promise<JobSnapshot> {
-    const input = parseInput(row);
+    const input = await this.fullInput(parseInput(row));
     const outputs = JSON.parse(row.output) as StoredOutput[];
     const secret = config.urlSigningSecret(this.env);
     const now = Date.now();

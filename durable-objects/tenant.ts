@@ -31,14 +31,20 @@ export class TenantObject extends DurableObject<Env> {
     const now = Date.now();
     // Forget expired keys a few at a time, so the table stays the size of a day's traffic.
     this.sql.exec("DELETE FROM claims WHERE rowid IN (SELECT rowid FROM claims WHERE expires_at IS NOT NULL AND expires_at < ? LIMIT 100)", now);
-    const found = this.sql.exec<{ hash: string; run_id: string }>("SELECT hash, run_id FROM claims WHERE scope = ? AND key = ?", scope, key).toArray()[0];
+    // An expired key never matches, whether or not the purge above reached it yet.
+    const found = this.sql
+      .exec<{ hash: string; run_id: string }>("SELECT hash, run_id FROM claims WHERE scope = ? AND key = ? AND (expires_at IS NULL OR expires_at >= ?)", scope, key, now)
+      .toArray()[0];
     if (found) return { status: found.hash === hash ? "existing" : "conflict", runId: found.run_id };
-    this.sql.exec("INSERT INTO claims (scope, key, hash, run_id, expires_at) VALUES (?, ?, ?, ?, ?)", scope, key, hash, runId, ttlMs === null ? null : now + ttlMs);
+    this.sql.exec("INSERT OR REPLACE INTO claims (scope, key, hash, run_id, expires_at) VALUES (?, ?, ?, ?, ?)", scope, key, hash, runId, ttlMs === null ? null : now + ttlMs);
     return { status: "claimed", runId };
   }
 
   async lookup(scope: "idempotency" | "eks_task", key: string): Promise<string | null> {
-    return this.sql.exec<{ run_id: string }>("SELECT run_id FROM claims WHERE scope = ? AND key = ?", scope, key).toArray()[0]?.run_id ?? null;
+    return (
+      this.sql.exec<{ run_id: string }>("SELECT run_id FROM claims WHERE scope = ? AND key = ? AND (expires_at IS NULL OR expires_at >= ?)", scope, key, Date.now()).toArray()[0]?.run_id ??
+      null
+    );
   }
 
   async getOptions(): Promise<Record<string, unknown>> {

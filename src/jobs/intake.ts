@@ -5,10 +5,11 @@ import type { Env } from "../env";
 import { EaselError, invalid } from "../errors";
 import { canonicalJson, randomId, sha256Hex } from "../lib/crypto";
 import { readImageInput } from "../lib/image-input";
+import { sniffImage } from "../lib/image-sniff";
 import { checkOutboundUrl } from "../lib/url-guard";
 import type { z } from "@hono/zod-openapi";
 import { GenerationLimitsSchema, type WebhookEventType } from "../schemas/job";
-import { inputKey, putImage } from "../storage/images";
+import { inputKey, passThroughKey, putImage } from "../storage/images";
 import { tenantStub } from "../tenants";
 import { isOk, jobStub } from "./client";
 import type { JobSnapshot } from "./results";
@@ -54,6 +55,20 @@ export interface IntakeOptions {
   outputPrefix?: string;
 }
 
+/**
+ * Pass-through fields (masks and ControlNet images in `alwayson_scripts`, the request a dialect
+ * echoes) can be megabytes, while a Durable Object value holds 2 MB: above this they live in R2.
+ */
+const INLINE_PASS_THROUGH_BYTES = 64 * 1024;
+
+async function storePassThrough(env: Env, runId: string, spec: GenerationSpec, dialect_data: Record<string, unknown>) {
+  const json = JSON.stringify({ a1111_extra: spec.a1111_extra, dialect_data });
+  if (json.length <= INLINE_PASS_THROUGH_BYTES) return { spec, dialect_data, key: undefined };
+  const key = passThroughKey(runId);
+  await env.IMAGES.put(key, json, { httpMetadata: { contentType: "application/json" } });
+  return { spec: { ...spec, a1111_extra: undefined }, dialect_data: {}, key };
+}
+
 const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
 
 /**
@@ -84,6 +99,21 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
     if (!checked.ok) throw invalid(fields.webhook, checked.reason);
   }
 
+  // The image is read and checked before the Idempotency-Key is claimed: a request refused for its
+  // image must leave the key free for the corrected one.
+  let image: Uint8Array | undefined;
+  if (req.type === "img2img") {
+    if (req.init_image === undefined) throw invalid(fields.init_image, "required when type is img2img");
+    image =
+      typeof req.init_image === "string"
+        ? (await readImageInput(req.init_image, { field: fields.init_image, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES })).bytes
+        : req.init_image;
+    if (image.byteLength > MAX_INIT_IMAGE_BYTES) {
+      throw new EaselError(422, "image_too_large", `${fields.init_image}: image is over ${MAX_INIT_IMAGE_BYTES} bytes`, [{ path: fields.init_image, message: "image is over 10 MiB" }]);
+    }
+    if (!sniffImage(image)) throw new EaselError(422, "invalid_image", `${fields.init_image}: not a PNG, JPEG or WebP image`, [{ path: fields.init_image, message: "not a PNG, JPEG or WebP image" }]);
+  }
+
   let runId = opts.runId ?? randomId("run");
   if (opts.idempotency) {
     const hash = await sha256Hex(canonicalJson(opts.idempotency.body));
@@ -97,21 +127,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
     }
   }
 
-  let init_image_key: string | undefined;
-  if (req.type === "img2img") {
-    if (req.init_image === undefined) throw invalid(fields.init_image, "required when type is img2img");
-    const image =
-      typeof req.init_image === "string"
-        ? (await readImageInput(req.init_image, { field: fields.init_image, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES })).bytes
-        : req.init_image.byteLength <= MAX_INIT_IMAGE_BYTES
-          ? req.init_image
-          : (() => {
-              throw new EaselError(422, "image_too_large", `${fields.init_image}: image is over ${MAX_INIT_IMAGE_BYTES} bytes`, [{ path: fields.init_image, message: "image is over 10 MiB" }]);
-            })();
-    const stored = await putImage(env.IMAGES, inputKey(runId), image);
-    if (stored.content_type === "application/octet-stream") throw new EaselError(422, "invalid_image", `${fields.init_image}: not a PNG, JPEG or WebP image`, [{ path: fields.init_image, message: "not a PNG, JPEG or WebP image" }]);
-    init_image_key = stored.key;
-  }
+  const init_image_key = image ? (await putImage(env.IMAGES, inputKey(runId), image)).key : undefined;
 
   const spec: GenerationSpec = {
     type: req.type,
@@ -129,16 +145,18 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
     model: req.model,
     a1111_extra: req.a1111_extra,
   };
+  const passThrough = await storePassThrough(env, runId, spec, opts.dialectData ?? {});
   return jobStub(env, runId).create({
     id: runId,
     tenant: opts.tenant,
-    spec,
+    spec: passThrough.spec,
     backend: req.backend,
     track_id: req.track_id,
     webhook,
     webhook_events: req.webhook_events ?? [...DEFAULT_WEBHOOK_EVENTS],
     dialect: opts.dialect,
-    dialect_data: opts.dialectData ?? {},
+    dialect_data: passThrough.dialect_data,
+    pass_through_key: passThrough.key,
     output_prefix: opts.outputPrefix ?? `outputs/${runId}`,
     public_base_url: opts.publicBaseUrl,
   });

@@ -37,6 +37,8 @@ export const CreateJobSchema = z.object({
   dialect: DialectSchema,
   /** Dialect-specific values echoed back in that dialect's responses (EKS context, ModelsLab base64 flag...). */
   dialect_data: z.record(z.string(), z.unknown()).default({}),
+  /** R2 key of `{a1111_extra, dialect_data}` when those were too large to keep with the job. */
+  pass_through_key: z.string().optional(),
   /** R2 prefix under which outputs are written as image_<n>.png. */
   output_prefix: z.string(),
   public_base_url: z.string(),

@@ -1,6 +1,7 @@
 import { sniffImage } from "../lib/image-sniff";
 
 export const inputKey = (jobId: string): string => `inputs/${jobId}/init`;
+export const passThroughKey = (jobId: string): string => `inputs/${jobId}/pass-through.json`;
 export const outputKey = (prefix: string, index: number): string => `${prefix}/image_${index}.png`;
 
 export interface StoredImage {

@@ -5,8 +5,11 @@
  */
 import { z } from "@hono/zod-openapi";
 import type { Env } from "../../env";
+import { EaselError } from "../../errors";
 import { tenantStub } from "../../tenants";
 import { cachedModels, requireKnownModel } from "../models";
+
+const MAX_OPTION_BYTES = 64 * 1024;
 
 export const A1111OptionsSchema = z.looseObject({ sd_model_checkpoint: z.string().min(1).optional() }).openapi("A1111Options");
 
@@ -24,6 +27,10 @@ export async function a1111Options(env: Env, tenant: string): Promise<Record<str
 
 /** `POST /sdapi/v1/options`: an unknown checkpoint is a 422 naming `field`, as seed 001 refuses it. */
 export async function setA1111Options(env: Env, tenant: string, options: z.infer<typeof A1111OptionsSchema>, field: string): Promise<void> {
+  // Options are kept with the tenant (a Durable Object value holds 2 MB): a setting is small, or refused.
+  for (const [name, value] of Object.entries(options)) {
+    if (JSON.stringify(value).length > MAX_OPTION_BYTES) throw new EaselError(413, "option_too_large", `${name}: the value is over ${MAX_OPTION_BYTES / 1024} KiB`, [{ path: name, message: "too large" }]);
+  }
   await requireKnownModel(env, options.sd_model_checkpoint, field);
   await tenantStub(env, tenant).setOptions(options);
 }
