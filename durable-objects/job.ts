@@ -10,6 +10,7 @@ import type { CallbackBody } from "../src/jobs/client";
 import type { JobSnapshot, Result } from "../src/jobs/results";
 import { CreateJobSchema, type CreateJob, type StoredJobInput } from "../src/jobs/spec";
 import { randomId, timingSafeEqual } from "../src/lib/crypto";
+import { redact } from "../src/lib/redact";
 import type { Delivery, Job, JobError, JobEvent, JobStatus, WebhookEventType } from "../src/schemas/job";
 import { getImageBytes, outputKey, putImage, type StoredImage } from "../src/storage/images";
 import { signedOutputUrl } from "../src/storage/links";
@@ -84,7 +85,7 @@ type StoredOutput = StoredImage & { seed: number };
 export class JobObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** The synchronous backend call this instance has in flight, if any. */
-  private inflight: { attempt: number; abort: AbortController } | undefined;
+  private inflight: { attempt: number } | undefined;
   private readonly waiters = new Set<() => void>();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -203,9 +204,10 @@ export class JobObject extends DurableObject<Env> {
     if (!row) return notFound();
     if (TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: `job is already ${row.status}` };
     const attempt = this.currentAttempt();
+    const callRunning = this.callInFlight(attempt);
     await this.finish("canceled", null, []);
     this.stopBackend(attempt);
-    await this.releaseSlot(attempt?.backend ?? row.waiting_on ?? "", "neutral");
+    if (!callRunning) await this.releaseSlot(attempt?.backend ?? row.waiting_on ?? "", "neutral");
     return { ok: true, snapshot: await this.snapshot(this.mustRow()) };
   }
 
@@ -278,9 +280,10 @@ export class JobObject extends DurableObject<Env> {
     const now = Date.now();
     if (dueBy(row.deadline_at)) {
       const attempt = this.currentAttempt();
+      const callRunning = this.callInFlight(attempt);
       await this.finish("failed", { code: "timeout", message: `the job did not finish within ${JOB_DEADLINE_MS / 60_000} minutes` }, []);
       this.stopBackend(attempt);
-      await this.releaseSlot(attempt?.backend ?? row.waiting_on ?? "", attempt ? "failure" : "neutral");
+      if (!callRunning) await this.releaseSlot(attempt?.backend ?? row.waiting_on ?? "", attempt ? "failure" : "neutral");
       return;
     }
     const attempt = this.currentAttempt();
@@ -368,8 +371,7 @@ export class JobObject extends DurableObject<Env> {
       this.event("attempt.started", { attempt: n, backend: backend.name }, now);
     });
 
-    const abort = new AbortController();
-    this.inflight = { attempt: n, abort };
+    this.inflight = { attempt: n };
     await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
     let outcome: Outcome;
     try {
@@ -379,10 +381,12 @@ export class JobObject extends DurableObject<Env> {
         initImage,
         callbackUrl: `${input.public_base_url}/internal/callbacks/${encodeURIComponent(row.id)}/${n}/${token}`,
         callbackSecret: token,
-        signal: abort.signal,
+        taskId: taskIdOf(row.id, n),
+        // Never cut short from here: the backend would go on generating with its slot given back.
+        signal: AbortSignal.timeout(backend.timeout_s * 1000 + 5_000),
       });
     } catch (err) {
-      outcome = { kind: "failed", failure: { code: "backend_failed", message: err instanceof Error ? err.message : String(err), retryable: true } };
+      outcome = { kind: "failed", failure: { code: "backend_failed", message: "the attempt failed inside the gateway", detail: err instanceof Error ? err.message : String(err), retryable: true } };
     } finally {
       if (this.inflight?.attempt === n) this.inflight = undefined;
     }
@@ -398,7 +402,7 @@ export class JobObject extends DurableObject<Env> {
     const samples = parseInput(this.mustRow()).spec.samples;
     const outcome = await adapterFor(backend)
       .poll(attempt.external_id, { samples, signal: AbortSignal.timeout(30_000) })
-      .catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: String(err), retryable: true } }));
+      .catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: "the backend could not be asked", detail: String(err), retryable: true } }));
     if (outcome.kind === "failed" && outcome.failure.code === "backend_unavailable") {
       // A status endpoint that is briefly unreachable is no verdict on the generation: ask again later.
       this.backoffPoll(attempt);
@@ -440,7 +444,7 @@ export class JobObject extends DurableObject<Env> {
       const row = current();
       if (!row) return;
       const input = parseInput(row);
-      const outputs = await this.storeOutputs(input, outcome.images).catch((err: unknown): BackendFailure => ({ code: "backend_failed", message: `storing outputs failed: ${String(err)}`, retryable: true }));
+      const outputs = await this.storeOutputs(input, outcome.images).catch((err: unknown): BackendFailure => ({ code: "backend_failed", message: "storing the outputs failed", detail: String(err), retryable: true }));
       if (!Array.isArray(outputs)) return this.settle(n, backend, { kind: "failed", failure: outputs });
       // Storing took time: a cancel may have landed meanwhile, and a canceled job never succeeds.
       if (!current()) return this.settle(n, backend, outcome);
@@ -451,9 +455,11 @@ export class JobObject extends DurableObject<Env> {
     }
     const f = outcome.failure;
     if (f.code === "canceled") return;
+    // The backend's own words go to the operator's log only; tenants see what Easel wrote.
+    if (f.detail) console.warn(`backend ${name} attempt failed (${f.code}): ${redact(f.detail, [backend?.api_key, backend?.password])}`);
     this.endAttempt(n, "failed", f.message);
     this.event("attempt.failed", { attempt: n, backend: name, code: f.code, message: f.message }, Date.now());
-    await this.releaseSlot(name, f.retryable ? "failure" : "neutral");
+    await this.releaseSlot(name, countsAgainstBackend(f) ? "failure" : "neutral");
     if (!f.retryable) {
       await this.finish("failed", { code: f.code, message: f.message }, []);
       return;
@@ -475,10 +481,18 @@ export class JobObject extends DurableObject<Env> {
    * cannot revive the job. In the background: a slow backend must not delay the caller.
    */
   private stopBackend(attempt: AttemptRow | undefined): void {
-    this.inflight?.abort.abort();
     const backend = attempt && config.backend(this.env, attempt.backend);
     if (!attempt || !backend) return;
-    this.ctx.waitUntil(adapterFor(backend).cancel(attempt.external_id ?? undefined, AbortSignal.timeout(10_000)).catch(() => undefined));
+    const ref = { externalId: attempt.external_id ?? undefined, taskId: taskIdOf(this.mustRow().id, attempt.n) };
+    this.ctx.waitUntil(adapterFor(backend).cancel(ref, AbortSignal.timeout(10_000)).catch(() => undefined));
+  }
+
+  /**
+   * Whether this instance is still waiting on the attempt's synchronous call. Such a call keeps its
+   * slot when the job ends: the GPU works until it returns, and `settle` gives the slot back then.
+   */
+  private callInFlight(attempt: AttemptRow | undefined): boolean {
+    return attempt !== undefined && attempt.state === "running" && this.inflight?.attempt === attempt.n;
   }
 
   private async releaseSlot(backend: string, outcome: "success" | "failure" | "neutral"): Promise<void> {
@@ -688,6 +702,14 @@ export class JobObject extends DurableObject<Env> {
   }
 }
 
+/** The id a backend knows an attempt by (A1111's `force_task_id`). */
+const taskIdOf = (runId: string, attempt: number): string => `${runId}-${attempt}`;
+/**
+ * Whether a failure says something about the backend's health. A request's own fault, and what a
+ * request can bring about on any backend (running out of memory on its size, being interrupted),
+ * must not let one tenant open a shared backend's circuit for everyone.
+ */
+const countsAgainstBackend = (f: BackendFailure): boolean => f.retryable && f.code !== "out_of_memory" && f.code !== "interrupted";
 const iso = (ms: number): string => new Date(ms).toISOString();
 const notFound = (): { ok: false; code: "not_found"; message: string } => ({ ok: false, code: "not_found", message: "job not found" });
 const parseInput = (row: JobRow): StoredJobInput => JSON.parse(row.input) as StoredJobInput;

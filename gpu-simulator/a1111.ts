@@ -79,6 +79,10 @@ export async function generate(state: SimState, kind: Kind, api: "txt2img" | "im
   const init = initB64 ? Buffer.from(initB64, "base64") : undefined;
   if (api === "img2img" && !init) return { status: 422, body: { detail: [{ loc: ["body", "init_images"], msg: "field required", type: "value_error.missing" }] } };
 
+  // What a request may leave behind on a real A1111: a switched checkpoint, files on its disk.
+  if (payload.override_settings_restore_afterwards === false && wanted) state.checkpoint = model.title;
+  if (payload.save_images === true) state.stats.filesWritten++;
+  const complete = kind === "a1111" ? await state.tasks.start(typeof payload.force_task_id === "string" ? payload.force_task_id : undefined, faults.serial) : () => undefined;
   const end = state.begin(kind);
   const started = Date.now();
   const total = faults.msPerImage * count;
@@ -97,9 +101,12 @@ export async function generate(state: SimState, kind: Kind, api: "txt2img" | "im
     });
   });
   end();
+  complete();
+  if (interrupted) state.stats.interrupted++;
   const done = interrupted ? Math.min(count, Math.floor((Date.now() - started) / Math.max(1, faults.msPerImage))) : count;
   const prompt = typeof payload.prompt === "string" ? payload.prompt : "";
-  const images = faults.emptyImages ? [] : generateImages({ prompt, seed, width, height, count: done, init }).map((b) => b.toString("base64"));
+  // A1111 answers send_images: false with an empty list.
+  const images = faults.emptyImages || payload.send_images === false ? [] : generateImages({ prompt, seed, width, height, count: done, init }).map((b) => b.toString("base64"));
   const seeds = Array.from({ length: count }, (_, i) => seed + i);
   const info = {
     prompt,

@@ -120,6 +120,12 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       return cerebrium.predict({ body, query: url.searchParams, headers: req.headers });
     }
 
+    if (path === "/internal/progress" && method === "POST") {
+      if (!a1111Authorized(req)) return unauthorized;
+      const body = await readJson(req);
+      return { status: 200, body: state.tasks.progress(body?.id_task) };
+    }
+
     if (path.startsWith("/sdapi/v1/")) {
       if (!a1111Authorized(req)) return unauthorized;
       if (path === "/sdapi/v1/sd-models") return { status: 200, body: MODELS };

@@ -1,4 +1,5 @@
 /** The simulator's configuration (fault injection) and what it observed (stats). */
+import { A1111Tasks } from "./tasks";
 
 export type Kind = "a1111" | "runpod" | "cerebrium";
 
@@ -21,6 +22,8 @@ export interface Faults {
   runpodOutputError: boolean;
   /** RunPod: FAILED whose error is a JSON string. */
   runpodStringError: boolean;
+  /** A1111: one generation at a time, the rest queued behind it, as the real A1111 runs. */
+  serial: boolean;
 }
 
 export type SimConfig = Faults & { [K in Kind]?: Partial<Faults> };
@@ -35,6 +38,7 @@ export const DEFAULT_FAULTS: Faults = {
   dropWebhooks: false,
   runpodOutputError: false,
   runpodStringError: false,
+  serial: false,
 };
 
 export interface KindStats {
@@ -49,6 +53,10 @@ export interface Stats {
   byKind: Record<Kind, KindStats>;
   requests: Record<string, number>;
   interrupts: number;
+  /** Generations an interrupt cut short. */
+  interrupted: number;
+  /** Generations asked to save their images on the backend's disk. */
+  filesWritten: number;
   cancels: number;
   webhooksSent: number;
 }
@@ -60,6 +68,8 @@ export const emptyStats = (): Stats => ({
   byKind: { a1111: kindStats(), runpod: kindStats(), cerebrium: kindStats() },
   requests: {},
   interrupts: 0,
+  interrupted: 0,
+  filesWritten: 0,
   cancels: 0,
   webhooksSent: 0,
 });
@@ -69,6 +79,7 @@ export class SimState {
   stats: Stats = emptyStats();
   /** A1111's loaded checkpoint, as `/sdapi/v1/options` reports it. */
   checkpoint = "v1-5-pruned-emaonly.safetensors [6ce0161689]";
+  readonly tasks = new A1111Tasks();
 
   constructor(initial: Partial<SimConfig> = {}) {
     this.config = { ...DEFAULT_FAULTS, ...initial };

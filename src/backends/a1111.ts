@@ -15,6 +15,8 @@ export function a1111Payload(spec: GenerationSpec, initImage?: Uint8Array, model
   if (model) override.sd_model_checkpoint = model;
   return {
     ...extra,
+    // A backend is shared: nothing one request sends may outlast it there (settings kept, files written).
+    ...SHARED_BACKEND_SAFE,
     prompt: spec.prompt,
     negative_prompt: spec.negative_prompt,
     seed: spec.seed,
@@ -30,22 +32,39 @@ export function a1111Payload(spec: GenerationSpec, initImage?: Uint8Array, model
   };
 }
 
+/** Pass-through fields forced to values that leave a shared A1111 as the request found it. */
+export const SHARED_BACKEND_SAFE = {
+  override_settings_restore_afterwards: true,
+  save_images: false,
+  do_not_save_samples: true,
+  do_not_save_grid: true,
+} as const;
+
+/**
+ * Exceptions A1111 raises while reading a request's own fields (bad script arguments and the like):
+ * the request's fault, so the job fails without counting against the backend.
+ */
+const REQUEST_ERRORS = new Set(["TypeError", "ValueError", "IndexError", "KeyError", "AttributeError", "AssertionError", "ValidationError", "RequestValidationError", "JSONDecodeError"]);
+
 /**
  * Reads A1111's answer. Failure comes in disguise: an error envelope, a 200 without images, or
  * the partial images an interrupted run returns; none of those may become a success.
  */
-export function a1111Outcome(json: Record<string, unknown> | undefined, samples: number): Outcome {
-  if (!json) return failed("backend_failed", "backend answered with something that is not a JSON object", true);
+export function a1111Outcome(json: Record<string, unknown> | undefined, samples: number, request: { sendImages: boolean } = { sendImages: true }): Outcome {
+  if (!json) return failed("backend_failed", "the backend answered with something that is not a JSON object", true);
   if (typeof json.error === "string" || (json.detail !== undefined && !Array.isArray(json.images))) {
-    const text = [json.error, json.errors, json.detail].filter((v) => typeof v === "string").join(": ");
-    if (/out ?of ?memory/i.test(text)) return failed("out_of_memory", text.slice(0, 500), true);
-    return failed("backend_failed", text.slice(0, 500) || "backend reported an error", true);
+    const text = [json.error, json.errors, json.detail].map((v) => (typeof v === "string" ? v : JSON.stringify(v))).join(": ");
+    if (/out ?of ?memory/i.test(text)) return failed("out_of_memory", "the backend ran out of GPU memory", true, text);
+    if (typeof json.error === "string" && REQUEST_ERRORS.has(json.error)) return failed("invalid_request", `the backend could not use the request's parameters (${json.error})`, false, text);
+    return failed("backend_failed", "the backend reported an error", true, text);
   }
   const raw = Array.isArray(json.images) ? json.images.filter((v): v is string => typeof v === "string") : [];
   // With a batch, A1111 puts a grid of all images first.
   const list = raw.length === samples + 1 && samples > 1 ? raw.slice(1) : raw;
-  if (list.length === 0) return failed("backend_failed", "backend answered without images", true);
-  if (list.length < samples) return failed("interrupted", `backend returned ${list.length} of ${samples} images`, true);
+  if (list.length === 0) {
+    return request.sendImages ? failed("backend_failed", "the backend answered without images", true) : failed("invalid_request", "send_images is false, so the backend returned no images", false);
+  }
+  if (list.length < samples) return failed("interrupted", `the backend returned ${list.length} of ${samples} images`, true);
   return decodedImages(list, samples);
 }
 
@@ -76,19 +95,16 @@ export class A1111Adapter implements BackendAdapter {
 
   async submit(req: GenerationRequest): Promise<Outcome> {
     const path = req.spec.type === "img2img" ? "/sdapi/v1/img2img" : "/sdapi/v1/txt2img";
-    const res = await callBackend(
-      this.config.url + path,
-      { method: "POST", headers: this.headers(), body: JSON.stringify(a1111Payload(req.spec, req.initImage, backendModelName(this.config, req.spec.model))) },
-      this.config.timeout_s * 1000,
-      req.signal,
-    );
+    const payload: Record<string, unknown> = { ...a1111Payload(req.spec, req.initImage, backendModelName(this.config, req.spec.model)), force_task_id: req.taskId };
+    const res = await callBackend(this.config.url + path, { method: "POST", headers: this.headers(), body: JSON.stringify(payload) }, this.config.timeout_s * 1000, req.signal);
     if (!res.ok) return res.outcome;
     const json = parseJsonObject(res.body);
+    const request = { sendImages: payload.send_images !== false };
     if (res.status !== 200) {
       // A1111's 500 carries its error envelope, which tells an out-of-memory apart.
-      return res.status >= 500 && json ? a1111Outcome(json, req.spec.samples) : statusFailure(res.status, res.body);
+      return res.status >= 500 && json ? a1111Outcome(json, req.spec.samples, request) : statusFailure(res.status, res.body);
     }
-    return a1111Outcome(json, req.spec.samples);
+    return a1111Outcome(json, req.spec.samples, request);
   }
 
   async poll(): Promise<Outcome> {
@@ -99,7 +115,19 @@ export class A1111Adapter implements BackendAdapter {
     return undefined;
   }
 
-  async cancel(_externalId: string | undefined, signal: AbortSignal): Promise<void> {
+  /**
+   * A1111's interrupt stops whatever it is generating, which on a shared backend may be a
+   * neighbour's job: it is sent only when A1111 says this attempt's task is the active one. A task
+   * still queued there, or a backend that cannot tell, is left to finish; its result is discarded.
+   */
+  async cancel(attempt: { taskId: string }, signal: AbortSignal): Promise<void> {
+    const res = await callBackend(
+      this.config.url + "/internal/progress",
+      { method: "POST", headers: this.headers(), body: JSON.stringify({ id_task: attempt.taskId, id_live_preview: -1 }) },
+      5000,
+      signal,
+    );
+    if (!res.ok || res.status !== 200 || parseJsonObject(res.body)?.active !== true) return;
     await callBackend(this.config.url + "/sdapi/v1/interrupt", { method: "POST", headers: this.headers() }, 5000, signal);
   }
 

@@ -26,7 +26,9 @@ export function cerebriumOutcome(json: Record<string, unknown> | undefined, samp
   if (!json) return failed("backend_failed", "Cerebrium answered with something that is not a JSON object", true);
   const list = Array.isArray(json.result) ? json.result.filter((v): v is string => typeof v === "string") : [];
   const message = typeof json.message === "string" ? json.message : "no result";
-  if (list.length === 0) return failed(/out ?of ?memory/i.test(message) ? "out_of_memory" : "backend_failed", `Cerebrium: ${message}`.slice(0, 500), true);
+  if (list.length === 0) {
+    return /out ?of ?memory/i.test(message) ? failed("out_of_memory", "Cerebrium ran out of GPU memory", true, message) : failed("backend_failed", "Cerebrium returned no images", true, message);
+  }
   if (list.length < samples) return failed("backend_failed", `Cerebrium returned ${list.length} of ${samples} images`, true);
   return decodedImages(list, samples);
 }
@@ -67,7 +69,7 @@ export class CerebriumAdapter implements BackendAdapter {
     }
     const res = await callBackend(this.config.url, { method: "POST", headers: this.headers(), body }, this.config.timeout_s * 1000, req.signal);
     if (!res.ok) return res.outcome;
-    if (res.status !== 200) return res.status >= 500 ? failed("backend_failed", `Cerebrium answered ${res.status}: ${res.body.slice(0, 300)}`, true) : statusFailure(res.status, res.body);
+    if (res.status !== 200) return res.status >= 500 ? failed("backend_failed", `Cerebrium answered ${res.status}`, true, res.body.slice(0, 300)) : statusFailure(res.status, res.body);
     return cerebriumOutcome(parseJsonObject(res.body), req.spec.samples);
   }
 

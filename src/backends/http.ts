@@ -1,9 +1,9 @@
 import { base64ToBytes } from "../lib/base64";
 import type { BackendFailure, Outcome } from "./types";
 
-export const failed = (code: BackendFailure["code"], message: string, retryable: boolean): Outcome => ({
+export const failed = (code: BackendFailure["code"], message: string, retryable: boolean, detail?: string): Outcome => ({
   kind: "failed",
-  failure: { code, message, retryable },
+  failure: { code, message, retryable, ...(detail ? { detail } : {}) },
 });
 
 export type HttpResult = { ok: true; status: number; body: string } | { ok: false; outcome: Outcome };
@@ -20,7 +20,7 @@ export async function callBackend(url: string, init: RequestInit, timeoutMs: num
   } catch (err) {
     if (signal.aborted) return { ok: false, outcome: failed("canceled", "the attempt was abandoned", false) };
     if (timeout.aborted) return { ok: false, outcome: failed("timeout", `no answer within ${Math.round(timeoutMs / 1000)} s`, true) };
-    return { ok: false, outcome: failed("backend_unavailable", `unreachable: ${err instanceof Error ? err.message : String(err)}`, true) };
+    return { ok: false, outcome: failed("backend_unavailable", "the backend could not be reached", true, err instanceof Error ? err.message : String(err)) };
   }
 }
 
@@ -35,14 +35,14 @@ export function parseJsonObject(body: string): Record<string, unknown> | undefin
 
 export const basicAuth = (username: string, password: string): string => `Basic ${btoa(`${username}:${password}`)}`;
 
-/** A short, secret-free description of a backend's non-2xx answer. */
+/** A backend's non-2xx answer; its body goes to the operator's log, never to the tenant. */
 export function statusFailure(status: number, body: string): Outcome {
-  const snippet = body.slice(0, 300);
-  if (status === 401 || status === 403) return failed("backend_unavailable", `backend refused our credentials (${status})`, true);
+  const detail = body.slice(0, 300);
+  if (status === 401 || status === 403) return failed("backend_unavailable", `the backend refused our credentials (${status})`, true, detail);
   // Only a 400 or 422 blames the request; any other answer is this backend's problem (a wrong URL's
   // 404, a 429, a 5xx), which another backend may not have.
-  if (status === 400 || status === 422) return failed("invalid_request", `backend answered ${status}: ${snippet}`, false);
-  return failed("backend_failed", `backend answered ${status}: ${snippet}`, true);
+  if (status === 400 || status === 422) return failed("invalid_request", `the backend refused the request's parameters (${status})`, false, detail);
+  return failed("backend_failed", `the backend answered ${status}`, true, detail);
 }
 
 /** The first `samples` base64 images (data-URI prefixes allowed) as a success, or a failure if one is not base64. */

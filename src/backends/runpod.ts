@@ -39,7 +39,7 @@ export function runpodOutcome(status: Record<string, unknown> | undefined, sampl
       // The RunPod SDK fails a job whose output has an `error` key: the detail stays in output.errors.
       const output = status.output && typeof status.output === "object" ? (status.output as Record<string, unknown>) : {};
       const text = [errorText(status.error), typeof output.errors === "string" ? output.errors : ""].filter(Boolean).join(": ");
-      return /out ?of ?memory/i.test(text) ? failed("out_of_memory", text.slice(0, 500), true) : failed("backend_failed", text.slice(0, 500), true);
+      return /out ?of ?memory/i.test(text) ? failed("out_of_memory", "the RunPod worker ran out of GPU memory", true, text) : failed("backend_failed", "the RunPod job failed", true, text);
     }
     case "TIMED_OUT":
       return failed("timeout", "RunPod timed the job out", true);
@@ -83,7 +83,7 @@ export class RunPodAdapter implements BackendAdapter {
     return runpodOutcome(json, req.samples);
   }
 
-  async cancel(externalId: string | undefined, signal: AbortSignal): Promise<void> {
+  async cancel({ externalId }: { externalId: string | undefined }, signal: AbortSignal): Promise<void> {
     if (!externalId) return;
     await callBackend(`${this.config.url}/cancel/${encodeURIComponent(externalId)}`, { method: "POST", headers: this.headers() }, 10_000, signal);
   }

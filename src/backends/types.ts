@@ -4,6 +4,8 @@ import type { GenerationSpec } from "../jobs/spec";
 /** One generation as an adapter receives it. */
 export interface GenerationRequest {
   spec: GenerationSpec;
+  /** Unique per attempt: A1111's `force_task_id`, so a cancel can tell this generation from a neighbour's. */
+  taskId: string;
   initImage?: Uint8Array;
   /** Where an asynchronous backend should report completion (an unguessable per-attempt URL). */
   callbackUrl: string;
@@ -15,8 +17,11 @@ export interface GenerationRequest {
 /** Why an attempt failed, and whether another backend might do better. */
 export interface BackendFailure {
   code: "backend_failed" | "backend_unavailable" | "timeout" | "out_of_memory" | "invalid_request" | "interrupted" | "canceled";
+  /** Written by Easel: tenants see it. */
   message: string;
-  /** True for failures of the backend rather than of the request: try the next backend. */
+  /** The backend's own words, for the operator's log only (a proxy's error page can carry anything). */
+  detail?: string;
+  /** True when another backend might do better: try the next one. */
   retryable: boolean;
 }
 
@@ -44,7 +49,7 @@ export interface BackendAdapter {
   poll(externalId: string, ctx: { samples: number; signal: AbortSignal }): Promise<Outcome>;
   /** Reads a completion callback; `undefined` when it is not one this adapter accepts. */
   callback(req: { headers: Headers; body: string; secret: string; samples: number }): Promise<Outcome | undefined>;
-  /** Stops a running generation (best effort). */
-  cancel(externalId: string | undefined, signal: AbortSignal): Promise<void>;
+  /** Stops this attempt's generation (best effort), and never a generation that is not this attempt's. */
+  cancel(attempt: { externalId: string | undefined; taskId: string }, signal: AbortSignal): Promise<void>;
   listModels(signal: AbortSignal): Promise<ModelInfo[]>;
 }

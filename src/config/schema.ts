@@ -34,7 +34,8 @@ export const BackendSchema = z
     url: b.url.replace(/\/+$/, ""),
     // Seed 004's Cerebrium model is img2img only; the others serve both.
     types: b.types ?? (b.kind === "cerebrium" ? (["img2img"] as const) : (["img2img", "txt2img"] as const)),
-    max_concurrency: b.max_concurrency ?? 4,
+    // A1111 runs one generation at a time; more in flight only queue inside it, out of the gateway's sight.
+    max_concurrency: b.max_concurrency ?? (b.kind === "a1111" ? 1 : 4),
     timeout_s: b.timeout_s ?? 600,
     circuit_cooldown_s: b.circuit_cooldown_s ?? 30,
   }));

@@ -25,7 +25,10 @@ callbacks.openapi(
   async (c) => {
     const { id, attempt, token } = c.req.valid("param");
     // Checked before any Durable Object is named: a forged callback creates nothing anywhere.
-    if (!isRunId(id) || !(await verifyCallbackToken(c.env, id, attempt, token))) return c.json({ ok: false }, 404);
+    if (!isRunId(id) || !(await verifyCallbackToken(c.env, id, attempt, token))) {
+      await c.req.raw.body?.cancel().catch(() => undefined);
+      return c.json({ ok: false }, 404);
+    }
     const length = Number(c.req.header("content-length") ?? NaN);
     let body: CallbackBody;
     if (Number.isFinite(length) && length > INLINE_MAX_BYTES && c.req.raw.body) {

@@ -108,7 +108,7 @@ describe("RunPod", () => {
       const job = await submit({ type: "txt2img", backend: "runpod" });
       const done = await waitForJob(client, job.id, 30_000);
       expect(done.status).toBe("failed");
-      expect(done.error?.message).toMatch(/out of memory/i);
+      expect(done.error).toMatchObject({ code: "out_of_memory", message: expect.stringMatching(/out of GPU memory/) });
     }
     await good.config({ runpod: { runpodOutputError: false, runpodStringError: false } });
   });
@@ -122,7 +122,7 @@ describe("RunPod", () => {
       const res = await fetch(`${gw.url}/internal/callbacks/${job.id}/1/cb_guessed`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(forged) });
       expect(res.status).toBe(404);
       const done = await waitForJob(client, job.id, 30_000);
-      expect(done.status).toBe("succeeded");
+      expect(done, JSON.stringify(done.error)).toMatchObject({ status: "succeeded" });
       // The real result, not the forged 16x16 image.
       await expectImages(done, 1);
       const replay = await fetch(`${gw.url}/internal/callbacks/${job.id}/1/cb_guessed`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(forged) });

@@ -94,7 +94,8 @@ export interface GatewayProcess {
   url: string;
   port: number;
   stop(): Promise<void>;
-  restart(): Promise<void>;
+  /** Stops and starts again on the same state; `vars` replaces the configuration (an operator's change). */
+  restart(vars?: Record<string, string>): Promise<void>;
   logs(): string;
 }
 
@@ -132,8 +133,9 @@ export async function startGateway(opts: { port?: number; persistDir: string; va
     stop: async () => {
       if (current) await stopGroup(current.proc);
     },
-    restart: async () => {
+    restart: async (vars) => {
       if (current) await stopGroup(current.proc);
+      if (vars) writeFileSync(envFile, dotenv({ PUBLIC_BASE_URL: url, ...vars }));
       await start();
     },
     logs: () => current?.logs() ?? "",

@@ -66,3 +66,23 @@ describe("A1111 adapter translation", () => {
     for (const status of [401, 403, 404, 429, 500, 502, 503]) expect(statusFailure(status, "")).toMatchObject({ kind: "failed", failure: { retryable: true } });
   });
 });
+
+describe("a shared A1111", () => {
+  it("forces the fields that would outlast the request on the backend", () => {
+    const hostile = { ...spec, a1111_extra: { override_settings: { sd_vae: "evil.vae" }, override_settings_restore_afterwards: false, save_images: true, do_not_save_samples: false, do_not_save_grid: false } };
+    expect(a1111Payload(hostile)).toMatchObject({ override_settings_restore_afterwards: true, save_images: false, do_not_save_samples: true, do_not_save_grid: true });
+  });
+
+  it("blames the request, not the backend, for what the request caused", () => {
+    // A1111's envelope for an exception raised on the request's own fields (bad script args).
+    const badArgs = a1111Outcome({ error: "IndexError", detail: "", body: "", errors: "list index out of range" }, 1);
+    expect(badArgs).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: false } });
+    // send_images: false makes a 200 without images: the request's choice, not a broken backend.
+    expect(a1111Outcome({ images: [], parameters: {}, info: "{}" }, 1, { sendImages: false })).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: false } });
+    expect(a1111Outcome({ images: [], parameters: {}, info: "{}" }, 1)).toMatchObject({ kind: "failed", failure: { code: "backend_failed", retryable: true } });
+    // The backend's own text never reaches the tenant-visible message.
+    const crash = a1111Outcome({ error: "RuntimeError", detail: "", body: "", errors: "see http://admin:hunter2@10.0.0.5/log" }, 1);
+    expect(crash).toMatchObject({ kind: "failed", failure: { code: "backend_failed", message: "the backend reported an error", retryable: true } });
+    expect(JSON.stringify(crash.kind === "failed" && crash.failure.message)).not.toContain("hunter2");
+  });
+});

@@ -20,12 +20,15 @@ describe("RunPod status translation", () => {
       failure: { code: "out_of_memory", retryable: true },
     });
     const stringError = JSON.stringify({ error_type: "RuntimeError", error_message: "CUDA out of memory. Tried to allocate 2 GiB" });
-    expect(runpodOutcome({ id: "j1", status: "FAILED", error: stringError }, 1)).toMatchObject({ kind: "failed", failure: { code: "out_of_memory", message: "CUDA out of memory. Tried to allocate 2 GiB" } });
+    expect(runpodOutcome({ id: "j1", status: "FAILED", error: stringError }, 1)).toMatchObject({
+      kind: "failed",
+      failure: { code: "out_of_memory", message: "the RunPod worker ran out of GPU memory", detail: "CUDA out of memory. Tried to allocate 2 GiB" },
+    });
     expect(runpodOutcome({ id: "j1", status: "FAILED", error: "OutOfMemoryError", output: { errors: "CUDA out of memory" } }, 1)).toMatchObject({
       kind: "failed",
-      failure: { code: "out_of_memory", message: "OutOfMemoryError: CUDA out of memory" },
+      failure: { code: "out_of_memory", detail: "OutOfMemoryError: CUDA out of memory" },
     });
-    expect(runpodOutcome({ id: "j1", status: "FAILED", error: "handler crashed" }, 1)).toMatchObject({ kind: "failed", failure: { code: "backend_failed", message: "handler crashed" } });
+    expect(runpodOutcome({ id: "j1", status: "FAILED", error: "handler crashed" }, 1)).toMatchObject({ kind: "failed", failure: { code: "backend_failed", message: "the RunPod job failed", detail: "handler crashed" } });
     expect(runpodOutcome({ id: "j1", status: "COMPLETED", output: { images: [] } }, 1)).toMatchObject({ kind: "failed" });
   });
 

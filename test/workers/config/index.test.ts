@@ -36,8 +36,9 @@ describe("configuration", () => {
         ]),
       }),
     );
-    expect(backends[0]).toMatchObject({ url: "http://a:7860", types: ["img2img", "txt2img"], max_concurrency: 4, timeout_s: 600 });
-    expect(backends[1]?.types).toEqual(["img2img"]);
+    // A1111 generates one image at a time; the others scale out behind one endpoint.
+    expect(backends[0]).toMatchObject({ url: "http://a:7860", types: ["img2img", "txt2img"], max_concurrency: 1, timeout_s: 600 });
+    expect(backends[1]).toMatchObject({ types: ["img2img"], max_concurrency: 4 });
   });
 
   it("refuses two backends with one name", () => {
