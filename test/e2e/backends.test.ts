@@ -103,14 +103,18 @@ describe("RunPod", () => {
   });
 
   it("turns a COMPLETED whose output is an error envelope, and a FAILED with a JSON-string error, into failures", async () => {
-    for (const fault of [{ runpodOutputError: true }, { runpodStringError: true }]) {
-      await good.config({ runpod: { runpodOutputError: false, runpodStringError: false, ...fault } });
-      const job = await submit({ type: "txt2img", backend: "runpod" });
-      const done = await waitForJob(client, job.id, 30_000);
-      expect(done.status).toBe("failed");
-      expect(done.error).toMatchObject({ code: "out_of_memory", message: expect.stringMatching(/out of GPU memory/) });
+    try {
+      for (const fault of [{ runpodOutputError: true }, { runpodStringError: true }]) {
+        await good.config({ runpod: { runpodOutputError: false, runpodStringError: false, ...fault } });
+        const job = await submit({ type: "txt2img", backend: "runpod" });
+        const done = await waitForJob(client, job.id, 30_000);
+        expect(done.status).toBe("failed");
+        // The last attempt's reason, in Easel's words.
+        expect(done.error).toMatchObject({ code: "backend_failed", message: expect.stringMatching(/out of GPU memory/) });
+      }
+    } finally {
+      await good.config({ runpod: { runpodOutputError: false, runpodStringError: false } });
     }
-    await good.config({ runpod: { runpodOutputError: false, runpodStringError: false } });
   });
 
   it("ignores a forged callback and a replayed one", async () => {

@@ -50,3 +50,20 @@ describe("configuration", () => {
     expect(config.retrySchedule(envWith({}))).toEqual([5, 300, 1800, 7200, 18000, 36000, 36000]);
   });
 });
+
+describe("URL_SIGNING_SECRET", () => {
+  it("is the configured key; without one, a fixed local key under wrangler dev and a clear error when deployed", () => {
+    expect(config.urlSigningSecret(envWith({ URL_SIGNING_SECRET: "k1", TENANTS: "{}" }))).toBe("k1");
+    // The local key does not depend on anything else configured: links outlive a TENANTS change.
+    expect(config.urlSigningSecret(envWith({ TENANTS: '{"a":{"api_keys":["x"]}}' }))).toBe(config.urlSigningSecret(envWith({ TENANTS: "{}" })));
+    const before = process.env.NODE_ENV;
+    process.env.NODE_ENV = "production";
+    try {
+      const err = failure(() => config.urlSigningSecret(envWith({})));
+      expect(err).toMatchObject({ status: 500, code: "config_invalid" });
+      expect(err.message).toMatch(/^URL_SIGNING_SECRET/);
+    } finally {
+      process.env.NODE_ENV = before;
+    }
+  });
+});
