@@ -1,6 +1,7 @@
 import { createApp, errorBody, errorsAs, jsonBodies, limit, limitClientBody, mountDocs } from "./app";
 import { dialects } from "./dialects";
 import { EaselError } from "./errors";
+import { backends } from "./routes/backends";
 import { CALLBACK_MAX_BYTES, callbacks } from "./routes/callbacks";
 import { health } from "./routes/health";
 import { jobs } from "./routes/jobs";
@@ -18,6 +19,7 @@ app.use("*", jsonBodies);
 app.route("/", health);
 app.route("/", jobs);
 app.route("/", models);
+app.route("/", backends);
 app.route("/", outputs);
 app.route("/", callbacks);
 app.route("/", dialects);
