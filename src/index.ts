@@ -7,6 +7,7 @@ import { health } from "./routes/health";
 import { jobs } from "./routes/jobs";
 import { models } from "./routes/models";
 import { outputs } from "./routes/outputs";
+import { webhooks } from "./routes/webhooks";
 
 export { JobObject } from "../durable-objects/job";
 export { BackendScheduler } from "../durable-objects/backend-scheduler";
@@ -20,6 +21,7 @@ app.route("/", health);
 app.route("/", jobs);
 app.route("/", models);
 app.route("/", backends);
+app.route("/", webhooks);
 app.route("/", outputs);
 app.route("/", callbacks);
 app.route("/", dialects);
