@@ -28,6 +28,8 @@ export interface IndexQuery {
   limit: number;
 }
 
+export type RateResult = { ok: boolean; remaining: number; reset_ms: number };
+
 export type AdmitResult = { ok: true } | { ok: false; active: number };
 
 /** Statuses only move forward: a late update about an earlier state must not undo a later one. */
@@ -53,6 +55,7 @@ export class TenantObject extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, status TEXT NOT NULL, type TEXT NOT NULL, track_id TEXT);
       CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at DESC, id DESC);
       CREATE INDEX IF NOT EXISTS jobs_by_track ON jobs (track_id, created_at DESC, id DESC);
+      CREATE TABLE IF NOT EXISTS rate (id INTEGER PRIMARY KEY CHECK (id = 1), window_start INTEGER NOT NULL, count INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at DESC, id DESC);
     `);
   }
@@ -101,6 +104,21 @@ export class TenantObject extends DurableObject<Env> {
 
   async getResult(id: string): Promise<string | null> {
     return this.sql.exec<{ body: string }>("SELECT body FROM results WHERE id = ? AND expires_at >= ?", id, Date.now()).toArray()[0]?.body ?? null;
+  }
+
+  // ---- limits ----
+
+  /**
+   * Counts one job-submitting request in the current fixed window of `periodMs` and says whether
+   * it is within `requests`. Refused requests count too, so hammering does not open a gap.
+   */
+  async hit(requests: number, periodMs: number): Promise<RateResult> {
+    const now = Date.now();
+    const start = now - (now % periodMs);
+    const row = this.sql.exec<{ window_start: number; count: number }>("SELECT window_start, count FROM rate WHERE id = 1").toArray()[0];
+    const count = row?.window_start === start ? row.count + 1 : 1;
+    this.sql.exec("INSERT OR REPLACE INTO rate (id, window_start, count) VALUES (1, ?, ?)", start, count);
+    return { ok: count <= requests, remaining: Math.max(0, requests - count), reset_ms: start + periodMs - now };
   }
 
   // ---- the job index ----

@@ -12,7 +12,7 @@ import { GenerationLimitsSchema, type WebhookEventType } from "../schemas/job";
 import { inputKey, passThroughKey, putImage } from "../storage/images";
 import { tenantStub } from "../tenants";
 import { isOk, jobStub } from "./client";
-import { admitJob } from "./limits";
+import { admitJob, checkRate } from "./limits";
 import type { JobSnapshot } from "./results";
 import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type Dialect, type GenerationSpec } from "./spec";
 
@@ -77,6 +77,8 @@ const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0] ?
  * check (backends, URLs, the image), stores the init image in R2 and creates the job object.
  */
 export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Promise<{ snapshot: JobSnapshot; created: boolean }> {
+  // Before anything else: a tenant over its rate gets nothing, not even its request checked.
+  await checkRate(env, opts.tenant);
   const fields = { init_image: "init_image", webhook: "webhook", model: "model", backend: "backend", ...opts.fields };
   const limits = GenerationLimitsSchema.safeParse(req);
   if (!limits.success) {

@@ -8,6 +8,18 @@ import { tenantStub } from "../tenants";
 const ACTIVE_RETRY_S = 2;
 
 /**
+ * Holds a tenant to its `rate_limit`: every request that would create a job counts, accepted or
+ * not. A fixed window in the tenant's object (see the README for why not the rate-limiting binding).
+ */
+export async function checkRate(env: Env, tenant: string): Promise<void> {
+  const limit = config.tenant(env, tenant)?.rate_limit;
+  if (!limit) return;
+  const res = await tenantStub(env, tenant).hit(limit.requests, limit.period_s * 1000);
+  if (res.ok) return;
+  throw new EaselError(429, "rate_limited", `over the rate limit of ${limit.requests} job submissions per ${limit.period_s} s`, undefined, limitHeaders(limit.requests, res.remaining, Math.max(1, Math.ceil(res.reset_ms / 1000))));
+}
+
+/**
  * Enters a job in its tenant's index, holding the tenant to `max_active_jobs` (queued + running)
  * in the same step, before anything of the job is stored: a refused job leaves nothing behind.
  */

@@ -70,4 +70,18 @@ describe("tenant job index", () => {
     expect((await t.list({ limit: 10, type: "img2img" })).map((r) => r.id)).toEqual(["run_4"]);
     expect((await t.list({ limit: 10, created_after: 101, created_before: 102 })).map((r) => r.id)).toEqual(["run_3", "run_2"]);
   });
+
+  it("counts submits in fixed windows: at most `requests` per window, a fresh count in the next", async () => {
+    const t = tenant("rate");
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(await t.hit(3, 3_600_000));
+    expect(answers.map((a) => a.ok)).toEqual([true, true, true, false]);
+    expect(answers.map((a) => a.remaining)).toEqual([2, 1, 0, 0]);
+    expect(answers[3]?.reset_ms).toBeGreaterThan(0);
+    expect(answers[3]?.reset_ms).toBeLessThanOrEqual(3_600_000);
+    await runInDurableObject(t, (_o: TenantObject, state) => {
+      state.storage.sql.exec("UPDATE rate SET window_start = window_start - 3600000");
+    });
+    expect(await t.hit(3, 3_600_000)).toMatchObject({ ok: true, remaining: 2 });
+  });
 });
