@@ -13,11 +13,17 @@ export type AcquireResult =
 
 export type AttemptOutcome = "success" | "failure" | "neutral";
 
+/** How many recent attempts the backend's figures are taken over. */
+export const RECENT_ATTEMPTS = 100;
+
 export interface BackendStatus {
   active: number;
   waiting: number;
   consecutive_failures: number;
   open_until: number | null;
+  circuit: "closed" | "open" | "half_open";
+  /** Over the last attempts that succeeded or failed (canceled and refused-as-invalid ones say nothing of the backend). */
+  recent: { jobs: number; success_rate: number | null; run_ms_p50: number | null };
 }
 
 /**
@@ -37,6 +43,7 @@ export class BackendScheduler extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS tenants (tenant TEXT PRIMARY KEY, last_grant INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY CHECK (id = 1), failures INTEGER NOT NULL, open_until INTEGER);
       CREATE TABLE IF NOT EXISTS limits (id INTEGER PRIMARY KEY CHECK (id = 1), max_concurrency INTEGER NOT NULL, cooldown_ms INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS recent (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, granted_at INTEGER NOT NULL, outcome TEXT, run_ms INTEGER);
       INSERT OR IGNORE INTO health (id, failures, open_until) VALUES (1, 0, NULL);
       INSERT OR IGNORE INTO limits (id, max_concurrency, cooldown_ms) VALUES (1, 1, 30000);
     `);
@@ -54,6 +61,7 @@ export class BackendScheduler extends DurableObject<Env> {
     this.sql.exec("INSERT OR REPLACE INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, ?)", jobId, tenant, now + leaseMs, probe ? 1 : 0);
     this.sql.exec("INSERT OR REPLACE INTO tenants (tenant, last_grant) VALUES (?, ?)", tenant, now);
     this.sql.exec("DELETE FROM waiting WHERE job_id = ?", jobId);
+    this.sql.exec("INSERT INTO recent (job_id, granted_at) VALUES (?, ?)", jobId, now);
   }
 
   /** Asks for a slot; with `enqueue` the job waits in line and is woken when its turn comes. */
@@ -96,6 +104,7 @@ export class BackendScheduler extends DurableObject<Env> {
     const slot = this.sql.exec<{ probe: number }>("SELECT probe FROM slots WHERE job_id = ?", jobId).toArray()[0];
     this.sql.exec("DELETE FROM slots WHERE job_id = ?", jobId);
     this.sql.exec("DELETE FROM waiting WHERE job_id = ?", jobId);
+    if (slot) this.record(jobId, outcome, now);
     if (slot && outcome === "success") {
       this.sql.exec("UPDATE health SET failures = 0, open_until = NULL WHERE id = 1");
     } else if (slot && outcome === "failure") {
@@ -116,7 +125,32 @@ export class BackendScheduler extends DurableObject<Env> {
 
   async status(): Promise<BackendStatus> {
     const h = this.health();
-    return { active: this.count("slots"), waiting: this.count("waiting"), consecutive_failures: h.failures, open_until: h.open_until };
+    const now = Date.now();
+    const circuit = h.open_until === null ? "closed" : now < h.open_until ? "open" : "half_open";
+    return { active: this.count("slots"), waiting: this.count("waiting"), consecutive_failures: h.failures, open_until: h.open_until, circuit, recent: this.recentFigures() };
+  }
+
+  /** Closes the attempt's row with how it went; only the last few hundred rows are kept. */
+  private record(jobId: string, outcome: AttemptOutcome, now: number): void {
+    this.sql.exec(
+      "UPDATE recent SET outcome = ?, run_ms = ? - granted_at WHERE seq = (SELECT MAX(seq) FROM recent WHERE job_id = ? AND outcome IS NULL)",
+      outcome,
+      now,
+      jobId,
+    );
+    this.sql.exec("DELETE FROM recent WHERE seq <= (SELECT MAX(seq) FROM recent) - ?", RECENT_ATTEMPTS * 3);
+  }
+
+  private recentFigures(): BackendStatus["recent"] {
+    const rows = this.sql
+      .exec<{ outcome: AttemptOutcome; run_ms: number }>("SELECT outcome, run_ms FROM recent WHERE outcome IN ('success', 'failure') ORDER BY seq DESC LIMIT ?", RECENT_ATTEMPTS)
+      .toArray();
+    const runs = rows.filter((r) => r.outcome === "success").map((r) => r.run_ms).sort((a, b) => a - b);
+    return {
+      jobs: rows.length,
+      success_rate: rows.length ? runs.length / rows.length : null,
+      run_ms_p50: runs.length ? (runs[Math.floor((runs.length - 1) / 2)] ?? null) : null,
+    };
   }
 
   override async alarm(): Promise<void> {

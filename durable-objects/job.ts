@@ -16,6 +16,7 @@ import { getImageBytes, outputKey, putImage, type StoredImage } from "../src/sto
 import { signedOutputUrl } from "../src/storage/links";
 import { attemptDelivery, nextDelayMs } from "../src/webhooks/deliver";
 import { fillSlots, serializeWithSlots, type SlottedBody } from "../src/webhooks/body-slots";
+import { tenantStub } from "../src/tenants";
 import type { AcquireResult } from "./backend-scheduler";
 
 /** A job that has not ended by then fails with `timeout`, whatever its backends do. */
@@ -27,6 +28,8 @@ const REQUEUE_CHECK_MS = 15_000;
 const POLL_MIN_MS = 1_000;
 const POLL_MAX_MS = 15_000;
 const MAX_DELIVERIES_PER_ALARM = 10;
+/** An update of the tenant's job index not acknowledged by then is sent again from the alarm. */
+const INDEX_RETRY_MS = 2_000;
 /**
  * Work due this soon counts as due now. An alarm can fire a hair before its time (and the clock a
  * Worker reads is coarse); skipping such work would re-set the alarm to the very time being run,
@@ -109,6 +112,7 @@ export class JobObject extends DurableObject<Env> {
         id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, type TEXT NOT NULL, attempt INTEGER NOT NULL,
         url TEXT NOT NULL, started_at INTEGER NOT NULL, status_code INTEGER, error TEXT, duration_ms INTEGER NOT NULL,
         response_body TEXT, next_attempt_at INTEGER);
+      CREATE TABLE IF NOT EXISTS index_sync (id INTEGER PRIMARY KEY CHECK (id = 1), status TEXT, retry_at INTEGER);
     `);
   }
 
@@ -119,8 +123,10 @@ export class JobObject extends DurableObject<Env> {
     const existing = this.row();
     if (existing) return { snapshot: await this.snapshot(existing), created: false };
     const input = CreateJobSchema.parse(raw);
-    const now = Date.now();
+    const now = input.created_at ?? Date.now();
     this.ctx.storage.transactionSync(() => {
+      // Intake entered the job in the tenant's index as queued before creating it.
+      this.sql.exec("INSERT OR REPLACE INTO index_sync (id, status, retry_at) VALUES (1, 'queued', NULL)");
       this.sql.exec(
         "INSERT INTO job (id, tenant, status, input, created_at, deadline_at, dispatch_at) VALUES (?, ?, 'queued', ?, ?, ?, ?)",
         input.id,
@@ -265,7 +271,7 @@ export class JobObject extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     try {
-      await Promise.all([this.deliverDue(), this.advance()]);
+      await Promise.all([this.deliverDue(), this.advance(), this.indexDue() ? this.syncIndex() : undefined]);
       // The step above may have ended the job: send its event without waiting for another alarm.
       await this.deliverDue();
     } catch (err) {
@@ -519,6 +525,7 @@ export class JobObject extends DurableObject<Env> {
       this.event("job.started", {}, now);
       if (body !== null && input.webhook) this.enqueueWebhook("job.started", input.webhook, body, now);
     });
+    this.ctx.waitUntil(this.syncIndex());
   }
 
   private async finish(status: "succeeded" | "failed" | "canceled", error: JobError | null, outputs: StoredOutput[]): Promise<void> {
@@ -537,6 +544,7 @@ export class JobObject extends DurableObject<Env> {
       this.event(type, error ? { error } : { outputs: outputs.length }, now);
       if (body !== null && input.webhook) this.enqueueWebhook(type, input.webhook, body, now);
     });
+    this.ctx.waitUntil(this.syncIndex());
     await this.reschedule();
   }
 
@@ -564,6 +572,43 @@ export class JobObject extends DurableObject<Env> {
 
   private endAttempt(n: number, state: "done" | "failed", error: string | null): void {
     this.sql.exec("UPDATE attempts SET state = ?, ended_at = ?, error = ? WHERE n = ?", state, Date.now(), error, n);
+  }
+
+  // ---- the tenant's job index: told of every status change until it acknowledges ----
+
+  /**
+   * Sends the job's status to the tenant's index. A retry time is set before the call, so if the
+   * call is lost (an error, a restart) the alarm sends it again: the index cannot stay wrong.
+   */
+  private async syncIndex(): Promise<void> {
+    const row = this.row();
+    if (!row || this.indexedStatus() === row.status) return;
+    this.sql.exec("INSERT OR REPLACE INTO index_sync (id, status, retry_at) VALUES (1, ?, ?)", this.indexedStatus(), Date.now() + INDEX_RETRY_MS);
+    const input = parseInput(row);
+    try {
+      await tenantStub(this.env, row.tenant).setStatus({ id: row.id, created_at: row.created_at, status: row.status, type: input.spec.type, track_id: input.track_id ?? null });
+    } catch (err) {
+      console.error("job index update failed; retrying from the alarm", err instanceof Error ? err.message : String(err));
+      await this.reschedule();
+      return;
+    }
+    // Only what was sent is acknowledged: a status that changed meanwhile still differs, and is sent on.
+    this.sql.exec("UPDATE index_sync SET status = ?, retry_at = CASE WHEN ? = (SELECT status FROM job) THEN NULL ELSE retry_at END WHERE id = 1", row.status, row.status);
+  }
+
+  private indexedStatus(): string | null {
+    return this.sql.exec<{ status: string | null }>("SELECT status FROM index_sync WHERE id = 1").toArray()[0]?.status ?? null;
+  }
+
+  private indexRetryAt(): number | null {
+    const row = this.row();
+    const sync = this.sql.exec<{ status: string | null; retry_at: number | null }>("SELECT status, retry_at FROM index_sync WHERE id = 1").toArray()[0];
+    if (!row || sync?.status === row.status) return null;
+    return sync?.retry_at ?? Date.now();
+  }
+
+  private indexDue(): boolean {
+    return dueBy(this.indexRetryAt());
   }
 
   // ---- webhook delivery: in order, one event at a time, on the schedule ----
@@ -613,6 +658,8 @@ export class JobObject extends DurableObject<Env> {
     const times: number[] = [];
     const head = this.sql.exec<{ next_at: number | null }>("SELECT next_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1").toArray()[0];
     if (head?.next_at != null) times.push(head.next_at);
+    const indexAt = this.indexRetryAt();
+    if (indexAt !== null) times.push(indexAt);
     if (!TERMINAL.has(row.status)) {
       times.push(row.deadline_at);
       if (row.dispatch_at !== null) times.push(row.dispatch_at);

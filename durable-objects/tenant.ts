@@ -1,14 +1,46 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../src/env";
+import type { JobType } from "../src/config";
+import type { JobStatus } from "../src/schemas/job";
 
 /** How long an Idempotency-Key is remembered, as the contract says. */
 export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
+
+/** One job in the tenant's index: what the list filters and orders on. The job object holds the rest. */
+export interface IndexRow {
+  id: string;
+  created_at: number;
+  status: JobStatus;
+  type: JobType;
+  track_id: string | null;
+}
+
+export interface IndexQuery {
+  status?: JobStatus;
+  type?: JobType;
+  track_id?: string;
+  /** Inclusive lower bound, ms. */
+  created_after?: number;
+  /** Exclusive upper bound, ms. */
+  created_before?: number;
+  /** Keyset position: only jobs strictly older than this (created_at, id) come back. */
+  before?: { created_at: number; id: string };
+  limit: number;
+}
+
+export type RateResult = { ok: boolean; remaining: number; reset_ms: number };
+
+export type AdmitResult = { ok: true } | { ok: false; active: number };
+
+/** Statuses only move forward: a late update about an earlier state must not undo a later one. */
+const RANK_SQL = (col: string) => `CASE ${col} WHEN 'queued' THEN 0 WHEN 'running' THEN 1 ELSE 2 END`;
 
 export type ClaimResult = { status: "claimed"; runId: string } | { status: "existing"; runId: string } | { status: "conflict"; runId: string };
 
 /**
  * One per tenant: what is scoped to a tenant rather than to a job. Idempotency keys, the
- * A1111 options a tenant set, and client-chosen task ids (SD-on-EKS) that must be unique.
+ * A1111 options a tenant set, client-chosen task ids (SD-on-EKS) that must be unique, and the
+ * index of the tenant's jobs (for `GET /v1/jobs` and the count of active jobs).
  */
 export class TenantObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -20,6 +52,11 @@ export class TenantObject extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS claims (scope TEXT NOT NULL, key TEXT NOT NULL, hash TEXT NOT NULL, run_id TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (scope, key));
       CREATE TABLE IF NOT EXISTS options (name TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS results (id TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, status TEXT NOT NULL, type TEXT NOT NULL, track_id TEXT);
+      CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at DESC, id DESC);
+      CREATE INDEX IF NOT EXISTS jobs_by_track ON jobs (track_id, created_at DESC, id DESC);
+      CREATE TABLE IF NOT EXISTS rate (id INTEGER PRIMARY KEY CHECK (id = 1), window_start INTEGER NOT NULL, count INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at DESC, id DESC);
     `);
   }
 
@@ -67,5 +104,75 @@ export class TenantObject extends DurableObject<Env> {
 
   async getResult(id: string): Promise<string | null> {
     return this.sql.exec<{ body: string }>("SELECT body FROM results WHERE id = ? AND expires_at >= ?", id, Date.now()).toArray()[0]?.body ?? null;
+  }
+
+  // ---- limits ----
+
+  /**
+   * Counts one job-submitting request in the current fixed window of `periodMs` and says whether
+   * it is within `requests`. Refused requests count too, so hammering does not open a gap.
+   */
+  async hit(requests: number, periodMs: number): Promise<RateResult> {
+    const now = Date.now();
+    const start = now - (now % periodMs);
+    const row = this.sql.exec<{ window_start: number; count: number }>("SELECT window_start, count FROM rate WHERE id = 1").toArray()[0];
+    const count = row?.window_start === start ? row.count + 1 : 1;
+    this.sql.exec("INSERT OR REPLACE INTO rate (id, window_start, count) VALUES (1, ?, ?)", start, count);
+    return { ok: count <= requests, remaining: Math.max(0, requests - count), reset_ms: start + periodMs - now };
+  }
+
+  // ---- the job index ----
+
+  /**
+   * Enters a new job in the index, unless the tenant already has `maxActive` jobs queued or
+   * running: one call, so two submits racing for the last place cannot both get it.
+   */
+  async admit(row: IndexRow, maxActive: number | null): Promise<AdmitResult> {
+    if (maxActive !== null) {
+      const active = this.activeCount();
+      if (active >= maxActive) return { ok: false, active };
+    }
+    this.sql.exec("INSERT OR IGNORE INTO jobs (id, created_at, status, type, track_id) VALUES (?, ?, ?, ?, ?)", row.id, row.created_at, row.status, row.type, row.track_id);
+    return { ok: true };
+  }
+
+  /** A job that was admitted but never created (its intake failed) leaves the index. */
+  async forget(id: string): Promise<void> {
+    this.sql.exec("DELETE FROM jobs WHERE id = ?", id);
+  }
+
+  /** The job object reports its status; the row is created if it was missing (a job from before the index). */
+  async setStatus(row: IndexRow): Promise<void> {
+    this.sql.exec(
+      `INSERT INTO jobs (id, created_at, status, type, track_id) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET status = excluded.status WHERE ${RANK_SQL("jobs.status")} < ${RANK_SQL("excluded.status")}`,
+      row.id,
+      row.created_at,
+      row.status,
+      row.type,
+      row.track_id,
+    );
+  }
+
+  /** Newest first, by (created_at, id): a keyset that new jobs (always newer) never shift. */
+  async list(q: IndexQuery): Promise<IndexRow[]> {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    const add = (clause: string, ...values: (string | number)[]) => {
+      where.push(clause);
+      args.push(...values);
+    };
+    if (q.status) add("status = ?", q.status);
+    if (q.type) add("type = ?", q.type);
+    if (q.track_id !== undefined) add("track_id = ?", q.track_id);
+    if (q.created_after !== undefined) add("created_at >= ?", q.created_after);
+    if (q.created_before !== undefined) add("created_at < ?", q.created_before);
+    if (q.before) add("(created_at < ? OR (created_at = ? AND id < ?))", q.before.created_at, q.before.created_at, q.before.id);
+    const sql = `SELECT id, created_at, status, type, track_id FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, id DESC LIMIT ?`;
+    return this.sql.exec<{ id: string; created_at: number; status: JobStatus; type: JobType; track_id: string | null }>(sql, ...args, q.limit).toArray();
+  }
+
+  private activeCount(): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running')").one().n;
   }
 }

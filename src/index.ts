@@ -1,11 +1,13 @@
 import { createApp, errorBody, errorsAs, jsonBodies, limit, limitClientBody, mountDocs } from "./app";
 import { dialects } from "./dialects";
 import { EaselError } from "./errors";
+import { backends } from "./routes/backends";
 import { CALLBACK_MAX_BYTES, callbacks } from "./routes/callbacks";
 import { health } from "./routes/health";
 import { jobs } from "./routes/jobs";
 import { models } from "./routes/models";
 import { outputs } from "./routes/outputs";
+import { webhooks } from "./routes/webhooks";
 
 export { JobObject } from "../durable-objects/job";
 export { BackendScheduler } from "../durable-objects/backend-scheduler";
@@ -18,6 +20,8 @@ app.use("*", jsonBodies);
 app.route("/", health);
 app.route("/", jobs);
 app.route("/", models);
+app.route("/", backends);
+app.route("/", webhooks);
 app.route("/", outputs);
 app.route("/", callbacks);
 app.route("/", dialects);

@@ -6,6 +6,10 @@ export const TenantSchema = z.object({
   default_webhook: z.url().optional(),
   /** Where this tenant's `s3://` links may point: `bucket/` or `bucket/prefix/`. None = no S3 reads. */
   s3_read_prefixes: z.array(z.string().regex(/^[^/]+\/(?:[^/]+\/)*$/, "must be bucket/ or bucket/prefix/ (ending in /)")).default([]),
+  /** At most `requests` job-submitting requests in any `period_s` window (a fixed window). */
+  rate_limit: z.object({ requests: z.number().int().positive(), period_s: z.number().int().positive() }).optional(),
+  /** At most this many jobs queued or running at once. */
+  max_active_jobs: z.number().int().positive().optional(),
 });
 export const TenantsSchema = z.record(z.string().min(1), TenantSchema);
 

@@ -12,6 +12,7 @@ import { GenerationLimitsSchema, type WebhookEventType } from "../schemas/job";
 import { inputKey, passThroughKey, putImage } from "../storage/images";
 import { tenantStub } from "../tenants";
 import { isOk, jobStub } from "./client";
+import { admitJob, checkRate } from "./limits";
 import type { JobSnapshot } from "./results";
 import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type Dialect, type GenerationSpec } from "./spec";
 
@@ -76,6 +77,8 @@ const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0] ?
  * check (backends, URLs, the image), stores the init image in R2 and creates the job object.
  */
 export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Promise<{ snapshot: JobSnapshot; created: boolean }> {
+  // Before anything else: a tenant over its rate gets nothing, not even its request checked.
+  await checkRate(env, opts.tenant);
   const fields = { init_image: "init_image", webhook: "webhook", model: "model", backend: "backend", ...opts.fields };
   const limits = GenerationLimitsSchema.safeParse(req);
   if (!limits.success) {
@@ -127,6 +130,25 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
     }
   }
 
+  // The tenant's limits and index: past this point the job exists for the tenant, or is forgotten.
+  const created_at = Date.now();
+  await admitJob(env, opts.tenant, { id: runId, created_at, status: "queued", type: req.type, track_id: req.track_id ?? null });
+  try {
+    return await createJob(env, req, opts, { runId, created_at, webhook, image });
+  } catch (err) {
+    // Nothing half-created: a job that could not be created leaves the index again.
+    await tenantStub(env, opts.tenant).forget(runId).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Stores what the job needs in R2 and creates its object. */
+async function createJob(
+  env: Env,
+  req: IntakeRequest,
+  opts: IntakeOptions,
+  { runId, created_at, webhook, image }: { runId: string; created_at: number; webhook: string | undefined; image: Uint8Array | undefined },
+): Promise<{ snapshot: JobSnapshot; created: boolean }> {
   const init_image_key = image ? (await putImage(env.IMAGES, inputKey(runId), image)).key : undefined;
 
   const spec: GenerationSpec = {
@@ -147,6 +169,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   };
   const passThrough = await storePassThrough(env, runId, spec, opts.dialectData ?? {});
   return jobStub(env, runId).create({
+    created_at,
     id: runId,
     tenant: opts.tenant,
     spec: passThrough.spec,

@@ -42,6 +42,8 @@ export const CreateJobSchema = z.object({
   /** R2 prefix under which outputs are written as image_<n>.png. */
   output_prefix: z.string(),
   public_base_url: z.string(),
+  /** When intake admitted the job, in ms: the tenant's index was given the same instant. */
+  created_at: z.number().int().optional(),
 });
 
 export type Dialect = z.infer<typeof DialectSchema>;

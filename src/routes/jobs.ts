@@ -5,8 +5,9 @@ import { config } from "../config";
 import { EaselError } from "../errors";
 import { isRunId, jobStub, unwrap } from "../jobs/client";
 import { submitJob } from "../jobs/intake";
+import { listJobs } from "../jobs/list";
 import { tenantAuth } from "../middleware/auth";
-import { DeliveryListSchema, EventListSchema, JobRequestSchema, JobSchema } from "../schemas/job";
+import { DeliveryListSchema, EventListSchema, JobListQuerySchema, JobListSchema, JobRequestSchema, JobSchema } from "../schemas/job";
 
 const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.array(z.object({ path: z.string(), message: z.string() })).optional() }) }).openapi("Error");
 const IdParam = z.object({ id: z.string().openapi({ param: { name: "id", in: "path" }, example: "run_abc..." }) });
@@ -57,6 +58,31 @@ jobs.openapi(
       idempotency: key ? { key, body } : undefined,
     });
     return c.json(snapshot.job, created ? 202 : 200);
+  },
+);
+
+jobs.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/jobs",
+    summary: "The tenant's jobs, newest first, every API's included; page with next_cursor",
+    request: { query: JobListQuerySchema },
+    responses: { 200: json(JobListSchema, "A page of jobs"), 401: errors[401], 422: json(ErrorSchema, "A bad filter, limit or cursor") },
+  }),
+  async (c) => {
+    const q = c.req.valid("query");
+    return c.json(
+      await listJobs(c.env, c.var.tenant, {
+        limit: q.limit,
+        cursor: q.cursor,
+        status: q.status,
+        type: q.type,
+        track_id: q.track_id,
+        created_after: q.created_after === undefined ? undefined : Date.parse(q.created_after),
+        created_before: q.created_before === undefined ? undefined : Date.parse(q.created_before),
+      }),
+      200,
+    );
   },
 );
 

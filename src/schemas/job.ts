@@ -80,6 +80,24 @@ export const JobSchema = z
   })
   .openapi("Job");
 
+export const JobListSchema = z.object({ data: z.array(JobSchema), next_cursor: z.string().nullable() }).openapi("JobList");
+
+const isoDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/, "expected an ISO-8601 date or date-time")
+  .refine((v) => !Number.isNaN(Date.parse(v)), "not a real date");
+
+/** `GET /v1/jobs`: filters combine; created_after ≤ created_at < created_before. */
+export const JobListQuerySchema = z.object({
+  status: JobStatusSchema.optional(),
+  type: JobTypeSchema.optional(),
+  track_id: z.string().max(256).optional(),
+  created_after: isoDate.optional().openapi({ example: "2026-01-01T00:00:00Z" }),
+  created_before: isoDate.optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().min(1).max(200).optional().openapi({ description: "next_cursor of the previous page" }),
+});
+
 export const EventSchema = z.object({ seq: z.number().int(), type: z.string(), at: z.string(), data: z.record(z.string(), z.unknown()) });
 export const EventListSchema = z.object({ data: z.array(EventSchema) }).openapi("EventList");
 

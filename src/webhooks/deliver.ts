@@ -12,6 +12,8 @@ export interface AttemptResult {
   verdict: "delivered" | "gone" | "retry";
   /** A `Retry-After` the receiver asked for with a 429 or 503, in ms. */
   retry_after_ms: number | null;
+  /** The Standard Webhooks headers this attempt carried. */
+  signature_headers: { "webhook-id": string; "webhook-timestamp": string; "webhook-signature": string };
 }
 
 function retryAfterMs(value: string | null, nowMs: number): number | null {
@@ -58,6 +60,7 @@ export async function attemptDelivery(opts: { url: string; eventId: string; body
     "webhook-timestamp": String(timestamp),
   };
   if (opts.secrets.length) headers["webhook-signature"] = await signatureHeader(opts.secrets, opts.eventId, timestamp, opts.body);
+  const signature_headers = { "webhook-id": opts.eventId, "webhook-timestamp": String(timestamp), "webhook-signature": headers["webhook-signature"] ?? "" };
   const timeout = AbortSignal.timeout(DELIVERY_TIMEOUT_MS);
   try {
     const res = await fetch(opts.url, { method: "POST", headers, body: opts.body, redirect: "manual", signal: timeout });
@@ -71,10 +74,11 @@ export async function attemptDelivery(opts: { url: string; eventId: string; body
       response_body,
       verdict,
       retry_after_ms: status === 429 || status === 503 ? retryAfterMs(res.headers.get("retry-after"), Date.now()) : null,
+      signature_headers,
     };
   } catch (err) {
     const error = timeout.aborted ? `timeout after ${DELIVERY_TIMEOUT_MS / 1000} s` : `network error: ${err instanceof Error ? err.message : String(err)}`;
-    return { status_code: null, error, duration_ms: Date.now() - started, response_body: null, verdict: "retry", retry_after_ms: null };
+    return { status_code: null, error, duration_ms: Date.now() - started, response_body: null, verdict: "retry", retry_after_ms: null, signature_headers };
   }
 }
 

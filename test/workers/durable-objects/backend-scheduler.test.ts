@@ -86,4 +86,42 @@ describe("backend scheduler", () => {
     expect(await s.status()).toMatchObject({ active: 1, waiting: 0 });
     expect(await ask(s, "waiter", "acme", true, 1)).toMatchObject({ status: "granted" });
   });
+
+  it("reports its circuit as closed, open, then half_open once the cool-down is over", async () => {
+    const s = scheduler("circuit-view");
+    expect(await s.status()).toMatchObject({ circuit: "closed", open_until: null });
+    for (let i = 0; i < CIRCUIT_THRESHOLD; i++) {
+      await ask(s, `c${i}`);
+      await s.release(`c${i}`, "failure");
+    }
+    expect(await s.status()).toMatchObject({ circuit: "open", open_until: expect.any(Number) });
+    await runInDurableObject(s, (_o: BackendScheduler, state) => {
+      state.storage.sql.exec("UPDATE health SET open_until = ?", Date.now() - 1);
+    });
+    expect(await s.status()).toMatchObject({ circuit: "half_open" });
+  });
+
+  it("keeps success rate and median run time over the last 100 decisive attempts", async () => {
+    const s = scheduler("recent");
+    expect((await s.status()).recent).toEqual({ jobs: 0, success_rate: null, run_ms_p50: null });
+    // 120 attempts: the first 20 failed, the last 100 succeeded except every tenth; cancels do not count.
+    for (let i = 0; i < 120; i++) {
+      await ask(s, `r${i}`, "acme", true, 1000);
+      await s.release(`r${i}`, i < 20 || i % 10 === 0 ? "failure" : "success");
+      // A failure streak would open the circuit; these figures are about the record, not the breaker.
+      await runInDurableObject(s, (_o: BackendScheduler, state) => {
+        state.storage.sql.exec("UPDATE health SET failures = 0, open_until = NULL");
+      });
+    }
+    await ask(s, "canceled", "acme", true, 1000);
+    await s.release("canceled", "neutral");
+    await runInDurableObject(s, (_o: BackendScheduler, state) => {
+      state.storage.sql.exec("UPDATE recent SET run_ms = CAST(substr(job_id, 2) AS INTEGER) WHERE outcome = 'success'");
+    });
+    const recent = (await s.status()).recent;
+    expect(recent.jobs).toBe(100);
+    expect(recent.success_rate).toBeCloseTo(0.9);
+    // Successes among r20..r119 are 90 values; their median is 69 or 71 (r70 failed).
+    expect(recent.run_ms_p50).toBe(69);
+  });
 });

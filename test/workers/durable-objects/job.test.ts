@@ -164,3 +164,45 @@ describe("job alarm", () => {
     expect(rows[0]?.next_attempt_at).not.toBeNull();
   });
 });
+
+describe("the tenant's job index", () => {
+  const indexed = async (tenantName: string, id: string) => (await env.TENANT_STATE.get(env.TENANT_STATE.idFromName(tenantName)).list({ limit: 100 })).find((r) => r.id === id);
+
+  async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+    const deadline = Date.now() + 5_000;
+    let v = await read();
+    while (!ok(v) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      v = await read();
+    }
+    return v;
+  }
+
+  it("follows the job's status changes", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id, { track_id: "idx-1" }));
+    await running(id);
+    expect((await until(() => indexed("acme", id), (r) => r?.status === "running"))?.status).toBe("running");
+    await jobStub(env, id).cancel("acme");
+    expect(await until(() => indexed("acme", id), (r) => r?.status === "canceled")).toMatchObject({ status: "canceled", track_id: "idx-1", type: "img2img" });
+  });
+
+  it("sends a lost index update again from the job's alarm", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id));
+    await jobStub(env, id).cancel("acme");
+    await until(() => indexed("acme", id), (r) => r?.status === "canceled");
+    // As if the update had been lost: the index still says queued, the job has no acknowledgement.
+    await runInDurableObject(env.TENANT_STATE.get(env.TENANT_STATE.idFromName("acme")), (_o, state) => {
+      state.storage.sql.exec("UPDATE jobs SET status = 'queued' WHERE id = ?", id);
+    });
+    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
+      state.storage.sql.exec("UPDATE index_sync SET status = 'queued', retry_at = ?", Date.now());
+    });
+    await runDurableObjectAlarm(objectFor(id));
+    expect((await until(() => indexed("acme", id), (r) => r?.status === "canceled"))?.status).toBe("canceled");
+    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
+      expect(state.storage.sql.exec("SELECT status, retry_at FROM index_sync").one()).toEqual({ status: "canceled", retry_at: null });
+    });
+  });
+});

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { IDEMPOTENCY_TTL_MS, type TenantObject } from "../../../durable-objects/tenant";
+import { IDEMPOTENCY_TTL_MS, type IndexRow, type TenantObject } from "../../../durable-objects/tenant";
 
 const tenant = (name: string) => env.TENANT_STATE.get(env.TENANT_STATE.idFromName(name));
 
@@ -32,5 +32,56 @@ describe("tenant object", () => {
     const t = tenant("opts");
     await t.setOptions({ sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors" });
     expect(await t.getOptions()).toEqual({ sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors" });
+  });
+});
+
+describe("tenant job index", () => {
+  const row = (id: string, created_at: number, over: Partial<IndexRow> = {}): IndexRow => ({ id, created_at, status: "queued", type: "txt2img", track_id: null, ...over });
+
+  it("admits up to max_active_jobs queued or running jobs, and more once some end", async () => {
+    const t = tenant("index-active");
+    expect(await t.admit(row("run_a", 1), 2)).toEqual({ ok: true });
+    expect(await t.admit(row("run_b", 2), 2)).toEqual({ ok: true });
+    expect(await t.admit(row("run_c", 3), 2)).toEqual({ ok: false, active: 2 });
+    await t.setStatus(row("run_a", 1, { status: "running" }));
+    expect(await t.admit(row("run_c", 3), 2)).toEqual({ ok: false, active: 2 });
+    await t.setStatus(row("run_a", 1, { status: "succeeded" }));
+    expect(await t.admit(row("run_c", 3), 2)).toEqual({ ok: true });
+    expect(await t.admit(row("run_d", 4), null)).toEqual({ ok: true });
+  });
+
+  it("never moves a status backwards: a late 'running' does not undo 'succeeded'", async () => {
+    const t = tenant("index-order");
+    await t.admit(row("run_x", 1), null);
+    await t.setStatus(row("run_x", 1, { status: "succeeded" }));
+    await t.setStatus(row("run_x", 1, { status: "running" }));
+    expect((await t.list({ limit: 10 })).map((r) => r.status)).toEqual(["succeeded"]);
+  });
+
+  it("pages newest first by (created_at, id), with filters", async () => {
+    const t = tenant("index-page");
+    for (let i = 0; i < 5; i++) await t.admit(row(`run_${i}`, 100 + Math.floor(i / 2), { track_id: i % 2 ? "odd" : "even", type: i === 4 ? "img2img" : "txt2img" }), null);
+    const all = await t.list({ limit: 10 });
+    expect(all.map((r) => r.id)).toEqual(["run_4", "run_3", "run_2", "run_1", "run_0"]);
+    const first = await t.list({ limit: 2 });
+    const second = await t.list({ limit: 2, before: first[1] });
+    expect([...first, ...second].map((r) => r.id)).toEqual(["run_4", "run_3", "run_2", "run_1"]);
+    expect((await t.list({ limit: 10, track_id: "odd" })).map((r) => r.id)).toEqual(["run_3", "run_1"]);
+    expect((await t.list({ limit: 10, type: "img2img" })).map((r) => r.id)).toEqual(["run_4"]);
+    expect((await t.list({ limit: 10, created_after: 101, created_before: 102 })).map((r) => r.id)).toEqual(["run_3", "run_2"]);
+  });
+
+  it("counts submits in fixed windows: at most `requests` per window, a fresh count in the next", async () => {
+    const t = tenant("rate");
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(await t.hit(3, 3_600_000));
+    expect(answers.map((a) => a.ok)).toEqual([true, true, true, false]);
+    expect(answers.map((a) => a.remaining)).toEqual([2, 1, 0, 0]);
+    expect(answers[3]?.reset_ms).toBeGreaterThan(0);
+    expect(answers[3]?.reset_ms).toBeLessThanOrEqual(3_600_000);
+    await runInDurableObject(t, (_o: TenantObject, state) => {
+      state.storage.sql.exec("UPDATE rate SET window_start = window_start - 3600000");
+    });
+    expect(await t.hit(3, 3_600_000)).toMatchObject({ ok: true, remaining: 2 });
   });
 });

@@ -1,0 +1,39 @@
+import type { IndexRow } from "../../durable-objects/tenant";
+import { config } from "../config";
+import type { Env } from "../env";
+import { EaselError } from "../errors";
+import { tenantStub } from "../tenants";
+
+/** What a client over `max_active_jobs` is told to wait before trying again: jobs end at their own pace. */
+const ACTIVE_RETRY_S = 2;
+
+/**
+ * Holds a tenant to its `rate_limit`: every request that would create a job counts, accepted or
+ * not. A fixed window in the tenant's object (see the README for why not the rate-limiting binding).
+ */
+export async function checkRate(env: Env, tenant: string): Promise<void> {
+  const limit = config.tenant(env, tenant)?.rate_limit;
+  if (!limit) return;
+  const res = await tenantStub(env, tenant).hit(limit.requests, limit.period_s * 1000);
+  if (res.ok) return;
+  throw new EaselError(429, "rate_limited", `over the rate limit of ${limit.requests} job submissions per ${limit.period_s} s`, undefined, limitHeaders(limit.requests, res.remaining, Math.max(1, Math.ceil(res.reset_ms / 1000))));
+}
+
+/**
+ * Enters a job in its tenant's index, holding the tenant to `max_active_jobs` (queued + running)
+ * in the same step, before anything of the job is stored: a refused job leaves nothing behind.
+ */
+export async function admitJob(env: Env, tenant: string, row: IndexRow): Promise<void> {
+  const max = config.tenant(env, tenant)?.max_active_jobs ?? null;
+  const res = await tenantStub(env, tenant).admit(row, max);
+  if (res.ok) return;
+  throw new EaselError(429, "too_many_active_jobs", `this tenant already has ${res.active} jobs queued or running (max_active_jobs is ${max})`, undefined, limitHeaders(max ?? 0, 0, ACTIVE_RETRY_S));
+}
+
+/** The headers of every 429: `Retry-After` and the IETF RateLimit fields, reset in delta seconds. */
+export const limitHeaders = (limit: number, remaining: number, resetS: number): Record<string, string> => ({
+  "retry-after": String(resetS),
+  "ratelimit-limit": String(limit),
+  "ratelimit-remaining": String(remaining),
+  "ratelimit-reset": String(resetS),
+});

@@ -1,0 +1,46 @@
+import type { IndexQuery, IndexRow } from "../../durable-objects/tenant";
+import type { Env } from "../env";
+import { invalid } from "../errors";
+import { base64ToBytes, base64UrlEncode } from "../lib/base64";
+import type { Job } from "../schemas/job";
+import { tenantStub } from "../tenants";
+import { isOk, jobStub } from "./client";
+
+export type ListQuery = Omit<IndexQuery, "before"> & { cursor?: string };
+
+/** A page position: the (created_at, id) of the last job handed out, opaque to clients. */
+export const encodeCursor = (row: Pick<IndexRow, "created_at" | "id">): string => base64UrlEncode(new TextEncoder().encode(`${row.created_at}.${row.id}`));
+
+export function decodeCursor(cursor: string): { created_at: number; id: string } {
+  const bytes = base64ToBytes(cursor);
+  const m = bytes && new TextDecoder().decode(bytes).match(/^(\d{1,15})\.(run_[a-z2-7]{26})$/);
+  if (!m?.[1] || !m[2]) throw invalid("cursor", "not a cursor this API handed out");
+  return { created_at: Number(m[1]), id: m[2] };
+}
+
+/**
+ * A page of a tenant's jobs, newest first. The index picks and orders them; each job is then read
+ * from its own object, the source of truth, and an index row found stale is corrected on the way.
+ */
+export async function listJobs(env: Env, tenant: string, q: ListQuery): Promise<{ data: Job[]; next_cursor: string | null }> {
+  const index = tenantStub(env, tenant);
+  const { cursor, ...filters } = q;
+  const rows = await index.list({ ...filters, before: cursor === undefined ? undefined : decodeCursor(cursor), limit: q.limit + 1 });
+  const page = rows.slice(0, q.limit);
+  const jobs = await Promise.all(
+    page.map(async (row) => {
+      const res = await jobStub(env, row.id).get(tenant);
+      if (!isOk(res)) {
+        // Admitted but never created (intake stopped half-way): it is no job, and leaves the index.
+        await index.forget(row.id);
+        return undefined;
+      }
+      const job = res.snapshot.job;
+      if (job.status !== row.status) await index.setStatus({ ...row, status: job.status });
+      // Filtered on a stale status: the job's own status decides.
+      return q.status && job.status !== q.status ? undefined : job;
+    }),
+  );
+  const last = page[page.length - 1];
+  return { data: jobs.filter((j): j is Job => j !== undefined), next_cursor: rows.length > q.limit && last ? encodeCursor(last) : null };
+}

@@ -1,0 +1,67 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { BackendScheduler } from "../../durable-objects/backend-scheduler";
+import { createApp } from "../app";
+import { adapterFor } from "../backends";
+import { config, type BackendConfig } from "../config";
+import { BackendKindSchema, JobTypeSchema } from "../config/schema";
+import type { Env } from "../env";
+import { tenantAuth } from "../middleware/auth";
+
+/** A backend that does not list its models within this long is shown without them. */
+const MODELS_TIMEOUT_MS = 2_000;
+
+const BackendViewSchema = z.object({
+  name: z.string(),
+  kind: BackendKindSchema,
+  models: z.array(z.string()).openapi({ description: "the configured list, else what the backend lists" }),
+  types: z.array(JobTypeSchema),
+  max_concurrency: z.number().int(),
+  active: z.number().int().openapi({ description: "slots in use" }),
+  waiting: z.number().int().openapi({ description: "jobs in line for a slot" }),
+  circuit: z.enum(["closed", "open", "half_open"]),
+  open_until: z.string().nullable(),
+  recent: z.object({
+    jobs: z.number().int().openapi({ description: "attempts counted (succeeded or failed), the last 100 at most" }),
+    success_rate: z.number().min(0).max(1).nullable(),
+    run_ms_p50: z.number().int().nullable(),
+  }),
+});
+const BackendListSchema = z.object({ data: z.array(BackendViewSchema) }).openapi("BackendList");
+
+const scheduler = (env: Env, name: string) => env.BACKEND_SCHEDULERS.get(env.BACKEND_SCHEDULERS.idFromName(name)) as unknown as Pick<BackendScheduler, "status">;
+
+/** What an operator may see of a backend: its load and health, never its URL or credentials. */
+async function view(env: Env, b: BackendConfig): Promise<z.infer<typeof BackendViewSchema>> {
+  const [status, models] = await Promise.all([
+    scheduler(env, b.name).status(),
+    b.models ??
+      adapterFor(b)
+        .listModels(AbortSignal.timeout(MODELS_TIMEOUT_MS))
+        .then((list) => list.map((m) => m.title))
+        .catch(() => []),
+  ]);
+  return {
+    name: b.name,
+    kind: b.kind,
+    models,
+    types: [...b.types],
+    max_concurrency: b.max_concurrency,
+    active: status.active,
+    waiting: status.waiting,
+    circuit: status.circuit,
+    open_until: status.open_until === null ? null : new Date(status.open_until).toISOString(),
+    recent: status.recent,
+  };
+}
+
+export const backends = createApp();
+backends.use("/v1/backends", tenantAuth());
+backends.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/backends",
+    summary: "Each GPU backend: slots in use, queue, circuit, recent success rate and run time",
+    responses: { 200: { content: { "application/json": { schema: BackendListSchema } }, description: "The backends, in configuration order" } },
+  }),
+  async (c) => c.json({ data: await Promise.all(config.backends(c.env).map((b) => view(c.env, b))) }, 200),
+);
