@@ -12,6 +12,19 @@ export const CALLBACK_MAX_BYTES = 80 * 1024 * 1024;
 /** Bodies up to this go to the job object as they are; larger ones are staged in R2 (RPC carries 32 MiB at most). */
 const INLINE_MAX_BYTES = 8 * 1024 * 1024;
 
+/**
+ * Reads a refused body to its end without keeping it (the body limit bounds it): answering before
+ * the body is read makes some proxies (wrangler dev's among them) drop the connection instead.
+ */
+async function drain(body: ReadableStream<Uint8Array> | null): Promise<void> {
+  if (!body) return;
+  const reader = body.getReader();
+  for (;;) {
+    const { done } = await reader.read().catch(() => ({ done: true }));
+    if (done) return;
+  }
+}
+
 /** Where asynchronous backends (RunPod, Cerebrium) report completion; the token is a MAC per attempt. */
 export const callbacks = createApp();
 callbacks.openapi(
@@ -26,7 +39,7 @@ callbacks.openapi(
     const { id, attempt, token } = c.req.valid("param");
     // Checked before any Durable Object is named: a forged callback creates nothing anywhere.
     if (!isRunId(id) || !(await verifyCallbackToken(c.env, id, attempt, token))) {
-      await c.req.raw.body?.cancel().catch(() => undefined);
+      await drain(c.req.raw.body);
       return c.json({ ok: false }, 404);
     }
     const length = Number(c.req.header("content-length") ?? NaN);
