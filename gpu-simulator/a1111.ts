@@ -106,7 +106,7 @@ export async function generate(state: SimState, kind: Kind, api: "txt2img" | "im
   const done = interrupted ? Math.min(count, Math.floor((Date.now() - started) / Math.max(1, faults.msPerImage))) : count;
   const prompt = typeof payload.prompt === "string" ? payload.prompt : "";
   // A1111 answers send_images: false with an empty list.
-  const images = faults.emptyImages || payload.send_images === false ? [] : generateImages({ prompt, seed, width, height, count: done, init }).map((b) => b.toString("base64"));
+  const images = faults.emptyImages || payload.send_images === false ? [] : generateImages({ prompt, seed, width, height, count: done, init, incompressible: faults.incompressible }).map((b) => b.toString("base64"));
   const seeds = Array.from({ length: count }, (_, i) => seed + i);
   const info = {
     prompt,

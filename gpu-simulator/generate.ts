@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createCipheriv, createHash } from "node:crypto";
 import { encodePng } from "./png";
 
 export interface GenerateRequest {
@@ -9,6 +9,14 @@ export interface GenerateRequest {
   count: number;
   /** Bytes of the init image for img2img: they change the picture. */
   init?: Buffer;
+  /** Noise instead of a gradient: a PNG as large as a real photo-like one of that size (~3 bytes a pixel). */
+  incompressible?: boolean;
+}
+
+/** Deterministic noise from a digest: AES-CTR over zeros, keyed by it. */
+function noise(digest: Buffer, length: number): Buffer {
+  const cipher = createCipheriv("aes-128-ctr", digest.subarray(0, 16), digest.subarray(16, 32));
+  return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()]);
 }
 
 /**
@@ -19,6 +27,13 @@ export function generateImages(req: GenerateRequest): Buffer[] {
   const initHash = req.init ? createHash("sha256").update(req.init).digest("hex") : "";
   return Array.from({ length: req.count }, (_, i) => {
     const h = createHash("sha256").update(`${req.prompt}\n${req.seed + i}\n${initHash}`).digest();
+    if (req.incompressible) {
+      const bytes = noise(h, req.width * req.height * 3);
+      return Buffer.from(encodePng(req.width, req.height, (x, y) => {
+        const at = (y * req.width + x) * 3;
+        return [bytes[at] ?? 0, bytes[at + 1] ?? 0, bytes[at + 2] ?? 0];
+      }));
+    }
     const [r0 = 0, g0 = 0, b0 = 0, r1 = 0, g1 = 0, b1 = 0] = h;
     const png = encodePng(req.width, req.height, (x, y) => {
       const t = (x + y) / Math.max(1, req.width + req.height - 2);

@@ -24,6 +24,8 @@ export interface Faults {
   runpodStringError: boolean;
   /** A1111: one generation at a time, the rest queued behind it, as the real A1111 runs. */
   serial: boolean;
+  /** Images of noise, as large as real ones (a 2048² PNG is ~12 MB). */
+  incompressible: boolean;
 }
 
 export type SimConfig = Faults & { [K in Kind]?: Partial<Faults> };
@@ -39,6 +41,7 @@ export const DEFAULT_FAULTS: Faults = {
   runpodOutputError: false,
   runpodStringError: false,
   serial: false,
+  incompressible: false,
 };
 
 export interface KindStats {
