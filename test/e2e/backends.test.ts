@@ -136,16 +136,16 @@ describe("RunPod", () => {
     }
   });
 
-  it("takes a callback too large for one RPC (four incompressible 2048² images, ~67 MB of base64), staged through R2", async () => {
+  it("takes a callback over the inline limit (four incompressible 1024² images, ~17 MB of base64), staged through R2", async () => {
     await good.config({ runpod: { incompressible: true } });
     try {
-      const job = await submit({ type: "txt2img", backend: "runpod", width: 2048, height: 2048, samples: 4 });
+      const job = await submit({ type: "txt2img", backend: "runpod", width: 1024, height: 1024, samples: 4 });
       const done = await waitForJob(client, job.id, 60_000);
       expect(done.status).toBe("succeeded");
       expect(done.output).toHaveLength(4);
       const bytes = new Uint8Array(await (await fetch(done.output[3]?.url ?? "")).arrayBuffer());
-      expect(pngSize(bytes)).toEqual({ width: 2048, height: 2048 });
-      expect(bytes.byteLength).toBeGreaterThan(12 * 1024 * 1024);
+      expect(pngSize(bytes)).toEqual({ width: 1024, height: 1024 });
+      expect(bytes.byteLength).toBeGreaterThan(3 * 1024 * 1024);
     } finally {
       await good.config({ runpod: { incompressible: false } });
     }
