@@ -71,6 +71,11 @@ export class A1111Tasks {
     if (this.finished.length > FINISHED_KEPT) this.finished.shift();
   }
 
+  /** The tasks generating now (for `/_sim/tasks`: tests find a job by the task id it was sent with). */
+  active(): string[] {
+    return this.running.map((g) => g.taskId);
+  }
+
   skip(): void {
     for (const g of this.running) {
       g.skipped = true;

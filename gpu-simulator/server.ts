@@ -88,6 +88,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
 
     if (path.startsWith("/_sim/")) {
       if (path === "/_sim/stats") return { status: 200, body: state.stats };
+      if (path === "/_sim/tasks") return { status: 200, body: { running: state.tasks.active() } };
       if (path === "/_sim/config" && method === "POST") {
         const patch = await readJson(req);
         if (!patch) return { status: 400, body: { error: "bad JSON" } };
