@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { adapterFor } from "../src/backends";
 import { fittingBackends } from "../src/backends/models";
-import type { BackendFailure, Outcome } from "../src/backends/types";
+import type { BackendAdapter, BackendFailure, BackendProgress, Outcome } from "../src/backends/types";
 import { config, type BackendConfig } from "../src/config";
 import { renderWebhookBody } from "../src/dialects/webhooks";
 import type { Env } from "../src/env";
@@ -11,7 +11,7 @@ import type { JobSnapshot, Result } from "../src/jobs/results";
 import { CreateJobSchema, type CreateJob, type StoredJobInput } from "../src/jobs/spec";
 import { randomId, timingSafeEqual } from "../src/lib/crypto";
 import { redact } from "../src/lib/redact";
-import type { Delivery, Job, JobError, JobEvent, JobStatus, WebhookEventType } from "../src/schemas/job";
+import type { Delivery, Job, JobError, JobEvent, JobProgress, JobStatus, WebhookEventType } from "../src/schemas/job";
 import { getImageBytes, outputKey, putImage, type StoredImage } from "../src/storage/images";
 import { signedOutputUrl } from "../src/storage/links";
 import { attemptDelivery, nextDelayMs } from "../src/webhooks/deliver";
@@ -30,6 +30,19 @@ const POLL_MAX_MS = 15_000;
 const MAX_DELIVERIES_PER_ALARM = 10;
 /** An update of the tenant's job index not acknowledged by then is sent again from the alarm. */
 const INDEX_RETRY_MS = 2_000;
+/**
+ * While a synchronous call runs, its backend is asked for progress this often, then less often
+ * once the call is long: all readings of one call happen in one invocation, whose subrequests are
+ * capped (1,000 on older Workers Paid plans), so a 30-minute call stays near 290 readings (580 subrequests).
+ */
+const PROGRESS_READ_MS = 1_000;
+const PROGRESS_READ_SLOW_MS = 10_000;
+const PROGRESS_FAST_FOR_MS = 120_000;
+/** `job.progress` events are at least this far apart: at most 2 in any second. */
+const PROGRESS_EVENT_GAP_MS = 550;
+/** A preview image read for a client is reused for this long, so polling clients cost the backend little. */
+const PREVIEW_TTL_MS = 500;
+const PROGRESS_TIMEOUT_MS = 3_000;
 /**
  * Work due this soon counts as due now. An alarm can fire a hair before its time (and the clock a
  * Worker reads is coarse); skipping such work would re-set the alarm to the very time being run,
@@ -77,6 +90,8 @@ type AttemptRow = {
   token: string;
 };
 
+type ProgressRow = { attempt: number; data: string; event_data: string | null; event_at: number | null };
+
 type OutboxRow = { event_id: string; type: WebhookEventType; url: string; body: string; slots: string; attempts: number; next_at: number | null };
 
 type StoredOutput = StoredImage & { seed: number };
@@ -90,6 +105,8 @@ export class JobObject extends DurableObject<Env> {
   /** The synchronous backend call this instance has in flight, if any. */
   private inflight: { attempt: number } | undefined;
   private readonly waiters = new Set<() => void>();
+  /** The last preview image read for a client (kept in memory only: images stay out of storage). */
+  private preview: { attempt: number; at: number; image: string | null } | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -100,6 +117,7 @@ export class JobObject extends DurableObject<Env> {
         created_at INTEGER NOT NULL, started_at INTEGER, completed_at INTEGER, backend TEXT,
         output TEXT NOT NULL DEFAULT '[]', error TEXT, deadline_at INTEGER NOT NULL,
         dispatch_at INTEGER, tried TEXT NOT NULL DEFAULT '[]', waiting_on TEXT);
+      CREATE TABLE IF NOT EXISTS progress (attempt INTEGER PRIMARY KEY, data TEXT NOT NULL, event_data TEXT, event_at INTEGER);
       CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS attempts (
         n INTEGER PRIMARY KEY, backend TEXT NOT NULL, state TEXT NOT NULL, external_id TEXT,
@@ -203,7 +221,42 @@ export class JobObject extends DurableObject<Env> {
     };
   }
 
+  /**
+   * The running job's live figures as the backend last reported them, and its preview image when
+   * `image` is asked for (read from the backend at most every PREVIEW_TTL_MS). Null figures
+   * before the job runs and after it ends.
+   */
+  async liveProgress(tenant: string, opts: { image: boolean }): Promise<Result<{ status: JobStatus; progress: BackendProgress | null; image: string | null }>> {
+    const row = this.owned(tenant);
+    if (!row) return notFound();
+    if (row.status !== "running") return { ok: true, status: row.status, progress: null, image: null };
+    const attempt = this.currentAttempt();
+    let image: string | null = null;
+    if (opts.image && attempt) {
+      const cached = this.preview;
+      if (cached && cached.attempt === attempt.n && Date.now() - cached.at < PREVIEW_TTL_MS) image = cached.image;
+      else {
+        const reading = await this.readProgress(attempt, true);
+        image = reading?.image ?? null;
+        this.preview = { attempt: attempt.n, at: Date.now(), image };
+      }
+    }
+    return { ok: true, status: row.status, progress: this.storedProgress()?.progress ?? null, image };
+  }
+
   // ---- RPC: changes ----
+
+  /** Passes A1111's skip to the backend running this job's attempt; false when there is none that can. */
+  async skip(tenant: string): Promise<Result<{ skipped: boolean }>> {
+    const row = this.owned(tenant);
+    if (!row) return notFound();
+    const attempt = this.currentAttempt();
+    const backend = attempt && row.status === "running" ? config.backend(this.env, attempt.backend) : undefined;
+    const adapter = backend ? adapterFor(backend) : undefined;
+    if (!adapter?.skip || !attempt) return { ok: true, skipped: false };
+    await adapter.skip({ taskId: taskIdOf(row.id, attempt.n) }, AbortSignal.timeout(PROGRESS_TIMEOUT_MS)).catch(() => undefined);
+    return { ok: true, skipped: true };
+  }
 
   async cancel(tenant: string): Promise<Result<{ snapshot: JobSnapshot }>> {
     const row = this.owned(tenant);
@@ -372,6 +425,8 @@ export class JobObject extends DurableObject<Env> {
     const n = (this.sql.exec<{ n: number | null }>("SELECT MAX(n) AS n FROM attempts").one().n ?? 0) + 1;
     const token = await callbackToken(this.env, row.id, n);
     this.ctx.storage.transactionSync(() => {
+      // A new attempt starts from nothing: the figures of a failed one are not this one's.
+      this.sql.exec("DELETE FROM progress");
       this.sql.exec("INSERT INTO attempts (n, backend, state, token, started_at) VALUES (?, ?, 'running', ?, ?)", n, backend.name, token, now);
       this.sql.exec("UPDATE job SET dispatch_at = NULL, waiting_on = NULL, backend = ? WHERE id = ?", backend.name, row.id);
       this.event("attempt.started", { attempt: n, backend: backend.name }, now);
@@ -379,10 +434,14 @@ export class JobObject extends DurableObject<Env> {
 
     this.inflight = { attempt: n };
     await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
+    const adapter = adapterFor(backend);
+    // Progress is read beside the synchronous call, for exactly as long as it runs.
+    const watch = new AbortController();
+    if (adapter.progress) this.ctx.waitUntil(this.watchProgress(n, watch.signal));
     let outcome: Outcome;
     try {
       const initImage = input.spec.init_image_key ? await getImageBytes(this.env.IMAGES, input.spec.init_image_key) : undefined;
-      outcome = await adapterFor(backend).submit({
+      outcome = await adapter.submit({
         spec: (await this.fullInput(input)).spec,
         initImage,
         callbackUrl: `${input.public_base_url}/internal/callbacks/${encodeURIComponent(row.id)}/${n}/${token}`,
@@ -394,6 +453,7 @@ export class JobObject extends DurableObject<Env> {
     } catch (err) {
       outcome = { kind: "failed", failure: { code: "backend_failed", message: "the attempt failed inside the gateway", detail: err instanceof Error ? err.message : String(err), retryable: true } };
     } finally {
+      watch.abort();
       if (this.inflight?.attempt === n) this.inflight = undefined;
     }
     await this.settle(n, backend, outcome);
@@ -415,6 +475,7 @@ export class JobObject extends DurableObject<Env> {
       return;
     }
     if (outcome.kind === "pending") {
+      await this.readProgress(attempt, false);
       // Still running there: keep holding the slot, whose lease would otherwise run out.
       await this.acquire(this.mustRow(), backend, false);
       this.backoffPoll(attempt);
@@ -482,6 +543,65 @@ export class JobObject extends DurableObject<Env> {
     );
   }
 
+  // ---- live progress: read from the backend, kept while the job runs, events rate-limited ----
+
+  /** Reads progress every PROGRESS_READ_MS (later PROGRESS_READ_SLOW_MS) until `signal` (the end of the call) says stop. */
+  private async watchProgress(n: number, signal: AbortSignal): Promise<void> {
+    const started = Date.now();
+    while (!signal.aborted) {
+      const every = Date.now() - started < PROGRESS_FAST_FOR_MS ? PROGRESS_READ_MS : PROGRESS_READ_SLOW_MS;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, every);
+        signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+      });
+      const attempt = this.currentAttempt();
+      if (signal.aborted || attempt?.n !== n) return;
+      await this.readProgress(attempt, false, signal);
+    }
+  }
+
+  /** One reading from the attempt's backend, recorded when the attempt is still the job's. */
+  private async readProgress(attempt: AttemptRow, image: boolean, stop?: AbortSignal) {
+    const backend = config.backend(this.env, attempt.backend);
+    const adapter: BackendAdapter | undefined = backend ? adapterFor(backend) : undefined;
+    if (!adapter?.progress) return undefined;
+    const timeout = AbortSignal.timeout(PROGRESS_TIMEOUT_MS);
+    const reading = await adapter
+      .progress({ taskId: taskIdOf(this.mustRow().id, attempt.n), externalId: attempt.external_id ?? undefined, image, signal: stop ? AbortSignal.any([stop, timeout]) : timeout })
+      .catch(() => undefined);
+    if (reading) this.recordProgress(attempt.n, reading.progress);
+    return reading;
+  }
+
+  /**
+   * Keeps the latest figures of a running attempt; a change becomes a `job.progress` event unless
+   * the last one is under PROGRESS_EVENT_GAP_MS old (the next reading catches up).
+   */
+  private recordProgress(n: number, p: BackendProgress): void {
+    const row = this.row();
+    if (!row || row.status !== "running" || this.currentAttempt()?.n !== n) return;
+    const now = Date.now();
+    const shown = JSON.stringify(v1Progress(p));
+    const prev = this.sql.exec<ProgressRow>("SELECT attempt, data, event_data, event_at FROM progress LIMIT 1").toArray()[0];
+    const due = prev?.attempt !== n || (prev.event_data !== shown && (prev.event_at === null || now - prev.event_at >= PROGRESS_EVENT_GAP_MS));
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("DELETE FROM progress WHERE attempt != ?", n);
+      this.sql.exec(
+        "INSERT INTO progress (attempt, data, event_data, event_at) VALUES (?, ?, ?, ?) ON CONFLICT (attempt) DO UPDATE SET data = excluded.data, event_data = excluded.event_data, event_at = excluded.event_at",
+        n,
+        JSON.stringify(p),
+        due ? shown : (prev?.event_data ?? null),
+        due ? now : (prev?.event_at ?? null),
+      );
+      if (due) this.event("job.progress", JSON.parse(shown) as Record<string, unknown>, now);
+    });
+  }
+
+  private storedProgress(): { attempt: number; progress: BackendProgress } | undefined {
+    const row = this.sql.exec<ProgressRow>("SELECT attempt, data, event_data, event_at FROM progress LIMIT 1").toArray()[0];
+    return row ? { attempt: row.attempt, progress: JSON.parse(row.data) as BackendProgress } : undefined;
+  }
+
   /**
    * Tells the backend to stop an attempt of a job that already ended, so whatever it answers
    * cannot revive the job. In the background: a slow backend must not delay the caller.
@@ -541,6 +661,7 @@ export class JobObject extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => {
       this.sql.exec("UPDATE job SET status = ?, completed_at = ?, error = ?, output = ?, dispatch_at = NULL WHERE id = ?", status, now, ended.error, ended.output, row.id);
       this.sql.exec("UPDATE attempts SET state = 'canceled', ended_at = ? WHERE state IN ('running', 'pending')", now);
+      this.sql.exec("DELETE FROM progress");
       this.event(type, error ? { error } : { outputs: outputs.length }, now);
       if (body !== null && input.webhook) this.enqueueWebhook(type, input.webhook, body, now);
     });
@@ -744,6 +865,7 @@ export class JobObject extends DurableObject<Env> {
         queue_ms: (row.started_at ?? end) - row.created_at,
         run_ms: row.started_at === null ? 0 : end - row.started_at,
       },
+      progress: row.status === "running" ? ((p) => (p ? v1Progress(p.progress) : null))(this.storedProgress()) : null,
     };
     return { job, input, output_keys: outputs.map((o) => o.key) };
   }
@@ -758,5 +880,12 @@ const taskIdOf = (runId: string, attempt: number): string => `${runId}-${attempt
  */
 const countsAgainstBackend = (f: BackendFailure): boolean => f.retryable && f.code !== "out_of_memory" && f.code !== "interrupted";
 const iso = (ms: number): string => new Date(ms).toISOString();
+/** /v1's progress object: rounded, so that clock noise in the ETA is not a change. */
+const v1Progress = (p: BackendProgress): JobProgress => ({
+  fraction: Math.round(p.fraction * 1000) / 1000,
+  step: p.step,
+  steps: p.steps,
+  eta_s: p.eta_s === null ? null : Math.round(p.eta_s * 10) / 10,
+});
 const notFound = (): { ok: false; code: "not_found"; message: string } => ({ ok: false, code: "not_found", message: "job not found" });
 const parseInput = (row: JobRow): StoredJobInput => JSON.parse(row.input) as StoredJobInput;

@@ -39,8 +39,9 @@ export type ClaimResult = { status: "claimed"; runId: string } | { status: "exis
 
 /**
  * One per tenant: what is scoped to a tenant rather than to a job. Idempotency keys, the
- * A1111 options a tenant set, client-chosen task ids (SD-on-EKS) that must be unique, and the
- * index of the tenant's jobs (for `GET /v1/jobs` and the count of active jobs).
+ * A1111 options a tenant set, client-chosen task ids (SD-on-EKS) that must be unique, the
+ * index of the tenant's jobs (for `GET /v1/jobs` and the count of active jobs), and the jobs its
+ * synchronous A1111 calls wait on (what A1111's progress, interrupt and skip act on).
  */
 export class TenantObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -57,6 +58,7 @@ export class TenantObject extends DurableObject<Env> {
       CREATE INDEX IF NOT EXISTS jobs_by_track ON jobs (track_id, created_at DESC, id DESC);
       CREATE TABLE IF NOT EXISTS rate (id INTEGER PRIMARY KEY CHECK (id = 1), window_start INTEGER NOT NULL, count INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at DESC, id DESC);
+      CREATE TABLE IF NOT EXISTS waiting (run_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
     `);
   }
 
@@ -82,6 +84,22 @@ export class TenantObject extends DurableObject<Env> {
       this.sql.exec<{ run_id: string }>("SELECT run_id FROM claims WHERE scope = ? AND key = ? AND (expires_at IS NULL OR expires_at >= ?)", scope, key, Date.now()).toArray()[0]?.run_id ??
       null
     );
+  }
+
+  /** A synchronous A1111 call waits on `runId` until `ttlMs` at most (the job's own deadline). */
+  async addWaiting(runId: string, ttlMs: number): Promise<void> {
+    const now = Date.now();
+    this.sql.exec("DELETE FROM waiting WHERE expires_at < ?", now);
+    this.sql.exec("INSERT OR REPLACE INTO waiting (run_id, created_at, expires_at) VALUES (?, ?, ?)", runId, now, now + ttlMs);
+  }
+
+  async removeWaiting(runId: string): Promise<void> {
+    this.sql.exec("DELETE FROM waiting WHERE run_id = ?", runId);
+  }
+
+  /** The run ids waited on, oldest first. */
+  async listWaiting(): Promise<string[]> {
+    return this.sql.exec<{ run_id: string }>("SELECT run_id FROM waiting WHERE expires_at >= ? ORDER BY created_at, run_id", Date.now()).toArray().map((r) => r.run_id);
   }
 
   async getOptions(): Promise<Record<string, unknown>> {

@@ -1,5 +1,6 @@
 /** The AUTOMATIC1111 web API, as far as Easel and the seeds use it. */
 import { randomInt } from "node:crypto";
+import { newTaskId } from "./a1111-tasks";
 import { generateImages } from "./generate";
 import type { Kind, SimState } from "./state";
 
@@ -56,9 +57,27 @@ export class Running {
 
 const num = (v: unknown, fallback: number): number => (typeof v === "number" && Number.isFinite(v) ? v : fallback);
 
+/** A1111's infotext: the prompt, the negative prompt, then the parameters line. */
+function infotextOf(p: { prompt: string; negative: string; steps: number; sampler: string; cfg: number; seed: number; width: number; height: number; model: (typeof MODELS)[number]; denoising?: number }): string {
+  const params = [
+    `Steps: ${p.steps}`,
+    `Sampler: ${p.sampler}`,
+    "Schedule type: Automatic",
+    `CFG scale: ${p.cfg}`,
+    `Seed: ${p.seed}`,
+    `Size: ${p.width}x${p.height}`,
+    `Model hash: ${p.model.hash}`,
+    `Model: ${p.model.model_name}`,
+    ...(p.denoising !== undefined ? [`Denoising strength: ${p.denoising}`] : []),
+    "Version: v1.10.1",
+  ].join(", ");
+  return [p.prompt, ...(p.negative ? [`Negative prompt: ${p.negative}`] : []), params].join("\n");
+}
+
 /**
- * Runs one txt2img/img2img call with the faults configured for `kind`. `cut` ends it early the
- * way an interrupt does: 200 with the images finished so far.
+ * Runs one txt2img/img2img call with the faults configured for `kind`. An interrupt (via
+ * `running`) ends it early with the images finished so far; on A1111 its progress is tracked
+ * under its `force_task_id`, and with `serial` it waits for A1111's one-at-a-time lock.
  */
 export async function generate(state: SimState, kind: Kind, api: "txt2img" | "img2img", payload: Record<string, unknown>, running: Running): Promise<Reply> {
   const faults = state.faults(kind);
@@ -82,51 +101,72 @@ export async function generate(state: SimState, kind: Kind, api: "txt2img" | "im
   // What a request may leave behind on a real A1111: a switched checkpoint, files on its disk.
   if (payload.override_settings_restore_afterwards === false && wanted) state.checkpoint = model.title;
   if (payload.save_images === true) state.stats.filesWritten++;
-  const complete = kind === "a1111" ? await state.tasks.start(typeof payload.force_task_id === "string" ? payload.force_task_id : undefined, faults.serial) : () => undefined;
+  const batchSize = Math.max(1, num(payload.batch_size, 1));
+  const nIter = Math.max(1, num(payload.n_iter, 1));
+  const steps = num(payload.steps, 20);
+  const taskId = typeof payload.force_task_id === "string" && payload.force_task_id ? payload.force_task_id : newTaskId();
+  // Only A1111 itself keeps tasks (and, when serial, its one-at-a-time lock).
+  const tasks = kind === "a1111" ? state.tasks : undefined;
+  const release = tasks ? await tasks.admit(taskId, faults.serial) : () => undefined;
   const end = state.begin(kind);
   const started = Date.now();
-  const total = faults.msPerImage * count;
   let interrupted = false;
-  await new Promise<void>((resolve) => {
-    let remove = () => undefined as unknown;
-    const finish = () => {
-      clearTimeout(timer);
-      remove();
-      resolve();
-    };
-    const timer = setTimeout(finish, total);
-    remove = running.add(() => {
-      interrupted = true;
-      finish();
-    });
+  let skipBatch = () => undefined as unknown;
+  const gen = tasks?.start({ taskId, job: `scripts_${api}`, jobCount: nIter, batchMs: faults.msPerImage * batchSize, steps, seed, skip: () => skipBatch() });
+  const remove = running.add(() => {
+    interrupted = true;
+    skipBatch();
   });
+  // Batch by batch, as A1111 runs n_iter jobs of batch_size images: skip ends one, interrupt all.
+  for (let job = 0; job < nIter && !interrupted; job++) {
+    if (gen) {
+      gen.jobNo = job;
+      gen.batchStartedAt = Date.now();
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, faults.msPerImage * batchSize);
+      function done() {
+        clearTimeout(timer);
+        skipBatch = () => undefined;
+        resolve();
+      }
+      skipBatch = done;
+    });
+  }
+  remove();
+  if (gen) tasks?.finish(gen);
   end();
-  complete();
+  release();
   if (interrupted) state.stats.interrupted++;
   const done = interrupted ? Math.min(count, Math.floor((Date.now() - started) / Math.max(1, faults.msPerImage))) : count;
   const prompt = typeof payload.prompt === "string" ? payload.prompt : "";
+  const negative = typeof payload.negative_prompt === "string" ? payload.negative_prompt : "";
+  const sampler = typeof payload.sampler_name === "string" ? payload.sampler_name : "Euler a";
+  const cfg = num(payload.cfg_scale, 7);
+  const denoising = api === "img2img" ? num(payload.denoising_strength, 0.75) : undefined;
+  const infotext = (n: number) => infotextOf({ prompt, negative, steps, sampler, cfg, seed: seed + n, width, height, model, denoising });
   // A1111 answers send_images: false with an empty list.
-  const images = faults.emptyImages || payload.send_images === false ? [] : generateImages({ prompt, seed, width, height, count: done, init, incompressible: faults.incompressible }).map((b) => b.toString("base64"));
+  const images = faults.emptyImages || payload.send_images === false ? [] : generateImages({ prompt, seed, width, height, count: done, init, incompressible: faults.incompressible, infotext: kind === "cerebrium" ? undefined : infotext }).map((b) => b.toString("base64"));
   const seeds = Array.from({ length: count }, (_, i) => seed + i);
   const info = {
     prompt,
     all_prompts: seeds.map(() => prompt),
-    negative_prompt: typeof payload.negative_prompt === "string" ? payload.negative_prompt : "",
+    negative_prompt: negative,
     seed,
     all_seeds: seeds,
     subseed: -1,
     all_subseeds: seeds.map(() => -1),
     width,
     height,
-    sampler_name: typeof payload.sampler_name === "string" ? payload.sampler_name : "Euler a",
-    cfg_scale: num(payload.cfg_scale, 7),
-    steps: num(payload.steps, 20),
+    sampler_name: sampler,
+    cfg_scale: cfg,
+    steps,
     batch_size: num(payload.batch_size, 1),
     n_iter: num(payload.n_iter, 1),
     sd_model_name: model.model_name,
     sd_model_hash: model.hash,
-    ...(api === "img2img" ? { denoising_strength: num(payload.denoising_strength, 0.75) } : {}),
-    infotexts: seeds.map((s) => `${prompt}\nSteps: ${num(payload.steps, 20)}, Seed: ${s}, Size: ${width}x${height}, Model: ${model.model_name}`),
+    ...(denoising !== undefined ? { denoising_strength: denoising } : {}),
+    infotexts: seeds.map((_, n) => infotext(n)),
   };
   return { status: 200, body: { images, parameters: payload, info: JSON.stringify(info) } };
 }

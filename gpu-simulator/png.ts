@@ -9,8 +9,19 @@ function chunk(type: string, data: Buffer): Buffer {
   return Buffer.concat([head, data, crc]);
 }
 
-/** A real RGB PNG of `width` x `height`, each pixel from `pixel(x, y)`. */
-export function encodePng(width: number, height: number, pixel: (x: number, y: number) => [number, number, number]): Uint8Array {
+/**
+ * A text chunk as PIL's PngInfo.add_text writes one (A1111 keeps its infotext under `parameters`):
+ * `tEXt` for Latin-1 text, `iTXt` (UTF-8) for anything else.
+ */
+function textChunk(keyword: string, text: string): Buffer {
+  const key = Buffer.from(keyword, "latin1");
+  if (!/[^\u0000-\u00ff]/.test(text)) return chunk("tEXt", Buffer.concat([key, Buffer.from([0]), Buffer.from(text, "latin1")]));
+  // Keyword, no compression, no language tag, no translated keyword.
+  return chunk("iTXt", Buffer.concat([key, Buffer.from([0, 0, 0, 0, 0]), Buffer.from(text, "utf8")]));
+}
+
+/** A real RGB PNG of `width` x `height`, each pixel from `pixel(x, y)`, with optional text chunks. */
+export function encodePng(width: number, height: number, pixel: (x: number, y: number) => [number, number, number], text: Record<string, string> = {}): Uint8Array {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
@@ -28,5 +39,5 @@ export function encodePng(width: number, height: number, pixel: (x: number, y: n
     }
   }
   const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return new Uint8Array(Buffer.concat([signature, chunk("IHDR", ihdr), chunk("IDAT", deflateSync(raw, { level: 1 })), chunk("IEND", Buffer.alloc(0))]));
+  return new Uint8Array(Buffer.concat([signature, chunk("IHDR", ihdr), ...Object.entries(text).map(([k, v]) => textChunk(k, v)), chunk("IDAT", deflateSync(raw, { level: 1 })), chunk("IEND", Buffer.alloc(0))]));
 }

@@ -4,7 +4,9 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { generate, MODELS, options, Running, SAMPLERS, type Reply } from "./a1111";
+import { pngInfo } from "../src/dialects/a1111/infotext";
+import { generate, options, Running, type Reply } from "./a1111";
+import { listAnswer } from "./a1111-lists";
 import { CerebriumSim } from "./cerebrium";
 import { RunPodSim } from "./runpod";
 import { emptyStats, SimState, type SimConfig } from "./state";
@@ -86,6 +88,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
 
     if (path.startsWith("/_sim/")) {
       if (path === "/_sim/stats") return { status: 200, body: state.stats };
+      if (path === "/_sim/tasks") return { status: 200, body: { running: state.tasks.active() } };
       if (path === "/_sim/config" && method === "POST") {
         const patch = await readJson(req);
         if (!patch) return { status: 400, body: { error: "bad JSON" } };
@@ -120,34 +123,51 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       return cerebrium.predict({ body, query: url.searchParams, headers: req.headers });
     }
 
-    if (path === "/internal/progress" && method === "POST") {
+    if (path.startsWith("/sdapi/v1/") || path === "/internal/progress") {
       if (!a1111Authorized(req)) return unauthorized;
-      const body = await readJson(req);
-      return { status: 200, body: state.tasks.progress(body?.id_task) };
-    }
-
-    if (path.startsWith("/sdapi/v1/")) {
-      if (!a1111Authorized(req)) return unauthorized;
-      if (path === "/sdapi/v1/sd-models") return { status: 200, body: MODELS };
-      if (path === "/sdapi/v1/samplers") return { status: 200, body: SAMPLERS };
-      if (path === "/sdapi/v1/progress") return { status: 200, body: { progress: 0, eta_relative: 0, state: { job_count: state.stats.byKind.a1111.current } } };
-      if (path === "/sdapi/v1/interrupt" && method === "POST") {
-        state.stats.interrupts++;
-        a1111Running.stopAll();
-        return { status: 200, body: {} };
-      }
-      if (path === "/sdapi/v1/options") {
-        if (method === "GET") return options(state);
-        const body = await readJson(req);
-        return body ? options(state, body) : { status: 422, body: { detail: [{ msg: "invalid JSON" }] } };
-      }
-      if ((path === "/sdapi/v1/txt2img" || path === "/sdapi/v1/img2img") && method === "POST") {
-        const body = await readJson(req);
-        if (!body) return { status: 422, body: { detail: [{ loc: ["body"], msg: "invalid JSON", type: "value_error.jsondecode" }] } };
-        return generate(state, "a1111", path.endsWith("img2img") ? "img2img" : "txt2img", body, a1111Running);
-      }
+      return a1111Route(req, url, method);
     }
     return { status: 404, body: { detail: "Not Found" } };
+  }
+
+  async function a1111Route(req: IncomingMessage, url: URL, method: string): Promise<Reply> {
+    const path = url.pathname;
+    const name = path.slice("/sdapi/v1/".length);
+    if (path === "/internal/progress" && method === "POST") {
+      const body = (await readJson(req)) ?? {};
+      return { status: 200, body: state.tasks.internal(body.id_task, body.id_live_preview) };
+    }
+    if (name === "progress" && method === "GET") return { status: 200, body: state.tasks.progress(url.searchParams.get("skip_current_image") === "true") };
+    if (name === "interrupt" && method === "POST") {
+      state.stats.interrupts++;
+      state.tasks.markInterrupted();
+      a1111Running.stopAll();
+      return { status: 200, body: {} };
+    }
+    if (name === "skip" && method === "POST") {
+      state.stats.skips++;
+      state.tasks.skip();
+      return { status: 200, body: null };
+    }
+    if (name === "options") {
+      if (method === "GET") return options(state);
+      const body = await readJson(req);
+      return body ? options(state, body) : { status: 422, body: { detail: [{ msg: "invalid JSON" }] } };
+    }
+    if ((name === "txt2img" || name === "img2img") && method === "POST") {
+      const body = await readJson(req);
+      if (!body) return { status: 422, body: { detail: [{ loc: ["body"], msg: "invalid JSON", type: "value_error.jsondecode" }] } };
+      return generate(state, "a1111", name, body, a1111Running);
+    }
+    if (name === "png-info" && method === "POST") {
+      const body = await readJson(req);
+      if (typeof body?.image !== "string") return { status: 422, body: { detail: [{ loc: ["body", "image"], msg: "field required", type: "value_error.missing" }] } };
+      const info = await pngInfo(body.image);
+      return info ? { status: 200, body: info } : { status: 500, body: { error: "HTTPException", detail: "Invalid encoded image", body: "", errors: "500: Invalid encoded image" } };
+    }
+    if ((name === "refresh-checkpoints" || name === "refresh-loras") && method === "POST") return { status: 200, body: null };
+    const list = method === "GET" ? listAnswer(name) : undefined;
+    return list !== undefined ? { status: 200, body: list } : { status: 404, body: { detail: "Not Found" } };
   }
 
   const server = createServer((req, res) => {

@@ -1,5 +1,5 @@
 /** The simulator's configuration (fault injection) and what it observed (stats). */
-import { A1111Tasks } from "./tasks";
+import { A1111Tasks } from "./a1111-tasks";
 
 export type Kind = "a1111" | "runpod" | "cerebrium";
 
@@ -60,6 +60,7 @@ export interface Stats {
   interrupted: number;
   /** Generations asked to save their images on the backend's disk. */
   filesWritten: number;
+  skips: number;
   cancels: number;
   webhooksSent: number;
 }
@@ -73,6 +74,7 @@ export const emptyStats = (): Stats => ({
   interrupts: 0,
   interrupted: 0,
   filesWritten: 0,
+  skips: 0,
   cancels: 0,
   webhooksSent: 0,
 });

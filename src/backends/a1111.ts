@@ -1,9 +1,11 @@
 import type { BackendConfig } from "../config";
 import type { GenerationSpec } from "../jobs/spec";
 import { bytesToBase64 } from "../lib/base64";
-import { basicAuth, callBackend, decodedImages, failed, parseJsonObject, statusFailure } from "./http";
+import { a1111Headers } from "./a1111-api";
+import { readA1111Progress, skipA1111 } from "./a1111-progress";
+import { callBackend, decodedImages, failed, parseJsonObject, statusFailure } from "./http";
 import { backendModelName } from "./models";
-import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome } from "./types";
+import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome, ProgressRequest } from "./types";
 
 /**
  * The A1111 request body for a spec; RunPod's worker takes the same payload inside `input`.
@@ -84,13 +86,7 @@ export class A1111Adapter implements BackendAdapter {
   constructor(readonly config: BackendConfig) {}
 
   private headers(): Record<string, string> {
-    const h: Record<string, string> = { "content-type": "application/json" };
-    if (this.config.username !== undefined || this.config.password !== undefined) {
-      h.authorization = basicAuth(this.config.username ?? "", this.config.password ?? "");
-    } else if (this.config.api_key) {
-      h.authorization = `Bearer ${this.config.api_key}`;
-    }
-    return h;
+    return a1111Headers(this.config);
   }
 
   async submit(req: GenerationRequest): Promise<Outcome> {
@@ -129,6 +125,14 @@ export class A1111Adapter implements BackendAdapter {
     );
     if (!res.ok || res.status !== 200 || parseJsonObject(res.body)?.active !== true) return;
     await callBackend(this.config.url + "/sdapi/v1/interrupt", { method: "POST", headers: this.headers() }, 5000, signal);
+  }
+
+  progress(req: ProgressRequest) {
+    return readA1111Progress(this.config, req);
+  }
+
+  skip(attempt: { taskId: string }, signal: AbortSignal) {
+    return skipA1111(this.config, attempt.taskId, signal);
   }
 
   async listModels(signal: AbortSignal): Promise<ModelInfo[]> {

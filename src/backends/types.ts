@@ -14,6 +14,36 @@ export interface GenerationRequest {
   signal: AbortSignal;
 }
 
+/** A generation's live figures, as a backend reports them (A1111's progress fields beside /v1's). */
+export interface BackendProgress {
+  /** 0–1 over the whole request. */
+  fraction: number;
+  /** Sampling step of the batch running now, of `steps`. */
+  step: number;
+  steps: number;
+  eta_s: number | null;
+  job: string;
+  job_no: number;
+  job_count: number;
+  job_timestamp: string;
+  textinfo: string | null;
+}
+
+export interface ProgressRequest {
+  taskId: string;
+  /** The backend's id of the generation, for backends that give one (RunPod). */
+  externalId?: string;
+  /** Whether a preview image is wanted too (it costs the backend an encode and the wire its bytes). */
+  image: boolean;
+  signal: AbortSignal;
+}
+
+export interface ProgressReading {
+  progress: BackendProgress;
+  /** The backend's current preview, base64, when asked for and available. */
+  image?: string;
+}
+
 /** Why an attempt failed, and whether another backend might do better. */
 export interface BackendFailure {
   code: "backend_failed" | "backend_unavailable" | "timeout" | "out_of_memory" | "invalid_request" | "interrupted" | "canceled";
@@ -52,4 +82,8 @@ export interface BackendAdapter {
   /** Stops this attempt's generation (best effort), and never a generation that is not this attempt's. */
   cancel(attempt: { externalId: string | undefined; taskId: string }, signal: AbortSignal): Promise<void>;
   listModels(signal: AbortSignal): Promise<ModelInfo[]>;
+  /** Live figures of a running generation, for backends that report them; undefined when it cannot tell. */
+  progress?(req: ProgressRequest): Promise<ProgressReading | undefined>;
+  /** Ends the batch being sampled now for this attempt (A1111's skip), for backends that can. */
+  skip?(attempt: { taskId: string }, signal: AbortSignal): Promise<void>;
 }

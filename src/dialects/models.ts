@@ -21,6 +21,17 @@ export async function cachedModels(env: Env): Promise<Catalog> {
   return models;
 }
 
+/** Forgets the cached list (A1111's refresh-checkpoints), so the next read asks the backends. */
+export function forgetModels(): void {
+  cached = undefined;
+}
+
+/** The catalog's title for a model name (any of its spellings), or undefined when no backend has it. */
+export async function modelTitle(env: Env, name: string): Promise<string | undefined> {
+  const key = modelKey(name);
+  return (await cachedModels(env)).find(({ model }) => modelKey(model.title) === key || modelKey(model.model_name) === key)?.model.title;
+}
+
 /** A1111 and SD-on-EKS refuse a model no backend has (seed 001): a 422 naming the client's field. */
 export async function requireKnownModel(env: Env, name: string | undefined, field: string): Promise<void> {
   if (!name) return;

@@ -62,6 +62,10 @@ export const OutputSchema = z.object({
 
 export const JobErrorSchema = z.object({ code: z.string(), message: z.string() });
 
+export const JobProgressSchema = z
+  .object({ fraction: z.number().min(0).max(1), step: z.number().int(), steps: z.number().int(), eta_s: z.number().nullable() })
+  .openapi("JobProgress", { description: "Live figures while the job runs on a backend that reports them; null before and after" });
+
 export const JobSchema = z
   .object({
     id: z.string(),
@@ -77,6 +81,7 @@ export const JobSchema = z
     output: z.array(OutputSchema),
     error: JobErrorSchema.nullable(),
     metrics: z.object({ queue_ms: z.number().int(), run_ms: z.number().int() }),
+    progress: JobProgressSchema.nullable(),
   })
   .openapi("Job");
 
@@ -120,6 +125,7 @@ export type Job = z.infer<typeof JobSchema>;
 export type JobStatus = z.infer<typeof JobStatusSchema>;
 export type JobOutput = z.infer<typeof OutputSchema>;
 export type JobError = z.infer<typeof JobErrorSchema>;
+export type JobProgress = z.infer<typeof JobProgressSchema>;
 export type JobEvent = z.infer<typeof EventSchema>;
 export type Delivery = z.infer<typeof DeliverySchema>;
 export type WebhookEventType = z.infer<typeof WebhookEventTypeSchema>;

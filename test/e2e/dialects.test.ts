@@ -274,7 +274,8 @@ describe("RunPod worker (seed 000)", () => {
     const set = await post("/runpod/runsync", { input: { api_name: "setOptions", sd_model_checkpoint: "chilloutmix-Ni" } }, { authorization: KEY });
     expect(set.status).toBe(200);
     const opts = (await (await post("/runpod/runsync", { input: { api_name: "getOptions" } }, { authorization: KEY })).json()) as { output: { sd_model_checkpoint: string } };
-    expect(opts.output.sd_model_checkpoint).toBe("chilloutmix-Ni");
+    // Reported under its listed title, as A1111 does after a switch.
+    expect(opts.output.sd_model_checkpoint).toBe("chilloutmix-Ni.safetensors [7234b76e42]");
     await post("/runpod/runsync", { input: { api_name: "setOptions", sd_model_checkpoint: "v1-5-pruned-emaonly" } }, { authorization: KEY });
 
     await sim.config({ msPerImage: 3000 });

@@ -6,7 +6,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { createApp, errorsAs } from "../../app";
 import { config } from "../../config";
-import { EaselError } from "../../errors";
+import { EaselError, invalid } from "../../errors";
 import { submitJob } from "../../jobs/intake";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { tenantStub } from "../../tenants";
@@ -14,11 +14,11 @@ import { basicOrBearerKey } from "../keys";
 import { requireKnownModel } from "../models";
 import { outputsBase64 } from "../outputs";
 import { failureStatus, waitForEnd } from "../wait";
+import { pngInfo } from "./infotext";
+import { a1111List, LISTS, refreshA1111, type ListName } from "./lists";
+import { interruptTenant, skipTenant, tenantProgress, whileWaiting } from "./live";
 import { A1111OptionsSchema, a1111Models, a1111Options, setA1111Options } from "./settings";
 import { A1111RequestSchema, a1111Fields, a1111Error, a1111Parameters, fromA1111, requestedModel, toA1111Response, type A1111Request } from "./translate";
-
-/** A1111's sampler names, which backends running A1111 accept. */
-const SAMPLERS = ["Euler a", "Euler", "LMS", "Heun", "DPM2", "DPM2 a", "DPM++ 2S a", "DPM++ 2M", "DPM++ SDE", "DPM++ 2M Karras", "DPM++ SDE Karras", "DDIM", "UniPC"];
 
 export const a1111 = createApp();
 a1111.use("/sdapi/v1/*", tenantAuth({ key: basicOrBearerKey }));
@@ -35,7 +35,9 @@ async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A
     fields: { ...a1111Fields(), model: field },
   });
   c.header("x-easel-run-id", snapshot.job.id);
-  const done = await waitForEnd(c.env, snapshot.job.id, tenant, { signal: c.req.raw.signal, waitUntil: (p) => c.executionCtx.waitUntil(p) });
+  const done = await whileWaiting(c.env, tenant, snapshot.job.id, () => waitForEnd(c.env, snapshot.job.id, tenant, { signal: c.req.raw.signal, waitUntil: (p) => c.executionCtx.waitUntil(p) }));
+  // Interrupted (POST interrupt, or a cancel in /v1): A1111 answers 200 with what it made, here nothing.
+  if (done.job.status === "canceled") return c.json(toA1111Response(done, [], a1111Parameters(type, body)), 200);
   if (done.job.status !== "succeeded") {
     throw new EaselError(failureStatus(done.job), done.job.error?.code ?? done.job.status, done.job.error?.message ?? `the job is ${done.job.status}`);
   }
@@ -85,7 +87,79 @@ a1111.openapi(
   },
 );
 
+const ProgressSchema = z
+  .object({
+    progress: z.number(),
+    eta_relative: z.number(),
+    state: z.object({ skipped: z.boolean(), interrupted: z.boolean(), stopping_generation: z.boolean(), job: z.string(), job_count: z.number().int(), job_timestamp: z.string(), job_no: z.number().int(), sampling_step: z.number().int(), sampling_steps: z.number().int() }),
+    current_image: z.string().nullable(),
+    textinfo: z.string().nullable(),
+  })
+  .openapi("A1111Progress");
+
 a1111.openapi(
-  createRoute({ method: "get", path: "/sdapi/v1/samplers", tags: ["AUTOMATIC1111"], summary: "Samplers", responses: { 200: { description: "`[{name, aliases, options}]`" } } }),
-  (c) => c.json(SAMPLERS.map((name) => ({ name, aliases: [], options: {} })), 200),
+  createRoute({
+    method: "get",
+    path: "/sdapi/v1/progress",
+    tags: ["AUTOMATIC1111"],
+    summary: "Live progress of the caller's running A1111 calls (zeros when idle)",
+    request: { query: z.object({ skip_current_image: z.enum(["true", "false", "True", "False", "1", "0"]).optional() }) },
+    responses: { 200: json(ProgressSchema, "A1111's progress: live figures from the backend running the call") },
+  }),
+  async (c) => {
+    const skip = ["true", "True", "1"].includes(c.req.valid("query").skip_current_image ?? "false");
+    return c.json(await tenantProgress(c.env, c.var.tenant, skip), 200);
+  },
 );
+
+a1111.openapi(
+  createRoute({ method: "post", path: "/sdapi/v1/interrupt", tags: ["AUTOMATIC1111"], summary: "Stop the caller's running A1111 calls; each answers at once", responses: { 200: { description: "`{}`, as A1111 answers" } } }),
+  async (c) => {
+    await interruptTenant(c.env, c.var.tenant);
+    return c.json({}, 200);
+  },
+);
+
+a1111.openapi(
+  createRoute({ method: "post", path: "/sdapi/v1/skip", tags: ["AUTOMATIC1111"], summary: "Skip the batch being sampled in the caller's running A1111 calls", responses: { 200: { description: "`null`, as A1111 answers" } } }),
+  async (c) => {
+    await skipTenant(c.env, c.var.tenant);
+    return c.json(null, 200);
+  },
+);
+
+const PngInfoRequest = z.looseObject({ image: z.string().min(1) }).openapi("A1111PngInfoRequest");
+const PngInfoResponse = z.object({ info: z.string(), items: z.record(z.string(), z.string()), parameters: z.record(z.string(), z.union([z.string(), z.number()])) }).openapi("A1111PngInfoResponse");
+
+a1111.openapi(
+  createRoute({
+    method: "post",
+    path: "/sdapi/v1/png-info",
+    tags: ["AUTOMATIC1111"],
+    summary: "Read a PNG's text chunks: its infotext and the fields in it",
+    request: { body: { content: { "application/json": { schema: PngInfoRequest } }, required: true } },
+    responses: { 200: json(PngInfoResponse, "`info` is the `parameters` chunk, `items` the other chunks, `parameters` the infotext's fields"), 422: Failure },
+  }),
+  async (c) => {
+    const info = await pngInfo(c.req.valid("json").image);
+    if (!info) throw invalid("image", "not base64");
+    return c.json(info, 200);
+  },
+);
+
+for (const name of Object.keys(LISTS) as ListName[]) {
+  a1111.openapi(
+    createRoute({ method: "get", path: `/sdapi/v1/${name}`, tags: ["AUTOMATIC1111"], summary: `${name} across the A1111 backends`, responses: { 200: { description: "A1111's own shape, merged across backends" } } }),
+    async (c) => c.json(await a1111List(c.env, name), 200),
+  );
+}
+
+for (const what of ["checkpoints", "loras"] as const) {
+  a1111.openapi(
+    createRoute({ method: "post", path: `/sdapi/v1/refresh-${what}`, tags: ["AUTOMATIC1111"], summary: `Rescan ${what} on the A1111 backends and read the lists afresh`, responses: { 200: { description: "`null`, as A1111 answers" } } }),
+    async (c) => {
+      await refreshA1111(c.env, what);
+      return c.json(null, 200);
+    },
+  );
+}

@@ -7,7 +7,7 @@ import { z } from "@hono/zod-openapi";
 import type { Env } from "../../env";
 import { EaselError } from "../../errors";
 import { tenantStub } from "../../tenants";
-import { cachedModels, requireKnownModel } from "../models";
+import { cachedModels, modelTitle, requireKnownModel } from "../models";
 
 const MAX_OPTION_BYTES = 64 * 1024;
 
@@ -18,19 +18,27 @@ export async function a1111Models(env: Env) {
   return (await cachedModels(env)).map(({ model: { title, model_name, hash, sha256, filename, config } }) => ({ title, model_name, hash, sha256, filename, config }));
 }
 
-/** `GET /sdapi/v1/options`: what the tenant set; the checkpoint defaults to the first model, as a fresh A1111 loads one. */
+/**
+ * `GET /sdapi/v1/options`: what the tenant set; the checkpoint is always one of the titles
+ * `sd-models` lists (the first one until the tenant picks another, as a fresh A1111 loads one).
+ */
 export async function a1111Options(env: Env, tenant: string): Promise<Record<string, unknown>> {
   const stored = await tenantStub(env, tenant).getOptions();
+  const picked = typeof stored.sd_model_checkpoint === "string" ? await modelTitle(env, stored.sd_model_checkpoint) : undefined;
   const first = (await cachedModels(env))[0]?.model.title ?? null;
-  return { samples_format: "png", ...stored, sd_model_checkpoint: stored.sd_model_checkpoint ?? first };
+  return { samples_format: "png", ...stored, sd_model_checkpoint: picked ?? first };
 }
 
-/** `POST /sdapi/v1/options`: an unknown checkpoint is a 422 naming `field`, as seed 001 refuses it. */
+/**
+ * `POST /sdapi/v1/options`: an unknown checkpoint is a 422 naming `field`, as seed 001 refuses it;
+ * a known one is kept under its listed title, whichever spelling the client used.
+ */
 export async function setA1111Options(env: Env, tenant: string, options: z.infer<typeof A1111OptionsSchema>, field: string): Promise<void> {
   // Options are kept with the tenant (a Durable Object value holds 2 MB): a setting is small, or refused.
   for (const [name, value] of Object.entries(options)) {
     if (JSON.stringify(value).length > MAX_OPTION_BYTES) throw new EaselError(413, "option_too_large", `${name}: the value is over ${MAX_OPTION_BYTES / 1024} KiB`, [{ path: name, message: "too large" }]);
   }
   await requireKnownModel(env, options.sd_model_checkpoint, field);
-  await tenantStub(env, tenant).setOptions(options);
+  const title = options.sd_model_checkpoint ? await modelTitle(env, options.sd_model_checkpoint) : undefined;
+  await tenantStub(env, tenant).setOptions(title ? { ...options, sd_model_checkpoint: title } : options);
 }

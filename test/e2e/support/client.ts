@@ -13,6 +13,7 @@ export interface JobView {
   output: { url: string; content_type: string; width: number; height: number; seed: number }[];
   error: { code: string; message: string } | null;
   metrics: { queue_ms: number; run_ms: number };
+  progress: { fraction: number; step: number; steps: number; eta_s: number | null } | null;
 }
 
 export function api(base: string, key: string) {

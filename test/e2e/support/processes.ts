@@ -68,6 +68,8 @@ export interface SimulatorProcess {
   stop(): Promise<void>;
   config(patch: Partial<SimConfig>): Promise<void>;
   stats(): Promise<Stats>;
+  /** The A1111 task ids (`force_task_id`) generating now. */
+  tasks(): Promise<string[]>;
   reset(): Promise<void>;
 }
 
@@ -86,6 +88,7 @@ export async function startSimulatorProcess(opts: { port?: number; env?: Record<
     stop: () => stopGroup(proc),
     config: (patch) => post("/_sim/config", patch),
     stats: async () => (await (await fetch(`${url}/_sim/stats`)).json()) as Stats,
+    tasks: async () => ((await (await fetch(`${url}/_sim/tasks`)).json()) as { running: string[] }).running,
     reset: () => post("/_sim/reset"),
   };
 }

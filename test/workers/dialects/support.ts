@@ -35,6 +35,7 @@ export function snapshot(o: SnapshotOptions = {}): JobSnapshot {
     output: keys.map((_, i) => ({ url: `http://gateway.test/v1/outputs/${i}.png`, content_type: "image/png", width: spec.width, height: spec.height, seed: spec.seed + i })),
     error: o.error ?? null,
     metrics: { queue_ms: 1000, run_ms: done ? 2500 : 0 },
+    progress: null,
   };
   return {
     job,

@@ -206,3 +206,43 @@ describe("the tenant's job index", () => {
     });
   });
 });
+
+describe("live progress", () => {
+  it("reads a running job's progress from its backend into the job and rate-limited job.progress events, null once it ends", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id));
+    await running(id);
+    const progressEvents = async () => {
+      const res = await jobStub(env, id).events("acme");
+      return (res.ok ? res.events : []).filter((e) => e.type === "job.progress");
+    };
+    const until = Date.now() + 5_000;
+    while ((await progressEvents()).length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    const events = await progressEvents();
+    expect(events.length).toBeGreaterThanOrEqual(3);
+    expect(events[0]?.data).toMatchObject({ fraction: expect.any(Number), step: expect.any(Number), steps: 20, eta_s: 3 });
+    const fractions = events.map((e) => e.data.fraction as number);
+    expect(fractions.at(-1)).toBeGreaterThan(fractions[0] ?? 1);
+    // At most 2 in any second: consecutive events at least ~half a second apart.
+    const times = events.map((e) => Date.parse(e.at));
+    for (let i = 2; i < times.length; i++) expect((times[i] ?? 0) - (times[i - 2] ?? 0)).toBeGreaterThanOrEqual(1000);
+
+    const now = await jobStub(env, id).get("acme");
+    expect(now.ok && now.snapshot.job.progress).toMatchObject({ fraction: expect.any(Number), steps: 20 });
+    const live = await jobStub(env, id).liveProgress("acme", { image: true });
+    expect(live).toMatchObject({ ok: true, status: "running", image: "cHJldmlldw==", progress: { job: "scripts_img2img", job_count: 1, steps: 20 } });
+    expect(await jobStub(env, id).liveProgress("globex", { image: true })).toMatchObject({ ok: false, code: "not_found" });
+    expect(await jobStub(env, id).skip("acme")).toMatchObject({ ok: true, skipped: true });
+
+    const canceled = await jobStub(env, id).cancel("acme");
+    expect(canceled.ok && canceled.snapshot.job.progress).toBeNull();
+    expect(await jobStub(env, id).liveProgress("acme", { image: false })).toMatchObject({ ok: true, status: "canceled", progress: null });
+  });
+
+  it("has no progress while queued", async () => {
+    const id = newRunId();
+    const { snapshot } = await jobStub(env, id).create(hangingJobInput(id));
+    expect(snapshot.job.progress).toBeNull();
+    expect(await jobStub(env, id).skip("acme")).toMatchObject({ ok: true });
+  });
+});
