@@ -19,8 +19,6 @@ import { fillSlots, serializeWithSlots, type SlottedBody } from "../src/webhooks
 import { tenantStub } from "../src/tenants";
 import type { AcquireResult } from "./backend-scheduler";
 
-/** A job that has not ended by then fails with `timeout`, whatever its backends do. */
-export const JOB_DEADLINE_MS = 30 * 60_000;
 /** While a synchronous call is in flight the alarm beats this often, so a restart resumes quickly. */
 const HEARTBEAT_MS = 5_000;
 /** A job waiting for a backend slot checks again this often, in case a wake-up was lost. */
@@ -94,7 +92,10 @@ type ProgressRow = { attempt: number; data: string; event_data: string | null; e
 
 type OutboxRow = { event_id: string; type: WebhookEventType; url: string; body: string; slots: string; attempts: number; next_at: number | null };
 
-type StoredOutput = StoredImage & { seed: number };
+type StoredOutput = StoredImage & { seed: number | null };
+
+/** Image n of a batch has seed + n, as A1111 numbers them; an upscale has no seed. */
+const seedOf = (input: StoredJobInput, i: number): number | null => (input.spec.type === "upscale" ? null : input.spec.seed + i);
 
 /**
  * One job: the single source of truth for its state machine, event log, backend attempts and
@@ -151,7 +152,8 @@ export class JobObject extends DurableObject<Env> {
         input.tenant,
         JSON.stringify(input),
         now,
-        now + JOB_DEADLINE_MS,
+        // Counted from submission, queue time included: a job not ended by then fails with `timeout`.
+        now + input.timeout_s * 1000,
         now,
       );
       this.event("job.queued", { type: input.spec.type, backend: input.backend ?? null }, now);
@@ -301,9 +303,9 @@ export class JobObject extends DurableObject<Env> {
     if (!attempt || attempt.n !== attemptN || !timingSafeEqual(attempt.token, token)) return { accepted: false };
     const backend = config.backend(this.env, attempt.backend);
     if (!backend) return { accepted: false };
-    const samples = parseInput(this.mustRow()).spec.samples;
+    const { samples, type } = parseInput(this.mustRow()).spec;
     const outcome = await adapterFor(backend)
-      .callback({ headers: new Headers(headers), body, secret: attempt.token, samples })
+      .callback({ headers: new Headers(headers), body, secret: attempt.token, samples, upscale: type === "upscale" })
       .catch(() => undefined);
     if (!outcome) return { accepted: false };
     if (outcome.kind === "pending") return { accepted: true };
@@ -337,14 +339,7 @@ export class JobObject extends DurableObject<Env> {
     const row = this.row();
     if (!row || TERMINAL.has(row.status)) return;
     const now = Date.now();
-    if (dueBy(row.deadline_at)) {
-      const attempt = this.currentAttempt();
-      const callRunning = this.callInFlight(attempt);
-      await this.finish("failed", { code: "timeout", message: `the job did not finish within ${JOB_DEADLINE_MS / 60_000} minutes` }, []);
-      this.stopBackend(attempt);
-      if (!callRunning) await this.releaseSlot(attempt?.backend ?? row.waiting_on ?? "", attempt ? "failure" : "neutral");
-      return;
-    }
+    if (await this.expireIfDue(row)) return;
     const attempt = this.currentAttempt();
     if (attempt?.state === "running") {
       if (this.inflight?.attempt === attempt.n) return;
@@ -360,11 +355,31 @@ export class JobObject extends DurableObject<Env> {
     if (dueBy(fresh.dispatch_at)) await this.dispatch(fresh);
   }
 
+  /**
+   * Fails a job past its deadline with `timeout` and tells the backend to stop; a slot whose call
+   * is still in flight is given back when that call returns. True when the job ended here.
+   */
+  private async expireIfDue(row: JobRow): Promise<boolean> {
+    if (TERMINAL.has(row.status) || !dueBy(row.deadline_at)) return false;
+    const attempt = this.currentAttempt();
+    const callRunning = this.callInFlight(attempt);
+    await this.finish("failed", { code: "timeout", message: `the job did not finish within ${parseInput(row).timeout_s} s` }, []);
+    this.stopBackend(attempt);
+    if (!callRunning) await this.releaseSlot(attempt?.backend ?? row.waiting_on ?? "", attempt ? "failure" : "neutral");
+    return true;
+  }
+
+  /** The deadline of a job whose synchronous call holds the alarm: end it, and send its event now. */
+  private async deadlineDuringCall(): Promise<void> {
+    const row = this.row();
+    if (row && (await this.expireIfDue(row))) await this.deliverDue();
+  }
+
   /** Finds a backend with a free slot and runs the job there, failing over while any is left. */
   private async dispatch(row: JobRow): Promise<void> {
     const input = parseInput(row);
     const tried = new Set<string>(JSON.parse(row.tried) as string[]);
-    const all = fittingBackends(config.backends(this.env), { type: input.spec.type, model: input.spec.model, backend: input.backend });
+    const all = fittingBackends(config.backends(this.env), { type: input.spec.type, model: input.spec.model, backend: input.backend, pinOverridesModels: input.pin_overrides_models });
     const candidates = all.filter((b) => !tried.has(b.name));
     if (!candidates.length) {
       const last = this.lastAttemptError();
@@ -433,6 +448,9 @@ export class JobObject extends DurableObject<Env> {
     });
 
     this.inflight = { attempt: n };
+    // A synchronous call holds the alarm, so the deadline keeps a timer of its own meanwhile: the job
+    // fails with `timeout` on time and the backend is told to stop, its slot held until the call returns.
+    const deadline = setTimeout(() => void this.deadlineDuringCall().catch(() => undefined), Math.max(0, row.deadline_at - Date.now()));
     await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
     const adapter = adapterFor(backend);
     // Progress is read beside the synchronous call, for exactly as long as it runs.
@@ -454,6 +472,7 @@ export class JobObject extends DurableObject<Env> {
       outcome = { kind: "failed", failure: { code: "backend_failed", message: "the attempt failed inside the gateway", detail: err instanceof Error ? err.message : String(err), retryable: true } };
     } finally {
       watch.abort();
+      clearTimeout(deadline);
       if (this.inflight?.attempt === n) this.inflight = undefined;
     }
     await this.settle(n, backend, outcome);
@@ -465,9 +484,9 @@ export class JobObject extends DurableObject<Env> {
       await this.settle(attempt.n, backend, { kind: "failed", failure: { code: "backend_failed", message: "backend no longer configured", retryable: true } });
       return;
     }
-    const samples = parseInput(this.mustRow()).spec.samples;
+    const { samples, type } = parseInput(this.mustRow()).spec;
     const outcome = await adapterFor(backend)
-      .poll(attempt.external_id, { samples, signal: AbortSignal.timeout(30_000) })
+      .poll(attempt.external_id, { samples, upscale: type === "upscale", signal: AbortSignal.timeout(30_000) })
       .catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: "the backend could not be asked", detail: String(err), retryable: true } }));
     if (outcome.kind === "failed" && outcome.failure.code === "backend_unavailable") {
       // A status endpoint that is briefly unreachable is no verdict on the generation: ask again later.
@@ -539,7 +558,7 @@ export class JobObject extends DurableObject<Env> {
 
   private async storeOutputs(input: StoredJobInput, images: Uint8Array[]): Promise<StoredOutput[]> {
     return Promise.all(
-      images.map(async (bytes, i) => ({ ...(await putImage(this.env.IMAGES, outputKey(input.output_prefix, i), bytes)), seed: input.spec.seed + i })),
+      images.map(async (bytes, i) => ({ ...(await putImage(this.env.IMAGES, outputKey(input.output_prefix, i), bytes)), seed: seedOf(input, i) })),
     );
   }
 
@@ -850,7 +869,7 @@ export class JobObject extends DurableObject<Env> {
       completed_at: row.completed_at === null ? null : iso(row.completed_at),
       backend: row.backend,
       model: input.spec.model ?? null,
-      seed: input.spec.seed,
+      seed: input.spec.type === "upscale" ? null : input.spec.seed,
       output: await Promise.all(
         outputs.map(async (o) => ({
           url: await signedOutputUrl(input.public_base_url, secret, o.key, now),

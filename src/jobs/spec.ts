@@ -21,6 +21,11 @@ export const GenerationSpecSchema = z.object({
   seed: z.number().int(),
   sampler: z.string().optional(),
   model: z.string().optional(),
+  /**
+   * An upscale's own settings; its `width`/`height` above are the output size, worked out from the
+   * source image at intake, and its source image is `init_image_key`.
+   */
+  upscale: z.object({ scale: z.number().optional(), upscaler: z.string().optional() }).optional(),
   /** Extra A1111 fields a dialect passes through untouched (alwayson_scripts, override_settings...). */
   a1111_extra: z.record(z.string(), z.unknown()).optional(),
 });
@@ -31,6 +36,10 @@ export const CreateJobSchema = z.object({
   tenant: z.string(),
   spec: GenerationSpecSchema,
   backend: z.string().optional(),
+  /** The pin comes from `ENDPOINTS`: the backend runs the job whatever its `models` list says. */
+  pin_overrides_models: z.boolean().default(false),
+  /** Seconds from submission until an unfinished job fails with `timeout`. */
+  timeout_s: z.number().int().positive().default(1800),
   track_id: z.string().optional(),
   webhook: z.string().optional(),
   webhook_events: z.array(WebhookEventTypeSchema),

@@ -43,6 +43,8 @@ export function snapshot(o: SnapshotOptions = {}): JobSnapshot {
       id: RUN_ID,
       tenant: "acme",
       spec,
+      pin_overrides_models: false,
+      timeout_s: 1800,
       track_id: o.track_id,
       webhook_events: ["job.succeeded", "job.failed", "job.canceled"],
       dialect: o.dialect ?? "v1",
