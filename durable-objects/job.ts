@@ -260,15 +260,44 @@ export class JobObject extends DurableObject<Env> {
     return { ok: true, skipped: true };
   }
 
-  async cancel(tenant: string): Promise<Result<{ snapshot: JobSnapshot }>> {
+  /** `onlyQueued`: cancel only a job no backend has started (RunPod's purge-queue). */
+  async cancel(tenant: string, onlyQueued = false): Promise<Result<{ snapshot: JobSnapshot }>> {
     const row = this.owned(tenant);
     if (!row) return notFound();
     if (TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: `job is already ${row.status}` };
+    if (onlyQueued && row.status !== "queued") return { ok: false, code: "conflict", message: `job is ${row.status}` };
     const attempt = this.currentAttempt();
     const callRunning = this.callInFlight(attempt);
     await this.finish("canceled", null, []);
     this.stopBackend(attempt);
     if (!callRunning) await this.releaseSlot(attempt?.backend ?? row.waiting_on ?? "", "neutral");
+    return { ok: true, snapshot: await this.snapshot(this.mustRow()) };
+  }
+
+  /**
+   * RunPod's `/retry`: a failed job (a timed-out one too) goes back in the queue under its own id,
+   * with a fresh deadline and every backend to try again. The one way out of `failed`; a canceled
+   * or succeeded job stays as it is.
+   */
+  async retry(tenant: string): Promise<Result<{ snapshot: JobSnapshot }>> {
+    const row = this.owned(tenant);
+    if (!row) return notFound();
+    if (row.status !== "failed") return { ok: false, code: "conflict", message: `only a failed or timed-out job can be retried; this one is ${row.status}` };
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        "UPDATE job SET status = 'queued', started_at = NULL, completed_at = NULL, backend = NULL, output = '[]', error = NULL, deadline_at = ?, dispatch_at = ?, tried = '[]', waiting_on = NULL WHERE id = ?",
+        now + parseInput(row).timeout_s * 1000,
+        now,
+        row.id,
+      );
+      this.event("job.retried", {}, now);
+      this.sql.exec("INSERT OR REPLACE INTO index_sync (id, status, retry_at) VALUES (1, 'queued', NULL)");
+    });
+    await tenantStub(this.env, row.tenant)
+      .reopen(row.id)
+      .catch((err: unknown) => console.error("job index not reopened", err instanceof Error ? err.message : String(err)));
+    await this.reschedule();
     return { ok: true, snapshot: await this.snapshot(this.mustRow()) };
   }
 
