@@ -3,6 +3,7 @@ import { adapterFor } from "../src/backends";
 import { fittingBackends } from "../src/backends/models";
 import type { BackendAdapter, BackendFailure, BackendProgress, Outcome } from "../src/backends/types";
 import { config, type BackendConfig } from "../src/config";
+import { renderOutputManifest } from "../src/dialects/manifests";
 import { renderWebhookBody } from "../src/dialects/webhooks";
 import type { Env } from "../src/env";
 import { callbackToken } from "../src/jobs/callback-token";
@@ -14,6 +15,7 @@ import { redact } from "../src/lib/redact";
 import type { Delivery, Job, JobError, JobEvent, JobProgress, JobStatus, WebhookEventType } from "../src/schemas/job";
 import { getImageBytes, outputKey, putImage, type StoredImage } from "../src/storage/images";
 import { signedOutputUrl } from "../src/storage/links";
+import { putS3Object, s3ImageKey, s3ManifestKey } from "../src/storage/s3-output";
 import { attemptDelivery, nextDelayMs } from "../src/webhooks/deliver";
 import { fillSlots, serializeWithSlots, type SlottedBody } from "../src/webhooks/body-slots";
 import { tenantStub } from "../src/tenants";
@@ -561,6 +563,11 @@ export class JobObject extends DurableObject<Env> {
       const input = parseInput(row);
       const outputs = await this.storeOutputs(input, outcome.images).catch((err: unknown): BackendFailure => ({ code: "backend_failed", message: "storing the outputs failed", detail: String(err), retryable: true }));
       if (!Array.isArray(outputs)) return this.settle(n, backend, { kind: "failed", failure: outputs });
+      const written = await this.writeS3Outputs(input, outputs, outcome.images).then(
+        () => undefined,
+        (err: unknown): BackendFailure => ({ code: "backend_failed", message: `writing outputs to S3 failed: ${err instanceof Error ? err.message : String(err)}`, retryable: true }),
+      );
+      if (written) return this.settle(n, backend, { kind: "failed", failure: written });
       // Storing took time: a cancel may have landed meanwhile, and a canceled job never succeeds.
       if (!current()) return this.settle(n, backend, outcome);
       this.endAttempt(n, "done", null);
@@ -651,6 +658,30 @@ export class JobObject extends DurableObject<Env> {
   }
 
   /**
+   * Where the job asks for it (SD-on-EKS with `S3_OUTPUT_BUCKET`), the images and then the dialect's
+   * manifest go to the operator's S3 bucket, before the job succeeds: its notification names them.
+   */
+  private async writeS3Outputs(input: StoredJobInput, outputs: StoredOutput[], images: Uint8Array[]): Promise<void> {
+    const out = input.s3_output;
+    if (!out) return;
+    const s3 = config.s3(this.env);
+    if (!s3) throw new Error("no S3 store is configured (S3_ENDPOINT...)");
+    await Promise.all(images.map((bytes, i) => putS3Object(s3, out.bucket, s3ImageKey(out, i, outputs[i]?.content_type ?? "image/png"), bytes, outputs[i]?.content_type ?? "image/png")));
+    const manifest = renderOutputManifest(await this.fullInput(input), { ok: true, outputs });
+    if (manifest !== null) await putS3Object(s3, out.bucket, s3ManifestKey(out), manifest, "application/json");
+  }
+
+  /** A failed job's manifest still goes to S3, as SD-on-EKS writes one either way; best effort. */
+  private async writeS3FailureManifest(input: StoredJobInput, error: JobError): Promise<void> {
+    const out = input.s3_output;
+    const s3 = config.s3(this.env);
+    if (!out || !s3) return;
+    const manifest = renderOutputManifest(await this.fullInput(input), { ok: false, message: error.message });
+    if (manifest === null) return;
+    await putS3Object(s3, out.bucket, s3ManifestKey(out), manifest, "application/json").catch((err: unknown) => console.error("S3 failure manifest not written", err instanceof Error ? err.message : String(err)));
+  }
+
+  /**
    * Tells the backend to stop an attempt of a job that already ended, so whatever it answers
    * cannot revive the job. In the background: a slow backend must not delay the caller.
    */
@@ -703,6 +734,7 @@ export class JobObject extends DurableObject<Env> {
     const type: WebhookEventType = `job.${status}`;
     const input = parseInput(row);
     const ended: JobRow = { ...row, status, completed_at: now, error: error ? JSON.stringify(error) : null, output: JSON.stringify(outputs) };
+    if (status === "failed" && error) await this.writeS3FailureManifest(input, error);
     const body = input.webhook && input.webhook_events.includes(type) ? await this.webhookBody(ended, type, now) : null;
     // Rendering awaited: make sure nobody ended the job meanwhile.
     if (!canTransition(this.mustRow().status, status)) return;

@@ -89,7 +89,12 @@ export const config = {
     return found;
   },
   /** The bucket of the S3 store that SD-on-EKS outputs are written to, when configured. */
-  s3OutputBucket: (env: Env): string | undefined => env.S3_OUTPUT_BUCKET?.trim() || undefined,
+  s3OutputBucket: (env: Env): string | undefined => {
+    const bucket = env.S3_OUTPUT_BUCKET?.trim();
+    if (!bucket) return undefined;
+    if (!env.S3_ENDPOINT || !env.S3_ACCESS_KEY_ID || !env.S3_SECRET_ACCESS_KEY) throw badConfig("S3_OUTPUT_BUCKET", "it needs the S3 store (S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY)");
+    return bucket;
+  },
   retrySchedule: (env: Env): number[] => retrySchedule(env.WEBHOOK_RETRY_SCHEDULE),
   allowPrivateUrls: (env: Env): boolean => allowPrivate(env.ALLOW_PRIVATE_URLS),
   /** Base of every link handed out; falls back to the origin the request came in on. */

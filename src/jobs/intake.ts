@@ -10,6 +10,7 @@ import { checkOutboundUrl } from "../lib/url-guard";
 import type { z } from "@hono/zod-openapi";
 import { DEFAULT_TIMEOUT_S, GenerationLimitsSchema, MAX_UPSCALED_SIDE, type WebhookEventType } from "../schemas/job";
 import { inputKey, passThroughKey, putImage } from "../storage/images";
+import type { S3Output } from "../storage/s3-output";
 import { tenantStub } from "../tenants";
 import { isOk, jobStub } from "./client";
 import { admitJob, checkRate } from "./limits";
@@ -61,6 +62,8 @@ export interface IntakeOptions {
   runId?: string;
   /** R2 prefix for outputs; defaults to `outputs/<run id>`. */
   outputPrefix?: string;
+  /** Also write the outputs (and the dialect's manifest) to this S3 location. */
+  s3Output?: S3Output;
 }
 
 /**
@@ -196,6 +199,7 @@ async function createJob(
     dialect_data: passThrough.dialect_data,
     pass_through_key: passThrough.key,
     output_prefix: opts.outputPrefix ?? `outputs/${runId}`,
+    s3_output: opts.s3Output,
     public_base_url: opts.publicBaseUrl,
   });
 }

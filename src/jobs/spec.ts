@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { JobTypeSchema } from "../config/schema";
 import { WebhookEventTypeSchema } from "../schemas/job";
+import { S3OutputSchema } from "../storage/s3-output";
 
 /** The dialects a job can come in through; each renders its own responses and webhook bodies. */
 export const DialectSchema = z.enum(["v1", "a1111", "modelslab", "cerebrium", "runpod", "eks"]);
@@ -48,6 +49,8 @@ export const CreateJobSchema = z.object({
   dialect_data: z.record(z.string(), z.unknown()).default({}),
   /** R2 key of `{a1111_extra, dialect_data}` when those were too large to keep with the job. */
   pass_through_key: z.string().optional(),
+  /** Outputs are also written to this S3 bucket, with a manifest, in SD-on-EKS's layout. */
+  s3_output: S3OutputSchema.optional(),
   /** R2 prefix under which outputs are written as image_<n>.png. */
   output_prefix: z.string(),
   public_base_url: z.string(),

@@ -13,6 +13,7 @@ export interface SnapshotOptions {
   track_id?: string;
   error?: Job["error"];
   output_prefix?: string;
+  s3_output?: JobSnapshot["input"]["s3_output"];
 }
 
 export function snapshot(o: SnapshotOptions = {}): JobSnapshot {
@@ -50,6 +51,7 @@ export function snapshot(o: SnapshotOptions = {}): JobSnapshot {
       dialect: o.dialect ?? "v1",
       dialect_data: o.dialect_data ?? {},
       output_prefix: prefix,
+      s3_output: o.s3_output,
       public_base_url: "http://gateway.test",
     },
     output_keys: keys,
