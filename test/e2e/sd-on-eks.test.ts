@@ -149,6 +149,23 @@ describe("SD-on-EKS test/run.sh against /{stage}/v1alpha2/", () => {
     expect(out.parameters).toEqual({ html_info: expect.stringContaining("384x256"), id_task: "test-extra", error_msg: "" });
   });
 
+  it("a task that fails still gets its .out (status 0, error_msg) and a notification with result false", async () => {
+    await sim.config({ errorRate: 1 });
+    try {
+      const failing = JSON.parse(fixture("v1alpha2/t2i.json")) as { task: { metadata: Record<string, unknown> } };
+      failing.task.metadata.id = "test-fails";
+      failing.task.metadata.context = { order: 42 };
+      expect((await runSh("/prod/v1alpha2/", JSON.stringify(failing))).status).toBe(200);
+      const note = await notified("/sns-v2", "test-fails");
+      expect(note).toMatchObject({ result: false, image_url: [], context: { order: 42 } });
+      expect(note.output_url).toMatch(new RegExp(`^s3://${BUCKET}/output/test-fails/test-fails-[0-9a-f]{4}\\.out$`));
+      const out = JSON.parse((await s3Get(note.output_url)).toString("utf8")) as { parameters: Record<string, unknown> };
+      expect(out.parameters).toMatchObject({ id_task: "test-fails", status: 0, error_msg: expect.stringContaining("simulated backend failure") });
+    } finally {
+      await sim.config({ errorRate: 0 });
+    }
+  });
+
   it("refuses a task id used before (409) and a bad task (422), as {message}", async () => {
     const again = await runSh("/prod/v1alpha2", fixture("v1alpha2/t2i.json"));
     expect(again.status).toBe(409);

@@ -75,7 +75,7 @@ async function submitTask(c: Context<AppEnv>, task: EksTask, body: unknown) {
     publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
     outputPrefix: task.location,
     s3Output: bucket ? { bucket, prefix: task.location, stem: stem(task.id) } : undefined,
-    fields: { ...fields, webhook: "task.metadata.webhook" },
+    fields: { ...fields, webhook: task.version === "v1alpha2" ? "task.metadata.webhook" : "webhook" },
     dialectData: eksData(task, parameters, model),
   });
   c.header("x-easel-run-id", runId);
