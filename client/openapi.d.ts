@@ -52,7 +52,7 @@ export interface paths {
             parameters: {
                 query?: {
                     status?: "queued" | "running" | "succeeded" | "failed" | "canceled";
-                    type?: "img2img" | "txt2img";
+                    type?: "img2img" | "txt2img" | "upscale";
                     track_id?: string;
                     created_after?: string;
                     created_before?: string;
@@ -96,7 +96,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Submit an img2img or txt2img job */
+        /** Submit an img2img, txt2img or upscale job */
         post: {
             parameters: {
                 query?: never;
@@ -1605,7 +1605,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** txt2img: processing at once, then fetch (or the webhook) */
+        /** txt2img: processing at once, then fetch (or the webhook); model_id picks the model */
         post: {
             parameters: {
                 query?: never;
@@ -1671,7 +1671,271 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** img2img: processing at once, then fetch (or the webhook) */
+        /** img2img: processing at once, then fetch (or the webhook); model_id picks the model */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ModelsLabRequest"];
+                };
+            };
+            responses: {
+                /** @description `processing`, or `success` when already done */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ModelsLabResponse"];
+                    };
+                };
+                /** @description `{status: error, message}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            status: "error";
+                            message: string;
+                        };
+                    };
+                };
+                /** @description `{status: error, message}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            status: "error";
+                            message: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v6/images/text2img": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** txt2img: processing at once, then fetch (or the webhook); model_id picks the model */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ModelsLabRequest"];
+                };
+            };
+            responses: {
+                /** @description `processing`, or `success` when already done */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ModelsLabResponse"];
+                    };
+                };
+                /** @description `{status: error, message}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            status: "error";
+                            message: string;
+                        };
+                    };
+                };
+                /** @description `{status: error, message}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            status: "error";
+                            message: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v6/images/img2img": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** img2img: processing at once, then fetch (or the webhook); model_id picks the model */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ModelsLabRequest"];
+                };
+            };
+            responses: {
+                /** @description `processing`, or `success` when already done */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ModelsLabResponse"];
+                    };
+                };
+                /** @description `{status: error, message}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            status: "error";
+                            message: string;
+                        };
+                    };
+                };
+                /** @description `{status: error, message}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            status: "error";
+                            message: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v6/realtime/text2img": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** txt2img: processing at once, then fetch (or the webhook); model_id picks the model */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ModelsLabRequest"];
+                };
+            };
+            responses: {
+                /** @description `processing`, or `success` when already done */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ModelsLabResponse"];
+                    };
+                };
+                /** @description `{status: error, message}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            status: "error";
+                            message: string;
+                        };
+                    };
+                };
+                /** @description `{status: error, message}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            status: "error";
+                            message: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v6/realtime/img2img": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** img2img: processing at once, then fetch (or the webhook); model_id picks the model */
         post: {
             parameters: {
                 query?: never;
@@ -1796,6 +2060,142 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v6/images/fetch/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A job's state: processing, success with output and meta, or error */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ModelsLabFetchRequest"];
+                };
+            };
+            responses: {
+                /** @description The job */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ModelsLabResponse"];
+                    };
+                };
+                /** @description `{status: error, message}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            status: "error";
+                            message: string;
+                        };
+                    };
+                };
+                /** @description `{status: error, message}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            status: "error";
+                            message: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v6/realtime/fetch/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A job's state: processing, success with output and meta, or error */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ModelsLabFetchRequest"];
+                };
+            };
+            responses: {
+                /** @description The job */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ModelsLabResponse"];
+                    };
+                };
+                /** @description `{status: error, message}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            status: "error";
+                            message: string;
+                        };
+                    };
+                };
+                /** @description `{status: error, message}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            status: "error";
+                            message: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/cerebrium/predict": {
         parameters: {
             query?: never;
@@ -1805,7 +2205,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** sd-img-2-img predict */
+        /** sd-img-2-img predict (the first release's alias) */
         post: {
             parameters: {
                 query?: never;
@@ -1821,6 +2221,133 @@ export interface paths {
             responses: {
                 /** @description `{run_id, message, result}`; with a webhook_endpoint `{run_id, message}`, the result following there */
                 200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{run_id: null, message}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{run_id: null, message}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/{app_name}/predict": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** sd-img-2-img predict at seed 004's own path */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    app_name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CerebriumRequest"];
+                };
+            };
+            responses: {
+                /** @description `{run_id, message, result}`; with a webhook_endpoint `{run_id, message}`, the result following there */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{run_id: null, message}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{run_id: null, message}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v4/{project_id}/{app_name}/{function}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cerebrium v4: the app's function; `?async=true&webhookEndpoint=` answers at once and delivers there */
+        post: {
+            parameters: {
+                query?: {
+                    async?: "true" | "false";
+                    webhookEndpoint?: string;
+                };
+                header?: never;
+                path: {
+                    project_id: string;
+                    app_name: string;
+                    function: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CerebriumRequest"];
+                };
+            };
+            responses: {
+                /** @description `{run_id, run_time_ms, message, result}` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description With `?async=true`: `{run_id, message}`, the result POSTed to webhookEndpoint */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{run_id: null, message}` */
+                401: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1874,11 +2401,22 @@ export interface paths {
                     };
                 };
                 /** @description `{error}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+                /** @description `{error}` */
                 422: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
                 };
             };
         };
@@ -1897,10 +2435,13 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Run a job and wait for it (90 s at most) */
+        /** Run a job and wait for it; past `wait`, the job's status object as it then is */
         post: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description ms to wait, 1000–300000 (default 90000) */
+                    wait?: number | null;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -1921,11 +2462,22 @@ export interface paths {
                     };
                 };
                 /** @description `{error}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+                /** @description `{error}` */
                 422: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
                 };
             };
         };
@@ -1968,7 +2520,140 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runpod/status-sync/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A job's status once it ended, or when `wait` ran out */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description ms to wait, 1000–300000 (default 90000) */
+                    wait?: number | null;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The status object */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodStatus"];
+                    };
+                };
+                /** @description `{error}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** A job's status once it ended, or when `wait` ran out */
+        post: {
+            parameters: {
+                query?: {
+                    /** @description ms to wait, 1000–300000 (default 90000) */
+                    wait?: number | null;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The status object */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodStatus"];
+                    };
+                };
+                /** @description `{error}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runpod/stream/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** `{status, stream}`: the worker's output as one stream item once the job completed */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{status, stream: [{output}]}` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodStream"];
+                    };
+                };
+                /** @description `{error}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
                 };
             };
         };
@@ -2015,7 +2700,623 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runpod/retry/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Requeue a FAILED or TIMED_OUT job under its own id */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{id, status: IN_QUEUE}` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodStatus"];
+                    };
+                };
+                /** @description `{error}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+                /** @description `{error}` */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runpod/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This tenant's jobs at this endpoint (the last day) and the workers behind it */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{jobs, workers}` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodHealth"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runpod/purge-queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel this tenant's queued jobs at this endpoint (running ones go on) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{removed, status}` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodPurge"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/{endpoint_id}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Queue a job */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    endpoint_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["RunPodRequest"];
+                };
+            };
+            responses: {
+                /** @description `{id, status}` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodStatus"];
+                    };
+                };
+                /** @description `{error}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+                /** @description `{error}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/{endpoint_id}/runsync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run a job and wait for it; past `wait`, the job's status object as it then is */
+        post: {
+            parameters: {
+                query?: {
+                    /** @description ms to wait, 1000–300000 (default 90000) */
+                    wait?: number | null;
+                };
+                header?: never;
+                path: {
+                    endpoint_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["RunPodRequest"];
+                };
+            };
+            responses: {
+                /** @description The status object */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodStatus"];
+                    };
+                };
+                /** @description `{error}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+                /** @description `{error}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/{endpoint_id}/status/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A job's status */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    endpoint_id: string;
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The status object */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodStatus"];
+                    };
+                };
+                /** @description `{error}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/{endpoint_id}/status-sync/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A job's status once it ended, or when `wait` ran out */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description ms to wait, 1000–300000 (default 90000) */
+                    wait?: number | null;
+                };
+                header?: never;
+                path: {
+                    endpoint_id: string;
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The status object */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodStatus"];
+                    };
+                };
+                /** @description `{error}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** A job's status once it ended, or when `wait` ran out */
+        post: {
+            parameters: {
+                query?: {
+                    /** @description ms to wait, 1000–300000 (default 90000) */
+                    wait?: number | null;
+                };
+                header?: never;
+                path: {
+                    endpoint_id: string;
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The status object */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodStatus"];
+                    };
+                };
+                /** @description `{error}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/{endpoint_id}/stream/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** `{status, stream}`: the worker's output as one stream item once the job completed */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    endpoint_id: string;
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{status, stream: [{output}]}` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodStream"];
+                    };
+                };
+                /** @description `{error}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/{endpoint_id}/cancel/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a job */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    endpoint_id: string;
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{id, status}` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodStatus"];
+                    };
+                };
+                /** @description `{error}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/{endpoint_id}/retry/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Requeue a FAILED or TIMED_OUT job under its own id */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    endpoint_id: string;
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{id, status: IN_QUEUE}` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodStatus"];
+                    };
+                };
+                /** @description `{error}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+                /** @description `{error}` */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/{endpoint_id}/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This tenant's jobs at this endpoint (the last day) and the workers behind it */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    endpoint_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{jobs, workers}` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodHealth"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/{endpoint_id}/purge-queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel this tenant's queued jobs at this endpoint (running ones go on) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    endpoint_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{removed, status}` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunPodPurge"];
+                    };
                 };
             };
         };
@@ -2034,7 +3335,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit a task */
+        /** Submit a v1alpha2 task (the first release's path) */
         post: {
             parameters: {
                 query?: never;
@@ -2050,6 +3351,257 @@ export interface paths {
             responses: {
                 /** @description `{id_task, runtime, output_location}` */
                 200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{message}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description The task id was used before (`{message}`) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{message, errors}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/{stage}/v1alpha2": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Submit a v1alpha2 task, as SD-on-EKS's API Gateway takes it (any stage name) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    stage: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["EksTask"];
+                };
+            };
+            responses: {
+                /** @description `{id_task, runtime, output_location}` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{message}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description The task id was used before (`{message}`) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{message, errors}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/{stage}/v1alpha2/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Submit a v1alpha2 task, as SD-on-EKS's API Gateway takes it (any stage name) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    stage: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["EksTask"];
+                };
+            };
+            responses: {
+                /** @description `{id_task, runtime, output_location}` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{message}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description The task id was used before (`{message}`) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{message, errors}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/{stage}/v1alpha1": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Submit a v1alpha1 task: the A1111 body with alwayson_scripts.{task, id_task, image_link, sd_model_checkpoint} */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    stage: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["EksV1alpha1Task"];
+                };
+            };
+            responses: {
+                /** @description `{id_task, sd_model_checkpoint, output_location}` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{message}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description The task id was used before (`{message}`) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{message, errors}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/{stage}/v1alpha1/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Submit a v1alpha1 task: the A1111 body with alwayson_scripts.{task, id_task, image_link, sd_model_checkpoint} */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    stage: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["EksV1alpha1Task"];
+                };
+            };
+            responses: {
+                /** @description `{id_task, sd_model_checkpoint, output_location}` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{message}` */
+                401: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2129,20 +3681,20 @@ export interface components {
             /** @enum {string} */
             status: "queued" | "running" | "succeeded" | "failed" | "canceled";
             /** @enum {string} */
-            type: "img2img" | "txt2img";
+            type: "img2img" | "txt2img" | "upscale";
             track_id: string | null;
             created_at: string;
             started_at: string | null;
             completed_at: string | null;
             backend: string | null;
             model: string | null;
-            seed: number;
+            seed: number | null;
             output: {
                 url: string;
                 content_type: string;
                 width: number;
                 height: number;
-                seed: number;
+                seed: number | null;
             }[];
             error: {
                 code: string;
@@ -2173,11 +3725,17 @@ export interface components {
         };
         JobRequest: {
             /** @enum {string} */
-            type: "img2img" | "txt2img";
-            prompt: string;
+            type: "img2img" | "txt2img" | "upscale";
+            prompt?: string;
             negative_prompt?: string;
             /** @description https URL, data URI or raw base64 of a PNG, JPEG or WebP (≤ 10 MiB) */
             init_image?: string;
+            /** @description upscale: the image to enlarge, in any form init_image takes */
+            image?: string;
+            /** @description upscale: factor (may be fractional); or width and height */
+            scale?: number;
+            /** @description upscale: the backend's upscaler name (A1111's upscaler_1) */
+            upscaler?: string;
             strength?: number;
             steps?: number;
             guidance_scale?: number;
@@ -2191,6 +3749,8 @@ export interface components {
             webhook?: string;
             webhook_events?: ("job.started" | "job.succeeded" | "job.failed" | "job.canceled")[];
             track_id?: string;
+            /** @description seconds from submission until an unfinished job fails with timeout (default 1800) */
+            timeout_s?: number;
         };
         JobList: {
             data: components["schemas"]["Job"][];
@@ -2235,7 +3795,7 @@ export interface components {
                 kind: "a1111" | "runpod" | "cerebrium";
                 /** @description the configured list, else what the backend lists */
                 models: string[];
-                types: ("img2img" | "txt2img")[];
+                types: ("img2img" | "txt2img" | "upscale")[];
                 max_concurrency: number;
                 /** @description slots in use */
                 active: number;
@@ -2382,14 +3942,26 @@ export interface components {
         RunPodStatus: {
             id: string;
             /** @enum {string} */
-            status: "IN_QUEUE" | "IN_PROGRESS" | "COMPLETED" | "FAILED" | "CANCELLED";
+            status: "IN_QUEUE" | "IN_PROGRESS" | "COMPLETED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+            delayTime?: number;
+            executionTime?: number;
+            output?: unknown;
+            error?: string;
         } & {
             [key: string]: unknown;
+        };
+        RunPodError: {
+            error: string;
         };
         RunPodRequest: {
             input: (components["schemas"]["A1111Request"] & ({
                 /** @enum {string} */
                 api_name: "txt2img" | "img2img";
+            } & {
+                [key: string]: unknown;
+            })) | (components["schemas"]["ExtrasSingleImageRequest"] & ({
+                /** @enum {string} */
+                api_name: "extra-single-image";
             } & {
                 [key: string]: unknown;
             })) | (components["schemas"]["A1111Options"] & ({
@@ -2404,6 +3976,39 @@ export interface components {
                 [key: string]: unknown;
             });
             webhook?: string;
+            policy?: {
+                executionTimeout?: number;
+                ttl?: number;
+                lowPriority?: boolean;
+            } & {
+                [key: string]: unknown;
+            };
+        };
+        ExtrasSingleImageRequest: {
+            image: string;
+            resize_mode?: 0 | 1;
+            upscaling_resize?: number;
+            upscaling_resize_w?: number;
+            upscaling_resize_h?: number;
+            upscaler_1?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        RunPodStream: {
+            status: string;
+            stream: unknown[];
+        };
+        RunPodHealth: {
+            jobs: {
+                [key: string]: number;
+            };
+            workers: {
+                [key: string]: number;
+            };
+        };
+        RunPodPurge: {
+            removed: number;
+            status: string;
         };
         EksTask: {
             task: {
@@ -2411,15 +4016,31 @@ export interface components {
                     id: string;
                     runtime: string;
                     /** @enum {string} */
-                    tasktype: "text-to-image" | "image-to-image";
+                    tasktype: "text-to-image" | "image-to-image" | "extra-single-image" | "extra-batch-image";
                     prefix: string;
                     context?: unknown;
                     webhook?: string;
                 } & {
                     [key: string]: unknown;
                 };
-                content: components["schemas"]["A1111Request"];
+                content: {
+                    [key: string]: unknown;
+                };
             };
+        };
+        EksV1alpha1Task: {
+            alwayson_scripts: {
+                /** @enum {string} */
+                task: "text-to-image" | "image-to-image";
+                id_task: string;
+                image_link?: string;
+                sd_model_checkpoint?: string;
+                save_dir?: string;
+            } & {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
         };
     };
     responses: never;

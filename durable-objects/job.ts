@@ -3,6 +3,7 @@ import { adapterFor } from "../src/backends";
 import { fittingBackends } from "../src/backends/models";
 import type { BackendAdapter, BackendFailure, BackendProgress, Outcome } from "../src/backends/types";
 import { config, type BackendConfig } from "../src/config";
+import { renderOutputManifest } from "../src/dialects/manifests";
 import { renderWebhookBody } from "../src/dialects/webhooks";
 import type { Env } from "../src/env";
 import { callbackToken } from "../src/jobs/callback-token";
@@ -14,13 +15,12 @@ import { redact } from "../src/lib/redact";
 import type { Delivery, Job, JobError, JobEvent, JobProgress, JobStatus, WebhookEventType } from "../src/schemas/job";
 import { getImageBytes, outputKey, putImage, type StoredImage } from "../src/storage/images";
 import { signedOutputUrl } from "../src/storage/links";
+import { putS3Object, s3ImageKey, s3ManifestKey } from "../src/storage/s3-output";
 import { attemptDelivery, nextDelayMs } from "../src/webhooks/deliver";
 import { fillSlots, serializeWithSlots, type SlottedBody } from "../src/webhooks/body-slots";
 import { tenantStub } from "../src/tenants";
 import type { AcquireResult } from "./backend-scheduler";
 
-/** A job that has not ended by then fails with `timeout`, whatever its backends do. */
-export const JOB_DEADLINE_MS = 30 * 60_000;
 /** While a synchronous call is in flight the alarm beats this often, so a restart resumes quickly. */
 const HEARTBEAT_MS = 5_000;
 /** A job waiting for a backend slot checks again this often, in case a wake-up was lost. */
@@ -94,7 +94,10 @@ type ProgressRow = { attempt: number; data: string; event_data: string | null; e
 
 type OutboxRow = { event_id: string; type: WebhookEventType; url: string; body: string; slots: string; attempts: number; next_at: number | null };
 
-type StoredOutput = StoredImage & { seed: number };
+type StoredOutput = StoredImage & { seed: number | null };
+
+/** Image n of a batch has seed + n, as A1111 numbers them; an upscale has no seed. */
+const seedOf = (input: StoredJobInput, i: number): number | null => (input.spec.type === "upscale" ? null : input.spec.seed + i);
 
 /**
  * One job: the single source of truth for its state machine, event log, backend attempts and
@@ -151,7 +154,8 @@ export class JobObject extends DurableObject<Env> {
         input.tenant,
         JSON.stringify(input),
         now,
-        now + JOB_DEADLINE_MS,
+        // Counted from submission, queue time included: a job not ended by then fails with `timeout`.
+        now + input.timeout_s * 1000,
         now,
       );
       this.event("job.queued", { type: input.spec.type, backend: input.backend ?? null }, now);
@@ -258,15 +262,44 @@ export class JobObject extends DurableObject<Env> {
     return { ok: true, skipped: true };
   }
 
-  async cancel(tenant: string): Promise<Result<{ snapshot: JobSnapshot }>> {
+  /** `onlyQueued`: cancel only a job no backend has started (RunPod's purge-queue). */
+  async cancel(tenant: string, onlyQueued = false): Promise<Result<{ snapshot: JobSnapshot }>> {
     const row = this.owned(tenant);
     if (!row) return notFound();
     if (TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: `job is already ${row.status}` };
+    if (onlyQueued && row.status !== "queued") return { ok: false, code: "conflict", message: `job is ${row.status}` };
     const attempt = this.currentAttempt();
     const callRunning = this.callInFlight(attempt);
     await this.finish("canceled", null, []);
     this.stopBackend(attempt);
     if (!callRunning) await this.releaseSlot(attempt?.backend ?? row.waiting_on ?? "", "neutral");
+    return { ok: true, snapshot: await this.snapshot(this.mustRow()) };
+  }
+
+  /**
+   * RunPod's `/retry`: a failed job (a timed-out one too) goes back in the queue under its own id,
+   * with a fresh deadline and every backend to try again. The one way out of `failed`; a canceled
+   * or succeeded job stays as it is.
+   */
+  async retry(tenant: string): Promise<Result<{ snapshot: JobSnapshot }>> {
+    const row = this.owned(tenant);
+    if (!row) return notFound();
+    if (row.status !== "failed") return { ok: false, code: "conflict", message: `only a failed or timed-out job can be retried; this one is ${row.status}` };
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        "UPDATE job SET status = 'queued', started_at = NULL, completed_at = NULL, backend = NULL, output = '[]', error = NULL, deadline_at = ?, dispatch_at = ?, tried = '[]', waiting_on = NULL WHERE id = ?",
+        now + parseInput(row).timeout_s * 1000,
+        now,
+        row.id,
+      );
+      this.event("job.retried", {}, now);
+      this.sql.exec("INSERT OR REPLACE INTO index_sync (id, status, retry_at) VALUES (1, 'queued', NULL)");
+    });
+    await tenantStub(this.env, row.tenant)
+      .reopen(row.id)
+      .catch((err: unknown) => console.error("job index not reopened", err instanceof Error ? err.message : String(err)));
+    await this.reschedule();
     return { ok: true, snapshot: await this.snapshot(this.mustRow()) };
   }
 
@@ -301,9 +334,9 @@ export class JobObject extends DurableObject<Env> {
     if (!attempt || attempt.n !== attemptN || !timingSafeEqual(attempt.token, token)) return { accepted: false };
     const backend = config.backend(this.env, attempt.backend);
     if (!backend) return { accepted: false };
-    const samples = parseInput(this.mustRow()).spec.samples;
+    const { samples, type } = parseInput(this.mustRow()).spec;
     const outcome = await adapterFor(backend)
-      .callback({ headers: new Headers(headers), body, secret: attempt.token, samples })
+      .callback({ headers: new Headers(headers), body, secret: attempt.token, samples, upscale: type === "upscale" })
       .catch(() => undefined);
     if (!outcome) return { accepted: false };
     if (outcome.kind === "pending") return { accepted: true };
@@ -337,14 +370,7 @@ export class JobObject extends DurableObject<Env> {
     const row = this.row();
     if (!row || TERMINAL.has(row.status)) return;
     const now = Date.now();
-    if (dueBy(row.deadline_at)) {
-      const attempt = this.currentAttempt();
-      const callRunning = this.callInFlight(attempt);
-      await this.finish("failed", { code: "timeout", message: `the job did not finish within ${JOB_DEADLINE_MS / 60_000} minutes` }, []);
-      this.stopBackend(attempt);
-      if (!callRunning) await this.releaseSlot(attempt?.backend ?? row.waiting_on ?? "", attempt ? "failure" : "neutral");
-      return;
-    }
+    if (await this.expireIfDue(row)) return;
     const attempt = this.currentAttempt();
     if (attempt?.state === "running") {
       if (this.inflight?.attempt === attempt.n) return;
@@ -360,11 +386,31 @@ export class JobObject extends DurableObject<Env> {
     if (dueBy(fresh.dispatch_at)) await this.dispatch(fresh);
   }
 
+  /**
+   * Fails a job past its deadline with `timeout` and tells the backend to stop; a slot whose call
+   * is still in flight is given back when that call returns. True when the job ended here.
+   */
+  private async expireIfDue(row: JobRow): Promise<boolean> {
+    if (TERMINAL.has(row.status) || !dueBy(row.deadline_at)) return false;
+    const attempt = this.currentAttempt();
+    const callRunning = this.callInFlight(attempt);
+    await this.finish("failed", { code: "timeout", message: `the job did not finish within ${parseInput(row).timeout_s} s` }, []);
+    this.stopBackend(attempt);
+    if (!callRunning) await this.releaseSlot(attempt?.backend ?? row.waiting_on ?? "", attempt ? "failure" : "neutral");
+    return true;
+  }
+
+  /** The deadline of a job whose synchronous call holds the alarm: end it, and send its event now. */
+  private async deadlineDuringCall(): Promise<void> {
+    const row = this.row();
+    if (row && (await this.expireIfDue(row))) await this.deliverDue();
+  }
+
   /** Finds a backend with a free slot and runs the job there, failing over while any is left. */
   private async dispatch(row: JobRow): Promise<void> {
     const input = parseInput(row);
     const tried = new Set<string>(JSON.parse(row.tried) as string[]);
-    const all = fittingBackends(config.backends(this.env), { type: input.spec.type, model: input.spec.model, backend: input.backend });
+    const all = fittingBackends(config.backends(this.env), { type: input.spec.type, model: input.spec.model, backend: input.backend, pinOverridesModels: input.pin_overrides_models });
     const candidates = all.filter((b) => !tried.has(b.name));
     if (!candidates.length) {
       const last = this.lastAttemptError();
@@ -433,6 +479,9 @@ export class JobObject extends DurableObject<Env> {
     });
 
     this.inflight = { attempt: n };
+    // A synchronous call holds the alarm, so the deadline keeps a timer of its own meanwhile: the job
+    // fails with `timeout` on time and the backend is told to stop, its slot held until the call returns.
+    const deadline = setTimeout(() => void this.deadlineDuringCall().catch(() => undefined), Math.max(0, row.deadline_at - Date.now()));
     await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
     const adapter = adapterFor(backend);
     // Progress is read beside the synchronous call, for exactly as long as it runs.
@@ -454,6 +503,7 @@ export class JobObject extends DurableObject<Env> {
       outcome = { kind: "failed", failure: { code: "backend_failed", message: "the attempt failed inside the gateway", detail: err instanceof Error ? err.message : String(err), retryable: true } };
     } finally {
       watch.abort();
+      clearTimeout(deadline);
       if (this.inflight?.attempt === n) this.inflight = undefined;
     }
     await this.settle(n, backend, outcome);
@@ -465,9 +515,9 @@ export class JobObject extends DurableObject<Env> {
       await this.settle(attempt.n, backend, { kind: "failed", failure: { code: "backend_failed", message: "backend no longer configured", retryable: true } });
       return;
     }
-    const samples = parseInput(this.mustRow()).spec.samples;
+    const { samples, type } = parseInput(this.mustRow()).spec;
     const outcome = await adapterFor(backend)
-      .poll(attempt.external_id, { samples, signal: AbortSignal.timeout(30_000) })
+      .poll(attempt.external_id, { samples, upscale: type === "upscale", signal: AbortSignal.timeout(30_000) })
       .catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: "the backend could not be asked", detail: String(err), retryable: true } }));
     if (outcome.kind === "failed" && outcome.failure.code === "backend_unavailable") {
       // A status endpoint that is briefly unreachable is no verdict on the generation: ask again later.
@@ -513,6 +563,11 @@ export class JobObject extends DurableObject<Env> {
       const input = parseInput(row);
       const outputs = await this.storeOutputs(input, outcome.images).catch((err: unknown): BackendFailure => ({ code: "backend_failed", message: "storing the outputs failed", detail: String(err), retryable: true }));
       if (!Array.isArray(outputs)) return this.settle(n, backend, { kind: "failed", failure: outputs });
+      const written = await this.writeS3Outputs(input, outputs, outcome.images).then(
+        () => undefined,
+        (err: unknown): BackendFailure => ({ code: "backend_failed", message: `writing outputs to S3 failed: ${err instanceof Error ? err.message : String(err)}`, retryable: true }),
+      );
+      if (written) return this.settle(n, backend, { kind: "failed", failure: written });
       // Storing took time: a cancel may have landed meanwhile, and a canceled job never succeeds.
       if (!current()) return this.settle(n, backend, outcome);
       this.endAttempt(n, "done", null);
@@ -539,7 +594,7 @@ export class JobObject extends DurableObject<Env> {
 
   private async storeOutputs(input: StoredJobInput, images: Uint8Array[]): Promise<StoredOutput[]> {
     return Promise.all(
-      images.map(async (bytes, i) => ({ ...(await putImage(this.env.IMAGES, outputKey(input.output_prefix, i), bytes)), seed: input.spec.seed + i })),
+      images.map(async (bytes, i) => ({ ...(await putImage(this.env.IMAGES, outputKey(input.output_prefix, i), bytes)), seed: seedOf(input, i) })),
     );
   }
 
@@ -603,6 +658,30 @@ export class JobObject extends DurableObject<Env> {
   }
 
   /**
+   * Where the job asks for it (SD-on-EKS with `S3_OUTPUT_BUCKET`), the images and then the dialect's
+   * manifest go to the operator's S3 bucket, before the job succeeds: its notification names them.
+   */
+  private async writeS3Outputs(input: StoredJobInput, outputs: StoredOutput[], images: Uint8Array[]): Promise<void> {
+    const out = input.s3_output;
+    if (!out) return;
+    const s3 = config.s3(this.env);
+    if (!s3) throw new Error("no S3 store is configured (S3_ENDPOINT...)");
+    await Promise.all(images.map((bytes, i) => putS3Object(s3, out.bucket, s3ImageKey(out, i, outputs[i]?.content_type ?? "image/png"), bytes, outputs[i]?.content_type ?? "image/png")));
+    const manifest = renderOutputManifest(await this.fullInput(input), { ok: true, outputs });
+    if (manifest !== null) await putS3Object(s3, out.bucket, s3ManifestKey(out), manifest, "application/json");
+  }
+
+  /** A failed job's manifest still goes to S3, as SD-on-EKS writes one either way; best effort. */
+  private async writeS3FailureManifest(input: StoredJobInput, error: JobError): Promise<void> {
+    const out = input.s3_output;
+    const s3 = config.s3(this.env);
+    if (!out || !s3) return;
+    const manifest = renderOutputManifest(await this.fullInput(input), { ok: false, message: error.message });
+    if (manifest === null) return;
+    await putS3Object(s3, out.bucket, s3ManifestKey(out), manifest, "application/json").catch((err: unknown) => console.error("S3 failure manifest not written", err instanceof Error ? err.message : String(err)));
+  }
+
+  /**
    * Tells the backend to stop an attempt of a job that already ended, so whatever it answers
    * cannot revive the job. In the background: a slow backend must not delay the caller.
    */
@@ -655,6 +734,7 @@ export class JobObject extends DurableObject<Env> {
     const type: WebhookEventType = `job.${status}`;
     const input = parseInput(row);
     const ended: JobRow = { ...row, status, completed_at: now, error: error ? JSON.stringify(error) : null, output: JSON.stringify(outputs) };
+    if (status === "failed" && error) await this.writeS3FailureManifest(input, error);
     const body = input.webhook && input.webhook_events.includes(type) ? await this.webhookBody(ended, type, now) : null;
     // Rendering awaited: make sure nobody ended the job meanwhile.
     if (!canTransition(this.mustRow().status, status)) return;
@@ -850,7 +930,7 @@ export class JobObject extends DurableObject<Env> {
       completed_at: row.completed_at === null ? null : iso(row.completed_at),
       backend: row.backend,
       model: input.spec.model ?? null,
-      seed: input.spec.seed,
+      seed: input.spec.type === "upscale" ? null : input.spec.seed,
       output: await Promise.all(
         outputs.map(async (o) => ({
           url: await signedOutputUrl(input.public_base_url, secret, o.key, now),

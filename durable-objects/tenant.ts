@@ -35,6 +35,11 @@ export type AdmitResult = { ok: true } | { ok: false; active: number };
 /** Statuses only move forward: a late update about an earlier state must not undo a later one. */
 const RANK_SQL = (col: string) => `CASE ${col} WHEN 'queued' THEN 0 WHEN 'running' THEN 1 ELSE 2 END`;
 
+/** RunPod's `/health` counts an endpoint's jobs over about this long. */
+const ENDPOINT_JOBS_TTL_MS = 24 * 3600_000;
+
+export type EndpointJob = { run_id: string; status: string; retried: number };
+
 export type ClaimResult = { status: "claimed"; runId: string } | { status: "existing"; runId: string } | { status: "conflict"; runId: string };
 
 /**
@@ -59,6 +64,8 @@ export class TenantObject extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS rate (id INTEGER PRIMARY KEY CHECK (id = 1), window_start INTEGER NOT NULL, count INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at DESC, id DESC);
       CREATE TABLE IF NOT EXISTS waiting (run_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS endpoint_jobs (run_id TEXT PRIMARY KEY, endpoint TEXT NOT NULL, created_at INTEGER NOT NULL, status TEXT NOT NULL, retried INTEGER NOT NULL DEFAULT 0);
+      CREATE INDEX IF NOT EXISTS endpoint_jobs_by_endpoint ON endpoint_jobs (endpoint, created_at);
     `);
   }
 
@@ -120,6 +127,24 @@ export class TenantObject extends DurableObject<Env> {
     this.sql.exec("INSERT OR REPLACE INTO results (id, body, expires_at) VALUES (?, ?, ?)", id, body, now + ttlMs);
   }
 
+  /** Remembers a RunPod job under its endpoint, for that endpoint's `/health` and `/purge-queue`. */
+  async trackEndpointJob(endpoint: string, runId: string): Promise<void> {
+    const now = Date.now();
+    this.sql.exec("DELETE FROM endpoint_jobs WHERE rowid IN (SELECT rowid FROM endpoint_jobs WHERE created_at < ? LIMIT 100)", now - ENDPOINT_JOBS_TTL_MS);
+    this.sql.exec("INSERT OR IGNORE INTO endpoint_jobs (run_id, endpoint, created_at, status) VALUES (?, ?, ?, 'queued')", runId, endpoint, now);
+  }
+
+  /** The endpoint's jobs of the last day, newest first, with the last status seen (terminal ones are final). */
+  async endpointJobs(endpoint: string, limit: number): Promise<EndpointJob[]> {
+    return this.sql
+      .exec<EndpointJob>("SELECT run_id, status, retried FROM endpoint_jobs WHERE endpoint = ? AND created_at >= ? ORDER BY created_at DESC LIMIT ?", endpoint, Date.now() - ENDPOINT_JOBS_TTL_MS, limit)
+      .toArray();
+  }
+
+  async noteEndpointJob(runId: string, status: string, retried = false): Promise<void> {
+    this.sql.exec("UPDATE endpoint_jobs SET status = ?, retried = retried + ? WHERE run_id = ?", status, retried ? 1 : 0, runId);
+  }
+
   async getResult(id: string): Promise<string | null> {
     return this.sql.exec<{ body: string }>("SELECT body FROM results WHERE id = ? AND expires_at >= ?", id, Date.now()).toArray()[0]?.body ?? null;
   }
@@ -170,6 +195,11 @@ export class TenantObject extends DurableObject<Env> {
       row.type,
       row.track_id,
     );
+  }
+
+  /** RunPod's `/retry`: a failed job is queued again, the one way back that `setStatus` does not take. */
+  async reopen(id: string): Promise<void> {
+    this.sql.exec("UPDATE jobs SET status = 'queued' WHERE id = ? AND status = 'failed'", id);
   }
 
   /** Newest first, by (created_at, id): a keyset that new jobs (always newer) never shift. */

@@ -2,6 +2,7 @@
 import { randomUUID } from "node:crypto";
 import { generate, MODELS, options, Running, type Reply } from "./a1111";
 import type { SimState } from "./state";
+import { extraSingleImage } from "./upscale";
 
 type Status = "IN_QUEUE" | "IN_PROGRESS" | "COMPLETED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
 
@@ -89,6 +90,7 @@ export class RunPodSim {
     const api = job.input.api_name;
     let reply: Reply;
     if (api === "txt2img" || api === "img2img") reply = await generate(this.state, "runpod", api, job.input, job.running);
+    else if (api === "extra-single-image") reply = extraSingleImage(this.state, "runpod", job.input);
     else if (api === "getModels") reply = { status: 200, body: MODELS };
     else if (api === "getOptions") reply = options(this.state);
     else if (api === "setOptions") reply = options(this.state, job.input);

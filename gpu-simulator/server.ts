@@ -9,6 +9,7 @@ import { generate, options, Running, type Reply } from "./a1111";
 import { listAnswer } from "./a1111-lists";
 import { CerebriumSim } from "./cerebrium";
 import { RunPodSim } from "./runpod";
+import { extraSingleImage } from "./upscale";
 import { emptyStats, SimState, type SimConfig } from "./state";
 
 export interface SimulatorOptions {
@@ -153,6 +154,11 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       if (method === "GET") return options(state);
       const body = await readJson(req);
       return body ? options(state, body) : { status: 422, body: { detail: [{ msg: "invalid JSON" }] } };
+    }
+    if (name === "extra-single-image" && method === "POST") {
+      const body = await readJson(req);
+      if (!body) return { status: 422, body: { detail: [{ loc: ["body"], msg: "invalid JSON", type: "value_error.jsondecode" }] } };
+      return extraSingleImage(state, "a1111", body);
     }
     if ((name === "txt2img" || name === "img2img") && method === "POST") {
       const body = await readJson(req);

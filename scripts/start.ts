@@ -8,7 +8,7 @@ import { createConnection } from "node:net";
 
 const SIM_PORT = Number(process.env.SIM_PORT ?? 7860);
 /** Contract variables taken from the environment, so a deployment-like run needs no file. */
-const PASSED_THROUGH = ["TENANTS", "BACKENDS", "S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "PUBLIC_BASE_URL", "WEBHOOK_RETRY_SCHEDULE", "ALLOW_PRIVATE_URLS", "URL_SIGNING_SECRET"];
+const PASSED_THROUGH = ["TENANTS", "BACKENDS", "ENDPOINTS", "S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_OUTPUT_BUCKET", "PUBLIC_BASE_URL", "WEBHOOK_RETRY_SCHEDULE", "ALLOW_PRIVATE_URLS", "URL_SIGNING_SECRET"];
 
 const portInUse = (port: number): Promise<boolean> =>
   new Promise((resolve) => {

@@ -19,6 +19,10 @@ export interface Env {
   ALLOW_PRIVATE_URLS?: string;
   /** Signs output links and callback tokens; required when deployed. */
   URL_SIGNING_SECRET?: string;
+  /** JSON: what RunPod endpoint ids and Cerebrium app names in dialect paths stand for. */
+  ENDPOINTS?: string;
+  /** When set, SD-on-EKS outputs go to this bucket of the S3 store, in SD-on-EKS's own layout. */
+  S3_OUTPUT_BUCKET?: string;
   /** Name shown in `r2://<bucket>/...` locations. */
   R2_BUCKET_NAME?: string;
 }

@@ -2,6 +2,26 @@ import type { TenantObject } from "../durable-objects/tenant";
 import type { Env } from "./env";
 
 /** The tenant object's RPC surface, typed by the class (its options are free-form JSON). */
-export type TenantApi = Pick<TenantObject, "claim" | "lookup" | "getOptions" | "setOptions" | "putResult" | "getResult" | "admit" | "forget" | "setStatus" | "list" | "hit" | "addWaiting" | "removeWaiting" | "listWaiting">;
+export type TenantApi = Pick<
+  TenantObject,
+  | "claim"
+  | "lookup"
+  | "getOptions"
+  | "setOptions"
+  | "putResult"
+  | "getResult"
+  | "admit"
+  | "forget"
+  | "setStatus"
+  | "list"
+  | "hit"
+  | "addWaiting"
+  | "removeWaiting"
+  | "listWaiting"
+  | "trackEndpointJob"
+  | "endpointJobs"
+  | "noteEndpointJob"
+  | "reopen"
+>;
 
 export const tenantStub = (env: Env, tenant: string): TenantApi => env.TENANT_STATE.get(env.TENANT_STATE.idFromName(tenant)) as unknown as TenantApi;

@@ -49,6 +49,38 @@ export const SHARED_BACKEND_SAFE = {
 const REQUEST_ERRORS = new Set(["TypeError", "ValueError", "IndexError", "KeyError", "AttributeError", "AssertionError", "ValidationError", "RequestValidationError", "JSONDecodeError"]);
 
 /**
+ * A1111's `extra-single-image` body for an upscale: by `scale` (resize_mode 0) or to the exact
+ * size (resize_mode 1, cropped to it). Other extras fields a dialect sent (face restoration...)
+ * pass through.
+ */
+export function upscalePayload(spec: GenerationSpec, image: Uint8Array | undefined): Record<string, unknown> {
+  const scale = spec.upscale?.scale;
+  return {
+    ...spec.a1111_extra,
+    image: image ? bytesToBase64(image) : "",
+    resize_mode: scale !== undefined ? 0 : 1,
+    upscaling_resize: scale ?? 1,
+    upscaling_resize_w: spec.width,
+    upscaling_resize_h: spec.height,
+    upscaling_crop: true,
+    // A1111's "None" would still resize, but with no upscaler at all; Lanczos is its plain one.
+    upscaler_1: spec.upscale?.upscaler ?? "Lanczos",
+  };
+}
+
+/** Reads A1111's `{html_info, image}` answer to extra-single-image; its error envelope is a failure. */
+export function upscaleOutcome(json: Record<string, unknown> | undefined): Outcome {
+  if (json && typeof json.image === "string" && json.image) return decodedImages([json.image], 1);
+  return a1111Outcome(json ? { ...json, images: [] } : undefined, 1);
+}
+
+/** The request a spec becomes at an A1111 (or RunPod's A1111 worker): its API call and body. */
+export function a1111Call(spec: GenerationSpec, initImage: Uint8Array | undefined, model: string | undefined): { api: "txt2img" | "img2img" | "extra-single-image"; body: Record<string, unknown> } {
+  if (spec.type === "upscale") return { api: "extra-single-image", body: upscalePayload(spec, initImage) };
+  return { api: spec.type, body: a1111Payload(spec, initImage, model) };
+}
+
+/**
  * Reads A1111's answer. Failure comes in disguise: an error envelope, a 200 without images, or
  * the partial images an interrupted run returns; none of those may become a success.
  */
@@ -90,17 +122,20 @@ export class A1111Adapter implements BackendAdapter {
   }
 
   async submit(req: GenerationRequest): Promise<Outcome> {
-    const path = req.spec.type === "img2img" ? "/sdapi/v1/img2img" : "/sdapi/v1/txt2img";
-    const payload: Record<string, unknown> = { ...a1111Payload(req.spec, req.initImage, backendModelName(this.config, req.spec.model)), force_task_id: req.taskId };
-    const res = await callBackend(this.config.url + path, { method: "POST", headers: this.headers(), body: JSON.stringify(payload) }, this.config.timeout_s * 1000, req.signal);
+    const call = a1111Call(req.spec, req.initImage, backendModelName(this.config, req.spec.model));
+    const upscale = call.api === "extra-single-image";
+    // The task id lets a cancel tell this generation from a neighbour's; A1111's extras API has none.
+    const payload: Record<string, unknown> = upscale ? call.body : { ...call.body, force_task_id: req.taskId };
+    const res = await callBackend(`${this.config.url}/sdapi/v1/${call.api}`, { method: "POST", headers: this.headers(), body: JSON.stringify(payload) }, this.config.timeout_s * 1000, req.signal);
     if (!res.ok) return res.outcome;
     const json = parseJsonObject(res.body);
     const request = { sendImages: payload.send_images !== false };
+    const read = (j: Record<string, unknown> | undefined) => (upscale ? upscaleOutcome(j) : a1111Outcome(j, req.spec.samples, request));
     if (res.status !== 200) {
       // A1111's 500 carries its error envelope, which tells an out-of-memory apart.
-      return res.status >= 500 && json ? a1111Outcome(json, req.spec.samples, request) : statusFailure(res.status, res.body);
+      return res.status >= 500 && json ? read(json) : statusFailure(res.status, res.body);
     }
-    return a1111Outcome(json, req.spec.samples, request);
+    return read(json);
   }
 
   async poll(): Promise<Outcome> {

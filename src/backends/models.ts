@@ -15,9 +15,15 @@ export function servesModel(backend: BackendConfig, model: string | undefined): 
   return backend.models.some((m) => modelKey(m) === key);
 }
 
-/** The backends a job may run on, in configuration order. A pin allows only that backend. */
-export function fittingBackends(all: BackendConfig[], job: { type: JobType; model?: string; backend?: string }): BackendConfig[] {
-  return all.filter((b) => (!job.backend || b.name === job.backend) && b.types.includes(job.type) && servesModel(b, job.model));
+/**
+ * The backends a job may run on, in configuration order. A pin allows only that backend; an
+ * `ENDPOINTS` pin (`pinOverridesModels`) runs there whatever model the backend lists, as a real
+ * endpoint serves what it was deployed with.
+ */
+export function fittingBackends(all: BackendConfig[], job: { type: JobType; model?: string; backend?: string; pinOverridesModels?: boolean }): BackendConfig[] {
+  return all.filter(
+    (b) => (!job.backend || b.name === job.backend) && b.types.includes(job.type) && ((job.backend !== undefined && job.pinOverridesModels === true) || servesModel(b, job.model)),
+  );
 }
 
 /** The backend's own spelling of a model (its configured title) when it lists one, else the name as asked. */

@@ -1,5 +1,5 @@
 import type { BackendConfig } from "../config";
-import { a1111Models, a1111Outcome, a1111Payload } from "./a1111";
+import { a1111Call, a1111Models, a1111Outcome, upscaleOutcome } from "./a1111";
 import { callBackend, failed, parseJsonObject, statusFailure } from "./http";
 import { backendModelName } from "./models";
 import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome } from "./types";
@@ -25,15 +25,15 @@ function errorText(error: unknown): string {
  * A RunPod status object (`/status` answer and webhook body) as an outcome. COMPLETED is not
  * success by itself: the worker's `output` may be A1111's error envelope.
  */
-export function runpodOutcome(status: Record<string, unknown> | undefined, samples: number): Outcome {
+export function runpodOutcome(status: Record<string, unknown> | undefined, samples: number, upscale = false): Outcome {
   if (!status || typeof status.status !== "string") return failed("backend_failed", "RunPod answered without a job status", true);
   switch (status.status) {
     case "IN_QUEUE":
     case "IN_PROGRESS":
       return { kind: "pending", externalId: String(status.id ?? ""), pollAfterMs: FIRST_POLL_MS };
     case "COMPLETED": {
-      const output = status.output;
-      return a1111Outcome(output && typeof output === "object" && !Array.isArray(output) ? (output as Record<string, unknown>) : undefined, samples);
+      const output = status.output && typeof status.output === "object" && !Array.isArray(status.output) ? (status.output as Record<string, unknown>) : undefined;
+      return upscale ? upscaleOutcome(output) : a1111Outcome(output, samples);
     }
     case "FAILED": {
       // The RunPod SDK fails a job whose output has an `error` key: the detail stays in output.errors.
@@ -60,7 +60,8 @@ export class RunPodAdapter implements BackendAdapter {
   }
 
   async submit(req: GenerationRequest): Promise<Outcome> {
-    const body = { input: { api_name: req.spec.type, ...a1111Payload(req.spec, req.initImage, backendModelName(this.config, req.spec.model)) }, webhook: req.callbackUrl };
+    const call = a1111Call(req.spec, req.initImage, backendModelName(this.config, req.spec.model));
+    const body = { input: { api_name: call.api, ...call.body }, webhook: req.callbackUrl };
     const res = await callBackend(`${this.config.url}/run`, { method: "POST", headers: this.headers(), body: JSON.stringify(body) }, 30_000, req.signal);
     if (!res.ok) return res.outcome;
     if (res.status < 200 || res.status >= 300) return statusFailure(res.status, res.body);
@@ -69,18 +70,18 @@ export class RunPodAdapter implements BackendAdapter {
     return { kind: "pending", externalId: json.id, pollAfterMs: FIRST_POLL_MS };
   }
 
-  async poll(externalId: string, { samples, signal }: { samples: number; signal: AbortSignal }): Promise<Outcome> {
+  async poll(externalId: string, { samples, upscale, signal }: { samples: number; upscale: boolean; signal: AbortSignal }): Promise<Outcome> {
     const res = await callBackend(`${this.config.url}/status/${encodeURIComponent(externalId)}`, { headers: this.headers() }, 30_000, signal);
     if (!res.ok) return res.outcome;
     if (res.status === 404) return failed("backend_failed", "RunPod no longer knows the job", true);
     if (res.status !== 200) return failed("backend_unavailable", `RunPod status answered ${res.status}`, true);
-    return runpodOutcome(parseJsonObject(res.body), samples);
+    return runpodOutcome(parseJsonObject(res.body), samples, upscale);
   }
 
-  async callback(req: { headers: Headers; body: string; samples: number }): Promise<Outcome | undefined> {
+  async callback(req: { headers: Headers; body: string; samples: number; upscale: boolean }): Promise<Outcome | undefined> {
     const json = parseJsonObject(req.body);
     if (!json || typeof json.status !== "string" || typeof json.id !== "string") return undefined;
-    return runpodOutcome(json, req.samples);
+    return runpodOutcome(json, req.samples, req.upscale);
   }
 
   async cancel({ externalId }: { externalId: string | undefined }, signal: AbortSignal): Promise<void> {

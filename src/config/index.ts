@@ -1,9 +1,9 @@
 import type { z } from "@hono/zod-openapi";
 import { EaselError } from "../errors";
 import type { Env } from "../env";
-import { BackendsSchema, TenantsSchema, type BackendConfig, type TenantConfig } from "./schema";
+import { BackendsSchema, EndpointsSchema, TenantsSchema, type BackendConfig, type EndpointConfig, type TenantConfig } from "./schema";
 
-export type { BackendConfig, TenantConfig, BackendKind, JobType } from "./schema";
+export type { BackendConfig, EndpointConfig, TenantConfig, BackendKind, JobType } from "./schema";
 
 const DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000";
 
@@ -39,6 +39,7 @@ function parseJson<S extends z.ZodType>(name: string, schema: S, raw: string | u
 
 const tenants = memo("TENANTS", (raw) => new Map(Object.entries(parseJson("TENANTS", TenantsSchema, raw, "{}"))));
 const backends = memo("BACKENDS", (raw) => parseJson("BACKENDS", BackendsSchema, raw, "[]"));
+const endpoints = memo("ENDPOINTS", (raw) => new Map(Object.entries(parseJson("ENDPOINTS", EndpointsSchema, raw, "{}"))));
 const retrySchedule = memo("WEBHOOK_RETRY_SCHEDULE", (raw) => {
   const parts = (raw?.trim() || DEFAULT_RETRY_SCHEDULE).split(",").map((s) => Number(s.trim()));
   if (parts.some((n) => !Number.isFinite(n) || n < 0)) throw badConfig("WEBHOOK_RETRY_SCHEDULE", "expected comma-separated seconds");
@@ -81,6 +82,19 @@ export const config = {
   tenant: (env: Env, name: string): TenantConfig | undefined => tenants(env.TENANTS).get(name),
   backends: (env: Env): BackendConfig[] => backends(env.BACKENDS),
   backend: (env: Env, name: string): BackendConfig | undefined => backends(env.BACKENDS).find((b) => b.name === name),
+  /** A RunPod endpoint id or Cerebrium app name the operator configured; unlisted names stand for nothing. */
+  endpoint: (env: Env, name: string): EndpointConfig | undefined => {
+    const found = endpoints(env.ENDPOINTS).get(name);
+    if (found?.backend && !backends(env.BACKENDS).some((b) => b.name === found.backend)) throw badConfig("ENDPOINTS", `${name}.backend: no backend named "${found.backend}"`);
+    return found;
+  },
+  /** The bucket of the S3 store that SD-on-EKS outputs are written to, when configured. */
+  s3OutputBucket: (env: Env): string | undefined => {
+    const bucket = env.S3_OUTPUT_BUCKET?.trim();
+    if (!bucket) return undefined;
+    if (!env.S3_ENDPOINT || !env.S3_ACCESS_KEY_ID || !env.S3_SECRET_ACCESS_KEY) throw badConfig("S3_OUTPUT_BUCKET", "it needs the S3 store (S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY)");
+    return bucket;
+  },
   retrySchedule: (env: Env): number[] => retrySchedule(env.WEBHOOK_RETRY_SCHEDULE),
   allowPrivateUrls: (env: Env): boolean => allowPrivate(env.ALLOW_PRIVATE_URLS),
   /** Base of every link handed out; falls back to the origin the request came in on. */

@@ -14,7 +14,17 @@ export const TenantSchema = z.object({
 export const TenantsSchema = z.record(z.string().min(1), TenantSchema);
 
 export const BackendKindSchema = z.enum(["a1111", "runpod", "cerebrium"]);
-export const JobTypeSchema = z.enum(["img2img", "txt2img"]);
+export const JobTypeSchema = z.enum(["img2img", "txt2img", "upscale"]);
+
+/**
+ * What each kind serves unless `types` says: seed 004's Cerebrium model is img2img only; A1111
+ * upscales with its own extras API; a RunPod worker upscales only if it is A1111's, so that is opt-in.
+ */
+const DEFAULT_TYPES = {
+  a1111: ["img2img", "txt2img", "upscale"],
+  runpod: ["img2img", "txt2img"],
+  cerebrium: ["img2img"],
+} as const satisfies Record<z.infer<typeof BackendKindSchema>, readonly z.infer<typeof JobTypeSchema>[]>;
 
 export const BackendSchema = z
   .object({
@@ -33,11 +43,12 @@ export const BackendSchema = z
     /** How long the circuit stays open after consecutive failures. */
     circuit_cooldown_s: z.number().positive().optional(),
   })
+  // Seed 004's Cerebrium model generates; it has no upscaler to call.
+  .refine((b) => b.kind !== "cerebrium" || !b.types?.includes("upscale"), { path: ["types"], message: "a cerebrium backend cannot upscale" })
   .transform((b) => ({
     ...b,
     url: b.url.replace(/\/+$/, ""),
-    // Seed 004's Cerebrium model is img2img only; the others serve both.
-    types: b.types ?? (b.kind === "cerebrium" ? (["img2img"] as const) : (["img2img", "txt2img"] as const)),
+    types: [...(b.types ?? DEFAULT_TYPES[b.kind])] as z.infer<typeof JobTypeSchema>[],
     // A1111 runs one generation at a time; more in flight only queue inside it, out of the gateway's sight.
     max_concurrency: b.max_concurrency ?? (b.kind === "a1111" ? 1 : 4),
     timeout_s: b.timeout_s ?? 600,
@@ -51,6 +62,15 @@ export const BackendsSchema = z.array(BackendSchema).superRefine((list, ctx) => 
   });
 });
 
+/** What a RunPod endpoint id or a Cerebrium app name in a dialect path stands for. */
+export const EndpointSchema = z.strictObject({
+  backend: z.string().min(1).optional(),
+  model: z.string().min(1).optional(),
+  types: z.array(JobTypeSchema).min(1).optional(),
+});
+export const EndpointsSchema = z.record(z.string().min(1), EndpointSchema);
+
+export type EndpointConfig = z.infer<typeof EndpointSchema>;
 export type TenantConfig = z.infer<typeof TenantSchema>;
 export type BackendConfig = z.infer<typeof BackendSchema>;
 export type BackendKind = z.infer<typeof BackendKindSchema>;

@@ -8,8 +8,9 @@ import { readImageInput } from "../lib/image-input";
 import { sniffImage } from "../lib/image-sniff";
 import { checkOutboundUrl } from "../lib/url-guard";
 import type { z } from "@hono/zod-openapi";
-import { GenerationLimitsSchema, type WebhookEventType } from "../schemas/job";
+import { DEFAULT_TIMEOUT_S, GenerationLimitsSchema, MAX_UPSCALED_SIDE, type WebhookEventType } from "../schemas/job";
 import { inputKey, passThroughKey, putImage } from "../storage/images";
+import type { S3Output } from "../storage/s3-output";
 import { tenantStub } from "../tenants";
 import { isOk, jobStub } from "./client";
 import { admitJob, checkRate } from "./limits";
@@ -21,10 +22,14 @@ export const MAX_INIT_IMAGE_BYTES = 10 * 1024 * 1024;
 /** A generation request as each dialect hands it over, before defaults and storage. */
 export interface IntakeRequest {
   type: JobType;
-  prompt: string;
+  /** Required for generations; an upscale has none. */
+  prompt?: string;
   negative_prompt?: string;
-  /** An https URL, a data URI or raw base64; or bytes a dialect already fetched. */
+  /** An https URL, a data URI or raw base64; or bytes a dialect already fetched. The source image of an upscale. */
   init_image?: string | Uint8Array;
+  /** Upscale: by this factor, or to `width` x `height`. */
+  scale?: number;
+  upscaler?: string;
   strength?: number;
   steps?: number;
   guidance_scale?: number;
@@ -35,9 +40,12 @@ export interface IntakeRequest {
   sampler?: string;
   model?: string;
   backend?: string;
+  /** `backend` is an `ENDPOINTS` pin: it runs the job whatever its `models` list says. */
+  pin_overrides_models?: boolean;
   webhook?: string;
   webhook_events?: WebhookEventType[];
   track_id?: string;
+  timeout_s?: number;
   a1111_extra?: Record<string, unknown>;
 }
 
@@ -54,6 +62,8 @@ export interface IntakeOptions {
   runId?: string;
   /** R2 prefix for outputs; defaults to `outputs/<run id>`. */
   outputPrefix?: string;
+  /** Also write the outputs (and the dialect's manifest) to this S3 location. */
+  s3Output?: S3Output;
 }
 
 /**
@@ -90,7 +100,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   }
   const backends = config.backends(env);
   if (req.backend && !backends.some((b) => b.name === req.backend)) throw invalid(fields.backend, `unknown backend "${req.backend}"`);
-  if (!fittingBackends(backends, req).length) {
+  if (!fittingBackends(backends, { ...req, pinOverridesModels: req.pin_overrides_models }).length) {
     throw req.model
       ? invalid(fields.model, `no backend serves model "${req.model}" for ${req.type}`)
       : invalid(fields.backend, `no backend serves ${req.type}`);
@@ -105,8 +115,9 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   // The image is read and checked before the Idempotency-Key is claimed: a request refused for its
   // image must leave the key free for the corrected one.
   let image: Uint8Array | undefined;
-  if (req.type === "img2img") {
-    if (req.init_image === undefined) throw invalid(fields.init_image, "required when type is img2img");
+  let size = { width: req.width ?? DEFAULTS.width, height: req.height ?? DEFAULTS.height };
+  if (req.type === "img2img" || req.type === "upscale") {
+    if (req.init_image === undefined) throw invalid(fields.init_image, `required when type is ${req.type}`);
     image =
       typeof req.init_image === "string"
         ? (await readImageInput(req.init_image, { field: fields.init_image, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES })).bytes
@@ -114,7 +125,9 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
     if (image.byteLength > MAX_INIT_IMAGE_BYTES) {
       throw new EaselError(422, "image_too_large", `${fields.init_image}: image is over ${MAX_INIT_IMAGE_BYTES} bytes`, [{ path: fields.init_image, message: "image is over 10 MiB" }]);
     }
-    if (!sniffImage(image)) throw new EaselError(422, "invalid_image", `${fields.init_image}: not a PNG, JPEG or WebP image`, [{ path: fields.init_image, message: "not a PNG, JPEG or WebP image" }]);
+    const sniffed = sniffImage(image);
+    if (!sniffed) throw new EaselError(422, "invalid_image", `${fields.init_image}: not a PNG, JPEG or WebP image`, [{ path: fields.init_image, message: "not a PNG, JPEG or WebP image" }]);
+    if (req.type === "upscale") size = upscaledSize(sniffed, req, fields);
   }
 
   let runId = opts.runId ?? randomId("run");
@@ -134,7 +147,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   const created_at = Date.now();
   await admitJob(env, opts.tenant, { id: runId, created_at, status: "queued", type: req.type, track_id: req.track_id ?? null });
   try {
-    return await createJob(env, req, opts, { runId, created_at, webhook, image });
+    return await createJob(env, req, opts, { runId, created_at, webhook, image, size });
   } catch (err) {
     // Nothing half-created: a job that could not be created leaves the index again.
     await tenantStub(env, opts.tenant).forget(runId).catch(() => undefined);
@@ -147,24 +160,27 @@ async function createJob(
   env: Env,
   req: IntakeRequest,
   opts: IntakeOptions,
-  { runId, created_at, webhook, image }: { runId: string; created_at: number; webhook: string | undefined; image: Uint8Array | undefined },
+  { runId, created_at, webhook, image, size }: { runId: string; created_at: number; webhook: string | undefined; image: Uint8Array | undefined; size: { width: number; height: number } },
 ): Promise<{ snapshot: JobSnapshot; created: boolean }> {
   const init_image_key = image ? (await putImage(env.IMAGES, inputKey(runId), image)).key : undefined;
 
+  const upscale = req.type === "upscale";
   const spec: GenerationSpec = {
     type: req.type,
-    prompt: req.prompt,
+    prompt: req.prompt ?? "",
     negative_prompt: req.negative_prompt ?? "",
     init_image_key,
     strength: req.strength ?? DEFAULTS.strength,
     steps: req.steps ?? DEFAULTS.steps,
     guidance_scale: req.guidance_scale ?? DEFAULTS.guidance_scale,
-    width: req.width ?? DEFAULTS.width,
-    height: req.height ?? DEFAULTS.height,
-    samples: req.samples ?? DEFAULTS.samples,
-    seed: req.seed ?? randomSeed(),
+    width: size.width,
+    height: size.height,
+    samples: upscale ? 1 : (req.samples ?? DEFAULTS.samples),
+    // An upscale has no seed; its outputs report null.
+    seed: upscale ? 0 : (req.seed ?? randomSeed()),
     sampler: req.sampler,
     model: req.model,
+    upscale: upscale ? { scale: req.scale, upscaler: req.upscaler } : undefined,
     a1111_extra: req.a1111_extra,
   };
   const passThrough = await storePassThrough(env, runId, spec, opts.dialectData ?? {});
@@ -174,6 +190,8 @@ async function createJob(
     tenant: opts.tenant,
     spec: passThrough.spec,
     backend: req.backend,
+    pin_overrides_models: req.pin_overrides_models === true,
+    timeout_s: req.timeout_s ?? DEFAULT_TIMEOUT_S,
     track_id: req.track_id,
     webhook,
     webhook_events: req.webhook_events ?? [...DEFAULT_WEBHOOK_EVENTS],
@@ -181,6 +199,24 @@ async function createJob(
     dialect_data: passThrough.dialect_data,
     pass_through_key: passThrough.key,
     output_prefix: opts.outputPrefix ?? `outputs/${runId}`,
+    s3_output: opts.s3Output,
     public_base_url: opts.publicBaseUrl,
   });
+}
+
+/**
+ * An upscale's output size: the source times `scale` (rounded), or `width` x `height` as asked. It is
+ * checked here, once the source is known: over 4096 px a side is a 422 naming what made it so.
+ */
+function upscaledSize(source: { width: number; height: number }, req: IntakeRequest, fields: Record<string, string | undefined>): { width: number; height: number } {
+  const size =
+    req.scale !== undefined
+      ? { width: Math.round(source.width * req.scale), height: Math.round(source.height * req.scale) }
+      : { width: req.width ?? source.width, height: req.height ?? source.height };
+  if (size.width > MAX_UPSCALED_SIDE || size.height > MAX_UPSCALED_SIDE) {
+    const path = (req.scale !== undefined ? fields.scale : fields.width) ?? (req.scale !== undefined ? "scale" : "width");
+    const message = `the result would be ${size.width}x${size.height}, over ${MAX_UPSCALED_SIDE} px a side (the image is ${source.width}x${source.height})`;
+    throw new EaselError(422, "validation_failed", `${path}: ${message}`, [{ path, message }]);
+  }
+  return size;
 }

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { JobTypeSchema } from "../config/schema";
 import { WebhookEventTypeSchema } from "../schemas/job";
+import { S3OutputSchema } from "../storage/s3-output";
 
 /** The dialects a job can come in through; each renders its own responses and webhook bodies. */
 export const DialectSchema = z.enum(["v1", "a1111", "modelslab", "cerebrium", "runpod", "eks"]);
@@ -21,6 +22,11 @@ export const GenerationSpecSchema = z.object({
   seed: z.number().int(),
   sampler: z.string().optional(),
   model: z.string().optional(),
+  /**
+   * An upscale's own settings; its `width`/`height` above are the output size, worked out from the
+   * source image at intake, and its source image is `init_image_key`.
+   */
+  upscale: z.object({ scale: z.number().optional(), upscaler: z.string().optional() }).optional(),
   /** Extra A1111 fields a dialect passes through untouched (alwayson_scripts, override_settings...). */
   a1111_extra: z.record(z.string(), z.unknown()).optional(),
 });
@@ -31,6 +37,10 @@ export const CreateJobSchema = z.object({
   tenant: z.string(),
   spec: GenerationSpecSchema,
   backend: z.string().optional(),
+  /** The pin comes from `ENDPOINTS`: the backend runs the job whatever its `models` list says. */
+  pin_overrides_models: z.boolean().default(false),
+  /** Seconds from submission until an unfinished job fails with `timeout`. */
+  timeout_s: z.number().int().positive().default(1800),
   track_id: z.string().optional(),
   webhook: z.string().optional(),
   webhook_events: z.array(WebhookEventTypeSchema),
@@ -39,6 +49,8 @@ export const CreateJobSchema = z.object({
   dialect_data: z.record(z.string(), z.unknown()).default({}),
   /** R2 key of `{a1111_extra, dialect_data}` when those were too large to keep with the job. */
   pass_through_key: z.string().optional(),
+  /** Outputs are also written to this S3 bucket, with a manifest, in SD-on-EKS's layout. */
+  s3_output: S3OutputSchema.optional(),
   /** R2 prefix under which outputs are written as image_<n>.png. */
   output_prefix: z.string(),
   public_base_url: z.string(),

@@ -34,7 +34,7 @@ jobs.openapi(
   createRoute({
     method: "post",
     path: "/v1/jobs",
-    summary: "Submit an img2img or txt2img job",
+    summary: "Submit an img2img, txt2img or upscale job",
     request: {
       headers: z.object({ "idempotency-key": z.string().min(1).max(255).optional() }),
       body: { content: { "application/json": { schema: JobRequestSchema } }, required: true },
@@ -51,9 +51,12 @@ jobs.openapi(
   async (c) => {
     const body = c.req.valid("json");
     const key = c.req.valid("header")["idempotency-key"];
-    const { snapshot, created } = await submitJob(c.env, body, {
+    // An upscale's source comes as `image`; the core takes every source image as init_image.
+    const { image, ...rest } = body;
+    const { snapshot, created } = await submitJob(c.env, body.type === "upscale" ? { ...rest, init_image: image } : rest, {
       tenant: c.var.tenant,
       dialect: "v1",
+      fields: body.type === "upscale" ? { init_image: "image" } : undefined,
       publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
       idempotency: key ? { key, body } : undefined,
     });

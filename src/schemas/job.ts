@@ -5,15 +5,23 @@ export const TERMINAL_STATUSES = ["succeeded", "failed", "canceled"] as const;
 export const JobStatusSchema = z.enum(["queued", "running", ...TERMINAL_STATUSES]);
 export const WebhookEventTypeSchema = z.enum(["job.started", "job.succeeded", "job.failed", "job.canceled"]);
 
-const dims = (name: string) =>
-  z.number().int().min(64).max(2048).refine((n) => n % 8 === 0, `${name} must be a multiple of 8`);
+/** Generated images are at most this size a side; upscaled ones at most `MAX_UPSCALED_SIDE`. */
+export const MAX_GENERATED_SIDE = 2048;
+export const MAX_UPSCALED_SIDE = 4096;
+export const DEFAULT_TIMEOUT_S = 1800;
 
-/** The fields of a job request, each with the contract's limits. */
+const dims = (name: string) =>
+  z.number().int().min(64).max(MAX_UPSCALED_SIDE).refine((n) => n % 8 === 0, `${name} must be a multiple of 8`);
+
+/** The fields of a job request, each with the contract's limits (the type-dependent ones in `jobRules`). */
 const JobFieldsSchema = z.object({
     type: JobTypeSchema,
-    prompt: z.string().min(1).max(4000),
+    prompt: z.string().min(1).max(4000).optional(),
     negative_prompt: z.string().max(4000).optional(),
     init_image: z.string().min(1).optional().openapi({ description: "https URL, data URI or raw base64 of a PNG, JPEG or WebP (≤ 10 MiB)" }),
+    image: z.string().min(1).optional().openapi({ description: "upscale: the image to enlarge, in any form init_image takes" }),
+    scale: z.number().min(1).max(4).optional().openapi({ description: "upscale: factor (may be fractional); or width and height" }),
+    upscaler: z.string().min(1).max(100).optional().openapi({ description: "upscale: the backend's upscaler name (A1111's upscaler_1)" }),
     strength: z.number().min(0).max(1).optional(),
     steps: z.number().int().min(1).max(150).optional(),
     guidance_scale: z.number().min(1).max(30).optional(),
@@ -27,10 +35,36 @@ const JobFieldsSchema = z.object({
     webhook: z.string().min(1).max(2048).optional(),
     webhook_events: z.array(WebhookEventTypeSchema).min(1).optional(),
     track_id: z.string().max(256).optional(),
+    timeout_s: z.number().int().min(10).max(3600).optional().openapi({ description: `seconds from submission until an unfinished job fails with timeout (default ${DEFAULT_TIMEOUT_S})` }),
   });
+
+type RuleInput = { type: z.infer<typeof JobTypeSchema>; prompt?: string; width?: number; height?: number; scale?: number; samples?: number };
+
+/**
+ * The limits that depend on the job type, shared by `/v1` and every dialect's translated request:
+ * a generation needs a prompt and stays within 2048 px; an upscale is one image, by `scale` or to
+ * `width` and `height`.
+ */
+export function jobRules(req: RuleInput, ctx: z.RefinementCtx): void {
+  const issue = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+  if (req.type === "upscale") {
+    if (req.scale !== undefined && (req.width !== undefined || req.height !== undefined)) issue("scale", "give scale, or width and height, not both");
+    if (req.scale === undefined && (req.width === undefined) !== (req.height === undefined)) issue(req.width === undefined ? "width" : "height", "width and height go together");
+    if (req.scale === undefined && req.width === undefined && req.height === undefined) issue("scale", "required when type is upscale (or width and height)");
+    if (req.samples !== undefined && req.samples !== 1) issue("samples", "an upscale makes one image");
+    return;
+  }
+  if (!req.prompt) issue("prompt", `required when type is ${req.type}`);
+  for (const side of ["width", "height"] as const) {
+    const v = req[side];
+    if (v !== undefined && v > MAX_GENERATED_SIDE) issue(side, `at most ${MAX_GENERATED_SIDE} for ${req.type}`);
+  }
+  if (req.scale !== undefined) issue("scale", "only for type upscale");
+}
 
 /** The limits every dialect's request is held to once translated (the core checks them, once). */
 export const GenerationLimitsSchema = JobFieldsSchema.pick({
+  type: true,
   prompt: true,
   negative_prompt: true,
   strength: true,
@@ -38,17 +72,23 @@ export const GenerationLimitsSchema = JobFieldsSchema.pick({
   guidance_scale: true,
   width: true,
   height: true,
+  scale: true,
+  upscaler: true,
   samples: true,
   seed: true,
   track_id: true,
-});
+  timeout_s: true,
+}).superRefine(jobRules);
 
 /** `POST /v1/jobs`: strict, a string where a number belongs is a 422. */
 export const JobRequestSchema = JobFieldsSchema.strict()
   .superRefine((req, ctx) => {
+    jobRules(req, ctx);
     if (req.type === "img2img" && !req.init_image) {
       ctx.addIssue({ code: "custom", path: ["init_image"], message: "required when type is img2img" });
     }
+    if (req.type === "upscale" && !req.image) ctx.addIssue({ code: "custom", path: ["image"], message: "required when type is upscale" });
+    if (req.type !== "upscale") for (const f of ["image", "upscaler"] as const) if (req[f] !== undefined) ctx.addIssue({ code: "custom", path: [f], message: "only for type upscale" });
   })
   .openapi("JobRequest");
 
@@ -57,7 +97,8 @@ export const OutputSchema = z.object({
   content_type: z.string(),
   width: z.number().int(),
   height: z.number().int(),
-  seed: z.number().int(),
+  /** Null for an upscale, which has no seed. */
+  seed: z.number().int().nullable(),
 });
 
 export const JobErrorSchema = z.object({ code: z.string(), message: z.string() });
@@ -77,7 +118,7 @@ export const JobSchema = z
     completed_at: z.string().nullable(),
     backend: z.string().nullable(),
     model: z.string().nullable(),
-    seed: z.number().int(),
+    seed: z.number().int().nullable(),
     output: z.array(OutputSchema),
     error: JobErrorSchema.nullable(),
     metrics: z.object({ queue_ms: z.number().int(), run_ms: z.number().int() }),

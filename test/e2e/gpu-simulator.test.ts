@@ -1,6 +1,7 @@
 /** The GPU simulator itself: the wire formats and faults the other end-to-end tests rely on. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodePng } from "../../gpu-simulator/png";
+import { decodePng } from "../../gpu-simulator/upscale";
 import { pngSize } from "./support/client";
 import { startSimulatorProcess } from "./support/processes";
 
@@ -62,5 +63,19 @@ describe("gpu-simulator", () => {
       status = ((await (await fetch(`${sim.url}/v2/ep/status/${run.id}`, { headers: { authorization: "Bearer rp" } })).json()) as { status: string }).status;
     }
     expect(status).toBe("COMPLETED");
+  });
+
+  it("upscales for real through extra-single-image: by a factor or to a size, the pixels of the input enlarged", async () => {
+    const quad = Buffer.from(encodePng(2, 2, (x, y) => (x === 0 && y === 0 ? [255, 0, 0] : [0, 0, 255])));
+    const post = async (body: Record<string, unknown>) =>
+      (await (await fetch(`${sim.url}/sdapi/v1/extra-single-image`, { method: "POST", body: JSON.stringify(body) })).json()) as { html_info: string; image: string };
+    const byTwo = await post({ image: quad.toString("base64"), resize_mode: 0, upscaling_resize: 2, upscaler_1: "R-ESRGAN 4x+" });
+    const big = decodePng(Buffer.from(byTwo.image, "base64"));
+    expect([big?.width, big?.height]).toEqual([4, 4]);
+    expect(big?.pixel(1, 1)).toEqual([255, 0, 0]);
+    expect(big?.pixel(2, 2)).toEqual([0, 0, 255]);
+    expect(byTwo.html_info).toContain("R-ESRGAN 4x+");
+    const toSize = await post({ image: quad.toString("base64"), resize_mode: 1, upscaling_resize_w: 64, upscaling_resize_h: 32 });
+    expect(pngSize(new Uint8Array(Buffer.from(toSize.image, "base64")))).toEqual({ width: 64, height: 32 });
   });
 });

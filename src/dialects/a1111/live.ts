@@ -2,9 +2,9 @@
  * A1111's progress, interrupt and skip for one tenant: they act on the jobs its synchronous
  * A1111 calls are waiting on (kept in the tenant object), never on anybody else's.
  */
-import { JOB_DEADLINE_MS } from "../../../durable-objects/job";
 import type { BackendProgress } from "../../backends/types";
 import type { Env } from "../../env";
+import { DEFAULT_TIMEOUT_S } from "../../schemas/job";
 import { isOk, jobStub } from "../../jobs/client";
 import { tenantStub } from "../../tenants";
 
@@ -21,7 +21,8 @@ export type A1111Progress = {
 /** Marks `runId` as waited on by an A1111 call of `tenant` until `done` settles. */
 export async function whileWaiting<T>(env: Env, tenant: string, runId: string, done: () => Promise<T>): Promise<T> {
   const stub = tenantStub(env, tenant);
-  await stub.addWaiting(runId, JOB_DEADLINE_MS);
+  // A1111 dialect jobs keep the default timeout_s: the mark outlives the job it is for.
+  await stub.addWaiting(runId, DEFAULT_TIMEOUT_S * 1000);
   try {
     return await done();
   } finally {

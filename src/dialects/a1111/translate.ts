@@ -112,7 +112,7 @@ const timestamp = (iso: string): string => iso.replace(/[-:T]/g, "").slice(0, 14
 export function toA1111Response(snapshot: JobSnapshot, images: Base64Image[], parameters: unknown) {
   const { job } = snapshot;
   const { spec } = snapshot.input;
-  const seeds = job.output.map((o) => o.seed);
+  const seeds = job.output.map((o) => o.seed ?? spec.seed);
   const info = {
     prompt: spec.prompt,
     all_prompts: seeds.map(() => spec.prompt),

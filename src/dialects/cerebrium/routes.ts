@@ -1,45 +1,111 @@
 /**
- * Cerebrium's predict (seed 004): synchronous without `webhook_endpoint`; with it, the run id at
- * once and the full result POSTed to the webhook.
+ * Cerebrium's predict (seed 004) at Cerebrium's own paths: `/{app_name}/predict` (seed 004's
+ * `run.cerebrium.ai/<app>/predict`) and v4's `/v4/{project_id}/{app_name}/{function}`, plus the
+ * first release's `/cerebrium/predict` (the app named `cerebrium`). Synchronous by default; with
+ * `webhook_endpoint` (or v4's `?async=true`) the run id at once and the full result POSTed later.
  */
-import { createRoute } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { createApp, errorsAs } from "../../app";
 import { config } from "../../config";
+import { invalid } from "../../errors";
 import { submitJob } from "../../jobs/intake";
-import { tenantAuth } from "../../middleware/auth";
+import type { JobSnapshot } from "../../jobs/results";
+import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { rawOrBearerKey } from "../keys";
 import { outputsBase64 } from "../outputs";
 import { failureStatus, waitForEnd } from "../wait";
-import { CerebriumRequestSchema, cerebriumAccepted, cerebriumError, cerebriumFields, fromCerebrium, toCerebrium } from "./translate";
+import { CerebriumRequestSchema, cerebriumAccepted, cerebriumError, cerebriumFields, fromCerebrium, toCerebrium, type CerebriumRequest } from "./translate";
 
 export const cerebrium = createApp();
-cerebrium.use("/cerebrium/*", tenantAuth({ key: rawOrBearerKey }));
+const auth = tenantAuth({ key: rawOrBearerKey });
+// Only a POST to exactly `/<one segment>/predict`: no other route of the gateway has that shape.
+cerebrium.post("/:app_name/predict", auth);
+cerebrium.use("/v4/*", auth);
 cerebrium.onError(errorsAs(cerebriumError));
+
+/**
+ * Creates the job for an app. The app name may stand for a backend or a model (`ENDPOINTS`);
+ * `webhook` is where the result goes (seed 004's body field, or v4's `webhookEndpoint`).
+ */
+async function submit(c: Context<AppEnv>, app: string, body: CerebriumRequest, webhook: { url: string | undefined; field: string }): Promise<JobSnapshot> {
+  const deployment = config.endpoint(c.env, app);
+  if (deployment?.types && !deployment.types.includes("img2img")) throw invalid("app_name", `app ${app} does not serve img2img`);
+  const { snapshot } = await submitJob(
+    c.env,
+    { ...fromCerebrium(body), webhook: webhook.url, model: deployment?.model, backend: deployment?.backend, pin_overrides_models: deployment?.backend !== undefined },
+    {
+      tenant: c.var.tenant,
+      dialect: "cerebrium",
+      publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
+      fields: { ...cerebriumFields(body), webhook: webhook.field },
+    },
+  );
+  c.header("x-easel-run-id", snapshot.job.id);
+  return snapshot;
+}
+
+/** Waits for the job (a hang-up cancels it) and answers Cerebrium's body, a 4xx/5xx when it did not succeed. */
+async function answerWhenDone(c: Context<AppEnv>, snapshot: JobSnapshot, extra: (done: JobSnapshot) => Record<string, unknown> = () => ({})) {
+  const done = await waitForEnd(c.env, snapshot.job.id, c.var.tenant, { signal: c.req.raw.signal, waitUntil: (p) => c.executionCtx.waitUntil(p) });
+  return c.json({ ...(await toCerebrium(done, outputsBase64(c.env))), ...extra(done) }, done.job.status === "succeeded" ? 200 : failureStatus(done.job));
+}
+
+// Answers are described, not typed: a job that did not succeed answers the same body with a 4xx or 5xx.
+const described = (description: string) => ({ description });
+const Failure = described("`{run_id: null, message}`");
+const body = { content: { "application/json": { schema: CerebriumRequestSchema } }, required: true };
+
+for (const path of ["/cerebrium/predict", "/{app_name}/predict"] as const) {
+  cerebrium.openapi(
+    createRoute({
+      method: "post",
+      path,
+      tags: ["Cerebrium"],
+      summary: path === "/cerebrium/predict" ? "sd-img-2-img predict (the first release's alias)" : "sd-img-2-img predict at seed 004's own path",
+      request: { params: path === "/cerebrium/predict" ? z.object({}) : z.object({ app_name: z.string().min(1).max(128) }), body },
+      responses: {
+        200: described("`{run_id, message, result}`; with a webhook_endpoint `{run_id, message}`, the result following there"),
+        401: Failure,
+        422: Failure,
+      },
+    }),
+    async (c) => {
+      const request = c.req.valid("json");
+      const snapshot = await submit(c, c.req.param("app_name") ?? "cerebrium", request, { url: request.webhook_endpoint, field: "webhook_endpoint" });
+      if (request.webhook_endpoint) return c.json(cerebriumAccepted(snapshot), 200);
+      return answerWhenDone(c, snapshot);
+    },
+  );
+}
 
 cerebrium.openapi(
   createRoute({
     method: "post",
-    path: "/cerebrium/predict",
+    path: "/v4/{project_id}/{app_name}/{function}",
     tags: ["Cerebrium"],
-    summary: "sd-img-2-img predict",
-    request: { body: { content: { "application/json": { schema: CerebriumRequestSchema } }, required: true } },
+    summary: "Cerebrium v4: the app's function; `?async=true&webhookEndpoint=` answers at once and delivers there",
+    request: {
+      params: z.object({ project_id: z.string().min(1).max(128), app_name: z.string().min(1).max(128), function: z.string().min(1).max(128) }),
+      query: z.object({ async: z.enum(["true", "false"]).optional(), webhookEndpoint: z.string().min(1).max(2048).optional() }),
+      body,
+    },
     responses: {
-      200: { description: "`{run_id, message, result}`; with a webhook_endpoint `{run_id, message}`, the result following there" },
-      422: { description: "`{run_id: null, message}`" },
+      200: described("`{run_id, run_time_ms, message, result}`"),
+      202: described("With `?async=true`: `{run_id, message}`, the result POSTed to webhookEndpoint"),
+      401: Failure,
+      422: Failure,
     },
   }),
   async (c) => {
-    const body = c.req.valid("json");
-    const tenant = c.var.tenant;
-    const { snapshot } = await submitJob(c.env, fromCerebrium(body), {
-      tenant,
-      dialect: "cerebrium",
-      publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
-      fields: cerebriumFields(body),
-    });
-    c.header("x-easel-run-id", snapshot.job.id);
-    if (body.webhook_endpoint) return c.json(cerebriumAccepted(snapshot), 200);
-    const done = await waitForEnd(c.env, snapshot.job.id, tenant, { signal: c.req.raw.signal, waitUntil: (p) => c.executionCtx.waitUntil(p) });
-    return c.json(await toCerebrium(done, outputsBase64(c.env)), done.job.status === "succeeded" ? 200 : failureStatus(done.job));
+    const request = c.req.valid("json");
+    const { app_name } = c.req.valid("param");
+    const query = c.req.valid("query");
+    // v4 takes the webhook in the query; the body's webhook_endpoint (seed 004) still counts.
+    const webhook = query.webhookEndpoint ? { url: query.webhookEndpoint, field: "webhookEndpoint" } : { url: request.webhook_endpoint, field: "webhook_endpoint" };
+    const snapshot = await submit(c, app_name, request, webhook);
+    if (query.async === "true") return c.json(cerebriumAccepted(snapshot), 202);
+    // Without async a webhook gets the result as well as the caller, as Cerebrium's proxy forwards it.
+    return answerWhenDone(c, snapshot, (done) => ({ run_time_ms: done.job.metrics.run_ms }));
   },
 );

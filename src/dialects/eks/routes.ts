@@ -1,23 +1,26 @@
 /**
- * "Stable Diffusion on EKS" tasks (seed 001): the client names the task, links in `init_images`
- * are downloaded (http(s) through the core, `s3://` from the configured store), and the images
- * land under `<prefix>/<id_task>/` in R2.
+ * "Stable Diffusion on EKS" tasks (seed 001) at its own paths, `/{stage}/v1alpha2` and
+ * `/{stage}/v1alpha1` (with or without the trailing slash its `test/run.sh` sends), and the first
+ * release's `/eks/v1/tasks`. Links anywhere in a task's content are fetched (http(s) and `s3://`);
+ * the images land under `<prefix>/<id_task>/`: in the S3 bucket in SD-on-EKS's own layout when
+ * `S3_OUTPUT_BUCKET` is set, else in R2.
  */
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { createApp, errorsAs } from "../../app";
 import { config } from "../../config";
 import type { Env } from "../../env";
 import { EaselError } from "../../errors";
-import { MAX_INIT_IMAGE_BYTES, submitJob } from "../../jobs/intake";
+import { submitJob } from "../../jobs/intake";
+import { fetchLinks } from "../../jobs/links";
 import { canonicalJson, randomId, sha256Hex } from "../../lib/crypto";
-import { isS3Link, readS3Image } from "../../lib/s3-fetch";
-import { tenantAuth } from "../../middleware/auth";
+import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { tenantStub } from "../../tenants";
-import { a1111Fields, requestedModel } from "../a1111/translate";
+import { A1111RequestSchema, requestedModel } from "../a1111/translate";
 import { apiKeyOrBearer } from "../keys";
 import { requireKnownModel } from "../models";
 import { snapshotFor } from "../wait";
-import { EksTaskSchema, eksData, eksError, eksType, fromEks, outputPrefix, toEksSubmitted, toEksTask, type EksTask } from "./translate";
+import { EksTaskSchema, EksV1alpha1Schema, eksData, eksError, fromV1alpha1, fromV1alpha2, isGeneration, toEksSubmitted, toEksTask, toIntake, type EksTask } from "./translate";
 
 /**
  * Output locations are one namespace across tenants (one bucket), so each is claimed in a registry
@@ -26,8 +29,13 @@ import { EksTaskSchema, eksData, eksError, eksType, fromEks, outputPrefix, toEks
  */
 const LOCATIONS = "\u0000eks-output-locations";
 
+const STAGE_PATHS = ["/:stage/v1alpha2", "/:stage/v1alpha2/", "/:stage/v1alpha1", "/:stage/v1alpha1/"];
+
 export const eks = createApp();
-eks.use("/eks/*", tenantAuth({ key: apiKeyOrBearer }));
+const auth = tenantAuth({ key: apiKeyOrBearer });
+eks.use("/eks/*", auth);
+// Only POSTs to exactly these shapes: no other route of the gateway ends in v1alpha1 or v1alpha2.
+eks.on("POST", STAGE_PATHS, auth);
 eks.onError(errorsAs(eksError));
 
 const taken = (what: string) => new EaselError(409, "task_exists", what);
@@ -35,60 +43,96 @@ const taken = (what: string) => new EaselError(409, "task_exists", what);
 /** Binds the task id (per tenant) and its output location (across tenants) to a run id. */
 async function claimTask(env: Env, tenant: string, task: EksTask, body: unknown): Promise<string> {
   const runId = randomId("run");
-  const location = await tenantStub(env, LOCATIONS).claim("eks_task", outputPrefix(task), await sha256Hex(tenant), runId, null);
-  if (location.status === "conflict") throw taken(`the output location ${outputPrefix(task)} belongs to another account`);
-  const claim = await tenantStub(env, tenant).claim("eks_task", task.metadata.id, await sha256Hex(canonicalJson(body)), runId, null);
-  if (claim.status === "conflict") throw taken(`task ${task.metadata.id} already exists`);
+  const location = await tenantStub(env, LOCATIONS).claim("eks_task", task.location, await sha256Hex(tenant), runId, null);
+  if (location.status === "conflict") throw taken(`the output location ${task.location} belongs to another account`);
+  const claim = await tenantStub(env, tenant).claim("eks_task", task.id, await sha256Hex(canonicalJson(body)), runId, null);
+  if (claim.status === "conflict") throw taken(`task ${task.id} already exists`);
   // The same task again: a 409 once its job exists; before that, the first try failed or is under way.
-  if (claim.status === "existing" && (await snapshotFor(env, claim.runId, tenant))) throw taken(`task ${task.metadata.id} already exists`);
+  if (claim.status === "existing" && (await snapshotFor(env, claim.runId, tenant))) throw taken(`task ${task.id} already exists`);
   return claim.runId;
 }
+
+/** SD-on-EKS's file stem `<id>-<rand>`: four hex characters, as its queue agent takes from a uuid4. */
+const stem = (id: string) => `${id}-${[...crypto.getRandomValues(new Uint8Array(2))].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+
+async function submitTask(c: Context<AppEnv>, task: EksTask, body: unknown) {
+  const tenant = c.var.tenant;
+  let model: string | undefined;
+  if (isGeneration(task)) {
+    const picked = requestedModel(A1111RequestSchema.safeParse(task.content).data ?? {}, undefined, task.under);
+    await requireKnownModel(c.env, picked.model, picked.field);
+    model = picked.model;
+  }
+  // Links are read before the task id is claimed: a task refused for its images may be sent again.
+  const content = await fetchLinks(c.env, tenant, task.content, task.under);
+  const { req, fields, parameters } = toIntake(task, content, model);
+  const runId = await claimTask(c.env, tenant, task, body);
+  const bucket = config.s3OutputBucket(c.env);
+  await submitJob(c.env, req, {
+    tenant,
+    dialect: "eks",
+    runId,
+    publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
+    outputPrefix: task.location,
+    s3Output: bucket ? { bucket, prefix: task.location, stem: stem(task.id) } : undefined,
+    fields: { ...fields, webhook: task.version === "v1alpha2" ? "task.metadata.webhook" : "webhook" },
+    dialectData: eksData(task, parameters, model),
+  });
+  c.header("x-easel-run-id", runId);
+  return c.json(toEksSubmitted(c.env, task, model), 200);
+}
+
+const described = (description: string) => ({ description });
+const errors = { 401: described("`{message}`"), 409: described("The task id was used before (`{message}`)"), 422: described("`{message, errors}`") };
 
 eks.openapi(
   createRoute({
     method: "post",
     path: "/eks/v1/tasks",
     tags: ["SD on EKS"],
-    summary: "Submit a task",
+    summary: "Submit a v1alpha2 task (the first release's path)",
     request: { body: { content: { "application/json": { schema: EksTaskSchema } }, required: true } },
-    responses: {
-      200: { description: "`{id_task, runtime, output_location}`" },
-      409: { description: "The task id was used before (`{message}`)" },
-      422: { description: "`{message, errors}`" },
-    },
+    responses: { 200: described("`{id_task, runtime, output_location}`"), ...errors },
   }),
   async (c) => {
     const body = c.req.valid("json");
-    const { task } = body;
-    const tenant = c.var.tenant;
-    const under = "task.content.";
-    const { model, field } = requestedModel(task.content, undefined, under);
-    await requireKnownModel(c.env, model, field);
-    const first = task.content.init_images?.[0] ?? undefined;
-    const initImage =
-      first && eksType(task) === "img2img" && isS3Link(first)
-        ? (
-            await readS3Image(first, config.s3(c.env), {
-              field: `${under}init_images.0`,
-              maxBytes: MAX_INIT_IMAGE_BYTES,
-              allowedPrefixes: config.tenant(c.env, tenant)?.s3_read_prefixes ?? [],
-            })
-          ).bytes
-        : first;
-    const runId = await claimTask(c.env, tenant, task, body);
-    await submitJob(c.env, fromEks(task, initImage, model), {
-      tenant,
-      dialect: "eks",
-      runId,
-      publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
-      outputPrefix: outputPrefix(task),
-      fields: { ...a1111Fields(under), model: field, webhook: "task.metadata.webhook" },
-      dialectData: eksData(task),
-    });
-    c.header("x-easel-run-id", runId);
-    return c.json(toEksSubmitted(c.env, task), 200);
+    return submitTask(c, fromV1alpha2(body), body);
   },
 );
+
+for (const path of ["/{stage}/v1alpha2", "/{stage}/v1alpha2/"] as const) {
+  eks.openapi(
+    createRoute({
+      method: "post",
+      path,
+      tags: ["SD on EKS"],
+      summary: "Submit a v1alpha2 task, as SD-on-EKS's API Gateway takes it (any stage name)",
+      request: { params: z.object({ stage: z.string().min(1).max(128) }), body: { content: { "application/json": { schema: EksTaskSchema } }, required: true } },
+      responses: { 200: described("`{id_task, runtime, output_location}`"), ...errors },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      return submitTask(c, fromV1alpha2(body), body);
+    },
+  );
+}
+
+for (const path of ["/{stage}/v1alpha1", "/{stage}/v1alpha1/"] as const) {
+  eks.openapi(
+    createRoute({
+      method: "post",
+      path,
+      tags: ["SD on EKS"],
+      summary: "Submit a v1alpha1 task: the A1111 body with alwayson_scripts.{task, id_task, image_link, sd_model_checkpoint}",
+      request: { params: z.object({ stage: z.string().min(1).max(128) }), body: { content: { "application/json": { schema: EksV1alpha1Schema } }, required: true } },
+      responses: { 200: described("`{id_task, sd_model_checkpoint, output_location}`"), ...errors },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      return submitTask(c, fromV1alpha1(body), body);
+    },
+  );
+}
 
 eks.openapi(
   createRoute({
@@ -97,7 +141,7 @@ eks.openapi(
     tags: ["SD on EKS"],
     summary: "A task's status and a signed download link per image",
     request: { params: z.object({ id_task: z.string() }) },
-    responses: { 200: { description: "`{id_task, runtime, status, output_location, images, error, run_id}`" }, 404: { description: "No such task (`{message}`)" } },
+    responses: { 200: described("`{id_task, runtime, status, output_location, images, error, run_id}`"), 404: described("No such task (`{message}`)") },
   }),
   async (c) => {
     const { id_task } = c.req.valid("param");

@@ -55,9 +55,16 @@ export function fromModelsLab(type: "txt2img" | "img2img", body: ModelsLabReques
 }
 
 /** What the job keeps for rendering later: whether the client asked for base64 instead of links. */
-export const modelsLabData = (body: ModelsLabRequest) => ({ base64: body.base64 === "yes" });
+/**
+ * What the job keeps for rendering later: whether the client asked for base64 instead of links,
+ * and the fetch path of the API version it came through (`/api/v3/fetch`, `/api/v6/images/fetch`...).
+ */
+export const modelsLabData = (body: ModelsLabRequest, fetchPath = "/api/v3/fetch") => ({ base64: body.base64 === "yes", fetch_path: fetchPath });
 
-const fetchUrl = (snapshot: JobSnapshot) => `${snapshot.input.public_base_url}/api/v3/fetch/${snapshot.job.id}`;
+const fetchUrl = (snapshot: JobSnapshot) => {
+  const path = snapshot.input.dialect_data.fetch_path;
+  return `${snapshot.input.public_base_url}${typeof path === "string" ? path : "/api/v3/fetch"}/${snapshot.job.id}`;
+};
 
 /** The generation's settings under ModelsLab's names, with every field its own `meta` carries. */
 function meta(snapshot: JobSnapshot) {

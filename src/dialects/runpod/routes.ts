@@ -1,33 +1,58 @@
 /**
- * The RunPod serverless API in front of seed 000's A1111 worker: `/run`, `/runsync`,
- * `/status/{id}`, `/cancel/{id}`, with `input.api_name` choosing the worker's call.
+ * RunPod's serverless API in front of seed 000's A1111 worker, at RunPod's own paths
+ * (`/v2/{endpoint_id}/run`...: only the host changes) and at the first release's `/runpod/...`
+ * alias (the endpoint named `runpod`). `input.api_name` chooses the worker's call.
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { createApp, errorsAs } from "../../app";
 import { config } from "../../config";
-import { EaselError } from "../../errors";
-import { isOk, jobStub } from "../../jobs/client";
+import { EaselError, invalid } from "../../errors";
+import { isOk, jobStub, unwrap } from "../../jobs/client";
 import { submitJob } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { tenantStub } from "../../tenants";
 import { a1111Models, a1111Options, setA1111Options } from "../a1111/settings";
-import { a1111Fields, requestedModel } from "../a1111/translate";
+import { requestedModel } from "../a1111/translate";
 import { rawOrBearerKey } from "../keys";
 import { requireKnownModel } from "../models";
 import { outputsBase64 } from "../outputs";
 import { snapshotFor, waitForEnd } from "../wait";
-import { RunPodRequestSchema, fromRunPod, instantResult, isGeneration, runPodData, runPodStatus, runpodError, toRunPodStatus, type RunPodRequest, type SettingsInput } from "./translate";
+import { endpointHealth, purgeEndpointQueue } from "./endpoint";
+import {
+  RunPodRequestSchema,
+  fromRunPod,
+  fromRunPodUpscale,
+  instantResult,
+  isGeneration,
+  isUpscale,
+  policyTimeout,
+  runPodData,
+  runPodFields,
+  runPodStatus,
+  runpodError,
+  toRunPodStatus,
+  toRunPodStream,
+  type RunPodRequest,
+  type SettingsInput,
+} from "./translate";
 
 /** RunPod keeps a `/run` job's result for 30 minutes. */
 const INSTANT_RESULT_TTL_MS = 30 * 60_000;
-/** RunPod answers `/runsync` within this long, else with the job still in progress. */
-const RUNSYNC_WAIT_MS = 90_000;
+/** `?wait=` of `/runsync` and `/status-sync`, in ms, as RunPod bounds it. */
+const WAIT = { min: 1000, max: 300_000, default: 90_000 } as const;
+/** `/stream` holds the request this long for the job to end before answering what there is. */
+const STREAM_HOLD_MS = 30_000;
+/** The alias paths stand for the endpoint of this name. */
+const ALIAS_ENDPOINT = "runpod";
 
 export const runpod = createApp();
 runpod.use("/runpod/*", tenantAuth({ key: rawOrBearerKey }));
+runpod.use("/v2/*", tenantAuth({ key: rawOrBearerKey }));
 runpod.onError(errorsAs(runpodError));
+
+const endpointOf = (c: Context<AppEnv>): string => c.req.param("endpoint_id") ?? ALIAS_ENDPOINT;
 
 /** The worker's settings calls, answered at once as the A1111 dialect answers them, and kept for `/status`. */
 async function instant(c: Context<AppEnv>, input: SettingsInput) {
@@ -45,72 +70,196 @@ async function instant(c: Context<AppEnv>, input: SettingsInput) {
   return result;
 }
 
+/**
+ * Creates the job behind a `/run` or `/runsync`. The endpoint may stand for a backend or a model
+ * (`ENDPOINTS`); the request's own model overrides the endpoint's, which overrides the tenant's option.
+ */
 async function start(c: Context<AppEnv>, body: RunPodRequest): Promise<{ instant: ReturnType<typeof instantResult> } | { snapshot: JobSnapshot }> {
   const { input } = body;
-  if (!isGeneration(input)) return { instant: await instant(c, input) };
+  if (!isGeneration(input) && !isUpscale(input)) return { instant: await instant(c, input) };
   const tenant = c.var.tenant;
-  const { model, field } = requestedModel(input, (await tenantStub(c.env, tenant).getOptions()).sd_model_checkpoint, "input.");
-  await requireKnownModel(c.env, model, field);
-  const { snapshot } = await submitJob(c.env, fromRunPod(input, body.webhook, model), {
-    tenant,
-    dialect: "runpod",
-    publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
-    fields: { ...a1111Fields("input."), model: field },
-    dialectData: runPodData(input),
-  });
+  const endpoint = endpointOf(c);
+  const deployment = config.endpoint(c.env, endpoint);
+  const type = isUpscale(input) ? "upscale" : input.api_name;
+  if (deployment?.types && !deployment.types.includes(type)) throw invalid("input.api_name", `endpoint ${endpoint} does not serve ${input.api_name}`);
+  let req;
+  if (isUpscale(input)) req = fromRunPodUpscale(input, body.webhook);
+  else {
+    const { model, field } = requestedModel(input, deployment?.model ?? (await tenantStub(c.env, tenant).getOptions()).sd_model_checkpoint, "input.");
+    // A pinned endpoint runs what its backend has, listed or not.
+    if (!deployment?.backend) await requireKnownModel(c.env, model, field);
+    req = fromRunPod(input, body.webhook, model);
+  }
+  const { snapshot } = await submitJob(
+    c.env,
+    { ...req, backend: deployment?.backend, pin_overrides_models: deployment?.backend !== undefined, timeout_s: policyTimeout(body.policy) },
+    {
+      tenant,
+      dialect: "runpod",
+      publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
+      fields: { ...runPodFields(input), webhook: "webhook", timeout_s: "policy.executionTimeout" },
+      dialectData: runPodData(input, endpoint),
+    },
+  );
+  await tenantStub(c.env, tenant).trackEndpointJob(endpoint, snapshot.job.id);
   c.header("x-easel-run-id", snapshot.job.id);
   return { snapshot };
 }
 
+/** The tenant's job at this endpoint; a job of another endpoint does not exist here, as on RunPod. */
+async function jobAt(c: Context<AppEnv>, id: string): Promise<JobSnapshot | undefined> {
+  const snapshot = await snapshotFor(c.env, id, c.var.tenant);
+  return snapshot && snapshot.input.dialect === "runpod" && (snapshot.input.dialect_data.endpoint ?? ALIAS_ENDPOINT) === endpointOf(c) ? snapshot : undefined;
+}
+
+const notFound = () => new EaselError(404, "not_found", "job not found");
+
+/** Waits for the job to end, at most `wait` ms (RunPod's bounds, its default 90 s), then answers its status object. */
+async function waitAndAnswer(c: Context<AppEnv>, id: string, wait: number | undefined) {
+  const latest = await waitForEnd(c.env, id, c.var.tenant, { maxMs: Math.min(WAIT.max, Math.max(WAIT.min, wait ?? WAIT.default)) });
+  return c.json(await toRunPodStatus(latest, outputsBase64(c.env)), 200);
+}
+
 const json = (schema: z.ZodType, description: string) => ({ content: { "application/json": { schema } }, description });
-const Status = z.looseObject({ id: z.string(), status: z.enum(["IN_QUEUE", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED"]) }).openapi("RunPodStatus");
-const Failure = { description: "`{error}`" };
+const Status = z
+  .looseObject({ id: z.string(), status: z.enum(["IN_QUEUE", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"]), delayTime: z.number().optional(), executionTime: z.number().optional(), output: z.unknown().optional(), error: z.string().optional() })
+  .openapi("RunPodStatus");
+const Failure = json(z.object({ error: z.string() }).openapi("RunPodError"), "`{error}`");
 const body = { content: { "application/json": { schema: RunPodRequestSchema } }, required: true };
-const IdParam = z.object({ id: z.string() });
+const WaitQuery = z.object({ wait: z.coerce.number().int().optional().openapi({ description: `ms to wait, ${WAIT.min}–${WAIT.max} (default ${WAIT.default})` }) });
 
-runpod.openapi(
-  createRoute({ method: "post", path: "/runpod/run", tags: ["RunPod worker"], summary: "Queue a job", request: { body }, responses: { 200: json(Status, "`{id, status}`"), 422: Failure } }),
-  async (c) => {
-    const started = await start(c, c.req.valid("json"));
-    if ("instant" in started) return c.json(started.instant, 200);
-    return c.json({ id: started.snapshot.job.id, status: runPodStatus(started.snapshot.job) }, 200);
-  },
-);
+for (const base of ["/runpod", "/v2/{endpoint_id}"] as const) {
+  const tags = [base === "/runpod" ? "RunPod worker (alias)" : "RunPod worker"];
+  const Endpoint = base === "/runpod" ? z.object({}) : z.object({ endpoint_id: z.string().min(1).max(128) });
+  const WithId = Endpoint.extend({ id: z.string() });
 
-runpod.openapi(
-  createRoute({ method: "post", path: "/runpod/runsync", tags: ["RunPod worker"], summary: "Run a job and wait for it (90 s at most)", request: { body }, responses: { 200: json(Status, "The status object"), 422: Failure } }),
-  async (c) => {
-    const started = await start(c, c.req.valid("json"));
-    if ("instant" in started) return c.json(started.instant, 200);
-    const latest = await waitForEnd(c.env, started.snapshot.job.id, c.var.tenant, {
-      signal: c.req.raw.signal,
-      waitUntil: (p) => c.executionCtx.waitUntil(p),
-      maxMs: RUNSYNC_WAIT_MS,
-    });
-    return c.json(await toRunPodStatus(latest, outputsBase64(c.env)), 200);
-  },
-);
+  runpod.openapi(
+    createRoute({ method: "post", path: `${base}/run`, tags, summary: "Queue a job", request: { params: Endpoint, body }, responses: { 200: json(Status, "`{id, status}`"), 401: Failure, 422: Failure } }),
+    async (c) => {
+      const started = await start(c, c.req.valid("json"));
+      if ("instant" in started) return c.json(started.instant, 200);
+      return c.json({ id: started.snapshot.job.id, status: runPodStatus(started.snapshot.job) }, 200);
+    },
+  );
 
-runpod.openapi(
-  createRoute({ method: "get", path: "/runpod/status/{id}", tags: ["RunPod worker"], summary: "A job's status", request: { params: IdParam }, responses: { 200: json(Status, "The status object"), 404: Failure } }),
-  async (c) => {
-    const { id } = c.req.valid("param");
-    const snapshot = await snapshotFor(c.env, id, c.var.tenant);
-    if (snapshot) return c.json(await toRunPodStatus(snapshot, outputsBase64(c.env)), 200);
-    const kept = await tenantStub(c.env, c.var.tenant).getResult(id);
-    if (!kept) throw new EaselError(404, "not_found", "job not found");
-    return c.json(JSON.parse(kept) as Record<string, unknown>, 200);
-  },
-);
+  runpod.openapi(
+    createRoute({
+      method: "post",
+      path: `${base}/runsync`,
+      tags,
+      summary: "Run a job and wait for it; past `wait`, the job's status object as it then is",
+      request: { params: Endpoint, query: WaitQuery, body },
+      responses: { 200: json(Status, "The status object"), 401: Failure, 422: Failure },
+    }),
+    async (c) => {
+      const started = await start(c, c.req.valid("json"));
+      if ("instant" in started) return c.json(started.instant, 200);
+      return waitAndAnswer(c, started.snapshot.job.id, c.req.valid("query").wait);
+    },
+  );
 
-runpod.openapi(
-  createRoute({ method: "post", path: "/runpod/cancel/{id}", tags: ["RunPod worker"], summary: "Cancel a job", request: { params: IdParam }, responses: { 200: json(Status, "`{id, status}`"), 404: Failure } }),
-  async (c) => {
-    const { id } = c.req.valid("param");
-    const snapshot = await snapshotFor(c.env, id, c.var.tenant);
-    if (!snapshot) throw new EaselError(404, "not_found", "job not found");
-    const res = await jobStub(c.env, id).cancel(c.var.tenant);
-    // Canceling an ended job is no error on RunPod: it answers with the job's final status.
-    return c.json({ id, status: runPodStatus(isOk(res) ? res.snapshot.job : snapshot.job) }, 200);
-  },
-);
+  runpod.openapi(
+    createRoute({ method: "get", path: `${base}/status/{id}`, tags, summary: "A job's status", request: { params: WithId }, responses: { 200: json(Status, "The status object"), 404: Failure } }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const snapshot = await jobAt(c, id);
+      if (snapshot) return c.json(await toRunPodStatus(snapshot, outputsBase64(c.env)), 200);
+      const kept = await tenantStub(c.env, c.var.tenant).getResult(id);
+      if (!kept) throw notFound();
+      return c.json(JSON.parse(kept) as Record<string, unknown>, 200);
+    },
+  );
+
+  for (const method of ["get", "post"] as const) {
+    runpod.openapi(
+      createRoute({
+        method,
+        path: `${base}/status-sync/{id}`,
+        tags,
+        summary: "A job's status once it ended, or when `wait` ran out",
+        request: { params: WithId, query: WaitQuery },
+        responses: { 200: json(Status, "The status object"), 404: Failure },
+      }),
+      async (c) => {
+        const { id } = c.req.valid("param");
+        if (await jobAt(c, id)) return waitAndAnswer(c, id, c.req.valid("query").wait);
+        const kept = await tenantStub(c.env, c.var.tenant).getResult(id);
+        if (!kept) throw notFound();
+        return c.json(JSON.parse(kept) as Record<string, unknown>, 200);
+      },
+    );
+  }
+
+  runpod.openapi(
+    createRoute({
+      method: "get",
+      path: `${base}/stream/{id}`,
+      tags,
+      summary: "`{status, stream}`: the worker's output as one stream item once the job completed",
+      request: { params: WithId },
+      responses: { 200: json(z.object({ status: z.string(), stream: z.array(z.unknown()) }).openapi("RunPodStream"), "`{status, stream: [{output}]}`"), 404: Failure },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      if (!(await jobAt(c, id))) throw notFound();
+      // Held until the job ends (bounded): the SDK asks again at once, so an early answer would spin.
+      const latest = await waitForEnd(c.env, id, c.var.tenant, { maxMs: STREAM_HOLD_MS });
+      return c.json(await toRunPodStream(latest, outputsBase64(c.env)), 200);
+    },
+  );
+
+  runpod.openapi(
+    createRoute({ method: "post", path: `${base}/cancel/{id}`, tags, summary: "Cancel a job", request: { params: WithId }, responses: { 200: json(Status, "`{id, status}`"), 404: Failure } }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const snapshot = await jobAt(c, id);
+      if (!snapshot) throw notFound();
+      const res = await jobStub(c.env, id).cancel(c.var.tenant);
+      const job = isOk(res) ? res.snapshot.job : snapshot.job;
+      // Canceling an ended job is no error on RunPod: it answers with the job's final status.
+      return c.json({ id, status: runPodStatus(job), delayTime: job.metrics.queue_ms, executionTime: job.metrics.run_ms }, 200);
+    },
+  );
+
+  runpod.openapi(
+    createRoute({
+      method: "post",
+      path: `${base}/retry/{id}`,
+      tags,
+      summary: "Requeue a FAILED or TIMED_OUT job under its own id",
+      request: { params: WithId },
+      responses: { 200: json(Status, "`{id, status: IN_QUEUE}`"), 404: Failure, 409: Failure },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      if (!(await jobAt(c, id))) throw notFound();
+      const { snapshot } = unwrap(await jobStub(c.env, id).retry(c.var.tenant));
+      await tenantStub(c.env, c.var.tenant).noteEndpointJob(id, snapshot.job.status, true);
+      return c.json({ id, status: runPodStatus(snapshot.job) }, 200);
+    },
+  );
+
+  runpod.openapi(
+    createRoute({
+      method: "get",
+      path: `${base}/health`,
+      tags,
+      summary: "This tenant's jobs at this endpoint (the last day) and the workers behind it",
+      request: { params: Endpoint },
+      responses: { 200: json(z.object({ jobs: z.record(z.string(), z.number()), workers: z.record(z.string(), z.number()) }).openapi("RunPodHealth"), "`{jobs, workers}`") },
+    }),
+    async (c) => c.json(await endpointHealth(c.env, c.var.tenant, endpointOf(c)), 200),
+  );
+
+  runpod.openapi(
+    createRoute({
+      method: "post",
+      path: `${base}/purge-queue`,
+      tags,
+      summary: "Cancel this tenant's queued jobs at this endpoint (running ones go on)",
+      request: { params: Endpoint },
+      responses: { 200: json(z.object({ removed: z.number(), status: z.string() }).openapi("RunPodPurge"), "`{removed, status}`") },
+    }),
+    async (c) => c.json(await purgeEndpointQueue(c.env, c.var.tenant, endpointOf(c)), 200),
+  );
+}

@@ -2,6 +2,7 @@
 
 export interface JobView {
   id: string;
+  type: "txt2img" | "img2img" | "upscale";
   status: "queued" | "running" | "succeeded" | "failed" | "canceled";
   track_id: string | null;
   created_at: string;
@@ -9,8 +10,8 @@ export interface JobView {
   completed_at: string | null;
   backend: string | null;
   model: string | null;
-  seed: number;
-  output: { url: string; content_type: string; width: number; height: number; seed: number }[];
+  seed: number | null;
+  output: { url: string; content_type: string; width: number; height: number; seed: number | null }[];
   error: { code: string; message: string } | null;
   metrics: { queue_ms: number; run_ms: number };
   progress: { fraction: number; step: number; steps: number; eta_s: number | null } | null;

@@ -27,18 +27,36 @@ describe("configuration", () => {
     expect(failure(() => config.allowPrivateUrls(envWith({ ALLOW_PRIVATE_URLS: "yes" }))).message).toMatch(/^ALLOW_PRIVATE_URLS/);
   });
 
-  it("fills backend defaults: cerebrium serves img2img only, the others both", () => {
+  it("fills backend defaults: a1111 also upscales, runpod generates (upscale opt-in), cerebrium serves img2img only", () => {
     const backends = config.backends(
       envWith({
         BACKENDS: JSON.stringify([
           { name: "a", kind: "a1111", url: "http://a:7860/" },
+          { name: "r", kind: "runpod", url: "https://api.runpod.ai/v2/abc" },
           { name: "c", kind: "cerebrium", url: "https://run.cerebrium.ai/p/predict" },
         ]),
       }),
     );
-    // A1111 generates one image at a time; the others scale out behind one endpoint.
-    expect(backends[0]).toMatchObject({ url: "http://a:7860", types: ["img2img", "txt2img"], max_concurrency: 1, timeout_s: 600 });
-    expect(backends[1]).toMatchObject({ types: ["img2img"], max_concurrency: 4 });
+    // A1111 generates one image at a time (and upscales); the others scale out behind one endpoint.
+    expect(backends[0]).toMatchObject({ url: "http://a:7860", types: ["img2img", "txt2img", "upscale"], max_concurrency: 1, timeout_s: 600 });
+    expect(backends[1]).toMatchObject({ types: ["img2img", "txt2img"], max_concurrency: 4 });
+    expect(backends[2]).toMatchObject({ types: ["img2img"], max_concurrency: 4 });
+  });
+
+  it("refuses a cerebrium backend that claims to upscale", () => {
+    const bad = JSON.stringify([{ name: "c", kind: "cerebrium", url: "https://run.cerebrium.ai/p/predict", types: ["img2img", "upscale"] }]);
+    expect(failure(() => config.backends(envWith({ BACKENDS: bad }))).message).toMatch(/^BACKENDS is invalid: 0\.types: a cerebrium backend cannot upscale/);
+  });
+
+  it("reads ENDPOINTS, and names an endpoint whose backend does not exist", () => {
+    const env = envWith({
+      BACKENDS: JSON.stringify([{ name: "a", kind: "a1111", url: "http://a:7860" }]),
+      ENDPOINTS: JSON.stringify({ abc123: { backend: "a", model: "v1-5", types: ["txt2img"] }, ghost: { backend: "nope" } }),
+    });
+    expect(config.endpoint(env, "abc123")).toEqual({ backend: "a", model: "v1-5", types: ["txt2img"] });
+    expect(config.endpoint(env, "unlisted")).toBeUndefined();
+    expect(failure(() => config.endpoint(env, "ghost")).message).toBe('ENDPOINTS is invalid: ghost.backend: no backend named "nope"');
+    expect(failure(() => config.endpoint(envWith({ ENDPOINTS: '{"x": {"typo": 1}}' }), "x")).message).toMatch(/^ENDPOINTS is invalid: x/);
   });
 
   it("refuses two backends with one name", () => {

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { EksTaskSchema, eksData, eksError, fromEks, outputLocation, outputPrefix, toEksNotification, toEksSubmitted, toEksTask } from "../../../src/dialects/eks/translate";
+import { EksTaskSchema, EksV1alpha1Schema, eksData, eksError, eksManifest, fromV1alpha1, fromV1alpha2, outputLocation, toEksNotification, toEksSubmitted, toEksTask, toIntake } from "../../../src/dialects/eks/translate";
 import { EaselError } from "../../../src/errors";
 import { readS3Image } from "../../../src/lib/s3-fetch";
 import seed from "../../fixtures/seeds/eks-image-to-image.json";
@@ -9,9 +9,10 @@ import { RUN_ID, call, snapshot } from "./support";
 const withMetadata = (metadata: Record<string, unknown>) => ({ task: { ...seed.task, metadata: { ...seed.task.metadata, ...metadata } } });
 
 describe("SD-on-EKS task → canonical job", () => {
+  const task = () => fromV1alpha2(EksTaskSchema.parse(seed));
+
   it("reads seed 001's task: metadata for the job, content as an A1111 payload", () => {
-    const { task } = EksTaskSchema.parse(seed);
-    expect(fromEks(task, task.content.init_images?.[0] ?? undefined, undefined)).toMatchObject({
+    expect(toIntake(task(), seed.task.content, undefined).req).toMatchObject({
       type: "img2img",
       prompt: seed.task.content.prompt,
       steps: 16,
@@ -20,20 +21,42 @@ describe("SD-on-EKS task → canonical job", () => {
       init_image: seed.task.content.init_images[0],
       a1111_extra: { alwayson_scripts: {} },
     });
-    expect(outputPrefix(task)).toBe("output/test-i2i");
-    expect(eksData(task)).toEqual({ id_task: "test-i2i", runtime: "sdruntime", context: "" });
-    expect(toEksSubmitted(env, task)).toEqual({ id_task: "test-i2i", runtime: "sdruntime", output_location: "r2://easel-images/output/test-i2i" });
+    expect(task().location).toBe("output/test-i2i");
+    expect(eksData(task(), undefined, undefined)).toMatchObject({ id_task: "test-i2i", runtime: "sdruntime", context: "", version: "v1alpha2" });
+    expect(toEksSubmitted(env, task(), undefined)).toEqual({ id_task: "test-i2i", runtime: "sdruntime", output_location: "r2://easel-images/output/test-i2i" });
   });
 
-  it("ignores init images of a text-to-image task, and takes fetched bytes for an image-to-image one", () => {
-    const { task } = EksTaskSchema.parse(withMetadata({ tasktype: "text-to-image" }));
-    expect(fromEks(task, "https://img.example/cat.png", undefined)).toMatchObject({ type: "txt2img", init_image: undefined });
-    const bytes = new Uint8Array([1, 2, 3]);
-    expect(fromEks(EksTaskSchema.parse(seed).task, bytes, undefined).init_image).toBe(bytes);
+  it("takes an image-to-image's image from alwayson_scripts.image_link, strips the routing keys and moves their override_settings", () => {
+    const content = { prompt: "x", override_settings: { CLIP_stop_at_last_layers: 2 }, alwayson_scripts: { image_link: "QUJD", sd_model_checkpoint: "v1-5", override_settings: { sd_vae: "auto" }, controlnet: { args: [] } } };
+    const { req, fields } = toIntake(task(), content, "v1-5");
+    expect(req).toMatchObject({ type: "img2img", init_image: "QUJD", model: "v1-5", a1111_extra: { alwayson_scripts: { controlnet: { args: [] } }, override_settings: { CLIP_stop_at_last_layers: 2, sd_vae: "auto" } } });
+    expect(fields?.init_image).toBe("task.content.alwayson_scripts.image_link");
+  });
+
+  it("ignores init images of a text-to-image task", () => {
+    const t2i = fromV1alpha2(EksTaskSchema.parse(withMetadata({ tasktype: "text-to-image" })));
+    expect(toIntake(t2i, seed.task.content, undefined).req).toMatchObject({ type: "txt2img", init_image: undefined });
+  });
+
+  it("reads v1alpha1's flat form: routing in alwayson_scripts, save_dir SD-on-EKS's own (not refused, not a prefix)", () => {
+    const body = EksV1alpha1Schema.parse({ alwayson_scripts: { task: "text-to-image", sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors", id_task: "test-t2i", save_dir: "outputs" }, prompt: "A dog", steps: 16, width: 512, height: 512 });
+    const t = fromV1alpha1(body);
+    expect(t).toMatchObject({ version: "v1alpha1", id: "test-t2i", tasktype: "text-to-image", location: "test-t2i", under: "" });
+    const { req } = toIntake(t, body, "v1-5-pruned-emaonly.safetensors");
+    expect(req).toMatchObject({ type: "txt2img", prompt: "A dog", a1111_extra: { alwayson_scripts: {} } });
+    expect(toEksSubmitted(env, t, "v1-5-pruned-emaonly.safetensors")).toEqual({ id_task: "test-t2i", sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors", output_location: "r2://easel-images/test-t2i" });
+  });
+
+  it("makes the extras task types upscales: one image, by upscaling_resize or to a size", () => {
+    const extra = fromV1alpha2(EksTaskSchema.parse(withMetadata({ tasktype: "extra-single-image" })));
+    expect(toIntake(extra, { image: "QUJD", upscaling_resize: 4, upscaler_1: "R-ESRGAN 4x+", gfpgan_visibility: 0 }, undefined).req).toMatchObject({ type: "upscale", init_image: "QUJD", scale: 4, upscaler: "R-ESRGAN 4x+", a1111_extra: { gfpgan_visibility: 0 } });
+    const batch = fromV1alpha2(EksTaskSchema.parse(withMetadata({ tasktype: "extra-batch-image" })));
+    expect(toIntake(batch, { imageList: [{ data: "QUJD", name: "a.png" }], resize_mode: 1, upscaling_resize_w: 1024, upscaling_resize_h: 768 }, undefined).req).toMatchObject({ type: "upscale", init_image: "QUJD", width: 1024, height: 768 });
+    expect(() => toIntake(batch, { imageList: [{ data: "A" }, { data: "B" }] }, undefined)).toThrow(/task.content.imageList/);
   });
 
   it("normalizes the prefix, keeps ids to one path segment, reserves the core's roots and caps context", () => {
-    expect(outputPrefix(EksTaskSchema.parse(withMetadata({ prefix: "/a//b/" })).task)).toBe("a/b/test-i2i");
+    expect(fromV1alpha2(EksTaskSchema.parse(withMetadata({ prefix: "/a//b/" }))).location).toBe("a/b/test-i2i");
     const issues = (metadata: Record<string, unknown>) => EksTaskSchema.safeParse(withMetadata(metadata)).error?.issues.map((i) => i.path.join("."));
     expect(issues({ id: "../x" })).toEqual(["task.metadata.id"]);
     expect(issues({ prefix: "outputs/mine" })).toEqual(["task.metadata.prefix"]);
@@ -53,6 +76,33 @@ describe("canonical job → SD-on-EKS answers", () => {
     expect(note.image_url).toHaveLength(2);
     const failed = await toEksNotification(env, snapshot({ status: "failed", dialect: "eks", dialect_data: data, output_prefix: "output/test-i2i" }));
     expect(failed).toMatchObject({ result: false, image_url: [] });
+  });
+
+  it("with S3 outputs, names the s3:// objects SD-on-EKS's queue agent writes: images from 1, the .out manifest", async () => {
+    const s3_output = { bucket: "outs", prefix: "output/test-i2i", stem: "test-i2i-ab12" };
+    const note = await toEksNotification(env, snapshot({ dialect: "eks", dialect_data: data, output_prefix: "output/test-i2i", s3_output }));
+    expect(note).toEqual({
+      id: "test-i2i",
+      result: true,
+      image_url: ["s3://outs/output/test-i2i/test-i2i-ab12-1.png", "s3://outs/output/test-i2i/test-i2i-ab12-2.png"],
+      output_url: "s3://outs/output/test-i2i/test-i2i-ab12.out",
+      context: { order: 7 },
+    });
+    const failed = await toEksNotification(env, snapshot({ status: "failed", dialect: "eks", dialect_data: data, s3_output }));
+    expect(failed).toMatchObject({ result: false, image_url: [], output_url: "s3://outs/output/test-i2i/test-i2i-ab12.out" });
+    expect((await toEksTask(env, snapshot({ dialect: "eks", dialect_data: data, s3_output }))).output_location).toBe("s3://outs/output/test-i2i");
+  });
+
+  it("writes the .out manifest as the queue agent does: parameters echoed with id_task and image_seed; the error on failure", () => {
+    const { input } = snapshot({ dialect: "eks", dialect_data: { ...data, parameters: { prompt: "apple", steps: 20 } } });
+    expect(eksManifest(input, { ok: true, outputs: [{ width: 512, height: 512, seed: 42 }, { width: 512, height: 512, seed: 43 }] })).toEqual({
+      images: [""],
+      parameters: { prompt: "apple", steps: 20, id_task: "test-i2i", image_seed: "42,43", error_msg: "" },
+      info: "",
+    });
+    expect(eksManifest(input, { ok: false, message: "boom" })).toEqual({ images: [""], parameters: { id_task: "test-i2i", status: 0, error_msg: "boom", reason: null }, info: "" });
+    const upscale = snapshot({ dialect: "eks", dialect_data: data, spec: { type: "upscale", upscale: { scale: 4, upscaler: "R-ESRGAN 4x+" } } }).input;
+    expect(eksManifest(upscale, { ok: true, outputs: [{ width: 2048, height: 2048, seed: null }] }).parameters).toEqual({ html_info: "<p>Postprocess upscale to: 2048x2048, upscaler: R-ESRGAN 4x+</p>", id_task: "test-i2i", error_msg: "" });
   });
 
   it("answers GET with the status and a signed link per image", async () => {

@@ -24,8 +24,8 @@ describe("ModelsLab request → canonical job", () => {
       webhook: undefined,
       track_id: undefined,
     });
-    expect(modelsLabData(body)).toEqual({ base64: false });
-    expect(modelsLabData(ModelsLabRequestSchema.parse({ ...seed, base64: "yes" }))).toEqual({ base64: true });
+    expect(modelsLabData(body)).toEqual({ base64: false, fetch_path: "/api/v3/fetch" });
+    expect(modelsLabData(ModelsLabRequestSchema.parse({ ...seed, base64: "yes" }), "/api/v6/images/fetch")).toEqual({ base64: true, fetch_path: "/api/v6/images/fetch" });
   });
 
   it("refuses a number that is not one, and reads a numeric track_id as a string", () => {

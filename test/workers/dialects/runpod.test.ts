@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RunPodRequestSchema, fromRunPod, isGeneration, runPodData, runpodError, toRunPodStatus, type GenerationInput } from "../../../src/dialects/runpod/translate";
+import { RunPodRequestSchema, fromRunPod, isGeneration, policyTimeout, runPodData, runpodError, toRunPodStatus, type GenerationInput } from "../../../src/dialects/runpod/translate";
 import { EaselError } from "../../../src/errors";
 import seed from "../../fixtures/seeds/runpod-img2img.json";
 import { RUN_ID, call, fakeImages, snapshot } from "./support";
@@ -15,7 +15,7 @@ describe("RunPod request → canonical job", () => {
     const input = generation(seed.input);
     expect(fromRunPod(input, "https://hooks.example/rp", "v1-5")).toMatchObject({ type: "img2img", prompt: "Vaporwave 50s woman", seed: 42, steps: 20, init_image: "<BASE_64_STRING>", model: "v1-5", webhook: "https://hooks.example/rp", a1111_extra: {} });
     // The job keeps the request without its images, as A1111 echoes it.
-    expect(runPodData(input)).toEqual({ parameters: { prompt: "Vaporwave 50s woman", seed: 42, steps: 20, init_images: null, mask: null } });
+    expect(runPodData(input, "abc123")).toEqual({ endpoint: "abc123", parameters: { prompt: "Vaporwave 50s woman", seed: 42, steps: 20, init_images: null, mask: null } });
   });
 
   it("tells the worker's settings calls from generations, and refuses an unknown call", () => {
@@ -27,6 +27,20 @@ describe("RunPod request → canonical job", () => {
 });
 
 describe("canonical job → RunPod status object", () => {
+  it("names a job that ran out of its time TIMED_OUT, any other failure FAILED", async () => {
+    expect((await toRunPodStatus(snapshot({ status: "failed", error: { code: "timeout", message: "the job did not finish within 10 s" } }), fakeImages)).status).toBe("TIMED_OUT");
+    expect((await toRunPodStatus(snapshot({ status: "failed", error: { code: "backend_failed", message: "boom" } }), fakeImages)).status).toBe("FAILED");
+  });
+
+  it("turns policy.executionTimeout (ms) into the job's timeout_s, refusing what the gateway cannot keep", () => {
+    expect(policyTimeout({ executionTimeout: 120_000 })).toBe(120);
+    expect(policyTimeout({ executionTimeout: 10_500 })).toBe(11);
+    expect(policyTimeout(undefined)).toBeUndefined();
+    for (const executionTimeout of [5_000, 7_200_000]) {
+      expect(() => policyTimeout({ executionTimeout })).toThrow(/policy.executionTimeout/);
+    }
+  });
+
   it("maps the states onto IN_QUEUE, IN_PROGRESS, COMPLETED, FAILED, CANCELLED", async () => {
     const expected = { queued: "IN_QUEUE", running: "IN_PROGRESS", succeeded: "COMPLETED", failed: "FAILED", canceled: "CANCELLED" } as const;
     for (const [status, runpod] of Object.entries(expected)) {

@@ -13,6 +13,7 @@ export interface SnapshotOptions {
   track_id?: string;
   error?: Job["error"];
   output_prefix?: string;
+  s3_output?: JobSnapshot["input"]["s3_output"];
 }
 
 export function snapshot(o: SnapshotOptions = {}): JobSnapshot {
@@ -43,11 +44,14 @@ export function snapshot(o: SnapshotOptions = {}): JobSnapshot {
       id: RUN_ID,
       tenant: "acme",
       spec,
+      pin_overrides_models: false,
+      timeout_s: 1800,
       track_id: o.track_id,
       webhook_events: ["job.succeeded", "job.failed", "job.canceled"],
       dialect: o.dialect ?? "v1",
       dialect_data: o.dialect_data ?? {},
       output_prefix: prefix,
+      s3_output: o.s3_output,
       public_base_url: "http://gateway.test",
     },
     output_keys: keys,

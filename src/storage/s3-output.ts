@@ -1,0 +1,32 @@
+/**
+ * Outputs written to the operator's S3 bucket (`S3_OUTPUT_BUCKET`), for clients that read the
+ * bucket itself (SD-on-EKS's). Keys follow SD-on-EKS's queue agent: `<prefix>/<stem>-<n>.<ext>`
+ * per image (n from 1) and `<prefix>/<stem>.out` for the manifest, where stem is `<id>-<rand>`.
+ */
+import { z } from "@hono/zod-openapi";
+import { AwsClient } from "aws4fetch";
+import type { S3Config } from "../lib/s3-fetch";
+
+export const S3OutputSchema = z.object({ bucket: z.string().min(1), prefix: z.string().min(1), stem: z.string().min(1) });
+export type S3Output = z.infer<typeof S3OutputSchema>;
+
+/** The extension Python's `mimetypes` gives, as SD-on-EKS names its files. */
+const EXTENSIONS: Record<string, string> = { "image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp" };
+
+export const s3ImageKey = (out: S3Output, index: number, contentType: string): string => `${out.prefix}/${out.stem}-${index + 1}${EXTENSIONS[contentType] ?? ".png"}`;
+export const s3ManifestKey = (out: S3Output): string => `${out.prefix}/${out.stem}.out`;
+export const s3Url = (out: S3Output, key: string): string => `s3://${out.bucket}/${key}`;
+
+const PUT_TIMEOUT_MS = 30_000;
+
+/** One signed (SigV4, path-style) PUT; any answer but a 2xx is an error. */
+export async function putS3Object(s3: S3Config, bucket: string, key: string, body: Uint8Array | string, contentType: string): Promise<void> {
+  const client = new AwsClient({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region, service: "s3" });
+  const url = `${s3.endpoint.replace(/\/+$/, "")}/${encodeURIComponent(bucket)}/${key.split("/").map(encodeURIComponent).join("/")}`;
+  const res = await client.fetch(url, { method: "PUT", body, headers: { "content-type": contentType }, signal: AbortSignal.timeout(PUT_TIMEOUT_MS) });
+  await res.body?.cancel().catch(() => undefined);
+  if (!res.ok) throw new Error(`S3 PUT ${bucket}/${key} answered ${res.status}`);
+}
+
+/** What a manifest is written for: the job's outputs, or why it failed. */
+export type ManifestResult = { ok: true; outputs: { width: number; height: number; seed: number | null }[] } | { ok: false; message: string };
