@@ -54,7 +54,8 @@ export function jobRules(req: RuleInput, ctx: z.RefinementCtx): void {
     if (req.samples !== undefined && req.samples !== 1) issue("samples", "an upscale makes one image");
     return;
   }
-  if (!req.prompt) issue("prompt", `required when type is ${req.type}`);
+  // An empty prompt is already refused by its own limits: one issue per field.
+  if (req.prompt === undefined) issue("prompt", `required when type is ${req.type}`);
   for (const side of ["width", "height"] as const) {
     const v = req[side];
     if (v !== undefined && v > MAX_GENERATED_SIDE) issue(side, `at most ${MAX_GENERATED_SIDE} for ${req.type}`);
