@@ -3,6 +3,9 @@ import type { Env } from "../src/env";
 import type { JobType } from "../src/config";
 import type { JobStatus } from "../src/schemas/job";
 
+/** A tenant's A1111 calls that one progress, interrupt or skip looks at. */
+const MAX_WAITING_LISTED = 100;
+
 /** How long an Idempotency-Key is remembered, as the contract says. */
 export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
 
@@ -104,9 +107,12 @@ export class TenantObject extends DurableObject<Env> {
     this.sql.exec("DELETE FROM waiting WHERE run_id = ?", runId);
   }
 
-  /** The run ids waited on, oldest first. */
+  /** The run ids waited on, oldest first (at most MAX_WAITING_LISTED: what progress or interrupt acts on at once). */
   async listWaiting(): Promise<string[]> {
-    return this.sql.exec<{ run_id: string }>("SELECT run_id FROM waiting WHERE expires_at >= ? ORDER BY created_at, run_id", Date.now()).toArray().map((r) => r.run_id);
+    return this.sql
+      .exec<{ run_id: string }>("SELECT run_id FROM waiting WHERE expires_at >= ? ORDER BY created_at, run_id LIMIT ?", Date.now(), MAX_WAITING_LISTED)
+      .toArray()
+      .map((r) => r.run_id);
   }
 
   async getOptions(): Promise<Record<string, unknown>> {

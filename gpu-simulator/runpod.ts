@@ -69,6 +69,22 @@ export class RunPodSim {
     return job ? { status: 200, body: this.statusBody(job) } : { status: 404, body: { error: "job not found" } };
   }
 
+  /**
+   * `GET /stream/{id}`: a worker that streams its progress, as a generator handler yields it (one
+   * item per call, read off the clock); nothing once the job has ended.
+   */
+  stream(id: string): { status: number; body: unknown } {
+    const job = this.jobs.get(id);
+    if (!job) return { status: 404, body: { error: "job not found" } };
+    if (job.status !== "IN_PROGRESS" || !job.startedAt) return { status: 200, body: { status: job.status, stream: [] } };
+    const steps = typeof job.input.steps === "number" ? job.input.steps : 20;
+    const count = (typeof job.input.batch_size === "number" ? job.input.batch_size : 1) * (typeof job.input.n_iter === "number" ? job.input.n_iter : 1);
+    const total = Math.max(1, this.state.faults("runpod").msPerImage * count);
+    const elapsed = Date.now() - job.startedAt;
+    const progress = Math.min(1, elapsed / total);
+    return { status: 200, body: { status: job.status, stream: [{ output: { progress, step: Math.floor(progress * steps), steps, eta: Math.max(0, (total - elapsed) / 1000) } }] } };
+  }
+
   cancel(id: string): { status: number; body: unknown } {
     const job = this.jobs.get(id);
     if (!job) return { status: 404, body: { error: "job not found" } };

@@ -104,12 +104,13 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       return { status: 404, body: { error: "not found" } };
     }
 
-    const runpodMatch = path.match(/^\/v2\/([^/]+)\/(run|runsync|status|cancel|health)(?:\/([^/]+))?$/);
+    const runpodMatch = path.match(/^\/v2\/([^/]+)\/(run|runsync|status|stream|cancel|health)(?:\/([^/]+))?$/);
     if (runpodMatch) {
       if (opts.runpodApiKey && keyFrom(req) !== opts.runpodApiKey) return unauthorized;
       const [, , op, id] = runpodMatch;
       if (op === "health") return { status: 200, body: { jobs: {}, workers: { idle: 1, running: state.stats.byKind.runpod.current } } };
       if (op === "status" && id) return runpod.status(id);
+      if (op === "stream" && id) return runpod.stream(id);
       if (op === "cancel" && id) return runpod.cancel(id);
       const body = await readJson(req);
       if (!body) return { status: 400, body: { error: "bad JSON" } };

@@ -2,7 +2,8 @@ import type { BackendConfig } from "../config";
 import { a1111Call, a1111Models, a1111Outcome, upscaleOutcome } from "./a1111";
 import { callBackend, failed, parseJsonObject, statusFailure } from "./http";
 import { backendModelName } from "./models";
-import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome } from "./types";
+import { readRunPodProgress } from "./runpod-progress";
+import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome, ProgressRequest } from "./types";
 
 const FIRST_POLL_MS = 2_000;
 
@@ -87,6 +88,10 @@ export class RunPodAdapter implements BackendAdapter {
   async cancel({ externalId }: { externalId: string | undefined }, signal: AbortSignal): Promise<void> {
     if (!externalId) return;
     await callBackend(`${this.config.url}/cancel/${encodeURIComponent(externalId)}`, { method: "POST", headers: this.headers() }, 10_000, signal);
+  }
+
+  progress(req: ProgressRequest) {
+    return readRunPodProgress(this.config, this.headers(), req);
   }
 
   async listModels(signal: AbortSignal): Promise<ModelInfo[]> {

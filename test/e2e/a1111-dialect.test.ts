@@ -186,6 +186,11 @@ describe("A1111 dialect as webuiapi calls it", () => {
       expect(await res.json()).toBeNull();
     }
     expect((await simA.stats()).requests["/sdapi/v1/refresh-checkpoints"]).toBeGreaterThanOrEqual(1);
+    // The SD-on-EKS queue agent unloads before switching models: accepted, the shared backend left alone.
+    const unload = await sdapi.post("unload-checkpoint");
+    expect(unload.status).toBe(200);
+    expect(await unload.json()).toEqual({});
+    expect((await simA.stats()).requests["/sdapi/v1/unload-checkpoint"]).toBeUndefined();
   });
 
   it("reports live progress while a long job runs, in /sdapi/v1/progress, the /v1 job and its SSE stream, then idle", async () => {

@@ -91,6 +91,27 @@ describe("each backend kind runs jobs", () => {
 });
 
 describe("RunPod", () => {
+  it("shows the progress a streaming worker reports on the /v1 job while it runs, and null after", async () => {
+    await good.config({ runpod: { msPerImage: 7000 } });
+    try {
+      const job = await submit({ type: "txt2img", backend: "runpod", steps: 20 });
+      const until = Date.now() + 10_000;
+      let live: JobView | undefined;
+      while (Date.now() < until && !live) {
+        const now = (await (await client.get(`/v1/jobs/${job.id}`)).json()) as JobView;
+        if (now.progress && now.progress.fraction > 0) live = now;
+        else await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(live?.progress).toMatchObject({ steps: 20, step: expect.any(Number), eta_s: expect.any(Number) });
+      expect((await events(job.id)).some((e) => e.type === "job.progress")).toBe(true);
+      const done = await waitForJob(client, job.id, 30_000);
+      expect(done.status).toBe("succeeded");
+      expect(done.progress).toBeNull();
+    } finally {
+      await good.config({ runpod: { msPerImage: 20 } });
+    }
+  });
+
   it("completes by polling when RunPod's webhook never comes", async () => {
     await good.config({ runpod: { dropWebhooks: true } });
     try {

@@ -154,6 +154,15 @@ for (const name of Object.keys(LISTS) as ListName[]) {
   );
 }
 
+// Easel picks the checkpoint per request, so there is nothing to unload or reload, and a shared
+// backend's loaded model is not one tenant's to drop: answered as A1111 does, nothing forwarded.
+for (const what of ["unload", "reload"] as const) {
+  a1111.openapi(
+    createRoute({ method: "post", path: `/sdapi/v1/${what}-checkpoint`, tags: ["AUTOMATIC1111"], summary: `Accepted (\`{}\`); the model is chosen per request`, responses: { 200: { description: "`{}`, as A1111 answers" } } }),
+    (c) => c.json({}, 200),
+  );
+}
+
 for (const what of ["checkpoints", "loras"] as const) {
   a1111.openapi(
     createRoute({ method: "post", path: `/sdapi/v1/refresh-${what}`, tags: ["AUTOMATIC1111"], summary: `Rescan ${what} on the A1111 backends and read the lists afresh`, responses: { 200: { description: "`null`, as A1111 answers" } } }),

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { streamItemProgress } from "../../../src/backends/runpod-progress";
 import { runpodOutcome } from "../../../src/backends/runpod";
 
 const img = btoa("png-bytes");
@@ -36,5 +37,13 @@ describe("RunPod status translation", () => {
     expect(runpodOutcome({ id: "j1", status: "TIMED_OUT" }, 1)).toMatchObject({ kind: "failed", failure: { code: "timeout", retryable: true } });
     expect(runpodOutcome({ id: "j1", status: "CANCELLED" }, 1)).toMatchObject({ kind: "failed", failure: { retryable: true } });
     expect(runpodOutcome(undefined, 1)).toMatchObject({ kind: "failed" });
+  });
+
+  it("reads a streamed item as progress: a fraction, a progress object, or A1111's own progress", () => {
+    expect(streamItemProgress(0.25)).toMatchObject({ fraction: 0.25, step: 0, steps: 0, eta_s: null });
+    expect(streamItemProgress({ progress: 0.5, step: 10, steps: 20, eta: 3 })).toMatchObject({ fraction: 0.5, step: 10, steps: 20, eta_s: 3 });
+    expect(streamItemProgress({ progress: 0.4, eta_relative: 2, state: { sampling_step: 8, sampling_steps: 20, job_count: 1 } })).toMatchObject({ fraction: 0.4, step: 8, steps: 20, eta_s: 2 });
+    expect(streamItemProgress({ images: ["..."] })).toBeUndefined();
+    expect(streamItemProgress(3)).toBeUndefined();
   });
 });

@@ -84,4 +84,17 @@ describe("tenant job index", () => {
     });
     expect(await t.hit(3, 3_600_000)).toMatchObject({ ok: true, remaining: 2 });
   });
+
+  it("keeps the runs its A1111 calls wait on, oldest first, until removed or past their time", async () => {
+    const t = tenant("waiting");
+    await t.addWaiting("run_a", 60_000);
+    await new Promise((r) => setTimeout(r, 5));
+    await t.addWaiting("run_b", 60_000);
+    await t.addWaiting("run_gone", 1);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await t.listWaiting()).toEqual(["run_a", "run_b"]);
+    await t.removeWaiting("run_a");
+    expect(await t.listWaiting()).toEqual(["run_b"]);
+    expect(await tenant("someone-else").listWaiting()).toEqual([]);
+  });
 });
