@@ -6,6 +6,7 @@ const workerTestBindings = (hangingBackendUrl: string) => ({
   TENANTS: JSON.stringify({
     acme: { api_keys: ["sk_acme_1"], webhook_secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] },
     globex: { api_keys: ["sk_globex_1"], webhook_secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] },
+    capped: { api_keys: ["sk_capped_1"], max_active_jobs: 1 },
   }),
   BACKENDS: JSON.stringify([
     { name: "dead-a", kind: "a1111", url: "http://127.0.0.1:9", timeout_s: 5 },

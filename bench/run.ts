@@ -176,32 +176,38 @@ async function scheduling(): Promise<void> {
 }
 
 /**
- * One tenant's submit rate, which all goes through that tenant's one index object: 20 concurrent
- * clients (at 100, wrangler dev drops some requests here, with or without the index), 1,000
- * submits, three rounds (the best is reported, the machine being shared).
+ * One tenant's submit rate, all of it through that tenant's one index object: 20 concurrent clients,
+ * three rounds of 500 submits. The backend holds its 2 slots for a minute per image, so the jobs wait
+ * in line instead of running: what is measured is intake (job object and index), not generation.
  */
 async function tenantThroughput(): Promise<void> {
-  const sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 5 }) } });
+  const sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 60_000 }) } });
   try {
-    await withGateway({ BACKENDS: JSON.stringify([{ name: "sim", kind: "a1111", url: sim.url, max_concurrency: 256 }]) }, async (base) => {
+    await withGateway({ BACKENDS: JSON.stringify([{ name: "sim", kind: "a1111", url: sim.url, max_concurrency: 2 }]) }, async (base) => {
       for (let i = 0; i < 20; i++) await submit(base);
       const rates: number[] = [];
+      let failed = 0;
       for (let round = 0; round < 3; round++) {
-        const total = 1000;
+        const total = 500;
         let next = 0;
+        let ok = 0;
         const t0 = performance.now();
         await Promise.all(
           Array.from({ length: 20 }, async () => {
             while (next < total) {
               next++;
-              await submit(base);
+              const res = await fetch(`${base}/v1/jobs`, { method: "POST", headers: auth, body: JSON.stringify(JOB) });
+              await res.arrayBuffer();
+              if (res.status === 202) ok++;
+              else failed++;
             }
           }),
         );
-        rates.push((total / (performance.now() - t0)) * 1000);
-        await sleep(3000);
+        rates.push((ok / (performance.now() - t0)) * 1000);
+        await sleep(2000);
       }
-      report("one tenant, submits per second (best of 3 rounds of 1,000)", `${Math.max(...rates).toFixed(0)} (rounds: ${rates.map((r) => r.toFixed(0)).join(", ")})`);
+      const sorted = [...rates].sort((a, b) => a - b);
+      report("one tenant, accepted submits per second (median of 3 × 500, 20 clients)", `${(sorted[1] ?? 0).toFixed(0)} (rounds: ${rates.map((r) => r.toFixed(0)).join(", ")}; ${failed} not accepted)`);
     });
   } finally {
     await sim.stop();

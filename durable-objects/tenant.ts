@@ -33,7 +33,14 @@ export interface IndexQuery {
 
 export type RateResult = { ok: boolean; remaining: number; reset_ms: number };
 
-export type AdmitResult = { ok: true } | { ok: false; active: number };
+/** Refused: `verify` lists old active rows to check against their job objects (a lost update or a half-made job may hold a place). */
+export type AdmitResult = { ok: true } | { ok: false; active: number; verify: IndexRow[] };
+
+/** A tenant at its active-job limit has its oldest active rows checked at most this often... */
+const VERIFY_EVERY_MS = 30_000;
+/** ...a few at a time, and only rows older than this (younger ones are simply running). */
+const VERIFY_BATCH = 10;
+const VERIFY_MIN_AGE_MS = 60_000;
 
 /** Statuses only move forward: a late update about an earlier state must not undo a later one. */
 const RANK_SQL = (col: string) => `CASE ${col} WHEN 'queued' THEN 0 WHEN 'running' THEN 1 ELSE 2 END`;
@@ -64,6 +71,7 @@ export class TenantObject extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, status TEXT NOT NULL, type TEXT NOT NULL, track_id TEXT);
       CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at DESC, id DESC);
       CREATE INDEX IF NOT EXISTS jobs_by_track ON jobs (track_id, created_at DESC, id DESC);
+      CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS rate (id INTEGER PRIMARY KEY CHECK (id = 1), window_start INTEGER NOT NULL, count INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at DESC, id DESC);
       CREATE TABLE IF NOT EXISTS waiting (run_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
@@ -179,7 +187,7 @@ export class TenantObject extends DurableObject<Env> {
   async admit(row: IndexRow, maxActive: number | null): Promise<AdmitResult> {
     if (maxActive !== null) {
       const active = this.activeCount();
-      if (active >= maxActive) return { ok: false, active };
+      if (active >= maxActive) return { ok: false, active, verify: this.rowsToVerify() };
     }
     this.sql.exec("INSERT OR IGNORE INTO jobs (id, created_at, status, type, track_id) VALUES (?, ?, ?, ?, ?)", row.id, row.created_at, row.status, row.type, row.track_id);
     return { ok: true };
@@ -224,6 +232,20 @@ export class TenantObject extends DurableObject<Env> {
     if (q.before) add("(created_at < ? OR (created_at = ? AND id < ?))", q.before.created_at, q.before.created_at, q.before.id);
     const sql = `SELECT id, created_at, status, type, track_id FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, id DESC LIMIT ?`;
     return this.sql.exec<{ id: string; created_at: number; status: JobStatus; type: JobType; track_id: string | null }>(sql, ...args, q.limit).toArray();
+  }
+
+  private rowsToVerify(): IndexRow[] {
+    const now = Date.now();
+    const last = this.sql.exec<{ value: number }>("SELECT value FROM meta WHERE name = 'verified_at'").toArray()[0]?.value ?? 0;
+    if (now - last < VERIFY_EVERY_MS) return [];
+    this.sql.exec("INSERT OR REPLACE INTO meta (name, value) VALUES ('verified_at', ?)", now);
+    return this.sql
+      .exec<{ id: string; created_at: number; status: JobStatus; type: JobType; track_id: string | null }>(
+        "SELECT id, created_at, status, type, track_id FROM jobs WHERE status IN ('queued', 'running') AND created_at < ? ORDER BY created_at ASC LIMIT ?",
+        now - VERIFY_MIN_AGE_MS,
+        VERIFY_BATCH,
+      )
+      .toArray();
   }
 
   private activeCount(): number {

@@ -4,7 +4,7 @@ import { invalid } from "../errors";
 import { base64ToBytes, base64UrlEncode } from "../lib/base64";
 import type { Job } from "../schemas/job";
 import { tenantStub } from "../tenants";
-import { isOk, jobStub } from "./client";
+import { readIndexed } from "./job-index";
 
 export type ListQuery = Omit<IndexQuery, "before"> & { cursor?: string };
 
@@ -20,7 +20,7 @@ export function decodeCursor(cursor: string): { created_at: number; id: string }
 
 /**
  * A page of a tenant's jobs, newest first. The index picks and orders them; each job is then read
- * from its own object, the source of truth, and an index row found stale is corrected on the way.
+ * from its own object, the source of truth.
  */
 export async function listJobs(env: Env, tenant: string, q: ListQuery): Promise<{ data: Job[]; next_cursor: string | null }> {
   const index = tenantStub(env, tenant);
@@ -29,16 +29,9 @@ export async function listJobs(env: Env, tenant: string, q: ListQuery): Promise<
   const page = rows.slice(0, q.limit);
   const jobs = await Promise.all(
     page.map(async (row) => {
-      const res = await jobStub(env, row.id).get(tenant);
-      if (!isOk(res)) {
-        // Admitted but never created (intake stopped half-way): it is no job, and leaves the index.
-        await index.forget(row.id);
-        return undefined;
-      }
-      const job = res.snapshot.job;
-      if (job.status !== row.status) await index.setStatus({ ...row, status: job.status });
+      const job = await readIndexed(env, tenant, row);
       // Filtered on a stale status: the job's own status decides.
-      return q.status && job.status !== q.status ? undefined : job;
+      return q.status && job?.status !== q.status ? undefined : job;
     }),
   );
   const last = page[page.length - 1];

@@ -1,0 +1,21 @@
+import type { IndexRow } from "../../durable-objects/tenant";
+import type { Env } from "../env";
+import type { Job } from "../schemas/job";
+import { tenantStub } from "../tenants";
+import { isOk, jobStub } from "./client";
+
+/**
+ * Reads an indexed job from its own object, the source of truth, and corrects the tenant's index
+ * on the way: a stale status is updated, and a row whose job was never created (intake stopped
+ * half-way) is removed. Undefined when there is no such job.
+ */
+export async function readIndexed(env: Env, tenant: string, row: IndexRow): Promise<Job | undefined> {
+  const res = await jobStub(env, row.id).get(tenant);
+  if (!isOk(res)) {
+    await tenantStub(env, tenant).forget(row.id);
+    return undefined;
+  }
+  const job = res.snapshot.job;
+  if (job.status !== row.status) await tenantStub(env, tenant).setStatus({ ...row, status: job.status });
+  return job;
+}
