@@ -21,7 +21,7 @@ export function api(base: string, key: string) {
   const headers = (extra: Record<string, string> = {}) => ({ authorization: `Bearer ${key}`, "content-type": "application/json", ...extra });
   return {
     base,
-    get: (path: string) => fetch(base + path, { headers: headers() }),
+    get: (path: string, signal?: AbortSignal) => fetch(base + path, { headers: headers(), signal }),
     post: (path: string, body?: unknown, extra?: Record<string, string>) =>
       fetch(base + path, { method: "POST", headers: headers(extra), body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) }),
   };
@@ -35,8 +35,9 @@ export async function waitForStatus(client: Api, id: string, status: JobView["st
   const until = Date.now() + timeoutMs;
   let last: JobView | undefined;
   while (Date.now() < until) {
-    const res = await client.get(`/v1/jobs/${id}`);
-    if (res.status === 200) {
+    // One slow answer must not hold the wait past its own deadline.
+    const res = await client.get(`/v1/jobs/${id}`, AbortSignal.timeout(Math.max(1, Math.min(10_000, until - Date.now())))).catch(() => undefined);
+    if (res?.status === 200) {
       last = (await res.json()) as JobView;
       if (status === "terminal" ? TERMINAL.has(last.status) : last.status === status) return last;
     }
