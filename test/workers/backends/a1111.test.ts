@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { a1111Outcome, a1111Payload } from "../../../src/backends/a1111";
+import { a1111Call, a1111Outcome, a1111Payload, upscaleOutcome } from "../../../src/backends/a1111";
 import { statusFailure } from "../../../src/backends/http";
 import type { GenerationSpec } from "../../../src/jobs/spec";
 
@@ -84,5 +84,23 @@ describe("a shared A1111", () => {
     const crash = a1111Outcome({ error: "RuntimeError", detail: "", body: "", errors: "see http://admin:hunter2@10.0.0.5/log" }, 1);
     expect(crash).toMatchObject({ kind: "failed", failure: { code: "backend_failed", message: "the backend reported an error", retryable: true } });
     expect(JSON.stringify(crash.kind === "failed" && crash.failure.message)).not.toContain("hunter2");
+  });
+
+  it("sends an upscale to extra-single-image: by scale, or to the exact size; other extras fields pass through", () => {
+    const upscale: GenerationSpec = { ...spec, type: "upscale", width: 1024, height: 768, samples: 1, upscale: { scale: 2, upscaler: "R-ESRGAN 4x+" }, a1111_extra: { gfpgan_visibility: 0.5 } };
+    const byScale = a1111Call(upscale, new Uint8Array([1, 2, 3]), undefined);
+    expect(byScale).toEqual({
+      api: "extra-single-image",
+      body: { gfpgan_visibility: 0.5, image: "AQID", resize_mode: 0, upscaling_resize: 2, upscaling_resize_w: 1024, upscaling_resize_h: 768, upscaling_crop: true, upscaler_1: "R-ESRGAN 4x+" },
+    });
+    const toSize = a1111Call({ ...upscale, upscale: {} }, new Uint8Array([1]), undefined).body;
+    expect(toSize).toMatchObject({ resize_mode: 1, upscaling_resize_w: 1024, upscaling_resize_h: 768, upscaler_1: "Lanczos" });
+    expect(a1111Call(spec, undefined, undefined).api).toBe("img2img");
+  });
+
+  it("reads extra-single-image's {html_info, image}; an error envelope or no image is a failure", () => {
+    expect(upscaleOutcome({ html_info: "<p></p>", image: b64("png") })).toEqual({ kind: "done", images: [new TextEncoder().encode("png")] });
+    expect(upscaleOutcome({ error: "OutOfMemoryError", detail: "", body: "", errors: "CUDA out of memory" })).toMatchObject({ kind: "failed", failure: { code: "out_of_memory", retryable: true } });
+    expect(upscaleOutcome({ html_info: "" })).toMatchObject({ kind: "failed", failure: { retryable: true } });
   });
 });

@@ -46,4 +46,10 @@ describe("RunPod status translation", () => {
     expect(streamItemProgress({ images: ["..."] })).toBeUndefined();
     expect(streamItemProgress(3)).toBeUndefined();
   });
+
+  it("reads an upscale's COMPLETED output as the worker's extras answer", () => {
+    const done = runpodOutcome({ id: "j", status: "COMPLETED", output: { html_info: "<p></p>", image: btoa("png") } }, 1, true);
+    expect(done).toEqual({ kind: "done", images: [new TextEncoder().encode("png")] });
+    expect(runpodOutcome({ id: "j", status: "COMPLETED", output: { images: [btoa("png")] } }, 1, true)).toMatchObject({ kind: "failed" });
+  });
 });
