@@ -865,6 +865,114 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sdapi/v1/extra-single-image": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Upscale one image (a canonical upscale job), answered when it is ready */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ExtrasSingleImageRequest"];
+                };
+            };
+            responses: {
+                /** @description The upscaled PNG, base64 */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ExtrasSingleImageResponse"];
+                    };
+                };
+                /** @description FastAPI's `{detail}` for a 401 or 422; A1111's `{error, detail, body, errors}` otherwise */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description FastAPI's `{detail}` for a 401 or 422; A1111's `{error, detail, body, errors}` otherwise */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdapi/v1/extra-batch-images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Upscale up to 16 images (one canonical upscale job each), answered when all are ready */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ExtrasBatchImagesRequest"];
+                };
+            };
+            responses: {
+                /** @description The upscaled PNGs, base64, in the order sent */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ExtrasBatchImagesResponse"];
+                    };
+                };
+                /** @description FastAPI's `{detail}` for a 401 or 422; A1111's `{error, detail, body, errors}` otherwise */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description FastAPI's `{detail}` for a 401 or 422; A1111's `{error, detail, body, errors}` otherwise */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sdapi/v1/progress": {
         parameters: {
             query?: never;
@@ -3932,6 +4040,39 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        ExtrasSingleImageResponse: {
+            html_info: string;
+            image: string;
+        };
+        ExtrasSingleImageRequest: {
+            image: string;
+            resize_mode?: 0 | 1;
+            upscaling_resize?: number;
+            upscaling_resize_w?: number;
+            upscaling_resize_h?: number;
+            upscaler_1?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        ExtrasBatchImagesResponse: {
+            html_info: string;
+            images: string[];
+        };
+        ExtrasBatchImagesRequest: {
+            resize_mode?: 0 | 1;
+            upscaling_resize?: number;
+            upscaling_resize_w?: number;
+            upscaling_resize_h?: number;
+            upscaler_1?: string;
+            imageList: ({
+                data: string;
+                name?: string;
+            } & {
+                [key: string]: unknown;
+            })[];
+        } & {
+            [key: string]: unknown;
+        };
         A1111Progress: {
             progress: number;
             eta_relative: number;
@@ -4051,16 +4192,6 @@ export interface components {
             } & {
                 [key: string]: unknown;
             };
-        };
-        ExtrasSingleImageRequest: {
-            image: string;
-            resize_mode?: 0 | 1;
-            upscaling_resize?: number;
-            upscaling_resize_w?: number;
-            upscaling_resize_h?: number;
-            upscaler_1?: string;
-        } & {
-            [key: string]: unknown;
         };
         RunPodStream: {
             status: string;

@@ -295,6 +295,29 @@ describe("A1111 dialect as webuiapi calls it", () => {
     }
   });
 
+  it("upscales as webuiapi's extra_single_image and extra_batch_images send it: 2x of a 64x64 PNG is 128x128", async () => {
+    const extras = { resize_mode: 0, show_extras_results: true, gfpgan_visibility: 0, codeformer_visibility: 0, codeformer_weight: 0, upscaling_resize: 2, upscaling_resize_w: 512, upscaling_resize_h: 512, upscaling_crop: true, upscaler_1: "None", upscaler_2: "None", extras_upscaler_2_visibility: 0, upscale_first: false };
+    const png = (r: number) => `data:image/png;base64,${Buffer.from(encodePng(64, 64, (x, y) => [r, x * 4, y * 4])).toString("base64")}`;
+    const single = await sdapi.post("extra-single-image", { ...extras, image: png(10) });
+    expect(single.status).toBe(200);
+    const one = (await single.json()) as { html_info: string; image: string };
+    expect(pngSize(new Uint8Array(Buffer.from(one.image, "base64")))).toEqual({ width: 128, height: 128 });
+    expect(one.html_info).toContain("128x128");
+    expect(single.headers.get("x-easel-run-id")).toMatch(/^run_/);
+
+    const batch = await sdapi.post("extra-batch-images", { ...extras, upscaling_resize: 1.5, imageList: [{ data: png(20), name: "image00001" }, { data: png(30), name: "image00002" }] });
+    expect(batch.status).toBe(200);
+    const many = (await batch.json()) as { html_info: string; images: string[] };
+    expect(many.images.map((i) => pngSize(new Uint8Array(Buffer.from(i, "base64"))))).toEqual([
+      { width: 96, height: 96 },
+      { width: 96, height: 96 },
+    ]);
+
+    const bad = await sdapi.post("extra-batch-images", { ...extras, imageList: [{ data: png(40) }, { data: "not an image" }] });
+    expect(bad.status).toBe(422);
+    expect(JSON.stringify(await bad.json())).toContain('"imageList","1","data"');
+  });
+
   it("png-info of a PNG without infotext answers empty info and the text chunks it has", async () => {
     const png = Buffer.from(encodePng(8, 8, () => [1, 2, 3], { Software: "a paint program" }));
     const info = (await (await sdapi.post("png-info", { image: png.toString("base64") })).json()) as { info: string; items: Record<string, string>; parameters: Record<string, unknown> };

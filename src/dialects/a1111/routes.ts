@@ -7,13 +7,16 @@ import type { Context } from "hono";
 import { createApp, errorsAs } from "../../app";
 import { config } from "../../config";
 import { EaselError, invalid } from "../../errors";
-import { submitJob } from "../../jobs/intake";
+import { jobStub } from "../../jobs/client";
+import { submitJob, type IntakeOptions, type IntakeRequest } from "../../jobs/intake";
+import type { JobSnapshot } from "../../jobs/results";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { tenantStub } from "../../tenants";
 import { basicOrBearerKey } from "../keys";
 import { requireKnownModel } from "../models";
 import { outputsBase64 } from "../outputs";
 import { failureStatus, waitForEnd } from "../wait";
+import { ExtrasSingleImageSchema, extrasFields, fromExtras, toExtrasResponse } from "./extras";
 import { pngInfo } from "./infotext";
 import { a1111List, LISTS, refreshA1111, type ListName } from "./lists";
 import { interruptTenant, skipTenant, tenantProgress, whileWaiting } from "./live";
@@ -42,6 +45,28 @@ async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A
     throw new EaselError(failureStatus(done.job), done.job.error?.code ?? done.job.status, done.job.error?.message ?? `the job is ${done.job.status}`);
   }
   return c.json(toA1111Response(done, await outputsBase64(c.env)(done), a1111Parameters(type, body)), 200);
+}
+
+/** One upscale job per image, waited on like txt2img; an intake refusal of any image creates none that run on. */
+async function upscales(c: Context<AppEnv>, requests: { req: IntakeRequest; fields: IntakeOptions["fields"] }[]): Promise<JobSnapshot[]> {
+  const tenant = c.var.tenant;
+  const created: string[] = [];
+  try {
+    for (const { req, fields } of requests) {
+      const { snapshot } = await submitJob(c.env, req, { tenant, dialect: "a1111", publicBaseUrl: config.publicBaseUrl(c.env, c.req.url), fields });
+      created.push(snapshot.job.id);
+    }
+  } catch (err) {
+    await Promise.all(created.map((id) => jobStub(c.env, id).cancel(tenant).catch(() => undefined)));
+    throw err;
+  }
+  c.header("x-easel-run-id", created.join(", "));
+  const done = await Promise.all(
+    created.map((id) => whileWaiting(c.env, tenant, id, () => waitForEnd(c.env, id, tenant, { signal: c.req.raw.signal, waitUntil: (p) => c.executionCtx.waitUntil(p) }))),
+  );
+  const failed = done.find((d) => d.job.status !== "succeeded");
+  if (failed) throw new EaselError(failureStatus(failed.job), failed.job.error?.code ?? failed.job.status, failed.job.error?.message ?? `the job is ${failed.job.status}`);
+  return done;
 }
 
 const json = (schema: z.ZodType, description: string) => ({ content: { "application/json": { schema } }, description });
@@ -84,6 +109,49 @@ a1111.openapi(
   async (c) => {
     await setA1111Options(c.env, c.var.tenant, c.req.valid("json"), "sd_model_checkpoint");
     return c.json(null, 200);
+  },
+);
+
+/** How many images one extra-batch-images call may upscale (each is its own job, counted against the tenant's limits). */
+const MAX_BATCH_IMAGES = 16;
+const ExtrasBatchImagesSchema = ExtrasSingleImageSchema.omit({ image: true })
+  .extend({ imageList: z.array(z.looseObject({ data: z.string().min(1), name: z.string().optional() })).min(1).max(MAX_BATCH_IMAGES) })
+  .openapi("ExtrasBatchImagesRequest");
+
+a1111.openapi(
+  createRoute({
+    method: "post",
+    path: "/sdapi/v1/extra-single-image",
+    tags: ["AUTOMATIC1111"],
+    summary: "Upscale one image (a canonical upscale job), answered when it is ready",
+    request: { body: { content: { "application/json": { schema: ExtrasSingleImageSchema } }, required: true } },
+    responses: { 200: json(z.object({ html_info: z.string(), image: z.string() }).openapi("ExtrasSingleImageResponse"), "The upscaled PNG, base64"), 422: Failure, 502: Failure },
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    const [done] = await upscales(c, [{ req: fromExtras(body), fields: extrasFields() }]);
+    if (!done) throw new EaselError(502, "backend_failed", "no upscale ran");
+    return c.json(toExtrasResponse(done, await outputsBase64(c.env)(done)), 200);
+  },
+);
+
+a1111.openapi(
+  createRoute({
+    method: "post",
+    path: "/sdapi/v1/extra-batch-images",
+    tags: ["AUTOMATIC1111"],
+    summary: `Upscale up to ${MAX_BATCH_IMAGES} images (one canonical upscale job each), answered when all are ready`,
+    request: { body: { content: { "application/json": { schema: ExtrasBatchImagesSchema } }, required: true } },
+    responses: { 200: json(z.object({ html_info: z.string(), images: z.array(z.string()) }).openapi("ExtrasBatchImagesResponse"), "The upscaled PNGs, base64, in the order sent"), 422: Failure, 502: Failure },
+  }),
+  async (c) => {
+    const { imageList, ...rest } = c.req.valid("json");
+    const done = await upscales(
+      c,
+      imageList.map((item, i) => ({ req: fromExtras({ ...rest, image: item.data }), fields: { ...extrasFields(), init_image: `imageList.${i}.data` } })),
+    );
+    const images = await Promise.all(done.map(async (d) => (await outputsBase64(c.env)(d))[0] ?? ""));
+    return c.json({ html_info: done[0] ? toExtrasResponse(done[0], []).html_info : "", images }, 200);
   },
 );
 
