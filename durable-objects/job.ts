@@ -115,6 +115,8 @@ export class JobObject extends DurableObject<Env> {
   private inflight: number | undefined;
   /** When this instance last renewed the current attempt's slot. */
   private renewedAt = 0;
+  /** The delivery loop under way, if any. */
+  private delivering: Promise<void> | undefined;
   private readonly waiters = new Set<() => void>();
   /** The last preview image read for a client (kept in memory only: images stay out of storage). */
   private preview: { attempt: number; at: number; image: string | null } | undefined;
@@ -888,7 +890,18 @@ export class JobObject extends DurableObject<Env> {
 
   // ---- webhook delivery: in order, one event at a time, on the schedule ----
 
-  private async deliverDue(): Promise<void> {
+  /**
+   * One delivery loop at a time per instance: alarms now fire while backend calls are in flight,
+   * and two loops would both send the head event (a duplicate delivery).
+   */
+  private deliverDue(): Promise<void> {
+    this.delivering ??= this.deliverLoop().finally(() => {
+      this.delivering = undefined;
+    });
+    return this.delivering;
+  }
+
+  private async deliverLoop(): Promise<void> {
     this.supersedeStarted();
     for (let i = 0; i < MAX_DELIVERIES_PER_ALARM; i++) {
       // Head of line only: a later event never overtakes an earlier one of the same job.
