@@ -110,8 +110,11 @@ async function main(): Promise<number> {
   const base = gw.url;
   const hook = (tag: string) => `${receiver.url}/hook/${tag}`;
 
-  /** One request; answers null when the gateway could not be reached (a restart). */
-  async function call(path: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; json: unknown } | null> {
+  /**
+   * One request; answers null when it was cut short (a restart), or "refused" when the connection
+   * was refused, so the request never reached the gateway.
+   */
+  async function call(path: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; json: unknown } | null | "refused"> {
     try {
       const res = await fetch(base + path, { ...init, signal: AbortSignal.timeout(60_000) });
       const text = await res.text();
@@ -123,8 +126,19 @@ async function main(): Promise<number> {
         json = text;
       }
       return { status: res.status, headers: res.headers, json };
-    } catch {
-      return null;
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause;
+      return cause?.code === "ECONNREFUSED" ? "refused" : null;
+    }
+  }
+  /** Any client may send again a request the gateway never received; bounded. */
+  async function send(path: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; json: unknown } | null> {
+    const until = Date.now() + 120_000;
+    for (;;) {
+      const res = await call(path, init);
+      if (res !== "refused") return res;
+      if (Date.now() > until) return null;
+      await sleep(250);
     }
   }
   const auth = { authorization: `Bearer ${KEY}`, "content-type": "application/json" };
@@ -145,7 +159,7 @@ async function main(): Promise<number> {
   async function submit(p: Planned): Promise<void> {
     const prompt = `soak job [tag:${p.tag}]`;
     const submittedAt = Date.now();
-    let res: Awaited<ReturnType<typeof call>>;
+    let res: Awaited<ReturnType<typeof send>>;
     if (p.kind === "v1-txt2img" || p.kind === "v1-img2img") {
       const body = JSON.stringify({
         type: p.img2img ? "img2img" : "txt2img",
@@ -163,15 +177,15 @@ async function main(): Promise<number> {
       // A /v1 client retries a submit that hit a restart, with the same Idempotency-Key (bounded).
       const until = Date.now() + 120_000;
       for (;;) {
-        res = await call("/v1/jobs", { method: "POST", headers: { ...auth, "idempotency-key": p.tag }, body });
+        res = await send("/v1/jobs", { method: "POST", headers: { ...auth, "idempotency-key": p.tag }, body });
         if ((res && res.status < 500) || Date.now() > until) break;
         await sleep(500);
       }
     } else {
-      res = await call(...dialectRequest(p, prompt));
+      res = await send(...dialectRequest(p, prompt));
     }
     if (res === null || res.status >= 500) {
-      // Dialect clients have no idempotency key to retry with: such a submit is not counted.
+      // Cut short mid-way: a dialect client has no idempotency key to retry with, so it is not counted.
       cutByRestart++;
       return;
     }
@@ -235,7 +249,7 @@ async function main(): Promise<number> {
     const p = (async () => {
       await sleep(Math.random() * 1500);
       for (let i = 0; i < 60; i++) {
-        const res = await call(`/v1/jobs/${job.runId}/cancel`, { method: "POST", headers: auth });
+        const res = await send(`/v1/jobs/${job.runId}/cancel`, { method: "POST", headers: auth });
         if (res && res.status < 500) {
           if (res.status === 200) canceledOk++;
           return;
@@ -291,7 +305,7 @@ async function main(): Promise<number> {
       return !(s && s !== "missing" && TERMINAL.has(s.status));
     });
     await pool(open, 16, async (j) => {
-      const res = await call(`/v1/jobs/${j.runId}`, { headers: auth });
+      const res = await send(`/v1/jobs/${j.runId}`, { headers: auth });
       if (res?.status === 200) status.set(j.runId, res.json as { status: string; error: { code?: string } | null });
       else if (res?.status === 404) status.set(j.runId, "missing");
     });
@@ -352,7 +366,7 @@ async function main(): Promise<number> {
   const twice = accepted.filter((j) => (runs.get(j.tag) ?? 0) > 1);
   let twiceAfterLostCall = 0;
   await pool(twice, 8, async (j) => {
-    const res = await call(`/v1/jobs/${j.runId}/events`, { headers: auth });
+    const res = await send(`/v1/jobs/${j.runId}/events`, { headers: auth });
     const events = (res?.json as { data?: { type: string }[] } | undefined)?.data ?? [];
     if (events.some((e) => e.type === "attempt.lost")) twiceAfterLostCall++;
   });
@@ -383,7 +397,7 @@ async function main(): Promise<number> {
   ];
   const lines: [string, string][] = [
     ["jobs planned / accepted", `${JOBS} / ${accepted.length}`],
-    ["not accepted: refused (4xx) / dialect submits cut by a restart", `${refused} / ${cutByRestart}`],
+    ["not accepted: refused (4xx) / dialect submits cut mid-way by a restart", `${refused} / ${cutByRestart}`],
     ["succeeded / failed / canceled", `${count("succeeded")} / ${count("failed")} / ${count("canceled")} (cancel requests answered 200: ${canceledOk})`],
     ["failed by error code", [...failCodes.entries()].map(([c, n]) => `${c} ${n}`).join(", ") || "none"],
     ["terminal events expected / received", `${accepted.length} / ${delivered.length}`],
