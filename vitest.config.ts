@@ -1,7 +1,7 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
-/** Configuration the Worker sees inside workerd tests: two tenants, two dead backends and a hanging one. */
+/** Configuration the Worker sees inside workerd tests: two tenants, two dead backends, a hanging one and two one-slot ones. */
 const workerTestBindings = (hangingBackendUrl: string) => ({
   TENANTS: JSON.stringify({
     acme: { api_keys: ["sk_acme_1"], webhook_secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] },
@@ -9,9 +9,12 @@ const workerTestBindings = (hangingBackendUrl: string) => ({
     capped: { api_keys: ["sk_capped_1"], max_active_jobs: 1 },
   }),
   BACKENDS: JSON.stringify([
-    { name: "dead-a", kind: "a1111", url: "http://127.0.0.1:9", timeout_s: 5 },
-    { name: "dead-b", kind: "a1111", url: "http://127.0.0.1:1", timeout_s: 5 },
-    { name: "hang", kind: "a1111", url: hangingBackendUrl, types: ["img2img"], timeout_s: 30, max_concurrency: 100 },
+    { name: "dead-a", kind: "a1111", url: "http://127.0.0.1:9", models: ["v1-5-pruned-emaonly"], timeout_s: 5 },
+    { name: "dead-b", kind: "a1111", url: "http://127.0.0.1:1", models: ["v1-5-pruned-emaonly"], timeout_s: 5 },
+    { name: "hang", kind: "a1111", url: hangingBackendUrl, types: ["img2img"], models: ["v1-5-pruned-emaonly"], timeout_s: 30, max_concurrency: 100 },
+    // One model on two one-slot backends: scheduling tests fill them and watch the lines.
+    { name: "busy-a", kind: "a1111", url: hangingBackendUrl, types: ["img2img"], models: ["two-lines"], timeout_s: 30, max_concurrency: 1 },
+    { name: "busy-b", kind: "a1111", url: hangingBackendUrl, types: ["img2img"], models: ["two-lines"], timeout_s: 30, max_concurrency: 1 },
   ]),
   PUBLIC_BASE_URL: "http://gateway.test",
   WEBHOOK_RETRY_SCHEDULE: "1,1",

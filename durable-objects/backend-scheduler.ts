@@ -4,6 +4,19 @@ import { jobStub } from "../src/jobs/client";
 
 /** Consecutive failures that open a backend's circuit. */
 export const CIRCUIT_THRESHOLD = 3;
+/**
+ * How long a slot lasts without renewal. A job renews the slots it uses on its heartbeat (every
+ * few seconds while it runs or waits for a backend), so a slot whose job vanished or whose release
+ * was lost comes back within this time, not after a whole backend timeout.
+ */
+export const SLOT_LEASE_MS = 60_000;
+/**
+ * A slot granted to the head of the line is only a claim until its job takes it (its next acquire).
+ * A wake-up that is lost, or a job that cannot start, gives the slot back after this long.
+ */
+export const CLAIM_MS = 10_000;
+/** An orphaned generation is presumed over after twice the longest recent run, but never sooner than this. */
+const ORPHAN_FLOOR_MS = 15_000;
 
 export type AcquireResult =
   | { status: "granted"; probe: boolean }
@@ -44,6 +57,7 @@ export class BackendScheduler extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY CHECK (id = 1), failures INTEGER NOT NULL, open_until INTEGER);
       CREATE TABLE IF NOT EXISTS limits (id INTEGER PRIMARY KEY CHECK (id = 1), max_concurrency INTEGER NOT NULL, cooldown_ms INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS recent (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, granted_at INTEGER NOT NULL, outcome TEXT, run_ms INTEGER);
+      CREATE TABLE IF NOT EXISTS identity (id INTEGER PRIMARY KEY CHECK (id = 1), backend TEXT NOT NULL);
       INSERT OR IGNORE INTO health (id, failures, open_until) VALUES (1, 0, NULL);
       INSERT OR IGNORE INTO limits (id, max_concurrency, cooldown_ms) VALUES (1, 1, 30000);
     `);
@@ -64,15 +78,21 @@ export class BackendScheduler extends DurableObject<Env> {
     this.sql.exec("INSERT INTO recent (job_id, granted_at) VALUES (?, ?)", jobId, now);
   }
 
-  /** Asks for a slot; with `enqueue` the job waits in line and is woken when its turn comes. */
-  async acquire(req: { jobId: string; tenant: string; maxConcurrency: number; cooldownMs: number; leaseMs: number; enqueue: boolean }): Promise<AcquireResult> {
+  /**
+   * Asks for a slot; with `enqueue` the job waits in line and is woken when its turn comes. A job
+   * waits in one line at a time: the job object leaves a line before it joins another.
+   */
+  async acquire(req: { backend: string; jobId: string; tenant: string; maxConcurrency: number; cooldownMs: number; leaseMs: number; enqueue: boolean }): Promise<AcquireResult> {
     const now = Date.now();
-    // The backend's limits come from configuration, which the jobs carry here.
+    // The backend's limits (and name, for wake-ups) come from configuration, which the jobs carry here.
     this.sql.exec("UPDATE limits SET max_concurrency = ?, cooldown_ms = ? WHERE id = 1", req.maxConcurrency, req.cooldownMs);
+    this.sql.exec("INSERT OR REPLACE INTO identity (id, backend) VALUES (1, ?)", req.backend);
     this.reclaimExpired(now);
     const held = this.sql.exec("SELECT job_id FROM slots WHERE job_id = ?", req.jobId).toArray();
     if (held.length) {
+      // A claim from the line becomes a full lease once its job takes it.
       this.sql.exec("UPDATE slots SET lease_until = ? WHERE job_id = ?", now + req.leaseMs, req.jobId);
+      await this.reschedule();
       return { status: "granted", probe: false };
     }
     const h = this.health();
@@ -121,6 +141,38 @@ export class BackendScheduler extends DurableObject<Env> {
       }
     }
     await this.grantWaiting(now);
+  }
+
+  /**
+   * Keeps the slot of a job whose generation is still under way here (the job's heartbeat). A
+   * slot that was reclaimed meanwhile is taken again: the GPU is busy with that job either way.
+   */
+  async renew(jobId: string, tenant: string, leaseMs: number): Promise<void> {
+    const now = Date.now();
+    const slot = this.sql.exec<{ probe: number }>("SELECT probe FROM slots WHERE job_id = ?", jobId).toArray()[0];
+    this.sql.exec("INSERT OR REPLACE INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, ?)", jobId, tenant, now + leaseMs, slot?.probe ?? 0);
+    this.sql.exec("DELETE FROM waiting WHERE job_id = ?", jobId);
+    await this.reschedule();
+  }
+
+  /**
+   * The job no longer owns its slot, but a generation it started may still be running on the
+   * GPU (a call lost in a restart, a canceled run the backend cannot stop): the slot stays taken,
+   * under another name, until that generation is presumably over: twice the longest of the recent
+   * runs here after it began (at least ORPHAN_FLOOR_MS), and at most the backend's timeout (also
+   * the bound when nothing has run here yet). The job may meanwhile ask for a new slot here; it
+   * waits like anyone else.
+   */
+  async orphan(jobId: string, attempt: number, startedAt: number, timeoutMs: number): Promise<void> {
+    const longest = this.sql
+      .exec<{ ms: number | null }>("SELECT MAX(run_ms) AS ms FROM (SELECT run_ms FROM recent WHERE outcome = 'success' ORDER BY seq DESC LIMIT ?)", RECENT_ATTEMPTS)
+      .one().ms;
+    const until = startedAt + (longest === null ? timeoutMs : Math.min(timeoutMs, Math.max(ORPHAN_FLOOR_MS, 2 * longest)));
+    const slot = this.sql.exec<{ tenant: string }>("SELECT tenant FROM slots WHERE job_id = ?", jobId).toArray()[0];
+    this.sql.exec("DELETE FROM slots WHERE job_id = ?", jobId);
+    this.sql.exec("DELETE FROM waiting WHERE job_id = ?", jobId);
+    if (slot && until > Date.now()) this.sql.exec("INSERT OR REPLACE INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, 0)", `${jobId}#${attempt}`, slot.tenant, until);
+    await this.grantWaiting(Date.now());
   }
 
   async status(): Promise<BackendStatus> {
@@ -178,38 +230,58 @@ export class BackendScheduler extends DurableObject<Env> {
     this.sql.exec("DELETE FROM slots WHERE lease_until < ?", now);
   }
 
+  /**
+   * Hands free slots to the line, each as a short claim, and asks each woken job whether it still
+   * wants its slot: one that ended or runs elsewhere says no, and its slot goes to the next in
+   * line at once. A wake-up that is lost leaves a claim that lapses after CLAIM_MS (the alarm
+   * reclaims it), and the job itself re-checks on its own alarm within REQUEUE_CHECK_MS.
+   */
   private async grantWaiting(now: number): Promise<void> {
     const max = this.sql.exec<{ max_concurrency: number }>("SELECT max_concurrency FROM limits WHERE id = 1").one().max_concurrency;
-    const h = this.health();
-    const granted: string[] = [];
-    const grantNext = (probe: boolean): boolean => {
-      const next = this.nextInLine();
-      if (!next) return false;
-      const row = this.sql.exec<{ tenant: string; lease_ms: number }>("SELECT tenant, lease_ms FROM waiting WHERE job_id = ?", next).one();
-      this.grant(next, row.tenant, row.lease_ms, now, probe);
-      granted.push(next);
-      return true;
-    };
-    if (h.open_until === null) {
-      // Bounded by the free slots.
-      while (this.count("slots") < max && grantNext(false));
-    } else if (now >= h.open_until && !this.probing()) {
-      // Half-open: one waiting job probes the backend; its outcome opens or closes the circuit.
-      grantNext(true);
+    const backend = this.sql.exec<{ backend: string }>("SELECT backend FROM identity WHERE id = 1").toArray()[0]?.backend;
+    // Bounded: every round removes at least one job from the line.
+    for (;;) {
+      const h = this.health();
+      const granted: string[] = [];
+      const grantNext = (probe: boolean): boolean => {
+        const next = this.nextInLine();
+        if (!next) return false;
+        const row = this.sql.exec<{ tenant: string }>("SELECT tenant FROM waiting WHERE job_id = ?", next).one();
+        this.grant(next, row.tenant, CLAIM_MS, now, probe);
+        granted.push(next);
+        return true;
+      };
+      if (h.open_until === null) {
+        // Bounded by the free slots.
+        while (this.count("slots") < max && grantNext(false));
+      } else if (now >= h.open_until && !this.probing()) {
+        // Half-open: one waiting job probes the backend; its outcome opens or closes the circuit.
+        grantNext(true);
+      }
+      await this.reschedule();
+      if (!granted.length || backend === undefined) return;
+      const answers = await Promise.all(granted.map(async (jobId) => ({ jobId, wants: await this.ask(jobId, backend) })));
+      const unwanted = answers.filter((a) => a.wants === false).map((a) => a.jobId);
+      if (!unwanted.length) return;
+      for (const jobId of unwanted) this.sql.exec("DELETE FROM slots WHERE job_id = ?", jobId);
+      now = Date.now();
     }
-    await this.reschedule();
-    await this.wake(granted);
   }
 
-  /** Tells jobs to dispatch again; a lost wake-up costs only time, as each job re-checks on its alarm. */
+  /** Whether the job takes the slot it was granted; `undefined` when it could not be asked. */
+  private async ask(jobId: string, backend: string): Promise<boolean | undefined> {
+    try {
+      return await jobStub(this.env, jobId).wake(backend);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Tells jobs whose line was dissolved to dispatch again; one that misses it re-checks on its alarm. */
   private async wake(jobIds: string[]): Promise<void> {
-    await Promise.all(
-      jobIds.map((jobId) =>
-        jobStub(this.env, jobId)
-          .wake()
-          .catch(() => undefined),
-      ),
-    );
+    const backend = this.sql.exec<{ backend: string }>("SELECT backend FROM identity WHERE id = 1").toArray()[0]?.backend;
+    if (backend === undefined) return;
+    await Promise.all(jobIds.map((jobId) => this.ask(jobId, backend)));
   }
 
   /** One alarm: the earliest lease expiry (to reclaim it) or the end of an open circuit's cool-down. */

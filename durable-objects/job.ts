@@ -19,10 +19,15 @@ import { putS3Object, s3ImageKey, s3ManifestKey } from "../src/storage/s3-output
 import { attemptDelivery, nextDelayMs } from "../src/webhooks/deliver";
 import { fillSlots, serializeWithSlots, type SlottedBody } from "../src/webhooks/body-slots";
 import { tenantStub } from "../src/tenants";
-import type { AcquireResult } from "./backend-scheduler";
+import { SLOT_LEASE_MS, type AcquireResult } from "./backend-scheduler";
 
-/** While a synchronous call is in flight the alarm beats this often, so a restart resumes quickly. */
+/**
+ * While a synchronous call is in flight the alarm beats this often: it enforces the deadline
+ * during the call, renews the slot, and after a restart finds the call lost within this time.
+ */
 const HEARTBEAT_MS = 5_000;
+/** How often a job renews the slot its generation occupies (well inside SLOT_LEASE_MS). */
+const RENEW_MS = 20_000;
 /** A job waiting for a backend slot checks again this often, in case a wake-up was lost. */
 const REQUEUE_CHECK_MS = 15_000;
 const POLL_MIN_MS = 1_000;
@@ -88,6 +93,7 @@ type AttemptRow = {
   poll_at: number | null;
   poll_delay: number;
   token: string;
+  started_at: number;
 };
 
 type ProgressRow = { attempt: number; data: string; event_data: string | null; event_at: number | null };
@@ -105,8 +111,12 @@ const seedOf = (input: StoredJobInput, i: number): number | null => (input.spec.
  */
 export class JobObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  /** The synchronous backend call this instance has in flight, if any. */
-  private inflight: { attempt: number } | undefined;
+  /** The attempt whose backend call this instance has in flight, if any. */
+  private inflight: number | undefined;
+  /** When this instance last renewed the current attempt's slot. */
+  private renewedAt = 0;
+  /** The delivery loop under way, if any. */
+  private delivering: Promise<void> | undefined;
   private readonly waiters = new Set<() => void>();
   /** The last preview image read for a client (kept in memory only: images stay out of storage). */
   private preview: { attempt: number; at: number; image: string | null } | undefined;
@@ -269,10 +279,8 @@ export class JobObject extends DurableObject<Env> {
     if (TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: `job is already ${row.status}` };
     if (onlyQueued && row.status !== "queued") return { ok: false, code: "conflict", message: `job is ${row.status}` };
     const attempt = this.currentAttempt();
-    const callRunning = this.callInFlight(attempt);
     await this.finish("canceled", null, []);
-    this.stopBackend(attempt);
-    if (!callRunning) await this.releaseSlot(attempt?.backend ?? row.waiting_on ?? "", "neutral");
+    await this.leaveBackend(attempt, row.waiting_on);
     return { ok: true, snapshot: await this.snapshot(this.mustRow()) };
   }
 
@@ -317,13 +325,20 @@ export class JobObject extends DurableObject<Env> {
     return { ok: true, event_id: out.event_id };
   }
 
-  /** The backend scheduler granted this job a slot. */
-  async wake(): Promise<void> {
+  /**
+   * A backend scheduler granted this job a slot (or dissolved its line): answers whether the job
+   * takes it. A job that ended, runs elsewhere or left that line says no, and the scheduler hands
+   * the slot on at once.
+   */
+  async wake(backend: string): Promise<boolean> {
     const row = this.row();
-    // A job already running elsewhere has nothing to dispatch (runAttempt left that queue).
-    if (!row || TERMINAL.has(row.status) || this.currentAttempt()) return;
+    if (!row || TERMINAL.has(row.status)) return false;
+    const attempt = this.currentAttempt();
+    if (attempt) return attempt.backend === backend;
+    if (row.waiting_on !== backend) return false;
     this.sql.exec("UPDATE job SET dispatch_at = ? WHERE id = ?", Date.now(), row.id);
     await this.reschedule();
+    return true;
   }
 
   /** A completion callback from an asynchronous backend; a forged or replayed one changes nothing. */
@@ -373,13 +388,21 @@ export class JobObject extends DurableObject<Env> {
     if (await this.expireIfDue(row)) return;
     const attempt = this.currentAttempt();
     if (attempt?.state === "running") {
-      if (this.inflight?.attempt === attempt.n) return;
-      // The call was lost with a previous instance (a restart): run it again.
-      this.endAttempt(attempt.n, "failed", "the gateway restarted during the call");
-      this.event("attempt.lost", { attempt: attempt.n, backend: attempt.backend }, now);
-      this.sql.exec("UPDATE job SET dispatch_at = ? WHERE id = ?", now, row.id);
+      if (this.inflight === attempt.n) {
+        await this.renewSlot(attempt);
+        return;
+      }
+      // The call was lost with a previous instance (a restart). Its generation may still be running:
+      // that slot stays taken until it cannot be (so no second run overlaps it on that backend).
+      await this.orphanSlot(attempt);
+      this.ctx.storage.transactionSync(() => {
+        this.endAttempt(attempt.n, "failed", "the gateway restarted during the call");
+        this.event("attempt.lost", { attempt: attempt.n, backend: attempt.backend }, now);
+        this.sql.exec("UPDATE job SET dispatch_at = ? WHERE id = ?", now, row.id);
+      });
     } else if (attempt?.state === "pending") {
       if (dueBy(attempt.poll_at)) await this.pollAttempt(attempt);
+      else await this.renewSlot(attempt);
       return;
     }
     const fresh = this.mustRow();
@@ -387,23 +410,16 @@ export class JobObject extends DurableObject<Env> {
   }
 
   /**
-   * Fails a job past its deadline with `timeout` and tells the backend to stop; a slot whose call
-   * is still in flight is given back when that call returns. True when the job ended here.
+   * Fails a job past its deadline with `timeout` and leaves its backend (see leaveBackend: a slot
+   * the GPU may still use is not given back). Checked on every heartbeat, so also while a
+   * synchronous call is in flight. True when the job ended here.
    */
   private async expireIfDue(row: JobRow): Promise<boolean> {
     if (TERMINAL.has(row.status) || !dueBy(row.deadline_at)) return false;
     const attempt = this.currentAttempt();
-    const callRunning = this.callInFlight(attempt);
     await this.finish("failed", { code: "timeout", message: `the job did not finish within ${parseInput(row).timeout_s} s` }, []);
-    this.stopBackend(attempt);
-    if (!callRunning) await this.releaseSlot(attempt?.backend ?? row.waiting_on ?? "", attempt ? "failure" : "neutral");
+    await this.leaveBackend(attempt, row.waiting_on);
     return true;
-  }
-
-  /** The deadline of a job whose synchronous call holds the alarm: end it, and send its event now. */
-  private async deadlineDuringCall(): Promise<void> {
-    const row = this.row();
-    if (row && (await this.expireIfDue(row))) await this.deliverDue();
   }
 
   /** Finds a backend with a free slot and runs the job there, failing over while any is left. */
@@ -411,10 +427,12 @@ export class JobObject extends DurableObject<Env> {
     const input = parseInput(row);
     const tried = new Set<string>(JSON.parse(row.tried) as string[]);
     const all = fittingBackends(config.backends(this.env), { type: input.spec.type, model: input.spec.model, backend: input.backend, pinOverridesModels: input.pin_overrides_models });
-    const candidates = all.filter((b) => !tried.has(b.name));
+    // The line the job waits in comes first: a slot granted there is this job's claim.
+    const candidates = all.filter((b) => !tried.has(b.name)).sort((a, b) => Number(b.name === row.waiting_on) - Number(a.name === row.waiting_on));
     if (!candidates.length) {
       const last = this.lastAttemptError();
       await this.finish("failed", { code: "backend_failed", message: last ?? "no configured backend serves this job" }, []);
+      await this.releaseSlot(row.waiting_on ?? "", "neutral");
       return;
     }
     let granted: BackendConfig | undefined;
@@ -430,14 +448,24 @@ export class JobObject extends DurableObject<Env> {
       if (res.status === "open") retryAt = Math.min(retryAt, res.retry_at);
     }
     if (!granted) {
-      // Everything fitting is busy: wait in line at the least loaded backend, woken when a slot frees.
-      const best = busy.sort((a, b) => a.load - b.load)[0];
+      // Everything fitting is busy: wait in one line, woken when a slot frees there. A job keeps its
+      // place in the line it is in; it joins the least loaded one only when it is in none that fits.
+      const best = busy.find((b) => b.backend.name === row.waiting_on) ?? busy.sort((a, b) => a.load - b.load)[0];
+      let waitingOn: string | null = null;
+      if (best?.backend.name !== row.waiting_on) {
+        // Leave the old line before joining another, and say where the job waits before it joins,
+        // so a wake-up that comes at once finds it wanted.
+        await this.releaseSlot(row.waiting_on ?? "", "neutral");
+        this.sql.exec("UPDATE job SET waiting_on = ? WHERE id = ?", best?.backend.name ?? null, row.id);
+      }
       if (best) {
         const res = await this.acquire(row, best.backend, true);
         if (res.status === "granted") granted = best.backend;
+        else if (res.status === "queued") waitingOn = best.backend.name;
+        else await this.releaseSlot(best.backend.name, "neutral");
       }
       if (!granted) {
-        this.sql.exec("UPDATE job SET dispatch_at = ?, waiting_on = ? WHERE id = ?", retryAt, best?.backend.name ?? null, row.id);
+        this.sql.exec("UPDATE job SET dispatch_at = ?, waiting_on = ? WHERE id = ?", retryAt, waitingOn, row.id);
         return;
       }
     }
@@ -447,11 +475,12 @@ export class JobObject extends DurableObject<Env> {
   private async acquire(row: JobRow, backend: BackendConfig, enqueue: boolean): Promise<AcquireResult> {
     try {
       return await this.scheduler(backend.name).acquire({
+        backend: backend.name,
         jobId: row.id,
         tenant: row.tenant,
         maxConcurrency: backend.max_concurrency,
         cooldownMs: backend.circuit_cooldown_s * 1000,
-        leaseMs: backend.timeout_s * 1000 + 60_000,
+        leaseMs: SLOT_LEASE_MS,
         enqueue,
       });
     } catch {
@@ -478,11 +507,14 @@ export class JobObject extends DurableObject<Env> {
       this.event("attempt.started", { attempt: n, backend: backend.name }, now);
     });
 
-    this.inflight = { attempt: n };
-    // A synchronous call holds the alarm, so the deadline keeps a timer of its own meanwhile: the job
-    // fails with `timeout` on time and the backend is told to stop, its slot held until the call returns.
-    const deadline = setTimeout(() => void this.deadlineDuringCall().catch(() => undefined), Math.max(0, row.deadline_at - Date.now()));
-    await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
+    // The call runs outside the alarm handler, so the heartbeat keeps beating while it is in flight
+    // (it enforces the deadline meanwhile: see advance).
+    this.inflight = n;
+    this.renewedAt = now;
+    this.ctx.waitUntil(this.callBackend(row.id, n, token, input, backend));
+  }
+
+  private async callBackend(jobId: string, n: number, token: string, input: StoredJobInput, backend: BackendConfig): Promise<void> {
     const adapter = adapterFor(backend);
     // Progress is read beside the synchronous call, for exactly as long as it runs.
     const watch = new AbortController();
@@ -493,9 +525,9 @@ export class JobObject extends DurableObject<Env> {
       outcome = await adapter.submit({
         spec: (await this.fullInput(input)).spec,
         initImage,
-        callbackUrl: `${input.public_base_url}/internal/callbacks/${encodeURIComponent(row.id)}/${n}/${token}`,
+        callbackUrl: `${input.public_base_url}/internal/callbacks/${encodeURIComponent(jobId)}/${n}/${token}`,
         callbackSecret: token,
-        taskId: taskIdOf(row.id, n),
+        taskId: taskIdOf(jobId, n),
         // Never cut short from here: the backend would go on generating with its slot given back.
         signal: AbortSignal.timeout(backend.timeout_s * 1000 + 5_000),
       });
@@ -503,10 +535,16 @@ export class JobObject extends DurableObject<Env> {
       outcome = { kind: "failed", failure: { code: "backend_failed", message: "the attempt failed inside the gateway", detail: err instanceof Error ? err.message : String(err), retryable: true } };
     } finally {
       watch.abort();
-      clearTimeout(deadline);
-      if (this.inflight?.attempt === n) this.inflight = undefined;
     }
-    await this.settle(n, backend, outcome);
+    try {
+      await this.settle(n, backend, outcome);
+    } catch (err) {
+      console.error("settling an attempt failed", err instanceof Error ? err.message : String(err));
+    } finally {
+      // Only now: until the outcome is applied, the heartbeat must not take the call for lost.
+      if (this.inflight === n) this.inflight = undefined;
+    }
+    await this.reschedule();
   }
 
   private async pollAttempt(attempt: AttemptRow): Promise<void> {
@@ -516,18 +554,15 @@ export class JobObject extends DurableObject<Env> {
       return;
     }
     const { samples, type } = parseInput(this.mustRow()).spec;
+    // The adapter bounds the status call itself; a hung one comes back as unavailable, not canceled.
     const outcome = await adapterFor(backend)
       .poll(attempt.external_id, { samples, upscale: type === "upscale", signal: AbortSignal.timeout(30_000) })
       .catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: "the backend could not be asked", detail: String(err), retryable: true } }));
-    if (outcome.kind === "failed" && outcome.failure.code === "backend_unavailable") {
-      // A status endpoint that is briefly unreachable is no verdict on the generation: ask again later.
-      this.backoffPoll(attempt);
-      return;
-    }
-    if (outcome.kind === "pending") {
-      await this.readProgress(attempt, false);
-      // Still running there: keep holding the slot, whose lease would otherwise run out.
-      await this.acquire(this.mustRow(), backend, false);
+    if (outcome.kind === "pending" || (outcome.kind === "failed" && outcome.failure.code === "backend_unavailable")) {
+      // Still running there, or a status call that failed (no verdict on the generation, which may
+      // well be running): keep the slot, and ask again later.
+      if (outcome.kind === "pending") await this.readProgress(attempt, false);
+      await this.renewSlot(attempt, true);
       this.backoffPoll(attempt);
       return;
     }
@@ -569,27 +604,33 @@ export class JobObject extends DurableObject<Env> {
       );
       if (written) return this.settle(n, backend, { kind: "failed", failure: written });
       // Storing took time: a cancel may have landed meanwhile, and a canceled job never succeeds.
-      if (!current()) return this.settle(n, backend, outcome);
-      this.endAttempt(n, "done", null);
-      await this.finish("succeeded", null, outputs);
+      const ended = await this.finish("succeeded", null, outputs, { guard: () => current() !== undefined, also: () => this.endAttempt(n, "done", null) });
+      if (!ended) return this.settle(n, backend, outcome);
       await this.releaseSlot(name, "success");
       return;
     }
     const f = outcome.failure;
-    if (f.code === "canceled") return;
     // The backend's own words go to the operator's log only; tenants see what Easel wrote.
     if (f.detail) console.warn(`backend ${name} attempt failed (${f.code}): ${redact(f.detail, [backend?.api_key, backend?.password])}`);
-    this.endAttempt(n, "failed", f.message);
-    this.event("attempt.failed", { attempt: n, backend: name, code: f.code, message: f.message }, Date.now());
-    await this.releaseSlot(name, countsAgainstBackend(f) ? "failure" : "neutral");
+    // The attempt's end and what follows it (the job's end, or its next dispatch) are one
+    // transaction: a restart between them would leave a job running with nothing to run.
+    const failedAttempt = () => {
+      this.endAttempt(n, "failed", f.message);
+      this.event("attempt.failed", { attempt: n, backend: name, code: f.code, message: f.message }, Date.now());
+    };
     if (!f.retryable) {
-      await this.finish("failed", { code: f.code, message: f.message }, []);
+      await this.finish("failed", { code: f.code, message: f.message }, [], { guard: () => current() !== undefined, also: failedAttempt });
+      await this.releaseSlot(name, "neutral");
       return;
     }
     const row = this.mustRow();
     const tried = new Set<string>(JSON.parse(row.tried) as string[]);
     tried.add(name);
-    this.sql.exec("UPDATE job SET tried = ?, dispatch_at = ? WHERE id = ?", JSON.stringify([...tried]), Date.now(), row.id);
+    this.ctx.storage.transactionSync(() => {
+      failedAttempt();
+      this.sql.exec("UPDATE job SET tried = ?, dispatch_at = ? WHERE id = ?", JSON.stringify([...tried]), Date.now(), row.id);
+    });
+    await this.releaseSlot(name, countsAgainstBackend(f) ? "failure" : "neutral");
   }
 
   private async storeOutputs(input: StoredJobInput, images: Uint8Array[]): Promise<StoredOutput[]> {
@@ -682,22 +723,46 @@ export class JobObject extends DurableObject<Env> {
   }
 
   /**
-   * Tells the backend to stop an attempt of a job that already ended, so whatever it answers
-   * cannot revive the job. In the background: a slow backend must not delay the caller.
+   * After the job ended: leaves its line, tells the backend to stop its attempt (so whatever the
+   * backend answers cannot revive the job), and gives the slot back, but not while the GPU may
+   * still be working for it, or `max_concurrency` would be exceeded. A call still open here keeps
+   * the slot until it ends (an interrupt makes A1111 answer at once; Cerebrium cannot be stopped)
+   * and its settle releases it; RunPod stops a canceled job, so its slot comes back at once;
+   * anything else stays taken until that generation is presumably over (see the scheduler's orphan).
    */
-  private stopBackend(attempt: AttemptRow | undefined): void {
-    const backend = attempt && config.backend(this.env, attempt.backend);
-    if (!attempt || !backend) return;
+  private async leaveBackend(attempt: AttemptRow | undefined, waitingOn: string | null): Promise<void> {
+    if (!attempt) {
+      await this.releaseSlot(waitingOn ?? "", "neutral");
+      return;
+    }
+    const backend = config.backend(this.env, attempt.backend);
     const ref = { externalId: attempt.external_id ?? undefined, taskId: taskIdOf(this.mustRow().id, attempt.n) };
-    this.ctx.waitUntil(adapterFor(backend).cancel(ref, AbortSignal.timeout(10_000)).catch(() => undefined));
+    const stopped = backend ? adapterFor(backend).cancel(ref, AbortSignal.timeout(10_000)).catch(() => undefined) : Promise.resolve();
+    // In the background: a slow backend must not delay the caller.
+    if (attempt.state === "running" && this.inflight === attempt.n) this.ctx.waitUntil(stopped);
+    else if (attempt.state === "pending" && backend?.kind === "runpod") this.ctx.waitUntil(stopped.then(() => this.releaseSlot(attempt.backend, "neutral")));
+    else {
+      this.ctx.waitUntil(stopped);
+      await this.orphanSlot(attempt);
+    }
   }
 
-  /**
-   * Whether this instance is still waiting on the attempt's synchronous call. Such a call keeps its
-   * slot when the job ends: the GPU works until it returns, and `settle` gives the slot back then.
-   */
-  private callInFlight(attempt: AttemptRow | undefined): boolean {
-    return attempt !== undefined && attempt.state === "running" && this.inflight?.attempt === attempt.n;
+  /** Keeps the slot of an attempt under way (at most every RENEW_MS unless `now`). */
+  private async renewSlot(attempt: AttemptRow, now = false): Promise<void> {
+    if (!now && Date.now() - this.renewedAt < RENEW_MS) return;
+    this.renewedAt = Date.now();
+    const row = this.mustRow();
+    await this.scheduler(attempt.backend)
+      .renew(row.id, row.tenant, SLOT_LEASE_MS)
+      .catch(() => undefined);
+  }
+
+  /** The attempt's generation may still run: its slot stays taken until it presumably cannot. */
+  private async orphanSlot(attempt: AttemptRow): Promise<void> {
+    const timeoutMs = (config.backend(this.env, attempt.backend)?.timeout_s ?? 600) * 1000;
+    await this.scheduler(attempt.backend)
+      .orphan(this.mustRow().id, attempt.n, attempt.started_at, timeoutMs)
+      .catch(() => undefined);
   }
 
   private async releaseSlot(backend: string, outcome: "success" | "failure" | "neutral"): Promise<void> {
@@ -727,9 +792,18 @@ export class JobObject extends DurableObject<Env> {
     this.ctx.waitUntil(this.syncIndex());
   }
 
-  private async finish(status: "succeeded" | "failed" | "canceled", error: JobError | null, outputs: StoredOutput[]): Promise<void> {
+  /**
+   * Ends the job, with its event and outbox row; `also` joins the same transaction, `guard` must
+   * still hold when it runs. Answers whether the job ended here.
+   */
+  private async finish(
+    status: "succeeded" | "failed" | "canceled",
+    error: JobError | null,
+    outputs: StoredOutput[],
+    opts: { guard?: () => boolean; also?: () => void } = {},
+  ): Promise<boolean> {
     const row = this.mustRow();
-    if (!canTransition(row.status, status)) return;
+    if (!canTransition(row.status, status)) return false;
     const now = Date.now();
     const type: WebhookEventType = `job.${status}`;
     const input = parseInput(row);
@@ -737,9 +811,10 @@ export class JobObject extends DurableObject<Env> {
     if (status === "failed" && error) await this.writeS3FailureManifest(input, error);
     const body = input.webhook && input.webhook_events.includes(type) ? await this.webhookBody(ended, type, now) : null;
     // Rendering awaited: make sure nobody ended the job meanwhile.
-    if (!canTransition(this.mustRow().status, status)) return;
+    if (!canTransition(this.mustRow().status, status) || (opts.guard && !opts.guard())) return false;
     this.ctx.storage.transactionSync(() => {
-      this.sql.exec("UPDATE job SET status = ?, completed_at = ?, error = ?, output = ?, dispatch_at = NULL WHERE id = ?", status, now, ended.error, ended.output, row.id);
+      opts.also?.();
+      this.sql.exec("UPDATE job SET status = ?, completed_at = ?, error = ?, output = ?, dispatch_at = NULL, waiting_on = NULL WHERE id = ?", status, now, ended.error, ended.output, row.id);
       this.sql.exec("UPDATE attempts SET state = 'canceled', ended_at = ? WHERE state IN ('running', 'pending')", now);
       this.sql.exec("DELETE FROM progress");
       this.event(type, error ? { error } : { outputs: outputs.length }, now);
@@ -747,6 +822,7 @@ export class JobObject extends DurableObject<Env> {
     });
     this.ctx.waitUntil(this.syncIndex());
     await this.reschedule();
+    return true;
   }
 
   private async webhookBody(row: JobRow, type: WebhookEventType, now: number): Promise<SlottedBody | null> {
@@ -814,7 +890,19 @@ export class JobObject extends DurableObject<Env> {
 
   // ---- webhook delivery: in order, one event at a time, on the schedule ----
 
-  private async deliverDue(): Promise<void> {
+  /**
+   * One delivery loop at a time per instance: alarms now fire while backend calls are in flight,
+   * and two loops would both send the head event (a duplicate delivery).
+   */
+  private deliverDue(): Promise<void> {
+    this.delivering ??= this.deliverLoop().finally(() => {
+      this.delivering = undefined;
+    });
+    return this.delivering;
+  }
+
+  private async deliverLoop(): Promise<void> {
+    this.supersedeStarted();
     for (let i = 0; i < MAX_DELIVERIES_PER_ALARM; i++) {
       // Head of line only: a later event never overtakes an earlier one of the same job.
       const head = this.sql.exec<OutboxRow>("SELECT event_id, type, url, body, slots, attempts, next_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1").toArray()[0];
@@ -852,6 +940,27 @@ export class JobObject extends DurableObject<Env> {
     }
   }
 
+  /**
+   * A `job.started` that has failed its first attempt by the time the job ended gives way to the
+   * terminal event: the outcome says all it says, and its retries (hours, on the schedule) would
+   * otherwise hold the outcome back after the receiver recovers. Logged in the job's events.
+   */
+  private supersedeStarted(): void {
+    const stale = this.sql
+      .exec<{ event_id: string }>(
+        `SELECT event_id FROM outbox o WHERE state = 'pending' AND type = 'job.started' AND attempts > 0
+         AND EXISTS (SELECT 1 FROM outbox t WHERE t.seq > o.seq AND t.type IN ('job.succeeded', 'job.failed', 'job.canceled'))`,
+      )
+      .toArray();
+    if (!stale.length) return;
+    this.ctx.storage.transactionSync(() => {
+      for (const { event_id } of stale) {
+        this.sql.exec("UPDATE outbox SET state = 'superseded', next_at = NULL WHERE event_id = ?", event_id);
+        this.event("webhook.superseded", { event_id, type: "job.started" }, Date.now());
+      }
+    });
+  }
+
   /** One alarm for everything: the earliest of dispatch, poll, heartbeat, deadline and next delivery. */
   private async reschedule(): Promise<void> {
     const row = this.row();
@@ -867,6 +976,7 @@ export class JobObject extends DurableObject<Env> {
       const attempt = this.currentAttempt();
       if (attempt?.state === "pending" && attempt.poll_at !== null) times.push(attempt.poll_at);
       if (attempt?.state === "running") times.push(Date.now() + HEARTBEAT_MS);
+      if (attempt?.state === "pending") times.push(Date.now() + RENEW_MS);
     }
     if (times.length) await this.ctx.storage.setAlarm(Math.min(...times));
     else await this.ctx.storage.deleteAlarm();
@@ -891,7 +1001,7 @@ export class JobObject extends DurableObject<Env> {
   }
 
   private currentAttempt(): AttemptRow | undefined {
-    return this.sql.exec<AttemptRow>("SELECT n, backend, state, external_id, poll_at, poll_delay, token FROM attempts WHERE state IN ('running', 'pending') ORDER BY n DESC LIMIT 1").toArray()[0];
+    return this.sql.exec<AttemptRow>("SELECT n, backend, state, external_id, poll_at, poll_delay, token, started_at FROM attempts WHERE state IN ('running', 'pending') ORDER BY n DESC LIMIT 1").toArray()[0];
   }
 
   private lastAttemptError(): string | undefined {

@@ -108,7 +108,7 @@ export async function generate(state: SimState, kind: Kind, api: "txt2img" | "im
   // Only A1111 itself keeps tasks (and, when serial, its one-at-a-time lock).
   const tasks = kind === "a1111" ? state.tasks : undefined;
   const release = tasks ? await tasks.admit(taskId, faults.serial) : () => undefined;
-  const end = state.begin(kind);
+  const end = state.begin(kind, typeof payload.prompt === "string" ? payload.prompt : "");
   const started = Date.now();
   let interrupted = false;
   let skipBatch = () => undefined as unknown;

@@ -63,6 +63,8 @@ export interface Stats {
   skips: number;
   cancels: number;
   webhooksSent: number;
+  /** Generations per prompt tag `[tag:<name>]`: lets a load test count GPU runs per job. */
+  byTag: Record<string, number>;
 }
 
 const kindStats = (): KindStats => ({ current: 0, maxConcurrent: 0, generations: 0 });
@@ -77,6 +79,7 @@ export const emptyStats = (): Stats => ({
   skips: 0,
   cancels: 0,
   webhooksSent: 0,
+  byTag: {},
 });
 
 export class SimState {
@@ -101,7 +104,9 @@ export class SimState {
   }
 
   /** Counts a generation for as long as it runs, keeping the highest concurrency ever seen. */
-  begin(kind: Kind): () => void {
+  begin(kind: Kind, prompt = ""): () => void {
+    const tag = /\[tag:([^\]\s]{1,100})\]/.exec(prompt)?.[1];
+    if (tag !== undefined) this.stats.byTag[tag] = (this.stats.byTag[tag] ?? 0) + 1;
     const k = this.stats.byKind[kind];
     this.stats.current++;
     k.current++;

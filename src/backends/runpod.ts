@@ -73,7 +73,8 @@ export class RunPodAdapter implements BackendAdapter {
 
   async poll(externalId: string, { samples, upscale, signal }: { samples: number; upscale: boolean; signal: AbortSignal }): Promise<Outcome> {
     const res = await callBackend(`${this.config.url}/status/${encodeURIComponent(externalId)}`, { headers: this.headers() }, 30_000, signal);
-    if (!res.ok) return res.outcome;
+    // A status call that failed or hung says nothing about the job, which may well be running.
+    if (!res.ok) return failed("backend_unavailable", `RunPod status call failed: ${res.outcome.kind === "failed" ? res.outcome.failure.message : "no answer"}`, true);
     if (res.status === 404) return failed("backend_failed", "RunPod no longer knows the job", true);
     if (res.status !== 200) return failed("backend_unavailable", `RunPod status answered ${res.status}`, true);
     return runpodOutcome(parseJsonObject(res.body), samples, upscale);

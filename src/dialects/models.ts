@@ -1,29 +1,17 @@
 /** The models across backends as the dialects name them, and the 422 for one nobody serves. */
-import { listModels } from "../backends/catalog";
+import { forgetReportedModels, modelCatalog, type CatalogEntry } from "../backends/catalog";
 import { modelKey } from "../backends/models";
-import type { ModelInfo } from "../backends/types";
 import type { Env } from "../env";
 import { invalid } from "../errors";
 
-type Catalog = { model: ModelInfo; backends: string[] }[];
-
-let cached: { at: number; raw: string | undefined; models: Catalog } | undefined;
-const CATALOG_TTL_MS = 60_000;
-
-/**
- * Cached briefly: checking a model name must not cost a call to every backend each time. An empty
- * list (every backend unreachable) is not kept, or each model would be unknown for a minute.
- */
-export async function cachedModels(env: Env): Promise<Catalog> {
-  if (cached && cached.raw === env.BACKENDS && Date.now() - cached.at < CATALOG_TTL_MS) return cached.models;
-  const models = await listModels(env);
-  if (models.length) cached = { at: Date.now(), raw: env.BACKENDS, models };
-  return models;
+/** The catalog, whose per-backend answers are cached (src/backends/catalog.ts): no backend call per request. */
+export async function cachedModels(env: Env): Promise<CatalogEntry[]> {
+  return (await modelCatalog(env)).models;
 }
 
-/** Forgets the cached list (A1111's refresh-checkpoints), so the next read asks the backends. */
+/** Forgets the cached lists (A1111's refresh-checkpoints), so the next read asks the backends. */
 export function forgetModels(): void {
-  cached = undefined;
+  forgetReportedModels();
 }
 
 /** The catalog's title for a model name (any of its spellings), or undefined when no backend has it. */
@@ -32,10 +20,15 @@ export async function modelTitle(env: Env, name: string): Promise<string | undef
   return (await cachedModels(env)).find(({ model }) => modelKey(model.title) === key || modelKey(model.model_name) === key)?.model.title;
 }
 
-/** A1111 and SD-on-EKS refuse a model no backend has (seed 001): a 422 naming the client's field. */
+/**
+ * A1111 and SD-on-EKS refuse a model no backend has (seed 001): a 422 naming the client's field.
+ * Only when every backend could say what it serves: a backend that could not (down, or a cold
+ * RunPod endpoint answering nothing yet) may well serve it, and the job finds out.
+ */
 export async function requireKnownModel(env: Env, name: string | undefined, field: string): Promise<void> {
   if (!name) return;
   const key = modelKey(name);
-  const known = (await cachedModels(env)).some(({ model }) => modelKey(model.title) === key || modelKey(model.model_name) === key);
-  if (!known) throw invalid(field, `unknown model "${name}"`);
+  const { models, unknown } = await modelCatalog(env);
+  const known = models.some(({ model }) => modelKey(model.title) === key || modelKey(model.model_name) === key);
+  if (!known && !unknown.length) throw invalid(field, `unknown model "${name}"`);
 }

@@ -1,14 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { BackendScheduler } from "../../durable-objects/backend-scheduler";
 import { createApp } from "../app";
-import { adapterFor } from "../backends";
+import { reportedModels } from "../backends/catalog";
 import { config, type BackendConfig } from "../config";
 import { BackendKindSchema, JobTypeSchema } from "../config/schema";
 import type { Env } from "../env";
 import { tenantAuth } from "../middleware/auth";
-
-/** A backend that does not list its models within this long is shown without them. */
-const MODELS_TIMEOUT_MS = 2_000;
 
 const BackendViewSchema = z.object({
   name: z.string(),
@@ -34,11 +31,8 @@ const scheduler = (env: Env, name: string) => env.BACKEND_SCHEDULERS.get(env.BAC
 async function view(env: Env, b: BackendConfig): Promise<z.infer<typeof BackendViewSchema>> {
   const [status, models] = await Promise.all([
     scheduler(env, b.name).status(),
-    b.models ??
-      adapterFor(b)
-        .listModels(AbortSignal.timeout(MODELS_TIMEOUT_MS))
-        .then((list) => list.map((m) => m.title))
-        .catch(() => []),
+    // Through the catalog's cache: listing a RunPod endpoint is a billed job.
+    b.models ?? reportedModels(b).then((list) => list.map((m) => m.title)),
   ]);
   return {
     name: b.name,

@@ -99,6 +99,10 @@ export interface GatewayProcess {
   stop(): Promise<void>;
   /** Stops and starts again on the same state; `vars` replaces the configuration (an operator's change). */
   restart(vars?: Record<string, string>): Promise<void>;
+  /** A crash: SIGKILL to the whole process group, no chance to finish anything. */
+  kill(): Promise<void>;
+  /** Starts it again after a kill, on the same port and state. */
+  start(): Promise<void>;
   logs(): string;
 }
 
@@ -141,6 +145,18 @@ export async function startGateway(opts: { port?: number; persistDir: string; va
       if (vars) writeFileSync(envFile, dotenv({ PUBLIC_BASE_URL: url, ...vars }));
       await start();
     },
+    kill: async () => {
+      const proc = current?.proc;
+      if (!proc || proc.exitCode !== null || proc.pid === undefined) return;
+      const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+      try {
+        process.kill(-proc.pid, "SIGKILL");
+      } catch {
+        return;
+      }
+      await exited;
+    },
+    start,
     logs: () => current?.logs() ?? "",
   };
 }

@@ -14,6 +14,8 @@ export interface Delivery {
   receivedAt: number;
   /** One entry per configured secret: whether that secret verifies the delivery. */
   verified: boolean[];
+  /** The status the receiver answered; null while it hangs. */
+  answered: number | null;
 }
 
 export type Scripted = { status: number; headers?: Record<string, string>; body?: string } | "hang";
@@ -22,7 +24,8 @@ function flatten(h: IncomingHttpHeaders): Record<string, string> {
   return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : (v ?? "")]));
 }
 
-export async function startReceiver(opts: { secrets: string[] }) {
+/** `answer` decides each reply (after any scripted ones); by default 200. */
+export async function startReceiver(opts: { secrets: string[]; answer?: (d: Delivery) => Scripted }) {
   const deliveries: Delivery[] = [];
   const script: Scripted[] = [];
   const hooks = opts.secrets.map((s) => new Webhook(s));
@@ -49,8 +52,10 @@ export async function startReceiver(opts: { secrets: string[] }) {
           return false;
         }
       });
-      deliveries.push({ path: req.url ?? "/", headers, body, json, receivedAt: Date.now(), verified });
-      const next = script.shift() ?? { status: 200 };
+      const delivery: Delivery = { path: req.url ?? "/", headers, body, json, receivedAt: Date.now(), verified, answered: null };
+      deliveries.push(delivery);
+      const next = script.shift() ?? opts.answer?.(delivery) ?? { status: 200 };
+      delivery.answered = next === "hang" ? null : next.status;
       if (next === "hang") {
         hanging.add(res);
         return;

@@ -1,6 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { streamItemProgress } from "../../../src/backends/runpod-progress";
-import { runpodOutcome } from "../../../src/backends/runpod";
+import { RunPodAdapter, runpodOutcome } from "../../../src/backends/runpod";
+import { BackendSchema } from "../../../src/config/schema";
 
 const img = btoa("png-bytes");
 
@@ -51,5 +52,17 @@ describe("RunPod status translation", () => {
     const done = runpodOutcome({ id: "j", status: "COMPLETED", output: { html_info: "<p></p>", image: btoa("png") } }, 1, true);
     expect(done).toEqual({ kind: "done", images: [new TextEncoder().encode("png")] });
     expect(runpodOutcome({ id: "j", status: "COMPLETED", output: { images: [btoa("png")] } }, 1, true)).toMatchObject({ kind: "failed" });
+  });
+});
+
+describe("RunPod status polls", () => {
+  const adapter = (url: string) => new RunPodAdapter(BackendSchema.parse({ name: "rp", kind: "runpod", url }));
+
+  it("takes a status call that hangs or cannot connect for no verdict: the job may well be running", async () => {
+    // A hung call cut short by its signal is not a canceled job.
+    const hung = await adapter(inject("hangingBackendUrl")).poll("job-1", { samples: 1, upscale: false, signal: AbortSignal.timeout(100) });
+    expect(hung).toMatchObject({ kind: "failed", failure: { code: "backend_unavailable", retryable: true } });
+    const refused = await adapter("http://127.0.0.1:9").poll("job-1", { samples: 1, upscale: false, signal: AbortSignal.timeout(5_000) });
+    expect(refused).toMatchObject({ kind: "failed", failure: { code: "backend_unavailable" } });
   });
 });

@@ -1,16 +1,45 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { CIRCUIT_THRESHOLD, type BackendScheduler } from "../../../durable-objects/backend-scheduler";
+import { CIRCUIT_THRESHOLD, CLAIM_MS, type BackendScheduler } from "../../../durable-objects/backend-scheduler";
+import type { JobObject } from "../../../durable-objects/job";
 
 /** Each test gets its own backend (storage is shared within a file). */
 const scheduler = (name: string) => env.BACKEND_SCHEDULERS.get(env.BACKEND_SCHEDULERS.idFromName(name));
+const names = new WeakMap<object, string>();
+const named = (name: string) => {
+  const s = scheduler(name);
+  names.set(s, name);
+  return s;
+};
 const ask = (s: ReturnType<typeof scheduler>, jobId: string, tenant = "acme", enqueue = true, maxConcurrency = 2) =>
-  s.acquire({ jobId, tenant, maxConcurrency, cooldownMs: 30_000, leaseMs: 60_000, enqueue });
+  s.acquire({ backend: names.get(s) ?? "unnamed", jobId, tenant, maxConcurrency, cooldownMs: 30_000, leaseMs: 60_000, enqueue });
+
+/**
+ * A job object in a given state, written straight into its storage (no alarm, so it does nothing
+ * by itself): `wanting` has its generation under way on `backend`, so a wake-up from there finds it
+ * wanted; `ended` has finished.
+ */
+async function jobIn(id: string, state: "wanting" | "ended", backend: string): Promise<void> {
+  await runInDurableObject(env.JOBS.get(env.JOBS.idFromName(id)), (_o: JobObject, st) => {
+    const now = Date.now();
+    st.storage.sql.exec(
+      "INSERT INTO job (id, tenant, status, input, created_at, deadline_at) VALUES (?, 'acme', ?, '{}', ?, ?)",
+      id,
+      state === "wanting" ? "running" : "succeeded",
+      now,
+      now + 600_000,
+    );
+    if (state === "wanting") st.storage.sql.exec("INSERT INTO attempts (n, backend, state, token, started_at) VALUES (1, ?, 'pending', 't', ?)", backend, now);
+  });
+}
+const slotsOf = (s: ReturnType<typeof scheduler>) =>
+  runInDurableObject(s, (_o: BackendScheduler, st) => st.storage.sql.exec<{ job_id: string; lease_until: number }>("SELECT job_id, lease_until FROM slots ORDER BY job_id").toArray());
 
 describe("backend scheduler", () => {
   it("never grants more than max_concurrency slots and hands a freed slot to the next in line", async () => {
-    const s = scheduler("cap");
+    const s = named("cap");
+    await jobIn("j3", "wanting", "cap");
     expect(await ask(s, "j1")).toMatchObject({ status: "granted" });
     expect(await ask(s, "j2")).toMatchObject({ status: "granted" });
     expect(await ask(s, "j3")).toMatchObject({ status: "queued", position: 1 });
@@ -25,7 +54,8 @@ describe("backend scheduler", () => {
   });
 
   it("lets a newcomer wait behind a queue instead of taking a freed slot", async () => {
-    const s = scheduler("fifo");
+    const s = named("fifo");
+    await jobIn("a2", "wanting", "fifo");
     await ask(s, "a1", "acme", true, 1);
     await ask(s, "a2", "acme", true, 1);
     await s.release("a1", "success");
@@ -34,7 +64,8 @@ describe("backend scheduler", () => {
   });
 
   it("serves a tenant's single job before another tenant's burst", async () => {
-    const s = scheduler("fair");
+    const s = named("fair");
+    await jobIn("b1", "wanting", "fair");
     for (const j of ["a1", "a2", "a3", "a4", "a5"]) await ask(s, j, "acme", true, 1);
     await ask(s, "b1", "globex", true, 1);
     await s.release("a1", "success");
@@ -44,7 +75,7 @@ describe("backend scheduler", () => {
   });
 
   it("opens the circuit after consecutive failures, then closes it after one successful probe", async () => {
-    const s = scheduler("flappy");
+    const s = named("flappy");
     for (let i = 0; i < CIRCUIT_THRESHOLD; i++) {
       await ask(s, `f${i}`);
       await s.release(`f${i}`, "failure");
@@ -62,7 +93,7 @@ describe("backend scheduler", () => {
   });
 
   it("empties its line when the circuit opens, so waiting jobs can look elsewhere", async () => {
-    const s = scheduler("opens-with-line");
+    const s = named("opens-with-line");
     for (let i = 1; i < CIRCUIT_THRESHOLD; i++) {
       await ask(s, `f${i}`, "acme", true, 1);
       await s.release(`f${i}`, "failure");
@@ -76,7 +107,8 @@ describe("backend scheduler", () => {
   });
 
   it("reclaims a slot whose lease expired and gives it to a waiting job on its alarm", async () => {
-    const s = scheduler("lease");
+    const s = named("lease");
+    await jobIn("waiter", "wanting", "lease");
     await ask(s, "holder", "acme", true, 1);
     await ask(s, "waiter", "acme", true, 1);
     await runInDurableObject(s, (_o: BackendScheduler, state) => {
@@ -88,7 +120,7 @@ describe("backend scheduler", () => {
   });
 
   it("reports its circuit as closed, open, then half_open once the cool-down is over", async () => {
-    const s = scheduler("circuit-view");
+    const s = named("circuit-view");
     expect(await s.status()).toMatchObject({ circuit: "closed", open_until: null });
     for (let i = 0; i < CIRCUIT_THRESHOLD; i++) {
       await ask(s, `c${i}`);
@@ -101,8 +133,9 @@ describe("backend scheduler", () => {
     expect(await s.status()).toMatchObject({ circuit: "half_open" });
   });
 
-  it("keeps success rate and median run time over the last 100 decisive attempts", async () => {
-    const s = scheduler("recent");
+  // 360 calls into the object: seconds on a loaded machine.
+  it("keeps success rate and median run time over the last 100 decisive attempts", { timeout: 15_000 }, async () => {
+    const s = named("recent");
     expect((await s.status()).recent).toEqual({ jobs: 0, success_rate: null, run_ms_p50: null });
     // 120 attempts: the first 20 failed, the last 100 succeeded except every tenth; cancels do not count.
     for (let i = 0; i < 120; i++) {
@@ -123,5 +156,57 @@ describe("backend scheduler", () => {
     expect(recent.success_rate).toBeCloseTo(0.9);
     // Successes among r20..r119 are 90 values; their median is 69 or 71 (r70 failed).
     expect(recent.run_ms_p50).toBe(69);
+  });
+
+  it("hands a slot granted to a job that has ended to the next in line at once", async () => {
+    const s = named("stale-head");
+    await jobIn("stale", "ended", "stale-head");
+    await jobIn("fresh", "wanting", "stale-head");
+    await ask(s, "holder", "acme", true, 1);
+    await ask(s, "stale", "acme", true, 1);
+    await ask(s, "fresh", "acme", true, 1);
+    await s.release("holder", "success");
+    // The ended job at the head of the line said no: its slot went straight to the next one.
+    expect((await slotsOf(s)).map((r) => r.job_id)).toEqual(["fresh"]);
+    expect(await s.status()).toMatchObject({ active: 1, waiting: 0 });
+  });
+
+  it("grants from the line only a short claim, which lapses if the job never takes it", async () => {
+    const s = named("claim");
+    await jobIn("taker", "wanting", "claim");
+    await ask(s, "holder", "acme", true, 1);
+    await ask(s, "taker", "acme", true, 1);
+    await s.release("holder", "success");
+    const [claim] = await slotsOf(s);
+    expect(claim?.lease_until).toBeLessThanOrEqual(Date.now() + CLAIM_MS);
+    // Taking it (the job's next acquire) turns the claim into a full lease.
+    expect(await ask(s, "taker", "acme", true, 1)).toMatchObject({ status: "granted" });
+    expect((await slotsOf(s))[0]?.lease_until).toBeGreaterThan(Date.now() + CLAIM_MS);
+  });
+
+  it("keeps the slot of a generation that may still run under another name, until it cannot", async () => {
+    const s = named("orphan");
+    await ask(s, "lost", "acme", true, 1);
+    await s.orphan("lost", 1, Date.now(), 60_000);
+    // The job itself holds nothing now and waits like anyone else: no second run beside the first.
+    expect(await ask(s, "lost", "acme", true, 1)).toMatchObject({ status: "queued" });
+    expect((await slotsOf(s)).map((r) => r.job_id)).toEqual(["lost#1"]);
+    // Nothing has run here yet: the backend's timeout is the only bound.
+    expect((await slotsOf(s))[0]?.lease_until).toBeGreaterThan(Date.now() + 50_000);
+  });
+
+  it("presumes an orphaned generation over after twice the longest recent run, not after the whole timeout", async () => {
+    const s = named("orphan-estimate");
+    await ask(s, "done", "acme", true, 1);
+    await s.release("done", "success");
+    await runInDurableObject(s, (_o: BackendScheduler, state) => {
+      state.storage.sql.exec("UPDATE recent SET run_ms = 9000 WHERE job_id = 'done'");
+    });
+    await ask(s, "lost", "acme", true, 1);
+    const started = Date.now();
+    await s.orphan("lost", 1, started, 600_000);
+    const [slot] = await slotsOf(s);
+    expect(slot?.job_id).toBe("lost#1");
+    expect(slot?.lease_until).toBe(started + 18_000);
   });
 });

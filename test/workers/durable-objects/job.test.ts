@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
+import type { BackendScheduler } from "../../../durable-objects/backend-scheduler";
 import { canTransition, type JobObject } from "../../../durable-objects/job";
 import { jobStub } from "../../../src/jobs/client";
 import { randomId } from "../../../src/lib/crypto";
@@ -244,5 +245,138 @@ describe("live progress", () => {
     const { snapshot } = await jobStub(env, id).create(hangingJobInput(id));
     expect(snapshot.job.progress).toBeNull();
     expect(await jobStub(env, id).skip("acme")).toMatchObject({ ok: true });
+  });
+});
+
+const schedulerOf = (name: string) => env.BACKEND_SCHEDULERS.get(env.BACKEND_SCHEDULERS.idFromName(name));
+const linesOf = (name: string) =>
+  runInDurableObject(schedulerOf(name), (_o: BackendScheduler, state) => ({
+    waiting: state.storage.sql.exec<{ job_id: string }>("SELECT job_id FROM waiting ORDER BY seq").toArray().map((r) => r.job_id),
+    slots: state.storage.sql.exec<{ job_id: string }>("SELECT job_id FROM slots ORDER BY job_id").toArray().map((r) => r.job_id),
+  }));
+/** Fills a one-slot backend with a slot nobody will use, as a job running elsewhere would. */
+const block = (name: string, jobId: string) =>
+  schedulerOf(name).acquire({ backend: name, jobId, tenant: "acme", maxConcurrency: 1, cooldownMs: 30_000, leaseMs: 60_000, enqueue: false });
+const clear = (name: string) =>
+  runInDurableObject(schedulerOf(name), (_o: BackendScheduler, state) => {
+    state.storage.sql.exec("DELETE FROM slots");
+    state.storage.sql.exec("DELETE FROM waiting");
+  });
+const row = (id: string) =>
+  runInDurableObject(objectFor(id), (_o: JobObject, state) => state.storage.sql.exec<{ status: string; waiting_on: string | null }>("SELECT status, waiting_on FROM job").one());
+/** Makes the job's re-check due now and runs its alarm. */
+const recheck = async (id: string) => {
+  await runInDurableObject(objectFor(id), (_o: JobObject, state) => {
+    state.storage.sql.exec("UPDATE job SET dispatch_at = ?", Date.now());
+  });
+  await runDurableObjectAlarm(objectFor(id));
+};
+const twoLinesJob = (id: string) => hangingJobInput(id, { backend: undefined, spec: { ...hangingJobInput(id).spec, model: "two-lines" } });
+
+async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 3_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > end) throw new Error(`${what}: still ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe("job scheduling", () => {
+  afterEach(async () => {
+    await clear("busy-a");
+    await clear("busy-b");
+  });
+
+  it("waits in one line at a time: a re-check keeps its place rather than joining a second line", async () => {
+    await block("busy-a", "blocker-a");
+    await block("busy-b", "blocker-b");
+    const id = newRunId();
+    await jobStub(env, id).create(twoLinesJob(id));
+    const first = await until("queued in a line", () => row(id), (r) => r.waiting_on !== null);
+    // Re-checks find both busy; the other line is now the shorter one, yet the job stays where it is.
+    await recheck(id);
+    await recheck(id);
+    const a = await linesOf("busy-a");
+    const b = await linesOf("busy-b");
+    expect([...a.waiting, ...b.waiting]).toEqual([id]);
+    expect((await row(id)).waiting_on).toBe(first.waiting_on);
+    expect((first.waiting_on === "busy-a" ? a : b).waiting).toEqual([id]);
+  });
+
+  it("leaves its line when it ends, so no slot is ever granted to it afterwards", async () => {
+    await block("busy-a", "blocker-a");
+    await block("busy-b", "blocker-b");
+    const id = newRunId();
+    await jobStub(env, id).create(twoLinesJob(id));
+    await until("queued in a line", () => row(id), (r) => r.waiting_on !== null);
+    await recheck(id);
+    await jobStub(env, id).cancel("acme");
+    expect([...(await linesOf("busy-a")).waiting, ...(await linesOf("busy-b")).waiting]).toEqual([]);
+    await schedulerOf("busy-a").release("blocker-a", "success");
+    await schedulerOf("busy-b").release("blocker-b", "success");
+    expect([...(await linesOf("busy-a")).slots, ...(await linesOf("busy-b")).slots]).toEqual([]);
+  });
+
+  it("after a restart lost its call, runs again but never beside the lost generation on the same backend", async () => {
+    await block("busy-b", "blocker-b");
+    const id = newRunId();
+    await jobStub(env, id).create(twoLinesJob(id));
+    await running(id);
+    expect((await linesOf("busy-a")).slots).toEqual([id]);
+    // A new instance after a restart knows nothing of the call in flight.
+    await runInDurableObject(objectFor(id), (obj: JobObject) => {
+      (obj as unknown as { inflight: number | undefined }).inflight = undefined;
+    });
+    await runDurableObjectAlarm(objectFor(id));
+    const events = await jobStub(env, id).events("acme");
+    const types = events.ok ? events.events.map((e) => e.type) : [];
+    expect(types).toContain("attempt.lost");
+    // The lost generation keeps its slot; the job waits for a slot instead of running a second time there.
+    expect((await linesOf("busy-a")).slots).toEqual([`${id}#1`]);
+    expect(types.filter((t) => t === "attempt.started")).toHaveLength(1);
+    expect(await row(id)).toMatchObject({ status: "running", waiting_on: expect.any(String) });
+  });
+
+  it("enforces the deadline while a synchronous call is in flight", { timeout: 20_000 }, async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id));
+    await running(id);
+    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
+      state.storage.sql.exec("UPDATE job SET deadline_at = ?", Date.now() - 1);
+    });
+    // No alarm is run by hand: the heartbeat must fire during the call.
+    const job = await settled(id);
+    expect(job).toMatchObject({ status: "failed", error: { code: "timeout" } });
+  });
+
+  it("sends job.started while the call is in flight, and a failing one gives way to the terminal event", { timeout: 20_000 }, async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id, { webhook: "http://127.0.0.1:9/unreachable", webhook_events: ["job.started", "job.succeeded", "job.failed", "job.canceled"] }));
+    await running(id);
+    const rows = await until(
+      "a job.started delivery attempt",
+      async () => {
+        const res = await jobStub(env, id).deliveries("acme");
+        return res.ok ? res.deliveries : [];
+      },
+      (d) => d.some((x) => x.type === "job.started"),
+    );
+    expect(rows.map((r) => r.type)).toEqual(["job.started"]);
+    expect(await row(id)).toMatchObject({ status: "running" });
+    await jobStub(env, id).cancel("acme");
+    const after = await until(
+      "the job.canceled delivery",
+      async () => {
+        const res = await jobStub(env, id).deliveries("acme");
+        return res.ok ? res.deliveries : [];
+      },
+      (d) => d.some((x) => x.type === "job.canceled"),
+    );
+    // The canceled event went out on its first try, not after the started event's retries.
+    expect(after.filter((d) => d.type === "job.started")).toHaveLength(1);
+    const events = await jobStub(env, id).events("acme");
+    expect(events.ok && events.events.some((e) => e.type === "webhook.superseded")).toBe(true);
   });
 });

@@ -1,0 +1,448 @@
+/**
+ * `npm run soak [-- --jobs 1000 --rate 20]`: contract section 6 under load and faults together.
+ * Starts its own GPU simulators, a `standardwebhooks`-verifying receiver and `wrangler dev` on
+ * loopback, submits jobs across `/v1` and the dialects that take webhooks while one backend fails
+ * 30% of its calls, another is down for a while, RunPod fails 10%, the receiver answers 503 at
+ * first, some jobs are canceled and the gateway is killed hard (its process group) and restarted
+ * twice on the same state. Then it drains (bounded), prints what it saw, and exits non-zero when a
+ * figure that must be zero is not. A script, not a test: every figure comes from this one run.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { encodePng } from "../gpu-simulator/png";
+import { startGateway, startSimulatorProcess, type SimulatorProcess } from "../test/e2e/support/processes";
+import { startReceiver, type Delivery } from "../test/e2e/support/receiver";
+
+const { values: args } = parseArgs({
+  options: {
+    jobs: { type: "string" },
+    rate: { type: "string" },
+    "receiver-down-s": { type: "string" },
+    "backend-down-s": { type: "string" },
+    "drain-s": { type: "string" },
+    "cancel-every": { type: "string" },
+  },
+});
+const JOBS = Number(args.jobs ?? 1000);
+const RATE = Number(args.rate ?? 20);
+const RECEIVER_DOWN_MS = Number(args["receiver-down-s"] ?? 60) * 1000;
+const BACKEND_DOWN_MS = Number(args["backend-down-s"] ?? 20) * 1000;
+const DRAIN_MS = Number(args["drain-s"] ?? 600) * 1000;
+/** Every n-th job is canceled shortly after it is accepted. */
+const CANCEL_EVERY = Number(args["cancel-every"] ?? 20);
+for (const [name, v] of Object.entries({ JOBS, RATE, RECEIVER_DOWN_MS, BACKEND_DOWN_MS, DRAIN_MS, CANCEL_EVERY })) {
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`soak: ${name} must be a positive number`);
+}
+
+const KEY = "sk_soak";
+const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const V15 = "v1-5-pruned-emaonly";
+const CHILL = "chilloutmix-Ni";
+const MS_PER_IMAGE = 250;
+/** Short, so a receiver outage of a minute is ridden out within the drain. */
+const RETRY_SCHEDULE = "1,5,15,30,60,120";
+/** After a restart, requests still answered 5xx for this long count as part of it. */
+const RESTART_GRACE_MS = 5_000;
+const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+};
+const ms = (n: number) => (Number.isFinite(n) ? `${n.toFixed(0)} ms` : "n/a");
+const initB64 = Buffer.from(encodePng(64, 64, (x, y) => [x * 4, y * 4, 128])).toString("base64");
+
+type Kind = "v1-txt2img" | "v1-img2img" | "modelslab" | "runpod" | "cerebrium" | "eks";
+const KINDS: Kind[] = ["v1-txt2img", "v1-img2img", "v1-txt2img", "v1-img2img", "modelslab", "runpod", "cerebrium", "eks"];
+
+interface Planned {
+  tag: string;
+  kind: Kind;
+  model: string | undefined;
+  img2img: boolean;
+}
+interface Accepted extends Planned {
+  runId: string;
+  submittedAt: number;
+  acceptedAt: number;
+}
+
+/** Every HTTP answer the clients got, for the 5xx count; restarts are the windows to leave out. */
+const answers: { at: number; status: number; what: string }[] = [];
+const restarts: { from: number; to: number }[] = [];
+const inRestart = (t: number) => restarts.some((w) => t >= w.from && t <= w.to);
+
+async function main(): Promise<number> {
+  const t0 = Date.now();
+  // One simulator process per GPU host, so each backend's concurrency is seen on its own.
+  const simMain = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: MS_PER_IMAGE, a1111: { errorRate: 0.3 } }) } });
+  const simSpare = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: MS_PER_IMAGE }) } });
+  const simCloud = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: MS_PER_IMAGE, runpod: { errorRate: 0.1 } }) } });
+  const backends = [
+    { name: "a1111-main", kind: "a1111", url: simMain.url, models: [V15, CHILL], max_concurrency: 4, timeout_s: 60 },
+    { name: "a1111-spare", kind: "a1111", url: simSpare.url, models: [CHILL], max_concurrency: 2, timeout_s: 60 },
+    { name: "runpod", kind: "runpod", url: `${simCloud.url}/v2/soak`, models: [V15], max_concurrency: 3, timeout_s: 60 },
+    { name: "cerebrium", kind: "cerebrium", url: `${simCloud.url}/cerebrium/sd-img-2-img/predict`, models: ["sd-img-2-img"], max_concurrency: 2, timeout_s: 60 },
+  ] as const;
+  const seen: { backend: string; sim: SimulatorProcess; kind: "a1111" | "runpod" | "cerebrium"; max: number }[] = [
+    { backend: "a1111-main", sim: simMain, kind: "a1111", max: 4 },
+    { backend: "a1111-spare", sim: simSpare, kind: "a1111", max: 2 },
+    { backend: "runpod", sim: simCloud, kind: "runpod", max: 3 },
+    { backend: "cerebrium", sim: simCloud, kind: "cerebrium", max: 2 },
+  ];
+
+  let receiverUpAt = Number.POSITIVE_INFINITY;
+  const receiver = await startReceiver({ secrets: [SECRET], answer: (d) => (d.receivedAt < receiverUpAt ? { status: 503 } : { status: 200 }) });
+  const stateDir = mkdtempSync(join(tmpdir(), "easel-soak-"));
+  const gw = await startGateway({
+    persistDir: stateDir,
+    vars: {
+      TENANTS: JSON.stringify({ soak: { api_keys: [KEY], webhook_secrets: [SECRET] } }),
+      BACKENDS: JSON.stringify(backends),
+      ALLOW_PRIVATE_URLS: "true",
+      URL_SIGNING_SECRET: "soak",
+      WEBHOOK_RETRY_SCHEDULE: RETRY_SCHEDULE,
+    },
+  });
+  const base = gw.url;
+  const hook = (tag: string) => `${receiver.url}/hook/${tag}`;
+
+  /**
+   * One request; answers null when it was cut short (a restart), or "refused" when the connection
+   * was refused, so the request never reached the gateway.
+   */
+  async function call(path: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; json: unknown } | null | "refused"> {
+    try {
+      const res = await fetch(base + path, { ...init, signal: AbortSignal.timeout(60_000) });
+      const text = await res.text();
+      answers.push({ at: Date.now(), status: res.status, what: res.status >= 500 ? `${init.method ?? "GET"} ${path.slice(0, 60)} ${res.status} ${text.slice(0, 160)}` : "" });
+      let json: unknown = undefined;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = text;
+      }
+      return { status: res.status, headers: res.headers, json };
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause;
+      return cause?.code === "ECONNREFUSED" ? "refused" : null;
+    }
+  }
+  /** Any client may send again a request the gateway never received; bounded. */
+  async function send(path: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; json: unknown } | null> {
+    const until = Date.now() + 120_000;
+    for (;;) {
+      const res = await call(path, init);
+      if (res !== "refused") return res;
+      if (Date.now() > until) return null;
+      await sleep(250);
+    }
+  }
+  const auth = { authorization: `Bearer ${KEY}`, "content-type": "application/json" };
+
+  // ---- the plan: kinds and models in rotation, so every combination is present ----
+  const plan: Planned[] = Array.from({ length: JOBS }, (_, i) => {
+    const kind = KINDS[i % KINDS.length] as Kind;
+    const img2img = kind === "v1-img2img" || kind === "cerebrium" || ((kind === "modelslab" || kind === "runpod" || kind === "eks") && Math.floor(i / KINDS.length) % 2 === 1);
+    const model = kind === "cerebrium" ? undefined : Math.floor(i / 3) % 2 ? CHILL : V15;
+    return { tag: `s${i}`, kind, model, img2img };
+  });
+
+  const accepted: Accepted[] = [];
+  let refused = 0;
+  let cutByRestart = 0;
+  const refusals: string[] = [];
+
+  async function submit(p: Planned): Promise<void> {
+    const prompt = `soak job [tag:${p.tag}]`;
+    const submittedAt = Date.now();
+    let res: Awaited<ReturnType<typeof send>>;
+    if (p.kind === "v1-txt2img" || p.kind === "v1-img2img") {
+      const body = JSON.stringify({
+        type: p.img2img ? "img2img" : "txt2img",
+        prompt,
+        width: 64,
+        height: 64,
+        steps: 2,
+        model: p.model,
+        webhook: hook(p.tag),
+        // Half also ask for job.started, which must never hold the outcome back.
+        webhook_events: Number(p.tag.slice(1)) % 2 ? ["job.started", "job.succeeded", "job.failed", "job.canceled"] : undefined,
+        track_id: p.tag,
+        ...(p.img2img ? { init_image: initB64 } : {}),
+      });
+      // A /v1 client retries a submit that hit a restart, with the same Idempotency-Key (bounded).
+      const until = Date.now() + 120_000;
+      for (;;) {
+        res = await send("/v1/jobs", { method: "POST", headers: { ...auth, "idempotency-key": p.tag }, body });
+        if ((res && res.status < 500) || Date.now() > until) break;
+        await sleep(500);
+      }
+    } else {
+      res = await send(...dialectRequest(p, prompt));
+    }
+    if (res === null || res.status >= 500) {
+      // Cut short mid-way: a dialect client has no idempotency key to retry with, so it is not counted.
+      cutByRestart++;
+      return;
+    }
+    const runId = res.headers.get("x-easel-run-id") ?? (res.json as { id?: string }).id;
+    if (res.status >= 300 || !runId) {
+      refused++;
+      if (refusals.length < 5) refusals.push(`${p.kind} ${res.status} ${JSON.stringify(res.json).slice(0, 200)}`);
+      return;
+    }
+    const job: Accepted = { ...p, runId, submittedAt, acceptedAt: Date.now() };
+    accepted.push(job);
+    if (Number(p.tag.slice(1)) % CANCEL_EVERY === 7) void cancelSoon(job);
+  }
+
+  function dialectRequest(p: Planned, prompt: string): [string, RequestInit] {
+    const json = (path: string, body: unknown, headers: Record<string, string> = {}): [string, RequestInit] => [path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) }];
+    switch (p.kind) {
+      case "modelslab":
+        return json(p.img2img ? "/api/v3/img2img" : "/api/v3/text2img", {
+          key: KEY,
+          prompt,
+          width: "64",
+          height: "64",
+          samples: "1",
+          num_inference_steps: "2",
+          model_id: p.model,
+          webhook: hook(p.tag),
+          track_id: p.tag,
+          ...(p.img2img ? { init_image: `data:image/png;base64,${initB64}`, strength: 0.7 } : {}),
+        });
+      case "runpod":
+        return json(
+          "/runpod/run",
+          {
+            input: { api_name: p.img2img ? "img2img" : "txt2img", prompt, width: 64, height: 64, steps: 2, override_settings: { sd_model_checkpoint: p.model }, ...(p.img2img ? { init_images: [initB64] } : {}) },
+            webhook: hook(p.tag),
+          },
+          { authorization: `Bearer ${KEY}` },
+        );
+      case "cerebrium":
+        return json("/cerebrium/predict", { prompt, image: initB64, num_inference_steps: 2, webhook_endpoint: hook(p.tag) }, { authorization: KEY });
+      case "eks":
+        return json(
+          "/eks/v1/tasks",
+          {
+            task: {
+              metadata: { id: `soak-${p.tag}-${t0}`, runtime: "sdruntime", tasktype: p.img2img ? "image-to-image" : "text-to-image", prefix: "soak", context: { tag: p.tag }, webhook: hook(p.tag) },
+              content: { prompt, steps: 2, width: 64, height: 64, alwayson_scripts: { sd_model_checkpoint: p.model }, ...(p.img2img ? { init_images: [initB64] } : {}) },
+            },
+          },
+          { "x-api-key": KEY },
+        );
+      default:
+        throw new Error(`no dialect request for ${p.kind}`);
+    }
+  }
+
+  const cancels: Promise<void>[] = [];
+  let canceledOk = 0;
+  function cancelSoon(job: Accepted): Promise<void> {
+    const p = (async () => {
+      await sleep(Math.random() * 1500);
+      for (let i = 0; i < 60; i++) {
+        const res = await send(`/v1/jobs/${job.runId}/cancel`, { method: "POST", headers: auth });
+        if (res && res.status < 500) {
+          if (res.status === 200) canceledOk++;
+          return;
+        }
+        await sleep(1000);
+      }
+    })();
+    cancels.push(p);
+    return p;
+  }
+
+  // ---- faults on a timeline relative to the submit window ----
+  const windowMs = (JOBS / RATE) * 1000;
+  const start = Date.now();
+  receiverUpAt = start + RECEIVER_DOWN_MS;
+  const faults = (async () => {
+    await sleep(windowMs * 0.15);
+    await simSpare.config({ a1111: { down: true } });
+    await sleep(BACKEND_DOWN_MS);
+    await simSpare.config({ a1111: { down: false } });
+  })();
+  const crash = async () => {
+    const from = Date.now();
+    await gw.kill();
+    await gw.start();
+    restarts.push({ from, to: Date.now() + RESTART_GRACE_MS });
+  };
+  const kills = (async () => {
+    await sleep(windowMs * 0.3);
+    await crash();
+    await sleep(Math.max(3_000, start + windowMs * 0.65 - Date.now()));
+    await crash();
+  })();
+
+  // ---- the load: RATE submits a second, each on its own ----
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < plan.length; i++) {
+    const due = start + (i * 1000) / RATE;
+    if (due > Date.now()) await sleep(due - Date.now());
+    inflight.push(submit(plan[i] as Planned));
+  }
+  await Promise.all(inflight);
+  const submitDoneAt = Date.now();
+  await Promise.all([kills, faults, ...cancels]);
+
+  // ---- the drain: until every accepted job has ended and its terminal event arrived (bounded) ----
+  const status = new Map<string, { status: string; error: { code?: string } | null } | "missing">();
+  const terminalOf = (job: Accepted): Delivery[] => receiver.deliveries.filter((d) => d.path === `/hook/${job.tag}` && isTerminalDelivery(job, d));
+  const drainUntil = Date.now() + DRAIN_MS;
+  for (;;) {
+    const open = accepted.filter((j) => {
+      const s = status.get(j.runId);
+      return !(s && s !== "missing" && TERMINAL.has(s.status));
+    });
+    await pool(open, 16, async (j) => {
+      const res = await send(`/v1/jobs/${j.runId}`, { headers: auth });
+      if (res?.status === 200) status.set(j.runId, res.json as { status: string; error: { code?: string } | null });
+      else if (res?.status === 404) status.set(j.runId, "missing");
+    });
+    const unended = accepted.filter((j) => {
+      const s = status.get(j.runId);
+      return !(s && s !== "missing" && TERMINAL.has(s.status));
+    }).length;
+    const undelivered = accepted.filter((j) => !terminalOf(j).some((d) => ok(d))).length;
+    if ((unended === 0 && undelivered === 0) || Date.now() > drainUntil) break;
+    process.stdout.write(`draining: ${unended} not ended, ${undelivered} terminal events not delivered\n`);
+    await sleep(5_000);
+  }
+  const drainedAt = Date.now();
+
+  // ---- the figures ----
+  const ended = accepted.map((j) => ({ j, s: status.get(j.runId) }));
+  const lost = ended.filter(({ s }) => !s || s === "missing" || !TERMINAL.has(s.status));
+  const count = (st: string) => ended.filter(({ s }) => s && s !== "missing" && s.status === st).length;
+  const failedNoCode = ended.filter(({ s }) => s && s !== "missing" && s.status === "failed" && !s.error?.code).length;
+  const failCodes = new Map<string, number>();
+  for (const { s } of ended) if (s && s !== "missing" && s.status === "failed") failCodes.set(s.error?.code ?? "none", (failCodes.get(s.error?.code ?? "none") ?? 0) + 1);
+
+  const delivered = accepted.filter((j) => terminalOf(j).some((d) => ok(d)));
+  const missing = accepted.length - delivered.length;
+  const badSignatures = receiver.deliveries.filter((d) => !d.verified[0]).length;
+  // The same webhook-id answered 2xx and sent again: only a crash between the two explains it.
+  const byId = new Map<string, Delivery[]>();
+  for (const d of receiver.deliveries) byId.set(d.headers["webhook-id"] ?? "", [...(byId.get(d.headers["webhook-id"] ?? "") ?? []), d]);
+  let duplicates = 0;
+  let unexplainedDuplicates = 0;
+  const dupSamples: string[] = [];
+  for (const list of byId.values()) {
+    const first = list.find(ok);
+    if (!first) continue;
+    const again = list.filter((d) => d.receivedAt > first.receivedAt);
+    if (!again.length) continue;
+    duplicates += again.length;
+    if (!restarts.some((w) => w.from >= first.receivedAt - 16_000 && w.from <= (again[0]?.receivedAt ?? 0))) {
+      unexplainedDuplicates += again.length;
+      dupSamples.push(`${first.path} ${first.headers["webhook-id"]} at ${((first.receivedAt - start) / 1000).toFixed(1)} s, again +${again.map((d) => d.receivedAt - first.receivedAt).join("/")} ms`);
+    }
+  }
+
+  // Idempotency: a second job made for one key would send its own events, with its own id, to the
+  // same per-key URL (and run its own generation, counted below).
+  const keysWithTwoJobs = accepted.filter((j) => {
+    if (!j.kind.startsWith("v1")) return false;
+    const ids = new Set(receiver.deliveries.filter((d) => d.path === `/hook/${j.tag}`).map((d) => (d.json as { data?: { id?: string } } | undefined)?.data?.id));
+    return ids.size > 1 || (ids.size === 1 && !ids.has(j.runId));
+  }).length;
+
+  // GPU runs per accepted job, from the simulators' per-tag counts.
+  const runs = new Map<string, number>();
+  const stats = await Promise.all([simMain, simSpare, simCloud].map((s) => s.stats()));
+  for (const st of stats) for (const [tag, n] of Object.entries(st.byTag)) runs.set(tag, (runs.get(tag) ?? 0) + n);
+  const runHist = new Map<number, number>();
+  for (const j of accepted) runHist.set(runs.get(j.tag) ?? 0, (runHist.get(runs.get(j.tag) ?? 0) ?? 0) + 1);
+  const twice = accepted.filter((j) => (runs.get(j.tag) ?? 0) > 1);
+  let twiceAfterLostCall = 0;
+  await pool(twice, 8, async (j) => {
+    const res = await send(`/v1/jobs/${j.runId}/events`, { headers: auth });
+    const events = (res?.json as { data?: { type: string }[] } | undefined)?.data ?? [];
+    if (events.some((e) => e.type === "attempt.lost")) twiceAfterLostCall++;
+  });
+  const unexplainedTwice = twice.length - twiceAfterLostCall;
+
+  const concurrency = await Promise.all(
+    seen.map(async (b) => {
+      const st = await b.sim.stats();
+      return { backend: b.backend, max: b.max, seen: st.byKind[b.kind].maxConcurrent };
+    }),
+  );
+  const overLimit = concurrency.filter((c) => c.seen > c.max).length;
+  const fiveXX = answers.filter((a) => a.status >= 500 && !inRestart(a.at)).length;
+
+  const submitMs = accepted.map((j) => j.acceptedAt - j.submittedAt);
+  const toWebhook = delivered.map((j) => Math.min(...terminalOf(j).filter(ok).map((d) => d.receivedAt)) - j.submittedAt);
+
+  const zero: [string, number][] = [
+    ["lost (not ended or not found after the drain)", lost.length],
+    ["failed without an error code", failedNoCode],
+    ["terminal events missing", missing],
+    ["duplicate deliveries not explained by a restart", unexplainedDuplicates],
+    ["bad signatures", badSignatures],
+    ["Idempotency-Keys with two jobs", keysWithTwoJobs],
+    ["jobs run twice on a GPU, not after a restart lost the call", unexplainedTwice],
+    ["backends above max_concurrency", overLimit],
+    ["5xx answers outside the restarts", fiveXX],
+  ];
+  const lines: [string, string][] = [
+    ["jobs planned / accepted", `${JOBS} / ${accepted.length}`],
+    ["not accepted: refused (4xx) / dialect submits cut mid-way by a restart", `${refused} / ${cutByRestart}`],
+    ["succeeded / failed / canceled", `${count("succeeded")} / ${count("failed")} / ${count("canceled")} (cancel requests answered 200: ${canceledOk})`],
+    ["failed by error code", [...failCodes.entries()].map(([c, n]) => `${c} ${n}`).join(", ") || "none"],
+    ["terminal events expected / received", `${accepted.length} / ${delivered.length}`],
+    ["deliveries received / duplicates (same webhook-id after a 2xx)", `${receiver.deliveries.length} / ${duplicates}`],
+    ["GPU runs per accepted job", [...runHist.entries()].sort((a, b) => a[0] - b[0]).map(([n, c]) => `${n}: ${c}`).join(", ")],
+    ["jobs run twice: after a restart lost the call", String(twiceAfterLostCall)],
+    ["highest concurrency / max_concurrency", concurrency.map((c) => `${c.backend} ${c.seen}/${c.max}`).join(", ")],
+    ["restarts (hard kills)", restarts.map((w) => `${((w.from - start) / 1000).toFixed(1)} s, down ${((w.to - RESTART_GRACE_MS - w.from) / 1000).toFixed(1)} s`).join("; ")],
+    ["submit p50 / p99", `${ms(quantile(submitMs, 0.5))} / ${ms(quantile(submitMs, 0.99))}`],
+    ["submit → terminal webhook (2xx) p50 / p99", `${ms(quantile(toWebhook, 0.5))} / ${ms(quantile(toWebhook, 0.99))}`],
+    ["submit window / drain after it / wall time", `${((submitDoneAt - start) / 1000).toFixed(1)} s / ${((drainedAt - submitDoneAt) / 1000).toFixed(1)} s / ${((Date.now() - t0) / 1000).toFixed(1)} s`],
+  ];
+  console.log("\nsoak:", JSON.stringify({ jobs: JOBS, rate: RATE, receiver_down_s: RECEIVER_DOWN_MS / 1000, backend_down_s: BACKEND_DOWN_MS / 1000 }));
+  for (const [k, v] of lines) console.log(`  ${k.padEnd(66)} ${v}`);
+  for (const [k, v] of zero) console.log(`  ${k.padEnd(66)} ${v}${v ? "   <-- must be 0" : ""}`);
+  if (refusals.length) console.log(`  first refusals: ${refusals.join(" | ")}`);
+  const badAnswers = answers.filter((a) => a.status >= 500 && !inRestart(a.at));
+  if (badAnswers.length) console.log(`  first 5xx outside restarts: ${badAnswers.slice(0, 5).map((a) => `${((a.at - start) / 1000).toFixed(1)} s ${a.what}`).join(" | ")}`);
+  if (dupSamples.length) console.log(`  first unexplained duplicates: ${dupSamples.slice(0, 5).join(" | ")}`);
+  if (lost.length) console.log(`  lost: ${lost.slice(0, 10).map(({ j, s }) => `${j.tag} ${j.runId} ${s === "missing" ? "missing" : (s?.status ?? "unknown")}`).join(", ")}`);
+
+  await gw.stop();
+  await receiver.close();
+  await Promise.all([simMain.stop(), simSpare.stop(), simCloud.stop()]);
+  rmSync(stateDir, { recursive: true, force: true });
+  return zero.some(([, v]) => v !== 0) ? 1 : 0;
+}
+
+/** A 2xx answer: the event was delivered. */
+const ok = (d: Delivery) => d.answered !== null && d.answered >= 200 && d.answered < 300;
+
+/** Dialects send only their terminal body; a /v1 job also a job.started when it asked for one. */
+function isTerminalDelivery(job: Planned, d: Delivery): boolean {
+  if (!job.kind.startsWith("v1")) return true;
+  const type = (d.json as { type?: string } | undefined)?.type ?? "";
+  return type === "job.succeeded" || type === "job.failed" || type === "job.canceled";
+}
+
+async function pool<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++] as T);
+    }),
+  );
+}
+
+process.exitCode = await main();
