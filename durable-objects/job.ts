@@ -33,8 +33,6 @@ const REQUEUE_CHECK_MS = 15_000;
 const POLL_MIN_MS = 1_000;
 const POLL_MAX_MS = 15_000;
 const MAX_DELIVERIES_PER_ALARM = 10;
-/** An update of the tenant's job index not acknowledged by then is sent again from the alarm. */
-const INDEX_RETRY_MS = 2_000;
 /**
  * While a synchronous call runs, its backend is asked for progress this often, then less often
  * once the call is long: all readings of one call happen in one invocation, whose subrequests are
@@ -143,7 +141,6 @@ export class JobObject extends DurableObject<Env> {
         id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, type TEXT NOT NULL, attempt INTEGER NOT NULL,
         url TEXT NOT NULL, started_at INTEGER NOT NULL, status_code INTEGER, error TEXT, duration_ms INTEGER NOT NULL,
         response_body TEXT, next_attempt_at INTEGER);
-      CREATE TABLE IF NOT EXISTS index_sync (id INTEGER PRIMARY KEY CHECK (id = 1), status TEXT, retry_at INTEGER);
     `);
   }
 
@@ -156,8 +153,6 @@ export class JobObject extends DurableObject<Env> {
     const input = CreateJobSchema.parse(raw);
     const now = input.created_at ?? Date.now();
     this.ctx.storage.transactionSync(() => {
-      // Intake entered the job in the tenant's index as queued before creating it.
-      this.sql.exec("INSERT OR REPLACE INTO index_sync (id, status, retry_at) VALUES (1, 'queued', NULL)");
       this.sql.exec(
         "INSERT INTO job (id, tenant, status, input, created_at, deadline_at, dispatch_at) VALUES (?, ?, 'queued', ?, ?, ?, ?)",
         input.id,
@@ -372,7 +367,7 @@ export class JobObject extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     try {
-      await Promise.all([this.deliverDue(), this.advance(), this.indexDue() ? this.syncIndex() : undefined]);
+      await Promise.all([this.deliverDue(), this.advance()]);
       // The step above may have ended the job: send its event without waiting for another alarm.
       await this.deliverDue();
     } catch (err) {
@@ -789,7 +784,6 @@ export class JobObject extends DurableObject<Env> {
       this.event("job.started", {}, now);
       if (body !== null && input.webhook) this.enqueueWebhook("job.started", input.webhook, body, now);
     });
-    this.ctx.waitUntil(this.syncIndex());
   }
 
   /**
@@ -820,7 +814,7 @@ export class JobObject extends DurableObject<Env> {
       this.event(type, error ? { error } : { outputs: outputs.length }, now);
       if (body !== null && input.webhook) this.enqueueWebhook(type, input.webhook, body, now);
     });
-    this.ctx.waitUntil(this.syncIndex());
+    this.ctx.waitUntil(this.reportEnd());
     await this.reschedule();
     return true;
   }
@@ -851,41 +845,19 @@ export class JobObject extends DurableObject<Env> {
     this.sql.exec("UPDATE attempts SET state = ?, ended_at = ?, error = ? WHERE n = ?", state, Date.now(), error, n);
   }
 
-  // ---- the tenant's job index: told of every status change until it acknowledges ----
+  // ---- the tenant's job index ----
 
   /**
-   * Sends the job's status to the tenant's index. A retry time is set before the call, so if the
-   * call is lost (an error, a restart) the alarm sends it again: the index cannot stay wrong.
+   * Tells the tenant's index the job has ended, so it stops counting as active. Fire and forget:
+   * the index checks its old active rows against their jobs on its own alarm, so a lost report
+   * only delays the correction. (The index does not track queued vs running: both are active.)
    */
-  private async syncIndex(): Promise<void> {
-    const row = this.row();
-    if (!row || this.indexedStatus() === row.status) return;
-    this.sql.exec("INSERT OR REPLACE INTO index_sync (id, status, retry_at) VALUES (1, ?, ?)", this.indexedStatus(), Date.now() + INDEX_RETRY_MS);
+  private async reportEnd(): Promise<void> {
+    const row = this.mustRow();
     const input = parseInput(row);
-    try {
-      await tenantStub(this.env, row.tenant).setStatus({ id: row.id, created_at: row.created_at, status: row.status, type: input.spec.type, track_id: input.track_id ?? null });
-    } catch (err) {
-      console.error("job index update failed; retrying from the alarm", err instanceof Error ? err.message : String(err));
-      await this.reschedule();
-      return;
-    }
-    // Only what was sent is acknowledged: a status that changed meanwhile still differs, and is sent on.
-    this.sql.exec("UPDATE index_sync SET status = ?, retry_at = CASE WHEN ? = (SELECT status FROM job) THEN NULL ELSE retry_at END WHERE id = 1", row.status, row.status);
-  }
-
-  private indexedStatus(): string | null {
-    return this.sql.exec<{ status: string | null }>("SELECT status FROM index_sync WHERE id = 1").toArray()[0]?.status ?? null;
-  }
-
-  private indexRetryAt(): number | null {
-    const row = this.row();
-    const sync = this.sql.exec<{ status: string | null; retry_at: number | null }>("SELECT status, retry_at FROM index_sync WHERE id = 1").toArray()[0];
-    if (!row || sync?.status === row.status) return null;
-    return sync?.retry_at ?? Date.now();
-  }
-
-  private indexDue(): boolean {
-    return dueBy(this.indexRetryAt());
+    await tenantStub(this.env, row.tenant)
+      .setStatus({ id: row.id, created_at: row.created_at, status: row.status, type: input.spec.type, track_id: input.track_id ?? null })
+      .catch((err: unknown) => console.error("job index update failed; the index will check", err instanceof Error ? err.message : String(err)));
   }
 
   // ---- webhook delivery: in order, one event at a time, on the schedule ----
@@ -968,8 +940,6 @@ export class JobObject extends DurableObject<Env> {
     const times: number[] = [];
     const head = this.sql.exec<{ next_at: number | null }>("SELECT next_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1").toArray()[0];
     if (head?.next_at != null) times.push(head.next_at);
-    const indexAt = this.indexRetryAt();
-    if (indexAt !== null) times.push(indexAt);
     if (!TERMINAL.has(row.status)) {
       times.push(row.deadline_at);
       if (row.dispatch_at !== null) times.push(row.dispatch_at);

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../src/env";
+import { isOk, jobStub } from "../src/jobs/client";
 import type { JobType } from "../src/config";
 import type { JobStatus } from "../src/schemas/job";
 
@@ -42,6 +43,13 @@ const VERIFY_EVERY_MS = 30_000;
 const VERIFY_BATCH = 10;
 const VERIFY_MIN_AGE_MS = 60_000;
 
+/** The index checks its active rows against their jobs this often (a job's end report may be lost)... */
+const SWEEP_EVERY_MS = 60_000;
+/** ...in batches, each row at most this often, and only once it is this old. */
+const SWEEP_BATCH = 50;
+const RECHECK_MS = 5 * 60_000;
+const SWEEP_MIN_AGE_MS = 60_000;
+
 /** Statuses only move forward: a late update about an earlier state must not undo a later one. */
 const RANK_SQL = (col: string) => `CASE ${col} WHEN 'queued' THEN 0 WHEN 'running' THEN 1 ELSE 2 END`;
 
@@ -60,6 +68,8 @@ export type ClaimResult = { status: "claimed"; runId: string } | { status: "exis
  */
 export class TenantObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  /** Whether this instance knows the sweep's alarm is set and the tenant's name stored: then a submit costs one write. */
+  private sweepArmed = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -72,12 +82,17 @@ export class TenantObject extends DurableObject<Env> {
       CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at DESC, id DESC);
       CREATE INDEX IF NOT EXISTS jobs_by_track ON jobs (track_id, created_at DESC, id DESC);
       CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS names (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS rate (id INTEGER PRIMARY KEY CHECK (id = 1), window_start INTEGER NOT NULL, count INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at DESC, id DESC);
       CREATE TABLE IF NOT EXISTS waiting (run_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS endpoint_jobs (run_id TEXT PRIMARY KEY, endpoint TEXT NOT NULL, created_at INTEGER NOT NULL, status TEXT NOT NULL, retried INTEGER NOT NULL DEFAULT 0);
       CREATE INDEX IF NOT EXISTS endpoint_jobs_by_endpoint ON endpoint_jobs (endpoint, created_at);
     `);
+    // Added after the first version of the index: when each active row was last checked.
+    if (!this.sql.exec<{ name: string }>("PRAGMA table_info(jobs)").toArray().some((c) => c.name === "checked_at")) {
+      this.sql.exec("ALTER TABLE jobs ADD COLUMN checked_at INTEGER");
+    }
   }
 
   /**
@@ -184,13 +199,52 @@ export class TenantObject extends DurableObject<Env> {
    * Enters a new job in the index, unless the tenant already has `maxActive` jobs queued or
    * running: one call, so two submits racing for the last place cannot both get it.
    */
-  async admit(row: IndexRow, maxActive: number | null): Promise<AdmitResult> {
+  async admit(tenant: string, row: IndexRow, maxActive: number | null): Promise<AdmitResult> {
     if (maxActive !== null) {
       const active = this.activeCount();
       if (active >= maxActive) return { ok: false, active, verify: this.rowsToVerify() };
     }
     this.sql.exec("INSERT OR IGNORE INTO jobs (id, created_at, status, type, track_id) VALUES (?, ?, ?, ?, ?)", row.id, row.created_at, row.status, row.type, row.track_id);
+    if (!this.sweepArmed) {
+      // The sweep asks job objects as this tenant.
+      this.sql.exec("INSERT OR IGNORE INTO names (key, value) VALUES ('tenant', ?)", tenant);
+      if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + SWEEP_EVERY_MS);
+      this.sweepArmed = true;
+    }
     return { ok: true };
+  }
+
+  /**
+   * The sweep: old active rows are checked against their job objects, the source of truth. A job
+   * whose end report was lost is corrected here; a row whose job was never created (an intake that
+   * stopped half-way) is removed. Runs while the tenant has active jobs.
+   */
+  override async alarm(): Promise<void> {
+    const tenant = this.sql.exec<{ value: string }>("SELECT value FROM names WHERE key = 'tenant'").toArray()[0]?.value;
+    const now = Date.now();
+    const rows = tenant
+      ? this.sql
+          .exec<{ id: string }>(
+            `SELECT id FROM jobs WHERE status IN ('queued', 'running') AND created_at < ? AND (checked_at IS NULL OR checked_at < ?)
+             ORDER BY COALESCE(checked_at, 0), created_at LIMIT ?`,
+            now - SWEEP_MIN_AGE_MS,
+            now - RECHECK_MS,
+            SWEEP_BATCH,
+          )
+          .toArray()
+      : [];
+    await Promise.all(
+      rows.map(async ({ id }) => {
+        const res = await jobStub(this.env, id)
+          .get(tenant ?? "")
+          .catch(() => undefined);
+        if (!res) return;
+        if (!isOk(res)) this.sql.exec("DELETE FROM jobs WHERE id = ?", id);
+        else this.sql.exec(`UPDATE jobs SET status = CASE WHEN ${RANK_SQL("?")} = 2 THEN ? ELSE status END, checked_at = ? WHERE id = ?`, res.snapshot.job.status, res.snapshot.job.status, now, id);
+      }),
+    );
+    if (this.activeCount() > 0) await this.ctx.storage.setAlarm(Date.now() + SWEEP_EVERY_MS);
+    else this.sweepArmed = false;
   }
 
   /** A job that was admitted but never created (its intake failed) leaves the index. */
@@ -224,7 +278,9 @@ export class TenantObject extends DurableObject<Env> {
       where.push(clause);
       args.push(...values);
     };
-    if (q.status) add("status = ?", q.status);
+    // Queued and running are one state here (active); the job objects tell them apart.
+    if (q.status === "queued" || q.status === "running") add("status IN ('queued', 'running')");
+    else if (q.status) add("status = ?", q.status);
     if (q.type) add("type = ?", q.type);
     if (q.track_id !== undefined) add("track_id = ?", q.track_id);
     if (q.created_after !== undefined) add("created_at >= ?", q.created_after);

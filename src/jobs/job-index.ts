@@ -1,12 +1,12 @@
 import type { IndexRow } from "../../durable-objects/tenant";
 import type { Env } from "../env";
-import type { Job } from "../schemas/job";
+import { TERMINAL_STATUSES, type Job } from "../schemas/job";
 import { tenantStub } from "../tenants";
 import { isOk, jobStub } from "./client";
 
 /**
  * Reads an indexed job from its own object, the source of truth, and corrects the tenant's index
- * on the way: a stale status is updated, and a row whose job was never created (intake stopped
+ * on the way: a missed end is recorded, and a row whose job was never created (intake stopped
  * half-way) is removed. Undefined when there is no such job.
  */
 export async function readIndexed(env: Env, tenant: string, row: IndexRow): Promise<Job | undefined> {
@@ -16,6 +16,7 @@ export async function readIndexed(env: Env, tenant: string, row: IndexRow): Prom
     return undefined;
   }
   const job = res.snapshot.job;
-  if (job.status !== row.status) await tenantStub(env, tenant).setStatus({ ...row, status: job.status });
+  // The index keeps active (queued or running) or the final status: only an end it missed is news.
+  if (job.status !== row.status && TERMINAL_STATUSES.some((t) => t === job.status)) await tenantStub(env, tenant).setStatus({ ...row, status: job.status });
   return job;
 }

@@ -3,6 +3,7 @@ import { config } from "../config";
 import type { Env } from "../env";
 import { EaselError } from "../errors";
 import { tenantStub } from "../tenants";
+import { TERMINAL_STATUSES } from "../schemas/job";
 import { readIndexed } from "./job-index";
 
 /** What a client over `max_active_jobs` is told to wait before trying again: jobs end at their own pace. */
@@ -27,13 +28,13 @@ export async function checkRate(env: Env, tenant: string): Promise<void> {
 export async function admitJob(env: Env, tenant: string, row: IndexRow): Promise<void> {
   const max = config.tenant(env, tenant)?.max_active_jobs ?? null;
   const index = tenantStub(env, tenant);
-  let res = await index.admit(row, max);
+  let res = await index.admit(tenant, row, max);
   if (!res.ok && res.verify.length) {
     // Old active rows may be wrong (an update still being retried, an intake that died half-way):
     // check them against their jobs, and ask again if that freed a place.
     const rows = res.verify;
     const jobs = await Promise.all(rows.map((r) => readIndexed(env, tenant, r)));
-    if (jobs.some((j, i) => j?.status !== rows[i]?.status)) res = await index.admit(row, max);
+    if (jobs.some((j) => !j || TERMINAL_STATUSES.some((t) => t === j.status))) res = await index.admit(tenant, row, max);
   }
   if (res.ok) return;
   throw new EaselError(429, "too_many_active_jobs", `this tenant already has ${res.active} jobs queued or running (max_active_jobs is ${max})`, undefined, limitHeaders(max ?? 0, 0, ACTIVE_RETRY_S));

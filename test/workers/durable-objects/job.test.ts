@@ -167,7 +167,8 @@ describe("job alarm", () => {
 });
 
 describe("the tenant's job index", () => {
-  const indexed = async (tenantName: string, id: string) => (await env.TENANT_STATE.get(env.TENANT_STATE.idFromName(tenantName)).list({ limit: 100 })).find((r) => r.id === id);
+  const index = () => env.TENANT_STATE.get(env.TENANT_STATE.idFromName("acme"));
+  const indexed = async (id: string) => (await index().list({ limit: 100 })).find((r) => r.id === id);
 
   async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
     const deadline = Date.now() + 5_000;
@@ -179,32 +180,28 @@ describe("the tenant's job index", () => {
     return v;
   }
 
-  it("follows the job's status changes", async () => {
+  it("is told when the job ends", async () => {
     const id = newRunId();
     await jobStub(env, id).create(hangingJobInput(id, { track_id: "idx-1" }));
-    await running(id);
-    expect((await until(() => indexed("acme", id), (r) => r?.status === "running"))?.status).toBe("running");
     await jobStub(env, id).cancel("acme");
-    expect(await until(() => indexed("acme", id), (r) => r?.status === "canceled")).toMatchObject({ status: "canceled", track_id: "idx-1", type: "img2img" });
+    expect(await until(() => indexed(id), (r) => r?.status === "canceled")).toMatchObject({ status: "canceled", track_id: "idx-1", type: "img2img" });
   });
 
-  it("sends a lost index update again from the job's alarm", async () => {
+  it("corrects a lost end report and drops a row whose job was never created, on its sweep", async () => {
     const id = newRunId();
+    const old = Date.now() - 120_000;
     await jobStub(env, id).create(hangingJobInput(id));
-    await jobStub(env, id).cancel("acme");
-    await until(() => indexed("acme", id), (r) => r?.status === "canceled");
-    // As if the update had been lost: the index still says queued, the job has no acknowledgement.
-    await runInDurableObject(env.TENANT_STATE.get(env.TENANT_STATE.idFromName("acme")), (_o, state) => {
-      state.storage.sql.exec("UPDATE jobs SET status = 'queued' WHERE id = ?", id);
-    });
+    // As if the job's end report had been lost: the index still has it active.
+    await index().admit("acme", { id, created_at: old, status: "queued", type: "img2img", track_id: null }, null);
     await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
-      state.storage.sql.exec("UPDATE index_sync SET status = 'queued', retry_at = ?", Date.now());
+      state.storage.sql.exec("UPDATE job SET status = 'canceled', completed_at = ?", Date.now());
     });
-    await runDurableObjectAlarm(objectFor(id));
-    expect((await until(() => indexed("acme", id), (r) => r?.status === "canceled"))?.status).toBe("canceled");
-    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
-      expect(state.storage.sql.exec("SELECT status, retry_at FROM index_sync").one()).toEqual({ status: "canceled", retry_at: null });
-    });
+    // And an intake that died between entering a job in the index and creating it.
+    const orphan = randomId("run");
+    await index().admit("acme", { id: orphan, created_at: old, status: "queued", type: "txt2img", track_id: null }, null);
+    expect(await runDurableObjectAlarm(index())).toBe(true);
+    expect((await indexed(id))?.status).toBe("canceled");
+    expect(await indexed(orphan)).toBeUndefined();
   });
 });
 

@@ -40,19 +40,19 @@ describe("tenant job index", () => {
 
   it("admits up to max_active_jobs queued or running jobs, and more once some end", async () => {
     const t = tenant("index-active");
-    expect(await t.admit(row("run_a", 1), 2)).toEqual({ ok: true });
-    expect(await t.admit(row("run_b", 2), 2)).toEqual({ ok: true });
-    expect(await t.admit(row("run_c", 3), 2)).toMatchObject({ ok: false, active: 2 });
+    expect(await t.admit("t", row("run_a", 1), 2)).toEqual({ ok: true });
+    expect(await t.admit("t", row("run_b", 2), 2)).toEqual({ ok: true });
+    expect(await t.admit("t", row("run_c", 3), 2)).toMatchObject({ ok: false, active: 2 });
     await t.setStatus(row("run_a", 1, { status: "running" }));
-    expect(await t.admit(row("run_c", 3), 2)).toMatchObject({ ok: false, active: 2 });
+    expect(await t.admit("t", row("run_c", 3), 2)).toMatchObject({ ok: false, active: 2 });
     await t.setStatus(row("run_a", 1, { status: "succeeded" }));
-    expect(await t.admit(row("run_c", 3), 2)).toEqual({ ok: true });
-    expect(await t.admit(row("run_d", 4), null)).toEqual({ ok: true });
+    expect(await t.admit("t", row("run_c", 3), 2)).toEqual({ ok: true });
+    expect(await t.admit("t", row("run_d", 4), null)).toEqual({ ok: true });
   });
 
   it("never moves a status backwards: a late 'running' does not undo 'succeeded'", async () => {
     const t = tenant("index-order");
-    await t.admit(row("run_x", 1), null);
+    await t.admit("t", row("run_x", 1), null);
     await t.setStatus(row("run_x", 1, { status: "succeeded" }));
     await t.setStatus(row("run_x", 1, { status: "running" }));
     expect((await t.list({ limit: 10 })).map((r) => r.status)).toEqual(["succeeded"]);
@@ -60,7 +60,7 @@ describe("tenant job index", () => {
 
   it("pages newest first by (created_at, id), with filters", async () => {
     const t = tenant("index-page");
-    for (let i = 0; i < 5; i++) await t.admit(row(`run_${i}`, 100 + Math.floor(i / 2), { track_id: i % 2 ? "odd" : "even", type: i === 4 ? "img2img" : "txt2img" }), null);
+    for (let i = 0; i < 5; i++) await t.admit("t", row(`run_${i}`, 100 + Math.floor(i / 2), { track_id: i % 2 ? "odd" : "even", type: i === 4 ? "img2img" : "txt2img" }), null);
     const all = await t.list({ limit: 10 });
     expect(all.map((r) => r.id)).toEqual(["run_4", "run_3", "run_2", "run_1", "run_0"]);
     const first = await t.list({ limit: 2 });

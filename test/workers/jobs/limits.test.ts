@@ -12,7 +12,7 @@ describe("max_active_jobs", () => {
   it("frees a place held by a row whose job was never created, then holds the limit with the headers", async () => {
     // An intake that died between entering the job in the index and creating it.
     const orphan = row(Date.now() - 120_000);
-    expect(await index().admit(orphan, null)).toEqual({ ok: true });
+    expect(await index().admit("capped", orphan, null)).toEqual({ ok: true });
 
     const first = row();
     await admitJob(env, "capped", first);
