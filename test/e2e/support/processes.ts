@@ -100,6 +100,8 @@ export interface GatewayProcess {
   /** Stops and starts again on the same state; `vars` replaces the configuration (an operator's change). */
   restart(vars?: Record<string, string>): Promise<void>;
   logs(): string;
+  /** The process group of the running `wrangler dev` (its workerd children are in it). */
+  pgid(): number | undefined;
 }
 
 /** dotenv with single quotes: JSON values keep their double quotes. */
@@ -142,5 +144,6 @@ export async function startGateway(opts: { port?: number; persistDir: string; va
       await start();
     },
     logs: () => current?.logs() ?? "",
+    pgid: () => current?.proc.pid,
   };
 }
