@@ -6,7 +6,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startGateway, startSimulatorProcess } from "../test/e2e/support/processes";
+import { startGateway, startSimulatorProcess, type GatewayProcess } from "../test/e2e/support/processes";
+import { measurePeak } from "./memory";
 import { startReceiver } from "../test/e2e/support/receiver";
 
 const KEY = "sk_bench";
@@ -47,11 +48,11 @@ const submit = async (base: string, body: object = JOB): Promise<string> => {
   return ((await res.json()) as JobView).id;
 };
 
-async function withGateway<T>(vars: Record<string, string>, fn: (url: string) => Promise<T>): Promise<T> {
+async function withGateway<T>(vars: Record<string, string>, fn: (url: string, gw: GatewayProcess) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), "easel-bench-"));
   const gw = await startGateway({ persistDir: dir, vars: { TENANTS, ALLOW_PRIVATE_URLS: "true", URL_SIGNING_SECRET: "bench", WEBHOOK_RETRY_SCHEDULE: "1,1,1", ...vars } });
   try {
-    return await fn(gw.url);
+    return await fn(gw.url, gw);
   } finally {
     await gw.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -214,7 +215,70 @@ async function tenantThroughput(): Promise<void> {
   }
 }
 
+/**
+ * The largest job the contract allows, 4 × 2048² with incompressible PNGs (~12 MB each, ~67 MB of
+ * base64 in an answer), through each path that carries its images; the peak resident size of
+ * workerd over its size just before. A production isolate has 128 MB.
+ */
+async function memory(): Promise<void> {
+  const sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 0, incompressible: true }) } });
+  const receiver = await startReceiver({ secrets: [SECRET] });
+  const LARGE = { prompt: "bench", width: 2048, height: 2048, steps: 1, seed: 7 };
+  try {
+    const backends = JSON.stringify([
+      { name: "a1111", kind: "a1111", url: sim.url, max_concurrency: 4 },
+      { name: "runpod", kind: "runpod", url: `${sim.url}/v2/bench`, max_concurrency: 4, models: ["runpod-only"] },
+    ]);
+    const ok = (done: JobView) => {
+      if (done.status !== "succeeded") throw new Error(`large job ended ${done.status}`);
+    };
+    const paths: [string, (base: string) => Promise<void>][] = [
+      ["/v1 job on an A1111 backend", async (base) => ok(await waitDone(base, await submit(base, { type: "txt2img", ...LARGE, samples: 4, backend: "a1111" }), 120_000))],
+      ["/v1 job on a RunPod backend (its callback)", async (base) => ok(await waitDone(base, await submit(base, { type: "txt2img", ...LARGE, samples: 4, backend: "runpod" }), 120_000))],
+      [
+        "A1111 dialect, base64 answer (/sdapi/v1/txt2img)",
+        async (base) => {
+          const res = await fetch(`${base}/sdapi/v1/txt2img`, { method: "POST", headers: auth, body: JSON.stringify({ ...LARGE, batch_size: 4 }) });
+          const json = (await res.json()) as { images?: string[] };
+          if (res.status !== 200 || json.images?.length !== 4) throw new Error(`A1111 dialect answered ${res.status}`);
+        },
+      ],
+      [
+        "RunPod dialect, webhook with base64 images",
+        async (base) => {
+          const res = await fetch(`${base}/runpod/run`, { method: "POST", headers: auth, body: JSON.stringify({ input: { api_name: "txt2img", ...LARGE, batch_size: 4 }, webhook: `${receiver.url}/large` }) });
+          const { id } = (await res.json()) as { id: string };
+          const hit = await receiver.waitFor((d) => (d.json as { id?: string }).id === id, 180_000);
+          if ((hit.json as { output?: { images?: string[] } }).output?.images?.length !== 4) throw new Error("webhook without its 4 images");
+        },
+      ],
+    ];
+    // A fresh gateway for each path: workerd keeps the memory it once took, which would hide the next path's peak.
+    for (const [name, run] of paths) {
+      await withGateway({ BACKENDS: backends }, async (base, gw) => {
+        const pgid = gw.pgid();
+        if (pgid === undefined) throw new Error("gateway not running");
+        // Warm-up with small images: compiles every path, so the peak below is the images' cost.
+        await waitDone(base, await submit(base, { ...JOB, backend: "runpod" }), 30_000);
+        await (await fetch(`${base}/sdapi/v1/txt2img`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "w", width: 64, height: 64, steps: 1 }) })).arrayBuffer();
+        await sleep(500);
+        let failure = "";
+        const { before, peak, exited } = await measurePeak(pgid, () =>
+          run(base).catch((err: unknown) => {
+            failure = err instanceof Error ? err.message : String(err);
+          }),
+        );
+        const note = [exited && "workerd exited during the run", failure && `failed: ${failure}`].filter(Boolean).join("; ");
+        report(`peak workerd RSS, ${name}`, `${peak.toFixed(0)} MB (+${(peak - before).toFixed(0)} MB over ${before.toFixed(0)} MB idle)${note ? ` (${note})` : ""}`);
+      });
+    }
+  } finally {
+    await receiver.close();
+    await sim.stop();
+  }
+}
+
 // `npm run bench -- throughput` runs one section; no argument runs them all.
-const sections: Record<string, () => Promise<void>> = { core: coreAndWebhooks, scheduling, throughput: tenantThroughput };
+const sections: Record<string, () => Promise<void>> = { core: coreAndWebhooks, scheduling, throughput: tenantThroughput, memory };
 for (const [name, run] of Object.entries(sections)) if (!process.argv[2] || process.argv[2] === name) await run();
 console.log(JSON.stringify(results));

@@ -1,23 +1,24 @@
 import { DurableObject } from "cloudflare:workers";
 import { adapterFor } from "../src/backends";
 import { fittingBackends } from "../src/backends/models";
-import type { BackendAdapter, BackendFailure, BackendProgress, Outcome } from "../src/backends/types";
+import type { BackendAdapter, BackendFailure, BackendProgress, CallbackSource, Outcome } from "../src/backends/types";
 import { config, type BackendConfig } from "../src/config";
 import { renderOutputManifest } from "../src/dialects/manifests";
 import { renderWebhookBody } from "../src/dialects/webhooks";
 import type { Env } from "../src/env";
 import { callbackToken } from "../src/jobs/callback-token";
 import type { CallbackBody } from "../src/jobs/client";
+import { textStream } from "../src/lib/json-stream";
 import type { JobSnapshot, Result } from "../src/jobs/results";
 import { CreateJobSchema, type CreateJob, type StoredJobInput } from "../src/jobs/spec";
 import { randomId, timingSafeEqual } from "../src/lib/crypto";
 import { redact } from "../src/lib/redact";
 import type { Delivery, Job, JobError, JobEvent, JobProgress, JobStatus, WebhookEventType } from "../src/schemas/job";
-import { getImageBytes, outputKey, putImage, type StoredImage } from "../src/storage/images";
+import { getImageBytes, OutputStore, type StoredImage } from "../src/storage/images";
 import { signedOutputUrl } from "../src/storage/links";
 import { putS3Object, s3ImageKey, s3ManifestKey } from "../src/storage/s3-output";
 import { attemptDelivery, nextDelayMs } from "../src/webhooks/deliver";
-import { fillSlots, serializeWithSlots, type SlottedBody } from "../src/webhooks/body-slots";
+import { serializeWithSlots, slottedStream, type SlottedBody } from "../src/webhooks/body-slots";
 import { tenantStub } from "../src/tenants";
 import { SLOT_LEASE_MS, type AcquireResult } from "./backend-scheduler";
 
@@ -338,29 +339,36 @@ export class JobObject extends DurableObject<Env> {
 
   /** A completion callback from an asynchronous backend; a forged or replayed one changes nothing. */
   async backendCallback(attemptN: number, token: string, headers: [string, string][], staged: CallbackBody): Promise<{ accepted: boolean }> {
-    const body = "text" in staged ? staged.text : await this.unstage(staged.staged);
-    const attempt = this.currentAttempt();
-    // A fast backend's callback can overtake the answer to the submit itself: `running` counts too.
-    if (!attempt || attempt.n !== attemptN || !timingSafeEqual(attempt.token, token)) return { accepted: false };
-    const backend = config.backend(this.env, attempt.backend);
-    if (!backend) return { accepted: false };
-    const { samples, type } = parseInput(this.mustRow()).spec;
-    const outcome = await adapterFor(backend)
-      .callback({ headers: new Headers(headers), body, secret: attempt.token, samples, upscale: type === "upscale" })
-      .catch(() => undefined);
-    if (!outcome) return { accepted: false };
-    if (outcome.kind === "pending") return { accepted: true };
-    await this.settle(attempt.n, backend, outcome);
-    await this.reschedule();
-    return { accepted: true };
+    try {
+      const attempt = this.currentAttempt();
+      // A fast backend's callback can overtake the answer to the submit itself: `running` counts too.
+      if (!attempt || attempt.n !== attemptN || !timingSafeEqual(attempt.token, token)) return { accepted: false };
+      const backend = config.backend(this.env, attempt.backend);
+      if (!backend) return { accepted: false };
+      const input = parseInput(this.mustRow());
+      const images = new OutputStore(this.env.IMAGES, input.output_prefix);
+      const outcome = await adapterFor(backend)
+        .callback({ headers: new Headers(headers), body: this.callbackSource(staged), secret: attempt.token, samples: input.spec.samples, upscale: input.spec.type === "upscale", images })
+        .catch(() => undefined);
+      if (!outcome) return { accepted: false };
+      if (outcome.kind === "pending") return { accepted: true };
+      await this.settle(attempt.n, backend, outcome, images);
+      await this.reschedule();
+      return { accepted: true };
+    } finally {
+      if ("staged" in staged) this.ctx.waitUntil(this.env.IMAGES.delete(staged.staged));
+    }
   }
 
-  /** A large callback body the Worker put in R2: read once, then removed. */
-  private async unstage(key: string): Promise<string> {
-    const obj = await this.env.IMAGES.get(key);
-    const text = obj ? await obj.text() : "";
-    this.ctx.waitUntil(this.env.IMAGES.delete(key));
-    return text;
+  /** A callback body, inline or staged in R2 by the Worker (a large one): read as a stream, as often as the adapter needs. */
+  private callbackSource(staged: CallbackBody): CallbackSource {
+    return {
+      open: async () => {
+        if ("text" in staged) return textStream(staged.text);
+        const obj = await this.env.IMAGES.get(staged.staged);
+        return obj?.body ?? textStream("");
+      },
+    };
   }
 
   // ---- the alarm: dispatch, polling, deadlines, webhook delivery ----
@@ -514,6 +522,7 @@ export class JobObject extends DurableObject<Env> {
     // Progress is read beside the synchronous call, for exactly as long as it runs.
     const watch = new AbortController();
     if (adapter.progress) this.ctx.waitUntil(this.watchProgress(n, watch.signal));
+    const images = new OutputStore(this.env.IMAGES, input.output_prefix);
     let outcome: Outcome;
     try {
       const initImage = input.spec.init_image_key ? await getImageBytes(this.env.IMAGES, input.spec.init_image_key) : undefined;
@@ -525,6 +534,7 @@ export class JobObject extends DurableObject<Env> {
         taskId: taskIdOf(jobId, n),
         // Never cut short from here: the backend would go on generating with its slot given back.
         signal: AbortSignal.timeout(backend.timeout_s * 1000 + 5_000),
+        images,
       });
     } catch (err) {
       outcome = { kind: "failed", failure: { code: "backend_failed", message: "the attempt failed inside the gateway", detail: err instanceof Error ? err.message : String(err), retryable: true } };
@@ -532,7 +542,7 @@ export class JobObject extends DurableObject<Env> {
       watch.abort();
     }
     try {
-      await this.settle(n, backend, outcome);
+      await this.settle(n, backend, outcome, images);
     } catch (err) {
       console.error("settling an attempt failed", err instanceof Error ? err.message : String(err));
     } finally {
@@ -548,10 +558,11 @@ export class JobObject extends DurableObject<Env> {
       await this.settle(attempt.n, backend, { kind: "failed", failure: { code: "backend_failed", message: "backend no longer configured", retryable: true } });
       return;
     }
-    const { samples, type } = parseInput(this.mustRow()).spec;
+    const input = parseInput(this.mustRow());
+    const images = new OutputStore(this.env.IMAGES, input.output_prefix);
     // The adapter bounds the status call itself; a hung one comes back as unavailable, not canceled.
     const outcome = await adapterFor(backend)
-      .poll(attempt.external_id, { samples, upscale: type === "upscale", signal: AbortSignal.timeout(30_000) })
+      .poll(attempt.external_id, { samples: input.spec.samples, upscale: input.spec.type === "upscale", signal: AbortSignal.timeout(30_000), images })
       .catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: "the backend could not be asked", detail: String(err), retryable: true } }));
     if (outcome.kind === "pending" || (outcome.kind === "failed" && outcome.failure.code === "backend_unavailable")) {
       // Still running there, or a status call that failed (no verdict on the generation, which may
@@ -561,7 +572,7 @@ export class JobObject extends DurableObject<Env> {
       this.backoffPoll(attempt);
       return;
     }
-    await this.settle(attempt.n, backend, outcome);
+    await this.settle(attempt.n, backend, outcome, images);
   }
 
   private backoffPoll(attempt: AttemptRow): void {
@@ -569,8 +580,11 @@ export class JobObject extends DurableObject<Env> {
     this.sql.exec("UPDATE attempts SET poll_at = ?, poll_delay = ? WHERE n = ?", Date.now() + delay, delay, attempt.n);
   }
 
-  /** Applies an attempt's outcome, unless the job moved on (canceled, timed out) meanwhile. */
-  private async settle(n: number, backend: BackendConfig | undefined, outcome: Outcome): Promise<void> {
+  /**
+   * Applies an attempt's outcome, unless the job moved on (canceled, timed out) meanwhile. The
+   * adapter stored the answer's images as it read them: those the job does not keep are removed.
+   */
+  private async settle(n: number, backend: BackendConfig | undefined, outcome: Outcome, stored?: OutputStore): Promise<void> {
     const current = () => {
       const a = this.currentAttempt();
       const row = this.mustRow();
@@ -587,15 +601,13 @@ export class JobObject extends DurableObject<Env> {
       this.event("attempt.submitted", { attempt: n, backend: name, external_id: outcome.externalId }, Date.now());
       return;
     }
+    if (stored) this.ctx.waitUntil(stored.discardExcept(outcome.kind === "done" ? outcome.images : []).catch(() => undefined));
     if (outcome.kind === "done") {
-      const row = current();
-      if (!row) return;
-      const input = parseInput(row);
-      const outputs = await this.storeOutputs(input, outcome.images).catch((err: unknown): BackendFailure => ({ code: "backend_failed", message: "storing the outputs failed", detail: String(err), retryable: true }));
-      if (!Array.isArray(outputs)) return this.settle(n, backend, { kind: "failed", failure: outputs });
-      const written = await this.writeS3Outputs(input, outputs, outcome.images).then(
+      const input = parseInput(this.mustRow());
+      const outputs: StoredOutput[] = outcome.images.map((image, i) => ({ ...image, seed: seedOf(input, i) }));
+      const written = await this.writeS3Outputs(input, outputs).then(
         () => undefined,
-        (err: unknown): BackendFailure => ({ code: "backend_failed", message: `writing outputs to S3 failed: ${err instanceof Error ? err.message : String(err)}`, retryable: true }),
+        (err: unknown): BackendFailure => ({ code: "backend_failed", message: "writing the outputs to S3 failed", detail: err instanceof Error ? err.message : String(err), retryable: true }),
       );
       if (written) return this.settle(n, backend, { kind: "failed", failure: written });
       // Storing took time: a cancel may have landed meanwhile, and a canceled job never succeeds.
@@ -626,12 +638,6 @@ export class JobObject extends DurableObject<Env> {
       this.sql.exec("UPDATE job SET tried = ?, dispatch_at = ? WHERE id = ?", JSON.stringify([...tried]), Date.now(), row.id);
     });
     await this.releaseSlot(name, countsAgainstBackend(f) ? "failure" : "neutral");
-  }
-
-  private async storeOutputs(input: StoredJobInput, images: Uint8Array[]): Promise<StoredOutput[]> {
-    return Promise.all(
-      images.map(async (bytes, i) => ({ ...(await putImage(this.env.IMAGES, outputKey(input.output_prefix, i), bytes)), seed: seedOf(input, i) })),
-    );
   }
 
   // ---- live progress: read from the backend, kept while the job runs, events rate-limited ----
@@ -697,12 +703,17 @@ export class JobObject extends DurableObject<Env> {
    * Where the job asks for it (SD-on-EKS with `S3_OUTPUT_BUCKET`), the images and then the dialect's
    * manifest go to the operator's S3 bucket, before the job succeeds: its notification names them.
    */
-  private async writeS3Outputs(input: StoredJobInput, outputs: StoredOutput[], images: Uint8Array[]): Promise<void> {
+  /** One image at a time, read back from R2: the job never holds all of its outputs' bytes. */
+  private async writeS3Outputs(input: StoredJobInput, outputs: StoredOutput[]): Promise<void> {
     const out = input.s3_output;
     if (!out) return;
     const s3 = config.s3(this.env);
     if (!s3) throw new Error("no S3 store is configured (S3_ENDPOINT...)");
-    await Promise.all(images.map((bytes, i) => putS3Object(s3, out.bucket, s3ImageKey(out, i, outputs[i]?.content_type ?? "image/png"), bytes, outputs[i]?.content_type ?? "image/png")));
+    for (const [i, output] of outputs.entries()) {
+      const bytes = await getImageBytes(this.env.IMAGES, output.key);
+      if (!bytes) throw new Error(`output ${i} is missing from storage`);
+      await putS3Object(s3, out.bucket, s3ImageKey(out, i, output.content_type), bytes, output.content_type);
+    }
     const manifest = renderOutputManifest(await this.fullInput(input), { ok: true, outputs });
     if (manifest !== null) await putS3Object(s3, out.bucket, s3ManifestKey(out), manifest, "application/json");
   }
@@ -883,8 +894,9 @@ export class JobObject extends DurableObject<Env> {
       const secrets = config.tenant(this.env, row.tenant)?.webhook_secrets ?? [];
       const attempt = head.attempts + 1;
       const startedAt = Date.now();
-      const outputKeys = (JSON.parse(row.output) as StoredOutput[]).map((o) => o.key);
-      const body = await fillSlots(this.env.IMAGES, { text: head.body, slots: JSON.parse(head.slots) as SlottedBody["slots"] }, outputKeys);
+      const slots = JSON.parse(head.slots) as SlottedBody["slots"];
+      // A body with images is streamed from R2 as it is sent, never built whole.
+      const body = slots.length ? await slottedStream(this.env.IMAGES, { text: head.body, slots }, (JSON.parse(row.output) as StoredOutput[]).map((o) => o.key)) : head.body;
       const result = await attemptDelivery({ url: head.url, eventId: head.event_id, body, secrets });
       const delay = result.verdict === "retry" ? nextDelayMs(config.retrySchedule(this.env), attempt, result.retry_after_ms) : null;
       const nextAt = delay === null ? null : Date.now() + delay;

@@ -3,7 +3,7 @@ import type { GenerationSpec } from "../jobs/spec";
 import { bytesToBase64 } from "../lib/base64";
 import { a1111Headers } from "./a1111-api";
 import { readA1111Progress, skipA1111 } from "./a1111-progress";
-import { callBackend, decodedImages, failed, parseJsonObject, statusFailure } from "./http";
+import { callBackend, callBackendForImages, failed, parseJsonObject, statusFailure, storedImages, type ImageAnswer } from "./http";
 import { backendModelName } from "./models";
 import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome, ProgressRequest } from "./types";
 
@@ -68,10 +68,14 @@ export function upscalePayload(spec: GenerationSpec, image: Uint8Array | undefin
   };
 }
 
-/** Reads A1111's `{html_info, image}` answer to extra-single-image; its error envelope is a failure. */
-export function upscaleOutcome(json: Record<string, unknown> | undefined): Outcome {
-  if (json && typeof json.image === "string" && json.image) return decodedImages([json.image], 1);
-  return a1111Outcome(json ? { ...json, images: [] } : undefined, 1);
+/** Where A1111 puts its images in an answer: the `images` list, or extra-single-image's one `image`. */
+export const a1111ImagesAt = (upscale: boolean) => (upscale ? ["image"] : ["images"]);
+
+/** Reads A1111's `{html_info, image}` answer to extra-single-image (its image stored as it was read); its error envelope is a failure. */
+export function upscaleOutcome(answer: Pick<ImageAnswer, "json" | "images">): Outcome {
+  const { json } = answer;
+  if (json && typeof json.image === "string" && answer.images.length) return storedImages(answer.images, 1);
+  return a1111Outcome({ json: json ? { ...json, images: [] } : undefined, images: [] }, 1);
 }
 
 /** The request a spec becomes at an A1111 (or RunPod's A1111 worker): its API call and body. */
@@ -81,10 +85,12 @@ export function a1111Call(spec: GenerationSpec, initImage: Uint8Array | undefine
 }
 
 /**
- * Reads A1111's answer. Failure comes in disguise: an error envelope, a 200 without images, or
- * the partial images an interrupted run returns; none of those may become a success.
+ * Reads A1111's answer (its images stored as it was read). Failure comes in disguise: an error
+ * envelope, a 200 without images, or the partial images an interrupted run returns; none of
+ * those may become a success.
  */
-export function a1111Outcome(json: Record<string, unknown> | undefined, samples: number, request: { sendImages: boolean } = { sendImages: true }): Outcome {
+export function a1111Outcome(answer: Pick<ImageAnswer, "json" | "images">, samples: number, request: { sendImages: boolean } = { sendImages: true }): Outcome {
+  const { json } = answer;
   if (!json) return failed("backend_failed", "the backend answered with something that is not a JSON object", true);
   if (typeof json.error === "string" || (json.detail !== undefined && !Array.isArray(json.images))) {
     const text = [json.error, json.errors, json.detail].map((v) => (typeof v === "string" ? v : JSON.stringify(v))).join(": ");
@@ -92,14 +98,14 @@ export function a1111Outcome(json: Record<string, unknown> | undefined, samples:
     if (typeof json.error === "string" && REQUEST_ERRORS.has(json.error)) return failed("invalid_request", `the backend could not use the request's parameters (${json.error})`, false, text);
     return failed("backend_failed", "the backend reported an error", true, text);
   }
-  const raw = Array.isArray(json.images) ? json.images.filter((v): v is string => typeof v === "string") : [];
+  const raw = Array.isArray(json.images) ? answer.images : [];
   // With a batch, A1111 puts a grid of all images first.
   const list = raw.length === samples + 1 && samples > 1 ? raw.slice(1) : raw;
   if (list.length === 0) {
     return request.sendImages ? failed("backend_failed", "the backend answered without images", true) : failed("invalid_request", "send_images is false, so the backend returned no images", false);
   }
   if (list.length < samples) return failed("interrupted", `the backend returned ${list.length} of ${samples} images`, true);
-  return decodedImages(list, samples);
+  return storedImages(list, samples);
 }
 
 export function a1111Models(list: unknown, backend: string): ModelInfo[] {
@@ -126,16 +132,16 @@ export class A1111Adapter implements BackendAdapter {
     const upscale = call.api === "extra-single-image";
     // The task id lets a cancel tell this generation from a neighbour's; A1111's extras API has none.
     const payload: Record<string, unknown> = upscale ? call.body : { ...call.body, force_task_id: req.taskId };
-    const res = await callBackend(`${this.config.url}/sdapi/v1/${call.api}`, { method: "POST", headers: this.headers(), body: JSON.stringify(payload) }, this.config.timeout_s * 1000, req.signal);
+    const res = await callBackendForImages(`${this.config.url}/sdapi/v1/${call.api}`, { method: "POST", headers: this.headers(), body: JSON.stringify(payload) }, this.config.timeout_s * 1000, req.signal, a1111ImagesAt(upscale), req.images);
     if (!res.ok) return res.outcome;
-    const json = parseJsonObject(res.body);
+    const { answer } = res;
     const request = { sendImages: payload.send_images !== false };
-    const read = (j: Record<string, unknown> | undefined) => (upscale ? upscaleOutcome(j) : a1111Outcome(j, req.spec.samples, request));
+    const read = () => (upscale ? upscaleOutcome(answer) : a1111Outcome(answer, req.spec.samples, request));
     if (res.status !== 200) {
       // A1111's 500 carries its error envelope, which tells an out-of-memory apart.
-      return res.status >= 500 && json ? read(json) : statusFailure(res.status, res.body);
+      return res.status >= 500 && answer.json ? read() : statusFailure(res.status, answer.head);
     }
-    return read(json);
+    return read();
   }
 
   async poll(): Promise<Outcome> {

@@ -1,9 +1,12 @@
 import type { BackendConfig } from "../config";
 import type { GenerationSpec } from "../jobs/spec";
 import { bytesToBase64 } from "../lib/base64";
-import { hex, hmacSha256, timingSafeEqual } from "../lib/crypto";
-import { callBackend, decodedImages, failed, parseJsonObject, statusFailure } from "./http";
-import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome } from "./types";
+import { hex, hmacSha256Stream, prefixedStream, timingSafeEqual } from "../lib/crypto";
+import { callBackend, callBackendForImages, failed, parseJsonObject, readImageAnswer, statusFailure, storedImages, type ImageAnswer } from "./http";
+import type { BackendAdapter, CallbackSource, GenerationRequest, ImageStore, ModelInfo, Outcome } from "./types";
+
+/** Where Cerebrium's answer (and webhook body) carries the images. */
+const CEREBRIUM_IMAGES = ["result"] as const;
 
 /** Seed 004's request body for Cerebrium's `sd-img-2-img` model. */
 export function cerebriumBody(spec: GenerationSpec, image: Uint8Array | undefined): Record<string, unknown> {
@@ -21,29 +24,34 @@ export function cerebriumBody(spec: GenerationSpec, image: Uint8Array | undefine
   };
 }
 
-/** `{run_id, message, result: [base64]}` as an outcome; a missing or short `result` is a failure. */
-export function cerebriumOutcome(json: Record<string, unknown> | undefined, samples: number): Outcome {
+/** `{run_id, message, result: [base64]}` (its images stored as it was read) as an outcome; a missing or short `result` is a failure. */
+export function cerebriumOutcome(answer: Pick<ImageAnswer, "json" | "images">, samples: number): Outcome {
+  const { json } = answer;
   if (!json) return failed("backend_failed", "Cerebrium answered with something that is not a JSON object", true);
-  const list = Array.isArray(json.result) ? json.result.filter((v): v is string => typeof v === "string") : [];
+  const list = Array.isArray(json.result) ? answer.images : [];
   const message = typeof json.message === "string" ? json.message : "no result";
   if (list.length === 0) {
     return /out ?of ?memory/i.test(message) ? failed("out_of_memory", "Cerebrium ran out of GPU memory", true, message) : failed("backend_failed", "Cerebrium returned no images", true, message);
   }
   if (list.length < samples) return failed("backend_failed", `Cerebrium returned ${list.length} of ${samples} images`, true);
-  return decodedImages(list, samples);
+  return storedImages(list, samples);
 }
 
 /**
  * Checks `X-Cerebrium-Webhook-Signature: v1,<hex HMAC-SHA256 of "{request_id}.{timestamp}.{body}">`
- * with the secret sent along with the request, in constant time.
+ * with the secret sent along with the request, in constant time; the body is read as a stream.
  */
-export async function verifyCerebriumSignature(secret: string, headers: Headers, body: string): Promise<boolean> {
+export async function verifyCerebriumSignature(secret: string, headers: Headers, body: ReadableStream<Uint8Array>): Promise<boolean> {
   const header = headers.get("x-cerebrium-webhook-signature");
   // Cerebrium's docs name the id header X-Request-Id; the longer spelling is accepted too.
   const requestId = headers.get("x-request-id") ?? headers.get("x-cerebrium-request-id");
   const timestamp = headers.get("x-cerebrium-webhook-timestamp");
-  if (!header || !requestId || !timestamp) return false;
-  const expected = `v1,${hex(await hmacSha256(secret, `${requestId}.${timestamp}.${body}`))}`;
+  if (!header || !requestId || !timestamp) {
+    await body.cancel();
+    return false;
+  }
+  const [mac] = await hmacSha256Stream([secret], prefixedStream(`${requestId}.${timestamp}.`, body));
+  const expected = `v1,${hex(mac ?? new Uint8Array())}`;
   return header.split(" ").some((candidate) => timingSafeEqual(candidate, expected));
 }
 
@@ -67,19 +75,21 @@ export class CerebriumAdapter implements BackendAdapter {
       // Cerebrium has no status API and retries its callback only briefly (never on a 5xx): the poll is a deadline.
       return { kind: "pending", externalId: typeof runId === "string" ? runId : "cerebrium", pollAfterMs: this.config.timeout_s * 1000 };
     }
-    const res = await callBackend(this.config.url, { method: "POST", headers: this.headers(), body }, this.config.timeout_s * 1000, req.signal);
+    const res = await callBackendForImages(this.config.url, { method: "POST", headers: this.headers(), body }, this.config.timeout_s * 1000, req.signal, CEREBRIUM_IMAGES, req.images);
     if (!res.ok) return res.outcome;
-    if (res.status !== 200) return res.status >= 500 ? failed("backend_failed", `Cerebrium answered ${res.status}`, true, res.body.slice(0, 300)) : statusFailure(res.status, res.body);
-    return cerebriumOutcome(parseJsonObject(res.body), req.spec.samples);
+    const { answer } = res;
+    if (res.status !== 200) return res.status >= 500 ? failed("backend_failed", `Cerebrium answered ${res.status}`, true, answer.head.slice(0, 300)) : statusFailure(res.status, answer.head);
+    return cerebriumOutcome(answer, req.spec.samples);
   }
 
   async poll(): Promise<Outcome> {
     return failed("timeout", `Cerebrium sent no result within ${this.config.timeout_s} s`, true);
   }
 
-  async callback(req: { headers: Headers; body: string; secret: string; samples: number }): Promise<Outcome | undefined> {
-    if (!(await verifyCerebriumSignature(req.secret, req.headers, req.body))) return undefined;
-    return cerebriumOutcome(parseJsonObject(req.body), req.samples);
+  /** Read twice: the signature over the whole body first, and only a signed body's images are stored. */
+  async callback(req: { headers: Headers; body: CallbackSource; secret: string; samples: number; images: ImageStore }): Promise<Outcome | undefined> {
+    if (!(await verifyCerebriumSignature(req.secret, req.headers, await req.body.open()))) return undefined;
+    return cerebriumOutcome(await readImageAnswer(await req.body.open(), CEREBRIUM_IMAGES, req.images), req.samples);
   }
 
   async cancel(): Promise<void> {

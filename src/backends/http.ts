@@ -1,5 +1,7 @@
-import { base64ToBytes } from "../lib/base64";
-import type { BackendFailure, Outcome } from "./types";
+import { Base64Decoder } from "../lib/base64";
+import { parseStreamingJson } from "../lib/json-stream";
+import type { StoredImage } from "../storage/images";
+import type { BackendFailure, ImageStore, Outcome } from "./types";
 
 export const failed = (code: BackendFailure["code"], message: string, retryable: boolean, detail?: string): Outcome => ({
   kind: "failed",
@@ -13,10 +15,22 @@ export type HttpResult = { ok: true; status: number; body: string } | { ok: fals
  * failures, so an adapter never throws for something the backend did.
  */
 export async function callBackend(url: string, init: RequestInit, timeoutMs: number, signal: AbortSignal): Promise<HttpResult> {
+  return bounded(url, init, timeoutMs, signal, async (res) => ({ ok: true, status: res.status, body: await res.text() }));
+}
+
+/** A backend's answer read with its images streamed into the store (see `readImageAnswer`). */
+export type HttpImageResult = { ok: true; status: number; answer: ImageAnswer } | { ok: false; outcome: Outcome };
+
+/** `callBackend` for an answer that can carry images: the strings of the list at `imagesAt` never stay in memory. */
+export async function callBackendForImages(url: string, init: RequestInit, timeoutMs: number, signal: AbortSignal, imagesAt: readonly string[], store: ImageStore): Promise<HttpImageResult> {
+  return bounded(url, init, timeoutMs, signal, async (res) => ({ ok: true, status: res.status, answer: await readImageAnswer(res.body ?? emptyBody(), imagesAt, store) }));
+}
+
+async function bounded<T>(url: string, init: RequestInit, timeoutMs: number, signal: AbortSignal, read: (res: Response) => Promise<T>): Promise<T | { ok: false; outcome: Outcome }> {
   const timeout = AbortSignal.timeout(Math.max(1, Math.floor(timeoutMs)));
   try {
     const res = await fetch(url, { ...init, redirect: "manual", signal: AbortSignal.any([signal, timeout]) });
-    return { ok: true, status: res.status, body: await res.text() };
+    return await read(res);
   } catch (err) {
     if (signal.aborted) return { ok: false, outcome: failed("canceled", "the attempt was abandoned", false) };
     if (timeout.aborted) return { ok: false, outcome: failed("timeout", `no answer within ${Math.round(timeoutMs / 1000)} s`, true) };
@@ -24,10 +38,46 @@ export async function callBackend(url: string, init: RequestInit, timeoutMs: num
   }
 }
 
+const emptyBody = (): ReadableStream<Uint8Array> => new Response("").body as ReadableStream<Uint8Array>;
+
+/**
+ * A JSON answer whose images were decoded and stored while it was read: the document with each
+ * image as "", the stored images in the list's order (null for one that is not base64), and the
+ * answer's first KiB for a log line.
+ */
+export interface ImageAnswer {
+  json: Record<string, unknown> | undefined;
+  images: (StoredImage | null)[];
+  head: string;
+}
+
+/**
+ * Reads an answer, each string of the list at `imagesAt` decoded from base64 piece by piece and
+ * handed to the store as soon as it ends: one image's bytes in memory at a time, never the text.
+ */
+export async function readImageAnswer(body: ReadableStream<Uint8Array>, imagesAt: readonly string[], store: ImageStore): Promise<ImageAnswer> {
+  const images: (StoredImage | null)[] = [];
+  const { value, head } = await parseStreamingJson(body, imagesAt, (n) => {
+    const decoder = new Base64Decoder();
+    images[n] = null;
+    return {
+      write: (piece) => decoder.write(piece),
+      end: async () => {
+        const chunks = decoder.end();
+        // An empty string is no image either.
+        if (chunks && decoder.length) images[n] = await store.put(n, chunks, decoder.length);
+      },
+    };
+  });
+  return { json: isObject(value) ? value : undefined, images, head };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+
 export function parseJsonObject(body: string): Record<string, unknown> | undefined {
   try {
     const v: unknown = JSON.parse(body);
-    return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+    return isObject(v) ? v : undefined;
   } catch {
     return undefined;
   }
@@ -45,13 +95,12 @@ export function statusFailure(status: number, body: string): Outcome {
   return failed("backend_failed", `the backend answered ${status}`, true, detail);
 }
 
-/** The first `samples` base64 images (data-URI prefixes allowed) as a success, or a failure if one is not base64. */
-export function decodedImages(list: string[], samples: number): Outcome {
-  const images: Uint8Array[] = [];
-  for (const b64 of list.slice(0, samples)) {
-    const bytes = base64ToBytes(b64.replace(/^data:[^,]*,/, ""));
-    if (!bytes) return failed("backend_failed", "backend returned an image that is not base64", true);
-    images.push(bytes);
+/** The first `samples` stored images as a success, or a failure if one of them was not base64. */
+export function storedImages(list: (StoredImage | null)[], samples: number): Outcome {
+  const images: StoredImage[] = [];
+  for (const image of list.slice(0, samples)) {
+    if (!image) return failed("backend_failed", "backend returned an image that is not base64", true);
+    images.push(image);
   }
   return { kind: "done", images };
 }

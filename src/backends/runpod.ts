@@ -1,9 +1,12 @@
 import type { BackendConfig } from "../config";
-import { a1111Call, a1111Models, a1111Outcome, upscaleOutcome } from "./a1111";
-import { callBackend, failed, parseJsonObject, statusFailure } from "./http";
+import { a1111Call, a1111ImagesAt, a1111Models, a1111Outcome, upscaleOutcome } from "./a1111";
+import { callBackend, callBackendForImages, failed, parseJsonObject, readImageAnswer, statusFailure, type ImageAnswer } from "./http";
 import { backendModelName } from "./models";
 import { readRunPodProgress } from "./runpod-progress";
-import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome, ProgressRequest } from "./types";
+import type { BackendAdapter, CallbackSource, GenerationRequest, ImageStore, ModelInfo, Outcome, ProgressRequest } from "./types";
+
+/** Where a status object (and a webhook body) carries the worker's images: in `output`, as A1111 answered. */
+export const runpodImagesAt = (upscale: boolean) => ["output", ...a1111ImagesAt(upscale)];
 
 const FIRST_POLL_MS = 2_000;
 
@@ -23,10 +26,11 @@ function errorText(error: unknown): string {
 }
 
 /**
- * A RunPod status object (`/status` answer and webhook body) as an outcome. COMPLETED is not
- * success by itself: the worker's `output` may be A1111's error envelope.
+ * A RunPod status object (`/status` answer and webhook body, its images stored as it was read) as
+ * an outcome. COMPLETED is not success by itself: the worker's `output` may be A1111's error envelope.
  */
-export function runpodOutcome(status: Record<string, unknown> | undefined, samples: number, upscale = false): Outcome {
+export function runpodOutcome(answer: Pick<ImageAnswer, "json" | "images">, samples: number, upscale = false): Outcome {
+  const status = answer.json;
   if (!status || typeof status.status !== "string") return failed("backend_failed", "RunPod answered without a job status", true);
   switch (status.status) {
     case "IN_QUEUE":
@@ -34,7 +38,8 @@ export function runpodOutcome(status: Record<string, unknown> | undefined, sampl
       return { kind: "pending", externalId: String(status.id ?? ""), pollAfterMs: FIRST_POLL_MS };
     case "COMPLETED": {
       const output = status.output && typeof status.output === "object" && !Array.isArray(status.output) ? (status.output as Record<string, unknown>) : undefined;
-      return upscale ? upscaleOutcome(output) : a1111Outcome(output, samples);
+      const inner = { json: output, images: answer.images };
+      return upscale ? upscaleOutcome(inner) : a1111Outcome(inner, samples);
     }
     case "FAILED": {
       // The RunPod SDK fails a job whose output has an `error` key: the detail stays in output.errors.
@@ -71,19 +76,20 @@ export class RunPodAdapter implements BackendAdapter {
     return { kind: "pending", externalId: json.id, pollAfterMs: FIRST_POLL_MS };
   }
 
-  async poll(externalId: string, { samples, upscale, signal }: { samples: number; upscale: boolean; signal: AbortSignal }): Promise<Outcome> {
-    const res = await callBackend(`${this.config.url}/status/${encodeURIComponent(externalId)}`, { headers: this.headers() }, 30_000, signal);
+  async poll(externalId: string, { samples, upscale, signal, images }: { samples: number; upscale: boolean; signal: AbortSignal; images: ImageStore }): Promise<Outcome> {
+    const res = await callBackendForImages(`${this.config.url}/status/${encodeURIComponent(externalId)}`, { headers: this.headers() }, 30_000, signal, runpodImagesAt(upscale), images);
     // A status call that failed or hung says nothing about the job, which may well be running.
-    if (!res.ok) return failed("backend_unavailable", `RunPod status call failed: ${res.outcome.kind === "failed" ? res.outcome.failure.message : "no answer"}`, true);
+    if (!res.ok) return failed("backend_unavailable", "the RunPod status call failed", true, res.outcome.kind === "failed" ? res.outcome.failure.message : "no answer");
     if (res.status === 404) return failed("backend_failed", "RunPod no longer knows the job", true);
     if (res.status !== 200) return failed("backend_unavailable", `RunPod status answered ${res.status}`, true);
-    return runpodOutcome(parseJsonObject(res.body), samples, upscale);
+    return runpodOutcome(res.answer, samples, upscale);
   }
 
-  async callback(req: { headers: Headers; body: string; samples: number; upscale: boolean }): Promise<Outcome | undefined> {
-    const json = parseJsonObject(req.body);
+  async callback(req: { body: CallbackSource; samples: number; upscale: boolean; images: ImageStore }): Promise<Outcome | undefined> {
+    const answer = await readImageAnswer(await req.body.open(), runpodImagesAt(req.upscale), req.images);
+    const json = answer.json;
     if (!json || typeof json.status !== "string" || typeof json.id !== "string") return undefined;
-    return runpodOutcome(json, req.samples, req.upscale);
+    return runpodOutcome(answer, req.samples, req.upscale);
   }
 
   async cancel({ externalId }: { externalId: string | undefined }, signal: AbortSignal): Promise<void> {

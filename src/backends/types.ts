@@ -1,5 +1,14 @@
 import type { BackendConfig } from "../config";
 import type { GenerationSpec } from "../jobs/spec";
+import type { StoredImage } from "../storage/images";
+
+/**
+ * Where an adapter puts each image of a backend's answer as soon as it is decoded, so no answer is
+ * ever held whole: `index` is the image's place in the backend's list.
+ */
+export interface ImageStore {
+  put(index: number, chunks: Uint8Array[], length: number): Promise<StoredImage>;
+}
 
 /** One generation as an adapter receives it. */
 export interface GenerationRequest {
@@ -12,6 +21,7 @@ export interface GenerationRequest {
   /** Shared secret for backends that sign their callbacks (Cerebrium). */
   callbackSecret: string;
   signal: AbortSignal;
+  images: ImageStore;
 }
 
 /** A generation's live figures, as a backend reports them (A1111's progress fields beside /v1's). */
@@ -56,7 +66,8 @@ export interface BackendFailure {
 }
 
 export type Outcome =
-  | { kind: "done"; images: Uint8Array[] }
+  /** The images, stored by then; any other the store took (a grid, a partial batch) is not the job's. */
+  | { kind: "done"; images: StoredImage[] }
   | { kind: "pending"; externalId: string; pollAfterMs: number }
   | { kind: "failed"; failure: BackendFailure };
 
@@ -76,9 +87,9 @@ export interface BackendAdapter {
   /** Starts a generation; a synchronous backend answers `done`, an asynchronous one `pending`. */
   submit(req: GenerationRequest): Promise<Outcome>;
   /** Asks an asynchronous backend how a pending generation is doing. */
-  poll(externalId: string, ctx: { samples: number; upscale: boolean; signal: AbortSignal }): Promise<Outcome>;
+  poll(externalId: string, ctx: { samples: number; upscale: boolean; signal: AbortSignal; images: ImageStore }): Promise<Outcome>;
   /** Reads a completion callback; `undefined` when it is not one this adapter accepts. */
-  callback(req: { headers: Headers; body: string; secret: string; samples: number; upscale: boolean }): Promise<Outcome | undefined>;
+  callback(req: { headers: Headers; body: CallbackSource; secret: string; samples: number; upscale: boolean; images: ImageStore }): Promise<Outcome | undefined>;
   /** Stops this attempt's generation (best effort), and never a generation that is not this attempt's. */
   cancel(attempt: { externalId: string | undefined; taskId: string }, signal: AbortSignal): Promise<void>;
   listModels(signal: AbortSignal): Promise<ModelInfo[]>;
@@ -86,4 +97,9 @@ export interface BackendAdapter {
   progress?(req: ProgressRequest): Promise<ProgressReading | undefined>;
   /** Ends the batch being sampled now for this attempt (A1111's skip), for backends that can. */
   skip?(attempt: { taskId: string }, signal: AbortSignal): Promise<void>;
+}
+
+/** A callback's body, which can be read more than once (a signature check, then the images). */
+export interface CallbackSource {
+  open(): Promise<ReadableStream<Uint8Array>>;
 }

@@ -2,25 +2,22 @@
 import { config } from "../config";
 import type { Env } from "../env";
 import type { JobSnapshot } from "../jobs/results";
-import { bytesToBase64 } from "../lib/base64";
 import { signedOutputUrl } from "../storage/links";
-import type { Base64Image } from "../webhooks/body-slots";
+import { fixedLength, serializeWithSlots, slottedStream, type Base64Image } from "../webhooks/body-slots";
 
 /**
- * How a renderer gets the images as base64: read from R2 now (a response), or as places the
- * webhook outbox fills in at each attempt (`outputPlaces`), so no image lands in Durable Object storage.
+ * How a renderer gets the images as base64: as places (`outputPlaces`) that an answer
+ * (`jsonWithImages`) or the webhook outbox fills from R2 as the body is sent, so no image's text
+ * is ever held whole and none lands in Durable Object storage.
  */
 export type ImagesAsBase64 = (snapshot: JobSnapshot) => Promise<Base64Image[]>;
 
-export const outputsBase64 =
-  (env: Env): ImagesAsBase64 =>
-  (snapshot) =>
-    Promise.all(
-      snapshot.output_keys.map(async (key) => {
-        const obj = await env.IMAGES.get(key);
-        return obj ? bytesToBase64(new Uint8Array(await obj.arrayBuffer())) : "";
-      }),
-    );
+export const JSON_HEADERS = { "content-type": "application/json" } as const;
+
+/** A dialect's JSON answer, its image places (indexes into `outputKeys`) streamed from R2 as base64 while it is sent. */
+export async function jsonWithImages(env: Env, outputKeys: string[], value: unknown): Promise<ReadableStream<Uint8Array>> {
+  return fixedLength(await slottedStream(env.IMAGES, serializeWithSlots(value), outputKeys));
+}
 
 export async function outputUrls(env: Env, snapshot: JobSnapshot): Promise<string[]> {
   const secret = config.urlSigningSecret(env);

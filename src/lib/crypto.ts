@@ -1,3 +1,5 @@
+import { chunksOf, streamOf } from "./streams";
+
 const encoder = new TextEncoder();
 const asBytes = (v: string | Uint8Array): Uint8Array => (typeof v === "string" ? encoder.encode(v) : v);
 
@@ -51,4 +53,52 @@ export function canonicalJson(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
   }
   return JSON.stringify(value) ?? "null";
+}
+
+const HMAC_BLOCK = 64;
+
+/**
+ * HMAC-SHA256 (RFC 2104) under each key of data read once as a stream: the inner hashes run
+ * through workerd's DigestStream, so a body of any size is signed without being held.
+ */
+export async function hmacSha256Stream(keys: (Uint8Array | string)[], data: ReadableStream<Uint8Array>): Promise<Uint8Array[]> {
+  const blocks = await Promise.all(
+    keys.map(async (key) => {
+      const raw = asBytes(key);
+      const k = raw.byteLength > HMAC_BLOCK ? new Uint8Array(await crypto.subtle.digest("SHA-256", raw)) : raw;
+      const block = new Uint8Array(HMAC_BLOCK);
+      block.set(k);
+      return block;
+    }),
+  );
+  const xor = (block: Uint8Array, v: number) => block.map((b) => b ^ v);
+  const inner = blocks.map(() => new crypto.DigestStream("SHA-256"));
+  const writers = inner.map((d) => d.getWriter());
+  await Promise.all(writers.map((w, i) => w.write(xor(blocks[i] ?? new Uint8Array(HMAC_BLOCK), 0x36))));
+  const reader = data.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    await Promise.all(writers.map((w) => w.write(value)));
+  }
+  await Promise.all(writers.map((w) => w.close()));
+  return Promise.all(
+    inner.map(async (d, i) => {
+      const innerHash = new Uint8Array(await d.digest);
+      const outer = new Uint8Array(HMAC_BLOCK + innerHash.byteLength);
+      outer.set(xor(blocks[i] ?? new Uint8Array(HMAC_BLOCK), 0x5c));
+      outer.set(innerHash, HMAC_BLOCK);
+      return new Uint8Array(await crypto.subtle.digest("SHA-256", outer));
+    }),
+  );
+}
+
+/** A stream of `prefix` (text) and then `rest`: what a signature covers ("{id}.{timestamp}.{body}"). */
+export function prefixedStream(prefix: string, rest: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  return streamOf(
+    (async function* () {
+      yield encoder.encode(prefix);
+      yield* chunksOf(rest);
+    })(),
+  );
 }

@@ -1,3 +1,4 @@
+import type { ImageStore } from "../backends/types";
 import { sniffImage } from "../lib/image-sniff";
 
 export const inputKey = (jobId: string): string => `inputs/${jobId}/init`;
@@ -21,4 +22,65 @@ export async function putImage(bucket: R2Bucket, key: string, bytes: Uint8Array)
 export async function getImageBytes(bucket: R2Bucket, key: string): Promise<Uint8Array | undefined> {
   const obj = await bucket.get(key);
   return obj ? new Uint8Array(await obj.arrayBuffer()) : undefined;
+}
+
+/** Images up to this are put as one buffer; larger ones stream in, so they are never copied whole. */
+const STREAM_PUT_MIN = 1024 * 1024;
+const SNIFF_BYTES = 64 * 1024;
+
+/** An image that arrives in chunks (decoded from a backend's base64), put without joining them. */
+export async function putImageChunks(bucket: R2Bucket, key: string, chunks: Uint8Array[], length: number): Promise<StoredImage> {
+  const sniffed = sniffImage(joined(chunks, Math.min(length, SNIFF_BYTES)));
+  const content_type = sniffed?.contentType ?? "application/octet-stream";
+  const httpMetadata = { contentType: content_type };
+  if (length < STREAM_PUT_MIN) await bucket.put(key, joined(chunks, length), { httpMetadata });
+  else {
+    const { readable, writable } = new FixedLengthStream(length);
+    const writer = writable.getWriter();
+    const write = async () => {
+      for (const chunk of chunks) await writer.write(chunk);
+      await writer.close();
+    };
+    await Promise.all([bucket.put(key, readable, { httpMetadata }), write()]);
+  }
+  return { key, content_type, width: sniffed?.width ?? 0, height: sniffed?.height ?? 0 };
+}
+
+/** The first `length` bytes of the chunks as one array. */
+function joined(chunks: Uint8Array[], length: number): Uint8Array {
+  if (chunks.length === 1 && chunks[0]?.byteLength === length) return chunks[0];
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    if (at >= length) break;
+    const part = chunk.subarray(0, length - at);
+    out.set(part, at);
+    at += part.byteLength;
+  }
+  return out;
+}
+
+/**
+ * A job's outputs as an adapter stores them, at the image's place in the backend's answer; it
+ * remembers what it put, so what the job does not keep (a grid, a failed answer's images) goes.
+ */
+export class OutputStore implements ImageStore {
+  private readonly stored = new Set<string>();
+
+  constructor(
+    private readonly bucket: R2Bucket,
+    private readonly prefix: string,
+  ) {}
+
+  async put(index: number, chunks: Uint8Array[], length: number): Promise<StoredImage> {
+    const key = outputKey(this.prefix, index);
+    this.stored.add(key);
+    return putImageChunks(this.bucket, key, chunks, length);
+  }
+
+  async discardExcept(kept: StoredImage[]): Promise<void> {
+    const keep = new Set(kept.map((k) => k.key));
+    const drop = [...this.stored].filter((k) => !keep.has(k));
+    if (drop.length) await this.bucket.delete(drop);
+  }
 }

@@ -1,4 +1,5 @@
-import { bytesToBase64 } from "../lib/base64";
+import { base64EncodeStream, base64Length } from "../lib/base64";
+import { chunksOf, streamOf } from "../lib/streams";
 
 /**
  * Where one of the job's own output images goes in a webhook body, as base64. Images live in R2,
@@ -64,26 +65,56 @@ export function serializeWithSlots(value: unknown): SlottedBody {
   return { text: parts.join(""), slots };
 }
 
-/** The body as sent: each place filled with the base64 of that output, read from R2 now. */
-export async function fillSlots(bucket: R2Bucket, body: SlottedBody, outputKeys: string[]): Promise<string> {
-  if (!body.slots.length) return body.text;
+/** A body of a known size that can be read more than once (signed, then sent), never held whole. */
+export interface StreamedBody {
+  length: number;
+  open(): ReadableStream<Uint8Array>;
+}
+
+/**
+ * The body as sent: the text as it is, each place the base64 of that output read from R2 chunk
+ * by chunk as the body is read. Its length comes from the objects' sizes, so it can be sent with a
+ * Content-Length; an output the job does not have is an empty string, never another object.
+ */
+export async function slottedStream(bucket: R2Bucket, body: SlottedBody, outputKeys: string[]): Promise<StreamedBody> {
   const wanted = [...new Set(body.slots.map((s) => s.output))];
-  const data = new Map<number, string>();
+  const sizes = new Map<number, number>();
   await Promise.all(
     wanted.map(async (i) => {
       const key = outputKeys[i];
-      const obj = key === undefined ? null : await bucket.get(key);
-      data.set(i, obj ? bytesToBase64(new Uint8Array(await obj.arrayBuffer())) : "");
+      const head = key === undefined ? null : await bucket.head(key);
+      sizes.set(i, head?.size ?? 0);
     }),
   );
-  const out: string[] = [];
+  const encoder = new TextEncoder();
+  const pieces: Uint8Array[] = [];
   let from = 0;
   for (const slot of body.slots) {
-    out.push(body.text.slice(from, slot.at), data.get(slot.output) ?? "");
+    pieces.push(encoder.encode(body.text.slice(from, slot.at)));
     from = slot.at;
   }
-  out.push(body.text.slice(from));
-  return out.join("");
+  pieces.push(encoder.encode(body.text.slice(from)));
+  const length = pieces.reduce((n, p) => n + p.byteLength, 0) + body.slots.reduce((n, s) => n + base64Length(sizes.get(s.output) ?? 0), 0);
+  const open = () =>
+    streamOf(
+      (async function* () {
+        for (const [n, slot] of body.slots.entries()) {
+          yield pieces[n] ?? new Uint8Array();
+          const key = (sizes.get(slot.output) ?? 0) > 0 ? outputKeys[slot.output] : undefined;
+          const obj = key === undefined ? null : await bucket.get(key);
+          if (obj) yield* chunksOf(obj.body.pipeThrough(base64EncodeStream()));
+        }
+        yield pieces[body.slots.length] ?? new Uint8Array();
+      })(),
+    );
+  return { length, open };
+}
+
+/** A streamed body sent with its length (a Content-Length), as workerd sends a FixedLengthStream. */
+export function fixedLength(body: StreamedBody): ReadableStream<Uint8Array> {
+  const { readable, writable } = new FixedLengthStream(body.length);
+  void body.open().pipeTo(writable).catch(() => undefined);
+  return readable;
 }
 
 /** A webhook renderer's images: the job's outputs by position, filled in at delivery. */

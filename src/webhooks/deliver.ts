@@ -1,3 +1,4 @@
+import { fixedLength, type StreamedBody } from "./body-slots";
 import { signatureHeader } from "./sign";
 
 export const DELIVERY_TIMEOUT_MS = 15_000;
@@ -48,9 +49,10 @@ async function readCapped(res: Response): Promise<string> {
 
 /**
  * One signed POST of one event. The body is sent byte for byte as stored; only the timestamp
- * and signatures are fresh, so a receiver's replay window never rejects a late retry.
+ * and signatures are fresh, so a receiver's replay window never rejects a late retry. A body
+ * with images is streamed: read once to sign it, once more to send it.
  */
-export async function attemptDelivery(opts: { url: string; eventId: string; body: string; secrets: string[]; nowMs?: number }): Promise<AttemptResult> {
+export async function attemptDelivery(opts: { url: string; eventId: string; body: string | StreamedBody; secrets: string[]; nowMs?: number }): Promise<AttemptResult> {
   const started = Date.now();
   const timestamp = Math.floor((opts.nowMs ?? started) / 1000);
   const headers: Record<string, string> = {
@@ -63,7 +65,8 @@ export async function attemptDelivery(opts: { url: string; eventId: string; body
   const signature_headers = { "webhook-id": opts.eventId, "webhook-timestamp": String(timestamp), "webhook-signature": headers["webhook-signature"] ?? "" };
   const timeout = AbortSignal.timeout(DELIVERY_TIMEOUT_MS);
   try {
-    const res = await fetch(opts.url, { method: "POST", headers, body: opts.body, redirect: "manual", signal: timeout });
+    const body = typeof opts.body === "string" ? opts.body : fixedLength(opts.body);
+    const res = await fetch(opts.url, { method: "POST", headers, body, redirect: "manual", signal: timeout });
     const response_body = await readCapped(res).catch(() => "");
     const status = res.status;
     const verdict = status >= 200 && status < 300 ? "delivered" : status === 410 ? "gone" : "retry";

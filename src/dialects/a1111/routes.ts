@@ -14,7 +14,8 @@ import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { tenantStub } from "../../tenants";
 import { basicOrBearerKey } from "../keys";
 import { requireKnownModel } from "../models";
-import { outputsBase64 } from "../outputs";
+import { JSON_HEADERS, jsonWithImages } from "../outputs";
+import { OutputImage, outputPlaces } from "../../webhooks/body-slots";
 import { failureStatus, waitForEnd } from "../wait";
 import { ExtrasSingleImageSchema, extrasFields, fromExtras, toExtrasResponse } from "./extras";
 import { pngInfo } from "./infotext";
@@ -44,7 +45,7 @@ async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A
   if (done.job.status !== "succeeded") {
     throw new EaselError(failureStatus(done.job), done.job.error?.code ?? done.job.status, done.job.error?.message ?? `the job is ${done.job.status}`);
   }
-  return c.json(toA1111Response(done, await outputsBase64(c.env)(done), a1111Parameters(type, body)), 200);
+  return c.body(await jsonWithImages(c.env, done.output_keys, toA1111Response(done, await outputPlaces(done), a1111Parameters(type, body))), 200, JSON_HEADERS);
 }
 
 /** One upscale job per image, waited on like txt2img; an intake refusal of any image creates none that run on. */
@@ -131,7 +132,7 @@ a1111.openapi(
     const body = c.req.valid("json");
     const [done] = await upscales(c, [{ req: fromExtras(body), fields: extrasFields() }]);
     if (!done) throw new EaselError(502, "backend_failed", "no upscale ran");
-    return c.json(toExtrasResponse(done, await outputsBase64(c.env)(done)), 200);
+    return c.body(await jsonWithImages(c.env, done.output_keys, toExtrasResponse(done, await outputPlaces(done))), 200, JSON_HEADERS);
   },
 );
 
@@ -150,8 +151,10 @@ a1111.openapi(
       c,
       imageList.map((item, i) => ({ req: fromExtras({ ...rest, image: item.data }), fields: { ...extrasFields(), init_image: `imageList.${i}.data` } })),
     );
-    const images = await Promise.all(done.map(async (d) => (await outputsBase64(c.env)(d))[0] ?? ""));
-    return c.json({ html_info: done[0] ? toExtrasResponse(done[0], []).html_info : "", images }, 200);
+    // One job per image: the answer's places are each job's one output, in the order sent.
+    const keys = done.map((d) => d.output_keys[0] ?? "");
+    const images = keys.map((_k, i) => new OutputImage(i));
+    return c.body(await jsonWithImages(c.env, keys, { html_info: done[0] ? toExtrasResponse(done[0], []).html_info : "", images }), 200, JSON_HEADERS);
   },
 );
 

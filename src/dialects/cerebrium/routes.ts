@@ -13,7 +13,8 @@ import { submitJob } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { rawOrBearerKey } from "../keys";
-import { outputsBase64 } from "../outputs";
+import { JSON_HEADERS, jsonWithImages } from "../outputs";
+import { outputPlaces } from "../../webhooks/body-slots";
 import { failureStatus, waitForEnd } from "../wait";
 import { CerebriumRequestSchema, cerebriumAccepted, cerebriumError, cerebriumFields, fromCerebrium, toCerebrium, type CerebriumRequest } from "./translate";
 
@@ -48,7 +49,7 @@ async function submit(c: Context<AppEnv>, app: string, body: CerebriumRequest, w
 /** Waits for the job (a hang-up cancels it) and answers Cerebrium's body, a 4xx/5xx when it did not succeed. */
 async function answerWhenDone(c: Context<AppEnv>, snapshot: JobSnapshot, extra: (done: JobSnapshot) => Record<string, unknown> = () => ({})) {
   const done = await waitForEnd(c.env, snapshot.job.id, c.var.tenant, { signal: c.req.raw.signal, waitUntil: (p) => c.executionCtx.waitUntil(p) });
-  return c.json({ ...(await toCerebrium(done, outputsBase64(c.env))), ...extra(done) }, done.job.status === "succeeded" ? 200 : failureStatus(done.job));
+  return c.body(await jsonWithImages(c.env, done.output_keys, { ...(await toCerebrium(done, outputPlaces)), ...extra(done) }), done.job.status === "succeeded" ? 200 : failureStatus(done.job), JSON_HEADERS);
 }
 
 // Answers are described, not typed: a job that did not succeed answers the same body with a 4xx or 5xx.

@@ -10,7 +10,8 @@ import { EaselError } from "../../errors";
 import { submitJob } from "../../jobs/intake";
 import { tenantAuth } from "../../middleware/auth";
 import { bodyKey } from "../keys";
-import { outputsBase64 } from "../outputs";
+import { JSON_HEADERS, jsonWithImages } from "../outputs";
+import { outputPlaces } from "../../webhooks/body-slots";
 import { snapshotFor } from "../wait";
 import { FetchRequestSchema, MODELSLAB_FIELDS, ModelsLabRequestSchema, fromModelsLab, modelsLabData, modelsLabError, toModelsLab } from "./translate";
 
@@ -21,7 +22,8 @@ modelslab.onError(errorsAs(modelsLabError));
 
 const json = (schema: z.ZodType, description: string) => ({ content: { "application/json": { schema } }, description });
 const Reply = z.looseObject({ status: z.enum(["processing", "success", "error"]), id: z.string().optional() }).openapi("ModelsLabResponse");
-const Failure = json(z.object({ status: z.literal("error"), message: z.string() }), "`{status: error, message}`");
+// Described, not typed: a typed route could only answer c.json, and answers with base64 images are streamed.
+const Failure = { description: "`{status: error, message}`" };
 
 /** v3 (seed 002) and today's v6 paths take the same bodies; each answers with its own fetch path. */
 const GENERATE = [
@@ -53,7 +55,7 @@ for (const { path, type, fetch, tag } of GENERATE) {
         dialectData: modelsLabData(body, fetch),
       });
       c.header("x-easel-run-id", snapshot.job.id);
-      return c.json(await toModelsLab(c.env, snapshot, outputsBase64(c.env)), 200);
+      return c.body(await jsonWithImages(c.env, snapshot.output_keys, await toModelsLab(c.env, snapshot, outputPlaces)), 200, JSON_HEADERS);
     },
   );
 }
@@ -71,7 +73,7 @@ for (const path of ["/api/v3/fetch/{id}", "/api/v6/images/fetch/{id}", "/api/v6/
     async (c) => {
       const snapshot = await snapshotFor(c.env, c.req.valid("param").id, c.var.tenant);
       if (!snapshot) throw new EaselError(404, "not_found", "Request not found");
-      return c.json(await toModelsLab(c.env, snapshot, outputsBase64(c.env)), 200);
+      return c.body(await jsonWithImages(c.env, snapshot.output_keys, await toModelsLab(c.env, snapshot, outputPlaces)), 200, JSON_HEADERS);
     },
   );
 }

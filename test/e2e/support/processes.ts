@@ -104,6 +104,8 @@ export interface GatewayProcess {
   /** Starts it again after a kill, on the same port and state. */
   start(): Promise<void>;
   logs(): string;
+  /** The process group of the running `wrangler dev` (its workerd children are in it). */
+  pgid(): number | undefined;
 }
 
 /** dotenv with single quotes: JSON values keep their double quotes. */
@@ -158,5 +160,6 @@ export async function startGateway(opts: { port?: number; persistDir: string; va
     },
     start,
     logs: () => current?.logs() ?? "",
+    pgid: () => current?.proc.pid,
   };
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { a1111Call, a1111Outcome, a1111Payload, upscaleOutcome } from "../../../src/backends/a1111";
+import { a1111Call, a1111ImagesAt, a1111Outcome, a1111Payload, upscaleOutcome } from "../../../src/backends/a1111";
 import { statusFailure } from "../../../src/backends/http";
 import type { GenerationSpec } from "../../../src/jobs/spec";
+import { answerOf, answerOfText, memoryStore } from "./support";
 
 const spec: GenerationSpec = {
   type: "img2img",
@@ -19,6 +20,7 @@ const spec: GenerationSpec = {
   a1111_extra: { alwayson_scripts: {}, override_settings: { CLIP_stop_at_last_layers: 2 } },
 };
 const b64 = (s: string) => btoa(s);
+const outcome = async (json: unknown, samples: number, request?: { sendImages: boolean }) => a1111Outcome(await answerOf(json, a1111ImagesAt(false)), samples, request);
 
 describe("A1111 adapter translation", () => {
   it("sends the job as A1111's own payload, the model through override_settings", () => {
@@ -42,22 +44,34 @@ describe("A1111 adapter translation", () => {
     expect(a1111Payload({ ...spec, type: "txt2img" })).not.toHaveProperty("init_images");
   });
 
-  it("drops the grid A1111 puts before a batch", () => {
-    const out = a1111Outcome({ images: [b64("grid"), b64("one"), b64("two")] }, 2);
+  it("drops the grid A1111 puts before a batch", async () => {
+    const store = memoryStore();
+    const out = a1111Outcome(await answerOf({ images: [b64("grid"), b64("one"), b64("two")] }, a1111ImagesAt(false), store), 2);
     expect(out.kind).toBe("done");
-    if (out.kind === "done") expect(out.images.map((i) => new TextDecoder().decode(i))).toEqual(["one", "two"]);
+    if (out.kind === "done") expect(out.images.map((i) => store.text(i))).toEqual(["one", "two"]);
   });
 
-  it("turns failure in disguise into a failed attempt, never a success", () => {
-    expect(a1111Outcome({ error: "OutOfMemoryError", detail: "", body: "", errors: "CUDA out of memory. Tried to allocate 2.00 GiB" }, 1)).toMatchObject({
+  it("decodes images piece by piece as the answer arrives: data URIs, url-safe base64, escapes, other long strings dropped", async () => {
+    const store = memoryStore();
+    const echoed = "x".repeat(100_000);
+    const json = { parameters: { init_images: [echoed], prompt: 'say "hi"' }, images: [`data:image/png;base64,${b64("first image")}`, b64("\xfb\xff~~").replace(/\+/g, "-").replace(/\//g, "_"), "YWJj\n"], info: "{\"seed\": 1}" };
+    // Escapes too, as a JSON encoder may write them (\u004a is "J"), split across pieces.
+    const read = await answerOfText(JSON.stringify(json).replace("YWJj\\n", "YW\\u004aj\\n"), a1111ImagesAt(false), store, 5);
+    expect(read.images.map((i) => i && store.text(i))).toEqual(["first image", new TextDecoder().decode(new Uint8Array([0xfb, 0xff, 0x7e, 0x7e])), "abc"]);
+    // The rest parses as it was, the images left as "" and a string too long to matter too.
+    expect(read.json).toEqual({ parameters: { init_images: [""], prompt: 'say "hi"' }, images: ["", "", ""], info: '{"seed": 1}' });
+  });
+
+  it("turns failure in disguise into a failed attempt, never a success", async () => {
+    expect(await outcome({ error: "OutOfMemoryError", detail: "", body: "", errors: "CUDA out of memory. Tried to allocate 2.00 GiB" }, 1)).toMatchObject({
       kind: "failed",
       failure: { code: "out_of_memory", retryable: true },
     });
-    expect(a1111Outcome({ images: [], parameters: {}, info: "{}" }, 1)).toMatchObject({ kind: "failed", failure: { code: "backend_failed" } });
+    expect(await outcome({ images: [], parameters: {}, info: "{}" }, 1)).toMatchObject({ kind: "failed", failure: { code: "backend_failed" } });
     // An interrupted batch returns the images made so far.
-    expect(a1111Outcome({ images: [b64("one")] }, 2)).toMatchObject({ kind: "failed", failure: { code: "interrupted" } });
-    expect(a1111Outcome({ images: ["%%%not base64"] }, 1)).toMatchObject({ kind: "failed" });
-    expect(a1111Outcome(undefined, 1)).toMatchObject({ kind: "failed" });
+    expect(await outcome({ images: [b64("one")] }, 2)).toMatchObject({ kind: "failed", failure: { code: "interrupted" } });
+    expect(await outcome({ images: ["%%%not base64"] }, 1)).toMatchObject({ kind: "failed" });
+    expect(await outcome(undefined, 1)).toMatchObject({ kind: "failed" });
   });
 
   it("blames the request only for a 400 or 422; other answers fail over to another backend", () => {
@@ -73,15 +87,15 @@ describe("a shared A1111", () => {
     expect(a1111Payload(hostile)).toMatchObject({ override_settings_restore_afterwards: true, save_images: false, do_not_save_samples: true, do_not_save_grid: true });
   });
 
-  it("blames the request, not the backend, for what the request caused", () => {
+  it("blames the request, not the backend, for what the request caused", async () => {
     // A1111's envelope for an exception raised on the request's own fields (bad script args).
-    const badArgs = a1111Outcome({ error: "IndexError", detail: "", body: "", errors: "list index out of range" }, 1);
+    const badArgs = await outcome({ error: "IndexError", detail: "", body: "", errors: "list index out of range" }, 1);
     expect(badArgs).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: false } });
     // send_images: false makes a 200 without images: the request's choice, not a broken backend.
-    expect(a1111Outcome({ images: [], parameters: {}, info: "{}" }, 1, { sendImages: false })).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: false } });
-    expect(a1111Outcome({ images: [], parameters: {}, info: "{}" }, 1)).toMatchObject({ kind: "failed", failure: { code: "backend_failed", retryable: true } });
+    expect(await outcome({ images: [], parameters: {}, info: "{}" }, 1, { sendImages: false })).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: false } });
+    expect(await outcome({ images: [], parameters: {}, info: "{}" }, 1)).toMatchObject({ kind: "failed", failure: { code: "backend_failed", retryable: true } });
     // The backend's own text never reaches the tenant-visible message.
-    const crash = a1111Outcome({ error: "RuntimeError", detail: "", body: "", errors: "see http://admin:hunter2@10.0.0.5/log" }, 1);
+    const crash = await outcome({ error: "RuntimeError", detail: "", body: "", errors: "see http://admin:hunter2@10.0.0.5/log" }, 1);
     expect(crash).toMatchObject({ kind: "failed", failure: { code: "backend_failed", message: "the backend reported an error", retryable: true } });
     expect(JSON.stringify(crash.kind === "failed" && crash.failure.message)).not.toContain("hunter2");
   });
@@ -98,9 +112,12 @@ describe("a shared A1111", () => {
     expect(a1111Call(spec, undefined, undefined).api).toBe("img2img");
   });
 
-  it("reads extra-single-image's {html_info, image}; an error envelope or no image is a failure", () => {
-    expect(upscaleOutcome({ html_info: "<p></p>", image: b64("png") })).toEqual({ kind: "done", images: [new TextEncoder().encode("png")] });
-    expect(upscaleOutcome({ error: "OutOfMemoryError", detail: "", body: "", errors: "CUDA out of memory" })).toMatchObject({ kind: "failed", failure: { code: "out_of_memory", retryable: true } });
-    expect(upscaleOutcome({ html_info: "" })).toMatchObject({ kind: "failed", failure: { retryable: true } });
+  it("reads extra-single-image's {html_info, image}; an error envelope or no image is a failure", async () => {
+    const upscaled = async (json: unknown) => upscaleOutcome(await answerOf(json, a1111ImagesAt(true), store));
+    const store = memoryStore();
+    const done = await upscaled({ html_info: "<p></p>", image: b64("png") });
+    expect(done.kind === "done" && done.images.map((i) => store.text(i))).toEqual(["png"]);
+    expect(await upscaled({ error: "OutOfMemoryError", detail: "", body: "", errors: "CUDA out of memory" })).toMatchObject({ kind: "failed", failure: { code: "out_of_memory", retryable: true } });
+    expect(await upscaled({ html_info: "" })).toMatchObject({ kind: "failed", failure: { retryable: true } });
   });
 });

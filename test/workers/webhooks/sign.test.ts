@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { textStream } from "../../../src/lib/json-stream";
 import { signatureHeader } from "../../../src/webhooks/sign";
 
 describe("Standard Webhooks signing", () => {
@@ -21,5 +22,13 @@ describe("Standard Webhooks signing", () => {
     const a = await signatureHeader(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], "msg_1", 1000, "{}");
     const b = await signatureHeader(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], "msg_1", 1001, "{}");
     expect(a).not.toBe(b);
+  });
+
+  it("signs a streamed body exactly as the same body in one string, for short and long keys", async () => {
+    const body = JSON.stringify({ images: ["A".repeat(300_000)], prompt: "é" });
+    const long = "whsec_" + btoa("k".repeat(100));
+    const secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", long];
+    const streamed = { length: new TextEncoder().encode(body).byteLength, open: () => textStream(body) };
+    expect(await signatureHeader(secrets, "msg_1", 1000, streamed)).toBe(await signatureHeader(secrets, "msg_1", 1000, body));
   });
 });

@@ -1,0 +1,39 @@
+import { readImageAnswer, type ImageAnswer } from "../../../src/backends/http";
+import type { ImageStore } from "../../../src/backends/types";
+import type { StoredImage } from "../../../src/storage/images";
+
+/** An image store in memory: what each key got, for the tests to read back. */
+export function memoryStore(): ImageStore & { text(image: StoredImage): string } {
+  const kept = new Map<string, Uint8Array>();
+  return {
+    async put(index, chunks, length) {
+      const bytes = new Uint8Array(length);
+      let at = 0;
+      for (const c of chunks) {
+        bytes.set(c, at);
+        at += c.byteLength;
+      }
+      kept.set(`mem/${index}`, bytes);
+      return { key: `mem/${index}`, content_type: "application/octet-stream", width: 0, height: 0 };
+    },
+    text: (image) => new TextDecoder().decode(kept.get(image.key)),
+  };
+}
+
+/** `json` as a backend's answer arriving in small pieces, read the way adapters read it. */
+export const answerOf = (json: unknown, imagesAt: readonly string[], store: ImageStore = memoryStore()): Promise<ImageAnswer> =>
+  answerOfText(json === undefined ? "not json" : JSON.stringify(json), imagesAt, store);
+
+/** The same for an answer's exact text, in pieces of `pieceBytes`. */
+export async function answerOfText(text: string, imagesAt: readonly string[], store: ImageStore = memoryStore(), pieceBytes = 7): Promise<ImageAnswer> {
+  const bytes = new TextEncoder().encode(text);
+  let at = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (at >= bytes.length) return controller.close();
+      controller.enqueue(bytes.slice(at, at + pieceBytes));
+      at += pieceBytes;
+    },
+  });
+  return readImageAnswer(body, imagesAt, store);
+}
