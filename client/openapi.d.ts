@@ -1809,26 +1809,14 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
                 /** @description `{status: error, message}` */
                 422: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
             };
         };
@@ -1875,26 +1863,14 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
                 /** @description `{status: error, message}` */
                 422: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
             };
         };
@@ -1941,26 +1917,14 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
                 /** @description `{status: error, message}` */
                 422: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
             };
         };
@@ -2007,26 +1971,14 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
                 /** @description `{status: error, message}` */
                 422: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
             };
         };
@@ -2073,26 +2025,14 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
                 /** @description `{status: error, message}` */
                 422: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
             };
         };
@@ -2139,26 +2079,14 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
                 /** @description `{status: error, message}` */
                 422: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
             };
         };
@@ -2207,26 +2135,14 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
                 /** @description `{status: error, message}` */
                 404: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
             };
         };
@@ -2275,26 +2191,14 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
                 /** @description `{status: error, message}` */
                 404: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
             };
         };
@@ -2343,26 +2247,14 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
                 /** @description `{status: error, message}` */
                 404: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "error";
-                            message: string;
-                        };
-                    };
+                    content?: never;
                 };
             };
         };
@@ -2581,18 +2473,14 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
                 /** @description `{error}` */
                 422: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
             };
         };
@@ -2642,18 +2530,14 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
                 /** @description `{error}` */
                 422: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
             };
         };
@@ -2696,9 +2580,7 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
             };
         };
@@ -2746,9 +2628,7 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
             };
         };
@@ -2782,9 +2662,7 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
             };
         };
@@ -2827,9 +2705,7 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
             };
         };
@@ -2876,9 +2752,7 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
             };
         };
@@ -2923,18 +2797,14 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
                 /** @description `{error}` */
                 409: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
             };
         };
@@ -3055,18 +2925,14 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
                 /** @description `{error}` */
                 422: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
             };
         };
@@ -3118,18 +2984,14 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
                 /** @description `{error}` */
                 422: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
             };
         };
@@ -3173,9 +3035,7 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
             };
         };
@@ -3224,9 +3084,7 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
             };
         };
@@ -3261,9 +3119,7 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
             };
         };
@@ -3307,9 +3163,7 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
             };
         };
@@ -3357,9 +3211,7 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
             };
         };
@@ -3405,18 +3257,14 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
                 /** @description `{error}` */
                 409: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": components["schemas"]["RunPodError"];
-                    };
+                    content?: never;
                 };
             };
         };
@@ -4158,9 +4006,6 @@ export interface components {
             error?: string;
         } & {
             [key: string]: unknown;
-        };
-        RunPodError: {
-            error: string;
         };
         RunPodRequest: {
             input: (components["schemas"]["A1111Request"] & ({
