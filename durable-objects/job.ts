@@ -298,7 +298,6 @@ export class JobObject extends DurableObject<Env> {
         row.id,
       );
       this.event("job.retried", {}, now);
-      this.sql.exec("INSERT OR REPLACE INTO index_sync (id, status, retry_at) VALUES (1, 'queued', NULL)");
     });
     await tenantStub(this.env, row.tenant)
       .reopen(row.id)

@@ -208,10 +208,14 @@ export class TenantObject extends DurableObject<Env> {
     if (!this.sweepArmed) {
       // The sweep asks job objects as this tenant.
       this.sql.exec("INSERT OR IGNORE INTO names (key, value) VALUES ('tenant', ?)", tenant);
-      if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + SWEEP_EVERY_MS);
-      this.sweepArmed = true;
+      await this.armSweep();
     }
     return { ok: true };
+  }
+
+  private async armSweep(): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + SWEEP_EVERY_MS);
+    this.sweepArmed = true;
   }
 
   /**
@@ -268,6 +272,8 @@ export class TenantObject extends DurableObject<Env> {
   /** RunPod's `/retry`: a failed job is queued again, the one way back that `setStatus` does not take. */
   async reopen(id: string): Promise<void> {
     this.sql.exec("UPDATE jobs SET status = 'queued' WHERE id = ? AND status = 'failed'", id);
+    // Active again: the sweep must watch it.
+    await this.armSweep();
   }
 
   /** Newest first, by (created_at, id): a keyset that new jobs (always newer) never shift. */
