@@ -112,6 +112,11 @@ export class TenantObject extends DurableObject<Env> {
     return { status: "claimed", runId };
   }
 
+  /** Frees a key bound to `runId` whose job was refused before it existed (a limit): it never happened. */
+  async release(scope: "idempotency" | "eks_task", key: string, runId: string): Promise<void> {
+    this.sql.exec("DELETE FROM claims WHERE scope = ? AND key = ? AND run_id = ?", scope, key, runId);
+  }
+
   async lookup(scope: "idempotency" | "eks_task", key: string): Promise<string | null> {
     return (
       this.sql.exec<{ run_id: string }>("SELECT run_id FROM claims WHERE scope = ? AND key = ? AND (expires_at IS NULL OR expires_at >= ?)", scope, key, Date.now()).toArray()[0]?.run_id ??

@@ -5,6 +5,7 @@ import type { Env } from "./env";
 export type TenantApi = Pick<
   TenantObject,
   | "claim"
+  | "release"
   | "lookup"
   | "getOptions"
   | "setOptions"

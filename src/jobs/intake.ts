@@ -131,10 +131,12 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   }
 
   let runId = opts.runId ?? randomId("run");
+  let claimedKey: string | undefined;
   if (opts.idempotency) {
     const hash = await sha256Hex(canonicalJson(opts.idempotency.body));
     const claim = await tenantStub(env, opts.tenant).claim("idempotency", opts.idempotency.key, hash, runId, IDEMPOTENCY_TTL_MS);
     if (claim.status === "conflict") throw new EaselError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request body");
+    if (claim.status === "claimed") claimedKey = opts.idempotency.key;
     if (claim.status === "existing") {
       const found = await jobStub(env, claim.runId).get(opts.tenant);
       if (isOk(found)) return { snapshot: found.snapshot, created: false };
@@ -145,7 +147,11 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
 
   // The tenant's limits and index: past this point the job exists for the tenant, or is forgotten.
   const created_at = Date.now();
-  await admitJob(env, opts.tenant, { id: runId, created_at, status: "queued", type: req.type, track_id: req.track_id ?? null });
+  await admitJob(env, opts.tenant, { id: runId, created_at, status: "queued", type: req.type, track_id: req.track_id ?? null }).catch(async (err: unknown) => {
+    // Refused by a limit: the key this request claimed is free again for its retry, whatever its body.
+    if (claimedKey) await tenantStub(env, opts.tenant).release("idempotency", claimedKey, runId);
+    throw err;
+  });
   try {
     return await createJob(env, req, opts, { runId, created_at, webhook, image, size });
   } catch (err) {

@@ -107,7 +107,8 @@ describe("max_active_jobs", () => {
     try {
       const first = (await (await client.post("/v1/jobs", JOB)).json()) as JobView;
       const second = (await (await client.post("/v1/jobs", JOB)).json()) as JobView;
-      const over = await client.post("/v1/jobs", { ...JOB, track_id: "over" });
+      const key = { "idempotency-key": `over-${Date.now()}` };
+      const over = await client.post("/v1/jobs", { ...JOB, track_id: "over" }, key);
       expect(over.status).toBe(429);
       expectLimitHeaders(over, 2);
       expect(await over.json()).toMatchObject({ error: { code: "too_many_active_jobs" } });
@@ -119,7 +120,8 @@ describe("max_active_jobs", () => {
       const listed = (await (await client.get("/v1/jobs")).json()) as { data: JobView[] };
       expect(listed.data.map((j) => j.id).sort()).toEqual([first.id, second.id].sort());
       await waitForJob(client, first.id);
-      const after = await client.post("/v1/jobs", JOB);
+      // The refused request left its Idempotency-Key free: a changed body under it is a new job, not a 409.
+      const after = await client.post("/v1/jobs", { ...JOB, track_id: "after" }, key);
       expect(after.status).toBe(202);
       await waitForJob(client, second.id);
       await waitForJob(client, ((await after.json()) as JobView).id);
