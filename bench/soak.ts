@@ -365,11 +365,16 @@ async function main(): Promise<number> {
   for (const j of accepted) runHist.set(runs.get(j.tag) ?? 0, (runHist.get(runs.get(j.tag) ?? 0) ?? 0) + 1);
   const twice = accepted.filter((j) => (runs.get(j.tag) ?? 0) > 1);
   let twiceAfterLostCall = 0;
+  const unexplained: string[] = [];
   await pool(twice, 8, async (j) => {
     const res = await send(`/v1/jobs/${j.runId}/events`, { headers: auth });
-    const events = (res?.json as { data?: { type: string }[] } | undefined)?.data ?? [];
+    const events = (res?.json as { data?: { type: string; data?: Record<string, unknown> }[] } | undefined)?.data ?? [];
     if (events.some((e) => e.type === "attempt.lost")) twiceAfterLostCall++;
+    else unexplained.push(`${j.runId} (${j.kind}): ${events.map((e) => (e.data?.backend ? `${e.type}@${String(e.data.backend)}${e.data.code ? `(${String(e.data.code)}: ${String(e.data.message)})` : ""}` : e.type)).join(" ")}`);
   });
+  // Each unexplained double run is printed with its timeline: the figure alone does not say why.
+  for (const line of unexplained.slice(0, 10)) console.log(`  run twice: ${line}`);
+  if (unexplained.length) for (const line of gw.logs().split("\n").filter((l) => /attempt failed|failed inside/.test(l)).slice(-10)) console.log(`  gateway: ${line}`);
   const unexplainedTwice = twice.length - twiceAfterLostCall;
 
   const concurrency = await Promise.all(

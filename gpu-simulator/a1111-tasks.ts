@@ -2,8 +2,10 @@
  * A1111's task bookkeeping and live progress: `force_task_id` names a request's task,
  * `POST /internal/progress {"id_task"}` says whether it is queued, active or completed,
  * `GET /sdapi/v1/progress` reports the running generation step by step with a small preview,
- * and `POST /sdapi/v1/skip` ends the current batch early. Unlike A1111, the simulator runs several
- * generations at once: each is `active`, and `/sdapi/v1/progress` reports the oldest.
+ * and `POST /sdapi/v1/skip` ends the current batch early. Unless `serial`, the simulator runs several
+ * generations at once where A1111 queues them behind one lock; as in A1111, only one is current (the
+ * oldest): progress reports it, `/internal/progress` calls it `active` (the others `queued`), and
+ * interrupt and skip act on it alone.
  */
 import { randomBytes } from "node:crypto";
 import { encodePng } from "./png";
@@ -23,6 +25,8 @@ export interface Generation {
   interrupted: boolean;
   /** Ends the current batch now (skip). */
   skip: () => void;
+  /** Stops the whole generation (interrupt). */
+  interrupt: () => void;
   seed: number;
 }
 
@@ -76,15 +80,20 @@ export class A1111Tasks {
     return this.running.map((g) => g.taskId);
   }
 
+  /** A1111's `shared.state.skip()`: the current generation's batch only. */
   skip(): void {
-    for (const g of this.running) {
-      g.skipped = true;
-      g.skip();
-    }
+    const g = this.running[0];
+    if (!g) return;
+    g.skipped = true;
+    g.skip();
   }
 
-  markInterrupted(): void {
-    for (const g of this.running) g.interrupted = true;
+  /** A1111's `shared.state.interrupt()`: the current generation only; queued requests run later. */
+  interrupt(): void {
+    const g = this.running[0];
+    if (!g) return;
+    g.interrupted = true;
+    g.interrupt();
   }
 
   /** `GET /sdapi/v1/progress`: A1111's figures for the current generation, zeros when idle. */
@@ -125,11 +134,12 @@ export class A1111Tasks {
   /** `POST /internal/progress`: one task's state; figures only while it is active. */
   internal(idTask: unknown, idLivePreview: unknown): Record<string, unknown> {
     const id = typeof idTask === "string" ? idTask : "";
-    const g = this.running.find((r) => r.taskId === id);
-    const queued = this.pending.has(id);
+    // Only the current generation is active; one started beside it waits, for A1111, in its queue.
+    const g = this.running[0]?.taskId === id ? this.running[0] : undefined;
+    const queued = this.pending.has(id) || this.running.some((r) => r.taskId === id && r !== g);
     const completed = this.finished.includes(id);
     if (!g) {
-      const order = [...this.pending.keys()];
+      const order = [...this.running.slice(1).map((r) => r.taskId), ...this.pending.keys()];
       const textinfo = queued ? `In queue: ${order.indexOf(id) + 1}/${order.length}` : "Waiting...";
       return { active: false, queued, completed, progress: null, eta: null, live_preview: null, id_live_preview: -1, textinfo };
     }

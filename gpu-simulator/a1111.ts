@@ -75,11 +75,11 @@ function infotextOf(p: { prompt: string; negative: string; steps: number; sample
 }
 
 /**
- * Runs one txt2img/img2img call with the faults configured for `kind`. An interrupt (via
- * `running`) ends it early with the images finished so far; on A1111 its progress is tracked
+ * Runs one txt2img/img2img call with the faults configured for `kind`. An interrupt (A1111's, or a
+ * cancel through `running`) ends it early with the images finished so far; on A1111 its progress is tracked
  * under its `force_task_id`, and with `serial` it waits for A1111's one-at-a-time lock.
  */
-export async function generate(state: SimState, kind: Kind, api: "txt2img" | "img2img", payload: Record<string, unknown>, running: Running): Promise<Reply> {
+export async function generate(state: SimState, kind: Kind, api: "txt2img" | "img2img", payload: Record<string, unknown>, running?: Running): Promise<Reply> {
   const faults = state.faults(kind);
   if (faults.down) return "down";
   if (faults.hang) return "hang";
@@ -112,11 +112,13 @@ export async function generate(state: SimState, kind: Kind, api: "txt2img" | "im
   const started = Date.now();
   let interrupted = false;
   let skipBatch = () => undefined as unknown;
-  const gen = tasks?.start({ taskId, job: `scripts_${api}`, jobCount: nIter, batchMs: faults.msPerImage * batchSize, steps, seed, skip: () => skipBatch() });
-  const remove = running.add(() => {
+  const stop = () => {
     interrupted = true;
     skipBatch();
-  });
+  };
+  const gen = tasks?.start({ taskId, job: `scripts_${api}`, jobCount: nIter, batchMs: faults.msPerImage * batchSize, steps, seed, skip: () => skipBatch(), interrupt: stop });
+  // A1111's own generations are stopped through its tasks (interrupt); the others by their job's cancel.
+  const remove = running?.add(stop);
   // Batch by batch, as A1111 runs n_iter jobs of batch_size images: skip ends one, interrupt all.
   for (let job = 0; job < nIter && !interrupted; job++) {
     if (gen) {
@@ -133,7 +135,7 @@ export async function generate(state: SimState, kind: Kind, api: "txt2img" | "im
       skipBatch = done;
     });
   }
-  remove();
+  remove?.();
   if (gen) tasks?.finish(gen);
   end();
   release();

@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { pngInfo } from "../src/dialects/a1111/infotext";
-import { generate, options, Running, type Reply } from "./a1111";
+import { generate, options, type Reply } from "./a1111";
 import { listAnswer } from "./a1111-lists";
 import { CerebriumSim } from "./cerebrium";
 import { RunPodSim } from "./runpod";
@@ -71,7 +71,6 @@ function keyFrom(req: IncomingMessage): string | undefined {
 
 export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {
   const state = new SimState(opts.config);
-  const a1111Running = new Running();
   const runpod = new RunPodSim(state);
   const cerebrium = new CerebriumSim(state);
   const hung = new Set<Socket>();
@@ -142,8 +141,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     if (name === "progress" && method === "GET") return { status: 200, body: state.tasks.progress(url.searchParams.get("skip_current_image") === "true") };
     if (name === "interrupt" && method === "POST") {
       state.stats.interrupts++;
-      state.tasks.markInterrupted();
-      a1111Running.stopAll();
+      state.tasks.interrupt();
       return { status: 200, body: {} };
     }
     if (name === "skip" && method === "POST") {
@@ -164,7 +162,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     if ((name === "txt2img" || name === "img2img") && method === "POST") {
       const body = await readJson(req);
       if (!body) return { status: 422, body: { detail: [{ loc: ["body"], msg: "invalid JSON", type: "value_error.jsondecode" }] } };
-      return generate(state, "a1111", name, body, a1111Running);
+      return generate(state, "a1111", name, body);
     }
     if (name === "png-info" && method === "POST") {
       const body = await readJson(req);

@@ -60,6 +60,20 @@ describe("gpu-simulator A1111", () => {
     await sim.config({ msPerImage: 10 });
   });
 
+  it("interrupts only the current generation, as A1111 does: a request beside it is queued and runs to the end", async () => {
+    await sim.config({ msPerImage: 1200 });
+    const first = post("/sdapi/v1/txt2img", { prompt: "current", width: 64, height: 64, force_task_id: "task(first)" });
+    await sleep(150);
+    const second = post("/sdapi/v1/txt2img", { prompt: "beside", width: 64, height: 64, force_task_id: "task(second)" });
+    await sleep(150);
+    expect((await (await post("/internal/progress", { id_task: "task(first)" })).json()) as Internal).toMatchObject({ active: true, queued: false });
+    expect((await (await post("/internal/progress", { id_task: "task(second)" })).json()) as Internal).toMatchObject({ active: false, queued: true });
+    expect((await post("/sdapi/v1/interrupt")).status).toBe(200);
+    expect(((await (await first).json()) as { images: string[] }).images).toHaveLength(0);
+    expect(((await (await second).json()) as { images: string[] }).images).toHaveLength(1);
+    await sim.config({ msPerImage: 10 });
+  });
+
   it("writes A1111's infotext into each PNG's parameters chunk, and png-info reads it back", async () => {
     await sim.config({ msPerImage: 10 });
     const res = (await (await post("/sdapi/v1/txt2img", { prompt: "a cat wizard", negative_prompt: "blurry", seed: 42, steps: 12, cfg_scale: 6, width: 64, height: 64 })).json()) as { images: string[]; info: string };
