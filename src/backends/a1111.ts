@@ -46,6 +46,12 @@ export const SHARED_BACKEND_SAFE = {
  * Exceptions A1111 raises while reading a request's own fields (bad script arguments and the like):
  * the request's fault, so the job fails without counting against the backend.
  */
+/**
+ * A cancel interrupts A1111 only while its task has at least this long left by A1111's own estimate:
+ * A1111's interrupt names no task, and one sent as the task ends would stop the next in its queue.
+ */
+const INTERRUPT_MIN_ETA_S = 1;
+
 const REQUEST_ERRORS = new Set(["TypeError", "ValueError", "IndexError", "KeyError", "AttributeError", "AssertionError", "ValidationError", "RequestValidationError", "JSONDecodeError"]);
 
 /**
@@ -155,7 +161,8 @@ export class A1111Adapter implements BackendAdapter {
   /**
    * A1111's interrupt stops whatever it is generating, which on a shared backend may be a
    * neighbour's job: it is sent only when A1111 says this attempt's task is the active one. A task
-   * still queued there, or a backend that cannot tell, is left to finish; its result is discarded.
+   * still queued there, one about to end, or a backend that cannot tell, is left to finish; its
+   * result is discarded.
    */
   async cancel(attempt: { taskId: string }, signal: AbortSignal): Promise<void> {
     const res = await callBackend(
@@ -164,7 +171,10 @@ export class A1111Adapter implements BackendAdapter {
       5000,
       signal,
     );
-    if (!res.ok || res.status !== 200 || parseJsonObject(res.body)?.active !== true) return;
+    const task = res.ok && res.status === 200 ? parseJsonObject(res.body) : undefined;
+    if (task?.active !== true) return;
+    // A task about to end is let finish: by the time the interrupt lands, it would stop the next one.
+    if (typeof task.eta === "number" && task.eta < INTERRUPT_MIN_ETA_S) return;
     await callBackend(this.config.url + "/sdapi/v1/interrupt", { method: "POST", headers: this.headers() }, 5000, signal);
   }
 

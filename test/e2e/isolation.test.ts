@@ -212,6 +212,30 @@ describe("a shared A1111", () => {
     }
   });
 
+  it("lets a generation about to end finish instead of interrupting it, so the interrupt cannot land on the next one", async () => {
+    await sim.config({ msPerImage: 2000 });
+    await idle();
+    try {
+      const job = (await (await mallory().post("/v1/jobs", { type: "txt2img", prompt: "nearly done", steps: 20 })).json()) as JobView;
+      await waitForStatus(mallory(), job.id, "running");
+      // Under a second left by A1111's estimate, and still generating when the cancel is sent.
+      let progress = { active: false, eta: null as number | null };
+      const until = Date.now() + 10_000;
+      while (!(progress.active && progress.eta !== null && progress.eta < 0.8) && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 50));
+        const running = ((await (await fetch(`${sim.url}/_sim/tasks`)).json()) as { running: string[] }).running[0];
+        progress = (await (await fetch(`${sim.url}/internal/progress`, { method: "POST", body: JSON.stringify({ id_task: running }) })).json()) as typeof progress;
+      }
+      expect(progress.active).toBe(true);
+      expect((await mallory().post(`/v1/jobs/${job.id}/cancel`)).status).toBe(200);
+      expect((await waitForJob(mallory(), job.id)).status).toBe("canceled");
+      await new Promise((r) => setTimeout(r, 1500));
+      expect((await sim.stats()).interrupts).toBe(0);
+    } finally {
+      await sim.config({ msPerImage: 20 });
+    }
+  });
+
   it("interrupts the backend when the canceled job is the one generating", async () => {
     await sim.config({ msPerImage: 3000 });
     await idle();
