@@ -21,6 +21,9 @@ export async function checkRate(env: Env, tenant: string): Promise<void> {
   throw new EaselError(429, "rate_limited", `over the rate limit of ${limit.requests} job submissions per ${limit.period_s} s`, undefined, limitHeaders(limit.requests, res.remaining, Math.max(1, Math.ceil(res.reset_ms / 1000))));
 }
 
+/** Whether the tenant has a `max_active_jobs`: only then can entering a job in the index refuse it. */
+export const hasActiveLimit = (env: Env, tenant: string): boolean => (config.tenant(env, tenant)?.max_active_jobs ?? null) !== null;
+
 /**
  * Enters a job in its tenant's index, holding the tenant to `max_active_jobs` (queued + running)
  * in the same step, before anything of the job is stored: a refused job leaves nothing behind.
