@@ -73,3 +73,48 @@ export async function measurePeak(pgid: number, fn: () => Promise<void>): Promis
   const exited = pids.some((pid) => statusKb(pid, "VmRSS") === 0);
   return { before: before / 1024, peak: Math.max(sampled, hwm, rss()) / 1024, exited };
 }
+
+/** A DevTools session on a `wrangler dev` runtime: what the memory bench needs of the inspector. */
+export interface DevTools {
+  /** Samples the isolate's JS heap (`Runtime.getHeapUsage`) every 20 ms until the returned function is called, which gives the highest used size in MB. */
+  sampleHeap(): () => number;
+  close(): void;
+}
+
+/**
+ * Connects to a `wrangler dev` runtime's inspector and turns off its network recording. wrangler
+ * attaches to the inspector and sends `Network.enable` whether or not DevTools are open, and the
+ * runtime then keeps what each request and subrequest carried, so a 67 MB answer costs about a
+ * gigabyte more there. Production has no inspector: the peaks are measured with it off.
+ */
+export async function connectDevTools(inspectorPort: number): Promise<DevTools> {
+  // Node's WebSocket takes headers in its second argument; the inspector proxy wants a local Origin.
+  const ws = new WebSocket(`ws://127.0.0.1:${inspectorPort}/ws`, { headers: { origin: "http://127.0.0.1" } } as unknown as string[]);
+  let nextId = 1;
+  const waiting = new Map<number, (result: Record<string, unknown>) => void>();
+  ws.addEventListener("message", (e) => {
+    const msg = JSON.parse(String(e.data)) as { id?: number; result?: Record<string, unknown> };
+    if (msg.id !== undefined) waiting.get(msg.id)?.(msg.result ?? {});
+    if (msg.id !== undefined) waiting.delete(msg.id);
+  });
+  const call = (method: string) => {
+    const id = nextId++;
+    ws.send(JSON.stringify({ id, method }));
+    return new Promise<Record<string, unknown>>((resolve) => waiting.set(id, resolve));
+  };
+  await new Promise<void>((resolve, reject) => {
+    ws.addEventListener("open", () => resolve());
+    ws.addEventListener("error", () => reject(new Error("could not connect to the inspector")));
+  });
+  await Promise.race([call("Network.disable"), new Promise((_, reject) => setTimeout(() => reject(new Error("the inspector did not answer within 10 s")), 10_000))]);
+  return {
+    sampleHeap: () => {
+      let peak = 0;
+      const timer = setInterval(() => {
+        void call("Runtime.getHeapUsage").then((r) => (peak = Math.max(peak, typeof r.usedSize === "number" ? r.usedSize : 0)));
+      }, 20);
+      return () => (clearInterval(timer), peak / 1024 / 1024);
+    },
+    close: () => ws.close(),
+  };
+}

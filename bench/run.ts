@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startGateway, startSimulatorProcess, type GatewayProcess } from "../test/e2e/support/processes";
-import { measurePeak } from "./memory";
+import { connectDevTools, measurePeak } from "./memory";
 import { startReceiver } from "../test/e2e/support/receiver";
 
 const KEY = "sk_bench";
@@ -261,15 +261,20 @@ async function memory(): Promise<void> {
         // Warm-up with small images: compiles every path, so the peak below is the images' cost.
         await waitDone(base, await submit(base, { ...JOB, backend: "runpod" }), 30_000);
         await (await fetch(`${base}/sdapi/v1/txt2img`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "w", width: 64, height: 64, steps: 1 }) })).arrayBuffer();
+        const devtools = await connectDevTools(gw.inspectorPort);
         await sleep(500);
+        const heapPeak = devtools.sampleHeap();
         let failure = "";
         const { before, peak, exited } = await measurePeak(pgid, () =>
           run(base).catch((err: unknown) => {
             failure = err instanceof Error ? err.message : String(err);
           }),
         );
+        const heap = heapPeak();
+        devtools.close();
         const note = [exited && "workerd exited during the run", failure && `failed: ${failure}`].filter(Boolean).join("; ");
         report(`peak workerd RSS, ${name}`, `${peak.toFixed(0)} MB (+${(peak - before).toFixed(0)} MB over ${before.toFixed(0)} MB idle)${note ? ` (${note})` : ""}`);
+        report(`peak JS heap of the isolate, ${name}`, `${heap.toFixed(0)} MB (limit 128 MB per isolate in production)`);
       });
     }
   } finally {

@@ -106,6 +106,8 @@ export interface GatewayProcess {
   logs(): string;
   /** The process group of the running `wrangler dev` (its workerd children are in it). */
   pgid(): number | undefined;
+  /** Where DevTools connect to this `wrangler dev` (its inspector proxy). */
+  inspectorPort: number;
 }
 
 /** dotenv with single quotes: JSON values keep their double quotes. */
@@ -161,5 +163,6 @@ export async function startGateway(opts: { port?: number; persistDir: string; va
     start,
     logs: () => current?.logs() ?? "",
     pgid: () => current?.proc.pid,
+    inspectorPort,
   };
 }
