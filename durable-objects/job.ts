@@ -116,6 +116,8 @@ export class JobObject extends DurableObject<Env> {
   private renewedAt = 0;
   /** The delivery loop under way, if any. */
   private delivering: Promise<void> | undefined;
+  /** The last step queued (see `step`): steps run one after another. */
+  private stepping: Promise<void> = Promise.resolve();
   private readonly waiters = new Set<() => void>();
   /** The last preview image read for a client (kept in memory only: images stay out of storage). */
   private preview: { attempt: number; at: number; image: string | null } | undefined;
@@ -167,7 +169,10 @@ export class JobObject extends DurableObject<Env> {
       this.event("job.queued", { type: input.spec.type, backend: input.backend ?? null }, now);
     });
     await this.reschedule();
-    return { snapshot: await this.snapshot(this.mustRow()), created: true };
+    // The answer shows the job as created; its dispatch starts after.
+    const snapshot = await this.snapshot(this.mustRow());
+    this.kick();
+    return { snapshot, created: true };
   }
 
   async get(tenant: string): Promise<Result<{ snapshot: JobSnapshot }>> {
@@ -303,7 +308,9 @@ export class JobObject extends DurableObject<Env> {
       .reopen(row.id)
       .catch((err: unknown) => console.error("job index not reopened", err instanceof Error ? err.message : String(err)));
     await this.reschedule();
-    return { ok: true, snapshot: await this.snapshot(this.mustRow()) };
+    const snapshot = await this.snapshot(this.mustRow());
+    this.kick();
+    return { ok: true, snapshot };
   }
 
   /** Sends the terminal event again: same webhook-id, fresh timestamp and signature. */
@@ -317,6 +324,7 @@ export class JobObject extends DurableObject<Env> {
     if (!out) return { ok: false, code: "conflict", message: "the job has no webhook" };
     this.sql.exec("UPDATE outbox SET state = 'pending', next_at = ? WHERE event_id = ?", Date.now(), out.event_id);
     await this.reschedule();
+    this.kick();
     return { ok: true, event_id: out.event_id };
   }
 
@@ -333,6 +341,7 @@ export class JobObject extends DurableObject<Env> {
     if (row.waiting_on !== backend) return false;
     this.sql.exec("UPDATE job SET dispatch_at = ? WHERE id = ?", Date.now(), row.id);
     await this.reschedule();
+    this.kick();
     return true;
   }
 
@@ -373,14 +382,34 @@ export class JobObject extends DurableObject<Env> {
   // ---- the alarm: dispatch, polling, deadlines, webhook delivery ----
 
   override async alarm(): Promise<void> {
-    try {
-      await Promise.all([this.deliverDue(), this.advance()]);
-      // The step above may have ended the job: send its event without waiting for another alarm.
-      await this.deliverDue();
-    } catch (err) {
-      console.error("job alarm step failed", err instanceof Error ? err.message : String(err));
-    }
-    await this.reschedule();
+    await this.step();
+  }
+
+  /**
+   * One step of the job's work: what is due (dispatch, poll, deadline, deliveries), then the alarm
+   * set again. The alarm runs it, and so does whatever makes work due at once (a new job, a granted
+   * slot, a call that ended), rather than waiting for the alarm to fire; steps never overlap, or
+   * two could dispatch the same job. The alarm stays set either way: a step that is lost with the
+   * instance is taken up by the alarm.
+   */
+  private step(): Promise<void> {
+    const next = this.stepping.then(async () => {
+      try {
+        await Promise.all([this.deliverDue(), this.advance()]);
+        // The step above may have ended the job: send its event without waiting for another step.
+        await this.deliverDue();
+      } catch (err) {
+        console.error("job step failed", err instanceof Error ? err.message : String(err));
+      }
+      await this.reschedule();
+    });
+    this.stepping = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Runs a step now, beside the caller. */
+  private kick(): void {
+    this.ctx.waitUntil(this.step().catch((err: unknown) => console.error("job step failed", err instanceof Error ? err.message : String(err))));
   }
 
   private async advance(): Promise<void> {
@@ -548,7 +577,8 @@ export class JobObject extends DurableObject<Env> {
       // Only now: until the outcome is applied, the heartbeat must not take the call for lost.
       if (this.inflight === n) this.inflight = undefined;
     }
-    await this.reschedule();
+    // The terminal event, or the next attempt, goes out now.
+    await this.step();
   }
 
   private async pollAttempt(attempt: AttemptRow): Promise<void> {
@@ -826,6 +856,8 @@ export class JobObject extends DurableObject<Env> {
     });
     this.ctx.waitUntil(this.reportEnd());
     await this.reschedule();
+    // Its event goes out now, not at the alarm's next firing.
+    this.kick();
     return true;
   }
 

@@ -65,6 +65,8 @@ export interface Stats {
   webhooksSent: number;
   /** Generations per prompt tag `[tag:<name>]`: lets a load test count GPU runs per job. */
   byTag: Record<string, number>;
+  /** The latest generation per tag, started and ended (epoch ms): lets the bench split a job's time. */
+  lastRunByTag: Record<string, { started_at: number; ended_at: number | null }>;
 }
 
 const kindStats = (): KindStats => ({ current: 0, maxConcurrent: 0, generations: 0 });
@@ -80,6 +82,7 @@ export const emptyStats = (): Stats => ({
   cancels: 0,
   webhooksSent: 0,
   byTag: {},
+  lastRunByTag: {},
 });
 
 export class SimState {
@@ -106,7 +109,11 @@ export class SimState {
   /** Counts a generation for as long as it runs, keeping the highest concurrency ever seen. */
   begin(kind: Kind, prompt = ""): () => void {
     const tag = /\[tag:([^\]\s]{1,100})\]/.exec(prompt)?.[1];
-    if (tag !== undefined) this.stats.byTag[tag] = (this.stats.byTag[tag] ?? 0) + 1;
+    const run = { started_at: Date.now(), ended_at: null as number | null };
+    if (tag !== undefined) {
+      this.stats.byTag[tag] = (this.stats.byTag[tag] ?? 0) + 1;
+      this.stats.lastRunByTag[tag] = run;
+    }
     const k = this.stats.byKind[kind];
     this.stats.current++;
     k.current++;
@@ -117,6 +124,7 @@ export class SimState {
     return () => {
       if (done) return;
       done = true;
+      run.ended_at = Date.now();
       this.stats.current--;
       k.current--;
     };

@@ -11,13 +11,14 @@ declare module "vitest" {
 /**
  * A backend whose generations never answer: lets Durable Object tests hold a job in `running`
  * for as long as they need, without racing the real alarm. Interrupts and skips answer at once, as
- * A1111's do; every task is active, its progress rising by a tenth with each question. RunPod
+ * A1111's do; every task is active, its progress rising by a tenth with each question about it. RunPod
  * `runsync` calls (model listing) answer as a warm (`/v2/warm-*`) or cold (`/v2/cold-*`, still
  * IN_QUEUE) endpoint would, and `GET /_calls?path=` tells how often a path was called.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const sockets = new Set<import("node:net").Socket>();
   let asked = 0;
+  const askedByTask = new Map<string, number>();
   const calls = new Map<string, number>();
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://hang");
@@ -27,7 +28,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (req.url === "/sdapi/v1/skip") res.end("null");
     if (req.url === "/internal/progress") {
       asked++;
-      res.end(JSON.stringify({ active: true, queued: false, completed: false, progress: Math.min(0.9, asked / 10), eta: 3, live_preview: null, id_live_preview: -1, textinfo: null }));
+      // Counted per task, so one test's progress does not move with another's jobs.
+      let body = "";
+      req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      req.on("end", () => {
+        const task = (JSON.parse(body || "{}") as { id_task?: string }).id_task ?? "";
+        const n = (askedByTask.get(task) ?? 0) + 1;
+        askedByTask.set(task, n);
+        res.end(JSON.stringify({ active: true, queued: false, completed: false, progress: Math.min(0.9, n / 10), eta: 3, live_preview: null, id_live_preview: -1, textinfo: null }));
+      });
+      return;
     }
     if (req.url?.startsWith("/sdapi/v1/progress")) {
       const image = req.url.includes("skip_current_image=false") ? "cHJldmlldw==" : null;
