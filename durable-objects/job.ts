@@ -53,6 +53,12 @@ const PROGRESS_TIMEOUT_MS = 3_000;
  * which the runtime then drops when the handler returns.
  */
 const DUE_SLACK_MS = 250;
+/**
+ * An ended job with nothing left to send, untouched this long, closes its object (see `retire`).
+ * Local workerd never evicts an idle Durable Object, and past ~2,300 open ones every new object
+ * fails (SQLITE_NOMEM); on Cloudflare the platform evicts idle objects anyway.
+ */
+const RETIRE_AFTER_MS = 15_000;
 const dueBy = (t: number | null): boolean => t !== null && t <= Date.now() + DUE_SLACK_MS;
 
 const TERMINAL: ReadonlySet<JobStatus> = new Set(["succeeded", "failed", "canceled"]);
@@ -118,6 +124,11 @@ export class JobObject extends DurableObject<Env> {
   private delivering: Promise<void> | undefined;
   /** The last step queued (see `step`): steps run one after another. */
   private stepping: Promise<void> = Promise.resolve();
+  /** Steps queued or running. */
+  private steps = 0;
+  /** When a request last reached this instance, and the timer that may close it (see `retire`). */
+  private touchedAt = Date.now();
+  private retireTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly waiters = new Set<() => void>();
   /** The last preview image read for a client (kept in memory only: images stay out of storage). */
   private preview: { attempt: number; at: number; image: string | null } | undefined;
@@ -151,6 +162,7 @@ export class JobObject extends DurableObject<Env> {
 
   /** Creates the job once; a second call with the same id answers the existing job. */
   async create(raw: CreateJob): Promise<{ snapshot: JobSnapshot; created: boolean }> {
+    this.touch();
     const existing = this.row();
     if (existing) return { snapshot: await this.snapshot(existing), created: false };
     const input = CreateJobSchema.parse(raw);
@@ -176,12 +188,14 @@ export class JobObject extends DurableObject<Env> {
   }
 
   async get(tenant: string): Promise<Result<{ snapshot: JobSnapshot }>> {
+    this.touch();
     const row = this.owned(tenant);
     if (!row) return notFound();
     return { ok: true, snapshot: await this.snapshot(row) };
   }
 
   async events(tenant: string, afterSeq = 0): Promise<Result<{ events: JobEvent[]; terminal: boolean }>> {
+    this.touch();
     const row = this.owned(tenant);
     if (!row) return notFound();
     return { ok: true, events: this.eventsAfter(afterSeq), terminal: TERMINAL.has(row.status) };
@@ -192,6 +206,7 @@ export class JobObject extends DurableObject<Env> {
    * when `timeoutMs` passes. Synchronous dialects and Server-Sent Events wait on this.
    */
   async waitForChange(tenant: string, afterSeq: number, timeoutMs: number): Promise<Result<{ events: JobEvent[]; snapshot: JobSnapshot; terminal: boolean }>> {
+    this.touch();
     const deadline = Date.now() + Math.min(timeoutMs, 60_000);
     for (;;) {
       const row = this.owned(tenant);
@@ -213,6 +228,7 @@ export class JobObject extends DurableObject<Env> {
   }
 
   async deliveries(tenant: string): Promise<Result<{ deliveries: Delivery[] }>> {
+    this.touch();
     if (!this.owned(tenant)) return notFound();
     const rows = this.sql
       .exec<{ event_id: string; type: string; attempt: number; url: string; started_at: number; status_code: number | null; error: string | null; duration_ms: number; response_body: string | null; next_attempt_at: number | null }>(
@@ -242,6 +258,7 @@ export class JobObject extends DurableObject<Env> {
    * before the job runs and after it ends.
    */
   async liveProgress(tenant: string, opts: { image: boolean }): Promise<Result<{ status: JobStatus; progress: BackendProgress | null; image: string | null }>> {
+    this.touch();
     const row = this.owned(tenant);
     if (!row) return notFound();
     if (row.status !== "running") return { ok: true, status: row.status, progress: null, image: null };
@@ -263,6 +280,7 @@ export class JobObject extends DurableObject<Env> {
 
   /** Passes A1111's skip to the backend running this job's attempt; false when there is none that can. */
   async skip(tenant: string): Promise<Result<{ skipped: boolean }>> {
+    this.touch();
     const row = this.owned(tenant);
     if (!row) return notFound();
     const attempt = this.currentAttempt();
@@ -275,6 +293,7 @@ export class JobObject extends DurableObject<Env> {
 
   /** `onlyQueued`: cancel only a job no backend has started (RunPod's purge-queue). */
   async cancel(tenant: string, onlyQueued = false): Promise<Result<{ snapshot: JobSnapshot }>> {
+    this.touch();
     const row = this.owned(tenant);
     if (!row) return notFound();
     if (TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: `job is already ${row.status}` };
@@ -291,6 +310,7 @@ export class JobObject extends DurableObject<Env> {
    * or succeeded job stays as it is.
    */
   async retry(tenant: string): Promise<Result<{ snapshot: JobSnapshot }>> {
+    this.touch();
     const row = this.owned(tenant);
     if (!row) return notFound();
     if (row.status !== "failed") return { ok: false, code: "conflict", message: `only a failed or timed-out job can be retried; this one is ${row.status}` };
@@ -315,6 +335,7 @@ export class JobObject extends DurableObject<Env> {
 
   /** Sends the terminal event again: same webhook-id, fresh timestamp and signature. */
   async redeliver(tenant: string): Promise<Result<{ event_id: string }>> {
+    this.touch();
     const row = this.owned(tenant);
     if (!row) return notFound();
     if (!TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: "the job has not ended yet" };
@@ -334,6 +355,7 @@ export class JobObject extends DurableObject<Env> {
    * the slot on at once.
    */
   async wake(backend: string): Promise<boolean> {
+    this.touch();
     const row = this.row();
     if (!row || TERMINAL.has(row.status)) return false;
     const attempt = this.currentAttempt();
@@ -347,6 +369,7 @@ export class JobObject extends DurableObject<Env> {
 
   /** A completion callback from an asynchronous backend; a forged or replayed one changes nothing. */
   async backendCallback(attemptN: number, token: string, headers: [string, string][], staged: CallbackBody): Promise<{ accepted: boolean }> {
+    this.touch();
     try {
       const attempt = this.currentAttempt();
       // A fast backend's callback can overtake the answer to the submit itself: `running` counts too.
@@ -393,6 +416,7 @@ export class JobObject extends DurableObject<Env> {
    * instance is taken up by the alarm.
    */
   private step(): Promise<void> {
+    this.steps++;
     const next = this.stepping.then(async () => {
       try {
         await Promise.all([this.deliverDue(), this.advance()]);
@@ -403,8 +427,36 @@ export class JobObject extends DurableObject<Env> {
       }
       await this.reschedule();
     });
-    this.stepping = next.catch(() => undefined);
+    this.stepping = next.catch(() => undefined).finally(() => this.steps--);
     return next;
+  }
+
+  private touch(): void {
+    this.touchedAt = Date.now();
+    this.armRetire();
+  }
+
+  /**
+   * Closes this instance once its job has ended with nothing left to do: no alarm, no step, call,
+   * delivery or waiting reader, and no request for RETIRE_AFTER_MS. Its storage stays; the next
+   * request opens it again. Checked and done in one synchronous turn, so no request slips between.
+   */
+  private armRetire(): void {
+    clearTimeout(this.retireTimer);
+    this.retireTimer = setTimeout(() => this.retire(), RETIRE_AFTER_MS);
+  }
+
+  private retire(): void {
+    const row = this.row();
+    if (!row || !TERMINAL.has(row.status)) return;
+    const idle = this.steps === 0 && this.inflight === undefined && this.delivering === undefined && this.waiters.size === 0;
+    const pending = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'").one().n;
+    if (pending > 0) return;
+    if (!idle || Date.now() - this.touchedAt < RETIRE_AFTER_MS) {
+      this.armRetire();
+      return;
+    }
+    this.ctx.abort("ended and idle: the object closes until its next request");
   }
 
   /** Runs a step now, beside the caller. */
@@ -992,7 +1044,10 @@ export class JobObject extends DurableObject<Env> {
       if (attempt?.state === "pending") times.push(Date.now() + RENEW_MS);
     }
     if (times.length) await this.ctx.storage.setAlarm(Math.min(...times));
-    else await this.ctx.storage.deleteAlarm();
+    else {
+      await this.ctx.storage.deleteAlarm();
+      if (TERMINAL.has(row.status)) this.armRetire();
+    }
   }
 
   // ---- reading state ----

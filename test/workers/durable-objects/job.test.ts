@@ -70,6 +70,35 @@ describe("job state machine", () => {
     });
   });
 
+  it("closes an ended job's object once it has been idle, and the next request reopens it with everything kept", async () => {
+    // Pinned to a backend nobody configured, the job fails at its first step: ended, no call in
+    // flight, and no backend's circuit touched (other tests here count on theirs).
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id, { backend: "not-configured" }));
+    expect((await settled(id)).status).toBe("failed");
+    // A mark on this instance: a reopened object is a new instance without it.
+    await runInDurableObject(objectFor(id), (obj: JobObject) => void Reflect.set(obj, "probe", true));
+    await new Promise((r) => setTimeout(r, 17_000));
+    expect(await runInDurableObject(objectFor(id), (obj: JobObject) => Reflect.get(obj, "probe"))).toBeUndefined();
+    const after = await jobStub(env, id).get("acme");
+    expect(after.ok && after.snapshot.job.status).toBe("failed");
+    const events = await jobStub(env, id).events("acme");
+    expect(events.ok && events.events.at(-1)?.type).toBe("job.failed");
+  }, 30_000);
+
+  it("keeps an ended job's object open while requests keep coming", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id, { backend: "not-configured" }));
+    expect((await settled(id)).status).toBe("failed");
+    await runInDurableObject(objectFor(id), (obj: JobObject) => void Reflect.set(obj, "probe", true));
+    // Reads keep coming, as a dashboard's would: the object stays the same instance.
+    for (let waited = 0; waited < 18_000; waited += 3_000) {
+      await new Promise((r) => setTimeout(r, 3_000));
+      expect((await jobStub(env, id).get("acme")).ok).toBe(true);
+    }
+    expect(await runInDurableObject(objectFor(id), (obj: JobObject) => Reflect.get(obj, "probe"))).toBe(true);
+  }, 30_000);
+
   it("refuses redelivery before the job has ended", async () => {
     const id = newRunId();
     await jobStub(env, id).create(hangingJobInput(id, { webhook: "https://receiver.example/hook" }));
