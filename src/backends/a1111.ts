@@ -43,15 +43,15 @@ export const SHARED_BACKEND_SAFE = {
 } as const;
 
 /**
- * Exceptions A1111 raises while reading a request's own fields (bad script arguments and the like):
- * the request's fault, so the job fails without counting against the backend.
- */
-/**
  * A cancel interrupts A1111 only while its task has at least this long left by A1111's own estimate:
  * A1111's interrupt names no task, and one sent as the task ends would stop the next in its queue.
  */
 const INTERRUPT_MIN_ETA_S = 1;
 
+/**
+ * Exceptions A1111 raises while reading a request's own fields (bad script arguments and the like):
+ * the request's fault, so the job fails without counting against the backend.
+ */
 const REQUEST_ERRORS = new Set(["TypeError", "ValueError", "IndexError", "KeyError", "AttributeError", "AssertionError", "ValidationError", "RequestValidationError", "JSONDecodeError"]);
 
 /**
