@@ -112,7 +112,7 @@ const seedOf = (input: StoredJobInput, i: number): number | null => (input.spec.
 
 /**
  * One job: the single source of truth for its state machine, event log, backend attempts and
- * webhook outbox. Every time-driven step runs on the one alarm, so a restart loses nothing.
+ * webhook outbox. Every step runs through `step`, which the one alarm backs, so a restart loses nothing.
  */
 export class JobObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
