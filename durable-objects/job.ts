@@ -301,6 +301,8 @@ export class JobObject extends DurableObject<Env> {
     const attempt = this.currentAttempt();
     await this.finish("canceled", null, []);
     await this.leaveBackend(attempt, row.waiting_on);
+    // Its event goes out now, not at the alarm's next firing.
+    this.kick();
     return { ok: true, snapshot: await this.snapshot(this.mustRow()) };
   }
 
@@ -384,7 +386,8 @@ export class JobObject extends DurableObject<Env> {
       if (!outcome) return { accepted: false };
       if (outcome.kind === "pending") return { accepted: true };
       await this.settle(attempt.n, backend, outcome, images);
-      await this.reschedule();
+      // The terminal event, or the next attempt, goes out now.
+      this.kick();
       return { accepted: true };
     } finally {
       if ("staged" in staged) this.ctx.waitUntil(this.env.IMAGES.delete(staged.staged));
@@ -908,8 +911,6 @@ export class JobObject extends DurableObject<Env> {
     });
     this.ctx.waitUntil(this.reportEnd());
     await this.reschedule();
-    // Its event goes out now, not at the alarm's next firing.
-    this.kick();
     return true;
   }
 
