@@ -1,4 +1,4 @@
-import { createApp, errorBody, errorsAs, jsonBodies, limit, limitClientBody, mountDocs } from "./app";
+import { MAX_BODY_BYTES, createApp, errorBody, errorsAs, jsonBodies, limit, limitClientBody, mountDocs } from "./app";
 import { dialects } from "./dialects";
 import { EaselError } from "./errors";
 import { backends } from "./routes/backends";
@@ -8,12 +8,14 @@ import { jobs } from "./routes/jobs";
 import { models } from "./routes/models";
 import { outputs } from "./routes/outputs";
 import { webhooks } from "./routes/webhooks";
+import { drainBody } from "./middleware/drain-body";
 
 export { JobObject } from "../durable-objects/job";
 export { BackendScheduler } from "../durable-objects/backend-scheduler";
 export { TenantObject } from "../durable-objects/tenant";
 
 const app = createApp();
+app.use("*", drainBody({ maxBytes: MAX_BODY_BYTES }));
 app.use("/internal/*", limit(CALLBACK_MAX_BYTES));
 app.use("*", async (c, next) => (c.req.path.startsWith("/internal/") ? next() : limitClientBody(c, next)));
 app.use("*", jsonBodies);
