@@ -110,14 +110,39 @@ type StoredOutput = StoredImage & { seed: number | null };
 /** Image n of a batch has seed + n, as A1111 numbers them; an upscale has no seed. */
 const seedOf = (input: StoredJobInput, i: number): number | null => (input.spec.type === "upscale" ? null : input.spec.seed + i);
 
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS job (
+    id TEXT PRIMARY KEY, tenant TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL,
+    created_at INTEGER NOT NULL, started_at INTEGER, completed_at INTEGER, backend TEXT,
+    output TEXT NOT NULL DEFAULT '[]', error TEXT, deadline_at INTEGER NOT NULL,
+    dispatch_at INTEGER, tried TEXT NOT NULL DEFAULT '[]', waiting_on TEXT);
+  CREATE TABLE IF NOT EXISTS progress (attempt INTEGER PRIMARY KEY, data TEXT NOT NULL, event_data TEXT, event_at INTEGER);
+  CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS attempts (
+    n INTEGER PRIMARY KEY, backend TEXT NOT NULL, state TEXT NOT NULL, external_id TEXT,
+    poll_at INTEGER, poll_delay INTEGER NOT NULL DEFAULT ${POLL_MIN_MS}, token TEXT NOT NULL,
+    started_at INTEGER NOT NULL, ended_at INTEGER, error TEXT);
+  CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, url TEXT NOT NULL,
+    body TEXT NOT NULL, slots TEXT NOT NULL DEFAULT '[]', attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER, state TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, type TEXT NOT NULL, attempt INTEGER NOT NULL,
+    url TEXT NOT NULL, started_at INTEGER NOT NULL, status_code INTEGER, error TEXT, duration_ms INTEGER NOT NULL,
+    response_body TEXT, next_attempt_at INTEGER);
+`;
+
 /**
  * One job: the single source of truth for its state machine, event log, backend attempts and
  * webhook outbox. Every step runs through `step`, which the one alarm backs, so a restart loses nothing.
  */
 export class JobObject extends DurableObject<Env> {
-  private readonly sql: SqlStorage;
+  private schemaReady = false;
   /** The attempt whose backend call this instance has in flight, if any. */
   private inflight: number | undefined;
+  /** The backend whose scheduler granted this job a slot from its line, for the next step (see `wake`). */
+  private grantedBy: string | undefined;
+  /** The attempt whose slot went back as soon as its backend answered (see `callBackend`). */
+  private slotReturned: number | undefined;
   /** When this instance last renewed the current attempt's slot. */
   private renewedAt = 0;
   /** The delivery loop under way, if any. */
@@ -133,32 +158,27 @@ export class JobObject extends DurableObject<Env> {
   /** The last preview image read for a client (kept in memory only: images stay out of storage). */
   private preview: { attempt: number; at: number; image: string | null } | undefined;
 
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    this.sql = ctx.storage.sql;
-    this.sql.exec(`
-      CREATE TABLE IF NOT EXISTS job (
-        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL,
-        created_at INTEGER NOT NULL, started_at INTEGER, completed_at INTEGER, backend TEXT,
-        output TEXT NOT NULL DEFAULT '[]', error TEXT, deadline_at INTEGER NOT NULL,
-        dispatch_at INTEGER, tried TEXT NOT NULL DEFAULT '[]', waiting_on TEXT);
-      CREATE TABLE IF NOT EXISTS progress (attempt INTEGER PRIMARY KEY, data TEXT NOT NULL, event_data TEXT, event_at INTEGER);
-      CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS attempts (
-        n INTEGER PRIMARY KEY, backend TEXT NOT NULL, state TEXT NOT NULL, external_id TEXT,
-        poll_at INTEGER, poll_delay INTEGER NOT NULL DEFAULT ${POLL_MIN_MS}, token TEXT NOT NULL,
-        started_at INTEGER NOT NULL, ended_at INTEGER, error TEXT);
-      CREATE TABLE IF NOT EXISTS outbox (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, url TEXT NOT NULL,
-        body TEXT NOT NULL, slots TEXT NOT NULL DEFAULT '[]', attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER, state TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS deliveries (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, type TEXT NOT NULL, attempt INTEGER NOT NULL,
-        url TEXT NOT NULL, started_at INTEGER NOT NULL, status_code INTEGER, error TEXT, duration_ms INTEGER NOT NULL,
-        response_body TEXT, next_attempt_at INTEGER);
-    `);
+  /**
+   * The object's SQLite, its tables made at first use rather than in the constructor: an object
+   * warmed ahead of its job (see `warm`) touches no storage, so one whose job never comes leaves nothing.
+   */
+  private get sql(): SqlStorage {
+    if (!this.schemaReady) {
+      this.ctx.storage.sql.exec(SCHEMA);
+      this.schemaReady = true;
+    }
+    return this.ctx.storage.sql;
   }
 
   // ---- RPC: reads ----
+
+  /**
+   * Brings the object into being ahead of its job, so the submit that names it does not wait for
+   * that (the bulk of a new object's cost under `wrangler dev`). Touches no storage.
+   */
+  warm(): boolean {
+    return true;
+  }
 
   /** Creates the job once; a second call with the same id answers the existing job. */
   async create(raw: CreateJob): Promise<{ snapshot: JobSnapshot; created: boolean }> {
@@ -363,8 +383,9 @@ export class JobObject extends DurableObject<Env> {
     const attempt = this.currentAttempt();
     if (attempt) return attempt.backend === backend;
     if (row.waiting_on !== backend) return false;
-    this.sql.exec("UPDATE job SET dispatch_at = ? WHERE id = ?", Date.now(), row.id);
-    await this.reschedule();
+    // Taken up by a step at once, with nothing written first: were this instance lost before
+    // that, the claim lapses at the scheduler and the job's own alarm re-checks (REQUEUE_CHECK_MS).
+    this.grantedBy = backend;
     this.kick();
     return true;
   }
@@ -492,7 +513,9 @@ export class JobObject extends DurableObject<Env> {
       return;
     }
     const fresh = this.mustRow();
-    if (dueBy(fresh.dispatch_at)) await this.dispatch(fresh);
+    const granted = this.grantedBy !== undefined && this.grantedBy === fresh.waiting_on;
+    this.grantedBy = undefined;
+    if (granted || dueBy(fresh.dispatch_at)) await this.dispatch(fresh);
   }
 
   /**
@@ -578,14 +601,18 @@ export class JobObject extends DurableObject<Env> {
     const now = Date.now();
     // Granted here while waiting in another backend's line: leave that line.
     if (row.waiting_on && row.waiting_on !== backend.name) await this.releaseSlot(row.waiting_on, "neutral");
-    if (row.status === "queued") await this.transition("running", now);
-    if (this.mustRow().status !== "running") {
+    const n = (this.sql.exec<{ n: number | null }>("SELECT MAX(n) AS n FROM attempts").one().n ?? 0) + 1;
+    const token = await callbackToken(this.env, row.id, n);
+    const start = row.status === "queued" ? await this.prepareStart(now) : undefined;
+    // A cancel may have landed while the above was computed.
+    const status = this.mustRow().status;
+    if (status !== "running" && !(status === "queued" && start)) {
       await this.releaseSlot(backend.name, "neutral");
       return;
     }
-    const n = (this.sql.exec<{ n: number | null }>("SELECT MAX(n) AS n FROM attempts").one().n ?? 0) + 1;
-    const token = await callbackToken(this.env, row.id, n);
+    // The job's start and its first attempt in one transaction: one commit before the call goes out.
     this.ctx.storage.transactionSync(() => {
+      if (status === "queued") start?.();
       // A new attempt starts from nothing: the figures of a failed one are not this one's.
       this.sql.exec("DELETE FROM progress");
       this.sql.exec("INSERT INTO attempts (n, backend, state, token, started_at) VALUES (?, ?, 'running', ?, ?)", n, backend.name, token, now);
@@ -606,6 +633,13 @@ export class JobObject extends DurableObject<Env> {
     const watch = new AbortController();
     if (adapter.progress) this.ctx.waitUntil(this.watchProgress(n, watch.signal));
     const images = new OutputStore(this.env.IMAGES, input.output_prefix);
+    let returning: Promise<void> | undefined;
+    // A synchronous backend that answered 200 has finished generating: the next job in line may
+    // start while this answer's images are read and stored (the GPU would idle through that).
+    const onFinished = () => {
+      this.slotReturned = n;
+      returning = this.releaseSlot(backend.name, "success");
+    };
     let outcome: Outcome;
     try {
       const initImage = input.spec.init_image_key ? await getImageBytes(this.env.IMAGES, input.spec.init_image_key) : undefined;
@@ -618,12 +652,14 @@ export class JobObject extends DurableObject<Env> {
         // Never cut short from here: the backend would go on generating with its slot given back.
         signal: AbortSignal.timeout(backend.timeout_s * 1000 + 5_000),
         images,
+        onFinished,
       });
     } catch (err) {
       outcome = { kind: "failed", failure: { code: "backend_failed", message: "the attempt failed inside the gateway", detail: err instanceof Error ? err.message : String(err), retryable: true } };
     } finally {
       watch.abort();
     }
+    await returning;
     try {
       await this.settle(n, backend, outcome, images);
     } catch (err) {
@@ -675,9 +711,11 @@ export class JobObject extends DurableObject<Env> {
       return a?.n === n && row.status === "running" ? row : undefined;
     };
     const name = backend?.name ?? "";
+    // A slot already given back when the backend answered is not released twice.
+    const release = (outcome: "success" | "failure" | "neutral"): Promise<void> => (this.slotReturned === n ? Promise.resolve() : this.releaseSlot(name, outcome));
     if (!current()) {
       // The job ended without this attempt (canceled, timed out): its slot must not leak.
-      if (TERMINAL.has(this.mustRow().status)) await this.releaseSlot(name, "neutral");
+      if (TERMINAL.has(this.mustRow().status)) await release("neutral");
       return;
     }
     if (outcome.kind === "pending") {
@@ -697,7 +735,7 @@ export class JobObject extends DurableObject<Env> {
       // Storing took time: a cancel may have landed meanwhile, and a canceled job never succeeds.
       const ended = await this.finish("succeeded", null, outputs, { guard: () => current() !== undefined, also: () => this.endAttempt(n, "done", null) });
       if (!ended) return this.settle(n, backend, outcome);
-      await this.releaseSlot(name, "success");
+      await release("success");
       return;
     }
     const f = outcome.failure;
@@ -711,7 +749,7 @@ export class JobObject extends DurableObject<Env> {
     };
     if (!f.retryable) {
       await this.finish("failed", { code: f.code, message: f.message }, [], { guard: () => current() !== undefined, also: failedAttempt });
-      await this.releaseSlot(name, "neutral");
+      await release("neutral");
       return;
     }
     const row = this.mustRow();
@@ -721,7 +759,7 @@ export class JobObject extends DurableObject<Env> {
       failedAttempt();
       this.sql.exec("UPDATE job SET tried = ?, dispatch_at = ? WHERE id = ?", JSON.stringify([...tried]), Date.now(), row.id);
     });
-    await this.releaseSlot(name, countsAgainstBackend(f) ? "failure" : "neutral");
+    await release(countsAgainstBackend(f) ? "failure" : "neutral");
   }
 
   // ---- live progress: read from the backend, kept while the job runs, events rate-limited ----
@@ -839,6 +877,8 @@ export class JobObject extends DurableObject<Env> {
 
   /** Keeps the slot of an attempt under way (at most every RENEW_MS unless `now`). */
   private async renewSlot(attempt: AttemptRow, now = false): Promise<void> {
+    // A slot given back must not be taken again by a renewal (the scheduler's renew re-takes it).
+    if (this.slotReturned === attempt.n) return;
     if (!now && Date.now() - this.renewedAt < RENEW_MS) return;
     this.renewedAt = Date.now();
     const row = this.mustRow();
@@ -868,17 +908,20 @@ export class JobObject extends DurableObject<Env> {
 
   // ---- state changes: each one with its event and outbox row in one transaction ----
 
-  private async transition(to: "running", now: number): Promise<void> {
+  /**
+   * queued → running: renders the `job.started` body, then answers the writes that start the job
+   * (its row, event and outbox row), for the caller's transaction.
+   */
+  private async prepareStart(now: number): Promise<() => void> {
     const row = this.mustRow();
-    if (!canTransition(row.status, to)) return;
     const input = parseInput(row);
-    const queued = { ...row, status: to, started_at: now };
-    const body = input.webhook && input.webhook_events.includes("job.started") ? await this.webhookBody(queued, "job.started", now) : null;
-    this.ctx.storage.transactionSync(() => {
-      this.sql.exec("UPDATE job SET status = ?, started_at = ? WHERE id = ?", to, now, row.id);
+    const started = { ...row, status: "running" as const, started_at: now };
+    const body = input.webhook && input.webhook_events.includes("job.started") ? await this.webhookBody(started, "job.started", now) : null;
+    return () => {
+      this.sql.exec("UPDATE job SET status = 'running', started_at = ? WHERE id = ?", now, row.id);
       this.event("job.started", {}, now);
       if (body !== null && input.webhook) this.enqueueWebhook("job.started", input.webhook, body, now);
-    });
+    };
   }
 
   /**

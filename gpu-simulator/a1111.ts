@@ -37,7 +37,7 @@ export const findModel = (name: string) => MODELS.find((m) => key(m.title) === k
 
 export const errorEnvelope = (error: string, errors: string) => ({ error, detail: "", body: "", errors });
 
-export type Reply = { status: number; body: unknown } | "down" | "hang";
+export type Reply = { status: number; body: unknown; bodyDelayMs?: number } | "down" | "hang";
 
 /** Generations in flight that an interrupt (A1111) or a cancel (RunPod) can cut short. */
 export class Running {
@@ -170,7 +170,7 @@ export async function generate(state: SimState, kind: Kind, api: "txt2img" | "im
     ...(denoising !== undefined ? { denoising_strength: denoising } : {}),
     infotexts: seeds.map((_, n) => infotext(n)),
   };
-  return { status: 200, body: { images, parameters: payload, info: JSON.stringify(info) } };
+  return { status: 200, body: { images, parameters: payload, info: JSON.stringify(info) }, bodyDelayMs: faults.bodyDelayMs };
 }
 
 /** `GET/POST /sdapi/v1/options`. */

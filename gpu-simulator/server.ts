@@ -59,7 +59,9 @@ function send(res: ServerResponse, reply: Reply, sockets: Set<Socket>): void {
     return;
   }
   res.writeHead(reply.status, { "content-type": "application/json" });
-  res.end(JSON.stringify(reply.body));
+  if (!reply.bodyDelayMs) return void res.end(JSON.stringify(reply.body));
+  res.flushHeaders();
+  setTimeout(() => res.end(JSON.stringify(reply.body)), reply.bodyDelayMs);
 }
 
 const unauthorized: Reply = { status: 401, body: { detail: "Not authenticated" } };

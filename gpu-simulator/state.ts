@@ -26,6 +26,8 @@ export interface Faults {
   serial: boolean;
   /** Images of noise, as large as real ones (a 2048² PNG is ~12 MB). */
   incompressible: boolean;
+  /** A generation's answer: its headers at once, its body this much later (a large answer on a slow link). */
+  bodyDelayMs: number;
 }
 
 export type SimConfig = Faults & { [K in Kind]?: Partial<Faults> };
@@ -42,6 +44,7 @@ export const DEFAULT_FAULTS: Faults = {
   runpodStringError: false,
   serial: false,
   incompressible: false,
+  bodyDelayMs: 0,
 };
 
 export interface KindStats {

@@ -138,7 +138,11 @@ export class A1111Adapter implements BackendAdapter {
     const upscale = call.api === "extra-single-image";
     // The task id lets a cancel tell this generation from a neighbour's; A1111's extras API has none.
     const payload: Record<string, unknown> = upscale ? call.body : { ...call.body, force_task_id: req.taskId };
-    const res = await callBackendForImages(`${this.config.url}/sdapi/v1/${call.api}`, { method: "POST", headers: this.headers(), body: JSON.stringify(payload) }, this.config.timeout_s * 1000, req.signal, a1111ImagesAt(upscale), req.images);
+    const res = await callBackendForImages(
+      `${this.config.url}/sdapi/v1/${call.api}`,
+      { method: "POST", headers: this.headers(), body: JSON.stringify(payload) },
+      { timeoutMs: this.config.timeout_s * 1000, signal: req.signal, imagesAt: a1111ImagesAt(upscale), store: req.images, onFinished: req.onFinished },
+    );
     if (!res.ok) return res.outcome;
     const { answer } = res;
     const request = { sendImages: payload.send_images !== false };

@@ -75,7 +75,11 @@ export class CerebriumAdapter implements BackendAdapter {
       // Cerebrium has no status API and retries its callback only briefly (never on a 5xx): the poll is a deadline.
       return { kind: "pending", externalId: typeof runId === "string" ? runId : "cerebrium", pollAfterMs: this.config.timeout_s * 1000 };
     }
-    const res = await callBackendForImages(this.config.url, { method: "POST", headers: this.headers(), body }, this.config.timeout_s * 1000, req.signal, CEREBRIUM_IMAGES, req.images);
+    const res = await callBackendForImages(
+      this.config.url,
+      { method: "POST", headers: this.headers(), body },
+      { timeoutMs: this.config.timeout_s * 1000, signal: req.signal, imagesAt: CEREBRIUM_IMAGES, store: req.images, onFinished: req.onFinished },
+    );
     if (!res.ok) return res.outcome;
     const { answer } = res;
     if (res.status !== 200) return res.status >= 500 ? failed("backend_failed", `Cerebrium answered ${res.status}`, true, answer.head.slice(0, 300)) : statusFailure(res.status, answer.head);

@@ -21,9 +21,19 @@ export async function callBackend(url: string, init: RequestInit, timeoutMs: num
 /** A backend's answer read with its images streamed into the store (see `readImageAnswer`). */
 export type HttpImageResult = { ok: true; status: number; answer: ImageAnswer } | { ok: false; outcome: Outcome };
 
-/** `callBackend` for an answer that can carry images: the strings of the list at `imagesAt` never stay in memory. */
-export async function callBackendForImages(url: string, init: RequestInit, timeoutMs: number, signal: AbortSignal, imagesAt: readonly string[], store: ImageStore): Promise<HttpImageResult> {
-  return bounded(url, init, timeoutMs, signal, async (res) => ({ ok: true, status: res.status, answer: await readImageAnswer(res.body ?? emptyBody(), imagesAt, store) }));
+/**
+ * `callBackend` for an answer that can carry images: the strings of the list at `imagesAt` never
+ * stay in memory. A 200 calls `onFinished` as soon as its headers arrive, before the body is read.
+ */
+export async function callBackendForImages(
+  url: string,
+  init: RequestInit,
+  opts: { timeoutMs: number; signal: AbortSignal; imagesAt: readonly string[]; store: ImageStore; onFinished?: () => void },
+): Promise<HttpImageResult> {
+  return bounded(url, init, opts.timeoutMs, opts.signal, async (res) => {
+    if (res.status === 200) opts.onFinished?.();
+    return { ok: true, status: res.status, answer: await readImageAnswer(res.body ?? emptyBody(), opts.imagesAt, opts.store) };
+  });
 }
 
 async function bounded<T>(url: string, init: RequestInit, timeoutMs: number, signal: AbortSignal, read: (res: Response) => Promise<T>): Promise<T | { ok: false; outcome: Outcome }> {

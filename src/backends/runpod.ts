@@ -77,7 +77,7 @@ export class RunPodAdapter implements BackendAdapter {
   }
 
   async poll(externalId: string, { samples, upscale, signal, images }: { samples: number; upscale: boolean; signal: AbortSignal; images: ImageStore }): Promise<Outcome> {
-    const res = await callBackendForImages(`${this.config.url}/status/${encodeURIComponent(externalId)}`, { headers: this.headers() }, 30_000, signal, runpodImagesAt(upscale), images);
+    const res = await callBackendForImages(`${this.config.url}/status/${encodeURIComponent(externalId)}`, { headers: this.headers() }, { timeoutMs: 30_000, signal, imagesAt: runpodImagesAt(upscale), store: images });
     // A status call that failed or hung says nothing about the job, which may well be running.
     if (!res.ok) return failed("backend_unavailable", "the RunPod status call failed", true, res.outcome.kind === "failed" ? res.outcome.failure.message : "no answer");
     if (res.status === 404) return failed("backend_failed", "RunPod no longer knows the job", true);

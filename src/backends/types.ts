@@ -22,6 +22,11 @@ export interface GenerationRequest {
   callbackSecret: string;
   signal: AbortSignal;
   images: ImageStore;
+  /**
+   * Called when a synchronous backend has answered 200, before its body is read: its generation is
+   * over, so its slot can go to the next job while the images are still being stored.
+   */
+  onFinished?: () => void;
 }
 
 /** A generation's live figures, as a backend reports them (A1111's progress fields beside /v1's). */

@@ -7,7 +7,7 @@ import type { Failure } from "./results";
  * The job object's RPC surface, typed by the class itself: its results carry free-form JSON
  * (`unknown`), which the generated stub types cannot express, while structured clone carries it fine.
  */
-export type JobApi = Pick<JobObject, "create" | "get" | "events" | "waitForChange" | "deliveries" | "cancel" | "retry" | "redeliver" | "wake" | "backendCallback" | "liveProgress" | "skip">;
+export type JobApi = Pick<JobObject, "create" | "get" | "events" | "waitForChange" | "deliveries" | "cancel" | "retry" | "redeliver" | "wake" | "backendCallback" | "liveProgress" | "skip" | "warm">;
 
 /** A callback body as the Worker hands it over: inline, or staged in R2 when too large for RPC. */
 export type CallbackBody = { text: string } | { staged: string };

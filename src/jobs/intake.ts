@@ -3,7 +3,7 @@ import { fittingBackends } from "../backends/models";
 import { config, type JobType } from "../config";
 import type { Env } from "../env";
 import { EaselError, invalid } from "../errors";
-import { canonicalJson, randomId, sha256Hex } from "../lib/crypto";
+import { canonicalJson, sha256Hex } from "../lib/crypto";
 import { readImageInput } from "../lib/image-input";
 import { sniffImage } from "../lib/image-sniff";
 import { checkOutboundUrl } from "../lib/url-guard";
@@ -15,6 +15,7 @@ import { tenantStub } from "../tenants";
 import { isOk, jobStub } from "./client";
 import { admitJob, hasActiveLimit, checkRate } from "./limits";
 import type { JobSnapshot } from "./results";
+import { takeRunId } from "./warm-objects";
 import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type Dialect, type GenerationSpec } from "./spec";
 
 export const MAX_INIT_IMAGE_BYTES = 10 * 1024 * 1024;
@@ -130,7 +131,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
     if (req.type === "upscale") size = upscaledSize(sniffed, req, fields);
   }
 
-  let runId = opts.runId ?? randomId("run");
+  let runId = opts.runId ?? takeRunId();
   let claimedKey: string | undefined;
   if (opts.idempotency) {
     const hash = await sha256Hex(canonicalJson(opts.idempotency.body));

@@ -205,6 +205,26 @@ describe("scheduling", () => {
     }
   });
 
+  it("starts the next job on a one-slot backend as soon as it has answered, while its answer is still arriving", async () => {
+    // The GPU is done once the headers come; the body (a large answer, a slow link) takes 1.5 s more.
+    await good.config({ a1111: { msPerImage: 100, bodyDelayMs: 1500 } });
+    await good.reset();
+    try {
+      const first = await submit({ type: "txt2img", model: "chilloutmix-Ni", prompt: "[tag:slot-first] x" });
+      await waitForStatus(client, first.id, "running");
+      const second = await submit({ type: "txt2img", model: "chilloutmix-Ni", prompt: "[tag:slot-second] x" });
+      const [a, b] = await Promise.all([waitForJob(client, first.id, 30_000), waitForJob(client, second.id, 30_000)]);
+      expect([a.status, b.status]).toEqual(["succeeded", "succeeded"]);
+      const stats = await good.stats();
+      const secondStarted = stats.lastRunByTag["slot-second"]?.started_at ?? Infinity;
+      // Generated before the first job's images were in: it did not wait for that body.
+      expect(secondStarted).toBeLessThan(Date.parse(a.completed_at ?? ""));
+      expect(stats.byKind.a1111.maxConcurrent).toBe(1);
+    } finally {
+      await good.config({ a1111: { msPerImage: 20, bodyDelayMs: 0 } });
+    }
+  });
+
   it("loses no queued job when the gateway restarts while the backend is saturated", async () => {
     await good.config({ a1111: { msPerImage: 600 } });
     try {

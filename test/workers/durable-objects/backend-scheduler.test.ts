@@ -3,6 +3,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CIRCUIT_THRESHOLD, CLAIM_MS, type BackendScheduler } from "../../../durable-objects/backend-scheduler";
 import type { JobObject } from "../../../durable-objects/job";
+import { jobStub } from "../../../src/jobs/client";
 
 /** Each test gets its own backend (storage is shared within a file). */
 const scheduler = (name: string) => env.BACKEND_SCHEDULERS.get(env.BACKEND_SCHEDULERS.idFromName(name));
@@ -21,6 +22,8 @@ const ask = (s: ReturnType<typeof scheduler>, jobId: string, tenant = "acme", en
  * wanted; `ended` has finished.
  */
 async function jobIn(id: string, state: "wanting" | "ended", backend: string): Promise<void> {
+  // A job object makes its tables at first use: any read does.
+  await jobStub(env, id).get("acme");
   await runInDurableObject(env.JOBS.get(env.JOBS.idFromName(id)), (_o: JobObject, st) => {
     const now = Date.now();
     st.storage.sql.exec(
