@@ -177,7 +177,18 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     return list !== undefined ? { status: 200, body: list } : { status: 404, body: { detail: "Not Found" } };
   }
 
+  /** When each connection last finished an answer (see `staleAfterMs`). */
+  const idleSince = new WeakMap<Socket, number>();
   const server = createServer((req, res) => {
+    const socket = req.socket;
+    const staleAfter = state.faults("a1111").staleAfterMs;
+    const idle = idleSince.get(socket);
+    if (staleAfter > 0 && idle !== undefined && Date.now() - idle > staleAfter) {
+      state.stats.staleDropped++;
+      socket.destroy();
+      return;
+    }
+    res.on("finish", () => idleSince.set(socket, Date.now()));
     const url = new URL(req.url ?? "/", "http://simulator");
     route(req, url)
       .then((reply) => send(res, reply, hung))

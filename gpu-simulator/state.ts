@@ -28,6 +28,11 @@ export interface Faults {
   incompressible: boolean;
   /** A generation's answer: its headers at once, its body this much later (a large answer on a slow link). */
   bodyDelayMs: number;
+  /**
+   * A kept-alive connection idle for longer than this is dropped when its next request comes, as a
+   * server whose keep-alive timeout ran out just as the client reused the connection (0: never).
+   */
+  staleAfterMs: number;
 }
 
 export type SimConfig = Faults & { [K in Kind]?: Partial<Faults> };
@@ -45,6 +50,7 @@ export const DEFAULT_FAULTS: Faults = {
   serial: false,
   incompressible: false,
   bodyDelayMs: 0,
+  staleAfterMs: 0,
 };
 
 export interface KindStats {
@@ -66,6 +72,8 @@ export interface Stats {
   skips: number;
   cancels: number;
   webhooksSent: number;
+  /** Requests dropped on a connection gone stale (`staleAfterMs`). */
+  staleDropped: number;
   /** Generations per prompt tag `[tag:<name>]`: lets a load test count GPU runs per job. */
   byTag: Record<string, number>;
   /** The latest generation per tag, started and ended (epoch ms): lets the bench split a job's time. */
@@ -84,6 +92,7 @@ export const emptyStats = (): Stats => ({
   skips: 0,
   cancels: 0,
   webhooksSent: 0,
+  staleDropped: 0,
   byTag: {},
   lastRunByTag: {},
 });

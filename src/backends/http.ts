@@ -1,5 +1,6 @@
 import { Base64Decoder } from "../lib/base64";
 import { parseStreamingJson } from "../lib/json-stream";
+import { fetchPastStaleConnections } from "../lib/stale-connections";
 import type { StoredImage } from "../storage/images";
 import type { BackendFailure, ImageStore, Outcome } from "./types";
 
@@ -39,7 +40,10 @@ export async function callBackendForImages(
 async function bounded<T>(url: string, init: RequestInit, timeoutMs: number, signal: AbortSignal, read: (res: Response) => Promise<T>): Promise<T | { ok: false; outcome: Outcome }> {
   const timeout = AbortSignal.timeout(Math.max(1, Math.floor(timeoutMs)));
   try {
-    const res = await fetch(url, { ...init, redirect: "manual", signal: AbortSignal.any([signal, timeout]) });
+    const both = AbortSignal.any([signal, timeout]);
+    const resendable = init.body === undefined || init.body === null || typeof init.body === "string";
+    const send = () => fetch(url, { ...init, redirect: "manual", signal: both });
+    const res = resendable ? await fetchPastStaleConnections(send, both) : await send();
     return await read(res);
   } catch (err) {
     if (signal.aborted) return { ok: false, outcome: failed("canceled", "the attempt was abandoned", false) };

@@ -1,5 +1,6 @@
 import { fixedLength, type StreamedBody } from "./body-slots";
 import { signatureHeader } from "./sign";
+import { fetchPastStaleConnections } from "../lib/stale-connections";
 
 export const DELIVERY_TIMEOUT_MS = 15_000;
 const MAX_LOGGED_BODY = 1024;
@@ -65,8 +66,10 @@ export async function attemptDelivery(opts: { url: string; eventId: string; body
   const signature_headers = { "webhook-id": opts.eventId, "webhook-timestamp": String(timestamp), "webhook-signature": headers["webhook-signature"] ?? "" };
   const timeout = AbortSignal.timeout(DELIVERY_TIMEOUT_MS);
   try {
-    const body = typeof opts.body === "string" ? opts.body : fixedLength(opts.body);
-    const res = await fetch(opts.url, { method: "POST", headers, body, redirect: "manual", signal: timeout });
+    const body = opts.body;
+    // A streamed body is opened afresh for each send.
+    const send = () => fetch(opts.url, { method: "POST", headers, body: typeof body === "string" ? body : fixedLength(body), redirect: "manual", signal: timeout });
+    const res = await fetchPastStaleConnections(send, timeout);
     const response_body = await readCapped(res).catch(() => "");
     const status = res.status;
     const verdict = status >= 200 && status < 300 ? "delivered" : status === 410 ? "gone" : "retry";

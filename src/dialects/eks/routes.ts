@@ -13,13 +13,14 @@ import type { Env } from "../../env";
 import { EaselError } from "../../errors";
 import { submitJob } from "../../jobs/intake";
 import { fetchLinks } from "../../jobs/links";
-import { canonicalJson, randomId, sha256Hex } from "../../lib/crypto";
+import { canonicalJson, sha256Hex } from "../../lib/crypto";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { tenantStub } from "../../tenants";
 import { A1111RequestSchema, requestedModel } from "../a1111/translate";
 import { apiKeyOrBearer } from "../keys";
 import { requireKnownModel } from "../models";
 import { snapshotFor } from "../wait";
+import { takeRunId } from "../../jobs/warm-objects";
 import { EksTaskSchema, EksV1alpha1Schema, eksData, eksError, fromV1alpha1, fromV1alpha2, isGeneration, toEksSubmitted, toEksTask, toIntake, type EksTask } from "./translate";
 
 /**
@@ -42,7 +43,7 @@ const taken = (what: string) => new EaselError(409, "task_exists", what);
 
 /** Binds the task id (per tenant) and its output location (across tenants) to a run id. */
 async function claimTask(env: Env, tenant: string, task: EksTask, body: unknown): Promise<string> {
-  const runId = randomId("run");
+  const runId = takeRunId();
   const location = await tenantStub(env, LOCATIONS).claim("eks_task", task.location, await sha256Hex(tenant), runId, null);
   if (location.status === "conflict") throw taken(`the output location ${task.location} belongs to another account`);
   const claim = await tenantStub(env, tenant).claim("eks_task", task.id, await sha256Hex(canonicalJson(body)), runId, null);
