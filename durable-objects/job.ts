@@ -714,8 +714,13 @@ export class JobObject extends DurableObject<Env> {
     // A slot already given back when the backend answered is not released twice.
     const release = (outcome: "success" | "failure" | "neutral"): Promise<void> => (this.slotReturned === n ? Promise.resolve() : this.releaseSlot(name, outcome));
     if (!current()) {
-      // The job ended without this attempt (canceled, timed out): its slot must not leak.
-      if (TERMINAL.has(this.mustRow().status)) await release("neutral");
+      // The job ended without this attempt (canceled, timed out): its slot must not leak. An
+      // asynchronous backend that took the job meanwhile runs it now: it is stopped there first
+      // (RunPod), or its slot stays taken while it may run (see leaveBackend).
+      if (!TERMINAL.has(this.mustRow().status)) return;
+      const taken = outcome.kind === "pending" ? this.sql.exec<AttemptRow>("SELECT n, backend, state, external_id, poll_at, poll_delay, token, started_at FROM attempts WHERE n = ?", n).toArray()[0] : undefined;
+      if (taken && outcome.kind === "pending") await this.leaveBackend({ ...taken, state: "pending", external_id: outcome.externalId }, null);
+      else await release("neutral");
       return;
     }
     if (outcome.kind === "pending") {

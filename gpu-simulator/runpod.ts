@@ -39,7 +39,7 @@ export class RunPodSim {
   }
 
   /** `POST /run`: queued at once, run in the background, webhook on completion. */
-  run(body: Record<string, unknown>): { status: number; body: unknown; job?: RunPodJob } {
+  run(body: Record<string, unknown>): { status: number; body: unknown; job?: RunPodJob; bodyDelayMs?: number } {
     const input = body.input;
     if (!input || typeof input !== "object") return { status: 400, body: { error: "input is required" } };
     const job: RunPodJob = {
@@ -52,7 +52,8 @@ export class RunPodSim {
     };
     this.jobs.set(job.id, job);
     void this.execute(job);
-    return { status: 200, body: { id: job.id, status: job.status }, job };
+    // `bodyDelayMs` holds the answer back while the job already runs: the caller is still waiting for its id.
+    return { status: 200, body: { id: job.id, status: job.status }, job, bodyDelayMs: this.state.faults("runpod").bodyDelayMs };
   }
 
   async runsync(body: Record<string, unknown>, timeoutMs = 90_000): Promise<{ status: number; body: unknown }> {

@@ -189,6 +189,27 @@ describe("RunPod", () => {
       await good.config({ runpod: { msPerImage: 20 } });
     }
   });
+
+  it("stops the RunPod job a cancel overtook: canceled while /run had not yet answered with its id", async () => {
+    // RunPod runs the job at once but answers /run 1.5 s later: the cancel lands before the id is known.
+    await good.config({ runpod: { msPerImage: 4000, bodyDelayMs: 1500 } });
+    try {
+      const before = await good.stats();
+      const job = await submit({ type: "txt2img", backend: "runpod" });
+      const until = Date.now() + 10_000;
+      while ((await good.stats()).byKind.runpod.current === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      expect((await client.post(`/v1/jobs/${job.id}/cancel`)).status).toBe(200);
+      // Once /run answers, the job it started is canceled there (not left running with its slot given back).
+      const stopBy = Date.now() + 10_000;
+      while ((await good.stats()).cancels === before.cancels && Date.now() < stopBy) await new Promise((r) => setTimeout(r, 100));
+      const after = await good.stats();
+      expect(after.cancels).toBe(before.cancels + 1);
+      expect(after.interrupted).toBe(before.interrupted + 1);
+      expect(after.byKind.runpod.current).toBe(0);
+    } finally {
+      await good.config({ runpod: { msPerImage: 20, bodyDelayMs: 0 } });
+    }
+  });
 });
 
 describe("scheduling", () => {
