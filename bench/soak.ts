@@ -380,10 +380,18 @@ async function main(): Promise<number> {
   const concurrency = await Promise.all(
     seen.map(async (b) => {
       const st = await b.sim.stats();
-      return { backend: b.backend, max: b.max, seen: st.byKind[b.kind].maxConcurrent };
+      return { backend: b.backend, max: b.max, seen: st.byKind[b.kind].maxConcurrent, peakTags: st.byKind[b.kind].peakTags };
     }),
   );
   const overLimit = concurrency.filter((c) => c.seen > c.max).length;
+  // A backend over its limit is printed with the jobs it ran at that moment and their timelines.
+  for (const c of concurrency.filter((x) => x.seen > x.max)) {
+    for (const tag of c.peakTags) {
+      const j = accepted.find((a) => a.tag === tag);
+      const events = j ? ((await send(`/v1/jobs/${j.runId}/events`, { headers: auth }))?.json as { data?: { type: string; at: string; data?: Record<string, unknown> }[] } | undefined)?.data ?? [] : [];
+      console.log(`  at ${c.backend}'s peak: ${tag} ${j ? `${j.runId} (${j.kind})` : "(no accepted job)"}: ${events.map((e) => `${String(e.at).slice(11, 23)} ${e.type}${e.data?.backend ? `@${String(e.data.backend)}` : ""}`).join(", ")}`);
+    }
+  }
   const fiveXX = answers.filter((a) => a.status >= 500 && !inRestart(a.at)).length;
 
   const submitMs = accepted.map((j) => j.acceptedAt - j.submittedAt);

@@ -57,6 +57,8 @@ export interface KindStats {
   current: number;
   maxConcurrent: number;
   generations: number;
+  /** The prompt tags running when `maxConcurrent` was last reached (a load test's "who was there"). */
+  peakTags: string[];
 }
 
 export interface Stats {
@@ -80,7 +82,7 @@ export interface Stats {
   lastRunByTag: Record<string, { started_at: number; ended_at: number | null }>;
 }
 
-const kindStats = (): KindStats => ({ current: 0, maxConcurrent: 0, generations: 0 });
+const kindStats = (): KindStats => ({ current: 0, maxConcurrent: 0, generations: 0, peakTags: [] });
 export const emptyStats = (): Stats => ({
   current: 0,
   maxConcurrent: 0,
@@ -103,6 +105,9 @@ export class SimState {
   /** A1111's loaded checkpoint, as `/sdapi/v1/options` reports it. */
   checkpoint = "v1-5-pruned-emaonly.safetensors [6ce0161689]";
   readonly tasks = new A1111Tasks();
+  /** The tags of the generations running now, per kind (for `peakTags`). */
+  private readonly runningTags: Partial<Record<Kind, Map<number, string>>> = {};
+  private nextRun = 0;
 
   constructor(initial: Partial<SimConfig> = {}) {
     this.config = { ...DEFAULT_FAULTS, ...initial };
@@ -127,16 +132,21 @@ export class SimState {
       this.stats.lastRunByTag[tag] = run;
     }
     const k = this.stats.byKind[kind];
+    const running = (this.runningTags[kind] ??= new Map<number, string>());
+    const id = this.nextRun++;
+    running.set(id, tag ?? "");
     this.stats.current++;
     k.current++;
     k.generations++;
     this.stats.maxConcurrent = Math.max(this.stats.maxConcurrent, this.stats.current);
+    if (k.current >= k.maxConcurrent) k.peakTags = [...running.values()];
     k.maxConcurrent = Math.max(k.maxConcurrent, k.current);
     let done = false;
     return () => {
       if (done) return;
       done = true;
       run.ended_at = Date.now();
+      running.delete(id);
       this.stats.current--;
       k.current--;
     };
