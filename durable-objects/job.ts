@@ -718,7 +718,7 @@ export class JobObject extends DurableObject<Env> {
       // asynchronous backend that took the job meanwhile runs it now: it is stopped there first
       // (RunPod), or its slot stays taken while it may run (see leaveBackend).
       if (!TERMINAL.has(this.mustRow().status)) return;
-      const taken = outcome.kind === "pending" ? this.sql.exec<AttemptRow>("SELECT n, backend, state, external_id, poll_at, poll_delay, token, started_at FROM attempts WHERE n = ?", n).toArray()[0] : undefined;
+      const taken = outcome.kind === "pending" ? this.attempts("WHERE n = ?", n)[0] : undefined;
       if (taken && outcome.kind === "pending") await this.leaveBackend({ ...taken, state: "pending", external_id: outcome.externalId }, null);
       else await release("neutral");
       return;
@@ -1118,7 +1118,11 @@ export class JobObject extends DurableObject<Env> {
   }
 
   private currentAttempt(): AttemptRow | undefined {
-    return this.sql.exec<AttemptRow>("SELECT n, backend, state, external_id, poll_at, poll_delay, token, started_at FROM attempts WHERE state IN ('running', 'pending') ORDER BY n DESC LIMIT 1").toArray()[0];
+    return this.attempts("WHERE state IN ('running', 'pending') ORDER BY n DESC LIMIT 1")[0];
+  }
+
+  private attempts(where: string, ...bindings: SqlStorageValue[]): AttemptRow[] {
+    return this.sql.exec<AttemptRow>(`SELECT n, backend, state, external_id, poll_at, poll_delay, token, started_at FROM attempts ${where}`, ...bindings).toArray();
   }
 
   private lastAttemptError(): string | undefined {
