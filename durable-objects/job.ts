@@ -604,15 +604,15 @@ export class JobObject extends DurableObject<Env> {
     const n = (this.sql.exec<{ n: number | null }>("SELECT MAX(n) AS n FROM attempts").one().n ?? 0) + 1;
     const token = await callbackToken(this.env, row.id, n);
     const start = row.status === "queued" ? await this.prepareStart(now) : undefined;
-    // A cancel may have landed while the above was computed.
+    // A cancel may have landed before this, or while the above was computed.
     const status = this.mustRow().status;
-    if (status !== "running" && !(status === "queued" && start)) {
+    if (TERMINAL.has(status) || status !== row.status) {
       await this.releaseSlot(backend.name, "neutral");
       return;
     }
     // The job's start and its first attempt in one transaction: one commit before the call goes out.
     this.ctx.storage.transactionSync(() => {
-      if (status === "queued") start?.();
+      start?.();
       // A new attempt starts from nothing: the figures of a failed one are not this one's.
       this.sql.exec("DELETE FROM progress");
       this.sql.exec("INSERT INTO attempts (n, backend, state, token, started_at) VALUES (?, ?, 'running', ?, ?)", n, backend.name, token, now);
@@ -718,8 +718,8 @@ export class JobObject extends DurableObject<Env> {
       // asynchronous backend that took the job meanwhile runs it now: it is stopped there first
       // (RunPod), or its slot stays taken while it may run (see leaveBackend).
       if (!TERMINAL.has(this.mustRow().status)) return;
-      const taken = outcome.kind === "pending" ? this.attempts("WHERE n = ?", n)[0] : undefined;
-      if (taken && outcome.kind === "pending") await this.leaveBackend({ ...taken, state: "pending", external_id: outcome.externalId }, null);
+      const taken = this.attempts("WHERE n = ?", n)[0];
+      if (outcome.kind === "pending" && taken) await this.leaveBackend({ ...taken, state: "pending", external_id: outcome.externalId }, null);
       else await release("neutral");
       return;
     }
