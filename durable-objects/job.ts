@@ -16,6 +16,7 @@ import { redact } from "../src/lib/redact";
 import type { Delivery, Job, JobError, JobEvent, JobProgress, JobStatus, WebhookEventType } from "../src/schemas/job";
 import { getImageBytes, OutputStore, type StoredImage } from "../src/storage/images";
 import { signedOutputUrl } from "../src/storage/links";
+import { deletePrefixes } from "../src/storage/purge";
 import { putS3Object, s3ImageKey, s3ManifestKey } from "../src/storage/s3-output";
 import { attemptDelivery, nextDelayMs } from "../src/webhooks/deliver";
 import { serializeWithSlots, slottedStream, type SlottedBody } from "../src/webhooks/body-slots";
@@ -34,6 +35,8 @@ const REQUEUE_CHECK_MS = 15_000;
 const POLL_MIN_MS = 1_000;
 const POLL_MAX_MS = 15_000;
 const MAX_DELIVERIES_PER_ALARM = 10;
+/** A purge that failed (the tenant's object or R2 unreachable) is tried again this much later. */
+const PURGE_RETRY_MS = 60_000;
 /**
  * While a synchronous call runs, its backend is asked for progress this often, then less often
  * once the call is long: all readings of one call happen in one invocation, whose subrequests are
@@ -53,12 +56,6 @@ const PROGRESS_TIMEOUT_MS = 3_000;
  * which the runtime then drops when the handler returns.
  */
 const DUE_SLACK_MS = 250;
-/**
- * An ended job with nothing left to send, untouched this long, closes its object (see `retire`).
- * Local workerd never evicts an idle Durable Object, and past ~2,300 open ones every new object
- * fails (SQLITE_NOMEM); on Cloudflare the platform evicts idle objects anyway.
- */
-const RETIRE_AFTER_MS = 15_000;
 const dueBy = (t: number | null): boolean => t !== null && t <= Date.now() + DUE_SLACK_MS;
 
 const TERMINAL: ReadonlySet<JobStatus> = new Set(["succeeded", "failed", "canceled"]);
@@ -149,12 +146,9 @@ export class JobObject extends DurableObject<Env> {
   private delivering: Promise<void> | undefined;
   /** The last step queued (see `step`): steps run one after another. */
   private stepping: Promise<void> = Promise.resolve();
-  /** Steps queued or running. */
-  private steps = 0;
-  /** When a request last reached this instance, and the timer that may close it (see `retire`). */
-  private touchedAt = Date.now();
-  private retireTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly waiters = new Set<() => void>();
+  /** No purge before this (see `purgeIfDue`): a failed one waits before it is tried again. */
+  private purgeRetryAt = 0;
   /** The last preview image read for a client (kept in memory only: images stay out of storage). */
   private preview: { attempt: number; at: number; image: string | null } | undefined;
 
@@ -182,7 +176,6 @@ export class JobObject extends DurableObject<Env> {
 
   /** Creates the job once; a second call with the same id answers the existing job. */
   async create(raw: CreateJob): Promise<{ snapshot: JobSnapshot; created: boolean }> {
-    this.touch();
     const existing = this.row();
     if (existing) return { snapshot: await this.snapshot(existing), created: false };
     const input = CreateJobSchema.parse(raw);
@@ -207,15 +200,14 @@ export class JobObject extends DurableObject<Env> {
     return { snapshot, created: true };
   }
 
-  async get(tenant: string): Promise<Result<{ snapshot: JobSnapshot }>> {
-    this.touch();
+  /** `full`: with the large pass-through fields a dialect echoes in a finished job's answer (read from R2). */
+  async get(tenant: string, opts: { full?: boolean } = {}): Promise<Result<{ snapshot: JobSnapshot }>> {
     const row = this.owned(tenant);
     if (!row) return notFound();
-    return { ok: true, snapshot: await this.snapshot(row) };
+    return { ok: true, snapshot: await this.snapshot(row, opts) };
   }
 
   async events(tenant: string, afterSeq = 0): Promise<Result<{ events: JobEvent[]; terminal: boolean }>> {
-    this.touch();
     const row = this.owned(tenant);
     if (!row) return notFound();
     return { ok: true, events: this.eventsAfter(afterSeq), terminal: TERMINAL.has(row.status) };
@@ -225,8 +217,7 @@ export class JobObject extends DurableObject<Env> {
    * Long-poll: answers as soon as there are events after `afterSeq` or the job has ended, or
    * when `timeoutMs` passes. Synchronous dialects and Server-Sent Events wait on this.
    */
-  async waitForChange(tenant: string, afterSeq: number, timeoutMs: number): Promise<Result<{ events: JobEvent[]; snapshot: JobSnapshot; terminal: boolean }>> {
-    this.touch();
+  async waitForChange(tenant: string, afterSeq: number, timeoutMs: number, opts: { full?: boolean } = {}): Promise<Result<{ events: JobEvent[]; snapshot: JobSnapshot; terminal: boolean }>> {
     const deadline = Date.now() + Math.min(timeoutMs, 60_000);
     for (;;) {
       const row = this.owned(tenant);
@@ -234,7 +225,7 @@ export class JobObject extends DurableObject<Env> {
       const events = this.eventsAfter(afterSeq);
       const terminal = TERMINAL.has(row.status);
       const left = deadline - Date.now();
-      if (events.length || terminal || left <= 0) return { ok: true, events, snapshot: await this.snapshot(row), terminal };
+      if (events.length || terminal || left <= 0) return { ok: true, events, snapshot: await this.snapshot(row, opts), terminal };
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
@@ -248,7 +239,6 @@ export class JobObject extends DurableObject<Env> {
   }
 
   async deliveries(tenant: string): Promise<Result<{ deliveries: Delivery[] }>> {
-    this.touch();
     if (!this.owned(tenant)) return notFound();
     const rows = this.sql
       .exec<{ event_id: string; type: string; attempt: number; url: string; started_at: number; status_code: number | null; error: string | null; duration_ms: number; response_body: string | null; next_attempt_at: number | null }>(
@@ -278,7 +268,6 @@ export class JobObject extends DurableObject<Env> {
    * before the job runs and after it ends.
    */
   async liveProgress(tenant: string, opts: { image: boolean }): Promise<Result<{ status: JobStatus; progress: BackendProgress | null; image: string | null }>> {
-    this.touch();
     const row = this.owned(tenant);
     if (!row) return notFound();
     if (row.status !== "running") return { ok: true, status: row.status, progress: null, image: null };
@@ -300,7 +289,6 @@ export class JobObject extends DurableObject<Env> {
 
   /** Passes A1111's skip to the backend running this job's attempt; false when there is none that can. */
   async skip(tenant: string): Promise<Result<{ skipped: boolean }>> {
-    this.touch();
     const row = this.owned(tenant);
     if (!row) return notFound();
     const attempt = this.currentAttempt();
@@ -313,7 +301,6 @@ export class JobObject extends DurableObject<Env> {
 
   /** `onlyQueued`: cancel only a job no backend has started (RunPod's purge-queue). */
   async cancel(tenant: string, onlyQueued = false): Promise<Result<{ snapshot: JobSnapshot }>> {
-    this.touch();
     const row = this.owned(tenant);
     if (!row) return notFound();
     if (TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: `job is already ${row.status}` };
@@ -332,7 +319,6 @@ export class JobObject extends DurableObject<Env> {
    * or succeeded job stays as it is.
    */
   async retry(tenant: string): Promise<Result<{ snapshot: JobSnapshot }>> {
-    this.touch();
     const row = this.owned(tenant);
     if (!row) return notFound();
     if (row.status !== "failed") return { ok: false, code: "conflict", message: `only a failed or timed-out job can be retried; this one is ${row.status}` };
@@ -357,7 +343,6 @@ export class JobObject extends DurableObject<Env> {
 
   /** Sends the terminal event again: same webhook-id, fresh timestamp and signature. */
   async redeliver(tenant: string): Promise<Result<{ event_id: string }>> {
-    this.touch();
     const row = this.owned(tenant);
     if (!row) return notFound();
     if (!TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: "the job has not ended yet" };
@@ -377,7 +362,6 @@ export class JobObject extends DurableObject<Env> {
    * the slot on at once.
    */
   async wake(backend: string): Promise<boolean> {
-    this.touch();
     const row = this.row();
     if (!row || TERMINAL.has(row.status)) return false;
     const attempt = this.currentAttempt();
@@ -392,8 +376,9 @@ export class JobObject extends DurableObject<Env> {
 
   /** A completion callback from an asynchronous backend; a forged or replayed one changes nothing. */
   async backendCallback(attemptN: number, token: string, headers: [string, string][], staged: CallbackBody): Promise<{ accepted: boolean }> {
-    this.touch();
     try {
+      // A job deleted after RETENTION_S is not brought back by a late callback.
+      if (!this.row()) return { accepted: false };
       const attempt = this.currentAttempt();
       // A fast backend's callback can overtake the answer to the submit itself: `running` counts too.
       if (!attempt || attempt.n !== attemptN || !timingSafeEqual(attempt.token, token)) return { accepted: false };
@@ -440,8 +425,9 @@ export class JobObject extends DurableObject<Env> {
    * instance is taken up by the alarm.
    */
   private step(): Promise<void> {
-    this.steps++;
     const next = this.stepping.then(async () => {
+      // An object with no job (never created, or deleted after RETENTION_S) has nothing to do.
+      if (!this.row() || (await this.purgeIfDue())) return;
       try {
         await Promise.all([this.deliverDue(), this.advance()]);
         // The step above may have ended the job: send its event without waiting for another step.
@@ -451,36 +437,8 @@ export class JobObject extends DurableObject<Env> {
       }
       await this.reschedule();
     });
-    this.stepping = next.catch(() => undefined).finally(() => this.steps--);
+    this.stepping = next.catch(() => undefined);
     return next;
-  }
-
-  private touch(): void {
-    this.touchedAt = Date.now();
-    this.armRetire();
-  }
-
-  /**
-   * Closes this instance once its job has ended with nothing left to do: no alarm, no step, call,
-   * delivery or waiting reader, and no request for RETIRE_AFTER_MS. Its storage stays; the next
-   * request opens it again. Checked and done in one synchronous turn, so no request slips between.
-   */
-  private armRetire(): void {
-    clearTimeout(this.retireTimer);
-    this.retireTimer = setTimeout(() => this.retire(), RETIRE_AFTER_MS);
-  }
-
-  private retire(): void {
-    const row = this.row();
-    if (!row || !TERMINAL.has(row.status)) return;
-    const idle = this.steps === 0 && this.inflight === undefined && this.delivering === undefined && this.waiters.size === 0;
-    const pending = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'").one().n;
-    if (pending > 0) return;
-    if (!idle || Date.now() - this.touchedAt < RETIRE_AFTER_MS) {
-      this.armRetire();
-      return;
-    }
-    this.ctx.abort("ended and idle: the object closes until its next request");
   }
 
   /** Runs a step now, beside the caller. */
@@ -963,7 +921,7 @@ export class JobObject extends DurableObject<Env> {
   }
 
   private async webhookBody(row: JobRow, type: WebhookEventType, now: number): Promise<SlottedBody | null> {
-    const body = await renderWebhookBody(this.env, await this.snapshot(row), type, now);
+    const body = await renderWebhookBody(this.env, await this.snapshot(row, { full: true }), type, now);
     return body === null ? null : serializeWithSlots(body);
   }
 
@@ -1001,6 +959,34 @@ export class JobObject extends DurableObject<Env> {
     await tenantStub(this.env, row.tenant)
       .setStatus({ id: row.id, created_at: row.created_at, status: row.status, type: input.spec.type, track_id: input.track_id ?? null })
       .catch((err: unknown) => console.error("job index update failed; the index will check", err instanceof Error ? err.message : String(err)));
+  }
+
+  // ---- retention ----
+
+  /**
+   * RETENTION_S after the job ended, once its webhook events are sent or given up (a body's images
+   * are read from R2 as it is sent): its files in R2, its rows in the tenant's object (index row,
+   * idempotency key, task id) and then all of its own storage go. Each part can be done again, so a
+   * purge cut short by a restart is simply done again whole. True when the job is gone.
+   */
+  private async purgeIfDue(): Promise<boolean> {
+    const row = this.row();
+    if (!row || !TERMINAL.has(row.status) || row.completed_at === null) return false;
+    if (!dueBy(Math.max(row.completed_at + config.retentionMs(this.env), this.purgeRetryAt))) return false;
+    if (this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'").one().n > 0) return false;
+    try {
+      const input = parseInput(row);
+      await deletePrefixes(this.env.IMAGES, [`inputs/${row.id}/`, `callbacks/${row.id}/`, `${input.output_prefix}/`]);
+      await tenantStub(this.env, row.tenant).purgeJob(row.id);
+    } catch (err) {
+      console.error("purging an expired job failed; tried again later", err instanceof Error ? err.message : String(err));
+      this.purgeRetryAt = Date.now() + PURGE_RETRY_MS;
+      return false;
+    }
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.schemaReady = false;
+    return true;
   }
 
   // ---- webhook delivery: in order, one event at a time, on the schedule ----
@@ -1091,17 +1077,19 @@ export class JobObject extends DurableObject<Env> {
       if (attempt?.state === "pending" && attempt.poll_at !== null) times.push(attempt.poll_at);
       if (attempt?.state === "running") times.push(Date.now() + HEARTBEAT_MS);
       if (attempt?.state === "pending") times.push(Date.now() + RENEW_MS);
+    } else if (head === undefined && row.completed_at !== null) {
+      // Ended, its events sent: the next thing due is its deletion.
+      times.push(Math.max(row.completed_at + config.retentionMs(this.env), this.purgeRetryAt));
     }
     if (times.length) await this.ctx.storage.setAlarm(Math.min(...times));
-    else {
-      await this.ctx.storage.deleteAlarm();
-      if (TERMINAL.has(row.status)) this.armRetire();
-    }
+    else await this.ctx.storage.deleteAlarm();
   }
 
   // ---- reading state ----
 
+  /** The job, if this object holds one; an object without one is not given tables by being read. */
   private row(): JobRow | undefined {
+    if (!this.schemaReady && !this.ctx.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'job'").toArray().length) return undefined;
     return this.sql.exec<JobRow>("SELECT * FROM job LIMIT 1").toArray()[0];
   }
 
@@ -1136,17 +1124,22 @@ export class JobObject extends DurableObject<Env> {
       .map((e) => ({ seq: e.seq, type: e.type, at: iso(e.at), data: JSON.parse(e.data) as Record<string, unknown> }));
   }
 
-  /** The input with its pass-through fields, read back from R2 when they were too large to keep here. */
+  /** The input with its large pass-through fields read back from R2 (see intake's storePassThrough). */
   private async fullInput(input: StoredJobInput): Promise<StoredJobInput> {
     if (!input.pass_through_key) return input;
     const obj = await this.env.IMAGES.get(input.pass_through_key);
     if (!obj) return input;
-    const extra = (await obj.json()) as { a1111_extra?: Record<string, unknown>; dialect_data: Record<string, unknown> };
-    return { ...input, spec: { ...input.spec, a1111_extra: extra.a1111_extra }, dialect_data: extra.dialect_data };
+    const moved = (await obj.json()) as { a1111_extra?: Record<string, unknown>; dialect_data?: Record<string, unknown> };
+    const a1111_extra = input.spec.a1111_extra || moved.a1111_extra ? { ...input.spec.a1111_extra, ...moved.a1111_extra } : undefined;
+    return { ...input, spec: { ...input.spec, a1111_extra }, dialect_data: { ...input.dialect_data, ...moved.dialect_data } };
   }
 
-  private async snapshot(row: JobRow): Promise<JobSnapshot> {
-    const input = await this.fullInput(parseInput(row));
+  /**
+   * The job as the routes show it. The large pass-through fields are read from R2 only for a
+   * finished job's full rendering (`full`), never for /v1, a progress tick or a running job.
+   */
+  private async snapshot(row: JobRow, opts: { full?: boolean } = {}): Promise<JobSnapshot> {
+    const input = opts.full && TERMINAL.has(row.status) ? await this.fullInput(parseInput(row)) : parseInput(row);
     const outputs = JSON.parse(row.output) as StoredOutput[];
     const secret = config.urlSigningSecret(this.env);
     const now = Date.now();

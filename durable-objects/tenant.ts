@@ -76,6 +76,7 @@ export class TenantObject extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS claims (scope TEXT NOT NULL, key TEXT NOT NULL, hash TEXT NOT NULL, run_id TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (scope, key));
+      CREATE INDEX IF NOT EXISTS claims_by_run ON claims (run_id);
       CREATE TABLE IF NOT EXISTS options (name TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS results (id TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, status TEXT NOT NULL, type TEXT NOT NULL, track_id TEXT);
@@ -259,6 +260,19 @@ export class TenantObject extends DurableObject<Env> {
   /** A job that was admitted but never created (its intake failed) leaves the index. */
   async forget(id: string): Promise<void> {
     this.sql.exec("DELETE FROM jobs WHERE id = ?", id);
+  }
+
+  /**
+   * The job reached the end of RETENTION_S: its index row, the claims bound to it (idempotency
+   * key, SD-on-EKS task id) and its endpoint row go with it, so a key or task id can be used anew.
+   */
+  async purgeJob(id: string): Promise<void> {
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("DELETE FROM jobs WHERE id = ?", id);
+      this.sql.exec("DELETE FROM claims WHERE run_id = ?", id);
+      this.sql.exec("DELETE FROM endpoint_jobs WHERE run_id = ?", id);
+      this.sql.exec("DELETE FROM waiting WHERE run_id = ?", id);
+    });
   }
 
   /** The job object reports its status; the row is created if it was missing (a job from before the index). */

@@ -23,6 +23,8 @@ export interface Env {
   ENDPOINTS?: string;
   /** When set, SD-on-EKS outputs go to this bucket of the S3 store, in SD-on-EKS's own layout. */
   S3_OUTPUT_BUCKET?: string;
+  /** Seconds an ended job is kept (default 30 days, at least 60); then it and its files are deleted. */
+  RETENTION_S?: string;
   /** Name shown in `r2://<bucket>/...` locations. */
   R2_BUCKET_NAME?: string;
 }

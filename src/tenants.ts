@@ -23,6 +23,7 @@ export type TenantApi = Pick<
   | "endpointJobs"
   | "noteEndpointJob"
   | "reopen"
+  | "purgeJob"
 >;
 
 export const tenantStub = (env: Env, tenant: string): TenantApi => env.TENANT_STATE.get(env.TENANT_STATE.idFromName(tenant)) as unknown as TenantApi;

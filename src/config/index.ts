@@ -5,6 +5,8 @@ import { BackendsSchema, EndpointsSchema, TenantsSchema, type BackendConfig, typ
 
 export type { BackendConfig, EndpointConfig, TenantConfig, BackendKind, JobType } from "./schema";
 
+const DEFAULT_RETENTION_S = 30 * 24 * 3600;
+const MIN_RETENTION_S = 60;
 const DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000";
 
 /** A configuration value that cannot be used: a 500 naming the variable, never its content. */
@@ -44,6 +46,11 @@ const retrySchedule = memo("WEBHOOK_RETRY_SCHEDULE", (raw) => {
   const parts = (raw?.trim() || DEFAULT_RETRY_SCHEDULE).split(",").map((s) => Number(s.trim()));
   if (parts.some((n) => !Number.isFinite(n) || n < 0)) throw badConfig("WEBHOOK_RETRY_SCHEDULE", "expected comma-separated seconds");
   return parts;
+});
+const retention = memo("RETENTION_S", (raw) => {
+  const seconds = raw?.trim() ? Number(raw.trim()) : DEFAULT_RETENTION_S;
+  if (!Number.isInteger(seconds) || seconds < MIN_RETENTION_S) throw badConfig("RETENTION_S", `expected whole seconds, at least ${MIN_RETENTION_S}`);
+  return seconds * 1000;
 });
 const flag = (name: string) =>
   memo(name, (raw) => {
@@ -96,6 +103,8 @@ export const config = {
     return bucket;
   },
   retrySchedule: (env: Env): number[] => retrySchedule(env.WEBHOOK_RETRY_SCHEDULE),
+  /** How long an ended job is kept before it and its files are deleted. */
+  retentionMs: (env: Env): number => retention(env.RETENTION_S),
   allowPrivateUrls: (env: Env): boolean => allowPrivate(env.ALLOW_PRIVATE_URLS),
   /** Base of every link handed out; falls back to the origin the request came in on. */
   publicBaseUrl: (env: Env, requestUrl?: string): string =>

@@ -24,7 +24,7 @@ export const hasEnded = (job: Job): boolean => (TERMINAL_STATUSES as readonly st
 /** The tenant's job by a client-given id; undefined for anything that is not one of its jobs. */
 export async function snapshotFor(env: Env, runId: string, tenant: string): Promise<JobSnapshot | undefined> {
   if (!isRunId(runId)) return undefined;
-  const res = await jobStub(env, runId).get(tenant);
+  const res = await jobStub(env, runId).get(tenant, { full: true });
   return isOk(res) ? res.snapshot : undefined;
 }
 
@@ -45,7 +45,7 @@ export async function waitForEnd(env: Env, runId: string, tenant: string, opts: 
     const until = Date.now() + (opts.maxMs ?? SYNC_WAIT_MS);
     let seq = 0;
     for (;;) {
-      const res = await stub.waitForChange(tenant, seq, Math.max(1, Math.min(SLICE_MS, until - Date.now())));
+      const res = await stub.waitForChange(tenant, seq, Math.max(1, Math.min(SLICE_MS, until - Date.now())), { full: true });
       if (!isOk(res)) throw new EaselError(404, "not_found", "job not found");
       if (res.terminal || Date.now() >= until) return res.snapshot;
       seq = res.events.at(-1)?.seq ?? seq;

@@ -69,16 +69,32 @@ export interface IntakeOptions {
 
 /**
  * Pass-through fields (masks and ControlNet images in `alwayson_scripts`, the request a dialect
- * echoes) can be megabytes, while a Durable Object value holds 2 MB: above this they live in R2.
+ * echoes) can be megabytes, while a Durable Object value holds 2 MB: past this in all, the largest
+ * of them move to R2 until the rest fits. The small ones (an endpoint, a flag, a path) stay with the
+ * job, so only a rendering that shows the large ones (a finished job's answer) reads R2.
  */
 const INLINE_PASS_THROUGH_BYTES = 64 * 1024;
+
+type PassThrough = { a1111_extra: Record<string, unknown>; dialect_data: Record<string, unknown> };
 
 async function storePassThrough(env: Env, runId: string, spec: GenerationSpec, dialect_data: Record<string, unknown>) {
   const json = JSON.stringify({ a1111_extra: spec.a1111_extra, dialect_data });
   if (json.length <= INLINE_PASS_THROUGH_BYTES) return { spec, dialect_data, key: undefined };
+  const kept: PassThrough = { a1111_extra: { ...spec.a1111_extra }, dialect_data: { ...dialect_data } };
+  const moved: PassThrough = { a1111_extra: {}, dialect_data: {} };
+  const entries = (["a1111_extra", "dialect_data"] as const)
+    .flatMap((part) => Object.entries(kept[part]).map(([name, value]) => ({ part, name, size: JSON.stringify(value ?? null).length })))
+    .sort((a, b) => b.size - a.size);
+  let size = json.length;
+  for (const e of entries) {
+    if (size <= INLINE_PASS_THROUGH_BYTES) break;
+    moved[e.part][e.name] = kept[e.part][e.name];
+    delete kept[e.part][e.name];
+    size -= e.size;
+  }
   const key = passThroughKey(runId);
-  await env.IMAGES.put(key, json, { httpMetadata: { contentType: "application/json" } });
-  return { spec: { ...spec, a1111_extra: undefined }, dialect_data: {}, key };
+  await env.IMAGES.put(key, JSON.stringify(moved), { httpMetadata: { contentType: "application/json" } });
+  return { spec: { ...spec, a1111_extra: spec.a1111_extra === undefined ? undefined : kept.a1111_extra }, dialect_data: kept.dialect_data, key };
 }
 
 const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
@@ -90,6 +106,8 @@ const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0] ?
 export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Promise<{ snapshot: JobSnapshot; created: boolean }> {
   // Before anything else: a tenant over its rate gets nothing, not even its request checked.
   await checkRate(env, opts.tenant);
+  // A job must know when it will be deleted: a bad RETENTION_S refuses it (500 naming the variable).
+  config.retentionMs(env);
   const fields = { init_image: "init_image", webhook: "webhook", model: "model", backend: "backend", ...opts.fields };
   const limits = GenerationLimitsSchema.safeParse(req);
   if (!limits.success) {
@@ -139,7 +157,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
     if (claim.status === "conflict") throw new EaselError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request body");
     if (claim.status === "claimed") claimedKey = opts.idempotency.key;
     if (claim.status === "existing") {
-      const found = await jobStub(env, claim.runId).get(opts.tenant);
+      const found = await jobStub(env, claim.runId).get(opts.tenant, { full: true });
       if (isOk(found)) return { snapshot: found.snapshot, created: false };
       // The first request is still being taken in: finish creating the same job.
       runId = claim.runId;

@@ -1,0 +1,124 @@
+import { env } from "cloudflare:workers";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { JobObject } from "../../../durable-objects/job";
+import { config } from "../../../src/config";
+import type { Env } from "../../../src/env";
+import { EaselError } from "../../../src/errors";
+import { jobStub } from "../../../src/jobs/client";
+import { randomId } from "../../../src/lib/crypto";
+import { tenantStub } from "../../../src/tenants";
+import { hangingJobInput } from "../support/jobs";
+
+const objectFor = (id: string) => env.JOBS.get(env.JOBS.idFromName(id));
+const tables = (state: DurableObjectState): number => state.storage.sql.exec("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%'").one().n as number;
+const RETENTION_MS = 30 * 24 * 3600_000;
+
+/** Files in R2 under the job's own places, as intake and an adapter leave them. */
+async function putJobFiles(id: string): Promise<string[]> {
+  const keys = [`inputs/${id}/init`, `inputs/${id}/pass-through.json`, `outputs/${id}/image_0.png`];
+  for (const key of keys) await env.IMAGES.put(key, "x");
+  return keys;
+}
+
+describe("retention", () => {
+  it("reads RETENTION_S as whole seconds, 30 days by default, at least 60, and names it when bad", () => {
+    const retention = (raw?: string) => config.retentionMs({ RETENTION_S: raw } as Env);
+    expect(retention()).toBe(RETENTION_MS);
+    expect(retention("60")).toBe(60_000);
+    for (const bad of ["59", "1.5", "soon", "-100"]) {
+      let err: unknown;
+      try {
+        retention(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, bad).toBeInstanceOf(EaselError);
+      expect((err as EaselError).status).toBe(500);
+      expect((err as EaselError).message).toMatch(/^RETENTION_S is invalid/);
+    }
+  });
+
+  it("deletes an ended job, its files and its tenant rows RETENTION_S after it ended, and nothing before", async () => {
+    const id = randomId("run");
+    const tenant = tenantStub(env, "acme");
+    await tenant.admit("acme", { id, created_at: Date.now(), status: "queued", type: "img2img", track_id: null }, null);
+    await tenant.claim("idempotency", `key-${id}`, "hash", id, 24 * 3600_000);
+    const keys = await putJobFiles(id);
+    const neighbour = `outputs/${id}x/image_0.png`;
+    await env.IMAGES.put(neighbour, "someone else's");
+    await jobStub(env, id).create(hangingJobInput(id));
+    expect((await jobStub(env, id).cancel("acme")).ok).toBe(true);
+
+    // Ended but not yet old enough: its alarm changes nothing.
+    await runDurableObjectAlarm(objectFor(id));
+    expect((await jobStub(env, id).get("acme")).ok).toBe(true);
+
+    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
+      state.storage.sql.exec("UPDATE job SET completed_at = completed_at - ?", RETENTION_MS + 1000);
+    });
+    await runInDurableObject(objectFor(id), async (_obj: JobObject, state) => {
+      // Its deletion is what the alarm is now set for.
+      expect(await state.storage.getAlarm()).not.toBeNull();
+    });
+    await runDurableObjectAlarm(objectFor(id));
+
+    expect(await jobStub(env, id).get("acme")).toMatchObject({ ok: false, code: "not_found" });
+    for (const key of keys) expect(await env.IMAGES.head(key), key).toBeNull();
+    expect(await env.IMAGES.head(neighbour)).not.toBeNull();
+    expect((await tenant.list({ limit: 100 })).map((r) => r.id)).not.toContain(id);
+    expect(await tenant.lookup("idempotency", `key-${id}`)).toBeNull();
+    await runInDurableObject(objectFor(id), async (_obj: JobObject, state) => {
+      expect(tables(state)).toBe(0);
+      expect(await state.storage.getAlarm()).toBeNull();
+    });
+  });
+
+  it("keeps an ended job whose webhook is still being retried until the retries are over", async () => {
+    const id = randomId("run");
+    // Nothing listens there: each delivery fails and is retried on the test schedule (1 s, 1 s).
+    await jobStub(env, id).create(hangingJobInput(id, { webhook: "https://receiver.invalid/hook" }));
+    await jobStub(env, id).cancel("acme");
+    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
+      state.storage.sql.exec("UPDATE job SET completed_at = completed_at - ?", RETENTION_MS + 1000);
+      state.storage.sql.exec("UPDATE outbox SET next_at = ?", Date.now() + 60_000);
+    });
+    await runDurableObjectAlarm(objectFor(id));
+    expect((await jobStub(env, id).get("acme")).ok).toBe(true);
+  });
+
+  it("answers an id that names no job without giving its object any storage", async () => {
+    const id = randomId("run");
+    expect(await jobStub(env, id).get("acme")).toMatchObject({ ok: false, code: "not_found" });
+    expect(await jobStub(env, id).events("acme")).toMatchObject({ ok: false, code: "not_found" });
+    expect(await jobStub(env, id).cancel("acme")).toMatchObject({ ok: false, code: "not_found" });
+    expect(await jobStub(env, id).wake("hang")).toBe(false);
+    expect(await jobStub(env, id).backendCallback(1, "token", [], { text: "{}" })).toEqual({ accepted: false });
+    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
+      expect(tables(state)).toBe(0);
+    });
+  });
+});
+
+describe("large pass-through fields", () => {
+  it("shows a running job without reading them from R2, and a finished job's full rendering with them", async () => {
+    const id = randomId("run");
+    const key = `inputs/${id}/pass-through.json`;
+    await env.IMAGES.put(key, JSON.stringify({ a1111_extra: { alwayson_scripts: { big: "B".repeat(100) } }, dialect_data: { parameters: { echoed: true } } }));
+    const input = hangingJobInput(id, { pass_through_key: key, dialect_data: { endpoint: "ep-1" }, spec: { ...hangingJobInput(id).spec, a1111_extra: { restore_faces: true } } });
+    await jobStub(env, id).create(input);
+    const running = await jobStub(env, id).get("acme", { full: true });
+    if (!running.ok) throw new Error("job not found");
+    expect(running.snapshot.input.dialect_data).toEqual({ endpoint: "ep-1" });
+    expect(running.snapshot.input.spec.a1111_extra).toEqual({ restore_faces: true });
+
+    await jobStub(env, id).cancel("acme");
+    const plain = await jobStub(env, id).get("acme");
+    if (!plain.ok) throw new Error("job not found");
+    expect(plain.snapshot.input.dialect_data).toEqual({ endpoint: "ep-1" });
+    const full = await jobStub(env, id).get("acme", { full: true });
+    if (!full.ok) throw new Error("job not found");
+    expect(full.snapshot.input.dialect_data).toEqual({ endpoint: "ep-1", parameters: { echoed: true } });
+    expect(full.snapshot.input.spec.a1111_extra).toEqual({ restore_faces: true, alwayson_scripts: { big: "B".repeat(100) } });
+  });
+});
