@@ -3,6 +3,7 @@ import { createApp } from "../app";
 import { verifyCallbackToken } from "../jobs/callback-token";
 import { isRunId, jobStub, type CallbackBody } from "../jobs/client";
 import { randomId } from "../lib/crypto";
+import { stageChunkedBody } from "../storage/stage-body";
 
 /**
  * Four 2048² images, incompressible, as base64 (4 × ~16.8 MB) plus the JSON around them: the
@@ -49,15 +50,11 @@ callbacks.openapi(
       const key = `callbacks/${id}/${attempt}/${randomId("cb")}`;
       await c.env.IMAGES.put(key, c.req.raw.body.pipeThrough(new FixedLengthStream(length)));
       body = { staged: key };
+    } else if (c.req.raw.body) {
+      // No length declared (chunked): small bodies inline, large ones into R2 part by part.
+      body = await stageChunkedBody(c.env.IMAGES, `callbacks/${id}/${attempt}/${randomId("cb")}`, c.req.raw.body, { inlineMax: INLINE_MAX_BYTES, maxBytes: CALLBACK_MAX_BYTES });
     } else {
-      const text = await c.req.text();
-      if (text.length > INLINE_MAX_BYTES) {
-        const key = `callbacks/${id}/${attempt}/${randomId("cb")}`;
-        await c.env.IMAGES.put(key, text);
-        body = { staged: key };
-      } else {
-        body = { text };
-      }
+      body = { text: "" };
     }
     const { accepted } = await jobStub(c.env, id).backendCallback(attempt, token, [...c.req.raw.headers], body);
     return c.json({ ok: accepted }, accepted ? 200 : 404);
