@@ -10,7 +10,10 @@ import { outputUrls, type ImagesAsBase64 } from "../outputs";
 const num = z.preprocess((v) => (v === null || v === "" ? undefined : typeof v === "string" ? Number(v) : v), z.number().optional());
 const str = z.preprocess((v) => (v === null ? undefined : v), z.string().optional());
 /** A yes/no field: `"yes"`/`"no"` as ModelsLab documents it, or `true`/`false` as its SDKs send it. */
-const yesNo = z.preprocess((v) => (v === null || v === "" ? undefined : v === "yes" ? true : v === "no" ? false : v), z.boolean({ error: '"yes", "no", true or false' }).optional());
+const yesNo = z
+  .union([z.enum(["yes", "no", ""]), z.boolean()], { error: '"yes", "no", true or false' })
+  .nullish()
+  .transform((v) => (v === "yes" || v === true ? true : v === "no" || v === false ? false : undefined));
 
 export const ModelsLabRequestSchema = z
   .looseObject({
