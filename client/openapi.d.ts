@@ -3540,7 +3540,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit a v1alpha1 task: the A1111 body with alwayson_scripts.{task, id_task, image_link, sd_model_checkpoint} */
+        /** Submit a v1alpha1 task: the A1111 body with alwayson_scripts.{task, id_task, image_link, sd_model_checkpoint, save_dir} */
         post: {
             parameters: {
                 query?: never;
@@ -3601,7 +3601,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit a v1alpha1 task: the A1111 body with alwayson_scripts.{task, id_task, image_link, sd_model_checkpoint} */
+        /** Submit a v1alpha1 task: the A1111 body with alwayson_scripts.{task, id_task, image_link, sd_model_checkpoint, save_dir} */
         post: {
             parameters: {
                 query?: never;
@@ -3971,7 +3971,7 @@ export interface components {
             guidance_scale?: number | null;
             strength?: number | null;
             seed?: number | null;
-            base64?: string | null;
+            base64?: ("yes" | "no" | "") | boolean | null;
             webhook?: string | null;
             track_id?: string | null;
             model_id?: string | null;

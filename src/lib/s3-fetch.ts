@@ -2,6 +2,7 @@
 import { AwsClient } from "aws4fetch";
 import { EaselError } from "../errors";
 import { readImageInput, type ImageInput } from "./image-input";
+import { keyPathProblem } from "./storage-key";
 
 export interface S3Config {
   endpoint: string;
@@ -30,7 +31,8 @@ export async function readS3Image(
   const m = link.trim().match(/^s3:\/\/([^/]+)\/(.+)$/i);
   if (!m?.[1] || !m[2]) throw fieldError("invalid_url", opts.field, "expected s3://bucket/key");
   // A URL normalizes "." and ".." segments away, which would walk out of an allowed prefix.
-  if (m[2].split("/").some((seg) => seg === "" || seg === "." || seg === "..")) throw fieldError("invalid_url", opts.field, "the key has an empty, . or .. segment");
+  const problem = keyPathProblem(`${m[1]}/${m[2]}`);
+  if (problem) throw fieldError("invalid_url", opts.field, `the bucket or key ${problem}`);
   // The operator's credentials read for every tenant: only where this tenant may point, before S3 is asked.
   if (!allowedS3Object(`${m[1]}/${m[2]}`, opts.allowedPrefixes)) throw fieldError("s3_forbidden", opts.field, "this account may not read that S3 location");
   if (!s3) throw fieldError("s3_not_configured", opts.field, "this gateway has no S3 store configured");

@@ -6,6 +6,7 @@
 import { z } from "@hono/zod-openapi";
 import { AwsClient } from "aws4fetch";
 import type { S3Config } from "../lib/s3-fetch";
+import { keyPathProblem } from "../lib/storage-key";
 
 export const S3OutputSchema = z.object({ bucket: z.string().min(1), prefix: z.string().min(1), stem: z.string().min(1) });
 export type S3Output = z.infer<typeof S3OutputSchema>;
@@ -21,6 +22,9 @@ const PUT_TIMEOUT_MS = 30_000;
 
 /** One signed (SigV4, path-style) PUT; any answer but a 2xx is an error. */
 export async function putS3Object(s3: S3Config, bucket: string, key: string, body: Uint8Array | string, contentType: string): Promise<void> {
+  // Checked at intake with the client's field named; here too, as no key may reach a URL unchecked.
+  const problem = keyPathProblem(`${bucket}/${key}`);
+  if (problem) throw new Error(`S3 PUT refused: the bucket or key ${problem}`);
   const client = new AwsClient({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region, service: "s3" });
   const url = `${s3.endpoint.replace(/\/+$/, "")}/${encodeURIComponent(bucket)}/${key.split("/").map(encodeURIComponent).join("/")}`;
   const res = await client.fetch(url, { method: "PUT", body, headers: { "content-type": contentType }, signal: AbortSignal.timeout(PUT_TIMEOUT_MS) });

@@ -354,15 +354,16 @@ describe("SD on EKS (seed 001)", () => {
     expect(hit.json).toMatchObject({ result: true, context: { order: "from-s3" } });
   });
 
-  it("keeps output locations apart across accounts, and inputs/ and outputs/ for the core", async () => {
+  it("keeps output locations apart across accounts, and <inputs|outputs|callbacks>/<run id> for the core", async () => {
     const elsewhere = await post("/eks/v1/tasks", task("test-i2i", `${imageBase}/cat.png`), { "x-api-key": OTHER_KEY });
     expect(elsewhere.status).toBe(409);
     expect(await elsewhere.json()).toMatchObject({ message: expect.stringContaining("output/test-i2i") });
-    const reserved = task("reserved", `${imageBase}/cat.png`);
+    // outputs/<run id> is where a /v1 job's images live: a task there would overwrite them.
+    const reserved = task("run_abcdefghijklmnopqrstuvwxyz", `${imageBase}/cat.png`);
     reserved.task.metadata.prefix = "outputs";
     const res = await post("/eks/v1/tasks", reserved, { "x-api-key": KEY });
     expect(res.status).toBe(422);
-    expect(await res.json()).toMatchObject({ errors: [{ path: "task.metadata.prefix" }] });
+    expect(await res.json()).toMatchObject({ errors: [{ path: "task.metadata.id" }] });
   });
 
   it("lets a task whose intake failed be sent again, and answers GET of an unknown task with 404", async () => {

@@ -162,6 +162,16 @@ describe("ModelsLab v6 paths", () => {
     expect((await jobOf(first.id)).type).toBe("img2img");
   });
 
+  it("/api/v6/images/text2img with the yes/no fields as JSON booleans, as ModelsLab's SDKs send them: base64: true answers base64", async () => {
+    const body = { key: KEY, prompt: "a harbour at dawn", width: 64, height: 64, samples: 1, base64: true, safety_checker: false, enhance_prompt: true, tomesd: true };
+    const res = await post("/api/v6/images/text2img", body);
+    expect(res.status).toBe(200);
+    const first = (await res.json()) as Reply;
+    const done = await fetchUntilDone(`${gw.url}/api/v6/images/fetch/${first.id}`);
+    expect(done.status).toBe("success");
+    expect(sizeOf(done.output?.[0])).toEqual({ width: 64, height: 64 });
+  });
+
   it("answers each route's bad requests as {status: error, message} with a 4xx", async () => {
     for (const path of ["/api/v6/images/text2img", "/api/v6/images/img2img", "/api/v6/realtime/text2img", "/api/v6/realtime/img2img", "/api/v6/images/fetch/run_x", "/api/v6/realtime/fetch/run_x"]) {
       const unauth = await post(path, { key: "wrong", prompt: "x" });

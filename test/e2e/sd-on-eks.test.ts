@@ -21,6 +21,8 @@ const KEY = "sk_eks_v1alpha2";
 const KEY_V1 = "sk_eks_v1alpha1";
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const BUCKET = "sdoneks-outputs";
+/** Another bucket the operator's S3 key can write: no task may place anything there. */
+const VICTIM_BUCKET = "victim-bucket";
 const HF_CAT = "https://huggingface.co/datasets/huggingface/documentation-images/resolve/main/diffusers/cat.png";
 /** The cat, as the loopback server hands it out: 96x64, so an output derived from it shows. */
 const CAT = Buffer.from(encodePng(96, 64, (x, y) => [x * 2, y * 3, 90]));
@@ -50,7 +52,7 @@ beforeAll(async () => {
   const s3Port = await freePort();
   const s3Dir = mkdtempSync(join(tmpdir(), "easel-s3-eks-"));
   dirs.push(s3Dir);
-  s3 = new S3rver({ port: s3Port, address: "127.0.0.1", silent: true, directory: s3Dir, configureBuckets: [{ name: BUCKET, configs: [] }] });
+  s3 = new S3rver({ port: s3Port, address: "127.0.0.1", silent: true, directory: s3Dir, configureBuckets: [BUCKET, VICTIM_BUCKET].map((name) => ({ name, configs: [] })) });
   await s3.run();
   s3Url = `http://127.0.0.1:${s3Port}`;
   const dir = mkdtempSync(join(tmpdir(), "easel-e2e-eks-"));
@@ -94,6 +96,13 @@ async function s3Get(url: string): Promise<Buffer> {
   const res = await aws.fetch(`${s3Url}/${m[1]}/${m[2]}`);
   expect(res.status, url).toBe(200);
   return Buffer.from(await res.arrayBuffer());
+}
+
+/** Every key in a bucket (s3rver lists up to 1,000, far more than these tests write). */
+async function s3Keys(bucket: string): Promise<string[]> {
+  const res = await aws.fetch(`${s3Url}/${bucket}?list-type=2`);
+  expect(res.status, bucket).toBe(200);
+  return [...(await res.text()).matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => m[1] ?? "").sort();
 }
 
 type Notification = { id: string; result: boolean; image_url: string[]; output_url: string; context: unknown };
@@ -200,18 +209,21 @@ describe("SD-on-EKS test/run.sh against /{stage}/v1alpha2/", () => {
 });
 
 describe("SD-on-EKS v1alpha1 (seed 001's flat form) against /{stage}/v1alpha1", () => {
-  it("t2i.json and i2i.json: save_dir is taken, outputs go under the task id", async () => {
+  it("t2i.json and i2i.json: save_dir is the outputs' directory, output_location <save_dir>/<id_task>, the objects under it", async () => {
     for (const [file, id] of [
       ["v1alpha1/t2i.json", "test-t2i"],
       ["v1alpha1/i2i.json", "test-i2i"],
     ] as const) {
       const res = await runSh("/prod/v1alpha1", fixture(file), KEY_V1);
       expect(res.status, file).toBe(200);
-      expect(await res.json()).toEqual({ id_task: id, sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors", output_location: `s3://${BUCKET}/${id}` });
+      // The fixtures' save_dir is "outputs".
+      expect(await res.json()).toEqual({ id_task: id, sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors", output_location: `s3://${BUCKET}/outputs/${id}` });
       const note = await notified("/sns-v1", id);
       expect(note.result).toBe(true);
-      expect(note.image_url[0]).toMatch(new RegExp(`^s3://${BUCKET}/${id}/${id}-[0-9a-f]{4}-1\\.png$`));
+      expect(note.image_url[0]).toMatch(new RegExp(`^s3://${BUCKET}/outputs/${id}/${id}-[0-9a-f]{4}-1\\.png$`));
+      expect(note.output_url).toMatch(new RegExp(`^s3://${BUCKET}/outputs/${id}/${id}-[0-9a-f]{4}\\.out$`));
       expect(pngSize(new Uint8Array(await s3Get(note.image_url[0] ?? "")))).toEqual({ width: 512, height: 512 });
+      expect((await s3Keys(BUCKET)).filter((k) => k.includes(`${id}-`) && !k.startsWith("output/"))).toEqual([expect.stringMatching(new RegExp(`^outputs/${id}/`)), expect.stringMatching(new RegExp(`^outputs/${id}/`))]);
     }
   });
 
@@ -222,5 +234,41 @@ describe("SD-on-EKS v1alpha1 (seed 001's flat form) against /{stage}/v1alpha1", 
     const unknown = await runSh("/prod/v1alpha1/", JSON.stringify({ prompt: "x", alwayson_scripts: { task: "text-to-image", id_task: "t-unknown", sd_model_checkpoint: "nope.safetensors" } }), KEY_V1);
     expect(unknown.status).toBe(422);
     expect(await unknown.json()).toMatchObject({ errors: [{ path: "alwayson_scripts.sd_model_checkpoint" }] });
+  });
+});
+
+describe("SD-on-EKS storage keys: nothing a task names is written outside <prefix>/<id>/", () => {
+  it("answers a prefix, save_dir or task id that walks out (plain or percent-encoded) with a 422 naming it, and writes no object and no job", async () => {
+    const jobs = async (key: string) => ((await (await api(gw.url, key).get("/v1/jobs?limit=100")).json()) as { data: unknown[] }).data.length;
+    const before = { own: await s3Keys(BUCKET), victim: await s3Keys(VICTIM_BUCKET), v2: await jobs(KEY), v1: await jobs(KEY_V1) };
+    const v2 = (id: string, prefix: string) => {
+      const body = JSON.parse(fixture("v1alpha2/t2i.json")) as { task: { metadata: Record<string, unknown> } };
+      body.task.metadata.id = id;
+      body.task.metadata.prefix = prefix;
+      return JSON.stringify(body);
+    };
+    const v1 = (id: string, saveDir: string) => {
+      const body = JSON.parse(fixture("v1alpha1/t2i.json")) as { alwayson_scripts: Record<string, unknown> };
+      body.alwayson_scripts.id_task = id;
+      body.alwayson_scripts.save_dir = saveDir;
+      return JSON.stringify(body);
+    };
+    for (const [path, body, key, field] of [
+      ["/prod/v1alpha2/", v2("walk-1", "out/../victim-bucket"), KEY, "task.metadata.prefix"],
+      ["/prod/v1alpha2/", v2("walk-2", "out/../../victim-bucket"), KEY, "task.metadata.prefix"],
+      ["/prod/v1alpha2/", v2("walk-3", "out/%2e%2e/%2E%2E/victim-bucket"), KEY, "task.metadata.prefix"],
+      ["/prod/v1alpha2/", v2("walk-4", "/victim-bucket"), KEY, "task.metadata.prefix"],
+      ["/prod/v1alpha2/", v2("..", "victim-bucket/x"), KEY, "task.metadata.id"],
+      ["/prod/v1alpha1/", v1("walk-5", "outputs/../../victim-bucket"), KEY_V1, "alwayson_scripts.save_dir"],
+    ] as const) {
+      const res = await runSh(path, body, key);
+      expect(res.status, `${field} in ${body.slice(0, 120)}`).toBe(422);
+      expect(await res.json()).toMatchObject({ message: expect.stringContaining(field), errors: [{ path: field }] });
+    }
+    // Nothing was written anywhere the operator's key can write, and no job stands behind a refusal.
+    expect(await s3Keys(VICTIM_BUCKET)).toEqual(before.victim);
+    expect(await s3Keys(BUCKET)).toEqual(before.own);
+    expect(await jobs(KEY)).toBe(before.v2);
+    expect(await jobs(KEY_V1)).toBe(before.v1);
   });
 });

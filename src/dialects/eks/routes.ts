@@ -124,7 +124,7 @@ for (const path of ["/{stage}/v1alpha1", "/{stage}/v1alpha1/"] as const) {
       method: "post",
       path,
       tags: ["SD on EKS"],
-      summary: "Submit a v1alpha1 task: the A1111 body with alwayson_scripts.{task, id_task, image_link, sd_model_checkpoint}",
+      summary: "Submit a v1alpha1 task: the A1111 body with alwayson_scripts.{task, id_task, image_link, sd_model_checkpoint, save_dir}",
       request: { params: z.object({ stage: z.string().min(1).max(128) }), body: { content: { "application/json": { schema: EksV1alpha1Schema } }, required: true } },
       responses: { 200: described("`{id_task, sd_model_checkpoint, output_location}`"), ...errors },
     }),

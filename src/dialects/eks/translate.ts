@@ -9,28 +9,39 @@ import type { Env } from "../../env";
 import { EaselError } from "../../errors";
 import type { IntakeOptions, IntakeRequest } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
+import { isRunId } from "../../jobs/client";
 import type { StoredJobInput } from "../../jobs/spec";
+import { keyPathProblem, keySegmentProblem } from "../../lib/storage-key";
 import { s3ImageKey, s3ManifestKey, s3Url, type ManifestResult } from "../../storage/s3-output";
 import { ExtrasSingleImageSchema, extrasFields, fromExtras } from "../a1111/extras";
 import { A1111RequestSchema, a1111Fields, a1111Parameters, fromA1111 } from "../a1111/translate";
 import { outputUrls } from "../outputs";
 
-/** R2 roots the core writes every other job under: no task may put its outputs there. */
-const RESERVED_ROOTS = new Set(["inputs", "outputs"]);
+/** R2 roots under which the core keeps each job's files as `<root>/<run id>/…`. */
+const CORE_ROOTS = new Set(["inputs", "outputs", "callbacks"]);
 /** `context` travels with the job and back in the webhook; it is a tag, not a payload. */
 const MAX_CONTEXT_CHARS = 16 * 1024;
 
-const TaskId = z.string().min(1).max(256).regex(/^[A-Za-z0-9._:-]+$/, "letters, digits, . _ : - only");
+/** A client string that becomes part of the task's storage keys: the segment check, then the characters allowed. */
+const keyString = (problem: (v: string) => string | undefined, allowed: RegExp, what: string) =>
+  z.string().superRefine((v, ctx) => {
+    const found = problem(v) ?? (allowed.test(v) ? undefined : what);
+    if (found) ctx.addIssue({ code: "custom", message: found });
+  });
+
+const TaskId = keyString(keySegmentProblem, /^[A-Za-z0-9._:-]{1,256}$/, "1 to 256 letters, digits, . _ : - only");
 const TaskType = z.enum(["text-to-image", "image-to-image", "extra-single-image", "extra-batch-image"]);
 type TaskType = z.infer<typeof TaskType>;
 
-const Prefix = z
-  .string()
-  .max(512)
-  .regex(/^[A-Za-z0-9._\-/]+$/, "letters, digits, . _ - / only")
-  .transform((p) => p.split("/").filter(Boolean).join("/"))
-  .refine((p) => p !== "", "must name a directory")
-  .refine((p) => !RESERVED_ROOTS.has(p.split("/")[0] ?? ""), "inputs/ and outputs/ are reserved");
+/** A directory of the task's outputs (v1alpha2 `prefix`, v1alpha1 `save_dir`): relative, its segments checked. */
+const Prefix = keyString(keyPathProblem, /^[A-Za-z0-9._\-/]{1,512}$/, "1 to 512 letters, digits, . _ - / only");
+
+/**
+ * `<prefix>/<id>` must not be where the core keeps a job's files (`outputs/<run id>`): the task's
+ * images would overwrite that job's. Any other location lies apart from the core's keys.
+ */
+const clashesWithCore = (prefix: string | undefined, id: string) => prefix !== undefined && CORE_ROOTS.has(prefix) && isRunId(id);
+const CLASH = "an id shaped like Easel's run ids may not go under inputs, outputs or callbacks";
 
 export const EksTaskSchema = z
   .object({
@@ -42,7 +53,7 @@ export const EksTaskSchema = z
         prefix: Prefix,
         context: z.unknown().refine((v) => (JSON.stringify(v) ?? "").length <= MAX_CONTEXT_CHARS, `at most ${MAX_CONTEXT_CHARS} characters of JSON`).optional(),
         webhook: z.string().optional(),
-      }),
+      }).refine((m) => !clashesWithCore(m.prefix, m.id), { path: ["id"], message: CLASH }),
       // Read by task type once its links are fetched (`toIntake`).
       content: z.record(z.string(), z.unknown()),
     }),
@@ -54,12 +65,12 @@ export const EksV1alpha1Schema = z
   .looseObject({
     alwayson_scripts: z.looseObject({
       task: z.enum(["text-to-image", "image-to-image"]),
-      id_task: TaskId.refine((id) => !RESERVED_ROOTS.has(id), "inputs and outputs are reserved"),
+      id_task: TaskId,
       image_link: z.string().optional(),
       sd_model_checkpoint: z.string().optional(),
-      // SD-on-EKS's own field (where the web UI saves); outputs go where SD-on-EKS puts them, by id.
-      save_dir: z.string().optional(),
-    }),
+      // The directory of the outputs, as v1alpha2's prefix: `<save_dir>/<id_task>`.
+      save_dir: Prefix.optional(),
+    }).refine((s) => !clashesWithCore(s.save_dir, s.id_task), { path: ["id_task"], message: CLASH }),
   })
   .openapi("EksV1alpha1Task");
 
@@ -69,7 +80,7 @@ export interface EksTask {
   id: string;
   runtime: string;
   tasktype: TaskType;
-  /** Where its outputs go: `<prefix>/<id>` (v1alpha2), `<id>` (v1alpha1, which has no prefix). */
+  /** Where its outputs go: `<prefix>/<id>` (v1alpha2), `<save_dir>/<id>` or `<id>` without one (v1alpha1). */
   location: string;
   context: unknown;
   webhook?: string;
@@ -95,7 +106,8 @@ export function fromV1alpha2(body: z.infer<typeof EksTaskSchema>): EksTask {
 
 export function fromV1alpha1(body: z.infer<typeof EksV1alpha1Schema>): EksTask {
   const scripts = body.alwayson_scripts;
-  return { version: "v1alpha1", id: scripts.id_task, runtime: "", tasktype: scripts.task, location: scripts.id_task, context: "", content: body, under: "" };
+  const location = scripts.save_dir === undefined ? scripts.id_task : `${scripts.save_dir}/${scripts.id_task}`;
+  return { version: "v1alpha1", id: scripts.id_task, runtime: "", tasktype: scripts.task, location, context: "", content: body, under: "" };
 }
 
 export const eksType = (task: EksTask) => ({ "text-to-image": "txt2img", "image-to-image": "img2img", "extra-single-image": "upscale", "extra-batch-image": "upscale" })[task.tasktype];

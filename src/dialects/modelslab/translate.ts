@@ -9,6 +9,11 @@ import { outputUrls, type ImagesAsBase64 } from "../outputs";
 /** ModelsLab's clients send numbers as strings ("512") and optional fields as null. */
 const num = z.preprocess((v) => (v === null || v === "" ? undefined : typeof v === "string" ? Number(v) : v), z.number().optional());
 const str = z.preprocess((v) => (v === null ? undefined : v), z.string().optional());
+/** A yes/no field: `"yes"`/`"no"` as ModelsLab documents it, or `true`/`false` as its SDKs send it. */
+const yesNo = z
+  .union([z.enum(["yes", "no", ""]), z.boolean()], { error: '"yes", "no", true or false' })
+  .nullish()
+  .transform((v) => (v === "yes" || v === true ? true : v === "no" || v === false ? false : undefined));
 
 export const ModelsLabRequestSchema = z
   .looseObject({
@@ -23,7 +28,7 @@ export const ModelsLabRequestSchema = z
     guidance_scale: num,
     strength: num,
     seed: num,
-    base64: str,
+    base64: yesNo,
     webhook: str,
     track_id: z.preprocess((v) => (v === null ? undefined : typeof v === "number" ? String(v) : v), z.string().optional()),
     model_id: str,
@@ -54,12 +59,11 @@ export function fromModelsLab(type: "txt2img" | "img2img", body: ModelsLabReques
   };
 }
 
-/** What the job keeps for rendering later: whether the client asked for base64 instead of links. */
 /**
  * What the job keeps for rendering later: whether the client asked for base64 instead of links,
  * and the fetch path of the API version it came through (`/api/v3/fetch`, `/api/v6/images/fetch`...).
  */
-export const modelsLabData = (body: ModelsLabRequest, fetchPath = "/api/v3/fetch") => ({ base64: body.base64 === "yes", fetch_path: fetchPath });
+export const modelsLabData = (body: ModelsLabRequest, fetchPath = "/api/v3/fetch") => ({ base64: body.base64 === true, fetch_path: fetchPath });
 
 const fetchUrl = (snapshot: JobSnapshot) => {
   const path = snapshot.input.dialect_data.fetch_path;

@@ -38,13 +38,16 @@ describe("SD-on-EKS task → canonical job", () => {
     expect(toIntake(t2i, seed.task.content, undefined).req).toMatchObject({ type: "txt2img", init_image: undefined });
   });
 
-  it("reads v1alpha1's flat form: routing in alwayson_scripts, save_dir SD-on-EKS's own (not refused, not a prefix)", () => {
+  it("reads v1alpha1's flat form: routing in alwayson_scripts, save_dir the outputs' directory as v1alpha2's prefix", () => {
     const body = EksV1alpha1Schema.parse({ alwayson_scripts: { task: "text-to-image", sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors", id_task: "test-t2i", save_dir: "outputs" }, prompt: "A dog", steps: 16, width: 512, height: 512 });
     const t = fromV1alpha1(body);
-    expect(t).toMatchObject({ version: "v1alpha1", id: "test-t2i", tasktype: "text-to-image", location: "test-t2i", under: "" });
+    expect(t).toMatchObject({ version: "v1alpha1", id: "test-t2i", tasktype: "text-to-image", location: "outputs/test-t2i", under: "" });
     const { req } = toIntake(t, body, "v1-5-pruned-emaonly.safetensors");
     expect(req).toMatchObject({ type: "txt2img", prompt: "A dog", a1111_extra: { alwayson_scripts: {} } });
-    expect(toEksSubmitted(env, t, "v1-5-pruned-emaonly.safetensors")).toEqual({ id_task: "test-t2i", sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors", output_location: "r2://easel-images/test-t2i" });
+    expect(toEksSubmitted(env, t, "v1-5-pruned-emaonly.safetensors")).toEqual({ id_task: "test-t2i", sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors", output_location: "r2://easel-images/outputs/test-t2i" });
+    // Without save_dir the outputs go under the task id alone.
+    const bare = fromV1alpha1(EksV1alpha1Schema.parse({ alwayson_scripts: { task: "text-to-image", id_task: "test-t2i" }, prompt: "A dog" }));
+    expect(bare.location).toBe("test-t2i");
   });
 
   it("makes the extras task types upscales: one image, by upscaling_resize or to a size", () => {
@@ -55,14 +58,49 @@ describe("SD-on-EKS task → canonical job", () => {
     expect(() => toIntake(batch, { imageList: [{ data: "A" }, { data: "B" }] }, undefined)).toThrow(/task.content.imageList/);
   });
 
-  it("normalizes the prefix, keeps ids to one path segment, reserves the core's roots and caps context", () => {
-    expect(fromV1alpha2(EksTaskSchema.parse(withMetadata({ prefix: "/a//b/" }))).location).toBe("a/b/test-i2i");
+  it("keeps ids to one path segment, caps context and refuses unknown task types", () => {
     const issues = (metadata: Record<string, unknown>) => EksTaskSchema.safeParse(withMetadata(metadata)).error?.issues.map((i) => i.path.join("."));
     expect(issues({ id: "../x" })).toEqual(["task.metadata.id"]);
-    expect(issues({ prefix: "outputs/mine" })).toEqual(["task.metadata.prefix"]);
-    expect(issues({ prefix: "inputs" })).toEqual(["task.metadata.prefix"]);
     expect(issues({ context: "x".repeat(20_000) })).toEqual(["task.metadata.context"]);
     expect(issues({ tasktype: "inpaint" })).toEqual(["task.metadata.tasktype"]);
+  });
+});
+
+/** Prefixes (and save_dirs) that would place objects outside `<prefix>/<id>/` of the task, in any spelling. */
+const BAD_PREFIXES = ["out/../victim-bucket", "../../victim-bucket", "out/..", "./out", "/a/b", "a//b", "a/b/", "", "a\\..\\b", "out/\u0000x", "out/%2e%2e/victim-bucket", "out%2f..", "out/%252e%252e/x"];
+/** Task ids that are not exactly one plain segment. */
+const BAD_IDS = ["..", ".", "", "a/b", "%2e%2e", "a\\b", "a\nb"];
+
+describe("SD-on-EKS storage keys: prefix, save_dir and the task id", () => {
+  const v2Issues = (metadata: Record<string, unknown>) => EksTaskSchema.safeParse(withMetadata(metadata)).error?.issues.map((i) => i.path.join("."));
+  const v1 = (scripts: Record<string, unknown>) => ({ alwayson_scripts: { task: "text-to-image", id_task: "test-t2i", ...scripts }, prompt: "A dog" });
+  const v1Issues = (scripts: Record<string, unknown>) => EksV1alpha1Schema.safeParse(v1(scripts)).error?.issues.map((i) => i.path.join("."));
+
+  it.each(BAD_PREFIXES)("refuses the prefix and the save_dir %j, naming the field", (prefix) => {
+    expect(v2Issues({ prefix })).toEqual(["task.metadata.prefix"]);
+    expect(v1Issues({ save_dir: prefix })).toEqual(["alwayson_scripts.save_dir"]);
+  });
+
+  it.each(BAD_IDS)("refuses the task id %j, naming the field", (id) => {
+    expect(v2Issues({ id })).toEqual(["task.metadata.id"]);
+    expect(v1Issues({ id_task: id })).toEqual(["alwayson_scripts.id_task"]);
+  });
+
+  it("says why a prefix is refused", () => {
+    const message = (prefix: string) => EksTaskSchema.safeParse(withMetadata({ prefix })).error?.issues[0]?.message;
+    expect(message("out/../victim-bucket")).toMatch(/\. or \.\. segment/);
+    expect(message("/out")).toMatch(/empty segment/);
+    expect(message("out/%2e%2e/x")).toMatch(/percent-encoded/);
+  });
+
+  it("takes SD-on-EKS's own directories, inputs and outputs among them, but never onto a job's own place (<root>/<run id>)", () => {
+    for (const prefix of ["output", "outputs", "inputs", "a/b/c", "out/..x"]) expect(v2Issues({ prefix }), prefix).toBeUndefined();
+    expect(fromV1alpha2(EksTaskSchema.parse(withMetadata({ prefix: "outputs" }))).location).toBe("outputs/test-i2i");
+    expect(v2Issues({ prefix: "outputs", id: RUN_ID })).toEqual(["task.metadata.id"]);
+    expect(v2Issues({ prefix: "callbacks", id: RUN_ID })).toEqual(["task.metadata.id"]);
+    expect(v1Issues({ save_dir: "outputs", id_task: RUN_ID })).toEqual(["alwayson_scripts.id_task"]);
+    // Under a directory of its own, a run-shaped id places nothing onto a job's files.
+    expect(v2Issues({ prefix: "mine/outputs", id: RUN_ID })).toBeUndefined();
   });
 });
 
@@ -145,19 +183,55 @@ describe("s3:// links", () => {
   });
 });
 
+describe("s3:// link keys", () => {
+  it("are refused as invalid_url, before S3 is asked, for any segment that walks elsewhere in any spelling, the bucket's included", async () => {
+    // No S3 store configured: a link that passed the key check would be s3_not_configured instead.
+    for (const [link, prefix] of [
+      ["s3://inputs/bob/%2e%2e/alice/cat.png", "inputs/bob/"],
+      ["s3://inputs/bob/%252e%252e/alice/cat.png", "inputs/bob/"],
+      ["s3://inputs/bob/..\\alice\\cat.png", "inputs/bob/"],
+      ["s3://inputs/bob/cat\u0000.png", "inputs/bob/"],
+      ["s3://../inputs/bob/cat.png", "../inputs/bob/"],
+    ] as const) {
+      await expect(readS3Image(link, undefined, { field: "f", maxBytes: 1024, allowedPrefixes: [prefix] }), link).rejects.toMatchObject({ status: 422, code: "invalid_url", details: [{ path: "f" }] });
+    }
+  });
+});
+
 describe("/eks/v1/tasks inside the Worker", () => {
   it("takes x-api-key or Bearer, and answers errors as {message} with a 4xx", async () => {
     const anon = await call("/eks/v1/tasks", { headers: { "x-api-key": "nope" }, body: seed });
     expect(anon.status).toBe(401);
     expect(await anon.json()).toMatchObject({ message: expect.any(String) });
-    const reserved = await call("/eks/v1/tasks", { headers: { authorization: "Bearer sk_acme_1" }, body: withMetadata({ prefix: "outputs" }) });
+    const reserved = await call("/eks/v1/tasks", { headers: { authorization: "Bearer sk_acme_1" }, body: withMetadata({ prefix: "outputs", id: RUN_ID }) });
     expect(reserved.status).toBe(422);
-    expect(await reserved.json()).toMatchObject({ errors: [{ path: "task.metadata.prefix" }] });
+    expect(await reserved.json()).toMatchObject({ errors: [{ path: "task.metadata.id" }] });
     const s3 = await call("/eks/v1/tasks", { headers: { "x-api-key": "sk_acme_1" }, body: { task: { ...seed.task, content: { ...seed.task.content, init_images: ["s3://inputs/cat.png"] } } } });
     expect(s3.status).toBe(422);
     expect(await s3.json()).toMatchObject({ errors: [{ path: "task.content.init_images.0" }] });
     const unknown = await call("/eks/v1/tasks/never-sent", { headers: { "x-api-key": "sk_acme_1" } });
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toEqual({ message: "task never-sent not found" });
+  });
+});
+
+describe("storage keys at the routes, inside the Worker", () => {
+  const objects = async () => (await env.IMAGES.list()).objects.map((o) => o.key).sort();
+
+  it("answers a prefix, save_dir or task id that walks out of its place with a 422 naming it, and writes nothing", async () => {
+    const before = await objects();
+    const headers = { "x-api-key": "sk_acme_1" };
+    for (const [path, body, field] of [
+      ["/eks/v1/tasks", withMetadata({ id: "walk-1", prefix: "out/../victim-bucket" }), "task.metadata.prefix"],
+      ["/prod/v1alpha2", withMetadata({ id: "walk-2", prefix: "out/%2e%2e/victim-bucket" }), "task.metadata.prefix"],
+      ["/prod/v1alpha2/", withMetadata({ id: "..", prefix: "output" }), "task.metadata.id"],
+      ["/prod/v1alpha1", { alwayson_scripts: { task: "text-to-image", id_task: "walk-3", save_dir: "../victim-bucket" }, prompt: "A dog" }, "alwayson_scripts.save_dir"],
+      ["/prod/v1alpha1/", { alwayson_scripts: { task: "text-to-image", id_task: "..", save_dir: "outputs" }, prompt: "A dog" }, "alwayson_scripts.id_task"],
+    ] as const) {
+      const res = await call(path, { headers, body });
+      expect(res.status, `${path} ${field}`).toBe(422);
+      expect(await res.json()).toMatchObject({ message: expect.stringContaining(field), errors: [{ path: field }] });
+    }
+    expect(await objects()).toEqual(before);
   });
 });

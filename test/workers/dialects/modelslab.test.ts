@@ -28,6 +28,16 @@ describe("ModelsLab request → canonical job", () => {
     expect(modelsLabData(ModelsLabRequestSchema.parse({ ...seed, base64: "yes" }), "/api/v6/images/fetch")).toEqual({ base64: true, fetch_path: "/api/v6/images/fetch" });
   });
 
+  it("takes the yes/no fields as \"yes\"/\"no\" or as JSON booleans, as ModelsLab's own SDKs send them", () => {
+    const asBooleans = ModelsLabRequestSchema.safeParse({ ...seed, base64: true, safety_checker: false, enhance_prompt: true, multi_lingual: false, panorama: false, self_attention: true, tomesd: true, use_karras_sigmas: false });
+    expect(asBooleans.error?.issues).toBeUndefined();
+    expect(modelsLabData(ModelsLabRequestSchema.parse({ ...seed, base64: true }))).toMatchObject({ base64: true });
+    expect(modelsLabData(ModelsLabRequestSchema.parse({ ...seed, base64: false }))).toMatchObject({ base64: false });
+    expect(modelsLabData(ModelsLabRequestSchema.parse({ ...seed, base64: "no" }))).toMatchObject({ base64: false });
+    expect(modelsLabData(ModelsLabRequestSchema.parse({ ...seed, base64: null }))).toMatchObject({ base64: false });
+    expect(ModelsLabRequestSchema.safeParse({ ...seed, base64: "maybe" }).error?.issues.map((i) => i.path.join("."))).toEqual(["base64"]);
+  });
+
   it("refuses a number that is not one, and reads a numeric track_id as a string", () => {
     expect(ModelsLabRequestSchema.safeParse({ ...seed, width: "wide" }).success).toBe(false);
     expect(ModelsLabRequestSchema.parse({ ...seed, track_id: 123, seed: "7" })).toMatchObject({ track_id: "123", seed: 7 });
@@ -73,6 +83,15 @@ describe("/api/v3 inside the Worker", () => {
     const malformed = await call("/api/v3/text2img", { body: "{" });
     expect(malformed.status).toBe(400);
     expect(await malformed.json()).toMatchObject({ status: "error" });
+  });
+
+  it("accepts a body whose yes/no fields are JSON booleans, and answers a bad one as a 422 naming it", async () => {
+    const booleans = await call("/api/v6/images/text2img", { body: { key: "sk_acme_1", prompt: "x", width: 64, height: 64, base64: true, safety_checker: false, enhance_prompt: true } });
+    expect(booleans.status).toBe(200);
+    expect(await booleans.json()).toMatchObject({ status: expect.stringMatching(/^(processing|success)$/) });
+    const bad = await call("/api/v3/text2img", { body: { key: "sk_acme_1", prompt: "x", base64: 1 } });
+    expect(bad.status).toBe(422);
+    expect(await bad.json()).toMatchObject({ status: "error", errors: [{ path: "base64" }] });
   });
 
   it("answers fetch of a job that is not the caller's with 404", async () => {
