@@ -1,6 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
+import type { ModelInfo } from "../src/backends/types";
+import type { BackendConfig } from "../src/config";
 import type { Env } from "../src/env";
 import { jobStub } from "../src/jobs/client";
+import { BackendCatalog, type CatalogAnswer } from "./backend-catalog";
 
 /** Consecutive failures that open a backend's circuit. */
 export const CIRCUIT_THRESHOLD = 3;
@@ -46,10 +49,12 @@ export interface BackendStatus {
  */
 export class BackendScheduler extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  private readonly catalog: BackendCatalog;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.catalog = new BackendCatalog(this.sql);
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS slots (job_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, lease_until INTEGER NOT NULL, probe INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS waiting (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL UNIQUE, tenant TEXT NOT NULL, lease_ms INTEGER NOT NULL);
@@ -180,6 +185,16 @@ export class BackendScheduler extends DurableObject<Env> {
     const now = Date.now();
     const circuit = h.open_until === null ? "closed" : now < h.open_until ? "open" : "half_open";
     return { active: this.count("slots"), waiting: this.count("waiting"), consecutive_failures: h.failures, open_until: h.open_until, circuit, recent: this.recentFigures() };
+  }
+
+  /** The backend's model list, kept here for the whole deployment (durable-objects/backend-catalog.ts). */
+  async models(b: BackendConfig, waitMs: number): Promise<CatalogAnswer> {
+    return this.catalog.read(b, waitMs);
+  }
+
+  /** Lists the backend's models afresh (A1111's refresh-checkpoints). */
+  async refreshModels(b: BackendConfig): Promise<ModelInfo[]> {
+    return this.catalog.refresh(b);
   }
 
   /** Closes the attempt's row with how it went; only the last few hundred rows are kept. */

@@ -50,6 +50,9 @@ const SWEEP_BATCH = 50;
 const RECHECK_MS = 5 * 60_000;
 const SWEEP_MIN_AGE_MS = 60_000;
 
+/** A row whose job is not found is an intake that died half-way only past this age (well past any intake). */
+const MISSING_MIN_AGE_MS = 60_000;
+
 /** Statuses only move forward: a late update about an earlier state must not undo a later one. */
 const RANK_SQL = (col: string) => `CASE ${col} WHEN 'queued' THEN 0 WHEN 'running' THEN 1 ELSE 2 END`;
 
@@ -249,7 +252,7 @@ export class TenantObject extends DurableObject<Env> {
           .get(tenant ?? "")
           .catch(() => undefined);
         if (!res) return;
-        if (!isOk(res)) this.sql.exec("DELETE FROM jobs WHERE id = ?", id);
+        if (!isOk(res)) await this.dropMissing(id);
         else this.sql.exec(`UPDATE jobs SET status = CASE WHEN ${RANK_SQL("?")} = 2 THEN ? ELSE status END, checked_at = ? WHERE id = ?`, res.snapshot.job.status, res.snapshot.job.status, now, id);
       }),
     );
@@ -273,6 +276,15 @@ export class TenantObject extends DurableObject<Env> {
       this.sql.exec("DELETE FROM endpoint_jobs WHERE run_id = ?", id);
       this.sql.exec("DELETE FROM waiting WHERE run_id = ?", id);
     });
+  }
+
+  /**
+   * A row whose job object answered not_found (a list page's correction, the sweep): removed only
+   * once older than MISSING_MIN_AGE_MS. Intake enters the row before it creates the job, so a younger
+   * one is a submit under way, whose place under `max_active_jobs` must hold.
+   */
+  async dropMissing(id: string): Promise<void> {
+    this.sql.exec("DELETE FROM jobs WHERE id = ? AND created_at < ?", id, Date.now() - MISSING_MIN_AGE_MS);
   }
 
   /** The job object reports its status; the row is created if it was missing (a job from before the index). */

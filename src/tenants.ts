@@ -13,6 +13,7 @@ export type TenantApi = Pick<
   | "getResult"
   | "admit"
   | "forget"
+  | "dropMissing"
   | "setStatus"
   | "list"
   | "hit"

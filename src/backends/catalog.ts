@@ -1,41 +1,49 @@
-import { config, type BackendConfig, type BackendKind } from "../config";
+import { LIST_TIMEOUT_MS } from "../../durable-objects/backend-catalog";
+import { config, type BackendConfig } from "../config";
 import type { Env } from "../env";
-import { adapterFor } from ".";
 import { modelKey } from "./models";
 import type { ModelInfo } from "./types";
 
-const LIST_TIMEOUT_MS = 5_000;
 /**
- * How long a backend's own list is kept, per isolate. Listing a RunPod endpoint runs a billed
- * `getModels` job (and may wake a cold worker), so its list is kept for an hour; A1111's is free.
+ * How long a submit's model check waits on a backend that has never listed its models: past it,
+ * the backend counts as not known (the job finds out), and the ask goes on in its scheduler.
  */
-const LISTED_TTL_MS: Record<BackendKind, number> = { a1111: 60_000, runpod: 60 * 60_000, cerebrium: 60 * 60_000 };
-/** A backend that could not say (down, timed out, a cold RunPod endpoint) is asked again only after this. */
-const UNKNOWN_TTL_MS: Record<BackendKind, number> = { a1111: 10_000, runpod: 5 * 60_000, cerebrium: 5 * 60_000 };
+export const SUBMIT_WAIT_MS = 1_000;
+/** Listings (`/v1/models`, A1111's `sd-models`) wait for the backend's own time bound. */
+export const LISTING_WAIT_MS = LIST_TIMEOUT_MS;
 
+/**
+ * Each backend's list is kept by its scheduler object (durable-objects/backend-catalog.ts), once
+ * for the deployment; this isolate keeps settled answers only a few seconds, to spare the hop.
+ */
+const FRONT_TTL_MS = 5_000;
 /** Settled answers only: a promise made in one request must not be awaited by another. */
-const reported = new Map<string, { at: number; models: ModelInfo[] }>();
+const front = new Map<string, { at: number; models: ModelInfo[] }>();
+
+const scheduler = (env: Env, name: string) => env.BACKEND_SCHEDULERS.get(env.BACKEND_SCHEDULERS.idFromName(name));
 
 export type CatalogEntry = { model: ModelInfo; backends: string[] };
 
 const configured = (b: BackendConfig, m: string): ModelInfo => ({ title: m, model_name: modelKey(m), hash: null, sha256: null, filename: m, config: null, backend: b.name });
 
-/** What a backend says it serves, cached as above; empty when it could not say. */
-export async function reportedModels(b: BackendConfig): Promise<ModelInfo[]> {
+/** What a backend says it serves; empty when it could not say (or not within `waitMs`). */
+export async function reportedModels(env: Env, b: BackendConfig, waitMs: number): Promise<ModelInfo[]> {
   const key = JSON.stringify(b);
-  const now = Date.now();
-  const hit = reported.get(key);
-  if (hit && now - hit.at < (hit.models.length ? LISTED_TTL_MS : UNKNOWN_TTL_MS)[b.kind]) return hit.models;
-  const models = await adapterFor(b)
-    .listModels(AbortSignal.timeout(LIST_TIMEOUT_MS))
-    .catch((): ModelInfo[] => []);
-  reported.set(key, { at: Date.now(), models });
-  return models;
+  const hit = front.get(key);
+  if (hit && Date.now() - hit.at < FRONT_TTL_MS) return hit.models;
+  // A scheduler that cannot be reached (a deploy resetting objects) leaves the backend unknown, as a silent backend does.
+  const answer = await scheduler(env, b.name)
+    .models(b, waitMs)
+    .catch(() => undefined);
+  if (answer?.settled) front.set(key, { at: Date.now(), models: answer.models });
+  return answer?.models ?? [];
 }
 
-/** Forgets every backend's answer (A1111's refresh-checkpoints), so the next read asks again. */
-export function forgetReportedModels(): void {
-  reported.clear();
+/** Lists each A1111 backend afresh (A1111's refresh-checkpoints), so the next read has its new checkpoints. */
+export async function refreshReportedModels(env: Env): Promise<void> {
+  front.clear();
+  const a1111 = config.backends(env).filter((b) => b.kind === "a1111");
+  await Promise.all(a1111.map((b) => scheduler(env, b.name).refreshModels(b).catch(() => undefined)));
 }
 
 /**
@@ -46,19 +54,20 @@ export function forgetReportedModels(): void {
  * model and gave no list (down, or a cold RunPod endpoint) is not known: an empty answer counts as
  * none, as a backend serves some model.
  */
-async function backendModels(b: BackendConfig): Promise<{ models: ModelInfo[]; known: boolean }> {
-  const asked = b.kind === "a1111" || !b.models ? await reportedModels(b) : [];
+async function backendModels(env: Env, b: BackendConfig, waitMs: number): Promise<{ models: ModelInfo[]; known: boolean }> {
+  const asked = b.kind === "a1111" || !b.models ? await reportedModels(env, b, waitMs) : [];
   if (!b.models) return { models: asked, known: asked.length > 0 };
   return { models: b.models.map((m) => asked.find((r) => modelKey(r.title) === modelKey(m) || modelKey(r.model_name) === modelKey(m)) ?? configured(b, m)), known: true };
 }
 
 /**
  * Models across every backend, each under the first title a backend reports for it; `unknown`
- * names the backends that may serve a model missing from the list.
+ * names the backends that may serve a model missing from the list. A backend is waited on `waitMs`
+ * at most when it never listed its models yet.
  */
-export async function modelCatalog(env: Env): Promise<{ models: CatalogEntry[]; unknown: string[] }> {
+export async function modelCatalog(env: Env, waitMs = LISTING_WAIT_MS): Promise<{ models: CatalogEntry[]; unknown: string[] }> {
   const backends = config.backends(env);
-  const lists = await Promise.all(backends.map(backendModels));
+  const lists = await Promise.all(backends.map((b) => backendModels(env, b, waitMs)));
   const byKey = new Map<string, CatalogEntry>();
   for (const m of lists.flatMap((l) => l.models)) {
     const key = modelKey(m.title);

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { BackendScheduler } from "../../durable-objects/backend-scheduler";
 import { createApp } from "../app";
-import { reportedModels } from "../backends/catalog";
+import { LISTING_WAIT_MS, reportedModels } from "../backends/catalog";
 import { config, type BackendConfig } from "../config";
 import { BackendKindSchema, JobTypeSchema } from "../config/schema";
 import type { Env } from "../env";
@@ -31,8 +31,8 @@ const scheduler = (env: Env, name: string) => env.BACKEND_SCHEDULERS.get(env.BAC
 async function view(env: Env, b: BackendConfig): Promise<z.infer<typeof BackendViewSchema>> {
   const [status, models] = await Promise.all([
     scheduler(env, b.name).status(),
-    // Through the catalog's cache: listing a RunPod endpoint is a billed job.
-    b.models ?? reportedModels(b).then((list) => list.map((m) => m.title)),
+    // Through the list its scheduler keeps: listing a RunPod endpoint is a billed job.
+    b.models ?? reportedModels(env, b, LISTING_WAIT_MS).then((list) => list.map((m) => m.title)),
   ]);
   return {
     name: b.name,

@@ -13,16 +13,25 @@ declare module "vitest" {
  * for as long as they need, without racing the real alarm. Interrupts and skips answer at once, as
  * A1111's do; every task is active, its progress rising by a tenth with each question about it. RunPod
  * `runsync` calls (model listing) answer as a warm (`/v2/warm-*`) or cold (`/v2/cold-*`, still
- * IN_QUEUE) endpoint would, and `GET /_calls?path=` tells how often a path was called.
+ * IN_QUEUE) endpoint would, and `GET /_calls?path=` tells how often a path was called. A held
+ * endpoint's (`/v2/held-*`) listing answers as a warm one only once `POST /_release?path=` lets it
+ * (or after HOLD_MS), with a 500 instead when `&fail=1`; `GET /_held?path=` counts its calls still unanswered.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const sockets = new Set<import("node:net").Socket>();
   let asked = 0;
   const askedByTask = new Map<string, number>();
   const calls = new Map<string, number>();
+  const held = new Map<string, Set<(fail: boolean) => void>>();
+  const HOLD_MS = 20_000;
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://hang");
     if (url.pathname === "/_calls") return void res.end(String(calls.get(url.searchParams.get("path") ?? "") ?? 0));
+    if (url.pathname === "/_held") return void res.end(String(held.get(url.searchParams.get("path") ?? "")?.size ?? 0));
+    if (url.pathname === "/_release") {
+      for (const answer of held.get(url.searchParams.get("path") ?? "") ?? []) answer(url.searchParams.get("fail") === "1");
+      return void res.end("{}");
+    }
     calls.set(url.pathname, (calls.get(url.pathname) ?? 0) + 1);
     if (req.url === "/sdapi/v1/interrupt") res.end("{}");
     if (req.url === "/sdapi/v1/skip") res.end("null");
@@ -43,8 +52,24 @@ export default async function setup(project: TestProject): Promise<() => Promise
       const image = req.url.includes("skip_current_image=false") ? "cHJldmlldw==" : null;
       res.end(JSON.stringify({ progress: 0.5, eta_relative: 3, state: { job: "scripts_img2img", job_count: 1, job_no: 0, job_timestamp: "20260101000000", sampling_step: asked % 20, sampling_steps: 20 }, current_image: image, textinfo: null }));
     }
-    const runsync = /^\/v2\/(warm|cold)-[^/]+\/runsync$/.exec(url.pathname);
-    if (runsync?.[1] === "warm") return void res.end(JSON.stringify({ id: "sync-1", status: "COMPLETED", output: [{ title: "chilloutmix-Ni.safetensors [7234b76e42]", model_name: "chilloutmix-Ni" }] }));
+    const runsync = /^\/v2\/(warm|cold|held)-[^/]+\/runsync$/.exec(url.pathname);
+    const warm = () => res.end(JSON.stringify({ id: "sync-1", status: "COMPLETED", output: [{ title: "chilloutmix-Ni.safetensors [7234b76e42]", model_name: "chilloutmix-Ni" }] }));
+    if (runsync?.[1] === "warm") return void warm();
+    if (runsync?.[1] === "held") {
+      const waiting = held.get(url.pathname) ?? new Set<(fail: boolean) => void>();
+      held.set(url.pathname, waiting);
+      const answer = (fail: boolean) => {
+        clearTimeout(timer);
+        if (!waiting.delete(answer)) return;
+        if (fail) res.writeHead(500);
+        if (fail) res.end("{}");
+        else warm();
+      };
+      const timer = setTimeout(() => answer(false), HOLD_MS);
+      res.on("close", () => waiting.delete(answer));
+      waiting.add(answer);
+      return;
+    }
     if (runsync?.[1] === "cold") return void res.end(JSON.stringify({ id: "sync-2", status: "IN_QUEUE" }));
   });
   server.on("connection", (s) => {

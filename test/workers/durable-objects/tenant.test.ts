@@ -1,7 +1,9 @@
 import { env } from "cloudflare:workers";
-import { runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { IDEMPOTENCY_TTL_MS, type IndexRow, type TenantObject } from "../../../durable-objects/tenant";
+import { listJobs } from "../../../src/jobs/list";
+import { randomId } from "../../../src/lib/crypto";
 
 const tenant = (name: string) => env.TENANT_STATE.get(env.TENANT_STATE.idFromName(name));
 
@@ -69,6 +71,25 @@ describe("tenant job index", () => {
     expect((await t.list({ limit: 10, track_id: "odd" })).map((r) => r.id)).toEqual(["run_3", "run_1"]);
     expect((await t.list({ limit: 10, type: "img2img" })).map((r) => r.id)).toEqual(["run_4"]);
     expect((await t.list({ limit: 10, created_after: 101, created_before: 102 })).map((r) => r.id)).toEqual(["run_3", "run_2"]);
+  });
+
+  it("keeps a just-entered row whose job is not created yet through the sweep and a list page, and removes old ones", async () => {
+    const name = "index-missing";
+    const t = tenant(name);
+    const now = Date.now();
+    const [young, oldSwept, oldListed, next] = [randomId("run"), randomId("run"), randomId("run"), randomId("run")];
+    // An intake that died half-way two minutes ago, and one under way now: its row is in, its job object not yet.
+    await t.admit(name, row(oldSwept, now - 120_000), null);
+    expect(await t.admit(name, row(young, now), 2)).toEqual({ ok: true });
+
+    expect(await runDurableObjectAlarm(t)).toBe(true);
+    expect((await t.list({ limit: 10 })).map((r) => r.id)).toEqual([young]);
+
+    await t.admit(name, row(oldListed, now - 120_000), null);
+    expect((await listJobs(env, name, { limit: 10 })).data).toEqual([]);
+    expect((await t.list({ limit: 10 })).map((r) => r.id)).toEqual([young]);
+    // The submit under way keeps its place under max_active_jobs.
+    expect(await t.admit(name, row(next, now), 1)).toMatchObject({ ok: false, active: 1 });
   });
 
   it("counts submits in fixed windows: at most `requests` per window, a fresh count in the next", async () => {
