@@ -1148,7 +1148,7 @@ export class JobObject extends DurableObject<Env> {
   private async snapshot(row: JobRow): Promise<JobSnapshot> {
     const input = await this.fullInput(parseInput(row));
     const outputs = JSON.parse(row.output) as StoredOutput[];
-    const secret = config.urlSigningSecret(this.env);
+    const [secret] = config.urlSigningSecrets(this.env);
     const now = Date.now();
     const end = row.completed_at ?? now;
     const job: Job = {
