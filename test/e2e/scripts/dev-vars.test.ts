@@ -63,9 +63,12 @@ describe("npm start's .dev.vars", () => {
 describe("the env file that carries the environment's variables to wrangler dev", () => {
   it("is readable by its owner only, quotes each value so it reads back whole, and goes away", () => {
     const { path, remove } = writePrivateEnvFile({ URL_SIGNING_SECRET: "new,old", TENANTS: '{"a":{"api_keys":["it\'s"]}}' });
-    expect(mode(path)).toBe(0o600);
-    expect(readFileSync(path, "utf8")).toBe(`URL_SIGNING_SECRET='new,old'\nTENANTS=\`{"a":{"api_keys":["it's"]}}\`\n`);
-    remove();
+    try {
+      expect(mode(path)).toBe(0o600);
+      expect(readFileSync(path, "utf8")).toBe(`URL_SIGNING_SECRET='new,old'\nTENANTS=\`{"a":{"api_keys":["it's"]}}\`\n`);
+    } finally {
+      remove();
+    }
     expect(() => statSync(path)).toThrow();
   });
 });
