@@ -1141,7 +1141,7 @@ export class JobObject extends DurableObject<Env> {
   private async snapshot(row: JobRow, opts: { full?: boolean } = {}): Promise<JobSnapshot> {
     const input = opts.full && TERMINAL.has(row.status) ? await this.fullInput(parseInput(row)) : parseInput(row);
     const outputs = JSON.parse(row.output) as StoredOutput[];
-    const secret = config.urlSigningSecret(this.env);
+    const [secret] = config.urlSigningSecrets(this.env);
     const now = Date.now();
     const end = row.completed_at ?? now;
     const job: Job = {

@@ -61,6 +61,26 @@ const ENDPOINT_JOBS_TTL_MS = 24 * 3600_000;
 
 export type EndpointJob = { run_id: string; status: string; retried: number };
 
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS claims (scope TEXT NOT NULL, key TEXT NOT NULL, hash TEXT NOT NULL, run_id TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (scope, key));
+  CREATE INDEX IF NOT EXISTS claims_by_run ON claims (run_id);
+  CREATE TABLE IF NOT EXISTS options (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS results (id TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, status TEXT NOT NULL, type TEXT NOT NULL, track_id TEXT);
+  CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at DESC, id DESC);
+  CREATE INDEX IF NOT EXISTS jobs_by_track ON jobs (track_id, created_at DESC, id DESC);
+  CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS names (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS rate (id INTEGER PRIMARY KEY CHECK (id = 1), window_start INTEGER NOT NULL, count INTEGER NOT NULL);
+  CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at DESC, id DESC);
+  CREATE TABLE IF NOT EXISTS waiting (run_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS endpoint_jobs (run_id TEXT PRIMARY KEY, endpoint TEXT NOT NULL, created_at INTEGER NOT NULL, status TEXT NOT NULL, retried INTEGER NOT NULL DEFAULT 0);
+  CREATE INDEX IF NOT EXISTS endpoint_jobs_by_endpoint ON endpoint_jobs (endpoint, created_at);
+`;
+
+/** The size of an SQLite database without a table: its first page alone. */
+const EMPTY_DATABASE_BYTES = 4096;
+
 export type ClaimResult = { status: "claimed"; runId: string } | { status: "existing"; runId: string } | { status: "conflict"; runId: string };
 
 /**
@@ -70,33 +90,34 @@ export type ClaimResult = { status: "claimed"; runId: string } | { status: "exis
  * synchronous A1111 calls wait on (what A1111's progress, interrupt and skip act on).
  */
 export class TenantObject extends DurableObject<Env> {
-  private readonly sql: SqlStorage;
+  /** Whether this instance made sure the tables exist (see `sql`). */
+  private schemaReady = false;
   /** Whether this instance knows the sweep's alarm is set and the tenant's name stored: then a submit costs one write. */
   private sweepArmed = false;
 
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    this.sql = ctx.storage.sql;
-    this.sql.exec(`
-      CREATE TABLE IF NOT EXISTS claims (scope TEXT NOT NULL, key TEXT NOT NULL, hash TEXT NOT NULL, run_id TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (scope, key));
-      CREATE INDEX IF NOT EXISTS claims_by_run ON claims (run_id);
-      CREATE TABLE IF NOT EXISTS options (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS results (id TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, status TEXT NOT NULL, type TEXT NOT NULL, track_id TEXT);
-      CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at DESC, id DESC);
-      CREATE INDEX IF NOT EXISTS jobs_by_track ON jobs (track_id, created_at DESC, id DESC);
-      CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS names (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS rate (id INTEGER PRIMARY KEY CHECK (id = 1), window_start INTEGER NOT NULL, count INTEGER NOT NULL);
-      CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at DESC, id DESC);
-      CREATE TABLE IF NOT EXISTS waiting (run_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS endpoint_jobs (run_id TEXT PRIMARY KEY, endpoint TEXT NOT NULL, created_at INTEGER NOT NULL, status TEXT NOT NULL, retried INTEGER NOT NULL DEFAULT 0);
-      CREATE INDEX IF NOT EXISTS endpoint_jobs_by_endpoint ON endpoint_jobs (endpoint, created_at);
-    `);
-    // Added after the first version of the index: when each active row was last checked.
-    if (!this.sql.exec<{ name: string }>("PRAGMA table_info(jobs)").toArray().some((c) => c.name === "checked_at")) {
-      this.sql.exec("ALTER TABLE jobs ADD COLUMN checked_at INTEGER");
+  /**
+   * The object's SQLite, its tables made at first use rather than in the constructor: a read of a
+   * tenant that never wrote (an unknown task id, an empty list) answers from `blank` and stores nothing.
+   */
+  private get sql(): SqlStorage {
+    if (!this.schemaReady) {
+      const sql = this.ctx.storage.sql;
+      sql.exec(SCHEMA);
+      // Added after the first version of the index: when each active row was last checked.
+      if (!sql.exec<{ name: string }>("PRAGMA table_info(jobs)").toArray().some((c) => c.name === "checked_at")) {
+        sql.exec("ALTER TABLE jobs ADD COLUMN checked_at INTEGER");
+      }
+      this.schemaReady = true;
     }
+    return this.ctx.storage.sql;
+  }
+
+  /**
+   * True while the object has never written: its database is no larger than SQLite's first page
+   * (the schema's root; any table adds a page). Reads then answer empty without touching SQL.
+   */
+  private get blank(): boolean {
+    return !this.schemaReady && this.ctx.storage.sql.databaseSize <= EMPTY_DATABASE_BYTES;
   }
 
   /**
@@ -118,10 +139,12 @@ export class TenantObject extends DurableObject<Env> {
 
   /** Frees a key bound to `runId` whose job was refused before it existed (a limit): it never happened. */
   async release(scope: "idempotency" | "eks_task", key: string, runId: string): Promise<void> {
+    if (this.blank) return;
     this.sql.exec("DELETE FROM claims WHERE scope = ? AND key = ? AND run_id = ?", scope, key, runId);
   }
 
   async lookup(scope: "idempotency" | "eks_task", key: string): Promise<string | null> {
+    if (this.blank) return null;
     return (
       this.sql.exec<{ run_id: string }>("SELECT run_id FROM claims WHERE scope = ? AND key = ? AND (expires_at IS NULL OR expires_at >= ?)", scope, key, Date.now()).toArray()[0]?.run_id ??
       null
@@ -136,11 +159,13 @@ export class TenantObject extends DurableObject<Env> {
   }
 
   async removeWaiting(runId: string): Promise<void> {
+    if (this.blank) return;
     this.sql.exec("DELETE FROM waiting WHERE run_id = ?", runId);
   }
 
   /** The run ids waited on, oldest first (at most MAX_WAITING_LISTED: what progress or interrupt acts on at once). */
   async listWaiting(): Promise<string[]> {
+    if (this.blank) return [];
     return this.sql
       .exec<{ run_id: string }>("SELECT run_id FROM waiting WHERE expires_at >= ? ORDER BY created_at, run_id LIMIT ?", Date.now(), MAX_WAITING_LISTED)
       .toArray()
@@ -148,6 +173,7 @@ export class TenantObject extends DurableObject<Env> {
   }
 
   async getOptions(): Promise<Record<string, unknown>> {
+    if (this.blank) return {};
     const rows = this.sql.exec<{ name: string; value: string }>("SELECT name, value FROM options").toArray();
     return Object.fromEntries(rows.map((r) => [r.name, JSON.parse(r.value) as unknown]));
   }
@@ -174,16 +200,19 @@ export class TenantObject extends DurableObject<Env> {
 
   /** The endpoint's jobs of the last day, newest first, with the last status seen (terminal ones are final). */
   async endpointJobs(endpoint: string, limit: number): Promise<EndpointJob[]> {
+    if (this.blank) return [];
     return this.sql
       .exec<EndpointJob>("SELECT run_id, status, retried FROM endpoint_jobs WHERE endpoint = ? AND created_at >= ? ORDER BY created_at DESC LIMIT ?", endpoint, Date.now() - ENDPOINT_JOBS_TTL_MS, limit)
       .toArray();
   }
 
   async noteEndpointJob(runId: string, status: string, retried = false): Promise<void> {
+    if (this.blank) return;
     this.sql.exec("UPDATE endpoint_jobs SET status = ?, retried = retried + ? WHERE run_id = ?", status, retried ? 1 : 0, runId);
   }
 
   async getResult(id: string): Promise<string | null> {
+    if (this.blank) return null;
     return this.sql.exec<{ body: string }>("SELECT body FROM results WHERE id = ? AND expires_at >= ?", id, Date.now()).toArray()[0]?.body ?? null;
   }
 
@@ -262,6 +291,7 @@ export class TenantObject extends DurableObject<Env> {
 
   /** A job that was admitted but never created (its intake failed) leaves the index. */
   async forget(id: string): Promise<void> {
+    if (this.blank) return;
     this.sql.exec("DELETE FROM jobs WHERE id = ?", id);
   }
 
@@ -270,6 +300,7 @@ export class TenantObject extends DurableObject<Env> {
    * key, SD-on-EKS task id) and its endpoint row go with it, so a key or task id can be used anew.
    */
   async purgeJob(id: string): Promise<void> {
+    if (this.blank) return;
     this.ctx.storage.transactionSync(() => {
       this.sql.exec("DELETE FROM jobs WHERE id = ?", id);
       this.sql.exec("DELETE FROM claims WHERE run_id = ?", id);
@@ -284,6 +315,7 @@ export class TenantObject extends DurableObject<Env> {
    * one is a submit under way, whose place under `max_active_jobs` must hold.
    */
   async dropMissing(id: string): Promise<void> {
+    if (this.blank) return;
     this.sql.exec("DELETE FROM jobs WHERE id = ? AND created_at < ?", id, Date.now() - MISSING_MIN_AGE_MS);
   }
 
@@ -309,6 +341,7 @@ export class TenantObject extends DurableObject<Env> {
 
   /** Newest first, by (created_at, id): a keyset that new jobs (always newer) never shift. */
   async list(q: IndexQuery): Promise<IndexRow[]> {
+    if (this.blank) return [];
     const where: string[] = [];
     const args: (string | number)[] = [];
     const add = (clause: string, ...values: (string | number)[]) => {

@@ -3,8 +3,9 @@
  * simulator on 127.0.0.1:7860 as its default backend. Ctrl-C stops both.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createConnection } from "node:net";
+import { ensureDevVars, readDotenv, writePrivateEnvFile } from "./dev-vars";
 
 const SIM_PORT = Number(process.env.SIM_PORT ?? 7860);
 /** Contract variables taken from the environment, so a deployment-like run needs no file. */
@@ -19,23 +20,13 @@ const portInUse = (port: number): Promise<boolean> =>
     socket.once("error", () => resolve(false));
   });
 
-if (!existsSync(".dev.vars") && !process.env.TENANTS) {
-  copyFileSync(".dev.vars.example", ".dev.vars");
-  console.log("created .dev.vars from .dev.vars.example");
-}
+const made = ensureDevVars(".", process.env);
+if (made.copied) console.log("created .dev.vars from .dev.vars.example");
+if (made.keyWritten) console.log("wrote a random URL_SIGNING_SECRET into .dev.vars");
 
 /** A variable as wrangler will see it: the environment first, then .dev.vars. */
-function effective(name: string): string {
-  if (process.env[name]) return process.env[name] ?? "";
-  if (!existsSync(".dev.vars")) return "";
-  const line = readFileSync(".dev.vars", "utf8").split("\n").find((l) => l.startsWith(`${name}=`));
-  return line?.slice(name.length + 1) ?? "";
-}
+const effective = (name: string): string => process.env[name] || readDotenv(".dev.vars", name) || "";
 const effectiveBackends = () => effective("BACKENDS");
-
-if (!effective("URL_SIGNING_SECRET")) {
-  console.warn("URL_SIGNING_SECRET is not set: output links are signed with a fixed local key (a deployment refuses to run without one).");
-}
 
 const children: ChildProcess[] = [];
 // The simulator runs only when the configuration points at it, and only if nothing (someone
@@ -44,9 +35,14 @@ const wantsSimulator = new RegExp(`(127\\.0\\.0\\.1|localhost):${SIM_PORT}\\b`).
 if (wantsSimulator && !process.env.EASEL_NO_SIMULATOR && !(await portInUse(SIM_PORT))) {
   children.push(spawn(process.execPath, ["--import", "tsx", "gpu-simulator/main.ts", "--port", String(SIM_PORT)], { stdio: "inherit" }));
 }
-const vars = PASSED_THROUGH.filter((name) => process.env[name] !== undefined).flatMap((name) => ["--var", `${name}:${process.env[name]}`]);
+// Variables from the environment reach wrangler in a private file, never as arguments (`ps` shows
+// those to everyone). With --env-file wrangler reads no .dev.vars of its own: it comes first, and
+// the environment's values override it.
+const fromEnvironment = Object.fromEntries(PASSED_THROUGH.flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name] ?? ""]])));
+const overrides = Object.keys(fromEnvironment).length > 0 ? writePrivateEnvFile(fromEnvironment) : undefined;
+const envFiles = overrides ? [...(existsSync(".dev.vars") ? ["--env-file", ".dev.vars"] : []), "--env-file", overrides.path] : [];
 children.push(
-  spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", process.env.PORT ?? "8787", "--show-interactive-dev-session=false", ...vars], {
+  spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", process.env.PORT ?? "8787", "--show-interactive-dev-session=false", ...envFiles], {
     stdio: "inherit",
     env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
   }),
@@ -54,6 +50,7 @@ children.push(
 
 const stop = () => {
   for (const child of children) child.kill("SIGTERM");
+  overrides?.remove();
 };
 process.on("SIGINT", stop);
 process.on("SIGTERM", stop);

@@ -69,20 +69,14 @@ const baseUrl = memo("PUBLIC_BASE_URL", (raw) => {
 });
 
 /**
- * Output links and callback tokens need a key that outlives every other configuration change.
- * Deployed, a missing one is a configuration error; under `wrangler dev` (which builds with
- * NODE_ENV=development, as `wrangler deploy` builds with production) a fixed local key stands in.
+ * The keys of output links, callback tokens and run ids, first one signing, every one verifying
+ * (rotation). There is no built-in fallback: a public constant would sign for anyone.
  */
-const LOCAL_SIGNING_SECRET = "easel-local-dev-url-signing-secret";
-let warnedLocalSecret = false;
-function localSigningSecret(): string {
-  if (process.env.NODE_ENV === "production") throw badConfig("URL_SIGNING_SECRET", "not set (wrangler secret put URL_SIGNING_SECRET)");
-  if (!warnedLocalSecret) {
-    warnedLocalSecret = true;
-    console.warn("URL_SIGNING_SECRET is not set: output links are signed with a fixed local key. Set it before deploying.");
-  }
-  return LOCAL_SIGNING_SECRET;
-}
+const signingSecrets = memo("URL_SIGNING_SECRET", (raw): [string, ...string[]] => {
+  const [first, ...rest] = (raw ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (first === undefined) throw badConfig("URL_SIGNING_SECRET", "not set (npm start writes one into .dev.vars; deployed: wrangler secret put URL_SIGNING_SECRET)");
+  return [first, ...rest];
+});
 
 export const config = {
   tenants: (env: Env): Map<string, TenantConfig> => tenants(env.TENANTS),
@@ -110,7 +104,8 @@ export const config = {
   publicBaseUrl: (env: Env, requestUrl?: string): string =>
     baseUrl(env.PUBLIC_BASE_URL) ?? (requestUrl ? new URL(requestUrl).origin : "http://127.0.0.1:8787"),
   bucketName: (env: Env): string => env.R2_BUCKET_NAME || "easel-images",
-  urlSigningSecret: (env: Env): string => env.URL_SIGNING_SECRET || localSigningSecret(),
+  /** Never empty: the first signs, every one verifies. */
+  urlSigningSecrets: (env: Env): [string, ...string[]] => signingSecrets(env.URL_SIGNING_SECRET),
   s3: (env: Env) =>
     env.S3_ENDPOINT && env.S3_ACCESS_KEY_ID && env.S3_SECRET_ACCESS_KEY
       ? { endpoint: env.S3_ENDPOINT, region: env.S3_REGION || "us-east-1", accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY }

@@ -20,6 +20,6 @@ export async function jsonWithImages(env: Env, outputKeys: string[], value: unkn
 }
 
 export async function outputUrls(env: Env, snapshot: JobSnapshot): Promise<string[]> {
-  const secret = config.urlSigningSecret(env);
+  const [secret] = config.urlSigningSecrets(env);
   return Promise.all(snapshot.output_keys.map((key) => signedOutputUrl(snapshot.input.public_base_url, secret, key)));
 }

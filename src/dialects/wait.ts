@@ -2,8 +2,9 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Env } from "../env";
 import { EaselError } from "../errors";
-import { isOk, isRunId, jobStub } from "../jobs/client";
+import { isOk, jobStub } from "../jobs/client";
 import type { Job, JobSnapshot } from "../jobs/results";
+import { checkRunId } from "../jobs/run-id";
 import { TERMINAL_STATUSES } from "../schemas/job";
 
 /** A synchronous dialect waits at most this long, like a client library's own timeout. */
@@ -21,9 +22,9 @@ export interface WaitOptions {
 
 export const hasEnded = (job: Job): boolean => (TERMINAL_STATUSES as readonly string[]).includes(job.status);
 
-/** The tenant's job by a client-given id; undefined for anything that is not one of its jobs. */
+/** The tenant's job by a client-given id; undefined for anything that is not one of its jobs (an id we did not mint names no Durable Object). */
 export async function snapshotFor(env: Env, runId: string, tenant: string): Promise<JobSnapshot | undefined> {
-  if (!isRunId(runId)) return undefined;
+  if (!(await checkRunId(env, runId))) return undefined;
   const res = await jobStub(env, runId).get(tenant, { full: true });
   return isOk(res) ? res.snapshot : undefined;
 }

@@ -8,10 +8,15 @@ import { hmacSha256, timingSafeEqual } from "../lib/crypto";
  * signing key, so the Worker tells a callback it issued from a forged one before it touches any
  * Durable Object. The message format cannot collide with an output link's (`key\nexpires`).
  */
+const tokenUnder = async (secret: string, runId: string, attempt: number): Promise<string> => base64UrlEncode(await hmacSha256(secret, `callback ${runId} ${attempt}`));
+
+/** Issued under the first signing key. */
 export async function callbackToken(env: Env, runId: string, attempt: number): Promise<string> {
-  return base64UrlEncode(await hmacSha256(config.urlSigningSecret(env), `callback ${runId} ${attempt}`));
+  return tokenUnder(config.urlSigningSecrets(env)[0], runId, attempt);
 }
 
+/** Issued under any listed key: a callback of an attempt made before a key rotation still arrives. */
 export async function verifyCallbackToken(env: Env, runId: string, attempt: number, token: string): Promise<boolean> {
-  return timingSafeEqual(await callbackToken(env, runId, attempt), token);
+  const matches = await Promise.all(config.urlSigningSecrets(env).map(async (secret) => timingSafeEqual(await tokenUnder(secret, runId, attempt), token)));
+  return matches.includes(true);
 }

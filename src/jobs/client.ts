@@ -14,9 +14,6 @@ export type CallbackBody = { text: string } | { staged: string };
 
 export const jobStub = (env: Env, runId: string): JobApi => env.JOBS.get(env.JOBS.idFromName(runId)) as unknown as JobApi;
 
-/** Run ids are ours: anything else cannot name a job, and must not create a Durable Object. */
-export const isRunId = (id: string): boolean => /^run_[a-z2-7]{26}$/.test(id);
-
 export const isOk = <R extends { ok: boolean }>(result: R): result is Extract<R, { ok: true }> => result.ok;
 
 /** Maps a Durable Object's result union onto the contract's statuses. */

@@ -149,7 +149,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
     if (req.type === "upscale") size = upscaledSize(sniffed, req, fields);
   }
 
-  let runId = opts.runId ?? takeRunId();
+  let runId = opts.runId ?? (await takeRunId(env));
   let claimedKey: string | undefined;
   if (opts.idempotency) {
     const hash = await sha256Hex(canonicalJson(opts.idempotency.body));

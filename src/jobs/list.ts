@@ -5,15 +5,18 @@ import { base64ToBytes, base64UrlEncode } from "../lib/base64";
 import type { Job } from "../schemas/job";
 import { tenantStub } from "../tenants";
 import { readIndexed } from "./job-index";
+import { RUN_ID_PATTERN } from "./run-id";
 
 export type ListQuery = Omit<IndexQuery, "before"> & { cursor?: string };
 
 /** A page position: the (created_at, id) of the last job handed out, opaque to clients. */
 export const encodeCursor = (row: Pick<IndexRow, "created_at" | "id">): string => base64UrlEncode(new TextEncoder().encode(`${row.created_at}.${row.id}`));
 
+const CURSOR = new RegExp(`^(\\d{1,15})\\.(${RUN_ID_PATTERN})$`);
+
 export function decodeCursor(cursor: string): { created_at: number; id: string } {
   const bytes = base64ToBytes(cursor);
-  const m = bytes && new TextDecoder().decode(bytes).match(/^(\d{1,15})\.(run_[a-z2-7]{26})$/);
+  const m = bytes && new TextDecoder().decode(bytes).match(CURSOR);
   if (!m?.[1] || !m[2]) throw invalid("cursor", "not a cursor this API handed out");
   return { created_at: Number(m[1]), id: m[2] };
 }

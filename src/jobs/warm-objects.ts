@@ -1,7 +1,8 @@
 import { createMiddleware } from "hono/factory";
 import type { Env } from "../env";
-import { randomId } from "../lib/crypto";
+import { config } from "../config";
 import { jobStub } from "./client";
+import { mintRunId } from "./run-id";
 
 /**
  * Job objects brought into being ahead of their jobs. Most of an accepted submit's time under
@@ -11,12 +12,17 @@ import { jobStub } from "./client";
  * other and used once; an object that never gets its job has touched no storage (see
  * `JobObject.warm`), so an isolate that goes away leaves nothing behind.
  */
-const warmed: string[] = [];
+const warmed: { id: string; signer: string }[] = [];
 let warming = 0;
 
-/** A run id for a new job: one whose object is already up when there is one, a fresh one otherwise. */
-export function takeRunId(): string {
-  return warmed.shift() ?? randomId("run");
+/**
+ * A run id for a new job: one whose object is already up when there is one, a fresh one otherwise.
+ * Only an id minted under today's signing key is handed out (a rotated-out key may be dropped later).
+ */
+export async function takeRunId(env: Env): Promise<string> {
+  const [signer] = config.urlSigningSecrets(env);
+  for (let next = warmed.shift(); next; next = warmed.shift()) if (next.signer === signer) return next.id;
+  return mintRunId(env);
 }
 
 export interface WarmJobObjectsOptions {
@@ -38,9 +44,10 @@ export const warmJobObjects = (opts: WarmJobObjectsOptions) =>
         await new Promise((resolve) => setTimeout(resolve, opts.delayMs));
         await Promise.all(
           Array.from({ length: missing }, async () => {
-            const id = randomId("run");
             try {
-              if (await jobStub(c.env, id).warm()) warmed.push(id);
+              const [signer] = config.urlSigningSecrets(c.env);
+              const id = await mintRunId(c.env);
+              if (await jobStub(c.env, id).warm()) warmed.push({ id, signer });
             } catch {
               // Not warmed: a later submit just creates its object itself.
             } finally {

@@ -3,9 +3,27 @@ import { chunksOf, streamOf } from "./streams";
 const encoder = new TextEncoder();
 const asBytes = (v: string | Uint8Array): Uint8Array => (typeof v === "string" ? encoder.encode(v) : v);
 
+/**
+ * Imported HMAC keys, per key string: a key comes from configuration and is used on every request
+ * (each GET checks its run id), so it is imported once. Bounded: configuration holds a handful.
+ */
+const importedKeys = new Map<string, Promise<CryptoKey>>();
+const IMPORTED_KEYS_MAX = 32;
+
+function importHmacKey(key: Uint8Array | string): Promise<CryptoKey> {
+  const load = () => crypto.subtle.importKey("raw", asBytes(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  if (typeof key !== "string") return load();
+  let found = importedKeys.get(key);
+  if (!found) {
+    if (importedKeys.size >= IMPORTED_KEYS_MAX) importedKeys.clear();
+    found = load();
+    importedKeys.set(key, found);
+  }
+  return found;
+}
+
 export async function hmacSha256(key: Uint8Array | string, data: Uint8Array | string): Promise<Uint8Array> {
-  const k = await crypto.subtle.importKey("raw", asBytes(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  return new Uint8Array(await crypto.subtle.sign("HMAC", k, asBytes(data)));
+  return new Uint8Array(await crypto.subtle.sign("HMAC", await importHmacKey(key), asBytes(data)));
 }
 
 export const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -25,14 +43,13 @@ export function timingSafeEqual(a: string | Uint8Array, b: string | Uint8Array):
 
 const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
 
-/** `<prefix>_` + 26 base32 characters: 128 random bits (the contract asks for at least 122). */
-export function randomId(prefix: string): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
+/** Lower-case RFC 4648 base32 without padding: ids stay case-folding safe and URL-clean. */
+export function base32(bytes: Uint8Array): string {
   let bits = 0;
   let value = 0;
   let out = "";
   for (const byte of bytes) {
-    value = (value << 8) | byte;
+    value = ((value << 8) | byte) & 0xffff;
     bits += 8;
     while (bits >= 5) {
       out += BASE32[(value >>> (bits - 5)) & 31];
@@ -40,7 +57,35 @@ export function randomId(prefix: string): string {
     }
   }
   if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
-  return `${prefix}_${out}`;
+  return out;
+}
+
+/**
+ * The bytes of a `base32` string, or undefined unless the string is exactly what `base32` makes of
+ * them (unused trailing bits zero): one value, one spelling, so an id has no aliases.
+ */
+export function base32Decode(text: string): Uint8Array | undefined {
+  const out = new Uint8Array(Math.floor((text.length * 5) / 8));
+  let bits = 0;
+  let value = 0;
+  let n = 0;
+  for (const ch of text) {
+    const digit = BASE32.indexOf(ch);
+    if (digit < 0) return undefined;
+    value = ((value << 5) | digit) & 0xffff;
+    bits += 5;
+    if (bits >= 8) {
+      out[n++] = (value >>> (bits - 8)) & 0xff;
+      bits -= 8;
+    }
+  }
+  if (bits >= 5 || (value & ((1 << bits) - 1)) !== 0) return undefined;
+  return out;
+}
+
+/** `<prefix>_` + 26 base32 characters: 128 random bits (the contract asks for at least 122). */
+export function randomId(prefix: string): string {
+  return `${prefix}_${base32(crypto.getRandomValues(new Uint8Array(16)))}`;
 }
 
 /** JSON with object keys sorted at every depth: two bodies equal as JSON serialize the same. */

@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createApp } from "../app";
 import { verifyCallbackToken } from "../jobs/callback-token";
-import { isRunId, jobStub, type CallbackBody } from "../jobs/client";
+import { jobStub, type CallbackBody } from "../jobs/client";
+import { checkRunId } from "../jobs/run-id";
 import { randomId } from "../lib/crypto";
 import { stageChunkedBody } from "../storage/stage-body";
 
@@ -39,7 +40,7 @@ callbacks.openapi(
   async (c) => {
     const { id, attempt, token } = c.req.valid("param");
     // Checked before any Durable Object is named: a forged callback creates nothing anywhere.
-    if (!isRunId(id) || !(await verifyCallbackToken(c.env, id, attempt, token))) {
+    if (!(await checkRunId(c.env, id)) || !(await verifyCallbackToken(c.env, id, attempt, token))) {
       await drain(c.req.raw.body);
       return c.json({ ok: false }, 404);
     }

@@ -3,9 +3,10 @@ import { streamSSE } from "hono/streaming";
 import { createApp } from "../app";
 import { config } from "../config";
 import { EaselError } from "../errors";
-import { isRunId, jobStub, unwrap } from "../jobs/client";
+import { jobStub, unwrap } from "../jobs/client";
 import { submitJob } from "../jobs/intake";
 import { listJobs } from "../jobs/list";
+import { checkRunId } from "../jobs/run-id";
 import { tenantAuth } from "../middleware/auth";
 import { DeliveryListSchema, EventListSchema, JobListQuerySchema, JobListSchema, JobRequestSchema, JobSchema } from "../schemas/job";
 
@@ -17,9 +18,9 @@ const errors = {
   404: json(ErrorSchema, "No such job for this tenant"),
 };
 
-/** Only our own run ids name a job; every other string is a 404 without touching storage. */
-function stubFor(env: Parameters<typeof jobStub>[0], id: string) {
-  if (!isRunId(id)) throw new EaselError(404, "not_found", "job not found");
+/** Only run ids we minted name a job; every other string is a 404 without naming a Durable Object. */
+async function stubFor(env: Parameters<typeof jobStub>[0], id: string) {
+  if (!(await checkRunId(env, id))) throw new EaselError(404, "not_found", "job not found");
   return jobStub(env, id);
 }
 
@@ -93,7 +94,8 @@ jobs.openapi(
   createRoute({ method: "get", path: "/v1/jobs/{id}", summary: "Get a job", request: { params: IdParam }, responses: { 200: json(JobSchema, "The job"), ...errors } }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(unwrap(await stubFor(c.env, id).get(c.var.tenant)).snapshot.job, 200);
+    const stub = await stubFor(c.env, id);
+    return c.json(unwrap(await stub.get(c.var.tenant)).snapshot.job, 200);
   },
 );
 
@@ -107,7 +109,8 @@ jobs.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(unwrap(await stubFor(c.env, id).cancel(c.var.tenant)).snapshot.job, 200);
+    const stub = await stubFor(c.env, id);
+    return c.json(unwrap(await stub.cancel(c.var.tenant)).snapshot.job, 200);
   },
 );
 
@@ -124,7 +127,7 @@ jobs.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    const stub = stubFor(c.env, id);
+    const stub = await stubFor(c.env, id);
     const tenant = c.var.tenant;
     if (!(c.req.header("accept") ?? "").includes("text/event-stream")) {
       return c.json({ data: unwrap(await stub.events(tenant)).events }, 200);
@@ -160,7 +163,8 @@ jobs.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json({ data: unwrap(await stubFor(c.env, id).deliveries(c.var.tenant)).deliveries }, 200);
+    const stub = await stubFor(c.env, id);
+    return c.json({ data: unwrap(await stub.deliveries(c.var.tenant)).deliveries }, 200);
   },
 );
 
@@ -174,6 +178,7 @@ jobs.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json({ event_id: unwrap(await stubFor(c.env, id).redeliver(c.var.tenant)).event_id }, 202);
+    const stub = await stubFor(c.env, id);
+    return c.json({ event_id: unwrap(await stub.redeliver(c.var.tenant)).event_id }, 202);
   },
 );

@@ -23,9 +23,11 @@ outputs.openapi(
   async (c) => {
     const { file } = c.req.valid("param");
     const { expires, sig } = c.req.valid("query");
+    // Read first: with no key configured every link is a 500 naming it, not a 403 blaming the link.
+    const secrets = config.urlSigningSecrets(c.env);
     const key = outputKeyFromPath(file);
     // A link with its signature or expiry missing, wrong or moved is a 403 like any other bad link.
-    if (!key || expires === undefined || sig === undefined || !(await verifyOutputLink(config.urlSigningSecret(c.env), key, expires, sig))) {
+    if (!key || expires === undefined || sig === undefined || !(await verifyOutputLink(secrets, key, expires, sig))) {
       throw new EaselError(403, "invalid_signature", "the link is invalid or has expired");
     }
     const obj = await c.env.IMAGES.get(key);

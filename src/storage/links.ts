@@ -22,8 +22,11 @@ export async function signedOutputUrl(base: string, secret: string, key: string,
   return `${base}/v1/outputs/${keyToPath(key)}?expires=${expires}&sig=${await signature(secret, key, expires)}`;
 }
 
-export async function verifyOutputLink(secret: string, key: string, expires: string, sig: string, nowMs = Date.now()): Promise<boolean> {
+/** Valid when signed under any of `secrets` (rotation: links issued under a listed older key keep working). */
+export async function verifyOutputLink(secrets: readonly string[], key: string, expires: string, sig: string, nowMs = Date.now()): Promise<boolean> {
   const exp = Number(expires);
   if (!Number.isInteger(exp) || exp * 1000 < nowMs) return false;
-  return timingSafeEqual(await signature(secret, key, exp), sig);
+  // Every key is tried: which one matched does not show in the time taken.
+  const matches = await Promise.all(secrets.map(async (secret) => timingSafeEqual(await signature(secret, key, exp), sig)));
+  return matches.includes(true);
 }

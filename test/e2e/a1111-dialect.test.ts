@@ -127,7 +127,7 @@ async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 15_000): P
 const runningJob = (key: string, seen: string[] = []) =>
   until(async () => {
     const tasks = [...(await simA.tasks()), ...(await simB.tasks())];
-    for (const runId of tasks.map((t) => /run_[a-z2-7]{26}/.exec(t)?.[0]).filter((id): id is string => !!id && !seen.includes(id))) {
+    for (const runId of tasks.map((t) => /run_[a-z2-7]{39}/.exec(t)?.[0]).filter((id): id is string => !!id && !seen.includes(id))) {
       const res = await api(gw.url, key).get(`/v1/jobs/${runId}`);
       if (res.status === 200) return (await res.json()) as JobView;
     }

@@ -24,6 +24,7 @@ beforeAll(async () => {
       TENANTS: JSON.stringify({ acme: { api_keys: ["sk_acme"], webhook_secrets: [] } }),
       BACKENDS: JSON.stringify([{ name: "sim", kind: "a1111", url: sim.url, models: ["v1-5-pruned-emaonly.safetensors [6ce0161689]"] }]),
       ALLOW_PRIVATE_URLS: "false",
+      URL_SIGNING_SECRET: "e2e",
     },
   });
   client = api(gw.url, "sk_acme");

@@ -325,13 +325,14 @@ describe("idempotency and large fields", () => {
 });
 
 describe("signing key", () => {
-  it("keeps links valid when TENANTS changes across a restart (no URL_SIGNING_SECRET: the local default)", async () => {
+  it("keeps links valid when TENANTS changes across a restart", async () => {
     const dir = mkdtempSync(join(tmpdir(), "easel-e2e-iso-key-"));
     dirs.push(dir);
     const vars = (tenants: Record<string, unknown>) => ({
       TENANTS: JSON.stringify(tenants),
       BACKENDS: JSON.stringify([{ name: "sim", kind: "a1111", url: sim.url }]),
       ALLOW_PRIVATE_URLS: "true",
+      URL_SIGNING_SECRET: "iso-restart-secret",
     });
     const one = { alice: { api_keys: [ALICE], webhook_secrets: [SECRET] } };
     const local = await startGateway({ persistDir: dir, vars: vars(one) });

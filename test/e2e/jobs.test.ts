@@ -49,7 +49,7 @@ describe("POST /v1/jobs", () => {
     expect(res.status).toBe(202);
     const queued = (await res.json()) as JobView;
     expect(queued).toMatchObject({ status: "queued", track_id: "order-1", seed: 42, output: [], error: null });
-    expect(queued.id).toMatch(/^run_[a-z2-7]{26}$/);
+    expect(queued.id).toMatch(/^run_[a-z2-7]{39}$/);
 
     const done = await waitForJob(acme, queued.id);
     expect(done.status).toBe("succeeded");

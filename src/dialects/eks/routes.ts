@@ -43,7 +43,7 @@ const taken = (what: string) => new EaselError(409, "task_exists", what);
 
 /** Binds the task id (per tenant) and its output location (across tenants) to a run id. */
 async function claimTask(env: Env, tenant: string, task: EksTask, body: unknown): Promise<string> {
-  const runId = takeRunId();
+  const runId = await takeRunId(env);
   const location = await tenantStub(env, LOCATIONS).claim("eks_task", task.location, await sha256Hex(tenant), runId, null);
   if (location.status === "conflict") throw taken(`the output location ${task.location} belongs to another account`);
   const claim = await tenantStub(env, tenant).claim("eks_task", task.id, await sha256Hex(canonicalJson(body)), runId, null);

@@ -70,16 +70,23 @@ describe("configuration", () => {
 });
 
 describe("URL_SIGNING_SECRET", () => {
-  it("is the configured key; without one, a fixed local key under wrangler dev and a clear error when deployed", () => {
-    expect(config.urlSigningSecret(envWith({ URL_SIGNING_SECRET: "k1", TENANTS: "{}" }))).toBe("k1");
-    // The local key does not depend on anything else configured: links outlive a TENANTS change.
-    expect(config.urlSigningSecret(envWith({ TENANTS: '{"a":{"api_keys":["x"]}}' }))).toBe(config.urlSigningSecret(envWith({ TENANTS: "{}" })));
+  it("reads a comma-separated list, the first one signing", () => {
+    expect(config.urlSigningSecrets(envWith({ URL_SIGNING_SECRET: "k1" }))).toEqual(["k1"]);
+    expect(config.urlSigningSecrets(envWith({ URL_SIGNING_SECRET: " new , old ,, " }))).toEqual(["new", "old"]);
+  });
+
+  it("has no built-in key: none configured is a 500 naming the variable, whatever NODE_ENV says", () => {
     const before = process.env.NODE_ENV;
-    process.env.NODE_ENV = "production";
     try {
-      const err = failure(() => config.urlSigningSecret(envWith({})));
-      expect(err).toMatchObject({ status: 500, code: "config_invalid" });
-      expect(err.message).toMatch(/^URL_SIGNING_SECRET/);
+      for (const mode of ["development", "test", "production", undefined]) {
+        if (mode === undefined) delete process.env.NODE_ENV;
+        else process.env.NODE_ENV = mode;
+        for (const value of [undefined, "", " , "]) {
+          const err = failure(() => config.urlSigningSecrets(envWith({ URL_SIGNING_SECRET: value })));
+          expect(err).toMatchObject({ status: 500, code: "config_invalid" });
+          expect(err.message).toMatch(/^URL_SIGNING_SECRET is invalid: not set/);
+        }
+      }
     } finally {
       process.env.NODE_ENV = before;
     }

@@ -1,6 +1,9 @@
+import { env } from "cloudflare:workers";
+import { listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { RunPodRequestSchema, fromRunPod, isGeneration, policyTimeout, runPodData, runpodError, toRunPodStatus, type GenerationInput } from "../../../src/dialects/runpod/translate";
 import { EaselError } from "../../../src/errors";
+import { base32, randomId } from "../../../src/lib/crypto";
 import seed from "../../fixtures/seeds/runpod-img2img.json";
 import { RUN_ID, call, fakeImages, snapshot } from "./support";
 
@@ -74,5 +77,23 @@ describe("/runpod inside the Worker", () => {
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ error: "job not found" });
     expect((await call(`/runpod/cancel/${RUN_ID}`, { headers: { authorization: "sk_acme_1" }, body: {} })).status).toBe(404);
+  });
+
+  it("answers a status of an id it never issued with a 404 that stores nothing: no job object, no tenant table", async () => {
+    const tenantObject = env.TENANT_STATE.get(env.TENANT_STATE.idFromName("capped"));
+    const tables = () => runInDurableObject(tenantObject, (_o, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master").one().n);
+    // Run ids well formed then and now, neither minted here, and an id of RunPod's own form.
+    const ids = [randomId("run"), `run_${base32(crypto.getRandomValues(new Uint8Array(24)))}`, crypto.randomUUID()];
+    for (const id of ids) {
+      for (const path of [`/runpod/status/${id}`, `/v2/abc/status/${id}`, `/runpod/stream/${id}`]) {
+        const res = await call(path, { headers: { authorization: "sk_capped_1" } });
+        expect(res.status).toBe(404);
+        expect(await res.json()).toEqual({ error: "job not found" });
+      }
+      for (const path of [`/runpod/cancel/${id}`, `/runpod/retry/${id}`]) expect((await call(path, { headers: { authorization: "sk_capped_1" }, body: {} })).status).toBe(404);
+    }
+    const jobObjects = await listDurableObjectIds(env.JOBS);
+    for (const id of ids) expect(jobObjects.some((o) => o.equals(env.JOBS.idFromName(id)))).toBe(false);
+    expect(await tables()).toBe(0);
   });
 });

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { failureStatus, hasEnded, snapshotFor, waitForEnd } from "../../../src/dialects/wait";
 import { jobStub } from "../../../src/jobs/client";
+import { mintRunId } from "../../../src/jobs/run-id";
 import { randomId } from "../../../src/lib/crypto";
 import { hangingJobInput } from "../support/jobs";
 import { call, snapshot } from "./support";
@@ -14,7 +15,7 @@ afterEach(async () => {
 
 /** A job on the backend that never answers: it stays running until canceled. */
 async function hangingJob(): Promise<string> {
-  const id = randomId("run");
+  const id = await mintRunId(env);
   created.push(id);
   await jobStub(env, id).create(hangingJobInput(id, { dialect: "a1111" }));
   return id;
@@ -46,6 +47,8 @@ describe("waiting for a dialect's job", () => {
     expect((await snapshotFor(env, id, "acme"))?.job.id).toBe(id);
     expect(await snapshotFor(env, id, "globex")).toBeUndefined();
     expect(await snapshotFor(env, "not-a-run-id", "acme")).toBeUndefined();
+    // Well formed once, not minted here: no job.
+    expect(await snapshotFor(env, randomId("run"), "acme")).toBeUndefined();
   });
 
   it("gives an ended job that did not succeed the status a synchronous answer carries", () => {

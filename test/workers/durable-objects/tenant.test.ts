@@ -30,6 +30,24 @@ describe("tenant object", () => {
     expect(await t.claim("idempotency", "old", "h2", "run_new", IDEMPOTENCY_TTL_MS)).toEqual({ status: "claimed", runId: "run_new" });
   });
 
+  it("answers reads of a tenant that never wrote without creating any table (reading does not write)", async () => {
+    const t = tenant("never-wrote");
+    const tables = () => runInDurableObject(t, (_o: TenantObject, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master").one().n);
+    expect(await t.lookup("eks_task", "no-such-task")).toBeNull();
+    expect(await t.getResult("no-such-result")).toBeNull();
+    expect(await t.getOptions()).toEqual({});
+    expect(await t.listWaiting()).toEqual([]);
+    expect(await t.endpointJobs("abc", 10)).toEqual([]);
+    expect(await t.list({ limit: 20 })).toEqual([]);
+    await t.noteEndpointJob("run_x", "canceled");
+    await t.forget("run_x");
+    expect(await tables()).toBe(0);
+    // The first write makes the tables, and reads then see it.
+    await t.setOptions({ sd_model_checkpoint: "m" });
+    expect(await tables()).toBeGreaterThan(0);
+    expect(await t.getOptions()).toEqual({ sd_model_checkpoint: "m" });
+  });
+
   it("keeps the options a tenant set", async () => {
     const t = tenant("opts");
     await t.setOptions({ sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors" });

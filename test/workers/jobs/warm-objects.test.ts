@@ -3,7 +3,8 @@ import { createExecutionContext, runInDurableObject, waitOnExecutionContext } fr
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import type { Env } from "../../../src/env";
-import { isRunId, jobStub } from "../../../src/jobs/client";
+import { jobStub } from "../../../src/jobs/client";
+import { checkRunId } from "../../../src/jobs/run-id";
 import { takeRunId, warmJobObjects } from "../../../src/jobs/warm-objects";
 import { hangingJobInput } from "../support/jobs";
 
@@ -22,19 +23,19 @@ describe("warm job objects", () => {
 
   it("hands out each warmed run id once, then fresh ones, all well formed", async () => {
     await request(app);
-    const ids = [takeRunId(), takeRunId(), takeRunId()];
-    expect(ids.every(isRunId)).toBe(true);
+    const ids = [await takeRunId(env), await takeRunId(env), await takeRunId(env)];
+    expect(await Promise.all(ids.map((id) => checkRunId(env, id)))).toEqual([true, true, true]);
     expect(new Set(ids).size).toBe(3);
     // Topped up again by the next request, never past its size.
     await request(app);
     await request(app);
-    const next = [takeRunId(), takeRunId()];
+    const next = [await takeRunId(env), await takeRunId(env)];
     expect(next.some((id) => ids.includes(id))).toBe(false);
   });
 
   it("leaves a warmed object without storage until its job comes, then runs the job on it", async () => {
     await request(app);
-    const id = takeRunId();
+    const id = await takeRunId(env);
     expect(await tablesOf(id)).toBe(0);
     const created = await jobStub(env, id).create(hangingJobInput(id));
     expect(created).toMatchObject({ created: true, snapshot: { job: { id, status: "queued" } } });

@@ -1,11 +1,21 @@
 import { describe, expect, it } from "vitest";
-import { canonicalJson, randomId, timingSafeEqual } from "../../../src/lib/crypto";
+import { base32, base32Decode, canonicalJson, randomId, timingSafeEqual } from "../../../src/lib/crypto";
 
 describe("crypto helpers", () => {
-  it("makes run ids of 128 random bits in base32, never twice", () => {
-    const ids = new Set(Array.from({ length: 1000 }, () => randomId("run")));
+  it("makes ids of 128 random bits in base32, never twice", () => {
+    const ids = new Set(Array.from({ length: 1000 }, () => randomId("cb")));
     expect(ids.size).toBe(1000);
-    for (const id of ids) expect(id).toMatch(/^run_[a-z2-7]{26}$/);
+    for (const id of ids) expect(id).toMatch(/^cb_[a-z2-7]{26}$/);
+  });
+
+  it("reads base32 back only in the one spelling base32 writes", () => {
+    const bytes = crypto.getRandomValues(new Uint8Array(24));
+    const text = base32(bytes);
+    expect(base32Decode(text)).toEqual(bytes);
+    // 24 bytes leave 3 unused bits in the last character: set, they would make a second spelling.
+    expect(base32Decode(text.slice(0, -1) + "7")).toBeUndefined();
+    expect(base32Decode(`${text}aa`)).toBeUndefined();
+    expect(base32Decode(text.toUpperCase())).toBeUndefined();
   });
 
   it("compares equal JSON bodies equal whatever their key order", () => {

@@ -1,5 +1,7 @@
 import { env, exports } from "cloudflare:workers";
+import { listDurableObjectIds } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { base32, randomId } from "../../../src/lib/crypto";
 
 const call = (path: string, init: RequestInit & { key?: string } = {}) =>
   exports.default.fetch(
@@ -17,9 +19,29 @@ describe("/v1/jobs inside the Worker", () => {
     expect(res.status).toBe(202);
     const job = (await res.json()) as Record<string, unknown>;
     expect(job).toMatchObject({ status: "queued", track_id: "order-9", output: [], error: null, backend: null, metrics: { queue_ms: expect.any(Number), run_ms: 0 } });
-    expect(job.id).toMatch(/^run_[a-z2-7]{26}$/);
+    expect(job.id).toMatch(/^run_[a-z2-7]{39}$/);
     expect(Number.isInteger(job.seed)).toBe(true);
     await env.JOBS.get(env.JOBS.idFromName(String(job.id))).cancel("acme");
+  });
+
+  it("answers an id it never minted with a 404 and creates no job object (reading does not write)", async () => {
+    // Well formed before run ids carried a MAC, well formed now with a forged one, and a job's id with one character changed.
+    const res = await call("/v1/jobs", { method: "POST", key: "sk_acme_1", body: JSON.stringify({ type: "txt2img", prompt: "a cat", backend: "dead-a" }) });
+    const real = String(((await res.json()) as { id: string }).id);
+    const altered = `${real.slice(0, 4)}${real[4] === "a" ? "b" : "a"}${real.slice(5)}`;
+    const ids = [randomId("run"), `run_${base32(crypto.getRandomValues(new Uint8Array(24)))}`, altered];
+    for (const id of ids) {
+      for (const path of [`/v1/jobs/${id}`, `/v1/jobs/${id}/events`, `/v1/jobs/${id}/deliveries`]) {
+        const got = await call(path, { key: "sk_acme_1" });
+        expect(got.status).toBe(404);
+        expect(((await got.json()) as ErrorBody).error.code).toBe("not_found");
+      }
+      expect((await call(`/v1/jobs/${id}/cancel`, { method: "POST", key: "sk_acme_1" })).status).toBe(404);
+    }
+    const objects = await listDurableObjectIds(env.JOBS);
+    for (const id of ids) expect(objects.some((o) => o.equals(env.JOBS.idFromName(id)))).toBe(false);
+    expect(objects.some((o) => o.equals(env.JOBS.idFromName(real)))).toBe(true);
+    await env.JOBS.get(env.JOBS.idFromName(real)).cancel("acme");
   });
 
   it("lists every bad field at once by path in a 422", async () => {
