@@ -28,6 +28,11 @@ export type AcquireResult =
   | { status: "open"; retry_at: number };
 
 export type AttemptOutcome = "success" | "failure" | "neutral";
+/**
+ * A slot given back before its attempt's verdict is known (a synchronous backend answered 200, its
+ * body not read yet): the verdict follows through `judge`. Its `recent` row waits as `awaiting`.
+ */
+export type ReleaseOutcome = AttemptOutcome | "later";
 
 /** How many recent attempts the backend's figures are taken over. */
 export const RECENT_ATTEMPTS = 100;
@@ -124,18 +129,38 @@ export class BackendScheduler extends DurableObject<Env> {
   }
 
   /** Gives a slot back, records how the attempt went, and hands free slots to the next in line. */
-  async release(jobId: string, outcome: AttemptOutcome): Promise<void> {
+  async release(jobId: string, outcome: ReleaseOutcome): Promise<void> {
     const now = Date.now();
     const slot = this.sql.exec<{ probe: number }>("SELECT probe FROM slots WHERE job_id = ?", jobId).toArray()[0];
     this.sql.exec("DELETE FROM slots WHERE job_id = ?", jobId);
     this.sql.exec("DELETE FROM waiting WHERE job_id = ?", jobId);
-    if (slot) this.record(jobId, outcome, now);
-    if (slot && outcome === "success") {
+    if (slot) this.record(jobId, outcome === "later" ? (slot.probe === 1 ? "awaiting_probe" : "awaiting") : outcome, now);
+    if (slot && outcome !== "later") await this.applyVerdict(outcome, slot.probe === 1, now);
+    await this.grantWaiting(now);
+  }
+
+  /**
+   * The verdict on an attempt whose slot went back early (`release(..., "later")`): a 200 whose
+   * body held no images is a failure like any other, for the circuit and the recent figures.
+   */
+  async judge(jobId: string, outcome: AttemptOutcome): Promise<void> {
+    const row = this.sql
+      .exec<{ seq: number; outcome: string }>("SELECT seq, outcome FROM recent WHERE job_id = ? AND outcome IN ('awaiting', 'awaiting_probe') ORDER BY seq DESC LIMIT 1", jobId)
+      .toArray()[0];
+    if (!row) return;
+    this.sql.exec("UPDATE recent SET outcome = ? WHERE seq = ?", outcome, row.seq);
+    await this.applyVerdict(outcome, row.outcome === "awaiting_probe", Date.now());
+    await this.grantWaiting(Date.now());
+  }
+
+  /** A success closes the circuit; a failure counts towards opening it (a failed probe opens it again). */
+  private async applyVerdict(outcome: AttemptOutcome, probe: boolean, now: number): Promise<void> {
+    if (outcome === "success") {
       this.sql.exec("UPDATE health SET failures = 0, open_until = NULL WHERE id = 1");
-    } else if (slot && outcome === "failure") {
+    } else if (outcome === "failure") {
       const h = this.health();
       const failures = h.failures + 1;
-      const open = slot.probe === 1 || failures >= CIRCUIT_THRESHOLD;
+      const open = probe || failures >= CIRCUIT_THRESHOLD;
       const cooldown = this.sql.exec<{ cooldown_ms: number }>("SELECT cooldown_ms FROM limits WHERE id = 1").one().cooldown_ms;
       this.sql.exec("UPDATE health SET failures = ?, open_until = ? WHERE id = 1", failures, open ? now + cooldown : h.open_until);
       if (open && h.open_until === null) {
@@ -145,7 +170,6 @@ export class BackendScheduler extends DurableObject<Env> {
         await this.wake(line);
       }
     }
-    await this.grantWaiting(now);
   }
 
   /**
@@ -198,7 +222,7 @@ export class BackendScheduler extends DurableObject<Env> {
   }
 
   /** Closes the attempt's row with how it went; only the last few hundred rows are kept. */
-  private record(jobId: string, outcome: AttemptOutcome, now: number): void {
+  private record(jobId: string, outcome: AttemptOutcome | "awaiting" | "awaiting_probe", now: number): void {
     this.sql.exec(
       "UPDATE recent SET outcome = ?, run_ms = ? - granted_at WHERE seq = (SELECT MAX(seq) FROM recent WHERE job_id = ? AND outcome IS NULL)",
       outcome,

@@ -21,7 +21,8 @@ import { putS3Object, s3ImageKey, s3ManifestKey } from "../src/storage/s3-output
 import { attemptDelivery, nextDelayMs } from "../src/webhooks/deliver";
 import { serializeWithSlots, slottedStream, type SlottedBody } from "../src/webhooks/body-slots";
 import { tenantStub } from "../src/tenants";
-import { SLOT_LEASE_MS, type AcquireResult } from "./backend-scheduler";
+import { SLOT_LEASE_MS, type AcquireResult, type AttemptOutcome, type ReleaseOutcome } from "./backend-scheduler";
+import { checkLostCall } from "./lost-call";
 
 /**
  * While a synchronous call is in flight the alarm beats this often: it enforces the deadline
@@ -390,6 +391,17 @@ export class JobObject extends DurableObject<Env> {
         .callback({ headers: new Headers(headers), body: this.callbackSource(staged), secret: attempt.token, samples: input.spec.samples, upscale: input.spec.type === "upscale", images })
         .catch(() => undefined);
       if (!outcome) return { accepted: false };
+      const reported = outcome.externalId;
+      if (reported !== undefined && attempt.external_id !== null && reported !== attempt.external_id) {
+        // A second backend job for one attempt (a submit the backend took twice): stopped at once, its result not the job's.
+        const ref = { externalId: reported, taskId: taskIdOf(this.mustRow().id, attempt.n) };
+        this.ctx.waitUntil(adapterFor(backend).cancel(ref, AbortSignal.timeout(10_000)).catch(() => undefined));
+        this.ctx.waitUntil(images.discardExcept([]).catch(() => undefined));
+        this.event("attempt.duplicate_canceled", { attempt: attempt.n, backend: backend.name, external_id: reported }, Date.now());
+        return { accepted: true };
+      }
+      // A submit whose answer was lost (see lost-call.ts): the callback says which job is the attempt's.
+      if (reported !== undefined && attempt.external_id === null) this.sql.exec("UPDATE attempts SET external_id = ? WHERE n = ?", reported, attempt.n);
       if (outcome.kind === "pending") return { accepted: true };
       await this.settle(attempt.n, backend, outcome, images);
       // The terminal event, or the next attempt, goes out now.
@@ -449,7 +461,6 @@ export class JobObject extends DurableObject<Env> {
   private async advance(): Promise<void> {
     const row = this.row();
     if (!row || TERMINAL.has(row.status)) return;
-    const now = Date.now();
     if (await this.expireIfDue(row)) return;
     const attempt = this.currentAttempt();
     if (attempt?.state === "running") {
@@ -457,14 +468,35 @@ export class JobObject extends DurableObject<Env> {
         await this.renewSlot(attempt);
         return;
       }
-      // The call was lost with a previous instance (a restart). Its generation may still be running:
-      // that slot stays taken until it cannot be (so no second run overlaps it on that backend).
-      await this.orphanSlot(attempt);
+      // The call was lost (with a previous instance, or a connection cut after the backend may have
+      // taken it): not sent again until the backend no longer runs it; its slot is held until then.
+      const lost = await checkLostCall(config.backend(this.env, attempt.backend), { taskId: taskIdOf(row.id, attempt.n), askable: parseInput(row).spec.type !== "upscale", startedAt: attempt.started_at });
+      // Asking took time: a callback (RunPod's, for a `/run` whose answer was lost) or a cancel may have settled it.
+      const still = this.currentAttempt();
+      if (still?.n !== attempt.n || still.state !== "running" || this.inflight === attempt.n || TERMINAL.has(this.mustRow().status)) return;
+      const at = Date.now();
+      const data = { attempt: attempt.n, backend: attempt.backend, found: lost.found };
+      if (lost.running) {
+        // Logged once, when found (poll_at marks it: the latest the wait can end).
+        if (attempt.poll_at === null) {
+          this.ctx.storage.transactionSync(() => {
+            this.event("attempt.lost", { ...data, waiting_until: iso(lost.until) }, at);
+            this.sql.exec("UPDATE attempts SET poll_at = ? WHERE n = ?", lost.until, attempt.n);
+          });
+        }
+        await this.renewSlot(attempt);
+        return;
+      }
+      const tried = new Set<string>(JSON.parse(row.tried) as string[]);
+      if (lost.unreachable) tried.add(attempt.backend);
+      const message = lost.unreachable ? "the backend could not be reached" : `the call was lost: ${lost.found}`;
       this.ctx.storage.transactionSync(() => {
-        this.endAttempt(attempt.n, "failed", "the gateway restarted during the call");
-        this.event("attempt.lost", { attempt: attempt.n, backend: attempt.backend }, now);
-        this.sql.exec("UPDATE job SET dispatch_at = ? WHERE id = ?", now, row.id);
+        this.endAttempt(attempt.n, "failed", message);
+        if (attempt.poll_at === null) this.event("attempt.lost", data, at);
+        else this.event("attempt.failed", { attempt: attempt.n, backend: attempt.backend, code: lost.unreachable ? "backend_unavailable" : "lost", message }, at);
+        this.sql.exec("UPDATE job SET dispatch_at = ?, tried = ? WHERE id = ?", at, JSON.stringify([...tried]), row.id);
       });
+      await this.releaseSlot(attempt.backend, "neutral");
     } else if (attempt?.state === "pending") {
       if (dueBy(attempt.poll_at)) await this.pollAttempt(attempt);
       else await this.renewSlot(attempt);
@@ -593,10 +625,11 @@ export class JobObject extends DurableObject<Env> {
     const images = new OutputStore(this.env.IMAGES, input.output_prefix);
     let returning: Promise<void> | undefined;
     // A synchronous backend that answered 200 has finished generating: the next job in line may
-    // start while this answer's images are read and stored (the GPU would idle through that).
+    // start while this answer's images are read and stored (the GPU would idle through that). The
+    // verdict waits for the body (a 200 without images is a failure): settle gives it.
     const onFinished = () => {
       this.slotReturned = n;
-      returning = this.releaseSlot(backend.name, "success");
+      returning = this.releaseSlot(backend.name, "later");
     };
     let outcome: Outcome;
     try {
@@ -669,8 +702,8 @@ export class JobObject extends DurableObject<Env> {
       return a?.n === n && row.status === "running" ? row : undefined;
     };
     const name = backend?.name ?? "";
-    // A slot already given back when the backend answered is not released twice.
-    const release = (outcome: "success" | "failure" | "neutral"): Promise<void> => (this.slotReturned === n ? Promise.resolve() : this.releaseSlot(name, outcome));
+    // A slot already given back when the backend answered is not released twice: it gets its verdict.
+    const release = (outcome: AttemptOutcome): Promise<void> => (this.slotReturned === n ? this.judgeSlot(name, outcome) : this.releaseSlot(name, outcome));
     if (!current()) {
       // The job ended without this attempt (canceled, timed out): its slot must not leak. An
       // asynchronous backend that took the job meanwhile runs it now: it is stopped there first
@@ -678,9 +711,13 @@ export class JobObject extends DurableObject<Env> {
       if (!TERMINAL.has(this.mustRow().status)) return;
       const taken = this.attempts("WHERE n = ?", n)[0];
       if (outcome.kind === "pending" && taken) await this.leaveBackend({ ...taken, state: "pending", external_id: outcome.externalId }, null);
+      // A lost call of a job that ended meanwhile may still run: its slot stays taken while it may.
+      else if (outcome.kind === "lost" && taken?.state === "canceled") await this.orphanSlot(taken);
       else await release("neutral");
       return;
     }
+    // The attempt stays running without a call in flight: the next heartbeat finds it lost (see advance).
+    if (outcome.kind === "lost") return;
     if (outcome.kind === "pending") {
       this.sql.exec("UPDATE attempts SET state = 'pending', external_id = ?, poll_at = ?, poll_delay = ? WHERE n = ?", outcome.externalId, Date.now() + outcome.pollAfterMs, Math.max(POLL_MIN_MS, outcome.pollAfterMs), n);
       this.event("attempt.submitted", { attempt: n, backend: name, external_id: outcome.externalId }, Date.now());
@@ -858,7 +895,15 @@ export class JobObject extends DurableObject<Env> {
       .catch(() => undefined);
   }
 
-  private async releaseSlot(backend: string, outcome: "success" | "failure" | "neutral"): Promise<void> {
+  /** The verdict on an attempt whose slot went back when its backend answered (see callBackend). */
+  private async judgeSlot(backend: string, outcome: AttemptOutcome): Promise<void> {
+    if (!backend) return;
+    await this.scheduler(backend)
+      .judge(this.mustRow().id, outcome)
+      .catch(() => undefined);
+  }
+
+  private async releaseSlot(backend: string, outcome: ReleaseOutcome): Promise<void> {
     if (!backend) return;
     await this.scheduler(backend)
       .release(this.mustRow().id, outcome)

@@ -107,6 +107,7 @@ export async function generate(state: SimState, kind: Kind, api: "txt2img" | "im
   const taskId = typeof payload.force_task_id === "string" && payload.force_task_id ? payload.force_task_id : newTaskId();
   // Only A1111 itself keeps tasks (and, when serial, its one-at-a-time lock).
   const tasks = kind === "a1111" ? state.tasks : undefined;
+  if (tasks) state.stats.byTask[taskId] = (state.stats.byTask[taskId] ?? 0) + 1;
   const release = tasks ? await tasks.admit(taskId, faults.serial) : () => undefined;
   const end = state.begin(kind, typeof payload.prompt === "string" ? payload.prompt : "");
   const started = Date.now();

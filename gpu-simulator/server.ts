@@ -116,6 +116,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       const body = await readJson(req);
       if (!body) return { status: 400, body: { error: "bad JSON" } };
       if (state.faults("runpod").down) return "down";
+      if (op === "run" && state.takeDrop("runpod")) {
+        runpod.run(body);
+        return "down";
+      }
       return op === "runsync" ? runpod.runsync(body) : runpod.run(body);
     }
 
@@ -164,6 +168,11 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     if ((name === "txt2img" || name === "img2img") && method === "POST") {
       const body = await readJson(req);
       if (!body) return { status: 422, body: { detail: [{ loc: ["body"], msg: "invalid JSON", type: "value_error.jsondecode" }] } };
+      if (state.takeDrop("a1111")) {
+        // Taken: the generation runs on, with nobody left to answer.
+        void generate(state, "a1111", name, body);
+        return "down";
+      }
       return generate(state, "a1111", name, body);
     }
     if (name === "png-info" && method === "POST") {

@@ -33,6 +33,11 @@ export interface Faults {
    * server whose keep-alive timeout ran out just as the client reused the connection (0: never).
    */
   staleAfterMs: number;
+  /**
+   * The next this many generation requests (A1111 txt2img/img2img, RunPod `/run`) are taken and run,
+   * and their connection dropped before any answer: a request that reached the backend, then a reset.
+   */
+  dropAfterAccept: number;
 }
 
 export type SimConfig = Faults & { [K in Kind]?: Partial<Faults> };
@@ -51,6 +56,7 @@ export const DEFAULT_FAULTS: Faults = {
   incompressible: false,
   bodyDelayMs: 0,
   staleAfterMs: 0,
+  dropAfterAccept: 0,
 };
 
 export interface KindStats {
@@ -78,6 +84,10 @@ export interface Stats {
   staleDropped: number;
   /** Generations per prompt tag `[tag:<name>]`: lets a load test count GPU runs per job. */
   byTag: Record<string, number>;
+  /** A1111 generations per task id (`force_task_id`): one attempt run twice shows here. */
+  byTask: Record<string, number>;
+  /** Requests taken and then dropped (`dropAfterAccept`). */
+  droppedAfterAccept: number;
   /** The latest generation per tag, started and ended (epoch ms): lets the bench split a job's time. */
   lastRunByTag: Record<string, { started_at: number; ended_at: number | null }>;
 }
@@ -96,6 +106,8 @@ export const emptyStats = (): Stats => ({
   webhooksSent: 0,
   staleDropped: 0,
   byTag: {},
+  byTask: {},
+  droppedAfterAccept: 0,
   lastRunByTag: {},
 });
 
@@ -115,6 +127,15 @@ export class SimState {
 
   faults(kind: Kind): Faults {
     return { ...DEFAULT_FAULTS, ...stripKinds(this.config), ...this.config[kind] };
+  }
+
+  /** Whether this generation request of `kind` is one to drop after taking it (see `dropAfterAccept`), counting it down. */
+  takeDrop(kind: Kind): boolean {
+    const left = this.faults(kind).dropAfterAccept;
+    if (left <= 0) return false;
+    this.config[kind] = { ...this.config[kind], dropAfterAccept: left - 1 };
+    this.stats.droppedAfterAccept++;
+    return true;
   }
 
   patch(p: Partial<SimConfig>): void {

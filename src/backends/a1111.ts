@@ -3,6 +3,7 @@ import type { GenerationSpec } from "../jobs/spec";
 import { bytesToBase64 } from "../lib/base64";
 import { a1111Headers } from "./a1111-api";
 import { readA1111Progress, skipA1111 } from "./a1111-progress";
+import { a1111Arrival } from "./a1111-task";
 import { callBackend, callBackendForImages, failed, parseJsonObject, statusFailure, storedImages, type ImageAnswer } from "./http";
 import { backendModelName } from "./models";
 import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome, ProgressRequest } from "./types";
@@ -138,10 +139,12 @@ export class A1111Adapter implements BackendAdapter {
     const upscale = call.api === "extra-single-image";
     // The task id lets a cancel tell this generation from a neighbour's; A1111's extras API has none.
     const payload: Record<string, unknown> = upscale ? call.body : { ...call.body, force_task_id: req.taskId };
+    // A cut connection is resent only when A1111 has never heard of the task; an upscale cannot be asked about.
+    const arrival = upscale ? async () => "unknown" as const : () => a1111Arrival(this.config, req.taskId, req.signal);
     const res = await callBackendForImages(
       `${this.config.url}/sdapi/v1/${call.api}`,
       { method: "POST", headers: this.headers(), body: JSON.stringify(payload) },
-      { timeoutMs: this.config.timeout_s * 1000, signal: req.signal, imagesAt: a1111ImagesAt(upscale), store: req.images, onFinished: req.onFinished },
+      { timeoutMs: this.config.timeout_s * 1000, signal: req.signal, imagesAt: a1111ImagesAt(upscale), store: req.images, onFinished: req.onFinished, arrival },
     );
     if (!res.ok) return res.outcome;
     const { answer } = res;

@@ -5,6 +5,9 @@ import { hex, hmacSha256Stream, prefixedStream, timingSafeEqual } from "../lib/c
 import { callBackend, callBackendForImages, failed, parseJsonObject, readImageAnswer, statusFailure, storedImages, type ImageAnswer } from "./http";
 import type { BackendAdapter, CallbackSource, GenerationRequest, ImageStore, ModelInfo, Outcome } from "./types";
 
+/** Cerebrium cannot be asked about a run: a cut predict call is never sent again blindly. */
+const cannotAsk = async () => "unknown" as const;
+
 /** Where Cerebrium's answer (and webhook body) carries the images. */
 const CEREBRIUM_IMAGES = ["result"] as const;
 
@@ -68,7 +71,7 @@ export class CerebriumAdapter implements BackendAdapter {
     const body = JSON.stringify(cerebriumBody(req.spec, req.initImage));
     if (this.config.async) {
       const url = `${this.config.url}?async=true&webhookEndpoint=${encodeURIComponent(req.callbackUrl)}`;
-      const res = await callBackend(url, { method: "POST", headers: this.headers({ "x-webhook-secret": req.callbackSecret }), body }, 30_000, req.signal);
+      const res = await callBackend(url, { method: "POST", headers: this.headers({ "x-webhook-secret": req.callbackSecret }), body }, 30_000, req.signal, cannotAsk);
       if (!res.ok) return res.outcome;
       if (res.status < 200 || res.status >= 300) return statusFailure(res.status, res.body);
       const runId = parseJsonObject(res.body)?.run_id;
@@ -78,7 +81,7 @@ export class CerebriumAdapter implements BackendAdapter {
     const res = await callBackendForImages(
       this.config.url,
       { method: "POST", headers: this.headers(), body },
-      { timeoutMs: this.config.timeout_s * 1000, signal: req.signal, imagesAt: CEREBRIUM_IMAGES, store: req.images, onFinished: req.onFinished },
+      { timeoutMs: this.config.timeout_s * 1000, signal: req.signal, imagesAt: CEREBRIUM_IMAGES, store: req.images, onFinished: req.onFinished, arrival: cannotAsk },
     );
     if (!res.ok) return res.outcome;
     const { answer } = res;

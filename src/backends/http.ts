@@ -1,6 +1,6 @@
 import { Base64Decoder } from "../lib/base64";
 import { parseStreamingJson } from "../lib/json-stream";
-import { fetchPastStaleConnections } from "../lib/stale-connections";
+import { fetchPastStaleConnections, MayHaveArrived, type Arrival } from "../lib/stale-connections";
 import type { StoredImage } from "../storage/images";
 import type { BackendFailure, ImageStore, Outcome } from "./types";
 
@@ -13,10 +13,12 @@ export type HttpResult = { ok: true; status: number; body: string } | { ok: fals
 
 /**
  * One bounded HTTP call to a backend. Network errors and timeouts come back as retryable
- * failures, so an adapter never throws for something the backend did.
+ * failures, so an adapter never throws for something the backend did. A request that may start
+ * GPU work passes `arrival` (see fetchPastStaleConnections): cut after it may have reached the
+ * backend, it comes back `lost`.
  */
-export async function callBackend(url: string, init: RequestInit, timeoutMs: number, signal: AbortSignal): Promise<HttpResult> {
-  return bounded(url, init, timeoutMs, signal, async (res) => ({ ok: true, status: res.status, body: await res.text() }));
+export async function callBackend(url: string, init: RequestInit, timeoutMs: number, signal: AbortSignal, arrival?: () => Promise<Arrival>): Promise<HttpResult> {
+  return bounded(url, init, timeoutMs, signal, arrival, async (res) => ({ ok: true, status: res.status, body: await res.text() }));
 }
 
 /** A backend's answer read with its images streamed into the store (see `readImageAnswer`). */
@@ -29,23 +31,31 @@ export type HttpImageResult = { ok: true; status: number; answer: ImageAnswer } 
 export async function callBackendForImages(
   url: string,
   init: RequestInit,
-  opts: { timeoutMs: number; signal: AbortSignal; imagesAt: readonly string[]; store: ImageStore; onFinished?: () => void },
+  opts: { timeoutMs: number; signal: AbortSignal; imagesAt: readonly string[]; store: ImageStore; onFinished?: () => void; arrival?: () => Promise<Arrival> },
 ): Promise<HttpImageResult> {
-  return bounded(url, init, opts.timeoutMs, opts.signal, async (res) => {
+  return bounded(url, init, opts.timeoutMs, opts.signal, opts.arrival, async (res) => {
     if (res.status === 200) opts.onFinished?.();
     return { ok: true, status: res.status, answer: await readImageAnswer(res.body ?? emptyBody(), opts.imagesAt, opts.store) };
   });
 }
 
-async function bounded<T>(url: string, init: RequestInit, timeoutMs: number, signal: AbortSignal, read: (res: Response) => Promise<T>): Promise<T | { ok: false; outcome: Outcome }> {
+async function bounded<T>(
+  url: string,
+  init: RequestInit,
+  timeoutMs: number,
+  signal: AbortSignal,
+  arrival: (() => Promise<Arrival>) | undefined,
+  read: (res: Response) => Promise<T>,
+): Promise<T | { ok: false; outcome: Outcome }> {
   const timeout = AbortSignal.timeout(Math.max(1, Math.floor(timeoutMs)));
   try {
     const both = AbortSignal.any([signal, timeout]);
     const resendable = init.body === undefined || init.body === null || typeof init.body === "string";
     const send = () => fetch(url, { ...init, redirect: "manual", signal: both });
-    const res = resendable ? await fetchPastStaleConnections(send, both) : await send();
+    const res = resendable ? await fetchPastStaleConnections(send, both, arrival) : await send();
     return await read(res);
   } catch (err) {
+    if (err instanceof MayHaveArrived) return { ok: false, outcome: { kind: "lost", message: err.message } };
     if (signal.aborted) return { ok: false, outcome: failed("canceled", "the attempt was abandoned", false) };
     if (timeout.aborted) return { ok: false, outcome: failed("timeout", `no answer within ${Math.round(timeoutMs / 1000)} s`, true) };
     return { ok: false, outcome: failed("backend_unavailable", "the backend could not be reached", true, err instanceof Error ? err.message : String(err)) };

@@ -3,12 +3,14 @@ import { a1111Call, a1111ImagesAt, a1111Models, a1111Outcome, upscaleOutcome } f
 import { callBackend, callBackendForImages, failed, parseJsonObject, readImageAnswer, statusFailure, type ImageAnswer } from "./http";
 import { backendModelName } from "./models";
 import { readRunPodProgress } from "./runpod-progress";
-import type { BackendAdapter, CallbackSource, GenerationRequest, ImageStore, ModelInfo, Outcome, ProgressRequest } from "./types";
+import type { BackendAdapter, CallbackOutcome, CallbackSource, GenerationRequest, ImageStore, ModelInfo, Outcome, ProgressRequest } from "./types";
 
 /** Where a status object (and a webhook body) carries the worker's images: in `output`, as A1111 answered. */
 export const runpodImagesAt = (upscale: boolean) => ["output", ...a1111ImagesAt(upscale)];
 
 const FIRST_POLL_MS = 2_000;
+
+const cannotAsk = async () => "unknown" as const;
 
 /** Reads a RunPod `error`, which is sometimes a JSON string of an object. */
 function errorText(error: unknown): string {
@@ -68,7 +70,9 @@ export class RunPodAdapter implements BackendAdapter {
   async submit(req: GenerationRequest): Promise<Outcome> {
     const call = a1111Call(req.spec, req.initImage, backendModelName(this.config, req.spec.model));
     const body = { input: { api_name: call.api, ...call.body }, webhook: req.callbackUrl };
-    const res = await callBackend(`${this.config.url}/run`, { method: "POST", headers: this.headers(), body: JSON.stringify(body) }, 30_000, req.signal);
+    // RunPod cannot be asked about a job whose id never came back: a cut `/run` is never sent again,
+    // and the attempt waits for its callback instead (see durable-objects/lost-call.ts).
+    const res = await callBackend(`${this.config.url}/run`, { method: "POST", headers: this.headers(), body: JSON.stringify(body) }, 30_000, req.signal, cannotAsk);
     if (!res.ok) return res.outcome;
     if (res.status < 200 || res.status >= 300) return statusFailure(res.status, res.body);
     const json = parseJsonObject(res.body);
@@ -85,11 +89,11 @@ export class RunPodAdapter implements BackendAdapter {
     return runpodOutcome(res.answer, samples, upscale);
   }
 
-  async callback(req: { body: CallbackSource; samples: number; upscale: boolean; images: ImageStore }): Promise<Outcome | undefined> {
+  async callback(req: { body: CallbackSource; samples: number; upscale: boolean; images: ImageStore }): Promise<CallbackOutcome | undefined> {
     const answer = await readImageAnswer(await req.body.open(), runpodImagesAt(req.upscale), req.images);
     const json = answer.json;
     if (!json || typeof json.status !== "string" || typeof json.id !== "string") return undefined;
-    return runpodOutcome(answer, req.samples, req.upscale);
+    return { ...runpodOutcome(answer, req.samples, req.upscale), externalId: json.id };
   }
 
   async cancel({ externalId }: { externalId: string | undefined }, signal: AbortSignal): Promise<void> {

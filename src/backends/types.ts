@@ -74,7 +74,15 @@ export type Outcome =
   /** The images, stored by then; any other the store took (a grid, a partial batch) is not the job's. */
   | { kind: "done"; images: StoredImage[] }
   | { kind: "pending"; externalId: string; pollAfterMs: number }
-  | { kind: "failed"; failure: BackendFailure };
+  | { kind: "failed"; failure: BackendFailure }
+  /**
+   * The connection was cut after the request may have reached the backend, which may be running it
+   * now: it must not be sent again, there or elsewhere, until the backend no longer runs it.
+   */
+  | { kind: "lost"; message: string };
+
+/** A completion callback's outcome, with the backend's id of the generation that reported (RunPod's job id). */
+export type CallbackOutcome = Outcome & { externalId?: string };
 
 export interface ModelInfo {
   title: string;
@@ -94,7 +102,7 @@ export interface BackendAdapter {
   /** Asks an asynchronous backend how a pending generation is doing. */
   poll(externalId: string, ctx: { samples: number; upscale: boolean; signal: AbortSignal; images: ImageStore }): Promise<Outcome>;
   /** Reads a completion callback; `undefined` when it is not one this adapter accepts. */
-  callback(req: { headers: Headers; body: CallbackSource; secret: string; samples: number; upscale: boolean; images: ImageStore }): Promise<Outcome | undefined>;
+  callback(req: { headers: Headers; body: CallbackSource; secret: string; samples: number; upscale: boolean; images: ImageStore }): Promise<CallbackOutcome | undefined>;
   /** Stops this attempt's generation (best effort), and never a generation that is not this attempt's. */
   cancel(attempt: { externalId: string | undefined; taskId: string }, signal: AbortSignal): Promise<void>;
   listModels(signal: AbortSignal): Promise<ModelInfo[]>;

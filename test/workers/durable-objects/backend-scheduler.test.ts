@@ -95,6 +95,28 @@ describe("backend scheduler", () => {
     expect(await ask(s, "after")).toMatchObject({ status: "granted", probe: false });
   });
 
+  it("frees a slot given back at a 200's headers at once, and counts the verdict that follows the body", async () => {
+    const s = named("hollow");
+    await jobIn("hollow-next", "wanting", "hollow");
+    await ask(s, "first", "acme", true, 1);
+    expect(await ask(s, "hollow-next", "acme", true, 1)).toMatchObject({ status: "queued" });
+    await s.release("first", "later");
+    // The next job has the slot before the first one's body is read.
+    expect((await slotsOf(s)).map((r) => r.job_id)).toEqual(["hollow-next"]);
+    expect((await s.status()).recent).toMatchObject({ jobs: 0 });
+    // That body held no images: a failure, for the circuit and the success rate alike.
+    await s.judge("first", "failure");
+    await s.release("hollow-next", "later");
+    await s.judge("hollow-next", "failure");
+    await ask(s, "third", "acme", true, 1);
+    await s.release("third", "later");
+    await s.judge("third", "failure");
+    const status = await s.status();
+    expect(status.recent).toMatchObject({ jobs: 3, success_rate: 0 });
+    expect(status.consecutive_failures).toBe(CIRCUIT_THRESHOLD);
+    expect(status.circuit).toBe("open");
+  });
+
   it("empties its line when the circuit opens, so waiting jobs can look elsewhere", async () => {
     const s = named("opens-with-line");
     for (let i = 1; i < CIRCUIT_THRESHOLD; i++) {

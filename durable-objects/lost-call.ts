@@ -1,0 +1,42 @@
+/**
+ * A synchronous call the job lost while the backend may still run it: cut by a gateway restart
+ * (on Cloudflare every deploy resets every Durable Object), or a connection lost after the backend
+ * may have taken the request. It is not sent again, there or elsewhere, until that backend no
+ * longer runs it, and its slot stays taken until then, so `max_concurrency` holds.
+ */
+import { adapterFor } from "../src/backends";
+import { a1111TaskState } from "../src/backends/a1111-task";
+import type { BackendConfig } from "../src/config";
+
+export type LostCall =
+  /** It may still run: keep the slot, wait, ask again on the next heartbeat (never past `until`). */
+  | { running: true; until: number; found: string }
+  /** It no longer runs (or would have ended by now): the slot goes back and the job dispatches again. */
+  | { running: false; found: string; unreachable: boolean };
+
+const ASK_TIMEOUT_MS = 3_000;
+
+/**
+ * What became of a lost call. A1111 is asked by the attempt's `force_task_id`; an active task is
+ * interrupted (the adapter's cancel interrupts only a task A1111 calls active). Anything that
+ * cannot be asked (Cerebrium, an A1111 upscale, a RunPod `/run` whose id never came back and whose
+ * callback is awaited) is presumed to run until the backend's timeout after the call began.
+ */
+export async function checkLostCall(backend: BackendConfig | undefined, call: { taskId: string; askable: boolean; startedAt: number }): Promise<LostCall> {
+  if (!backend) return { running: false, found: "the backend is no longer configured", unreachable: false };
+  const until = call.startedAt + backend.timeout_s * 1000;
+  const over = Date.now() >= until;
+  if (backend.kind !== "a1111" || !call.askable) {
+    return over ? { running: false, found: "the call would have ended by now", unreachable: false } : { running: true, until, found: "the backend cannot be asked: waiting until the call would have ended" };
+  }
+  const state = await a1111TaskState(backend, call.taskId, AbortSignal.timeout(ASK_TIMEOUT_MS));
+  if (state === "unknown" || state === "completed") return { running: false, found: state === "completed" ? "the backend has completed it" : "the backend does not know it", unreachable: false };
+  if (over) return { running: false, found: state === "unreachable" ? "the backend could not be reached" : "the call outlived the backend's timeout", unreachable: state === "unreachable" };
+  if (state === "active") {
+    await adapterFor(backend)
+      .cancel({ externalId: undefined, taskId: call.taskId }, AbortSignal.timeout(ASK_TIMEOUT_MS))
+      .catch(() => undefined);
+    return { running: true, until, found: "the backend is running it: interrupted" };
+  }
+  return { running: true, until, found: state === "queued" ? "the backend has it queued" : "the backend could not be asked" };
+}

@@ -1,0 +1,135 @@
+/**
+ * One attempt never runs twice on a GPU: a request the backend may have taken is not sent again
+ * after a lost connection or a gateway restart until the backend no longer runs it, and a backend
+ * answer that is a failure in disguise counts against that backend.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { api, waitForJob, waitForStatus, type JobView } from "./support/client";
+import { startGateway, startSimulatorProcess } from "./support/processes";
+
+let sim: Awaited<ReturnType<typeof startSimulatorProcess>>;
+let hollow: Awaited<ReturnType<typeof startSimulatorProcess>>;
+let gw: Awaited<ReturnType<typeof startGateway>>;
+let dir: string;
+let client: ReturnType<typeof api>;
+
+beforeAll(async () => {
+  [sim, hollow] = await Promise.all([
+    startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 20 }) } }),
+    // Every generation there answers 200 without images.
+    startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 20, emptyImages: true }) } }),
+  ]);
+  dir = mkdtempSync(join(tmpdir(), "easel-e2e-lost-calls-"));
+  gw = await startGateway({
+    persistDir: dir,
+    vars: {
+      TENANTS: JSON.stringify({ acme: { api_keys: ["sk_acme"] } }),
+      BACKENDS: JSON.stringify([
+        { name: "gpu", kind: "a1111", url: sim.url, max_concurrency: 1, timeout_s: 120 },
+        { name: "pod", kind: "runpod", url: `${sim.url}/v2/endpoint`, max_concurrency: 1, timeout_s: 120 },
+        { name: "hollow", kind: "a1111", url: hollow.url, max_concurrency: 1, circuit_cooldown_s: 600 },
+      ]),
+      ALLOW_PRIVATE_URLS: "true",
+      URL_SIGNING_SECRET: "e2e",
+    },
+  });
+  client = api(gw.url, "sk_acme");
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  await Promise.all([sim?.stop(), hollow?.stop()]);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const submit = async (body: Record<string, unknown>): Promise<JobView> => {
+  const res = await client.post("/v1/jobs", { type: "txt2img", width: 64, height: 64, ...body });
+  expect(res.status).toBe(202);
+  return (await res.json()) as JobView;
+};
+const eventsOf = async (id: string) => ((await (await client.get(`/v1/jobs/${id}/events`)).json()) as { data: { type: string; data: Record<string, unknown> }[] }).data;
+const backend = async (name: string) =>
+  ((await (await client.get("/v1/backends")).json()) as { data: { name: string; circuit: string; recent: { jobs: number; success_rate: number | null } }[] }).data.find((b) => b.name === name);
+
+describe("a connection lost after the backend took the request", () => {
+  it("never runs an A1111 attempt twice: it waits until A1111 no longer runs it, then runs a new attempt", async () => {
+    await sim.reset();
+    await sim.config({ a1111: { msPerImage: 1500, dropAfterAccept: 1 } });
+    try {
+      const job = await submit({ backend: "gpu", prompt: "[tag:cut-a1111] x" });
+      const done = await waitForJob(client, job.id, 60_000);
+      expect(done.status).toBe("succeeded");
+      const stats = await sim.stats();
+      expect(stats.droppedAfterAccept).toBe(1);
+      // Each attempt's task ran once, and never beside the other on this one-slot backend.
+      expect(Object.values(stats.byTask).length).toBeGreaterThanOrEqual(1);
+      expect(Object.values(stats.byTask).every((n) => n === 1)).toBe(true);
+      expect(stats.byKind.a1111.maxConcurrent).toBe(1);
+      const events = await eventsOf(job.id);
+      expect(events.find((e) => e.type === "attempt.lost")?.data).toMatchObject({ attempt: 1, backend: "gpu" });
+    } finally {
+      await sim.config({ a1111: { msPerImage: 20, dropAfterAccept: 0 } });
+    }
+  });
+
+  it("never starts a second RunPod job for an attempt: the attempt's callback names the job it ran", async () => {
+    await sim.reset();
+    await sim.config({ runpod: { msPerImage: 300, dropAfterAccept: 1 } });
+    try {
+      const job = await submit({ backend: "pod", prompt: "[tag:cut-runpod] x" });
+      const done = await waitForJob(client, job.id, 60_000);
+      expect(done.status).toBe("succeeded");
+      const stats = await sim.stats();
+      expect(stats.droppedAfterAccept).toBe(1);
+      expect(stats.requests["/v2/endpoint/run"]).toBe(1);
+      expect(stats.byKind.runpod.generations).toBe(1);
+    } finally {
+      await sim.config({ runpod: { msPerImage: 20, dropAfterAccept: 0 } });
+    }
+  });
+});
+
+describe("a gateway restart during a long synchronous call", () => {
+  it("does not start the attempt again while A1111 still runs it, and max_concurrency holds", async () => {
+    // A short run first: the scheduler then presumes an orphaned run over after 15 s, well before this one ends.
+    expect((await waitForJob(client, (await submit({ backend: "gpu", prompt: "warm" })).id)).status).toBe("succeeded");
+    await sim.reset();
+    await sim.config({ a1111: { msPerImage: 45_000 } });
+    const job = await submit({ backend: "gpu", prompt: "[tag:restart] x" });
+    await waitForStatus(client, job.id, "running");
+    // The first generation has begun on the backend before the gateway dies.
+    const until = Date.now() + 10_000;
+    while ((await sim.tasks()).length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(await sim.tasks()).toHaveLength(1);
+    await gw.kill();
+    // Whatever runs after the restart is short.
+    await sim.config({ a1111: { msPerImage: 20 } });
+    await gw.start();
+    const done = await waitForJob(client, job.id, 90_000);
+    expect(done.status).toBe("succeeded");
+    const stats = await sim.stats();
+    expect(stats.byTag.restart).toBe(2);
+    expect(Object.values(stats.byTask).every((n) => n === 1)).toBe(true);
+    expect(stats.byKind.a1111.maxConcurrent).toBe(1);
+    // The lost generation was stopped rather than waited out.
+    expect(stats.interrupted).toBe(1);
+    const lost = (await eventsOf(job.id)).find((e) => e.type === "attempt.lost");
+    expect(lost?.data).toMatchObject({ attempt: 1, backend: "gpu" });
+  });
+});
+
+describe("a failure in disguise", () => {
+  it("counts a 200 without images against the backend's success rate and opens its circuit", async () => {
+    for (let i = 0; i < 3; i++) {
+      const done = await waitForJob(client, (await submit({ backend: "hollow", prompt: `hollow ${i}` })).id);
+      expect(done.status).toBe("failed");
+    }
+    const status = await backend("hollow");
+    expect(status?.recent.jobs).toBe(3);
+    expect(status?.recent.success_rate).toBe(0);
+    expect(status?.circuit).toBe("open");
+  });
+});
