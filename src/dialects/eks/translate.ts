@@ -9,7 +9,6 @@ import type { Env } from "../../env";
 import { EaselError } from "../../errors";
 import type { IntakeOptions, IntakeRequest } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
-import { RUN_ID_PATTERN } from "../../jobs/run-id";
 import type { StoredJobInput } from "../../jobs/spec";
 import { keyPathProblem, keySegmentProblem } from "../../lib/storage-key";
 import { s3ImageKey, s3ManifestKey, s3Url, type ManifestResult } from "../../storage/s3-output";
@@ -40,9 +39,8 @@ const Prefix = keyString(keyPathProblem, /^[A-Za-z0-9._\-/]{1,512}$/, "1 to 512 
  * `<prefix>/<id>` must not be where the core keeps a job's files (`outputs/<run id>`): the task's
  * images would overwrite that job's. Any other location lies apart from the core's keys.
  */
-const RUN_ID_SHAPE = new RegExp(`^${RUN_ID_PATTERN}$`);
-const clashesWithCore = (prefix: string | undefined, id: string) => prefix !== undefined && CORE_ROOTS.has(prefix) && RUN_ID_SHAPE.test(id);
-const CLASH = "an id shaped like Easel's run ids may not go under inputs, outputs or callbacks";
+const clashesWithCore = (prefix: string | undefined, id: string) => prefix !== undefined && CORE_ROOTS.has(prefix) && id.startsWith("run_");
+const CLASH = "an id starting run_ (Easel's run ids) may not go under inputs, outputs or callbacks";
 
 export const EksTaskSchema = z
   .object({

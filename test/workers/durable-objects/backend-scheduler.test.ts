@@ -22,9 +22,9 @@ const ask = (s: ReturnType<typeof scheduler>, jobId: string, tenant = "acme", en
  * wanted; `ended` has finished.
  */
 async function jobIn(id: string, state: "wanting" | "ended", backend: string): Promise<void> {
-  // A job object makes its tables at first use: any read does.
-  await jobStub(env, id).get("acme");
-  await runInDurableObject(env.JOBS.get(env.JOBS.idFromName(id)), (_o: JobObject, st) => {
+  await runInDurableObject(env.JOBS.get(env.JOBS.idFromName(id)), (o: JobObject, st) => {
+    // A job object makes its tables at its first write (its `sql` getter); reads alone make none.
+    void (o as unknown as { sql: SqlStorage }).sql;
     const now = Date.now();
     st.storage.sql.exec(
       "INSERT INTO job (id, tenant, status, input, created_at, deadline_at) VALUES (?, 'acme', ?, '{}', ?, ?)",
