@@ -14,6 +14,7 @@ import type { S3Output } from "../storage/s3-output";
 import { tenantStub } from "../tenants";
 import { isOk, jobStub } from "./client";
 import { admitJob, hasActiveLimit, checkRate } from "./limits";
+import { requireKnownModel } from "./models";
 import type { JobSnapshot } from "./results";
 import { takeRunId } from "./warm-objects";
 import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type Dialect, type GenerationSpec } from "./spec";
@@ -65,6 +66,8 @@ export interface IntakeOptions {
   outputPrefix?: string;
   /** Also write the outputs (and the dialect's manifest) to this S3 location. */
   s3Output?: S3Output;
+  /** Refuse a model no backend lists (src/jobs/models.ts), as A1111 does; a pin that overrides the lists is exempt. */
+  knownModelsOnly?: boolean;
 }
 
 /**
@@ -117,6 +120,8 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
     });
     throw new EaselError(422, "validation_failed", details.map((d) => `${d.path}: ${d.message}`).join("; "), details);
   }
+  // Before the backends' lists are matched: "unknown model" says more than "no backend serves it".
+  if (opts.knownModelsOnly && !req.pin_overrides_models) await requireKnownModel(env, req.model, fields.model);
   const backends = config.backends(env);
   if (req.backend && !backends.some((b) => b.name === req.backend)) throw invalid(fields.backend, `unknown backend "${req.backend}"`);
   if (!fittingBackends(backends, { ...req, pinOverridesModels: req.pin_overrides_models }).length) {

@@ -10,13 +10,12 @@ import { EaselError, invalid } from "../../errors";
 import { jobStub } from "../../jobs/client";
 import { submitJob, type IntakeOptions, type IntakeRequest } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
+import { failureStatus, syncWait } from "../../jobs/sync-wait";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { tenantStub } from "../../tenants";
 import { basicOrBearerKey } from "../keys";
-import { requireKnownModel } from "../models";
 import { JSON_HEADERS, jsonWithImages } from "../outputs";
 import { OutputImage, outputPlaces } from "../../webhooks/body-slots";
-import { failureStatus, waitForEnd } from "../wait";
 import { ExtrasSingleImageSchema, extrasFields, fromExtras, toExtrasResponse } from "./extras";
 import { pngInfo } from "./infotext";
 import { a1111List, LISTS, refreshA1111, type ListName } from "./lists";
@@ -31,15 +30,15 @@ a1111.onError(errorsAs(a1111Error, (e) => (e.status === 401 ? { "www-authenticat
 async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A1111Request) {
   const tenant = c.var.tenant;
   const { model, field } = requestedModel(body, (await tenantStub(c.env, tenant).getOptions()).sd_model_checkpoint);
-  await requireKnownModel(c.env, model, field);
   const { snapshot } = await submitJob(c.env, fromA1111(type, body, model), {
     tenant,
     dialect: "a1111",
     publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
     fields: { ...a1111Fields(), model: field },
+    knownModelsOnly: true,
   });
   c.header("x-easel-run-id", snapshot.job.id);
-  const done = await whileWaiting(c.env, tenant, snapshot.job.id, () => waitForEnd(c.env, snapshot.job.id, tenant, { signal: c.req.raw.signal, waitUntil: (p) => c.executionCtx.waitUntil(p) }));
+  const done = await whileWaiting(c.env, tenant, snapshot.job.id, () => syncWait(c, snapshot.job.id));
   // Interrupted (POST interrupt, or a cancel in /v1): A1111 answers 200 with what it made, here nothing.
   if (done.job.status === "canceled") return c.json(toA1111Response(done, [], a1111Parameters(type, body)), 200);
   if (done.job.status !== "succeeded") {
@@ -62,9 +61,7 @@ async function upscales(c: Context<AppEnv>, requests: { req: IntakeRequest; fiel
     throw err;
   }
   c.header("x-easel-run-id", created.join(", "));
-  const done = await Promise.all(
-    created.map((id) => whileWaiting(c.env, tenant, id, () => waitForEnd(c.env, id, tenant, { signal: c.req.raw.signal, waitUntil: (p) => c.executionCtx.waitUntil(p) }))),
-  );
+  const done = await Promise.all(created.map((id) => whileWaiting(c.env, tenant, id, () => syncWait(c, id))));
   const failed = done.find((d) => d.job.status !== "succeeded");
   if (failed) throw new EaselError(failureStatus(failed.job), failed.job.error?.code ?? failed.job.status, failed.job.error?.message ?? `the job is ${failed.job.status}`);
   return done;

@@ -7,7 +7,8 @@ import { z } from "@hono/zod-openapi";
 import type { Env } from "../../env";
 import { EaselError } from "../../errors";
 import { tenantStub } from "../../tenants";
-import { cachedModels, modelTitle, requireKnownModel } from "../models";
+import { requireKnownModel } from "../../jobs/models";
+import { cachedModels, modelTitle } from "../models";
 
 const MAX_OPTION_BYTES = 64 * 1024;
 

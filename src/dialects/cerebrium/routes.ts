@@ -8,14 +8,14 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { createApp, errorsAs } from "../../app";
 import { config } from "../../config";
-import { invalid } from "../../errors";
+import { endpointRoute } from "../../jobs/endpoints";
 import { submitJob } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
+import { failureStatus, syncWait } from "../../jobs/sync-wait";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { rawOrBearerKey } from "../keys";
 import { JSON_HEADERS, jsonWithImages } from "../outputs";
 import { outputPlaces } from "../../webhooks/body-slots";
-import { failureStatus, waitForEnd } from "../wait";
 import { CerebriumRequestSchema, cerebriumAccepted, cerebriumError, cerebriumFields, fromCerebrium, toCerebrium, type CerebriumRequest } from "./translate";
 
 export const cerebrium = createApp();
@@ -30,11 +30,10 @@ cerebrium.onError(errorsAs(cerebriumError));
  * `webhook` is where the result goes (seed 004's body field, or v4's `webhookEndpoint`).
  */
 async function submit(c: Context<AppEnv>, app: string, body: CerebriumRequest, webhook: { url: string | undefined; field: string }): Promise<JobSnapshot> {
-  const deployment = config.endpoint(c.env, app);
-  if (deployment?.types && !deployment.types.includes("img2img")) throw invalid("app_name", `app ${app} does not serve img2img`);
+  const route = endpointRoute(c.env, app, "img2img", { field: "app_name", message: `app ${app} does not serve img2img` });
   const { snapshot } = await submitJob(
     c.env,
-    { ...fromCerebrium(body), webhook: webhook.url, model: deployment?.model, backend: deployment?.backend, pin_overrides_models: deployment?.backend !== undefined },
+    { ...fromCerebrium(body), webhook: webhook.url, ...route },
     {
       tenant: c.var.tenant,
       dialect: "cerebrium",
@@ -48,7 +47,7 @@ async function submit(c: Context<AppEnv>, app: string, body: CerebriumRequest, w
 
 /** Waits for the job (a hang-up cancels it) and answers Cerebrium's body, a 4xx/5xx when it did not succeed. */
 async function answerWhenDone(c: Context<AppEnv>, snapshot: JobSnapshot, extra: (done: JobSnapshot) => Record<string, unknown> = () => ({})) {
-  const done = await waitForEnd(c.env, snapshot.job.id, c.var.tenant, { signal: c.req.raw.signal, waitUntil: (p) => c.executionCtx.waitUntil(p) });
+  const done = await syncWait(c, snapshot.job.id);
   return c.body(await jsonWithImages(c.env, done.output_keys, { ...(await toCerebrium(done, outputPlaces)), ...extra(done) }), done.job.status === "succeeded" ? 200 : failureStatus(done.job), JSON_HEADERS);
 }
 

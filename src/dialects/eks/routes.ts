@@ -13,13 +13,13 @@ import type { Env } from "../../env";
 import { EaselError } from "../../errors";
 import { submitJob } from "../../jobs/intake";
 import { fetchLinks } from "../../jobs/links";
+import { requireKnownModel } from "../../jobs/models";
+import { snapshotFor } from "../../jobs/tenant-job";
 import { canonicalJson, sha256Hex } from "../../lib/crypto";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { tenantStub } from "../../tenants";
 import { A1111RequestSchema, requestedModel } from "../a1111/translate";
 import { apiKeyOrBearer } from "../keys";
-import { requireKnownModel } from "../models";
-import { snapshotFor } from "../wait";
 import { takeRunId } from "../../jobs/warm-objects";
 import { EksTaskSchema, EksV1alpha1Schema, eksData, eksError, fromV1alpha1, fromV1alpha2, isGeneration, toEksSubmitted, toEksTask, toIntake, type EksTask } from "./translate";
 
@@ -61,6 +61,7 @@ async function submitTask(c: Context<AppEnv>, task: EksTask, body: unknown) {
   let model: string | undefined;
   if (isGeneration(task)) {
     const picked = requestedModel(A1111RequestSchema.safeParse(task.content).data ?? {}, undefined, task.under);
+    // The core's check, here rather than in intake: a task refused for its model must leave its id unclaimed.
     await requireKnownModel(c.env, picked.model, picked.field);
     model = picked.model;
   }

@@ -8,11 +8,11 @@ import { createApp, errorsAs } from "../../app";
 import { config } from "../../config";
 import { EaselError } from "../../errors";
 import { submitJob } from "../../jobs/intake";
+import { snapshotFor } from "../../jobs/tenant-job";
 import { tenantAuth } from "../../middleware/auth";
 import { bodyKey } from "../keys";
 import { JSON_HEADERS, jsonWithImages } from "../outputs";
 import { outputPlaces } from "../../webhooks/body-slots";
-import { snapshotFor } from "../wait";
 import { FetchRequestSchema, MODELSLAB_FIELDS, ModelsLabRequestSchema, fromModelsLab, modelsLabData, modelsLabError, toModelsLab } from "./translate";
 
 export const modelslab = createApp();

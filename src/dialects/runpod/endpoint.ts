@@ -1,8 +1,7 @@
 /** RunPod's endpoint-wide calls, `/health` and `/purge-queue`, over one tenant's jobs at one endpoint. */
-import { fittingBackends } from "../../backends/models";
-import { config } from "../../config";
 import type { Env } from "../../env";
 import { isOk, jobStub } from "../../jobs/client";
+import { endpointBackends } from "../../jobs/endpoints";
 import type { JobStatus } from "../../schemas/job";
 import { tenantStub } from "../../tenants";
 
@@ -29,8 +28,7 @@ export async function endpointHealth(env: Env, tenant: string, endpoint: string)
   const jobs = await currentStatuses(env, tenant, endpoint);
   const count = (status: string) => jobs.filter((j) => j.status === status).length;
   // The workers are the backends that can run this endpoint's jobs: their slots, busy or free.
-  const deployment = config.endpoint(env, endpoint);
-  const backends = fittingBackends(config.backends(env), { type: deployment?.types?.[0] ?? "txt2img", backend: deployment?.backend, pinOverridesModels: true });
+  const backends = endpointBackends(env, endpoint);
   const loads = await Promise.all(
     backends.map(async (b) => {
       const s = await env.BACKEND_SCHEDULERS.get(env.BACKEND_SCHEDULERS.idFromName(b.name))

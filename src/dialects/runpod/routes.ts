@@ -7,19 +7,20 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { createApp, errorsAs } from "../../app";
 import { config } from "../../config";
-import { EaselError, invalid } from "../../errors";
+import { endpointRoute } from "../../jobs/endpoints";
+import { EaselError } from "../../errors";
 import { isOk, jobStub, unwrap } from "../../jobs/client";
 import { submitJob } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
+import { waitForEnd } from "../../jobs/sync-wait";
+import { snapshotFor } from "../../jobs/tenant-job";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { tenantStub } from "../../tenants";
 import { a1111Models, a1111Options, setA1111Options } from "../a1111/settings";
 import { requestedModel } from "../a1111/translate";
 import { rawOrBearerKey } from "../keys";
-import { requireKnownModel } from "../models";
 import { JSON_HEADERS, jsonWithImages } from "../outputs";
 import { outputPlaces } from "../../webhooks/body-slots";
-import { snapshotFor, waitForEnd } from "../wait";
 import { endpointHealth, purgeEndpointQueue } from "./endpoint";
 import {
   RunPodRequestSchema,
@@ -80,26 +81,26 @@ async function start(c: Context<AppEnv>, body: RunPodRequest): Promise<{ instant
   if (!isGeneration(input) && !isUpscale(input)) return { instant: await instant(c, input) };
   const tenant = c.var.tenant;
   const endpoint = endpointOf(c);
-  const deployment = config.endpoint(c.env, endpoint);
-  const type = isUpscale(input) ? "upscale" : input.api_name;
-  if (deployment?.types && !deployment.types.includes(type)) throw invalid("input.api_name", `endpoint ${endpoint} does not serve ${input.api_name}`);
+  const route = endpointRoute(c.env, endpoint, isUpscale(input) ? "upscale" : input.api_name, { field: "input.api_name", message: `endpoint ${endpoint} does not serve ${input.api_name}` });
   let req;
+  let fields = runPodFields(input);
   if (isUpscale(input)) req = fromRunPodUpscale(input, body.webhook);
   else {
-    const { model, field } = requestedModel(input, deployment?.model ?? (await tenantStub(c.env, tenant).getOptions()).sd_model_checkpoint, "input.");
-    // A pinned endpoint runs what its backend has, listed or not.
-    if (!deployment?.backend) await requireKnownModel(c.env, model, field);
+    const { model, field } = requestedModel(input, route.model ?? (await tenantStub(c.env, tenant).getOptions()).sd_model_checkpoint, "input.");
     req = fromRunPod(input, body.webhook, model);
+    fields = { ...fields, model: field };
   }
   const { snapshot } = await submitJob(
     c.env,
-    { ...req, backend: deployment?.backend, pin_overrides_models: deployment?.backend !== undefined, timeout_s: policyTimeout(body.policy) },
+    { ...req, backend: route.backend, pin_overrides_models: route.pin_overrides_models, timeout_s: policyTimeout(body.policy) },
     {
       tenant,
       dialect: "runpod",
       publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
-      fields: { ...runPodFields(input), webhook: "webhook", timeout_s: "policy.executionTimeout" },
+      fields: { ...fields, webhook: "webhook", timeout_s: "policy.executionTimeout" },
       dialectData: runPodData(input, endpoint),
+      // As the A1111 it fronts (a pinned endpoint runs what its backend has, listed or not).
+      knownModelsOnly: true,
     },
   );
   await tenantStub(c.env, tenant).trackEndpointJob(endpoint, snapshot.job.id);

@@ -3,7 +3,7 @@ import { describe, expect, inject, it } from "vitest";
 import { modelCatalog } from "../../../src/backends/catalog";
 import { config } from "../../../src/config";
 import { randomId } from "../../../src/lib/crypto";
-import { requireKnownModel } from "../../../src/dialects/models";
+import { requireKnownModel } from "../../../src/jobs/models";
 import type { Env } from "../../../src/env";
 
 /** The Worker's environment with these backends: an A1111 with a configured list, and a RunPod endpoint that reports its own. */

@@ -79,6 +79,14 @@ describe("/runpod inside the Worker", () => {
     expect((await call(`/runpod/cancel/${RUN_ID}`, { headers: { authorization: "sk_acme_1" }, body: {} })).status).toBe(404);
   });
 
+  it("names the request's own model field when no backend serves that model for the call", async () => {
+    // "two-lines" is listed, but only by img2img backends: a txt2img for it has nowhere to run.
+    const body = { input: { api_name: "txt2img", prompt: "x", alwayson_scripts: { sd_model_checkpoint: "two-lines" } } };
+    const res = await call("/runpod/run", { headers: { authorization: "sk_acme_1" }, body });
+    expect(res.status).toBe(422);
+    expect(await res.json()).toMatchObject({ details: [{ path: "input.alwayson_scripts.sd_model_checkpoint" }] });
+  });
+
   it("answers a status of an id it never issued with a 404 that stores nothing: no job object, no tenant table", async () => {
     const tenantObject = env.TENANT_STATE.get(env.TENANT_STATE.idFromName("capped"));
     const tables = () => runInDurableObject(tenantObject, (_o, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master").one().n);

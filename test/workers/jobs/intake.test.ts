@@ -26,3 +26,15 @@ describe("intake of large pass-through fields", () => {
     expect(moved).toEqual({ a1111_extra: { alwayson_scripts: { controlnet: { args: [{ image: big }] } } }, dialect_data: { parameters: { echo: big } } });
   });
 });
+
+describe("intake's unknown-model rule, for the dialects that ask for it", () => {
+  const a1111 = { tenant: "acme", dialect: "a1111", publicBaseUrl: "http://gateway.test", fields: { model: "override_settings.sd_model_checkpoint" }, knownModelsOnly: true } as const;
+
+  it("refuses a model no backend lists with a 422 naming the dialect's field; a pin that overrides the lists runs it", async () => {
+    const refused = submitJob(env, { type: "img2img", prompt: "x", init_image: PNG_B64, model: "no-such-model" }, a1111);
+    await expect(refused).rejects.toMatchObject({ status: 422, details: [{ path: "override_settings.sd_model_checkpoint", message: 'unknown model "no-such-model"' }] });
+    const { snapshot, created: made } = await submitJob(env, { type: "img2img", prompt: "x", init_image: PNG_B64, model: "no-such-model", backend: "hang", pin_overrides_models: true }, a1111);
+    created.push(snapshot.job.id);
+    expect(made).toBe(true);
+  });
+});

@@ -1,11 +1,13 @@
 import { env } from "cloudflare:workers";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
-import { failureStatus, hasEnded, snapshotFor, waitForEnd } from "../../../src/dialects/wait";
+import { Hono } from "hono";
 import { jobStub } from "../../../src/jobs/client";
 import { mintRunId } from "../../../src/jobs/run-id";
-import { randomId } from "../../../src/lib/crypto";
+import { failureStatus, hasEnded, syncWait, waitForEnd } from "../../../src/jobs/sync-wait";
+import type { AppEnv } from "../../../src/middleware/auth";
 import { hangingJobInput } from "../support/jobs";
-import { call, snapshot } from "./support";
+import { snapshot } from "../dialects/support";
 
 const created: string[] = [];
 
@@ -42,15 +44,6 @@ describe("waiting for a dialect's job", () => {
     expect(kept).toHaveLength(1);
   });
 
-  it("finds only the tenant's own jobs, by well-formed ids", async () => {
-    const id = await hangingJob();
-    expect((await snapshotFor(env, id, "acme"))?.job.id).toBe(id);
-    expect(await snapshotFor(env, id, "globex")).toBeUndefined();
-    expect(await snapshotFor(env, "not-a-run-id", "acme")).toBeUndefined();
-    // Well formed once, not minted here: no job.
-    expect(await snapshotFor(env, randomId("run"), "acme")).toBeUndefined();
-  });
-
   it("gives an ended job that did not succeed the status a synchronous answer carries", () => {
     expect(failureStatus(snapshot({ status: "canceled" }).job)).toBe(409);
     expect(failureStatus(snapshot({ status: "failed", error: { code: "timeout", message: "" } }).job)).toBe(504);
@@ -59,27 +52,22 @@ describe("waiting for a dialect's job", () => {
   });
 });
 
-describe("the dialects in the Worker's OpenAPI document", () => {
-  it("lists every dialect route", async () => {
-    const doc = (await (await call("/openapi.json")).json()) as { paths: Record<string, unknown> };
-    expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining([
-        "/sdapi/v1/txt2img",
-        "/sdapi/v1/img2img",
-        "/sdapi/v1/sd-models",
-        "/sdapi/v1/options",
-        "/sdapi/v1/samplers",
-        "/api/v3/img2img",
-        "/api/v3/text2img",
-        "/api/v3/fetch/{id}",
-        "/cerebrium/predict",
-        "/runpod/run",
-        "/runpod/runsync",
-        "/runpod/status/{id}",
-        "/runpod/cancel/{id}",
-        "/eks/v1/tasks",
-        "/eks/v1/tasks/{id_task}",
-      ]),
-    );
+describe("a synchronous call's wait", () => {
+  /** A route as a synchronous dialect has it: the tenant's job, answered once it ended. */
+  const route = new Hono<AppEnv>().get("/wait/:id", async (c) => {
+    c.set("tenant", "acme");
+    return c.json((await syncWait(c, c.req.param("id"))).job.status);
+  });
+
+  it("cancels the job when the caller hangs up, the cancel kept alive past the request", async () => {
+    const id = await hangingJob();
+    const hangUp = new AbortController();
+    const ctx = createExecutionContext();
+    const answer = route.fetch(new Request(`http://gateway.test/wait/${id}`, { signal: hangUp.signal }), env, ctx);
+    setTimeout(() => hangUp.abort(), 100);
+    expect(await (await answer).json()).toBe("canceled");
+    await waitOnExecutionContext(ctx);
+    const now = await jobStub(env, id).get("acme");
+    expect(now.ok && now.snapshot.job.status).toBe("canceled");
   });
 });

@@ -1,11 +1,16 @@
-/** How a dialect reads the job it created: as it is now, or once it ended (A1111, Cerebrium, RunPod's runsync). */
+/**
+ * How a request waits for the job it created (A1111, Cerebrium, RunPod's runsync and status-sync):
+ * bounded, on the job object's long-poll, and, for a synchronous call, a client that hangs up
+ * cancels its job.
+ */
+import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Env } from "../env";
 import { EaselError } from "../errors";
-import { isOk, jobStub } from "../jobs/client";
-import type { Job, JobSnapshot } from "../jobs/results";
-import { checkRunId } from "../jobs/run-id";
+import type { AppEnv } from "../middleware/auth";
 import { TERMINAL_STATUSES } from "../schemas/job";
+import { isOk, jobStub } from "./client";
+import type { Job, JobSnapshot } from "./results";
 
 /** A synchronous dialect waits at most this long, like a client library's own timeout. */
 export const SYNC_WAIT_MS = 10 * 60_000;
@@ -21,13 +26,6 @@ export interface WaitOptions {
 }
 
 export const hasEnded = (job: Job): boolean => (TERMINAL_STATUSES as readonly string[]).includes(job.status);
-
-/** The tenant's job by a client-given id; undefined for anything that is not one of its jobs (an id we did not mint names no Durable Object). */
-export async function snapshotFor(env: Env, runId: string, tenant: string): Promise<JobSnapshot | undefined> {
-  if (!(await checkRunId(env, runId))) return undefined;
-  const res = await jobStub(env, runId).get(tenant, { full: true });
-  return isOk(res) ? res.snapshot : undefined;
-}
 
 /**
  * Waits on the job object's long-poll (no sleeping loop) until the job ends or `maxMs` passes,
@@ -54,6 +52,11 @@ export async function waitForEnd(env: Env, runId: string, tenant: string, opts: 
   } finally {
     signal?.removeEventListener("abort", cancel);
   }
+}
+
+/** A synchronous call's wait for its own job: at most SYNC_WAIT_MS, and the caller hanging up cancels the job. */
+export function syncWait(c: Context<AppEnv>, runId: string): Promise<JobSnapshot> {
+  return waitForEnd(c.env, runId, c.var.tenant, { signal: c.req.raw.signal, waitUntil: (p) => c.executionCtx.waitUntil(p) });
 }
 
 /** The HTTP status a synchronous answer carries when its job did not succeed. */
