@@ -30,7 +30,7 @@ function checkoutWithoutIndex(): string {
     writeFileSync(path, text.split(from).join(to));
   };
   edit("src/jobs/intake.ts", "admitJob(env, opts.tenant, row)", "Promise.resolve()");
-  edit("durable-objects/job.ts", "this.ctx.waitUntil(this.reportEnd());", "");
+  edit("durable-objects/job/transitions.ts", "room.ctx.waitUntil(reportEnd(room));", "");
   return dir;
 }
 

@@ -1,10 +1,9 @@
 import { adapterFor } from "../src/backends";
 import type { ModelInfo } from "../src/backends/types";
 import type { BackendConfig, BackendKind } from "../src/config";
+import { LIST_TIMEOUT_MS, type CatalogAnswer } from "../src/contracts/scheduler";
 import { sha256Hex } from "../src/lib/crypto";
 
-/** A backend's own list is never awaited longer than this (a cold RunPod endpoint may take minutes). */
-export const LIST_TIMEOUT_MS = 5_000;
 /**
  * How long a backend's list is kept. Listing a RunPod endpoint runs a billed `getModels` job (and
  * may wake a cold worker), so its list is kept for an hour; A1111's is free.
@@ -12,9 +11,6 @@ export const LIST_TIMEOUT_MS = 5_000;
 const LISTED_TTL_MS: Record<BackendKind, number> = { a1111: 60_000, runpod: 60 * 60_000, cerebrium: 60 * 60_000 };
 /** A backend that could not say (down, timed out, a cold RunPod endpoint) is asked again only after this. */
 const UNKNOWN_TTL_MS: Record<BackendKind, number> = { a1111: 10_000, runpod: 5 * 60_000, cerebrium: 5 * 60_000 };
-
-/** `settled`: the answer of a finished ask (possibly one being renewed); not while the first ask is still out. */
-export type CatalogAnswer = { models: ModelInfo[]; settled: boolean };
 
 type Row = { config: string; models: string; fetched_at: number | null; asked_at: number; answered: number };
 

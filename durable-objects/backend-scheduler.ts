@@ -3,16 +3,11 @@ import type { ModelInfo } from "../src/backends/types";
 import type { BackendConfig } from "../src/config";
 import type { Env } from "../src/env";
 import { jobStub } from "../src/jobs/client";
-import { BackendCatalog, type CatalogAnswer } from "./backend-catalog";
+import { BackendCatalog } from "./backend-catalog";
+import type { AcquireResult, AttemptOutcome, BackendStatus, CatalogAnswer, ReleaseOutcome } from "../src/contracts/scheduler";
 
 /** Consecutive failures that open a backend's circuit. */
 export const CIRCUIT_THRESHOLD = 3;
-/**
- * How long a slot lasts without renewal. A job renews the slots it uses on its heartbeat (every
- * few seconds while it runs or waits for a backend), so a slot whose job vanished or whose release
- * was lost comes back within this time, not after a whole backend timeout.
- */
-export const SLOT_LEASE_MS = 60_000;
 /**
  * A slot granted to the head of the line is only a claim until its job takes it (its next acquire).
  * A wake-up that is lost, or a job that cannot start, gives the slot back after this long.
@@ -21,31 +16,8 @@ export const CLAIM_MS = 10_000;
 /** An orphaned generation is presumed over after twice the longest recent run, but never sooner than this. */
 const ORPHAN_FLOOR_MS = 15_000;
 
-export type AcquireResult =
-  | { status: "granted"; probe: boolean }
-  | { status: "queued"; position: number }
-  | { status: "busy"; load: number }
-  | { status: "open"; retry_at: number };
-
-export type AttemptOutcome = "success" | "failure" | "neutral";
-/**
- * A slot given back before its attempt's verdict is known (a synchronous backend answered 200, its
- * body not read yet): the verdict follows through `judge`. Its `recent` row waits as `awaiting`.
- */
-export type ReleaseOutcome = AttemptOutcome | "later";
-
 /** How many recent attempts the backend's figures are taken over. */
 export const RECENT_ATTEMPTS = 100;
-
-export interface BackendStatus {
-  active: number;
-  waiting: number;
-  consecutive_failures: number;
-  open_until: number | null;
-  circuit: "closed" | "open" | "half_open";
-  /** Over the last attempts that succeeded or failed (canceled and refused-as-invalid ones say nothing of the backend). */
-  recent: { jobs: number; success_rate: number | null; run_ms_p50: number | null };
-}
 
 /**
  * One per GPU backend: grants at most `max_concurrency` slots, queues the rest FIFO per tenant

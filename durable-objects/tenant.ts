@@ -3,39 +3,10 @@ import type { Env } from "../src/env";
 import { isOk, jobStub } from "../src/jobs/client";
 import type { JobType } from "../src/config";
 import type { JobStatus } from "../src/schemas/job";
+import type { AdmitResult, ClaimResult, EndpointJob, IndexQuery, IndexRow, RateResult } from "../src/contracts/tenant";
 
 /** A tenant's A1111 calls that one progress, interrupt or skip looks at. */
 const MAX_WAITING_LISTED = 100;
-
-/** How long an Idempotency-Key is remembered, as the contract says. */
-export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
-
-/** One job in the tenant's index: what the list filters and orders on. The job object holds the rest. */
-export interface IndexRow {
-  id: string;
-  created_at: number;
-  status: JobStatus;
-  type: JobType;
-  track_id: string | null;
-}
-
-export interface IndexQuery {
-  status?: JobStatus;
-  type?: JobType;
-  track_id?: string;
-  /** Inclusive lower bound, ms. */
-  created_after?: number;
-  /** Exclusive upper bound, ms. */
-  created_before?: number;
-  /** Keyset position: only jobs strictly older than this (created_at, id) come back. */
-  before?: { created_at: number; id: string };
-  limit: number;
-}
-
-export type RateResult = { ok: boolean; remaining: number; reset_ms: number };
-
-/** Refused: `verify` lists old active rows to check against their job objects (a lost update or a half-made job may hold a place). */
-export type AdmitResult = { ok: true } | { ok: false; active: number; verify: IndexRow[] };
 
 /** A tenant at its active-job limit has its oldest active rows checked at most this often... */
 const VERIFY_EVERY_MS = 30_000;
@@ -59,8 +30,6 @@ const RANK_SQL = (col: string) => `CASE ${col} WHEN 'queued' THEN 0 WHEN 'runnin
 /** RunPod's `/health` counts an endpoint's jobs over about this long. */
 const ENDPOINT_JOBS_TTL_MS = 24 * 3600_000;
 
-export type EndpointJob = { run_id: string; status: string; retried: number };
-
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS claims (scope TEXT NOT NULL, key TEXT NOT NULL, hash TEXT NOT NULL, run_id TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (scope, key));
   CREATE INDEX IF NOT EXISTS claims_by_run ON claims (run_id);
@@ -80,8 +49,6 @@ const SCHEMA = `
 
 /** The size of an SQLite database without a table: its first page alone. */
 const EMPTY_DATABASE_BYTES = 4096;
-
-export type ClaimResult = { status: "claimed"; runId: string } | { status: "existing"; runId: string } | { status: "conflict"; runId: string };
 
 /**
  * One per tenant: what is scoped to a tenant rather than to a job. Idempotency keys, the

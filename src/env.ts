@@ -1,4 +1,4 @@
-import type { JobObject } from "../durable-objects/job";
+import type { JobObject } from "../durable-objects/job/object";
 import type { BackendScheduler } from "../durable-objects/backend-scheduler";
 import type { TenantObject } from "../durable-objects/tenant";
 

@@ -11,7 +11,7 @@ import { webhooks } from "./routes/webhooks";
 import { drainBody } from "./middleware/drain-body";
 import { warmJobObjects } from "./jobs/warm-objects";
 
-export { JobObject } from "../durable-objects/job";
+export { JobObject } from "../durable-objects/job/object";
 export { BackendScheduler } from "../durable-objects/backend-scheduler";
 export { TenantObject } from "../durable-objects/tenant";
 

@@ -1,4 +1,4 @@
-import { LIST_TIMEOUT_MS } from "../../durable-objects/backend-catalog";
+import { LIST_TIMEOUT_MS } from "../contracts/scheduler";
 import { config, type BackendConfig } from "../config";
 import type { Env } from "../env";
 import { modelKey } from "./models";

@@ -2,8 +2,10 @@ import { createApp } from "../app";
 import { a1111 } from "./a1111/routes";
 import { cerebrium } from "./cerebrium/routes";
 import { eks } from "./eks/routes";
+import { registerManifestRenderers } from "./manifests";
 import { modelslab } from "./modelslab/routes";
 import { runpod } from "./runpod/routes";
+import { registerWebhookRenderers } from "./webhooks";
 
 /**
  * The seed APIs, each a thin translation onto the canonical job. Each sub-app keeps its own
@@ -15,3 +17,7 @@ dialects.route("/", modelslab);
 dialects.route("/", cerebrium);
 dialects.route("/", runpod);
 dialects.route("/", eks);
+
+// The job object renders webhook bodies and S3 manifests through these (it never imports a dialect).
+registerWebhookRenderers();
+registerManifestRenderers();

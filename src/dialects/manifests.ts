@@ -1,11 +1,10 @@
-import type { StoredJobInput } from "../jobs/spec";
-import type { ManifestResult } from "../storage/s3-output";
+import { registerManifestRenderer } from "../contracts/renderers";
 import { eksManifest } from "./eks/translate";
 
 /**
- * The manifest written beside a job's outputs in S3, in the shape of the dialect the job came in
- * through, or null when that dialect writes none. Only SD-on-EKS does (its `.out` file).
+ * Registers the manifests written beside a job's outputs in S3 (see src/contracts/renderers.ts).
+ * Only SD-on-EKS writes one (its `.out` file).
  */
-export function renderOutputManifest(input: StoredJobInput, result: ManifestResult): string | null {
-  return input.dialect === "eks" ? JSON.stringify(eksManifest(input, result)) : null;
+export function registerManifestRenderers(): void {
+  registerManifestRenderer("eks", (input, result) => JSON.stringify(eksManifest(input, result)));
 }

@@ -1,4 +1,4 @@
-import type { JobObject } from "../../durable-objects/job";
+import type { JobObject } from "../../durable-objects/job/object";
 import type { Env } from "../env";
 import { EaselError } from "../errors";
 import type { Failure } from "./results";
@@ -8,9 +8,6 @@ import type { Failure } from "./results";
  * (`unknown`), which the generated stub types cannot express, while structured clone carries it fine.
  */
 export type JobApi = Pick<JobObject, "create" | "get" | "events" | "waitForChange" | "deliveries" | "cancel" | "retry" | "redeliver" | "wake" | "backendCallback" | "liveProgress" | "skip" | "warm">;
-
-/** A callback body as the Worker hands it over: inline, or staged in R2 when too large for RPC. */
-export type CallbackBody = { text: string } | { staged: string };
 
 export const jobStub = (env: Env, runId: string): JobApi => env.JOBS.get(env.JOBS.idFromName(runId)) as unknown as JobApi;
 

@@ -1,4 +1,4 @@
-import { IDEMPOTENCY_TTL_MS } from "../../durable-objects/tenant";
+import { IDEMPOTENCY_TTL_MS } from "../contracts/tenant";
 import { fittingBackends } from "../backends/models";
 import { config, type JobType } from "../config";
 import type { Env } from "../env";

@@ -1,4 +1,4 @@
-import type { IndexRow } from "../../durable-objects/tenant";
+import type { IndexRow } from "../contracts/tenant";
 import type { Env } from "../env";
 import { TERMINAL_STATUSES, type Job } from "../schemas/job";
 import { tenantStub } from "../tenants";

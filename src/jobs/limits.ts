@@ -1,4 +1,4 @@
-import type { IndexRow } from "../../durable-objects/tenant";
+import type { IndexRow } from "../contracts/tenant";
 import { config } from "../config";
 import type { Env } from "../env";
 import { EaselError } from "../errors";

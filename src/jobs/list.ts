@@ -1,4 +1,4 @@
-import type { IndexQuery, IndexRow } from "../../durable-objects/tenant";
+import type { IndexQuery, IndexRow } from "../contracts/tenant";
 import type { Env } from "../env";
 import { invalid } from "../errors";
 import { base64ToBytes, base64UrlEncode } from "../lib/base64";

@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createApp } from "../app";
 import { verifyCallbackToken } from "../jobs/callback-token";
-import { jobStub, type CallbackBody } from "../jobs/client";
+import type { CallbackBody } from "../contracts/job";
+import { jobStub } from "../jobs/client";
 import { checkRunId } from "../jobs/run-id";
 import { randomId } from "../lib/crypto";
 import { stageChunkedBody } from "../storage/stage-body";

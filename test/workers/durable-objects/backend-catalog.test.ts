@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, inject, it, vi } from "vitest";
-import { LIST_TIMEOUT_MS } from "../../../durable-objects/backend-catalog";
+import { LIST_TIMEOUT_MS } from "../../../src/contracts/scheduler";
 import type { BackendScheduler } from "../../../durable-objects/backend-scheduler";
 import { config } from "../../../src/config";
 import { randomId } from "../../../src/lib/crypto";

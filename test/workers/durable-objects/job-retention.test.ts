@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { JobObject } from "../../../durable-objects/job";
+import type { JobObject } from "../../../durable-objects/job/object";
 import { config } from "../../../src/config";
 import type { Env } from "../../../src/env";
 import { EaselError } from "../../../src/errors";

@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import type { BackendScheduler } from "../../../durable-objects/backend-scheduler";
-import { canTransition, type JobObject } from "../../../durable-objects/job";
+import { canTransition } from "../../../durable-objects/job/ledger";
+import type { JobObject } from "../../../durable-objects/job/object";
 import { jobStub } from "../../../src/jobs/client";
 import { randomId } from "../../../src/lib/crypto";
 import { hangingJobInput } from "../support/jobs";
@@ -356,7 +357,7 @@ describe("job scheduling", () => {
     const interrupts = await hangingCalls("/sdapi/v1/interrupt");
     // A new instance after a restart knows nothing of the call in flight.
     await runInDurableObject(objectFor(id), (obj: JobObject) => {
-      (obj as unknown as { inflight: number | undefined }).inflight = undefined;
+      (obj as unknown as { room: { memory: { inflight: number | undefined } } }).room.memory.inflight = undefined;
     });
     await runDurableObjectAlarm(objectFor(id));
     await runDurableObjectAlarm(objectFor(id));

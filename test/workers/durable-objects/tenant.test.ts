@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { IDEMPOTENCY_TTL_MS, type IndexRow, type TenantObject } from "../../../durable-objects/tenant";
+import type { TenantObject } from "../../../durable-objects/tenant";
+import { IDEMPOTENCY_TTL_MS, type IndexRow } from "../../../src/contracts/tenant";
 import { listJobs } from "../../../src/jobs/list";
 import { randomId } from "../../../src/lib/crypto";
 

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { IndexRow } from "../../../durable-objects/tenant";
+import type { IndexRow } from "../../../src/contracts/tenant";
 import { EaselError } from "../../../src/errors";
 import { admitJob } from "../../../src/jobs/limits";
 import { randomId } from "../../../src/lib/crypto";

@@ -4,9 +4,9 @@
  * may have taken the request. It is not sent again, there or elsewhere, until that backend no
  * longer runs it, and its slot stays taken until then, so `max_concurrency` holds.
  */
-import { adapterFor } from "../src/backends";
-import { a1111TaskState } from "../src/backends/a1111-task";
-import type { BackendConfig } from "../src/config";
+import { adapterFor } from "../../src/backends";
+import { a1111TaskState } from "../../src/backends/a1111-task";
+import type { BackendConfig } from "../../src/config";
 
 export type LostCall =
   /** It may still run: keep the slot, wait, ask again on the next heartbeat (never past `until`). */

@@ -1,0 +1,402 @@
+/**
+ * The job ledger: the job's SQLite tables and every write to them. Synchronous and free of I/O;
+ * each state change is one transaction with the event and rows it implies, so a restart finds the
+ * job in one state or the next, never between. The only writer of job state.
+ */
+import type { BackendProgress } from "../../src/backends/types";
+import type { StoredJobInput } from "../../src/jobs/spec";
+import { randomId, timingSafeEqual } from "../../src/lib/crypto";
+import type { JobError, JobEvent, JobStatus, WebhookEventType } from "../../src/schemas/job";
+import type { StoredImage } from "../../src/storage/images";
+import type { SlottedBody } from "../../src/webhooks/body-slots";
+
+export const TERMINAL: ReadonlySet<JobStatus> = new Set(["succeeded", "failed", "canceled"]);
+/** The only transitions a job can make; anything else is refused. */
+const TRANSITIONS: Record<JobStatus, readonly JobStatus[]> = {
+  queued: ["running", "failed", "canceled"],
+  running: ["succeeded", "failed", "canceled"],
+  succeeded: [],
+  failed: [],
+  canceled: [],
+};
+
+export const canTransition = (from: JobStatus, to: JobStatus): boolean => TRANSITIONS[from].includes(to);
+
+/** An asynchronous backend's status is asked for no sooner than this after the last time. */
+export const POLL_MIN_MS = 1_000;
+
+export type JobRow = {
+  id: string;
+  tenant: string;
+  status: JobStatus;
+  input: string;
+  created_at: number;
+  started_at: number | null;
+  completed_at: number | null;
+  backend: string | null;
+  output: string;
+  error: string | null;
+  deadline_at: number;
+  dispatch_at: number | null;
+  tried: string;
+  waiting_on: string | null;
+};
+
+export type AttemptRow = {
+  n: number;
+  backend: string;
+  state: "running" | "pending" | "done" | "failed" | "canceled";
+  external_id: string | null;
+  poll_at: number | null;
+  poll_delay: number;
+  token: string;
+  started_at: number;
+};
+
+type ProgressRow = { attempt: number; data: string; event_data: string | null; event_at: number | null };
+
+export type OutboxRow = { event_id: string; type: WebhookEventType; url: string; body: string; slots: string; attempts: number; next_at: number | null };
+
+export type DeliveryRow = {
+  event_id: string;
+  type: string;
+  attempt: number;
+  url: string;
+  started_at: number;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+  response_body: string | null;
+  next_attempt_at: number | null;
+};
+
+export type StoredOutput = StoredImage & { seed: number | null };
+
+/** A webhook event to queue with a state change: its body rendered ahead (see transitions.ts). */
+export type Webhook = { url: string; body: SlottedBody };
+
+export const parseInput = (row: JobRow): StoredJobInput => JSON.parse(row.input) as StoredJobInput;
+export const triedOf = (row: JobRow): Set<string> => new Set<string>(JSON.parse(row.tried) as string[]);
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS job (
+    id TEXT PRIMARY KEY, tenant TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL,
+    created_at INTEGER NOT NULL, started_at INTEGER, completed_at INTEGER, backend TEXT,
+    output TEXT NOT NULL DEFAULT '[]', error TEXT, deadline_at INTEGER NOT NULL,
+    dispatch_at INTEGER, tried TEXT NOT NULL DEFAULT '[]', waiting_on TEXT);
+  CREATE TABLE IF NOT EXISTS progress (attempt INTEGER PRIMARY KEY, data TEXT NOT NULL, event_data TEXT, event_at INTEGER);
+  CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS attempts (
+    n INTEGER PRIMARY KEY, backend TEXT NOT NULL, state TEXT NOT NULL, external_id TEXT,
+    poll_at INTEGER, poll_delay INTEGER NOT NULL DEFAULT ${POLL_MIN_MS}, token TEXT NOT NULL,
+    started_at INTEGER NOT NULL, ended_at INTEGER, error TEXT);
+  CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, url TEXT NOT NULL,
+    body TEXT NOT NULL, slots TEXT NOT NULL DEFAULT '[]', attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER, state TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, type TEXT NOT NULL, attempt INTEGER NOT NULL,
+    url TEXT NOT NULL, started_at INTEGER NOT NULL, status_code INTEGER, error TEXT, duration_ms INTEGER NOT NULL,
+    response_body TEXT, next_attempt_at INTEGER);
+`;
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+export class JobLedger {
+  private schemaReady = false;
+
+  /** `onEvent` is told of every event written (long-polls wait on it). */
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    private readonly onEvent: () => void,
+  ) {}
+
+  /**
+   * The object's SQLite, its tables made at first use rather than in the constructor: an object
+   * warmed ahead of its job touches no storage, so one whose job never comes leaves nothing.
+   */
+  private get sql(): SqlStorage {
+    if (!this.schemaReady) {
+      this.storage.sql.exec(SCHEMA);
+      this.schemaReady = true;
+    }
+    return this.storage.sql;
+  }
+
+  /** Runs several writes as one transaction. */
+  transaction(writes: () => void): void {
+    this.storage.transactionSync(writes);
+  }
+
+  // ---- reads ----
+
+  /** The job, if this object holds one; an object without one is not given tables by being read. */
+  row(): JobRow | undefined {
+    if (!this.schemaReady && !this.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'job'").toArray().length) return undefined;
+    return this.sql.exec<JobRow>("SELECT * FROM job LIMIT 1").toArray()[0];
+  }
+
+  mustRow(): JobRow {
+    const row = this.row();
+    if (!row) throw new Error("job row missing");
+    return row;
+  }
+
+  /** The job if it belongs to `tenant`; another tenant's job does not exist for them. */
+  owned(tenant: string): JobRow | undefined {
+    const row = this.row();
+    return row && timingSafeEqual(row.tenant, tenant) ? row : undefined;
+  }
+
+  currentAttempt(): AttemptRow | undefined {
+    return this.attempts("WHERE state IN ('running', 'pending') ORDER BY n DESC LIMIT 1")[0];
+  }
+
+  attempt(n: number): AttemptRow | undefined {
+    return this.attempts("WHERE n = ?", n)[0];
+  }
+
+  private attempts(where: string, ...bindings: SqlStorageValue[]): AttemptRow[] {
+    return this.sql.exec<AttemptRow>(`SELECT n, backend, state, external_id, poll_at, poll_delay, token, started_at FROM attempts ${where}`, ...bindings).toArray();
+  }
+
+  nextAttemptNumber(): number {
+    return (this.sql.exec<{ n: number | null }>("SELECT MAX(n) AS n FROM attempts").one().n ?? 0) + 1;
+  }
+
+  lastAttemptError(): string | undefined {
+    return this.sql.exec<{ error: string | null }>("SELECT error FROM attempts WHERE error IS NOT NULL ORDER BY n DESC LIMIT 1").toArray()[0]?.error ?? undefined;
+  }
+
+  eventsAfter(seq: number): JobEvent[] {
+    return this.sql
+      .exec<{ seq: number; type: string; at: number; data: string }>("SELECT seq, type, at, data FROM events WHERE seq > ? ORDER BY seq", seq)
+      .toArray()
+      .map((e) => ({ seq: e.seq, type: e.type, at: iso(e.at), data: JSON.parse(e.data) as Record<string, unknown> }));
+  }
+
+  storedProgress(): { attempt: number; progress: BackendProgress } | undefined {
+    const row = this.progressRow();
+    return row ? { attempt: row.attempt, progress: JSON.parse(row.data) as BackendProgress } : undefined;
+  }
+
+  private progressRow(): ProgressRow | undefined {
+    return this.sql.exec<ProgressRow>("SELECT attempt, data, event_data, event_at FROM progress LIMIT 1").toArray()[0];
+  }
+
+  /** The first webhook event not yet sent or given up: events go out in order, one at a time. */
+  outboxHead(): OutboxRow | undefined {
+    return this.sql.exec<OutboxRow>("SELECT event_id, type, url, body, slots, attempts, next_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1").toArray()[0];
+  }
+
+  deliveryLog(): DeliveryRow[] {
+    return this.sql.exec<DeliveryRow>("SELECT * FROM deliveries ORDER BY id").toArray();
+  }
+
+  // ---- the job's state ----
+
+  create(input: StoredJobInput, now: number): void {
+    this.transaction(() => {
+      this.sql.exec(
+        "INSERT INTO job (id, tenant, status, input, created_at, deadline_at, dispatch_at) VALUES (?, ?, 'queued', ?, ?, ?, ?)",
+        input.id,
+        input.tenant,
+        JSON.stringify(input),
+        now,
+        // Counted from submission, queue time included: a job not ended by then fails with `timeout`.
+        now + input.timeout_s * 1000,
+        now,
+      );
+      this.event("job.queued", { type: input.spec.type, backend: input.backend ?? null }, now);
+    });
+  }
+
+  /** queued → running, within the caller's transaction. */
+  start(now: number, webhook: Webhook | null): void {
+    this.sql.exec("UPDATE job SET status = 'running', started_at = ? WHERE id = ?", now, this.mustRow().id);
+    this.event("job.started", {}, now);
+    if (webhook) this.enqueueWebhook("job.started", webhook, now);
+  }
+
+  /** Ends the job, within the caller's transaction: open attempts are canceled, live figures dropped. */
+  end(status: "succeeded" | "failed" | "canceled", now: number, error: JobError | null, outputs: StoredOutput[], webhook: Webhook | null): void {
+    this.sql.exec(
+      "UPDATE job SET status = ?, completed_at = ?, error = ?, output = ?, dispatch_at = NULL, waiting_on = NULL WHERE id = ?",
+      status,
+      now,
+      error ? JSON.stringify(error) : null,
+      JSON.stringify(outputs),
+      this.mustRow().id,
+    );
+    this.sql.exec("UPDATE attempts SET state = 'canceled', ended_at = ? WHERE state IN ('running', 'pending')", now);
+    this.sql.exec("DELETE FROM progress");
+    this.event(`job.${status}`, error ? { error } : { outputs: outputs.length }, now);
+    if (webhook) this.enqueueWebhook(`job.${status}`, webhook, now);
+  }
+
+  /** failed → queued (RunPod's `/retry`): a fresh deadline and every backend to try again. */
+  retry(now: number): void {
+    const row = this.mustRow();
+    this.transaction(() => {
+      this.sql.exec(
+        "UPDATE job SET status = 'queued', started_at = NULL, completed_at = NULL, backend = NULL, output = '[]', error = NULL, deadline_at = ?, dispatch_at = ?, tried = '[]', waiting_on = NULL WHERE id = ?",
+        now + parseInput(row).timeout_s * 1000,
+        now,
+        row.id,
+      );
+      this.event("job.retried", {}, now);
+    });
+  }
+
+  /** Where the job waits for a slot, and when it looks for one again (null: not before it is woken). */
+  setWaiting(waitingOn: string | null, dispatchAt?: number | null): void {
+    const id = this.mustRow().id;
+    if (dispatchAt === undefined) this.sql.exec("UPDATE job SET waiting_on = ? WHERE id = ?", waitingOn, id);
+    else this.sql.exec("UPDATE job SET dispatch_at = ?, waiting_on = ? WHERE id = ?", dispatchAt, waitingOn, id);
+  }
+
+  /** Within the caller's transaction: the job dispatches again at `at`, `tried` now also excluded. */
+  redispatch(at: number, tried: Set<string>): void {
+    this.sql.exec("UPDATE job SET dispatch_at = ?, tried = ? WHERE id = ?", at, JSON.stringify([...tried]), this.mustRow().id);
+  }
+
+  // ---- attempts ----
+
+  /** Within the caller's transaction: a new attempt, running on `backend`, starting from no figures. */
+  beginAttempt(n: number, backend: string, token: string, now: number): void {
+    this.sql.exec("DELETE FROM progress");
+    this.sql.exec("INSERT INTO attempts (n, backend, state, token, started_at) VALUES (?, ?, 'running', ?, ?)", n, backend, token, now);
+    this.sql.exec("UPDATE job SET dispatch_at = NULL, waiting_on = NULL, backend = ? WHERE id = ?", backend, this.mustRow().id);
+    this.event("attempt.started", { attempt: n, backend }, now);
+  }
+
+  /** The backend took the attempt and will be asked for its status (or call back). */
+  submitted(n: number, backend: string, externalId: string, pollAfterMs: number, now: number): void {
+    this.transaction(() => {
+      this.sql.exec("UPDATE attempts SET state = 'pending', external_id = ?, poll_at = ?, poll_delay = ? WHERE n = ?", externalId, now + pollAfterMs, Math.max(POLL_MIN_MS, pollAfterMs), n);
+      this.event("attempt.submitted", { attempt: n, backend, external_id: externalId }, now);
+    });
+  }
+
+  setExternalId(n: number, externalId: string): void {
+    this.sql.exec("UPDATE attempts SET external_id = ? WHERE n = ?", externalId, n);
+  }
+
+  /** The next status call, `delay` from now. */
+  pollLater(n: number, delay: number): void {
+    this.sql.exec("UPDATE attempts SET poll_at = ?, poll_delay = ? WHERE n = ?", Date.now() + delay, delay, n);
+  }
+
+  /** A lost call that may still run: logged once, `until` the latest its wait can end (kept in poll_at). */
+  lostWaiting(n: number, until: number, data: Record<string, unknown>, at: number): void {
+    this.transaction(() => {
+      this.event("attempt.lost", data, at);
+      this.sql.exec("UPDATE attempts SET poll_at = ? WHERE n = ?", until, n);
+    });
+  }
+
+  /** Within the caller's transaction. */
+  endAttempt(n: number, state: "done" | "failed", error: string | null): void {
+    this.sql.exec("UPDATE attempts SET state = ?, ended_at = ?, error = ? WHERE n = ?", state, Date.now(), error, n);
+  }
+
+  /**
+   * Keeps the latest figures of a running attempt; a change becomes a `job.progress` event unless
+   * the last one is under `gapMs` old (the next reading catches up).
+   */
+  recordProgress(n: number, p: BackendProgress, shown: Record<string, unknown>, gapMs: number): void {
+    const now = Date.now();
+    const text = JSON.stringify(shown);
+    const prev = this.progressRow();
+    const due = prev?.attempt !== n || (prev.event_data !== text && (prev.event_at === null || now - prev.event_at >= gapMs));
+    this.transaction(() => {
+      this.sql.exec("DELETE FROM progress WHERE attempt != ?", n);
+      this.sql.exec(
+        "INSERT INTO progress (attempt, data, event_data, event_at) VALUES (?, ?, ?, ?) ON CONFLICT (attempt) DO UPDATE SET data = excluded.data, event_data = excluded.event_data, event_at = excluded.event_at",
+        n,
+        JSON.stringify(p),
+        due ? text : (prev?.event_data ?? null),
+        due ? now : (prev?.event_at ?? null),
+      );
+      if (due) this.event("job.progress", shown, now);
+    });
+  }
+
+  // ---- events and the outbox ----
+
+  event(type: string, data: Record<string, unknown>, at: number): void {
+    this.sql.exec("INSERT INTO events (type, at, data) VALUES (?, ?, ?)", type, at, JSON.stringify(data));
+    this.onEvent();
+  }
+
+  private enqueueWebhook(type: WebhookEventType, webhook: Webhook, now: number): void {
+    this.sql.exec(
+      "INSERT INTO outbox (event_id, type, url, body, slots, next_at, state) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+      randomId("msg"),
+      type,
+      webhook.url,
+      webhook.body.text,
+      JSON.stringify(webhook.body.slots),
+      now,
+    );
+  }
+
+  pendingWebhooks(): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'").one().n;
+  }
+
+  /** One delivery attempt of `head` and what it left: the next try (`nextAt`) or its end. */
+  delivered(head: OutboxRow, d: { attempt: number; startedAt: number; state: string; nextAt: number | null; status_code: number | null; error: string | null; duration_ms: number; response_body: string | null }): void {
+    this.transaction(() => {
+      this.sql.exec("UPDATE outbox SET attempts = ?, next_at = ?, state = ? WHERE event_id = ?", d.attempt, d.nextAt, d.state, head.event_id);
+      this.sql.exec(
+        "INSERT INTO deliveries (event_id, type, attempt, url, started_at, status_code, error, duration_ms, response_body, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        head.event_id,
+        head.type,
+        d.attempt,
+        head.url,
+        d.startedAt,
+        d.status_code,
+        d.error,
+        d.duration_ms,
+        d.response_body,
+        d.nextAt,
+      );
+      // A delivery that ends without a 2xx is shown in the job's own log, not only in the deliveries.
+      if (d.state === "failed" || d.state === "gone") {
+        this.event(`webhook.${d.state}`, { event_id: head.event_id, type: head.type, attempts: d.attempt, status_code: d.status_code }, Date.now());
+      }
+    });
+  }
+
+  /** Pending `job.started` events that have failed a first try and have a terminal event behind them give way (see outbox.ts). */
+  supersedeStarted(): void {
+    const stale = this.sql
+      .exec<{ event_id: string }>(
+        `SELECT event_id FROM outbox o WHERE state = 'pending' AND type = 'job.started' AND attempts > 0
+         AND EXISTS (SELECT 1 FROM outbox t WHERE t.seq > o.seq AND t.type IN ('job.succeeded', 'job.failed', 'job.canceled'))`,
+      )
+      .toArray();
+    if (!stale.length) return;
+    this.transaction(() => {
+      for (const { event_id } of stale) {
+        this.sql.exec("UPDATE outbox SET state = 'superseded', next_at = NULL WHERE event_id = ?", event_id);
+        this.event("webhook.superseded", { event_id, type: "job.started" }, Date.now());
+      }
+    });
+  }
+
+  /** The terminal event queued again, due now; undefined when the job has no webhook. */
+  requeueTerminal(): string | undefined {
+    const out = this.sql
+      .exec<{ event_id: string }>("SELECT event_id FROM outbox WHERE type IN ('job.succeeded', 'job.failed', 'job.canceled') ORDER BY seq DESC LIMIT 1")
+      .toArray()[0];
+    if (!out) return undefined;
+    this.sql.exec("UPDATE outbox SET state = 'pending', next_at = ? WHERE event_id = ?", Date.now(), out.event_id);
+    return out.event_id;
+  }
+
+  /** After all of the object's storage was deleted: the tables are made again at next use. */
+  forget(): void {
+    this.schemaReady = false;
+  }
+}

@@ -1,0 +1,282 @@
+import { DurableObject } from "cloudflare:workers";
+import { adapterFor } from "../../src/backends";
+import type { BackendProgress } from "../../src/backends/types";
+import { config } from "../../src/config";
+import type { CallbackBody } from "../../src/contracts/job";
+import type { Env } from "../../src/env";
+import type { JobSnapshot, Result } from "../../src/jobs/results";
+import { CreateJobSchema, type CreateJob } from "../../src/jobs/spec";
+import type { Delivery, JobEvent, JobStatus } from "../../src/schemas/job";
+import { tenantStub } from "../../src/tenants";
+import { takeCallback } from "./callback";
+import { JobLedger, TERMINAL } from "./ledger";
+import { Outbox } from "./outbox";
+import { LiveProgress, PROGRESS_TIMEOUT_MS, taskIdOf } from "./progress";
+import { Retention } from "./retention";
+import { InstanceMemory, type JobRoom } from "./room";
+import { AttemptRunner } from "./runner";
+import { Settler } from "./settle";
+import { RENEW_MS, Slots } from "./slots";
+import { finish } from "./transitions";
+import { snapshot } from "./view";
+
+/**
+ * While a synchronous call is in flight the alarm beats this often: it enforces the deadline
+ * during the call, renews the slot, and after a restart finds the call lost within this time.
+ */
+const HEARTBEAT_MS = 5_000;
+/** A long-poll never waits longer than this, whatever it asks for. */
+const MAX_WAIT_MS = 60_000;
+
+/**
+ * One job: its RPC surface, and the one serialized step that the one alarm backs, so a restart
+ * loses nothing. The work is done by its parts: the ledger (every write), the attempt runner,
+ * the settler, the outbox and retention (see the README's Architecture).
+ */
+export class JobObject extends DurableObject<Env> {
+  /** The last step queued (see `step`): steps run one after another. */
+  private stepping: Promise<void> = Promise.resolve();
+  private readonly waiters = new Set<() => void>();
+  private readonly ledger: JobLedger;
+  private readonly room: JobRoom;
+  private readonly outbox: Outbox;
+  private readonly retention: Retention;
+  private readonly progress: LiveProgress;
+  private readonly settler: Settler;
+  private readonly runner: AttemptRunner;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.ledger = new JobLedger(ctx.storage, () => {
+      for (const wake of [...this.waiters]) wake();
+    });
+    this.room = { ctx, env, ledger: this.ledger, memory: new InstanceMemory(), reschedule: () => this.reschedule() };
+    this.outbox = new Outbox(this.room);
+    this.retention = new Retention(this.room);
+    this.progress = new LiveProgress(this.room);
+    const slots = new Slots(this.room);
+    this.settler = new Settler(this.room, slots);
+    this.runner = new AttemptRunner(this.room, slots, this.progress, this.settler, () => this.step());
+  }
+
+  // ---- RPC: reads ----
+
+  /**
+   * Brings the object into being ahead of its job, so the submit that names it does not wait for
+   * that (the bulk of a new object's cost under `wrangler dev`). Touches no storage.
+   */
+  warm(): boolean {
+    return true;
+  }
+
+  /** Creates the job once; a second call with the same id answers the existing job. */
+  async create(raw: CreateJob): Promise<{ snapshot: JobSnapshot; created: boolean }> {
+    const existing = this.ledger.row();
+    if (existing) return { snapshot: await this.snapshot(existing), created: false };
+    const input = CreateJobSchema.parse(raw);
+    this.ledger.create(input, input.created_at ?? Date.now());
+    await this.reschedule();
+    // The answer shows the job as created; its dispatch starts after.
+    const created = await this.snapshot(this.ledger.mustRow());
+    this.kick();
+    return { snapshot: created, created: true };
+  }
+
+  /** `full`: with the large pass-through fields a dialect echoes in a finished job's answer (read from R2). */
+  async get(tenant: string, opts: { full?: boolean } = {}): Promise<Result<{ snapshot: JobSnapshot }>> {
+    const row = this.ledger.owned(tenant);
+    if (!row) return notFound();
+    return { ok: true, snapshot: await this.snapshot(row, opts) };
+  }
+
+  async events(tenant: string, afterSeq = 0): Promise<Result<{ events: JobEvent[]; terminal: boolean }>> {
+    const row = this.ledger.owned(tenant);
+    if (!row) return notFound();
+    return { ok: true, events: this.ledger.eventsAfter(afterSeq), terminal: TERMINAL.has(row.status) };
+  }
+
+  /**
+   * Long-poll: answers as soon as there are events after `afterSeq` or the job has ended, or
+   * when `timeoutMs` passes. Synchronous dialects and Server-Sent Events wait on this.
+   */
+  async waitForChange(tenant: string, afterSeq: number, timeoutMs: number, opts: { full?: boolean } = {}): Promise<Result<{ events: JobEvent[]; snapshot: JobSnapshot; terminal: boolean }>> {
+    const deadline = Date.now() + Math.min(timeoutMs, MAX_WAIT_MS);
+    for (;;) {
+      const row = this.ledger.owned(tenant);
+      if (!row) return notFound();
+      const events = this.ledger.eventsAfter(afterSeq);
+      const terminal = TERMINAL.has(row.status);
+      const left = deadline - Date.now();
+      if (events.length || terminal || left <= 0) return { ok: true, events, snapshot: await this.snapshot(row, opts), terminal };
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, left);
+        this.waiters.add(done);
+      });
+    }
+  }
+
+  async deliveries(tenant: string): Promise<Result<{ deliveries: Delivery[] }>> {
+    if (!this.ledger.owned(tenant)) return notFound();
+    return { ok: true, deliveries: this.outbox.log() };
+  }
+
+  /** See LiveProgress.live: null figures before the job runs and after it ends. */
+  async liveProgress(tenant: string, opts: { image: boolean }): Promise<Result<{ status: JobStatus; progress: BackendProgress | null; image: string | null }>> {
+    const row = this.ledger.owned(tenant);
+    if (!row) return notFound();
+    return { ok: true, ...(await this.progress.live(row, opts)) };
+  }
+
+  // ---- RPC: changes ----
+
+  /** Passes A1111's skip to the backend running this job's attempt; false when there is none that can. */
+  async skip(tenant: string): Promise<Result<{ skipped: boolean }>> {
+    const row = this.ledger.owned(tenant);
+    if (!row) return notFound();
+    const attempt = this.ledger.currentAttempt();
+    const backend = attempt && row.status === "running" ? config.backend(this.env, attempt.backend) : undefined;
+    const adapter = backend ? adapterFor(backend) : undefined;
+    if (!adapter?.skip || !attempt) return { ok: true, skipped: false };
+    await adapter.skip({ taskId: taskIdOf(row.id, attempt.n) }, AbortSignal.timeout(PROGRESS_TIMEOUT_MS)).catch(() => undefined);
+    return { ok: true, skipped: true };
+  }
+
+  /** `onlyQueued`: cancel only a job no backend has started (RunPod's purge-queue). */
+  async cancel(tenant: string, onlyQueued = false): Promise<Result<{ snapshot: JobSnapshot }>> {
+    const row = this.ledger.owned(tenant);
+    if (!row) return notFound();
+    if (TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: `job is already ${row.status}` };
+    if (onlyQueued && row.status !== "queued") return { ok: false, code: "conflict", message: `job is ${row.status}` };
+    const attempt = this.ledger.currentAttempt();
+    await finish(this.room, "canceled", null, []);
+    await this.settler.leaveBackend(attempt, row.waiting_on);
+    // Its event goes out now, not at the alarm's next firing.
+    this.kick();
+    return { ok: true, snapshot: await this.snapshot(this.ledger.mustRow()) };
+  }
+
+  /**
+   * RunPod's `/retry`: a failed job (a timed-out one too) goes back in the queue under its own id,
+   * with a fresh deadline and every backend to try again. The one way out of `failed`; a canceled
+   * or succeeded job stays as it is.
+   */
+  async retry(tenant: string): Promise<Result<{ snapshot: JobSnapshot }>> {
+    const row = this.ledger.owned(tenant);
+    if (!row) return notFound();
+    if (row.status !== "failed") return { ok: false, code: "conflict", message: `only a failed or timed-out job can be retried; this one is ${row.status}` };
+    this.ledger.retry(Date.now());
+    await tenantStub(this.env, row.tenant)
+      .reopen(row.id)
+      .catch((err: unknown) => console.error("job index not reopened", err instanceof Error ? err.message : String(err)));
+    await this.reschedule();
+    const retried = await this.snapshot(this.ledger.mustRow());
+    this.kick();
+    return { ok: true, snapshot: retried };
+  }
+
+  /** Sends the terminal event again: same webhook-id, fresh timestamp and signature. */
+  async redeliver(tenant: string): Promise<Result<{ event_id: string }>> {
+    const row = this.ledger.owned(tenant);
+    if (!row) return notFound();
+    if (!TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: "the job has not ended yet" };
+    const eventId = this.ledger.requeueTerminal();
+    if (eventId === undefined) return { ok: false, code: "conflict", message: "the job has no webhook" };
+    await this.reschedule();
+    this.kick();
+    return { ok: true, event_id: eventId };
+  }
+
+  /**
+   * A backend scheduler granted this job a slot (or dissolved its line): answers whether the job
+   * takes it. A job that ended, runs elsewhere or left that line says no, and the scheduler hands
+   * the slot on at once.
+   */
+  async wake(backend: string): Promise<boolean> {
+    const row = this.ledger.row();
+    if (!row || TERMINAL.has(row.status)) return false;
+    const attempt = this.ledger.currentAttempt();
+    if (attempt) return attempt.backend === backend;
+    if (row.waiting_on !== backend) return false;
+    // Taken up by a step at once, with nothing written first: were this instance lost before
+    // that, the claim lapses at the scheduler and the job's own alarm re-checks (the runner's REQUEUE_CHECK_MS).
+    this.room.memory.grantedBy = backend;
+    this.kick();
+    return true;
+  }
+
+  /** A completion callback from an asynchronous backend; a forged or replayed one changes nothing. */
+  async backendCallback(attemptN: number, token: string, headers: [string, string][], staged: CallbackBody): Promise<{ accepted: boolean }> {
+    const { accepted, settled } = await takeCallback(this.room, this.settler, attemptN, token, headers, staged);
+    // The terminal event, or the next attempt, goes out now.
+    if (settled) this.kick();
+    return { accepted };
+  }
+
+  // ---- the alarm: one step for dispatch, polling, deadlines, webhook delivery and retention ----
+
+  override async alarm(): Promise<void> {
+    await this.step();
+  }
+
+  /**
+   * One step of the job's work: what is due (dispatch, poll, deadline, deliveries), then the alarm
+   * set again. The alarm runs it, and so does whatever makes work due at once (a new job, a granted
+   * slot, a call that ended), rather than waiting for the alarm to fire; steps never overlap, or
+   * two could dispatch the same job. The alarm stays set either way: a step that is lost with the
+   * instance is taken up by the alarm.
+   */
+  private step(): Promise<void> {
+    const next = this.stepping.then(async () => {
+      // An object with no job (never created, or deleted after RETENTION_S) has nothing to do.
+      if (!this.ledger.row() || (await this.retention.purgeIfDue())) return;
+      try {
+        await Promise.all([this.outbox.deliverDue(), this.runner.advance()]);
+        // The step above may have ended the job: send its event without waiting for another step.
+        await this.outbox.deliverDue();
+      } catch (err) {
+        console.error("job step failed", err instanceof Error ? err.message : String(err));
+      }
+      await this.reschedule();
+    });
+    this.stepping = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Runs a step now, beside the caller. */
+  private kick(): void {
+    this.ctx.waitUntil(this.step().catch((err: unknown) => console.error("job step failed", err instanceof Error ? err.message : String(err))));
+  }
+
+  /** One alarm for everything: the earliest of dispatch, poll, heartbeat, deadline, next delivery and deletion. */
+  private async reschedule(): Promise<void> {
+    const row = this.ledger.row();
+    if (!row) return;
+    const times: number[] = [];
+    const head = this.ledger.outboxHead();
+    if (head?.next_at != null) times.push(head.next_at);
+    if (!TERMINAL.has(row.status)) {
+      times.push(row.deadline_at);
+      if (row.dispatch_at !== null) times.push(row.dispatch_at);
+      const attempt = this.ledger.currentAttempt();
+      if (attempt?.state === "pending" && attempt.poll_at !== null) times.push(attempt.poll_at);
+      if (attempt?.state === "running") times.push(Date.now() + HEARTBEAT_MS);
+      if (attempt?.state === "pending") times.push(Date.now() + RENEW_MS);
+    } else if (head === undefined && row.completed_at !== null) {
+      // Ended, its events sent: the next thing due is its deletion.
+      times.push(this.retention.dueAt(row.completed_at));
+    }
+    if (times.length) await this.ctx.storage.setAlarm(Math.min(...times));
+    else await this.ctx.storage.deleteAlarm();
+  }
+
+  private snapshot(row: Parameters<typeof snapshot>[2], opts: { full?: boolean } = {}): Promise<JobSnapshot> {
+    return snapshot(this.env, this.ledger, row, opts);
+  }
+}
+
+const notFound = (): { ok: false; code: "not_found"; message: string } => ({ ok: false, code: "not_found", message: "job not found" });

@@ -1,0 +1,73 @@
+/**
+ * The webhook outbox: the job's events delivered in order, one at a time, on the retry schedule,
+ * each try written to the delivery log. Bodies were rendered when their event was queued (see transitions.ts).
+ */
+import { config } from "../../src/config";
+import type { Delivery } from "../../src/schemas/job";
+import { slottedStream, type SlottedBody } from "../../src/webhooks/body-slots";
+import { attemptDelivery, nextDelayMs } from "../../src/webhooks/deliver";
+import { dueBy } from "./due";
+import type { StoredOutput } from "./ledger";
+import type { JobRoom } from "./room";
+import { iso } from "./view";
+
+const MAX_DELIVERIES_PER_ALARM = 10;
+
+export class Outbox {
+  /** The delivery loop under way, if any. */
+  private delivering: Promise<void> | undefined;
+
+  constructor(private readonly room: JobRoom) {}
+
+  /**
+   * One delivery loop at a time per instance: alarms now fire while backend calls are in flight,
+   * and two loops would both send the head event (a duplicate delivery).
+   */
+  deliverDue(): Promise<void> {
+    this.delivering ??= this.deliverLoop().finally(() => {
+      this.delivering = undefined;
+    });
+    return this.delivering;
+  }
+
+  /** The delivery log, as the routes show it. */
+  log(): Delivery[] {
+    return this.room.ledger.deliveryLog().map((d) => ({
+      event_id: d.event_id,
+      type: d.type,
+      attempt: d.attempt,
+      url: d.url,
+      started_at: iso(d.started_at),
+      status_code: d.status_code,
+      error: d.error,
+      duration_ms: d.duration_ms,
+      response_body: d.response_body,
+      next_attempt_at: d.next_attempt_at === null ? null : iso(d.next_attempt_at),
+    }));
+  }
+
+  private async deliverLoop(): Promise<void> {
+    const { env, ledger } = this.room;
+    // A `job.started` that has failed its first attempt by the time the job ended gives way to the
+    // terminal event: the outcome says all it says, and its retries (hours, on the schedule) would
+    // otherwise hold the outcome back after the receiver recovers. Logged in the job's events.
+    ledger.supersedeStarted();
+    for (let i = 0; i < MAX_DELIVERIES_PER_ALARM; i++) {
+      // Head of line only: a later event never overtakes an earlier one of the same job.
+      const head = ledger.outboxHead();
+      if (!head || !dueBy(head.next_at)) return;
+      const row = ledger.mustRow();
+      const secrets = config.tenant(env, row.tenant)?.webhook_secrets ?? [];
+      const attempt = head.attempts + 1;
+      const startedAt = Date.now();
+      const slots = JSON.parse(head.slots) as SlottedBody["slots"];
+      // A body with images is streamed from R2 as it is sent, never built whole.
+      const body = slots.length ? await slottedStream(env.IMAGES, { text: head.body, slots }, (JSON.parse(row.output) as StoredOutput[]).map((o) => o.key)) : head.body;
+      const result = await attemptDelivery({ url: head.url, eventId: head.event_id, body, secrets });
+      const delay = result.verdict === "retry" ? nextDelayMs(config.retrySchedule(env), attempt, result.retry_after_ms) : null;
+      const nextAt = delay === null ? null : Date.now() + delay;
+      const state = result.verdict === "retry" ? (nextAt === null ? "failed" : "pending") : result.verdict;
+      ledger.delivered(head, { attempt, startedAt, state, nextAt, status_code: result.status_code, error: result.error, duration_ms: result.duration_ms, response_body: result.response_body });
+    }
+  }
+}

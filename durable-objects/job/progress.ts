@@ -1,0 +1,89 @@
+/** Live progress: read from the backend, kept while the job runs, its events rate-limited. */
+import { adapterFor } from "../../src/backends";
+import type { BackendAdapter, BackendProgress } from "../../src/backends/types";
+import { config } from "../../src/config";
+import type { JobStatus } from "../../src/schemas/job";
+import type { AttemptRow, JobRow } from "./ledger";
+import type { JobRoom } from "./room";
+import { v1Progress } from "./view";
+
+/**
+ * While a synchronous call runs, its backend is asked for progress this often, then less often
+ * once the call is long: all readings of one call happen in one invocation, whose subrequests are
+ * capped (1,000 on older Workers Paid plans), so a 30-minute call stays near 290 readings (580 subrequests).
+ */
+const PROGRESS_READ_MS = 1_000;
+const PROGRESS_READ_SLOW_MS = 10_000;
+const PROGRESS_FAST_FOR_MS = 120_000;
+/** `job.progress` events are at least this far apart: at most 2 in any second. */
+const PROGRESS_EVENT_GAP_MS = 550;
+/** A preview image read for a client is reused for this long, so polling clients cost the backend little. */
+const PREVIEW_TTL_MS = 500;
+export const PROGRESS_TIMEOUT_MS = 3_000;
+
+/** The id a backend knows an attempt by (A1111's `force_task_id`). */
+export const taskIdOf = (runId: string, attempt: number): string => `${runId}-${attempt}`;
+
+export class LiveProgress {
+  /** The last preview image read for a client (kept in memory only: images stay out of storage). */
+  private preview: { attempt: number; at: number; image: string | null } | undefined;
+
+  constructor(private readonly room: JobRoom) {}
+
+  /**
+   * The running job's figures as the backend last reported them, and its preview image when
+   * `image` is asked for (read from the backend at most every PREVIEW_TTL_MS). Null figures
+   * before the job runs and after it ends.
+   */
+  async live(row: JobRow, opts: { image: boolean }): Promise<{ status: JobStatus; progress: BackendProgress | null; image: string | null }> {
+    if (row.status !== "running") return { status: row.status, progress: null, image: null };
+    const attempt = this.room.ledger.currentAttempt();
+    let image: string | null = null;
+    if (opts.image && attempt) {
+      const cached = this.preview;
+      if (cached && cached.attempt === attempt.n && Date.now() - cached.at < PREVIEW_TTL_MS) image = cached.image;
+      else {
+        const reading = await this.read(attempt, true);
+        image = reading?.image ?? null;
+        this.preview = { attempt: attempt.n, at: Date.now(), image };
+      }
+    }
+    return { status: row.status, progress: this.room.ledger.storedProgress()?.progress ?? null, image };
+  }
+
+  /** Reads progress every PROGRESS_READ_MS (later PROGRESS_READ_SLOW_MS) until `signal` (the end of the call) says stop. */
+  async watch(n: number, signal: AbortSignal): Promise<void> {
+    const started = Date.now();
+    while (!signal.aborted) {
+      const every = Date.now() - started < PROGRESS_FAST_FOR_MS ? PROGRESS_READ_MS : PROGRESS_READ_SLOW_MS;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, every);
+        signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+      });
+      const attempt = this.room.ledger.currentAttempt();
+      if (signal.aborted || attempt?.n !== n) return;
+      await this.read(attempt, false, signal);
+    }
+  }
+
+  /** One reading from the attempt's backend, recorded when the attempt is still the job's. */
+  async read(attempt: AttemptRow, image: boolean, stop?: AbortSignal) {
+    const { env, ledger } = this.room;
+    const backend = config.backend(env, attempt.backend);
+    const adapter: BackendAdapter | undefined = backend ? adapterFor(backend) : undefined;
+    if (!adapter?.progress) return undefined;
+    const timeout = AbortSignal.timeout(PROGRESS_TIMEOUT_MS);
+    const reading = await adapter
+      .progress({ taskId: taskIdOf(ledger.mustRow().id, attempt.n), externalId: attempt.external_id ?? undefined, image, signal: stop ? AbortSignal.any([stop, timeout]) : timeout })
+      .catch(() => undefined);
+    if (reading) this.record(attempt.n, reading.progress);
+    return reading;
+  }
+
+  private record(n: number, p: BackendProgress): void {
+    const { ledger } = this.room;
+    const row = ledger.row();
+    if (!row || row.status !== "running" || ledger.currentAttempt()?.n !== n) return;
+    ledger.recordProgress(n, p, v1Progress(p), PROGRESS_EVENT_GAP_MS);
+  }
+}

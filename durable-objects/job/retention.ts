@@ -1,0 +1,49 @@
+/** An ended job deleted RETENTION_S after its end: its files, its rows in the tenant's object, its own storage. */
+import { config } from "../../src/config";
+import { deletePrefixes } from "../../src/storage/purge";
+import { tenantStub } from "../../src/tenants";
+import { dueBy } from "./due";
+import { TERMINAL, parseInput } from "./ledger";
+import type { JobRoom } from "./room";
+
+/** A purge that failed (the tenant's object or R2 unreachable) is tried again this much later. */
+const PURGE_RETRY_MS = 60_000;
+
+export class Retention {
+  /** No purge before this: a failed one waits before it is tried again. */
+  private retryAt = 0;
+
+  constructor(private readonly room: JobRoom) {}
+
+  /** When the ended job `completedAt` is next due for deletion. */
+  dueAt(completedAt: number): number {
+    return Math.max(completedAt + config.retentionMs(this.room.env), this.retryAt);
+  }
+
+  /**
+   * RETENTION_S after the job ended, once its webhook events are sent or given up (a body's images
+   * are read from R2 as it is sent): its files in R2, its rows in the tenant's object (index row,
+   * idempotency key, task id) and then all of its own storage go. Each part can be done again, so a
+   * purge cut short by a restart is simply done again whole. True when the job is gone.
+   */
+  async purgeIfDue(): Promise<boolean> {
+    const { ctx, env, ledger } = this.room;
+    const row = ledger.row();
+    if (!row || !TERMINAL.has(row.status) || row.completed_at === null) return false;
+    if (!dueBy(this.dueAt(row.completed_at))) return false;
+    if (ledger.pendingWebhooks() > 0) return false;
+    try {
+      const input = parseInput(row);
+      await deletePrefixes(env.IMAGES, [`inputs/${row.id}/`, `callbacks/${row.id}/`, `${input.output_prefix}/`]);
+      await tenantStub(env, row.tenant).purgeJob(row.id);
+    } catch (err) {
+      console.error("purging an expired job failed; tried again later", err instanceof Error ? err.message : String(err));
+      this.retryAt = Date.now() + PURGE_RETRY_MS;
+      return false;
+    }
+    await ctx.storage.deleteAlarm();
+    await ctx.storage.deleteAll();
+    ledger.forget();
+    return true;
+  }
+}

@@ -1,0 +1,27 @@
+/** What the parts of a job object share: its state, its environment, its ledger and its alarm. */
+import type { Env } from "../../src/env";
+import type { JobLedger } from "./ledger";
+
+/**
+ * What this instance alone knows of its attempt, deliberately not in storage: each is about the
+ * instance itself, and a restart must forget it (see the README's "Durability").
+ */
+export class InstanceMemory {
+  /** The attempt whose backend call this instance has in flight: after a restart none is, which is how a lost call is found. */
+  inflight: number | undefined;
+  /** The backend whose scheduler granted this job a slot from its line, for the next step (see `wake`). */
+  grantedBy: string | undefined;
+  /** The attempt whose slot went back as soon as its backend answered (see the runner's `callBackend`). */
+  slotReturned: number | undefined;
+  /** When this instance last renewed the current attempt's slot. */
+  renewedAt = 0;
+}
+
+export interface JobRoom {
+  readonly ctx: DurableObjectState;
+  readonly env: Env;
+  readonly ledger: JobLedger;
+  readonly memory: InstanceMemory;
+  /** Sets the one alarm to the earliest work due. */
+  reschedule(): Promise<void>;
+}

@@ -1,0 +1,254 @@
+/**
+ * The attempt runner: on each step, finds a backend with a free slot and runs the job there
+ * (failing over while any is left), follows the attempt (the synchronous call, polling, a lost
+ * call) and enforces the deadline. Outcomes go to the settler; every write goes through the ledger.
+ */
+import { adapterFor } from "../../src/backends";
+import { fittingBackends } from "../../src/backends/models";
+import type { Outcome } from "../../src/backends/types";
+import { config, type BackendConfig } from "../../src/config";
+import { callbackToken } from "../../src/jobs/callback-token";
+import type { StoredJobInput } from "../../src/jobs/spec";
+import { getImageBytes, OutputStore } from "../../src/storage/images";
+import { dueBy } from "./due";
+import { checkLostCall } from "./lost-call";
+import { TERMINAL, parseInput, triedOf, type AttemptRow, type JobRow } from "./ledger";
+import { taskIdOf, type LiveProgress } from "./progress";
+import type { JobRoom } from "./room";
+import type { Settler } from "./settle";
+import type { Slots } from "./slots";
+import { finish, prepareStart } from "./transitions";
+import { fullInput, iso } from "./view";
+
+/** A job waiting for a backend slot checks again this often, in case a wake-up was lost. */
+const REQUEUE_CHECK_MS = 15_000;
+const POLL_MAX_MS = 15_000;
+
+export class AttemptRunner {
+  constructor(
+    private readonly room: JobRoom,
+    private readonly slots: Slots,
+    private readonly progress: LiveProgress,
+    private readonly settler: Settler,
+    /** Runs a step of the job (see the object's `step`): when a call ends, what follows goes out at once. */
+    private readonly step: () => Promise<void>,
+  ) {}
+
+  /** The attempt's part of a step: deadline, the attempt under way, or a dispatch that is due. */
+  async advance(): Promise<void> {
+    const { ledger, memory } = this.room;
+    const row = ledger.row();
+    if (!row || TERMINAL.has(row.status)) return;
+    if (await this.expireIfDue(row)) return;
+    const attempt = ledger.currentAttempt();
+    if (attempt?.state === "running") {
+      if (memory.inflight === attempt.n) {
+        await this.slots.renew(attempt);
+        return;
+      }
+      if (!(await this.recoverLostCall(row, attempt))) return;
+    } else if (attempt?.state === "pending") {
+      if (dueBy(attempt.poll_at)) await this.pollAttempt(attempt);
+      else await this.slots.renew(attempt);
+      return;
+    }
+    const fresh = ledger.mustRow();
+    const granted = memory.grantedBy !== undefined && memory.grantedBy === fresh.waiting_on;
+    memory.grantedBy = undefined;
+    if (granted || dueBy(fresh.dispatch_at)) await this.dispatch(fresh);
+  }
+
+  /**
+   * The call was lost (with a previous instance, or a connection cut after the backend may have
+   * taken it): not sent again until the backend no longer runs it; its slot is held until then.
+   * True when the attempt failed here and the job may dispatch again.
+   */
+  private async recoverLostCall(row: JobRow, attempt: AttemptRow): Promise<boolean> {
+    const { env, ledger, memory } = this.room;
+    const lost = await checkLostCall(config.backend(env, attempt.backend), { taskId: taskIdOf(row.id, attempt.n), askable: parseInput(row).spec.type !== "upscale", startedAt: attempt.started_at });
+    // Asking took time: a callback (RunPod's, for a `/run` whose answer was lost) or a cancel may have settled it.
+    const still = ledger.currentAttempt();
+    if (still?.n !== attempt.n || still.state !== "running" || memory.inflight === attempt.n || TERMINAL.has(ledger.mustRow().status)) return false;
+    const at = Date.now();
+    const data = { attempt: attempt.n, backend: attempt.backend, found: lost.found };
+    if (lost.running) {
+      // Logged once, when found (poll_at marks it: the latest the wait can end).
+      if (attempt.poll_at === null) ledger.lostWaiting(attempt.n, lost.until, { ...data, waiting_until: iso(lost.until) }, at);
+      await this.slots.renew(attempt);
+      return false;
+    }
+    const tried = triedOf(row);
+    if (lost.unreachable) tried.add(attempt.backend);
+    const message = lost.unreachable ? "the backend could not be reached" : `the call was lost: ${lost.found}`;
+    ledger.transaction(() => {
+      ledger.endAttempt(attempt.n, "failed", message);
+      if (attempt.poll_at === null) ledger.event("attempt.lost", data, at);
+      else ledger.event("attempt.failed", { attempt: attempt.n, backend: attempt.backend, code: lost.unreachable ? "backend_unavailable" : "lost", message }, at);
+      ledger.redispatch(at, tried);
+    });
+    await this.slots.release(attempt.backend, "neutral");
+    return true;
+  }
+
+  /**
+   * Fails a job past its deadline with `timeout` and leaves its backend (see leaveBackend: a slot
+   * the GPU may still use is not given back). Checked on every heartbeat, so also while a
+   * synchronous call is in flight. True when the job ended here.
+   */
+  private async expireIfDue(row: JobRow): Promise<boolean> {
+    if (TERMINAL.has(row.status) || !dueBy(row.deadline_at)) return false;
+    const attempt = this.room.ledger.currentAttempt();
+    await finish(this.room, "failed", { code: "timeout", message: `the job did not finish within ${parseInput(row).timeout_s} s` }, []);
+    await this.settler.leaveBackend(attempt, row.waiting_on);
+    return true;
+  }
+
+  /** Finds a backend with a free slot and runs the job there, failing over while any is left. */
+  private async dispatch(row: JobRow): Promise<void> {
+    const { env, ledger } = this.room;
+    const input = parseInput(row);
+    const tried = triedOf(row);
+    const all = fittingBackends(config.backends(env), { type: input.spec.type, model: input.spec.model, backend: input.backend, pinOverridesModels: input.pin_overrides_models });
+    // The line the job waits in comes first: a slot granted there is this job's claim.
+    const candidates = all.filter((b) => !tried.has(b.name)).sort((a, b) => Number(b.name === row.waiting_on) - Number(a.name === row.waiting_on));
+    if (!candidates.length) {
+      const last = ledger.lastAttemptError();
+      await finish(this.room, "failed", { code: "backend_failed", message: last ?? "no configured backend serves this job" }, []);
+      await this.slots.release(row.waiting_on ?? "", "neutral");
+      return;
+    }
+    let granted: BackendConfig | undefined;
+    const busy: { backend: BackendConfig; load: number }[] = [];
+    let retryAt = Date.now() + REQUEUE_CHECK_MS;
+    for (const backend of candidates) {
+      const res = await this.slots.acquire(row, backend, false);
+      if (res.status === "granted") {
+        granted = backend;
+        break;
+      }
+      if (res.status === "busy") busy.push({ backend, load: res.load });
+      if (res.status === "open") retryAt = Math.min(retryAt, res.retry_at);
+    }
+    if (!granted) {
+      // Everything fitting is busy: wait in one line, woken when a slot frees there. A job keeps its
+      // place in the line it is in; it joins the least loaded one only when it is in none that fits.
+      const best = busy.find((b) => b.backend.name === row.waiting_on) ?? busy.sort((a, b) => a.load - b.load)[0];
+      let waitingOn: string | null = null;
+      if (best?.backend.name !== row.waiting_on) {
+        // Leave the old line before joining another, and say where the job waits before it joins,
+        // so a wake-up that comes at once finds it wanted.
+        await this.slots.release(row.waiting_on ?? "", "neutral");
+        ledger.setWaiting(best?.backend.name ?? null);
+      }
+      if (best) {
+        const res = await this.slots.acquire(row, best.backend, true);
+        if (res.status === "granted") granted = best.backend;
+        else if (res.status === "queued") waitingOn = best.backend.name;
+        else await this.slots.release(best.backend.name, "neutral");
+      }
+      if (!granted) {
+        ledger.setWaiting(waitingOn, retryAt);
+        return;
+      }
+    }
+    await this.runAttempt(ledger.mustRow(), input, granted);
+  }
+
+  private async runAttempt(row: JobRow, input: StoredJobInput, backend: BackendConfig): Promise<void> {
+    const { ctx, env, ledger, memory } = this.room;
+    const now = Date.now();
+    // Granted here while waiting in another backend's line: leave that line.
+    if (row.waiting_on && row.waiting_on !== backend.name) await this.slots.release(row.waiting_on, "neutral");
+    const n = ledger.nextAttemptNumber();
+    const token = await callbackToken(env, row.id, n);
+    const start = row.status === "queued" ? await prepareStart(this.room, now) : undefined;
+    // A cancel may have landed before this, or while the above was computed.
+    const status = ledger.mustRow().status;
+    if (TERMINAL.has(status) || status !== row.status) {
+      await this.slots.release(backend.name, "neutral");
+      return;
+    }
+    // The job's start and its first attempt in one transaction: one commit before the call goes out.
+    ledger.transaction(() => {
+      start?.();
+      ledger.beginAttempt(n, backend.name, token, now);
+    });
+
+    // The call runs outside the alarm handler, so the heartbeat keeps beating while it is in flight
+    // (it enforces the deadline meanwhile: see advance).
+    memory.inflight = n;
+    memory.renewedAt = now;
+    ctx.waitUntil(this.callBackend(row.id, n, token, input, backend));
+  }
+
+  private async callBackend(jobId: string, n: number, token: string, input: StoredJobInput, backend: BackendConfig): Promise<void> {
+    const { ctx, env, memory } = this.room;
+    const adapter = adapterFor(backend);
+    // Progress is read beside the synchronous call, for exactly as long as it runs.
+    const watch = new AbortController();
+    if (adapter.progress) ctx.waitUntil(this.progress.watch(n, watch.signal));
+    const images = new OutputStore(env.IMAGES, input.output_prefix);
+    let returning: Promise<void> | undefined;
+    // A synchronous backend that answered 200 has finished generating: the next job in line may
+    // start while this answer's images are read and stored (the GPU would idle through that). The
+    // verdict waits for the body (a 200 without images is a failure): settle gives it.
+    const onFinished = () => {
+      memory.slotReturned = n;
+      returning = this.slots.release(backend.name, "later");
+    };
+    let outcome: Outcome;
+    try {
+      const initImage = input.spec.init_image_key ? await getImageBytes(env.IMAGES, input.spec.init_image_key) : undefined;
+      outcome = await adapter.submit({
+        spec: (await fullInput(env, input)).spec,
+        initImage,
+        callbackUrl: `${input.public_base_url}/internal/callbacks/${encodeURIComponent(jobId)}/${n}/${token}`,
+        callbackSecret: token,
+        taskId: taskIdOf(jobId, n),
+        // Never cut short from here: the backend would go on generating with its slot given back.
+        signal: AbortSignal.timeout(backend.timeout_s * 1000 + 5_000),
+        images,
+        onFinished,
+      });
+    } catch (err) {
+      outcome = { kind: "failed", failure: { code: "backend_failed", message: "the attempt failed inside the gateway", detail: err instanceof Error ? err.message : String(err), retryable: true } };
+    } finally {
+      watch.abort();
+    }
+    await returning;
+    try {
+      await this.settler.settle(n, backend, outcome, images);
+    } catch (err) {
+      console.error("settling an attempt failed", err instanceof Error ? err.message : String(err));
+    } finally {
+      // Only now: until the outcome is applied, the heartbeat must not take the call for lost.
+      if (memory.inflight === n) memory.inflight = undefined;
+    }
+    // The terminal event, or the next attempt, goes out now.
+    await this.step();
+  }
+
+  private async pollAttempt(attempt: AttemptRow): Promise<void> {
+    const { env, ledger } = this.room;
+    const backend = config.backend(env, attempt.backend);
+    if (!backend || !attempt.external_id) {
+      await this.settler.settle(attempt.n, backend, { kind: "failed", failure: { code: "backend_failed", message: "backend no longer configured", retryable: true } });
+      return;
+    }
+    const input = parseInput(ledger.mustRow());
+    const images = new OutputStore(env.IMAGES, input.output_prefix);
+    // The adapter bounds the status call itself; a hung one comes back as unavailable, not canceled.
+    const outcome = await adapterFor(backend)
+      .poll(attempt.external_id, { samples: input.spec.samples, upscale: input.spec.type === "upscale", signal: AbortSignal.timeout(30_000), images })
+      .catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: "the backend could not be asked", detail: String(err), retryable: true } }));
+    if (outcome.kind === "pending" || (outcome.kind === "failed" && outcome.failure.code === "backend_unavailable")) {
+      // Still running there, or a status call that failed (no verdict on the generation, which may
+      // well be running): keep the slot, and ask again later.
+      if (outcome.kind === "pending") await this.progress.read(attempt, false);
+      await this.slots.renew(attempt, true);
+      ledger.pollLater(attempt.n, Math.min(POLL_MAX_MS, Math.round(attempt.poll_delay * 1.5)));
+      return;
+    }
+    await this.settler.settle(attempt.n, backend, outcome, images);
+  }
+}

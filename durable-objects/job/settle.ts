@@ -1,0 +1,127 @@
+/** An attempt's outcome applied to the job, and a backend left behind when the job ends without it. */
+import { adapterFor } from "../../src/backends";
+import type { BackendFailure, Outcome } from "../../src/backends/types";
+import { config, type BackendConfig } from "../../src/config";
+import type { AttemptOutcome } from "../../src/contracts/scheduler";
+import type { StoredJobInput } from "../../src/jobs/spec";
+import { redact } from "../../src/lib/redact";
+import type { OutputStore } from "../../src/storage/images";
+import { TERMINAL, parseInput, triedOf, type AttemptRow, type StoredOutput } from "./ledger";
+import { taskIdOf } from "./progress";
+import type { JobRoom } from "./room";
+import { writeS3Outputs } from "./s3";
+import type { Slots } from "./slots";
+import { finish } from "./transitions";
+
+/** Image n of a batch has seed + n, as A1111 numbers them; an upscale has no seed. */
+const seedOf = (input: StoredJobInput, i: number): number | null => (input.spec.type === "upscale" ? null : input.spec.seed + i);
+
+/**
+ * Whether a failure says something about the backend's health. A request's own fault, and what a
+ * request can bring about on any backend (running out of memory on its size, being interrupted),
+ * must not let one tenant open a shared backend's circuit for everyone.
+ */
+const countsAgainstBackend = (f: BackendFailure): boolean => f.retryable && f.code !== "out_of_memory" && f.code !== "interrupted";
+
+export class Settler {
+  constructor(
+    private readonly room: JobRoom,
+    private readonly slots: Slots,
+  ) {}
+
+  /**
+   * Applies an attempt's outcome, unless the job moved on (canceled, timed out) meanwhile. The
+   * adapter stored the answer's images as it read them: those the job does not keep are removed.
+   */
+  async settle(n: number, backend: BackendConfig | undefined, outcome: Outcome, stored?: OutputStore): Promise<void> {
+    const { ledger, memory } = this.room;
+    const current = () => {
+      const a = ledger.currentAttempt();
+      const row = ledger.mustRow();
+      return a?.n === n && row.status === "running" ? row : undefined;
+    };
+    const name = backend?.name ?? "";
+    // A slot already given back when the backend answered is not released twice: it gets its verdict.
+    const release = (outcome: AttemptOutcome): Promise<void> => (memory.slotReturned === n ? this.slots.judge(name, outcome) : this.slots.release(name, outcome));
+    if (!current()) {
+      // The job ended without this attempt (canceled, timed out): its slot must not leak. An
+      // asynchronous backend that took the job meanwhile runs it now: it is stopped there first
+      // (RunPod), or its slot stays taken while it may run (see leaveBackend).
+      if (!TERMINAL.has(ledger.mustRow().status)) return;
+      const taken = ledger.attempt(n);
+      if (outcome.kind === "pending" && taken) await this.leaveBackend({ ...taken, state: "pending", external_id: outcome.externalId }, null);
+      // A lost call of a job that ended meanwhile may still run: its slot stays taken while it may.
+      else if (outcome.kind === "lost" && taken?.state === "canceled") await this.slots.orphan(taken);
+      else await release("neutral");
+      return;
+    }
+    // The attempt stays running without a call in flight: the next heartbeat finds it lost (see the runner's advance).
+    if (outcome.kind === "lost") return;
+    if (outcome.kind === "pending") {
+      ledger.submitted(n, name, outcome.externalId, outcome.pollAfterMs, Date.now());
+      return;
+    }
+    if (stored) this.room.ctx.waitUntil(stored.discardExcept(outcome.kind === "done" ? outcome.images : []).catch(() => undefined));
+    if (outcome.kind === "done") {
+      const input = parseInput(ledger.mustRow());
+      const outputs: StoredOutput[] = outcome.images.map((image, i) => ({ ...image, seed: seedOf(input, i) }));
+      const written = await writeS3Outputs(this.room.env, input, outputs).then(
+        () => undefined,
+        (err: unknown): BackendFailure => ({ code: "backend_failed", message: "writing the outputs to S3 failed", detail: err instanceof Error ? err.message : String(err), retryable: true }),
+      );
+      if (written) return this.settle(n, backend, { kind: "failed", failure: written });
+      // Storing took time: a cancel may have landed meanwhile, and a canceled job never succeeds.
+      const ended = await finish(this.room, "succeeded", null, outputs, { guard: () => current() !== undefined, also: () => ledger.endAttempt(n, "done", null) });
+      if (!ended) return this.settle(n, backend, outcome);
+      await release("success");
+      return;
+    }
+    const f = outcome.failure;
+    // The backend's own words go to the operator's log only; tenants see what Easel wrote.
+    if (f.detail) console.warn(`backend ${name} attempt failed (${f.code}): ${redact(f.detail, [backend?.api_key, backend?.password])}`);
+    // The attempt's end and what follows it (the job's end, or its next dispatch) are one
+    // transaction: a restart between them would leave a job running with nothing to run.
+    const failedAttempt = () => {
+      ledger.endAttempt(n, "failed", f.message);
+      ledger.event("attempt.failed", { attempt: n, backend: name, code: f.code, message: f.message }, Date.now());
+    };
+    if (!f.retryable) {
+      await finish(this.room, "failed", { code: f.code, message: f.message }, [], { guard: () => current() !== undefined, also: failedAttempt });
+      await release("neutral");
+      return;
+    }
+    const tried = triedOf(ledger.mustRow());
+    tried.add(name);
+    ledger.transaction(() => {
+      failedAttempt();
+      ledger.redispatch(Date.now(), tried);
+    });
+    await release(countsAgainstBackend(f) ? "failure" : "neutral");
+  }
+
+  /**
+   * After the job ended: leaves its line, tells the backend to stop its attempt (so whatever the
+   * backend answers cannot revive the job), and gives the slot back, but not while the GPU may
+   * still be working for it, or `max_concurrency` would be exceeded. A call still open here keeps
+   * the slot until it ends (an interrupt makes A1111 answer at once; Cerebrium cannot be stopped)
+   * and its settle releases it; RunPod stops a canceled job, so its slot comes back at once;
+   * anything else stays taken until that generation is presumably over (see the scheduler's orphan).
+   */
+  async leaveBackend(attempt: AttemptRow | undefined, waitingOn: string | null): Promise<void> {
+    if (!attempt) {
+      await this.slots.release(waitingOn ?? "", "neutral");
+      return;
+    }
+    const { ctx, env, ledger, memory } = this.room;
+    const backend = config.backend(env, attempt.backend);
+    const ref = { externalId: attempt.external_id ?? undefined, taskId: taskIdOf(ledger.mustRow().id, attempt.n) };
+    const stopped = backend ? adapterFor(backend).cancel(ref, AbortSignal.timeout(10_000)).catch(() => undefined) : Promise.resolve();
+    // In the background: a slow backend must not delay the caller.
+    if (attempt.state === "running" && memory.inflight === attempt.n) ctx.waitUntil(stopped);
+    else if (attempt.state === "pending" && backend?.kind === "runpod") ctx.waitUntil(stopped.then(() => this.slots.release(attempt.backend, "neutral")));
+    else {
+      ctx.waitUntil(stopped);
+      await this.slots.orphan(attempt);
+    }
+  }
+}

@@ -1,0 +1,68 @@
+/** The job's side of its backends' slots: acquired, renewed, released, judged, or left to lapse (orphaned). */
+import { config, type BackendConfig } from "../../src/config";
+import { SLOT_LEASE_MS, type AcquireResult, type AttemptOutcome, type ReleaseOutcome } from "../../src/contracts/scheduler";
+import type { AttemptRow, JobRow } from "./ledger";
+import type { JobRoom } from "./room";
+
+/** How often a job renews the slot its generation occupies (well inside SLOT_LEASE_MS). */
+export const RENEW_MS = 20_000;
+
+export class Slots {
+  constructor(private readonly room: JobRoom) {}
+
+  async acquire(row: JobRow, backend: BackendConfig, enqueue: boolean): Promise<AcquireResult> {
+    try {
+      return await this.scheduler(backend.name).acquire({
+        backend: backend.name,
+        jobId: row.id,
+        tenant: row.tenant,
+        maxConcurrency: backend.max_concurrency,
+        cooldownMs: backend.circuit_cooldown_s * 1000,
+        leaseMs: SLOT_LEASE_MS,
+        enqueue,
+      });
+    } catch {
+      return { status: "open", retry_at: Date.now() + 1000 };
+    }
+  }
+
+  /** Keeps the slot of an attempt under way (at most every RENEW_MS unless `now`). */
+  async renew(attempt: AttemptRow, now = false): Promise<void> {
+    const memory = this.room.memory;
+    // A slot given back must not be taken again by a renewal (the scheduler's renew re-takes it).
+    if (memory.slotReturned === attempt.n) return;
+    if (!now && Date.now() - memory.renewedAt < RENEW_MS) return;
+    memory.renewedAt = Date.now();
+    const row = this.room.ledger.mustRow();
+    await this.scheduler(attempt.backend)
+      .renew(row.id, row.tenant, SLOT_LEASE_MS)
+      .catch(() => undefined);
+  }
+
+  /** The attempt's generation may still run: its slot stays taken until it presumably cannot. */
+  async orphan(attempt: AttemptRow): Promise<void> {
+    const timeoutMs = (config.backend(this.room.env, attempt.backend)?.timeout_s ?? 600) * 1000;
+    await this.scheduler(attempt.backend)
+      .orphan(this.room.ledger.mustRow().id, attempt.n, attempt.started_at, timeoutMs)
+      .catch(() => undefined);
+  }
+
+  /** The verdict on an attempt whose slot went back when its backend answered (see the runner's callBackend). */
+  async judge(backend: string, outcome: AttemptOutcome): Promise<void> {
+    if (!backend) return;
+    await this.scheduler(backend)
+      .judge(this.room.ledger.mustRow().id, outcome)
+      .catch(() => undefined);
+  }
+
+  async release(backend: string, outcome: ReleaseOutcome): Promise<void> {
+    if (!backend) return;
+    await this.scheduler(backend)
+      .release(this.room.ledger.mustRow().id, outcome)
+      .catch(() => undefined);
+  }
+
+  private scheduler(name: string) {
+    return this.room.env.BACKEND_SCHEDULERS.get(this.room.env.BACKEND_SCHEDULERS.idFromName(name));
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The job's start and end: what must be prepared before the ledger writes them (the webhook body
+ * rendered by the job's dialect, a failure manifest in S3) and what follows (the tenant's index told).
+ */
+import { renderWebhookBody } from "../../src/contracts/renderers";
+import type { JobError, WebhookEventType } from "../../src/schemas/job";
+import { tenantStub } from "../../src/tenants";
+import { serializeWithSlots } from "../../src/webhooks/body-slots";
+import { canTransition, parseInput, type JobRow, type StoredOutput, type Webhook } from "./ledger";
+import type { JobRoom } from "./room";
+import { writeS3FailureManifest } from "./s3";
+import { snapshot } from "./view";
+
+/** The event's webhook, its body rendered as the job would be in that state; null when none goes out. */
+async function webhookFor(room: JobRoom, row: JobRow, type: WebhookEventType, now: number): Promise<Webhook | null> {
+  const input = parseInput(row);
+  if (!input.webhook || !input.webhook_events.includes(type)) return null;
+  const body = await renderWebhookBody(room.env, await snapshot(room.env, room.ledger, row, { full: true }), type, now);
+  return body === null ? null : { url: input.webhook, body: serializeWithSlots(body) };
+}
+
+/**
+ * queued → running: renders the `job.started` body, then answers the writes that start the job
+ * (its row, event and outbox row), for the caller's transaction.
+ */
+export async function prepareStart(room: JobRoom, now: number): Promise<() => void> {
+  const row = room.ledger.mustRow();
+  const webhook = await webhookFor(room, { ...row, status: "running", started_at: now }, "job.started", now);
+  return () => room.ledger.start(now, webhook);
+}
+
+/**
+ * Ends the job, with its event and outbox row; `also` joins the same transaction, `guard` must
+ * still hold when it runs. Answers whether the job ended here.
+ */
+export async function finish(
+  room: JobRoom,
+  status: "succeeded" | "failed" | "canceled",
+  error: JobError | null,
+  outputs: StoredOutput[],
+  opts: { guard?: () => boolean; also?: () => void } = {},
+): Promise<boolean> {
+  const { ledger } = room;
+  const row = ledger.mustRow();
+  if (!canTransition(row.status, status)) return false;
+  const now = Date.now();
+  const input = parseInput(row);
+  const ended: JobRow = { ...row, status, completed_at: now, error: error ? JSON.stringify(error) : null, output: JSON.stringify(outputs) };
+  if (status === "failed" && error) await writeS3FailureManifest(room.env, input, error);
+  const webhook = await webhookFor(room, ended, `job.${status}`, now);
+  // Rendering awaited: make sure nobody ended the job meanwhile.
+  if (!canTransition(ledger.mustRow().status, status) || (opts.guard && !opts.guard())) return false;
+  ledger.transaction(() => {
+    opts.also?.();
+    ledger.end(status, now, error, outputs, webhook);
+  });
+  room.ctx.waitUntil(reportEnd(room));
+  await room.reschedule();
+  return true;
+}
+
+/**
+ * Tells the tenant's index the job has ended, so it stops counting as active. Fire and forget:
+ * the index checks its old active rows against their jobs on its own alarm, so a lost report
+ * only delays the correction. (The index does not track queued vs running: both are active.)
+ */
+async function reportEnd(room: JobRoom): Promise<void> {
+  const row = room.ledger.mustRow();
+  const input = parseInput(row);
+  await tenantStub(room.env, row.tenant)
+    .setStatus({ id: row.id, created_at: row.created_at, status: row.status, type: input.spec.type, track_id: input.track_id ?? null })
+    .catch((err: unknown) => console.error("job index update failed; the index will check", err instanceof Error ? err.message : String(err)));
+}
