@@ -23,8 +23,8 @@ const ask = (s: ReturnType<typeof scheduler>, jobId: string, tenant = "acme", en
  */
 async function jobIn(id: string, state: "wanting" | "ended", backend: string): Promise<void> {
   await runInDurableObject(env.JOBS.get(env.JOBS.idFromName(id)), (o: JobObject, st) => {
-    // A job object makes its tables at its first write (its `sql` getter); reads alone make none.
-    void (o as unknown as { sql: SqlStorage }).sql;
+    // A job object makes its tables at its first write (its ledger's `sql` getter); reads alone make none.
+    void (o as unknown as { ledger: { sql: SqlStorage } }).ledger.sql;
     const now = Date.now();
     st.storage.sql.exec(
       "INSERT INTO job (id, tenant, status, input, created_at, deadline_at) VALUES (?, 'acme', ?, '{}', ?, ?)",
