@@ -2,6 +2,7 @@ import { EaselError } from "../errors";
 import { base64ToBytes } from "./base64";
 import { sniffImage } from "./image-sniff";
 import { checkOutboundUrl } from "./url-guard";
+import { concatBytes } from "./streams";
 
 const MAX_REDIRECTS = 3;
 
@@ -41,13 +42,7 @@ async function readCapped(res: Response, opts: ImageInputOptions): Promise<Uint8
     }
     chunks.push(value);
   }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+  return concatBytes(chunks, size);
 }
 
 /** Fetches an image URL, re-checking every redirect against the SSRF guard. */

@@ -25,3 +25,15 @@ export async function* chunksOf(stream: ReadableStream<Uint8Array>): AsyncGenera
     reader.releaseLock();
   }
 }
+
+/** The chunks as one array of `length` bytes (the chunks themselves when there is only one). */
+export function concatBytes(chunks: Uint8Array[], length: number): Uint8Array {
+  if (chunks.length === 1 && chunks[0]?.byteLength === length) return chunks[0];
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}

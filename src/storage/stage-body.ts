@@ -1,4 +1,5 @@
 import { EaselError } from "../errors";
+import { concatBytes } from "../lib/streams";
 
 /** R2 wants every part but the last of one size, at least 5 MiB. */
 const PART_BYTES = 8 * 1024 * 1024;
@@ -32,15 +33,15 @@ export async function stageChunkedBody(bucket: R2Bucket, key: string, body: Read
       heldBytes += value.byteLength;
       // Inline bodies are kept whole; past the inline size, equal parts leave as soon as they fill.
       while ((upload || heldBytes > opts.inlineMax) && heldBytes >= PART_BYTES) {
-        const all = concat(held, heldBytes);
+        const all = concatBytes(held, heldBytes);
         await sendPart(all.subarray(0, PART_BYTES));
         const rest = all.subarray(PART_BYTES);
         held = rest.byteLength ? [rest] : [];
         heldBytes = rest.byteLength;
       }
     }
-    if (!upload) return { text: new TextDecoder().decode(concat(held, heldBytes)) };
-    if (heldBytes > 0) await sendPart(concat(held, heldBytes));
+    if (!upload) return { text: new TextDecoder().decode(concatBytes(held, heldBytes)) };
+    if (heldBytes > 0) await sendPart(concatBytes(held, heldBytes));
     await upload.complete(parts);
     return { staged: key };
   } catch (err) {
@@ -48,15 +49,4 @@ export async function stageChunkedBody(bucket: R2Bucket, key: string, body: Read
     await reader.cancel().catch(() => undefined);
     throw err;
   }
-}
-
-function concat(chunks: Uint8Array[], length: number): Uint8Array {
-  if (chunks.length === 1 && chunks[0]?.byteLength === length) return chunks[0];
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
 }
