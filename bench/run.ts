@@ -256,6 +256,17 @@ async function memory(): Promise<void> {
       ["/v1 job on an A1111 backend", async (base) => ok(await waitDone(base, await submit(base, { type: "txt2img", ...LARGE, samples: 4, backend: "a1111" }), 120_000))],
       ["/v1 job on a RunPod backend (its callback)", async (base) => ok(await waitDone(base, await submit(base, { type: "txt2img", ...LARGE, samples: 4, backend: "runpod" }), 120_000))],
       [
+        "/v1 job on a RunPod backend (its callback chunked, no Content-Length)",
+        async (base) => {
+          await sim.config({ runpod: { chunkedWebhooks: true } });
+          try {
+            ok(await waitDone(base, await submit(base, { type: "txt2img", ...LARGE, samples: 4, backend: "runpod" }), 120_000));
+          } finally {
+            await sim.config({ runpod: { chunkedWebhooks: false } });
+          }
+        },
+      ],
+      [
         "A1111 dialect, base64 answer (/sdapi/v1/txt2img)",
         async (base) => {
           const res = await fetch(`${base}/sdapi/v1/txt2img`, { method: "POST", headers: auth, body: JSON.stringify({ ...LARGE, batch_size: 4 }) });

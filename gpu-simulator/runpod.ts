@@ -131,19 +131,37 @@ export class RunPodSim {
       job.status = "COMPLETED";
       job.output = reply.body;
     }
-    if (job.webhook && !faults.dropWebhooks) await this.sendWebhook(job);
+    if (job.webhook && !faults.dropWebhooks) await this.sendWebhook(job, faults.chunkedWebhooks);
   }
 
-  private async sendWebhook(job: RunPodJob): Promise<void> {
+  private async sendWebhook(job: RunPodJob, chunked: boolean): Promise<void> {
     for (let attempt = 1; attempt <= WEBHOOK_ATTEMPTS; attempt++) {
       try {
-        const res = await fetch(job.webhook ?? "", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(this.statusBody(job)), signal: AbortSignal.timeout(10_000) });
+        const text = JSON.stringify(this.statusBody(job));
+        const body = chunked ? chunksOfText(text) : text;
+        const res = await fetch(job.webhook ?? "", { method: "POST", headers: { "content-type": "application/json" }, body, signal: AbortSignal.timeout(10_000), ...(chunked ? { duplex: "half" } : {}) } as RequestInit);
         this.state.stats.webhooksSent++;
-        if (res.ok) return;
+        if (res.ok) {
+          this.state.stats.webhooksOk++;
+          return;
+        }
       } catch {
         // Retried below, as RunPod does.
       }
       await new Promise((r) => setTimeout(r, WEBHOOK_RETRY_MS));
     }
   }
+}
+
+/** A body as a stream of 64 KiB pieces: fetch then sends it chunked, without a Content-Length. */
+function chunksOfText(text: string): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder().encode(text);
+  let at = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (at >= bytes.byteLength) return controller.close();
+      controller.enqueue(bytes.subarray(at, at + 65_536));
+      at += 65_536;
+    },
+  });
 }

@@ -38,6 +38,8 @@ export interface Faults {
    * and their connection dropped before any answer: a request that reached the backend, then a reset.
    */
   dropAfterAccept: number;
+  /** RunPod: completion webhooks sent chunked, with no Content-Length (as a streaming client sends them). */
+  chunkedWebhooks: boolean;
 }
 
 export type SimConfig = Faults & { [K in Kind]?: Partial<Faults> };
@@ -57,6 +59,7 @@ export const DEFAULT_FAULTS: Faults = {
   bodyDelayMs: 0,
   staleAfterMs: 0,
   dropAfterAccept: 0,
+  chunkedWebhooks: false,
 };
 
 export interface KindStats {
@@ -80,6 +83,8 @@ export interface Stats {
   skips: number;
   cancels: number;
   webhooksSent: number;
+  /** Webhooks the receiver answered with a 2xx. */
+  webhooksOk: number;
   /** Requests dropped on a connection gone stale (`staleAfterMs`). */
   staleDropped: number;
   /** Generations per prompt tag `[tag:<name>]`: lets a load test count GPU runs per job. */
@@ -104,6 +109,7 @@ export const emptyStats = (): Stats => ({
   skips: 0,
   cancels: 0,
   webhooksSent: 0,
+  webhooksOk: 0,
   staleDropped: 0,
   byTag: {},
   byTask: {},
