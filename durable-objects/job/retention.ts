@@ -2,6 +2,8 @@
 import { config } from "../../src/config";
 import { deletePrefixes } from "../../src/storage/purge";
 import { tenantStub } from "../../src/tenants";
+import { releaseOutputPrefix } from "../../src/jobs/output-claims";
+import { defaultOutputPrefix } from "../../src/storage/images";
 import { dueBy } from "./due";
 import { TERMINAL, parseInput } from "./ledger";
 import type { JobRoom } from "./room";
@@ -36,6 +38,8 @@ export class Retention {
       const input = parseInput(row);
       await deletePrefixes(env.IMAGES, [`inputs/${row.id}/`, `callbacks/${row.id}/`, `${input.output_prefix}/`]);
       await tenantStub(env, row.tenant).purgeJob(row.id);
+      // A prefix the client chose (an SD-on-EKS location) was claimed across tenants: free it too.
+      if (input.output_prefix !== defaultOutputPrefix(row.id)) await releaseOutputPrefix(env, input.output_prefix, row.id);
     } catch (err) {
       console.error("purging an expired job failed; tried again later", err instanceof Error ? err.message : String(err));
       this.retryAt = Date.now() + PURGE_RETRY_MS;

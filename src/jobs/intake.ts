@@ -9,7 +9,7 @@ import { sniffImage } from "../lib/image-sniff";
 import { checkOutboundUrl } from "../lib/url-guard";
 import type { z } from "@hono/zod-openapi";
 import { DEFAULT_TIMEOUT_S, GenerationLimitsSchema, MAX_UPSCALED_SIDE, type WebhookEventType } from "../schemas/job";
-import { inputKey, passThroughKey, putImage } from "../storage/images";
+import { defaultOutputPrefix, inputKey, passThroughKey, putImage } from "../storage/images";
 import type { S3Output } from "../storage/s3-output";
 import { tenantStub } from "../tenants";
 import { isOk, jobStub } from "./client";
@@ -240,7 +240,7 @@ async function createJob(
     dialect: opts.dialect,
     dialect_data: passThrough.dialect_data,
     pass_through_key: passThrough.key,
-    output_prefix: opts.outputPrefix ?? `outputs/${runId}`,
+    output_prefix: opts.outputPrefix ?? defaultOutputPrefix(runId),
     s3_output: opts.s3Output,
     public_base_url: opts.publicBaseUrl,
   });

@@ -3,6 +3,8 @@ import { sniffImage } from "../lib/image-sniff";
 
 export const inputKey = (jobId: string): string => `inputs/${jobId}/init`;
 export const passThroughKey = (jobId: string): string => `inputs/${jobId}/pass-through.json`;
+/** Where a job's outputs go unless its dialect chose a place (SD-on-EKS's location). */
+export const defaultOutputPrefix = (jobId: string): string => `outputs/${jobId}`;
 export const outputKey = (prefix: string, index: number): string => `${prefix}/image_${index}.png`;
 
 export interface StoredImage {

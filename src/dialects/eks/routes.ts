@@ -21,14 +21,8 @@ import { tenantStub } from "../../tenants";
 import { A1111RequestSchema, requestedModel } from "../a1111/translate";
 import { apiKeyOrBearer } from "../keys";
 import { takeRunId } from "../../jobs/warm-objects";
+import { claimOutputPrefix } from "../../jobs/output-claims";
 import { EksTaskSchema, EksV1alpha1Schema, eksData, eksError, fromV1alpha1, fromV1alpha2, isGeneration, toEksSubmitted, toEksTask, toIntake, type EksTask } from "./translate";
-
-/**
- * Output locations are one namespace across tenants (one bucket), so each is claimed in a registry
- * of its own: no tenant can write into, or read back, another tenant's location. The leading NUL
- * keeps the name apart from any tenant an operator would configure.
- */
-const LOCATIONS = "\u0000eks-output-locations";
 
 const STAGE_PATHS = ["/:stage/v1alpha2", "/:stage/v1alpha2/", "/:stage/v1alpha1", "/:stage/v1alpha1/"];
 
@@ -44,7 +38,7 @@ const taken = (what: string) => new EaselError(409, "task_exists", what);
 /** Binds the task id (per tenant) and its output location (across tenants) to a run id. */
 async function claimTask(env: Env, tenant: string, task: EksTask, body: unknown): Promise<string> {
   const runId = await takeRunId(env);
-  const location = await tenantStub(env, LOCATIONS).claim("eks_task", task.location, await sha256Hex(tenant), runId, null);
+  const location = await claimOutputPrefix(env, task.location, tenant, runId);
   if (location.status === "conflict") throw taken(`the output location ${task.location} belongs to another account`);
   const claim = await tenantStub(env, tenant).claim("eks_task", task.id, await sha256Hex(canonicalJson(body)), runId, null);
   if (claim.status === "conflict") throw taken(`task ${task.id} already exists`);

@@ -6,6 +6,7 @@ import { config } from "../../../src/config";
 import type { Env } from "../../../src/env";
 import { EaselError } from "../../../src/errors";
 import { jobStub } from "../../../src/jobs/client";
+import { claimOutputPrefix } from "../../../src/jobs/output-claims";
 import { randomId } from "../../../src/lib/crypto";
 import { tenantStub } from "../../../src/tenants";
 import { hangingJobInput } from "../support/jobs";
@@ -72,6 +73,21 @@ describe("retention", () => {
       expect(tables(state)).toBe(0);
       expect(await state.storage.getAlarm()).toBeNull();
     });
+  });
+
+  it("frees the output location a client chose (SD-on-EKS) for other tenants once the job is deleted", async () => {
+    const id = randomId("run");
+    const location = `out/task-${id}`;
+    expect((await claimOutputPrefix(env, location, "acme", id)).status).toBe("claimed");
+    await jobStub(env, id).create(hangingJobInput(id, { output_prefix: location }));
+    await jobStub(env, id).cancel("acme");
+    expect((await claimOutputPrefix(env, location, "globex", randomId("run"))).status).toBe("conflict");
+    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
+      state.storage.sql.exec("UPDATE job SET completed_at = completed_at - ?", RETENTION_MS + 1000);
+    });
+    await runDurableObjectAlarm(objectFor(id));
+    expect(await jobStub(env, id).get("acme")).toMatchObject({ ok: false, code: "not_found" });
+    expect((await claimOutputPrefix(env, location, "globex", randomId("run"))).status).toBe("claimed");
   });
 
   it("keeps an ended job whose webhook is still being retried until the retries are over", async () => {
