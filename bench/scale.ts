@@ -24,13 +24,13 @@ const CLIENTS = 20;
 const HOLD_MS = 3_600_000;
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 
-/** Polls `read` every `everyMs` until `ok`, for at most `timeoutMs`. */
+/** Polls `read` every `everyMs` until `ok`, for at most `timeoutMs`; a read that fails is tried again. */
 async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, everyMs = 250): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`${what}: still ${JSON.stringify(v)} after ${timeoutMs} ms`);
+    const v = await read().catch((err: unknown) => err);
+    if (!(v instanceof Error) && ok(v as T)) return v as T;
+    if (Date.now() > end) throw new Error(`${what}: still ${v instanceof Error ? v.message : JSON.stringify(v)} after ${timeoutMs} ms`);
     await sleep(everyMs);
   }
 }
@@ -44,6 +44,7 @@ export async function scale(t: Tools): Promise<void> {
       const row = await t.withGateway({ BACKENDS: backends }, async (base) => {
         const backend = async (): Promise<Backend> => {
           const res = await fetch(`${base}/v1/backends`, { headers: t.auth });
+          if (!res.ok) throw new Error(`GET /v1/backends answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
           const found = ((await res.json()) as { data: Backend[] }).data.find((b) => b.name === "sim");
           if (!found) throw new Error("the bench backend is not listed");
           return found;
@@ -53,7 +54,7 @@ export async function scale(t: Tools): Promise<void> {
         const blockers = await Promise.all(Array.from({ length: SLOTS }, () => t.submit(base)));
         await until("blockers running", () => sim.stats(), (s) => s.current >= SLOTS, 30_000);
         await sim.config({ msPerImage: 0 });
-        const before = (await backend()).requests;
+        const before = (await until("the backend listed", backend, () => true, 30_000)).requests;
         let next = 0;
         await Promise.all(
           Array.from({ length: CLIENTS }, async () => {
@@ -64,7 +65,7 @@ export async function scale(t: Tools): Promise<void> {
           }),
         );
         await until(`${n} jobs in line`, backend, (b) => b.waiting === n, 120_000, 500);
-        const queued = (await backend()).requests;
+        const queued = (await until("the backend listed", backend, () => true, 30_000)).requests;
         // Let the blockers go: A1111's skip ends the current generation with its images, oldest first.
         const t0 = Date.now();
         for (let i = 0; i < SLOTS; i++) {
@@ -72,7 +73,7 @@ export async function scale(t: Tools): Promise<void> {
           await sleep(20);
         }
         await until("the line drained", backend, (b) => b.waiting === 0 && b.active === 0, 30 * 60_000, 500);
-        const after = (await backend()).requests;
+        const after = (await until("the backend listed", backend, () => true, 30_000)).requests;
         const jobs = await listAll(base, t.auth);
         const drained = jobs.filter((j) => !blockers.includes(j.id));
         const ends = drained.map((j) => (j.completed_at ? Date.parse(j.completed_at) : NaN)).filter((x) => !Number.isNaN(x));
@@ -104,8 +105,16 @@ async function listAll(base: string, auth: Record<string, string>): Promise<List
   // Bounded: 100 a page, and the bench makes a few thousand jobs per gateway.
   for (let page = 0; page < 1000; page++) {
     const q: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
-    const res = await fetch(`${base}/v1/jobs?limit=100${q}`, { headers: auth });
-    const body = (await res.json()) as { data: Listed[]; next_cursor: string | null };
+    const body = await until(
+      "a page of the job list",
+      async () => {
+        const res = await fetch(`${base}/v1/jobs?limit=100${q}`, { headers: auth });
+        if (!res.ok) throw new Error(`GET /v1/jobs answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+        return (await res.json()) as { data: Listed[]; next_cursor: string | null };
+      },
+      () => true,
+      30_000,
+    );
     out.push(...body.data);
     cursor = body.next_cursor;
     if (!cursor) break;
