@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startGateway, startSimulatorProcess, type GatewayProcess } from "../test/e2e/support/processes";
 import { connectDevTools, measurePeak } from "./memory";
+import { scale } from "./scale";
 import { startReceiver } from "../test/e2e/support/receiver";
 
 const KEY = "sk_bench";
@@ -314,7 +315,13 @@ async function memory(): Promise<void> {
   }
 }
 
-// `npm run bench -- throughput` runs one section; no argument runs them all.
-const sections: Record<string, () => Promise<void>> = { core: coreAndWebhooks, scheduling, throughput: tenantThroughput, memory };
+// `npm run bench -- throughput` runs one section (`scale` too); no argument runs them all.
+const sections: Record<string, () => Promise<void>> = {
+  core: coreAndWebhooks,
+  scheduling,
+  throughput: tenantThroughput,
+  memory,
+  scale: () => scale({ auth, submit, withGateway, report }),
+};
 for (const [name, run] of Object.entries(sections)) if (!process.argv[2] || process.argv[2] === name) await run();
 console.log(JSON.stringify(results));

@@ -3834,6 +3834,8 @@ export interface components {
                     success_rate: number | null;
                     run_ms_p50: number | null;
                 };
+                /** @description slot requests (acquire, release, renew, …) the backend's scheduler has taken from jobs since it last started: its load */
+                requests: number;
             }[];
         };
         WebhookTestResult: {

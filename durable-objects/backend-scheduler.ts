@@ -4,15 +4,23 @@ import type { BackendConfig } from "../src/config";
 import type { Env } from "../src/env";
 import { jobStub } from "../src/jobs/client";
 import { BackendCatalog } from "./backend-catalog";
+import { BackendLine } from "./backend-line";
 import type { AcquireResult, AttemptOutcome, BackendStatus, CatalogAnswer, ReleaseOutcome } from "../src/contracts/scheduler";
 
 /** Consecutive failures that open a backend's circuit. */
 export const CIRCUIT_THRESHOLD = 3;
 /**
  * A slot granted to the head of the line is only a claim until its job takes it (its next acquire).
- * A wake-up that is lost, or a job that cannot start, gives the slot back after this long.
+ * A wake-up that is lost, or a job that cannot start, gives the slot back after this long, and the
+ * job goes back into line (at the back of its tenant's) to be offered a slot again.
  */
 export const CLAIM_MS = 10_000;
+/**
+ * When the circuit opens, the jobs waiting then are woken this many at a time, one batch per
+ * alarm, so each can look for another backend; a job with none stays in line (see `scatter`).
+ */
+export const SCATTER_BATCH = 16;
+const SCATTER_EVERY_MS = 200;
 /** An orphaned generation is presumed over after twice the longest recent run, but never sooner than this. */
 const ORPHAN_FLOOR_MS = 15_000;
 
@@ -27,6 +35,9 @@ export const RECENT_ATTEMPTS = 100;
 export class BackendScheduler extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly catalog: BackendCatalog;
+  private readonly line: BackendLine;
+  /** Requests from jobs (acquire, release, judge, renew, orphan) since this instance started. */
+  private requests = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -34,8 +45,8 @@ export class BackendScheduler extends DurableObject<Env> {
     this.catalog = new BackendCatalog(this.sql);
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS slots (job_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, lease_until INTEGER NOT NULL, probe INTEGER NOT NULL DEFAULT 0);
-      CREATE TABLE IF NOT EXISTS waiting (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL UNIQUE, tenant TEXT NOT NULL, lease_ms INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS tenants (tenant TEXT PRIMARY KEY, last_grant INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS claims (job_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, lease_ms INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS scatter (id INTEGER PRIMARY KEY CHECK (id = 1), after_seq INTEGER NOT NULL, upto_seq INTEGER NOT NULL, due_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY CHECK (id = 1), failures INTEGER NOT NULL, open_until INTEGER);
       CREATE TABLE IF NOT EXISTS limits (id INTEGER PRIMARY KEY CHECK (id = 1), max_concurrency INTEGER NOT NULL, cooldown_ms INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS recent (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, granted_at INTEGER NOT NULL, outcome TEXT, run_ms INTEGER);
@@ -43,21 +54,29 @@ export class BackendScheduler extends DurableObject<Env> {
       INSERT OR IGNORE INTO health (id, failures, open_until) VALUES (1, 0, NULL);
       INSERT OR IGNORE INTO limits (id, max_concurrency, cooldown_ms) VALUES (1, 1, 30000);
     `);
+    this.line = new BackendLine(this.sql);
   }
 
   private health(): { failures: number; open_until: number | null } {
     return this.sql.exec<{ failures: number; open_until: number | null }>("SELECT failures, open_until FROM health WHERE id = 1").one();
   }
 
-  private count(table: "slots" | "waiting"): number {
-    return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n;
+  /** Slots held (at most `max_concurrency`, plus orphaned generations): a small table. */
+  private active(): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM slots").one().n;
   }
 
   private grant(jobId: string, tenant: string, leaseMs: number, now: number, probe: boolean): void {
     this.sql.exec("INSERT OR REPLACE INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, ?)", jobId, tenant, now + leaseMs, probe ? 1 : 0);
-    this.sql.exec("INSERT OR REPLACE INTO tenants (tenant, last_grant) VALUES (?, ?)", tenant, now);
-    this.sql.exec("DELETE FROM waiting WHERE job_id = ?", jobId);
+    this.line.served(tenant);
+    this.line.leave(jobId);
     this.sql.exec("INSERT INTO recent (job_id, granted_at) VALUES (?, ?)", jobId, now);
+  }
+
+  /** The job holds its slot itself now (or no longer waits for one): not a claim any more. */
+  private settled(jobId: string): void {
+    this.sql.exec("DELETE FROM claims WHERE job_id = ?", jobId);
+    this.line.leave(jobId);
   }
 
   /**
@@ -65,6 +84,7 @@ export class BackendScheduler extends DurableObject<Env> {
    * waits in one line at a time: the job object leaves a line before it joins another.
    */
   async acquire(req: { backend: string; jobId: string; tenant: string; maxConcurrency: number; cooldownMs: number; leaseMs: number; enqueue: boolean }): Promise<AcquireResult> {
+    this.requests++;
     const now = Date.now();
     // The backend's limits (and name, for wake-ups) come from configuration, which the jobs carry here.
     this.sql.exec("UPDATE limits SET max_concurrency = ?, cooldown_ms = ? WHERE id = 1", req.maxConcurrency, req.cooldownMs);
@@ -74,40 +94,50 @@ export class BackendScheduler extends DurableObject<Env> {
     if (held.length) {
       // A claim from the line becomes a full lease once its job takes it.
       this.sql.exec("UPDATE slots SET lease_until = ? WHERE job_id = ?", now + req.leaseMs, req.jobId);
+      this.settled(req.jobId);
       await this.reschedule();
       return { status: "granted", probe: false };
     }
     const h = this.health();
-    if (h.open_until !== null) {
-      // Half-open after the cool-down: exactly one probe job may try the backend.
-      if (now < h.open_until || this.probing()) return { status: "open", retry_at: Math.max(h.open_until, now + 1000) };
-      this.grant(req.jobId, req.tenant, req.leaseMs, now, true);
-      await this.reschedule();
-      return { status: "granted", probe: true };
-    }
-    const active = this.count("slots");
-    const waiting = this.count("waiting");
-    const next = this.nextInLine();
     // Free capacity goes to whoever is next in line, so a newcomer never jumps the queue.
-    if (active < req.maxConcurrency && (next === undefined || next === req.jobId)) {
+    const next = this.line.next()?.job_id;
+    const first = next === undefined || next === req.jobId;
+    if (h.open_until !== null) {
+      // Half-open after the cool-down: exactly one probe job may try the backend, the line's head first.
+      if (now >= h.open_until && !this.probing() && first) {
+        this.grant(req.jobId, req.tenant, req.leaseMs, now, true);
+        await this.reschedule();
+        return { status: "granted", probe: true };
+      }
+      // A job with nowhere else to go waits in line through the cool-down, woken when its turn comes.
+      if (req.enqueue) return this.enqueue(req);
+      return { status: "open", retry_at: Math.max(h.open_until, now + 1000) };
+    }
+    const active = this.active();
+    if (active < req.maxConcurrency && first) {
       this.grant(req.jobId, req.tenant, req.leaseMs, now, false);
       await this.reschedule();
       return { status: "granted", probe: false };
     }
-    if (!req.enqueue) return { status: "busy", load: (active + waiting) / req.maxConcurrency };
-    this.sql.exec("INSERT OR IGNORE INTO waiting (job_id, tenant, lease_ms) VALUES (?, ?, ?)", req.jobId, req.tenant, req.leaseMs);
-    const position = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM waiting WHERE seq <= (SELECT seq FROM waiting WHERE job_id = ?)", req.jobId).one().n;
-    return { status: "queued", position };
+    if (!req.enqueue) return { status: "busy", load: (active + this.line.size()) / req.maxConcurrency };
+    return this.enqueue(req);
+  }
+
+  private async enqueue(req: { jobId: string; tenant: string; leaseMs: number }): Promise<AcquireResult> {
+    this.line.join(req.jobId, req.tenant, req.leaseMs);
+    await this.reschedule();
+    return { status: "queued" };
   }
 
   /** Gives a slot back, records how the attempt went, and hands free slots to the next in line. */
   async release(jobId: string, outcome: ReleaseOutcome): Promise<void> {
+    this.requests++;
     const now = Date.now();
     const slot = this.sql.exec<{ probe: number }>("SELECT probe FROM slots WHERE job_id = ?", jobId).toArray()[0];
     this.sql.exec("DELETE FROM slots WHERE job_id = ?", jobId);
-    this.sql.exec("DELETE FROM waiting WHERE job_id = ?", jobId);
+    this.settled(jobId);
     if (slot) this.record(jobId, outcome === "later" ? (slot.probe === 1 ? "awaiting_probe" : "awaiting") : outcome, now);
-    if (slot && outcome !== "later") await this.applyVerdict(outcome, slot.probe === 1, now);
+    if (slot && outcome !== "later") this.applyVerdict(outcome, slot.probe === 1, now);
     await this.grantWaiting(now);
   }
 
@@ -116,31 +146,32 @@ export class BackendScheduler extends DurableObject<Env> {
    * body held no images is a failure like any other, for the circuit and the recent figures.
    */
   async judge(jobId: string, outcome: AttemptOutcome): Promise<void> {
+    this.requests++;
     const row = this.sql
       .exec<{ seq: number; outcome: string }>("SELECT seq, outcome FROM recent WHERE job_id = ? AND outcome IN ('awaiting', 'awaiting_probe') ORDER BY seq DESC LIMIT 1", jobId)
       .toArray()[0];
     if (!row) return;
     this.sql.exec("UPDATE recent SET outcome = ? WHERE seq = ?", outcome, row.seq);
-    await this.applyVerdict(outcome, row.outcome === "awaiting_probe", Date.now());
+    this.applyVerdict(outcome, row.outcome === "awaiting_probe", Date.now());
     await this.grantWaiting(Date.now());
   }
 
-  /** A success closes the circuit; a failure counts towards opening it (a failed probe opens it again). */
-  private async applyVerdict(outcome: AttemptOutcome, probe: boolean, now: number): Promise<void> {
+  /**
+   * A success closes the circuit; a failure counts towards opening it (a failed probe opens it
+   * again). The line stays as it is: the slots a closing frees go to it as any others do.
+   */
+  private applyVerdict(outcome: AttemptOutcome, probe: boolean, now: number): void {
     if (outcome === "success") {
       this.sql.exec("UPDATE health SET failures = 0, open_until = NULL WHERE id = 1");
+      this.sql.exec("DELETE FROM scatter");
     } else if (outcome === "failure") {
       const h = this.health();
       const failures = h.failures + 1;
       const open = probe || failures >= CIRCUIT_THRESHOLD;
       const cooldown = this.sql.exec<{ cooldown_ms: number }>("SELECT cooldown_ms FROM limits WHERE id = 1").one().cooldown_ms;
       this.sql.exec("UPDATE health SET failures = ?, open_until = ? WHERE id = 1", failures, open ? now + cooldown : h.open_until);
-      if (open && h.open_until === null) {
-        // The line here will not move for a while: send everyone in it to look for another backend.
-        const line = this.sql.exec<{ job_id: string }>("SELECT job_id FROM waiting").toArray().map((r) => r.job_id);
-        this.sql.exec("DELETE FROM waiting");
-        await this.wake(line);
-      }
+      // The line here will not move for a while: those in it are told, in batches (see scatter).
+      if (open && h.open_until === null) this.sql.exec("INSERT OR REPLACE INTO scatter (id, after_seq, upto_seq, due_at) VALUES (1, 0, ?, ?)", this.line.lastSeq(), now);
     }
   }
 
@@ -149,10 +180,11 @@ export class BackendScheduler extends DurableObject<Env> {
    * slot that was reclaimed meanwhile is taken again: the GPU is busy with that job either way.
    */
   async renew(jobId: string, tenant: string, leaseMs: number): Promise<void> {
+    this.requests++;
     const now = Date.now();
     const slot = this.sql.exec<{ probe: number }>("SELECT probe FROM slots WHERE job_id = ?", jobId).toArray()[0];
     this.sql.exec("INSERT OR REPLACE INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, ?)", jobId, tenant, now + leaseMs, slot?.probe ?? 0);
-    this.sql.exec("DELETE FROM waiting WHERE job_id = ?", jobId);
+    this.settled(jobId);
     await this.reschedule();
   }
 
@@ -165,13 +197,14 @@ export class BackendScheduler extends DurableObject<Env> {
    * waits like anyone else.
    */
   async orphan(jobId: string, attempt: number, startedAt: number, timeoutMs: number): Promise<void> {
+    this.requests++;
     const longest = this.sql
       .exec<{ ms: number | null }>("SELECT MAX(run_ms) AS ms FROM (SELECT run_ms FROM recent WHERE outcome = 'success' ORDER BY seq DESC LIMIT ?)", RECENT_ATTEMPTS)
       .one().ms;
     const until = startedAt + (longest === null ? timeoutMs : Math.min(timeoutMs, Math.max(ORPHAN_FLOOR_MS, 2 * longest)));
     const slot = this.sql.exec<{ tenant: string }>("SELECT tenant FROM slots WHERE job_id = ?", jobId).toArray()[0];
     this.sql.exec("DELETE FROM slots WHERE job_id = ?", jobId);
-    this.sql.exec("DELETE FROM waiting WHERE job_id = ?", jobId);
+    this.settled(jobId);
     if (slot && until > Date.now()) this.sql.exec("INSERT OR REPLACE INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, 0)", `${jobId}#${attempt}`, slot.tenant, until);
     await this.grantWaiting(Date.now());
   }
@@ -180,7 +213,15 @@ export class BackendScheduler extends DurableObject<Env> {
     const h = this.health();
     const now = Date.now();
     const circuit = h.open_until === null ? "closed" : now < h.open_until ? "open" : "half_open";
-    return { active: this.count("slots"), waiting: this.count("waiting"), consecutive_failures: h.failures, open_until: h.open_until, circuit, recent: this.recentFigures() };
+    return {
+      active: this.active(),
+      waiting: this.line.size(),
+      consecutive_failures: h.failures,
+      open_until: h.open_until,
+      circuit,
+      recent: this.recentFigures(),
+      requests: this.requests,
+    };
   }
 
   /** The backend's model list, kept here for the whole deployment (durable-objects/backend-catalog.ts). */
@@ -220,32 +261,29 @@ export class BackendScheduler extends DurableObject<Env> {
     // An alarm may fire a hair early; what falls due within this slack is handled now.
     const now = Date.now() + 250;
     this.reclaimExpired(now);
+    await this.scatter(now);
     await this.grantWaiting(now);
-  }
-
-  /** The waiting job whose tenant was served longest ago: one tenant's burst cannot starve another. */
-  private nextInLine(): string | undefined {
-    return this.sql
-      .exec<{ job_id: string }>(
-        `SELECT w.job_id FROM waiting w LEFT JOIN tenants t ON t.tenant = w.tenant
-         ORDER BY COALESCE(t.last_grant, 0) ASC, w.seq ASC LIMIT 1`,
-      )
-      .toArray()[0]?.job_id;
   }
 
   private probing(): boolean {
     return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM slots WHERE probe = 1").one().n > 0;
   }
 
+  /** Expired leases go back; a claim that lapsed puts its job back in line, behind its tenant's others. */
   private reclaimExpired(now: number): void {
-    this.sql.exec("DELETE FROM slots WHERE lease_until < ?", now);
+    const lapsed = this.sql
+      .exec<{ job_id: string }>("DELETE FROM slots WHERE lease_until < ? RETURNING job_id", now)
+      .toArray()
+      .flatMap((s) => this.sql.exec<{ job_id: string; tenant: string; lease_ms: number }>("DELETE FROM claims WHERE job_id = ? RETURNING job_id, tenant, lease_ms", s.job_id).toArray());
+    for (const c of lapsed) this.line.join(c.job_id, c.tenant, c.lease_ms);
   }
 
   /**
    * Hands free slots to the line, each as a short claim, and asks each woken job whether it still
    * wants its slot: one that ended or runs elsewhere says no, and its slot goes to the next in
-   * line at once. A wake-up that is lost leaves a claim that lapses after CLAIM_MS (the alarm
-   * reclaims it), and the job itself re-checks on its own alarm within REQUEUE_CHECK_MS.
+   * line at once. A wake-up that is lost leaves a claim that lapses after CLAIM_MS: the alarm
+   * reclaims it, puts the job back in line and offers the slot to the next, so a waiting job
+   * needs no re-check of its own.
    */
   private async grantWaiting(now: number): Promise<void> {
     const max = this.sql.exec<{ max_concurrency: number }>("SELECT max_concurrency FROM limits WHERE id = 1").one().max_concurrency;
@@ -255,16 +293,16 @@ export class BackendScheduler extends DurableObject<Env> {
       const h = this.health();
       const granted: string[] = [];
       const grantNext = (probe: boolean): boolean => {
-        const next = this.nextInLine();
+        const next = this.line.next();
         if (!next) return false;
-        const row = this.sql.exec<{ tenant: string }>("SELECT tenant FROM waiting WHERE job_id = ?", next).one();
-        this.grant(next, row.tenant, CLAIM_MS, now, probe);
-        granted.push(next);
+        this.grant(next.job_id, next.tenant, CLAIM_MS, now, probe);
+        this.sql.exec("INSERT OR REPLACE INTO claims (job_id, tenant, lease_ms) VALUES (?, ?, ?)", next.job_id, next.tenant, next.lease_ms);
+        granted.push(next.job_id);
         return true;
       };
       if (h.open_until === null) {
         // Bounded by the free slots.
-        while (this.count("slots") < max && grantNext(false));
+        while (this.active() < max && grantNext(false));
       } else if (now >= h.open_until && !this.probing()) {
         // Half-open: one waiting job probes the backend; its outcome opens or closes the circuit.
         grantNext(true);
@@ -274,7 +312,10 @@ export class BackendScheduler extends DurableObject<Env> {
       const answers = await Promise.all(granted.map(async (jobId) => ({ jobId, wants: await this.ask(jobId, backend) })));
       const unwanted = answers.filter((a) => a.wants === false).map((a) => a.jobId);
       if (!unwanted.length) return;
-      for (const jobId of unwanted) this.sql.exec("DELETE FROM slots WHERE job_id = ?", jobId);
+      for (const jobId of unwanted) {
+        this.sql.exec("DELETE FROM slots WHERE job_id = ?", jobId);
+        this.sql.exec("DELETE FROM claims WHERE job_id = ?", jobId);
+      }
       now = Date.now();
     }
   }
@@ -288,19 +329,33 @@ export class BackendScheduler extends DurableObject<Env> {
     }
   }
 
-  /** Tells jobs whose line was dissolved to dispatch again; one that misses it re-checks on its alarm. */
-  private async wake(jobIds: string[]): Promise<void> {
+  /**
+   * While the circuit is open, the jobs that were waiting when it opened are told, SCATTER_BATCH
+   * per alarm, so each can dispatch again and move to another backend. They keep their place
+   * here meanwhile: a job with no other backend (a pinned one) stays, and is offered the probe or
+   * a slot when its turn comes. Jobs that join during the cool-down chose this line knowing.
+   */
+  private async scatter(now: number): Promise<void> {
+    const s = this.sql.exec<{ after_seq: number; upto_seq: number; due_at: number }>("SELECT after_seq, upto_seq, due_at FROM scatter WHERE id = 1").toArray()[0];
     const backend = this.sql.exec<{ backend: string }>("SELECT backend FROM identity WHERE id = 1").toArray()[0]?.backend;
-    if (backend === undefined) return;
-    await Promise.all(jobIds.map((jobId) => this.ask(jobId, backend)));
+    if (!s || s.due_at > now) return;
+    const batch = this.line.range(s.after_seq, s.upto_seq, SCATTER_BATCH);
+    const last = batch.at(-1);
+    if (batch.length < SCATTER_BATCH || !last) this.sql.exec("DELETE FROM scatter");
+    else this.sql.exec("UPDATE scatter SET after_seq = ?, due_at = ? WHERE id = 1", last.seq, Date.now() + SCATTER_EVERY_MS);
+    if (backend !== undefined) await Promise.all(batch.map((j) => this.ask(j.job_id, backend)));
   }
 
-  /** One alarm: the earliest lease expiry (to reclaim it) or the end of an open circuit's cool-down. */
+  /**
+   * One alarm: the earliest lease expiry (to reclaim it), the end of an open circuit's cool-down
+   * while jobs wait, or the next batch of a scatter.
+   */
   private async reschedule(): Promise<void> {
     const lease = this.sql.exec<{ t: number | null }>("SELECT MIN(lease_until) AS t FROM slots").one().t;
     const h = this.health();
-    const waiting = this.count("waiting");
-    const times = [lease, waiting && h.open_until !== null ? h.open_until : null].filter((t): t is number => t !== null);
+    const waiting = this.line.size();
+    const scatter = this.sql.exec<{ due_at: number }>("SELECT due_at FROM scatter").toArray()[0]?.due_at ?? null;
+    const times = [lease, waiting && h.open_until !== null ? h.open_until : null, scatter].filter((t): t is number => t !== null);
     if (times.length) await this.ctx.storage.setAlarm(Math.min(...times) + 1);
     else await this.ctx.storage.deleteAlarm();
   }

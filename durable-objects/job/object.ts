@@ -192,9 +192,9 @@ export class JobObject extends DurableObject<Env> {
   }
 
   /**
-   * A backend scheduler granted this job a slot (or dissolved its line): answers whether the job
-   * takes it. A job that ended, runs elsewhere or left that line says no, and the scheduler hands
-   * the slot on at once.
+   * A backend scheduler granted this job a slot (or, its circuit having opened, asks it to look
+   * for another backend): answers whether the job takes it. A job that ended, runs elsewhere or
+   * left that line says no, and the scheduler hands the slot on at once.
    */
   async wake(backend: string): Promise<boolean> {
     const row = this.ledger.row();
@@ -203,7 +203,7 @@ export class JobObject extends DurableObject<Env> {
     if (attempt) return attempt.backend === backend;
     if (row.waiting_on !== backend) return false;
     // Taken up by a step at once, with nothing written first: were this instance lost before
-    // that, the claim lapses at the scheduler and the job's own alarm re-checks (the runner's REQUEUE_CHECK_MS).
+    // that, the claim lapses at the scheduler, which puts the job back in line and wakes it again.
     this.room.memory.grantedBy = backend;
     this.kick();
     return true;

@@ -20,8 +20,16 @@ import type { Slots } from "./slots";
 import { finish, prepareStart } from "./transitions";
 import { fullInput, iso } from "./view";
 
-/** A job waiting for a backend slot checks again this often, in case a wake-up was lost. */
-const REQUEUE_CHECK_MS = 15_000;
+/**
+ * A job waiting in a backend's line is woken by that backend's scheduler when a slot frees (a lost
+ * wake-up lapses there and is offered again), so it needs no re-check of its own: only this long
+ * safety one, jittered so a burst's jobs do not come back together, which also lets a job waiting
+ * at an open circuit see whether another backend has room.
+ */
+export const WAITING_RECHECK_MS = 300_000;
+const WAITING_RECHECK_JITTER_MS = 60_000;
+/** A job that could join no line (its schedulers could not be reached) tries again this soon. */
+const UNQUEUED_RETRY_MS = 15_000;
 const POLL_MAX_MS = 15_000;
 
 export class AttemptRunner {
@@ -119,7 +127,8 @@ export class AttemptRunner {
     }
     let granted: BackendConfig | undefined;
     const busy: { backend: BackendConfig; load: number }[] = [];
-    let retryAt = Date.now() + REQUEUE_CHECK_MS;
+    const open: BackendConfig[] = [];
+    let retryAt = Date.now() + UNQUEUED_RETRY_MS;
     for (const backend of candidates) {
       const res = await this.slots.acquire(row, backend, false);
       if (res.status === "granted") {
@@ -127,12 +136,21 @@ export class AttemptRunner {
         break;
       }
       if (res.status === "busy") busy.push({ backend, load: res.load });
-      if (res.status === "open") retryAt = Math.min(retryAt, res.retry_at);
+      if (res.status === "open") {
+        open.push(backend);
+        retryAt = Math.min(retryAt, res.retry_at);
+      }
     }
     if (!granted) {
       // Everything fitting is busy: wait in one line, woken when a slot frees there. A job keeps its
       // place in the line it is in; it joins the least loaded one only when it is in none that fits.
-      const best = busy.find((b) => b.backend.name === row.waiting_on) ?? busy.sort((a, b) => a.load - b.load)[0];
+      // A backend whose circuit is open is a line of last resort: its probe, then its slots, go to
+      // its line when the cool-down ends.
+      const best =
+        busy.find((b) => b.backend.name === row.waiting_on) ??
+        busy.sort((a, b) => a.load - b.load)[0] ??
+        open.map((backend) => ({ backend, load: Infinity })).find((b) => b.backend.name === row.waiting_on) ??
+        open.map((backend) => ({ backend, load: Infinity }))[0];
       let waitingOn: string | null = null;
       if (best?.backend.name !== row.waiting_on) {
         // Leave the old line before joining another, and say where the job waits before it joins,
@@ -147,7 +165,7 @@ export class AttemptRunner {
         else await this.slots.release(best.backend.name, "neutral");
       }
       if (!granted) {
-        ledger.setWaiting(waitingOn, retryAt);
+        ledger.setWaiting(waitingOn, waitingOn === null ? retryAt : Date.now() + WAITING_RECHECK_MS + Math.floor(Math.random() * WAITING_RECHECK_JITTER_MS));
         return;
       }
     }

@@ -13,7 +13,7 @@ export const LIST_TIMEOUT_MS = 5_000;
 
 export type AcquireResult =
   | { status: "granted"; probe: boolean }
-  | { status: "queued"; position: number }
+  | { status: "queued" }
   | { status: "busy"; load: number }
   | { status: "open"; retry_at: number };
 
@@ -32,6 +32,8 @@ export interface BackendStatus {
   circuit: "closed" | "open" | "half_open";
   /** Over the last attempts that succeeded or failed (canceled and refused-as-invalid ones say nothing of the backend). */
   recent: { jobs: number; success_rate: number | null; run_ms_p50: number | null };
+  /** Requests from jobs (acquire, release, judge, renew, orphan) since the scheduler's object last started. */
+  requests: number;
 }
 
 /** `settled`: the answer of a finished ask (possibly one being renewed); not while the first ask is still out. */

@@ -22,6 +22,7 @@ const BackendViewSchema = z.object({
     success_rate: z.number().min(0).max(1).nullable(),
     run_ms_p50: z.number().int().nullable(),
   }),
+  requests: z.number().int().openapi({ description: "slot requests (acquire, release, renew, …) the backend's scheduler has taken from jobs since it last started: its load" }),
 });
 const BackendListSchema = z.object({ data: z.array(BackendViewSchema) }).openapi("BackendList");
 
@@ -45,6 +46,7 @@ async function view(env: Env, b: BackendConfig): Promise<z.infer<typeof BackendV
     circuit: status.circuit,
     open_until: status.open_until === null ? null : new Date(status.open_until).toISOString(),
     recent: status.recent,
+    requests: status.requests,
   };
 }
 

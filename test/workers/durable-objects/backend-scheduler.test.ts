@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { CIRCUIT_THRESHOLD, CLAIM_MS, type BackendScheduler } from "../../../durable-objects/backend-scheduler";
+import { CIRCUIT_THRESHOLD, CLAIM_MS, SCATTER_BATCH, type BackendScheduler } from "../../../durable-objects/backend-scheduler";
 import type { JobObject } from "../../../durable-objects/job/object";
 import { jobStub } from "../../../src/jobs/client";
 
@@ -39,13 +39,49 @@ async function jobIn(id: string, state: "wanting" | "ended", backend: string): P
 const slotsOf = (s: ReturnType<typeof scheduler>) =>
   runInDurableObject(s, (_o: BackendScheduler, st) => st.storage.sql.exec<{ job_id: string; lease_until: number }>("SELECT job_id, lease_until FROM slots ORDER BY job_id").toArray());
 
+/** The scheduler's wake-ups to jobs (its private `ask`), recorded instead of sent: each answers `answer`. */
+function recordWakes(o: BackendScheduler, answer: boolean | undefined): string[] {
+  const woken: string[] = [];
+  (o as unknown as { ask: (jobId: string) => Promise<boolean | undefined> }).ask = (jobId) => {
+    woken.push(jobId);
+    return Promise.resolve(answer);
+  };
+  return woken;
+}
+/** The rows every SQL statement run while `fn` runs read, summed (the cost of a grant, not its time). */
+async function rowsReadBy(st: DurableObjectState, fn: () => Promise<unknown>): Promise<number> {
+  const sql = st.storage.sql;
+  const exec = sql.exec.bind(sql);
+  const cursors: SqlStorageCursor<Record<string, SqlStorageValue>>[] = [];
+  sql.exec = ((query: string, ...bindings: unknown[]) => {
+    const c = exec(query, ...bindings);
+    cursors.push(c);
+    return c;
+  }) as typeof sql.exec;
+  try {
+    await fn();
+  } finally {
+    sql.exec = exec;
+  }
+  return cursors.reduce((n, c) => n + c.rowsRead, 0);
+}
+/** Opens a backend's circuit: CIRCUIT_THRESHOLD failures in a row, the last by `last`'s slot, while `line` waits. */
+async function openWithLine(s: ReturnType<typeof scheduler>, line: string[], maxConcurrency: number): Promise<void> {
+  for (let i = 1; i < CIRCUIT_THRESHOLD; i++) {
+    await ask(s, `f${i}`, "acme", true, maxConcurrency);
+    await s.release(`f${i}`, "failure");
+  }
+  for (let i = 0; i < maxConcurrency; i++) await ask(s, `last${i}`, "acme", true, maxConcurrency);
+  for (const j of line) expect(await ask(s, j, j.startsWith("g") ? "globex" : "acme", true, maxConcurrency)).toMatchObject({ status: "queued" });
+}
+
 describe("backend scheduler", () => {
   it("never grants more than max_concurrency slots and hands a freed slot to the next in line", async () => {
     const s = named("cap");
     await jobIn("j3", "wanting", "cap");
     expect(await ask(s, "j1")).toMatchObject({ status: "granted" });
     expect(await ask(s, "j2")).toMatchObject({ status: "granted" });
-    expect(await ask(s, "j3")).toMatchObject({ status: "queued", position: 1 });
+    expect(await ask(s, "j3")).toMatchObject({ status: "queued" });
     expect(await ask(s, "j4", "acme", false)).toMatchObject({ status: "busy" });
     expect(await s.status()).toMatchObject({ active: 2, waiting: 1 });
     // Asking again while holding a slot renews it rather than taking a second one.
@@ -83,13 +119,13 @@ describe("backend scheduler", () => {
       await ask(s, `f${i}`);
       await s.release(`f${i}`, "failure");
     }
-    expect(await ask(s, "x")).toMatchObject({ status: "open" });
+    expect(await ask(s, "x", "acme", false)).toMatchObject({ status: "open" });
     await runInDurableObject(s, (_o: BackendScheduler, state) => {
       state.storage.sql.exec("UPDATE health SET open_until = ?", Date.now() - 1);
     });
     expect(await ask(s, "probe")).toMatchObject({ status: "granted", probe: true });
     // Only one probe at a time while half-open.
-    expect(await ask(s, "other")).toMatchObject({ status: "open" });
+    expect(await ask(s, "other", "acme", false)).toMatchObject({ status: "open" });
     await s.release("probe", "success");
     expect(await s.status()).toMatchObject({ consecutive_failures: 0, open_until: null });
     expect(await ask(s, "after")).toMatchObject({ status: "granted", probe: false });
@@ -115,20 +151,6 @@ describe("backend scheduler", () => {
     expect(status.recent).toMatchObject({ jobs: 3, success_rate: 0 });
     expect(status.consecutive_failures).toBe(CIRCUIT_THRESHOLD);
     expect(status.circuit).toBe("open");
-  });
-
-  it("empties its line when the circuit opens, so waiting jobs can look elsewhere", async () => {
-    const s = named("opens-with-line");
-    for (let i = 1; i < CIRCUIT_THRESHOLD; i++) {
-      await ask(s, `f${i}`, "acme", true, 1);
-      await s.release(`f${i}`, "failure");
-    }
-    await ask(s, "last", "acme", true, 1);
-    await ask(s, "w1", "acme", true, 1);
-    await ask(s, "w2", "globex", true, 1);
-    expect(await s.status()).toMatchObject({ active: 1, waiting: 2 });
-    await s.release("last", "failure");
-    expect(await s.status()).toMatchObject({ waiting: 0, active: 0, open_until: expect.any(Number) });
   });
 
   it("reclaims a slot whose lease expired and gives it to a waiting job on its alarm", async () => {
@@ -233,5 +255,106 @@ describe("backend scheduler", () => {
     const [slot] = await slotsOf(s);
     expect(slot?.job_id).toBe("lost#1");
     expect(slot?.lease_until).toBe(started + 18_000);
+  });
+
+  it("keeps its line when the circuit opens and tells it in bounded batches, one per alarm, so jobs can look elsewhere", async () => {
+    const s = named("scatter");
+    const line = Array.from({ length: 2 * SCATTER_BATCH + 3 }, (_, i) => `w${i}`);
+    await openWithLine(s, line, 1);
+    await runInDurableObject(s, async (o: BackendScheduler) => {
+      const woken = recordWakes(o, undefined);
+      await o.release("last0", "failure");
+      // Opening wakes nobody by itself, and nobody loses their place.
+      expect(woken).toEqual([]);
+      expect(await o.status()).toMatchObject({ circuit: "open", waiting: line.length });
+      const batches: string[][] = [];
+      for (let i = 0; i < 5 && woken.length < line.length; i++) {
+        const from = woken.length;
+        // A batch's wake-ups all go out before the alarm's first await, so this is one alarm's batch.
+        const run = o.alarm();
+        batches.push(woken.slice(from));
+        await run;
+      }
+      expect(batches.map((b) => b.length)).toEqual([SCATTER_BATCH, SCATTER_BATCH, 3]);
+      // In order of arrival, each job told once; a job with nowhere else to go is still in line.
+      expect(woken).toEqual(line);
+      expect(await o.status()).toMatchObject({ waiting: line.length });
+    });
+  });
+
+  it("offers a reopening circuit's probe to the head of its line only, then, once closed, as many slots as are free", async () => {
+    const s = named("reopen");
+    const line = Array.from({ length: 10 }, (_, i) => `r${i}`);
+    await openWithLine(s, line, 2);
+    await runInDurableObject(s, async (o: BackendScheduler, st) => {
+      const woken = recordWakes(o, true);
+      await o.release("last0", "failure");
+      await o.release("last1", "neutral");
+      for (let i = 0; i < 5; i++) await o.alarm();
+      woken.length = 0;
+      // The cool-down is over: half-open.
+      st.storage.sql.exec("UPDATE health SET open_until = ?", Date.now() - 1);
+      await o.alarm();
+      expect(woken).toEqual(["r0"]);
+      expect((await o.status()).waiting).toBe(line.length - 1);
+      // The probe succeeded: the circuit closes and the two free slots go to the next two.
+      await o.release("r0", "success");
+      expect(woken).toEqual(["r0", "r1", "r2"]);
+      expect(await o.status()).toMatchObject({ circuit: "closed", active: 2, waiting: line.length - 3 });
+    });
+  });
+
+  it("puts a job whose claim lapsed (its wake-up lost) back in line, and gives the slot to the next in line on its alarm", async () => {
+    const s = named("lapse");
+    await ask(s, "holder", "acme", true, 1);
+    for (const j of ["l1", "l2"]) await ask(s, j, "acme", true, 1);
+    await runInDurableObject(s, async (o: BackendScheduler, st) => {
+      const woken = recordWakes(o, undefined);
+      await o.release("holder", "success");
+      expect(woken).toEqual(["l1"]);
+      st.storage.sql.exec("UPDATE slots SET lease_until = ? WHERE job_id = 'l1'", Date.now() - 1);
+      await o.alarm();
+      // The slot went to the head of the line; the job that never took its claim waits behind it.
+      expect(woken).toEqual(["l1", "l2"]);
+      expect(await o.status()).toMatchObject({ active: 1, waiting: 1 });
+      await o.release("l2", "success");
+      expect(woken).toEqual(["l1", "l2", "l1"]);
+    });
+  });
+
+  it("takes turns between tenants whatever the size of their bursts, first in first out within each", async () => {
+    const s = named("turns");
+    await ask(s, "holder", "initech", true, 1);
+    for (const j of ["a1", "a2", "a3", "a4"]) await ask(s, j, "acme", true, 1);
+    for (const j of ["g1", "g2"]) await ask(s, j, "globex", true, 1);
+    await ask(s, "u1", "umbrella", true, 1);
+    await runInDurableObject(s, async (o: BackendScheduler) => {
+      const woken = recordWakes(o, true);
+      let holder = "holder";
+      for (let i = 0; i < 7; i++) {
+        await o.release(holder, "success");
+        holder = woken.at(-1) ?? "";
+      }
+      expect(woken).toEqual(["a1", "g1", "u1", "a2", "g2", "a3", "a4"]);
+    });
+  });
+
+  // 2 × 200 calls into the object: seconds on a loaded machine.
+  it("hands out a slot and counts its line reading as many rows with 200 jobs waiting as with 2", { timeout: 30_000 }, async () => {
+    const cost = async (name: string, waiting: number): Promise<number> => {
+      const s = named(name);
+      await ask(s, "holder", "acme", true, 1);
+      for (let i = 0; i < waiting; i++) await ask(s, `q${i}`, i % 2 ? "acme" : "globex", true, 1);
+      return runInDurableObject(s, async (o: BackendScheduler, st) => {
+        recordWakes(o, true);
+        return rowsReadBy(st, async () => {
+          await o.release("holder", "success");
+          await o.status();
+        });
+      });
+    };
+    const small = await cost("rows-small", 2);
+    const large = await cost("rows-large", 200);
+    expect(large).toBeLessThanOrEqual(small);
   });
 });

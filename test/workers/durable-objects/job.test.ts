@@ -4,6 +4,7 @@ import { afterEach, describe, expect, inject, it } from "vitest";
 import type { BackendScheduler } from "../../../durable-objects/backend-scheduler";
 import { canTransition } from "../../../durable-objects/job/ledger";
 import type { JobObject } from "../../../durable-objects/job/object";
+import { WAITING_RECHECK_MS } from "../../../durable-objects/job/runner";
 import { jobStub } from "../../../src/jobs/client";
 import { randomId } from "../../../src/lib/crypto";
 import { hangingJobInput } from "../support/jobs";
@@ -332,6 +333,25 @@ describe("job scheduling", () => {
     expect([...a.waiting, ...b.waiting]).toEqual([id]);
     expect((await row(id)).waiting_on).toBe(first.waiting_on);
     expect((first.waiting_on === "busy-a" ? a : b).waiting).toEqual([id]);
+  });
+
+  it("waits in line with no re-check of its own: its alarm is its deadline or the long safety check", async () => {
+    await block("busy-a", "blocker-a");
+    await block("busy-b", "blocker-b");
+    const id = newRunId();
+    const before = Date.now();
+    await jobStub(env, id).create(twoLinesJob(id));
+    await until("queued in a line", () => row(id), (r) => r.waiting_on !== null);
+    const { dispatch_at, deadline_at, alarm } = await runInDurableObject(objectFor(id), async (_o: JobObject, state) => ({
+      ...state.storage.sql.exec<{ dispatch_at: number; deadline_at: number }>("SELECT dispatch_at, deadline_at FROM job").one(),
+      alarm: await state.storage.getAlarm(),
+    }));
+    expect(dispatch_at).toBeGreaterThanOrEqual(before + WAITING_RECHECK_MS);
+    expect(alarm).toBe(Math.min(dispatch_at, deadline_at));
+    // The scheduler wakes it when a slot frees: it runs without its alarm having fired.
+    await schedulerOf("busy-a").release("blocker-a", "success");
+    await schedulerOf("busy-b").release("blocker-b", "success");
+    await until("running", () => row(id), (r) => r.status === "running");
   });
 
   it("leaves its line when it ends, so no slot is ever granted to it afterwards", async () => {

@@ -12,7 +12,7 @@ describe("GET /v1/backends inside the Worker", () => {
     const { data } = JSON.parse(text) as { data: View[] };
     expect(data.map((b) => b.name)).toEqual(["dead-a", "dead-b", "hang", "busy-a", "busy-b"]);
     expect(data[2]).toMatchObject({ kind: "a1111", types: ["img2img"], max_concurrency: 100, circuit: expect.stringMatching(/^(closed|open|half_open)$/) });
-    for (const b of data) expect(Object.keys(b).sort()).toEqual(["active", "circuit", "kind", "max_concurrency", "models", "name", "open_until", "recent", "types", "waiting"]);
+    for (const b of data) expect(Object.keys(b).sort()).toEqual(["active", "circuit", "kind", "max_concurrency", "models", "name", "open_until", "recent", "requests", "types", "waiting"]);
   });
 
   it("needs an API key", async () => {

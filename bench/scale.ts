@@ -1,0 +1,123 @@
+/**
+ * `npm run bench -- scale`: how a backend's line drains when it is long. N jobs wait behind four
+ * blockers on one zero-latency backend (`max_concurrency` 4); the blockers are let go (A1111's
+ * skip ends each generation normally) and the drain is timed from then to the last job's
+ * `completed_at`. Done for 50 and 3,000 jobs, each on a fresh gateway, side by side in one run,
+ * with the requests the backend's scheduler object took from jobs (its own counter, read through
+ * `GET /v1/backends`), per job.
+ */
+import type { GatewayProcess } from "../test/e2e/support/processes";
+import { startSimulatorProcess } from "../test/e2e/support/processes";
+
+type Tools = {
+  auth: Record<string, string>;
+  submit: (base: string) => Promise<string>;
+  withGateway: <T>(vars: Record<string, string>, fn: (url: string, gw: GatewayProcess) => Promise<T>) => Promise<T>;
+  report: (name: string, value: string) => void;
+};
+type Backend = { name: string; active: number; waiting: number; requests: number };
+type Listed = { id: string; status: string; completed_at: string | null };
+
+const SLOTS = 4;
+const CLIENTS = 20;
+/** Long enough to hold the blockers through 3,000 submits; they end by skip, not by this. */
+const HOLD_MS = 3_600_000;
+const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
+
+/** Polls `read` every `everyMs` until `ok`, for at most `timeoutMs`; a read that fails is tried again. */
+async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, everyMs = 250): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read().catch((err: unknown) => err);
+    if (!(v instanceof Error) && ok(v as T)) return v as T;
+    if (Date.now() > end) throw new Error(`${what}: still ${v instanceof Error ? v.message : JSON.stringify(v)} after ${timeoutMs} ms`);
+    await sleep(everyMs);
+  }
+}
+
+export async function scale(t: Tools): Promise<void> {
+  const sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 0 }) } });
+  const backends = JSON.stringify([{ name: "sim", kind: "a1111", url: sim.url, max_concurrency: SLOTS, models: ["v1-5-pruned-emaonly"] }]);
+  const rows: { n: number; seconds: number; rate: number; drainRequests: number; allRequests: number; ok: number }[] = [];
+  try {
+    for (const n of [50, 3000]) {
+      const row = await t.withGateway({ BACKENDS: backends }, async (base) => {
+        const backend = async (): Promise<Backend> => {
+          const res = await fetch(`${base}/v1/backends`, { headers: t.auth });
+          if (!res.ok) throw new Error(`GET /v1/backends answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+          const found = ((await res.json()) as { data: Backend[] }).data.find((b) => b.name === "sim");
+          if (!found) throw new Error("the bench backend is not listed");
+          return found;
+        };
+        // Four blockers hold every slot while the line is filled.
+        await sim.config({ msPerImage: HOLD_MS });
+        const blockers = await Promise.all(Array.from({ length: SLOTS }, () => t.submit(base)));
+        await until("blockers running", () => sim.stats(), (s) => s.current >= SLOTS, 30_000);
+        await sim.config({ msPerImage: 0 });
+        const before = (await until("the backend listed", backend, () => true, 30_000)).requests;
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: CLIENTS }, async () => {
+            while (next < n) {
+              next++;
+              await t.submit(base);
+            }
+          }),
+        );
+        await until(`${n} jobs in line`, backend, (b) => b.waiting === n, 120_000, 500);
+        const queued = (await until("the backend listed", backend, () => true, 30_000)).requests;
+        // Let the blockers go: A1111's skip ends the current generation with its images, oldest first.
+        const t0 = Date.now();
+        for (let i = 0; i < SLOTS; i++) {
+          await fetch(`${sim.url}/sdapi/v1/skip`, { method: "POST" });
+          await sleep(20);
+        }
+        await until("the line drained", backend, (b) => b.waiting === 0 && b.active === 0, 30 * 60_000, 500);
+        const after = (await until("the backend listed", backend, () => true, 30_000)).requests;
+        const jobs = await listAll(base, t.auth);
+        const drained = jobs.filter((j) => !blockers.includes(j.id));
+        const ends = drained.map((j) => (j.completed_at ? Date.parse(j.completed_at) : NaN)).filter((x) => !Number.isNaN(x));
+        const seconds = (Math.max(...ends) - t0) / 1000;
+        return {
+          n,
+          seconds,
+          rate: n / seconds,
+          drainRequests: (after - queued) / n,
+          allRequests: (after - before) / n,
+          ok: drained.filter((j) => j.status === "succeeded").length,
+        };
+      });
+      rows.push(row);
+      t.report(`drain ${row.n} queued jobs (max_concurrency ${SLOTS}, 0 ms/image)`, `${row.seconds.toFixed(1)} s = ${row.rate.toFixed(1)} jobs/s (${row.ok}/${row.n} succeeded)`);
+      t.report(`  scheduler requests per job: drain / queueing + drain`, `${row.drainRequests.toFixed(2)} / ${row.allRequests.toFixed(2)}`);
+    }
+    const [small, large] = rows;
+    if (small && large) t.report("per-job drain rate, 3,000 queued / 50 queued (target ≥ 0.8)", (large.rate / small.rate).toFixed(2));
+  } finally {
+    await sim.stop();
+  }
+}
+
+/** Every job of the bench tenant, through the list's keyset pages. */
+async function listAll(base: string, auth: Record<string, string>): Promise<Listed[]> {
+  const out: Listed[] = [];
+  let cursor: string | null = null;
+  // Bounded: 100 a page, and the bench makes a few thousand jobs per gateway.
+  for (let page = 0; page < 1000; page++) {
+    const q: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+    const body = await until(
+      "a page of the job list",
+      async () => {
+        const res = await fetch(`${base}/v1/jobs?limit=100${q}`, { headers: auth });
+        if (!res.ok) throw new Error(`GET /v1/jobs answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+        return (await res.json()) as { data: Listed[]; next_cursor: string | null };
+      },
+      () => true,
+      30_000,
+    );
+    out.push(...body.data);
+    cursor = body.next_cursor;
+    if (!cursor) break;
+  }
+  return out;
+}
