@@ -158,7 +158,7 @@ export class BackendScheduler extends DurableObject<Env> {
 
   /**
    * A success closes the circuit; a failure counts towards opening it (a failed probe opens it
-   * again). The line stays as it is: the slots a closing frees go to it as any others do.
+   * again). The line stays as it is: the slots a closing frees go to it like every other slot.
    */
   private applyVerdict(outcome: AttemptOutcome, probe: boolean, now: number): void {
     if (outcome === "success") {
