@@ -1,27 +1,15 @@
 import { env } from "cloudflare:workers";
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Hono } from "hono";
 import { jobStub } from "../../../src/jobs/client";
-import { mintRunId } from "../../../src/jobs/run-id";
 import { failureStatus, hasEnded, syncWait, waitForEnd } from "../../../src/jobs/sync-wait";
 import type { AppEnv } from "../../../src/middleware/auth";
-import { hangingJobInput } from "../support/jobs";
+import { hangingJobs } from "../support/jobs";
 import { snapshot } from "../dialects/support";
 
-const created: string[] = [];
-
-afterEach(async () => {
-  for (const id of created.splice(0)) await jobStub(env, id).cancel("acme");
-});
-
 /** A job on the backend that never answers: it stays running until canceled. */
-async function hangingJob(): Promise<string> {
-  const id = await mintRunId(env);
-  created.push(id);
-  await jobStub(env, id).create(hangingJobInput(id, { dialect: "a1111" }));
-  return id;
-}
+const hangingJob = hangingJobs();
 
 describe("waiting for a dialect's job", () => {
   it("answers the job as it is once the bound has passed", async () => {

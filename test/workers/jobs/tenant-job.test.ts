@@ -1,24 +1,11 @@
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it } from "vitest";
-import { jobStub } from "../../../src/jobs/client";
-import { mintRunId } from "../../../src/jobs/run-id";
+import { describe, expect, it } from "vitest";
 import { snapshotFor } from "../../../src/jobs/tenant-job";
 import { randomId } from "../../../src/lib/crypto";
-import { hangingJobInput } from "../support/jobs";
-
-const created: string[] = [];
-
-afterEach(async () => {
-  for (const id of created.splice(0)) await jobStub(env, id).cancel("acme");
-});
+import { hangingJobs } from "../support/jobs";
 
 /** A job on the backend that never answers: it stays running until canceled. */
-async function hangingJob(): Promise<string> {
-  const id = await mintRunId(env);
-  created.push(id);
-  await jobStub(env, id).create(hangingJobInput(id, { dialect: "a1111" }));
-  return id;
-}
+const hangingJob = hangingJobs();
 
 describe("a job by a client-given id", () => {
   it("finds only the tenant's own jobs, by well-formed ids", async () => {

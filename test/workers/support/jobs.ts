@@ -1,3 +1,7 @@
+import { env } from "cloudflare:workers";
+import { afterEach } from "vitest";
+import { jobStub } from "../../../src/jobs/client";
+import { mintRunId } from "../../../src/jobs/run-id";
 import type { CreateJob } from "../../../src/jobs/spec";
 
 /**
@@ -15,5 +19,22 @@ export function hangingJobInput(id: string, over: Partial<CreateJob> = {}): Crea
     output_prefix: `outputs/${id}`,
     public_base_url: "http://gateway.test",
     ...over,
+  };
+}
+
+/**
+ * `hangingJob()` for a test file: a minted run id, a hanging `dialect` job created under it, and
+ * every such job canceled after each test, so none holds a connection into the next.
+ */
+export function hangingJobs(dialect: CreateJob["dialect"] = "a1111"): () => Promise<string> {
+  const created: string[] = [];
+  afterEach(async () => {
+    for (const id of created.splice(0)) await jobStub(env, id).cancel("acme");
+  });
+  return async () => {
+    const id = await mintRunId(env);
+    created.push(id);
+    await jobStub(env, id).create(hangingJobInput(id, { dialect }));
+    return id;
   };
 }
