@@ -6,6 +6,7 @@ import { jobStub } from "../src/jobs/client";
 import { BackendCatalog } from "./backend-catalog";
 import { BackendLine } from "./backend-line";
 import type { AcquireResult, AttemptOutcome, BackendStatus, CatalogAnswer, ReleaseOutcome } from "../src/contracts/scheduler";
+import type { SchedulerRpc } from "../src/contracts/rpc";
 
 /** Consecutive failures that open a backend's circuit. */
 export const CIRCUIT_THRESHOLD = 3;
@@ -32,7 +33,7 @@ export const RECENT_ATTEMPTS = 100;
  * with round-robin between tenants, and keeps the backend's circuit breaker. Slots are leases,
  * so a job that vanished mid-run cannot hold one forever.
  */
-export class BackendScheduler extends DurableObject<Env> {
+export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc {
   private readonly sql: SqlStorage;
   private readonly catalog: BackendCatalog;
   private readonly line: BackendLine;

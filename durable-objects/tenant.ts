@@ -4,6 +4,7 @@ import { isOk, jobStub } from "../src/jobs/client";
 import type { JobType } from "../src/config";
 import type { JobStatus } from "../src/schemas/job";
 import type { AdmitResult, ClaimResult, EndpointJob, IndexQuery, IndexRow, RateResult } from "../src/contracts/tenant";
+import type { TenantRpc } from "../src/contracts/rpc";
 
 /** A tenant's A1111 calls that one progress, interrupt or skip looks at. */
 const MAX_WAITING_LISTED = 100;
@@ -56,7 +57,7 @@ const EMPTY_DATABASE_BYTES = 4096;
  * index of the tenant's jobs (for `GET /v1/jobs` and the count of active jobs), and the jobs its
  * synchronous A1111 calls wait on (what A1111's progress, interrupt and skip act on).
  */
-export class TenantObject extends DurableObject<Env> {
+export class TenantObject extends DurableObject<Env> implements TenantRpc {
   /** Whether this instance made sure the tables exist (see `sql`). */
   private schemaReady = false;
   /** Whether this instance knows the sweep's alarm is set and the tenant's name stored: then a submit costs one write. */

@@ -1,9 +1,10 @@
 /**
  * `npm run check:imports` (and .ci/run): holds the direction of imports between the Worker (src/)
- * and its Durable Objects (durable-objects/). Fails on a runtime import from src/ into
+ * and its Durable Objects (durable-objects/). Fails on an import from src/ into
  * durable-objects/ (only the entry, src/index.ts, exports the classes wrangler binds), on an import
  * of a dialect (src/dialects/) from durable-objects/ (bodies are rendered through
- * src/contracts/renderers.ts), and on any import circle among runtime imports. Type-only imports are erased at build time and ignored.
+ * src/contracts/renderers.ts), and on any import circle. Type-only imports count too: the Worker types
+ * its stubs by the RPC surfaces in src/contracts/rpc.ts, never by the classes.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -21,17 +22,9 @@ const files = (dir: string): string[] =>
     return path.endsWith(".ts") && !path.endsWith(".d.ts") ? [path] : [];
   });
 
-/** `import`/`export ... from` statements, and bare `import "x"`; the clause tells whether it is type-only. */
+/** `import`/`export ... from` statements (type-only ones included), and bare `import "x"`. */
 const STATEMENT = /(?:^|\n)\s*(import|export)\s+([^;'"]*?)\s*from\s*["']([^"']+)["']|(?:^|\n)\s*import\s*["']([^"']+)["']/g;
 
-/** Whether a clause brings in no value: `type X`, `type { X }`, or `{ type X, type Y }`. */
-const typeOnly = (clause: string): boolean => {
-  if (/^type\s/.test(clause)) return true;
-  const named = /^\{([\s\S]*)\}$/.exec(clause.trim());
-  if (!named) return false;
-  const parts = named[1]!.split(",").map((p) => p.trim()).filter(Boolean);
-  return parts.length > 0 && parts.every((p) => p.startsWith("type "));
-};
 
 const resolveImport = (from: string, spec: string): string | undefined => {
   if (!spec.startsWith(".")) return undefined;
@@ -45,7 +38,7 @@ for (const file of DIRS.flatMap((d) => files(join(root, d)))) {
   const deps: string[] = [];
   for (const m of text.matchAll(STATEMENT)) {
     const spec = m[3] ?? m[4];
-    if (!spec || (m[3] && typeOnly(m[2] ?? ""))) continue;
+    if (!spec) continue;
     const target = resolveImport(file, spec);
     if (target) deps.push(target);
   }
@@ -57,7 +50,7 @@ const problems: string[] = [];
 
 for (const [file, deps] of graph) {
   if (!rel(file).startsWith("src/") || rel(file) === ENTRY) continue;
-  for (const dep of deps) if (rel(dep).startsWith("durable-objects/")) problems.push(`runtime import from src/ into durable-objects/: ${rel(file)} -> ${rel(dep)}`);
+  for (const dep of deps) if (rel(dep).startsWith("durable-objects/")) problems.push(`import from src/ into durable-objects/: ${rel(file)} -> ${rel(dep)}`);
 }
 for (const [file, deps] of graph) {
   if (!rel(file).startsWith("durable-objects/")) continue;
@@ -84,4 +77,4 @@ if (problems.length) {
   for (const p of problems) console.error(p);
   process.exit(1);
 }
-console.log(`imports ok: ${graph.size} files, no runtime import from src/ into durable-objects/ or from durable-objects/ into a dialect, no circle`);
+console.log(`imports ok: ${graph.size} files, no import (not even a type) from src/ into durable-objects/ or from durable-objects/ into a dialect, no circle`);

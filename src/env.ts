@@ -1,12 +1,12 @@
-import type { JobObject } from "../durable-objects/job/object";
-import type { BackendScheduler } from "../durable-objects/backend-scheduler";
-import type { TenantObject } from "../durable-objects/tenant";
+
+type AnyNamespace = DurableObjectNamespace<Rpc.DurableObjectBranded | undefined>;
 
 /** The Worker's bindings: Durable Objects and R2 from wrangler.toml, the rest from vars and secrets. */
 export interface Env {
-  JOBS: DurableObjectNamespace<JobObject>;
-  BACKEND_SCHEDULERS: DurableObjectNamespace<BackendScheduler>;
-  TENANT_STATE: DurableObjectNamespace<TenantObject>;
+  /** Stubs are typed by their RPC surfaces in src/contracts/rpc.ts (see `rpc`), not by the classes. */
+  JOBS: AnyNamespace;
+  BACKEND_SCHEDULERS: AnyNamespace;
+  TENANT_STATE: AnyNamespace;
   IMAGES: R2Bucket;
   TENANTS?: string;
   BACKENDS?: string;

@@ -1,30 +1,6 @@
-import type { TenantObject } from "../durable-objects/tenant";
+import { rpc, type TenantRpc } from "./contracts/rpc";
 import type { Env } from "./env";
 
-/** The tenant object's RPC surface, typed by the class (its options are free-form JSON). */
-export type TenantApi = Pick<
-  TenantObject,
-  | "claim"
-  | "release"
-  | "lookup"
-  | "getOptions"
-  | "setOptions"
-  | "putResult"
-  | "getResult"
-  | "admit"
-  | "forget"
-  | "dropMissing"
-  | "setStatus"
-  | "list"
-  | "hit"
-  | "addWaiting"
-  | "removeWaiting"
-  | "listWaiting"
-  | "trackEndpointJob"
-  | "endpointJobs"
-  | "noteEndpointJob"
-  | "reopen"
-  | "purgeJob"
->;
+export type TenantApi = TenantRpc;
 
-export const tenantStub = (env: Env, tenant: string): TenantApi => env.TENANT_STATE.get(env.TENANT_STATE.idFromName(tenant)) as unknown as TenantApi;
+export const tenantStub = (env: Env, tenant: string): TenantApi => rpc<TenantRpc>(env.TENANT_STATE, tenant);

@@ -19,6 +19,7 @@ import { Settler } from "./settle";
 import { RENEW_MS, Slots } from "./slots";
 import { finish } from "./transitions";
 import { snapshot } from "./view";
+import type { JobRpc } from "../../src/contracts/rpc";
 
 /**
  * While a synchronous call is in flight the alarm beats this often: it enforces the deadline
@@ -33,7 +34,7 @@ const MAX_WAIT_MS = 60_000;
  * loses nothing. The work is done by its parts: the ledger (every write), the attempt runner,
  * the settler, the outbox and retention (see the README's Architecture).
  */
-export class JobObject extends DurableObject<Env> {
+export class JobObject extends DurableObject<Env> implements JobRpc {
   /** The last step queued (see `step`): steps run one after another. */
   private stepping: Promise<void> = Promise.resolve();
   private readonly waiters = new Set<() => void>();

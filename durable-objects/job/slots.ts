@@ -3,6 +3,7 @@ import { config, type BackendConfig } from "../../src/config";
 import { SLOT_LEASE_MS, type AcquireResult, type AttemptOutcome, type ReleaseOutcome } from "../../src/contracts/scheduler";
 import type { AttemptRow, JobRow } from "./ledger";
 import type { JobRoom } from "./room";
+import { schedulerStub } from "../../src/schedulers";
 
 /** How often a job renews the slot its generation occupies (well inside SLOT_LEASE_MS). */
 export const RENEW_MS = 20_000;
@@ -63,6 +64,6 @@ export class Slots {
   }
 
   private scheduler(name: string) {
-    return this.room.env.BACKEND_SCHEDULERS.get(this.room.env.BACKEND_SCHEDULERS.idFromName(name));
+    return schedulerStub(this.room.env, name);
   }
 }

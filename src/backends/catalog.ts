@@ -3,6 +3,7 @@ import { config, type BackendConfig } from "../config";
 import type { Env } from "../env";
 import { modelKey } from "./models";
 import type { ModelInfo } from "./types";
+import { schedulerStub } from "../schedulers";
 
 /**
  * How long a submit's model check waits on a backend that has never listed its models: past it,
@@ -20,7 +21,6 @@ const FRONT_TTL_MS = 5_000;
 /** Settled answers only: a promise made in one request must not be awaited by another. */
 const front = new Map<string, { at: number; models: ModelInfo[] }>();
 
-const scheduler = (env: Env, name: string) => env.BACKEND_SCHEDULERS.get(env.BACKEND_SCHEDULERS.idFromName(name));
 
 export type CatalogEntry = { model: ModelInfo; backends: string[] };
 
@@ -32,7 +32,7 @@ export async function reportedModels(env: Env, b: BackendConfig, waitMs: number)
   const hit = front.get(key);
   if (hit && Date.now() - hit.at < FRONT_TTL_MS) return hit.models;
   // A scheduler that cannot be reached (a deploy resetting objects) leaves the backend unknown, as a silent backend does.
-  const answer = await scheduler(env, b.name)
+  const answer = await schedulerStub(env, b.name)
     .models(b, waitMs)
     .catch(() => undefined);
   if (answer?.settled) front.set(key, { at: Date.now(), models: answer.models });
@@ -43,7 +43,7 @@ export async function reportedModels(env: Env, b: BackendConfig, waitMs: number)
 export async function refreshReportedModels(env: Env): Promise<void> {
   front.clear();
   const a1111 = config.backends(env).filter((b) => b.kind === "a1111");
-  await Promise.all(a1111.map((b) => scheduler(env, b.name).refreshModels(b).catch(() => undefined)));
+  await Promise.all(a1111.map((b) => schedulerStub(env, b.name).refreshModels(b).catch(() => undefined)));
 }
 
 /**

@@ -1,14 +1,8 @@
 import type { BackendConfig } from "../config";
 import type { GenerationSpec } from "../jobs/spec";
-import type { StoredImage } from "../storage/images";
+import type { ImageStore, StoredImage } from "../storage/images";
 
-/**
- * Where an adapter puts each image of a backend's answer as soon as it is decoded, so no answer is
- * ever held whole: `index` is the image's place in the backend's list.
- */
-export interface ImageStore {
-  put(index: number, chunks: Uint8Array[], length: number): Promise<StoredImage>;
-}
+export type { ImageStore };
 
 /** One generation as an adapter receives it. */
 export interface GenerationRequest {

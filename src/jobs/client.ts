@@ -1,15 +1,11 @@
-import type { JobObject } from "../../durable-objects/job/object";
+import { rpc, type JobRpc } from "../contracts/rpc";
 import type { Env } from "../env";
 import { EaselError } from "../errors";
 import type { Failure } from "./results";
 
-/**
- * The job object's RPC surface, typed by the class itself: its results carry free-form JSON
- * (`unknown`), which the generated stub types cannot express, while structured clone carries it fine.
- */
-export type JobApi = Pick<JobObject, "create" | "get" | "events" | "waitForChange" | "deliveries" | "cancel" | "retry" | "redeliver" | "wake" | "backendCallback" | "liveProgress" | "skip" | "warm">;
+export type JobApi = JobRpc;
 
-export const jobStub = (env: Env, runId: string): JobApi => env.JOBS.get(env.JOBS.idFromName(runId)) as unknown as JobApi;
+export const jobStub = (env: Env, runId: string): JobApi => rpc<JobRpc>(env.JOBS, runId);
 
 export const isOk = <R extends { ok: boolean }>(result: R): result is Extract<R, { ok: true }> => result.ok;
 

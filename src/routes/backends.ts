@@ -1,11 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { BackendScheduler } from "../../durable-objects/backend-scheduler";
 import { createApp } from "../app";
 import { LISTING_WAIT_MS, reportedModels } from "../backends/catalog";
 import { config, type BackendConfig } from "../config";
 import { BackendKindSchema, JobTypeSchema } from "../config/schema";
 import type { Env } from "../env";
 import { tenantAuth } from "../middleware/auth";
+import { schedulerStub } from "../schedulers";
 
 const BackendViewSchema = z.object({
   name: z.string(),
@@ -26,12 +26,11 @@ const BackendViewSchema = z.object({
 });
 const BackendListSchema = z.object({ data: z.array(BackendViewSchema) }).openapi("BackendList");
 
-const scheduler = (env: Env, name: string) => env.BACKEND_SCHEDULERS.get(env.BACKEND_SCHEDULERS.idFromName(name)) as unknown as Pick<BackendScheduler, "status">;
 
 /** What an operator may see of a backend: its load and health, never its URL or credentials. */
 async function view(env: Env, b: BackendConfig): Promise<z.infer<typeof BackendViewSchema>> {
   const [status, models] = await Promise.all([
-    scheduler(env, b.name).status(),
+    schedulerStub(env, b.name).status(),
     // Through the list its scheduler keeps: listing a RunPod endpoint is a billed job.
     b.models ?? reportedModels(env, b, LISTING_WAIT_MS).then((list) => list.map((m) => m.title)),
   ]);

@@ -1,4 +1,3 @@
-import type { ImageStore } from "../backends/types";
 import { sniffImage } from "../lib/image-sniff";
 
 export const inputKey = (jobId: string): string => `inputs/${jobId}/init`;
@@ -6,6 +5,14 @@ export const passThroughKey = (jobId: string): string => `inputs/${jobId}/pass-t
 /** Where a job's outputs go unless its dialect chose a place (SD-on-EKS's location). */
 export const defaultOutputPrefix = (jobId: string): string => `outputs/${jobId}`;
 export const outputKey = (prefix: string, index: number): string => `${prefix}/image_${index}.png`;
+
+/**
+ * Where an adapter puts each image of a backend's answer as soon as it is decoded, so no answer is
+ * ever held whole: `index` is the image's place in the backend's list.
+ */
+export interface ImageStore {
+  put(index: number, chunks: Uint8Array[], length: number): Promise<StoredImage>;
+}
 
 export interface StoredImage {
   key: string;

@@ -4,6 +4,7 @@ import { isOk, jobStub } from "../../jobs/client";
 import { endpointBackends } from "../../jobs/endpoints";
 import type { JobStatus } from "../../schemas/job";
 import { tenantStub } from "../../tenants";
+import { schedulerStub } from "../../schedulers";
 
 /** The jobs looked at: the endpoint's most recent of the last day. */
 const MAX_JOBS = 1000;
@@ -31,7 +32,7 @@ export async function endpointHealth(env: Env, tenant: string, endpoint: string)
   const backends = endpointBackends(env, endpoint);
   const loads = await Promise.all(
     backends.map(async (b) => {
-      const s = await env.BACKEND_SCHEDULERS.get(env.BACKEND_SCHEDULERS.idFromName(b.name))
+      const s = await schedulerStub(env, b.name)
         .status()
         .catch(() => undefined);
       return { max: b.max_concurrency, active: s?.active ?? 0, open: s?.open_until != null && s.open_until > Date.now() };

@@ -5,6 +5,7 @@ import { config } from "../../../src/config";
 import { randomId } from "../../../src/lib/crypto";
 import { requireKnownModel } from "../../../src/jobs/models";
 import type { Env } from "../../../src/env";
+import { schedulerObjects } from "../support/objects";
 
 /** The Worker's environment with these backends: an A1111 with a configured list, and a RunPod endpoint that reports its own. */
 const withRunPod = (endpoint: string, name = "rp"): Env => ({
@@ -55,7 +56,7 @@ describe("model catalog", () => {
     // An isolate with nothing of its own asks the backend's scheduler, which answers from what it keeps.
     const rp = config.backends(e).find((b) => b.name === name);
     if (!rp) throw new Error("no rp backend");
-    const kept = await env.BACKEND_SCHEDULERS.get(env.BACKEND_SCHEDULERS.idFromName(name)).models(rp, 0);
+    const kept = await schedulerObjects.get(schedulerObjects.idFromName(name)).models(rp, 0);
     expect(kept.models.map((m) => m.model_name)).toEqual(["chilloutmix-Ni"]);
     expect(await calls(`/v2/${endpoint}/runsync`)).toBe(1);
   });

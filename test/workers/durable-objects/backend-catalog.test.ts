@@ -5,6 +5,7 @@ import { LIST_TIMEOUT_MS } from "../../../src/contracts/scheduler";
 import type { BackendScheduler } from "../../../durable-objects/backend-scheduler";
 import { config } from "../../../src/config";
 import { randomId } from "../../../src/lib/crypto";
+import { schedulerObjects } from "../support/objects";
 
 const backend = (path: string) => fetch(`${inject("hangingBackendUrl")}${path}`, { method: path.startsWith("/_release") ? "POST" : "GET" }).then((r) => r.text());
 const calls = async (path: string) => Number(await backend(`/_calls?path=${encodeURIComponent(path)}`));
@@ -17,7 +18,7 @@ function heldRunPod() {
   const endpoint = `held-${randomId("ep")}`;
   const [b] = config.backends({ ...env, BACKENDS: JSON.stringify([{ name: `rp-${endpoint}`, kind: "runpod", url: `${inject("hangingBackendUrl")}/v2/${endpoint}` }]) });
   if (!b) throw new Error("no backend");
-  return { b, path: `/v2/${endpoint}/runsync`, scheduler: env.BACKEND_SCHEDULERS.get(env.BACKEND_SCHEDULERS.idFromName(b.name)) };
+  return { b, path: `/v2/${endpoint}/runsync`, scheduler: schedulerObjects.get(schedulerObjects.idFromName(b.name)) };
 }
 
 describe("backend catalog (in the backend's scheduler)", () => {

@@ -4,9 +4,10 @@ import { describe, expect, it } from "vitest";
 import { CIRCUIT_THRESHOLD, CLAIM_MS, SCATTER_BATCH, type BackendScheduler } from "../../../durable-objects/backend-scheduler";
 import type { JobObject } from "../../../durable-objects/job/object";
 import { jobStub } from "../../../src/jobs/client";
+import { jobObjects, schedulerObjects } from "../support/objects";
 
 /** Each test gets its own backend (storage is shared within a file). */
-const scheduler = (name: string) => env.BACKEND_SCHEDULERS.get(env.BACKEND_SCHEDULERS.idFromName(name));
+const scheduler = (name: string) => schedulerObjects.get(schedulerObjects.idFromName(name));
 const names = new WeakMap<object, string>();
 const named = (name: string) => {
   const s = scheduler(name);
@@ -22,7 +23,7 @@ const ask = (s: ReturnType<typeof scheduler>, jobId: string, tenant = "acme", en
  * wanted; `ended` has finished.
  */
 async function jobIn(id: string, state: "wanting" | "ended", backend: string): Promise<void> {
-  await runInDurableObject(env.JOBS.get(env.JOBS.idFromName(id)), (o: JobObject, st) => {
+  await runInDurableObject(jobObjects.get(jobObjects.idFromName(id)), (o: JobObject, st) => {
     // A job object makes its tables at its first write (its ledger's `sql` getter); reads alone make none.
     void (o as unknown as { ledger: { sql: SqlStorage } }).ledger.sql;
     const now = Date.now();

@@ -10,8 +10,9 @@ import { claimOutputPrefix } from "../../../src/jobs/output-claims";
 import { randomId } from "../../../src/lib/crypto";
 import { tenantStub } from "../../../src/tenants";
 import { hangingJobInput } from "../support/jobs";
+import { jobObjects } from "../support/objects";
 
-const objectFor = (id: string) => env.JOBS.get(env.JOBS.idFromName(id));
+const objectFor = (id: string) => jobObjects.get(jobObjects.idFromName(id));
 const tables = (state: DurableObjectState): number => state.storage.sql.exec("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%'").one().n as number;
 const RETENTION_MS = 30 * 24 * 3600_000;
 

@@ -9,6 +9,7 @@ import { jobStub } from "../../../src/jobs/client";
 import { randomId } from "../../../src/lib/crypto";
 import { hangingJobInput } from "../support/jobs";
 import type { Delivery, JobStatus } from "../../../src/schemas/job";
+import { jobObjects, schedulerObjects, tenantObjects } from "../support/objects";
 
 const STATUSES: JobStatus[] = ["queued", "running", "succeeded", "failed", "canceled"];
 const LEGAL = new Set(["queued>running", "queued>failed", "queued>canceled", "running>succeeded", "running>failed", "running>canceled"]);
@@ -26,7 +27,7 @@ afterEach(async () => {
   for (const id of created.splice(0)) await jobStub(env, id).cancel("acme");
 });
 
-const objectFor = (id: string) => env.JOBS.get(env.JOBS.idFromName(id));
+const objectFor = (id: string) => jobObjects.get(jobObjects.idFromName(id));
 
 describe("job state machine", () => {
   it("allows exactly queued→running|failed|canceled and running→succeeded|failed|canceled", () => {
@@ -198,7 +199,7 @@ describe("job alarm", () => {
 });
 
 describe("the tenant's job index", () => {
-  const index = () => env.TENANT_STATE.get(env.TENANT_STATE.idFromName("acme"));
+  const index = () => tenantObjects.get(tenantObjects.idFromName("acme"));
   const indexed = async (id: string) => (await index().list({ limit: 100 })).find((r) => r.id === id);
 
   async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
@@ -276,7 +277,7 @@ describe("live progress", () => {
   });
 });
 
-const schedulerOf = (name: string) => env.BACKEND_SCHEDULERS.get(env.BACKEND_SCHEDULERS.idFromName(name));
+const schedulerOf = (name: string) => schedulerObjects.get(schedulerObjects.idFromName(name));
 const linesOf = (name: string) =>
   runInDurableObject(schedulerOf(name), (_o: BackendScheduler, state) => ({
     waiting: state.storage.sql.exec<{ job_id: string }>("SELECT job_id FROM waiting ORDER BY seq").toArray().map((r) => r.job_id),

@@ -5,8 +5,9 @@ import type { TenantObject } from "../../../durable-objects/tenant";
 import { IDEMPOTENCY_TTL_MS, type IndexRow } from "../../../src/contracts/tenant";
 import { listJobs } from "../../../src/jobs/list";
 import { randomId } from "../../../src/lib/crypto";
+import { tenantObjects } from "../support/objects";
 
-const tenant = (name: string) => env.TENANT_STATE.get(env.TENANT_STATE.idFromName(name));
+const tenant = (name: string) => tenantObjects.get(tenantObjects.idFromName(name));
 
 describe("tenant object", () => {
   it("binds an idempotency key to the first run and answers conflict for another body", async () => {

@@ -4,8 +4,9 @@ import type { IndexRow } from "../../../src/contracts/tenant";
 import { EaselError } from "../../../src/errors";
 import { admitJob } from "../../../src/jobs/limits";
 import { randomId } from "../../../src/lib/crypto";
+import { tenantObjects } from "../support/objects";
 
-const index = () => env.TENANT_STATE.get(env.TENANT_STATE.idFromName("capped"));
+const index = () => tenantObjects.get(tenantObjects.idFromName("capped"));
 const row = (created_at = Date.now()): IndexRow => ({ id: randomId("run"), created_at, status: "queued", type: "txt2img", track_id: null });
 
 describe("max_active_jobs", () => {

@@ -2,6 +2,7 @@ import { env, exports } from "cloudflare:workers";
 import { listDurableObjectIds } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { base32, randomId } from "../../../src/lib/crypto";
+import { jobObjects } from "../support/objects";
 
 const call = (path: string, init: RequestInit & { key?: string } = {}) =>
   exports.default.fetch(
@@ -21,7 +22,7 @@ describe("/v1/jobs inside the Worker", () => {
     expect(job).toMatchObject({ status: "queued", track_id: "order-9", output: [], error: null, backend: null, metrics: { queue_ms: expect.any(Number), run_ms: 0 } });
     expect(job.id).toMatch(/^run_[a-z2-7]{39}$/);
     expect(Number.isInteger(job.seed)).toBe(true);
-    await env.JOBS.get(env.JOBS.idFromName(String(job.id))).cancel("acme");
+    await jobObjects.get(jobObjects.idFromName(String(job.id))).cancel("acme");
   });
 
   it("answers an id it never minted with a 404 and creates no job object (reading does not write)", async () => {
@@ -38,10 +39,10 @@ describe("/v1/jobs inside the Worker", () => {
       }
       expect((await call(`/v1/jobs/${id}/cancel`, { method: "POST", key: "sk_acme_1" })).status).toBe(404);
     }
-    const objects = await listDurableObjectIds(env.JOBS);
-    for (const id of ids) expect(objects.some((o) => o.equals(env.JOBS.idFromName(id)))).toBe(false);
-    expect(objects.some((o) => o.equals(env.JOBS.idFromName(real)))).toBe(true);
-    await env.JOBS.get(env.JOBS.idFromName(real)).cancel("acme");
+    const objects = await listDurableObjectIds(jobObjects);
+    for (const id of ids) expect(objects.some((o) => o.equals(jobObjects.idFromName(id)))).toBe(false);
+    expect(objects.some((o) => o.equals(jobObjects.idFromName(real)))).toBe(true);
+    await jobObjects.get(jobObjects.idFromName(real)).cancel("acme");
   });
 
   it("lists every bad field at once by path in a 422", async () => {

@@ -1,0 +1,69 @@
+/**
+ * The Durable Objects' RPC surfaces, as the Worker and the other objects call them. The classes
+ * implement these (the compiler holds them to it), so the Worker types its stubs without importing
+ * a Durable Object, and no import, not even a type, runs from `src/` into `durable-objects/`.
+ */
+import type { BackendProgress, ModelInfo } from "../backends/types";
+import type { BackendConfig } from "../config";
+import type { JobSnapshot, Result } from "../jobs/results";
+import type { CreateJob } from "../jobs/spec";
+import type { Delivery, JobEvent, JobStatus } from "../schemas/job";
+import type { CallbackBody } from "./job";
+import type { AcquireResult, AttemptOutcome, BackendStatus, CatalogAnswer, ReleaseOutcome } from "./scheduler";
+import type { AdmitResult, ClaimResult, EndpointJob, IndexQuery, IndexRow, RateResult } from "./tenant";
+
+export interface JobRpc {
+  warm(): boolean;
+  create(raw: CreateJob): Promise<{ snapshot: JobSnapshot; created: boolean }>;
+  get(tenant: string, opts?: { full?: boolean }): Promise<Result<{ snapshot: JobSnapshot }>>;
+  events(tenant: string, afterSeq?: number): Promise<Result<{ events: JobEvent[]; terminal: boolean }>>;
+  waitForChange(tenant: string, afterSeq: number, timeoutMs: number, opts?: { full?: boolean }): Promise<Result<{ events: JobEvent[]; snapshot: JobSnapshot; terminal: boolean }>>;
+  deliveries(tenant: string): Promise<Result<{ deliveries: Delivery[] }>>;
+  liveProgress(tenant: string, opts: { image: boolean }): Promise<Result<{ status: JobStatus; progress: BackendProgress | null; image: string | null }>>;
+  skip(tenant: string): Promise<Result<{ skipped: boolean }>>;
+  cancel(tenant: string, onlyQueued?: boolean): Promise<Result<{ snapshot: JobSnapshot }>>;
+  retry(tenant: string): Promise<Result<{ snapshot: JobSnapshot }>>;
+  redeliver(tenant: string): Promise<Result<{ event_id: string }>>;
+  wake(backend: string): Promise<boolean>;
+  backendCallback(attemptN: number, token: string, headers: [string, string][], staged: CallbackBody): Promise<{ accepted: boolean }>;
+}
+
+export type ClaimScope = "idempotency" | "eks_task";
+
+export interface TenantRpc {
+  claim(scope: ClaimScope, key: string, hash: string, runId: string, ttlMs: number | null): Promise<ClaimResult>;
+  release(scope: ClaimScope, key: string, runId: string): Promise<void>;
+  lookup(scope: ClaimScope, key: string): Promise<string | null>;
+  addWaiting(runId: string, ttlMs: number): Promise<void>;
+  removeWaiting(runId: string): Promise<void>;
+  listWaiting(): Promise<string[]>;
+  getOptions(): Promise<Record<string, unknown>>;
+  setOptions(values: Record<string, unknown>): Promise<void>;
+  putResult(id: string, body: string, ttlMs: number): Promise<void>;
+  getResult(id: string): Promise<string | null>;
+  trackEndpointJob(endpoint: string, runId: string): Promise<void>;
+  endpointJobs(endpoint: string, limit: number): Promise<EndpointJob[]>;
+  noteEndpointJob(runId: string, status: string, retried?: boolean): Promise<void>;
+  hit(requests: number, periodMs: number): Promise<RateResult>;
+  admit(tenant: string, row: IndexRow, maxActive: number | null): Promise<AdmitResult>;
+  forget(id: string): Promise<void>;
+  purgeJob(id: string): Promise<void>;
+  dropMissing(id: string): Promise<void>;
+  setStatus(row: IndexRow): Promise<void>;
+  reopen(id: string): Promise<void>;
+  list(q: IndexQuery): Promise<IndexRow[]>;
+}
+
+export interface SchedulerRpc {
+  acquire(req: { backend: string; jobId: string; tenant: string; maxConcurrency: number; cooldownMs: number; leaseMs: number; enqueue: boolean }): Promise<AcquireResult>;
+  release(jobId: string, outcome: ReleaseOutcome): Promise<void>;
+  judge(jobId: string, outcome: AttemptOutcome): Promise<void>;
+  renew(jobId: string, tenant: string, leaseMs: number): Promise<void>;
+  orphan(jobId: string, attempt: number, startedAt: number, timeoutMs: number): Promise<void>;
+  status(): Promise<BackendStatus>;
+  models(b: BackendConfig, waitMs: number): Promise<CatalogAnswer>;
+  refreshModels(b: BackendConfig): Promise<ModelInfo[]>;
+}
+
+/** A stub as the RPC surface it speaks (the generated stub types cannot carry free-form `unknown` JSON). */
+export const rpc = <T>(ns: DurableObjectNamespace<Rpc.DurableObjectBranded | undefined>, name: string): T => ns.get(ns.idFromName(name)) as unknown as T;
