@@ -1,16 +1,11 @@
 /** The models across backends as the dialects name them (the 422 for one nobody serves is the core's: src/jobs/models.ts). */
-import { modelCatalog, refreshReportedModels, type CatalogEntry } from "../backends/catalog";
+import { modelCatalog, type CatalogEntry } from "../backends/catalog";
 import { modelKey } from "../backends/models";
 import type { Env } from "../env";
 
 /** The catalog, whose per-backend answers are kept by each backend's scheduler (src/backends/catalog.ts): no backend call per request. */
 export async function cachedModels(env: Env): Promise<CatalogEntry[]> {
   return (await modelCatalog(env)).models;
-}
-
-/** Lists the A1111 backends afresh (A1111's refresh-checkpoints), so the next read has what they rescanned. */
-export async function refreshModels(env: Env): Promise<void> {
-  await refreshReportedModels(env);
 }
 
 /** The catalog's title for a model name (any of its spellings), or undefined when no backend has it. */

@@ -3,9 +3,7 @@ import type { Env } from "../env";
 import { EaselError } from "../errors";
 import type { Failure } from "./results";
 
-export type JobApi = JobRpc;
-
-export const jobStub = (env: Env, runId: string): JobApi => rpc<JobRpc>(env.JOBS, runId);
+export const jobStub = (env: Env, runId: string): JobRpc => rpc<JobRpc>(env.JOBS, runId);
 
 export const isOk = <R extends { ok: boolean }>(result: R): result is Extract<R, { ok: true }> => result.ok;
 

@@ -7,12 +7,13 @@
 import type { ClaimResult } from "../contracts/tenant";
 import type { Env } from "../env";
 import { sha256Hex } from "../lib/crypto";
-import { tenantStub, type TenantApi } from "../tenants";
+import type { TenantRpc } from "../contracts/rpc";
+import { tenantStub } from "../tenants";
 
 const REGISTRY = "\u0000output-prefixes/";
 const REGISTRY_SHARDS = 64;
 
-async function registryFor(env: Env, prefix: string): Promise<TenantApi> {
+async function registryFor(env: Env, prefix: string): Promise<TenantRpc> {
   const shard = Number.parseInt((await sha256Hex(prefix)).slice(0, 8), 16) % REGISTRY_SHARDS;
   return tenantStub(env, `${REGISTRY}${shard}`);
 }

@@ -46,15 +46,15 @@ callbacks.openapi(
       return c.json({ ok: false }, 404);
     }
     const length = Number(c.req.header("content-length") ?? NaN);
+    const key = `callbacks/${id}/${attempt}/${randomId("cb")}`;
     let body: CallbackBody;
     if (Number.isFinite(length) && length > INLINE_MAX_BYTES && c.req.raw.body) {
-      // Streamed into R2 as it arrives: the Worker never holds the whole body.
-      const key = `callbacks/${id}/${attempt}/${randomId("cb")}`;
+      // Declared large: streamed into R2 as it arrives, the Worker never holds the whole body.
       await c.env.IMAGES.put(key, c.req.raw.body.pipeThrough(new FixedLengthStream(length)));
       body = { staged: key };
     } else if (c.req.raw.body) {
-      // No length declared (chunked): small bodies inline, large ones into R2 part by part.
-      body = await stageChunkedBody(c.env.IMAGES, `callbacks/${id}/${attempt}/${randomId("cb")}`, c.req.raw.body, { inlineMax: INLINE_MAX_BYTES, maxBytes: CALLBACK_MAX_BYTES });
+      // Declared small, or no length at all (chunked): inline while small, else into R2 part by part.
+      body = await stageChunkedBody(c.env.IMAGES, key, c.req.raw.body, { inlineMax: INLINE_MAX_BYTES, maxBytes: CALLBACK_MAX_BYTES });
     } else {
       body = { text: "" };
     }

@@ -1,10 +1,9 @@
+import type { CallbackBody } from "../contracts/job";
 import { EaselError } from "../errors";
 import { concatBytes } from "../lib/streams";
 
 /** R2 wants every part but the last of one size, at least 5 MiB. */
 const PART_BYTES = 8 * 1024 * 1024;
-
-export type StagedBody = { text: string } | { staged: string };
 
 /**
  * Reads a body whose length is not declared (chunked): up to `inlineMax` bytes it comes back as
@@ -12,7 +11,7 @@ export type StagedBody = { text: string } | { staged: string };
  * two parts are ever held, never the whole body nor a second copy of it. Over `maxBytes` is a 413,
  * with the upload aborted.
  */
-export async function stageChunkedBody(bucket: R2Bucket, key: string, body: ReadableStream<Uint8Array>, opts: { inlineMax: number; maxBytes: number }): Promise<StagedBody> {
+export async function stageChunkedBody(bucket: R2Bucket, key: string, body: ReadableStream<Uint8Array>, opts: { inlineMax: number; maxBytes: number }): Promise<CallbackBody> {
   const reader = body.getReader();
   let held: Uint8Array[] = [];
   let heldBytes = 0;

@@ -6,7 +6,7 @@
 import { a1111Call, a1111Json } from "../../backends/a1111-api";
 import { config } from "../../config";
 import type { Env } from "../../env";
-import { refreshModels } from "../models";
+import { refreshReportedModels } from "../../backends/catalog";
 
 /** How a list's answers from several backends become one. */
 type Merge =
@@ -101,6 +101,6 @@ export async function a1111List(env: Env, name: ListName): Promise<unknown> {
 export async function refreshA1111(env: Env, what: "checkpoints" | "loras"): Promise<void> {
   const backends = config.backends(env).filter((b) => b.kind === "a1111");
   await Promise.all(backends.map((b) => a1111Call(b, `/sdapi/v1/refresh-${what}`, { body: {}, timeoutMs: REFRESH_TIMEOUT_MS, signal: AbortSignal.timeout(REFRESH_TIMEOUT_MS) })));
-  if (what === "checkpoints") await refreshModels(env);
+  if (what === "checkpoints") await refreshReportedModels(env);
   else cache.delete("loras");
 }
