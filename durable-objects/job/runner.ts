@@ -22,12 +22,13 @@ import { fullInput, iso } from "./view";
 
 /**
  * A job waiting in a backend's line is woken by that backend's scheduler when a slot frees (a lost
- * wake-up lapses there and is offered again), so it needs no re-check of its own: only this long
- * safety one, jittered so a burst's jobs do not come back together, which also lets a job waiting
- * at an open circuit see whether another backend has room.
+ * wake-up lapses there and is offered again); this safety re-check, jittered so a burst's jobs do
+ * not come back together, is the backstop for what that misses, and lets a job waiting at an open
+ * circuit see whether another backend has room. At 5 minutes a CI soak left one job queued through
+ * its whole 150 s drain after the hard kills (cause not found); 30 s, twice the old per-job poll.
  */
-export const WAITING_RECHECK_MS = 300_000;
-const WAITING_RECHECK_JITTER_MS = 60_000;
+export const WAITING_RECHECK_MS = 30_000;
+const WAITING_RECHECK_JITTER_MS = 10_000;
 /** A job that could join no line (its schedulers could not be reached) tries again this soon. */
 const UNQUEUED_RETRY_MS = 15_000;
 const POLL_MAX_MS = 15_000;
