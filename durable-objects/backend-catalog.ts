@@ -8,9 +8,9 @@ import { sha256Hex } from "../src/lib/crypto";
  * How long a backend's list is kept. Listing a RunPod endpoint runs a billed `getModels` job (and
  * may wake a cold worker), so its list is kept for an hour; A1111's is free.
  */
-const LISTED_TTL_MS: Record<BackendKind, number> = { a1111: 60_000, runpod: 60 * 60_000, cerebrium: 60 * 60_000 };
+const LISTED_TTL_MS: Record<BackendKind, number> = { a1111: 60_000, runpod: 60 * 60_000, cerebrium: 60 * 60_000, comfyui: 60_000, "runpod-comfyui": 60 * 60_000 };
 /** A backend that could not say (down, timed out, a cold RunPod endpoint) is asked again only after this. */
-const UNKNOWN_TTL_MS: Record<BackendKind, number> = { a1111: 10_000, runpod: 5 * 60_000, cerebrium: 5 * 60_000 };
+const UNKNOWN_TTL_MS: Record<BackendKind, number> = { a1111: 10_000, runpod: 5 * 60_000, cerebrium: 5 * 60_000, comfyui: 10_000, "runpod-comfyui": 5 * 60_000 };
 
 type Row = { config: string; models: string; fetched_at: number | null; asked_at: number; answered: number };
 

@@ -88,7 +88,8 @@ export function upscaleOutcome(answer: Pick<ImageAnswer, "json" | "images">): Ou
 /** The request a spec becomes at an A1111 (or RunPod's A1111 worker): its API call and body. */
 export function a1111Call(spec: GenerationSpec, initImage: Uint8Array | undefined, model: string | undefined): { api: "txt2img" | "img2img" | "extra-single-image"; body: Record<string, unknown> } {
   if (spec.type === "upscale") return { api: "extra-single-image", body: upscalePayload(spec, initImage) };
-  return { api: spec.type, body: a1111Payload(spec, initImage, model) };
+  // A ComfyUI graph never comes here (only ComfyUI kinds serve `workflow`): run as txt2img it would fail as one.
+  return { api: spec.type === "img2img" ? "img2img" : "txt2img", body: a1111Payload(spec, initImage, model) };
 }
 
 /**

@@ -12,5 +12,9 @@ export function adapterFor(config: BackendConfig): BackendAdapter {
       return new RunPodAdapter(config);
     case "cerebrium":
       return new CerebriumAdapter(config);
+    case "comfyui":
+    case "runpod-comfyui":
+      // INTERFACE BRANCH ONLY: the comfyui helper replaces this with the adapters.
+      throw new Error(`backend kind ${config.kind} is not built yet`);
   }
 }

@@ -10,6 +10,10 @@ export interface GenerationRequest {
   /** Unique per attempt: A1111's `force_task_id`, so a cancel can tell this generation from a neighbour's. */
   taskId: string;
   initImage?: Uint8Array;
+  /** A `workflow` job's input images, under the names its graph loads them by. */
+  inputImages?: { name: string; bytes: Uint8Array }[];
+  /** Live figures a backend pushes (ComfyUI's `progress` messages) rather than being asked for. */
+  onProgress?: (progress: BackendProgress) => void;
   /** Where an asynchronous backend should report completion (an unguessable per-attempt URL). */
   callbackUrl: string;
   /** Shared secret for backends that sign their callbacks (Cerebrium). */
@@ -36,6 +40,8 @@ export interface BackendProgress {
   job_count: number;
   job_timestamp: string;
   textinfo: string | null;
+  /** The graph node being run (ComfyUI), when the backend says. */
+  node?: string;
 }
 
 export interface ProgressRequest {

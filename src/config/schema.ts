@@ -13,8 +13,8 @@ export const TenantSchema = z.object({
 });
 export const TenantsSchema = z.record(z.string().min(1), TenantSchema);
 
-export const BackendKindSchema = z.enum(["a1111", "runpod", "cerebrium"]);
-export const JobTypeSchema = z.enum(["img2img", "txt2img", "upscale"]);
+export const BackendKindSchema = z.enum(["a1111", "runpod", "cerebrium", "comfyui", "runpod-comfyui"]);
+export const JobTypeSchema = z.enum(["img2img", "txt2img", "upscale", "workflow"]);
 
 /**
  * What each kind serves unless `types` says: seed 004's Cerebrium model is img2img only; A1111
@@ -24,6 +24,8 @@ const DEFAULT_TYPES = {
   a1111: ["img2img", "txt2img", "upscale"],
   runpod: ["img2img", "txt2img"],
   cerebrium: ["img2img"],
+  comfyui: ["img2img", "txt2img", "upscale", "workflow"],
+  "runpod-comfyui": ["img2img", "txt2img", "upscale", "workflow"],
 } as const satisfies Record<z.infer<typeof BackendKindSchema>, readonly z.infer<typeof JobTypeSchema>[]>;
 
 export const BackendSchema = z
@@ -45,12 +47,14 @@ export const BackendSchema = z
   })
   // Seed 004's Cerebrium model generates; it has no upscaler to call.
   .refine((b) => b.kind !== "cerebrium" || !b.types?.includes("upscale"), { path: ["types"], message: "a cerebrium backend cannot upscale" })
+  // A ComfyUI graph runs only where ComfyUI runs.
+  .refine((b) => b.kind === "comfyui" || b.kind === "runpod-comfyui" || !b.types?.includes("workflow"), { path: ["types"], message: "only comfyui and runpod-comfyui backends run workflow jobs" })
   .transform((b) => ({
     ...b,
     url: b.url.replace(/\/+$/, ""),
     types: [...(b.types ?? DEFAULT_TYPES[b.kind])] as z.infer<typeof JobTypeSchema>[],
-    // A1111 runs one generation at a time; more in flight only queue inside it, out of the gateway's sight.
-    max_concurrency: b.max_concurrency ?? (b.kind === "a1111" ? 1 : 4),
+    // A1111 and ComfyUI run one generation at a time; more in flight only queue inside it, out of the gateway's sight.
+    max_concurrency: b.max_concurrency ?? (b.kind === "a1111" || b.kind === "comfyui" ? 1 : 4),
     timeout_s: b.timeout_s ?? 600,
     circuit_cooldown_s: b.circuit_cooldown_s ?? 30,
   }));

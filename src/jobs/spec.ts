@@ -6,6 +6,10 @@ import { S3OutputSchema } from "../storage/s3-output";
 /** The dialects a job can come in through; each renders its own responses and webhook bodies. */
 export const DialectSchema = z.enum(["v1", "a1111", "modelslab", "cerebrium", "runpod", "eks"]);
 
+/** One node of a ComfyUI API-format graph ("Save (API Format)"): inputs are values or `[node_id, output_index]` links. */
+export const WorkflowNodeSchema = z.looseObject({ class_type: z.string(), inputs: z.record(z.string(), z.unknown()) });
+export const WorkflowSchema = z.record(z.string(), WorkflowNodeSchema);
+
 /** What a GPU backend is asked to generate, after intake normalized any dialect's request. */
 export const GenerationSpecSchema = z.object({
   type: JobTypeSchema,
@@ -27,6 +31,10 @@ export const GenerationSpecSchema = z.object({
    * source image at intake, and its source image is `init_image_key`.
    */
   upscale: z.object({ scale: z.number().optional(), upscaler: z.string().optional() }).optional(),
+  /** A `workflow` job's graph, run as given (its seeds are never rewritten). */
+  workflow: WorkflowSchema.optional(),
+  /** A `workflow` job's named input images, stored at intake: handed to the backend under `name`. */
+  input_images: z.array(z.object({ name: z.string(), key: z.string() })).optional(),
   /** Extra A1111 fields a dialect passes through untouched (alwayson_scripts, override_settings...). */
   a1111_extra: z.record(z.string(), z.unknown()).optional(),
 });
@@ -60,6 +68,7 @@ export const CreateJobSchema = z.object({
 
 export type Dialect = z.infer<typeof DialectSchema>;
 export type GenerationSpec = z.infer<typeof GenerationSpecSchema>;
+export type Workflow = z.infer<typeof WorkflowSchema>;
 export type CreateJob = z.input<typeof CreateJobSchema>;
 export type StoredJobInput = z.output<typeof CreateJobSchema>;
 

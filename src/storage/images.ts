@@ -19,6 +19,8 @@ export interface StoredImage {
   content_type: string;
   width: number;
   height: number;
+  /** The ComfyUI node that saved it (a `workflow` job's outputs). */
+  node_id?: string;
 }
 
 export async function putImage(bucket: R2Bucket, key: string, bytes: Uint8Array): Promise<StoredImage> {
