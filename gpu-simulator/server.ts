@@ -10,6 +10,7 @@ import { generate, options, type Reply } from "./a1111";
 import { listAnswer } from "./a1111-lists";
 import { CerebriumSim } from "./cerebrium";
 import { ComfyServer, type ComfyAuth } from "./comfyui";
+import { s3Object } from "./comfyui-worker";
 import { RunPodSim } from "./runpod";
 import { extraSingleImage } from "./upscale";
 import { emptyStats, SimState, type SimConfig } from "./state";
@@ -121,11 +122,12 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       const body = await readJson(req);
       if (!body) return { status: 400, body: { error: "bad JSON" } };
       if (state.faults("runpod").down) return "down";
+      const where = { endpoint: runpodMatch[1] ?? "", baseUrl: `http://${req.headers.host ?? "127.0.0.1"}` };
       if (op === "run" && state.takeDrop("runpod")) {
-        runpod.run(body);
+        runpod.run(body, where);
         return "down";
       }
-      return op === "runsync" ? runpod.runsync(body) : runpod.run(body);
+      return op === "runsync" ? runpod.runsync(body, where) : runpod.run(body, where);
     }
 
     if (/^\/cerebrium\/[^/]+\/predict$/.test(path) && method === "POST") {
@@ -204,6 +206,11 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     }
     res.on("finish", () => idleSince.set(socket, Date.now()));
     const url = new URL(req.url ?? "/", "http://simulator");
+    const object = url.pathname.startsWith("/_sim/s3/") ? s3Object(decodeURIComponent(url.pathname.slice("/_sim/s3/".length))) : undefined;
+    if (object) {
+      res.writeHead(200, { "content-type": "image/png", "content-length": object.length });
+      return void res.end(object);
+    }
     const comfyPath = ComfyServer.path(url.pathname);
     if (comfyPath) {
       state.stats.requests[url.pathname] = (state.stats.requests[url.pathname] ?? 0) + 1;
