@@ -35,6 +35,13 @@ const POLL_MAX_MS = 15_000;
 /** A re-attached prompt is first asked about this soon. */
 const REATTACH_POLL_MS = 1_000;
 
+/** A workflow job's input images, read back from R2 under the names its graph loads them by. */
+async function namedImages(bucket: R2Bucket, list: { name: string; key: string }[] | undefined): Promise<{ name: string; bytes: Uint8Array }[] | undefined> {
+  if (!list?.length) return undefined;
+  const read = await Promise.all(list.map(async ({ name, key }) => ({ name, bytes: await getImageBytes(bucket, key) })));
+  return read.flatMap(({ name, bytes }) => (bytes ? [{ name, bytes }] : []));
+}
+
 export class AttemptRunner {
   constructor(
     private readonly room: JobRoom,
@@ -226,9 +233,11 @@ export class AttemptRunner {
     let outcome: Outcome;
     try {
       const initImage = input.spec.init_image_key ? await getImageBytes(env.IMAGES, input.spec.init_image_key) : undefined;
+      const inputImages = await namedImages(env.IMAGES, input.spec.input_images);
       outcome = await adapter.submit({
         spec: (await fullInput(env, input)).spec,
         initImage,
+        inputImages,
         callbackUrl: `${input.public_base_url}/internal/callbacks/${encodeURIComponent(jobId)}/${n}/${token}`,
         callbackSecret: token,
         taskId: taskIdOf(jobId, n),
