@@ -32,6 +32,15 @@ const WAITING_RECHECK_JITTER_MS = 10_000;
 /** A job that could join no line (its schedulers could not be reached) tries again this soon. */
 const UNQUEUED_RETRY_MS = 15_000;
 const POLL_MAX_MS = 15_000;
+/** A re-attached prompt is first asked about this soon. */
+const REATTACH_POLL_MS = 1_000;
+
+/** A workflow job's input images, read back from R2 under the names its graph loads them by. */
+async function namedImages(bucket: R2Bucket, list: { name: string; key: string }[] | undefined): Promise<{ name: string; bytes: Uint8Array }[] | undefined> {
+  if (!list?.length) return undefined;
+  const read = await Promise.all(list.map(async ({ name, key }) => ({ name, bytes: await getImageBytes(bucket, key) })));
+  return read.flatMap(({ name, bytes }) => (bytes ? [{ name, bytes }] : []));
+}
 
 export class AttemptRunner {
   constructor(
@@ -79,6 +88,12 @@ export class AttemptRunner {
     const still = ledger.currentAttempt();
     if (still?.n !== attempt.n || still.state !== "running" || memory.inflight === attempt.n || TERMINAL.has(ledger.mustRow().status)) return false;
     const at = Date.now();
+    if ("reattach" in lost) {
+      // Followed by its id from now on (the poll path): it is never sent again.
+      ledger.submitted(attempt.n, attempt.backend, lost.reattach, REATTACH_POLL_MS, at);
+      await this.slots.renew(attempt);
+      return false;
+    }
     const data = { attempt: attempt.n, backend: attempt.backend, found: lost.found };
     if (lost.running) {
       // Logged once, when found (poll_at marks it: the latest the wait can end).
@@ -218,9 +233,11 @@ export class AttemptRunner {
     let outcome: Outcome;
     try {
       const initImage = input.spec.init_image_key ? await getImageBytes(env.IMAGES, input.spec.init_image_key) : undefined;
+      const inputImages = await namedImages(env.IMAGES, input.spec.input_images);
       outcome = await adapter.submit({
         spec: (await fullInput(env, input)).spec,
         initImage,
+        inputImages,
         callbackUrl: `${input.public_base_url}/internal/callbacks/${encodeURIComponent(jobId)}/${n}/${token}`,
         callbackSecret: token,
         taskId: taskIdOf(jobId, n),
@@ -228,6 +245,7 @@ export class AttemptRunner {
         signal: AbortSignal.timeout(backend.timeout_s * 1000 + 5_000),
         images,
         onFinished,
+        onProgress: (p) => this.progress.record(n, p),
       });
     } catch (err) {
       outcome = { kind: "failed", failure: { code: "backend_failed", message: "the attempt failed inside the gateway", detail: err instanceof Error ? err.message : String(err), retryable: true } };
@@ -258,7 +276,7 @@ export class AttemptRunner {
     const images = new OutputStore(env.IMAGES, input.output_prefix);
     // The adapter bounds the status call itself; a hung one comes back as unavailable, not canceled.
     const outcome = await adapterFor(backend)
-      .poll(attempt.external_id, { samples: input.spec.samples, upscale: input.spec.type === "upscale", signal: AbortSignal.timeout(30_000), images })
+      .poll(attempt.external_id, { samples: input.spec.samples, upscale: input.spec.type === "upscale", workflow: input.spec.type === "workflow", signal: AbortSignal.timeout(30_000), images })
       .catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: "the backend could not be asked", detail: String(err), retryable: true } }));
     if (outcome.kind === "pending" || (outcome.kind === "failed" && outcome.failure.code === "backend_unavailable")) {
       // Still running there, or a status call that failed (no verdict on the generation, which may
