@@ -1,7 +1,8 @@
 /**
  * Runs one validated ComfyUI prompt as execution.py's PromptExecutor does: `execution_start`,
  * `execution_cached`, then per node `executing` (and `progress` per sampling step, `executed` for a
- * node with UI output), ending in `execution_success`, `execution_error` or `execution_interrupted`.
+ * node with UI output, and `progress_state` as each node starts, steps and finishes), ending in
+ * `execution_success`, `execution_error` or `execution_interrupted`.
  * Nothing is cached between prompts here: every prompt runs every node it needs.
  */
 import type { ComfyFiles } from "./comfyui-files";
@@ -66,6 +67,13 @@ export async function execute(x: Execution): Promise<ExecutionResult> {
   record("execution_start", { prompt_id: x.promptId });
   record("execution_cached", { nodes: [], prompt_id: x.promptId });
   const values = new Map<string, unknown[]>();
+  // comfy_execution/progress.py: every started node's state, sent whole on each change.
+  const nodeStates = new Map<string, { value: number; max: number; state: "running" | "finished" }>();
+  const progressState = (id: string, value: number, max: number, state: "running" | "finished") => {
+    nodeStates.set(id, { value, max, state });
+    const nodes = Object.fromEntries([...nodeStates].map(([n, s]) => [n, { ...s, node_id: n, prompt_id: x.promptId, display_node_id: n, parent_node_id: null, real_node_id: n }]));
+    x.emit("progress_state", { prompt_id: x.promptId, nodes });
+  };
   const executed: string[] = [];
   // An injected failure strikes the first sampler (or the last node when there is none), as a CUDA error would.
   const failure = Math.random() < faults.errorRate ? new NodeFailure("RuntimeError", "simulated backend failure") : Math.random() < faults.oomRate ? new NodeFailure("torch.OutOfMemoryError", "Allocation on device 0 would exceed allowed memory. (out of memory)") : undefined;
@@ -77,6 +85,7 @@ export async function execute(x: Execution): Promise<ExecutionResult> {
       current = id;
       if (x.interrupted()) throw new Interrupted();
       const node = x.graph[id] as Graph[string];
+      progressState(id, 0, 1, "running");
       x.emit("executing", { node: id, display_node: id, prompt_id: x.promptId });
       const inputs: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(node.inputs)) inputs[k] = Array.isArray(v) && v.length === 2 ? values.get(String(v[0]))?.[Number(v[1])] : v;
@@ -93,6 +102,7 @@ export async function execute(x: Execution): Promise<ExecutionResult> {
             for (let s = 1; s <= steps; s++) {
               if (stepMs > 0) await sleep(stepMs);
               if (x.interrupted()) throw new Interrupted();
+              progressState(id, s, steps, "running");
               x.emit("progress", { value: s, max: steps, prompt_id: x.promptId, node: id });
             }
           },
@@ -106,6 +116,8 @@ export async function execute(x: Execution): Promise<ExecutionResult> {
         result.meta[id] = { node_id: id, display_node: id, parent_node: null, real_node_id: id };
         x.emit("executed", { node: id, display_node: id, output: out.ui, prompt_id: x.promptId });
       }
+      const last = nodeStates.get(id);
+      progressState(id, last?.max ?? 1, last?.max ?? 1, "finished");
     }
     record("execution_success", { prompt_id: x.promptId });
   } catch (e) {

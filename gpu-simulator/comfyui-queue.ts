@@ -46,6 +46,10 @@ export class ComfyQueue {
   }
 
   private send(type: string, data: Record<string, unknown>, sid?: string): void {
+    if (this.state.faults("comfyui").comfySocketDown) {
+      for (const s of this.sockets.values()) s.close();
+      return;
+    }
     const text = JSON.stringify({ type, data });
     if (sid === undefined) for (const s of this.sockets.values()) s.sendText(text);
     else this.sockets.get(sid)?.sendText(text);

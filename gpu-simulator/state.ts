@@ -42,6 +42,8 @@ export interface Faults {
   chunkedWebhooks: boolean;
   /** ComfyUI: fraction of `POST /prompt`s refused with a 400 in ComfyUI's validation shape. */
   comfyRejectRate: number;
+  /** ComfyUI: its sockets closed and new ones refused while HTTP still answers (clients fall back to `/history`). */
+  comfySocketDown: boolean;
 }
 
 export type SimConfig = Faults & { [K in Kind]?: Partial<Faults> };
@@ -63,6 +65,7 @@ export const DEFAULT_FAULTS: Faults = {
   dropAfterAccept: 0,
   chunkedWebhooks: false,
   comfyRejectRate: 0,
+  comfySocketDown: false,
 };
 
 export interface KindStats {

@@ -48,10 +48,12 @@ describe("gpu-simulator: ComfyUI", () => {
       expect(queued).toEqual({ prompt_id: promptId, number: expect.any(Number), node_errors: {} });
       await socket.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === promptId);
 
-      const mine = socket.messages.filter((m) => m.type !== "status" && forPrompt(promptId)(m));
+      const mine = socket.messages.filter((m) => m.type !== "status" && m.type !== "progress_state" && forPrompt(promptId)(m));
       expect(mine.map((m) => m.type)).toEqual(["execution_start", "execution_cached", ...Array(5).fill("executing"), "progress", "progress", "progress", "executing", "executing", "executed", "execution_success", "executing"]);
       expect(mine.filter((m) => m.type === "executing").map((m) => m.data.node)).toEqual(["4", "6", "7", "5", "3", "8", "9", null]);
       expect(mine.filter((m) => m.type === "progress").map((m) => m.data)).toEqual([1, 2, 3].map((value) => ({ value, max: 3, prompt_id: promptId, node: "3" })));
+      const states = socket.messages.filter((m) => m.type === "progress_state" && forPrompt(promptId)(m));
+      expect(states.at(-1)?.data.nodes).toMatchObject({ "3": { value: 3, max: 3, state: "finished", node_id: "3" }, "9": { state: "finished" } });
       const executed = mine.find((m) => m.type === "executed");
       expect(executed?.data).toEqual({ node: "9", display_node: "9", output: { images: [{ filename: "seq_00001_.png", subfolder: "", type: "output" }] }, prompt_id: promptId });
       expect(socket.messages.some((m) => m.type === "status" && (m.data.status as { exec_info: { queue_remaining: number } }).exec_info.queue_remaining === 1)).toBe(true);
@@ -201,6 +203,25 @@ describe("gpu-simulator: ComfyUI", () => {
       expect((await history(prompt_id))[prompt_id]?.status.messages.map(([e]) => e)).toEqual(["execution_start", "execution_cached", "execution_error"]);
     } finally {
       await sim.config({ comfyui: { errorRate: 0 } });
+      socket.close();
+    }
+  });
+
+  it("keeps answering over HTTP while its sockets are down: the prompt runs and its history is there", async () => {
+    const socket = await openSocket(`${ws}/ws?clientId=client-d`);
+    await sim.config({ comfyui: { comfySocketDown: true } });
+    try {
+      const { prompt_id } = await queuePrompt({ prompt: txt2img("nosocket"), client_id: "client-d" });
+      await expect(openSocket(`${ws}/ws?clientId=client-e`)).rejects.toThrow();
+      let entry: History[string] | undefined;
+      for (let i = 0; i < 100 && !entry; i++) {
+        entry = (await history(prompt_id))[prompt_id];
+        if (!entry) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(entry?.status.status_str).toBe("success");
+      expect(socket.messages.some((m) => m.data.prompt_id === prompt_id)).toBe(false);
+    } finally {
+      await sim.config({ comfyui: { comfySocketDown: false } });
       socket.close();
     }
   });
