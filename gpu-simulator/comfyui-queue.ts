@@ -5,6 +5,7 @@
  */
 import { ComfyFiles } from "./comfyui-files";
 import { execute, type ExecutionResult } from "./comfyui-execute";
+import { SERVER_FEATURES } from "./comfyui-lists";
 import type { Graph } from "./comfyui-validate";
 import type { ServerSocket } from "./websocket";
 import type { SimState } from "./state";
@@ -38,6 +39,17 @@ export class ComfyQueue {
     this.sockets.set(sid, socket);
     socket.onClose(() => {
       if (this.sockets.get(sid) === socket) this.sockets.delete(sid);
+    });
+    // A client's first message may offer its feature flags; the server answers with its own.
+    let first = true;
+    socket.onText((text) => {
+      if (!first) return;
+      first = false;
+      try {
+        if ((JSON.parse(text) as { type?: unknown }).type === "feature_flags") this.send("feature_flags", SERVER_FEATURES, sid);
+      } catch {
+        // Not JSON: ComfyUI logs it and carries on.
+      }
     });
     this.send("status", { status: this.info(), sid }, sid);
     const r = this.running;

@@ -43,6 +43,8 @@ describe("gpu-simulator: ComfyUI", () => {
     try {
       const first = await socket.waitFor(() => true);
       expect(first).toEqual({ type: "status", data: { status: { exec_info: { queue_remaining: 0 } }, sid: "client-a" } });
+      socket.send(JSON.stringify({ type: "feature_flags", data: { supports_preview_metadata: true } }));
+      expect((await socket.waitFor((m) => m.type === "feature_flags")).data).toMatchObject({ supports_preview_metadata: true });
       const promptId = randomUUID();
       const queued = await queuePrompt({ prompt: txt2img("seq"), client_id: "client-a", prompt_id: promptId });
       expect(queued).toEqual({ prompt_id: promptId, number: expect.any(Number), node_errors: {} });

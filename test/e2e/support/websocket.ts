@@ -13,6 +13,8 @@ export interface TestSocket {
   messages: SocketMessage[];
   /** The first message (from `from` on) matching, waiting up to `timeoutMs`. */
   waitFor(match: (m: SocketMessage) => boolean, timeoutMs?: number, from?: number): Promise<SocketMessage>;
+  /** Sends a text frame, masked as a client must. */
+  send(text: string): void;
   close(): void;
 }
 
@@ -59,6 +61,7 @@ export function openSocket(url: string, headers: Record<string, string> = {}): P
             waiters.add(check);
             check();
           }),
+        send: (text) => void socket.write(encodeFrame(0x1, Buffer.from(text, "utf8"), true)),
         close: () => socket.end(encodeFrame(0x8, Buffer.from([0x03, 0xe8]), true)),
       });
     });
