@@ -3,6 +3,7 @@
  * leaving a history entry; `status` goes to every socket on each queue change, a prompt's execution
  * messages only to the socket of its `client_id`.
  */
+import { OutputCache } from "./comfyui-cache";
 import { ComfyFiles } from "./comfyui-files";
 import { execute, type ExecutionResult } from "./comfyui-execute";
 import { SERVER_FEATURES } from "./comfyui-lists";
@@ -25,6 +26,7 @@ const MAX_HISTORY = 10_000;
 
 export class ComfyQueue {
   readonly files = new ComfyFiles();
+  private readonly cache = new OutputCache();
   private pending: QueueItem[] = [];
   private running: { item: QueueItem; interrupted: boolean; lastNode: string | null } | undefined;
   private readonly history = new Map<string, HistoryEntry>();
@@ -151,6 +153,7 @@ export class ComfyQueue {
         else if (event === "execution_interrupted") this.send(event, data);
       },
       interrupted: () => run.interrupted,
+      cache: this.state.faults("comfyui").comfyCache ? this.cache : undefined,
     }).then((result) => {
       if (this.history.size >= MAX_HISTORY) this.history.delete(this.history.keys().next().value as string);
       this.history.set(item[1], { prompt: item, outputs: result.outputs, status: { status_str: result.success ? "success" : "error", completed: result.success, messages: result.messages }, meta: result.meta });

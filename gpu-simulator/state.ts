@@ -44,6 +44,8 @@ export interface Faults {
   comfyRejectRate: number;
   /** ComfyUI: its sockets closed and new ones refused while HTTP still answers (clients fall back to `/history`). */
   comfySocketDown: boolean;
+  /** ComfyUI: reuse the previous prompt's node outputs as ComfyUI does by default (off: as if run with `--cache-none`). */
+  comfyCache: boolean;
 }
 
 export type SimConfig = Faults & { [K in Kind]?: Partial<Faults> };
@@ -66,6 +68,7 @@ export const DEFAULT_FAULTS: Faults = {
   chunkedWebhooks: false,
   comfyRejectRate: 0,
   comfySocketDown: false,
+  comfyCache: false,
 };
 
 export interface KindStats {

@@ -209,6 +209,34 @@ describe("gpu-simulator: ComfyUI", () => {
     }
   });
 
+  it("with ComfyUI's cache on, reuses what the previous prompt ran: nothing for the same graph, the sampler on for a new seed", async () => {
+    await sim.config({ comfyui: { comfyCache: true } });
+    const socket = await openSocket(`${ws}/ws?clientId=client-f`);
+    try {
+      const run = async (graph: Graph) => {
+        const { prompt_id } = await queuePrompt({ prompt: graph, client_id: "client-f" });
+        await socket.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === prompt_id);
+        const mine = socket.messages.filter((m) => m.data.prompt_id === prompt_id);
+        return {
+          cached: mine.find((m) => m.type === "execution_cached")?.data.nodes,
+          ran: mine.filter((m) => m.type === "executing" && m.data.node !== null).map((m) => m.data.node),
+          images: (await history(prompt_id))[prompt_id]?.outputs["9"]?.images.map((i) => i.filename),
+        };
+      };
+      const first = await run(txt2img("cached"));
+      expect(first.ran).toEqual(["4", "6", "7", "5", "3", "8", "9"]);
+      const same = await run(txt2img("cached"));
+      expect(same).toEqual({ cached: ["3", "4", "5", "6", "7", "8", "9"], ran: [], images: first.images });
+      const reseeded = await run(txt2img("cached", (g) => ((g["3"] as Graph[string]).inputs.seed = 1)));
+      expect(reseeded.cached).toEqual(["4", "5", "6", "7"]);
+      expect(reseeded.ran).toEqual(["3", "8", "9"]);
+      expect(reseeded.images).toEqual(["cached_00002_.png"]);
+    } finally {
+      await sim.config({ comfyui: { comfyCache: false } });
+      socket.close();
+    }
+  });
+
   it("keeps answering over HTTP while its sockets are down: the prompt runs and its history is there", async () => {
     const socket = await openSocket(`${ws}/ws?clientId=client-d`);
     await sim.config({ comfyui: { comfySocketDown: true } });
