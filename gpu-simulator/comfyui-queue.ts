@@ -7,6 +7,7 @@ import { OutputCache } from "./comfyui-cache";
 import { ComfyFiles } from "./comfyui-files";
 import { execute, type ExecutionResult } from "./comfyui-execute";
 import { SERVER_FEATURES } from "./comfyui-lists";
+import { encodePng } from "./png";
 import type { Graph } from "./comfyui-validate";
 import type { ServerSocket } from "./websocket";
 import type { SimState } from "./state";
@@ -67,6 +68,18 @@ export class ComfyQueue {
     const text = JSON.stringify({ type, data });
     if (sid === undefined) for (const s of this.sockets.values()) s.sendText(text);
     else this.sockets.get(sid)?.sendText(text);
+  }
+
+  /**
+   * A sampling preview as server.py sends one: a binary frame of event type 1 (PREVIEW_IMAGE), image
+   * format 2 (PNG), then the image, a small picture that brightens step by step.
+   */
+  private preview(sid: string, value: number, max: number): void {
+    const level = Math.round((255 * value) / Math.max(1, max));
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(1, 0);
+    head.writeUInt32BE(2, 4);
+    this.sockets.get(sid)?.sendBinary(Buffer.concat([head, Buffer.from(encodePng(64, 64, () => [level, level, level]))]));
   }
 
   private updated(): void {
@@ -150,6 +163,7 @@ export class ComfyQueue {
         if (event === "executing") run.lastNode = String(data.node);
         // execution_interrupted goes to everyone when the prompt has no client.
         if (clientId !== undefined) this.send(event, data, clientId);
+        if (clientId !== undefined && event === "progress" && this.state.faults("comfyui").comfyPreviews) this.preview(clientId, Number(data.value), Number(data.max));
         else if (event === "execution_interrupted") this.send(event, data);
       },
       interrupted: () => run.interrupted,

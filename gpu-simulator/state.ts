@@ -46,6 +46,8 @@ export interface Faults {
   comfySocketDown: boolean;
   /** ComfyUI: reuse the previous prompt's node outputs as ComfyUI does by default (off: as if run with `--cache-none`). */
   comfyCache: boolean;
+  /** ComfyUI: a binary preview frame after each sampling step, as with `--preview-method` set (off: ComfyUI's default, no previews). */
+  comfyPreviews: boolean;
 }
 
 export type SimConfig = Faults & { [K in Kind]?: Partial<Faults> };
@@ -69,6 +71,7 @@ export const DEFAULT_FAULTS: Faults = {
   comfyRejectRate: 0,
   comfySocketDown: false,
   comfyCache: false,
+  comfyPreviews: false,
 };
 
 export interface KindStats {

@@ -237,6 +237,23 @@ describe("gpu-simulator: ComfyUI", () => {
     }
   });
 
+  it("sends a binary preview frame per sampling step when previews are on", async () => {
+    await sim.config({ comfyui: { comfyPreviews: true } });
+    const socket = await openSocket(`${ws}/ws?clientId=client-g`);
+    try {
+      const { prompt_id } = await queuePrompt({ prompt: txt2img("previews"), client_id: "client-g" });
+      await socket.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === prompt_id);
+      expect(socket.binary).toHaveLength(3);
+      for (const frame of socket.binary) {
+        expect([frame.readUInt32BE(0), frame.readUInt32BE(4)]).toEqual([1, 2]);
+        expect(pngSize(frame.subarray(8))).toEqual({ width: 64, height: 64 });
+      }
+    } finally {
+      await sim.config({ comfyui: { comfyPreviews: false } });
+      socket.close();
+    }
+  });
+
   it("keeps answering over HTTP while its sockets are down: the prompt runs and its history is there", async () => {
     const socket = await openSocket(`${ws}/ws?clientId=client-d`);
     await sim.config({ comfyui: { comfySocketDown: true } });
