@@ -10,7 +10,7 @@ describe("ComfyUI's refusal of a prompt", () => {
       },
     };
     expect(summarizeNodeErrors(body)).toBe("Prompt outputs failed validation | node 4 (CheckpointLoaderSimple): Value not in list: ckpt_name: 'nope.safetensors' not in [...]");
-    expect(summarizeNodeErrors({ error: { type: "missing_node_type", message: "Node 'Nope' not found" }, node_errors: {} })).toBe("Node 'Nope' not found");
+    expect(summarizeNodeErrors({ error: { type: "missing_node_type", message: "Node 'Nope' not found", details: "Node ID '#7'" }, node_errors: {} })).toBe("Node 'Nope' not found: Node ID '#7'");
     expect(summarizeNodeErrors(undefined)).toBe("ComfyUI refused the prompt");
   });
 });
