@@ -167,6 +167,22 @@ describe("canonical jobs on a ComfyUI server", () => {
     }
   });
 
+  it("follows a prompt whose /prompt answer was lost by its prompt_id, never queuing it twice", async () => {
+    await sim.config({ comfyui: { msPerImage: 500, dropAfterAccept: 1 } });
+    try {
+      const job = await submit({ type: "txt2img", backend: "comfy", prompt: "answer lost" });
+      const done = await waitForJob(client, job.id, 60_000);
+      expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
+      const promptId = await promptIdOf(`${job.id}-1`);
+      const stats = await sim.stats();
+      expect(stats.droppedAfterAccept).toBe(1);
+      expect(stats.byPrompt[promptId]).toBe(1);
+      expect((await eventsOf(job.id)).find((e) => e.type === "attempt.submitted")?.data).toMatchObject({ attempt: 1, external_id: promptId });
+    } finally {
+      await sim.config({ comfyui: { msPerImage: 20, dropAfterAccept: 0 } });
+    }
+  });
+
   it("re-attaches to its prompt after a gateway restart, never queuing it twice", async () => {
     await sim.config({ comfyui: { msPerImage: 8_000 } });
     try {
