@@ -94,6 +94,17 @@ describe("workflow jobs on a ComfyUI backend", () => {
     }
   });
 
+  it("run a graph too large to keep with the job (it waits in R2) as sent", async () => {
+    // 300 KiB of prompt: past what stays inline, well within the 15 MiB body.
+    const text = "a lighthouse at dusk, ".repeat(14_000);
+    const graph = txt2img((g) => void (g["6"] = { class_type: "CLIPTextEncode", inputs: { text, clip: ["4", 1] } }));
+    const before = await prompts();
+    const ended = await done((await submit({ type: "workflow", workflow: graph })).id);
+    expect(ended.status, JSON.stringify(ended.error)).toBe("succeeded");
+    expect(ended.output.map((o) => o.node_id)).toEqual(["9"]);
+    expect(await prompts()).toBe(before + 1);
+  });
+
   it("refuse a bad graph with a 422 naming the node, and queue nothing at the backend", async () => {
     const before = await prompts();
     const graph = txt2img((g) => {
