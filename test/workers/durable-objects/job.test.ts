@@ -291,7 +291,11 @@ const block = (name: string, jobId: string) =>
 const clear = (name: string) =>
   runInDurableObject(schedulerOf(name), (_o: BackendScheduler, state) => {
     state.storage.sql.exec("DELETE FROM slots");
+    state.storage.sql.exec("DELETE FROM claims");
     state.storage.sql.exec("DELETE FROM waiting");
+    // The line's index rows too: a head left pointing at a deleted job would hide the tenant's next one.
+    state.storage.sql.exec("DELETE FROM line_tenants");
+    state.storage.sql.exec("UPDATE line_count SET n = 0");
   });
 const row = (id: string) =>
   runInDurableObject(objectFor(id), (_o: JobObject, state) => state.storage.sql.exec<{ status: string; waiting_on: string | null }>("SELECT status, waiting_on FROM job").one());
@@ -353,6 +357,21 @@ describe("job scheduling", () => {
     await schedulerOf("busy-a").release("blocker-a", "success");
     await schedulerOf("busy-b").release("blocker-b", "success");
     await until("running", () => row(id), (r) => r.status === "running");
+  });
+
+  it("waits for its wake-up alone when only one backend can run it: no re-check before the long backstop", async () => {
+    await clear("busy-a");
+    await block("busy-a", "blocker-a");
+    const id = newRunId();
+    const before = Date.now();
+    await jobStub(env, id).create(hangingJobInput(id, { backend: "busy-a" }));
+    await until("queued in a line", () => row(id), (r) => r.waiting_on === "busy-a");
+    const { dispatch_at } = await runInDurableObject(objectFor(id), (_o: JobObject, state) => state.storage.sql.exec<{ dispatch_at: number }>("SELECT dispatch_at FROM job").one());
+    expect(dispatch_at).toBeGreaterThanOrEqual(before + 4 * 60_000);
+    await schedulerOf("busy-a").release("blocker-a", "success");
+    await until("running", () => row(id), (r) => r.status === "running");
+    await jobStub(env, id).cancel("acme");
+    await clear("busy-a");
   });
 
   it("leaves its line when it ends, so no slot is ever granted to it afterwards", async () => {
