@@ -11,9 +11,10 @@ import type { z } from "@hono/zod-openapi";
 import { DEFAULT_TIMEOUT_S, GenerationLimitsSchema, MAX_UPSCALED_SIDE, type WebhookEventType } from "../schemas/job";
 import { defaultOutputPrefix, inputKey, passThroughKey, putImage } from "../storage/images";
 import type { S3Output } from "../storage/s3-output";
-import { tenantStub } from "../tenants";
+import { hasActiveLimit, indexObject, keyShard } from "../tenant-shards";
+import { claimKey } from "./claims";
 import { isOk, jobStub } from "./client";
-import { admitJob, hasActiveLimit, checkRate } from "./limits";
+import { admitJob, checkRate } from "./limits";
 import { requireKnownModel } from "./models";
 import type { JobSnapshot } from "./results";
 import { takeRunId } from "./warm-objects";
@@ -158,7 +159,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   let claimedKey: string | undefined;
   if (opts.idempotency) {
     const hash = await sha256Hex(canonicalJson(opts.idempotency.body));
-    const claim = await tenantStub(env, opts.tenant).claim("idempotency", opts.idempotency.key, hash, runId, IDEMPOTENCY_TTL_MS);
+    const claim = await claimKey(env, opts.tenant, "idempotency", opts.idempotency.key, hash, runId, IDEMPOTENCY_TTL_MS);
     if (claim.status === "conflict") throw new EaselError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request body");
     if (claim.status === "claimed") claimedKey = opts.idempotency.key;
     if (claim.status === "existing") {
@@ -178,7 +179,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
     } catch (err) {
       // Nothing half-created: a job that could not be created leaves the index again (once it is in).
       await indexed.catch(() => undefined);
-      await tenantStub(env, opts.tenant).forget(runId).catch(() => undefined);
+      await indexObject(env, opts.tenant, runId).forget(runId).catch(() => undefined);
       throw err;
     }
   };
@@ -191,7 +192,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   }
   await admitJob(env, opts.tenant, row).catch(async (err: unknown) => {
     // Refused by a limit: the key this request claimed is free again for its retry, whatever its body.
-    if (claimedKey) await tenantStub(env, opts.tenant).release("idempotency", claimedKey, runId);
+    if (claimedKey) await keyShard(env, opts.tenant, claimedKey).release("idempotency", claimedKey, runId);
     throw err;
   });
   return create(Promise.resolve());
