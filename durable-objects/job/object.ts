@@ -62,14 +62,6 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
 
   // ---- RPC: reads ----
 
-  /**
-   * Brings the object into being ahead of its job, so the submit that names it does not wait for
-   * that (the bulk of a new object's cost under `wrangler dev`). Touches no storage.
-   */
-  warm(): boolean {
-    return true;
-  }
-
   /** Creates the job once; a second call with the same id answers the existing job. */
   async create(raw: CreateJob): Promise<{ snapshot: JobSnapshot; created: boolean }> {
     const existing = this.ledger.row();

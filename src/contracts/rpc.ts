@@ -13,7 +13,6 @@ import type { AcquireResult, AttemptOutcome, BackendStatus, CatalogAnswer, Relea
 import type { AdmitResult, ClaimRef, ClaimResult, ClaimScope, EndpointJob, IndexQuery, IndexRow, RateResult, WaitingRun } from "./tenant";
 
 export interface JobRpc {
-  warm(): boolean;
   create(raw: CreateJob): Promise<{ snapshot: JobSnapshot; created: boolean }>;
   get(tenant: string, opts?: { full?: boolean }): Promise<Result<{ snapshot: JobSnapshot }>>;
   events(tenant: string, afterSeq?: number): Promise<Result<{ events: JobEvent[]; terminal: boolean }>>;

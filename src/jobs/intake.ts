@@ -17,7 +17,7 @@ import { isOk, jobStub } from "./client";
 import { admitJob, checkRate } from "./limits";
 import { requireKnownModel } from "./models";
 import type { JobSnapshot } from "./results";
-import { takeRunId } from "./warm-objects";
+import { mintRunId } from "./run-id";
 import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type Dialect, type GenerationSpec } from "./spec";
 
 export const MAX_INIT_IMAGE_BYTES = 10 * 1024 * 1024;
@@ -155,7 +155,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
     if (req.type === "upscale") size = upscaledSize(sniffed, req, fields);
   }
 
-  let runId = opts.runId ?? (await takeRunId(env));
+  let runId = opts.runId ?? (await mintRunId(env));
   let claimedKey: string | undefined;
   if (opts.idempotency) {
     const hash = await sha256Hex(canonicalJson(opts.idempotency.body));

@@ -21,7 +21,7 @@ import { keyShard } from "../../tenant-shards";
 import { claimKey } from "../../jobs/claims";
 import { A1111RequestSchema, requestedModel } from "../a1111/translate";
 import { apiKeyOrBearer } from "../keys";
-import { takeRunId } from "../../jobs/warm-objects";
+import { mintRunId } from "../../jobs/run-id";
 import { claimOutputPrefix } from "../../jobs/output-claims";
 import { EksTaskSchema, EksV1alpha1Schema, eksData, eksError, fromV1alpha1, fromV1alpha2, isGeneration, toEksSubmitted, toEksTask, toIntake, type EksTask } from "./translate";
 
@@ -38,7 +38,7 @@ const taken = (what: string) => new EaselError(409, "task_exists", what);
 
 /** Binds the task id (per tenant) and its output location (across tenants) to a run id. */
 async function claimTask(env: Env, tenant: string, task: EksTask, body: unknown): Promise<string> {
-  const runId = await takeRunId(env);
+  const runId = await mintRunId(env);
   const location = await claimOutputPrefix(env, task.location, tenant, runId);
   if (location.status === "conflict") throw taken(`the output location ${task.location} belongs to another account`);
   const claim = await claimKey(env, tenant, "eks_task", task.id, await sha256Hex(canonicalJson(body)), runId, null);
