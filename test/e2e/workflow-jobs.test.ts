@@ -76,20 +76,33 @@ afterAll(async () => {
 
 describe("workflow jobs on a ComfyUI backend", () => {
   it("run the graph and return each saved image with its node_id, downloadable as PNG", async () => {
+    // Two savers, listed (and so run) "out-10" first: outputs still come in node-id order, numbers compared as numbers.
     const graph = txt2img((g) => {
-      // A second SaveImage under a node id that sorts after "9" only numerically.
-      g["10"] = { class_type: "SaveImage", inputs: { filename_prefix: "second", images: ["8", 0] } };
+      delete g["9"];
+      g["out-10"] = { class_type: "SaveImage", inputs: { filename_prefix: "second", images: ["8", 0] } };
+      g["out-9"] = { class_type: "SaveImage", inputs: { filename_prefix: "first", images: ["8", 0] } };
     });
     const job = await submit({ type: "workflow", workflow: graph, track_id: "wf-1" });
     expect(job).toMatchObject({ type: "workflow", status: "queued", seed: null, track_id: "wf-1" });
     const ended = await done(job.id);
     expect(ended.status, JSON.stringify(ended.error)).toBe("succeeded");
-    expect(ended.output.map((o) => o.node_id)).toEqual(["9", "10"]);
+    expect(ended.output.map((o) => o.node_id)).toEqual(["out-9", "out-10"]);
     for (const o of ended.output) {
       expect(o).toMatchObject({ content_type: "image/png", seed: null });
       const bytes = new Uint8Array(await (await fetch(o.url)).arrayBuffer());
       expect(pngSize(bytes)).toEqual({ width: o.width, height: o.height });
     }
+  });
+
+  it("run a graph too large to keep with the job (it waits in R2) as sent", async () => {
+    // 300 KiB of prompt: past what stays inline, well within the 15 MiB body.
+    const text = "a lighthouse at dusk, ".repeat(14_000);
+    const graph = txt2img((g) => void (g["6"] = { class_type: "CLIPTextEncode", inputs: { text, clip: ["4", 1] } }));
+    const before = await prompts();
+    const ended = await done((await submit({ type: "workflow", workflow: graph })).id);
+    expect(ended.status, JSON.stringify(ended.error)).toBe("succeeded");
+    expect(ended.output.map((o) => o.node_id)).toEqual(["9"]);
+    expect(await prompts()).toBe(before + 1);
   });
 
   it("refuse a bad graph with a 422 naming the node, and queue nothing at the backend", async () => {
@@ -152,6 +165,19 @@ describe("workflow jobs on a ComfyUI backend", () => {
     } finally {
       await sim.config({ comfyui: { errorRate: 0 } });
     }
+  });
+});
+
+describe("a graph ComfyUI refuses", () => {
+  it("fails the job at once with invalid_request naming the node, sent to one backend only", async () => {
+    const asked = async () => (await sim.stats()).requests["/prompt"] ?? 0;
+    const before = await asked();
+    const graph = txt2img((g) => void (g["5"] = { class_type: "NoSuchLatent", inputs: { width: 512, height: 512, batch_size: 1 } }));
+    const ended = await done((await submit({ type: "workflow", workflow: graph })).id);
+    expect(ended.status).toBe("failed");
+    expect(ended.error?.code).toBe("invalid_request");
+    expect(ended.error?.message).toContain("NoSuchLatent");
+    expect(await asked()).toBe(before + 1);
   });
 });
 
