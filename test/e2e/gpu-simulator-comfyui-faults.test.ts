@@ -1,4 +1,5 @@
 /** The simulator's ComfyUI under its SimConfig knobs: injected failures, ComfyUI's output cache, previews, sockets down. */
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pngSize } from "./support/client";
 import { comfyCalls, txt2img, type Graph } from "./support/comfyui";
@@ -77,6 +78,16 @@ describe("gpu-simulator: ComfyUI faults and options", () => {
       await sim.config({ comfyui: { comfyPreviews: false } });
       socket.close();
     }
+  });
+
+  it("takes a prompt and drops the connection before answering (dropAfterAccept): the prompt still runs, once", async () => {
+    await sim.config({ comfyui: { dropAfterAccept: 1 } });
+    const promptId = randomUUID();
+    await expect(api.post("/prompt", { prompt: txt2img("dropped"), prompt_id: promptId })).rejects.toThrow();
+    expect((await api.finished(promptId))?.outputs["9"]?.images[0]?.filename).toBe("dropped_00001_.png");
+    const stats = await sim.stats();
+    expect(stats.byPrompt[promptId]).toBe(1);
+    expect(stats.droppedAfterAccept).toBe(1);
   });
 
   it("keeps answering over HTTP while its sockets are down: the prompt runs and its history is there", async () => {
