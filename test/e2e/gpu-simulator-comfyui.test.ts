@@ -162,6 +162,7 @@ describe("gpu-simulator: ComfyUI", () => {
       const stopped = await socket.waitFor((m) => m.type === "execution_interrupted");
       expect(stopped.data).toMatchObject({ prompt_id: a.prompt_id, node_id: "3", node_type: "KSampler" });
       await socket.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === b.prompt_id);
+      expect(socket.messages.filter((m) => m.type === "execution_interrupted")).toHaveLength(1);
       expect((await api.history(a.prompt_id))[a.prompt_id]?.status).toMatchObject({ status_str: "error", completed: false });
       expect((await api.history(b.prompt_id))[b.prompt_id]?.status.status_str).toBe("success");
       expect(await api.history(c.prompt_id)).toEqual({});
