@@ -101,7 +101,8 @@ export class ComfyQueue {
     this.pending.push([number, promptId, graph, extraData, outputs]);
     this.pending.sort((a, b) => a[0] - b[0]);
     this.updated();
-    this.pump();
+    // Started on the next turn, as ComfyUI's worker thread takes it: the `/prompt` answer goes out first.
+    setImmediate(() => this.pump());
     return number;
   }
 
@@ -161,10 +162,13 @@ export class ComfyQueue {
       extraData: item[3],
       emit: (event, data) => {
         if (event === "executing") run.lastNode = String(data.node);
-        // execution_interrupted goes to everyone when the prompt has no client.
-        if (clientId !== undefined) this.send(event, data, clientId);
-        if (clientId !== undefined && event === "progress" && this.state.faults("comfyui").comfyPreviews) this.preview(clientId, Number(data.value), Number(data.max));
-        else if (event === "execution_interrupted") this.send(event, data);
+        if (clientId === undefined) {
+          // A prompt with no client: only execution_interrupted is sent, to everyone.
+          if (event === "execution_interrupted") this.send(event, data);
+          return;
+        }
+        this.send(event, data, clientId);
+        if (event === "progress" && this.state.faults("comfyui").comfyPreviews) this.preview(clientId, Number(data.value), Number(data.max));
       },
       interrupted: () => run.interrupted,
       cache: this.state.faults("comfyui").comfyCache ? this.cache : undefined,
