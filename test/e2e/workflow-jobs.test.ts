@@ -181,6 +181,16 @@ describe("a graph ComfyUI refuses", () => {
   });
 });
 
+describe("canonical jobs where only ComfyUI backends serve them", () => {
+  it("refuse a sampler ComfyUI has no match for with a 422 naming sampler, before anything is queued", async () => {
+    const before = await prompts();
+    const res = await client.post("/v1/jobs", { type: "txt2img", prompt: "a cat", sampler: "Restart" });
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as Refusal).error.details).toEqual([{ path: "sampler", message: '"Restart" has no ComfyUI equivalent, and only ComfyUI backends serve this job' }]);
+    expect(await prompts()).toBe(before);
+  });
+});
+
 describe("SD-on-EKS pipeline tasks", () => {
   it("run its own test request's graph and end with its notification", async () => {
     const body = readFileSync(resolve(import.meta.dirname, "../fixtures/sd-on-eks/v1alpha2/pipeline.json"), "utf8");
