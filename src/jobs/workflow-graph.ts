@@ -7,6 +7,8 @@ import type { Workflow } from "./spec";
 
 /** A graph's size bound: ComfyUI has no limit, but a graph past this is not a hand-made workflow. */
 export const MAX_WORKFLOW_NODES = 1000;
+/** A refusal lists at most this many problems: enough to fix a graph by, never a megabyte of them. */
+export const MAX_GRAPH_ISSUES = 50;
 
 /**
  * ComfyUI's nodes that save images as `type: "output"` (nodes.py and comfy_extras/nodes_images.py);
@@ -36,6 +38,7 @@ export function graphIssues(graph: unknown): GraphIssue[] {
   const issues: GraphIssue[] = [];
   let saves = false;
   for (const id of ids) {
+    if (issues.length >= MAX_GRAPH_ISSUES) break;
     const node = graph[id];
     const issue = (path: string[], message: string) => issues.push({ path: [id, ...path], message });
     if (!isObject(node)) {
@@ -54,6 +57,7 @@ export function graphIssues(graph: unknown): GraphIssue[] {
       else if (!Object.hasOwn(graph, value[0])) issue(["inputs", name], `links to node "${value[0]}", which is not in the workflow`);
     }
   }
+  if (issues.length > MAX_GRAPH_ISSUES) issues.length = MAX_GRAPH_ISSUES;
   if (!saves && !issues.length) issues.push({ path: [], message: "has no output node: nothing saves an image (SaveImage or another Save node)" });
   return issues;
 }

@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { graphCheckpoints, graphIssues, MAX_WORKFLOW_NODES } from "../../../src/jobs/workflow-graph";
+import { graphCheckpoints, graphIssues, MAX_GRAPH_ISSUES, MAX_WORKFLOW_NODES } from "../../../src/jobs/workflow-graph";
 import type { Workflow } from "../../../src/jobs/spec";
 
 /** ComfyUI's default txt2img graph, in API format. */
@@ -54,6 +54,12 @@ describe("a workflow graph's checks", () => {
     const huge: Record<string, unknown> = {};
     for (let i = 0; i <= MAX_WORKFLOW_NODES; i++) huge[String(i)] = { class_type: "SaveImage", inputs: {} };
     expect(graphIssues(huge)[0]?.message).toContain(`more than ${MAX_WORKFLOW_NODES}`);
+  });
+
+  it("lists at most MAX_GRAPH_ISSUES problems", () => {
+    const broken: Record<string, unknown> = {};
+    for (let i = 0; i < 200; i++) broken[String(i)] = { class_type: "SaveImage", inputs: { images: ["missing", 0] } };
+    expect(graphIssues(broken)).toHaveLength(MAX_GRAPH_ISSUES);
   });
 
   it("lists the checkpoints a graph loads, with their nodes", () => {
