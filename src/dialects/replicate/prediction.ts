@@ -1,0 +1,56 @@
+/** The canonical job as a Replicate prediction: the answer of every prediction route and the webhook body. */
+import type { Env } from "../../env";
+import type { JobSnapshot } from "../../jobs/results";
+import { hasEnded } from "../../jobs/sync-wait";
+import { outputUrls } from "../outputs";
+
+export type PredictionStatus = "starting" | "processing" | "succeeded" | "failed" | "canceled";
+const STATUS = { queued: "starting", running: "processing", succeeded: "succeeded", failed: "failed", canceled: "canceled" } as const;
+
+/** What intake keeps with the job, for rendering it back. */
+export type PredictionData = {
+  model: string;
+  version: string;
+  input: Record<string, unknown>;
+  deployment?: string;
+  webhook_events_filter?: string[];
+};
+
+const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+
+export const predictionUrl = (base: string, id: string): string => `${base}/v1/predictions/${id}`;
+
+/**
+ * `starting`: an answer to `Prefer: wait` (or a create) before the end says `starting`, which both
+ * official clients read as "poll on"; any other status would be taken as final.
+ */
+export async function toPrediction(env: Env, snapshot: JobSnapshot, opts: { starting?: boolean } = {}): Promise<Record<string, unknown>> {
+  const { job, input } = snapshot;
+  const data = input.dialect_data;
+  const ended = hasEnded(job);
+  const status: PredictionStatus = opts.starting && !ended ? "starting" : STATUS[job.status];
+  const get = predictionUrl(input.public_base_url, job.id);
+  const metrics: Record<string, number> = {};
+  if (ended && job.started_at) metrics.predict_time = job.metrics.run_ms / 1000;
+  if (ended && job.completed_at) metrics.total_time = (Date.parse(job.completed_at) - Date.parse(job.created_at)) / 1000;
+  const filter = data.webhook_events_filter;
+  return {
+    id: job.id,
+    model: str(data.model) ?? "",
+    version: str(data.version) ?? "",
+    ...(str(data.deployment) ? { deployment: data.deployment } : {}),
+    input: data.input && typeof data.input === "object" ? data.input : {},
+    output: job.status === "succeeded" ? await outputUrls(env, snapshot) : null,
+    logs: job.progress ? `step ${job.progress.step}/${job.progress.steps}` : "",
+    error: job.status === "failed" ? (job.error?.message ?? "prediction failed") : null,
+    status,
+    source: "api",
+    created_at: job.created_at,
+    started_at: job.started_at,
+    completed_at: job.completed_at,
+    data_removed: false,
+    urls: { get, cancel: `${get}/cancel` },
+    metrics,
+    ...(Array.isArray(filter) ? { webhook_events_filter: filter } : {}),
+  };
+}
