@@ -62,19 +62,15 @@ replicateAccount.openapi(
     path: "/v1/files",
     tags,
     summary: "Upload a file (multipart `content`) to use as an input",
-    request: { body: { content: { "multipart/form-data": { schema: z.object({ content: z.any().openapi({ type: "string", format: "binary" }), metadata: z.any().optional() }) } }, required: true } },
+    request: { body: { content: { "multipart/form-data": { schema: z.object({ content: z.unknown().openapi({ type: "string", format: "binary" }), metadata: z.unknown().optional() }) } }, required: true } },
     responses: { 201: json(FileSchema, "The file"), 401: Problem, 422: Problem },
   }),
   async (c) => {
     const type = c.req.header("content-type") ?? "";
     if (!type.toLowerCase().startsWith("multipart/form-data")) throw invalid("content", "send the file as multipart/form-data, in the part named content");
-    const form = await c.req.formData().catch(() => {
-      throw invalid("content", "not a readable multipart body");
-    });
-    // Typed as strings by the default workers types; at this compatibility date file parts are Files.
-    const content: unknown = form.get("content");
+    const { content, metadata } = c.req.valid("form");
     if (!(content instanceof File)) throw invalid("content", "required: the file, as a multipart file part");
-    const file = await storeFile(c.env, c.var.tenant, content, await metadataOf(form.get("metadata")));
+    const file = await storeFile(c.env, c.var.tenant, content, await metadataOf(metadata));
     return c.json(fileObject(base(c), file), 201);
   },
 );
