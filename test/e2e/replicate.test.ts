@@ -19,6 +19,7 @@ import { startReceiver } from "./support/receiver";
 
 const KEY = "r8_replicate_user";
 const OTHER = "r8_other_tenant";
+const LIMITED = "r8_limited_tenant";
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const FLUX_VERSION = "5599ed30703defd1d160a25a63321b4dec97101d98b4674bcc56e41f62f35637";
 
@@ -42,10 +43,16 @@ beforeAll(async () => {
     persistDir: dir,
     vars: {
       PUBLIC_BASE_URL: publicBase,
-      TENANTS: JSON.stringify({ rep: { api_keys: [KEY], webhook_secrets: [SECRET] }, other: { api_keys: [OTHER], webhook_secrets: [] } }),
+      TENANTS: JSON.stringify({
+        rep: { api_keys: [KEY], webhook_secrets: [SECRET] },
+        other: { api_keys: [OTHER], webhook_secrets: [] },
+        limited: { api_keys: [LIMITED], webhook_secrets: [], rate_limit: { requests: 1, period_s: 3600 } },
+      }),
       BACKENDS: JSON.stringify([
         { name: "sim", kind: "a1111", url: sim.url },
         { name: "stuck", kind: "a1111", url: stuck.url, max_concurrency: 4, models: ["nothing-listed"] },
+        // Nothing listens there: workflow predictions are accepted onto it, and this file only looks at intake.
+        { name: "comfy", kind: "comfyui", url: "http://127.0.0.1:9", types: ["workflow"], models: ["sd_xl_base_1.0.safetensors"] },
       ]),
       ENDPOINTS: JSON.stringify({
         "stability-ai/sdxl": {},
@@ -230,11 +237,52 @@ describe("what the Python client sends and reads", () => {
     expect((await raw("/v1/models/black-forest-labs/flux-schnell/versions/deadbeef")).status).toBe(404);
   });
 
+  it("the routes are in the gateway's OpenAPI document", async () => {
+    const doc = (await (await fetch(`${gw.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/predictions", "/v1/predictions/{id}", "/v1/models/{owner}/{name}/predictions", "/v1/files"]));
+  });
+
   it("no key is a 401 problem", async () => {
     const res = await fetch(`${gw.url}/v1/predictions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ version: FLUX_VERSION, input: {} }) });
     expect(res.status).toBe(401);
     expect(res.headers.get("content-type")).toContain("application/problem+json");
     expect(await res.json()).toMatchObject({ status: 401, title: expect.any(String), detail: expect.any(String) });
+  });
+});
+
+describe("workflow_json", () => {
+  const graph = (ckpt: string) => ({
+    "4": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: ckpt } },
+    "6": { class_type: "CLIPTextEncode", inputs: { text: "a castle", clip: ["4", 1] } },
+    "9": { class_type: "SaveImage", inputs: { images: ["6", 0], filename_prefix: "easel" } },
+  });
+
+  it("a ComfyUI graph, as JSON text or as an object, makes a workflow job; a graph no backend can run is a 422 naming its node", async () => {
+    for (const workflow_json of [JSON.stringify(graph("sd_xl_base_1.0.safetensors")), graph("sd_xl_base_1.0")]) {
+      const res = await raw("/v1/models/stability-ai/sdxl/predictions", { method: "POST", body: JSON.stringify({ input: { workflow_json } }) });
+      expect(res.status).toBe(201);
+      const p = (await res.json()) as Prediction;
+      expect(await canonical(p.id)).toMatchObject({ type: "workflow" });
+      await raw(`/v1/predictions/${p.id}/cancel`, { method: "POST" });
+    }
+    const unknown = await raw("/v1/models/stability-ai/sdxl/predictions", { method: "POST", body: JSON.stringify({ input: { workflow_json: graph("missing-model") } }) });
+    expect(unknown.status).toBe(422);
+    expect(((await unknown.json()) as { detail: string }).detail).toContain("input.workflow_json.4.inputs.ckpt_name");
+    const broken = await raw("/v1/models/stability-ai/sdxl/predictions", { method: "POST", body: JSON.stringify({ input: { workflow_json: "{not json" } }) });
+    expect(broken.status).toBe(422);
+    expect(((await broken.json()) as { detail: string }).detail).toContain("input.workflow_json");
+  });
+});
+
+describe("limits", () => {
+  it("a tenant over its rate gets a 429 problem with Retry-After", async () => {
+    const send = () => raw("/v1/models/stability-ai/sdxl/predictions", { method: "POST", auth: `Bearer ${LIMITED}`, body: JSON.stringify({ input: { prompt: "x", width: 64, height: 64 } }) });
+    expect((await send()).status).toBe(201);
+    const res = await send();
+    expect(res.status).toBe(429);
+    expect(res.headers.get("content-type")).toContain("application/problem+json");
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(await res.json()).toMatchObject({ status: 429, detail: expect.stringContaining("throttled") });
   });
 });
 

@@ -6,6 +6,7 @@ import { config, type EndpointConfig } from "../../config";
 import type { Env } from "../../env";
 import { EaselError } from "../../errors";
 import { sha256Hex } from "../../lib/crypto";
+import { ASPECT_RATIOS, SCHEDULERS } from "./translate";
 
 export interface ReplicateModel {
   /** The `ENDPOINTS` key, which routes the job. */
@@ -90,9 +91,10 @@ const INPUT_PROPERTIES = {
   seed: { type: "integer", title: "Seed", description: "random when left out" },
   width: { type: "integer", minimum: 64, maximum: 2048, title: "Width" },
   height: { type: "integer", minimum: 64, maximum: 2048, title: "Height" },
-  scheduler: { type: "string", title: "Scheduler" },
-  aspect_ratio: { type: "string", title: "Aspect Ratio" },
-  output_format: { type: "string", enum: ["webp", "jpg", "png"], title: "Output Format" },
+  scheduler: { type: "string", enum: Object.keys(SCHEDULERS), title: "Scheduler" },
+  aspect_ratio: { type: "string", enum: ASPECT_RATIOS, title: "Aspect Ratio", description: "about one megapixel; custom: width and height" },
+  output_format: { type: "string", enum: ["webp", "jpg", "png"], title: "Output Format", description: "accepted; outputs are PNG" },
+  workflow_json: { type: "string", title: "Workflow JSON", description: "a ComfyUI API-format graph: runs as a workflow job, the other inputs unread" },
 } as const;
 
 /** The version object: Python's client needs `openapi_schema` (an object) and `cog_version` (a string). */

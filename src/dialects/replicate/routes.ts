@@ -51,9 +51,10 @@ async function createPrediction(c: Context<AppEnv>, model: ReplicateModel, body:
   const tenant = c.var.tenant;
   const wait = preferWait(c.req.header("prefer"));
   const { input } = body;
-  const image = input.image === undefined ? undefined : ((await fileInput(env, tenant, base(c), input.image, "input.image")) ?? input.image);
+  const image = input.image === undefined || input.workflow_json !== undefined ? undefined : ((await fileInput(env, tenant, base(c), input.image, "input.image")) ?? input.image);
   const req = fromReplicate(input, image);
-  const route = endpointRoute(env, model.key, req.type, { field: image === undefined ? "input.prompt" : "input.image", message: `${model.name} does not serve ${req.type}` });
+  const field = req.type === "workflow" ? "input.workflow_json" : req.type === "img2img" ? "input.image" : "input.prompt";
+  const route = endpointRoute(env, model.key, req.type, { field, message: `${model.name} does not serve ${req.type} predictions` });
   const data: PredictionData = {
     model: model.name,
     version: model.version,
@@ -63,7 +64,8 @@ async function createPrediction(c: Context<AppEnv>, model: ReplicateModel, body:
   };
   const { snapshot } = await submitJob(
     env,
-    { ...req, ...route, webhook: body.webhook, webhook_events: webhookEvents(body.webhook_events_filter) },
+    // A graph names its own checkpoints (routing reads its ckpt_name): the model's default is for the other types.
+    { ...req, ...route, model: req.type === "workflow" ? undefined : route.model, webhook: body.webhook, webhook_events: webhookEvents(body.webhook_events_filter) },
     { tenant, dialect: "replicate", publicBaseUrl: base(c), fields: { ...replicateFields, model: deployment ? "deployment" : "version" }, dialectData: data },
   );
   // A client that hangs up does not cancel: on Replicate the prediction goes on, and it can be polled.

@@ -1,5 +1,6 @@
 /** A Replicate prediction request (the inputs of image models such as SDXL and FLUX) onto the canonical job. */
 import { z } from "@hono/zod-openapi";
+import { invalid } from "../../errors";
 import type { IntakeOptions, IntakeRequest } from "../../jobs/intake";
 import type { WebhookEventType } from "../../schemas/job";
 
@@ -39,6 +40,8 @@ export const ReplicateInputSchema = z
     scheduler: z.enum(SCHEDULER_NAMES).optional(),
     aspect_ratio: z.enum(ASPECT_RATIOS).optional(),
     output_format: z.enum(["webp", "jpg", "png"]).optional(),
+    // A ComfyUI API-format graph (as fofr/any-comfyui-workflow takes it): JSON text or the object itself.
+    workflow_json: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional(),
   })
   .openapi("ReplicateInput");
 export type ReplicateInput = z.infer<typeof ReplicateInputSchema>;
@@ -68,10 +71,13 @@ export function aspectSize(ratio: string): { width: number; height: number } | u
 }
 
 /**
- * The canonical request of a prediction; `image` (as bytes when a dialect file) makes it img2img.
+ * The canonical request of a prediction; `image` (as bytes when a dialect file) makes it img2img,
+ * `workflow_json` a workflow job.
  * Explicit `width`/`height` win over `aspect_ratio`.
  */
 export function fromReplicate(input: ReplicateInput, image: string | Uint8Array | undefined): IntakeRequest {
+  // A graph carries its own prompt, sizes and seeds: the other inputs are not read (the core checks the graph).
+  if (input.workflow_json !== undefined) return { type: "workflow", workflow: workflowGraph(input.workflow_json) };
   const size = input.aspect_ratio ? aspectSize(input.aspect_ratio) : undefined;
   return {
     type: image === undefined ? "txt2img" : "img2img",
@@ -89,6 +95,15 @@ export function fromReplicate(input: ReplicateInput, image: string | Uint8Array 
   };
 }
 
+function workflowGraph(value: string | Record<string, unknown>): unknown {
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    throw invalid("input.workflow_json", "not valid JSON (a ComfyUI graph saved with Save (API Format))");
+  }
+}
+
 /** How the core's field names read in this dialect's errors. */
 export const replicateFields: IntakeOptions["fields"] = {
   prompt: "input.prompt",
@@ -102,6 +117,7 @@ export const replicateFields: IntakeOptions["fields"] = {
   width: "input.width",
   height: "input.height",
   webhook: "webhook",
+  workflow: "input.workflow_json",
 };
 
 /** Which job events a filter asks for; by default `output` and `completed`, as Replicate sends. */
