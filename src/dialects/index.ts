@@ -5,8 +5,7 @@ import { eks } from "./eks/routes";
 import { registerManifestRenderers } from "./manifests";
 import { modelslab } from "./modelslab/routes";
 import { runpod } from "./runpod/routes";
-import { replicateAccount } from "./replicate/account-routes";
-import { replicate } from "./replicate/routes";
+import { replicate } from "./replicate";
 import { registerWebhookRenderers } from "./webhooks";
 
 /**
@@ -20,7 +19,6 @@ dialects.route("/", cerebrium);
 dialects.route("/", runpod);
 dialects.route("/", eks);
 dialects.route("/", replicate);
-dialects.route("/", replicateAccount);
 
 // The job object renders webhook bodies and S3 manifests through these (it never imports a dialect).
 registerWebhookRenderers();

@@ -7,10 +7,8 @@ import type { AppEnv } from "../../middleware/auth";
 import { deleteFile, fileObject, requireFile, storeFile } from "./files";
 import { modelByName, modelObject, versionObject } from "./models";
 import { replicateApp } from "./problem";
-import { replicateAuth } from "./routes";
 
 export const replicateAccount = replicateApp();
-for (const path of ["/v1/models/*", "/v1/webhooks/default/*", "/v1/files", "/v1/files/*"]) replicateAccount.use(path, replicateAuth);
 
 const base = (c: Context<AppEnv>): string => config.publicBaseUrl(c.env, c.req.url);
 const json = (schema: z.ZodType, description: string) => ({ content: { "application/json": { schema } }, description });

@@ -13,8 +13,7 @@ import { submitJob } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
 import { waitForEnd } from "../../jobs/sync-wait";
 import { snapshotFor } from "../../jobs/tenant-job";
-import { tenantAuth, type AppEnv } from "../../middleware/auth";
-import { bearerOrTokenKey } from "../keys";
+import type { AppEnv } from "../../middleware/auth";
 import { fileInput } from "./files";
 import { predictionPage } from "./list";
 import { modelByName, modelByVersion, type ReplicateModel } from "./models";
@@ -26,9 +25,7 @@ import { ModelPredictionRequestSchema, PredictionRequestSchema, fromReplicate, r
 const WAIT_S = { min: 1, max: 60, default: 60 } as const;
 const PAGE = { default: 20, max: 100 } as const;
 
-export const replicate = replicateApp();
-export const replicateAuth = tenantAuth({ key: bearerOrTokenKey });
-for (const path of ["/v1/predictions", "/v1/predictions/*", "/v1/models/*", "/v1/deployments/*"]) replicate.use(path, replicateAuth);
+export const replicatePredictions = replicateApp();
 
 /** Seconds to hold the answer, or undefined when the client did not ask (`Prefer: wait` / `wait=n`). */
 export function preferWait(header: string | undefined): number | undefined {
@@ -68,6 +65,7 @@ async function createPrediction(c: Context<AppEnv>, model: ReplicateModel, body:
     { ...req, ...route, model: req.type === "workflow" ? undefined : route.model, webhook: body.webhook, webhook_events: webhookEvents(body.webhook_events_filter) },
     { tenant, dialect: "replicate", publicBaseUrl: base(c), fields: { ...replicateFields, model: deployment ? "deployment" : "version" }, dialectData: data },
   );
+  c.header("x-easel-run-id", snapshot.job.id);
   // A client that hangs up does not cancel: on Replicate the prediction goes on, and it can be polled.
   const latest = wait === undefined ? snapshot : await waitForEnd(env, snapshot.job.id, tenant, { maxMs: wait * 1000 });
   return c.json(await toPrediction(env, latest, { starting: true }), 201, wait === undefined ? {} : { "preference-applied": `wait=${wait}` });
@@ -98,7 +96,7 @@ const Owner = z.object({ owner: z.string().min(1), name: z.string().min(1) });
 const WaitHeader = z.object({ prefer: z.string().optional().openapi({ description: "`wait` or `wait=n` (1–60 s): hold the answer until the prediction ends" }) });
 const created = { 201: json(Prediction, "The prediction; `starting` unless it already ended"), 401: Problem, 404: Problem, 422: Problem, 429: Problem };
 
-replicate.openapi(
+replicatePredictions.openapi(
   createRoute({ method: "post", path: "/v1/predictions", tags, summary: "Create a prediction of a model version", request: { headers: WaitHeader, body: { content: { "application/json": { schema: PredictionRequestSchema } }, required: true } }, responses: created }),
   async (c) => {
     const body = c.req.valid("json");
@@ -107,7 +105,7 @@ replicate.openapi(
 );
 
 for (const kind of ["models", "deployments"] as const) {
-  replicate.openapi(
+  replicatePredictions.openapi(
     createRoute({
       method: "post",
       path: `/v1/${kind}/{owner}/{name}/predictions`,
@@ -124,12 +122,12 @@ for (const kind of ["models", "deployments"] as const) {
   );
 }
 
-replicate.openapi(
+replicatePredictions.openapi(
   createRoute({ method: "get", path: "/v1/predictions/{id}", tags, summary: "A prediction", request: { params: z.object({ id: z.string() }) }, responses: { 200: json(Prediction, "The prediction"), 401: Problem, 404: Problem } }),
   async (c) => c.json(await toPrediction(c.env, await predictionFor(c, c.req.valid("param").id)), 200),
 );
 
-replicate.openapi(
+replicatePredictions.openapi(
   createRoute({ method: "post", path: "/v1/predictions/{id}/cancel", tags, summary: "Cancel a prediction; one that ended comes back unchanged", request: { params: z.object({ id: z.string() }) }, responses: { 200: json(Prediction, "The prediction"), 401: Problem, 404: Problem } }),
   async (c) => {
     const { id } = c.req.valid("param");
@@ -140,7 +138,7 @@ replicate.openapi(
   },
 );
 
-replicate.openapi(
+replicatePredictions.openapi(
   createRoute({
     method: "get",
     path: "/v1/predictions",
