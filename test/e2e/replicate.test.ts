@@ -299,5 +299,9 @@ describe("tenants", () => {
     expect(res.status).toBe(422);
     expect(((await res.json()) as { detail: string }).detail).toContain("input.image");
     expect((await raw(`/v1/files/${file.id}`, { auth: `Bearer ${OTHER}` })).status).toBe(404);
+    expect((await raw(`/v1/files/${file.id}/download`, { auth: `Bearer ${OTHER}` })).status).toBe(404);
+    const download = await raw(`/v1/files/${file.id}/download`);
+    expect(download.headers.get("content-type")).toBe("image/png");
+    expect(new Uint8Array(await download.arrayBuffer())).toEqual(tinyPng());
   });
 });

@@ -90,6 +90,21 @@ replicateAccount.openapi(
 );
 
 replicateAccount.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/files/{id}/download",
+    tags,
+    summary: "A file's bytes",
+    request: { params: z.object({ id: z.string() }) },
+    responses: { 200: { content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } }, description: "The bytes" }, 401: Problem, 404: Problem },
+  }),
+  async (c) => {
+    const file = await requireFile(c.env, c.var.tenant, c.req.valid("param").id, { bytes: true });
+    return c.body(file.bytes ?? new Uint8Array(), 200, { "content-type": file.meta.content_type, "content-disposition": `attachment; filename="${file.meta.name.replace(/[^\w.-]/g, "_")}"` });
+  },
+);
+
+replicateAccount.openapi(
   createRoute({ method: "delete", path: "/v1/files/{id}", tags, summary: "Delete a file", request: { params: z.object({ id: z.string() }) }, responses: { 204: { description: "Deleted" }, 401: Problem, 404: Problem } }),
   async (c) => {
     await deleteFile(c.env, c.var.tenant, c.req.valid("param").id);

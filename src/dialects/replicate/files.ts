@@ -82,7 +82,11 @@ export async function deleteFile(env: Env, tenant: string, id: string): Promise<
   await env.IMAGES.delete(fileKey(id));
 }
 
-export const requireFile = async (env: Env, tenant: string, id: string) => (await readFile(env, tenant, id)) ?? Promise.reject(notFound());
+export async function requireFile(env: Env, tenant: string, id: string, opts: { bytes?: boolean } = {}) {
+  const found = await readFile(env, tenant, id, opts);
+  if (!found) throw notFound();
+  return found;
+}
 
 /**
  * An `image` input naming one of the gateway's own file URLs: its bytes, read from R2 for this
