@@ -18,6 +18,16 @@ export type PredictionData = {
 
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 
+/**
+ * Live progress as a tqdm line, as Cog models log it: the Python client's `prediction.progress`
+ * parses the last such line (`42%|████      | 12/30`).
+ */
+function progressLog(progress: JobSnapshot["job"]["progress"]): string {
+  if (!progress) return "";
+  const filled = Math.round(progress.fraction * 10);
+  return `${Math.round(progress.fraction * 100)}%|${"█".repeat(filled)}${" ".repeat(10 - filled)}| ${progress.step}/${progress.steps}\n`;
+}
+
 export const predictionUrl = (base: string, id: string): string => `${base}/v1/predictions/${id}`;
 
 /**
@@ -41,7 +51,7 @@ export async function toPrediction(env: Env, snapshot: JobSnapshot, opts: { star
     ...(str(data.deployment) ? { deployment: data.deployment } : {}),
     input: data.input && typeof data.input === "object" ? data.input : {},
     output: job.status === "succeeded" ? await outputUrls(env, snapshot) : null,
-    logs: job.progress ? `step ${job.progress.step}/${job.progress.steps}` : "",
+    logs: progressLog(job.progress),
     error: job.status === "failed" ? (job.error?.message ?? "prediction failed") : null,
     status,
     source: "api",

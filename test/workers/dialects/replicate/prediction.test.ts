@@ -49,6 +49,15 @@ describe("canonical job → Replicate prediction", () => {
     expect((await toPrediction(env, snapshot({ status: "failed", dialect: "replicate", dialect_data: data, error: { code: "x", message: "y" } }), { starting: true })).status).toBe("failed");
   });
 
+  it("live progress shows in logs as a tqdm line, the form the Python client parses into prediction.progress", async () => {
+    const running = snapshot({ status: "running", dialect: "replicate", dialect_data: data });
+    running.job.progress = { fraction: 0.4, step: 12, steps: 30, eta_s: 3 };
+    const logs = String((await toPrediction(env, running)).logs);
+    // replicate-python's Prediction.Progress pattern.
+    const m = logs.trim().match(/^\s*(?<percentage>\d+)%\s*\|.+?\|\s*(?<current>\d+)\/(?<total>\d+)/);
+    expect(m?.groups).toEqual({ percentage: "40", current: "12", total: "30" });
+  });
+
   it("a running prediction has no metrics yet", async () => {
     expect((await toPrediction(env, snapshot({ status: "running", dialect: "replicate", dialect_data: data }))).metrics).toEqual({});
   });
