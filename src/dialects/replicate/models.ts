@@ -93,6 +93,7 @@ const INPUT_PROPERTIES = {
   height: { type: "integer", minimum: 64, maximum: 2048, title: "Height" },
   scheduler: { type: "string", enum: Object.keys(SCHEDULERS), title: "Scheduler" },
   aspect_ratio: { type: "string", enum: ASPECT_RATIOS, title: "Aspect Ratio", description: "about one megapixel; custom: width and height" },
+  megapixels: { type: "string", enum: ["1", "0.25"], title: "Megapixels" },
   output_format: { type: "string", enum: ["webp", "jpg", "png"], title: "Output Format", description: "accepted; outputs are PNG" },
   workflow_json: { type: "string", title: "Workflow JSON", description: "a ComfyUI API-format graph: runs as a workflow job, the other inputs unread" },
 } as const;

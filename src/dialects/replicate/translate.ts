@@ -39,6 +39,8 @@ export const ReplicateInputSchema = z
     height: numeric(z.number().int()).optional(),
     scheduler: z.enum(SCHEDULER_NAMES).optional(),
     aspect_ratio: z.enum(ASPECT_RATIOS).optional(),
+    // FLUX's approximate size of an aspect_ratio image.
+    megapixels: z.enum(["1", "0.25"]).optional(),
     output_format: z.enum(["webp", "jpg", "png"]).optional(),
     // A ComfyUI API-format graph (as fofr/any-comfyui-workflow takes it): JSON text or the object itself.
     workflow_json: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional(),
@@ -61,11 +63,11 @@ export const ModelPredictionRequestSchema = z.looseObject(body).openapi("Replica
 export const PredictionRequestSchema = z.looseObject({ version: z.string().min(1).max(300), ...body }).openapi("ReplicatePrediction");
 export type ModelPredictionRequest = z.infer<typeof ModelPredictionRequestSchema>;
 
-/** Width and height at about one megapixel for `w:h`, each a multiple of 8. */
-export function aspectSize(ratio: string): { width: number; height: number } | undefined {
+/** Width and height at about `megapixels` (one by default) for `w:h`, each a multiple of 8. */
+export function aspectSize(ratio: string, megapixels = 1): { width: number; height: number } | undefined {
   const [w, h] = ratio.split(":").map(Number);
   if (!w || !h) return undefined;
-  const width = Math.sqrt((1024 * 1024 * w) / h);
+  const width = Math.sqrt((megapixels * 1024 * 1024 * w) / h);
   const round8 = (n: number) => Math.max(64, Math.round(n / 8) * 8);
   return { width: round8(width), height: round8((width * h) / w) };
 }
@@ -73,12 +75,12 @@ export function aspectSize(ratio: string): { width: number; height: number } | u
 /**
  * The canonical request of a prediction; `image` (as bytes when a dialect file) makes it img2img,
  * `workflow_json` a workflow job.
- * Explicit `width`/`height` win over `aspect_ratio`.
+ * Explicit `width`/`height` win over `aspect_ratio` and `megapixels`.
  */
 export function fromReplicate(input: ReplicateInput, image: string | Uint8Array | undefined): IntakeRequest {
   // A graph carries its own prompt, sizes and seeds: the other inputs are not read (the core checks the graph).
   if (input.workflow_json !== undefined) return { type: "workflow", workflow: workflowGraph(input.workflow_json) };
-  const size = input.aspect_ratio ? aspectSize(input.aspect_ratio) : undefined;
+  const size = input.aspect_ratio || input.megapixels ? aspectSize(input.aspect_ratio ?? "1:1", Number(input.megapixels ?? 1)) : undefined;
   return {
     type: image === undefined ? "txt2img" : "img2img",
     prompt: input.prompt,

@@ -38,6 +38,8 @@ describe("Replicate inputs → canonical job", () => {
     expect(aspectSize("9:21")).toEqual({ width: 672, height: 1568 });
     expect(fromReplicate(input({ prompt: "x", aspect_ratio: "3:2", width: 512 }), undefined)).toMatchObject({ width: 512, height: 840 });
     expect(fromReplicate(input({ prompt: "x", aspect_ratio: "custom", width: 512, height: 256 }), undefined)).toMatchObject({ width: 512, height: 256 });
+    expect(fromReplicate(input({ prompt: "x", aspect_ratio: "16:9", megapixels: "0.25" }), undefined)).toMatchObject({ width: 680, height: 384 });
+    expect(fromReplicate(input({ prompt: "x", megapixels: "0.25" }), undefined)).toMatchObject({ width: 512, height: 512 });
   });
 
   it("workflow_json, as text or object, makes a workflow job; text that is not JSON is a 422 naming it", () => {
