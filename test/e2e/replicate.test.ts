@@ -176,6 +176,14 @@ describe("predictions", () => {
     expect(completed.output).toEqual([expect.stringMatching(new RegExp(`^${publicBase}/v1/outputs/`))]);
   });
 
+  it("a deployment's prediction: the same models, reported with its deployment", async () => {
+    const replicate = client();
+    const created = await replicate.deployments.predictions.create("stability-ai", "sdxl", { input: { prompt: "a pier", width: 64, height: 64 } });
+    expect(created).toMatchObject({ status: "starting", model: "stability-ai/sdxl", deployment: "stability-ai/sdxl" });
+    expect(await replicate.wait(created, {})).toMatchObject({ status: "succeeded", output: [expect.any(String)] });
+    await expect(replicate.deployments.predictions.create("nobody", "nothing", { input: { prompt: "x" } })).rejects.toMatchObject({ response: { status: 404 } });
+  });
+
   it("cancel: a running prediction ends canceled; canceling it again answers it unchanged", async () => {
     const replicate = client();
     const created = await replicate.predictions.create({ model: "acme/never-ends", input: { prompt: "forever", width: 64, height: 64 } });
