@@ -176,6 +176,17 @@ describe("predictions", () => {
     expect(completed.output).toEqual([expect.stringMatching(new RegExp(`^${publicBase}/v1/outputs/`))]);
   });
 
+  it("without a filter, the webhook hears the end only (output and completed)", async () => {
+    const replicate = client();
+    const created = await replicate.predictions.create({ model: "stability-ai/sdxl", input: { prompt: "a quay", width: 64, height: 64 }, webhook: `${receiver.url}/default-events` });
+    const mine = (d: { path: string; json: unknown }) => d.path === "/default-events" && (d.json as Prediction | undefined)?.id === created.id;
+    const end = await receiver.waitFor(mine, 15_000);
+    expect(end.verified).toEqual([true]);
+    expect(end.json).toMatchObject({ status: "succeeded", output: [expect.any(String)] });
+    // Deliveries go in order, so a start event would have come before the end.
+    expect(receiver.deliveries.filter(mine)).toHaveLength(1);
+  });
+
   it("a deployment's prediction: the same models, reported with its deployment", async () => {
     const replicate = client();
     const created = await replicate.deployments.predictions.create("stability-ai", "sdxl", { input: { prompt: "a pier", width: 64, height: 64 } });
