@@ -102,6 +102,7 @@ const INPUT_PROPERTIES = {
 export function versionObject(model: ReplicateModel) {
   return {
     id: model.version,
+    // The configuration has no history: a fixed date stands for when a version was made.
     created_at: "2026-01-01T00:00:00.000Z",
     cog_version: "0.9.0",
     openapi_schema: {

@@ -59,7 +59,8 @@ export async function toPrediction(env: Env, snapshot: JobSnapshot, opts: { star
     started_at: job.started_at,
     completed_at: job.completed_at,
     data_removed: false,
-    urls: { get, cancel: `${get}/cancel` },
+    // `web`: the job inspector's page of it, as Replicate's links its website's.
+    urls: { get, cancel: `${get}/cancel`, web: `${input.public_base_url}/dashboard#/jobs/${job.id}` },
     metrics,
     ...(Array.isArray(filter) ? { webhook_events_filter: filter } : {}),
   };

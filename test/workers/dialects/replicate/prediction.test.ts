@@ -20,7 +20,7 @@ describe("canonical job → Replicate prediction", () => {
       data_removed: false,
       created_at: "2026-05-04T10:20:30.000Z",
       completed_at: "2026-05-04T10:20:33.500Z",
-      urls: { get: `http://gateway.test/v1/predictions/${RUN_ID}`, cancel: `http://gateway.test/v1/predictions/${RUN_ID}/cancel` },
+      urls: { get: `http://gateway.test/v1/predictions/${RUN_ID}`, cancel: `http://gateway.test/v1/predictions/${RUN_ID}/cancel`, web: `http://gateway.test/dashboard#/jobs/${RUN_ID}` },
       metrics: { predict_time: 2.5, total_time: 3.5 },
     });
     const output = p.output as string[];
