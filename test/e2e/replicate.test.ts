@@ -158,7 +158,7 @@ describe("predictions", () => {
       webhook: `${receiver.url}/replicate`,
       webhook_events_filter: ["start", "completed"],
     });
-    expect(created).toMatchObject({ status: "starting", model: "stability-ai/sdxl", urls: { get: `${publicBase}/v1/predictions/${created.id}` } });
+    expect(created).toMatchObject({ status: "starting", model: "stability-ai/sdxl", webhook: `${receiver.url}/replicate`, webhook_events_filter: ["start", "completed"], urls: { get: `${publicBase}/v1/predictions/${created.id}` } });
     const done = await replicate.wait(created, {});
     expect(done.status).toBe("succeeded");
     expect(done.output).toHaveLength(1);

@@ -13,6 +13,8 @@ export type PredictionData = {
   version: string;
   input: Record<string, unknown>;
   deployment?: string;
+  /** The client's own webhook (a tenant's default_webhook is not shown). */
+  webhook?: string;
   webhook_events_filter?: string[];
 };
 
@@ -62,6 +64,7 @@ export async function toPrediction(env: Env, snapshot: JobSnapshot, opts: { star
     // `web`: the job inspector's page of it, as Replicate's links its website's.
     urls: { get, cancel: `${get}/cancel`, web: `${input.public_base_url}/dashboard#/jobs/${job.id}` },
     metrics,
+    ...(str(data.webhook) ? { webhook: data.webhook } : {}),
     ...(Array.isArray(filter) ? { webhook_events_filter: filter } : {}),
   };
 }

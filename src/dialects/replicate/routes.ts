@@ -57,6 +57,7 @@ async function createPrediction(c: Context<AppEnv>, model: ReplicateModel, body:
     version: model.version,
     input,
     ...(deployment ? { deployment } : {}),
+    ...(body.webhook ? { webhook: body.webhook } : {}),
     ...(body.webhook_events_filter ? { webhook_events_filter: body.webhook_events_filter } : {}),
   };
   const { snapshot } = await submitJob(
