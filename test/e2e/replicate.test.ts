@@ -60,6 +60,7 @@ beforeAll(async () => {
         "acme/never-ends": { backend: "stuck" },
       }),
       ALLOW_PRIVATE_URLS: "true",
+      WEBHOOK_RETRY_SCHEDULE: "1,1,1",
       URL_SIGNING_SECRET: "e2e",
     },
   });
@@ -185,6 +186,22 @@ describe("predictions", () => {
     expect(end.json).toMatchObject({ status: "succeeded", output: [expect.any(String)] });
     // Deliveries go in order, so a start event would have come before the end.
     expect(receiver.deliveries.filter(mine)).toHaveLength(1);
+  });
+
+  it("completed is retried until the receiver takes it, under the same webhook-id", async () => {
+    let calls = 0;
+    const flaky = await startReceiver({ secrets: [SECRET], answer: () => (++calls === 1 ? { status: 500 } : { status: 200 }) });
+    try {
+      const created = await client().predictions.create({ model: "stability-ai/sdxl", input: { prompt: "a jetty", width: 64, height: 64 }, webhook: `${flaky.url}/flaky` });
+      const taken = await flaky.waitFor((d) => d.answered === 200, 20_000);
+      const [first] = flaky.deliveries;
+      expect(first?.answered).toBe(500);
+      expect(taken.headers["webhook-id"]).toBe(first?.headers["webhook-id"]);
+      expect(taken.verified).toEqual([true]);
+      expect(taken.json).toMatchObject({ id: created.id, status: "succeeded" });
+    } finally {
+      await flaky.close();
+    }
   });
 
   it("a deployment's prediction: the same models, reported with its deployment", async () => {
