@@ -55,9 +55,11 @@ beforeAll(async () => {
         { name: "comfy", kind: "comfyui", url: "http://127.0.0.1:9", types: ["workflow"], models: ["sd_xl_base_1.0.safetensors"] },
       ]),
       ENDPOINTS: JSON.stringify({
-        "stability-ai/sdxl": {},
-        "black-forest-labs/flux-schnell": { types: ["txt2img"], version: FLUX_VERSION },
+        // Pinned: a job without a model would otherwise fit the stuck backend too.
+        "stability-ai/sdxl": { backend: "sim" },
+        "black-forest-labs/flux-schnell": { backend: "sim", types: ["txt2img"], version: FLUX_VERSION },
         "acme/never-ends": { backend: "stuck" },
+        "acme/any-comfyui-workflow": { types: ["workflow"] },
       }),
       ALLOW_PRIVATE_URLS: "true",
       WEBHOOK_RETRY_SCHEDULE: "1,1,1",
@@ -204,6 +206,20 @@ describe("predictions", () => {
     }
   });
 
+  it("stream: output events as FileOutputs, then done; the link is signed and needs no key", async () => {
+    const events: { event: string; data: unknown }[] = [];
+    for await (const e of client().stream("stability-ai/sdxl", { input: { prompt: "a reef", width: 64, height: 64, num_outputs: 2 } })) events.push({ event: e.event, data: e.data });
+    expect(events.map((e) => e.event)).toEqual(["output", "output", "done"]);
+    for (const e of events.slice(0, 2)) expect(pngSize(await bytesOf(e.data))).toEqual({ width: 64, height: 64 });
+
+    const created = await client().predictions.create({ model: "stability-ai/sdxl", input: { prompt: "a reef", width: 64, height: 64 } });
+    const link = new URL(created.urls.stream ?? "");
+    link.searchParams.set("tenant", "other");
+    const forged = await viaFront(link.toString());
+    expect(forged.status).toBe(403);
+    expect(forged.headers.get("content-type")).toContain("application/problem+json");
+  });
+
   it("a deployment's prediction: the same models, reported with its deployment", async () => {
     const replicate = client();
     const created = await replicate.deployments.predictions.create("stability-ai", "sdxl", { input: { prompt: "a pier", width: 64, height: 64 } });
@@ -293,18 +309,21 @@ describe("workflow_json", () => {
     "9": { class_type: "SaveImage", inputs: { images: ["6", 0], filename_prefix: "easel" } },
   });
 
-  it("a ComfyUI graph, as JSON text or as an object, makes a workflow job; a graph no backend can run is a 422 naming its node", async () => {
+  it("a ComfyUI graph, as JSON text or as an object, makes a workflow job; a graph no backend can run, or a model that takes none, is a 422", async () => {
     for (const workflow_json of [JSON.stringify(graph("sd_xl_base_1.0.safetensors")), graph("sd_xl_base_1.0")]) {
-      const res = await raw("/v1/models/stability-ai/sdxl/predictions", { method: "POST", body: JSON.stringify({ input: { workflow_json } }) });
+      const res = await raw("/v1/models/acme/any-comfyui-workflow/predictions", { method: "POST", body: JSON.stringify({ input: { workflow_json } }) });
       expect(res.status).toBe(201);
       const p = (await res.json()) as Prediction;
       expect(await canonical(p.id)).toMatchObject({ type: "workflow" });
       await raw(`/v1/predictions/${p.id}/cancel`, { method: "POST" });
     }
-    const unknown = await raw("/v1/models/stability-ai/sdxl/predictions", { method: "POST", body: JSON.stringify({ input: { workflow_json: graph("missing-model") } }) });
+    const unknown = await raw("/v1/models/acme/any-comfyui-workflow/predictions", { method: "POST", body: JSON.stringify({ input: { workflow_json: graph("missing-model") } }) });
     expect(unknown.status).toBe(422);
     expect(((await unknown.json()) as { detail: string }).detail).toContain("input.workflow_json.4.inputs.ckpt_name");
-    const broken = await raw("/v1/models/stability-ai/sdxl/predictions", { method: "POST", body: JSON.stringify({ input: { workflow_json: "{not json" } }) });
+    const refused = await raw("/v1/models/black-forest-labs/flux-schnell/predictions", { method: "POST", body: JSON.stringify({ input: { workflow_json: graph("sd_xl_base_1.0") } }) });
+    expect(refused.status).toBe(422);
+    expect(((await refused.json()) as { detail: string }).detail).toContain("input.workflow_json");
+    const broken = await raw("/v1/models/acme/any-comfyui-workflow/predictions", { method: "POST", body: JSON.stringify({ input: { workflow_json: "{not json" } }) });
     expect(broken.status).toBe(422);
     expect(((await broken.json()) as { detail: string }).detail).toContain("input.workflow_json");
   });

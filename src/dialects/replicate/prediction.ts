@@ -3,6 +3,7 @@ import type { Env } from "../../env";
 import type { JobSnapshot } from "../../jobs/results";
 import { hasEnded } from "../../jobs/sync-wait";
 import { outputUrls } from "../outputs";
+import { streamUrl } from "./stream";
 
 export type PredictionStatus = "starting" | "processing" | "succeeded" | "failed" | "canceled";
 const STATUS = { queued: "starting", running: "processing", succeeded: "succeeded", failed: "failed", canceled: "canceled" } as const;
@@ -62,7 +63,7 @@ export async function toPrediction(env: Env, snapshot: JobSnapshot, opts: { star
     completed_at: job.completed_at,
     data_removed: false,
     // `web`: the job inspector's page of it, as Replicate's links its website's.
-    urls: { get, cancel: `${get}/cancel`, web: `${input.public_base_url}/dashboard#/jobs/${job.id}` },
+    urls: { get, cancel: `${get}/cancel`, stream: await streamUrl(env, input.public_base_url, input.tenant, job.id), web: `${input.public_base_url}/dashboard#/jobs/${job.id}` },
     metrics,
     ...(str(data.webhook) ? { webhook: data.webhook } : {}),
     ...(Array.isArray(filter) ? { webhook_events_filter: filter } : {}),
