@@ -7,7 +7,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { config } from "../../config";
 import { EaselError, invalid } from "../../errors";
-import { isOk, jobStub } from "../../jobs/client";
+import { jobStub } from "../../jobs/client";
 import { endpointRoute } from "../../jobs/endpoints";
 import { submitJob } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
@@ -43,7 +43,9 @@ export function preferWait(header: string | undefined): number | undefined {
 
 const base = (c: Context<AppEnv>): string => config.publicBaseUrl(c.env, c.req.url);
 
-async function createPrediction(c: Context<AppEnv>, model: ReplicateModel, body: ModelPredictionRequest, deployment?: string) {
+/** `via`: the route it came by, which names the model in errors and reports a deployment. */
+async function createPrediction(c: Context<AppEnv>, model: ReplicateModel, body: ModelPredictionRequest, via: "version" | "model" | "deployment") {
+  const deployment = via === "deployment" ? model.name : undefined;
   const { env } = c;
   const tenant = c.var.tenant;
   const wait = preferWait(c.req.header("prefer"));
@@ -64,7 +66,7 @@ async function createPrediction(c: Context<AppEnv>, model: ReplicateModel, body:
     env,
     // A graph names its own checkpoints (routing reads its ckpt_name): the model's default is for the other types.
     { ...req, ...route, model: req.type === "workflow" ? undefined : route.model, webhook: body.webhook, webhook_events: webhookEvents(body.webhook_events_filter) },
-    { tenant, dialect: "replicate", publicBaseUrl: base(c), fields: { ...replicateFields, model: deployment ? "deployment" : "version" }, dialectData: data },
+    { tenant, dialect: "replicate", publicBaseUrl: base(c), fields: { ...replicateFields, model: via }, dialectData: data },
   );
   c.header("x-easel-run-id", snapshot.job.id);
   // A client that hangs up does not cancel: on Replicate the prediction goes on, and it can be polled.
@@ -101,7 +103,7 @@ replicatePredictions.openapi(
   createRoute({ method: "post", path: "/v1/predictions", tags, summary: "Create a prediction of a model version", request: { headers: WaitHeader, body: { content: { "application/json": { schema: PredictionRequestSchema } }, required: true } }, responses: created }),
   async (c) => {
     const body = c.req.valid("json");
-    return createPrediction(c, await modelByVersion(c.env, body.version), body);
+    return createPrediction(c, await modelByVersion(c.env, body.version), body, "version");
   },
 );
 
@@ -117,8 +119,7 @@ for (const kind of ["models", "deployments"] as const) {
     }),
     async (c) => {
       const { owner, name } = c.req.valid("param");
-      const model = await modelByName(c.env, `${owner}/${name}`);
-      return createPrediction(c, model, c.req.valid("json"), kind === "deployments" ? model.name : undefined);
+      return createPrediction(c, await modelByName(c.env, `${owner}/${name}`), c.req.valid("json"), kind === "deployments" ? "deployment" : "model");
     },
   );
 }
@@ -132,10 +133,10 @@ replicatePredictions.openapi(
   createRoute({ method: "post", path: "/v1/predictions/{id}/cancel", tags, summary: "Cancel a prediction; one that ended comes back unchanged", request: { params: z.object({ id: z.string() }) }, responses: { 200: json(Prediction, "The prediction"), 401: Problem, 404: Problem } }),
   async (c) => {
     const { id } = c.req.valid("param");
-    const before = await predictionFor(c, id);
-    const res = await jobStub(c.env, id).cancel(c.var.tenant);
-    const after = isOk(res) ? await predictionFor(c, id) : before;
-    return c.json(await toPrediction(c.env, after), 200);
+    await predictionFor(c, id);
+    // An ended job refuses the cancel (a conflict): as on Replicate, it is answered as it is.
+    await jobStub(c.env, id).cancel(c.var.tenant);
+    return c.json(await toPrediction(c.env, await predictionFor(c, id)), 200);
   },
 );
 
