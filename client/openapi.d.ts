@@ -52,7 +52,7 @@ export interface paths {
             parameters: {
                 query?: {
                     status?: "queued" | "running" | "succeeded" | "failed" | "canceled";
-                    type?: "img2img" | "txt2img" | "upscale";
+                    type?: "img2img" | "txt2img" | "upscale" | "workflow";
                     track_id?: string;
                     created_after?: string;
                     created_before?: string;
@@ -96,7 +96,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Submit an img2img, txt2img or upscale job */
+        /** Submit an img2img, txt2img, upscale or workflow (a ComfyUI graph) job */
         post: {
             parameters: {
                 query?: never;
@@ -3696,6 +3696,833 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/predictions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's predictions, newest first; follow `next` */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    /** @description page size (default 20; Easel's addition) */
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReplicatePredictionPage"];
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        /** Create a prediction of a model version */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description `wait` or `wait=n` (1–60 s): hold the answer until the prediction ends */
+                    prefer?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ReplicatePrediction"];
+                };
+            };
+            responses: {
+                /** @description The prediction; `starting` unless it already ended */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReplicatePrediction"];
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{owner}/{name}/predictions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create a prediction of a model's latest version */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description `wait` or `wait=n` (1–60 s): hold the answer until the prediction ends */
+                    prefer?: string;
+                };
+                path: {
+                    owner: string;
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ReplicateModelPrediction"];
+                };
+            };
+            responses: {
+                /** @description The prediction; `starting` unless it already ended */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReplicatePrediction"];
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/deployments/{owner}/{name}/predictions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create a prediction on a deployment */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description `wait` or `wait=n` (1–60 s): hold the answer until the prediction ends */
+                    prefer?: string;
+                };
+                path: {
+                    owner: string;
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ReplicateModelPrediction"];
+                };
+            };
+            responses: {
+                /** @description The prediction; `starting` unless it already ended */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReplicatePrediction"];
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/predictions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A prediction */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The prediction */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReplicatePrediction"];
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/predictions/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a prediction; one that ended comes back unchanged */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The prediction */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReplicatePrediction"];
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{owner}/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A model this gateway serves */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    owner: string;
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The model */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReplicateModel"];
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{owner}/{name}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A model's versions (one) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    owner: string;
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Its versions */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            next: null;
+                            previous: null;
+                            results: components["schemas"]["ReplicateVersion"][];
+                        };
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{owner}/{name}/versions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A model version, with its openapi_schema */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    owner: string;
+                    name: string;
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The version */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReplicateVersion"];
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/default/secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The secret that signs this tenant's webhooks */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description `{key}` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReplicateWebhookSecret"];
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Upload a file (multipart `content`) to use as an input */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "multipart/form-data": {
+                        /** Format: binary */
+                        content?: string;
+                        metadata?: unknown;
+                    };
+                };
+            };
+            responses: {
+                /** @description The file */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReplicateFile"];
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A file of this tenant's */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The file */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReplicateFile"];
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Delete a file */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deleted */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files/{id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A file's bytes */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The bytes */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/octet-stream": string;
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/files/{id}/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A prediction's events (signed link from urls.stream, no key): output, done, error */
+        get: {
+            parameters: {
+                query?: {
+                    tenant?: string;
+                    expires?: string;
+                    sig?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The events */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description A bad or expired link */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description No such prediction */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -3705,7 +4532,7 @@ export interface components {
             /** @enum {string} */
             status: "queued" | "running" | "succeeded" | "failed" | "canceled";
             /** @enum {string} */
-            type: "img2img" | "txt2img" | "upscale";
+            type: "img2img" | "txt2img" | "upscale" | "workflow";
             track_id: string | null;
             created_at: string;
             started_at: string | null;
@@ -3719,6 +4546,8 @@ export interface components {
                 width: number;
                 height: number;
                 seed: number | null;
+                /** @description workflow: the id of the graph node that saved this image */
+                node_id?: string;
             }[];
             error: {
                 code: string;
@@ -3736,6 +4565,8 @@ export interface components {
             step: number;
             steps: number;
             eta_s: number | null;
+            /** @description workflow: the graph node being run, when the backend says */
+            node?: string;
         } | null;
         Error: {
             error: {
@@ -3749,7 +4580,7 @@ export interface components {
         };
         JobRequest: {
             /** @enum {string} */
-            type: "img2img" | "txt2img" | "upscale";
+            type: "img2img" | "txt2img" | "upscale" | "workflow";
             prompt?: string;
             negative_prompt?: string;
             /** @description https URL, data URI or raw base64 of a PNG, JPEG or WebP (≤ 10 MiB) */
@@ -3775,6 +4606,15 @@ export interface components {
             track_id?: string;
             /** @description seconds from submission until an unfinished job fails with timeout (default 1800) */
             timeout_s?: number;
+            /** @description workflow: a ComfyUI API-format graph, as "Save (API Format)" writes it: node id → {class_type, inputs} */
+            workflow?: {
+                [key: string]: unknown;
+            };
+            /** @description workflow: input images, each handed to the backend under `name` (a plain file name a LoadImage node names), in any form init_image takes */
+            images?: {
+                name: string;
+                image: string;
+            }[];
         };
         JobList: {
             data: components["schemas"]["Job"][];
@@ -3816,10 +4656,10 @@ export interface components {
             data: {
                 name: string;
                 /** @enum {string} */
-                kind: "a1111" | "runpod" | "cerebrium";
+                kind: "a1111" | "runpod" | "cerebrium" | "comfyui" | "runpod-comfyui";
                 /** @description the configured list, else what the backend lists */
                 models: string[];
-                types: ("img2img" | "txt2img" | "upscale")[];
+                types: ("img2img" | "txt2img" | "upscale" | "workflow")[];
                 max_concurrency: number;
                 /** @description slots in use */
                 active: number;
@@ -4062,7 +4902,7 @@ export interface components {
                     id: string;
                     runtime: string;
                     /** @enum {string} */
-                    tasktype: "text-to-image" | "image-to-image" | "extra-single-image" | "extra-batch-image";
+                    tasktype: "text-to-image" | "image-to-image" | "extra-single-image" | "extra-batch-image" | "pipeline";
                     prefix: string;
                     context?: unknown;
                     webhook?: string;
@@ -4084,6 +4924,94 @@ export interface components {
                 save_dir?: string;
             } & {
                 [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        ReplicatePrediction: {
+            id: string;
+            model: string;
+            version: string;
+            /** @enum {string} */
+            status: "starting" | "processing" | "succeeded" | "failed" | "canceled";
+            output: string[] | null;
+            error: string | null;
+            urls: {
+                get: string;
+                cancel: string;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        ReplicateModelPrediction: {
+            input?: components["schemas"]["ReplicateInput"];
+            webhook?: string;
+            webhook_events_filter?: ("start" | "output" | "logs" | "completed")[];
+            stream?: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @default {} */
+        ReplicateInput: {
+            prompt?: string;
+            negative_prompt?: string;
+            image?: string;
+            prompt_strength?: number;
+            num_outputs?: number;
+            num_inference_steps?: number;
+            guidance_scale?: number;
+            seed?: number | null;
+            width?: number;
+            height?: number;
+            /** @enum {string} */
+            scheduler?: "DDIM" | "DPMSolverMultistep" | "HeunDiscrete" | "KarrasDPM" | "K_EULER_ANCESTRAL" | "K_EULER" | "PNDM" | "LMSDiscrete";
+            /** @enum {string} */
+            aspect_ratio?: "1:1" | "16:9" | "21:9" | "3:2" | "2:3" | "4:5" | "5:4" | "3:4" | "4:3" | "9:16" | "9:21" | "custom";
+            /** @enum {string} */
+            megapixels?: "1" | "0.25";
+            /** @enum {string} */
+            output_format?: "webp" | "jpg" | "png";
+            workflow_json?: string | {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        ReplicatePredictionPage: {
+            next: string | null;
+            previous: string | null;
+            results: components["schemas"]["ReplicatePrediction"][];
+        };
+        ReplicateModel: {
+            url: string;
+            owner: string;
+            name: string;
+            visibility: string;
+            run_count: number;
+            latest_version: components["schemas"]["ReplicateVersion"];
+        } & {
+            [key: string]: unknown;
+        };
+        ReplicateVersion: ({
+            id: string;
+            created_at: string;
+            cog_version: string;
+            openapi_schema: {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        }) | null;
+        ReplicateWebhookSecret: {
+            key: string;
+        };
+        ReplicateFile: {
+            id: string;
+            name: string;
+            content_type: string;
+            size: number;
+            urls: {
+                get: string;
             };
         } & {
             [key: string]: unknown;

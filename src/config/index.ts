@@ -89,6 +89,8 @@ export const config = {
     if (found?.backend && !backends(env.BACKENDS).some((b) => b.name === found.backend)) throw badConfig("ENDPOINTS", `${name}.backend: no backend named "${found.backend}"`);
     return found;
   },
+  /** Every configured deployment name with what it stands for (Replicate looks a model up by its version). */
+  endpoints: (env: Env): [string, EndpointConfig][] => [...endpoints(env.ENDPOINTS)],
   /** The bucket of the S3 store that SD-on-EKS outputs are written to, when configured. */
   s3OutputBucket: (env: Env): string | undefined => {
     const bucket = env.S3_OUTPUT_BUCKET?.trim();

@@ -71,6 +71,8 @@ export const EndpointSchema = z.strictObject({
   backend: z.string().min(1).optional(),
   model: z.string().min(1).optional(),
   types: z.array(JobTypeSchema).min(1).optional(),
+  /** A Replicate model's version id, the one its predictions report (else one derived from the name). */
+  version: z.string().min(1).max(128).optional(),
 });
 export const EndpointsSchema = z.record(z.string().min(1), EndpointSchema);
 

@@ -5,6 +5,7 @@ import { eks } from "./eks/routes";
 import { registerManifestRenderers } from "./manifests";
 import { modelslab } from "./modelslab/routes";
 import { runpod } from "./runpod/routes";
+import { replicate } from "./replicate";
 import { registerWebhookRenderers } from "./webhooks";
 
 /**
@@ -17,6 +18,7 @@ dialects.route("/", modelslab);
 dialects.route("/", cerebrium);
 dialects.route("/", runpod);
 dialects.route("/", eks);
+dialects.route("/", replicate);
 
 // The job object renders webhook bodies and S3 manifests through these (it never imports a dialect).
 registerWebhookRenderers();

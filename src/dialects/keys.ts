@@ -35,3 +35,9 @@ export async function bodyKey(c: Context): Promise<string | undefined> {
   const key = body && typeof body === "object" && "key" in body ? body.key : undefined;
   return typeof key === "string" ? key : undefined;
 }
+
+/** `Authorization: Bearer <key>` or `Token <key>`, the form Replicate's clients sent before 2024 (Replicate). */
+export function bearerOrTokenKey(c: Context): string | undefined {
+  const m = c.req.header("authorization")?.match(/^(?:Bearer|Token)\s+(.+)$/i);
+  return m?.[1]?.trim();
+}

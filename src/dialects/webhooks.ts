@@ -4,6 +4,7 @@ import { outputPlaces } from "../webhooks/body-slots";
 import { toCerebrium } from "./cerebrium/translate";
 import { toEksNotification } from "./eks/translate";
 import { toModelsLabWebhook } from "./modelslab/translate";
+import { toPrediction } from "./replicate/prediction";
 import { toRunPodStatus } from "./runpod/translate";
 
 /**
@@ -17,5 +18,7 @@ export function registerWebhookRenderers(): void {
   registerWebhookRenderer("modelslab", (env, snapshot, type) => (type === "job.started" ? null : toModelsLabWebhook(env, snapshot, outputPlaces)));
   registerWebhookRenderer("cerebrium", (_env, snapshot, type) => (type === "job.started" ? null : toCerebrium(snapshot, outputPlaces)));
   registerWebhookRenderer("runpod", (_env, snapshot, type, nowMs) => (type === "job.started" ? null : toRunPodStatus(snapshot, outputPlaces, nowMs)));
+  // Replicate's `start` event is the prediction as it starts; the filter chose which events come at all.
+  registerWebhookRenderer("replicate", (env, snapshot) => toPrediction(env, snapshot));
   registerWebhookRenderer("eks", (env, snapshot, type) => (type === "job.started" ? null : toEksNotification(env, snapshot)));
 }

@@ -4,7 +4,7 @@ import { WebhookEventTypeSchema } from "../schemas/job";
 import { S3OutputSchema } from "../storage/s3-output";
 
 /** The dialects a job can come in through; each renders its own responses and webhook bodies. */
-export const DialectSchema = z.enum(["v1", "a1111", "modelslab", "cerebrium", "runpod", "eks"]);
+export const DialectSchema = z.enum(["v1", "a1111", "modelslab", "cerebrium", "runpod", "eks", "replicate"]);
 
 /** One node of a ComfyUI API-format graph ("Save (API Format)"): inputs are values or `[node_id, output_index]` links. */
 export const WorkflowNodeSchema = z.looseObject({ class_type: z.string(), inputs: z.record(z.string(), z.unknown()) });

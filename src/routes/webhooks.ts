@@ -16,7 +16,8 @@ const TestResultSchema = z
   .openapi("WebhookTestResult");
 
 export const webhooks = createApp();
-webhooks.use("/v1/webhooks/*", tenantAuth());
+// Only its own route: `/v1/webhooks/default/secret` is the Replicate dialect's, with its own auth.
+webhooks.use("/v1/webhooks/test", tenantAuth());
 // Every field is optional: a bare POST (no body at all) means "send it to my default_webhook".
 webhooks.use("/v1/webhooks/test", async (c, next) => {
   if (!(await c.req.raw.clone().text()).trim()) c.req.raw = new Request(c.req.raw, { body: "{}" });
