@@ -6,21 +6,20 @@
  */
 import type { Env } from "../../env";
 import { isOk, jobStub } from "../../jobs/client";
+import { indexPage } from "../../jobs/job-index";
 import { decodeCursor, encodeCursor } from "../../jobs/list";
 import type { JobSnapshot } from "../../jobs/results";
-import { tenantStub } from "../../tenants";
 
 /** Index rows read for one page, at most. */
 const MAX_SCANNED = 200;
 
 export async function predictionPage(env: Env, tenant: string, q: { cursor?: string; limit: number }): Promise<{ snapshots: JobSnapshot[]; next: string | null }> {
-  const index = tenantStub(env, tenant);
   let before = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
   const snapshots: JobSnapshot[] = [];
   let scanned = 0;
   for (;;) {
     const batch = Math.min(MAX_SCANNED - scanned, Math.max(q.limit * 2, 20));
-    const rows = await index.list({ before, limit: batch });
+    const rows = (await indexPage(env, tenant, { before, limit: batch })).map((e) => e.row);
     const found = await Promise.all(rows.map(async (row) => jobStub(env, row.id).get(tenant)));
     let i = 0;
     for (; i < rows.length && snapshots.length < q.limit; i += 1) {
