@@ -87,7 +87,11 @@ export class AttemptCall {
       signal: AbortSignal.timeout(backend.timeout_s * 1000 + 5_000),
       images,
       onProgress: (p) => this.progress.record(n, p),
-    }).catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: "the backend could not be followed", detail: String(err), retryable: true } }));
+    }).catch((err: unknown): Outcome => {
+      // The prompt may still run there: it is looked for again on the next heartbeat, never sent again.
+      console.warn("following an attempt again failed", err instanceof Error ? err.message : String(err));
+      return { kind: "lost", message: "the backend could not be followed" };
+    });
     await this.apply(n, backend, outcome, images);
   }
 
@@ -105,5 +109,4 @@ export class AttemptCall {
     // The terminal event, or the next attempt, goes out now.
     await this.step();
   }
-
 }
