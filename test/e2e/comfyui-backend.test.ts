@@ -31,6 +31,9 @@ beforeAll(async () => {
         { name: "dead-a1111", kind: "a1111", url: "http://127.0.0.1:9", types: ["txt2img"], models: ["v1-5-pruned-emaonly"] },
         { name: "comfy", kind: "comfyui", url: sim.url, api_key: COMFY_KEY, timeout_s: 120 },
         { name: "pod-comfy", kind: "runpod-comfyui", url: `${sim.url}/v2/comfy-endpoint`, models: ["v1-5-pruned-emaonly.safetensors"], timeout_s: 120 },
+        // worker-comfyui answering with S3 links, and the 4.x form (the last image as `message`).
+        { name: "pod-comfy-s3", kind: "runpod-comfyui", url: `${sim.url}/v2/comfy-s3`, models: ["v1-5-pruned-emaonly.safetensors"], timeout_s: 120 },
+        { name: "pod-comfy-v4", kind: "runpod-comfyui", url: `${sim.url}/v2/comfy-v4`, models: ["v1-5-pruned-emaonly.safetensors"], timeout_s: 120 },
       ]),
       ALLOW_PRIVATE_URLS: "true",
       URL_SIGNING_SECRET: "e2e",
@@ -199,27 +202,35 @@ describe("canonical jobs on a ComfyUI server", () => {
       const stats = await sim.stats();
       expect(stats.droppedAfterAccept).toBe(1);
       expect(stats.byPrompt[promptId]).toBe(1);
-      expect((await eventsOf(job.id)).find((e) => e.type === "attempt.submitted")?.data).toMatchObject({ attempt: 1, external_id: promptId });
+      expect((await eventsOf(job.id)).find((e) => e.type === "attempt.reattached")?.data).toMatchObject({ attempt: 1, external_id: promptId });
     } finally {
       await sim.config({ comfyui: { msPerImage: 20, dropAfterAccept: 0 } });
     }
   });
 
-  it("re-attaches to its prompt after a gateway restart, never queuing it twice", async () => {
-    await sim.config({ comfyui: { msPerImage: 8_000 } });
+  it("re-attaches to its prompt after a gateway restart (history, then the socket), never queuing it twice", async () => {
+    await sim.config({ comfyui: { msPerImage: 15_000 } });
     try {
-      const job = await submit({ type: "txt2img", backend: "comfy", prompt: "across a restart" });
+      const job = await submit({ type: "txt2img", backend: "comfy", prompt: "across a restart", steps: 30 });
       await waitForStatus(client, job.id, "running");
       const promptId = await promptIdOf(`${job.id}-1`);
       await until(async () => (await sim.stats()).byPrompt[promptId] === 1, "queued");
       await gw.kill();
       await gw.start();
+      // Followed on the socket again: its progress moves on after the restart.
+      let after = 0;
+      await until(async () => {
+        const view = (await (await client.get(`/v1/jobs/${job.id}`)).json()) as JobView;
+        if (view.progress && view.progress.step > after) after = after === 0 ? view.progress.step : Infinity;
+        return after === Infinity || view.status !== "running";
+      }, "moving on after the restart", 40_000);
+      expect(after).toBe(Infinity);
       const done = await waitForJob(client, job.id, 90_000);
       expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
       expect((await sim.stats()).byPrompt[promptId]).toBe(1);
       expect(done.output).toHaveLength(1);
-      const submitted = (await eventsOf(job.id)).find((e) => e.type === "attempt.submitted");
-      expect(submitted?.data).toMatchObject({ attempt: 1, backend: "comfy", external_id: promptId });
+      const reattached = (await eventsOf(job.id)).find((e) => e.type === "attempt.reattached");
+      expect(reattached?.data).toMatchObject({ attempt: 1, backend: "comfy", external_id: promptId });
     } finally {
       await sim.config({ comfyui: { msPerImage: 20 } });
     }
@@ -281,5 +292,19 @@ describe("canonical jobs on a worker-comfyui RunPod endpoint", () => {
       { width: 64, height: 64 },
       { width: 64, height: 64 },
     ]);
+  });
+
+  it("runs img2img on a worker answering with S3 links, and reads the 4.x single-image answer", async () => {
+    const img = await submit({ type: "img2img", backend: "pod-comfy-s3", init_image: png(64, 64), strength: 0.5, samples: 2, seed: 4 });
+    const old = await submit({ type: "txt2img", backend: "pod-comfy-v4", seed: 30 });
+    const [imgDone, oldDone] = await Promise.all([waitForJob(client, img.id, 60_000), waitForJob(client, old.id, 60_000)]);
+    expect(imgDone.status, JSON.stringify(imgDone.error)).toBe("succeeded");
+    expect(imgDone.output.map((o) => o.seed)).toEqual([4, 5]);
+    expect(await sizesOf(imgDone)).toEqual([
+      { width: 64, height: 64 },
+      { width: 64, height: 64 },
+    ]);
+    expect(oldDone.status, JSON.stringify(oldDone.error)).toBe("succeeded");
+    expect(await sizesOf(oldDone)).toEqual([{ width: 64, height: 64 }]);
   });
 });
