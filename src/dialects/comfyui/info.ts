@@ -1,0 +1,96 @@
+/**
+ * What a ComfyUI server says about itself (`/object_info`, `/models/checkpoints`, `/system_stats`...),
+ * answered for the whole deployment: node definitions read from a ComfyUI backend's own
+ * `/object_info` (kept a minute in this isolate), and the checkpoints of every ComfyUI backend (from
+ * the model catalog their schedulers keep) as `CheckpointLoaderSimple`'s `ckpt_name` choices.
+ */
+import { basicAuth } from "../../backends/http";
+import { config, type BackendConfig } from "../../config";
+import type { Env } from "../../env";
+import { cachedModels } from "../models";
+
+const COMFY_KINDS = new Set(["comfyui", "runpod-comfyui"]);
+const OBJECT_INFO_TTL_MS = 60_000;
+const OBJECT_INFO_TIMEOUT_MS = 5_000;
+
+type NodeDefs = Record<string, Record<string, unknown>>;
+/** Settled answers only, per BACKENDS value: a promise made in one request must not be awaited by another. */
+let kept: { backends: string; at: number; defs: NodeDefs } | undefined;
+
+const comfyBackends = (env: Env): BackendConfig[] => config.backends(env).filter((b) => COMFY_KINDS.has(b.kind));
+
+/** The checkpoints the ComfyUI backends serve, as ComfyUI names them (file names). */
+export async function checkpoints(env: Env): Promise<string[]> {
+  const names = new Set(comfyBackends(env).flatMap((b) => b.models ?? []));
+  const comfy = new Set(comfyBackends(env).map((b) => b.name));
+  for (const entry of await cachedModels(env)) if (entry.backends.some((b) => comfy.has(b))) names.add(entry.model.filename || entry.model.title);
+  return [...names].sort();
+}
+
+function authHeaders(b: BackendConfig): Record<string, string> {
+  if (b.username !== undefined && b.password !== undefined) return { authorization: basicAuth(b.username, b.password) };
+  return b.api_key ? { authorization: `Bearer ${b.api_key}` } : {};
+}
+
+/** The first ComfyUI server (not a RunPod endpoint: it has no `/object_info`) that answers. */
+async function backendDefs(env: Env): Promise<NodeDefs> {
+  const raw = env.BACKENDS ?? "";
+  if (kept && kept.backends === raw && Date.now() - kept.at < OBJECT_INFO_TTL_MS) return kept.defs;
+  for (const b of comfyBackends(env).filter((x) => x.kind === "comfyui")) {
+    const res = await fetch(new URL("object_info", b.url.endsWith("/") ? b.url : `${b.url}/`), { headers: authHeaders(b), signal: AbortSignal.timeout(OBJECT_INFO_TIMEOUT_MS) }).catch(() => undefined);
+    if (!res?.ok) {
+      await res?.body?.cancel();
+      continue;
+    }
+    const defs = (await res.json().catch(() => undefined)) as unknown;
+    if (defs && typeof defs === "object" && !Array.isArray(defs)) {
+      kept = { backends: raw, at: Date.now(), defs: defs as NodeDefs };
+      return kept.defs;
+    }
+  }
+  return {};
+}
+
+const checkpointLoader = (choices: string[]) => ({
+  input: { required: { ckpt_name: [choices, { tooltip: "The name of the checkpoint (model) to load." }] } },
+  input_order: { required: ["ckpt_name"] },
+  output: ["MODEL", "CLIP", "VAE"],
+  output_is_list: [false, false, false],
+  output_name: ["MODEL", "CLIP", "VAE"],
+  name: "CheckpointLoaderSimple",
+  display_name: "Load Checkpoint",
+  description: "Loads a diffusion model checkpoint.",
+  python_module: "nodes",
+  category: "loaders",
+  output_node: false,
+});
+
+/** Every node definition, `CheckpointLoaderSimple` offering the checkpoints of all ComfyUI backends. */
+export async function objectInfo(env: Env): Promise<NodeDefs> {
+  const [defs, choices] = await Promise.all([backendDefs(env), checkpoints(env)]);
+  const own = defs.CheckpointLoaderSimple;
+  return { ...defs, CheckpointLoaderSimple: own ? withChoices(own, choices) : checkpointLoader(choices) };
+}
+
+function withChoices(def: Record<string, unknown>, choices: string[]): Record<string, unknown> {
+  const input = def.input && typeof def.input === "object" ? (def.input as Record<string, Record<string, unknown>>) : {};
+  const required = input.required ?? {};
+  const current = Array.isArray(required.ckpt_name) ? required.ckpt_name : [];
+  return { ...def, input: { ...input, required: { ...required, ckpt_name: [choices, ...current.slice(1)] } } };
+}
+
+/** `/system_stats`: the gateway has no device of its own; its GPUs are its backends'. */
+export const systemStats = () => ({
+  system: {
+    os: "posix",
+    ram_total: 0,
+    ram_free: 0,
+    comfyui_version: "easel",
+    required_frontend_version: "",
+    python_version: "",
+    pytorch_version: "",
+    embedded_python: false,
+    argv: [],
+  },
+  devices: [],
+});
