@@ -117,7 +117,7 @@ export class AttemptRunner {
     const { env, ledger } = this.room;
     const input = parseInput(row);
     const tried = triedOf(row);
-    const all = fittingBackends(config.backends(env), { type: input.spec.type, model: input.spec.model, backend: input.backend, pinOverridesModels: input.pin_overrides_models });
+    const all = fittingBackends(config.backends(env), { type: input.spec.type, model: input.spec.model, backend: input.backend, pinOverridesModels: input.pin_overrides_models, among: input.backends });
     // The line the job waits in comes first: a slot granted there is this job's claim.
     const candidates = all.filter((b) => !tried.has(b.name)).sort((a, b) => Number(b.name === row.waiting_on) - Number(a.name === row.waiting_on));
     if (!candidates.length) {

@@ -5,7 +5,7 @@ import { config, type BackendConfig } from "../../src/config";
 import type { AttemptOutcome } from "../../src/contracts/scheduler";
 import type { StoredJobInput } from "../../src/jobs/spec";
 import { redact } from "../../src/lib/redact";
-import type { OutputStore } from "../../src/storage/images";
+import type { OutputStore, StoredImage } from "../../src/storage/images";
 import { TERMINAL, parseInput, triedOf, type AttemptRow, type StoredOutput } from "./ledger";
 import { taskIdOf } from "./progress";
 import type { JobRoom } from "./room";
@@ -13,8 +13,12 @@ import { writeS3Outputs } from "./s3";
 import type { Slots } from "./slots";
 import { finish } from "./transitions";
 
-/** Image n of a batch has seed + n, as A1111 numbers them; an upscale has no seed. */
-const seedOf = (input: StoredJobInput, i: number): number | null => (input.spec.type === "upscale" ? null : input.spec.seed + i);
+/** Image n of a batch has seed + n, as A1111 numbers them; an upscale has no seed, nor has a workflow (its graph has its own). */
+const seedOf = (input: StoredJobInput, i: number): number | null => (input.spec.type === "upscale" || input.spec.type === "workflow" ? null : input.spec.seed + i);
+
+/** A workflow's outputs in node-id order ("9" before "10"), each node's images as the backend listed them. */
+const byNode = (images: StoredImage[]): StoredImage[] =>
+  images.some((i) => i.node_id !== undefined) ? [...images].sort((a, b) => (a.node_id ?? "").localeCompare(b.node_id ?? "", "en", { numeric: true })) : images;
 
 /**
  * Whether a failure says something about the backend's health. A request's own fault, and what a
@@ -64,7 +68,7 @@ export class Settler {
     if (stored) this.room.ctx.waitUntil(stored.discardExcept(outcome.kind === "done" ? outcome.images : []).catch(() => undefined));
     if (outcome.kind === "done") {
       const input = parseInput(ledger.mustRow());
-      const outputs: StoredOutput[] = outcome.images.map((image, i) => ({ ...image, seed: seedOf(input, i) }));
+      const outputs: StoredOutput[] = byNode(outcome.images).map((image, i) => ({ ...image, seed: seedOf(input, i) }));
       const written = await writeS3Outputs(this.room.env, input, outputs).then(
         () => undefined,
         (err: unknown): BackendFailure => ({ code: "backend_failed", message: "writing the outputs to S3 failed", detail: err instanceof Error ? err.message : String(err), retryable: true }),

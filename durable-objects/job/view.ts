@@ -3,7 +3,7 @@ import type { BackendProgress } from "../../src/backends/types";
 import { config } from "../../src/config";
 import type { Env } from "../../src/env";
 import type { JobSnapshot } from "../../src/jobs/results";
-import type { StoredJobInput } from "../../src/jobs/spec";
+import type { StoredJobInput, Workflow } from "../../src/jobs/spec";
 import type { Job, JobError, JobProgress } from "../../src/schemas/job";
 import { signedOutputUrl } from "../../src/storage/links";
 import { TERMINAL, parseInput, type JobLedger, type JobRow, type StoredOutput } from "./ledger";
@@ -16,6 +16,7 @@ export const v1Progress = (p: BackendProgress): JobProgress => ({
   step: p.step,
   steps: p.steps,
   eta_s: p.eta_s === null ? null : Math.round(p.eta_s * 10) / 10,
+  ...(p.node !== undefined ? { node: p.node } : {}),
 });
 
 /** The input with its large pass-through fields read back from R2 (see intake's storePassThrough). */
@@ -23,9 +24,10 @@ export async function fullInput(env: Env, input: StoredJobInput): Promise<Stored
   if (!input.pass_through_key) return input;
   const obj = await env.IMAGES.get(input.pass_through_key);
   if (!obj) return input;
-  const moved = (await obj.json()) as { a1111_extra?: Record<string, unknown>; dialect_data?: Record<string, unknown> };
+  const moved = (await obj.json()) as { a1111_extra?: Record<string, unknown>; dialect_data?: Record<string, unknown>; workflow?: Workflow };
   const a1111_extra = input.spec.a1111_extra || moved.a1111_extra ? { ...input.spec.a1111_extra, ...moved.a1111_extra } : undefined;
-  return { ...input, spec: { ...input.spec, a1111_extra }, dialect_data: { ...input.dialect_data, ...moved.dialect_data } };
+  const workflow = input.spec.workflow ?? moved.workflow;
+  return { ...input, spec: { ...input.spec, a1111_extra, workflow }, dialect_data: { ...input.dialect_data, ...moved.dialect_data } };
 }
 
 /**
@@ -48,7 +50,7 @@ export async function snapshot(env: Env, ledger: JobLedger, row: JobRow, opts: {
     completed_at: row.completed_at === null ? null : iso(row.completed_at),
     backend: row.backend,
     model: input.spec.model ?? null,
-    seed: input.spec.type === "upscale" ? null : input.spec.seed,
+    seed: input.spec.type === "upscale" || input.spec.type === "workflow" ? null : input.spec.seed,
     output: await Promise.all(
       outputs.map(async (o) => ({
         url: await signedOutputUrl(input.public_base_url, secret, o.key, now),
@@ -56,6 +58,7 @@ export async function snapshot(env: Env, ledger: JobLedger, row: JobRow, opts: {
         width: o.width,
         height: o.height,
         seed: o.seed,
+        ...(o.node_id !== undefined ? { node_id: o.node_id } : {}),
       })),
     ),
     error: row.error === null ? null : (JSON.parse(row.error) as JobError),

@@ -18,11 +18,16 @@ export function servesModel(backend: BackendConfig, model: string | undefined): 
 /**
  * The backends a job may run on, in configuration order. A pin allows only that backend; an
  * `ENDPOINTS` pin (`pinOverridesModels`) runs there whatever model the backend lists, as a real
- * endpoint serves what it was deployed with.
+ * endpoint serves what it was deployed with. `among` is the set intake chose from what the backends
+ * list (a workflow's checkpoints, src/jobs/workflow-routing.ts): no other backend fits.
  */
-export function fittingBackends(all: BackendConfig[], job: { type: JobType; model?: string; backend?: string; pinOverridesModels?: boolean }): BackendConfig[] {
+export function fittingBackends(all: BackendConfig[], job: { type: JobType; model?: string; backend?: string; pinOverridesModels?: boolean; among?: string[] }): BackendConfig[] {
   return all.filter(
-    (b) => (!job.backend || b.name === job.backend) && b.types.includes(job.type) && ((job.backend !== undefined && job.pinOverridesModels === true) || servesModel(b, job.model)),
+    (b) =>
+      (!job.backend || b.name === job.backend) &&
+      (!job.among || job.among.includes(b.name)) &&
+      b.types.includes(job.type) &&
+      ((job.backend !== undefined && job.pinOverridesModels === true) || servesModel(b, job.model)),
   );
 }
 

@@ -9,7 +9,7 @@ import { sniffImage } from "../lib/image-sniff";
 import { checkOutboundUrl } from "../lib/url-guard";
 import type { z } from "@hono/zod-openapi";
 import { DEFAULT_TIMEOUT_S, GenerationLimitsSchema, MAX_UPSCALED_SIDE, type WebhookEventType } from "../schemas/job";
-import { defaultOutputPrefix, inputKey, passThroughKey, putImage } from "../storage/images";
+import { defaultOutputPrefix, inputImageKey, inputKey, passThroughKey, putImage } from "../storage/images";
 import type { S3Output } from "../storage/s3-output";
 import { tenantStub } from "../tenants";
 import { isOk, jobStub } from "./client";
@@ -17,7 +17,9 @@ import { admitJob, hasActiveLimit, checkRate } from "./limits";
 import { requireKnownModel } from "./models";
 import type { JobSnapshot } from "./results";
 import { takeRunId } from "./warm-objects";
-import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type Dialect, type GenerationSpec } from "./spec";
+import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type Dialect, type GenerationSpec, type Workflow } from "./spec";
+import { checkedWorkflow, readInputImages, type InputImage } from "./workflow-inputs";
+import { workflowBackends } from "./workflow-routing";
 
 export const MAX_INIT_IMAGE_BYTES = 10 * 1024 * 1024;
 
@@ -49,6 +51,10 @@ export interface IntakeRequest {
   track_id?: string;
   timeout_s?: number;
   a1111_extra?: Record<string, unknown>;
+  /** A `workflow` job's ComfyUI API-format graph, as the client sent it (checked here). */
+  workflow?: unknown;
+  /** A `workflow` job's input images, under the names its graph loads them by. */
+  images?: { name: string; image: string | Uint8Array }[];
 }
 
 export interface IntakeOptions {
@@ -57,7 +63,7 @@ export interface IntakeOptions {
   publicBaseUrl: string;
   dialectData?: Record<string, unknown>;
   /** How this dialect names the fields that errors point at (canonical name → the dialect's). */
-  fields?: Partial<Record<"init_image" | "webhook" | "model" | "backend" | keyof z.infer<typeof GenerationLimitsSchema>, string>>;
+  fields?: Partial<Record<"init_image" | "webhook" | "model" | "backend" | "workflow" | "images" | keyof z.infer<typeof GenerationLimitsSchema>, string>>;
   /** Reuse a job for the same key and body (the `Idempotency-Key` header); `body` is compared as JSON. */
   idempotency?: { key: string; body: unknown };
   /** A run id chosen beforehand (dialects that must name the job before it exists). */
@@ -80,13 +86,17 @@ export interface IntakeOptions {
  */
 const INLINE_PASS_THROUGH_BYTES = 64 * 1024;
 
-type PassThrough = { a1111_extra: Record<string, unknown>; dialect_data: Record<string, unknown> };
+/** A workflow's graph past this goes to R2 whole, with the pass-through fields: only its run reads it. */
+const INLINE_WORKFLOW_BYTES = 256 * 1024;
+
+type PassThrough = { a1111_extra: Record<string, unknown>; dialect_data: Record<string, unknown>; workflow?: Workflow };
 
 async function storePassThrough(env: Env, runId: string, spec: GenerationSpec, dialect_data: Record<string, unknown>) {
   const json = JSON.stringify({ a1111_extra: spec.a1111_extra, dialect_data });
-  if (json.length <= INLINE_PASS_THROUGH_BYTES) return { spec, dialect_data, key: undefined };
+  const graphMoves = spec.workflow !== undefined && JSON.stringify(spec.workflow).length > INLINE_WORKFLOW_BYTES;
+  if (json.length <= INLINE_PASS_THROUGH_BYTES && !graphMoves) return { spec, dialect_data, key: undefined };
   const kept: PassThrough = { a1111_extra: { ...spec.a1111_extra }, dialect_data: { ...dialect_data } };
-  const moved: PassThrough = { a1111_extra: {}, dialect_data: {} };
+  const moved: PassThrough = { a1111_extra: {}, dialect_data: {}, workflow: graphMoves ? spec.workflow : undefined };
   const entries = (["a1111_extra", "dialect_data"] as const)
     .flatMap((part) => Object.entries(kept[part]).map(([name, value]) => ({ part, name, size: JSON.stringify(value ?? null).length })))
     .sort((a, b) => b.size - a.size);
@@ -99,7 +109,11 @@ async function storePassThrough(env: Env, runId: string, spec: GenerationSpec, d
   }
   const key = passThroughKey(runId);
   await env.IMAGES.put(key, JSON.stringify(moved), { httpMetadata: { contentType: "application/json" } });
-  return { spec: { ...spec, a1111_extra: spec.a1111_extra === undefined ? undefined : kept.a1111_extra }, dialect_data: kept.dialect_data, key };
+  return {
+    spec: { ...spec, a1111_extra: spec.a1111_extra === undefined ? undefined : kept.a1111_extra, workflow: graphMoves ? undefined : spec.workflow },
+    dialect_data: kept.dialect_data,
+    key,
+  };
 }
 
 const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
@@ -113,7 +127,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   await checkRate(env, opts.tenant);
   // A job must know when it will be deleted: a bad RETENTION_S refuses it (500 naming the variable).
   config.retentionMs(env);
-  const fields = { init_image: "init_image", webhook: "webhook", model: "model", backend: "backend", ...opts.fields };
+  const fields = { init_image: "init_image", webhook: "webhook", model: "model", backend: "backend", workflow: "workflow", images: "images", ...opts.fields };
   const limits = GenerationLimitsSchema.safeParse(req);
   if (!limits.success) {
     const details = limits.error.issues.map((i) => {
@@ -126,7 +140,17 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   if (opts.knownModelsOnly && !req.pin_overrides_models) await requireKnownModel(env, req.model, fields.model);
   const backends = config.backends(env);
   if (req.backend && !backends.some((b) => b.name === req.backend)) throw invalid(fields.backend, `unknown backend "${req.backend}"`);
-  if (!fittingBackends(backends, { ...req, pinOverridesModels: req.pin_overrides_models }).length) {
+  let workflow: { graph: Workflow; backends: string[] | undefined } | undefined;
+  if (req.type === "workflow") {
+    if (req.workflow === undefined) throw invalid(fields.workflow, "required when type is workflow");
+    const graph = checkedWorkflow(req.workflow, fields.workflow);
+    const fits = await workflowBackends(env, backends, graph, req.backend, fields.workflow);
+    // Kept only when the graph's checkpoints narrowed the choice: the runner fails over among these.
+    const all = backends.filter((b) => b.types.includes("workflow") && (!req.backend || b.name === req.backend));
+    workflow = { graph, backends: fits.length < all.length ? fits.map((b) => b.name) : undefined };
+  } else if (req.workflow !== undefined || req.images !== undefined) {
+    throw invalid(req.workflow !== undefined ? fields.workflow : fields.images, "only for type workflow");
+  } else if (!fittingBackends(backends, { ...req, pinOverridesModels: req.pin_overrides_models }).length) {
     throw req.model
       ? invalid(fields.model, `no backend serves model "${req.model}" for ${req.type}`)
       : invalid(fields.backend, `no backend serves ${req.type}`);
@@ -155,6 +179,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
     if (!sniffed) throw new EaselError(422, "invalid_image", `${fields.init_image}: not a PNG, JPEG or WebP image`, [{ path: fields.init_image, message: "not a PNG, JPEG or WebP image" }]);
     if (req.type === "upscale") size = upscaledSize(sniffed, req, fields);
   }
+  const inputImages = req.images ? await readInputImages(req.images, { field: fields.images, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES }) : [];
 
   let runId = opts.runId ?? (await takeRunId(env));
   let claimedKey: string | undefined;
@@ -176,7 +201,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   const row = { id: runId, created_at, status: "queued" as const, type: req.type, track_id: req.track_id ?? null };
   const create = async (indexed: Promise<unknown>) => {
     try {
-      return await createJob(env, req, opts, { runId, created_at, webhook, image, size });
+      return await createJob(env, req, opts, { runId, created_at, webhook, image, size, workflow, inputImages });
     } catch (err) {
       // Nothing half-created: a job that could not be created leaves the index again (once it is in).
       await indexed.catch(() => undefined);
@@ -204,9 +229,20 @@ async function createJob(
   env: Env,
   req: IntakeRequest,
   opts: IntakeOptions,
-  { runId, created_at, webhook, image, size }: { runId: string; created_at: number; webhook: string | undefined; image: Uint8Array | undefined; size: { width: number; height: number } },
+  made: {
+    runId: string;
+    created_at: number;
+    webhook: string | undefined;
+    image: Uint8Array | undefined;
+    size: { width: number; height: number };
+    workflow: { graph: Workflow; backends: string[] | undefined } | undefined;
+    inputImages: InputImage[];
+  },
 ): Promise<{ snapshot: JobSnapshot; created: boolean }> {
+  const { runId, created_at, webhook, image, size, workflow } = made;
   const init_image_key = image ? (await putImage(env.IMAGES, inputKey(runId), image)).key : undefined;
+  // Stored under their place in the list, never their names: a name is the client's data, not a key.
+  const input_images = await Promise.all(made.inputImages.map(async ({ name, bytes }, i) => ({ name, key: (await putImage(env.IMAGES, inputImageKey(runId, i), bytes)).key })));
 
   const upscale = req.type === "upscale";
   const spec: GenerationSpec = {
@@ -220,12 +256,14 @@ async function createJob(
     width: size.width,
     height: size.height,
     samples: upscale ? 1 : (req.samples ?? DEFAULTS.samples),
-    // An upscale has no seed; its outputs report null.
-    seed: upscale ? 0 : (req.seed ?? randomSeed()),
+    // An upscale has no seed, and a workflow's seeds are its graph's: their outputs report null.
+    seed: upscale || workflow ? 0 : (req.seed ?? randomSeed()),
     sampler: req.sampler,
     model: req.model,
     upscale: upscale ? { scale: req.scale, upscaler: req.upscaler } : undefined,
     a1111_extra: req.a1111_extra,
+    workflow: workflow?.graph,
+    input_images: input_images.length ? input_images : undefined,
   };
   const passThrough = await storePassThrough(env, runId, spec, opts.dialectData ?? {});
   return jobStub(env, runId).create({
@@ -234,6 +272,7 @@ async function createJob(
     tenant: opts.tenant,
     spec: passThrough.spec,
     backend: req.backend,
+    backends: workflow?.backends,
     pin_overrides_models: req.pin_overrides_models === true,
     timeout_s: req.timeout_s ?? DEFAULT_TIMEOUT_S,
     track_id: req.track_id,

@@ -9,6 +9,8 @@ export const WebhookEventTypeSchema = z.enum(["job.started", "job.succeeded", "j
 export const MAX_GENERATED_SIDE = 2048;
 export const MAX_UPSCALED_SIDE = 4096;
 export const DEFAULT_TIMEOUT_S = 1800;
+/** A workflow's input images: a few per graph (each is also bounded by the body's 15 MiB). */
+export const MAX_WORKFLOW_IMAGES = 16;
 
 const dims = (name: string) =>
   z.number().int().min(64).max(MAX_UPSCALED_SIDE).refine((n) => n % 8 === 0, `${name} must be a multiple of 8`);
@@ -36,7 +38,18 @@ const JobFieldsSchema = z.object({
     webhook_events: z.array(WebhookEventTypeSchema).min(1).optional(),
     track_id: z.string().max(256).optional(),
     timeout_s: z.number().int().min(10).max(3600).optional().openapi({ description: `seconds from submission until an unfinished job fails with timeout (default ${DEFAULT_TIMEOUT_S})` }),
+    // Checked node by node at intake (src/jobs/workflow-graph.ts), for every API that submits graphs.
+    workflow: z.record(z.string(), z.unknown()).optional().openapi({ description: "workflow: a ComfyUI API-format graph, as \"Save (API Format)\" writes it: node id → {class_type, inputs}" }),
+    images: z
+      .array(z.object({ name: z.string(), image: z.string().min(1) }).strict())
+      .min(1)
+      .max(MAX_WORKFLOW_IMAGES)
+      .optional()
+      .openapi({ description: "workflow: input images, each handed to the backend under `name` (a plain file name a LoadImage node names), in any form init_image takes" }),
   });
+
+/** What a `workflow` job is made of: a graph and its inputs, never a generation's parameters. */
+const GENERATION_FIELDS = ["prompt", "negative_prompt", "init_image", "image", "scale", "upscaler", "strength", "steps", "guidance_scale", "width", "height", "samples", "seed", "sampler", "model"] as const;
 
 type RuleInput = { type: z.infer<typeof JobTypeSchema>; prompt?: string; width?: number; height?: number; scale?: number; samples?: number };
 
@@ -47,6 +60,8 @@ type RuleInput = { type: z.infer<typeof JobTypeSchema>; prompt?: string; width?:
  */
 export function jobRules(req: RuleInput, ctx: z.RefinementCtx): void {
   const issue = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+  // A graph carries its own parameters; the fields of a generation are refused where an API has them (`workflowRules`).
+  if (req.type === "workflow") return;
   if (req.type === "upscale") {
     if (req.scale !== undefined && (req.width !== undefined || req.height !== undefined)) issue("scale", "give scale, or width and height, not both");
     if (req.scale === undefined && (req.width === undefined) !== (req.height === undefined)) issue(req.width === undefined ? "width" : "height", "width and height go together");
@@ -81,6 +96,20 @@ export const GenerationLimitsSchema = JobFieldsSchema.pick({
   timeout_s: true,
 }).superRefine(jobRules);
 
+/**
+ * /v1 is strict: a workflow job is its graph and images, so a generation field beside it is a 422
+ * (it would be silently ignored otherwise), and a graph or images on another type likewise.
+ */
+function workflowRules(req: z.infer<typeof JobFieldsSchema>, ctx: z.RefinementCtx): void {
+  const issue = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+  if (req.type !== "workflow") {
+    for (const f of ["workflow", "images"] as const) if (req[f] !== undefined) issue(f, "only for type workflow");
+    return;
+  }
+  if (req.workflow === undefined) issue("workflow", "required when type is workflow");
+  for (const f of GENERATION_FIELDS) if (req[f] !== undefined) issue(f, "not for type workflow: the graph's nodes carry its parameters");
+}
+
 /** `POST /v1/jobs`: strict, a string where a number belongs is a 422. */
 export const JobRequestSchema = JobFieldsSchema.strict()
   .superRefine((req, ctx) => {
@@ -89,7 +118,8 @@ export const JobRequestSchema = JobFieldsSchema.strict()
       ctx.addIssue({ code: "custom", path: ["init_image"], message: "required when type is img2img" });
     }
     if (req.type === "upscale" && !req.image) ctx.addIssue({ code: "custom", path: ["image"], message: "required when type is upscale" });
-    if (req.type !== "upscale") for (const f of ["image", "upscaler"] as const) if (req[f] !== undefined) ctx.addIssue({ code: "custom", path: [f], message: "only for type upscale" });
+    if (req.type !== "upscale" && req.type !== "workflow") for (const f of ["image", "upscaler"] as const) if (req[f] !== undefined) ctx.addIssue({ code: "custom", path: [f], message: "only for type upscale" });
+    workflowRules(req, ctx);
   })
   .openapi("JobRequest");
 
@@ -98,14 +128,21 @@ export const OutputSchema = z.object({
   content_type: z.string(),
   width: z.number().int(),
   height: z.number().int(),
-  /** Null for an upscale, which has no seed. */
+  /** Null for an upscale, which has no seed, and for a workflow, whose seeds are its graph's. */
   seed: z.number().int().nullable(),
+  node_id: z.string().optional().openapi({ description: "workflow: the id of the graph node that saved this image" }),
 });
 
 export const JobErrorSchema = z.object({ code: z.string(), message: z.string() });
 
 export const JobProgressSchema = z
-  .object({ fraction: z.number().min(0).max(1), step: z.number().int(), steps: z.number().int(), eta_s: z.number().nullable() })
+  .object({
+    fraction: z.number().min(0).max(1),
+    step: z.number().int(),
+    steps: z.number().int(),
+    eta_s: z.number().nullable(),
+    node: z.string().optional().openapi({ description: "workflow: the graph node being run, when the backend says" }),
+  })
   .openapi("JobProgress", { description: "Live figures while the job runs on a backend that reports them; null before and after" });
 
 export const JobSchema = z

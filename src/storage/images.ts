@@ -1,6 +1,8 @@
 import { sniffImage } from "../lib/image-sniff";
 
 export const inputKey = (jobId: string): string => `inputs/${jobId}/init`;
+/** A `workflow` job's input image n (its name stays in the job: client strings never make keys). */
+export const inputImageKey = (jobId: string, index: number): string => `inputs/${jobId}/image_${index}`;
 export const passThroughKey = (jobId: string): string => `inputs/${jobId}/pass-through.json`;
 /** Where a job's outputs go unless its dialect chose a place (SD-on-EKS's location). */
 export const defaultOutputPrefix = (jobId: string): string => `outputs/${jobId}`;
