@@ -68,7 +68,8 @@ export const limitClientBody = limit(MAX_BODY_BYTES);
  */
 export const jsonBodies = createMiddleware<AppEnv>(async (c, next) => {
   const type = c.req.header("content-type") ?? "";
-  if (c.req.method !== "GET" && c.req.method !== "HEAD" && !type.includes("json")) {
+  // Multipart uploads (Replicate's `/v1/files`) keep their type: their boundary is in it.
+  if (c.req.method !== "GET" && c.req.method !== "HEAD" && !type.includes("json") && !type.toLowerCase().startsWith("multipart/form-data")) {
     const headers = new Headers(c.req.raw.headers);
     headers.set("content-type", "application/json");
     c.req.raw = new Request(c.req.raw, { headers });

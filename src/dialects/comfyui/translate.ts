@@ -3,6 +3,7 @@ import { z } from "@hono/zod-openapi";
 import type { EaselError } from "../../errors";
 import type { JobSnapshot } from "../../jobs/results";
 import type { Workflow } from "../../jobs/spec";
+import { savesOutput } from "../../jobs/workflow-graph";
 import type { JobOutput } from "../../schemas/job";
 import { outputName } from "./files";
 
@@ -37,6 +38,9 @@ export const promptData = (snapshot: JobSnapshot): PromptData => {
   };
 };
 
+/** Where the graph is in ComfyUI's request: the errors of the job's graph rules name it so. */
+export const PROMPT_FIELD = "prompt";
+
 /** A client-chosen prompt id, as ComfyUI takes it: a lowercase hyphenated UUID. */
 export const PROMPT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -60,7 +64,7 @@ export const comfyErrorOf = (err: EaselError): ComfyErrorBody => comfyError(err.
 export function graphError(err: EaselError, graph: Record<string, unknown>): ComfyErrorBody {
   const node_errors: ComfyErrorBody["node_errors"] = {};
   for (const d of err.details ?? []) {
-    const node = d.path.split(".").find((part, i, parts) => i > 0 && parts[i - 1] === "workflow" && part in graph);
+    const node = d.path.startsWith(`${PROMPT_FIELD}.`) ? Object.keys(graph).find((id) => d.path.startsWith(`${PROMPT_FIELD}.${id}.`) || d.path === `${PROMPT_FIELD}.${id}`) : undefined;
     if (!node) continue;
     const entry = graph[node];
     const class_type = entry && typeof entry === "object" && "class_type" in entry && typeof entry.class_type === "string" ? entry.class_type : "";
@@ -72,8 +76,8 @@ export function graphError(err: EaselError, graph: Record<string, unknown>): Com
   return comfyError("prompt_outputs_failed_validation", "Prompt outputs failed validation", err.message, node_errors);
 }
 
-/** The graph's output nodes as ComfyUI lists them to execute: the nodes that save or preview images. */
-export const outputNodes = (graph: Workflow): string[] => Object.keys(graph).filter((id) => /^(SaveImage|PreviewImage)$|Save/.test(graph[id]?.class_type ?? ""));
+/** The graph's output nodes as ComfyUI lists them to execute: the nodes that save images. */
+export const outputNodes = (graph: Workflow): string[] => Object.keys(graph).filter((id) => savesOutput(graph[id]?.class_type ?? ""));
 
 const nodeOf = (output: JobOutput, fallback: string): string => ("node_id" in output && typeof output.node_id === "string" ? output.node_id : fallback);
 
