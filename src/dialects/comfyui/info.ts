@@ -2,12 +2,12 @@
  * What a ComfyUI server says about itself (`/object_info`, `/models/checkpoints`, `/system_stats`...),
  * answered for the whole deployment: node definitions read from a ComfyUI backend's own
  * `/object_info` (kept a minute in this isolate), and the checkpoints of every ComfyUI backend (from
- * the model catalog their schedulers keep) as `CheckpointLoaderSimple`'s `ckpt_name` choices.
+ * `BACKENDS`, or as their schedulers keep what each lists) as `CheckpointLoaderSimple`'s `ckpt_name` choices.
  */
 import { basicAuth } from "../../backends/http";
 import { config, type BackendConfig } from "../../config";
 import type { Env } from "../../env";
-import { cachedModels } from "../models";
+import { LISTING_WAIT_MS, reportedModels } from "../../backends/catalog";
 
 const COMFY_KINDS = new Set(["comfyui", "runpod-comfyui"]);
 const OBJECT_INFO_TTL_MS = 60_000;
@@ -21,9 +21,9 @@ const comfyBackends = (env: Env): BackendConfig[] => config.backends(env).filter
 
 /** The checkpoints the ComfyUI backends serve, as ComfyUI names them (file names). */
 export async function checkpoints(env: Env): Promise<string[]> {
-  const names = new Set(comfyBackends(env).flatMap((b) => b.models ?? []));
-  const comfy = new Set(comfyBackends(env).map((b) => b.name));
-  for (const entry of await cachedModels(env)) if (entry.backends.some((b) => comfy.has(b))) names.add(entry.model.filename || entry.model.title);
+  const backends = comfyBackends(env);
+  const reported = await Promise.all(backends.map((b) => (b.models ? [] : reportedModels(env, b, LISTING_WAIT_MS))));
+  const names = new Set([...backends.flatMap((b) => b.models ?? []), ...reported.flat().map((m) => m.filename || m.title)]);
   return [...names].sort();
 }
 
