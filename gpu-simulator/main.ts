@@ -1,7 +1,8 @@
 /**
  * `npm run simulator` (or `node --import tsx gpu-simulator/main.ts --port 7860`): the GPU-backend
  * simulator as a process. Faults from SIM_CONFIG (JSON); credentials from SIM_A1111_USERNAME,
- * SIM_A1111_PASSWORD, SIM_RUNPOD_API_KEY, SIM_CEREBRIUM_API_KEY (no auth when unset).
+ * SIM_A1111_PASSWORD, SIM_RUNPOD_API_KEY, SIM_CEREBRIUM_API_KEY, SIM_COMFYUI_USERNAME and
+ * SIM_COMFYUI_PASSWORD (Basic) or SIM_COMFYUI_API_KEY (Bearer) (no auth when unset).
  */
 import { parseArgs } from "node:util";
 import { startSimulator } from "./server";
@@ -16,6 +17,11 @@ const sim = await startSimulator({
   a1111Auth: env.SIM_A1111_USERNAME || env.SIM_A1111_PASSWORD ? { username: env.SIM_A1111_USERNAME ?? "", password: env.SIM_A1111_PASSWORD ?? "" } : undefined,
   runpodApiKey: env.SIM_RUNPOD_API_KEY,
   cerebriumApiKey: env.SIM_CEREBRIUM_API_KEY,
+  comfyAuth: env.SIM_COMFYUI_API_KEY
+    ? { apiKey: env.SIM_COMFYUI_API_KEY }
+    : env.SIM_COMFYUI_USERNAME || env.SIM_COMFYUI_PASSWORD
+      ? { username: env.SIM_COMFYUI_USERNAME ?? "", password: env.SIM_COMFYUI_PASSWORD ?? "" }
+      : undefined,
 });
 console.log(`gpu-simulator listening on ${sim.url}`);
 

@@ -1,6 +1,10 @@
-/** RunPod serverless (`/v2/{endpoint_id}/run|runsync|status|cancel`) in front of the A1111 worker of seed 000. */
+/**
+ * RunPod serverless (`/v2/{endpoint_id}/run|runsync|status|cancel`) in front of the A1111 worker of
+ * seed 000, or of worker-comfyui for a comfy endpoint or an input with a `workflow`.
+ */
 import { randomUUID } from "node:crypto";
 import { generate, MODELS, options, Running, type Reply } from "./a1111";
+import { isComfyJob, runWorkflow } from "./comfyui-worker";
 import type { SimState } from "./state";
 import { extraSingleImage } from "./upscale";
 
@@ -17,7 +21,12 @@ interface RunPodJob {
   startedAt?: number;
   endedAt?: number;
   running: Running;
+  /** The endpoint id it was sent to, and the simulator's base URL as the caller reached it (for `s3_url` links). */
+  endpoint: string;
+  baseUrl: string;
 }
+
+export type Where = { endpoint: string; baseUrl: string };
 
 const WEBHOOK_ATTEMPTS = 3;
 const WEBHOOK_RETRY_MS = 1000;
@@ -39,7 +48,7 @@ export class RunPodSim {
   }
 
   /** `POST /run`: queued at once, run in the background, webhook on completion. */
-  run(body: Record<string, unknown>): { status: number; body: unknown; job?: RunPodJob; bodyDelayMs?: number } {
+  run(body: Record<string, unknown>, where: Where = { endpoint: "", baseUrl: "" }): { status: number; body: unknown; job?: RunPodJob; bodyDelayMs?: number } {
     const input = body.input;
     if (!input || typeof input !== "object") return { status: 400, body: { error: "input is required" } };
     const job: RunPodJob = {
@@ -49,6 +58,7 @@ export class RunPodSim {
       webhook: typeof body.webhook === "string" ? body.webhook : undefined,
       createdAt: Date.now(),
       running: new Running(),
+      ...where,
     };
     this.jobs.set(job.id, job);
     void this.execute(job);
@@ -56,8 +66,8 @@ export class RunPodSim {
     return { status: 200, body: { id: job.id, status: job.status }, job, bodyDelayMs: this.state.faults("runpod").bodyDelayMs };
   }
 
-  async runsync(body: Record<string, unknown>, timeoutMs = 90_000): Promise<{ status: number; body: unknown }> {
-    const started = this.run(body);
+  async runsync(body: Record<string, unknown>, where?: Where, timeoutMs = 90_000): Promise<{ status: number; body: unknown }> {
+    const started = this.run(body, where);
     const job = started.job;
     if (!job) return started;
     const until = Date.now() + timeoutMs;
@@ -77,7 +87,8 @@ export class RunPodSim {
   stream(id: string): { status: number; body: unknown } {
     const job = this.jobs.get(id);
     if (!job) return { status: 404, body: { error: "job not found" } };
-    if (job.status !== "IN_PROGRESS" || !job.startedAt) return { status: 200, body: { status: job.status, stream: [] } };
+    // worker-comfyui streams nothing.
+    if (job.status !== "IN_PROGRESS" || !job.startedAt || isComfyJob(job.endpoint, job.input)) return { status: 200, body: { status: job.status, stream: [] } };
     const steps = typeof job.input.steps === "number" ? job.input.steps : 20;
     const count = (typeof job.input.batch_size === "number" ? job.input.batch_size : 1) * (typeof job.input.n_iter === "number" ? job.input.n_iter : 1);
     const total = Math.max(1, this.state.faults("runpod").msPerImage * count);
@@ -104,6 +115,7 @@ export class RunPodSim {
     job.status = "IN_PROGRESS";
     job.startedAt = Date.now();
     const faults = this.state.faults("runpod");
+    if (isComfyJob(job.endpoint, job.input)) return this.executeWorkflow(job);
     const api = job.input.api_name;
     let reply: Reply;
     if (api === "txt2img" || api === "img2img") reply = await generate(this.state, "runpod", api, job.input, job.running);
@@ -131,6 +143,27 @@ export class RunPodSim {
       job.status = "COMPLETED";
       job.output = reply.body;
     }
+    if (job.webhook && !faults.dropWebhooks) await this.sendWebhook(job, faults.chunkedWebhooks);
+  }
+
+  private async executeWorkflow(job: RunPodJob): Promise<void> {
+    let interrupted = false;
+    const remove = job.running.add(() => (interrupted = true));
+    const result = await runWorkflow(this.state, { endpoint: job.endpoint, jobId: job.id, baseUrl: job.baseUrl, input: job.input, interrupted: () => interrupted });
+    remove();
+    if ((job.status as Status) === "CANCELLED") return;
+    job.endedAt = Date.now();
+    // runpod-python pops a handler's `error` into the job's error (FAILED); what is left stays its output.
+    const { error, ...rest } = result;
+    if (typeof error === "string") {
+      job.status = "FAILED";
+      job.error = error;
+      if (Object.keys(rest).length) job.output = rest;
+    } else {
+      job.status = "COMPLETED";
+      job.output = result;
+    }
+    const faults = this.state.faults("runpod");
     if (job.webhook && !faults.dropWebhooks) await this.sendWebhook(job, faults.chunkedWebhooks);
   }
 

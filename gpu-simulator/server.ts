@@ -1,6 +1,7 @@
 /**
- * The GPU-backend simulator: A1111 at the root, RunPod under `/v2/{endpoint}/`, Cerebrium under
- * `/cerebrium/{name}/predict`, and `/_sim/*` to inject faults and read what happened.
+ * The GPU-backend simulator: A1111 and ComfyUI at the root (ComfyUI also under `/api/`), RunPod
+ * under `/v2/{endpoint}/`, Cerebrium under `/cerebrium/{name}/predict`, and `/_sim/*` to inject
+ * faults and read what happened.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -8,6 +9,8 @@ import { pngInfo } from "../src/dialects/a1111/infotext";
 import { generate, options, type Reply } from "./a1111";
 import { listAnswer } from "./a1111-lists";
 import { CerebriumSim } from "./cerebrium";
+import { ComfyServer, type ComfyAuth } from "./comfyui";
+import { s3Object } from "./comfyui-worker";
 import { RunPodSim } from "./runpod";
 import { extraSingleImage } from "./upscale";
 import { emptyStats, SimState, type SimConfig } from "./state";
@@ -20,6 +23,8 @@ export interface SimulatorOptions {
   a1111Auth?: { username: string; password: string };
   runpodApiKey?: string;
   cerebriumApiKey?: string;
+  /** ComfyUI: Basic (`username`/`password`) or Bearer (`apiKey`), as a proxy in front of it checks; none when unset. */
+  comfyAuth?: ComfyAuth;
 }
 
 export interface Simulator {
@@ -75,6 +80,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const state = new SimState(opts.config);
   const runpod = new RunPodSim(state);
   const cerebrium = new CerebriumSim(state);
+  const comfy = new ComfyServer(state, opts.comfyAuth);
   const hung = new Set<Socket>();
 
   const a1111Authorized = (req: IncomingMessage): boolean => {
@@ -116,11 +122,12 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       const body = await readJson(req);
       if (!body) return { status: 400, body: { error: "bad JSON" } };
       if (state.faults("runpod").down) return "down";
+      const where = { endpoint: runpodMatch[1] ?? "", baseUrl: `http://${req.headers.host ?? "127.0.0.1"}` };
       if (op === "run" && state.takeDrop("runpod")) {
-        runpod.run(body);
+        runpod.run(body, where);
         return "down";
       }
-      return op === "runsync" ? runpod.runsync(body) : runpod.run(body);
+      return op === "runsync" ? runpod.runsync(body, where) : runpod.run(body, where);
     }
 
     if (/^\/cerebrium\/[^/]+\/predict$/.test(path) && method === "POST") {
@@ -199,9 +206,25 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     }
     res.on("finish", () => idleSince.set(socket, Date.now()));
     const url = new URL(req.url ?? "/", "http://simulator");
+    const object = url.pathname.startsWith("/_sim/s3/") ? s3Object(decodeURIComponent(url.pathname.slice("/_sim/s3/".length))) : undefined;
+    if (object) {
+      res.writeHead(200, { "content-type": "image/png", "content-length": object.length });
+      return void res.end(object);
+    }
+    const comfyPath = ComfyServer.path(url.pathname);
+    if (comfyPath) {
+      state.stats.requests[url.pathname] = (state.stats.requests[url.pathname] ?? 0) + 1;
+      comfy.handle(req, res, url, comfyPath).catch((err: unknown) => send(res, { status: 500, body: { error: "SimulatorError", errors: String(err) } }, hung));
+      return;
+    }
     route(req, url)
       .then((reply) => send(res, reply, hung))
       .catch((err: unknown) => send(res, { status: 500, body: { error: "SimulatorError", errors: String(err) } }, hung));
+  });
+  server.on("upgrade", (req, socket) => {
+    const url = new URL(req.url ?? "/", "http://simulator");
+    if (ComfyServer.path(url.pathname) === "/ws") comfy.upgrade(req, socket, url);
+    else socket.destroy();
   });
   const sockets = new Set<Socket>();
   server.on("connection", (s) => {

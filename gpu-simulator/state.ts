@@ -1,7 +1,7 @@
 /** The simulator's configuration (fault injection) and what it observed (stats). */
 import { A1111Tasks } from "./a1111-tasks";
 
-export type Kind = "a1111" | "runpod" | "cerebrium";
+export type Kind = "a1111" | "runpod" | "cerebrium" | "comfyui";
 
 export interface Faults {
   /** Generation time per image. */
@@ -40,6 +40,8 @@ export interface Faults {
   dropAfterAccept: number;
   /** RunPod: completion webhooks sent chunked, with no Content-Length (as a streaming client sends them). */
   chunkedWebhooks: boolean;
+  /** ComfyUI: fraction of `POST /prompt`s refused with a 400 in ComfyUI's validation shape. */
+  comfyRejectRate: number;
 }
 
 export type SimConfig = Faults & { [K in Kind]?: Partial<Faults> };
@@ -60,6 +62,7 @@ export const DEFAULT_FAULTS: Faults = {
   staleAfterMs: 0,
   dropAfterAccept: 0,
   chunkedWebhooks: false,
+  comfyRejectRate: 0,
 };
 
 export interface KindStats {
@@ -95,13 +98,15 @@ export interface Stats {
   droppedAfterAccept: number;
   /** The latest generation per tag, started and ended (epoch ms): lets the bench split a job's time. */
   lastRunByTag: Record<string, { started_at: number; ended_at: number | null }>;
+  /** ComfyUI prompts queued per `prompt_id` (HTTP `/prompt` and worker-comfyui runs): one prompt queued twice shows as a 2. */
+  byPrompt: Record<string, number>;
 }
 
 const kindStats = (): KindStats => ({ current: 0, maxConcurrent: 0, generations: 0, peakTags: [] });
 export const emptyStats = (): Stats => ({
   current: 0,
   maxConcurrent: 0,
-  byKind: { a1111: kindStats(), runpod: kindStats(), cerebrium: kindStats() },
+  byKind: { a1111: kindStats(), runpod: kindStats(), cerebrium: kindStats(), comfyui: kindStats() },
   requests: {},
   interrupts: 0,
   interrupted: 0,
@@ -115,6 +120,7 @@ export const emptyStats = (): Stats => ({
   byTask: {},
   droppedAfterAccept: 0,
   lastRunByTag: {},
+  byPrompt: {},
 });
 
 export class SimState {
@@ -146,7 +152,7 @@ export class SimState {
 
   patch(p: Partial<SimConfig>): void {
     const next: SimConfig = { ...this.config, ...stripKinds(p) };
-    for (const k of ["a1111", "runpod", "cerebrium"] as const) if (p[k]) next[k] = { ...this.config[k], ...p[k] };
+    for (const k of ["a1111", "runpod", "cerebrium", "comfyui"] as const) if (p[k]) next[k] = { ...this.config[k], ...p[k] };
     this.config = next;
   }
 
@@ -181,6 +187,6 @@ export class SimState {
 }
 
 function stripKinds(c: Partial<SimConfig>): Partial<Faults> {
-  const { a1111: _a, runpod: _r, cerebrium: _c, ...rest } = c;
+  const { a1111: _a, runpod: _r, cerebrium: _c, comfyui: _u, ...rest } = c;
   return rest;
 }

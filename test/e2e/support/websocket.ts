@@ -1,0 +1,67 @@
+/**
+ * A minimal WebSocket client for end-to-end tests (Node 20 has no global WebSocket): connects with
+ * any headers, collects the JSON text messages, and waits (bounded) for one that matches.
+ */
+import { request } from "node:http";
+import { randomBytes } from "node:crypto";
+import type { Duplex } from "node:stream";
+import { acceptKey, encodeFrame, FrameReader } from "../../../gpu-simulator/websocket";
+
+export type SocketMessage = { type: string; data: Record<string, unknown> };
+
+export interface TestSocket {
+  messages: SocketMessage[];
+  /** The first message (from `from` on) matching, waiting up to `timeoutMs`. */
+  waitFor(match: (m: SocketMessage) => boolean, timeoutMs?: number, from?: number): Promise<SocketMessage>;
+  close(): void;
+}
+
+/** Opens `ws://…`; rejects with the HTTP status when the server refuses the upgrade. */
+export function openSocket(url: string, headers: Record<string, string> = {}): Promise<TestSocket> {
+  const key = randomBytes(16).toString("base64");
+  return new Promise((resolve, reject) => {
+    const req = request(url.replace(/^ws/, "http"), { headers: { ...headers, connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": key } });
+    req.on("response", (res) => {
+      res.resume();
+      reject(new Error(`upgrade refused: ${res.statusCode}`));
+    });
+    req.on("error", reject);
+    req.on("upgrade", (res, socket: Duplex, head: Buffer) => {
+      if (res.headers["sec-websocket-accept"] !== acceptKey(key)) return reject(new Error("bad Sec-WebSocket-Accept"));
+      const messages: SocketMessage[] = [];
+      const waiters = new Set<() => void>();
+      const reader = new FrameReader();
+      const take = (chunk: Buffer) => {
+        const frames = reader.push(chunk);
+        if (frames === "too-large") return void socket.destroy();
+        for (const f of frames) if (f.opcode === 0x1) messages.push(JSON.parse(f.payload.toString("utf8")) as SocketMessage);
+        for (const w of waiters) w();
+      };
+      // Frames that came with the handshake's answer arrive in `head`, not as data.
+      take(head);
+      socket.on("data", take);
+      socket.on("error", () => undefined);
+      resolve({
+        messages,
+        waitFor: (match, timeoutMs = 10_000, from = 0) =>
+          new Promise((ok, fail) => {
+            const check = () => {
+              const found = messages.slice(from).find(match);
+              if (!found) return;
+              clearTimeout(timer);
+              waiters.delete(check);
+              ok(found);
+            };
+            const timer = setTimeout(() => {
+              waiters.delete(check);
+              fail(new Error(`no matching message within ${timeoutMs} ms; got ${JSON.stringify(messages.map((m) => m.type))}`));
+            }, timeoutMs);
+            waiters.add(check);
+            check();
+          }),
+        close: () => socket.end(encodeFrame(0x8, Buffer.from([0x03, 0xe8]), true)),
+      });
+    });
+    req.end();
+  });
+}
