@@ -6,15 +6,20 @@
  */
 import { adapterFor } from "../../src/backends";
 import { a1111TaskState } from "../../src/backends/a1111-task";
+import { findPrompt, promptIdOf } from "../../src/backends/comfyui-api";
 import type { BackendConfig } from "../../src/config";
 
 export type LostCall =
   /** It may still run: keep the slot, wait, ask again on the next heartbeat (never past `until`). */
   | { running: true; until: number; found: string }
   /** It no longer runs (or would have ended by now): the slot goes back and the job dispatches again. */
-  | { running: false; found: string; unreachable: boolean };
+  | { running: false; found: string; unreachable: boolean }
+  /** The backend has it under this id (a ComfyUI prompt): the attempt follows it there, never sending it again. */
+  | { reattach: string; found: string };
 
 const ASK_TIMEOUT_MS = 3_000;
+/** ComfyUI is asked up to three times (history, queue, history). */
+const COMFY_ASK_TIMEOUT_MS = 10_000;
 
 /**
  * What became of a lost call. A1111 is asked by the attempt's `force_task_id`; an active task is
@@ -26,6 +31,7 @@ export async function checkLostCall(backend: BackendConfig | undefined, call: { 
   if (!backend) return { running: false, found: "the backend is no longer configured", unreachable: false };
   const until = call.startedAt + backend.timeout_s * 1000;
   const over = Date.now() >= until;
+  if (backend.kind === "comfyui") return comfyLostCall(backend, call.taskId, until, over);
   if (backend.kind !== "a1111" || !call.askable) {
     return over ? { running: false, found: "the call would have ended by now", unreachable: false } : { running: true, until, found: "the backend cannot be asked: waiting until the call would have ended" };
   }
@@ -39,4 +45,16 @@ export async function checkLostCall(backend: BackendConfig | undefined, call: { 
     return { running: true, until, found: "the backend is running it: interrupted" };
   }
   return { running: true, until, found: state === "queued" ? "the backend has it queued" : "the backend could not be asked" };
+}
+
+/**
+ * A ComfyUI prompt is found by the attempt's prompt_id: in the history or the queue it arrived and
+ * is followed there; in neither, ComfyUI shows it never got it.
+ */
+async function comfyLostCall(backend: BackendConfig, taskId: string, until: number, over: boolean): Promise<LostCall> {
+  const promptId = await promptIdOf(taskId);
+  const place = await findPrompt(backend, promptId, AbortSignal.timeout(COMFY_ASK_TIMEOUT_MS));
+  if (place.at === "absent") return { running: false, found: "the backend never got the prompt", unreachable: false };
+  if (place.at === "unreachable") return over ? { running: false, found: "the backend could not be reached", unreachable: true } : { running: true, until, found: "the backend could not be asked" };
+  return { reattach: promptId, found: place.at === "history" ? "the backend has run the prompt" : `the backend has the prompt (${place.at})` };
 }

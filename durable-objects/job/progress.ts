@@ -80,7 +80,8 @@ export class LiveProgress {
     return reading;
   }
 
-  private record(n: number, p: BackendProgress): void {
+  /** Figures for attempt `n`, read here or pushed by its backend (ComfyUI's socket), kept while it is the job's running attempt. */
+  record(n: number, p: BackendProgress): void {
     const { ledger } = this.room;
     const row = ledger.row();
     if (!row || row.status !== "running" || ledger.currentAttempt()?.n !== n) return;

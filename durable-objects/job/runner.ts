@@ -32,6 +32,8 @@ const WAITING_RECHECK_JITTER_MS = 10_000;
 /** A job that could join no line (its schedulers could not be reached) tries again this soon. */
 const UNQUEUED_RETRY_MS = 15_000;
 const POLL_MAX_MS = 15_000;
+/** A re-attached prompt is first asked about this soon. */
+const REATTACH_POLL_MS = 1_000;
 
 export class AttemptRunner {
   constructor(
@@ -79,6 +81,12 @@ export class AttemptRunner {
     const still = ledger.currentAttempt();
     if (still?.n !== attempt.n || still.state !== "running" || memory.inflight === attempt.n || TERMINAL.has(ledger.mustRow().status)) return false;
     const at = Date.now();
+    if ("reattach" in lost) {
+      // Followed by its id from now on (the poll path): it is never sent again.
+      ledger.submitted(attempt.n, attempt.backend, lost.reattach, REATTACH_POLL_MS, at);
+      await this.slots.renew(attempt);
+      return false;
+    }
     const data = { attempt: attempt.n, backend: attempt.backend, found: lost.found };
     if (lost.running) {
       // Logged once, when found (poll_at marks it: the latest the wait can end).
@@ -228,6 +236,7 @@ export class AttemptRunner {
         signal: AbortSignal.timeout(backend.timeout_s * 1000 + 5_000),
         images,
         onFinished,
+        onProgress: (p) => this.progress.record(n, p),
       });
     } catch (err) {
       outcome = { kind: "failed", failure: { code: "backend_failed", message: "the attempt failed inside the gateway", detail: err instanceof Error ? err.message : String(err), retryable: true } };
@@ -258,7 +267,7 @@ export class AttemptRunner {
     const images = new OutputStore(env.IMAGES, input.output_prefix);
     // The adapter bounds the status call itself; a hung one comes back as unavailable, not canceled.
     const outcome = await adapterFor(backend)
-      .poll(attempt.external_id, { samples: input.spec.samples, upscale: input.spec.type === "upscale", signal: AbortSignal.timeout(30_000), images })
+      .poll(attempt.external_id, { samples: input.spec.samples, upscale: input.spec.type === "upscale", workflow: input.spec.type === "workflow", signal: AbortSignal.timeout(30_000), images })
       .catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: "the backend could not be asked", detail: String(err), retryable: true } }));
     if (outcome.kind === "pending" || (outcome.kind === "failed" && outcome.failure.code === "backend_unavailable")) {
       // Still running there, or a status call that failed (no verdict on the generation, which may

@@ -25,7 +25,13 @@ const byNode = (images: StoredImage[]): StoredImage[] =>
  * request can bring about on any backend (running out of memory on its size, being interrupted),
  * must not let one tenant open a shared backend's circuit for everyone.
  */
-const countsAgainstBackend = (f: BackendFailure): boolean => f.retryable && f.code !== "out_of_memory" && f.code !== "interrupted";
+const countsAgainstBackend = (f: BackendFailure): boolean => f.retryable && f.code !== "out_of_memory" && f.code !== "interrupted" && f.code !== "invalid_request";
+
+/**
+ * Kinds whose cancel stops a pending attempt's work there (RunPod cancels the job; ComfyUI takes the
+ * prompt out of its queue or interrupts that prompt), so its slot comes back once the cancel is sent.
+ */
+const STOPPED_BY_CANCEL = new Set<BackendConfig["kind"]>(["runpod", "runpod-comfyui", "comfyui"]);
 
 export class Settler {
   constructor(
@@ -108,7 +114,7 @@ export class Settler {
    * backend answers cannot revive the job), and gives the slot back, but not while the GPU may
    * still be working for it, or `max_concurrency` would be exceeded. A call still open here keeps
    * the slot until it ends (an interrupt makes A1111 answer at once; Cerebrium cannot be stopped)
-   * and its settle releases it; RunPod stops a canceled job, so its slot comes back at once;
+   * and its settle releases it; RunPod stops a canceled job and ComfyUI a re-attached prompt, so their slot comes back at once;
    * anything else stays taken until that generation is presumably over (see the scheduler's orphan).
    */
   async leaveBackend(attempt: AttemptRow | undefined, waitingOn: string | null): Promise<void> {
@@ -122,7 +128,7 @@ export class Settler {
     const stopped = backend ? adapterFor(backend).cancel(ref, AbortSignal.timeout(10_000)).catch(() => undefined) : Promise.resolve();
     // In the background: a slow backend must not delay the caller.
     if (attempt.state === "running" && memory.inflight === attempt.n) ctx.waitUntil(stopped);
-    else if (attempt.state === "pending" && backend?.kind === "runpod") ctx.waitUntil(stopped.then(() => this.slots.release(attempt.backend, "neutral")));
+    else if (attempt.state === "pending" && backend && STOPPED_BY_CANCEL.has(backend.kind)) ctx.waitUntil(stopped.then(() => this.slots.release(attempt.backend, "neutral")));
     else {
       ctx.waitUntil(stopped);
       await this.slots.orphan(attempt);

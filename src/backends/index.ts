@@ -1,7 +1,9 @@
 import type { BackendConfig } from "../config";
 import { A1111Adapter } from "./a1111";
 import { CerebriumAdapter } from "./cerebrium";
+import { ComfyUIAdapter } from "./comfyui";
 import { RunPodAdapter } from "./runpod";
+import { RunPodComfyUIAdapter } from "./runpod-comfyui";
 import type { BackendAdapter } from "./types";
 
 export function adapterFor(config: BackendConfig): BackendAdapter {
@@ -13,8 +15,8 @@ export function adapterFor(config: BackendConfig): BackendAdapter {
     case "cerebrium":
       return new CerebriumAdapter(config);
     case "comfyui":
+      return new ComfyUIAdapter(config);
     case "runpod-comfyui":
-      // INTERFACE BRANCH ONLY: the comfyui helper replaces this with the adapters.
-      throw new Error(`backend kind ${config.kind} is not built yet`);
+      return new RunPodComfyUIAdapter(config);
   }
 }

@@ -59,12 +59,15 @@ export function runpodOutcome(answer: Pick<ImageAnswer, "json" | "images">, samp
   }
 }
 
+/** RunPod's auth: the endpoint's API key as Bearer. */
+export const runpodHeaders = (config: BackendConfig): Record<string, string> => ({ "content-type": "application/json", ...(config.api_key ? { authorization: `Bearer ${config.api_key}` } : {}) });
+
 /** RunPod serverless running the A1111 worker of seed 000: submit, then webhook or polling. */
 export class RunPodAdapter implements BackendAdapter {
   constructor(readonly config: BackendConfig) {}
 
   private headers(): Record<string, string> {
-    return { "content-type": "application/json", ...(this.config.api_key ? { authorization: `Bearer ${this.config.api_key}` } : {}) };
+    return runpodHeaders(this.config);
   }
 
   async submit(req: GenerationRequest): Promise<Outcome> {

@@ -61,7 +61,8 @@ export interface ProgressReading {
 
 /** Why an attempt failed, and whether another backend might do better. */
 export interface BackendFailure {
-  code: "backend_failed" | "backend_unavailable" | "timeout" | "out_of_memory" | "invalid_request" | "interrupted" | "canceled";
+  /** `backend_error`: the backend ran the request and its own code failed (a ComfyUI node's exception). */
+  code: "backend_failed" | "backend_error" | "backend_unavailable" | "timeout" | "out_of_memory" | "invalid_request" | "interrupted" | "canceled";
   /** Written by Easel: tenants see it. */
   message: string;
   /** The backend's own words, for the operator's log only (a proxy's error page can carry anything). */
@@ -100,9 +101,9 @@ export interface BackendAdapter {
   /** Starts a generation; a synchronous backend answers `done`, an asynchronous one `pending`. */
   submit(req: GenerationRequest): Promise<Outcome>;
   /** Asks an asynchronous backend how a pending generation is doing. */
-  poll(externalId: string, ctx: { samples: number; upscale: boolean; signal: AbortSignal; images: ImageStore }): Promise<Outcome>;
+  poll(externalId: string, ctx: { samples: number; upscale: boolean; workflow?: boolean; signal: AbortSignal; images: ImageStore }): Promise<Outcome>;
   /** Reads a completion callback; `undefined` when it is not one this adapter accepts. */
-  callback(req: { headers: Headers; body: CallbackSource; secret: string; samples: number; upscale: boolean; images: ImageStore }): Promise<CallbackOutcome | undefined>;
+  callback(req: { headers: Headers; body: CallbackSource; secret: string; samples: number; upscale: boolean; workflow?: boolean; images: ImageStore }): Promise<CallbackOutcome | undefined>;
   /** Stops this attempt's generation (best effort), and never a generation that is not this attempt's. */
   cancel(attempt: { externalId: string | undefined; taskId: string }, signal: AbortSignal): Promise<void>;
   listModels(signal: AbortSignal): Promise<ModelInfo[]>;

@@ -13,7 +13,8 @@ export const outputKey = (prefix: string, index: number): string => `${prefix}/i
  * ever held whole: `index` is the image's place in the backend's list.
  */
 export interface ImageStore {
-  put(index: number, chunks: Uint8Array[], length: number): Promise<StoredImage>;
+  /** `nodeId`: the ComfyUI node that saved the image, kept with it. */
+  put(index: number, chunks: Uint8Array[], length: number, nodeId?: string): Promise<StoredImage>;
 }
 
 export interface StoredImage {
@@ -85,10 +86,11 @@ export class OutputStore implements ImageStore {
     private readonly prefix: string,
   ) {}
 
-  async put(index: number, chunks: Uint8Array[], length: number): Promise<StoredImage> {
+  async put(index: number, chunks: Uint8Array[], length: number, nodeId?: string): Promise<StoredImage> {
     const key = outputKey(this.prefix, index);
     this.stored.add(key);
-    return putImageChunks(this.bucket, key, chunks, length);
+    const image = await putImageChunks(this.bucket, key, chunks, length);
+    return nodeId === undefined ? image : { ...image, node_id: nodeId };
   }
 
   async discardExcept(kept: StoredImage[]): Promise<void> {

@@ -1,0 +1,103 @@
+/**
+ * Plain calls to a ComfyUI server (auth, bounded time), the ids an attempt is known by there, and
+ * where a prompt is: in its history, its queue, or nowhere.
+ */
+import type { BackendConfig } from "../config";
+import { sha256Hex } from "../lib/crypto";
+import type { Arrival } from "../lib/stale-connections";
+import { basicAuth, callBackend, parseJsonObject, type HttpResult } from "./http";
+import type { ComfyChoices } from "./comfyui-plan";
+
+export const ASK_TIMEOUT_MS = 5_000;
+
+/** Basic auth when the backend has a username or password, else its key as Bearer (a proxy in front of ComfyUI). */
+export function comfyHeaders(config: BackendConfig): Record<string, string> {
+  if (config.username !== undefined || config.password !== undefined) return { authorization: basicAuth(config.username ?? "", config.password ?? "") };
+  return config.api_key ? { authorization: `Bearer ${config.api_key}` } : {};
+}
+
+/** A lowercase hyphenated UUID made from `seed`: the same attempt always has the same ids, stored nowhere. */
+async function uuidOf(seed: string): Promise<string> {
+  const h = (await sha256Hex(seed)).slice(0, 32).split("");
+  // Version 8 (custom) and the RFC 4122 variant, so it parses as a UUID anywhere.
+  h[12] = "8";
+  h[16] = ((parseInt(h[16] ?? "0", 16) & 0x3) | 0x8).toString(16);
+  const s = h.join("");
+  return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
+}
+
+/** The attempt's `prompt_id`: a restarted gateway finds its prompt without having stored anything before the call. */
+export const promptIdOf = (taskId: string): Promise<string> => uuidOf(`easel comfyui prompt ${taskId}`);
+/** The attempt's socket `clientId`: ComfyUI sends a prompt's messages to its client only, so a new socket under it follows the same prompt. */
+export const clientIdOf = (taskId: string): Promise<string> => uuidOf(`easel comfyui client ${taskId}`);
+
+/** One call to `path`; `body` makes it a POST of that JSON. */
+export function comfyCall(config: BackendConfig, path: string, opts: { body?: unknown; timeoutMs?: number; signal: AbortSignal }): Promise<HttpResult> {
+  const headers = comfyHeaders(config);
+  const init: RequestInit = opts.body === undefined ? { headers } : { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(opts.body) };
+  return callBackend(config.url + path, init, opts.timeoutMs ?? ASK_TIMEOUT_MS, opts.signal);
+}
+
+/** The JSON object ComfyUI answered at `path`, or undefined when it did not answer 200 with one. */
+export async function comfyJson(config: BackendConfig, path: string, signal: AbortSignal): Promise<Record<string, unknown> | undefined> {
+  const res = await comfyCall(config, path, { signal });
+  return res.ok && res.status === 200 ? parseJsonObject(res.body) : undefined;
+}
+
+/** The prompt's history entry (`{prompt, outputs, status}`), `null` when it has none yet, undefined when ComfyUI did not answer. */
+export async function historyOf(config: BackendConfig, promptId: string, signal: AbortSignal): Promise<Record<string, unknown> | null | undefined> {
+  const history = await comfyJson(config, `/history/${encodeURIComponent(promptId)}`, signal);
+  if (!history) return undefined;
+  const entry = history[promptId];
+  return entry && typeof entry === "object" && !Array.isArray(entry) ? (entry as Record<string, unknown>) : null;
+}
+
+/** Where the prompt is in ComfyUI's queue; undefined when ComfyUI did not answer. */
+export async function queuePlace(config: BackendConfig, promptId: string, signal: AbortSignal): Promise<"running" | "pending" | "absent" | undefined> {
+  const queue = await comfyJson(config, "/queue", signal);
+  if (!queue) return undefined;
+  const has = (list: unknown) => Array.isArray(list) && list.some((item) => Array.isArray(item) && item[1] === promptId);
+  return has(queue.queue_running) ? "running" : has(queue.queue_pending) ? "pending" : "absent";
+}
+
+export type PromptPlace = { at: "history"; entry: Record<string, unknown> } | { at: "running" | "pending" | "absent" | "unreachable" };
+
+/**
+ * Where a prompt is. History is asked again after the queue, since a prompt that ended between the
+ * two calls moves from the queue to the history: absent from all three is proof it never arrived.
+ */
+export async function findPrompt(config: BackendConfig, promptId: string, signal: AbortSignal): Promise<PromptPlace> {
+  for (let round = 0; round < 2; round++) {
+    const entry = await historyOf(config, promptId, signal);
+    if (entry === undefined) return { at: "unreachable" };
+    if (entry) return { at: "history", entry };
+    if (round === 1) return { at: "absent" };
+    const place = await queuePlace(config, promptId, signal);
+    if (place === undefined) return { at: "unreachable" };
+    if (place !== "absent") return { at: place };
+  }
+  return { at: "absent" };
+}
+
+/** Whether a `/prompt` whose answer was lost reached ComfyUI. */
+export async function promptArrival(config: BackendConfig, promptId: string, signal: AbortSignal): Promise<Arrival> {
+  const place = await findPrompt(config, promptId, signal);
+  return place.at === "absent" ? "absent" : place.at === "unreachable" ? "down" : "arrived";
+}
+
+/** The choices of one input of one node class, as `/object_info/{class}` lists them. */
+async function choicesOf(config: BackendConfig, node: string, input: string, signal: AbortSignal): Promise<string[] | undefined> {
+  const info = await comfyJson(config, `/object_info/${node}`, signal);
+  if (!info) return undefined;
+  const required = (info[node] as { input?: { required?: Record<string, unknown> } } | undefined)?.input?.required;
+  const spec = required?.[input];
+  const list: unknown = Array.isArray(spec) ? spec[0] : undefined;
+  // A node class the server lacks (no upscale nodes) has no choices.
+  return Array.isArray(list) ? list.filter((v): v is string => typeof v === "string") : [];
+}
+
+/** The checkpoints and upscale models the server lists; `listed` false when it could not be asked. */
+export async function comfyChoices(config: BackendConfig, signal: AbortSignal): Promise<ComfyChoices> {
+  const [checkpoints, upscaleModels] = await Promise.all([choicesOf(config, "CheckpointLoaderSimple", "ckpt_name", signal), choicesOf(config, "UpscaleModelLoader", "model_name", signal)]);
+  return { checkpoints: checkpoints ?? [], upscaleModels: upscaleModels ?? [], listed: checkpoints !== undefined };
+}

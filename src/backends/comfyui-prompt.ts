@@ -1,0 +1,94 @@
+/**
+ * Queuing a prompt (`POST /prompt`) and following it to its end: on the socket while it is open,
+ * then by polling the history (bounded by the backend's timeout). ComfyUI's answer to a bad graph
+ * is read as the request's fault.
+ */
+import type { BackendConfig } from "../config";
+import type { Workflow } from "../jobs/spec";
+import { comfyHeaders, findPrompt, promptArrival } from "./comfyui-api";
+import { endOutcome, promptEnd } from "./comfyui-history";
+import type { PromptSocket } from "./comfyui-socket";
+import { callBackend, failed, parseJsonObject, statusFailure } from "./http";
+import type { ImageStore, Outcome } from "./types";
+
+const QUEUE_TIMEOUT_MS = 30_000;
+/** With the socket open, the history is still read this often, in case a message never comes. */
+const SOCKET_QUIET_MS = 15_000;
+/** Without a socket (or once it ends), the history is polled from this interval up to the next. */
+const POLL_FIRST_MS = 500;
+const POLL_MAX_MS = 10_000;
+const NODE_ERRORS_MAX_CHARS = 1_000;
+
+const obj = (v: unknown): Record<string, unknown> => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+const text = (v: unknown): string => (typeof v === "string" ? v : v === undefined || v === null ? "" : JSON.stringify(v));
+
+/** ComfyUI's 400 to `/prompt` in a line: the error, then each node's id, class and messages. */
+export function summarizeNodeErrors(body: Record<string, unknown> | undefined): string {
+  const error = obj(body?.error);
+  const nodes = Object.entries(obj(body?.node_errors)).map(([id, n]) => {
+    const node = obj(n);
+    const errors = Array.isArray(node.errors) ? node.errors.map((e) => [text(obj(e).message), text(obj(e).details)].filter(Boolean).join(": ")) : [];
+    return `node ${id}${node.class_type ? ` (${text(node.class_type)})` : ""}: ${errors.join("; ") || "invalid"}`;
+  });
+  const head = text(error.message) || "ComfyUI refused the prompt";
+  return [head, ...nodes].join(" | ").slice(0, NODE_ERRORS_MAX_CHARS);
+}
+
+/**
+ * Sends the prompt under the attempt's ids; undefined when ComfyUI queued it. A cut connection is
+ * sent again only when ComfyUI shows it never got it (its history and queue for the prompt_id).
+ */
+export async function queuePrompt(config: BackendConfig, prompt: Workflow, ids: { promptId: string; clientId: string }, signal: AbortSignal): Promise<Outcome | undefined> {
+  const body = JSON.stringify({ prompt, client_id: ids.clientId, prompt_id: ids.promptId });
+  const res = await callBackend(
+    `${config.url}/prompt`,
+    { method: "POST", headers: { ...comfyHeaders(config), "content-type": "application/json" }, body },
+    QUEUE_TIMEOUT_MS,
+    signal,
+    () => promptArrival(config, ids.promptId, signal),
+  );
+  if (!res.ok) return res.outcome;
+  if (res.status === 200) return undefined;
+  // A graph ComfyUI cannot run (an unknown node, a model it lacks) would fail the same anywhere.
+  if (res.status === 400) return failed("invalid_request", summarizeNodeErrors(parseJsonObject(res.body)), false);
+  return statusFailure(res.status, res.body);
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });
+
+/**
+ * Follows a queued prompt until its history shows its end, then reads its outputs. `timeout` when
+ * it has not ended by the backend's timeout (the caller stops it there).
+ */
+export async function followPrompt(
+  config: BackendConfig,
+  promptId: string,
+  ctx: { socket: PromptSocket | undefined; expected?: number; images: ImageStore; signal: AbortSignal },
+): Promise<Outcome> {
+  const deadline = Date.now() + config.timeout_s * 1000;
+  let pollMs = POLL_FIRST_MS;
+  let listening = ctx.socket !== undefined;
+  while (!ctx.signal.aborted && Date.now() < deadline) {
+    const left = deadline - Date.now();
+    if (listening && ctx.socket && !ctx.socket.closed) {
+      // An end the socket told of shows in the history a moment later: from then on the history is polled.
+      if ((await ctx.socket.wait(Math.min(SOCKET_QUIET_MS, left))) === "ended") listening = false;
+    } else {
+      await sleep(Math.min(pollMs, left), ctx.signal);
+      pollMs = Math.min(POLL_MAX_MS, Math.round(pollMs * 1.5));
+    }
+    const place = await findPrompt(config, promptId, ctx.signal);
+    if (place.at === "history") {
+      const end = promptEnd(place.entry);
+      if (end) return endOutcome(config, end, ctx);
+    }
+    // ComfyUI keeps its queue and history in memory: a restart there loses the prompt.
+    if (place.at === "absent") return failed("backend_failed", "the backend no longer has the prompt (restarted?)", true);
+  }
+  if (ctx.signal.aborted) return failed("canceled", "the attempt was abandoned", false);
+  return failed("timeout", `the prompt did not end within ${config.timeout_s} s`, true);
+}

@@ -1,0 +1,140 @@
+/**
+ * Following one prompt on ComfyUI's WebSocket (`/ws?clientId=`): its `progress` messages become the
+ * job's progress, and the messages that end it (`execution_success`, `execution_error`,
+ * `execution_interrupted`, `executing` with no node) say when to read its history. The socket only
+ * says when to look; the history says what happened, so a dropped socket loses nothing.
+ */
+import type { BackendConfig } from "../config";
+import { comfyHeaders } from "./comfyui-api";
+import type { BackendProgress } from "./types";
+
+const OPEN_TIMEOUT_MS = 10_000;
+
+export type SocketSignal = "ended" | "closed" | "quiet";
+
+const obj = (v: unknown): Record<string, unknown> => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+
+/**
+ * A `progress` message as the job's figures: each sampler is an equal part of the whole (one per
+ * sample); a node that is not one of them (an upscale model, a custom node) counts as the whole.
+ */
+export function promptProgress(data: Record<string, unknown>, samplers: readonly string[]): BackendProgress | undefined {
+  const value = num(data.value);
+  const max = num(data.max);
+  if (value === undefined || max === undefined || max <= 0) return undefined;
+  const node = typeof data.node === "string" || typeof data.node === "number" ? String(data.node) : undefined;
+  const at = node === undefined ? -1 : samplers.indexOf(node);
+  const part = Math.min(1, Math.max(0, value / max));
+  const fraction = at < 0 ? part : (at + part) / samplers.length;
+  return {
+    fraction: Math.min(1, fraction),
+    step: value,
+    steps: max,
+    eta_s: null,
+    job: "",
+    job_no: Math.max(0, at),
+    job_count: Math.max(1, samplers.length),
+    job_timestamp: "0",
+    textinfo: null,
+    ...(node !== undefined ? { node } : {}),
+  };
+}
+
+export class PromptSocket {
+  private signal: SocketSignal | undefined;
+  private wake: (() => void) | undefined;
+
+  private constructor(
+    private readonly ws: WebSocket,
+    private readonly promptId: string,
+    private readonly samplers: readonly string[],
+    private readonly onProgress: ((p: BackendProgress) => void) | undefined,
+  ) {
+    ws.addEventListener("message", (e) => this.message(e.data));
+    ws.addEventListener("close", () => this.raise("closed"));
+    ws.addEventListener("error", () => this.raise("closed"));
+  }
+
+  /** Opens the socket under the attempt's client id; undefined when the server would not (then the history is polled). */
+  static async open(config: BackendConfig, ids: { clientId: string; promptId: string }, samplers: readonly string[], onProgress: ((p: BackendProgress) => void) | undefined, signal: AbortSignal): Promise<PromptSocket | undefined> {
+    try {
+      const res = await fetch(`${config.url}/ws?clientId=${encodeURIComponent(ids.clientId)}`, {
+        headers: { ...comfyHeaders(config), upgrade: "websocket" },
+        signal: AbortSignal.any([signal, AbortSignal.timeout(OPEN_TIMEOUT_MS)]),
+      });
+      const ws = res.webSocket;
+      if (!ws) {
+        await res.body?.cancel();
+        return undefined;
+      }
+      ws.accept();
+      return new PromptSocket(ws, ids.promptId, samplers, onProgress);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Waits up to `ms` for the prompt to end or the socket to close: "quiet" when neither happened. */
+  async wait(ms: number): Promise<SocketSignal> {
+    if (this.signal) return this.take();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => (clearTimeout(timer), resolve());
+    });
+    this.wake = undefined;
+    return this.take();
+  }
+
+  get closed(): boolean {
+    return this.ws.readyState !== WebSocket.OPEN;
+  }
+
+  close(): void {
+    try {
+      this.ws.close(1000, "done");
+    } catch {
+      // Already closed.
+    }
+  }
+
+  /** "closed" stays raised; "ended" is taken once. */
+  private take(): SocketSignal {
+    const s = this.signal ?? "quiet";
+    if (s === "ended") this.signal = undefined;
+    return s;
+  }
+
+  private raise(s: SocketSignal): void {
+    if (this.signal !== "closed") this.signal = s;
+    this.wake?.();
+  }
+
+  private message(raw: unknown): void {
+    // Binary frames are previews; only text frames carry events.
+    if (typeof raw !== "string") return;
+    let msg: Record<string, unknown>;
+    try {
+      msg = obj(JSON.parse(raw));
+    } catch {
+      return;
+    }
+    const data = obj(msg.data);
+    if (data.prompt_id !== this.promptId) return;
+    switch (msg.type) {
+      case "progress": {
+        const p = promptProgress(data, this.samplers);
+        if (p) this.onProgress?.(p);
+        return;
+      }
+      case "executing":
+        if (data.node === null) this.raise("ended");
+        return;
+      case "execution_success":
+      case "execution_error":
+      case "execution_interrupted":
+        this.raise("ended");
+        return;
+    }
+  }
+}

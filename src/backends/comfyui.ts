@@ -1,0 +1,89 @@
+/**
+ * A ComfyUI server (`http://host:8188`): the job's graph queued under ids derived from the attempt,
+ * followed on the socket and read from the history. A restarted gateway finds the prompt again by
+ * those ids (see durable-objects/job/lost-call.ts) and polls it.
+ */
+import type { BackendConfig } from "../config";
+import type { Workflow } from "../jobs/spec";
+import { clientIdOf, comfyCall, comfyChoices, findPrompt, promptIdOf, queuePlace } from "./comfyui-api";
+import { endOutcome, promptEnd } from "./comfyui-history";
+import { comfyPlan } from "./comfyui-plan";
+import { followPrompt, queuePrompt } from "./comfyui-prompt";
+import { PromptSocket } from "./comfyui-socket";
+import { uploadImages } from "./comfyui-upload";
+import { failed } from "./http";
+import type { BackendAdapter, GenerationRequest, ImageStore, ModelInfo, Outcome } from "./types";
+
+const POLL_AFTER_MS = 2_000;
+const LIST_TIMEOUT_MS = 10_000;
+
+/** The graph with each `image` input that names an upload changed to the name the server gave it. */
+function withUploadNames(prompt: Workflow, names: Map<string, string>): Workflow {
+  const out: Workflow = {};
+  for (const [id, node] of Object.entries(prompt)) {
+    const image = node.inputs.image;
+    const name = typeof image === "string" ? names.get(image) : undefined;
+    out[id] = name && name !== image ? { ...node, inputs: { ...node.inputs, image: name } } : node;
+  }
+  return out;
+}
+
+export class ComfyUIAdapter implements BackendAdapter {
+  constructor(readonly config: BackendConfig) {}
+
+  async submit(req: GenerationRequest): Promise<Outcome> {
+    const [promptId, clientId] = await Promise.all([promptIdOf(req.taskId), clientIdOf(req.taskId)]);
+    // A workflow names its own models; a canonical job's checkpoint must be spelled as the server lists it.
+    const canonical = req.spec.type !== "workflow";
+    const choices = canonical ? await comfyChoices(this.config, req.signal) : { checkpoints: [], upscaleModels: [], listed: false };
+    if (canonical && !choices.listed) return failed("backend_unavailable", "the backend did not list its models", true);
+    const plan = comfyPlan(req, choices);
+    if (!("prompt" in plan)) return { kind: "failed", failure: plan };
+    const names = await uploadImages(this.config, plan.uploads, req.signal);
+    if (!(names instanceof Map)) return { kind: "failed", failure: names };
+    // The socket opens first, so no message of the prompt goes by unheard.
+    const socket = await PromptSocket.open(this.config, { clientId, promptId }, plan.samplers, req.onProgress, req.signal);
+    try {
+      const refused = await queuePrompt(this.config, withUploadNames(plan.prompt, names), { promptId, clientId }, req.signal);
+      if (refused) return refused;
+      const outcome = await followPrompt(this.config, promptId, { socket, expected: plan.outputs, images: req.images, signal: req.signal });
+      // A prompt past the backend's timeout is stopped there before another backend is tried.
+      if (outcome.kind === "failed" && outcome.failure.code === "timeout") await this.cancel({ externalId: promptId, taskId: req.taskId }, AbortSignal.timeout(LIST_TIMEOUT_MS)).catch(() => undefined);
+      return outcome;
+    } finally {
+      socket?.close();
+    }
+  }
+
+  /** A re-attached prompt (found after a restart or a lost answer): its history, else its place in the queue. */
+  async poll(externalId: string, ctx: { samples: number; upscale: boolean; workflow?: boolean; signal: AbortSignal; images: ImageStore }): Promise<Outcome> {
+    const place = await findPrompt(this.config, externalId, ctx.signal);
+    if (place.at === "unreachable") return failed("backend_unavailable", "the backend could not be asked about the prompt", true);
+    if (place.at === "absent") return failed("backend_failed", "the backend no longer has the prompt (restarted?)", true);
+    const end = place.at === "history" ? promptEnd(place.entry) : undefined;
+    if (!end) return { kind: "pending", externalId, pollAfterMs: POLL_AFTER_MS };
+    return endOutcome(this.config, end, { expected: ctx.workflow ? undefined : ctx.upscale ? 1 : ctx.samples, images: ctx.images, signal: ctx.signal });
+  }
+
+  async callback(): Promise<undefined> {
+    return undefined;
+  }
+
+  /**
+   * Stops this prompt only: ComfyUI's interrupt names the prompt (a shared server may be running a
+   * neighbour's), and a prompt still waiting is taken out of the queue.
+   */
+  async cancel(attempt: { externalId: string | undefined; taskId: string }, signal: AbortSignal): Promise<void> {
+    const promptId = attempt.externalId ?? (await promptIdOf(attempt.taskId));
+    const place = await queuePlace(this.config, promptId, signal);
+    if (place === "running") await comfyCall(this.config, "/interrupt", { body: { prompt_id: promptId }, signal });
+    else if (place === "pending") await comfyCall(this.config, "/queue", { body: { delete: [promptId] }, signal });
+  }
+
+  /** The checkpoints `/object_info` lists for CheckpointLoaderSimple, by file name and by name without extension. */
+  async listModels(signal: AbortSignal): Promise<ModelInfo[]> {
+    const { checkpoints, listed } = await comfyChoices(this.config, AbortSignal.any([signal, AbortSignal.timeout(LIST_TIMEOUT_MS)]));
+    if (!listed) return [];
+    return checkpoints.map((file) => ({ title: file, model_name: file.replace(/\.[^./\\]+$/, ""), hash: null, sha256: null, filename: file, config: null, backend: this.config.name }));
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * A worker-comfyui job's status read as an outcome. 5.x outputs `{images: [{filename, type:
+ * "base64"|"s3_url", data}]}`; before 5.0 `{status: "success", message: <base64 or URL>}` (the last
+ * image only). Its failures come as text: a graph ComfyUI refused, or a node that raised.
+ */
+import { base64ToBytes } from "../lib/base64";
+import { failed } from "./http";
+import { runpodOutcome } from "./runpod";
+import type { ImageStore, Outcome } from "./types";
+
+const FETCH_TIMEOUT_MS = 60_000;
+
+const obj = (v: unknown): Record<string, unknown> => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+const str = (v: unknown): string => (typeof v === "string" ? v : v === undefined || v === null ? "" : JSON.stringify(v));
+
+/** One output image's bytes: base64 (or a data URI) as given, a URL fetched. */
+async function imageBytes(type: string, data: string, signal: AbortSignal): Promise<Uint8Array | undefined> {
+  if (type === "s3_url" || /^https?:\/\//.test(data)) {
+    const res = await fetch(data, { redirect: "follow", signal: AbortSignal.any([signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]) });
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    return new Uint8Array(await res.arrayBuffer());
+  }
+  return base64ToBytes(data.replace(/^data:[^,]*,/, "")) ?? undefined;
+}
+
+/** The images of a COMPLETED output, in the worker's order (it lists them in node order). */
+function outputImages(output: Record<string, unknown>): { type: string; data: string }[] {
+  if (Array.isArray(output.images)) return output.images.map((i) => ({ type: str(obj(i).type), data: str(obj(i).data) })).filter((i) => i.data);
+  return output.status === "success" && typeof output.message === "string" ? [{ type: "", data: output.message }] : [];
+}
+
+/** A FAILED job's text as the failure it is: the graph's fault or a node's exception fails the job; anything else fails over. */
+function failure(text: string): Outcome {
+  if (/validation failed|Error queuing workflow/i.test(text)) return failed("invalid_request", `ComfyUI refused the graph: ${text}`.slice(0, 1000), false);
+  if (/Workflow execution error/i.test(text)) return failed("backend_error", text.slice(0, 1000), false);
+  return failed("backend_failed", "the RunPod job failed", true, text);
+}
+
+export async function comfyWorkerOutcome(status: Record<string, unknown> | undefined, ctx: { expected?: number; images: ImageStore; signal: AbortSignal }): Promise<Outcome> {
+  if (status?.status === "FAILED") {
+    const output = obj(status.output);
+    const details = Array.isArray(output.details) ? output.details.map(str) : [];
+    return failure([str(status.error), str(output.error), ...details].filter(Boolean).join(": "));
+  }
+  if (status?.status !== "COMPLETED") return runpodOutcome({ json: status, images: [] }, 1);
+  const output = obj(status.output);
+  if (typeof output.error === "string") return failure([output.error, ...(Array.isArray(output.details) ? output.details.map(str) : [])].join(": "));
+  const list = outputImages(output);
+  const wanted = ctx.expected === undefined ? list : list.slice(0, ctx.expected);
+  if (!wanted.length) return failed("backend_failed", "the worker answered without images", ctx.expected !== undefined);
+  if (ctx.expected !== undefined && wanted.length < ctx.expected) return failed("backend_failed", `the worker returned ${wanted.length} of ${ctx.expected} images`, true);
+  const images = [];
+  for (const [index, image] of wanted.entries()) {
+    const bytes = await imageBytes(image.type, image.data, ctx.signal).catch(() => undefined);
+    if (!bytes?.byteLength) return failed("backend_failed", "an image of the worker's answer could not be read", true);
+    images.push(await ctx.images.put(index, [bytes], bytes.byteLength));
+  }
+  return { kind: "done", images };
+}
