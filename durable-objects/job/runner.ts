@@ -226,9 +226,12 @@ export class AttemptRunner {
     let outcome: Outcome;
     try {
       const initImage = input.spec.init_image_key ? await getImageBytes(env.IMAGES, input.spec.init_image_key) : undefined;
+      // A workflow's named input images, stored at intake, handed over under their names.
+      const inputImages = await Promise.all((input.spec.input_images ?? []).map(async ({ name, key }) => ({ name, bytes: (await getImageBytes(env.IMAGES, key)) ?? new Uint8Array() })));
       outcome = await adapter.submit({
         spec: (await fullInput(env, input)).spec,
         initImage,
+        inputImages,
         callbackUrl: `${input.public_base_url}/internal/callbacks/${encodeURIComponent(jobId)}/${n}/${token}`,
         callbackSecret: token,
         taskId: taskIdOf(jobId, n),

@@ -120,9 +120,11 @@ describe("the real @saintno/comfyui-sdk against the gateway", () => {
     const api = await sdk();
     let failed: Error | undefined;
     let promptId: string | undefined;
-    const started = new Promise<void>((resolve) => api.on("execution_start", () => resolve()));
+    let running!: () => void;
+    const started = new Promise<void>((resolve) => (running = resolve));
     const run = new CallWrapper(api, new PromptBuilder(txt2img("stop", 40), [], ["images"]).setOutputNode("images", "9"))
       .onPending((id) => (promptId = id))
+      .onProgress(() => running())
       .onFailed((err) => (failed = err))
       .run();
     await started;

@@ -5,7 +5,11 @@
  */
 import { registerFeedRenderer, type FeedRenderer, type FollowedJob, type JobNotice } from "../../contracts/job-feed";
 import { registerWebhookRenderer } from "../../contracts/renderers";
+import type { Workflow } from "../../jobs/spec";
 import { executionError, historyOutputs, historyWebhook } from "./translate";
+
+/** The first node with no links among its inputs: one ComfyUI can run before any other. */
+const firstNode = (graph: Workflow): string | undefined => Object.keys(graph).find((id) => !Object.values(graph[id]?.inputs ?? {}).some(Array.isArray));
 
 const message = (type: string, data: Record<string, unknown>): string => JSON.stringify({ type, data });
 
@@ -19,6 +23,13 @@ function noticeMessages(notice: JobNotice, followed: FollowedJob): { messages: s
     if (event.type === "job.started") {
       messages.push(message("execution_start", { prompt_id, timestamp }));
       messages.push(message("execution_cached", { nodes: [], prompt_id, timestamp }));
+      // ComfyUI says at once which node it runs (a loader first); clients such as the SDK's
+      // CallWrapper take that as "the prompt is running" and only then listen for its end.
+      const first = firstNode(notice.snapshot.input.spec.workflow ?? {});
+      if (first !== undefined) {
+        messages.push(message("executing", { node: first, display_node: first, prompt_id }));
+        node = first;
+      }
     } else if (event.type === "job.progress") {
       const running = notice.progress?.node ?? node;
       if (running && running !== node) messages.push(message("executing", { node: running, display_node: running, prompt_id }));

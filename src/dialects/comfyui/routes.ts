@@ -18,6 +18,8 @@ import { BASES, comfyApp, comfyAuth } from "./auth";
 import { promptSnapshot, tracker, trackerName, uploadedInputs } from "./prompts";
 import { PROMPT_FIELD, PROMPT_ID, PromptRequestSchema, comfyError, graphError, historyEntry, promptData, queueItem, type PromptRequest } from "./translate";
 
+/** A prompt whose job does not exist this long after it was numbered never got one. */
+const UNBORN_MS = 60_000;
 /** How many of the tenant's prompts `/queue`, `/history` and `/interrupt` look at, at most. */
 const MAX_LISTED = 200;
 
@@ -78,11 +80,15 @@ async function queuePrompt(c: Context<AppEnv>, body: PromptRequest) {
   return c.json({ prompt_id: promptId, number: reserved.number, node_errors: {} }, 200);
 }
 
-/** The tenant's prompts not ended, with their jobs; a prompt whose job ended (its notice lost) is settled on the way. */
+/**
+ * The tenant's prompts not ended, with their jobs. A prompt whose job ended (its notice lost), or
+ * whose job never came (the request died between numbering it and creating it), is settled on the way.
+ */
 async function activePrompts(env: Env, tenant: string): Promise<JobSnapshot[]> {
   const t = tracker(env, tenant);
   const found = await Promise.all((await t.active(MAX_LISTED)).map(async (p) => ({ p, s: await snapshotFor(env, p.run_id, tenant) })));
-  const stale = found.filter(({ s }) => !s || TERMINAL.has(s.job.status));
+  // A prompt numbered a moment ago may not have its job yet: it is only given up well after.
+  const stale = found.filter(({ p, s }) => (s ? TERMINAL.has(s.job.status) : Date.now() - p.created_at > UNBORN_MS));
   await Promise.all(stale.map(({ p }) => t.settle(p.run_id)));
   return found.flatMap(({ s }) => (s && !TERMINAL.has(s.job.status) ? [s] : []));
 }

@@ -10,7 +10,8 @@ import { MAX_INIT_IMAGE_BYTES } from "../../jobs/intake";
 import { BASES, comfyApp, comfyAuth } from "./auth";
 import { checkName, checkSubfolder, fileType, numberedName, parseOutputName, uploadKey } from "./files";
 import { checkpoints, objectInfo, systemStats } from "./info";
-import { promptSnapshot, trackerName } from "./prompts";
+import { snapshotFor } from "../../jobs/tenant-job";
+import { trackerName } from "./prompts";
 
 /** How many `name (n).ext` a clash tries before it gives up. */
 const MAX_RENAMES = 100;
@@ -78,8 +79,8 @@ for (const base of BASES) {
       let key = uploadKey(c.var.tenant, type, subfolder, filename);
       if (output) {
         // The job answers only to its own tenant: another tenant's name finds nothing.
-        const snapshot = await promptSnapshot(c.env, c.var.tenant, output.runId);
-        const found = snapshot?.output_keys[output.index];
+        const snapshot = await snapshotFor(c.env, output.runId, c.var.tenant);
+        const found = snapshot?.input.dialect === "comfyui" ? snapshot.output_keys[output.index] : undefined;
         if (!found) throw notFound();
         key = found;
       }

@@ -46,7 +46,7 @@ describe("ComfySocket news", () => {
     const mine = await connect(name, "c1");
     const other = await connect(name, "c2");
     await objectFor(name).reserve({ prompt_id: "p-1", run_id: RUN_ID, client_id: "c1" });
-    const base = snapshot({ dialect: "comfyui", spec: { type: "workflow", samples: 1, workflow: { "9": { class_type: "SaveImage", inputs: {} } } } });
+    const base = snapshot({ dialect: "comfyui", spec: { type: "workflow", samples: 1, workflow: { "4": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "m" } }, "9": { class_type: "SaveImage", inputs: { images: ["4", 0] } } } } });
     const running = { ...base, job: { ...base.job, status: "running" as const, output: [] }, output_keys: [] };
     const notices: JobNotice[] = [
       { events: [event(2, "job.started")], snapshot: running, progress: null },
@@ -56,10 +56,12 @@ describe("ComfySocket news", () => {
     for (const n of notices) await objectFor(name).jobNotice(n);
     await settle(name);
     const types = mine.got.map((m) => m.type);
-    expect(types).toEqual(["status", "status", "execution_start", "execution_cached", "status", "executing", "progress", "executing", "executed", "execution_success", "executing", "status"]);
-    expect(mine.got[6]).toEqual({ type: "progress", data: { value: 4, max: 20, prompt_id: "p-1", node: "3" } });
-    expect(mine.got[8]?.data).toMatchObject({ node: "9", display_node: "9", prompt_id: "p-1", output: { images: [{ filename: `${RUN_ID}_00000_.png`, subfolder: "", type: "output" }] } });
-    expect(mine.got[10]).toEqual({ type: "executing", data: { node: null, prompt_id: "p-1" } });
+    expect(types).toEqual(["status", "status", "execution_start", "execution_cached", "executing", "status", "executing", "progress", "executing", "executed", "execution_success", "executing", "status"]);
+    // The loader runs first, then the node the backend reports.
+    expect(mine.got.filter((m) => m.type === "executing").map((m) => m.data.node)).toEqual(["4", "3", "9", null]);
+    expect(mine.got[7]).toEqual({ type: "progress", data: { value: 4, max: 20, prompt_id: "p-1", node: "3" } });
+    expect(mine.got[9]?.data).toMatchObject({ node: "9", display_node: "9", prompt_id: "p-1", output: { images: [{ filename: `${RUN_ID}_00000_.png`, subfolder: "", type: "output" }] } });
+    expect(mine.got[11]).toEqual({ type: "executing", data: { node: null, prompt_id: "p-1" } });
     expect(other.got.map((m) => m.type)).toEqual(["status", "status", "status", "status"]);
     expect(other.got.at(-1)?.data).toEqual({ status: { exec_info: { queue_remaining: 0 } } });
     mine.ws.close();
