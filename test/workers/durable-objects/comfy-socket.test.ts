@@ -26,7 +26,7 @@ const event = (seq: number, type: string, data: Record<string, unknown> = {}) =>
 const settle = (name: string) => objectFor(name).latest(1);
 
 describe("ComfySocket prompts", () => {
-  it("numbers a tenant's prompts, refuses a prompt id twice and gives one back", async () => {
+  it("numbers a tenant's prompts, refuses a prompt id twice and gives one back", { timeout: 20_000 }, async () => {
     const o = objectFor("comfyui:numbers");
     expect(await o.reserve({ prompt_id: "p1", run_id: "r1", client_id: null })).toEqual({ ok: true, number: 1 });
     expect(await o.reserve({ prompt_id: "p2", run_id: "r2", client_id: "c" })).toEqual({ ok: true, number: 2 });

@@ -18,7 +18,7 @@ async function upload(headers: Record<string, string>, fields: Record<string, st
 const r2Keys = async (prefix: string) => (await env.IMAGES.list({ prefix })).objects.map((o) => o.key);
 
 describe("ComfyUI auth", () => {
-  it("takes the key as Bearer, as basic auth's password or as ?token=, at the root and under /api/", async () => {
+  it("takes the key as Bearer, as basic auth's password or as ?token=, at the root and under /api/", { timeout: 20_000 }, async () => {
     for (const [path, headers] of [
       ["/prompt", ACME],
       ["/api/prompt", basic("anyone", "sk_acme_1")],
