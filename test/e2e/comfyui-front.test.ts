@@ -164,21 +164,29 @@ describe("the ComfyUI front over raw HTTP and WebSocket", () => {
     expect(delivery.json).toMatchObject({ prompt_id: promptId, status: { status_str: "success" }, outputs: { "9": { images: [{ filename: image?.filename }] } } });
   });
 
-  it("never shows one tenant's prompts, files or socket messages to another", async () => {
+  it("never shows one tenant's prompts, files or socket messages to another, nor lets it interrupt them", async () => {
     const mine = await openSocket(`${gw.url.replace("http", "ws")}/ws?clientId=shared&token=${KEY}`);
     const theirs = await openSocket(`${gw.url.replace("http", "ws")}/ws?clientId=shared`, auth(OTHER));
     try {
       const res = await post("/prompt", { prompt: txt2img("secret"), client_id: "shared" });
       const { prompt_id } = (await res.json()) as { prompt_id: string };
+      // While it waits or runs: its history is `{}` to its tenant, and it is nobody else's to see or stop.
+      expect(await (await get(`/history/${prompt_id}`)).json()).toEqual({});
+      expect((await get(`/history/${prompt_id}`, OTHER)).status).toBe(404);
+      const theirQueue = (await (await get("/queue", OTHER)).json()) as { queue_running: unknown[][]; queue_pending: unknown[][] };
+      expect([...theirQueue.queue_running, ...theirQueue.queue_pending].map((item) => item[1])).not.toContain(prompt_id);
+      expect((await post("/interrupt", { prompt_id }, OTHER)).status).toBe(200);
+      expect((await post("/interrupt", {}, OTHER)).status).toBe(200);
+      expect((await post("/queue", { delete: [prompt_id] }, OTHER)).status).toBe(200);
+
       await mine.waitFor((m: SocketMessage) => m.type === "executing" && m.data.node === null && m.data.prompt_id === prompt_id, 60_000);
       const entry = await historyOf(prompt_id);
+      expect(entry.status.status_str).toBe("success");
       const file = entry.outputs["9"]?.images[0]?.filename ?? "";
-
       expect((await get(`/history/${prompt_id}`, OTHER)).status).toBe(404);
       expect(Object.keys((await (await get("/history?max_items=50", OTHER)).json()) as object)).not.toContain(prompt_id);
       expect((await get(`/view?filename=${file}&type=output`, OTHER)).status).toBe(404);
       expect((await get(`/v1/jobs/${prompt_id}`, OTHER)).status).toBe(404);
-      await post("/interrupt", { prompt_id }, OTHER);
       expect(theirs.messages.filter((m) => m.data.prompt_id === prompt_id)).toEqual([]);
       expect(theirs.messages.every((m) => m.type === "status")).toBe(true);
       expect(Object.keys((await (await get("/history?max_items=50")).json()) as object)).toContain(prompt_id);
