@@ -29,8 +29,8 @@ CREATE INDEX IF NOT EXISTS prompts_by_end ON prompts (ended_at);
 
 const DIALECT = "comfyui";
 const TERMINAL_EVENTS = new Set(["job.succeeded", "job.failed", "job.canceled"]);
-/** Ended prompts older than this many per reserve are forgotten (their jobs are deleted after RETENTION_S). */
-const FORGET_BATCH = 100;
+/** Ended prompts forgotten per alarm (their jobs are deleted after RETENTION_S); the alarm comes back for the rest. */
+const FORGET_BATCH = 500;
 
 type Row = { prompt_id: string; run_id: string; client_id: string | null; number: number; state: PromptState; created_at: number; node: string | null };
 
@@ -60,11 +60,6 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
 
   async reserve(p: { prompt_id: string; run_id: string; client_id: string | null }): Promise<{ ok: true; number: number } | { ok: false }> {
     const now = Date.now();
-    this.sql.exec(
-      "DELETE FROM prompts WHERE prompt_id IN (SELECT prompt_id FROM prompts WHERE ended_at IS NOT NULL AND ended_at < ? ORDER BY ended_at LIMIT ?)",
-      now - config.retentionMs(this.env),
-      FORGET_BATCH,
-    );
     if (this.rows("SELECT * FROM prompts WHERE prompt_id = ?", p.prompt_id).length) return { ok: false };
     const number = (this.sql.exec<{ n: number | null }>("SELECT MAX(number) AS n FROM prompts").one().n ?? 0) + 1;
     this.sql.exec("INSERT INTO prompts (prompt_id, run_id, client_id, number, state, created_at) VALUES (?, ?, ?, ?, 'queued', ?)", p.prompt_id, p.run_id, p.client_id, number, now);
@@ -92,7 +87,30 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
   async settle(runId: string): Promise<void> {
     if (!this.hasTables()) return;
     const changed = this.sql.exec("UPDATE prompts SET state = 'ended', ended_at = ? WHERE run_id = ? AND state != 'ended'", Date.now(), runId).rowsWritten;
-    if (changed) this.broadcastStatus();
+    if (!changed) return;
+    await this.forgetLater();
+    this.broadcastStatus();
+  }
+
+  // ---- retention: an ended prompt is forgotten with its job, after RETENTION_S ----
+
+  /** The one alarm: when the oldest ended prompt is due to be forgotten. */
+  private async forgetLater(): Promise<void> {
+    const oldest = this.sql.exec<{ at: number | null }>("SELECT MIN(ended_at) AS at FROM prompts WHERE ended_at IS NOT NULL").one().at;
+    if (oldest === null) return;
+    const due = oldest + config.retentionMs(this.env);
+    const set = await this.ctx.storage.getAlarm();
+    if (set === null || set > due) await this.ctx.storage.setAlarm(due);
+  }
+
+  override async alarm(): Promise<void> {
+    if (!this.hasTables()) return;
+    this.sql.exec(
+      "DELETE FROM prompts WHERE prompt_id IN (SELECT prompt_id FROM prompts WHERE ended_at IS NOT NULL AND ended_at <= ? ORDER BY ended_at LIMIT ?)",
+      Date.now() - config.retentionMs(this.env),
+      FORGET_BATCH,
+    );
+    await this.forgetLater();
   }
 
   // ---- the jobs' news ----
@@ -106,6 +124,7 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     const state: PromptState = [...types].some((t) => TERMINAL_EVENTS.has(t)) ? "ended" : types.has("job.started") && row.state === "queued" ? "running" : row.state;
     if (row.state !== "ended") {
       this.sql.exec("UPDATE prompts SET state = ?, node = ?, ended_at = ? WHERE run_id = ?", state, node, state === "ended" ? Date.now() : null, row.run_id);
+      if (state === "ended") await this.forgetLater();
     }
     if (row.client_id) this.send(this.ctx.getWebSockets(clientTag(row.client_id)), messages);
     if (state !== row.state) this.broadcastStatus();

@@ -1,4 +1,5 @@
 /** The tenant's ComfyUI object: prompt ids and numbers, and each job's news on the sockets of its prompt's client only. */
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ComfySocket } from "../../../durable-objects/comfy-socket";
@@ -37,6 +38,19 @@ describe("ComfySocket prompts", () => {
     expect((await o.active(10)).map((p) => p.state)).toEqual(["queued"]);
     await o.settle("r1");
     expect(await o.active(10)).toEqual([]);
+  });
+});
+
+describe("ComfySocket retention", () => {
+  it("forgets an ended prompt once its job is deleted (RETENTION_S after it ended), and keeps the rest", async () => {
+    const o = objectFor("comfyui:retention");
+    await o.reserve({ prompt_id: "old", run_id: "r-old", client_id: null });
+    await o.reserve({ prompt_id: "open", run_id: "r-open", client_id: null });
+    await o.settle("r-old");
+    await runInDurableObject(o, (_x, state) => void state.storage.sql.exec("UPDATE prompts SET ended_at = ended_at - ? WHERE prompt_id = 'old'", 31 * 86_400_000));
+    expect(await runDurableObjectAlarm(o)).toBe(true);
+    expect(await o.lookup("old")).toBeNull();
+    expect((await o.lookup("open"))?.state).toBe("queued");
   });
 });
 
