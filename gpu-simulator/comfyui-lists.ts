@@ -11,6 +11,9 @@ const FOLDERS: Record<string, string[]> = {
   controlnet: [],
 };
 
+/** comfy_api/feature_flags.py's server features, answered on `/features` and to a socket's `feature_flags`. */
+export const SERVER_FEATURES = { supports_preview_metadata: true, max_upload_size: 104_857_600 };
+
 const SYSTEM_STATS = {
   system: {
     os: "posix",
@@ -46,6 +49,6 @@ export function listRoute(path: string, lists: ComfyLists): { status: number; bo
   if (path === "/system_stats") return { status: 200, body: SYSTEM_STATS };
   if (path === "/embeddings") return { status: 200, body: (FOLDERS.embeddings ?? []).map((f) => f.replace(/\.[^.]+$/, "")) };
   if (path === "/extensions") return { status: 200, body: [] };
-  if (path === "/features") return { status: 200, body: { supports_preview_metadata: true, max_upload_size: 104_857_600 } };
+  if (path === "/features") return { status: 200, body: SERVER_FEATURES };
   return undefined;
 }

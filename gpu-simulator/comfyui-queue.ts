@@ -3,8 +3,11 @@
  * leaving a history entry; `status` goes to every socket on each queue change, a prompt's execution
  * messages only to the socket of its `client_id`.
  */
+import { OutputCache } from "./comfyui-cache";
 import { ComfyFiles } from "./comfyui-files";
 import { execute, type ExecutionResult } from "./comfyui-execute";
+import { SERVER_FEATURES } from "./comfyui-lists";
+import { encodePng } from "./png";
 import type { Graph } from "./comfyui-validate";
 import type { ServerSocket } from "./websocket";
 import type { SimState } from "./state";
@@ -24,6 +27,7 @@ const MAX_HISTORY = 10_000;
 
 export class ComfyQueue {
   readonly files = new ComfyFiles();
+  private readonly cache = new OutputCache();
   private pending: QueueItem[] = [];
   private running: { item: QueueItem; interrupted: boolean; lastNode: string | null } | undefined;
   private readonly history = new Map<string, HistoryEntry>();
@@ -39,6 +43,17 @@ export class ComfyQueue {
     socket.onClose(() => {
       if (this.sockets.get(sid) === socket) this.sockets.delete(sid);
     });
+    // A client's first message may offer its feature flags; the server answers with its own.
+    let first = true;
+    socket.onText((text) => {
+      if (!first) return;
+      first = false;
+      try {
+        if ((JSON.parse(text) as { type?: unknown }).type === "feature_flags") this.send("feature_flags", SERVER_FEATURES, sid);
+      } catch {
+        // Not JSON: ComfyUI logs it and carries on.
+      }
+    });
     this.send("status", { status: this.info(), sid }, sid);
     const r = this.running;
     // A client that reconnects mid-prompt learns which node runs, as ComfyUI tells it.
@@ -46,9 +61,25 @@ export class ComfyQueue {
   }
 
   private send(type: string, data: Record<string, unknown>, sid?: string): void {
+    if (this.state.faults("comfyui").comfySocketDown) {
+      for (const s of this.sockets.values()) s.close();
+      return;
+    }
     const text = JSON.stringify({ type, data });
     if (sid === undefined) for (const s of this.sockets.values()) s.sendText(text);
     else this.sockets.get(sid)?.sendText(text);
+  }
+
+  /**
+   * A sampling preview as server.py sends one: a binary frame of event type 1 (PREVIEW_IMAGE), image
+   * format 2 (PNG), then the image, a small picture that brightens step by step.
+   */
+  private preview(sid: string, value: number, max: number): void {
+    const level = Math.round((255 * value) / Math.max(1, max));
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(1, 0);
+    head.writeUInt32BE(2, 4);
+    this.sockets.get(sid)?.sendBinary(Buffer.concat([head, Buffer.from(encodePng(64, 64, () => [level, level, level]))]));
   }
 
   private updated(): void {
@@ -132,9 +163,11 @@ export class ComfyQueue {
         if (event === "executing") run.lastNode = String(data.node);
         // execution_interrupted goes to everyone when the prompt has no client.
         if (clientId !== undefined) this.send(event, data, clientId);
+        if (clientId !== undefined && event === "progress" && this.state.faults("comfyui").comfyPreviews) this.preview(clientId, Number(data.value), Number(data.max));
         else if (event === "execution_interrupted") this.send(event, data);
       },
       interrupted: () => run.interrupted,
+      cache: this.state.faults("comfyui").comfyCache ? this.cache : undefined,
     }).then((result) => {
       if (this.history.size >= MAX_HISTORY) this.history.delete(this.history.keys().next().value as string);
       this.history.set(item[1], { prompt: item, outputs: result.outputs, status: { status_str: result.success ? "success" : "error", completed: result.success, messages: result.messages }, meta: result.meta });

@@ -78,7 +78,8 @@ export class ComfyServer {
   /** `GET /ws?clientId=`: a socket for that client id (a new hex id when none is given). */
   upgrade(req: IncomingMessage, socket: Duplex, url: URL): void {
     if (!this.authorized(req)) return void socket.end('HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Basic realm="comfyui"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
-    if (this.state.faults("comfyui").down) return void socket.destroy();
+    const faults = this.state.faults("comfyui");
+    if (faults.down || faults.comfySocketDown) return void socket.destroy();
     const ws = acceptWebSocket(req, socket);
     if (!ws) return;
     const sid = url.searchParams.get("clientId") || randomUUID().replace(/-/g, "");

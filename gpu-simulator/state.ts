@@ -42,6 +42,12 @@ export interface Faults {
   chunkedWebhooks: boolean;
   /** ComfyUI: fraction of `POST /prompt`s refused with a 400 in ComfyUI's validation shape. */
   comfyRejectRate: number;
+  /** ComfyUI: its sockets closed and new ones refused while HTTP still answers (clients fall back to `/history`). */
+  comfySocketDown: boolean;
+  /** ComfyUI: reuse the previous prompt's node outputs as ComfyUI does by default (off: as if run with `--cache-none`). */
+  comfyCache: boolean;
+  /** ComfyUI: a binary preview frame after each sampling step, as with `--preview-method` set (off: ComfyUI's default, no previews). */
+  comfyPreviews: boolean;
 }
 
 export type SimConfig = Faults & { [K in Kind]?: Partial<Faults> };
@@ -63,6 +69,9 @@ export const DEFAULT_FAULTS: Faults = {
   dropAfterAccept: 0,
   chunkedWebhooks: false,
   comfyRejectRate: 0,
+  comfySocketDown: false,
+  comfyCache: false,
+  comfyPreviews: false,
 };
 
 export interface KindStats {

@@ -70,6 +70,7 @@ export class FrameReader {
 
 export interface ServerSocket {
   sendText(text: string): void;
+  sendBinary(bytes: Buffer): void;
   close(): void;
   onClose(fn: () => void): void;
   onText(fn: (text: string) => void): void;
@@ -108,6 +109,9 @@ export function acceptWebSocket(req: IncomingMessage, socket: Duplex): ServerSoc
   return {
     sendText: (text) => {
       if (open) socket.write(encodeFrame(0x1, Buffer.from(text, "utf8")));
+    },
+    sendBinary: (bytes) => {
+      if (open) socket.write(encodeFrame(0x2, bytes));
     },
     close: () => {
       if (open) socket.end(encodeFrame(0x8, Buffer.from([0x03, 0xe8])));

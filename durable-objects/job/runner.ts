@@ -35,6 +35,13 @@ const POLL_MAX_MS = 15_000;
 /** A re-attached prompt is first asked about this soon. */
 const REATTACH_POLL_MS = 1_000;
 
+/** A workflow job's input images, read back from R2 under the names its graph loads them by. */
+async function namedImages(bucket: R2Bucket, list: { name: string; key: string }[] | undefined): Promise<{ name: string; bytes: Uint8Array }[] | undefined> {
+  if (!list?.length) return undefined;
+  const read = await Promise.all(list.map(async ({ name, key }) => ({ name, bytes: await getImageBytes(bucket, key) })));
+  return read.flatMap(({ name, bytes }) => (bytes ? [{ name, bytes }] : []));
+}
+
 export class AttemptRunner {
   constructor(
     private readonly room: JobRoom,
@@ -125,7 +132,7 @@ export class AttemptRunner {
     const { env, ledger } = this.room;
     const input = parseInput(row);
     const tried = triedOf(row);
-    const all = fittingBackends(config.backends(env), { type: input.spec.type, model: input.spec.model, backend: input.backend, pinOverridesModels: input.pin_overrides_models, among: input.backends });
+    const all = fittingBackends(config.backends(env), { type: input.spec.type, model: input.spec.model, sampler: input.spec.sampler, backend: input.backend, pinOverridesModels: input.pin_overrides_models, among: input.backends });
     // The line the job waits in comes first: a slot granted there is this job's claim.
     const candidates = all.filter((b) => !tried.has(b.name)).sort((a, b) => Number(b.name === row.waiting_on) - Number(a.name === row.waiting_on));
     if (!candidates.length) {
@@ -226,8 +233,7 @@ export class AttemptRunner {
     let outcome: Outcome;
     try {
       const initImage = input.spec.init_image_key ? await getImageBytes(env.IMAGES, input.spec.init_image_key) : undefined;
-      // A workflow's named input images, stored at intake, handed over under their names.
-      const inputImages = await Promise.all((input.spec.input_images ?? []).map(async ({ name, key }) => ({ name, bytes: (await getImageBytes(env.IMAGES, key)) ?? new Uint8Array() })));
+      const inputImages = await namedImages(env.IMAGES, input.spec.input_images);
       outcome = await adapter.submit({
         spec: (await fullInput(env, input)).spec,
         initImage,

@@ -18,7 +18,7 @@ import { requireKnownModel } from "./models";
 import type { JobSnapshot } from "./results";
 import { takeRunId } from "./warm-objects";
 import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type Dialect, type GenerationSpec, type Workflow } from "./spec";
-import { checkedWorkflow, readInputImages, type InputImage } from "./workflow-inputs";
+import { checkImageNames, checkedWorkflow, readInputImages, type InputImage } from "./workflow-inputs";
 import { workflowBackends } from "./workflow-routing";
 
 export const MAX_INIT_IMAGE_BYTES = 10 * 1024 * 1024;
@@ -63,7 +63,7 @@ export interface IntakeOptions {
   publicBaseUrl: string;
   dialectData?: Record<string, unknown>;
   /** How this dialect names the fields that errors point at (canonical name → the dialect's). */
-  fields?: Partial<Record<"init_image" | "webhook" | "model" | "backend" | "workflow" | "images" | keyof z.infer<typeof GenerationLimitsSchema>, string>>;
+  fields?: Partial<Record<"init_image" | "webhook" | "model" | "backend" | "sampler" | "workflow" | "images" | keyof z.infer<typeof GenerationLimitsSchema>, string>>;
   /** Reuse a job for the same key and body (the `Idempotency-Key` header); `body` is compared as JSON. */
   idempotency?: { key: string; body: unknown };
   /** A run id chosen beforehand (dialects that must name the job before it exists). */
@@ -127,7 +127,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   await checkRate(env, opts.tenant);
   // A job must know when it will be deleted: a bad RETENTION_S refuses it (500 naming the variable).
   config.retentionMs(env);
-  const fields = { init_image: "init_image", webhook: "webhook", model: "model", backend: "backend", workflow: "workflow", images: "images", ...opts.fields };
+  const fields = { init_image: "init_image", webhook: "webhook", model: "model", backend: "backend", sampler: "sampler", workflow: "workflow", images: "images", ...opts.fields };
   const limits = GenerationLimitsSchema.safeParse(req);
   if (!limits.success) {
     const details = limits.error.issues.map((i) => {
@@ -144,6 +144,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   if (req.type === "workflow") {
     if (req.workflow === undefined) throw invalid(fields.workflow, "required when type is workflow");
     const graph = checkedWorkflow(req.workflow, fields.workflow);
+    if (req.images) checkImageNames(req.images, fields.images);
     const fits = await workflowBackends(env, backends, graph, req.backend, fields.workflow);
     // Kept only when the graph's checkpoints narrowed the choice: the runner fails over among these.
     const all = backends.filter((b) => b.types.includes("workflow") && (!req.backend || b.name === req.backend));
@@ -151,6 +152,10 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   } else if (req.workflow !== undefined || req.images !== undefined) {
     throw invalid(req.workflow !== undefined ? fields.workflow : fields.images, "only for type workflow");
   } else if (!fittingBackends(backends, { ...req, pinOverridesModels: req.pin_overrides_models }).length) {
+    // Only ComfyUI backends would serve it, and ComfyUI has no sampler like the one asked for.
+    if (fittingBackends(backends, { ...req, sampler: undefined, pinOverridesModels: req.pin_overrides_models }).length) {
+      throw invalid(fields.sampler, `"${req.sampler}" has no ComfyUI equivalent, and only ComfyUI backends serve this job`);
+    }
     throw req.model
       ? invalid(fields.model, `no backend serves model "${req.model}" for ${req.type}`)
       : invalid(fields.backend, `no backend serves ${req.type}`);

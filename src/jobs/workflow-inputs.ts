@@ -37,23 +37,24 @@ export interface InputImage {
   bytes: Uint8Array;
 }
 
-/**
- * Each named image read and checked as an init image is (URL rules, size, a real PNG/JPEG/WebP);
- * the names first, so a bad name costs no fetch. A name may be given once.
- */
-export async function readInputImages(
-  images: { name: string; image: string | Uint8Array }[],
-  opts: { field: string; allowPrivate: boolean; maxBytes: number },
-): Promise<InputImage[]> {
-  if (images.length > MAX_WORKFLOW_IMAGES) throw refused([{ path: opts.field, message: `at most ${MAX_WORKFLOW_IMAGES} images` }]);
+/** The images' names, checked before anything is fetched: plain file names, each given once. */
+export function checkImageNames(images: { name: string }[], field: string): void {
+  if (images.length > MAX_WORKFLOW_IMAGES) throw refused([{ path: field, message: `at most ${MAX_WORKFLOW_IMAGES} images` }]);
   const seen = new Set<string>();
   const problems: ErrorDetail[] = [];
   images.forEach(({ name }, i) => {
     const problem = imageNameProblem(name) ?? (seen.has(name) ? `"${name}" is given twice` : undefined);
-    if (problem) problems.push({ path: joinPath(opts.field, String(i), "name"), message: problem });
+    if (problem) problems.push({ path: joinPath(field, String(i), "name"), message: problem });
     seen.add(name);
   });
   if (problems.length) throw refused(problems);
+}
+
+/** Each named image (its name checked by `checkImageNames`) read and checked as an init image is: URL rules, size, a real PNG/JPEG/WebP. */
+export async function readInputImages(
+  images: { name: string; image: string | Uint8Array }[],
+  opts: { field: string; allowPrivate: boolean; maxBytes: number },
+): Promise<InputImage[]> {
   return Promise.all(
     images.map(async ({ name, image }, i) => {
       const field = joinPath(opts.field, String(i), "image");

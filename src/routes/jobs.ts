@@ -35,7 +35,7 @@ jobs.openapi(
   createRoute({
     method: "post",
     path: "/v1/jobs",
-    summary: "Submit an img2img, txt2img or upscale job",
+    summary: "Submit an img2img, txt2img, upscale or workflow (a ComfyUI graph) job",
     request: {
       headers: z.object({ "idempotency-key": z.string().min(1).max(255).optional() }),
       body: { content: { "application/json": { schema: JobRequestSchema } }, required: true },

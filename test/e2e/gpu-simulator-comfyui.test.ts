@@ -43,15 +43,19 @@ describe("gpu-simulator: ComfyUI", () => {
     try {
       const first = await socket.waitFor(() => true);
       expect(first).toEqual({ type: "status", data: { status: { exec_info: { queue_remaining: 0 } }, sid: "client-a" } });
+      socket.send(JSON.stringify({ type: "feature_flags", data: { supports_preview_metadata: true } }));
+      expect((await socket.waitFor((m) => m.type === "feature_flags")).data).toMatchObject({ supports_preview_metadata: true });
       const promptId = randomUUID();
       const queued = await queuePrompt({ prompt: txt2img("seq"), client_id: "client-a", prompt_id: promptId });
       expect(queued).toEqual({ prompt_id: promptId, number: expect.any(Number), node_errors: {} });
       await socket.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === promptId);
 
-      const mine = socket.messages.filter((m) => m.type !== "status" && forPrompt(promptId)(m));
+      const mine = socket.messages.filter((m) => m.type !== "status" && m.type !== "progress_state" && forPrompt(promptId)(m));
       expect(mine.map((m) => m.type)).toEqual(["execution_start", "execution_cached", ...Array(5).fill("executing"), "progress", "progress", "progress", "executing", "executing", "executed", "execution_success", "executing"]);
       expect(mine.filter((m) => m.type === "executing").map((m) => m.data.node)).toEqual(["4", "6", "7", "5", "3", "8", "9", null]);
       expect(mine.filter((m) => m.type === "progress").map((m) => m.data)).toEqual([1, 2, 3].map((value) => ({ value, max: 3, prompt_id: promptId, node: "3" })));
+      const states = socket.messages.filter((m) => m.type === "progress_state" && forPrompt(promptId)(m));
+      expect(states.at(-1)?.data.nodes).toMatchObject({ "3": { value: 3, max: 3, state: "finished", node_id: "3" }, "9": { state: "finished" } });
       const executed = mine.find((m) => m.type === "executed");
       expect(executed?.data).toEqual({ node: "9", display_node: "9", output: { images: [{ filename: "seq_00001_.png", subfolder: "", type: "output" }] }, prompt_id: promptId });
       expect(socket.messages.some((m) => m.type === "status" && (m.data.status as { exec_info: { queue_remaining: number } }).exec_info.queue_remaining === 1)).toBe(true);
@@ -201,6 +205,70 @@ describe("gpu-simulator: ComfyUI", () => {
       expect((await history(prompt_id))[prompt_id]?.status.messages.map(([e]) => e)).toEqual(["execution_start", "execution_cached", "execution_error"]);
     } finally {
       await sim.config({ comfyui: { errorRate: 0 } });
+      socket.close();
+    }
+  });
+
+  it("with ComfyUI's cache on, reuses what the previous prompt ran: nothing for the same graph, the sampler on for a new seed", async () => {
+    await sim.config({ comfyui: { comfyCache: true } });
+    const socket = await openSocket(`${ws}/ws?clientId=client-f`);
+    try {
+      const run = async (graph: Graph) => {
+        const { prompt_id } = await queuePrompt({ prompt: graph, client_id: "client-f" });
+        await socket.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === prompt_id);
+        const mine = socket.messages.filter((m) => m.data.prompt_id === prompt_id);
+        return {
+          cached: mine.find((m) => m.type === "execution_cached")?.data.nodes,
+          ran: mine.filter((m) => m.type === "executing" && m.data.node !== null).map((m) => m.data.node),
+          images: (await history(prompt_id))[prompt_id]?.outputs["9"]?.images.map((i) => i.filename),
+        };
+      };
+      const first = await run(txt2img("cached"));
+      expect(first.ran).toEqual(["4", "6", "7", "5", "3", "8", "9"]);
+      const same = await run(txt2img("cached"));
+      expect(same).toEqual({ cached: ["3", "4", "5", "6", "7", "8", "9"], ran: [], images: first.images });
+      const reseeded = await run(txt2img("cached", (g) => ((g["3"] as Graph[string]).inputs.seed = 1)));
+      expect(reseeded.cached).toEqual(["4", "5", "6", "7"]);
+      expect(reseeded.ran).toEqual(["3", "8", "9"]);
+      expect(reseeded.images).toEqual(["cached_00002_.png"]);
+    } finally {
+      await sim.config({ comfyui: { comfyCache: false } });
+      socket.close();
+    }
+  });
+
+  it("sends a binary preview frame per sampling step when previews are on", async () => {
+    await sim.config({ comfyui: { comfyPreviews: true } });
+    const socket = await openSocket(`${ws}/ws?clientId=client-g`);
+    try {
+      const { prompt_id } = await queuePrompt({ prompt: txt2img("previews"), client_id: "client-g" });
+      await socket.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === prompt_id);
+      expect(socket.binary).toHaveLength(3);
+      for (const frame of socket.binary) {
+        expect([frame.readUInt32BE(0), frame.readUInt32BE(4)]).toEqual([1, 2]);
+        expect(pngSize(frame.subarray(8))).toEqual({ width: 64, height: 64 });
+      }
+    } finally {
+      await sim.config({ comfyui: { comfyPreviews: false } });
+      socket.close();
+    }
+  });
+
+  it("keeps answering over HTTP while its sockets are down: the prompt runs and its history is there", async () => {
+    const socket = await openSocket(`${ws}/ws?clientId=client-d`);
+    await sim.config({ comfyui: { comfySocketDown: true } });
+    try {
+      const { prompt_id } = await queuePrompt({ prompt: txt2img("nosocket"), client_id: "client-d" });
+      await expect(openSocket(`${ws}/ws?clientId=client-e`)).rejects.toThrow();
+      let entry: History[string] | undefined;
+      for (let i = 0; i < 100 && !entry; i++) {
+        entry = (await history(prompt_id))[prompt_id];
+        if (!entry) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(entry?.status.status_str).toBe("success");
+      expect(socket.messages.some((m) => m.data.prompt_id === prompt_id)).toBe(false);
+    } finally {
+      await sim.config({ comfyui: { comfySocketDown: false } });
       socket.close();
     }
   });

@@ -29,7 +29,7 @@ const keyString = (problem: (v: string) => string | undefined, allowed: RegExp, 
   });
 
 const TaskId = keyString(keySegmentProblem, /^[A-Za-z0-9._:-]{1,256}$/, "1 to 256 letters, digits, . _ : - only");
-const TaskType = z.enum(["text-to-image", "image-to-image", "extra-single-image", "extra-batch-image"]);
+const TaskType = z.enum(["text-to-image", "image-to-image", "extra-single-image", "extra-batch-image", "pipeline"]);
 type TaskType = z.infer<typeof TaskType>;
 
 /** A directory of the task's outputs (v1alpha2 `prefix`, v1alpha1 `save_dir`): relative, its segments checked. */
@@ -109,7 +109,7 @@ export function fromV1alpha1(body: z.infer<typeof EksV1alpha1Schema>): EksTask {
   return { version: "v1alpha1", id: scripts.id_task, runtime: "", tasktype: scripts.task, location, context: "", content: body, under: "" };
 }
 
-export const eksType = (task: EksTask) => ({ "text-to-image": "txt2img", "image-to-image": "img2img", "extra-single-image": "upscale", "extra-batch-image": "upscale" })[task.tasktype];
+export const eksType = (task: EksTask) => ({ "text-to-image": "txt2img", "image-to-image": "img2img", "extra-single-image": "upscale", "extra-batch-image": "upscale", pipeline: "workflow" })[task.tasktype];
 
 /** The model a generation asks for: `alwayson_scripts.sd_model_checkpoint` (or override_settings). */
 export const isGeneration = (task: EksTask) => task.tasktype === "text-to-image" || task.tasktype === "image-to-image";
@@ -135,6 +135,8 @@ function parsed<S extends z.ZodType>(schema: S, value: unknown, under: string): 
 export function toIntake(task: EksTask, content: unknown, model: string | undefined): { req: IntakeRequest; fields: IntakeOptions["fields"]; parameters?: Record<string, unknown> } {
   const { under } = task;
   const webhook = task.webhook;
+  // SD-on-EKS's ComfyUI runtime queues `content` itself as the prompt: the graph, as exported.
+  if (task.tasktype === "pipeline") return { req: { type: "workflow", workflow: content, webhook }, fields: { workflow: under.replace(/\.$/, "") } };
   if (task.tasktype === "extra-single-image") return { req: { ...fromExtras(parsed(ExtrasSingleImageSchema, content, under)), webhook }, fields: extrasFields(under) };
   if (task.tasktype === "extra-batch-image") {
     const { imageList, ...rest } = parsed(BatchSchema, content, under);
@@ -223,6 +225,8 @@ export async function toEksNotification(env: Env, snapshot: JobSnapshot): Promis
  */
 export function eksManifest(input: StoredJobInput, result: ManifestResult) {
   const id_task = input.dialect_data.id_task;
+  // Its ComfyUI runtime writes only a status code to the `.out` object of a pipeline task.
+  if (input.spec.type === "workflow") return { code: result.ok ? 200 : 500 };
   if (!result.ok) return { images: [""], parameters: { id_task, status: 0, error_msg: result.message, reason: null }, info: "" };
   if (input.spec.type === "upscale") {
     const first = result.outputs[0];

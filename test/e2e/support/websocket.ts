@@ -11,8 +11,12 @@ export type SocketMessage = { type: string; data: Record<string, unknown> };
 
 export interface TestSocket {
   messages: SocketMessage[];
+  /** Binary frames (ComfyUI's previews), in order. */
+  binary: Buffer[];
   /** The first message (from `from` on) matching, waiting up to `timeoutMs`. */
   waitFor(match: (m: SocketMessage) => boolean, timeoutMs?: number, from?: number): Promise<SocketMessage>;
+  /** Sends a text frame, masked as a client must. */
+  send(text: string): void;
   close(): void;
 }
 
@@ -29,12 +33,16 @@ export function openSocket(url: string, headers: Record<string, string> = {}): P
     req.on("upgrade", (res, socket: Duplex, head: Buffer) => {
       if (res.headers["sec-websocket-accept"] !== acceptKey(key)) return reject(new Error("bad Sec-WebSocket-Accept"));
       const messages: SocketMessage[] = [];
+      const binary: Buffer[] = [];
       const waiters = new Set<() => void>();
       const reader = new FrameReader();
       const take = (chunk: Buffer) => {
         const frames = reader.push(chunk);
         if (frames === "too-large") return void socket.destroy();
-        for (const f of frames) if (f.opcode === 0x1) messages.push(JSON.parse(f.payload.toString("utf8")) as SocketMessage);
+        for (const f of frames) {
+          if (f.opcode === 0x1) messages.push(JSON.parse(f.payload.toString("utf8")) as SocketMessage);
+          else if (f.opcode === 0x2) binary.push(f.payload);
+        }
         for (const w of waiters) w();
       };
       // Frames that came with the handshake's answer arrive in `head`, not as data.
@@ -43,6 +51,7 @@ export function openSocket(url: string, headers: Record<string, string> = {}): P
       socket.on("error", () => undefined);
       resolve({
         messages,
+        binary,
         waitFor: (match, timeoutMs = 10_000, from = 0) =>
           new Promise((ok, fail) => {
             const check = () => {
@@ -59,6 +68,7 @@ export function openSocket(url: string, headers: Record<string, string> = {}): P
             waiters.add(check);
             check();
           }),
+        send: (text) => void socket.write(encodeFrame(0x1, Buffer.from(text, "utf8"), true)),
         close: () => socket.end(encodeFrame(0x8, Buffer.from([0x03, 0xe8]), true)),
       });
     });

@@ -34,6 +34,15 @@ describe("model matching", () => {
     expect(fittingBackends(all, { type: "img2img", backend: "cere" }).map((b) => b.name)).toEqual(["cere"]);
   });
 
+  it("sends workflows only to ComfyUI backends, and canonical jobs to them only with a sampler ComfyUI has", () => {
+    const all = [backend({ name: "a1111", types: ["img2img", "txt2img", "upscale"] }), backend({ name: "comfy", kind: "comfyui", types: ["img2img", "txt2img", "upscale", "workflow"] })];
+    expect(fittingBackends(all, { type: "workflow" }).map((b) => b.name)).toEqual(["comfy"]);
+    expect(fittingBackends(all, { type: "txt2img", sampler: "DPM++ 2M Karras" }).map((b) => b.name)).toEqual(["a1111", "comfy"]);
+    expect(fittingBackends(all, { type: "txt2img" }).map((b) => b.name)).toEqual(["a1111", "comfy"]);
+    expect(fittingBackends(all, { type: "txt2img", sampler: "Restart" }).map((b) => b.name)).toEqual(["a1111"]);
+    expect(fittingBackends(all, { type: "txt2img", sampler: "Restart", backend: "comfy" })).toEqual([]);
+  });
+
   it("asks a backend for a model by the name the backend lists it under", () => {
     const listed = backend({ models: ["v1-5-pruned-emaonly.safetensors [6ce0161689]"] });
     expect(backendModelName(listed, "v1-5-pruned-emaonly")).toBe("v1-5-pruned-emaonly.safetensors [6ce0161689]");

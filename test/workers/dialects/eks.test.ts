@@ -4,6 +4,7 @@ import { EksTaskSchema, EksV1alpha1Schema, eksData, eksError, eksManifest, fromV
 import { EaselError } from "../../../src/errors";
 import { readS3Image } from "../../../src/lib/s3-fetch";
 import seed from "../../fixtures/seeds/eks-image-to-image.json";
+import pipeline from "../../fixtures/sd-on-eks/v1alpha2/pipeline.json";
 import { RUN_ID, call, snapshot } from "./support";
 
 const withMetadata = (metadata: Record<string, unknown>) => ({ task: { ...seed.task, metadata: { ...seed.task.metadata, ...metadata } } });
@@ -70,6 +71,29 @@ describe("SD-on-EKS task → canonical job", () => {
 const BAD_PREFIXES = ["out/../victim-bucket", "../../victim-bucket", "out/..", "./out", "/a/b", "a//b", "a/b/", "", "a\\..\\b", "out/\u0000x", "out/%2e%2e/victim-bucket", "out%2f..", "out/%252e%252e/x"];
 /** Task ids that are not exactly one plain segment. */
 const BAD_IDS = ["..", ".", "", "a/b", "%2e%2e", "a\\b", "a\nb"];
+
+describe("SD-on-EKS pipeline tasks (its ComfyUI runtime)", () => {
+  it("run their content, the API-format graph as its own test request sends it, as a workflow job", () => {
+    const task = fromV1alpha2(EksTaskSchema.parse(pipeline));
+    const { req, fields } = toIntake(task, task.content, undefined);
+    expect(req).toEqual({ type: "workflow", workflow: pipeline.task.content, webhook: undefined });
+    expect(fields).toEqual({ workflow: "task.content" });
+    expect(toEksSubmitted(env, task, undefined)).toEqual({ id_task: "test-pipeline", runtime: "sdruntime", output_location: "r2://easel-images/output/test-pipeline" });
+  });
+
+  it("write the .out object its ComfyUI runtime writes: a status code", () => {
+    const { input } = snapshot({ dialect: "eks", dialect_data: { id_task: "test-pipeline" }, spec: { type: "workflow", workflow: pipeline.task.content } });
+    expect(eksManifest(input, { ok: true, outputs: [{ width: 512, height: 512, seed: null }] })).toEqual({ code: 200 });
+    expect(eksManifest(input, { ok: false, message: "boom" })).toEqual({ code: 500 });
+  });
+
+  it("with a bad graph, are a 422 {message, errors} naming the node under task.content", async () => {
+    const content = { ...pipeline.task.content, "8": { class_type: "VAEDecode", inputs: { samples: ["3", 0], vae: ["40", 2] } } };
+    const res = await call("/prod/v1alpha2/", { headers: { "x-api-key": "sk_acme_1" }, body: { task: { ...pipeline.task, content } } });
+    expect(res.status).toBe(422);
+    expect(await res.json()).toMatchObject({ errors: [{ path: "task.content.8.inputs.vae", message: 'links to node "40", which is not in the workflow' }] });
+  });
+});
 
 describe("SD-on-EKS storage keys: prefix, save_dir and the task id", () => {
   const v2Issues = (metadata: Record<string, unknown>) => EksTaskSchema.safeParse(withMetadata(metadata)).error?.issues.map((i) => i.path.join("."));

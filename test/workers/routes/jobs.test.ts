@@ -79,4 +79,14 @@ describe("/v1/jobs inside the Worker", () => {
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/jobs", "/v1/jobs/{id}", "/v1/jobs/{id}/cancel", "/v1/jobs/{id}/events", "/healthz"]));
     expect(Object.keys(doc.paths)).not.toContain("/internal/callbacks/{id}/{attempt}/{token}");
   });
+
+  it("documents workflow jobs: the graph and images in the request, node_id on outputs, node on progress", async () => {
+    type Props = { properties: Record<string, { description?: string; items?: Props }> };
+    const doc = (await (await call("/openapi.json")).json()) as { components: { schemas: Record<string, Props> } };
+    const { JobRequest, Job, JobProgress } = doc.components.schemas;
+    expect(JobRequest?.properties.workflow?.description).toContain("ComfyUI API-format graph");
+    expect(JobRequest?.properties.images).toBeDefined();
+    expect(Job?.properties.output?.items?.properties.node_id?.description).toContain("node");
+    expect(JobProgress?.properties.node).toBeDefined();
+  });
 });

@@ -1,0 +1,202 @@
+/**
+ * Canonical jobs on ComfyUI backends, over HTTP against the simulator's ComfyUI server and
+ * worker-comfyui endpoint: the graphs Easel builds run there, fail over from A1111, cancel only
+ * their own prompt, show progress, and re-attach after a restart without queuing the prompt twice.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodePng } from "../../gpu-simulator/png";
+import { promptIdOf } from "../../src/backends/comfyui-api";
+import { api, pngSize, waitForJob, waitForStatus, type JobView } from "./support/client";
+import { startGateway, startSimulatorProcess } from "./support/processes";
+
+let sim: Awaited<ReturnType<typeof startSimulatorProcess>>;
+let gw: Awaited<ReturnType<typeof startGateway>>;
+let dir: string;
+let client: ReturnType<typeof api>;
+
+const COMFY_KEY = "comfy-proxy-key";
+
+beforeAll(async () => {
+  sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 20 }), SIM_COMFYUI_API_KEY: COMFY_KEY } });
+  dir = mkdtempSync(join(tmpdir(), "easel-e2e-comfyui-"));
+  gw = await startGateway({
+    persistDir: dir,
+    vars: {
+      TENANTS: JSON.stringify({ acme: { api_keys: ["sk_acme"] } }),
+      BACKENDS: JSON.stringify([
+        // Refuses every connection: a job routed here first fails over to ComfyUI.
+        { name: "dead-a1111", kind: "a1111", url: "http://127.0.0.1:9", types: ["txt2img"], models: ["v1-5-pruned-emaonly"] },
+        { name: "comfy", kind: "comfyui", url: sim.url, api_key: COMFY_KEY, timeout_s: 120 },
+        { name: "pod-comfy", kind: "runpod-comfyui", url: `${sim.url}/v2/comfy-endpoint`, models: ["v1-5-pruned-emaonly.safetensors"], timeout_s: 120 },
+      ]),
+      ALLOW_PRIVATE_URLS: "true",
+      URL_SIGNING_SECRET: "e2e",
+    },
+  });
+  client = api(gw.url, "sk_acme");
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  await sim?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const png = (w: number, h: number) => Buffer.from(encodePng(w, h, (x, y) => [x * 3, y * 3, 128])).toString("base64");
+
+const submit = async (body: Record<string, unknown>): Promise<JobView> => {
+  // An upscale's size comes from its `scale`.
+  const size = body.type === "upscale" ? {} : { prompt: "a cat wizard", width: 64, height: 64 };
+  const res = await client.post("/v1/jobs", { ...size, ...body });
+  expect(res.status, await res.clone().text()).toBe(202);
+  return (await res.json()) as JobView;
+};
+const eventsOf = async (id: string) => ((await (await client.get(`/v1/jobs/${id}/events`)).json()) as { data: { type: string; data: Record<string, unknown> }[] }).data;
+const sizesOf = async (job: JobView) => Promise.all(job.output.map(async (o) => pngSize(new Uint8Array(await (await fetch(o.url)).arrayBuffer()))));
+
+/** A prompt of a neighbour (another client of the same ComfyUI), queued straight to the server. */
+async function neighbourPrompt(prefix: string): Promise<string> {
+  const graph = JSON.parse(readFileSync(new URL("../../examples/comfyui-txt2img.json", import.meta.url), "utf8")) as Record<string, { inputs: Record<string, unknown> }>;
+  Object.assign(graph["5"]?.inputs ?? {}, { width: 64, height: 64 });
+  Object.assign(graph["9"]?.inputs ?? {}, { filename_prefix: prefix });
+  const res = await fetch(`${sim.url}/prompt`, { method: "POST", headers: { authorization: `Bearer ${COMFY_KEY}`, "content-type": "application/json" }, body: JSON.stringify({ prompt: graph, client_id: "neighbour" }) });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { prompt_id: string }).prompt_id;
+}
+const historyStatus = async (promptId: string) => {
+  const res = await fetch(`${sim.url}/history/${promptId}`, { headers: { authorization: `Bearer ${COMFY_KEY}` } });
+  return ((await res.json()) as Record<string, { status: { status_str: string } }>)[promptId]?.status.status_str;
+};
+async function until(check: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`not ${what} within ${ms} ms`);
+}
+
+describe("canonical jobs on a ComfyUI server", () => {
+  it("fails over from an A1111 that cannot be reached to ComfyUI", async () => {
+    const job = await submit({ type: "txt2img", model: "v1-5-pruned-emaonly", seed: 5 });
+    const done = await waitForJob(client, job.id, 60_000);
+    expect(done, JSON.stringify(done.error)).toMatchObject({ status: "succeeded", backend: "comfy" });
+    expect(done.output.map((o) => o.seed)).toEqual([5]);
+    const attempts = (await eventsOf(job.id)).filter((e) => e.type === "attempt.failed" || e.type === "attempt.started").map((e) => [e.type, e.data.backend]);
+    expect(attempts).toEqual([
+      ["attempt.started", "dead-a1111"],
+      ["attempt.failed", "dead-a1111"],
+      ["attempt.started", "comfy"],
+    ]);
+  });
+
+  it("runs txt2img as one KSampler per sample: seed, seed + 1, at the asked size", async () => {
+    await sim.reset();
+    const job = await submit({ type: "txt2img", backend: "comfy", samples: 2, seed: 7, sampler: "DPM++ 2M Karras", model: "v1-5-pruned-emaonly" });
+    const done = await waitForJob(client, job.id, 60_000);
+    expect(done).toMatchObject({ status: "succeeded", backend: "comfy" });
+    expect(done.output.map((o) => o.seed)).toEqual([7, 8]);
+    expect(await sizesOf(done)).toEqual([
+      { width: 64, height: 64 },
+      { width: 64, height: 64 },
+    ]);
+    // The attempt's prompt was queued once, under the id derived from it.
+    expect((await sim.stats()).byPrompt[await promptIdOf(`${job.id}-1`)]).toBe(1);
+  });
+
+  it("runs img2img from the uploaded init image and upscale to the asked size", async () => {
+    const img = await submit({ type: "img2img", backend: "comfy", init_image: png(64, 64), strength: 0.5, seed: 3, width: 64, height: 96 });
+    const up = await submit({ type: "upscale", backend: "comfy", image: png(64, 48), scale: 2 });
+    const [imgDone, upDone] = await Promise.all([waitForJob(client, img.id, 60_000), waitForJob(client, up.id, 60_000)]);
+    expect(imgDone.status, JSON.stringify(imgDone.error)).toBe("succeeded");
+    expect(imgDone.output.map((o) => o.seed)).toEqual([3]);
+    expect(await sizesOf(imgDone)).toEqual([{ width: 64, height: 96 }]);
+    expect(upDone.status, JSON.stringify(upDone.error)).toBe("succeeded");
+    expect(upDone.output.map((o) => o.seed)).toEqual([null]);
+    expect(await sizesOf(upDone)).toEqual([{ width: 128, height: 96 }]);
+  });
+
+  it("shows the prompt's progress while it runs", async () => {
+    await sim.config({ comfyui: { msPerImage: 4_000 } });
+    try {
+      const job = await submit({ type: "txt2img", backend: "comfy", steps: 20 });
+      let seen: JobView["progress"] = null;
+      await until(async () => {
+        const view = (await (await client.get(`/v1/jobs/${job.id}`)).json()) as JobView;
+        seen = view.progress;
+        return seen !== null && seen.fraction > 0;
+      }, "showing progress");
+      expect(seen).toMatchObject({ steps: 20 });
+      const done = await waitForJob(client, job.id, 60_000);
+      expect(done.status).toBe("succeeded");
+      expect(done.progress).toBeNull();
+      expect((await eventsOf(job.id)).some((e) => e.type === "job.progress")).toBe(true);
+    } finally {
+      await sim.config({ comfyui: { msPerImage: 20 } });
+    }
+  });
+
+  it("cancels its own prompt only: a neighbour's prompt on the same server runs on", async () => {
+    await sim.config({ comfyui: { msPerImage: 3_000 } });
+    try {
+      // Running: interrupted by its prompt_id, while the neighbour's waits behind it.
+      const running = await submit({ type: "txt2img", backend: "comfy", prompt: "mine, running" });
+      await waitForStatus(client, running.id, "running");
+      const runningPrompt = await promptIdOf(`${running.id}-1`);
+      await until(async () => (await sim.stats()).byPrompt[runningPrompt] === 1, "queued");
+      const behind = await neighbourPrompt("neighbour-behind");
+      expect((await client.post(`/v1/jobs/${running.id}/cancel`)).status).toBeLessThan(300);
+      await until(async () => (await historyStatus(runningPrompt)) === "error", "interrupted");
+      await until(async () => (await historyStatus(behind)) === "success", "the neighbour's prompt done", 60_000);
+
+      // Waiting in ComfyUI's queue behind a neighbour: taken out of the queue, never run.
+      const ahead = await neighbourPrompt("neighbour-ahead");
+      const waiting = await submit({ type: "txt2img", backend: "comfy", prompt: "mine, waiting" });
+      const waitingPrompt = await promptIdOf(`${waiting.id}-1`);
+      await until(async () => (await sim.stats()).byPrompt[waitingPrompt] === 1, "queued");
+      expect((await client.post(`/v1/jobs/${waiting.id}/cancel`)).status).toBeLessThan(300);
+      await until(async () => (await historyStatus(ahead)) === "success", "the neighbour's prompt done", 60_000);
+      expect(await historyStatus(waitingPrompt)).toBeUndefined();
+      expect((await waitForJob(client, waiting.id)).status).toBe("canceled");
+      expect((await waitForJob(client, running.id)).status).toBe("canceled");
+    } finally {
+      await sim.config({ comfyui: { msPerImage: 20 } });
+    }
+  });
+
+  it("re-attaches to its prompt after a gateway restart, never queuing it twice", async () => {
+    await sim.config({ comfyui: { msPerImage: 8_000 } });
+    try {
+      const job = await submit({ type: "txt2img", backend: "comfy", prompt: "across a restart" });
+      await waitForStatus(client, job.id, "running");
+      const promptId = await promptIdOf(`${job.id}-1`);
+      await until(async () => (await sim.stats()).byPrompt[promptId] === 1, "queued");
+      await gw.kill();
+      await gw.start();
+      const done = await waitForJob(client, job.id, 90_000);
+      expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
+      expect((await sim.stats()).byPrompt[promptId]).toBe(1);
+      expect(done.output).toHaveLength(1);
+      const submitted = (await eventsOf(job.id)).find((e) => e.type === "attempt.submitted");
+      expect(submitted?.data).toMatchObject({ attempt: 1, backend: "comfy", external_id: promptId });
+    } finally {
+      await sim.config({ comfyui: { msPerImage: 20 } });
+    }
+  });
+});
+
+describe("canonical jobs on a worker-comfyui RunPod endpoint", () => {
+  it("runs txt2img there with the checkpoint as the endpoint lists it", async () => {
+    const job = await submit({ type: "txt2img", backend: "pod-comfy", samples: 2, seed: 11, model: "v1-5-pruned-emaonly" });
+    const done = await waitForJob(client, job.id, 60_000);
+    expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
+    expect(done.output.map((o) => o.seed)).toEqual([11, 12]);
+    expect(await sizesOf(done)).toEqual([
+      { width: 64, height: 64 },
+      { width: 64, height: 64 },
+    ]);
+  });
+});
