@@ -30,7 +30,7 @@ export function summarizeNodeErrors(body: Record<string, unknown> | undefined): 
     const errors = Array.isArray(node.errors) ? node.errors.map((e) => [text(obj(e).message), text(obj(e).details)].filter(Boolean).join(": ")) : [];
     return `node ${id}${node.class_type ? ` (${text(node.class_type)})` : ""}: ${errors.join("; ") || "invalid"}`;
   });
-  const head = text(error.message) || "ComfyUI refused the prompt";
+  const head = [text(error.message), text(error.details)].filter(Boolean).join(": ") || "ComfyUI refused the prompt";
   return [head, ...nodes].join(" | ").slice(0, NODE_ERRORS_MAX_CHARS);
 }
 

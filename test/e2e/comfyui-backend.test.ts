@@ -188,6 +188,51 @@ describe("canonical jobs on a ComfyUI server", () => {
   });
 });
 
+describe("a ComfyUI server's failures", () => {
+  /** An img2img job fits both ComfyUI kinds (and not the dead A1111): which backends it tried. */
+  const triedBy = async (id: string) => (await eventsOf(id)).filter((e) => e.type === "attempt.started").map((e) => e.data.backend);
+
+  it("fails a job whose node raised with backend_error and the node's message, never failing over", async () => {
+    await sim.config({ comfyui: { errorRate: 1 } });
+    try {
+      const job = await submit({ type: "img2img", init_image: png(64, 64) });
+      const done = await waitForJob(client, job.id, 60_000);
+      expect(done.status).toBe("failed");
+      expect(done.error?.code).toBe("backend_error");
+      expect(done.error?.message).toContain("simulated backend failure");
+      expect(await triedBy(job.id)).toEqual(["comfy"]);
+    } finally {
+      await sim.config({ comfyui: { errorRate: 0 } });
+    }
+  });
+
+  it("fails a prompt ComfyUI refuses at once (invalid_request, its node_errors summarised), never failing over", async () => {
+    await sim.config({ comfyui: { comfyRejectRate: 1 } });
+    try {
+      const job = await submit({ type: "img2img", init_image: png(64, 64) });
+      const done = await waitForJob(client, job.id, 60_000);
+      expect(done).toMatchObject({ status: "failed", error: { code: "invalid_request" } });
+      expect(done.error?.message).toBe("Prompt outputs failed validation: Exception when validating node: simulated validation failure");
+      expect(await triedBy(job.id)).toEqual(["comfy"]);
+    } finally {
+      await sim.config({ comfyui: { comfyRejectRate: 0 } });
+    }
+  });
+
+  it("follows the prompt by its history when the socket is down, and reads outputs ComfyUI served from its cache", async () => {
+    await sim.config({ comfyui: { comfySocketDown: true, comfyCache: true } });
+    try {
+      const first = await submit({ type: "txt2img", backend: "comfy", prompt: "cached twice", seed: 21 });
+      expect((await waitForJob(client, first.id, 60_000)).status).toBe("succeeded");
+      const again = await waitForJob(client, (await submit({ type: "txt2img", backend: "comfy", prompt: "cached twice", seed: 21 })).id, 60_000);
+      expect(again.status, JSON.stringify(again.error)).toBe("succeeded");
+      expect(await sizesOf(again)).toEqual([{ width: 64, height: 64 }]);
+    } finally {
+      await sim.config({ comfyui: { comfySocketDown: false, comfyCache: false } });
+    }
+  });
+});
+
 describe("canonical jobs on a worker-comfyui RunPod endpoint", () => {
   it("runs txt2img there with the checkpoint as the endpoint lists it", async () => {
     const job = await submit({ type: "txt2img", backend: "pod-comfy", samples: 2, seed: 11, model: "v1-5-pruned-emaonly" });

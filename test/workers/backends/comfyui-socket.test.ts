@@ -1,0 +1,17 @@
+import { describe, expect, it } from "vitest";
+import { promptProgress } from "../../../src/backends/comfyui-socket";
+
+describe("ComfyUI progress messages", () => {
+  it("counts each sampler as one equal part of the job", () => {
+    const samplers = ["5", "8", "11"];
+    expect(promptProgress({ value: 10, max: 20, node: "5", prompt_id: "p" }, samplers)).toMatchObject({ fraction: 1 / 6, step: 10, steps: 20, job_no: 0, job_count: 3, node: "5" });
+    expect(promptProgress({ value: 20, max: 20, node: "11", prompt_id: "p" }, samplers)?.fraction).toBe(1);
+    expect(promptProgress({ value: 5, max: 20, node: "8" }, samplers)?.fraction).toBeCloseTo(1.25 / 3);
+  });
+
+  it("shows a node that is no sampler by its own figures, and ignores what is not progress", () => {
+    expect(promptProgress({ value: 1, max: 4, node: "42" }, ["5"])).toMatchObject({ fraction: 0.25, node: "42" });
+    expect(promptProgress({ value: 1, max: 0, node: "5" }, ["5"])).toBeUndefined();
+    expect(promptProgress({ node: "5" }, ["5"])).toBeUndefined();
+  });
+});

@@ -1,0 +1,30 @@
+import { describe, expect, it } from "vitest";
+import { comfyWorkerOutcome } from "../../../src/backends/runpod-comfyui-output";
+import { memoryStore } from "./support";
+
+const ctx = (expected?: number) => ({ expected, images: memoryStore(), signal: AbortSignal.timeout(1000) });
+
+describe("worker-comfyui outputs", () => {
+  it("stores 5.x base64 images in order, and the 4.x single message", async () => {
+    const store = memoryStore();
+    const done = await comfyWorkerOutcome({ id: "j", status: "COMPLETED", output: { images: [{ filename: "a.png", type: "base64", data: btoa("one") }, { filename: "b.png", type: "base64", data: `data:image/png;base64,${btoa("two")}` }] } }, { expected: 2, images: store, signal: AbortSignal.timeout(1000) });
+    expect(done.kind).toBe("done");
+    if (done.kind === "done") expect(done.images.map((i) => store.text(i))).toEqual(["one", "two"]);
+    expect(await comfyWorkerOutcome({ id: "j", status: "COMPLETED", output: { status: "success", message: btoa("old") } }, ctx(1))).toMatchObject({ kind: "done" });
+  });
+
+  it("reads a graph ComfyUI refused and a node's exception as the job's failure, anything else as the worker's", async () => {
+    expect(await comfyWorkerOutcome({ id: "j", status: "FAILED", error: "Error queuing workflow: Workflow validation failed:\n• Node 4 (errors): ..." }, ctx(1))).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: false } });
+    expect(await comfyWorkerOutcome({ id: "j", status: "FAILED", error: "Job processing failed", output: { details: ["Workflow execution error: Node Type: KSampler, Node ID: 3, Message: boom"] } }, ctx(1))).toMatchObject({
+      kind: "failed",
+      failure: { code: "backend_error", retryable: false },
+    });
+    expect(await comfyWorkerOutcome({ id: "j", status: "FAILED", error: "ComfyUI server (127.0.0.1:8188) not reachable after multiple retries." }, ctx(1))).toMatchObject({ kind: "failed", failure: { code: "backend_failed", retryable: true } });
+  });
+
+  it("keeps a running job pending, and takes an answer without images for a failure in disguise", async () => {
+    expect(await comfyWorkerOutcome({ id: "j", status: "IN_PROGRESS" }, ctx(1))).toMatchObject({ kind: "pending", externalId: "j" });
+    expect(await comfyWorkerOutcome({ id: "j", status: "COMPLETED", output: { status: "success_no_images", images: [] } }, ctx(1))).toMatchObject({ kind: "failed", failure: { retryable: true } });
+    expect(await comfyWorkerOutcome({ id: "j", status: "COMPLETED", output: { images: [{ type: "base64", data: btoa("x") }] } }, ctx(2))).toMatchObject({ kind: "failed", failure: { message: "the worker returned 1 of 2 images" } });
+  });
+});
