@@ -101,7 +101,8 @@ export class ComfyQueue {
     this.pending.push([number, promptId, graph, extraData, outputs]);
     this.pending.sort((a, b) => a[0] - b[0]);
     this.updated();
-    this.pump();
+    // Started on the next turn, as ComfyUI's worker thread takes it: the `/prompt` answer goes out first.
+    setImmediate(() => this.pump());
     return number;
   }
 

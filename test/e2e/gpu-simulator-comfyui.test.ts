@@ -1,41 +1,24 @@
-/** The simulator's ComfyUI server and worker-comfyui RunPod form: the wire formats the comfy backends and fronts are built against. */
+/** The simulator's ComfyUI server API: the wire formats the comfy backends and the ComfyUI front are built against. */
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodePng } from "../../gpu-simulator/png";
 import { pngSize } from "./support/client";
+import { comfyCalls, forPrompt, txt2img, type Graph } from "./support/comfyui";
 import { startSimulatorProcess } from "./support/processes";
-import { openSocket, type SocketMessage } from "./support/websocket";
-
-type Graph = Record<string, { class_type: string; inputs: Record<string, unknown> }>;
-const EXAMPLE = JSON.parse(readFileSync(new URL("../../examples/comfyui-txt2img.json", import.meta.url), "utf8")) as Graph;
+import { openSocket } from "./support/websocket";
 
 let sim: Awaited<ReturnType<typeof startSimulatorProcess>>;
 let ws: string;
+let api: ReturnType<typeof comfyCalls>;
 
 beforeAll(async () => {
   sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 0 }) } });
   ws = sim.url.replace("http", "ws");
+  api = comfyCalls(sim.url);
 });
 afterAll(async () => {
   await sim?.stop();
 });
-
-/** The example graph at a small size, with a prefix of its own so file names do not depend on other tests. */
-function txt2img(prefix: string, edit: (g: Graph) => void = () => undefined): Graph {
-  const g = structuredClone(EXAMPLE);
-  Object.assign((g["5"] as Graph[string]).inputs, { width: 64, height: 48 });
-  Object.assign((g["3"] as Graph[string]).inputs, { steps: 3 });
-  (g["9"] as Graph[string]).inputs.filename_prefix = prefix;
-  edit(g);
-  return g;
-}
-
-const post = (path: string, body: unknown, headers: Record<string, string> = {}) => fetch(sim.url + path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
-const queuePrompt = async (body: Record<string, unknown>) => (await (await post("/prompt", body)).json()) as { prompt_id: string; number: number; node_errors: object };
-type History = Record<string, { prompt: unknown[]; outputs: Record<string, { images: { filename: string; subfolder: string; type: string }[] }>; status: { status_str: string; completed: boolean; messages: [string, Record<string, unknown>][] } }>;
-const history = async (id: string) => (await (await fetch(`${sim.url}/api/history/${id}`)).json()) as History;
-const forPrompt = (id: string) => (m: SocketMessage) => m.data.prompt_id === id;
 
 describe("gpu-simulator: ComfyUI", () => {
   it("runs a prompt with ComfyUI's message sequence, keeps its history and serves its PNG of the asked size", async () => {
@@ -46,7 +29,7 @@ describe("gpu-simulator: ComfyUI", () => {
       socket.send(JSON.stringify({ type: "feature_flags", data: { supports_preview_metadata: true } }));
       expect((await socket.waitFor((m) => m.type === "feature_flags")).data).toMatchObject({ supports_preview_metadata: true });
       const promptId = randomUUID();
-      const queued = await queuePrompt({ prompt: txt2img("seq"), client_id: "client-a", prompt_id: promptId });
+      const queued = await api.queuePrompt({ prompt: txt2img("seq"), client_id: "client-a", prompt_id: promptId });
       expect(queued).toEqual({ prompt_id: promptId, number: expect.any(Number), node_errors: {} });
       await socket.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === promptId);
 
@@ -60,13 +43,13 @@ describe("gpu-simulator: ComfyUI", () => {
       expect(executed?.data).toEqual({ node: "9", display_node: "9", output: { images: [{ filename: "seq_00001_.png", subfolder: "", type: "output" }] }, prompt_id: promptId });
       expect(socket.messages.some((m) => m.type === "status" && (m.data.status as { exec_info: { queue_remaining: number } }).exec_info.queue_remaining === 1)).toBe(true);
 
-      const entry = (await history(promptId))[promptId];
+      const entry = (await api.history(promptId))[promptId];
       expect(entry?.prompt.slice(0, 2)).toEqual([queued.number, promptId]);
       expect(entry?.prompt[3]).toEqual({ client_id: "client-a" });
       expect(entry?.outputs).toEqual({ "9": { images: [{ filename: "seq_00001_.png", subfolder: "", type: "output" }] } });
       expect(entry?.status).toMatchObject({ status_str: "success", completed: true });
       expect(entry?.status.messages.map(([event]) => event)).toEqual(["execution_start", "execution_cached", "execution_success"]);
-      expect(await history(randomUUID())).toEqual({});
+      expect(await api.history(randomUUID())).toEqual({});
 
       const view = await fetch(`${sim.url}/view?filename=seq_00001_.png&subfolder=&type=output`);
       expect(view.headers.get("content-type")).toBe("image/png");
@@ -78,7 +61,7 @@ describe("gpu-simulator: ComfyUI", () => {
       expect((await fetch(`${sim.url}/view?filename=../x.png&type=output`)).status).toBe(400);
 
       // A second run of the same graph saves the next file, with the same pixels.
-      const again = await queuePrompt({ prompt: txt2img("seq"), client_id: "client-a" });
+      const again = await api.queuePrompt({ prompt: txt2img("seq"), client_id: "client-a" });
       await socket.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === again.prompt_id);
       const second = new Uint8Array(await (await fetch(`${sim.url}/api/view?filename=seq_00002_.png&type=output`)).arrayBuffer());
       expect(Buffer.from(second).equals(Buffer.from(bytes))).toBe(true);
@@ -89,7 +72,7 @@ describe("gpu-simulator: ComfyUI", () => {
   });
 
   it("refuses a bad graph with ComfyUI's 400 shapes", async () => {
-    const badModel = await post("/prompt", { prompt: txt2img("bad", (g) => ((g["4"] as Graph[string]).inputs.ckpt_name = "sdxl-nope.safetensors")) });
+    const badModel = await api.post("/prompt", { prompt: txt2img("bad", (g) => ((g["4"] as Graph[string]).inputs.ckpt_name = "sdxl-nope.safetensors")) });
     expect(badModel.status).toBe(400);
     expect(await badModel.json()).toEqual({
       error: { type: "prompt_outputs_failed_validation", message: "Prompt outputs failed validation", details: "", extra_info: {} },
@@ -101,16 +84,16 @@ describe("gpu-simulator: ComfyUI", () => {
         },
       },
     });
-    const unknown = await post("/api/prompt", { prompt: { ...txt2img("bad"), "10": { class_type: "NoSuchNode", inputs: {} } } });
+    const unknown = await api.post("/api/prompt", { prompt: { ...txt2img("bad"), "10": { class_type: "NoSuchNode", inputs: {} } } });
     expect(unknown.status).toBe(400);
     expect(((await unknown.json()) as { error: { type: string; details: string } }).error).toMatchObject({ type: "missing_node_type", details: "Node ID '#10'" });
-    const noOutput = await post("/prompt", { prompt: txt2img("bad", (g) => delete g["9"]) });
+    const noOutput = await api.post("/prompt", { prompt: txt2img("bad", (g) => delete g["9"]) });
     expect(((await noOutput.json()) as { error: { type: string } }).error.type).toBe("prompt_no_outputs");
-    const missing = (await (await post("/prompt", { prompt: txt2img("bad", (g) => delete (g["3"] as Graph[string]).inputs.steps) })).json()) as { node_errors: Record<string, { errors: { type: string; details: string }[] }> };
+    const missing = (await (await api.post("/prompt", { prompt: txt2img("bad", (g) => delete (g["3"] as Graph[string]).inputs.steps) })).json()) as { node_errors: Record<string, { errors: { type: string; details: string }[] }> };
     expect(missing.node_errors["3"]?.errors).toEqual([expect.objectContaining({ type: "required_input_missing", details: "steps" })]);
-    const dangling = (await (await post("/prompt", { prompt: txt2img("bad", (g) => ((g["9"] as Graph[string]).inputs.images = ["99", 0])) })).json()) as { node_errors: Record<string, { errors: { type: string }[] }> };
+    const dangling = (await (await api.post("/prompt", { prompt: txt2img("bad", (g) => ((g["9"] as Graph[string]).inputs.images = ["99", 0])) })).json()) as { node_errors: Record<string, { errors: { type: string }[] }> };
     expect(dangling.node_errors["9"]?.errors[0]?.type).toBe("exception_during_validation");
-    expect((await post("/prompt", { prompt: txt2img("bad"), prompt_id: "not-a-uuid" })).status).toBe(400);
+    expect((await api.post("/prompt", { prompt: txt2img("bad"), prompt_id: "not-a-uuid" })).status).toBe(400);
     expect((await (await fetch(`${sim.url}/queue`)).json())).toEqual({ queue_running: [], queue_pending: [] });
   });
 
@@ -141,12 +124,8 @@ describe("gpu-simulator: ComfyUI", () => {
       "9": { class_type: "SaveImage", inputs: { images: ["8", 0], filename_prefix: "img2img/up" } },
       "10": { class_type: "PreviewImage", inputs: { images: ["7", 0] } },
     };
-    const { prompt_id } = await queuePrompt({ prompt: graph });
-    let entry: History[string] | undefined;
-    for (let i = 0; i < 100 && !entry; i++) {
-      entry = (await history(prompt_id))[prompt_id];
-      if (!entry) await new Promise((r) => setTimeout(r, 50));
-    }
+    const { prompt_id } = await api.queuePrompt({ prompt: graph });
+    const entry = await api.finished(prompt_id);
     expect(entry?.outputs["9"]?.images).toEqual([{ filename: "up_00001_.png", subfolder: "img2img", type: "output" }]);
     expect(entry?.outputs["10"]?.images[0]?.type).toBe("temp");
     const saved = new Uint8Array(await (await fetch(`${sim.url}/view?filename=up_00001_.png&subfolder=img2img&type=output`)).arrayBuffer());
@@ -155,7 +134,7 @@ describe("gpu-simulator: ComfyUI", () => {
     const previewBytes = new Uint8Array(await (await fetch(`${sim.url}/view?filename=${encodeURIComponent(preview?.filename ?? "")}&type=temp`)).arrayBuffer());
     expect(pngSize(previewBytes)).toEqual({ width: 40, height: 24 });
 
-    const missing = await post("/prompt", { prompt: { ...graph, "2": { class_type: "LoadImage", inputs: { image: "never-uploaded.png" } } } });
+    const missing = await api.post("/prompt", { prompt: { ...graph, "2": { class_type: "LoadImage", inputs: { image: "never-uploaded.png" } } } });
     expect(missing.status).toBe(400);
     expect(((await missing.json()) as { node_errors: Record<string, { errors: { type: string; details: string }[] }> }).node_errors["2"]?.errors[0]).toMatchObject({ type: "custom_validation_failed", details: "image - Invalid image file: never-uploaded.png" });
   });
@@ -165,26 +144,26 @@ describe("gpu-simulator: ComfyUI", () => {
     const socket = await openSocket(`${ws}/ws?clientId=client-b`);
     try {
       const slow = (prefix: string) => txt2img(prefix, (g) => ((g["3"] as Graph[string]).inputs.steps = 20));
-      const a = await queuePrompt({ prompt: slow("a"), client_id: "client-b" });
-      const b = await queuePrompt({ prompt: txt2img("b"), client_id: "client-b" });
-      const c = await queuePrompt({ prompt: txt2img("c"), client_id: "client-b" });
+      const a = await api.queuePrompt({ prompt: slow("a"), client_id: "client-b" });
+      const b = await api.queuePrompt({ prompt: txt2img("b"), client_id: "client-b" });
+      const c = await api.queuePrompt({ prompt: txt2img("c"), client_id: "client-b" });
       await socket.waitFor((m) => m.type === "progress" && m.data.prompt_id === a.prompt_id);
       const queue = (await (await fetch(`${sim.url}/queue`)).json()) as { queue_running: unknown[][]; queue_pending: unknown[][] };
       expect(queue.queue_running.map((i) => i[1])).toEqual([a.prompt_id]);
       expect(queue.queue_pending.map((i) => i[1])).toEqual([b.prompt_id, c.prompt_id]);
       expect(queue.queue_pending[0]?.[4]).toEqual(["9"]);
 
-      await post("/queue", { delete: [c.prompt_id] });
+      await api.post("/queue", { delete: [c.prompt_id] });
       // Naming a prompt that is not running interrupts nothing.
-      await post("/interrupt", { prompt_id: b.prompt_id });
-      await post("/interrupt", { prompt_id: a.prompt_id });
+      await api.post("/interrupt", { prompt_id: b.prompt_id });
+      await api.post("/interrupt", { prompt_id: a.prompt_id });
       const stopped = await socket.waitFor((m) => m.type === "execution_interrupted");
       expect(stopped.data).toMatchObject({ prompt_id: a.prompt_id, node_id: "3", node_type: "KSampler" });
       await sim.config({ msPerImage: 0 });
       await socket.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === b.prompt_id);
-      expect((await history(a.prompt_id))[a.prompt_id]?.status).toMatchObject({ status_str: "error", completed: false });
-      expect((await history(b.prompt_id))[b.prompt_id]?.status.status_str).toBe("success");
-      expect(await history(c.prompt_id)).toEqual({});
+      expect((await api.history(a.prompt_id))[a.prompt_id]?.status).toMatchObject({ status_str: "error", completed: false });
+      expect((await api.history(b.prompt_id))[b.prompt_id]?.status.status_str).toBe("success");
+      expect(await api.history(c.prompt_id)).toEqual({});
       const stats = await sim.stats();
       expect(stats.byKind.comfyui.maxConcurrent).toBe(1);
       expect([a, b, c].map((p) => stats.byPrompt[p.prompt_id])).toEqual([1, 1, 1]);
@@ -194,120 +173,6 @@ describe("gpu-simulator: ComfyUI", () => {
     }
   });
 
-  it("reports an injected failure as execution_error on the sampler", async () => {
-    await sim.config({ comfyui: { errorRate: 1 } });
-    const socket = await openSocket(`${ws}/ws?clientId=client-c`);
-    try {
-      const { prompt_id } = await queuePrompt({ prompt: txt2img("fail"), client_id: "client-c" });
-      const error = await socket.waitFor((m) => m.type === "execution_error" && m.data.prompt_id === prompt_id);
-      expect(error.data).toMatchObject({ node_id: "3", node_type: "KSampler", exception_type: "RuntimeError", exception_message: expect.any(String), traceback: expect.any(Array) });
-      await socket.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === prompt_id);
-      expect((await history(prompt_id))[prompt_id]?.status.messages.map(([e]) => e)).toEqual(["execution_start", "execution_cached", "execution_error"]);
-    } finally {
-      await sim.config({ comfyui: { errorRate: 0 } });
-      socket.close();
-    }
-  });
-
-  it("with ComfyUI's cache on, reuses what the previous prompt ran: nothing for the same graph, the sampler on for a new seed", async () => {
-    await sim.config({ comfyui: { comfyCache: true } });
-    const socket = await openSocket(`${ws}/ws?clientId=client-f`);
-    try {
-      const run = async (graph: Graph) => {
-        const { prompt_id } = await queuePrompt({ prompt: graph, client_id: "client-f" });
-        await socket.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === prompt_id);
-        const mine = socket.messages.filter((m) => m.data.prompt_id === prompt_id);
-        return {
-          cached: mine.find((m) => m.type === "execution_cached")?.data.nodes,
-          ran: mine.filter((m) => m.type === "executing" && m.data.node !== null).map((m) => m.data.node),
-          images: (await history(prompt_id))[prompt_id]?.outputs["9"]?.images.map((i) => i.filename),
-        };
-      };
-      const first = await run(txt2img("cached"));
-      expect(first.ran).toEqual(["4", "6", "7", "5", "3", "8", "9"]);
-      const same = await run(txt2img("cached"));
-      expect(same).toEqual({ cached: ["3", "4", "5", "6", "7", "8", "9"], ran: [], images: first.images });
-      const reseeded = await run(txt2img("cached", (g) => ((g["3"] as Graph[string]).inputs.seed = 1)));
-      expect(reseeded.cached).toEqual(["4", "5", "6", "7"]);
-      expect(reseeded.ran).toEqual(["3", "8", "9"]);
-      expect(reseeded.images).toEqual(["cached_00002_.png"]);
-    } finally {
-      await sim.config({ comfyui: { comfyCache: false } });
-      socket.close();
-    }
-  });
-
-  it("sends a binary preview frame per sampling step when previews are on", async () => {
-    await sim.config({ comfyui: { comfyPreviews: true } });
-    const socket = await openSocket(`${ws}/ws?clientId=client-g`);
-    try {
-      const { prompt_id } = await queuePrompt({ prompt: txt2img("previews"), client_id: "client-g" });
-      await socket.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === prompt_id);
-      expect(socket.binary).toHaveLength(3);
-      for (const frame of socket.binary) {
-        expect([frame.readUInt32BE(0), frame.readUInt32BE(4)]).toEqual([1, 2]);
-        expect(pngSize(frame.subarray(8))).toEqual({ width: 64, height: 64 });
-      }
-    } finally {
-      await sim.config({ comfyui: { comfyPreviews: false } });
-      socket.close();
-    }
-  });
-
-  it("keeps answering over HTTP while its sockets are down: the prompt runs and its history is there", async () => {
-    const socket = await openSocket(`${ws}/ws?clientId=client-d`);
-    await sim.config({ comfyui: { comfySocketDown: true } });
-    try {
-      const { prompt_id } = await queuePrompt({ prompt: txt2img("nosocket"), client_id: "client-d" });
-      await expect(openSocket(`${ws}/ws?clientId=client-e`)).rejects.toThrow();
-      let entry: History[string] | undefined;
-      for (let i = 0; i < 100 && !entry; i++) {
-        entry = (await history(prompt_id))[prompt_id];
-        if (!entry) await new Promise((r) => setTimeout(r, 50));
-      }
-      expect(entry?.status.status_str).toBe("success");
-      expect(socket.messages.some((m) => m.data.prompt_id === prompt_id)).toBe(false);
-    } finally {
-      await sim.config({ comfyui: { comfySocketDown: false } });
-      socket.close();
-    }
-  });
-
-  it("speaks worker-comfyui on RunPod: 5.x base64 and s3_url images, the 4.x form, and its validation error", async () => {
-    const input = { workflow: txt2img("rp", (g) => ((g["5"] as Graph[string]).inputs.batch_size = 2)) };
-    const run = (await (await post("/v2/comfy-ep/run", { input })).json()) as { id: string; status: string };
-    expect(run.status).toBe("IN_QUEUE");
-    let job: { status: string; output?: { images: { filename: string; type: string; data: string }[] } } = { status: "" };
-    for (let i = 0; i < 100 && job.status !== "COMPLETED"; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      job = (await (await fetch(`${sim.url}/v2/comfy-ep/status/${run.id}`)).json()) as typeof job;
-    }
-    expect(job.status).toBe("COMPLETED");
-    expect(job.output?.images.map((i) => [i.filename, i.type])).toEqual([
-      ["rp_00001_.png", "base64"],
-      ["rp_00002_.png", "base64"],
-    ]);
-    expect(pngSize(Buffer.from(job.output?.images[0]?.data ?? "", "base64"))).toEqual({ width: 64, height: 48 });
-
-    const s3 = (await (await post("/v2/comfy-ep-s3/runsync", { input })).json()) as { output: { images: { type: string; data: string }[] } };
-    expect(s3.output.images[0]?.type).toBe("s3_url");
-    expect(pngSize(new Uint8Array(await (await fetch(s3.output.images[0]?.data ?? "")).arrayBuffer()))).toEqual({ width: 64, height: 48 });
-
-    const v4 = (await (await post("/v2/comfy-v4/runsync", { input })).json()) as { output: { status: string; message: string } };
-    expect(v4.output.status).toBe("success");
-    expect(pngSize(Buffer.from(v4.output.message, "base64"))).toEqual({ width: 64, height: 48 });
-
-    const withImage = { workflow: { "1": { class_type: "LoadImage", inputs: { image: "mine.png" } }, "2": { class_type: "SaveImage", inputs: { images: ["1", 0], filename_prefix: "echo" } } }, images: [{ name: "mine.png", image: `data:image/png;base64,${Buffer.from(encodePng(12, 10, () => [1, 2, 3])).toString("base64")}` }] };
-    const echoed = (await (await post("/v2/comfy-ep/runsync", { input: withImage })).json()) as { output: { images: { data: string }[] } };
-    expect(pngSize(Buffer.from(echoed.output.images[0]?.data ?? "", "base64"))).toEqual({ width: 12, height: 10 });
-
-    const bad = (await (await post("/v2/comfy-ep/runsync", { input: { workflow: txt2img("rp", (g) => ((g["4"] as Graph[string]).inputs.ckpt_name = "nope.safetensors")) } })).json()) as { status: string; error: string };
-    expect(bad.status).toBe("FAILED");
-    expect(bad.error).toContain("Workflow validation failed:\n• Node 4");
-    expect(bad.error).toContain("Available checkpoint models: v1-5-pruned-emaonly.safetensors, chilloutmix-Ni.safetensors");
-    const none = (await (await post("/v2/comfy-ep/runsync", { input: {} })).json()) as { status: string; error: string };
-    expect(none).toMatchObject({ status: "FAILED", error: "Missing 'workflow' parameter" });
-  });
 });
 
 describe("gpu-simulator: ComfyUI auth", () => {
