@@ -96,7 +96,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Submit an img2img, txt2img or upscale job */
+        /** Submit an img2img, txt2img, upscale or workflow (a ComfyUI graph) job */
         post: {
             parameters: {
                 query?: never;
@@ -5327,7 +5327,7 @@ export interface components {
                     id: string;
                     runtime: string;
                     /** @enum {string} */
-                    tasktype: "text-to-image" | "image-to-image" | "extra-single-image" | "extra-batch-image";
+                    tasktype: "text-to-image" | "image-to-image" | "extra-single-image" | "extra-batch-image" | "pipeline";
                     prefix: string;
                     context?: unknown;
                     webhook?: string;
