@@ -51,7 +51,14 @@ async function queuePrompt(c: Context<AppEnv>, body: PromptRequest) {
   const extra_data = clientId === null ? extra : { ...extra, client_id: clientId };
   const webhook = extra.webhook;
   if (webhook !== undefined && typeof webhook !== "string") return c.json(comfyError("invalid_prompt", "extra_data.webhook must be a URL string", "extra_data.webhook"), 400);
-  const inputs = await uploadedInputs(env, tenant, graph);
+  let inputs: Awaited<ReturnType<typeof uploadedInputs>>;
+  try {
+    inputs = await uploadedInputs(env, tenant, graph);
+  } catch (err) {
+    // A LoadImage name that could not be a file of the tenant's: ComfyUI's own 400, under its node.
+    if (err instanceof EaselError && err.status === 422) return c.json(graphError(err, graph), 400);
+    throw err;
+  }
   const reserved = await tracker(env, tenant).reserve({ prompt_id: promptId, run_id: runId, client_id: clientId });
   if (!reserved.ok) return c.json(comfyError("invalid_prompt_id", "this prompt_id is already in use", "prompt_id"), 400);
   try {

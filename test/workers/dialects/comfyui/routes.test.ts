@@ -56,6 +56,13 @@ describe("POST /prompt refusals", () => {
     expect(body.node_errors["3"]).toMatchObject({ class_type: "KSampler", dependent_outputs: [], errors: [{ type: "invalid_input", message: expect.stringContaining('"4"') }] });
   });
 
+  it("refuses a LoadImage name that could leave the tenant's uploads, under its node", async () => {
+    const graph = { "1": { class_type: "LoadImage", inputs: { image: "../globex/cat.png" } }, "2": { class_type: "SaveImage", inputs: { images: ["1", 0] } } };
+    const res = await call("/prompt", { headers: ACME, body: { prompt: graph } });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { type: "prompt_outputs_failed_validation" }, node_errors: { "1": { class_type: "LoadImage", errors: [{ details: "prompt.1.inputs.image" }] } } });
+  });
+
   it("answers prompt_no_outputs for a graph that saves nothing", async () => {
     const res = await call("/prompt", { headers: ACME, body: { prompt: { "1": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "x.safetensors" } } } } });
     expect(res.status).toBe(400);
