@@ -21,6 +21,7 @@ const titled = (g: Record<string, Omit<Node, "_meta">>): Graph => Object.fromEnt
 const EXAMPLE = titled(JSON.parse(readFileSync(new URL("../../examples/comfyui-txt2img.json", import.meta.url), "utf8")) as Record<string, Omit<Node, "_meta">>);
 const KEY = "sk_comfy_a";
 const OTHER = "sk_comfy_b";
+const CAPPED = "sk_comfy_capped";
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 let sim: Awaited<ReturnType<typeof startSimulatorProcess>>;
@@ -37,7 +38,11 @@ beforeAll(async () => {
   gw = await startGateway({
     persistDir: dir,
     vars: {
-      TENANTS: JSON.stringify({ a: { api_keys: [KEY], webhook_secrets: [SECRET] }, b: { api_keys: [OTHER], webhook_secrets: [SECRET] } }),
+      TENANTS: JSON.stringify({
+        a: { api_keys: [KEY], webhook_secrets: [SECRET] },
+        b: { api_keys: [OTHER], webhook_secrets: [SECRET] },
+        capped: { api_keys: [CAPPED], webhook_secrets: [SECRET], max_active_jobs: 1 },
+      }),
       BACKENDS: JSON.stringify([{ name: "comfy", kind: "comfyui", url: sim.url, max_concurrency: 2 }]),
       ALLOW_PRIVATE_URLS: "true",
       URL_SIGNING_SECRET: "e2e",
@@ -209,5 +214,17 @@ describe("the ComfyUI front over raw HTTP and WebSocket", () => {
     expect(((await (await get(`/v1/jobs/${waiting}`)).json()) as { status: string }).status).toBe("canceled");
     expect((await post("/interrupt", {})).status).toBe(200);
     for (const id of ids.slice(0, 2)) expect((await historyOf(id)).status.messages.map(([t]) => t)).toContain("execution_interrupted");
+  });
+
+  it("answers a tenant over its max_active_jobs with a 429 in ComfyUI's shape, creating nothing", async () => {
+    const first = await post("/prompt", { prompt: txt2img("cap1", 40) }, CAPPED);
+    expect(first.status).toBe(200);
+    const second = await post("/prompt", { prompt: txt2img("cap2") }, CAPPED);
+    expect(second.status).toBe(429);
+    expect(second.headers.get("retry-after")).toBeTruthy();
+    expect(await second.json()).toMatchObject({ error: { type: "too_many_active_jobs", message: expect.any(String) } });
+    const queue = (await (await get("/queue", CAPPED)).json()) as { queue_running: unknown[][]; queue_pending: unknown[][] };
+    expect(queue.queue_running.length + queue.queue_pending.length).toBe(1);
+    expect((await post("/interrupt", {}, CAPPED)).status).toBe(200);
   });
 });
