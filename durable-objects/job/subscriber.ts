@@ -15,6 +15,8 @@ export class SubscriberFeed {
   /** The last event handed over by this instance; after a restart only news from then on goes out. */
   private sentSeq: number | undefined;
   private sending: Promise<void> = Promise.resolve();
+  /** The job's subscriber (null: none), read once: a job's input never changes. */
+  private name: string | null | undefined;
 
   constructor(private readonly room: JobRoom) {}
 
@@ -27,10 +29,12 @@ export class SubscriberFeed {
 
   private async send(): Promise<void> {
     const { env, ledger } = this.room;
+    if (this.name === null) return;
     const row = ledger.row();
     if (!row) return;
-    const name = parseInput(row).subscriber;
-    if (!name) return;
+    this.name ??= parseInput(row).subscriber ?? null;
+    const name = this.name;
+    if (name === null) return;
     const all = ledger.eventsAfter(this.sentSeq ?? 0);
     // A fresh instance does not know what its predecessor sent: it starts from the newest event.
     const events = this.sentSeq === undefined ? all.slice(-1) : all;
