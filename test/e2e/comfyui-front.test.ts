@@ -143,9 +143,13 @@ describe("the real @saintno/comfyui-sdk against the gateway", () => {
 });
 
 describe("the ComfyUI front over raw HTTP and WebSocket", () => {
-  it("answers /prompt as ComfyUI, keeps a client's prompt_id, shows the prompt at /v1/jobs and posts its history entry signed", async () => {
+  it("runs script_examples/websockets_api_example.py's flow: its own prompt_id, the socket until executing null, history, /view; the prompt at /v1/jobs and its history entry posted signed", async () => {
+    // As the script: a socket for its client id first (the key as ?token=, as ComfyUI-Login takes it), then the prompt with a uuid4 prompt_id.
+    const socket = await openSocket(`${gw.url.replace("http", "ws")}/api/ws?clientId=raw&token=${KEY}`);
     const promptId = crypto.randomUUID();
     const res = await post("/api/prompt", { prompt: txt2img("hook"), prompt_id: promptId, client_id: "raw", extra_data: { webhook: `${receiver.url}/comfy` } });
+    await socket.waitFor((m: SocketMessage) => m.type === "executing" && m.data.node === null && m.data.prompt_id === promptId, 60_000).finally(() => socket.close());
+    expect(socket.messages.filter((m) => m.type === "progress").every((m) => m.data.prompt_id === promptId)).toBe(true);
     expect(res.status).toBe(200);
     const body = (await res.json()) as { prompt_id: string; number: number; node_errors: object };
     expect(body).toEqual({ prompt_id: promptId, number: expect.any(Number), node_errors: {} });

@@ -10,6 +10,7 @@ import { MAX_INIT_IMAGE_BYTES } from "../../jobs/intake";
 import { BASES, comfyApp, comfyAuth } from "./auth";
 import { checkName, checkSubfolder, fileType, numberedName, parseOutputName, uploadKey } from "./files";
 import { checkpoints, objectInfo, systemStats } from "./info";
+import { MAX_CLIENT_ID } from "./translate";
 import { snapshotFor } from "../../jobs/tenant-job";
 import { trackerName } from "./prompts";
 
@@ -97,7 +98,7 @@ for (const base of BASES) {
       tags,
       summary: "The WebSocket of ComfyUI's messages, for the tenant's prompts queued with this clientId",
       middleware: [comfyAuth] as const,
-      request: { query: z.object({ clientId: z.string().max(256).optional(), token: z.string().optional() }) },
+      request: { query: z.object({ clientId: z.string().max(MAX_CLIENT_ID).optional(), token: z.string().optional() }) },
       responses: { 101: { description: "switching to the WebSocket" }, 426: json("not a WebSocket upgrade") },
     }),
     async (c) => {

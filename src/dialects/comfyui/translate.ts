@@ -7,11 +7,14 @@ import { savesOutput } from "../../jobs/workflow-graph";
 import type { JobOutput } from "../../schemas/job";
 import { outputName } from "./files";
 
+/** A socket's tags are at most 256 characters, and the client id is one of them (with a prefix). */
+export const MAX_CLIENT_ID = 200;
+
 /** `POST /prompt` as ComfyUI reads it; `prompt` is checked by the job's own graph rules (and shaped here for ComfyUI). */
 export const PromptRequestSchema = z
   .looseObject({
     prompt: z.unknown().optional(),
-    client_id: z.string().max(256).optional(),
+    client_id: z.string().max(MAX_CLIENT_ID).optional(),
     prompt_id: z.string().optional(),
     extra_data: z.record(z.string(), z.unknown()).optional(),
     number: z.number().optional(),

@@ -87,6 +87,7 @@ describe("the server's own routes", () => {
 describe("GET /ws", () => {
   it("is a WebSocket that says the queue's state on connect, with the client's id", async () => {
     expect((await call("/ws?clientId=c1", { headers: ACME })).status).toBe(426);
+    expect((await call(`/ws?clientId=${"x".repeat(201)}&token=sk_acme_1`, { headers: { upgrade: "websocket" } })).status).toBe(422);
     const res = await call("/ws?clientId=c1&token=sk_acme_1", { headers: { upgrade: "websocket" } });
     expect(res.status).toBe(101);
     const ws = res.webSocket;
