@@ -148,14 +148,14 @@ describe("the ComfyUI front over raw HTTP and WebSocket", () => {
     const socket = await openSocket(`${gw.url.replace("http", "ws")}/api/ws?clientId=raw&token=${KEY}`);
     const promptId = crypto.randomUUID();
     const res = await post("/api/prompt", { prompt: txt2img("hook"), prompt_id: promptId, client_id: "raw", extra_data: { webhook: `${receiver.url}/comfy` } });
+    const queue = (await (await get("/queue")).json()) as { queue_running: unknown[][]; queue_pending: unknown[][] };
+    expect([...queue.queue_running, ...queue.queue_pending].map((item) => item[1])).toContain(promptId);
     await socket.waitFor((m: SocketMessage) => m.type === "executing" && m.data.node === null && m.data.prompt_id === promptId, 60_000).finally(() => socket.close());
     expect(socket.messages.filter((m) => m.type === "progress").every((m) => m.data.prompt_id === promptId)).toBe(true);
     expect(res.status).toBe(200);
     const body = (await res.json()) as { prompt_id: string; number: number; node_errors: object };
     expect(body).toEqual({ prompt_id: promptId, number: expect.any(Number), node_errors: {} });
     const runId = res.headers.get("x-easel-run-id") ?? "";
-    const queue = (await (await get("/queue")).json()) as { queue_running: unknown[][]; queue_pending: unknown[][] };
-    expect([...queue.queue_running, ...queue.queue_pending].map((item) => item[1])).toContain(promptId);
 
     const entry = await historyOf(promptId);
     expect(entry.status.status_str).toBe("success");
