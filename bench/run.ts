@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { startGateway, startSimulatorProcess, type GatewayProcess } from "../test/e2e/support/processes";
 import { connectDevTools, measurePeak } from "./memory";
 import { scale } from "./scale";
@@ -49,9 +50,12 @@ const submit = async (base: string, body: object = JOB): Promise<string> => {
   return ((await res.json()) as JobView).id;
 };
 
-async function withGateway<T>(vars: Record<string, string>, fn: (url: string, gw: GatewayProcess) => Promise<T>): Promise<T> {
+/** The floor Worker (bench/floor/worker.ts): only a job's irreducible work, to compare the gateway with. */
+const FLOOR_CONFIG = fileURLToPath(new URL("./floor/wrangler.toml", import.meta.url));
+
+async function withGateway<T>(vars: Record<string, string>, fn: (url: string, gw: GatewayProcess) => Promise<T>, config?: string): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), "easel-bench-"));
-  const gw = await startGateway({ persistDir: dir, vars: { TENANTS, ALLOW_PRIVATE_URLS: "true", URL_SIGNING_SECRET: "bench", WEBHOOK_RETRY_SCHEDULE: "1,1,1", ...vars } });
+  const gw = await startGateway({ persistDir: dir, config, vars: { TENANTS, ALLOW_PRIVATE_URLS: "true", URL_SIGNING_SECRET: "bench", WEBHOOK_RETRY_SCHEDULE: "1,1,1", ...vars } });
   try {
     return await fn(gw.url, gw);
   } finally {
@@ -71,29 +75,43 @@ async function coreAndWebhooks(): Promise<void> {
   const receiver = await startReceiver({ secrets: [SECRET] });
   try {
     const backends = JSON.stringify([{ name: "sim", kind: "a1111", url: sim.url, max_concurrency: 256 }]);
-    await withGateway({ BACKENDS: backends }, async (base) => {
+    await withGateway({}, (floor) => withGateway({ BACKENDS: backends }, async (base) => {
       // Warm-up: the first requests compile and instantiate everything.
       for (let i = 0; i < 20; i++) {
         await timed(() => fetch(`${base}/healthz`));
         await submit(base);
+        await timed(() => fetch(`${floor}/submit`, { method: "POST", body: JSON.stringify(JOB) }));
       }
-      // /healthz alone, with nothing else running: the stricter yardstick. Then each submit beside a
-      // /healthz, the jobs before it still running (their dispatch, generation and webhook), as a
-      // client sees it; the job objects warmed after each submit land there too.
+      // /healthz alone, with nothing else running: the yardstick. Then, in turns, a submit and the
+      // request right after it (which pays for whatever the submit left running on the one local
+      // thread: its dispatch, generation and webhook), and the same pair on the floor Worker.
       await sleep(2000);
       const quietMs: number[] = [];
-      for (let i = 0; i < 200; i++) quietMs.push(await timed(() => fetch(`${base}/healthz`)));
-      const submitMs: number[] = [];
-      const healthMs: number[] = [];
+      const floorQuietMs: number[] = [];
       for (let i = 0; i < 200; i++) {
-        healthMs.push(await timed(() => fetch(`${base}/healthz`)));
-        submitMs.push(await timed(() => fetch(`${base}/v1/jobs`, { method: "POST", headers: auth, body: JSON.stringify(JOB) })));
+        quietMs.push(await timed(() => fetch(`${base}/healthz`)));
+        floorQuietMs.push(await timed(() => fetch(`${floor}/healthz`)));
       }
-      report("POST /v1/jobs p50 / p99", `${ms(quantile(submitMs, 0.5))} / ${ms(quantile(submitMs, 0.99))}`);
-      report("GET /healthz alone p50 / p99", `${ms(quantile(quietMs, 0.5))} / ${ms(quantile(quietMs, 0.99))}`);
-      report("GET /healthz between submits p50 / p99", `${ms(quantile(healthMs, 0.5))} / ${ms(quantile(healthMs, 0.99))}`);
-      report("submit p50 / healthz alone p50 (target ≤ 1.5)", (quantile(submitMs, 0.5) / quantile(quietMs, 0.5)).toFixed(2));
-      report("submit p50 / healthz between submits p50", (quantile(submitMs, 0.5) / quantile(healthMs, 0.5)).toFixed(2));
+      const submitMs: number[] = [];
+      const afterMs: number[] = [];
+      const floorMs: number[] = [];
+      const floorAfterMs: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        submitMs.push(await timed(() => fetch(`${base}/v1/jobs`, { method: "POST", headers: auth, body: JSON.stringify(JOB) })));
+        afterMs.push(await timed(() => fetch(`${base}/healthz`)));
+        floorMs.push(await timed(() => fetch(`${floor}/submit`, { method: "POST", body: JSON.stringify(JOB) })));
+        floorAfterMs.push(await timed(() => fetch(`${floor}/healthz`)));
+      }
+      const p50 = (xs: number[]) => quantile(xs, 0.5);
+      report("POST /v1/jobs p50 / p99", `${ms(p50(submitMs))} / ${ms(quantile(submitMs, 0.99))}`);
+      report("GET /healthz alone p50 / p99", `${ms(p50(quietMs))} / ${ms(quantile(quietMs, 0.99))}`);
+      report("GET /healthz right after a submit p50 / p99", `${ms(p50(afterMs))} / ${ms(quantile(afterMs, 0.99))}`);
+      report("floor Worker: new-object write + R2 put p50 / healthz alone p50", `${ms(p50(floorMs))} / ${ms(p50(floorQuietMs))}`);
+      report("floor Worker: healthz right after its submit p50", ms(p50(floorAfterMs)));
+      report("submit p50 / healthz alone p50 (target ≤ 1.5)", (p50(submitMs) / p50(quietMs)).toFixed(2));
+      report("floor submit p50 / floor healthz alone p50 (the runtime's own ratio)", (p50(floorMs) / p50(floorQuietMs)).toFixed(2));
+      report("submit p50 / floor submit p50 (target ≤ 1.2)", (p50(submitMs) / p50(floorMs)).toFixed(2));
+      report("healthz right after a submit / healthz alone (target ≤ 1.2)", (p50(afterMs) / p50(quietMs)).toFixed(2));
 
       const total = 1000;
       let next = 0;
@@ -116,8 +134,13 @@ async function coreAndWebhooks(): Promise<void> {
       const steps: Record<string, number[]> = {};
       const step = (name: string, v: number) => (steps[name] ??= []).push(v);
       const a1111Body = JSON.stringify({ prompt: "bench", width: 64, height: 64, steps: 1, seed: 1 });
+      const floorE2e: number[] = [];
       for (let i = 0; i < 40; i++) {
         direct.push(await timed(() => fetch(`${sim.url}/sdapi/v1/txt2img`, { method: "POST", headers: { "content-type": "application/json" }, body: a1111Body })));
+        const floorStart = Date.now();
+        const floorRun = (await (await fetch(`${floor}/run`, { method: "POST", body: JSON.stringify({ backend: `${sim.url}/sdapi/v1/txt2img`, body: JSON.parse(a1111Body), webhook: `${receiver.url}/floor` }) })).json()) as { id: string };
+        const floorHit = await receiver.waitFor((d) => (d.json as { data?: { id?: string } }).data?.id === floorRun.id, 30_000);
+        floorE2e.push(floorHit.receivedAt - floorStart);
         const tag = `e2e-${i}-${Date.now()}`;
         const t = Date.now();
         const res = await fetch(`${base}/v1/jobs`, { method: "POST", headers: auth, body: JSON.stringify({ ...JOB, prompt: `[tag:${tag}] bench`, webhook: `${receiver.url}/e2e` }) });
@@ -141,6 +164,8 @@ async function coreAndWebhooks(): Promise<void> {
       report("submit → signed webhook received p50 / p99", `${ms(quantile(e2e, 0.5))} / ${ms(quantile(e2e, 0.99))}`);
       report("direct backend call p50", ms(quantile(direct, 0.5)));
       report("submit → webhook p50 minus direct call p50 (target ≤ +10 ms)", `+${ms(quantile(e2e, 0.5) - quantile(direct, 0.5))}`);
+      report("floor Worker: request → webhook p50 (write, call, R2 put, write, POST)", ms(quantile(floorE2e, 0.5)));
+      report("submit → webhook p50 / floor p50 (target ≤ 1.2)", (quantile(e2e, 0.5) / quantile(floorE2e, 0.5)).toFixed(2));
       for (const [name, xs] of Object.entries(steps)) report(`  step p50: ${name}`, ms(quantile(xs.filter(Number.isFinite), 0.5)));
 
       // 200 jobs that finish together: time from the first completion to the 200th receipt.
@@ -154,7 +179,7 @@ async function coreAndWebhooks(): Promise<void> {
       const firstDone = Math.min(...burst.map((d) => Date.parse((d.json as { data: JobView }).data.completed_at ?? "")));
       const lastReceipt = Math.max(...burst.map((d) => d.receivedAt));
       report("200 simultaneous completions: all 200 webhooks delivered in", `${ms(lastReceipt - firstDone)} (${burst.length}/200 received)`);
-    });
+    }), FLOOR_CONFIG);
   } finally {
     await receiver.close();
     await sim.stop();

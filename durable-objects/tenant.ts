@@ -1,32 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../src/env";
 import { isOk, jobStub } from "../src/jobs/client";
-import type { JobType } from "../src/config";
-import type { JobStatus } from "../src/schemas/job";
-import type { AdmitResult, ClaimResult, EndpointJob, IndexQuery, IndexRow, RateResult } from "../src/contracts/tenant";
+import type { AdmitResult, ClaimRef, ClaimResult, ClaimScope, EndpointJob, IndexQuery, IndexRow, RateResult, WaitingRun } from "../src/contracts/tenant";
 import type { TenantRpc } from "../src/contracts/rpc";
+import { JobIndexTable } from "./tenant-index";
 
-/** A tenant's A1111 calls that one progress, interrupt or skip looks at. */
-const MAX_WAITING_LISTED = 100;
-
-/** A tenant at its active-job limit has its oldest active rows checked at most this often... */
-const VERIFY_EVERY_MS = 30_000;
-/** ...a few at a time, and only rows older than this (younger ones are simply running). */
-const VERIFY_BATCH = 10;
-const VERIFY_MIN_AGE_MS = 60_000;
-
-/** The index checks its active rows against their jobs this often (a job's end report may be lost)... */
+/** The index checks its active rows against their jobs this often (a job's end report may be lost). */
 const SWEEP_EVERY_MS = 60_000;
-/** ...in batches, each row at most this often, and only once it is this old. */
-const SWEEP_BATCH = 50;
-const RECHECK_MS = 5 * 60_000;
-const SWEEP_MIN_AGE_MS = 60_000;
-
-/** A row whose job is not found is an intake that died half-way only past this age (well past any intake). */
-const MISSING_MIN_AGE_MS = 60_000;
-
-/** Statuses only move forward: a late update about an earlier state must not undo a later one. */
-const RANK_SQL = (col: string) => `CASE ${col} WHEN 'queued' THEN 0 WHEN 'running' THEN 1 ELSE 2 END`;
 
 /** RunPod's `/health` counts an endpoint's jobs over about this long. */
 const ENDPOINT_JOBS_TTL_MS = 24 * 3600_000;
@@ -46,26 +26,30 @@ const SCHEMA = `
   CREATE TABLE IF NOT EXISTS waiting (run_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS endpoint_jobs (run_id TEXT PRIMARY KEY, endpoint TEXT NOT NULL, created_at INTEGER NOT NULL, status TEXT NOT NULL, retried INTEGER NOT NULL DEFAULT 0);
   CREATE INDEX IF NOT EXISTS endpoint_jobs_by_endpoint ON endpoint_jobs (endpoint, created_at);
+  CREATE TABLE IF NOT EXISTS claim_refs (run_id TEXT NOT NULL, scope TEXT NOT NULL, key TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (run_id, scope, key));
 `;
 
 /** The size of an SQLite database without a table: its first page alone. */
 const EMPTY_DATABASE_BYTES = 4096;
 
 /**
- * One per tenant: what is scoped to a tenant rather than to a job. Idempotency keys, the
- * A1111 options a tenant set, client-chosen task ids (SD-on-EKS) that must be unique, the
- * index of the tenant's jobs (for `GET /v1/jobs` and the count of active jobs), and the jobs its
- * synchronous A1111 calls wait on (what A1111's progress, interrupt and skip act on).
+ * A tenant's object, by its name (src/tenant-shards.ts) either the tenant's home or one of its
+ * shards; the class is one, each object holds the rows routed to it. The home keeps what is a
+ * setting of the tenant (A1111 options, RunPod answers kept for a status call, the rate window)
+ * and, for a tenant with `max_active_jobs`, its whole job index (one count); a shard keeps the
+ * index rows, A1111 waits and RunPod endpoint rows of the runs hashed to it, and the idempotency
+ * keys and task ids hashed to it.
  */
 export class TenantObject extends DurableObject<Env> implements TenantRpc {
   /** Whether this instance made sure the tables exist (see `sql`). */
   private schemaReady = false;
   /** Whether this instance knows the sweep's alarm is set and the tenant's name stored: then a submit costs one write. */
   private sweepArmed = false;
+  private readonly index = new JobIndexTable(() => this.sql);
 
   /**
-   * The object's SQLite, its tables made at first use rather than in the constructor: a read of a
-   * tenant that never wrote (an unknown task id, an empty list) answers from `blank` and stores nothing.
+   * The object's SQLite, its tables made at first use rather than in the constructor: a read of an
+   * object that never wrote (an unknown task id, an empty list) answers from `blank` and stores nothing.
    */
   private get sql(): SqlStorage {
     if (!this.schemaReady) {
@@ -88,11 +72,13 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
     return !this.schemaReady && this.ctx.storage.sql.databaseSize <= EMPTY_DATABASE_BYTES;
   }
 
+  // ---- claims: idempotency keys and task ids ----
+
   /**
    * Binds `key` to `runId` unless it is bound already: then the first run id comes back, or a
    * conflict when the request behind it differs (`hash` is of the canonical JSON body).
    */
-  async claim(scope: "idempotency" | "eks_task", key: string, hash: string, runId: string, ttlMs: number | null): Promise<ClaimResult> {
+  async claim(scope: ClaimScope, key: string, hash: string, runId: string, ttlMs: number | null): Promise<ClaimResult> {
     const now = Date.now();
     // Forget expired keys a few at a time, so the table stays the size of a day's traffic.
     this.sql.exec("DELETE FROM claims WHERE rowid IN (SELECT rowid FROM claims WHERE expires_at IS NOT NULL AND expires_at < ? LIMIT 100)", now);
@@ -105,19 +91,39 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
     return { status: "claimed", runId };
   }
 
-  /** Frees a key bound to `runId` whose job was refused before it existed (a limit): it never happened. */
-  async release(scope: "idempotency" | "eks_task", key: string, runId: string): Promise<void> {
+  /** Frees a key bound to `runId`: its job was refused before it existed (a limit), or was deleted. */
+  async release(scope: ClaimScope, key: string, runId: string): Promise<void> {
     if (this.blank) return;
     this.sql.exec("DELETE FROM claims WHERE scope = ? AND key = ? AND run_id = ?", scope, key, runId);
   }
 
-  async lookup(scope: "idempotency" | "eks_task", key: string): Promise<string | null> {
+  async lookup(scope: ClaimScope, key: string): Promise<string | null> {
     if (this.blank) return null;
     return (
       this.sql.exec<{ run_id: string }>("SELECT run_id FROM claims WHERE scope = ? AND key = ? AND (expires_at IS NULL OR expires_at >= ?)", scope, key, Date.now()).toArray()[0]?.run_id ??
       null
     );
   }
+
+  /** In the run's shard: `runId` may hold `ref` (claimed in the key's shard), for its purge to free. */
+  async noteClaim(runId: string, ref: ClaimRef, ttlMs: number | null): Promise<void> {
+    const now = Date.now();
+    this.sql.exec("DELETE FROM claim_refs WHERE rowid IN (SELECT rowid FROM claim_refs WHERE expires_at IS NOT NULL AND expires_at < ? LIMIT 100)", now);
+    this.sql.exec("INSERT OR REPLACE INTO claim_refs (run_id, scope, key, expires_at) VALUES (?, ?, ?, ?)", runId, ref.scope, ref.key, ttlMs === null ? null : now + ttlMs);
+  }
+
+  /** The key went to another run: `runId` holds nothing there. */
+  async unnoteClaim(runId: string, ref: ClaimRef): Promise<void> {
+    if (this.blank) return;
+    this.sql.exec("DELETE FROM claim_refs WHERE run_id = ? AND scope = ? AND key = ?", runId, ref.scope, ref.key);
+  }
+
+  async claimRefs(runId: string): Promise<ClaimRef[]> {
+    if (this.blank) return [];
+    return this.sql.exec<ClaimRef>("SELECT scope, key FROM claim_refs WHERE run_id = ?", runId).toArray();
+  }
+
+  // ---- what dialects keep per run: A1111 waits, RunPod endpoint rows ----
 
   /** A synchronous A1111 call waits on `runId` until `ttlMs` at most (the job's own deadline). */
   async addWaiting(runId: string, ttlMs: number): Promise<void> {
@@ -131,14 +137,38 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
     this.sql.exec("DELETE FROM waiting WHERE run_id = ?", runId);
   }
 
-  /** The run ids waited on, oldest first (at most MAX_WAITING_LISTED: what progress or interrupt acts on at once). */
-  async listWaiting(): Promise<string[]> {
+  /** The runs waited on, oldest first, at most `limit`. */
+  async listWaiting(limit: number): Promise<WaitingRun[]> {
+    if (this.blank) return [];
+    return this.sql.exec<WaitingRun>("SELECT run_id, created_at FROM waiting WHERE expires_at >= ? ORDER BY created_at, run_id LIMIT ?", Date.now(), limit).toArray();
+  }
+
+  /** Remembers a RunPod job under its endpoint, for that endpoint's `/health` and `/purge-queue`. */
+  async trackEndpointJob(endpoint: string, runId: string): Promise<void> {
+    const now = Date.now();
+    this.sql.exec("DELETE FROM endpoint_jobs WHERE rowid IN (SELECT rowid FROM endpoint_jobs WHERE created_at < ? LIMIT 100)", now - ENDPOINT_JOBS_TTL_MS);
+    this.sql.exec("INSERT OR IGNORE INTO endpoint_jobs (run_id, endpoint, created_at, status) VALUES (?, ?, ?, 'queued')", runId, endpoint, now);
+  }
+
+  /** The endpoint's jobs of the last day, newest first, with the last status seen (terminal ones are final). */
+  async endpointJobs(endpoint: string, limit: number): Promise<EndpointJob[]> {
     if (this.blank) return [];
     return this.sql
-      .exec<{ run_id: string }>("SELECT run_id FROM waiting WHERE expires_at >= ? ORDER BY created_at, run_id LIMIT ?", Date.now(), MAX_WAITING_LISTED)
-      .toArray()
-      .map((r) => r.run_id);
+      .exec<EndpointJob>(
+        "SELECT run_id, status, retried, created_at FROM endpoint_jobs WHERE endpoint = ? AND created_at >= ? ORDER BY created_at DESC, run_id DESC LIMIT ?",
+        endpoint,
+        Date.now() - ENDPOINT_JOBS_TTL_MS,
+        limit,
+      )
+      .toArray();
   }
+
+  async noteEndpointJob(runId: string, status: string, retried = false): Promise<void> {
+    if (this.blank) return;
+    this.sql.exec("UPDATE endpoint_jobs SET status = ?, retried = retried + ? WHERE run_id = ?", status, retried ? 1 : 0, runId);
+  }
+
+  // ---- the tenant's settings (home) ----
 
   async getOptions(): Promise<Record<string, unknown>> {
     if (this.blank) return {};
@@ -159,32 +189,10 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
     this.sql.exec("INSERT OR REPLACE INTO results (id, body, expires_at) VALUES (?, ?, ?)", id, body, now + ttlMs);
   }
 
-  /** Remembers a RunPod job under its endpoint, for that endpoint's `/health` and `/purge-queue`. */
-  async trackEndpointJob(endpoint: string, runId: string): Promise<void> {
-    const now = Date.now();
-    this.sql.exec("DELETE FROM endpoint_jobs WHERE rowid IN (SELECT rowid FROM endpoint_jobs WHERE created_at < ? LIMIT 100)", now - ENDPOINT_JOBS_TTL_MS);
-    this.sql.exec("INSERT OR IGNORE INTO endpoint_jobs (run_id, endpoint, created_at, status) VALUES (?, ?, ?, 'queued')", runId, endpoint, now);
-  }
-
-  /** The endpoint's jobs of the last day, newest first, with the last status seen (terminal ones are final). */
-  async endpointJobs(endpoint: string, limit: number): Promise<EndpointJob[]> {
-    if (this.blank) return [];
-    return this.sql
-      .exec<EndpointJob>("SELECT run_id, status, retried FROM endpoint_jobs WHERE endpoint = ? AND created_at >= ? ORDER BY created_at DESC LIMIT ?", endpoint, Date.now() - ENDPOINT_JOBS_TTL_MS, limit)
-      .toArray();
-  }
-
-  async noteEndpointJob(runId: string, status: string, retried = false): Promise<void> {
-    if (this.blank) return;
-    this.sql.exec("UPDATE endpoint_jobs SET status = ?, retried = retried + ? WHERE run_id = ?", status, retried ? 1 : 0, runId);
-  }
-
   async getResult(id: string): Promise<string | null> {
     if (this.blank) return null;
     return this.sql.exec<{ body: string }>("SELECT body FROM results WHERE id = ? AND expires_at >= ?", id, Date.now()).toArray()[0]?.body ?? null;
   }
-
-  // ---- limits ----
 
   /**
    * Counts one job-submitting request in the current fixed window of `periodMs` and says whether
@@ -207,10 +215,10 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
    */
   async admit(tenant: string, row: IndexRow, maxActive: number | null): Promise<AdmitResult> {
     if (maxActive !== null) {
-      const active = this.activeCount();
-      if (active >= maxActive) return { ok: false, active, verify: this.rowsToVerify() };
+      const active = this.index.activeCount();
+      if (active >= maxActive) return { ok: false, active, verify: this.index.rowsToVerify() };
     }
-    this.sql.exec("INSERT OR IGNORE INTO jobs (id, created_at, status, type, track_id) VALUES (?, ?, ?, ?, ?)", row.id, row.created_at, row.status, row.type, row.track_id);
+    this.index.insert(row);
     if (!this.sweepArmed) {
       // The sweep asks job objects as this tenant.
       this.sql.exec("INSERT OR IGNORE INTO names (key, value) VALUES ('tenant', ?)", tenant);
@@ -227,122 +235,66 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
   /**
    * The sweep: old active rows are checked against their job objects, the source of truth. A job
    * whose end report was lost is corrected here; a row whose job was never created (an intake that
-   * stopped half-way) is removed. Runs while the tenant has active jobs.
+   * stopped half-way) is removed. Runs while the object has active rows.
    */
   override async alarm(): Promise<void> {
     const tenant = this.sql.exec<{ value: string }>("SELECT value FROM names WHERE key = 'tenant'").toArray()[0]?.value;
     const now = Date.now();
-    const rows = tenant
-      ? this.sql
-          .exec<{ id: string }>(
-            `SELECT id FROM jobs WHERE status IN ('queued', 'running') AND created_at < ? AND (checked_at IS NULL OR checked_at < ?)
-             ORDER BY COALESCE(checked_at, 0), created_at LIMIT ?`,
-            now - SWEEP_MIN_AGE_MS,
-            now - RECHECK_MS,
-            SWEEP_BATCH,
-          )
-          .toArray()
-      : [];
+    const ids = tenant ? this.index.rowsToSweep(now) : [];
     await Promise.all(
-      rows.map(async ({ id }) => {
+      ids.map(async (id) => {
         const res = await jobStub(this.env, id)
           .get(tenant ?? "")
           .catch(() => undefined);
         if (!res) return;
-        if (!isOk(res)) await this.dropMissing(id);
-        else this.sql.exec(`UPDATE jobs SET status = CASE WHEN ${RANK_SQL("?")} = 2 THEN ? ELSE status END, checked_at = ? WHERE id = ?`, res.snapshot.job.status, res.snapshot.job.status, now, id);
+        if (!isOk(res)) this.index.dropMissing(id);
+        else this.index.checked(id, res.snapshot.job.status, now);
       }),
     );
-    if (this.activeCount() > 0) await this.ctx.storage.setAlarm(Date.now() + SWEEP_EVERY_MS);
+    if (this.index.activeCount() > 0) await this.ctx.storage.setAlarm(Date.now() + SWEEP_EVERY_MS);
     else this.sweepArmed = false;
   }
 
   /** A job that was admitted but never created (its intake failed) leaves the index. */
   async forget(id: string): Promise<void> {
     if (this.blank) return;
-    this.sql.exec("DELETE FROM jobs WHERE id = ?", id);
+    this.index.delete(id);
   }
 
   /**
-   * The job reached the end of RETENTION_S: its index row, the claims bound to it (idempotency
-   * key, SD-on-EKS task id) and its endpoint row go with it, so a key or task id can be used anew.
+   * The job reached the end of RETENTION_S: its rows here go with it (index row, endpoint row, wait,
+   * the notes of its claims, and claims bound to it here), so a key or task id can be used anew.
    */
   async purgeJob(id: string): Promise<void> {
     if (this.blank) return;
     this.ctx.storage.transactionSync(() => {
-      this.sql.exec("DELETE FROM jobs WHERE id = ?", id);
+      this.index.delete(id);
       this.sql.exec("DELETE FROM claims WHERE run_id = ?", id);
+      this.sql.exec("DELETE FROM claim_refs WHERE run_id = ?", id);
       this.sql.exec("DELETE FROM endpoint_jobs WHERE run_id = ?", id);
       this.sql.exec("DELETE FROM waiting WHERE run_id = ?", id);
     });
   }
 
-  /**
-   * A row whose job object answered not_found (a list page's correction, the sweep): removed only
-   * once older than MISSING_MIN_AGE_MS. Intake enters the row before it creates the job, so a younger
-   * one is a submit under way, whose place under `max_active_jobs` must hold.
-   */
+  /** A row whose job object answered not_found (a list page's correction, a refused admit's check). */
   async dropMissing(id: string): Promise<void> {
     if (this.blank) return;
-    this.sql.exec("DELETE FROM jobs WHERE id = ? AND created_at < ?", id, Date.now() - MISSING_MIN_AGE_MS);
+    this.index.dropMissing(id);
   }
 
-  /** The job object reports its status; the row is created if it was missing (a job from before the index). */
+  /** The job object reports its status; the row is created if it was missing. */
   async setStatus(row: IndexRow): Promise<void> {
-    this.sql.exec(
-      `INSERT INTO jobs (id, created_at, status, type, track_id) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET status = excluded.status WHERE ${RANK_SQL("jobs.status")} < ${RANK_SQL("excluded.status")}`,
-      row.id,
-      row.created_at,
-      row.status,
-      row.type,
-      row.track_id,
-    );
+    this.index.setStatus(row);
   }
 
-  /** RunPod's `/retry`: a failed job is queued again, the one way back that `setStatus` does not take. */
   async reopen(id: string): Promise<void> {
-    this.sql.exec("UPDATE jobs SET status = 'queued' WHERE id = ? AND status = 'failed'", id);
+    this.index.reopen(id);
     // Active again: the sweep must watch it.
     await this.armSweep();
   }
 
-  /** Newest first, by (created_at, id): a keyset that new jobs (always newer) never shift. */
   async list(q: IndexQuery): Promise<IndexRow[]> {
     if (this.blank) return [];
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    const add = (clause: string, ...values: (string | number)[]) => {
-      where.push(clause);
-      args.push(...values);
-    };
-    // Queued and running are one state here (active); the job objects tell them apart.
-    if (q.status === "queued" || q.status === "running") add("status IN ('queued', 'running')");
-    else if (q.status) add("status = ?", q.status);
-    if (q.type) add("type = ?", q.type);
-    if (q.track_id !== undefined) add("track_id = ?", q.track_id);
-    if (q.created_after !== undefined) add("created_at >= ?", q.created_after);
-    if (q.created_before !== undefined) add("created_at < ?", q.created_before);
-    if (q.before) add("(created_at < ? OR (created_at = ? AND id < ?))", q.before.created_at, q.before.created_at, q.before.id);
-    const sql = `SELECT id, created_at, status, type, track_id FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, id DESC LIMIT ?`;
-    return this.sql.exec<{ id: string; created_at: number; status: JobStatus; type: JobType; track_id: string | null }>(sql, ...args, q.limit).toArray();
-  }
-
-  private rowsToVerify(): IndexRow[] {
-    const now = Date.now();
-    const last = this.sql.exec<{ value: number }>("SELECT value FROM meta WHERE name = 'verified_at'").toArray()[0]?.value ?? 0;
-    if (now - last < VERIFY_EVERY_MS) return [];
-    this.sql.exec("INSERT OR REPLACE INTO meta (name, value) VALUES ('verified_at', ?)", now);
-    return this.sql
-      .exec<{ id: string; created_at: number; status: JobStatus; type: JobType; track_id: string | null }>(
-        "SELECT id, created_at, status, type, track_id FROM jobs WHERE status IN ('queued', 'running') AND created_at < ? ORDER BY created_at ASC LIMIT ?",
-        now - VERIFY_MIN_AGE_MS,
-        VERIFY_BATCH,
-      )
-      .toArray();
-  }
-
-  private activeCount(): number {
-    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running')").one().n;
+    return this.index.list(q);
   }
 }

@@ -42,6 +42,7 @@ export interface ExecutionResult {
 class Interrupted extends Error {}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const SLICE_MS = 50;
 
 /** Dependencies first, each node once, from the output nodes in order; a cached node's inputs are not needed. */
 function order(graph: Graph, outputs: string[], cached: (id: string) => boolean): string[] {
@@ -118,7 +119,8 @@ export async function execute(x: Execution): Promise<ExecutionResult> {
           sample: async (steps, samples) => {
             const stepMs = steps > 0 ? (faults.msPerImage * samples) / steps : 0;
             for (let s = 1; s <= steps; s++) {
-              if (stepMs > 0) await sleep(stepMs);
+              // Slept in slices, so an interrupt lands within one of them, as ComfyUI checks it inside a step.
+              for (let left = stepMs; left > 0 && !x.interrupted(); left -= SLICE_MS) await sleep(Math.min(left, SLICE_MS));
               if (x.interrupted()) throw new Interrupted();
               progressState(id, s, steps, "running");
               x.emit("progress", { value: s, max: steps, prompt_id: x.promptId, node: id });

@@ -162,10 +162,13 @@ export class ComfyQueue {
       extraData: item[3],
       emit: (event, data) => {
         if (event === "executing") run.lastNode = String(data.node);
-        // execution_interrupted goes to everyone when the prompt has no client.
-        if (clientId !== undefined) this.send(event, data, clientId);
-        if (clientId !== undefined && event === "progress" && this.state.faults("comfyui").comfyPreviews) this.preview(clientId, Number(data.value), Number(data.max));
-        else if (event === "execution_interrupted") this.send(event, data);
+        if (clientId === undefined) {
+          // A prompt with no client: only execution_interrupted is sent, to everyone.
+          if (event === "execution_interrupted") this.send(event, data);
+          return;
+        }
+        this.send(event, data, clientId);
+        if (event === "progress" && this.state.faults("comfyui").comfyPreviews) this.preview(clientId, Number(data.value), Number(data.max));
       },
       interrupted: () => run.interrupted,
       cache: this.state.faults("comfyui").comfyCache ? this.cache : undefined,

@@ -9,7 +9,6 @@ import { models } from "./routes/models";
 import { outputs } from "./routes/outputs";
 import { webhooks } from "./routes/webhooks";
 import { drainBody } from "./middleware/drain-body";
-import { warmJobObjects } from "./jobs/warm-objects";
 
 export { JobObject } from "../durable-objects/job/object";
 export { BackendScheduler } from "../durable-objects/backend-scheduler";
@@ -18,7 +17,6 @@ export { ComfySocket } from "../durable-objects/comfy-socket";
 
 const app = createApp();
 app.use("*", drainBody({ maxBytes: MAX_BODY_BYTES }));
-app.use("*", warmJobObjects({ size: 2, delayMs: 5 }));
 app.use("/internal/*", limit(CALLBACK_MAX_BYTES));
 app.use("*", async (c, next) => (c.req.path.startsWith("/internal/") ? next() : limitClientBody(c, next)));
 app.use("*", jsonBodies);

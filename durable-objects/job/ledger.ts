@@ -111,8 +111,8 @@ export class JobLedger {
   ) {}
 
   /**
-   * The object's SQLite, its tables made at first use rather than in the constructor: an object
-   * warmed ahead of its job touches no storage, so one whose job never comes leaves nothing.
+   * The object's SQLite, its tables made at first use rather than in the constructor: reading an
+   * id that has no job (a GET of an unknown run id) leaves the object without storage.
    */
   private get sql(): SqlStorage {
     if (!this.schemaReady) {

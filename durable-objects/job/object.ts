@@ -7,7 +7,7 @@ import type { Env } from "../../src/env";
 import type { JobSnapshot, Result } from "../../src/jobs/results";
 import { CreateJobSchema, type CreateJob } from "../../src/jobs/spec";
 import type { Delivery, JobEvent, JobStatus } from "../../src/schemas/job";
-import { tenantStub } from "../../src/tenants";
+import { indexObject } from "../../src/tenant-shards";
 import { takeCallback } from "./callback";
 import { JobLedger, TERMINAL } from "./ledger";
 import { Outbox } from "./outbox";
@@ -65,14 +65,6 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
   }
 
   // ---- RPC: reads ----
-
-  /**
-   * Brings the object into being ahead of its job, so the submit that names it does not wait for
-   * that (the bulk of a new object's cost under `wrangler dev`). Touches no storage.
-   */
-  warm(): boolean {
-    return true;
-  }
 
   /** Creates the job once; a second call with the same id answers the existing job. */
   async create(raw: CreateJob): Promise<{ snapshot: JobSnapshot; created: boolean }> {
@@ -175,7 +167,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     if (!row) return notFound();
     if (row.status !== "failed") return { ok: false, code: "conflict", message: `only a failed or timed-out job can be retried; this one is ${row.status}` };
     this.ledger.retry(Date.now());
-    await tenantStub(this.env, row.tenant)
+    await indexObject(this.env, row.tenant, row.id)
       .reopen(row.id)
       .catch((err: unknown) => console.error("job index not reopened", err instanceof Error ? err.message : String(err)));
     await this.reschedule();

@@ -1,7 +1,7 @@
-/** An ended job deleted RETENTION_S after its end: its files, its rows in the tenant's object, its own storage. */
+/** An ended job deleted RETENTION_S after its end: its files, its rows in the tenant's objects, its own storage. */
 import { config } from "../../src/config";
 import { deletePrefixes } from "../../src/storage/purge";
-import { tenantStub } from "../../src/tenants";
+import { purgeTenantRows } from "../../src/jobs/job-index";
 import { releaseOutputPrefix } from "../../src/jobs/output-claims";
 import { defaultOutputPrefix } from "../../src/storage/images";
 import { dueBy } from "./due";
@@ -24,7 +24,7 @@ export class Retention {
 
   /**
    * RETENTION_S after the job ended, once its webhook events are sent or given up (a body's images
-   * are read from R2 as it is sent): its files in R2, its rows in the tenant's object (index row,
+   * are read from R2 as it is sent): its files in R2, its rows in the tenant's objects (index row,
    * idempotency key, task id) and then all of its own storage go. Each part can be done again, so a
    * purge cut short by a restart is simply done again whole. True when the job is gone.
    */
@@ -37,7 +37,7 @@ export class Retention {
     try {
       const input = parseInput(row);
       await deletePrefixes(env.IMAGES, [`inputs/${row.id}/`, `callbacks/${row.id}/`, `${input.output_prefix}/`]);
-      await tenantStub(env, row.tenant).purgeJob(row.id);
+      await purgeTenantRows(env, row.tenant, row.id);
       // A prefix the client chose (an SD-on-EKS location) was claimed across tenants: free it too.
       if (input.output_prefix !== defaultOutputPrefix(row.id)) await releaseOutputPrefix(env, input.output_prefix, row.id);
     } catch (err) {

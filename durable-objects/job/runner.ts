@@ -22,13 +22,20 @@ import { fullInput, iso } from "./view";
 
 /**
  * A job waiting in a backend's line is woken by that backend's scheduler when a slot frees (a lost
- * wake-up lapses there and is offered again); this safety re-check, jittered so a burst's jobs do
- * not come back together, is the backstop for what that misses, and lets a job waiting at an open
- * circuit see whether another backend has room. At 5 minutes a CI soak left one job queued through
- * its whole 150 s drain after the hard kills (cause not found); 30 s, twice the old per-job poll.
+ * wake-up lapses there and is offered again), so waiting costs nothing per second. A job that other
+ * backends could also run looks again this often (jittered, so a burst's jobs do not come back
+ * together), in case one of them has room meanwhile: a scheduler knows only its own line.
  */
 export const WAITING_RECHECK_MS = 30_000;
 const WAITING_RECHECK_JITTER_MS = 10_000;
+/** A job only one backend can run relies on its wake-up; this long backstop is all it costs. */
+const WAITING_BACKSTOP_MS = 5 * 60_000;
+/**
+ * A dispatch lost with its instance after a slot was granted (a full lease, the job already out of
+ * the line) but before its attempt began would otherwise wait for the next recheck: the alarm takes
+ * it up again this soon, while the lease still holds the slot for it.
+ */
+const DISPATCH_GUARD_MS = 5_000;
 /** A job that could join no line (its schedulers could not be reached) tries again this soon. */
 const UNQUEUED_RETRY_MS = 15_000;
 const POLL_MAX_MS = 15_000;
@@ -141,6 +148,7 @@ export class AttemptRunner {
       await this.slots.release(row.waiting_on ?? "", "neutral");
       return;
     }
+    await this.guardDispatch(row);
     let granted: BackendConfig | undefined;
     const busy: { backend: BackendConfig; load: number }[] = [];
     const open: BackendConfig[] = [];
@@ -181,11 +189,21 @@ export class AttemptRunner {
         else await this.slots.release(best.backend.name, "neutral");
       }
       if (!granted) {
-        ledger.setWaiting(waitingOn, waitingOn === null ? retryAt : Date.now() + WAITING_RECHECK_MS + Math.floor(Math.random() * WAITING_RECHECK_JITTER_MS));
+        const recheck = candidates.length > 1 ? WAITING_RECHECK_MS + Math.floor(Math.random() * WAITING_RECHECK_JITTER_MS) : WAITING_BACKSTOP_MS;
+        ledger.setWaiting(waitingOn, waitingOn === null ? retryAt : Date.now() + recheck);
         return;
       }
     }
     await this.runAttempt(ledger.mustRow(), input, granted);
+  }
+
+  /** See DISPATCH_GUARD_MS: the dispatch is due again soon unless this step records what came of it. */
+  private async guardDispatch(row: JobRow): Promise<void> {
+    const { ctx, ledger } = this.room;
+    const at = Date.now() + DISPATCH_GUARD_MS;
+    ledger.setWaiting(row.waiting_on, at);
+    const alarm = await ctx.storage.getAlarm();
+    if (alarm === null || alarm > at) await ctx.storage.setAlarm(at);
   }
 
   private async runAttempt(row: JobRow, input: StoredJobInput, backend: BackendConfig): Promise<void> {

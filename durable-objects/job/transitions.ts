@@ -4,7 +4,7 @@
  */
 import { renderWebhookBody } from "../../src/contracts/renderers";
 import type { JobError, WebhookEventType } from "../../src/schemas/job";
-import { tenantStub } from "../../src/tenants";
+import { indexObject } from "../../src/tenant-shards";
 import { serializeWithSlots } from "../../src/webhooks/body-slots";
 import { canTransition, parseInput, type JobRow, type StoredOutput, type Webhook } from "./ledger";
 import type { JobRoom } from "./room";
@@ -67,7 +67,7 @@ export async function finish(
 async function reportEnd(room: JobRoom): Promise<void> {
   const row = room.ledger.mustRow();
   const input = parseInput(row);
-  await tenantStub(room.env, row.tenant)
+  await indexObject(room.env, row.tenant, row.id)
     .setStatus({ id: row.id, created_at: row.created_at, status: row.status, type: input.spec.type, track_id: input.track_id ?? null })
     .catch((err: unknown) => console.error("job index update failed; the index will check", err instanceof Error ? err.message : String(err)));
 }

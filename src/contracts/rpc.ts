@@ -10,10 +10,9 @@ import type { CreateJob } from "../jobs/spec";
 import type { Delivery, JobEvent, JobStatus } from "../schemas/job";
 import type { CallbackBody } from "./job";
 import type { AcquireResult, AttemptOutcome, BackendStatus, CatalogAnswer, ReleaseOutcome } from "./scheduler";
-import type { AdmitResult, ClaimResult, EndpointJob, IndexQuery, IndexRow, RateResult } from "./tenant";
+import type { AdmitResult, ClaimRef, ClaimResult, ClaimScope, EndpointJob, IndexQuery, IndexRow, RateResult, WaitingRun } from "./tenant";
 
 export interface JobRpc {
-  warm(): boolean;
   create(raw: CreateJob): Promise<{ snapshot: JobSnapshot; created: boolean }>;
   get(tenant: string, opts?: { full?: boolean }): Promise<Result<{ snapshot: JobSnapshot }>>;
   events(tenant: string, afterSeq?: number): Promise<Result<{ events: JobEvent[]; terminal: boolean }>>;
@@ -28,15 +27,20 @@ export interface JobRpc {
   backendCallback(attemptN: number, token: string, headers: [string, string][], staged: CallbackBody): Promise<{ accepted: boolean }>;
 }
 
-export type ClaimScope = "idempotency" | "eks_task";
-
+/**
+ * A tenant's object: its home (named by the tenant) or one of its shards (src/tenant-shards.ts
+ * names them); each holds the part of the tables that was routed to it.
+ */
 export interface TenantRpc {
   claim(scope: ClaimScope, key: string, hash: string, runId: string, ttlMs: number | null): Promise<ClaimResult>;
   release(scope: ClaimScope, key: string, runId: string): Promise<void>;
   lookup(scope: ClaimScope, key: string): Promise<string | null>;
+  noteClaim(runId: string, ref: ClaimRef, ttlMs: number | null): Promise<void>;
+  unnoteClaim(runId: string, ref: ClaimRef): Promise<void>;
+  claimRefs(runId: string): Promise<ClaimRef[]>;
   addWaiting(runId: string, ttlMs: number): Promise<void>;
   removeWaiting(runId: string): Promise<void>;
-  listWaiting(): Promise<string[]>;
+  listWaiting(limit: number): Promise<WaitingRun[]>;
   getOptions(): Promise<Record<string, unknown>>;
   setOptions(values: Record<string, unknown>): Promise<void>;
   putResult(id: string, body: string, ttlMs: number): Promise<void>;

@@ -32,6 +32,15 @@ export type RateResult = { ok: boolean; remaining: number; reset_ms: number };
 /** Refused: `verify` lists old active rows to check against their job objects (a lost update or a half-made job may hold a place). */
 export type AdmitResult = { ok: true } | { ok: false; active: number; verify: IndexRow[] };
 
-export type EndpointJob = { run_id: string; status: string; retried: number };
+/** A RunPod job under its endpoint; `created_at` orders the rows of several shards. */
+export type EndpointJob = { run_id: string; status: string; retried: number; created_at: number };
+
+/** A synchronous A1111 call waiting on `run_id` since `created_at`. */
+export type WaitingRun = { run_id: string; created_at: number };
+
+export type ClaimScope = "idempotency" | "eks_task";
+
+/** A key claimed for a run, noted in the run's shard so that its purge finds the key's shard. */
+export type ClaimRef = { scope: ClaimScope; key: string };
 
 export type ClaimResult = { status: "claimed"; runId: string } | { status: "existing"; runId: string } | { status: "conflict"; runId: string };

@@ -11,12 +11,13 @@ import type { z } from "@hono/zod-openapi";
 import { DEFAULT_TIMEOUT_S, GenerationLimitsSchema, MAX_UPSCALED_SIDE, type WebhookEventType } from "../schemas/job";
 import { defaultOutputPrefix, inputImageKey, inputKey, passThroughKey, putImage } from "../storage/images";
 import type { S3Output } from "../storage/s3-output";
-import { tenantStub } from "../tenants";
+import { hasActiveLimit, indexObject, keyShard } from "../tenant-shards";
+import { claimKey } from "./claims";
 import { isOk, jobStub } from "./client";
-import { admitJob, hasActiveLimit, checkRate } from "./limits";
+import { admitJob, checkRate } from "./limits";
 import { requireKnownModel } from "./models";
 import type { JobSnapshot } from "./results";
-import { takeRunId } from "./warm-objects";
+import { mintRunId } from "./run-id";
 import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type Dialect, type GenerationSpec, type Workflow } from "./spec";
 import { checkImageNames, checkedWorkflow, readInputImages, type InputImage } from "./workflow-inputs";
 import { workflowBackends } from "./workflow-routing";
@@ -186,11 +187,11 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   }
   const inputImages = req.images ? await readInputImages(req.images, { field: fields.images, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES }) : [];
 
-  let runId = opts.runId ?? (await takeRunId(env));
+  let runId = opts.runId ?? (await mintRunId(env));
   let claimedKey: string | undefined;
   if (opts.idempotency) {
     const hash = await sha256Hex(canonicalJson(opts.idempotency.body));
-    const claim = await tenantStub(env, opts.tenant).claim("idempotency", opts.idempotency.key, hash, runId, IDEMPOTENCY_TTL_MS);
+    const claim = await claimKey(env, opts.tenant, "idempotency", opts.idempotency.key, hash, runId, IDEMPOTENCY_TTL_MS);
     if (claim.status === "conflict") throw new EaselError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request body");
     if (claim.status === "claimed") claimedKey = opts.idempotency.key;
     if (claim.status === "existing") {
@@ -210,7 +211,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
     } catch (err) {
       // Nothing half-created: a job that could not be created leaves the index again (once it is in).
       await indexed.catch(() => undefined);
-      await tenantStub(env, opts.tenant).forget(runId).catch(() => undefined);
+      await indexObject(env, opts.tenant, runId).forget(runId).catch(() => undefined);
       throw err;
     }
   };
@@ -223,7 +224,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   }
   await admitJob(env, opts.tenant, row).catch(async (err: unknown) => {
     // Refused by a limit: the key this request claimed is free again for its retry, whatever its body.
-    if (claimedKey) await tenantStub(env, opts.tenant).release("idempotency", claimedKey, runId);
+    if (claimedKey) await keyShard(env, opts.tenant, claimedKey).release("idempotency", claimedKey, runId);
     throw err;
   });
   return create(Promise.resolve());

@@ -2,8 +2,8 @@ import type { IndexRow } from "../contracts/tenant";
 import { config } from "../config";
 import type { Env } from "../env";
 import { EaselError } from "../errors";
-import { tenantStub } from "../tenants";
 import { TERMINAL_STATUSES } from "../schemas/job";
+import { indexObject, tenantHome } from "../tenant-shards";
 import { readIndexed } from "./job-index";
 
 /** What a client over `max_active_jobs` is told to wait before trying again: jobs end at their own pace. */
@@ -11,32 +11,31 @@ const ACTIVE_RETRY_S = 2;
 
 /**
  * Holds a tenant to its `rate_limit`: every request that would create a job counts, accepted or
- * not. A fixed window in the tenant's object (see the README for why not the rate-limiting binding).
+ * not. A fixed window in the tenant's home object, one count (see the README for why not the
+ * rate-limiting binding, and for the ceiling this puts on such a tenant).
  */
 export async function checkRate(env: Env, tenant: string): Promise<void> {
   const limit = config.tenant(env, tenant)?.rate_limit;
   if (!limit) return;
-  const res = await tenantStub(env, tenant).hit(limit.requests, limit.period_s * 1000);
+  const res = await tenantHome(env, tenant).hit(limit.requests, limit.period_s * 1000);
   if (res.ok) return;
   throw new EaselError(429, "rate_limited", `over the rate limit of ${limit.requests} job submissions per ${limit.period_s} s`, undefined, limitHeaders(limit.requests, res.remaining, Math.max(1, Math.ceil(res.reset_ms / 1000))));
 }
 
-/** Whether the tenant has a `max_active_jobs`: only then can entering a job in the index refuse it. */
-export const hasActiveLimit = (env: Env, tenant: string): boolean => (config.tenant(env, tenant)?.max_active_jobs ?? null) !== null;
-
 /**
  * Enters a job in its tenant's index, holding the tenant to `max_active_jobs` (queued + running)
  * in the same step, before anything of the job is stored: a refused job leaves nothing behind.
+ * Such a tenant's index is whole in its home object (src/tenant-shards.ts), where the count is one.
  */
 export async function admitJob(env: Env, tenant: string, row: IndexRow): Promise<void> {
   const max = config.tenant(env, tenant)?.max_active_jobs ?? null;
-  const index = tenantStub(env, tenant);
+  const index = indexObject(env, tenant, row.id);
   let res = await index.admit(tenant, row, max);
   if (!res.ok && res.verify.length) {
     // Old active rows may be wrong (an update still being retried, an intake that died half-way):
     // check them against their jobs, and ask again if that freed a place.
     const rows = res.verify;
-    const jobs = await Promise.all(rows.map((r) => readIndexed(env, tenant, r)));
+    const jobs = await Promise.all(rows.map((r) => readIndexed(env, tenant, { row: r, index })));
     if (jobs.some((j) => !j || TERMINAL_STATUSES.some((t) => t === j.status))) res = await index.admit(tenant, row, max);
   }
   if (res.ok) return;

@@ -3,8 +3,7 @@ import type { Env } from "../env";
 import { invalid } from "../errors";
 import { base64ToBytes, base64UrlEncode } from "../lib/base64";
 import type { Job } from "../schemas/job";
-import { tenantStub } from "../tenants";
-import { readIndexed } from "./job-index";
+import { indexPage, readIndexed } from "./job-index";
 import { RUN_ID_PATTERN } from "./run-id";
 
 export type ListQuery = Omit<IndexQuery, "before"> & { cursor?: string };
@@ -26,17 +25,16 @@ export function decodeCursor(cursor: string): { created_at: number; id: string }
  * from its own object, the source of truth.
  */
 export async function listJobs(env: Env, tenant: string, q: ListQuery): Promise<{ data: Job[]; next_cursor: string | null }> {
-  const index = tenantStub(env, tenant);
   const { cursor, ...filters } = q;
-  const rows = await index.list({ ...filters, before: cursor === undefined ? undefined : decodeCursor(cursor), limit: q.limit + 1 });
-  const page = rows.slice(0, q.limit);
+  const entries = await indexPage(env, tenant, { ...filters, before: cursor === undefined ? undefined : decodeCursor(cursor), limit: q.limit + 1 });
+  const page = entries.slice(0, q.limit);
   const jobs = await Promise.all(
-    page.map(async (row) => {
-      const job = await readIndexed(env, tenant, row);
+    page.map(async (entry) => {
+      const job = await readIndexed(env, tenant, entry);
       // Filtered on a stale status: the job's own status decides.
       return q.status && job?.status !== q.status ? undefined : job;
     }),
   );
   const last = page[page.length - 1];
-  return { data: jobs.filter((j): j is Job => j !== undefined), next_cursor: rows.length > q.limit && last ? encodeCursor(last) : null };
+  return { data: jobs.filter((j): j is Job => j !== undefined), next_cursor: entries.length > q.limit && last ? encodeCursor(last.row) : null };
 }

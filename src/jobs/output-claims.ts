@@ -7,15 +7,14 @@
 import type { ClaimResult } from "../contracts/tenant";
 import type { Env } from "../env";
 import { sha256Hex } from "../lib/crypto";
-import type { TenantRpc } from "../contracts/rpc";
-import { tenantStub } from "../tenants";
+import { rpc, type TenantRpc } from "../contracts/rpc";
 
 const REGISTRY = "\u0000output-prefixes/";
 const REGISTRY_SHARDS = 64;
 
 async function registryFor(env: Env, prefix: string): Promise<TenantRpc> {
   const shard = Number.parseInt((await sha256Hex(prefix)).slice(0, 8), 16) % REGISTRY_SHARDS;
-  return tenantStub(env, `${REGISTRY}${shard}`);
+  return rpc<TenantRpc>(env.TENANT_STATE, `${REGISTRY}${shard}`);
 }
 
 /** Binds `prefix` to the tenant's `runId`; the same tenant asking again gets the first run id back. */
@@ -25,5 +24,5 @@ export async function claimOutputPrefix(env: Env, prefix: string, tenant: string
 
 /** The job behind `runId` is gone (RETENTION_S): its prefix may be claimed anew. */
 export async function releaseOutputPrefix(env: Env, prefix: string, runId: string): Promise<void> {
-  await (await registryFor(env, prefix)).purgeJob(runId);
+  await (await registryFor(env, prefix)).release("eks_task", prefix, runId);
 }

@@ -7,6 +7,8 @@ import type { Workflow } from "./spec";
 
 /** A graph's size bound: ComfyUI has no limit, but a graph past this is not a hand-made workflow. */
 export const MAX_WORKFLOW_NODES = 1000;
+/** A refusal lists at most this many problems: enough to fix a graph by, never a megabyte of them. */
+export const MAX_GRAPH_ISSUES = 50;
 
 /**
  * ComfyUI's nodes that save images as `type: "output"` (nodes.py and comfy_extras/nodes_images.py);
@@ -16,9 +18,8 @@ export const MAX_WORKFLOW_NODES = 1000;
 const SAVING_CLASSES = new Set(["SaveImage", "SaveAnimatedWEBP", "SaveAnimatedPNG", "Image Save"]);
 export const savesOutput = (classType: string): boolean => SAVING_CLASSES.has(classType) || classType.startsWith("Save");
 
-/** One problem: `path` runs from the graph (a node id, then `inputs` and the input's name). */
+/** One problem: `path` runs from the graph (a node id, then `inputs` and the input's name); empty for the graph as a whole. */
 export interface GraphIssue {
-  node: string | null;
   path: string[];
   message: string;
 }
@@ -30,15 +31,16 @@ const isLink = (v: unknown[]): v is [string, number] => v.length === 2 && typeof
 
 /** Every problem of `graph`, in node order; none means it is a graph ComfyUI can be given. */
 export function graphIssues(graph: unknown): GraphIssue[] {
-  if (!isObject(graph)) return [{ node: null, path: [], message: "must be a JSON object of nodes (ComfyUI's API format)" }];
+  if (!isObject(graph)) return [{ path: [], message: "must be a JSON object of nodes (ComfyUI's API format)" }];
   const ids = Object.keys(graph);
-  if (!ids.length) return [{ node: null, path: [], message: "has no nodes" }];
-  if (ids.length > MAX_WORKFLOW_NODES) return [{ node: null, path: [], message: `has ${ids.length} nodes, more than ${MAX_WORKFLOW_NODES}` }];
+  if (!ids.length) return [{ path: [], message: "has no nodes" }];
+  if (ids.length > MAX_WORKFLOW_NODES) return [{ path: [], message: `has ${ids.length} nodes, more than ${MAX_WORKFLOW_NODES}` }];
   const issues: GraphIssue[] = [];
   let saves = false;
   for (const id of ids) {
+    if (issues.length >= MAX_GRAPH_ISSUES) break;
     const node = graph[id];
-    const issue = (path: string[], message: string) => issues.push({ node: id, path: [id, ...path], message });
+    const issue = (path: string[], message: string) => issues.push({ path: [id, ...path], message });
     if (!isObject(node)) {
       issue([], "a node must be an object with class_type and inputs");
       continue;
@@ -55,7 +57,8 @@ export function graphIssues(graph: unknown): GraphIssue[] {
       else if (!Object.hasOwn(graph, value[0])) issue(["inputs", name], `links to node "${value[0]}", which is not in the workflow`);
     }
   }
-  if (!saves && !issues.length) issues.push({ node: null, path: [], message: "has no output node: nothing saves an image (SaveImage or another Save node)" });
+  if (issues.length > MAX_GRAPH_ISSUES) issues.length = MAX_GRAPH_ISSUES;
+  if (!saves && !issues.length) issues.push({ path: [], message: "has no output node: nothing saves an image (SaveImage or another Save node)" });
   return issues;
 }
 

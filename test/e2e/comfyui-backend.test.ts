@@ -119,6 +119,28 @@ describe("canonical jobs on a ComfyUI server", () => {
     expect(await sizesOf(upDone)).toEqual([{ width: 128, height: 96 }]);
   });
 
+  it("upscales with an upscale model the server lists, then to the exact size", async () => {
+    const job = await submit({ type: "upscale", backend: "comfy", image: png(64, 48), scale: 3, upscaler: "RealESRGAN_x2plus" });
+    const done = await waitForJob(client, job.id, 60_000);
+    expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
+    expect(await sizesOf(done)).toEqual([{ width: 192, height: 144 }]);
+  });
+
+  it("serves a dialect's job too: A1111's txt2img, answered with its images", async () => {
+    const res = await fetch(`${gw.url}/sdapi/v1/txt2img`, {
+      method: "POST",
+      headers: { authorization: `Basic ${Buffer.from("webuiapi-user:sk_acme").toString("base64")}`, "content-type": "application/json" },
+      body: JSON.stringify({ prompt: "a dialect's cat", width: 64, height: 64, batch_size: 2, seed: 9, sampler_name: "Euler a" }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { images: string[]; info: string };
+    expect(body.images.map((b) => pngSize(Buffer.from(b, "base64")))).toEqual([
+      { width: 64, height: 64 },
+      { width: 64, height: 64 },
+    ]);
+    expect((JSON.parse(body.info) as { all_seeds: number[] }).all_seeds).toEqual([9, 10]);
+  });
+
   it("shows the prompt's progress while it runs", async () => {
     await sim.config({ comfyui: { msPerImage: 4_000 } });
     try {
@@ -164,6 +186,22 @@ describe("canonical jobs on a ComfyUI server", () => {
       expect((await waitForJob(client, running.id)).status).toBe("canceled");
     } finally {
       await sim.config({ comfyui: { msPerImage: 20 } });
+    }
+  });
+
+  it("follows a prompt whose /prompt answer was lost by its prompt_id, never queuing it twice", async () => {
+    await sim.config({ comfyui: { msPerImage: 500, dropAfterAccept: 1 } });
+    try {
+      const job = await submit({ type: "txt2img", backend: "comfy", prompt: "answer lost" });
+      const done = await waitForJob(client, job.id, 60_000);
+      expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
+      const promptId = await promptIdOf(`${job.id}-1`);
+      const stats = await sim.stats();
+      expect(stats.droppedAfterAccept).toBe(1);
+      expect(stats.byPrompt[promptId]).toBe(1);
+      expect((await eventsOf(job.id)).find((e) => e.type === "attempt.submitted")?.data).toMatchObject({ attempt: 1, external_id: promptId });
+    } finally {
+      await sim.config({ comfyui: { msPerImage: 20, dropAfterAccept: 0 } });
     }
   });
 

@@ -57,6 +57,8 @@ beforeAll(async () => {
       BACKENDS: JSON.stringify([
         { name: "comfy-a", kind: "comfyui", url: sim.url },
         { name: "comfy-b", kind: "comfyui", url: sim.url },
+        // A worker-comfyui endpoint cannot list its models: they are configured. Only pinned jobs go there.
+        { name: "pod-comfy", kind: "runpod-comfyui", url: `${sim.url}/v2/comfy-endpoint`, models: ["v1-5-pruned-emaonly.safetensors"], types: ["workflow"] },
       ]),
       ALLOW_PRIVATE_URLS: "true",
       URL_SIGNING_SECRET: "e2e",
@@ -168,6 +170,27 @@ describe("workflow jobs on a ComfyUI backend", () => {
   });
 });
 
+describe("workflow jobs on a worker-comfyui endpoint", () => {
+  it("run the graph with its input images and return its outputs", async () => {
+    const cat = Buffer.from(encodePng(80, 48, (x, y) => [x * 3, y * 5, 10])).toString("base64");
+    const graph: Graph = {
+      "1": { class_type: "LoadImage", inputs: { image: "cat.png" } },
+      "2": { class_type: "SaveImage", inputs: { filename_prefix: "cat", images: ["1", 0] } },
+    };
+    const ended = await done((await submit({ type: "workflow", workflow: graph, backend: "pod-comfy", images: [{ name: "cat.png", image: cat }] })).id);
+    expect(ended.status, JSON.stringify(ended.error)).toBe("succeeded");
+    // worker-comfyui lists its images without the nodes that saved them.
+    expect(ended).toMatchObject({ backend: "pod-comfy", output: [{ content_type: "image/png", width: 80, height: 48, seed: null }] });
+  });
+
+  it("refuse a checkpoint the pinned endpoint does not list (though other backends do), naming the node", async () => {
+    const graph = txt2img((g) => void (g["4"] = { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "chilloutmix-Ni.safetensors" } }));
+    const res = await client.post("/v1/jobs", { type: "workflow", workflow: graph, backend: "pod-comfy" });
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as Refusal).error.details).toEqual([{ path: "workflow.4.inputs.ckpt_name", message: 'unknown checkpoint "chilloutmix-Ni.safetensors": backend "pod-comfy" does not list it' }]);
+  });
+});
+
 describe("a graph ComfyUI refuses", () => {
   it("fails the job at once with invalid_request naming the node, sent to one backend only", async () => {
     const asked = async () => (await sim.stats()).requests["/prompt"] ?? 0;
@@ -178,6 +201,16 @@ describe("a graph ComfyUI refuses", () => {
     expect(ended.error?.code).toBe("invalid_request");
     expect(ended.error?.message).toContain("NoSuchLatent");
     expect(await asked()).toBe(before + 1);
+  });
+});
+
+describe("canonical jobs where only ComfyUI backends serve them", () => {
+  it("refuse a sampler ComfyUI has no match for with a 422 naming sampler, before anything is queued", async () => {
+    const before = await prompts();
+    const res = await client.post("/v1/jobs", { type: "txt2img", prompt: "a cat", sampler: "Restart" });
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as Refusal).error.details).toEqual([{ path: "sampler", message: '"Restart" has no ComfyUI equivalent, and only ComfyUI backends serve this job' }]);
+    expect(await prompts()).toBe(before);
   });
 });
 

@@ -1,12 +1,16 @@
 /**
  * A1111's progress, interrupt and skip for one tenant: they act on the jobs its synchronous
- * A1111 calls are waiting on (kept in the tenant object), never on anybody else's.
+ * A1111 calls are waiting on (kept in the tenant's shards), never on anybody else's.
  */
 import type { BackendProgress } from "../../backends/types";
 import type { Env } from "../../env";
 import { DEFAULT_TIMEOUT_S } from "../../schemas/job";
 import { isOk, jobStub } from "../../jobs/client";
-import { tenantStub } from "../../tenants";
+import { waitingRuns } from "../../jobs/tenant-runs";
+import { runShard } from "../../tenant-shards";
+
+/** A tenant's A1111 calls that one progress, interrupt or skip looks at. */
+const MAX_WAITING_LISTED = 100;
 
 const IDLE_STATE = { skipped: false, interrupted: false, stopping_generation: false, job: "", job_count: 0, job_timestamp: "0", job_no: 0, sampling_step: 0, sampling_steps: 0 };
 
@@ -20,7 +24,7 @@ export type A1111Progress = {
 
 /** Marks `runId` as waited on by an A1111 call of `tenant` until `done` settles. */
 export async function whileWaiting<T>(env: Env, tenant: string, runId: string, done: () => Promise<T>): Promise<T> {
-  const stub = tenantStub(env, tenant);
+  const stub = runShard(env, tenant, runId);
   // A1111 dialect jobs keep the default timeout_s: the mark outlives the job it is for.
   await stub.addWaiting(runId, DEFAULT_TIMEOUT_S * 1000);
   try {
@@ -31,7 +35,7 @@ export async function whileWaiting<T>(env: Env, tenant: string, runId: string, d
 }
 
 async function waitedJobs(env: Env, tenant: string) {
-  const ids = await tenantStub(env, tenant).listWaiting();
+  const ids = await waitingRuns(env, tenant, MAX_WAITING_LISTED);
   const states = await Promise.all(ids.map(async (id) => ({ id, res: await jobStub(env, id).liveProgress(tenant, { image: false }) })));
   return states.flatMap(({ id, res }) => (isOk(res) ? [{ id, status: res.status, progress: res.progress }] : []));
 }

@@ -12,7 +12,7 @@ import { submitJob, type IntakeOptions, type IntakeRequest } from "../../jobs/in
 import type { JobSnapshot } from "../../jobs/results";
 import { failureStatus, syncWait } from "../../jobs/sync-wait";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
-import { tenantStub } from "../../tenants";
+import { tenantHome } from "../../tenant-shards";
 import { basicOrBearerKey } from "../keys";
 import { JSON_HEADERS, jsonWithImages } from "../outputs";
 import { OutputImage, outputPlaces } from "../../webhooks/body-slots";
@@ -29,7 +29,7 @@ a1111.onError(errorsAs(a1111Error, (e) => (e.status === 401 ? { "www-authenticat
 
 async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A1111Request) {
   const tenant = c.var.tenant;
-  const { model, field } = requestedModel(body, (await tenantStub(c.env, tenant).getOptions()).sd_model_checkpoint);
+  const { model, field } = requestedModel(body, (await tenantHome(c.env, tenant).getOptions()).sd_model_checkpoint);
   const { snapshot } = await submitJob(c.env, fromA1111(type, body, model), {
     tenant,
     dialect: "a1111",

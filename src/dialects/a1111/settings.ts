@@ -6,7 +6,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Env } from "../../env";
 import { EaselError } from "../../errors";
-import { tenantStub } from "../../tenants";
+import { tenantHome } from "../../tenant-shards";
 import { requireKnownModel } from "../../jobs/models";
 import { cachedModels, modelTitle } from "../models";
 
@@ -24,7 +24,7 @@ export async function a1111Models(env: Env) {
  * `sd-models` lists (the first one until the tenant picks another, as a fresh A1111 loads one).
  */
 export async function a1111Options(env: Env, tenant: string): Promise<Record<string, unknown>> {
-  const stored = await tenantStub(env, tenant).getOptions();
+  const stored = await tenantHome(env, tenant).getOptions();
   const picked = typeof stored.sd_model_checkpoint === "string" ? await modelTitle(env, stored.sd_model_checkpoint) : undefined;
   const first = (await cachedModels(env))[0]?.model.title ?? null;
   return { samples_format: "png", ...stored, sd_model_checkpoint: picked ?? first };
@@ -41,5 +41,5 @@ export async function setA1111Options(env: Env, tenant: string, options: z.infer
   }
   await requireKnownModel(env, options.sd_model_checkpoint, field);
   const title = options.sd_model_checkpoint ? await modelTitle(env, options.sd_model_checkpoint) : undefined;
-  await tenantStub(env, tenant).setOptions(title ? { ...options, sd_model_checkpoint: title } : options);
+  await tenantHome(env, tenant).setOptions(title ? { ...options, sd_model_checkpoint: title } : options);
 }

@@ -12,7 +12,7 @@ import { jobStub } from "../../jobs/client";
 import { submitJob } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
 import { snapshotFor } from "../../jobs/tenant-job";
-import { takeRunId } from "../../jobs/warm-objects";
+import { mintRunId } from "../../jobs/run-id";
 import type { AppEnv } from "../../middleware/auth";
 import { BASES, comfyApp, comfyAuth } from "./auth";
 import { promptSnapshot, tracker, trackerName, uploadedInputs } from "./prompts";
@@ -44,7 +44,7 @@ async function queuePrompt(c: Context<AppEnv>, body: PromptRequest) {
   const { env } = c;
   const tenant = c.var.tenant;
   const graph = body.prompt as Record<string, unknown>;
-  const runId = await takeRunId(env);
+  const runId = await mintRunId(env);
   const promptId = body.prompt_id ?? runId;
   const clientId = body.client_id ?? null;
   const extra = body.extra_data ?? {};

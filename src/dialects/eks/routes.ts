@@ -17,10 +17,11 @@ import { requireKnownModel } from "../../jobs/models";
 import { snapshotFor } from "../../jobs/tenant-job";
 import { canonicalJson, sha256Hex } from "../../lib/crypto";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
-import { tenantStub } from "../../tenants";
+import { keyShard } from "../../tenant-shards";
+import { claimKey } from "../../jobs/claims";
 import { A1111RequestSchema, requestedModel } from "../a1111/translate";
 import { apiKeyOrBearer } from "../keys";
-import { takeRunId } from "../../jobs/warm-objects";
+import { mintRunId } from "../../jobs/run-id";
 import { claimOutputPrefix } from "../../jobs/output-claims";
 import { EksTaskSchema, EksV1alpha1Schema, eksData, eksError, fromV1alpha1, fromV1alpha2, isGeneration, toEksSubmitted, toEksTask, toIntake, type EksTask } from "./translate";
 
@@ -37,10 +38,10 @@ const taken = (what: string) => new EaselError(409, "task_exists", what);
 
 /** Binds the task id (per tenant) and its output location (across tenants) to a run id. */
 async function claimTask(env: Env, tenant: string, task: EksTask, body: unknown): Promise<string> {
-  const runId = await takeRunId(env);
+  const runId = await mintRunId(env);
   const location = await claimOutputPrefix(env, task.location, tenant, runId);
   if (location.status === "conflict") throw taken(`the output location ${task.location} belongs to another account`);
-  const claim = await tenantStub(env, tenant).claim("eks_task", task.id, await sha256Hex(canonicalJson(body)), runId, null);
+  const claim = await claimKey(env, tenant, "eks_task", task.id, await sha256Hex(canonicalJson(body)), runId, null);
   if (claim.status === "conflict") throw taken(`task ${task.id} already exists`);
   // The same task again: a 409 once its job exists; before that, the first try failed or is under way.
   if (claim.status === "existing" && (await snapshotFor(env, claim.runId, tenant))) throw taken(`task ${task.id} already exists`);
@@ -142,7 +143,7 @@ eks.openapi(
   }),
   async (c) => {
     const { id_task } = c.req.valid("param");
-    const runId = await tenantStub(c.env, c.var.tenant).lookup("eks_task", id_task);
+    const runId = await keyShard(c.env, c.var.tenant, id_task).lookup("eks_task", id_task);
     const snapshot = runId ? await snapshotFor(c.env, runId, c.var.tenant) : undefined;
     if (!snapshot) throw new EaselError(404, "not_found", `task ${id_task} not found`);
     c.header("x-easel-run-id", snapshot.job.id);

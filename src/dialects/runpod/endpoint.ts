@@ -3,23 +3,23 @@ import type { Env } from "../../env";
 import { isOk, jobStub } from "../../jobs/client";
 import { endpointBackends } from "../../jobs/endpoints";
 import type { JobStatus } from "../../schemas/job";
-import { tenantStub } from "../../tenants";
+import { endpointJobs } from "../../jobs/tenant-runs";
+import { runShard } from "../../tenant-shards";
 import { schedulerStub } from "../../schedulers";
 
 /** The jobs looked at: the endpoint's most recent of the last day. */
 const MAX_JOBS = 1000;
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
 
-/** Each job's current status; the tenant object remembers terminal ones, so only live jobs are asked. */
+/** Each job's current status; the tenant's shards remember terminal ones, so only live jobs are asked. */
 async function currentStatuses(env: Env, tenant: string, endpoint: string): Promise<{ run_id: string; status: string; retried: number }[]> {
-  const stub = tenantStub(env, tenant);
-  const rows = await stub.endpointJobs(endpoint, MAX_JOBS);
+  const rows = await endpointJobs(env, tenant, endpoint, MAX_JOBS);
   return Promise.all(
     rows.map(async (row) => {
       if (TERMINAL.has(row.status)) return row;
       const res = await jobStub(env, row.run_id).get(tenant);
       const status: JobStatus | "gone" = isOk(res) ? res.snapshot.job.status : "gone";
-      if (status !== row.status) await stub.noteEndpointJob(row.run_id, status === "gone" ? "canceled" : status);
+      if (status !== row.status) await runShard(env, tenant, row.run_id).noteEndpointJob(row.run_id, status === "gone" ? "canceled" : status);
       return { ...row, status };
     }),
   );
@@ -52,7 +52,7 @@ export async function purgeEndpointQueue(env: Env, tenant: string, endpoint: str
   const results = await Promise.all(
     queued.map(async (j) => {
       const res = await jobStub(env, j.run_id).cancel(tenant, true);
-      if (isOk(res)) await tenantStub(env, tenant).noteEndpointJob(j.run_id, "canceled");
+      if (isOk(res)) await runShard(env, tenant, j.run_id).noteEndpointJob(j.run_id, "canceled");
       return isOk(res);
     }),
   );

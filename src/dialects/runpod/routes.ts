@@ -15,7 +15,7 @@ import type { JobSnapshot } from "../../jobs/results";
 import { waitForEnd } from "../../jobs/sync-wait";
 import { snapshotFor } from "../../jobs/tenant-job";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
-import { tenantStub } from "../../tenants";
+import { runShard, tenantHome } from "../../tenant-shards";
 import { a1111Models, a1111Options, setA1111Options } from "../a1111/settings";
 import { requestedModel } from "../a1111/translate";
 import { rawOrBearerKey } from "../keys";
@@ -68,7 +68,7 @@ async function instant(c: Context<AppEnv>, input: SettingsInput) {
     await setA1111Options(env, tenant, options, "input.sd_model_checkpoint");
   }
   const result = instantResult(output);
-  await tenantStub(env, tenant).putResult(result.id, JSON.stringify(result), INSTANT_RESULT_TTL_MS);
+  await tenantHome(env, tenant).putResult(result.id, JSON.stringify(result), INSTANT_RESULT_TTL_MS);
   return result;
 }
 
@@ -86,7 +86,7 @@ async function start(c: Context<AppEnv>, body: RunPodRequest): Promise<{ instant
   let fields = runPodFields(input);
   if (isUpscale(input)) req = fromRunPodUpscale(input, body.webhook);
   else {
-    const { model, field } = requestedModel(input, route.model ?? (await tenantStub(c.env, tenant).getOptions()).sd_model_checkpoint, "input.");
+    const { model, field } = requestedModel(input, route.model ?? (await tenantHome(c.env, tenant).getOptions()).sd_model_checkpoint, "input.");
     req = fromRunPod(input, body.webhook, model);
     fields = { ...fields, model: field };
   }
@@ -103,7 +103,7 @@ async function start(c: Context<AppEnv>, body: RunPodRequest): Promise<{ instant
       knownModelsOnly: true,
     },
   );
-  await tenantStub(c.env, tenant).trackEndpointJob(endpoint, snapshot.job.id);
+  await runShard(c.env, tenant, snapshot.job.id).trackEndpointJob(endpoint, snapshot.job.id);
   c.header("x-easel-run-id", snapshot.job.id);
   return { snapshot };
 }
@@ -167,7 +167,7 @@ for (const base of ["/runpod", "/v2/{endpoint_id}"] as const) {
       const { id } = c.req.valid("param");
       const snapshot = await jobAt(c, id);
       if (snapshot) return c.body(await jsonWithImages(c.env, snapshot.output_keys, await toRunPodStatus(snapshot, outputPlaces)), 200, JSON_HEADERS);
-      const kept = await tenantStub(c.env, c.var.tenant).getResult(id);
+      const kept = await tenantHome(c.env, c.var.tenant).getResult(id);
       if (!kept) throw notFound();
       return c.json(JSON.parse(kept) as Record<string, unknown>, 200);
     },
@@ -186,7 +186,7 @@ for (const base of ["/runpod", "/v2/{endpoint_id}"] as const) {
       async (c) => {
         const { id } = c.req.valid("param");
         if (await jobAt(c, id)) return waitAndAnswer(c, id, c.req.valid("query").wait);
-        const kept = await tenantStub(c.env, c.var.tenant).getResult(id);
+        const kept = await tenantHome(c.env, c.var.tenant).getResult(id);
         if (!kept) throw notFound();
         return c.json(JSON.parse(kept) as Record<string, unknown>, 200);
       },
@@ -237,7 +237,7 @@ for (const base of ["/runpod", "/v2/{endpoint_id}"] as const) {
       const { id } = c.req.valid("param");
       if (!(await jobAt(c, id))) throw notFound();
       const { snapshot } = unwrap(await jobStub(c.env, id).retry(c.var.tenant));
-      await tenantStub(c.env, c.var.tenant).noteEndpointJob(id, snapshot.job.status, true);
+      await runShard(c.env, c.var.tenant, id).noteEndpointJob(id, snapshot.job.status, true);
       return c.json({ id, status: runPodStatus(snapshot.job) }, 200);
     },
   );

@@ -120,7 +120,8 @@ const dotenv = (vars: Record<string, string>) =>
  * `wrangler dev` on loopback with its own persisted state (Durable Objects, R2), so a restart
  * keeps every job, and its own configuration in an env file.
  */
-export async function startGateway(opts: { port?: number; persistDir: string; vars: Record<string, string> }): Promise<GatewayProcess> {
+/** `config`: another Worker's wrangler.toml (the bench's floor Worker); the gateway's own by default. */
+export async function startGateway(opts: { port?: number; persistDir: string; vars: Record<string, string>; config?: string }): Promise<GatewayProcess> {
   const port = opts.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const envFile = join(mkdtempSync(join(tmpdir(), "easel-env-")), "gateway.env");
@@ -131,7 +132,7 @@ export async function startGateway(opts: { port?: number; persistDir: string; va
   const start = async () => {
     current = spawnGroup(
       join(ROOT, "node_modules/.bin/wrangler"),
-      ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", opts.persistDir, "--env-file", envFile, "--log-level", "warn", "--show-interactive-dev-session=false"],
+      ["dev", ...(opts.config ? ["--config", opts.config] : []), "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", opts.persistDir, "--env-file", envFile, "--log-level", "warn", "--show-interactive-dev-session=false"],
       { CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
     );
     const started = current;

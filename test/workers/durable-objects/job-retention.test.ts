@@ -8,7 +8,9 @@ import { EaselError } from "../../../src/errors";
 import { jobStub } from "../../../src/jobs/client";
 import { claimOutputPrefix } from "../../../src/jobs/output-claims";
 import { randomId } from "../../../src/lib/crypto";
-import { tenantStub } from "../../../src/tenants";
+import { claimKey } from "../../../src/jobs/claims";
+import { indexPage } from "../../../src/jobs/job-index";
+import { indexObject, keyShard, runShard } from "../../../src/tenant-shards";
 import { hangingJobInput } from "../support/jobs";
 import { jobObjects } from "../support/objects";
 
@@ -43,9 +45,9 @@ describe("retention", () => {
 
   it("deletes an ended job, its files and its tenant rows RETENTION_S after it ended, and nothing before", async () => {
     const id = randomId("run");
-    const tenant = tenantStub(env, "acme");
-    await tenant.admit("acme", { id, created_at: Date.now(), status: "queued", type: "img2img", track_id: null }, null);
-    await tenant.claim("idempotency", `key-${id}`, "hash", id, 24 * 3600_000);
+    const key = `key-${id}`;
+    await indexObject(env, "acme", id).admit("acme", { id, created_at: Date.now(), status: "queued", type: "img2img", track_id: null }, null);
+    expect(await claimKey(env, "acme", "idempotency", key, "hash", id, 24 * 3600_000)).toEqual({ status: "claimed", runId: id });
     const keys = await putJobFiles(id);
     const neighbour = `outputs/${id}x/image_0.png`;
     await env.IMAGES.put(neighbour, "someone else's");
@@ -68,8 +70,10 @@ describe("retention", () => {
     expect(await jobStub(env, id).get("acme")).toMatchObject({ ok: false, code: "not_found" });
     for (const key of keys) expect(await env.IMAGES.head(key), key).toBeNull();
     expect(await env.IMAGES.head(neighbour)).not.toBeNull();
-    expect((await tenant.list({ limit: 100 })).map((r) => r.id)).not.toContain(id);
-    expect(await tenant.lookup("idempotency", `key-${id}`)).toBeNull();
+    expect((await indexPage(env, "acme", { limit: 100 })).map((e) => e.row.id)).not.toContain(id);
+    // The key, held in its own shard, is free for a new job, and the run's shard no longer points at it.
+    expect(await keyShard(env, "acme", key).lookup("idempotency", key)).toBeNull();
+    expect(await runShard(env, "acme", id).claimRefs(id)).toEqual([]);
     await runInDurableObject(objectFor(id), async (_obj: JobObject, state) => {
       expect(tables(state)).toBe(0);
       expect(await state.storage.getAlarm()).toBeNull();

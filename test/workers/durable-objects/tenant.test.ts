@@ -38,11 +38,15 @@ describe("tenant object", () => {
     expect(await t.lookup("eks_task", "no-such-task")).toBeNull();
     expect(await t.getResult("no-such-result")).toBeNull();
     expect(await t.getOptions()).toEqual({});
-    expect(await t.listWaiting()).toEqual([]);
+    expect(await t.listWaiting(100)).toEqual([]);
+    expect(await t.claimRefs("run_x")).toEqual([]);
     expect(await t.endpointJobs("abc", 10)).toEqual([]);
     expect(await t.list({ limit: 20 })).toEqual([]);
     await t.noteEndpointJob("run_x", "canceled");
     await t.forget("run_x");
+    await t.dropMissing("run_x");
+    await t.purgeJob("run_x");
+    await t.unnoteClaim("run_x", { scope: "eks_task", key: "no-such-task" });
     expect(await tables()).toBe(0);
     // The first write makes the tables, and reads then see it.
     await t.setOptions({ sd_model_checkpoint: "m" });
@@ -133,9 +137,11 @@ describe("tenant job index", () => {
     await t.addWaiting("run_b", 60_000);
     await t.addWaiting("run_gone", 1);
     await new Promise((r) => setTimeout(r, 10));
-    expect(await t.listWaiting()).toEqual(["run_a", "run_b"]);
+    const ids = async (limit = 100) => (await t.listWaiting(limit)).map((w) => w.run_id);
+    expect(await ids()).toEqual(["run_a", "run_b"]);
+    expect(await ids(1)).toEqual(["run_a"]);
     await t.removeWaiting("run_a");
-    expect(await t.listWaiting()).toEqual(["run_b"]);
-    expect(await tenant("someone-else").listWaiting()).toEqual([]);
+    expect(await ids()).toEqual(["run_b"]);
+    expect(await tenant("someone-else").listWaiting(100)).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { graphCheckpoints, graphIssues, MAX_WORKFLOW_NODES } from "../../../src/jobs/workflow-graph";
+import { graphCheckpoints, graphIssues, MAX_GRAPH_ISSUES, MAX_WORKFLOW_NODES } from "../../../src/jobs/workflow-graph";
 import type { Workflow } from "../../../src/jobs/spec";
 
 /** ComfyUI's default txt2img graph, in API format. */
@@ -27,7 +27,7 @@ describe("a workflow graph's checks", () => {
   it("names a link to a node that is not there by its node and input", () => {
     const g = graph();
     g["3"] = { ...g["3"]!, inputs: { ...g["3"]!.inputs, model: ["44", 0] } };
-    expect(graphIssues(g)).toEqual([{ node: "3", path: ["3", "inputs", "model"], message: 'links to node "44", which is not in the workflow' }]);
+    expect(graphIssues(g)).toEqual([{ path: ["3", "inputs", "model"], message: 'links to node "44", which is not in the workflow' }]);
   });
 
   it("refuses a list that is not [node_id, output_index]", () => {
@@ -46,7 +46,7 @@ describe("a workflow graph's checks", () => {
   it("refuses a graph that saves nothing: a preview is not an output", () => {
     const g = graph();
     g["9"] = { class_type: "PreviewImage", inputs: { images: ["8", 0] } };
-    expect(graphIssues(g)).toEqual([{ node: null, path: [], message: expect.stringContaining("no output node") }]);
+    expect(graphIssues(g)).toEqual([{ path: [], message: expect.stringContaining("no output node") }]);
   });
 
   it("refuses what is not an object of nodes, an empty one, and one over the node bound", () => {
@@ -54,6 +54,12 @@ describe("a workflow graph's checks", () => {
     const huge: Record<string, unknown> = {};
     for (let i = 0; i <= MAX_WORKFLOW_NODES; i++) huge[String(i)] = { class_type: "SaveImage", inputs: {} };
     expect(graphIssues(huge)[0]?.message).toContain(`more than ${MAX_WORKFLOW_NODES}`);
+  });
+
+  it("lists at most MAX_GRAPH_ISSUES problems", () => {
+    const broken: Record<string, unknown> = {};
+    for (let i = 0; i < 200; i++) broken[String(i)] = { class_type: "SaveImage", inputs: { images: ["missing", 0] } };
+    expect(graphIssues(broken)).toHaveLength(MAX_GRAPH_ISSUES);
   });
 
   it("lists the checkpoints a graph loads, with their nodes", () => {
