@@ -41,9 +41,20 @@ export function promptProgress(data: Record<string, unknown>, samplers: readonly
   };
 }
 
+/**
+ * ComfyUI gives no estimate: the time left is the pace so far (from the first progress message)
+ * carried over what remains. Null until the job has moved.
+ */
+export function etaFrom(first: { at: number; fraction: number }, now: { at: number; fraction: number }): number | null {
+  const done = now.fraction - first.fraction;
+  if (done <= 0 || now.at <= first.at) return null;
+  return (((now.at - first.at) / done) * (1 - now.fraction)) / 1000;
+}
+
 export class PromptSocket {
   private signal: SocketSignal | undefined;
   private wake: (() => void) | undefined;
+  private first: { at: number; fraction: number } | undefined;
 
   private constructor(
     private readonly ws: WebSocket,
@@ -124,7 +135,10 @@ export class PromptSocket {
     switch (msg.type) {
       case "progress": {
         const p = promptProgress(data, this.samplers);
-        if (p) this.onProgress?.(p);
+        if (!p) return;
+        const now = { at: Date.now(), fraction: p.fraction };
+        this.first ??= now;
+        this.onProgress?.({ ...p, eta_s: etaFrom(this.first, now) });
         return;
       }
       case "executing":

@@ -31,6 +31,9 @@ beforeAll(async () => {
         { name: "dead-a1111", kind: "a1111", url: "http://127.0.0.1:9", types: ["txt2img"], models: ["v1-5-pruned-emaonly"] },
         { name: "comfy", kind: "comfyui", url: sim.url, api_key: COMFY_KEY, timeout_s: 120 },
         { name: "pod-comfy", kind: "runpod-comfyui", url: `${sim.url}/v2/comfy-endpoint`, models: ["v1-5-pruned-emaonly.safetensors"], timeout_s: 120 },
+        // worker-comfyui answering with S3 links, and the 4.x form (the last image as `message`).
+        { name: "pod-comfy-s3", kind: "runpod-comfyui", url: `${sim.url}/v2/comfy-s3`, models: ["v1-5-pruned-emaonly.safetensors"], timeout_s: 120 },
+        { name: "pod-comfy-v4", kind: "runpod-comfyui", url: `${sim.url}/v2/comfy-v4`, models: ["v1-5-pruned-emaonly.safetensors"], timeout_s: 120 },
       ]),
       ALLOW_PRIVATE_URLS: "true",
       URL_SIGNING_SECRET: "e2e",
@@ -281,5 +284,19 @@ describe("canonical jobs on a worker-comfyui RunPod endpoint", () => {
       { width: 64, height: 64 },
       { width: 64, height: 64 },
     ]);
+  });
+
+  it("runs img2img on a worker answering with S3 links, and reads the 4.x single-image answer", async () => {
+    const img = await submit({ type: "img2img", backend: "pod-comfy-s3", init_image: png(64, 64), strength: 0.5, samples: 2, seed: 4 });
+    const old = await submit({ type: "txt2img", backend: "pod-comfy-v4", seed: 30 });
+    const [imgDone, oldDone] = await Promise.all([waitForJob(client, img.id, 60_000), waitForJob(client, old.id, 60_000)]);
+    expect(imgDone.status, JSON.stringify(imgDone.error)).toBe("succeeded");
+    expect(imgDone.output.map((o) => o.seed)).toEqual([4, 5]);
+    expect(await sizesOf(imgDone)).toEqual([
+      { width: 64, height: 64 },
+      { width: 64, height: 64 },
+    ]);
+    expect(oldDone.status, JSON.stringify(oldDone.error)).toBe("succeeded");
+    expect(await sizesOf(oldDone)).toEqual([{ width: 64, height: 64 }]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { promptProgress } from "../../../src/backends/comfyui-socket";
+import { etaFrom, promptProgress } from "../../../src/backends/comfyui-socket";
 
 describe("ComfyUI progress messages", () => {
   it("counts each sampler as one equal part of the job", () => {
@@ -13,5 +13,12 @@ describe("ComfyUI progress messages", () => {
     expect(promptProgress({ value: 1, max: 4, node: "42" }, ["5"])).toMatchObject({ fraction: 0.25, node: "42" });
     expect(promptProgress({ value: 1, max: 0, node: "5" }, ["5"])).toBeUndefined();
     expect(promptProgress({ node: "5" }, ["5"])).toBeUndefined();
+  });
+});
+
+describe("ComfyUI time left", () => {
+  it("carries the pace since the first progress message over what remains", () => {
+    expect(etaFrom({ at: 1_000, fraction: 0.1 }, { at: 3_000, fraction: 0.3 })).toBeCloseTo(7);
+    expect(etaFrom({ at: 1_000, fraction: 0.1 }, { at: 1_000, fraction: 0.1 })).toBeNull();
   });
 });
