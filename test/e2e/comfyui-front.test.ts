@@ -105,6 +105,9 @@ describe("the real @saintno/comfyui-sdk against the gateway", () => {
     expect(pngSize(new Uint8Array(await blob.arrayBuffer()))).toEqual({ width: 64, height: 48 });
     expect(progress.length).toBeGreaterThan(0);
     expect(progress.at(-1)?.max).toBe(4);
+    // What the SDK offers for a checkpoint picker: the ComfyUI backends' own, through /object_info.
+    expect(await api.getCheckpoints()).toContain("v1-5-pruned-emaonly.safetensors");
+    expect((await api.getSystemStats()).system.os).toEqual(expect.any(String));
   });
 
   it("uploads an input image that a later prompt's LoadImage uses", async () => {
