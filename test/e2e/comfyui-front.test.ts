@@ -223,6 +223,17 @@ describe("the ComfyUI front over raw HTTP and WebSocket", () => {
     for (const id of ids.slice(0, 2)) expect((await historyOf(id)).status.messages.map(([t]) => t)).toContain("execution_interrupted");
   });
 
+  it("refuses a node no ComfyUI backend defines as ComfyUI does, with a 400 before any job", async () => {
+    const graph = txt2img("unknown");
+    (graph["8"] as Node).class_type = "NoSuchDecoder";
+    const res = await post("/prompt", { prompt: graph });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      error: { type: "invalid_prompt", message: "Cannot execute because node NoSuchDecoder does not exist.", details: "Node ID '#8'", extra_info: {} },
+      node_errors: {},
+    });
+  });
+
   it("answers a tenant over its max_active_jobs with a 429 in ComfyUI's shape, creating nothing", async () => {
     const first = await post("/prompt", { prompt: txt2img("cap1", 40) }, CAPPED);
     expect(first.status).toBe(200);

@@ -15,7 +15,7 @@ const OBJECT_INFO_TIMEOUT_MS = 5_000;
 
 type NodeDefs = Record<string, Record<string, unknown>>;
 /** Settled answers only, per BACKENDS value: a promise made in one request must not be awaited by another. */
-let kept: { backends: string; at: number; defs: NodeDefs } | undefined;
+let kept: { backends: string; at: number; defs: NodeDefs; complete: boolean } | undefined;
 
 const comfyBackends = (env: Env): BackendConfig[] => config.backends(env).filter((b) => COMFY_KINDS.has(b.kind));
 
@@ -32,23 +32,44 @@ function authHeaders(b: BackendConfig): Record<string, string> {
   return b.api_key ? { authorization: `Bearer ${b.api_key}` } : {};
 }
 
-/** The first ComfyUI server (not a RunPod endpoint: it has no `/object_info`) that answers. */
-async function backendDefs(env: Env): Promise<NodeDefs> {
-  const raw = env.BACKENDS ?? "";
-  if (kept && kept.backends === raw && Date.now() - kept.at < OBJECT_INFO_TTL_MS) return kept.defs;
-  for (const b of comfyBackends(env).filter((x) => x.kind === "comfyui")) {
-    const res = await fetch(new URL("object_info", b.url.endsWith("/") ? b.url : `${b.url}/`), { headers: authHeaders(b), signal: AbortSignal.timeout(OBJECT_INFO_TIMEOUT_MS) }).catch(() => undefined);
-    if (!res?.ok) {
-      await res?.body?.cancel();
-      continue;
-    }
-    const defs = (await res.json().catch(() => undefined)) as unknown;
-    if (defs && typeof defs === "object" && !Array.isArray(defs)) {
-      kept = { backends: raw, at: Date.now(), defs: defs as NodeDefs };
-      return kept.defs;
-    }
+async function serverDefs(b: BackendConfig): Promise<NodeDefs | undefined> {
+  const res = await fetch(new URL("object_info", b.url.endsWith("/") ? b.url : `${b.url}/`), { headers: authHeaders(b), signal: AbortSignal.timeout(OBJECT_INFO_TIMEOUT_MS) }).catch(() => undefined);
+  if (!res?.ok) {
+    await res?.body?.cancel();
+    return undefined;
   }
-  return {};
+  const defs = (await res.json().catch(() => undefined)) as unknown;
+  return defs && typeof defs === "object" && !Array.isArray(defs) ? (defs as NodeDefs) : undefined;
+}
+
+/**
+ * Every node class the ComfyUI servers define (not RunPod endpoints: they have no `/object_info`).
+ * `complete`: every backend that runs graphs answered, so a class missing here exists nowhere.
+ */
+async function backendDefs(env: Env): Promise<{ defs: NodeDefs; complete: boolean }> {
+  const raw = env.BACKENDS ?? "";
+  if (kept && kept.backends === raw && Date.now() - kept.at < OBJECT_INFO_TTL_MS) return kept;
+  const servers = comfyBackends(env).filter((b) => b.kind === "comfyui");
+  const answers = await Promise.all(servers.map(serverDefs));
+  const defs: NodeDefs = Object.assign({}, ...answers.filter((a) => a !== undefined).reverse());
+  const complete = answers.length > 0 && answers.every((a) => a !== undefined) && config.backends(env).every((b) => !b.types.includes("workflow") || b.kind === "comfyui");
+  // Only an answer is kept: a backend that did not answer is asked again at the next request.
+  if (answers.some((a) => a !== undefined)) kept = { backends: raw, at: Date.now(), defs, complete };
+  return { defs, complete };
+}
+
+/**
+ * A node whose class no ComfyUI backend defines, as ComfyUI refuses it at `/prompt`; only when every
+ * backend that runs graphs said what it defines (a RunPod endpoint cannot).
+ */
+export async function unknownNode(env: Env, graph: Record<string, unknown>): Promise<{ id: string; class_type: string } | undefined> {
+  const { defs, complete } = await backendDefs(env);
+  if (!complete) return undefined;
+  for (const [id, node] of Object.entries(graph)) {
+    const class_type = node && typeof node === "object" && "class_type" in node ? node.class_type : undefined;
+    if (typeof class_type === "string" && !Object.hasOwn(defs, class_type)) return { id, class_type };
+  }
+  return undefined;
 }
 
 const checkpointLoader = (choices: string[]) => ({
@@ -67,7 +88,7 @@ const checkpointLoader = (choices: string[]) => ({
 
 /** Every node definition, `CheckpointLoaderSimple` offering the checkpoints of all ComfyUI backends. */
 export async function objectInfo(env: Env): Promise<NodeDefs> {
-  const [defs, choices] = await Promise.all([backendDefs(env), checkpoints(env)]);
+  const [{ defs }, choices] = await Promise.all([backendDefs(env), checkpoints(env)]);
   const own = defs.CheckpointLoaderSimple;
   return { ...defs, CheckpointLoaderSimple: own ? withChoices(own, choices) : checkpointLoader(choices) };
 }

@@ -15,6 +15,7 @@ import { snapshotFor } from "../../jobs/tenant-job";
 import { mintRunId } from "../../jobs/run-id";
 import type { AppEnv } from "../../middleware/auth";
 import { BASES, comfyApp, comfyAuth } from "./auth";
+import { unknownNode } from "./info";
 import { promptSnapshot, tracker, trackerName, uploadedInputs } from "./prompts";
 import { PROMPT_FIELD, PROMPT_ID, PromptRequestSchema, comfyError, graphError, historyEntry, promptData, queueItem, type PromptRequest } from "./translate";
 
@@ -51,6 +52,8 @@ async function queuePrompt(c: Context<AppEnv>, body: PromptRequest) {
   const extra_data = clientId === null ? extra : { ...extra, client_id: clientId };
   const webhook = extra.webhook;
   if (webhook !== undefined && typeof webhook !== "string") return c.json(comfyError("invalid_prompt", "extra_data.webhook must be a URL string", "extra_data.webhook"), 400);
+  const unknown = await unknownNode(env, graph);
+  if (unknown) return c.json(comfyError("invalid_prompt", `Cannot execute because node ${unknown.class_type} does not exist.`, `Node ID '#${unknown.id}'`), 400);
   let inputs: Awaited<ReturnType<typeof uploadedInputs>>;
   try {
     inputs = await uploadedInputs(env, tenant, graph);
