@@ -12,6 +12,8 @@ import { LISTING_WAIT_MS, reportedModels } from "../../backends/catalog";
 const COMFY_KINDS = new Set(["comfyui", "runpod-comfyui"]);
 const OBJECT_INFO_TTL_MS = 60_000;
 const OBJECT_INFO_TIMEOUT_MS = 5_000;
+/** How long no answer from any ComfyUI server is kept before they are asked again. */
+const SILENT_TTL_MS = 10_000;
 
 type NodeDefs = Record<string, Record<string, unknown>>;
 /** Settled answers only, per BACKENDS value: a promise made in one request must not be awaited by another. */
@@ -48,14 +50,14 @@ async function serverDefs(b: BackendConfig): Promise<NodeDefs | undefined> {
  */
 async function backendDefs(env: Env): Promise<{ defs: NodeDefs; complete: boolean }> {
   const raw = env.BACKENDS ?? "";
-  if (kept && kept.backends === raw && Date.now() - kept.at < OBJECT_INFO_TTL_MS) return kept;
+  if (kept && kept.backends === raw && Date.now() - kept.at < (Object.keys(kept.defs).length ? OBJECT_INFO_TTL_MS : SILENT_TTL_MS)) return kept;
   const servers = comfyBackends(env).filter((b) => b.kind === "comfyui");
   const answers = await Promise.all(servers.map(serverDefs));
   const defs: NodeDefs = Object.assign({}, ...answers.filter((a) => a !== undefined).reverse());
   const complete = answers.length > 0 && answers.every((a) => a !== undefined) && config.backends(env).every((b) => !b.types.includes("workflow") || b.kind === "comfyui");
-  // Only an answer is kept: a backend that did not answer is asked again at the next request.
-  if (answers.some((a) => a !== undefined)) kept = { backends: raw, at: Date.now(), defs, complete };
-  return { defs, complete };
+  // Silence is kept a short while only, so a prompt is not held by an unreachable backend each time.
+  kept = { backends: raw, at: Date.now(), defs, complete };
+  return kept;
 }
 
 /**
