@@ -126,7 +126,8 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
       this.sql.exec("UPDATE prompts SET state = ?, node = ?, ended_at = ? WHERE run_id = ?", state, node, state === "ended" ? Date.now() : null, row.run_id);
       if (state === "ended") await this.forgetLater();
     }
-    if (row.client_id) this.send(this.ctx.getWebSockets(clientTag(row.client_id)), messages);
+    // A prompt queued without a client id is news to every socket of the tenant, as ComfyUI broadcasts it.
+    this.send(this.ctx.getWebSockets(row.client_id ? clientTag(row.client_id) : undefined), messages);
     if (state !== row.state) this.broadcastStatus();
   }
 

@@ -82,6 +82,18 @@ describe("ComfySocket news", () => {
     other.ws.close();
   });
 
+  it("tells every socket of the tenant of a prompt queued without a client id, as ComfyUI broadcasts it", async () => {
+    const name = "comfyui:broadcast";
+    const a = await connect(name, "a");
+    const b = await connect(name, "b");
+    await objectFor(name).reserve({ prompt_id: "p-all", run_id: RUN_ID, client_id: null });
+    await objectFor(name).jobNotice({ events: [event(2, "job.started")], snapshot: snapshot({ dialect: "comfyui", status: "running" }), progress: null });
+    await settle(name);
+    for (const socket of [a, b]) expect(socket.got.filter((m) => m.type === "execution_start").map((m) => m.data.prompt_id)).toEqual(["p-all"]);
+    a.ws.close();
+    b.ws.close();
+  });
+
   it("never tells one tenant's sockets of another tenant's prompt", async () => {
     const watcher = await connect("comfyui:tenant-b", "same-client");
     await objectFor("comfyui:tenant-a").reserve({ prompt_id: "p-a", run_id: RUN_ID, client_id: "same-client" });
