@@ -31,7 +31,7 @@ function noticeMessages(notice: JobNotice, followed: FollowedJob): { messages: s
         node = first;
       }
     } else if (event.type === "job.progress") {
-      const running = notice.progress?.node ?? node;
+      const running = typeof event.data.node === "string" ? event.data.node : (notice.progress?.node ?? node);
       if (running && running !== node) messages.push(message("executing", { node: running, display_node: running, prompt_id }));
       node = running;
       messages.push(message("progress", { value: Number(event.data.step ?? 0), max: Number(event.data.steps ?? 0), prompt_id, node: running }));
