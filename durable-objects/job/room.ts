@@ -11,7 +11,7 @@ export class InstanceMemory {
   inflight: number | undefined;
   /** The backend whose scheduler granted this job a slot from its line, for the next step (see `wake`). */
   grantedBy: string | undefined;
-  /** The attempt whose slot went back as soon as its backend answered (see the runner's `callBackend`). */
+  /** The attempt whose slot went back as soon as its backend answered (see AttemptCall's `submit`). */
   slotReturned: number | undefined;
   /** When this instance last renewed the current attempt's slot. */
   renewedAt = 0;

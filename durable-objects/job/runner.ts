@@ -9,7 +9,8 @@ import type { Outcome } from "../../src/backends/types";
 import { config, type BackendConfig } from "../../src/config";
 import { callbackToken } from "../../src/jobs/callback-token";
 import type { StoredJobInput } from "../../src/jobs/spec";
-import { getImageBytes, OutputStore } from "../../src/storage/images";
+import { OutputStore } from "../../src/storage/images";
+import { AttemptCall, canResume } from "./attempt-call";
 import { dueBy } from "./due";
 import { checkLostCall } from "./lost-call";
 import { TERMINAL, parseInput, triedOf, type AttemptRow, type JobRow } from "./ledger";
@@ -18,7 +19,7 @@ import type { JobRoom } from "./room";
 import type { Settler } from "./settle";
 import type { Slots } from "./slots";
 import { finish, prepareStart } from "./transitions";
-import { fullInput, iso } from "./view";
+import { iso } from "./view";
 
 /**
  * A job waiting in a backend's line is woken by that backend's scheduler when a slot frees (a lost
@@ -42,22 +43,20 @@ const POLL_MAX_MS = 15_000;
 /** A re-attached prompt is first asked about this soon. */
 const REATTACH_POLL_MS = 1_000;
 
-/** A workflow job's input images, read back from R2 under the names its graph loads them by. */
-async function namedImages(bucket: R2Bucket, list: { name: string; key: string }[] | undefined): Promise<{ name: string; bytes: Uint8Array }[] | undefined> {
-  if (!list?.length) return undefined;
-  const read = await Promise.all(list.map(async ({ name, key }) => ({ name, bytes: await getImageBytes(bucket, key) })));
-  return read.flatMap(({ name, bytes }) => (bytes ? [{ name, bytes }] : []));
-}
 
 export class AttemptRunner {
+  private readonly call: AttemptCall;
+
   constructor(
     private readonly room: JobRoom,
     private readonly slots: Slots,
     private readonly progress: LiveProgress,
     private readonly settler: Settler,
     /** Runs a step of the job (see the object's `step`): when a call ends, what follows goes out at once. */
-    private readonly step: () => Promise<void>,
-  ) {}
+    step: () => Promise<void>,
+  ) {
+    this.call = new AttemptCall(room, slots, progress, settler, step);
+  }
 
   /** The attempt's part of a step: deadline, the attempt under way, or a dispatch that is due. */
   async advance(): Promise<void> {
@@ -96,8 +95,19 @@ export class AttemptRunner {
     if (still?.n !== attempt.n || still.state !== "running" || memory.inflight === attempt.n || TERMINAL.has(ledger.mustRow().status)) return false;
     const at = Date.now();
     if ("reattach" in lost) {
-      // Followed by its id from now on (the poll path): it is never sent again.
-      ledger.submitted(attempt.n, attempt.backend, lost.reattach, REATTACH_POLL_MS, at);
+      // Followed by its id from now on, never sent again: as the call it was when the backend can
+      // follow it (its progress and end come as they would have), else polled.
+      const backend = config.backend(env, attempt.backend);
+      const adapter = backend ? adapterFor(backend) : undefined;
+      if (backend && adapter && canResume(adapter)) {
+        ledger.transaction(() => {
+          ledger.setExternalId(attempt.n, lost.reattach);
+          ledger.event("attempt.reattached", { attempt: attempt.n, backend: attempt.backend, external_id: lost.reattach, found: lost.found }, at);
+        });
+        memory.inflight = attempt.n;
+        memory.renewedAt = at;
+        this.room.ctx.waitUntil(this.call.resume(row.id, attempt.n, lost.reattach, backend, adapter));
+      } else ledger.submitted(attempt.n, attempt.backend, lost.reattach, REATTACH_POLL_MS, at);
       await this.slots.renew(attempt);
       return false;
     }
@@ -230,57 +240,7 @@ export class AttemptRunner {
     // (it enforces the deadline meanwhile: see advance).
     memory.inflight = n;
     memory.renewedAt = now;
-    ctx.waitUntil(this.callBackend(row.id, n, token, input, backend));
-  }
-
-  private async callBackend(jobId: string, n: number, token: string, input: StoredJobInput, backend: BackendConfig): Promise<void> {
-    const { ctx, env, memory } = this.room;
-    const adapter = adapterFor(backend);
-    // Progress is read beside the synchronous call, for exactly as long as it runs.
-    const watch = new AbortController();
-    if (adapter.progress) ctx.waitUntil(this.progress.watch(n, watch.signal));
-    const images = new OutputStore(env.IMAGES, input.output_prefix);
-    let returning: Promise<void> | undefined;
-    // A synchronous backend that answered 200 has finished generating: the next job in line may
-    // start while this answer's images are read and stored (the GPU would idle through that). The
-    // verdict waits for the body (a 200 without images is a failure): settle gives it.
-    const onFinished = () => {
-      memory.slotReturned = n;
-      returning = this.slots.release(backend.name, "later");
-    };
-    let outcome: Outcome;
-    try {
-      const initImage = input.spec.init_image_key ? await getImageBytes(env.IMAGES, input.spec.init_image_key) : undefined;
-      const inputImages = await namedImages(env.IMAGES, input.spec.input_images);
-      outcome = await adapter.submit({
-        spec: (await fullInput(env, input)).spec,
-        initImage,
-        inputImages,
-        callbackUrl: `${input.public_base_url}/internal/callbacks/${encodeURIComponent(jobId)}/${n}/${token}`,
-        callbackSecret: token,
-        taskId: taskIdOf(jobId, n),
-        // Never cut short from here: the backend would go on generating with its slot given back.
-        signal: AbortSignal.timeout(backend.timeout_s * 1000 + 5_000),
-        images,
-        onFinished,
-        onProgress: (p) => this.progress.record(n, p),
-      });
-    } catch (err) {
-      outcome = { kind: "failed", failure: { code: "backend_failed", message: "the attempt failed inside the gateway", detail: err instanceof Error ? err.message : String(err), retryable: true } };
-    } finally {
-      watch.abort();
-    }
-    await returning;
-    try {
-      await this.settler.settle(n, backend, outcome, images);
-    } catch (err) {
-      console.error("settling an attempt failed", err instanceof Error ? err.message : String(err));
-    } finally {
-      // Only now: until the outcome is applied, the heartbeat must not take the call for lost.
-      if (memory.inflight === n) memory.inflight = undefined;
-    }
-    // The terminal event, or the next attempt, goes out now.
-    await this.step();
+    ctx.waitUntil(this.call.submit(row.id, n, token, input, backend));
   }
 
   private async pollAttempt(attempt: AttemptRow): Promise<void> {

@@ -48,7 +48,7 @@ export class Slots {
       .catch(() => undefined);
   }
 
-  /** The verdict on an attempt whose slot went back when its backend answered (see the runner's callBackend). */
+  /** The verdict on an attempt whose slot went back when its backend answered (see AttemptCall's submit). */
   async judge(backend: string, outcome: AttemptOutcome): Promise<void> {
     if (!backend) return;
     await this.scheduler(backend)

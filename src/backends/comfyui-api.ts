@@ -60,6 +60,15 @@ export async function queuePlace(config: BackendConfig, promptId: string, signal
   return has(queue.queue_running) ? "running" : has(queue.queue_pending) ? "pending" : "absent";
 }
 
+/** The graph of a queued prompt (its `/queue` item), undefined when it is not queued or ComfyUI did not answer. */
+export async function queuedGraph(config: BackendConfig, promptId: string, signal: AbortSignal): Promise<Record<string, unknown> | undefined> {
+  const queue = await comfyJson(config, "/queue", signal);
+  const items = [queue?.queue_running, queue?.queue_pending].flatMap((l) => (Array.isArray(l) ? l : []));
+  const item: unknown = items.find((i) => Array.isArray(i) && i[1] === promptId);
+  const graph: unknown = Array.isArray(item) ? item[2] : undefined;
+  return graph && typeof graph === "object" && !Array.isArray(graph) ? (graph as Record<string, unknown>) : undefined;
+}
+
 export type PromptPlace = { at: "history"; entry: Record<string, unknown> } | { at: "running" | "pending" | "absent" | "unreachable" };
 
 /**

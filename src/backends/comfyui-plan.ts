@@ -88,6 +88,14 @@ function workflowPlan({ spec, taskId, inputImages = [] }: PlanRequest): ComfyPla
     const name = typeof image === "string" ? renamed.get(image) : undefined;
     prompt[id] = name ? { ...node, inputs: { ...node.inputs, image: name } } : node;
   }
-  const samplers = Object.keys(prompt).filter((id) => SAMPLER_CLASSES.has(prompt[id]?.class_type ?? ""));
-  return { prompt, uploads, samplers };
+  return { prompt, uploads, samplers: samplersOf(prompt) };
 }
+
+/** A graph's sampling nodes, in node-id order. */
+export function samplersOf(graph: Record<string, unknown>): string[] {
+  const classOf = (node: unknown) => (node && typeof node === "object" ? (node as { class_type?: unknown }).class_type : undefined);
+  return Object.keys(graph).filter((id) => SAMPLER_CLASSES.has(String(classOf(graph[id]))));
+}
+
+/** A canonical job's output count (an upscale makes one); a workflow's is whatever it saves. */
+export const expectedOutputs = (spec: GenerationSpec): number | undefined => (spec.type === "workflow" ? undefined : spec.type === "upscale" ? 1 : spec.samples);

@@ -67,14 +67,17 @@ const sleep = (ms: number, signal: AbortSignal) =>
 export async function followPrompt(
   config: BackendConfig,
   promptId: string,
-  ctx: { socket: PromptSocket | undefined; expected?: number; images: ImageStore; signal: AbortSignal },
+  ctx: { socket: PromptSocket | undefined; expected?: number; images: ImageStore; signal: AbortSignal; lookFirst?: boolean },
 ): Promise<Outcome> {
   const deadline = Date.now() + config.timeout_s * 1000;
   let pollMs = POLL_FIRST_MS;
   let listening = ctx.socket !== undefined;
+  // A prompt followed again may have ended already: its history is read before any wait.
+  let waiting = ctx.lookFirst !== true;
   while (!ctx.signal.aborted && Date.now() < deadline) {
     const left = deadline - Date.now();
-    if (listening && ctx.socket && !ctx.socket.closed) {
+    if (!waiting) waiting = true;
+    else if (listening && ctx.socket && !ctx.socket.closed) {
       // An end the socket told of shows in the history a moment later: from then on the history is polled.
       if ((await ctx.socket.wait(Math.min(SOCKET_QUIET_MS, left))) === "ended") listening = false;
     } else {

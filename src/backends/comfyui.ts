@@ -5,14 +5,14 @@
  */
 import type { BackendConfig } from "../config";
 import type { Workflow } from "../jobs/spec";
-import { clientIdOf, comfyCall, comfyChoices, findPrompt, promptIdOf, queuePlace } from "./comfyui-api";
+import { clientIdOf, comfyCall, comfyChoices, findPrompt, promptIdOf, queuedGraph, queuePlace } from "./comfyui-api";
 import { endOutcome, promptEnd } from "./comfyui-history";
-import { comfyPlan } from "./comfyui-plan";
+import { comfyPlan, expectedOutputs, samplersOf } from "./comfyui-plan";
 import { followPrompt, queuePrompt } from "./comfyui-prompt";
 import { PromptSocket } from "./comfyui-socket";
 import { uploadImages } from "./comfyui-upload";
 import { failed } from "./http";
-import type { BackendAdapter, GenerationRequest, ImageStore, ModelInfo, Outcome } from "./types";
+import type { BackendAdapter, GenerationRequest, ImageStore, ModelInfo, Outcome, ResumeRequest } from "./types";
 
 const POLL_AFTER_MS = 2_000;
 const LIST_TIMEOUT_MS = 10_000;
@@ -46,13 +46,33 @@ export class ComfyUIAdapter implements BackendAdapter {
     try {
       const refused = await queuePrompt(this.config, withUploadNames(plan.prompt, names), { promptId, clientId }, req.signal);
       if (refused) return refused;
-      const outcome = await followPrompt(this.config, promptId, { socket, expected: plan.outputs, images: req.images, signal: req.signal });
-      // A prompt past the backend's timeout is stopped there before another backend is tried.
-      if (outcome.kind === "failed" && outcome.failure.code === "timeout") await this.cancel({ externalId: promptId, taskId: req.taskId }, AbortSignal.timeout(LIST_TIMEOUT_MS)).catch(() => undefined);
-      return outcome;
+      return await this.follow(promptId, req.taskId, { socket, expected: plan.outputs, images: req.images, signal: req.signal });
     } finally {
       socket?.close();
     }
+  }
+
+  /**
+   * Follows again a prompt found by its id after a restart or a lost answer: on a new socket under
+   * the attempt's client id (ComfyUI sends a prompt's messages to its client id, whichever socket
+   * holds it now), its history read first.
+   */
+  async resume(promptId: string, req: ResumeRequest): Promise<Outcome> {
+    const clientId = await clientIdOf(req.taskId);
+    const graph = await queuedGraph(this.config, promptId, req.signal);
+    const socket = await PromptSocket.open(this.config, { clientId, promptId }, graph ? samplersOf(graph) : [], req.onProgress, req.signal);
+    try {
+      return await this.follow(promptId, req.taskId, { socket, expected: expectedOutputs(req.spec), images: req.images, signal: req.signal, lookFirst: true });
+    } finally {
+      socket?.close();
+    }
+  }
+
+  private async follow(promptId: string, taskId: string, ctx: Parameters<typeof followPrompt>[2]): Promise<Outcome> {
+    const outcome = await followPrompt(this.config, promptId, ctx);
+    // A prompt past the backend's timeout is stopped there before another backend is tried.
+    if (outcome.kind === "failed" && outcome.failure.code === "timeout") await this.cancel({ externalId: promptId, taskId }, AbortSignal.timeout(LIST_TIMEOUT_MS)).catch(() => undefined);
+    return outcome;
   }
 
   /** A re-attached prompt (found after a restart or a lost answer): its history, else its place in the queue. */

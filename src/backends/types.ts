@@ -27,6 +27,9 @@ export interface GenerationRequest {
   onFinished?: () => void;
 }
 
+/** What following a generation again needs: the job, the attempt, and where its images and figures go. */
+export type ResumeRequest = Pick<GenerationRequest, "spec" | "taskId" | "images" | "signal" | "onProgress">;
+
 /** A generation's live figures, as a backend reports them (A1111's progress fields beside /v1's). */
 export interface BackendProgress {
   /** 0–1 over the whole request. */
@@ -109,6 +112,11 @@ export interface BackendAdapter {
   listModels(signal: AbortSignal): Promise<ModelInfo[]>;
   /** Live figures of a running generation, for backends that report them; undefined when it cannot tell. */
   progress?(req: ProgressRequest): Promise<ProgressReading | undefined>;
+  /**
+   * Follows again a generation the backend has under `externalId` (found after a restart or a lost
+   * answer), as `submit` follows its own, for backends that can (ComfyUI's socket and history).
+   */
+  resume?(externalId: string, req: ResumeRequest): Promise<Outcome>;
   /** Ends the batch being sampled now for this attempt (A1111's skip), for backends that can. */
   skip?(attempt: { taskId: string }, signal: AbortSignal): Promise<void>;
 }

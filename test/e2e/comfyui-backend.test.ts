@@ -202,27 +202,35 @@ describe("canonical jobs on a ComfyUI server", () => {
       const stats = await sim.stats();
       expect(stats.droppedAfterAccept).toBe(1);
       expect(stats.byPrompt[promptId]).toBe(1);
-      expect((await eventsOf(job.id)).find((e) => e.type === "attempt.submitted")?.data).toMatchObject({ attempt: 1, external_id: promptId });
+      expect((await eventsOf(job.id)).find((e) => e.type === "attempt.reattached")?.data).toMatchObject({ attempt: 1, external_id: promptId });
     } finally {
       await sim.config({ comfyui: { msPerImage: 20, dropAfterAccept: 0 } });
     }
   });
 
-  it("re-attaches to its prompt after a gateway restart, never queuing it twice", async () => {
-    await sim.config({ comfyui: { msPerImage: 8_000 } });
+  it("re-attaches to its prompt after a gateway restart (history, then the socket), never queuing it twice", async () => {
+    await sim.config({ comfyui: { msPerImage: 15_000 } });
     try {
-      const job = await submit({ type: "txt2img", backend: "comfy", prompt: "across a restart" });
+      const job = await submit({ type: "txt2img", backend: "comfy", prompt: "across a restart", steps: 30 });
       await waitForStatus(client, job.id, "running");
       const promptId = await promptIdOf(`${job.id}-1`);
       await until(async () => (await sim.stats()).byPrompt[promptId] === 1, "queued");
       await gw.kill();
       await gw.start();
+      // Followed on the socket again: its progress moves on after the restart.
+      let after = 0;
+      await until(async () => {
+        const view = (await (await client.get(`/v1/jobs/${job.id}`)).json()) as JobView;
+        if (view.progress && view.progress.step > after) after = after === 0 ? view.progress.step : Infinity;
+        return after === Infinity || view.status !== "running";
+      }, "moving on after the restart", 40_000);
+      expect(after).toBe(Infinity);
       const done = await waitForJob(client, job.id, 90_000);
       expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
       expect((await sim.stats()).byPrompt[promptId]).toBe(1);
       expect(done.output).toHaveLength(1);
-      const submitted = (await eventsOf(job.id)).find((e) => e.type === "attempt.submitted");
-      expect(submitted?.data).toMatchObject({ attempt: 1, backend: "comfy", external_id: promptId });
+      const reattached = (await eventsOf(job.id)).find((e) => e.type === "attempt.reattached");
+      expect(reattached?.data).toMatchObject({ attempt: 1, backend: "comfy", external_id: promptId });
     } finally {
       await sim.config({ comfyui: { msPerImage: 20 } });
     }

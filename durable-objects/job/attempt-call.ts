@@ -1,0 +1,112 @@
+/**
+ * An attempt's call to its backend, run outside the alarm handler so the heartbeat keeps beating
+ * while it is in flight: the generation sent (or, after a restart or a lost answer, followed again
+ * where the backend can), its outcome applied, and then what follows sent out at once.
+ */
+import { adapterFor } from "../../src/backends";
+import type { BackendAdapter, Outcome } from "../../src/backends/types";
+import type { BackendConfig } from "../../src/config";
+import type { StoredJobInput } from "../../src/jobs/spec";
+import { getImageBytes, OutputStore } from "../../src/storage/images";
+import { parseInput } from "./ledger";
+import { taskIdOf, type LiveProgress } from "./progress";
+import type { JobRoom } from "./room";
+import type { Settler } from "./settle";
+import type { Slots } from "./slots";
+import { fullInput } from "./view";
+
+export type Resumable = BackendAdapter & Required<Pick<BackendAdapter, "resume">>;
+export const canResume = (adapter: BackendAdapter): adapter is Resumable => adapter.resume !== undefined;
+
+/** A workflow job's input images, read back from R2 under the names its graph loads them by. */
+async function namedImages(bucket: R2Bucket, list: { name: string; key: string }[] | undefined): Promise<{ name: string; bytes: Uint8Array }[] | undefined> {
+  if (!list?.length) return undefined;
+  const read = await Promise.all(list.map(async ({ name, key }) => ({ name, bytes: await getImageBytes(bucket, key) })));
+  return read.flatMap(({ name, bytes }) => (bytes ? [{ name, bytes }] : []));
+}
+
+export class AttemptCall {
+  constructor(
+    private readonly room: JobRoom,
+    private readonly slots: Slots,
+    private readonly progress: LiveProgress,
+    private readonly settler: Settler,
+    /** Runs a step of the job (see the object's `step`): when a call ends, what follows goes out at once. */
+    private readonly step: () => Promise<void>,
+  ) {}
+
+  async submit(jobId: string, n: number, token: string, input: StoredJobInput, backend: BackendConfig): Promise<void> {
+    const { ctx, env, memory } = this.room;
+    const adapter = adapterFor(backend);
+    // Progress is read beside the synchronous call, for exactly as long as it runs.
+    const watch = new AbortController();
+    if (adapter.progress) ctx.waitUntil(this.progress.watch(n, watch.signal));
+    const images = new OutputStore(env.IMAGES, input.output_prefix);
+    let returning: Promise<void> | undefined;
+    // A synchronous backend that answered 200 has finished generating: the next job in line may
+    // start while this answer's images are read and stored (the GPU would idle through that). The
+    // verdict waits for the body (a 200 without images is a failure): settle gives it.
+    const onFinished = () => {
+      memory.slotReturned = n;
+      returning = this.slots.release(backend.name, "later");
+    };
+    let outcome: Outcome;
+    try {
+      const initImage = input.spec.init_image_key ? await getImageBytes(env.IMAGES, input.spec.init_image_key) : undefined;
+      const inputImages = await namedImages(env.IMAGES, input.spec.input_images);
+      outcome = await adapter.submit({
+        spec: (await fullInput(env, input)).spec,
+        initImage,
+        inputImages,
+        callbackUrl: `${input.public_base_url}/internal/callbacks/${encodeURIComponent(jobId)}/${n}/${token}`,
+        callbackSecret: token,
+        taskId: taskIdOf(jobId, n),
+        // Never cut short from here: the backend would go on generating with its slot given back.
+        signal: AbortSignal.timeout(backend.timeout_s * 1000 + 5_000),
+        images,
+        onFinished,
+        onProgress: (p) => this.progress.record(n, p),
+      });
+    } catch (err) {
+      outcome = { kind: "failed", failure: { code: "backend_failed", message: "the attempt failed inside the gateway", detail: err instanceof Error ? err.message : String(err), retryable: true } };
+    } finally {
+      watch.abort();
+    }
+    await returning;
+    await this.apply(n, backend, outcome, images);
+  }
+
+  /** A call followed again after a restart or a lost answer (see the runner's recoverLostCall), as `submit` follows its own. */
+  async resume(jobId: string, n: number, externalId: string, backend: BackendConfig, adapter: Resumable): Promise<void> {
+    const { env } = this.room;
+    const input = parseInput(this.room.ledger.mustRow());
+    const images = new OutputStore(env.IMAGES, input.output_prefix);
+    const outcome = await adapter.resume(externalId, {
+      spec: (await fullInput(env, input)).spec,
+      taskId: taskIdOf(jobId, n),
+      signal: AbortSignal.timeout(backend.timeout_s * 1000 + 5_000),
+      images,
+      onProgress: (p) => this.progress.record(n, p),
+    }).catch((err: unknown): Outcome => {
+      // The prompt may still run there: it is looked for again on the next heartbeat, never sent again.
+      console.warn("following an attempt again failed", err instanceof Error ? err.message : String(err));
+      return { kind: "lost", message: "the backend could not be followed" };
+    });
+    await this.apply(n, backend, outcome, images);
+  }
+
+  /** A call's outcome applied; then its in-flight mark goes and what follows goes out. */
+  private async apply(n: number, backend: BackendConfig, outcome: Outcome, images: OutputStore): Promise<void> {
+    const { memory } = this.room;
+    try {
+      await this.settler.settle(n, backend, outcome, images);
+    } catch (err) {
+      console.error("settling an attempt failed", err instanceof Error ? err.message : String(err));
+    } finally {
+      // Only now: until the outcome is applied, the heartbeat must not take the call for lost.
+      if (memory.inflight === n) memory.inflight = undefined;
+    }
+    // The terminal event, or the next attempt, goes out now.
+    await this.step();
+  }
+}
