@@ -1,6 +1,6 @@
 /**
  * What a ComfyUI server says about itself (`/object_info`, `/models/checkpoints`, `/system_stats`...),
- * answered for the whole deployment: node definitions read from a ComfyUI backend's own
+ * answered for the whole deployment: the node definitions of every ComfyUI server's own
  * `/object_info` (kept a minute in this isolate), and the checkpoints of every ComfyUI backend (from
  * `BACKENDS`, or as their schedulers keep what each lists) as `CheckpointLoaderSimple`'s `ckpt_name` choices.
  */
@@ -34,6 +34,7 @@ function authHeaders(b: BackendConfig): Record<string, string> {
   return b.api_key ? { authorization: `Bearer ${b.api_key}` } : {};
 }
 
+/** One server's definitions; undefined when it did not answer them (down, slow, not ComfyUI). */
 async function serverDefs(b: BackendConfig): Promise<NodeDefs | undefined> {
   const res = await fetch(new URL("object_info", b.url.endsWith("/") ? b.url : `${b.url}/`), { headers: authHeaders(b), signal: AbortSignal.timeout(OBJECT_INFO_TIMEOUT_MS) }).catch(() => undefined);
   if (!res?.ok) {
