@@ -7,6 +7,8 @@ export interface Env {
   JOBS: AnyNamespace;
   BACKEND_SCHEDULERS: AnyNamespace;
   TENANT_STATE: AnyNamespace;
+  /** Objects that follow jobs for their clients (a job's `subscriber`): the ComfyUI sockets. */
+  JOB_SUBSCRIBERS: AnyNamespace;
   IMAGES: R2Bucket;
   TENANTS?: string;
   BACKENDS?: string;

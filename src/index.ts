@@ -13,6 +13,7 @@ import { drainBody } from "./middleware/drain-body";
 export { JobObject } from "../durable-objects/job/object";
 export { BackendScheduler } from "../durable-objects/backend-scheduler";
 export { TenantObject } from "../durable-objects/tenant";
+export { ComfySocket } from "../durable-objects/comfy-socket";
 
 const app = createApp();
 app.use("*", drainBody({ maxBytes: MAX_BODY_BYTES }));

@@ -18,6 +18,7 @@ import { AttemptRunner } from "./runner";
 import { Settler } from "./settle";
 import { RENEW_MS, Slots } from "./slots";
 import { finish } from "./transitions";
+import { SubscriberFeed } from "./subscriber";
 import { snapshot } from "./view";
 import type { JobRpc } from "../../src/contracts/rpc";
 
@@ -45,16 +46,19 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
   private readonly progress: LiveProgress;
   private readonly settler: Settler;
   private readonly runner: AttemptRunner;
+  private readonly feed: SubscriberFeed;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.ledger = new JobLedger(ctx.storage, () => {
       for (const wake of [...this.waiters]) wake();
+      this.feed.poke();
     });
     this.room = { ctx, env, ledger: this.ledger, memory: new InstanceMemory(), reschedule: () => this.reschedule() };
     this.outbox = new Outbox(this.room);
     this.retention = new Retention(this.room);
     this.progress = new LiveProgress(this.room);
+    this.feed = new SubscriberFeed(this.room);
     const slots = new Slots(this.room);
     this.settler = new Settler(this.room, slots);
     this.runner = new AttemptRunner(this.room, slots, this.progress, this.settler, () => this.step());

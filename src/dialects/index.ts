@@ -1,6 +1,9 @@
 import { createApp } from "../app";
 import { a1111 } from "./a1111/routes";
 import { cerebrium } from "./cerebrium/routes";
+import { registerComfyRenderers } from "./comfyui/feed";
+import { comfyui } from "./comfyui/routes";
+import { comfyServer } from "./comfyui/server";
 import { eks } from "./eks/routes";
 import { registerManifestRenderers } from "./manifests";
 import { modelslab } from "./modelslab/routes";
@@ -19,7 +22,10 @@ dialects.route("/", cerebrium);
 dialects.route("/", runpod);
 dialects.route("/", eks);
 dialects.route("/", replicate);
+dialects.route("/", comfyui);
+dialects.route("/", comfyServer);
 
 // The job object renders webhook bodies and S3 manifests through these (it never imports a dialect).
 registerWebhookRenderers();
 registerManifestRenderers();
+registerComfyRenderers();

@@ -75,6 +75,8 @@ export interface IntakeOptions {
   s3Output?: S3Output;
   /** Refuse a model no backend lists (src/jobs/models.ts), as A1111 does; a pin that overrides the lists is exempt. */
   knownModelsOnly?: boolean;
+  /** The `JOB_SUBSCRIBERS` object to tell of the job's events. */
+  subscriber?: string;
 }
 
 /**
@@ -284,6 +286,7 @@ async function createJob(
     webhook_events: req.webhook_events ?? [...DEFAULT_WEBHOOK_EVENTS],
     dialect: opts.dialect,
     dialect_data: passThrough.dialect_data,
+    subscriber: opts.subscriber,
     pass_through_key: passThrough.key,
     output_prefix: opts.outputPrefix ?? defaultOutputPrefix(runId),
     s3_output: opts.s3Output,

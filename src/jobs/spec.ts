@@ -4,7 +4,7 @@ import { WebhookEventTypeSchema } from "../schemas/job";
 import { S3OutputSchema } from "../storage/s3-output";
 
 /** The dialects a job can come in through; each renders its own responses and webhook bodies. */
-export const DialectSchema = z.enum(["v1", "a1111", "modelslab", "cerebrium", "runpod", "eks", "replicate"]);
+export const DialectSchema = z.enum(["v1", "a1111", "modelslab", "cerebrium", "runpod", "eks", "replicate", "comfyui"]);
 
 /** One node of a ComfyUI API-format graph ("Save (API Format)"): inputs are values or `[node_id, output_index]` links. */
 export const WorkflowNodeSchema = z.looseObject({ class_type: z.string(), inputs: z.record(z.string(), z.unknown()) });
@@ -57,6 +57,8 @@ export const CreateJobSchema = z.object({
   dialect: DialectSchema,
   /** Dialect-specific values echoed back in that dialect's responses (EKS context, ModelsLab base64 flag...). */
   dialect_data: z.record(z.string(), z.unknown()).default({}),
+  /** The `JOB_SUBSCRIBERS` object told of each of this job's events (best effort), e.g. a dialect's sockets. */
+  subscriber: z.string().optional(),
   /** R2 key of `{a1111_extra, dialect_data}` when those were too large to keep with the job. */
   pass_through_key: z.string().optional(),
   /** Outputs are also written to this S3 bucket, with a manifest, in SD-on-EKS's layout. */

@@ -1,0 +1,178 @@
+/**
+ * One tenant's ComfyUI state: its prompts (prompt id → run id, the queue numbers, which ended)
+ * and its clients' WebSockets (the Hibernation API: an idle socket costs nothing). Each prompt's
+ * job tells this object of its events (its `subscriber`); they are rendered for the sockets of the
+ * prompt's `client_id` through the dialect's feed renderer. One object per tenant, named by the
+ * tenant: no socket ever hears of another tenant's prompts.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { config } from "../src/config";
+import { feedRenderer, type JobNotice } from "../src/contracts/job-feed";
+import { CLIENT_ID_HEADER, type PromptState, type PromptTrackerRpc, type TrackedPrompt } from "../src/contracts/prompts";
+import type { Env } from "../src/env";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS prompts (
+  prompt_id TEXT PRIMARY KEY,
+  run_id TEXT NOT NULL UNIQUE,
+  client_id TEXT,
+  number INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  node TEXT,
+  created_at INTEGER NOT NULL,
+  ended_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS prompts_by_number ON prompts (number);
+CREATE INDEX IF NOT EXISTS prompts_by_state ON prompts (state, number);
+CREATE INDEX IF NOT EXISTS prompts_by_end ON prompts (ended_at);
+`;
+
+const DIALECT = "comfyui";
+const TERMINAL_EVENTS = new Set(["job.succeeded", "job.failed", "job.canceled"]);
+/** Ended prompts forgotten per alarm (their jobs are deleted after RETENTION_S); the alarm comes back for the rest. */
+const FORGET_BATCH = 500;
+
+type Row = { prompt_id: string; run_id: string; client_id: string | null; number: number; state: PromptState; created_at: number; node: string | null };
+
+const clientTag = (clientId: string): string => `client:${clientId}`;
+
+export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc {
+  private schemaReady = false;
+
+  /** Tables made at the first write: an object only read (an unknown prompt id) stores nothing. */
+  private get sql(): SqlStorage {
+    if (!this.schemaReady) {
+      this.ctx.storage.sql.exec(SCHEMA);
+      this.schemaReady = true;
+    }
+    return this.ctx.storage.sql;
+  }
+
+  private hasTables(): boolean {
+    return this.schemaReady || this.ctx.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'prompts'").toArray().length > 0;
+  }
+
+  private rows(query: string, ...args: (string | number)[]): Row[] {
+    return this.hasTables() ? this.sql.exec<Row>(query, ...args).toArray() : [];
+  }
+
+  // ---- prompts ----
+
+  async reserve(p: { prompt_id: string; run_id: string; client_id: string | null }): Promise<{ ok: true; number: number } | { ok: false }> {
+    const now = Date.now();
+    if (this.rows("SELECT * FROM prompts WHERE prompt_id = ?", p.prompt_id).length) return { ok: false };
+    const number = (this.sql.exec<{ n: number | null }>("SELECT MAX(number) AS n FROM prompts").one().n ?? 0) + 1;
+    this.sql.exec("INSERT INTO prompts (prompt_id, run_id, client_id, number, state, created_at) VALUES (?, ?, ?, ?, 'queued', ?)", p.prompt_id, p.run_id, p.client_id, number, now);
+    this.broadcastStatus();
+    return { ok: true, number };
+  }
+
+  async drop(promptId: string): Promise<void> {
+    if (this.hasTables()) this.sql.exec("DELETE FROM prompts WHERE prompt_id = ?", promptId);
+  }
+
+  async lookup(promptId: string): Promise<TrackedPrompt | null> {
+    const row = this.rows("SELECT * FROM prompts WHERE prompt_id = ?", promptId)[0];
+    return row ? tracked(row) : null;
+  }
+
+  async latest(limit: number): Promise<TrackedPrompt[]> {
+    return this.rows("SELECT * FROM prompts ORDER BY number DESC LIMIT ?", limit).map(tracked);
+  }
+
+  async active(limit: number): Promise<TrackedPrompt[]> {
+    return this.rows("SELECT * FROM prompts WHERE state != 'ended' ORDER BY number LIMIT ?", limit).map(tracked);
+  }
+
+  async settle(runId: string): Promise<void> {
+    if (!this.hasTables()) return;
+    const changed = this.sql.exec("UPDATE prompts SET state = 'ended', ended_at = ? WHERE run_id = ? AND state != 'ended'", Date.now(), runId).rowsWritten;
+    if (!changed) return;
+    await this.forgetLater();
+    this.broadcastStatus();
+  }
+
+  // ---- retention: an ended prompt is forgotten with its job, after RETENTION_S ----
+
+  /** The one alarm: when the oldest ended prompt is due to be forgotten. */
+  private async forgetLater(): Promise<void> {
+    const oldest = this.sql.exec<{ at: number | null }>("SELECT MIN(ended_at) AS at FROM prompts WHERE ended_at IS NOT NULL").one().at;
+    if (oldest === null) return;
+    const due = oldest + config.retentionMs(this.env);
+    const set = await this.ctx.storage.getAlarm();
+    if (set === null || set > due) await this.ctx.storage.setAlarm(due);
+  }
+
+  override async alarm(): Promise<void> {
+    if (!this.hasTables()) return;
+    this.sql.exec(
+      "DELETE FROM prompts WHERE prompt_id IN (SELECT prompt_id FROM prompts WHERE ended_at IS NOT NULL AND ended_at <= ? ORDER BY ended_at LIMIT ?)",
+      Date.now() - config.retentionMs(this.env),
+      FORGET_BATCH,
+    );
+    await this.forgetLater();
+  }
+
+  // ---- the jobs' news ----
+
+  async jobNotice(notice: JobNotice): Promise<void> {
+    const row = this.rows("SELECT * FROM prompts WHERE run_id = ?", notice.snapshot.job.id)[0];
+    const renderer = feedRenderer(DIALECT);
+    if (!row || !renderer) return;
+    const { messages, node } = renderer.notice(notice, { id: row.prompt_id, node: row.node });
+    const types = new Set(notice.events.map((e) => e.type));
+    const state: PromptState = [...types].some((t) => TERMINAL_EVENTS.has(t)) ? "ended" : types.has("job.started") && row.state === "queued" ? "running" : row.state;
+    if (row.state !== "ended") {
+      this.sql.exec("UPDATE prompts SET state = ?, node = ?, ended_at = ? WHERE run_id = ?", state, node, state === "ended" ? Date.now() : null, row.run_id);
+      if (state === "ended") await this.forgetLater();
+    }
+    // A prompt queued without a client id is news to every socket of the tenant, as ComfyUI broadcasts it.
+    this.send(this.ctx.getWebSockets(row.client_id ? clientTag(row.client_id) : undefined), messages);
+    if (state !== row.state) this.broadcastStatus();
+  }
+
+  // ---- sockets ----
+
+  override async fetch(request: Request): Promise<Response> {
+    const clientId = request.headers.get(CLIENT_ID_HEADER);
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !clientId) return new Response("expected a WebSocket upgrade", { status: 426 });
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server, [clientTag(clientId)]);
+    const renderer = feedRenderer(DIALECT);
+    if (renderer) server.send(renderer.status(this.queueRemaining(), clientId));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** ComfyUI's clients send nothing the server acts on. */
+  override async webSocketMessage(): Promise<void> {}
+
+  override async webSocketClose(ws: WebSocket): Promise<void> {
+    try {
+      ws.close(1000, "closed");
+    } catch {
+      // Already closed by the client.
+    }
+  }
+
+  private queueRemaining(): number {
+    return this.hasTables() ? this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM prompts WHERE state != 'ended'").one().n : 0;
+  }
+
+  /** Every socket of the tenant hears the queue's length change, as ComfyUI tells every client. */
+  private broadcastStatus(): void {
+    const renderer = feedRenderer(DIALECT);
+    if (renderer) this.send(this.ctx.getWebSockets(), [renderer.status(this.queueRemaining())]);
+  }
+
+  private send(sockets: WebSocket[], messages: string[]): void {
+    for (const ws of sockets) {
+      try {
+        for (const m of messages) ws.send(m);
+      } catch {
+        // A socket closing as we send: its client reconnects and reads /history.
+      }
+    }
+  }
+}
+
+const tracked = ({ prompt_id, run_id, client_id, number, state, created_at }: Row): TrackedPrompt => ({ prompt_id, run_id, client_id, number, state, created_at });

@@ -1,0 +1,41 @@
+/**
+ * A job's news for the one object that follows it (a job's optional `subscriber`, an object of the
+ * `JOB_SUBSCRIBERS` namespace): the job object hands over each event it writes, in order and best
+ * effort (a subscriber that is down never holds up or fails the job). The subscriber renders the
+ * news for its clients through this registry, which a dialect fills when the Worker's entry loads,
+ * so neither the job object nor the subscriber imports a dialect.
+ */
+import type { BackendProgress } from "../backends/types";
+import type { JobEvent, JobSnapshot } from "../jobs/results";
+import type { Dialect } from "../jobs/spec";
+
+export interface JobNotice {
+  events: JobEvent[];
+  snapshot: JobSnapshot;
+  /** The running attempt's latest figures (with the node it runs, where the backend says). */
+  progress: BackendProgress | null;
+}
+
+export interface JobSubscriberRpc {
+  jobNotice(notice: JobNotice): Promise<void>;
+}
+
+/** What a subscriber remembers of a job between notices. */
+export interface FollowedJob {
+  /** The id the dialect's clients know the job by. */
+  id: string;
+  /** The node last reported running, so a change of node is news. */
+  node: string | null;
+}
+
+export interface FeedRenderer {
+  /** The messages a notice makes, and the node now running. */
+  notice(notice: JobNotice, followed: FollowedJob): { messages: string[]; node: string | null };
+  /** The queue's state as the dialect's clients are told of it; `sid` names the client on connect. */
+  status(queueRemaining: number, sid?: string): string;
+}
+
+const feedRenderers = new Map<Dialect, FeedRenderer>();
+
+export const registerFeedRenderer = (dialect: Dialect, renderer: FeedRenderer): void => void feedRenderers.set(dialect, renderer);
+export const feedRenderer = (dialect: Dialect): FeedRenderer | undefined => feedRenderers.get(dialect);

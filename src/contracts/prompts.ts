@@ -1,0 +1,31 @@
+/** The RPC surface of the per-tenant ComfyUI object (durable-objects/comfy-socket.ts): its prompts and its sockets. */
+import type { JobSubscriberRpc } from "./job-feed";
+
+/** The header the Worker names the connecting client with, once it has authenticated the tenant. */
+export const CLIENT_ID_HEADER = "x-easel-comfy-client";
+
+export type PromptState = "queued" | "running" | "ended";
+
+export interface TrackedPrompt {
+  prompt_id: string;
+  run_id: string;
+  client_id: string | null;
+  /** The tenant's running count, as ComfyUI numbers its queue. */
+  number: number;
+  state: PromptState;
+  created_at: number;
+}
+
+export interface PromptTrackerRpc extends JobSubscriberRpc {
+  /** Takes `prompt_id` for a job about to be created; false when the tenant already has that prompt id. */
+  reserve(p: { prompt_id: string; run_id: string; client_id: string | null }): Promise<{ ok: true; number: number } | { ok: false }>;
+  /** Gives back a prompt id whose job could not be created. */
+  drop(promptId: string): Promise<void>;
+  lookup(promptId: string): Promise<TrackedPrompt | null>;
+  /** The latest prompts, newest first. */
+  latest(limit: number): Promise<TrackedPrompt[]>;
+  /** Prompts not ended, oldest first. */
+  active(limit: number): Promise<TrackedPrompt[]>;
+  /** Marks a prompt ended whose end notice went missing (its job says it ended). */
+  settle(runId: string): Promise<void>;
+}

@@ -1,0 +1,63 @@
+/**
+ * A prompt's job events as the messages ComfyUI sends on `/ws` (`{type, data}`), for the
+ * tenant's object that holds the sockets (durable-objects/comfy-socket.ts), and the history entry
+ * as the `extra_data.webhook` body.
+ */
+import { registerFeedRenderer, type FeedRenderer, type FollowedJob, type JobNotice } from "../../contracts/job-feed";
+import { registerWebhookRenderer } from "../../contracts/renderers";
+import type { Workflow } from "../../jobs/spec";
+import { executionError, historyOutputs, historyWebhook } from "./translate";
+
+/** The first node with no links among its inputs: one ComfyUI can run before any other. */
+const firstNode = (graph: Workflow): string | undefined => Object.keys(graph).find((id) => !Object.values(graph[id]?.inputs ?? {}).some(Array.isArray));
+
+const message = (type: string, data: Record<string, unknown>): string => JSON.stringify({ type, data });
+
+function noticeMessages(notice: JobNotice, followed: FollowedJob): { messages: string[]; node: string | null } {
+  const prompt_id = followed.id;
+  const messages: string[] = [];
+  let node = followed.node;
+  const ended = () => messages.push(message("executing", { node: null, prompt_id }));
+  for (const event of notice.events) {
+    const timestamp = Date.parse(event.at);
+    if (event.type === "job.started") {
+      messages.push(message("execution_start", { prompt_id, timestamp }));
+      messages.push(message("execution_cached", { nodes: [], prompt_id, timestamp }));
+      // ComfyUI says at once which node it runs (a loader first); clients such as the SDK's
+      // CallWrapper take that as "the prompt is running" and only then listen for its end.
+      const first = firstNode(notice.snapshot.input.spec.workflow ?? {});
+      if (first !== undefined) {
+        messages.push(message("executing", { node: first, display_node: first, prompt_id }));
+        node = first;
+      }
+    } else if (event.type === "job.progress") {
+      const running = typeof event.data.node === "string" ? event.data.node : (notice.progress?.node ?? node);
+      if (running && running !== node) messages.push(message("executing", { node: running, display_node: running, prompt_id }));
+      node = running;
+      messages.push(message("progress", { value: Number(event.data.step ?? 0), max: Number(event.data.steps ?? 0), prompt_id, node: running }));
+    } else if (event.type === "job.succeeded") {
+      for (const [id, output] of Object.entries(historyOutputs(notice.snapshot))) {
+        messages.push(message("executing", { node: id, display_node: id, prompt_id }));
+        messages.push(message("executed", { node: id, display_node: id, output, prompt_id }));
+      }
+      messages.push(message("execution_success", { prompt_id, timestamp }));
+      ended();
+    } else if (event.type === "job.failed") {
+      messages.push(message("execution_error", { ...executionError(notice.snapshot, timestamp), prompt_id, node_id: node, node_type: null }));
+      ended();
+    } else if (event.type === "job.canceled") {
+      messages.push(message("execution_interrupted", { prompt_id, node_id: node, node_type: null, executed: [], timestamp }));
+      ended();
+    }
+  }
+  return { messages, node };
+}
+
+export const statusMessage = (queueRemaining: number, sid?: string): string =>
+  message("status", { status: { exec_info: { queue_remaining: queueRemaining } }, ...(sid ? { sid } : {}) });
+
+export function registerComfyRenderers(): void {
+  registerFeedRenderer("comfyui", { notice: noticeMessages, status: statusMessage } satisfies FeedRenderer);
+  // Only the end is news to a ComfyUI client: the history entry, as `GET /history/{id}` shows it.
+  registerWebhookRenderer("comfyui", (_env, snapshot, type) => (type === "job.started" ? null : historyWebhook(snapshot)));
+}

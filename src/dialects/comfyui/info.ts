@@ -1,0 +1,120 @@
+/**
+ * What a ComfyUI server says about itself (`/object_info`, `/models/checkpoints`, `/system_stats`...),
+ * answered for the whole deployment: the node definitions of every ComfyUI server's own
+ * `/object_info` (kept a minute in this isolate), and the checkpoints of every ComfyUI backend (from
+ * `BACKENDS`, or as their schedulers keep what each lists) as `CheckpointLoaderSimple`'s `ckpt_name` choices.
+ */
+import { basicAuth } from "../../backends/http";
+import { config, type BackendConfig } from "../../config";
+import type { Env } from "../../env";
+import { LISTING_WAIT_MS, reportedModels } from "../../backends/catalog";
+
+const COMFY_KINDS = new Set(["comfyui", "runpod-comfyui"]);
+const OBJECT_INFO_TTL_MS = 60_000;
+const OBJECT_INFO_TIMEOUT_MS = 5_000;
+/** How long no answer from any ComfyUI server is kept before they are asked again. */
+const SILENT_TTL_MS = 10_000;
+
+type NodeDefs = Record<string, Record<string, unknown>>;
+/** Settled answers only, per BACKENDS value: a promise made in one request must not be awaited by another. */
+let kept: { backends: string; at: number; defs: NodeDefs; complete: boolean } | undefined;
+
+const comfyBackends = (env: Env): BackendConfig[] => config.backends(env).filter((b) => COMFY_KINDS.has(b.kind));
+
+/** The checkpoints the ComfyUI backends serve, as ComfyUI names them (file names). */
+export async function checkpoints(env: Env): Promise<string[]> {
+  const backends = comfyBackends(env);
+  const reported = await Promise.all(backends.map((b) => (b.models ? [] : reportedModels(env, b, LISTING_WAIT_MS))));
+  const names = new Set([...backends.flatMap((b) => b.models ?? []), ...reported.flat().map((m) => m.filename || m.title)]);
+  return [...names].sort();
+}
+
+function authHeaders(b: BackendConfig): Record<string, string> {
+  if (b.username !== undefined && b.password !== undefined) return { authorization: basicAuth(b.username, b.password) };
+  return b.api_key ? { authorization: `Bearer ${b.api_key}` } : {};
+}
+
+/** One server's definitions; undefined when it did not answer them (down, slow, not ComfyUI). */
+async function serverDefs(b: BackendConfig): Promise<NodeDefs | undefined> {
+  const res = await fetch(new URL("object_info", b.url.endsWith("/") ? b.url : `${b.url}/`), { headers: authHeaders(b), signal: AbortSignal.timeout(OBJECT_INFO_TIMEOUT_MS) }).catch(() => undefined);
+  if (!res?.ok) {
+    await res?.body?.cancel();
+    return undefined;
+  }
+  const defs = (await res.json().catch(() => undefined)) as unknown;
+  return defs && typeof defs === "object" && !Array.isArray(defs) ? (defs as NodeDefs) : undefined;
+}
+
+/**
+ * Every node class the ComfyUI servers define (not RunPod endpoints: they have no `/object_info`).
+ * `complete`: every backend that runs graphs answered, so a class missing here exists nowhere.
+ */
+async function backendDefs(env: Env): Promise<{ defs: NodeDefs; complete: boolean }> {
+  const raw = env.BACKENDS ?? "";
+  if (kept && kept.backends === raw && Date.now() - kept.at < (Object.keys(kept.defs).length ? OBJECT_INFO_TTL_MS : SILENT_TTL_MS)) return kept;
+  const servers = comfyBackends(env).filter((b) => b.kind === "comfyui");
+  const answers = await Promise.all(servers.map(serverDefs));
+  const defs: NodeDefs = Object.assign({}, ...answers.filter((a) => a !== undefined).reverse());
+  const complete = answers.length > 0 && answers.every((a) => a !== undefined) && config.backends(env).every((b) => !b.types.includes("workflow") || b.kind === "comfyui");
+  // Silence is kept a short while only, so a prompt is not held by an unreachable backend each time.
+  kept = { backends: raw, at: Date.now(), defs, complete };
+  return kept;
+}
+
+/**
+ * A node whose class no ComfyUI backend defines, as ComfyUI refuses it at `/prompt`; only when every
+ * backend that runs graphs said what it defines (a RunPod endpoint cannot).
+ */
+export async function unknownNode(env: Env, graph: Record<string, unknown>): Promise<{ id: string; class_type: string } | undefined> {
+  const { defs, complete } = await backendDefs(env);
+  if (!complete) return undefined;
+  for (const [id, node] of Object.entries(graph)) {
+    const class_type = node && typeof node === "object" && "class_type" in node ? node.class_type : undefined;
+    if (typeof class_type === "string" && !Object.hasOwn(defs, class_type)) return { id, class_type };
+  }
+  return undefined;
+}
+
+const checkpointLoader = (choices: string[]) => ({
+  input: { required: { ckpt_name: [choices, { tooltip: "The name of the checkpoint (model) to load." }] } },
+  input_order: { required: ["ckpt_name"] },
+  output: ["MODEL", "CLIP", "VAE"],
+  output_is_list: [false, false, false],
+  output_name: ["MODEL", "CLIP", "VAE"],
+  name: "CheckpointLoaderSimple",
+  display_name: "Load Checkpoint",
+  description: "Loads a diffusion model checkpoint.",
+  python_module: "nodes",
+  category: "loaders",
+  output_node: false,
+});
+
+/** Every node definition, `CheckpointLoaderSimple` offering the checkpoints of all ComfyUI backends. */
+export async function objectInfo(env: Env): Promise<NodeDefs> {
+  const [{ defs }, choices] = await Promise.all([backendDefs(env), checkpoints(env)]);
+  const own = defs.CheckpointLoaderSimple;
+  return { ...defs, CheckpointLoaderSimple: own ? withChoices(own, choices) : checkpointLoader(choices) };
+}
+
+function withChoices(def: Record<string, unknown>, choices: string[]): Record<string, unknown> {
+  const input = def.input && typeof def.input === "object" ? (def.input as Record<string, Record<string, unknown>>) : {};
+  const required = input.required ?? {};
+  const current = Array.isArray(required.ckpt_name) ? required.ckpt_name : [];
+  return { ...def, input: { ...input, required: { ...required, ckpt_name: [choices, ...current.slice(1)] } } };
+}
+
+/** `/system_stats`: the gateway has no device of its own; its GPUs are its backends'. */
+export const systemStats = () => ({
+  system: {
+    os: "posix",
+    ram_total: 0,
+    ram_free: 0,
+    comfyui_version: "easel",
+    required_frontend_version: "",
+    python_version: "",
+    pytorch_version: "",
+    embedded_python: false,
+    argv: [],
+  },
+  devices: [],
+});

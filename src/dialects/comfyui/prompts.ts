@@ -1,0 +1,55 @@
+/** A tenant's prompts: its ComfyUI object (prompt ids, queue numbers, sockets), the jobs behind them, and their uploaded inputs. */
+import { rpc } from "../../contracts/rpc";
+import type { PromptTrackerRpc } from "../../contracts/prompts";
+import type { Env } from "../../env";
+import { invalid } from "../../errors";
+import type { JobSnapshot } from "../../jobs/results";
+import type { Workflow } from "../../jobs/spec";
+import { snapshotFor } from "../../jobs/tenant-job";
+import { checkName, checkSubfolder, inputPath, uploadKey } from "./files";
+import { PROMPT_FIELD, PROMPT_ID, promptData } from "./translate";
+
+/** The tenant's object: its name is also each prompt job's `subscriber`. */
+export const trackerName = (tenant: string): string => `comfyui:${tenant}`;
+export const tracker = (env: Env, tenant: string): PromptTrackerRpc => rpc<PromptTrackerRpc>(env.JOB_SUBSCRIBERS, trackerName(tenant));
+
+/**
+ * The tenant's prompt by the id ComfyUI clients know: a client-chosen UUID (looked up in the
+ * tenant's object, which is only read) or the job's run id (checked before any object is named).
+ */
+export async function promptSnapshot(env: Env, tenant: string, promptId: string): Promise<JobSnapshot | undefined> {
+  if (PROMPT_ID.test(promptId)) {
+    const found = await tracker(env, tenant).lookup(promptId);
+    return found ? snapshotFor(env, found.run_id, tenant) : undefined;
+  }
+  const snapshot = await snapshotFor(env, promptId, tenant);
+  return snapshot?.input.dialect === "comfyui" && promptData(snapshot).prompt_id === promptId ? snapshot : undefined;
+}
+
+/** The nodes that load an input file by name, as ComfyUI's own loaders do. */
+const LOADERS = new Set(["LoadImage", "LoadImageMask", "LoadImageOutput"]);
+
+/**
+ * The tenant's uploads its graph loads, as the job's named input images. A file in a subfolder (or
+ * of another type) is handed over under one plain name, and the graph is given that name; a name
+ * the tenant never uploaded is left as it is (the backend may have such a file of its own).
+ */
+export async function uploadedInputs(env: Env, tenant: string, graph: Record<string, unknown>): Promise<{ graph: Record<string, unknown>; images: { name: string; image: Uint8Array }[] }> {
+  const images = new Map<string, Uint8Array>();
+  const out: Record<string, unknown> = { ...graph };
+  for (const [id, node] of Object.entries(graph as Workflow)) {
+    const value = node && typeof node === "object" && LOADERS.has(node.class_type) && node.inputs && typeof node.inputs === "object" ? node.inputs.image : undefined;
+    if (typeof value !== "string") continue;
+    const field = `${PROMPT_FIELD}.${id}.inputs.image`;
+    const path = inputPath(value);
+    const key = uploadKey(tenant, path.type, checkSubfolder(path.subfolder, field), checkName(path.name, field));
+    const obj = await env.IMAGES.get(key);
+    if (!obj) continue;
+    const plain = path.subfolder === "" && path.type === "input";
+    const name = plain ? path.name : [path.type, ...path.subfolder.split("/").filter(Boolean), path.name].join("_");
+    if (name.length > 128) throw invalid(field, "the file's subfolder and name are too long together");
+    images.set(name, new Uint8Array(await obj.arrayBuffer()));
+    if (!plain) out[id] = { ...node, inputs: { ...node.inputs, image: name } };
+  }
+  return { graph: out, images: [...images].map(([name, image]) => ({ name, image })) };
+}

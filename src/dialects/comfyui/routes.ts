@@ -1,0 +1,214 @@
+/**
+ * ComfyUI's prompt API (`/prompt`, `/history`, `/queue`, `/interrupt`) over the tenant's `workflow`
+ * jobs: each prompt is a job (visible at `/v1/jobs/{run id}`), numbered and followed by the tenant's
+ * ComfyUI object. Only the host changes for a ComfyUI client.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { config } from "../../config";
+import type { Env } from "../../env";
+import { EaselError } from "../../errors";
+import { jobStub } from "../../jobs/client";
+import { submitJob } from "../../jobs/intake";
+import type { JobSnapshot } from "../../jobs/results";
+import { snapshotFor } from "../../jobs/tenant-job";
+import { mintRunId } from "../../jobs/run-id";
+import type { AppEnv } from "../../middleware/auth";
+import { BASES, comfyApp, comfyAuth } from "./auth";
+import { unknownNode } from "./info";
+import { promptSnapshot, tracker, trackerName, uploadedInputs } from "./prompts";
+import { PROMPT_FIELD, PROMPT_ID, PromptRequestSchema, comfyError, graphError, historyEntry, promptData, queueItem, type PromptRequest } from "./translate";
+
+/** A prompt whose job does not exist this long after it was numbered never got one. */
+const UNBORN_MS = 60_000;
+/** How many of the tenant's prompts `/queue`, `/history` and `/interrupt` look at, at most. */
+const MAX_LISTED = 200;
+
+export const comfyui = comfyApp();
+
+const json = (description: string) => ({ content: { "application/json": { schema: z.unknown() } }, description });
+const tags = ["ComfyUI"];
+const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** ComfyUI's first checks of a request, in its own words; the graph's own rules come with the job. */
+function requestProblem(body: PromptRequest) {
+  if (body.prompt === undefined) return comfyError("no_prompt", "No prompt provided", "No prompt provided");
+  if (!isObject(body.prompt)) return comfyError("invalid_prompt", "the prompt must be an object of nodes (ComfyUI's API format)", PROMPT_FIELD);
+  if (body.prompt_id !== undefined && !PROMPT_ID.test(body.prompt_id)) return comfyError("invalid_prompt_id", "prompt_id must be a lowercase hyphenated UUID", "prompt_id");
+  return undefined;
+}
+
+async function queuePrompt(c: Context<AppEnv>, body: PromptRequest) {
+  const problem = requestProblem(body);
+  if (problem) return c.json(problem, 400);
+  const { env } = c;
+  const tenant = c.var.tenant;
+  const graph = body.prompt as Record<string, unknown>;
+  const runId = await mintRunId(env);
+  const promptId = body.prompt_id ?? runId;
+  const clientId = body.client_id ?? null;
+  const extra = body.extra_data ?? {};
+  const extra_data = clientId === null ? extra : { ...extra, client_id: clientId };
+  const webhook = extra.webhook;
+  if (webhook !== undefined && typeof webhook !== "string") return c.json(comfyError("invalid_prompt", "extra_data.webhook must be a URL string", "extra_data.webhook"), 400);
+  const unknown = await unknownNode(env, graph);
+  if (unknown) return c.json(comfyError("invalid_prompt", `Cannot execute because node ${unknown.class_type} does not exist.`, `Node ID '#${unknown.id}'`), 400);
+  let inputs: Awaited<ReturnType<typeof uploadedInputs>>;
+  try {
+    inputs = await uploadedInputs(env, tenant, graph);
+  } catch (err) {
+    // A LoadImage name that could not be a file of the tenant's: ComfyUI's own 400, under its node.
+    if (err instanceof EaselError && err.status === 422) return c.json(graphError(err, graph), 400);
+    throw err;
+  }
+  const reserved = await tracker(env, tenant).reserve({ prompt_id: promptId, run_id: runId, client_id: clientId });
+  if (!reserved.ok) return c.json(comfyError("invalid_prompt_id", "this prompt_id is already in use", "prompt_id"), 400);
+  try {
+    await submitJob(
+      env,
+      { type: "workflow", workflow: inputs.graph, images: inputs.images.length ? inputs.images : undefined, webhook },
+      {
+        tenant,
+        dialect: "comfyui",
+        publicBaseUrl: config.publicBaseUrl(env, c.req.url),
+        runId,
+        subscriber: trackerName(tenant),
+        dialectData: { prompt_id: promptId, number: reserved.number, client_id: clientId, extra_data },
+        fields: { workflow: PROMPT_FIELD, images: PROMPT_FIELD, webhook: "extra_data.webhook" },
+      },
+    );
+  } catch (err) {
+    await tracker(env, tenant).drop(promptId);
+    if (err instanceof EaselError && err.status === 422) {
+      const onGraph = err.details?.some((d) => d.path === PROMPT_FIELD || d.path.startsWith(`${PROMPT_FIELD}.`));
+      return c.json(onGraph ? graphError(err, graph) : comfyError("invalid_prompt", err.message, err.details?.map((d) => d.path).join(", ") ?? ""), 400);
+    }
+    throw err;
+  }
+  c.header("x-easel-run-id", runId);
+  return c.json({ prompt_id: promptId, number: reserved.number, node_errors: {} }, 200);
+}
+
+/**
+ * The tenant's prompts not ended, with their jobs. A prompt whose job ended (its notice lost), or
+ * whose job never came (the request died between numbering it and creating it), is settled on the way.
+ */
+async function activePrompts(env: Env, tenant: string): Promise<JobSnapshot[]> {
+  const t = tracker(env, tenant);
+  const found = await Promise.all((await t.active(MAX_LISTED)).map(async (p) => ({ p, s: await snapshotFor(env, p.run_id, tenant) })));
+  // A prompt numbered a moment ago may not have its job yet: it is only given up well after.
+  const stale = found.filter(({ p, s }) => (s ? TERMINAL.has(s.job.status) : Date.now() - p.created_at > UNBORN_MS));
+  await Promise.all(stale.map(({ p }) => t.settle(p.run_id)));
+  return found.flatMap(({ s }) => (s && !TERMINAL.has(s.job.status) ? [s] : []));
+}
+
+const notFound = () => new EaselError(404, "not_found", "no such prompt");
+
+for (const base of BASES) {
+  comfyui.openapi(
+    createRoute({
+      method: "post",
+      path: `${base}/prompt`,
+      tags,
+      summary: "Queue a prompt (an API-format graph) as a workflow job",
+      middleware: [comfyAuth] as const,
+      request: { body: { content: { "application/json": { schema: PromptRequestSchema } }, required: true } },
+      responses: { 200: json("`{prompt_id, number, node_errors}`"), 400: json("`{error, node_errors}`"), 401: json("no key") },
+    }),
+    (c) => queuePrompt(c, c.req.valid("json")),
+  );
+
+  comfyui.openapi(
+    createRoute({ method: "get", path: `${base}/prompt`, tags, summary: "The tenant's queue length", middleware: [comfyAuth] as const, responses: { 200: json("`{exec_info: {queue_remaining}}`") } }),
+    async (c) => c.json({ exec_info: { queue_remaining: (await activePrompts(c.env, c.var.tenant)).length } }, 200),
+  );
+
+  comfyui.openapi(
+    createRoute({
+      method: "get",
+      path: `${base}/history/{prompt_id}`,
+      tags,
+      summary: "A prompt's history entry: `{}` until it ends",
+      middleware: [comfyAuth] as const,
+      request: { params: z.object({ prompt_id: z.string().max(256) }) },
+      responses: { 200: json("`{<prompt_id>: {prompt, outputs, status, meta}}` or `{}`"), 404: json("no such prompt") },
+    }),
+    async (c) => {
+      const { prompt_id } = c.req.valid("param");
+      const snapshot = await promptSnapshot(c.env, c.var.tenant, prompt_id);
+      if (!snapshot) throw notFound();
+      return c.json(TERMINAL.has(snapshot.job.status) ? { [prompt_id]: historyEntry(snapshot) } : {}, 200);
+    },
+  );
+
+  comfyui.openapi(
+    createRoute({
+      method: "get",
+      path: `${base}/history`,
+      tags,
+      summary: "The tenant's latest ended prompts, oldest first",
+      middleware: [comfyAuth] as const,
+      request: { query: z.object({ max_items: z.coerce.number().int().min(1).optional() }) },
+      responses: { 200: json("`{<prompt_id>: entry, ...}`") },
+    }),
+    async (c) => {
+      const limit = Math.min(c.req.valid("query").max_items ?? MAX_LISTED, MAX_LISTED);
+      const latest = await tracker(c.env, c.var.tenant).latest(limit);
+      const snapshots = await Promise.all(latest.reverse().map((p) => snapshotFor(c.env, p.run_id, c.var.tenant)));
+      const ended = snapshots.filter((s): s is JobSnapshot => s !== undefined && TERMINAL.has(s.job.status));
+      return c.json(Object.fromEntries(ended.map((s) => [promptData(s).prompt_id, historyEntry(s)])), 200);
+    },
+  );
+
+  comfyui.openapi(
+    createRoute({ method: "get", path: `${base}/queue`, tags, summary: "The tenant's running and pending prompts", middleware: [comfyAuth] as const, responses: { 200: json("`{queue_running, queue_pending}`") } }),
+    async (c) => {
+      const active = await activePrompts(c.env, c.var.tenant);
+      return c.json({ queue_running: active.filter((s) => s.job.status === "running").map(queueItem), queue_pending: active.filter((s) => s.job.status === "queued").map(queueItem) }, 200);
+    },
+  );
+
+  comfyui.openapi(
+    createRoute({
+      method: "post",
+      path: `${base}/queue`,
+      tags,
+      summary: "Cancel the tenant's pending prompts: `{delete: [prompt_id]}` or `{clear: true}`",
+      middleware: [comfyAuth] as const,
+      request: { body: { content: { "application/json": { schema: z.looseObject({ delete: z.array(z.string().max(256)).max(MAX_LISTED).optional(), clear: z.boolean().optional() }) } }, required: true } },
+      responses: { 200: { description: "empty" } },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const { env } = c;
+      const tenant = c.var.tenant;
+      const pending = body.clear ? (await activePrompts(env, tenant)).filter((s) => s.job.status === "queued") : [];
+      const named = await Promise.all((body.delete ?? []).map((id) => promptSnapshot(env, tenant, id)));
+      const targets = [...pending, ...named.filter((s): s is JobSnapshot => s !== undefined)];
+      // As ComfyUI: only what still waits is removed; a prompt already running goes on.
+      await Promise.all(targets.map((s) => jobStub(env, s.job.id).cancel(tenant, true)));
+      return c.body(null, 200);
+    },
+  );
+
+  comfyui.openapi(
+    createRoute({
+      method: "post",
+      path: `${base}/interrupt`,
+      tags,
+      summary: "Stop the tenant's running prompt (`{prompt_id}`), or all its running prompts",
+      middleware: [comfyAuth] as const,
+      responses: { 200: { description: "empty" } },
+    }),
+    async (c) => {
+      const { env } = c;
+      const tenant = c.var.tenant;
+      const body = (await c.req.json().catch(() => ({}))) as unknown;
+      const promptId = isObject(body) && typeof body.prompt_id === "string" ? body.prompt_id : undefined;
+      const running = promptId ? [await promptSnapshot(env, tenant, promptId)] : await activePrompts(env, tenant);
+      await Promise.all(running.flatMap((s) => (s?.job.status === "running" ? [jobStub(env, s.job.id).cancel(tenant)] : [])));
+      return c.body(null, 200);
+    },
+  );
+}

@@ -1,0 +1,151 @@
+/**
+ * The rest of a ComfyUI server's surface: files (`/upload/image`, `/view`), the socket (`/ws`), and
+ * what the server says of itself (`/object_info`, `/models/checkpoints`, `/system_stats`...).
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { CLIENT_ID_HEADER } from "../../contracts/prompts";
+import { EaselError, invalid } from "../../errors";
+import { sniffImage } from "../../lib/image-sniff";
+import { MAX_INIT_IMAGE_BYTES } from "../../jobs/intake";
+import { BASES, comfyApp, comfyAuth } from "./auth";
+import { checkName, checkSubfolder, fileType, numberedName, parseOutputName, uploadKey } from "./files";
+import { checkpoints, objectInfo, systemStats } from "./info";
+import { MAX_CLIENT_ID } from "./translate";
+import { snapshotFor } from "../../jobs/tenant-job";
+import { trackerName } from "./prompts";
+
+/** How many `name (n).ext` a clash tries before it gives up. */
+const MAX_RENAMES = 100;
+
+export const comfyServer = comfyApp();
+
+const json = (description: string) => ({ content: { "application/json": { schema: z.unknown() } }, description });
+const tags = ["ComfyUI"];
+const notFound = () => new EaselError(404, "not_found", "no such file");
+
+const UploadSchema = z.object({
+  image: z.instanceof(File).openapi({ type: "string", format: "binary" }),
+  overwrite: z.string().optional(),
+  subfolder: z.string().optional(),
+  type: z.string().optional(),
+});
+
+for (const base of BASES) {
+  comfyServer.openapi(
+    createRoute({
+      method: "post",
+      path: `${base}/upload/image`,
+      tags,
+      summary: "Keep an input image for the tenant's later prompts (a LoadImage node names it)",
+      middleware: [comfyAuth] as const,
+      request: { body: { content: { "multipart/form-data": { schema: UploadSchema } }, required: true } },
+      responses: { 200: json("`{name, subfolder, type}`"), 422: json("a bad name, subfolder or image") },
+    }),
+    async (c) => {
+      const form = c.req.valid("form");
+      const type = fileType(form.type, "type", "input");
+      const subfolder = checkSubfolder(form.subfolder ?? "", "subfolder");
+      const given = checkName(form.image.name, "image");
+      if (form.image.size > MAX_INIT_IMAGE_BYTES) throw new EaselError(413, "payload_too_large", `image: over ${MAX_INIT_IMAGE_BYTES} bytes`);
+      const bytes = new Uint8Array(await form.image.arrayBuffer());
+      const sniffed = sniffImage(bytes);
+      if (!sniffed) throw new EaselError(422, "invalid_image", "image: not a PNG, JPEG or WebP image", [{ path: "image", message: "not a PNG, JPEG or WebP image" }]);
+      const overwrite = form.overwrite === "true" || form.overwrite === "1";
+      let name = given;
+      for (let n = 1; !overwrite && (await c.env.IMAGES.head(uploadKey(c.var.tenant, type, subfolder, name))); n++) {
+        if (n > MAX_RENAMES) throw invalid("image", "too many files of this name");
+        name = numberedName(given, n);
+      }
+      await c.env.IMAGES.put(uploadKey(c.var.tenant, type, subfolder, name), bytes, { httpMetadata: { contentType: sniffed.contentType } });
+      return c.json({ name, subfolder, type }, 200);
+    },
+  );
+
+  comfyServer.openapi(
+    createRoute({
+      method: "get",
+      path: `${base}/view`,
+      tags,
+      summary: "A file's bytes: the tenant's own outputs and uploads only",
+      middleware: [comfyAuth] as const,
+      request: { query: z.object({ filename: z.string().max(256), subfolder: z.string().max(512).optional(), type: z.string().optional() }) },
+      responses: { 200: { description: "the image" }, 404: json("no such file") },
+    }),
+    async (c) => {
+      const q = c.req.valid("query");
+      const type = fileType(q.type, "type", "output");
+      const subfolder = checkSubfolder(q.subfolder ?? "", "subfolder");
+      const filename = checkName(q.filename, "filename");
+      const output = type === "output" && subfolder === "" ? parseOutputName(filename) : undefined;
+      let key = uploadKey(c.var.tenant, type, subfolder, filename);
+      if (output) {
+        // The job answers only to its own tenant: another tenant's name finds nothing.
+        const snapshot = await snapshotFor(c.env, output.runId, c.var.tenant);
+        const found = snapshot?.input.dialect === "comfyui" ? snapshot.output_keys[output.index] : undefined;
+        if (!found) throw notFound();
+        key = found;
+      }
+      const obj = await c.env.IMAGES.get(key);
+      if (!obj) throw notFound();
+      return c.body(obj.body, 200, { "content-type": obj.httpMetadata?.contentType ?? "application/octet-stream", "content-length": String(obj.size) });
+    },
+  );
+
+  comfyServer.openapi(
+    createRoute({
+      method: "get",
+      path: `${base}/ws`,
+      tags,
+      summary: "The WebSocket of ComfyUI's messages, for the tenant's prompts queued with this clientId",
+      middleware: [comfyAuth] as const,
+      request: { query: z.object({ clientId: z.string().max(MAX_CLIENT_ID).optional(), token: z.string().optional() }) },
+      responses: { 101: { description: "switching to the WebSocket" }, 426: json("not a WebSocket upgrade") },
+    }),
+    async (c) => {
+      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new EaselError(426, "upgrade_required", "GET /ws is a WebSocket");
+      const headers = new Headers(c.req.raw.headers);
+      headers.set(CLIENT_ID_HEADER, c.req.valid("query").clientId || crypto.randomUUID().replaceAll("-", ""));
+      const ns = c.env.JOB_SUBSCRIBERS;
+      return ns.get(ns.idFromName(trackerName(c.var.tenant))).fetch(new Request(c.req.raw, { headers }));
+    },
+  );
+
+  comfyServer.openapi(
+    createRoute({ method: "get", path: `${base}/object_info`, tags, summary: "Node definitions of the ComfyUI backends", middleware: [comfyAuth] as const, responses: { 200: json("`{<class>: {input, output, ...}}`") } }),
+    async (c) => c.json(await objectInfo(c.env), 200),
+  );
+
+  comfyServer.openapi(
+    createRoute({
+      method: "get",
+      path: `${base}/object_info/{node_class}`,
+      tags,
+      summary: "One node's definition (`{}` for a class no backend has)",
+      middleware: [comfyAuth] as const,
+      request: { params: z.object({ node_class: z.string().max(256) }) },
+      responses: { 200: json("`{<class>: {...}}` or `{}`") },
+    }),
+    async (c) => {
+      const { node_class } = c.req.valid("param");
+      const def = (await objectInfo(c.env))[node_class];
+      return c.json(def ? { [node_class]: def } : {}, 200);
+    },
+  );
+
+  comfyServer.openapi(
+    createRoute({ method: "get", path: `${base}/models/checkpoints`, tags, summary: "The ComfyUI backends' checkpoints", middleware: [comfyAuth] as const, responses: { 200: json("file names") } }),
+    async (c) => c.json(await checkpoints(c.env), 200),
+  );
+
+  comfyServer.openapi(
+    createRoute({ method: "get", path: `${base}/system_stats`, tags, summary: "`{system, devices}`", middleware: [comfyAuth] as const, responses: { 200: json("`{system, devices}`") } }),
+    (c) => c.json(systemStats(), 200),
+  );
+
+  for (const list of ["embeddings", "extensions"] as const) {
+    comfyServer.openapi(
+      createRoute({ method: "get", path: `${base}/${list}`, tags, summary: `The ${list} (none of the gateway's own)`, middleware: [comfyAuth] as const, responses: { 200: json("a list") } }),
+      (c) => c.json([], 200),
+    );
+  }
+}

@@ -1,0 +1,153 @@
+/** ComfyUI's server API onto the canonical `workflow` job: its request, its errors, its history and queue items. */
+import { z } from "@hono/zod-openapi";
+import type { EaselError } from "../../errors";
+import type { JobSnapshot } from "../../jobs/results";
+import type { Workflow } from "../../jobs/spec";
+import { savesOutput } from "../../jobs/workflow-graph";
+import type { JobOutput } from "../../schemas/job";
+import { outputName } from "./files";
+
+/** A socket's tags are at most 256 characters, and the client id is one of them (with a prefix). */
+export const MAX_CLIENT_ID = 200;
+
+/** `POST /prompt` as ComfyUI reads it; `prompt` is checked by the job's own graph rules (and shaped here for ComfyUI). */
+export const PromptRequestSchema = z
+  .looseObject({
+    prompt: z.unknown().optional(),
+    client_id: z.string().max(MAX_CLIENT_ID).optional(),
+    prompt_id: z.string().optional(),
+    extra_data: z.record(z.string(), z.unknown()).optional(),
+    number: z.number().optional(),
+    front: z.boolean().optional(),
+  })
+  .openapi("ComfyPromptRequest");
+export type PromptRequest = z.infer<typeof PromptRequestSchema>;
+
+/** What the prompt's job keeps for ComfyUI's answers (its `dialect_data`). */
+export interface PromptData {
+  prompt_id: string;
+  number: number;
+  client_id: string | null;
+  extra_data: Record<string, unknown>;
+}
+
+export const promptData = (snapshot: JobSnapshot): PromptData => {
+  const d = snapshot.input.dialect_data;
+  return {
+    prompt_id: typeof d.prompt_id === "string" ? d.prompt_id : snapshot.job.id,
+    number: typeof d.number === "number" ? d.number : 0,
+    client_id: typeof d.client_id === "string" ? d.client_id : null,
+    extra_data: d.extra_data && typeof d.extra_data === "object" ? (d.extra_data as Record<string, unknown>) : {},
+  };
+};
+
+/** Where the graph is in ComfyUI's request: the errors of the job's graph rules name it so. */
+export const PROMPT_FIELD = "prompt";
+
+/** A client-chosen prompt id, as ComfyUI takes it: a lowercase hyphenated UUID. */
+export const PROMPT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export interface ComfyErrorBody {
+  error: { type: string; message: string; details: string; extra_info: Record<string, unknown> };
+  node_errors: Record<string, { errors: { type: string; message: string; details: string; extra_info: Record<string, unknown> }[]; dependent_outputs: string[]; class_type: string }>;
+}
+
+export const comfyError = (type: string, message: string, details = "", node_errors: ComfyErrorBody["node_errors"] = {}): ComfyErrorBody => ({
+  error: { type, message, details, extra_info: {} },
+  node_errors,
+});
+
+/** Any error of the front in ComfyUI's `{error: {type, message, details, extra_info}, node_errors}`. */
+export const comfyErrorOf = (err: EaselError): ComfyErrorBody => comfyError(err.code, err.message, err.details?.map((d) => `${d.path}: ${d.message}`).join("; ") ?? "");
+
+/**
+ * A graph the job's rules refused (a 422 naming `workflow.<node>...`), as ComfyUI's validation
+ * answers it: each bad node in `node_errors`, under `prompt_outputs_failed_validation`.
+ */
+export function graphError(err: EaselError, graph: Record<string, unknown>): ComfyErrorBody {
+  const node_errors: ComfyErrorBody["node_errors"] = {};
+  for (const d of err.details ?? []) {
+    const node = d.path.startsWith(`${PROMPT_FIELD}.`) ? Object.keys(graph).find((id) => d.path.startsWith(`${PROMPT_FIELD}.${id}.`) || d.path === `${PROMPT_FIELD}.${id}`) : undefined;
+    if (!node) continue;
+    const entry = graph[node];
+    const class_type = entry && typeof entry === "object" && "class_type" in entry && typeof entry.class_type === "string" ? entry.class_type : "";
+    const errors = node_errors[node]?.errors ?? [];
+    errors.push({ type: "invalid_input", message: d.message, details: d.path, extra_info: {} });
+    node_errors[node] = { errors, dependent_outputs: [], class_type };
+  }
+  if (!Object.keys(node_errors).length && /output/i.test(err.message)) return comfyError("prompt_no_outputs", "Prompt has no outputs", err.message);
+  return comfyError("prompt_outputs_failed_validation", "Prompt outputs failed validation", err.message, node_errors);
+}
+
+/** The graph's output nodes as ComfyUI lists them to execute: the nodes that save images. */
+export const outputNodes = (graph: Workflow): string[] => Object.keys(graph).filter((id) => savesOutput(graph[id]?.class_type ?? ""));
+
+const nodeOf = (output: JobOutput, fallback: string): string => ("node_id" in output && typeof output.node_id === "string" ? output.node_id : fallback);
+
+/** `{<node>: {images: [{filename, subfolder, type}]}}`: each saved image under the node that saved it, /view-able here. */
+export function historyOutputs(snapshot: JobSnapshot): Record<string, { images: { filename: string; subfolder: string; type: "output" }[] }> {
+  const graph = snapshot.input.spec.workflow ?? {};
+  const fallback = outputNodes(graph)[0] ?? "0";
+  const outputs: Record<string, { images: { filename: string; subfolder: string; type: "output" }[] }> = {};
+  snapshot.job.output.forEach((o, i) => {
+    const node = nodeOf(o, fallback);
+    (outputs[node] ??= { images: [] }).images.push({ filename: outputName(snapshot.job.id, i, o.content_type), subfolder: "", type: "output" });
+  });
+  return outputs;
+}
+
+/** ComfyUI's queue item: `[number, prompt_id, prompt, extra_data, outputs_to_execute]`. */
+export function queueItem(snapshot: JobSnapshot): [number, string, Workflow, Record<string, unknown>, string[]] {
+  const data = promptData(snapshot);
+  const graph = snapshot.input.spec.workflow ?? {};
+  return [data.number, data.prompt_id, graph, data.extra_data, outputNodes(graph)];
+}
+
+const stamp = (iso: string | null): number => (iso ? Date.parse(iso) : Date.now());
+
+/** The messages ComfyUI keeps in a history entry's `status`, from the job's life. */
+function statusMessages(snapshot: JobSnapshot): [string, Record<string, unknown>][] {
+  const { job } = snapshot;
+  const prompt_id = promptData(snapshot).prompt_id;
+  const messages: [string, Record<string, unknown>][] = [];
+  if (job.started_at) {
+    messages.push(["execution_start", { prompt_id, timestamp: stamp(job.started_at) }]);
+    messages.push(["execution_cached", { nodes: [], prompt_id, timestamp: stamp(job.started_at) }]);
+  }
+  const end = stamp(job.completed_at);
+  if (job.status === "succeeded") messages.push(["execution_success", { prompt_id, timestamp: end }]);
+  else if (job.status === "canceled") messages.push(["execution_interrupted", { prompt_id, node_id: null, node_type: null, executed: [], timestamp: end }]);
+  else if (job.status === "failed") messages.push(["execution_error", executionError(snapshot, end)]);
+  return messages;
+}
+
+export function executionError(snapshot: JobSnapshot, timestamp: number): Record<string, unknown> {
+  const { job } = snapshot;
+  return {
+    prompt_id: promptData(snapshot).prompt_id,
+    node_id: null,
+    node_type: null,
+    executed: [],
+    exception_message: job.error?.message ?? "the prompt failed",
+    exception_type: job.error?.code ?? "error",
+    traceback: [],
+    current_inputs: {},
+    current_outputs: {},
+    timestamp,
+  };
+}
+
+/** A history entry (`GET /history/{id}`), for an ended prompt's job. */
+export function historyEntry(snapshot: JobSnapshot) {
+  const outputs = historyOutputs(snapshot);
+  const succeeded = snapshot.job.status === "succeeded";
+  return {
+    prompt: queueItem(snapshot),
+    outputs,
+    status: { status_str: succeeded ? "success" : "error", completed: succeeded, messages: statusMessages(snapshot) },
+    meta: Object.fromEntries(Object.keys(outputs).map((node) => [node, { node_id: node, display_node: node, parent_node: null, real_node_id: node }])),
+  };
+}
+
+/** The body `extra_data.webhook` receives when the prompt ends: its history entry, with its id. */
+export const historyWebhook = (snapshot: JobSnapshot) => ({ prompt_id: promptData(snapshot).prompt_id, ...historyEntry(snapshot) });

@@ -1,0 +1,248 @@
+/**
+ * The ComfyUI front against a real gateway and the simulator's ComfyUI server, driven by the real,
+ * unmodified `@saintno/comfyui-sdk` client pointed at the gateway (only the host changes), and by
+ * raw HTTP and WebSocket calls for what the client does not show: tenants never see each other.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CallWrapper, ComfyApi, PromptBuilder } from "@saintno/comfyui-sdk";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodePng } from "../../gpu-simulator/png";
+import { pngSize } from "./support/client";
+import { startGateway, startSimulatorProcess } from "./support/processes";
+import { startReceiver } from "./support/receiver";
+import { openSocket, type SocketMessage } from "./support/websocket";
+
+type Node = { class_type: string; inputs: Record<string, unknown>; _meta: { title: string } };
+type Graph = Record<string, Node>;
+/** Nodes with the `_meta.title` that "Save (API Format)" writes, as the SDK's types ask. */
+const titled = (g: Record<string, Omit<Node, "_meta">>): Graph => Object.fromEntries(Object.entries(g).map(([id, n]) => [id, { ...n, _meta: { title: n.class_type } }]));
+const EXAMPLE = titled(JSON.parse(readFileSync(new URL("../../examples/comfyui-txt2img.json", import.meta.url), "utf8")) as Record<string, Omit<Node, "_meta">>);
+const KEY = "sk_comfy_a";
+const OTHER = "sk_comfy_b";
+const CAPPED = "sk_comfy_capped";
+const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+let sim: Awaited<ReturnType<typeof startSimulatorProcess>>;
+let gw: Awaited<ReturnType<typeof startGateway>>;
+let receiver: Awaited<ReturnType<typeof startReceiver>>;
+let dir: string;
+const clients: ComfyApi[] = [];
+
+beforeAll(async () => {
+  // Each image takes a while, so a prompt can be watched and interrupted while it runs.
+  sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 1500 }) } });
+  receiver = await startReceiver({ secrets: [SECRET] });
+  dir = mkdtempSync(join(tmpdir(), "easel-e2e-comfyui-front-"));
+  gw = await startGateway({
+    persistDir: dir,
+    vars: {
+      TENANTS: JSON.stringify({
+        a: { api_keys: [KEY], webhook_secrets: [SECRET] },
+        b: { api_keys: [OTHER], webhook_secrets: [SECRET] },
+        capped: { api_keys: [CAPPED], webhook_secrets: [SECRET], max_active_jobs: 1 },
+      }),
+      BACKENDS: JSON.stringify([{ name: "comfy", kind: "comfyui", url: sim.url, max_concurrency: 2 }]),
+      ALLOW_PRIVATE_URLS: "true",
+      URL_SIGNING_SECRET: "e2e",
+    },
+  });
+});
+
+afterAll(async () => {
+  for (const c of clients) c.destroy();
+  await gw?.stop();
+  await sim?.stop();
+  await receiver?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The example graph, small and quick unless `steps` says otherwise. */
+function txt2img(prefix: string, steps = 3): Graph {
+  const g = structuredClone(EXAMPLE);
+  Object.assign((g["5"] as Graph[string]).inputs, { width: 64, height: 48 });
+  Object.assign((g["3"] as Graph[string]).inputs, { steps });
+  (g["9"] as Graph[string]).inputs.filename_prefix = prefix;
+  return g;
+}
+
+/** The SDK as its README sets it up: the gateway as host, the API key as a Bearer token. */
+async function sdk(key = KEY, clientId?: string): Promise<ComfyApi> {
+  const api = new ComfyApi(gw.url, clientId, { credentials: { type: "bearer_token", token: key } });
+  clients.push(api);
+  api.init();
+  await api.waitForReady();
+  return api;
+}
+
+const auth = (key = KEY) => ({ authorization: `Bearer ${key}` });
+const post = (path: string, body: unknown, key = KEY) => fetch(gw.url + path, { method: "POST", headers: auth(key), body: JSON.stringify(body) });
+const get = (path: string, key = KEY) => fetch(gw.url + path, { headers: auth(key) });
+type Entry = { prompt: unknown[]; outputs: Record<string, { images: { filename: string; subfolder: string; type: string }[] }>; status: { status_str: string; completed: boolean; messages: [string, unknown][] } };
+
+async function historyOf(id: string, key = KEY, timeoutMs = 60_000): Promise<Entry> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const body = (await (await get(`/history/${id}`, key)).json()) as Record<string, Entry>;
+    if (body[id]) return body[id];
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`prompt ${id} did not end`);
+}
+
+describe("the real @saintno/comfyui-sdk against the gateway", () => {
+  it("queues a graph, follows its progress on the socket and reads its image back through /view", async () => {
+    const api = await sdk();
+    const workflow = new PromptBuilder(txt2img("sdk"), ["seed", "steps"], ["images"]).setInputNode("seed", "3.inputs.seed").setInputNode("steps", "3.inputs.steps").setOutputNode("images", "9").input("seed", 7).input("steps", 4);
+    const progress: { value: number; max: number }[] = [];
+    const result = await new CallWrapper(api, workflow).onProgress((p) => progress.push({ value: p.value, max: p.max })).run();
+    expect(result).toBeTruthy();
+    const images = (result as { images: { images: { filename: string; subfolder: string; type: string }[] } }).images.images;
+    expect(images).toHaveLength(1);
+    expect(images[0]?.type).toBe("output");
+    const blob = await api.getImage(images[0] as { filename: string; subfolder: string; type: string });
+    expect(pngSize(new Uint8Array(await blob.arrayBuffer()))).toEqual({ width: 64, height: 48 });
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)?.max).toBe(4);
+    // What the SDK offers for a checkpoint picker: the ComfyUI backends' own, through /object_info.
+    expect(await api.getCheckpoints()).toContain("v1-5-pruned-emaonly.safetensors");
+    expect((await api.getSystemStats()).system.os).toEqual(expect.any(String));
+  });
+
+  it("uploads an input image that a later prompt's LoadImage uses", async () => {
+    const api = await sdk();
+    const uploaded = await api.uploadImage(encodePng(40, 24, () => [200, 10, 10]), "red.png", { subfolder: "mine" });
+    expect(uploaded && uploaded.info).toMatchObject({ filename: "red.png", subfolder: "mine", type: "input" });
+    const graph = titled({
+      "1": { class_type: "LoadImage", inputs: { image: "mine/red.png" } },
+      "2": { class_type: "SaveImage", inputs: { filename_prefix: "copy", images: ["1", 0] } },
+    });
+    const result = await new CallWrapper(api, new PromptBuilder(graph, [], ["saved"]).setOutputNode("saved", "2")).run();
+    const saved = (result as { saved: { images: { filename: string; subfolder: string; type: string }[] } }).saved.images;
+    const blob = await api.getImage(saved[0] as { filename: string; subfolder: string; type: string });
+    expect(pngSize(new Uint8Array(await blob.arrayBuffer()))).toEqual({ width: 40, height: 24 });
+  });
+
+  it("interrupts the running prompt: the client hears execution_interrupted and its history says error", async () => {
+    const api = await sdk();
+    let failed: Error | undefined;
+    let promptId: string | undefined;
+    let running!: () => void;
+    const started = new Promise<void>((resolve) => (running = resolve));
+    const run = new CallWrapper(api, new PromptBuilder(txt2img("stop", 40), [], ["images"]).setOutputNode("images", "9"))
+      .onPending((id) => (promptId = id))
+      .onProgress(() => running())
+      .onFailed((err) => (failed = err))
+      .run();
+    await started;
+    await api.interrupt();
+    expect(await run).toBe(false);
+    expect(failed?.name).toBe("ExecutionInterruptedError");
+    const entry = await historyOf(promptId ?? "");
+    expect(entry.status).toMatchObject({ status_str: "error", completed: false });
+    expect(entry.status.messages.map(([type]) => type)).toContain("execution_interrupted");
+  });
+});
+
+describe("the ComfyUI front over raw HTTP and WebSocket", () => {
+  it("runs script_examples/websockets_api_example.py's flow: its own prompt_id, the socket until executing null, history, /view; the prompt at /v1/jobs and its history entry posted signed", async () => {
+    // As the script: a socket for its client id first (the key as ?token=, as ComfyUI-Login takes it), then the prompt with a uuid4 prompt_id.
+    const socket = await openSocket(`${gw.url.replace("http", "ws")}/api/ws?clientId=raw&token=${KEY}`);
+    const promptId = crypto.randomUUID();
+    const res = await post("/api/prompt", { prompt: txt2img("hook"), prompt_id: promptId, client_id: "raw", extra_data: { webhook: `${receiver.url}/comfy` } });
+    const queue = (await (await get("/queue")).json()) as { queue_running: unknown[][]; queue_pending: unknown[][] };
+    expect([...queue.queue_running, ...queue.queue_pending].map((item) => item[1])).toContain(promptId);
+    await socket.waitFor((m: SocketMessage) => m.type === "executing" && m.data.node === null && m.data.prompt_id === promptId, 60_000).finally(() => socket.close());
+    expect(socket.messages.filter((m) => m.type === "progress").every((m) => m.data.prompt_id === promptId)).toBe(true);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { prompt_id: string; number: number; node_errors: object };
+    expect(body).toEqual({ prompt_id: promptId, number: expect.any(Number), node_errors: {} });
+    const runId = res.headers.get("x-easel-run-id") ?? "";
+
+    const entry = await historyOf(promptId);
+    expect(entry.status.status_str).toBe("success");
+    expect(entry.prompt.slice(0, 2)).toEqual([body.number, promptId]);
+    const image = entry.outputs["9"]?.images[0];
+    expect(image).toMatchObject({ subfolder: "", type: "output" });
+    const view = await get(`/view?filename=${image?.filename}&subfolder=&type=output`);
+    expect(pngSize(new Uint8Array(await view.arrayBuffer()))).toEqual({ width: 64, height: 48 });
+
+    const job = (await (await get(`/v1/jobs/${runId}`)).json()) as { type: string; status: string; output: { node_id: string }[] };
+    expect(job).toMatchObject({ type: "workflow", status: "succeeded", output: [{ node_id: "9" }] });
+
+    const delivery = await receiver.waitFor((d) => d.path === "/comfy", 30_000);
+    expect(delivery.verified).toEqual([true]);
+    expect(delivery.json).toMatchObject({ prompt_id: promptId, status: { status_str: "success" }, outputs: { "9": { images: [{ filename: image?.filename }] } } });
+  });
+
+  it("never shows one tenant's prompts, files or socket messages to another, nor lets it interrupt them", async () => {
+    const mine = await openSocket(`${gw.url.replace("http", "ws")}/ws?clientId=shared&token=${KEY}`);
+    const theirs = await openSocket(`${gw.url.replace("http", "ws")}/ws?clientId=shared`, auth(OTHER));
+    try {
+      const res = await post("/prompt", { prompt: txt2img("secret"), client_id: "shared" });
+      const { prompt_id } = (await res.json()) as { prompt_id: string };
+      // While it waits or runs: its history is `{}` to its tenant, and it is nobody else's to see or stop.
+      expect(await (await get(`/history/${prompt_id}`)).json()).toEqual({});
+      expect((await get(`/history/${prompt_id}`, OTHER)).status).toBe(404);
+      const theirQueue = (await (await get("/queue", OTHER)).json()) as { queue_running: unknown[][]; queue_pending: unknown[][] };
+      expect([...theirQueue.queue_running, ...theirQueue.queue_pending].map((item) => item[1])).not.toContain(prompt_id);
+      expect((await post("/interrupt", { prompt_id }, OTHER)).status).toBe(200);
+      expect((await post("/interrupt", {}, OTHER)).status).toBe(200);
+      expect((await post("/queue", { delete: [prompt_id] }, OTHER)).status).toBe(200);
+
+      await mine.waitFor((m: SocketMessage) => m.type === "executing" && m.data.node === null && m.data.prompt_id === prompt_id, 60_000);
+      const entry = await historyOf(prompt_id);
+      expect(entry.status.status_str).toBe("success");
+      const file = entry.outputs["9"]?.images[0]?.filename ?? "";
+      expect((await get(`/history/${prompt_id}`, OTHER)).status).toBe(404);
+      expect(Object.keys((await (await get("/history?max_items=50", OTHER)).json()) as object)).not.toContain(prompt_id);
+      expect((await get(`/view?filename=${file}&type=output`, OTHER)).status).toBe(404);
+      expect((await get(`/v1/jobs/${prompt_id}`, OTHER)).status).toBe(404);
+      expect(theirs.messages.filter((m) => m.data.prompt_id === prompt_id)).toEqual([]);
+      expect(theirs.messages.every((m) => m.type === "status")).toBe(true);
+      expect(Object.keys((await (await get("/history?max_items=50")).json()) as object)).toContain(prompt_id);
+    } finally {
+      mine.close();
+      theirs.close();
+    }
+  });
+
+  it("cancels a pending prompt with POST /queue {delete}, and only that one", async () => {
+    // Two slots: two long prompts run, the third waits.
+    const ids: string[] = [];
+    for (const prefix of ["long1", "long2", "waits"]) ids.push(((await (await post("/prompt", { prompt: txt2img(prefix, 40) })).json()) as { prompt_id: string }).prompt_id);
+    const waiting = ids[2] ?? "";
+    const queue = (await (await get("/queue")).json()) as { queue_pending: unknown[][] };
+    expect(queue.queue_pending.map((item) => item[1])).toContain(waiting);
+    expect((await post("/queue", { delete: [waiting] })).status).toBe(200);
+    const entry = await historyOf(waiting);
+    expect(entry.status.status_str).toBe("error");
+    expect(((await (await get(`/v1/jobs/${waiting}`)).json()) as { status: string }).status).toBe("canceled");
+    expect((await post("/interrupt", {})).status).toBe(200);
+    for (const id of ids.slice(0, 2)) expect((await historyOf(id)).status.messages.map(([t]) => t)).toContain("execution_interrupted");
+  });
+
+  it("refuses a node no ComfyUI backend defines as ComfyUI does, with a 400 before any job", async () => {
+    const graph = txt2img("unknown");
+    (graph["8"] as Node).class_type = "NoSuchDecoder";
+    const res = await post("/prompt", { prompt: graph });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      error: { type: "invalid_prompt", message: "Cannot execute because node NoSuchDecoder does not exist.", details: "Node ID '#8'", extra_info: {} },
+      node_errors: {},
+    });
+  });
+
+  it("answers a tenant over its max_active_jobs with a 429 in ComfyUI's shape, creating nothing", async () => {
+    const first = await post("/prompt", { prompt: txt2img("cap1", 40) }, CAPPED);
+    expect(first.status).toBe(200);
+    const second = await post("/prompt", { prompt: txt2img("cap2") }, CAPPED);
+    expect(second.status).toBe(429);
+    expect(second.headers.get("retry-after")).toBeTruthy();
+    expect(await second.json()).toMatchObject({ error: { type: "too_many_active_jobs", message: expect.any(String) } });
+    const queue = (await (await get("/queue", CAPPED)).json()) as { queue_running: unknown[][]; queue_pending: unknown[][] };
+    expect(queue.queue_running.length + queue.queue_pending.length).toBe(1);
+    expect((await post("/interrupt", {}, CAPPED)).status).toBe(200);
+  });
+});

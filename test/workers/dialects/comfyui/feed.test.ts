@@ -1,0 +1,36 @@
+import { describe, expect, it } from "vitest";
+import { feedRenderer } from "../../../../src/contracts/job-feed";
+import { registerComfyRenderers } from "../../../../src/dialects/comfyui/feed";
+import { snapshot } from "../support";
+
+registerComfyRenderers();
+const render = feedRenderer("comfyui");
+const event = (type: string, data: Record<string, unknown> = {}) => ({ seq: 1, type, at: "2026-05-04T10:20:33.500Z", data });
+const parsed = (messages: string[]) => messages.map((m) => JSON.parse(m) as { type: string; data: Record<string, unknown> });
+
+describe("ComfyUI socket messages", () => {
+  it("reports a failed prompt as execution_error with the failure's message and code, then executing null", () => {
+    const failed = snapshot({ status: "failed", dialect: "comfyui", error: { code: "backend_error", message: "KSampler: CUDA out of memory" } });
+    const { messages } = render?.notice({ events: [event("job.failed")], snapshot: failed, progress: null }, { id: "p", node: "3" }) ?? { messages: [] };
+    expect(parsed(messages)).toEqual([
+      { type: "execution_error", data: expect.objectContaining({ prompt_id: "p", node_id: "3", exception_message: "KSampler: CUDA out of memory", exception_type: "backend_error", traceback: [] }) },
+      { type: "executing", data: { node: null, prompt_id: "p" } },
+    ]);
+  });
+
+  it("names each progress message's node from its own event, and says executing when the node changes", () => {
+    const running = snapshot({ status: "running", dialect: "comfyui" });
+    const out = render?.notice({ events: [event("job.progress", { step: 1, steps: 8, node: "3" }), event("job.progress", { step: 1, steps: 2, node: "11" })], snapshot: running, progress: null }, { id: "p", node: "3" });
+    expect(parsed(out?.messages ?? [])).toEqual([
+      { type: "progress", data: { value: 1, max: 8, prompt_id: "p", node: "3" } },
+      { type: "executing", data: { node: "11", display_node: "11", prompt_id: "p" } },
+      { type: "progress", data: { value: 1, max: 2, prompt_id: "p", node: "11" } },
+    ]);
+    expect(out?.node).toBe("11");
+  });
+
+  it("says the queue's length, with the client's id on connect", () => {
+    expect(JSON.parse(render?.status(2, "c1") ?? "")).toEqual({ type: "status", data: { status: { exec_info: { queue_remaining: 2 } }, sid: "c1" } });
+    expect(JSON.parse(render?.status(0) ?? "")).toEqual({ type: "status", data: { status: { exec_info: { queue_remaining: 0 } } } });
+  });
+});

@@ -1,0 +1,108 @@
+/** The tenant's ComfyUI object: prompt ids and numbers, and each job's news on the sockets of its prompt's client only. */
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { ComfySocket } from "../../../durable-objects/comfy-socket";
+import { CLIENT_ID_HEADER } from "../../../src/contracts/prompts";
+import type { JobNotice } from "../../../src/contracts/job-feed";
+import { RUN_ID, snapshot } from "../dialects/support";
+
+const objects = env.JOB_SUBSCRIBERS as unknown as DurableObjectNamespace<ComfySocket>;
+const objectFor = (name: string) => objects.get(objects.idFromName(name));
+
+/** A socket of `clientId` on the object, collecting what it is sent. */
+async function connect(name: string, clientId: string) {
+  const res = await objectFor(name).fetch(new Request("http://o/ws", { headers: { upgrade: "websocket", [CLIENT_ID_HEADER]: clientId } }));
+  const ws = res.webSocket;
+  if (!ws) throw new Error("no socket");
+  const got: { type: string; data: Record<string, unknown> }[] = [];
+  ws.addEventListener("message", (e) => got.push(JSON.parse(String(e.data)) as { type: string; data: Record<string, unknown> }));
+  ws.accept();
+  return { ws, got };
+}
+
+const event = (seq: number, type: string, data: Record<string, unknown> = {}) => ({ seq, type, at: "2026-05-04T10:20:31.000Z", data });
+
+/** Lets the sockets' messages arrive (a round trip to the object after the sends). */
+const settle = (name: string) => objectFor(name).latest(1);
+
+describe("ComfySocket prompts", () => {
+  it("numbers a tenant's prompts, refuses a prompt id twice and gives one back", { timeout: 20_000 }, async () => {
+    const o = objectFor("comfyui:numbers");
+    expect(await o.reserve({ prompt_id: "p1", run_id: "r1", client_id: null })).toEqual({ ok: true, number: 1 });
+    expect(await o.reserve({ prompt_id: "p2", run_id: "r2", client_id: "c" })).toEqual({ ok: true, number: 2 });
+    expect(await o.reserve({ prompt_id: "p1", run_id: "r3", client_id: null })).toEqual({ ok: false });
+    await o.drop("p2");
+    expect(await o.lookup("p2")).toBeNull();
+    expect((await o.latest(10)).map((p) => p.prompt_id)).toEqual(["p1"]);
+    expect((await o.active(10)).map((p) => p.state)).toEqual(["queued"]);
+    await o.settle("r1");
+    expect(await o.active(10)).toEqual([]);
+  });
+});
+
+describe("ComfySocket retention", () => {
+  it("forgets an ended prompt once its job is deleted (RETENTION_S after it ended), and keeps the rest", async () => {
+    const o = objectFor("comfyui:retention");
+    await o.reserve({ prompt_id: "old", run_id: "r-old", client_id: null });
+    await o.reserve({ prompt_id: "open", run_id: "r-open", client_id: null });
+    await o.settle("r-old");
+    await runInDurableObject(o, (_x, state) => void state.storage.sql.exec("UPDATE prompts SET ended_at = ended_at - ? WHERE prompt_id = 'old'", 31 * 86_400_000));
+    expect(await runDurableObjectAlarm(o)).toBe(true);
+    expect(await o.lookup("old")).toBeNull();
+    expect((await o.lookup("open"))?.state).toBe("queued");
+  });
+});
+
+describe("ComfySocket news", () => {
+  it("sends a prompt's messages to its client's sockets only, and the queue's length to every socket", async () => {
+    const name = "comfyui:news";
+    const mine = await connect(name, "c1");
+    const other = await connect(name, "c2");
+    await objectFor(name).reserve({ prompt_id: "p-1", run_id: RUN_ID, client_id: "c1" });
+    const base = snapshot({ dialect: "comfyui", spec: { type: "workflow", samples: 1, workflow: { "4": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "m" } }, "9": { class_type: "SaveImage", inputs: { images: ["4", 0] } } } } });
+    const running = { ...base, job: { ...base.job, status: "running" as const, output: [] }, output_keys: [] };
+    const notices: JobNotice[] = [
+      { events: [event(2, "job.started")], snapshot: running, progress: null },
+      { events: [event(3, "job.progress", { step: 4, steps: 20 })], snapshot: running, progress: { fraction: 0.2, step: 4, steps: 20, eta_s: null, job: "", job_no: 0, job_count: 1, job_timestamp: "", textinfo: null, node: "3" } },
+      { events: [event(4, "job.succeeded")], snapshot: { ...base, job: { ...base.job, output: base.job.output.map((o) => ({ ...o, node_id: "9" })) } }, progress: null },
+    ];
+    for (const n of notices) await objectFor(name).jobNotice(n);
+    await settle(name);
+    const types = mine.got.map((m) => m.type);
+    expect(types).toEqual(["status", "status", "execution_start", "execution_cached", "executing", "status", "executing", "progress", "executing", "executed", "execution_success", "executing", "status"]);
+    // The loader runs first, then the node the backend reports.
+    expect(mine.got.filter((m) => m.type === "executing").map((m) => m.data.node)).toEqual(["4", "3", "9", null]);
+    expect(mine.got[7]).toEqual({ type: "progress", data: { value: 4, max: 20, prompt_id: "p-1", node: "3" } });
+    expect(mine.got[9]?.data).toMatchObject({ node: "9", display_node: "9", prompt_id: "p-1", output: { images: [{ filename: `${RUN_ID}_00000_.png`, subfolder: "", type: "output" }] } });
+    expect(mine.got[11]).toEqual({ type: "executing", data: { node: null, prompt_id: "p-1" } });
+    expect(other.got.map((m) => m.type)).toEqual(["status", "status", "status", "status"]);
+    expect(other.got.at(-1)?.data).toEqual({ status: { exec_info: { queue_remaining: 0 } } });
+    mine.ws.close();
+    other.ws.close();
+  });
+
+  it("tells every socket of the tenant of a prompt queued without a client id, as ComfyUI broadcasts it", async () => {
+    const name = "comfyui:broadcast";
+    const a = await connect(name, "a");
+    const b = await connect(name, "b");
+    await objectFor(name).reserve({ prompt_id: "p-all", run_id: RUN_ID, client_id: null });
+    await objectFor(name).jobNotice({ events: [event(2, "job.started")], snapshot: snapshot({ dialect: "comfyui", status: "running" }), progress: null });
+    await settle(name);
+    for (const socket of [a, b]) expect(socket.got.filter((m) => m.type === "execution_start").map((m) => m.data.prompt_id)).toEqual(["p-all"]);
+    a.ws.close();
+    b.ws.close();
+  });
+
+  it("never tells one tenant's sockets of another tenant's prompt", async () => {
+    const watcher = await connect("comfyui:tenant-b", "same-client");
+    await objectFor("comfyui:tenant-a").reserve({ prompt_id: "p-a", run_id: RUN_ID, client_id: "same-client" });
+    const s = snapshot({ dialect: "comfyui", status: "running" });
+    await objectFor("comfyui:tenant-a").jobNotice({ events: [event(2, "job.started")], snapshot: s, progress: null });
+    // The other tenant's object does not know the job: a notice sent there by mistake says nothing either.
+    await objectFor("comfyui:tenant-b").jobNotice({ events: [event(2, "job.started")], snapshot: s, progress: null });
+    await settle("comfyui:tenant-b");
+    expect(watcher.got.map((m) => m.type)).toEqual(["status"]);
+    watcher.ws.close();
+  });
+});
