@@ -55,8 +55,21 @@ const quantile = (xs: number[], q: number): number => {
 const ms = (n: number) => (Number.isFinite(n) ? `${n.toFixed(0)} ms` : "n/a");
 const initB64 = Buffer.from(encodePng(64, 64, (x, y) => [x * 4, y * 4, 128])).toString("base64");
 
-type Kind = "v1-txt2img" | "v1-img2img" | "modelslab" | "runpod" | "cerebrium" | "eks";
-const KINDS: Kind[] = ["v1-txt2img", "v1-img2img", "v1-txt2img", "v1-img2img", "modelslab", "runpod", "cerebrium", "eks"];
+type Kind = "v1-txt2img" | "v1-img2img" | "v1-workflow" | "modelslab" | "runpod" | "cerebrium" | "eks";
+const KINDS: Kind[] = ["v1-txt2img", "v1-img2img", "v1-txt2img", "v1-img2img", "v1-workflow", "modelslab", "runpod", "cerebrium", "eks"];
+
+/** A /v1 workflow job's graph: the example's, small and quick, its prompt carrying the job's tag. */
+function workflowOf(prompt: string, model: string): Record<string, { class_type: string; inputs: Record<string, unknown> }> {
+  return {
+    "3": { class_type: "KSampler", inputs: { seed: 7, steps: 2, cfg: 7, sampler_name: "euler", scheduler: "normal", denoise: 1, model: ["4", 0], positive: ["6", 0], negative: ["7", 0], latent_image: ["5", 0] } },
+    "4": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: `${model}.safetensors` } },
+    "5": { class_type: "EmptyLatentImage", inputs: { width: 64, height: 64, batch_size: 1 } },
+    "6": { class_type: "CLIPTextEncode", inputs: { text: prompt, clip: ["4", 1] } },
+    "7": { class_type: "CLIPTextEncode", inputs: { text: "blurry", clip: ["4", 1] } },
+    "8": { class_type: "VAEDecode", inputs: { samples: ["3", 0], vae: ["4", 2] } },
+    "9": { class_type: "SaveImage", inputs: { filename_prefix: "soak", images: ["8", 0] } },
+  };
+}
 
 interface Planned {
   tag: string;
@@ -81,17 +94,21 @@ async function main(): Promise<number> {
   const simMain = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: MS_PER_IMAGE, a1111: { errorRate: 0.3 } }) } });
   const simSpare = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: MS_PER_IMAGE }) } });
   const simCloud = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: MS_PER_IMAGE, runpod: { errorRate: 0.1 } }) } });
+  const simComfy = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: MS_PER_IMAGE, comfyui: { errorRate: 0.05 } }) } });
   const backends = [
     { name: "a1111-main", kind: "a1111", url: simMain.url, models: [V15, CHILL], max_concurrency: 4, timeout_s: 60 },
     { name: "a1111-spare", kind: "a1111", url: simSpare.url, models: [CHILL], max_concurrency: 2, timeout_s: 60 },
     { name: "runpod", kind: "runpod", url: `${simCloud.url}/v2/soak`, models: [V15], max_concurrency: 3, timeout_s: 60 },
     { name: "cerebrium", kind: "cerebrium", url: `${simCloud.url}/cerebrium/sd-img-2-img/predict`, models: ["sd-img-2-img"], max_concurrency: 2, timeout_s: 60 },
+    // A ComfyUI server: every workflow job, and canonical v1-5 jobs beside the A1111s.
+    { name: "comfyui", kind: "comfyui", url: simComfy.url, models: [V15], max_concurrency: 1, timeout_s: 60 },
   ] as const;
-  const seen: { backend: string; sim: SimulatorProcess; kind: "a1111" | "runpod" | "cerebrium"; max: number }[] = [
+  const seen: { backend: string; sim: SimulatorProcess; kind: "a1111" | "runpod" | "cerebrium" | "comfyui"; max: number }[] = [
     { backend: "a1111-main", sim: simMain, kind: "a1111", max: 4 },
     { backend: "a1111-spare", sim: simSpare, kind: "a1111", max: 2 },
     { backend: "runpod", sim: simCloud, kind: "runpod", max: 3 },
     { backend: "cerebrium", sim: simCloud, kind: "cerebrium", max: 2 },
+    { backend: "comfyui", sim: simComfy, kind: "comfyui", max: 1 },
   ];
 
   let receiverUpAt = Number.POSITIVE_INFINITY;
@@ -147,7 +164,7 @@ async function main(): Promise<number> {
   const plan: Planned[] = Array.from({ length: JOBS }, (_, i) => {
     const kind = KINDS[i % KINDS.length] as Kind;
     const img2img = kind === "v1-img2img" || kind === "cerebrium" || ((kind === "modelslab" || kind === "runpod" || kind === "eks") && Math.floor(i / KINDS.length) % 2 === 1);
-    const model = kind === "cerebrium" ? undefined : Math.floor(i / 3) % 2 ? CHILL : V15;
+    const model = kind === "cerebrium" ? undefined : kind === "v1-workflow" ? V15 : Math.floor(i / 3) % 2 ? CHILL : V15;
     return { tag: `s${i}`, kind, model, img2img };
   });
 
@@ -160,18 +177,21 @@ async function main(): Promise<number> {
     const prompt = `soak job [tag:${p.tag}]`;
     const submittedAt = Date.now();
     let res: Awaited<ReturnType<typeof send>>;
-    if (p.kind === "v1-txt2img" || p.kind === "v1-img2img") {
-      const body = JSON.stringify({
+    if (p.kind === "v1-txt2img" || p.kind === "v1-img2img" || p.kind === "v1-workflow") {
+      const common = {
+        webhook: hook(p.tag),
+        // Half also ask for job.started, which must never hold the outcome back.
+        webhook_events: Number(p.tag.slice(1)) % 2 ? ["job.started", "job.succeeded", "job.failed", "job.canceled"] : undefined,
+        track_id: p.tag,
+      };
+      const body = p.kind === "v1-workflow" ? JSON.stringify({ type: "workflow", workflow: workflowOf(prompt, p.model ?? V15), ...common }) : JSON.stringify({
         type: p.img2img ? "img2img" : "txt2img",
         prompt,
         width: 64,
         height: 64,
         steps: 2,
         model: p.model,
-        webhook: hook(p.tag),
-        // Half also ask for job.started, which must never hold the outcome back.
-        webhook_events: Number(p.tag.slice(1)) % 2 ? ["job.started", "job.succeeded", "job.failed", "job.canceled"] : undefined,
-        track_id: p.tag,
+        ...common,
         ...(p.img2img ? { init_image: initB64 } : {}),
       });
       // A /v1 client retries a submit that hit a restart, with the same Idempotency-Key (bounded).
@@ -359,7 +379,7 @@ async function main(): Promise<number> {
 
   // GPU runs per accepted job, from the simulators' per-tag counts.
   const runs = new Map<string, number>();
-  const stats = await Promise.all([simMain, simSpare, simCloud].map((s) => s.stats()));
+  const stats = await Promise.all([simMain, simSpare, simCloud, simComfy].map((s) => s.stats()));
   for (const st of stats) for (const [tag, n] of Object.entries(st.byTag)) runs.set(tag, (runs.get(tag) ?? 0) + n);
   const runHist = new Map<number, number>();
   for (const j of accepted) runHist.set(runs.get(j.tag) ?? 0, (runHist.get(runs.get(j.tag) ?? 0) ?? 0) + 1);
@@ -434,7 +454,7 @@ async function main(): Promise<number> {
 
   await gw.stop();
   await receiver.close();
-  await Promise.all([simMain.stop(), simSpare.stop(), simCloud.stop()]);
+  await Promise.all([simMain.stop(), simSpare.stop(), simCloud.stop(), simComfy.stop()]);
   rmSync(stateDir, { recursive: true, force: true });
   return zero.some(([, v]) => v !== 0) ? 1 : 0;
 }
