@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startGateway, startSimulatorProcess, type GatewayProcess } from "../test/e2e/support/processes";
 import { connectDevTools, measurePeak } from "./memory";
+import { comfyui } from "./comfyui";
 import { scale } from "./scale";
 import { startReceiver } from "../test/e2e/support/receiver";
 
@@ -340,13 +341,14 @@ async function memory(): Promise<void> {
   }
 }
 
-// `npm run bench -- throughput` runs one section (`scale` too); no argument runs them all.
+// `npm run bench -- throughput` runs one section; no argument runs them all.
 const sections: Record<string, () => Promise<void>> = {
   core: coreAndWebhooks,
   scheduling,
   throughput: tenantThroughput,
   memory,
   scale: () => scale({ auth, submit, withGateway, report }),
+  comfyui: () => comfyui({ auth, secret: SECRET, withGateway, report }),
 };
 for (const [name, run] of Object.entries(sections)) if (!process.argv[2] || process.argv[2] === name) await run();
 console.log(JSON.stringify(results));
