@@ -211,6 +211,8 @@ export class AttemptRunner {
   private async guardDispatch(row: JobRow): Promise<void> {
     const { ctx, ledger } = this.room;
     const at = Date.now() + DISPATCH_GUARD_MS;
+    // A new job's dispatch is due already (the alarm set at its creation backs it): nothing to write.
+    if (row.dispatch_at !== null && row.dispatch_at <= at) return;
     ledger.setWaiting(row.waiting_on, at);
     const alarm = await ctx.storage.getAlarm();
     if (alarm === null || alarm > at) await ctx.storage.setAlarm(at);
