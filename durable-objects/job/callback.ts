@@ -1,4 +1,5 @@
 /** A completion callback from an asynchronous backend, checked against the attempt it names. */
+import { saveNodes } from "../../src/jobs/workflow-graph";
 import { adapterFor } from "../../src/backends";
 import type { CallbackSource } from "../../src/backends/types";
 import { config } from "../../src/config";
@@ -28,7 +29,7 @@ export async function takeCallback(room: JobRoom, settler: Settler, attemptN: nu
     const input = parseInput(ledger.mustRow());
     const images = new OutputStore(env.IMAGES, input.output_prefix);
     const outcome = await adapterFor(backend)
-      .callback({ headers: new Headers(headers), body: callbackSource(env, staged), secret: attempt.token, samples: input.spec.samples, upscale: input.spec.type === "upscale", workflow: input.spec.type === "workflow", images })
+      .callback({ headers: new Headers(headers), body: callbackSource(env, staged), secret: attempt.token, samples: input.spec.samples, upscale: input.spec.type === "upscale", workflow: input.spec.type === "workflow" ? { saveNodes: saveNodes(input.spec.workflow) } : undefined, images })
       .catch(() => undefined);
     if (!outcome) return { accepted: false };
     const reported = outcome.externalId;

@@ -3,6 +3,7 @@
  * (failing over while any is left), follows the attempt (the synchronous call, polling, a lost
  * call) and enforces the deadline. Outcomes go to the settler; every write goes through the ledger.
  */
+import { saveNodes } from "../../src/jobs/workflow-graph";
 import { adapterFor } from "../../src/backends";
 import { fittingBackends } from "../../src/backends/models";
 import type { Outcome } from "../../src/backends/types";
@@ -256,7 +257,7 @@ export class AttemptRunner {
     const images = new OutputStore(env.IMAGES, input.output_prefix);
     // The adapter bounds the status call itself; a hung one comes back as unavailable, not canceled.
     const outcome = await adapterFor(backend)
-      .poll(attempt.external_id, { samples: input.spec.samples, upscale: input.spec.type === "upscale", workflow: input.spec.type === "workflow", signal: AbortSignal.timeout(30_000), images })
+      .poll(attempt.external_id, { samples: input.spec.samples, upscale: input.spec.type === "upscale", workflow: input.spec.type === "workflow" ? { saveNodes: saveNodes(input.spec.workflow) } : undefined, signal: AbortSignal.timeout(30_000), images })
       .catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: "the backend could not be asked", detail: String(err), retryable: true } }));
     if (outcome.kind === "pending" || (outcome.kind === "failed" && outcome.failure.code === "backend_unavailable")) {
       // Still running there, or a status call that failed (no verdict on the generation, which may

@@ -12,7 +12,7 @@ import { followPrompt, queuePrompt } from "./comfyui-prompt";
 import { PromptSocket } from "./comfyui-socket";
 import { uploadImages } from "./comfyui-upload";
 import { failed } from "./http";
-import type { BackendAdapter, GenerationRequest, ImageStore, ModelInfo, Outcome, ResumeRequest } from "./types";
+import type { BackendAdapter, GenerationRequest, ImageStore, ModelInfo, Outcome, ResumeRequest, WorkflowOutputs } from "./types";
 
 const POLL_AFTER_MS = 2_000;
 const LIST_TIMEOUT_MS = 10_000;
@@ -76,7 +76,7 @@ export class ComfyUIAdapter implements BackendAdapter {
   }
 
   /** A re-attached prompt (found after a restart or a lost answer): its history, else its place in the queue. */
-  async poll(externalId: string, ctx: { samples: number; upscale: boolean; workflow?: boolean; signal: AbortSignal; images: ImageStore }): Promise<Outcome> {
+  async poll(externalId: string, ctx: { samples: number; upscale: boolean; workflow?: WorkflowOutputs; signal: AbortSignal; images: ImageStore }): Promise<Outcome> {
     const place = await findPrompt(this.config, externalId, ctx.signal);
     if (place.at === "unreachable") return failed("backend_unavailable", "the backend could not be asked about the prompt", true);
     if (place.at === "absent") return failed("backend_failed", "the backend no longer has the prompt (restarted?)", true);

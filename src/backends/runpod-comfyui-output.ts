@@ -27,9 +27,21 @@ async function imageBytes(type: string, data: string, signal: AbortSignal): Prom
 }
 
 /** The images of a COMPLETED output, in the worker's order (it lists them in node order). */
-function outputImages(output: Record<string, unknown>): { type: string; data: string }[] {
-  if (Array.isArray(output.images)) return output.images.map((i) => ({ type: str(obj(i).type), data: str(obj(i).data) })).filter((i) => i.data);
-  return output.status === "success" && typeof output.message === "string" ? [{ type: "", data: output.message }] : [];
+function outputImages(output: Record<string, unknown>): { filename: string; type: string; data: string }[] {
+  if (Array.isArray(output.images)) return output.images.map((i) => ({ filename: str(obj(i).filename), type: str(obj(i).type), data: str(obj(i).data) })).filter((i) => i.data);
+  return output.status === "success" && typeof output.message === "string" ? [{ filename: "", type: "", data: output.message }] : [];
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * The node that saved a file, told by its name: ComfyUI names a saved file
+ * `<last segment of filename_prefix>_<counter>_.<ext>`. Undefined when no saving node, or more
+ * than one, could have named it (two nodes with one prefix).
+ */
+export function nodeOfFile(filename: string, saveNodes: { node: string; prefix: string }[]): string | undefined {
+  const found = saveNodes.filter(({ prefix }) => new RegExp(`^${escapeRegExp(prefix.split("/").pop() ?? prefix)}_\\d+_?\\.[A-Za-z0-9]+$`).test(filename));
+  return found.length === 1 ? found[0]?.node : undefined;
 }
 
 /** A FAILED job's text as the failure it is: the graph's fault or a node's exception fails the job; anything else fails over. */
@@ -39,7 +51,7 @@ function failure(text: string): Outcome {
   return failed("backend_failed", "the RunPod job failed", true, text);
 }
 
-export async function comfyWorkerOutcome(status: Record<string, unknown> | undefined, ctx: { expected?: number; images: ImageStore; signal: AbortSignal }): Promise<Outcome> {
+export async function comfyWorkerOutcome(status: Record<string, unknown> | undefined, ctx: { expected?: number; saveNodes?: { node: string; prefix: string }[]; images: ImageStore; signal: AbortSignal }): Promise<Outcome> {
   if (status?.status === "FAILED") {
     const output = obj(status.output);
     const details = Array.isArray(output.details) ? output.details.map(str) : [];
@@ -56,7 +68,7 @@ export async function comfyWorkerOutcome(status: Record<string, unknown> | undef
   for (const [index, image] of wanted.entries()) {
     const bytes = await imageBytes(image.type, image.data, ctx.signal).catch(() => undefined);
     if (!bytes?.byteLength) return failed("backend_failed", "an image of the worker's answer could not be read", true);
-    images.push(await ctx.images.put(index, [bytes], bytes.byteLength));
+    images.push(await ctx.images.put(index, [bytes], bytes.byteLength, ctx.saveNodes && nodeOfFile(image.filename, ctx.saveNodes)));
   }
   return { kind: "done", images };
 }

@@ -8,7 +8,7 @@ import { comfyPlan } from "./comfyui-plan";
 import { callBackend, failed, parseJsonObject, statusFailure } from "./http";
 import { runpodHeaders } from "./runpod";
 import { comfyWorkerOutcome } from "./runpod-comfyui-output";
-import type { BackendAdapter, CallbackOutcome, CallbackSource, GenerationRequest, ImageStore, ModelInfo, Outcome } from "./types";
+import type { BackendAdapter, CallbackOutcome, CallbackSource, GenerationRequest, ImageStore, ModelInfo, Outcome, WorkflowOutputs } from "./types";
 
 const FIRST_POLL_MS = 2_000;
 const CALL_TIMEOUT_MS = 30_000;
@@ -16,7 +16,7 @@ const CALL_TIMEOUT_MS = 30_000;
 const cannotAsk = async () => "unknown" as const;
 
 /** What a poll or a callback must bring back: a canonical job's count, or whatever a workflow saves. */
-const expectedOf = (ctx: { samples: number; upscale: boolean; workflow?: boolean }) => (ctx.workflow ? undefined : ctx.upscale ? 1 : ctx.samples);
+const expectedOf = (ctx: { samples: number; upscale: boolean; workflow?: WorkflowOutputs }) => (ctx.workflow ? undefined : ctx.upscale ? 1 : ctx.samples);
 
 export class RunPodComfyUIAdapter implements BackendAdapter {
   constructor(readonly config: BackendConfig) {}
@@ -36,19 +36,19 @@ export class RunPodComfyUIAdapter implements BackendAdapter {
     return { kind: "pending", externalId: json.id, pollAfterMs: FIRST_POLL_MS };
   }
 
-  async poll(externalId: string, ctx: { samples: number; upscale: boolean; workflow?: boolean; signal: AbortSignal; images: ImageStore }): Promise<Outcome> {
+  async poll(externalId: string, ctx: { samples: number; upscale: boolean; workflow?: WorkflowOutputs; signal: AbortSignal; images: ImageStore }): Promise<Outcome> {
     const res = await callBackend(`${this.config.url}/status/${encodeURIComponent(externalId)}`, { headers: runpodHeaders(this.config) }, CALL_TIMEOUT_MS, ctx.signal);
     // A status call that failed says nothing about the job, which may well be running.
     if (!res.ok) return failed("backend_unavailable", "the RunPod status call failed", true);
     if (res.status === 404) return failed("backend_failed", "RunPod no longer knows the job", true);
     if (res.status !== 200) return failed("backend_unavailable", `RunPod status answered ${res.status}`, true);
-    return comfyWorkerOutcome(parseJsonObject(res.body), { expected: expectedOf(ctx), images: ctx.images, signal: ctx.signal });
+    return comfyWorkerOutcome(parseJsonObject(res.body), { expected: expectedOf(ctx), saveNodes: ctx.workflow?.saveNodes, images: ctx.images, signal: ctx.signal });
   }
 
-  async callback(req: { body: CallbackSource; samples: number; upscale: boolean; workflow?: boolean; images: ImageStore }): Promise<CallbackOutcome | undefined> {
+  async callback(req: { body: CallbackSource; samples: number; upscale: boolean; workflow?: WorkflowOutputs; images: ImageStore }): Promise<CallbackOutcome | undefined> {
     const json = parseJsonObject(await new Response(await req.body.open()).text());
     if (!json || typeof json.status !== "string" || typeof json.id !== "string") return undefined;
-    const outcome = await comfyWorkerOutcome(json, { expected: expectedOf(req), images: req.images, signal: AbortSignal.timeout(CALL_TIMEOUT_MS * 2) });
+    const outcome = await comfyWorkerOutcome(json, { expected: expectedOf(req), saveNodes: req.workflow?.saveNodes, images: req.images, signal: AbortSignal.timeout(CALL_TIMEOUT_MS * 2) });
     return { ...outcome, externalId: json.id };
   }
 

@@ -104,9 +104,9 @@ export interface BackendAdapter {
   /** Starts a generation; a synchronous backend answers `done`, an asynchronous one `pending`. */
   submit(req: GenerationRequest): Promise<Outcome>;
   /** Asks an asynchronous backend how a pending generation is doing. */
-  poll(externalId: string, ctx: { samples: number; upscale: boolean; workflow?: boolean; signal: AbortSignal; images: ImageStore }): Promise<Outcome>;
+  poll(externalId: string, ctx: { samples: number; upscale: boolean; workflow?: WorkflowOutputs; signal: AbortSignal; images: ImageStore }): Promise<Outcome>;
   /** Reads a completion callback; `undefined` when it is not one this adapter accepts. */
-  callback(req: { headers: Headers; body: CallbackSource; secret: string; samples: number; upscale: boolean; workflow?: boolean; images: ImageStore }): Promise<CallbackOutcome | undefined>;
+  callback(req: { headers: Headers; body: CallbackSource; secret: string; samples: number; upscale: boolean; workflow?: WorkflowOutputs; images: ImageStore }): Promise<CallbackOutcome | undefined>;
   /** Stops this attempt's generation (best effort), and never a generation that is not this attempt's. */
   cancel(attempt: { externalId: string | undefined; taskId: string }, signal: AbortSignal): Promise<void>;
   listModels(signal: AbortSignal): Promise<ModelInfo[]>;
@@ -119,6 +119,14 @@ export interface BackendAdapter {
   resume?(externalId: string, req: ResumeRequest): Promise<Outcome>;
   /** Ends the batch being sampled now for this attempt (A1111's skip), for backends that can. */
   skip?(attempt: { taskId: string }, signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * A `workflow` job's saving nodes and the `filename_prefix` of each, so an answer that names its
+ * files but not their nodes (worker-comfyui's) can still say which node saved each.
+ */
+export interface WorkflowOutputs {
+  saveNodes: { node: string; prefix: string }[];
 }
 
 /** A callback's body, which can be read more than once (a signature check, then the images). */

@@ -63,6 +63,15 @@ export function graphIssues(graph: unknown): GraphIssue[] {
 }
 
 /** Each string `ckpt_name` the graph loads (CheckpointLoaderSimple and the other checkpoint loaders), with its node. */
+/**
+ * The graph's saving nodes with their `filename_prefix` (ComfyUI's default when it has none): what
+ * tells an answer's file names apart by node. A graph kept in R2 (too large to keep with the job)
+ * is not here, and gives none.
+ */
+export function saveNodes(graph: Workflow | undefined): { node: string; prefix: string }[] {
+  return Object.entries(graph ?? {}).flatMap(([node, n]) => (savesOutput(n.class_type) ? [{ node, prefix: typeof n.inputs.filename_prefix === "string" ? n.inputs.filename_prefix : "ComfyUI" }] : []));
+}
+
 export function graphCheckpoints(graph: Workflow): { node: string; name: string }[] {
   return Object.entries(graph).flatMap(([node, n]) => (typeof n.inputs.ckpt_name === "string" ? [{ node, name: n.inputs.ckpt_name }] : []));
 }

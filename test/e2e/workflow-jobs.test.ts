@@ -179,8 +179,8 @@ describe("workflow jobs on a worker-comfyui endpoint", () => {
     };
     const ended = await done((await submit({ type: "workflow", workflow: graph, backend: "pod-comfy", images: [{ name: "cat.png", image: cat }] })).id);
     expect(ended.status, JSON.stringify(ended.error)).toBe("succeeded");
-    // worker-comfyui lists its images without the nodes that saved them.
-    expect(ended).toMatchObject({ backend: "pod-comfy", output: [{ content_type: "image/png", width: 80, height: 48, seed: null }] });
+    // worker-comfyui names its files, not their nodes: the node is told by its filename_prefix.
+    expect(ended).toMatchObject({ backend: "pod-comfy", output: [{ content_type: "image/png", width: 80, height: 48, seed: null, node_id: "2" }] });
   });
 
   it("refuse a checkpoint the pinned endpoint does not list (though other backends do), naming the node", async () => {

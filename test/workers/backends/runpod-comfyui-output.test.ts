@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { comfyWorkerOutcome } from "../../../src/backends/runpod-comfyui-output";
+import { comfyWorkerOutcome, nodeOfFile } from "../../../src/backends/runpod-comfyui-output";
 import { memoryStore } from "./support";
 
 const ctx = (expected?: number) => ({ expected, images: memoryStore(), signal: AbortSignal.timeout(1000) });
@@ -11,6 +11,24 @@ describe("worker-comfyui outputs", () => {
     expect(done.kind).toBe("done");
     if (done.kind === "done") expect(done.images.map((i) => store.text(i))).toEqual(["one", "two"]);
     expect(await comfyWorkerOutcome({ id: "j", status: "COMPLETED", output: { status: "success", message: btoa("old") } }, ctx(1))).toMatchObject({ kind: "done" });
+  });
+
+  it("tells which node saved each file by ComfyUI's file names, and none when two nodes share a prefix", async () => {
+    const saveNodes = [
+      { node: "9", prefix: "portraits/face" },
+      { node: "12", prefix: "face_detail" },
+      { node: "20", prefix: "twin" },
+      { node: "21", prefix: "twin" },
+    ];
+    expect(nodeOfFile("face_00001_.png", saveNodes)).toBe("9");
+    expect(nodeOfFile("face_detail_00003_.png", saveNodes)).toBe("12");
+    expect(nodeOfFile("twin_00001_.png", saveNodes)).toBeUndefined();
+    expect(nodeOfFile("other_00001_.png", saveNodes)).toBeUndefined();
+    const done = await comfyWorkerOutcome(
+      { id: "j", status: "COMPLETED", output: { images: [{ filename: "face_detail_00001_.png", type: "base64", data: btoa("detail") }, { filename: "face_00002_.png", type: "base64", data: btoa("face") }] } },
+      { saveNodes, images: memoryStore(), signal: AbortSignal.timeout(1000) },
+    );
+    expect(done.kind === "done" && done.images.map((i) => i.node_id)).toEqual(["12", "9"]);
   });
 
   it("reads a graph ComfyUI refused and a node's exception as the job's failure, anything else as the worker's", async () => {

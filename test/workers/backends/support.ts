@@ -6,7 +6,7 @@ import type { StoredImage } from "../../../src/storage/images";
 export function memoryStore(): ImageStore & { text(image: StoredImage): string } {
   const kept = new Map<string, Uint8Array>();
   return {
-    async put(index, chunks, length) {
+    async put(index, chunks, length, nodeId) {
       const bytes = new Uint8Array(length);
       let at = 0;
       for (const c of chunks) {
@@ -14,7 +14,7 @@ export function memoryStore(): ImageStore & { text(image: StoredImage): string }
         at += c.byteLength;
       }
       kept.set(`mem/${index}`, bytes);
-      return { key: `mem/${index}`, content_type: "application/octet-stream", width: 0, height: 0 };
+      return { key: `mem/${index}`, content_type: "application/octet-stream", width: 0, height: 0, ...(nodeId === undefined ? {} : { node_id: nodeId }) };
     },
     text: (image) => new TextDecoder().decode(kept.get(image.key)),
   };
