@@ -1,35 +1,24 @@
 /** The simulator's ComfyUI server API: the wire formats the comfy backends and the ComfyUI front are built against. */
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { encodePng } from "../../gpu-simulator/png";
 import { pngSize } from "./support/client";
-import { comfyCalls, forPrompt, txt2img, type Graph } from "./support/comfyui";
+import { forPrompt, txt2img, type Graph, useComfySimulator } from "./support/comfyui";
 import { startSimulatorProcess } from "./support/processes";
 import { openSocket } from "./support/websocket";
 
-let sim: Awaited<ReturnType<typeof startSimulatorProcess>>;
-let ws: string;
-let api: ReturnType<typeof comfyCalls>;
-
-beforeAll(async () => {
-  sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 0 }) } });
-  ws = sim.url.replace("http", "ws");
-  api = comfyCalls(sim.url);
-});
-afterAll(async () => {
-  await sim?.stop();
-});
+const comfy = useComfySimulator();
 
 describe("gpu-simulator: ComfyUI", () => {
   it("runs a prompt with ComfyUI's message sequence, keeps its history and serves its PNG of the asked size", async () => {
-    const socket = await openSocket(`${ws}/ws?clientId=client-a`);
+    const socket = await openSocket(`${comfy.ws}/ws?clientId=client-a`);
     try {
       const first = await socket.waitFor(() => true);
       expect(first).toEqual({ type: "status", data: { status: { exec_info: { queue_remaining: 0 } }, sid: "client-a" } });
       socket.send(JSON.stringify({ type: "feature_flags", data: { supports_preview_metadata: true } }));
       expect((await socket.waitFor((m) => m.type === "feature_flags")).data).toMatchObject({ supports_preview_metadata: true });
       const promptId = randomUUID();
-      const queued = await api.queuePrompt({ prompt: txt2img("seq"), client_id: "client-a", prompt_id: promptId });
+      const queued = await comfy.api.queuePrompt({ prompt: txt2img("seq"), client_id: "client-a", prompt_id: promptId });
       expect(queued).toEqual({ prompt_id: promptId, number: expect.any(Number), node_errors: {} });
       await socket.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === promptId);
 
@@ -43,36 +32,36 @@ describe("gpu-simulator: ComfyUI", () => {
       expect(executed?.data).toEqual({ node: "9", display_node: "9", output: { images: [{ filename: "seq_00001_.png", subfolder: "", type: "output" }] }, prompt_id: promptId });
       expect(socket.messages.some((m) => m.type === "status" && (m.data.status as { exec_info: { queue_remaining: number } }).exec_info.queue_remaining === 1)).toBe(true);
 
-      const entry = (await api.history(promptId))[promptId];
+      const entry = (await comfy.api.history(promptId))[promptId];
       expect(entry?.prompt.slice(0, 2)).toEqual([queued.number, promptId]);
       expect(entry?.prompt[3]).toEqual({ client_id: "client-a" });
       expect(entry?.outputs).toEqual({ "9": { images: [{ filename: "seq_00001_.png", subfolder: "", type: "output" }] } });
       expect(entry?.status).toMatchObject({ status_str: "success", completed: true });
       expect(entry?.status.messages.map(([event]) => event)).toEqual(["execution_start", "execution_cached", "execution_success"]);
-      expect(await api.history(randomUUID())).toEqual({});
+      expect(await comfy.api.history(randomUUID())).toEqual({});
 
-      const view = await fetch(`${sim.url}/view?filename=seq_00001_.png&subfolder=&type=output`);
+      const view = await fetch(`${comfy.sim.url}/view?filename=seq_00001_.png&subfolder=&type=output`);
       expect(view.headers.get("content-type")).toBe("image/png");
       const bytes = new Uint8Array(await view.arrayBuffer());
       expect(pngSize(bytes)).toEqual({ width: 64, height: 48 });
       // The graph rides in the PNG's `prompt` text chunk, as SaveImage writes it.
       expect(Buffer.from(bytes).toString("latin1")).toContain('"filename_prefix":"seq"');
-      expect((await fetch(`${sim.url}/view?filename=nothing.png&type=output`)).status).toBe(404);
-      expect((await fetch(`${sim.url}/view?filename=../x.png&type=output`)).status).toBe(400);
+      expect((await fetch(`${comfy.sim.url}/view?filename=nothing.png&type=output`)).status).toBe(404);
+      expect((await fetch(`${comfy.sim.url}/view?filename=../x.png&type=output`)).status).toBe(400);
 
       // A second run of the same graph saves the next file, with the same pixels.
-      const again = await api.queuePrompt({ prompt: txt2img("seq"), client_id: "client-a" });
+      const again = await comfy.api.queuePrompt({ prompt: txt2img("seq"), client_id: "client-a" });
       await socket.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === again.prompt_id);
-      const second = new Uint8Array(await (await fetch(`${sim.url}/api/view?filename=seq_00002_.png&type=output`)).arrayBuffer());
+      const second = new Uint8Array(await (await fetch(`${comfy.sim.url}/api/view?filename=seq_00002_.png&type=output`)).arrayBuffer());
       expect(Buffer.from(second).equals(Buffer.from(bytes))).toBe(true);
-      expect((await sim.stats()).byPrompt[promptId]).toBe(1);
+      expect((await comfy.sim.stats()).byPrompt[promptId]).toBe(1);
     } finally {
       socket.close();
     }
   });
 
   it("refuses a bad graph with ComfyUI's 400 shapes", async () => {
-    const badModel = await api.post("/prompt", { prompt: txt2img("bad", (g) => ((g["4"] as Graph[string]).inputs.ckpt_name = "sdxl-nope.safetensors")) });
+    const badModel = await comfy.api.post("/prompt", { prompt: txt2img("bad", (g) => ((g["4"] as Graph[string]).inputs.ckpt_name = "sdxl-nope.safetensors")) });
     expect(badModel.status).toBe(400);
     expect(await badModel.json()).toEqual({
       error: { type: "prompt_outputs_failed_validation", message: "Prompt outputs failed validation", details: "", extra_info: {} },
@@ -84,17 +73,17 @@ describe("gpu-simulator: ComfyUI", () => {
         },
       },
     });
-    const unknown = await api.post("/api/prompt", { prompt: { ...txt2img("bad"), "10": { class_type: "NoSuchNode", inputs: {} } } });
+    const unknown = await comfy.api.post("/api/prompt", { prompt: { ...txt2img("bad"), "10": { class_type: "NoSuchNode", inputs: {} } } });
     expect(unknown.status).toBe(400);
     expect(((await unknown.json()) as { error: { type: string; details: string } }).error).toMatchObject({ type: "missing_node_type", details: "Node ID '#10'" });
-    const noOutput = await api.post("/prompt", { prompt: txt2img("bad", (g) => delete g["9"]) });
+    const noOutput = await comfy.api.post("/prompt", { prompt: txt2img("bad", (g) => delete g["9"]) });
     expect(((await noOutput.json()) as { error: { type: string } }).error.type).toBe("prompt_no_outputs");
-    const missing = (await (await api.post("/prompt", { prompt: txt2img("bad", (g) => delete (g["3"] as Graph[string]).inputs.steps) })).json()) as { node_errors: Record<string, { errors: { type: string; details: string }[] }> };
+    const missing = (await (await comfy.api.post("/prompt", { prompt: txt2img("bad", (g) => delete (g["3"] as Graph[string]).inputs.steps) })).json()) as { node_errors: Record<string, { errors: { type: string; details: string }[] }> };
     expect(missing.node_errors["3"]?.errors).toEqual([expect.objectContaining({ type: "required_input_missing", details: "steps" })]);
-    const dangling = (await (await api.post("/prompt", { prompt: txt2img("bad", (g) => ((g["9"] as Graph[string]).inputs.images = ["99", 0])) })).json()) as { node_errors: Record<string, { errors: { type: string }[] }> };
+    const dangling = (await (await comfy.api.post("/prompt", { prompt: txt2img("bad", (g) => ((g["9"] as Graph[string]).inputs.images = ["99", 0])) })).json()) as { node_errors: Record<string, { errors: { type: string }[] }> };
     expect(dangling.node_errors["9"]?.errors[0]?.type).toBe("exception_during_validation");
-    expect((await api.post("/prompt", { prompt: txt2img("bad"), prompt_id: "not-a-uuid" })).status).toBe(400);
-    expect((await (await fetch(`${sim.url}/queue`)).json())).toEqual({ queue_running: [], queue_pending: [] });
+    expect((await comfy.api.post("/prompt", { prompt: txt2img("bad"), prompt_id: "not-a-uuid" })).status).toBe(400);
+    expect((await (await fetch(`${comfy.sim.url}/queue`)).json())).toEqual({ queue_running: [], queue_pending: [] });
   });
 
   it("uploads images with ComfyUI's renaming, and LoadImage → img2img → upscale saves at the scaled size", async () => {
@@ -102,14 +91,14 @@ describe("gpu-simulator: ComfyUI", () => {
       const form = new FormData();
       form.append("image", new Blob([png], { type: "image/png" }), name);
       for (const [k, v] of Object.entries(extra)) form.append(k, v);
-      return (await (await fetch(`${sim.url}/upload/image`, { method: "POST", body: form })).json()) as { name: string; subfolder: string; type: string };
+      return (await (await fetch(`${comfy.sim.url}/upload/image`, { method: "POST", body: form })).json()) as { name: string; subfolder: string; type: string };
     };
     const red = encodePng(40, 24, () => [255, 0, 0]);
     expect(await upload(red, "in.png")).toEqual({ name: "in.png", subfolder: "", type: "input" });
     expect(await upload(red, "in.png")).toEqual({ name: "in.png", subfolder: "", type: "input" });
     expect(await upload(encodePng(40, 24, () => [0, 0, 255]), "in.png")).toEqual({ name: "in (1).png", subfolder: "", type: "input" });
     expect(await upload(encodePng(8, 8, () => [0, 255, 0]), "in.png", { overwrite: "true" })).toEqual({ name: "in.png", subfolder: "", type: "input" });
-    const choices = ((await (await fetch(`${sim.url}/object_info/LoadImage`)).json()) as { LoadImage: { input: { required: { image: [string[]] } } } }).LoadImage.input.required.image[0];
+    const choices = ((await (await fetch(`${comfy.sim.url}/object_info/LoadImage`)).json()) as { LoadImage: { input: { required: { image: [string[]] } } } }).LoadImage.input.required.image[0];
     expect(choices).toEqual(expect.arrayContaining(["in.png", "in (1).png"]));
 
     const graph: Graph = {
@@ -124,53 +113,53 @@ describe("gpu-simulator: ComfyUI", () => {
       "9": { class_type: "SaveImage", inputs: { images: ["8", 0], filename_prefix: "img2img/up" } },
       "10": { class_type: "PreviewImage", inputs: { images: ["7", 0] } },
     };
-    const { prompt_id } = await api.queuePrompt({ prompt: graph });
-    const entry = await api.finished(prompt_id);
+    const { prompt_id } = await comfy.api.queuePrompt({ prompt: graph });
+    const entry = await comfy.api.finished(prompt_id);
     expect(entry?.outputs["9"]?.images).toEqual([{ filename: "up_00001_.png", subfolder: "img2img", type: "output" }]);
     expect(entry?.outputs["10"]?.images[0]?.type).toBe("temp");
-    const saved = new Uint8Array(await (await fetch(`${sim.url}/view?filename=up_00001_.png&subfolder=img2img&type=output`)).arrayBuffer());
+    const saved = new Uint8Array(await (await fetch(`${comfy.sim.url}/view?filename=up_00001_.png&subfolder=img2img&type=output`)).arrayBuffer());
     expect(pngSize(saved)).toEqual({ width: 80, height: 48 });
     const preview = entry?.outputs["10"]?.images[0];
-    const previewBytes = new Uint8Array(await (await fetch(`${sim.url}/view?filename=${encodeURIComponent(preview?.filename ?? "")}&type=temp`)).arrayBuffer());
+    const previewBytes = new Uint8Array(await (await fetch(`${comfy.sim.url}/view?filename=${encodeURIComponent(preview?.filename ?? "")}&type=temp`)).arrayBuffer());
     expect(pngSize(previewBytes)).toEqual({ width: 40, height: 24 });
 
-    const missing = await api.post("/prompt", { prompt: { ...graph, "2": { class_type: "LoadImage", inputs: { image: "never-uploaded.png" } } } });
+    const missing = await comfy.api.post("/prompt", { prompt: { ...graph, "2": { class_type: "LoadImage", inputs: { image: "never-uploaded.png" } } } });
     expect(missing.status).toBe(400);
     expect(((await missing.json()) as { node_errors: Record<string, { errors: { type: string; details: string }[] }> }).node_errors["2"]?.errors[0]).toMatchObject({ type: "custom_validation_failed", details: "image - Invalid image file: never-uploaded.png" });
   });
 
   it("interrupts only the prompt named, deletes a waiting one, and runs one prompt at a time", async () => {
-    await sim.config({ msPerImage: 2000 });
-    const socket = await openSocket(`${ws}/ws?clientId=client-b`);
+    await comfy.sim.config({ msPerImage: 2000 });
+    const socket = await openSocket(`${comfy.ws}/ws?clientId=client-b`);
     try {
       const slow = (prefix: string) => txt2img(prefix, (g) => ((g["3"] as Graph[string]).inputs.steps = 20));
-      const a = await api.queuePrompt({ prompt: slow("a"), client_id: "client-b" });
-      const b = await api.queuePrompt({ prompt: txt2img("b"), client_id: "client-b" });
-      const c = await api.queuePrompt({ prompt: txt2img("c"), client_id: "client-b" });
+      const a = await comfy.api.queuePrompt({ prompt: slow("a"), client_id: "client-b" });
+      const b = await comfy.api.queuePrompt({ prompt: txt2img("b"), client_id: "client-b" });
+      const c = await comfy.api.queuePrompt({ prompt: txt2img("c"), client_id: "client-b" });
       await socket.waitFor((m) => m.type === "progress" && m.data.prompt_id === a.prompt_id);
-      const queue = (await (await fetch(`${sim.url}/queue`)).json()) as { queue_running: unknown[][]; queue_pending: unknown[][] };
+      const queue = (await (await fetch(`${comfy.sim.url}/queue`)).json()) as { queue_running: unknown[][]; queue_pending: unknown[][] };
       expect(queue.queue_running.map((i) => i[1])).toEqual([a.prompt_id]);
       expect(queue.queue_pending.map((i) => i[1])).toEqual([b.prompt_id, c.prompt_id]);
       expect(queue.queue_pending[0]?.[4]).toEqual(["9"]);
 
-      await api.post("/queue", { delete: [c.prompt_id] });
+      await comfy.api.post("/queue", { delete: [c.prompt_id] });
       // Only prompts sampled from now on are fast: `a` keeps its pace.
-      await sim.config({ msPerImage: 0 });
+      await comfy.sim.config({ msPerImage: 0 });
       // Naming a prompt that is not running interrupts nothing.
-      await api.post("/interrupt", { prompt_id: b.prompt_id });
-      await api.post("/interrupt", { prompt_id: a.prompt_id });
+      await comfy.api.post("/interrupt", { prompt_id: b.prompt_id });
+      await comfy.api.post("/interrupt", { prompt_id: a.prompt_id });
       const stopped = await socket.waitFor((m) => m.type === "execution_interrupted");
       expect(stopped.data).toMatchObject({ prompt_id: a.prompt_id, node_id: "3", node_type: "KSampler" });
       await socket.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === b.prompt_id);
       expect(socket.messages.filter((m) => m.type === "execution_interrupted")).toHaveLength(1);
-      expect((await api.history(a.prompt_id))[a.prompt_id]?.status).toMatchObject({ status_str: "error", completed: false });
-      expect((await api.history(b.prompt_id))[b.prompt_id]?.status.status_str).toBe("success");
-      expect(await api.history(c.prompt_id)).toEqual({});
-      const stats = await sim.stats();
+      expect((await comfy.api.history(a.prompt_id))[a.prompt_id]?.status).toMatchObject({ status_str: "error", completed: false });
+      expect((await comfy.api.history(b.prompt_id))[b.prompt_id]?.status.status_str).toBe("success");
+      expect(await comfy.api.history(c.prompt_id)).toEqual({});
+      const stats = await comfy.sim.stats();
       expect(stats.byKind.comfyui.maxConcurrent).toBe(1);
       expect([a, b, c].map((p) => stats.byPrompt[p.prompt_id])).toEqual([1, 1, 1]);
     } finally {
-      await sim.config({ msPerImage: 0 });
+      await comfy.sim.config({ msPerImage: 0 });
       socket.close();
     }
   });

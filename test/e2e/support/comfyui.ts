@@ -1,5 +1,7 @@
 /** ComfyUI test helpers: the example graph made small, and the calls tests make to a ComfyUI server. */
 import { readFileSync } from "node:fs";
+import { afterAll, beforeAll } from "vitest";
+import { startSimulatorProcess, type SimulatorProcess } from "./processes";
 import type { SocketMessage } from "./websocket";
 
 export type Graph = Record<string, { class_type: string; inputs: Record<string, unknown> }>;
@@ -36,4 +38,21 @@ export function comfyCalls(base: string) {
       return undefined;
     },
   };
+}
+
+/**
+ * A simulator process for the file's tests (zero latency), started before them and stopped after:
+ * the object's fields are filled once it runs.
+ */
+export function useComfySimulator(): { sim: SimulatorProcess; ws: string; api: ReturnType<typeof comfyCalls> } {
+  const env = {} as { sim: SimulatorProcess; ws: string; api: ReturnType<typeof comfyCalls> };
+  beforeAll(async () => {
+    env.sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 0 }) } });
+    env.ws = env.sim.url.replace("http", "ws");
+    env.api = comfyCalls(env.sim.url);
+  });
+  afterAll(async () => {
+    await env.sim?.stop();
+  });
+  return env;
 }
