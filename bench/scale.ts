@@ -43,7 +43,7 @@ export async function scale(t: Tools): Promise<void> {
   const rows: { n: number; seconds: number; rate: number; drainRequests: number; allRequests: number; ok: number }[] = [];
   try {
     for (const n of t.sizes ?? [50, 3000]) {
-      const row = await t.withGateway({ BACKENDS: backends }, async (base) => {
+      const row = await t.withGateway({ BACKENDS: backends }, async (base, gw) => {
         const backend = async (): Promise<Backend> => {
           const res = await fetch(`${base}/v1/backends`, { headers: t.auth });
           if (!res.ok) throw new Error(`GET /v1/backends answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
@@ -80,6 +80,10 @@ export async function scale(t: Tools): Promise<void> {
         const drained = jobs.filter((j) => !blockers.includes(j.id));
         const ends = drained.map((j) => (j.completed_at ? Date.parse(j.completed_at) : NaN)).filter((x) => !Number.isNaN(x));
         const seconds = (Math.max(...ends) - t0) / 1000;
+        // What the runtime said meanwhile (a restarted object, SQLite out of memory): the figures' context.
+        const errors = gw.logs().split("\n").filter((l) => /error|SQLITE|overloaded|restart/i.test(l));
+        const kinds = [...new Set(errors.map((l) => l.replace(/run_[a-z2-7]+/g, "run_…").slice(0, 160)))].slice(0, 3);
+        if (errors.length) t.report(`  runtime errors in the ${n} drain (first kinds)`, `${errors.length}: ${kinds.join(" | ")}`);
         return {
           n,
           seconds,
