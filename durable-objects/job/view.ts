@@ -40,6 +40,8 @@ export async function snapshot(env: Env, ledger: JobLedger, row: JobRow, opts: {
   const [secret] = config.urlSigningSecrets(env);
   const now = Date.now();
   const end = row.completed_at ?? now;
+  // An ended job's links last until it is deleted (RETENTION_S after its end).
+  const keptUntil = row.completed_at === null ? undefined : row.completed_at + config.retentionMs(env);
   const job: Job = {
     id: row.id,
     status: row.status,
@@ -53,7 +55,7 @@ export async function snapshot(env: Env, ledger: JobLedger, row: JobRow, opts: {
     seed: input.spec.type === "upscale" || input.spec.type === "workflow" ? null : input.spec.seed,
     output: await Promise.all(
       outputs.map(async (o) => ({
-        url: await signedOutputUrl(input.public_base_url, secret, o.key, now),
+        url: await signedOutputUrl(input.public_base_url, secret, o.key, now, keptUntil),
         content_type: o.content_type,
         width: o.width,
         height: o.height,

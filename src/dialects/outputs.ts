@@ -21,5 +21,6 @@ export async function jsonWithImages(env: Env, outputKeys: string[], value: unkn
 
 export async function outputUrls(env: Env, snapshot: JobSnapshot): Promise<string[]> {
   const [secret] = config.urlSigningSecrets(env);
-  return Promise.all(snapshot.output_keys.map((key) => signedOutputUrl(snapshot.input.public_base_url, secret, key)));
+  const ended = snapshot.job.completed_at === null ? undefined : Date.parse(snapshot.job.completed_at) + config.retentionMs(env);
+  return Promise.all(snapshot.output_keys.map((key) => signedOutputUrl(snapshot.input.public_base_url, secret, key, Date.now(), ended)));
 }

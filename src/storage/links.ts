@@ -16,9 +16,13 @@ export function outputKeyFromPath(file: string): string | undefined {
   return bytes ? new TextDecoder().decode(bytes) : undefined;
 }
 
-/** A download link for an R2 object that needs no API key: signed, and valid until it expires. */
-export async function signedOutputUrl(base: string, secret: string, key: string, nowMs = Date.now()): Promise<string> {
-  const expires = Math.floor(nowMs / 1000) + LINK_TTL_S;
+/**
+ * A download link for an R2 object that needs no API key: signed, and valid until it expires, at
+ * least LINK_TTL_S from now and, given `keptUntilMs` (an ended job's deletion), for as long as the
+ * job is kept: a link handed out once (a webhook, a Replicate `output`) works while its image exists.
+ */
+export async function signedOutputUrl(base: string, secret: string, key: string, nowMs = Date.now(), keptUntilMs?: number): Promise<string> {
+  const expires = Math.max(Math.floor(nowMs / 1000) + LINK_TTL_S, Math.floor((keptUntilMs ?? 0) / 1000));
   return `${base}/v1/outputs/${keyToPath(key)}?expires=${expires}&sig=${await signature(secret, key, expires)}`;
 }
 
