@@ -245,12 +245,12 @@ function jobView(id) {
     else if (typeof fraction === "number") bar.value = fraction;
     else if (TERMINAL.has(job.status)) bar.value = 0;
     else bar.removeAttribute("value");
-    $("job-progress-text").textContent = job.status === "succeeded" ? "100%" : typeof fraction === "number" ? `${Math.round(fraction * 100)}%${job.progress.eta_s != null ? `, about ${job.progress.eta_s} s left` : ""}` : job.status === "running" ? "running…" : "";
+    $("job-progress-text").textContent = job.status === "succeeded" ? "100%" : typeof fraction === "number" ? `${Math.round(fraction * 100)}%${job.progress.node != null ? ` (node ${job.progress.node})` : ""}${job.progress.eta_s != null ? `, about ${job.progress.eta_s} s left` : ""}` : job.status === "running" ? "running…" : "";
     $("job-cancel").disabled = TERMINAL.has(job.status);
     $("job-redeliver").disabled = !TERMINAL.has(job.status);
     $("job-error").textContent = job.error ? `${job.error.code}: ${job.error.message}` : "";
     if (changed(shownImages, job.output.length)) $("job-images").replaceChildren(
-      ...job.output.map((o, i) => h("figure", {}, h("a", { href: stableUrl(o.url) }, h("img", { src: stableUrl(o.url), alt: `output ${i + 1} of ${job.output.length}`, width: o.width, height: o.height })), h("figcaption", {}, `${o.width}×${o.height}, seed ${o.seed ?? "—"}`))),
+      ...job.output.map((o, i) => h("figure", {}, h("a", { href: stableUrl(o.url) }, h("img", { src: stableUrl(o.url), alt: `output ${i + 1} of ${job.output.length}`, width: o.width, height: o.height })), h("figcaption", {}, `${o.width}×${o.height}, ${o.node_id !== undefined ? `node ${o.node_id}` : `seed ${o.seed ?? "—"}`}`))),
     );
     const params = {
       type: job.type,
