@@ -30,7 +30,7 @@ import { iso } from "./view";
 export const WAITING_BACKSTOP_MS = 5 * 60_000;
 /**
  * A dispatch lost with its instance after a slot was granted (a full lease, the job already out of
- * the line) but before its attempt began would otherwise wait for the next recheck: the alarm takes
+ * the line) but before its attempt began would otherwise wait for the backstop: the alarm takes
  * it up again this soon, while the lease still holds the slot for it.
  */
 const DISPATCH_GUARD_MS = 5_000;

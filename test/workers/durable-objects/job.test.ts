@@ -305,7 +305,7 @@ const row = (id: string) =>
     return { status: r.status, waiting_on: r.waiting_on, lines: waitingLines(r).sort(), dispatch_at: r.dispatch_at, deadline_at: r.deadline_at };
   });
 /** Makes the job's backstop due now and runs its alarm. */
-const recheck = async (id: string) => {
+const backstop = async (id: string) => {
   await runInDurableObject(objectFor(id), (_o: JobObject, state) => {
     state.storage.sql.exec("UPDATE job SET dispatch_at = ?", Date.now());
   });
@@ -373,7 +373,7 @@ describe("job scheduling", () => {
     expect(dispatch_at).toBeGreaterThanOrEqual(before + WAITING_BACKSTOP_MS);
     expect(alarm).toBe(Math.min(dispatch_at ?? Infinity, deadline_at));
     // Its backstop finds both still busy: it keeps its place in both lines and waits as long again.
-    await recheck(id);
+    await backstop(id);
     const again = await row(id);
     expect(again.lines).toEqual(["busy-a", "busy-b"]);
     expect(again.dispatch_at).toBeGreaterThanOrEqual(before + WAITING_BACKSTOP_MS);
