@@ -82,7 +82,8 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
 
   /**
    * Asks for a slot; with `enqueue` the job waits in line and is woken when its turn comes. A job
-   * waits in one line at a time: the job object leaves a line before it joins another.
+   * may wait in the lines of several backends at once: the first to grant it wins, and a grant
+   * another line made meanwhile is answered no (see grantWaiting) or given back by its release.
    */
   async acquire(req: { backend: string; jobId: string; tenant: string; maxConcurrency: number; cooldownMs: number; leaseMs: number; enqueue: boolean }): Promise<AcquireResult> {
     this.requests++;
@@ -281,7 +282,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
 
   /**
    * Hands free slots to the line, each as a short claim, and asks each woken job whether it still
-   * wants its slot: one that ended or runs elsewhere says no, and its slot goes to the next in
+   * wants its slot: one that ended, runs elsewhere or takes up another line's grant says no, and its slot goes to the next in
    * line at once. A wake-up that is lost leaves a claim that lapses after CLAIM_MS: the alarm
    * reclaims it, puts the job back in line and offers the slot to the next, so a waiting job
    * needs no re-check of its own.

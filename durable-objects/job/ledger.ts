@@ -39,6 +39,7 @@ export type JobRow = {
   deadline_at: number;
   dispatch_at: number | null;
   tried: string;
+  /** The lines the job waits in: a JSON array of backend names (one plain name in a row written before it could wait in several). */
   waiting_on: string | null;
 };
 
@@ -77,6 +78,12 @@ export type Webhook = { url: string; body: SlottedBody };
 
 export const parseInput = (row: JobRow): StoredJobInput => JSON.parse(row.input) as StoredJobInput;
 export const triedOf = (row: JobRow): Set<string> => new Set<string>(JSON.parse(row.tried) as string[]);
+/** The backends in whose lines the job waits; a row kept from before held one name, not a list. */
+export const linesOf = (row: JobRow): string[] => {
+  const w = row.waiting_on;
+  if (w === null || w === "") return [];
+  return w.startsWith("[") ? (JSON.parse(w) as string[]) : [w];
+};
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS job (
@@ -247,9 +254,10 @@ export class JobLedger {
     });
   }
 
-  /** Where the job waits for a slot, and when it looks for one again (null: not before it is woken). */
-  setWaiting(waitingOn: string | null, dispatchAt?: number | null): void {
+  /** The lines the job waits in for a slot, and when it looks for one again (null: not before it is woken). */
+  setWaiting(lines: readonly string[], dispatchAt?: number | null): void {
     const id = this.mustRow().id;
+    const waitingOn = lines.length ? JSON.stringify([...new Set(lines)]) : null;
     if (dispatchAt === undefined) this.sql.exec("UPDATE job SET waiting_on = ? WHERE id = ?", waitingOn, id);
     else this.sql.exec("UPDATE job SET dispatch_at = ?, waiting_on = ? WHERE id = ?", dispatchAt, waitingOn, id);
   }

@@ -9,7 +9,7 @@ import { CreateJobSchema, type CreateJob } from "../../src/jobs/spec";
 import type { Delivery, JobEvent, JobStatus } from "../../src/schemas/job";
 import { indexObject } from "../../src/tenant-shards";
 import { takeCallback } from "./callback";
-import { JobLedger, TERMINAL } from "./ledger";
+import { JobLedger, TERMINAL, linesOf } from "./ledger";
 import { Outbox } from "./outbox";
 import { LiveProgress, PROGRESS_TIMEOUT_MS, taskIdOf } from "./progress";
 import { Retention } from "./retention";
@@ -151,7 +151,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     if (onlyQueued && row.status !== "queued") return { ok: false, code: "conflict", message: `job is ${row.status}` };
     const attempt = this.ledger.currentAttempt();
     await finish(this.room, "canceled", null, []);
-    await this.settler.leaveBackend(attempt, row.waiting_on);
+    await this.settler.leaveBackend(attempt, linesOf(row));
     // Its event goes out now, not at the alarm's next firing.
     this.kick();
     return { ok: true, snapshot: await this.snapshot(this.ledger.mustRow()) };
@@ -190,15 +190,19 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
 
   /**
    * A backend scheduler granted this job a slot (or, its circuit having opened, asks it to look
-   * for another backend): answers whether the job takes it. A job that ended, runs elsewhere or
-   * left that line says no, and the scheduler hands the slot on at once.
+   * for another backend): answers whether the job takes it. A job that ended, runs elsewhere, left
+   * that line or is already taking up another line's grant says no, and the scheduler hands the
+   * slot on at once rather than holding it for a claim that would lapse.
    */
   async wake(backend: string): Promise<boolean> {
     const row = this.ledger.row();
     if (!row || TERMINAL.has(row.status)) return false;
     const attempt = this.ledger.currentAttempt();
+    // The slot its own attempt holds there is not given away.
     if (attempt) return attempt.backend === backend;
-    if (row.waiting_on !== backend) return false;
+    if (!linesOf(row).includes(backend)) return false;
+    const taking = this.room.memory.grantedBy;
+    if (taking !== undefined && taking !== backend) return false;
     // Taken up by a step at once, with nothing written first: were this instance lost before
     // that, the claim lapses at the scheduler, which puts the job back in line and wakes it again.
     this.room.memory.grantedBy = backend;

@@ -14,7 +14,7 @@ import { OutputStore } from "../../src/storage/images";
 import { AttemptCall, canResume } from "./attempt-call";
 import { dueBy } from "./due";
 import { checkLostCall } from "./lost-call";
-import { TERMINAL, parseInput, triedOf, type AttemptRow, type JobRow } from "./ledger";
+import { TERMINAL, linesOf, parseInput, triedOf, type AttemptRow, type JobRow } from "./ledger";
 import { taskIdOf, type LiveProgress } from "./progress";
 import type { JobRoom } from "./room";
 import type { Settler } from "./settle";
@@ -23,18 +23,14 @@ import { finish, prepareStart } from "./transitions";
 import { iso } from "./view";
 
 /**
- * A job waiting in a backend's line is woken by that backend's scheduler when a slot frees (a lost
- * wake-up lapses there and is offered again), so waiting costs nothing per second. A job that other
- * backends could also run looks again this often (jittered, so a burst's jobs do not come back
- * together), in case one of them has room meanwhile: a scheduler knows only its own line.
+ * A waiting job is in the line of every backend that could run it and is woken by whichever grants
+ * it a slot first (a lost wake-up lapses there and is offered again), so waiting costs nothing per
+ * second: this long backstop is all it costs.
  */
-export const WAITING_RECHECK_MS = 30_000;
-const WAITING_RECHECK_JITTER_MS = 10_000;
-/** A job only one backend can run relies on its wake-up; this long backstop is all it costs. */
-const WAITING_BACKSTOP_MS = 5 * 60_000;
+export const WAITING_BACKSTOP_MS = 5 * 60_000;
 /**
  * A dispatch lost with its instance after a slot was granted (a full lease, the job already out of
- * the line) but before its attempt began would otherwise wait for the next recheck: the alarm takes
+ * the line) but before its attempt began would otherwise wait for the backstop: the alarm takes
  * it up again this soon, while the lease still holds the slot for it.
  */
 const DISPATCH_GUARD_MS = 5_000;
@@ -78,7 +74,7 @@ export class AttemptRunner {
       return;
     }
     const fresh = ledger.mustRow();
-    const granted = memory.grantedBy !== undefined && memory.grantedBy === fresh.waiting_on;
+    const granted = memory.grantedBy !== undefined && linesOf(fresh).includes(memory.grantedBy);
     memory.grantedBy = undefined;
     if (granted || dueBy(fresh.dispatch_at)) await this.dispatch(fresh);
   }
@@ -141,71 +137,57 @@ export class AttemptRunner {
     if (TERMINAL.has(row.status) || !dueBy(row.deadline_at)) return false;
     const attempt = this.room.ledger.currentAttempt();
     await finish(this.room, "failed", { code: "timeout", message: `the job did not finish within ${parseInput(row).timeout_s} s` }, []);
-    await this.settler.leaveBackend(attempt, row.waiting_on);
+    await this.settler.leaveBackend(attempt, linesOf(row));
     return true;
   }
 
-  /** Finds a backend with a free slot and runs the job there, failing over while any is left. */
+  /**
+   * Finds a backend with a free slot and runs the job there, failing over while any is left; with
+   * none free, the job waits in the line of every busy one that fits and leaves every other line.
+   */
   private async dispatch(row: JobRow): Promise<void> {
     const { env, ledger } = this.room;
     const input = parseInput(row);
     const tried = triedOf(row);
+    const lines = linesOf(row);
     const all = fittingBackends(config.backends(env), { type: input.spec.type, model: input.spec.model, sampler: input.spec.sampler, backend: input.backend, pinOverridesModels: input.pin_overrides_models, among: input.backends });
-    // The line the job waits in comes first: a slot granted there is this job's claim.
-    const candidates = all.filter((b) => !tried.has(b.name)).sort((a, b) => Number(b.name === row.waiting_on) - Number(a.name === row.waiting_on));
+    // The lines the job waits in come first: a slot granted there is this job's claim.
+    const candidates = all.filter((b) => !tried.has(b.name)).sort((a, b) => Number(lines.includes(b.name)) - Number(lines.includes(a.name)));
     if (!candidates.length) {
       const last = ledger.lastAttemptError();
       await finish(this.room, "failed", { code: "backend_failed", message: last ?? "no configured backend serves this job" }, []);
-      await this.slots.release(row.waiting_on ?? "", "neutral");
+      await this.slots.releaseAll(lines);
       return;
     }
     await this.guardDispatch(row);
-    let granted: BackendConfig | undefined;
-    const busy: { backend: BackendConfig; load: number }[] = [];
+    const busy: BackendConfig[] = [];
     const open: BackendConfig[] = [];
     let retryAt = Date.now() + UNQUEUED_RETRY_MS;
     for (const backend of candidates) {
       const res = await this.slots.acquire(row, backend, false);
-      if (res.status === "granted") {
-        granted = backend;
-        break;
-      }
-      if (res.status === "busy") busy.push({ backend, load: res.load });
+      if (res.status === "granted") return this.runAttempt(ledger.mustRow(), input, backend);
+      if (res.status === "busy") busy.push(backend);
       if (res.status === "open") {
         open.push(backend);
         retryAt = Math.min(retryAt, res.retry_at);
       }
     }
-    if (!granted) {
-      // Everything fitting is busy: wait in one line, woken when a slot frees there. A job keeps its
-      // place in the line it is in; it joins the least loaded one only when it is in none that fits.
-      // A backend whose circuit is open is a line of last resort: its probe, then its slots, go to
-      // its line when the cool-down ends.
-      const best =
-        busy.find((b) => b.backend.name === row.waiting_on) ??
-        busy.sort((a, b) => a.load - b.load)[0] ??
-        open.map((backend) => ({ backend, load: Infinity })).find((b) => b.backend.name === row.waiting_on) ??
-        open.map((backend) => ({ backend, load: Infinity }))[0];
-      let waitingOn: string | null = null;
-      if (best?.backend.name !== row.waiting_on) {
-        // Leave the old line before joining another, and say where the job waits before it joins,
-        // so a wake-up that comes at once finds it wanted.
-        await this.slots.release(row.waiting_on ?? "", "neutral");
-        ledger.setWaiting(best?.backend.name ?? null);
-      }
-      if (best) {
-        const res = await this.slots.acquire(row, best.backend, true);
-        if (res.status === "granted") granted = best.backend;
-        else if (res.status === "queued") waitingOn = best.backend.name;
-        else await this.slots.release(best.backend.name, "neutral");
-      }
-      if (!granted) {
-        const recheck = candidates.length > 1 ? WAITING_RECHECK_MS + Math.floor(Math.random() * WAITING_RECHECK_JITTER_MS) : WAITING_BACKSTOP_MS;
-        ledger.setWaiting(waitingOn, waitingOn === null ? retryAt : Date.now() + recheck);
-        return;
-      }
-    }
-    await this.runAttempt(ledger.mustRow(), input, granted);
+    // Every fitting backend is busy: wait in all their lines. A backend whose circuit is open is a
+    // line of last resort, joined only when none is merely busy: its probe, then its slots, go to
+    // its line when the cool-down ends.
+    const join = busy.length ? busy : open;
+    const names = new Set(join.map((b) => b.name));
+    // Lines left behind (a failed-over backend, an open circuit once another is merely busy).
+    await this.slots.releaseAll(lines.filter((l) => !names.has(l)));
+    // Said before joining, so a wake-up that comes at once finds the job wanted.
+    ledger.setWaiting([...names]);
+    // Joining a line the job is in keeps its place there (and puts it back if that line let it go).
+    const joined = await Promise.all(join.map(async (backend) => ({ backend, res: await this.slots.acquire(row, backend, true) })));
+    const granted = joined.find((j) => j.res.status === "granted")?.backend;
+    if (granted) return this.runAttempt(ledger.mustRow(), input, granted);
+    const queued = joined.filter((j) => j.res.status === "queued").map((j) => j.backend.name);
+    await this.slots.releaseAll(joined.filter((j) => j.res.status !== "queued").map((j) => j.backend.name));
+    ledger.setWaiting(queued, queued.length ? Date.now() + WAITING_BACKSTOP_MS : retryAt);
   }
 
   /** See DISPATCH_GUARD_MS: the dispatch is due again soon unless this step records what came of it. */
@@ -214,7 +196,7 @@ export class AttemptRunner {
     const at = Date.now() + DISPATCH_GUARD_MS;
     // A new job's dispatch is due already (the alarm set at its creation backs it): nothing to write.
     if (row.dispatch_at !== null && row.dispatch_at <= at) return;
-    ledger.setWaiting(row.waiting_on, at);
+    ledger.setWaiting(linesOf(row), at);
     const alarm = await ctx.storage.getAlarm();
     if (alarm === null || alarm > at) await ctx.storage.setAlarm(at);
   }
@@ -222,8 +204,9 @@ export class AttemptRunner {
   private async runAttempt(row: JobRow, input: StoredJobInput, backend: BackendConfig): Promise<void> {
     const { ctx, env, ledger, memory } = this.room;
     const now = Date.now();
-    // Granted here while waiting in another backend's line: leave that line.
-    if (row.waiting_on && row.waiting_on !== backend.name) await this.slots.release(row.waiting_on, "neutral");
+    // Granted here: leave every other line it waits in (which also frees a claim one of them granted meanwhile).
+    memory.grantedBy = undefined;
+    await this.slots.releaseAll(linesOf(ledger.mustRow()).filter((l) => l !== backend.name));
     const n = ledger.nextAttemptNumber();
     const token = await callbackToken(env, row.id, n);
     const start = row.status === "queued" ? await prepareStart(this.room, now) : undefined;

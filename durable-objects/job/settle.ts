@@ -59,7 +59,7 @@ export class Settler {
       // (RunPod), or its slot stays taken while it may run (see leaveBackend).
       if (!TERMINAL.has(ledger.mustRow().status)) return;
       const taken = ledger.attempt(n);
-      if (outcome.kind === "pending" && taken) await this.leaveBackend({ ...taken, state: "pending", external_id: outcome.externalId }, null);
+      if (outcome.kind === "pending" && taken) await this.leaveBackend({ ...taken, state: "pending", external_id: outcome.externalId }, []);
       // A lost call of a job that ended meanwhile may still run: its slot stays taken while it may.
       else if (outcome.kind === "lost" && taken?.state === "canceled") await this.slots.orphan(taken);
       else await release("neutral");
@@ -110,16 +110,16 @@ export class Settler {
   }
 
   /**
-   * After the job ended: leaves its line, tells the backend to stop its attempt (so whatever the
+   * After the job ended: leaves every line it waits in, tells the backend to stop its attempt (so whatever the
    * backend answers cannot revive the job), and gives the slot back, but not while the GPU may
    * still be working for it, or `max_concurrency` would be exceeded. A call still open here keeps
    * the slot until it ends (an interrupt makes A1111 answer at once; Cerebrium cannot be stopped)
    * and its settle releases it; RunPod stops a canceled job and ComfyUI a re-attached prompt, so their slot comes back at once;
    * anything else stays taken until that generation is presumably over (see the scheduler's orphan).
    */
-  async leaveBackend(attempt: AttemptRow | undefined, waitingOn: string | null): Promise<void> {
+  async leaveBackend(attempt: AttemptRow | undefined, lines: readonly string[]): Promise<void> {
     if (!attempt) {
-      await this.slots.release(waitingOn ?? "", "neutral");
+      await this.slots.releaseAll(lines);
       return;
     }
     const { ctx, env, ledger, memory } = this.room;

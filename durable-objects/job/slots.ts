@@ -63,6 +63,11 @@ export class Slots {
       .catch(() => undefined);
   }
 
+  /** Leaves these lines (and gives back a claim one of them granted meanwhile), all at once. */
+  async releaseAll(lines: readonly string[]): Promise<void> {
+    await Promise.all(lines.map((name) => this.release(name, "neutral")));
+  }
+
   private scheduler(name: string) {
     return schedulerStub(this.room.env, name);
   }

@@ -219,6 +219,30 @@ describe("backend scheduler", () => {
     expect(await s.status()).toMatchObject({ active: 1, waiting: 0 });
   });
 
+  it("hands a slot to its next job at once when the head of its line is taking up another line's grant", async () => {
+    const s = named("second-grant");
+    // Waits in both lines and is taking up the grant of "first-grant" (as its wake-up left it).
+    await runInDurableObject(jobObjects.get(jobObjects.idFromName("both-lines")), (o: JobObject, st) => {
+      void (o as unknown as { ledger: { sql: SqlStorage } }).ledger.sql;
+      const now = Date.now();
+      st.storage.sql.exec(
+        "INSERT INTO job (id, tenant, status, input, created_at, deadline_at, waiting_on) VALUES ('both-lines', 'acme', 'queued', '{}', ?, ?, ?)",
+        now,
+        now + 600_000,
+        JSON.stringify(["first-grant", "second-grant"]),
+      );
+      (o as unknown as { room: { memory: { grantedBy: string | undefined } } }).room.memory.grantedBy = "first-grant";
+    });
+    await jobIn("behind", "wanting", "second-grant");
+    await ask(s, "holder", "acme", true, 1);
+    await ask(s, "both-lines", "acme", true, 1);
+    await ask(s, "behind", "acme", true, 1);
+    await s.release("holder", "success");
+    // Not held as a claim for a job that runs elsewhere: the next in line has it now.
+    expect((await slotsOf(s)).map((r) => r.job_id)).toEqual(["behind"]);
+    expect(await s.status()).toMatchObject({ active: 1, waiting: 0 });
+  });
+
   it("grants from the line only a short claim, which lapses if the job never takes it", async () => {
     const s = named("claim");
     await jobIn("taker", "wanting", "claim");

@@ -2,9 +2,9 @@ import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import type { BackendScheduler } from "../../../durable-objects/backend-scheduler";
-import { canTransition } from "../../../durable-objects/job/ledger";
+import { canTransition, linesOf as waitingLines, type JobRow } from "../../../durable-objects/job/ledger";
 import type { JobObject } from "../../../durable-objects/job/object";
-import { WAITING_RECHECK_MS } from "../../../durable-objects/job/runner";
+import { WAITING_BACKSTOP_MS } from "../../../durable-objects/job/runner";
 import { jobStub } from "../../../src/jobs/client";
 import { randomId } from "../../../src/lib/crypto";
 import { hangingJobInput } from "../support/jobs";
@@ -300,9 +300,12 @@ const clear = (name: string) =>
     state.storage.sql.exec("UPDATE line_count SET n = 0");
   });
 const row = (id: string) =>
-  runInDurableObject(objectFor(id), (_o: JobObject, state) => state.storage.sql.exec<{ status: string; waiting_on: string | null }>("SELECT status, waiting_on FROM job").one());
-/** Makes the job's re-check due now and runs its alarm. */
-const recheck = async (id: string) => {
+  runInDurableObject(objectFor(id), (_o: JobObject, state) => {
+    const r = state.storage.sql.exec<JobRow>("SELECT * FROM job").one();
+    return { status: r.status, waiting_on: r.waiting_on, lines: waitingLines(r).sort(), dispatch_at: r.dispatch_at, deadline_at: r.deadline_at };
+  });
+/** Makes the job's backstop due now and runs its alarm. */
+const backstop = async (id: string) => {
   await runInDurableObject(objectFor(id), (_o: JobObject, state) => {
     state.storage.sql.exec("UPDATE job SET dispatch_at = ?", Date.now());
   });
@@ -326,39 +329,69 @@ describe("job scheduling", () => {
     await clear("busy-b");
   });
 
-  it("waits in one line at a time: a re-check keeps its place rather than joining a second line", async () => {
+  it("waits in the line of every busy backend that could run it; the first to free a slot runs it and it leaves the other line", async () => {
     await block("busy-a", "blocker-a");
     await block("busy-b", "blocker-b");
     const id = newRunId();
     await jobStub(env, id).create(twoLinesJob(id));
-    const first = await until("queued in a line", () => row(id), (r) => r.waiting_on !== null);
-    // Re-checks find both busy; the other line is now the shorter one, yet the job stays where it is.
-    await recheck(id);
-    await recheck(id);
-    const a = await linesOf("busy-a");
-    const b = await linesOf("busy-b");
-    expect([...a.waiting, ...b.waiting]).toEqual([id]);
-    expect((await row(id)).waiting_on).toBe(first.waiting_on);
-    expect((first.waiting_on === "busy-a" ? a : b).waiting).toEqual([id]);
+    await until("queued in both lines", () => row(id), (r) => r.lines.length === 2);
+    expect((await linesOf("busy-a")).waiting).toEqual([id]);
+    expect((await linesOf("busy-b")).waiting).toEqual([id]);
+    await schedulerOf("busy-b").release("blocker-b", "success");
+    await until("running", () => row(id), (r) => r.status === "running");
+    expect((await row(id)).lines).toEqual([]);
+    expect(await linesOf("busy-b")).toEqual({ waiting: [], slots: [id] });
+    expect(await linesOf("busy-a")).toEqual({ waiting: [], slots: ["blocker-a"] });
   });
 
-  it("waits in line with no re-check of its own: its alarm is its deadline or the long safety check", async () => {
+  it("takes one of two simultaneous grants: the other goes to that backend's next job at once, not held as a claim", async () => {
+    await block("busy-a", "blocker-a");
+    await block("busy-b", "blocker-b");
+    const first = newRunId();
+    const second = newRunId();
+    await jobStub(env, first).create(twoLinesJob(first));
+    await until("first queued in both lines", () => row(first), (r) => r.lines.length === 2);
+    await jobStub(env, second).create(twoLinesJob(second));
+    await until("second queued in both lines", () => row(second), (r) => r.lines.length === 2);
+    await Promise.all([schedulerOf("busy-a").release("blocker-a", "success"), schedulerOf("busy-b").release("blocker-b", "success")]);
+    // Well inside CLAIM_MS: a grant held for the first job would keep the second waiting that long.
+    await until("both running", async () => [(await row(first)).status, (await row(second)).status], (s) => s.every((x) => x === "running"));
+    const a = await linesOf("busy-a");
+    const b = await linesOf("busy-b");
+    expect([...a.waiting, ...b.waiting]).toEqual([]);
+    expect([...a.slots, ...b.slots].sort()).toEqual([first, second].sort());
+  });
+
+  it("waits with no re-check of its own: its alarm is its deadline or the long backstop", async () => {
     await block("busy-a", "blocker-a");
     await block("busy-b", "blocker-b");
     const id = newRunId();
     const before = Date.now();
     await jobStub(env, id).create(twoLinesJob(id));
-    await until("queued in a line", () => row(id), (r) => r.waiting_on !== null);
-    const { dispatch_at, deadline_at, alarm } = await runInDurableObject(objectFor(id), async (_o: JobObject, state) => ({
-      ...state.storage.sql.exec<{ dispatch_at: number; deadline_at: number }>("SELECT dispatch_at, deadline_at FROM job").one(),
-      alarm: await state.storage.getAlarm(),
-    }));
-    expect(dispatch_at).toBeGreaterThanOrEqual(before + WAITING_RECHECK_MS);
-    expect(alarm).toBe(Math.min(dispatch_at, deadline_at));
-    // The scheduler wakes it when a slot frees: it runs without its alarm having fired.
-    await schedulerOf("busy-a").release("blocker-a", "success");
-    await schedulerOf("busy-b").release("blocker-b", "success");
-    await until("running", () => row(id), (r) => r.status === "running");
+    const { dispatch_at, deadline_at } = await until("queued in both lines", () => row(id), (r) => r.lines.length === 2 && r.dispatch_at !== null && r.dispatch_at > before + 60_000);
+    const alarm = await runInDurableObject(objectFor(id), (_o: JobObject, state) => state.storage.getAlarm());
+    expect(dispatch_at).toBeGreaterThanOrEqual(before + WAITING_BACKSTOP_MS);
+    expect(alarm).toBe(Math.min(dispatch_at ?? Infinity, deadline_at));
+    // Its backstop finds both still busy: it keeps its place in both lines and waits as long again.
+    await backstop(id);
+    const again = await row(id);
+    expect(again.lines).toEqual(["busy-a", "busy-b"]);
+    expect(again.dispatch_at).toBeGreaterThanOrEqual(before + WAITING_BACKSTOP_MS);
+    expect((await linesOf("busy-a")).waiting).toEqual([id]);
+    expect((await linesOf("busy-b")).waiting).toEqual([id]);
+  });
+
+  it("reads a line kept by the previous version (one plain name) as a one-line list", async () => {
+    await block("busy-a", "blocker-a");
+    await block("busy-b", "blocker-b");
+    const id = newRunId();
+    await jobStub(env, id).create(twoLinesJob(id));
+    await until("queued in both lines", () => row(id), (r) => r.lines.length === 2);
+    await runInDurableObject(objectFor(id), (_o: JobObject, state) => {
+      state.storage.sql.exec("UPDATE job SET waiting_on = 'busy-a'");
+    });
+    expect(await jobStub(env, id).wake("busy-b")).toBe(false);
+    expect(await jobStub(env, id).wake("busy-a")).toBe(true);
   });
 
   it("waits for its wake-up alone when only one backend can run it: no re-check before the long backstop", async () => {
@@ -367,7 +400,7 @@ describe("job scheduling", () => {
     const id = newRunId();
     const before = Date.now();
     await jobStub(env, id).create(hangingJobInput(id, { backend: "busy-a" }));
-    await until("queued in a line", () => row(id), (r) => r.waiting_on === "busy-a");
+    await until("queued in its line", () => row(id), (r) => r.lines.join() === "busy-a");
     const { dispatch_at } = await runInDurableObject(objectFor(id), (_o: JobObject, state) => state.storage.sql.exec<{ dispatch_at: number }>("SELECT dispatch_at FROM job").one());
     expect(dispatch_at).toBeGreaterThanOrEqual(before + 4 * 60_000);
     await schedulerOf("busy-a").release("blocker-a", "success");
@@ -376,14 +409,14 @@ describe("job scheduling", () => {
     await clear("busy-a");
   });
 
-  it("leaves its line when it ends, so no slot is ever granted to it afterwards", async () => {
+  it("leaves every line when it ends, so no slot is ever granted to it afterwards", async () => {
     await block("busy-a", "blocker-a");
     await block("busy-b", "blocker-b");
     const id = newRunId();
     await jobStub(env, id).create(twoLinesJob(id));
-    await until("queued in a line", () => row(id), (r) => r.waiting_on !== null);
-    await recheck(id);
+    await until("queued in both lines", () => row(id), (r) => r.lines.length === 2);
     await jobStub(env, id).cancel("acme");
+    expect((await row(id)).lines).toEqual([]);
     expect([...(await linesOf("busy-a")).waiting, ...(await linesOf("busy-b")).waiting]).toEqual([]);
     await schedulerOf("busy-a").release("blocker-a", "success");
     await schedulerOf("busy-b").release("blocker-b", "success");
@@ -411,7 +444,7 @@ describe("job scheduling", () => {
     // Still running there: the job keeps its slot and starts no second attempt.
     expect((await linesOf("busy-a")).slots).toEqual([id]);
     expect(list.filter((e) => e.type === "attempt.started")).toHaveLength(1);
-    expect(await row(id)).toMatchObject({ status: "running", waiting_on: null });
+    expect(await row(id)).toMatchObject({ status: "running", lines: [] });
   });
 
   it("enforces the deadline while a synchronous call is in flight", { timeout: 20_000 }, async () => {
