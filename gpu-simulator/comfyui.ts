@@ -6,6 +6,7 @@
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import { readBody } from "./body";
 import { DIRS, unsafePath, type Dir } from "./comfyui-files";
 import { listRoute } from "./comfyui-lists";
 import { CHECKPOINTS, UPSCALE_MODELS, type ComfyLists } from "./comfyui-nodes";
@@ -17,21 +18,10 @@ import { acceptWebSocket } from "./websocket";
 export type ComfyAuth = { username: string; password: string } | { apiKey: string };
 
 const ROUTES = /^\/(prompt|queue|interrupt|history(\/[^/]+)?|view|upload\/image|object_info(\/[^/]+)?|models(\/[^/]+)?|system_stats|embeddings|extensions|features|ws)$/;
-const MAX_BODY = 64 * 1024 * 1024;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const same = (a: string, b: string) => timingSafeEqual(createHash("sha256").update(a).digest(), createHash("sha256").update(b).digest());
 
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
 
 const parse = (b: Buffer | undefined): Record<string, unknown> | undefined => {
   try {

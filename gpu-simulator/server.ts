@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo, Socket } from "node:net";
 import { pngInfo } from "../src/dialects/a1111/infotext";
 import { generate, options, type Reply } from "./a1111";
+import { readBody } from "./body";
 import { listAnswer } from "./a1111-lists";
 import { CerebriumSim } from "./cerebrium";
 import { ComfyServer, type ComfyAuth } from "./comfyui";
@@ -34,19 +35,12 @@ export interface Simulator {
   close(): Promise<void>;
 }
 
-const MAX_BODY = 64 * 1024 * 1024;
-
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  if (!size) return {};
+  const body = await readBody(req);
+  if (!body) return undefined;
+  if (!body.length) return {};
   try {
-    const v: unknown = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    const v: unknown = JSON.parse(body.toString("utf8"));
     return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
   } catch {
     return undefined;

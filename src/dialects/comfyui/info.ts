@@ -4,7 +4,7 @@
  * `/object_info` (kept a minute in this isolate), and the checkpoints of every ComfyUI backend (from
  * `BACKENDS`, or as their schedulers keep what each lists) as `CheckpointLoaderSimple`'s `ckpt_name` choices.
  */
-import { basicAuth } from "../../backends/http";
+import { comfyJson } from "../../backends/comfyui-api";
 import { config, type BackendConfig } from "../../config";
 import type { Env } from "../../env";
 import { LISTING_WAIT_MS, reportedModels } from "../../backends/catalog";
@@ -29,21 +29,8 @@ export async function checkpoints(env: Env): Promise<string[]> {
   return [...names].sort();
 }
 
-function authHeaders(b: BackendConfig): Record<string, string> {
-  if (b.username !== undefined && b.password !== undefined) return { authorization: basicAuth(b.username, b.password) };
-  return b.api_key ? { authorization: `Bearer ${b.api_key}` } : {};
-}
-
 /** One server's definitions; undefined when it did not answer them (down, slow, not ComfyUI). */
-async function serverDefs(b: BackendConfig): Promise<NodeDefs | undefined> {
-  const res = await fetch(new URL("object_info", b.url.endsWith("/") ? b.url : `${b.url}/`), { headers: authHeaders(b), signal: AbortSignal.timeout(OBJECT_INFO_TIMEOUT_MS) }).catch(() => undefined);
-  if (!res?.ok) {
-    await res?.body?.cancel();
-    return undefined;
-  }
-  const defs = (await res.json().catch(() => undefined)) as unknown;
-  return defs && typeof defs === "object" && !Array.isArray(defs) ? (defs as NodeDefs) : undefined;
-}
+const serverDefs = async (b: BackendConfig): Promise<NodeDefs | undefined> => (await comfyJson(b, "/object_info", AbortSignal.timeout(OBJECT_INFO_TIMEOUT_MS))) as NodeDefs | undefined;
 
 /**
  * Every node class the ComfyUI servers define (not RunPod endpoints: they have no `/object_info`).
