@@ -3,6 +3,7 @@ import type { ModelInfo } from "../src/backends/types";
 import type { BackendConfig, BackendKind } from "../src/config";
 import { LIST_TIMEOUT_MS, type CatalogAnswer } from "../src/contracts/scheduler";
 import { sha256Hex } from "../src/lib/crypto";
+import { withDeadline } from "../src/lib/deadline";
 
 /**
  * How long a backend's list is kept. Listing a RunPod endpoint runs a billed `getModels` job (and
@@ -60,8 +61,7 @@ export class BackendCatalog {
   private ask(b: BackendConfig, key: string): Promise<void> {
     const running = this.asking.get(key);
     if (running) return running;
-    const ask = adapterFor(b)
-      .listModels(AbortSignal.timeout(LIST_TIMEOUT_MS))
+    const ask = withDeadline(LIST_TIMEOUT_MS, (signal) => adapterFor(b).listModels(signal))
       .catch((): ModelInfo[] => [])
       .then((models) => this.store(key, models))
       .finally(() => this.asking.delete(key));

@@ -89,8 +89,9 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     this.requests++;
     const now = Date.now();
     // The backend's limits (and name, for wake-ups) come from configuration, which the jobs carry here.
-    this.sql.exec("UPDATE limits SET max_concurrency = ?, cooldown_ms = ? WHERE id = 1", req.maxConcurrency, req.cooldownMs);
-    this.sql.exec("INSERT OR REPLACE INTO identity (id, backend) VALUES (1, ?)", req.backend);
+    // Written only when changed: most acquires carry what is already here.
+    this.sql.exec("UPDATE limits SET max_concurrency = ?1, cooldown_ms = ?2 WHERE id = 1 AND (max_concurrency != ?1 OR cooldown_ms != ?2)", req.maxConcurrency, req.cooldownMs);
+    this.sql.exec("INSERT INTO identity (id, backend) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET backend = excluded.backend WHERE backend != excluded.backend", req.backend);
     this.reclaimExpired(now);
     const held = this.sql.exec("SELECT job_id FROM slots WHERE job_id = ?", req.jobId).toArray();
     if (held.length) {

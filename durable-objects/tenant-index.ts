@@ -12,8 +12,13 @@ const VERIFY_EVERY_MS = 30_000;
 const VERIFY_BATCH = 10;
 const VERIFY_MIN_AGE_MS = 60_000;
 
-/** The sweep checks a batch of active rows, each at most this often, and only once it is this old. */
-const SWEEP_BATCH = 50;
+/**
+ * The sweep checks a batch of active rows, each at most this often, and only once it is this old.
+ * Small batches, more often while rows are due (see TenantObject's alarm): each check wakes a job
+ * object, which then stays in memory a while, so a tenant with thousands queued is checked a few
+ * at a time, not hundreds at once.
+ */
+export const SWEEP_BATCH = 10;
 const RECHECK_MS = 5 * 60_000;
 const SWEEP_MIN_AGE_MS = 60_000;
 

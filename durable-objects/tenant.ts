@@ -3,10 +3,12 @@ import type { Env } from "../src/env";
 import { isOk, jobStub } from "../src/jobs/client";
 import type { AdmitResult, ClaimRef, ClaimResult, ClaimScope, EndpointJob, IndexQuery, IndexRow, RateResult, WaitingRun } from "../src/contracts/tenant";
 import type { TenantRpc } from "../src/contracts/rpc";
-import { JobIndexTable } from "./tenant-index";
+import { JobIndexTable, SWEEP_BATCH } from "./tenant-index";
 
-/** The index checks its active rows against their jobs this often (a job's end report may be lost). */
+/** The index checks its active rows against their jobs this often (a job's end report may be lost)... */
 const SWEEP_EVERY_MS = 60_000;
+/** ...and this soon after a full batch, while more rows are due: SWEEP_BATCH rows per this many ms at most. */
+const SWEEP_BUSY_MS = 12_000;
 
 /** RunPod's `/health` counts an endpoint's jobs over about this long. */
 const ENDPOINT_JOBS_TTL_MS = 24 * 3600_000;
@@ -251,7 +253,7 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
         else this.index.checked(id, res.snapshot.job.status, now);
       }),
     );
-    if (this.index.activeCount() > 0) await this.ctx.storage.setAlarm(Date.now() + SWEEP_EVERY_MS);
+    if (this.index.activeCount() > 0) await this.ctx.storage.setAlarm(Date.now() + (ids.length >= SWEEP_BATCH ? SWEEP_BUSY_MS : SWEEP_EVERY_MS));
     else this.sweepArmed = false;
   }
 

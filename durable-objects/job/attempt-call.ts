@@ -7,6 +7,7 @@ import { adapterFor } from "../../src/backends";
 import type { BackendAdapter, Outcome } from "../../src/backends/types";
 import type { BackendConfig } from "../../src/config";
 import type { StoredJobInput } from "../../src/jobs/spec";
+import { deadline, withDeadline } from "../../src/lib/deadline";
 import { getImageBytes, OutputStore } from "../../src/storage/images";
 import { parseInput } from "./ledger";
 import { taskIdOf, type LiveProgress } from "./progress";
@@ -50,6 +51,8 @@ export class AttemptCall {
       memory.slotReturned = n;
       returning = this.slots.release(backend.name, "later");
     };
+    // Never cut short from here: the backend would go on generating with its slot given back.
+    const bound = deadline(backend.timeout_s * 1000 + 5_000);
     let outcome: Outcome;
     try {
       const initImage = input.spec.init_image_key ? await getImageBytes(env.IMAGES, input.spec.init_image_key) : undefined;
@@ -61,8 +64,7 @@ export class AttemptCall {
         callbackUrl: `${input.public_base_url}/internal/callbacks/${encodeURIComponent(jobId)}/${n}/${token}`,
         callbackSecret: token,
         taskId: taskIdOf(jobId, n),
-        // Never cut short from here: the backend would go on generating with its slot given back.
-        signal: AbortSignal.timeout(backend.timeout_s * 1000 + 5_000),
+        signal: bound.signal,
         images,
         onFinished,
         onProgress: (p) => this.progress.record(n, p),
@@ -71,6 +73,7 @@ export class AttemptCall {
       outcome = { kind: "failed", failure: { code: "backend_failed", message: "the attempt failed inside the gateway", detail: err instanceof Error ? err.message : String(err), retryable: true } };
     } finally {
       watch.abort();
+      bound.clear();
     }
     await returning;
     await this.apply(n, backend, outcome, images);
@@ -81,13 +84,10 @@ export class AttemptCall {
     const { env } = this.room;
     const input = parseInput(this.room.ledger.mustRow());
     const images = new OutputStore(env.IMAGES, input.output_prefix);
-    const outcome = await adapter.resume(externalId, {
-      spec: (await fullInput(env, input)).spec,
-      taskId: taskIdOf(jobId, n),
-      signal: AbortSignal.timeout(backend.timeout_s * 1000 + 5_000),
-      images,
-      onProgress: (p) => this.progress.record(n, p),
-    }).catch((err: unknown): Outcome => {
+    const spec = (await fullInput(env, input)).spec;
+    const outcome = await withDeadline(backend.timeout_s * 1000 + 5_000, (signal) =>
+      adapter.resume(externalId, { spec, taskId: taskIdOf(jobId, n), signal, images, onProgress: (p) => this.progress.record(n, p) }),
+    ).catch((err: unknown): Outcome => {
       // The prompt may still run there: it is looked for again on the next heartbeat, never sent again.
       console.warn("following an attempt again failed", err instanceof Error ? err.message : String(err));
       return { kind: "lost", message: "the backend could not be followed" };

@@ -11,6 +11,7 @@ import { parseInput } from "./ledger";
 import { taskIdOf } from "./progress";
 import type { JobRoom } from "./room";
 import type { Settler } from "./settle";
+import { withDeadline } from "../../src/lib/deadline";
 
 /** What a callback did: `settled` when it gave the attempt its outcome (what follows should go out now). */
 export type CallbackResult = { accepted: boolean; settled?: boolean };
@@ -36,7 +37,7 @@ export async function takeCallback(room: JobRoom, settler: Settler, attemptN: nu
     if (reported !== undefined && attempt.external_id !== null && reported !== attempt.external_id) {
       // A second backend job for one attempt (a submit the backend took twice): stopped at once, its result not the job's.
       const ref = { externalId: reported, taskId: taskIdOf(ledger.mustRow().id, attempt.n) };
-      ctx.waitUntil(adapterFor(backend).cancel(ref, AbortSignal.timeout(10_000)).catch(() => undefined));
+      ctx.waitUntil(withDeadline(10_000, (signal) => adapterFor(backend).cancel(ref, signal)).catch(() => undefined));
       ctx.waitUntil(images.discardExcept([]).catch(() => undefined));
       ledger.event("attempt.duplicate_canceled", { attempt: attempt.n, backend: backend.name, external_id: reported }, Date.now());
       return { accepted: true };

@@ -8,6 +8,7 @@ import { adapterFor } from "../../src/backends";
 import { a1111TaskState } from "../../src/backends/a1111-task";
 import { findPrompt, promptIdOf } from "../../src/backends/comfyui-api";
 import type { BackendConfig } from "../../src/config";
+import { withDeadline } from "../../src/lib/deadline";
 
 export type LostCall =
   /** It may still run: keep the slot, wait, ask again on the next heartbeat (never past `until`). */
@@ -35,13 +36,11 @@ export async function checkLostCall(backend: BackendConfig | undefined, call: { 
   if (backend.kind !== "a1111" || !call.askable) {
     return over ? { running: false, found: "the call would have ended by now", unreachable: false } : { running: true, until, found: "the backend cannot be asked: waiting until the call would have ended" };
   }
-  const state = await a1111TaskState(backend, call.taskId, AbortSignal.timeout(ASK_TIMEOUT_MS));
+  const state = await withDeadline(ASK_TIMEOUT_MS, (signal) => a1111TaskState(backend, call.taskId, signal));
   if (state === "unknown" || state === "completed") return { running: false, found: state === "completed" ? "the backend has completed it" : "the backend does not know it", unreachable: false };
   if (over) return { running: false, found: state === "unreachable" ? "the backend could not be reached" : "the call outlived the backend's timeout", unreachable: state === "unreachable" };
   if (state === "active") {
-    await adapterFor(backend)
-      .cancel({ externalId: undefined, taskId: call.taskId }, AbortSignal.timeout(ASK_TIMEOUT_MS))
-      .catch(() => undefined);
+    await withDeadline(ASK_TIMEOUT_MS, (signal) => adapterFor(backend).cancel({ externalId: undefined, taskId: call.taskId }, signal)).catch(() => undefined);
     return { running: true, until, found: "the backend is running it: interrupted" };
   }
   return { running: true, until, found: state === "queued" ? "the backend has it queued" : "the backend could not be asked" };
@@ -53,7 +52,7 @@ export async function checkLostCall(backend: BackendConfig | undefined, call: { 
  */
 async function comfyLostCall(backend: BackendConfig, taskId: string, until: number, over: boolean): Promise<LostCall> {
   const promptId = await promptIdOf(taskId);
-  const place = await findPrompt(backend, promptId, AbortSignal.timeout(COMFY_ASK_TIMEOUT_MS));
+  const place = await withDeadline(COMFY_ASK_TIMEOUT_MS, (signal) => findPrompt(backend, promptId, signal));
   if (place.at === "absent") return { running: false, found: "the backend never got the prompt", unreachable: false };
   if (place.at === "unreachable") return over ? { running: false, found: "the backend could not be reached", unreachable: true } : { running: true, until, found: "the backend could not be asked" };
   return { reattach: promptId, found: place.at === "history" ? "the backend has run the prompt" : `the backend has the prompt (${place.at})` };

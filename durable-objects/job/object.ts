@@ -21,6 +21,7 @@ import { finish } from "./transitions";
 import { SubscriberFeed } from "./subscriber";
 import { snapshot } from "./view";
 import type { JobRpc } from "../../src/contracts/rpc";
+import { withDeadline } from "../../src/lib/deadline";
 
 /**
  * While a synchronous call is in flight the alarm beats this often: it enforces the deadline
@@ -139,7 +140,8 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     const backend = attempt && row.status === "running" ? config.backend(this.env, attempt.backend) : undefined;
     const adapter = backend ? adapterFor(backend) : undefined;
     if (!adapter?.skip || !attempt) return { ok: true, skipped: false };
-    await adapter.skip({ taskId: taskIdOf(row.id, attempt.n) }, AbortSignal.timeout(PROGRESS_TIMEOUT_MS)).catch(() => undefined);
+    const skip = adapter.skip.bind(adapter);
+    await withDeadline(PROGRESS_TIMEOUT_MS, (signal) => skip({ taskId: taskIdOf(row.id, attempt.n) }, signal)).catch(() => undefined);
     return { ok: true, skipped: true };
   }
 

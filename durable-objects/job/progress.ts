@@ -6,6 +6,7 @@ import type { JobStatus } from "../../src/schemas/job";
 import type { AttemptRow, JobRow } from "./ledger";
 import type { JobRoom } from "./room";
 import { v1Progress } from "./view";
+import { withDeadline } from "../../src/lib/deadline";
 
 /**
  * While a synchronous call runs, its backend is asked for progress this often, then less often
@@ -72,10 +73,8 @@ export class LiveProgress {
     const backend = config.backend(env, attempt.backend);
     const adapter: BackendAdapter | undefined = backend ? adapterFor(backend) : undefined;
     if (!adapter?.progress) return undefined;
-    const timeout = AbortSignal.timeout(PROGRESS_TIMEOUT_MS);
-    const reading = await adapter
-      .progress({ taskId: taskIdOf(ledger.mustRow().id, attempt.n), externalId: attempt.external_id ?? undefined, image, signal: stop ? AbortSignal.any([stop, timeout]) : timeout })
-      .catch(() => undefined);
+    const progress = adapter.progress.bind(adapter);
+    const reading = await withDeadline(PROGRESS_TIMEOUT_MS, (signal) => progress({ taskId: taskIdOf(ledger.mustRow().id, attempt.n), externalId: attempt.external_id ?? undefined, image, signal }), stop).catch(() => undefined);
     if (reading) this.record(attempt.n, reading.progress);
     return reading;
   }

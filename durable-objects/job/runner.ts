@@ -21,6 +21,7 @@ import type { Settler } from "./settle";
 import type { Slots } from "./slots";
 import { finish, prepareStart } from "./transitions";
 import { iso } from "./view";
+import { withDeadline } from "../../src/lib/deadline";
 
 /**
  * A waiting job is in the line of every backend that could run it and is woken by whichever grants
@@ -163,7 +164,9 @@ export class AttemptRunner {
     const busy: BackendConfig[] = [];
     const open: BackendConfig[] = [];
     let retryAt = Date.now() + UNQUEUED_RETRY_MS;
-    for (const backend of candidates) {
+    // With one backend to choose from there is nothing to compare: the job asks for a slot and
+    // joins the line in one request, which halves the scheduler's work for a burst of such jobs.
+    if (candidates.length > 1) for (const backend of candidates) {
       const res = await this.slots.acquire(row, backend, false);
       if (res.status === "granted") return this.runAttempt(ledger.mustRow(), input, backend);
       if (res.status === "busy") busy.push(backend);
@@ -175,7 +178,7 @@ export class AttemptRunner {
     // Every fitting backend is busy: wait in all their lines. A backend whose circuit is open is a
     // line of last resort, joined only when none is merely busy: its probe, then its slots, go to
     // its line when the cool-down ends.
-    const join = busy.length ? busy : open;
+    const join = candidates.length === 1 ? candidates : busy.length ? busy : open;
     const names = new Set(join.map((b) => b.name));
     // Lines left behind (a failed-over backend, an open circuit once another is merely busy).
     await this.slots.releaseAll(lines.filter((l) => !names.has(l)));
@@ -239,9 +242,10 @@ export class AttemptRunner {
     const input = parseInput(ledger.mustRow());
     const images = new OutputStore(env.IMAGES, input.output_prefix);
     // The adapter bounds the status call itself; a hung one comes back as unavailable, not canceled.
-    const outcome = await adapterFor(backend)
-      .poll(attempt.external_id, { samples: input.spec.samples, upscale: input.spec.type === "upscale", workflow: input.spec.type === "workflow" ? { saveNodes: saveNodes(input.spec.workflow) } : undefined, signal: AbortSignal.timeout(30_000), images })
-      .catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: "the backend could not be asked", detail: String(err), retryable: true } }));
+    const externalId = attempt.external_id;
+    const outcome = await withDeadline(30_000, (signal) =>
+      adapterFor(backend).poll(externalId, { samples: input.spec.samples, upscale: input.spec.type === "upscale", workflow: input.spec.type === "workflow" ? { saveNodes: saveNodes(input.spec.workflow) } : undefined, signal, images }),
+    ).catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: "the backend could not be asked", detail: String(err), retryable: true } }));
     if (outcome.kind === "pending" || (outcome.kind === "failed" && outcome.failure.code === "backend_unavailable")) {
       // Still running there, or a status call that failed (no verdict on the generation, which may
       // well be running): keep the slot, and ask again later.

@@ -12,6 +12,7 @@ import type { JobRoom } from "./room";
 import { writeS3Outputs } from "./s3";
 import type { Slots } from "./slots";
 import { finish } from "./transitions";
+import { withDeadline } from "../../src/lib/deadline";
 
 /** Image n of a batch has seed + n, as A1111 numbers them; an upscale has no seed, nor has a workflow (its graph has its own). */
 const seedOf = (input: StoredJobInput, i: number): number | null => (input.spec.type === "upscale" || input.spec.type === "workflow" ? null : input.spec.seed + i);
@@ -83,7 +84,8 @@ export class Settler {
       // Storing took time: a cancel may have landed meanwhile, and a canceled job never succeeds.
       const ended = await finish(this.room, "succeeded", null, outputs, { guard: () => current() !== undefined, also: () => ledger.endAttempt(n, "done", null) });
       if (!ended) return this.settle(n, backend, outcome);
-      await release("success");
+      // Beside the terminal webhook, not before it: nothing of this job follows at the scheduler.
+      this.room.ctx.waitUntil(release("success"));
       return;
     }
     const f = outcome.failure;
@@ -97,7 +99,7 @@ export class Settler {
     };
     if (!f.retryable) {
       await finish(this.room, "failed", { code: f.code, message: f.message }, [], { guard: () => current() !== undefined, also: failedAttempt });
-      await release("neutral");
+      this.room.ctx.waitUntil(release("neutral"));
       return;
     }
     const tried = triedOf(ledger.mustRow());
@@ -125,7 +127,7 @@ export class Settler {
     const { ctx, env, ledger, memory } = this.room;
     const backend = config.backend(env, attempt.backend);
     const ref = { externalId: attempt.external_id ?? undefined, taskId: taskIdOf(ledger.mustRow().id, attempt.n) };
-    const stopped = backend ? adapterFor(backend).cancel(ref, AbortSignal.timeout(10_000)).catch(() => undefined) : Promise.resolve();
+    const stopped = backend ? withDeadline(10_000, (signal) => adapterFor(backend).cancel(ref, signal)).catch(() => undefined) : Promise.resolve();
     // In the background: a slow backend must not delay the caller.
     if (attempt.state === "running" && memory.inflight === attempt.n) ctx.waitUntil(stopped);
     else if (attempt.state === "pending" && backend && STOPPED_BY_CANCEL.has(backend.kind)) ctx.waitUntil(stopped.then(() => this.slots.release(attempt.backend, "neutral")));

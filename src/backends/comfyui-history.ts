@@ -7,6 +7,7 @@ import { failed } from "./http";
 import { comfyHeaders } from "./comfyui-api";
 import type { ImageStore, Outcome } from "./types";
 import type { StoredImage } from "../storage/images";
+import { withDeadline } from "../lib/deadline";
 
 const VIEW_TIMEOUT_MS = 60_000;
 
@@ -89,12 +90,18 @@ export async function endOutcome(config: BackendConfig, end: PromptEnd, ctx: { e
 async function fetchOutput(config: BackendConfig, image: ComfyOutput, index: number, ctx: { images: ImageStore; signal: AbortSignal }): Promise<{ kind: "stored"; image: StoredImage } | Extract<Outcome, { kind: "failed" }>> {
   const query = new URLSearchParams({ filename: image.filename, subfolder: image.subfolder, type: "output" });
   try {
-    const res = await fetch(`${config.url}/view?${query}`, { headers: comfyHeaders(config), redirect: "manual", signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(VIEW_TIMEOUT_MS)]) });
-    if (res.status !== 200) {
-      await res.body?.cancel();
-      return { kind: "failed", failure: { code: "backend_failed", message: `the backend answered ${res.status} for a saved image`, retryable: true } };
-    }
-    const bytes = new Uint8Array(await res.arrayBuffer());
+    const read = await withDeadline(
+      VIEW_TIMEOUT_MS,
+      async (signal) => {
+        const res = await fetch(`${config.url}/view?${query}`, { headers: comfyHeaders(config), redirect: "manual", signal });
+        if (res.status === 200) return { ok: true as const, bytes: new Uint8Array(await res.arrayBuffer()) };
+        await res.body?.cancel();
+        return { ok: false as const, status: res.status };
+      },
+      ctx.signal,
+    );
+    if (!read.ok) return { kind: "failed", failure: { code: "backend_failed", message: `the backend answered ${read.status} for a saved image`, retryable: true } };
+    const bytes = read.bytes;
     if (!bytes.byteLength) return { kind: "failed", failure: { code: "backend_failed", message: "the backend sent an empty image", retryable: true } };
     return { kind: "stored", image: await ctx.images.put(index, [bytes], bytes.byteLength, image.node) };
   } catch (err) {

@@ -7,6 +7,7 @@
 import type { BackendConfig } from "../config";
 import { comfyHeaders } from "./comfyui-api";
 import type { BackendProgress } from "./types";
+import { withDeadline } from "../lib/deadline";
 
 const OPEN_TIMEOUT_MS = 10_000;
 
@@ -70,10 +71,7 @@ export class PromptSocket {
   /** Opens the socket under the attempt's client id; undefined when the server would not (then the history is polled). */
   static async open(config: BackendConfig, ids: { clientId: string; promptId: string }, samplers: readonly string[], onProgress: ((p: BackendProgress) => void) | undefined, signal: AbortSignal): Promise<PromptSocket | undefined> {
     try {
-      const res = await fetch(`${config.url}/ws?clientId=${encodeURIComponent(ids.clientId)}`, {
-        headers: { ...comfyHeaders(config), upgrade: "websocket" },
-        signal: AbortSignal.any([signal, AbortSignal.timeout(OPEN_TIMEOUT_MS)]),
-      });
+      const res = await withDeadline(OPEN_TIMEOUT_MS, (bounded) => fetch(`${config.url}/ws?clientId=${encodeURIComponent(ids.clientId)}`, { headers: { ...comfyHeaders(config), upgrade: "websocket" }, signal: bounded }), signal);
       const ws = res.webSocket;
       if (!ws) {
         await res.body?.cancel();

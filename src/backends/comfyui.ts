@@ -13,6 +13,7 @@ import { PromptSocket } from "./comfyui-socket";
 import { uploadImages } from "./comfyui-upload";
 import { failed } from "./http";
 import type { BackendAdapter, GenerationRequest, ImageStore, ModelInfo, Outcome, ResumeRequest, WorkflowOutputs } from "./types";
+import { withDeadline } from "../lib/deadline";
 
 const POLL_AFTER_MS = 2_000;
 const LIST_TIMEOUT_MS = 10_000;
@@ -71,7 +72,7 @@ export class ComfyUIAdapter implements BackendAdapter {
   private async follow(promptId: string, taskId: string, ctx: Parameters<typeof followPrompt>[2]): Promise<Outcome> {
     const outcome = await followPrompt(this.config, promptId, ctx);
     // A prompt past the backend's timeout is stopped there before another backend is tried.
-    if (outcome.kind === "failed" && outcome.failure.code === "timeout") await this.cancel({ externalId: promptId, taskId }, AbortSignal.timeout(LIST_TIMEOUT_MS)).catch(() => undefined);
+    if (outcome.kind === "failed" && outcome.failure.code === "timeout") await withDeadline(LIST_TIMEOUT_MS, (signal) => this.cancel({ externalId: promptId, taskId }, signal)).catch(() => undefined);
     return outcome;
   }
 
@@ -102,7 +103,7 @@ export class ComfyUIAdapter implements BackendAdapter {
 
   /** The checkpoints `/object_info` lists for CheckpointLoaderSimple, by file name and by name without extension. */
   async listModels(signal: AbortSignal): Promise<ModelInfo[]> {
-    const { checkpoints, listed } = await comfyChoices(this.config, AbortSignal.any([signal, AbortSignal.timeout(LIST_TIMEOUT_MS)]));
+    const { checkpoints, listed } = await withDeadline(LIST_TIMEOUT_MS, (bounded) => comfyChoices(this.config, bounded), signal);
     if (!listed) return [];
     return checkpoints.map((file) => ({ title: file, model_name: file.replace(/\.[^./\\]+$/, ""), hash: null, sha256: null, filename: file, config: null, backend: this.config.name }));
   }

@@ -1,6 +1,7 @@
 import { Base64Decoder } from "../lib/base64";
 import { parseStreamingJson } from "../lib/json-stream";
 import { fetchPastStaleConnections, MayHaveArrived, type Arrival } from "../lib/stale-connections";
+import { deadline } from "../lib/deadline";
 import type { StoredImage } from "../storage/images";
 import type { BackendFailure, ImageStore, Outcome } from "./types";
 
@@ -47,9 +48,9 @@ async function bounded<T>(
   arrival: (() => Promise<Arrival>) | undefined,
   read: (res: Response) => Promise<T>,
 ): Promise<T | { ok: false; outcome: Outcome }> {
-  const timeout = AbortSignal.timeout(Math.max(1, Math.floor(timeoutMs)));
+  const timeout = deadline(timeoutMs);
   try {
-    const both = AbortSignal.any([signal, timeout]);
+    const both = AbortSignal.any([signal, timeout.signal]);
     const resendable = init.body === undefined || init.body === null || typeof init.body === "string";
     const send = () => fetch(url, { ...init, redirect: "manual", signal: both });
     const res = resendable ? await fetchPastStaleConnections(send, both, arrival) : await send();
@@ -57,8 +58,10 @@ async function bounded<T>(
   } catch (err) {
     if (err instanceof MayHaveArrived) return { ok: false, outcome: { kind: "lost", message: err.message } };
     if (signal.aborted) return { ok: false, outcome: failed("canceled", "the attempt was abandoned", false) };
-    if (timeout.aborted) return { ok: false, outcome: failed("timeout", `no answer within ${Math.round(timeoutMs / 1000)} s`, true) };
+    if (timeout.signal.aborted) return { ok: false, outcome: failed("timeout", `no answer within ${Math.round(timeoutMs / 1000)} s`, true) };
     return { ok: false, outcome: failed("backend_unavailable", "the backend could not be reached", true, err instanceof Error ? err.message : String(err)) };
+  } finally {
+    timeout.clear();
   }
 }
 

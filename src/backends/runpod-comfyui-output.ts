@@ -7,6 +7,7 @@ import { base64ToBytes } from "../lib/base64";
 import { failed } from "./http";
 import { runpodOutcome } from "./runpod";
 import type { ImageStore, Outcome } from "./types";
+import { withDeadline } from "../lib/deadline";
 
 const FETCH_TIMEOUT_MS = 60_000;
 
@@ -16,12 +17,18 @@ const str = (v: unknown): string => (typeof v === "string" ? v : v === undefined
 /** One output image's bytes: base64 (or a data URI) as given, a URL fetched. */
 async function imageBytes(type: string, data: string, signal: AbortSignal): Promise<Uint8Array | undefined> {
   if (type === "s3_url" || /^https?:\/\//.test(data)) {
-    const res = await fetch(data, { redirect: "follow", signal: AbortSignal.any([signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]) });
-    if (res.status !== 200) {
-      await res.body?.cancel();
-      return undefined;
-    }
-    return new Uint8Array(await res.arrayBuffer());
+    return withDeadline(
+      FETCH_TIMEOUT_MS,
+      async (bounded) => {
+        const res = await fetch(data, { redirect: "follow", signal: bounded });
+        if (res.status !== 200) {
+          await res.body?.cancel();
+          return undefined;
+        }
+        return new Uint8Array(await res.arrayBuffer());
+      },
+      signal,
+    );
   }
   return base64ToBytes(data.replace(/^data:[^,]*,/, "")) ?? undefined;
 }

@@ -9,6 +9,7 @@ import { callBackend, failed, parseJsonObject, statusFailure } from "./http";
 import { runpodHeaders } from "./runpod";
 import { comfyWorkerOutcome } from "./runpod-comfyui-output";
 import type { BackendAdapter, CallbackOutcome, CallbackSource, GenerationRequest, ImageStore, ModelInfo, Outcome, WorkflowOutputs } from "./types";
+import { withDeadline } from "../lib/deadline";
 
 const FIRST_POLL_MS = 2_000;
 const CALL_TIMEOUT_MS = 30_000;
@@ -48,7 +49,7 @@ export class RunPodComfyUIAdapter implements BackendAdapter {
   async callback(req: { body: CallbackSource; samples: number; upscale: boolean; workflow?: WorkflowOutputs; images: ImageStore }): Promise<CallbackOutcome | undefined> {
     const json = parseJsonObject(await new Response(await req.body.open()).text());
     if (!json || typeof json.status !== "string" || typeof json.id !== "string") return undefined;
-    const outcome = await comfyWorkerOutcome(json, { expected: expectedOf(req), saveNodes: req.workflow?.saveNodes, images: req.images, signal: AbortSignal.timeout(CALL_TIMEOUT_MS * 2) });
+    const outcome = await withDeadline(CALL_TIMEOUT_MS * 2, (signal) => comfyWorkerOutcome(json, { expected: expectedOf(req), saveNodes: req.workflow?.saveNodes, images: req.images, signal }));
     return { ...outcome, externalId: json.id };
   }
 

@@ -3,6 +3,7 @@ import { base64ToBytes } from "./base64";
 import { sniffImage } from "./image-sniff";
 import { checkOutboundUrl } from "./url-guard";
 import { concatBytes } from "./streams";
+import { withDeadline } from "./deadline";
 
 const MAX_REDIRECTS = 3;
 
@@ -47,8 +48,11 @@ async function readCapped(res: Response, opts: ImageInputOptions): Promise<Uint8
 
 /** Fetches an image URL, re-checking every redirect against the SSRF guard. */
 async function fetchImage(raw: string, opts: ImageInputOptions): Promise<Uint8Array> {
+  return withDeadline(opts.timeoutMs ?? 15_000, (signal) => fetchImageWithin(raw, opts, signal));
+}
+
+async function fetchImageWithin(raw: string, opts: ImageInputOptions, signal: AbortSignal): Promise<Uint8Array> {
   const fetcher = opts.fetcher ?? fetch;
-  const signal = AbortSignal.timeout(opts.timeoutMs ?? 15_000);
   let url = raw;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     const checked = checkOutboundUrl(url, { allowPrivate: opts.allowPrivate });

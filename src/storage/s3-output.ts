@@ -7,6 +7,7 @@ import { z } from "@hono/zod-openapi";
 import { AwsClient } from "aws4fetch";
 import type { S3Config } from "../lib/s3-fetch";
 import { keyPathProblem } from "../lib/storage-key";
+import { withDeadline } from "../lib/deadline";
 
 export const S3OutputSchema = z.object({ bucket: z.string().min(1), prefix: z.string().min(1), stem: z.string().min(1) });
 export type S3Output = z.infer<typeof S3OutputSchema>;
@@ -27,8 +28,11 @@ export async function putS3Object(s3: S3Config, bucket: string, key: string, bod
   if (problem) throw new Error(`S3 PUT refused: the bucket or key ${problem}`);
   const client = new AwsClient({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region, service: "s3" });
   const url = `${s3.endpoint.replace(/\/+$/, "")}/${encodeURIComponent(bucket)}/${key.split("/").map(encodeURIComponent).join("/")}`;
-  const res = await client.fetch(url, { method: "PUT", body, headers: { "content-type": contentType }, signal: AbortSignal.timeout(PUT_TIMEOUT_MS) });
-  await res.body?.cancel().catch(() => undefined);
+  const res = await withDeadline(PUT_TIMEOUT_MS, async (signal) => {
+    const answer = await client.fetch(url, { method: "PUT", body, headers: { "content-type": contentType }, signal });
+    await answer.body?.cancel().catch(() => undefined);
+    return answer;
+  });
   if (!res.ok) throw new Error(`S3 PUT ${bucket}/${key} answered ${res.status}`);
 }
 

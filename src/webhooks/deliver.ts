@@ -1,6 +1,7 @@
 import { fixedLength, type StreamedBody } from "./body-slots";
 import { signatureHeader } from "./sign";
 import { fetchPastStaleConnections } from "../lib/stale-connections";
+import { deadline } from "../lib/deadline";
 
 export const DELIVERY_TIMEOUT_MS = 15_000;
 const MAX_LOGGED_BODY = 1024;
@@ -64,12 +65,12 @@ export async function attemptDelivery(opts: { url: string; eventId: string; body
   };
   if (opts.secrets.length) headers["webhook-signature"] = await signatureHeader(opts.secrets, opts.eventId, timestamp, opts.body);
   const signature_headers = { "webhook-id": opts.eventId, "webhook-timestamp": String(timestamp), "webhook-signature": headers["webhook-signature"] ?? "" };
-  const timeout = AbortSignal.timeout(DELIVERY_TIMEOUT_MS);
+  const timeout = deadline(DELIVERY_TIMEOUT_MS);
   try {
     const body = opts.body;
     // A streamed body is opened afresh for each send.
-    const send = () => fetch(opts.url, { method: "POST", headers, body: typeof body === "string" ? body : fixedLength(body), redirect: "manual", signal: timeout });
-    const res = await fetchPastStaleConnections(send, timeout);
+    const send = () => fetch(opts.url, { method: "POST", headers, body: typeof body === "string" ? body : fixedLength(body), redirect: "manual", signal: timeout.signal });
+    const res = await fetchPastStaleConnections(send, timeout.signal);
     const response_body = await readCapped(res).catch(() => "");
     const status = res.status;
     const verdict = status >= 200 && status < 300 ? "delivered" : status === 410 ? "gone" : "retry";
@@ -83,8 +84,10 @@ export async function attemptDelivery(opts: { url: string; eventId: string; body
       signature_headers,
     };
   } catch (err) {
-    const error = timeout.aborted ? `timeout after ${DELIVERY_TIMEOUT_MS / 1000} s` : `network error: ${err instanceof Error ? err.message : String(err)}`;
+    const error = timeout.signal.aborted ? `timeout after ${DELIVERY_TIMEOUT_MS / 1000} s` : `network error: ${err instanceof Error ? err.message : String(err)}`;
     return { status_code: null, error, duration_ms: Date.now() - started, response_body: null, verdict: "retry", retry_after_ms: null, signature_headers };
+  } finally {
+    timeout.clear();
   }
 }
 

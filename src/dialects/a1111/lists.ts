@@ -7,6 +7,7 @@ import { a1111Call, a1111Json } from "../../backends/a1111-api";
 import { config } from "../../config";
 import type { Env } from "../../env";
 import { refreshReportedModels } from "../../backends/catalog";
+import { withDeadline } from "../../lib/deadline";
 
 /** How a list's answers from several backends become one. */
 type Merge =
@@ -88,7 +89,7 @@ export async function a1111List(env: Env, name: ListName): Promise<unknown> {
   const hit = cache.get(name);
   if (hit && hit.raw === env.BACKENDS && Date.now() < hit.until) return hit.value;
   const backends = config.backends(env).filter((b) => b.kind === "a1111");
-  const answers = (await Promise.all(backends.map((b) => a1111Json(b, `/sdapi/v1/${name}`, { timeoutMs: LIST_TIMEOUT_MS, signal: AbortSignal.timeout(LIST_TIMEOUT_MS) })))).filter((a) => fits(name, a));
+  const answers = (await Promise.all(backends.map((b) => withDeadline(LIST_TIMEOUT_MS, (signal) => a1111Json(b, `/sdapi/v1/${name}`, { timeoutMs: LIST_TIMEOUT_MS, signal }))))).filter((a) => fits(name, a));
   const value = answers.length ? merge(LISTS[name].merge, answers) : LISTS[name].neutral;
   cache.set(name, { until: Date.now() + (answers.length ? LIST_TTL_MS : NEUTRAL_TTL_MS), raw: env.BACKENDS, value });
   return value;
@@ -100,7 +101,7 @@ export async function a1111List(env: Env, name: ListName): Promise<unknown> {
  */
 export async function refreshA1111(env: Env, what: "checkpoints" | "loras"): Promise<void> {
   const backends = config.backends(env).filter((b) => b.kind === "a1111");
-  await Promise.all(backends.map((b) => a1111Call(b, `/sdapi/v1/refresh-${what}`, { body: {}, timeoutMs: REFRESH_TIMEOUT_MS, signal: AbortSignal.timeout(REFRESH_TIMEOUT_MS) })));
+  await Promise.all(backends.map((b) => withDeadline(REFRESH_TIMEOUT_MS, (signal) => a1111Call(b, `/sdapi/v1/refresh-${what}`, { body: {}, timeoutMs: REFRESH_TIMEOUT_MS, signal }))));
   if (what === "checkpoints") await refreshReportedModels(env);
   else cache.delete("loras");
 }

@@ -8,6 +8,7 @@ import { comfyJson } from "../../backends/comfyui-api";
 import { config, type BackendConfig } from "../../config";
 import type { Env } from "../../env";
 import { LISTING_WAIT_MS, reportedModels } from "../../backends/catalog";
+import { withDeadline } from "../../lib/deadline";
 
 const COMFY_KINDS = new Set(["comfyui", "runpod-comfyui"]);
 const OBJECT_INFO_TTL_MS = 60_000;
@@ -30,7 +31,7 @@ export async function checkpoints(env: Env): Promise<string[]> {
 }
 
 /** One server's definitions; undefined when it did not answer them (down, slow, not ComfyUI). */
-const serverDefs = async (b: BackendConfig): Promise<NodeDefs | undefined> => (await comfyJson(b, "/object_info", AbortSignal.timeout(OBJECT_INFO_TIMEOUT_MS))) as NodeDefs | undefined;
+const serverDefs = async (b: BackendConfig): Promise<NodeDefs | undefined> => (await withDeadline(OBJECT_INFO_TIMEOUT_MS, (signal) => comfyJson(b, "/object_info", signal))) as NodeDefs | undefined;
 
 /**
  * Every node class the ComfyUI servers define (not RunPod endpoints: they have no `/object_info`).
