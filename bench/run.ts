@@ -347,7 +347,7 @@ const sections: Record<string, () => Promise<void>> = {
   scheduling,
   throughput: tenantThroughput,
   memory,
-  scale: () => scale({ auth, submit, withGateway, report, sizes: process.argv[3]?.split(",").map(Number) }),
+  scale: () => scale({ auth, submit, job: JOB, secret: SECRET, withGateway, report, sizes: process.argv[3]?.split(",").map(Number) }),
   comfyui: () => comfyui({ auth, secret: SECRET, withGateway, report }),
 };
 for (const [name, run] of Object.entries(sections)) if (!process.argv[2] || process.argv[2] === name) await run();

@@ -2,23 +2,26 @@
  * `npm run bench -- scale`: how a backend's line drains when it is long. N jobs wait behind four
  * blockers on one zero-latency backend (`max_concurrency` 4); the blockers are let go (A1111's
  * skip ends each generation normally) and the drain is timed from then to the last job's
- * `completed_at`. Done for 50 and 3,000 jobs, each on a fresh gateway, side by side in one run,
- * with the requests the backend's scheduler object took from jobs (its own counter, read through
- * `GET /v1/backends`), per job.
+ * `completed_at`, as its terminal webhook tells it. Done for 50 and 3,000 jobs, each on a fresh
+ * gateway, side by side in one run, with the requests the backend's scheduler object took from
+ * jobs (its own counter, read through `GET /v1/backends`), per job.
  */
 import type { GatewayProcess } from "../test/e2e/support/processes";
 import { startSimulatorProcess } from "../test/e2e/support/processes";
+import { startReceiver } from "../test/e2e/support/receiver";
 
 type Tools = {
   auth: Record<string, string>;
-  submit: (base: string) => Promise<string>;
+  submit: (base: string, body?: object) => Promise<string>;
+  job: Record<string, unknown>;
+  secret: string;
   withGateway: <T>(vars: Record<string, string>, fn: (url: string, gw: GatewayProcess) => Promise<T>) => Promise<T>;
   report: (name: string, value: string) => void;
   /** Line lengths to drain (`npm run bench -- scale 50,1000,3000`); 50 and 3,000 by default. */
   sizes?: number[];
 };
 type Backend = { name: string; active: number; waiting: number; requests: number };
-type Listed = { id: string; status: string; completed_at: string | null };
+type Ended = { id: string; status: string; completed_at: string };
 
 const SLOTS = 4;
 const CLIENTS = 20;
@@ -39,6 +42,9 @@ async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => bool
 
 export async function scale(t: Tools): Promise<void> {
   const sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 0 }) } });
+  // Each line job's end is read from its webhook, as a client learns it: reading 3,000 jobs back
+  // through the list would wake every job object at once, which is not the drain's cost.
+  const receiver = await startReceiver({ secrets: [t.secret] });
   const backends = JSON.stringify([{ name: "sim", kind: "a1111", url: sim.url, max_concurrency: SLOTS, models: ["v1-5-pruned-emaonly"] }]);
   const rows: { n: number; seconds: number; rate: number; drainRequests: number; allRequests: number; ok: number }[] = [];
   try {
@@ -62,7 +68,7 @@ export async function scale(t: Tools): Promise<void> {
           Array.from({ length: CLIENTS }, async () => {
             while (next < n) {
               next++;
-              await t.submit(base);
+              await t.submit(base, { ...t.job, webhook: `${receiver.url}/scale-${n}` });
             }
           }),
         );
@@ -76,9 +82,8 @@ export async function scale(t: Tools): Promise<void> {
         }
         await until("the line drained", backend, (b) => b.waiting === 0 && b.active === 0, 30 * 60_000, 500);
         const after = (await until("the backend listed", backend, () => true, 30_000)).requests;
-        const jobs = await listAll(base, t.auth);
-        const drained = jobs.filter((j) => !blockers.includes(j.id));
-        const ends = drained.map((j) => (j.completed_at ? Date.parse(j.completed_at) : NaN)).filter((x) => !Number.isNaN(x));
+        const drained = await until("every line job's webhook", async () => ended(receiver.deliveries, `/scale-${n}`), (e) => e.length >= n, 120_000, 500);
+        const ends = drained.map((j) => Date.parse(j.completed_at)).filter((x) => !Number.isNaN(x));
         const seconds = (Math.max(...ends) - t0) / 1000;
         // What the runtime said meanwhile (a restarted object, SQLite out of memory): the figures' context.
         const errors = gw.logs().split("\n").filter((l) => /error|SQLITE|overloaded|restart/i.test(l));
@@ -100,30 +105,17 @@ export async function scale(t: Tools): Promise<void> {
     const [small, ...larger] = rows;
     for (const large of larger) if (small) t.report(`per-job drain rate, ${large.n} queued / ${small.n} queued (target ≥ 0.8 at 3,000)`, (large.rate / small.rate).toFixed(2));
   } finally {
+    await receiver.close();
     await sim.stop();
   }
 }
 
-/** Every job of the bench tenant, through the list's keyset pages. */
-async function listAll(base: string, auth: Record<string, string>): Promise<Listed[]> {
-  const out: Listed[] = [];
-  let cursor: string | null = null;
-  // Bounded: 100 a page, and the bench makes a few thousand jobs per gateway.
-  for (let page = 0; page < 1000; page++) {
-    const q: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
-    const body = await until(
-      "a page of the job list",
-      async () => {
-        const res = await fetch(`${base}/v1/jobs?limit=100${q}`, { headers: auth });
-        if (!res.ok) throw new Error(`GET /v1/jobs answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
-        return (await res.json()) as { data: Listed[]; next_cursor: string | null };
-      },
-      () => true,
-      30_000,
-    );
-    out.push(...body.data);
-    cursor = body.next_cursor;
-    if (!cursor) break;
+/** The jobs whose terminal webhook came to `path`, each once (a redelivery is the same job). */
+function ended(deliveries: { path: string; json: unknown }[], path: string): Ended[] {
+  const byId = new Map<string, Ended>();
+  for (const d of deliveries) {
+    const data = d.path === path ? (d.json as { data?: Partial<Ended> } | undefined)?.data : undefined;
+    if (data?.id && data.status && data.completed_at) byId.set(data.id, { id: data.id, status: data.status, completed_at: data.completed_at });
   }
-  return out;
+  return [...byId.values()];
 }

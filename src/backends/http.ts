@@ -1,7 +1,8 @@
 import { Base64Decoder } from "../lib/base64";
-import { parseStreamingJson } from "../lib/json-stream";
+import { parseJsonText, parseStreamingJson, type StringSink } from "../lib/json-stream";
 import { fetchPastStaleConnections, MayHaveArrived, type Arrival } from "../lib/stale-connections";
 import { deadline } from "../lib/deadline";
+import { concatBytes } from "../lib/streams";
 import type { StoredImage } from "../storage/images";
 import type { BackendFailure, ImageStore, Outcome } from "./types";
 
@@ -36,7 +37,7 @@ export async function callBackendForImages(
 ): Promise<HttpImageResult> {
   return bounded(url, init, opts.timeoutMs, opts.signal, opts.arrival, async (res) => {
     if (res.status === 200) opts.onFinished?.();
-    return { ok: true, status: res.status, answer: await readImageAnswer(res.body ?? emptyBody(), opts.imagesAt, opts.store) };
+    return { ok: true, status: res.status, answer: await readImageAnswer(await answerBody(res), opts.imagesAt, opts.store) };
   });
 }
 
@@ -65,8 +66,6 @@ async function bounded<T>(
   }
 }
 
-const emptyBody = (): ReadableStream<Uint8Array> => new Response("").body as ReadableStream<Uint8Array>;
-
 /**
  * A JSON answer whose images were decoded and stored while it was read: the document with each
  * image as "", the stored images in the list's order (null for one that is not base64), and the
@@ -79,12 +78,46 @@ export interface ImageAnswer {
 }
 
 /**
- * Reads an answer, each string of the list at `imagesAt` decoded from base64 piece by piece and
- * handed to the store as soon as it ends: one image's bytes in memory at a time, never the text.
+ * An answer of at most this many bytes is read whole and parsed by the runtime (a 512² image is
+ * about 0.5 MB of base64); a larger one is streamed, so a 4 × 2048² answer is never held whole.
  */
-export async function readImageAnswer(body: ReadableStream<Uint8Array>, imagesAt: readonly string[], store: ImageStore): Promise<ImageAnswer> {
+const WHOLE_ANSWER_BYTES = 4 * 1024 * 1024;
+
+/** The answer's text when it ends within WHOLE_ANSWER_BYTES; else its stream, what was read first included. */
+async function answerBody(res: Response): Promise<ReadableStream<Uint8Array> | string> {
+  const body = res.body;
+  if (!body) return "";
+  const length = Number(res.headers.get("content-length") ?? NaN);
+  if (length > WHOLE_ANSWER_BYTES) return body;
+  const reader = body.getReader();
+  const read: Uint8Array[] = [];
+  let size = 0;
+  while (size <= WHOLE_ANSWER_BYTES) {
+    const { done, value } = await reader.read();
+    if (done) return new TextDecoder().decode(concatBytes(read, size));
+    read.push(value);
+    size += value.byteLength;
+  }
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const first = read.shift();
+      if (first) return controller.enqueue(first);
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+}
+
+/**
+ * Reads an answer, each string of the list at `imagesAt` decoded from base64 piece by piece and
+ * handed to the store as soon as it ends: one image's bytes in memory at a time, never the text
+ * (unless the answer is small enough to be given whole).
+ */
+export async function readImageAnswer(body: ReadableStream<Uint8Array> | string, imagesAt: readonly string[], store: ImageStore): Promise<ImageAnswer> {
   const images: (StoredImage | null)[] = [];
-  const { value, head } = await parseStreamingJson(body, imagesAt, (n) => {
+  const sink = (n: number): StringSink => {
     const decoder = new Base64Decoder();
     images[n] = null;
     return {
@@ -95,7 +128,8 @@ export async function readImageAnswer(body: ReadableStream<Uint8Array>, imagesAt
         if (chunks && decoder.length) images[n] = await store.put(n, chunks, decoder.length);
       },
     };
-  });
+  };
+  const { value, head } = typeof body === "string" ? await parseJsonText(body, imagesAt, sink) : await parseStreamingJson(body, imagesAt, sink);
   return { json: isObject(value) ? value : undefined, images, head };
 }
 

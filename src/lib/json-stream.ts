@@ -202,6 +202,46 @@ export async function parseStreamingJson(body: ReadableStream<Uint8Array>, at: r
   }
 }
 
+/**
+ * The same reading of a document already in memory (an answer small enough to hold whole): the
+ * runtime's own parser, far faster than the character-by-character one above, then the strings
+ * at `at` handed to their sinks in document order and every other string over `maxString` emptied.
+ */
+export async function parseJsonText(text: string, at: readonly string[], open: (n: number) => StringSink, maxString = 64 * 1024): Promise<StreamedJson> {
+  const head = text.slice(0, HEAD_CHARS);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { value: undefined, head };
+  }
+  let streamed = 0;
+  const stream = async (piece: string): Promise<string> => {
+    const sink = open(streamed++);
+    sink.write(piece);
+    await sink.end();
+    return "";
+  };
+  const isAt = (path: readonly string[]): boolean => path.length === at.length && path.every((k, i) => k === at[i]);
+  // `path` is the object keys down to `v`, or null once inside an array that is not the images'.
+  const walk = async (v: unknown, path: readonly string[] | null): Promise<unknown> => {
+    if (typeof v === "string") return path && isAt(path) ? stream(v) : v.length > maxString ? "" : v;
+    if (Array.isArray(v)) {
+      const images = path !== null && isAt(path);
+      const out: unknown[] = [];
+      for (const item of v) out.push(images && typeof item === "string" ? await stream(item) : await walk(item, null));
+      return out;
+    }
+    if (v !== null && typeof v === "object") {
+      const out: Record<string, unknown> = {};
+      for (const [k, item] of Object.entries(v)) out[k] = await walk(item, path ? [...path, k] : null);
+      return out;
+    }
+    return v;
+  };
+  return { value: await walk(value, []), head };
+}
+
 /** A document already in memory (a small callback body), read the same way. */
 export const textStream = (text: string): ReadableStream<Uint8Array> =>
   new ReadableStream({
