@@ -189,6 +189,8 @@ export class AttemptRunner {
     const granted = joined.find((j) => j.res.status === "granted")?.backend;
     if (granted) return this.runAttempt(ledger.mustRow(), input, granted);
     const queued = joined.filter((j) => j.res.status === "queued").map((j) => j.backend.name);
+    // A scheduler that could not be reached (or a circuit that opened meanwhile) says when to try again.
+    for (const { res } of joined) if (res.status === "open") retryAt = Math.min(retryAt, res.retry_at);
     await this.slots.releaseAll(joined.filter((j) => j.res.status !== "queued").map((j) => j.backend.name));
     ledger.setWaiting(queued, queued.length ? Date.now() + WAITING_BACKSTOP_MS : retryAt);
   }
