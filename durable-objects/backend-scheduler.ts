@@ -266,6 +266,8 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     this.reclaimExpired(now);
     await this.scatter(now);
     await this.grantWaiting(now);
+    // The runtime clears the alarm that fired: it is set again for what is left.
+    await this.reschedule(true);
   }
 
   private probing(): boolean {
@@ -351,15 +353,19 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
 
   /**
    * One alarm: the earliest lease expiry (to reclaim it), the end of an open circuit's cool-down
-   * while jobs wait, or the next batch of a scatter.
+   * while jobs wait, or the next batch of a scatter. It is only ever moved earlier, never deleted:
+   * an alarm left with nothing to do fires once and finds nothing, which costs less than a storage
+   * write on every grant and release (each of which would move it). `afresh` after one fired.
    */
-  private async reschedule(): Promise<void> {
+  private async reschedule(afresh = false): Promise<void> {
     const lease = this.sql.exec<{ t: number | null }>("SELECT MIN(lease_until) AS t FROM slots").one().t;
     const h = this.health();
     const waiting = this.line.size();
     const scatter = this.sql.exec<{ due_at: number }>("SELECT due_at FROM scatter").toArray()[0]?.due_at ?? null;
     const times = [lease, waiting && h.open_until !== null ? h.open_until : null, scatter].filter((t): t is number => t !== null);
-    if (times.length) await this.ctx.storage.setAlarm(Math.min(...times) + 1);
-    else await this.ctx.storage.deleteAlarm();
+    if (!times.length) return;
+    const at = Math.min(...times) + 1;
+    const set = afresh ? null : await this.ctx.storage.getAlarm();
+    if (set === null || set > at) await this.ctx.storage.setAlarm(at);
   }
 }

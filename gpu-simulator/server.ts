@@ -57,8 +57,12 @@ function send(res: ServerResponse, reply: Reply, sockets: Set<Socket>): void {
     if (res.socket) sockets.add(res.socket);
     return;
   }
+  if (!reply.bodyDelayMs) {
+    const text = JSON.stringify(reply.body);
+    res.writeHead(reply.status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+    return void res.end(text);
+  }
   res.writeHead(reply.status, { "content-type": "application/json" });
-  if (!reply.bodyDelayMs) return void res.end(JSON.stringify(reply.body));
   res.flushHeaders();
   setTimeout(() => res.end(JSON.stringify(reply.body)), reply.bodyDelayMs);
 }

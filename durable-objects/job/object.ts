@@ -9,6 +9,7 @@ import { CreateJobSchema, type CreateJob } from "../../src/jobs/spec";
 import type { Delivery, JobEvent, JobStatus } from "../../src/schemas/job";
 import { indexObject } from "../../src/tenant-shards";
 import { takeCallback } from "./callback";
+import { FollowUps } from "./follow-ups";
 import { JobLedger, TERMINAL, linesOf } from "./ledger";
 import { Outbox } from "./outbox";
 import { LiveProgress, PROGRESS_TIMEOUT_MS, taskIdOf } from "./progress";
@@ -55,7 +56,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
       for (const wake of [...this.waiters]) wake();
       this.feed.poke();
     });
-    this.room = { ctx, env, ledger: this.ledger, memory: new InstanceMemory(), reschedule: () => this.reschedule() };
+    this.room = { ctx, env, ledger: this.ledger, memory: new InstanceMemory(), followUps: new FollowUps(ctx), reschedule: () => this.reschedule() };
     this.outbox = new Outbox(this.room);
     this.retention = new Retention(this.room);
     this.progress = new LiveProgress(this.room);
@@ -243,6 +244,9 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
         await this.outbox.deliverDue();
       } catch (err) {
         console.error("job step failed", err instanceof Error ? err.message : String(err));
+      } finally {
+        // Whatever no webhook request went out before.
+        this.room.followUps.run();
       }
       await this.reschedule();
     });

@@ -1,5 +1,6 @@
 /** What the parts of a job object share: its state, its environment, its ledger and its alarm. */
 import type { Env } from "../../src/env";
+import type { FollowUps } from "./follow-ups";
 import type { JobLedger } from "./ledger";
 
 /**
@@ -22,6 +23,8 @@ export interface JobRoom {
   readonly env: Env;
   readonly ledger: JobLedger;
   readonly memory: InstanceMemory;
+  /** Bookkeeping held until the next webhook has gone out. */
+  readonly followUps: FollowUps;
   /** Sets the one alarm to the earliest work due. */
   reschedule(): Promise<void>;
 }

@@ -72,7 +72,7 @@ export class Settler {
       ledger.submitted(n, name, outcome.externalId, outcome.pollAfterMs, Date.now());
       return;
     }
-    if (stored) this.room.ctx.waitUntil(stored.discardExcept(outcome.kind === "done" ? outcome.images : []).catch(() => undefined));
+    if (stored) this.room.followUps.add(() => stored.discardExcept(outcome.kind === "done" ? outcome.images : []));
     if (outcome.kind === "done") {
       const input = parseInput(ledger.mustRow());
       const outputs: StoredOutput[] = byNode(outcome.images).map((image, i) => ({ ...image, seed: seedOf(input, i) }));
@@ -84,8 +84,8 @@ export class Settler {
       // Storing took time: a cancel may have landed meanwhile, and a canceled job never succeeds.
       const ended = await finish(this.room, "succeeded", null, outputs, { guard: () => current() !== undefined, also: () => ledger.endAttempt(n, "done", null) });
       if (!ended) return this.settle(n, backend, outcome);
-      // Beside the terminal webhook, not before it: nothing of this job follows at the scheduler.
-      this.room.ctx.waitUntil(release("success"));
+      // Once the terminal webhook has gone out: nothing of this job follows at the scheduler.
+      this.room.followUps.add(() => release("success"));
       return;
     }
     const f = outcome.failure;
@@ -99,7 +99,7 @@ export class Settler {
     };
     if (!f.retryable) {
       await finish(this.room, "failed", { code: f.code, message: f.message }, [], { guard: () => current() !== undefined, also: failedAttempt });
-      this.room.ctx.waitUntil(release("neutral"));
+      this.room.followUps.add(() => release("neutral"));
       return;
     }
     const tried = triedOf(ledger.mustRow());

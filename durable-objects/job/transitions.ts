@@ -54,7 +54,7 @@ export async function finish(
     opts.also?.();
     ledger.end(status, now, error, outputs, webhook);
   });
-  room.ctx.waitUntil(reportEnd(room));
+  room.followUps.add(() => reportEnd(room));
   await room.reschedule();
   return true;
 }

@@ -27,8 +27,15 @@ export async function callBackend(url: string, init: RequestInit, timeoutMs: num
 export type HttpImageResult = { ok: true; status: number; answer: ImageAnswer } | { ok: false; outcome: Outcome };
 
 /**
+ * An answer shorter than this is read in about the time a slot's release takes, so `onFinished`
+ * is not called for it: the slot goes back once, with its verdict, when the job settles.
+ */
+export const EARLY_RETURN_MIN_BYTES = 256 * 1024;
+
+/**
  * `callBackend` for an answer that can carry images: the strings of the list at `imagesAt` never
- * stay in memory. A 200 calls `onFinished` as soon as its headers arrive, before the body is read.
+ * stay in memory. A 200 whose body is long (or of unknown length) calls `onFinished` as soon as its
+ * headers arrive, before the body is read.
  */
 export async function callBackendForImages(
   url: string,
@@ -36,7 +43,7 @@ export async function callBackendForImages(
   opts: { timeoutMs: number; signal: AbortSignal; imagesAt: readonly string[]; store: ImageStore; onFinished?: () => void; arrival?: () => Promise<Arrival> },
 ): Promise<HttpImageResult> {
   return bounded(url, init, opts.timeoutMs, opts.signal, opts.arrival, async (res) => {
-    if (res.status === 200) opts.onFinished?.();
+    if (res.status === 200 && !(declaredLength(res) < EARLY_RETURN_MIN_BYTES)) opts.onFinished?.();
     return { ok: true, status: res.status, answer: await readImageAnswer(await answerBody(res), opts.imagesAt, opts.store) };
   });
 }
@@ -83,12 +90,14 @@ export interface ImageAnswer {
  */
 const WHOLE_ANSWER_BYTES = 4 * 1024 * 1024;
 
+/** The answer's `content-length`; NaN when it has none (a chunked answer). */
+const declaredLength = (res: Response): number => Number(res.headers.get("content-length") ?? NaN);
+
 /** The answer's text when it ends within WHOLE_ANSWER_BYTES; else its stream, what was read first included. */
 async function answerBody(res: Response): Promise<ReadableStream<Uint8Array> | string> {
   const body = res.body;
   if (!body) return "";
-  const length = Number(res.headers.get("content-length") ?? NaN);
-  if (length > WHOLE_ANSWER_BYTES) return body;
+  if (declaredLength(res) > WHOLE_ANSWER_BYTES) return body;
   const reader = body.getReader();
   const read: Uint8Array[] = [];
   let size = 0;

@@ -54,7 +54,15 @@ async function readCapped(res: Response): Promise<string> {
  * and signatures are fresh, so a receiver's replay window never rejects a late retry. A body
  * with images is streamed: read once to sign it, once more to send it.
  */
-export async function attemptDelivery(opts: { url: string; eventId: string; body: string | StreamedBody; secrets: string[]; nowMs?: number }): Promise<AttemptResult> {
+export async function attemptDelivery(opts: {
+  url: string;
+  eventId: string;
+  body: string | StreamedBody;
+  secrets: string[];
+  nowMs?: number;
+  /** Called once the request has been handed to the runtime, before its answer. */
+  onSent?: () => void;
+}): Promise<AttemptResult> {
   const started = Date.now();
   const timestamp = Math.floor((opts.nowMs ?? started) / 1000);
   const headers: Record<string, string> = {
@@ -70,7 +78,9 @@ export async function attemptDelivery(opts: { url: string; eventId: string; body
     const body = opts.body;
     // A streamed body is opened afresh for each send.
     const send = () => fetch(opts.url, { method: "POST", headers, body: typeof body === "string" ? body : fixedLength(body), redirect: "manual", signal: timeout.signal });
-    const res = await fetchPastStaleConnections(send, timeout.signal);
+    const answered = fetchPastStaleConnections(send, timeout.signal);
+    opts.onSent?.();
+    const res = await answered;
     const response_body = await readCapped(res).catch(() => "");
     const status = res.status;
     const verdict = status >= 200 && status < 300 ? "delivered" : status === 410 ? "gone" : "retry";

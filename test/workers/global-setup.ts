@@ -16,6 +16,7 @@ declare module "vitest" {
  * IN_QUEUE) endpoint would, and `GET /_calls?path=` tells how often a path was called. A held
  * endpoint's (`/v2/held-*`) listing answers as a warm one only once `POST /_release?path=` lets it
  * (or after HOLD_MS), with a 500 instead when `&fail=1`; `GET /_held?path=` counts its calls still unanswered.
+ * `GET /_answer?bytes=&chunked=` answers a generation at once (its length declared, or not).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const sockets = new Set<import("node:net").Socket>();
@@ -33,6 +34,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
       return void res.end("{}");
     }
     calls.set(url.pathname, (calls.get(url.pathname) ?? 0) + 1);
+    if (url.pathname === "/_answer") {
+      // A finished generation's answer, one image of `bytes` base64 characters: with its length, or chunked.
+      const text = JSON.stringify({ images: ["A".repeat(Number(url.searchParams.get("bytes") ?? 4))] });
+      if (url.searchParams.get("chunked") === "1") {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.write(text.slice(0, 10));
+        return void res.end(text.slice(10));
+      }
+      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+      return void res.end(text);
+    }
     if (req.url === "/sdapi/v1/interrupt") res.end("{}");
     if (req.url === "/sdapi/v1/skip") res.end("null");
     if (req.url === "/internal/progress") {
