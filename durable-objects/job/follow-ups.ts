@@ -2,21 +2,33 @@
  * Bookkeeping that follows a job's end but is no part of what its client hears: the slot's
  * release, the index's end report, the discarded images. It is held until the job's next webhook
  * request has gone out (or the step ends with none due), so that the receiver hears first: an
- * object's thread is shared with other objects, and the scheduler's and index's answers are
- * not waited for either way. Lost with the instance, like any background work; each has its
- * backstop (a slot's lease lapses, the index checks its active rows, retention deletes images).
+ * object's thread is shared with other objects, and nothing here is waited for either way. What
+ * no GPU waits on (all but a slot's release) also lets the receiver's answer come first. Lost
+ * with the instance, like any background work; each has its backstop (a slot's lease lapses,
+ * the index checks its active rows, retention deletes images).
  */
 export class FollowUps {
-  private held: (() => Promise<unknown>)[] = [];
+  private held: { work: () => Promise<unknown>; afterAnswer: boolean }[] = [];
 
   constructor(private readonly ctx: DurableObjectState) {}
 
-  add(work: () => Promise<unknown>): void {
-    this.held.push(work);
+  /** `afterAnswer`: nothing waits on it, so it may also wait for the receiver's answer. */
+  add(work: () => Promise<unknown>, afterAnswer = false): void {
+    this.held.push({ work, afterAnswer });
   }
 
-  /** Starts everything held, in the background. */
+  /** The webhook request has gone out: what a GPU waits on starts now. */
+  sent(): void {
+    this.start(this.held.filter((h) => !h.afterAnswer));
+    this.held = this.held.filter((h) => h.afterAnswer);
+  }
+
+  /** The receiver answered (or no request went out): everything held starts, in the background. */
   run(): void {
-    for (const work of this.held.splice(0)) this.ctx.waitUntil(work().catch((err: unknown) => console.error("job follow-up failed", err instanceof Error ? err.message : String(err))));
+    this.start(this.held.splice(0));
+  }
+
+  private start(due: { work: () => Promise<unknown> }[]): void {
+    for (const { work } of due) this.ctx.waitUntil(work().catch((err: unknown) => console.error("job follow-up failed", err instanceof Error ? err.message : String(err))));
   }
 }

@@ -29,6 +29,11 @@ import { withDeadline } from "../../src/lib/deadline";
  * during the call, renews the slot, and after a restart finds the call lost within this time.
  */
 const HEARTBEAT_MS = 5_000;
+/**
+ * What is due at once is done by the step that follows (see `reschedule`); the alarm only backs
+ * that step up, this far ahead, rather than firing at once for the same work.
+ */
+const STEP_BACKSTOP_MS = 5_000;
 /** A long-poll never waits longer than this, whatever it asks for. */
 const MAX_WAIT_MS = 60_000;
 
@@ -56,7 +61,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
       for (const wake of [...this.waiters]) wake();
       this.feed.poke();
     });
-    this.room = { ctx, env, ledger: this.ledger, memory: new InstanceMemory(), followUps: new FollowUps(ctx), reschedule: () => this.reschedule() };
+    this.room = { ctx, env, ledger: this.ledger, memory: new InstanceMemory(), followUps: new FollowUps(ctx), reschedule: (stepFollows) => this.reschedule(stepFollows) };
     this.outbox = new Outbox(this.room);
     this.retention = new Retention(this.room);
     this.progress = new LiveProgress(this.room);
@@ -74,7 +79,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     if (existing) return { snapshot: await this.snapshot(existing), created: false };
     const input = CreateJobSchema.parse(raw);
     this.ledger.create(input, input.created_at ?? Date.now());
-    await this.reschedule();
+    await this.reschedule(true);
     // The answer shows the job as created; its dispatch starts after.
     const created = await this.snapshot(this.ledger.mustRow());
     this.kick();
@@ -173,7 +178,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     await indexObject(this.env, row.tenant, row.id)
       .reopen(row.id)
       .catch((err: unknown) => console.error("job index not reopened", err instanceof Error ? err.message : String(err)));
-    await this.reschedule();
+    await this.reschedule(true);
     const retried = await this.snapshot(this.ledger.mustRow());
     this.kick();
     return { ok: true, snapshot: retried };
@@ -186,7 +191,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     if (!TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: "the job has not ended yet" };
     const eventId = this.ledger.requeueTerminal();
     if (eventId === undefined) return { ok: false, code: "conflict", message: "the job has no webhook" };
-    await this.reschedule();
+    await this.reschedule(true);
     this.kick();
     return { ok: true, event_id: eventId };
   }
@@ -259,8 +264,14 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     this.ctx.waitUntil(this.step().catch((err: unknown) => console.error("job step failed", err instanceof Error ? err.message : String(err))));
   }
 
-  /** One alarm for everything: the earliest of dispatch, poll, heartbeat, deadline, next delivery and deletion. */
-  private async reschedule(): Promise<void> {
+  /**
+   * One alarm for everything: the earliest of dispatch, poll, heartbeat, deadline, next delivery
+   * and deletion. `stepFollows`: a step is about to run (a kick) and sets it again at its end, so
+   * the alarm set now is only its backstop, never earlier than STEP_BACKSTOP_MS: a new job's
+   * dispatch or an ended job's webhook, due at once, would otherwise also fire the alarm at once,
+   * for a second step that finds nothing left to do.
+   */
+  private async reschedule(stepFollows = false): Promise<void> {
     const row = this.ledger.row();
     if (!row) return;
     const times: number[] = [];
@@ -277,8 +288,9 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
       // Ended, its events sent: the next thing due is its deletion.
       times.push(this.retention.dueAt(row.completed_at));
     }
-    if (times.length) await this.ctx.storage.setAlarm(Math.min(...times));
-    else await this.ctx.storage.deleteAlarm();
+    if (!times.length) return this.ctx.storage.deleteAlarm();
+    const at = Math.min(...times);
+    await this.ctx.storage.setAlarm(stepFollows ? Math.max(at, Date.now() + STEP_BACKSTOP_MS) : at);
   }
 
   private snapshot(row: Parameters<typeof snapshot>[2], opts: { full?: boolean } = {}): Promise<JobSnapshot> {

@@ -63,7 +63,8 @@ export class Outbox {
       const slots = JSON.parse(head.slots) as SlottedBody["slots"];
       // A body with images is streamed from R2 as it is sent, never built whole.
       const body = slots.length ? await slottedStream(env.IMAGES, { text: head.body, slots }, (JSON.parse(row.output) as StoredOutput[]).map((o) => o.key)) : head.body;
-      const result = await attemptDelivery({ url: head.url, eventId: head.event_id, body, secrets, onSent: () => this.room.followUps.run() });
+      const result = await attemptDelivery({ url: head.url, eventId: head.event_id, body, secrets, onSent: () => this.room.followUps.sent() });
+      this.room.followUps.run();
       const delay = result.verdict === "retry" ? nextDelayMs(config.retrySchedule(env), attempt, result.retry_after_ms) : null;
       const nextAt = delay === null ? null : Date.now() + delay;
       const state = result.verdict === "retry" ? (nextAt === null ? "failed" : "pending") : result.verdict;

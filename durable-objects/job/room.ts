@@ -25,6 +25,6 @@ export interface JobRoom {
   readonly memory: InstanceMemory;
   /** Bookkeeping held until the next webhook has gone out. */
   readonly followUps: FollowUps;
-  /** Sets the one alarm to the earliest work due. */
-  reschedule(): Promise<void>;
+  /** Sets the one alarm to the earliest work due; `stepFollows` when a step runs next (see JobObject's reschedule). */
+  reschedule(stepFollows?: boolean): Promise<void>;
 }

@@ -72,7 +72,7 @@ export class Settler {
       ledger.submitted(n, name, outcome.externalId, outcome.pollAfterMs, Date.now());
       return;
     }
-    if (stored) this.room.followUps.add(() => stored.discardExcept(outcome.kind === "done" ? outcome.images : []));
+    if (stored) this.room.followUps.add(() => stored.discardExcept(outcome.kind === "done" ? outcome.images : []), true);
     if (outcome.kind === "done") {
       const input = parseInput(ledger.mustRow());
       const outputs: StoredOutput[] = byNode(outcome.images).map((image, i) => ({ ...image, seed: seedOf(input, i) }));

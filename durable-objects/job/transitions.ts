@@ -54,8 +54,9 @@ export async function finish(
     opts.also?.();
     ledger.end(status, now, error, outputs, webhook);
   });
-  room.followUps.add(() => reportEnd(room));
-  await room.reschedule();
+  room.followUps.add(() => reportEnd(room), true);
+  // Every end is followed by a step (its caller's own, or a kick), which sends the event.
+  await room.reschedule(true);
   return true;
 }
 
