@@ -7,25 +7,41 @@
  * with the instance, like any background work; each has its backstop (a slot's lease lapses,
  * the index checks its active rows, retention deletes images).
  */
+
+/**
+ * A slot's release is held no longer than this, whatever holds up the webhook (another step
+ * under way, such as a slow receiver's earlier event): the GPU must not wait on a receiver.
+ */
+const SLOT_HOLD_MAX_MS = 250;
+
 export class FollowUps {
   private held: { work: () => Promise<unknown>; afterAnswer: boolean }[] = [];
+  private bound: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly ctx: DurableObjectState) {}
 
   /** `afterAnswer`: nothing waits on it, so it may also wait for the receiver's answer. */
   add(work: () => Promise<unknown>, afterAnswer = false): void {
     this.held.push({ work, afterAnswer });
+    if (!afterAnswer) this.bound ??= setTimeout(() => this.sent(), SLOT_HOLD_MAX_MS);
   }
 
   /** The webhook request has gone out: what a GPU waits on starts now. */
   sent(): void {
+    this.clearBound();
     this.start(this.held.filter((h) => !h.afterAnswer));
     this.held = this.held.filter((h) => h.afterAnswer);
   }
 
   /** The receiver answered (or no request went out): everything held starts, in the background. */
   run(): void {
+    this.clearBound();
     this.start(this.held.splice(0));
+  }
+
+  private clearBound(): void {
+    clearTimeout(this.bound);
+    this.bound = undefined;
   }
 
   private start(due: { work: () => Promise<unknown> }[]): void {
