@@ -110,6 +110,12 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 
 export class JobLedger {
   private schemaReady = false;
+  /**
+   * The job row as last read (undefined: this object holds no job), or null when it must be read
+   * again. Every write to the job table goes through this class and clears it; a step reads the row
+   * dozens of times, and each read is a statement through the runtime.
+   */
+  private cachedRow: Readonly<JobRow> | undefined | null = null;
 
   /** `onEvent` is told of every event written (long-polls wait on it). */
   constructor(
@@ -131,25 +137,41 @@ export class JobLedger {
 
   /** Runs several writes as one transaction. */
   transaction(writes: () => void): void {
-    this.storage.transactionSync(writes);
+    try {
+      this.storage.transactionSync(writes);
+    } catch (err) {
+      // Rolled back: a row read inside it may show writes that are gone.
+      this.cachedRow = null;
+      throw err;
+    }
+  }
+
+  /** A write to the job table; the next read of the row goes to SQLite. */
+  private writeJob(query: string, ...bindings: SqlStorageValue[]): void {
+    this.sql.exec(query, ...bindings);
+    this.cachedRow = null;
   }
 
   // ---- reads ----
 
   /** The job, if this object holds one; an object without one is not given tables by being read. */
-  row(): JobRow | undefined {
+  row(): Readonly<JobRow> | undefined {
+    if (this.cachedRow !== null) return this.cachedRow;
     if (!this.schemaReady && !this.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'job'").toArray().length) return undefined;
-    return this.sql.exec<JobRow>("SELECT * FROM job LIMIT 1").toArray()[0];
+    const row = this.sql.exec<JobRow>("SELECT * FROM job LIMIT 1").toArray()[0];
+    // Frozen: shared by every reader until the next write.
+    this.cachedRow = row && Object.freeze(row);
+    return this.cachedRow;
   }
 
-  mustRow(): JobRow {
+  mustRow(): Readonly<JobRow> {
     const row = this.row();
     if (!row) throw new Error("job row missing");
     return row;
   }
 
   /** The job if it belongs to `tenant`; another tenant's job does not exist for them. */
-  owned(tenant: string): JobRow | undefined {
+  owned(tenant: string): Readonly<JobRow> | undefined {
     const row = this.row();
     return row && timingSafeEqual(row.tenant, tenant) ? row : undefined;
   }
@@ -203,7 +225,7 @@ export class JobLedger {
 
   create(input: StoredJobInput, now: number): void {
     this.transaction(() => {
-      this.sql.exec(
+      this.writeJob(
         "INSERT INTO job (id, tenant, status, input, created_at, deadline_at, dispatch_at) VALUES (?, ?, 'queued', ?, ?, ?, ?)",
         input.id,
         input.tenant,
@@ -219,14 +241,14 @@ export class JobLedger {
 
   /** queued → running, within the caller's transaction. */
   start(now: number, webhook: Webhook | null): void {
-    this.sql.exec("UPDATE job SET status = 'running', started_at = ? WHERE id = ?", now, this.mustRow().id);
+    this.writeJob("UPDATE job SET status = 'running', started_at = ? WHERE id = ?", now, this.mustRow().id);
     this.event("job.started", {}, now);
     if (webhook) this.enqueueWebhook("job.started", webhook, now);
   }
 
   /** Ends the job, within the caller's transaction: open attempts are canceled, live figures dropped. */
   end(status: "succeeded" | "failed" | "canceled", now: number, error: JobError | null, outputs: StoredOutput[], webhook: Webhook | null): void {
-    this.sql.exec(
+    this.writeJob(
       "UPDATE job SET status = ?, completed_at = ?, error = ?, output = ?, dispatch_at = NULL, waiting_on = NULL WHERE id = ?",
       status,
       now,
@@ -244,7 +266,7 @@ export class JobLedger {
   retry(now: number): void {
     const row = this.mustRow();
     this.transaction(() => {
-      this.sql.exec(
+      this.writeJob(
         "UPDATE job SET status = 'queued', started_at = NULL, completed_at = NULL, backend = NULL, output = '[]', error = NULL, deadline_at = ?, dispatch_at = ?, tried = '[]', waiting_on = NULL WHERE id = ?",
         now + parseInput(row).timeout_s * 1000,
         now,
@@ -258,13 +280,13 @@ export class JobLedger {
   setWaiting(lines: readonly string[], dispatchAt?: number | null): void {
     const id = this.mustRow().id;
     const waitingOn = lines.length ? JSON.stringify([...new Set(lines)]) : null;
-    if (dispatchAt === undefined) this.sql.exec("UPDATE job SET waiting_on = ? WHERE id = ?", waitingOn, id);
-    else this.sql.exec("UPDATE job SET dispatch_at = ?, waiting_on = ? WHERE id = ?", dispatchAt, waitingOn, id);
+    if (dispatchAt === undefined) this.writeJob("UPDATE job SET waiting_on = ? WHERE id = ?", waitingOn, id);
+    else this.writeJob("UPDATE job SET dispatch_at = ?, waiting_on = ? WHERE id = ?", dispatchAt, waitingOn, id);
   }
 
   /** Within the caller's transaction: the job dispatches again at `at`, `tried` now also excluded. */
   redispatch(at: number, tried: Set<string>): void {
-    this.sql.exec("UPDATE job SET dispatch_at = ?, tried = ? WHERE id = ?", at, JSON.stringify([...tried]), this.mustRow().id);
+    this.writeJob("UPDATE job SET dispatch_at = ?, tried = ? WHERE id = ?", at, JSON.stringify([...tried]), this.mustRow().id);
   }
 
   // ---- attempts ----
@@ -273,7 +295,7 @@ export class JobLedger {
   beginAttempt(n: number, backend: string, token: string, now: number): void {
     this.sql.exec("DELETE FROM progress");
     this.sql.exec("INSERT INTO attempts (n, backend, state, token, started_at) VALUES (?, ?, 'running', ?, ?)", n, backend, token, now);
-    this.sql.exec("UPDATE job SET dispatch_at = NULL, waiting_on = NULL, backend = ? WHERE id = ?", backend, this.mustRow().id);
+    this.writeJob("UPDATE job SET dispatch_at = NULL, waiting_on = NULL, backend = ? WHERE id = ?", backend, this.mustRow().id);
     this.event("attempt.started", { attempt: n, backend }, now);
   }
 
@@ -406,5 +428,6 @@ export class JobLedger {
   /** After all of the object's storage was deleted: the tables are made again at next use. */
   forget(): void {
     this.schemaReady = false;
+    this.cachedRow = null;
   }
 }

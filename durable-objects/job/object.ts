@@ -34,6 +34,12 @@ const HEARTBEAT_MS = 5_000;
  * that step up, this far ahead, rather than firing at once for the same work.
  */
 const STEP_BACKSTOP_MS = 5_000;
+/**
+ * An alarm already set up to this much before the time wanted is left as it is: it fires a step
+ * that finds nothing due and sets the next one. Setting it is a storage write, and most steps of a
+ * short job would only move it by the milliseconds since the last.
+ */
+const ALARM_SLACK_MS = 1_000;
 /** A long-poll never waits longer than this, whatever it asks for. */
 const MAX_WAIT_MS = 60_000;
 
@@ -289,8 +295,11 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
       times.push(this.retention.dueAt(row.completed_at));
     }
     if (!times.length) return this.ctx.storage.deleteAlarm();
-    const at = Math.min(...times);
-    await this.ctx.storage.setAlarm(stepFollows ? Math.max(at, Date.now() + STEP_BACKSTOP_MS) : at);
+    const min = Math.min(...times);
+    const at = stepFollows ? Math.max(min, Date.now() + STEP_BACKSTOP_MS) : min;
+    const current = await this.ctx.storage.getAlarm();
+    if (current !== null && current <= at && current >= at - ALARM_SLACK_MS) return;
+    await this.ctx.storage.setAlarm(at);
   }
 
   private snapshot(row: Parameters<typeof snapshot>[2], opts: { full?: boolean } = {}): Promise<JobSnapshot> {

@@ -10,20 +10,23 @@ const asBytes = (v: string | Uint8Array): Uint8Array => (typeof v === "string" ?
 const importedKeys = new Map<string, Promise<CryptoKey>>();
 const IMPORTED_KEYS_MAX = 32;
 
-function importHmacKey(key: Uint8Array | string): Promise<CryptoKey> {
+function importHmacKey(key: Uint8Array | string, cacheAs?: string): Promise<CryptoKey> {
   const load = () => crypto.subtle.importKey("raw", asBytes(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  if (typeof key !== "string") return load();
-  let found = importedKeys.get(key);
+  // A string is its own name; bytes are cached only under the configured string they came from.
+  const name = cacheAs !== undefined ? `from:${cacheAs}` : typeof key === "string" ? `raw:${key}` : undefined;
+  if (name === undefined) return load();
+  let found = importedKeys.get(name);
   if (!found) {
     if (importedKeys.size >= IMPORTED_KEYS_MAX) importedKeys.clear();
     found = load();
-    importedKeys.set(key, found);
+    importedKeys.set(name, found);
   }
   return found;
 }
 
-export async function hmacSha256(key: Uint8Array | string, data: Uint8Array | string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.sign("HMAC", await importHmacKey(key), asBytes(data)));
+/** `cacheAs`: the configured string `key` was decoded from, so the key is imported once. */
+export async function hmacSha256(key: Uint8Array | string, data: Uint8Array | string, cacheAs?: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.sign("HMAC", await importHmacKey(key, cacheAs), asBytes(data)));
 }
 
 export const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");

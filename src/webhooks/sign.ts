@@ -18,7 +18,7 @@ export async function signatureHeader(secrets: string[], msgId: string, timestam
   // A body with images is signed as it streams by, read once for every secret.
   const macs =
     typeof body === "string"
-      ? await Promise.all(secrets.map((s) => hmacSha256(secretKey(s), prefix + body)))
+      ? await Promise.all(secrets.map((s) => hmacSha256(secretKey(s), prefix + body, s)))
       : await hmacSha256Stream(secrets.map(secretKey), prefixedStream(prefix, body.open()));
   return macs.map((mac) => `v1,${bytesToBase64(mac)}`).join(" ");
 }

@@ -12,7 +12,7 @@ import { claimKey } from "../../../src/jobs/claims";
 import { indexPage } from "../../../src/jobs/job-index";
 import { indexObject, keyShard, runShard } from "../../../src/tenant-shards";
 import { hangingJobInput } from "../support/jobs";
-import { jobObjects } from "../support/objects";
+import { editJob, jobObjects } from "../support/objects";
 
 const objectFor = (id: string) => jobObjects.get(jobObjects.idFromName(id));
 const tables = (state: DurableObjectState): number => state.storage.sql.exec("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%'").one().n as number;
@@ -58,9 +58,7 @@ describe("retention", () => {
     await runDurableObjectAlarm(objectFor(id));
     expect((await jobStub(env, id).get("acme")).ok).toBe(true);
 
-    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
-      state.storage.sql.exec("UPDATE job SET completed_at = completed_at - ?", RETENTION_MS + 1000);
-    });
+    await editJob(id, ["UPDATE job SET completed_at = completed_at - ?", RETENTION_MS + 1000]);
     await runInDurableObject(objectFor(id), async (_obj: JobObject, state) => {
       // Its deletion is what the alarm is now set for.
       expect(await state.storage.getAlarm()).not.toBeNull();
@@ -87,9 +85,7 @@ describe("retention", () => {
     await jobStub(env, id).create(hangingJobInput(id, { output_prefix: location }));
     await jobStub(env, id).cancel("acme");
     expect((await claimOutputPrefix(env, location, "globex", randomId("run"))).status).toBe("conflict");
-    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
-      state.storage.sql.exec("UPDATE job SET completed_at = completed_at - ?", RETENTION_MS + 1000);
-    });
+    await editJob(id, ["UPDATE job SET completed_at = completed_at - ?", RETENTION_MS + 1000]);
     await runDurableObjectAlarm(objectFor(id));
     expect(await jobStub(env, id).get("acme")).toMatchObject({ ok: false, code: "not_found" });
     expect((await claimOutputPrefix(env, location, "globex", randomId("run"))).status).toBe("claimed");
@@ -100,10 +96,7 @@ describe("retention", () => {
     // Nothing listens there: each delivery fails and is retried on the test schedule (1 s, 1 s).
     await jobStub(env, id).create(hangingJobInput(id, { webhook: "https://receiver.invalid/hook" }));
     await jobStub(env, id).cancel("acme");
-    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
-      state.storage.sql.exec("UPDATE job SET completed_at = completed_at - ?", RETENTION_MS + 1000);
-      state.storage.sql.exec("UPDATE outbox SET next_at = ?", Date.now() + 60_000);
-    });
+    await editJob(id, ["UPDATE job SET completed_at = completed_at - ?", RETENTION_MS + 1000], ["UPDATE outbox SET next_at = ?", Date.now() + 60_000]);
     await runDurableObjectAlarm(objectFor(id));
     expect((await jobStub(env, id).get("acme")).ok).toBe(true);
   });

@@ -10,7 +10,7 @@ import { randomId } from "../../../src/lib/crypto";
 import { hangingJobInput } from "../support/jobs";
 import type { Delivery, JobStatus } from "../../../src/schemas/job";
 import { shardName, shardOf } from "../../../src/tenant-shards";
-import { jobObjects, schedulerObjects, tenantObjects } from "../support/objects";
+import { editJob, jobObjects, schedulerObjects, tenantObjects } from "../support/objects";
 
 const STATUSES: JobStatus[] = ["queued", "running", "succeeded", "failed", "canceled"];
 const LEGAL = new Set(["queued>running", "queued>failed", "queued>canceled", "running>succeeded", "running>failed", "running>canceled"]);
@@ -162,9 +162,7 @@ describe("job alarm", () => {
     const id = newRunId();
     await jobStub(env, id).create(hangingJobInput(id));
     await running(id);
-    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
-      state.storage.sql.exec("UPDATE job SET deadline_at = ?", Date.now() - 1000);
-    });
+    await editJob(id, ["UPDATE job SET deadline_at = ?", Date.now() - 1000]);
     await runDurableObjectAlarm(objectFor(id));
     const job = await settled(id);
     expect(job.status).toBe("failed");
@@ -227,9 +225,7 @@ describe("the tenant's job index", () => {
     await jobStub(env, id).create(hangingJobInput(id));
     // As if the job's end report had been lost: the index still has it active.
     await index(id).admit("acme", { id, created_at: old, status: "queued", type: "img2img", track_id: null }, null);
-    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
-      state.storage.sql.exec("UPDATE job SET status = 'canceled', completed_at = ?", Date.now());
-    });
+    await editJob(id, ["UPDATE job SET status = 'canceled', completed_at = ?", Date.now()]);
     // And an intake that died between entering a job in the index and creating it.
     const orphan = randomId("run");
     await index(id).admit("acme", { id: orphan, created_at: old, status: "queued", type: "txt2img", track_id: null }, null);
@@ -306,9 +302,7 @@ const row = (id: string) =>
   });
 /** Makes the job's backstop due now and runs its alarm. */
 const backstop = async (id: string) => {
-  await runInDurableObject(objectFor(id), (_o: JobObject, state) => {
-    state.storage.sql.exec("UPDATE job SET dispatch_at = ?", Date.now());
-  });
+  await editJob(id, ["UPDATE job SET dispatch_at = ?", Date.now()]);
   await runDurableObjectAlarm(objectFor(id));
 };
 const twoLinesJob = (id: string) => hangingJobInput(id, { backend: undefined, spec: { ...hangingJobInput(id).spec, model: "two-lines" } });
@@ -387,9 +381,7 @@ describe("job scheduling", () => {
     const id = newRunId();
     await jobStub(env, id).create(twoLinesJob(id));
     await until("queued in both lines", () => row(id), (r) => r.lines.length === 2);
-    await runInDurableObject(objectFor(id), (_o: JobObject, state) => {
-      state.storage.sql.exec("UPDATE job SET waiting_on = 'busy-a'");
-    });
+    await editJob(id, ["UPDATE job SET waiting_on = 'busy-a'"]);
     expect(await jobStub(env, id).wake("busy-b")).toBe(false);
     expect(await jobStub(env, id).wake("busy-a")).toBe(true);
   });
@@ -451,9 +443,7 @@ describe("job scheduling", () => {
     const id = newRunId();
     await jobStub(env, id).create(hangingJobInput(id));
     await running(id);
-    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => {
-      state.storage.sql.exec("UPDATE job SET deadline_at = ?", Date.now() - 1);
-    });
+    await editJob(id, ["UPDATE job SET deadline_at = ?", Date.now() - 1]);
     // No alarm is run by hand: the heartbeat must fire during the call.
     const job = await settled(id);
     expect(job).toMatchObject({ status: "failed", error: { code: "timeout" } });

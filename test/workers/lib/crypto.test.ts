@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { base32, base32Decode, canonicalJson, randomId, timingSafeEqual } from "../../../src/lib/crypto";
+import { base32, base32Decode, canonicalJson, hex, hmacSha256, randomId, timingSafeEqual } from "../../../src/lib/crypto";
 
 describe("crypto helpers", () => {
   it("makes ids of 128 random bits in base32, never twice", () => {
@@ -27,5 +27,19 @@ describe("crypto helpers", () => {
     expect(timingSafeEqual("abc", "abc")).toBe(true);
     expect(timingSafeEqual("abc", "abd")).toBe(false);
     expect(timingSafeEqual("abc", "abcd")).toBe(false);
+  });
+
+  it("signs with the key it is given when keys are kept imported under the strings they came from", async () => {
+    // RFC 4231 test case 2: key "Jefe".
+    const expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+    const data = "what do ya want for nothing?";
+    const jefe = new TextEncoder().encode("Jefe");
+    expect(hex(await hmacSha256("Jefe", data))).toBe(expected);
+    expect(hex(await hmacSha256(jefe, data, "whsec_SmVmZQ=="))).toBe(expected);
+    // A configured string that names other bytes never lends them its key, nor the other way round.
+    const other = new TextEncoder().encode("not Jefe");
+    expect(hex(await hmacSha256(other, data, "Jefe"))).not.toBe(expected);
+    expect(hex(await hmacSha256(other, data, "Jefe"))).toBe(hex(await hmacSha256(other, data)));
+    expect(hex(await hmacSha256("Jefe", data))).toBe(expected);
   });
 });

@@ -1,5 +1,7 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { BackendScheduler } from "../../../durable-objects/backend-scheduler";
+import type { JobLedger } from "../../../durable-objects/job/ledger";
 import type { JobObject } from "../../../durable-objects/job/object";
 import type { TenantObject } from "../../../durable-objects/tenant";
 
@@ -10,3 +12,13 @@ import type { TenantObject } from "../../../durable-objects/tenant";
 export const jobObjects = env.JOBS as unknown as DurableObjectNamespace<JobObject>;
 export const schedulerObjects = env.BACKEND_SCHEDULERS as unknown as DurableObjectNamespace<BackendScheduler>;
 export const tenantObjects = env.TENANT_STATE as unknown as DurableObjectNamespace<TenantObject>;
+
+/**
+ * Rewrites a job's stored rows as time passing or an older version would have left them; the
+ * instance then forgets the row it holds in memory, as a new instance (after a restart) would.
+ */
+export const editJob = (id: string, ...queries: [string, ...SqlStorageValue[]][]) =>
+  runInDurableObject(jobObjects.get(jobObjects.idFromName(id)), (obj: JobObject, state) => {
+    for (const [query, ...bindings] of queries) state.storage.sql.exec(query, ...bindings);
+    (obj as unknown as { ledger: JobLedger }).ledger.forget();
+  });
