@@ -4,11 +4,12 @@ const encoder = new TextEncoder();
 const asBytes = (v: string | Uint8Array): Uint8Array => (typeof v === "string" ? encoder.encode(v) : v);
 
 /**
- * Imported HMAC keys, per key string: a key comes from configuration and is used on every request
- * (each GET checks its run id), so it is imported once. Bounded: configuration holds a handful.
+ * Imported HMAC keys, per configured string: a key comes from configuration and is used on every
+ * request (each GET checks its run id) or delivery (each tenant's webhook secrets), so it is
+ * imported once. Bounded by configuration's size, a few per tenant; past the bound it starts over.
  */
 const importedKeys = new Map<string, Promise<CryptoKey>>();
-const IMPORTED_KEYS_MAX = 32;
+const IMPORTED_KEYS_MAX = 512;
 
 function importHmacKey(key: Uint8Array | string, cacheAs?: string): Promise<CryptoKey> {
   const load = () => crypto.subtle.importKey("raw", asBytes(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
