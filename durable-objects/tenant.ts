@@ -31,9 +31,6 @@ const SCHEMA = `
   CREATE TABLE IF NOT EXISTS claim_refs (run_id TEXT NOT NULL, scope TEXT NOT NULL, key TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (run_id, scope, key));
 `;
 
-/** The size of an SQLite database without a table: its first page alone. */
-const EMPTY_DATABASE_BYTES = 4096;
-
 /**
  * A tenant's object, by its name (src/tenant-shards.ts) either the tenant's home or one of its
  * shards; the class is one, each object holds the rows routed to it. The home keeps what is a
@@ -67,11 +64,12 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
   }
 
   /**
-   * True while the object has never written: its database is no larger than SQLite's first page
-   * (the schema's root; any table adds a page). Reads then answer empty without touching SQL.
+   * True while the object has never written: none of its tables exists. Reads then answer empty
+   * and make none. (Not the database's size: the runtime may keep rows of its own there, as
+   * `wrangler dev` keeps the object's name.)
    */
   private get blank(): boolean {
-    return !this.schemaReady && this.ctx.storage.sql.databaseSize <= EMPTY_DATABASE_BYTES;
+    return !this.schemaReady && !this.ctx.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'claims'").toArray().length;
   }
 
   // ---- claims: idempotency keys and task ids ----

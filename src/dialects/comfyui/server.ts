@@ -23,6 +23,16 @@ const json = (description: string) => ({ content: { "application/json": { schema
 const tags = ["ComfyUI"];
 const notFound = () => new EaselError(404, "not_found", "no such file");
 
+/** A check's refusal (a 422 naming the field) answered with another status, as ComfyUI answers that read. */
+function refusedAs<T>(status: 400 | 403, check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof EaselError && err.status === 422) throw new EaselError(status, status === 403 ? "forbidden" : "bad_request", err.message, err.details);
+    throw err;
+  }
+}
+
 const UploadSchema = z.object({
   image: z.instanceof(File).openapi({ type: "string", format: "binary" }),
   overwrite: z.string().optional(),
@@ -73,9 +83,10 @@ for (const base of BASES) {
     }),
     async (c) => {
       const q = c.req.valid("query");
-      const type = fileType(q.type, "type", "output");
-      const subfolder = checkSubfolder(q.subfolder ?? "", "subfolder");
-      const filename = checkName(q.filename, "filename");
+      // A read, so ComfyUI's own answers: 400 for a bad type or name, 403 for a subfolder outside.
+      const type = refusedAs(400, () => fileType(q.type, "type", "output"));
+      const filename = refusedAs(400, () => checkName(q.filename, "filename"));
+      const subfolder = refusedAs(403, () => checkSubfolder(q.subfolder ?? "", "subfolder"));
       const output = type === "output" && subfolder === "" ? parseOutputName(filename) : undefined;
       let key = uploadKey(c.var.tenant, type, subfolder, filename);
       if (output) {

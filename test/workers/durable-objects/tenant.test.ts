@@ -54,6 +54,21 @@ describe("tenant object", () => {
     expect(await t.getOptions()).toEqual({ sd_model_checkpoint: "m" });
   });
 
+  it("makes no table for a read when the runtime keeps rows of its own in the object (wrangler dev keeps its name)", async () => {
+    const t = tenant("runtime-rows");
+    const appTables = () =>
+      runInDurableObject(t, (_o: TenantObject, state) => state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((r) => r.name));
+    // What the local runtime writes into every object it names, before the object's own code runs.
+    await runInDurableObject(t, async (_o: TenantObject, state) => {
+      await state.storage.put("__runtime_name", "runtime-rows");
+    });
+    const before = await appTables();
+    expect(await t.lookup("eks_task", "no-such-task")).toBeNull();
+    expect(await t.getResult("no-such-result")).toBeNull();
+    expect(await appTables()).toEqual(before);
+    expect(before).not.toContain("claims");
+  });
+
   it("keeps the options a tenant set", async () => {
     const t = tenant("opts");
     await t.setOptions({ sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors" });

@@ -49,8 +49,16 @@ describe("uploads and /view", () => {
       expect(JSON.stringify(await res.json())).toContain(field);
     }
     expect(await r2Keys("comfy/")).toEqual(before);
-    for (const q of ["filename=..&type=input", "filename=cat.png&subfolder=../x&type=input", "filename=a%5Cb.png&type=input"]) {
-      expect((await call(`/view?${q}`, { headers: ACME })).status, q).toBe(422);
+    // A read is answered as ComfyUI's /view answers it: 400 for a bad name or type, 403 for a subfolder outside.
+    for (const [q, status] of [
+      ["filename=..&type=input", 400],
+      ["filename=%2Fetc%2Fpasswd&type=output", 400],
+      ["filename=a%5Cb.png&type=input", 400],
+      ["filename=cat.png&type=bogus", 400],
+      ["filename=cat.png&subfolder=../x&type=input", 403],
+      ["filename=cat.png&subfolder=..%2F..%2Fetc&type=output", 403],
+    ] as const) {
+      expect((await call(`/view?${q}`, { headers: ACME })).status, q).toBe(status);
     }
   });
 
