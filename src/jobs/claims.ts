@@ -20,6 +20,11 @@ export async function claimKey(env: Env, tenant: string, scope: ClaimScope, key:
   return claim;
 }
 
+/** A key this request claimed for `runId`, whose job was refused before it existed: free again, its note gone. */
+export async function releaseKey(env: Env, tenant: string, scope: ClaimScope, key: string, runId: string): Promise<void> {
+  await Promise.all([keyShard(env, tenant, key).release(scope, key, runId), runShard(env, tenant, runId).unnoteClaim(runId, { scope, key })]);
+}
+
 /** The job behind `runId` is deleted (RETENTION_S): every key it claimed is free again. */
 export async function freeClaims(env: Env, tenant: string, runId: string): Promise<void> {
   const refs = await runShard(env, tenant, runId).claimRefs(runId);

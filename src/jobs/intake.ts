@@ -11,8 +11,8 @@ import type { z } from "@hono/zod-openapi";
 import { DEFAULT_TIMEOUT_S, GenerationLimitsSchema, MAX_UPSCALED_SIDE, type WebhookEventType } from "../schemas/job";
 import { defaultOutputPrefix, inputImageKey, inputKey, passThroughKey, putImage } from "../storage/images";
 import type { S3Output } from "../storage/s3-output";
-import { hasActiveLimit, indexObject, keyShard } from "../tenant-shards";
-import { claimKey } from "./claims";
+import { hasActiveLimit, indexObject } from "../tenant-shards";
+import { claimKey, releaseKey } from "./claims";
 import { isOk, jobStub } from "./client";
 import { admitJob, checkRate } from "./limits";
 import { requireKnownModel } from "./models";
@@ -224,7 +224,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   }
   await admitJob(env, opts.tenant, row).catch(async (err: unknown) => {
     // Refused by a limit: the key this request claimed is free again for its retry, whatever its body.
-    if (claimedKey) await keyShard(env, opts.tenant, claimedKey).release("idempotency", claimedKey, runId);
+    if (claimedKey) await releaseKey(env, opts.tenant, "idempotency", claimedKey, runId);
     throw err;
   });
   return create(Promise.resolve());

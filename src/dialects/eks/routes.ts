@@ -18,11 +18,11 @@ import { snapshotFor } from "../../jobs/tenant-job";
 import { canonicalJson, sha256Hex } from "../../lib/crypto";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { keyShard } from "../../tenant-shards";
-import { claimKey } from "../../jobs/claims";
+import { claimKey, releaseKey } from "../../jobs/claims";
 import { A1111RequestSchema, requestedModel } from "../a1111/translate";
 import { apiKeyOrBearer } from "../keys";
 import { mintRunId } from "../../jobs/run-id";
-import { claimOutputPrefix } from "../../jobs/output-claims";
+import { claimOutputPrefix, releaseOutputPrefix } from "../../jobs/output-claims";
 import { EksTaskSchema, EksV1alpha1Schema, eksData, eksError, fromV1alpha1, fromV1alpha2, isGeneration, toEksSubmitted, toEksTask, toIntake, type EksTask } from "./translate";
 
 const STAGE_PATHS = ["/:stage/v1alpha2", "/:stage/v1alpha2/", "/:stage/v1alpha1", "/:stage/v1alpha1/"];
@@ -36,8 +36,11 @@ eks.onError(errorsAs(eksError));
 
 const taken = (what: string) => new EaselError(409, "task_exists", what);
 
-/** Binds the task id (per tenant) and its output location (across tenants) to a run id. */
-async function claimTask(env: Env, tenant: string, task: EksTask, body: unknown): Promise<string> {
+/**
+ * Binds the task id (per tenant) and its output location (across tenants) to a run id. `claimed`:
+ * this request made the bindings (not a repeat of a task whose first try failed or is under way).
+ */
+async function claimTask(env: Env, tenant: string, task: EksTask, body: unknown): Promise<{ runId: string; claimed: boolean }> {
   const runId = await mintRunId(env);
   const location = await claimOutputPrefix(env, task.location, tenant, runId);
   if (location.status === "conflict") throw taken(`the output location ${task.location} belongs to another account`);
@@ -45,7 +48,12 @@ async function claimTask(env: Env, tenant: string, task: EksTask, body: unknown)
   if (claim.status === "conflict") throw taken(`task ${task.id} already exists`);
   // The same task again: a 409 once its job exists; before that, the first try failed or is under way.
   if (claim.status === "existing" && (await snapshotFor(env, claim.runId, tenant))) throw taken(`task ${task.id} already exists`);
-  return claim.runId;
+  return { runId: claim.runId, claimed: claim.status === "claimed" };
+}
+
+/** A task refused before its job existed leaves nothing: its id and its location are free for the corrected task. */
+async function freeTask(env: Env, tenant: string, task: EksTask, runId: string): Promise<void> {
+  await Promise.all([releaseKey(env, tenant, "eks_task", task.id, runId), releaseOutputPrefix(env, task.location, runId)]);
 }
 
 /** SD-on-EKS's file stem `<id>-<rand>`: four hex characters, as its queue agent takes from a uuid4. */
@@ -64,18 +72,24 @@ async function submitTask(c: Context<AppEnv>, task: EksTask, body: unknown) {
   // A pipeline's graph goes to ComfyUI as sent, as SD-on-EKS's ComfyUI runtime sends it.
   const content = task.tasktype === "pipeline" ? task.content : await fetchLinks(c.env, tenant, task.content, task.under);
   const { req, fields, parameters } = toIntake(task, content, model);
-  const runId = await claimTask(c.env, tenant, task, body);
+  const { runId, claimed } = await claimTask(c.env, tenant, task, body);
   const bucket = config.s3OutputBucket(c.env);
-  await submitJob(c.env, req, {
-    tenant,
-    dialect: "eks",
-    runId,
-    publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
-    outputPrefix: task.location,
-    s3Output: bucket ? { bucket, prefix: task.location, stem: stem(task.id) } : undefined,
-    fields: { ...fields, webhook: task.version === "v1alpha2" ? "task.metadata.webhook" : "webhook" },
-    dialectData: eksData(task, parameters, model),
-  });
+  try {
+    await submitJob(c.env, req, {
+      tenant,
+      dialect: "eks",
+      runId,
+      publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
+      outputPrefix: task.location,
+      s3Output: bucket ? { bucket, prefix: task.location, stem: stem(task.id) } : undefined,
+      fields: { ...fields, webhook: task.version === "v1alpha2" ? "task.metadata.webhook" : "webhook" },
+      dialectData: eksData(task, parameters, model),
+    });
+  } catch (err) {
+    // Refused (a 4xx names why): no job was made. A repeat leaves the first try's bindings alone.
+    if (claimed && err instanceof EaselError && err.status < 500) await freeTask(c.env, tenant, task, runId);
+    throw err;
+  }
   c.header("x-easel-run-id", runId);
   return c.json(toEksSubmitted(c.env, task, model), 200);
 }

@@ -239,6 +239,20 @@ describe("/eks/v1/tasks inside the Worker", () => {
   });
 });
 
+describe("a task refused before its job exists", () => {
+  it("leaves its id free: the corrected task is taken, not a 409", async () => {
+    const task = (width: number) => ({ task: { metadata: { id: "fixed-after-422", runtime: "sdruntime", tasktype: "text-to-image", prefix: "output", context: "" }, content: { prompt: "x", steps: 1, width, height: 64 } } });
+    const headers = { "x-api-key": "sk_acme_1" };
+    const refused = await call("/eks/v1/tasks", { headers, body: task(4096) });
+    expect(refused.status).toBe(422);
+    expect(await refused.json()).toMatchObject({ errors: [{ path: "task.content.width" }] });
+    const corrected = await call("/eks/v1/tasks", { headers, body: task(64) });
+    expect(corrected.status).toBe(200);
+    // Taken once: the id is the corrected task's now.
+    expect((await call("/eks/v1/tasks", { headers, body: task(128) })).status).toBe(409);
+  });
+});
+
 describe("storage keys at the routes, inside the Worker", () => {
   const objects = async () => (await env.IMAGES.list()).objects.map((o) => o.key).sort();
 
