@@ -43,7 +43,11 @@ function ipv6Private(g: number[]): boolean {
   if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0 && g6 === 0 && g7 === 1) return true; // ::1
   // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d) carry an IPv4 address.
   if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && (g5 === 0xffff || g5 === 0)) return ipv4Private(embedded);
-  if (g0 === 0x64 && g1 === 0xff9b) return ipv4Private(embedded); // NAT64
+  // IPv4-translated (::ffff:0:a.b.c.d, RFC 2765) too.
+  if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0xffff && g5 === 0) return ipv4Private(embedded);
+  if (g0 === 0x64 && g1 === 0xff9b) return ipv4Private(embedded); // NAT64, and its local-use 64:ff9b:1::/48
+  // Teredo (2001::/32): the client's IPv4 address is the last 32 bits, inverted.
+  if (g0 === 0x2001 && g1 === 0) return ipv4Private([(~g6 >> 8) & 255, ~g6 & 255, (~g7 >> 8) & 255, ~g7 & 255]);
   if (g0 === 0x2002) return ipv4Private([g1 >> 8, g1 & 255, g2 >> 8, g2 & 255]); // 6to4
   return (g0 & 0xfe00) === 0xfc00 || (g0 & 0xffc0) === 0xfe80 || (g0 & 0xff00) === 0xff00; // ULA, link-local, multicast
 }

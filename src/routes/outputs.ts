@@ -12,7 +12,8 @@ outputs.openapi(
     summary: "Download an output image (signed link, no API key)",
     request: {
       params: z.object({ file: z.string() }),
-      query: z.object({ expires: z.string().optional(), sig: z.string().optional() }),
+      // Given twice, either is a link that was tampered with: a 403 below, not a 422 here.
+      query: z.object({ expires: z.union([z.string(), z.array(z.string())]).optional(), sig: z.union([z.string(), z.array(z.string())]).optional() }),
     },
     responses: {
       200: { content: { "image/png": { schema: z.string().openapi({ format: "binary" }) } }, description: "The image" },
@@ -22,7 +23,9 @@ outputs.openapi(
   }),
   async (c) => {
     const { file } = c.req.valid("param");
-    const { expires, sig } = c.req.valid("query");
+    const query = c.req.valid("query");
+    const expires = typeof query.expires === "string" ? query.expires : undefined;
+    const sig = typeof query.sig === "string" ? query.sig : undefined;
     // Read first: with no key configured every link is a 500 naming it, not a 403 blaming the link.
     const secrets = config.urlSigningSecrets(c.env);
     const key = outputKeyFromPath(file);

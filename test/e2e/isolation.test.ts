@@ -166,7 +166,7 @@ describe("backend callbacks", () => {
 });
 
 describe("output links", () => {
-  it("are a 403 with the signature missing, wrong, or the expiry moved", async () => {
+  it("are a 403 with the signature missing, wrong, given twice, or the expiry moved or given twice", async () => {
     const job = (await (await alice().post("/v1/jobs", { type: "txt2img", prompt: "link" })).json()) as JobView;
     const url = new URL((await waitForJob(alice(), job.id)).output[0]?.url ?? "");
     expect((await fetch(url)).status).toBe(200);
@@ -178,7 +178,13 @@ describe("output links", () => {
     moved.searchParams.set("expires", String(Number(url.searchParams.get("expires")) + 3600));
     const noExpiry = new URL(url);
     noExpiry.searchParams.delete("expires");
-    for (const bad of [noSig, wrong, moved, noExpiry]) {
+    // A second expiry or signature beside the signed one, before or after it.
+    const twoExpiries = new URL(url);
+    twoExpiries.searchParams.append("expires", String(Number(url.searchParams.get("expires")) + 100_000));
+    const expiryFirst = new URL(`${url.origin}${url.pathname}?expires=${Number(url.searchParams.get("expires")) + 100_000}&${url.searchParams.toString()}`);
+    const twoSigs = new URL(url);
+    twoSigs.searchParams.append("sig", "AAAA");
+    for (const bad of [noSig, wrong, moved, noExpiry, twoExpiries, expiryFirst, twoSigs]) {
       const res = await fetch(bad);
       expect(res.status).toBe(403);
       expect(res.headers.get("content-type")).toMatch(/json/);

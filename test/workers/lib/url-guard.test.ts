@@ -29,6 +29,11 @@ const REFUSED = [
   "https://[fd00:ec2::254]/",
   "https://[64:ff9b::a00:1]/",
   "https://[2002:7f00:1::]/",
+  // IPv4-translated (RFC 2765), local-use NAT64 (RFC 8215) and Teredo (client 127.0.0.1, inverted).
+  "https://[::ffff:0:127.0.0.1]/",
+  "https://[::ffff:0:a9fe:a9fe]/",
+  "https://[64:ff9b:1::a00:1]/",
+  "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",
   "https://224.0.0.1/",
 ];
 
@@ -37,7 +42,7 @@ describe("outbound URL guard", () => {
     expect(checkOutboundUrl(url, { allowPrivate: false }).ok).toBe(false);
   });
 
-  it.each(["https://hooks.example.com/easel", "https://8.8.8.8/x", "https://[2606:4700::1111]/", "https://172.32.0.1/"])("allows the public %s", (url) => {
+  it.each(["https://hooks.example.com/easel", "https://8.8.8.8/x", "https://[2606:4700::1111]/", "https://172.32.0.1/", "https://[2001:0:4136:e378:8000:63bf:f7f7:f7f7]/"])("allows the public %s", (url) => {
     expect(checkOutboundUrl(url, { allowPrivate: false }).ok).toBe(true);
   });
 
