@@ -77,6 +77,8 @@ export interface IntakeOptions {
   knownModelsOnly?: boolean;
   /** The `JOB_SUBSCRIBERS` object to tell of the job's events. */
   subscriber?: string;
+  /** The route counted this request against the tenant's rate_limit already (`countsTowardRate`). */
+  rateCounted?: boolean;
 }
 
 /**
@@ -124,8 +126,9 @@ const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0] ?
  * check (backends, URLs, the image), stores the init image in R2 and creates the job object.
  */
 export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Promise<{ snapshot: JobSnapshot; created: boolean }> {
-  // Before anything else: a tenant over its rate gets nothing, not even its request checked.
-  await checkRate(env, opts.tenant);
+  // Before anything else: a tenant over its rate gets nothing, not even its request checked
+  // (a route that counted it before its validators said so).
+  if (!opts.rateCounted) await checkRate(env, opts.tenant);
   // A job must know when it will be deleted: a bad RETENTION_S refuses it (500 naming the variable).
   config.retentionMs(env);
   const fields = { init_image: "init_image", webhook: "webhook", model: "model", backend: "backend", sampler: "sampler", workflow: "workflow", images: "images", ...opts.fields };

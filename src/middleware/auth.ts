@@ -5,7 +5,8 @@ import type { Env } from "../env";
 import { EaselError } from "../errors";
 import { sha256Hex, timingSafeEqual } from "../lib/crypto";
 
-export type AuthVariables = { tenant: string };
+/** `rateCounted`: this request was counted against the tenant's rate_limit already (src/middleware/submit-rate.ts). */
+export type AuthVariables = { tenant: string; rateCounted?: true };
 export type AppEnv = { Bindings: Env; Variables: AuthVariables };
 
 let hashed: { raw: string | undefined; keys: Promise<{ tenant: string; hash: string }[]> } | undefined;

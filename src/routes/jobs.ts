@@ -8,6 +8,7 @@ import { submitJob } from "../jobs/intake";
 import { listJobs } from "../jobs/list";
 import { checkRunId } from "../jobs/run-id";
 import { tenantAuth } from "../middleware/auth";
+import { countsTowardRate } from "../middleware/submit-rate";
 import { DeliveryListSchema, EventListSchema, JobListQuerySchema, JobListSchema, JobRequestSchema, JobSchema } from "../schemas/job";
 
 const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.array(z.object({ path: z.string(), message: z.string() })).optional() }) }).openapi("Error");
@@ -36,6 +37,7 @@ jobs.openapi(
     method: "post",
     path: "/v1/jobs",
     summary: "Submit an img2img, txt2img, upscale or workflow (a ComfyUI graph) job",
+    middleware: [countsTowardRate] as const,
     request: {
       headers: z.object({ "idempotency-key": z.string().min(1).max(255).optional() }),
       body: { content: { "application/json": { schema: JobRequestSchema } }, required: true },
@@ -60,6 +62,7 @@ jobs.openapi(
       fields: body.type === "upscale" ? { init_image: "image" } : undefined,
       publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
       idempotency: key ? { key, body } : undefined,
+      rateCounted: c.var.rateCounted,
     });
     return c.json(snapshot.job, created ? 202 : 200);
   },

@@ -15,6 +15,7 @@ const TENANTS = JSON.stringify({
   rl_v1: { api_keys: ["sk_rl_v1"], rate_limit: RATE },
   rl_ml: { api_keys: ["sk_rl_ml"], rate_limit: RATE },
   rl_rp: { api_keys: ["sk_rl_rp"], rate_limit: RATE },
+  rl_mix: { api_keys: ["sk_rl_mix"], rate_limit: RATE },
   busy: { api_keys: ["sk_busy"], max_active_jobs: 2 },
   free: { api_keys: ["sk_free"] },
 });
@@ -92,6 +93,25 @@ describe("rate_limit", () => {
       const body = (await r.json()) as Record<string, unknown>;
       expect(typeof body.error).toBe("string");
     }
+  });
+
+  it("counts refused requests too, whatever refused them and on whichever API: the next valid one is over", async () => {
+    const post = (path: string, headers: Record<string, string>, body: unknown) => fetch(`${gw.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+    const before = await generations();
+    const refused = [
+      // The route's schema refuses each of these before intake sees it.
+      await post("/v1/jobs", { authorization: "Bearer sk_rl_mix" }, { ...JOB, steps: "abc" }),
+      await post("/sdapi/v1/txt2img", { authorization: "Bearer sk_rl_mix" }, { prompt: "x", steps: "many" }),
+      await post("/runpod/run", { authorization: "sk_rl_mix" }, { input: { api_name: "txt2img", prompt: "x", width: "wide" } }),
+    ];
+    expect(refused.map((r) => r.status)).toEqual([422, 422, 422]);
+    const over = await post("/v1/jobs", { authorization: "Bearer sk_rl_mix" }, JOB);
+    expect(over.status).toBe(429);
+    expectLimitHeaders(over, 3);
+    // Over the limit, a bad body is a 429 too: the count comes before the body is read.
+    expect((await post("/sdapi/v1/txt2img", { authorization: "Bearer sk_rl_mix" }, { prompt: "x", steps: "many" })).status).toBe(429);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await generations()) - before).toBe(0);
   });
 
   it("leaves other tenants alone", async () => {

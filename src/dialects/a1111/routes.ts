@@ -12,6 +12,7 @@ import { submitJob, type IntakeOptions, type IntakeRequest } from "../../jobs/in
 import type { JobSnapshot } from "../../jobs/results";
 import { failureStatus, syncWait } from "../../jobs/sync-wait";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
+import { countsTowardRate } from "../../middleware/submit-rate";
 import { tenantHome } from "../../tenant-shards";
 import { basicOrBearerKey } from "../keys";
 import { JSON_HEADERS, jsonWithImages } from "../outputs";
@@ -36,6 +37,7 @@ async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A
     publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
     fields: { ...a1111Fields(), model: field },
     knownModelsOnly: true,
+    rateCounted: c.var.rateCounted,
   });
   c.header("x-easel-run-id", snapshot.job.id);
   const done = await whileWaiting(c.env, tenant, snapshot.job.id, () => syncWait(c, snapshot.job.id));
@@ -53,7 +55,7 @@ async function upscales(c: Context<AppEnv>, requests: { req: IntakeRequest; fiel
   const created: string[] = [];
   try {
     for (const { req, fields } of requests) {
-      const { snapshot } = await submitJob(c.env, req, { tenant, dialect: "a1111", publicBaseUrl: config.publicBaseUrl(c.env, c.req.url), fields });
+      const { snapshot } = await submitJob(c.env, req, { tenant, dialect: "a1111", publicBaseUrl: config.publicBaseUrl(c.env, c.req.url), fields, rateCounted: c.var.rateCounted });
       created.push(snapshot.job.id);
     }
   } catch (err) {
@@ -78,6 +80,7 @@ for (const type of ["txt2img", "img2img"] as const) {
       path: `/sdapi/v1/${type}`,
       tags: ["AUTOMATIC1111"],
       summary: `${type}, answered when the images are ready`,
+      middleware: [countsTowardRate] as const,
       request: { body: { content: { "application/json": { schema: A1111RequestSchema } }, required: true } },
       responses: { 200: json(A1111Response, "The images, the request echoed, and `info` (a JSON string)"), 422: Failure, 502: Failure },
     }),
@@ -122,6 +125,7 @@ a1111.openapi(
     path: "/sdapi/v1/extra-single-image",
     tags: ["AUTOMATIC1111"],
     summary: "Upscale one image (a canonical upscale job), answered when it is ready",
+    middleware: [countsTowardRate] as const,
     request: { body: { content: { "application/json": { schema: ExtrasSingleImageSchema } }, required: true } },
     responses: { 200: json(z.object({ html_info: z.string(), image: z.string() }).openapi("ExtrasSingleImageResponse"), "The upscaled PNG, base64"), 422: Failure, 502: Failure },
   }),
@@ -139,6 +143,7 @@ a1111.openapi(
     path: "/sdapi/v1/extra-batch-images",
     tags: ["AUTOMATIC1111"],
     summary: `Upscale up to ${MAX_BATCH_IMAGES} images (one canonical upscale job each), answered when all are ready`,
+    middleware: [countsTowardRate] as const,
     request: { body: { content: { "application/json": { schema: ExtrasBatchImagesSchema } }, required: true } },
     responses: { 200: json(z.object({ html_info: z.string(), images: z.array(z.string()) }).openapi("ExtrasBatchImagesResponse"), "The upscaled PNGs, base64, in the order sent"), 422: Failure, 502: Failure },
   }),

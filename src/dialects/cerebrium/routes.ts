@@ -13,6 +13,7 @@ import { submitJob } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
 import { failureStatus, syncWait } from "../../jobs/sync-wait";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
+import { countsTowardRate } from "../../middleware/submit-rate";
 import { rawOrBearerKey } from "../keys";
 import { JSON_HEADERS, jsonWithImages } from "../outputs";
 import { outputPlaces } from "../../webhooks/body-slots";
@@ -39,6 +40,7 @@ async function submit(c: Context<AppEnv>, app: string, body: CerebriumRequest, w
       dialect: "cerebrium",
       publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
       fields: { ...cerebriumFields(body), webhook: webhook.field },
+      rateCounted: c.var.rateCounted,
     },
   );
   c.header("x-easel-run-id", snapshot.job.id);
@@ -63,6 +65,7 @@ for (const path of ["/cerebrium/predict", "/{app_name}/predict"] as const) {
       path,
       tags: ["Cerebrium"],
       summary: path === "/cerebrium/predict" ? "sd-img-2-img predict (the first release's alias)" : "sd-img-2-img predict at seed 004's own path",
+      middleware: [countsTowardRate] as const,
       request: { params: path === "/cerebrium/predict" ? z.object({}) : z.object({ app_name: z.string().min(1).max(128) }), body },
       responses: {
         200: described("`{run_id, message, result}`; with a webhook_endpoint `{run_id, message}`, the result following there"),
@@ -85,6 +88,7 @@ cerebrium.openapi(
     path: "/v4/{project_id}/{app_name}/{function}",
     tags: ["Cerebrium"],
     summary: "Cerebrium v4: the app's function; `?async=true&webhookEndpoint=` answers at once and delivers there",
+    middleware: [countsTowardRate] as const,
     request: {
       params: z.object({ project_id: z.string().min(1).max(128), app_name: z.string().min(1).max(128), function: z.string().min(1).max(128) }),
       query: z.object({ async: z.enum(["true", "false"]).optional(), webhookEndpoint: z.string().min(1).max(2048).optional() }),

@@ -14,6 +14,7 @@ import type { JobSnapshot } from "../../jobs/results";
 import { snapshotFor } from "../../jobs/tenant-job";
 import { mintRunId } from "../../jobs/run-id";
 import type { AppEnv } from "../../middleware/auth";
+import { countsTowardRate } from "../../middleware/submit-rate";
 import { BASES, comfyApp, comfyAuth } from "./auth";
 import { unknownNode } from "./info";
 import { promptSnapshot, tracker, trackerName, uploadedInputs } from "./prompts";
@@ -76,6 +77,7 @@ async function queuePrompt(c: Context<AppEnv>, body: PromptRequest) {
         subscriber: trackerName(tenant),
         dialectData: { prompt_id: promptId, number: reserved.number, client_id: clientId, extra_data },
         fields: { workflow: PROMPT_FIELD, images: PROMPT_FIELD, webhook: "extra_data.webhook" },
+        rateCounted: c.var.rateCounted,
       },
     );
   } catch (err) {
@@ -112,7 +114,7 @@ for (const base of BASES) {
       path: `${base}/prompt`,
       tags,
       summary: "Queue a prompt (an API-format graph) as a workflow job",
-      middleware: [comfyAuth] as const,
+      middleware: [comfyAuth, countsTowardRate] as const,
       request: { body: { content: { "application/json": { schema: PromptRequestSchema } }, required: true } },
       responses: { 200: json("`{prompt_id, number, node_errors}`"), 400: json("`{error, node_errors}`"), 401: json("no key") },
     }),

@@ -17,6 +17,7 @@ import { requireKnownModel } from "../../jobs/models";
 import { snapshotFor } from "../../jobs/tenant-job";
 import { canonicalJson, sha256Hex } from "../../lib/crypto";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
+import { countsTowardRate } from "../../middleware/submit-rate";
 import { keyShard } from "../../tenant-shards";
 import { claimKey, releaseKey } from "../../jobs/claims";
 import { A1111RequestSchema, requestedModel } from "../a1111/translate";
@@ -84,6 +85,7 @@ async function submitTask(c: Context<AppEnv>, task: EksTask, body: unknown) {
       s3Output: bucket ? { bucket, prefix: task.location, stem: stem(task.id) } : undefined,
       fields: { ...fields, webhook: task.version === "v1alpha2" ? "task.metadata.webhook" : "webhook" },
       dialectData: eksData(task, parameters, model),
+      rateCounted: c.var.rateCounted,
     });
   } catch (err) {
     // Refused (a 4xx names why): no job was made. A repeat leaves the first try's bindings alone.
@@ -103,6 +105,7 @@ eks.openapi(
     path: "/eks/v1/tasks",
     tags: ["SD on EKS"],
     summary: "Submit a v1alpha2 task (the first release's path)",
+    middleware: [countsTowardRate] as const,
     request: { body: { content: { "application/json": { schema: EksTaskSchema } }, required: true } },
     responses: { 200: described("`{id_task, runtime, output_location}`"), ...errors },
   }),
@@ -119,6 +122,7 @@ for (const path of ["/{stage}/v1alpha2", "/{stage}/v1alpha2/"] as const) {
       path,
       tags: ["SD on EKS"],
       summary: "Submit a v1alpha2 task, as SD-on-EKS's API Gateway takes it (any stage name)",
+      middleware: [countsTowardRate] as const,
       request: { params: z.object({ stage: z.string().min(1).max(128) }), body: { content: { "application/json": { schema: EksTaskSchema } }, required: true } },
       responses: { 200: described("`{id_task, runtime, output_location}`"), ...errors },
     }),
@@ -136,6 +140,7 @@ for (const path of ["/{stage}/v1alpha1", "/{stage}/v1alpha1/"] as const) {
       path,
       tags: ["SD on EKS"],
       summary: "Submit a v1alpha1 task: the A1111 body with alwayson_scripts.{task, id_task, image_link, sd_model_checkpoint, save_dir}",
+      middleware: [countsTowardRate] as const,
       request: { params: z.object({ stage: z.string().min(1).max(128) }), body: { content: { "application/json": { schema: EksV1alpha1Schema } }, required: true } },
       responses: { 200: described("`{id_task, sd_model_checkpoint, output_location}`"), ...errors },
     }),

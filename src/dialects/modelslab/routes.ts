@@ -10,6 +10,7 @@ import { EaselError } from "../../errors";
 import { submitJob } from "../../jobs/intake";
 import { snapshotFor } from "../../jobs/tenant-job";
 import { tenantAuth } from "../../middleware/auth";
+import { countsTowardRate } from "../../middleware/submit-rate";
 import { bodyKey } from "../keys";
 import { JSON_HEADERS, jsonWithImages } from "../outputs";
 import { outputPlaces } from "../../webhooks/body-slots";
@@ -42,6 +43,7 @@ for (const { path, type, fetch, tag } of GENERATE) {
       path,
       tags: [tag],
       summary: `${type}: processing at once, then fetch (or the webhook); model_id picks the model`,
+      middleware: [countsTowardRate] as const,
       request: { body: { content: { "application/json": { schema: ModelsLabRequestSchema } }, required: true } },
       responses: { 200: json(Reply, "`processing`, or `success` when already done"), 401: Failure, 422: Failure },
     }),
@@ -53,6 +55,7 @@ for (const { path, type, fetch, tag } of GENERATE) {
         publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
         fields: MODELSLAB_FIELDS,
         dialectData: modelsLabData(body, fetch),
+        rateCounted: c.var.rateCounted,
       });
       c.header("x-easel-run-id", snapshot.job.id);
       return c.body(await jsonWithImages(c.env, snapshot.output_keys, await toModelsLab(c.env, snapshot, outputPlaces)), 200, JSON_HEADERS);

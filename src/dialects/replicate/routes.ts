@@ -14,6 +14,7 @@ import type { JobSnapshot } from "../../jobs/results";
 import { waitForEnd } from "../../jobs/sync-wait";
 import { snapshotFor } from "../../jobs/tenant-job";
 import type { AppEnv } from "../../middleware/auth";
+import { countsTowardRate } from "../../middleware/submit-rate";
 import { fileInput } from "./files";
 import { predictionPage } from "./list";
 import { modelByName, modelByVersion, type ReplicateModel } from "./models";
@@ -66,7 +67,7 @@ async function createPrediction(c: Context<AppEnv>, model: ReplicateModel, body:
     env,
     // A graph names its own checkpoints (routing reads its ckpt_name): the model's default is for the other types.
     { ...req, ...route, model: req.type === "workflow" ? undefined : route.model, webhook: body.webhook, webhook_events: webhookEvents(body.webhook_events_filter) },
-    { tenant, dialect: "replicate", publicBaseUrl: base(c), fields: { ...replicateFields, model: via }, dialectData: data },
+    { tenant, dialect: "replicate", publicBaseUrl: base(c), fields: { ...replicateFields, model: via }, dialectData: data, rateCounted: c.var.rateCounted },
   );
   c.header("x-easel-run-id", snapshot.job.id);
   // A client that hangs up does not cancel: on Replicate the prediction goes on, and it can be polled.
@@ -100,7 +101,7 @@ const WaitHeader = z.object({ prefer: z.string().optional().openapi({ descriptio
 const created = { 201: json(Prediction, "The prediction; `starting` unless it already ended"), 401: Problem, 404: Problem, 422: Problem, 429: Problem };
 
 replicatePredictions.openapi(
-  createRoute({ method: "post", path: "/v1/predictions", tags, summary: "Create a prediction of a model version", request: { headers: WaitHeader, body: { content: { "application/json": { schema: PredictionRequestSchema } }, required: true } }, responses: created }),
+  createRoute({ method: "post", path: "/v1/predictions", tags, summary: "Create a prediction of a model version", middleware: [countsTowardRate] as const, request: { headers: WaitHeader, body: { content: { "application/json": { schema: PredictionRequestSchema } }, required: true } }, responses: created }),
   async (c) => {
     const body = c.req.valid("json");
     return createPrediction(c, await modelByVersion(c.env, body.version), body, "version");
@@ -114,6 +115,7 @@ for (const kind of ["models", "deployments"] as const) {
       path: `/v1/${kind}/{owner}/{name}/predictions`,
       tags,
       summary: kind === "models" ? "Create a prediction of a model's latest version" : "Create a prediction on a deployment",
+      middleware: [countsTowardRate] as const,
       request: { params: Owner, headers: WaitHeader, body: { content: { "application/json": { schema: ModelPredictionRequestSchema } }, required: true } },
       responses: created,
     }),

@@ -15,6 +15,7 @@ import type { JobSnapshot } from "../../jobs/results";
 import { waitForEnd } from "../../jobs/sync-wait";
 import { snapshotFor } from "../../jobs/tenant-job";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
+import { countsTowardRate } from "../../middleware/submit-rate";
 import { runShard, tenantHome } from "../../tenant-shards";
 import { a1111Models, a1111Options, setA1111Options } from "../a1111/settings";
 import { requestedModel } from "../a1111/translate";
@@ -101,6 +102,7 @@ async function start(c: Context<AppEnv>, body: RunPodRequest): Promise<{ instant
       dialectData: runPodData(input, endpoint),
       // As the A1111 it fronts (a pinned endpoint runs what its backend has, listed or not).
       knownModelsOnly: true,
+      rateCounted: c.var.rateCounted,
     },
   );
   await runShard(c.env, tenant, snapshot.job.id).trackEndpointJob(endpoint, snapshot.job.id);
@@ -137,7 +139,7 @@ for (const base of ["/runpod", "/v2/{endpoint_id}"] as const) {
   const WithId = Endpoint.extend({ id: z.string() });
 
   runpod.openapi(
-    createRoute({ method: "post", path: `${base}/run`, tags, summary: "Queue a job", request: { params: Endpoint, body }, responses: { 200: json(Status, "`{id, status}`"), 401: Failure, 422: Failure } }),
+    createRoute({ method: "post", path: `${base}/run`, tags, summary: "Queue a job", middleware: [countsTowardRate] as const, request: { params: Endpoint, body }, responses: { 200: json(Status, "`{id, status}`"), 401: Failure, 422: Failure } }),
     async (c) => {
       const started = await start(c, c.req.valid("json"));
       if ("instant" in started) return c.json(started.instant, 200);
@@ -151,6 +153,7 @@ for (const base of ["/runpod", "/v2/{endpoint_id}"] as const) {
       path: `${base}/runsync`,
       tags,
       summary: "Run a job and wait for it; past `wait`, the job's status object as it then is",
+      middleware: [countsTowardRate] as const,
       request: { params: Endpoint, query: WaitQuery, body },
       responses: { 200: json(Status, "The status object"), 401: Failure, 422: Failure },
     }),
