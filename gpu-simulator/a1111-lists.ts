@@ -2,7 +2,7 @@
  * A1111's read-only lists and flags, in the shapes its API answers (modules/api/models.py), as a
  * small install with a couple of extras would report them.
  */
-import { MODELS, SAMPLERS } from "./a1111";
+import { MODELS, SAMPLERS, SCRIPTS } from "./a1111";
 
 const ROOT = "/stable-diffusion-webui";
 
@@ -39,7 +39,7 @@ const LISTS: Record<string, unknown> = {
   ],
   "realesrgan-models": [{ name: "R-ESRGAN 4x+", path: "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth", scale: 4 }],
   "prompt-styles": [{ name: "cinematic", prompt: "{prompt}, cinematic lighting", negative_prompt: "cartoon" }],
-  scripts: { txt2img: ["prompt matrix", "prompts from file or textbox", "x/y/z plot", "extra options", "refiner", "seed", "sampler"], img2img: ["img2img alternative test", "loopback", "outpainting mk2", "poor man's outpainting", "prompt matrix", "prompts from file or textbox", "sd upscale", "x/y/z plot", "extra options", "refiner", "seed", "sampler"] },
+  scripts: SCRIPTS,
   "script-info": [
     { name: "x/y/z plot", is_alwayson: false, is_img2img: false, args: [] },
     { name: "refiner", is_alwayson: true, is_img2img: false, args: [] },

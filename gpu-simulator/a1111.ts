@@ -23,6 +23,11 @@ export const MODELS = [
   },
 ];
 
+/** `GET /sdapi/v1/scripts`: the selectable scripts per API, as `script_name` names them (lower case). */
+export const SCRIPTS = {
+  txt2img: ["prompt matrix", "prompts from file or textbox", "x/y/z plot", "extra options", "refiner", "seed", "sampler"],
+  img2img: ["img2img alternative test", "loopback", "outpainting mk2", "poor man's outpainting", "prompt matrix", "prompts from file or textbox", "sd upscale", "x/y/z plot", "extra options", "refiner", "seed", "sampler"],
+};
 export const SAMPLERS = ["Euler a", "Euler", "DPM++ 2M Karras", "DPM++ SDE Karras", "DDIM"].map((name) => ({ name, aliases: [], options: {} }));
 
 const key = (name: string) =>
@@ -97,6 +102,9 @@ export async function generate(state: SimState, kind: Kind, api: "txt2img" | "im
   const initB64 = Array.isArray(payload.init_images) && typeof payload.init_images[0] === "string" ? payload.init_images[0].replace(/^data:[^,]*,/, "") : undefined;
   const init = initB64 ? Buffer.from(initB64, "base64") : undefined;
   if (api === "img2img" && !init) return { status: 422, body: { detail: [{ loc: ["body", "init_images"], msg: "field required", type: "value_error.missing" }] } };
+  // api.py's script_name_to_index: a script A1111 does not have is the request's fault, a 422.
+  const script = typeof payload.script_name === "string" && payload.script_name ? payload.script_name : undefined;
+  if (script && kind === "a1111" && !SCRIPTS[api].includes(script.toLowerCase())) return { status: 422, body: { detail: `Script '${script}' not found` } };
 
   // What a request may leave behind on a real A1111: a switched checkpoint, files on its disk.
   if (payload.override_settings_restore_afterwards === false && wanted) state.checkpoint = model.title;

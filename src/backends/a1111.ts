@@ -20,6 +20,8 @@ export function a1111Payload(spec: GenerationSpec, initImage?: Uint8Array, model
     ...extra,
     // A backend is shared: nothing one request sends may outlast it there (settings kept, files written).
     ...SHARED_BACKEND_SAFE,
+    // Every image is kept in R2, whatever a client's send_images says (its dialect answers without them).
+    send_images: true,
     prompt: spec.prompt,
     negative_prompt: spec.negative_prompt,
     seed: spec.seed,
@@ -97,7 +99,7 @@ export function a1111Call(spec: GenerationSpec, initImage: Uint8Array | undefine
  * envelope, a 200 without images, or the partial images an interrupted run returns; none of
  * those may become a success.
  */
-export function a1111Outcome(answer: Pick<ImageAnswer, "json" | "images">, samples: number, request: { sendImages: boolean } = { sendImages: true }): Outcome {
+export function a1111Outcome(answer: Pick<ImageAnswer, "json" | "images">, samples: number): Outcome {
   const { json } = answer;
   if (!json) return failed("backend_failed", "the backend answered with something that is not a JSON object", true);
   if (typeof json.error === "string" || (json.detail !== undefined && !Array.isArray(json.images))) {
@@ -109,9 +111,7 @@ export function a1111Outcome(answer: Pick<ImageAnswer, "json" | "images">, sampl
   const raw = Array.isArray(json.images) ? answer.images : [];
   // With a batch, A1111 puts a grid of all images first.
   const list = raw.length === samples + 1 && samples > 1 ? raw.slice(1) : raw;
-  if (list.length === 0) {
-    return request.sendImages ? failed("backend_failed", "the backend answered without images", true) : failed("invalid_request", "send_images is false, so the backend returned no images", false);
-  }
+  if (list.length === 0) return failed("backend_failed", "the backend answered without images", true);
   if (list.length < samples) return failed("interrupted", `the backend returned ${list.length} of ${samples} images`, true);
   return storedImages(list, samples);
 }
@@ -149,8 +149,7 @@ export class A1111Adapter implements BackendAdapter {
     );
     if (!res.ok) return res.outcome;
     const { answer } = res;
-    const request = { sendImages: payload.send_images !== false };
-    const read = () => (upscale ? upscaleOutcome(answer) : a1111Outcome(answer, req.spec.samples, request));
+    const read = () => (upscale ? upscaleOutcome(answer) : a1111Outcome(answer, req.spec.samples));
     if (res.status !== 200) {
       // A1111's 500 carries its error envelope, which tells an out-of-memory apart.
       return res.status >= 500 && answer.json ? read() : statusFailure(res.status, answer.head);

@@ -156,6 +156,18 @@ describe("A1111 dialect as webuiapi calls it", () => {
     expect(await bad.json()).toMatchObject({ detail: [{ loc: ["body", "image"] }] });
   });
 
+  it("answers send_images: false as A1111 does, 200 without images, while the job keeps them", async () => {
+    const res = await sdapi.post("txt2img", webuiapiTxt2img({ prompt: "kept, not sent", width: 64, height: 64, send_images: false }));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Txt2ImgAnswer;
+    expect(body.images).toEqual([]);
+    expect(JSON.parse(body.info)).toMatchObject({ prompt: "kept, not sent", width: 64, height: 64 });
+    const runId = res.headers.get("x-easel-run-id") ?? "";
+    const job = (await (await api(gw.url, KEY).get(`/v1/jobs/${runId}`)).json()) as JobView;
+    expect(job.status).toBe("succeeded");
+    expect(job.output).toHaveLength(1);
+  });
+
   it("lists models under the backends' own titles, and options always report one of them", async () => {
     const titles = (await sdapi.get<{ title: string }[]>("sd-models")).map((m) => m.title).sort();
     expect(titles).toEqual(["chilloutmix-Ni.safetensors [7234b76e42]", "v1-5-pruned-emaonly.safetensors [6ce0161689]"]);

@@ -46,7 +46,9 @@ async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A
   if (done.job.status !== "succeeded") {
     throw new EaselError(failureStatus(done.job), done.job.error?.code ?? done.job.status, done.job.error?.message ?? `the job is ${done.job.status}`);
   }
-  return c.body(await jsonWithImages(c.env, done.output_keys, toA1111Response(done, await outputPlaces(done), a1111Parameters(type, body))), 200, JSON_HEADERS);
+  // send_images: false is answered as A1111 answers it, without the images (the job keeps them).
+  const images = body.send_images === false ? [] : await outputPlaces(done);
+  return c.body(await jsonWithImages(c.env, done.output_keys, toA1111Response(done, images, a1111Parameters(type, body))), 200, JSON_HEADERS);
 }
 
 /** One upscale job per image, waited on like txt2img; an intake refusal of any image creates none that run on. */

@@ -20,7 +20,7 @@ const spec: GenerationSpec = {
   a1111_extra: { alwayson_scripts: {}, override_settings: { CLIP_stop_at_last_layers: 2 } },
 };
 const b64 = (s: string) => btoa(s);
-const outcome = async (json: unknown, samples: number, request?: { sendImages: boolean }) => a1111Outcome(await answerOf(json, a1111ImagesAt(false)), samples, request);
+const outcome = async (json: unknown, samples: number) => a1111Outcome(await answerOf(json, a1111ImagesAt(false)), samples);
 
 describe("A1111 adapter translation", () => {
   it("sends the job as A1111's own payload, the model through override_settings", () => {
@@ -87,12 +87,14 @@ describe("a shared A1111", () => {
     expect(a1111Payload(hostile)).toMatchObject({ override_settings_restore_afterwards: true, save_images: false, do_not_save_samples: true, do_not_save_grid: true });
   });
 
+  it("always asks for the images, which the job keeps, whatever the client's send_images says", () => {
+    expect(a1111Payload({ ...spec, a1111_extra: { send_images: false } })).toMatchObject({ send_images: true });
+  });
+
   it("blames the request, not the backend, for what the request caused", async () => {
     // A1111's envelope for an exception raised on the request's own fields (bad script args).
     const badArgs = await outcome({ error: "IndexError", detail: "", body: "", errors: "list index out of range" }, 1);
     expect(badArgs).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: false } });
-    // send_images: false makes a 200 without images: the request's choice, not a broken backend.
-    expect(await outcome({ images: [], parameters: {}, info: "{}" }, 1, { sendImages: false })).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: false } });
     expect(await outcome({ images: [], parameters: {}, info: "{}" }, 1)).toMatchObject({ kind: "failed", failure: { code: "backend_failed", retryable: true } });
     // The backend's own text never reaches the tenant-visible message.
     const crash = await outcome({ error: "RuntimeError", detail: "", body: "", errors: "see http://admin:hunter2@10.0.0.5/log" }, 1);
