@@ -4,9 +4,6 @@ import { invalid } from "../../errors";
 import type { IntakeOptions, IntakeRequest } from "../../jobs/intake";
 import type { WebhookEventType } from "../../schemas/job";
 
-/** Cog reads numbers given as strings ("512"), so this dialect does too; anything else stays as sent for zod to refuse. */
-const numeric = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v)) ? Number(v) : v), schema);
-
 /** Diffusers scheduler names (Replicate's SDXL) → the gateway's sampler names (A1111's). */
 export const SCHEDULERS = {
   DDIM: "DDIM",
@@ -29,14 +26,14 @@ export const ReplicateInputSchema = z
     prompt: z.string().optional(),
     negative_prompt: z.string().optional(),
     image: z.string().min(1).optional(),
-    prompt_strength: numeric(z.number().min(0).max(1)).optional(),
-    num_outputs: numeric(z.number().int().min(1).max(4)).optional(),
-    num_inference_steps: numeric(z.number().int()).optional(),
-    guidance_scale: numeric(z.number()).optional(),
+    prompt_strength: z.number().min(0).max(1).optional(),
+    num_outputs: z.number().int().min(1).max(4).optional(),
+    num_inference_steps: z.number().int().optional(),
+    guidance_scale: z.number().optional(),
     // Null or negative: a random seed, as Replicate's models take it.
-    seed: numeric(z.number().int()).nullable().optional(),
-    width: numeric(z.number().int()).optional(),
-    height: numeric(z.number().int()).optional(),
+    seed: z.number().int().nullable().optional(),
+    width: z.number().int().optional(),
+    height: z.number().int().optional(),
     scheduler: z.enum(SCHEDULER_NAMES).optional(),
     aspect_ratio: z.enum(ASPECT_RATIOS).optional(),
     // FLUX's approximate size of an aspect_ratio image.

@@ -13,8 +13,8 @@ describe("Replicate inputs → canonical job", () => {
     expect(fromReplicate(input({ prompt: "x", image: "https://example.com/a.png" }), "https://example.com/a.png")).toMatchObject({ type: "img2img", init_image: "https://example.com/a.png" });
   });
 
-  it("takes numbers sent as strings, as Cog does; a null or negative seed is a random one", () => {
-    expect(fromReplicate(input({ prompt: "x", num_outputs: "3", seed: "-1" }), undefined)).toMatchObject({ samples: 3, seed: undefined });
+  it("a null or negative seed is a random one", () => {
+    expect(fromReplicate(input({ prompt: "x", num_outputs: 3, seed: -1 }), undefined)).toMatchObject({ samples: 3, seed: undefined });
     expect(fromReplicate(input({ prompt: "x", seed: null }), undefined).seed).toBeUndefined();
   });
 
@@ -25,6 +25,10 @@ describe("Replicate inputs → canonical job", () => {
       ["scheduler", "NOT_A_SCHEDULER"],
       ["aspect_ratio", "7:5"],
       ["width", "wide"],
+      // Replicate checks inputs against the model's schema: a number sent as a string is the wrong type.
+      ["num_outputs", "2"],
+      ["seed", "42"],
+      ["guidance_scale", "7.5"],
       ["output_format", "gif"],
     ] as const) {
       const parsed = ModelPredictionRequestSchema.safeParse({ input: { prompt: "x", [name]: value } });
