@@ -229,9 +229,23 @@ describe("the ComfyUI front over raw HTTP and WebSocket", () => {
     const res = await post("/prompt", { prompt: graph });
     expect(res.status).toBe(400);
     expect(await res.json()).toEqual({
-      error: { type: "invalid_prompt", message: "Cannot execute because node NoSuchDecoder does not exist.", details: "Node ID '#8'", extra_info: {} },
+      error: { type: "missing_node_type", message: "Node 'NoSuchDecoder' not found. The custom node may not be installed.", details: "Node ID '#8'", extra_info: { node_id: "8", class_type: "NoSuchDecoder", node_title: "NoSuchDecoder" } },
       node_errors: {},
     });
+  });
+
+  it("refuses a graph ComfyUI would refuse (a required input missing) with its 400 and node_errors, before any job", async () => {
+    const graph = txt2img("no steps");
+    delete (graph["3"] as Node).inputs.steps;
+    const before = (await (await get("/queue")).json()) as { queue_running: unknown[]; queue_pending: unknown[] };
+    const res = await post("/prompt", { prompt: graph });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { type: string }; node_errors: Record<string, { errors: { type: string; details: string }[]; dependent_outputs: string[]; class_type: string }> };
+    expect(body.error.type).toBe("prompt_outputs_failed_validation");
+    expect(body.node_errors["3"]).toMatchObject({ errors: [{ type: "required_input_missing", details: "steps" }], class_type: "KSampler" });
+    expect(body.node_errors["3"]?.dependent_outputs.length).toBe(1);
+    const after = (await (await get("/queue")).json()) as { queue_running: unknown[]; queue_pending: unknown[] };
+    expect(after.queue_running.length + after.queue_pending.length).toBe(before.queue_running.length + before.queue_pending.length);
   });
 
   it("answers a tenant over its max_active_jobs with a 429 in ComfyUI's shape, creating nothing", async () => {

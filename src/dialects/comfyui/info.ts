@@ -9,6 +9,7 @@ import { config, type BackendConfig } from "../../config";
 import type { Env } from "../../env";
 import { LISTING_WAIT_MS, reportedModels } from "../../backends/catalog";
 import { withDeadline } from "../../lib/deadline";
+import type { NodeDefs } from "./validate";
 
 const COMFY_KINDS = new Set(["comfyui", "runpod-comfyui"]);
 const OBJECT_INFO_TTL_MS = 60_000;
@@ -16,7 +17,6 @@ const OBJECT_INFO_TIMEOUT_MS = 5_000;
 /** How long no answer from any ComfyUI server is kept before they are asked again. */
 const SILENT_TTL_MS = 10_000;
 
-type NodeDefs = Record<string, Record<string, unknown>>;
 /** Settled answers only, per BACKENDS value: a promise made in one request must not be awaited by another. */
 let kept: { backends: string; at: number; defs: NodeDefs; complete: boolean } | undefined;
 
@@ -37,7 +37,7 @@ const serverDefs = async (b: BackendConfig): Promise<NodeDefs | undefined> => (a
  * Every node class the ComfyUI servers define (not RunPod endpoints: they have no `/object_info`).
  * `complete`: every backend that runs graphs answered, so a class missing here exists nowhere.
  */
-async function backendDefs(env: Env): Promise<{ defs: NodeDefs; complete: boolean }> {
+export async function nodeDefinitions(env: Env): Promise<{ defs: NodeDefs; complete: boolean }> {
   const raw = env.BACKENDS ?? "";
   if (kept && kept.backends === raw && Date.now() - kept.at < (Object.keys(kept.defs).length ? OBJECT_INFO_TTL_MS : SILENT_TTL_MS)) return kept;
   const servers = comfyBackends(env).filter((b) => b.kind === "comfyui");
@@ -47,20 +47,6 @@ async function backendDefs(env: Env): Promise<{ defs: NodeDefs; complete: boolea
   // Silence is kept a short while only, so a prompt is not held by an unreachable backend each time.
   kept = { backends: raw, at: Date.now(), defs, complete };
   return kept;
-}
-
-/**
- * A node whose class no ComfyUI backend defines, as ComfyUI refuses it at `/prompt`; only when every
- * backend that runs graphs said what it defines (a RunPod endpoint cannot).
- */
-export async function unknownNode(env: Env, graph: Record<string, unknown>): Promise<{ id: string; class_type: string } | undefined> {
-  const { defs, complete } = await backendDefs(env);
-  if (!complete) return undefined;
-  for (const [id, node] of Object.entries(graph)) {
-    const class_type = node && typeof node === "object" && "class_type" in node ? node.class_type : undefined;
-    if (typeof class_type === "string" && !Object.hasOwn(defs, class_type)) return { id, class_type };
-  }
-  return undefined;
 }
 
 const checkpointLoader = (choices: string[]) => ({
@@ -79,7 +65,7 @@ const checkpointLoader = (choices: string[]) => ({
 
 /** Every node definition, `CheckpointLoaderSimple` offering the checkpoints of all ComfyUI backends. */
 export async function objectInfo(env: Env): Promise<NodeDefs> {
-  const [{ defs }, choices] = await Promise.all([backendDefs(env), checkpoints(env)]);
+  const [{ defs }, choices] = await Promise.all([nodeDefinitions(env), checkpoints(env)]);
   const own = defs.CheckpointLoaderSimple;
   return { ...defs, CheckpointLoaderSimple: own ? withChoices(own, choices) : checkpointLoader(choices) };
 }

@@ -16,7 +16,8 @@ import { mintRunId } from "../../jobs/run-id";
 import type { AppEnv } from "../../middleware/auth";
 import { countsTowardRate } from "../../middleware/submit-rate";
 import { BASES, comfyApp, comfyAuth } from "./auth";
-import { unknownNode } from "./info";
+import { nodeDefinitions } from "./info";
+import { promptProblem } from "./validate";
 import { promptSnapshot, tracker, trackerName, uploadedInputs } from "./prompts";
 import { PROMPT_FIELD, PROMPT_ID, PromptRequestSchema, comfyError, graphError, historyEntry, promptData, queueItem, type PromptRequest } from "./translate";
 
@@ -53,8 +54,10 @@ async function queuePrompt(c: Context<AppEnv>, body: PromptRequest) {
   const extra_data = clientId === null ? extra : { ...extra, client_id: clientId };
   const webhook = extra.webhook;
   if (webhook !== undefined && typeof webhook !== "string") return c.json(comfyError("invalid_prompt", "extra_data.webhook must be a URL string", "extra_data.webhook"), 400);
-  const unknown = await unknownNode(env, graph);
-  if (unknown) return c.json(comfyError("invalid_prompt", `Cannot execute because node ${unknown.class_type} does not exist.`, `Node ID '#${unknown.id}'`), 400);
+  // Checked as ComfyUI checks it when every backend that runs graphs said what its nodes are.
+  const nodes = await nodeDefinitions(env);
+  const refused = nodes.complete ? promptProblem(nodes.defs, graph) : undefined;
+  if (refused) return c.json(refused, 400);
   let inputs: Awaited<ReturnType<typeof uploadedInputs>>;
   try {
     inputs = await uploadedInputs(env, tenant, graph);
