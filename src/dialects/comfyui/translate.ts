@@ -65,18 +65,46 @@ export const comfyErrorOf = (err: EaselError): ComfyErrorBody => comfyError(err.
  * answers it: each bad node in `node_errors`, under `prompt_outputs_failed_validation`.
  */
 export function graphError(err: EaselError, graph: Record<string, unknown>): ComfyErrorBody {
-  const node_errors: ComfyErrorBody["node_errors"] = {};
-  for (const d of err.details ?? []) {
+  const located = (err.details ?? []).flatMap((d) => {
     const node = d.path.startsWith(`${PROMPT_FIELD}.`) ? Object.keys(graph).find((id) => d.path.startsWith(`${PROMPT_FIELD}.${id}.`) || d.path === `${PROMPT_FIELD}.${id}`) : undefined;
-    if (!node) continue;
+    return node === undefined ? [] : [{ d, node, at: d.path.slice(`${PROMPT_FIELD}.${node}`.length) }];
+  });
+  // As ComfyUI's first pass: a node that is no node (no class_type) stops the check, with no node_errors.
+  const notNode = located.find((l) => l.at === "" || l.at === ".class_type");
+  if (notNode) return comfyError("invalid_prompt", "Cannot execute because a node is missing the class_type property.", `Node ID '#${notNode.node}'`);
+  const outputs = outputNodes(graph as Workflow);
+  const node_errors: ComfyErrorBody["node_errors"] = {};
+  for (const { d, node, at } of located) {
     const entry = graph[node];
     const class_type = entry && typeof entry === "object" && "class_type" in entry && typeof entry.class_type === "string" ? entry.class_type : "";
     const errors = node_errors[node]?.errors ?? [];
-    errors.push({ type: "invalid_input", message: d.message, details: d.path, extra_info: {} });
-    node_errors[node] = { errors, dependent_outputs: [], class_type };
+    errors.push({ type: reasonType(at, d.message, outputs.includes(node)), message: d.message, details: d.path, extra_info: {} });
+    node_errors[node] = { errors, dependent_outputs: dependentOutputs(graph as Workflow, node), class_type };
   }
-  if (!Object.keys(node_errors).length && /output/i.test(err.message)) return comfyError("prompt_no_outputs", "Prompt has no outputs", err.message);
+  if (!Object.keys(node_errors).length && (/output|no nodes/i.test(err.message) || !Object.keys(graph).length)) return comfyError("prompt_no_outputs", "Prompt has no outputs", err.message);
   return comfyError("prompt_outputs_failed_validation", "Prompt outputs failed validation", err.message, node_errors);
+}
+
+/**
+ * ComfyUI's reason for a refusal of the job's graph rules, by where it is: an unknown checkpoint, or
+ * a link to no node (raised inside the check of what the node feeds, or of the output node itself).
+ */
+function reasonType(at: string, message: string, isOutput: boolean): string {
+  if (at === ".inputs.ckpt_name") return "value_not_in_list";
+  if (at.startsWith(".inputs.") && /not in the workflow/.test(message)) return isOutput ? "exception_during_validation" : "exception_during_inner_validation";
+  return "invalid_input";
+}
+
+/** The output nodes whose run needs `node`: the saving nodes it feeds, through any links. */
+function dependentOutputs(graph: Workflow, node: string): string[] {
+  const feeds = (id: string, seen: Set<string>): boolean => {
+    if (id === node) return true;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    const inputs = graph[id]?.inputs;
+    return Object.values(inputs && typeof inputs === "object" ? inputs : {}).some((v) => Array.isArray(v) && typeof v[0] === "string" && feeds(v[0], seen));
+  };
+  return outputNodes(graph).filter((o) => feeds(o, new Set()));
 }
 
 /** The graph's output nodes as ComfyUI lists them to execute: the nodes that save images. */

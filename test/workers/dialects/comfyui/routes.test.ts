@@ -53,7 +53,8 @@ describe("POST /prompt refusals", () => {
     const body = (await res.json()) as { error: { type: string }; node_errors: Record<string, { class_type: string; errors: { message: string }[] }> };
     expect(body.error.type).toBe("prompt_outputs_failed_validation");
     expect(Object.keys(body.node_errors)).toEqual(["3"]);
-    expect(body.node_errors["3"]).toMatchObject({ class_type: "KSampler", dependent_outputs: [], errors: [{ type: "invalid_input", message: expect.stringContaining('"4"') }] });
+    // A link to a node that is not there: ComfyUI's KeyError inside the check of what feeds output 9.
+    expect(body.node_errors["3"]).toMatchObject({ class_type: "KSampler", dependent_outputs: ["9"], errors: [{ type: "exception_during_inner_validation", message: expect.stringContaining('"4"') }] });
   });
 
   it("refuses a LoadImage name that could leave the tenant's uploads, under its node", async () => {

@@ -46,17 +46,25 @@ describe("history entries", () => {
 });
 
 describe("graph errors", () => {
-  it("puts each problem under its node, in ComfyUI's node_errors", () => {
+  it("puts each problem under its node, in ComfyUI's node_errors, with ComfyUI's reason and the outputs that need it", () => {
     const err = new EaselError(422, "validation_failed", "bad", [
       { path: "prompt.9.inputs.images", message: 'links to node "5", which is not in the workflow' },
-      { path: "prompt.10.class_type", message: "required" },
+      { path: "prompt.4.inputs.ckpt_name", message: 'unknown checkpoint "x.safetensors": no backend lists it' },
     ]);
-    expect(graphError(err, graph)).toEqual({
+    const withLoader = { ...graph, "4": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "x.safetensors" } }, "9": { class_type: "SaveImage", inputs: { images: ["4", 0] } } };
+    expect(graphError(err, withLoader)).toEqual({
       error: { type: "prompt_outputs_failed_validation", message: "Prompt outputs failed validation", details: "bad", extra_info: {} },
       node_errors: {
-        "9": { errors: [{ type: "invalid_input", message: 'links to node "5", which is not in the workflow', details: "prompt.9.inputs.images", extra_info: {} }], dependent_outputs: [], class_type: "SaveImage" },
-        "10": { errors: [{ type: "invalid_input", message: "required", details: "prompt.10.class_type", extra_info: {} }], dependent_outputs: [], class_type: "SaveImage" },
+        "9": { errors: [{ type: "exception_during_validation", message: 'links to node "5", which is not in the workflow', details: "prompt.9.inputs.images", extra_info: {} }], dependent_outputs: ["9"], class_type: "SaveImage" },
+        "4": { errors: [{ type: "value_not_in_list", message: 'unknown checkpoint "x.safetensors": no backend lists it', details: "prompt.4.inputs.ckpt_name", extra_info: {} }], dependent_outputs: ["9", "10"], class_type: "CheckpointLoaderSimple" },
       },
     });
+  });
+
+  it("answers a node without class_type, and a graph with nothing to run, as ComfyUI's first checks do", () => {
+    const noClass = new EaselError(422, "validation_failed", "bad", [{ path: "prompt.10.class_type", message: "required" }]);
+    expect(graphError(noClass, graph)).toEqual({ error: { type: "invalid_prompt", message: "Cannot execute because a node is missing the class_type property.", details: "Node ID '#10'", extra_info: {} }, node_errors: {} });
+    const empty = new EaselError(422, "validation_failed", "prompt: has no nodes", [{ path: "prompt", message: "has no nodes" }]);
+    expect(graphError(empty, {}).error.type).toBe("prompt_no_outputs");
   });
 });
