@@ -1,6 +1,5 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
-import { bodyLimit } from "hono/body-limit";
 import type { ErrorHandler } from "hono";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
@@ -50,17 +49,6 @@ export function toEaselError(err: unknown): EaselError {
   console.error("unhandled error", err instanceof Error ? err.message : String(err));
   return new EaselError(500, "internal_error", "something went wrong on our side");
 }
-
-export const limit = (maxSize: number) =>
-  bodyLimit({
-    maxSize,
-    onError: () => {
-      throw new EaselError(413, "payload_too_large", `the request body is over ${maxSize / 1024 / 1024} MiB`);
-    },
-  });
-
-/** Clients get the contract's 15 MiB. */
-export const limitClientBody = limit(MAX_BODY_BYTES);
 
 /**
  * Bodies are JSON whatever the client's Content-Type says: `curl -d` sends form-encoded by

@@ -1,4 +1,5 @@
-import { MAX_BODY_BYTES, createApp, errorBody, errorsAs, jsonBodies, limit, limitClientBody, mountDocs } from "./app";
+import { MAX_BODY_BYTES, createApp, errorBody, errorsAs, jsonBodies, mountDocs } from "./app";
+import { bodyLimit } from "./middleware/body-limit";
 import { dialects } from "./dialects";
 import { EaselError } from "./errors";
 import { backends } from "./routes/backends";
@@ -17,7 +18,8 @@ export { ComfySocket } from "../durable-objects/comfy-socket";
 
 const app = createApp();
 app.use("*", drainBody({ maxBytes: MAX_BODY_BYTES }));
-app.use("/internal/*", limit(CALLBACK_MAX_BYTES));
+app.use("/internal/*", bodyLimit(CALLBACK_MAX_BYTES));
+const limitClientBody = bodyLimit(MAX_BODY_BYTES);
 app.use("*", async (c, next) => (c.req.path.startsWith("/internal/") ? next() : limitClientBody(c, next)));
 app.use("*", jsonBodies);
 app.route("/", health);

@@ -119,6 +119,26 @@ describe("bad requests", () => {
     expect(new Set(statuses)).toEqual(new Set([401, 404, 202]));
   });
 
+  it("answers an oversize body sent without a length (chunked) with a 413, and the request after it as usual", async () => {
+    // A body over the limit read in part and then dropped broke the next request on the proxy's pooled connection (a 503).
+    for (let i = 0; i < 3; i++) {
+      const chunk = new Uint8Array(1024 * 1024).fill(65);
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent++ < 16) controller.enqueue(chunk);
+          else controller.close();
+        },
+      });
+      const huge = await fetch(`${gw.url}/v1/jobs`, { method: "POST", headers: { authorization: "Bearer sk_acme", "content-type": "application/json" }, body, duplex: "half" } as RequestInit);
+      expect(huge.status).toBe(413);
+      expect(((await huge.json()) as { error: { code: string } }).error.code).toBe("payload_too_large");
+      const next = await client.post("/v1/jobs", { ...ok, width: 64, height: 64 });
+      expect(next.status).toBe(202);
+      await next.arrayBuffer();
+    }
+  });
+
   it("answers unknown routes and unknown jobs with JSON 404s", async () => {
     for (const res of [await client.get("/v1/nope"), await client.get("/v1/jobs/run_doesnotexist"), await client.get("/v1/jobs/run_aaaaaaaaaaaaaaaaaaaaaaaaaa")]) {
       expect(res.status).toBe(404);
