@@ -614,8 +614,8 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    expires?: string;
-                    sig?: string;
+                    expires?: string | string[];
+                    sig?: string | string[];
                 };
                 header?: never;
                 path: {
@@ -5337,6 +5337,89 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The model folders of the ComfyUI backends */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description folder names */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{folder}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A model folder's files on the ComfyUI backends (404 for a folder none has) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    folder: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description file names */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description no such folder */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/embeddings": {
         parameters: {
             query?: never;
@@ -5344,7 +5427,43 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The embeddings (none of the gateway's own) */
+        /** The embeddings of the ComfyUI backends */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description names */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/extensions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The web extensions (none: the gateway serves no ComfyUI front end) */
         get: {
             parameters: {
                 query?: never;
@@ -5373,14 +5492,14 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/extensions": {
+    "/features": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** The extensions (none of the gateway's own) */
+        /** The server's feature flags, as ComfyUI's feature_flags.py answers them */
         get: {
             parameters: {
                 query?: never;
@@ -5390,7 +5509,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description a list */
+                /** @description `{supports_preview_metadata, max_upload_size}` */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -5703,6 +5822,89 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The model folders of the ComfyUI backends */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description folder names */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{folder}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A model folder's files on the ComfyUI backends (404 for a folder none has) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    folder: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description file names */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description no such folder */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/embeddings": {
         parameters: {
             query?: never;
@@ -5710,7 +5912,43 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The embeddings (none of the gateway's own) */
+        /** The embeddings of the ComfyUI backends */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description names */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/extensions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The web extensions (none: the gateway serves no ComfyUI front end) */
         get: {
             parameters: {
                 query?: never;
@@ -5739,14 +5977,14 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/extensions": {
+    "/api/features": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** The extensions (none of the gateway's own) */
+        /** The server's feature flags, as ComfyUI's feature_flags.py answers them */
         get: {
             parameters: {
                 query?: never;
@@ -5756,7 +5994,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description a list */
+                /** @description `{supports_preview_metadata, max_upload_size}` */
                 200: {
                     headers: {
                         [name: string]: unknown;

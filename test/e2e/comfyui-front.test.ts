@@ -110,6 +110,16 @@ describe("the real @saintno/comfyui-sdk against the gateway", () => {
     expect((await api.getSystemStats()).system.os).toEqual(expect.any(String));
   });
 
+  it("lists the backends' model folders, a folder's files and embeddings, and the server's features, as the SDK asks for them", async () => {
+    const api = await sdk();
+    expect(await api.getModelTypes()).toEqual(expect.arrayContaining(["checkpoints", "loras"]));
+    expect(await api.getModels("loras")).toEqual(expect.arrayContaining(["add_detail.safetensors"]));
+    expect(await api.getEmbeddings()).toEqual(expect.arrayContaining(["EasyNegative"]));
+    expect(await api.getFeatures()).toMatchObject({ max_upload_size: expect.any(Number) });
+    // A folder no backend has is ComfyUI's 404, not an empty list.
+    expect((await get("/models/no_such_folder")).status).toBe(404);
+  });
+
   it("uploads an input image that a later prompt's LoadImage uses", async () => {
     const api = await sdk();
     const uploaded = await api.uploadImage(encodePng(40, 24, () => [200, 10, 10]), "red.png", { subfolder: "mine" });

@@ -4,7 +4,7 @@
  * `/object_info` (kept a minute in this isolate), and the checkpoints of every ComfyUI backend (from
  * `BACKENDS`, or as their schedulers keep what each lists) as `CheckpointLoaderSimple`'s `ckpt_name` choices.
  */
-import { comfyJson } from "../../backends/comfyui-api";
+import { comfyCall, comfyJson } from "../../backends/comfyui-api";
 import { config, type BackendConfig } from "../../config";
 import type { Env } from "../../env";
 import { LISTING_WAIT_MS, reportedModels } from "../../backends/catalog";
@@ -47,6 +47,28 @@ export async function nodeDefinitions(env: Env): Promise<{ defs: NodeDefs; compl
   // Silence is kept a short while only, so a prompt is not held by an unreachable backend each time.
   kept = { backends: raw, at: Date.now(), defs, complete };
   return kept;
+}
+
+/** One server's list at `path` (`/models`, `/embeddings`...); undefined when it gave none. */
+async function serverList(b: BackendConfig, path: string): Promise<string[] | undefined> {
+  const res = await withDeadline(OBJECT_INFO_TIMEOUT_MS, (signal) => comfyCall(b, path, { signal })).catch(() => undefined);
+  if (!res?.ok || res.status !== 200) return undefined;
+  try {
+    const list: unknown = JSON.parse(res.body);
+    return Array.isArray(list) ? list.filter((x): x is string => typeof x === "string") : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What the ComfyUI servers list at `path`, all of them together (each name once, in their order);
+ * undefined when none answered with a list (ComfyUI's 404 for a model folder it does not have).
+ */
+export async function serverLists(env: Env, path: string): Promise<string[] | undefined> {
+  const answers = await Promise.all(comfyBackends(env).filter((b) => b.kind === "comfyui").map((b) => serverList(b, path)));
+  const lists = answers.filter((a) => a !== undefined);
+  return lists.length ? [...new Set(lists.flat())] : undefined;
 }
 
 const checkpointLoader = (choices: string[]) => ({

@@ -9,7 +9,7 @@ import { sniffImage } from "../../lib/image-sniff";
 import { MAX_INIT_IMAGE_BYTES } from "../../jobs/intake";
 import { BASES, comfyApp, comfyAuth } from "./auth";
 import { checkName, checkSubfolder, fileType, numberedName, parseOutputName, uploadKey } from "./files";
-import { checkpoints, objectInfo, systemStats } from "./info";
+import { checkpoints, objectInfo, serverLists, systemStats } from "./info";
 import { MAX_CLIENT_ID } from "./translate";
 import { snapshotFor } from "../../jobs/tenant-job";
 import { trackerName } from "./prompts";
@@ -22,6 +22,9 @@ export const comfyServer = comfyApp();
 const json = (description: string) => ({ content: { "application/json": { schema: z.unknown() } }, description });
 const tags = ["ComfyUI"];
 const notFound = () => new EaselError(404, "not_found", "no such file");
+
+/** What the gateway's ComfyUI front supports: no preview frames of its own; uploads up to an init image's limit. */
+const SERVER_FEATURES = { supports_preview_metadata: false, max_upload_size: MAX_INIT_IMAGE_BYTES };
 
 /** A check's refusal (a 422 naming the field) answered with another status, as ComfyUI answers that read. */
 function refusedAs<T>(status: 400 | 403, check: () => T): T {
@@ -153,10 +156,40 @@ for (const base of BASES) {
     (c) => c.json(systemStats(), 200),
   );
 
-  for (const list of ["embeddings", "extensions"] as const) {
-    comfyServer.openapi(
-      createRoute({ method: "get", path: `${base}/${list}`, tags, summary: `The ${list} (none of the gateway's own)`, middleware: [comfyAuth] as const, responses: { 200: json("a list") } }),
-      (c) => c.json([], 200),
-    );
-  }
+  comfyServer.openapi(
+    createRoute({ method: "get", path: `${base}/models`, tags, summary: "The model folders of the ComfyUI backends", middleware: [comfyAuth] as const, responses: { 200: json("folder names") } }),
+    async (c) => c.json((await serverLists(c.env, "/models")) ?? ["checkpoints"], 200),
+  );
+
+  comfyServer.openapi(
+    createRoute({
+      method: "get",
+      path: `${base}/models/{folder}`,
+      tags,
+      summary: "A model folder's files on the ComfyUI backends (404 for a folder none has)",
+      middleware: [comfyAuth] as const,
+      request: { params: z.object({ folder: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }) },
+      responses: { 200: json("file names"), 404: json("no such folder") },
+    }),
+    async (c) => {
+      const list = await serverLists(c.env, `/models/${c.req.valid("param").folder}`);
+      if (!list) throw new EaselError(404, "not_found", "no such model folder");
+      return c.json(list, 200);
+    },
+  );
+
+  comfyServer.openapi(
+    createRoute({ method: "get", path: `${base}/embeddings`, tags, summary: "The embeddings of the ComfyUI backends", middleware: [comfyAuth] as const, responses: { 200: json("names") } }),
+    async (c) => c.json((await serverLists(c.env, "/embeddings")) ?? [], 200),
+  );
+
+  comfyServer.openapi(
+    createRoute({ method: "get", path: `${base}/extensions`, tags, summary: "The web extensions (none: the gateway serves no ComfyUI front end)", middleware: [comfyAuth] as const, responses: { 200: json("a list") } }),
+    (c) => c.json([], 200),
+  );
+
+  comfyServer.openapi(
+    createRoute({ method: "get", path: `${base}/features`, tags, summary: "The server's feature flags, as ComfyUI's feature_flags.py answers them", middleware: [comfyAuth] as const, responses: { 200: json("`{supports_preview_metadata, max_upload_size}`") } }),
+    (c) => c.json(SERVER_FEATURES, 200),
+  );
 }
