@@ -8,7 +8,7 @@ import { readImageInput } from "../lib/image-input";
 import { sniffImage } from "../lib/image-sniff";
 import { checkOutboundUrl } from "../lib/url-guard";
 import type { z } from "@hono/zod-openapi";
-import { DEFAULT_TIMEOUT_S, GenerationLimitsSchema, MAX_UPSCALED_SIDE, type WebhookEventType } from "../schemas/job";
+import { DEFAULT_TIMEOUT_S, EmptyPromptLimitsSchema, GenerationLimitsSchema, MAX_UPSCALED_SIDE, type WebhookEventType } from "../schemas/job";
 import { defaultOutputPrefix, inputImageKey, inputKey, passThroughKey, putImage } from "../storage/images";
 import type { S3Output } from "../storage/s3-output";
 import { hasActiveLimit, indexObject } from "../tenant-shards";
@@ -79,6 +79,8 @@ export interface IntakeOptions {
   subscriber?: string;
   /** The route counted this request against the tenant's rate_limit already (`countsTowardRate`). */
   rateCounted?: boolean;
+  /** An empty prompt is a prompt (A1111's payloads: A1111 generates from one); elsewhere it is a 422. */
+  emptyPromptOk?: boolean;
 }
 
 /**
@@ -132,7 +134,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   // A job must know when it will be deleted: a bad RETENTION_S refuses it (500 naming the variable).
   config.retentionMs(env);
   const fields = { init_image: "init_image", webhook: "webhook", model: "model", backend: "backend", sampler: "sampler", workflow: "workflow", images: "images", ...opts.fields };
-  const limits = GenerationLimitsSchema.safeParse(req);
+  const limits = (opts.emptyPromptOk ? EmptyPromptLimitsSchema : GenerationLimitsSchema).safeParse(req);
   if (!limits.success) {
     const details = limits.error.issues.map((i) => {
       const name = String(i.path[0] ?? "");

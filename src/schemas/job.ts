@@ -78,8 +78,7 @@ export function jobRules(req: RuleInput, ctx: z.RefinementCtx): void {
   if (req.scale !== undefined) issue("scale", "only for type upscale");
 }
 
-/** The limits every dialect's request is held to once translated (the core checks them, once). */
-export const GenerationLimitsSchema = JobFieldsSchema.pick({
+const LIMITED_FIELDS = {
   type: true,
   prompt: true,
   negative_prompt: true,
@@ -94,7 +93,15 @@ export const GenerationLimitsSchema = JobFieldsSchema.pick({
   seed: true,
   track_id: true,
   timeout_s: true,
-}).superRefine(jobRules);
+} as const;
+
+/** The limits every dialect's request is held to once translated (the core checks them, once). */
+export const GenerationLimitsSchema = JobFieldsSchema.pick(LIMITED_FIELDS).superRefine(jobRules);
+
+/** The same, an empty prompt allowed: A1111 generates from one (its own default, `""`). */
+export const EmptyPromptLimitsSchema = JobFieldsSchema.pick(LIMITED_FIELDS)
+  .extend({ prompt: z.string().max(4000).optional() })
+  .superRefine(jobRules);
 
 /**
  * /v1 is strict: a workflow job is its graph and images, so a generation field beside it is a 422

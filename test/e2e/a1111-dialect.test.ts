@@ -156,6 +156,14 @@ describe("A1111 dialect as webuiapi calls it", () => {
     expect(await bad.json()).toMatchObject({ detail: [{ loc: ["body", "image"] }] });
   });
 
+  it("generates from an empty prompt, webuiapi's default, as A1111 does", async () => {
+    const res = await sdapi.post("txt2img", webuiapiTxt2img({ width: 64, height: 64 }));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Txt2ImgAnswer;
+    expect(body.images).toHaveLength(1);
+    expect(JSON.parse(body.info)).toMatchObject({ prompt: "" });
+  });
+
   it("answers send_images: false as A1111 does, 200 without images, while the job keeps them", async () => {
     const res = await sdapi.post("txt2img", webuiapiTxt2img({ prompt: "kept, not sent", width: 64, height: 64, send_images: false }));
     expect(res.status).toBe(200);

@@ -21,7 +21,7 @@ import { ExtrasSingleImageSchema, extrasFields, fromExtras, toExtrasResponse } f
 import { pngInfo } from "./infotext";
 import { a1111List, LISTS, refreshA1111, type ListName } from "./lists";
 import { interruptTenant, skipTenant, tenantProgress, whileWaiting } from "./live";
-import { A1111OptionsSchema, a1111Models, a1111Options, setA1111Options } from "./settings";
+import { A1111OptionsSchema, a1111Models, a1111Options, setA1111Options, withTenantSettings } from "./settings";
 import { A1111RequestSchema, a1111Fields, a1111Error, a1111Parameters, fromA1111, requestedModel, toA1111Response, type A1111Request } from "./translate";
 
 export const a1111 = createApp();
@@ -30,13 +30,15 @@ a1111.onError(errorsAs(a1111Error, (e) => (e.status === 401 ? { "www-authenticat
 
 async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A1111Request) {
   const tenant = c.var.tenant;
-  const { model, field } = requestedModel(body, (await tenantHome(c.env, tenant).getOptions()).sd_model_checkpoint);
-  const { snapshot } = await submitJob(c.env, fromA1111(type, body, model), {
+  const stored = await tenantHome(c.env, tenant).getOptions();
+  const { model, field } = requestedModel(body, stored.sd_model_checkpoint);
+  const { snapshot } = await submitJob(c.env, fromA1111(type, withTenantSettings(body, stored), model), {
     tenant,
     dialect: "a1111",
     publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
     fields: { ...a1111Fields(), model: field },
     knownModelsOnly: true,
+    emptyPromptOk: true,
     rateCounted: c.var.rateCounted,
   });
   c.header("x-easel-run-id", snapshot.job.id);

@@ -43,3 +43,14 @@ export async function setA1111Options(env: Env, tenant: string, options: z.infer
   const title = options.sd_model_checkpoint ? await modelTitle(env, options.sd_model_checkpoint) : undefined;
   await tenantHome(env, tenant).setOptions(title ? { ...options, sd_model_checkpoint: title } : options);
 }
+
+/**
+ * A request with the tenant's settings (what it POSTed to options) as override_settings: on its own
+ * A1111 they would hold for every later generation. The request's own override_settings win; the
+ * checkpoint goes as the job's model; a shared backend restores them after the request.
+ */
+export function withTenantSettings<T extends { override_settings?: Record<string, unknown> | null }>(body: T, stored: Record<string, unknown>): T {
+  const { sd_model_checkpoint: _model, ...settings } = stored;
+  if (!Object.keys(settings).length) return body;
+  return { ...body, override_settings: { ...settings, ...(body.override_settings ?? {}) } };
+}

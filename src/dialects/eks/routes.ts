@@ -85,6 +85,8 @@ async function submitTask(c: Context<AppEnv>, task: EksTask, body: unknown) {
       s3Output: bucket ? { bucket, prefix: task.location, stem: stem(task.id) } : undefined,
       fields: { ...fields, webhook: task.version === "v1alpha2" ? "task.metadata.webhook" : "webhook" },
       dialectData: eksData(task, parameters, model),
+      // Its content is an A1111 payload, which A1111 generates from with an empty prompt.
+      emptyPromptOk: true,
       rateCounted: c.var.rateCounted,
     });
   } catch (err) {

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { a1111Error, a1111Fields, a1111Parameters, fromA1111, requestedModel, toA1111Response, type A1111Request } from "../../../src/dialects/a1111/translate";
+import { withTenantSettings } from "../../../src/dialects/a1111/settings";
 import { EaselError } from "../../../src/errors";
 import { jobStub } from "../../../src/jobs/client";
 import txt2img from "../../fixtures/seeds/a1111-txt2img.json";
@@ -32,6 +33,15 @@ describe("A1111 request → canonical job", () => {
     expect(req).toMatchObject({ samples: 4, seed: undefined, strength: 0.4, init_image: "AAA", sampler: "Euler a", model: "v1-5" });
     expect(req.a1111_extra).toEqual({ restore_faces: true, alwayson_scripts: { controlnet: { args: [] } } });
     expect(fromA1111("txt2img", body, undefined).init_image).toBeUndefined();
+  });
+
+  it("sends the tenant's own settings with each generation, as its A1111 would keep them; the request's own win", () => {
+    const stored = { sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors [6ce0161689]", CLIP_stop_at_last_layers: 2, eta_noise_seed_delta: 31337 };
+    expect(withTenantSettings({ prompt: "x", override_settings: { eta_noise_seed_delta: 0 } }, stored).override_settings).toEqual({ CLIP_stop_at_last_layers: 2, eta_noise_seed_delta: 0 });
+    // The checkpoint is the job's model, picked on its own (requestedModel).
+    const plain: A1111Request = { prompt: "x" };
+    expect(withTenantSettings(plain, { sd_model_checkpoint: "m" })).toEqual({ prompt: "x" });
+    expect(withTenantSettings({ prompt: "x", override_settings: null }, { CLIP_stop_at_last_layers: 2 }).override_settings).toEqual({ CLIP_stop_at_last_layers: 2 });
   });
 
   it("picks the model as A1111 does: override_settings, then alwayson_scripts, then the tenant's option", () => {
