@@ -1,5 +1,6 @@
 import { createMiddleware } from "hono/factory";
 import { EaselError } from "../errors";
+import { concatBytes } from "../lib/streams";
 
 /** How much more of an over-limit body without a length is read, and dropped, before the 413. */
 const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
@@ -50,12 +51,6 @@ export const bodyLimit = (maxSize: number) =>
       }
       chunks.push(value);
     }
-    const body = new Uint8Array(size);
-    let at = 0;
-    for (const chunk of chunks) {
-      body.set(chunk, at);
-      at += chunk.byteLength;
-    }
-    c.req.raw = new Request(req, { body });
+    c.req.raw = new Request(req, { body: concatBytes(chunks, size) });
     return next();
   });
