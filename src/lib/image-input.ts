@@ -2,7 +2,7 @@ import { EaselError } from "../errors";
 import { base64ToBytes } from "./base64";
 import { sniffImage } from "./image-sniff";
 import { checkOutboundUrl } from "./url-guard";
-import { concatBytes } from "./streams";
+import { readAtMost } from "./streams";
 import { withDeadline } from "./deadline";
 
 const MAX_REDIRECTS = 3;
@@ -31,19 +31,10 @@ async function readCapped(res: Response, opts: ImageInputOptions): Promise<Uint8
   if (Number.isFinite(declared) && declared > opts.maxBytes) throw fieldError("image_too_large", opts.field, `image is over ${opts.maxBytes} bytes`);
   if (!res.body) return new Uint8Array();
   const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > opts.maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw fieldError("image_too_large", opts.field, `image is over ${opts.maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  return concatBytes(chunks, size);
+  const bytes = await readAtMost(reader, opts.maxBytes);
+  if (bytes) return bytes;
+  await reader.cancel().catch(() => undefined);
+  throw fieldError("image_too_large", opts.field, `image is over ${opts.maxBytes} bytes`);
 }
 
 /** Fetches an image URL, re-checking every redirect against the SSRF guard. */

@@ -37,3 +37,19 @@ export function concatBytes(chunks: Uint8Array[], length: number): Uint8Array {
   }
   return out;
 }
+
+/**
+ * Reads to the end, or only until more than `max` bytes came: then null, the reader left where it
+ * stopped (to cancel, or to read on and drop). A body is never held past its limit.
+ */
+export async function readAtMost(reader: ReadableStreamDefaultReader<Uint8Array>, max: number): Promise<Uint8Array | null> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return concatBytes(chunks, size);
+    size += value.byteLength;
+    if (size > max) return null;
+    chunks.push(value);
+  }
+}

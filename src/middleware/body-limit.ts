@@ -1,6 +1,6 @@
 import { createMiddleware } from "hono/factory";
 import { EaselError } from "../errors";
-import { concatBytes } from "../lib/streams";
+import { readAtMost } from "../lib/streams";
 
 /** How much more of an over-limit body without a length is read, and dropped, before the 413. */
 const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
@@ -39,18 +39,11 @@ export const bodyLimit = (maxSize: number) =>
       return next();
     }
     const reader = req.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxSize) {
-        await drain(reader);
-        throw tooLarge(maxSize);
-      }
-      chunks.push(value);
+    const body = await readAtMost(reader, maxSize);
+    if (!body) {
+      await drain(reader);
+      throw tooLarge(maxSize);
     }
-    c.req.raw = new Request(req, { body: concatBytes(chunks, size) });
+    c.req.raw = new Request(req, { body });
     return next();
   });
