@@ -17,7 +17,7 @@ import { snapshotFor } from "../../jobs/tenant-job";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { countsTowardRate } from "../../middleware/submit-rate";
 import { runShard, tenantHome } from "../../tenant-shards";
-import { a1111Models, a1111Options, setA1111Options, withTenantSettings } from "../a1111/settings";
+import { a1111Models, a1111Options, setA1111Options } from "../a1111/settings";
 import { requestedModel } from "../a1111/translate";
 import { rawOrBearerKey } from "../keys";
 import { JSON_HEADERS, jsonWithImages } from "../outputs";
@@ -87,10 +87,8 @@ async function start(c: Context<AppEnv>, body: RunPodRequest): Promise<{ instant
   let fields = runPodFields(input);
   if (isUpscale(input)) req = fromRunPodUpscale(input, body.webhook);
   else {
-    const stored = await tenantHome(c.env, tenant).getOptions();
-    const { model, field } = requestedModel(input, route.model ?? stored.sd_model_checkpoint, "input.");
-    // The worker's setOptions, like A1111's own options, hold for its later generations.
-    req = fromRunPod(withTenantSettings(input, stored), body.webhook, model);
+    const { model, field } = requestedModel(input, route.model ?? (await tenantHome(c.env, tenant).getOptions()).sd_model_checkpoint, "input.");
+    req = fromRunPod(input, body.webhook, model);
     fields = { ...fields, model: field };
   }
   const { snapshot } = await submitJob(
