@@ -19,7 +19,7 @@ import { requireKnownModel } from "./models";
 import type { JobSnapshot } from "./results";
 import { mintRunId } from "./run-id";
 import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type Dialect, type GenerationSpec, type Workflow } from "./spec";
-import { checkImageNames, checkedWorkflow, readInputImages, type InputImage } from "./workflow-inputs";
+import { checkImageNames, checkLoadedFiles, checkedWorkflow, readInputImages, type InputImage } from "./workflow-inputs";
 import { workflowBackends } from "./workflow-routing";
 
 export const MAX_INIT_IMAGE_BYTES = 10 * 1024 * 1024;
@@ -151,6 +151,7 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
     if (req.workflow === undefined) throw invalid(fields.workflow, "required when type is workflow");
     const graph = checkedWorkflow(req.workflow, fields.workflow);
     if (req.images) checkImageNames(req.images, fields.images);
+    checkLoadedFiles(graph, new Set(req.images?.map((i) => i.name)), fields.workflow);
     const fits = await workflowBackends(env, backends, graph, req.backend, fields.workflow);
     // Kept only when the graph's checkpoints narrowed the choice: the runner fails over among these.
     const all = backends.filter((b) => b.types.includes("workflow") && (!req.backend || b.name === req.backend));

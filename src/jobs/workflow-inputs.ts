@@ -8,6 +8,7 @@ import { sniffImage } from "../lib/image-sniff";
 import { keySegmentProblem } from "../lib/storage-key";
 import { MAX_WORKFLOW_IMAGES } from "../schemas/job";
 import type { Workflow } from "./spec";
+import { RUN_ID_PATTERN } from "./run-id";
 import { graphIssues } from "./workflow-graph";
 
 /** A name ComfyUI's upload keeps as given: longer ones are not file names a graph would hold. */
@@ -15,6 +16,44 @@ const MAX_IMAGE_NAME = 128;
 
 const refused = (details: ErrorDetail[]): EaselError => new EaselError(422, "validation_failed", details.map((d) => `${d.path}: ${d.message}`).join("; "), details);
 const joinPath = (...parts: string[]): string => parts.filter((p) => p !== "").join(".");
+
+/** ComfyUI's nodes that load a file by name (`inputs.image`). */
+export const LOADERS: ReadonlySet<string> = new Set(["LoadImage", "LoadImageMask", "LoadImageOutput"]);
+
+/**
+ * The name every attempt gives the images it hands a ComfyUI backend (`<run id>-<attempt>-<name>`):
+ * on a shared backend, another job's files.
+ */
+export const ATTEMPT_UPLOAD = new RegExp(`^${RUN_ID_PATTERN}-\\d+-`);
+
+/**
+ * Why a loader's file, one the job does not bring, is not the graph's to load; undefined when it may
+ * be the backend's own input file. A shared backend also holds every other job's uploads and outputs:
+ * ComfyUI reaches outputs by `[output]`/`[temp]` annotations, by LoadImageOutput, or by a `..` path.
+ */
+function foreignFileProblem(classType: string, value: string): string | undefined {
+  const annotated = value.match(/\s*\[(input|output|temp)\]$/);
+  if (classType === "LoadImageOutput" || (annotated && annotated[1] !== "input")) return "loads the backend's outputs, which are other jobs' files: give the image with the job instead";
+  const path = annotated ? value.slice(0, annotated.index) : value;
+  if (path.startsWith("/") || path.includes("\\") || path.split("/").some((s) => s === ".." || s === ".")) return "a file name or a subfolder path in the backend's input folder: no absolute path, no . or .., no backslash";
+  if (ATTEMPT_UPLOAD.test(path.slice(path.lastIndexOf("/") + 1))) return "is another job's upload on the backend: give the image with the job instead";
+  return undefined;
+}
+
+/**
+ * Every file the graph's loaders name that the job does not bring (`provided`: its images' names),
+ * checked: only the backend's own input files may be named, never another job's uploads or outputs.
+ */
+export function checkLoadedFiles(graph: Workflow, provided: ReadonlySet<string>, field: string): void {
+  const problems: ErrorDetail[] = [];
+  for (const [id, node] of Object.entries(graph)) {
+    const value = LOADERS.has(node.class_type) ? node.inputs.image : undefined;
+    if (typeof value !== "string" || provided.has(value)) continue;
+    const problem = foreignFileProblem(node.class_type, value);
+    if (problem) problems.push({ path: joinPath(field, id, "inputs", "image"), message: `"${value}" ${problem}` });
+  }
+  if (problems.length) throw refused(problems);
+}
 
 /** The graph, once it passed every check; `field` is where the client put it (`workflow`, `task.content`...). */
 export function checkedWorkflow(graph: unknown, field: string): Workflow {

@@ -186,6 +186,31 @@ describe("the ComfyUI front over raw HTTP and WebSocket", () => {
     expect(delivery.json).toMatchObject({ prompt_id: promptId, status: { status_str: "success" }, outputs: { "9": { images: [{ filename: image?.filename }] } } });
   });
 
+  it("never lets a graph load a file the shared backend holds for another job: its uploads or its outputs", async () => {
+    const form = new FormData();
+    form.append("image", new Blob([encodePng(8, 8, () => [1, 2, 3])]), "private.png");
+    expect((await fetch(`${gw.url}/upload/image`, { method: "POST", headers: auth(), body: form })).status).toBe(200);
+    const loads = (image: string, classType = "LoadImage") => ({ "1": { class_type: classType, inputs: { image } }, "2": { class_type: "SaveImage", inputs: { filename_prefix: "private", images: ["1", 0] } } });
+    const { prompt_id } = (await (await post("/prompt", { prompt: loads("private.png") })).json()) as { prompt_id: string };
+    expect((await historyOf(prompt_id)).status.status_str).toBe("success");
+    // On the backend, the job's copy of the upload and its output sit beside every other job's files.
+    const onBackend = (await (await fetch(`${sim.url}/object_info/LoadImage`)).json()) as { LoadImage: { input: { required: { image: [string[]] } } } };
+    const copy = onBackend.LoadImage.input.required.image[0].find((name) => name.endsWith("-private.png"));
+    expect(copy).toBeDefined();
+    for (const [image, classType] of [[copy, "LoadImage"], [`${copy} [input]`, "LoadImage"], ["private_00001_.png [output]", "LoadImage"], ["../output/private_00001_.png", "LoadImage"], ["private_00001_.png", "LoadImageOutput"]] as const) {
+      // (The simulator, as an older ComfyUI, has no LoadImageOutput: /prompt refuses that one as an unknown node.)
+      if (classType === "LoadImage") {
+        const res = await post("/prompt", { prompt: loads(image ?? "", classType) }, OTHER);
+        expect(res.status, image).toBe(400);
+        expect(JSON.stringify(await res.json())).toContain("1.inputs.image");
+      }
+      const v1 = await post("/v1/jobs", { type: "workflow", workflow: loads(image ?? "", classType) }, OTHER);
+      expect(v1.status, image).toBe(422);
+    }
+    // The backend's own input files stay loadable.
+    expect((await post("/v1/jobs", { type: "workflow", workflow: loads("example.png") }, OTHER)).status).toBe(202);
+  });
+
   it("never shows one tenant's prompts, files or socket messages to another, nor lets it interrupt them", async () => {
     const mine = await openSocket(`${gw.url.replace("http", "ws")}/ws?clientId=shared&token=${KEY}`);
     const theirs = await openSocket(`${gw.url.replace("http", "ws")}/ws?clientId=shared`, auth(OTHER));

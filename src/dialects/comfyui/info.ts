@@ -9,6 +9,7 @@ import { config, type BackendConfig } from "../../config";
 import type { Env } from "../../env";
 import { LISTING_WAIT_MS, reportedModels } from "../../backends/catalog";
 import { withDeadline } from "../../lib/deadline";
+import { ATTEMPT_UPLOAD, LOADERS } from "../../jobs/workflow-inputs";
 import type { NodeDefs } from "./validate";
 
 const COMFY_KINDS = new Set(["comfyui", "runpod-comfyui"]);
@@ -42,11 +43,49 @@ export async function nodeDefinitions(env: Env): Promise<{ defs: NodeDefs; compl
   if (kept && kept.backends === raw && Date.now() - kept.at < (Object.keys(kept.defs).length ? OBJECT_INFO_TTL_MS : SILENT_TTL_MS)) return kept;
   const servers = comfyBackends(env).filter((b) => b.kind === "comfyui");
   const answers = await Promise.all(servers.map(serverDefs));
-  const defs: NodeDefs = Object.assign({}, ...answers.filter((a) => a !== undefined).reverse());
+  const defs: NodeDefs = withoutJobFiles(Object.assign({}, ...answers.filter((a) => a !== undefined).reverse()));
   const complete = answers.length > 0 && answers.every((a) => a !== undefined) && config.backends(env).every((b) => !b.types.includes("workflow") || b.kind === "comfyui");
   // Silence is kept a short while only, so a prompt is not held by an unreachable backend each time.
   kept = { backends: raw, at: Date.now(), defs, complete };
   return kept;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * The definitions with no other job's file among their choices: a shared server lists every job's
+ * uploads as LoadImage's choices (and their outputs as LoadImageOutput's), which name their runs.
+ * What is left of the loaders' lists is the server's own files, which any graph may load.
+ */
+export function withoutJobFiles(defs: NodeDefs): NodeDefs {
+  const scrub = (choices: unknown[], outputs: boolean): unknown[] => (outputs ? [] : choices.filter((c) => typeof c !== "string" || !ATTEMPT_UPLOAD.test(c.slice(c.lastIndexOf("/") + 1))));
+  const out: NodeDefs = {};
+  for (const [name, def] of Object.entries(defs)) {
+    const input = isObject(def) && isObject(def.input) ? def.input : undefined;
+    if (!LOADERS.has(name) || !input) {
+      out[name] = def;
+      continue;
+    }
+    const groups = Object.fromEntries(
+      Object.entries(input).map(([group, specs]) => [
+        group,
+        isObject(specs)
+          ? Object.fromEntries(
+              Object.entries(specs).map(([field, spec]) => {
+                if (!Array.isArray(spec)) return [field, spec];
+                const [type, opts, ...rest] = spec as unknown[];
+                const outputs = name === "LoadImageOutput" && field === "image";
+                const choices = Array.isArray(type) ? scrub(type, outputs) : type;
+                const options = isObject(opts) && Array.isArray(opts.options) ? { ...opts, options: scrub(opts.options, outputs) } : opts;
+                return [field, [choices, ...(options === undefined ? [] : [options]), ...rest]];
+              }),
+            )
+          : specs,
+      ]),
+    );
+    out[name] = { ...def, input: groups };
+  }
+  return out;
 }
 
 /** One server's list at `path` (`/models`, `/embeddings`...); undefined when it gave none. */

@@ -5,6 +5,7 @@ import type { Env } from "../../env";
 import { invalid } from "../../errors";
 import type { JobSnapshot } from "../../jobs/results";
 import type { Workflow } from "../../jobs/spec";
+import { LOADERS } from "../../jobs/workflow-inputs";
 import { snapshotFor } from "../../jobs/tenant-job";
 import { checkName, checkSubfolder, inputPath, uploadKey } from "./files";
 import { PROMPT_FIELD, PROMPT_ID, promptData } from "./translate";
@@ -25,9 +26,6 @@ export async function promptSnapshot(env: Env, tenant: string, promptId: string)
   const snapshot = await snapshotFor(env, promptId, tenant);
   return snapshot?.input.dialect === "comfyui" && promptData(snapshot).prompt_id === promptId ? snapshot : undefined;
 }
-
-/** The nodes that load an input file by name, as ComfyUI's own loaders do. */
-const LOADERS = new Set(["LoadImage", "LoadImageMask", "LoadImageOutput"]);
 
 /**
  * The tenant's uploads its graph loads, as the job's named input images. A file in a subfolder (or

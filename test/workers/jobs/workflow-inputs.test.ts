@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { checkImageNames } from "../../../src/jobs/workflow-inputs";
+import { checkImageNames, checkLoadedFiles } from "../../../src/jobs/workflow-inputs";
 
 describe("a workflow's input image names", () => {
   const names = (...list: string[]) => {
@@ -30,5 +30,30 @@ describe("POST /v1/jobs with input images", { timeout: 30_000 }, () => {
     expect(res.status).toBe(422);
     const { error } = (await res.json()) as { error: { details: { path: string }[] } };
     expect(error.details.map((d) => d.path)).toEqual(["images.0.name", "images.1.name"]);
+  });
+});
+
+describe("the files a workflow's loaders name", () => {
+  const RUN = `run_${"a".repeat(39)}`;
+  const refusedPaths = (image: string, classType = "LoadImage", provided: string[] = []) => {
+    const graph = { "1": { class_type: classType, inputs: { image } }, "2": { class_type: "SaveImage", inputs: { images: ["1", 0] } } };
+    try {
+      checkLoadedFiles(graph, new Set(provided), "workflow");
+      return [];
+    } catch (err) {
+      return (err as { details: { path: string }[] }).details.map((d) => d.path);
+    }
+  };
+
+  it("may be the job's own images or the backend's own input files", () => {
+    for (const image of ["cat.png", "sub/cat.png", "cat.png [input]", "run_notours.png"]) expect(refusedPaths(image)).toEqual([]);
+    expect(refusedPaths("mine.png", "LoadImageOutput", ["mine.png"])).toEqual([]);
+  });
+
+  it("are never another job's upload or any output the shared backend holds, however they are spelled", () => {
+    for (const image of [`${RUN}-1-private.png`, `sub/${RUN}-2-x.png [input]`, "x_00001_.png [output]", "x.png [temp]", "../output/x.png", "/etc/passwd", "a\\..\\b.png", "./x.png"]) {
+      expect(refusedPaths(image), image).toEqual(["workflow.1.inputs.image"]);
+    }
+    expect(refusedPaths("x_00001_.png", "LoadImageOutput")).toEqual(["workflow.1.inputs.image"]);
   });
 });
