@@ -152,6 +152,10 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     const backend = attempt && row.status === "running" ? config.backend(this.env, attempt.backend) : undefined;
     const adapter = backend ? adapterFor(backend) : undefined;
     if (!adapter?.skip || !attempt) return { ok: true, skipped: false };
+    // One skip per attempt: A1111's skip names no task, and a second one that passed its check
+    // while the first was ending the task would land on whatever runs next there, a neighbour's.
+    if (this.room.memory.skipped === attempt.n) return { ok: true, skipped: true };
+    this.room.memory.skipped = attempt.n;
     const skip = adapter.skip.bind(adapter);
     await withDeadline(PROGRESS_TIMEOUT_MS, (signal) => skip({ taskId: taskIdOf(row.id, attempt.n) }, signal)).catch(() => undefined);
     return { ok: true, skipped: true };

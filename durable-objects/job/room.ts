@@ -16,6 +16,8 @@ export class InstanceMemory {
   slotReturned: number | undefined;
   /** When this instance last renewed the current attempt's slot. */
   renewedAt = 0;
+  /** The attempt whose skip this instance sent (see JobObject's skip). */
+  skipped: number | undefined;
 }
 
 export interface JobRoom {

@@ -9,6 +9,12 @@ import type { BackendProgress, ProgressReading, ProgressRequest } from "./types"
 
 const PROGRESS_TIMEOUT_MS = 3_000;
 
+/**
+ * An interrupt or a skip is sent only while the task has at least this long left by A1111's own
+ * estimate: neither names a task, and one sent as the task ends would stop the next in its queue.
+ */
+export const STOP_MIN_ETA_S = 1;
+
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 const obj = (v: unknown): Record<string, unknown> => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
@@ -23,6 +29,10 @@ export async function readA1111Progress(config: BackendConfig, req: ProgressRequ
     return { progress: { fraction: 0, step: 0, steps: 0, eta_s: null, job: "", job_no: 0, job_count: 1, job_timestamp: "0", textinfo: str(task.textinfo) ?? null } };
   }
   const live = obj(await a1111Json(config, `/sdapi/v1/progress?skip_current_image=${req.image ? "false" : "true"}`, opts));
+  // That describes whatever A1111 runs now: ours only if our task is still active after it was read
+  // (a task that ended never runs again), else it may be the next task there, a neighbour's.
+  const after = obj(await a1111Json(config, "/internal/progress", { ...opts, body: { id_task: req.taskId, id_live_preview: -1, live_preview: false } }));
+  if (after.active !== true) return undefined;
   const state = obj(live.state);
   const fraction = Math.min(1, Math.max(0, num(task.progress) ?? 0));
   const progress: BackendProgress = {
@@ -41,10 +51,12 @@ export async function readA1111Progress(config: BackendConfig, req: ProgressRequ
 
 /**
  * A1111's skip ends the batch being sampled now, whoever's it is: it is sent only while A1111 says
- * this attempt's task is the active one, so a neighbour's generation on a shared backend is never skipped.
+ * this attempt's task is the active one with time left, so a neighbour's generation on a shared
+ * backend is never skipped (the job sends one skip per attempt: see JobObject's skip).
  */
 export async function skipA1111(config: BackendConfig, taskId: string, signal: AbortSignal): Promise<void> {
   const opts = { timeoutMs: PROGRESS_TIMEOUT_MS, signal };
   const task = obj(await a1111Json(config, "/internal/progress", { ...opts, body: { id_task: taskId, id_live_preview: -1, live_preview: false } }));
-  if (task.active === true) await a1111Call(config, "/sdapi/v1/skip", { ...opts, body: {} });
+  if (task.active !== true || (typeof task.eta === "number" && task.eta < STOP_MIN_ETA_S)) return;
+  await a1111Call(config, "/sdapi/v1/skip", { ...opts, body: {} });
 }

@@ -2,7 +2,7 @@ import type { BackendConfig } from "../config";
 import type { GenerationSpec } from "../jobs/spec";
 import { bytesToBase64 } from "../lib/base64";
 import { a1111Headers } from "./a1111-api";
-import { readA1111Progress, skipA1111 } from "./a1111-progress";
+import { STOP_MIN_ETA_S, readA1111Progress, skipA1111 } from "./a1111-progress";
 import { a1111Arrival } from "./a1111-task";
 import { callBackend, callBackendForImages, failed, parseJsonObject, statusFailure, storedImages, type ImageAnswer } from "./http";
 import { backendModelName } from "./models";
@@ -44,12 +44,6 @@ export const SHARED_BACKEND_SAFE = {
   do_not_save_samples: true,
   do_not_save_grid: true,
 } as const;
-
-/**
- * A cancel interrupts A1111 only while its task has at least this long left by A1111's own estimate:
- * A1111's interrupt names no task, and one sent as the task ends would stop the next in its queue.
- */
-const INTERRUPT_MIN_ETA_S = 1;
 
 /**
  * Exceptions A1111 raises while reading a request's own fields (bad script arguments and the like):
@@ -181,7 +175,7 @@ export class A1111Adapter implements BackendAdapter {
     const task = res.ok && res.status === 200 ? parseJsonObject(res.body) : undefined;
     if (task?.active !== true) return;
     // A task about to end is let finish: by the time the interrupt lands, it would stop the next one.
-    if (typeof task.eta === "number" && task.eta < INTERRUPT_MIN_ETA_S) return;
+    if (typeof task.eta === "number" && task.eta < STOP_MIN_ETA_S) return;
     await callBackend(this.config.url + "/sdapi/v1/interrupt", { method: "POST", headers: this.headers() }, 5000, signal);
   }
 

@@ -11,7 +11,8 @@ declare module "vitest" {
 /**
  * A backend whose generations never answer: lets Durable Object tests hold a job in `running`
  * for as long as they need, without racing the real alarm. Interrupts and skips answer at once, as
- * A1111's do; every task is active, its progress rising by a tenth with each question about it. RunPod
+ * A1111's do; every task is active, its progress rising by a tenth with each question about it (but
+ * for an `ending-*` task, over once asked about twice). RunPod
  * `runsync` calls (model listing) answer as a warm (`/v2/warm-*`) or cold (`/v2/cold-*`, still
  * IN_QUEUE) endpoint would, and `GET /_calls?path=` tells how often a path was called. A held
  * endpoint's (`/v2/held-*`) listing answers as a warm one only once `POST /_release?path=` lets it
@@ -56,6 +57,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
         const task = (JSON.parse(body || "{}") as { id_task?: string }).id_task ?? "";
         const n = (askedByTask.get(task) ?? 0) + 1;
         askedByTask.set(task, n);
+        // A task named `ending-*` is active when first asked about, and over after.
+        if (task.startsWith("ending-") && n > 1) return void res.end(JSON.stringify({ active: false, queued: false, completed: true, progress: 1, eta: null, live_preview: null, id_live_preview: -1, textinfo: null }));
         res.end(JSON.stringify({ active: true, queued: false, completed: false, progress: Math.min(0.9, n / 10), eta: 3, live_preview: null, id_live_preview: -1, textinfo: null }));
       });
       return;

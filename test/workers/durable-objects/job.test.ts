@@ -267,6 +267,17 @@ describe("live progress", () => {
     expect(await jobStub(env, id).liveProgress("acme", { image: false })).toMatchObject({ ok: true, status: "canceled", progress: null });
   });
 
+  it("sends one skip per attempt, however many come at once: a second could land on the next job there", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id));
+    await running(id);
+    const before = await hangingCalls("/sdapi/v1/skip");
+    const answers = await Promise.all(Array.from({ length: 5 }, () => jobStub(env, id).skip("acme")));
+    expect(answers.every((a) => a.ok && a.skipped)).toBe(true);
+    expect((await hangingCalls("/sdapi/v1/skip")) - before).toBe(1);
+    await jobStub(env, id).cancel("acme");
+  });
+
   it("has no progress while queued", async () => {
     const id = newRunId();
     const { snapshot } = await jobStub(env, id).create(hangingJobInput(id));
