@@ -42,6 +42,11 @@ export const errorsAs =
 export function toEaselError(err: unknown): EaselError {
   if (err instanceof EaselError) return err;
   if (err instanceof HTTPException) {
+    // A multipart body the runtime cannot read (a file name with a NUL, a broken boundary) is the form's fault, not JSON's.
+    if (err.status === 400 && err.message.startsWith("Malformed FormData")) {
+      const message = "not a multipart/form-data body that can be read (a part's name or file name holding a control character, or a broken boundary)";
+      return new EaselError(422, "validation_failed", `(body): ${message}`, [{ path: "(body)", message }]);
+    }
     if (err.status === 400) return new EaselError(400, "malformed_json", "the request body is not valid JSON");
     if (err.status === 413) return new EaselError(413, "payload_too_large", `the request body is over ${MAX_BODY_BYTES / 1024 / 1024} MiB`);
     return new EaselError(err.status, "http_error", err.message || "request failed");

@@ -12,6 +12,8 @@ import { stageChunkedBody } from "../storage/stage-body";
  * largest answer a job the contract allows can need.
  */
 export const CALLBACK_MAX_BYTES = 80 * 1024 * 1024;
+/** An attempt number as the gateway writes it in its callback URLs. */
+const ATTEMPT = /^[1-9][0-9]{0,8}$/;
 /** Bodies up to this go to the job object as they are; larger ones are staged in R2 (RPC carries 32 MiB at most). */
 const INLINE_MAX_BYTES = 8 * 1024 * 1024;
 
@@ -35,13 +37,15 @@ callbacks.openapi(
     method: "post",
     path: "/internal/callbacks/{id}/{attempt}/{token}",
     hide: true,
-    request: { params: z.object({ id: z.string(), attempt: z.coerce.number().int().positive(), token: z.string().min(1) }) },
+    request: { params: z.object({ id: z.string(), attempt: z.string(), token: z.string().min(1) }) },
     responses: { 200: { description: "Accepted" }, 404: { description: "Unknown or stale callback" }, 413: { description: "Body too large" } },
   }),
   async (c) => {
-    const { id, attempt, token } = c.req.valid("param");
+    const { id, token } = c.req.valid("param");
+    // An attempt number the gateway never issues is a callback it never issued: a 404, as any other.
+    const attempt = ATTEMPT.test(c.req.valid("param").attempt) ? Number(c.req.valid("param").attempt) : 0;
     // Checked before any Durable Object is named: a forged callback creates nothing anywhere.
-    if (!(await checkRunId(c.env, id)) || !(await verifyCallbackToken(c.env, id, attempt, token))) {
+    if (!attempt || !(await checkRunId(c.env, id)) || !(await verifyCallbackToken(c.env, id, attempt, token))) {
       await drain(c.req.raw.body);
       return c.json({ ok: false }, 404);
     }

@@ -48,6 +48,13 @@ describe("uploads and /view", () => {
       expect(res.status, JSON.stringify(fields)).toBe(422);
       expect(JSON.stringify(await res.json())).toContain(field);
     }
+    // A NUL in the file name, as a raw multipart body carries it: the form cannot be read, and says so.
+    const boundary = "easel-test-boundary";
+    const head = `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="evil\u0000.png"\r\nContent-Type: image/png\r\n\r\n`;
+    const body = new Uint8Array([...new TextEncoder().encode(head), ...png(), ...new TextEncoder().encode(`\r\n--${boundary}--\r\n`)]);
+    const nul = await exports.default.fetch(new Request("http://gateway.test/upload/image", { method: "POST", headers: { ...ACME, "content-type": `multipart/form-data; boundary=${boundary}` }, body }));
+    expect(nul.status).toBe(422);
+    expect(JSON.stringify(await nul.json())).toContain("multipart/form-data body that can be read");
     expect(await r2Keys("comfy/")).toEqual(before);
     // A read is answered as ComfyUI's /view answers it: 400 for a bad name or type, 403 for a subfolder outside.
     for (const [q, status] of [
