@@ -24,7 +24,11 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-const say = (text) => ($("status").textContent = text);
+/** The line under the navigation: what an action did (`ok`), or what went wrong (`bad`), until the next one. */
+const say = (text, tone = "") => {
+  $("status").textContent = text;
+  $("status").className = `status ${tone}`;
+};
 const when = (iso) => (iso ? new Date(iso).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z") : "—");
 /** Output links are re-signed on every read; the first link seen for a file is kept, so images are not fetched again. */
 const links = new Map();
@@ -102,7 +106,7 @@ function every(ms, tick) {
     try {
       await tick();
     } catch (err) {
-      if (!(err instanceof ApiError && err.status === 401)) say(`Could not refresh: ${err.message}`);
+      if (!(err instanceof ApiError && err.status === 401)) say(`Could not refresh: ${err.message}`, "bad");
     } finally {
       busy = false;
     }
@@ -197,7 +201,7 @@ function jobRow(job) {
     h("td", {}, h("a", { href: `#/jobs/${encodeURIComponent(job.id)}` }, h("code", {}, job.id))),
     h("td", {}, badge(job.status)),
     h("td", {}, job.type),
-    h("td", {}, job.track_id ?? "—"),
+    h("td", { class: "long" }, job.track_id ?? "—"),
     h("td", {}, when(job.created_at)),
     h("td", {}, job.backend ?? "—"),
   );
@@ -229,6 +233,7 @@ function jobView(id) {
   $("job-title").focus();
   for (const el of ["job-images", "job-params", "job-events", "job-attempts", "job-deliveries"]) $(el).replaceChildren();
   $("job-error").textContent = "";
+  $("view-job").classList.remove("missing");
   const events = new Map();
   const abort = new AbortController();
   const shownImages = {};
@@ -308,6 +313,8 @@ function jobView(id) {
   const renderDeliveries = (rows) => {
     $("job-no-deliveries").hidden = rows.length > 0;
     if (!changed(shownDeliveries, rows)) return;
+    // A retry time belongs to the latest attempt of its event; earlier ones were followed already.
+    const latest = new Map(rows.map((d) => [d.event_id, d.attempt]));
     $("job-deliveries").replaceChildren(
       ...rows.map((d) =>
         h(
@@ -320,7 +327,7 @@ function jobView(id) {
           h("td", {}, d.status_code ?? d.error ?? "—"),
           h("td", {}, `${d.duration_ms} ms`),
           h("td", {}, d.response_body ? h("details", {}, h("summary", {}, "body"), h("pre", {}, d.response_body)) : "—"),
-          h("td", {}, when(d.next_attempt_at)),
+          h("td", {}, latest.get(d.event_id) === d.attempt ? when(d.next_attempt_at) : "—"),
         ),
       ),
     );
@@ -354,17 +361,17 @@ function jobView(id) {
     try {
       job = await api(`/v1/jobs/${encodeURIComponent(id)}/cancel`, { method: "POST" });
       renderJob();
-      say("Job canceled.");
+      say("Job canceled.", "ok");
     } catch (err) {
-      say(`Cancel failed: ${err.message}`);
+      say(`Cancel failed: ${err.message}`, "bad");
     }
   };
   $("job-redeliver").onclick = async () => {
     try {
       await api(`/v1/jobs/${encodeURIComponent(id)}/deliveries/redeliver`, { method: "POST" });
-      say("Webhook queued for redelivery.");
+      say("Webhook queued for redelivery.", "ok");
     } catch (err) {
-      say(`Redeliver failed: ${err.message}`);
+      say(`Redeliver failed: ${err.message}`, "bad");
     }
   };
 
@@ -373,7 +380,11 @@ function jobView(id) {
     try {
       job = await api(`/v1/jobs/${encodeURIComponent(id)}`);
     } catch (err) {
-      if (err.status === 404) $("job-error").textContent = "No such job for this API key.";
+      if (err.status === 404) {
+        // Nothing of a job to show: only the message and the way back.
+        $("job-error").textContent = "No such job for this API key.";
+        $("view-job").classList.add("missing");
+      }
       throw err;
     }
     renderJob();

@@ -65,6 +65,14 @@ describe("the job inspector", () => {
     expect(await res.text()).toContain("Easel inspector");
   });
 
+  it("shows no sections before sign-in", async () => {
+    const fresh = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await fresh.goto(`${gw.url}/dashboard`);
+    await fresh.getByLabel("API key").waitFor();
+    expect(await fresh.getByRole("link", { name: "Backends" }).isVisible()).toBe(false);
+    await fresh.close();
+  });
+
   it("refuses an unknown key, then signs in with a real one using only the keyboard", async () => {
     await page.goto(`${gw.url}/dashboard`);
     await page.getByLabel("API key").fill("sk_wrong");
@@ -146,6 +154,25 @@ describe("the job inspector", () => {
     const row = page.locator("#backends-body tr", { hasText: "sim" });
     await row.waitFor();
     expect(await row.textContent()).toMatch(/a1111.*closed/);
+  });
+
+  it("keeps long values and a receiver's one-line error page within the window, on a desktop and on a phone", async () => {
+    const loud = await startReceiver({ secrets: [SECRET], answer: () => ({ status: 401, body: `<html><body>${"<p>signature verification failed for this payload</p>".repeat(40)}</body></html>` }) });
+    const job = await submit({ track_id: `order-${"9f8e7d6c5b4a".repeat(20)}`, webhook: `${loud.url}/hook` });
+    await waitForJob(client, job.id);
+    await expect.poll(async () => ((await (await client.get(`/v1/jobs/${job.id}/deliveries`)).json()) as { data: unknown[] }).data.length, { timeout: 20_000 }).toBeGreaterThan(0);
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: 900 });
+      await page.goto(`${gw.url}/dashboard/#/jobs`);
+      await page.locator("#jobs-body tr").first().waitFor();
+      expect(await page.evaluate(() => document.documentElement.scrollWidth), `jobs list at ${width} px`).toBeLessThanOrEqual(width);
+      await page.goto(`${gw.url}/dashboard/#/jobs/${job.id}`);
+      await page.locator("#job-deliveries details summary").first().click();
+      expect(await page.evaluate(() => document.documentElement.scrollWidth), `job page at ${width} px`).toBeLessThanOrEqual(width);
+      await page.screenshot({ path: join(OUT, `long-values-${width}.png`), fullPage: true });
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await loud.close();
   });
 
   it("sends a test webhook and shows what the receiver said", async () => {
