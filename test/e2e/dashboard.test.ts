@@ -165,10 +165,10 @@ describe("the job inspector", () => {
       await page.setViewportSize({ width, height: 900 });
       await page.goto(`${gw.url}/dashboard/#/jobs`);
       await page.locator("#jobs-body tr").first().waitFor();
-      expect(await page.evaluate(() => document.documentElement.scrollWidth), `jobs list at ${width} px`).toBeLessThanOrEqual(width);
+      expect(await page.evaluate<number>("document.documentElement.scrollWidth"), `jobs list at ${width} px`).toBeLessThanOrEqual(width);
       await page.goto(`${gw.url}/dashboard/#/jobs/${job.id}`);
       await page.locator("#job-deliveries details summary").first().click();
-      expect(await page.evaluate(() => document.documentElement.scrollWidth), `job page at ${width} px`).toBeLessThanOrEqual(width);
+      expect(await page.evaluate<number>("document.documentElement.scrollWidth"), `job page at ${width} px`).toBeLessThanOrEqual(width);
       await page.screenshot({ path: join(OUT, `long-values-${width}.png`), fullPage: true });
     }
     await page.setViewportSize({ width: 1280, height: 900 });
