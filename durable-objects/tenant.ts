@@ -97,6 +97,15 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
     this.sql.exec("DELETE FROM claims WHERE scope = ? AND key = ? AND run_id = ?", scope, key, runId);
   }
 
+  /** Who holds `key`: the run it is bound to and the hash it was claimed with. */
+  async holder(scope: ClaimScope, key: string): Promise<{ runId: string; hash: string } | null> {
+    if (this.blank) return null;
+    const row = this.sql
+      .exec<{ hash: string; run_id: string }>("SELECT hash, run_id FROM claims WHERE scope = ? AND key = ? AND (expires_at IS NULL OR expires_at >= ?)", scope, key, Date.now())
+      .toArray()[0];
+    return row ? { runId: row.run_id, hash: row.hash } : null;
+  }
+
   async lookup(scope: ClaimScope, key: string): Promise<string | null> {
     if (this.blank) return null;
     return (

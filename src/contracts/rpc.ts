@@ -35,6 +35,7 @@ export interface TenantRpc {
   claim(scope: ClaimScope, key: string, hash: string, runId: string, ttlMs: number | null): Promise<ClaimResult>;
   release(scope: ClaimScope, key: string, runId: string): Promise<void>;
   lookup(scope: ClaimScope, key: string): Promise<string | null>;
+  holder(scope: ClaimScope, key: string): Promise<{ runId: string; hash: string } | null>;
   noteClaim(runId: string, ref: ClaimRef, ttlMs: number | null): Promise<void>;
   unnoteClaim(runId: string, ref: ClaimRef): Promise<void>;
   claimRefs(runId: string): Promise<ClaimRef[]>;

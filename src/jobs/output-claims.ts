@@ -17,9 +17,22 @@ async function registryFor(env: Env, prefix: string): Promise<TenantRpc> {
   return rpc<TenantRpc>(env.TENANT_STATE, `${REGISTRY}${shard}`);
 }
 
-/** Binds `prefix` to the tenant's `runId`; the same tenant asking again gets the first run id back. */
+/** The locations a location lies inside: `a` and `a/b` for `a/b/c`. */
+const enclosing = (prefix: string): string[] => {
+  const parts = prefix.split("/");
+  return parts.slice(1).map((_, i) => parts.slice(0, i + 1).join("/"));
+};
+
+/**
+ * Binds `prefix` to the tenant's `runId`; the same tenant asking again gets the first run id back.
+ * A location inside another account's is theirs too: its files would lie among that account's.
+ */
 export async function claimOutputPrefix(env: Env, prefix: string, tenant: string, runId: string): Promise<ClaimResult> {
-  return (await registryFor(env, prefix)).claim("eks_task", prefix, await sha256Hex(tenant), runId, null);
+  const owner = await sha256Hex(tenant);
+  const holders = await Promise.all(enclosing(prefix).map(async (outer) => (await registryFor(env, outer)).holder("eks_task", outer)));
+  const foreign = holders.find((h) => h !== null && h.hash !== owner);
+  if (foreign) return { status: "conflict", runId: foreign.runId };
+  return (await registryFor(env, prefix)).claim("eks_task", prefix, owner, runId, null);
 }
 
 /** The job behind `runId` is gone (RETENTION_S): its prefix may be claimed anew. */

@@ -44,7 +44,7 @@ const taken = (what: string) => new EaselError(409, "task_exists", what);
 async function claimTask(env: Env, tenant: string, task: EksTask, body: unknown): Promise<{ runId: string; claimed: boolean }> {
   const runId = await mintRunId(env);
   const location = await claimOutputPrefix(env, task.location, tenant, runId);
-  if (location.status === "conflict") throw taken(`the output location ${task.location} belongs to another account`);
+  if (location.status === "conflict") throw taken(`the output location ${task.location} belongs to another account, or lies inside one of its locations`);
   const claim = await claimKey(env, tenant, "eks_task", task.id, await sha256Hex(canonicalJson(body)), runId, null);
   if (claim.status === "conflict") throw taken(`task ${task.id} already exists`);
   // The same task again: a 409 once its job exists; before that, the first try failed or is under way.

@@ -253,6 +253,22 @@ describe("a task refused before its job exists", () => {
   });
 });
 
+describe("output locations across accounts", () => {
+  it("refuses a location inside another account's with a 409, and keeps an account's own nesting and its neighbours' siblings", async () => {
+    const task = (id: string, prefix: string) => ({ task: { metadata: { id, runtime: "sdruntime", tasktype: "text-to-image", prefix, context: "" }, content: { prompt: "x", steps: 1, width: 64, height: 64 } } });
+    const acme = { "x-api-key": "sk_acme_1" };
+    const globex = { "x-api-key": "sk_globex_1" };
+    expect((await call("/eks/v1/tasks", { headers: acme, body: task("task-1", "acme-out") })).status).toBe(200);
+    for (const prefix of ["acme-out/task-1", "acme-out/task-1/deeper"]) {
+      const inside = await call("/eks/v1/tasks", { headers: globex, body: task("nested", prefix) });
+      expect(inside.status, prefix).toBe(409);
+      expect(await inside.json()).toEqual({ message: expect.stringContaining("another account") });
+    }
+    expect((await call("/eks/v1/tasks", { headers: acme, body: task("mine", "acme-out/task-1") })).status).toBe(200);
+    expect((await call("/eks/v1/tasks", { headers: globex, body: task("task-2", "acme-out") })).status).toBe(200);
+  });
+});
+
 describe("storage keys at the routes, inside the Worker", () => {
   const objects = async () => (await env.IMAGES.list()).objects.map((o) => o.key).sort();
 
