@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { ModelInfo } from "../src/backends/types";
-import type { BackendConfig } from "../src/config";
+import { config, type BackendConfig } from "../src/config";
 import type { Env } from "../src/env";
 import { jobStub } from "../src/jobs/client";
 import { BackendCatalog } from "./backend-catalog";
@@ -8,7 +8,11 @@ import { BackendLine } from "./backend-line";
 import type { AcquireResult, AttemptOutcome, BackendStatus, CatalogAnswer, ReleaseOutcome } from "../src/contracts/scheduler";
 import type { SchedulerRpc } from "../src/contracts/rpc";
 
-/** Consecutive failures that open a backend's circuit. */
+/**
+ * Consecutive failures that open a backend's circuit, when they came from more than one tenant (or
+ * the deployment has one): what only one tenant's jobs ran into may be of their own making (a model
+ * the backend lacks, inputs that make it fail), and must not close the backend to the others.
+ */
 export const CIRCUIT_THRESHOLD = 3;
 /**
  * A slot granted to the head of the line is only a claim until its job takes it (its next acquire).
@@ -52,6 +56,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
       CREATE TABLE IF NOT EXISTS limits (id INTEGER PRIMARY KEY CHECK (id = 1), max_concurrency INTEGER NOT NULL, cooldown_ms INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS recent (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, granted_at INTEGER NOT NULL, outcome TEXT, run_ms INTEGER);
       CREATE TABLE IF NOT EXISTS identity (id INTEGER PRIMARY KEY CHECK (id = 1), backend TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS failing_tenants (tenant TEXT PRIMARY KEY);
       INSERT OR IGNORE INTO health (id, failures, open_until) VALUES (1, 0, NULL);
       INSERT OR IGNORE INTO limits (id, max_concurrency, cooldown_ms) VALUES (1, 1, 30000);
     `);
@@ -136,11 +141,11 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
   async release(jobId: string, outcome: ReleaseOutcome): Promise<void> {
     this.requests++;
     const now = Date.now();
-    const slot = this.sql.exec<{ probe: number }>("SELECT probe FROM slots WHERE job_id = ?", jobId).toArray()[0];
+    const slot = this.sql.exec<{ probe: number; tenant: string }>("SELECT probe, tenant FROM slots WHERE job_id = ?", jobId).toArray()[0];
     this.sql.exec("DELETE FROM slots WHERE job_id = ?", jobId);
     this.settled(jobId);
     if (slot) this.record(jobId, outcome === "later" ? (slot.probe === 1 ? "awaiting_probe" : "awaiting") : outcome, now);
-    if (slot && outcome !== "later") this.applyVerdict(outcome, slot.probe === 1, now);
+    if (slot && outcome !== "later") this.applyVerdict(outcome, slot.probe === 1, now, slot.tenant);
     await this.grantWaiting(now);
   }
 
@@ -148,29 +153,33 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
    * The verdict on an attempt whose slot went back early (`release(..., "later")`): a 200 whose
    * body held no images is a failure like any other, for the circuit and the recent figures.
    */
-  async judge(jobId: string, outcome: AttemptOutcome): Promise<void> {
+  async judge(jobId: string, outcome: AttemptOutcome, tenant: string): Promise<void> {
     this.requests++;
     const row = this.sql
       .exec<{ seq: number; outcome: string }>("SELECT seq, outcome FROM recent WHERE job_id = ? AND outcome IN ('awaiting', 'awaiting_probe') ORDER BY seq DESC LIMIT 1", jobId)
       .toArray()[0];
     if (!row) return;
     this.sql.exec("UPDATE recent SET outcome = ? WHERE seq = ?", outcome, row.seq);
-    this.applyVerdict(outcome, row.outcome === "awaiting_probe", Date.now());
+    this.applyVerdict(outcome, row.outcome === "awaiting_probe", Date.now(), tenant);
     await this.grantWaiting(Date.now());
   }
 
   /**
    * A success closes the circuit; a failure counts towards opening it (a failed probe opens it
-   * again). The line stays as it is: the slots a closing frees go to it like every other slot.
+   * again), from more than one tenant (see CIRCUIT_THRESHOLD). The line stays as it is: the slots
+   * a closing frees go to it like every other slot.
    */
-  private applyVerdict(outcome: AttemptOutcome, probe: boolean, now: number): void {
+  private applyVerdict(outcome: AttemptOutcome, probe: boolean, now: number, tenant: string): void {
     if (outcome === "success") {
       this.sql.exec("UPDATE health SET failures = 0, open_until = NULL WHERE id = 1");
       this.sql.exec("DELETE FROM scatter");
+      this.sql.exec("DELETE FROM failing_tenants");
     } else if (outcome === "failure") {
       const h = this.health();
       const failures = h.failures + 1;
-      const open = probe || failures >= CIRCUIT_THRESHOLD;
+      this.sql.exec("INSERT OR IGNORE INTO failing_tenants (tenant) VALUES (?)", tenant);
+      const shared = config.tenants(this.env).size <= 1 || this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM failing_tenants").one().n > 1;
+      const open = probe || (failures >= CIRCUIT_THRESHOLD && shared);
       const cooldown = this.sql.exec<{ cooldown_ms: number }>("SELECT cooldown_ms FROM limits WHERE id = 1").one().cooldown_ms;
       this.sql.exec("UPDATE health SET failures = ?, open_until = ? WHERE id = 1", failures, open ? now + cooldown : h.open_until);
       // The line here will not move for a while: those in it are told, in batches (see scatter).

@@ -51,8 +51,9 @@ export class Slots {
   /** The verdict on an attempt whose slot went back when its backend answered (see AttemptCall's submit). */
   async judge(backend: string, outcome: AttemptOutcome): Promise<void> {
     if (!backend) return;
+    const row = this.room.ledger.mustRow();
     await this.scheduler(backend)
-      .judge(this.room.ledger.mustRow().id, outcome)
+      .judge(row.id, outcome, row.tenant)
       .catch(() => undefined);
   }
 

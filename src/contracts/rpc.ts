@@ -62,7 +62,7 @@ export interface TenantRpc {
 export interface SchedulerRpc {
   acquire(req: { backend: string; jobId: string; tenant: string; maxConcurrency: number; cooldownMs: number; leaseMs: number; enqueue: boolean }): Promise<AcquireResult>;
   release(jobId: string, outcome: ReleaseOutcome): Promise<void>;
-  judge(jobId: string, outcome: AttemptOutcome): Promise<void>;
+  judge(jobId: string, outcome: AttemptOutcome, tenant: string): Promise<void>;
   renew(jobId: string, tenant: string, leaseMs: number): Promise<void>;
   orphan(jobId: string, attempt: number, startedAt: number, timeoutMs: number): Promise<void>;
   status(): Promise<BackendStatus>;

@@ -275,11 +275,12 @@ describe("failover and health", () => {
     }
   });
 
-  it("opens the circuit of a failing backend, skips it, then closes it after a successful probe", async () => {
+  it("opens the circuit of a backend failing both tenants' jobs, skips it, then closes it after a successful probe", async () => {
     await new Promise((r) => setTimeout(r, 3500));
     await faulty.config({ errorRate: 1 });
     for (let i = 0; i < 3; i++) {
-      const done = await waitForJob(client, (await submit({ type: "txt2img", model: "v1-5-pruned-emaonly" })).id, 30_000);
+      const as = i % 2 ? api(gw.url, "sk_globex") : client;
+      const done = await waitForJob(as, (await submit({ type: "txt2img", model: "v1-5-pruned-emaonly" }, as)).id, 30_000);
       expect(done.backend).toBe("steady");
     }
     // Open: the next job does not even try the failing backend.

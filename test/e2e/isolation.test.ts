@@ -69,6 +69,8 @@ beforeAll(async () => {
       }),
       // Two in flight, so one request can wait inside A1111 (serial, as the real one) behind another.
       BACKENDS: JSON.stringify([{ name: "shared-a1111", kind: "a1111", url: sim.url, max_concurrency: 2, circuit_cooldown_s: 60 }]),
+      // A pin sends any model, listed or not: what the backend makes of it is the request's doing.
+      ENDPOINTS: JSON.stringify({ pinned: { backend: "shared-a1111" } }),
       ALLOW_PRIVATE_URLS: "true",
       URL_SIGNING_SECRET: "iso-secret",
       WEBHOOK_RETRY_SCHEDULE: "1,1",
@@ -283,6 +285,23 @@ describe("a shared A1111", () => {
     const job = (await (await alice().post("/v1/jobs", { type: "txt2img", prompt: "after mallory" })).json()) as JobView;
     expect((await waitForJob(alice(), job.id, 20_000)).status).toBe("succeeded");
     // The circuit would have held the job for its whole 60 s cool-down.
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it("does not let one tenant's jobs that fail on the backend (a model it lacks, through a pin) open the circuit for the other", async () => {
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`${gw.url}/v2/pinned/runsync`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${MALLORY}`, "content-type": "application/json" },
+        body: JSON.stringify({ input: { api_name: "txt2img", prompt: `missing model ${i}`, override_settings: { sd_model_checkpoint: "no-such-model" } } }),
+      });
+      expect(((await res.json()) as { status: string }).status).toBe("FAILED");
+    }
+    const backends = (await (await alice().get("/v1/backends")).json()) as { data: { name: string; circuit: string }[] };
+    expect(backends.data.find((b) => b.name === "shared-a1111")?.circuit).toBe("closed");
+    const started = Date.now();
+    const job = (await (await alice().post("/v1/jobs", { type: "txt2img", prompt: "after mallory's failures" })).json()) as JobView;
+    expect((await waitForJob(alice(), job.id, 20_000)).status).toBe("succeeded");
     expect(Date.now() - started).toBeLessThan(15_000);
   });
 

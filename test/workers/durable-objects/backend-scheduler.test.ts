@@ -66,10 +66,10 @@ async function rowsReadBy(st: DurableObjectState, fn: () => Promise<unknown>): P
   }
   return cursors.reduce((n, c) => n + c.rowsRead, 0);
 }
-/** Opens a backend's circuit: CIRCUIT_THRESHOLD failures in a row, the last by `last`'s slot, while `line` waits. */
+/** Opens a backend's circuit: CIRCUIT_THRESHOLD failures in a row (two tenants'), the last by `last`'s slot, while `line` waits. */
 async function openWithLine(s: ReturnType<typeof scheduler>, line: string[], maxConcurrency: number): Promise<void> {
   for (let i = 1; i < CIRCUIT_THRESHOLD; i++) {
-    await ask(s, `f${i}`, "acme", true, maxConcurrency);
+    await ask(s, `f${i}`, "globex", true, maxConcurrency);
     await s.release(`f${i}`, "failure");
   }
   for (let i = 0; i < maxConcurrency; i++) await ask(s, `last${i}`, "acme", true, maxConcurrency);
@@ -114,10 +114,10 @@ describe("backend scheduler", () => {
     expect(await ask(s, "a2", "acme", true, 1)).toMatchObject({ status: "queued" });
   });
 
-  it("opens the circuit after consecutive failures, then closes it after one successful probe", async () => {
+  it("opens the circuit after consecutive failures of more than one tenant, then closes it after one successful probe", async () => {
     const s = named("flappy");
     for (let i = 0; i < CIRCUIT_THRESHOLD; i++) {
-      await ask(s, `f${i}`);
+      await ask(s, `f${i}`, i % 2 ? "globex" : "acme");
       await s.release(`f${i}`, "failure");
     }
     expect(await ask(s, "x", "acme", false)).toMatchObject({ status: "open" });
@@ -132,6 +132,19 @@ describe("backend scheduler", () => {
     expect(await ask(s, "after")).toMatchObject({ status: "granted", probe: false });
   });
 
+  it("never opens the circuit for one tenant's failures alone, however many: they may be of its own making", async () => {
+    const s = named("one-tenant-fails");
+    for (let i = 0; i < CIRCUIT_THRESHOLD * 3; i++) {
+      await ask(s, `own${i}`);
+      await s.release(`own${i}`, "failure");
+    }
+    expect(await s.status()).toMatchObject({ circuit: "closed", consecutive_failures: CIRCUIT_THRESHOLD * 3 });
+    expect(await ask(s, "theirs", "globex", false)).toMatchObject({ status: "granted" });
+    // Another tenant's failure too: the trouble is the backend's, and the circuit opens.
+    await s.release("theirs", "failure");
+    expect(await s.status()).toMatchObject({ circuit: "open" });
+  });
+
   it("frees a slot given back at a 200's headers at once, and counts the verdict that follows the body", async () => {
     const s = named("hollow");
     await jobIn("hollow-next", "wanting", "hollow");
@@ -142,12 +155,12 @@ describe("backend scheduler", () => {
     expect((await slotsOf(s)).map((r) => r.job_id)).toEqual(["hollow-next"]);
     expect((await s.status()).recent).toMatchObject({ jobs: 0 });
     // That body held no images: a failure, for the circuit and the success rate alike.
-    await s.judge("first", "failure");
+    await s.judge("first", "failure", "acme");
     await s.release("hollow-next", "later");
-    await s.judge("hollow-next", "failure");
+    await s.judge("hollow-next", "failure", "globex");
     await ask(s, "third", "acme", true, 1);
     await s.release("third", "later");
-    await s.judge("third", "failure");
+    await s.judge("third", "failure", "acme");
     const status = await s.status();
     expect(status.recent).toMatchObject({ jobs: 3, success_rate: 0 });
     expect(status.consecutive_failures).toBe(CIRCUIT_THRESHOLD);
@@ -171,7 +184,7 @@ describe("backend scheduler", () => {
     const s = named("circuit-view");
     expect(await s.status()).toMatchObject({ circuit: "closed", open_until: null });
     for (let i = 0; i < CIRCUIT_THRESHOLD; i++) {
-      await ask(s, `c${i}`);
+      await ask(s, `c${i}`, i % 2 ? "globex" : "acme");
       await s.release(`c${i}`, "failure");
     }
     expect(await s.status()).toMatchObject({ circuit: "open", open_until: expect.any(Number) });
