@@ -6048,6 +6048,7 @@ export interface components {
                 run_ms: number;
             };
             progress: components["schemas"]["JobProgress"];
+            parameters: components["schemas"]["JobParameters"];
         };
         /** @description Live figures while the job runs on a backend that reports them; null before and after */
         JobProgress: {
@@ -6058,6 +6059,22 @@ export interface components {
             /** @description workflow: the graph node being run, when the backend says */
             node?: string;
         } | null;
+        JobParameters: {
+            prompt: string;
+            negative_prompt: string;
+            width: number;
+            height: number;
+            steps: number;
+            guidance_scale: number;
+            samples: number;
+            sampler: string | null;
+            strength: number | null;
+            scale: number | null;
+            upscaler: string | null;
+            webhook: string | null;
+            webhook_events: string[];
+            timeout_s: number;
+        };
         Error: {
             error: {
                 code: string;

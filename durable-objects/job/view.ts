@@ -3,7 +3,7 @@ import type { BackendProgress } from "../../src/backends/types";
 import { config } from "../../src/config";
 import type { Env } from "../../src/env";
 import type { JobSnapshot } from "../../src/jobs/results";
-import type { StoredJobInput, Workflow } from "../../src/jobs/spec";
+import { jobParameters, type StoredJobInput, type Workflow } from "../../src/jobs/spec";
 import type { Job, JobError, JobProgress } from "../../src/schemas/job";
 import { signedOutputUrl } from "../../src/storage/links";
 import { TERMINAL, parseInput, type JobLedger, type JobRow, type StoredOutput } from "./ledger";
@@ -69,6 +69,7 @@ export async function snapshot(env: Env, ledger: JobLedger, row: JobRow, opts: {
       run_ms: row.started_at === null ? 0 : end - row.started_at,
     },
     progress: row.status === "running" ? ((p) => (p ? v1Progress(p.progress) : null))(ledger.storedProgress()) : null,
+    parameters: jobParameters(input),
   };
   return { job, input, output_keys: outputs.map((o) => o.key) };
 }

@@ -257,10 +257,18 @@ function jobView(id) {
     if (changed(shownImages, job.output.length)) $("job-images").replaceChildren(
       ...job.output.map((o, i) => h("figure", {}, h("a", { href: stableUrl(o.url) }, h("img", { src: stableUrl(o.url), alt: `output ${i + 1} of ${job.output.length}`, width: o.width, height: o.height })), h("figcaption", {}, `${o.width}×${o.height}, ${o.node_id !== undefined ? `node ${o.node_id}` : `seed ${o.seed ?? "—"}`}`))),
     );
+    const p = job.parameters;
     const params = {
       type: job.type,
+      ...(p.prompt ? { prompt: p.prompt } : {}),
+      ...(p.negative_prompt ? { "negative prompt": p.negative_prompt } : {}),
+      ...(job.type === "workflow" ? {} : { size: `${p.width}×${p.height}`, steps: p.steps, "guidance scale": p.guidance_scale, images: p.samples }),
+      ...(p.sampler ? { sampler: p.sampler } : {}),
+      ...(p.strength !== null ? { strength: p.strength } : {}),
+      ...(p.scale !== null ? { scale: p.scale } : {}),
       model: job.model ?? "default",
       seed: job.seed ?? "—",
+      webhook: p.webhook ?? "none",
       "track id": job.track_id ?? "—",
       backend: job.backend ?? "—",
       created: when(job.created_at),

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { JobTypeSchema } from "../config/schema";
-import { WebhookEventTypeSchema } from "../schemas/job";
+import { WebhookEventTypeSchema, type JobParametersSchema } from "../schemas/job";
 import { S3OutputSchema } from "../storage/s3-output";
 
 /** The dialects a job can come in through; each renders its own responses and webhook bodies. */
@@ -78,3 +78,21 @@ export type StoredJobInput = z.output<typeof CreateJobSchema>;
 
 export const DEFAULTS = { steps: 30, guidance_scale: 7.5, strength: 0.7, width: 512, height: 512, samples: 1 } as const;
 export const DEFAULT_WEBHOOK_EVENTS = ["job.succeeded", "job.failed", "job.canceled"] as const;
+
+/** What the job was asked to do, as `/v1` shows it (`parameters`): the stored input, defaults filled in. */
+export const jobParameters = (input: StoredJobInput): z.infer<typeof JobParametersSchema> => ({
+  prompt: input.spec.prompt,
+  negative_prompt: input.spec.negative_prompt,
+  width: input.spec.width,
+  height: input.spec.height,
+  steps: input.spec.steps,
+  guidance_scale: input.spec.guidance_scale,
+  samples: input.spec.samples,
+  sampler: input.spec.sampler ?? null,
+  strength: input.spec.type === "img2img" ? input.spec.strength : null,
+  scale: input.spec.upscale?.scale ?? null,
+  upscaler: input.spec.upscale?.upscaler ?? null,
+  webhook: input.webhook ?? null,
+  webhook_events: input.webhook_events,
+  timeout_s: input.timeout_s,
+});

@@ -152,6 +152,28 @@ export const JobProgressSchema = z
   })
   .openapi("JobProgress", { description: "Live figures while the job runs on a backend that reports them; null before and after" });
 
+/** What the job was asked to do, as the gateway took it (defaults filled in): the inspector shows it. */
+export const JobParametersSchema = z
+  .object({
+    prompt: z.string(),
+    negative_prompt: z.string(),
+    width: z.number().int(),
+    height: z.number().int(),
+    steps: z.number().int(),
+    guidance_scale: z.number(),
+    samples: z.number().int(),
+    sampler: z.string().nullable(),
+    /** img2img only. */
+    strength: z.number().nullable(),
+    /** upscale only. */
+    scale: z.number().nullable(),
+    upscaler: z.string().nullable(),
+    webhook: z.string().nullable(),
+    webhook_events: z.array(z.string()),
+    timeout_s: z.number().int(),
+  })
+  .openapi("JobParameters");
+
 export const JobSchema = z
   .object({
     id: z.string(),
@@ -168,6 +190,7 @@ export const JobSchema = z
     error: JobErrorSchema.nullable(),
     metrics: z.object({ queue_ms: z.number().int(), run_ms: z.number().int() }),
     progress: JobProgressSchema.nullable(),
+    parameters: JobParametersSchema,
   })
   .openapi("Job");
 

@@ -107,7 +107,9 @@ describe("the job inspector", () => {
     await expect.poll(() => page.locator("#job-events").textContent()).toContain("job.succeeded");
     const timeline = (await page.locator("#job-events li strong").allTextContents()).join(" ");
     expect(timeline).toMatch(/job\.queued.*job\.started.*attempt\.started.*job\.succeeded/);
-    expect(await page.locator("#job-params").textContent()).toContain("inspector-1");
+    const params = await page.locator("#job-params").textContent();
+    // What was asked for, as the gateway took it: the prompt, the size, the steps and the webhook.
+    for (const shown of ["inspector-1", "a cat wizard", "256×256", "steps4", `${receiver.url}/hook`]) expect(params).toContain(shown);
     expect(await page.locator("#job-attempts").textContent()).toContain("sim");
     expect(await page.locator("#job-progress").evaluate((p: { value: number }) => p.value)).toBe(1);
     const deliveries = page.locator("#job-deliveries tr");

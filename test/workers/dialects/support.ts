@@ -1,7 +1,7 @@
 /** Jobs as the job object reports them, built by hand for the dialects' pure translation tests. */
 import { exports } from "cloudflare:workers";
 import type { Job, JobSnapshot } from "../../../src/jobs/results";
-import type { Dialect, GenerationSpec } from "../../../src/jobs/spec";
+import { jobParameters, type Dialect, type GenerationSpec } from "../../../src/jobs/spec";
 
 export const RUN_ID = "run_abcdefghijklmnopqrstuvwxyz";
 
@@ -22,6 +22,20 @@ export function snapshot(o: SnapshotOptions = {}): JobSnapshot {
   const done = status === "succeeded";
   const prefix = o.output_prefix ?? `outputs/${RUN_ID}`;
   const keys = done ? Array.from({ length: spec.samples }, (_, i) => `${prefix}/image_${i}.png`) : [];
+  const input: JobSnapshot["input"] = {
+    id: RUN_ID,
+    tenant: "acme",
+    spec,
+    pin_overrides_models: false,
+    timeout_s: 1800,
+    track_id: o.track_id,
+    webhook_events: ["job.succeeded", "job.failed", "job.canceled"],
+    dialect: o.dialect ?? "v1",
+    dialect_data: o.dialect_data ?? {},
+    output_prefix: prefix,
+    s3_output: o.s3_output,
+    public_base_url: "http://gateway.test",
+  };
   const job: Job = {
     id: RUN_ID,
     status,
@@ -37,25 +51,9 @@ export function snapshot(o: SnapshotOptions = {}): JobSnapshot {
     error: o.error ?? null,
     metrics: { queue_ms: 1000, run_ms: done ? 2500 : 0 },
     progress: null,
+    parameters: jobParameters(input),
   };
-  return {
-    job,
-    input: {
-      id: RUN_ID,
-      tenant: "acme",
-      spec,
-      pin_overrides_models: false,
-      timeout_s: 1800,
-      track_id: o.track_id,
-      webhook_events: ["job.succeeded", "job.failed", "job.canceled"],
-      dialect: o.dialect ?? "v1",
-      dialect_data: o.dialect_data ?? {},
-      output_prefix: prefix,
-      s3_output: o.s3_output,
-      public_base_url: "http://gateway.test",
-    },
-    output_keys: keys,
-  };
+  return { job, input, output_keys: keys };
 }
 
 /** Stands in for R2 reads: image n of a job is "img<n>". */
