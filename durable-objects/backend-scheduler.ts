@@ -5,7 +5,8 @@ import type { Env } from "../src/env";
 import { jobStub } from "../src/jobs/client";
 import { BackendCatalog } from "./backend-catalog";
 import { BackendLine } from "./backend-line";
-import type { AcquireResult, AttemptOutcome, BackendStatus, CatalogAnswer, ReleaseOutcome } from "../src/contracts/scheduler";
+import { SLOT_LEASE_MS, type AcquireResult, type AttemptOutcome, type BackendStatus, type CatalogAnswer, type ReleaseOutcome } from "../src/contracts/scheduler";
+import { withDeadline } from "../src/lib/deadline";
 import type { SchedulerRpc } from "../src/contracts/rpc";
 
 /**
@@ -28,6 +29,8 @@ export const SCATTER_BATCH = 16;
 const SCATTER_EVERY_MS = 200;
 /** An orphaned generation is presumed over after twice the longest recent run, but never sooner than this. */
 const ORPHAN_FLOOR_MS = 15_000;
+/** A lapsed lease whose job could not be asked is asked about again this soon (and the question is bounded by it). */
+const LEASE_RECHECK_MS = 10_000;
 
 /** How many recent attempts the backend's figures are taken over. */
 export const RECENT_ATTEMPTS = 100;
@@ -273,7 +276,9 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     // An alarm may fire a hair early; what falls due within this slack is handled now.
     const now = Date.now() + 250;
     this.reclaimExpired(now);
+    const lapsed = this.sql.exec<{ job_id: string }>("SELECT job_id FROM slots WHERE lease_until < ?", now).toArray();
     await this.scatter(now);
+    if (lapsed.length) await this.checkLapsedLeases(lapsed.map((l) => l.job_id), now);
     await this.grantWaiting(now);
     // The runtime clears the alarm that fired: it is set again for what is left.
     await this.reschedule(true);
@@ -283,13 +288,42 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM slots WHERE probe = 1").one().n > 0;
   }
 
-  /** Expired leases go back; a claim that lapsed puts its job back in line, behind its tenant's others. */
+  /**
+   * Claims that lapsed (their job never took them) go back, each job back in line behind its
+   * tenant's others, and so do orphaned generations presumed over. A job's own lease that lapsed is
+   * not taken back here: see checkLapsedLeases.
+   */
   private reclaimExpired(now: number): void {
     const lapsed = this.sql
-      .exec<{ job_id: string }>("DELETE FROM slots WHERE lease_until < ? RETURNING job_id", now)
+      .exec<{ job_id: string }>("DELETE FROM slots WHERE lease_until < ? AND (job_id IN (SELECT job_id FROM claims) OR job_id LIKE '%#%') RETURNING job_id", now)
       .toArray()
       .flatMap((s) => this.sql.exec<{ job_id: string; tenant: string; lease_ms: number }>("DELETE FROM claims WHERE job_id = ? RETURNING job_id, tenant, lease_ms", s.job_id).toArray());
     for (const c of lapsed) this.line.join(c.job_id, c.tenant, c.lease_ms);
+  }
+
+  /**
+   * A job's lease that lapsed is asked about before it goes: its renewals stop while the whole
+   * gateway is down, not only when the job is gone, and a generation cut by a restart may still
+   * run on the GPU. The slot stays taken while the job says its attempt holds it here (its lost
+   * call is checked from its side), and while it cannot be asked; it goes back once the job says no.
+   */
+  private async checkLapsedLeases(lapsed: string[], now: number): Promise<void> {
+    const backend = this.sql.exec<{ backend: string }>("SELECT backend FROM identity WHERE id = 1").toArray()[0]?.backend;
+    const answers = await Promise.all(lapsed.map(async (job_id) => ({ job_id, holds: backend === undefined ? false : await this.holds(job_id, backend) })));
+    for (const { job_id, holds } of answers) {
+      // Renewed while the question was out: the job holds it, whatever it answered before.
+      if (holds === false) this.sql.exec("DELETE FROM slots WHERE job_id = ? AND lease_until < ?", job_id, now);
+      else this.sql.exec("UPDATE slots SET lease_until = ? WHERE job_id = ? AND lease_until < ?", Date.now() + (holds ? SLOT_LEASE_MS : LEASE_RECHECK_MS), job_id, now);
+    }
+  }
+
+  /** Whether the job's attempt holds its slot here; `undefined` when it could not be asked. */
+  private async holds(jobId: string, backend: string): Promise<boolean | undefined> {
+    try {
+      return await withDeadline(LEASE_RECHECK_MS, () => jobStub(this.env, jobId).holdsSlot(backend));
+    } catch {
+      return undefined;
+    }
   }
 
   /**

@@ -228,6 +228,17 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     return true;
   }
 
+  /**
+   * Whether this job's attempt holds a slot at `backend` (its scheduler asks when the lease lapsed):
+   * an attempt under way there, its call in flight or lost with a restart, still occupies the GPU.
+   */
+  async holdsSlot(backend: string): Promise<boolean> {
+    const row = this.ledger.row();
+    if (!row || TERMINAL.has(row.status)) return false;
+    const attempt = this.ledger.currentAttempt();
+    return attempt?.backend === backend;
+  }
+
   /** A completion callback from an asynchronous backend; a forged or replayed one changes nothing. */
   async backendCallback(attemptN: number, token: string, headers: [string, string][], staged: CallbackBody): Promise<{ accepted: boolean }> {
     const { accepted, settled } = await takeCallback(this.room, this.settler, attemptN, token, headers, staged);

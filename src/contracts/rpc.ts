@@ -24,6 +24,7 @@ export interface JobRpc {
   retry(tenant: string): Promise<Result<{ snapshot: JobSnapshot }>>;
   redeliver(tenant: string): Promise<Result<{ event_id: string }>>;
   wake(backend: string): Promise<boolean>;
+  holdsSlot(backend: string): Promise<boolean>;
   backendCallback(attemptN: number, token: string, headers: [string, string][], staged: CallbackBody): Promise<{ accepted: boolean }>;
 }
 

@@ -180,6 +180,33 @@ describe("backend scheduler", () => {
     expect(await ask(s, "waiter", "acme", true, 1)).toMatchObject({ status: "granted" });
   });
 
+  it("keeps a lapsed lease while its job's attempt still holds the backend (renewals stop while the gateway is down), then lets it go", async () => {
+    const s = named("outage");
+    await jobIn("outage-busy", "wanting", "outage");
+    await jobIn("outage-behind", "wanting", "outage");
+    expect(await ask(s, "outage-busy", "acme", true, 1)).toMatchObject({ status: "granted" });
+    expect(await ask(s, "outage-behind", "acme", true, 1)).toMatchObject({ status: "queued" });
+    const lapse = (id: string) =>
+      runInDurableObject(s, (_o: BackendScheduler, state) => {
+        state.storage.sql.exec("UPDATE slots SET lease_until = ? WHERE job_id = ?", Date.now() - 1, id);
+      });
+    await lapse("outage-busy");
+    expect(await runDurableObjectAlarm(s)).toBe(true);
+    // Its generation may still run on the GPU: the slot stays taken, the next job waits.
+    expect((await slotsOf(s)).map((r) => r.job_id)).toEqual(["outage-busy"]);
+    expect((await slotsOf(s))[0]?.lease_until).toBeGreaterThan(Date.now());
+    expect(await s.status()).toMatchObject({ active: 1, waiting: 1 });
+    // Once the job no longer holds it (it ended), a lapsed lease goes to the line.
+    await runInDurableObject(jobObjects.get(jobObjects.idFromName("outage-busy")), (o: JobObject, st) => {
+      st.storage.sql.exec("UPDATE job SET status = 'succeeded'");
+      // Written behind the ledger's back: its kept row is dropped.
+      (o as unknown as { ledger: { forget(): void } }).ledger.forget();
+    });
+    await lapse("outage-busy");
+    expect(await runDurableObjectAlarm(s)).toBe(true);
+    expect((await slotsOf(s)).map((r) => r.job_id)).toEqual(["outage-behind"]);
+  });
+
   it("reports its circuit as closed, open, then half_open once the cool-down is over", async () => {
     const s = named("circuit-view");
     expect(await s.status()).toMatchObject({ circuit: "closed", open_until: null });
