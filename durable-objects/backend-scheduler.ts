@@ -27,8 +27,6 @@ export const CLAIM_MS = 10_000;
  */
 export const SCATTER_BATCH = 16;
 const SCATTER_EVERY_MS = 200;
-/** An orphaned generation is presumed over after twice the longest recent run, but never sooner than this. */
-const ORPHAN_FLOOR_MS = 15_000;
 /** A lapsed lease whose job could not be asked is asked about again this soon (and the question is bounded by it). */
 const LEASE_RECHECK_MS = 10_000;
 
@@ -206,17 +204,13 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
   /**
    * The job no longer owns its slot, but a generation it started may still be running on the
    * GPU (a call lost in a restart, a canceled run the backend cannot stop): the slot stays taken,
-   * under another name, until that generation is presumably over: twice the longest of the recent
-   * runs here after it began (at least ORPHAN_FLOOR_MS), and at most the backend's timeout (also
-   * the bound when nothing has run here yet). The job may meanwhile ask for a new slot here; it
-   * waits like anyone else.
+   * under another name, until that generation cannot be running any more: the backend's timeout
+   * after it began. (No estimate from recent runs: one slow run past it would exceed
+   * `max_concurrency`.) The job may meanwhile ask for a new slot here; it waits like anyone else.
    */
   async orphan(jobId: string, attempt: number, startedAt: number, timeoutMs: number): Promise<void> {
     this.requests++;
-    const longest = this.sql
-      .exec<{ ms: number | null }>("SELECT MAX(run_ms) AS ms FROM (SELECT run_ms FROM recent WHERE outcome = 'success' ORDER BY seq DESC LIMIT ?)", RECENT_ATTEMPTS)
-      .one().ms;
-    const until = startedAt + (longest === null ? timeoutMs : Math.min(timeoutMs, Math.max(ORPHAN_FLOOR_MS, 2 * longest)));
+    const until = startedAt + timeoutMs;
     const slot = this.sql.exec<{ tenant: string }>("SELECT tenant FROM slots WHERE job_id = ?", jobId).toArray()[0];
     this.sql.exec("DELETE FROM slots WHERE job_id = ?", jobId);
     this.settled(jobId);

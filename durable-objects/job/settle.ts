@@ -1,5 +1,6 @@
 /** An attempt's outcome applied to the job, and a backend left behind when the job ends without it. */
 import { adapterFor } from "../../src/backends";
+import { a1111TaskState } from "../../src/backends/a1111-task";
 import type { BackendFailure, Outcome } from "../../src/backends/types";
 import { config, type BackendConfig } from "../../src/config";
 import type { AttemptOutcome } from "../../src/contracts/scheduler";
@@ -133,7 +134,11 @@ export class Settler {
     else if (attempt.state === "pending" && backend && STOPPED_BY_CANCEL.has(backend.kind)) ctx.waitUntil(stopped.then(() => this.slots.release(attempt.backend, "neutral")));
     else {
       ctx.waitUntil(stopped);
-      await this.slots.orphan(attempt);
+      // A lost A1111 call can be asked about by its task: one A1111 has completed, or never got,
+      // gives its slot back now rather than at the backend's timeout (see the scheduler's orphan).
+      const state = attempt.state === "running" && backend?.kind === "a1111" ? await withDeadline(5_000, (signal) => a1111TaskState(backend, ref.taskId, signal)).catch(() => "unreachable") : undefined;
+      if (state === "completed" || state === "unknown") await this.slots.release(attempt.backend, "neutral");
+      else await this.slots.orphan(attempt);
     }
   }
 }
