@@ -249,6 +249,14 @@ export class AttemptRunner {
       adapterFor(backend).poll(externalId, { samples: input.spec.samples, upscale: input.spec.type === "upscale", workflow: input.spec.type === "workflow" ? { saveNodes: saveNodes(input.spec.workflow) } : undefined, signal, images }),
     ).catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: "the backend could not be asked", detail: String(err), retryable: true } }));
     if (outcome.kind === "pending" || (outcome.kind === "failed" && outcome.failure.code === "backend_unavailable")) {
+      if (Date.now() >= attempt.started_at + backend.timeout_s * 1000) {
+        // Past the backend's timeout_s, still running there or not to be asked: the attempt is
+        // stopped where the backend can stop it (RunPod's cancel), and the job moves on.
+        const ref = { externalId, taskId: taskIdOf(ledger.mustRow().id, attempt.n) };
+        await withDeadline(10_000, (signal) => adapterFor(backend).cancel(ref, signal)).catch(() => undefined);
+        await this.settler.settle(attempt.n, backend, { kind: "failed", failure: { code: "timeout", message: `the backend did not finish within ${backend.timeout_s} s`, retryable: true } }, images);
+        return;
+      }
       // Still running there, or a status call that failed (no verdict on the generation, which may
       // well be running): keep the slot, and ask again later.
       if (outcome.kind === "pending") await this.progress.read(attempt, false);
