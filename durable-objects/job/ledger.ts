@@ -398,19 +398,34 @@ export class JobLedger {
     });
   }
 
-  /** Pending `job.started` events that have failed a first try and have a terminal event behind them give way (see outbox.ts). */
-  supersedeStarted(): void {
+  /**
+   * Pending `job.started` events that have failed a first try and have a terminal event behind them
+   * go behind it (see outbox.ts): queued again at the end of the line, under the same event id, with
+   * their tries and retry schedule kept. Nothing is dropped.
+   */
+  deferStarted(): void {
     const stale = this.sql
-      .exec<{ event_id: string }>(
-        `SELECT event_id FROM outbox o WHERE state = 'pending' AND type = 'job.started' AND attempts > 0
+      .exec<OutboxRow & { state: string }>(
+        `SELECT event_id, type, url, body, slots, attempts, next_at, state FROM outbox o WHERE state = 'pending' AND type = 'job.started' AND attempts > 0
          AND EXISTS (SELECT 1 FROM outbox t WHERE t.seq > o.seq AND t.type IN ('job.succeeded', 'job.failed', 'job.canceled'))`,
       )
       .toArray();
     if (!stale.length) return;
     this.transaction(() => {
-      for (const { event_id } of stale) {
-        this.sql.exec("UPDATE outbox SET state = 'superseded', next_at = NULL WHERE event_id = ?", event_id);
-        this.event("webhook.superseded", { event_id, type: "job.started" }, Date.now());
+      for (const e of stale) {
+        this.sql.exec("DELETE FROM outbox WHERE event_id = ?", e.event_id);
+        this.sql.exec(
+          "INSERT INTO outbox (event_id, type, url, body, slots, attempts, next_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+          e.event_id,
+          e.type,
+          e.url,
+          e.body,
+          e.slots,
+          e.attempts,
+          e.next_at,
+          e.state,
+        );
+        this.event("webhook.deferred", { event_id: e.event_id, type: "job.started" }, Date.now());
       }
     });
   }

@@ -48,10 +48,10 @@ export class Outbox {
 
   private async deliverLoop(): Promise<void> {
     const { env, ledger } = this.room;
-    // A `job.started` that has failed its first attempt by the time the job ended gives way to the
-    // terminal event: the outcome says all it says, and its retries (hours, on the schedule) would
-    // otherwise hold the outcome back after the receiver recovers. Logged in the job's events.
-    ledger.supersedeStarted();
+    // A `job.started` that has failed its first attempt by the time the job ended goes behind the
+    // terminal event: its retries (hours, on the schedule) would otherwise hold the outcome back
+    // after the receiver recovers. It is still delivered, after. Logged in the job's events.
+    ledger.deferStarted();
     for (let i = 0; i < MAX_DELIVERIES_PER_ALARM; i++) {
       // Head of line only: a later event never overtakes an earlier one of the same job.
       const head = ledger.outboxHead();

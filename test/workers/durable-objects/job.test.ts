@@ -483,9 +483,15 @@ describe("job scheduling", () => {
       },
       (d) => d.some((x) => x.type === "job.canceled"),
     );
-    // The canceled event went out on its first try, not after the started event's retries.
+    // The canceled event went out on its first try, not after the started event's retries; the
+    // started event is still on its schedule, behind it, under its own id.
     expect(after.filter((d) => d.type === "job.started")).toHaveLength(1);
     const events = await jobStub(env, id).events("acme");
-    expect(events.ok && events.events.some((e) => e.type === "webhook.superseded")).toBe(true);
+    expect(events.ok && events.events.some((e) => e.type === "webhook.deferred")).toBe(true);
+    const queued = await runInDurableObject(jobObjects.get(jobObjects.idFromName(id)), (_o: JobObject, st) =>
+      st.storage.sql.exec<{ type: string; state: string; event_id: string }>("SELECT type, state, event_id FROM outbox ORDER BY seq").toArray(),
+    );
+    expect(queued.map((q) => q.type)).toEqual(["job.canceled", "job.started"]);
+    expect(queued[1]).toMatchObject({ state: "pending", event_id: after.find((d) => d.type === "job.started")?.event_id });
   });
 });
