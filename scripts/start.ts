@@ -3,7 +3,9 @@
  * simulator on 127.0.0.1:7860 as its default backend. Ctrl-C stops both.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createConnection } from "node:net";
 import { ensureDevVars, readDotenv, writePrivateEnvFile } from "./dev-vars";
 
@@ -44,7 +46,9 @@ const envFiles = overrides ? [...(existsSync(".dev.vars") ? ["--env-file", ".dev
 children.push(
   spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", process.env.PORT ?? "8787", "--show-interactive-dev-session=false", ...envFiles], {
     stdio: "inherit",
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+    // A dev registry of its own (unless one is given): another `wrangler dev` on this machine that
+    // dies hard would otherwise reload this one some seconds later, cutting requests in flight.
+    env: { WRANGLER_REGISTRY_PATH: mkdtempSync(join(tmpdir(), "easel-registry-")), ...process.env, WRANGLER_SEND_METRICS: "false" },
   }),
 );
 

@@ -130,10 +130,14 @@ export async function startGateway(opts: { port?: number; persistDir: string; va
   const inspectorPort = await freePort();
   let current: { proc: ChildProcess; logs: () => string } | undefined;
   const start = async () => {
+    // A dev registry of its own for each start: a `wrangler dev` killed hard leaves its entry in the
+    // shared one, and its cleanup some seconds later reloaded the one started in its place, cutting
+    // the requests in flight (wrangler's 503 "worker restarted mid-request", 1–4 per soak).
+    const registry = mkdtempSync(join(tmpdir(), "easel-registry-"));
     current = spawnGroup(
       join(ROOT, "node_modules/.bin/wrangler"),
       ["dev", ...(opts.config ? ["--config", opts.config] : []), "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", opts.persistDir, "--env-file", envFile, "--log-level", "warn", "--show-interactive-dev-session=false"],
-      { CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
+      { CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", WRANGLER_REGISTRY_PATH: registry },
     );
     const started = current;
     await waitFor(async () => (await fetch(`${url}/healthz`)).ok, 60_000, "wrangler dev", started.proc, started.logs);
