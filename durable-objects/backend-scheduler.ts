@@ -284,7 +284,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
 
   /**
    * Claims that lapsed (their job never took them) go back, each job back in line behind its
-   * tenant's others, and so do orphaned generations presumed over. A job's own lease that lapsed is
+   * tenant's others, and so do orphaned generations past their time. A job's own lease that lapsed is
    * not taken back here: see checkLapsedLeases.
    */
   private reclaimExpired(now: number): void {

@@ -41,9 +41,9 @@ callbacks.openapi(
     responses: { 200: { description: "Accepted" }, 404: { description: "Unknown or stale callback" }, 413: { description: "Body too large" } },
   }),
   async (c) => {
-    const { id, token } = c.req.valid("param");
-    // An attempt number the gateway never issues is a callback it never issued: a 404, as any other.
-    const attempt = ATTEMPT.test(c.req.valid("param").attempt) ? Number(c.req.valid("param").attempt) : 0;
+    const { id, attempt: given, token } = c.req.valid("param");
+    // An attempt number the gateway never issues is a callback it never issued: a 404 like every other.
+    const attempt = ATTEMPT.test(given) ? Number(given) : 0;
     // Checked before any Durable Object is named: a forged callback creates nothing anywhere.
     if (!attempt || !(await checkRunId(c.env, id)) || !(await verifyCallbackToken(c.env, id, attempt, token))) {
       await drain(c.req.raw.body);
