@@ -252,7 +252,8 @@ function jobView(id) {
     else bar.removeAttribute("value");
     $("job-progress-text").textContent = job.status === "succeeded" ? "100%" : typeof fraction === "number" ? `${Math.round(fraction * 100)}%${job.progress.node != null ? ` (node ${job.progress.node})` : ""}${job.progress.eta_s != null ? `, about ${job.progress.eta_s} s left` : ""}` : job.status === "running" ? "running…" : "";
     $("job-cancel").disabled = TERMINAL.has(job.status);
-    $("job-redeliver").disabled = !TERMINAL.has(job.status);
+    // Only an ended job that has a webhook has an event to send again.
+    $("job-redeliver").disabled = !TERMINAL.has(job.status) || !job.parameters.webhook;
     $("job-error").textContent = job.error ? `${job.error.code}: ${job.error.message}` : "";
     if (changed(shownImages, job.output.length)) $("job-images").replaceChildren(
       ...job.output.map((o, i) => h("figure", {}, h("a", { href: stableUrl(o.url) }, h("img", { src: stableUrl(o.url), alt: `output ${i + 1} of ${job.output.length}`, width: o.width, height: o.height })), h("figcaption", {}, `${o.width}×${o.height}, ${o.node_id !== undefined ? `node ${o.node_id}` : `seed ${o.seed ?? "—"}`}`))),
@@ -469,10 +470,13 @@ $("webhook-form").addEventListener("submit", async (e) => {
       h("pre", {}, r.response_body ?? "—"),
     );
   } catch (err) {
-    const details = err.status === 422 ? " (check the URL: it must be one the gateway may call)" : "";
-    out.replaceChildren(h("p", { class: "error", role: "alert" }, `Not sent: ${err.message}${details}`));
+    const message =
+      err.status === 422 && !url ? "Enter a receiver URL: this API key's tenant has no default webhook." : `${err.message}${err.status === 422 ? " (check the URL: it must be one the gateway may call)" : ""}`;
+    out.replaceChildren(h("p", { class: "error", role: "alert" }, `Not sent: ${message}`));
   }
 });
+// An answer about another URL is not left standing beside the one being typed.
+$("webhook-url").addEventListener("input", () => $("webhook-result").replaceChildren());
 
 window.addEventListener("hashchange", () => {
   say("");

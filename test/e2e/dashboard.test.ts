@@ -158,6 +158,16 @@ describe("the job inspector", () => {
     expect(await row.textContent()).toMatch(/a1111.*closed/);
   });
 
+  it("offers no redelivery for an ended job that has no webhook", async () => {
+    const res = await client.post("/v1/jobs", { type: "txt2img", prompt: "no hook", width: 64, height: 64, steps: 1 });
+    const job = (await res.json()) as JobView;
+    await waitForJob(client, job.id);
+    await page.goto(`${gw.url}/dashboard/#/jobs/${job.id}`);
+    await expect.poll(() => page.locator("#job-status").textContent()).toContain("succeeded");
+    expect(await page.getByRole("button", { name: "Redeliver webhook" }).isDisabled()).toBe(true);
+    expect(await page.locator("#job-params").textContent()).toContain("none");
+  });
+
   it("keeps long values and a receiver's one-line error page within the window, on a desktop and on a phone", async () => {
     const loud = await startReceiver({ secrets: [SECRET], answer: () => ({ status: 401, body: `<html><body>${"<p>signature verification failed for this payload</p>".repeat(40)}</body></html>` }) });
     const job = await submit({ track_id: `order-${"9f8e7d6c5b4a".repeat(20)}`, webhook: `${loud.url}/hook` });
