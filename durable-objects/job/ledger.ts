@@ -405,8 +405,8 @@ export class JobLedger {
    */
   deferStarted(): void {
     const stale = this.sql
-      .exec<OutboxRow & { state: string }>(
-        `SELECT event_id, type, url, body, slots, attempts, next_at, state FROM outbox o WHERE state = 'pending' AND type = 'job.started' AND attempts > 0
+      .exec<OutboxRow>(
+        `SELECT event_id, type, url, body, slots, attempts, next_at FROM outbox o WHERE state = 'pending' AND type = 'job.started' AND attempts > 0
          AND EXISTS (SELECT 1 FROM outbox t WHERE t.seq > o.seq AND t.type IN ('job.succeeded', 'job.failed', 'job.canceled'))`,
       )
       .toArray();
@@ -415,7 +415,7 @@ export class JobLedger {
       for (const e of stale) {
         this.sql.exec("DELETE FROM outbox WHERE event_id = ?", e.event_id);
         this.sql.exec(
-          "INSERT INTO outbox (event_id, type, url, body, slots, attempts, next_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+          "INSERT INTO outbox (event_id, type, url, body, slots, attempts, next_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
           e.event_id,
           e.type,
           e.url,
@@ -423,7 +423,6 @@ export class JobLedger {
           e.slots,
           e.attempts,
           e.next_at,
-          e.state,
         );
         this.event("webhook.deferred", { event_id: e.event_id, type: "job.started" }, Date.now());
       }

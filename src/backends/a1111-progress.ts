@@ -19,10 +19,14 @@ const num = (v: unknown): number | undefined => (typeof v === "number" && Number
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 const obj = (v: unknown): Record<string, unknown> => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 
+/** What A1111 says of one task by its `force_task_id`: `active`, `queued`, `progress`, `eta`... */
+const askTask = async (config: BackendConfig, taskId: string, opts: { timeoutMs: number; signal: AbortSignal }) =>
+  obj(await a1111Json(config, "/internal/progress", { ...opts, body: { id_task: taskId, id_live_preview: -1, live_preview: false } }));
+
 /** Reads the task's figures; undefined when the backend cannot tell (unreachable, or the task is unknown to it). */
 export async function readA1111Progress(config: BackendConfig, req: ProgressRequest): Promise<ProgressReading | undefined> {
   const opts = { timeoutMs: PROGRESS_TIMEOUT_MS, signal: req.signal };
-  const task = obj(await a1111Json(config, "/internal/progress", { ...opts, body: { id_task: req.taskId, id_live_preview: -1, live_preview: false } }));
+  const task = await askTask(config, req.taskId, opts);
   if (task.active !== true) {
     // Waiting behind another generation on that backend: nothing done yet.
     if (task.queued !== true) return undefined;
@@ -31,8 +35,7 @@ export async function readA1111Progress(config: BackendConfig, req: ProgressRequ
   const live = obj(await a1111Json(config, `/sdapi/v1/progress?skip_current_image=${req.image ? "false" : "true"}`, opts));
   // That describes whatever A1111 runs now: ours only if our task is still active after it was read
   // (a task that ended never runs again), else it may be the next task there, a neighbour's.
-  const after = obj(await a1111Json(config, "/internal/progress", { ...opts, body: { id_task: req.taskId, id_live_preview: -1, live_preview: false } }));
-  if (after.active !== true) return undefined;
+  if ((await askTask(config, req.taskId, opts)).active !== true) return undefined;
   const state = obj(live.state);
   const fraction = Math.min(1, Math.max(0, num(task.progress) ?? 0));
   const progress: BackendProgress = {
@@ -56,7 +59,7 @@ export async function readA1111Progress(config: BackendConfig, req: ProgressRequ
  */
 export async function skipA1111(config: BackendConfig, taskId: string, signal: AbortSignal): Promise<void> {
   const opts = { timeoutMs: PROGRESS_TIMEOUT_MS, signal };
-  const task = obj(await a1111Json(config, "/internal/progress", { ...opts, body: { id_task: taskId, id_live_preview: -1, live_preview: false } }));
+  const task = await askTask(config, taskId, opts);
   if (task.active !== true || (typeof task.eta === "number" && task.eta < STOP_MIN_ETA_S)) return;
   await a1111Call(config, "/sdapi/v1/skip", { ...opts, body: {} });
 }

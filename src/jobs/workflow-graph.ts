@@ -24,7 +24,7 @@ export interface GraphIssue {
   message: string;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** `[node_id, output_index]`, as ComfyUI reads every list among a node's inputs. */
 const isLink = (v: unknown[]): v is [string, number] => v.length === 2 && typeof v[0] === "string" && Number.isInteger(v[1]) && (v[1] as number) >= 0;

@@ -9,6 +9,7 @@ import { config, type BackendConfig } from "../../config";
 import type { Env } from "../../env";
 import { LISTING_WAIT_MS, reportedModels } from "../../backends/catalog";
 import { withDeadline } from "../../lib/deadline";
+import { isObject } from "../../jobs/workflow-graph";
 import { ATTEMPT_UPLOAD, LOADERS } from "../../jobs/workflow-inputs";
 import type { NodeDefs } from "./validate";
 
@@ -50,40 +51,23 @@ export async function nodeDefinitions(env: Env): Promise<{ defs: NodeDefs; compl
   return kept;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
 /**
  * The definitions with no other job's file among their choices: a shared server lists every job's
- * uploads as LoadImage's choices (and their outputs as LoadImageOutput's), which name their runs.
- * What is left of the loaders' lists is the server's own files, which any graph may load.
+ * uploads as LoadImage's `image` choices (and their outputs as LoadImageOutput's), which name their
+ * runs. What is left of the loaders' lists is the server's own input files, which any graph may load.
  */
 export function withoutJobFiles(defs: NodeDefs): NodeDefs {
-  const scrub = (choices: unknown[], outputs: boolean): unknown[] => (outputs ? [] : choices.filter((c) => typeof c !== "string" || !ATTEMPT_UPLOAD.test(c.slice(c.lastIndexOf("/") + 1))));
-  const out: NodeDefs = {};
-  for (const [name, def] of Object.entries(defs)) {
-    const input = isObject(def) && isObject(def.input) ? def.input : undefined;
-    if (!LOADERS.has(name) || !input) {
-      out[name] = def;
-      continue;
-    }
-    const groups = Object.fromEntries(
-      Object.entries(input).map(([group, specs]) => [
-        group,
-        isObject(specs)
-          ? Object.fromEntries(
-              Object.entries(specs).map(([field, spec]) => {
-                if (!Array.isArray(spec)) return [field, spec];
-                const [type, opts, ...rest] = spec as unknown[];
-                const outputs = name === "LoadImageOutput" && field === "image";
-                const choices = Array.isArray(type) ? scrub(type, outputs) : type;
-                const options = isObject(opts) && Array.isArray(opts.options) ? { ...opts, options: scrub(opts.options, outputs) } : opts;
-                return [field, [choices, ...(options === undefined ? [] : [options]), ...rest]];
-              }),
-            )
-          : specs,
-      ]),
-    );
-    out[name] = { ...def, input: groups };
+  const out: NodeDefs = { ...defs };
+  for (const name of LOADERS) {
+    const def = defs[name];
+    const input = def && isObject(def.input) ? def.input : undefined;
+    const required = input && isObject(input.required) ? input.required : undefined;
+    if (!input || !required || !Array.isArray(required.image)) continue;
+    const keep = (choices: unknown[]) => (name === "LoadImageOutput" ? [] : choices.filter((c) => typeof c !== "string" || !ATTEMPT_UPLOAD.test(c.slice(c.lastIndexOf("/") + 1))));
+    // `[choices, opts]`, or `["COMBO", {options}]` as newer servers write it.
+    const [type, opts, ...rest] = required.image as unknown[];
+    const image = [Array.isArray(type) ? keep(type) : type, ...(isObject(opts) && Array.isArray(opts.options) ? [{ ...opts, options: keep(opts.options) }] : opts === undefined ? [] : [opts]), ...rest];
+    out[name] = { ...def, input: { ...input, required: { ...required, image } } };
   }
   return out;
 }

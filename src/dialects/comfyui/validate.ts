@@ -7,6 +7,7 @@
  * (a loader's file lists differ from backend to backend; checkpoints are matched by routing, across
  * all of them) and what a node validates in its own code.
  */
+import { isObject } from "../../jobs/workflow-graph";
 import { comfyError, type ComfyErrorBody } from "./translate";
 
 /** Node definitions by class, as `/object_info` gives them. */
@@ -24,8 +25,6 @@ class LinkFault extends Error {
     super(message);
   }
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** `[type, options]` of each input of a class, required ones first. */
 function inputSpecs(def: Record<string, unknown>): [name: string, type: unknown, opts: Record<string, unknown>, required: boolean][] {
