@@ -6,6 +6,9 @@
 export type InLine = { job_id: string; tenant: string; seq: number; lease_ms: number };
 
 export class BackendLine {
+  /** The line's length as last read or written here (only this class writes it): an empty line costs no statement. */
+  private length: number | undefined;
+
   constructor(private readonly sql: SqlStorage) {
     // `line_tenants.head_seq` is the tenant's oldest waiting job (null: none waits), so the next
     // job is the first row of the `line_turns` index; `line_count` keeps the line's length and the
@@ -36,7 +39,8 @@ export class BackendLine {
   }
 
   size(): number {
-    return this.sql.exec<{ n: number }>("SELECT n FROM line_count WHERE id = 1").one().n;
+    this.length ??= this.sql.exec<{ n: number }>("SELECT n FROM line_count WHERE id = 1").one().n;
+    return this.length;
   }
 
   has(jobId: string): boolean {
@@ -53,13 +57,16 @@ export class BackendLine {
       seq,
     );
     this.sql.exec("UPDATE line_count SET n = n + 1 WHERE id = 1");
+    this.length = undefined;
   }
 
   /** Takes the job out of the line, if it is in it. */
   leave(jobId: string): void {
+    if (!this.size()) return;
     const row = this.sql.exec<{ tenant: string; seq: number }>("DELETE FROM waiting WHERE job_id = ? RETURNING tenant, seq", jobId).toArray()[0];
     if (!row) return;
     this.sql.exec("UPDATE line_count SET n = n - 1 WHERE id = 1");
+    this.length = undefined;
     // The tenant's next job becomes its head (an index lookup on (tenant, seq)).
     this.sql.exec(
       "UPDATE line_tenants SET head_seq = (SELECT MIN(seq) FROM waiting WHERE tenant = ?) WHERE tenant = ? AND head_seq = ?",
@@ -71,6 +78,7 @@ export class BackendLine {
 
   /** The waiting job whose tenant was served longest ago: one tenant's burst cannot starve another. */
   next(): InLine | undefined {
+    if (!this.size()) return undefined;
     return this.sql
       .exec<InLine>(
         `SELECT w.job_id, w.tenant, w.seq, w.lease_ms FROM line_tenants t INDEXED BY line_turns JOIN waiting w ON w.seq = t.head_seq

@@ -44,6 +44,8 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
   private readonly line: BackendLine;
   /** Requests from jobs (acquire, release, judge, renew, orphan) since this instance started. */
   private requests = 0;
+  /** The limits and name this instance last wrote (see acquire): most acquires carry the same. */
+  private applied: string | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -95,16 +97,20 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     this.requests++;
     const now = Date.now();
     // The backend's limits (and name, for wake-ups) come from configuration, which the jobs carry here.
-    // Written only when changed: most acquires carry what is already here.
-    this.sql.exec("UPDATE limits SET max_concurrency = ?1, cooldown_ms = ?2 WHERE id = 1 AND (max_concurrency != ?1 OR cooldown_ms != ?2)", req.maxConcurrency, req.cooldownMs);
-    this.sql.exec("INSERT INTO identity (id, backend) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET backend = excluded.backend WHERE backend != excluded.backend", req.backend);
+    // Written only when changed: most acquires carry what this instance already wrote.
+    const applied = `${req.maxConcurrency}/${req.cooldownMs}/${req.backend}`;
+    if (applied !== this.applied) {
+      this.sql.exec("UPDATE limits SET max_concurrency = ?1, cooldown_ms = ?2 WHERE id = 1 AND (max_concurrency != ?1 OR cooldown_ms != ?2)", req.maxConcurrency, req.cooldownMs);
+      this.sql.exec("INSERT INTO identity (id, backend) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET backend = excluded.backend WHERE backend != excluded.backend", req.backend);
+      this.applied = applied;
+    }
     this.reclaimExpired(now);
     const held = this.sql.exec("SELECT job_id FROM slots WHERE job_id = ?", req.jobId).toArray();
     if (held.length) {
       // A claim from the line becomes a full lease once its job takes it.
       this.sql.exec("UPDATE slots SET lease_until = ? WHERE job_id = ?", now + req.leaseMs, req.jobId);
       this.settled(req.jobId);
-      await this.reschedule();
+      await this.alarmBy(now + req.leaseMs);
       return { status: "granted", probe: false };
     }
     const h = this.health();
@@ -115,7 +121,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
       // Half-open after the cool-down: exactly one probe job may try the backend, the line's head first.
       if (now >= h.open_until && !this.probing() && first) {
         this.grant(req.jobId, req.tenant, req.leaseMs, now, true);
-        await this.reschedule();
+        await this.alarmBy(now + req.leaseMs);
         return { status: "granted", probe: true };
       }
       // A job with nowhere else to go waits in line through the cool-down, woken when its turn comes.
@@ -125,7 +131,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     const active = this.active();
     if (active < req.maxConcurrency && first) {
       this.grant(req.jobId, req.tenant, req.leaseMs, now, false);
-      await this.reschedule();
+      await this.alarmBy(now + req.leaseMs);
       return { status: "granted", probe: false };
     }
     if (!req.enqueue) return { status: "busy", load: (active + this.line.size()) / req.maxConcurrency };
@@ -172,6 +178,9 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
    */
   private applyVerdict(outcome: AttemptOutcome, probe: boolean, now: number, tenant: string): void {
     if (outcome === "success") {
+      // Already closed and counting nothing (the everyday case): nothing to write.
+      const h = this.health();
+      if (h.failures === 0 && h.open_until === null) return;
       this.sql.exec("UPDATE health SET failures = 0, open_until = NULL WHERE id = 1");
       this.sql.exec("DELETE FROM scatter");
       this.sql.exec("DELETE FROM failing_tenants");
@@ -198,7 +207,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     const slot = this.sql.exec<{ probe: number }>("SELECT probe FROM slots WHERE job_id = ?", jobId).toArray()[0];
     this.sql.exec("INSERT OR REPLACE INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, ?)", jobId, tenant, now + leaseMs, slot?.probe ?? 0);
     this.settled(jobId);
-    await this.reschedule();
+    await this.alarmBy(now + leaseMs);
   }
 
   /**
@@ -214,7 +223,10 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     const slot = this.sql.exec<{ tenant: string }>("SELECT tenant FROM slots WHERE job_id = ?", jobId).toArray()[0];
     this.sql.exec("DELETE FROM slots WHERE job_id = ?", jobId);
     this.settled(jobId);
-    if (slot && until > Date.now()) this.sql.exec("INSERT OR REPLACE INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, 0)", `${jobId}#${attempt}`, slot.tenant, until);
+    if (slot && until > Date.now()) {
+      this.sql.exec("INSERT OR REPLACE INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, 0)", `${jobId}#${attempt}`, slot.tenant, until);
+      await this.alarmBy(until);
+    }
     await this.grantWaiting(Date.now());
   }
 
@@ -328,6 +340,8 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
    * needs no re-check of its own.
    */
   private async grantWaiting(now: number): Promise<void> {
+    // Nobody waits: nothing to hand out, and a slot that went back makes nothing due sooner.
+    if (!this.line.size()) return;
     const max = this.sql.exec<{ max_concurrency: number }>("SELECT max_concurrency FROM limits WHERE id = 1").one().max_concurrency;
     const backend = this.sql.exec<{ backend: string }>("SELECT backend FROM identity WHERE id = 1").toArray()[0]?.backend;
     // Bounded: every round removes at least one job from the line.
@@ -403,6 +417,16 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     if (!times.length) return;
     const at = Math.min(...times) + 1;
     const set = afresh ? null : await this.ctx.storage.getAlarm();
+    if (set === null || set > at) await this.ctx.storage.setAlarm(at);
+  }
+
+  /**
+   * The alarm after one new time (a lease granted or renewed, an orphan's end): every earlier time
+   * already set it no later than itself (see reschedule), so only this one needs comparing.
+   */
+  private async alarmBy(time: number): Promise<void> {
+    const at = time + 1;
+    const set = await this.ctx.storage.getAlarm();
     if (set === null || set > at) await this.ctx.storage.setAlarm(at);
   }
 }

@@ -106,16 +106,19 @@ const SCHEMA = `
     response_body TEXT, next_attempt_at INTEGER);
 `;
 
+/** The table a write statement changes (every write names it first). */
+const WRITTEN_TABLE = /^(?:INSERT INTO|UPDATE|DELETE FROM) (\w+)/;
+
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 export class JobLedger {
   private schemaReady = false;
   /**
-   * The job row as last read (undefined: this object holds no job), or null when it must be read
-   * again. Every write to the job table goes through this class and clears it; a step reads the row
-   * dozens of times, and each read is a statement through the runtime.
+   * Reads as last made (the job row, the current attempt, the outbox's head), each kept under its
+   * table's name until that table is next written: every write goes through this class. A step
+   * repeats the same few reads dozens of times, and each is a statement through the runtime.
    */
-  private cachedRow: Readonly<JobRow> | undefined | null = null;
+  private readonly reads = new Map<string, unknown>();
 
   /** `onEvent` is told of every event written (long-polls wait on it). */
   constructor(
@@ -140,28 +143,34 @@ export class JobLedger {
     try {
       this.storage.transactionSync(writes);
     } catch (err) {
-      // Rolled back: a row read inside it may show writes that are gone.
-      this.cachedRow = null;
+      // Rolled back: a read inside it may show writes that are gone.
+      this.reads.clear();
       throw err;
     }
   }
 
-  /** A write to the job table; the next read of the row goes to SQLite. */
-  private writeJob(query: string, ...bindings: SqlStorageValue[]): void {
+  /** Every write goes through here: the next read of what it wrote goes to SQLite. */
+  private write(query: string, ...bindings: SqlStorageValue[]): void {
     this.sql.exec(query, ...bindings);
-    this.cachedRow = null;
+    const table = WRITTEN_TABLE.exec(query)?.[1];
+    for (const key of this.reads.keys()) if (table === undefined || key.split(":")[0] === table) this.reads.delete(key);
+  }
+
+  /** A read of `key`'s table ("table" or "table:what") kept until that table is written; frozen, as every caller shares it. */
+  private cached<T>(key: string, read: () => T): T {
+    if (this.reads.has(key)) return this.reads.get(key) as T;
+    const value = read();
+    if (typeof value === "object" && value !== null) Object.freeze(value);
+    this.reads.set(key, value);
+    return value;
   }
 
   // ---- reads ----
 
   /** The job, if this object holds one; an object without one is not given tables by being read. */
   row(): Readonly<JobRow> | undefined {
-    if (this.cachedRow !== null) return this.cachedRow;
-    if (!this.schemaReady && !this.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'job'").toArray().length) return undefined;
-    const row = this.sql.exec<JobRow>("SELECT * FROM job LIMIT 1").toArray()[0];
-    // Frozen: shared by every reader until the next write.
-    this.cachedRow = row && Object.freeze(row);
-    return this.cachedRow;
+    if (!this.schemaReady && !this.reads.has("job") && !this.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'job'").toArray().length) return undefined;
+    return this.cached("job", () => this.sql.exec<JobRow>("SELECT * FROM job LIMIT 1").toArray()[0]);
   }
 
   mustRow(): Readonly<JobRow> {
@@ -176,8 +185,8 @@ export class JobLedger {
     return row && timingSafeEqual(row.tenant, tenant) ? row : undefined;
   }
 
-  currentAttempt(): AttemptRow | undefined {
-    return this.attempts("WHERE state IN ('running', 'pending') ORDER BY n DESC LIMIT 1")[0];
+  currentAttempt(): Readonly<AttemptRow> | undefined {
+    return this.cached("attempts", () => this.attempts("WHERE state IN ('running', 'pending') ORDER BY n DESC LIMIT 1")[0]);
   }
 
   attempt(n: number): AttemptRow | undefined {
@@ -213,8 +222,8 @@ export class JobLedger {
   }
 
   /** The first webhook event not yet sent or given up: events go out in order, one at a time. */
-  outboxHead(): OutboxRow | undefined {
-    return this.sql.exec<OutboxRow>("SELECT event_id, type, url, body, slots, attempts, next_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1").toArray()[0];
+  outboxHead(): Readonly<OutboxRow> | undefined {
+    return this.cached("outbox", () => this.sql.exec<OutboxRow>("SELECT event_id, type, url, body, slots, attempts, next_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1").toArray()[0]);
   }
 
   deliveryLog(): DeliveryRow[] {
@@ -225,7 +234,7 @@ export class JobLedger {
 
   create(input: StoredJobInput, now: number): void {
     this.transaction(() => {
-      this.writeJob(
+      this.write(
         "INSERT INTO job (id, tenant, status, input, created_at, deadline_at, dispatch_at) VALUES (?, ?, 'queued', ?, ?, ?, ?)",
         input.id,
         input.tenant,
@@ -241,14 +250,14 @@ export class JobLedger {
 
   /** queued → running, within the caller's transaction. */
   start(now: number, webhook: Webhook | null): void {
-    this.writeJob("UPDATE job SET status = 'running', started_at = ? WHERE id = ?", now, this.mustRow().id);
+    this.write("UPDATE job SET status = 'running', started_at = ? WHERE id = ?", now, this.mustRow().id);
     this.event("job.started", {}, now);
     if (webhook) this.enqueueWebhook("job.started", webhook, now);
   }
 
   /** Ends the job, within the caller's transaction: open attempts are canceled, live figures dropped. */
   end(status: "succeeded" | "failed" | "canceled", now: number, error: JobError | null, outputs: StoredOutput[], webhook: Webhook | null): void {
-    this.writeJob(
+    this.write(
       "UPDATE job SET status = ?, completed_at = ?, error = ?, output = ?, dispatch_at = NULL, waiting_on = NULL WHERE id = ?",
       status,
       now,
@@ -256,8 +265,8 @@ export class JobLedger {
       JSON.stringify(outputs),
       this.mustRow().id,
     );
-    this.sql.exec("UPDATE attempts SET state = 'canceled', ended_at = ? WHERE state IN ('running', 'pending')", now);
-    this.sql.exec("DELETE FROM progress");
+    this.write("UPDATE attempts SET state = 'canceled', ended_at = ? WHERE state IN ('running', 'pending')", now);
+    this.write("DELETE FROM progress");
     this.event(`job.${status}`, error ? { error } : { outputs: outputs.length }, now);
     if (webhook) this.enqueueWebhook(`job.${status}`, webhook, now);
   }
@@ -266,7 +275,7 @@ export class JobLedger {
   retry(now: number): void {
     const row = this.mustRow();
     this.transaction(() => {
-      this.writeJob(
+      this.write(
         "UPDATE job SET status = 'queued', started_at = NULL, completed_at = NULL, backend = NULL, output = '[]', error = NULL, deadline_at = ?, dispatch_at = ?, tried = '[]', waiting_on = NULL WHERE id = ?",
         now + parseInput(row).timeout_s * 1000,
         now,
@@ -280,53 +289,53 @@ export class JobLedger {
   setWaiting(lines: readonly string[], dispatchAt?: number | null): void {
     const id = this.mustRow().id;
     const waitingOn = lines.length ? JSON.stringify([...new Set(lines)]) : null;
-    if (dispatchAt === undefined) this.writeJob("UPDATE job SET waiting_on = ? WHERE id = ?", waitingOn, id);
-    else this.writeJob("UPDATE job SET dispatch_at = ?, waiting_on = ? WHERE id = ?", dispatchAt, waitingOn, id);
+    if (dispatchAt === undefined) this.write("UPDATE job SET waiting_on = ? WHERE id = ?", waitingOn, id);
+    else this.write("UPDATE job SET dispatch_at = ?, waiting_on = ? WHERE id = ?", dispatchAt, waitingOn, id);
   }
 
   /** Within the caller's transaction: the job dispatches again at `at`, `tried` now also excluded. */
   redispatch(at: number, tried: Set<string>): void {
-    this.writeJob("UPDATE job SET dispatch_at = ?, tried = ? WHERE id = ?", at, JSON.stringify([...tried]), this.mustRow().id);
+    this.write("UPDATE job SET dispatch_at = ?, tried = ? WHERE id = ?", at, JSON.stringify([...tried]), this.mustRow().id);
   }
 
   // ---- attempts ----
 
   /** Within the caller's transaction: a new attempt, running on `backend`, starting from no figures. */
   beginAttempt(n: number, backend: string, token: string, now: number): void {
-    this.sql.exec("DELETE FROM progress");
-    this.sql.exec("INSERT INTO attempts (n, backend, state, token, started_at) VALUES (?, ?, 'running', ?, ?)", n, backend, token, now);
-    this.writeJob("UPDATE job SET dispatch_at = NULL, waiting_on = NULL, backend = ? WHERE id = ?", backend, this.mustRow().id);
+    this.write("DELETE FROM progress");
+    this.write("INSERT INTO attempts (n, backend, state, token, started_at) VALUES (?, ?, 'running', ?, ?)", n, backend, token, now);
+    this.write("UPDATE job SET dispatch_at = NULL, waiting_on = NULL, backend = ? WHERE id = ?", backend, this.mustRow().id);
     this.event("attempt.started", { attempt: n, backend }, now);
   }
 
   /** The backend took the attempt and will be asked for its status (or call back). */
   submitted(n: number, backend: string, externalId: string, pollAfterMs: number, now: number): void {
     this.transaction(() => {
-      this.sql.exec("UPDATE attempts SET state = 'pending', external_id = ?, poll_at = ?, poll_delay = ? WHERE n = ?", externalId, now + pollAfterMs, Math.max(POLL_MIN_MS, pollAfterMs), n);
+      this.write("UPDATE attempts SET state = 'pending', external_id = ?, poll_at = ?, poll_delay = ? WHERE n = ?", externalId, now + pollAfterMs, Math.max(POLL_MIN_MS, pollAfterMs), n);
       this.event("attempt.submitted", { attempt: n, backend, external_id: externalId }, now);
     });
   }
 
   setExternalId(n: number, externalId: string): void {
-    this.sql.exec("UPDATE attempts SET external_id = ? WHERE n = ?", externalId, n);
+    this.write("UPDATE attempts SET external_id = ? WHERE n = ?", externalId, n);
   }
 
   /** The next status call, `delay` from now. */
   pollLater(n: number, delay: number): void {
-    this.sql.exec("UPDATE attempts SET poll_at = ?, poll_delay = ? WHERE n = ?", Date.now() + delay, delay, n);
+    this.write("UPDATE attempts SET poll_at = ?, poll_delay = ? WHERE n = ?", Date.now() + delay, delay, n);
   }
 
   /** A lost call that may still run: logged once, `until` the latest its wait can end (kept in poll_at). */
   lostWaiting(n: number, until: number, data: Record<string, unknown>, at: number): void {
     this.transaction(() => {
       this.event("attempt.lost", data, at);
-      this.sql.exec("UPDATE attempts SET poll_at = ? WHERE n = ?", until, n);
+      this.write("UPDATE attempts SET poll_at = ? WHERE n = ?", until, n);
     });
   }
 
   /** Within the caller's transaction. */
   endAttempt(n: number, state: "done" | "failed", error: string | null): void {
-    this.sql.exec("UPDATE attempts SET state = ?, ended_at = ?, error = ? WHERE n = ?", state, Date.now(), error, n);
+    this.write("UPDATE attempts SET state = ?, ended_at = ?, error = ? WHERE n = ?", state, Date.now(), error, n);
   }
 
   /**
@@ -339,8 +348,8 @@ export class JobLedger {
     const prev = this.progressRow();
     const due = prev?.attempt !== n || (prev.event_data !== text && (prev.event_at === null || now - prev.event_at >= gapMs));
     this.transaction(() => {
-      this.sql.exec("DELETE FROM progress WHERE attempt != ?", n);
-      this.sql.exec(
+      this.write("DELETE FROM progress WHERE attempt != ?", n);
+      this.write(
         "INSERT INTO progress (attempt, data, event_data, event_at) VALUES (?, ?, ?, ?) ON CONFLICT (attempt) DO UPDATE SET data = excluded.data, event_data = excluded.event_data, event_at = excluded.event_at",
         n,
         JSON.stringify(p),
@@ -354,12 +363,12 @@ export class JobLedger {
   // ---- events and the outbox ----
 
   event(type: string, data: Record<string, unknown>, at: number): void {
-    this.sql.exec("INSERT INTO events (type, at, data) VALUES (?, ?, ?)", type, at, JSON.stringify(data));
+    this.write("INSERT INTO events (type, at, data) VALUES (?, ?, ?)", type, at, JSON.stringify(data));
     this.onEvent();
   }
 
   private enqueueWebhook(type: WebhookEventType, webhook: Webhook, now: number): void {
-    this.sql.exec(
+    this.write(
       "INSERT INTO outbox (event_id, type, url, body, slots, next_at, state) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
       randomId("msg"),
       type,
@@ -377,8 +386,8 @@ export class JobLedger {
   /** One delivery attempt of `head` and what it left: the next try (`nextAt`) or its end. */
   delivered(head: OutboxRow, d: { attempt: number; startedAt: number; state: string; nextAt: number | null; status_code: number | null; error: string | null; duration_ms: number; response_body: string | null }): void {
     this.transaction(() => {
-      this.sql.exec("UPDATE outbox SET attempts = ?, next_at = ?, state = ? WHERE event_id = ?", d.attempt, d.nextAt, d.state, head.event_id);
-      this.sql.exec(
+      this.write("UPDATE outbox SET attempts = ?, next_at = ?, state = ? WHERE event_id = ?", d.attempt, d.nextAt, d.state, head.event_id);
+      this.write(
         "INSERT INTO deliveries (event_id, type, attempt, url, started_at, status_code, error, duration_ms, response_body, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         head.event_id,
         head.type,
@@ -404,17 +413,19 @@ export class JobLedger {
    * their tries and retry schedule kept. Nothing is dropped.
    */
   deferStarted(): void {
-    const stale = this.sql
-      .exec<OutboxRow>(
-        `SELECT event_id, type, url, body, slots, attempts, next_at FROM outbox o WHERE state = 'pending' AND type = 'job.started' AND attempts > 0
-         AND EXISTS (SELECT 1 FROM outbox t WHERE t.seq > o.seq AND t.type IN ('job.succeeded', 'job.failed', 'job.canceled'))`,
-      )
-      .toArray();
+    const stale = this.cached("outbox:stale", () =>
+      this.sql
+        .exec<OutboxRow>(
+          `SELECT event_id, type, url, body, slots, attempts, next_at FROM outbox o WHERE state = 'pending' AND type = 'job.started' AND attempts > 0
+           AND EXISTS (SELECT 1 FROM outbox t WHERE t.seq > o.seq AND t.type IN ('job.succeeded', 'job.failed', 'job.canceled'))`,
+        )
+        .toArray(),
+    );
     if (!stale.length) return;
     this.transaction(() => {
       for (const e of stale) {
-        this.sql.exec("DELETE FROM outbox WHERE event_id = ?", e.event_id);
-        this.sql.exec(
+        this.write("DELETE FROM outbox WHERE event_id = ?", e.event_id);
+        this.write(
           "INSERT INTO outbox (event_id, type, url, body, slots, attempts, next_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
           e.event_id,
           e.type,
@@ -435,13 +446,13 @@ export class JobLedger {
       .exec<{ event_id: string }>("SELECT event_id FROM outbox WHERE type IN ('job.succeeded', 'job.failed', 'job.canceled') ORDER BY seq DESC LIMIT 1")
       .toArray()[0];
     if (!out) return undefined;
-    this.sql.exec("UPDATE outbox SET state = 'pending', next_at = ? WHERE event_id = ?", Date.now(), out.event_id);
+    this.write("UPDATE outbox SET state = 'pending', next_at = ? WHERE event_id = ?", Date.now(), out.event_id);
     return out.event_id;
   }
 
   /** After all of the object's storage was deleted: the tables are made again at next use. */
   forget(): void {
     this.schemaReady = false;
-    this.cachedRow = null;
+    this.reads.clear();
   }
 }

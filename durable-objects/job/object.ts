@@ -169,7 +169,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     if (onlyQueued && row.status !== "queued") return { ok: false, code: "conflict", message: `job is ${row.status}` };
     const attempt = this.ledger.currentAttempt();
     await finish(this.room, "canceled", null, []);
-    await this.settler.leaveBackend(attempt, linesOf(row));
+    await this.settler.leaveBackend(attempt, this.room.memory.lines(linesOf(row)));
     // Its event goes out now, not at the alarm's next firing.
     this.kick();
     return { ok: true, snapshot: await this.snapshot(this.ledger.mustRow()) };
@@ -218,7 +218,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     const attempt = this.ledger.currentAttempt();
     // The slot its own attempt holds there is not given away.
     if (attempt) return attempt.backend === backend;
-    if (!linesOf(row).includes(backend)) return false;
+    if (!this.room.memory.lines(linesOf(row)).includes(backend)) return false;
     const taking = this.room.memory.grantedBy;
     if (taking !== undefined && taking !== backend) return false;
     // Taken up by a step at once, with nothing written first: were this instance lost before

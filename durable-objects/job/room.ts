@@ -18,6 +18,18 @@ export class InstanceMemory {
   renewedAt = 0;
   /** The attempt whose skip this instance sent (see JobObject's skip). */
   skipped: number | undefined;
+  /**
+   * The lines a dispatch is joining, until their answers come and what came of it is written (see
+   * the runner's dispatch): held here rather than written first, which would hold the requests
+   * back for a commit. Lost with the instance, like the requests' answers: the dispatch backstop
+   * (the alarm) asks again, and a wake-up the new instance does not expect is answered no.
+   */
+  joining: ReadonlySet<string> | undefined;
+
+  /** The lines the job waits in: those written, and those being joined. */
+  lines(written: readonly string[]): string[] {
+    return this.joining ? [...new Set([...written, ...this.joining])] : [...written];
+  }
 }
 
 export interface JobRoom {

@@ -147,7 +147,7 @@ export class AttemptRunner {
    * none free, the job waits in the line of every busy one that fits and leaves every other line.
    */
   private async dispatch(row: JobRow): Promise<void> {
-    const { env, ledger } = this.room;
+    const { env, ledger, memory } = this.room;
     const input = parseInput(row);
     const tried = triedOf(row);
     const lines = linesOf(row);
@@ -182,17 +182,21 @@ export class AttemptRunner {
     const names = new Set(join.map((b) => b.name));
     // Lines left behind (a failed-over backend, an open circuit once another is merely busy).
     await this.slots.releaseAll(lines.filter((l) => !names.has(l)));
-    // Said before joining, so a wake-up that comes at once finds the job wanted.
-    ledger.setWaiting([...names]);
-    // Joining a line the job is in keeps its place there (and puts it back if that line let it go).
-    const joined = await Promise.all(join.map(async (backend) => ({ backend, res: await this.slots.acquire(row, backend, true) })));
-    const granted = joined.find((j) => j.res.status === "granted")?.backend;
-    if (granted) return this.runAttempt(ledger.mustRow(), input, granted);
-    const queued = joined.filter((j) => j.res.status === "queued").map((j) => j.backend.name);
-    // A scheduler that could not be reached (or a circuit that opened meanwhile) says when to try again.
-    for (const { res } of joined) if (res.status === "open") retryAt = Math.min(retryAt, res.retry_at);
-    await this.slots.releaseAll(joined.filter((j) => j.res.status !== "queued").map((j) => j.backend.name));
-    ledger.setWaiting(queued, queued.length ? Date.now() + WAITING_BACKSTOP_MS : retryAt);
+    // Known before joining, so a wake-up that comes at once finds the job wanted (see `joining`).
+    memory.joining = names;
+    try {
+      // Joining a line the job is in keeps its place there (and puts it back if that line let it go).
+      const joined = await Promise.all(join.map(async (backend) => ({ backend, res: await this.slots.acquire(row, backend, true) })));
+      const granted = joined.find((j) => j.res.status === "granted")?.backend;
+      if (granted) return await this.runAttempt(ledger.mustRow(), input, granted);
+      const queued = joined.filter((j) => j.res.status === "queued").map((j) => j.backend.name);
+      // A scheduler that could not be reached (or a circuit that opened meanwhile) says when to try again.
+      for (const { res } of joined) if (res.status === "open") retryAt = Math.min(retryAt, res.retry_at);
+      await this.slots.releaseAll(joined.filter((j) => j.res.status !== "queued").map((j) => j.backend.name));
+      ledger.setWaiting(queued, queued.length ? Date.now() + WAITING_BACKSTOP_MS : retryAt);
+    } finally {
+      memory.joining = undefined;
+    }
   }
 
   /** See DISPATCH_GUARD_MS: the dispatch is due again soon unless this step records what came of it. */
@@ -211,7 +215,7 @@ export class AttemptRunner {
     const now = Date.now();
     // Granted here: leave every other line it waits in (which also frees a claim one of them granted meanwhile).
     memory.grantedBy = undefined;
-    await this.slots.releaseAll(linesOf(ledger.mustRow()).filter((l) => l !== backend.name));
+    await this.slots.releaseAll(memory.lines(linesOf(ledger.mustRow())).filter((l) => l !== backend.name));
     const n = ledger.nextAttemptNumber();
     const token = await callbackToken(env, row.id, n);
     const start = row.status === "queued" ? await prepareStart(this.room, now) : undefined;
