@@ -322,6 +322,24 @@ describe("backend scheduler", () => {
     expect(slot?.lease_until).toBe(started + 600_000);
   });
 
+  it("sets its alarm for an orphaned generation's end, with nobody waiting, and gives the slot back then", async () => {
+    const s = named("orphan-alarm");
+    await ask(s, "lost", "acme", true, 1);
+    // Began 59 s ago on a backend with a 60 s timeout: it cannot run past a second from now, well
+    // before the 60 s lease the grant set the alarm for.
+    const started = Date.now() - 59_000;
+    await s.orphan("lost", 1, started, 60_000);
+    const alarm = await runInDurableObject(s, (_o: BackendScheduler, st) => st.storage.getAlarm());
+    expect(alarm).not.toBeNull();
+    expect(alarm ?? Infinity).toBeLessThanOrEqual(started + 60_000 + 1);
+    await runInDurableObject(s, (_o: BackendScheduler, st) => {
+      st.storage.sql.exec("UPDATE slots SET lease_until = ? WHERE job_id = 'lost#1'", Date.now() - 1);
+    });
+    await runDurableObjectAlarm(s);
+    expect(await slotsOf(s)).toEqual([]);
+    expect(await ask(s, "next", "acme", true, 1)).toMatchObject({ status: "granted" });
+  });
+
   it("keeps its line when the circuit opens and tells it in bounded batches, one per alarm, so jobs can look elsewhere", async () => {
     const s = named("scatter");
     const line = Array.from({ length: 2 * SCATTER_BATCH + 3 }, (_, i) => `w${i}`);

@@ -311,6 +311,11 @@ const row = (id: string) =>
     const r = state.storage.sql.exec<JobRow>("SELECT * FROM job").one();
     return { status: r.status, waiting_on: r.waiting_on, lines: waitingLines(r).sort(), dispatch_at: r.dispatch_at, deadline_at: r.deadline_at };
   });
+/** The lines the job's instance is joining, as a dispatch holds them while its requests are out. */
+const joining = (id: string, lines: string[]) =>
+  runInDurableObject(objectFor(id), (obj: JobObject) => {
+    (obj as unknown as { room: { memory: { joining: ReadonlySet<string> | undefined } } }).room.memory.joining = new Set(lines);
+  });
 /** Makes the job's backstop due now and runs its alarm. */
 const backstop = async (id: string) => {
   await editJob(id, ["UPDATE job SET dispatch_at = ?", Date.now()]);
@@ -384,6 +389,34 @@ describe("job scheduling", () => {
     expect(again.dispatch_at).toBeGreaterThanOrEqual(before + WAITING_BACKSTOP_MS);
     expect((await linesOf("busy-a")).waiting).toEqual([id]);
     expect((await linesOf("busy-b")).waiting).toEqual([id]);
+  });
+
+  it("takes a slot granted while its request to join that line is still out, before the line is written", async () => {
+    await block("busy-a", "blocker-a");
+    await block("busy-b", "blocker-b");
+    const id = newRunId();
+    await jobStub(env, id).create(twoLinesJob(id));
+    await until("queued in both lines", () => row(id), (r) => r.lines.length === 2);
+    // As in the middle of a dispatch: no line written yet, the one being joined known to the instance.
+    await editJob(id, ["UPDATE job SET waiting_on = NULL"]);
+    await joining(id, ["busy-a"]);
+    expect(await jobStub(env, id).wake("busy-b")).toBe(false);
+    expect(await jobStub(env, id).wake("busy-a")).toBe(true);
+  });
+
+  it("leaves a line it is still joining when it is canceled, so no slot is granted to it there afterwards", async () => {
+    await clear("busy-a");
+    await block("busy-a", "blocker-a");
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id, { backend: "busy-a" }));
+    await until("queued in its line", () => row(id), (r) => r.lines.join() === "busy-a");
+    await editJob(id, ["UPDATE job SET waiting_on = NULL"]);
+    await joining(id, ["busy-a"]);
+    await jobStub(env, id).cancel("acme");
+    expect((await linesOf("busy-a")).waiting).toEqual([]);
+    await schedulerOf("busy-a").release("blocker-a", "success");
+    expect((await linesOf("busy-a")).slots).toEqual([]);
+    await clear("busy-a");
   });
 
   it("reads a line kept by the previous version (one plain name) as a one-line list", async () => {
