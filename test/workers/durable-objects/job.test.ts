@@ -298,13 +298,15 @@ const hangingCalls = async (path: string) => Number(await (await fetch(`${inject
 const block = (name: string, jobId: string) =>
   schedulerOf(name).acquire({ backend: name, jobId, tenant: "acme", maxConcurrency: 1, cooldownMs: 30_000, leaseMs: 60_000, enqueue: false });
 const clear = (name: string) =>
-  runInDurableObject(schedulerOf(name), (_o: BackendScheduler, state) => {
+  runInDurableObject(schedulerOf(name), (o: BackendScheduler, state) => {
     state.storage.sql.exec("DELETE FROM slots");
     state.storage.sql.exec("DELETE FROM claims");
     state.storage.sql.exec("DELETE FROM waiting");
     // The line's index rows too: a head left pointing at a deleted job would hide the tenant's next one.
     state.storage.sql.exec("DELETE FROM line_tenants");
     state.storage.sql.exec("UPDATE line_count SET n = 0");
+    // And the length the line keeps in memory, as a new instance would read it.
+    (o as unknown as { line: { length: number | undefined } }).line.length = undefined;
   });
 const row = (id: string) =>
   runInDurableObject(objectFor(id), (_o: JobObject, state) => {
