@@ -415,14 +415,14 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     const scatter = this.sql.exec<{ due_at: number }>("SELECT due_at FROM scatter").toArray()[0]?.due_at ?? null;
     const times = [lease, waiting && h.open_until !== null ? h.open_until : null, scatter].filter((t): t is number => t !== null);
     if (!times.length) return;
-    const at = Math.min(...times) + 1;
-    const set = afresh ? null : await this.ctx.storage.getAlarm();
-    if (set === null || set > at) await this.ctx.storage.setAlarm(at);
+    if (afresh) await this.ctx.storage.setAlarm(Math.min(...times) + 1);
+    else await this.alarmBy(Math.min(...times));
   }
 
   /**
-   * The alarm after one new time (a lease granted or renewed, an orphan's end): every earlier time
-   * already set it no later than itself (see reschedule), so only this one needs comparing.
+   * The alarm no later than `time` (just after it): moved only if it is set later or not at all.
+   * After one new time (a lease granted or renewed, an orphan's end) this alone will do: every
+   * earlier time already set it no later than itself (see reschedule).
    */
   private async alarmBy(time: number): Promise<void> {
     const at = time + 1;
