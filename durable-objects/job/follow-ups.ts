@@ -23,20 +23,29 @@ export class FollowUps {
   /** `afterAnswer`: nothing waits on it, so it may also wait for the receiver's answer. */
   add(work: () => Promise<unknown>, afterAnswer = false): void {
     this.held.push({ work, afterAnswer });
-    if (!afterAnswer) this.bound ??= setTimeout(() => this.sent(), SLOT_HOLD_MAX_MS);
+    if (!afterAnswer) this.bound ??= setTimeout(() => this.startUnanswered(), SLOT_HOLD_MAX_MS);
   }
 
-  /** The webhook request has gone out: what a GPU waits on starts now. */
+  /**
+   * The webhook request has been handed to the runtime: what a GPU waits on starts on the next
+   * turn, not this one, so the request's bytes are written before the release (another object's
+   * work, on the same thread when it is local) takes the thread.
+   */
   sent(): void {
     this.clearBound();
-    this.start(this.held.filter((h) => !h.afterAnswer));
-    this.held = this.held.filter((h) => h.afterAnswer);
+    if (this.held.some((h) => !h.afterAnswer)) this.bound = setTimeout(() => this.startUnanswered(), 0);
   }
 
   /** The receiver answered (or no request went out): everything held starts, in the background. */
   run(): void {
     this.clearBound();
     this.start(this.held.splice(0));
+  }
+
+  private startUnanswered(): void {
+    this.bound = undefined;
+    this.start(this.held.filter((h) => !h.afterAnswer));
+    this.held = this.held.filter((h) => h.afterAnswer);
   }
 
   private clearBound(): void {

@@ -27,6 +27,16 @@ describe("a job's follow-ups", () => {
     expect(ran).toEqual(["release", "index"]);
   });
 
+  it("start the slot's release on the turn after the webhook request is handed over, so its bytes go first", async () => {
+    const { f, ran, job } = followUps();
+    f.add(job("release"));
+    f.sent();
+    await Promise.resolve();
+    expect(ran).toEqual([]);
+    await sleep(0);
+    expect(ran).toEqual(["release"]);
+  });
+
   it("give the slot back within a quarter second when no webhook goes out, without the rest", async () => {
     const { f, ran, job } = followUps();
     f.add(job("release"));
