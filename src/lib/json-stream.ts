@@ -215,31 +215,35 @@ export async function parseJsonText(text: string, at: readonly string[], open: (
   } catch {
     return { value: undefined, head };
   }
-  let streamed = 0;
-  const stream = async (piece: string): Promise<string> => {
-    const sink = open(streamed++);
-    sink.write(piece);
-    await sink.end();
+  // The walk is synchronous (an await per node costs more than the walk itself on a large
+  // answer): it empties the strings at `at`, and their sinks get them afterwards, in its order.
+  const pieces: string[] = [];
+  const isAt = (path: readonly string[]): boolean => path.length === at.length && path.every((k, i) => k === at[i]);
+  const take = (piece: string): string => {
+    pieces.push(piece);
     return "";
   };
-  const isAt = (path: readonly string[]): boolean => path.length === at.length && path.every((k, i) => k === at[i]);
   // `path` is the object keys down to `v`, or null once inside an array that is not the images'.
-  const walk = async (v: unknown, path: readonly string[] | null): Promise<unknown> => {
-    if (typeof v === "string") return path && isAt(path) ? stream(v) : v.length > maxString ? "" : v;
+  const walk = (v: unknown, path: readonly string[] | null): unknown => {
+    if (typeof v === "string") return path && isAt(path) ? take(v) : v.length > maxString ? "" : v;
     if (Array.isArray(v)) {
       const images = path !== null && isAt(path);
-      const out: unknown[] = [];
-      for (const item of v) out.push(images && typeof item === "string" ? await stream(item) : await walk(item, null));
-      return out;
+      return v.map((item) => (images && typeof item === "string" ? take(item) : walk(item, null)));
     }
     if (v !== null && typeof v === "object") {
       const out: Record<string, unknown> = {};
-      for (const [k, item] of Object.entries(v)) out[k] = await walk(item, path ? [...path, k] : null);
+      for (const [k, item] of Object.entries(v)) out[k] = walk(item, path ? [...path, k] : null);
       return out;
     }
     return v;
   };
-  return { value: await walk(value, []), head };
+  const walked = walk(value, []);
+  for (const [n, piece] of pieces.entries()) {
+    const sink = open(n);
+    sink.write(piece);
+    await sink.end();
+  }
+  return { value: walked, head };
 }
 
 /** A document already in memory (a small callback body), read the same way. */
