@@ -335,6 +335,16 @@ async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => bool
   }
 }
 
+/** A job both busy backends could run, blocked in both and queued in both their lines. */
+async function queuedInBothLines(): Promise<string> {
+  await block("busy-a", "blocker-a");
+  await block("busy-b", "blocker-b");
+  const id = newRunId();
+  await jobStub(env, id).create(twoLinesJob(id));
+  await until("queued in both lines", () => row(id), (r) => r.lines.length === 2);
+  return id;
+}
+
 describe("job scheduling", () => {
   afterEach(async () => {
     await clear("busy-a");
@@ -342,11 +352,7 @@ describe("job scheduling", () => {
   });
 
   it("waits in the line of every busy backend that could run it; the first to free a slot runs it and it leaves the other line", async () => {
-    await block("busy-a", "blocker-a");
-    await block("busy-b", "blocker-b");
-    const id = newRunId();
-    await jobStub(env, id).create(twoLinesJob(id));
-    await until("queued in both lines", () => row(id), (r) => r.lines.length === 2);
+    const id = await queuedInBothLines();
     expect((await linesOf("busy-a")).waiting).toEqual([id]);
     expect((await linesOf("busy-b")).waiting).toEqual([id]);
     await schedulerOf("busy-b").release("blocker-b", "success");
@@ -394,11 +400,7 @@ describe("job scheduling", () => {
   });
 
   it("takes a slot granted while its request to join that line is still out, before the line is written", async () => {
-    await block("busy-a", "blocker-a");
-    await block("busy-b", "blocker-b");
-    const id = newRunId();
-    await jobStub(env, id).create(twoLinesJob(id));
-    await until("queued in both lines", () => row(id), (r) => r.lines.length === 2);
+    const id = await queuedInBothLines();
     // As in the middle of a dispatch: no line written yet, the one being joined known to the instance.
     await editJob(id, ["UPDATE job SET waiting_on = NULL"]);
     await joining(id, ["busy-a"]);
@@ -422,11 +424,7 @@ describe("job scheduling", () => {
   });
 
   it("reads a line kept by the previous version (one plain name) as a one-line list", async () => {
-    await block("busy-a", "blocker-a");
-    await block("busy-b", "blocker-b");
-    const id = newRunId();
-    await jobStub(env, id).create(twoLinesJob(id));
-    await until("queued in both lines", () => row(id), (r) => r.lines.length === 2);
+    const id = await queuedInBothLines();
     await editJob(id, ["UPDATE job SET waiting_on = 'busy-a'"]);
     expect(await jobStub(env, id).wake("busy-b")).toBe(false);
     expect(await jobStub(env, id).wake("busy-a")).toBe(true);
@@ -448,11 +446,7 @@ describe("job scheduling", () => {
   });
 
   it("leaves every line when it ends, so no slot is ever granted to it afterwards", async () => {
-    await block("busy-a", "blocker-a");
-    await block("busy-b", "blocker-b");
-    const id = newRunId();
-    await jobStub(env, id).create(twoLinesJob(id));
-    await until("queued in both lines", () => row(id), (r) => r.lines.length === 2);
+    const id = await queuedInBothLines();
     await jobStub(env, id).cancel("acme");
     expect((await row(id)).lines).toEqual([]);
     expect([...(await linesOf("busy-a")).waiting, ...(await linesOf("busy-b")).waiting]).toEqual([]);
