@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { generate, MODELS, options, Running, type Reply } from "./a1111";
 import { isComfyJob, runWorkflow } from "./comfyui-worker";
-import type { SimState } from "./state";
+import type { Faults, SimState } from "./state";
 import { extraSingleImage } from "./upscale";
 
 type Status = "IN_QUEUE" | "IN_PROGRESS" | "COMPLETED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
@@ -24,6 +24,8 @@ interface RunPodJob {
   /** The endpoint id it was sent to, and the simulator's base URL as the caller reached it (for `s3_url` links). */
   endpoint: string;
   baseUrl: string;
+  /** Ended, its webhook not yet answered, under `statusAfterWebhook`: `/status` still says IN_PROGRESS. */
+  webhookPending?: boolean;
 }
 
 export type Where = { endpoint: string; baseUrl: string };
@@ -77,7 +79,9 @@ export class RunPodSim {
 
   status(id: string): { status: number; body: unknown } {
     const job = this.jobs.get(id);
-    return job ? { status: 200, body: this.statusBody(job) } : { status: 404, body: { error: "job not found" } };
+    if (!job) return { status: 404, body: { error: "job not found" } };
+    if (job.webhookPending) return { status: 200, body: this.statusBody({ ...job, status: "IN_PROGRESS", endedAt: undefined, output: undefined, error: undefined }) };
+    return { status: 200, body: this.statusBody(job) };
   }
 
   /**
@@ -143,7 +147,7 @@ export class RunPodSim {
       job.status = "COMPLETED";
       job.output = reply.body;
     }
-    if (job.webhook && !faults.dropWebhooks) await this.sendWebhook(job, faults.chunkedWebhooks);
+    if (job.webhook && !faults.dropWebhooks) await this.sendWebhook(job, faults);
   }
 
   private async executeWorkflow(job: RunPodJob): Promise<void> {
@@ -164,10 +168,19 @@ export class RunPodSim {
       job.output = result;
     }
     const faults = this.state.faults("runpod");
-    if (job.webhook && !faults.dropWebhooks) await this.sendWebhook(job, faults.chunkedWebhooks);
+    if (job.webhook && !faults.dropWebhooks) await this.sendWebhook(job, faults);
   }
 
-  private async sendWebhook(job: RunPodJob, chunked: boolean): Promise<void> {
+  private async sendWebhook(job: RunPodJob, { chunkedWebhooks: chunked, statusAfterWebhook }: Faults): Promise<void> {
+    job.webhookPending = statusAfterWebhook;
+    try {
+      await this.deliverWebhook(job, chunked);
+    } finally {
+      job.webhookPending = false;
+    }
+  }
+
+  private async deliverWebhook(job: RunPodJob, chunked: boolean): Promise<void> {
     for (let attempt = 1; attempt <= WEBHOOK_ATTEMPTS; attempt++) {
       try {
         const text = JSON.stringify(this.statusBody(job));

@@ -40,6 +40,8 @@ export interface Faults {
   dropAfterAccept: number;
   /** RunPod: completion webhooks sent chunked, with no Content-Length (as a streaming client sends them). */
   chunkedWebhooks: boolean;
+  /** RunPod: `/status` says IN_PROGRESS until the completion webhook is answered (so the webhook is what settles a job). */
+  statusAfterWebhook: boolean;
   /** ComfyUI: fraction of `POST /prompt`s refused with a 400 in ComfyUI's validation shape. */
   comfyRejectRate: number;
   /** ComfyUI: its sockets closed and new ones refused while HTTP still answers (clients fall back to `/history`). */
@@ -68,6 +70,7 @@ export const DEFAULT_FAULTS: Faults = {
   staleAfterMs: 0,
   dropAfterAccept: 0,
   chunkedWebhooks: false,
+  statusAfterWebhook: false,
   comfyRejectRate: 0,
   comfySocketDown: false,
   comfyCache: false,

@@ -16,7 +16,7 @@ let dir: string;
 
 beforeAll(async () => {
   // Noise PNGs: one 2048² image is ~12 MB, so its callback is ~16 MB of base64, past the 8 MiB inline limit.
-  sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 0, incompressible: true, runpod: { chunkedWebhooks: true } }) } });
+  sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 0, incompressible: true, runpod: { chunkedWebhooks: true, statusAfterWebhook: true } }) } });
   dir = mkdtempSync(join(tmpdir(), "easel-e2e-callbacks-"));
   gw = await startGateway({
     persistDir: dir,
@@ -42,7 +42,8 @@ describe("backend callbacks", () => {
     expect(res.status).toBe(202);
     const job = await waitForJob(client, ((await res.json()) as JobView).id, 90_000);
     expect(job.status).toBe("succeeded");
-    // The callback itself settled the job (a status poll that came first would have made it a 404).
+    // The callback itself settled the job: the simulator's /status hides the end until the callback is
+    // answered, so a poll under load cannot settle it first (that callback would have been a 404).
     expect((await sim.stats()).webhooksOk).toBe(1);
     expect(job.output).toHaveLength(2);
     for (const out of job.output) {

@@ -1,4 +1,6 @@
 /** The GPU simulator itself: the wire formats and faults the other end-to-end tests rely on. */
+import { createServer, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodePng } from "../../gpu-simulator/png";
 import { decodePng } from "../../gpu-simulator/upscale";
@@ -63,6 +65,44 @@ describe("gpu-simulator", () => {
       status = ((await (await fetch(`${sim.url}/v2/ep/status/${run.id}`, { headers: { authorization: "Bearer rp" } })).json()) as { status: string }).status;
     }
     expect(status).toBe("COMPLETED");
+  });
+
+  it("keeps a RunPod job IN_PROGRESS at /status until its webhook is answered, under statusAfterWebhook", async () => {
+    const held: ServerResponse[] = [];
+    let arrived = () => {};
+    const delivered = new Promise<void>((r) => (arrived = r));
+    const receiver = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        held.push(res);
+        arrived();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    const auth = { authorization: "Bearer rp" };
+    const statusOf = async (id: string) => (await (await fetch(`${sim.url}/v2/ep/status/${id}`, { headers: auth })).json()) as { status: string; output?: unknown };
+    await sim.config({ runpod: { statusAfterWebhook: true } });
+    try {
+      const webhook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      const run = (await (await fetch(`${sim.url}/v2/ep/run`, { method: "POST", headers: auth, body: JSON.stringify({ input: { api_name: "txt2img", prompt: "x", width: 64, height: 64 }, webhook }) })).json()) as { id: string };
+      await delivered;
+      const during = await statusOf(run.id);
+      expect(during.status).toBe("IN_PROGRESS");
+      expect(during.output).toBeUndefined();
+      for (const res of held) res.writeHead(200).end();
+      let after = await statusOf(run.id);
+      for (let i = 0; i < 50 && after.status !== "COMPLETED"; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        after = await statusOf(run.id);
+      }
+      expect(after.status).toBe("COMPLETED");
+      expect(after.output).toBeDefined();
+    } finally {
+      await sim.config({ runpod: { statusAfterWebhook: false } });
+      for (const res of held) if (!res.writableEnded) res.end();
+      receiver.closeAllConnections();
+      await new Promise((r) => receiver.close(r));
+    }
   });
 
   it("upscales for real through extra-single-image: by a factor or to a size, the pixels of the input enlarged", async () => {
