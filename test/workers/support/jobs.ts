@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
-import { afterEach } from "vitest";
+import { afterEach, inject } from "vitest";
 import { jobStub } from "../../../src/jobs/client";
 import { mintRunId } from "../../../src/jobs/run-id";
+import { randomId } from "../../../src/lib/crypto";
 import type { CreateJob } from "../../../src/jobs/spec";
 
 /**
@@ -37,4 +38,45 @@ export function hangingJobs(dialect: CreateJob["dialect"] = "a1111"): () => Prom
     await jobStub(env, id).create(hangingJobInput(id, { dialect }));
     return id;
   };
+}
+
+/** How often the hanging backend was called at `path`. */
+export const hangingCalls = async (path: string) => Number(await (await fetch(`${inject("hangingBackendUrl")}/_calls?path=${encodeURIComponent(path)}`)).text());
+
+/**
+ * Fresh run ids for a test file (its storage is shared between its tests); each job made under
+ * one is canceled after its test, so none holds a connection to the hanging backend into the next.
+ */
+export function runIds(): () => string {
+  const created: string[] = [];
+  afterEach(async () => {
+    for (const id of created.splice(0)) await jobStub(env, id).cancel("acme");
+  });
+  return () => {
+    const id = randomId("run");
+    created.push(id);
+    return id;
+  };
+}
+
+/** Waits (bounded) until the job has ended, through the same long-poll dialects use. */
+export async function settled(id: string) {
+  const until = Date.now() + 20_000;
+  while (Date.now() < until) {
+    const res = await jobStub(env, id).waitForChange("acme", Number.MAX_SAFE_INTEGER, 5_000);
+    if (res.ok && res.terminal) return res.snapshot.job;
+  }
+  throw new Error(`job ${id} did not end`);
+}
+
+/** Waits (bounded) until the job runs; its events name what happened instead. */
+export async function running(id: string) {
+  const until = Date.now() + 3_000;
+  while (Date.now() < until) {
+    const res = await jobStub(env, id).get("acme");
+    if (res.ok && res.snapshot.job.status === "running") return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const events = await jobStub(env, id).events("acme");
+  throw new Error(`job ${id} never started: ${JSON.stringify(events)}`);
 }

@@ -1,0 +1,254 @@
+/**
+ * The attempt runner (durable-objects/job/runner.ts) with the real schedulers: waiting in the line
+ * of every busy backend, taking one grant, the long backstop, a lost call kept from running twice,
+ * and the deadline while a call is in flight.
+ */
+import { env } from "cloudflare:workers";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it } from "vitest";
+import type { BackendScheduler } from "../../../durable-objects/backend-scheduler";
+import { linesOf as waitingLines, type JobRow } from "../../../durable-objects/job/ledger";
+import type { JobObject } from "../../../durable-objects/job/object";
+import { WAITING_BACKSTOP_MS } from "../../../durable-objects/job/runner";
+import { jobStub } from "../../../src/jobs/client";
+import { hangingCalls, hangingJobInput, runIds, running, settled } from "../support/jobs";
+import { editJob, jobObjects, schedulerObjects } from "../support/objects";
+
+const newRunId = runIds();
+const objectFor = (id: string) => jobObjects.get(jobObjects.idFromName(id));
+const schedulerOf = (name: string) => schedulerObjects.get(schedulerObjects.idFromName(name));
+const linesOf = (name: string) =>
+  runInDurableObject(schedulerOf(name), (_o: BackendScheduler, state) => ({
+    waiting: state.storage.sql.exec<{ job_id: string }>("SELECT job_id FROM waiting ORDER BY seq").toArray().map((r) => r.job_id),
+    slots: state.storage.sql.exec<{ job_id: string }>("SELECT job_id FROM slots ORDER BY job_id").toArray().map((r) => r.job_id),
+  }));
+/** Fills a one-slot backend with a slot nobody will use, as a job running elsewhere would. */
+const block = (name: string, jobId: string) =>
+  schedulerOf(name).acquire({ backend: name, jobId, tenant: "acme", maxConcurrency: 1, cooldownMs: 30_000, leaseMs: 60_000, enqueue: false });
+const clear = (name: string) =>
+  runInDurableObject(schedulerOf(name), (o: BackendScheduler, state) => {
+    state.storage.sql.exec("DELETE FROM slots");
+    state.storage.sql.exec("DELETE FROM claims");
+    state.storage.sql.exec("DELETE FROM waiting");
+    // The line's index rows too: a head left pointing at a deleted job would hide the tenant's next one.
+    state.storage.sql.exec("DELETE FROM line_tenants");
+    state.storage.sql.exec("UPDATE line_count SET n = 0");
+    // And the length the line keeps in memory, as a new instance would read it.
+    (o as unknown as { line: { length: number | undefined } }).line.length = undefined;
+  });
+const row = (id: string) =>
+  runInDurableObject(objectFor(id), (_o: JobObject, state) => {
+    const r = state.storage.sql.exec<JobRow>("SELECT * FROM job").one();
+    return { status: r.status, waiting_on: r.waiting_on, lines: waitingLines(r).sort(), dispatch_at: r.dispatch_at, deadline_at: r.deadline_at };
+  });
+/** The lines the job's instance is joining, as a dispatch holds them while its requests are out. */
+const joining = (id: string, lines: string[]) =>
+  runInDurableObject(objectFor(id), (obj: JobObject) => {
+    (obj as unknown as { room: { memory: { joining: ReadonlySet<string> | undefined } } }).room.memory.joining = new Set(lines);
+  });
+/** Makes the job's backstop due now and runs its alarm. */
+const backstop = async (id: string) => {
+  await editJob(id, ["UPDATE job SET dispatch_at = ?", Date.now()]);
+  await runDurableObjectAlarm(objectFor(id));
+};
+const twoLinesJob = (id: string) => hangingJobInput(id, { backend: undefined, spec: { ...hangingJobInput(id).spec, model: "two-lines" } });
+
+async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 3_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > end) throw new Error(`${what}: still ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A job both busy backends could run, blocked in both and queued in both their lines. */
+async function queuedInBothLines(): Promise<string> {
+  await block("busy-a", "blocker-a");
+  await block("busy-b", "blocker-b");
+  const id = newRunId();
+  await jobStub(env, id).create(twoLinesJob(id));
+  await until("queued in both lines", () => row(id), (r) => r.lines.length === 2);
+  return id;
+}
+
+describe("job scheduling", () => {
+  afterEach(async () => {
+    await clear("busy-a");
+    await clear("busy-b");
+  });
+
+  it("waits in the line of every busy backend that could run it; the first to free a slot runs it and it leaves the other line", async () => {
+    const id = await queuedInBothLines();
+    expect((await linesOf("busy-a")).waiting).toEqual([id]);
+    expect((await linesOf("busy-b")).waiting).toEqual([id]);
+    await schedulerOf("busy-b").release("blocker-b", "success");
+    await until("running", () => row(id), (r) => r.status === "running");
+    expect((await row(id)).lines).toEqual([]);
+    expect(await linesOf("busy-b")).toEqual({ waiting: [], slots: [id] });
+    expect(await linesOf("busy-a")).toEqual({ waiting: [], slots: ["blocker-a"] });
+  });
+
+  it("takes one of two simultaneous grants: the other goes to that backend's next job at once, not held as a claim", async () => {
+    await block("busy-a", "blocker-a");
+    await block("busy-b", "blocker-b");
+    const first = newRunId();
+    const second = newRunId();
+    await jobStub(env, first).create(twoLinesJob(first));
+    await until("first queued in both lines", () => row(first), (r) => r.lines.length === 2);
+    await jobStub(env, second).create(twoLinesJob(second));
+    await until("second queued in both lines", () => row(second), (r) => r.lines.length === 2);
+    await Promise.all([schedulerOf("busy-a").release("blocker-a", "success"), schedulerOf("busy-b").release("blocker-b", "success")]);
+    // Well inside CLAIM_MS: a grant held for the first job would keep the second waiting that long.
+    await until("both running", async () => [(await row(first)).status, (await row(second)).status], (s) => s.every((x) => x === "running"));
+    const a = await linesOf("busy-a");
+    const b = await linesOf("busy-b");
+    expect([...a.waiting, ...b.waiting]).toEqual([]);
+    expect([...a.slots, ...b.slots].sort()).toEqual([first, second].sort());
+  });
+
+  it("waits with no re-check of its own: its alarm is its deadline or the long backstop", async () => {
+    await block("busy-a", "blocker-a");
+    await block("busy-b", "blocker-b");
+    const id = newRunId();
+    const before = Date.now();
+    await jobStub(env, id).create(twoLinesJob(id));
+    const { dispatch_at, deadline_at } = await until("queued in both lines", () => row(id), (r) => r.lines.length === 2 && r.dispatch_at !== null && r.dispatch_at > before + 60_000);
+    const alarm = await runInDurableObject(objectFor(id), (_o: JobObject, state) => state.storage.getAlarm());
+    expect(dispatch_at).toBeGreaterThanOrEqual(before + WAITING_BACKSTOP_MS);
+    expect(alarm).toBe(Math.min(dispatch_at ?? Infinity, deadline_at));
+    // Its backstop finds both still busy: it keeps its place in both lines and waits as long again.
+    await backstop(id);
+    const again = await row(id);
+    expect(again.lines).toEqual(["busy-a", "busy-b"]);
+    expect(again.dispatch_at).toBeGreaterThanOrEqual(before + WAITING_BACKSTOP_MS);
+    expect((await linesOf("busy-a")).waiting).toEqual([id]);
+    expect((await linesOf("busy-b")).waiting).toEqual([id]);
+  });
+
+  it("takes a slot granted while its request to join that line is still out, before the line is written", async () => {
+    const id = await queuedInBothLines();
+    // As in the middle of a dispatch: no line written yet, the one being joined known to the instance.
+    await editJob(id, ["UPDATE job SET waiting_on = NULL"]);
+    await joining(id, ["busy-a"]);
+    expect(await jobStub(env, id).wake("busy-b")).toBe(false);
+    expect(await jobStub(env, id).wake("busy-a")).toBe(true);
+  });
+
+  it("leaves a line it is still joining when it is canceled, so no slot is granted to it there afterwards", async () => {
+    await clear("busy-a");
+    await block("busy-a", "blocker-a");
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id, { backend: "busy-a" }));
+    await until("queued in its line", () => row(id), (r) => r.lines.join() === "busy-a");
+    await editJob(id, ["UPDATE job SET waiting_on = NULL"]);
+    await joining(id, ["busy-a"]);
+    await jobStub(env, id).cancel("acme");
+    expect((await linesOf("busy-a")).waiting).toEqual([]);
+    await schedulerOf("busy-a").release("blocker-a", "success");
+    expect((await linesOf("busy-a")).slots).toEqual([]);
+    await clear("busy-a");
+  });
+
+  it("reads a line kept by the previous version (one plain name) as a one-line list", async () => {
+    const id = await queuedInBothLines();
+    await editJob(id, ["UPDATE job SET waiting_on = 'busy-a'"]);
+    expect(await jobStub(env, id).wake("busy-b")).toBe(false);
+    expect(await jobStub(env, id).wake("busy-a")).toBe(true);
+  });
+
+  it("waits for its wake-up alone when only one backend can run it: no re-check before the long backstop", async () => {
+    await clear("busy-a");
+    await block("busy-a", "blocker-a");
+    const id = newRunId();
+    const before = Date.now();
+    await jobStub(env, id).create(hangingJobInput(id, { backend: "busy-a" }));
+    await until("queued in its line", () => row(id), (r) => r.lines.join() === "busy-a");
+    const { dispatch_at } = await runInDurableObject(objectFor(id), (_o: JobObject, state) => state.storage.sql.exec<{ dispatch_at: number }>("SELECT dispatch_at FROM job").one());
+    expect(dispatch_at).toBeGreaterThanOrEqual(before + 4 * 60_000);
+    await schedulerOf("busy-a").release("blocker-a", "success");
+    await until("running", () => row(id), (r) => r.status === "running");
+    await jobStub(env, id).cancel("acme");
+    await clear("busy-a");
+  });
+
+  it("leaves every line when it ends, so no slot is ever granted to it afterwards", async () => {
+    const id = await queuedInBothLines();
+    await jobStub(env, id).cancel("acme");
+    expect((await row(id)).lines).toEqual([]);
+    expect([...(await linesOf("busy-a")).waiting, ...(await linesOf("busy-b")).waiting]).toEqual([]);
+    await schedulerOf("busy-a").release("blocker-a", "success");
+    await schedulerOf("busy-b").release("blocker-b", "success");
+    expect([...(await linesOf("busy-a")).slots, ...(await linesOf("busy-b")).slots]).toEqual([]);
+  });
+
+  it("after a restart lost its call, interrupts the generation A1111 still runs and keeps its slot rather than running it again", async () => {
+    await block("busy-b", "blocker-b");
+    const id = newRunId();
+    await jobStub(env, id).create(twoLinesJob(id));
+    await running(id);
+    expect((await linesOf("busy-a")).slots).toEqual([id]);
+    const interrupts = await hangingCalls("/sdapi/v1/interrupt");
+    // A new instance after a restart knows nothing of the call in flight.
+    await runInDurableObject(objectFor(id), (obj: JobObject) => {
+      (obj as unknown as { room: { memory: { inflight: number | undefined } } }).room.memory.inflight = undefined;
+    });
+    await runDurableObjectAlarm(objectFor(id));
+    await runDurableObjectAlarm(objectFor(id));
+    const events = await jobStub(env, id).events("acme");
+    const list = events.ok ? events.events : [];
+    // Logged once, with what the backend said; the backend calls this task active, so it was interrupted.
+    expect(list.filter((e) => e.type === "attempt.lost").map((e) => e.data.found)).toEqual(["the backend is running it: interrupted"]);
+    expect(await hangingCalls("/sdapi/v1/interrupt")).toBeGreaterThan(interrupts);
+    // Still running there: the job keeps its slot and starts no second attempt.
+    expect((await linesOf("busy-a")).slots).toEqual([id]);
+    expect(list.filter((e) => e.type === "attempt.started")).toHaveLength(1);
+    expect(await row(id)).toMatchObject({ status: "running", lines: [] });
+  });
+
+  it("enforces the deadline while a synchronous call is in flight", { timeout: 20_000 }, async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id));
+    await running(id);
+    await editJob(id, ["UPDATE job SET deadline_at = ?", Date.now() - 1]);
+    // No alarm is run by hand: the heartbeat must fire during the call.
+    const job = await settled(id);
+    expect(job).toMatchObject({ status: "failed", error: { code: "timeout" } });
+  });
+
+  it("sends job.started while the call is in flight, and a failing one gives way to the terminal event", { timeout: 20_000 }, async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id, { webhook: "http://127.0.0.1:9/unreachable", webhook_events: ["job.started", "job.succeeded", "job.failed", "job.canceled"] }));
+    await running(id);
+    const rows = await until(
+      "a job.started delivery attempt",
+      async () => {
+        const res = await jobStub(env, id).deliveries("acme");
+        return res.ok ? res.deliveries : [];
+      },
+      (d) => d.some((x) => x.type === "job.started"),
+    );
+    expect(rows.map((r) => r.type)).toEqual(["job.started"]);
+    expect(await row(id)).toMatchObject({ status: "running" });
+    await jobStub(env, id).cancel("acme");
+    const after = await until(
+      "the job.canceled delivery",
+      async () => {
+        const res = await jobStub(env, id).deliveries("acme");
+        return res.ok ? res.deliveries : [];
+      },
+      (d) => d.some((x) => x.type === "job.canceled"),
+    );
+    // The canceled event went out on its first try, not after the started event's retries; the
+    // started event is still on its schedule, behind it, under its own id.
+    expect(after.filter((d) => d.type === "job.started")).toHaveLength(1);
+    const events = await jobStub(env, id).events("acme");
+    expect(events.ok && events.events.some((e) => e.type === "webhook.deferred")).toBe(true);
+    const queued = await runInDurableObject(jobObjects.get(jobObjects.idFromName(id)), (_o: JobObject, st) =>
+      st.storage.sql.exec<{ type: string; state: string; event_id: string }>("SELECT type, state, event_id FROM outbox ORDER BY seq").toArray(),
+    );
+    expect(queued.map((q) => q.type)).toEqual(["job.canceled", "job.started"]);
+    expect(queued[1]).toMatchObject({ state: "pending", event_id: after.find((d) => d.type === "job.started")?.event_id });
+  });
+});
