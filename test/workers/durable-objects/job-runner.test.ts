@@ -63,6 +63,16 @@ async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => bool
   }
 }
 
+/** A job pinned to one busy backend, queued in its line. */
+async function queuedInOneLine(): Promise<string> {
+  await clear("busy-a");
+  await block("busy-a", "blocker-a");
+  const id = newRunId();
+  await jobStub(env, id).create(hangingJobInput(id, { backend: "busy-a" }));
+  await until("queued in its line", () => row(id), (r) => r.lines.join() === "busy-a");
+  return id;
+}
+
 /** A job both busy backends could run, blocked in both and queued in both their lines. */
 async function queuedInBothLines(): Promise<string> {
   await block("busy-a", "blocker-a");
@@ -137,11 +147,7 @@ describe("job scheduling", () => {
   });
 
   it("leaves a line it is still joining when it is canceled, so no slot is granted to it there afterwards", async () => {
-    await clear("busy-a");
-    await block("busy-a", "blocker-a");
-    const id = newRunId();
-    await jobStub(env, id).create(hangingJobInput(id, { backend: "busy-a" }));
-    await until("queued in its line", () => row(id), (r) => r.lines.join() === "busy-a");
+    const id = await queuedInOneLine();
     await editJob(id, ["UPDATE job SET waiting_on = NULL"]);
     await joining(id, ["busy-a"]);
     await jobStub(env, id).cancel("acme");
@@ -159,12 +165,8 @@ describe("job scheduling", () => {
   });
 
   it("waits for its wake-up alone when only one backend can run it: no re-check before the long backstop", async () => {
-    await clear("busy-a");
-    await block("busy-a", "blocker-a");
-    const id = newRunId();
     const before = Date.now();
-    await jobStub(env, id).create(hangingJobInput(id, { backend: "busy-a" }));
-    await until("queued in its line", () => row(id), (r) => r.lines.join() === "busy-a");
+    const id = await queuedInOneLine();
     const { dispatch_at } = await runInDurableObject(objectFor(id), (_o: JobObject, state) => state.storage.sql.exec<{ dispatch_at: number }>("SELECT dispatch_at FROM job").one());
     expect(dispatch_at).toBeGreaterThanOrEqual(before + 4 * 60_000);
     await schedulerOf("busy-a").release("blocker-a", "success");
