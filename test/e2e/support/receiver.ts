@@ -12,6 +12,8 @@ export interface Delivery {
   body: string;
   json: unknown;
   receivedAt: number;
+  /** `performance.now()` of this process once the body was in, before it was parsed or verified: for timings taken in this process. */
+  arrivedAt: number;
   /** One entry per configured secret: whether that secret verifies the delivery. */
   verified: boolean[];
   /** The status the receiver answered; null while it hangs. */
@@ -36,6 +38,7 @@ export async function startReceiver(opts: { secrets: string[]; answer?: (d: Deli
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
+      const arrivedAt = performance.now();
       const body = Buffer.concat(chunks).toString("utf8");
       const headers = flatten(req.headers);
       let json: unknown = undefined;
@@ -52,7 +55,7 @@ export async function startReceiver(opts: { secrets: string[]; answer?: (d: Deli
           return false;
         }
       });
-      const delivery: Delivery = { path: req.url ?? "/", headers, body, json, receivedAt: Date.now(), verified, answered: null };
+      const delivery: Delivery = { path: req.url ?? "/", headers, body, json, receivedAt: Date.now(), arrivedAt, verified, answered: null };
       deliveries.push(delivery);
       const next = script.shift() ?? opts.answer?.(delivery) ?? { status: 200 };
       delivery.answered = next === "hang" ? null : next.status;
