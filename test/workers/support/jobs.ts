@@ -24,17 +24,25 @@ export function hangingJobInput(id: string, over: Partial<CreateJob> = {}): Crea
 }
 
 /**
- * `hangingJob()` for a test file: a minted run id, a hanging `dialect` job created under it, and
- * every such job canceled after each test, so none holds a connection into the next.
+ * For a test file: every job id passed through the returned function is canceled after each test,
+ * so none holds a connection to the hanging backend into the next.
  */
-export function hangingJobs(dialect: CreateJob["dialect"] = "a1111"): () => Promise<string> {
+function canceledAfterEach(): (id: string) => string {
   const created: string[] = [];
   afterEach(async () => {
     for (const id of created.splice(0)) await jobStub(env, id).cancel("acme");
   });
-  return async () => {
-    const id = await mintRunId(env);
+  return (id) => {
     created.push(id);
+    return id;
+  };
+}
+
+/** `hangingJob()` for a test file: a minted run id and a hanging `dialect` job created under it (canceled after each test). */
+export function hangingJobs(dialect: CreateJob["dialect"] = "a1111"): () => Promise<string> {
+  const track = canceledAfterEach();
+  return async () => {
+    const id = track(await mintRunId(env));
     await jobStub(env, id).create(hangingJobInput(id, { dialect }));
     return id;
   };
@@ -43,20 +51,10 @@ export function hangingJobs(dialect: CreateJob["dialect"] = "a1111"): () => Prom
 /** How often the hanging backend was called at `path`. */
 export const hangingCalls = async (path: string) => Number(await (await fetch(`${inject("hangingBackendUrl")}/_calls?path=${encodeURIComponent(path)}`)).text());
 
-/**
- * Fresh run ids for a test file (its storage is shared between its tests); each job made under
- * one is canceled after its test, so none holds a connection to the hanging backend into the next.
- */
+/** Fresh run ids for a test file (its storage is shared between its tests); each job made under one is canceled after its test. */
 export function runIds(): () => string {
-  const created: string[] = [];
-  afterEach(async () => {
-    for (const id of created.splice(0)) await jobStub(env, id).cancel("acme");
-  });
-  return () => {
-    const id = randomId("run");
-    created.push(id);
-    return id;
-  };
+  const track = canceledAfterEach();
+  return () => track(randomId("run"));
 }
 
 /** Waits (bounded) until the job has ended, through the same long-poll dialects use. */
