@@ -5,13 +5,25 @@
  * then 202. `POST /run`: the same write, 202, then the backend called, its image put into R2, the
  * result written and a webhook POSTed. The gateway's figures are compared with these, measured in
  * the same run on the same machine.
+ *
+ * `POST /run-contract`: `/run` plus only the durable steps the contract adds on a job's path, each
+ * one write in its own object as the gateway's are (no validation, no events, no outbox): the row
+ * in one of 16 index objects beside the job's creation (with its backstop alarm), a slot granted by
+ * the backend's line object before the attempt is written, then the call as in `/run`; the slot's
+ * release and the index's end report after the webhook. What the gateway costs over this is its own.
  */
 import { DurableObject } from "cloudflare:workers";
 
 interface FloorEnv {
   RECORDS: DurableObjectNamespace<JobRecord>;
+  LINES: DurableObjectNamespace<SlotLine>;
+  SHARDS: DurableObjectNamespace<IndexShard>;
   BUCKET: R2Bucket;
 }
+
+/** A job's backstop (the gateway's alarm at creation), then its deletion once ended. */
+const BACKSTOP_MS = 5_000;
+const RETENTION_MS = 30 * 24 * 3600_000;
 
 export class JobRecord extends DurableObject<FloorEnv> {
   write(body: string): number {
@@ -20,18 +32,76 @@ export class JobRecord extends DurableObject<FloorEnv> {
     sql.exec("INSERT INTO record (body) VALUES (?)", body);
     return body.length;
   }
+
+  /** A write that also sets the job's one alarm (`/run-contract`: its backstop, then its deletion). */
+  async writeAndAlarm(body: string, inMs: number): Promise<number> {
+    const n = this.write(body);
+    await this.ctx.storage.setAlarm(Date.now() + inMs);
+    return n;
+  }
+
+  override async alarm(): Promise<void> {}
+}
+
+/** One backend's line (`/run-contract`): a slot granted, then given back, each a commit. */
+export class SlotLine extends DurableObject<FloorEnv> {
+  private ready = false;
+
+  private get sql(): SqlStorage {
+    if (!this.ready) this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS slots (job TEXT PRIMARY KEY)");
+    this.ready = true;
+    return this.ctx.storage.sql;
+  }
+
+  acquire(job: string): boolean {
+    this.sql.exec("INSERT OR IGNORE INTO slots (job) VALUES (?)", job);
+    return true;
+  }
+
+  release(job: string): void {
+    this.sql.exec("DELETE FROM slots WHERE job = ?", job);
+  }
+}
+
+/** One of 16 index objects (`/run-contract`): a job's row before its 202, its end after. */
+export class IndexShard extends DurableObject<FloorEnv> {
+  private ready = false;
+
+  private get sql(): SqlStorage {
+    if (!this.ready) this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, status TEXT NOT NULL)");
+    this.ready = true;
+    return this.ctx.storage.sql;
+  }
+
+  add(id: string): void {
+    this.sql.exec("INSERT OR IGNORE INTO jobs (id, created_at, status) VALUES (?, ?, 'queued')", id, Date.now());
+  }
+
+  end(id: string): void {
+    this.sql.exec("UPDATE jobs SET status = 'succeeded' WHERE id = ?", id);
+  }
 }
 
 type RunRequest = { backend: string; body: unknown; webhook: string };
 
-async function run(env: FloorEnv, record: DurableObjectStub<JobRecord>, id: string, req: RunRequest): Promise<void> {
+/** `contract`: the slot and the attempt's write before the call, the end's write moving the alarm. */
+async function run(env: FloorEnv, record: DurableObjectStub<JobRecord>, id: string, req: RunRequest, contract = false): Promise<void> {
+  const line = env.LINES.get(env.LINES.idFromName("sim"));
+  if (contract) {
+    await line.acquire(id);
+    await record.write(JSON.stringify({ id, attempt: 1 }));
+  }
   const res = await fetch(req.backend, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(req.body) });
   const answer = (await res.json()) as { images?: string[] };
   const image = Uint8Array.from(atob(answer.images?.[0] ?? ""), (c) => c.charCodeAt(0));
   await env.BUCKET.put(`floor/${id}.png`, image);
-  await record.write(JSON.stringify({ id, done: true }));
+  const done = JSON.stringify({ id, done: true });
+  await (contract ? record.writeAndAlarm(done, RETENTION_MS) : record.write(done));
   await fetch(req.webhook, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ data: { id } }) });
+  if (contract) await Promise.all([line.release(id), shardOf(env, id).end(id)]);
 }
+
+const shardOf = (env: FloorEnv, id: string) => env.SHARDS.get(env.SHARDS.idFromName(`shard-${id[0]}`));
 
 export default {
   async fetch(req: Request, env: FloorEnv, ctx: ExecutionContext): Promise<Response> {
@@ -48,6 +118,11 @@ export default {
     if (pathname === "/run") {
       await record.write(body);
       ctx.waitUntil(run(env, record, id, JSON.parse(body) as RunRequest));
+      return Response.json({ id }, { status: 202 });
+    }
+    if (pathname === "/run-contract") {
+      await Promise.all([record.writeAndAlarm(body, BACKSTOP_MS), shardOf(env, id).add(id)]);
+      ctx.waitUntil(run(env, record, id, JSON.parse(body) as RunRequest, true));
       return Response.json({ id }, { status: 202 });
     }
     return new Response("not found", { status: 404 });
