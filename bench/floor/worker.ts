@@ -43,42 +43,40 @@ export class JobRecord extends DurableObject<FloorEnv> {
   override async alarm(): Promise<void> {}
 }
 
+/** An object's SQLite with its one table made at first use. */
+function withTable(ctx: DurableObjectState, ddl: string): () => SqlStorage {
+  let ready = false;
+  return () => {
+    if (!ready) ctx.storage.sql.exec(ddl);
+    ready = true;
+    return ctx.storage.sql;
+  };
+}
+
 /** One backend's line (`/run-contract`): a slot granted, then given back, each a commit. */
 export class SlotLine extends DurableObject<FloorEnv> {
-  private ready = false;
-
-  private get sql(): SqlStorage {
-    if (!this.ready) this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS slots (job TEXT PRIMARY KEY)");
-    this.ready = true;
-    return this.ctx.storage.sql;
-  }
+  private readonly sql = withTable(this.ctx, "CREATE TABLE IF NOT EXISTS slots (job TEXT PRIMARY KEY)");
 
   acquire(job: string): boolean {
-    this.sql.exec("INSERT OR IGNORE INTO slots (job) VALUES (?)", job);
+    this.sql().exec("INSERT OR IGNORE INTO slots (job) VALUES (?)", job);
     return true;
   }
 
   release(job: string): void {
-    this.sql.exec("DELETE FROM slots WHERE job = ?", job);
+    this.sql().exec("DELETE FROM slots WHERE job = ?", job);
   }
 }
 
 /** One of 16 index objects (`/run-contract`): a job's row before its 202, its end after. */
 export class IndexShard extends DurableObject<FloorEnv> {
-  private ready = false;
-
-  private get sql(): SqlStorage {
-    if (!this.ready) this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, status TEXT NOT NULL)");
-    this.ready = true;
-    return this.ctx.storage.sql;
-  }
+  private readonly sql = withTable(this.ctx, "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, status TEXT NOT NULL)");
 
   add(id: string): void {
-    this.sql.exec("INSERT OR IGNORE INTO jobs (id, created_at, status) VALUES (?, ?, 'queued')", id, Date.now());
+    this.sql().exec("INSERT OR IGNORE INTO jobs (id, created_at, status) VALUES (?, ?, 'queued')", id, Date.now());
   }
 
   end(id: string): void {
-    this.sql.exec("UPDATE jobs SET status = 'succeeded' WHERE id = ?", id);
+    this.sql().exec("UPDATE jobs SET status = 'succeeded' WHERE id = ?", id);
   }
 }
 

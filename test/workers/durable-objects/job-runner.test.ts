@@ -63,6 +63,12 @@ async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => bool
   }
 }
 
+/** The job's webhook delivery log. */
+const deliveriesOf = async (id: string) => {
+  const res = await jobStub(env, id).deliveries("acme");
+  return res.ok ? res.deliveries : [];
+};
+
 /** A job pinned to one busy backend, queued in its line. */
 async function queuedInOneLine(): Promise<string> {
   await clear("busy-a");
@@ -225,10 +231,7 @@ describe("job scheduling", () => {
     await running(id);
     const rows = await until(
       "a job.started delivery attempt",
-      async () => {
-        const res = await jobStub(env, id).deliveries("acme");
-        return res.ok ? res.deliveries : [];
-      },
+      () => deliveriesOf(id),
       (d) => d.some((x) => x.type === "job.started"),
     );
     expect(rows.map((r) => r.type)).toEqual(["job.started"]);
@@ -236,10 +239,7 @@ describe("job scheduling", () => {
     await jobStub(env, id).cancel("acme");
     const after = await until(
       "the job.canceled delivery",
-      async () => {
-        const res = await jobStub(env, id).deliveries("acme");
-        return res.ok ? res.deliveries : [];
-      },
+      () => deliveriesOf(id),
       (d) => d.some((x) => x.type === "job.canceled"),
     );
     // The canceled event went out on its first try, not after the started event's retries; the
