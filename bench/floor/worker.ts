@@ -84,9 +84,8 @@ type RunRequest = { backend: string; body: unknown; webhook: string };
 
 /** `contract`: the slot and the attempt's write before the call, the end's write moving the alarm. */
 async function run(env: FloorEnv, record: DurableObjectStub<JobRecord>, id: string, req: RunRequest, contract = false): Promise<void> {
-  const line = env.LINES.get(env.LINES.idFromName("sim"));
   if (contract) {
-    await line.acquire(id);
+    await lineOf(env).acquire(id);
     await record.write(JSON.stringify({ id, attempt: 1 }));
   }
   const res = await fetch(req.backend, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(req.body) });
@@ -96,9 +95,10 @@ async function run(env: FloorEnv, record: DurableObjectStub<JobRecord>, id: stri
   const done = JSON.stringify({ id, done: true });
   await (contract ? record.writeAndAlarm(done, RETENTION_MS) : record.write(done));
   await fetch(req.webhook, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ data: { id } }) });
-  if (contract) await Promise.all([line.release(id), shardOf(env, id).end(id)]);
+  if (contract) await Promise.all([lineOf(env).release(id), shardOf(env, id).end(id)]);
 }
 
+const lineOf = (env: FloorEnv) => env.LINES.get(env.LINES.idFromName("sim"));
 const shardOf = (env: FloorEnv, id: string) => env.SHARDS.get(env.SHARDS.idFromName(`shard-${id[0]}`));
 
 export default {
