@@ -84,6 +84,8 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     const existing = this.ledger.row();
     if (existing) return { snapshot: await this.snapshot(existing), created: false };
     const input = CreateJobSchema.parse(raw);
+    // Before anything is written, so that its request does not wait for the creation's commit.
+    this.runner.open(input);
     this.ledger.create(input, input.created_at ?? Date.now());
     await this.reschedule(true);
     // The answer shows the job as created; its dispatch starts after.
@@ -224,6 +226,8 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     // Taken up by a step at once, with nothing written first: were this instance lost before
     // that, the claim lapses at the scheduler, which puts the job back in line and wakes it again.
     this.room.memory.grantedBy = backend;
+    // The creation's request to this line was answered before this grant: the dispatch asks again.
+    if (this.room.memory.opening?.backend === backend) this.room.memory.opening = undefined;
     this.kick();
     return true;
   }

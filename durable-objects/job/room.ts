@@ -1,4 +1,5 @@
 /** What the parts of a job object share: its state, its environment, its ledger and its alarm. */
+import type { AcquireResult } from "../../src/contracts/scheduler";
 import type { Env } from "../../src/env";
 import type { FollowUps } from "./follow-ups";
 import type { JobLedger } from "./ledger";
@@ -25,6 +26,11 @@ export class InstanceMemory {
    * (the alarm) asks again, and a wake-up the new instance does not expect is answered no.
    */
   joining: ReadonlySet<string> | undefined;
+  /**
+   * The new job's first scheduler request, sent before its creation was written (see the runner's
+   * `open`), for its first dispatch to take up rather than ask again.
+   */
+  opening: { backend: string; enqueue: boolean; answer: Promise<AcquireResult> } | undefined;
 
   /** The lines the job waits in: those written, and those being joined. */
   lines(written: readonly string[]): string[] {

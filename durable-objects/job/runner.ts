@@ -7,6 +7,7 @@ import { saveNodes } from "../../src/jobs/workflow-graph";
 import { adapterFor } from "../../src/backends";
 import { fittingBackends } from "../../src/backends/models";
 import type { Outcome } from "../../src/backends/types";
+import type { AcquireResult } from "../../src/contracts/scheduler";
 import { config, type BackendConfig } from "../../src/config";
 import { callbackToken } from "../../src/jobs/callback-token";
 import type { StoredJobInput } from "../../src/jobs/spec";
@@ -143,17 +144,49 @@ export class AttemptRunner {
   }
 
   /**
+   * Sends a new job's first dispatch request before its creation is written (the caller writes it
+   * next): a request sent after a write is held until that write is durable (the output gate), and
+   * the dispatch would wait for the creation's commit and then for the scheduler's in turn, where
+   * now it waits for the longer of the two. Its first step's dispatch takes the answer up. Lost
+   * with the instance, or unused, what it asked for is given back as a lost request's is: the claim
+   * lapses at the scheduler, whose check finds no attempt holding it, and a wake-up finds no job
+   * that wants it.
+   */
+  open(input: StoredJobInput): void {
+    const candidates = this.candidates(input, new Set(), []);
+    const first = candidates[0];
+    if (!first) return;
+    const { memory } = this.room;
+    // As in dispatch: with one backend to choose from, the slot is asked for and the line joined at once.
+    const enqueue = candidates.length === 1;
+    if (enqueue) memory.joining = new Set([first.name]);
+    memory.opening = { backend: first.name, enqueue, answer: this.slots.acquire(input, first, enqueue) };
+  }
+
+  /** The backends that could run the job and have not failed it; the lines it waits in first (a slot granted there is its claim). */
+  private candidates(input: StoredJobInput, tried: ReadonlySet<string>, lines: readonly string[]): BackendConfig[] {
+    const all = fittingBackends(config.backends(this.room.env), { type: input.spec.type, model: input.spec.model, sampler: input.spec.sampler, backend: input.backend, pinOverridesModels: input.pin_overrides_models, among: input.backends });
+    return all.filter((b) => !tried.has(b.name)).sort((a, b) => Number(lines.includes(b.name)) - Number(lines.includes(a.name)));
+  }
+
+  /** The answer to this request if `open` sent it already (once), else the request sent now. */
+  private acquire(row: JobRow, backend: BackendConfig, enqueue: boolean): Promise<AcquireResult> {
+    const { memory } = this.room;
+    const opening = memory.opening;
+    memory.opening = undefined;
+    if (opening?.backend === backend.name && opening.enqueue === enqueue) return opening.answer;
+    return this.slots.acquire(row, backend, enqueue);
+  }
+
+  /**
    * Finds a backend with a free slot and runs the job there, failing over while any is left; with
    * none free, the job waits in the line of every busy one that fits and leaves every other line.
    */
   private async dispatch(row: JobRow): Promise<void> {
-    const { env, ledger, memory } = this.room;
+    const { ledger, memory } = this.room;
     const input = parseInput(row);
-    const tried = triedOf(row);
     const lines = linesOf(row);
-    const all = fittingBackends(config.backends(env), { type: input.spec.type, model: input.spec.model, sampler: input.spec.sampler, backend: input.backend, pinOverridesModels: input.pin_overrides_models, among: input.backends });
-    // The lines the job waits in come first: a slot granted there is this job's claim.
-    const candidates = all.filter((b) => !tried.has(b.name)).sort((a, b) => Number(lines.includes(b.name)) - Number(lines.includes(a.name)));
+    const candidates = this.candidates(input, triedOf(row), lines);
     if (!candidates.length) {
       const last = ledger.lastAttemptError();
       await finish(this.room, "failed", { code: "backend_failed", message: last ?? "no configured backend serves this job" }, []);
@@ -167,7 +200,7 @@ export class AttemptRunner {
     // With one backend to choose from there is nothing to compare: the job asks for a slot and
     // joins the line in one request, which halves the scheduler's work for a burst of such jobs.
     if (candidates.length > 1) for (const backend of candidates) {
-      const res = await this.slots.acquire(row, backend, false);
+      const res = await this.acquire(row, backend, false);
       if (res.status === "granted") return this.runAttempt(ledger.mustRow(), input, backend);
       if (res.status === "busy") busy.push(backend);
       if (res.status === "open") {
@@ -186,7 +219,7 @@ export class AttemptRunner {
     memory.joining = names;
     try {
       // Joining a line the job is in keeps its place there (and puts it back if that line let it go).
-      const joined = await Promise.all(join.map(async (backend) => ({ backend, res: await this.slots.acquire(row, backend, true) })));
+      const joined = await Promise.all(join.map(async (backend) => ({ backend, res: await this.acquire(row, backend, true) })));
       const granted = joined.find((j) => j.res.status === "granted")?.backend;
       if (granted) return await this.runAttempt(ledger.mustRow(), input, granted);
       const queued = joined.filter((j) => j.res.status === "queued").map((j) => j.backend.name);

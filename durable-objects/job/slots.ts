@@ -11,7 +11,7 @@ export const RENEW_MS = 20_000;
 export class Slots {
   constructor(private readonly room: JobRoom) {}
 
-  async acquire(row: JobRow, backend: BackendConfig, enqueue: boolean): Promise<AcquireResult> {
+  async acquire(row: Pick<JobRow, "id" | "tenant">, backend: BackendConfig, enqueue: boolean): Promise<AcquireResult> {
     try {
       return await this.scheduler(backend.name).acquire({
         backend: backend.name,

@@ -152,6 +152,31 @@ describe("job scheduling", () => {
     expect(await jobStub(env, id).wake("busy-a")).toBe(true);
   });
 
+  it("asks its backend for a slot once on its way to running: the request sent at its creation is the one its dispatch uses", async () => {
+    await clear("busy-a");
+    const before = (await schedulerOf("busy-a").status()).requests;
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id, { backend: "busy-a" }));
+    await running(id);
+    expect((await linesOf("busy-a")).slots).toEqual([id]);
+    expect((await schedulerOf("busy-a").status()).requests - before).toBe(1);
+  });
+
+  it("takes a slot granted after the line answered the request made at its creation, by asking again rather than trusting that answer", async () => {
+    const id = await queuedInOneLine();
+    // As before the first step: no line written, the creation's request answered "queued" and not yet taken up.
+    await editJob(id, ["UPDATE job SET waiting_on = NULL, dispatch_at = ?", Date.now()]);
+    await runInDurableObject(objectFor(id), (obj: JobObject) => {
+      const memory = (obj as unknown as { room: { memory: { joining: ReadonlySet<string> | undefined; opening: unknown } } }).room.memory;
+      memory.joining = new Set(["busy-a"]);
+      memory.opening = { backend: "busy-a", enqueue: true, answer: Promise.resolve({ status: "queued" }) };
+    });
+    // The slot frees: the line grants it to the job, which runs now, not when the claim would lapse.
+    await schedulerOf("busy-a").release("blocker-a", "success");
+    await until("running", () => row(id), (r) => r.status === "running");
+    expect((await linesOf("busy-a")).slots).toEqual([id]);
+  });
+
   it("leaves a line it is still joining when it is canceled, so no slot is granted to it there afterwards", async () => {
     const id = await queuedInOneLine();
     await editJob(id, ["UPDATE job SET waiting_on = NULL"]);
