@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { startGateway, startSimulatorProcess, type GatewayProcess } from "../test/e2e/support/processes";
 import { connectDevTools, measurePeak } from "./memory";
 import { comfyui } from "./comfyui";
+import { fsyncs } from "./fsyncs";
 import { phases } from "./phases";
 import { scale } from "./scale";
 import { startReceiver } from "../test/e2e/support/receiver";
@@ -366,6 +367,7 @@ const sections: Record<string, () => Promise<void>> = {
   scale: () => scale({ auth, submit, job: JOB, secret: SECRET, withGateway, report, sizes: process.argv[3]?.split(",").map(Number) }),
   comfyui: () => comfyui({ auth, secret: SECRET, withGateway, report }),
   phases: () => phases({ auth, secret: SECRET, job: JOB, floorConfig: FLOOR_CONFIG, withGateway, report }),
+  fsyncs: () => fsyncs({ auth, secret: SECRET, job: JOB, floorConfig: FLOOR_CONFIG, withGateway, report }),
 };
 for (const [name, run] of Object.entries(sections)) if (!process.argv[2] || process.argv[2] === name) await run();
 console.log(JSON.stringify(results));
