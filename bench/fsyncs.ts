@@ -14,23 +14,12 @@ import { join } from "node:path";
 import type { GatewayProcess } from "../test/e2e/support/processes";
 import { startSimulatorProcess } from "../test/e2e/support/processes";
 import { startReceiver } from "../test/e2e/support/receiver";
+import { sleep, workerdPid, type TracedContext } from "./traced";
 
 const JOBS = 20;
 const WARM_UP = 15;
 /** After each webhook: the job's follow-ups (the slot's release, the index's end report) are counted too. */
 const AFTER_MS = 300;
-
-type WithGateway = <T>(vars: Record<string, string>, fn: (url: string, gw: GatewayProcess) => Promise<T>, config?: string) => Promise<T>;
-interface FsyncsContext {
-  auth: Record<string, string>;
-  secret: string;
-  job: Record<string, unknown>;
-  floorConfig: string;
-  withGateway: WithGateway;
-  report: (name: string, value: string) => void;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The storage a synced file belongs to: a Durable Object class, its alarms, or R2 (the object's own database file and journal counted as one). */
 function storageOf(path: string): string {
@@ -44,8 +33,7 @@ function storageOf(path: string): string {
 /** `JOBS` jobs under strace after `WARM_UP`: fsyncs per job and their time (ms per job), in all and by storage. */
 async function measure(gw: GatewayProcess, one: () => Promise<void>): Promise<{ count: number; ms: number; by: Map<string, number> } | string> {
   for (let i = 0; i < WARM_UP; i++) await one();
-  const pgid = gw.pgid();
-  const pid = pgid === undefined ? "" : (spawnSync("pgrep", ["-g", String(pgid), "-f", "bin/workerd"], { encoding: "utf8" }).stdout.trim().split("\n").at(-1) ?? "");
+  const pid = workerdPid(gw);
   if (!pid) return "workerd not found";
   const dir = mkdtempSync(join(tmpdir(), "easel-fsyncs-"));
   const file = join(dir, "strace.txt");
@@ -73,7 +61,7 @@ async function measure(gw: GatewayProcess, one: () => Promise<void>): Promise<{ 
   }
 }
 
-export async function fsyncs(ctx: FsyncsContext): Promise<void> {
+export async function fsyncs(ctx: TracedContext): Promise<void> {
   if (spawnSync("strace", ["-V"]).status !== 0) {
     ctx.report("fsyncs", "skipped: strace is not installed");
     return;

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import type { GatewayProcess } from "../test/e2e/support/processes";
 import { startSimulatorProcess } from "../test/e2e/support/processes";
 import { startReceiver } from "../test/e2e/support/receiver";
+import { sleep, workerdPid, type TracedContext } from "./traced";
 
 const FREQUENCY_HZ = 4000;
 const JOBS = 40;
@@ -19,22 +20,11 @@ const WARM_UP = 15;
 /** After each webhook: the job's follow-ups (the slot's release, the index's end report) run here. */
 const AFTER_MS = 300;
 
-type WithGateway = <T>(vars: Record<string, string>, fn: (url: string, gw: GatewayProcess) => Promise<T>, config?: string) => Promise<T>;
-interface PhasesContext {
-  auth: Record<string, string>;
-  secret: string;
-  job: Record<string, unknown>;
-  floorConfig: string;
-  withGateway: WithGateway;
-  report: (name: string, value: string) => void;
-}
-
 /** A job's moments on the monotonic clock (ms): submitted, generation started and ended, webhook received, follow-ups over. */
 type Moments = [submit: number, started: number, ended: number, received: number, after: number];
 const PHASES = ["submit → the backend starts generating", "the backend generating", "generation over → webhook received", "after the webhook (follow-ups)"] as const;
 
 const mono = (): number => Number(process.hrtime.bigint()) / 1e6;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 /** The sample times (ms) of the process's busiest thread: workerd runs every isolate on one. */
@@ -68,8 +58,7 @@ const countIn = (sorted: number[], from: number, to: number): number => {
 /** Runs `one` WARM_UP times, then JOBS times under `perf`; the CPU (ms per job) and wall p50 of each phase. */
 async function measure(gw: GatewayProcess, one: (i: number) => Promise<Moments>): Promise<{ cpu: number; wall: number }[] | string> {
   for (let i = 0; i < WARM_UP; i++) await one(i);
-  const pgid = gw.pgid();
-  const pid = pgid === undefined ? "" : (spawnSync("pgrep", ["-g", String(pgid), "-f", "bin/workerd"], { encoding: "utf8" }).stdout.trim().split("\n").at(-1) ?? "");
+  const pid = workerdPid(gw);
   if (!pid) return "workerd not found";
   const dir = mkdtempSync(join(tmpdir(), "easel-phases-"));
   const file = join(dir, "perf.data");
@@ -93,7 +82,7 @@ async function measure(gw: GatewayProcess, one: (i: number) => Promise<Moments>)
   }
 }
 
-export async function phases(ctx: PhasesContext): Promise<void> {
+export async function phases(ctx: TracedContext): Promise<void> {
   if (spawnSync("perf", ["--version"]).status !== 0) {
     ctx.report("phases", "skipped: Linux perf is not installed");
     return;
