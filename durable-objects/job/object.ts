@@ -171,7 +171,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     if (onlyQueued && row.status !== "queued") return { ok: false, code: "conflict", message: `job is ${row.status}` };
     const attempt = this.ledger.currentAttempt();
     await finish(this.room, "canceled", null, []);
-    await this.settler.leaveBackend(attempt, this.room.memory.lines(linesOf(row)));
+    await this.settler.leaveBackend(attempt, await this.runner.linesToLeave(row));
     // Its event goes out now, not at the alarm's next firing.
     this.kick();
     return { ok: true, snapshot: await this.snapshot(this.ledger.mustRow()) };

@@ -139,7 +139,7 @@ export class AttemptRunner {
     if (TERMINAL.has(row.status) || !dueBy(row.deadline_at)) return false;
     const attempt = this.room.ledger.currentAttempt();
     await finish(this.room, "failed", { code: "timeout", message: `the job did not finish within ${parseInput(row).timeout_s} s` }, []);
-    await this.settler.leaveBackend(attempt, linesOf(row));
+    await this.settler.leaveBackend(attempt, await this.linesToLeave(row));
     return true;
   }
 
@@ -161,6 +161,22 @@ export class AttemptRunner {
     const enqueue = candidates.length === 1;
     if (enqueue) memory.joining = new Set([first.name]);
     memory.opening = { backend: first.name, enqueue, answer: this.slots.acquire(input, first, enqueue) };
+  }
+
+  /**
+   * The lines a job that ends here leaves: those written, those being joined, and the one its
+   * creation's request went to if no dispatch took its answer up (a job with several backends asks
+   * the first without joining its line, and a slot granted there would otherwise be held until its
+   * lease lapsed). That answer is awaited first, so the leaving reaches the line after the request.
+   */
+  async linesToLeave(row: JobRow): Promise<string[]> {
+    const { memory } = this.room;
+    const opening = memory.opening;
+    memory.opening = undefined;
+    const lines = memory.lines(linesOf(row));
+    if (!opening || lines.includes(opening.backend)) return lines;
+    const res = await opening.answer;
+    return res.status === "granted" || res.status === "queued" ? [...lines, opening.backend] : lines;
   }
 
   /** The backends that could run the job and have not failed it; the lines it waits in first (a slot granted there is its claim). */

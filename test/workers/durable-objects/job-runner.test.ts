@@ -188,6 +188,24 @@ describe("job scheduling", () => {
     await clear("busy-a");
   });
 
+  it("gives back a slot its creation's request was granted when it is canceled before its first step took it up", async () => {
+    const id = await queuedInBothLines();
+    // As a job with two backends stands before its first step: in no line, its creation's request
+    // (to the first backend, without joining its line) granted a slot, its answer not taken up.
+    await schedulerOf("busy-a").release(id, "neutral");
+    await schedulerOf("busy-b").release(id, "neutral");
+    await editJob(id, ["UPDATE job SET waiting_on = NULL"]);
+    await clear("busy-a");
+    const granted = await schedulerOf("busy-a").acquire({ backend: "busy-a", jobId: id, tenant: "acme", maxConcurrency: 1, cooldownMs: 30_000, leaseMs: 60_000, enqueue: false });
+    expect(granted.status).toBe("granted");
+    await runInDurableObject(objectFor(id), (obj: JobObject) => {
+      (obj as unknown as { room: { memory: { opening: unknown } } }).room.memory.opening = { backend: "busy-a", enqueue: false, answer: Promise.resolve(granted) };
+    });
+    await jobStub(env, id).cancel("acme");
+    // The slot is free for the backend's next job at once, not when the lease would lapse.
+    expect((await linesOf("busy-a")).slots).toEqual([]);
+  });
+
   it("reads a line kept by the previous version (one plain name) as a one-line list", async () => {
     const id = await queuedInBothLines();
     await editJob(id, ["UPDATE job SET waiting_on = 'busy-a'"]);
