@@ -57,6 +57,8 @@ export async function scale(t: Tools): Promise<void> {
           if (!found) throw new Error("the bench backend is not listed");
           return found;
         };
+        // The log so far (wrangler's start-up warnings): only what follows is the drain's context.
+        const started = gw.logs();
         // Four blockers hold every slot while the line is filled.
         await sim.config({ msPerImage: HOLD_MS });
         const blockers = await Promise.all(Array.from({ length: SLOTS }, () => t.submit(base)));
@@ -86,7 +88,9 @@ export async function scale(t: Tools): Promise<void> {
         const ends = drained.map((j) => Date.parse(j.completed_at)).filter((x) => !Number.isNaN(x));
         const seconds = (Math.max(...ends) - t0) / 1000;
         // What the runtime said meanwhile (a restarted object, SQLite out of memory): the figures' context.
-        const errors = gw.logs().split("\n").filter((l) => /error|SQLITE|overloaded|restart/i.test(l));
+        const logs = gw.logs();
+        // The log keeps its last 200 lines: once it has rolled over, all of it is read.
+        const errors = (logs.startsWith(started) ? logs.slice(started.length) : logs).split("\n").filter((l) => /error|SQLITE|overloaded|restart/i.test(l));
         const kinds = [...new Set(errors.map((l) => l.replace(/run_[a-z2-7]+/g, "run_…").slice(0, 160)))].slice(0, 3);
         if (errors.length) t.report(`  runtime errors in the ${n} drain (first kinds)`, `${errors.length}: ${kinds.join(" | ")}`);
         return {
