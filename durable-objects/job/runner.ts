@@ -175,8 +175,8 @@ export class AttemptRunner {
     memory.opening = undefined;
     const lines = memory.lines(linesOf(row));
     if (!opening || lines.includes(opening.backend)) return lines;
-    const res = await opening.answer;
-    return res.status === "granted" || res.status === "queued" ? [...lines, opening.backend] : lines;
+    // Only a request that did not join the line gets here (one that did is among `lines`): a grant is what it can hold.
+    return (await opening.answer).status === "granted" ? [...lines, opening.backend] : lines;
   }
 
   /** The backends that could run the job and have not failed it; the lines it waits in first (a slot granted there is its claim). */
