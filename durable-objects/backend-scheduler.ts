@@ -369,7 +369,10 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
       const unwanted = answers.filter((a) => a.wants === false).map((a) => a.jobId);
       if (!unwanted.length) return;
       for (const jobId of unwanted) {
-        this.sql.exec("DELETE FROM slots WHERE job_id = ?", jobId);
+        // Only a claim still untaken goes back: a job may take it (its dispatch's acquire) while
+        // its answer is on the way, a "no" given for another line's grant. Its generation then
+        // runs here, and freeing its slot would let one more job start than max_concurrency.
+        this.sql.exec("DELETE FROM slots WHERE job_id = ? AND job_id IN (SELECT job_id FROM claims)", jobId);
         this.sql.exec("DELETE FROM claims WHERE job_id = ?", jobId);
       }
       now = Date.now();

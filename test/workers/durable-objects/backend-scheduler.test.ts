@@ -283,6 +283,24 @@ describe("backend scheduler", () => {
     expect(await s.status()).toMatchObject({ active: 1, waiting: 0 });
   });
 
+  it("keeps a slot its job took while the wake-up was out, even when the job's answer is no", async () => {
+    const s = named("taken-meanwhile");
+    await ask(s, "holder", "acme", true, 1);
+    await ask(s, "taker", "acme", true, 1);
+    await runInDurableObject(s, async (o: BackendScheduler) => {
+      // The job waits in two lines and was woken by the other one first: it answers this wake-up
+      // no, but its dispatch asks here first and takes the claim before that answer arrives.
+      (o as unknown as { ask: (jobId: string) => Promise<boolean | undefined> }).ask = async (jobId) => {
+        expect(await o.acquire({ backend: "taken-meanwhile", jobId, tenant: "acme", maxConcurrency: 1, cooldownMs: 30_000, leaseMs: 60_000, enqueue: false })).toMatchObject({ status: "granted" });
+        return false;
+      };
+      await o.release("holder", "success");
+    });
+    // Its generation runs here: the slot stays its own, and nobody else gets one.
+    expect((await slotsOf(s)).map((r) => r.job_id)).toEqual(["taker"]);
+    expect(await ask(s, "newcomer", "acme", false, 1)).toMatchObject({ status: "busy" });
+  });
+
   it("grants from the line only a short claim, which lapses if the job never takes it", async () => {
     const s = named("claim");
     await jobIn("taker", "wanting", "claim");
