@@ -217,7 +217,7 @@ async function main(): Promise<number> {
     }
     const job: Accepted = { ...p, runId, submittedAt, acceptedAt: Date.now() };
     accepted.push(job);
-    if (Number(p.tag.slice(1)) % CANCEL_EVERY === 7) void cancelSoon(job);
+    if (Number(p.tag.slice(1)) % CANCEL_EVERY === 7 % CANCEL_EVERY) void cancelSoon(job);
   }
 
   function dialectRequest(p: Planned, prompt: string): [string, RequestInit] {
