@@ -36,8 +36,11 @@ for (const [name, v] of Object.entries({ JOBS, RATE, RECEIVER_DOWN_MS, BACKEND_D
   if (!Number.isFinite(v) || v <= 0) throw new Error(`soak: ${name} must be a positive number`);
 }
 
-const KEY = "sk_soak";
-const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/** Two tenants, jobs in turns: their lines share every backend, and neither may see or sign for the other. */
+const TENANTS = [
+  { name: "soak", key: "sk_soak", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" },
+  { name: "soak-b", key: "sk_soak_b", secret: "whsec_C2FVsBQIhrscChlQiMV+b5sSYspob7oD" },
+] as const;
 const V15 = "v1-5-pruned-emaonly";
 const CHILL = "chilloutmix-Ni";
 const MS_PER_IMAGE = 250;
@@ -73,6 +76,8 @@ function workflowOf(prompt: string, model: string): Record<string, { class_type:
 
 interface Planned {
   tag: string;
+  /** Index into TENANTS. */
+  tenant: 0 | 1;
   kind: Kind;
   model: string | undefined;
   img2img: boolean;
@@ -112,12 +117,12 @@ async function main(): Promise<number> {
   ];
 
   let receiverUpAt = Number.POSITIVE_INFINITY;
-  const receiver = await startReceiver({ secrets: [SECRET], answer: (d) => (d.receivedAt < receiverUpAt ? { status: 503 } : { status: 200 }) });
+  const receiver = await startReceiver({ secrets: TENANTS.map((t) => t.secret), answer: (d) => (d.receivedAt < receiverUpAt ? { status: 503 } : { status: 200 }) });
   const stateDir = mkdtempSync(join(tmpdir(), "easel-soak-"));
   const gw = await startGateway({
     persistDir: stateDir,
     vars: {
-      TENANTS: JSON.stringify({ soak: { api_keys: [KEY], webhook_secrets: [SECRET] } }),
+      TENANTS: JSON.stringify(Object.fromEntries(TENANTS.map((t) => [t.name, { api_keys: [t.key], webhook_secrets: [t.secret] }]))),
       BACKENDS: JSON.stringify(backends),
       ALLOW_PRIVATE_URLS: "true",
       URL_SIGNING_SECRET: "soak",
@@ -158,14 +163,14 @@ async function main(): Promise<number> {
       await sleep(250);
     }
   }
-  const auth = { authorization: `Bearer ${KEY}`, "content-type": "application/json" };
+  const authOf = (j: Planned) => ({ authorization: `Bearer ${TENANTS[j.tenant].key}`, "content-type": "application/json" });
 
   // ---- the plan: kinds and models in rotation, so every combination is present ----
   const plan: Planned[] = Array.from({ length: JOBS }, (_, i) => {
     const kind = KINDS[i % KINDS.length] as Kind;
     const img2img = kind === "v1-img2img" || kind === "cerebrium" || ((kind === "modelslab" || kind === "runpod" || kind === "eks") && Math.floor(i / KINDS.length) % 2 === 1);
     const model = kind === "cerebrium" ? undefined : kind === "v1-workflow" ? V15 : Math.floor(i / 3) % 2 ? CHILL : V15;
-    return { tag: `s${i}`, kind, model, img2img };
+    return { tag: `s${i}`, tenant: (Math.floor(i / (2 * KINDS.length)) % 2) as 0 | 1, kind, model, img2img };
   });
 
   const accepted: Accepted[] = [];
@@ -197,7 +202,7 @@ async function main(): Promise<number> {
       // A /v1 client retries a submit that hit a restart, with the same Idempotency-Key (bounded).
       const until = Date.now() + 120_000;
       for (;;) {
-        res = await send("/v1/jobs", { method: "POST", headers: { ...auth, "idempotency-key": p.tag }, body });
+        res = await send("/v1/jobs", { method: "POST", headers: { ...authOf(p), "idempotency-key": p.tag }, body });
         if ((res && res.status < 500) || Date.now() > until) break;
         await sleep(500);
       }
@@ -225,7 +230,7 @@ async function main(): Promise<number> {
     switch (p.kind) {
       case "modelslab":
         return json(p.img2img ? "/api/v3/img2img" : "/api/v3/text2img", {
-          key: KEY,
+          key: TENANTS[p.tenant].key,
           prompt,
           width: "64",
           height: "64",
@@ -243,10 +248,10 @@ async function main(): Promise<number> {
             input: { api_name: p.img2img ? "img2img" : "txt2img", prompt, width: 64, height: 64, steps: 2, override_settings: { sd_model_checkpoint: p.model }, ...(p.img2img ? { init_images: [initB64] } : {}) },
             webhook: hook(p.tag),
           },
-          { authorization: `Bearer ${KEY}` },
+          { authorization: `Bearer ${TENANTS[p.tenant].key}` },
         );
       case "cerebrium":
-        return json("/cerebrium/predict", { prompt, image: initB64, num_inference_steps: 2, webhook_endpoint: hook(p.tag) }, { authorization: KEY });
+        return json("/cerebrium/predict", { prompt, image: initB64, num_inference_steps: 2, webhook_endpoint: hook(p.tag) }, { authorization: TENANTS[p.tenant].key });
       case "eks":
         return json(
           "/eks/v1/tasks",
@@ -256,7 +261,7 @@ async function main(): Promise<number> {
               content: { prompt, steps: 2, width: 64, height: 64, alwayson_scripts: { sd_model_checkpoint: p.model }, ...(p.img2img ? { init_images: [initB64] } : {}) },
             },
           },
-          { "x-api-key": KEY },
+          { "x-api-key": TENANTS[p.tenant].key },
         );
       default:
         throw new Error(`no dialect request for ${p.kind}`);
@@ -269,7 +274,7 @@ async function main(): Promise<number> {
     const p = (async () => {
       await sleep(Math.random() * 1500);
       for (let i = 0; i < 60; i++) {
-        const res = await send(`/v1/jobs/${job.runId}/cancel`, { method: "POST", headers: auth });
+        const res = await send(`/v1/jobs/${job.runId}/cancel`, { method: "POST", headers: authOf(job) });
         if (res && res.status < 500) {
           if (res.status === 200) canceledOk++;
           return;
@@ -325,7 +330,7 @@ async function main(): Promise<number> {
       return !(s && s !== "missing" && TERMINAL.has(s.status));
     });
     await pool(open, 16, async (j) => {
-      const res = await send(`/v1/jobs/${j.runId}`, { headers: auth });
+      const res = await send(`/v1/jobs/${j.runId}`, { headers: authOf(j) });
       if (res?.status === 200) status.set(j.runId, res.json as { status: string; error: { code?: string } | null });
       else if (res?.status === 404) status.set(j.runId, "missing");
     });
@@ -350,7 +355,20 @@ async function main(): Promise<number> {
 
   const delivered = accepted.filter((j) => terminalOf(j).some((d) => ok(d)));
   const missing = accepted.length - delivered.length;
-  const badSignatures = receiver.deliveries.filter((d) => !d.verified[0]).length;
+  // Each delivery checked with its own tenant's secret; one that the other tenant's secret verifies was signed for the wrong tenant.
+  const tenantOfPath = new Map(plan.map((p) => [`/hook/${p.tag}`, p.tenant]));
+  const badSignatures = receiver.deliveries.filter((d) => !d.verified[tenantOfPath.get(d.path) ?? 0]).length;
+  const crossSigned = receiver.deliveries.filter((d) => d.verified[1 - (tenantOfPath.get(d.path) ?? 0)]).length;
+  // Every 20th job asked for by the other tenant: a 404, as for a run id that does not exist.
+  let crossReads = 0;
+  await pool(
+    accepted.filter((_, i) => i % 20 === 0),
+    8,
+    async (j) => {
+      const res = await send(`/v1/jobs/${j.runId}`, { headers: authOf({ ...j, tenant: j.tenant ? 0 : 1 }) });
+      if (res?.status !== 404) crossReads++;
+    },
+  );
   // The same webhook-id answered 2xx and sent again: only a crash between the two explains it.
   const byId = new Map<string, Delivery[]>();
   for (const d of receiver.deliveries) byId.set(d.headers["webhook-id"] ?? "", [...(byId.get(d.headers["webhook-id"] ?? "") ?? []), d]);
@@ -387,7 +405,7 @@ async function main(): Promise<number> {
   let twiceAfterLostCall = 0;
   const unexplained: string[] = [];
   await pool(twice, 8, async (j) => {
-    const res = await send(`/v1/jobs/${j.runId}/events`, { headers: auth });
+    const res = await send(`/v1/jobs/${j.runId}/events`, { headers: authOf(j) });
     const events = (res?.json as { data?: { type: string; data?: Record<string, unknown> }[] } | undefined)?.data ?? [];
     if (events.some((e) => e.type === "attempt.lost")) twiceAfterLostCall++;
     else unexplained.push(`${j.runId} (${j.kind}): ${events.map((e) => (e.data?.backend ? `${e.type}@${String(e.data.backend)}${e.data.code ? `(${String(e.data.code)}: ${String(e.data.message)})` : ""}` : e.type)).join(" ")}`);
@@ -408,7 +426,7 @@ async function main(): Promise<number> {
   for (const c of concurrency.filter((x) => x.seen > x.max)) {
     for (const tag of c.peakTags) {
       const j = accepted.find((a) => a.tag === tag);
-      const events = j ? ((await send(`/v1/jobs/${j.runId}/events`, { headers: auth }))?.json as { data?: { type: string; at: string; data?: Record<string, unknown> }[] } | undefined)?.data ?? [] : [];
+      const events = j ? ((await send(`/v1/jobs/${j.runId}/events`, { headers: authOf(j) }))?.json as { data?: { type: string; at: string; data?: Record<string, unknown> }[] } | undefined)?.data ?? [] : [];
       console.log(`  at ${c.backend}'s peak: ${tag} ${j ? `${j.runId} (${j.kind})` : "(no accepted job)"}: ${events.map((e) => `${String(e.at).slice(11, 23)} ${e.type}${e.data?.backend ? `@${String(e.data.backend)}` : ""}`).join(", ")}`);
     }
   }
@@ -423,6 +441,8 @@ async function main(): Promise<number> {
     ["terminal events missing", missing],
     ["duplicate deliveries not explained by a restart", unexplainedDuplicates],
     ["bad signatures", badSignatures],
+    ["webhooks signed with the other tenant's secret", crossSigned],
+    ["another tenant's jobs readable (1 in 20 asked)", crossReads],
     ["Idempotency-Keys with two jobs", keysWithTwoJobs],
     ["jobs run twice on a GPU, not after a restart lost the call", unexplainedTwice],
     ["backends above max_concurrency", overLimit],
