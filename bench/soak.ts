@@ -2,9 +2,10 @@
  * `npm run soak [-- --jobs 1000 --rate 20]`: contract section 6 under load and faults together.
  * Starts its own GPU simulators, a `standardwebhooks`-verifying receiver and `wrangler dev` on
  * loopback, submits jobs across `/v1` and the dialects that take webhooks while one backend fails
- * 30% of its calls, another is down for a while, RunPod fails 10%, the receiver answers 503 at
- * first, some jobs are canceled and the gateway is killed hard (its process group) and restarted
- * twice on the same state. Then it drains (bounded), prints what it saw, and exits non-zero when a
+ * 30% of its calls, another is down for a while (`--backend-fault`: refusing, hanging, or running
+ * calls and dropping their connection) while RunPod's webhooks are lost, RunPod fails 10%, the
+ * receiver answers 503 at first, some jobs are canceled and the gateway is killed hard (its
+ * process group) and restarted on the same state (`--kills`, two by default). Then it drains (bounded), prints what it saw, and exits non-zero when a
  * figure that must be zero is not. A script, not a test: every figure comes from this one run.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -23,6 +24,8 @@ const { values: args } = parseArgs({
     "backend-down-s": { type: "string" },
     "drain-s": { type: "string" },
     "cancel-every": { type: "string" },
+    kills: { type: "string" },
+    "backend-fault": { type: "string" },
   },
 });
 const JOBS = Number(args.jobs ?? 1000);
@@ -32,7 +35,18 @@ const BACKEND_DOWN_MS = Number(args["backend-down-s"] ?? 20) * 1000;
 const DRAIN_MS = Number(args["drain-s"] ?? 600) * 1000;
 /** Every n-th job is canceled shortly after it is accepted. */
 const CANCEL_EVERY = Number(args["cancel-every"] ?? 20);
-for (const [name, v] of Object.entries({ JOBS, RATE, RECEIVER_DOWN_MS, BACKEND_DOWN_MS, DRAIN_MS, CANCEL_EVERY })) {
+/** Hard kills of the gateway, spread over the submit window. */
+const KILLS = Number(args.kills ?? 2);
+/** How the spare backend's outage shows: refused connections, calls never answered, or calls run and their connection then dropped. */
+const OUTAGES = {
+  down: { during: { down: true }, after: { down: false } },
+  hang: { during: { hang: true }, after: { hang: false } },
+  drop: { during: { dropAfterAccept: 1_000_000 }, after: { dropAfterAccept: 0 } },
+} as const;
+const BACKEND_FAULT = args["backend-fault"] ?? "down";
+if (!(BACKEND_FAULT in OUTAGES)) throw new Error("soak: --backend-fault must be down, hang or drop");
+const OUTAGE = OUTAGES[BACKEND_FAULT as keyof typeof OUTAGES];
+for (const [name, v] of Object.entries({ JOBS, RATE, RECEIVER_DOWN_MS, BACKEND_DOWN_MS, DRAIN_MS, CANCEL_EVERY, KILLS })) {
   if (!Number.isFinite(v) || v <= 0) throw new Error(`soak: ${name} must be a positive number`);
 }
 
@@ -292,9 +306,10 @@ async function main(): Promise<number> {
   receiverUpAt = start + RECEIVER_DOWN_MS;
   const faults = (async () => {
     await sleep(windowMs * 0.15);
-    await simSpare.config({ a1111: { down: true } });
+    // Meanwhile RunPod's completion webhooks are lost: its jobs end by the status polls alone.
+    await Promise.all([simSpare.config({ a1111: OUTAGE.during }), simCloud.config({ runpod: { dropWebhooks: true } })]);
     await sleep(BACKEND_DOWN_MS);
-    await simSpare.config({ a1111: { down: false } });
+    await Promise.all([simSpare.config({ a1111: OUTAGE.after }), simCloud.config({ runpod: { dropWebhooks: false } })]);
   })();
   const crash = async () => {
     const from = Date.now();
@@ -302,11 +317,13 @@ async function main(): Promise<number> {
     await gw.start();
     restarts.push({ from, to: Date.now() + RESTART_GRACE_MS });
   };
+  // Two kills at 30% and 65% of the window by default; more are spread between 10% and 90%.
+  const killAt = KILLS === 2 ? [0.3, 0.65] : Array.from({ length: KILLS }, (_, i) => 0.1 + (0.8 * i) / Math.max(1, KILLS - 1));
   const kills = (async () => {
-    await sleep(windowMs * 0.3);
-    await crash();
-    await sleep(Math.max(3_000, start + windowMs * 0.65 - Date.now()));
-    await crash();
+    for (const [i, at] of killAt.entries()) {
+      await sleep(Math.max(i === 0 ? 0 : 3_000, start + windowMs * at - Date.now()));
+      await crash();
+    }
   })();
 
   // ---- the load: RATE submits a second, each on its own ----

@@ -123,7 +123,8 @@ describe("SD-on-EKS test/run.sh against /{stage}/v1alpha2/", () => {
   it("text-to-image (t2i.json): the images and the .out in the bucket in SD-on-EKS's layout, named by the notification", async () => {
     const res = await runSh("/prod/v1alpha2/", fixture("v1alpha2/t2i.json"));
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ id_task: "test-t2i", runtime: "sdruntime", output_location: `s3://${BUCKET}/output/test-t2i` });
+    // `id` as SD-on-EKS's own submit function answers, `id_task` as its docs say.
+    expect(await res.json()).toEqual({ id: "test-t2i", id_task: "test-t2i", runtime: "sdruntime", output_location: `s3://${BUCKET}/output/test-t2i` });
     const note = await notified("/sns-v2", "test-t2i");
     expect(note.result).toBe(true);
     expect(note.context).toBe("");

@@ -109,7 +109,7 @@ eks.openapi(
     summary: "Submit a v1alpha2 task (the first release's path)",
     middleware: [countsTowardRate] as const,
     request: { body: { content: { "application/json": { schema: EksTaskSchema } }, required: true } },
-    responses: { 200: described("`{id_task, runtime, output_location}`"), ...errors },
+    responses: { 200: described("`{id, id_task, runtime, output_location}`"), ...errors },
   }),
   async (c) => {
     const body = c.req.valid("json");
@@ -126,7 +126,7 @@ for (const path of ["/{stage}/v1alpha2", "/{stage}/v1alpha2/"] as const) {
       summary: "Submit a v1alpha2 task, as SD-on-EKS's API Gateway takes it (any stage name)",
       middleware: [countsTowardRate] as const,
       request: { params: z.object({ stage: z.string().min(1).max(128) }), body: { content: { "application/json": { schema: EksTaskSchema } }, required: true } },
-      responses: { 200: described("`{id_task, runtime, output_location}`"), ...errors },
+      responses: { 200: described("`{id, id_task, runtime, output_location}`"), ...errors },
     }),
     async (c) => {
       const body = c.req.valid("json");

@@ -179,11 +179,14 @@ export const outputLocation = (env: Env, prefix: string) => `r2://${config.bucke
 /** Where a job's outputs are: its S3 location when they go to S3, else its R2 one. */
 const locationOf = (env: Env, input: StoredJobInput) => (input.s3_output ? s3Url(input.s3_output, input.s3_output.prefix) : outputLocation(env, input.output_prefix));
 
-/** The answer to a submit: v1alpha2 `{id_task, runtime, output_location}`, v1alpha1 `{id_task, sd_model_checkpoint, output_location}`. */
+/**
+ * The answer to a submit: v1alpha2 `{id_task, runtime, output_location}` plus `id`, the same task id,
+ * as SD-on-EKS's own submit function answers it; v1alpha1 `{id_task, sd_model_checkpoint, output_location}`.
+ */
 export function toEksSubmitted(env: Env, task: EksTask, model: string | undefined) {
   const bucket = config.s3OutputBucket(env);
   const output_location = bucket ? `s3://${bucket}/${task.location}` : outputLocation(env, task.location);
-  return task.version === "v1alpha1" ? { id_task: task.id, sd_model_checkpoint: model ?? null, output_location } : { id_task: task.id, runtime: task.runtime, output_location };
+  return task.version === "v1alpha1" ? { id_task: task.id, sd_model_checkpoint: model ?? null, output_location } : { id: task.id, id_task: task.id, runtime: task.runtime, output_location };
 }
 
 /** `GET /eks/v1/tasks/{id_task}`: the task's state and a signed download link per image. */
