@@ -440,6 +440,18 @@ export class JobLedger {
     });
   }
 
+  /**
+   * Whether this read of a stream takes the output of the job's end at `endedAt`: the first read
+   * after each end does, the reads after find nothing new. Its table is made at first use, as
+   * few jobs are read as a stream.
+   */
+  takeStreamed(endedAt: number): boolean {
+    this.sql.exec("CREATE TABLE IF NOT EXISTS streamed (ended_at INTEGER PRIMARY KEY)");
+    if (this.sql.exec("SELECT 1 FROM streamed WHERE ended_at = ?", endedAt).toArray().length) return false;
+    this.write("INSERT INTO streamed (ended_at) VALUES (?)", endedAt);
+    return true;
+  }
+
   /** The terminal event queued again, due now; undefined when the job has no webhook. */
   requeueTerminal(): string | undefined {
     const out = this.sql

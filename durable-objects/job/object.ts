@@ -101,6 +101,18 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     return { ok: true, snapshot: await this.snapshot(row, opts) };
   }
 
+  /**
+   * A read of the job as a stream of outputs (RunPod's `/stream`): the job as it is, and whether
+   * this read takes its output. Each success's output is handed out once, to the first read after
+   * it; the reads after find the stream empty, which is how a reader knows it has everything.
+   */
+  async readStream(tenant: string): Promise<Result<{ snapshot: JobSnapshot; output: boolean }>> {
+    const row = this.ledger.owned(tenant);
+    if (!row) return notFound();
+    const output = row.status === "succeeded" && this.ledger.takeStreamed(row.completed_at ?? 0);
+    return { ok: true, snapshot: await this.snapshot(row, { full: true }), output };
+  }
+
   async events(tenant: string, afterSeq = 0): Promise<Result<{ events: JobEvent[]; terminal: boolean }>> {
     const row = this.ledger.owned(tenant);
     if (!row) return notFound();

@@ -15,6 +15,7 @@ import type { AdmitResult, ClaimRef, ClaimResult, ClaimScope, EndpointJob, Index
 export interface JobRpc {
   create(raw: CreateJob): Promise<{ snapshot: JobSnapshot; created: boolean }>;
   get(tenant: string, opts?: { full?: boolean }): Promise<Result<{ snapshot: JobSnapshot }>>;
+  readStream(tenant: string): Promise<Result<{ snapshot: JobSnapshot; output: boolean }>>;
   events(tenant: string, afterSeq?: number): Promise<Result<{ events: JobEvent[]; terminal: boolean }>>;
   waitForChange(tenant: string, afterSeq: number, timeoutMs: number, opts?: { full?: boolean }): Promise<Result<{ events: JobEvent[]; snapshot: JobSnapshot; terminal: boolean }>>;
   deliveries(tenant: string): Promise<Result<{ deliveries: Delivery[] }>>;

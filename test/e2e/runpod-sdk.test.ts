@@ -61,6 +61,23 @@ const endpoint = (id: string) => {
 };
 const txt2img = (extra: Record<string, unknown> = {}) => ({ input: { api_name: "txt2img", prompt: "a lighthouse", width: 64, height: 64, seed: 7, ...extra } });
 const pngOf = (b64: string | undefined) => pngSize(new Uint8Array(Buffer.from(b64 ?? "", "base64")));
+/**
+ * runpod-python's `Job.stream()` (runpod/endpoint/runner.py): reads `stream/{id}`, each read given
+ * up after 10 s, yields each chunk's output, and stops at a final status with an empty stream.
+ * It sleeps 1 s between reads; here 100 ms, and at most 60 reads.
+ */
+async function pythonStream(endpointId: string, id: string): Promise<unknown[]> {
+  const outputs: unknown[] = [];
+  for (let i = 0; i < 60; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const res = await fetch(`${gw.url}/v2/${endpointId}/stream/${id}`, { headers: { authorization: `Bearer ${KEY}` }, signal: AbortSignal.timeout(10_000) });
+    const partial = (await res.json()) as { status: string; stream: { output: unknown }[] };
+    // Its FINAL_STATES (runpod/endpoint/helpers.py).
+    if (!["COMPLETED", "FAILED", "TIMED_OUT"].includes(partial.status) || partial.stream.length > 0) outputs.push(...partial.stream.map((chunk) => chunk.output));
+    else return outputs;
+  }
+  throw new Error(`the stream of ${id} did not end within 60 reads`);
+}
 const raw = (path: string, init: RequestInit = {}) => fetch(gw.url + path, { ...init, headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", ...init.headers } });
 
 describe("runpod-sdk against /v2/{endpoint_id}", () => {
@@ -89,6 +106,20 @@ describe("runpod-sdk against /v2/{endpoint_id}", () => {
     for await (const item of ep.stream(queued.id)) streamed.push(item as { output: Status["output"] });
     expect(streamed).toHaveLength(1);
     expect(streamed[0]?.output?.images).toEqual(synced.output?.images);
+  });
+
+  it("stream as runpod-python's Job.stream reads it: the output once, then the ended job's empty stream ends the loop", async () => {
+    const ep = endpoint("abc123");
+    const queued = await ep.run(txt2img({ seed: 12 }));
+    const outputs = await pythonStream("abc123", queued.id);
+    expect(outputs).toHaveLength(1);
+    expect(pngOf((outputs[0] as Status["output"])?.images?.[0])).toEqual({ width: 64, height: 64 });
+    // runpod-sdk reads it again: the job ended, nothing new.
+    const again: unknown[] = [];
+    for await (const item of ep.stream(queued.id)) again.push(item);
+    expect(again).toEqual([]);
+    // The output is still the job's: /status answers it whole.
+    expect(((await ep.status(queued.id)) as Status).output?.images).toHaveLength(1);
   });
 
   it("getModels through runSync: the models across backends, as the worker lists them", async () => {
@@ -152,6 +183,16 @@ describe("RunPod routes beyond the SDK", () => {
     expect(Date.now() - started).toBeLessThan(8000);
     expect(res).toMatchObject({ id: expect.stringMatching(/^run_/), status: expect.stringMatching(/^IN_(QUEUE|PROGRESS)$/) });
     await raw(`/v2/slowpoke/cancel/${res.id}`, { method: "POST" });
+  });
+
+  it("a stream read of a job still running answers within runpod-python's 10 s read timeout, its stream empty", async () => {
+    const run = (await (await raw("/v2/slowpoke/run", { method: "POST", body: JSON.stringify(txt2img()) })).json()) as Status;
+    const res = await raw(`/v2/slowpoke/stream/${run.id}`, { signal: AbortSignal.timeout(10_000) });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: expect.stringMatching(/^IN_(QUEUE|PROGRESS)$/), stream: [] });
+    await endpoint("slowpoke").cancel(run.id);
+    const ended = await raw(`/v2/slowpoke/stream/${run.id}`);
+    expect(await ended.json()).toEqual({ status: "CANCELLED", stream: [] });
   });
 
   it("posts the status object to the request's webhook, signed", async () => {

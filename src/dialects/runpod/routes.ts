@@ -12,7 +12,7 @@ import { EaselError } from "../../errors";
 import { isOk, jobStub, unwrap } from "../../jobs/client";
 import { submitJob } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
-import { waitForEnd } from "../../jobs/sync-wait";
+import { hasEnded, waitForEnd } from "../../jobs/sync-wait";
 import { snapshotFor } from "../../jobs/tenant-job";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { countsTowardRate } from "../../middleware/submit-rate";
@@ -45,8 +45,12 @@ import {
 const INSTANT_RESULT_TTL_MS = 30 * 60_000;
 /** `?wait=` of `/runsync` and `/status-sync`, in ms, as RunPod bounds it. */
 const WAIT = { min: 1000, max: 300_000, default: 90_000 } as const;
-/** `/stream` holds the request this long for the job to end before answering what there is. */
-const STREAM_HOLD_MS = 30_000;
+/**
+ * `/stream` holds the request this long for the job to end before answering what there is:
+ * runpod-sdk asks again at once, so an early answer would spin, and runpod-python gives up on a
+ * request after 10 s.
+ */
+const STREAM_HOLD_MS = 5_000;
 /** The alias paths stand for the endpoint of this name. */
 const ALIAS_ENDPOINT = "runpod";
 
@@ -202,16 +206,19 @@ for (const base of ["/runpod", "/v2/{endpoint_id}"] as const) {
       method: "get",
       path: `${base}/stream/{id}`,
       tags,
-      summary: "`{status, stream}`: the worker's output as one stream item once the job completed",
+      summary: "`{status, stream}`: the worker's output as one stream item, to the first read after the job completed",
       request: { params: WithId },
       responses: { 200: json(z.object({ status: z.string(), stream: z.array(z.unknown()) }).openapi("RunPodStream"), "`{status, stream: [{output}]}`"), 404: Failure },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
       if (!(await jobAt(c, id))) throw notFound();
-      // Held until the job ends (bounded): the SDK asks again at once, so an early answer would spin.
       const latest = await waitForEnd(c.env, id, c.var.tenant, { maxMs: STREAM_HOLD_MS });
-      return c.body(await jsonWithImages(c.env, latest.output_keys, await toRunPodStream(latest, outputPlaces)), 200, JSON_HEADERS);
+      if (!hasEnded(latest.job)) return c.body(await jsonWithImages(c.env, latest.output_keys, await toRunPodStream(latest, false, outputPlaces)), 200, JSON_HEADERS);
+      // As RunPod's stream, each output is read once: a reader stops at an ended job's empty stream.
+      const read = await jobStub(c.env, id).readStream(c.var.tenant);
+      if (!isOk(read)) throw notFound();
+      return c.body(await jsonWithImages(c.env, read.snapshot.output_keys, await toRunPodStream(read.snapshot, read.output, outputPlaces)), 200, JSON_HEADERS);
     },
   );
 

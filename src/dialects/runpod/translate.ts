@@ -93,10 +93,11 @@ export async function toRunPodStatus(snapshot: JobSnapshot, images: ImagesAsBase
 }
 
 /** `/stream/{id}`: the worker is no generator, so its one output arrives with the end of the job. */
-export async function toRunPodStream(snapshot: JobSnapshot, images: ImagesAsBase64): Promise<Record<string, unknown>> {
+/** `withOutput`: this read takes the worker's output, one stream item; later reads find the stream empty. */
+export async function toRunPodStream(snapshot: JobSnapshot, withOutput: boolean, images: ImagesAsBase64): Promise<Record<string, unknown>> {
   const { job } = snapshot;
   const status = runPodStatus(job);
-  const stream = job.status === "succeeded" ? [{ output: await workerOutput(snapshot, images) }] : [];
+  const stream = withOutput ? [{ output: await workerOutput(snapshot, images) }] : [];
   return { status, stream, ...(job.status === "failed" ? { error: job.error?.message ?? "job failed" } : {}) };
 }
 
