@@ -1,9 +1,9 @@
 /** An ended job deleted RETENTION_S after its end: its files, its rows in the tenant's objects, its own storage. */
 import { config } from "../../src/config";
-import { deletePrefixes } from "../../src/storage/purge";
+import { deleteFilesIn, deletePrefixes } from "../../src/storage/purge";
 import { purgeTenantRows } from "../../src/jobs/job-index";
 import { releaseOutputPrefix } from "../../src/jobs/output-claims";
-import { defaultOutputPrefix } from "../../src/storage/images";
+import { chosenLocation } from "../../src/storage/images";
 import { dueBy } from "./due";
 import { TERMINAL, parseInput } from "./ledger";
 import type { JobRoom } from "./room";
@@ -36,10 +36,12 @@ export class Retention {
     if (ledger.pendingWebhooks() > 0) return false;
     try {
       const input = parseInput(row);
-      await deletePrefixes(env.IMAGES, [`inputs/${row.id}/`, `callbacks/${row.id}/`, `${input.output_prefix}/`]);
+      await deletePrefixes(env.IMAGES, [`inputs/${row.id}/`, `callbacks/${row.id}/`]);
+      await deleteFilesIn(env.IMAGES, `${input.output_prefix}/`);
       await purgeTenantRows(env, row.tenant, row.id);
-      // A prefix the client chose (an SD-on-EKS location) was claimed across tenants: free it too.
-      if (input.output_prefix !== defaultOutputPrefix(row.id)) await releaseOutputPrefix(env, input.output_prefix, row.id);
+      // A location the client chose (SD-on-EKS's) was claimed across tenants: free it too.
+      const location = chosenLocation(row.tenant, row.id, input.output_prefix);
+      if (location !== undefined) await releaseOutputPrefix(env, location, row.id);
     } catch (err) {
       console.error("purging an expired job failed; tried again later", err instanceof Error ? err.message : String(err));
       this.retryAt = Date.now() + PURGE_RETRY_MS;

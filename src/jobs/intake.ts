@@ -9,7 +9,7 @@ import { sniffImage } from "../lib/image-sniff";
 import { checkOutboundUrl } from "../lib/url-guard";
 import type { z } from "@hono/zod-openapi";
 import { DEFAULT_TIMEOUT_S, EmptyPromptLimitsSchema, GenerationLimitsSchema, MAX_UPSCALED_SIDE, type WebhookEventType } from "../schemas/job";
-import { defaultOutputPrefix, inputImageKey, inputKey, passThroughKey, putImage } from "../storage/images";
+import { chosenOutputPrefix, defaultOutputPrefix, inputImageKey, inputKey, passThroughKey, putImage } from "../storage/images";
 import type { S3Output } from "../storage/s3-output";
 import { hasActiveLimit, indexObject } from "../tenant-shards";
 import { claimKey, releaseKey } from "./claims";
@@ -69,8 +69,8 @@ export interface IntakeOptions {
   idempotency?: { key: string; body: unknown };
   /** A run id chosen beforehand (dialects that must name the job before it exists). */
   runId?: string;
-  /** R2 prefix for outputs; defaults to `outputs/<run id>`. */
-  outputPrefix?: string;
+  /** A place the client chose for the outputs (an SD-on-EKS location), kept under the tenant's root; defaults to `outputs/<run id>`. */
+  outputLocation?: string;
   /** Also write the outputs (and the dialect's manifest) to this S3 location. */
   s3Output?: S3Output;
   /** Refuse a model no backend lists (src/jobs/models.ts), as A1111 does; a pin that overrides the lists is exempt. */
@@ -294,7 +294,7 @@ async function createJob(
     dialect_data: passThrough.dialect_data,
     subscriber: opts.subscriber,
     pass_through_key: passThrough.key,
-    output_prefix: opts.outputPrefix ?? defaultOutputPrefix(runId),
+    output_prefix: opts.outputLocation === undefined ? defaultOutputPrefix(runId) : chosenOutputPrefix(opts.tenant, opts.outputLocation),
     s3_output: opts.s3Output,
     public_base_url: opts.publicBaseUrl,
   });

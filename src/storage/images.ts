@@ -8,6 +8,23 @@ export const passThroughKey = (jobId: string): string => `inputs/${jobId}/pass-t
 export const defaultOutputPrefix = (jobId: string): string => `outputs/${jobId}`;
 export const outputKey = (prefix: string, index: number): string => `${prefix}/image_${index}.png`;
 
+/** The root of one tenant's outputs at places they chose; the tenant name encoded, one segment whatever it holds. */
+const chosenRoot = (tenant: string): string => `tenants/${encodeURIComponent(tenant)}/`;
+
+/**
+ * Where a job's outputs go when its client chose their place (an SD-on-EKS location): under a root
+ * of their own and the tenant's, so no client string reaches the core's keys (`inputs/`,
+ * `outputs/`, `comfy/`, …) or another tenant's files, whatever location it names.
+ */
+export const chosenOutputPrefix = (tenant: string, location: string): string => `${chosenRoot(tenant)}${location}`;
+
+/** The location a job's client chose (undefined for the default place); a job made before `tenants/` holds it bare. */
+export function chosenLocation(tenant: string, jobId: string, outputPrefix: string): string | undefined {
+  if (outputPrefix === defaultOutputPrefix(jobId)) return undefined;
+  const root = chosenRoot(tenant);
+  return outputPrefix.startsWith(root) ? outputPrefix.slice(root.length) : outputPrefix;
+}
+
 /**
  * Where an adapter puts each image of a backend's answer as soon as it is decoded, so no answer is
  * ever held whole: `index` is the image's place in the backend's list.

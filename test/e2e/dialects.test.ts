@@ -328,12 +328,12 @@ describe("SD on EKS (seed 001)", () => {
     body.task.content.init_images = [`${imageBase}/cat.png`];
     const res = await post("/eks/v1/tasks", body, { "x-api-key": KEY });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ id_task: "test-i2i", runtime: "sdruntime", output_location: "r2://easel-images/output/test-i2i" });
+    expect(await res.json()).toEqual({ id: "test-i2i", id_task: "test-i2i", runtime: "sdruntime", output_location: "r2://easel-images/tenants/seeds/output/test-i2i" });
     const hit = await receiver.waitFor((d) => d.path === "/sns" && (d.json as { id?: string }).id === "test-i2i", 30_000);
     expect(hit.verified).toEqual([true]);
     const note = hit.json as { id: string; result: boolean; image_url: string[]; output_url: string; context: string };
     expect(Object.keys(note).sort()).toEqual(["context", "id", "image_url", "output_url", "result"]);
-    expect(note).toMatchObject({ result: true, output_url: "r2://easel-images/output/test-i2i", context: "" });
+    expect(note).toMatchObject({ result: true, output_url: "r2://easel-images/tenants/seeds/output/test-i2i", context: "" });
     expect(pngSize(new Uint8Array(await (await fetch(note.image_url[0] ?? "")).arrayBuffer()))).toEqual({ width: 512, height: 512 });
     const status = (await (await fetch(`${gw.url}/eks/v1/tasks/test-i2i`, { headers: { "x-api-key": KEY } })).json()) as { status: string; images: string[]; run_id: string };
     expect(status.status).toBe("succeeded");
@@ -354,16 +354,23 @@ describe("SD on EKS (seed 001)", () => {
     expect(hit.json).toMatchObject({ result: true, context: { order: "from-s3" } });
   });
 
-  it("keeps output locations apart across accounts, and <inputs|outputs|callbacks>/<run id> for the core", async () => {
+  it("keeps output locations apart across accounts, and a task's files apart from the core's, whatever its location names", async () => {
     const elsewhere = await post("/eks/v1/tasks", task("test-i2i", `${imageBase}/cat.png`), { "x-api-key": OTHER_KEY });
     expect(elsewhere.status).toBe(409);
     expect(await elsewhere.json()).toMatchObject({ message: expect.stringContaining("output/test-i2i") });
-    // outputs/<run id> is where a /v1 job's images live: a task there would overwrite them.
-    const reserved = task("run_abcdefghijklmnopqrstuvwxyz", `${imageBase}/cat.png`);
-    reserved.task.metadata.prefix = "outputs";
-    const res = await post("/eks/v1/tasks", reserved, { "x-api-key": KEY });
-    expect(res.status).toBe(422);
-    expect(await res.json()).toMatchObject({ errors: [{ path: "task.metadata.id" }] });
+    // outputs/<run id> is where a /v1 job's images live in R2; a task named for that place writes under its tenant's root.
+    const made = await v1().post("/v1/jobs", { type: "txt2img", prompt: "kept", width: 80, height: 72 });
+    expect(made.status, await made.clone().text()).toBe(202);
+    const job = (await made.json()) as JobView;
+    expect((await waitForJob(v1(), job.id)).status).toBe("succeeded");
+    const named = task(job.id, `${imageBase}/cat.png`);
+    named.task.metadata.prefix = "outputs";
+    const res = await post("/eks/v1/tasks", named, { "x-api-key": KEY });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ output_location: `r2://easel-images/tenants/seeds/outputs/${job.id}` });
+    expect((await waitForJob(v1(), res.headers.get("x-easel-run-id") ?? "")).status).toBe("succeeded");
+    const image = await fetch((await jobOf(job.id)).output[0]?.url ?? "");
+    expect(pngSize(new Uint8Array(await image.arrayBuffer()))).toEqual({ width: 80, height: 72 });
   });
 
   it("lets a task whose intake failed be sent again, and answers GET of an unknown task with 404", async () => {

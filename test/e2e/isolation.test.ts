@@ -155,6 +155,29 @@ describe("s3:// links", () => {
   });
 });
 
+describe("output locations a client chooses (SD-on-EKS)", () => {
+  it("keep a task's images in its tenant's own place, even one named like another tenant's ComfyUI upload folder", async () => {
+    const form = new FormData();
+    form.append("image", new Blob([PNG], { type: "image/png" }), "image_0.png");
+    form.append("subfolder", "mine/x");
+    const up = await fetch(`${gw.url}/upload/image`, { method: "POST", headers: { authorization: `Bearer ${ALICE}` }, body: form });
+    expect(up.status, await up.clone().text()).toBe(200);
+    const view = () => fetch(`${gw.url}/view?filename=image_0.png&subfolder=mine/x&type=input`, { headers: { authorization: `Bearer ${ALICE}` } });
+    expect(pngSize(new Uint8Array(await (await view()).arrayBuffer()))).toEqual({ width: 64, height: 64 });
+
+    // Mallory's task names alice's upload folder as its location: comfy/alice/input/mine + id x.
+    const task = { task: { metadata: { id: "x", runtime: "sdruntime", tasktype: "text-to-image", prefix: "comfy/alice/input/mine" }, content: { prompt: "mallory", width: 72, height: 80, steps: 2 } } };
+    const res = await fetch(`${gw.url}/prod/v1alpha2`, { method: "POST", headers: { "x-api-key": MALLORY, "content-type": "application/json" }, body: JSON.stringify(task) });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ output_location: "r2://easel-images/tenants/mallory/comfy/alice/input/mine/x" });
+    const done = await waitForJob(mallory(), res.headers.get("x-easel-run-id") ?? "");
+    expect(done.status).toBe("succeeded");
+    expect(pngSize(new Uint8Array(await (await fetch(done.output[0]?.url ?? "")).arrayBuffer()))).toEqual({ width: 72, height: 80 });
+    // Alice's upload is hers as it was.
+    expect(pngSize(new Uint8Array(await (await view()).arrayBuffer()))).toEqual({ width: 64, height: 64 });
+  });
+});
+
 describe("backend callbacks", () => {
   it("answer a callback the gateway did not issue with a 404, even a 40 MiB one", async () => {
     const runId = `run_${"a".repeat(26)}`;

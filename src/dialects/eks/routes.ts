@@ -81,7 +81,7 @@ async function submitTask(c: Context<AppEnv>, task: EksTask, body: unknown) {
       dialect: "eks",
       runId,
       publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
-      outputPrefix: task.location,
+      outputLocation: task.location,
       s3Output: bucket ? { bucket, prefix: task.location, stem: stem(task.id) } : undefined,
       fields: { ...fields, webhook: task.version === "v1alpha2" ? "task.metadata.webhook" : "webhook" },
       dialectData: eksData(task, parameters, model),
@@ -95,7 +95,7 @@ async function submitTask(c: Context<AppEnv>, task: EksTask, body: unknown) {
     throw err;
   }
   c.header("x-easel-run-id", runId);
-  return c.json(toEksSubmitted(c.env, task, model), 200);
+  return c.json(toEksSubmitted(c.env, tenant, task, model), 200);
 }
 
 const described = (description: string) => ({ description });

@@ -15,9 +15,8 @@ import { s3ImageKey, s3ManifestKey, s3Url, type ManifestResult } from "../../sto
 import { ExtrasSingleImageSchema, extrasFields, fromExtras } from "../a1111/extras";
 import { A1111RequestSchema, a1111Fields, a1111Parameters, fromA1111 } from "../a1111/translate";
 import { outputUrls } from "../outputs";
+import { chosenOutputPrefix } from "../../storage/images";
 
-/** R2 roots under which the core keeps each job's files as `<root>/<run id>/…`. */
-const CORE_ROOTS = new Set(["inputs", "outputs", "callbacks"]);
 /** `context` travels with the job and back in the webhook; it is a tag, not a payload. */
 const MAX_CONTEXT_CHARS = 16 * 1024;
 
@@ -35,13 +34,6 @@ type TaskType = z.infer<typeof TaskType>;
 /** A directory of the task's outputs (v1alpha2 `prefix`, v1alpha1 `save_dir`): relative, its segments checked. */
 const Prefix = keyString(keyPathProblem, /^[A-Za-z0-9._\-/]{1,512}$/, "1 to 512 letters, digits, . _ - / only");
 
-/**
- * `<prefix>/<id>` must not be where the core keeps a job's files (`outputs/<run id>`): the task's
- * images would overwrite that job's. Any other location lies apart from the core's keys.
- */
-const clashesWithCore = (prefix: string | undefined, id: string) => prefix !== undefined && CORE_ROOTS.has(prefix) && id.startsWith("run_");
-const CLASH = "an id starting run_ (Easel's run ids) may not go under inputs, outputs or callbacks";
-
 export const EksTaskSchema = z
   .object({
     task: z.object({
@@ -52,7 +44,7 @@ export const EksTaskSchema = z
         prefix: Prefix,
         context: z.unknown().refine((v) => (JSON.stringify(v) ?? "").length <= MAX_CONTEXT_CHARS, `at most ${MAX_CONTEXT_CHARS} characters of JSON`).optional(),
         webhook: z.string().optional(),
-      }).refine((m) => !clashesWithCore(m.prefix, m.id), { path: ["id"], message: CLASH }),
+      }),
       // Read by task type once its links are fetched (`toIntake`).
       content: z.record(z.string(), z.unknown()),
     }),
@@ -69,7 +61,7 @@ export const EksV1alpha1Schema = z
       sd_model_checkpoint: z.string().optional(),
       // The directory of the outputs, as v1alpha2's prefix: `<save_dir>/<id_task>`.
       save_dir: Prefix.optional(),
-    }).refine((s) => !clashesWithCore(s.save_dir, s.id_task), { path: ["id_task"], message: CLASH }),
+    }),
   })
   .openapi("EksV1alpha1Task");
 
@@ -183,9 +175,9 @@ const locationOf = (env: Env, input: StoredJobInput) => (input.s3_output ? s3Url
  * The answer to a submit: v1alpha2 `{id_task, runtime, output_location}` plus `id`, the same task id,
  * as SD-on-EKS's own submit function answers it; v1alpha1 `{id_task, sd_model_checkpoint, output_location}`.
  */
-export function toEksSubmitted(env: Env, task: EksTask, model: string | undefined) {
+export function toEksSubmitted(env: Env, tenant: string, task: EksTask, model: string | undefined) {
   const bucket = config.s3OutputBucket(env);
-  const output_location = bucket ? `s3://${bucket}/${task.location}` : outputLocation(env, task.location);
+  const output_location = bucket ? `s3://${bucket}/${task.location}` : outputLocation(env, chosenOutputPrefix(tenant, task.location));
   return task.version === "v1alpha1" ? { id_task: task.id, sd_model_checkpoint: model ?? null, output_location } : { id: task.id, id_task: task.id, runtime: task.runtime, output_location };
 }
 

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { chosenOutputPrefix } from "../../../src/storage/images";
 import { EksTaskSchema, EksV1alpha1Schema, eksData, eksError, eksManifest, fromV1alpha1, fromV1alpha2, outputLocation, toEksNotification, toEksSubmitted, toEksTask, toIntake } from "../../../src/dialects/eks/translate";
 import { EaselError } from "../../../src/errors";
 import { readS3Image } from "../../../src/lib/s3-fetch";
@@ -24,7 +25,8 @@ describe("SD-on-EKS task → canonical job", () => {
     });
     expect(task().location).toBe("output/test-i2i");
     expect(eksData(task(), undefined, undefined)).toMatchObject({ id_task: "test-i2i", runtime: "sdruntime", context: "", version: "v1alpha2" });
-    expect(toEksSubmitted(env, task(), undefined)).toEqual({ id_task: "test-i2i", runtime: "sdruntime", output_location: "r2://easel-images/output/test-i2i" });
+    // `id` as SD-on-EKS's own submit function answers; the place in R2 under the tenant's root.
+    expect(toEksSubmitted(env, "acme", task(), undefined)).toEqual({ id: "test-i2i", id_task: "test-i2i", runtime: "sdruntime", output_location: "r2://easel-images/tenants/acme/output/test-i2i" });
   });
 
   it("takes an image-to-image's image from alwayson_scripts.image_link, strips the routing keys and moves their override_settings", () => {
@@ -45,7 +47,7 @@ describe("SD-on-EKS task → canonical job", () => {
     expect(t).toMatchObject({ version: "v1alpha1", id: "test-t2i", tasktype: "text-to-image", location: "outputs/test-t2i", under: "" });
     const { req } = toIntake(t, body, "v1-5-pruned-emaonly.safetensors");
     expect(req).toMatchObject({ type: "txt2img", prompt: "A dog", a1111_extra: { alwayson_scripts: {} } });
-    expect(toEksSubmitted(env, t, "v1-5-pruned-emaonly.safetensors")).toEqual({ id_task: "test-t2i", sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors", output_location: "r2://easel-images/outputs/test-t2i" });
+    expect(toEksSubmitted(env, "acme", t, "v1-5-pruned-emaonly.safetensors")).toEqual({ id_task: "test-t2i", sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors", output_location: "r2://easel-images/tenants/acme/outputs/test-t2i" });
     // Without save_dir the outputs go under the task id alone.
     const bare = fromV1alpha1(EksV1alpha1Schema.parse({ alwayson_scripts: { task: "text-to-image", id_task: "test-t2i" }, prompt: "A dog" }));
     expect(bare.location).toBe("test-t2i");
@@ -78,7 +80,7 @@ describe("SD-on-EKS pipeline tasks (its ComfyUI runtime)", () => {
     const { req, fields } = toIntake(task, task.content, undefined);
     expect(req).toEqual({ type: "workflow", workflow: pipeline.task.content, webhook: undefined });
     expect(fields).toEqual({ workflow: "task.content" });
-    expect(toEksSubmitted(env, task, undefined)).toEqual({ id_task: "test-pipeline", runtime: "sdruntime", output_location: "r2://easel-images/output/test-pipeline" });
+    expect(toEksSubmitted(env, "acme", task, undefined)).toEqual({ id: "test-pipeline", id_task: "test-pipeline", runtime: "sdruntime", output_location: "r2://easel-images/tenants/acme/output/test-pipeline" });
   });
 
   it("write the .out object its ComfyUI runtime writes: a status code", () => {
@@ -117,14 +119,14 @@ describe("SD-on-EKS storage keys: prefix, save_dir and the task id", () => {
     expect(message("out/%2e%2e/x")).toMatch(/percent-encoded/);
   });
 
-  it("takes SD-on-EKS's own directories, inputs and outputs among them, but never onto a job's own place (<root>/<run id>)", () => {
-    for (const prefix of ["output", "outputs", "inputs", "a/b/c", "out/..x"]) expect(v2Issues({ prefix }), prefix).toBeUndefined();
-    expect(fromV1alpha2(EksTaskSchema.parse(withMetadata({ prefix: "outputs" }))).location).toBe("outputs/test-i2i");
-    expect(v2Issues({ prefix: "outputs", id: RUN_ID })).toEqual(["task.metadata.id"]);
-    expect(v2Issues({ prefix: "callbacks", id: RUN_ID })).toEqual(["task.metadata.id"]);
-    expect(v1Issues({ save_dir: "outputs", id_task: RUN_ID })).toEqual(["alwayson_scripts.id_task"]);
-    // Under a directory of its own, a run-shaped id places nothing onto a job's files.
-    expect(v2Issues({ prefix: "mine/outputs", id: RUN_ID })).toBeUndefined();
+  it("takes SD-on-EKS's own directories, the names of the core's among them: its place in R2 is under the tenant's root", () => {
+    for (const prefix of ["output", "outputs", "inputs", "comfy/acme/input", "a/b/c", "out/..x"]) expect(v2Issues({ prefix }), prefix).toBeUndefined();
+    expect(v2Issues({ prefix: "outputs", id: RUN_ID })).toBeUndefined();
+    const task = fromV1alpha2(EksTaskSchema.parse(withMetadata({ prefix: "outputs", id: RUN_ID })));
+    expect(task.location).toBe(`outputs/${RUN_ID}`);
+    expect(chosenOutputPrefix("globex", task.location)).toBe(`tenants/globex/outputs/${RUN_ID}`);
+    // The tenant's name is one segment, whatever it holds.
+    expect(chosenOutputPrefix("a/b", "x")).toBe("tenants/a%2Fb/x");
   });
 });
 
@@ -227,9 +229,9 @@ describe("/eks/v1/tasks inside the Worker", () => {
     const anon = await call("/eks/v1/tasks", { headers: { "x-api-key": "nope" }, body: seed });
     expect(anon.status).toBe(401);
     expect(await anon.json()).toMatchObject({ message: expect.any(String) });
-    const reserved = await call("/eks/v1/tasks", { headers: { authorization: "Bearer sk_acme_1" }, body: withMetadata({ prefix: "outputs", id: RUN_ID }) });
-    expect(reserved.status).toBe(422);
-    expect(await reserved.json()).toMatchObject({ errors: [{ path: "task.metadata.id" }] });
+    const climbing = await call("/eks/v1/tasks", { headers: { authorization: "Bearer sk_acme_1" }, body: withMetadata({ prefix: "out/../victim" }) });
+    expect(climbing.status).toBe(422);
+    expect(await climbing.json()).toMatchObject({ errors: [{ path: "task.metadata.prefix" }] });
     const s3 = await call("/eks/v1/tasks", { headers: { "x-api-key": "sk_acme_1" }, body: { task: { ...seed.task, content: { ...seed.task.content, init_images: ["s3://inputs/cat.png"] } } } });
     expect(s3.status).toBe(422);
     expect(await s3.json()).toMatchObject({ errors: [{ path: "task.content.init_images.0" }] });

@@ -10,6 +10,7 @@ import { claimOutputPrefix } from "../../../src/jobs/output-claims";
 import { randomId } from "../../../src/lib/crypto";
 import { claimKey } from "../../../src/jobs/claims";
 import { indexPage } from "../../../src/jobs/job-index";
+import { chosenOutputPrefix } from "../../../src/storage/images";
 import { indexObject, keyShard, runShard } from "../../../src/tenant-shards";
 import { hangingJobInput } from "../support/jobs";
 import { editJob, jobObjects } from "../support/objects";
@@ -82,13 +83,29 @@ describe("retention", () => {
     const id = randomId("run");
     const location = `out/task-${id}`;
     expect((await claimOutputPrefix(env, location, "acme", id)).status).toBe("claimed");
-    await jobStub(env, id).create(hangingJobInput(id, { output_prefix: location }));
+    await jobStub(env, id).create(hangingJobInput(id, { output_prefix: chosenOutputPrefix("acme", location) }));
     await jobStub(env, id).cancel("acme");
     expect((await claimOutputPrefix(env, location, "globex", randomId("run"))).status).toBe("conflict");
     await editJob(id, ["UPDATE job SET completed_at = completed_at - ?", RETENTION_MS + 1000]);
     await runDurableObjectAlarm(objectFor(id));
     expect(await jobStub(env, id).get("acme")).toMatchObject({ ok: false, code: "not_found" });
     expect((await claimOutputPrefix(env, location, "globex", randomId("run"))).status).toBe("claimed");
+  });
+
+  it("deletes the files of a job whose client chose their place, and only those: not the places of other jobs inside it", async () => {
+    const id = randomId("run");
+    // SD-on-EKS v1alpha1 without save_dir: the location is the task id alone, here "outputs".
+    const prefix = chosenOutputPrefix("acme", "outputs");
+    const own = [`${prefix}/image_0.png`, `${prefix}/image_1.png`];
+    const kept = [`${prefix}/inner/image_0.png`, `outputs/${id}x/image_0.png`, "comfy/globex/input/image_0.png", chosenOutputPrefix("globex", "outputs/image_0.png")];
+    for (const key of [...own, ...kept]) await env.IMAGES.put(key, "x");
+    await jobStub(env, id).create(hangingJobInput(id, { output_prefix: prefix }));
+    await jobStub(env, id).cancel("acme");
+    await editJob(id, ["UPDATE job SET completed_at = completed_at - ?", RETENTION_MS + 1000]);
+    await runDurableObjectAlarm(objectFor(id));
+    expect(await jobStub(env, id).get("acme")).toMatchObject({ ok: false, code: "not_found" });
+    for (const key of own) expect(await env.IMAGES.head(key), key).toBeNull();
+    for (const key of kept) expect(await env.IMAGES.head(key), key).not.toBeNull();
   });
 
   it("keeps an ended job whose webhook is still being retried until the retries are over", async () => {
