@@ -49,7 +49,8 @@ function ipv6Private(g: number[]): boolean {
   // Teredo (2001::/32): the client's IPv4 address is the last 32 bits, inverted.
   if (g0 === 0x2001 && g1 === 0) return ipv4Private([(~g6 >> 8) & 255, ~g6 & 255, (~g7 >> 8) & 255, ~g7 & 255]);
   if (g0 === 0x2002) return ipv4Private([g1 >> 8, g1 & 255, g2 >> 8, g2 & 255]); // 6to4
-  return (g0 & 0xfe00) === 0xfc00 || (g0 & 0xffc0) === 0xfe80 || (g0 & 0xff00) === 0xff00; // ULA, link-local, multicast
+  // ULA, link-local, site-local (fec0::/10, deprecated but still routed inside sites), multicast.
+  return (g0 & 0xfe00) === 0xfc00 || (g0 & 0xffc0) === 0xfe80 || (g0 & 0xffc0) === 0xfec0 || (g0 & 0xff00) === 0xff00;
 }
 
 /** Whether a URL host (as `new URL` normalized it) names a private, loopback, link-local or metadata address. */

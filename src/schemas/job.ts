@@ -196,10 +196,18 @@ export const JobSchema = z
 
 export const JobListSchema = z.object({ data: z.array(JobSchema), next_cursor: z.string().nullable() }).openapi("JobList");
 
+/** Whether `yyyy-mm-dd` names a day of the calendar. */
+const realDay = (ymd: string): boolean => {
+  const [y = 0, m = 0, d = 0] = ymd.split("-").map(Number);
+  const day = new Date(Date.UTC(y, m - 1, d));
+  return day.getUTCFullYear() === y && day.getUTCMonth() === m - 1 && day.getUTCDate() === d;
+};
+
 const isoDate = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/, "expected an ISO-8601 date or date-time")
-  .refine((v) => !Number.isNaN(Date.parse(v)), "not a real date");
+  // Date.parse rolls an impossible day over (2020-02-30 is March 1st): the day must be the calendar's.
+  .refine((v) => !Number.isNaN(Date.parse(v)) && realDay(v.slice(0, 10)), "not a real date");
 
 /** `GET /v1/jobs`: filters combine; created_after ≤ created_at < created_before. */
 export const JobListQuerySchema = z.object({

@@ -116,6 +116,8 @@ describe("GET /v1/jobs", () => {
       ["?limit=101", "limit"],
       ["?status=done", "status"],
       ["?created_after=yesterday", "created_after"],
+      // A day the calendar does not have, which Date.parse would roll over into March.
+      ["?created_before=2020-02-30", "created_before"],
       ["?cursor=bm90LWEtY3Vyc29y", "cursor"],
     ] as const) {
       const res = await acme.get(`/v1/jobs${query}`);

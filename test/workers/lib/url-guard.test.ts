@@ -26,6 +26,7 @@ const REFUSED = [
   "https://[::ffff:a9fe:a9fe]/",
   "https://[fe80::1%25eth0]/",
   "https://[fc00::1]/",
+  "https://[fec0::1]/",
   "https://[fd00:ec2::254]/",
   "https://[64:ff9b::a00:1]/",
   "https://[2002:7f00:1::]/",
