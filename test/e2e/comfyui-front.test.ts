@@ -211,6 +211,23 @@ describe("the ComfyUI front over raw HTTP and WebSocket", () => {
     expect((await post("/v1/jobs", { type: "workflow", workflow: loads("example.png") }, OTHER)).status).toBe(202);
   });
 
+  it("refuses a graph that loads more uploaded files than a job takes, naming the node, before reading them all", async () => {
+    const names = Array.from({ length: 17 }, (_, i) => `many-${i}.png`);
+    for (const name of names) {
+      const form = new FormData();
+      form.append("image", new Blob([encodePng(8, 8, () => [9, 9, 9])]), name);
+      expect((await fetch(`${gw.url}/upload/image`, { method: "POST", headers: auth(), body: form })).status).toBe(200);
+    }
+    const graph: Record<string, Omit<Node, "_meta">> = Object.fromEntries(names.map((image, i) => [String(i + 1), { class_type: "LoadImage", inputs: { image } }]));
+    graph["99"] = { class_type: "SaveImage", inputs: { filename_prefix: "many", images: ["1", 0] } };
+    const res = await post("/prompt", { prompt: graph });
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(await res.json())).toContain("17.inputs.image");
+    // Sixteen are one job's worth.
+    delete graph["17"];
+    expect((await post("/prompt", { prompt: graph })).status).toBe(200);
+  });
+
   it("never shows one tenant's prompts, files or socket messages to another, nor lets it interrupt them", async () => {
     const mine = await openSocket(`${gw.url.replace("http", "ws")}/ws?clientId=shared&token=${KEY}`);
     const theirs = await openSocket(`${gw.url.replace("http", "ws")}/ws?clientId=shared`, auth(OTHER));

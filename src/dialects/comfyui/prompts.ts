@@ -6,9 +6,13 @@ import { invalid } from "../../errors";
 import type { JobSnapshot } from "../../jobs/results";
 import type { Workflow } from "../../jobs/spec";
 import { LOADERS } from "../../jobs/workflow-inputs";
+import { MAX_WORKFLOW_IMAGES } from "../../schemas/job";
 import { snapshotFor } from "../../jobs/tenant-job";
 import { checkName, checkSubfolder, inputPath, uploadKey } from "./files";
 import { PROMPT_FIELD, PROMPT_ID, promptData } from "./translate";
+
+/** What one prompt's uploaded files may come to together. */
+const MAX_UPLOADED_BYTES = 48 * 1024 * 1024;
 
 /** The tenant's object: its name is also each prompt job's `subscriber`. */
 export const trackerName = (tenant: string): string => `comfyui:${tenant}`;
@@ -34,6 +38,7 @@ export async function promptSnapshot(env: Env, tenant: string, promptId: string)
  */
 export async function uploadedInputs(env: Env, tenant: string, graph: Record<string, unknown>): Promise<{ graph: Record<string, unknown>; images: { name: string; image: Uint8Array }[] }> {
   const images = new Map<string, Uint8Array>();
+  let held = 0;
   const out: Record<string, unknown> = { ...graph };
   for (const [id, node] of Object.entries(graph as Workflow)) {
     const value = node && typeof node === "object" && LOADERS.has(node.class_type) && node.inputs && typeof node.inputs === "object" ? node.inputs.image : undefined;
@@ -41,12 +46,20 @@ export async function uploadedInputs(env: Env, tenant: string, graph: Record<str
     const field = `${PROMPT_FIELD}.${id}.inputs.image`;
     const path = inputPath(value);
     const key = uploadKey(tenant, path.type, checkSubfolder(path.subfolder, field), checkName(path.name, field));
-    const obj = await env.IMAGES.get(key);
-    if (!obj) continue;
     const plain = path.subfolder === "" && path.type === "input";
     const name = plain ? path.name : [path.type, ...path.subfolder.split("/").filter(Boolean), path.name].join("_");
     if (name.length > 128) throw invalid(field, "the file's subfolder and name are too long together");
-    images.set(name, new Uint8Array(await obj.arrayBuffer()));
+    if (!images.has(name)) {
+      const obj = await env.IMAGES.get(key);
+      if (!obj) continue;
+      // Counted before a byte is read: the files are held together, in an isolate of 128 MB.
+      held += obj.size;
+      if (images.size >= MAX_WORKFLOW_IMAGES || held > MAX_UPLOADED_BYTES) {
+        await obj.body.cancel();
+        throw invalid(field, `a prompt may load at most ${MAX_WORKFLOW_IMAGES} uploaded files, ${MAX_UPLOADED_BYTES / 1024 / 1024} MiB in all`);
+      }
+      images.set(name, new Uint8Array(await obj.arrayBuffer()));
+    }
     if (!plain) out[id] = { ...node, inputs: { ...node.inputs, image: name } };
   }
   return { graph: out, images: [...images].map(([name, image]) => ({ name, image })) };
