@@ -31,6 +31,12 @@ const DIALECT = "comfyui";
 const TERMINAL_EVENTS = new Set(["job.succeeded", "job.failed", "job.canceled"]);
 /** Ended prompts forgotten per alarm (their jobs are deleted after RETENTION_S); the alarm comes back for the rest. */
 const FORGET_BATCH = 500;
+/**
+ * While a prompt is unfinished, the sockets hear the queue's length at least this often: ComfyUI
+ * clients take a socket silent for 10 s for a dead one (@saintno/comfyui-sdk reconnects and fails
+ * the calls under way), and a prompt may wait longer than that in a shared backend's line.
+ */
+const HEARTBEAT_MS = 4_000;
 
 type Row = { prompt_id: string; run_id: string; client_id: string | null; number: number; state: PromptState; created_at: number; node: string | null };
 
@@ -64,6 +70,7 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     const number = (this.sql.exec<{ n: number | null }>("SELECT MAX(number) AS n FROM prompts").one().n ?? 0) + 1;
     this.sql.exec("INSERT INTO prompts (prompt_id, run_id, client_id, number, state, created_at) VALUES (?, ?, ?, ?, 'queued', ?)", p.prompt_id, p.run_id, p.client_id, number, now);
     this.broadcastStatus();
+    await this.scheduleAlarm();
     return { ok: true, number };
   }
 
@@ -88,17 +95,19 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     if (!this.hasTables()) return;
     const changed = this.sql.exec("UPDATE prompts SET state = 'ended', ended_at = ? WHERE run_id = ? AND state != 'ended'", Date.now(), runId).rowsWritten;
     if (!changed) return;
-    await this.forgetLater();
+    await this.scheduleAlarm();
     this.broadcastStatus();
   }
 
-  // ---- retention: an ended prompt is forgotten with its job, after RETENTION_S ----
+  // ---- the one alarm: the sockets' heartbeat, and an ended prompt forgotten with its job after RETENTION_S ----
 
-  /** The one alarm: when the oldest ended prompt is due to be forgotten. */
-  private async forgetLater(): Promise<void> {
+  /** Sets the alarm for the sooner of the next heartbeat (prompts unfinished, sockets open) and the oldest ended prompt's forgetting. */
+  private async scheduleAlarm(): Promise<void> {
     const oldest = this.sql.exec<{ at: number | null }>("SELECT MIN(ended_at) AS at FROM prompts WHERE ended_at IS NOT NULL").one().at;
-    if (oldest === null) return;
-    const due = oldest + config.retentionMs(this.env);
+    const forget = oldest === null ? Infinity : oldest + config.retentionMs(this.env);
+    const beat = this.queueRemaining() > 0 && this.ctx.getWebSockets().length > 0 ? Date.now() + HEARTBEAT_MS : Infinity;
+    const due = Math.min(forget, beat);
+    if (due === Infinity) return;
     const set = await this.ctx.storage.getAlarm();
     if (set === null || set > due) await this.ctx.storage.setAlarm(due);
   }
@@ -110,7 +119,8 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
       Date.now() - config.retentionMs(this.env),
       FORGET_BATCH,
     );
-    await this.forgetLater();
+    if (this.queueRemaining() > 0) this.broadcastStatus();
+    await this.scheduleAlarm();
   }
 
   // ---- the jobs' news ----
@@ -124,7 +134,7 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     const state: PromptState = [...types].some((t) => TERMINAL_EVENTS.has(t)) ? "ended" : types.has("job.started") && row.state === "queued" ? "running" : row.state;
     if (row.state !== "ended") {
       this.sql.exec("UPDATE prompts SET state = ?, node = ?, ended_at = ? WHERE run_id = ?", state, node, state === "ended" ? Date.now() : null, row.run_id);
-      if (state === "ended") await this.forgetLater();
+      if (state === "ended") await this.scheduleAlarm();
     }
     // A prompt queued without a client id is news to every socket of the tenant, as ComfyUI broadcasts it.
     this.send(this.ctx.getWebSockets(row.client_id ? clientTag(row.client_id) : undefined), messages);
@@ -140,6 +150,7 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     this.ctx.acceptWebSocket(server, [clientTag(clientId)]);
     const renderer = feedRenderer(DIALECT);
     if (renderer) server.send(renderer.status(this.queueRemaining(), clientId));
+    if (this.hasTables()) await this.scheduleAlarm();
     return new Response(null, { status: 101, webSocket: client });
   }
 

@@ -110,6 +110,30 @@ describe("the real @saintno/comfyui-sdk against the gateway", () => {
     expect((await api.getSystemStats()).system.os).toEqual(expect.any(String));
   });
 
+  it("keeps the SDK's socket alive while its prompt waits in line longer than the 10 s it allows a silent socket", { timeout: 90_000 }, async () => {
+    // Two long prompts of another client take the backend's two slots. The SDK checks its socket
+    // every 5 s and gives up on it after 10 s of silence: 20 s in line is sure to be seen.
+    await sim.config({ comfyui: { msPerImage: 20_000 } });
+    try {
+      const blockers = await Promise.all([1, 2].map(async (n) => ((await (await post("/prompt", { prompt: txt2img(`blocker-${n}`), client_id: "someone-else" })).json()) as { prompt_id: string }).prompt_id));
+      for (let i = 0; i < 100; i++) {
+        const queue = (await (await get("/queue")).json()) as { queue_running: unknown[] };
+        if (queue.queue_running.length === 2) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await sim.config({ comfyui: { msPerImage: 1500 } });
+      const api = await sdk();
+      const failures: string[] = [];
+      const workflow = new PromptBuilder(txt2img("patient"), [], ["images"]).setOutputNode("images", "9");
+      const result = await new CallWrapper(api, workflow).onFailed((err) => failures.push(err.message)).run();
+      expect(failures).toEqual([]);
+      expect(result).toBeTruthy();
+      for (const id of blockers) expect((await historyOf(id)).status.status_str).toBe("success");
+    } finally {
+      await sim.config({ comfyui: { msPerImage: 1500 } });
+    }
+  });
+
   it("lists the backends' model folders, a folder's files and embeddings, and the server's features, as the SDK asks for them", async () => {
     const api = await sdk();
     expect(await api.getModelTypes()).toEqual(expect.arrayContaining(["checkpoints", "loras"]));

@@ -106,3 +106,29 @@ describe("ComfySocket news", () => {
     watcher.ws.close();
   });
 });
+
+describe("ComfySocket heartbeat", () => {
+  it("tells the sockets the queue's length at each alarm while a prompt is unfinished, and no more once none is", async () => {
+    const name = "comfyui:heartbeat";
+    const o = objectFor(name);
+    const sock = await connect(name, "c1");
+    await o.reserve({ prompt_id: "hb", run_id: "r-hb", client_id: "c1" });
+    const statuses = () => sock.got.filter((m) => m.type === "status").map((m) => (m.data.status as { exec_info: { queue_remaining: number } }).exec_info.queue_remaining);
+    await settle(name);
+    const before = statuses().length;
+    // A silent socket is a dead one to ComfyUI's clients: each alarm says the queue's length again.
+    for (let beat = 1; beat <= 2; beat++) {
+      expect(await runDurableObjectAlarm(o)).toBe(true);
+      await settle(name);
+      expect(statuses().slice(before)).toEqual(Array(beat).fill(1));
+    }
+    await o.settle("r-hb");
+    await settle(name);
+    const ended = statuses().length;
+    // What the alarm is kept for now is the ended prompt's forgetting, and it sends nothing.
+    await runDurableObjectAlarm(o);
+    await settle(name);
+    expect(statuses().length).toBe(ended);
+    expect((await o.lookup("hb"))?.state).toBe("ended");
+  });
+});
