@@ -2679,7 +2679,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** `{status, stream}`: the worker's output as one stream item once the job completed */
+        /** `{status, stream}`: the worker's output as one stream item, to the first read after the job completed */
         get: {
             parameters: {
                 query?: never;
@@ -3136,7 +3136,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** `{status, stream}`: the worker's output as one stream item once the job completed */
+        /** `{status, stream}`: the worker's output as one stream item, to the first read after the job completed */
         get: {
             parameters: {
                 query?: never;
@@ -3373,7 +3373,7 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description `{id_task, runtime, output_location}` */
+                /** @description `{id, id_task, runtime, output_location}` */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -3434,7 +3434,7 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description `{id_task, runtime, output_location}` */
+                /** @description `{id, id_task, runtime, output_location}` */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -3495,7 +3495,7 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description `{id_task, runtime, output_location}` */
+                /** @description `{id, id_task, runtime, output_location}` */
                 200: {
                     headers: {
                         [name: string]: unknown;
