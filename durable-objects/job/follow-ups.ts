@@ -1,11 +1,11 @@
 /**
  * Bookkeeping that follows a job's end but is no part of what its client hears: the slot's
- * release, the index's end report, the discarded images. It is held until the job's next webhook
- * request has gone out (or the step ends with none due), so that the receiver hears first: an
- * object's thread is shared with other objects, and nothing here is waited for either way. What
- * no GPU waits on (all but a slot's release) also lets the receiver's answer come first. Lost
- * with the instance, like any background work; each has its backstop (a slot's lease lapses,
- * the index checks its active rows, retention deletes images).
+ * release, the discarded images. (The index's end report is part of it: it comes before the
+ * webhook, see `finish`.) It is held until the job's next webhook request has gone out (or the
+ * step ends with none due), so that the receiver hears first: an object's thread is shared with
+ * other objects, and nothing here is waited for either way. What no GPU waits on (all but a
+ * slot's release) also lets the receiver's answer come first. Lost with the instance, like any
+ * background work; each has its backstop (a slot's lease lapses, retention deletes images).
  */
 
 /**

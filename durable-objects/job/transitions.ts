@@ -11,6 +11,9 @@ import type { JobRoom } from "./room";
 import { writeS3FailureManifest } from "./s3";
 import { snapshot } from "./view";
 
+/** The index's end report is waited for this long at most: an unreachable index must not hold the webhook up. */
+const END_REPORT_WAIT_MS = 2_000;
+
 /** The event's webhook, its body rendered as the job would be in that state; null when none goes out. */
 async function webhookFor(room: JobRoom, row: JobRow, type: WebhookEventType, now: number): Promise<Webhook | null> {
   const input = parseInput(row);
@@ -54,21 +57,27 @@ export async function finish(
     opts.also?.();
     ledger.end(status, now, error, outputs, webhook);
   });
-  room.followUps.add(() => reportEnd(room), true);
+  // The index hears of the end before the client can (the webhook, a cancel's answer): a receiver
+  // that submits its next job from its handler must not find this one still counted as active.
+  await reportEnd(room);
   // Every end is followed by a step (its caller's own, or a kick), which sends the event.
   await room.reschedule(true);
   return true;
 }
 
 /**
- * Tells the tenant's index the job has ended, so it stops counting as active. Fire and forget:
- * the index checks its old active rows against their jobs on its own alarm, so a lost report
- * only delays the correction. (The index does not track queued vs running: both are active.)
+ * Tells the tenant's index the job has ended, so it stops counting as active and lists under its
+ * status. Waited for at most END_REPORT_WAIT_MS, and a failure is no failure of the job: the index
+ * checks its old active rows against their jobs on its own alarm, so a lost report only delays
+ * the correction. (The index does not track queued vs running: both are active.)
  */
 async function reportEnd(room: JobRoom): Promise<void> {
   const row = room.ledger.mustRow();
   const input = parseInput(row);
-  await indexObject(room.env, row.tenant, row.id)
+  const report = indexObject(room.env, row.tenant, row.id)
     .setStatus({ id: row.id, created_at: row.created_at, status: row.status, type: input.spec.type, track_id: input.track_id ?? null })
     .catch((err: unknown) => console.error("job index update failed; the index will check", err instanceof Error ? err.message : String(err)));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, END_REPORT_WAIT_MS)));
+  await Promise.race([report, late]).finally(() => clearTimeout(timer));
 }

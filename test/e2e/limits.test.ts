@@ -8,7 +8,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, waitForJob, type JobView } from "./support/client";
 import { startGateway, startSimulatorProcess } from "./support/processes";
+import { startReceiver } from "./support/receiver";
 
+const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 // An hour-long window: a burst of a few requests does not straddle its edge in practice.
 const RATE = { requests: 3, period_s: 3600 };
 const TENANTS = JSON.stringify({
@@ -18,14 +20,18 @@ const TENANTS = JSON.stringify({
   rl_mix: { api_keys: ["sk_rl_mix"], rate_limit: RATE },
   busy: { api_keys: ["sk_busy"], max_active_jobs: 2 },
   free: { api_keys: ["sk_free"] },
+  chain: { api_keys: ["sk_chain"], webhook_secrets: [SECRET], max_active_jobs: 1 },
 });
 const JOB = { type: "txt2img", prompt: "limit me", width: 64, height: 64, steps: 1 };
 
 let sim: Awaited<ReturnType<typeof startSimulatorProcess>>;
 let gw: Awaited<ReturnType<typeof startGateway>>;
 let dir: string;
+let receiver: Awaited<ReturnType<typeof startReceiver>>;
 
 beforeAll(async () => {
+  // A receiver that takes its time to answer (it never does): what it does meanwhile is the point.
+  receiver = await startReceiver({ secrets: [SECRET], answer: () => "hang" });
   sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 5 }) } });
   dir = mkdtempSync(join(tmpdir(), "easel-e2e-limits-"));
   gw = await startGateway({
@@ -37,6 +43,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.stop();
   await sim?.stop();
+  await receiver?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -148,5 +155,18 @@ describe("max_active_jobs", () => {
     } finally {
       await sim.config({ msPerImage: 5 });
     }
+  });
+
+  it("counts a job as ended before its webhook arrives: a receiver may submit the next job from its handler", async () => {
+    const client = api(gw.url, "sk_chain");
+    const first = (await (await client.post("/v1/jobs", { ...JOB, webhook: `${receiver.url}/chain` })).json()) as JobView;
+    const hook = await receiver.waitFor((d) => d.path === "/chain", 30_000);
+    expect(hook.json).toMatchObject({ type: "job.succeeded", data: { id: first.id } });
+    // The receiver has not answered, and will not: the job is over all the same.
+    const next = await client.post("/v1/jobs", JOB);
+    expect(next.status, await next.clone().text()).toBe(202);
+    const listed = (await (await client.get("/v1/jobs?status=succeeded")).json()) as { data: JobView[] };
+    expect(listed.data.map((j) => j.id)).toContain(first.id);
+    await waitForJob(client, ((await next.json()) as JobView).id);
   });
 });

@@ -16,7 +16,7 @@ describe("a job's follow-ups", () => {
   it("hold the slot's release until the webhook has gone out, the rest until its answer", async () => {
     const { f, ran, job } = followUps();
     f.add(job("release"));
-    f.add(job("index"), true);
+    f.add(job("images"), true);
     await sleep(0);
     expect(ran).toEqual([]);
     f.sent();
@@ -24,7 +24,7 @@ describe("a job's follow-ups", () => {
     expect(ran).toEqual(["release"]);
     f.run();
     await sleep(0);
-    expect(ran).toEqual(["release", "index"]);
+    expect(ran).toEqual(["release", "images"]);
   });
 
   it("start the slot's release on the turn after the webhook request is handed over, so its bytes go first", async () => {
@@ -40,7 +40,7 @@ describe("a job's follow-ups", () => {
   it("give the slot back within a quarter second when no webhook goes out, without the rest", async () => {
     const { f, ran, job } = followUps();
     f.add(job("release"));
-    f.add(job("index"), true);
+    f.add(job("images"), true);
     await sleep(400);
     expect(ran).toEqual(["release"]);
   });
