@@ -4,6 +4,7 @@ import type { ErrorHandler } from "hono";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import type { ZodError } from "zod";
+import { configErrorFrom } from "./config";
 import { EaselError, type ErrorDetail } from "./errors";
 import type { AppEnv } from "./middleware/auth";
 
@@ -51,6 +52,8 @@ export function toEaselError(err: unknown): EaselError {
     if (err.status === 413) return new EaselError(413, "payload_too_large", `the request body is over ${MAX_BODY_BYTES / 1024 / 1024} MiB`);
     return new EaselError(err.status, "http_error", err.message || "request failed");
   }
+  const config = configErrorFrom(err);
+  if (config) return config;
   console.error("unhandled error", err instanceof Error ? err.message : String(err));
   return new EaselError(500, "internal_error", "something went wrong on our side");
 }

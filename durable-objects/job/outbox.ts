@@ -58,6 +58,9 @@ export class Outbox {
       if (!head || !dueBy(head.next_at)) return;
       const row = ledger.mustRow();
       const secrets = config.tenant(env, row.tenant)?.webhook_secrets ?? [];
+      // Read before the send: a configuration error after it would leave the try unrecorded and
+      // the event due at once, sent again and again. Before it, the step fails and its alarm comes back.
+      const schedule = config.retrySchedule(env);
       const attempt = head.attempts + 1;
       const startedAt = Date.now();
       const slots = JSON.parse(head.slots) as SlottedBody["slots"];
@@ -65,7 +68,7 @@ export class Outbox {
       const body = slots.length ? await slottedStream(env.IMAGES, { text: head.body, slots }, (JSON.parse(row.output) as StoredOutput[]).map((o) => o.key)) : head.body;
       const result = await attemptDelivery({ url: head.url, eventId: head.event_id, body, secrets, onSent: () => this.room.followUps.sent() });
       this.room.followUps.run();
-      const delay = result.verdict === "retry" ? nextDelayMs(config.retrySchedule(env), attempt, result.retry_after_ms) : null;
+      const delay = result.verdict === "retry" ? nextDelayMs(schedule, attempt, result.retry_after_ms) : null;
       const nextAt = delay === null ? null : Date.now() + delay;
       const state = result.verdict === "retry" ? (nextAt === null ? "failed" : "pending") : result.verdict;
       ledger.delivered(head, { attempt, startedAt, state, nextAt, status_code: result.status_code, error: result.error, duration_ms: result.duration_ms, response_body: result.response_body });

@@ -13,6 +13,20 @@ const DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000";
 const badConfig = (name: string, problem: string): EaselError =>
   new EaselError(500, "config_invalid", `${name} is invalid: ${problem}`);
 
+/** `badConfig`'s message, as an RPC hands it back: the class's name before it. */
+const CONFIG_ERROR = /^(?:EaselError: )?([A-Z][A-Z0-9_]* is invalid: [^]*)$/;
+
+/**
+ * A configuration error thrown inside a Durable Object reaches the Worker as a plain Error (an
+ * RPC keeps the message, prefixed with the class's name, not the class): recognized by its
+ * message, which names the variable and never holds its content, so the client still gets the
+ * 500 naming it.
+ */
+export function configErrorFrom(err: unknown): EaselError | undefined {
+  const message = err instanceof Error ? CONFIG_ERROR.exec(err.message)?.[1] : undefined;
+  return message === undefined ? undefined : new EaselError(500, "config_invalid", message);
+}
+
 /** Parses one variable once per distinct raw value: config is read on every request. */
 function memo<T>(name: string, parse: (raw: string | undefined) => T): (raw: string | undefined) => T {
   let last: { raw: string | undefined; value: T } | undefined;
@@ -43,9 +57,10 @@ const tenants = memo("TENANTS", (raw) => new Map(Object.entries(parseJson("TENAN
 const backends = memo("BACKENDS", (raw) => parseJson("BACKENDS", BackendsSchema, raw, "[]"));
 const endpoints = memo("ENDPOINTS", (raw) => new Map(Object.entries(parseJson("ENDPOINTS", EndpointsSchema, raw, "{}"))));
 const retrySchedule = memo("WEBHOOK_RETRY_SCHEDULE", (raw) => {
-  const parts = (raw?.trim() || DEFAULT_RETRY_SCHEDULE).split(",").map((s) => Number(s.trim()));
-  if (parts.some((n) => !Number.isFinite(n) || n < 0)) throw badConfig("WEBHOOK_RETRY_SCHEDULE", "expected comma-separated seconds");
-  return parts;
+  const parts = (raw?.trim() || DEFAULT_RETRY_SCHEDULE).split(",").map((s) => s.trim());
+  // An empty entry ("5,,300") is a mistake, not a retry at once.
+  if (parts.some((s) => s === "" || !Number.isFinite(Number(s)) || Number(s) < 0)) throw badConfig("WEBHOOK_RETRY_SCHEDULE", "expected comma-separated seconds");
+  return parts.map(Number);
 });
 const retention = memo("RETENTION_S", (raw) => {
   const seconds = raw?.trim() ? Number(raw.trim()) : DEFAULT_RETENTION_S;

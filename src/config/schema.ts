@@ -1,8 +1,12 @@
 import { z } from "@hono/zod-openapi";
+import { base64ToBytes } from "../lib/base64";
+
+/** Whether a `whsec_` secret's base64 decodes to a key, as the signer reads it (src/webhooks/sign.ts). */
+const isBase64Key = (secret: string): boolean => (base64ToBytes(secret.slice("whsec_".length))?.length ?? 0) > 0;
 
 export const TenantSchema = z.object({
   api_keys: z.array(z.string().min(1)).min(1),
-  webhook_secrets: z.array(z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, "must be whsec_<base64>")).default([]),
+  webhook_secrets: z.array(z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, "must be whsec_<base64>").refine(isBase64Key, "must be whsec_<base64>: its base64 does not decode")).default([]),
   default_webhook: z.url().optional(),
   /** Where this tenant's `s3://` links may point: `bucket/` or `bucket/prefix/`. None = no S3 reads. */
   s3_read_prefixes: z.array(z.string().regex(/^[^/]+\/(?:[^/]+\/)*$/, "must be bucket/ or bucket/prefix/ (ending in /)")).default([]),

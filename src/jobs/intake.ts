@@ -131,8 +131,10 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   // Before anything else: a tenant over its rate gets nothing, not even its request checked
   // (a route that counted it before its validators said so).
   if (!opts.rateCounted) await checkRate(env, opts.tenant);
-  // A job must know when it will be deleted: a bad RETENTION_S refuses it (500 naming the variable).
+  // A job must know when it will be deleted and when its webhooks are tried again: a bad
+  // RETENTION_S or WEBHOOK_RETRY_SCHEDULE refuses it (a 500 naming the variable), not its webhook later.
   config.retentionMs(env);
+  config.retrySchedule(env);
   const fields = { init_image: "init_image", webhook: "webhook", model: "model", backend: "backend", sampler: "sampler", workflow: "workflow", images: "images", ...opts.fields };
   const limits = (opts.emptyPromptOk ? EmptyPromptLimitsSchema : GenerationLimitsSchema).safeParse(req);
   if (!limits.success) {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { toEaselError } from "../../../src/app";
 import { config } from "../../../src/config";
 import type { Env } from "../../../src/env";
 import { EaselError } from "../../../src/errors";
@@ -64,8 +65,24 @@ describe("configuration", () => {
     expect(failure(() => config.backends(envWith({ BACKENDS: twice }))).message).toMatch(/duplicate backend name/);
   });
 
-  it("uses the documented retry schedule by default", () => {
+  it("uses the documented retry schedule by default, and refuses an empty entry rather than retry at once", () => {
     expect(config.retrySchedule(envWith({}))).toEqual([5, 300, 1800, 7200, 18000, 36000, 36000]);
+    expect(config.retrySchedule(envWith({ WEBHOOK_RETRY_SCHEDULE: " 1, 5 " }))).toEqual([1, 5]);
+    expect(failure(() => config.retrySchedule(envWith({ WEBHOOK_RETRY_SCHEDULE: "5,,300" }))).message).toMatch(/^WEBHOOK_RETRY_SCHEDULE is invalid/);
+  });
+
+  it("refuses a webhook secret whose base64 does not decode, without echoing it", () => {
+    const err = failure(() => config.tenants(envWith({ TENANTS: JSON.stringify({ acme: { api_keys: ["k"], webhook_secrets: ["whsec_A"] } }) })));
+    expect(err.message).toMatch(/^TENANTS is invalid: acme\.webhook_secrets\.0: /);
+    expect(err.message).not.toContain("whsec_A");
+    expect(config.tenants(envWith({ TENANTS: JSON.stringify({ acme: { api_keys: ["k"], webhook_secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] } }) })).size).toBe(1);
+  });
+
+  it("keeps a configuration error's 500 naming the variable when it comes back from a Durable Object as a plain Error", () => {
+    // The message as an RPC hands it back, the class's name before it.
+    const e = toEaselError(new Error("EaselError: RETENTION_S is invalid: expected whole seconds, at least 60"));
+    expect(e).toMatchObject({ status: 500, code: "config_invalid", message: "RETENTION_S is invalid: expected whole seconds, at least 60" });
+    expect(toEaselError(new Error("something else broke"))).toMatchObject({ status: 500, code: "internal_error" });
   });
 });
 
