@@ -215,6 +215,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     if (!TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: "the job has not ended yet" };
     const eventId = this.ledger.requeueTerminal();
     if (eventId === undefined) return { ok: false, code: "conflict", message: "the job has no webhook" };
+    this.outbox.requeued(eventId);
     await this.reschedule(true);
     this.kick();
     return { ok: true, event_id: eventId };

@@ -16,6 +16,8 @@ const MAX_DELIVERIES_PER_ALARM = 10;
 export class Outbox {
   /** The delivery loop under way, if any. */
   private delivering: Promise<void> | undefined;
+  /** The event whose try is out, and whether it was asked to be sent again meanwhile. */
+  private inFlight: { eventId: string; again: boolean } | undefined;
 
   constructor(private readonly room: JobRoom) {}
 
@@ -28,6 +30,11 @@ export class Outbox {
       this.delivering = undefined;
     });
     return this.delivering;
+  }
+
+  /** A redelivery was asked (the event is due again): a try under way must not mark it delivered. */
+  requeued(eventId: string): void {
+    if (this.inFlight?.eventId === eventId) this.inFlight.again = true;
   }
 
   /** The delivery log, as the routes show it. */
@@ -66,11 +73,15 @@ export class Outbox {
       const slots = JSON.parse(head.slots) as SlottedBody["slots"];
       // A body with images is streamed from R2 as it is sent, never built whole.
       const body = slots.length ? await slottedStream(env.IMAGES, { text: head.body, slots }, (JSON.parse(row.output) as StoredOutput[]).map((o) => o.key)) : head.body;
-      const result = await attemptDelivery({ url: head.url, eventId: head.event_id, body, secrets, onSent: () => this.room.followUps.sent() });
+      const flight = (this.inFlight = { eventId: head.event_id, again: false });
+      const result = await attemptDelivery({ url: head.url, eventId: head.event_id, body, secrets, onSent: () => this.room.followUps.sent() }).finally(() => {
+        this.inFlight = undefined;
+      });
       this.room.followUps.run();
       const delay = result.verdict === "retry" ? nextDelayMs(schedule, attempt, result.retry_after_ms) : null;
-      const nextAt = delay === null ? null : Date.now() + delay;
-      const state = result.verdict === "retry" ? (nextAt === null ? "failed" : "pending") : result.verdict;
+      // Redelivered while this try was out: due again at once, whatever this try's answer.
+      const nextAt = flight.again ? Date.now() : delay === null ? null : Date.now() + delay;
+      const state = flight.again ? "pending" : result.verdict === "retry" ? (nextAt === null ? "failed" : "pending") : result.verdict;
       ledger.delivered(head, { attempt, startedAt, state, nextAt, status_code: result.status_code, error: result.error, duration_ms: result.duration_ms, response_body: result.response_body });
     }
   }

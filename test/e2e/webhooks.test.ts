@@ -3,6 +3,8 @@
  * delivery with the `standardwebhooks` package (not with the gateway's own signing code).
  */
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -148,6 +150,29 @@ describe("webhook delivery", () => {
     expect(second?.headers["webhook-id"]).toBe(first.headers["webhook-id"]);
     expect(second?.headers["webhook-timestamp"]).not.toBe(first.headers["webhook-timestamp"]);
     expect(second?.verified).toEqual([true, true]);
+  });
+
+  it("sends the terminal event again when the redelivery is asked while a try of it is still out", async () => {
+    // A receiver that takes 2 s over its first answer.
+    const hits: string[] = [];
+    const slow = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        hits.push(String(req.headers["webhook-id"]));
+        setTimeout(() => res.writeHead(200).end(), hits.length === 1 ? 2000 : 0);
+      });
+    });
+    await new Promise<void>((r) => slow.listen(0, "127.0.0.1", r));
+    try {
+      const id = await submit({ webhook: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/slow` });
+      await until(() => (hits.length === 1 ? true : undefined), 30_000, "the first try");
+      expect((await acme.post(`/v1/jobs/${id}/deliveries/redeliver`)).status).toBe(202);
+      await until(() => (hits.length === 2 ? true : undefined), 30_000, "the redelivery", () => deliveries(id));
+      expect(hits[1]).toBe(hits[0]);
+    } finally {
+      slow.closeAllConnections();
+      slow.close();
+    }
   });
 
   it("yields exactly one terminal event, job.canceled, for a job canceled while running", async () => {
