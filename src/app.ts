@@ -11,8 +11,12 @@ import type { AppEnv } from "./middleware/auth";
 /** A request body over this is a 413 before anything reads it. */
 export const MAX_BODY_BYTES = 15 * 1024 * 1024;
 
+/** Each bad field by its path; a key the schema does not know is its own field (zod reports them together, at their parent). */
 const zodDetails = (error: ZodError): ErrorDetail[] =>
-  error.issues.map((i) => ({ path: i.path.map(String).join(".") || "(body)", message: i.message }));
+  error.issues.flatMap((i) => {
+    const at = (path: PropertyKey[]) => path.map(String).join(".") || "(body)";
+    return i.code === "unrecognized_keys" ? i.keys.map((key) => ({ path: at([...i.path, key]), message: "not a field this request takes" })) : [{ path: at(i.path), message: i.message }];
+  });
 
 export const validationError = (error: ZodError): EaselError => {
   const details = zodDetails(error);

@@ -65,7 +65,7 @@ const BAD: [string, unknown, number, string | null][] = [
   ["seed negative", { ...ok, seed: -1 }, 422, "seed"],
   ["seed as a string", { ...ok, seed: "42" }, 422, "seed"],
   ["track_id too long", { ...ok, track_id: "t".repeat(257) }, 422, "track_id"],
-  ["unknown field", { ...ok, colour: "blue" }, 422, null],
+  ["unknown field", { ...ok, colour: "blue" }, 422, "colour"],
   ["webhook_events unknown", { ...ok, webhook_events: ["job.exploded"] }, 422, "webhook_events.0"],
   ["img2img without init_image", { type: "img2img", prompt: "x" }, 422, "init_image"],
   ["init_image not base64", { type: "img2img", prompt: "x", init_image: "%%% not base64 %%%" }, 422, "init_image"],
