@@ -182,7 +182,8 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     if (TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: `job is already ${row.status}` };
     if (onlyQueued && row.status !== "queued") return { ok: false, code: "conflict", message: `job is ${row.status}` };
     const attempt = this.ledger.currentAttempt();
-    await finish(this.room, "canceled", null, []);
+    // The job may end otherwise while the cancel's webhook body is rendered: then it stays as it ended.
+    if (!(await finish(this.room, "canceled", null, []))) return { ok: false, code: "conflict", message: `job is already ${this.ledger.mustRow().status}` };
     await this.settler.leaveBackend(attempt, await this.runner.linesToLeave(row));
     // Its event goes out now, not at the alarm's next firing.
     this.kick();
