@@ -21,20 +21,38 @@ export function decodeCursor(cursor: string): { created_at: number; id: string }
 }
 
 /**
+ * Index rows read at most per page asked for: `queued` and `running` are one state in the index,
+ * so a page of one of them is filled from the rows of both, and a tenant with many of the other
+ * gets a short page (with its cursor) rather than an unbounded scan.
+ */
+const MAX_SCANNED_PER_PAGE = 200;
+/** Rows read per call to the index when a filter may pass some over. */
+const SCAN_CHUNK = 20;
+
+/**
  * A page of a tenant's jobs, newest first. The index picks and orders them; each job is then read
- * from its own object, the source of truth.
+ * from its own object, the source of truth. A row whose job's own status is not the one asked for
+ * is passed over, and more rows are read to fill the page.
  */
 export async function listJobs(env: Env, tenant: string, q: ListQuery): Promise<{ data: Job[]; next_cursor: string | null }> {
   const { cursor, ...filters } = q;
-  const entries = await indexPage(env, tenant, { ...filters, before: cursor === undefined ? undefined : decodeCursor(cursor), limit: q.limit + 1 });
-  const page = entries.slice(0, q.limit);
-  const jobs = await Promise.all(
-    page.map(async (entry) => {
-      const job = await readIndexed(env, tenant, entry);
+  let before = cursor === undefined ? undefined : decodeCursor(cursor);
+  const data: Job[] = [];
+  for (let scanned = 0; scanned < MAX_SCANNED_PER_PAGE; ) {
+    // Rows past those wanted are read in the same call when a filter may pass some over.
+    const read = q.status === "queued" || q.status === "running" ? Math.max(q.limit - data.length, SCAN_CHUNK) : q.limit - data.length;
+    const entries = await indexPage(env, tenant, { ...filters, before, limit: read + 1 });
+    const chunk = entries.slice(0, read);
+    const jobs = await Promise.all(chunk.map((entry) => readIndexed(env, tenant, entry)));
+    for (const [i, entry] of chunk.entries()) {
+      const job = jobs[i];
       // Filtered on a stale status: the job's own status decides.
-      return q.status && job?.status !== q.status ? undefined : job;
-    }),
-  );
-  const last = page[page.length - 1];
-  return { data: jobs.filter((j): j is Job => j !== undefined), next_cursor: entries.length > q.limit && last ? encodeCursor(last.row) : null };
+      if (job && (!q.status || job.status === q.status)) data.push(job);
+      before = { created_at: entry.row.created_at, id: entry.row.id };
+      scanned++;
+      if (data.length === q.limit) return { data, next_cursor: i < chunk.length - 1 || entries.length > read ? encodeCursor(before) : null };
+    }
+    if (entries.length <= read) return { data, next_cursor: null };
+  }
+  return { data, next_cursor: before ? encodeCursor(before) : null };
 }

@@ -7,17 +7,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startGateway, startSimulatorProcess } from "./support/processes";
-import { api, waitForJob, type JobView } from "./support/client";
+import { api, waitForJob, waitForStatus, type JobView } from "./support/client";
 
 const TENANTS = JSON.stringify({
   acme: { api_keys: ["sk_acme"], webhook_secrets: [] },
   globex: { api_keys: ["sk_globex"], webhook_secrets: [] },
+  initech: { api_keys: ["sk_initech"], webhook_secrets: [] },
 });
 
 type Page = { data: JobView[]; next_cursor: string | null };
 type ErrorBody = { error: { code: string; details?: { path: string }[] } };
 
 let sim: Awaited<ReturnType<typeof startSimulatorProcess>>;
+let stuck: Awaited<ReturnType<typeof startSimulatorProcess>>;
 let gw: Awaited<ReturnType<typeof startGateway>>;
 let dir: string;
 let acme: ReturnType<typeof api>;
@@ -25,10 +27,16 @@ let globex: ReturnType<typeof api>;
 
 beforeAll(async () => {
   sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 5 }) } });
+  // One slot that takes a job and never answers: the job there runs, the ones behind it stay queued.
+  stuck = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ hang: true }) } });
   dir = mkdtempSync(join(tmpdir(), "easel-e2e-list-"));
+  const backends = [
+    { name: "sim", kind: "a1111", url: sim.url, max_concurrency: 8 },
+    { name: "stuck", kind: "a1111", url: stuck.url, max_concurrency: 1, models: ["stuck-only"] },
+  ];
   gw = await startGateway({
     persistDir: dir,
-    vars: { TENANTS, BACKENDS: JSON.stringify([{ name: "sim", kind: "a1111", url: sim.url, max_concurrency: 8 }]), ALLOW_PRIVATE_URLS: "true", URL_SIGNING_SECRET: "e2e-secret" },
+    vars: { TENANTS, BACKENDS: JSON.stringify(backends), ALLOW_PRIVATE_URLS: "true", URL_SIGNING_SECRET: "e2e-secret" },
   });
   acme = api(gw.url, "sk_acme");
   globex = api(gw.url, "sk_globex");
@@ -37,6 +45,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.stop();
   await sim?.stop();
+  await stuck?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -108,6 +117,26 @@ describe("GET /v1/jobs", () => {
     const runId = res.headers.get("x-easel-run-id");
     expect(runId).toMatch(/^run_/);
     expect((await page(acme, "?limit=5")).data.map((j) => j.id)).toContain(runId);
+  });
+
+  it("fills a page of running jobs past the queued ones (one state in the index), with no cursor to empty pages", async () => {
+    const initech = api(gw.url, "sk_initech");
+    const running = await submit(initech, { model: "stuck-only", backend: "stuck" });
+    await waitForStatus(initech, running.id, "running");
+    const queued: string[] = [];
+    for (let i = 0; i < 5; i++) queued.push((await submit(initech, { model: "stuck-only", backend: "stuck" })).id);
+    try {
+      const first = await page(initech, "?status=running&limit=2");
+      expect(first.data.map((j) => j.id)).toEqual([running.id]);
+      expect(first.next_cursor).toBeNull();
+      const waiting = await page(initech, "?status=queued&limit=3");
+      expect(waiting.data.map((j) => j.id)).toEqual(queued.slice(2).reverse());
+      const rest = await page(initech, `?status=queued&limit=3&cursor=${waiting.next_cursor}`);
+      expect(rest.data.map((j) => j.id)).toEqual(queued.slice(0, 2).reverse());
+      expect(rest.next_cursor).toBeNull();
+    } finally {
+      for (const id of [...queued, running.id]) await initech.post(`/v1/jobs/${id}/cancel`);
+    }
   });
 
   it("answers a bad limit, status, date or cursor with a 422 naming it", async () => {
