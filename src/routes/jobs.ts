@@ -9,7 +9,7 @@ import { listJobs } from "../jobs/list";
 import { checkRunId } from "../jobs/run-id";
 import { tenantAuth } from "../middleware/auth";
 import { countsTowardRate } from "../middleware/submit-rate";
-import { DeliveryListSchema, EventListSchema, JobListQuerySchema, JobListSchema, JobRequestSchema, JobSchema } from "../schemas/job";
+import { DeliveryListSchema, EventListSchema, JobListQuerySchema, JobListSchema, JobRequestSchema, JobSchema, MAX_TIMEOUT_S } from "../schemas/job";
 
 const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.array(z.object({ path: z.string(), message: z.string() })).optional() }) }).openapi("Error");
 const IdParam = z.object({ id: z.string().openapi({ param: { name: "id", in: "path" }, example: "run_abc..." }) });
@@ -25,7 +25,8 @@ async function stubFor(env: Parameters<typeof jobStub>[0], id: string) {
   return jobStub(env, id);
 }
 
-const SSE_MAX_MS = 15 * 60_000;
+/** A stream lasts as long as its job can (timeout_s at most, from its submission), and a minute. */
+const SSE_MAX_MS = (MAX_TIMEOUT_S + 60) * 1000;
 const SSE_WAIT_MS = 25_000;
 
 export const jobs = createApp();

@@ -9,6 +9,8 @@ export const WebhookEventTypeSchema = z.enum(["job.started", "job.succeeded", "j
 export const MAX_GENERATED_SIDE = 2048;
 export const MAX_UPSCALED_SIDE = 4096;
 export const DEFAULT_TIMEOUT_S = 1800;
+/** The longest a job may live: its timeout counts from its submission. */
+export const MAX_TIMEOUT_S = 3600;
 /** A workflow's input images: a few per graph (each is also bounded by the body's 15 MiB). */
 export const MAX_WORKFLOW_IMAGES = 16;
 
@@ -37,7 +39,7 @@ const JobFieldsSchema = z.object({
     webhook: z.string().min(1).max(2048).optional(),
     webhook_events: z.array(WebhookEventTypeSchema).min(1).optional(),
     track_id: z.string().max(256).optional(),
-    timeout_s: z.number().int().min(10).max(3600).optional().openapi({ description: `seconds from submission until an unfinished job fails with timeout (default ${DEFAULT_TIMEOUT_S})` }),
+    timeout_s: z.number().int().min(10).max(MAX_TIMEOUT_S).optional().openapi({ description: `seconds from submission until an unfinished job fails with timeout (default ${DEFAULT_TIMEOUT_S})` }),
     // Checked node by node at intake (src/jobs/workflow-graph.ts), for every API that submits graphs.
     workflow: z.record(z.string(), z.unknown()).optional().openapi({ description: "workflow: a ComfyUI API-format graph, as \"Save (API Format)\" writes it: node id → {class_type, inputs}" }),
     images: z
