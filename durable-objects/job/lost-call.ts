@@ -13,8 +13,11 @@ import { withDeadline } from "../../src/lib/deadline";
 export type LostCall =
   /** It may still run: keep the slot, wait, ask again on the next heartbeat (never past `until`). */
   | { running: true; until: number; found: string }
-  /** It no longer runs (or would have ended by now): the slot goes back and the job dispatches again. */
-  | { running: false; found: string; unreachable: boolean }
+  /**
+   * It no longer runs (or would have ended by now): the slot goes back and the job dispatches
+   * again; `overdue`: the call outlived the backend's `timeout_s`, so it fails over as a timeout does.
+   */
+  | { running: false; found: string; unreachable: boolean; overdue: boolean }
   /** The backend has it under this id (a ComfyUI prompt): the attempt follows it there, never sending it again. */
   | { reattach: string; found: string };
 
@@ -23,27 +26,31 @@ const ASK_TIMEOUT_MS = 3_000;
 const COMFY_ASK_TIMEOUT_MS = 10_000;
 
 /**
- * What became of a lost call. A1111 is asked by the attempt's `force_task_id`; an active task is
- * interrupted (the adapter's cancel interrupts only a task A1111 calls active). Anything that
+ * What became of a lost call (cut by a restart, or unanswered within the backend's `timeout_s`).
+ * A1111 is asked by the attempt's `force_task_id`; an active task is interrupted (the adapter's
+ * cancel interrupts only a task A1111 calls active), and its word holds past the call's timeout:
+ * a task it still runs or has queued keeps the slot, up to twice that timeout. Anything that
  * cannot be asked (Cerebrium, an A1111 upscale, a RunPod `/run` whose id never came back and whose
  * callback is awaited) is presumed to run until the backend's timeout after the call began.
  */
 export async function checkLostCall(backend: BackendConfig | undefined, call: { taskId: string; askable: boolean; startedAt: number }): Promise<LostCall> {
-  if (!backend) return { running: false, found: "the backend is no longer configured", unreachable: false };
+  if (!backend) return { running: false, found: "the backend is no longer configured", unreachable: false, overdue: false };
   const until = call.startedAt + backend.timeout_s * 1000;
   const over = Date.now() >= until;
   if (backend.kind === "comfyui") return comfyLostCall(backend, call.taskId, until, over);
   if (backend.kind !== "a1111" || !call.askable) {
-    return over ? { running: false, found: "the call would have ended by now", unreachable: false } : { running: true, until, found: "the backend cannot be asked: waiting until the call would have ended" };
+    return over ? { running: false, found: "the call would have ended by now", unreachable: false, overdue: true } : { running: true, until, found: "the backend cannot be asked: waiting until the call would have ended" };
   }
   const state = await withDeadline(ASK_TIMEOUT_MS, (signal) => a1111TaskState(backend, call.taskId, signal));
-  if (state === "unknown" || state === "completed") return { running: false, found: state === "completed" ? "the backend has completed it" : "the backend does not know it", unreachable: false };
-  if (over) return { running: false, found: state === "unreachable" ? "the backend could not be reached" : "the call outlived the backend's timeout", unreachable: state === "unreachable" };
+  if (state === "unknown" || state === "completed") return { running: false, found: state === "completed" ? "the backend has completed it" : "the backend does not know it", unreachable: false, overdue: over };
+  if (state === "unreachable") return over ? { running: false, found: "the backend could not be reached", unreachable: true, overdue: true } : { running: true, until, found: "the backend could not be asked" };
+  const giveUp = until + backend.timeout_s * 1000;
+  if (Date.now() >= giveUp) return { running: false, found: "the backend still has it, twice its timeout after the call began", unreachable: false, overdue: true };
   if (state === "active") {
     await withDeadline(ASK_TIMEOUT_MS, (signal) => adapterFor(backend).cancel({ externalId: undefined, taskId: call.taskId }, signal)).catch(() => undefined);
-    return { running: true, until, found: "the backend is running it: interrupted" };
+    return { running: true, until: over ? giveUp : until, found: "the backend is running it: interrupted" };
   }
-  return { running: true, until, found: state === "queued" ? "the backend has it queued" : "the backend could not be asked" };
+  return { running: true, until: over ? giveUp : until, found: "the backend has it queued" };
 }
 
 /**
@@ -53,7 +60,7 @@ export async function checkLostCall(backend: BackendConfig | undefined, call: { 
 async function comfyLostCall(backend: BackendConfig, taskId: string, until: number, over: boolean): Promise<LostCall> {
   const promptId = await promptIdOf(taskId);
   const place = await withDeadline(COMFY_ASK_TIMEOUT_MS, (signal) => findPrompt(backend, promptId, signal));
-  if (place.at === "absent") return { running: false, found: "the backend never got the prompt", unreachable: false };
-  if (place.at === "unreachable") return over ? { running: false, found: "the backend could not be reached", unreachable: true } : { running: true, until, found: "the backend could not be asked" };
+  if (place.at === "absent") return { running: false, found: "the backend never got the prompt", unreachable: false, overdue: over };
+  if (place.at === "unreachable") return over ? { running: false, found: "the backend could not be reached", unreachable: true, overdue: true } : { running: true, until, found: "the backend could not be asked" };
   return { reattach: promptId, found: place.at === "history" ? "the backend has run the prompt" : `the backend has the prompt (${place.at})` };
 }

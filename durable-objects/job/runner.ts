@@ -118,7 +118,8 @@ export class AttemptRunner {
       return false;
     }
     const tried = triedOf(row);
-    if (lost.unreachable) tried.add(attempt.backend);
+    // A backend that could not be reached, or that held the call past its timeout, is failed over.
+    if (lost.unreachable || lost.overdue) tried.add(attempt.backend);
     const message = lost.unreachable ? "the backend could not be reached" : `the call was lost: ${lost.found}`;
     ledger.transaction(() => {
       ledger.endAttempt(attempt.n, "failed", message);

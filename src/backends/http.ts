@@ -66,6 +66,9 @@ async function bounded<T>(
   } catch (err) {
     if (err instanceof MayHaveArrived) return { ok: false, outcome: { kind: "lost", message: err.message } };
     if (signal.aborted) return { ok: false, outcome: failed("canceled", "the attempt was abandoned", false) };
+    // A request that may have started GPU work, unanswered in time, may run on: lost, not failed,
+    // so it is not sent again until the backend no longer runs it (durable-objects/job/lost-call.ts).
+    if (timeout.signal.aborted && arrival) return { ok: false, outcome: { kind: "lost", message: `no answer within ${Math.round(timeoutMs / 1000)} s; the backend may still run it` } };
     if (timeout.signal.aborted) return { ok: false, outcome: failed("timeout", `no answer within ${Math.round(timeoutMs / 1000)} s`, true) };
     return { ok: false, outcome: failed("backend_unavailable", "the backend could not be reached", true, err instanceof Error ? err.message : String(err)) };
   } finally {

@@ -12,15 +12,18 @@ import { startGateway, startSimulatorProcess } from "./support/processes";
 
 let sim: Awaited<ReturnType<typeof startSimulatorProcess>>;
 let hollow: Awaited<ReturnType<typeof startSimulatorProcess>>;
+let slow: Awaited<ReturnType<typeof startSimulatorProcess>>;
 let gw: Awaited<ReturnType<typeof startGateway>>;
 let dir: string;
 let client: ReturnType<typeof api>;
 
 beforeAll(async () => {
-  [sim, hollow] = await Promise.all([
+  [sim, hollow, slow] = await Promise.all([
     startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 20 }) } }),
     // Every generation there answers 200 without images.
     startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 20, emptyImages: true }) } }),
+    // Slower than its backend's timeout_s allows.
+    startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 40_000 }) } }),
   ]);
   dir = mkdtempSync(join(tmpdir(), "easel-e2e-lost-calls-"));
   gw = await startGateway({
@@ -28,9 +31,12 @@ beforeAll(async () => {
     vars: {
       TENANTS: JSON.stringify({ acme: { api_keys: ["sk_acme"] } }),
       BACKENDS: JSON.stringify([
-        { name: "gpu", kind: "a1111", url: sim.url, max_concurrency: 1, timeout_s: 120 },
-        { name: "pod", kind: "runpod", url: `${sim.url}/v2/endpoint`, max_concurrency: 1, timeout_s: 120 },
-        { name: "hollow", kind: "a1111", url: hollow.url, max_concurrency: 1, circuit_cooldown_s: 600 },
+        { name: "gpu", kind: "a1111", url: sim.url, max_concurrency: 1, timeout_s: 120, models: ["v1-5-pruned-emaonly"] },
+        { name: "pod", kind: "runpod", url: `${sim.url}/v2/endpoint`, max_concurrency: 1, timeout_s: 120, models: ["v1-5-pruned-emaonly"] },
+        { name: "hollow", kind: "a1111", url: hollow.url, max_concurrency: 1, circuit_cooldown_s: 600, models: ["v1-5-pruned-emaonly"] },
+        // chilloutmix-Ni is served by a backend that answers too late, then by a quick one.
+        { name: "brief", kind: "a1111", url: slow.url, max_concurrency: 1, timeout_s: 6, models: ["chilloutmix-Ni"] },
+        { name: "spare", kind: "a1111", url: sim.url, max_concurrency: 1, models: ["chilloutmix-Ni"] },
       ]),
       ALLOW_PRIVATE_URLS: "true",
       URL_SIGNING_SECRET: "e2e",
@@ -41,7 +47,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gw?.stop();
-  await Promise.all([sim?.stop(), hollow?.stop()]);
+  await Promise.all([sim?.stop(), hollow?.stop(), slow?.stop()]);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -118,6 +124,25 @@ describe("a gateway restart during a long synchronous call", () => {
     expect(stats.interrupted).toBe(1);
     const lost = (await eventsOf(job.id)).find((e) => e.type === "attempt.lost");
     expect(lost?.data).toMatchObject({ attempt: 1, backend: "gpu" });
+  });
+});
+
+describe("a generation unanswered within its backend's timeout_s", () => {
+  it("is interrupted, its slot held until A1111 no longer runs it, and the job fails over: never two at once there", { timeout: 120_000 }, async () => {
+    const job = await submit({ model: "chilloutmix-Ni", prompt: "[tag:brief] x" });
+    await waitForStatus(client, job.id, "running");
+    // A second job for that backend alone waits while the first one's generation may run there.
+    const pinned = await submit({ backend: "brief", model: "chilloutmix-Ni", prompt: "[tag:pinned] y" });
+    const done = await waitForJob(client, job.id, 60_000);
+    expect(done).toMatchObject({ status: "succeeded", backend: "spare" });
+    const lost = (await eventsOf(job.id)).find((e) => e.type === "attempt.lost");
+    expect(lost?.data).toMatchObject({ attempt: 1, backend: "brief" });
+    const slowStats = await slow.stats();
+    expect(slowStats.interrupted).toBeGreaterThanOrEqual(1);
+    expect(slowStats.byTag.brief).toBe(1);
+    // The pinned job's own generation ends the same way; only then is it over.
+    expect((await waitForJob(client, pinned.id, 90_000)).status).toBe("failed");
+    expect((await slow.stats()).byKind.a1111.maxConcurrent).toBe(1);
   });
 });
 
