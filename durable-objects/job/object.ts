@@ -323,9 +323,11 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
       if (attempt?.state === "pending" && attempt.poll_at !== null) times.push(attempt.poll_at);
       if (attempt?.state === "running") times.push(Date.now() + HEARTBEAT_MS);
       if (attempt?.state === "pending") times.push(Date.now() + RENEW_MS);
-    } else if (head === undefined && row.completed_at !== null) {
+    } else {
+      // Ended with a call still out: its slot is renewed until the call ends (see the runner's advance).
+      if (this.room.memory.inflight !== undefined) times.push(Date.now() + HEARTBEAT_MS);
       // Ended, its events sent: the next thing due is its deletion.
-      times.push(this.retention.dueAt(row.completed_at));
+      if (head === undefined && row.completed_at !== null) times.push(this.retention.dueAt(row.completed_at));
     }
     if (!times.length) return this.ctx.storage.deleteAlarm();
     const min = Math.min(...times);

@@ -61,7 +61,14 @@ export class AttemptRunner {
   async advance(): Promise<void> {
     const { ledger, memory } = this.room;
     const row = ledger.row();
-    if (!row || TERMINAL.has(row.status)) return;
+    if (!row) return;
+    if (TERMINAL.has(row.status)) {
+      // The call of a job that ended while it was out (Cerebrium's cannot be stopped) keeps its
+      // slot until it ends, and its settle gives it back: the lease must not lapse meanwhile.
+      const out = memory.inflight === undefined ? undefined : ledger.attempt(memory.inflight);
+      if (out) await this.slots.renew(out);
+      return;
+    }
     if (await this.expireIfDue(row)) return;
     const attempt = ledger.currentAttempt();
     if (attempt?.state === "running") {

@@ -297,3 +297,20 @@ describe("job scheduling", () => {
     expect(queued[1]).toMatchObject({ state: "pending", event_id: after.find((d) => d.type === "job.started")?.event_id });
   });
 });
+
+describe("a call still out when its job ends", () => {
+  it("keeps its slot renewed until the call ends, as a canceled Cerebrium call runs on", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id));
+    await running(id);
+    expect((await jobStub(env, id).cancel("acme")).ok).toBe(true);
+    // The hanging backend took the interrupt and still runs the call: its slot is held.
+    const lease = () => runInDurableObject(schedulerOf("hang"), (_o: BackendScheduler, state) => state.storage.sql.exec<{ lease_until: number }>("SELECT lease_until FROM slots WHERE job_id = ?", id).toArray()[0]?.lease_until);
+    expect(await lease()).toBeDefined();
+    // A lease about to lapse, and the job's renewal due: the ended job's alarm renews it.
+    await runInDurableObject(schedulerOf("hang"), (_o: BackendScheduler, state) => void state.storage.sql.exec("UPDATE slots SET lease_until = ? WHERE job_id = ?", Date.now() + 1_000, id));
+    await runInDurableObject(objectFor(id), (o: JobObject) => void ((o as unknown as { room: { memory: { renewedAt: number } } }).room.memory.renewedAt = 0));
+    expect(await runDurableObjectAlarm(objectFor(id))).toBe(true);
+    expect(await lease()).toBeGreaterThan(Date.now() + 30_000);
+  });
+});
