@@ -10,7 +10,7 @@ const MIN_RETENTION_S = 60;
 const DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000";
 
 /** A configuration value that cannot be used: a 500 naming the variable, never its content. */
-const badConfig = (name: string, problem: string): EaselError =>
+export const badConfig = (name: string, problem: string): EaselError =>
   new EaselError(500, "config_invalid", `${name} is invalid: ${problem}`);
 
 /** `badConfig`'s message, as an RPC hands it back: the class's name before it. */

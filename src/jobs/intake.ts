@@ -1,6 +1,6 @@
 import { IDEMPOTENCY_TTL_MS } from "../contracts/tenant";
 import { fittingBackends } from "../backends/models";
-import { config, type JobType } from "../config";
+import { badConfig, config, type JobType } from "../config";
 import type { Env } from "../env";
 import { EaselError, invalid } from "../errors";
 import { canonicalJson, sha256Hex } from "../lib/crypto";
@@ -173,7 +173,8 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
   const webhook = req.webhook ?? config.tenant(env, opts.tenant)?.default_webhook;
   if (webhook) {
     const checked = checkOutboundUrl(webhook, { allowPrivate });
-    if (!checked.ok) throw invalid(fields.webhook, checked.reason);
+    // The tenant's default_webhook is the operator's, not the request's: a 500 naming it, not a 422 on a field never sent.
+    if (!checked.ok) throw req.webhook === undefined ? badConfig("TENANTS", `${opts.tenant}.default_webhook: ${checked.reason}`) : invalid(fields.webhook, checked.reason);
   }
 
   // The image is read and checked before the Idempotency-Key is claimed: a request refused for its

@@ -61,6 +61,10 @@ describe("a configuration error", () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(receiver.deliveries).toHaveLength(0);
 
+    // A default_webhook the gateway may not call is the operator's mistake, not the request's: no 422 on a field never sent.
+    await gw.restart(vars({ ALLOW_PRIVATE_URLS: "false", TENANTS: JSON.stringify({ operator: { api_keys: [KEY], webhook_secrets: [SECRET], default_webhook: "https://127.0.0.1/hook" } }) }));
+    await expectConfigError(await client().post("/v1/jobs", { type: "txt2img", prompt: "defaulted", width: 64, height: 64 }), "TENANTS");
+
     // A webhook secret that is not base64 would sign nothing: the tenant's every request names TENANTS, never the secret.
     await gw.restart(vars({ TENANTS: JSON.stringify({ operator: { api_keys: [KEY], webhook_secrets: ["whsec_A"] } }) }));
     const res = await client().get("/v1/jobs");
