@@ -9,8 +9,9 @@
  * `POST /run-contract`: `/run` plus only the durable steps the contract adds on a job's path, each
  * one write in its own object as the gateway's are (no validation, no events, no outbox): the row
  * in one of 16 index objects beside the job's creation (with its backstop alarm), a slot granted by
- * the backend's line object before the attempt is written, then the call as in `/run`; the slot's
- * release and the index's end report after the webhook. What the gateway costs over this is its own.
+ * the backend's line object before the attempt is written, then the call as in `/run`; the index's
+ * end report before the webhook (an ended job must not count against `max_active_jobs` once its
+ * client can know it ended), the slot's release after it. What the gateway costs over this is its own.
  */
 import { DurableObject } from "cloudflare:workers";
 
@@ -67,7 +68,7 @@ export class SlotLine extends DurableObject<FloorEnv> {
   }
 }
 
-/** One of 16 index objects (`/run-contract`): a job's row before its 202, its end after. */
+/** One of 16 index objects (`/run-contract`): a job's row before its 202, its end before its webhook. */
 export class IndexShard extends DurableObject<FloorEnv> {
   private readonly sql = withTable(this.ctx, "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, status TEXT NOT NULL)");
 
@@ -94,8 +95,10 @@ async function run(env: FloorEnv, record: DurableObjectStub<JobRecord>, id: stri
   await env.BUCKET.put(`floor/${id}.png`, image);
   const done = JSON.stringify({ id, done: true });
   await (contract ? record.writeAndAlarm(done, RETENTION_MS) : record.write(done));
+  // The job stops counting against max_active_jobs before its client can hear it ended.
+  if (contract) await shardOf(env, id).end(id);
   await fetch(req.webhook, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ data: { id } }) });
-  if (contract) await Promise.all([lineOf(env).release(id), shardOf(env, id).end(id)]);
+  if (contract) await lineOf(env).release(id);
 }
 
 const lineOf = (env: FloorEnv) => env.LINES.get(env.LINES.idFromName("sim"));
