@@ -1,6 +1,6 @@
 /**
  * Bookkeeping that follows a job's end but is no part of what its client hears: the slot's
- * release, the discarded images. (The index's end report is part of it: it comes before the
+ * release, the discarded images. (The index's end report is not among them: it comes before the
  * webhook, see `finish`.) It is held until the job's next webhook request has gone out (or the
  * step ends with none due), so that the receiver hears first: an object's thread is shared with
  * other objects, and nothing here is waited for either way. What no GPU waits on (all but a
