@@ -193,6 +193,10 @@ describe("SD-on-EKS test/run.sh against /{stage}/v1alpha2/", () => {
     const again = await runSh("/prod/v1alpha2", fixture("v1alpha2/t2i.json"));
     expect(again.status).toBe(409);
     expect(await again.json()).toEqual({ message: "task test-t2i already exists" });
+    // In S3_OUTPUT_BUCKET every tenant's tasks share SD-on-EKS's layout: another account's location is a 409.
+    const theirs = await runSh("/prod/v1alpha2", fixture("v1alpha2/t2i.json"), KEY_V1);
+    expect(theirs.status).toBe(409);
+    expect(await theirs.json()).toEqual({ message: expect.stringContaining("another account") });
     const bad = JSON.parse(fixture("v1alpha2/t2i.json")) as { task: { metadata: Record<string, unknown> } };
     bad.task.metadata.id = "test-bad";
     bad.task.metadata.tasktype = "inpaint";

@@ -38,13 +38,23 @@ eks.onError(errorsAs(eksError));
 const taken = (what: string) => new EaselError(409, "task_exists", what);
 
 /**
- * Binds the task id (per tenant) and its output location (across tenants) to a run id. `claimed`:
- * this request made the bindings (not a repeat of a task whose first try failed or is under way).
+ * Whether every tenant's tasks share one layout: SD-on-EKS's own, in `S3_OUTPUT_BUCKET`, where a
+ * location is claimed across tenants. In R2 each tenant's tasks lie under its own root
+ * (`tenants/<tenant>/`): two tenants may name the same location, and neither learns of the other's.
+ */
+const sharedLayout = (env: Env): boolean => config.s3OutputBucket(env) !== undefined;
+
+/**
+ * Binds the task id (per tenant) and, in the shared layout, its output location (across tenants)
+ * to a run id. `claimed`: this request made the bindings (not a repeat of a task whose first try
+ * failed or is under way).
  */
 async function claimTask(env: Env, tenant: string, task: EksTask, body: unknown): Promise<{ runId: string; claimed: boolean }> {
   const runId = await mintRunId(env);
-  const location = await claimOutputPrefix(env, task.location, tenant, runId);
-  if (location.status === "conflict") throw taken(`the output location ${task.location} belongs to another account, or lies inside one of its locations`);
+  if (sharedLayout(env)) {
+    const location = await claimOutputPrefix(env, task.location, tenant, runId);
+    if (location.status === "conflict") throw taken(`the output location ${task.location} belongs to another account, or lies inside one of its locations`);
+  }
   const claim = await claimKey(env, tenant, "eks_task", task.id, await sha256Hex(canonicalJson(body)), runId, null);
   if (claim.status === "conflict") throw taken(`task ${task.id} already exists`);
   // The same task again: a 409 once its job exists; before that, the first try failed or is under way.
@@ -54,7 +64,7 @@ async function claimTask(env: Env, tenant: string, task: EksTask, body: unknown)
 
 /** A task refused before its job existed leaves nothing: its id and its location are free for the corrected task. */
 async function freeTask(env: Env, tenant: string, task: EksTask, runId: string): Promise<void> {
-  await Promise.all([releaseKey(env, tenant, "eks_task", task.id, runId), releaseOutputPrefix(env, task.location, runId)]);
+  await Promise.all([releaseKey(env, tenant, "eks_task", task.id, runId), sharedLayout(env) ? releaseOutputPrefix(env, task.location, runId) : undefined]);
 }
 
 /** SD-on-EKS's file stem `<id>-<rand>`: four hex characters, as its queue agent takes from a uuid4. */
