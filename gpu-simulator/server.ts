@@ -114,12 +114,13 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       if (opts.runpodApiKey && keyFrom(req) !== opts.runpodApiKey) return unauthorized;
       const [, , op, id] = runpodMatch;
       if (op === "health") return { status: 200, body: { jobs: {}, workers: { idle: 1, running: state.stats.byKind.runpod.current } } };
+      // A RunPod that cannot be reached answers nothing: no status, no cancel, no new job (the jobs it has run on).
+      if (state.faults("runpod").down) return "down";
       if (op === "status" && id) return runpod.status(id);
       if (op === "stream" && id) return runpod.stream(id);
       if (op === "cancel" && id) return runpod.cancel(id);
       const body = await readJson(req);
       if (!body) return { status: 400, body: { error: "bad JSON" } };
-      if (state.faults("runpod").down) return "down";
       const where = { endpoint: runpodMatch[1] ?? "", baseUrl: `http://${req.headers.host ?? "127.0.0.1"}` };
       if (op === "run" && state.takeDrop("runpod")) {
         runpod.run(body, where);

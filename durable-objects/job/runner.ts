@@ -314,7 +314,9 @@ export class AttemptRunner {
         // Past the backend's timeout_s, still running there or not to be asked: the attempt is
         // stopped where the backend can stop it (RunPod's cancel), and the job moves on.
         const ref = { externalId, taskId: taskIdOf(ledger.mustRow().id, attempt.n) };
-        await withDeadline(10_000, (signal) => adapterFor(backend).cancel(ref, signal)).catch(() => undefined);
+        const took = await withDeadline(10_000, (signal) => adapterFor(backend).cancel(ref, signal)).catch(() => false);
+        // Not stopped there: its slot stays taken while it may run (the settle's release leaves that one).
+        if (!took) await this.slots.orphan(attempt);
         await this.settler.settle(attempt.n, backend, { kind: "failed", failure: { code: "timeout", message: `the backend did not finish within ${backend.timeout_s} s`, retryable: true } }, images);
         return;
       }

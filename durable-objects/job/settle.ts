@@ -31,7 +31,8 @@ const countsAgainstBackend = (f: BackendFailure): boolean => f.retryable && f.co
 
 /**
  * Kinds whose cancel stops a pending attempt's work there (RunPod cancels the job; ComfyUI takes the
- * prompt out of its queue or interrupts that prompt), so its slot comes back once the cancel is sent.
+ * prompt out of its queue or interrupts that prompt), so its slot comes back once the backend took
+ * the cancel.
  */
 const STOPPED_BY_CANCEL = new Set<BackendConfig["kind"]>(["runpod", "runpod-comfyui", "comfyui"]);
 
@@ -128,10 +129,13 @@ export class Settler {
     const { ctx, env, ledger, memory } = this.room;
     const backend = config.backend(env, attempt.backend);
     const ref = { externalId: attempt.external_id ?? undefined, taskId: taskIdOf(ledger.mustRow().id, attempt.n) };
-    const stopped = backend ? withDeadline(10_000, (signal) => adapterFor(backend).cancel(ref, signal)).catch(() => undefined) : Promise.resolve();
+    const stopped = backend ? withDeadline(10_000, (signal) => adapterFor(backend).cancel(ref, signal)).catch(() => false) : Promise.resolve(true);
     // In the background: a slow backend must not delay the caller.
     if (attempt.state === "running" && memory.inflight === attempt.n) ctx.waitUntil(stopped);
-    else if (attempt.state === "pending" && backend && STOPPED_BY_CANCEL.has(backend.kind)) ctx.waitUntil(stopped.then(() => this.slots.release(attempt.backend, "neutral")));
+    else if (attempt.state === "pending" && backend && STOPPED_BY_CANCEL.has(backend.kind)) {
+      // A cancel the backend did not take (unreachable, an error) leaves the generation running there.
+      ctx.waitUntil(stopped.then((took) => (took ? this.slots.release(attempt.backend, "neutral") : this.slots.orphan(attempt))));
+    }
     else {
       ctx.waitUntil(stopped);
       // A lost A1111 call can be asked about by its task: one A1111 has completed, or never got,

@@ -165,7 +165,7 @@ export class A1111Adapter implements BackendAdapter {
    * still queued there, one about to end, or a backend that cannot tell, is left to finish; its
    * result is discarded.
    */
-  async cancel(attempt: { taskId: string }, signal: AbortSignal): Promise<void> {
+  async cancel(attempt: { taskId: string }, signal: AbortSignal): Promise<boolean> {
     const res = await callBackend(
       this.config.url + "/internal/progress",
       { method: "POST", headers: this.headers(), body: JSON.stringify({ id_task: attempt.taskId, id_live_preview: -1 }) },
@@ -173,10 +173,12 @@ export class A1111Adapter implements BackendAdapter {
       signal,
     );
     const task = res.ok && res.status === 200 ? parseJsonObject(res.body) : undefined;
-    if (task?.active !== true) return;
+    if (!task) return false;
+    if (task.active !== true) return task.queued !== true;
     // A task about to end is let finish: by the time the interrupt lands, it would stop the next one.
-    if (typeof task.eta === "number" && task.eta < STOP_MIN_ETA_S) return;
-    await callBackend(this.config.url + "/sdapi/v1/interrupt", { method: "POST", headers: this.headers() }, 5000, signal);
+    if (typeof task.eta === "number" && task.eta < STOP_MIN_ETA_S) return false;
+    const interrupt = await callBackend(this.config.url + "/sdapi/v1/interrupt", { method: "POST", headers: this.headers() }, 5000, signal);
+    return interrupt.ok && interrupt.status === 200;
   }
 
   progress(req: ProgressRequest) {

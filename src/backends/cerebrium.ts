@@ -99,8 +99,9 @@ export class CerebriumAdapter implements BackendAdapter {
     return cerebriumOutcome(await readImageAnswer(await req.body.open(), CEREBRIUM_IMAGES, req.images), req.samples);
   }
 
-  async cancel(): Promise<void> {
+  async cancel(): Promise<boolean> {
     // Cerebrium documents no way to stop a run; its result is ignored once the job has ended.
+    return false;
   }
 
   async listModels(): Promise<ModelInfo[]> {

@@ -11,7 +11,7 @@ import { comfyPlan, expectedOutputs, samplersOf } from "./comfyui-plan";
 import { followPrompt, queuePrompt } from "./comfyui-prompt";
 import { PromptSocket } from "./comfyui-socket";
 import { uploadImages } from "./comfyui-upload";
-import { failed } from "./http";
+import { failed, type HttpResult } from "./http";
 import type { BackendAdapter, GenerationRequest, ImageStore, ModelInfo, Outcome, ResumeRequest, WorkflowOutputs } from "./types";
 import { withDeadline } from "../lib/deadline";
 
@@ -94,11 +94,13 @@ export class ComfyUIAdapter implements BackendAdapter {
    * Stops this prompt only: ComfyUI's interrupt names the prompt (a shared server may be running a
    * neighbour's), and a prompt still waiting is taken out of the queue.
    */
-  async cancel(attempt: { externalId: string | undefined; taskId: string }, signal: AbortSignal): Promise<void> {
+  async cancel(attempt: { externalId: string | undefined; taskId: string }, signal: AbortSignal): Promise<boolean> {
     const promptId = attempt.externalId ?? (await promptIdOf(attempt.taskId));
     const place = await queuePlace(this.config, promptId, signal);
-    if (place === "running") await comfyCall(this.config, "/interrupt", { body: { prompt_id: promptId }, signal });
-    else if (place === "pending") await comfyCall(this.config, "/queue", { body: { delete: [promptId] }, signal });
+    const took = (res: HttpResult) => res.ok && res.status === 200;
+    if (place === "running") return took(await comfyCall(this.config, "/interrupt", { body: { prompt_id: promptId }, signal }));
+    if (place === "pending") return took(await comfyCall(this.config, "/queue", { body: { delete: [promptId] }, signal }));
+    return place === "absent";
   }
 
   /** The checkpoints `/object_info` lists for CheckpointLoaderSimple, by file name and by name without extension. */

@@ -6,7 +6,7 @@ import type { BackendConfig } from "../config";
 import { bytesToBase64 } from "../lib/base64";
 import { comfyPlan } from "./comfyui-plan";
 import { callBackend, failed, parseJsonObject, statusFailure } from "./http";
-import { runpodHeaders } from "./runpod";
+import { runpodHeaders, runpodStopped } from "./runpod";
 import { comfyWorkerOutcome } from "./runpod-comfyui-output";
 import type { BackendAdapter, CallbackOutcome, CallbackSource, GenerationRequest, ImageStore, ModelInfo, Outcome, WorkflowOutputs } from "./types";
 import { withDeadline } from "../lib/deadline";
@@ -53,9 +53,9 @@ export class RunPodComfyUIAdapter implements BackendAdapter {
     return { ...outcome, externalId: json.id };
   }
 
-  async cancel({ externalId }: { externalId: string | undefined }, signal: AbortSignal): Promise<void> {
-    if (!externalId) return;
-    await callBackend(`${this.config.url}/cancel/${encodeURIComponent(externalId)}`, { method: "POST", headers: runpodHeaders(this.config) }, 10_000, signal);
+  async cancel({ externalId }: { externalId: string | undefined }, signal: AbortSignal): Promise<boolean> {
+    if (!externalId) return false;
+    return runpodStopped(await callBackend(`${this.config.url}/cancel/${encodeURIComponent(externalId)}`, { method: "POST", headers: runpodHeaders(this.config) }, 10_000, signal));
   }
 
   /** worker-comfyui has no way to list its models: only the configured `models` are known. */

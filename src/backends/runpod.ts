@@ -1,6 +1,6 @@
 import type { BackendConfig } from "../config";
 import { a1111Call, a1111ImagesAt, a1111Models, a1111Outcome, upscaleOutcome } from "./a1111";
-import { callBackend, callBackendForImages, failed, parseJsonObject, readImageAnswer, statusFailure, type ImageAnswer } from "./http";
+import { callBackend, callBackendForImages, failed, parseJsonObject, readImageAnswer, statusFailure, type HttpResult, type ImageAnswer } from "./http";
 import { backendModelName } from "./models";
 import { readRunPodProgress } from "./runpod-progress";
 import type { BackendAdapter, CallbackOutcome, CallbackSource, GenerationRequest, ImageStore, ModelInfo, Outcome, ProgressRequest } from "./types";
@@ -62,6 +62,9 @@ export function runpodOutcome(answer: Pick<ImageAnswer, "json" | "images">, samp
 /** RunPod's auth: the endpoint's API key as Bearer. */
 export const runpodHeaders = (config: BackendConfig): Record<string, string> => ({ "content-type": "application/json", ...(config.api_key ? { authorization: `Bearer ${config.api_key}` } : {}) });
 
+/** Whether RunPod took a `/cancel`: a 2xx, or a 404 for a job it no longer knows. */
+export const runpodStopped = (res: HttpResult): boolean => res.ok && ((res.status >= 200 && res.status < 300) || res.status === 404);
+
 /** RunPod serverless running the A1111 worker of seed 000: submit, then webhook or polling. */
 export class RunPodAdapter implements BackendAdapter {
   constructor(readonly config: BackendConfig) {}
@@ -99,9 +102,9 @@ export class RunPodAdapter implements BackendAdapter {
     return { ...runpodOutcome(answer, req.samples, req.upscale), externalId: json.id };
   }
 
-  async cancel({ externalId }: { externalId: string | undefined }, signal: AbortSignal): Promise<void> {
-    if (!externalId) return;
-    await callBackend(`${this.config.url}/cancel/${encodeURIComponent(externalId)}`, { method: "POST", headers: this.headers() }, 10_000, signal);
+  async cancel({ externalId }: { externalId: string | undefined }, signal: AbortSignal): Promise<boolean> {
+    if (!externalId) return false;
+    return runpodStopped(await callBackend(`${this.config.url}/cancel/${encodeURIComponent(externalId)}`, { method: "POST", headers: this.headers() }, 10_000, signal));
   }
 
   progress(req: ProgressRequest) {

@@ -107,8 +107,12 @@ export interface BackendAdapter {
   poll(externalId: string, ctx: { samples: number; upscale: boolean; workflow?: WorkflowOutputs; signal: AbortSignal; images: ImageStore }): Promise<Outcome>;
   /** Reads a completion callback; `undefined` when it is not one this adapter accepts. */
   callback(req: { headers: Headers; body: CallbackSource; secret: string; samples: number; upscale: boolean; workflow?: WorkflowOutputs; images: ImageStore }): Promise<CallbackOutcome | undefined>;
-  /** Stops this attempt's generation (best effort), and never a generation that is not this attempt's. */
-  cancel(attempt: { externalId: string | undefined; taskId: string }, signal: AbortSignal): Promise<void>;
+  /**
+   * Stops this attempt's generation (best effort), and never a generation that is not this
+   * attempt's. True when the backend took the stop or runs nothing of it; false when it may still
+   * run it (it could not be told, or cannot be stopped), so its slot must stay taken.
+   */
+  cancel(attempt: { externalId: string | undefined; taskId: string }, signal: AbortSignal): Promise<boolean>;
   listModels(signal: AbortSignal): Promise<ModelInfo[]>;
   /** Live figures of a running generation, for backends that report them; undefined when it cannot tell. */
   progress?(req: ProgressRequest): Promise<ProgressReading | undefined>;

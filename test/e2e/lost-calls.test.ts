@@ -37,6 +37,7 @@ beforeAll(async () => {
         // chilloutmix-Ni is served by a backend that answers too late, then by a quick one.
         { name: "brief", kind: "a1111", url: slow.url, max_concurrency: 1, timeout_s: 6, models: ["chilloutmix-Ni"] },
         { name: "spare", kind: "a1111", url: sim.url, max_concurrency: 1, models: ["chilloutmix-Ni"] },
+        { name: "pod-brief", kind: "runpod", url: `${slow.url}/v2/endpoint`, max_concurrency: 1, timeout_s: 12, models: ["chilloutmix-Ni"] },
       ]),
       ALLOW_PRIVATE_URLS: "true",
       URL_SIGNING_SECRET: "e2e",
@@ -58,7 +59,7 @@ const submit = async (body: Record<string, unknown>): Promise<JobView> => {
 };
 const eventsOf = async (id: string) => ((await (await client.get(`/v1/jobs/${id}/events`)).json()) as { data: { type: string; data: Record<string, unknown> }[] }).data;
 const backend = async (name: string) =>
-  ((await (await client.get("/v1/backends")).json()) as { data: { name: string; circuit: string; recent: { jobs: number; success_rate: number | null } }[] }).data.find((b) => b.name === name);
+  ((await (await client.get("/v1/backends")).json()) as { data: { name: string; circuit: string; active: number; waiting: number; recent: { jobs: number; success_rate: number | null } }[] }).data.find((b) => b.name === name);
 
 describe("a connection lost after the backend took the request", () => {
   it("never runs an A1111 attempt twice: it waits until A1111 no longer runs it, then runs a new attempt", async () => {
@@ -143,6 +144,29 @@ describe("a generation unanswered within its backend's timeout_s", () => {
     // The pinned job's own generation ends the same way; only then is it over.
     expect((await waitForJob(client, pinned.id, 90_000)).status).toBe("failed");
     expect((await slow.stats()).byKind.a1111.maxConcurrent).toBe(1);
+  });
+});
+
+describe("a RunPod job canceled while RunPod cannot be told", () => {
+  it("keeps its slot while the job may run there: the next job does not start beside it", { timeout: 90_000 }, async () => {
+    await slow.config({ runpod: { msPerImage: 8_000 } });
+    try {
+      const first = await submit({ backend: "pod-brief", model: "chilloutmix-Ni", prompt: "[tag:uncanceled] x" });
+      await waitForStatus(client, first.id, "running");
+      await slow.config({ runpod: { down: true } });
+      expect((await client.post(`/v1/jobs/${first.id}/cancel`)).status).toBe(200);
+      // The cancel goes out in the background, and fails.
+      await new Promise((r) => setTimeout(r, 1_500));
+      await slow.config({ runpod: { down: false } });
+      const second = await submit({ backend: "pod-brief", model: "chilloutmix-Ni", prompt: "[tag:after] y" });
+      // The first job's slot is still taken (its RunPod job runs on): the second waits in line, not sent to RunPod.
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(((await (await client.get(`/v1/jobs/${second.id}`)).json()) as JobView).status).toBe("queued");
+      expect(await backend("pod-brief")).toMatchObject({ active: 1, waiting: 1 });
+      expect((await waitForJob(client, second.id, 60_000)).status).toBe("succeeded");
+    } finally {
+      await slow.config({ runpod: { msPerImage: 40_000, down: false } });
+    }
   });
 });
 
