@@ -39,7 +39,8 @@ export class Retention {
       await deletePrefixes(env.IMAGES, [`inputs/${row.id}/`, `callbacks/${row.id}/`]);
       await deleteFilesIn(env.IMAGES, `${input.output_prefix}/`);
       await purgeTenantRows(env, row.tenant, row.id);
-      // A location the client chose (SD-on-EKS's) was claimed across tenants: free it too.
+      // A location the client chose (SD-on-EKS's) may hold a claim across tenants (in S3_OUTPUT_BUCKET's
+      // shared layout, and in R2 before its tenants/ root): free it; a release of no claim changes nothing.
       const location = chosenLocation(row.tenant, row.id, input.output_prefix);
       if (location !== undefined) await releaseOutputPrefix(env, location, row.id);
     } catch (err) {
