@@ -218,7 +218,11 @@ export const JobListQuerySchema = z.object({
   track_id: z.string().max(256).optional(),
   created_after: isoDate.optional().openapi({ example: "2026-01-01T00:00:00Z" }),
   created_before: isoDate.optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  // Digits only: Number() would also read "0x10", "1e1" or " 20 " as a limit.
+  limit: z.string().regex(/^\d+$/, "expected a whole number from 1 to 100").default("20")
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(100))
+    .openapi({ type: "integer", minimum: 1, maximum: 100, default: 20 }),
   cursor: z.string().min(1).max(200).optional().openapi({ description: "next_cursor of the previous page" }),
 });
 

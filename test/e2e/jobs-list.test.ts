@@ -143,6 +143,7 @@ describe("GET /v1/jobs", () => {
     for (const [query, field] of [
       ["?limit=0", "limit"],
       ["?limit=101", "limit"],
+      ["?limit=0x10", "limit"],
       ["?status=done", "status"],
       ["?created_after=yesterday", "created_after"],
       // A day the calendar does not have, which Date.parse would roll over into March.
