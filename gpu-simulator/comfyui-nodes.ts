@@ -19,6 +19,8 @@ interface NodeClass {
   category: string;
   outputNode?: boolean;
   pythonModule?: string;
+  /** A node of ComfyUI's V3 API (`comfy_api/latest`): `/object_info` writes its combos as `["COMBO", {options}]`. */
+  v3?: boolean;
 }
 
 /** What a ComfyUI install has on its disk: the combo choices that depend on it. */
@@ -179,6 +181,7 @@ export const NODES: Record<string, NodeClass> = {
     description: "",
     category: "loaders",
     pythonModule: "comfy_extras.nodes_upscale_model",
+    v3: true,
   },
   ImageUpscaleWithModel: {
     input: () => ({ required: { upscale_model: ["UPSCALE_MODEL", {}], image: ["IMAGE", {}] } }),
@@ -197,11 +200,18 @@ export const NODES: Record<string, NodeClass> = {
   },
 };
 
+/** A V3 node's inputs as `/object_info` shows them (`_io.py` `Combo.Input.as_dict`): a combo is `["COMBO", {multiselect, options}]`. */
+function asV3(groups: InputGroups): InputGroups {
+  const combos = (g: Record<string, InputSpec>): Record<string, InputSpec> =>
+    Object.fromEntries(Object.entries(g).map(([k, [type, opts]]) => [k, Array.isArray(type) ? ["COMBO", { ...opts, multiselect: false, options: type }] : opts ? [type, opts] : [type]]));
+  return { ...groups, required: combos(groups.required), ...(groups.optional ? { optional: combos(groups.optional) } : {}) };
+}
+
 /** One class as `GET /object_info` describes it (server.py `node_info`). */
 export function nodeInfo(name: string, lists: ComfyLists): Record<string, unknown> | undefined {
   const n = NODES[name];
   if (!n) return undefined;
-  const input = n.input(lists);
+  const input = n.v3 ? asV3(n.input(lists)) : n.input(lists);
   return {
     input,
     input_order: Object.fromEntries(Object.entries(input).map(([group, fields]) => [group, Object.keys(fields as object)])),

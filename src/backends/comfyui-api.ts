@@ -100,7 +100,8 @@ async function choicesOf(config: BackendConfig, node: string, input: string, sig
   if (!info) return undefined;
   const required = (info[node] as { input?: { required?: Record<string, unknown> } } | undefined)?.input?.required;
   const spec = required?.[input];
-  const list: unknown = Array.isArray(spec) ? spec[0] : undefined;
+  // `[choices, opts]`, or `["COMBO", {options}]` as newer servers write their V3 nodes.
+  const list: unknown = !Array.isArray(spec) ? undefined : spec[0] === "COMBO" ? (spec[1] as { options?: unknown } | undefined)?.options : spec[0];
   // A node class the server lacks (no upscale nodes) has no choices.
   return Array.isArray(list) ? list.filter((v): v is string => typeof v === "string") : [];
 }

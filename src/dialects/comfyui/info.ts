@@ -115,11 +115,15 @@ export async function objectInfo(env: Env): Promise<NodeDefs> {
   return { ...defs, CheckpointLoaderSimple: own ? withChoices(own, choices) : checkpointLoader(choices) };
 }
 
-function withChoices(def: Record<string, unknown>, choices: string[]): Record<string, unknown> {
+/** `CheckpointLoaderSimple` offering `choices` as its `ckpt_name`. */
+export function withChoices(def: Record<string, unknown>, choices: string[]): Record<string, unknown> {
   const input = def.input && typeof def.input === "object" ? (def.input as Record<string, Record<string, unknown>>) : {};
   const required = input.required ?? {};
-  const current = Array.isArray(required.ckpt_name) ? required.ckpt_name : [];
-  return { ...def, input: { ...input, required: { ...required, ckpt_name: [choices, ...current.slice(1)] } } };
+  const current: unknown[] = Array.isArray(required.ckpt_name) ? required.ckpt_name : [];
+  // Kept in the server's own form: `[choices, opts]`, or `["COMBO", {options}]` for a V3 node.
+  const [type, opts] = current;
+  const ckpt_name = type === "COMBO" && isObject(opts) ? ["COMBO", { ...opts, options: choices }] : [choices, ...current.slice(1)];
+  return { ...def, input: { ...input, required: { ...required, ckpt_name } } };
 }
 
 /** `/system_stats`: the gateway has no device of its own; its GPUs are its backends'. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { withoutJobFiles } from "../../../../src/dialects/comfyui/info";
+import { withChoices, withoutJobFiles } from "../../../../src/dialects/comfyui/info";
 
 describe("the node definitions shown to tenants", () => {
   const upload = `run_${"b".repeat(39)}-1-private.png`;
@@ -17,5 +17,13 @@ describe("the node definitions shown to tenants", () => {
     expect(shown.LoadImageOutput.input.required.image).toEqual(["COMBO", { options: [] }]);
     expect(shown.KSampler).toEqual(defs.KSampler);
     expect(shown.LoadImage.output).toEqual(["IMAGE", "MASK"]);
+  });
+
+  it("offer every ComfyUI backend's checkpoints as ckpt_name's choices, in the server's own form (a list, or V3's COMBO)", () => {
+    const v1 = { input: { required: { ckpt_name: [["a.safetensors"], { tooltip: "t" }] } } };
+    const v3 = { input: { required: { ckpt_name: ["COMBO", { multiselect: false, options: ["a.safetensors"], tooltip: "t" }] } } };
+    const choices = ["a.safetensors", "b.safetensors"];
+    expect(withChoices(v1, choices)).toEqual({ input: { required: { ckpt_name: [choices, { tooltip: "t" }] } } });
+    expect(withChoices(v3, choices)).toEqual({ input: { required: { ckpt_name: ["COMBO", { multiselect: false, options: choices, tooltip: "t" }] } } });
   });
 });
