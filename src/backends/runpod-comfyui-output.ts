@@ -51,9 +51,14 @@ export function nodeOfFile(filename: string, saveNodes: { node: string; prefix: 
   return found.length === 1 ? found[0]?.node : undefined;
 }
 
-/** A FAILED job's text as the failure it is: the graph's fault or a node's exception fails the job; anything else fails over. */
+/**
+ * A FAILED job's text as the failure it is: the graph's fault or a node's exception fails the job;
+ * anything else fails over. ComfyUI's 400 to `/prompt` reaches the worker's text as "Workflow
+ * validation failed", or as its message ("Cannot execute because node X does not exist.", "Prompt
+ * has no outputs") followed by "Raw response: {...}" (handler.py `queue_workflow`).
+ */
 function failure(text: string): Outcome {
-  if (/validation failed|Error queuing workflow/i.test(text)) return failed("invalid_request", `ComfyUI refused the graph: ${text}`.slice(0, 1000), false);
+  if (/validation failed|Error queuing workflow|Raw response: \{/i.test(text)) return failed("invalid_request", `ComfyUI refused the graph: ${text}`.slice(0, 1000), false);
   if (/Workflow execution error/i.test(text)) return failed("backend_error", text.slice(0, 1000), false);
   return failed("backend_failed", "the RunPod job failed", true, text);
 }
@@ -67,6 +72,10 @@ export async function comfyWorkerOutcome(status: Record<string, unknown> | undef
   if (status?.status !== "COMPLETED") return runpodOutcome({ json: status, images: [] }, 1);
   const output = obj(status.output);
   if (typeof output.error === "string") return failure([output.error, ...(Array.isArray(output.details) ? output.details.map(str) : [])].join(": "));
+  // A node that raised after another had saved: the worker answers the saved images with the error
+  // beside them in `errors` (its other entries are warnings), and RunPod calls that COMPLETED.
+  const raised = (Array.isArray(output.errors) ? output.errors.map(str) : []).find((e) => /Workflow execution error/i.test(e));
+  if (raised) return failure(raised);
   const list = outputImages(output);
   const wanted = ctx.expected === undefined ? list : list.slice(0, ctx.expected);
   if (!wanted.length) return failed("backend_failed", "the worker answered without images", ctx.expected !== undefined);

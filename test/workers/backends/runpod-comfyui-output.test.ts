@@ -40,6 +40,21 @@ describe("worker-comfyui outputs", () => {
     expect(await comfyWorkerOutcome({ id: "j", status: "FAILED", error: "ComfyUI server (127.0.0.1:8188) not reachable after multiple retries." }, ctx(1))).toMatchObject({ kind: "failed", failure: { code: "backend_failed", retryable: true } });
   });
 
+  it("fails at once, never over, a graph with a node class ComfyUI lacks: its message and raw 400 in the worker's error", async () => {
+    const raw = JSON.stringify({ error: { type: "invalid_prompt", message: "Cannot execute because node FooSampler does not exist.", details: "Node ID '#3'", extra_info: {} }, node_errors: {} });
+    const outcome = await comfyWorkerOutcome({ id: "j", status: "FAILED", error: `Cannot execute because node FooSampler does not exist.. Raw response: ${raw}` }, ctx(1));
+    expect(outcome).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: false } });
+    expect(outcome.kind === "failed" && outcome.failure.message).toContain("FooSampler does not exist");
+  });
+
+  it("fails a graph whose node raised after another had saved (COMPLETED with images and an execution error), and takes warnings as warnings", async () => {
+    const images = [{ filename: "ComfyUI_00001_.png", type: "base64", data: btoa("saved") }];
+    const raised = await comfyWorkerOutcome({ id: "j", status: "COMPLETED", output: { images, errors: ["Workflow execution error: Node Type: SaveImage, Node ID: 10, Message: disk full"] } }, ctx());
+    expect(raised).toMatchObject({ kind: "failed", failure: { code: "backend_error", retryable: false } });
+    expect(raised.kind === "failed" && raised.failure.message).toContain("Node ID: 10");
+    expect(await comfyWorkerOutcome({ id: "j", status: "COMPLETED", output: { images, errors: ["Skipping image x.png: type temp"] } }, ctx())).toMatchObject({ kind: "done" });
+  });
+
   it("keeps a running job pending, and takes an answer without images for a failure in disguise", async () => {
     expect(await comfyWorkerOutcome({ id: "j", status: "IN_PROGRESS" }, ctx(1))).toMatchObject({ kind: "pending", externalId: "j" });
     expect(await comfyWorkerOutcome({ id: "j", status: "COMPLETED", output: { status: "success_no_images", images: [] } }, ctx(1))).toMatchObject({ kind: "failed", failure: { retryable: true } });
