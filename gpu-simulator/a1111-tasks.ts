@@ -106,6 +106,7 @@ export class A1111Tasks {
         state: { skipped: false, interrupted: false, stopping_generation: false, job: "", job_count: 0, job_timestamp: "0", job_no: 0, sampling_step: 0, sampling_steps: 0 },
         current_image: null,
         textinfo: null,
+        current_task: null,
       };
     }
     const { step, fraction } = figures(g);
@@ -128,6 +129,8 @@ export class A1111Tasks {
       },
       current_image: step > 0 && !skipCurrentImage ? preview(g, step).toString("base64") : null,
       textinfo: null,
+      // A1111 1.6+ names the task it runs (modules/progress.py `current_task`).
+      current_task: g.taskId,
     };
   }
 

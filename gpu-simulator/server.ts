@@ -147,6 +147,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     const path = url.pathname;
     const name = path.slice("/sdapi/v1/".length);
     if (path === "/internal/progress" && method === "POST") {
+      if (state.faults("a1111").nowebui) return { status: 404, body: { detail: "Not Found" } };
       const body = (await readJson(req)) ?? {};
       return { status: 200, body: state.tasks.internal(body.id_task, body.id_live_preview) };
     }

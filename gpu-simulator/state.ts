@@ -50,6 +50,8 @@ export interface Faults {
   comfyCache: boolean;
   /** ComfyUI: a binary preview frame after each sampling step, as with `--preview-method` set (off: ComfyUI's default, no previews). */
   comfyPreviews: boolean;
+  /** A1111 started with `--nowebui` (webui.py `api_only`): its API only, no `/internal/progress`. */
+  nowebui: boolean;
 }
 
 export type SimConfig = Faults & { [K in Kind]?: Partial<Faults> };
@@ -75,6 +77,7 @@ export const DEFAULT_FAULTS: Faults = {
   comfySocketDown: false,
   comfyCache: false,
   comfyPreviews: false,
+  nowebui: false,
 };
 
 export interface KindStats {

@@ -44,6 +44,8 @@ export async function checkLostCall(backend: BackendConfig | undefined, call: { 
   const state = await withDeadline(ASK_TIMEOUT_MS, (signal) => a1111TaskState(backend, call.taskId, signal));
   if (state === "unknown" || state === "completed") return { running: false, found: state === "completed" ? "the backend has completed it" : "the backend does not know it", unreachable: false, overdue: over };
   if (state === "unreachable") return over ? { running: false, found: "the backend could not be reached", unreachable: true, overdue: true } : { running: true, until, found: "the backend could not be asked" };
+  // An API-only A1111 not running it now: queued, completed or never sent, it cannot say which.
+  if (state === "untold") return over ? { running: false, found: "the call would have ended by now", unreachable: false, overdue: true } : { running: true, until, found: "the backend is not running it and cannot say more" };
   const giveUp = until + backend.timeout_s * 1000;
   if (Date.now() >= giveUp) return { running: false, found: "the backend still has it, twice its timeout after the call began", unreachable: false, overdue: true };
   if (state === "active") {

@@ -2,9 +2,9 @@ import type { BackendConfig } from "../config";
 import type { GenerationSpec } from "../jobs/spec";
 import { bytesToBase64 } from "../lib/base64";
 import { a1111Headers } from "./a1111-api";
-import { STOP_MIN_ETA_S, readA1111Progress, skipA1111 } from "./a1111-progress";
+import { readA1111Progress, skipA1111, stoppable } from "./a1111-progress";
 import { a1111Arrival } from "./a1111-task";
-import { callBackend, callBackendForImages, failed, parseJsonObject, statusFailure, storedImages, type ImageAnswer } from "./http";
+import { callBackend, callBackendForImages, failed, statusFailure, storedImages, type ImageAnswer } from "./http";
 import { backendModelName } from "./models";
 import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome, ProgressRequest } from "./types";
 
@@ -166,17 +166,11 @@ export class A1111Adapter implements BackendAdapter {
    * result is discarded.
    */
   async cancel(attempt: { taskId: string }, signal: AbortSignal): Promise<boolean> {
-    const res = await callBackend(
-      this.config.url + "/internal/progress",
-      { method: "POST", headers: this.headers(), body: JSON.stringify({ id_task: attempt.taskId, id_live_preview: -1 }) },
-      5000,
-      signal,
-    );
-    const task = res.ok && res.status === 200 ? parseJsonObject(res.body) : undefined;
-    if (!task) return false;
-    if (task.active !== true) return task.queued !== true;
+    const { state, now } = await stoppable(this.config, attempt.taskId, signal);
+    // Taken: a task A1111 has ended or never got needs no stop.
+    if (state === "completed" || state === "unknown") return true;
     // A task about to end is let finish: by the time the interrupt lands, it would stop the next one.
-    if (typeof task.eta === "number" && task.eta < STOP_MIN_ETA_S) return false;
+    if (!now) return false;
     const interrupt = await callBackend(this.config.url + "/sdapi/v1/interrupt", { method: "POST", headers: this.headers() }, 5000, signal);
     return interrupt.ok && interrupt.status === 200;
   }

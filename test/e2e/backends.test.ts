@@ -212,6 +212,30 @@ describe("RunPod", () => {
   });
 });
 
+describe("an A1111 serving its API only (--nowebui: no /internal/progress)", () => {
+  it("shows the live progress /sdapi/v1/progress names the task with, and interrupts the task on cancel", async () => {
+    await good.config({ a1111: { nowebui: true, msPerImage: 6000 } });
+    try {
+      const before = (await good.stats()).interrupts;
+      const job = await submit({ type: "txt2img", model: "chilloutmix-Ni", steps: 20 });
+      const until = Date.now() + 10_000;
+      let live: JobView | undefined;
+      while (Date.now() < until && !live) {
+        const now = (await (await client.get(`/v1/jobs/${job.id}`)).json()) as JobView;
+        if (now.progress && now.progress.fraction > 0) live = now;
+        else await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(live?.progress).toMatchObject({ steps: 20, step: expect.any(Number), eta_s: expect.any(Number) });
+      expect((await client.post(`/v1/jobs/${job.id}/cancel`)).status).toBe(200);
+      const stopBy = Date.now() + 10_000;
+      while ((await good.stats()).interrupts === before && Date.now() < stopBy) await new Promise((r) => setTimeout(r, 100));
+      expect((await good.stats()).interrupts).toBe(before + 1);
+    } finally {
+      await good.config({ a1111: { nowebui: false, msPerImage: 20 } });
+    }
+  });
+});
+
 describe("scheduling", () => {
   it("runs 6 concurrent jobs on a max_concurrency 1 backend, never more than one at a time", async () => {
     await good.config({ a1111: { msPerImage: 300 } });
