@@ -134,7 +134,9 @@ export class AttemptRunner {
       else ledger.event("attempt.failed", { attempt: attempt.n, backend: attempt.backend, code: lost.unreachable ? "backend_unavailable" : "lost", message }, at);
       ledger.redispatch(at, tried);
     });
-    await this.slots.release(attempt.backend, "neutral");
+    // A call the backend held past its timeout, or lost by being unreachable, counts against it (its
+    // circuit, its recent success rate), as a 5xx does; a call it never got or finished says nothing.
+    await this.slots.release(attempt.backend, lost.unreachable || lost.overdue ? "failure" : "neutral");
     return true;
   }
 

@@ -141,6 +141,8 @@ describe("a generation unanswered within its backend's timeout_s", () => {
     const slowStats = await slow.stats();
     expect(slowStats.interrupted).toBeGreaterThanOrEqual(1);
     expect(slowStats.byTag.brief).toBe(1);
+    // Held past its timeout, the call counts against that backend as a 5xx would.
+    expect((await backend("brief"))?.recent).toMatchObject({ jobs: 1, success_rate: 0 });
     // The pinned job's own generation ends the same way; only then is it over.
     expect((await waitForJob(client, pinned.id, 90_000)).status).toBe("failed");
     expect((await slow.stats()).byKind.a1111.maxConcurrent).toBe(1);
