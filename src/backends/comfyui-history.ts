@@ -66,14 +66,26 @@ export function errorEnd(data: Record<string, unknown>): PromptEnd {
 }
 
 /**
- * A prompt's end as the attempt's outcome. A node's exception fails the job: the same graph would
- * raise it on any backend. `expected` is a canonical job's image count: fewer is a failure in disguise.
+ * A node's exception as the attempt's failure. In a tenant's own graph it fails the job: the same
+ * graph would raise it on any backend. In a graph Easel built (a canonical job) it is the backend's
+ * fault and fails over, counted against it, unless it ran out of memory (which the job's size can
+ * bring about anywhere, so it fails over without counting).
+ */
+export function nodeFailure(message: string, canonical: boolean): Outcome {
+  const text = message.slice(0, 1000);
+  if (!canonical) return failed("backend_error", text, false);
+  return /out ?of ?memory|OutOfMemoryError/i.test(message) ? failed("out_of_memory", "the backend ran out of GPU memory", true, text) : failed("backend_failed", text, true);
+}
+
+/**
+ * A prompt's end as the attempt's outcome. `expected` is a canonical job's image count (fewer is a
+ * failure in disguise); a workflow's has none.
  */
 export async function endOutcome(config: BackendConfig, end: PromptEnd, ctx: { expected?: number; images: ImageStore; signal: AbortSignal }): Promise<Outcome> {
   if (end.kind === "interrupted") return failed("interrupted", "the prompt was interrupted on the backend", true);
   if (end.kind === "error") {
     const where = end.node ? `node ${end.node}${end.nodeType ? ` (${end.nodeType})` : ""}: ` : "";
-    return failed("backend_error", `${where}${end.message}`.slice(0, 1000), false);
+    return nodeFailure(`${where}${end.message}`, ctx.expected !== undefined);
   }
   const list = ctx.expected === undefined ? end.outputs : end.outputs.slice(0, ctx.expected);
   if (list.length === 0) return failed("backend_failed", "the prompt ran but saved no image", ctx.expected !== undefined);

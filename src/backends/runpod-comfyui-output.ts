@@ -4,6 +4,7 @@
  * image only). Its failures come as text: a graph ComfyUI refused, or a node that raised.
  */
 import { base64ToBytes } from "../lib/base64";
+import { nodeFailure } from "./comfyui-history";
 import { failed } from "./http";
 import { runpodOutcome } from "./runpod";
 import type { ImageStore, Outcome } from "./types";
@@ -57,25 +58,27 @@ export function nodeOfFile(filename: string, saveNodes: { node: string; prefix: 
  * validation failed", or as its message ("Cannot execute because node X does not exist.", "Prompt
  * has no outputs") followed by "Raw response: {...}" (handler.py `queue_workflow`).
  */
-function failure(text: string): Outcome {
+function failure(text: string, canonical: boolean): Outcome {
   if (/validation failed|Error queuing workflow|Raw response: \{/i.test(text)) return failed("invalid_request", `ComfyUI refused the graph: ${text}`.slice(0, 1000), false);
-  if (/Workflow execution error/i.test(text)) return failed("backend_error", text.slice(0, 1000), false);
+  if (/Workflow execution error/i.test(text)) return nodeFailure(text, canonical);
   return failed("backend_failed", "the RunPod job failed", true, text);
 }
 
+/** `expected`: a canonical job's image count, in a graph Easel built; a workflow's has none. */
 export async function comfyWorkerOutcome(status: Record<string, unknown> | undefined, ctx: { expected?: number; saveNodes?: { node: string; prefix: string }[]; images: ImageStore; signal: AbortSignal }): Promise<Outcome> {
+  const canonical = ctx.expected !== undefined;
   if (status?.status === "FAILED") {
     const output = obj(status.output);
     const details = Array.isArray(output.details) ? output.details.map(str) : [];
-    return failure([str(status.error), str(output.error), ...details].filter(Boolean).join(": "));
+    return failure([str(status.error), str(output.error), ...details].filter(Boolean).join(": "), canonical);
   }
   if (status?.status !== "COMPLETED") return runpodOutcome({ json: status, images: [] }, 1);
   const output = obj(status.output);
-  if (typeof output.error === "string") return failure([output.error, ...(Array.isArray(output.details) ? output.details.map(str) : [])].join(": "));
+  if (typeof output.error === "string") return failure([output.error, ...(Array.isArray(output.details) ? output.details.map(str) : [])].join(": "), canonical);
   // A node that raised after another had saved: the worker answers the saved images with the error
   // beside them in `errors` (its other entries are warnings), and RunPod calls that COMPLETED.
   const raised = (Array.isArray(output.errors) ? output.errors.map(str) : []).find((e) => /Workflow execution error/i.test(e));
-  if (raised) return failure(raised);
+  if (raised) return failure(raised, canonical);
   const list = outputImages(output);
   const wanted = ctx.expected === undefined ? list : list.slice(0, ctx.expected);
   if (!wanted.length) return failed("backend_failed", "the worker answered without images", ctx.expected !== undefined);

@@ -241,15 +241,23 @@ describe("a ComfyUI server's failures", () => {
   /** An img2img job fits both ComfyUI kinds (and not the dead A1111): which backends it tried. */
   const triedBy = async (id: string) => (await eventsOf(id)).filter((e) => e.type === "attempt.started").map((e) => e.data.backend);
 
-  it("fails a job whose node raised with backend_error and the node's message, never failing over", async () => {
+  it("fails over a canonical job whose node raised (its graph is Easel's: the backend's fault), counting it against that backend", async () => {
+    const recent = async () => ((await (await client.get("/v1/backends")).json()) as { data: { name: string; recent: { jobs: number; success_rate: number } }[] }).data.find((b) => b.name === "comfy")?.recent;
+    const before = await recent();
     await sim.config({ comfyui: { errorRate: 1 } });
     try {
       const job = await submit({ type: "img2img", init_image: png(64, 64) });
       const done = await waitForJob(client, job.id, 60_000);
-      expect(done.status).toBe("failed");
-      expect(done.error?.code).toBe("backend_error");
-      expect(done.error?.message).toContain("simulated backend failure");
-      expect(await triedBy(job.id)).toEqual(["comfy"]);
+      const tried = await triedBy(job.id);
+      expect(tried[0]).toBe("comfy");
+      expect(tried.length).toBeGreaterThan(1);
+      const failures = (await eventsOf(job.id)).filter((e) => e.type === "attempt.failed");
+      expect(failures[0]?.data).toMatchObject({ backend: "comfy", code: "backend_failed" });
+      expect(String(failures[0]?.data.message)).toContain("simulated backend failure");
+      if (done.status === "failed") expect(done.error?.code).toBe("backend_failed");
+      const after = await recent();
+      expect(after?.jobs).toBe((before?.jobs ?? 0) + 1);
+      expect(after?.success_rate).toBeLessThan(before?.success_rate ?? 1);
     } finally {
       await sim.config({ comfyui: { errorRate: 0 } });
     }

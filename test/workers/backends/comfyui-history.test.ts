@@ -25,13 +25,23 @@ describe("ComfyUI history reading", () => {
     expect(promptEnd({ outputs: {} })).toBeUndefined();
   });
 
-  it("fails a node's exception as backend_error with its message, never failing over; an interrupt may be retried", async () => {
-    const ctx = { expected: 1, images: memoryStore(), signal: AbortSignal.timeout(1000) };
+  it("fails a workflow whose node raised with backend_error and the node's message, never failing over; an interrupt may be retried", async () => {
+    const ctx = { images: memoryStore(), signal: AbortSignal.timeout(1000) };
     expect(await endOutcome(config, { kind: "error", node: "3", nodeType: "KSampler", message: "boom" }, ctx)).toEqual({
       kind: "failed",
       failure: { code: "backend_error", message: "node 3 (KSampler): boom", retryable: false },
     });
     expect(await endOutcome(config, { kind: "interrupted" }, ctx)).toMatchObject({ kind: "failed", failure: { code: "interrupted", retryable: true } });
+  });
+
+  it("fails over a canonical job whose graph (Easel's own) raised: the backend's fault, counted; out of memory fails over uncounted", async () => {
+    const ctx = { expected: 1, images: memoryStore(), signal: AbortSignal.timeout(1000) };
+    expect(await endOutcome(config, { kind: "error", node: "3", nodeType: "KSampler", message: "boom" }, ctx)).toEqual({
+      kind: "failed",
+      failure: { code: "backend_failed", message: "node 3 (KSampler): boom", retryable: true },
+    });
+    const oom = "Allocation on device 0 would exceed allowed memory. (out of memory)";
+    expect(await endOutcome(config, { kind: "error", node: "3", nodeType: "KSampler", message: oom }, ctx)).toMatchObject({ kind: "failed", failure: { code: "out_of_memory", retryable: true } });
   });
 
   it("takes a canonical job's missing images for a failure in disguise", async () => {

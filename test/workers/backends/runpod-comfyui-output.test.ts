@@ -31,12 +31,12 @@ describe("worker-comfyui outputs", () => {
     expect(done.kind === "done" && done.images.map((i) => i.node_id)).toEqual(["12", "9"]);
   });
 
-  it("reads a graph ComfyUI refused and a node's exception as the job's failure, anything else as the worker's", async () => {
+  it("reads a graph ComfyUI refused and a workflow node's exception as the job's failure, anything else as the worker's", async () => {
     expect(await comfyWorkerOutcome({ id: "j", status: "FAILED", error: "Error queuing workflow: Workflow validation failed:\n• Node 4 (errors): ..." }, ctx(1))).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: false } });
-    expect(await comfyWorkerOutcome({ id: "j", status: "FAILED", error: "Job processing failed", output: { details: ["Workflow execution error: Node Type: KSampler, Node ID: 3, Message: boom"] } }, ctx(1))).toMatchObject({
-      kind: "failed",
-      failure: { code: "backend_error", retryable: false },
-    });
+    const raised = { id: "j", status: "FAILED", error: "Job processing failed", output: { details: ["Workflow execution error: Node Type: KSampler, Node ID: 3, Message: boom"] } };
+    expect(await comfyWorkerOutcome(raised, ctx())).toMatchObject({ kind: "failed", failure: { code: "backend_error", retryable: false } });
+    // In a canonical job's graph, Easel's own, the node's exception is the worker's fault: it fails over.
+    expect(await comfyWorkerOutcome(raised, ctx(1))).toMatchObject({ kind: "failed", failure: { code: "backend_failed", retryable: true } });
     expect(await comfyWorkerOutcome({ id: "j", status: "FAILED", error: "ComfyUI server (127.0.0.1:8188) not reachable after multiple retries." }, ctx(1))).toMatchObject({ kind: "failed", failure: { code: "backend_failed", retryable: true } });
   });
 
