@@ -296,10 +296,16 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
     this.index.setStatus(row);
   }
 
-  async reopen(id: string): Promise<void> {
+  /** A failed job queued again (RunPod's `/retry`), held to `maxActive` as a new job is by `admit`. */
+  async reopen(id: string, maxActive: number | null): Promise<AdmitResult> {
+    if (maxActive !== null) {
+      const active = this.index.activeCount();
+      if (active >= maxActive) return { ok: false, active, verify: this.index.rowsToVerify() };
+    }
     this.index.reopen(id);
     // Active again: the sweep must watch it.
     await this.armSweep();
+    return { ok: true };
   }
 
   async list(q: IndexQuery): Promise<IndexRow[]> {

@@ -7,7 +7,6 @@ import type { Env } from "../../src/env";
 import type { JobSnapshot, Result } from "../../src/jobs/results";
 import { CreateJobSchema, type CreateJob } from "../../src/jobs/spec";
 import type { Delivery, JobEvent, JobStatus } from "../../src/schemas/job";
-import { indexObject } from "../../src/tenant-shards";
 import { takeCallback } from "./callback";
 import { FollowUps } from "./follow-ups";
 import { JobLedger, TERMINAL, linesOf } from "./ledger";
@@ -199,10 +198,8 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     const row = this.ledger.owned(tenant);
     if (!row) return notFound();
     if (row.status !== "failed") return { ok: false, code: "conflict", message: `only a failed or timed-out job can be retried; this one is ${row.status}` };
+    // Its index row was made active again first, by the caller (readmitJob: max_active_jobs).
     this.ledger.retry(Date.now());
-    await indexObject(this.env, row.tenant, row.id)
-      .reopen(row.id)
-      .catch((err: unknown) => console.error("job index not reopened", err instanceof Error ? err.message : String(err)));
     await this.reschedule(true);
     const retried = await this.snapshot(this.ledger.mustRow());
     this.kick();

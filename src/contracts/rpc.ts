@@ -57,7 +57,7 @@ export interface TenantRpc {
   purgeJob(id: string): Promise<void>;
   dropMissing(id: string): Promise<void>;
   setStatus(row: IndexRow): Promise<void>;
-  reopen(id: string): Promise<void>;
+  reopen(id: string, maxActive: number | null): Promise<AdmitResult>;
   list(q: IndexQuery): Promise<IndexRow[]>;
 }
 

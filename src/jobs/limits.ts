@@ -1,4 +1,4 @@
-import type { IndexRow } from "../contracts/tenant";
+import type { AdmitResult, IndexRow } from "../contracts/tenant";
 import { config } from "../config";
 import type { Env } from "../env";
 import { EaselError } from "../errors";
@@ -28,15 +28,24 @@ export async function checkRate(env: Env, tenant: string): Promise<void> {
  * Such a tenant's index is whole in its home object (src/tenant-shards.ts), where the count is one.
  */
 export async function admitJob(env: Env, tenant: string, row: IndexRow): Promise<void> {
+  await holdToActiveLimit(env, tenant, row.id, (index, max) => index.admit(tenant, row, max));
+}
+
+/** RunPod's `/retry`: a failed job becomes active again, held to `max_active_jobs` as a new one is. */
+export async function readmitJob(env: Env, tenant: string, id: string): Promise<void> {
+  await holdToActiveLimit(env, tenant, id, (index, max) => index.reopen(id, max));
+}
+
+async function holdToActiveLimit(env: Env, tenant: string, id: string, ask: (index: ReturnType<typeof indexObject>, max: number | null) => Promise<AdmitResult>): Promise<void> {
   const max = config.tenant(env, tenant)?.max_active_jobs ?? null;
-  const index = indexObject(env, tenant, row.id);
-  let res = await index.admit(tenant, row, max);
+  const index = indexObject(env, tenant, id);
+  let res = await ask(index, max);
   if (!res.ok && res.verify.length) {
     // Old active rows may be wrong (an update still being retried, an intake that died half-way):
     // check them against their jobs, and ask again if that freed a place.
     const rows = res.verify;
     const jobs = await Promise.all(rows.map((r) => readIndexed(env, tenant, { row: r, index })));
-    if (jobs.some((j) => !j || TERMINAL_STATUSES.some((t) => t === j.status))) res = await index.admit(tenant, row, max);
+    if (jobs.some((j) => !j || TERMINAL_STATUSES.some((t) => t === j.status))) res = await ask(index, max);
   }
   if (res.ok) return;
   throw new EaselError(429, "too_many_active_jobs", `this tenant already has ${res.active} jobs queued or running (max_active_jobs is ${max})`, undefined, limitHeaders(max ?? 0, 0, ACTIVE_RETRY_S));

@@ -21,6 +21,7 @@ const TENANTS = JSON.stringify({
   busy: { api_keys: ["sk_busy"], max_active_jobs: 2 },
   free: { api_keys: ["sk_free"] },
   chain: { api_keys: ["sk_chain"], webhook_secrets: [SECRET], max_active_jobs: 1 },
+  retrier: { api_keys: ["sk_retrier"], max_active_jobs: 1, rate_limit: RATE },
 });
 const JOB = { type: "txt2img", prompt: "limit me", width: 64, height: 64, steps: 1 };
 
@@ -168,5 +169,39 @@ describe("max_active_jobs", () => {
     const listed = (await (await client.get("/v1/jobs?status=succeeded")).json()) as { data: JobView[] };
     expect(listed.data.map((j) => j.id)).toContain(first.id);
     await waitForJob(client, ((await next.json()) as JobView).id);
+  });
+
+  it("holds RunPod's /retry to both limits, as the new GPU run it is: over max_active_jobs, then over the rate, in RunPod's shape", async () => {
+    const post = (path: string, body?: unknown) =>
+      fetch(`${gw.url}/v2/retry-ep/${path}`, { method: "POST", headers: { "content-type": "application/json", authorization: "sk_retrier" }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const status = async (id: string) => ((await (await fetch(`${gw.url}/v2/retry-ep/status/${id}`, { headers: { authorization: "sk_retrier" } })).json()) as { status: string }).status;
+    const settled = async (id: string, want: string) => {
+      for (let i = 0; i < 150 && (await status(id)) !== want; i++) await new Promise((r) => setTimeout(r, 200));
+      return status(id);
+    };
+    const input = { input: { api_name: "txt2img", prompt: "x", width: 64, height: 64, steps: 1 } };
+    await sim.config({ errorRate: 1 });
+    const failed = (await (await post("run", input)).json()) as { id: string };
+    expect(await settled(failed.id, "FAILED")).toBe("FAILED");
+    await sim.config({ errorRate: 0, msPerImage: 3000 });
+    try {
+      const before = await generations();
+      const running = (await (await post("run", input)).json()) as { id: string };
+      const overActive = await post(`retry/${failed.id}`);
+      expect(overActive.status).toBe(429);
+      expectLimitHeaders(overActive, 1);
+      expect(typeof ((await overActive.json()) as { error: unknown }).error).toBe("string");
+      expect(await status(failed.id)).toBe("FAILED");
+      expect(await settled(running.id, "COMPLETED")).toBe("COMPLETED");
+      // Three requests counted (two runs and the refused retry): the fourth is over the rate.
+      const overRate = await post(`retry/${failed.id}`);
+      expect(overRate.status).toBe(429);
+      expectLimitHeaders(overRate, 3);
+      expect(await status(failed.id)).toBe("FAILED");
+      // Only the second job ran: no retry reached the GPU.
+      expect((await generations()) - before).toBe(1);
+    } finally {
+      await sim.config({ msPerImage: 5 });
+    }
   });
 });

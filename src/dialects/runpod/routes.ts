@@ -16,6 +16,7 @@ import { hasEnded, waitForEnd } from "../../jobs/sync-wait";
 import { snapshotFor } from "../../jobs/tenant-job";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { countsTowardRate } from "../../middleware/submit-rate";
+import { readmitJob } from "../../jobs/limits";
 import { runShard, tenantHome } from "../../tenant-shards";
 import { a1111Models, a1111Options, setA1111Options } from "../a1111/settings";
 import { requestedModel } from "../a1111/translate";
@@ -241,12 +242,16 @@ for (const base of ["/runpod", "/v2/{endpoint_id}"] as const) {
       path: `${base}/retry/{id}`,
       tags,
       summary: "Requeue a FAILED or TIMED_OUT job under its own id",
+      // A retry runs the job on a GPU again: it counts as a submit, and against max_active_jobs.
+      middleware: [countsTowardRate] as const,
       request: { params: WithId },
-      responses: { 200: json(Status, "`{id, status: IN_QUEUE}`"), 404: Failure, 409: Failure },
+      responses: { 200: json(Status, "`{id, status: IN_QUEUE}`"), 404: Failure, 409: Failure, 429: Failure },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      if (!(await jobAt(c, id))) throw notFound();
+      const found = await jobAt(c, id);
+      if (!found) throw notFound();
+      if (found.job.status === "failed") await readmitJob(c.env, c.var.tenant, id);
       const { snapshot } = unwrap(await jobStub(c.env, id).retry(c.var.tenant));
       await runShard(c.env, c.var.tenant, id).noteEndpointJob(id, snapshot.job.status, true);
       return c.json({ id, status: runPodStatus(snapshot.job) }, 200);
