@@ -110,6 +110,19 @@ export function a1111Outcome(answer: Pick<ImageAnswer, "json" | "images">, sampl
   return storedImages(list, samples);
 }
 
+/**
+ * A non-200 answer as its failure; undefined for a 5xx carrying A1111's error envelope, which
+ * `a1111Outcome` reads (it tells an out-of-memory apart).
+ */
+export function a1111Refusal(status: number, answer: Pick<ImageAnswer, "json" | "head">): Outcome | undefined {
+  if (status >= 500 && answer.json) return undefined;
+  // A1111 answers a name it does not know (`validate_sampler_name`: "Sampler not found") with a 404
+  // in its error envelope: the request's fault. A bare 404 ("Not Found") is a wrong URL, the backend's.
+  const detail = answer.json?.detail;
+  if (status === 404 && answer.json?.error === "HTTPException" && typeof detail === "string" && detail !== "Not Found") return failed("invalid_request", `the backend could not use the request's parameters (${detail})`, false);
+  return statusFailure(status, answer.head);
+}
+
 export function a1111Models(list: unknown, backend: string): ModelInfo[] {
   if (!Array.isArray(list)) return [];
   return list.flatMap((m): ModelInfo[] => {
@@ -144,10 +157,7 @@ export class A1111Adapter implements BackendAdapter {
     if (!res.ok) return res.outcome;
     const { answer } = res;
     const read = () => (upscale ? upscaleOutcome(answer) : a1111Outcome(answer, req.spec.samples));
-    if (res.status !== 200) {
-      // A1111's 500 carries its error envelope, which tells an out-of-memory apart.
-      return res.status >= 500 && answer.json ? read() : statusFailure(res.status, answer.head);
-    }
+    if (res.status !== 200) return a1111Refusal(res.status, answer) ?? read();
     return read();
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { a1111Call, a1111ImagesAt, a1111Outcome, a1111Payload, upscaleOutcome } from "../../../src/backends/a1111";
+import { a1111Call, a1111ImagesAt, a1111Outcome, a1111Payload, a1111Refusal, upscaleOutcome } from "../../../src/backends/a1111";
 import { statusFailure } from "../../../src/backends/http";
 import type { GenerationSpec } from "../../../src/jobs/spec";
 import { answerOf, answerOfText, memoryStore } from "./support";
@@ -121,5 +121,14 @@ describe("a shared A1111", () => {
     expect(done.kind === "done" && done.images.map((i) => store.text(i))).toEqual(["png"]);
     expect(await upscaled({ error: "OutOfMemoryError", detail: "", body: "", errors: "CUDA out of memory" })).toMatchObject({ kind: "failed", failure: { code: "out_of_memory", retryable: true } });
     expect(await upscaled({ html_info: "" })).toMatchObject({ kind: "failed", failure: { retryable: true } });
+  });
+
+  it("fails at once, never over, a name A1111 does not know (its 404 envelope), while a bare 404 (a wrong URL) is the backend's", async () => {
+    const unknown = await answerOf({ error: "HTTPException", detail: "Sampler not found", body: "", errors: "404: Sampler not found" }, a1111ImagesAt(false));
+    expect(a1111Refusal(404, unknown)).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: false, message: expect.stringContaining("Sampler not found") } });
+    const wrongUrl = await answerOf({ detail: "Not Found" }, a1111ImagesAt(false));
+    expect(a1111Refusal(404, wrongUrl)).toMatchObject({ kind: "failed", failure: { code: "backend_failed", retryable: true } });
+    // A 5xx envelope is read as the answer it is (out of memory told apart).
+    expect(a1111Refusal(500, await answerOf({ error: "OutOfMemoryError", detail: "", body: "", errors: "CUDA out of memory" }, a1111ImagesAt(false)))).toBeUndefined();
   });
 });
