@@ -111,10 +111,11 @@ export class ComfyServer {
   private prompt(res: ServerResponse, data: Record<string, unknown> | undefined): void {
     if (!data) return json(res, 400, promptError("invalid_prompt", "Invalid JSON body"));
     if (!("prompt" in data)) return json(res, 400, promptError("no_prompt", "No prompt provided"));
-    const given = data.prompt_id;
+    const faults = this.state.faults("comfyui");
+    // A ComfyUI before v0.3.45 knows no `prompt_id` field: it names every prompt itself.
+    const given = faults.comfyOwnPromptIds ? undefined : data.prompt_id;
     if (given !== undefined && (typeof given !== "string" || !UUID.test(given))) return json(res, 400, promptError("invalid_prompt_id", `Invalid prompt_id: ${String(given)}`, "prompt_id must be a lowercase hyphenated UUID"));
     const promptId = typeof given === "string" ? given : randomUUID();
-    const faults = this.state.faults("comfyui");
     if (Math.random() < faults.comfyRejectRate) {
       const error = { type: "exception_during_validation", message: "Exception when validating node", details: "simulated validation failure", extra_info: {} };
       return json(res, 400, { error: { type: "prompt_outputs_failed_validation", message: "Prompt outputs failed validation", details: `${error.message}: ${error.details}`, extra_info: {} }, node_errors: {} });

@@ -50,6 +50,8 @@ export interface Faults {
   comfyCache: boolean;
   /** ComfyUI: a binary preview frame after each sampling step, as with `--preview-method` set (off: ComfyUI's default, no previews). */
   comfyPreviews: boolean;
+  /** ComfyUI older than v0.3.45 (July 2025): `/prompt` ignores a given `prompt_id` and answers one of its own. */
+  comfyOwnPromptIds: boolean;
   /** A1111 started with `--nowebui` (webui.py `api_only`): its API only, no `/internal/progress`. */
   nowebui: boolean;
 }
@@ -77,6 +79,7 @@ export const DEFAULT_FAULTS: Faults = {
   comfySocketDown: false,
   comfyCache: false,
   comfyPreviews: false,
+  comfyOwnPromptIds: false,
   nowebui: false,
 };
 

@@ -6,7 +6,7 @@
  */
 import { adapterFor } from "../../src/backends";
 import { a1111TaskState } from "../../src/backends/a1111-task";
-import { findPrompt, promptIdOf } from "../../src/backends/comfyui-api";
+import { clientIdOf, findAttemptPrompt, promptIdOf } from "../../src/backends/comfyui-api";
 import type { BackendConfig } from "../../src/config";
 import { withDeadline } from "../../src/lib/deadline";
 
@@ -60,9 +60,9 @@ export async function checkLostCall(backend: BackendConfig | undefined, call: { 
  * is followed there; in neither, ComfyUI shows it never got it.
  */
 async function comfyLostCall(backend: BackendConfig, taskId: string, until: number, over: boolean): Promise<LostCall> {
-  const promptId = await promptIdOf(taskId);
-  const place = await withDeadline(COMFY_ASK_TIMEOUT_MS, (signal) => findPrompt(backend, promptId, signal));
+  const [promptId, clientId] = await Promise.all([promptIdOf(taskId), clientIdOf(taskId)]);
+  const place = await withDeadline(COMFY_ASK_TIMEOUT_MS, (signal) => findAttemptPrompt(backend, { promptId, clientId }, signal));
   if (place.at === "absent") return { running: false, found: "the backend never got the prompt", unreachable: false, overdue: over };
   if (place.at === "unreachable") return over ? { running: false, found: "the backend could not be reached", unreachable: true, overdue: true } : { running: true, until, found: "the backend could not be asked" };
-  return { reattach: promptId, found: place.at === "history" ? "the backend has run the prompt" : `the backend has the prompt (${place.at})` };
+  return { reattach: place.promptId ?? promptId, found: place.at === "history" ? "the backend has run the prompt" : `the backend has the prompt (${place.at})` };
 }

@@ -69,7 +69,8 @@ export async function queuedGraph(config: BackendConfig, promptId: string, signa
   return graph && typeof graph === "object" && !Array.isArray(graph) ? (graph as Record<string, unknown>) : undefined;
 }
 
-export type PromptPlace = { at: "history"; entry: Record<string, unknown> } | { at: "running" | "pending" | "absent" | "unreachable" };
+/** `promptId`: the id ComfyUI knows the prompt by, when it is not the one asked for (see findAttemptPrompt). */
+export type PromptPlace = ({ at: "history"; entry: Record<string, unknown> } | { at: "running" | "pending" | "absent" | "unreachable" }) & { promptId?: string };
 
 /**
  * Where a prompt is. History is asked again after the queue, since a prompt that ended between the
@@ -88,9 +89,39 @@ export async function findPrompt(config: BackendConfig, promptId: string, signal
   return { at: "absent" };
 }
 
+/** How many of the latest history entries are searched for an attempt's client id. */
+const HISTORY_SEARCHED = 256;
+
+const clientOf = (item: unknown): unknown => (Array.isArray(item) ? (item[3] as { client_id?: unknown } | undefined)?.client_id : undefined);
+
+/**
+ * Where an attempt's prompt is: by the prompt_id it was sent with, else by its client id. A ComfyUI
+ * older than the `prompt_id` field of `/prompt` (before v0.3.45, July 2025) gives the prompt an id
+ * of its own; the client id, the attempt's alone, is in the prompt's queue item and history entry.
+ */
+export async function findAttemptPrompt(config: BackendConfig, ids: { promptId: string; clientId: string }, signal: AbortSignal): Promise<PromptPlace> {
+  const byId = await findPrompt(config, ids.promptId, signal);
+  if (byId.at !== "absent") return byId;
+  for (let round = 0; round < 2; round++) {
+    const history = await comfyJson(config, `/history?max_items=${HISTORY_SEARCHED}`, signal);
+    if (!history) return { at: "unreachable" };
+    const found = Object.entries(history).find(([, e]) => clientOf((e as { prompt?: unknown } | null)?.prompt) === ids.clientId);
+    if (found) return { at: "history", entry: found[1] as Record<string, unknown>, promptId: found[0] };
+    if (round === 1) return { at: "absent" };
+    const queue = await comfyJson(config, "/queue", signal);
+    if (!queue) return { at: "unreachable" };
+    for (const at of ["running", "pending"] as const) {
+      const list = queue[`queue_${at}`];
+      const item: unknown = Array.isArray(list) ? list.find((i) => clientOf(i) === ids.clientId) : undefined;
+      if (Array.isArray(item) && typeof item[1] === "string") return { at, promptId: item[1] };
+    }
+  }
+  return { at: "absent" };
+}
+
 /** Whether a `/prompt` whose answer was lost reached ComfyUI. */
-export async function promptArrival(config: BackendConfig, promptId: string, signal: AbortSignal): Promise<Arrival> {
-  const place = await findPrompt(config, promptId, signal);
+export async function promptArrival(config: BackendConfig, ids: { promptId: string; clientId: string }, signal: AbortSignal): Promise<Arrival> {
+  const place = await findAttemptPrompt(config, ids, signal);
   return place.at === "absent" ? "absent" : place.at === "unreachable" ? "down" : "arrived";
 }
 

@@ -35,20 +35,24 @@ export function summarizeNodeErrors(body: Record<string, unknown> | undefined): 
 }
 
 /**
- * Sends the prompt under the attempt's ids; undefined when ComfyUI queued it. A cut connection is
- * sent again only when ComfyUI shows it never got it (its history and queue for the prompt_id).
+ * Sends the prompt under the attempt's ids; when ComfyUI queued it, the id it answered (the one sent,
+ * or its own on a ComfyUI older than `/prompt`'s `prompt_id` field). A cut connection is sent again
+ * only when ComfyUI shows it never got it (its history and queue, by prompt_id and client id).
  */
-export async function queuePrompt(config: BackendConfig, prompt: Workflow, ids: { promptId: string; clientId: string }, signal: AbortSignal): Promise<Outcome | undefined> {
+export async function queuePrompt(config: BackendConfig, prompt: Workflow, ids: { promptId: string; clientId: string }, signal: AbortSignal): Promise<{ queued: string } | Outcome> {
   const body = JSON.stringify({ prompt, client_id: ids.clientId, prompt_id: ids.promptId });
   const res = await callBackend(
     `${config.url}/prompt`,
     { method: "POST", headers: { ...comfyHeaders(config), "content-type": "application/json" }, body },
     QUEUE_TIMEOUT_MS,
     signal,
-    () => promptArrival(config, ids.promptId, signal),
+    () => promptArrival(config, ids, signal),
   );
   if (!res.ok) return res.outcome;
-  if (res.status === 200) return undefined;
+  if (res.status === 200) {
+    const answered = parseJsonObject(res.body)?.prompt_id;
+    return { queued: typeof answered === "string" && answered ? answered : ids.promptId };
+  }
   // A graph ComfyUI cannot run (an unknown node, a model it lacks) would fail the same anywhere.
   if (res.status === 400) return failed("invalid_request", summarizeNodeErrors(parseJsonObject(res.body)), false);
   return statusFailure(res.status, res.body);

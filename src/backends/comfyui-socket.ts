@@ -59,7 +59,7 @@ export class PromptSocket {
 
   private constructor(
     private readonly ws: WebSocket,
-    private readonly promptId: string,
+    private promptId: string,
     private readonly samplers: readonly string[],
     private readonly onProgress: ((p: BackendProgress) => void) | undefined,
   ) {
@@ -93,6 +93,11 @@ export class PromptSocket {
     });
     this.wake = undefined;
     return this.take();
+  }
+
+  /** Follows the prompt under the id ComfyUI gave it (an older ComfyUI ignores the one sent). */
+  follow(promptId: string): void {
+    this.promptId = promptId;
   }
 
   get closed(): boolean {

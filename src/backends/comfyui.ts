@@ -5,7 +5,7 @@
  */
 import type { BackendConfig } from "../config";
 import type { Workflow } from "../jobs/spec";
-import { clientIdOf, comfyCall, comfyChoices, findPrompt, promptIdOf, queuedGraph, queuePlace } from "./comfyui-api";
+import { clientIdOf, comfyCall, comfyChoices, findAttemptPrompt, findPrompt, promptIdOf, queuedGraph } from "./comfyui-api";
 import { endOutcome, promptEnd } from "./comfyui-history";
 import { comfyPlan, expectedOutputs, samplersOf } from "./comfyui-plan";
 import { followPrompt, queuePrompt } from "./comfyui-prompt";
@@ -45,9 +45,10 @@ export class ComfyUIAdapter implements BackendAdapter {
     // The socket opens first, so no message of the prompt goes by unheard.
     const socket = await PromptSocket.open(this.config, { clientId, promptId }, plan.samplers, req.onProgress, req.signal);
     try {
-      const refused = await queuePrompt(this.config, withUploadNames(plan.prompt, names), { promptId, clientId }, req.signal);
-      if (refused) return refused;
-      return await this.follow(promptId, req.taskId, { socket, expected: plan.outputs, images: req.images, signal: req.signal });
+      const queued = await queuePrompt(this.config, withUploadNames(plan.prompt, names), { promptId, clientId }, req.signal);
+      if (!("queued" in queued)) return queued;
+      socket?.follow(queued.queued);
+      return await this.follow(queued.queued, req.taskId, { socket, expected: plan.outputs, images: req.images, signal: req.signal });
     } finally {
       socket?.close();
     }
@@ -95,12 +96,13 @@ export class ComfyUIAdapter implements BackendAdapter {
    * neighbour's), and a prompt still waiting is taken out of the queue.
    */
   async cancel(attempt: { externalId: string | undefined; taskId: string }, signal: AbortSignal): Promise<boolean> {
-    const promptId = attempt.externalId ?? (await promptIdOf(attempt.taskId));
-    const place = await queuePlace(this.config, promptId, signal);
+    const [derived, clientId] = await Promise.all([promptIdOf(attempt.taskId), clientIdOf(attempt.taskId)]);
+    const place = attempt.externalId ? await findPrompt(this.config, attempt.externalId, signal) : await findAttemptPrompt(this.config, { promptId: derived, clientId }, signal);
+    const promptId = place.promptId ?? attempt.externalId ?? derived;
     const took = (res: HttpResult) => res.ok && res.status === 200;
-    if (place === "running") return took(await comfyCall(this.config, "/interrupt", { body: { prompt_id: promptId }, signal }));
-    if (place === "pending") return took(await comfyCall(this.config, "/queue", { body: { delete: [promptId] }, signal }));
-    return place === "absent";
+    if (place.at === "running") return took(await comfyCall(this.config, "/interrupt", { body: { prompt_id: promptId }, signal }));
+    if (place.at === "pending") return took(await comfyCall(this.config, "/queue", { body: { delete: [promptId] }, signal }));
+    return place.at !== "unreachable";
   }
 
   /** The checkpoints `/object_info` lists for CheckpointLoaderSimple, by file name and by name without extension. */

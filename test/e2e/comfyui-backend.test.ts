@@ -237,6 +237,45 @@ describe("canonical jobs on a ComfyUI server", () => {
   });
 });
 
+describe("a ComfyUI older than /prompt's prompt_id field (before v0.3.45: it names each prompt itself)", () => {
+  const prompts = async () => Object.values((await sim.stats()).byPrompt).reduce((a, b) => a + b, 0);
+
+  it("follows the prompt under the id ComfyUI answered", async () => {
+    await sim.config({ comfyui: { comfyOwnPromptIds: true } });
+    try {
+      const before = await prompts();
+      const done = await waitForJob(client, (await submit({ type: "txt2img", backend: "comfy", prompt: "old server" })).id, 60_000);
+      expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
+      expect(done.output).toHaveLength(1);
+      expect((await prompts()) - before).toBe(1);
+    } finally {
+      await sim.config({ comfyui: { comfyOwnPromptIds: false } });
+    }
+  });
+
+  it("finds its prompt by the attempt's client id after a gateway restart, never queuing it twice, and cancels it there", async () => {
+    await sim.config({ comfyui: { comfyOwnPromptIds: true, msPerImage: 15_000 } });
+    try {
+      const before = await prompts();
+      const job = await submit({ type: "txt2img", backend: "comfy", prompt: "old server across a restart", steps: 30 });
+      await waitForStatus(client, job.id, "running");
+      await until(async () => (await prompts()) - before === 1, "queued");
+      await gw.kill();
+      await gw.start();
+      const reattached = async () => (await eventsOf(job.id)).find((e) => e.type === "attempt.reattached");
+      await until(async () => (await reattached()) !== undefined, "re-attached", 40_000);
+      const ownId = String((await reattached())?.data.external_id);
+      expect(ownId).not.toBe(await promptIdOf(`${job.id}-1`));
+      expect((await sim.stats()).byPrompt[ownId]).toBe(1);
+      expect((await client.post(`/v1/jobs/${job.id}/cancel`)).status).toBe(200);
+      await until(async () => (await historyStatus(ownId)) === "error", "interrupted there");
+      expect((await prompts()) - before).toBe(1);
+    } finally {
+      await sim.config({ comfyui: { comfyOwnPromptIds: false, msPerImage: 20 } });
+    }
+  });
+});
+
 describe("a ComfyUI server's failures", () => {
   /** An img2img job fits both ComfyUI kinds (and not the dead A1111): which backends it tried. */
   const triedBy = async (id: string) => (await eventsOf(id)).filter((e) => e.type === "attempt.started").map((e) => e.data.backend);
