@@ -6,7 +6,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Browser, Page, Request } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium } from "./support/browser";
 import { api, waitForJob, type JobView } from "./support/client";
@@ -24,6 +24,8 @@ let browser: Browser;
 let page: Page;
 let dir: string;
 let client: ReturnType<typeof api>;
+/** Exceptions the page's own scripts threw (a view that throws stays frozen on screen). */
+const pageErrors: string[] = [];
 
 beforeAll(async () => {
   mkdirSync(OUT, { recursive: true });
@@ -42,6 +44,7 @@ beforeAll(async () => {
   client = api(gw.url, KEY);
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on("pageerror", (err) => pageErrors.push(err.message));
 });
 
 afterAll(async () => {
@@ -58,6 +61,18 @@ const submit = async (body: Record<string, unknown>): Promise<JobView> => {
   return (await res.json()) as JobView;
 };
 
+/** Counts the page's requests matching `match`, and how many of them were answered, so a test can wait for all to end. */
+const countRequests = (p: Page, match: (r: Request) => boolean) => {
+  const seen = { sent: 0, answered: 0 };
+  p.on("request", (r) => void (match(r) && seen.sent++));
+  p.on("requestfinished", (r) => void (match(r) && seen.answered++));
+  p.on("requestfailed", (r) => void (match(r) && seen.answered++));
+  return seen;
+};
+
+/** An element's text, or null when it is not in the page (the wait for it is bounded). */
+const textOf = (p: Page, selector: string) => p.locator(selector).textContent({ timeout: 2000 }).catch(() => null);
+
 describe("the job inspector", () => {
   it("is served by the gateway at /dashboard", async () => {
     const res = await fetch(`${gw.url}/dashboard`);
@@ -73,6 +88,30 @@ describe("the job inspector", () => {
     await fresh.close();
   });
 
+  it("says why a sign-in failed: a key no header can carry, the gateway's own error, no gateway", async () => {
+    const fresh = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const v1 = countRequests(fresh, (r) => new URL(r.url()).pathname.startsWith("/v1/"));
+    await fresh.goto(`${gw.url}/dashboard`);
+    const error = () => fresh.locator("#signin-error").textContent();
+    await fresh.getByLabel("API key").fill("sk_ключ");
+    await fresh.keyboard.press("Enter");
+    await expect.poll(error).toContain("not a valid API key");
+    expect(v1.sent).toBe(0);
+
+    // What a gateway with a broken TENANTS answers (a 500 with its own message), and no answer at all.
+    const signInCheck = (url: URL) => url.pathname === "/v1/jobs" && url.searchParams.get("limit") === "1";
+    await fresh.route(signInCheck, (r) => r.fulfill({ status: 500, contentType: "application/json", body: JSON.stringify({ error: { code: "config_invalid", message: "TENANTS is invalid: not valid JSON" } }) }));
+    await fresh.getByLabel("API key").fill(KEY);
+    await fresh.keyboard.press("Enter");
+    await expect.poll(error).toContain("TENANTS is invalid: not valid JSON");
+    await fresh.screenshot({ path: join(OUT, "signin-gateway-error.png") });
+    await fresh.unroute(signInCheck);
+    await fresh.route(signInCheck, (r) => r.abort("connectionrefused"));
+    await fresh.keyboard.press("Enter");
+    await expect.poll(error).toBe("The gateway could not be reached.");
+    await fresh.close();
+  });
+
   it("refuses an unknown key, then signs in with a real one using only the keyboard", async () => {
     await page.goto(`${gw.url}/dashboard`);
     await page.getByLabel("API key").fill("sk_wrong");
@@ -84,6 +123,21 @@ describe("the job inspector", () => {
     // The key is in session storage, never in the address.
     expect(await page.evaluate("sessionStorage.getItem('easel.apiKey')")).toBe(KEY);
     expect(page.url()).not.toContain(KEY);
+  });
+
+  it("takes back a refresh error once refreshes work again, and shows when the list was last read", async () => {
+    await page.goto(`${gw.url}/dashboard/#/jobs`);
+    await expect.poll(() => textOf(page, "#updated")).toMatch(/^updated \d\d:\d\d:\d\d UTC$/);
+    const v1 = (url: URL) => url.pathname.startsWith("/v1/");
+    await page.route(v1, (r) => r.abort("connectionrefused"));
+    try {
+      await expect.poll(() => textOf(page, "#status"), { timeout: 10_000 }).toContain("Could not refresh");
+    } finally {
+      await page.unroute(v1);
+    }
+    const stale = await textOf(page, "#updated");
+    await expect.poll(() => textOf(page, "#status"), { timeout: 10_000 }).toBe("");
+    await expect.poll(() => textOf(page, "#updated"), { timeout: 10_000 }).not.toBe(stale);
   });
 
   it("shows a submitted job appear and turn succeeded with its thumbnail", async () => {
@@ -132,8 +186,15 @@ describe("the job inspector", () => {
       const job = await submit({ track_id: "inspector-cancel" });
       await page.goto(`${gw.url}/dashboard/#/jobs/${job.id}`);
       await expect.poll(() => page.locator("#job-status").textContent(), { timeout: 15_000 }).toBe("running");
-      await page.getByRole("button", { name: "Cancel job" }).click();
+      const cancels = countRequests(page, (r) => r.method() === "POST" && r.url().endsWith("/cancel"));
+      // A double click sends one cancel: the button is off while it is on its way.
+      await page.getByRole("button", { name: "Cancel job" }).dblclick();
       await expect.poll(() => page.locator("#job-status").textContent()).toBe("canceled");
+      await expect.poll(() => cancels.sent > 0 && cancels.answered === cancels.sent).toBe(true);
+      expect(cancels.sent).toBe(1);
+      expect(await page.locator("#status").textContent()).toBe("Job canceled.");
+      expect(await page.getByRole("heading", { name: "Images" }).isVisible()).toBe(false);
+      await page.screenshot({ path: join(OUT, "job-canceled.png"), fullPage: true });
       expect((await waitForJob(client, job.id)).status).toBe("canceled");
     } finally {
       await sim.config({ msPerImage: 300 });
@@ -168,6 +229,43 @@ describe("the job inspector", () => {
     expect(await page.locator("#job-params").textContent()).toContain("none");
   });
 
+  it("shows a run of progress readings as one row that grows, every other event as its own", async () => {
+    await sim.config({ msPerImage: 6000 });
+    let job: JobView;
+    try {
+      job = await submit({ track_id: "inspector-progress" });
+      await page.goto(`${gw.url}/dashboard/#/jobs/${job.id}`);
+      await waitForJob(client, job.id);
+    } finally {
+      await sim.config({ msPerImage: 300 });
+    }
+    const events = ((await (await client.get(`/v1/jobs/${job.id}/events`)).json()) as { data: { type: string }[] }).data.map((e) => e.type);
+    expect(events.filter((t) => t === "job.progress").length).toBeGreaterThan(1);
+    const rows = events.filter((t, i) => !(t === "job.progress" && events[i - 1] === "job.progress"));
+    await expect.poll(() => page.locator("#job-events li strong").allTextContents(), { timeout: 10_000 }).toEqual(rows);
+    expect(await page.locator("#job-events li", { hasText: "job.progress" }).first().textContent()).toMatch(/\d+% → \d+% \(\d+ readings\)/);
+    await page.screenshot({ path: join(OUT, "job-progress.png"), fullPage: true });
+  });
+
+  it("offers no redelivery when the job's webhook_events left out its ending, and says why", async () => {
+    const job = await submit({ track_id: "inspector-filtered", webhook_events: ["job.failed"] });
+    await waitForJob(client, job.id);
+    await page.goto(`${gw.url}/dashboard/#/jobs/${job.id}`);
+    await expect.poll(() => page.locator("#job-status").textContent()).toBe("succeeded");
+    const redeliver = page.getByRole("button", { name: "Redeliver webhook" });
+    await expect.poll(() => redeliver.isDisabled()).toBe(true);
+    expect(await redeliver.getAttribute("title")).toContain("job.succeeded");
+    expect(await page.locator("#job-params").textContent()).toContain("webhook eventsjob.failed");
+    await page.screenshot({ path: join(OUT, "job-no-terminal-event.png"), fullPage: true });
+  });
+
+  it("says there is no such job for an address whose id does not decode", async () => {
+    await page.goto(`${gw.url}/dashboard/#/jobs/%E0%A4%A`);
+    await expect.poll(() => textOf(page, "#job-error")).toBe("No such job for this API key.");
+    expect(await page.locator("#view-job").isVisible()).toBe(true);
+    expect(pageErrors).toEqual([]);
+  });
+
   it("keeps long values and a receiver's one-line error page within the window, on a desktop and on a phone", async () => {
     const loud = await startReceiver({ secrets: [SECRET], answer: () => ({ status: 401, body: `<html><body>${"<p>signature verification failed for this payload</p>".repeat(40)}</body></html>` }) });
     const job = await submit({ track_id: `order-${"9f8e7d6c5b4a".repeat(20)}`, webhook: `${loud.url}/hook` });
@@ -178,6 +276,10 @@ describe("the job inspector", () => {
       await page.goto(`${gw.url}/dashboard/#/jobs`);
       await page.locator("#jobs-body tr").first().waitFor();
       expect(await page.evaluate<number>("document.documentElement.scrollWidth"), `jobs list at ${width} px`).toBeLessThanOrEqual(width);
+      // A phone shows each job's status and track id without scrolling sideways.
+      const row = page.locator("#jobs-body tr").first();
+      for (const cell of ["td:nth-child(3)", "td:nth-child(5)"]) expect(await row.locator(cell).evaluate((td: { getBoundingClientRect(): { right: number } }) => td.getBoundingClientRect().right), `${cell} at ${width} px`).toBeLessThanOrEqual(width);
+      await page.screenshot({ path: join(OUT, `jobs-${width}.png`) });
       await page.goto(`${gw.url}/dashboard/#/jobs/${job.id}`);
       await page.locator("#job-deliveries details summary").first().click();
       expect(await page.evaluate<number>("document.documentElement.scrollWidth"), `job page at ${width} px`).toBeLessThanOrEqual(width);
@@ -193,13 +295,70 @@ describe("the job inspector", () => {
     own.script([{ status: 200, body: "receiver says hi" }]);
     await page.getByRole("link", { name: "Test webhook" }).click();
     await page.getByLabel(/Receiver URL/).fill(`${own.url}/test-from-inspector`);
-    await page.getByRole("button", { name: "Send test webhook" }).click();
+    const sends = countRequests(page, (r) => r.url().endsWith("/v1/webhooks/test"));
+    // A double click sends one event.
+    await page.getByRole("button", { name: "Send test webhook" }).dblclick();
     await page.getByRole("heading", { name: "Receiver answered 200" }).waitFor();
+    await expect.poll(() => sends.answered === sends.sent).toBe(true);
+    expect(sends.sent).toBe(1);
     expect(await page.locator("#webhook-result pre").textContent()).toBe("receiver says hi");
     expect(own.deliveries).toHaveLength(1);
+    // The signed timestamp in unix seconds, and readable.
+    expect(await page.locator("#webhook-result dd").nth(4).textContent()).toMatch(/^\d+ \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\)$/);
     expect(own.deliveries[0]?.verified).toEqual([true]);
     expect((own.deliveries[0]?.json as { type: string }).type).toBe("webhook.test");
     await page.screenshot({ path: join(OUT, "webhook-test.png"), fullPage: true });
     await own.close();
+  });
+
+  it("keeps nothing of one tenant after sign-out: the next key starts on page 1 with no filters and none of the first's rows", async () => {
+    for (let i = 0; i < 11; i++) expect((await client.post("/v1/jobs", { type: "txt2img", prompt: "filler", width: 64, height: 64, steps: 1, track_id: "inspector-many" })).status).toBe(202);
+    const theirs = (await (await api(gw.url, "sk_other").post("/v1/jobs", { type: "txt2img", prompt: "theirs", width: 64, height: 64, steps: 1 })).json()) as JobView;
+    await page.getByRole("link", { name: "Backends" }).click();
+    await page.locator("#backends-body tr").first().waitFor();
+    await page.getByRole("link", { name: "Jobs" }).click();
+    await page.getByLabel("Track id").fill("inspector-many");
+    await page.getByLabel("Per page").selectOption("10");
+    await page.getByRole("button", { name: "Apply filters" }).click();
+    await expect.poll(() => page.locator("#page-next").isEnabled(), { timeout: 10_000 }).toBe(true);
+    await page.getByRole("button", { name: "Next page" }).click();
+    await expect.poll(() => page.locator("#jobs-body tr").count(), { timeout: 10_000 }).toBe(1);
+    expect(await page.locator("#page-no").textContent()).toBe("Page 2");
+
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByLabel("API key").waitFor();
+    // Nothing read with the first key is left in the page, shown or not.
+    expect(await page.locator("#jobs-body tr").count()).toBe(0);
+    expect(await page.locator("#backends-body tr").count()).toBe(0);
+    expect(await page.locator("#webhook-result").textContent()).toBe("");
+    expect(await page.getByLabel("Track id").inputValue()).toBe("");
+    expect(await page.getByLabel("Per page").inputValue()).toBe("20");
+
+    // The second tenant's list is held back, so what the page shows before it comes is seen.
+    let release = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    const asked: URL[] = [];
+    const list = (url: URL) => url.pathname === "/v1/jobs" && url.searchParams.get("limit") !== "1";
+    await page.route(list, async (r) => {
+      asked.push(new URL(r.request().url()));
+      await held;
+      await r.continue();
+    });
+    try {
+      await page.getByLabel("API key").fill("sk_other");
+      await page.keyboard.press("Enter");
+      await page.getByRole("heading", { name: "Jobs" }).waitFor();
+      await expect.poll(() => asked.length).toBeGreaterThan(0);
+      expect(await page.locator("#page-no").textContent()).toBe("Page 1");
+      expect(await page.locator("#jobs-body tr").count()).toBe(0);
+      expect(asked[0]?.searchParams.has("cursor")).toBe(false);
+      expect(asked[0]?.searchParams.has("track_id")).toBe(false);
+    } finally {
+      release();
+      // Each held request is let through before the route goes.
+      await page.unrouteAll({ behavior: "wait" });
+    }
+    await page.locator(`tr[data-job="${theirs.id}"]`).waitFor({ timeout: 10_000 });
+    expect(await page.locator("#jobs-body tr").count()).toBe(1);
   });
 });
