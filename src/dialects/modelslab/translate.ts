@@ -107,7 +107,13 @@ export async function toModelsLab(env: Env, snapshot: JobSnapshot, images: Image
   return { status: "error", id: job.id, message: job.error?.message ?? `the job was ${job.status}` };
 }
 
-/** The webhook gets the same body, with `track_id` to tell requests apart. */
-export const toModelsLabWebhook = async (env: Env, snapshot: JobSnapshot, images: ImagesAsBase64) => ({ ...(await toModelsLab(env, snapshot, images)), track_id: snapshot.job.track_id ?? null });
+/**
+ * The webhook gets the same body, with `track_id` to tell requests apart; a job that did not
+ * succeed is `"status": "failed"`, ModelsLab's failure payload, which its webhook handlers branch on.
+ */
+export async function toModelsLabWebhook(env: Env, snapshot: JobSnapshot, images: ImagesAsBase64): Promise<Record<string, unknown>> {
+  const body = await toModelsLab(env, snapshot, images);
+  return { ...body, ...(body.status === "error" ? { status: "failed" } : {}), track_id: snapshot.job.track_id ?? null };
+}
 
 export const modelsLabError = (err: EaselError) => ({ status: "error", message: err.message, ...(err.details ? { errors: err.details } : {}) });

@@ -58,10 +58,12 @@ describe("canonical job → ModelsLab body", () => {
     expect((await toModelsLab(env, snapshot({ dialect: "modelslab", dialect_data: { base64: true } }), fakeImages)).output).toEqual(["img0", "img1"]);
   });
 
-  it("sends the webhook the same body with track_id, and a failed job as an error", async () => {
+  it("sends the webhook the same body with track_id, and a job that did not succeed as ModelsLab's failure payload", async () => {
     expect(await toModelsLabWebhook(env, snapshot({ dialect: "modelslab", track_id: "order-1" }), fakeImages)).toMatchObject({ status: "success", track_id: "order-1" });
     const failed = snapshot({ status: "failed", error: { code: "backend_failed", message: "out of memory" } });
-    expect(await toModelsLabWebhook(env, failed, fakeImages)).toEqual({ status: "error", id: RUN_ID, message: "out of memory", track_id: null });
+    expect(await toModelsLabWebhook(env, failed, fakeImages)).toEqual({ status: "failed", id: RUN_ID, message: "out of memory", track_id: null });
+    const canceled = snapshot({ status: "canceled", track_id: "order-2" });
+    expect(await toModelsLabWebhook(env, canceled, fakeImages)).toMatchObject({ status: "failed", track_id: "order-2" });
   });
 
   it("shapes errors as {status: error, message}", () => {
