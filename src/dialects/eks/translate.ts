@@ -31,8 +31,14 @@ const TaskId = keyString(keySegmentProblem, /^[A-Za-z0-9._:-]{1,256}$/, "1 to 25
 const TaskType = z.enum(["text-to-image", "image-to-image", "extra-single-image", "extra-batch-image", "pipeline"]);
 type TaskType = z.infer<typeof TaskType>;
 
-/** A directory of the task's outputs (v1alpha2 `prefix`, v1alpha1 `save_dir`): relative, its segments checked. */
-const Prefix = keyString(keyPathProblem, /^[A-Za-z0-9._\-/]{1,512}$/, "1 to 512 letters, digits, . _ - / only");
+/**
+ * A directory of the task's outputs (v1alpha2 `prefix`, v1alpha1 `save_dir`): relative, its segments
+ * checked. One trailing `/` is dropped, as SD-on-EKS's queue agent joins `output/` and the id alike.
+ */
+const Prefix = z
+  .string()
+  .transform((v) => (v.endsWith("/") ? v.slice(0, -1) : v))
+  .pipe(keyString(keyPathProblem, /^[A-Za-z0-9._\-/]{1,512}$/, "1 to 512 letters, digits, . _ - / only"));
 
 export const EksTaskSchema = z
   .object({

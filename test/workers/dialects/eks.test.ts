@@ -70,7 +70,7 @@ describe("SD-on-EKS task → canonical job", () => {
 });
 
 /** Prefixes (and save_dirs) that would place objects outside `<prefix>/<id>/` of the task, in any spelling. */
-const BAD_PREFIXES = ["out/../victim-bucket", "../../victim-bucket", "out/..", "./out", "/a/b", "a//b", "a/b/", "", "a\\..\\b", "out/\u0000x", "out/%2e%2e/victim-bucket", "out%2f..", "out/%252e%252e/x"];
+const BAD_PREFIXES = ["out/../victim-bucket", "../../victim-bucket", "out/..", "./out", "/a/b", "a//b", "a/b//", "/", "", "a\\..\\b", "out/\u0000x", "out/%2e%2e/victim-bucket", "out%2f..", "out/%252e%252e/x"];
 /** Task ids that are not exactly one plain segment. */
 const BAD_IDS = ["..", ".", "", "a/b", "%2e%2e", "a\\b", "a\nb"];
 
@@ -110,6 +110,11 @@ describe("SD-on-EKS storage keys: prefix, save_dir and the task id", () => {
   it.each(BAD_IDS)("refuses the task id %j, naming the field", (id) => {
     expect(v2Issues({ id })).toEqual(["task.metadata.id"]);
     expect(v1Issues({ id_task: id })).toEqual(["alwayson_scripts.id_task"]);
+  });
+
+  it("takes a prefix with one trailing slash as SD-on-EKS's queue agent does: `output/` and the id make `output/<id>`", () => {
+    expect(fromV1alpha2(EksTaskSchema.parse(withMetadata({ prefix: "output/", id: "t-1" }))).location).toBe("output/t-1");
+    expect(fromV1alpha2(EksTaskSchema.parse(withMetadata({ prefix: "output", id: "t-1" }))).location).toBe("output/t-1");
   });
 
   it("says why a prefix is refused", () => {
