@@ -25,6 +25,8 @@ import { PROMPT_FIELD, PROMPT_ID, PromptRequestSchema, comfyError, graphError, h
 const UNBORN_MS = 60_000;
 /** How many of the tenant's prompts `/queue`, `/history` and `/interrupt` look at, at most. */
 const MAX_LISTED = 200;
+/** Longer than any prompt id a prompt is stored under. */
+const MAX_PROMPT_ID_CHARS = 256;
 
 export const comfyui = comfyApp();
 
@@ -136,11 +138,13 @@ for (const base of BASES) {
       tags,
       summary: "A prompt's history entry: `{}` until it ends",
       middleware: [comfyAuth] as const,
-      request: { params: z.object({ prompt_id: z.string().max(256) }) },
+      request: { params: z.object({ prompt_id: z.string() }) },
       responses: { 200: json("`{<prompt_id>: {prompt, outputs, status, meta}}` or `{}`"), 404: json("no such prompt") },
     }),
     async (c) => {
       const { prompt_id } = c.req.valid("param");
+      // An id no prompt can have is not found, as any other: a read never answers 422.
+      if (prompt_id.length > MAX_PROMPT_ID_CHARS) throw notFound();
       const snapshot = await promptSnapshot(c.env, c.var.tenant, prompt_id);
       if (!snapshot) throw notFound();
       return c.json(TERMINAL.has(snapshot.job.status) ? { [prompt_id]: historyEntry(snapshot) } : {}, 200);
