@@ -23,23 +23,34 @@ export async function checkRate(env: Env, tenant: string): Promise<void> {
 }
 
 /**
- * Enters a job in its tenant's index, holding the tenant to `max_active_jobs` (queued + running)
- * in the same step, before anything of the job is stored: a refused job leaves nothing behind.
- * Such a tenant's index is whole in its home object (src/tenant-shards.ts), where the count is one.
+ * Enters jobs in their tenant's index, holding the tenant to `max_active_jobs` (queued + running)
+ * in the same step, before anything of the jobs is stored: refused jobs leave nothing behind. The
+ * jobs of one request (several rows) are admitted together or refused together. Such a tenant's
+ * index is whole in its home object (src/tenant-shards.ts), where the count is one.
  */
-export async function admitJob(env: Env, tenant: string, row: IndexRow): Promise<void> {
+export async function admitJob(env: Env, tenant: string, rows: IndexRow | IndexRow[]): Promise<void> {
+  const all = [rows].flat();
   const max = config.tenant(env, tenant)?.max_active_jobs ?? null;
-  const index = indexObject(env, tenant, row.id);
-  let res = await index.admit(tenant, row, max);
+  // Nothing can refuse them: each row goes to its run's shard.
+  if (max === null) {
+    await Promise.all(all.map((row) => indexObject(env, tenant, row.id).admit(tenant, row, null)));
+    return;
+  }
+  const index = tenantHome(env, tenant);
+  let res = await index.admit(tenant, all, max);
   if (!res.ok && res.verify.length) {
     // Old active rows may be wrong (an update still being retried, an intake that died half-way):
     // check them against their jobs, and ask again if that freed a place.
-    const rows = res.verify;
-    const jobs = await Promise.all(rows.map((r) => readIndexed(env, tenant, { row: r, index })));
-    if (jobs.some((j) => !j || TERMINAL_STATUSES.some((t) => t === j.status))) res = await index.admit(tenant, row, max);
+    const verify = res.verify;
+    const jobs = await Promise.all(verify.map((r) => readIndexed(env, tenant, { row: r, index })));
+    if (jobs.some((j) => !j || TERMINAL_STATUSES.some((t) => t === j.status))) res = await index.admit(tenant, all, max);
   }
   if (res.ok) return;
-  throw new EaselError(429, "too_many_active_jobs", `this tenant already has ${res.active} jobs queued or running (max_active_jobs is ${max})`, undefined, limitHeaders(max ?? 0, 0, ACTIVE_RETRY_S));
+  const message =
+    all.length === 1
+      ? `this tenant already has ${res.active} jobs queued or running (max_active_jobs is ${max})`
+      : `this tenant has ${res.active} jobs queued or running, and the ${all.length} this request makes would take it past max_active_jobs (${max})`;
+  throw new EaselError(429, "too_many_active_jobs", message, undefined, limitHeaders(max, 0, ACTIVE_RETRY_S));
 }
 
 /** The headers of every 429: `Retry-After` and the IETF RateLimit fields, reset in delta seconds. */

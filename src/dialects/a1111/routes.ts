@@ -7,8 +7,7 @@ import type { Context } from "hono";
 import { createApp, errorsAs } from "../../app";
 import { config } from "../../config";
 import { EaselError, invalid } from "../../errors";
-import { jobStub } from "../../jobs/client";
-import { submitJob, type IntakeOptions, type IntakeRequest } from "../../jobs/intake";
+import { submitJob, submitJobs, type IntakeOptions, type IntakeRequest } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
 import { failureStatus, syncWait } from "../../jobs/sync-wait";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
@@ -53,21 +52,13 @@ async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A
   return c.body(await jsonWithImages(c.env, done.output_keys, toA1111Response(done, images, a1111Parameters(type, body))), 200, JSON_HEADERS);
 }
 
-/** One upscale job per image, waited on like txt2img; an intake refusal of any image creates none that run on. */
+/** One upscale job per image, waited on like txt2img; all are checked and admitted before any is made (src/jobs/intake.ts). */
 async function upscales(c: Context<AppEnv>, requests: { req: IntakeRequest; fields: IntakeOptions["fields"] }[]): Promise<JobSnapshot[]> {
   const tenant = c.var.tenant;
-  const created: string[] = [];
-  try {
-    for (const { req, fields } of requests) {
-      const { snapshot } = await submitJob(c.env, req, { tenant, dialect: "a1111", publicBaseUrl: config.publicBaseUrl(c.env, c.req.url), fields, rateCounted: c.var.rateCounted });
-      created.push(snapshot.job.id);
-    }
-  } catch (err) {
-    await Promise.all(created.map((id) => jobStub(c.env, id).cancel(tenant).catch(() => undefined)));
-    throw err;
-  }
-  c.header("x-easel-run-id", created.join(", "));
-  const done = await Promise.all(created.map((id) => whileWaiting(c.env, tenant, id, () => syncWait(c, id))));
+  const snapshots = await submitJobs(c.env, requests, { tenant, dialect: "a1111", publicBaseUrl: config.publicBaseUrl(c.env, c.req.url), rateCounted: c.var.rateCounted });
+  const ids = snapshots.map((s) => s.job.id);
+  c.header("x-easel-run-id", ids.join(", "));
+  const done = await Promise.all(ids.map((id) => whileWaiting(c.env, tenant, id, () => syncWait(c, id))));
   const failed = done.find((d) => d.job.status !== "succeeded");
   if (failed) throw new EaselError(failureStatus(failed.job), failed.job.error?.code ?? failed.job.status, failed.job.error?.message ?? `the job is ${failed.job.status}`);
   return done;
