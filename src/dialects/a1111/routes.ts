@@ -21,11 +21,14 @@ import { pngInfo } from "./infotext";
 import { a1111List, LISTS, refreshA1111, type ListName } from "./lists";
 import { interruptTenant, skipTenant, tenantProgress, whileWaiting } from "./live";
 import { A1111OptionsSchema, a1111Models, a1111Options, setA1111Options, withTenantSettings } from "./settings";
-import { A1111RequestSchema, a1111Fields, a1111Error, a1111Parameters, fromA1111, requestedModel, toA1111Response, type A1111Request } from "./translate";
+import { A1111RequestSchema, a1111Fields, a1111Error, a1111Parameters, a1111Unauthorized, fromA1111, requestedModel, toA1111Response, type A1111Request } from "./translate";
 
 export const a1111 = createApp();
-a1111.use("/sdapi/v1/*", tenantAuth({ key: basicOrBearerKey }));
-a1111.onError(errorsAs(a1111Error, (e) => (e.status === 401 ? { "www-authenticate": 'Basic realm="easel"' } : e.headers)));
+a1111.use(
+  "/sdapi/v1/*",
+  tenantAuth({ key: basicOrBearerKey, onUnauthorized: (c) => c.json(a1111Unauthorized(Boolean(c.req.header("authorization"))), 401, { "www-authenticate": "Basic" }) }),
+);
+a1111.onError(errorsAs(a1111Error));
 
 async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A1111Request) {
   const tenant = c.var.tenant;
@@ -66,7 +69,7 @@ async function upscales(c: Context<AppEnv>, requests: { req: IntakeRequest; fiel
 
 const json = (schema: z.ZodType, description: string) => ({ content: { "application/json": { schema } }, description });
 const A1111Response = z.object({ images: z.array(z.string()), parameters: z.record(z.string(), z.unknown()), info: z.string() }).openapi("A1111Response");
-const Failure = { description: "FastAPI's `{detail}` for a 401 or 422; A1111's `{error, detail, body, errors}` otherwise" };
+const Failure = { description: "FastAPI's `{detail}` for a 422; A1111's `{error, detail, body, errors}` otherwise" };
 
 for (const type of ["txt2img", "img2img"] as const) {
   a1111.openapi(

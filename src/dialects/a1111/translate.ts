@@ -147,12 +147,20 @@ export function toA1111Response(snapshot: JobSnapshot, images: Base64Image[], pa
   return { images, parameters, info: JSON.stringify(info) };
 }
 
-/** Errors as A1111 gives them: FastAPI's `detail` for validation and auth, A1111's envelope otherwise. */
+/** Errors as A1111 gives them: FastAPI's `detail` for validation, A1111's envelope otherwise. */
 export function a1111Error(err: EaselError) {
   if (err.status === 422) {
     const details = err.details ?? [{ path: "", message: err.message }];
     return { detail: details.map((d) => ({ loc: ["body", ...(d.path ? d.path.split(".") : [])], msg: d.message, type: "value_error" })) };
   }
-  if (err.status === 401) return { detail: "Not authenticated" };
   return { error: err.code, detail: "", body: "", errors: err.message };
+}
+
+/**
+ * A1111's 401 behind `--api-auth`: the `HTTPException` of `Api.auth` in its `api_middleware`'s
+ * envelope. FastAPI's `HTTPBasic` raises it as "Not authenticated" when no credentials came at all.
+ */
+export function a1111Unauthorized(credentialsSent: boolean) {
+  const detail = credentialsSent ? "Incorrect username or password" : "Not authenticated";
+  return { error: "HTTPException", detail, body: "", errors: `401: ${detail}` };
 }

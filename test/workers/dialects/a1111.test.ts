@@ -76,20 +76,25 @@ describe("canonical job → A1111 response", () => {
     expect(a1111Parameters("txt2img", { prompt: "x" })).toEqual({ prompt: "x" });
   });
 
-  it("gives errors FastAPI's detail for 401 and 422, A1111's envelope otherwise", () => {
+  it("gives errors FastAPI's detail for a 422, A1111's envelope otherwise", () => {
     expect(a1111Error(new EaselError(422, "validation_failed", "width: too big", [{ path: "width", message: "too big" }]))).toEqual({ detail: [{ loc: ["body", "width"], msg: "too big", type: "value_error" }] });
     expect(a1111Error(new EaselError(422, "invalid_request", "backend refused"))).toEqual({ detail: [{ loc: ["body"], msg: "backend refused", type: "value_error" }] });
-    expect(a1111Error(new EaselError(401, "unauthorized", "no"))).toEqual({ detail: "Not authenticated" });
     expect(a1111Error(new EaselError(502, "backend_failed", "CUDA out of memory"))).toEqual({ error: "backend_failed", detail: "", body: "", errors: "CUDA out of memory" });
   });
 });
 
 describe("/sdapi/v1 inside the Worker", () => {
-  it("takes basic auth with the key as the password (any user) or Bearer, and answers 401 as FastAPI does", async () => {
-    const anon = await call("/sdapi/v1/samplers", { headers: basic("admin", "wrong") });
+  it("takes basic auth with the key as the password (any user) or Bearer, and answers 401 as A1111's --api-auth does", async () => {
+    const wrong = await call("/sdapi/v1/samplers", { headers: basic("admin", "wrong") });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get("www-authenticate")).toBe("Basic");
+    expect(await wrong.json()).toEqual({ error: "HTTPException", detail: "Incorrect username or password", body: "", errors: "401: Incorrect username or password" });
+    expect(await (await call("/sdapi/v1/txt2img", { headers: { authorization: "Bearer sk_nobody" }, body: txt2img })).json()).toMatchObject({ detail: "Incorrect username or password" });
+    // No credentials at all: FastAPI's HTTPBasic refuses before A1111's own check.
+    const anon = await call("/sdapi/v1/samplers");
     expect(anon.status).toBe(401);
-    expect(anon.headers.get("www-authenticate")).toBe('Basic realm="easel"');
-    expect(await anon.json()).toEqual({ detail: "Not authenticated" });
+    expect(anon.headers.get("www-authenticate")).toBe("Basic");
+    expect(await anon.json()).toEqual({ error: "HTTPException", detail: "Not authenticated", body: "", errors: "401: Not authenticated" });
     expect((await call("/sdapi/v1/samplers", { headers: basic("whoever", "sk_acme_1") })).status).toBe(200);
     const samplers = (await (await call("/sdapi/v1/samplers", { headers: { authorization: "Bearer sk_acme_1" } })).json()) as { name: string }[];
     expect(samplers.map((s) => s.name)).toContain("DPM++ 2M Karras");
