@@ -164,6 +164,19 @@ describe("A1111 dialect as webuiapi calls it", () => {
     expect(JSON.parse(body.info)).toMatchObject({ prompt: "" });
   });
 
+  it("reads numbers and booleans sent as strings as A1111's pydantic v1 does; what it cannot read is a 422 naming the field", async () => {
+    const res = await sdapi.post("txt2img", webuiapiTxt2img({ prompt: "strings", steps: "20", cfg_scale: "7.5", seed: "-1", width: "64", height: "64", batch_size: "1", send_images: "true" }));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Txt2ImgAnswer;
+    expect(pngSize(new Uint8Array(Buffer.from(body.images[0] ?? "", "base64")))).toEqual({ width: 64, height: 64 });
+    // A1111 echoes the request as its model read it.
+    expect(body.parameters).toMatchObject({ steps: 20, cfg_scale: 7.5, seed: -1, width: 64, height: 64, send_images: true });
+    expect(JSON.parse(body.info)).toMatchObject({ steps: 20, cfg_scale: 7.5, width: 64, height: 64 });
+    const bad = await sdapi.post("txt2img", webuiapiTxt2img({ steps: "twenty" }));
+    expect(bad.status).toBe(422);
+    expect(await bad.json()).toMatchObject({ detail: [{ loc: ["body", "steps"], msg: "value is not a valid integer" }] });
+  });
+
   it("answers send_images: false as A1111 does, 200 without images, while the job keeps them", async () => {
     const res = await sdapi.post("txt2img", webuiapiTxt2img({ prompt: "kept, not sent", width: 64, height: 64, send_images: false }));
     expect(res.status).toBe(200);

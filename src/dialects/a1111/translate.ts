@@ -5,24 +5,27 @@ import type { IntakeOptions, IntakeRequest } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
 import type { GenerationSpec } from "../../jobs/spec";
 import type { Base64Image } from "../../webhooks/body-slots";
+import { pyBool, pyFloat, pyInt } from "./coerce";
 
+/** Numbers and booleans are read as A1111's pydantic v1 reads them (`"steps": "20"` is 20): ./coerce.ts. */
 export const A1111RequestSchema = z
   .looseObject({
     prompt: z.string().optional(),
     negative_prompt: z.string().optional(),
-    steps: z.number().int().optional(),
-    cfg_scale: z.number().optional(),
-    width: z.number().int().optional(),
-    height: z.number().int().optional(),
-    batch_size: z.number().int().min(1).optional(),
-    n_iter: z.number().int().min(1).optional(),
-    seed: z.number().int().optional(),
+    steps: pyInt().optional(),
+    cfg_scale: pyFloat().optional(),
+    width: pyInt().optional(),
+    height: pyInt().optional(),
+    batch_size: pyInt().pipe(z.number().min(1)).optional(),
+    n_iter: pyInt().pipe(z.number().min(1)).optional(),
+    seed: pyInt().optional(),
     // A1111 defaults these to None, so clients send null for them.
     sampler_name: z.string().nullish(),
     sampler_index: z.string().nullish(),
-    denoising_strength: z.number().optional(),
+    denoising_strength: pyFloat().optional(),
     init_images: z.array(z.string()).nullish(),
-    include_init_images: z.boolean().optional(),
+    include_init_images: pyBool().optional(),
+    send_images: pyBool().optional(),
     override_settings: z.record(z.string(), z.unknown()).nullish(),
     alwayson_scripts: z.record(z.string(), z.unknown()).nullish(),
   })

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { a1111Error, a1111Fields, a1111Parameters, fromA1111, requestedModel, toA1111Response, type A1111Request } from "../../../src/dialects/a1111/translate";
+import { ExtrasSingleImageSchema } from "../../../src/dialects/a1111/extras";
+import { A1111RequestSchema, a1111Error, a1111Fields, a1111Parameters, fromA1111, requestedModel, toA1111Response, type A1111Request } from "../../../src/dialects/a1111/translate";
 import { withTenantSettings } from "../../../src/dialects/a1111/settings";
 import { EaselError } from "../../../src/errors";
 import { jobStub } from "../../../src/jobs/client";
@@ -49,6 +50,19 @@ describe("A1111 request → canonical job", () => {
     expect(requestedModel({ alwayson_scripts: { sd_model_checkpoint: "b" } }, "c", "task.content.")).toEqual({ model: "b", field: "task.content.alwayson_scripts.sd_model_checkpoint" });
     expect(requestedModel({ override_settings: null }, "c").model).toBe("c");
     expect(requestedModel({}, undefined).model).toBeUndefined();
+  });
+
+  it("reads numbers and booleans sent as strings as A1111's pydantic v1 does, and refuses what it would refuse", () => {
+    const body = A1111RequestSchema.parse({ prompt: "x", steps: "20", cfg_scale: "7.5", seed: "-1", width: " 512 ", height: 512.9, batch_size: "2", n_iter: true, denoising_strength: "1e-1", include_init_images: "True", send_images: "no" });
+    expect(body).toEqual({ prompt: "x", steps: 20, cfg_scale: 7.5, seed: -1, width: 512, height: 512, batch_size: 2, n_iter: 1, denoising_strength: 0.1, include_init_images: true, send_images: false });
+    expect(fromA1111("txt2img", body, undefined)).toMatchObject({ steps: 20, guidance_scale: 7.5, seed: undefined, width: 512, samples: 2 });
+    expect(A1111RequestSchema.parse({ steps: "1_000", cfg_scale: "+.5", include_init_images: 0 })).toMatchObject({ steps: 1000, cfg_scale: 0.5, include_init_images: false });
+    for (const [field, value] of [["steps", "20.5"], ["steps", "0x10"], ["width", ""], ["cfg_scale", "7,5"], ["cfg_scale", "nan"], ["batch_size", "0"], ["include_init_images", "maybe"], ["send_images", 2]] as const) {
+      const res = A1111RequestSchema.safeParse({ [field]: value });
+      expect(res.success, `${field}: ${String(value)}`).toBe(false);
+      expect(res.error?.issues[0]?.path).toEqual([field]);
+    }
+    expect(ExtrasSingleImageSchema.parse({ image: "AAA", upscaling_resize: "1.5", upscaling_resize_w: "640" })).toMatchObject({ upscaling_resize: 1.5, upscaling_resize_w: 640 });
   });
 
   it("names fields as the client sent them, under an envelope when there is one", () => {
@@ -104,9 +118,9 @@ describe("/sdapi/v1 inside the Worker", () => {
     const wide = await call("/sdapi/v1/txt2img", { headers: basic("a", "sk_acme_1"), body: { ...txt2img, width: 4096 } });
     expect(wide.status).toBe(422);
     expect(await wide.json()).toMatchObject({ detail: [{ loc: ["body", "width"] }] });
-    const typed = await call("/sdapi/v1/txt2img", { headers: basic("a", "sk_acme_1"), body: { ...txt2img, steps: "20" } });
+    const typed = await call("/sdapi/v1/txt2img", { headers: basic("a", "sk_acme_1"), body: { ...txt2img, steps: "twenty" } });
     expect(typed.status).toBe(422);
-    expect(await typed.json()).toMatchObject({ detail: [{ loc: ["body", "steps"] }] });
+    expect(await typed.json()).toEqual({ detail: [{ loc: ["body", "steps"], msg: "value is not a valid integer", type: "value_error" }] });
     const malformed = await call("/sdapi/v1/txt2img", { headers: basic("a", "sk_acme_1"), body: "{" });
     expect(malformed.status).toBe(400);
     expect(await malformed.json()).toEqual({ error: "malformed_json", detail: "", body: "", errors: "the request body is not valid JSON" });
