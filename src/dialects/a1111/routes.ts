@@ -17,7 +17,7 @@ import { basicOrBearerKey } from "../keys";
 import { JSON_HEADERS, jsonWithImages } from "../outputs";
 import { OutputImage, outputPlaces } from "../../webhooks/body-slots";
 import { ExtrasSingleImageSchema, extrasFields, fromExtras, toExtrasResponse } from "./extras";
-import { pngInfo } from "./infotext";
+import { pngInfo, writtenInfotexts } from "./infotext";
 import { a1111List, LISTS, refreshA1111, type ListName } from "./lists";
 import { interruptTenant, skipTenant, tenantProgress, whileWaiting } from "./live";
 import { A1111OptionsSchema, a1111Models, a1111Options, setA1111Options, withTenantSettings } from "./settings";
@@ -52,7 +52,8 @@ async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A
   }
   // send_images: false is answered as A1111 answers it, without the images (the job keeps them).
   const images = body.send_images === false ? [] : await outputPlaces(done);
-  return c.body(await jsonWithImages(c.env, done.output_keys, toA1111Response(done, images, a1111Parameters(type, body))), 200, JSON_HEADERS);
+  const answer = toA1111Response(done, images, a1111Parameters(type, body), await writtenInfotexts(c.env, done.output_keys));
+  return c.body(await jsonWithImages(c.env, done.output_keys, answer), 200, JSON_HEADERS);
 }
 
 /** One upscale job per image, waited on like txt2img; all are checked and admitted before any is made (src/jobs/intake.ts). */

@@ -6,6 +6,7 @@ import type { JobSnapshot } from "../../jobs/results";
 import type { GenerationSpec } from "../../jobs/spec";
 import type { Base64Image } from "../../webhooks/body-slots";
 import { pyBool, pyFloat, pyInt } from "./coerce";
+import { modelOf } from "./infotext";
 
 /** Numbers and booleans are read as A1111's pydantic v1 reads them (`"steps": "20"` is 20): ./coerce.ts. */
 export const A1111RequestSchema = z
@@ -93,15 +94,16 @@ export function a1111Parameters(type: "txt2img" | "img2img", body: A1111Request)
   return type === "img2img" && !include_init_images ? { ...rest, init_images: null, mask: null } : rest;
 }
 
-/** A1111's infotext: the line its UI shows and PNG metadata carries. */
-function infotext(spec: GenerationSpec, seed: number): string {
+/** A1111's infotext, written as A1111 writes it, for an image whose backend wrote none. */
+function infotext(spec: GenerationSpec, seed: number, model: { name: string | null; hash: string | null }): string {
   const params = [
     `Steps: ${spec.steps}`,
     spec.sampler && `Sampler: ${spec.sampler}`,
     `CFG scale: ${spec.guidance_scale}`,
     `Seed: ${seed}`,
     `Size: ${spec.width}x${spec.height}`,
-    spec.model && `Model: ${spec.model}`,
+    model.hash && `Model hash: ${model.hash}`,
+    model.name && `Model: ${model.name}`,
     spec.type === "img2img" && `Denoising strength: ${spec.strength}`,
   ];
   const lines = [spec.prompt, spec.negative_prompt && `Negative prompt: ${spec.negative_prompt}`, params.filter(Boolean).join(", ")];
@@ -111,11 +113,16 @@ function infotext(spec: GenerationSpec, seed: number): string {
 /** `YYYYMMDDhhmmss`, as A1111 writes `job_timestamp`. */
 const timestamp = (iso: string): string => iso.replace(/[-:T]/g, "").slice(0, 14);
 
-/** A1111's answer: the images, the request echoed, and `info` as the JSON string A1111 writes. */
-export function toA1111Response(snapshot: JobSnapshot, images: Base64Image[], parameters: unknown) {
+/**
+ * A1111's answer: the images, the request echoed, and `info` as the JSON string A1111 writes.
+ * `written` is the infotext each image carries (./infotext.ts `writtenInfotexts`): `info` says
+ * what the image says, and names the model the backend reported.
+ */
+export function toA1111Response(snapshot: JobSnapshot, images: Base64Image[], parameters: unknown, written: (string | undefined)[] = []) {
   const { job } = snapshot;
   const { spec } = snapshot.input;
   const seeds = job.output.map((o) => o.seed ?? spec.seed);
+  const model = modelOf(written[0], job.model);
   const info = {
     prompt: spec.prompt,
     all_prompts: seeds.map(() => spec.prompt),
@@ -134,14 +141,14 @@ export function toA1111Response(snapshot: JobSnapshot, images: Base64Image[], pa
     batch_size: spec.samples,
     restore_faces: false,
     face_restoration_model: null,
-    sd_model_name: spec.model ?? null,
-    sd_model_hash: null,
+    sd_model_name: model.name,
+    sd_model_hash: model.hash,
     seed_resize_from_w: -1,
     seed_resize_from_h: -1,
     denoising_strength: spec.type === "img2img" ? spec.strength : null,
     extra_generation_params: {},
     index_of_first_image: 0,
-    infotexts: seeds.map((seed) => infotext(spec, seed)),
+    infotexts: seeds.map((seed, i) => written[i] ?? infotext(spec, seed, model)),
     styles: [],
     job_timestamp: timestamp(job.started_at ?? job.created_at),
     clip_skip: 1,

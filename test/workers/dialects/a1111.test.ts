@@ -84,6 +84,18 @@ describe("canonical job → A1111 response", () => {
     ]);
   });
 
+  it("gives in info the infotext each image carries and the model the backend reported; else the job's checkpoint", () => {
+    const written = ["apple\nSteps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7, Seed: 42, Size: 512x512, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Version: v1.10.1", undefined];
+    const info = JSON.parse(toA1111Response(snapshot(), [], {}, written).info) as Record<string, unknown>;
+    expect(info).toMatchObject({ sd_model_name: "v1-5-pruned-emaonly", sd_model_hash: "6ce0161689" });
+    expect(info.infotexts).toEqual([written[0], "apple\nNegative prompt: red\nSteps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 43, Size: 512x512, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly"]);
+    // No infotext in the images (another kind of backend): the job's checkpoint, named as A1111 names it.
+    const titled = JSON.parse(toA1111Response(snapshot({ spec: { model: "v1-5-pruned-emaonly.safetensors [6ce0161689]" } }), [], {}).info) as Record<string, unknown>;
+    expect(titled).toMatchObject({ sd_model_name: "v1-5-pruned-emaonly", sd_model_hash: "6ce0161689" });
+    expect(titled.infotexts).toEqual(expect.arrayContaining([expect.stringMatching(/Size: 512x512, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly$/)]));
+    expect(JSON.parse(toA1111Response(snapshot({ spec: { model: "chilloutmix-Ni" } }), [], {}).info)).toMatchObject({ sd_model_name: "chilloutmix-Ni", sd_model_hash: null });
+  });
+
   it("echoes img2img without its images unless include_init_images, as A1111 does", () => {
     expect(a1111Parameters("img2img", { prompt: "x", init_images: ["AAA"] })).toEqual({ prompt: "x", init_images: null, mask: null });
     expect(a1111Parameters("img2img", { prompt: "x", init_images: ["AAA"], include_init_images: true })).toEqual({ prompt: "x", init_images: ["AAA"] });
