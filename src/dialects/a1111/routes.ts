@@ -20,10 +20,12 @@ import { ExtrasSingleImageSchema, extrasFields, fromExtras, toExtrasResponse } f
 import { pngInfo, writtenInfotexts } from "./infotext";
 import { a1111List, LISTS, refreshA1111, type ListName } from "./lists";
 import { interruptTenant, skipTenant, tenantProgress, whileWaiting } from "./live";
+import { methodNotAllowed } from "./methods";
 import { A1111OptionsSchema, a1111Models, a1111Options, setA1111Options, withTenantSettings } from "./settings";
 import { A1111RequestSchema, a1111Fields, a1111Error, a1111Parameters, a1111Unauthorized, fromA1111, requestedModel, toA1111Response, type A1111Request } from "./translate";
 
 export const a1111 = createApp();
+a1111.use("/sdapi/v1/*", methodNotAllowed(a1111));
 a1111.use(
   "/sdapi/v1/*",
   tenantAuth({ key: basicOrBearerKey, onUnauthorized: (c) => c.json(a1111Unauthorized(Boolean(c.req.header("authorization"))), 401, { "www-authenticate": "Basic" }) }),

@@ -138,6 +138,17 @@ describe("/sdapi/v1 inside the Worker", () => {
     expect(await malformed.json()).toEqual({ error: "malformed_json", detail: "", body: "", errors: "the request body is not valid JSON" });
   });
 
+  it("answers a route asked with a method it does not take as FastAPI does, 405 before auth", async () => {
+    for (const [path, method, allow] of [["/sdapi/v1/txt2img", "GET", "POST"], ["/sdapi/v1/extra-batch-images", "GET", "POST"], ["/sdapi/v1/sd-models", "POST", "GET, HEAD"]] as const) {
+      const res = await call(path, { method });
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get("allow")).toBe(allow);
+      expect(await res.json()).toEqual({ detail: "Method Not Allowed" });
+    }
+    expect((await call("/sdapi/v1/progress", { headers: basic("a", "sk_acme_1") })).status).toBe(200);
+    expect((await call("/sdapi/v1/no-such-route", { headers: basic("a", "sk_acme_1") })).status).toBe(404);
+  });
+
   // The backend that never answers holds the model list for its 5 s timeout.
   it("refuses an option naming a model no backend has with 422", { timeout: 15_000 }, async () => {
     const res = await call("/sdapi/v1/options", { headers: basic("a", "sk_globex_1"), body: { sd_model_checkpoint: "nope.safetensors" } });
