@@ -219,15 +219,17 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
   // ---- the job index ----
 
   /**
-   * Enters a new job in the index, unless the tenant already has `maxActive` jobs queued or
-   * running: one call, so two submits racing for the last place cannot both get it.
+   * Enters new jobs in the index, unless they would take the tenant past `maxActive` jobs queued
+   * or running: one call, so two submits racing for the last place cannot both get it, and the
+   * jobs of one request (several rows) get their places together or none.
    */
-  async admit(tenant: string, row: IndexRow, maxActive: number | null): Promise<AdmitResult> {
+  async admit(tenant: string, rows: IndexRow | IndexRow[], maxActive: number | null): Promise<AdmitResult> {
+    const all = [rows].flat();
     if (maxActive !== null) {
       const active = this.index.activeCount();
-      if (active >= maxActive) return { ok: false, active, verify: this.index.rowsToVerify() };
+      if (active + all.length > maxActive) return { ok: false, active, verify: this.index.rowsToVerify() };
     }
-    this.index.insert(row);
+    for (const row of all) this.index.insert(row);
     if (!this.sweepArmed) {
       // The sweep asks job objects as this tenant.
       this.sql.exec("INSERT OR IGNORE INTO names (key, value) VALUES ('tenant', ?)", tenant);

@@ -52,7 +52,7 @@ export interface TenantRpc {
   endpointJobs(endpoint: string, limit: number): Promise<EndpointJob[]>;
   noteEndpointJob(runId: string, status: string, retried?: boolean): Promise<void>;
   hit(requests: number, periodMs: number): Promise<RateResult>;
-  admit(tenant: string, row: IndexRow, maxActive: number | null): Promise<AdmitResult>;
+  admit(tenant: string, rows: IndexRow | IndexRow[], maxActive: number | null): Promise<AdmitResult>;
   forget(id: string): Promise<void>;
   purgeJob(id: string): Promise<void>;
   dropMissing(id: string): Promise<void>;

@@ -123,14 +123,70 @@ async function storePassThrough(env: Env, runId: string, spec: GenerationSpec, d
 
 const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
 
+/** A request intake checked, with what it read for it: all its job needs but a run id. */
+interface CheckedJob {
+  req: IntakeRequest;
+  webhook: string | undefined;
+  image: Uint8Array | undefined;
+  size: { width: number; height: number };
+  workflow: { graph: Workflow; backends: string[] | undefined } | undefined;
+  inputImages: InputImage[];
+}
+type CheckedRun = CheckedJob & { runId: string };
+type Made = { snapshot: JobSnapshot; created: boolean };
+
 /**
  * The one way a job is born, whatever API it came through: checks what only the gateway can
  * check (backends, URLs, the image), stores the init image in R2 and creates the job object.
  */
-export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Promise<{ snapshot: JobSnapshot; created: boolean }> {
+export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Promise<Made> {
   // Before anything else: a tenant over its rate gets nothing, not even its request checked
   // (a route that counted it before its validators said so).
   if (!opts.rateCounted) await checkRate(env, opts.tenant);
+  const checked = await checkJob(env, req, opts);
+
+  let runId = opts.runId ?? (await mintRunId(env));
+  let claimedKey: string | undefined;
+  if (opts.idempotency) {
+    const hash = await sha256Hex(canonicalJson(opts.idempotency.body));
+    const claim = await claimKey(env, opts.tenant, "idempotency", opts.idempotency.key, hash, runId, IDEMPOTENCY_TTL_MS);
+    if (claim.status === "conflict") throw new EaselError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request body");
+    if (claim.status === "claimed") claimedKey = opts.idempotency.key;
+    if (claim.status === "existing") {
+      const found = await jobStub(env, claim.runId).get(opts.tenant, { full: true });
+      if (isOk(found)) return { snapshot: found.snapshot, created: false };
+      // The first request is still being taken in: finish creating the same job.
+      runId = claim.runId;
+    }
+  }
+
+  // Refused by a limit: the key this request claimed is free again for its retry, whatever its body.
+  const refused = async () => {
+    if (claimedKey) await releaseKey(env, opts.tenant, "idempotency", claimedKey, runId);
+  };
+  const [made] = await enterJobs(env, [{ ...checked, runId }], opts, refused);
+  if (!made) throw new Error("intake made no job for one request");
+  return made;
+}
+
+/**
+ * The jobs of one request that makes several (A1111's extra-batch-images, one per image), each
+ * with the names its errors point at: every one is checked, its image read, before any is made,
+ * and `max_active_jobs` admits them together. A refusal of any leaves no job, webhook or GPU call.
+ */
+export async function submitJobs(env: Env, items: { req: IntakeRequest; fields: IntakeOptions["fields"] }[], opts: Omit<IntakeOptions, "fields" | "idempotency" | "runId">): Promise<JobSnapshot[]> {
+  if (!opts.rateCounted) await checkRate(env, opts.tenant);
+  const checks = await Promise.allSettled(items.map(({ req, fields }) => checkJob(env, req, { ...opts, fields })));
+  // The first bad item in the order sent is the one named, however the checks finished.
+  const bad = checks.find((r) => r.status === "rejected");
+  if (bad) throw bad.reason;
+  const checked = checks.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const runs = await Promise.all(checked.map(async (job) => ({ ...job, runId: await mintRunId(env) })));
+  return (await enterJobs(env, runs, opts)).map((m) => m.snapshot);
+}
+
+/** Everything intake checks before anything is stored; it reads the image, and writes nothing. */
+async function checkJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Promise<CheckedJob> {
   // A job must know when it will be deleted and when its webhooks are tried again: a bad
   // RETENTION_S or WEBHOOK_RETRY_SCHEDULE refuses it (a 500 naming the variable), not its webhook later.
   config.retentionMs(env);
@@ -195,48 +251,52 @@ export async function submitJob(env: Env, req: IntakeRequest, opts: IntakeOption
     if (req.type === "upscale") size = upscaledSize(sniffed, req, fields);
   }
   const inputImages = req.images ? await readInputImages(req.images, { field: fields.images, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES }) : [];
+  return { req, webhook, image, size, workflow, inputImages };
+}
 
-  let runId = opts.runId ?? (await mintRunId(env));
-  let claimedKey: string | undefined;
-  if (opts.idempotency) {
-    const hash = await sha256Hex(canonicalJson(opts.idempotency.body));
-    const claim = await claimKey(env, opts.tenant, "idempotency", opts.idempotency.key, hash, runId, IDEMPOTENCY_TTL_MS);
-    if (claim.status === "conflict") throw new EaselError(409, "idempotency_conflict", "this Idempotency-Key was used with a different request body");
-    if (claim.status === "claimed") claimedKey = opts.idempotency.key;
-    if (claim.status === "existing") {
-      const found = await jobStub(env, claim.runId).get(opts.tenant, { full: true });
-      if (isOk(found)) return { snapshot: found.snapshot, created: false };
-      // The first request is still being taken in: finish creating the same job.
-      runId = claim.runId;
-    }
-  }
-
-  // The tenant's limits and index: past this point the job exists for the tenant, or is forgotten.
+/**
+ * Enters checked jobs in the tenant's index (past this point each exists for the tenant, or is
+ * forgotten) and creates them. All or none: a limit refusing them leaves none (`refused` frees what
+ * the caller claimed), and one that fails to be created takes the others with it.
+ */
+async function enterJobs(env: Env, runs: CheckedRun[], opts: IntakeOptions, refused?: () => Promise<void>): Promise<Made[]> {
   const created_at = Date.now();
-  const row = { id: runId, created_at, status: "queued" as const, type: req.type, track_id: req.track_id ?? null };
-  const create = async (indexed: Promise<unknown>) => {
+  const rowOf = (run: CheckedRun) => ({ id: run.runId, created_at, status: "queued" as const, type: run.req.type, track_id: run.req.track_id ?? null });
+  const create = async (run: CheckedRun, indexed: Promise<unknown>) => {
     try {
-      return await createJob(env, req, opts, { runId, created_at, webhook, image, size, workflow, inputImages });
+      return await createJob(env, run.req, opts, { ...run, created_at });
     } catch (err) {
       // Nothing half-created: a job that could not be created leaves the index again (once it is in).
       await indexed.catch(() => undefined);
-      await indexObject(env, opts.tenant, runId).forget(runId).catch(() => undefined);
+      await indexObject(env, opts.tenant, run.runId).forget(run.runId).catch(() => undefined);
       throw err;
     }
   };
+  let made: PromiseSettledResult<Made>[];
   if (!hasActiveLimit(env, opts.tenant)) {
-    // Nothing can refuse the job, so its index row is written beside its creation rather than before
-    // it (one round trip less). A row that failed to be written comes with the job's end report.
-    const indexed = admitJob(env, opts.tenant, row).catch((err: unknown) => console.error("job index entry failed; the job's end report adds it", err instanceof Error ? err.message : String(err)));
-    const [created] = await Promise.all([create(indexed), indexed]);
-    return created;
+    // Nothing can refuse the jobs, so each index row is written beside its job's creation rather
+    // than before it (one round trip less). A row that failed to be written comes with the job's end report.
+    made = await Promise.allSettled(
+      runs.map(async (run) => {
+        const row = rowOf(run);
+        const indexed = admitJob(env, opts.tenant, row).catch((err: unknown) => console.error("job index entry failed; the job's end report adds it", err instanceof Error ? err.message : String(err)));
+        const [job] = await Promise.all([create(run, indexed), indexed]);
+        return job;
+      }),
+    );
+  } else {
+    await admitJob(env, opts.tenant, runs.map(rowOf)).catch(async (err: unknown) => {
+      await refused?.();
+      throw err;
+    });
+    made = await Promise.allSettled(runs.map((run) => create(run, Promise.resolve())));
   }
-  await admitJob(env, opts.tenant, row).catch(async (err: unknown) => {
-    // Refused by a limit: the key this request claimed is free again for its retry, whatever its body.
-    if (claimedKey) await releaseKey(env, opts.tenant, "idempotency", claimedKey, runId);
-    throw err;
-  });
-  return create(Promise.resolve());
+  const failed = made.find((r) => r.status === "rejected");
+  if (failed) {
+    await Promise.all(made.map((r) => (r.status === "fulfilled" ? jobStub(env, r.value.snapshot.job.id).cancel(opts.tenant).catch(() => undefined) : undefined)));
+    throw failed.reason;
+  }
+  return made.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
 }
 
 /** Stores what the job needs in R2 and creates its object. */

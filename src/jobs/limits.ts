@@ -23,32 +23,49 @@ export async function checkRate(env: Env, tenant: string): Promise<void> {
 }
 
 /**
- * Enters a job in its tenant's index, holding the tenant to `max_active_jobs` (queued + running)
- * in the same step, before anything of the job is stored: a refused job leaves nothing behind.
- * Such a tenant's index is whole in its home object (src/tenant-shards.ts), where the count is one.
+ * Enters jobs in their tenant's index, holding the tenant to `max_active_jobs` (queued + running)
+ * in the same step, before anything of the jobs is stored: refused jobs leave nothing behind. The
+ * jobs of one request (several rows) are admitted together or refused together. Such a tenant's
+ * index is whole in its home object (src/tenant-shards.ts), where the count is one.
  */
-export async function admitJob(env: Env, tenant: string, row: IndexRow): Promise<void> {
-  await holdToActiveLimit(env, tenant, row.id, (index, max) => index.admit(tenant, row, max));
+export async function admitJob(env: Env, tenant: string, rows: IndexRow | IndexRow[]): Promise<void> {
+  const all = [rows].flat();
+  const max = config.tenant(env, tenant)?.max_active_jobs ?? null;
+  // Nothing can refuse them: each row goes to its run's shard.
+  if (max === null) {
+    await Promise.all(all.map((row) => indexObject(env, tenant, row.id).admit(tenant, row, null)));
+    return;
+  }
+  await holdToActiveLimit(env, tenant, max, all.length, (index) => index.admit(tenant, all, max));
 }
 
 /** RunPod's `/retry`: a failed job becomes active again, held to `max_active_jobs` as a new one is. */
 export async function readmitJob(env: Env, tenant: string, id: string): Promise<void> {
-  await holdToActiveLimit(env, tenant, id, (index, max) => index.reopen(id, max));
+  const max = config.tenant(env, tenant)?.max_active_jobs ?? null;
+  if (max === null) {
+    await indexObject(env, tenant, id).reopen(id, null);
+    return;
+  }
+  await holdToActiveLimit(env, tenant, max, 1, (index) => index.reopen(id, max));
 }
 
-async function holdToActiveLimit(env: Env, tenant: string, id: string, ask: (index: ReturnType<typeof indexObject>, max: number | null) => Promise<AdmitResult>): Promise<void> {
-  const max = config.tenant(env, tenant)?.max_active_jobs ?? null;
-  const index = indexObject(env, tenant, id);
-  let res = await ask(index, max);
+/** Asks the tenant's home object for `count` places; refused, its oldest active rows are checked once and it is asked again. */
+async function holdToActiveLimit(env: Env, tenant: string, max: number, count: number, ask: (index: ReturnType<typeof tenantHome>) => Promise<AdmitResult>): Promise<void> {
+  const index = tenantHome(env, tenant);
+  let res = await ask(index);
   if (!res.ok && res.verify.length) {
     // Old active rows may be wrong (an update still being retried, an intake that died half-way):
     // check them against their jobs, and ask again if that freed a place.
-    const rows = res.verify;
-    const jobs = await Promise.all(rows.map((r) => readIndexed(env, tenant, { row: r, index })));
-    if (jobs.some((j) => !j || TERMINAL_STATUSES.some((t) => t === j.status))) res = await ask(index, max);
+    const verify = res.verify;
+    const jobs = await Promise.all(verify.map((r) => readIndexed(env, tenant, { row: r, index })));
+    if (jobs.some((j) => !j || TERMINAL_STATUSES.some((t) => t === j.status))) res = await ask(index);
   }
   if (res.ok) return;
-  throw new EaselError(429, "too_many_active_jobs", `this tenant already has ${res.active} jobs queued or running (max_active_jobs is ${max})`, undefined, limitHeaders(max ?? 0, 0, ACTIVE_RETRY_S));
+  const message =
+    count === 1
+      ? `this tenant already has ${res.active} jobs queued or running (max_active_jobs is ${max})`
+      : `this tenant has ${res.active} jobs queued or running, and the ${count} this request makes would take it past max_active_jobs (${max})`;
+  throw new EaselError(429, "too_many_active_jobs", message, undefined, limitHeaders(max, 0, ACTIVE_RETRY_S));
 }
 
 /** The headers of every 429: `Retry-After` and the IETF RateLimit fields, reset in delta seconds. */

@@ -145,11 +145,17 @@ describe("A1111 dialect as webuiapi calls it", () => {
     // Easel keeps the backend's PNG bytes: A1111's parameters chunk is still there.
     const chunk = (await readPngText(new Uint8Array(png))).parameters ?? "";
     expect(chunk).toMatch(/^a cat wizard\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, .*Size: 64x64/);
+    // info says what the image says, and names the model the backend ran.
+    const info = JSON.parse(body.info) as { infotexts: string[]; sd_model_name: string | null; sd_model_hash: string | null };
+    expect(info.infotexts).toEqual([chunk]);
+    const [, hash, name] = /Model hash: (\w+), Model: ([^,]+)/.exec(chunk) ?? [];
+    expect(name).toMatch(/^(v1-5-pruned-emaonly|chilloutmix-Ni)$/);
+    expect({ name: info.sd_model_name, hash: info.sd_model_hash }).toEqual({ name, hash });
 
-    const info = (await (await sdapi.post("png-info", { image: `data:image/png;base64,${png.toString("base64")}` })).json()) as { info: string; items: Record<string, string>; parameters: Record<string, unknown> };
-    expect(info.info).toBe(chunk);
-    expect(info.items).toEqual({});
-    expect(info.parameters).toMatchObject({ Prompt: "a cat wizard", "Negative prompt": "blurry", Steps: "20", Sampler: "Euler a", "Size-1": "64", "Size-2": "64" });
+    const read = (await (await sdapi.post("png-info", { image: `data:image/png;base64,${png.toString("base64")}` })).json()) as { info: string; items: Record<string, string>; parameters: Record<string, unknown> };
+    expect(read.info).toBe(chunk);
+    expect(read.items).toEqual({});
+    expect(read.parameters).toMatchObject({ Prompt: "a cat wizard", "Negative prompt": "blurry", Steps: "20", Sampler: "Euler a", "Size-1": "64", "Size-2": "64" });
 
     const bad = await sdapi.post("png-info", { image: "%%% not base64" });
     expect(bad.status).toBe(422);
@@ -162,6 +168,19 @@ describe("A1111 dialect as webuiapi calls it", () => {
     const body = (await res.json()) as Txt2ImgAnswer;
     expect(body.images).toHaveLength(1);
     expect(JSON.parse(body.info)).toMatchObject({ prompt: "" });
+  });
+
+  it("reads numbers and booleans sent as strings as A1111's pydantic v1 does; what it cannot read is a 422 naming the field", async () => {
+    const res = await sdapi.post("txt2img", webuiapiTxt2img({ prompt: "strings", steps: "20", cfg_scale: "7.5", seed: "-1", width: "64", height: "64", batch_size: "1", send_images: "true" }));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Txt2ImgAnswer;
+    expect(pngSize(new Uint8Array(Buffer.from(body.images[0] ?? "", "base64")))).toEqual({ width: 64, height: 64 });
+    // A1111 echoes the request as its model read it.
+    expect(body.parameters).toMatchObject({ steps: 20, cfg_scale: 7.5, seed: -1, width: 64, height: 64, send_images: true });
+    expect(JSON.parse(body.info)).toMatchObject({ steps: 20, cfg_scale: 7.5, width: 64, height: 64 });
+    const bad = await sdapi.post("txt2img", webuiapiTxt2img({ steps: "twenty" }));
+    expect(bad.status).toBe(422);
+    expect(await bad.json()).toMatchObject({ detail: [{ loc: ["body", "steps"], msg: "value is not a valid integer" }] });
   });
 
   it("answers send_images: false as A1111 does, 200 without images, while the job keeps them", async () => {

@@ -130,10 +130,10 @@ describe("AUTOMATIC1111 (seeds 003, 001)", () => {
     expect(options.sd_model_checkpoint).toBe("v1-5-pruned-emaonly.safetensors [6ce0161689]");
   });
 
-  it("answers errors in A1111's own shapes: 401 detail, 422 FastAPI detail list", async () => {
+  it("answers errors in A1111's own shapes: 401 A1111's HTTPException envelope, 422 FastAPI detail list", async () => {
     const unauth = await post("/sdapi/v1/txt2img", fixture("a1111-txt2img.json"), basic("admin", "wrong"));
     expect(unauth.status).toBe(401);
-    expect(await unauth.json()).toEqual({ detail: "Not authenticated" });
+    expect(await unauth.json()).toEqual({ error: "HTTPException", detail: "Incorrect username or password", body: "", errors: "401: Incorrect username or password" });
     const unknown = await post("/sdapi/v1/txt2img", { ...fixture("a1111-txt2img.json"), override_settings: { sd_model_checkpoint: "nope.safetensors" } }, basic("admin", KEY));
     expect(unknown.status).toBe(422);
     const err = (await unknown.json()) as { detail: { loc: string[]; msg: string }[] };

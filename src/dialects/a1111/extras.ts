@@ -6,15 +6,17 @@ import { z } from "@hono/zod-openapi";
 import type { IntakeOptions, IntakeRequest } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
 import type { Base64Image } from "../../webhooks/body-slots";
+import { pyFloat, pyInt } from "./coerce";
 
 export const ExtrasSingleImageSchema = z
   .looseObject({
     image: z.string().min(1),
     /** 0: by `upscaling_resize`; 1: to `upscaling_resize_w` x `upscaling_resize_h`. */
     resize_mode: z.union([z.literal(0), z.literal(1)]).optional(),
-    upscaling_resize: z.number().optional(),
-    upscaling_resize_w: z.number().int().optional(),
-    upscaling_resize_h: z.number().int().optional(),
+    // Read as A1111's pydantic v1 reads them: "2" is 2.
+    upscaling_resize: pyFloat().optional(),
+    upscaling_resize_w: pyInt().optional(),
+    upscaling_resize_h: pyInt().optional(),
     upscaler_1: z.string().optional(),
   })
   .openapi("ExtrasSingleImageRequest");

@@ -3,6 +3,7 @@
  * `parse_generation_parameters` does for `POST /sdapi/v1/png-info`: the prompt, the negative
  * prompt, then `Key: value` pairs from the last line, values kept as the strings they were.
  */
+import type { Env } from "../../env";
 import { base64ToBytes } from "../../lib/base64";
 import { readPngText } from "../../lib/png-text";
 
@@ -89,4 +90,45 @@ export async function pngInfo(image: string): Promise<{ info: string; items: Rec
   const { parameters, ...items } = await readPngText(bytes);
   const info = parameters ?? "";
   return { info, items, parameters: parseInfotext(info) };
+}
+
+/**
+ * A PNG's text chunks come before its pixels (PIL writes them so, as A1111 saves): the start of
+ * an output holds its infotext.
+ */
+const TEXT_BYTES = 256 * 1024;
+
+/** The infotext each output carries (its PNG `parameters` chunk), as the backend wrote it; undefined where none. */
+export async function writtenInfotexts(env: Env, outputKeys: string[]): Promise<(string | undefined)[]> {
+  return Promise.all(
+    outputKeys.map(async (key) => {
+      const obj = await env.IMAGES.get(key, { range: { offset: 0, length: TEXT_BYTES } });
+      return obj ? (await readPngText(new Uint8Array(await obj.arrayBuffer()))).parameters : undefined;
+    }),
+  );
+}
+
+/** A checkpoint's title, `name.safetensors [hash]`, as A1111 names the model in `info`: its file name without extension, its short hash. */
+function titleParts(title: string): { name: string; hash: string | null } {
+  const hash = /\[([0-9a-f]+)\]\s*$/i.exec(title)?.[1] ?? null;
+  const file = title.replace(/\s*\[[0-9a-f]+\]\s*$/i, "").trim();
+  return { name: (file.split(/[\\/]/).pop() ?? file).replace(/\.(safetensors|ckpt)$/i, ""), hash };
+}
+
+/**
+ * The model an answer names (`sd_model_name`, `sd_model_hash`): as the backend wrote it in the
+ * image's infotext, else from the job's checkpoint; null only when neither says.
+ */
+export function modelOf(written: string | undefined, checkpoint: string | null | undefined): { name: string | null; hash: string | null } {
+  const fields = written ? parseInfotext(written) : {};
+  const said = (key: string) => {
+    const v = fields[key];
+    return typeof v === "string" && v ? v : undefined;
+  };
+  const name = said("Model");
+  const hash = said("Model hash");
+  // A hash never goes with another model's name.
+  if (name) return { name, hash: hash ?? null };
+  const title = checkpoint ? titleParts(checkpoint) : undefined;
+  return { name: title?.name ?? null, hash: hash ?? title?.hash ?? null };
 }

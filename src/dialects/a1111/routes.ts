@@ -7,8 +7,7 @@ import type { Context } from "hono";
 import { createApp, errorsAs } from "../../app";
 import { config } from "../../config";
 import { EaselError, invalid } from "../../errors";
-import { jobStub } from "../../jobs/client";
-import { submitJob, type IntakeOptions, type IntakeRequest } from "../../jobs/intake";
+import { submitJob, submitJobs, type IntakeOptions, type IntakeRequest } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
 import { failureStatus, syncWait } from "../../jobs/sync-wait";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
@@ -18,15 +17,20 @@ import { basicOrBearerKey } from "../keys";
 import { JSON_HEADERS, jsonWithImages } from "../outputs";
 import { OutputImage, outputPlaces } from "../../webhooks/body-slots";
 import { ExtrasSingleImageSchema, extrasFields, fromExtras, toExtrasResponse } from "./extras";
-import { pngInfo } from "./infotext";
+import { pngInfo, writtenInfotexts } from "./infotext";
 import { a1111List, LISTS, refreshA1111, type ListName } from "./lists";
 import { interruptTenant, skipTenant, tenantProgress, whileWaiting } from "./live";
+import { methodNotAllowed } from "./methods";
 import { A1111OptionsSchema, a1111Models, a1111Options, setA1111Options, withTenantSettings } from "./settings";
-import { A1111RequestSchema, a1111Fields, a1111Error, a1111Parameters, fromA1111, requestedModel, toA1111Response, type A1111Request } from "./translate";
+import { A1111RequestSchema, a1111Fields, a1111Error, a1111Parameters, a1111Unauthorized, fromA1111, requestedModel, toA1111Response, type A1111Request } from "./translate";
 
 export const a1111 = createApp();
-a1111.use("/sdapi/v1/*", tenantAuth({ key: basicOrBearerKey }));
-a1111.onError(errorsAs(a1111Error, (e) => (e.status === 401 ? { "www-authenticate": 'Basic realm="easel"' } : e.headers)));
+a1111.use("/sdapi/v1/*", methodNotAllowed(a1111));
+a1111.use(
+  "/sdapi/v1/*",
+  tenantAuth({ key: basicOrBearerKey, onUnauthorized: (c) => c.json(a1111Unauthorized(Boolean(c.req.header("authorization"))), 401, { "www-authenticate": "Basic" }) }),
+);
+a1111.onError(errorsAs(a1111Error));
 
 async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A1111Request) {
   const tenant = c.var.tenant;
@@ -50,24 +54,17 @@ async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A
   }
   // send_images: false is answered as A1111 answers it, without the images (the job keeps them).
   const images = body.send_images === false ? [] : await outputPlaces(done);
-  return c.body(await jsonWithImages(c.env, done.output_keys, toA1111Response(done, images, a1111Parameters(type, body))), 200, JSON_HEADERS);
+  const answer = toA1111Response(done, images, a1111Parameters(type, body), await writtenInfotexts(c.env, done.output_keys));
+  return c.body(await jsonWithImages(c.env, done.output_keys, answer), 200, JSON_HEADERS);
 }
 
-/** One upscale job per image, waited on like txt2img; an intake refusal of any image creates none that run on. */
+/** One upscale job per image, waited on like txt2img; all are checked and admitted before any is made (src/jobs/intake.ts). */
 async function upscales(c: Context<AppEnv>, requests: { req: IntakeRequest; fields: IntakeOptions["fields"] }[]): Promise<JobSnapshot[]> {
   const tenant = c.var.tenant;
-  const created: string[] = [];
-  try {
-    for (const { req, fields } of requests) {
-      const { snapshot } = await submitJob(c.env, req, { tenant, dialect: "a1111", publicBaseUrl: config.publicBaseUrl(c.env, c.req.url), fields, rateCounted: c.var.rateCounted });
-      created.push(snapshot.job.id);
-    }
-  } catch (err) {
-    await Promise.all(created.map((id) => jobStub(c.env, id).cancel(tenant).catch(() => undefined)));
-    throw err;
-  }
-  c.header("x-easel-run-id", created.join(", "));
-  const done = await Promise.all(created.map((id) => whileWaiting(c.env, tenant, id, () => syncWait(c, id))));
+  const snapshots = await submitJobs(c.env, requests, { tenant, dialect: "a1111", publicBaseUrl: config.publicBaseUrl(c.env, c.req.url), rateCounted: c.var.rateCounted });
+  const ids = snapshots.map((s) => s.job.id);
+  c.header("x-easel-run-id", ids.join(", "));
+  const done = await Promise.all(ids.map((id) => whileWaiting(c.env, tenant, id, () => syncWait(c, id))));
   const failed = done.find((d) => d.job.status !== "succeeded");
   if (failed) throw new EaselError(failureStatus(failed.job), failed.job.error?.code ?? failed.job.status, failed.job.error?.message ?? `the job is ${failed.job.status}`);
   return done;
@@ -75,7 +72,7 @@ async function upscales(c: Context<AppEnv>, requests: { req: IntakeRequest; fiel
 
 const json = (schema: z.ZodType, description: string) => ({ content: { "application/json": { schema } }, description });
 const A1111Response = z.object({ images: z.array(z.string()), parameters: z.record(z.string(), z.unknown()), info: z.string() }).openapi("A1111Response");
-const Failure = { description: "FastAPI's `{detail}` for a 401 or 422; A1111's `{error, detail, body, errors}` otherwise" };
+const Failure = { description: "FastAPI's `{detail}` for a 422; A1111's `{error, detail, body, errors}` otherwise" };
 
 for (const type of ["txt2img", "img2img"] as const) {
   a1111.openapi(

@@ -5,24 +5,28 @@ import type { IntakeOptions, IntakeRequest } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
 import type { GenerationSpec } from "../../jobs/spec";
 import type { Base64Image } from "../../webhooks/body-slots";
+import { pyBool, pyFloat, pyInt } from "./coerce";
+import { modelOf } from "./infotext";
 
+/** Numbers and booleans are read as A1111's pydantic v1 reads them (`"steps": "20"` is 20): ./coerce.ts. */
 export const A1111RequestSchema = z
   .looseObject({
     prompt: z.string().optional(),
     negative_prompt: z.string().optional(),
-    steps: z.number().int().optional(),
-    cfg_scale: z.number().optional(),
-    width: z.number().int().optional(),
-    height: z.number().int().optional(),
-    batch_size: z.number().int().min(1).optional(),
-    n_iter: z.number().int().min(1).optional(),
-    seed: z.number().int().optional(),
+    steps: pyInt().optional(),
+    cfg_scale: pyFloat().optional(),
+    width: pyInt().optional(),
+    height: pyInt().optional(),
+    batch_size: pyInt().pipe(z.number().min(1)).optional(),
+    n_iter: pyInt().pipe(z.number().min(1)).optional(),
+    seed: pyInt().optional(),
     // A1111 defaults these to None, so clients send null for them.
     sampler_name: z.string().nullish(),
     sampler_index: z.string().nullish(),
-    denoising_strength: z.number().optional(),
+    denoising_strength: pyFloat().optional(),
     init_images: z.array(z.string()).nullish(),
-    include_init_images: z.boolean().optional(),
+    include_init_images: pyBool().optional(),
+    send_images: pyBool().optional(),
     override_settings: z.record(z.string(), z.unknown()).nullish(),
     alwayson_scripts: z.record(z.string(), z.unknown()).nullish(),
   })
@@ -90,15 +94,16 @@ export function a1111Parameters(type: "txt2img" | "img2img", body: A1111Request)
   return type === "img2img" && !include_init_images ? { ...rest, init_images: null, mask: null } : rest;
 }
 
-/** A1111's infotext: the line its UI shows and PNG metadata carries. */
-function infotext(spec: GenerationSpec, seed: number): string {
+/** A1111's infotext, written as A1111 writes it, for an image whose backend wrote none. */
+function infotext(spec: GenerationSpec, seed: number, model: { name: string | null; hash: string | null }): string {
   const params = [
     `Steps: ${spec.steps}`,
     spec.sampler && `Sampler: ${spec.sampler}`,
     `CFG scale: ${spec.guidance_scale}`,
     `Seed: ${seed}`,
     `Size: ${spec.width}x${spec.height}`,
-    spec.model && `Model: ${spec.model}`,
+    model.hash && `Model hash: ${model.hash}`,
+    model.name && `Model: ${model.name}`,
     spec.type === "img2img" && `Denoising strength: ${spec.strength}`,
   ];
   const lines = [spec.prompt, spec.negative_prompt && `Negative prompt: ${spec.negative_prompt}`, params.filter(Boolean).join(", ")];
@@ -108,11 +113,16 @@ function infotext(spec: GenerationSpec, seed: number): string {
 /** `YYYYMMDDhhmmss`, as A1111 writes `job_timestamp`. */
 const timestamp = (iso: string): string => iso.replace(/[-:T]/g, "").slice(0, 14);
 
-/** A1111's answer: the images, the request echoed, and `info` as the JSON string A1111 writes. */
-export function toA1111Response(snapshot: JobSnapshot, images: Base64Image[], parameters: unknown) {
+/**
+ * A1111's answer: the images, the request echoed, and `info` as the JSON string A1111 writes.
+ * `written` is the infotext each image carries (./infotext.ts `writtenInfotexts`): `info` says
+ * what the image says, and names the model the backend reported.
+ */
+export function toA1111Response(snapshot: JobSnapshot, images: Base64Image[], parameters: unknown, written: (string | undefined)[] = []) {
   const { job } = snapshot;
   const { spec } = snapshot.input;
   const seeds = job.output.map((o) => o.seed ?? spec.seed);
+  const model = modelOf(written[0], job.model);
   const info = {
     prompt: spec.prompt,
     all_prompts: seeds.map(() => spec.prompt),
@@ -131,14 +141,14 @@ export function toA1111Response(snapshot: JobSnapshot, images: Base64Image[], pa
     batch_size: spec.samples,
     restore_faces: false,
     face_restoration_model: null,
-    sd_model_name: spec.model ?? null,
-    sd_model_hash: null,
+    sd_model_name: model.name,
+    sd_model_hash: model.hash,
     seed_resize_from_w: -1,
     seed_resize_from_h: -1,
     denoising_strength: spec.type === "img2img" ? spec.strength : null,
     extra_generation_params: {},
     index_of_first_image: 0,
-    infotexts: seeds.map((seed) => infotext(spec, seed)),
+    infotexts: seeds.map((seed, i) => written[i] ?? infotext(spec, seed, model)),
     styles: [],
     job_timestamp: timestamp(job.started_at ?? job.created_at),
     clip_skip: 1,
@@ -147,12 +157,20 @@ export function toA1111Response(snapshot: JobSnapshot, images: Base64Image[], pa
   return { images, parameters, info: JSON.stringify(info) };
 }
 
-/** Errors as A1111 gives them: FastAPI's `detail` for validation and auth, A1111's envelope otherwise. */
+/** Errors as A1111 gives them: FastAPI's `detail` for validation, A1111's envelope otherwise. */
 export function a1111Error(err: EaselError) {
   if (err.status === 422) {
     const details = err.details ?? [{ path: "", message: err.message }];
     return { detail: details.map((d) => ({ loc: ["body", ...(d.path ? d.path.split(".") : [])], msg: d.message, type: "value_error" })) };
   }
-  if (err.status === 401) return { detail: "Not authenticated" };
   return { error: err.code, detail: "", body: "", errors: err.message };
+}
+
+/**
+ * A1111's 401 behind `--api-auth`: the `HTTPException` of `Api.auth` in its `api_middleware`'s
+ * envelope. FastAPI's `HTTPBasic` raises it as "Not authenticated" when no credentials came at all.
+ */
+export function a1111Unauthorized(credentialsSent: boolean) {
+  const detail = credentialsSent ? "Incorrect username or password" : "Not authenticated";
+  return { error: "HTTPException", detail, body: "", errors: `401: ${detail}` };
 }

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { a1111Error, a1111Fields, a1111Parameters, fromA1111, requestedModel, toA1111Response, type A1111Request } from "../../../src/dialects/a1111/translate";
+import { ExtrasSingleImageSchema } from "../../../src/dialects/a1111/extras";
+import { A1111RequestSchema, a1111Error, a1111Fields, a1111Parameters, fromA1111, requestedModel, toA1111Response, type A1111Request } from "../../../src/dialects/a1111/translate";
 import { withTenantSettings } from "../../../src/dialects/a1111/settings";
 import { EaselError } from "../../../src/errors";
 import { jobStub } from "../../../src/jobs/client";
@@ -51,6 +52,19 @@ describe("A1111 request → canonical job", () => {
     expect(requestedModel({}, undefined).model).toBeUndefined();
   });
 
+  it("reads numbers and booleans sent as strings as A1111's pydantic v1 does, and refuses what it would refuse", () => {
+    const body = A1111RequestSchema.parse({ prompt: "x", steps: "20", cfg_scale: "7.5", seed: "-1", width: " 512 ", height: 512.9, batch_size: "2", n_iter: true, denoising_strength: "1e-1", include_init_images: "True", send_images: "no" });
+    expect(body).toEqual({ prompt: "x", steps: 20, cfg_scale: 7.5, seed: -1, width: 512, height: 512, batch_size: 2, n_iter: 1, denoising_strength: 0.1, include_init_images: true, send_images: false });
+    expect(fromA1111("txt2img", body, undefined)).toMatchObject({ steps: 20, guidance_scale: 7.5, seed: undefined, width: 512, samples: 2 });
+    expect(A1111RequestSchema.parse({ steps: "1_000", cfg_scale: "+.5", include_init_images: 0 })).toMatchObject({ steps: 1000, cfg_scale: 0.5, include_init_images: false });
+    for (const [field, value] of [["steps", "20.5"], ["steps", "0x10"], ["width", ""], ["cfg_scale", "7,5"], ["cfg_scale", "nan"], ["batch_size", "0"], ["include_init_images", "maybe"], ["send_images", 2]] as const) {
+      const res = A1111RequestSchema.safeParse({ [field]: value });
+      expect(res.success, `${field}: ${String(value)}`).toBe(false);
+      expect(res.error?.issues[0]?.path).toEqual([field]);
+    }
+    expect(ExtrasSingleImageSchema.parse({ image: "AAA", upscaling_resize: "1.5", upscaling_resize_w: "640" })).toMatchObject({ upscaling_resize: 1.5, upscaling_resize_w: 640 });
+  });
+
   it("names fields as the client sent them, under an envelope when there is one", () => {
     expect(a1111Fields()).toMatchObject({ guidance_scale: "cfg_scale", samples: "batch_size", init_image: "init_images.0", strength: "denoising_strength" });
     expect(a1111Fields("input.").width).toBe("input.width");
@@ -70,26 +84,43 @@ describe("canonical job → A1111 response", () => {
     ]);
   });
 
+  it("gives in info the infotext each image carries and the model the backend reported; else the job's checkpoint", () => {
+    const written = ["apple\nSteps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7, Seed: 42, Size: 512x512, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Version: v1.10.1", undefined];
+    const info = JSON.parse(toA1111Response(snapshot(), [], {}, written).info) as Record<string, unknown>;
+    expect(info).toMatchObject({ sd_model_name: "v1-5-pruned-emaonly", sd_model_hash: "6ce0161689" });
+    expect(info.infotexts).toEqual([written[0], "apple\nNegative prompt: red\nSteps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 43, Size: 512x512, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly"]);
+    // No infotext in the images (another kind of backend): the job's checkpoint, named as A1111 names it.
+    const titled = JSON.parse(toA1111Response(snapshot({ spec: { model: "v1-5-pruned-emaonly.safetensors [6ce0161689]" } }), [], {}).info) as Record<string, unknown>;
+    expect(titled).toMatchObject({ sd_model_name: "v1-5-pruned-emaonly", sd_model_hash: "6ce0161689" });
+    expect(titled.infotexts).toEqual(expect.arrayContaining([expect.stringMatching(/Size: 512x512, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly$/)]));
+    expect(JSON.parse(toA1111Response(snapshot({ spec: { model: "chilloutmix-Ni" } }), [], {}).info)).toMatchObject({ sd_model_name: "chilloutmix-Ni", sd_model_hash: null });
+  });
+
   it("echoes img2img without its images unless include_init_images, as A1111 does", () => {
     expect(a1111Parameters("img2img", { prompt: "x", init_images: ["AAA"] })).toEqual({ prompt: "x", init_images: null, mask: null });
     expect(a1111Parameters("img2img", { prompt: "x", init_images: ["AAA"], include_init_images: true })).toEqual({ prompt: "x", init_images: ["AAA"] });
     expect(a1111Parameters("txt2img", { prompt: "x" })).toEqual({ prompt: "x" });
   });
 
-  it("gives errors FastAPI's detail for 401 and 422, A1111's envelope otherwise", () => {
+  it("gives errors FastAPI's detail for a 422, A1111's envelope otherwise", () => {
     expect(a1111Error(new EaselError(422, "validation_failed", "width: too big", [{ path: "width", message: "too big" }]))).toEqual({ detail: [{ loc: ["body", "width"], msg: "too big", type: "value_error" }] });
     expect(a1111Error(new EaselError(422, "invalid_request", "backend refused"))).toEqual({ detail: [{ loc: ["body"], msg: "backend refused", type: "value_error" }] });
-    expect(a1111Error(new EaselError(401, "unauthorized", "no"))).toEqual({ detail: "Not authenticated" });
     expect(a1111Error(new EaselError(502, "backend_failed", "CUDA out of memory"))).toEqual({ error: "backend_failed", detail: "", body: "", errors: "CUDA out of memory" });
   });
 });
 
 describe("/sdapi/v1 inside the Worker", () => {
-  it("takes basic auth with the key as the password (any user) or Bearer, and answers 401 as FastAPI does", async () => {
-    const anon = await call("/sdapi/v1/samplers", { headers: basic("admin", "wrong") });
+  it("takes basic auth with the key as the password (any user) or Bearer, and answers 401 as A1111's --api-auth does", async () => {
+    const wrong = await call("/sdapi/v1/samplers", { headers: basic("admin", "wrong") });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get("www-authenticate")).toBe("Basic");
+    expect(await wrong.json()).toEqual({ error: "HTTPException", detail: "Incorrect username or password", body: "", errors: "401: Incorrect username or password" });
+    expect(await (await call("/sdapi/v1/txt2img", { headers: { authorization: "Bearer sk_nobody" }, body: txt2img })).json()).toMatchObject({ detail: "Incorrect username or password" });
+    // No credentials at all: FastAPI's HTTPBasic refuses before A1111's own check.
+    const anon = await call("/sdapi/v1/samplers");
     expect(anon.status).toBe(401);
-    expect(anon.headers.get("www-authenticate")).toBe('Basic realm="easel"');
-    expect(await anon.json()).toEqual({ detail: "Not authenticated" });
+    expect(anon.headers.get("www-authenticate")).toBe("Basic");
+    expect(await anon.json()).toEqual({ error: "HTTPException", detail: "Not authenticated", body: "", errors: "401: Not authenticated" });
     expect((await call("/sdapi/v1/samplers", { headers: basic("whoever", "sk_acme_1") })).status).toBe(200);
     const samplers = (await (await call("/sdapi/v1/samplers", { headers: { authorization: "Bearer sk_acme_1" } })).json()) as { name: string }[];
     expect(samplers.map((s) => s.name)).toContain("DPM++ 2M Karras");
@@ -99,12 +130,23 @@ describe("/sdapi/v1 inside the Worker", () => {
     const wide = await call("/sdapi/v1/txt2img", { headers: basic("a", "sk_acme_1"), body: { ...txt2img, width: 4096 } });
     expect(wide.status).toBe(422);
     expect(await wide.json()).toMatchObject({ detail: [{ loc: ["body", "width"] }] });
-    const typed = await call("/sdapi/v1/txt2img", { headers: basic("a", "sk_acme_1"), body: { ...txt2img, steps: "20" } });
+    const typed = await call("/sdapi/v1/txt2img", { headers: basic("a", "sk_acme_1"), body: { ...txt2img, steps: "twenty" } });
     expect(typed.status).toBe(422);
-    expect(await typed.json()).toMatchObject({ detail: [{ loc: ["body", "steps"] }] });
+    expect(await typed.json()).toEqual({ detail: [{ loc: ["body", "steps"], msg: "value is not a valid integer", type: "value_error" }] });
     const malformed = await call("/sdapi/v1/txt2img", { headers: basic("a", "sk_acme_1"), body: "{" });
     expect(malformed.status).toBe(400);
     expect(await malformed.json()).toEqual({ error: "malformed_json", detail: "", body: "", errors: "the request body is not valid JSON" });
+  });
+
+  it("answers a route asked with a method it does not take as FastAPI does, 405 before auth", async () => {
+    for (const [path, method, allow] of [["/sdapi/v1/txt2img", "GET", "POST"], ["/sdapi/v1/extra-batch-images", "GET", "POST"], ["/sdapi/v1/sd-models", "POST", "GET, HEAD"]] as const) {
+      const res = await call(path, { method });
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get("allow")).toBe(allow);
+      expect(await res.json()).toEqual({ detail: "Method Not Allowed" });
+    }
+    expect((await call("/sdapi/v1/progress", { headers: basic("a", "sk_acme_1") })).status).toBe(200);
+    expect((await call("/sdapi/v1/no-such-route", { headers: basic("a", "sk_acme_1") })).status).toBe(404);
   });
 
   // The backend that never answers holds the model list for its 5 s timeout.
