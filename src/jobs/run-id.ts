@@ -15,42 +15,60 @@ const PREFIX = "run_";
 /** 24 bytes in base32. */
 const ENCODED_LENGTH = Math.ceil(((RANDOM_BYTES + MAC_BYTES) * 8) / 5);
 
-/** k_id per signing secret, imported once (a run id is checked on every read; the secret list is short). */
+/** What an id names, with the prefix it carries and the domain its MAC key is derived for. */
+const KINDS = {
+  run: { prefix: PREFIX, domain: "easel run id v1" },
+  // RunPod's answers that need no GPU (getModels, getOptions...), kept a while for `/status`.
+  instant: { prefix: "sync-", domain: "easel instant id v1" },
+} as const;
+type IdKind = keyof typeof KINDS;
+
+/** k_id per signing secret and kind, imported once (an id is checked on every read; the secret list is short). */
 const idKeys = new Map<string, Promise<CryptoKey>>();
 const ID_KEYS_MAX = 32;
 
-function idKey(secret: string): Promise<CryptoKey> {
-  let key = idKeys.get(secret);
+function idKey(secret: string, kind: IdKind): Promise<CryptoKey> {
+  const name = `${kind}\n${secret}`;
+  let key = idKeys.get(name);
   if (!key) {
     if (idKeys.size >= ID_KEYS_MAX) idKeys.clear();
-    key = hmacSha256(secret, "easel run id v1").then((raw) => crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]));
-    idKeys.set(secret, key);
+    key = hmacSha256(secret, KINDS[kind].domain).then((raw) => crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]));
+    idKeys.set(name, key);
   }
   return key;
 }
 
-const macOf = async (secret: string, random: Uint8Array): Promise<Uint8Array> => new Uint8Array(await crypto.subtle.sign("HMAC", await idKey(secret), random)).slice(0, MAC_BYTES);
+const macOf = async (secret: string, random: Uint8Array, kind: IdKind): Promise<Uint8Array> => new Uint8Array(await crypto.subtle.sign("HMAC", await idKey(secret, kind), random)).slice(0, MAC_BYTES);
 
-/** A new run id, under the first signing key. */
-export async function mintRunId(env: Env): Promise<string> {
+async function mintId(env: Env, kind: IdKind): Promise<string> {
   const random = crypto.getRandomValues(new Uint8Array(RANDOM_BYTES));
   const bytes = new Uint8Array(RANDOM_BYTES + MAC_BYTES);
   bytes.set(random);
-  bytes.set(await macOf(config.urlSigningSecrets(env)[0], random), RANDOM_BYTES);
-  return PREFIX + base32(bytes);
+  bytes.set(await macOf(config.urlSigningSecrets(env)[0], random, kind), RANDOM_BYTES);
+  return KINDS[kind].prefix + base32(bytes);
 }
 
-/** Whether `id` is a run id minted under any listed signing key: anything else names no job. */
-export async function checkRunId(env: Env, id: string): Promise<boolean> {
+async function checkId(env: Env, id: string, kind: IdKind): Promise<boolean> {
   const secrets = config.urlSigningSecrets(env);
-  if (!id.startsWith(PREFIX) || id.length !== PREFIX.length + ENCODED_LENGTH) return false;
-  const bytes = base32Decode(id.slice(PREFIX.length));
+  const { prefix } = KINDS[kind];
+  if (!id.startsWith(prefix) || id.length !== prefix.length + ENCODED_LENGTH) return false;
+  const bytes = base32Decode(id.slice(prefix.length));
   if (!bytes || bytes.byteLength !== RANDOM_BYTES + MAC_BYTES) return false;
   const random = bytes.slice(0, RANDOM_BYTES);
   const mac = bytes.slice(RANDOM_BYTES);
-  const matches = await Promise.all(secrets.map(async (secret) => timingSafeEqual(await macOf(secret, random), mac)));
+  const matches = await Promise.all(secrets.map(async (secret) => timingSafeEqual(await macOf(secret, random, kind), mac)));
   return matches.includes(true);
 }
+
+/** A new run id, under the first signing key. */
+export const mintRunId = (env: Env): Promise<string> => mintId(env, "run");
+
+/** Whether `id` is a run id minted under any listed signing key: anything else names no job. */
+export const checkRunId = (env: Env, id: string): Promise<boolean> => checkId(env, id, "run");
+
+/** The id of an answer that needed no job (RunPod's getModels...): read back only when minted here. */
+export const mintInstantId = (env: Env): Promise<string> => mintId(env, "instant");
+export const checkInstantId = (env: Env, id: string): Promise<boolean> => checkId(env, id, "instant");
 
 /** The shape of a run id alone (no key needed): what a cursor or a log line may hold. */
 export const RUN_ID_PATTERN = `run_[a-z2-7]{${ENCODED_LENGTH}}`;

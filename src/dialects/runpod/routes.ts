@@ -17,6 +17,7 @@ import { snapshotFor } from "../../jobs/tenant-job";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { countsTowardRate } from "../../middleware/submit-rate";
 import { readmitJob } from "../../jobs/limits";
+import { checkInstantId, mintInstantId } from "../../jobs/run-id";
 import { runShard, tenantHome } from "../../tenant-shards";
 import { a1111Models, a1111Options, setA1111Options } from "../a1111/settings";
 import { requestedModel } from "../a1111/translate";
@@ -73,7 +74,7 @@ async function instant(c: Context<AppEnv>, input: SettingsInput) {
     const { api_name: _call, ...options } = input;
     await setA1111Options(env, tenant, options, "input.sd_model_checkpoint");
   }
-  const result = instantResult(output);
+  const result = instantResult(await mintInstantId(env), output);
   await tenantHome(env, tenant).putResult(result.id, JSON.stringify(result), INSTANT_RESULT_TTL_MS);
   return result;
 }
@@ -176,6 +177,8 @@ for (const base of ["/runpod", "/v2/{endpoint_id}"] as const) {
       const { id } = c.req.valid("param");
       const snapshot = await jobAt(c, id);
       if (snapshot) return c.body(await jsonWithImages(c.env, snapshot.output_keys, await toRunPodStatus(snapshot, outputPlaces)), 200, JSON_HEADERS);
+      // Only an id minted for an instant answer names one: reading any other string touches no object.
+      if (!(await checkInstantId(c.env, id))) throw notFound();
       const kept = await tenantHome(c.env, c.var.tenant).getResult(id);
       if (!kept) throw notFound();
       return c.json(JSON.parse(kept) as Record<string, unknown>, 200);
@@ -195,6 +198,7 @@ for (const base of ["/runpod", "/v2/{endpoint_id}"] as const) {
       async (c) => {
         const { id } = c.req.valid("param");
         if (await jobAt(c, id)) return waitAndAnswer(c, id, c.req.valid("query").wait);
+        if (!(await checkInstantId(c.env, id))) throw notFound();
         const kept = await tenantHome(c.env, c.var.tenant).getResult(id);
         if (!kept) throw notFound();
         return c.json(JSON.parse(kept) as Record<string, unknown>, 200);

@@ -102,6 +102,6 @@ export async function toRunPodStream(snapshot: JobSnapshot, withOutput: boolean,
 }
 
 /** A call the worker answers at once (getModels...): a COMPLETED job with that output. */
-export const instantResult = (output: unknown) => ({ id: crypto.randomUUID(), status: "COMPLETED", delayTime: 0, executionTime: 0, output });
+export const instantResult = (id: string, output: unknown) => ({ id, status: "COMPLETED", delayTime: 0, executionTime: 0, output });
 
 export const runpodError = (err: EaselError) => ({ error: err.message, ...(err.details ? { details: err.details } : {}) });

@@ -102,6 +102,8 @@ describe("/runpod inside the Worker", () => {
     }
     const jobObjects = await listDurableObjectIds(env.JOBS);
     for (const id of ids) expect(jobObjects.some((o) => o.equals(env.JOBS.idFromName(id)))).toBe(false);
+    // Not even the tenant's object was named: only an id minted for an instant answer is looked for there.
+    expect((await listDurableObjectIds(env.TENANT_STATE)).some((o) => o.equals(tenantObject.id))).toBe(false);
     expect(await tables()).toBe(0);
   });
 });
