@@ -1,6 +1,7 @@
 import { MAX_BODY_BYTES, createApp, errorBody, errorsAs, jsonBodies, mountDocs } from "./app";
 import { bodyLimit } from "./middleware/body-limit";
 import { dialects } from "./dialects";
+import { dialectErrors } from "./dialects/error-shapes";
 import { EaselError } from "./errors";
 import { backends } from "./routes/backends";
 import { CALLBACK_MAX_BYTES, callbacks } from "./routes/callbacks";
@@ -35,6 +36,8 @@ mountDocs(app);
 app.notFound(() => {
   throw new EaselError(404, "not_found", "no such route");
 });
-app.onError(errorsAs(errorBody));
+// An error raised before routing (a body over the limit) answers in the calling API's own shape.
+const canonicalErrors = errorsAs(errorBody);
+app.onError((err, c) => (dialectErrors(c.req.path) ?? canonicalErrors)(err, c));
 
 export default app;

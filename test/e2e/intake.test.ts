@@ -101,6 +101,25 @@ describe("bad requests", () => {
     expect(((await huge.json()) as { error: { code: string } }).error.code).toBe("payload_too_large");
   });
 
+  it("answers an oversize body on a dialect's route with the 413 in that API's own error shape", async () => {
+    const huge = JSON.stringify({ prompt: "x".repeat(16 * 1024 * 1024) });
+    const shapes: [string, Record<string, string>, (body: Record<string, unknown>) => boolean][] = [
+      ["/runpod/run", { authorization: "sk_acme" }, (b) => typeof b.error === "string"],
+      ["/api/v3/text2img", {}, (b) => b.status === "error" && typeof b.message === "string"],
+      ["/sdapi/v1/txt2img", { authorization: `Basic ${btoa("u:sk_acme")}` }, (b) => typeof b.error === "string" && "detail" in b],
+      ["/v1/predictions", { authorization: "Bearer sk_acme" }, (b) => b.status === 413 && typeof b.title === "string"],
+      ["/prod/v1alpha2", { "x-api-key": "sk_acme" }, (b) => typeof b.message === "string" && !("error" in b)],
+      ["/sd-img-2-img/predict", { authorization: "sk_acme" }, (b) => typeof b.message === "string" && "run_id" in b],
+      ["/prompt", { authorization: "Bearer sk_acme" }, (b) => typeof (b.error as { type?: unknown } | undefined)?.type === "string"],
+    ];
+    for (const [path, headers, shaped] of shapes) {
+      const res = await fetch(`${gw.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: huge });
+      expect(res.status, path).toBe(413);
+      const body = (await res.json()) as Record<string, unknown>;
+      expect(shaped(body), `${path}: ${JSON.stringify(body)}`).toBe(true);
+    }
+  });
+
   it("takes a real image under the limits", async () => {
     const res = await client.post("/v1/jobs", { type: "img2img", prompt: "x", init_image: png, width: 64, height: 64, model: "v1-5-pruned-emaonly" });
     expect(res.status).toBe(202);

@@ -24,7 +24,7 @@ export function problemBody(err: EaselError) {
   };
 }
 
-const onProblem: ErrorHandler<AppEnv> = (err, c) => {
+export const onProblem: ErrorHandler<AppEnv> = (err, c) => {
   const e = toEaselError(err);
   return c.body(JSON.stringify(problemBody(e)), e.status, { ...e.headers, "content-type": "application/problem+json" });
 };
