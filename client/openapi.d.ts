@@ -690,14 +690,14 @@ export interface paths {
                         "application/json": components["schemas"]["A1111Response"];
                     };
                 };
-                /** @description FastAPI's `{detail}` for a 401 or 422; A1111's `{error, detail, body, errors}` otherwise */
+                /** @description FastAPI's `{detail}` for a 422; A1111's `{error, detail, body, errors}` otherwise */
                 422: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content?: never;
                 };
-                /** @description FastAPI's `{detail}` for a 401 or 422; A1111's `{error, detail, body, errors}` otherwise */
+                /** @description FastAPI's `{detail}` for a 422; A1111's `{error, detail, body, errors}` otherwise */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -744,14 +744,14 @@ export interface paths {
                         "application/json": components["schemas"]["A1111Response"];
                     };
                 };
-                /** @description FastAPI's `{detail}` for a 401 or 422; A1111's `{error, detail, body, errors}` otherwise */
+                /** @description FastAPI's `{detail}` for a 422; A1111's `{error, detail, body, errors}` otherwise */
                 422: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content?: never;
                 };
-                /** @description FastAPI's `{detail}` for a 401 or 422; A1111's `{error, detail, body, errors}` otherwise */
+                /** @description FastAPI's `{detail}` for a 422; A1111's `{error, detail, body, errors}` otherwise */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -850,7 +850,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description FastAPI's `{detail}` for a 401 or 422; A1111's `{error, detail, body, errors}` otherwise */
+                /** @description FastAPI's `{detail}` for a 422; A1111's `{error, detail, body, errors}` otherwise */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -897,14 +897,14 @@ export interface paths {
                         "application/json": components["schemas"]["ExtrasSingleImageResponse"];
                     };
                 };
-                /** @description FastAPI's `{detail}` for a 401 or 422; A1111's `{error, detail, body, errors}` otherwise */
+                /** @description FastAPI's `{detail}` for a 422; A1111's `{error, detail, body, errors}` otherwise */
                 422: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content?: never;
                 };
-                /** @description FastAPI's `{detail}` for a 401 or 422; A1111's `{error, detail, body, errors}` otherwise */
+                /** @description FastAPI's `{detail}` for a 422; A1111's `{error, detail, body, errors}` otherwise */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -951,14 +951,14 @@ export interface paths {
                         "application/json": components["schemas"]["ExtrasBatchImagesResponse"];
                     };
                 };
-                /** @description FastAPI's `{detail}` for a 401 or 422; A1111's `{error, detail, body, errors}` otherwise */
+                /** @description FastAPI's `{detail}` for a 422; A1111's `{error, detail, body, errors}` otherwise */
                 422: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content?: never;
                 };
-                /** @description FastAPI's `{detail}` for a 401 or 422; A1111's `{error, detail, body, errors}` otherwise */
+                /** @description FastAPI's `{detail}` for a 422; A1111's `{error, detail, body, errors}` otherwise */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -1111,7 +1111,7 @@ export interface paths {
                         "application/json": components["schemas"]["A1111PngInfoResponse"];
                     };
                 };
-                /** @description FastAPI's `{detail}` for a 401 or 422; A1111's `{error, detail, body, errors}` otherwise */
+                /** @description FastAPI's `{detail}` for a 422; A1111's `{error, detail, body, errors}` otherwise */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -2806,6 +2806,13 @@ export interface paths {
                     };
                     content?: never;
                 };
+                /** @description `{error}` */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
             };
         };
         delete?: never;
@@ -3261,6 +3268,13 @@ export interface paths {
                 };
                 /** @description `{error}` */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{error}` */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -6223,6 +6237,7 @@ export interface components {
             denoising_strength?: number;
             init_images?: string[] | null;
             include_init_images?: boolean;
+            send_images?: boolean;
             override_settings?: {
                 [key: string]: unknown;
             } | null;
