@@ -420,17 +420,22 @@ async function main(): Promise<number> {
   for (const j of accepted) runHist.set(runs.get(j.tag) ?? 0, (runHist.get(runs.get(j.tag) ?? 0) ?? 0) + 1);
   const twice = accepted.filter((j) => (runs.get(j.tag) ?? 0) > 1);
   let twiceAfterLostCall = 0;
+  let twiceAfterFailure = 0;
   const unexplained: string[] = [];
   await pool(twice, 8, async (j) => {
     const res = await send(`/v1/jobs/${j.runId}/events`, { headers: authOf(j) });
     const events = (res?.json as { data?: { type: string; data?: Record<string, unknown> }[] } | undefined)?.data ?? [];
+    const started = events.filter((e) => e.type === "attempt.started").length;
+    const failed = events.filter((e) => e.type === "attempt.failed").length;
     if (events.some((e) => e.type === "attempt.lost")) twiceAfterLostCall++;
+    // Failover: each run was its own attempt, and each before the last ended with the backend's failure.
+    else if ((runs.get(j.tag) ?? 0) <= started && failed >= started - 1) twiceAfterFailure++;
     else unexplained.push(`${j.runId} (${j.kind}): ${events.map((e) => (e.data?.backend ? `${e.type}@${String(e.data.backend)}${e.data.code ? `(${String(e.data.code)}: ${String(e.data.message)})` : ""}` : e.type)).join(" ")}`);
   });
   // Each unexplained double run is printed with its timeline: the figure alone does not say why.
   for (const line of unexplained.slice(0, 10)) console.log(`  run twice: ${line}`);
   if (unexplained.length) for (const line of gw.logs().split("\n").filter((l) => /attempt failed|failed inside/.test(l)).slice(-10)) console.log(`  gateway: ${line}`);
-  const unexplainedTwice = twice.length - twiceAfterLostCall;
+  const unexplainedTwice = twice.length - twiceAfterLostCall - twiceAfterFailure;
 
   const concurrency = await Promise.all(
     seen.map(async (b) => {
@@ -461,7 +466,7 @@ async function main(): Promise<number> {
     ["webhooks signed with the other tenant's secret", crossSigned],
     ["another tenant's jobs readable (1 in 20 asked)", crossReads],
     ["Idempotency-Keys with two jobs", keysWithTwoJobs],
-    ["jobs run twice on a GPU, not after a restart lost the call", unexplainedTwice],
+    ["jobs run twice on a GPU, not after a restart lost the call nor a failure", unexplainedTwice],
     ["backends above max_concurrency", overLimit],
     ["5xx answers outside the restarts", fiveXX],
   ];
@@ -474,6 +479,7 @@ async function main(): Promise<number> {
     ["deliveries received / duplicates (same webhook-id after a 2xx)", `${receiver.deliveries.length} / ${duplicates}`],
     ["GPU runs per accepted job", [...runHist.entries()].sort((a, b) => a[0] - b[0]).map(([n, c]) => `${n}: ${c}`).join(", ")],
     ["jobs run twice: after a restart lost the call", String(twiceAfterLostCall)],
+    ["jobs run again elsewhere after a backend's failure (failover)", String(twiceAfterFailure)],
     ["highest concurrency / max_concurrency", concurrency.map((c) => `${c.backend} ${c.seen}/${c.max}`).join(", ")],
     ["restarts (hard kills)", restarts.map((w) => `${((w.from - start) / 1000).toFixed(1)} s, down ${((w.to - RESTART_GRACE_MS - w.from) / 1000).toFixed(1)} s`).join("; ")],
     ["submit p50 / p99", `${ms(quantile(submitMs, 0.5))} / ${ms(quantile(submitMs, 0.99))}`],
