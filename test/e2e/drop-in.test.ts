@@ -95,6 +95,9 @@ describe("Cerebrium at its own URLs", () => {
     const hit = await receiver.waitFor((d) => d.path === "/cb-v4", 30_000);
     expect(hit.verified).toEqual([true]);
     expect(hit.json).toMatchObject({ run_id: out.run_id, result: [expect.any(String)] });
+    // Python's requests writes params={"async": True} as "True".
+    const python = await post(`/v4/p-1234abcd/sd-img-2-img/predict?async=True&webhookEndpoint=${hook}`, seedBody(), { authorization: `Bearer ${KEY}` });
+    expect(python.status).toBe(202);
   });
 
   it("keeps /cerebrium/predict, and leaves other two-segment routes alone", async () => {

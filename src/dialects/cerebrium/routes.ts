@@ -75,7 +75,7 @@ for (const path of ["/cerebrium/predict", "/{app_name}/predict"] as const) {
     }),
     async (c) => {
       const request = c.req.valid("json");
-      const snapshot = await submit(c, c.req.param("app_name") ?? "cerebrium", request, { url: request.webhook_endpoint, field: "webhook_endpoint" });
+      const snapshot = await submit(c, c.req.param("app_name") ?? "cerebrium", request, { url: request.webhook_endpoint ?? undefined, field: "webhook_endpoint" });
       if (request.webhook_endpoint) return c.json(cerebriumAccepted(snapshot), 200);
       return answerWhenDone(c, snapshot);
     },
@@ -91,7 +91,7 @@ cerebrium.openapi(
     middleware: [countsTowardRate] as const,
     request: {
       params: z.object({ project_id: z.string().min(1).max(128), app_name: z.string().min(1).max(128), function: z.string().min(1).max(128) }),
-      query: z.object({ async: z.enum(["true", "false"]).optional(), webhookEndpoint: z.string().min(1).max(2048).optional() }),
+      query: z.object({ async: z.string().regex(/^(true|false)$/i, "true or false").optional(), webhookEndpoint: z.string().min(1).max(2048).optional() }),
       body,
     },
     responses: {
@@ -106,9 +106,10 @@ cerebrium.openapi(
     const { app_name } = c.req.valid("param");
     const query = c.req.valid("query");
     // v4 takes the webhook in the query; the body's webhook_endpoint (seed 004) still counts.
-    const webhook = query.webhookEndpoint ? { url: query.webhookEndpoint, field: "webhookEndpoint" } : { url: request.webhook_endpoint, field: "webhook_endpoint" };
+    const webhook = query.webhookEndpoint ? { url: query.webhookEndpoint, field: "webhookEndpoint" } : { url: request.webhook_endpoint ?? undefined, field: "webhook_endpoint" };
     const snapshot = await submit(c, app_name, request, webhook);
-    if (query.async === "true") return c.json(cerebriumAccepted(snapshot), 202);
+    // Python's requests writes a True param as "True".
+    if (query.async?.toLowerCase() === "true") return c.json(cerebriumAccepted(snapshot), 202);
     // Without async a webhook gets the result as well as the caller, as Cerebrium's proxy forwards it.
     return answerWhenDone(c, snapshot, (done) => ({ run_time_ms: done.job.metrics.run_ms }));
   },

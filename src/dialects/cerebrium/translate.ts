@@ -5,17 +5,19 @@ import type { IntakeOptions, IntakeRequest } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
 import type { ImagesAsBase64 } from "../outputs";
 
+// Every field but the prompt is optional on the model's page; `null` (Python's None, as a client's
+// dict carries a parameter left unset) means the same as leaving it out.
 export const CerebriumRequestSchema = z
   .looseObject({
     prompt: z.string(),
-    image: z.string().optional(),
-    file_url: z.string().optional(),
-    num_inference_steps: z.number().int().optional(),
-    guidance_scale: z.number().optional(),
-    num_images_per_prompt: z.number().int().optional(),
-    negative_prompt: z.string().optional(),
-    seed: z.number().int().optional(),
-    webhook_endpoint: z.string().optional(),
+    image: z.string().nullish(),
+    file_url: z.string().nullish(),
+    num_inference_steps: z.number().int().nullish(),
+    guidance_scale: z.number().nullish(),
+    num_images_per_prompt: z.number().int().nullish(),
+    negative_prompt: z.string().nullish(),
+    seed: z.number().int().nullish(),
+    webhook_endpoint: z.string().nullish(),
   })
   .openapi("CerebriumRequest");
 export type CerebriumRequest = z.infer<typeof CerebriumRequestSchema>;
@@ -34,13 +36,13 @@ export function fromCerebrium(body: CerebriumRequest): IntakeRequest {
   return {
     type: "img2img",
     prompt: body.prompt,
-    negative_prompt: body.negative_prompt,
-    init_image: body.image || body.file_url,
+    negative_prompt: body.negative_prompt ?? undefined,
+    init_image: body.image || body.file_url || undefined,
     steps: body.num_inference_steps ?? 50,
     guidance_scale: body.guidance_scale ?? 7.5,
     samples: body.num_images_per_prompt ?? 1,
-    seed: body.seed,
-    webhook: body.webhook_endpoint,
+    seed: body.seed ?? undefined,
+    webhook: body.webhook_endpoint ?? undefined,
     // Cerebrium calls its webhook once, with the result.
     webhook_events: ["job.succeeded", "job.failed", "job.canceled"],
   };

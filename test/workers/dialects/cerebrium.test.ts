@@ -22,6 +22,11 @@ describe("Cerebrium request → canonical job", () => {
     expect(fromCerebrium({ prompt: "x", file_url: "https://img.example/cat.png" })).toMatchObject({ init_image: "https://img.example/cat.png", steps: 50, guidance_scale: 7.5, samples: 1 });
   });
 
+  it("takes null for a parameter left unset (Python's None), as if it were left out", () => {
+    const body = CerebriumRequestSchema.parse({ prompt: "x", image: "AAA", seed: null, negative_prompt: null, num_inference_steps: null, webhook_endpoint: null, file_url: null });
+    expect(fromCerebrium(body)).toEqual({ type: "img2img", prompt: "x", negative_prompt: undefined, init_image: "AAA", steps: 50, guidance_scale: 7.5, samples: 1, seed: undefined, webhook: undefined, webhook_events: ["job.succeeded", "job.failed", "job.canceled"] });
+  });
+
   it("names the image field the client used in errors", () => {
     expect(cerebriumFields({ prompt: "x", file_url: "https://img.example/a.png" }).init_image).toBe("file_url");
     expect(cerebriumFields({ prompt: "x", image: "AAA", file_url: "https://img.example/a.png" }).init_image).toBe("image");
