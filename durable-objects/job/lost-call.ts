@@ -15,9 +15,10 @@ export type LostCall =
   | { running: true; until: number; found: string }
   /**
    * It no longer runs (or would have ended by now): the slot goes back and the job dispatches
-   * again; `overdue`: the call outlived the backend's `timeout_s`, so it fails over as a timeout does.
+   * again; `overdue`: the call outlived the backend's `timeout_s`; `held`: the backend was seen to
+   * hold it still, twice that long after it began.
    */
-  | { running: false; found: string; unreachable: boolean; overdue: boolean }
+  | { running: false; found: string; unreachable: boolean; overdue: boolean; held?: boolean }
   /** The backend has it under this id (a ComfyUI prompt): the attempt follows it there, never sending it again. */
   | { reattach: string; found: string };
 
@@ -47,7 +48,7 @@ export async function checkLostCall(backend: BackendConfig | undefined, call: { 
   // An API-only A1111 not running it now: queued, completed or never sent, it cannot say which.
   if (state === "untold") return over ? { running: false, found: "the call would have ended by now", unreachable: false, overdue: true } : { running: true, until, found: "the backend is not running it and cannot say more" };
   const giveUp = until + backend.timeout_s * 1000;
-  if (Date.now() >= giveUp) return { running: false, found: "the backend still has it, twice its timeout after the call began", unreachable: false, overdue: true };
+  if (Date.now() >= giveUp) return { running: false, found: "the backend still has it, twice its timeout after the call began", unreachable: false, overdue: true, held: true };
   if (state === "active") {
     await withDeadline(ASK_TIMEOUT_MS, (signal) => adapterFor(backend).cancel({ externalId: undefined, taskId: call.taskId }, signal)).catch(() => undefined);
     return { running: true, until: over ? giveUp : until, found: "the backend is running it: interrupted" };

@@ -17,6 +17,8 @@ export class InstanceMemory {
   slotReturned: number | undefined;
   /** When this instance last renewed the current attempt's slot. */
   renewedAt = 0;
+  /** The attempt whose call this instance saw go unanswered for the backend's whole `timeout_s` (the backend's fault, unlike a call a restart cut). */
+  unanswered: number | undefined;
   /** The attempt whose skip this instance sent (see JobObject's skip). */
   skipped: number | undefined;
   /**

@@ -125,8 +125,12 @@ export class AttemptRunner {
       return false;
     }
     const tried = triedOf(row);
-    // A backend that could not be reached, or that held the call past its timeout, is failed over.
-    if (lost.unreachable || lost.overdue) tried.add(attempt.backend);
+    // The backend's fault: it could not be reached, or it let the call go its whole timeout unanswered
+    // (seen by this instance), or it still held it twice that long. Such a backend is failed over and
+    // the call counts against it. A call a restart cut, waited out because the backend could not say
+    // (Cerebrium, an upscale, an A1111 without its web UI), says nothing of it.
+    const atFault = lost.unreachable || (lost.overdue && (memory.unanswered === attempt.n || lost.held === true));
+    if (atFault) tried.add(attempt.backend);
     const message = lost.unreachable ? "the backend could not be reached" : `the call was lost: ${lost.found}`;
     ledger.transaction(() => {
       ledger.endAttempt(attempt.n, "failed", message);
@@ -134,9 +138,8 @@ export class AttemptRunner {
       else ledger.event("attempt.failed", { attempt: attempt.n, backend: attempt.backend, code: lost.unreachable ? "backend_unavailable" : "lost", message }, at);
       ledger.redispatch(at, tried);
     });
-    // A call the backend held past its timeout, or lost by being unreachable, counts against it (its
-    // circuit, its recent success rate), as a 5xx does; a call it never got or finished says nothing.
-    await this.slots.release(attempt.backend, lost.unreachable || lost.overdue ? "failure" : "neutral");
+    // Counted against it (its circuit, its recent success rate) as a 5xx is.
+    await this.slots.release(attempt.backend, atFault ? "failure" : "neutral");
     return true;
   }
 

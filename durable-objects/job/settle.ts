@@ -69,7 +69,10 @@ export class Settler {
       return;
     }
     // The attempt stays running without a call in flight: the next heartbeat finds it lost (see the runner's advance).
-    if (outcome.kind === "lost") return;
+    if (outcome.kind === "lost") {
+      if (outcome.unanswered) memory.unanswered = n;
+      return;
+    }
     if (outcome.kind === "pending") {
       ledger.submitted(n, name, outcome.externalId, outcome.pollAfterMs, Date.now());
       return;

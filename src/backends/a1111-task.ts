@@ -3,7 +3,8 @@
  * (`POST /internal/progress`): what tells a generation that never arrived from one that runs.
  * An A1111 started with `--nowebui` serves only its API (webui.py `api_only`): no
  * `/internal/progress`. There `/sdapi/v1/progress` still names the task it runs (`current_task`),
- * so the task can be told active; whether it is queued, completed or absent cannot be told.
+ * so the task can be told active, or, while A1111 runs nothing, not there; while it runs another,
+ * whether ours waits, has ended or never came cannot be told (`untold`).
  */
 import type { BackendConfig } from "../config";
 import type { Arrival } from "../lib/stale-connections";
@@ -35,13 +36,36 @@ export async function a1111Task(config: BackendConfig, taskId: string, signal: A
   return { state: task.completed === true ? "completed" : "unknown" };
 }
 
-/** An API-only A1111: the task is active when `/sdapi/v1/progress` names it, and its figures are that answer's. */
+/**
+ * An API-only A1111: the task is active when `/sdapi/v1/progress` names it, and its figures are that
+ * answer's. A1111 runs one task at a time under its queue lock, naming it `current_task` from when it
+ * takes the lock until it ends: while it names none, no task holds the lock and none waits for it,
+ * so ours has ended or never came (`unknown`). Asked twice, a moment apart, as the lock passes from
+ * one task to the next in between.
+ */
 async function currentTask(config: BackendConfig, taskId: string, opts: { timeoutMs: number; signal: AbortSignal; image: boolean }): Promise<A1111Task> {
-  const live = parseObject(await a1111Json(config, `/sdapi/v1/progress?skip_current_image=${opts.image ? "false" : "true"}`, opts));
-  if (!live) return { state: "unreachable" };
-  if (live.current_task !== taskId) return { state: "untold" };
-  return { state: "active", progress: num(live.progress), eta: num(live.eta_relative), textinfo: str(live.textinfo), live };
+  const read = async () => parseObject(await a1111Json(config, `/sdapi/v1/progress?skip_current_image=${opts.image ? "false" : "true"}`, opts));
+  const idle = (live: Record<string, unknown>) => (live.current_task === null || live.current_task === undefined) && num(parseObject(live.state)?.job_count) === 0;
+  let live = await read();
+  for (let look = 0; live && look < 2; look++) {
+    if (live.current_task === taskId) return { state: "active", progress: num(live.progress), eta: num(live.eta_relative), textinfo: str(live.textinfo), live };
+    if (!idle(live)) return { state: "untold" };
+    if (look === 0) {
+      await sleep(IDLE_RECHECK_MS, opts.signal);
+      live = await read();
+    }
+  }
+  return live ? { state: "unknown" } : { state: "unreachable" };
 }
+
+/** How long after an idle answer an API-only A1111 is asked again (a lock handed from one task to the next). */
+const IDLE_RECHECK_MS = 1_000;
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });
 
 const parseObject = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 

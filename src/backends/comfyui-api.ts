@@ -5,7 +5,7 @@
 import type { BackendConfig } from "../config";
 import { sha256Hex } from "../lib/crypto";
 import type { Arrival } from "../lib/stale-connections";
-import { basicAuth, callBackend, parseJsonObject, type HttpResult } from "./http";
+import { basicAuth, callBackend, callBackendAtMost, parseJsonObject, type HttpResult } from "./http";
 import type { ComfyChoices } from "./comfyui-plan";
 
 export const ASK_TIMEOUT_MS = 5_000;
@@ -89,8 +89,19 @@ export async function findPrompt(config: BackendConfig, promptId: string, signal
   return { at: "absent" };
 }
 
-/** How many of the latest history entries are searched for an attempt's client id. */
-const HISTORY_SEARCHED = 256;
+/**
+ * How many of the latest history entries are searched for an attempt's client id, and how much of
+ * the answer (or of the queue's) is read: each entry holds its graph, and another tenant's may be
+ * large. Past that the prompt's place cannot be told (`unreachable`, which never sends it again).
+ */
+const HISTORY_SEARCHED = 64;
+const LIST_MAX_BYTES = 8 * 1024 * 1024;
+
+/** ComfyUI's JSON object at `path`, read up to LIST_MAX_BYTES; undefined when it did not answer one within that. */
+async function comfyListJson(config: BackendConfig, path: string, signal: AbortSignal): Promise<Record<string, unknown> | undefined> {
+  const res = await callBackendAtMost(config.url + path, { headers: comfyHeaders(config) }, { timeoutMs: ASK_TIMEOUT_MS, maxBytes: LIST_MAX_BYTES, signal });
+  return res.ok && res.status === 200 ? parseJsonObject(res.body) : undefined;
+}
 
 const clientOf = (item: unknown): unknown => (Array.isArray(item) ? (item[3] as { client_id?: unknown } | undefined)?.client_id : undefined);
 
@@ -103,12 +114,12 @@ export async function findAttemptPrompt(config: BackendConfig, ids: { promptId: 
   const byId = await findPrompt(config, ids.promptId, signal);
   if (byId.at !== "absent") return byId;
   for (let round = 0; round < 2; round++) {
-    const history = await comfyJson(config, `/history?max_items=${HISTORY_SEARCHED}`, signal);
+    const history = await comfyListJson(config, `/history?max_items=${HISTORY_SEARCHED}`, signal);
     if (!history) return { at: "unreachable" };
     const found = Object.entries(history).find(([, e]) => clientOf((e as { prompt?: unknown } | null)?.prompt) === ids.clientId);
     if (found) return { at: "history", entry: found[1] as Record<string, unknown>, promptId: found[0] };
     if (round === 1) return { at: "absent" };
-    const queue = await comfyJson(config, "/queue", signal);
+    const queue = await comfyListJson(config, "/queue", signal);
     if (!queue) return { at: "unreachable" };
     for (const at of ["running", "pending"] as const) {
       const list = queue[`queue_${at}`];

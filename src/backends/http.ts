@@ -2,7 +2,7 @@ import { Base64Decoder } from "../lib/base64";
 import { parseJsonText, parseStreamingJson, type StringSink } from "../lib/json-stream";
 import { fetchPastStaleConnections, MayHaveArrived, type Arrival } from "../lib/stale-connections";
 import { deadline } from "../lib/deadline";
-import { concatBytes } from "../lib/streams";
+import { concatBytes, readAtMost } from "../lib/streams";
 import type { StoredImage } from "../storage/images";
 import type { BackendFailure, ImageStore, Outcome } from "./types";
 
@@ -21,6 +21,17 @@ export type HttpResult = { ok: true; status: number; body: string } | { ok: fals
  */
 export async function callBackend(url: string, init: RequestInit, timeoutMs: number, signal: AbortSignal, arrival?: () => Promise<Arrival>): Promise<HttpResult> {
   return bounded(url, init, timeoutMs, signal, arrival, async (res) => ({ ok: true, status: res.status, body: await res.text() }));
+}
+
+/** `callBackend` for an answer read only up to `maxBytes`: a longer one is not read on, and fails. */
+export async function callBackendAtMost(url: string, init: RequestInit, opts: { timeoutMs: number; maxBytes: number; signal: AbortSignal }): Promise<HttpResult> {
+  return bounded(url, init, opts.timeoutMs, opts.signal, undefined, async (res) => {
+    const reader = res.body?.getReader();
+    const bytes = reader ? await readAtMost(reader, opts.maxBytes) : new Uint8Array();
+    if (bytes) return { ok: true as const, status: res.status, body: new TextDecoder().decode(bytes) };
+    await reader?.cancel().catch(() => undefined);
+    return { ok: false as const, outcome: failed("backend_failed", `the backend's answer is over ${opts.maxBytes} bytes`, true) };
+  });
 }
 
 /** A backend's answer read with its images streamed into the store (see `readImageAnswer`). */
@@ -68,7 +79,7 @@ async function bounded<T>(
     if (signal.aborted) return { ok: false, outcome: failed("canceled", "the attempt was abandoned", false) };
     // A request that may have started GPU work, unanswered in time, may run on: lost, not failed,
     // so it is not sent again until the backend no longer runs it (durable-objects/job/lost-call.ts).
-    if (timeout.signal.aborted && arrival) return { ok: false, outcome: { kind: "lost", message: `no answer within ${Math.round(timeoutMs / 1000)} s; the backend may still run it` } };
+    if (timeout.signal.aborted && arrival) return { ok: false, outcome: { kind: "lost", message: `no answer within ${Math.round(timeoutMs / 1000)} s; the backend may still run it`, unanswered: true } };
     if (timeout.signal.aborted) return { ok: false, outcome: failed("timeout", `no answer within ${Math.round(timeoutMs / 1000)} s`, true) };
     return { ok: false, outcome: failed("backend_unavailable", "the backend could not be reached", true, err instanceof Error ? err.message : String(err)) };
   } finally {

@@ -83,7 +83,8 @@ export type Outcome =
    * The connection was cut after the request may have reached the backend, which may be running it
    * now: it must not be sent again, there or elsewhere, until the backend no longer runs it.
    */
-  | { kind: "lost"; message: string };
+  /** `unanswered`: the call went its backend's whole `timeout_s` without an answer (else its connection was lost). */
+  | { kind: "lost"; message: string; unanswered?: boolean };
 
 /** A completion callback's outcome, with the backend's id of the generation that reported (RunPod's job id). */
 export type CallbackOutcome = Outcome & { externalId?: string };

@@ -236,6 +236,29 @@ describe("an A1111 serving its API only (--nowebui: no /internal/progress)", () 
   });
 });
 
+describe("an A1111 serving its API only, across a gateway restart", () => {
+  it("sends a cut generation again once A1111 runs nothing, there, counting it against nobody", async () => {
+    await good.config({ a1111: { nowebui: true, msPerImage: 4000 } });
+    try {
+      const job = await submit({ type: "txt2img", model: "chilloutmix-Ni", prompt: "[tag:nowebui-restart] x" });
+      await waitForStatus(client, job.id, "running");
+      const until = Date.now() + 10_000;
+      while ((await good.tasks()).length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      await gw.kill();
+      await good.config({ a1111: { nowebui: true, msPerImage: 20 } });
+      await gw.start();
+      const done = await waitForJob(client, job.id, 60_000);
+      expect(done).toMatchObject({ status: "succeeded", backend: "single" });
+      const single = ((await (await client.get("/v1/backends")).json()) as { data: { name: string; circuit: string; recent: { success_rate: number | null } }[] }).data.find((b) => b.name === "single");
+      expect(single).toMatchObject({ circuit: "closed", recent: { success_rate: 1 } });
+      const stats = await good.stats();
+      expect(Object.values(stats.byTask).every((n) => n === 1)).toBe(true);
+    } finally {
+      await good.config({ a1111: { nowebui: false, msPerImage: 20 } });
+    }
+  });
+});
+
 describe("scheduling", () => {
   it("runs 6 concurrent jobs on a max_concurrency 1 backend, never more than one at a time", async () => {
     await good.config({ a1111: { msPerImage: 300 } });
