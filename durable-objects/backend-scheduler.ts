@@ -118,8 +118,9 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     const next = this.line.next()?.job_id;
     const first = next === undefined || next === req.jobId;
     if (h.open_until !== null) {
-      // Half-open after the cool-down: exactly one probe job may try the backend, the line's head first.
-      if (now >= h.open_until && !this.probing() && first) {
+      // Half-open after the cool-down: exactly one probe job may try the backend, the line's head
+      // first, and only into a free slot (a healthy generation may still hold them all).
+      if (now >= h.open_until && !this.probing() && first && this.active() < req.maxConcurrency) {
         this.grant(req.jobId, req.tenant, req.leaseMs, now, true);
         await this.alarmBy(now + req.leaseMs);
         return { status: "granted", probe: true };
@@ -359,8 +360,8 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
       if (h.open_until === null) {
         // Bounded by the free slots.
         while (this.active() < max && grantNext(false));
-      } else if (now >= h.open_until && !this.probing()) {
-        // Half-open: one waiting job probes the backend; its outcome opens or closes the circuit.
+      } else if (now >= h.open_until && !this.probing() && this.active() < max) {
+        // Half-open: one waiting job probes the backend, in a free slot; its outcome opens or closes the circuit.
         grantNext(true);
       }
       await this.reschedule();

@@ -132,6 +132,26 @@ describe("backend scheduler", () => {
     expect(await ask(s, "after")).toMatchObject({ status: "granted", probe: false });
   });
 
+  it("lets a reopening circuit's probe into a free slot only: a healthy generation may hold them all", async () => {
+    const s = named("probe-full");
+    // A long generation holds the backend's one slot while other attempts fail and open the circuit.
+    expect(await ask(s, "long", "acme", true, 1)).toMatchObject({ status: "granted" });
+    for (let i = 0; i < CIRCUIT_THRESHOLD; i++) {
+      await runInDurableObject(s, (_o: BackendScheduler, st) => {
+        st.storage.sql.exec("INSERT INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, 0)", `f${i}`, i % 2 ? "globex" : "acme", Date.now() + 60_000);
+      });
+      await s.release(`f${i}`, "failure");
+    }
+    await runInDurableObject(s, (_o: BackendScheduler, st) => {
+      st.storage.sql.exec("UPDATE health SET open_until = ?", Date.now() - 1);
+    });
+    expect(await ask(s, "probe", "acme", false, 1)).toMatchObject({ status: "open" });
+    expect(await s.status()).toMatchObject({ active: 1 });
+    // The slot frees (and its success closes the circuit): the next goes.
+    await s.release("long", "success");
+    expect(await ask(s, "probe", "acme", false, 1)).toMatchObject({ status: "granted" });
+  });
+
   it("never opens the circuit for one tenant's failures alone, however many: they may be of its own making", async () => {
     const s = named("one-tenant-fails");
     for (let i = 0; i < CIRCUIT_THRESHOLD * 3; i++) {
