@@ -246,12 +246,17 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
   /**
    * Whether this job's attempt holds a slot at `backend` (its scheduler asks when the lease lapsed):
    * an attempt under way there, its call in flight or lost with a restart, still occupies the GPU.
+   * So may the call of an ended job that was still out when it ended (canceled, timed out: an
+   * upscale or a Cerebrium call cannot be stopped) and that a restart cut since, leaving nothing
+   * here to settle it: until the backend's timeout after the call began.
    */
   async holdsSlot(backend: string): Promise<boolean> {
     const row = this.ledger.row();
-    if (!row || TERMINAL.has(row.status)) return false;
-    const attempt = this.ledger.currentAttempt();
-    return attempt?.backend === backend;
+    if (!row) return false;
+    if (!TERMINAL.has(row.status)) return this.ledger.currentAttempt()?.backend === backend;
+    const last = this.ledger.attempt(this.ledger.nextAttemptNumber() - 1);
+    if (last?.backend !== backend || last.state !== "canceled") return false;
+    return Date.now() < last.started_at + (config.backend(this.env, backend)?.timeout_s ?? 600) * 1000;
   }
 
   /** A completion callback from an asynchronous backend; a forged or replayed one changes nothing. */

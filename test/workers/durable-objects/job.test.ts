@@ -180,6 +180,20 @@ describe("job alarm", () => {
   });
 });
 
+describe("the slot of a call still out when its job ended", () => {
+  it("is held for the scheduler while the call may run (up to the backend's timeout), even with nothing left here to settle it", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id));
+    await running(id);
+    expect(await jobStub(env, id).cancel("acme")).toMatchObject({ ok: true });
+    // What a restart leaves: the job ended, its attempt canceled, its call cut with the instance.
+    expect(await jobStub(env, id).holdsSlot("hang")).toBe(true);
+    expect(await jobStub(env, id).holdsSlot("elsewhere")).toBe(false);
+    await editJob(id, ["UPDATE attempts SET started_at = ?", Date.now() - 10 * 24 * 3600_000]);
+    expect(await jobStub(env, id).holdsSlot("hang")).toBe(false);
+  });
+});
+
 describe("the tenant's job index", () => {
   // acme has no max_active_jobs: each job's row is in its run's shard.
   const index = (id: string) => tenantObjects.get(tenantObjects.idFromName(shardName("acme", shardOf(id))));
