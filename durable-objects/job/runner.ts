@@ -237,12 +237,12 @@ export class AttemptRunner {
         retryAt = Math.min(retryAt, res.retry_at);
       }
     }
-    // Every fitting backend is busy: wait in all their lines. A backend whose circuit is open is a
-    // line of last resort, joined only when none is merely busy: its probe, then its slots, go to
-    // its line when the cool-down ends.
-    const join = candidates.length === 1 ? candidates : busy.length ? busy : open;
+    // Every fitting backend is busy or open: wait in all their lines. An open backend's line too, or
+    // its cool-down would end with nobody in it: its probe, then its slots, go to its line when the
+    // cool-down ends, and the job takes whichever is granted first.
+    const join = candidates.length === 1 ? candidates : [...busy, ...open];
     const names = new Set(join.map((b) => b.name));
-    // Lines left behind (a failed-over backend, an open circuit once another is merely busy).
+    // Lines left behind (a failed-over backend).
     await this.slots.releaseAll(lines.filter((l) => !names.has(l)));
     // Known before joining, so a wake-up that comes at once finds the job wanted (see `joining`).
     memory.joining = names;

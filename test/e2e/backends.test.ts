@@ -342,6 +342,28 @@ describe("failover and health", () => {
     expect(after.backend).toBe("flaky");
   });
 
+  it("hands a recovered backend's probe, then its slots, to the jobs that queued elsewhere while its circuit was open", async () => {
+    await new Promise((r) => setTimeout(r, 3500));
+    await faulty.config({ errorRate: 1 });
+    for (let i = 0; i < 3; i++) {
+      const as = i % 2 ? api(gw.url, "sk_globex") : client;
+      await waitForJob(as, (await submit({ type: "txt2img", model: "v1-5-pruned-emaonly" }, as)).id, 30_000);
+    }
+    expect(((await (await client.get("/v1/backends")).json()) as { data: { name: string; circuit: string }[] }).data.find((b) => b.name === "flaky")?.circuit).toBe("open");
+    // Healthy again, but open for its cool-down; the other backend is slow: five jobs queue there.
+    await faulty.config({ errorRate: 0 });
+    await good.config({ a1111: { msPerImage: 4000 } });
+    try {
+      const jobs = await Promise.all(Array.from({ length: 5 }, () => submit({ type: "txt2img", model: "v1-5-pruned-emaonly" })));
+      const done = await Promise.all(jobs.map((j) => waitForJob(client, j.id, 60_000)));
+      expect(done.map((j) => j.status)).toEqual(Array(5).fill("succeeded"));
+      // Once its cool-down ended, the recovered backend took those jobs up: they did not all wait for the slow one.
+      expect(done.filter((j) => j.backend === "flaky").length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await good.config({ a1111: { msPerImage: 20 } });
+    }
+  });
+
   it("fails a job pinned to a dead backend with backend_failed, never running it elsewhere", async () => {
     await faulty.config({ down: true });
     try {
