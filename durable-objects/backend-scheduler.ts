@@ -146,14 +146,14 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
   }
 
   /** Gives a slot back, records how the attempt went, and hands free slots to the next in line. */
-  async release(jobId: string, outcome: ReleaseOutcome): Promise<void> {
+  async release(jobId: string, outcome: ReleaseOutcome, unreachable = false): Promise<void> {
     this.requests++;
     const now = Date.now();
     const slot = this.sql.exec<{ probe: number; tenant: string }>("SELECT probe, tenant FROM slots WHERE job_id = ?", jobId).toArray()[0];
     this.sql.exec("DELETE FROM slots WHERE job_id = ?", jobId);
     this.settled(jobId);
     if (slot) this.record(jobId, outcome === "later" ? (slot.probe === 1 ? "awaiting_probe" : "awaiting") : outcome, now);
-    if (slot && outcome !== "later") this.applyVerdict(outcome, slot.probe === 1, now, slot.tenant);
+    if (slot && outcome !== "later") this.applyVerdict(outcome, slot.probe === 1, now, slot.tenant, unreachable);
     await this.grantWaiting(now);
   }
 
@@ -177,7 +177,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
    * again), from more than one tenant (see CIRCUIT_THRESHOLD). The line stays as it is: the slots
    * a closing frees go to it like every other slot.
    */
-  private applyVerdict(outcome: AttemptOutcome, probe: boolean, now: number, tenant: string): void {
+  private applyVerdict(outcome: AttemptOutcome, probe: boolean, now: number, tenant: string, unreachable = false): void {
     if (outcome === "success") {
       // Already closed and counting nothing (the everyday case): nothing to write.
       const h = this.health();
@@ -189,7 +189,8 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
       const h = this.health();
       const failures = h.failures + 1;
       this.sql.exec("INSERT OR IGNORE INTO failing_tenants (tenant) VALUES (?)", tenant);
-      const shared = config.tenants(this.env).size <= 1 || this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM failing_tenants").one().n > 1;
+      // A backend that cannot be reached fails every tenant alike: no request of one can cause that.
+      const shared = unreachable || config.tenants(this.env).size <= 1 || this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM failing_tenants").one().n > 1;
       const open = probe || (failures >= CIRCUIT_THRESHOLD && shared);
       const cooldown = this.sql.exec<{ cooldown_ms: number }>("SELECT cooldown_ms FROM limits WHERE id = 1").one().cooldown_ms;
       this.sql.exec("UPDATE health SET failures = ?, open_until = ? WHERE id = 1", failures, open ? now + cooldown : h.open_until);

@@ -139,7 +139,7 @@ export class AttemptRunner {
       ledger.redispatch(at, tried);
     });
     // Counted against it (its circuit, its recent success rate) as a 5xx is.
-    await this.slots.release(attempt.backend, atFault ? "failure" : "neutral");
+    await this.slots.release(attempt.backend, atFault ? "failure" : "neutral", lost.unreachable);
     return true;
   }
 

@@ -55,7 +55,7 @@ export class Settler {
     };
     const name = backend?.name ?? "";
     // A slot already given back when the backend answered is not released twice: it gets its verdict.
-    const release = (outcome: AttemptOutcome): Promise<void> => (memory.slotReturned === n ? this.slots.judge(name, outcome) : this.slots.release(name, outcome));
+    const release = (outcome: AttemptOutcome, unreachable = false): Promise<void> => (memory.slotReturned === n ? this.slots.judge(name, outcome) : this.slots.release(name, outcome, unreachable));
     if (!current()) {
       // The job ended without this attempt (canceled, timed out): its slot must not leak. An
       // asynchronous backend that took the job meanwhile runs it now: it is stopped there first
@@ -113,7 +113,7 @@ export class Settler {
       failedAttempt();
       ledger.redispatch(Date.now(), tried);
     });
-    await release(countsAgainstBackend(f) ? "failure" : "neutral");
+    await release(countsAgainstBackend(f) ? "failure" : "neutral", f.code === "backend_unavailable");
   }
 
   /**

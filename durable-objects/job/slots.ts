@@ -57,10 +57,11 @@ export class Slots {
       .catch(() => undefined);
   }
 
-  async release(backend: string, outcome: ReleaseOutcome): Promise<void> {
+  /** `unreachable`: the backend failed the attempt by not answering at all (see the scheduler's circuit). */
+  async release(backend: string, outcome: ReleaseOutcome, unreachable = false): Promise<void> {
     if (!backend) return;
     await this.scheduler(backend)
-      .release(this.room.ledger.mustRow().id, outcome)
+      .release(this.room.ledger.mustRow().id, outcome, unreachable)
       .catch(() => undefined);
   }
 

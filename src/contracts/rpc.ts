@@ -63,7 +63,8 @@ export interface TenantRpc {
 
 export interface SchedulerRpc {
   acquire(req: { backend: string; jobId: string; tenant: string; maxConcurrency: number; cooldownMs: number; leaseMs: number; enqueue: boolean }): Promise<AcquireResult>;
-  release(jobId: string, outcome: ReleaseOutcome): Promise<void>;
+  /** `unreachable`: the failure was the backend's alone (no request can make it unreachable). */
+  release(jobId: string, outcome: ReleaseOutcome, unreachable?: boolean): Promise<void>;
   judge(jobId: string, outcome: AttemptOutcome, tenant: string): Promise<void>;
   renew(jobId: string, tenant: string, leaseMs: number): Promise<void>;
   orphan(jobId: string, attempt: number, startedAt: number, timeoutMs: number): Promise<void>;

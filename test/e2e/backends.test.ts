@@ -308,7 +308,7 @@ describe("scheduling", () => {
 });
 
 describe("failover and health", () => {
-  it("moves a job off a backend that is down and records the failed attempt", async () => {
+  it("moves a job off a backend that is down and records the failed attempt; one tenant's jobs alone open its circuit", async () => {
     await faulty.config({ down: true });
     try {
       const job = await submit({ type: "txt2img", model: "v1-5-pruned-emaonly" });
@@ -317,6 +317,10 @@ describe("failover and health", () => {
       expect(done.backend).toBe("steady");
       const list = await events(job.id);
       expect(list.filter((e) => e.type === "attempt.failed").map((e) => e.data.backend)).toContain("flaky");
+      // Unreachable is no request's doing: acme's own jobs open the circuit, though two tenants share it.
+      for (let i = 0; i < 2; i++) await waitForJob(client, (await submit({ type: "txt2img", model: "v1-5-pruned-emaonly" })).id, 30_000);
+      const flaky = ((await (await client.get("/v1/backends")).json()) as { data: { name: string; circuit: string }[] }).data.find((b) => b.name === "flaky");
+      expect(flaky?.circuit).toBe("open");
     } finally {
       await faulty.config({ down: false });
     }

@@ -165,6 +165,15 @@ describe("backend scheduler", () => {
     expect(await s.status()).toMatchObject({ circuit: "open" });
   });
 
+  it("opens the circuit of a backend that cannot be reached by one tenant's attempts alone: no request causes that", async () => {
+    const s = named("unreachable-one-tenant");
+    for (let i = 0; i < CIRCUIT_THRESHOLD; i++) {
+      await ask(s, `down${i}`);
+      await s.release(`down${i}`, "failure", true);
+    }
+    expect(await s.status()).toMatchObject({ circuit: "open" });
+  });
+
   it("frees a slot given back at a 200's headers at once, and counts the verdict that follows the body", async () => {
     const s = named("hollow");
     await jobIn("hollow-next", "wanting", "hollow");
