@@ -219,12 +219,18 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
    * after it began. (No estimate from recent runs: one slow run past it would exceed
    * `max_concurrency`.) The job may meanwhile ask for a new slot here; it waits like anyone else.
    */
-  async orphan(jobId: string, attempt: number, startedAt: number, timeoutMs: number): Promise<void> {
+  async orphan(jobId: string, attempt: number, startedAt: number, timeoutMs: number, verdict?: AttemptOutcome): Promise<void> {
     this.requests++;
     const until = startedAt + timeoutMs;
-    const slot = this.sql.exec<{ tenant: string }>("SELECT tenant FROM slots WHERE job_id = ?", jobId).toArray()[0];
+    const slot = this.sql.exec<{ tenant: string; probe: number }>("SELECT tenant, probe FROM slots WHERE job_id = ?", jobId).toArray()[0];
     this.sql.exec("DELETE FROM slots WHERE job_id = ?", jobId);
     this.settled(jobId);
+    // The attempt's own release will find no slot under its name: its verdict is recorded here.
+    if (slot && verdict) {
+      const now = Date.now();
+      this.record(jobId, verdict, now);
+      this.applyVerdict(verdict, slot.probe === 1, now, slot.tenant);
+    }
     if (slot && until > Date.now()) {
       this.sql.exec("INSERT OR REPLACE INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, 0)", `${jobId}#${attempt}`, slot.tenant, until);
       await this.alarmBy(until);

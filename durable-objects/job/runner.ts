@@ -321,7 +321,7 @@ export class AttemptRunner {
         const ref = { externalId, taskId: taskIdOf(ledger.mustRow().id, attempt.n) };
         const took = await withDeadline(10_000, (signal) => adapterFor(backend).cancel(ref, signal)).catch(() => false);
         // Not stopped there: its slot stays taken while it may run (the settle's release leaves that one).
-        if (!took) await this.slots.orphan(attempt);
+        if (!took) await this.slots.orphan(attempt, "failure");
         await this.settler.settle(attempt.n, backend, { kind: "failed", failure: { code: "timeout", message: `the backend did not finish within ${backend.timeout_s} s`, retryable: true } }, images);
         return;
       }

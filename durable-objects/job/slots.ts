@@ -41,10 +41,10 @@ export class Slots {
   }
 
   /** The attempt's generation may still run: its slot stays taken until it presumably cannot. */
-  async orphan(attempt: AttemptRow): Promise<void> {
+  async orphan(attempt: AttemptRow, verdict?: AttemptOutcome): Promise<void> {
     const timeoutMs = (config.backend(this.room.env, attempt.backend)?.timeout_s ?? 600) * 1000;
     await this.scheduler(attempt.backend)
-      .orphan(this.room.ledger.mustRow().id, attempt.n, attempt.started_at, timeoutMs)
+      .orphan(this.room.ledger.mustRow().id, attempt.n, attempt.started_at, timeoutMs, verdict)
       .catch(() => undefined);
   }
 

@@ -67,7 +67,8 @@ export interface SchedulerRpc {
   release(jobId: string, outcome: ReleaseOutcome, unreachable?: boolean): Promise<void>;
   judge(jobId: string, outcome: AttemptOutcome, tenant: string): Promise<void>;
   renew(jobId: string, tenant: string, leaseMs: number): Promise<void>;
-  orphan(jobId: string, attempt: number, startedAt: number, timeoutMs: number): Promise<void>;
+  /** `verdict`: how the attempt went, recorded with the slot's change of name (a timed-out call the backend would not stop). */
+  orphan(jobId: string, attempt: number, startedAt: number, timeoutMs: number, verdict?: AttemptOutcome): Promise<void>;
   status(): Promise<BackendStatus>;
   models(b: BackendConfig, waitMs: number): Promise<CatalogAnswer>;
   refreshModels(b: BackendConfig): Promise<ModelInfo[]>;

@@ -354,6 +354,16 @@ describe("backend scheduler", () => {
     expect((await slotsOf(s))[0]?.lease_until).toBeGreaterThan(Date.now() + 50_000);
   });
 
+  it("records the verdict of an attempt whose slot it keeps under another name (a timed-out call the backend would not stop)", async () => {
+    const s = named("orphan-verdict");
+    await ask(s, "slow", "acme", true, 1);
+    await s.orphan("slow", 1, Date.now(), 60_000, "failure");
+    expect((await slotsOf(s)).map((r) => r.job_id)).toEqual(["slow#1"]);
+    // The attempt's own release finds no slot under its name, and records nothing twice.
+    await s.release("slow", "failure");
+    expect((await s.status()).recent).toMatchObject({ jobs: 1, success_rate: 0 });
+  });
+
   it("holds an orphaned generation's slot until the backend's timeout after it began, however short recent runs were", async () => {
     const s = named("orphan-estimate");
     await ask(s, "done", "acme", true, 1);
