@@ -2383,7 +2383,7 @@ export interface paths {
         post: {
             parameters: {
                 query?: {
-                    async?: "true" | "false";
+                    async?: string;
                     webhookEndpoint?: string;
                 };
                 header?: never;
@@ -6349,14 +6349,14 @@ export interface components {
         };
         CerebriumRequest: {
             prompt: string;
-            image?: string;
-            file_url?: string;
-            num_inference_steps?: number;
-            guidance_scale?: number;
-            num_images_per_prompt?: number;
-            negative_prompt?: string;
-            seed?: number;
-            webhook_endpoint?: string;
+            image?: string | null;
+            file_url?: string | null;
+            num_inference_steps?: number | null;
+            guidance_scale?: number | null;
+            num_images_per_prompt?: number | null;
+            negative_prompt?: string | null;
+            seed?: number | null;
+            webhook_endpoint?: string | null;
         } & {
             [key: string]: unknown;
         };
