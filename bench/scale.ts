@@ -61,7 +61,7 @@ export async function scale(t: Tools): Promise<void> {
         const started = gw.logs();
         // Four blockers hold every slot while the line is filled.
         await sim.config({ msPerImage: HOLD_MS });
-        const blockers = await Promise.all(Array.from({ length: SLOTS }, () => t.submit(base)));
+        await Promise.all(Array.from({ length: SLOTS }, () => t.submit(base)));
         await until("blockers running", () => sim.stats(), (s) => s.current >= SLOTS, 30_000);
         await sim.config({ msPerImage: 0 });
         const before = (await until("the backend listed", backend, () => true, 30_000)).requests;

@@ -1,9 +1,7 @@
-import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CIRCUIT_THRESHOLD, CLAIM_MS, SCATTER_BATCH, type BackendScheduler } from "../../../durable-objects/backend-scheduler";
 import type { JobObject } from "../../../durable-objects/job/object";
-import { jobStub } from "../../../src/jobs/client";
 import { jobObjects, schedulerObjects } from "../support/objects";
 
 /** Each test gets its own backend (storage is shared within a file). */
