@@ -58,6 +58,17 @@ const submit = async (body: Record<string, unknown>, as = client): Promise<JobVi
   expect(res.status).toBe(202);
   return (await res.json()) as JobView;
 };
+/** The job as soon as it shows progress under way (bounded: undefined after 10 s). */
+async function withProgress(id: string): Promise<JobView | undefined> {
+  const until = Date.now() + 10_000;
+  while (Date.now() < until) {
+    const now = (await (await client.get(`/v1/jobs/${id}`)).json()) as JobView;
+    if (now.progress && now.progress.fraction > 0) return now;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return undefined;
+}
+
 const events = async (id: string) => ((await (await client.get(`/v1/jobs/${id}/events`)).json()) as { data: { type: string; data: Record<string, unknown> }[] }).data;
 
 async function expectImages(job: JobView, count: number) {
@@ -95,13 +106,7 @@ describe("RunPod", () => {
     await good.config({ runpod: { msPerImage: 7000 } });
     try {
       const job = await submit({ type: "txt2img", backend: "runpod", steps: 20 });
-      const until = Date.now() + 10_000;
-      let live: JobView | undefined;
-      while (Date.now() < until && !live) {
-        const now = (await (await client.get(`/v1/jobs/${job.id}`)).json()) as JobView;
-        if (now.progress && now.progress.fraction > 0) live = now;
-        else await new Promise((r) => setTimeout(r, 200));
-      }
+      const live = await withProgress(job.id);
       expect(live?.progress).toMatchObject({ steps: 20, step: expect.any(Number), eta_s: expect.any(Number) });
       expect((await events(job.id)).some((e) => e.type === "job.progress")).toBe(true);
       const done = await waitForJob(client, job.id, 30_000);
@@ -218,13 +223,7 @@ describe("an A1111 serving its API only (--nowebui: no /internal/progress)", () 
     try {
       const before = (await good.stats()).interrupts;
       const job = await submit({ type: "txt2img", model: "chilloutmix-Ni", steps: 20 });
-      const until = Date.now() + 10_000;
-      let live: JobView | undefined;
-      while (Date.now() < until && !live) {
-        const now = (await (await client.get(`/v1/jobs/${job.id}`)).json()) as JobView;
-        if (now.progress && now.progress.fraction > 0) live = now;
-        else await new Promise((r) => setTimeout(r, 200));
-      }
+      const live = await withProgress(job.id);
       expect(live?.progress).toMatchObject({ steps: 20, step: expect.any(Number), eta_s: expect.any(Number) });
       expect((await client.post(`/v1/jobs/${job.id}/cancel`)).status).toBe(200);
       const stopBy = Date.now() + 10_000;

@@ -143,7 +143,7 @@ for (const base of BASES) {
     }),
     async (c) => {
       const { prompt_id } = c.req.valid("param");
-      // An id no prompt can have is not found, as any other: a read never answers 422.
+      // An id no prompt can have is not found, like every other unknown one: a read never answers 422.
       if (prompt_id.length > MAX_PROMPT_ID_CHARS) throw notFound();
       const snapshot = await promptSnapshot(c.env, c.var.tenant, prompt_id);
       if (!snapshot) throw notFound();
