@@ -10,8 +10,9 @@ import { withDeadline } from "../src/lib/deadline";
 import type { SchedulerRpc } from "../src/contracts/rpc";
 
 /**
- * Consecutive failures that open a backend's circuit, when they came from more than one tenant (or
- * the deployment has one): what only one tenant's jobs ran into may be of their own making (a model
+ * Consecutive failures that open a backend's circuit, when they came from more than one tenant, the
+ * others at least half as many as the one with the most (or the deployment has one tenant, or the
+ * backend could not be reached): what one tenant's jobs ran into may be of their own making (a model
  * the backend lacks, inputs that make it fail), and must not close the backend to the others.
  */
 export const CIRCUIT_THRESHOLD = 3;
@@ -59,7 +60,8 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
       CREATE TABLE IF NOT EXISTS limits (id INTEGER PRIMARY KEY CHECK (id = 1), max_concurrency INTEGER NOT NULL, cooldown_ms INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS recent (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, granted_at INTEGER NOT NULL, outcome TEXT, run_ms INTEGER);
       CREATE TABLE IF NOT EXISTS identity (id INTEGER PRIMARY KEY CHECK (id = 1), backend TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS failing_tenants (tenant TEXT PRIMARY KEY);
+      DROP TABLE IF EXISTS failing_tenants;
+      CREATE TABLE IF NOT EXISTS tenant_failures (tenant TEXT PRIMARY KEY, n INTEGER NOT NULL);
       INSERT OR IGNORE INTO health (id, failures, open_until) VALUES (1, 0, NULL);
       INSERT OR IGNORE INTO limits (id, max_concurrency, cooldown_ms) VALUES (1, 1, 30000);
     `);
@@ -174,7 +176,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
 
   /**
    * A success closes the circuit; a failure counts towards opening it (a failed probe opens it
-   * again), from more than one tenant (see CIRCUIT_THRESHOLD). The line stays as it is: the slots
+   * again), from more than one tenant in fair shares (see CIRCUIT_THRESHOLD). The line stays as it is: the slots
    * a closing frees go to it like every other slot.
    */
   private applyVerdict(outcome: AttemptOutcome, probe: boolean, now: number, tenant: string, unreachable = false): void {
@@ -184,13 +186,17 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
       if (h.failures === 0 && h.open_until === null) return;
       this.sql.exec("UPDATE health SET failures = 0, open_until = NULL WHERE id = 1");
       this.sql.exec("DELETE FROM scatter");
-      this.sql.exec("DELETE FROM failing_tenants");
+      this.sql.exec("DELETE FROM tenant_failures");
     } else if (outcome === "failure") {
       const h = this.health();
       const failures = h.failures + 1;
-      this.sql.exec("INSERT OR IGNORE INTO failing_tenants (tenant) VALUES (?)", tenant);
+      this.sql.exec("INSERT INTO tenant_failures (tenant, n) VALUES (?, 1) ON CONFLICT (tenant) DO UPDATE SET n = n + 1", tenant);
+      const { most, others } = this.sql.exec<{ most: number; others: number }>("SELECT MAX(n) AS most, SUM(n) - MAX(n) AS others FROM tenant_failures").one();
       // A backend that cannot be reached fails every tenant alike: no request of one can cause that.
-      const shared = unreachable || config.tenants(this.env).size <= 1 || this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM failing_tenants").one().n > 1;
+      // Otherwise the others must have met at least half as many failures as the tenant that met
+      // the most: one tenant's own failures, however many, do not let a single one of another's
+      // close a shared backend to everyone.
+      const shared = unreachable || config.tenants(this.env).size <= 1 || others >= Math.ceil(most / 2);
       const open = probe || (failures >= CIRCUIT_THRESHOLD && shared);
       const cooldown = this.sql.exec<{ cooldown_ms: number }>("SELECT cooldown_ms FROM limits WHERE id = 1").one().cooldown_ms;
       this.sql.exec("UPDATE health SET failures = ?, open_until = ? WHERE id = 1", failures, open ? now + cooldown : h.open_until);
