@@ -264,7 +264,7 @@ async function enterJobs(env: Env, runs: CheckedRun[], opts: IntakeOptions, refu
   const rowOf = (run: CheckedRun) => ({ id: run.runId, created_at, status: "queued" as const, type: run.req.type, track_id: run.req.track_id ?? null });
   const create = async (run: CheckedRun, indexed: Promise<unknown>) => {
     try {
-      return await createJob(env, run.req, opts, { ...run, created_at });
+      return await createJob(env, opts, { ...run, created_at });
     } catch (err) {
       // Nothing half-created: a job that could not be created leaves the index again (once it is in).
       await indexed.catch(() => undefined);
@@ -300,21 +300,8 @@ async function enterJobs(env: Env, runs: CheckedRun[], opts: IntakeOptions, refu
 }
 
 /** Stores what the job needs in R2 and creates its object. */
-async function createJob(
-  env: Env,
-  req: IntakeRequest,
-  opts: IntakeOptions,
-  made: {
-    runId: string;
-    created_at: number;
-    webhook: string | undefined;
-    image: Uint8Array | undefined;
-    size: { width: number; height: number };
-    workflow: { graph: Workflow; backends: string[] | undefined } | undefined;
-    inputImages: InputImage[];
-  },
-): Promise<{ snapshot: JobSnapshot; created: boolean }> {
-  const { runId, created_at, webhook, image, size, workflow } = made;
+async function createJob(env: Env, opts: IntakeOptions, made: CheckedRun & { created_at: number }): Promise<Made> {
+  const { req, runId, created_at, webhook, image, size, workflow } = made;
   const init_image_key = image ? (await putImage(env.IMAGES, inputKey(runId), image)).key : undefined;
   // Stored under their place in the list, never their names: a name is the client's data, not a key.
   const input_images = await Promise.all(made.inputImages.map(async ({ name, bytes }, i) => ({ name, key: (await putImage(env.IMAGES, inputImageKey(runId, i), bytes)).key })));
