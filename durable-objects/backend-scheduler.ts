@@ -4,18 +4,13 @@ import { config, type BackendConfig } from "../src/config";
 import type { Env } from "../src/env";
 import { jobStub } from "../src/jobs/client";
 import { BackendCatalog } from "./backend-catalog";
+import { BackendCircuit } from "./backend-circuit";
 import { BackendLine } from "./backend-line";
+import { RecentAttempts } from "./backend-recent";
 import { SLOT_LEASE_MS, type AcquireResult, type AttemptOutcome, type BackendStatus, type CatalogAnswer, type ReleaseOutcome } from "../src/contracts/scheduler";
 import { withDeadline } from "../src/lib/deadline";
 import type { SchedulerRpc } from "../src/contracts/rpc";
 
-/**
- * Consecutive failures that open a backend's circuit, when they came from more than one tenant, the
- * others at least half as many as the one with the most (or the deployment has one tenant, or the
- * backend could not be reached): what one tenant's jobs ran into may be of their own making (a model
- * the backend lacks, inputs that make it fail), and must not close the backend to the others.
- */
-export const CIRCUIT_THRESHOLD = 3;
 /**
  * A slot granted to the head of the line is only a claim until its job takes it (its next acquire).
  * A wake-up that is lost, or a job that cannot start, gives the slot back after this long, and the
@@ -31,9 +26,6 @@ const SCATTER_EVERY_MS = 200;
 /** A lapsed lease whose job could not be asked is asked about again this soon (and the question is bounded by it). */
 const LEASE_RECHECK_MS = 10_000;
 
-/** How many recent attempts the backend's figures are taken over. */
-export const RECENT_ATTEMPTS = 100;
-
 /**
  * One per GPU backend: grants at most `max_concurrency` slots, queues the rest FIFO per tenant
  * with round-robin between tenants, and keeps the backend's circuit breaker. Slots are leases,
@@ -43,6 +35,8 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
   private readonly sql: SqlStorage;
   private readonly catalog: BackendCatalog;
   private readonly line: BackendLine;
+  private readonly circuit: BackendCircuit;
+  private readonly recent: RecentAttempts;
   /** Requests from jobs (acquire, release, judge, renew, orphan) since this instance started. */
   private requests = 0;
   /** The limits and name this instance last wrote (see acquire): most acquires carry the same. */
@@ -56,20 +50,13 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
       CREATE TABLE IF NOT EXISTS slots (job_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, lease_until INTEGER NOT NULL, probe INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS claims (job_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, lease_ms INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS scatter (id INTEGER PRIMARY KEY CHECK (id = 1), after_seq INTEGER NOT NULL, upto_seq INTEGER NOT NULL, due_at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY CHECK (id = 1), failures INTEGER NOT NULL, open_until INTEGER);
       CREATE TABLE IF NOT EXISTS limits (id INTEGER PRIMARY KEY CHECK (id = 1), max_concurrency INTEGER NOT NULL, cooldown_ms INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS recent (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, granted_at INTEGER NOT NULL, outcome TEXT, run_ms INTEGER);
       CREATE TABLE IF NOT EXISTS identity (id INTEGER PRIMARY KEY CHECK (id = 1), backend TEXT NOT NULL);
-      DROP TABLE IF EXISTS failing_tenants;
-      CREATE TABLE IF NOT EXISTS tenant_failures (tenant TEXT PRIMARY KEY, n INTEGER NOT NULL);
-      INSERT OR IGNORE INTO health (id, failures, open_until) VALUES (1, 0, NULL);
       INSERT OR IGNORE INTO limits (id, max_concurrency, cooldown_ms) VALUES (1, 1, 30000);
     `);
     this.line = new BackendLine(this.sql);
-  }
-
-  private health(): { failures: number; open_until: number | null } {
-    return this.sql.exec<{ failures: number; open_until: number | null }>("SELECT failures, open_until FROM health WHERE id = 1").one();
+    this.circuit = new BackendCircuit(this.sql);
+    this.recent = new RecentAttempts(this.sql);
   }
 
   /** Slots held (at most `max_concurrency`, plus orphaned generations): a small table. */
@@ -81,7 +68,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     this.sql.exec("INSERT OR REPLACE INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, ?)", jobId, tenant, now + leaseMs, probe ? 1 : 0);
     this.line.served(tenant);
     this.line.leave(jobId);
-    this.sql.exec("INSERT INTO recent (job_id, granted_at) VALUES (?, ?)", jobId, now);
+    this.recent.granted(jobId, now);
   }
 
   /** The job holds its slot itself now (or no longer waits for one): not a claim any more. */
@@ -115,7 +102,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
       await this.alarmBy(now + req.leaseMs);
       return { status: "granted", probe: false };
     }
-    const h = this.health();
+    const h = this.circuit.health();
     // Free capacity goes to whoever is next in line, so a newcomer never jumps the queue.
     const next = this.line.next()?.job_id;
     const first = next === undefined || next === req.jobId;
@@ -154,7 +141,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     const slot = this.sql.exec<{ probe: number; tenant: string }>("SELECT probe, tenant FROM slots WHERE job_id = ?", jobId).toArray()[0];
     this.sql.exec("DELETE FROM slots WHERE job_id = ?", jobId);
     this.settled(jobId);
-    if (slot) this.record(jobId, outcome === "later" ? (slot.probe === 1 ? "awaiting_probe" : "awaiting") : outcome, now);
+    if (slot) this.recent.record(jobId, outcome === "later" ? (slot.probe === 1 ? "awaiting_probe" : "awaiting") : outcome, now);
     if (slot && outcome !== "later") this.applyVerdict(outcome, slot.probe === 1, now, slot.tenant, unreachable);
     await this.grantWaiting(now);
   }
@@ -165,44 +152,28 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
    */
   async judge(jobId: string, outcome: AttemptOutcome, tenant: string): Promise<void> {
     this.requests++;
-    const row = this.sql
-      .exec<{ seq: number; outcome: string }>("SELECT seq, outcome FROM recent WHERE job_id = ? AND outcome IN ('awaiting', 'awaiting_probe') ORDER BY seq DESC LIMIT 1", jobId)
-      .toArray()[0];
-    if (!row) return;
-    this.sql.exec("UPDATE recent SET outcome = ? WHERE seq = ?", outcome, row.seq);
-    this.applyVerdict(outcome, row.outcome === "awaiting_probe", Date.now(), tenant);
+    const awaited = this.recent.settle(jobId, outcome);
+    if (!awaited) return;
+    this.applyVerdict(outcome, awaited === "awaiting_probe", Date.now(), tenant);
     await this.grantWaiting(Date.now());
   }
 
   /**
-   * A success closes the circuit; a failure counts towards opening it (a failed probe opens it
-   * again), from more than one tenant in fair shares (see CIRCUIT_THRESHOLD). The line stays as it is: the slots
-   * a closing frees go to it like every other slot.
+   * The circuit weighs the verdict (durable-objects/backend-circuit.ts). The line stays as it is: the
+   * slots a closing frees go to it like every other slot; an opening tells it, in batches (see scatter).
    */
   private applyVerdict(outcome: AttemptOutcome, probe: boolean, now: number, tenant: string, unreachable = false): void {
-    if (outcome === "success") {
-      // Already closed and counting nothing (the everyday case): nothing to write.
-      const h = this.health();
-      if (h.failures === 0 && h.open_until === null) return;
-      this.sql.exec("UPDATE health SET failures = 0, open_until = NULL WHERE id = 1");
-      this.sql.exec("DELETE FROM scatter");
-      this.sql.exec("DELETE FROM tenant_failures");
-    } else if (outcome === "failure") {
-      const h = this.health();
-      const failures = h.failures + 1;
-      this.sql.exec("INSERT INTO tenant_failures (tenant, n) VALUES (?, 1) ON CONFLICT (tenant) DO UPDATE SET n = n + 1", tenant);
-      const { most, others } = this.sql.exec<{ most: number; others: number }>("SELECT MAX(n) AS most, SUM(n) - MAX(n) AS others FROM tenant_failures").one();
-      // A backend that cannot be reached fails every tenant alike: no request of one can cause that.
-      // Otherwise the others must have met at least half as many failures as the tenant that met
-      // the most: one tenant's own failures, however many, do not let a single one of another's
-      // close a shared backend to everyone.
-      const shared = unreachable || config.tenants(this.env).size <= 1 || others >= Math.ceil(most / 2);
-      const open = probe || (failures >= CIRCUIT_THRESHOLD && shared);
-      const cooldown = this.sql.exec<{ cooldown_ms: number }>("SELECT cooldown_ms FROM limits WHERE id = 1").one().cooldown_ms;
-      this.sql.exec("UPDATE health SET failures = ?, open_until = ? WHERE id = 1", failures, open ? now + cooldown : h.open_until);
-      // The line here will not move for a while: those in it are told, in batches (see scatter).
-      if (open && h.open_until === null) this.sql.exec("INSERT OR REPLACE INTO scatter (id, after_seq, upto_seq, due_at) VALUES (1, 0, ?, ?)", this.line.lastSeq(), now);
-    }
+    const change = this.circuit.judge({
+      outcome,
+      probe,
+      tenant,
+      unreachable,
+      now,
+      tenants: () => config.tenants(this.env).size,
+      cooldownMs: () => this.sql.exec<{ cooldown_ms: number }>("SELECT cooldown_ms FROM limits WHERE id = 1").one().cooldown_ms,
+    });
+    if (change === "closed") this.sql.exec("DELETE FROM scatter");
+    if (change === "opened") this.sql.exec("INSERT OR REPLACE INTO scatter (id, after_seq, upto_seq, due_at) VALUES (1, 0, ?, ?)", this.line.lastSeq(), now);
   }
 
   /**
@@ -234,7 +205,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     // The attempt's own release will find no slot under its name: its verdict is recorded here.
     if (slot && verdict) {
       const now = Date.now();
-      this.record(jobId, verdict, now);
+      this.recent.record(jobId, verdict, now);
       this.applyVerdict(verdict, slot.probe === 1, now, slot.tenant);
     }
     if (slot && until > Date.now()) {
@@ -245,7 +216,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
   }
 
   async status(): Promise<BackendStatus> {
-    const h = this.health();
+    const h = this.circuit.health();
     const now = Date.now();
     const circuit = h.open_until === null ? "closed" : now < h.open_until ? "open" : "half_open";
     return {
@@ -254,7 +225,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
       consecutive_failures: h.failures,
       open_until: h.open_until,
       circuit,
-      recent: this.recentFigures(),
+      recent: this.recent.figures(),
       requests: this.requests,
     };
   }
@@ -267,29 +238,6 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
   /** Lists the backend's models afresh (A1111's refresh-checkpoints). */
   async refreshModels(b: BackendConfig): Promise<ModelInfo[]> {
     return this.catalog.refresh(b);
-  }
-
-  /** Closes the attempt's row with how it went; only the last few hundred rows are kept. */
-  private record(jobId: string, outcome: AttemptOutcome | "awaiting" | "awaiting_probe", now: number): void {
-    this.sql.exec(
-      "UPDATE recent SET outcome = ?, run_ms = ? - granted_at WHERE seq = (SELECT MAX(seq) FROM recent WHERE job_id = ? AND outcome IS NULL)",
-      outcome,
-      now,
-      jobId,
-    );
-    this.sql.exec("DELETE FROM recent WHERE seq <= (SELECT MAX(seq) FROM recent) - ?", RECENT_ATTEMPTS * 3);
-  }
-
-  private recentFigures(): BackendStatus["recent"] {
-    const rows = this.sql
-      .exec<{ outcome: AttemptOutcome; run_ms: number }>("SELECT outcome, run_ms FROM recent WHERE outcome IN ('success', 'failure') ORDER BY seq DESC LIMIT ?", RECENT_ATTEMPTS)
-      .toArray();
-    const runs = rows.filter((r) => r.outcome === "success").map((r) => r.run_ms).sort((a, b) => a - b);
-    return {
-      jobs: rows.length,
-      success_rate: rows.length ? runs.length / rows.length : null,
-      run_ms_p50: runs.length ? (runs[Math.floor((runs.length - 1) / 2)] ?? null) : null,
-    };
   }
 
   override async alarm(): Promise<void> {
@@ -360,7 +308,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     const backend = this.sql.exec<{ backend: string }>("SELECT backend FROM identity WHERE id = 1").toArray()[0]?.backend;
     // Bounded: every round removes at least one job from the line.
     for (;;) {
-      const h = this.health();
+      const h = this.circuit.health();
       const granted: string[] = [];
       const grantNext = (probe: boolean): boolean => {
         const next = this.line.next();
@@ -427,7 +375,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
    */
   private async reschedule(afresh = false): Promise<void> {
     const lease = this.sql.exec<{ t: number | null }>("SELECT MIN(lease_until) AS t FROM slots").one().t;
-    const h = this.health();
+    const h = this.circuit.health();
     const waiting = this.line.size();
     const scatter = this.sql.exec<{ due_at: number }>("SELECT due_at FROM scatter").toArray()[0]?.due_at ?? null;
     const times = [lease, waiting && h.open_until !== null ? h.open_until : null, scatter].filter((t): t is number => t !== null);

@@ -9,11 +9,11 @@ import type { BackendConfig } from "../../src/config";
 import type { StoredJobInput } from "../../src/jobs/spec";
 import { deadline, withDeadline } from "../../src/lib/deadline";
 import { getImageBytes, OutputStore } from "../../src/storage/images";
-import { parseInput } from "./ledger";
 import { taskIdOf, type LiveProgress } from "./progress";
 import type { JobRoom } from "./room";
 import type { Settler } from "./settle";
 import type { Slots } from "./slots";
+import { parseInput } from "./tables";
 import { fullInput } from "./view";
 
 export type Resumable = BackendAdapter & Required<Pick<BackendAdapter, "resume">>;

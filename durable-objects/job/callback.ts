@@ -7,10 +7,10 @@ import type { CallbackBody } from "../../src/contracts/job";
 import { textStream } from "../../src/lib/json-stream";
 import { timingSafeEqual } from "../../src/lib/crypto";
 import { OutputStore } from "../../src/storage/images";
-import { parseInput } from "./ledger";
 import { taskIdOf } from "./progress";
 import type { JobRoom } from "./room";
 import type { Settler } from "./settle";
+import { parseInput } from "./tables";
 import { withDeadline } from "../../src/lib/deadline";
 
 /** What a callback did: `settled` when it gave the attempt its outcome (what follows should go out now). */

@@ -7,8 +7,8 @@ import type { Delivery } from "../../src/schemas/job";
 import { slottedStream, type SlottedBody } from "../../src/webhooks/body-slots";
 import { attemptDelivery, nextDelayMs } from "../../src/webhooks/deliver";
 import { dueBy } from "./due";
-import type { StoredOutput } from "./ledger";
 import type { JobRoom } from "./room";
+import type { StoredOutput } from "./tables";
 import { iso } from "./view";
 
 const MAX_DELIVERIES_PER_ALARM = 10;

@@ -3,8 +3,8 @@ import { adapterFor } from "../../src/backends";
 import type { BackendAdapter, BackendProgress } from "../../src/backends/types";
 import { config } from "../../src/config";
 import type { JobStatus } from "../../src/schemas/job";
-import type { AttemptRow, JobRow } from "./ledger";
 import type { JobRoom } from "./room";
+import type { AttemptRow, JobRow } from "./tables";
 import { v1Progress } from "./view";
 import { withDeadline } from "../../src/lib/deadline";
 

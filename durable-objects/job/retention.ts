@@ -5,8 +5,9 @@ import { purgeTenantRows } from "../../src/jobs/job-index";
 import { releaseOutputPrefix } from "../../src/jobs/output-claims";
 import { chosenLocation } from "../../src/storage/images";
 import { dueBy } from "./due";
-import { TERMINAL, parseInput } from "./ledger";
+import { TERMINAL } from "./ledger";
 import type { JobRoom } from "./room";
+import { parseInput } from "./tables";
 
 /** A purge that failed (the tenant's object or R2 unreachable) is tried again this much later. */
 const PURGE_RETRY_MS = 60_000;

@@ -9,7 +9,7 @@ import type { StoredJobInput } from "../../src/jobs/spec";
 import type { JobError } from "../../src/schemas/job";
 import { getImageBytes } from "../../src/storage/images";
 import { putS3Object, s3ImageKey, s3ManifestKey } from "../../src/storage/s3-output";
-import type { StoredOutput } from "./ledger";
+import type { StoredOutput } from "./tables";
 import { fullInput } from "./view";
 
 /** One image at a time, read back from R2: the job never holds all of its outputs' bytes. */

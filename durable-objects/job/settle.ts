@@ -7,11 +7,12 @@ import type { AttemptOutcome } from "../../src/contracts/scheduler";
 import type { StoredJobInput } from "../../src/jobs/spec";
 import { redact } from "../../src/lib/redact";
 import type { OutputStore, StoredImage } from "../../src/storage/images";
-import { TERMINAL, parseInput, triedOf, type AttemptRow, type StoredOutput } from "./ledger";
+import { TERMINAL } from "./ledger";
 import { taskIdOf } from "./progress";
 import type { JobRoom } from "./room";
 import { writeS3Outputs } from "./s3";
 import type { Slots } from "./slots";
+import { parseInput, triedOf, type AttemptRow, type StoredOutput } from "./tables";
 import { finish } from "./transitions";
 import { withDeadline } from "../../src/lib/deadline";
 

@@ -1,8 +1,8 @@
 /** The job's side of its backends' slots: acquired, renewed, released, judged, or left to lapse (orphaned). */
 import { config, type BackendConfig } from "../../src/config";
 import { SLOT_LEASE_MS, type AcquireResult, type AttemptOutcome, type ReleaseOutcome } from "../../src/contracts/scheduler";
-import type { AttemptRow, JobRow } from "./ledger";
 import type { JobRoom } from "./room";
+import type { AttemptRow, JobRow } from "./tables";
 import { schedulerStub } from "../../src/schedulers";
 
 /** How often a job renews the slot its generation occupies (well inside SLOT_LEASE_MS). */

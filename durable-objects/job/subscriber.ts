@@ -4,8 +4,8 @@
  */
 import type { JobSubscriberRpc } from "../../src/contracts/job-feed";
 import { rpc } from "../../src/contracts/rpc";
-import { parseInput } from "./ledger";
 import type { JobRoom } from "./room";
+import { parseInput } from "./tables";
 import { snapshot } from "./view";
 
 /** A notice that takes longer than this is given up (the subscriber misses it). */

@@ -6,9 +6,10 @@ import { renderWebhookBody } from "../../src/contracts/renderers";
 import type { JobError, WebhookEventType } from "../../src/schemas/job";
 import { indexObject } from "../../src/tenant-shards";
 import { serializeWithSlots } from "../../src/webhooks/body-slots";
-import { canTransition, parseInput, type JobRow, type StoredOutput, type Webhook } from "./ledger";
+import { canTransition } from "./ledger";
 import type { JobRoom } from "./room";
 import { writeS3FailureManifest } from "./s3";
+import { parseInput, type JobRow, type StoredOutput, type Webhook } from "./tables";
 import { snapshot } from "./view";
 
 /** The index's end report is waited for this long at most: an unreachable index must not hold the webhook up. */

@@ -6,7 +6,8 @@ import type { JobSnapshot } from "../../src/jobs/results";
 import { jobParameters, type StoredJobInput, type Workflow } from "../../src/jobs/spec";
 import type { Job, JobError, JobProgress } from "../../src/schemas/job";
 import { signedOutputUrl } from "../../src/storage/links";
-import { TERMINAL, parseInput, type JobLedger, type JobRow, type StoredOutput } from "./ledger";
+import { TERMINAL, type JobLedger } from "./ledger";
+import { parseInput, type JobRow, type StoredOutput } from "./tables";
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
 

@@ -1,6 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { CIRCUIT_THRESHOLD, CLAIM_MS, SCATTER_BATCH, type BackendScheduler } from "../../../durable-objects/backend-scheduler";
+import { CIRCUIT_THRESHOLD } from "../../../durable-objects/backend-circuit";
+import { CLAIM_MS, SCATTER_BATCH, type BackendScheduler } from "../../../durable-objects/backend-scheduler";
 import type { JobObject } from "../../../durable-objects/job/object";
 import { jobObjects, schedulerObjects } from "../support/objects";
 

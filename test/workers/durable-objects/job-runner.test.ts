@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import type { BackendScheduler } from "../../../durable-objects/backend-scheduler";
-import { linesOf as waitingLines, type JobRow } from "../../../durable-objects/job/ledger";
+import { linesOf as waitingLines, type JobRow } from "../../../durable-objects/job/tables";
 import type { JobObject } from "../../../durable-objects/job/object";
 import { WAITING_BACKSTOP_MS } from "../../../durable-objects/job/runner";
 import { jobStub } from "../../../src/jobs/client";
