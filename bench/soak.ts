@@ -12,9 +12,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { encodePng } from "../gpu-simulator/png";
 import { startGateway, startSimulatorProcess, type SimulatorProcess } from "../test/e2e/support/processes";
 import { startReceiver, type Delivery } from "../test/e2e/support/receiver";
+import { CHILL, V15, dialectRequest, planJobs, v1Body, type Accepted, type Planned } from "./soak-jobs";
 
 const { values: args } = parseArgs({
   options: {
@@ -55,8 +55,6 @@ const TENANTS = [
   { name: "soak", key: "sk_soak", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" },
   { name: "soak-b", key: "sk_soak_b", secret: "whsec_C2FVsBQIhrscChlQiMV+b5sSYspob7oD" },
 ] as const;
-const V15 = "v1-5-pruned-emaonly";
-const CHILL = "chilloutmix-Ni";
 const MS_PER_IMAGE = 250;
 /** Short, so a receiver outage of a minute is ridden out within the drain. */
 const RETRY_SCHEDULE = "1,5,15,30,60,120";
@@ -70,37 +68,6 @@ const quantile = (xs: number[], q: number): number => {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
 };
 const ms = (n: number) => (Number.isFinite(n) ? `${n.toFixed(0)} ms` : "n/a");
-const initB64 = Buffer.from(encodePng(64, 64, (x, y) => [x * 4, y * 4, 128])).toString("base64");
-
-type Kind = "v1-txt2img" | "v1-img2img" | "v1-workflow" | "modelslab" | "runpod" | "cerebrium" | "eks";
-const KINDS: Kind[] = ["v1-txt2img", "v1-img2img", "v1-txt2img", "v1-img2img", "v1-workflow", "modelslab", "runpod", "cerebrium", "eks"];
-
-/** A /v1 workflow job's graph: the example's, small and quick, its prompt carrying the job's tag. */
-function workflowOf(prompt: string, model: string): Record<string, { class_type: string; inputs: Record<string, unknown> }> {
-  return {
-    "3": { class_type: "KSampler", inputs: { seed: 7, steps: 2, cfg: 7, sampler_name: "euler", scheduler: "normal", denoise: 1, model: ["4", 0], positive: ["6", 0], negative: ["7", 0], latent_image: ["5", 0] } },
-    "4": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: `${model}.safetensors` } },
-    "5": { class_type: "EmptyLatentImage", inputs: { width: 64, height: 64, batch_size: 1 } },
-    "6": { class_type: "CLIPTextEncode", inputs: { text: prompt, clip: ["4", 1] } },
-    "7": { class_type: "CLIPTextEncode", inputs: { text: "blurry", clip: ["4", 1] } },
-    "8": { class_type: "VAEDecode", inputs: { samples: ["3", 0], vae: ["4", 2] } },
-    "9": { class_type: "SaveImage", inputs: { filename_prefix: "soak", images: ["8", 0] } },
-  };
-}
-
-interface Planned {
-  tag: string;
-  /** Index into TENANTS. */
-  tenant: 0 | 1;
-  kind: Kind;
-  model: string | undefined;
-  img2img: boolean;
-}
-interface Accepted extends Planned {
-  runId: string;
-  submittedAt: number;
-  acceptedAt: number;
-}
 
 /** Every HTTP answer the clients got, for the 5xx count; restarts are the windows to leave out. */
 const answers: { at: number; status: number; what: string }[] = [];
@@ -179,14 +146,7 @@ async function main(): Promise<number> {
   }
   const authOf = (j: Planned) => ({ authorization: `Bearer ${TENANTS[j.tenant].key}`, "content-type": "application/json" });
 
-  // ---- the plan: kinds and models in rotation, so every combination is present ----
-  const plan: Planned[] = Array.from({ length: JOBS }, (_, i) => {
-    const kind = KINDS[i % KINDS.length] as Kind;
-    const img2img = kind === "v1-img2img" || kind === "cerebrium" || ((kind === "modelslab" || kind === "runpod" || kind === "eks") && Math.floor(i / KINDS.length) % 2 === 1);
-    const model = kind === "cerebrium" ? undefined : kind === "v1-workflow" ? V15 : Math.floor(i / 3) % 2 ? CHILL : V15;
-    return { tag: `s${i}`, tenant: (Math.floor(i / (2 * KINDS.length)) % 2) as 0 | 1, kind, model, img2img };
-  });
-
+  const plan = planJobs(JOBS);
   const accepted: Accepted[] = [];
   let refused = 0;
   let cutByRestart = 0;
@@ -197,22 +157,7 @@ async function main(): Promise<number> {
     const submittedAt = Date.now();
     let res: Awaited<ReturnType<typeof send>>;
     if (p.kind === "v1-txt2img" || p.kind === "v1-img2img" || p.kind === "v1-workflow") {
-      const common = {
-        webhook: hook(p.tag),
-        // Half also ask for job.started, which must never hold the outcome back.
-        webhook_events: Number(p.tag.slice(1)) % 2 ? ["job.started", "job.succeeded", "job.failed", "job.canceled"] : undefined,
-        track_id: p.tag,
-      };
-      const body = p.kind === "v1-workflow" ? JSON.stringify({ type: "workflow", workflow: workflowOf(prompt, p.model ?? V15), ...common }) : JSON.stringify({
-        type: p.img2img ? "img2img" : "txt2img",
-        prompt,
-        width: 64,
-        height: 64,
-        steps: 2,
-        model: p.model,
-        ...common,
-        ...(p.img2img ? { init_image: initB64 } : {}),
-      });
+      const body = JSON.stringify(v1Body(p, prompt, hook(p.tag)));
       // A /v1 client retries a submit that hit a restart, with the same Idempotency-Key (bounded).
       const until = Date.now() + 120_000;
       for (;;) {
@@ -221,7 +166,7 @@ async function main(): Promise<number> {
         await sleep(500);
       }
     } else {
-      res = await send(...dialectRequest(p, prompt));
+      res = await send(...dialectRequest(p, prompt, { key: TENANTS[p.tenant].key, hook: hook(p.tag), runTag: String(t0) }));
     }
     if (res === null || res.status >= 500) {
       // Cut short mid-way: a dialect client has no idempotency key to retry with, so it is not counted.
@@ -237,49 +182,6 @@ async function main(): Promise<number> {
     const job: Accepted = { ...p, runId, submittedAt, acceptedAt: Date.now() };
     accepted.push(job);
     if (Number(p.tag.slice(1)) % CANCEL_EVERY === 7 % CANCEL_EVERY) void cancelSoon(job);
-  }
-
-  function dialectRequest(p: Planned, prompt: string): [string, RequestInit] {
-    const json = (path: string, body: unknown, headers: Record<string, string> = {}): [string, RequestInit] => [path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) }];
-    switch (p.kind) {
-      case "modelslab":
-        return json(p.img2img ? "/api/v3/img2img" : "/api/v3/text2img", {
-          key: TENANTS[p.tenant].key,
-          prompt,
-          width: "64",
-          height: "64",
-          samples: "1",
-          num_inference_steps: "2",
-          model_id: p.model,
-          webhook: hook(p.tag),
-          track_id: p.tag,
-          ...(p.img2img ? { init_image: `data:image/png;base64,${initB64}`, strength: 0.7 } : {}),
-        });
-      case "runpod":
-        return json(
-          "/runpod/run",
-          {
-            input: { api_name: p.img2img ? "img2img" : "txt2img", prompt, width: 64, height: 64, steps: 2, override_settings: { sd_model_checkpoint: p.model }, ...(p.img2img ? { init_images: [initB64] } : {}) },
-            webhook: hook(p.tag),
-          },
-          { authorization: `Bearer ${TENANTS[p.tenant].key}` },
-        );
-      case "cerebrium":
-        return json("/cerebrium/predict", { prompt, image: initB64, num_inference_steps: 2, webhook_endpoint: hook(p.tag) }, { authorization: TENANTS[p.tenant].key });
-      case "eks":
-        return json(
-          "/eks/v1/tasks",
-          {
-            task: {
-              metadata: { id: `soak-${p.tag}-${t0}`, runtime: "sdruntime", tasktype: p.img2img ? "image-to-image" : "text-to-image", prefix: "soak", context: { tag: p.tag }, webhook: hook(p.tag) },
-              content: { prompt, steps: 2, width: 64, height: 64, alwayson_scripts: { sd_model_checkpoint: p.model }, ...(p.img2img ? { init_images: [initB64] } : {}) },
-            },
-          },
-          { "x-api-key": TENANTS[p.tenant].key },
-        );
-      default:
-        throw new Error(`no dialect request for ${p.kind}`);
-    }
   }
 
   const cancels: Promise<void>[] = [];
