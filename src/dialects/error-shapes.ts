@@ -18,7 +18,7 @@ const SHAPES: [RegExp, ErrorHandler<AppEnv>][] = [
   [/^\/sdapi\/v1\//, errorsAs(a1111Error)],
   [/^\/api\/v[36]\//, errorsAs(modelsLabError)],
   [/^\/(v2|runpod)\//, errorsAs(runpodError)],
-  [/^\/(v1\/(predictions|files)|v1\/(models|deployments)\/[^/]+\/[^/]+\/predictions)\/?$/, onProblem],
+  [/^\/v1\/(predictions|files|account|deployments(\/[^/]+\/[^/]+)?|(models|deployments)\/[^/]+\/[^/]+\/predictions)\/?$/, onProblem],
   [/^\/(v4\/|cerebrium\/|[^/]+\/predict\/?$)/, errorsAs(cerebriumError)],
   [/^\/(eks\/|[^/]+\/v1alpha[12]\/?$)/, errorsAs(eksError)],
   [/^(\/api)?\/(prompt|upload\/image|queue|interrupt|history)\/?$/, errorsAs(comfyErrorOf)],

@@ -22,6 +22,8 @@ const OTHER = "r8_other_tenant";
 const LIMITED = "r8_limited_tenant";
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const FLUX_VERSION = "5599ed30703defd1d160a25a63321b4dec97101d98b4674bcc56e41f62f35637";
+/** Listed on its own (an `ENDPOINTS` key), under no model name: what a model page's snippet pins. */
+const PINNED_VERSION = "39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c5565e08b";
 
 let sim: Awaited<ReturnType<typeof startSimulatorProcess>>;
 let stuck: Awaited<ReturnType<typeof startSimulatorProcess>>;
@@ -60,6 +62,7 @@ beforeAll(async () => {
         "black-forest-labs/flux-schnell": { backend: "sim", types: ["txt2img"], version: FLUX_VERSION },
         "acme/never-ends": { backend: "stuck" },
         "acme/any-comfyui-workflow": { types: ["workflow"] },
+        [PINNED_VERSION]: { backend: "sim" },
       }),
       ALLOW_PRIVATE_URLS: "true",
       WEBHOOK_RETRY_SCHEDULE: "1,1,1",
@@ -213,6 +216,13 @@ describe("predictions", () => {
     for (const e of events.slice(0, 2)) expect(pngSize(await bytesOf(e.data))).toEqual({ width: 64, height: 64 });
 
     const created = await client().predictions.create({ model: "stability-ai/sdxl", input: { prompt: "a reef", width: 64, height: 64 } });
+    // Every event carries an id, as Replicate's do: replicate-python's decoder drops an event without one.
+    const text = await (await viaFront(created.urls.stream ?? "")).text();
+    const blocks = text.split("\n\n").filter((b) => /^event: /m.test(b));
+    expect(blocks.map((b) => /^event: (.*)$/m.exec(b)?.[1])).toEqual(["output", "done"]);
+    const ids = blocks.map((b) => /^id: (.+)$/m.exec(b)?.[1]);
+    expect(ids.every((id) => id !== undefined)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
     const link = new URL(created.urls.stream ?? "");
     link.searchParams.set("tenant", "other");
     const forged = await viaFront(link.toString());
@@ -226,6 +236,21 @@ describe("predictions", () => {
     expect(created).toMatchObject({ status: "starting", model: "stability-ai/sdxl", deployment: "stability-ai/sdxl" });
     expect(await replicate.wait(created, {})).toMatchObject({ status: "succeeded", output: [expect.any(String)] });
     await expect(replicate.deployments.predictions.create("nobody", "nothing", { input: { prompt: "x" } })).rejects.toMatchObject({ response: { status: 404 } });
+  });
+
+  it("deployments.get, as replicate-python's deployment code starts, and the account the key belongs to", async () => {
+    const replicate = client();
+    const deployment = await replicate.deployments.get("stability-ai", "sdxl");
+    const model = (await (await raw("/v1/models/stability-ai/sdxl")).json()) as { latest_version: { id: string } };
+    expect(deployment).toMatchObject({ owner: "stability-ai", name: "sdxl", current_release: { number: 1, model: "stability-ai/sdxl", version: model.latest_version.id, configuration: { hardware: expect.any(String), min_instances: expect.any(Number), max_instances: expect.any(Number) } } });
+    await expect(replicate.deployments.get("nobody", "nothing")).rejects.toMatchObject({ response: { status: 404 } });
+    const list = (await (await raw("/v1/deployments")).json()) as { results: { owner: string; name: string }[] };
+    expect(list.results.map((d) => `${d.owner}/${d.name}`)).toEqual(expect.arrayContaining(["stability-ai/sdxl", "black-forest-labs/flux-schnell"]));
+    expect(list.results).toHaveLength(4);
+    expect(await replicate.accounts.current()).toEqual({ type: "organization", username: "rep", name: "rep", github_url: null });
+    const anonymous = await fetch(`${gw.url}/v1/account`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get("content-type")).toContain("application/problem+json");
   });
 
   it("cancel: a running prediction ends canceled; canceling it again answers it unchanged", async () => {
@@ -287,6 +312,21 @@ describe("what the Python client sends and reads", () => {
     expect(v).toMatchObject({ id: FLUX_VERSION, cog_version: expect.any(String), created_at: expect.any(String) });
     expect(Object.keys(v.openapi_schema.components.schemas.Input.properties)).toEqual(expect.arrayContaining(["prompt", "image", "num_outputs", "aspect_ratio"]));
     expect((await raw("/v1/models/black-forest-labs/flux-schnell/versions/deadbeef")).status).toBe(404);
+  });
+
+  it("run(\"owner/name:version\") of a version listed on its own: created by the bare version, then the version read under the name the user wrote", async () => {
+    const res = await raw("/v1/predictions", { method: "POST", auth: `Token ${KEY}`, headers: { prefer: "wait" }, body: JSON.stringify({ version: PINNED_VERSION, input: { prompt: "a pin", width: 64, height: 64 } }) });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ status: "succeeded", version: PINNED_VERSION });
+    const version = await raw(`/v1/models/someone/sdxl-pinned/versions/${PINNED_VERSION}`, { auth: `Token ${KEY}` });
+    expect(version.status).toBe(200);
+    expect(await version.json()).toMatchObject({ id: PINNED_VERSION, cog_version: expect.any(String), openapi_schema: expect.any(Object) });
+    // The same pair in `version` is that model's prediction.
+    const named = await raw("/v1/predictions", { method: "POST", body: JSON.stringify({ version: `someone/sdxl-pinned:${PINNED_VERSION}`, input: { prompt: "a pin", width: 64, height: 64 } }) });
+    expect(named.status).toBe(201);
+    expect(await named.json()).toMatchObject({ model: "someone/sdxl-pinned", version: PINNED_VERSION });
+    // A listed model's name does not take another entry's version.
+    expect((await raw(`/v1/models/stability-ai/sdxl/versions/${PINNED_VERSION}`)).status).toBe(404);
   });
 
   it("the routes are in the gateway's OpenAPI document", async () => {

@@ -1,11 +1,11 @@
-/** Replicate's reads beside predictions: models and versions, the webhook signing secret, and files. */
+/** Replicate's reads beside predictions: the account, models, deployments and versions, the webhook signing secret, and files. */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { config } from "../../config";
 import { EaselError, invalid } from "../../errors";
 import type { AppEnv } from "../../middleware/auth";
 import { deleteFile, fileObject, requireFile, storeFile } from "./files";
-import { modelByName, modelObject, versionObject } from "./models";
+import { deploymentObject, listedModels, modelByName, modelByVersion, modelObject, versionObject } from "./models";
 import { replicateApp } from "./problem";
 
 export const replicateAccount = replicateApp();
@@ -39,9 +39,30 @@ replicateAccount.openapi(
   createRoute({ method: "get", path: "/v1/models/{owner}/{name}/versions/{id}", tags, summary: "A model version, with its openapi_schema", request: { params: Owner.extend({ id: z.string() }) }, responses: { 200: json(Version, "The version"), 401: Problem, 404: Problem } }),
   async (c) => {
     const { owner, name, id } = c.req.valid("param");
-    const model = await modelByName(c.env, `${owner}/${name}`);
-    if (model.version !== id) throw new EaselError(404, "not_found", `version ${id} of ${model.name} not found`);
-    return c.json(versionObject(model), 200);
+    return c.json(versionObject(await modelByVersion(c.env, `${owner}/${name}:${id}`)), 200);
+  },
+);
+
+const Deployment = z
+  .looseObject({ owner: z.string(), name: z.string(), current_release: z.looseObject({ number: z.number(), model: z.string(), version: z.string(), created_at: z.string() }) })
+  .openapi("ReplicateDeployment");
+const Account = z.object({ type: z.enum(["user", "organization"]), username: z.string(), name: z.string(), github_url: z.null() }).openapi("ReplicateAccount");
+
+replicateAccount.openapi(
+  createRoute({ method: "get", path: "/v1/account", tags, summary: "The account the key belongs to: its tenant", responses: { 200: json(Account, "The account"), 401: Problem } }),
+  (c) => c.json({ type: "organization" as const, username: c.var.tenant, name: c.var.tenant, github_url: null }, 200),
+);
+
+replicateAccount.openapi(
+  createRoute({ method: "get", path: "/v1/deployments", tags, summary: "The deployments this gateway serves (every `owner/name` it lists)", responses: { 200: json(z.object({ next: z.null(), previous: z.null(), results: z.array(Deployment) }), "The deployments"), 401: Problem } }),
+  async (c) => c.json({ next: null, previous: null, results: (await listedModels(c.env)).map(deploymentObject) }, 200),
+);
+
+replicateAccount.openapi(
+  createRoute({ method: "get", path: "/v1/deployments/{owner}/{name}", tags, summary: "A deployment this gateway serves", request: { params: Owner }, responses: { 200: json(Deployment, "The deployment"), 401: Problem, 404: Problem } }),
+  async (c) => {
+    const { owner, name } = c.req.valid("param");
+    return c.json(deploymentObject(await modelByName(c.env, `${owner}/${name}`, "deployment")), 200);
   },
 );
 

@@ -7,7 +7,7 @@ import { replicatePredictions } from "./routes";
 import { replicateStream } from "./stream";
 
 /** A file's own paths only: `/v1/files/{id}/stream` is a signed link, fetched without a key. */
-const PATHS = ["/v1/predictions", "/v1/predictions/*", "/v1/models/*", "/v1/deployments/*", "/v1/webhooks/default/*", "/v1/files", "/v1/files/:id", "/v1/files/:id/download"];
+const PATHS = ["/v1/account", "/v1/predictions", "/v1/predictions/*", "/v1/models/*", "/v1/deployments", "/v1/deployments/*", "/v1/webhooks/default/*", "/v1/files", "/v1/files/:id", "/v1/files/:id/download"];
 
 export const replicate = replicateApp();
 const auth = tenantAuth({ key: bearerOrTokenKey });

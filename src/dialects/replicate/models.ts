@@ -39,10 +39,16 @@ async function resolved(key: string, endpoint: EndpointConfig, entries: [string,
 }
 
 /** `owner/name` of a model or deployment path. */
-export async function modelByName(env: Env, name: string): Promise<ReplicateModel> {
+export async function modelByName(env: Env, name: string, what: "model" | "deployment" = "model"): Promise<ReplicateModel> {
   const endpoint = isModelName(name) ? config.endpoint(env, name) : undefined;
-  if (!endpoint) throw notFound(`model ${name}`);
+  if (!endpoint) throw notFound(`${what} ${name}`);
   return resolved(name, endpoint, config.endpoints(env));
+}
+
+/** Every entry keyed `owner/name`: the models and deployments this gateway serves. */
+export async function listedModels(env: Env): Promise<ReplicateModel[]> {
+  const entries = config.endpoints(env);
+  return Promise.all(entries.filter(([key]) => isModelName(key)).map(([key, endpoint]) => resolved(key, endpoint, entries)));
 }
 
 /** `version` of `POST /v1/predictions`: `owner/name:version`, a bare version id, or `owner/name`. */
@@ -56,6 +62,9 @@ export async function modelByVersion(env: Env, ref: string): Promise<ReplicateMo
     if ((await versionOf(key, endpoint)) !== id) continue;
     const model = await resolved(key, endpoint, entries);
     if (name === undefined || name === model.name) return model;
+    // A version listed on its own, under a name the configuration does not list (replicate-python's
+    // run("owner/name:version") asks for the version under the name the user wrote): that name is its model's.
+    if (model.name === key && isModelName(name) && !config.endpoint(env, name)) return { ...model, name };
   }
   throw notFound(`version ${ref}`);
 }
@@ -76,6 +85,27 @@ export function modelObject(base: string, model: ReplicateModel) {
     cover_image_url: null,
     default_example: null,
     latest_version: versionObject(model),
+  };
+}
+
+/**
+ * The deployment object of `GET /v1/deployments/{owner}/{name}`: one release, its model the entry
+ * itself (replicate-python builds `deployment.predictions.create` from `owner` and `name`).
+ */
+export function deploymentObject(model: ReplicateModel) {
+  const [owner = "", name = ""] = model.name.split("/");
+  return {
+    owner,
+    name,
+    current_release: {
+      number: 1,
+      model: model.name,
+      version: model.version,
+      // As for versions: the configuration has no history.
+      created_at: "2026-01-01T00:00:00.000Z",
+      created_by: null,
+      configuration: { hardware: "gpu", min_instances: 0, max_instances: 1 },
+    },
   };
 }
 

@@ -13,13 +13,17 @@ import { isOk, jobStub } from "../../jobs/client";
 import { checkRunId } from "../../jobs/run-id";
 import { base64UrlEncode } from "../../lib/base64";
 import { hmacSha256, timingSafeEqual } from "../../lib/crypto";
+import { MAX_TIMEOUT_S } from "../../schemas/job";
 import { outputUrls } from "../outputs";
 import { replicateApp } from "./problem";
 
 /** A stream link lives as long as an output link: a client may open it late. */
 const STREAM_TTL_S = 7 * 24 * 3600;
-/** One stream is held at most this long; a client that wants more opens it again. */
-const STREAM_MAX_MS = 15 * 60_000;
+/**
+ * A stream is held until its prediction ends, which its timeout bounds (at most MAX_TIMEOUT_S from
+ * submission); past this, it ends with an `error` event, never silently (the clients do not reopen it).
+ */
+const STREAM_MAX_MS = (MAX_TIMEOUT_S + 60) * 1000;
 const WAIT_SLICE_MS = 25_000;
 
 const signature = async (secret: string, tenant: string, id: string, expires: number): Promise<string> =>
@@ -63,6 +67,9 @@ replicateStream.openapi(
     return streamSSE(c, async (stream) => {
       const until = Date.now() + STREAM_MAX_MS;
       let seq = 0;
+      // Every event has an id, as Replicate's do: replicate-python's decoder drops an event without one.
+      let n = 0;
+      const send = (event: string, data: string) => stream.writeSSE({ event, data, id: String(++n) });
       while (Date.now() < until && !stream.aborted) {
         const res = await stub.waitForChange(tenant, seq, Math.max(1, Math.min(WAIT_SLICE_MS, until - Date.now())));
         if (!isOk(res)) return;
@@ -72,10 +79,11 @@ replicateStream.openapi(
           continue;
         }
         const { job } = res.snapshot;
-        if (job.status === "failed") return stream.writeSSE({ event: "error", data: job.error?.message ?? "prediction failed" });
-        if (job.status === "succeeded") for (const url of await outputUrls(c.env, res.snapshot)) await stream.writeSSE({ event: "output", data: url });
-        return stream.writeSSE({ event: "done", data: JSON.stringify(job.status === "canceled" ? { reason: "canceled" } : {}) });
+        if (job.status === "failed") return send("error", job.error?.message ?? "prediction failed");
+        if (job.status === "succeeded") for (const url of await outputUrls(c.env, res.snapshot)) await send("output", url);
+        return send("done", JSON.stringify(job.status === "canceled" ? { reason: "canceled" } : {}));
       }
+      if (!stream.aborted) await send("error", "the stream was held as long as a prediction can run; read the prediction at urls.get");
     });
   },
 );
