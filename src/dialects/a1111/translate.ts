@@ -19,7 +19,8 @@ export const A1111RequestSchema = z
     height: pyInt().optional(),
     batch_size: pyInt().pipe(z.number().min(1)).optional(),
     n_iter: pyInt().pipe(z.number().min(1)).optional(),
-    seed: pyInt().optional(),
+    // A1111 takes None as -1 (a random seed): `get_fixed_seed`.
+    seed: pyInt().nullish(),
     // A1111 defaults these to None, so clients send null for them.
     sampler_name: z.string().nullish(),
     sampler_index: z.string().nullish(),
@@ -81,7 +82,7 @@ export function fromA1111(type: "txt2img" | "img2img", body: A1111Request, model
     height: body.height,
     samples: (body.batch_size ?? 1) * (body.n_iter ?? 1),
     // -1 is A1111's "random".
-    seed: body.seed === -1 ? undefined : body.seed,
+    seed: body.seed === -1 || body.seed === null ? undefined : body.seed,
     sampler: body.sampler_name ?? body.sampler_index ?? undefined,
     model,
     a1111_extra: Object.fromEntries(Object.entries(body).filter(([k]) => !MAPPED.has(k))),
