@@ -15,7 +15,17 @@ export const TenantSchema = z.object({
   /** At most this many jobs queued or running at once. */
   max_active_jobs: z.number().int().positive().optional(),
 });
-export const TenantsSchema = z.record(z.string().min(1), TenantSchema);
+/** A key names one tenant: under two, whichever was found first would act for both (the message never shows the key). */
+export const TenantsSchema = z.record(z.string().min(1), TenantSchema).superRefine((tenants, ctx) => {
+  const owner = new Map<string, string>();
+  for (const [name, t] of Object.entries(tenants)) {
+    t.api_keys.forEach((key, i) => {
+      const first = owner.get(key);
+      if (first !== undefined && first !== name) ctx.addIssue({ code: "custom", path: [name, "api_keys", i], message: `the same key is also one of ${first}'s` });
+      else owner.set(key, name);
+    });
+  }
+});
 
 export const BackendKindSchema = z.enum(["a1111", "runpod", "cerebrium", "comfyui", "runpod-comfyui"]);
 export const JobTypeSchema = z.enum(["img2img", "txt2img", "upscale", "workflow"]);

@@ -60,6 +60,15 @@ describe("configuration", () => {
     expect(failure(() => config.endpoint(envWith({ ENDPOINTS: '{"x": {"typo": 1}}' }), "x")).message).toMatch(/^ENDPOINTS is invalid: x/);
   });
 
+  it("refuses one API key under two tenants (either would act as the other), without echoing it", () => {
+    const key = "sk_shared_by_mistake";
+    const err = failure(() => config.tenants(envWith({ TENANTS: JSON.stringify({ acme: { api_keys: ["sk_acme", key] }, beta: { api_keys: [key] } }) })));
+    expect(err.message).toBe("TENANTS is invalid: beta.api_keys.0: the same key is also one of acme's");
+    expect(err.message).not.toContain(key);
+    // Listed twice for one tenant is only untidy: it names no one else.
+    expect(config.tenants(envWith({ TENANTS: JSON.stringify({ acme: { api_keys: [key, key] } }) })).size).toBe(1);
+  });
+
   it("refuses two backends with one name", () => {
     const twice = JSON.stringify([1, 2].map(() => ({ name: "a", kind: "a1111", url: "http://a:7860" })));
     expect(failure(() => config.backends(envWith({ BACKENDS: twice }))).message).toMatch(/duplicate backend name/);
