@@ -40,6 +40,17 @@ const key = (name: string) =>
 /** A1111 finds a checkpoint by title or model name, with or without extension and hash. */
 export const findModel = (name: string) => MODELS.find((m) => key(m.title) === key(name) || key(m.model_name) === key(name));
 
+/**
+ * A request's `override_settings.sd_model_checkpoint` as A1111's processing reads it: only by one of
+ * the checkpoint's exact aliases (`sd_models.checkpoint_aliases`: title, model name, file name,
+ * hash, `name [hash]`); any other spelling is dropped, and the loaded checkpoint generates.
+ */
+const byAlias = (name: string) =>
+  MODELS.find((m) => {
+    const file = m.filename.split("/").at(-1) ?? "";
+    return [m.title, m.model_name, file, m.hash, m.sha256, `${file} [${m.hash}]`].includes(name);
+  });
+
 export const errorEnvelope = (error: string, errors: string) => ({ error, detail: "", body: "", errors });
 
 export type Reply = { status: number; body: unknown; bodyDelayMs?: number } | "down" | "hang";
@@ -90,8 +101,8 @@ export async function generate(state: SimState, kind: Kind, api: "txt2img" | "im
   if (faults.hang) return "hang";
   const override = (payload.override_settings ?? {}) as Record<string, unknown>;
   const wanted = typeof override.sd_model_checkpoint === "string" ? override.sd_model_checkpoint : undefined;
-  const model = wanted ? findModel(wanted) : findModel(state.checkpoint);
-  if (!model) return { status: 500, body: errorEnvelope("RuntimeError", `model ${wanted} not found`) };
+  const model = (wanted ? byAlias(wanted) : undefined) ?? findModel(state.checkpoint);
+  if (!model) return { status: 500, body: errorEnvelope("RuntimeError", `model ${state.checkpoint} not found`) };
   if (Math.random() < faults.errorRate) return { status: 500, body: errorEnvelope("RuntimeError", "simulated backend failure") };
   if (Math.random() < faults.oomRate) return { status: 500, body: errorEnvelope("OutOfMemoryError", "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 23.69 GiB total capacity)") };
 

@@ -5,7 +5,7 @@ import { a1111Headers } from "./a1111-api";
 import { readA1111Progress, skipA1111, stoppable } from "./a1111-progress";
 import { a1111Arrival } from "./a1111-task";
 import { callBackend, callBackendForImages, failed, statusFailure, storedImages, type ImageAnswer } from "./http";
-import { backendModelName } from "./models";
+import { backendModelName, modelKey } from "./models";
 import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome, ProgressRequest } from "./types";
 
 /**
@@ -143,7 +143,10 @@ export class A1111Adapter implements BackendAdapter {
   }
 
   async submit(req: GenerationRequest): Promise<Outcome> {
-    const call = a1111Call(req.spec, req.initImage, backendModelName(this.config, req.spec.model));
+    const model = await this.checkpoint(req.spec, req.signal);
+    // Another backend may have it: the job fails over, counted against nobody.
+    if (model === null) return failed("invalid_request", `the backend has no model ${JSON.stringify(req.spec.model)}`, true);
+    const call = a1111Call(req.spec, req.initImage, model);
     const upscale = call.api === "extra-single-image";
     // The task id lets a cancel tell this generation from a neighbour's; A1111's extras API has none.
     const payload: Record<string, unknown> = upscale ? call.body : { ...call.body, force_task_id: req.taskId };
@@ -159,6 +162,20 @@ export class A1111Adapter implements BackendAdapter {
     const read = () => (upscale ? upscaleOutcome(answer) : a1111Outcome(answer, req.spec.samples));
     if (res.status !== 200) return a1111Refusal(res.status, answer) ?? read();
     return read();
+  }
+
+  /**
+   * The job's model as this A1111 names it. A1111 drops an override it has no alias for (a case
+   * apart, `.ckpt` for a `.safetensors`) and generates with whatever checkpoint is loaded, reporting
+   * success: so a backend that lists no `models` is asked for its own list, and the model goes by
+   * its own title; null when the list lacks it. One it cannot list gets the name as asked.
+   */
+  private async checkpoint(spec: GenerationSpec, signal: AbortSignal): Promise<string | null | undefined> {
+    if (!spec.model || spec.type === "upscale" || this.config.models) return backendModelName(this.config, spec.model);
+    const listed = await this.listModels(signal);
+    if (!listed.length) return spec.model;
+    const key = modelKey(spec.model);
+    return listed.find((m) => modelKey(m.title) === key || modelKey(m.model_name) === key)?.title ?? null;
   }
 
   async poll(): Promise<Outcome> {

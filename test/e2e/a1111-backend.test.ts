@@ -1,0 +1,71 @@
+/**
+ * An A1111 backend that lists no `models` (it serves what it has): the model a job names reaches
+ * A1111 under A1111's own title. A1111 drops an override it has no alias for and generates with the
+ * loaded checkpoint, so a name in another spelling must never go out as asked.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { api, waitForJob, type JobView } from "./support/client";
+import { startGateway, startSimulatorProcess } from "./support/processes";
+
+let sim: Awaited<ReturnType<typeof startSimulatorProcess>>;
+let gw: Awaited<ReturnType<typeof startGateway>>;
+let dir: string;
+let client: ReturnType<typeof api>;
+
+beforeAll(async () => {
+  sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 10 }) } });
+  dir = mkdtempSync(join(tmpdir(), "easel-e2e-a1111-backend-"));
+  gw = await startGateway({
+    persistDir: dir,
+    vars: {
+      TENANTS: JSON.stringify({ acme: { api_keys: ["sk_acme"], webhook_secrets: [] } }),
+      BACKENDS: JSON.stringify([{ name: "any", kind: "a1111", url: sim.url }]),
+      ALLOW_PRIVATE_URLS: "true",
+      URL_SIGNING_SECRET: "e2e",
+    },
+  });
+  client = api(gw.url, "sk_acme");
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  await sim?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const run = async (model: string): Promise<JobView> => {
+  const res = await client.post("/v1/jobs", { type: "txt2img", prompt: "a harbour", width: 64, height: 64, steps: 2, model });
+  expect(res.status).toBe(202);
+  return waitForJob(client, ((await res.json()) as JobView).id);
+};
+
+/** The model named in the PNG's own parameters: what A1111 generated with. */
+async function generatedWith(job: JobView): Promise<string | undefined> {
+  const bytes = Buffer.from(await (await fetch(job.output[0]?.url ?? "")).arrayBuffer());
+  return /Model: ([^,\n]+)/.exec(bytes.toString("latin1"))?.[1];
+}
+
+describe("an A1111 backend without a models list", () => {
+  it("runs a model named in another spelling (case, extension, hash) with that model, as A1111 titles it", async () => {
+    for (const name of ["CHILLOUTMIX-NI", "chilloutmix-Ni.ckpt", "chilloutmix-ni.safetensors [7234b76e42]"]) {
+      const job = await run(name);
+      expect(job.status).toBe("succeeded");
+      // A1111's loaded checkpoint is v1-5: a name sent as asked would have generated with it.
+      expect(await generatedWith(job)).toBe("chilloutmix-Ni");
+    }
+  });
+
+  it("fails a model the backend does not have, rather than run its loaded checkpoint and call it a success", async () => {
+    const job = await run("sdxl-typo");
+    expect(job.status).toBe("failed");
+    expect(job.error).toMatchObject({ message: expect.stringContaining('"sdxl-typo"') });
+    // The client's mistake is no failure of the backend's.
+    const backends = (await (await client.get("/v1/backends")).json()) as { data: { name: string; circuit: string; recent: { success_rate: number | null } }[] };
+    const any = backends.data.find((b) => b.name === "any");
+    expect(any?.circuit).toBe("closed");
+    expect(any?.recent.success_rate ?? 1).toBe(1);
+  });
+});
