@@ -27,12 +27,13 @@ import { outputPlaces } from "../../webhooks/body-slots";
 import { endpointHealth, purgeEndpointQueue } from "./endpoint";
 import {
   RunPodRequestSchema,
+  echoedInput,
   fromRunPod,
   fromRunPodUpscale,
   instantResult,
   isGeneration,
   isUpscale,
-  policyTimeout,
+  policyLimits,
   runPodData,
   runPodFields,
   runPodStatus,
@@ -99,13 +100,14 @@ async function start(c: Context<AppEnv>, body: RunPodRequest): Promise<{ instant
   }
   const { snapshot } = await submitJob(
     c.env,
-    { ...req, backend: route.backend, pin_overrides_models: route.pin_overrides_models, timeout_s: policyTimeout(body.policy) },
+    { ...req, backend: route.backend, pin_overrides_models: route.pin_overrides_models, ...policyLimits(body.policy) },
     {
       tenant,
       dialect: "runpod",
       publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
-      fields: { ...fields, webhook: "webhook", timeout_s: "policy.executionTimeout" },
-      dialectData: runPodData(input, endpoint),
+      fields: { ...fields, webhook: "webhook", timeout_s: "policy.ttl", run_timeout_s: "policy.executionTimeout" },
+      // The body as sent, read again from the request's kept text: the webhook echoes `input` unparsed.
+      dialectData: runPodData(input, endpoint, echoedInput(await c.req.json())),
       // As the A1111 it fronts (a pinned endpoint runs what its backend has, listed or not).
       knownModelsOnly: true,
       emptyPromptOk: true,
