@@ -128,6 +128,20 @@ describe("runpod-sdk against /v2/{endpoint_id}", () => {
     expect(res.output.map((m) => m.title)).toContain("v1-5-pruned-emaonly.safetensors [6ce0161689]");
   });
 
+  it("an instant answer (getOptions through run) answers status, stream and cancel as a completed job, at its own endpoint only", async () => {
+    const ep = endpoint("abc123");
+    const run = (await ep.run({ input: { api_name: "getOptions" } })) as unknown as Status & { output: { sd_model_checkpoint: string } };
+    expect(run).toMatchObject({ id: expect.stringMatching(/^sync-/), status: "COMPLETED" });
+    expect(await ep.status(run.id)).toMatchObject({ id: run.id, status: "COMPLETED", output: run.output });
+    const streamed: unknown[] = [];
+    for await (const item of ep.stream(run.id)) streamed.push(item);
+    expect(streamed).toEqual([{ output: run.output }]);
+    // Read once, as a job's output: runpod-python's loop then ends on the empty stream.
+    expect(await pythonStream("abc123", run.id)).toEqual([]);
+    expect(await ep.cancel(run.id)).toEqual({ id: run.id, status: "COMPLETED", delayTime: 0, executionTime: 0 });
+    for (const path of [`/v2/zzz/status/${run.id}`, `/v2/zzz/stream/${run.id}`, `/runpod/status/${run.id}`]) expect((await raw(path)).status, path).toBe(404);
+  });
+
   it("extra-single-image: the worker's upscaler, {html_info, image} as output", async () => {
     const image = Buffer.from(encodePng(24, 16, () => [10, 20, 30])).toString("base64");
     const res = (await endpoint("abc123").runSync({ input: { api_name: "extra-single-image", image, upscaling_resize: 2, upscaler_1: "R-ESRGAN 4x+" } })) as unknown as Status & { output: { html_info: string; image: string } };
