@@ -4235,6 +4235,149 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/account": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account the key belongs to: its tenant */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The account */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReplicateAccount"];
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/deployments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The deployments this gateway serves (every `owner/name` it lists) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The deployments */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            next: null;
+                            previous: null;
+                            results: components["schemas"]["ReplicateDeployment"][];
+                        };
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/deployments/{owner}/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A deployment this gateway serves */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    owner: string;
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The deployment */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReplicateDeployment"];
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhooks/default/secret": {
         parameters: {
             query?: never;
@@ -6088,6 +6231,7 @@ export interface components {
             webhook: string | null;
             webhook_events: string[];
             timeout_s: number;
+            run_timeout_s: number | null;
         };
         Error: {
             error: {
@@ -6231,7 +6375,7 @@ export interface components {
             height?: number;
             batch_size?: number;
             n_iter?: number;
-            seed?: number;
+            seed?: number | null;
             sampler_name?: string | null;
             sampler_index?: string | null;
             denoising_strength?: number;
@@ -6393,14 +6537,14 @@ export interface components {
             } & {
                 [key: string]: unknown;
             });
-            webhook?: string;
-            policy?: {
-                executionTimeout?: number;
-                ttl?: number;
-                lowPriority?: boolean;
+            webhook?: string | null;
+            policy?: ({
+                executionTimeout?: number | null;
+                ttl?: number | null;
+                lowPriority?: boolean | null;
             } & {
                 [key: string]: unknown;
-            };
+            }) | null;
         };
         RunPodStream: {
             status: string;
@@ -6524,6 +6668,27 @@ export interface components {
         } & {
             [key: string]: unknown;
         }) | null;
+        ReplicateAccount: {
+            /** @enum {string} */
+            type: "user" | "organization";
+            username: string;
+            name: string;
+            github_url: null;
+        };
+        ReplicateDeployment: {
+            owner: string;
+            name: string;
+            current_release: {
+                number: number;
+                model: string;
+                version: string;
+                created_at: string;
+            } & {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        };
         ReplicateWebhookSecret: {
             key: string;
         };

@@ -7,6 +7,7 @@ import type { BackendProgress } from "../../src/backends/types";
 import type { StoredJobInput } from "../../src/jobs/spec";
 import { randomId, timingSafeEqual } from "../../src/lib/crypto";
 import type { JobError, JobEvent, JobStatus, WebhookEventType } from "../../src/schemas/job";
+import { deadlineOnStart } from "./time-limits";
 import { POLL_MIN_MS, SCHEMA, parseInput, type AttemptRow, type DeliveryRow, type JobRow, type OutboxRow, type ProgressRow, type StoredOutput, type Webhook } from "./tables";
 
 export const TERMINAL: ReadonlySet<JobStatus> = new Set(["succeeded", "failed", "canceled"]);
@@ -163,9 +164,10 @@ export class JobLedger {
     });
   }
 
-  /** queued → running, within the caller's transaction. */
+  /** queued → running, within the caller's transaction; a run limit counts from here (time-limits.ts). */
   start(now: number, webhook: Webhook | null): void {
-    this.write("UPDATE job SET status = 'running', started_at = ? WHERE id = ?", now, this.mustRow().id);
+    const row = this.mustRow();
+    this.write("UPDATE job SET status = 'running', started_at = ?, deadline_at = ? WHERE id = ?", now, deadlineOnStart(parseInput(row), row.deadline_at, now), row.id);
     this.event("job.started", {}, now);
     if (webhook) this.enqueueWebhook("job.started", webhook, now);
   }
@@ -186,7 +188,7 @@ export class JobLedger {
     if (webhook) this.enqueueWebhook(`job.${status}`, webhook, now);
   }
 
-  /** failed → queued (RunPod's `/retry`): a fresh deadline and every backend to try again. */
+  /** failed → queued (RunPod's `/retry`): a fresh deadline (its run limit set again at the next start) and every backend to try again. */
   retry(now: number): void {
     const row = this.mustRow();
     this.transaction(() => {

@@ -21,6 +21,7 @@ import type { JobRoom } from "./room";
 import type { Settler } from "./settle";
 import type { Slots } from "./slots";
 import { linesOf, parseInput, triedOf, type AttemptRow, type JobRow } from "./tables";
+import { timeoutMessage } from "./time-limits";
 import { finish, prepareStart } from "./transitions";
 import { iso } from "./view";
 import { withDeadline } from "../../src/lib/deadline";
@@ -152,7 +153,7 @@ export class AttemptRunner {
   private async expireIfDue(row: JobRow): Promise<boolean> {
     if (TERMINAL.has(row.status) || !dueBy(row.deadline_at)) return false;
     const attempt = this.room.ledger.currentAttempt();
-    await finish(this.room, "failed", { code: "timeout", message: `the job did not finish within ${parseInput(row).timeout_s} s` }, []);
+    await finish(this.room, "failed", { code: "timeout", message: timeoutMessage(parseInput(row), row) }, []);
     await this.settler.leaveBackend(attempt, await this.linesToLeave(row));
     return true;
   }

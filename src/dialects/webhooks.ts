@@ -5,7 +5,7 @@ import { toCerebrium } from "./cerebrium/translate";
 import { toEksNotification } from "./eks/translate";
 import { toModelsLabWebhook } from "./modelslab/translate";
 import { toPrediction } from "./replicate/prediction";
-import { toRunPodStatus } from "./runpod/translate";
+import { toRunPodWebhook } from "./runpod/translate";
 
 /**
  * Registers each dialect's webhook body (see src/contracts/renderers.ts). A1111 has no webhooks
@@ -17,7 +17,7 @@ export function registerWebhookRenderers(): void {
   registerWebhookRenderer("a1111", (_env, snapshot, type, nowMs) => canonicalWebhookBody(type, snapshot, nowMs));
   registerWebhookRenderer("modelslab", (env, snapshot, type) => (type === "job.started" ? null : toModelsLabWebhook(env, snapshot, outputPlaces)));
   registerWebhookRenderer("cerebrium", (_env, snapshot, type) => (type === "job.started" ? null : toCerebrium(snapshot, outputPlaces)));
-  registerWebhookRenderer("runpod", (_env, snapshot, type, nowMs) => (type === "job.started" ? null : toRunPodStatus(snapshot, outputPlaces, nowMs)));
+  registerWebhookRenderer("runpod", (_env, snapshot, type, nowMs) => (type === "job.started" ? null : toRunPodWebhook(snapshot, outputPlaces, nowMs)));
   // Replicate's `start` event is the prediction as it starts; the filter chose which events come at all.
   registerWebhookRenderer("replicate", (env, snapshot) => toPrediction(env, snapshot));
   registerWebhookRenderer("eks", (env, snapshot, type) => (type === "job.started" ? null : toEksNotification(env, snapshot)));

@@ -51,6 +51,8 @@ export interface IntakeRequest {
   webhook_events?: WebhookEventType[];
   track_id?: string;
   timeout_s?: number;
+  /** Seconds the job may run once started (see CreateJobSchema). */
+  run_timeout_s?: number;
   a1111_extra?: Record<string, unknown>;
   /** A `workflow` job's ComfyUI API-format graph, as the client sent it (checked here). */
   workflow?: unknown;
@@ -337,6 +339,7 @@ async function createJob(env: Env, opts: IntakeOptions, made: CheckedRun & { cre
     backends: workflow?.backends,
     pin_overrides_models: req.pin_overrides_models === true,
     timeout_s: req.timeout_s ?? DEFAULT_TIMEOUT_S,
+    run_timeout_s: req.run_timeout_s,
     track_id: req.track_id,
     webhook,
     webhook_events: req.webhook_events ?? [...DEFAULT_WEBHOOK_EVENTS],

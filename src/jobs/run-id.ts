@@ -38,17 +38,27 @@ function idKey(secret: string, kind: IdKind): Promise<CryptoKey> {
   return key;
 }
 
-const macOf = async (secret: string, random: Uint8Array, kind: IdKind): Promise<Uint8Array> => new Uint8Array(await crypto.subtle.sign("HMAC", await idKey(secret, kind), random)).slice(0, MAC_BYTES);
+/**
+ * The MAC covers the random bytes and, when the id is bound to a place (an instant answer to its
+ * RunPod endpoint), that place's name: the id is then found nowhere else. A run id is bound to none.
+ */
+async function macOf(secret: string, random: Uint8Array, kind: IdKind, place: string): Promise<Uint8Array> {
+  const named = new TextEncoder().encode(place);
+  const message = new Uint8Array(random.byteLength + named.byteLength);
+  message.set(random);
+  message.set(named, random.byteLength);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", await idKey(secret, kind), message)).slice(0, MAC_BYTES);
+}
 
-async function mintId(env: Env, kind: IdKind): Promise<string> {
+async function mintId(env: Env, kind: IdKind, place = ""): Promise<string> {
   const random = crypto.getRandomValues(new Uint8Array(RANDOM_BYTES));
   const bytes = new Uint8Array(RANDOM_BYTES + MAC_BYTES);
   bytes.set(random);
-  bytes.set(await macOf(config.urlSigningSecrets(env)[0], random, kind), RANDOM_BYTES);
+  bytes.set(await macOf(config.urlSigningSecrets(env)[0], random, kind, place), RANDOM_BYTES);
   return KINDS[kind].prefix + base32(bytes);
 }
 
-async function checkId(env: Env, id: string, kind: IdKind): Promise<boolean> {
+async function checkId(env: Env, id: string, kind: IdKind, place = ""): Promise<boolean> {
   const secrets = config.urlSigningSecrets(env);
   const { prefix } = KINDS[kind];
   if (!id.startsWith(prefix) || id.length !== prefix.length + ENCODED_LENGTH) return false;
@@ -56,7 +66,7 @@ async function checkId(env: Env, id: string, kind: IdKind): Promise<boolean> {
   if (!bytes || bytes.byteLength !== RANDOM_BYTES + MAC_BYTES) return false;
   const random = bytes.slice(0, RANDOM_BYTES);
   const mac = bytes.slice(RANDOM_BYTES);
-  const matches = await Promise.all(secrets.map(async (secret) => timingSafeEqual(await macOf(secret, random, kind), mac)));
+  const matches = await Promise.all(secrets.map(async (secret) => timingSafeEqual(await macOf(secret, random, kind, place), mac)));
   return matches.includes(true);
 }
 
@@ -66,9 +76,9 @@ export const mintRunId = (env: Env): Promise<string> => mintId(env, "run");
 /** Whether `id` is a run id minted under any listed signing key: anything else names no job. */
 export const checkRunId = (env: Env, id: string): Promise<boolean> => checkId(env, id, "run");
 
-/** The id of an answer that needed no job (RunPod's getModels...): read back only when minted here. */
-export const mintInstantId = (env: Env): Promise<string> => mintId(env, "instant");
-export const checkInstantId = (env: Env, id: string): Promise<boolean> => checkId(env, id, "instant");
+/** The id of an answer that needed no job (RunPod's getModels...), bound to its endpoint: read back only there, and only when minted here. */
+export const mintInstantId = (env: Env, endpoint: string): Promise<string> => mintId(env, "instant", endpoint);
+export const checkInstantId = (env: Env, id: string, endpoint: string): Promise<boolean> => checkId(env, id, "instant", endpoint);
 
 /** The shape of a run id alone (no key needed): what a cursor or a log line may hold. */
 export const RUN_ID_PATTERN = `run_[a-z2-7]{${ENCODED_LENGTH}}`;

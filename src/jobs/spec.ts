@@ -51,6 +51,12 @@ export const CreateJobSchema = z.object({
   pin_overrides_models: z.boolean().default(false),
   /** Seconds from submission until an unfinished job fails with `timeout`. */
   timeout_s: z.number().int().positive().default(1800),
+  /**
+   * Seconds from the job's start (queued → running) until an unfinished job fails with `timeout`:
+   * a limit on running alone, queue time not counted (RunPod's `executionTimeout`). The earlier of
+   * this and `timeout_s` ends the job.
+   */
+  run_timeout_s: z.number().int().positive().optional(),
   track_id: z.string().optional(),
   webhook: z.string().optional(),
   webhook_events: z.array(WebhookEventTypeSchema),
@@ -95,4 +101,5 @@ export const jobParameters = (input: StoredJobInput): z.infer<typeof JobParamete
   webhook: input.webhook ?? null,
   webhook_events: input.webhook_events,
   timeout_s: input.timeout_s,
+  run_timeout_s: input.run_timeout_s ?? null,
 });

@@ -11,6 +11,8 @@ export const MAX_UPSCALED_SIDE = 4096;
 export const DEFAULT_TIMEOUT_S = 1800;
 /** The longest a job may live: its timeout counts from its submission. */
 export const MAX_TIMEOUT_S = 3600;
+/** The shortest `timeout_s` a job may be given. */
+export const MIN_TIMEOUT_S = 10;
 /** A workflow's input images: a few per graph (each is also bounded by the body's 15 MiB). */
 export const MAX_WORKFLOW_IMAGES = 16;
 
@@ -39,7 +41,7 @@ const JobFieldsSchema = z.object({
     webhook: z.string().min(1).max(2048).optional(),
     webhook_events: z.array(WebhookEventTypeSchema).min(1).optional(),
     track_id: z.string().max(256).optional(),
-    timeout_s: z.number().int().min(10).max(MAX_TIMEOUT_S).optional().openapi({ description: `seconds from submission until an unfinished job fails with timeout (default ${DEFAULT_TIMEOUT_S})` }),
+    timeout_s: z.number().int().min(MIN_TIMEOUT_S).max(MAX_TIMEOUT_S).optional().openapi({ description: `seconds from submission until an unfinished job fails with timeout (default ${DEFAULT_TIMEOUT_S})` }),
     // Checked node by node at intake (src/jobs/workflow-graph.ts), for every API that submits graphs.
     workflow: z.record(z.string(), z.unknown()).optional().openapi({ description: "workflow: a ComfyUI API-format graph, as \"Save (API Format)\" writes it: node id → {class_type, inputs}" }),
     images: z
@@ -97,12 +99,15 @@ const LIMITED_FIELDS = {
   timeout_s: true,
 } as const;
 
+/** A limit on running alone (not on `/v1`: a dialect's, RunPod's `executionTimeout`), within the longest a job may live. */
+const RUN_LIMIT = { run_timeout_s: z.number().int().min(1).max(MAX_TIMEOUT_S).optional() };
+
 /** The limits every dialect's request is held to once translated (the core checks them, once). */
-export const GenerationLimitsSchema = JobFieldsSchema.pick(LIMITED_FIELDS).superRefine(jobRules);
+export const GenerationLimitsSchema = JobFieldsSchema.pick(LIMITED_FIELDS).extend(RUN_LIMIT).superRefine(jobRules);
 
 /** The same, an empty prompt allowed: A1111 generates from one (its own default, `""`). */
 export const EmptyPromptLimitsSchema = JobFieldsSchema.pick(LIMITED_FIELDS)
-  .extend({ prompt: z.string().max(4000).optional() })
+  .extend({ prompt: z.string().max(4000).optional(), ...RUN_LIMIT })
   .superRefine(jobRules);
 
 /**
@@ -173,6 +178,8 @@ export const JobParametersSchema = z
     webhook: z.string().nullable(),
     webhook_events: z.array(z.string()),
     timeout_s: z.number().int(),
+    /** Seconds the job may run once started, queue time not counted (a dialect's run limit: RunPod's executionTimeout); null: only timeout_s. */
+    run_timeout_s: z.number().int().nullable(),
   })
   .openapi("JobParameters");
 

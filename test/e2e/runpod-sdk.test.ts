@@ -37,8 +37,8 @@ beforeAll(async () => {
         { name: "sim", kind: "a1111", url: sim.url },
         { name: "stuck", kind: "a1111", url: stuck.url, max_concurrency: 1, types: ["txt2img"], models: ["nothing-listed"] },
       ]),
-      // abc123 is an ordinary endpoint id; "slowpoke" is deployed on the stuck backend; "t2i-only" serves txt2img only.
-      ENDPOINTS: JSON.stringify({ slowpoke: { backend: "stuck" }, "t2i-only": { types: ["txt2img"], model: "chilloutmix-Ni" } }),
+      // abc123 is an ordinary endpoint id; "slowpoke" is deployed on the stuck backend, "one-gpu" on sim alone; "t2i-only" serves txt2img only.
+      ENDPOINTS: JSON.stringify({ slowpoke: { backend: "stuck" }, "one-gpu": { backend: "sim" }, "t2i-only": { types: ["txt2img"], model: "chilloutmix-Ni" } }),
       ALLOW_PRIVATE_URLS: "true",
       URL_SIGNING_SECRET: "e2e",
     },
@@ -128,6 +128,20 @@ describe("runpod-sdk against /v2/{endpoint_id}", () => {
     expect(res.output.map((m) => m.title)).toContain("v1-5-pruned-emaonly.safetensors [6ce0161689]");
   });
 
+  it("an instant answer (getOptions through run) answers status, stream and cancel as a completed job, at its own endpoint only", async () => {
+    const ep = endpoint("abc123");
+    const run = (await ep.run({ input: { api_name: "getOptions" } })) as unknown as Status & { output: { sd_model_checkpoint: string } };
+    expect(run).toMatchObject({ id: expect.stringMatching(/^sync-/), status: "COMPLETED" });
+    expect(await ep.status(run.id)).toMatchObject({ id: run.id, status: "COMPLETED", output: run.output });
+    const streamed: unknown[] = [];
+    for await (const item of ep.stream(run.id)) streamed.push(item);
+    expect(streamed).toEqual([{ output: run.output }]);
+    // Read once, as a job's output: runpod-python's loop then ends on the empty stream.
+    expect(await pythonStream("abc123", run.id)).toEqual([]);
+    expect(await ep.cancel(run.id)).toEqual({ id: run.id, status: "COMPLETED", delayTime: 0, executionTime: 0 });
+    for (const path of [`/v2/zzz/status/${run.id}`, `/v2/zzz/stream/${run.id}`, `/runpod/status/${run.id}`]) expect((await raw(path)).status, path).toBe(404);
+  });
+
   it("extra-single-image: the worker's upscaler, {html_info, image} as output", async () => {
     const image = Buffer.from(encodePng(24, 16, () => [10, 20, 30])).toString("base64");
     const res = (await endpoint("abc123").runSync({ input: { api_name: "extra-single-image", image, upscaling_resize: 2, upscaler_1: "R-ESRGAN 4x+" } })) as unknown as Status & { output: { html_info: string; image: string } };
@@ -162,19 +176,52 @@ describe("runpod-sdk against /v2/{endpoint_id}", () => {
 });
 
 describe("RunPod routes beyond the SDK", () => {
-  it("ends a job past policy.executionTimeout TIMED_OUT, and /retry requeues it under its id", async () => {
-    const run = (await (await raw("/v2/slowpoke/run", { method: "POST", body: JSON.stringify({ ...txt2img(), policy: { executionTimeout: 10_000 } }) })).json()) as Status;
-    const ended = (await (await raw(`/v2/slowpoke/status-sync/${run.id}?wait=20000`, { method: "POST" })).json()) as Status;
-    expect(ended).toMatchObject({ id: run.id, status: "TIMED_OUT" });
-    const retried = await raw(`/v2/slowpoke/retry/${run.id}`, { method: "POST" });
+  it("counts policy.executionTimeout from the start, not in the queue: TIMED_OUT once it ran that long, and /retry requeues it under its id", { timeout: 60_000 }, async () => {
+    const post = async (path: string, body?: unknown) => (await (await raw(path, { method: "POST", body: JSON.stringify(body) })).json()) as Status;
+    // sim's one slot busy for 8 s a job: the second waits in line longer than its executionTimeout, then runs longer.
+    await sim.config({ msPerImage: 8_000 });
+    let id: string;
+    try {
+      const first = await post("/v2/one-gpu/run", txt2img());
+      for (let i = 0; i < 100 && ((await endpoint("one-gpu").status(first.id)) as Status).status !== "IN_PROGRESS"; i++) await new Promise((r) => setTimeout(r, 50));
+      id = (await post("/v2/one-gpu/run", { ...txt2img({ seed: 3 }), policy: { executionTimeout: 5_000 } })).id;
+      await new Promise((r) => setTimeout(r, 6_000));
+      expect(await endpoint("one-gpu").status(id)).toMatchObject({ status: "IN_QUEUE" });
+      const ended = await post(`/v2/one-gpu/status-sync/${id}?wait=30000`);
+      expect(ended).toMatchObject({ id, status: "TIMED_OUT" });
+      expect(ended.executionTime).toBeGreaterThanOrEqual(4_900);
+      const job = (await (await api(gw.url, KEY).get(`/v1/jobs/${id}`)).json()) as Record<string, unknown>;
+      expect(job).toMatchObject({ started_at: expect.any(String), error: { message: "the job did not finish within 5 s of starting to run" }, parameters: { timeout_s: 3600, run_timeout_s: 5 } });
+    } finally {
+      await sim.config({ msPerImage: 30 });
+    }
+    const retried = await raw(`/v2/one-gpu/retry/${id}`, { method: "POST" });
     expect(retried.status).toBe(200);
-    expect(await retried.json()).toEqual({ id: run.id, status: "IN_QUEUE" });
-    expect((await endpoint("slowpoke").health()).jobs.retried).toBe(1);
-    await endpoint("slowpoke").cancel(run.id);
-    // A canceled job is not a failed one: no retry.
-    const again = await raw(`/v2/slowpoke/retry/${run.id}`, { method: "POST" });
+    expect(await retried.json()).toEqual({ id, status: "IN_QUEUE" });
+    // Its deadlines set afresh (the whole life from the retry, the run limit from its next start): it completes.
+    expect(await post(`/v2/one-gpu/status-sync/${id}?wait=30000`)).toMatchObject({ id, status: "COMPLETED" });
+    expect((await endpoint("one-gpu").health()).jobs.retried).toBe(1);
+    // Only a failed or timed-out job is retried.
+    const again = await raw(`/v2/one-gpu/retry/${id}`, { method: "POST" });
     expect(again.status).toBe(409);
-    expect(await again.json()).toEqual({ error: expect.stringContaining("canceled") });
+    expect(await again.json()).toEqual({ error: expect.stringContaining("succeeded") });
+  });
+
+  it("takes every policy RunPod takes, clamped to what the gateway keeps: ttl the job's whole life, executionTimeout its run", async () => {
+    const cases: [Record<string, unknown> | null, { timeout_s: number; run_timeout_s: number | null }][] = [
+      // RunPod's docs' long-running example: 48 h of running within 72 h.
+      [{ executionTimeout: 172_800_000, ttl: 259_200_000 }, { timeout_s: 3600, run_timeout_s: 3600 }],
+      [{ executionTimeout: 5_000 }, { timeout_s: 3600, run_timeout_s: 5 }],
+      [{ ttl: 10_000 }, { timeout_s: 10, run_timeout_s: null }],
+      [null, { timeout_s: 3600, run_timeout_s: null }],
+    ];
+    for (const [policy, limits] of cases) {
+      const res = await raw("/v2/abc123/run", { method: "POST", body: JSON.stringify({ ...txt2img(), policy, webhook: null }) });
+      expect(res.status, JSON.stringify(policy)).toBe(200);
+      const { id } = (await res.json()) as Status;
+      const job = (await (await api(gw.url, KEY).get(`/v1/jobs/${id}`)).json()) as { parameters: Record<string, unknown> };
+      expect(job.parameters, JSON.stringify(policy)).toMatchObject({ ...limits, webhook: null });
+    }
   });
 
   it("runsync answers the job still in progress once ?wait= runs out, with its id", async () => {
@@ -195,11 +242,21 @@ describe("RunPod routes beyond the SDK", () => {
     expect(await ended.json()).toEqual({ status: "CANCELLED", stream: [] });
   });
 
-  it("posts the status object to the request's webhook, signed", async () => {
-    const run = (await (await raw("/v2/abc123/run", { method: "POST", body: JSON.stringify({ ...txt2img({ seed: 11 }), webhook: `${receiver.url}/rp` }) })).json()) as Status;
+  it("posts RunPod's webhook body, signed: the status object with the request's input as sent (its images left out) and webhook", async () => {
+    const url = `${receiver.url}/rp`;
+    const run = (await (await raw("/v2/abc123/run", { method: "POST", body: JSON.stringify({ ...txt2img({ seed: 11, user_ref: "order-42", steps: "4" }), webhook: url }) })).json()) as Status;
     const hook = await receiver.waitFor((d) => d.path === "/rp" && (d.json as Status).id === run.id, 20_000);
     expect(hook.verified).toEqual([true]);
-    expect(hook.json).toMatchObject({ id: run.id, status: "COMPLETED", output: { images: [expect.any(String)] } });
+    expect(hook.json).toMatchObject({ id: run.id, status: "COMPLETED", output: { images: [expect.any(String)] }, webhook: url });
+    // The input as the client wrote it: its own fields to match the call to its order, "4" still a string.
+    expect((hook.json as { input: unknown }).input).toEqual({ api_name: "txt2img", prompt: "a lighthouse", width: 64, height: 64, seed: 11, user_ref: "order-42", steps: "4" });
+    // /status stays RunPod's status object.
+    expect(Object.keys((await endpoint("abc123").status(run.id)) as object)).not.toContain("input");
+
+    const image = Buffer.from(encodePng(64, 64, () => [200, 100, 50])).toString("base64");
+    const i2i = (await (await raw("/v2/abc123/run", { method: "POST", body: JSON.stringify({ input: { api_name: "img2img", prompt: "p", init_images: [image], mask: image, order: 7 }, webhook: url }) })).json()) as Status;
+    const hook2 = await receiver.waitFor((d) => d.path === "/rp" && (d.json as Status).id === i2i.id, 20_000);
+    expect((hook2.json as { input: unknown }).input).toEqual({ api_name: "img2img", prompt: "p", order: 7 });
   });
 
   it("follows ENDPOINTS: a types list refuses other calls; the endpoint's model is the default", async () => {

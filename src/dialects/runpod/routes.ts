@@ -27,12 +27,13 @@ import { outputPlaces } from "../../webhooks/body-slots";
 import { endpointHealth, purgeEndpointQueue } from "./endpoint";
 import {
   RunPodRequestSchema,
+  echoedInput,
   fromRunPod,
   fromRunPodUpscale,
   instantResult,
   isGeneration,
   isUpscale,
-  policyTimeout,
+  policyLimits,
   runPodData,
   runPodFields,
   runPodStatus,
@@ -45,6 +46,8 @@ import {
 
 /** RunPod keeps a `/run` job's result for 30 minutes. */
 const INSTANT_RESULT_TTL_MS = 30 * 60_000;
+/** Beside a kept instant answer: its one stream item was read. */
+const STREAMED = "#streamed";
 /** `?wait=` of `/runsync` and `/status-sync`, in ms, as RunPod bounds it. */
 const WAIT = { min: 1000, max: 300_000, default: 90_000 } as const;
 /**
@@ -74,7 +77,7 @@ async function instant(c: Context<AppEnv>, input: SettingsInput) {
     const { api_name: _call, ...options } = input;
     await setA1111Options(env, tenant, options, "input.sd_model_checkpoint");
   }
-  const result = instantResult(await mintInstantId(env), output);
+  const result = instantResult(await mintInstantId(env, endpointOf(c)), output);
   await tenantHome(env, tenant).putResult(result.id, JSON.stringify(result), INSTANT_RESULT_TTL_MS);
   return result;
 }
@@ -99,13 +102,14 @@ async function start(c: Context<AppEnv>, body: RunPodRequest): Promise<{ instant
   }
   const { snapshot } = await submitJob(
     c.env,
-    { ...req, backend: route.backend, pin_overrides_models: route.pin_overrides_models, timeout_s: policyTimeout(body.policy) },
+    { ...req, backend: route.backend, pin_overrides_models: route.pin_overrides_models, ...policyLimits(body.policy) },
     {
       tenant,
       dialect: "runpod",
       publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
-      fields: { ...fields, webhook: "webhook", timeout_s: "policy.executionTimeout" },
-      dialectData: runPodData(input, endpoint),
+      fields: { ...fields, webhook: "webhook", timeout_s: "policy.ttl", run_timeout_s: "policy.executionTimeout" },
+      // The body as sent, read again from the request's kept text: the webhook echoes `input` unparsed.
+      dialectData: runPodData(input, endpoint, echoedInput(await c.req.json())),
       // As the A1111 it fronts (a pinned endpoint runs what its backend has, listed or not).
       knownModelsOnly: true,
       emptyPromptOk: true,
@@ -124,6 +128,17 @@ async function jobAt(c: Context<AppEnv>, id: string): Promise<JobSnapshot | unde
 }
 
 const notFound = () => new EaselError(404, "not_found", "job not found");
+
+/**
+ * An instant answer kept for the tenant, read back at the endpoint it was given at: only an id
+ * minted for one there names one, so reading any other string touches no object.
+ */
+async function keptInstant(c: Context<AppEnv>, id: string): Promise<ReturnType<typeof instantResult>> {
+  if (!(await checkInstantId(c.env, id, endpointOf(c)))) throw notFound();
+  const kept = await tenantHome(c.env, c.var.tenant).getResult(id);
+  if (!kept) throw notFound();
+  return JSON.parse(kept) as ReturnType<typeof instantResult>;
+}
 
 /** Waits for the job to end, at most `wait` ms (RunPod's bounds, its default 90 s), then answers its status object. */
 async function waitAndAnswer(c: Context<AppEnv>, id: string, wait: number | undefined) {
@@ -177,11 +192,7 @@ for (const base of ["/runpod", "/v2/{endpoint_id}"] as const) {
       const { id } = c.req.valid("param");
       const snapshot = await jobAt(c, id);
       if (snapshot) return c.body(await jsonWithImages(c.env, snapshot.output_keys, await toRunPodStatus(snapshot, outputPlaces)), 200, JSON_HEADERS);
-      // Only an id minted for an instant answer names one: reading any other string touches no object.
-      if (!(await checkInstantId(c.env, id))) throw notFound();
-      const kept = await tenantHome(c.env, c.var.tenant).getResult(id);
-      if (!kept) throw notFound();
-      return c.json(JSON.parse(kept) as Record<string, unknown>, 200);
+      return c.json(await keptInstant(c, id), 200);
     },
   );
 
@@ -198,10 +209,7 @@ for (const base of ["/runpod", "/v2/{endpoint_id}"] as const) {
       async (c) => {
         const { id } = c.req.valid("param");
         if (await jobAt(c, id)) return waitAndAnswer(c, id, c.req.valid("query").wait);
-        if (!(await checkInstantId(c.env, id))) throw notFound();
-        const kept = await tenantHome(c.env, c.var.tenant).getResult(id);
-        if (!kept) throw notFound();
-        return c.json(JSON.parse(kept) as Record<string, unknown>, 200);
+        return c.json(await keptInstant(c, id), 200);
       },
     );
   }
@@ -217,7 +225,13 @@ for (const base of ["/runpod", "/v2/{endpoint_id}"] as const) {
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      if (!(await jobAt(c, id))) throw notFound();
+      if (!(await jobAt(c, id))) {
+        // An instant answer is a completed job's: its output is the one item, to the first read only.
+        const { status, output } = await keptInstant(c, id);
+        const first = (await tenantHome(c.env, c.var.tenant).getResult(`${id}${STREAMED}`)) === null;
+        if (first) await tenantHome(c.env, c.var.tenant).putResult(`${id}${STREAMED}`, "1", INSTANT_RESULT_TTL_MS);
+        return c.json({ status, stream: first ? [{ output }] : [] }, 200);
+      }
       const latest = await waitForEnd(c.env, id, c.var.tenant, { maxMs: STREAM_HOLD_MS });
       if (!hasEnded(latest.job)) return c.body(await jsonWithImages(c.env, latest.output_keys, await toRunPodStream(latest, false, outputPlaces)), 200, JSON_HEADERS);
       // As RunPod's stream, each output is read once: a reader stops at an ended job's empty stream.
@@ -232,7 +246,11 @@ for (const base of ["/runpod", "/v2/{endpoint_id}"] as const) {
     async (c) => {
       const { id } = c.req.valid("param");
       const snapshot = await jobAt(c, id);
-      if (!snapshot) throw notFound();
+      if (!snapshot) {
+        // An instant answer ended as it was given: canceling it answers its final status, as for any ended job.
+        const { status, delayTime, executionTime } = await keptInstant(c, id);
+        return c.json({ id, status, delayTime, executionTime }, 200);
+      }
       const res = await jobStub(c.env, id).cancel(c.var.tenant);
       const job = isOk(res) ? res.snapshot.job : snapshot.job;
       // Canceling an ended job is no error on RunPod: it answers with the job's final status.

@@ -4,6 +4,7 @@ import type { EaselError } from "../../errors";
 import { invalid } from "../../errors";
 import type { IntakeOptions, IntakeRequest } from "../../jobs/intake";
 import type { Job, JobSnapshot } from "../../jobs/results";
+import { MAX_TIMEOUT_S, MIN_TIMEOUT_S } from "../../schemas/job";
 import { ExtrasSingleImageSchema, extrasFields, fromExtras, toExtrasResponse } from "../a1111/extras";
 import { A1111OptionsSchema } from "../a1111/settings";
 import { A1111RequestSchema, a1111Fields, a1111Parameters, fromA1111, toA1111Response } from "../a1111/translate";
@@ -17,14 +18,15 @@ const InputSchema = z.discriminatedUnion("api_name", [
   z.looseObject({ api_name: z.enum(["getModels", "getOptions"]) }),
 ]);
 
-/** RunPod's execution policy, in milliseconds as RunPod takes it. */
+/** RunPod's execution policy, in milliseconds as RunPod takes it; a field sent as null (Python's None) is as if left out. */
 const PolicySchema = z.looseObject({
-  executionTimeout: z.number().int().positive().optional(),
-  ttl: z.number().int().positive().optional(),
-  lowPriority: z.boolean().optional(),
+  executionTimeout: z.number().int().positive().nullish(),
+  ttl: z.number().int().positive().nullish(),
+  lowPriority: z.boolean().nullish(),
 });
 
-export const RunPodRequestSchema = z.object({ input: InputSchema, webhook: z.string().optional(), policy: PolicySchema.optional() }).openapi("RunPodRequest");
+// `webhook` and `policy` sent as null (Python's None) are as if left out.
+export const RunPodRequestSchema = z.object({ input: InputSchema, webhook: z.string().nullish(), policy: PolicySchema.nullish() }).openapi("RunPodRequest");
 export type RunPodRequest = z.infer<typeof RunPodRequestSchema>;
 export type GenerationInput = Extract<RunPodRequest["input"], { api_name: "txt2img" | "img2img" }>;
 export type UpscaleInput = Extract<RunPodRequest["input"], { api_name: "extra-single-image" }>;
@@ -33,39 +35,61 @@ export type SettingsInput = Exclude<RunPodRequest["input"], GenerationInput | Up
 export const isGeneration = (input: RunPodRequest["input"]): input is GenerationInput => input.api_name === "txt2img" || input.api_name === "img2img";
 export const isUpscale = (input: RunPodRequest["input"]): input is UpscaleInput => input.api_name === "extra-single-image";
 
-/** The gateway's own bounds on `timeout_s`, which `policy.executionTimeout` becomes. */
-const TIMEOUT_S = { min: 10, max: 3600 } as const;
+/** RunPod's own bounds on each policy field, in ms (its docs: executionTimeout 5 s–7 days, ttl 10 s–7 days). */
+const RUNPOD_BOUNDS_MS = { executionTimeout: { min: 5_000, max: 7 * 86_400_000 }, ttl: { min: 10_000, max: 7 * 86_400_000 } } as const;
+/** RunPod's default ttl (24 h): a job without one lives as long as the gateway lets any job live. */
+const RUNPOD_DEFAULT_TTL_MS = 86_400_000;
+
+/** A policy field in whole seconds; outside RunPod's own bounds it is a 422, as RunPod refuses it. */
+const seconds = (field: keyof typeof RUNPOD_BOUNDS_MS, ms: number): number => {
+  const { min, max } = RUNPOD_BOUNDS_MS[field];
+  if (ms < min || ms > max) throw invalid(`policy.${field}`, `RunPod takes ${min}–${max} ms`);
+  return Math.ceil(ms / 1000);
+};
 
 /**
- * `policy.executionTimeout` as the job's `timeout_s`. RunPod counts it from the start of execution,
- * the gateway from submission (queue time included): a limit, never more time than asked.
+ * RunPod's policy as the job's time limits: `ttl` (the job's whole life, from submission) becomes
+ * `timeout_s`, `executionTimeout` (running only, from the start) the run limit. What RunPod takes
+ * is clamped to what the gateway keeps (a job lives at most MAX_TIMEOUT_S, at least
+ * MIN_TIMEOUT_S), never refused; the core enforces both limits.
  */
-export function policyTimeout(policy: RunPodRequest["policy"]): number | undefined {
-  const ms = policy?.executionTimeout;
-  if (ms === undefined) return undefined;
-  const s = Math.ceil(ms / 1000);
-  if (s < TIMEOUT_S.min || s > TIMEOUT_S.max) throw invalid("policy.executionTimeout", `this gateway takes ${TIMEOUT_S.min * 1000}–${TIMEOUT_S.max * 1000} ms`);
-  return s;
+export function policyLimits(policy: RunPodRequest["policy"]): { timeout_s: number; run_timeout_s: number | undefined } {
+  const ttl = seconds("ttl", policy?.ttl ?? RUNPOD_DEFAULT_TTL_MS);
+  const run = policy?.executionTimeout == null ? undefined : seconds("executionTimeout", policy.executionTimeout);
+  return { timeout_s: Math.min(MAX_TIMEOUT_S, Math.max(MIN_TIMEOUT_S, ttl)), run_timeout_s: run === undefined ? undefined : Math.min(MAX_TIMEOUT_S, run) };
 }
 
-export function fromRunPod(input: GenerationInput, webhook: string | undefined, model: string | undefined): IntakeRequest {
+export function fromRunPod(input: GenerationInput, webhook: string | null | undefined, model: string | undefined): IntakeRequest {
   const { api_name, ...payload } = input;
-  return { ...fromA1111(api_name, payload, model), webhook };
+  return { ...fromA1111(api_name, payload, model), webhook: webhook ?? undefined };
 }
 
 /** `api_name: "extra-single-image"`: the worker's upscaler, a canonical upscale job. */
-export function fromRunPodUpscale(input: UpscaleInput, webhook: string | undefined): IntakeRequest {
+export function fromRunPodUpscale(input: UpscaleInput, webhook: string | null | undefined): IntakeRequest {
   const { api_name: _call, ...payload } = input;
-  return { ...fromExtras(payload), webhook };
+  return { ...fromExtras(payload), webhook: webhook ?? undefined };
 }
 
 export const runPodFields = (input: GenerationInput | UpscaleInput): IntakeOptions["fields"] => (isUpscale(input) ? extrasFields("input.") : a1111Fields("input."));
 
-/** Kept with the job: the request as the A1111 response echoes it, and the endpoint it came to. */
-export const runPodData = (input: GenerationInput | UpscaleInput, endpoint: string) => {
-  if (isUpscale(input)) return { endpoint };
+/**
+ * The image payloads the kept input leaves out: a job's stored input is a Durable Object row, and
+ * so is its webhook body, while these can be megabytes (the init image is in R2 already).
+ */
+const IMAGE_FIELDS = new Set(["init_images", "mask", "image"]);
+
+/** The request's `input` as it was sent (api_name and unknown fields included), its image payloads left out. */
+export function echoedInput(body: unknown): Record<string, unknown> {
+  const input = body !== null && typeof body === "object" && "input" in body ? body.input : undefined;
+  if (input === null || typeof input !== "object" || Array.isArray(input)) return {};
+  return Object.fromEntries(Object.entries(input).filter(([name]) => !IMAGE_FIELDS.has(name)));
+}
+
+/** Kept with the job: the request as the A1111 response and the webhook echo it, and the endpoint it came to. */
+export const runPodData = (input: GenerationInput | UpscaleInput, endpoint: string, echoed: Record<string, unknown>) => {
+  if (isUpscale(input)) return { endpoint, input: echoed };
   const { api_name, ...payload } = input;
-  return { endpoint, parameters: a1111Parameters(api_name, payload) };
+  return { endpoint, parameters: a1111Parameters(api_name, payload), input: echoed };
 };
 
 export type RunPodStatus = "IN_QUEUE" | "IN_PROGRESS" | "COMPLETED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
@@ -90,6 +114,15 @@ export async function toRunPodStatus(snapshot: JobSnapshot, images: ImagesAsBase
   if (job.status === "succeeded") body.output = await workerOutput(snapshot, images);
   if (job.status === "failed") body.error = job.error?.message ?? "job failed";
   return body;
+}
+
+/**
+ * RunPod's webhook body: the status object with the request's `input` (see echoedInput) and its
+ * `webhook`, as RunPod's cloud posts them; a client matches the call to its own order by `input`.
+ */
+export async function toRunPodWebhook(snapshot: JobSnapshot, images: ImagesAsBase64, nowMs: number): Promise<Record<string, unknown>> {
+  // A job kept from before its input was stored has none to echo (undefined is left out of the body).
+  return { ...(await toRunPodStatus(snapshot, images, nowMs)), input: snapshot.input.dialect_data.input, webhook: snapshot.input.webhook };
 }
 
 /** `/stream/{id}`: the worker is no generator, so its one output arrives with the end of the job. */

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { RunPodRequestSchema, fromRunPod, isGeneration, policyTimeout, runPodData, runpodError, toRunPodStatus, type GenerationInput } from "../../../src/dialects/runpod/translate";
+import { RunPodRequestSchema, echoedInput, fromRunPod, isGeneration, policyLimits, runPodData, runpodError, toRunPodStatus, toRunPodWebhook, type GenerationInput } from "../../../src/dialects/runpod/translate";
 import { EaselError } from "../../../src/errors";
 import { base32, randomId } from "../../../src/lib/crypto";
 import seed from "../../fixtures/seeds/runpod-img2img.json";
@@ -17,8 +17,27 @@ describe("RunPod request → canonical job", () => {
   it("reads seed 000's body: api_name picks the call, the rest is A1111's payload", () => {
     const input = generation(seed.input);
     expect(fromRunPod(input, "https://hooks.example/rp", "v1-5")).toMatchObject({ type: "img2img", prompt: "Vaporwave 50s woman", seed: 42, steps: 20, init_image: "<BASE_64_STRING>", model: "v1-5", webhook: "https://hooks.example/rp", a1111_extra: {} });
-    // The job keeps the request without its images, as A1111 echoes it.
-    expect(runPodData(input, "abc123")).toEqual({ endpoint: "abc123", parameters: { prompt: "Vaporwave 50s woman", seed: 42, steps: 20, init_images: null, mask: null } });
+    // The job keeps the request without its images, as A1111 echoes it, and the input as sent for the webhook.
+    expect(runPodData(input, "abc123", echoedInput(seed))).toEqual({
+      endpoint: "abc123",
+      parameters: { prompt: "Vaporwave 50s woman", seed: 42, steps: 20, init_images: null, mask: null },
+      input: { api_name: "img2img", prompt: "Vaporwave 50s woman", seed: 42, steps: 20 },
+    });
+  });
+
+  it("keeps the input as sent for the webhook: api_name, unknown fields and values as written, the image payloads left out", () => {
+    const body = { input: { api_name: "img2img", prompt: "p", steps: "20", seed: null, user_ref: "order-42", meta: { n: 1 }, init_images: ["AAAA"], mask: "BBBB", image: "CCCC" }, webhook: "https://hooks.example/rp" };
+    expect(echoedInput(body)).toEqual({ api_name: "img2img", prompt: "p", steps: "20", seed: null, user_ref: "order-42", meta: { n: 1 } });
+    for (const odd of [null, {}, { input: null }, { input: [1] }, "text"]) expect(echoedInput(odd)).toEqual({});
+  });
+
+  it("takes webhook and policy sent as null (Python's None) as if left out", () => {
+    const parsed = RunPodRequestSchema.safeParse({ input: { api_name: "txt2img", prompt: "x" }, webhook: null, policy: null });
+    expect(parsed.success).toBe(true);
+    expect(RunPodRequestSchema.safeParse({ input: { api_name: "getModels" }, policy: { executionTimeout: null, ttl: null, lowPriority: null } }).success).toBe(true);
+    const input = generation({ api_name: "txt2img", prompt: "x" });
+    expect(fromRunPod(input, null, undefined).webhook).toBeUndefined();
+    expect(policyLimits(parsed.data?.policy)).toEqual({ timeout_s: 3600, run_timeout_s: undefined });
   });
 
   it("tells the worker's settings calls from generations, and refuses an unknown call", () => {
@@ -35,13 +54,17 @@ describe("canonical job → RunPod status object", () => {
     expect((await toRunPodStatus(snapshot({ status: "failed", error: { code: "backend_failed", message: "boom" } }), fakeImages)).status).toBe("FAILED");
   });
 
-  it("turns policy.executionTimeout (ms) into the job's timeout_s, refusing what the gateway cannot keep", () => {
-    expect(policyTimeout({ executionTimeout: 120_000 })).toBe(120);
-    expect(policyTimeout({ executionTimeout: 10_500 })).toBe(11);
-    expect(policyTimeout(undefined)).toBeUndefined();
-    for (const executionTimeout of [5_000, 7_200_000]) {
-      expect(() => policyTimeout({ executionTimeout })).toThrow(/policy.executionTimeout/);
-    }
+  it("turns policy.executionTimeout into the job's run limit and ttl into its timeout_s, clamped to what the gateway keeps", () => {
+    // RunPod's docs' long-running example: 48 h of running within 72 h; the gateway keeps a job an hour at most.
+    expect(policyLimits({ executionTimeout: 172_800_000, ttl: 259_200_000 })).toEqual({ timeout_s: 3600, run_timeout_s: 3600 });
+    expect(policyLimits({ executionTimeout: 5_000 })).toEqual({ timeout_s: 3600, run_timeout_s: 5 });
+    expect(policyLimits({ executionTimeout: 10_500, ttl: 60_000 })).toEqual({ timeout_s: 60, run_timeout_s: 11 });
+    expect(policyLimits({ ttl: 10_000 })).toEqual({ timeout_s: 10, run_timeout_s: undefined });
+    // No ttl is RunPod's default of 24 h: as long as the gateway lets a job live.
+    expect(policyLimits(undefined)).toEqual({ timeout_s: 3600, run_timeout_s: undefined });
+    // Outside RunPod's own bounds (executionTimeout 5 s–7 days, ttl 10 s–7 days) it is refused, as RunPod refuses it.
+    expect(() => policyLimits({ executionTimeout: 1_000 })).toThrow(/policy.executionTimeout/);
+    expect(() => policyLimits({ ttl: 8 * 86_400_000 })).toThrow(/policy.ttl/);
   });
 
   it("maps the states onto IN_QUEUE, IN_PROGRESS, COMPLETED, FAILED, CANCELLED", async () => {
@@ -58,6 +81,15 @@ describe("canonical job → RunPod status object", () => {
     const failed = await toRunPodStatus(snapshot({ status: "failed", error: { code: "backend_failed", message: "boom" } }), fakeImages);
     expect(failed).toMatchObject({ status: "FAILED", error: "boom" });
     expect(failed.output).toBeUndefined();
+  });
+
+  it("posts RunPod's webhook body: the status object with the request's input and webhook; /status stays without them", async () => {
+    const input = { api_name: "txt2img", prompt: "apple", user_ref: "order-42" };
+    const done = snapshot({ dialect: "runpod", dialect_data: { parameters: { prompt: "apple" }, input } });
+    done.input.webhook = "https://hooks.example/rp";
+    const body = await toRunPodWebhook(done, fakeImages, Date.now());
+    expect(body).toMatchObject({ id: RUN_ID, status: "COMPLETED", delayTime: 1000, executionTime: 2500, output: { images: ["img0", "img1"] }, input, webhook: "https://hooks.example/rp" });
+    expect(Object.keys(await toRunPodStatus(done, fakeImages))).not.toContain("input");
   });
 
   it("shapes errors as {error}", () => {

@@ -124,6 +124,20 @@ describe("job scheduling", () => {
     expect([...a.slots, ...b.slots].sort()).toEqual([first, second].sort());
   });
 
+  it("does not count time in the line against a run limit: it counts from the start", { timeout: 20_000 }, async () => {
+    await clear("busy-a");
+    await block("busy-a", "blocker-a");
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id, { backend: "busy-a", timeout_s: 600, run_timeout_s: 1 }));
+    const queued = await until("queued in its line", () => row(id), (r) => r.lines.join() === "busy-a");
+    await new Promise((r) => setTimeout(r, 2_000));
+    // Twice its run limit in the line: still queued, its deadline its whole life's.
+    expect(await row(id)).toMatchObject({ status: "queued", deadline_at: queued.deadline_at });
+    await schedulerOf("busy-a").release("blocker-a", "success");
+    await until("running", () => row(id), (r) => r.status === "running");
+    expect((await settled(id)).error).toEqual({ code: "timeout", message: "the job did not finish within 1 s of starting to run" });
+  });
+
   it("waits with no re-check of its own: its alarm is its deadline or the long backstop", async () => {
     await block("busy-a", "blocker-a");
     await block("busy-b", "blocker-b");

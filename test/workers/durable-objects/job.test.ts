@@ -15,6 +15,9 @@ const LEGAL = new Set(["queued>running", "queued>failed", "queued>canceled", "ru
 const newRunId = runIds();
 
 const objectFor = (id: string) => jobObjects.get(jobObjects.idFromName(id));
+/** The job's times as stored. */
+const times = (id: string) =>
+  runInDurableObject(objectFor(id), (_o: JobObject, state) => state.storage.sql.exec<{ created_at: number; started_at: number | null; deadline_at: number }>("SELECT created_at, started_at, deadline_at FROM job").one());
 
 describe("job state machine", () => {
   it("allows exactly queued→running|failed|canceled and running→succeeded|failed|canceled", () => {
@@ -150,6 +153,33 @@ describe("job alarm", () => {
     const job = await settled(id);
     expect(job.status).toBe("failed");
     expect(job.error).toMatchObject({ code: "timeout" });
+  });
+
+  it("counts a run limit from the job's start: the earlier deadline, a timeout naming it, and set again by a retry's next start", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id, { timeout_s: 600, run_timeout_s: 2 }));
+    await running(id);
+    const first = await times(id);
+    expect(first.deadline_at).toBe((first.started_at ?? 0) + 2_000);
+    const job = await settled(id);
+    expect(job.error).toEqual({ code: "timeout", message: "the job did not finish within 2 s of starting to run" });
+    const retriedAt = Date.now();
+    expect(await jobStub(env, id).retry("acme")).toMatchObject({ ok: true });
+    // Queued again: the whole life counts from the retry, the run limit from the next start.
+    await running(id);
+    const second = await times(id);
+    expect(second.started_at).toBeGreaterThanOrEqual(retriedAt);
+    expect(second.deadline_at).toBe((second.started_at ?? 0) + 2_000);
+    expect((await settled(id)).error?.message).toBe("the job did not finish within 2 s of starting to run");
+  }, 20_000);
+
+  it("keeps the whole-life deadline when it comes before the run limit's, and names it", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id, { timeout_s: 2, run_timeout_s: 3600 }));
+    await running(id);
+    const row = await times(id);
+    expect(row.deadline_at).toBe(row.created_at + 2_000);
+    expect((await settled(id)).error).toEqual({ code: "timeout", message: "the job did not finish within 2 s" });
   });
 
   it("cancels a running job: canceled at once, and the attempt's end cannot revive it", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Env } from "../../../src/env";
 import { EaselError } from "../../../src/errors";
-import { checkRunId, mintRunId } from "../../../src/jobs/run-id";
+import { checkInstantId, checkRunId, mintInstantId, mintRunId } from "../../../src/jobs/run-id";
 import { base32, base32Decode, randomId } from "../../../src/lib/crypto";
 
 const keyed = (URL_SIGNING_SECRET: string): Env => ({ URL_SIGNING_SECRET }) as Env;
@@ -33,6 +33,15 @@ describe("run ids", () => {
     for (const bad of [randomId("run"), `run_${base32(forged)}`, flipped, `run_${body.slice(0, -1)}7`, `run_${base32(bytes)}a`, id.toUpperCase(), `${id} `, "run_", ""]) {
       expect(await checkRunId(env, bad)).toBe(false);
     }
+  });
+
+  it("binds an instant answer's id to the endpoint it was given at, and keeps it apart from run ids", async () => {
+    const env = keyed("k");
+    const id = await mintInstantId(env, "abc123");
+    expect(id).toMatch(/^sync-[a-z2-7]{39}$/);
+    expect(await checkInstantId(env, id, "abc123")).toBe(true);
+    for (const other of ["zzz", "abc1234", "abc12", "runpod", ""]) expect(await checkInstantId(env, id, other)).toBe(false);
+    expect(await checkRunId(env, `run_${id.slice(5)}`)).toBe(false);
   });
 
   it("has no key to mint or check with when none is configured: a 500 naming URL_SIGNING_SECRET", async () => {
