@@ -191,7 +191,7 @@ describe("RunPod routes beyond the SDK", () => {
       expect(ended).toMatchObject({ id, status: "TIMED_OUT" });
       expect(ended.executionTime).toBeGreaterThanOrEqual(4_900);
       const job = (await (await api(gw.url, KEY).get(`/v1/jobs/${id}`)).json()) as Record<string, unknown>;
-      expect(job).toMatchObject({ started_at: expect.any(String), error: { message: "the job did not finish within 5 s of starting to run" }, parameters: { timeout_s: 3600, run_timeout_s: 5 } });
+      expect(job).toMatchObject({ started_at: expect.any(String), error: { message: "the job did not finish within 5 s of starting to run" }, parameters: { timeout_s: 1800, run_timeout_s: 5 } });
     } finally {
       await sim.config({ msPerImage: 30 });
     }
@@ -211,9 +211,9 @@ describe("RunPod routes beyond the SDK", () => {
     const cases: [Record<string, unknown> | null, { timeout_s: number; run_timeout_s: number | null }][] = [
       // RunPod's docs' long-running example: 48 h of running within 72 h.
       [{ executionTimeout: 172_800_000, ttl: 259_200_000 }, { timeout_s: 3600, run_timeout_s: 3600 }],
-      [{ executionTimeout: 5_000 }, { timeout_s: 3600, run_timeout_s: 5 }],
+      [{ executionTimeout: 5_000 }, { timeout_s: 1800, run_timeout_s: 5 }],
       [{ ttl: 10_000 }, { timeout_s: 10, run_timeout_s: null }],
-      [null, { timeout_s: 3600, run_timeout_s: null }],
+      [null, { timeout_s: 1800, run_timeout_s: null }],
     ];
     for (const [policy, limits] of cases) {
       const res = await raw("/v2/abc123/run", { method: "POST", body: JSON.stringify({ ...txt2img(), policy, webhook: null }) });

@@ -37,8 +37,6 @@ export const isUpscale = (input: RunPodRequest["input"]): input is UpscaleInput 
 
 /** RunPod's own bounds on each policy field, in ms (its docs: executionTimeout 5 s–7 days, ttl 10 s–7 days). */
 const RUNPOD_BOUNDS_MS = { executionTimeout: { min: 5_000, max: 7 * 86_400_000 }, ttl: { min: 10_000, max: 7 * 86_400_000 } } as const;
-/** RunPod's default ttl (24 h): a job without one lives as long as the gateway lets any job live. */
-const RUNPOD_DEFAULT_TTL_MS = 86_400_000;
 
 /** A policy field in whole seconds; outside RunPod's own bounds it is a 422, as RunPod refuses it. */
 const seconds = (field: keyof typeof RUNPOD_BOUNDS_MS, ms: number): number => {
@@ -53,10 +51,11 @@ const seconds = (field: keyof typeof RUNPOD_BOUNDS_MS, ms: number): number => {
  * is clamped to what the gateway keeps (a job lives at most MAX_TIMEOUT_S, at least
  * MIN_TIMEOUT_S), never refused; the core enforces both limits.
  */
-export function policyLimits(policy: RunPodRequest["policy"]): { timeout_s: number; run_timeout_s: number | undefined } {
-  const ttl = seconds("ttl", policy?.ttl ?? RUNPOD_DEFAULT_TTL_MS);
+export function policyLimits(policy: RunPodRequest["policy"]): { timeout_s: number | undefined; run_timeout_s: number | undefined } {
+  // Without a ttl the job has the gateway's default life, as a /v1 job without timeout_s does.
+  const ttl = policy?.ttl == null ? undefined : seconds("ttl", policy.ttl);
   const run = policy?.executionTimeout == null ? undefined : seconds("executionTimeout", policy.executionTimeout);
-  return { timeout_s: Math.min(MAX_TIMEOUT_S, Math.max(MIN_TIMEOUT_S, ttl)), run_timeout_s: run === undefined ? undefined : Math.min(MAX_TIMEOUT_S, run) };
+  return { timeout_s: ttl === undefined ? undefined : Math.min(MAX_TIMEOUT_S, Math.max(MIN_TIMEOUT_S, ttl)), run_timeout_s: run === undefined ? undefined : Math.min(MAX_TIMEOUT_S, run) };
 }
 
 export function fromRunPod(input: GenerationInput, webhook: string | null | undefined, model: string | undefined): IntakeRequest {

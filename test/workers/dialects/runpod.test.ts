@@ -37,7 +37,7 @@ describe("RunPod request → canonical job", () => {
     expect(RunPodRequestSchema.safeParse({ input: { api_name: "getModels" }, policy: { executionTimeout: null, ttl: null, lowPriority: null } }).success).toBe(true);
     const input = generation({ api_name: "txt2img", prompt: "x" });
     expect(fromRunPod(input, null, undefined).webhook).toBeUndefined();
-    expect(policyLimits(parsed.data?.policy)).toEqual({ timeout_s: 3600, run_timeout_s: undefined });
+    expect(policyLimits(parsed.data?.policy)).toEqual({ timeout_s: undefined, run_timeout_s: undefined });
   });
 
   it("tells the worker's settings calls from generations, and refuses an unknown call", () => {
@@ -57,11 +57,11 @@ describe("canonical job → RunPod status object", () => {
   it("turns policy.executionTimeout into the job's run limit and ttl into its timeout_s, clamped to what the gateway keeps", () => {
     // RunPod's docs' long-running example: 48 h of running within 72 h; the gateway keeps a job an hour at most.
     expect(policyLimits({ executionTimeout: 172_800_000, ttl: 259_200_000 })).toEqual({ timeout_s: 3600, run_timeout_s: 3600 });
-    expect(policyLimits({ executionTimeout: 5_000 })).toEqual({ timeout_s: 3600, run_timeout_s: 5 });
+    expect(policyLimits({ executionTimeout: 5_000 })).toEqual({ timeout_s: undefined, run_timeout_s: 5 });
     expect(policyLimits({ executionTimeout: 10_500, ttl: 60_000 })).toEqual({ timeout_s: 60, run_timeout_s: 11 });
     expect(policyLimits({ ttl: 10_000 })).toEqual({ timeout_s: 10, run_timeout_s: undefined });
     // No ttl is RunPod's default of 24 h: as long as the gateway lets a job live.
-    expect(policyLimits(undefined)).toEqual({ timeout_s: 3600, run_timeout_s: undefined });
+    expect(policyLimits(undefined)).toEqual({ timeout_s: undefined, run_timeout_s: undefined });
     // Outside RunPod's own bounds (executionTimeout 5 s–7 days, ttl 10 s–7 days) it is refused, as RunPod refuses it.
     expect(() => policyLimits({ executionTimeout: 1_000 })).toThrow(/policy.executionTimeout/);
     expect(() => policyLimits({ ttl: 8 * 86_400_000 })).toThrow(/policy.ttl/);
