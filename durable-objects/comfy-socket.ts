@@ -92,6 +92,16 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     return this.rows("SELECT * FROM prompts ORDER BY number DESC LIMIT ?", limit).map(tracked);
   }
 
+  async latestEnded(limit: number): Promise<TrackedPrompt[]> {
+    return this.rows("SELECT * FROM prompts WHERE ended_at IS NOT NULL ORDER BY ended_at DESC, number DESC LIMIT ?", limit).map(tracked);
+  }
+
+  async forgetEnded(promptIds: string[] | "all"): Promise<void> {
+    if (!this.hasTables()) return;
+    if (promptIds === "all") this.sql.exec("DELETE FROM prompts WHERE state = 'ended'");
+    else for (const id of promptIds) this.sql.exec("DELETE FROM prompts WHERE state = 'ended' AND prompt_id = ?", id);
+  }
+
   async active(limit: number): Promise<TrackedPrompt[]> {
     return this.rows("SELECT * FROM prompts WHERE state != 'ended' ORDER BY number LIMIT ?", limit).map(tracked);
   }

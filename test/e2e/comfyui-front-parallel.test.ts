@@ -81,3 +81,36 @@ describe("one SDK client's prompts running at once", () => {
     expect(seen.filter((m) => m.type === "execution_success").map((m) => m.prompt_id).sort()).toEqual([long.id, short.id].sort());
   });
 });
+
+describe("the history of prompts that end out of order", () => {
+  const auth = { authorization: `Bearer ${KEY}` };
+  const get = async (path: string) => (await fetch(gw.url + path, { headers: auth })).json() as Promise<Record<string, { status: { status_str: string } }>>;
+  const post = (path: string, body: unknown) => fetch(gw.url + path, { method: "POST", headers: auth, body: JSON.stringify(body) });
+  const queue = async (prefix: string, batch: number) => ((await (await post("/prompt", { prompt: batched(prefix, batch) })).json()) as { prompt_id: string }).prompt_id;
+  const ended = async (id: string) => {
+    for (let i = 0; i < 200 && !(await get(`/history/${id}`))[id]; i++) await new Promise((r) => setTimeout(r, 100));
+  };
+
+  it("lists the last prompts to end, in the order they ended; POST /history takes them out of it, and their jobs stay", { timeout: 60_000 }, async () => {
+    const long = await queue("h-long", 3);
+    const short = await queue("h-short", 1);
+    await ended(short);
+    // While the long one runs, the latest entry is the short one, though a later prompt exists.
+    expect(Object.keys(await get("/history?max_items=1"))).toEqual([short]);
+    await ended(long);
+    // As ComfyUI keeps its history: in the order the prompts ended, the last N.
+    expect(Object.keys(await get("/history?max_items=1"))).toEqual([long]);
+    expect(Object.keys(await get("/history?max_items=2"))).toEqual([short, long]);
+
+    expect((await post("/history", { delete: [short] })).status).toBe(200);
+    expect(await get(`/history/${short}`)).toEqual({});
+    expect(Object.keys(await get("/history")).filter((id) => id === short || id === long)).toEqual([long]);
+    expect((await get(`/v1/jobs/${short}`)).status).toBe("succeeded");
+    expect((await post("/history", { clear: true })).status).toBe(200);
+    expect(await get("/history")).toEqual({});
+    expect(await get(`/history/${long}`)).toEqual({});
+    expect((await get(`/v1/jobs/${long}`)).status).toBe("succeeded");
+    // The SDK's freeMemory: ComfyUI's 200, nothing to do on backends every tenant shares.
+    expect((await post("/free", { unload_models: true, free_memory: true })).status).toBe(200);
+  });
+});
