@@ -104,7 +104,7 @@ export class Settler {
       ledger.event("attempt.failed", { attempt: n, backend: name, code: f.code, message: f.message }, Date.now());
     };
     if (!f.retryable) {
-      await finish(this.room, "failed", { code: f.code, message: f.message }, [], { guard: () => current() !== undefined, also: failedAttempt });
+      await finish(this.room, "failed", { code: f.code, message: f.message, ...(f.node ? { node: f.node } : {}) }, [], { guard: () => current() !== undefined, also: failedAttempt });
       this.room.followUps.add(() => release("neutral"));
       return;
     }

@@ -72,6 +72,13 @@ export interface BackendFailure {
   detail?: string;
   /** True when another backend might do better: try the next one. */
   retryable: boolean;
+  /** The graph node that failed, where the backend says (a ComfyUI execution_error's node_id and class_type). */
+  node?: FailedNode;
+}
+
+export interface FailedNode {
+  id: string;
+  type: string | null;
 }
 
 export type Outcome =

@@ -45,7 +45,7 @@ function noticeMessages(notice: JobNotice, followed: FollowedJob): RenderedNotic
       // takes any execution_success as the end of its own prompt, whatever its prompt_id.
       closing.push(message("execution_success", { prompt_id, timestamp }), message("executing", { node: null, prompt_id }));
     } else if (event.type === "job.failed") {
-      messages.push(message("execution_error", { ...executionError(notice.snapshot, timestamp), prompt_id, node_id: node, node_type: null }));
+      messages.push(message("execution_error", { ...executionError(notice.snapshot, timestamp, node), prompt_id }));
       ended();
     } else if (event.type === "job.canceled") {
       messages.push(message("execution_interrupted", { prompt_id, node_id: node, node_type: null, executed: [], timestamp }));
