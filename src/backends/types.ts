@@ -1,5 +1,5 @@
 import type { BackendConfig } from "../config";
-import type { GenerationSpec } from "../jobs/spec";
+import type { BackendCredentials, GenerationSpec } from "../jobs/spec";
 import type { ImageStore, StoredImage } from "../storage/images";
 
 export type { ImageStore };
@@ -18,6 +18,8 @@ export interface GenerationRequest {
   callbackUrl: string;
   /** Shared secret for backends that sign their callbacks (Cerebrium). */
   callbackSecret: string;
+  /** Credentials the job hands its backend (Comfy.org's, for ComfyUI's API nodes): sent, never logged. */
+  credentials?: BackendCredentials;
   signal: AbortSignal;
   images: ImageStore;
   /**

@@ -20,6 +20,7 @@ import { nodeDefinitions } from "./info";
 import { promptProblem } from "./validate";
 import { promptSnapshot, tracker, trackerName, uploadedInputs } from "./prompts";
 import { PROMPT_FIELD, PROMPT_ID, PromptRequestSchema, comfyError, graphError, historyEntry, promptData, queueItem, type PromptRequest } from "./translate";
+import { splitExtraData } from "./extra-data";
 
 /** A prompt whose job does not exist this long after it was numbered never got one. */
 const UNBORN_MS = 60_000;
@@ -52,10 +53,10 @@ async function queuePrompt(c: Context<AppEnv>, body: PromptRequest) {
   const runId = await mintRunId(env);
   const promptId = body.prompt_id ?? runId;
   const clientId = body.client_id ?? null;
-  const extra = body.extra_data ?? {};
-  const extra_data = clientId === null ? extra : { ...extra, client_id: clientId };
-  const webhook = extra.webhook;
-  if (webhook !== undefined && typeof webhook !== "string") return c.json(comfyError("invalid_prompt", "extra_data.webhook must be a URL string", "extra_data.webhook"), 400);
+  const split = splitExtraData(body.extra_data ?? {});
+  if ("error" in split) return c.json(split.error, 400);
+  const { shown, forwarded, credentials, webhook } = split;
+  const extra_data = clientId === null ? shown : { ...shown, client_id: clientId };
   // Checked as ComfyUI checks it when every backend that runs graphs said what its nodes are.
   const nodes = await nodeDefinitions(env);
   const refused = nodes.complete ? promptProblem(nodes.defs, graph) : undefined;
@@ -73,7 +74,7 @@ async function queuePrompt(c: Context<AppEnv>, body: PromptRequest) {
   try {
     await submitJob(
       env,
-      { type: "workflow", workflow: inputs.graph, images: inputs.images.length ? inputs.images : undefined, webhook },
+      { type: "workflow", workflow: inputs.graph, images: inputs.images.length ? inputs.images : undefined, webhook, extra_data: forwarded, credentials },
       {
         tenant,
         dialect: "comfyui",
