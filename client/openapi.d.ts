@@ -4235,6 +4235,149 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/account": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account the key belongs to: its tenant */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The account */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReplicateAccount"];
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/deployments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The deployments this gateway serves (every `owner/name` it lists) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The deployments */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            next: null;
+                            previous: null;
+                            results: components["schemas"]["ReplicateDeployment"][];
+                        };
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/deployments/{owner}/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A deployment this gateway serves */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    owner: string;
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The deployment */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReplicateDeployment"];
+                    };
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `application/problem+json` `{title, detail, status}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhooks/default/secret": {
         parameters: {
             query?: never;
@@ -4622,7 +4765,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A prompt's history entry: `{}` until it ends */
+        /** A prompt's history entry: `{}` until it ends, and for a prompt the tenant does not have (as ComfyUI answers an unknown id) */
         get: {
             parameters: {
                 query?: never;
@@ -4636,15 +4779,6 @@ export interface paths {
             responses: {
                 /** @description `{<prompt_id>: {prompt, outputs, status, meta}}` or `{}` */
                 200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": unknown;
-                    };
-                };
-                /** @description no such prompt */
-                404: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4669,7 +4803,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's latest ended prompts, oldest first */
+        /** The tenant's prompts that ended last, in the order they ended */
         get: {
             parameters: {
                 query?: {
@@ -4693,7 +4827,68 @@ export interface paths {
             };
         };
         put?: never;
-        post?: never;
+        /** Take the tenant's ended prompts out of its history: `{delete: [prompt_id]}` or `{clear: true}` (their jobs stay at /v1) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        delete?: string[];
+                        clear?: boolean;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            responses: {
+                /** @description empty */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/free": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Accepted and ignored: the backends manage their own memory, shared by every tenant */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description empty */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -4882,7 +5077,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A prompt's history entry: `{}` until it ends */
+        /** A prompt's history entry: `{}` until it ends, and for a prompt the tenant does not have (as ComfyUI answers an unknown id) */
         get: {
             parameters: {
                 query?: never;
@@ -4896,15 +5091,6 @@ export interface paths {
             responses: {
                 /** @description `{<prompt_id>: {prompt, outputs, status, meta}}` or `{}` */
                 200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": unknown;
-                    };
-                };
-                /** @description no such prompt */
-                404: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4929,7 +5115,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's latest ended prompts, oldest first */
+        /** The tenant's prompts that ended last, in the order they ended */
         get: {
             parameters: {
                 query?: {
@@ -4953,7 +5139,68 @@ export interface paths {
             };
         };
         put?: never;
-        post?: never;
+        /** Take the tenant's ended prompts out of its history: `{delete: [prompt_id]}` or `{clear: true}` (their jobs stay at /v1) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        delete?: string[];
+                        clear?: boolean;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            responses: {
+                /** @description empty */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/free": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Accepted and ignored: the backends manage their own memory, shared by every tenant */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description empty */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -6056,6 +6303,11 @@ export interface components {
             error: {
                 code: string;
                 message: string;
+                /** @description workflow: the graph node that failed (its id and class_type), when the backend says */
+                node?: {
+                    id: string;
+                    type: string | null;
+                };
             } | null;
             metrics: {
                 queue_ms: number;
@@ -6231,7 +6483,7 @@ export interface components {
             height?: number;
             batch_size?: number;
             n_iter?: number;
-            seed?: number;
+            seed?: number | null;
             sampler_name?: string | null;
             sampler_index?: string | null;
             denoising_strength?: number;
@@ -6524,6 +6776,27 @@ export interface components {
         } & {
             [key: string]: unknown;
         }) | null;
+        ReplicateAccount: {
+            /** @enum {string} */
+            type: "user" | "organization";
+            username: string;
+            name: string;
+            github_url: null;
+        };
+        ReplicateDeployment: {
+            owner: string;
+            name: string;
+            current_release: {
+                number: number;
+                model: string;
+                version: string;
+                created_at: string;
+            } & {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        };
         ReplicateWebhookSecret: {
             key: string;
         };
