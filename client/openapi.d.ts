@@ -4765,7 +4765,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A prompt's history entry: `{}` until it ends */
+        /** A prompt's history entry: `{}` until it ends, and for a prompt the tenant does not have (as ComfyUI answers an unknown id) */
         get: {
             parameters: {
                 query?: never;
@@ -4779,15 +4779,6 @@ export interface paths {
             responses: {
                 /** @description `{<prompt_id>: {prompt, outputs, status, meta}}` or `{}` */
                 200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": unknown;
-                    };
-                };
-                /** @description no such prompt */
-                404: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4812,7 +4803,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's latest ended prompts, oldest first */
+        /** The tenant's prompts that ended last, in the order they ended */
         get: {
             parameters: {
                 query?: {
@@ -4836,7 +4827,68 @@ export interface paths {
             };
         };
         put?: never;
-        post?: never;
+        /** Take the tenant's ended prompts out of its history: `{delete: [prompt_id]}` or `{clear: true}` (their jobs stay at /v1) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        delete?: string[];
+                        clear?: boolean;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            responses: {
+                /** @description empty */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/free": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Accepted and ignored: the backends manage their own memory, shared by every tenant */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description empty */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -5025,7 +5077,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A prompt's history entry: `{}` until it ends */
+        /** A prompt's history entry: `{}` until it ends, and for a prompt the tenant does not have (as ComfyUI answers an unknown id) */
         get: {
             parameters: {
                 query?: never;
@@ -5039,15 +5091,6 @@ export interface paths {
             responses: {
                 /** @description `{<prompt_id>: {prompt, outputs, status, meta}}` or `{}` */
                 200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": unknown;
-                    };
-                };
-                /** @description no such prompt */
-                404: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -5072,7 +5115,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's latest ended prompts, oldest first */
+        /** The tenant's prompts that ended last, in the order they ended */
         get: {
             parameters: {
                 query?: {
@@ -5096,7 +5139,68 @@ export interface paths {
             };
         };
         put?: never;
-        post?: never;
+        /** Take the tenant's ended prompts out of its history: `{delete: [prompt_id]}` or `{clear: true}` (their jobs stay at /v1) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        delete?: string[];
+                        clear?: boolean;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            responses: {
+                /** @description empty */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/free": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Accepted and ignored: the backends manage their own memory, shared by every tenant */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description empty */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -6199,6 +6303,11 @@ export interface components {
             error: {
                 code: string;
                 message: string;
+                /** @description workflow: the graph node that failed (its id and class_type), when the backend says */
+                node?: {
+                    id: string;
+                    type: string | null;
+                };
             } | null;
             metrics: {
                 queue_ms: number;

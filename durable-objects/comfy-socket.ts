@@ -10,6 +10,7 @@ import { config } from "../src/config";
 import { feedRenderer, type JobNotice } from "../src/contracts/job-feed";
 import { CLIENT_ID_HEADER, type PromptState, type PromptTrackerRpc, type TrackedPrompt } from "../src/contracts/prompts";
 import type { Env } from "../src/env";
+import { HELD_SCHEMA, HeldEnds } from "./comfy-held-ends";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS prompts (
@@ -25,7 +26,7 @@ CREATE TABLE IF NOT EXISTS prompts (
 CREATE INDEX IF NOT EXISTS prompts_by_number ON prompts (number);
 CREATE INDEX IF NOT EXISTS prompts_by_state ON prompts (state, number);
 CREATE INDEX IF NOT EXISTS prompts_by_end ON prompts (ended_at);
-`;
+${HELD_SCHEMA}`;
 
 const DIALECT = "comfyui";
 const TERMINAL_EVENTS = new Set(["job.succeeded", "job.failed", "job.canceled"]);
@@ -44,6 +45,10 @@ const clientTag = (clientId: string): string => `client:${clientId}`;
 
 export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc {
   private schemaReady = false;
+  private readonly held = new HeldEnds(
+    () => this.sql,
+    (clientId, messages) => this.send(this.audience(clientId), messages),
+  );
 
   /** Tables made at the first write: an object only read (an unknown prompt id) stores nothing. */
   private get sql(): SqlStorage {
@@ -87,6 +92,16 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     return this.rows("SELECT * FROM prompts ORDER BY number DESC LIMIT ?", limit).map(tracked);
   }
 
+  async latestEnded(limit: number): Promise<TrackedPrompt[]> {
+    return this.rows("SELECT * FROM prompts WHERE ended_at IS NOT NULL ORDER BY ended_at DESC, number DESC LIMIT ?", limit).map(tracked);
+  }
+
+  async forgetEnded(promptIds: string[] | "all"): Promise<void> {
+    if (!this.hasTables()) return;
+    if (promptIds === "all") this.sql.exec("DELETE FROM prompts WHERE state = 'ended'");
+    else for (const id of promptIds) this.sql.exec("DELETE FROM prompts WHERE state = 'ended' AND prompt_id = ?", id);
+  }
+
   async active(limit: number): Promise<TrackedPrompt[]> {
     return this.rows("SELECT * FROM prompts WHERE state != 'ended' ORDER BY number LIMIT ?", limit).map(tracked);
   }
@@ -95,18 +110,19 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     if (!this.hasTables()) return;
     const changed = this.sql.exec("UPDATE prompts SET state = 'ended', ended_at = ? WHERE run_id = ? AND state != 'ended'", Date.now(), runId).rowsWritten;
     if (!changed) return;
+    this.held.release();
     await this.scheduleAlarm();
     this.broadcastStatus();
   }
 
   // ---- the one alarm: the sockets' heartbeat, and an ended prompt forgotten with its job after RETENTION_S ----
 
-  /** Sets the alarm for the sooner of the next heartbeat (prompts unfinished, sockets open) and the oldest ended prompt's forgetting. */
+  /** Sets the alarm for the soonest of the next heartbeat (prompts unfinished, sockets open), the oldest ended prompt's forgetting and a held end's last moment. */
   private async scheduleAlarm(): Promise<void> {
     const oldest = this.sql.exec<{ at: number | null }>("SELECT MIN(ended_at) AS at FROM prompts WHERE ended_at IS NOT NULL").one().at;
     const forget = oldest === null ? Infinity : oldest + config.retentionMs(this.env);
     const beat = this.queueRemaining() > 0 && this.ctx.getWebSockets().length > 0 ? Date.now() + HEARTBEAT_MS : Infinity;
-    const due = Math.min(forget, beat);
+    const due = Math.min(forget, beat, this.held.due() ?? Infinity);
     if (due === Infinity) return;
     const set = await this.ctx.storage.getAlarm();
     if (set === null || set > due) await this.ctx.storage.setAlarm(due);
@@ -119,6 +135,7 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
       Date.now() - config.retentionMs(this.env),
       FORGET_BATCH,
     );
+    this.held.release();
     if (this.queueRemaining() > 0) this.broadcastStatus();
     await this.scheduleAlarm();
   }
@@ -129,15 +146,17 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     const row = this.rows("SELECT * FROM prompts WHERE run_id = ?", notice.snapshot.job.id)[0];
     const renderer = feedRenderer(DIALECT);
     if (!row || !renderer) return;
-    const { messages, node } = renderer.notice(notice, { id: row.prompt_id, node: row.node });
+    const { messages, closing, node } = renderer.notice(notice, { id: row.prompt_id, node: row.node });
     const types = new Set(notice.events.map((e) => e.type));
     const state: PromptState = [...types].some((t) => TERMINAL_EVENTS.has(t)) ? "ended" : types.has("job.started") && row.state === "queued" ? "running" : row.state;
-    if (row.state !== "ended") {
-      this.sql.exec("UPDATE prompts SET state = ?, node = ?, ended_at = ? WHERE run_id = ?", state, node, state === "ended" ? Date.now() : null, row.run_id);
-      if (state === "ended") await this.scheduleAlarm();
+    if (row.state !== "ended") this.sql.exec("UPDATE prompts SET state = ?, node = ?, ended_at = ? WHERE run_id = ?", state, node, state === "ended" ? Date.now() : null, row.run_id);
+    this.send(this.audience(row.client_id), messages);
+    // Marked ended first: this prompt no longer holds back another's end, nor its own.
+    this.held.close(row, closing);
+    if (state === "ended" && row.state !== "ended") {
+      this.held.release();
+      await this.scheduleAlarm();
     }
-    // A prompt queued without a client id is news to every socket of the tenant, as ComfyUI broadcasts it.
-    this.send(this.ctx.getWebSockets(row.client_id ? clientTag(row.client_id) : undefined), messages);
     if (state !== row.state) this.broadcastStatus();
   }
 
@@ -163,6 +182,11 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     } catch {
       // Already closed by the client.
     }
+  }
+
+  /** A prompt queued without a client id is news to every socket of the tenant, as ComfyUI broadcasts it. */
+  private audience(clientId: string | null): WebSocket[] {
+    return this.ctx.getWebSockets(clientId ? clientTag(clientId) : undefined);
   }
 
   private queueRemaining(): number {

@@ -15,6 +15,7 @@ import type { Settler } from "./settle";
 import type { Slots } from "./slots";
 import { parseInput } from "./tables";
 import { fullInput } from "./view";
+import { readCredentials } from "./credentials";
 
 export type Resumable = BackendAdapter & Required<Pick<BackendAdapter, "resume">>;
 export const canResume = (adapter: BackendAdapter): adapter is Resumable => adapter.resume !== undefined;
@@ -63,6 +64,7 @@ export class AttemptCall {
         inputImages,
         callbackUrl: `${input.public_base_url}/internal/callbacks/${encodeURIComponent(jobId)}/${n}/${token}`,
         callbackSecret: token,
+        credentials: readCredentials(ctx.storage),
         taskId: taskIdOf(jobId, n),
         signal: bound.signal,
         images,

@@ -18,6 +18,7 @@ import { AttemptRunner } from "./runner";
 import { Settler } from "./settle";
 import { RENEW_MS, Slots } from "./slots";
 import { finish } from "./transitions";
+import { keepCredentials } from "./credentials";
 import { SubscriberFeed } from "./subscriber";
 import { linesOf } from "./tables";
 import { snapshot } from "./view";
@@ -83,10 +84,11 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
   async create(raw: CreateJob): Promise<{ snapshot: JobSnapshot; created: boolean }> {
     const existing = this.ledger.row();
     if (existing) return { snapshot: await this.snapshot(existing), created: false };
-    const input = CreateJobSchema.parse(raw);
+    const { credentials, ...input } = CreateJobSchema.parse(raw);
     // Before anything is written, so that its request does not wait for the creation's commit.
     this.runner.open(input);
     this.ledger.create(input, input.created_at ?? Date.now());
+    keepCredentials(this.ctx.storage, credentials);
     await this.reschedule(true);
     // The answer shows the job as created; its dispatch starts after.
     const created = await this.snapshot(this.ledger.mustRow());

@@ -14,6 +14,7 @@ import { writeS3Outputs } from "./s3";
 import type { Slots } from "./slots";
 import { parseInput, triedOf, type AttemptRow, type StoredOutput } from "./tables";
 import { finish } from "./transitions";
+import { readCredentials } from "./credentials";
 import { withDeadline } from "../../src/lib/deadline";
 
 /** Image n of a batch has seed + n, as A1111 numbers them; an upscale has no seed, nor has a workflow (its graph has its own). */
@@ -96,7 +97,9 @@ export class Settler {
     }
     const f = outcome.failure;
     // The backend's own words go to the operator's log only; tenants see what Easel wrote.
-    if (f.detail) console.warn(`backend ${name} attempt failed (${f.code}): ${redact(f.detail, [backend?.api_key, backend?.password])}`);
+    // A backend may echo what it was sent: the job's credentials are struck from the log too.
+    const secrets = [backend?.api_key, backend?.password, ...Object.values(readCredentials(this.room.ctx.storage) ?? {})];
+    if (f.detail) console.warn(`backend ${name} attempt failed (${f.code}): ${redact(f.detail, secrets)}`);
     // The attempt's end and what follows it (the job's end, or its next dispatch) are one
     // transaction: a restart between them would leave a job running with nothing to run.
     const failedAttempt = () => {
@@ -104,7 +107,7 @@ export class Settler {
       ledger.event("attempt.failed", { attempt: n, backend: name, code: f.code, message: f.message }, Date.now());
     };
     if (!f.retryable) {
-      await finish(this.room, "failed", { code: f.code, message: f.message }, [], { guard: () => current() !== undefined, also: failedAttempt });
+      await finish(this.room, "failed", { code: f.code, message: f.message, ...(f.node ? { node: f.node } : {}) }, [], { guard: () => current() !== undefined, also: failedAttempt });
       this.room.followUps.add(() => release("neutral"));
       return;
     }

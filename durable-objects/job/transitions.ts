@@ -4,6 +4,7 @@
  */
 import { renderWebhookBody } from "../../src/contracts/renderers";
 import type { JobError, WebhookEventType } from "../../src/schemas/job";
+import { dropCredentials } from "./credentials";
 import { indexObject } from "../../src/tenant-shards";
 import { serializeWithSlots } from "../../src/webhooks/body-slots";
 import { canTransition } from "./ledger";
@@ -57,6 +58,7 @@ export async function finish(
   ledger.transaction(() => {
     opts.also?.();
     ledger.end(status, now, error, outputs, webhook);
+    dropCredentials(room.ctx.storage);
   });
   // The index hears of the end before the client can (the webhook, a cancel's answer): a receiver
   // that submits its next job from its handler must not find this one still counted as active.

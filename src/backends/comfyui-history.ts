@@ -5,7 +5,7 @@
 import type { BackendConfig } from "../config";
 import { failed } from "./http";
 import { comfyHeaders } from "./comfyui-api";
-import type { ImageStore, Outcome } from "./types";
+import type { FailedNode, ImageStore, Outcome } from "./types";
 import type { StoredImage } from "../storage/images";
 import { withDeadline } from "../lib/deadline";
 
@@ -71,9 +71,9 @@ export function errorEnd(data: Record<string, unknown>): PromptEnd {
  * fault and fails over, counted against it, unless it ran out of memory (which the job's size can
  * bring about anywhere, so it fails over without counting).
  */
-export function nodeFailure(message: string, canonical: boolean): Outcome {
+export function nodeFailure(message: string, canonical: boolean, node?: FailedNode): Outcome {
   const text = message.slice(0, 1000);
-  if (!canonical) return failed("backend_error", text, false);
+  if (!canonical) return { kind: "failed", failure: { code: "backend_error", message: text, retryable: false, ...(node ? { node } : {}) } };
   return /out ?of ?memory|OutOfMemoryError/i.test(message) ? failed("out_of_memory", "the backend ran out of GPU memory", true, text) : failed("backend_failed", text, true);
 }
 
@@ -85,7 +85,7 @@ export async function endOutcome(config: BackendConfig, end: PromptEnd, ctx: { e
   if (end.kind === "interrupted") return failed("interrupted", "the prompt was interrupted on the backend", true);
   if (end.kind === "error") {
     const where = end.node ? `node ${end.node}${end.nodeType ? ` (${end.nodeType})` : ""}: ` : "";
-    return nodeFailure(`${where}${end.message}`, ctx.expected !== undefined);
+    return nodeFailure(`${where}${end.message}`, ctx.expected !== undefined, end.node ? { id: end.node, type: end.nodeType || null } : undefined);
   }
   const list = ctx.expected === undefined ? end.outputs : end.outputs.slice(0, ctx.expected);
   if (list.length === 0) return failed("backend_failed", "the prompt ran but saved no image", ctx.expected !== undefined);

@@ -39,8 +39,10 @@ export function summarizeNodeErrors(body: Record<string, unknown> | undefined): 
  * or its own on a ComfyUI older than `/prompt`'s `prompt_id` field). A cut connection is sent again
  * only when ComfyUI shows it never got it (its history and queue, by prompt_id and client id).
  */
-export async function queuePrompt(config: BackendConfig, prompt: Workflow, ids: { promptId: string; clientId: string }, signal: AbortSignal): Promise<{ queued: string } | Outcome> {
-  const body = JSON.stringify({ prompt, client_id: ids.clientId, prompt_id: ids.promptId });
+export async function queuePrompt(config: BackendConfig, prompt: Workflow, ids: { promptId: string; clientId: string; extraData?: Record<string, unknown> }, signal: AbortSignal): Promise<{ queued: string } | Outcome> {
+  const extra = ids.extraData && Object.keys(ids.extraData).length ? { extra_data: ids.extraData } : {};
+  // ComfyUI puts client_id into extra_data itself; it is Easel's own, whatever the client's extra_data says.
+  const body = JSON.stringify({ prompt, client_id: ids.clientId, prompt_id: ids.promptId, ...extra });
   const res = await callBackend(
     `${config.url}/prompt`,
     { method: "POST", headers: { ...comfyHeaders(config), "content-type": "application/json" }, body },

@@ -45,7 +45,9 @@ export class ComfyUIAdapter implements BackendAdapter {
     // The socket opens first, so no message of the prompt goes by unheard.
     const socket = await PromptSocket.open(this.config, { clientId, promptId }, plan.samplers, req.onProgress, req.signal);
     try {
-      const queued = await queuePrompt(this.config, withUploadNames(plan.prompt, names), { promptId, clientId }, req.signal);
+      // What the graph's nodes read of the request (extra_pnginfo, Comfy.org's credentials for API nodes).
+      const extraData = { ...req.spec.extra_data, ...req.credentials };
+      const queued = await queuePrompt(this.config, withUploadNames(plan.prompt, names), { promptId, clientId, extraData }, req.signal);
       if (!("queued" in queued)) return queued;
       socket?.follow(queued.queued);
       return await this.follow(queued.queued, req.taskId, { socket, expected: plan.outputs, images: req.images, signal: req.signal });

@@ -27,7 +27,9 @@ export class RunPodComfyUIAdapter implements BackendAdapter {
     const plan = comfyPlan(req, { checkpoints: this.config.models ?? [], upscaleModels: [], listed: false });
     if (!("prompt" in plan)) return { kind: "failed", failure: plan };
     const images = plan.uploads.map((u) => ({ name: u.name, image: bytesToBase64(u.bytes) }));
-    const body = { input: { workflow: plan.prompt, ...(images.length ? { images } : {}) }, webhook: req.callbackUrl };
+    // worker-comfyui takes of extra_data only the Comfy.org API key (it puts it there itself).
+    const key = req.credentials?.api_key_comfy_org;
+    const body = { input: { workflow: plan.prompt, ...(images.length ? { images } : {}), ...(key ? { comfy_org_api_key: key } : {}) }, webhook: req.callbackUrl };
     // As for RunPod's A1111 worker: a cut `/run` is never sent again (its callback is awaited instead).
     const res = await callBackend(`${this.config.url}/run`, { method: "POST", headers: runpodHeaders(this.config), body: JSON.stringify(body) }, CALL_TIMEOUT_MS, req.signal, cannotAsk);
     if (!res.ok) return res.outcome;

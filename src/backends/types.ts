@@ -1,5 +1,5 @@
 import type { BackendConfig } from "../config";
-import type { GenerationSpec } from "../jobs/spec";
+import type { BackendCredentials, GenerationSpec } from "../jobs/spec";
 import type { ImageStore, StoredImage } from "../storage/images";
 
 export type { ImageStore };
@@ -18,6 +18,8 @@ export interface GenerationRequest {
   callbackUrl: string;
   /** Shared secret for backends that sign their callbacks (Cerebrium). */
   callbackSecret: string;
+  /** Credentials the job hands its backend (Comfy.org's, for ComfyUI's API nodes): sent, never logged. */
+  credentials?: BackendCredentials;
   signal: AbortSignal;
   images: ImageStore;
   /**
@@ -72,6 +74,13 @@ export interface BackendFailure {
   detail?: string;
   /** True when another backend might do better: try the next one. */
   retryable: boolean;
+  /** The graph node that failed, where the backend says (a ComfyUI execution_error's node_id and class_type). */
+  node?: FailedNode;
+}
+
+export interface FailedNode {
+  id: string;
+  type: string | null;
 }
 
 export type Outcome =

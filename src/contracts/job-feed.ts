@@ -28,9 +28,21 @@ export interface FollowedJob {
   node: string | null;
 }
 
+/** What a notice makes for the job's clients. */
+export interface RenderedNotice {
+  messages: string[];
+  /**
+   * The messages that close a job that succeeded, after `messages`. A client that expects the
+   * server to run one job at a time takes them as the end of whichever job it waits for (ComfyUI's
+   * `execution_success`), so the subscriber holds them while another job of that client runs.
+   */
+  closing: string[];
+  /** The node now running. */
+  node: string | null;
+}
+
 export interface FeedRenderer {
-  /** The messages a notice makes, and the node now running. */
-  notice(notice: JobNotice, followed: FollowedJob): { messages: string[]; node: string | null };
+  notice(notice: JobNotice, followed: FollowedJob): RenderedNotice;
   /** The queue's state as the dialect's clients are told of it; `sid` names the client on connect. */
   status(queueRemaining: number, sid?: string): string;
 }

@@ -24,6 +24,10 @@ export interface PromptTrackerRpc extends JobSubscriberRpc {
   lookup(promptId: string): Promise<TrackedPrompt | null>;
   /** The latest prompts, newest first. */
   latest(limit: number): Promise<TrackedPrompt[]>;
+  /** The prompts that ended last, the last first: ComfyUI's history is kept in the order prompts end. */
+  latestEnded(limit: number): Promise<TrackedPrompt[]>;
+  /** Forgets ended prompts (all, or those named): they leave the history; their jobs stay. */
+  forgetEnded(promptIds: string[] | "all"): Promise<void>;
   /** Prompts not ended, oldest first. */
   active(limit: number): Promise<TrackedPrompt[]>;
   /** Marks a prompt ended whose end notice went missing (its job says it ended). */

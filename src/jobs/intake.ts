@@ -18,7 +18,7 @@ import { admitJob, checkRate } from "./limits";
 import { requireKnownModel } from "./models";
 import type { JobSnapshot } from "./results";
 import { mintRunId } from "./run-id";
-import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type Dialect, type GenerationSpec, type Workflow } from "./spec";
+import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type BackendCredentials, type Dialect, type GenerationSpec, type Workflow } from "./spec";
 import { checkImageNames, checkLoadedFiles, checkedWorkflow, readInputImages, type InputImage } from "./workflow-inputs";
 import { workflowBackends } from "./workflow-routing";
 
@@ -54,6 +54,10 @@ export interface IntakeRequest {
   /** Seconds the job may run once started (see CreateJobSchema). */
   run_timeout_s?: number;
   a1111_extra?: Record<string, unknown>;
+  /** A `workflow` job's ComfyUI `extra_data`, sent to the backend with the graph. */
+  extra_data?: Record<string, unknown>;
+  /** Sent to the backend with the job, never stored with it (see CreateJob's `credentials`). */
+  credentials?: BackendCredentials;
   /** A `workflow` job's ComfyUI API-format graph, as the client sent it (checked here). */
   workflow?: unknown;
   /** A `workflow` job's input images, under the names its graph loads them by. */
@@ -326,6 +330,7 @@ async function createJob(env: Env, opts: IntakeOptions, made: CheckedRun & { cre
     model: req.model,
     upscale: upscale ? { scale: req.scale, upscaler: req.upscaler } : undefined,
     a1111_extra: req.a1111_extra,
+    extra_data: workflow ? req.extra_data : undefined,
     workflow: workflow?.graph,
     input_images: input_images.length ? input_images : undefined,
   };
@@ -347,6 +352,7 @@ async function createJob(env: Env, opts: IntakeOptions, made: CheckedRun & { cre
     dialect_data: passThrough.dialect_data,
     subscriber: opts.subscriber,
     pass_through_key: passThrough.key,
+    credentials: req.credentials,
     output_prefix: opts.outputLocation === undefined ? defaultOutputPrefix(runId) : chosenOutputPrefix(opts.tenant, opts.outputLocation),
     s3_output: opts.s3Output,
     public_base_url: opts.publicBaseUrl,

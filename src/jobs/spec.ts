@@ -37,7 +37,12 @@ export const GenerationSpecSchema = z.object({
   input_images: z.array(z.object({ name: z.string(), key: z.string() })).optional(),
   /** Extra A1111 fields a dialect passes through untouched (alwayson_scripts, override_settings...). */
   a1111_extra: z.record(z.string(), z.unknown()).optional(),
+  /** A `workflow` job's ComfyUI `extra_data` for the backend's `/prompt` (`extra_pnginfo`...): never Easel's own keys nor credentials. */
+  extra_data: z.record(z.string(), z.unknown()).optional(),
 });
+
+/** Comfy.org's credentials for ComfyUI's API nodes, as ComfyUI reads them from `extra_data`. */
+export const BackendCredentialsSchema = z.object({ api_key_comfy_org: z.string().optional(), auth_token_comfy_org: z.string().optional() });
 
 /** Everything the job Durable Object needs to create a job. */
 export const CreateJobSchema = z.object({
@@ -67,6 +72,8 @@ export const CreateJobSchema = z.object({
   subscriber: z.string().optional(),
   /** R2 key of `{a1111_extra, dialect_data}` when those were too large to keep with the job. */
   pass_through_key: z.string().optional(),
+  /** Handed to the backend with the job, but kept apart from its input (durable-objects/job/credentials.ts) and dropped at its end. */
+  credentials: BackendCredentialsSchema.optional(),
   /** Outputs are also written to this S3 bucket, with a manifest, in SD-on-EKS's layout. */
   s3_output: S3OutputSchema.optional(),
   /** R2 prefix under which outputs are written as image_<n>.png. */
@@ -79,8 +86,10 @@ export const CreateJobSchema = z.object({
 export type Dialect = z.infer<typeof DialectSchema>;
 export type GenerationSpec = z.infer<typeof GenerationSpecSchema>;
 export type Workflow = z.infer<typeof WorkflowSchema>;
+export type BackendCredentials = z.infer<typeof BackendCredentialsSchema>;
 export type CreateJob = z.input<typeof CreateJobSchema>;
-export type StoredJobInput = z.output<typeof CreateJobSchema>;
+/** What the job keeps of its creation: everything but the credentials, which never join it. */
+export type StoredJobInput = Omit<z.output<typeof CreateJobSchema>, "credentials">;
 
 export const DEFAULTS = { steps: 30, guidance_scale: 7.5, strength: 0.7, width: 512, height: 512, samples: 1 } as const;
 export const DEFAULT_WEBHOOK_EVENTS = ["job.succeeded", "job.failed", "job.canceled"] as const;

@@ -147,7 +147,11 @@ export const OutputSchema = z.object({
   node_id: z.string().optional().openapi({ description: "workflow: the id of the graph node that saved this image" }),
 });
 
-export const JobErrorSchema = z.object({ code: z.string(), message: z.string() });
+export const JobErrorSchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  node: z.object({ id: z.string(), type: z.string().nullable() }).optional().openapi({ description: "workflow: the graph node that failed (its id and class_type), when the backend says" }),
+});
 
 export const JobProgressSchema = z
   .object({

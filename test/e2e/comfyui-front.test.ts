@@ -210,6 +210,25 @@ describe("the ComfyUI front over raw HTTP and WebSocket", () => {
     expect(delivery.json).toMatchObject({ prompt_id: promptId, status: { status_str: "success" }, outputs: { "9": { images: [{ filename: image?.filename }] } } });
   });
 
+  it("sends the prompt's extra_data to the backend, Comfy.org's credentials too, but never shows those back: history, queue, webhook, /v1", async () => {
+    const marker = crypto.randomUUID();
+    const extra_data = { extra_pnginfo: { workflow: { marker } }, api_key_comfy_org: "comfyui-SECRET-KEY", auth_token_comfy_org: "SECRET-TOKEN", webhook: `${receiver.url}/extra` };
+    const res = await post("/prompt", { prompt: txt2img("extra", 8), client_id: "extra", extra_data });
+    const { prompt_id } = (await res.json()) as { prompt_id: string };
+    const queueText = JSON.stringify(await (await get("/queue")).json());
+    expect(queueText).toContain(marker);
+    const entry = await historyOf(prompt_id);
+    expect(entry.prompt[3]).toEqual({ extra_pnginfo: { workflow: { marker } }, webhook: `${receiver.url}/extra`, client_id: "extra" });
+    const delivery = await receiver.waitFor((d) => d.path === "/extra", 30_000);
+    const runId = res.headers.get("x-easel-run-id") ?? "";
+    const v1 = [await get(`/v1/jobs/${runId}`), await get(`/v1/jobs/${runId}/events`)];
+    const shown = [queueText, JSON.stringify(entry), JSON.stringify(delivery.json), ...(await Promise.all(v1.map((r) => r.text())))];
+    for (const text of shown) expect(text).not.toContain("SECRET");
+    // The backend got them all, with its own client id, but not Easel's webhook (the simulator keeps extra_data as sent).
+    const onBackend = Object.values((await (await fetch(`${sim.url}/history`)).json()) as Record<string, Entry>).find((e) => JSON.stringify(e.prompt[3]).includes(marker));
+    expect(onBackend?.prompt[3]).toEqual({ extra_pnginfo: { workflow: { marker } }, api_key_comfy_org: "comfyui-SECRET-KEY", auth_token_comfy_org: "SECRET-TOKEN", client_id: expect.any(String) });
+  });
+
   it("never lets a graph load a file the shared backend holds for another job: its uploads or its outputs", async () => {
     const form = new FormData();
     form.append("image", new Blob([encodePng(8, 8, () => [1, 2, 3])]), "private.png");
@@ -260,7 +279,9 @@ describe("the ComfyUI front over raw HTTP and WebSocket", () => {
       const { prompt_id } = (await res.json()) as { prompt_id: string };
       // While it waits or runs: its history is `{}` to its tenant, and it is nobody else's to see or stop.
       expect(await (await get(`/history/${prompt_id}`)).json()).toEqual({});
-      expect((await get(`/history/${prompt_id}`, OTHER)).status).toBe(404);
+      // To another tenant it is as an id nobody has: ComfyUI's 200 {}.
+      const unknown = await get(`/history/${prompt_id}`, OTHER);
+      expect([unknown.status, await unknown.json()]).toEqual([200, {}]);
       const theirQueue = (await (await get("/queue", OTHER)).json()) as { queue_running: unknown[][]; queue_pending: unknown[][] };
       expect([...theirQueue.queue_running, ...theirQueue.queue_pending].map((item) => item[1])).not.toContain(prompt_id);
       expect((await post("/interrupt", { prompt_id }, OTHER)).status).toBe(200);
@@ -271,7 +292,9 @@ describe("the ComfyUI front over raw HTTP and WebSocket", () => {
       const entry = await historyOf(prompt_id);
       expect(entry.status.status_str).toBe("success");
       const file = entry.outputs["9"]?.images[0]?.filename ?? "";
-      expect((await get(`/history/${prompt_id}`, OTHER)).status).toBe(404);
+      expect(await (await get(`/history/${prompt_id}`, OTHER)).json()).toEqual({});
+      expect((await post("/history", { delete: [prompt_id] }, OTHER)).status).toBe(200);
+      expect((await post("/history", { clear: true }, OTHER)).status).toBe(200);
       expect(Object.keys((await (await get("/history?max_items=50", OTHER)).json()) as object)).not.toContain(prompt_id);
       expect((await get(`/view?filename=${file}&type=output`, OTHER)).status).toBe(404);
       expect((await get(`/v1/jobs/${prompt_id}`, OTHER)).status).toBe(404);

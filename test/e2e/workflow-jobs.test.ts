@@ -163,6 +163,8 @@ describe("workflow jobs on a ComfyUI backend", () => {
       expect(ended.status).toBe("failed");
       expect(ended.error?.code).toBe("backend_error");
       expect(ended.error?.message).toContain("simulated backend failure");
+      // The node ComfyUI said failed (the simulator fails the sampler), for the ComfyUI front's execution_error.
+      expect(ended.error).toMatchObject({ node: { id: "3", type: "KSampler" } });
       expect(await prompts()).toBe(before + 1);
     } finally {
       await sim.config({ comfyui: { errorRate: 0 } });

@@ -3,7 +3,7 @@
  * tenant's object that holds the sockets (durable-objects/comfy-socket.ts), and the history entry
  * as the `extra_data.webhook` body.
  */
-import { registerFeedRenderer, type FeedRenderer, type FollowedJob, type JobNotice } from "../../contracts/job-feed";
+import { registerFeedRenderer, type FeedRenderer, type FollowedJob, type JobNotice, type RenderedNotice } from "../../contracts/job-feed";
 import { registerWebhookRenderer } from "../../contracts/renderers";
 import type { Workflow } from "../../jobs/spec";
 import { executionError, historyOutputs, historyWebhook } from "./translate";
@@ -13,9 +13,10 @@ const firstNode = (graph: Workflow): string | undefined => Object.keys(graph).fi
 
 const message = (type: string, data: Record<string, unknown>): string => JSON.stringify({ type, data });
 
-function noticeMessages(notice: JobNotice, followed: FollowedJob): { messages: string[]; node: string | null } {
+function noticeMessages(notice: JobNotice, followed: FollowedJob): RenderedNotice {
   const prompt_id = followed.id;
   const messages: string[] = [];
+  const closing: string[] = [];
   let node = followed.node;
   const ended = () => messages.push(message("executing", { node: null, prompt_id }));
   for (const event of notice.events) {
@@ -40,17 +41,18 @@ function noticeMessages(notice: JobNotice, followed: FollowedJob): { messages: s
         messages.push(message("executing", { node: id, display_node: id, prompt_id }));
         messages.push(message("executed", { node: id, display_node: id, output, prompt_id }));
       }
-      messages.push(message("execution_success", { prompt_id, timestamp }));
-      ended();
+      // ComfyUI ends a prompt with these two, and runs the next only after: the SDK's CallWrapper
+      // takes any execution_success as the end of its own prompt, whatever its prompt_id.
+      closing.push(message("execution_success", { prompt_id, timestamp }), message("executing", { node: null, prompt_id }));
     } else if (event.type === "job.failed") {
-      messages.push(message("execution_error", { ...executionError(notice.snapshot, timestamp), prompt_id, node_id: node, node_type: null }));
+      messages.push(message("execution_error", { ...executionError(notice.snapshot, timestamp, node), prompt_id }));
       ended();
     } else if (event.type === "job.canceled") {
       messages.push(message("execution_interrupted", { prompt_id, node_id: node, node_type: null, executed: [], timestamp }));
       ended();
     }
   }
-  return { messages, node };
+  return { messages, closing, node };
 }
 
 export const statusMessage = (queueRemaining: number, sid?: string): string =>

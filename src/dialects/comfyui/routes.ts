@@ -20,6 +20,7 @@ import { nodeDefinitions } from "./info";
 import { promptProblem } from "./validate";
 import { promptSnapshot, tracker, trackerName, uploadedInputs } from "./prompts";
 import { PROMPT_FIELD, PROMPT_ID, PromptRequestSchema, comfyError, graphError, historyEntry, promptData, queueItem, type PromptRequest } from "./translate";
+import { splitExtraData } from "./extra-data";
 
 /** A prompt whose job does not exist this long after it was numbered never got one. */
 const UNBORN_MS = 60_000;
@@ -52,10 +53,10 @@ async function queuePrompt(c: Context<AppEnv>, body: PromptRequest) {
   const runId = await mintRunId(env);
   const promptId = body.prompt_id ?? runId;
   const clientId = body.client_id ?? null;
-  const extra = body.extra_data ?? {};
-  const extra_data = clientId === null ? extra : { ...extra, client_id: clientId };
-  const webhook = extra.webhook;
-  if (webhook !== undefined && typeof webhook !== "string") return c.json(comfyError("invalid_prompt", "extra_data.webhook must be a URL string", "extra_data.webhook"), 400);
+  const split = splitExtraData(body.extra_data ?? {});
+  if ("error" in split) return c.json(split.error, 400);
+  const { shown, forwarded, credentials, webhook } = split;
+  const extra_data = clientId === null ? shown : { ...shown, client_id: clientId };
   // Checked as ComfyUI checks it when every backend that runs graphs said what its nodes are.
   const nodes = await nodeDefinitions(env);
   const refused = nodes.complete ? promptProblem(nodes.defs, graph) : undefined;
@@ -73,7 +74,7 @@ async function queuePrompt(c: Context<AppEnv>, body: PromptRequest) {
   try {
     await submitJob(
       env,
-      { type: "workflow", workflow: inputs.graph, images: inputs.images.length ? inputs.images : undefined, webhook },
+      { type: "workflow", workflow: inputs.graph, images: inputs.images.length ? inputs.images : undefined, webhook, extra_data: forwarded, credentials },
       {
         tenant,
         dialect: "comfyui",
@@ -110,8 +111,6 @@ async function activePrompts(env: Env, tenant: string): Promise<JobSnapshot[]> {
   return found.flatMap(({ s }) => (s && !TERMINAL.has(s.job.status) ? [s] : []));
 }
 
-const notFound = () => new EaselError(404, "not_found", "no such prompt");
-
 for (const base of BASES) {
   comfyui.openapi(
     createRoute({
@@ -136,18 +135,20 @@ for (const base of BASES) {
       method: "get",
       path: `${base}/history/{prompt_id}`,
       tags,
-      summary: "A prompt's history entry: `{}` until it ends",
+      summary: "A prompt's history entry: `{}` until it ends, and for a prompt the tenant does not have (as ComfyUI answers an unknown id)",
       middleware: [comfyAuth] as const,
       request: { params: z.object({ prompt_id: z.string() }) },
-      responses: { 200: json("`{<prompt_id>: {prompt, outputs, status, meta}}` or `{}`"), 404: json("no such prompt") },
+      responses: { 200: json("`{<prompt_id>: {prompt, outputs, status, meta}}` or `{}`") },
     }),
     async (c) => {
       const { prompt_id } = c.req.valid("param");
-      // An id no prompt can have is not found, like every other unknown one: a read never answers 422.
-      if (prompt_id.length > MAX_PROMPT_ID_CHARS) throw notFound();
+      // An id no prompt can have reads nothing: a read never answers 422, and ComfyUI answers {}.
+      if (prompt_id.length > MAX_PROMPT_ID_CHARS) return c.json({}, 200);
       const snapshot = await promptSnapshot(c.env, c.var.tenant, prompt_id);
-      if (!snapshot) throw notFound();
-      return c.json(TERMINAL.has(snapshot.job.status) ? { [prompt_id]: historyEntry(snapshot) } : {}, 200);
+      if (!snapshot || !TERMINAL.has(snapshot.job.status)) return c.json({}, 200);
+      // A prompt taken out of the history (POST /history) keeps its job, but no entry.
+      if (!PROMPT_ID.test(prompt_id) && !(await tracker(c.env, c.var.tenant).lookup(prompt_id))) return c.json({}, 200);
+      return c.json({ [prompt_id]: historyEntry(snapshot) }, 200);
     },
   );
 
@@ -156,18 +157,50 @@ for (const base of BASES) {
       method: "get",
       path: `${base}/history`,
       tags,
-      summary: "The tenant's latest ended prompts, oldest first",
+      summary: "The tenant's prompts that ended last, in the order they ended",
       middleware: [comfyAuth] as const,
       request: { query: z.object({ max_items: z.coerce.number().int().min(1).optional() }) },
       responses: { 200: json("`{<prompt_id>: entry, ...}`") },
     }),
     async (c) => {
       const limit = Math.min(c.req.valid("query").max_items ?? MAX_LISTED, MAX_LISTED);
-      const latest = await tracker(c.env, c.var.tenant).latest(limit);
+      // As ComfyUI's get_history: the last N entries of a history kept in the order prompts end.
+      const latest = await tracker(c.env, c.var.tenant).latestEnded(limit);
       const snapshots = await Promise.all(latest.reverse().map((p) => snapshotFor(c.env, p.run_id, c.var.tenant)));
       const ended = snapshots.filter((s): s is JobSnapshot => s !== undefined && TERMINAL.has(s.job.status));
       return c.json(Object.fromEntries(ended.map((s) => [promptData(s).prompt_id, historyEntry(s)])), 200);
     },
+  );
+
+  comfyui.openapi(
+    createRoute({
+      method: "post",
+      path: `${base}/history`,
+      tags,
+      summary: "Take the tenant's ended prompts out of its history: `{delete: [prompt_id]}` or `{clear: true}` (their jobs stay at /v1)",
+      middleware: [comfyAuth] as const,
+      request: { body: { content: { "application/json": { schema: z.looseObject({ delete: z.array(z.string().max(MAX_PROMPT_ID_CHARS)).max(MAX_LISTED).optional(), clear: z.boolean().optional() }) } }, required: true } },
+      responses: { 200: { description: "empty" } },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const t = tracker(c.env, c.var.tenant);
+      if (body.clear) await t.forgetEnded("all");
+      if (body.delete?.length) await t.forgetEnded(body.delete);
+      return c.body(null, 200);
+    },
+  );
+
+  comfyui.openapi(
+    createRoute({
+      method: "post",
+      path: `${base}/free`,
+      tags,
+      summary: "Accepted and ignored: the backends manage their own memory, shared by every tenant",
+      middleware: [comfyAuth] as const,
+      responses: { 200: { description: "empty" } },
+    }),
+    (c) => c.body(null, 200),
   );
 
   comfyui.openapi(

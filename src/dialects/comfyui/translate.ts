@@ -149,12 +149,13 @@ function statusMessages(snapshot: JobSnapshot): [string, Record<string, unknown>
   return messages;
 }
 
-export function executionError(snapshot: JobSnapshot, timestamp: number): Record<string, unknown> {
+/** ComfyUI's execution_error: the failing node as the backend named it, else `running` (the node last reported running). */
+export function executionError(snapshot: JobSnapshot, timestamp: number, running: string | null = null): Record<string, unknown> {
   const { job } = snapshot;
   return {
     prompt_id: promptData(snapshot).prompt_id,
-    node_id: null,
-    node_type: null,
+    node_id: job.error?.node?.id ?? running,
+    node_type: job.error?.node?.type ?? null,
     executed: [],
     exception_message: job.error?.message ?? "the prompt failed",
     exception_type: job.error?.code ?? "error",

@@ -29,7 +29,8 @@ describe("ComfyUI history reading", () => {
     const ctx = { images: memoryStore(), signal: AbortSignal.timeout(1000) };
     expect(await endOutcome(config, { kind: "error", node: "3", nodeType: "KSampler", message: "boom" }, ctx)).toEqual({
       kind: "failed",
-      failure: { code: "backend_error", message: "node 3 (KSampler): boom", retryable: false },
+      // The node goes with the failure, for the ComfyUI front's execution_error.
+      failure: { code: "backend_error", message: "node 3 (KSampler): boom", retryable: false, node: { id: "3", type: "KSampler" } },
     });
     expect(await endOutcome(config, { kind: "interrupted" }, ctx)).toMatchObject({ kind: "failed", failure: { code: "interrupted", retryable: true } });
   });

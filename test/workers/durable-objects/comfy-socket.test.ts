@@ -132,3 +132,57 @@ describe("ComfySocket heartbeat", () => {
     expect((await o.lookup("hb"))?.state).toBe("ended");
   });
 });
+
+describe("ComfySocket held ends", () => {
+  it("holds a prompt's execution_success and executing null in storage while another prompt of its client runs, then sends them", async () => {
+    const name = "comfyui:held";
+    const o = objectFor(name);
+    const sock = await connect(name, "c1");
+    const graph = { "9": { class_type: "SaveImage", inputs: {} } };
+    const jobOf = (id: string, status: "running" | "succeeded") => {
+      const s = snapshot({ dialect: "comfyui", status, spec: { type: "workflow", samples: 1, workflow: graph } });
+      return { ...s, job: { ...s.job, id } };
+    };
+    for (const p of ["long", "short"]) {
+      await o.reserve({ prompt_id: p, run_id: `r-${p}`, client_id: "c1" });
+      await o.jobNotice({ events: [event(2, "job.started")], snapshot: jobOf(`r-${p}`, "running"), progress: null });
+    }
+    await o.jobNotice({ events: [event(3, "job.succeeded")], snapshot: jobOf("r-short", "succeeded"), progress: null });
+    await settle(name);
+    const closing = (id: string) => sock.got.filter((m) => m.data.prompt_id === id && (m.type === "execution_success" || (m.type === "executing" && m.data.node === null))).map((m) => m.type);
+    expect(sock.got.filter((m) => m.data.prompt_id === "short").map((m) => m.type)).toContain("executed");
+    expect(closing("short")).toEqual([]);
+    // Kept in the object's storage, so a restart or hibernation in between loses nothing.
+    const stored = await runInDurableObject(o, (_x, state) => state.storage.sql.exec<{ prompt_id: string }>("SELECT prompt_id FROM held_ends").toArray().map((r) => r.prompt_id));
+    expect(stored).toEqual(["short"]);
+    await o.jobNotice({ events: [event(3, "job.succeeded")], snapshot: jobOf("r-long", "succeeded"), progress: null });
+    await settle(name);
+    expect(closing("long")).toEqual(["execution_success", "executing"]);
+    expect(closing("short")).toEqual(["execution_success", "executing"]);
+    // The long prompt's output came before the short one's end, as a ComfyUI running one at a time says it.
+    const index = (type: string, id: string) => sock.got.findIndex((m) => m.type === type && m.data.prompt_id === id);
+    expect(index("execution_success", "short")).toBeGreaterThan(index("executed", "long"));
+    sock.ws.close();
+  });
+
+  it("sends a held end at the alarm once the longest a prompt can run has passed (the other prompt's end notice lost)", async () => {
+    const name = "comfyui:held-lost";
+    const o = objectFor(name);
+    const sock = await connect(name, "c1");
+    for (const p of ["stuck", "done"]) {
+      await o.reserve({ prompt_id: p, run_id: `r-${p}`, client_id: "c1" });
+      const s = snapshot({ dialect: "comfyui", status: "running" });
+      await o.jobNotice({ events: [event(2, "job.started")], snapshot: { ...s, job: { ...s.job, id: `r-${p}` } }, progress: null });
+    }
+    const s = snapshot({ dialect: "comfyui", status: "succeeded" });
+    await o.jobNotice({ events: [event(3, "job.succeeded")], snapshot: { ...s, job: { ...s.job, id: "r-done" } }, progress: null });
+    await runDurableObjectAlarm(o);
+    await settle(name);
+    expect(sock.got.some((m) => m.type === "execution_success")).toBe(false);
+    await runInDurableObject(o, (_x, state) => void state.storage.sql.exec("UPDATE held_ends SET held_at = held_at - ?", 2 * 3_600_000));
+    await runDurableObjectAlarm(o);
+    await settle(name);
+    expect(sock.got.filter((m) => m.type === "execution_success").map((m) => m.data.prompt_id)).toEqual(["done"]);
+    sock.ws.close();
+  });
+});

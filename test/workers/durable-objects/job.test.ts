@@ -312,3 +312,18 @@ describe("live progress", () => {
     expect(await jobStub(env, id).skip("acme")).toMatchObject({ ok: true });
   });
 });
+
+describe("a job's backend credentials", () => {
+  it("keeps them out of the job's row and snapshot, and drops them when the job ends", async () => {
+    const id = newRunId();
+    const credentials = { api_key_comfy_org: "comfyui-SECRET" };
+    const created = await jobStub(env, id).create({ ...hangingJobInput(id), credentials });
+    expect(JSON.stringify(created.snapshot)).not.toContain("SECRET");
+    const stored = () => runInDurableObject(objectFor(id), (_o, state) => ({ kv: state.storage.kv.get("backend_credentials"), row: JSON.stringify(state.storage.sql.exec("SELECT * FROM job").toArray()) }));
+    const held = await stored();
+    expect(held.kv).toEqual(credentials);
+    expect(held.row).not.toContain("SECRET");
+    await jobStub(env, id).cancel("acme");
+    expect((await stored()).kv).toBeUndefined();
+  });
+});

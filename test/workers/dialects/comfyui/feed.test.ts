@@ -18,6 +18,12 @@ describe("ComfyUI socket messages", () => {
     ]);
   });
 
+  it("names in execution_error the node the backend said failed, with its class_type, not the node last reported running", () => {
+    const failed = snapshot({ status: "failed", dialect: "comfyui", error: { code: "backend_error", message: "node 8 (VAEDecode): boom", node: { id: "8", type: "VAEDecode" } } });
+    const { messages } = render?.notice({ events: [event("job.failed")], snapshot: failed, progress: null }, { id: "p", node: "3" }) ?? { messages: [] };
+    expect(parsed(messages)[0]?.data).toMatchObject({ node_id: "8", node_type: "VAEDecode" });
+  });
+
   it("names each progress message's node from its own event, and says executing when the node changes", () => {
     const running = snapshot({ status: "running", dialect: "comfyui" });
     const out = render?.notice({ events: [event("job.progress", { step: 1, steps: 8, node: "3" }), event("job.progress", { step: 1, steps: 2, node: "11" })], snapshot: running, progress: null }, { id: "p", node: "3" });

@@ -36,6 +36,12 @@ describe("history entries", () => {
     expect(historyEntry(comfy("canceled")).status.messages.at(-1)?.[0]).toBe("execution_interrupted");
   });
 
+  it("names the node that failed and its class_type in execution_error, as the backend said", () => {
+    const s = comfy("failed");
+    const failed = { ...s, job: { ...s.job, error: { code: "backend_error", message: "node 4: boom", node: { id: "4", type: "CheckpointLoaderSimple" } } } };
+    expect(historyEntry(failed).status.messages.at(-1)?.[1]).toMatchObject({ node_id: "4", node_type: "CheckpointLoaderSimple" });
+  });
+
   it("posts the entry with its prompt id as the webhook body", () => {
     expect(historyWebhook(comfy("succeeded"))).toMatchObject({ prompt_id: "p-1", status: { status_str: "success" }, outputs: { "9": {}, "10": {} } });
   });
