@@ -18,6 +18,7 @@ import { admitJob, checkRate } from "./limits";
 import { requireKnownModel } from "./models";
 import type { JobSnapshot } from "./results";
 import { mintRunId } from "./run-id";
+import { sizeFromImage, type SizeFromImage } from "./init-image-size";
 import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type BackendCredentials, type Dialect, type GenerationSpec, type Workflow } from "./spec";
 import { checkImageNames, checkLoadedFiles, checkedWorkflow, readInputImages, type InputImage } from "./workflow-inputs";
 import { workflowBackends } from "./workflow-routing";
@@ -40,6 +41,8 @@ export interface IntakeRequest {
   guidance_scale?: number;
   width?: number;
   height?: number;
+  /** img2img: the output's size read from the init image by this rule (`width`/`height` then unused). */
+  size_from_image?: SizeFromImage;
   samples?: number;
   seed?: number;
   sampler?: string;
@@ -255,6 +258,7 @@ async function checkJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Prom
     const sniffed = sniffImage(image);
     if (!sniffed) throw new EaselError(422, "invalid_image", `${fields.init_image}: not a PNG, JPEG or WebP image`, [{ path: fields.init_image, message: "not a PNG, JPEG or WebP image" }]);
     if (req.type === "upscale") size = upscaledSize(sniffed, req, fields);
+    if (req.type === "img2img" && req.size_from_image) size = sizeFromImage(sniffed, req.size_from_image);
   }
   const inputImages = req.images ? await readInputImages(req.images, { field: fields.images, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES }) : [];
   return { req, webhook, image, size, workflow, inputImages };

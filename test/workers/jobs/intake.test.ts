@@ -38,3 +38,28 @@ describe("intake's unknown-model rule, for the dialects that ask for it", () => 
     expect(made).toBe(true);
   });
 });
+
+describe("intake's img2img size from the init image (ModelsLab, Cerebrium)", () => {
+  /** A PNG's signature and IHDR: all intake reads of an image is its header. */
+  const pngHeader = (width: number, height: number) => {
+    const bytes = new Uint8Array(33);
+    bytes.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
+    const view = new DataView(bytes.buffer);
+    view.setUint32(16, width);
+    view.setUint32(20, height);
+    return bytes;
+  };
+  const opts = { tenant: "acme", dialect: "modelslab", publicBaseUrl: "http://gateway.test" } as const;
+  const sizeOf = async (req: Omit<Parameters<typeof submitJob>[1], "type">) => {
+    const { snapshot } = await submitJob(env, { prompt: "x", backend: "hang", model: "v1-5-pruned-emaonly", ...req, type: "img2img" }, opts);
+    created.push(snapshot.job.id);
+    return { width: snapshot.input.spec.width, height: snapshot.input.spec.height };
+  };
+
+  it("takes the image's own size, or the image fitted in a box; without a rule, width and height as given", async () => {
+    const image = pngHeader(768, 512);
+    expect(await sizeOf({ init_image: image, size_from_image: { rule: "own" } })).toEqual({ width: 768, height: 512 });
+    expect(await sizeOf({ init_image: image, size_from_image: { rule: "contain", width: 512, height: 512 } })).toEqual({ width: 512, height: 336 });
+    expect(await sizeOf({ init_image: image })).toEqual({ width: 512, height: 512 });
+  });
+});
