@@ -23,6 +23,8 @@ const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSy
 
 const PNG = Buffer.from(encodePng(32, 32, (x, y) => [x * 8, y * 8, 128]));
 const B64 = PNG.toString("base64");
+/** A landscape init image, for the APIs that size an img2img by its image. */
+const WIDE_B64 = Buffer.from(encodePng(768, 512, (x, y) => [x % 256, y % 256, 64])).toString("base64");
 
 let sim: Awaited<ReturnType<typeof startSimulatorProcess>>;
 let gw: Awaited<ReturnType<typeof startGateway>>;
@@ -231,6 +233,32 @@ describe("Cerebrium (seed 004)", () => {
     const hit = await receiver.waitFor((d) => d.path === "/cerebrium" && (d.json as { run_id?: string }).run_id === out.run_id, 30_000);
     expect(hit.verified).toEqual([true]);
     expect((hit.json as { result: string[] }).result).toHaveLength(1);
+  });
+
+  it("fits the image in width x height (512 x 512 by default), its aspect kept, as sd-img-2-img's ImageOps.contain does", async () => {
+    const { webhook_endpoint: _hook, file_url: _url, ...body } = seedBody();
+    const fitted = (await (await post("/sd-img-2-img-webhook/predict", { ...body, image: WIDE_B64, num_inference_steps: 2 }, { authorization: KEY })).json()) as { result: string[] };
+    // 768 x 512 in 512 x 512 is 512 x 341, and diffusers takes each side down to a multiple of 8.
+    expect(sizeOf(fitted.result[0] ?? "")).toEqual({ width: 512, height: 336 });
+    const boxed = (await (await post("/sd-img-2-img-webhook/predict", { ...body, image: WIDE_B64, num_inference_steps: 2, width: "768", height: "768" }, { authorization: KEY })).json()) as { result: string[] };
+    expect(sizeOf(boxed.result[0] ?? "")).toEqual({ width: 768, height: 512 });
+  });
+
+  it("uses file_url when both it and image are sent, as sd-img-2-img's main.py reads file_url first", async () => {
+    const { webhook_endpoint: _hook, ...body } = seedBody();
+    const res = await post("/cerebrium/predict", { ...body, image: "bm90IGFuIGltYWdl" }, { authorization: KEY });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { result: string[] }).result).toHaveLength(1);
+  });
+
+  it("reads numbers sent as strings as pydantic does, and a request without seed has seed 0, the Item's default", async () => {
+    const { webhook_endpoint: _hook, seed: _seed, ...body } = seedBody();
+    const res = await post("/cerebrium/predict", { ...body, num_inference_steps: "3", guidance_scale: "6.5", num_images_per_prompt: "1" }, { authorization: KEY });
+    expect(res.status).toBe(200);
+    const runId = ((await res.json()) as { run_id: string }).run_id;
+    const job = (await (await v1().get(`/v1/jobs/${runId}`)).json()) as JobView & { parameters: Record<string, unknown> };
+    expect(job.seed).toBe(0);
+    expect(job.parameters).toMatchObject({ steps: 3, guidance_scale: 6.5 });
   });
 
   it("takes file_url instead of image, and answers errors in its shape", async () => {

@@ -65,7 +65,8 @@ describe("Cerebrium at its own URLs", () => {
     const out = (await res.json()) as { run_id: string; message: string; result: string[] };
     expect(out.message).toEqual(expect.any(String));
     expect(out.result).toHaveLength(1);
-    expect(sizeOf(out.result[0])).toEqual({ width: 512, height: 512 });
+    // The 64 x 48 image fitted in sd-img-2-img's default 512 x 512 box.
+    expect(sizeOf(out.result[0])).toEqual({ width: 512, height: 384 });
     expect((await jobOf(out.run_id)).status).toBe("succeeded");
   });
 
@@ -83,7 +84,7 @@ describe("Cerebrium at its own URLs", () => {
     const res = await post("/v4/p-1234abcd/sd-img-2-img/predict", seedBody(), { authorization: `Bearer ${KEY}` });
     expect(res.status).toBe(200);
     const out = (await res.json()) as { run_id: string; result: string[]; run_time_ms: number };
-    expect(sizeOf(out.result[0])).toEqual({ width: 512, height: 512 });
+    expect(sizeOf(out.result[0])).toEqual({ width: 512, height: 384 });
     expect(out.run_time_ms).toEqual(expect.any(Number));
   });
 

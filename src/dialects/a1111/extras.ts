@@ -6,7 +6,7 @@ import { z } from "@hono/zod-openapi";
 import type { IntakeOptions, IntakeRequest } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
 import type { Base64Image } from "../../webhooks/body-slots";
-import { pyFloat, pyInt } from "./coerce";
+import { pyFloat, pyInt } from "../coerce";
 
 export const ExtrasSingleImageSchema = z
   .looseObject({

@@ -5,7 +5,7 @@ import type { IntakeOptions, IntakeRequest } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
 import type { GenerationSpec } from "../../jobs/spec";
 import type { Base64Image } from "../../webhooks/body-slots";
-import { pyBool, pyFloat, pyInt } from "./coerce";
+import { pyBool, pyFloat, pyInt } from "../coerce";
 import { modelOf } from "./infotext";
 
 /** Numbers and booleans are read as A1111's pydantic v1 reads them (`"steps": "20"` is 20): ./coerce.ts. */

@@ -5,31 +5,54 @@ import seed from "../../fixtures/seeds/cerebrium-predict.json";
 import { RUN_ID, call, fakeImages, snapshot } from "./support";
 
 describe("Cerebrium request → canonical job", () => {
-  it("maps seed 004's body, image before file_url, with the model page's defaults", () => {
+  it("maps seed 004's body, file_url before image as main.py reads them, with the Item's defaults", () => {
     const body = CerebriumRequestSchema.parse(seed);
     expect(fromCerebrium(body)).toEqual({
       type: "img2img",
       prompt: "a photo of an astronaut riding a horse on mars.",
       negative_prompt: "",
-      init_image: "<BASE_64_STRING>",
+      init_image: "https://your-url.com/image.png",
       steps: 50,
       guidance_scale: 7.5,
       samples: 1,
       seed: 120,
+      size_from_image: { rule: "contain", width: 512, height: 512 },
       webhook: "https://your-url.com",
       webhook_events: ["job.succeeded", "job.failed", "job.canceled"],
     });
     expect(fromCerebrium({ prompt: "x", file_url: "https://img.example/cat.png" })).toMatchObject({ init_image: "https://img.example/cat.png", steps: 50, guidance_scale: 7.5, samples: 1 });
+    expect(fromCerebrium({ prompt: "x", image: "AAA" })).toMatchObject({ init_image: "AAA" });
   });
 
-  it("takes null for a parameter left unset (Python's None), as if it were left out", () => {
-    const body = CerebriumRequestSchema.parse({ prompt: "x", image: "AAA", seed: null, negative_prompt: null, num_inference_steps: null, webhook_endpoint: null, file_url: null });
-    expect(fromCerebrium(body)).toEqual({ type: "img2img", prompt: "x", negative_prompt: undefined, init_image: "AAA", steps: 50, guidance_scale: 7.5, samples: 1, seed: undefined, webhook: undefined, webhook_events: ["job.succeeded", "job.failed", "job.canceled"] });
+  it("takes null for a parameter left unset (Python's None), as if it were left out: seed 0, the Item's default", () => {
+    const body = CerebriumRequestSchema.parse({ prompt: "x", image: "AAA", seed: null, negative_prompt: null, num_inference_steps: null, webhook_endpoint: null, file_url: null, width: null });
+    expect(fromCerebrium(body)).toEqual({
+      type: "img2img",
+      prompt: "x",
+      negative_prompt: undefined,
+      init_image: "AAA",
+      steps: 50,
+      guidance_scale: 7.5,
+      samples: 1,
+      seed: 0,
+      size_from_image: { rule: "contain", width: 512, height: 512 },
+      webhook: undefined,
+      webhook_events: ["job.succeeded", "job.failed", "job.canceled"],
+    });
+    expect(fromCerebrium(CerebriumRequestSchema.parse({ prompt: "x", image: "AAA" })).seed).toBe(0);
   });
 
-  it("names the image field the client used in errors", () => {
+  it("reads numbers sent as strings as pydantic does, and width/height as the box the image is fitted in", () => {
+    const body = CerebriumRequestSchema.parse({ prompt: "x", image: "AAA", num_inference_steps: "20", guidance_scale: "6.5", num_images_per_prompt: "2", seed: "7", width: "768", height: 640 });
+    expect(fromCerebrium(body)).toMatchObject({ steps: 20, guidance_scale: 6.5, samples: 2, seed: 7, size_from_image: { rule: "contain", width: 768, height: 640 } });
+    const bad = CerebriumRequestSchema.safeParse({ prompt: "x", seed: "seven", width: 0 });
+    expect(bad.error?.issues.map((i) => i.path.join("."))).toEqual(["seed", "width"]);
+  });
+
+  it("names the image field it uses in errors", () => {
     expect(cerebriumFields({ prompt: "x", file_url: "https://img.example/a.png" }).init_image).toBe("file_url");
-    expect(cerebriumFields({ prompt: "x", image: "AAA", file_url: "https://img.example/a.png" }).init_image).toBe("image");
+    expect(cerebriumFields({ prompt: "x", image: "AAA", file_url: "https://img.example/a.png" }).init_image).toBe("file_url");
+    expect(cerebriumFields({ prompt: "x", image: "AAA", file_url: null }).init_image).toBe("image");
   });
 });
 

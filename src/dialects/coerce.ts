@@ -1,7 +1,8 @@
 /**
- * A1111's request fields as pydantic v1 (its FastAPI 0.94) reads them: it coerces where it can
- * rather than refusing, so `"steps": "20"` is 20 there, and here. What it cannot read stays a 422
- * naming the field, in pydantic's words.
+ * Request fields as pydantic v1 reads them, for the dialects whose servers are pydantic models
+ * (A1111's FastAPI 0.94; Cerebrium's sd-img-2-img `Item`): it coerces where it can rather than
+ * refusing, so `"steps": "20"` is 20 there, and here. What it cannot read stays a 422 naming the
+ * field, in pydantic's words.
  */
 import { z } from "@hono/zod-openapi";
 
