@@ -2264,6 +2264,128 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v3/fetch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A job's state by the body's request_id: processing, success with output and meta, or error */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ModelsLabFetchByBodyRequest"];
+                };
+            };
+            responses: {
+                /** @description The job */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ModelsLabResponse"];
+                    };
+                };
+                /** @description `{status: error, message}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{status: error, message}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{status: error, message}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v6/images/fetch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A job's state by the body's request_id: processing, success with output and meta, or error */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ModelsLabFetchByBodyRequest"];
+                };
+            };
+            responses: {
+                /** @description The job */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ModelsLabResponse"];
+                    };
+                };
+                /** @description `{status: error, message}` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{status: error, message}` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `{status: error, message}` */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/cerebrium/predict": {
         parameters: {
             query?: never;
@@ -6578,7 +6700,7 @@ export interface components {
         };
         ModelsLabRequest: {
             key?: string | null;
-            prompt: string;
+            prompt?: string | null;
             negative_prompt?: string | null;
             init_image?: string | null;
             width?: number | null;
@@ -6588,7 +6710,8 @@ export interface components {
             guidance_scale?: number | null;
             strength?: number | null;
             seed?: number | null;
-            base64?: ("yes" | "no" | "") | boolean | null;
+            base64?: ("yes" | "no" | "true" | "false" | "") | boolean | null;
+            instant_response?: ("yes" | "no" | "true" | "false" | "") | boolean | null;
             webhook?: string | null;
             track_id?: string | null;
             model_id?: string | null;
@@ -6597,6 +6720,12 @@ export interface components {
         };
         ModelsLabFetchRequest: {
             key?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        ModelsLabFetchByBodyRequest: {
+            key?: string | null;
+            request_id: string | number;
         } & {
             [key: string]: unknown;
         };
@@ -6609,6 +6738,8 @@ export interface components {
             num_images_per_prompt?: number | null;
             negative_prompt?: string | null;
             seed?: number | null;
+            width?: number | null;
+            height?: number | null;
             webhook_endpoint?: string | null;
         } & {
             [key: string]: unknown;

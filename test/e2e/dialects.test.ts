@@ -160,20 +160,20 @@ describe("AUTOMATIC1111 (seeds 003, 001)", () => {
 });
 
 describe("ModelsLab v3 (seed 002)", () => {
-  it("takes the seed's img2img body as it is, answers processing, then fetch answers success with output and meta", async () => {
+  it("takes the seed's img2img body as it is, answers (success, or processing for a job still running), then fetch answers success with output and meta", async () => {
     const body = { ...fixture("modelslab-img2img.json"), key: KEY, init_image: `${imageBase}/overture.png` };
     const res = await post("/api/v3/img2img", body, {});
     expect(res.status).toBe(200);
     const first = (await res.json()) as { status: string; id: string; eta?: number; fetch_result?: string; track_id: null };
     expect(["processing", "success"]).toContain(first.status);
     expect(typeof first.id).toBe("string");
-    expect(first.track_id).toBeNull();
-    if (first.status === "processing") expect(first.fetch_result).toBe(`${gw.url}/api/v3/fetch/${first.id}`);
+    // The success body is fetch's; processing carries track_id.
+    if (first.status === "processing") expect(first).toMatchObject({ track_id: null, fetch_result: `${gw.url}/api/v3/fetch/${first.id}` });
     const done = await poll(async () => {
       const r = (await (await post(`/api/v3/fetch/${first.id}`, { key: KEY }, {})).json()) as { status: string; output: string[]; meta: Record<string, unknown>; generationTime: number };
       return r.status === "success" ? r : undefined;
     });
-    expect(Object.keys(done).sort()).toEqual(["generationTime", "id", "meta", "output", "status"]);
+    expect(Object.keys(done).sort()).toEqual(["generationTime", "id", "meta", "output", "proxy_links", "status"]);
     expect(Object.keys(done.meta)).toEqual(expect.arrayContaining(["H", "W", "enable_attention_slicing", "file_prefix", "guidance_scale", "model", "n_samples", "negative_prompt", "outdir", "prompt", "revision", "safety_checker", "seed", "steps", "vae"]));
     expect(done.output).toHaveLength(1);
     expect(pngSize(new Uint8Array(await (await fetch(done.output[0] ?? "")).arrayBuffer()))).toEqual({ width: 512, height: 512 });
@@ -210,6 +210,60 @@ describe("ModelsLab v3 (seed 002)", () => {
     const missing = await post("/api/v3/fetch/run_aaaaaaaaaaaaaaaaaaaaaaaaaa", { key: KEY }, {});
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ status: "error" });
+  });
+});
+
+describe("ModelsLab: the generate call's own answer, fetch by request_id, img2img's size", () => {
+  type Reply = { status: string; id: string; output: string[]; proxy_links?: string[]; meta: Record<string, number | string>; fetch_result?: string; message?: string; messege?: string; tip?: string };
+  const generate = async (path: string, body: Record<string, unknown>) => {
+    const res = await post(path, { key: KEY, ...body }, {});
+    expect(res.status).toBe(200);
+    return (await res.json()) as Reply;
+  };
+
+  it("answers a job that ends within a few seconds with success and its output, as ModelsLab holds its answer; instant_response answers processing", async () => {
+    for (const path of ["/api/v3/text2img", "/api/v6/images/text2img", "/api/v3/img2img", "/api/v6/images/img2img"]) {
+      const done = await generate(path, { prompt: "a lighthouse", width: "64", height: "64", init_image: `${imageBase}/cat.png` });
+      expect(done.status, path).toBe("success");
+      expect(done.output, path).toHaveLength(1);
+      expect(done.proxy_links, path).toEqual(done.output);
+      expect(pngSize(new Uint8Array(await (await fetch(done.output[0] ?? "")).arrayBuffer())), path).toEqual({ width: 64, height: 64 });
+    }
+    for (const instant of ["yes", true, "true"]) {
+      const queued = await generate("/api/v6/images/text2img", { prompt: "a lighthouse", width: "64", height: "64", instant_response: instant });
+      expect(queued, String(instant)).toMatchObject({ status: "processing", output: [], messege: "Request processing", message: "Request processing", fetch_result: `${gw.url}/api/v6/images/fetch/${queued.id}` });
+      expect(queued.tip).toContain(queued.fetch_result);
+    }
+  });
+
+  it("fetches by the body's request_id at /api/v6/images/fetch and /api/v3/fetch; another tenant's id is a 404", async () => {
+    const done = await generate("/api/v6/images/text2img", { prompt: "a lighthouse", width: "64", height: "64" });
+    for (const path of ["/api/v6/images/fetch", "/api/v3/fetch"]) {
+      const res = await post(path, { key: KEY, request_id: done.id }, {});
+      expect(res.status, path).toBe(200);
+      expect(await res.json()).toMatchObject({ status: "success", id: done.id, output: done.output });
+      const other = await post(path, { key: OTHER_KEY, request_id: done.id }, {});
+      expect(other.status, path).toBe(404);
+      expect(await other.json()).toEqual({ status: "error", message: "Request not found" });
+    }
+  });
+
+  it("makes an img2img without width and height the init image's size, as ModelsLab's v6 page says", async () => {
+    const body = { model_id: "v1-5-pruned-emaonly", prompt: "women playing tennis", negative_prompt: null, init_image: `data:image/png;base64,${WIDE_B64}`, samples: "1", num_inference_steps: "2", strength: 0.7, seed: null };
+    const done = await generate("/api/v6/images/img2img", body);
+    expect(done.status).toBe("success");
+    expect(done.meta).toMatchObject({ W: 768, H: 512 });
+    expect(pngSize(new Uint8Array(await (await fetch(done.output[0] ?? "")).arrayBuffer()))).toEqual({ width: 768, height: 512 });
+  });
+
+  it("takes an img2img without a prompt, or with prompt null: ModelsLab needs only key, model_id and init_image", async () => {
+    for (const prompt of [undefined, null]) {
+      const done = await generate("/api/v3/img2img", { model_id: "v1-5-pruned-emaonly", init_image: `${imageBase}/cat.png`, width: "64", height: "64", ...(prompt === null ? { prompt } : {}) });
+      expect(done.status, String(prompt)).toBe("success");
+      expect(done.meta.prompt).toBe("");
+    }
+    // text2img still needs one.
+    expect((await post("/api/v3/text2img", { key: KEY, width: "64", height: "64" }, {})).status).toBe(422);
   });
 });
 

@@ -218,6 +218,8 @@ describe("the OpenAPI document", () => {
       "/api/v6/images/text2img",
       "/api/v6/images/img2img",
       "/api/v6/images/fetch/{id}",
+      "/api/v6/images/fetch",
+      "/api/v3/fetch",
       "/api/v6/realtime/text2img",
       "/api/v6/realtime/img2img",
     ]) {

@@ -9,16 +9,20 @@ import { outputUrls, type ImagesAsBase64 } from "../outputs";
 /** ModelsLab's clients send numbers as strings ("512") and optional fields as null. */
 const num = z.preprocess((v) => (v === null || v === "" ? undefined : typeof v === "string" ? Number(v) : v), z.number().optional());
 const str = z.preprocess((v) => (v === null ? undefined : v), z.string().optional());
-/** A yes/no field: `"yes"`/`"no"` as ModelsLab documents it, or `true`/`false` as its SDKs send it. */
+/**
+ * A yes/no field: `"yes"`/`"no"` as ModelsLab documents it, `true`/`false` as its SDKs and its v6
+ * pages send it, or those as strings (`"true"`, as a form or a query string carries a boolean).
+ */
 const yesNo = z
-  .union([z.enum(["yes", "no", ""]), z.boolean()], { error: '"yes", "no", true or false' })
+  .union([z.enum(["yes", "no", "true", "false", ""]), z.boolean()], { error: '"yes", "no", true or false' })
   .nullish()
-  .transform((v) => (v === "yes" || v === true ? true : v === "no" || v === false ? false : undefined));
+  .transform((v) => (v === "yes" || v === "true" || v === true ? true : v === "no" || v === "false" || v === false ? false : undefined));
 
 export const ModelsLabRequestSchema = z
   .looseObject({
     key: str,
-    prompt: z.string(),
+    // Required for text2img only: ModelsLab's img2img needs just key, model_id and init_image.
+    prompt: str,
     negative_prompt: str,
     init_image: str,
     width: num,
@@ -29,6 +33,7 @@ export const ModelsLabRequestSchema = z
     strength: num,
     seed: num,
     base64: yesNo,
+    instant_response: yesNo,
     webhook: str,
     track_id: z.preprocess((v) => (v === null ? undefined : typeof v === "number" ? String(v) : v), z.string().optional()),
     model_id: str,
@@ -37,17 +42,28 @@ export const ModelsLabRequestSchema = z
 export type ModelsLabRequest = z.infer<typeof ModelsLabRequestSchema>;
 
 export const FetchRequestSchema = z.looseObject({ key: str }).openapi("ModelsLabFetchRequest");
+/** The fetch of ModelsLab's v6 docs (and v3's body form): the id in the body as `request_id`. */
+export const FetchByBodySchema = z
+  .looseObject({ key: str, request_id: z.union([z.string(), z.number()]).transform(String) })
+  .openapi("ModelsLabFetchByBodyRequest");
 
 export const MODELSLAB_FIELDS = { steps: "num_inference_steps", model: "model_id" } as const satisfies IntakeOptions["fields"];
 
+/**
+ * An img2img without a prompt has the empty one (the route lets it through: `emptyPromptOk`), and
+ * without `width` and `height` the init image's own size, as ModelsLab's v6 img2img page says
+ * ("the dimensions of the generated image will be the same as the dimensions of the init_image").
+ */
 export function fromModelsLab(type: "txt2img" | "img2img", body: ModelsLabRequest): IntakeRequest {
+  const img2img = type === "img2img";
   return {
     type,
-    prompt: body.prompt,
+    prompt: img2img ? (body.prompt ?? "") : body.prompt,
     negative_prompt: body.negative_prompt,
-    init_image: type === "img2img" ? body.init_image : undefined,
+    init_image: img2img ? body.init_image : undefined,
     width: body.width,
     height: body.height,
+    size_from_image: img2img && body.width === undefined && body.height === undefined ? { rule: "own" } : undefined,
     samples: body.samples,
     steps: body.num_inference_steps,
     guidance_scale: body.guidance_scale,
@@ -97,12 +113,29 @@ function meta(snapshot: JobSnapshot) {
 export async function toModelsLab(env: Env, snapshot: JobSnapshot, images: ImagesAsBase64): Promise<Record<string, unknown>> {
   const { job } = snapshot;
   if (job.status === "queued" || job.status === "running") {
-    // "messege" is ModelsLab's own spelling, which its clients read.
-    return { status: "processing", id: job.id, eta: Math.max(1, snapshot.input.spec.samples * 2), fetch_result: fetchUrl(snapshot), messege: "Request processing", output: [], track_id: job.track_id ?? null, meta: meta(snapshot) };
+    const fetch_result = fetchUrl(snapshot);
+    // "messege" is ModelsLab's old spelling, which older clients read; "message" the one newer ones read.
+    // No `future_links`: an output's key is fixed only once the backend has answered (an A1111 batch
+    // puts a grid first, and its images are kept as image_1…), so a link signed now could name nothing.
+    return {
+      status: "processing",
+      id: job.id,
+      eta: Math.max(1, snapshot.input.spec.samples * 2),
+      fetch_result,
+      messege: "Request processing",
+      message: "Request processing",
+      tip: `Your image is processing in the background; fetch it from ${fetch_result}`,
+      output: [],
+      track_id: job.track_id ?? null,
+      meta: meta(snapshot),
+    };
   }
   if (job.status === "succeeded") {
-    const output = snapshot.input.dialect_data.base64 === true ? await images(snapshot) : await outputUrls(env, snapshot);
-    return { status: "success", generationTime: job.metrics.run_ms / 1000, id: job.id, output, meta: meta(snapshot) };
+    // `proxy_links` are ModelsLab's second copy of the image URLs, links whatever `base64` says: the
+    // same signed links as `output` (with base64, links beside the images, not the images twice).
+    const links = await outputUrls(env, snapshot);
+    const output = snapshot.input.dialect_data.base64 === true ? await images(snapshot) : links;
+    return { status: "success", generationTime: job.metrics.run_ms / 1000, id: job.id, output, proxy_links: links, meta: meta(snapshot) };
   }
   return { status: "error", id: job.id, message: job.error?.message ?? `the job was ${job.status}` };
 }
