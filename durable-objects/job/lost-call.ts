@@ -7,6 +7,7 @@
 import { adapterFor } from "../../src/backends";
 import { a1111TaskState } from "../../src/backends/a1111-task";
 import { clientIdOf, findAttemptPrompt, promptIdOf } from "../../src/backends/comfyui-api";
+import { runpodPolicy } from "../../src/backends/runpod";
 import type { BackendConfig } from "../../src/config";
 import { withDeadline } from "../../src/lib/deadline";
 
@@ -31,11 +32,12 @@ const COMFY_ASK_TIMEOUT_MS = 10_000;
  * A1111 is asked by the attempt's `force_task_id`; an active task is interrupted (the adapter's
  * cancel interrupts only a task A1111 calls active), and its word holds past the call's timeout:
  * a task it still runs or has queued keeps the slot, up to twice that timeout. Anything that
- * cannot be asked (Cerebrium, an A1111 upscale, a RunPod `/run` whose id never came back and whose
- * callback is awaited) is presumed to run until the backend's timeout after the call began.
+ * cannot be asked (Cerebrium, an A1111 upscale) is presumed to run until the backend's timeout
+ * after the call began; a RunPod `/run` whose id never came back, until RunPod has deleted it.
  */
-export async function checkLostCall(backend: BackendConfig | undefined, call: { taskId: string; askable: boolean; startedAt: number }): Promise<LostCall> {
+export async function checkLostCall(backend: BackendConfig | undefined, call: { taskId: string; askable: boolean; startedAt: number; waitingUntil: number | null }): Promise<LostCall> {
   if (!backend) return { running: false, found: "the backend is no longer configured", unreachable: false, overdue: false };
+  if (backend.kind === "runpod" || backend.kind === "runpod-comfyui") return runpodLostCall(backend, call.waitingUntil);
   const until = call.startedAt + backend.timeout_s * 1000;
   const over = Date.now() >= until;
   if (backend.kind === "comfyui") return comfyLostCall(backend, call.taskId, until, over);
@@ -54,6 +56,18 @@ export async function checkLostCall(backend: BackendConfig | undefined, call: { 
     return { running: true, until: over ? giveUp : until, found: "the backend is running it: interrupted" };
   }
   return { running: true, until: over ? giveUp : until, found: "the backend has it queued" };
+}
+
+/**
+ * A RunPod `/run` whose answer (the job's id) was lost cannot be asked about, and RunPod may hold
+ * it queued long after the call: it waits until the `/run`'s ttl has run out counted from when the
+ * loss was found (RunPod got the request before then, if at all), when RunPod has deleted it
+ * whatever its state (runpodPolicy). Its callback settles the attempt meanwhile if it ran.
+ */
+function runpodLostCall(backend: BackendConfig, waitingUntil: number | null): LostCall {
+  const until = waitingUntil ?? Date.now() + runpodPolicy(backend).ttl;
+  if (Date.now() >= until) return { running: false, found: "RunPod deleted it by now (its ttl ran out)", unreachable: false, overdue: true };
+  return { running: true, until, found: "RunPod cannot be asked: waiting for its callback until the run's ttl has run out" };
 }
 
 /**

@@ -97,7 +97,7 @@ export class AttemptRunner {
    */
   private async recoverLostCall(row: JobRow, attempt: AttemptRow): Promise<boolean> {
     const { env, ledger, memory } = this.room;
-    const lost = await checkLostCall(config.backend(env, attempt.backend), { taskId: taskIdOf(row.id, attempt.n), askable: parseInput(row).spec.type !== "upscale", startedAt: attempt.started_at });
+    const lost = await checkLostCall(config.backend(env, attempt.backend), { taskId: taskIdOf(row.id, attempt.n), askable: parseInput(row).spec.type !== "upscale", startedAt: attempt.started_at, waitingUntil: attempt.poll_at });
     // Asking took time: a callback (RunPod's, for a `/run` whose answer was lost) or a cancel may have settled it.
     const still = ledger.currentAttempt();
     if (still?.n !== attempt.n || still.state !== "running" || memory.inflight === attempt.n || TERMINAL.has(ledger.mustRow().status)) return false;

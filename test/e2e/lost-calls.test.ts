@@ -38,6 +38,8 @@ beforeAll(async () => {
         { name: "brief", kind: "a1111", url: slow.url, max_concurrency: 1, timeout_s: 6, models: ["chilloutmix-Ni"] },
         { name: "spare", kind: "a1111", url: sim.url, max_concurrency: 1, models: ["chilloutmix-Ni"] },
         { name: "pod-brief", kind: "runpod", url: `${slow.url}/v2/endpoint`, max_concurrency: 1, timeout_s: 12, models: ["chilloutmix-Ni"] },
+        // Its /run's ttl is 10 s (RunPod's least): the job is gone from RunPod by then, whatever its state.
+        { name: "pod-queue", kind: "runpod", url: `${sim.url}/v2/queue`, max_concurrency: 1, timeout_s: 10 },
       ]),
       ALLOW_PRIVATE_URLS: "true",
       URL_SIGNING_SECRET: "e2e",
@@ -125,6 +127,34 @@ describe("a gateway restart during a long synchronous call", () => {
     expect(stats.interrupted).toBe(1);
     const lost = (await eventsOf(job.id)).find((e) => e.type === "attempt.lost");
     expect(lost?.data).toMatchObject({ attempt: 1, backend: "gpu" });
+  });
+});
+
+describe("a RunPod /run whose answer a restart cut", () => {
+  it("is not sent again before RunPod has deleted it (its ttl): a run still queued there never starts beside its replacement", { timeout: 90_000 }, async () => {
+    await sim.reset();
+    // A cold start: the job waits 12 s in RunPod's queue, past its 10 s ttl; /run's answer comes 3 s late.
+    await sim.config({ runpod: { msPerImage: 20, queueMs: 12_000, bodyDelayMs: 3_000 } });
+    try {
+      const submittedAt = Date.now();
+      const job = await submit({ backend: "pod-queue", prompt: "[tag:cut-queued] x" });
+      const until = Date.now() + 10_000;
+      while (!(await sim.stats()).requests["/v2/queue/run"] && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      // RunPod has the job; the gateway dies before its id comes back.
+      await gw.kill();
+      await sim.config({ runpod: { queueMs: 0, bodyDelayMs: 0 } });
+      await gw.start();
+      expect((await waitForJob(client, job.id, 60_000)).status).toBe("succeeded");
+      // Past the moment RunPod would have started the first job, had it kept it.
+      await new Promise((r) => setTimeout(r, Math.max(0, submittedAt + 14_000 - Date.now())));
+      const stats = await sim.stats();
+      expect(stats.requests["/v2/queue/run"]).toBe(2);
+      expect(stats.byTag["cut-queued"]).toBe(1);
+      const lost = (await eventsOf(job.id)).find((e) => e.type === "attempt.lost");
+      expect(lost?.data).toMatchObject({ attempt: 1, backend: "pod-queue" });
+    } finally {
+      await sim.config({ runpod: { queueMs: 0, bodyDelayMs: 0 } });
+    }
   });
 });
 
