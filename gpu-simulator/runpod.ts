@@ -26,12 +26,20 @@ interface RunPodJob {
   baseUrl: string;
   /** Ended, its webhook not yet answered, under `statusAfterWebhook`: `/status` still says IN_PROGRESS. */
   webhookPending?: boolean;
+  /** `policy.ttl` (ms): past it RunPod deletes the job, whatever its state. */
+  ttlMs?: number;
 }
 
 export type Where = { endpoint: string; baseUrl: string };
 
 const WEBHOOK_ATTEMPTS = 3;
 const WEBHOOK_RETRY_MS = 1000;
+
+/** A `/run`'s `policy.ttl`, in ms, when it sets one. */
+const ttlOf = (policy: unknown): number | undefined => {
+  const ttl = policy && typeof policy === "object" ? (policy as Record<string, unknown>).ttl : undefined;
+  return typeof ttl === "number" && ttl > 0 ? ttl : undefined;
+};
 
 export class RunPodSim {
   private readonly jobs = new Map<string, RunPodJob>();
@@ -58,6 +66,7 @@ export class RunPodSim {
       status: "IN_QUEUE",
       input: input as Record<string, unknown>,
       webhook: typeof body.webhook === "string" ? body.webhook : undefined,
+      ttlMs: ttlOf(body.policy),
       createdAt: Date.now(),
       running: new Running(),
       ...where,
@@ -114,8 +123,13 @@ export class RunPodSim {
   }
 
   private async execute(job: RunPodJob): Promise<void> {
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 5 + this.state.faults("runpod").queueMs));
     if (job.status === "CANCELLED") return;
+    // Its ttl ran out in the queue: RunPod deletes the job, which never runs (`/status` is a 404).
+    if (job.ttlMs !== undefined && Date.now() > job.createdAt + job.ttlMs) {
+      this.jobs.delete(job.id);
+      return;
+    }
     job.status = "IN_PROGRESS";
     job.startedAt = Date.now();
     const faults = this.state.faults("runpod");

@@ -54,6 +54,8 @@ export interface Faults {
   comfyOwnPromptIds: boolean;
   /** A1111 started with `--nowebui` (webui.py `api_only`): its API only, no `/internal/progress`. */
   nowebui: boolean;
+  /** RunPod: how long a `/run` waits IN_QUEUE before a worker takes it (a cold start), read when the job is queued. */
+  queueMs: number;
 }
 
 export type SimConfig = Faults & { [K in Kind]?: Partial<Faults> };
@@ -81,6 +83,7 @@ export const DEFAULT_FAULTS: Faults = {
   comfyPreviews: false,
   comfyOwnPromptIds: false,
   nowebui: false,
+  queueMs: 0,
 };
 
 export interface KindStats {

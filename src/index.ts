@@ -11,6 +11,7 @@ import { models } from "./routes/models";
 import { outputs } from "./routes/outputs";
 import { webhooks } from "./routes/webhooks";
 import { drainBody } from "./middleware/drain-body";
+import { jsonDepth } from "./middleware/json-depth";
 
 export { JobObject } from "../durable-objects/job/object";
 export { BackendScheduler } from "../durable-objects/backend-scheduler";
@@ -23,6 +24,7 @@ app.use("/internal/*", bodyLimit(CALLBACK_MAX_BYTES));
 const limitClientBody = bodyLimit(MAX_BODY_BYTES);
 app.use("*", async (c, next) => (c.req.path.startsWith("/internal/") ? next() : limitClientBody(c, next)));
 app.use("*", jsonBodies);
+app.use("*", jsonDepth);
 app.route("/", health);
 app.route("/", jobs);
 app.route("/", models);

@@ -6,7 +6,8 @@
  */
 import { adapterFor } from "../../src/backends";
 import { a1111TaskState } from "../../src/backends/a1111-task";
-import { clientIdOf, findAttemptPrompt, promptIdOf } from "../../src/backends/comfyui-api";
+import { clientIdOf, findAttemptPrompt, findPrompt, promptIdOf } from "../../src/backends/comfyui-api";
+import { runpodPolicy } from "../../src/backends/runpod";
 import type { BackendConfig } from "../../src/config";
 import { withDeadline } from "../../src/lib/deadline";
 
@@ -31,11 +32,12 @@ const COMFY_ASK_TIMEOUT_MS = 10_000;
  * A1111 is asked by the attempt's `force_task_id`; an active task is interrupted (the adapter's
  * cancel interrupts only a task A1111 calls active), and its word holds past the call's timeout:
  * a task it still runs or has queued keeps the slot, up to twice that timeout. Anything that
- * cannot be asked (Cerebrium, an A1111 upscale, a RunPod `/run` whose id never came back and whose
- * callback is awaited) is presumed to run until the backend's timeout after the call began.
+ * cannot be asked (Cerebrium, an A1111 upscale) is presumed to run until the backend's timeout
+ * after the call began; a RunPod `/run` whose id never came back, until RunPod has deleted it.
  */
-export async function checkLostCall(backend: BackendConfig | undefined, call: { taskId: string; askable: boolean; startedAt: number }): Promise<LostCall> {
+export async function checkLostCall(backend: BackendConfig | undefined, call: { taskId: string; askable: boolean; startedAt: number; waitingUntil: number | null }): Promise<LostCall> {
   if (!backend) return { running: false, found: "the backend is no longer configured", unreachable: false, overdue: false };
+  if (backend.kind === "runpod" || backend.kind === "runpod-comfyui") return runpodLostCall(backend, call.waitingUntil);
   const until = call.startedAt + backend.timeout_s * 1000;
   const over = Date.now() >= until;
   if (backend.kind === "comfyui") return comfyLostCall(backend, call.taskId, until, over);
@@ -57,6 +59,18 @@ export async function checkLostCall(backend: BackendConfig | undefined, call: { 
 }
 
 /**
+ * A RunPod `/run` whose answer (the job's id) was lost cannot be asked about, and RunPod may hold
+ * it queued long after the call: it waits until the `/run`'s ttl has run out counted from when the
+ * loss was found (RunPod got the request before then, if at all), when RunPod has deleted it
+ * whatever its state (runpodPolicy). Its callback settles the attempt meanwhile if it ran.
+ */
+function runpodLostCall(backend: BackendConfig, waitingUntil: number | null): LostCall {
+  const until = waitingUntil ?? Date.now() + runpodPolicy(backend).ttl;
+  if (Date.now() >= until) return { running: false, found: "RunPod deleted it by now (its ttl ran out)", unreachable: false, overdue: true };
+  return { running: true, until, found: "RunPod cannot be asked: waiting for its callback until the run's ttl has run out" };
+}
+
+/**
  * A ComfyUI prompt is found by the attempt's prompt_id: in the history or the queue it arrived and
  * is followed there; in neither, ComfyUI shows it never got it.
  */
@@ -66,4 +80,36 @@ async function comfyLostCall(backend: BackendConfig, taskId: string, until: numb
   if (place.at === "absent") return { running: false, found: "the backend never got the prompt", unreachable: false, overdue: over };
   if (place.at === "unreachable") return over ? { running: false, found: "the backend could not be reached", unreachable: true, overdue: true } : { running: true, until, found: "the backend could not be asked" };
   return { reattach: place.promptId ?? promptId, found: place.at === "history" ? "the backend has run the prompt" : `the backend has the prompt (${place.at})` };
+}
+
+/** Asks of a canceled call are bounded so that its scheduler's question (10 s) is answered. */
+const CANCELED_ASK_MS = 4_000;
+
+/**
+ * Whether the call of an attempt canceled with its job may still occupy its backend: its scheduler
+ * asks when the slot's lease lapsed, as after a restart that cut the cancel's stop. Asked where the
+ * backend can say (A1111 by task, ComfyUI by prompt, RunPod by its job's id), and told to stop again
+ * if it still runs it, so a stop lost with a restart is sent after all; what cannot be asked is
+ * presumed to run until the backend's timeout after the call began.
+ */
+export async function canceledCallRuns(backend: BackendConfig, call: { taskId: string; externalId: string | undefined; askable: boolean; startedAt: number }): Promise<boolean> {
+  if (Date.now() >= call.startedAt + backend.timeout_s * 1000) return false;
+  const ref = { externalId: call.externalId, taskId: call.taskId };
+  const stop = () => withDeadline(CANCELED_ASK_MS, (signal) => adapterFor(backend).cancel(ref, signal)).catch(() => false);
+  if (backend.kind === "a1111" && call.askable) {
+    const state = await withDeadline(CANCELED_ASK_MS, (signal) => a1111TaskState(backend, call.taskId, signal)).catch(() => "unreachable" as const);
+    if (state === "completed" || state === "unknown") return false;
+    if (state === "active") await stop();
+    return true;
+  }
+  if (backend.kind === "comfyui") {
+    const [promptId, clientId] = await Promise.all([promptIdOf(call.taskId), clientIdOf(call.taskId)]);
+    const place = await withDeadline(CANCELED_ASK_MS, (signal) => (call.externalId ? findPrompt(backend, call.externalId, signal) : findAttemptPrompt(backend, { promptId, clientId }, signal))).catch(() => ({ at: "unreachable" as const }));
+    if (place.at === "history" || place.at === "absent") return false;
+    if (place.at !== "unreachable") await stop();
+    return true;
+  }
+  // RunPod stops a canceled job, and answers 404 for one it no longer has: either way nothing runs.
+  if ((backend.kind === "runpod" || backend.kind === "runpod-comfyui") && call.externalId) return !(await stop());
+  return true;
 }

@@ -20,7 +20,8 @@ import { RENEW_MS, Slots } from "./slots";
 import { finish } from "./transitions";
 import { keepCredentials } from "./credentials";
 import { SubscriberFeed } from "./subscriber";
-import { linesOf } from "./tables";
+import { canceledCallRuns } from "./lost-call";
+import { linesOf, parseInput } from "./tables";
 import { snapshot } from "./view";
 import type { JobRpc } from "../../src/contracts/rpc";
 import { withDeadline } from "../../src/lib/deadline";
@@ -251,15 +252,19 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
    * an attempt under way there, its call in flight or lost with a restart, still occupies the GPU.
    * So may the call of an ended job that was still out when it ended (canceled, timed out: an
    * upscale or a Cerebrium call cannot be stopped) and that a restart cut since, leaving nothing
-   * here to settle it: until the backend's timeout after the call began.
+   * here to settle it: while the backend says it runs it (see lost-call.ts), at most until the
+   * backend's timeout after the call began.
    */
   async holdsSlot(backend: string): Promise<boolean> {
     const row = this.ledger.row();
     if (!row) return false;
     if (!TERMINAL.has(row.status)) return this.ledger.currentAttempt()?.backend === backend;
     const last = this.ledger.attempt(this.ledger.nextAttemptNumber() - 1);
-    if (last?.backend !== backend || last.state !== "canceled") return false;
-    return Date.now() < last.started_at + (config.backend(this.env, backend)?.timeout_s ?? 600) * 1000;
+    const b = config.backend(this.env, backend);
+    if (last?.backend !== backend || last.state !== "canceled" || !b) return false;
+    // A call still out here is settled by its own end; one a restart cut is asked about (and stopped again).
+    if (this.room.memory.inflight === last.n) return true;
+    return canceledCallRuns(b, { taskId: taskIdOf(row.id, last.n), externalId: last.external_id ?? undefined, askable: parseInput(row).spec.type !== "upscale", startedAt: last.started_at });
   }
 
   /** A completion callback from an asynchronous backend; a forged or replayed one changes nothing. */

@@ -73,7 +73,14 @@ async function bounded<T>(
     const resendable = init.body === undefined || init.body === null || typeof init.body === "string";
     const send = () => fetch(url, { ...init, redirect: "manual", signal: both });
     const res = resendable ? await fetchPastStaleConnections(send, both, arrival) : await send();
-    return await read(res);
+    try {
+      return await read(res);
+    } catch (err) {
+      // The answer came but could not be read here (nested too deep for the reader's stack, too
+      // large an array): the gateway's limit, not a backend that cannot be reached.
+      if (err instanceof RangeError) return { ok: false, outcome: failed("backend_failed", "the backend's answer could not be read", false, err.message) };
+      throw err;
+    }
   } catch (err) {
     if (err instanceof MayHaveArrived) return { ok: false, outcome: { kind: "lost", message: err.message } };
     if (signal.aborted) return { ok: false, outcome: failed("canceled", "the attempt was abandoned", false) };

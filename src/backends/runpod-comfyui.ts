@@ -6,7 +6,7 @@ import type { BackendConfig } from "../config";
 import { bytesToBase64 } from "../lib/base64";
 import { comfyPlan } from "./comfyui-plan";
 import { callBackend, failed, parseJsonObject, statusFailure } from "./http";
-import { runpodHeaders, runpodStopped } from "./runpod";
+import { runpodHeaders, runpodPolicy, runpodStopped } from "./runpod";
 import { comfyWorkerOutcome } from "./runpod-comfyui-output";
 import type { BackendAdapter, CallbackOutcome, CallbackSource, GenerationRequest, ImageStore, ModelInfo, Outcome, WorkflowOutputs } from "./types";
 import { withDeadline } from "../lib/deadline";
@@ -29,8 +29,8 @@ export class RunPodComfyUIAdapter implements BackendAdapter {
     const images = plan.uploads.map((u) => ({ name: u.name, image: bytesToBase64(u.bytes) }));
     // worker-comfyui takes of extra_data only the Comfy.org API key (it puts it there itself).
     const key = req.credentials?.api_key_comfy_org;
-    const body = { input: { workflow: plan.prompt, ...(images.length ? { images } : {}), ...(key ? { comfy_org_api_key: key } : {}) }, webhook: req.callbackUrl };
-    // As for RunPod's A1111 worker: a cut `/run` is never sent again (its callback is awaited instead).
+    const body = { input: { workflow: plan.prompt, ...(images.length ? { images } : {}), ...(key ? { comfy_org_api_key: key } : {}) }, webhook: req.callbackUrl, policy: runpodPolicy(this.config) };
+    // As for RunPod's A1111 worker: a cut `/run` is not sent again before its ttl has run out (its callback is awaited meanwhile).
     const res = await callBackend(`${this.config.url}/run`, { method: "POST", headers: runpodHeaders(this.config), body: JSON.stringify(body) }, CALL_TIMEOUT_MS, req.signal, cannotAsk);
     if (!res.ok) return res.outcome;
     if (res.status < 200 || res.status >= 300) return statusFailure(res.status, res.body);

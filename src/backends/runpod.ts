@@ -59,6 +59,22 @@ export function runpodOutcome(answer: Pick<ImageAnswer, "json" | "images">, samp
   }
 }
 
+/** RunPod's bounds on a policy's fields, in ms (its docs: executionTimeout at least 5 s, ttl at least 10 s, both at most 7 days). */
+const POLICY_MS = { executionTimeout: { min: 5_000, max: 7 * 86_400_000 }, ttl: { min: 10_000, max: 7 * 86_400_000 } } as const;
+const within = (ms: number, { min, max }: { min: number; max: number }) => Math.min(max, Math.max(min, Math.ceil(ms)));
+
+/**
+ * The policy every `/run` carries: the backend's `timeout_s` as the job's whole life at RunPod
+ * (`ttl`, queue time included; past it RunPod deletes the job, whatever its state) and as its
+ * running time. Without it a job waits in RunPod's queue up to 24 h: a `/run` whose answer was
+ * lost could start long after the gateway gave up on it, and be paid for beside the attempt that
+ * replaced it. With it, the end of the ttl is the proof that it never will (see lost-call.ts).
+ */
+export const runpodPolicy = (config: BackendConfig) => ({
+  executionTimeout: within(config.timeout_s * 1000, POLICY_MS.executionTimeout),
+  ttl: within(config.timeout_s * 1000, POLICY_MS.ttl),
+});
+
 /** RunPod's auth: the endpoint's API key as Bearer. */
 export const runpodHeaders = (config: BackendConfig): Record<string, string> => ({ "content-type": "application/json", ...(config.api_key ? { authorization: `Bearer ${config.api_key}` } : {}) });
 
@@ -75,9 +91,9 @@ export class RunPodAdapter implements BackendAdapter {
 
   async submit(req: GenerationRequest): Promise<Outcome> {
     const call = a1111Call(req.spec, req.initImage, backendModelName(this.config, req.spec.model));
-    const body = { input: { api_name: call.api, ...call.body }, webhook: req.callbackUrl };
-    // RunPod cannot be asked about a job whose id never came back: a cut `/run` is never sent again,
-    // and the attempt waits for its callback instead (see durable-objects/lost-call.ts).
+    const body = { input: { api_name: call.api, ...call.body }, webhook: req.callbackUrl, policy: runpodPolicy(this.config) };
+    // RunPod cannot be asked about a job whose id never came back: a cut `/run` is not sent again
+    // before its ttl has run out, and the attempt waits for its callback meanwhile (see durable-objects/job/lost-call.ts).
     const res = await callBackend(`${this.config.url}/run`, { method: "POST", headers: this.headers(), body: JSON.stringify(body) }, 30_000, req.signal, cannotAsk);
     if (!res.ok) return res.outcome;
     if (res.status < 200 || res.status >= 300) return statusFailure(res.status, res.body);

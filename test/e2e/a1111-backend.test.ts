@@ -4,6 +4,8 @@
  * loaded checkpoint, so a name in another spelling must never go out as asked.
  */
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -67,5 +69,37 @@ describe("an A1111 backend without a models list", () => {
     const any = backends.data.find((b) => b.name === "any");
     expect(any?.circuit).toBe("closed");
     expect(any?.recent.success_rate ?? 1).toBe(1);
+  });
+});
+
+describe("an A1111 whose answer is nested too deep to read", () => {
+  it("fails the job as an unreadable answer, not as a backend that cannot be reached: its circuit stays closed", async () => {
+    const deep = `${"[".repeat(20_000)}1${"]".repeat(20_000)}`;
+    const server = createServer((req, res) => {
+      req.resume();
+      res.setHeader("content-type", "application/json");
+      res.end(req.url?.startsWith("/sdapi/v1/sd-models") ? "[]" : `{"images": [], "parameters": ${deep}, "info": "{}"}`);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const dir2 = mkdtempSync(join(tmpdir(), "easel-e2e-a1111-deep-"));
+    const gw2 = await startGateway({
+      persistDir: dir2,
+      vars: { TENANTS: JSON.stringify({ acme: { api_keys: ["sk_acme"], webhook_secrets: [] } }), BACKENDS: JSON.stringify([{ name: "deep", kind: "a1111", url }]), ALLOW_PRIVATE_URLS: "true", URL_SIGNING_SECRET: "e2e" },
+    });
+    try {
+      const deepClient = api(gw2.url, "sk_acme");
+      for (let i = 0; i < 3; i++) {
+        const res = await deepClient.post("/v1/jobs", { type: "txt2img", prompt: "x", width: 64, height: 64, steps: 2 });
+        const job = await waitForJob(deepClient, ((await res.json()) as JobView).id);
+        expect(job).toMatchObject({ status: "failed", error: { code: "backend_failed", message: "the backend's answer could not be read" } });
+      }
+      const backends = (await (await deepClient.get("/v1/backends")).json()) as { data: { name: string; circuit: string }[] };
+      expect(backends.data.find((b) => b.name === "deep")?.circuit).toBe("closed");
+    } finally {
+      await gw2.stop();
+      server.close();
+      rmSync(dir2, { recursive: true, force: true });
+    }
   });
 });

@@ -120,6 +120,25 @@ describe("bad requests", () => {
     }
   });
 
+  it("answers a body nested past 128 levels with a 422 naming it, in each API's own shape, before any backend sees it", async () => {
+    const deep = (inner: string) => `${"[".repeat(3000)}${inner}${"]".repeat(3000)}`;
+    const requests: [string, Record<string, string>, string][] = [
+      ["/v1/jobs", { authorization: "Bearer sk_acme" }, JSON.stringify({ ...ok, extra: "DEEP" })],
+      ["/runpod/run", { authorization: "sk_acme" }, JSON.stringify({ input: { api_name: "txt2img", prompt: "x", alwayson_scripts: "DEEP" } })],
+      ["/api/v3/text2img", {}, JSON.stringify({ key: "sk_acme", prompt: "x", extra: "DEEP" })],
+      ["/sdapi/v1/txt2img", { authorization: `Basic ${btoa("u:sk_acme")}` }, JSON.stringify({ prompt: "x", script_args: "DEEP" })],
+      ["/v1/predictions", { authorization: "Bearer sk_acme" }, JSON.stringify({ version: "x", input: { prompt: "DEEP" } })],
+      ["/prod/v1alpha2", { "x-api-key": "sk_acme" }, JSON.stringify({ task: { metadata: {}, content: "DEEP" } })],
+      ["/sd-img-2-img/predict", { authorization: "sk_acme" }, JSON.stringify({ prompt: "x", extra: "DEEP" })],
+      ["/prompt", { authorization: "Bearer sk_acme" }, JSON.stringify({ prompt: {}, extra_data: "DEEP" })],
+    ];
+    for (const [path, headers, body] of requests) {
+      const res = await fetch(`${gw.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: body.replace('"DEEP"', deep("1")) });
+      expect(res.status, path).toBe(422);
+      expect(await res.text(), path).toContain("nested deeper than 128 levels");
+    }
+  });
+
   it("takes a real image under the limits", async () => {
     const res = await client.post("/v1/jobs", { type: "img2img", prompt: "x", init_image: png, width: 64, height: 64, model: "v1-5-pruned-emaonly" });
     expect(res.status).toBe(202);

@@ -38,6 +38,8 @@ beforeAll(async () => {
         { name: "brief", kind: "a1111", url: slow.url, max_concurrency: 1, timeout_s: 6, models: ["chilloutmix-Ni"] },
         { name: "spare", kind: "a1111", url: sim.url, max_concurrency: 1, models: ["chilloutmix-Ni"] },
         { name: "pod-brief", kind: "runpod", url: `${slow.url}/v2/endpoint`, max_concurrency: 1, timeout_s: 12, models: ["chilloutmix-Ni"] },
+        // Its /run's ttl is 10 s (RunPod's least): the job is gone from RunPod by then, whatever its state.
+        { name: "pod-queue", kind: "runpod", url: `${sim.url}/v2/queue`, max_concurrency: 1, timeout_s: 10 },
       ]),
       ALLOW_PRIVATE_URLS: "true",
       URL_SIGNING_SECRET: "e2e",
@@ -125,6 +127,66 @@ describe("a gateway restart during a long synchronous call", () => {
     expect(stats.interrupted).toBe(1);
     const lost = (await eventsOf(job.id)).find((e) => e.type === "attempt.lost");
     expect(lost?.data).toMatchObject({ attempt: 1, backend: "gpu" });
+  });
+});
+
+describe("a gateway restart during a synchronous A1111 dialect call", () => {
+  it("cancels the job rather than run it again for no one: the request that was to read it went with the restart", async () => {
+    await sim.reset();
+    await sim.config({ a1111: { msPerImage: 45_000 } });
+    try {
+      const call = fetch(`${gw.url}/sdapi/v1/txt2img`, {
+        method: "POST",
+        headers: { authorization: `Basic ${btoa("webui:sk_acme")}`, "content-type": "application/json" },
+        body: JSON.stringify({ prompt: "[tag:sync-cut] x", width: 64, height: 64, override_settings: { sd_model_checkpoint: "v1-5-pruned-emaonly" } }),
+      }).catch(() => undefined);
+      const until = Date.now() + 10_000;
+      while ((await sim.tasks()).length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      expect(await sim.tasks()).toHaveLength(1);
+      const [newest] = ((await (await client.get("/v1/jobs?limit=1")).json()) as { data: JobView[] }).data;
+      await gw.kill();
+      await call;
+      await sim.config({ a1111: { msPerImage: 20 } });
+      await gw.start();
+      const done = await waitForJob(client, newest?.id ?? "", 60_000);
+      expect(done.status).toBe("canceled");
+      const stats = await sim.stats();
+      expect(stats.byTag["sync-cut"]).toBe(1);
+      // The cut generation was stopped, not left to run.
+      expect(stats.interrupted).toBe(1);
+      const lost = (await eventsOf(done.id)).find((e) => e.type === "attempt.lost");
+      expect(lost?.data).toMatchObject({ attempt: 1, found: expect.stringContaining("restart") });
+    } finally {
+      await sim.config({ a1111: { msPerImage: 20 } });
+    }
+  });
+});
+
+describe("a RunPod /run whose answer a restart cut", () => {
+  it("is not sent again before RunPod has deleted it (its ttl): a run still queued there never starts beside its replacement", { timeout: 90_000 }, async () => {
+    await sim.reset();
+    // A cold start: the job waits 12 s in RunPod's queue, past its 10 s ttl; /run's answer comes 3 s late.
+    await sim.config({ runpod: { msPerImage: 20, queueMs: 12_000, bodyDelayMs: 3_000 } });
+    try {
+      const submittedAt = Date.now();
+      const job = await submit({ backend: "pod-queue", prompt: "[tag:cut-queued] x" });
+      const until = Date.now() + 10_000;
+      while (!(await sim.stats()).requests["/v2/queue/run"] && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      // RunPod has the job; the gateway dies before its id comes back.
+      await gw.kill();
+      await sim.config({ runpod: { queueMs: 0, bodyDelayMs: 0 } });
+      await gw.start();
+      expect((await waitForJob(client, job.id, 60_000)).status).toBe("succeeded");
+      // Past the moment RunPod would have started the first job, had it kept it.
+      await new Promise((r) => setTimeout(r, Math.max(0, submittedAt + 14_000 - Date.now())));
+      const stats = await sim.stats();
+      expect(stats.requests["/v2/queue/run"]).toBe(2);
+      expect(stats.byTag["cut-queued"]).toBe(1);
+      const lost = (await eventsOf(job.id)).find((e) => e.type === "attempt.lost");
+      expect(lost?.data).toMatchObject({ attempt: 1, backend: "pod-queue" });
+    } finally {
+      await sim.config({ runpod: { queueMs: 0, bodyDelayMs: 0 } });
+    }
   });
 });
 

@@ -25,6 +25,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const askedByTask = new Map<string, number>();
   const calls = new Map<string, number>();
   const held = new Map<string, Set<(fail: boolean) => void>>();
+  /** Tasks A1111 has completed (`/_complete?task=`): asked about, it says so. */
+  const completed = new Set<string>();
   const HOLD_MS = 20_000;
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://hang");
@@ -32,6 +34,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (url.pathname === "/_held") return void res.end(String(held.get(url.searchParams.get("path") ?? "")?.size ?? 0));
     if (url.pathname === "/_release") {
       for (const answer of held.get(url.searchParams.get("path") ?? "") ?? []) answer(url.searchParams.get("fail") === "1");
+      return void res.end("{}");
+    }
+    if (url.pathname === "/_complete") {
+      completed.add(url.searchParams.get("task") ?? "");
       return void res.end("{}");
     }
     calls.set(url.pathname, (calls.get(url.pathname) ?? 0) + 1);
@@ -58,7 +64,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
         const n = (askedByTask.get(task) ?? 0) + 1;
         askedByTask.set(task, n);
         // A task named `ending-*` is active when first asked about, and over after.
-        if (task.startsWith("ending-") && n > 1) return void res.end(JSON.stringify({ active: false, queued: false, completed: true, progress: 1, eta: null, live_preview: null, id_live_preview: -1, textinfo: null }));
+        if ((task.startsWith("ending-") && n > 1) || completed.has(task)) return void res.end(JSON.stringify({ active: false, queued: false, completed: true, progress: 1, eta: null, live_preview: null, id_live_preview: -1, textinfo: null }));
         res.end(JSON.stringify({ active: true, queued: false, completed: false, progress: Math.min(0.9, n / 10), eta: 3, live_preview: null, id_live_preview: -1, textinfo: null }));
       });
       return;

@@ -12,7 +12,7 @@ import type { JobObject } from "../../../durable-objects/job/object";
 import { WAITING_BACKSTOP_MS } from "../../../durable-objects/job/runner";
 import { jobStub } from "../../../src/jobs/client";
 import { hangingCalls, hangingJobInput, runIds, running, settled } from "../support/jobs";
-import { editJob, jobObjects, schedulerObjects } from "../support/objects";
+import { editJob, forgetCallInFlight, jobObjects, schedulerObjects } from "../support/objects";
 
 const newRunId = runIds();
 const objectFor = (id: string) => jobObjects.get(jobObjects.idFromName(id));
@@ -256,9 +256,7 @@ describe("job scheduling", () => {
     expect((await linesOf("busy-a")).slots).toEqual([id]);
     const interrupts = await hangingCalls("/sdapi/v1/interrupt");
     // A new instance after a restart knows nothing of the call in flight.
-    await runInDurableObject(objectFor(id), (obj: JobObject) => {
-      (obj as unknown as { room: { memory: { inflight: number | undefined } } }).room.memory.inflight = undefined;
-    });
+    await forgetCallInFlight(id);
     await runDurableObjectAlarm(objectFor(id));
     await runDurableObjectAlarm(objectFor(id));
     const events = await jobStub(env, id).events("acme");

@@ -1,14 +1,15 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { canTransition } from "../../../durable-objects/job/ledger";
 import type { JobObject } from "../../../durable-objects/job/object";
+import { taskIdOf } from "../../../durable-objects/job/progress";
 import { jobStub } from "../../../src/jobs/client";
 import { randomId } from "../../../src/lib/crypto";
 import { hangingCalls, hangingJobInput, runIds, running, settled } from "../support/jobs";
 import type { Delivery, JobStatus } from "../../../src/schemas/job";
 import { shardName, shardOf } from "../../../src/tenant-shards";
-import { editJob, jobObjects, tenantObjects } from "../support/objects";
+import { editJob, forgetCallInFlight, jobObjects, tenantObjects } from "../support/objects";
 const STATUSES: JobStatus[] = ["queued", "running", "succeeded", "failed", "canceled"];
 const LEGAL = new Set(["queued>running", "queued>failed", "queued>canceled", "running>succeeded", "running>failed", "running>canceled"]);
 
@@ -217,9 +218,23 @@ describe("the slot of a call still out when its job ended", () => {
     await running(id);
     expect(await jobStub(env, id).cancel("acme")).toMatchObject({ ok: true });
     // What a restart leaves: the job ended, its attempt canceled, its call cut with the instance.
+    await forgetCallInFlight(id);
+    const interrupts = await hangingCalls("/sdapi/v1/interrupt");
     expect(await jobStub(env, id).holdsSlot("hang")).toBe(true);
+    // A1111 still runs it: the stop the restart may have cut is sent again.
+    expect(await hangingCalls("/sdapi/v1/interrupt")).toBe(interrupts + 1);
     expect(await jobStub(env, id).holdsSlot("elsewhere")).toBe(false);
     await editJob(id, ["UPDATE attempts SET started_at = ?", Date.now() - 10 * 24 * 3600_000]);
+    expect(await jobStub(env, id).holdsSlot("hang")).toBe(false);
+  });
+
+  it("is given back as soon as the backend says it no longer runs the canceled call, not at its timeout", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id));
+    await running(id);
+    expect(await jobStub(env, id).cancel("acme")).toMatchObject({ ok: true });
+    await forgetCallInFlight(id);
+    await fetch(`${inject("hangingBackendUrl")}/_complete?task=${encodeURIComponent(taskIdOf(id, 1))}`);
     expect(await jobStub(env, id).holdsSlot("hang")).toBe(false);
   });
 });

@@ -22,3 +22,9 @@ export const editJob = (id: string, ...queries: [string, ...SqlStorageValue[]][]
     for (const [query, ...bindings] of queries) state.storage.sql.exec(query, ...bindings);
     (obj as unknown as { ledger: JobLedger }).ledger.forget();
   });
+
+/** What a new instance after a restart knows of the job's call in flight: nothing (its memory is the instance's). */
+export const forgetCallInFlight = (id: string) =>
+  runInDurableObject(jobObjects.get(jobObjects.idFromName(id)), (obj: JobObject) => {
+    (obj as unknown as { room: { memory: { inflight: number | undefined } } }).room.memory.inflight = undefined;
+  });
