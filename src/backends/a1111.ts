@@ -100,6 +100,8 @@ export function a1111Outcome(answer: Pick<ImageAnswer, "json" | "images">, sampl
     const text = [json.error, json.errors, json.detail].map((v) => (typeof v === "string" ? v : JSON.stringify(v))).join(": ");
     if (/out ?of ?memory/i.test(text)) return failed("out_of_memory", "the backend ran out of GPU memory", true, text);
     if (typeof json.error === "string" && REQUEST_ERRORS.has(json.error)) return failed("invalid_request", `the backend could not use the request's parameters (${json.error})`, false, text);
+    // api.py's decode_base64_to_image: the request's image, which no other A1111 decodes either.
+    if (/Invalid encoded image/i.test(text)) return failed("invalid_request", "the backend could not decode the request's image", false, text);
     return failed("backend_failed", "the backend reported an error", true, text);
   }
   const raw = Array.isArray(json.images) ? answer.images : [];

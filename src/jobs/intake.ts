@@ -5,7 +5,7 @@ import type { Env } from "../env";
 import { EaselError, invalid } from "../errors";
 import { canonicalJson, sha256Hex } from "../lib/crypto";
 import { readImageInput } from "../lib/image-input";
-import { sniffImage } from "../lib/image-sniff";
+import { checkImage } from "../lib/image-check";
 import { checkOutboundUrl } from "../lib/url-guard";
 import type { z } from "@hono/zod-openapi";
 import { DEFAULT_TIMEOUT_S, EmptyPromptLimitsSchema, GenerationLimitsSchema, MAX_UPSCALED_SIDE, type WebhookEventType } from "../schemas/job";
@@ -257,8 +257,9 @@ async function checkJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Prom
     if (image.byteLength > MAX_INIT_IMAGE_BYTES) {
       throw new EaselError(422, "image_too_large", `${fields.init_image}: image is over ${MAX_INIT_IMAGE_BYTES} bytes`, [{ path: fields.init_image, message: "image is over 10 MiB" }]);
     }
-    const sniffed = sniffImage(image);
-    if (!sniffed) throw new EaselError(422, "invalid_image", `${fields.init_image}: not a PNG, JPEG or WebP image`, [{ path: fields.init_image, message: "not a PNG, JPEG or WebP image" }]);
+    const checked = checkImage(image);
+    if (!checked.ok) throw new EaselError(422, checked.code, `${fields.init_image}: ${checked.message}`, [{ path: fields.init_image, message: checked.message }]);
+    const sniffed = checked.image;
     if (req.type === "upscale") size = upscaledSize(sniffed, req, fields);
     if (req.type === "img2img" && req.size_from_image) size = sizeFromImage(sniffed, req.size_from_image);
   }

@@ -4,7 +4,7 @@
  */
 import { EaselError, type ErrorDetail } from "../errors";
 import { readImageInput } from "../lib/image-input";
-import { sniffImage } from "../lib/image-sniff";
+import { checkImage } from "../lib/image-check";
 import { keySegmentProblem } from "../lib/storage-key";
 import { MAX_WORKFLOW_IMAGES } from "../schemas/job";
 import type { Workflow } from "./spec";
@@ -99,7 +99,8 @@ export async function readInputImages(
       const field = joinPath(opts.field, String(i), "image");
       if (typeof image === "string") return { name, bytes: (await readImageInput(image, { field, allowPrivate: opts.allowPrivate, maxBytes: opts.maxBytes })).bytes };
       if (image.byteLength > opts.maxBytes) throw new EaselError(422, "image_too_large", `${field}: image is over ${opts.maxBytes} bytes`, [{ path: field, message: `image is over ${opts.maxBytes} bytes` }]);
-      if (!sniffImage(image)) throw new EaselError(422, "invalid_image", `${field}: not a PNG, JPEG or WebP image`, [{ path: field, message: "not a PNG, JPEG or WebP image" }]);
+      const checked = checkImage(image);
+      if (!checked.ok) throw new EaselError(422, checked.code, `${field}: ${checked.message}`, [{ path: field, message: checked.message }]);
       return { name, bytes: image };
     }),
   );

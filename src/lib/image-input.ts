@@ -1,6 +1,6 @@
 import { EaselError } from "../errors";
 import { base64ToBytes } from "./base64";
-import { sniffImage } from "./image-sniff";
+import { checkImage } from "./image-check";
 import { checkOutboundUrl } from "./url-guard";
 import { readAtMost } from "./streams";
 import { withDeadline } from "./deadline";
@@ -70,7 +70,7 @@ async function fetchImageWithin(raw: string, opts: ImageInputOptions, signal: Ab
   throw fieldError("image_fetch_failed", opts.field, `more than ${MAX_REDIRECTS} redirects`);
 }
 
-/** An image given as an http(s) URL, a `data:` URI or raw base64, checked to be a real PNG, JPEG or WebP. */
+/** An image given as an http(s) URL, a `data:` URI or raw base64, checked to be a real PNG, JPEG or WebP (image-check.ts). */
 export async function readImageInput(value: string, opts: ImageInputOptions): Promise<ImageInput> {
   const trimmed = value.trim();
   let bytes: Uint8Array;
@@ -86,7 +86,7 @@ export async function readImageInput(value: string, opts: ImageInputOptions): Pr
     if (decoded.byteLength > opts.maxBytes) throw fieldError("image_too_large", opts.field, `image is over ${opts.maxBytes} bytes`);
     bytes = decoded;
   }
-  const sniffed = sniffImage(bytes);
-  if (!sniffed) throw fieldError("invalid_image", opts.field, "not a PNG, JPEG or WebP image");
-  return { bytes, ...sniffed };
+  const checked = checkImage(bytes);
+  if (!checked.ok) throw fieldError(checked.code, opts.field, checked.message);
+  return { bytes, ...checked.image };
 }

@@ -95,6 +95,9 @@ describe("a shared A1111", () => {
     // A1111's envelope for an exception raised on the request's own fields (bad script args).
     const badArgs = await outcome({ error: "IndexError", detail: "", body: "", errors: "list index out of range" }, 1);
     expect(badArgs).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: false } });
+    // api.py's answer to an image Pillow cannot open: no other A1111 opens it either.
+    const badImage = await outcome({ error: "HTTPException", detail: "Invalid encoded image", body: "", errors: "" }, 1);
+    expect(badImage).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: false } });
     expect(await outcome({ images: [], parameters: {}, info: "{}" }, 1)).toMatchObject({ kind: "failed", failure: { code: "backend_failed", retryable: true } });
     // The backend's own text never reaches the tenant-visible message.
     const crash = await outcome({ error: "RuntimeError", detail: "", body: "", errors: "see http://admin:hunter2@10.0.0.5/log" }, 1);

@@ -40,10 +40,9 @@ describe("intake's unknown-model rule, for the dialects that ask for it", () => 
 });
 
 describe("intake's img2img size from the init image (ModelsLab, Cerebrium)", () => {
-  /** A PNG's signature and IHDR: all intake reads of an image is its header. */
+  /** A whole PNG whose IHDR says this size: intake reads an image's size from its header, and walks its chunks. */
   const pngHeader = (width: number, height: number) => {
-    const bytes = new Uint8Array(33);
-    bytes.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
+    const bytes = Uint8Array.from(atob(PNG_B64), (c) => c.charCodeAt(0));
     const view = new DataView(bytes.buffer);
     view.setUint32(16, width);
     view.setUint32(20, height);

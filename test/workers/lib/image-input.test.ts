@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { EaselError } from "../../../src/errors";
-import { bytesToBase64 } from "../../../src/lib/base64";
+import { base64ToBytes, bytesToBase64 } from "../../../src/lib/base64";
 import { readImageInput } from "../../../src/lib/image-input";
 import { sniffImage } from "../../../src/lib/image-sniff";
 
@@ -21,6 +21,8 @@ const webpHeader = (() => {
 })();
 
 const opts = { field: "init_image", allowPrivate: false, maxBytes: 1024 };
+/** A whole 1x1 PNG, as base64. */
+const PNG_1X1 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
 
 async function failure(p: Promise<unknown>): Promise<EaselError> {
   try {
@@ -49,9 +51,11 @@ describe("image sniffing", () => {
 
 describe("reading an init image", () => {
   it("takes a data URI and raw base64", async () => {
-    const b64 = bytesToBase64(pngHeader(64, 64));
-    expect((await readImageInput(`data:image/png;base64,${b64}`, opts)).width).toBe(64);
+    // A whole PNG: a header alone is no image (image-check.ts).
+    const b64 = PNG_1X1;
+    expect((await readImageInput(`data:image/png;base64,${b64}`, opts)).width).toBe(1);
     expect((await readImageInput(b64, opts)).contentType).toBe("image/png");
+    expect(await failure(readImageInput(bytesToBase64(pngHeader(64, 64)), opts))).toMatchObject({ status: 422, code: "invalid_image", details: [{ path: "init_image" }] });
   });
 
   it("names the field when the bytes are not an image or not base64", async () => {
@@ -90,10 +94,10 @@ describe("reading an init image", () => {
   });
 
   it("follows a public redirect and reports an upstream error status", async () => {
-    const png = pngHeader(8, 8);
+    const png = base64ToBytes(PNG_1X1) ?? new Uint8Array();
     const hops: typeof fetch = async (input) =>
       String(input).endsWith("/a") ? new Response(null, { status: 301, headers: { location: "/b" } }) : new Response(png, { status: 200 });
-    expect((await readImageInput("https://images.example.com/a", { ...opts, fetcher: hops })).width).toBe(8);
+    expect((await readImageInput("https://images.example.com/a", { ...opts, fetcher: hops })).width).toBe(1);
     const missing: typeof fetch = async () => new Response("no", { status: 404 });
     expect(await failure(readImageInput("https://images.example.com/x.png", { ...opts, fetcher: missing }))).toMatchObject({ code: "image_fetch_failed", message: expect.stringContaining("404") });
   });

@@ -4,13 +4,14 @@ import { fileInput, fileObject, readFile, storeFile } from "../../../../src/dial
 import { base64ToBytes } from "../../../../src/lib/base64";
 import { tinyPng } from "../support";
 
-const png = () => new File([base64ToBytes(tinyPng()) ?? new Uint8Array()], "buffer_1", { type: "application/octet-stream" });
+const pngBytes = () => base64ToBytes(tinyPng()) ?? new Uint8Array();
+const png = () => new File([pngBytes()], "buffer_1", { type: "application/octet-stream" });
 
 describe("Replicate files", () => {
   it("keeps an upload for its tenant, typed by its bytes, and hands out its URL", async () => {
     const stored = await storeFile(env, "acme", png(), { purpose: "test" });
     const obj = fileObject("https://easel.test", stored);
-    expect(obj).toMatchObject({ id: stored.id, name: "buffer_1", content_type: "image/png", size: 33, metadata: { purpose: "test" }, urls: { get: `https://easel.test/v1/files/${stored.id}` }, checksums: { sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+    expect(obj).toMatchObject({ id: stored.id, name: "buffer_1", content_type: "image/png", size: pngBytes().byteLength, metadata: { purpose: "test" }, urls: { get: `https://easel.test/v1/files/${stored.id}` }, checksums: { sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } });
     expect(Date.parse(obj.expires_at) - Date.parse(obj.created_at)).toBe(24 * 3600_000);
   });
 
