@@ -38,6 +38,13 @@ afterAll(async () => {
 
 const ok = { type: "txt2img", prompt: "a cat" };
 const png = Buffer.from(encodePng(8, 8, () => [1, 2, 3])).toString("base64");
+/** A whole small PNG whose IHDR declares this size: a few hundred bytes that would decode to gigabytes. */
+const sized = (width: number, height: number) => {
+  const bytes = Buffer.from(encodePng(8, 8, () => [1, 2, 3]));
+  bytes.writeUInt32BE(width, 16);
+  bytes.writeUInt32BE(height, 20);
+  return bytes.toString("base64");
+};
 const big = "A".repeat(Math.ceil((10 * 1024 * 1024 + 1024) / 3) * 4);
 
 /** [name, body, expected status, field the error must name] */
@@ -72,6 +79,8 @@ const BAD: [string, unknown, number, string | null][] = [
   ["init_image text, not an image", { type: "img2img", prompt: "x", init_image: Buffer.from("hello, I am text").toString("base64") }, 422, "init_image"],
   ["init_image data URI of garbage", { type: "img2img", prompt: "x", init_image: "data:image/png;base64,AAAA" }, 422, "init_image"],
   ["init_image over 10 MiB", { type: "img2img", prompt: "x", init_image: big }, 422, "init_image"],
+  ["init_image a PNG header alone", { type: "img2img", prompt: "x", init_image: Buffer.from(encodePng(8, 8, () => [1, 2, 3])).subarray(0, 33).toString("base64") }, 422, "init_image"],
+  ["init_image declaring 60000x60000", { type: "img2img", prompt: "x", init_image: sized(60_000, 60_000) }, 422, "init_image"],
   ["init_image ftp URL", { type: "img2img", prompt: "x", init_image: "ftp://example.com/cat.png" }, 422, "init_image"],
   ["init_image loopback URL", { type: "img2img", prompt: "x", init_image: "http://127.0.0.1/cat.png" }, 422, "init_image"],
   ["webhook not a URL", { ...ok, webhook: "not a url" }, 422, "webhook"],
