@@ -20,7 +20,11 @@ export const webhooks = createApp();
 webhooks.use("/v1/webhooks/test", tenantAuth());
 // Every field is optional: a bare POST (no body at all) means "send it to my default_webhook".
 webhooks.use("/v1/webhooks/test", async (c, next) => {
-  if (!(await c.req.raw.clone().text()).trim()) c.req.raw = new Request(c.req.raw, { body: "{}" });
+  // Read through Hono's cache (the JSON depth check read the body already); the empty body's cached text goes with it.
+  if (!(await c.req.text()).trim()) {
+    c.req.raw = new Request(c.req.raw.url, { method: c.req.method, headers: c.req.raw.headers, body: "{}" });
+    c.req.bodyCache = {};
+  }
   await next();
 });
 webhooks.openapi(
