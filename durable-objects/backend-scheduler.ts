@@ -8,7 +8,7 @@ import { BackendCircuit } from "./backend-circuit";
 import { BackendLine } from "./backend-line";
 import { RecentAttempts } from "./backend-recent";
 import { SLOT_LEASE_MS, type AcquireResult, type AttemptOutcome, type BackendStatus, type CatalogAnswer, type ReleaseOutcome } from "../src/contracts/scheduler";
-import { withDeadline } from "../src/lib/deadline";
+import { untilAborted, withDeadline } from "../src/lib/deadline";
 import type { SchedulerRpc } from "../src/contracts/rpc";
 
 /**
@@ -285,10 +285,13 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     }
   }
 
-  /** Whether the job's attempt holds its slot here; `undefined` when it could not be asked. */
+  /**
+   * Whether the job's attempt holds its slot here; `undefined` when it could not be asked in time.
+   * The job may ask its backend before it answers: the wait is cut here, whatever the job does.
+   */
   private async holds(jobId: string, backend: string): Promise<boolean | undefined> {
     try {
-      return await withDeadline(LEASE_RECHECK_MS, () => jobStub(this.env, jobId).holdsSlot(backend));
+      return await withDeadline(LEASE_RECHECK_MS, (signal) => untilAborted(jobStub(this.env, jobId).holdsSlot(backend), signal));
     } catch {
       return undefined;
     }

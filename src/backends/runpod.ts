@@ -64,15 +64,22 @@ const POLICY_MS = { executionTimeout: { min: 5_000, max: 7 * 86_400_000 }, ttl: 
 const within = (ms: number, { min, max }: { min: number; max: number }) => Math.min(max, Math.max(min, Math.ceil(ms)));
 
 /**
- * The policy every `/run` carries: the backend's `timeout_s` as the job's whole life at RunPod
- * (`ttl`, queue time included; past it RunPod deletes the job, whatever its state) and as its
- * running time. Without it a job waits in RunPod's queue up to 24 h: a `/run` whose answer was
- * lost could start long after the gateway gave up on it, and be paid for beside the attempt that
- * replaced it. With it, the end of the ttl is the proof that it never will (see lost-call.ts).
+ * How long past the backend's `timeout_s` RunPod keeps a job: its ttl deletes a finished job's
+ * result too, and a result that came just before the timeout must still be there for the poll
+ * that reads it (polls come at most 15 s apart).
+ */
+const TTL_MARGIN_MS = 30_000;
+
+/**
+ * The policy every `/run` carries: the backend's `timeout_s` as the job's running time, and, with a
+ * margin, as its whole life at RunPod (`ttl`, queue time included; past it RunPod deletes the job,
+ * whatever its state). Without it a job waits in RunPod's queue up to 24 h: a `/run` whose answer
+ * was lost could start long after the gateway gave up on it, and be paid for beside the attempt
+ * that replaced it. With it, the end of the ttl is the proof that it never will (see lost-call.ts).
  */
 export const runpodPolicy = (config: BackendConfig) => ({
   executionTimeout: within(config.timeout_s * 1000, POLICY_MS.executionTimeout),
-  ttl: within(config.timeout_s * 1000, POLICY_MS.ttl),
+  ttl: within(config.timeout_s * 1000 + TTL_MARGIN_MS, POLICY_MS.ttl),
 });
 
 /** RunPod's auth: the endpoint's API key as Bearer. */

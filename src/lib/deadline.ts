@@ -24,3 +24,13 @@ export async function withDeadline<T>(ms: number, fn: (signal: AbortSignal) => P
     d.clear();
   }
 }
+
+/** `work`, or a rejection once `signal` aborts: for a call (an RPC) that cannot be handed the signal itself. */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener("abort", abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
+  });
+}

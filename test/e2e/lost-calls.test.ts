@@ -38,8 +38,8 @@ beforeAll(async () => {
         { name: "brief", kind: "a1111", url: slow.url, max_concurrency: 1, timeout_s: 6, models: ["chilloutmix-Ni"] },
         { name: "spare", kind: "a1111", url: sim.url, max_concurrency: 1, models: ["chilloutmix-Ni"] },
         { name: "pod-brief", kind: "runpod", url: `${slow.url}/v2/endpoint`, max_concurrency: 1, timeout_s: 12, models: ["chilloutmix-Ni"] },
-        // Its /run's ttl is 10 s (RunPod's least): the job is gone from RunPod by then, whatever its state.
-        { name: "pod-queue", kind: "runpod", url: `${sim.url}/v2/queue`, max_concurrency: 1, timeout_s: 10 },
+        // Its /run's ttl is 35 s (timeout_s and a 30 s margin): the job is gone from RunPod by then, whatever its state.
+        { name: "pod-queue", kind: "runpod", url: `${sim.url}/v2/queue`, max_concurrency: 1, timeout_s: 5 },
       ]),
       ALLOW_PRIVATE_URLS: "true",
       URL_SIGNING_SECRET: "e2e",
@@ -165,8 +165,8 @@ describe("a gateway restart during a synchronous A1111 dialect call", () => {
 describe("a RunPod /run whose answer a restart cut", () => {
   it("is not sent again before RunPod has deleted it (its ttl): a run still queued there never starts beside its replacement", { timeout: 90_000 }, async () => {
     await sim.reset();
-    // A cold start: the job waits 12 s in RunPod's queue, past its 10 s ttl; /run's answer comes 3 s late.
-    await sim.config({ runpod: { msPerImage: 20, queueMs: 12_000, bodyDelayMs: 3_000 } });
+    // A cold start: the job waits 40 s in RunPod's queue, past its 35 s ttl; /run's answer comes 3 s late.
+    await sim.config({ runpod: { msPerImage: 20, queueMs: 40_000, bodyDelayMs: 3_000 } });
     try {
       const submittedAt = Date.now();
       const job = await submit({ backend: "pod-queue", prompt: "[tag:cut-queued] x" });
@@ -178,7 +178,7 @@ describe("a RunPod /run whose answer a restart cut", () => {
       await gw.start();
       expect((await waitForJob(client, job.id, 60_000)).status).toBe("succeeded");
       // Past the moment RunPod would have started the first job, had it kept it.
-      await new Promise((r) => setTimeout(r, Math.max(0, submittedAt + 14_000 - Date.now())));
+      await new Promise((r) => setTimeout(r, Math.max(0, submittedAt + 42_000 - Date.now())));
       const stats = await sim.stats();
       expect(stats.requests["/v2/queue/run"]).toBe(2);
       expect(stats.byTag["cut-queued"]).toBe(1);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { deadline, withDeadline } from "../../../src/lib/deadline";
+import { deadline, untilAborted as cutAt, withDeadline } from "../../../src/lib/deadline";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const untilAborted = (signal: AbortSignal) => new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
@@ -26,5 +26,13 @@ describe("deadline", () => {
     await sleep(40);
     expect(seen?.aborted).toBe(false);
     expect(cleared.signal.aborted).toBe(false);
+  });
+
+  it("cuts the wait for work that takes no signal (an RPC), and passes its answer or failure through in time", async () => {
+    const never = new Promise<string>(() => undefined);
+    const err = await withDeadline(10, (signal) => cutAt(never, signal)).catch((e: unknown) => e);
+    expect((err as DOMException).name).toBe("TimeoutError");
+    expect(await withDeadline(1_000, (signal) => cutAt(Promise.resolve("held"), signal))).toBe("held");
+    expect(await withDeadline(1_000, (signal) => cutAt(Promise.reject(new Error("refused")), signal)).catch((e: unknown) => e)).toEqual(new Error("refused"));
   });
 });

@@ -18,3 +18,13 @@ describe("nestsDeeperThan", () => {
     expect(nestsDeeperThan(text, 128)).toBe(false);
   });
 });
+
+describe("nestsDeeperThan on hostile text", () => {
+  it("reads an unterminated run of escaped quotes behind many brackets in one pass (a scan per quote would not end within the test's time)", () => {
+    const quotes = '"' + '\\"'.repeat(2_000_000);
+    expect(nestsDeeperThan("[]".repeat(129) + quotes, 128)).toBe(false);
+    expect(nestsDeeperThan("[".repeat(129) + quotes, 128)).toBe(true);
+    // Runs of backslashes: an even run leaves the quote after it closing the string.
+    expect(nestsDeeperThan(`["${"\\\\".repeat(1000)}", ${"[".repeat(129)}${"]".repeat(129)}]`, 128)).toBe(true);
+  });
+});
