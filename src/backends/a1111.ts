@@ -145,10 +145,7 @@ export class A1111Adapter implements BackendAdapter {
   }
 
   async submit(req: GenerationRequest): Promise<Outcome> {
-    const model = await this.checkpoint(req.spec, req.signal);
-    // Another backend may have it: the job fails over, counted against nobody.
-    if (model === null) return failed("invalid_request", `the backend has no model ${JSON.stringify(req.spec.model)}`, true);
-    const call = a1111Call(req.spec, req.initImage, model);
+    const call = a1111Call(req.spec, req.initImage, await this.checkpoint(req.spec, req.signal));
     const upscale = call.api === "extra-single-image";
     // The task id lets a cancel tell this generation from a neighbour's; A1111's extras API has none.
     const payload: Record<string, unknown> = upscale ? call.body : { ...call.body, force_task_id: req.taskId };
@@ -167,17 +164,16 @@ export class A1111Adapter implements BackendAdapter {
   }
 
   /**
-   * The job's model as this A1111 names it. A1111 drops an override it has no alias for (a case
-   * apart, `.ckpt` for a `.safetensors`) and generates with whatever checkpoint is loaded, reporting
-   * success: so a backend that lists no `models` is asked for its own list, and the model goes by
-   * its own title; null when the list lacks it. One it cannot list gets the name as asked.
+   * The job's model as this A1111 names it. A1111 drops an override it has no exact alias for (a
+   * case apart, `.ckpt` for a `.safetensors`) and generates with whatever checkpoint is loaded,
+   * reporting success: so a backend that lists no `models` is asked for its own list, and a model
+   * it has goes by its own title. One it does not list (or cannot list) goes as asked: a backend
+   * without `models` serves any model (contract §2), and it may have what it did not list.
    */
-  private async checkpoint(spec: GenerationSpec, signal: AbortSignal): Promise<string | null | undefined> {
+  private async checkpoint(spec: GenerationSpec, signal: AbortSignal): Promise<string | undefined> {
     if (!spec.model || spec.type === "upscale" || this.config.models) return backendModelName(this.config, spec.model);
-    const listed = await this.listModels(signal);
-    if (!listed.length) return spec.model;
     const key = modelKey(spec.model);
-    return listed.find((m) => modelKey(m.title) === key || modelKey(m.model_name) === key)?.title ?? null;
+    return (await this.listModels(signal)).find((m) => modelKey(m.title) === key || modelKey(m.model_name) === key)?.title ?? spec.model;
   }
 
   async poll(): Promise<Outcome> {
