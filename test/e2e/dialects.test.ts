@@ -221,23 +221,26 @@ describe("ModelsLab: the generate call's own answer, fetch by request_id, img2im
     return (await res.json()) as Reply;
   };
 
-  it("answers a job that ends within a few seconds with success and its output, as ModelsLab holds its answer; instant_response answers processing", async () => {
-    for (const path of ["/api/v3/text2img", "/api/v6/images/text2img", "/api/v3/img2img", "/api/v6/images/img2img"]) {
+  it("a realtime call answers a job that ends within a few seconds with success and its output, as ModelsLab holds its answer; v3, v6 images and instant_response answer processing at once", async () => {
+    for (const path of ["/api/v6/realtime/text2img", "/api/v6/realtime/img2img"]) {
       const done = await generate(path, { prompt: "a lighthouse", width: "64", height: "64", init_image: `${imageBase}/cat.png` });
       expect(done.status, path).toBe("success");
       expect(done.output, path).toHaveLength(1);
       expect(done.proxy_links, path).toEqual(done.output);
       expect(pngSize(new Uint8Array(await (await fetch(done.output[0] ?? "")).arrayBuffer())), path).toEqual({ width: 64, height: 64 });
     }
+    for (const path of ["/api/v3/text2img", "/api/v6/images/text2img"]) {
+      expect((await generate(path, { prompt: "a lighthouse", width: "64", height: "64" })).status, path).toBe("processing");
+    }
     for (const instant of ["yes", true, "true"]) {
-      const queued = await generate("/api/v6/images/text2img", { prompt: "a lighthouse", width: "64", height: "64", instant_response: instant });
-      expect(queued, String(instant)).toMatchObject({ status: "processing", output: [], messege: "Request processing", message: "Request processing", fetch_result: `${gw.url}/api/v6/images/fetch/${queued.id}` });
+      const queued = await generate("/api/v6/realtime/text2img", { prompt: "a lighthouse", width: "64", height: "64", instant_response: instant });
+      expect(queued, String(instant)).toMatchObject({ status: "processing", output: [], messege: "Request processing", message: "Request processing", fetch_result: `${gw.url}/api/v6/realtime/fetch/${queued.id}` });
       expect(queued.tip).toContain(queued.fetch_result);
     }
   });
 
   it("fetches by the body's request_id at /api/v6/images/fetch and /api/v3/fetch; another tenant's id is a 404", async () => {
-    const done = await generate("/api/v6/images/text2img", { prompt: "a lighthouse", width: "64", height: "64" });
+    const done = await generate("/api/v6/realtime/text2img", { prompt: "a lighthouse", width: "64", height: "64" });
     for (const path of ["/api/v6/images/fetch", "/api/v3/fetch"]) {
       const res = await post(path, { key: KEY, request_id: done.id }, {});
       expect(res.status, path).toBe(200);
@@ -250,7 +253,7 @@ describe("ModelsLab: the generate call's own answer, fetch by request_id, img2im
 
   it("makes an img2img without width and height the init image's size, as ModelsLab's v6 page says", async () => {
     const body = { model_id: "v1-5-pruned-emaonly", prompt: "women playing tennis", negative_prompt: null, init_image: `data:image/png;base64,${WIDE_B64}`, samples: "1", num_inference_steps: "2", strength: 0.7, seed: null };
-    const done = await generate("/api/v6/images/img2img", body);
+    const done = await generate("/api/v6/realtime/img2img", body);
     expect(done.status).toBe("success");
     expect(done.meta).toMatchObject({ W: 768, H: 512 });
     expect(pngSize(new Uint8Array(await (await fetch(done.output[0] ?? "")).arrayBuffer()))).toEqual({ width: 768, height: 512 });
@@ -258,7 +261,7 @@ describe("ModelsLab: the generate call's own answer, fetch by request_id, img2im
 
   it("takes an img2img without a prompt, or with prompt null: ModelsLab needs only key, model_id and init_image", async () => {
     for (const prompt of [undefined, null]) {
-      const done = await generate("/api/v3/img2img", { model_id: "v1-5-pruned-emaonly", init_image: `${imageBase}/cat.png`, width: "64", height: "64", ...(prompt === null ? { prompt } : {}) });
+      const done = await generate("/api/v6/realtime/img2img", { model_id: "v1-5-pruned-emaonly", init_image: `${imageBase}/cat.png`, width: "64", height: "64", ...(prompt === null ? { prompt } : {}) });
       expect(done.status, String(prompt)).toBe("success");
       expect(done.meta.prompt).toBe("");
     }

@@ -30,13 +30,14 @@ const Reply = z.looseObject({ status: z.enum(["processing", "success", "error"])
 const Failure = { description: "`{status: error, message}`" };
 
 /**
- * How long a generate call waits for its job before answering `processing`. ModelsLab holds its
- * answer "a minimum amount of time" unless `instant_response` (its v6 pages), so a fast job answers
- * `success` with `output` at once, and code written against it reads `output` from that answer. 5 s
- * covers a small generation on a free GPU while staying well inside a client's usual timeout (10 s
- * and more); a job not done by then is fetched or delivered as before.
+ * How long a realtime generate call waits for its job before answering `processing`. ModelsLab's
+ * realtime API holds its answer "a minimum amount of time" unless `instant_response` (its v6 pages),
+ * so a fast job answers `success` with `output`, and code written against it reads `output` from
+ * that answer. 5 s covers a small generation on a free GPU while staying well inside a client's
+ * usual timeout (10 s and more); a job not done by then is fetched or delivered as before. The v3
+ * and v6 `images` calls answer at once (the contract's `processing`, or `success` if already done).
  */
-const ANSWER_WAIT_MS = 5_000;
+const REALTIME_WAIT_MS = 5_000;
 
 /** The job in ModelsLab's shape, its base64 images (if asked for) streamed from R2. */
 async function answer(c: Context<AppEnv>, snapshot: JobSnapshot) {
@@ -45,21 +46,21 @@ async function answer(c: Context<AppEnv>, snapshot: JobSnapshot) {
 
 /** v3 (seed 002) and today's v6 paths take the same bodies; each answers with its own fetch path. */
 const GENERATE = [
-  { path: "/api/v3/text2img", type: "txt2img", fetch: "/api/v3/fetch", tag: "ModelsLab v3" },
-  { path: "/api/v3/img2img", type: "img2img", fetch: "/api/v3/fetch", tag: "ModelsLab v3" },
-  { path: "/api/v6/images/text2img", type: "txt2img", fetch: "/api/v6/images/fetch", tag: "ModelsLab v6" },
-  { path: "/api/v6/images/img2img", type: "img2img", fetch: "/api/v6/images/fetch", tag: "ModelsLab v6" },
-  { path: "/api/v6/realtime/text2img", type: "txt2img", fetch: "/api/v6/realtime/fetch", tag: "ModelsLab v6" },
-  { path: "/api/v6/realtime/img2img", type: "img2img", fetch: "/api/v6/realtime/fetch", tag: "ModelsLab v6" },
+  { path: "/api/v3/text2img", type: "txt2img", fetch: "/api/v3/fetch", tag: "ModelsLab v3", waitMs: 0 },
+  { path: "/api/v3/img2img", type: "img2img", fetch: "/api/v3/fetch", tag: "ModelsLab v3", waitMs: 0 },
+  { path: "/api/v6/images/text2img", type: "txt2img", fetch: "/api/v6/images/fetch", tag: "ModelsLab v6", waitMs: 0 },
+  { path: "/api/v6/images/img2img", type: "img2img", fetch: "/api/v6/images/fetch", tag: "ModelsLab v6", waitMs: 0 },
+  { path: "/api/v6/realtime/text2img", type: "txt2img", fetch: "/api/v6/realtime/fetch", tag: "ModelsLab v6", waitMs: REALTIME_WAIT_MS },
+  { path: "/api/v6/realtime/img2img", type: "img2img", fetch: "/api/v6/realtime/fetch", tag: "ModelsLab v6", waitMs: REALTIME_WAIT_MS },
 ] as const;
 
-for (const { path, type, fetch, tag } of GENERATE) {
+for (const { path, type, fetch, tag, waitMs } of GENERATE) {
   modelslab.openapi(
     createRoute({
       method: "post",
       path,
       tags: [tag],
-      summary: `${type}: processing at once, then fetch (or the webhook); model_id picks the model`,
+      summary: `${type}: processing ${waitMs ? "once the job has not ended within 5 s (success if it has)" : "at once"}, then fetch (or the webhook); model_id picks the model`,
       middleware: [countsTowardRate] as const,
       request: { body: { content: { "application/json": { schema: ModelsLabRequestSchema } }, required: true } },
       responses: { 200: json(Reply, "`processing`, or `success` when already done"), 401: Failure, 422: Failure },
@@ -78,7 +79,7 @@ for (const { path, type, fetch, tag } of GENERATE) {
       });
       c.header("x-easel-run-id", snapshot.job.id);
       // No hang-up cancel here: the job is the client's to fetch, or its webhook's, whether it waits or not.
-      const shown = body.instant_response === true ? snapshot : await waitForEnd(c.env, snapshot.job.id, c.var.tenant, { maxMs: ANSWER_WAIT_MS });
+      const shown = body.instant_response === true || !waitMs ? snapshot : await waitForEnd(c.env, snapshot.job.id, c.var.tenant, { maxMs: waitMs });
       return answer(c, shown);
     },
   );

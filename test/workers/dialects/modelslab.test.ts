@@ -137,9 +137,9 @@ describe("/api/v3 inside the Worker", () => {
     }
   });
 
-  it("waits a few seconds for the job: one that fails by then answers its error at once, as ModelsLab holds its answer", async () => {
+  it("a realtime call waits a few seconds for the job: one that fails by then answers its error at once, as ModelsLab holds its answer", async () => {
     // txt2img here runs only on the two dead backends: the job fails in milliseconds.
-    const res = await call("/api/v6/images/text2img", { body: { key: "sk_acme_1", prompt: "x", width: 64, height: 64 } });
+    const res = await call("/api/v6/realtime/text2img", { body: { key: "sk_acme_1", prompt: "x", width: 64, height: 64 } });
     expect(res.status).toBe(200);
     const body = (await res.json()) as Record<string, unknown>;
     expect(body).toEqual({ status: "error", id: expect.stringMatching(/^run_/), message: expect.any(String) });
