@@ -19,8 +19,6 @@ export class InstanceMemory {
   renewedAt = 0;
   /** The attempt whose call this instance saw go unanswered for the backend's whole `timeout_s` (the backend's fault, unlike a call a restart cut). */
   unanswered: number | undefined;
-  /** The attempt whose call this instance saw lost (a connection cut, an answer that never came): not cut by a restart. */
-  lostHere: number | undefined;
   /** The attempt whose skip this instance sent (see JobObject's skip). */
   skipped: number | undefined;
   /**

@@ -97,7 +97,6 @@ export class AttemptRunner {
    */
   private async recoverLostCall(row: JobRow, attempt: AttemptRow): Promise<boolean> {
     const { env, ledger, memory } = this.room;
-    if (memory.lostHere !== attempt.n && parseInput(row).caller_only) return this.dropForNoReader(row, attempt);
     const lost = await checkLostCall(config.backend(env, attempt.backend), { taskId: taskIdOf(row.id, attempt.n), askable: parseInput(row).spec.type !== "upscale", startedAt: attempt.started_at, waitingUntil: attempt.poll_at });
     // Asking took time: a callback (RunPod's, for a `/run` whose answer was lost) or a cancel may have settled it.
     const still = ledger.currentAttempt();
@@ -144,18 +143,6 @@ export class AttemptRunner {
     // Counted against it (its circuit, its recent success rate) as a 5xx is.
     await this.slots.release(attempt.backend, atFault ? "failure" : "neutral", lost.unreachable);
     return true;
-  }
-
-  /**
-   * A call cut by a restart whose result only its caller could read (a synchronous call): the
-   * caller's request went with the instance, so a second run would be read by no one. The job is
-   * canceled, as when a caller hangs up, and its backend is left as a cancel leaves it (the task
-   * stopped where the backend can stop it, its slot held while it may run). Never true: nothing dispatches.
-   */
-  private async dropForNoReader(row: JobRow, attempt: AttemptRow): Promise<false> {
-    const lost = () => this.room.ledger.event("attempt.lost", { attempt: attempt.n, backend: attempt.backend, found: "cut by a restart, with the call that was to read it" }, Date.now());
-    if (await finish(this.room, "canceled", null, [], { also: lost })) await this.settler.leaveBackend(attempt, await this.linesToLeave(row));
-    return false;
   }
 
   /**

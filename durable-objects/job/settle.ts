@@ -72,7 +72,6 @@ export class Settler {
     }
     // The attempt stays running without a call in flight: the next heartbeat finds it lost (see the runner's advance).
     if (outcome.kind === "lost") {
-      memory.lostHere = n;
       if (outcome.unanswered) memory.unanswered = n;
       return;
     }

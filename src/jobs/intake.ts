@@ -90,8 +90,6 @@ export interface IntakeOptions {
   rateCounted?: boolean;
   /** An empty prompt is a prompt (A1111's payloads: A1111 generates from one); elsewhere it is a 422. */
   emptyPromptOk?: boolean;
-  /** The result goes only to the waiting request (see CreateJob's `caller_only`). */
-  callerOnly?: boolean;
 }
 
 /**
@@ -354,7 +352,6 @@ async function createJob(env: Env, opts: IntakeOptions, made: CheckedRun & { cre
     run_timeout_s: req.run_timeout_s,
     track_id: req.track_id,
     webhook,
-    caller_only: opts.callerOnly === true,
     webhook_events: req.webhook_events ?? [...DEFAULT_WEBHOOK_EVENTS],
     dialect: opts.dialect,
     dialect_data: passThrough.dialect_data,

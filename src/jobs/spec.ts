@@ -64,12 +64,6 @@ export const CreateJobSchema = z.object({
   run_timeout_s: z.number().int().positive().optional(),
   track_id: z.string().optional(),
   webhook: z.string().optional(),
-  /**
-   * Its result reaches only the request that made it (a synchronous call: A1111, Cerebrium without a
-   * webhook), which nobody can read it from later: a call to the backend cut by a restart took that
-   * request with it, so the job is canceled then rather than run again for no one.
-   */
-  caller_only: z.boolean().default(false),
   webhook_events: z.array(WebhookEventTypeSchema),
   dialect: DialectSchema,
   /** Dialect-specific values echoed back in that dialect's responses (EKS context, ModelsLab base64 flag...). */

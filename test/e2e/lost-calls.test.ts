@@ -130,38 +130,6 @@ describe("a gateway restart during a long synchronous call", () => {
   });
 });
 
-describe("a gateway restart during a synchronous A1111 dialect call", () => {
-  it("cancels the job rather than run it again for no one: the request that was to read it went with the restart", async () => {
-    await sim.reset();
-    await sim.config({ a1111: { msPerImage: 45_000 } });
-    try {
-      const call = fetch(`${gw.url}/sdapi/v1/txt2img`, {
-        method: "POST",
-        headers: { authorization: `Basic ${btoa("webui:sk_acme")}`, "content-type": "application/json" },
-        body: JSON.stringify({ prompt: "[tag:sync-cut] x", width: 64, height: 64, override_settings: { sd_model_checkpoint: "v1-5-pruned-emaonly" } }),
-      }).catch(() => undefined);
-      const until = Date.now() + 10_000;
-      while ((await sim.tasks()).length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-      expect(await sim.tasks()).toHaveLength(1);
-      const [newest] = ((await (await client.get("/v1/jobs?limit=1")).json()) as { data: JobView[] }).data;
-      await gw.kill();
-      await call;
-      await sim.config({ a1111: { msPerImage: 20 } });
-      await gw.start();
-      const done = await waitForJob(client, newest?.id ?? "", 60_000);
-      expect(done.status).toBe("canceled");
-      const stats = await sim.stats();
-      expect(stats.byTag["sync-cut"]).toBe(1);
-      // The cut generation was stopped, not left to run.
-      expect(stats.interrupted).toBe(1);
-      const lost = (await eventsOf(done.id)).find((e) => e.type === "attempt.lost");
-      expect(lost?.data).toMatchObject({ attempt: 1, found: expect.stringContaining("restart") });
-    } finally {
-      await sim.config({ a1111: { msPerImage: 20 } });
-    }
-  });
-});
-
 describe("a RunPod /run whose answer a restart cut", () => {
   it("is not sent again before RunPod has deleted it (its ttl): a run still queued there never starts beside its replacement", { timeout: 90_000 }, async () => {
     await sim.reset();

@@ -44,7 +44,6 @@ async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A
     knownModelsOnly: true,
     emptyPromptOk: true,
     rateCounted: c.var.rateCounted,
-    callerOnly: true,
   });
   c.header("x-easel-run-id", snapshot.job.id);
   const done = await whileWaiting(c.env, tenant, snapshot.job.id, () => syncWait(c, snapshot.job.id));
@@ -62,7 +61,7 @@ async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A
 /** One upscale job per image, waited on like txt2img; all are checked and admitted before any is made (src/jobs/intake.ts). */
 async function upscales(c: Context<AppEnv>, requests: { req: IntakeRequest; fields: IntakeOptions["fields"] }[]): Promise<JobSnapshot[]> {
   const tenant = c.var.tenant;
-  const snapshots = await submitJobs(c.env, requests, { tenant, dialect: "a1111", publicBaseUrl: config.publicBaseUrl(c.env, c.req.url), rateCounted: c.var.rateCounted, callerOnly: true });
+  const snapshots = await submitJobs(c.env, requests, { tenant, dialect: "a1111", publicBaseUrl: config.publicBaseUrl(c.env, c.req.url), rateCounted: c.var.rateCounted });
   const ids = snapshots.map((s) => s.job.id);
   c.header("x-easel-run-id", ids.join(", "));
   const done = await Promise.all(ids.map((id) => whileWaiting(c.env, tenant, id, () => syncWait(c, id))));

@@ -30,7 +30,7 @@ cerebrium.onError(errorsAs(cerebriumError));
  * Creates the job for an app. The app name may stand for a backend or a model (`ENDPOINTS`);
  * `webhook` is where the result goes (seed 004's body field, or v4's `webhookEndpoint`).
  */
-async function submit(c: Context<AppEnv>, app: string, body: CerebriumRequest, webhook: { url: string | undefined; field: string }, callerOnly: boolean): Promise<JobSnapshot> {
+async function submit(c: Context<AppEnv>, app: string, body: CerebriumRequest, webhook: { url: string | undefined; field: string }): Promise<JobSnapshot> {
   const route = endpointRoute(c.env, app, "img2img", { field: "app_name", message: `app ${app} does not serve img2img` });
   const { snapshot } = await submitJob(
     c.env,
@@ -41,7 +41,6 @@ async function submit(c: Context<AppEnv>, app: string, body: CerebriumRequest, w
       publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
       fields: { ...cerebriumFields(body), webhook: webhook.field },
       rateCounted: c.var.rateCounted,
-      callerOnly,
     },
   );
   c.header("x-easel-run-id", snapshot.job.id);
@@ -76,7 +75,7 @@ for (const path of ["/cerebrium/predict", "/{app_name}/predict"] as const) {
     }),
     async (c) => {
       const request = c.req.valid("json");
-      const snapshot = await submit(c, c.req.param("app_name") ?? "cerebrium", request, { url: request.webhook_endpoint ?? undefined, field: "webhook_endpoint" }, !request.webhook_endpoint);
+      const snapshot = await submit(c, c.req.param("app_name") ?? "cerebrium", request, { url: request.webhook_endpoint ?? undefined, field: "webhook_endpoint" });
       if (request.webhook_endpoint) return c.json(cerebriumAccepted(snapshot), 200);
       return answerWhenDone(c, snapshot);
     },
@@ -108,10 +107,9 @@ cerebrium.openapi(
     const query = c.req.valid("query");
     // v4 takes the webhook in the query; the body's webhook_endpoint (seed 004) still counts.
     const webhook = query.webhookEndpoint ? { url: query.webhookEndpoint, field: "webhookEndpoint" } : { url: request.webhook_endpoint ?? undefined, field: "webhook_endpoint" };
+    const snapshot = await submit(c, app_name, request, webhook);
     // Python's requests writes a True param as "True".
-    const async = query.async?.toLowerCase() === "true";
-    const snapshot = await submit(c, app_name, request, webhook, !async && !webhook.url);
-    if (async) return c.json(cerebriumAccepted(snapshot), 202);
+    if (query.async?.toLowerCase() === "true") return c.json(cerebriumAccepted(snapshot), 202);
     // Without async a webhook gets the result as well as the caller, as Cerebrium's proxy forwards it.
     return answerWhenDone(c, snapshot, (done) => ({ run_time_ms: done.job.metrics.run_ms }));
   },

@@ -28,7 +28,6 @@ export function snapshot(o: SnapshotOptions = {}): JobSnapshot {
     spec,
     pin_overrides_models: false,
     timeout_s: 1800,
-    caller_only: false,
     track_id: o.track_id,
     webhook_events: ["job.succeeded", "job.failed", "job.canceled"],
     dialect: o.dialect ?? "v1",
