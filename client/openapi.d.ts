@@ -1997,7 +1997,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** txt2img: processing at once, then fetch (or the webhook); model_id picks the model */
+        /** txt2img: processing once the job has not ended within 5 s (success if it has), then fetch (or the webhook); model_id picks the model */
         post: {
             parameters: {
                 query?: never;
@@ -2051,7 +2051,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** img2img: processing at once, then fetch (or the webhook); model_id picks the model */
+        /** img2img: processing once the job has not ended within 5 s (success if it has), then fetch (or the webhook); model_id picks the model */
         post: {
             parameters: {
                 query?: never;

@@ -101,7 +101,9 @@ export async function generate(state: SimState, kind: Kind, api: "txt2img" | "im
   if (faults.hang) return "hang";
   const override = (payload.override_settings ?? {}) as Record<string, unknown>;
   const wanted = typeof override.sd_model_checkpoint === "string" ? override.sd_model_checkpoint : undefined;
-  const model = (wanted ? byAlias(wanted) : undefined) ?? findModel(state.checkpoint);
+  const asked = wanted ? byAlias(wanted) : undefined;
+  if (wanted && !asked && faults.unknownModelFails) return { status: 500, body: errorEnvelope("RuntimeError", `model ${wanted} not found`) };
+  const model = asked ?? findModel(state.checkpoint);
   if (!model) return { status: 500, body: errorEnvelope("RuntimeError", `model ${state.checkpoint} not found`) };
   if (Math.random() < faults.errorRate) return { status: 500, body: errorEnvelope("RuntimeError", "simulated backend failure") };
   if (Math.random() < faults.oomRate) return { status: 500, body: errorEnvelope("OutOfMemoryError", "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 23.69 GiB total capacity)") };

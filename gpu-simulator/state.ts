@@ -56,6 +56,8 @@ export interface Faults {
   nowebui: boolean;
   /** RunPod: how long a `/run` waits IN_QUEUE before a worker takes it (a cold start), read when the job is queued. */
   queueMs: number;
+  /** A1111: an override naming a model it lacks is a 500 RuntimeError, where A1111 itself drops it and generates with the loaded one. */
+  unknownModelFails: boolean;
 }
 
 export type SimConfig = Faults & { [K in Kind]?: Partial<Faults> };
@@ -84,6 +86,7 @@ export const DEFAULT_FAULTS: Faults = {
   comfyOwnPromptIds: false,
   nowebui: false,
   queueMs: 0,
+  unknownModelFails: false,
 };
 
 export interface KindStats {

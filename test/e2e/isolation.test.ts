@@ -31,7 +31,8 @@ let s3Proxy: Server;
 const dirs: string[] = [];
 
 beforeAll(async () => {
-  sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 20, serial: true }) } });
+  // A model the backend lacks fails there (a 500), so one tenant's requests can fail on a shared backend.
+  sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 20, serial: true, unknownModelFails: true }) } });
   receiver = await startReceiver({ secrets: [SECRET] });
 
   // s3rver behind a counting proxy, so a test can tell that a refused link never reached S3.
