@@ -10,7 +10,7 @@ import type { OutputStore, StoredImage } from "../../src/storage/images";
 import { TERMINAL } from "./ledger";
 import { taskIdOf } from "./progress";
 import type { JobRoom } from "./room";
-import { writeS3Outputs } from "./s3";
+import { writeDialectOutputs } from "./dialect-outputs";
 import type { Slots } from "./slots";
 import { parseInput, triedOf, type AttemptRow, type StoredOutput } from "./tables";
 import { finish } from "./transitions";
@@ -83,11 +83,20 @@ export class Settler {
     if (outcome.kind === "done") {
       const input = parseInput(ledger.mustRow());
       const outputs: StoredOutput[] = byNode(outcome.images).map((image, i) => ({ ...image, seed: seedOf(input, i) }));
-      const written = await writeS3Outputs(this.room.env, input, outputs).then(
+      const unwritten = await writeDialectOutputs(this.room.env, input, outputs).then(
         () => undefined,
-        (err: unknown): BackendFailure => ({ code: "backend_failed", message: "writing the outputs to S3 failed", detail: err instanceof Error ? err.message : String(err), retryable: true }),
+        (err: unknown) => (err instanceof Error ? err.message : String(err)),
       );
-      if (written) return this.settle(n, backend, { kind: "failed", failure: written });
+      // The generation is done: the store's failure is no backend's, and running it again
+      // elsewhere would pay for the GPU work twice. The job fails; its backend's record is untouched.
+      if (unwritten !== undefined) {
+        console.warn(`job ${ledger.mustRow().id}: outputs not written: ${unwritten}`);
+        const error = { code: "output_write_failed", message: "writing the outputs to their store failed" };
+        const ended = await finish(this.room, "failed", error, [], { guard: () => current() !== undefined, also: () => ledger.endAttempt(n, "failed", error.message) });
+        if (ended) this.room.followUps.add(() => release("neutral"));
+        else await this.settle(n, backend, outcome);
+        return;
+      }
       // Storing took time: a cancel may have landed meanwhile, and a canceled job never succeeds.
       const ended = await finish(this.room, "succeeded", null, outputs, { guard: () => current() !== undefined, also: () => ledger.endAttempt(n, "done", null) });
       if (!ended) return this.settle(n, backend, outcome);

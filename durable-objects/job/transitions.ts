@@ -9,7 +9,7 @@ import { indexObject } from "../../src/tenant-shards";
 import { serializeWithSlots } from "../../src/webhooks/body-slots";
 import { canTransition } from "./ledger";
 import type { JobRoom } from "./room";
-import { writeS3FailureManifest } from "./s3";
+import { writeFailureManifest } from "./dialect-outputs";
 import { parseInput, type JobRow, type StoredOutput, type Webhook } from "./tables";
 import { snapshot } from "./view";
 
@@ -51,7 +51,8 @@ export async function finish(
   const now = Date.now();
   const input = parseInput(row);
   const ended: JobRow = { ...row, status, completed_at: now, error: error ? JSON.stringify(error) : null, output: JSON.stringify(outputs) };
-  if (status === "failed" && error) await writeS3FailureManifest(room.env, input, error);
+  // SD-on-EKS writes a `.out` for every task that ends, and its notification names it.
+  if (status !== "succeeded") await writeFailureManifest(room.env, input, error?.message ?? "canceled");
   const webhook = await webhookFor(room, ended, `job.${status}`, now);
   // Rendering awaited: make sure nobody ended the job meanwhile.
   if (!canTransition(ledger.mustRow().status, status) || (opts.guard && !opts.guard())) return false;

@@ -30,4 +30,6 @@ export async function renderWebhookBody(env: Env, snapshot: JobSnapshot, type: W
 }
 
 /** Null for a dialect that writes no manifest (all but SD-on-EKS). */
+/** Whether the dialect writes a manifest at all: most do not, and their jobs need not read their full input for it. */
+export const hasOutputManifest = (dialect: Dialect): boolean => manifestRenderers.has(dialect);
 export const renderOutputManifest = (input: StoredJobInput, result: ManifestResult): string | null => manifestRenderers.get(input.dialect)?.(input, result) ?? null;

@@ -19,8 +19,11 @@ export async function jsonWithImages(env: Env, outputKeys: string[], value: unkn
   return fixedLength(await slottedStream(env.IMAGES, serializeWithSlots(value), outputKeys));
 }
 
-export async function outputUrls(env: Env, snapshot: JobSnapshot): Promise<string[]> {
+/** A signed download link to one of the job's files in R2, good no longer than the job is kept. */
+export async function signedLink(env: Env, snapshot: JobSnapshot, key: string): Promise<string> {
   const [secret] = config.urlSigningSecrets(env);
   const ended = snapshot.job.completed_at === null ? undefined : Date.parse(snapshot.job.completed_at) + config.retentionMs(env);
-  return Promise.all(snapshot.output_keys.map((key) => signedOutputUrl(snapshot.input.public_base_url, secret, key, Date.now(), ended)));
+  return signedOutputUrl(snapshot.input.public_base_url, secret, key, Date.now(), ended);
 }
+
+export const outputUrls = (env: Env, snapshot: JobSnapshot): Promise<string[]> => Promise.all(snapshot.output_keys.map((key) => signedLink(env, snapshot, key)));

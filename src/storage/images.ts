@@ -7,6 +7,8 @@ export const passThroughKey = (jobId: string): string => `inputs/${jobId}/pass-t
 /** Where a job's outputs go unless its dialect chose a place (SD-on-EKS's location). */
 export const defaultOutputPrefix = (jobId: string): string => `outputs/${jobId}`;
 export const outputKey = (prefix: string, index: number): string => `${prefix}/image_${index}.png`;
+/** A dialect's manifest beside the outputs in R2 (SD-on-EKS's `.out`, when they are not in S3). */
+export const manifestKey = (prefix: string): string => `${prefix}/result.out`;
 
 /** The root of one tenant's outputs at places they chose; the tenant name encoded, one segment whatever it holds. */
 const chosenRoot = (tenant: string): string => `tenants/${encodeURIComponent(tenant)}/`;

@@ -8,11 +8,15 @@ async function signature(secret: string, key: string, expires: number): Promise<
   return base64UrlEncode(await hmacSha256(secret, `${key}\n${expires}`));
 }
 
-/** The R2 key travels as one URL segment, `<base64url(key)>.png`, so any prefix fits. */
-const keyToPath = (key: string): string => `${base64UrlEncode(new TextEncoder().encode(key))}.png`;
+/**
+ * The R2 key travels as one URL segment, `<base64url(key)>.<ext>`, so any prefix fits; the
+ * extension is the key's own (an SD-on-EKS `.out`), else `.png`, for whoever saves the file by its name.
+ */
+const keyToPath = (key: string): string => `${base64UrlEncode(new TextEncoder().encode(key))}${/\.[a-z0-9]{1,5}$/.exec(key)?.[0] ?? ".png"}`;
 
 export function outputKeyFromPath(file: string): string | undefined {
-  const bytes = base64ToBytes(file.replace(/\.png$/, ""));
+  // base64url has no ".": whatever follows the last one is the extension.
+  const bytes = base64ToBytes(file.replace(/\.[a-z0-9]{1,5}$/, ""));
   return bytes ? new TextDecoder().decode(bytes) : undefined;
 }
 

@@ -408,20 +408,24 @@ describe("SD on EKS (seed 001)", () => {
     return { task: { metadata: { ...body.task.metadata, id, context: { order: id } }, content } };
   };
 
-  it("takes the seed's task, stores images at output_location, and notifies the tenant's default webhook", async () => {
+  it("takes the seed's task, answers output_location r2://<bucket>/<prefix>/<id>, and notifies the tenant's default webhook with signed links to the images and the .out", async () => {
     const body = fixture("eks-image-to-image.json") as { task: { content: Record<string, unknown> } };
     body.task.content.init_images = [`${imageBase}/cat.png`];
     const res = await post("/eks/v1/tasks", body, { "x-api-key": KEY });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ id: "test-i2i", id_task: "test-i2i", runtime: "sdruntime", output_location: "r2://easel-images/tenants/seeds/output/test-i2i" });
+    expect(await res.json()).toEqual({ id: "test-i2i", id_task: "test-i2i", runtime: "sdruntime", output_location: "r2://easel-images/output/test-i2i" });
     const hit = await receiver.waitFor((d) => d.path === "/sns" && (d.json as { id?: string }).id === "test-i2i", 30_000);
     expect(hit.verified).toEqual([true]);
     const note = hit.json as { id: string; result: boolean; image_url: string[]; output_url: string; context: string };
     expect(Object.keys(note).sort()).toEqual(["context", "id", "image_url", "output_url", "result"]);
-    expect(note).toMatchObject({ result: true, output_url: "r2://easel-images/tenants/seeds/output/test-i2i", context: "" });
+    expect(note).toMatchObject({ result: true, context: "" });
     expect(pngSize(new Uint8Array(await (await fetch(note.image_url[0] ?? "")).arrayBuffer()))).toEqual({ width: 512, height: 512 });
+    // The .out SD-on-EKS's queue agent writes beside the images, here a signed link: read as its users read it.
+    const out = await fetch(note.output_url);
+    expect(out.status).toBe(200);
+    expect(((await out.json()) as { parameters: Record<string, unknown> }).parameters).toMatchObject({ id_task: "test-i2i", image_seed: expect.any(String), error_msg: "" });
     const status = (await (await fetch(`${gw.url}/eks/v1/tasks/test-i2i`, { headers: { "x-api-key": KEY } })).json()) as { status: string; images: string[]; run_id: string };
-    expect(status.status).toBe("succeeded");
+    expect(status).toMatchObject({ status: "succeeded", output_location: "r2://easel-images/output/test-i2i" });
     expect(status.images).toHaveLength(1);
     expect(((await (await v1().get(`/v1/jobs/${status.run_id}`)).json()) as JobView).status).toBe("succeeded");
   });
@@ -443,7 +447,7 @@ describe("SD on EKS (seed 001)", () => {
     // The seed's own task from another account: its images under that account's root, the first account's left as they were.
     const elsewhere = await post("/eks/v1/tasks", task("test-i2i", `${imageBase}/cat.png`), { "x-api-key": OTHER_KEY });
     expect(elsewhere.status).toBe(200);
-    expect(await elsewhere.json()).toMatchObject({ output_location: "r2://easel-images/tenants/other/output/test-i2i" });
+    expect(await elsewhere.json()).toMatchObject({ output_location: "r2://easel-images/output/test-i2i" });
     const other = await fetch(`${gw.url}/eks/v1/tasks/test-i2i`, { headers: { "x-api-key": OTHER_KEY } });
     expect(((await other.json()) as { run_id: string }).run_id).not.toBe(((await (await fetch(`${gw.url}/eks/v1/tasks/test-i2i`, { headers: { "x-api-key": KEY } })).json()) as { run_id: string }).run_id);
     // outputs/<run id> is where a /v1 job's images live in R2; a task named for that place writes under its tenant's root.
@@ -455,7 +459,7 @@ describe("SD on EKS (seed 001)", () => {
     named.task.metadata.prefix = "outputs";
     const res = await post("/eks/v1/tasks", named, { "x-api-key": KEY });
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ output_location: `r2://easel-images/tenants/seeds/outputs/${job.id}` });
+    expect(await res.json()).toMatchObject({ output_location: `r2://easel-images/outputs/${job.id}` });
     expect((await waitForJob(v1(), res.headers.get("x-easel-run-id") ?? "")).status).toBe("succeeded");
     const image = await fetch((await jobOf(job.id)).output[0]?.url ?? "");
     expect(pngSize(new Uint8Array(await image.arrayBuffer()))).toEqual({ width: 80, height: 72 });

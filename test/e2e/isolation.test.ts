@@ -170,7 +170,7 @@ describe("output locations a client chooses (SD-on-EKS)", () => {
     const task = { task: { metadata: { id: "x", runtime: "sdruntime", tasktype: "text-to-image", prefix: "comfy/alice/input/mine" }, content: { prompt: "mallory", width: 72, height: 80, steps: 2 } } };
     const res = await fetch(`${gw.url}/prod/v1alpha2`, { method: "POST", headers: { "x-api-key": MALLORY, "content-type": "application/json" }, body: JSON.stringify(task) });
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ output_location: "r2://easel-images/tenants/mallory/comfy/alice/input/mine/x" });
+    expect(await res.json()).toMatchObject({ output_location: "r2://easel-images/comfy/alice/input/mine/x" });
     const done = await waitForJob(mallory(), res.headers.get("x-easel-run-id") ?? "");
     expect(done.status).toBe("succeeded");
     expect(pngSize(new Uint8Array(await (await fetch(done.output[0]?.url ?? "")).arrayBuffer()))).toEqual({ width: 72, height: 80 });

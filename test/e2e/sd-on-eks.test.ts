@@ -189,6 +189,26 @@ describe("SD-on-EKS test/run.sh against /{stage}/v1alpha2/", () => {
     }
   });
 
+  it("a task canceled while it runs still gets its .out (status 0, error_msg canceled), named by its notification", async () => {
+    await sim.config({ msPerImage: 20_000 });
+    try {
+      const body = JSON.parse(fixture("v1alpha2/t2i.json")) as { task: { metadata: Record<string, unknown> } };
+      body.task.metadata.id = "test-canceled";
+      const res = await runSh("/prod/v1alpha2/", JSON.stringify(body));
+      expect(res.status).toBe(200);
+      const client = api(gw.url, KEY);
+      const runId = res.headers.get("x-easel-run-id") ?? "";
+      const canceled = await client.post(`/v1/jobs/${runId}/cancel`, {});
+      expect(canceled.status).toBe(200);
+      const note = await notified("/sns-v2", "test-canceled");
+      expect(note).toMatchObject({ result: false, image_url: [] });
+      const out = JSON.parse((await s3Get(note.output_url)).toString("utf8")) as { parameters: Record<string, unknown> };
+      expect(out.parameters).toMatchObject({ id_task: "test-canceled", status: 0, error_msg: "canceled" });
+    } finally {
+      await sim.config({ msPerImage: 20 });
+    }
+  });
+
   it("refuses a task id used before (409) and a bad task (422), as {message}", async () => {
     const again = await runSh("/prod/v1alpha2", fixture("v1alpha2/t2i.json"));
     expect(again.status).toBe(409);
@@ -275,5 +295,53 @@ describe("SD-on-EKS storage keys: nothing a task names is written outside <prefi
     expect(await s3Keys(BUCKET)).toEqual(before.own);
     expect(await jobs(KEY)).toBe(before.v2);
     expect(await jobs(KEY_V1)).toBe(before.v1);
+  });
+});
+
+describe("SD-on-EKS outputs when the bucket cannot take them", () => {
+  it("fails the task once (output_write_failed) without running it again on another GPU or blaming the backend", async () => {
+    // The bucket named is not there: S3 answers every PUT 404 NoSuchBucket, as it would a deleted bucket.
+    const dir = mkdtempSync(join(tmpdir(), "easel-e2e-eks-nobucket-"));
+    dirs.push(dir);
+    const other = await startGateway({
+      persistDir: dir,
+      vars: {
+        TENANTS: JSON.stringify({ v2: { api_keys: [KEY], webhook_secrets: [SECRET], default_webhook: `${receiver.url}/sns-nobucket` } }),
+        BACKENDS: JSON.stringify([
+          { name: "gpu-a", kind: "a1111", url: sim.url, types: ["txt2img"] },
+          { name: "gpu-b", kind: "a1111", url: sim.url, types: ["txt2img"] },
+        ]),
+        ALLOW_PRIVATE_URLS: "true",
+        URL_SIGNING_SECRET: "e2e",
+        S3_ENDPOINT: s3Url,
+        S3_REGION: "us-east-1",
+        S3_ACCESS_KEY_ID: "S3RVER",
+        S3_SECRET_ACCESS_KEY: "S3RVER",
+        S3_OUTPUT_BUCKET: "no-such-bucket",
+      },
+    });
+    try {
+      const generations = async () => (await sim.stats()).requests["/sdapi/v1/txt2img"] ?? 0;
+      const before = await generations();
+      const body = JSON.parse(fixture("v1alpha2/t2i.json")) as { task: { metadata: Record<string, unknown>; content: Record<string, unknown> } };
+      body.task.metadata.id = "bucket-gone";
+      body.task.content = { ...body.task.content, width: 64, height: 64 };
+      const res = await fetch(`${other.url}/prod/v1alpha2/`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": KEY }, body: JSON.stringify(body) });
+      expect(res.status).toBe(200);
+      const note = (await receiver.waitFor((d: Delivery) => d.path === "/sns-nobucket", 60_000)).json as Notification;
+      expect(note).toMatchObject({ id: "bucket-gone", result: false, image_url: [] });
+      const job = (await (await api(other.url, KEY).get(`/v1/jobs/${res.headers.get("x-easel-run-id") ?? ""}`)).json()) as JobView;
+      expect(job).toMatchObject({ status: "failed", error: { code: "output_write_failed" } });
+      // One generation, paid once: the store's failure is not the GPU's.
+      expect((await generations()) - before).toBe(1);
+      const backends = (await (await api(other.url, KEY).get("/v1/backends")).json()) as { data: { name: string; circuit: string; recent: { jobs: number } }[] };
+      for (const b of backends.data) expect(b, b.name).toMatchObject({ circuit: "closed", recent: { jobs: 0 } });
+      // A task type no backend here serves is refused naming the task's type, a field SD-on-EKS's request has.
+      const upscale = await fetch(`${other.url}/prod/v1alpha2/`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": KEY }, body: fixture("v1alpha2/extra-single-image.json") });
+      expect(upscale.status).toBe(422);
+      expect(await upscale.json()).toMatchObject({ errors: [{ path: "task.metadata.tasktype" }] });
+    } finally {
+      await other.stop();
+    }
   });
 });

@@ -24,7 +24,7 @@ import { A1111RequestSchema, requestedModel } from "../a1111/translate";
 import { apiKeyOrBearer } from "../keys";
 import { mintRunId } from "../../jobs/run-id";
 import { claimOutputPrefix, releaseOutputPrefix } from "../../jobs/output-claims";
-import { EksTaskSchema, EksV1alpha1Schema, eksData, eksError, fromV1alpha1, fromV1alpha2, isGeneration, toEksSubmitted, toEksTask, toIntake, type EksTask } from "./translate";
+import { EksTaskSchema, EksV1alpha1Schema, eksData, eksError, fromV1alpha1, fromV1alpha2, isGeneration, locationTooLong, toEksSubmitted, toEksTask, toIntake, type EksTask } from "./translate";
 
 const STAGE_PATHS = ["/:stage/v1alpha2", "/:stage/v1alpha2/", "/:stage/v1alpha1", "/:stage/v1alpha1/"];
 
@@ -72,6 +72,8 @@ const stem = (id: string) => `${id}-${[...crypto.getRandomValues(new Uint8Array(
 
 async function submitTask(c: Context<AppEnv>, task: EksTask, body: unknown) {
   const tenant = c.var.tenant;
+  const tooLong = locationTooLong(task, tenant);
+  if (tooLong) throw tooLong;
   let model: string | undefined;
   if (isGeneration(task)) {
     const picked = requestedModel(A1111RequestSchema.safeParse(task.content).data ?? {}, undefined, task.under);
@@ -93,7 +95,8 @@ async function submitTask(c: Context<AppEnv>, task: EksTask, body: unknown) {
       publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
       outputLocation: task.location,
       s3Output: bucket ? { bucket, prefix: task.location, stem: stem(task.id) } : undefined,
-      fields: { ...fields, webhook: task.version === "v1alpha2" ? "task.metadata.webhook" : "webhook" },
+      // No backend for the task's type: its type is the field to name.
+      fields: { ...fields, webhook: task.version === "v1alpha2" ? "task.metadata.webhook" : "webhook", backend: task.version === "v1alpha2" ? "task.metadata.tasktype" : "alwayson_scripts.task" },
       dialectData: eksData(task, parameters, model),
       // Its content is an A1111 payload, which A1111 generates from with an empty prompt.
       emptyPromptOk: true,

@@ -14,8 +14,8 @@ import { keyPathProblem, keySegmentProblem } from "../../lib/storage-key";
 import { s3ImageKey, s3ManifestKey, s3Url, type ManifestResult } from "../../storage/s3-output";
 import { ExtrasSingleImageSchema, extrasFields, fromExtras } from "../a1111/extras";
 import { A1111RequestSchema, a1111Fields, a1111Parameters, fromA1111 } from "../a1111/translate";
-import { outputUrls } from "../outputs";
-import { chosenOutputPrefix } from "../../storage/images";
+import { outputUrls, signedLink } from "../outputs";
+import { chosenOutputPrefix, manifestKey } from "../../storage/images";
 
 /** `context` travels with the job and back in the webhook; it is a tag, not a payload. */
 const MAX_CONTEXT_CHARS = 16 * 1024;
@@ -79,6 +79,8 @@ export interface EksTask {
   tasktype: TaskType;
   /** Where its outputs go: `<prefix>/<id>` (v1alpha2), `<save_dir>/<id>` or `<id>` without one (v1alpha1). */
   location: string;
+  /** The request's field that makes most of `location`, named when it is refused. */
+  locationField: string;
   context: unknown;
   webhook?: string;
   content: Record<string, unknown>;
@@ -94,6 +96,7 @@ export function fromV1alpha2(body: z.infer<typeof EksTaskSchema>): EksTask {
     runtime: metadata.runtime,
     tasktype: metadata.tasktype,
     location: `${metadata.prefix}/${metadata.id}`,
+    locationField: "task.metadata.prefix",
     context: metadata.context ?? "",
     webhook: metadata.webhook,
     content,
@@ -104,7 +107,25 @@ export function fromV1alpha2(body: z.infer<typeof EksTaskSchema>): EksTask {
 export function fromV1alpha1(body: z.infer<typeof EksV1alpha1Schema>): EksTask {
   const scripts = body.alwayson_scripts;
   const location = scripts.save_dir === undefined ? scripts.id_task : `${scripts.save_dir}/${scripts.id_task}`;
-  return { version: "v1alpha1", id: scripts.id_task, runtime: "", tasktype: scripts.task, location, context: "", content: body, under: "" };
+  const locationField = scripts.save_dir === undefined ? "alwayson_scripts.id_task" : "alwayson_scripts.save_dir";
+  return { version: "v1alpha1", id: scripts.id_task, runtime: "", tasktype: scripts.task, location, locationField, context: "", content: body, under: "" };
+}
+
+/** S3's and R2's longest key, in bytes. */
+const MAX_KEY_BYTES = 1024;
+/** Room for the longest file name after the location: `/<id>-<rand>-<n>.webp` in S3, `/image_<n>.png` in R2. */
+const FILE_NAME_ROOM = (id: string) => Math.max(1 + id.length + 6 + 10, "/image_9999.png".length);
+
+/**
+ * A task whose outputs' keys would pass the stores' limit is refused now, naming its field: taken,
+ * it would run on a GPU and then fail to store what it made.
+ */
+export function locationTooLong(task: EksTask, tenant: string): EaselError | undefined {
+  const r2 = new TextEncoder().encode(chosenOutputPrefix(tenant, task.location)).length;
+  const s3 = task.location.length;
+  if (Math.max(r2, s3) + FILE_NAME_ROOM(task.id) <= MAX_KEY_BYTES) return undefined;
+  const message = `too long: with the task id, the outputs' keys would pass ${MAX_KEY_BYTES} bytes`;
+  return new EaselError(422, "validation_failed", `${task.locationField}: ${message}`, [{ path: task.locationField, message }]);
 }
 
 export const eksType = (task: EksTask) => ({ "text-to-image": "txt2img", "image-to-image": "img2img", "extra-single-image": "upscale", "extra-batch-image": "upscale", pipeline: "workflow" })[task.tasktype];
@@ -152,8 +173,9 @@ export function toIntake(task: EksTask, content: unknown, model: string | undefi
   };
   const link = typeof scripts.image_link === "string" ? scripts.image_link : undefined;
   const fromInit = body.init_images?.[0] ?? undefined;
-  const init = type === "img2img" ? (fromInit ?? link) : undefined;
-  const fields = { ...a1111Fields(under), init_image: fromInit === undefined && link !== undefined ? `${under}alwayson_scripts.image_link` : `${under}init_images.0` };
+  // SD-on-EKS's queue agent puts `image_link` in the place of `init_images` when both are there.
+  const init = type === "img2img" ? (link ?? fromInit) : undefined;
+  const fields = { ...a1111Fields(under), init_image: link !== undefined ? `${under}alwayson_scripts.image_link` : `${under}init_images.0` };
   return {
     req: { ...fromA1111(type, { ...cleaned, init_images: undefined }, model), init_image: init, webhook },
     fields,
@@ -164,6 +186,7 @@ export function toIntake(task: EksTask, content: unknown, model: string | undefi
 /** Kept with the job for its answers, its notification and its manifest. */
 export const eksData = (task: EksTask, parameters: Record<string, unknown> | undefined, model: string | undefined) => ({
   id_task: task.id,
+  location: task.location,
   runtime: task.runtime,
   context: task.context,
   version: task.version,
@@ -172,10 +195,18 @@ export const eksData = (task: EksTask, parameters: Record<string, unknown> | und
   ...(parameters ? { parameters } : {}),
 });
 
-export const outputLocation = (env: Env, prefix: string) => `r2://${config.bucketName(env)}/${prefix}`;
+/**
+ * A task's place in R2 as its tenant sees it, `r2://<bucket>/<prefix>/<id>`: the tenant's own root
+ * (`tenants/<tenant>/`), where the gateway keeps it, is the gateway's business.
+ */
+const r2Location = (env: Env, location: string) => `r2://${config.bucketName(env)}/${location}`;
 
-/** Where a job's outputs are: its S3 location when they go to S3, else its R2 one. */
-const locationOf = (env: Env, input: StoredJobInput) => (input.s3_output ? s3Url(input.s3_output, input.s3_output.prefix) : outputLocation(env, input.output_prefix));
+/** Where a job's outputs are: its S3 location when they go to S3, else its R2 one (a job from before `location` was kept: its key's place). */
+const locationOf = (env: Env, input: StoredJobInput) => {
+  if (input.s3_output) return s3Url(input.s3_output, input.s3_output.prefix);
+  const location = input.dialect_data.location;
+  return r2Location(env, typeof location === "string" ? location : input.output_prefix);
+};
 
 /**
  * The answer to a submit: v1alpha2 `{id_task, runtime, output_location}` plus `id`, the same task id,
@@ -183,7 +214,7 @@ const locationOf = (env: Env, input: StoredJobInput) => (input.s3_output ? s3Url
  */
 export function toEksSubmitted(env: Env, tenant: string, task: EksTask, model: string | undefined) {
   const bucket = config.s3OutputBucket(env);
-  const output_location = bucket ? `s3://${bucket}/${task.location}` : outputLocation(env, chosenOutputPrefix(tenant, task.location));
+  const output_location = bucket ? `s3://${bucket}/${task.location}` : r2Location(env, task.location);
   return task.version === "v1alpha1" ? { id_task: task.id, sd_model_checkpoint: model ?? null, output_location } : { id: task.id, id_task: task.id, runtime: task.runtime, output_location };
 }
 
@@ -204,7 +235,7 @@ export async function toEksTask(env: Env, snapshot: JobSnapshot) {
 /**
  * SD-on-EKS's notification, as its SNS topic sends it: `{id, result, image_url, output_url, context}`.
  * With S3 outputs these are the `s3://` objects its queue agent would have written; else signed links
- * and the R2 location.
+ * to the images and to the `.out` manifest in R2.
  */
 export async function toEksNotification(env: Env, snapshot: JobSnapshot): Promise<Record<string, unknown>> {
   const { job, input } = snapshot;
@@ -214,7 +245,7 @@ export async function toEksNotification(env: Env, snapshot: JobSnapshot): Promis
     id: input.dialect_data.id_task,
     result: succeeded,
     image_url: !succeeded ? [] : out ? job.output.map((o, i) => s3Url(out, s3ImageKey(out, i, o.content_type))) : await outputUrls(env, snapshot),
-    output_url: out ? s3Url(out, s3ManifestKey(out)) : outputLocation(env, input.output_prefix),
+    output_url: out ? s3Url(out, s3ManifestKey(out)) : await signedLink(env, snapshot, manifestKey(input.output_prefix)),
     context: input.dialect_data.context ?? "",
   };
 }

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { chosenOutputPrefix } from "../../../src/storage/images";
-import { EksTaskSchema, EksV1alpha1Schema, eksData, eksError, eksManifest, fromV1alpha1, fromV1alpha2, outputLocation, toEksNotification, toEksSubmitted, toEksTask, toIntake } from "../../../src/dialects/eks/translate";
+import { EksTaskSchema, EksV1alpha1Schema, eksData, eksError, eksManifest, fromV1alpha1, fromV1alpha2, toEksNotification, toEksSubmitted, toEksTask, toIntake } from "../../../src/dialects/eks/translate";
 import { EaselError } from "../../../src/errors";
 import { readS3Image } from "../../../src/lib/s3-fetch";
 import seed from "../../fixtures/seeds/eks-image-to-image.json";
@@ -26,13 +26,19 @@ describe("SD-on-EKS task → canonical job", () => {
     expect(task().location).toBe("output/test-i2i");
     expect(eksData(task(), undefined, undefined)).toMatchObject({ id_task: "test-i2i", runtime: "sdruntime", context: "", version: "v1alpha2" });
     // `id` as SD-on-EKS's own submit function answers; the place in R2 under the tenant's root.
-    expect(toEksSubmitted(env, "acme", task(), undefined)).toEqual({ id: "test-i2i", id_task: "test-i2i", runtime: "sdruntime", output_location: "r2://easel-images/tenants/acme/output/test-i2i" });
+    expect(toEksSubmitted(env, "acme", task(), undefined)).toEqual({ id: "test-i2i", id_task: "test-i2i", runtime: "sdruntime", output_location: "r2://easel-images/output/test-i2i" });
   });
 
   it("takes an image-to-image's image from alwayson_scripts.image_link, strips the routing keys and moves their override_settings", () => {
     const content = { prompt: "x", override_settings: { CLIP_stop_at_last_layers: 2 }, alwayson_scripts: { image_link: "QUJD", sd_model_checkpoint: "v1-5", override_settings: { sd_vae: "auto" }, controlnet: { args: [] } } };
     const { req, fields } = toIntake(task(), content, "v1-5");
     expect(req).toMatchObject({ type: "img2img", init_image: "QUJD", model: "v1-5", a1111_extra: { alwayson_scripts: { controlnet: { args: [] } }, override_settings: { CLIP_stop_at_last_layers: 2, sd_vae: "auto" } } });
+    expect(fields?.init_image).toBe("task.content.alwayson_scripts.image_link");
+  });
+
+  it("takes alwayson_scripts.image_link over init_images when both are there, as SD-on-EKS's queue agent replaces one with the other", () => {
+    const { req, fields } = toIntake(task(), { prompt: "x", init_images: ["SU5JVA=="], alwayson_scripts: { image_link: "TElOSw==" } }, undefined);
+    expect(req.init_image).toBe("TElOSw==");
     expect(fields?.init_image).toBe("task.content.alwayson_scripts.image_link");
   });
 
@@ -47,7 +53,7 @@ describe("SD-on-EKS task → canonical job", () => {
     expect(t).toMatchObject({ version: "v1alpha1", id: "test-t2i", tasktype: "text-to-image", location: "outputs/test-t2i", under: "" });
     const { req } = toIntake(t, body, "v1-5-pruned-emaonly.safetensors");
     expect(req).toMatchObject({ type: "txt2img", prompt: "A dog", a1111_extra: { alwayson_scripts: {} } });
-    expect(toEksSubmitted(env, "acme", t, "v1-5-pruned-emaonly.safetensors")).toEqual({ id_task: "test-t2i", sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors", output_location: "r2://easel-images/tenants/acme/outputs/test-t2i" });
+    expect(toEksSubmitted(env, "acme", t, "v1-5-pruned-emaonly.safetensors")).toEqual({ id_task: "test-t2i", sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors", output_location: "r2://easel-images/outputs/test-t2i" });
     // Without save_dir the outputs go under the task id alone.
     const bare = fromV1alpha1(EksV1alpha1Schema.parse({ alwayson_scripts: { task: "text-to-image", id_task: "test-t2i" }, prompt: "A dog" }));
     expect(bare.location).toBe("test-t2i");
@@ -80,7 +86,7 @@ describe("SD-on-EKS pipeline tasks (its ComfyUI runtime)", () => {
     const { req, fields } = toIntake(task, task.content, undefined);
     expect(req).toEqual({ type: "workflow", workflow: pipeline.task.content, webhook: undefined });
     expect(fields).toEqual({ workflow: "task.content" });
-    expect(toEksSubmitted(env, "acme", task, undefined)).toEqual({ id: "test-pipeline", id_task: "test-pipeline", runtime: "sdruntime", output_location: "r2://easel-images/tenants/acme/output/test-pipeline" });
+    expect(toEksSubmitted(env, "acme", task, undefined)).toEqual({ id: "test-pipeline", id_task: "test-pipeline", runtime: "sdruntime", output_location: "r2://easel-images/output/test-pipeline" });
   });
 
   it("write the .out object its ComfyUI runtime writes: a status code", () => {
@@ -141,7 +147,9 @@ describe("canonical job → SD-on-EKS answers", () => {
   it("notifies {id, result, image_url, output_url, context}", async () => {
     const note = await toEksNotification(env, snapshot({ dialect: "eks", dialect_data: data, output_prefix: "output/test-i2i" }));
     expect(Object.keys(note).sort()).toEqual(["context", "id", "image_url", "output_url", "result"]);
-    expect(note).toMatchObject({ id: "test-i2i", result: true, output_url: "r2://easel-images/output/test-i2i", context: { order: 7 } });
+    expect(note).toMatchObject({ id: "test-i2i", result: true, context: { order: 7 } });
+    // The .out beside the images, as a signed link (in R2 there is no s3:// object to name).
+    expect(note.output_url).toMatch(/^http:\/\/gateway\.test\/v1\/outputs\/[A-Za-z0-9_-]+\.out\?expires=\d+&sig=/);
     expect(note.image_url).toHaveLength(2);
     const failed = await toEksNotification(env, snapshot({ status: "failed", dialect: "eks", dialect_data: data, output_prefix: "output/test-i2i" }));
     expect(failed).toMatchObject({ result: false, image_url: [] });
@@ -175,10 +183,10 @@ describe("canonical job → SD-on-EKS answers", () => {
   });
 
   it("answers GET with the status and a signed link per image", async () => {
-    const task = await toEksTask(env, snapshot({ dialect: "eks", dialect_data: data, output_prefix: "output/test-i2i" }));
+    const task = await toEksTask(env, snapshot({ dialect: "eks", dialect_data: { ...data, location: "output/test-i2i" }, output_prefix: "tenants/acme/output/test-i2i" }));
+    // The tenant's own view of its place: its root in the bucket is the gateway's business.
     expect(task).toMatchObject({ id_task: "test-i2i", runtime: "sdruntime", status: "succeeded", output_location: "r2://easel-images/output/test-i2i", run_id: RUN_ID, error: null });
     expect(task.images[0]).toMatch(/^http:\/\/gateway\.test\/v1\/outputs\//);
-    expect(outputLocation(env, "a/b")).toBe("r2://easel-images/a/b");
   });
 
   it("shapes errors as {message}", () => {
@@ -269,7 +277,7 @@ describe("output locations across accounts, in R2", () => {
     for (const [id, prefix] of [["task-1", "shared-out"], ["nested", "shared-out/task-1"]]) {
       const theirs = await call("/eks/v1/tasks", { headers: globex, body: task(id ?? "", prefix ?? "") });
       expect(theirs.status, prefix).toBe(200);
-      expect(await theirs.json()).toMatchObject({ output_location: `r2://easel-images/tenants/globex/${prefix}/${id}` });
+      expect(await theirs.json()).toMatchObject({ output_location: `r2://easel-images/${prefix}/${id}` });
     }
     expect((await call("/eks/v1/tasks", { headers: acme, body: task("mine", "shared-out/task-1") })).status).toBe(200);
   });
@@ -277,6 +285,24 @@ describe("output locations across accounts, in R2", () => {
 
 describe("storage keys at the routes, inside the Worker", () => {
   const objects = async () => (await env.IMAGES.list()).objects.map((o) => o.key).sort();
+
+  it("answers a location whose output keys would pass S3's and R2's 1,024 bytes with a 422 naming its field, before any GPU runs, the id left free", async () => {
+    const before = await objects();
+    const headers = { "x-api-key": "sk_acme_1" };
+    const long = `${"p".repeat(255)}/${"q".repeat(255)}`;
+    for (const [path, body, field] of [
+      ["/prod/v1alpha2", withMetadata({ id: "i".repeat(256), prefix: long, tasktype: "text-to-image" }), "task.metadata.prefix"],
+      ["/prod/v1alpha1", { alwayson_scripts: { task: "text-to-image", id_task: "i".repeat(256), save_dir: long }, prompt: "A dog" }, "alwayson_scripts.save_dir"],
+    ] as const) {
+      const res = await call(path, { headers, body });
+      expect(res.status, path).toBe(422);
+      expect(await res.json()).toMatchObject({ message: expect.stringContaining("1024 bytes"), errors: [{ path: field }] });
+    }
+    expect(await objects()).toEqual(before);
+    // The longest that fits is taken, and its id was not spent by the refusal above.
+    const fits = await call("/prod/v1alpha2", { headers, body: { task: { metadata: { id: "i".repeat(256), runtime: "sdruntime", tasktype: "text-to-image", prefix: "p".repeat(400) }, content: { prompt: "x", steps: 1, width: 64, height: 64 } } } });
+    expect(fits.status, await fits.clone().text()).toBe(200);
+  });
 
   it("answers a prefix, save_dir or task id that walks out of its place with a 422 naming it, and writes nothing", async () => {
     const before = await objects();

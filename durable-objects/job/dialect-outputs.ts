@@ -1,0 +1,48 @@
+/**
+ * What a job's dialect keeps beside its outputs (SD-on-EKS's): with `S3_OUTPUT_BUCKET`, the images
+ * and then the dialect's manifest in the operator's bucket; else the manifest in R2, in the job's
+ * place. Written before the job ends: its notification names them.
+ */
+import { config } from "../../src/config";
+import { hasOutputManifest, renderOutputManifest } from "../../src/contracts/renderers";
+import type { Env } from "../../src/env";
+import type { StoredJobInput } from "../../src/jobs/spec";
+import { getImageBytes, manifestKey } from "../../src/storage/images";
+import { putS3Object, s3ImageKey, s3ManifestKey, type ManifestResult } from "../../src/storage/s3-output";
+import type { StoredOutput } from "./tables";
+import { fullInput } from "./view";
+
+/** The manifest, where the job's outputs are: S3 when they go there, else R2. */
+async function putManifest(env: Env, input: StoredJobInput, result: ManifestResult): Promise<void> {
+  if (!hasOutputManifest(input.dialect)) return;
+  const manifest = renderOutputManifest(await fullInput(env, input), result);
+  if (manifest === null) return;
+  const out = input.s3_output;
+  if (!out) {
+    await env.IMAGES.put(manifestKey(input.output_prefix), manifest, { httpMetadata: { contentType: "application/json" } });
+    return;
+  }
+  const s3 = config.s3(env);
+  if (!s3) throw new Error("no S3 store is configured (S3_ENDPOINT...)");
+  await putS3Object(s3, out.bucket, s3ManifestKey(out), manifest, "application/json");
+}
+
+/** One image at a time, read back from R2: the job never holds all of its outputs' bytes. */
+export async function writeDialectOutputs(env: Env, input: StoredJobInput, outputs: StoredOutput[]): Promise<void> {
+  const out = input.s3_output;
+  if (out) {
+    const s3 = config.s3(env);
+    if (!s3) throw new Error("no S3 store is configured (S3_ENDPOINT...)");
+    for (const [i, output] of outputs.entries()) {
+      const bytes = await getImageBytes(env.IMAGES, output.key);
+      if (!bytes) throw new Error(`output ${i} is missing from storage`);
+      await putS3Object(s3, out.bucket, s3ImageKey(out, i, output.content_type), bytes, output.content_type);
+    }
+  }
+  await putManifest(env, input, { ok: true, outputs });
+}
+
+/** A failed or canceled job's manifest is still written, as SD-on-EKS writes one either way; best effort. */
+export async function writeFailureManifest(env: Env, input: StoredJobInput, message: string): Promise<void> {
+  await putManifest(env, input, { ok: false, message }).catch((err: unknown) => console.error("failure manifest not written", err instanceof Error ? err.message : String(err)));
+}
