@@ -8,12 +8,12 @@ import { hasOutputManifest, renderOutputManifest } from "../../src/contracts/ren
 import type { Env } from "../../src/env";
 import type { StoredJobInput } from "../../src/jobs/spec";
 import { getImageBytes, manifestKey } from "../../src/storage/images";
-import { putS3Object, s3ImageKey, s3ManifestKey, type ManifestResult } from "../../src/storage/s3-output";
+import { BRIEF_EFFORT, FULL_EFFORT, putS3Object, s3ImageKey, s3ManifestKey, type ManifestResult, type PutEffort } from "../../src/storage/s3-output";
 import type { StoredOutput } from "./tables";
 import { fullInput } from "./view";
 
 /** The manifest, where the job's outputs are: S3 when they go there, else R2. */
-async function putManifest(env: Env, input: StoredJobInput, result: ManifestResult): Promise<void> {
+async function putManifest(env: Env, input: StoredJobInput, result: ManifestResult, effort: PutEffort): Promise<void> {
   if (!hasOutputManifest(input.dialect)) return;
   const manifest = renderOutputManifest(await fullInput(env, input), result);
   if (manifest === null) return;
@@ -24,7 +24,7 @@ async function putManifest(env: Env, input: StoredJobInput, result: ManifestResu
   }
   const s3 = config.s3(env);
   if (!s3) throw new Error("no S3 store is configured (S3_ENDPOINT...)");
-  await putS3Object(s3, out.bucket, s3ManifestKey(out), manifest, "application/json");
+  await putS3Object(s3, out.bucket, s3ManifestKey(out), manifest, "application/json", effort);
 }
 
 /** One image at a time, read back from R2: the job never holds all of its outputs' bytes. */
@@ -39,10 +39,13 @@ export async function writeDialectOutputs(env: Env, input: StoredJobInput, outpu
       await putS3Object(s3, out.bucket, s3ImageKey(out, i, output.content_type), bytes, output.content_type);
     }
   }
-  await putManifest(env, input, { ok: true, outputs });
+  await putManifest(env, input, { ok: true, outputs }, FULL_EFFORT);
 }
 
-/** A failed or canceled job's manifest is still written, as SD-on-EKS writes one either way; best effort. */
+/**
+ * A failed or canceled job's manifest is still written, as SD-on-EKS writes one either way; best
+ * effort, tried once: a cancel's answer waits for it.
+ */
 export async function writeFailureManifest(env: Env, input: StoredJobInput, message: string): Promise<void> {
-  await putManifest(env, input, { ok: false, message }).catch((err: unknown) => console.error("failure manifest not written", err instanceof Error ? err.message : String(err)));
+  await putManifest(env, input, { ok: false, message }, BRIEF_EFFORT).catch((err: unknown) => console.error("failure manifest not written", err instanceof Error ? err.message : String(err)));
 }

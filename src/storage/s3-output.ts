@@ -19,34 +19,31 @@ export const s3ImageKey = (out: S3Output, index: number, contentType: string): s
 export const s3ManifestKey = (out: S3Output): string => `${out.prefix}/${out.stem}.out`;
 export const s3Url = (out: S3Output, key: string): string => `s3://${out.bucket}/${key}`;
 
-const PUT_TIMEOUT_MS = 30_000;
-/** A PUT is idempotent: a store's passing trouble (no answer, a 5xx, a 429) is tried again, a few times. */
-const PUT_RETRY_DELAYS_MS = [500, 2_000];
+/**
+ * How hard a PUT tries. aws4fetch tries a 5xx or 429 again itself (a PUT is idempotent), backing off,
+ * for as long as the timeout allows; a best-effort write on a cancel's way (a failure manifest)
+ * tries once, briefly.
+ */
+export interface PutEffort {
+  timeoutMs: number;
+  retries: number;
+}
+export const FULL_EFFORT: PutEffort = { timeoutMs: 30_000, retries: 10 };
+export const BRIEF_EFFORT: PutEffort = { timeoutMs: 5_000, retries: 0 };
 
-const transient = (status: number): boolean => status >= 500 || status === 429 || status === 408;
-
-/** One signed (SigV4, path-style) PUT; any answer but a 2xx, once the retries are spent, is an error. */
-export async function putS3Object(s3: S3Config, bucket: string, key: string, body: Uint8Array | string, contentType: string): Promise<void> {
+/** One signed (SigV4, path-style) PUT; any answer but a 2xx is an error. */
+export async function putS3Object(s3: S3Config, bucket: string, key: string, body: Uint8Array | string, contentType: string, effort: PutEffort = FULL_EFFORT): Promise<void> {
   // Checked at intake with the client's field named; here too, as no key may reach a URL unchecked.
   const problem = keyPathProblem(`${bucket}/${key}`);
   if (problem) throw new Error(`S3 PUT refused: the bucket or key ${problem}`);
-  const client = new AwsClient({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region, service: "s3" });
+  const client = new AwsClient({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region, service: "s3", retries: effort.retries });
   const url = `${s3.endpoint.replace(/\/+$/, "")}/${encodeURIComponent(bucket)}/${key.split("/").map(encodeURIComponent).join("/")}`;
-  const put = () =>
-    withDeadline(PUT_TIMEOUT_MS, async (signal) => {
-      const answer = await client.fetch(url, { method: "PUT", body, headers: { "content-type": contentType }, signal });
-      await answer.body?.cancel().catch(() => undefined);
-      return answer.status;
-    });
-  let failure = "";
-  for (const delay of [0, ...PUT_RETRY_DELAYS_MS]) {
-    if (delay) await new Promise((r) => setTimeout(r, delay));
-    const status = await put().catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
-    if (typeof status === "number" && status >= 200 && status < 300) return;
-    failure = typeof status === "number" ? `answered ${status}` : `failed: ${status}`;
-    if (typeof status === "number" && !transient(status)) break;
-  }
-  throw new Error(`S3 PUT ${bucket}/${key} ${failure}`);
+  const res = await withDeadline(effort.timeoutMs, async (signal) => {
+    const answer = await client.fetch(url, { method: "PUT", body, headers: { "content-type": contentType }, signal });
+    await answer.body?.cancel().catch(() => undefined);
+    return answer;
+  });
+  if (!res.ok) throw new Error(`S3 PUT ${bucket}/${key} answered ${res.status}`);
 }
 
 /** What a manifest is written for: the job's outputs, or why it failed. */

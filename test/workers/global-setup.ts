@@ -52,6 +52,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
       res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
       return void res.end(text);
     }
+    // An S3 store: bucket `flaky` answers each key's first PUT 503, then 200; bucket `gone` answers 404 NoSuchBucket.
+    if (req.method === "PUT" && url.pathname.startsWith("/flaky/")) {
+      res.writeHead(calls.get(url.pathname) === 1 ? 503 : 200);
+      return void res.end();
+    }
+    if (req.method === "PUT" && url.pathname.startsWith("/gone/")) {
+      res.writeHead(404, { "content-type": "application/xml" });
+      return void res.end("<Error><Code>NoSuchBucket</Code></Error>");
+    }
     if (req.url === "/sdapi/v1/interrupt") res.end("{}");
     if (req.url === "/sdapi/v1/skip") res.end("null");
     if (req.url === "/internal/progress") {
