@@ -241,13 +241,14 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
   }
 
   override async alarm(): Promise<void> {
-    // An alarm may fire a hair early; what falls due within this slack is handled now.
-    const now = Date.now() + 250;
-    this.reclaimExpired(now);
-    const lapsed = this.sql.exec<{ job_id: string }>("SELECT job_id FROM slots WHERE lease_until < ?", now).toArray();
-    await this.scatter(now);
-    if (lapsed.length) await this.checkLapsedLeases(lapsed.map((l) => l.job_id), now);
-    await this.grantWaiting(now);
+    // An alarm may fire a hair early; what falls due within this slack is handled now. Slots are
+    // granted at the real time: a grant dated ahead would make its run look shorter than it was.
+    const due = Date.now() + 250;
+    this.reclaimExpired(due);
+    const lapsed = this.sql.exec<{ job_id: string }>("SELECT job_id FROM slots WHERE lease_until < ?", due).toArray();
+    await this.scatter(due);
+    if (lapsed.length) await this.checkLapsedLeases(lapsed.map((l) => l.job_id), due);
+    await this.grantWaiting(Date.now(), due);
     // The runtime clears the alarm that fired: it is set again for what is left.
     await this.reschedule(true);
   }
@@ -302,9 +303,10 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
    * wants its slot: one that ended, runs elsewhere or takes up another line's grant says no, and its slot goes to the next in
    * line at once. A wake-up that is lost leaves a claim that lapses after CLAIM_MS: the alarm
    * reclaims it, puts the job back in line and offers the slot to the next, so a waiting job
-   * needs no re-check of its own.
+   * needs no re-check of its own. Slots are granted at `now`; `due` (the alarm's slack) says
+   * whether a cool-down is over.
    */
-  private async grantWaiting(now: number): Promise<void> {
+  private async grantWaiting(now: number, due = now): Promise<void> {
     // Nobody waits: nothing to hand out, and a slot that went back makes nothing due sooner.
     if (!this.line.size()) return;
     const max = this.sql.exec<{ max_concurrency: number }>("SELECT max_concurrency FROM limits WHERE id = 1").one().max_concurrency;
@@ -324,7 +326,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
       if (h.open_until === null) {
         // Bounded by the free slots.
         while (this.active() < max && grantNext(false));
-      } else if (now >= h.open_until && !this.probing() && this.active() < max) {
+      } else if (due >= h.open_until && !this.probing() && this.active() < max) {
         // Half-open: one waiting job probes the backend, in a free slot; its outcome opens or closes the circuit.
         grantNext(true);
       }
@@ -341,6 +343,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
         this.sql.exec("DELETE FROM claims WHERE job_id = ?", jobId);
       }
       now = Date.now();
+      due = Math.max(due, now);
     }
   }
 
