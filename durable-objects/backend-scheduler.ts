@@ -1,13 +1,14 @@
 import { DurableObject } from "cloudflare:workers";
-import type { ModelInfo } from "../src/backends/types";
 import { config, type BackendConfig } from "../src/config";
 import type { Env } from "../src/env";
 import { jobStub } from "../src/jobs/client";
-import { BackendCatalog } from "./backend-catalog";
+import { BackendCatalog, configKey } from "./backend-catalog";
 import { BackendCircuit } from "./backend-circuit";
 import { BackendLine } from "./backend-line";
+import { BackendListings } from "./backend-listings";
 import { RecentAttempts } from "./backend-recent";
-import { SLOT_LEASE_MS, type AcquireResult, type AttemptOutcome, type BackendStatus, type CatalogAnswer, type ReleaseOutcome } from "../src/contracts/scheduler";
+import { BackendRescans } from "./backend-rescans";
+import { SLOT_LEASE_MS, type AcquireResult, type AttemptOutcome, type BackendStatus, type CatalogAnswer, type ComfyListing, type ReleaseOutcome, type RescanKind } from "../src/contracts/scheduler";
 import { untilAborted, withDeadline } from "../src/lib/deadline";
 import type { SchedulerRpc } from "../src/contracts/rpc";
 
@@ -37,6 +38,8 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
   private readonly line: BackendLine;
   private readonly circuit: BackendCircuit;
   private readonly recent: RecentAttempts;
+  private readonly listings = new BackendListings();
+  private readonly rescans: BackendRescans;
   /** Requests from jobs (acquire, release, judge, renew, orphan) since this instance started. */
   private requests = 0;
   /** The limits and name this instance last wrote (see acquire): most acquires carry the same. */
@@ -57,6 +60,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     this.line = new BackendLine(this.sql);
     this.circuit = new BackendCircuit(this.sql);
     this.recent = new RecentAttempts(this.sql);
+    this.rescans = new BackendRescans(this.sql);
   }
 
   /** Slots held (at most `max_concurrency`, plus orphaned generations): a small table. */
@@ -235,9 +239,18 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     return this.catalog.read(b, waitMs);
   }
 
-  /** Lists the backend's models afresh (A1111's refresh-checkpoints). */
-  async refreshModels(b: BackendConfig): Promise<ModelInfo[]> {
-    return this.catalog.refresh(b);
+  /**
+   * A1111's refresh-checkpoints / refresh-loras on this backend, at most once per interval for the
+   * deployment (durable-objects/backend-rescans.ts), its checkpoints listed afresh after. Whether
+   * one ran for this call.
+   */
+  async rescan(b: BackendConfig, what: RescanKind): Promise<boolean> {
+    return this.rescans.run(b, await configKey(b), what, () => (what === "checkpoints" ? this.catalog.refresh(b) : Promise.resolve()));
+  }
+
+  /** A ComfyUI server's listing, kept here for the deployment (durable-objects/backend-listings.ts). */
+  async listing(b: BackendConfig, path: ComfyListing): Promise<string | undefined> {
+    return this.listings.read(b, await configKey(b), path);
   }
 
   override async alarm(): Promise<void> {
