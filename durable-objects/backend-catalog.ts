@@ -82,7 +82,8 @@ export class BackendCatalog {
   }
 }
 
-const configKey = (b: BackendConfig): Promise<string> => sha256Hex(JSON.stringify(b));
+/** A backend's configuration as a key (a hash: no key of the backend's is stored). */
+export const configKey = (b: BackendConfig): Promise<string> => sha256Hex(JSON.stringify(b));
 
 /** Whether `p` settled within `ms`. */
 async function within(p: Promise<void>, ms: number): Promise<boolean> {

@@ -16,7 +16,7 @@ export type CircuitChange = "opened" | "closed" | undefined;
 /** An attempt's verdict, as the circuit weighs it. */
 export type Verdict = {
   outcome: AttemptOutcome;
-  /** The attempt was the half-open circuit's probe: its failure opens the circuit again at once. */
+  /** The attempt was the half-open circuit's probe (see `judge` for what its failure does). */
   probe: boolean;
   tenant: string;
   /** The backend could not be reached at all: no request of a tenant's can cause that. */
@@ -34,6 +34,7 @@ export class BackendCircuit {
       CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY CHECK (id = 1), failures INTEGER NOT NULL, open_until INTEGER);
       DROP TABLE IF EXISTS failing_tenants;
       CREATE TABLE IF NOT EXISTS tenant_failures (tenant TEXT PRIMARY KEY, n INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS failed_probe (id INTEGER PRIMARY KEY CHECK (id = 1), tenant TEXT NOT NULL);
       INSERT OR IGNORE INTO health (id, failures, open_until) VALUES (1, 0, NULL);
     `);
   }
@@ -43,8 +44,13 @@ export class BackendCircuit {
   }
 
   /**
-   * A success closes the circuit; a failure counts towards opening it (a failed probe opens it
-   * again), from more than one tenant in fair shares (see CIRCUIT_THRESHOLD).
+   * A success closes the circuit; a failure counts towards opening it, from more than one tenant in
+   * fair shares (see CIRCUIT_THRESHOLD). A failed probe opens it again when no request can have
+   * caused the failure (unreachable, or a single tenant), or when the probe before it in this
+   * half-open spell was another tenant's and failed too: one tenant's probe alone may have failed of
+   * its own making (a model the backend lacks, through a pin), and one such job per cool-down would
+   * keep a recovered backend closed to everyone. Otherwise the circuit stays half-open and the next
+   * probe goes, the line's round-robin offering it to another tenant first.
    */
   judge(v: Verdict): CircuitChange {
     if (v.outcome === "success") {
@@ -53,6 +59,7 @@ export class BackendCircuit {
       if (h.failures === 0 && h.open_until === null) return undefined;
       this.sql.exec("UPDATE health SET failures = 0, open_until = NULL WHERE id = 1");
       this.sql.exec("DELETE FROM tenant_failures");
+      this.sql.exec("DELETE FROM failed_probe");
       return "closed";
     }
     if (v.outcome !== "failure") return undefined;
@@ -63,9 +70,20 @@ export class BackendCircuit {
     // The others must have met at least half as many failures as the tenant that met the most: one
     // tenant's own failures, however many, do not let a single one of another's close a shared
     // backend to everyone.
-    const shared = v.unreachable || v.tenants() <= 1 || others >= Math.ceil(most / 2);
-    const open = v.probe || (failures >= CIRCUIT_THRESHOLD && shared);
+    const backendAlone = v.unreachable || v.tenants() <= 1;
+    const shared = backendAlone || others >= Math.ceil(most / 2);
+    // A probe's verdict that comes after the circuit closed (another attempt's success) is an ordinary one.
+    const probe = v.probe && h.open_until !== null;
+    const open = probe ? backendAlone || this.probeFailedBefore(v.tenant) : failures >= CIRCUIT_THRESHOLD && shared;
+    if (open) this.sql.exec("DELETE FROM failed_probe");
     this.sql.exec("UPDATE health SET failures = ?, open_until = ? WHERE id = 1", failures, open ? v.now + v.cooldownMs() : h.open_until);
     return open && h.open_until === null ? "opened" : undefined;
+  }
+
+  /** Whether another tenant's probe failed last in this half-open spell; this tenant's failure is noted as the last. */
+  private probeFailedBefore(tenant: string): boolean {
+    const last = this.sql.exec<{ tenant: string }>("SELECT tenant FROM failed_probe WHERE id = 1").toArray()[0]?.tenant;
+    this.sql.exec("INSERT OR REPLACE INTO failed_probe (id, tenant) VALUES (1, ?)", tenant);
+    return last !== undefined && last !== tenant;
   }
 }

@@ -1,13 +1,14 @@
 import { DurableObject } from "cloudflare:workers";
-import type { ModelInfo } from "../src/backends/types";
 import { config, type BackendConfig } from "../src/config";
 import type { Env } from "../src/env";
 import { jobStub } from "../src/jobs/client";
-import { BackendCatalog } from "./backend-catalog";
+import { BackendCatalog, configKey } from "./backend-catalog";
 import { BackendCircuit } from "./backend-circuit";
 import { BackendLine } from "./backend-line";
+import { BackendListings } from "./backend-listings";
 import { RecentAttempts } from "./backend-recent";
-import { SLOT_LEASE_MS, type AcquireResult, type AttemptOutcome, type BackendStatus, type CatalogAnswer, type ReleaseOutcome } from "../src/contracts/scheduler";
+import { BackendRescans } from "./backend-rescans";
+import { SLOT_LEASE_MS, type AcquireResult, type AttemptOutcome, type BackendStatus, type CatalogAnswer, type ComfyListing, type ReleaseOutcome, type RescanKind } from "../src/contracts/scheduler";
 import { untilAborted, withDeadline } from "../src/lib/deadline";
 import type { SchedulerRpc } from "../src/contracts/rpc";
 
@@ -37,6 +38,8 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
   private readonly line: BackendLine;
   private readonly circuit: BackendCircuit;
   private readonly recent: RecentAttempts;
+  private readonly listings = new BackendListings();
+  private readonly rescans: BackendRescans;
   /** Requests from jobs (acquire, release, judge, renew, orphan) since this instance started. */
   private requests = 0;
   /** The limits and name this instance last wrote (see acquire): most acquires carry the same. */
@@ -57,6 +60,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     this.line = new BackendLine(this.sql);
     this.circuit = new BackendCircuit(this.sql);
     this.recent = new RecentAttempts(this.sql);
+    this.rescans = new BackendRescans(this.sql);
   }
 
   /** Slots held (at most `max_concurrency`, plus orphaned generations): a small table. */
@@ -235,19 +239,29 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     return this.catalog.read(b, waitMs);
   }
 
-  /** Lists the backend's models afresh (A1111's refresh-checkpoints). */
-  async refreshModels(b: BackendConfig): Promise<ModelInfo[]> {
-    return this.catalog.refresh(b);
+  /**
+   * A1111's refresh-checkpoints / refresh-loras on this backend, at most once per interval for the
+   * deployment (durable-objects/backend-rescans.ts), its checkpoints listed afresh after. Whether
+   * one ran for this call.
+   */
+  async rescan(b: BackendConfig, what: RescanKind): Promise<boolean> {
+    return this.rescans.run(b, await configKey(b), what, () => (what === "checkpoints" ? this.catalog.refresh(b) : Promise.resolve()));
+  }
+
+  /** A ComfyUI server's listing, kept here for the deployment (durable-objects/backend-listings.ts). */
+  async listing(b: BackendConfig, path: ComfyListing): Promise<string | undefined> {
+    return this.listings.read(b, await configKey(b), path);
   }
 
   override async alarm(): Promise<void> {
-    // An alarm may fire a hair early; what falls due within this slack is handled now.
-    const now = Date.now() + 250;
-    this.reclaimExpired(now);
-    const lapsed = this.sql.exec<{ job_id: string }>("SELECT job_id FROM slots WHERE lease_until < ?", now).toArray();
-    await this.scatter(now);
-    if (lapsed.length) await this.checkLapsedLeases(lapsed.map((l) => l.job_id), now);
-    await this.grantWaiting(now);
+    // An alarm may fire a hair early; what falls due within this slack is handled now. Slots are
+    // granted at the real time: a grant dated ahead would make its run look shorter than it was.
+    const due = Date.now() + 250;
+    this.reclaimExpired(due);
+    const lapsed = this.sql.exec<{ job_id: string }>("SELECT job_id FROM slots WHERE lease_until < ?", due).toArray();
+    await this.scatter(due);
+    if (lapsed.length) await this.checkLapsedLeases(lapsed.map((l) => l.job_id), due);
+    await this.grantWaiting(Date.now(), due);
     // The runtime clears the alarm that fired: it is set again for what is left.
     await this.reschedule(true);
   }
@@ -302,9 +316,10 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
    * wants its slot: one that ended, runs elsewhere or takes up another line's grant says no, and its slot goes to the next in
    * line at once. A wake-up that is lost leaves a claim that lapses after CLAIM_MS: the alarm
    * reclaims it, puts the job back in line and offers the slot to the next, so a waiting job
-   * needs no re-check of its own.
+   * needs no re-check of its own. Slots are granted at `now`; `due` (the alarm's slack) says
+   * whether a cool-down is over.
    */
-  private async grantWaiting(now: number): Promise<void> {
+  private async grantWaiting(now: number, due = now): Promise<void> {
     // Nobody waits: nothing to hand out, and a slot that went back makes nothing due sooner.
     if (!this.line.size()) return;
     const max = this.sql.exec<{ max_concurrency: number }>("SELECT max_concurrency FROM limits WHERE id = 1").one().max_concurrency;
@@ -324,7 +339,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
       if (h.open_until === null) {
         // Bounded by the free slots.
         while (this.active() < max && grantNext(false));
-      } else if (now >= h.open_until && !this.probing() && this.active() < max) {
+      } else if (due >= h.open_until && !this.probing() && this.active() < max) {
         // Half-open: one waiting job probes the backend, in a free slot; its outcome opens or closes the circuit.
         grantNext(true);
       }
@@ -341,6 +356,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
         this.sql.exec("DELETE FROM claims WHERE job_id = ?", jobId);
       }
       now = Date.now();
+      due = Math.max(due, now);
     }
   }
 

@@ -39,11 +39,9 @@ export async function reportedModels(env: Env, b: BackendConfig, waitMs: number)
   return answer?.models ?? [];
 }
 
-/** Lists each A1111 backend afresh (A1111's refresh-checkpoints), so the next read has its new checkpoints. */
-export async function refreshReportedModels(env: Env): Promise<void> {
+/** Forgets this isolate's answers (after A1111's refresh-checkpoints), so the next read has the backends' new checkpoints. */
+export function forgetReportedModels(): void {
   front.clear();
-  const a1111 = config.backends(env).filter((b) => b.kind === "a1111");
-  await Promise.all(a1111.map((b) => schedulerStub(env, b.name).refreshModels(b).catch(() => undefined)));
 }
 
 /**

@@ -3,13 +3,13 @@
  * implement these (the compiler holds them to it), so the Worker types its stubs without importing
  * a Durable Object, and no import, not even a type, runs from `src/` into `durable-objects/`.
  */
-import type { BackendProgress, ModelInfo } from "../backends/types";
+import type { BackendProgress } from "../backends/types";
 import type { BackendConfig } from "../config";
 import type { JobSnapshot, Result } from "../jobs/results";
 import type { CreateJob } from "../jobs/spec";
 import type { Delivery, JobEvent, JobStatus } from "../schemas/job";
 import type { CallbackBody } from "./job";
-import type { AcquireResult, AttemptOutcome, BackendStatus, CatalogAnswer, ReleaseOutcome } from "./scheduler";
+import type { AcquireResult, AttemptOutcome, BackendStatus, CatalogAnswer, ComfyListing, ReleaseOutcome, RescanKind } from "./scheduler";
 import type { AdmitResult, ClaimRef, ClaimResult, ClaimScope, EndpointJob, IndexQuery, IndexRow, RateResult, WaitingRun } from "./tenant";
 
 export interface JobRpc {
@@ -71,7 +71,10 @@ export interface SchedulerRpc {
   orphan(jobId: string, attempt: number, startedAt: number, timeoutMs: number, verdict?: AttemptOutcome): Promise<void>;
   status(): Promise<BackendStatus>;
   models(b: BackendConfig, waitMs: number): Promise<CatalogAnswer>;
-  refreshModels(b: BackendConfig): Promise<ModelInfo[]>;
+  /** A1111's refresh-* on the backend, at most once per interval for the deployment; whether one ran for this call. */
+  rescan(b: BackendConfig, what: RescanKind): Promise<boolean>;
+  /** A ComfyUI server's answer at `path` (200 only, unparsed), kept for the deployment; undefined when it gave none. */
+  listing(b: BackendConfig, path: ComfyListing): Promise<string | undefined>;
 }
 
 /** A stub as the RPC surface it speaks (the generated stub types cannot carry free-form `unknown` JSON). */

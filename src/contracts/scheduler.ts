@@ -38,3 +38,9 @@ export interface BackendStatus {
 
 /** `settled`: the answer of a finished ask (possibly one being renewed); not while the first ask is still out. */
 export type CatalogAnswer = { models: ModelInfo[]; settled: boolean };
+
+/** What A1111's `refresh-checkpoints` / `refresh-loras` rescan. */
+export type RescanKind = "checkpoints" | "loras";
+
+/** A ComfyUI server's listings the gateway passes on (a model folder only when the server lists it). */
+export type ComfyListing = "/object_info" | "/models" | "/embeddings" | `/models/${string}`;

@@ -18,7 +18,20 @@ declare module "vitest" {
  * endpoint's (`/v2/held-*`) listing answers as a warm one only once `POST /_release?path=` lets it
  * (or after HOLD_MS), with a 500 instead when `&fail=1`; `GET /_held?path=` counts its calls still unanswered.
  * `GET /_answer?bytes=&chunked=` answers a generation at once (its length declared, or not).
+ * Under `/lists-*`, a server answers its lists at once: A1111's `refresh-*` and `sd-models`,
+ * ComfyUI's `/models`, its two folders, `/embeddings` and `/object_info` (404 for another folder).
  */
+const LISTS: Record<string, unknown> = {
+  "/sdapi/v1/refresh-checkpoints": null,
+  "/sdapi/v1/refresh-loras": null,
+  "/sdapi/v1/sd-models": [{ title: "listed.safetensors [0123456789]", model_name: "listed", hash: "0123456789", sha256: null, filename: "listed.safetensors", config: null }],
+  "/models": ["checkpoints", "loras"],
+  "/models/checkpoints": ["listed.safetensors"],
+  "/models/loras": ["lora.safetensors"],
+  "/embeddings": ["embedding"],
+  "/object_info": { KSampler: { input: { required: {} }, output: ["LATENT"], name: "KSampler" } },
+};
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const sockets = new Set<import("node:net").Socket>();
   let asked = 0;
@@ -41,6 +54,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
       return void res.end("{}");
     }
     calls.set(url.pathname, (calls.get(url.pathname) ?? 0) + 1);
+    const listed = /^\/lists-[^/]+(\/.*)$/.exec(url.pathname)?.[1];
+    if (listed !== undefined) {
+      const answer = LISTS[listed];
+      if (answer === undefined) res.writeHead(404);
+      return void res.end(JSON.stringify(answer ?? { error: "not found" }));
+    }
     if (url.pathname === "/_answer") {
       // A finished generation's answer, one image of `bytes` base64 characters: with its length, or chunked.
       const text = JSON.stringify({ images: ["A".repeat(Number(url.searchParams.get("bytes") ?? 4))] });

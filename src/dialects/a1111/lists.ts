@@ -3,10 +3,12 @@
  * answer, merged, cached briefly; a backend that does not answer is left out, and with no answer
  * at all the list is A1111's neutral one (empty).
  */
-import { a1111Call, a1111Json } from "../../backends/a1111-api";
+import { a1111Json } from "../../backends/a1111-api";
 import { config } from "../../config";
 import type { Env } from "../../env";
-import { refreshReportedModels } from "../../backends/catalog";
+import { forgetReportedModels } from "../../backends/catalog";
+import type { RescanKind } from "../../contracts/scheduler";
+import { schedulerStub } from "../../schedulers";
 import { withDeadline } from "../../lib/deadline";
 
 /** How a list's answers from several backends become one. */
@@ -51,7 +53,6 @@ const LIST_TTL_MS = 30_000;
 /** With no backend answering, the neutral answer is kept only this long, so one that comes back is seen soon. */
 const NEUTRAL_TTL_MS = 5_000;
 const LIST_TIMEOUT_MS = 3_000;
-const REFRESH_TIMEOUT_MS = 30_000;
 
 const cache = new Map<ListName, { until: number; raw: string | undefined; value: unknown }>();
 
@@ -96,12 +97,16 @@ export async function a1111List(env: Env, name: ListName): Promise<unknown> {
 }
 
 /**
- * A1111's refresh-checkpoints / refresh-loras: each A1111 backend rescans (in parallel, bounded),
- * then the cached lists are read afresh.
+ * A1111's refresh-checkpoints / refresh-loras: each A1111 backend rescans, then the lists are read
+ * afresh. Each backend's scheduler object runs a rescan at most once per interval for the whole
+ * deployment, concurrent asks sharing one (durable-objects/backend-rescans.ts): A1111 rescans under
+ * its generation lock, and any tenant may ask, from any isolate. This isolate's lists are dropped
+ * only when a rescan ran for this call, so a refresh and a read in turn do not reach the backends one for one.
  */
-export async function refreshA1111(env: Env, what: "checkpoints" | "loras"): Promise<void> {
+export async function refreshA1111(env: Env, what: RescanKind): Promise<void> {
   const backends = config.backends(env).filter((b) => b.kind === "a1111");
-  await Promise.all(backends.map((b) => withDeadline(REFRESH_TIMEOUT_MS, (signal) => a1111Call(b, `/sdapi/v1/refresh-${what}`, { body: {}, timeoutMs: REFRESH_TIMEOUT_MS, signal }))));
-  if (what === "checkpoints") await refreshReportedModels(env);
+  const ran = await Promise.all(backends.map((b) => schedulerStub(env, b.name).rescan(b, what).catch(() => false)));
+  if (!ran.includes(true)) return;
+  if (what === "checkpoints") forgetReportedModels();
   else cache.delete("loras");
 }

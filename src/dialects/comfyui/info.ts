@@ -1,23 +1,28 @@
 /**
  * What a ComfyUI server says about itself (`/object_info`, `/models/checkpoints`, `/system_stats`...),
  * answered for the whole deployment: the node definitions of every ComfyUI server's own
- * `/object_info` (kept a minute in this isolate), and the checkpoints of every ComfyUI backend (from
- * `BACKENDS`, or as their schedulers keep what each lists) as `CheckpointLoaderSimple`'s `ckpt_name` choices.
+ * `/object_info` (kept a minute in this isolate), its lists (`/models`, a folder, `/embeddings`), and
+ * the checkpoints of every ComfyUI backend (from `BACKENDS`, or as their schedulers keep what each
+ * lists) as `CheckpointLoaderSimple`'s `ckpt_name` choices. A server is asked by its scheduler object
+ * only, which keeps each answer and shares one ask among readers (durable-objects/backend-listings.ts):
+ * an isolate's cache bounds nothing when hundreds of isolates each ask.
  */
-import { comfyCall, comfyJson } from "../../backends/comfyui-api";
+import { parseJsonObject } from "../../backends/http";
 import { config, type BackendConfig } from "../../config";
+import type { ComfyListing } from "../../contracts/scheduler";
 import type { Env } from "../../env";
 import { LISTING_WAIT_MS, reportedModels } from "../../backends/catalog";
-import { withDeadline } from "../../lib/deadline";
 import { isObject } from "../../jobs/workflow-graph";
 import { ATTEMPT_UPLOAD, LOADERS } from "../../jobs/workflow-inputs";
+import { schedulerStub } from "../../schedulers";
 import type { NodeDefs } from "./validate";
 
 const COMFY_KINDS = new Set(["comfyui", "runpod-comfyui"]);
 const OBJECT_INFO_TTL_MS = 60_000;
-const OBJECT_INFO_TIMEOUT_MS = 5_000;
 /** How long no answer from any ComfyUI server is kept before they are asked again. */
 const SILENT_TTL_MS = 10_000;
+/** The scheduler objects keep the lists; this isolate keeps a settled answer a few seconds, to spare the hop. */
+const FRONT_TTL_MS = 5_000;
 
 /** Settled answers only, per BACKENDS value: a promise made in one request must not be awaited by another. */
 let kept: { backends: string; at: number; defs: NodeDefs; complete: boolean } | undefined;
@@ -32,8 +37,14 @@ export async function checkpoints(env: Env): Promise<string[]> {
   return [...names].sort();
 }
 
+/** The server's answer at `path`, as its scheduler object keeps it; undefined when there is none (or the object cannot be reached). */
+const listing = (env: Env, b: BackendConfig, path: ComfyListing): Promise<string | undefined> => schedulerStub(env, b.name).listing(b, path).catch(() => undefined);
+
 /** One server's definitions; undefined when it did not answer them (down, slow, not ComfyUI). */
-const serverDefs = async (b: BackendConfig): Promise<NodeDefs | undefined> => (await withDeadline(OBJECT_INFO_TIMEOUT_MS, (signal) => comfyJson(b, "/object_info", signal))) as NodeDefs | undefined;
+async function serverDefs(env: Env, b: BackendConfig): Promise<NodeDefs | undefined> {
+  const body = await listing(env, b, "/object_info");
+  return body === undefined ? undefined : (parseJsonObject(body) as NodeDefs | undefined);
+}
 
 /**
  * Every node class the ComfyUI servers define (not RunPod endpoints: they have no `/object_info`).
@@ -43,7 +54,7 @@ export async function nodeDefinitions(env: Env): Promise<{ defs: NodeDefs; compl
   const raw = env.BACKENDS ?? "";
   if (kept && kept.backends === raw && Date.now() - kept.at < (Object.keys(kept.defs).length ? OBJECT_INFO_TTL_MS : SILENT_TTL_MS)) return kept;
   const servers = comfyBackends(env).filter((b) => b.kind === "comfyui");
-  const answers = await Promise.all(servers.map(serverDefs));
+  const answers = await Promise.all(servers.map((b) => serverDefs(env, b)));
   const defs: NodeDefs = withoutJobFiles(Object.assign({}, ...answers.filter((a) => a !== undefined).reverse()));
   const complete = answers.length > 0 && answers.every((a) => a !== undefined) && config.backends(env).every((b) => !b.types.includes("workflow") || b.kind === "comfyui");
   // Silence is kept a short while only, so a prompt is not held by an unreachable backend each time.
@@ -72,26 +83,34 @@ export function withoutJobFiles(defs: NodeDefs): NodeDefs {
   return out;
 }
 
-/** One server's list at `path` (`/models`, `/embeddings`...); undefined when it gave none. */
-async function serverList(b: BackendConfig, path: string): Promise<string[] | undefined> {
-  const res = await withDeadline(OBJECT_INFO_TIMEOUT_MS, (signal) => comfyCall(b, path, { signal })).catch(() => undefined);
-  if (!res?.ok || res.status !== 200) return undefined;
+/** One server's list at `path`; undefined when it gave none. */
+async function serverList(env: Env, b: BackendConfig, path: ComfyListing): Promise<string[] | undefined> {
+  const body = await listing(env, b, path);
   try {
-    const list: unknown = JSON.parse(res.body);
+    const list: unknown = body === undefined ? undefined : JSON.parse(body);
     return Array.isArray(list) ? list.filter((x): x is string => typeof x === "string") : undefined;
   } catch {
     return undefined;
   }
 }
 
+/** Settled lists only, by path (one a server gave: the folders are the servers', not the clients'). */
+const lists = new Map<ComfyListing, { backends: string; at: number; list: string[] }>();
+
 /**
  * What the ComfyUI servers list at `path`, all of them together (each name once, in their order);
  * undefined when none answered with a list (ComfyUI's 404 for a model folder it does not have).
  */
-export async function serverLists(env: Env, path: string): Promise<string[] | undefined> {
-  const answers = await Promise.all(comfyBackends(env).filter((b) => b.kind === "comfyui").map((b) => serverList(b, path)));
-  const lists = answers.filter((a) => a !== undefined);
-  return lists.length ? [...new Set(lists.flat())] : undefined;
+export async function serverLists(env: Env, path: ComfyListing): Promise<string[] | undefined> {
+  const raw = env.BACKENDS ?? "";
+  const hit = lists.get(path);
+  if (hit && hit.backends === raw && Date.now() - hit.at < FRONT_TTL_MS) return hit.list;
+  const answers = await Promise.all(comfyBackends(env).filter((b) => b.kind === "comfyui").map((b) => serverList(env, b, path)));
+  const found = answers.filter((a) => a !== undefined);
+  if (!found.length) return undefined;
+  const list = [...new Set(found.flat())];
+  lists.set(path, { backends: raw, at: Date.now(), list });
+  return list;
 }
 
 const checkpointLoader = (choices: string[]) => ({

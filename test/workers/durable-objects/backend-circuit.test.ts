@@ -14,6 +14,18 @@ async function openWithLine(s: SchedulerStub, line: string[], maxConcurrency: nu
   for (const j of line) expect(await ask(s, j, j.startsWith("g") ? "globex" : "acme", true, maxConcurrency)).toMatchObject({ status: "queued" });
 }
 
+/** Opens the circuit with failures of two tenants', then ends the cool-down: half-open. */
+async function halfOpen(s: SchedulerStub): Promise<void> {
+  for (let i = 0; i < CIRCUIT_THRESHOLD; i++) {
+    await ask(s, `o${i}`, i % 2 ? "globex" : "acme");
+    await s.release(`o${i}`, "failure");
+  }
+  await runInDurableObject(s, (_o: BackendScheduler, state) => {
+    state.storage.sql.exec("UPDATE health SET open_until = ?", Date.now() - 1);
+  });
+  expect(await s.status()).toMatchObject({ circuit: "half_open" });
+}
+
 describe("backend circuit", () => {
   it("opens the circuit after consecutive failures of more than one tenant, then closes it after one successful probe", async () => {
     const s = named("flappy");
@@ -80,6 +92,44 @@ describe("backend circuit", () => {
       await s.release(`down${i}`, "failure", true);
     }
     expect(await s.status()).toMatchObject({ circuit: "open" });
+  });
+
+  it("stays half-open when one tenant's probe fails (it may be of its own making), and the next probe, another's, closes it", async () => {
+    const s = named("probe-one-tenant");
+    await halfOpen(s);
+    // A tenant's job the backend refuses (a model it lacks, through a pin) takes the probe: that alone closes it to nobody.
+    for (let i = 0; i < 3; i++) {
+      expect(await ask(s, `bad${i}`, "capped")).toMatchObject({ status: "granted", probe: true });
+      await s.release(`bad${i}`, "failure");
+      expect(await s.status()).toMatchObject({ circuit: "half_open" });
+    }
+    expect(await ask(s, "good", "acme")).toMatchObject({ status: "granted", probe: true });
+    await s.release("good", "success");
+    expect(await s.status()).toMatchObject({ circuit: "closed", open_until: null });
+  });
+
+  it("opens again when the probes of two tenants fail in a row, or a probe finds the backend unreachable", async () => {
+    const broken = named("probe-two-tenants");
+    await halfOpen(broken);
+    await ask(broken, "p1", "capped");
+    await broken.release("p1", "failure");
+    expect(await broken.status()).toMatchObject({ circuit: "half_open" });
+    await ask(broken, "p2", "acme");
+    await broken.release("p2", "failure");
+    expect(await broken.status()).toMatchObject({ circuit: "open" });
+    // The next half-open spell starts afresh: one tenant's failed probe keeps it half-open again.
+    await runInDurableObject(broken, (_o: BackendScheduler, state) => {
+      state.storage.sql.exec("UPDATE health SET open_until = ?", Date.now() - 1);
+    });
+    await ask(broken, "p3", "globex");
+    await broken.release("p3", "failure");
+    expect(await broken.status()).toMatchObject({ circuit: "half_open" });
+
+    const down = named("probe-unreachable");
+    await halfOpen(down);
+    await ask(down, "p", "capped");
+    await down.release("p", "failure", true);
+    expect(await down.status()).toMatchObject({ circuit: "open" });
   });
 
   it("reports its circuit as closed, open, then half_open once the cool-down is over", async () => {

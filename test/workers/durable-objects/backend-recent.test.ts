@@ -1,5 +1,5 @@
 import { runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { BackendScheduler } from "../../../durable-objects/backend-scheduler";
 import { ask, named } from "../support/scheduler";
 
@@ -26,5 +26,28 @@ describe("backend recent figures", () => {
     expect(recent.success_rate).toBeCloseTo(0.9);
     // Successes among r20..r119 are 90 values; their median is 69 or 71 (r70 failed).
     expect(recent.run_ms_p50).toBe(69);
+  });
+
+  it("dates a slot its alarm hands out at the real time, so no run is reported shorter than it was", async () => {
+    const s = named("recent-alarm-grant");
+    // One slot, held by a generation whose job is gone (an orphan past its time); "next" waits.
+    await ask(s, "gone", "acme", true, 1);
+    expect(await ask(s, "next", "acme", true, 1)).toMatchObject({ status: "queued" });
+    await runInDurableObject(s, async (o: BackendScheduler, state) => {
+      state.storage.sql.exec("UPDATE slots SET job_id = 'gone#1', lease_until = ? WHERE job_id = 'gone'", Date.now() - 1);
+      state.storage.sql.exec("DELETE FROM recent WHERE job_id = 'gone'");
+      // The clock stands still, so the run below lasts 0 ms whatever the machine's load.
+      vi.useFakeTimers({ toFake: ["Date"] });
+      try {
+        const now = Date.now();
+        await o.alarm();
+        expect(state.storage.sql.exec<{ granted_at: number }>("SELECT granted_at FROM recent WHERE job_id = 'next'").one().granted_at).toBe(now);
+        await o.acquire({ backend: "recent-alarm-grant", jobId: "next", tenant: "acme", maxConcurrency: 1, cooldownMs: 30_000, leaseMs: 60_000, enqueue: true });
+        await o.release("next", "success");
+      } finally {
+        vi.useRealTimers();
+      }
+    });
+    expect((await s.status()).recent).toMatchObject({ jobs: 1, run_ms_p50: 0 });
   });
 });

@@ -1,5 +1,24 @@
-import { describe, expect, it } from "vitest";
-import { withChoices, withoutJobFiles } from "../../../../src/dialects/comfyui/info";
+import { env } from "cloudflare:workers";
+import { describe, expect, inject, it } from "vitest";
+import { nodeDefinitions, serverLists, withChoices, withoutJobFiles } from "../../../../src/dialects/comfyui/info";
+import { randomId } from "../../../../src/lib/crypto";
+
+const calls = async (path: string) => Number(await (await fetch(`${inject("hangingBackendUrl")}/_calls?path=${encodeURIComponent(path)}`)).text());
+
+/** A deployment whose one ComfyUI server answers its lists at once (`/lists-*`). */
+function listingComfy() {
+  const id = `lists-${randomId("c")}`;
+  return {
+    env: { ...env, BACKENDS: JSON.stringify([{ name: id, kind: "comfyui", url: `${inject("hangingBackendUrl")}/${id}`, types: ["workflow"] }]) },
+    path: (p: string) => `/${id}${p}`,
+  };
+}
+
+/** `n` readers at once, then one more. */
+async function readers<T>(n: number, read: () => Promise<T>): Promise<T[]> {
+  const answers = await Promise.all(Array.from({ length: n }, read));
+  return [...answers, await read()];
+}
 
 describe("the node definitions shown to tenants", () => {
   const upload = `run_${"b".repeat(39)}-1-private.png`;
@@ -25,5 +44,23 @@ describe("the node definitions shown to tenants", () => {
     const choices = ["a.safetensors", "b.safetensors"];
     expect(withChoices(v1, choices)).toEqual({ input: { required: { ckpt_name: [choices, { tooltip: "t" }] } } });
     expect(withChoices(v3, choices)).toEqual({ input: { required: { ckpt_name: ["COMBO", { multiselect: false, options: choices, tooltip: "t" }] } } });
+  });
+});
+
+describe("the ComfyUI servers' own lists", () => {
+  it("reach a server once while kept, however many read them at once, and never for a folder it does not list", async () => {
+    const d = listingComfy();
+    expect(new Set((await readers(5, () => serverLists(d.env, "/models"))).map((l) => JSON.stringify(l)))).toEqual(new Set(['["checkpoints","loras"]']));
+    expect((await readers(5, () => serverLists(d.env, "/models/loras"))).every((l) => l?.[0] === "lora.safetensors")).toBe(true);
+    expect((await readers(5, () => serverLists(d.env, "/embeddings"))).every((l) => l?.[0] === "embedding")).toBe(true);
+    expect(await readers(5, () => serverLists(d.env, "/models/made-up"))).toEqual(Array(6).fill(undefined));
+    expect(await Promise.all(["/models", "/models/loras", "/embeddings", "/models/made-up"].map((p) => calls(d.path(p))))).toEqual([1, 1, 1, 0]);
+  });
+
+  it("ask a server for its node definitions once for readers at once", async () => {
+    const d = listingComfy();
+    const answers = await readers(5, () => nodeDefinitions(d.env));
+    expect(answers.every((a) => a.complete && Object.keys(a.defs).includes("KSampler"))).toBe(true);
+    expect(await calls(d.path("/object_info"))).toBe(1);
   });
 });
