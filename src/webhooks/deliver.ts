@@ -101,11 +101,17 @@ export async function attemptDelivery(opts: {
   }
 }
 
+/**
+ * The longest `Retry-After` honoured: a receiver's answer must not hold an event (and its job, kept
+ * until its deliveries end) for a year, nor name a time past what a date or an alarm can hold.
+ */
+export const MAX_RETRY_AFTER_MS = 24 * 3600_000;
+
 /** Delay before attempt `attempt + 1` (attempts count from 1), or null when the schedule is spent. */
 export function nextDelayMs(schedule: number[], attempt: number, retryAfter: number | null, random = Math.random()): number | null {
   const base = schedule[attempt - 1];
   if (base === undefined) return null;
   // Up to 10% jitter so jobs that failed together do not retry in lockstep.
   const jittered = base * 1000 * (1 + 0.1 * random);
-  return Math.max(jittered, retryAfter ?? 0);
+  return Math.max(jittered, Math.min(retryAfter ?? 0, MAX_RETRY_AFTER_MS));
 }

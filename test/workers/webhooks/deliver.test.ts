@@ -21,4 +21,12 @@ describe("retry schedule", () => {
     expect(nextDelayMs(schedule, 2, 1_000, 0)).toBe(300_000);
     expect(nextDelayMs(schedule, 4, 60_000, 0)).toBeNull();
   });
+
+  it("honours a Retry-After of at most a day: a receiver's year (or 10^20 s) cannot hold the event, its job, or an alarm past what a date holds", () => {
+    const day = 24 * 3600_000;
+    expect(nextDelayMs(schedule, 1, 365 * day, 0)).toBe(day);
+    const absurd = nextDelayMs(schedule, 1, 1e20 * 1000, 0) ?? 0;
+    expect(absurd).toBe(day);
+    expect(() => new Date(Date.now() + absurd).toISOString()).not.toThrow();
+  });
 });
