@@ -1,6 +1,5 @@
 /** An attempt's outcome applied to the job, and a backend left behind when the job ends without it. */
 import { adapterFor } from "../../src/backends";
-import { a1111TaskState } from "../../src/backends/a1111-task";
 import type { BackendFailure, Outcome } from "../../src/backends/types";
 import { config, type BackendConfig } from "../../src/config";
 import type { AttemptOutcome } from "../../src/contracts/scheduler";
@@ -15,6 +14,7 @@ import type { Slots } from "./slots";
 import { parseInput, triedOf, type AttemptRow, type StoredOutput } from "./tables";
 import { finish } from "./transitions";
 import { readCredentials } from "./credentials";
+import { canceledCallRuns } from "./lost-call";
 import { withDeadline } from "../../src/lib/deadline";
 
 /** Image n of a batch has seed + n, as A1111 numbers them; an upscale has no seed, nor has a workflow (its graph has its own). */
@@ -37,6 +37,9 @@ const countsAgainstBackend = (f: BackendFailure): boolean => f.retryable && f.co
  * the cancel.
  */
 const STOPPED_BY_CANCEL = new Set<BackendConfig["kind"]>(["runpod", "runpod-comfyui", "comfyui"]);
+
+/** After a stop, the backend is asked again this much later while it still runs the work (an interrupt takes a moment). */
+const STOP_RECHECKS_MS = [2_000, 5_000];
 
 export class Settler {
   constructor(
@@ -135,7 +138,8 @@ export class Settler {
    * still be working for it, or `max_concurrency` would be exceeded. A call still open here keeps
    * the slot until it ends (an interrupt makes A1111 answer at once; Cerebrium cannot be stopped)
    * and its settle releases it; RunPod stops a canceled job and ComfyUI a re-attached prompt, so their slot comes back at once;
-   * anything else stays taken until that generation is presumably over (see the scheduler's orphan).
+   * anything else comes back once the backend says the stop landed, or stays taken until that
+   * generation is presumably over (see the scheduler's orphan).
    */
   async leaveBackend(attempt: AttemptRow | undefined, lines: readonly string[]): Promise<void> {
     if (!attempt) {
@@ -152,13 +156,21 @@ export class Settler {
       // A cancel the backend did not take (unreachable, an error) leaves the generation running there.
       ctx.waitUntil(stopped.then((took) => (took ? this.slots.release(attempt.backend, "neutral") : this.slots.orphan(attempt))));
     }
-    else {
-      ctx.waitUntil(stopped);
-      // A lost A1111 call can be asked about by its task: one A1111 has completed, or never got,
-      // gives its slot back now rather than at the backend's timeout (see the scheduler's orphan).
-      const state = attempt.state === "running" && backend?.kind === "a1111" ? await withDeadline(5_000, (signal) => a1111TaskState(backend, ref.taskId, signal)).catch(() => "unreachable") : undefined;
-      if (state === "completed" || state === "unknown") await this.slots.release(attempt.backend, "neutral");
-      else await this.slots.orphan(attempt);
+    // A call no instance follows (a restart cut it), or one a cancel does not stop at once: in the
+    // background, once the stop had time to land, the backend is asked (A1111 by task, ComfyUI by
+    // prompt: see lost-call.ts), and the slot goes back as soon as it no longer runs the work; only
+    // what it still runs, or cannot say, is held until its timeout after the call began (the
+    // scheduler's orphan). Asked at the stop's own moment, a backend still says "running".
+    else ctx.waitUntil(this.releaseOnceStopped(stopped, backend, attempt, ref));
+  }
+
+  private async releaseOnceStopped(stopped: Promise<boolean>, backend: BackendConfig | undefined, attempt: AttemptRow, ref: { externalId: string | undefined; taskId: string }): Promise<void> {
+    await stopped;
+    const call = { ...ref, askable: parseInput(this.room.ledger.mustRow()).spec.type !== "upscale", startedAt: attempt.started_at };
+    for (const wait of [0, ...STOP_RECHECKS_MS]) {
+      if (wait) await new Promise((r) => setTimeout(r, wait));
+      if (backend && !(await canceledCallRuns(backend, call))) return this.slots.release(attempt.backend, "neutral");
     }
+    await this.slots.orphan(attempt);
   }
 }

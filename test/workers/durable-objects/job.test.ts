@@ -9,7 +9,8 @@ import { randomId } from "../../../src/lib/crypto";
 import { hangingCalls, hangingJobInput, runIds, running, settled } from "../support/jobs";
 import type { Delivery, JobStatus } from "../../../src/schemas/job";
 import { shardName, shardOf } from "../../../src/tenant-shards";
-import { editJob, forgetCallInFlight, jobObjects, tenantObjects } from "../support/objects";
+import { editJob, forgetCallInFlight, jobObjects, schedulerObjects, tenantObjects } from "../support/objects";
+import type { BackendScheduler } from "../../../durable-objects/backend-scheduler";
 const STATUSES: JobStatus[] = ["queued", "running", "succeeded", "failed", "canceled"];
 const LEGAL = new Set(["queued>running", "queued>failed", "queued>canceled", "running>succeeded", "running>failed", "running>canceled"]);
 
@@ -236,6 +237,27 @@ describe("the slot of a call still out when its job ended", () => {
     await forgetCallInFlight(id);
     await fetch(`${inject("hangingBackendUrl")}/_complete?task=${encodeURIComponent(taskIdOf(id, 1))}`);
     expect(await jobStub(env, id).holdsSlot("hang")).toBe(false);
+  });
+
+  it("canceled after a restart cut its call, is given back once the backend says the stop landed, not held to the backend's timeout", { timeout: 20_000 }, async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id));
+    await running(id);
+    // A restart first (nothing here follows the call any more), then the cancel: A1111 still runs
+    // the task when the interrupt goes, and has ended it a moment later.
+    await forgetCallInFlight(id);
+    expect(await jobStub(env, id).cancel("acme")).toMatchObject({ ok: true });
+    setTimeout(() => void fetch(`${inject("hangingBackendUrl")}/_complete?task=${encodeURIComponent(taskIdOf(id, 1))}`), 300);
+    const held = () =>
+      runInDurableObject(schedulerObjects.get(schedulerObjects.idFromName("hang")), (_o: BackendScheduler, st) =>
+        st.storage.sql.exec<{ job_id: string }>("SELECT job_id FROM slots WHERE job_id = ? OR job_id LIKE ?", id, `${id}#%`).toArray(),
+      );
+    let slots = await held();
+    for (let i = 0; i < 150 && slots.length; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      slots = await held();
+    }
+    expect(slots).toEqual([]);
   });
 });
 
