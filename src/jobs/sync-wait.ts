@@ -16,6 +16,12 @@ import type { Job, JobSnapshot } from "./results";
 export const SYNC_WAIT_MS = 10 * 60_000;
 /** One long-poll call; the job object caps each at a minute. */
 const SLICE_MS = 30_000;
+/** After a failed long-poll call, the wait before the next: doubling from the first, up to the last. */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 2_000;
+
+/** An overloaded object is not asked again at once: that would add to its load (Cloudflare's advice). */
+const overloaded = (err: unknown): boolean => typeof err === "object" && err !== null && (err as { overloaded?: unknown }).overloaded === true;
 
 export interface WaitOptions {
   /** The client's request signal: a client that hangs up cancels its job, as nobody will read the images. */
@@ -29,10 +35,12 @@ export const hasEnded = (job: Job): boolean => (TERMINAL_STATUSES as readonly st
 
 /**
  * Waits on the job object's long-poll (no sleeping loop) until the job ends or `maxMs` passes,
- * and answers the job as it then is.
+ * and answers the job as it then is. The long-poll is a read: a call the object could not answer
+ * (reset by a deploy, its connection lost) is made again on a fresh stub, with a backoff, within
+ * the same bound; the job goes on meanwhile, so the caller must not get a 500 and send it again.
  */
 export async function waitForEnd(env: Env, runId: string, tenant: string, opts: WaitOptions = {}): Promise<JobSnapshot> {
-  const stub = jobStub(env, runId);
+  let stub = jobStub(env, runId);
   const cancel = () => {
     const canceled = stub.cancel(tenant).catch(() => undefined);
     opts.waitUntil?.(canceled);
@@ -43,8 +51,19 @@ export async function waitForEnd(env: Env, runId: string, tenant: string, opts: 
   try {
     const until = Date.now() + (opts.maxMs ?? SYNC_WAIT_MS);
     let seq = 0;
+    let backoff = RETRY_FIRST_MS;
     for (;;) {
-      const res = await stub.waitForChange(tenant, seq, Math.max(1, Math.min(SLICE_MS, until - Date.now())), { full: true });
+      const res = await stub.waitForChange(tenant, seq, Math.max(1, Math.min(SLICE_MS, until - Date.now())), { full: true }).catch((err: unknown) => {
+        if (overloaded(err) || Date.now() + backoff >= until) throw new EaselError(503, "unavailable", "the job could not be read just now; it goes on, and its result is kept");
+        return undefined;
+      });
+      if (res === undefined) {
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(RETRY_MAX_MS, backoff * 2);
+        stub = jobStub(env, runId);
+        continue;
+      }
+      backoff = RETRY_FIRST_MS;
       if (!isOk(res)) throw new EaselError(404, "not_found", "job not found");
       if (res.terminal || Date.now() >= until) return res.snapshot;
       seq = res.events.at(-1)?.seq ?? seq;

@@ -1,11 +1,12 @@
 import { env } from "cloudflare:workers";
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { Hono } from "hono";
 import { jobStub } from "../../../src/jobs/client";
 import { failureStatus, hasEnded, syncWait, waitForEnd } from "../../../src/jobs/sync-wait";
 import type { AppEnv } from "../../../src/middleware/auth";
 import { hangingJobs } from "../support/jobs";
+import { jobObjects } from "../support/objects";
 import { snapshot } from "../dialects/support";
 
 /** A job on the backend that never answers: it stays running until canceled. */
@@ -30,6 +31,23 @@ describe("waiting for a dialect's job", () => {
     const ended = await waiting;
     expect(ended.job.status).toBe("canceled");
     expect(kept).toHaveLength(1);
+  });
+
+  it("outlasts a reset of the job's object mid-wait (a deploy does that): it asks again and answers the job as it ends", { timeout: 20_000 }, async () => {
+    const id = await hangingJob();
+    const waiting = waitForEnd(env, id, "acme", { maxMs: 15_000 });
+    await new Promise((r) => setTimeout(r, 200));
+    // The object restarts, as on a code update: the long-poll it was answering is cut.
+    await runInDurableObject(jobObjects.get(jobObjects.idFromName(id)), (_o, state) => {
+      try {
+        state.abort("code update");
+      } catch {
+        // abort() throws in the caller's turn by design.
+      }
+    }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await jobStub(env, id).cancel("acme")).toMatchObject({ ok: true });
+    expect((await waiting).job.status).toBe("canceled");
   });
 
   it("gives an ended job that did not succeed the status a synchronous answer carries", () => {
