@@ -1,5 +1,5 @@
 /** The one rule for a model nobody serves: a 422 naming the client's field, applied by intake (or early, by a dialect that must). */
-import { modelCatalog, SUBMIT_WAIT_MS } from "../backends/catalog";
+import { forgetReportedModels, modelCatalog, SUBMIT_WAIT_MS } from "../backends/catalog";
 import { modelKey } from "../backends/models";
 import type { Env } from "../env";
 import { invalid } from "../errors";
@@ -14,7 +14,12 @@ import { invalid } from "../errors";
 export async function requireKnownModel(env: Env, name: string | undefined, field: string): Promise<void> {
   if (!name) return;
   const key = modelKey(name);
-  const { models, unknown } = await modelCatalog(env, SUBMIT_WAIT_MS);
-  const known = models.some(({ model }) => modelKey(model.title) === key || modelKey(model.model_name) === key);
-  if (!known && !unknown.length) throw invalid(field, `unknown model "${name}"`);
+  const knownIn = ({ models }: Awaited<ReturnType<typeof modelCatalog>>) => models.some(({ model }) => modelKey(model.title) === key || modelKey(model.model_name) === key);
+  const catalog = await modelCatalog(env, SUBMIT_WAIT_MS);
+  if (knownIn(catalog) || catalog.unknown.length) return;
+  // This isolate's copy may predate a refresh-checkpoints another isolate ran: the backends'
+  // scheduler objects are asked again before the model is called unknown.
+  forgetReportedModels();
+  const fresh = await modelCatalog(env, SUBMIT_WAIT_MS);
+  if (!knownIn(fresh) && !fresh.unknown.length) throw invalid(field, `unknown model "${name}"`);
 }

@@ -156,6 +156,20 @@ describe("/sdapi/v1 inside the Worker", () => {
     expect(await res.json()).toMatchObject({ detail: [{ loc: ["body", "sd_model_checkpoint"] }] });
   });
 
+  it("refuses options that would add up past what RunPod's getOptions answer can be kept as, naming the size, and keeps those set before", { timeout: 30_000 }, async () => {
+    const headers = basic("a", "sk_capped_1");
+    const chunk = "x".repeat(60 * 1024);
+    for (let i = 0; i < 8; i++) expect((await call("/sdapi/v1/options", { headers, body: { [`custom_${i}`]: chunk } })).status, `option ${i}`).toBe(200);
+    const refused = await call("/sdapi/v1/options", { headers, body: { custom_8: chunk, custom_9: chunk } });
+    expect(refused.status).toBe(413);
+    expect(JSON.stringify(await refused.json())).toMatch(/512 KiB/);
+    const kept = (await (await call("/sdapi/v1/options", { method: "GET", headers })).json()) as Record<string, unknown>;
+    expect(Object.keys(kept).filter((k) => k.startsWith("custom_"))).toHaveLength(8);
+    // RunPod's getOptions answers them, whole.
+    const answer = await call("/v2/any-endpoint/runsync", { headers: { authorization: "Bearer sk_capped_1" }, body: { input: { api_name: "getOptions" } } });
+    expect(answer.status).toBe(200);
+  });
+
   it("cancels the job of a client that hangs up", async () => {
     const before = new Set((await env.IMAGES.list({ prefix: "inputs/" })).objects.map((o) => o.key));
     const hangUp = new AbortController();
