@@ -13,6 +13,16 @@ const webhook = new Webhook(secret);
 // A real receiver keeps this in its database, next to the work the event triggers.
 const seen = new Set<string>();
 
+/**
+ * `/v1` jobs come as `{type, timestamp, data: <job>}`; a job made through a dialect comes in that
+ * API's own body (RunPod's `{id, status, output}`, Replicate's prediction, ModelsLab's, SD-on-EKS's), signed the same way.
+ */
+function handle(event: Record<string, unknown>): void {
+  const data = event.data as { id?: string; status?: string; track_id?: string | null } | undefined;
+  if (typeof event.type === "string" && data) console.log(`${event.type} ${data.id} track_id=${data.track_id ?? null}`);
+  else console.log(`dialect event ${String(event.id ?? event.request_id ?? "")} status=${String(event.status ?? event.result ?? "")}`);
+}
+
 createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on("data", (c: Buffer) => chunks.push(c));
@@ -20,11 +30,12 @@ createServer((req, res) => {
     const body = Buffer.concat(chunks).toString("utf8");
     const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
     try {
-      const event = webhook.verify(body, headers) as { type: string; data: { id: string; track_id: string | null } };
+      const event = webhook.verify(body, headers) as Record<string, unknown>;
       const id = headers["webhook-id"] ?? "";
       if (!seen.has(id)) {
+        handle(event);
+        // Marked only once handled: a delivery whose handling failed is retried, and handled then.
         seen.add(id);
-        console.log(`${event.type} ${event.data.id} track_id=${event.data.track_id}`);
       }
       res.writeHead(204).end();
     } catch (err) {

@@ -4,10 +4,16 @@ import { base64ToBytes } from "../lib/base64";
 /** Whether a `whsec_` secret's base64 decodes to a key, as the signer reads it (src/webhooks/sign.ts). */
 const isBase64Key = (secret: string): boolean => (base64ToBytes(secret.slice("whsec_".length))?.length ?? 0) > 0;
 
+/** An http(s) URL with a host: `z.url()` alone takes any scheme (`htp:/host`, `file:///…`), which would only fail later, in a job. */
+const HttpUrl = z.url().refine((v) => {
+  const u = new URL(v);
+  return (u.protocol === "http:" || u.protocol === "https:") && u.hostname !== "";
+}, "must be an http(s) URL with a host");
+
 export const TenantSchema = z.object({
   api_keys: z.array(z.string().min(1)).min(1),
   webhook_secrets: z.array(z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, "must be whsec_<base64>").refine(isBase64Key, "must be whsec_<base64>: its base64 does not decode")).default([]),
-  default_webhook: z.url().optional(),
+  default_webhook: HttpUrl.optional(),
   /** Where this tenant's `s3://` links may point: `bucket/` or `bucket/prefix/`. None = no S3 reads. */
   s3_read_prefixes: z.array(z.string().regex(/^[^/]+\/(?:[^/]+\/)*$/, "must be bucket/ or bucket/prefix/ (ending in /)")).default([]),
   /** At most `requests` job-submitting requests in any `period_s` window (a fixed window). */
@@ -46,7 +52,7 @@ export const BackendSchema = z
   .object({
     name: z.string().min(1),
     kind: BackendKindSchema,
-    url: z.url(),
+    url: HttpUrl,
     api_key: z.string().optional(),
     username: z.string().optional(),
     password: z.string().optional(),

@@ -1,4 +1,4 @@
-import { config } from "../config";
+import { badConfig, config } from "../config";
 import type { Env } from "../env";
 import { invalid } from "../errors";
 import { randomId } from "../lib/crypto";
@@ -14,7 +14,8 @@ export async function sendTestEvent(env: Env, tenant: string, url: string | unde
   const target = url ?? tenantConfig?.default_webhook;
   if (!target) throw invalid("url", "required: the tenant has no default_webhook");
   const checked = checkOutboundUrl(target, { allowPrivate: config.allowPrivateUrls(env) });
-  if (!checked.ok) throw invalid("url", checked.reason);
+  // A default_webhook the gateway may not call is the operator's to fix, as on a job's submit.
+  if (!checked.ok) throw url === undefined ? badConfig("TENANTS", `${tenant}.default_webhook: ${checked.reason}`) : invalid("url", checked.reason);
   const webhookId = randomId("msg");
   const body = JSON.stringify({ type: "webhook.test", timestamp: new Date().toISOString(), data: { tenant, url: target } });
   const result = await attemptDelivery({ url: target, eventId: webhookId, body, secrets: tenantConfig?.webhook_secrets ?? [] });

@@ -1,6 +1,6 @@
 /** Real processes for end-to-end tests: the GPU simulator and `wrangler dev`, each bounded in time. */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -124,16 +124,20 @@ const dotenv = (vars: Record<string, string>) =>
 export async function startGateway(opts: { port?: number; persistDir: string; vars: Record<string, string>; config?: string }): Promise<GatewayProcess> {
   const port = opts.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
-  const envFile = join(mkdtempSync(join(tmpdir(), "easel-env-")), "gateway.env");
+  // Its folder holds the test tenants' keys and secrets: removed when the gateway stops.
+  const envDir = mkdtempSync(join(tmpdir(), "easel-env-"));
+  const envFile = join(envDir, "gateway.env");
   writeFileSync(envFile, dotenv({ PUBLIC_BASE_URL: url, ...opts.vars }));
   // Each gateway needs its own inspector port, or two cannot run at once.
   const inspectorPort = await freePort();
   let current: { proc: ChildProcess; logs: () => string } | undefined;
+  const registries: string[] = [];
   const start = async () => {
     // A dev registry of its own for each start: a `wrangler dev` killed hard leaves its entry in the
     // shared one, and its cleanup some seconds later reloaded the one started in its place, cutting
     // the requests in flight (wrangler's 503 "worker restarted mid-request", 1–4 per soak).
     const registry = mkdtempSync(join(tmpdir(), "easel-registry-"));
+    registries.push(registry);
     current = spawnGroup(
       join(ROOT, "node_modules/.bin/wrangler"),
       ["dev", ...(opts.config ? ["--config", opts.config] : []), "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", opts.persistDir, "--env-file", envFile, "--log-level", "warn", "--show-interactive-dev-session=false"],
@@ -148,6 +152,7 @@ export async function startGateway(opts: { port?: number; persistDir: string; va
     port,
     stop: async () => {
       if (current) await stopGroup(current.proc);
+      for (const dir of [envDir, ...registries]) rmSync(dir, { recursive: true, force: true });
     },
     restart: async (vars) => {
       if (current) await stopGroup(current.proc);

@@ -69,6 +69,14 @@ describe("configuration", () => {
     expect(config.tenants(envWith({ TENANTS: JSON.stringify({ acme: { api_keys: [key, key] } }) })).size).toBe(1);
   });
 
+  it("refuses a backend URL or default_webhook that is no http(s) URL with a host: a typo is the operator's 500, not failing jobs", () => {
+    for (const url of ["htp:/127.0.0.1:7860/", "ftp://gpu", "file:///etc/passwd", "mailto:ops@example.com"]) {
+      expect(failure(() => config.backends(envWith({ BACKENDS: JSON.stringify([{ name: "a", kind: "a1111", url }]) }))).message, url).toMatch(/^BACKENDS is invalid: 0\.url: must be an http\(s\) URL with a host/);
+    }
+    expect(failure(() => config.tenants(envWith({ TENANTS: JSON.stringify({ acme: { api_keys: ["k"], default_webhook: "mailto:ops@example.com" } }) }))).message).toMatch(/^TENANTS is invalid: acme\.default_webhook/);
+    expect(config.backends(envWith({ BACKENDS: JSON.stringify([{ name: "a", kind: "a1111", url: "https://gpu.example.com:7860" }]) }))[0]?.url).toBe("https://gpu.example.com:7860");
+  });
+
   it("refuses two backends with one name", () => {
     const twice = JSON.stringify([1, 2].map(() => ({ name: "a", kind: "a1111", url: "http://a:7860" })));
     expect(failure(() => config.backends(envWith({ BACKENDS: twice }))).message).toMatch(/duplicate backend name/);
