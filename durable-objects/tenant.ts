@@ -180,15 +180,26 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
   // ---- the tenant's settings (home) ----
 
   async getOptions(): Promise<Record<string, unknown>> {
+    return this.options();
+  }
+
+  private options(): Record<string, unknown> {
     if (this.blank) return {};
     const rows = this.sql.exec<{ name: string; value: string }>("SELECT name, value FROM options").toArray();
     return Object.fromEntries(rows.map((r) => [r.name, JSON.parse(r.value) as unknown]));
   }
 
-  async setOptions(values: Record<string, unknown>): Promise<void> {
+  /**
+   * Sets options unless all of them together would pass `maxBytes` (then nothing changes: false).
+   * The sum and the writes are one synchronous step: requests at the same time cannot each pass it.
+   */
+  async setOptions(values: Record<string, unknown>, maxBytes: number): Promise<boolean> {
+    const merged = { ...this.options(), ...values };
+    if (JSON.stringify(merged).length > maxBytes) return false;
     for (const [name, value] of Object.entries(values)) {
       this.sql.exec("INSERT OR REPLACE INTO options (name, value) VALUES (?, ?)", name, JSON.stringify(value));
     }
+    return true;
   }
 
   /** Keeps an answer that was ready at once (RunPod's getModels...) for a later status call, as RunPod keeps /run results. */

@@ -27,19 +27,31 @@ async function putManifest(env: Env, input: StoredJobInput, result: ManifestResu
   await putS3Object(s3, out.bucket, s3ManifestKey(out), manifest, "application/json", effort);
 }
 
-/** One image at a time, read back from R2: the job never holds all of its outputs' bytes. */
-export async function writeDialectOutputs(env: Env, input: StoredJobInput, outputs: StoredOutput[]): Promise<void> {
+/** Undefined while the attempt that made the outputs is the job's; once the job ended otherwise (a cancel), the message its manifest carries. */
+export type EndedMeanwhile = () => string | undefined;
+
+/**
+ * One image at a time, read back from R2: the job never holds all of its outputs' bytes. A job that
+ * ended meanwhile (a cancel, while the writes took their time) gets no more of them: its own
+ * manifest says how it ended, and it stays the last one written.
+ */
+export async function writeDialectOutputs(env: Env, input: StoredJobInput, outputs: StoredOutput[], endedMeanwhile: EndedMeanwhile): Promise<void> {
   const out = input.s3_output;
   if (out) {
     const s3 = config.s3(env);
     if (!s3) throw new Error("no S3 store is configured (S3_ENDPOINT...)");
     for (const [i, output] of outputs.entries()) {
+      if (endedMeanwhile() !== undefined) return;
       const bytes = await getImageBytes(env.IMAGES, output.key);
       if (!bytes) throw new Error(`output ${i} is missing from storage`);
       await putS3Object(s3, out.bucket, s3ImageKey(out, i, output.content_type), bytes, output.content_type);
     }
   }
+  if (endedMeanwhile() !== undefined) return;
   await putManifest(env, input, { ok: true, outputs }, FULL_EFFORT);
+  // A cancel that landed during that write wrote its own manifest first: the end's goes last.
+  const ended = endedMeanwhile();
+  if (ended !== undefined) await writeFailureManifest(env, input, ended);
 }
 
 /**

@@ -326,14 +326,14 @@ export class JobLedger {
 
   /**
    * Pending `job.started` events that have failed a first try and have a terminal event behind them
-   * are superseded (see outbox.ts): their delivery ends unsent, logged in the job's events, so the
-   * receiver hears the outcome at once and never a start after it.
+   * go behind it (see outbox.ts): queued again at the end of the line, under the same event id, with
+   * their tries and retry schedule kept. Nothing is dropped.
    */
-  supersedeStarted(): void {
+  deferStarted(): void {
     const stale = this.cached("outbox:stale", () =>
       this.sql
-        .exec<{ event_id: string; attempts: number }>(
-          `SELECT event_id, attempts FROM outbox o WHERE state = 'pending' AND type = 'job.started' AND attempts > 0
+        .exec<OutboxRow>(
+          `SELECT event_id, type, url, body, slots, attempts, next_at FROM outbox o WHERE state = 'pending' AND type = 'job.started' AND attempts > 0
            AND EXISTS (SELECT 1 FROM outbox t WHERE t.seq > o.seq AND t.type IN ('job.succeeded', 'job.failed', 'job.canceled'))`,
         )
         .toArray(),
@@ -341,8 +341,18 @@ export class JobLedger {
     if (!stale.length) return;
     this.transaction(() => {
       for (const e of stale) {
-        this.write("UPDATE outbox SET state = 'superseded', next_at = NULL WHERE event_id = ?", e.event_id);
-        this.event("webhook.superseded", { event_id: e.event_id, type: "job.started", attempts: e.attempts }, Date.now());
+        this.write("DELETE FROM outbox WHERE event_id = ?", e.event_id);
+        this.write(
+          "INSERT INTO outbox (event_id, type, url, body, slots, attempts, next_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+          e.event_id,
+          e.type,
+          e.url,
+          e.body,
+          e.slots,
+          e.attempts,
+          e.next_at,
+        );
+        this.event("webhook.deferred", { event_id: e.event_id, type: "job.started" }, Date.now());
       }
     });
   }

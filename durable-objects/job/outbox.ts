@@ -55,11 +55,11 @@ export class Outbox {
 
   private async deliverLoop(): Promise<void> {
     const { env, ledger } = this.room;
-    // A `job.started` that has failed its first attempt by the time the job ended is superseded by
-    // the terminal event: its retries (hours, on the schedule) would otherwise hold the outcome back
-    // after the receiver recovers, and sent after the outcome it would tell a receiver that keeps
-    // the last status (as Replicate's users do) that the job runs again. Logged in the job's events.
-    ledger.supersedeStarted();
+    // A `job.started` that has failed its first attempt by the time the job ended goes behind the
+    // terminal event: its retries (hours, on the schedule) would otherwise hold the outcome back
+    // after the receiver recovers. It is still delivered, after (no event is dropped, contract §6).
+    // Logged in the job's events.
+    ledger.deferStarted();
     for (let i = 0; i < MAX_DELIVERIES_PER_ALARM; i++) {
       // Head of line only: a later event never overtakes an earlier one of the same job.
       const head = ledger.outboxHead();

@@ -29,7 +29,7 @@ export async function renderWebhookBody(env: Env, snapshot: JobSnapshot, type: W
   return render(env, snapshot, type, nowMs);
 }
 
-/** Null for a dialect that writes no manifest (all but SD-on-EKS). */
 /** Whether the dialect writes a manifest at all: most do not, and their jobs need not read their full input for it. */
 export const hasOutputManifest = (dialect: Dialect): boolean => manifestRenderers.has(dialect);
+/** Null for a dialect that writes no manifest (all but SD-on-EKS). */
 export const renderOutputManifest = (input: StoredJobInput, result: ManifestResult): string | null => manifestRenderers.get(input.dialect)?.(input, result) ?? null;

@@ -45,7 +45,7 @@ export interface TenantRpc {
   removeWaiting(runId: string): Promise<void>;
   listWaiting(limit: number): Promise<WaitingRun[]>;
   getOptions(): Promise<Record<string, unknown>>;
-  setOptions(values: Record<string, unknown>): Promise<void>;
+  setOptions(values: Record<string, unknown>, maxBytes: number): Promise<boolean>;
   putResult(id: string, body: string, ttlMs: number): Promise<void>;
   getResult(id: string): Promise<string | null>;
   trackEndpointJob(endpoint: string, runId: string): Promise<void>;

@@ -20,8 +20,15 @@ const SLICE_MS = 30_000;
 const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 2_000;
 
-/** An overloaded object is not asked again at once: that would add to its load (Cloudflare's advice). */
-const overloaded = (err: unknown): boolean => typeof err === "object" && err !== null && (err as { overloaded?: unknown }).overloaded === true;
+/**
+ * Whether a failed call is worth making again: not when the object is overloaded (asking again adds
+ * to its load) nor when its own code threw (`remote`: it would throw again), as Cloudflare advises;
+ * a reset (a deploy) or a lost connection is.
+ */
+const askAgain = (err: unknown): boolean => {
+  const e = (typeof err === "object" && err !== null ? err : {}) as { overloaded?: unknown; remote?: unknown };
+  return e.overloaded !== true && e.remote !== true;
+};
 
 export interface WaitOptions {
   /** The client's request signal: a client that hangs up cancels its job, as nobody will read the images. */
@@ -54,7 +61,8 @@ export async function waitForEnd(env: Env, runId: string, tenant: string, opts: 
     let backoff = RETRY_FIRST_MS;
     for (;;) {
       const res = await stub.waitForChange(tenant, seq, Math.max(1, Math.min(SLICE_MS, until - Date.now())), { full: true }).catch((err: unknown) => {
-        if (overloaded(err) || Date.now() + backoff >= until) throw new EaselError(503, "unavailable", "the job could not be read just now; it goes on, and its result is kept");
+        if (!askAgain(err)) throw err;
+        if (Date.now() + backoff >= until) throw new EaselError(503, "unavailable", "the job could not be read just now; it goes on, and its result is kept");
         return undefined;
       });
       if (res === undefined) {

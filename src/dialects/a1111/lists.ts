@@ -98,10 +98,10 @@ export async function a1111List(env: Env, name: ListName): Promise<unknown> {
 
 /**
  * A1111's refresh-checkpoints / refresh-loras: each A1111 backend rescans, then the lists are read
- * afresh. Each backend's scheduler object runs a rescan at most once per interval for the whole
- * deployment, concurrent asks sharing one (durable-objects/backend-rescans.ts): A1111 rescans under
- * its generation lock, and any tenant may ask, from any isolate. This isolate's lists are dropped
- * only when a rescan ran for this call, so a refresh and a read in turn do not reach the backends one for one.
+ * afresh. Each backend's scheduler object answers once a rescan that began after the call has
+ * ended, running at most one per interval for the whole deployment and sharing it among callers
+ * (durable-objects/backend-rescans.ts): A1111 rescans under its generation lock, and any tenant may
+ * ask, from any isolate. This isolate's lists are dropped once a rescan ran for this call.
  */
 export async function refreshA1111(env: Env, what: RescanKind): Promise<void> {
   const backends = config.backends(env).filter((b) => b.kind === "a1111");

@@ -44,12 +44,11 @@ export async function setA1111Options(env: Env, tenant: string, options: z.infer
   for (const [name, value] of Object.entries(options)) {
     if (JSON.stringify(value).length > MAX_OPTION_BYTES) throw new EaselError(413, "option_too_large", `${name}: the value is over ${MAX_OPTION_BYTES / 1024} KiB`, [{ path: name, message: "too large" }]);
   }
-  const home = tenantHome(env, tenant);
-  const total = JSON.stringify({ ...(await home.getOptions()), ...options }).length;
-  if (total > MAX_OPTIONS_BYTES) throw new EaselError(413, "options_too_large", `the options would add up to over ${MAX_OPTIONS_BYTES / 1024} KiB`, [{ path: "(body)", message: "too large" }]);
   await requireKnownModel(env, options.sd_model_checkpoint, field);
   const title = options.sd_model_checkpoint ? await modelTitle(env, options.sd_model_checkpoint) : undefined;
-  await home.setOptions(title ? { ...options, sd_model_checkpoint: title } : options);
+  if (!(await tenantHome(env, tenant).setOptions(title ? { ...options, sd_model_checkpoint: title } : options, MAX_OPTIONS_BYTES))) {
+    throw new EaselError(413, "options_too_large", `the options would add up to over ${MAX_OPTIONS_BYTES / 1024} KiB`, [{ path: "(body)", message: "too large" }]);
+  }
 }
 
 /**

@@ -49,7 +49,7 @@ describe("tenant object", () => {
     await t.unnoteClaim("run_x", { scope: "eks_task", key: "no-such-task" });
     expect(await tables()).toBe(0);
     // The first write makes the tables, and reads then see it.
-    await t.setOptions({ sd_model_checkpoint: "m" });
+    await t.setOptions({ sd_model_checkpoint: "m" }, 1024);
     expect(await tables()).toBeGreaterThan(0);
     expect(await t.getOptions()).toEqual({ sd_model_checkpoint: "m" });
   });
@@ -71,7 +71,7 @@ describe("tenant object", () => {
 
   it("keeps the options a tenant set", async () => {
     const t = tenant("opts");
-    await t.setOptions({ sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors" });
+    await t.setOptions({ sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors" }, 1024);
     expect(await t.getOptions()).toEqual({ sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors" });
   });
 });
@@ -160,3 +160,14 @@ describe("tenant job index", () => {
     expect(await tenant("someone-else").listWaiting(100)).toEqual([]);
   });
 });
+
+describe("the tenant's A1111 options", () => {
+  it("never add up past the cap, however many requests set them at once: the sum and the writes are one step", async () => {
+    const t = tenantObjects.get(tenantObjects.idFromName("options-race"));
+    const chunk = "x".repeat(100 * 1024);
+    const taken = await Promise.all(Array.from({ length: 12 }, (_, i) => t.setOptions({ [`custom_${i}`]: chunk }, 512 * 1024)));
+    expect(taken.filter(Boolean).length).toBe(5);
+    expect(JSON.stringify(await t.getOptions()).length).toBeLessThanOrEqual(512 * 1024);
+  });
+});
+
