@@ -20,6 +20,11 @@ const workerTestBindings = (hangingBackendUrl: string) => ({
   WEBHOOK_RETRY_SCHEDULE: "1,1",
   ALLOW_PRIVATE_URLS: "false",
   URL_SIGNING_SECRET: "test-signing-secret",
+  // An S3 store stood in for by the test server (its `flaky` bucket takes a key's PUT at the second try).
+  S3_ENDPOINT: hangingBackendUrl,
+  S3_REGION: "us-east-1",
+  S3_ACCESS_KEY_ID: "AKIDEXAMPLE",
+  S3_SECRET_ACCESS_KEY: "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY",
 });
 
 export default defineConfig({

@@ -8,7 +8,7 @@ import type { BackendAdapter, Outcome } from "../../src/backends/types";
 import type { BackendConfig } from "../../src/config";
 import type { StoredJobInput } from "../../src/jobs/spec";
 import { deadline, withDeadline } from "../../src/lib/deadline";
-import { getImageBytes, OutputStore } from "../../src/storage/images";
+import { getImageBytes, OutputStore, type StoredImage } from "../../src/storage/images";
 import { taskIdOf, type LiveProgress } from "./progress";
 import type { JobRoom } from "./room";
 import type { Settler } from "./settle";
@@ -97,8 +97,13 @@ export class AttemptCall {
     await this.apply(n, backend, outcome, images);
   }
 
+  /** A generation whose images were kept (see generated.ts) settled again after a restart: its writes resume. */
+  async finishStoring(n: number, backend: BackendConfig | undefined, images: StoredImage[]): Promise<void> {
+    await this.apply(n, backend, { kind: "done", images });
+  }
+
   /** A call's outcome applied; then its in-flight mark goes and what follows goes out. */
-  private async apply(n: number, backend: BackendConfig, outcome: Outcome, images: OutputStore): Promise<void> {
+  private async apply(n: number, backend: BackendConfig | undefined, outcome: Outcome, images?: OutputStore): Promise<void> {
     const { memory } = this.room;
     try {
       await this.settler.settle(n, backend, outcome, images);

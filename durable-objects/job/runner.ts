@@ -12,6 +12,7 @@ import { config, type BackendConfig } from "../../src/config";
 import { callbackToken } from "../../src/jobs/callback-token";
 import type { StoredJobInput } from "../../src/jobs/spec";
 import { OutputStore } from "../../src/storage/images";
+import { readGenerated } from "./generated";
 import { AttemptCall, canResume } from "./attempt-call";
 import { dueBy } from "./due";
 import { checkLostCall } from "./lost-call";
@@ -76,6 +77,16 @@ export class AttemptRunner {
     if (attempt?.state === "running") {
       if (memory.inflight === attempt.n) {
         await this.slots.renew(attempt);
+        return;
+      }
+      // Its generation had ended, and a restart cut the writes of its images: they go on, the generation is not run again.
+      const generated = parseInput(row).s3_output ? readGenerated(this.room.ctx.storage, attempt.n) : undefined;
+      if (generated) {
+        memory.inflight = attempt.n;
+        memory.renewedAt = Date.now();
+        const backend = config.backend(this.room.env, attempt.backend);
+        this.room.ctx.waitUntil(this.call.finishStoring(attempt.n, backend, generated));
+        await this.slots.renew(attempt, true);
         return;
       }
       if (!(await this.recoverLostCall(row, attempt))) return;

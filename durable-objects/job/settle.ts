@@ -15,6 +15,7 @@ import { parseInput, triedOf, type AttemptRow, type JobRow, type StoredOutput } 
 import { finish } from "./transitions";
 import { readCredentials } from "./credentials";
 import { canceledCallRuns } from "./lost-call";
+import { keepGenerated } from "./generated";
 import { withDeadline } from "../../src/lib/deadline";
 
 /** Image n of a batch has seed + n, as A1111 numbers them; an upscale has no seed, nor has a workflow (its graph has its own). */
@@ -93,6 +94,9 @@ export class Settler {
     if (outcome.kind === "done") {
       const input = parseInput(ledger.mustRow());
       const outputs: StoredOutput[] = byNode(outcome.images).map((image, i) => ({ ...image, seed: seedOf(input, i) }));
+      // Written before the S3 writes go out (the output gate holds them until it is durable): a
+      // restart while they run resumes them rather than run the generation again.
+      if (input.s3_output) keepGenerated(this.room.ctx.storage, n, outcome.images);
       const unwritten = await writeDialectOutputs(this.room.env, input, outputs, () => (current() ? undefined : endMessage(ledger.mustRow()))).then(
         () => undefined,
         (err: unknown) => (err instanceof Error ? err.message : String(err)),

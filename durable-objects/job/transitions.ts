@@ -5,6 +5,7 @@
 import { renderWebhookBody } from "../../src/contracts/renderers";
 import type { JobError, WebhookEventType } from "../../src/schemas/job";
 import { dropCredentials } from "./credentials";
+import { dropGenerated } from "./generated";
 import { indexObject } from "../../src/tenant-shards";
 import { serializeWithSlots } from "../../src/webhooks/body-slots";
 import { canTransition } from "./ledger";
@@ -60,6 +61,8 @@ export async function finish(
     opts.also?.();
     ledger.end(status, now, error, outputs, webhook);
     dropCredentials(room.ctx.storage);
+    // Only a job that writes its outputs on keeps them (see settle): no other pays for the look.
+    if (input.s3_output) dropGenerated(room.ctx.storage);
   });
   // The index hears of the end before the client can (the webhook, a cancel's answer): a receiver
   // that submits its next job from its handler must not find this one still counted as active.

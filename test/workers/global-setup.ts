@@ -58,7 +58,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (listed !== undefined) {
       const answer = LISTS[listed];
       if (answer === undefined) res.writeHead(404);
-      return void res.end(JSON.stringify(answer ?? { error: "not found" }));
+      // A rescan takes A1111 a while (it walks its folders): refreshes asked together meet it under way.
+      const delay = listed.startsWith("/sdapi/v1/refresh-") ? 1000 : 0;
+      return void setTimeout(() => res.end(JSON.stringify(answer ?? { error: "not found" })), delay);
     }
     if (url.pathname === "/_answer") {
       // A finished generation's answer, one image of `bytes` base64 characters: with its length, or chunked.

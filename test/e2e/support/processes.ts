@@ -1,6 +1,6 @@
 /** Real processes for end-to-end tests: the GPU simulator and `wrangler dev`, each bounded in time. */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -124,10 +124,11 @@ const dotenv = (vars: Record<string, string>) =>
 export async function startGateway(opts: { port?: number; persistDir: string; vars: Record<string, string>; config?: string }): Promise<GatewayProcess> {
   const port = opts.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
-  // Its folder holds the test tenants' keys and secrets: removed when the gateway stops.
+  // Its folder holds the test tenants' keys and secrets: removed when the gateway stops, written
+  // again at each start (a stopped gateway may be started again).
   const envDir = mkdtempSync(join(tmpdir(), "easel-env-"));
   const envFile = join(envDir, "gateway.env");
-  writeFileSync(envFile, dotenv({ PUBLIC_BASE_URL: url, ...opts.vars }));
+  let vars = opts.vars;
   // Each gateway needs its own inspector port, or two cannot run at once.
   const inspectorPort = await freePort();
   let current: { proc: ChildProcess; logs: () => string } | undefined;
@@ -138,6 +139,8 @@ export async function startGateway(opts: { port?: number; persistDir: string; va
     // the requests in flight (wrangler's 503 "worker restarted mid-request", 1–4 per soak).
     const registry = mkdtempSync(join(tmpdir(), "easel-registry-"));
     registries.push(registry);
+    mkdirSync(envDir, { recursive: true });
+    writeFileSync(envFile, dotenv({ PUBLIC_BASE_URL: url, ...vars }));
     current = spawnGroup(
       join(ROOT, "node_modules/.bin/wrangler"),
       ["dev", ...(opts.config ? ["--config", opts.config] : []), "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", opts.persistDir, "--env-file", envFile, "--log-level", "warn", "--show-interactive-dev-session=false"],
@@ -152,11 +155,11 @@ export async function startGateway(opts: { port?: number; persistDir: string; va
     port,
     stop: async () => {
       if (current) await stopGroup(current.proc);
-      for (const dir of [envDir, ...registries]) rmSync(dir, { recursive: true, force: true });
+      for (const dir of [envDir, ...registries.splice(0)]) rmSync(dir, { recursive: true, force: true });
     },
-    restart: async (vars) => {
+    restart: async (next) => {
       if (current) await stopGroup(current.proc);
-      if (vars) writeFileSync(envFile, dotenv({ PUBLIC_BASE_URL: url, ...vars }));
+      if (next) vars = next;
       await start();
     },
     kill: async () => {
