@@ -18,8 +18,9 @@ const MAX_TURNS = Math.ceil(RESCAN_INTERVAL_MS / WAIT_STEP_MS) + 4;
  * the backend's scheduler object (the one place every request for this backend meets), in SQLite
  * so an object that restarted still knows its last rescan. A refresh is never dropped: it returns
  * once a rescan has ended that was under way or began after it was asked, as A1111's own returns
- * after its rescan (a file added before it is listed after it); callers at the same time share one,
- * and one asked soon after a rescan ended waits for the interval's end and a rescan then.
+ * after its rescan; callers at the same time share one (a file added after the shared rescan began
+ * waits for the next refresh), and one asked soon after a rescan ended waits for the interval's end
+ * and a rescan then.
  */
 export class BackendRescans {
   /** Rescans under way: an object's requests may share a promise (a Worker's may not). */

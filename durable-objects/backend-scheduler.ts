@@ -240,9 +240,9 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
   }
 
   /**
-   * A1111's refresh-checkpoints / refresh-loras on this backend: returns once a rescan that began
-   * after the call has ended, at most one per interval for the deployment, callers at the same time
-   * sharing one (durable-objects/backend-rescans.ts); its checkpoints listed afresh after.
+   * A1111's refresh-checkpoints / refresh-loras on this backend: returns once a rescan under way or
+   * begun after the call has ended, at most one per interval for the deployment, callers at the same
+   * time sharing one (durable-objects/backend-rescans.ts); its checkpoints listed afresh after.
    */
   async rescan(b: BackendConfig, what: RescanKind): Promise<boolean> {
     return this.rescans.run(b, await configKey(b), what, () => (what === "checkpoints" ? this.catalog.refresh(b) : Promise.resolve()));

@@ -8,9 +8,12 @@ import type { StoredImage } from "../../src/storage/images";
 
 const key = (attempt: number): string => `generated_${attempt}`;
 
-export const keepGenerated = (storage: DurableObjectStorage, attempt: number, images: StoredImage[]): void => storage.kv.put(key(attempt), images);
+/** `slotReturned`: the backend's slot went back when it answered (a synchronous backend's 200): a resume must not take it again. */
+export type Generated = { images: StoredImage[]; slotReturned: boolean };
 
-export const readGenerated = (storage: DurableObjectStorage, attempt: number): StoredImage[] | undefined => storage.kv.get<StoredImage[]>(key(attempt));
+export const keepGenerated = (storage: DurableObjectStorage, attempt: number, generated: Generated): void => storage.kv.put(key(attempt), generated);
+
+export const readGenerated = (storage: DurableObjectStorage, attempt: number): Generated | undefined => storage.kv.get<Generated>(key(attempt));
 
 export const dropGenerated = (storage: DurableObjectStorage): void => {
   for (const [name] of storage.kv.list({ prefix: "generated_" })) storage.kv.delete(name);

@@ -84,8 +84,10 @@ export class AttemptRunner {
       if (generated) {
         memory.inflight = attempt.n;
         memory.renewedAt = Date.now();
+        // A slot the backend's answer gave back stays given back: its verdict follows the writes.
+        if (generated.slotReturned) memory.slotReturned = attempt.n;
         const backend = config.backend(this.room.env, attempt.backend);
-        this.room.ctx.waitUntil(this.call.finishStoring(attempt.n, backend, generated));
+        this.room.ctx.waitUntil(this.call.finishStoring(attempt.n, backend, generated.images));
         await this.slots.renew(attempt, true);
         return;
       }

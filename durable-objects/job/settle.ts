@@ -96,7 +96,7 @@ export class Settler {
       const outputs: StoredOutput[] = byNode(outcome.images).map((image, i) => ({ ...image, seed: seedOf(input, i) }));
       // Written before the S3 writes go out (the output gate holds them until it is durable): a
       // restart while they run resumes them rather than run the generation again.
-      if (input.s3_output) keepGenerated(this.room.ctx.storage, n, outcome.images);
+      if (input.s3_output) keepGenerated(this.room.ctx.storage, n, { images: outcome.images, slotReturned: memory.slotReturned === n });
       const unwritten = await writeDialectOutputs(this.room.env, input, outputs, () => (current() ? undefined : endMessage(ledger.mustRow()))).then(
         () => undefined,
         (err: unknown) => (err instanceof Error ? err.message : String(err)),

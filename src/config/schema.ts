@@ -5,9 +5,16 @@ import { base64ToBytes } from "../lib/base64";
 const isBase64Key = (secret: string): boolean => (base64ToBytes(secret.slice("whsec_".length))?.length ?? 0) > 0;
 
 /** An http(s) URL with a host: `z.url()` alone takes any scheme (`htp:/host`, `file:///…`), which would only fail later, in a job. */
-const HttpUrl = z.url().refine((v) => {
-  const u = new URL(v);
-  return (u.protocol === "http:" || u.protocol === "https:") && u.hostname !== "";
+const parsedUrl = (v: string): URL | undefined => {
+  try {
+    return new URL(v);
+  } catch {
+    return undefined;
+  }
+};
+const HttpUrl = z.string().refine((v) => {
+  const u = parsedUrl(v);
+  return (u?.protocol === "http:" || u?.protocol === "https:") && u.hostname !== "";
 }, "must be an http(s) URL with a host");
 
 export const TenantSchema = z.object({

@@ -6,6 +6,7 @@
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Env } from "../env";
+import { configErrorFrom } from "../config";
 import { EaselError } from "../errors";
 import type { AppEnv } from "../middleware/auth";
 import { TERMINAL_STATUSES } from "../schemas/job";
@@ -61,8 +62,10 @@ export async function waitForEnd(env: Env, runId: string, tenant: string, opts: 
     let backoff = RETRY_FIRST_MS;
     for (;;) {
       const res = await stub.waitForChange(tenant, seq, Math.max(1, Math.min(SLICE_MS, until - Date.now())), { full: true }).catch((err: unknown) => {
-        if (!askAgain(err)) throw err;
-        if (Date.now() + backoff >= until) throw new EaselError(503, "unavailable", "the job could not be read just now; it goes on, and its result is kept");
+        // Not asked again, or the bound is spent: a 503 all the same (never a 500 its client would
+        // answer by paying for the generation again), unless it is the operator's configuration.
+        if (configErrorFrom(err)) throw err;
+        if (!askAgain(err) || Date.now() + backoff >= until) throw new EaselError(503, "unavailable", "the job could not be read just now; it goes on, and its result is kept");
         return undefined;
       });
       if (res === undefined) {

@@ -149,13 +149,23 @@ export async function startGateway(opts: { port?: number; persistDir: string; va
     const started = current;
     await waitFor(async () => (await fetch(`${url}/healthz`)).ok, 60_000, "wrangler dev", started.proc, started.logs);
   };
-  await start();
+  const cleanUp = () => {
+    for (const dir of [envDir, ...registries.splice(0)]) rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await start();
+  } catch (err) {
+    // Nobody gets a stop() for a gateway that never came up: its folders go now.
+    if (current) await stopGroup(current.proc);
+    cleanUp();
+    throw err;
+  }
   return {
     url,
     port,
     stop: async () => {
       if (current) await stopGroup(current.proc);
-      for (const dir of [envDir, ...registries.splice(0)]) rmSync(dir, { recursive: true, force: true });
+      cleanUp();
     },
     restart: async (next) => {
       if (current) await stopGroup(current.proc);

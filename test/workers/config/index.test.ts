@@ -70,10 +70,12 @@ describe("configuration", () => {
   });
 
   it("refuses a backend URL or default_webhook that is no http(s) URL with a host: a typo is the operator's 500, not failing jobs", () => {
-    for (const url of ["htp:/127.0.0.1:7860/", "ftp://gpu", "file:///etc/passwd", "mailto:ops@example.com"]) {
+    for (const url of ["htp:/127.0.0.1:7860/", "ftp://gpu", "file:///etc/passwd", "mailto:ops@example.com", "127.0.0.1:7860", "not a url", "http://"]) {
       expect(failure(() => config.backends(envWith({ BACKENDS: JSON.stringify([{ name: "a", kind: "a1111", url }]) }))).message, url).toMatch(/^BACKENDS is invalid: 0\.url: must be an http\(s\) URL with a host/);
     }
-    expect(failure(() => config.tenants(envWith({ TENANTS: JSON.stringify({ acme: { api_keys: ["k"], default_webhook: "mailto:ops@example.com" } }) }))).message).toMatch(/^TENANTS is invalid: acme\.default_webhook/);
+    for (const hook of ["mailto:ops@example.com", "receiver.example/hook"]) {
+      expect(failure(() => config.tenants(envWith({ TENANTS: JSON.stringify({ acme: { api_keys: ["k"], default_webhook: hook } }) }))).message, hook).toMatch(/^TENANTS is invalid: acme\.default_webhook/);
+    }
     expect(config.backends(envWith({ BACKENDS: JSON.stringify([{ name: "a", kind: "a1111", url: "https://gpu.example.com:7860" }]) }))[0]?.url).toBe("https://gpu.example.com:7860");
   });
 

@@ -6,7 +6,8 @@ import type { JobObject } from "../../../durable-objects/job/object";
 import { jobStub } from "../../../src/jobs/client";
 import type { Job } from "../../../src/jobs/results";
 import { hangingCalls, hangingJobInput, runIds, running } from "../support/jobs";
-import { forgetCallInFlight, jobObjects } from "../support/objects";
+import { forgetCallInFlight, jobObjects, schedulerObjects } from "../support/objects";
+import type { BackendScheduler } from "../../../durable-objects/backend-scheduler";
 
 const newRunId = runIds();
 
@@ -28,7 +29,7 @@ describe("a generation whose images were being written to S3 when a restart came
     const image = { key: `${prefix}/image_0.png`, content_type: "image/png", width: 64, height: 64 };
     await env.IMAGES.put(image.key, new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]));
     const stub = jobObjects.get(jobObjects.idFromName(id));
-    await runInDurableObject(stub, (_o: JobObject, state) => keepGenerated(state.storage, 1, [image]));
+    await runInDurableObject(stub, (_o: JobObject, state) => keepGenerated(state.storage, 1, { images: [image], slotReturned: false }));
     await forgetCallInFlight(id);
     await runDurableObjectAlarm(stub);
     let job: Job | undefined;
@@ -45,5 +46,38 @@ describe("a generation whose images were being written to S3 when a restart came
     expect(await hangingCalls(`/flaky/output/${id}/${id}-ab12.out`)).toBeGreaterThan(0);
     const events = await jobStub(env, id).events("acme");
     expect(events.ok && events.events.filter((e) => e.type === "attempt.started")).toHaveLength(1);
+  });
+
+  it("leaves a slot the backend's answer gave back given back, and gives the resumed run's verdict to it", { timeout: 20_000 }, async () => {
+    const id = newRunId();
+    const prefix = `tenants/acme/output/${id}`;
+    await jobStub(env, id).create(
+      hangingJobInput(id, {
+        dialect: "eks",
+        dialect_data: { id_task: id, runtime: "sdruntime", context: "", version: "v1alpha2", tasktype: "image-to-image" },
+        output_prefix: prefix,
+        s3_output: { bucket: "flaky", prefix: `output/${id}`, stem: `${id}-ab12` },
+      }),
+    );
+    await running(id);
+    // A1111 answered 200: its slot went back then ("later"), the verdict to follow the body.
+    const scheduler = schedulerObjects.get(schedulerObjects.idFromName("hang"));
+    await scheduler.release(id, "later");
+    const before = (await scheduler.status()).recent.jobs;
+    const image = { key: `${prefix}/image_0.png`, content_type: "image/png", width: 64, height: 64 };
+    await env.IMAGES.put(image.key, new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]));
+    const stub = jobObjects.get(jobObjects.idFromName(id));
+    await runInDurableObject(stub, (_o: JobObject, state) => keepGenerated(state.storage, 1, { images: [image], slotReturned: true }));
+    await forgetCallInFlight(id);
+    await runDurableObjectAlarm(stub);
+    for (let i = 0; i < 100; i++) {
+      const res = await jobStub(env, id).get("acme");
+      if (res.ok && res.snapshot.job.status !== "running") break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const slots = await runInDurableObject(scheduler, (_o: BackendScheduler, st) => st.storage.sql.exec("SELECT job_id FROM slots WHERE job_id = ?", id).toArray());
+    expect(slots).toEqual([]);
+    // The success counts in the backend's recent figures: its verdict went to the slot given back.
+    expect((await scheduler.status()).recent.jobs).toBe(before + 1);
   });
 });
