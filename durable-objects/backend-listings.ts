@@ -13,9 +13,9 @@ type Kept = { config: string; at: number; body: string | undefined };
 
 /**
  * What a ComfyUI server lists about itself (`/object_info`, `/models`, a model folder,
- * `/embeddings`), kept here, in the backend's scheduler object, for the whole deployment: any tenant
- * may read these as often as it likes, and isolates asking the server each on their own (hundreds
- * on Cloudflare) would pass one tenant's reads to a shared GPU server one for one. Readers at the
+ * `/embeddings`), kept here, in the backend's scheduler object, for the whole deployment. Every
+ * tenant may read these as often as it likes, and isolates asking the server each on their own
+ * (hundreds on Cloudflare) would pass one tenant's reads to a shared GPU server one for one. Readers at the
  * same time share one ask. Kept in memory only: node definitions run to megabytes, and an object
  * that restarted asks once more.
  */
@@ -49,7 +49,6 @@ export class BackendListings {
     this.asking.set(key, ask);
     return ask;
   }
-
 }
 
 /** The names a list answer holds (none when it is not a JSON list). */

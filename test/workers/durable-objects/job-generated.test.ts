@@ -11,19 +11,25 @@ import type { BackendScheduler } from "../../../durable-objects/backend-schedule
 
 const newRunId = runIds();
 
+/** An SD-on-EKS job writing its outputs to S3 (the stand-in's `flaky` bucket), its call under way on the backend that never answers; its R2 place. */
+async function s3Job(id: string): Promise<string> {
+  const prefix = `tenants/acme/output/${id}`;
+  await jobStub(env, id).create(
+    hangingJobInput(id, {
+      dialect: "eks",
+      dialect_data: { id_task: id, runtime: "sdruntime", context: "", version: "v1alpha2", tasktype: "image-to-image" },
+      output_prefix: prefix,
+      s3_output: { bucket: "flaky", prefix: `output/${id}`, stem: `${id}-ab12` },
+    }),
+  );
+  await running(id);
+  return prefix;
+}
+
 describe("a generation whose images were being written to S3 when a restart came", () => {
   it("has its writes resumed by the new instance, the generation not run again", { timeout: 20_000 }, async () => {
     const id = newRunId();
-    const prefix = `tenants/acme/output/${id}`;
-    await jobStub(env, id).create(
-      hangingJobInput(id, {
-        dialect: "eks",
-        dialect_data: { id_task: id, runtime: "sdruntime", context: "", version: "v1alpha2", tasktype: "image-to-image" },
-        output_prefix: prefix,
-        s3_output: { bucket: "flaky", prefix: `output/${id}`, stem: `${id}-ab12` },
-      }),
-    );
-    await running(id);
+    const prefix = await s3Job(id);
     const generations = await hangingCalls("/sdapi/v1/img2img");
     // What a restart during the writes leaves: the image in R2, kept as the attempt's, and no call in flight.
     const image = { key: `${prefix}/image_0.png`, content_type: "image/png", width: 64, height: 64 };
@@ -50,16 +56,7 @@ describe("a generation whose images were being written to S3 when a restart came
 
   it("leaves a slot the backend's answer gave back given back, and gives the resumed run's verdict to it", { timeout: 20_000 }, async () => {
     const id = newRunId();
-    const prefix = `tenants/acme/output/${id}`;
-    await jobStub(env, id).create(
-      hangingJobInput(id, {
-        dialect: "eks",
-        dialect_data: { id_task: id, runtime: "sdruntime", context: "", version: "v1alpha2", tasktype: "image-to-image" },
-        output_prefix: prefix,
-        s3_output: { bucket: "flaky", prefix: `output/${id}`, stem: `${id}-ab12` },
-      }),
-    );
-    await running(id);
+    const prefix = await s3Job(id);
     // A1111 answered 200: its slot went back then ("later"), the verdict to follow the body.
     const scheduler = schedulerObjects.get(schedulerObjects.idFromName("hang"));
     await scheduler.release(id, "later");
