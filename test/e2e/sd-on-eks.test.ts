@@ -66,13 +66,7 @@ beforeAll(async () => {
         v1: { api_keys: [KEY_V1], webhook_secrets: [SECRET], default_webhook: `${receiver.url}/sns-v1` },
       }),
       BACKENDS: JSON.stringify([{ name: "sim", kind: "a1111", url: sim.url }]),
-      ALLOW_PRIVATE_URLS: "true",
-      URL_SIGNING_SECRET: "e2e",
-      S3_ENDPOINT: s3Url,
-      S3_REGION: "us-east-1",
-      S3_ACCESS_KEY_ID: "S3RVER",
-      S3_SECRET_ACCESS_KEY: "S3RVER",
-      S3_OUTPUT_BUCKET: BUCKET,
+      ...storeVars(BUCKET),
     },
   });
 });
@@ -84,6 +78,17 @@ afterAll(async () => {
   images?.close();
   await s3?.close();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A gateway's settings for the loopback s3rver, its outputs going to `bucket`. */
+const storeVars = (bucket: string) => ({
+  ALLOW_PRIVATE_URLS: "true",
+  URL_SIGNING_SECRET: "e2e",
+  S3_ENDPOINT: s3Url,
+  S3_REGION: "us-east-1",
+  S3_ACCESS_KEY_ID: "S3RVER",
+  S3_SECRET_ACCESS_KEY: "S3RVER",
+  S3_OUTPUT_BUCKET: bucket,
 });
 
 /** `curl -X POST ${API_ENDPOINT}/${API_VERSION}/ -H "Content-Type: application/json" -H "x-api-key: ${API_KEY}" -d @file` */
@@ -311,13 +316,7 @@ describe("SD-on-EKS outputs when the bucket cannot take them", () => {
           { name: "gpu-a", kind: "a1111", url: sim.url, types: ["txt2img"] },
           { name: "gpu-b", kind: "a1111", url: sim.url, types: ["txt2img"] },
         ]),
-        ALLOW_PRIVATE_URLS: "true",
-        URL_SIGNING_SECRET: "e2e",
-        S3_ENDPOINT: s3Url,
-        S3_REGION: "us-east-1",
-        S3_ACCESS_KEY_ID: "S3RVER",
-        S3_SECRET_ACCESS_KEY: "S3RVER",
-        S3_OUTPUT_BUCKET: "no-such-bucket",
+        ...storeVars("no-such-bucket"),
       },
     });
     try {
