@@ -9,7 +9,7 @@ import type { Env } from "../../src/env";
 import type { StoredJobInput } from "../../src/jobs/spec";
 import { getImageBytes, manifestKey } from "../../src/storage/images";
 import { BRIEF_EFFORT, FULL_EFFORT, putS3Object, s3ImageKey, s3ManifestKey, type ManifestResult, type PutEffort } from "../../src/storage/s3-output";
-import type { StoredOutput } from "./tables";
+import type { JobRow, StoredOutput } from "./tables";
 import { fullInput } from "./view";
 
 /** The manifest, where the job's outputs are: S3 when they go there, else R2. */
@@ -60,4 +60,21 @@ export async function writeDialectOutputs(env: Env, input: StoredJobInput, outpu
  */
 export async function writeFailureManifest(env: Env, input: StoredJobInput, message: string): Promise<void> {
   await putManifest(env, input, { ok: false, message }, BRIEF_EFFORT).catch((err: unknown) => console.error("failure manifest not written", err instanceof Error ? err.message : String(err)));
+}
+
+/** How an ended job's manifest words its end: a cancel, or its error's message. */
+export function endMessage(row: Pick<JobRow, "status" | "error">): string {
+  if (row.status === "canceled" || row.error === null) return row.status;
+  const error = JSON.parse(row.error) as { message?: string };
+  return error.message ?? row.status;
+}
+
+/**
+ * The ended job's manifest, written again by an end that lost the race to it. Each end writes its
+ * manifest before it commits (a cancel's while the success commits, say), so the loser's may land
+ * after the winner's; the loser's PUT is over by now, so this one is the last.
+ */
+export async function restoreEndManifest(env: Env, input: StoredJobInput, row: JobRow): Promise<void> {
+  const result: ManifestResult = row.status === "succeeded" ? { ok: true, outputs: JSON.parse(row.output) as StoredOutput[] } : { ok: false, message: endMessage(row) };
+  await putManifest(env, input, result, FULL_EFFORT).catch((err: unknown) => console.error("end manifest not restored", err instanceof Error ? err.message : String(err)));
 }

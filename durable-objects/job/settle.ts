@@ -9,9 +9,9 @@ import type { OutputStore, StoredImage } from "../../src/storage/images";
 import { TERMINAL } from "./ledger";
 import { taskIdOf } from "./progress";
 import type { JobRoom } from "./room";
-import { writeDialectOutputs } from "./dialect-outputs";
+import { endMessage, writeDialectOutputs } from "./dialect-outputs";
 import type { Slots } from "./slots";
-import { parseInput, triedOf, type AttemptRow, type JobRow, type StoredOutput } from "./tables";
+import { parseInput, triedOf, type AttemptRow, type StoredOutput } from "./tables";
 import { finish } from "./transitions";
 import { readCredentials } from "./credentials";
 import { canceledCallRuns } from "./lost-call";
@@ -24,13 +24,6 @@ const seedOf = (input: StoredJobInput, i: number): number | null => (input.spec.
 /** A workflow's outputs in node-id order ("9" before "10"), each node's images as the backend listed them. */
 const byNode = (images: StoredImage[]): StoredImage[] =>
   images.some((i) => i.node_id !== undefined) ? [...images].sort((a, b) => (a.node_id ?? "").localeCompare(b.node_id ?? "", "en", { numeric: true })) : images;
-
-/** How an ended job's manifest words its end: a cancel, or its error's message. */
-function endMessage(row: Pick<JobRow, "status" | "error">): string {
-  if (row.status === "canceled" || row.error === null) return row.status;
-  const error = JSON.parse(row.error) as { message?: string };
-  return error.message ?? row.status;
-}
 
 /**
  * Whether a failure says something about the backend's health. A request's own fault, and what a

@@ -8,9 +8,9 @@ import { dropCredentials } from "./credentials";
 import { dropGenerated } from "./generated";
 import { indexObject } from "../../src/tenant-shards";
 import { serializeWithSlots } from "../../src/webhooks/body-slots";
-import { canTransition } from "./ledger";
+import { canTransition, TERMINAL } from "./ledger";
 import type { JobRoom } from "./room";
-import { writeFailureManifest } from "./dialect-outputs";
+import { restoreEndManifest, writeFailureManifest } from "./dialect-outputs";
 import { parseInput, type JobRow, type StoredOutput, type Webhook } from "./tables";
 import { snapshot } from "./view";
 
@@ -56,7 +56,12 @@ export async function finish(
   if (status !== "succeeded") await writeFailureManifest(room.env, input, error?.message ?? "canceled");
   const webhook = await webhookFor(room, ended, `job.${status}`, now);
   // Rendering awaited: make sure nobody ended the job meanwhile.
-  if (!canTransition(ledger.mustRow().status, status) || (opts.guard && !opts.guard())) return false;
+  if (!canTransition(ledger.mustRow().status, status) || (opts.guard && !opts.guard())) {
+    // Another end won, and what this one wrote before (its manifest) may have landed after the winner's.
+    const winner = ledger.mustRow();
+    if (TERMINAL.has(winner.status)) room.ctx.waitUntil(restoreEndManifest(room.env, input, winner));
+    return false;
+  }
   ledger.transaction(() => {
     opts.also?.();
     ledger.end(status, now, error, outputs, webhook);

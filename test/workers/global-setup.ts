@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
 
@@ -16,7 +16,8 @@ declare module "vitest" {
  * `runsync` calls (model listing) answer as a warm (`/v2/warm-*`) or cold (`/v2/cold-*`, still
  * IN_QUEUE) endpoint would, and `GET /_calls?path=` tells how often a path was called. A held
  * endpoint's (`/v2/held-*`) listing answers as a warm one only once `POST /_release?path=` lets it
- * (or after HOLD_MS), with a 500 instead when `&fail=1`; `GET /_held?path=` counts its calls still unanswered.
+ * (or after HOLD_MS), with a 500 instead when `&fail=1` (only the oldest or newest held with `&one=`);
+ * `GET /_held?path=` counts its calls still unanswered.
  * `GET /_answer?bytes=&chunked=` answers a generation at once (its length declared, or not).
  * Under `/lists-*`, a server answers its lists at once: A1111's `refresh-*` and `sd-models`,
  * ComfyUI's `/models`, its two folders, `/embeddings` and `/object_info` (404 for another folder).
@@ -40,15 +41,33 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const held = new Map<string, Set<(fail: boolean) => void>>();
   /** Tasks A1111 has completed (`/_complete?task=`): asked about, it says so. */
   const completed = new Set<string>();
+  const stored = new Map<string, string>();
   const HOLD_MS = 20_000;
+  /** Holds a request at `path` until `/_release` lets it (or HOLD_MS passed): then `answer` answers it, a failure when asked to. */
+  const hold = (path: string, res: ServerResponse, answer: (fail: boolean) => void) => {
+    const waiting = held.get(path) ?? new Set<(fail: boolean) => void>();
+    held.set(path, waiting);
+    const release = (fail: boolean) => {
+      clearTimeout(timer);
+      if (waiting.delete(release)) answer(fail);
+    };
+    const timer = setTimeout(() => release(false), HOLD_MS);
+    res.on("close", () => waiting.delete(release));
+    waiting.add(release);
+  };
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://hang");
     if (url.pathname === "/_calls") return void res.end(String(calls.get(url.searchParams.get("path") ?? "") ?? 0));
     if (url.pathname === "/_held") return void res.end(String(held.get(url.searchParams.get("path") ?? "")?.size ?? 0));
     if (url.pathname === "/_release") {
-      for (const answer of held.get(url.searchParams.get("path") ?? "") ?? []) answer(url.searchParams.get("fail") === "1");
+      // All of the path's held requests, or only its oldest or newest (`one=`).
+      const waiting = [...(held.get(url.searchParams.get("path") ?? "") ?? [])];
+      const one = url.searchParams.get("one");
+      const chosen = one === "oldest" ? waiting.slice(0, 1) : one === "newest" ? waiting.slice(-1) : waiting;
+      for (const answer of chosen) answer(url.searchParams.get("fail") === "1");
       return void res.end("{}");
     }
+    if (url.pathname === "/_stored") return void res.end(stored.get(url.searchParams.get("path") ?? "") ?? "");
     if (url.pathname === "/_complete") {
       completed.add(url.searchParams.get("task") ?? "");
       return void res.end("{}");
@@ -78,6 +97,20 @@ export default async function setup(project: TestProject): Promise<() => Promise
       res.writeHead(calls.get(url.pathname) === 1 ? 503 : 200);
       return void res.end();
     }
+    // Bucket `held`: an image's PUT is taken at once, a manifest's (`.out`) waits for `/_release`; the body a key got last is at `/_stored`.
+    if (req.method === "PUT" && url.pathname.startsWith("/held/")) {
+      let body = "";
+      req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      req.on("end", () => {
+        const take = () => {
+          stored.set(url.pathname, body);
+          res.end();
+        };
+        if (!url.pathname.endsWith(".out")) return take();
+        hold(url.pathname, res, (fail) => (fail ? res.writeHead(500).end() : take()));
+      });
+      return;
+    }
     if (req.method === "PUT" && url.pathname.startsWith("/gone/")) {
       res.writeHead(404, { "content-type": "application/xml" });
       return void res.end("<Error><Code>NoSuchBucket</Code></Error>");
@@ -106,21 +139,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const runsync = /^\/v2\/(warm|cold|held)-[^/]+\/runsync$/.exec(url.pathname);
     const warm = () => res.end(JSON.stringify({ id: "sync-1", status: "COMPLETED", output: [{ title: "chilloutmix-Ni.safetensors [7234b76e42]", model_name: "chilloutmix-Ni" }] }));
     if (runsync?.[1] === "warm") return void warm();
-    if (runsync?.[1] === "held") {
-      const waiting = held.get(url.pathname) ?? new Set<(fail: boolean) => void>();
-      held.set(url.pathname, waiting);
-      const answer = (fail: boolean) => {
-        clearTimeout(timer);
-        if (!waiting.delete(answer)) return;
-        if (fail) res.writeHead(500);
-        if (fail) res.end("{}");
-        else warm();
-      };
-      const timer = setTimeout(() => answer(false), HOLD_MS);
-      res.on("close", () => waiting.delete(answer));
-      waiting.add(answer);
-      return;
-    }
+    if (runsync?.[1] === "held") return void hold(url.pathname, res, (fail) => (fail ? res.writeHead(500).end("{}") : warm()));
     if (runsync?.[1] === "cold") return void res.end(JSON.stringify({ id: "sync-2", status: "IN_QUEUE" }));
   });
   server.on("connection", (s) => {
