@@ -11,6 +11,9 @@ import { deadlineOnStart } from "./time-limits";
 import { POLL_MIN_MS, SCHEMA, parseInput, type AttemptRow, type DeliveryRow, type JobRow, type OutboxRow, type ProgressRow, type StoredOutput, type Webhook } from "./tables";
 
 export const TERMINAL: ReadonlySet<JobStatus> = new Set(["succeeded", "failed", "canceled"]);
+
+/** A job's delivery log keeps this many tries at most once redeliveries are asked (see requeueTerminal). */
+export const MAX_DELIVERY_ROWS = 100;
 /** The only transitions a job can make; anything else is refused. */
 const TRANSITIONS: Record<JobStatus, readonly JobStatus[]> = {
   queued: ["running", "failed", "canceled"],
@@ -375,7 +378,12 @@ export class JobLedger {
       .exec<{ event_id: string }>("SELECT event_id FROM outbox WHERE type IN ('job.succeeded', 'job.failed', 'job.canceled') ORDER BY seq DESC LIMIT 1")
       .toArray()[0];
     if (!out) return undefined;
-    this.write("UPDATE outbox SET state = 'pending', next_at = ? WHERE event_id = ?", Date.now(), out.event_id);
+    this.transaction(() => {
+      this.write("UPDATE outbox SET state = 'pending', next_at = ? WHERE event_id = ?", Date.now(), out.event_id);
+      // Each redelivery adds to the log, as often as a client asks: only the latest tries stay (a
+      // retry schedule's own are far fewer).
+      this.write("DELETE FROM deliveries WHERE id <= (SELECT id FROM deliveries ORDER BY id DESC LIMIT 1 OFFSET ?)", MAX_DELIVERY_ROWS - 1);
+    });
     return out.event_id;
   }
 

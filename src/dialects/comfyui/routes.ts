@@ -135,17 +135,18 @@ for (const base of BASES) {
       method: "get",
       path: `${base}/history/{prompt_id}`,
       tags,
-      summary: "A prompt's history entry: `{}` until it ends, and for a prompt the tenant does not have (as ComfyUI answers an unknown id)",
+      summary: "A prompt's history entry: `{}` until it ends; 404 for a prompt the tenant does not have",
       middleware: [comfyAuth] as const,
       request: { params: z.object({ prompt_id: z.string() }) },
-      responses: { 200: json("`{<prompt_id>: {prompt, outputs, status, meta}}` or `{}`") },
+      responses: { 200: json("`{<prompt_id>: {prompt, outputs, status, meta}}` or `{}`"), 404: json("no such prompt") },
     }),
     async (c) => {
       const { prompt_id } = c.req.valid("param");
-      // An id no prompt can have reads nothing: a read never answers 422, and ComfyUI answers {}.
-      if (prompt_id.length > MAX_PROMPT_ID_CHARS) return c.json({}, 200);
-      const snapshot = await promptSnapshot(c.env, c.var.tenant, prompt_id);
-      if (!snapshot || !TERMINAL.has(snapshot.job.status)) return c.json({}, 200);
+      // An id the tenant does not have is a 404 (the contract's: a read of an id that does not
+      // exist), where ComfyUI answers {}: its clients read the entry under the id, absent either way.
+      const snapshot = prompt_id.length > MAX_PROMPT_ID_CHARS ? undefined : await promptSnapshot(c.env, c.var.tenant, prompt_id);
+      if (!snapshot) throw new EaselError(404, "not_found", "no such prompt");
+      if (!TERMINAL.has(snapshot.job.status)) return c.json({}, 200);
       // A prompt taken out of the history (POST /history) keeps its job, but no entry.
       if (!PROMPT_ID.test(prompt_id) && !(await tracker(c.env, c.var.tenant).lookup(prompt_id))) return c.json({}, 200);
       return c.json({ [prompt_id]: historyEntry(snapshot) }, 200);

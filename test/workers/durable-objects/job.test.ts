@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, inject, it } from "vitest";
-import { canTransition } from "../../../durable-objects/job/ledger";
+import { canTransition, MAX_DELIVERY_ROWS } from "../../../durable-objects/job/ledger";
 import type { JobObject } from "../../../durable-objects/job/object";
 import { taskIdOf } from "../../../durable-objects/job/progress";
 import { jobStub } from "../../../src/jobs/client";
@@ -111,6 +111,23 @@ describe("job state machine", () => {
     }
     expect(await runInDurableObject(objectFor(id), (obj: JobObject) => Reflect.get(obj, "probe"))).toBe(true);
   }, 30_000);
+
+  it("keeps the latest tries of a job's delivery log, however often a redelivery is asked", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id, { backend: "not-configured", webhook: "http://127.0.0.1:9/hook" }));
+    expect((await settled(id)).status).toBe("failed");
+    const log = () => runInDurableObject(objectFor(id), (_o: JobObject, state) => state.storage.sql.exec<{ started_at: number }>("SELECT started_at FROM deliveries ORDER BY id").toArray().map((d) => d.started_at));
+    // The event's own tries (a 1 s, 1 s schedule) over, then what 150 redeliveries left in the log.
+    for (let i = 0; i < 100 && (await log()).length < 3; i++) await new Promise((r) => setTimeout(r, 100));
+    await runInDurableObject(objectFor(id), (_o: JobObject, state) => {
+      for (let i = 0; i < 150; i++) state.storage.sql.exec("INSERT INTO deliveries (event_id, type, attempt, url, started_at, status_code, duration_ms) VALUES ('msg_x', 'job.failed', 1, 'http://127.0.0.1:9/hook', ?, 200, 1)", i);
+    });
+    expect(await jobStub(env, id).redeliver("acme")).toMatchObject({ ok: true });
+    const kept = await log();
+    expect(kept.length).toBeLessThanOrEqual(MAX_DELIVERY_ROWS);
+    // The latest stay, in order: the oldest went.
+    expect(kept.slice(0, MAX_DELIVERY_ROWS - 1)).toEqual(Array.from({ length: MAX_DELIVERY_ROWS - 1 }, (_, i) => 150 - MAX_DELIVERY_ROWS + 1 + i));
+  }, 20_000);
 
   it("refuses redelivery before the job has ended", async () => {
     const id = newRunId();

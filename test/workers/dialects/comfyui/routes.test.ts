@@ -72,11 +72,11 @@ describe("POST /prompt refusals", () => {
 });
 
 describe("reading unknown prompts", () => {
-  it("answers ComfyUI's 200 {} for a prompt id that is not the tenant's, storing nothing (no R2 object, no table in the tenant's object)", async () => {
+  it("answers 404 for a prompt id that is not the tenant's, storing nothing (no R2 object, no table in the tenant's object)", async () => {
     const before = await r2Keys("");
     for (const id of ["0b0a4b36-6a4c-4a5e-9a4e-3f1a2b3c4d5e", "run_abcdefghijklmnopqrstuvwxyzabcdefghijklmn", "nope", "x".repeat(300)]) {
       const res = await call(`/history/${id}`, { headers: GLOBEX });
-      expect([res.status, await res.json()], id).toEqual([200, {}]);
+      expect([res.status, await res.json()], id).toEqual([404, { error: expect.objectContaining({ type: "not_found" }), node_errors: {} }]);
     }
     expect(await r2Keys("")).toEqual(before);
     const tables = await runInDurableObject(comfyObjects.get(comfyObjects.idFromName("comfyui:globex")), (_o, state) =>
