@@ -204,9 +204,10 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
 
   /** Keeps an answer that was ready at once (RunPod's getModels...) for a later status call, as RunPod keeps /run results. */
   async putResult(id: string, body: string, ttlMs: number): Promise<void> {
-    const now = Date.now();
-    this.sql.exec("DELETE FROM results WHERE rowid IN (SELECT rowid FROM results WHERE expires_at < ? LIMIT 100)", now);
-    this.sql.exec("INSERT OR REPLACE INTO results (id, body, expires_at) VALUES (?, ?, ?)", id, body, now + ttlMs);
+    const expiresAt = Date.now() + ttlMs;
+    this.sql.exec("INSERT OR REPLACE INTO results (id, body, expires_at) VALUES (?, ?, ?)", id, body, expiresAt);
+    // Deleted when it expires, by the alarm, whether or not anything comes after it.
+    await this.alarmBy(expiresAt);
   }
 
   async getResult(id: string): Promise<string | null> {
@@ -250,8 +251,14 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
   }
 
   private async armSweep(): Promise<void> {
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + SWEEP_EVERY_MS);
+    await this.alarmBy(Date.now() + SWEEP_EVERY_MS);
     this.sweepArmed = true;
+  }
+
+  /** The object's one alarm serves the index's sweep and the kept answers' expiry: it fires at the earliest that is due. */
+  private async alarmBy(at: number): Promise<void> {
+    const set = await this.ctx.storage.getAlarm();
+    if (set === null || set > at) await this.ctx.storage.setAlarm(at);
   }
 
   /**
@@ -273,8 +280,13 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
         else this.index.checked(id, res.snapshot.job.status, now);
       }),
     );
-    if (this.index.activeCount() > 0) await this.ctx.storage.setAlarm(Date.now() + (ids.length >= SWEEP_BATCH ? SWEEP_BUSY_MS : SWEEP_EVERY_MS));
-    else this.sweepArmed = false;
+    this.sql.exec("DELETE FROM results WHERE expires_at <= ?", Date.now());
+    const nextExpiry = this.sql.exec<{ at: number | null }>("SELECT MIN(expires_at) AS at FROM results").one().at;
+    const active = this.index.activeCount() > 0;
+    const nextSweep = active ? Date.now() + (ids.length >= SWEEP_BATCH ? SWEEP_BUSY_MS : SWEEP_EVERY_MS) : Infinity;
+    const next = Math.min(nextSweep, nextExpiry ?? Infinity);
+    if (next !== Infinity) await this.ctx.storage.setAlarm(next);
+    this.sweepArmed = active;
   }
 
   /** A job that was admitted but never created (its intake failed) leaves the index. */

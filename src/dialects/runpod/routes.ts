@@ -7,6 +7,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { createApp, errorsAs } from "../../app";
 import { config } from "../../config";
+import type { Env } from "../../env";
 import { endpointRoute } from "../../jobs/endpoints";
 import { EaselError } from "../../errors";
 import { isOk, jobStub, unwrap } from "../../jobs/client";
@@ -44,8 +45,8 @@ import {
   type SettingsInput,
 } from "./translate";
 
-/** RunPod keeps a `/run` job's result for 30 minutes. */
-const INSTANT_RESULT_TTL_MS = 30 * 60_000;
+/** RunPod keeps a `/run` job's result for 30 minutes; an instant answer is kept as long, or `RETENTION_S` if shorter, as a job would be. */
+const instantTtlMs = (env: Env): number => Math.min(30 * 60_000, config.retentionMs(env));
 /** Beside a kept instant answer: its one stream item was read. */
 const STREAMED = "#streamed";
 /** `?wait=` of `/runsync` and `/status-sync`, in ms, as RunPod bounds it. */
@@ -78,7 +79,7 @@ async function instant(c: Context<AppEnv>, input: SettingsInput) {
     await setA1111Options(env, tenant, options, "input.sd_model_checkpoint");
   }
   const result = instantResult(await mintInstantId(env, endpointOf(c)), output);
-  await tenantHome(env, tenant).putResult(result.id, JSON.stringify(result), INSTANT_RESULT_TTL_MS);
+  await tenantHome(env, tenant).putResult(result.id, JSON.stringify(result), instantTtlMs(env));
   return result;
 }
 
@@ -229,7 +230,7 @@ for (const base of ["/runpod", "/v2/{endpoint_id}"] as const) {
         // An instant answer is a completed job's: its output is the one item, to the first read only.
         const { status, output } = await keptInstant(c, id);
         const first = (await tenantHome(c.env, c.var.tenant).getResult(`${id}${STREAMED}`)) === null;
-        if (first) await tenantHome(c.env, c.var.tenant).putResult(`${id}${STREAMED}`, "1", INSTANT_RESULT_TTL_MS);
+        if (first) await tenantHome(c.env, c.var.tenant).putResult(`${id}${STREAMED}`, "1", instantTtlMs(c.env));
         return c.json({ status, stream: first ? [{ output }] : [] }, 200);
       }
       const latest = await waitForEnd(c.env, id, c.var.tenant, { maxMs: STREAM_HOLD_MS });

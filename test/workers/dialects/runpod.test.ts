@@ -1,8 +1,9 @@
 import { env } from "cloudflare:workers";
-import { listDurableObjectIds, runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, listDurableObjectIds, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { RunPodRequestSchema, echoedInput, fromRunPod, isGeneration, policyLimits, runPodData, runpodError, toRunPodStatus, toRunPodWebhook, type GenerationInput } from "../../../src/dialects/runpod/translate";
 import { EaselError } from "../../../src/errors";
+import worker from "../../../src/index";
 import { base32, randomId } from "../../../src/lib/crypto";
 import seed from "../../fixtures/seeds/runpod-img2img.json";
 import { RUN_ID, call, fakeImages, snapshot } from "./support";
@@ -137,5 +138,18 @@ describe("/runpod inside the Worker", () => {
     // Not even the tenant's object was named: only an id minted for an instant answer is looked for there.
     expect((await listDurableObjectIds(env.TENANT_STATE)).some((o) => o.equals(tenantObject.id))).toBe(false);
     expect(await tables()).toBe(0);
+  });
+});
+
+describe("an instant answer (getModels...)", () => {
+  it("is kept no longer than RETENTION_S when that is under RunPod's 30 minutes, as a job would be", async () => {
+    const ctx = createExecutionContext();
+    const short = { ...env, RETENTION_S: "60" };
+    const res = await worker.fetch(new Request("http://gateway.test/v2/kept/run", { method: "POST", headers: { authorization: "sk_acme_1", "content-type": "application/json" }, body: JSON.stringify({ input: { api_name: "setOptions" } }) }), short, ctx);
+    await waitOnExecutionContext(ctx);
+    const { id } = (await res.json()) as { id: string };
+    const kept = await runInDurableObject(env.TENANT_STATE.get(env.TENANT_STATE.idFromName("acme")), (_o, state) => state.storage.sql.exec<{ expires_at: number }>("SELECT expires_at FROM results WHERE id = ?", id).one().expires_at);
+    expect(kept).toBeLessThanOrEqual(Date.now() + 60_000);
+    expect(kept).toBeGreaterThan(Date.now() + 50_000);
   });
 });

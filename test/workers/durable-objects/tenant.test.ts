@@ -69,6 +69,23 @@ describe("tenant object", () => {
     expect(before).not.toContain("claims");
   });
 
+  it("deletes a kept answer once it expires, with nothing coming after it, and sweeps its index on time all the same", async () => {
+    const t = tenant("kept-answers");
+    await t.putResult("sync-a", "{}", 50);
+    await t.putResult("sync-b", "{}", 60_000);
+    const rows = () => runInDurableObject(t, (_o: TenantObject, state) => state.storage.sql.exec<{ id: string }>("SELECT id FROM results").toArray().map((r) => r.id));
+    const alarm = () => runInDurableObject(t, (_o: TenantObject, state) => state.storage.getAlarm());
+    await new Promise((r) => setTimeout(r, 60));
+    expect(await runDurableObjectAlarm(t)).toBe(true);
+    expect(await rows()).toEqual(["sync-b"]);
+    // The next firing is when the other one expires...
+    expect(await alarm()).toBeGreaterThan(Date.now() + 50_000);
+    // ...or sooner, once the index has rows to sweep.
+    await t.admit("t", { id: "run_kept", created_at: Date.now(), status: "queued", type: "txt2img", track_id: null }, null);
+    expect(await alarm()).toBeLessThanOrEqual(Date.now() + 60_000);
+    expect(await t.getResult("sync-a")).toBeNull();
+  });
+
   it("keeps the options a tenant set", async () => {
     const t = tenant("opts");
     await t.setOptions({ sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors" }, 1024);
