@@ -21,7 +21,8 @@ import { finish } from "./transitions";
 import { keepCredentials } from "./credentials";
 import { SubscriberFeed } from "./subscriber";
 import { canceledCallRuns } from "./lost-call";
-import { linesOf, parseInput } from "./tables";
+import { linesOf, parseInput, type JobRow } from "./tables";
+import { dueBy } from "./due";
 import { snapshot } from "./view";
 import type { JobRpc } from "../../src/contracts/rpc";
 import { withDeadline } from "../../src/lib/deadline";
@@ -99,7 +100,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
 
   /** `full`: with the large pass-through fields a dialect echoes in a finished job's answer (read from R2). */
   async get(tenant: string, opts: { full?: boolean } = {}): Promise<Result<{ snapshot: JobSnapshot }>> {
-    const row = this.ledger.owned(tenant);
+    const row = this.mine(tenant);
     if (!row) return notFound();
     return { ok: true, snapshot: await this.snapshot(row, opts) };
   }
@@ -110,14 +111,14 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
    * it; the reads after find the stream empty, which is how a reader knows it has everything.
    */
   async readStream(tenant: string): Promise<Result<{ snapshot: JobSnapshot; output: boolean }>> {
-    const row = this.ledger.owned(tenant);
+    const row = this.mine(tenant);
     if (!row) return notFound();
     const output = row.status === "succeeded" && this.ledger.takeStreamed(row.completed_at ?? 0);
     return { ok: true, snapshot: await this.snapshot(row, { full: true }), output };
   }
 
   async events(tenant: string, afterSeq = 0): Promise<Result<{ events: JobEvent[]; terminal: boolean }>> {
-    const row = this.ledger.owned(tenant);
+    const row = this.mine(tenant);
     if (!row) return notFound();
     return { ok: true, events: this.ledger.eventsAfter(afterSeq), terminal: TERMINAL.has(row.status) };
   }
@@ -129,7 +130,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
   async waitForChange(tenant: string, afterSeq: number, timeoutMs: number, opts: { full?: boolean } = {}): Promise<Result<{ events: JobEvent[]; snapshot: JobSnapshot; terminal: boolean }>> {
     const deadline = Date.now() + Math.min(timeoutMs, MAX_WAIT_MS);
     for (;;) {
-      const row = this.ledger.owned(tenant);
+      const row = this.mine(tenant);
       if (!row) return notFound();
       const events = this.ledger.eventsAfter(afterSeq);
       const terminal = TERMINAL.has(row.status);
@@ -148,13 +149,13 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
   }
 
   async deliveries(tenant: string): Promise<Result<{ deliveries: Delivery[] }>> {
-    if (!this.ledger.owned(tenant)) return notFound();
+    if (!this.mine(tenant)) return notFound();
     return { ok: true, deliveries: this.outbox.log() };
   }
 
   /** See LiveProgress.live: null figures before the job runs and after it ends. */
   async liveProgress(tenant: string, opts: { image: boolean }): Promise<Result<{ status: JobStatus; progress: BackendProgress | null; image: string | null }>> {
-    const row = this.ledger.owned(tenant);
+    const row = this.mine(tenant);
     if (!row) return notFound();
     return { ok: true, ...(await this.progress.live(row, opts)) };
   }
@@ -163,7 +164,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
 
   /** Passes A1111's skip to the backend running this job's attempt; false when there is none that can. */
   async skip(tenant: string): Promise<Result<{ skipped: boolean }>> {
-    const row = this.ledger.owned(tenant);
+    const row = this.mine(tenant);
     if (!row) return notFound();
     const attempt = this.ledger.currentAttempt();
     const backend = attempt && row.status === "running" ? config.backend(this.env, attempt.backend) : undefined;
@@ -180,7 +181,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
 
   /** `onlyQueued`: cancel only a job no backend has started (RunPod's purge-queue). */
   async cancel(tenant: string, onlyQueued = false): Promise<Result<{ snapshot: JobSnapshot }>> {
-    const row = this.ledger.owned(tenant);
+    const row = this.mine(tenant);
     if (!row) return notFound();
     if (TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: `job is already ${row.status}` };
     if (onlyQueued && row.status !== "queued") return { ok: false, code: "conflict", message: `job is ${row.status}` };
@@ -199,7 +200,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
    * or succeeded job stays as it is.
    */
   async retry(tenant: string): Promise<Result<{ snapshot: JobSnapshot }>> {
-    const row = this.ledger.owned(tenant);
+    const row = this.mine(tenant);
     if (!row) return notFound();
     if (row.status !== "failed") return { ok: false, code: "conflict", message: `only a failed or timed-out job can be retried; this one is ${row.status}` };
     // Its index row was made active again first, by the caller (readmitJob: max_active_jobs).
@@ -212,7 +213,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
 
   /** Sends the terminal event again: same webhook-id, fresh timestamp and signature. */
   async redeliver(tenant: string): Promise<Result<{ event_id: string }>> {
-    const row = this.ledger.owned(tenant);
+    const row = this.mine(tenant);
     if (!row) return notFound();
     if (!TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: "the job has not ended yet" };
     const eventId = this.ledger.requeueTerminal();
@@ -345,6 +346,18 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     const current = await this.ctx.storage.getAlarm();
     if (current !== null && current <= at && current >= at - ALARM_SLACK_MS) return;
     await this.ctx.storage.setAlarm(at);
+  }
+
+  /**
+   * The tenant's job, unless it is past `RETENTION_S` (lowered since its deletion was scheduled):
+   * then it is gone to every caller already, and its deletion runs at once rather than at the
+   * alarm set under the longer retention.
+   */
+  private mine(tenant: string): Readonly<JobRow> | undefined {
+    const row = this.ledger.owned(tenant);
+    if (!row?.completed_at || !dueBy(this.retention.dueAt(row.completed_at)) || this.ledger.pendingWebhooks() > 0) return row;
+    this.ctx.waitUntil(this.ctx.storage.setAlarm(Date.now()));
+    return undefined;
   }
 
   private snapshot(row: Parameters<typeof snapshot>[2], opts: { full?: boolean } = {}): Promise<JobSnapshot> {

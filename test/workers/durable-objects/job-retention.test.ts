@@ -79,6 +79,25 @@ describe("retention", () => {
     });
   });
 
+  it("holds an ended job to RETENTION_S as it is now: one past it is gone to its reader and deleted then, not at the alarm a longer retention set", async () => {
+    const id = randomId("run");
+    await indexObject(env, "acme", id).admit("acme", { id, created_at: Date.now(), status: "queued", type: "img2img", track_id: null }, null);
+    const keys = await putJobFiles(id);
+    await jobStub(env, id).create(hangingJobInput(id));
+    expect((await jobStub(env, id).cancel("acme")).ok).toBe(true);
+    // Ended longer ago than the retention now configured, its deletion still set for a day from now.
+    await editJob(id, ["UPDATE job SET completed_at = completed_at - ?", RETENTION_MS + 1000]);
+    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => state.storage.setAlarm(Date.now() + 24 * 3600_000));
+    expect(await jobStub(env, id).get("acme")).toMatchObject({ ok: false, code: "not_found" });
+    expect(await jobStub(env, id).events("acme")).toMatchObject({ ok: false, code: "not_found" });
+    // Its deletion is due now.
+    expect(await runInDurableObject(objectFor(id), (_obj: JobObject, state) => state.storage.getAlarm())).toBeLessThanOrEqual(Date.now());
+    await runDurableObjectAlarm(objectFor(id));
+    for (const key of keys) expect(await env.IMAGES.head(key), key).toBeNull();
+    expect((await indexPage(env, "acme", { limit: 100 })).map((e) => e.row.id)).not.toContain(id);
+    await runInDurableObject(objectFor(id), (_obj: JobObject, state) => expect(tables(state)).toBe(0));
+  });
+
   it("frees the output location a client chose (SD-on-EKS) for other tenants once the job is deleted", async () => {
     const id = randomId("run");
     const location = `out/task-${id}`;

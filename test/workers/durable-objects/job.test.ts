@@ -44,14 +44,15 @@ describe("job state machine", () => {
     await jobStub(env, id).create(hangingJobInput(id));
     const before = await jobStub(env, id).readStream("acme");
     expect(before.ok && before.output).toBe(false);
-    await editJob(id, ["UPDATE job SET status = 'succeeded', completed_at = ?", 1_000]);
+    const ended = Date.now();
+    await editJob(id, ["UPDATE job SET status = 'succeeded', completed_at = ?", ended]);
     expect(await jobStub(env, id).readStream("globex")).toMatchObject({ ok: false, code: "not_found" });
     const reads = async () => Promise.all([1, 2, 3].map(() => jobStub(env, id).readStream("acme")));
     const first = await reads();
     expect(first.filter((r) => r.ok && r.output)).toHaveLength(1);
     expect(first.every((r) => r.ok && r.snapshot.job.status === "succeeded")).toBe(true);
     // Ended again (a retried job's success): its output is new to the stream.
-    await editJob(id, ["UPDATE job SET completed_at = ?", 2_000]);
+    await editJob(id, ["UPDATE job SET completed_at = ?", ended + 1_000]);
     const second = await reads();
     expect(second.filter((r) => r.ok && r.output)).toHaveLength(1);
     expect((await reads()).filter((r) => r.ok && r.output)).toHaveLength(0);
