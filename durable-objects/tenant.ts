@@ -10,6 +10,9 @@ const SWEEP_EVERY_MS = 60_000;
 /** ...and this soon after a full batch, while more rows are due: SWEEP_BATCH rows per this many ms at most. */
 const SWEEP_BUSY_MS = 12_000;
 
+/** Expired files deleted by one alarm at most (one R2 call); more wait for the next, at once. */
+const FILES_PER_ALARM = 100;
+
 /** RunPod's `/health` counts an endpoint's jobs over about this long. */
 const ENDPOINT_JOBS_TTL_MS = 24 * 3600_000;
 
@@ -28,6 +31,7 @@ const SCHEMA = `
   CREATE TABLE IF NOT EXISTS waiting (run_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS endpoint_jobs (run_id TEXT PRIMARY KEY, endpoint TEXT NOT NULL, created_at INTEGER NOT NULL, status TEXT NOT NULL, retried INTEGER NOT NULL DEFAULT 0);
   CREATE INDEX IF NOT EXISTS endpoint_jobs_by_endpoint ON endpoint_jobs (endpoint, created_at);
+  CREATE TABLE IF NOT EXISTS expiring_files (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS claim_refs (run_id TEXT NOT NULL, scope TEXT NOT NULL, key TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (run_id, scope, key));
 `;
 
@@ -210,6 +214,12 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
     await this.alarmBy(expiresAt);
   }
 
+  /** An R2 object of the tenant's that lives until `expiresAt` (a Replicate file upload): the alarm deletes it then. */
+  async expireFileAt(key: string, expiresAt: number): Promise<void> {
+    this.sql.exec("INSERT OR REPLACE INTO expiring_files (key, expires_at) VALUES (?, ?)", key, expiresAt);
+    await this.alarmBy(expiresAt);
+  }
+
   async getResult(id: string): Promise<string | null> {
     if (this.blank) return null;
     return this.sql.exec<{ body: string }>("SELECT body FROM results WHERE id = ? AND expires_at >= ?", id, Date.now()).toArray()[0]?.body ?? null;
@@ -280,13 +290,26 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
         else this.index.checked(id, res.snapshot.job.status, now);
       }),
     );
-    this.sql.exec("DELETE FROM results WHERE expires_at <= ?", Date.now());
-    const nextExpiry = this.sql.exec<{ at: number | null }>("SELECT MIN(expires_at) AS at FROM results").one().at;
+    const nextExpiry = await this.expire();
     const active = this.index.activeCount() > 0;
     const nextSweep = active ? Date.now() + (ids.length >= SWEEP_BATCH ? SWEEP_BUSY_MS : SWEEP_EVERY_MS) : Infinity;
     const next = Math.min(nextSweep, nextExpiry ?? Infinity);
     if (next !== Infinity) await this.ctx.storage.setAlarm(next);
     this.sweepArmed = active;
+  }
+
+  /** Deletes the kept answers and files that expired (files a batch at a time); answers when the next one does. */
+  private async expire(): Promise<number | null> {
+    const now = Date.now();
+    this.sql.exec("DELETE FROM results WHERE expires_at <= ?", now);
+    const files = this.sql.exec<{ key: string }>("SELECT key FROM expiring_files WHERE expires_at <= ? ORDER BY expires_at LIMIT ?", now, FILES_PER_ALARM).toArray().map((f) => f.key);
+    if (files.length) {
+      // R2 first: a failure leaves the rows, and the next alarm tries again.
+      await this.env.IMAGES.delete(files);
+      for (const key of files) this.sql.exec("DELETE FROM expiring_files WHERE key = ?", key);
+    }
+    const next = this.sql.exec<{ at: number | null }>("SELECT MIN(at) AS at FROM (SELECT MIN(expires_at) AS at FROM results UNION ALL SELECT MIN(expires_at) FROM expiring_files)").one().at;
+    return next === null ? null : Math.max(next, files.length === FILES_PER_ALARM ? now : 0);
   }
 
   /** A job that was admitted but never created (its intake failed) leaves the index. */

@@ -48,6 +48,7 @@ export interface TenantRpc {
   setOptions(values: Record<string, unknown>, maxBytes: number): Promise<boolean>;
   putResult(id: string, body: string, ttlMs: number): Promise<void>;
   getResult(id: string): Promise<string | null>;
+  expireFileAt(key: string, expiresAt: number): Promise<void>;
   trackEndpointJob(endpoint: string, runId: string): Promise<void>;
   endpointJobs(endpoint: string, limit: number): Promise<EndpointJob[]>;
   noteEndpointJob(runId: string, status: string, retried?: boolean): Promise<void>;

@@ -8,8 +8,9 @@ import { EaselError, invalid } from "../../errors";
 import { hex, sha256Hex } from "../../lib/crypto";
 import { sniffImage } from "../../lib/image-sniff";
 import { MAX_INIT_IMAGE_BYTES } from "../../jobs/intake";
+import { tenantHome } from "../../tenant-shards";
 
-/** As Replicate keeps an upload: a day. The gateway refuses an expired file and deletes it when it meets it. */
+/** As Replicate keeps an upload: a day. The tenant's object deletes it then; an expired file met before that is refused and deleted. */
 const FILE_TTL_MS = 24 * 3600_000;
 const FILE_ID = /^[0-9a-f]{32}$/;
 
@@ -41,6 +42,8 @@ export async function storeFile(env: Env, tenant: string, file: File, metadata: 
     sha256: await sha256Hex(bytes),
     metadata: JSON.stringify(metadata ?? {}),
   };
+  // Deleted when it expires by the tenant's object, whether or not anyone meets it again.
+  await tenantHome(env, tenant).expireFileAt(fileKey(id), nowMs + FILE_TTL_MS);
   await env.IMAGES.put(fileKey(id), bytes, { httpMetadata: { contentType: meta.content_type }, customMetadata: { ...meta } });
   return { id, size: bytes.byteLength, meta };
 }

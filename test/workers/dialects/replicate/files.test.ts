@@ -1,4 +1,5 @@
 import { env } from "cloudflare:workers";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { fileInput, fileObject, readFile, storeFile } from "../../../../src/dialects/replicate/files";
 import { base64ToBytes } from "../../../../src/lib/base64";
@@ -28,6 +29,14 @@ describe("Replicate files", () => {
     const { id } = await storeFile(env, "acme", png(), {}, Date.now() - 25 * 3600_000);
     expect(await readFile(env, "acme", id)).toBeUndefined();
     expect(await env.IMAGES.head(`replicate-files/${id}`)).toBeNull();
+  });
+
+  it("an expired file is deleted by its tenant's object, with nobody asking for it again", async () => {
+    const { id } = await storeFile(env, "files-expire", png(), {}, Date.now() - 25 * 3600_000);
+    const kept = await storeFile(env, "files-expire", png(), {});
+    expect(await runDurableObjectAlarm(env.TENANT_STATE.get(env.TENANT_STATE.idFromName("files-expire")))).toBe(true);
+    expect(await env.IMAGES.head(`replicate-files/${id}`)).toBeNull();
+    expect(await env.IMAGES.head(`replicate-files/${kept.id}`)).not.toBeNull();
   });
 
   it("an id that is not one of ours reads nothing", async () => {
