@@ -4887,7 +4887,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A prompt's history entry: `{}` until it ends, and for a prompt the tenant does not have (as ComfyUI answers an unknown id) */
+        /** A prompt's history entry: `{}` until it ends; 404 for a prompt the tenant does not have */
         get: {
             parameters: {
                 query?: never;
@@ -4901,6 +4901,15 @@ export interface paths {
             responses: {
                 /** @description `{<prompt_id>: {prompt, outputs, status, meta}}` or `{}` */
                 200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description no such prompt */
+                404: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -5199,7 +5208,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A prompt's history entry: `{}` until it ends, and for a prompt the tenant does not have (as ComfyUI answers an unknown id) */
+        /** A prompt's history entry: `{}` until it ends; 404 for a prompt the tenant does not have */
         get: {
             parameters: {
                 query?: never;
@@ -5213,6 +5222,15 @@ export interface paths {
             responses: {
                 /** @description `{<prompt_id>: {prompt, outputs, status, meta}}` or `{}` */
                 200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description no such prompt */
+                404: {
                     headers: {
                         [name: string]: unknown;
                     };

@@ -7,7 +7,7 @@ import { schedulerObjects } from "../support/objects";
 const calls = async (path: string) => Number(await (await fetch(`${inject("hangingBackendUrl")}/_calls?path=${encodeURIComponent(path)}`)).text());
 
 describe("backend rescans (in the backend's scheduler)", () => {
-  it("count a rescan the backend refused: a failing backend is not asked on every refresh", async () => {
+  it("count a rescan the backend refused: a failing backend is not asked on every refresh", { timeout: 20_000 }, async () => {
     const name = `lists-${randomId("r")}`;
     // An A1111 that answers its refresh with a 404 (`/lists-*` knows no `/broken/...`).
     const [b] = config.backends({ ...env, BACKENDS: JSON.stringify([{ name, kind: "a1111", url: `${inject("hangingBackendUrl")}/${name}/broken` }]) });
