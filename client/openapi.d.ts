@@ -4887,7 +4887,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A prompt's history entry: `{}` until it ends; 404 for a prompt the tenant does not have */
+        /** A prompt's history entry: `{}` until it ends; 404 for a prompt the tenant does not have or took out of the history */
         get: {
             parameters: {
                 query?: never;
@@ -5208,7 +5208,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A prompt's history entry: `{}` until it ends; 404 for a prompt the tenant does not have */
+        /** A prompt's history entry: `{}` until it ends; 404 for a prompt the tenant does not have or took out of the history */
         get: {
             parameters: {
                 query?: never;

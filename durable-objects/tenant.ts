@@ -12,6 +12,8 @@ const SWEEP_BUSY_MS = 12_000;
 
 /** Expired files deleted by one alarm at most (one R2 call); more wait for the next, at once. */
 const FILES_PER_ALARM = 100;
+/** Files whose deletion failed are tried again this much later. */
+const FAILED_DELETE_RETRY_MS = 60_000;
 
 /** RunPod's `/health` counts an endpoint's jobs over about this long. */
 const ENDPOINT_JOBS_TTL_MS = 24 * 3600_000;
@@ -303,13 +305,22 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
     const now = Date.now();
     this.sql.exec("DELETE FROM results WHERE expires_at <= ?", now);
     const files = this.sql.exec<{ key: string }>("SELECT key FROM expiring_files WHERE expires_at <= ? ORDER BY expires_at LIMIT ?", now, FILES_PER_ALARM).toArray().map((f) => f.key);
+    // R2 first: a failure leaves the rows for a later alarm, and never keeps this one from re-arming.
+    let failed = false;
     if (files.length) {
-      // R2 first: a failure leaves the rows, and the next alarm tries again.
-      await this.env.IMAGES.delete(files);
-      for (const key of files) this.sql.exec("DELETE FROM expiring_files WHERE key = ?", key);
+      try {
+        await this.env.IMAGES.delete(files);
+        for (const key of files) this.sql.exec("DELETE FROM expiring_files WHERE key = ?", key);
+      } catch (err) {
+        failed = true;
+        console.error("expired files not deleted; tried again later", err instanceof Error ? err.message : String(err));
+      }
     }
     const next = this.sql.exec<{ at: number | null }>("SELECT MIN(at) AS at FROM (SELECT MIN(expires_at) AS at FROM results UNION ALL SELECT MIN(expires_at) FROM expiring_files)").one().at;
-    return next === null ? null : Math.max(next, files.length === FILES_PER_ALARM ? now : 0);
+    if (next === null) return null;
+    if (failed) return Math.max(next, now + FAILED_DELETE_RETRY_MS);
+    // A full batch: the rest at once.
+    return files.length === FILES_PER_ALARM ? now : next;
   }
 
   /** A job that was admitted but never created (its intake failed) leaves the index. */

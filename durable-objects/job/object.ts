@@ -22,7 +22,6 @@ import { keepCredentials } from "./credentials";
 import { SubscriberFeed } from "./subscriber";
 import { canceledCallRuns } from "./lost-call";
 import { linesOf, parseInput, type JobRow } from "./tables";
-import { dueBy } from "./due";
 import { snapshot } from "./view";
 import type { JobRpc } from "../../src/contracts/rpc";
 import { withDeadline } from "../../src/lib/deadline";
@@ -355,7 +354,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
    */
   private mine(tenant: string): Readonly<JobRow> | undefined {
     const row = this.ledger.owned(tenant);
-    if (!row?.completed_at || !dueBy(this.retention.dueAt(row.completed_at)) || this.ledger.pendingWebhooks() > 0) return row;
+    if (!row?.completed_at || !this.retention.expired(row.completed_at) || this.ledger.pendingWebhooks() > 0) return row;
     this.ctx.waitUntil(this.ctx.storage.setAlarm(Date.now()));
     return undefined;
   }

@@ -18,6 +18,11 @@ export class Retention {
 
   constructor(private readonly room: JobRoom) {}
 
+  /** Whether the ended job `completedAt` is past RETENTION_S, whether or not its deletion has run (or failed). */
+  expired(completedAt: number): boolean {
+    return dueBy(completedAt + config.retentionMs(this.room.env));
+  }
+
   /** When the ended job `completedAt` is next due for deletion. */
   dueAt(completedAt: number): number {
     return Math.max(completedAt + config.retentionMs(this.room.env), this.retryAt);

@@ -135,7 +135,7 @@ for (const base of BASES) {
       method: "get",
       path: `${base}/history/{prompt_id}`,
       tags,
-      summary: "A prompt's history entry: `{}` until it ends; 404 for a prompt the tenant does not have",
+      summary: "A prompt's history entry: `{}` until it ends; 404 for a prompt the tenant does not have or took out of the history",
       middleware: [comfyAuth] as const,
       request: { params: z.object({ prompt_id: z.string() }) },
       responses: { 200: json("`{<prompt_id>: {prompt, outputs, status, meta}}` or `{}`"), 404: json("no such prompt") },
@@ -147,8 +147,9 @@ for (const base of BASES) {
       const snapshot = prompt_id.length > MAX_PROMPT_ID_CHARS ? undefined : await promptSnapshot(c.env, c.var.tenant, prompt_id);
       if (!snapshot) throw new EaselError(404, "not_found", "no such prompt");
       if (!TERMINAL.has(snapshot.job.status)) return c.json({}, 200);
-      // A prompt taken out of the history (POST /history) keeps its job, but no entry.
-      if (!PROMPT_ID.test(prompt_id) && !(await tracker(c.env, c.var.tenant).lookup(prompt_id))) return c.json({}, 200);
+      // A prompt taken out of the history (POST /history) keeps its job (at /v1), but is no prompt
+      // of the history any more: a 404, as for a client's own prompt_id, whose mapping went with it.
+      if (!PROMPT_ID.test(prompt_id) && !(await tracker(c.env, c.var.tenant).lookup(prompt_id))) throw new EaselError(404, "not_found", "no such prompt");
       return c.json({ [prompt_id]: historyEntry(snapshot) }, 200);
     },
   );

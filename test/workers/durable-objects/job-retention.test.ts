@@ -98,6 +98,22 @@ describe("retention", () => {
     await runInDurableObject(objectFor(id), (_obj: JobObject, state) => expect(tables(state)).toBe(0));
   });
 
+  it("keeps a job past RETENTION_S gone to its readers while its deletion fails and waits to be tried again", async () => {
+    const id = randomId("run");
+    await jobStub(env, id).create(hangingJobInput(id));
+    expect((await jobStub(env, id).cancel("acme")).ok).toBe(true);
+    await editJob(id, ["UPDATE job SET completed_at = completed_at - ?", RETENTION_MS + 1000]);
+    // R2 cannot be reached from the job's object: its deletion fails and is tried again a minute later.
+    await runInDurableObject(objectFor(id), (o: JobObject) => {
+      const room = Reflect.get(o, "room") as { env: Env };
+      const failing = (): Promise<never> => Promise.reject(new Error("R2 down"));
+      room.env = { ...room.env, IMAGES: new Proxy(room.env.IMAGES, { get: (target, p) => (p === "delete" || p === "list" ? failing : Reflect.get(target, p)) }) };
+    });
+    await runDurableObjectAlarm(objectFor(id));
+    expect(await runInDurableObject(objectFor(id), (_obj: JobObject, state) => tables(state))).toBeGreaterThan(0);
+    expect(await jobStub(env, id).get("acme")).toMatchObject({ ok: false, code: "not_found" });
+  });
+
   it("frees the output location a client chose (SD-on-EKS) for other tenants once the job is deleted", async () => {
     const id = randomId("run");
     const location = `out/task-${id}`;

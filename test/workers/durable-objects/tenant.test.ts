@@ -86,6 +86,21 @@ describe("tenant object", () => {
     expect(await t.getResult("sync-a")).toBeNull();
   });
 
+  it("keeps its alarm when R2 fails to delete expired files: they are tried again, and the index is still swept", async () => {
+    const t = tenant("files-r2-down");
+    await t.admit("t", { id: "run_swept", created_at: Date.now(), status: "queued", type: "txt2img", track_id: null }, null);
+    await t.expireFileAt("replicate-files/r2-down", Date.now() - 1);
+    await runInDurableObject(t, (o: TenantObject) => {
+      const bindings = Reflect.get(o, "env") as object;
+      Reflect.set(o, "env", { ...bindings, IMAGES: { delete: () => Promise.reject(new Error("R2 down")) } });
+    });
+    expect(await runDurableObjectAlarm(t)).toBe(true);
+    const left = await runInDurableObject(t, async (_o: TenantObject, state) => ({ alarm: await state.storage.getAlarm(), files: state.storage.sql.exec("SELECT key FROM expiring_files").toArray().length }));
+    expect(left.files).toBe(1);
+    expect(left.alarm).not.toBeNull();
+    expect(left.alarm ?? 0).toBeLessThanOrEqual(Date.now() + 60_000);
+  });
+
   it("keeps the options a tenant set", async () => {
     const t = tenant("opts");
     await t.setOptions({ sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors" }, 1024);
