@@ -30,7 +30,7 @@ const byNode = (images: StoredImage[]): StoredImage[] =>
  * request can bring about on any backend (running out of memory on its size, being interrupted),
  * must not let one tenant open a shared backend's circuit for everyone.
  */
-const countsAgainstBackend = (f: BackendFailure): boolean => f.retryable && f.code !== "out_of_memory" && f.code !== "interrupted" && f.code !== "invalid_request";
+const countsAgainstBackend = (f: BackendFailure): boolean => f.retryable && !["out_of_memory", "interrupted", "invalid_request", "request_too_large"].includes(f.code);
 
 /**
  * Kinds whose cancel stops a pending attempt's work there (RunPod cancels the job; ComfyUI takes the

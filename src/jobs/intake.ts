@@ -1,6 +1,6 @@
 import { IDEMPOTENCY_TTL_MS } from "../contracts/tenant";
 import { fittingBackends } from "../backends/models";
-import { badConfig, config, type JobType } from "../config";
+import { badConfig, config, type BackendConfig, type JobType } from "../config";
 import type { Env } from "../env";
 import { EaselError, invalid } from "../errors";
 import { canonicalJson, sha256Hex } from "../lib/crypto";
@@ -18,6 +18,7 @@ import { admitJob, checkRate } from "./limits";
 import { requireKnownModel } from "./models";
 import type { JobSnapshot } from "./results";
 import { mintRunId } from "./run-id";
+import { backendsTaking, requestBytes } from "./request-size";
 import { sizeFromImage, type SizeFromImage } from "./init-image-size";
 import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type BackendCredentials, type Dialect, type GenerationSpec, type Workflow } from "./spec";
 import { checkImageNames, checkLoadedFiles, checkedWorkflow, readInputImages, type InputImage } from "./workflow-inputs";
@@ -140,6 +141,8 @@ interface CheckedJob {
   size: { width: number; height: number };
   workflow: { graph: Workflow; backends: string[] | undefined } | undefined;
   inputImages: InputImage[];
+  /** The backends that may run it, when not every one that fits: a workflow's checkpoints, or its request's size, narrowed them. */
+  backends: string[] | undefined;
 }
 type CheckedRun = CheckedJob & { runId: string };
 type Made = { snapshot: JobSnapshot; created: boolean };
@@ -214,6 +217,7 @@ async function checkJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Prom
   const backends = config.backends(env);
   if (req.backend && !backends.some((b) => b.name === req.backend)) throw invalid(fields.backend, `unknown backend "${req.backend}"`);
   let workflow: { graph: Workflow; backends: string[] | undefined } | undefined;
+  let candidates: BackendConfig[];
   if (req.type === "workflow") {
     if (req.workflow === undefined) throw invalid(fields.workflow, "required when type is workflow");
     const graph = checkedWorkflow(req.workflow, fields.workflow);
@@ -223,9 +227,10 @@ async function checkJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Prom
     // Kept only when the graph's checkpoints narrowed the choice: the runner fails over among these.
     const all = backends.filter((b) => b.types.includes("workflow") && (!req.backend || b.name === req.backend));
     workflow = { graph, backends: fits.length < all.length ? fits.map((b) => b.name) : undefined };
+    candidates = fits;
   } else if (req.workflow !== undefined || req.images !== undefined) {
     throw invalid(req.workflow !== undefined ? fields.workflow : fields.images, "only for type workflow");
-  } else if (!fittingBackends(backends, { ...req, pinOverridesModels: req.pin_overrides_models }).length) {
+  } else if (!(candidates = fittingBackends(backends, { ...req, pinOverridesModels: req.pin_overrides_models })).length) {
     // Only ComfyUI backends would serve it, and ComfyUI has no sampler like the one asked for.
     if (fittingBackends(backends, { ...req, sampler: undefined, pinOverridesModels: req.pin_overrides_models }).length) {
       throw invalid(fields.sampler, `"${req.sampler}" has no ComfyUI equivalent, and only ComfyUI backends serve this job`);
@@ -262,7 +267,10 @@ async function checkJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Prom
     if (req.type === "img2img" && req.size_from_image) size = sizeFromImage(sniffed, req.size_from_image);
   }
   const inputImages = req.images ? await readInputImages(req.images, { field: fields.images, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES }) : [];
-  return { req, webhook, image, size, workflow, inputImages };
+  // Its images travel in the backend's request: only backends that take one that large run it.
+  const bytes = () => requestBytes([image?.byteLength ?? 0, ...inputImages.map((i) => i.bytes.byteLength)], () => JSON.stringify(workflow?.graph ?? null).length + JSON.stringify(req.a1111_extra ?? null).length);
+  const taking = backendsTaking(candidates, bytes, image ? fields.init_image : inputImages.length ? fields.images : workflow ? fields.workflow : fields.backend);
+  return { req, webhook, image, size, workflow, inputImages, backends: taking ?? workflow?.backends };
 }
 
 /**
@@ -346,7 +354,7 @@ async function createJob(env: Env, opts: IntakeOptions, made: CheckedRun & { cre
     tenant: opts.tenant,
     spec: passThrough.spec,
     backend: req.backend,
-    backends: workflow?.backends,
+    backends: made.backends,
     pin_overrides_models: req.pin_overrides_models === true,
     timeout_s: req.timeout_s ?? DEFAULT_TIMEOUT_S,
     run_timeout_s: req.run_timeout_s,

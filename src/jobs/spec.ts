@@ -50,7 +50,7 @@ export const CreateJobSchema = z.object({
   tenant: z.string(),
   spec: GenerationSpecSchema,
   backend: z.string().optional(),
-  /** The backends intake found to have what the job loads (a workflow's checkpoints); unset: every backend that fits. */
+  /** The backends intake found to have what the job loads (a workflow's checkpoints) and to take its request's size; unset: every backend that fits. */
   backends: z.array(z.string()).optional(),
   /** The pin comes from `ENDPOINTS`: the backend runs the job whatever its `models` list says. */
   pin_overrides_models: z.boolean().default(false),

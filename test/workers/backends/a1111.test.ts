@@ -78,6 +78,8 @@ describe("A1111 adapter translation", () => {
     expect(statusFailure(422, "{}")).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: false } });
     expect(statusFailure(400, "{}")).toMatchObject({ kind: "failed", failure: { retryable: false } });
     for (const status of [401, 403, 404, 429, 500, 502, 503]) expect(statusFailure(status, "")).toMatchObject({ kind: "failed", failure: { retryable: true } });
+    // Too large for this backend (RunPod's /run takes 10 MB): another may take it, and it says nothing of this one's health.
+    expect(statusFailure(413, "")).toMatchObject({ kind: "failed", failure: { code: "request_too_large", retryable: true } });
   });
 });
 

@@ -62,3 +62,35 @@ describe("intake's img2img size from the init image (ModelsLab, Cerebrium)", () 
     expect(await sizeOf({ init_image: image })).toEqual({ width: 512, height: 512 });
   });
 });
+
+describe("intake's routing by the request's size", () => {
+  /** A valid 1x1 PNG carrying `bytes` more in a text chunk: its base64 makes a request that large. */
+  const largePng = (bytes: number) => {
+    const small = Uint8Array.from(atob(PNG_B64), (c) => c.charCodeAt(0));
+    const chunk = new Uint8Array(12 + bytes);
+    new DataView(chunk.buffer).setUint32(0, bytes);
+    chunk.set([116, 69, 88, 116], 4);
+    const out = new Uint8Array(small.length + chunk.length);
+    out.set(small.subarray(0, 33));
+    out.set(chunk, 33);
+    out.set(small.subarray(33), 33 + chunk.length);
+    return out;
+  };
+  // A RunPod endpoint takes 10 MB in one /run; an A1111 has no such limit.
+  const withRunPod = { ...env, BACKENDS: JSON.stringify([{ name: "rp", kind: "runpod", url: "http://127.0.0.1:9/v2/ep" }, { name: "local", kind: "a1111", url: "http://127.0.0.1:9" }]) };
+  const v1 = { tenant: "acme", dialect: "v1", publicBaseUrl: "http://gateway.test" } as const;
+
+  it("runs a job whose images make a request over RunPod's 10 MB only on the backends that take it", async () => {
+    const { snapshot } = await submitJob(withRunPod, { type: "img2img", prompt: "x", init_image: largePng(8_000_000) }, v1);
+    created.push(snapshot.job.id);
+    expect(snapshot.input.backends).toEqual(["local"]);
+    const small = await submitJob(withRunPod, { type: "img2img", prompt: "x", init_image: PNG_B64 }, v1);
+    created.push(small.snapshot.job.id);
+    expect(small.snapshot.input.backends).toBeUndefined();
+  });
+
+  it("refuses it with a 422 naming the image when only RunPod could run it", async () => {
+    const refused = submitJob(withRunPod, { type: "img2img", prompt: "x", init_image: largePng(8_000_000), backend: "rp" }, { ...v1, fields: { init_image: "input.init_images.0" } });
+    await expect(refused).rejects.toMatchObject({ status: 422, details: [{ path: "input.init_images.0" }] });
+  });
+});
