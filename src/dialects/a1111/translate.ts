@@ -25,7 +25,8 @@ export const A1111RequestSchema = z
     sampler_name: z.string().nullish(),
     sampler_index: z.string().nullish(),
     denoising_strength: pyFloat().optional(),
-    init_images: z.array(z.string()).nullish(),
+    // A job runs one source image: a second one would be dropped without a word (A1111 spreads several over the batch).
+    init_images: z.array(z.string()).max(1, "one init image per request").nullish(),
     include_init_images: pyBool().optional(),
     send_images: pyBool().optional(),
     override_settings: z.record(z.string(), z.unknown()).nullish(),
