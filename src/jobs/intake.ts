@@ -18,7 +18,7 @@ import { admitJob, checkRate } from "./limits";
 import { requireKnownModel } from "./models";
 import type { JobSnapshot } from "./results";
 import { mintRunId } from "./run-id";
-import { backendsTaking, requestBytes } from "./request-size";
+import { backendsTaking, base64Length, requestBytes } from "./request-size";
 import { sizeFromImage, type SizeFromImage } from "./init-image-size";
 import { DEFAULTS, DEFAULT_WEBHOOK_EVENTS, type BackendCredentials, type Dialect, type GenerationSpec, type Workflow } from "./spec";
 import { checkImageNames, checkLoadedFiles, checkedWorkflow, readInputImages, type InputImage } from "./workflow-inputs";
@@ -74,7 +74,10 @@ export interface IntakeOptions {
   publicBaseUrl: string;
   dialectData?: Record<string, unknown>;
   /** How this dialect names the fields that errors point at (canonical name → the dialect's). */
-  fields?: Partial<Record<"init_image" | "webhook" | "model" | "backend" | "sampler" | "workflow" | "images" | keyof z.infer<typeof GenerationLimitsSchema>, string>>;
+  fields?: Partial<Record<"init_image" | "webhook" | "model" | "backend" | "sampler" | "workflow" | "images" | keyof z.infer<typeof GenerationLimitsSchema>, string>> & {
+    /** Where the request's pass-through fields (`a1111_extra`) sit in the dialect's body, as a path prefix (`input.` for RunPod). */
+    pass_through?: string;
+  };
   /** Reuse a job for the same key and body (the `Idempotency-Key` header); `body` is compared as JSON. */
   idempotency?: { key: string; body: unknown };
   /** A run id chosen beforehand (dialects that must name the job before it exists). */
@@ -268,9 +271,21 @@ async function checkJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Prom
   }
   const inputImages = req.images ? await readInputImages(req.images, { field: fields.images, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES }) : [];
   // Its images travel in the backend's request: only backends that take one that large run it.
-  const bytes = () => requestBytes([image?.byteLength ?? 0, ...inputImages.map((i) => i.bytes.byteLength)], () => JSON.stringify(workflow?.graph ?? null).length + JSON.stringify(req.a1111_extra ?? null).length);
-  const taking = backendsTaking(candidates, bytes, image ? fields.init_image : inputImages.length ? fields.images : workflow ? fields.workflow : fields.backend);
+  const images = [image?.byteLength ?? 0, ...inputImages.map((i) => i.bytes.byteLength)];
+  const json = (v: unknown) => JSON.stringify(v ?? null).length;
+  const bytes = () => requestBytes(images, () => json(req.prompt) + json(req.negative_prompt) + json(workflow?.graph) + json(req.a1111_extra));
+  const taking = backendsTaking(candidates, bytes, () => largestPart(req, images, workflow?.graph, fields));
   return { req, webhook, image, size, workflow, inputImages, backends: taking ?? workflow?.backends };
+}
+
+/** The field a request too large for its backends is named by: its largest part (an image, a pass-through field, the graph). */
+function largestPart(req: IntakeRequest, images: number[], graph: Workflow | undefined, fields: Record<string, string | undefined>): string {
+  const parts: [string, number][] = [
+    [(req.type === "workflow" ? fields.images : fields.init_image) ?? "init_image", base64Length(images.reduce((a, b) => a + b, 0))],
+    [fields.workflow ?? "workflow", graph ? JSON.stringify(graph).length : 0],
+    ...Object.entries(req.a1111_extra ?? {}).map(([key, value]): [string, number] => [`${fields.pass_through ?? ""}${key}`, JSON.stringify(value ?? null).length]),
+  ];
+  return parts.reduce((a, b) => (b[1] > a[1] ? b : a))[0];
 }
 
 /**

@@ -9,31 +9,31 @@ import { invalid } from "../errors";
 
 const MAX_REQUEST_BYTES: Partial<Record<BackendKind, number>> = { runpod: 10_000_000, "runpod-comfyui": 10_000_000 };
 
-/** Kept in a request for what is neither an image nor a client's pass-through field: the prompt, the parameters, the JSON around them. */
-const OVERHEAD_BYTES = 64 * 1024;
+/** Kept in a request for the parameters and the JSON around them (the prompts and pass-through fields are counted). */
+const ENVELOPE_BYTES = 4 * 1024;
 
-const base64Length = (bytes: number): number => Math.ceil(bytes / 3) * 4;
+export const base64Length = (bytes: number): number => Math.ceil(bytes / 3) * 4;
 
-/** The job's request body, at most: its images as base64, and the JSON it carries besides (a graph, pass-through fields). */
+/** The job's request body, about: its images as base64, and the JSON it carries besides (prompts, a graph, pass-through fields). */
 export function requestBytes(images: number[], json: () => number): number {
-  return images.reduce((sum, n) => sum + base64Length(n), OVERHEAD_BYTES) + json();
+  return images.reduce((sum, n) => sum + base64Length(n), ENVELOPE_BYTES) + json();
 }
 
 const takes = (b: BackendConfig, bytes: () => number): boolean => MAX_REQUEST_BYTES[b.kind] === undefined || bytes() <= (MAX_REQUEST_BYTES[b.kind] ?? 0);
 
 /**
  * The names of the backends among `fitting` that can take the job's request, when that leaves some
- * out (undefined: all can). None can: a 422 naming `field`. `bytes` is counted only when a
- * backend with a limit is among them.
+ * out (undefined: all can). None can: a 422 naming `field()`, the request's largest part. `bytes` is
+ * counted only when a backend with a limit is among them.
  */
-export function backendsTaking(fitting: BackendConfig[], bytes: () => number, field: string): string[] | undefined {
+export function backendsTaking(fitting: BackendConfig[], bytes: () => number, field: () => string): string[] | undefined {
   if (fitting.every((b) => MAX_REQUEST_BYTES[b.kind] === undefined)) return undefined;
   let counted: number | undefined;
   const size = () => (counted ??= bytes());
   const taking = fitting.filter((b) => takes(b, size));
   if (!taking.length) {
     const limit = Math.min(...fitting.map((b) => MAX_REQUEST_BYTES[b.kind] ?? Infinity));
-    throw invalid(field, `the request would be ${size()} bytes with its images as base64, over the ${limit} bytes the backends that can run it take in one request`);
+    throw invalid(field(), `the request would be about ${size()} bytes with its images as base64, over the ${limit} bytes the backends that can run it take in one request`);
   }
   return taking.length < fitting.length ? taking.map((b) => b.name) : undefined;
 }

@@ -1,6 +1,6 @@
 /** AUTOMATIC1111's web API payloads to and from the canonical job (seeds 003 and 001). */
 import { z } from "@hono/zod-openapi";
-import type { EaselError } from "../../errors";
+import { invalid, type EaselError } from "../../errors";
 import type { IntakeOptions, IntakeRequest } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
 import type { GenerationSpec } from "../../jobs/spec";
@@ -25,8 +25,7 @@ export const A1111RequestSchema = z
     sampler_name: z.string().nullish(),
     sampler_index: z.string().nullish(),
     denoising_strength: pyFloat().optional(),
-    // A job runs one source image: a second one would be dropped without a word (A1111 spreads several over the batch).
-    init_images: z.array(z.string()).max(1, "one init image per request").nullish(),
+    init_images: z.array(z.string()).nullish(),
     include_init_images: pyBool().optional(),
     send_images: pyBool().optional(),
     override_settings: z.record(z.string(), z.unknown()).nullish(),
@@ -52,6 +51,7 @@ export const a1111Fields = (under = "") =>
     guidance_scale: `${under}cfg_scale`,
     samples: `${under}batch_size`,
     model: `${under}override_settings.sd_model_checkpoint`,
+    pass_through: under,
   }) satisfies IntakeOptions["fields"];
 
 /** Fields the canonical job models; every other field goes to the backend untouched. */
@@ -70,7 +70,10 @@ export function requestedModel(body: A1111Request, tenantDefault: unknown, under
   return { model: override ?? named(tenantDefault), field: `${under}override_settings.sd_model_checkpoint` };
 }
 
-export function fromA1111(type: "txt2img" | "img2img", body: A1111Request, model: string | undefined): IntakeRequest {
+export function fromA1111(type: "txt2img" | "img2img", body: A1111Request, model: string | undefined, under = ""): IntakeRequest {
+  // A job runs one source image: a second would be dropped without a word (A1111 spreads several
+  // over the batch). A txt2img ignores the field, as A1111's does.
+  if (type === "img2img" && (body.init_images?.length ?? 0) > 1) throw invalid(`${under}init_images`, "one init image per request");
   return {
     type,
     prompt: body.prompt ?? "",

@@ -6,7 +6,7 @@
 import { z } from "@hono/zod-openapi";
 import { config } from "../../config";
 import type { Env } from "../../env";
-import { EaselError } from "../../errors";
+import { EaselError, invalid } from "../../errors";
 import type { IntakeOptions, IntakeRequest } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
 import type { StoredJobInput } from "../../jobs/spec";
@@ -175,6 +175,8 @@ export function toIntake(task: EksTask, content: unknown, model: string | undefi
   const fromInit = body.init_images?.[0] ?? undefined;
   // SD-on-EKS's queue agent puts `image_link` in the place of `init_images` when both are there.
   const init = type === "img2img" ? (link ?? fromInit) : undefined;
+  // One source image per job (see fromA1111), unless the link takes the list's place.
+  if (type === "img2img" && link === undefined && (body.init_images?.length ?? 0) > 1) throw invalid(`${under}init_images`, "one init image per request");
   const fields = { ...a1111Fields(under), init_image: link !== undefined ? `${under}alwayson_scripts.image_link` : `${under}init_images.0` };
   return {
     req: { ...fromA1111(type, { ...cleaned, init_images: undefined }, model), init_image: init, webhook },

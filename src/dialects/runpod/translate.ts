@@ -60,7 +60,7 @@ export function policyLimits(policy: RunPodRequest["policy"]): { timeout_s: numb
 
 export function fromRunPod(input: GenerationInput, webhook: string | null | undefined, model: string | undefined): IntakeRequest {
   const { api_name, ...payload } = input;
-  return { ...fromA1111(api_name, payload, model), webhook: webhook ?? undefined };
+  return { ...fromA1111(api_name, payload, model, "input."), webhook: webhook ?? undefined };
 }
 
 /** `api_name: "extra-single-image"`: the worker's upscaler, a canonical upscale job. */

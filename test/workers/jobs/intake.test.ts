@@ -89,8 +89,20 @@ describe("intake's routing by the request's size", () => {
     expect(small.snapshot.input.backends).toBeUndefined();
   });
 
-  it("refuses it with a 422 naming the image when only RunPod could run it", async () => {
-    const refused = submitJob(withRunPod, { type: "img2img", prompt: "x", init_image: largePng(8_000_000), backend: "rp" }, { ...v1, fields: { init_image: "input.init_images.0" } });
+  it("refuses it with a 422 naming its largest part when only RunPod could run it: the image, or a pass-through field", async () => {
+    const runpod = { ...v1, fields: { init_image: "input.init_images.0", pass_through: "input." } };
+    const refused = submitJob(withRunPod, { type: "img2img", prompt: "x", init_image: largePng(8_000_000), backend: "rp" }, runpod);
     await expect(refused).rejects.toMatchObject({ status: 422, details: [{ path: "input.init_images.0" }] });
+    // A small init image, and a ControlNet image in the pass-through fields that makes the request too large.
+    const controlnet = { alwayson_scripts: { controlnet: { args: [{ image: "A".repeat(10_500_000) }] } } };
+    const passThrough = submitJob(withRunPod, { type: "img2img", prompt: "x", init_image: PNG_B64, backend: "rp", a1111_extra: controlnet }, runpod);
+    await expect(passThrough).rejects.toMatchObject({ status: 422, details: [{ path: "input.alwayson_scripts" }] });
+  });
+
+  it("takes a request just under RunPod's 10 MB there", async () => {
+    // 7,490,000 bytes are 9,986,668 of base64: the request is under 10 MB with its parameters.
+    const { snapshot } = await submitJob(withRunPod, { type: "img2img", prompt: "x", init_image: largePng(7_490_000), backend: "rp" }, v1);
+    created.push(snapshot.job.id);
+    expect(snapshot.input.backends).toBeUndefined();
   });
 });
