@@ -44,6 +44,7 @@ export const bodyLimit = (maxSize: number) =>
       await drain(reader);
       throw tooLarge(maxSize);
     }
-    c.req.raw = new Request(req, { body });
+    // A GET or HEAD may not carry a body (a Request with one cannot be made): what it sent is read, within bounds, and dropped.
+    if (req.method !== "GET" && req.method !== "HEAD") c.req.raw = new Request(req, { body });
     return next();
   });

@@ -19,7 +19,7 @@ export const webhooks = createApp();
 // Only its own route: `/v1/webhooks/default/secret` is the Replicate dialect's, with its own auth.
 webhooks.use("/v1/webhooks/test", tenantAuth());
 // Every field is optional: a bare POST (no body at all) means "send it to my default_webhook".
-webhooks.use("/v1/webhooks/test", async (c, next) => {
+webhooks.on("POST", "/v1/webhooks/test", async (c, next) => {
   // Read through Hono's cache (the JSON depth check read the body already); the empty body's cached text goes with it.
   if (!(await c.req.text()).trim()) {
     c.req.raw = new Request(c.req.raw.url, { method: c.req.method, headers: c.req.raw.headers, body: "{}" });

@@ -3,6 +3,7 @@
  * request gets a 4xx JSON error with a code (never a 5xx, never HTML), naming the field.
  */
 import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -184,6 +185,30 @@ describe("bad requests", () => {
       expect(next.status).toBe(202);
       await next.arrayBuffer();
     }
+  });
+
+  it("answers a GET that carries a body sent without a length as it answers one without (never a 500)", async () => {
+    const { hostname, port } = new URL(gw.url);
+    const rawGet = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), hostname, () =>
+          socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer sk_acme\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n`),
+        );
+        let answer = "";
+        socket.setTimeout(10_000, () => socket.destroy(new Error("no answer")));
+        // The status line is the answer; the connection is let go once it came.
+        socket.on("data", (d: Buffer) => {
+          answer += d.toString();
+          if (!answer.includes("\r\n")) return;
+          resolve(answer.split("\r\n")[0] ?? "");
+          socket.destroy();
+        });
+        socket.on("error", reject);
+      });
+    expect(await rawGet("/healthz")).toBe("HTTP/1.1 200 OK");
+    expect(await rawGet("/v1/jobs")).toBe("HTTP/1.1 200 OK");
+    // The webhook test is a POST: another method is a route that does not exist.
+    for (const method of ["GET", "HEAD"]) expect((await fetch(`${gw.url}/v1/webhooks/test`, { method, headers: { authorization: "Bearer sk_acme" } })).status, method).toBe(404);
   });
 
   it("answers unknown routes and unknown jobs with JSON 404s", async () => {
