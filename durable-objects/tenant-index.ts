@@ -39,6 +39,10 @@ export class JobIndexTable {
     this.sql().exec(`INSERT OR IGNORE INTO jobs (${COLUMNS}) VALUES (?, ?, ?, ?, ?)`, row.id, row.created_at, row.status, row.type, row.track_id);
   }
 
+  has(id: string): boolean {
+    return this.sql().exec("SELECT 1 FROM jobs WHERE id = ?", id).toArray().length > 0;
+  }
+
   activeCount(): number {
     return this.sql().exec<{ n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running')").one().n;
   }

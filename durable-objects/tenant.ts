@@ -248,7 +248,9 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
    * jobs of one request (several rows) get their places together or none.
    */
   async admit(tenant: string, rows: IndexRow | IndexRow[], maxActive: number | null): Promise<AdmitResult> {
-    const all = [rows].flat();
+    // A row already here was admitted: the same job entered again (an Idempotency-Key's repeat racing
+    // its first request) takes no second place.
+    const all = [rows].flat().filter((row) => !this.index.has(row.id));
     if (maxActive !== null) {
       const active = this.index.activeCount();
       if (active + all.length > maxActive) return { ok: false, active, verify: this.index.rowsToVerify() };

@@ -121,6 +121,11 @@ describe("tenant job index", () => {
     await t.setStatus(row("run_a", 1, { status: "succeeded" }));
     expect(await t.admit("t", row("run_c", 3), 2)).toEqual({ ok: true });
     expect(await t.admit("t", row("run_d", 4), null)).toEqual({ ok: true });
+    // The same job entered again (an Idempotency-Key's repeat racing its first request) takes no second place.
+    const full = tenant("admit-again");
+    expect(await full.admit("t", row("run_once", 1), 1)).toEqual({ ok: true });
+    expect(await full.admit("t", row("run_once", 1), 1)).toEqual({ ok: true });
+    expect(await full.admit("t", row("run_other", 2), 1)).toMatchObject({ ok: false, active: 1 });
   });
 
   it("never moves a status backwards: a late 'running' does not undo 'succeeded'", async () => {
