@@ -295,7 +295,7 @@ export class AttemptRunner {
     await this.slots.releaseAll(memory.lines(linesOf(ledger.mustRow())).filter((l) => l !== backend.name));
     const n = ledger.nextAttemptNumber();
     const token = await callbackToken(env, row.id, n);
-    const start = row.status === "queued" ? await prepareStart(this.room, now) : undefined;
+    const start = row.status === "queued" ? await prepareStart(this.room, now, backend.name) : undefined;
     // A cancel may have landed before this, or while the above was computed.
     const status = ledger.mustRow().status;
     if (TERMINAL.has(status) || status !== row.status) {

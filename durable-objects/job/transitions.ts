@@ -26,12 +26,13 @@ async function webhookFor(room: JobRoom, row: JobRow, type: WebhookEventType, no
 }
 
 /**
- * queued → running: renders the `job.started` body, then answers the writes that start the job
- * (its row, event and outbox row), for the caller's transaction.
+ * queued → running on `backend`: renders the `job.started` body (the job as a read sees it once its
+ * first attempt began there), then answers the writes that start the job (its row, event and
+ * outbox row), for the caller's transaction.
  */
-export async function prepareStart(room: JobRoom, now: number): Promise<() => void> {
+export async function prepareStart(room: JobRoom, now: number, backend: string): Promise<() => void> {
   const row = room.ledger.mustRow();
-  const webhook = await webhookFor(room, { ...row, status: "running", started_at: now }, "job.started", now);
+  const webhook = await webhookFor(room, { ...row, status: "running", started_at: now, backend }, "job.started", now);
   return () => room.ledger.start(now, webhook);
 }
 

@@ -137,6 +137,10 @@ describe("webhook delivery", () => {
     const id = await submit({ webhook: `${receiver.url}/both`, webhook_events: ["job.started", "job.succeeded"] });
     await until(() => (forJob(id).length >= 2 ? true : undefined), 30_000, "two events");
     expect(forJob(id).map((d) => body(d).type)).toEqual(["job.started", "job.succeeded"]);
+    // Its data is the job as a read shows it running: on the backend its attempt began on.
+    const [started, ended] = forJob(id).map((d) => body(d).data);
+    expect(started).toMatchObject({ status: "running", backend: ended?.backend });
+    expect(started?.backend).toEqual(expect.any(String));
   });
 
   it("redelivers the terminal event with the same webhook-id and a fresh signature", async () => {
