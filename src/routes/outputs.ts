@@ -33,10 +33,42 @@ outputs.openapi(
     if (!key || expires === undefined || sig === undefined || !(await verifyOutputLink(secrets, key, expires, sig))) {
       throw new EaselError(403, "invalid_signature", "the link is invalid or has expired");
     }
-    const obj = await c.env.IMAGES.get(key);
-    if (!obj) throw new EaselError(404, "not_found", "image not found");
-    return new Response(obj.body, {
-      headers: { "content-type": obj.httpMetadata?.contentType ?? "image/png", "cache-control": "private, max-age=3600", etag: obj.httpEtag },
-    });
+    return download(c.env.IMAGES, key, c.req.raw.headers);
   },
 );
+
+/**
+ * The object as a file server answers it: its length, a `Range` as a 206 (R2 reads only that
+ * part), a matching `If-None-Match` as a 304, a failed `If-Match` as a 412.
+ */
+async function download(bucket: R2Bucket, key: string, request: Headers): Promise<Response> {
+  const head = await bucket.head(key);
+  if (!head) throw new EaselError(404, "not_found", "image not found");
+  const headers = new Headers({ "content-type": head.httpMetadata?.contentType ?? "image/png", "cache-control": "private, max-age=3600", etag: head.httpEtag, "accept-ranges": "bytes" });
+  const range = request.has("range") ? parseRange(request.get("range") ?? "", head.size) : undefined;
+  if (range === null) return new Response(null, { status: 416, headers: { ...Object.fromEntries(headers), "content-range": `bytes */${head.size}` } });
+  const obj = await bucket.get(key, { onlyIf: request, ...(range ? { range } : {}) });
+  if (!obj) throw new EaselError(404, "not_found", "image not found");
+  if (!("body" in obj)) return new Response(null, { status: request.has("if-none-match") || request.has("if-modified-since") ? 304 : 412, headers });
+  if (!range) {
+    headers.set("content-length", String(obj.size));
+    return new Response(obj.body, { headers });
+  }
+  headers.set("content-length", String(range.length));
+  headers.set("content-range", `bytes ${range.offset}-${range.offset + range.length - 1}/${obj.size}`);
+  return new Response(obj.body, { status: 206, headers });
+}
+
+/** One `bytes=` range of a `size`-byte file; undefined for a header this does not serve (the whole file goes), null when it asks past the end. */
+function parseRange(header: string, size: number): { offset: number; length: number } | undefined | null {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  if (m[1] === "") {
+    const suffix = Math.min(Number(m[2]), size);
+    return suffix > 0 ? { offset: size - suffix, length: suffix } : null;
+  }
+  const start = Number(m[1]);
+  const end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size || end < start) return null;
+  return { offset: start, length: end - start + 1 };
+}
