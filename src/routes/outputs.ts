@@ -38,18 +38,31 @@ outputs.openapi(
 );
 
 /**
- * The object as a file server answers it: its length, a `Range` as a 206 (R2 reads only that
- * part), a matching `If-None-Match` as a 304, a failed `If-Match` as a 412.
+ * The object as a file server answers it (RFC 9110 §13.2.2): its length; a failed `If-Match` or
+ * `If-Unmodified-Since` as a 412; a matching `If-None-Match` (or an unchanged `If-Modified-Since`)
+ * as a 304; then a `Range` as a 206 (R2 reads only that part), unless an `If-Range` names another
+ * version. Preconditions are read here, leniently: one that does not parse is ignored, never a 500.
  */
 async function download(bucket: R2Bucket, key: string, request: Headers): Promise<Response> {
   const head = await bucket.head(key);
   if (!head) throw new EaselError(404, "not_found", "image not found");
-  const headers = new Headers({ "content-type": head.httpMetadata?.contentType ?? "image/png", "cache-control": "private, max-age=3600", etag: head.httpEtag, "accept-ranges": "bytes" });
-  const range = request.has("range") ? parseRange(request.get("range") ?? "", head.size) : undefined;
-  if (range === null) return new Response(null, { status: 416, headers: { ...Object.fromEntries(headers), "content-range": `bytes */${head.size}` } });
-  const obj = await bucket.get(key, { onlyIf: request, ...(range ? { range } : {}) });
+  const etag = head.httpEtag;
+  const headers = new Headers({ "content-type": head.httpMetadata?.contentType ?? "image/png", "cache-control": "private, max-age=3600", etag, "accept-ranges": "bytes" });
+  const tags = (name: string) => request.get(name)?.split(",").map((t) => t.trim());
+  const seconds = (name: string) => Math.floor(Date.parse(request.get(name) ?? "") / 1000);
+  const uploaded = Math.floor(head.uploaded.getTime() / 1000);
+  const ifMatch = tags("if-match");
+  if (ifMatch ? !ifMatch.some((t) => t === "*" || t === etag) : uploaded > seconds("if-unmodified-since")) return new Response(null, { status: 412, headers });
+  const ifNoneMatch = tags("if-none-match");
+  if (ifNoneMatch ? ifNoneMatch.some((t) => t === "*" || t.replace(/^W\//, "") === etag) : uploaded <= seconds("if-modified-since")) return new Response(null, { status: 304, headers });
+  const ifRange = request.get("if-range");
+  const range = request.has("range") && (ifRange === null || ifRange.trim() === etag) ? parseRange(request.get("range") ?? "", head.size) : undefined;
+  if (range === null) {
+    headers.set("content-range", `bytes */${head.size}`);
+    return new Response(null, { status: 416, headers });
+  }
+  const obj = await bucket.get(key, range ? { range } : {});
   if (!obj) throw new EaselError(404, "not_found", "image not found");
-  if (!("body" in obj)) return new Response(null, { status: request.has("if-none-match") || request.has("if-modified-since") ? 304 : 412, headers });
   if (!range) {
     headers.set("content-length", String(obj.size));
     return new Response(obj.body, { headers });

@@ -35,4 +35,21 @@ describe("an output link", () => {
     expect([cached.status, await cached.text()]).toEqual([304, ""]);
     expect((await get(url, { "if-none-match": '"other"' })).status).toBe(200);
   });
+
+  it("weighs preconditions in RFC 9110's order, ignores one that does not parse, and never answers a 500", async () => {
+    const { url } = await output();
+    const etag = (await get(url, {}, "HEAD")).headers.get("etag") ?? "";
+    const status = async (headers: Record<string, string>) => (await get(url, headers)).status;
+    for (const bad of ["abc", '"abc', 'W"abc"']) {
+      expect(await status({ "if-none-match": bad }), bad).toBe(200);
+      expect(await status({ "if-match": bad }), bad).toBe(412);
+    }
+    expect(await status({ "if-unmodified-since": "garbage" })).toBe(200);
+    expect(await status({ "if-match": '"other"', "if-none-match": '"another"' })).toBe(412);
+    expect(await status({ "if-none-match": etag, range: "bytes=200-" })).toBe(304);
+    expect(await status({ "if-none-match": `W/${etag}` })).toBe(304);
+    expect(await status({ "if-match": etag, range: "bytes=0-9" })).toBe(206);
+    // A Range for another version of the file: the whole file.
+    expect(await status({ "if-range": '"other"', range: "bytes=0-9" })).toBe(200);
+  });
 });
