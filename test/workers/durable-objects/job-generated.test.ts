@@ -1,43 +1,23 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { keepGenerated } from "../../../durable-objects/job/generated";
-import type { JobObject } from "../../../durable-objects/job/object";
 import { jobStub } from "../../../src/jobs/client";
 import type { Job } from "../../../src/jobs/results";
-import { hangingCalls, hangingJobInput, runIds, running } from "../support/jobs";
-import { forgetCallInFlight, jobObjects, schedulerObjects } from "../support/objects";
+import { hangingCalls, runIds, runningS3Job } from "../support/jobs";
+import { generatedBeforeRestart, schedulerObjects } from "../support/objects";
 import type { BackendScheduler } from "../../../durable-objects/backend-scheduler";
 
 const newRunId = runIds();
 
-/** An SD-on-EKS job writing its outputs to S3 (the stand-in's `flaky` bucket), its call under way on the backend that never answers; its R2 place. */
-async function s3Job(id: string): Promise<string> {
-  const prefix = `tenants/acme/output/${id}`;
-  await jobStub(env, id).create(
-    hangingJobInput(id, {
-      dialect: "eks",
-      dialect_data: { id_task: id, runtime: "sdruntime", context: "", version: "v1alpha2", tasktype: "image-to-image" },
-      output_prefix: prefix,
-      s3_output: { bucket: "flaky", prefix: `output/${id}`, stem: `${id}-ab12` },
-    }),
-  );
-  await running(id);
-  return prefix;
-}
+/** An SD-on-EKS job writing its outputs to S3 (the stand-in's `flaky` bucket), its call under way; its R2 place. */
+const s3Job = (id: string) => runningS3Job(id, "flaky");
 
 describe("a generation whose images were being written to S3 when a restart came", () => {
   it("has its writes resumed by the new instance, the generation not run again", { timeout: 20_000 }, async () => {
     const id = newRunId();
     const prefix = await s3Job(id);
     const generations = await hangingCalls("/sdapi/v1/img2img");
-    // What a restart during the writes leaves: the image in R2, kept as the attempt's, and no call in flight.
-    const image = { key: `${prefix}/image_0.png`, content_type: "image/png", width: 64, height: 64 };
-    await env.IMAGES.put(image.key, new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]));
-    const stub = jobObjects.get(jobObjects.idFromName(id));
-    await runInDurableObject(stub, (_o: JobObject, state) => keepGenerated(state.storage, 1, { images: [image], slotReturned: false }));
-    await forgetCallInFlight(id);
-    await runDurableObjectAlarm(stub);
+    await runDurableObjectAlarm(await generatedBeforeRestart(id, prefix));
     let job: Job | undefined;
     for (let i = 0; i < 100; i++) {
       const res = await jobStub(env, id).get("acme");
@@ -61,12 +41,7 @@ describe("a generation whose images were being written to S3 when a restart came
     const scheduler = schedulerObjects.get(schedulerObjects.idFromName("hang"));
     await scheduler.release(id, "later");
     const before = (await scheduler.status()).recent.jobs;
-    const image = { key: `${prefix}/image_0.png`, content_type: "image/png", width: 64, height: 64 };
-    await env.IMAGES.put(image.key, new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]));
-    const stub = jobObjects.get(jobObjects.idFromName(id));
-    await runInDurableObject(stub, (_o: JobObject, state) => keepGenerated(state.storage, 1, { images: [image], slotReturned: true }));
-    await forgetCallInFlight(id);
-    await runDurableObjectAlarm(stub);
+    await runDurableObjectAlarm(await generatedBeforeRestart(id, prefix, true));
     for (let i = 0; i < 100; i++) {
       const res = await jobStub(env, id).get("acme");
       if (res.ok && res.snapshot.job.status !== "running") break;

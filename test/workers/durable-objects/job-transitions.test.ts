@@ -1,11 +1,9 @@
 import { env } from "cloudflare:workers";
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, inject, it } from "vitest";
-import { keepGenerated } from "../../../durable-objects/job/generated";
-import type { JobObject } from "../../../durable-objects/job/object";
 import { jobStub } from "../../../src/jobs/client";
-import { hangingJobInput, runIds, running } from "../support/jobs";
-import { forgetCallInFlight, jobObjects } from "../support/objects";
+import { runIds, runningS3Job } from "../support/jobs";
+import { generatedBeforeRestart } from "../support/objects";
 
 const newRunId = runIds();
 const standIn = inject("hangingBackendUrl");
@@ -26,22 +24,7 @@ async function until(what: () => Promise<boolean>, ms = 5_000): Promise<boolean>
  * as the attempt's: the next alarm writes its outputs (as after a restart during the writes).
  */
 async function generatedTask(id: string) {
-  const prefix = `tenants/acme/output/${id}`;
-  await jobStub(env, id).create(
-    hangingJobInput(id, {
-      dialect: "eks",
-      dialect_data: { id_task: id, runtime: "sdruntime", context: "", version: "v1alpha2", tasktype: "image-to-image" },
-      output_prefix: prefix,
-      s3_output: { bucket: "held", prefix: `output/${id}`, stem: `${id}-ab12` },
-    }),
-  );
-  await running(id);
-  const image = { key: `${prefix}/image_0.png`, content_type: "image/png", width: 64, height: 64 };
-  await env.IMAGES.put(image.key, new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]));
-  const stub = jobObjects.get(jobObjects.idFromName(id));
-  await runInDurableObject(stub, (_o: JobObject, state) => keepGenerated(state.storage, 1, { images: [image], slotReturned: false }));
-  await forgetCallInFlight(id);
-  return stub;
+  return generatedBeforeRestart(id, await runningS3Job(id, "held"));
 }
 
 describe("two ends of a job racing, each writing its manifest", () => {

@@ -78,3 +78,21 @@ export async function running(id: string) {
   const events = await jobStub(env, id).events("acme");
   throw new Error(`job ${id} never started: ${JSON.stringify(events)}`);
 }
+
+/**
+ * An SD-on-EKS job writing its outputs to the stand-in S3 store's `bucket` (global-setup: `flaky`,
+ * `held`), running, its call under way on the backend that never answers; answers its R2 place.
+ */
+export async function runningS3Job(id: string, bucket: string): Promise<string> {
+  const prefix = `tenants/acme/output/${id}`;
+  await jobStub(env, id).create(
+    hangingJobInput(id, {
+      dialect: "eks",
+      dialect_data: { id_task: id, runtime: "sdruntime", context: "", version: "v1alpha2", tasktype: "image-to-image" },
+      output_prefix: prefix,
+      s3_output: { bucket, prefix: `output/${id}`, stem: `${id}-ab12` },
+    }),
+  );
+  await running(id);
+  return prefix;
+}

@@ -2,6 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { BackendScheduler } from "../../../durable-objects/backend-scheduler";
 import type { JobLedger } from "../../../durable-objects/job/ledger";
+import { keepGenerated } from "../../../durable-objects/job/generated";
 import type { JobObject } from "../../../durable-objects/job/object";
 import type { TenantObject } from "../../../durable-objects/tenant";
 
@@ -28,3 +29,17 @@ export const forgetCallInFlight = (id: string) =>
   runInDurableObject(jobObjects.get(jobObjects.idFromName(id)), (obj: JobObject) => {
     (obj as unknown as { room: { memory: { inflight: number | undefined } } }).room.memory.inflight = undefined;
   });
+
+/**
+ * What a restart while a job's outputs were written leaves: its generation's one image in R2 at
+ * `prefix`, kept as attempt 1's (its slot given back with the backend's answer or not), and no call
+ * in flight; the job's next alarm resumes the writes. Answers the job's object.
+ */
+export async function generatedBeforeRestart(id: string, prefix: string, slotReturned = false) {
+  const image = { key: `${prefix}/image_0.png`, content_type: "image/png", width: 64, height: 64 };
+  await env.IMAGES.put(image.key, new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]));
+  const stub = jobObjects.get(jobObjects.idFromName(id));
+  await runInDurableObject(stub, (_o: JobObject, state) => keepGenerated(state.storage, 1, { images: [image], slotReturned }));
+  await forgetCallInFlight(id);
+  return stub;
+}
