@@ -249,8 +249,8 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
    */
   async admit(tenant: string, rows: IndexRow | IndexRow[], maxActive: number | null): Promise<AdmitResult> {
     // A row already here was admitted: the same job entered again (an Idempotency-Key's repeat racing
-    // its first request) takes no second place.
-    const all = [rows].flat().filter((row) => !this.index.has(row.id));
+    // its first request) takes no second place (without a limit, inserting it again changes nothing).
+    const all = [rows].flat().filter((row) => maxActive === null || !this.index.has(row.id));
     if (maxActive !== null) {
       const active = this.index.activeCount();
       if (active + all.length > maxActive) return { ok: false, active, verify: this.index.rowsToVerify() };
