@@ -228,8 +228,12 @@ export function jobView(id, shownId) {
     try {
       job = await api(base, { signal });
     } catch (err) {
-      if (err.status === 404) missing();
-      throw err;
+      if (err.status !== 404) throw err;
+      // Gone (deleted RETENTION_S after its end) or never this key's: nothing left to refresh.
+      missing();
+      stop();
+      abort.abort();
+      return;
     }
     renderJob();
     const statusChanged = changed(shownStatus, job.status);

@@ -259,6 +259,18 @@ describe("the job inspector", () => {
     await page.screenshot({ path: join(OUT, "job-no-terminal-event.png"), fullPage: true });
   });
 
+  it("says there is no such job for an id the key does not have (or no longer has), and stops asking for it", async () => {
+    const asks = countRequests(page, (r) => r.url().includes("/v1/jobs/run_"));
+    await page.goto(`${gw.url}/dashboard/#/jobs/run_${"a".repeat(40)}`);
+    await expect.poll(() => textOf(page, "#job-error")).toBe("No such job for this API key.");
+    const after = asks.sent;
+    // Past two refresh periods: no more asks, and no refresh failure said beside the answer.
+    await page.waitForTimeout(5_000);
+    expect(asks.sent).toBe(after);
+    expect(await textOf(page, "#status")).toBe("");
+    expect(pageErrors).toEqual([]);
+  });
+
   it("says there is no such job for an address whose id does not decode", async () => {
     await page.goto(`${gw.url}/dashboard/#/jobs/%E0%A4%A`);
     await expect.poll(() => textOf(page, "#job-error")).toBe("No such job for this API key.");
