@@ -19,7 +19,10 @@ export function requestBytes(images: number[], json: () => number): number {
   return images.reduce((sum, n) => sum + base64Length(n), ENVELOPE_BYTES) + json();
 }
 
-const takes = (b: BackendConfig, bytes: () => number): boolean => MAX_REQUEST_BYTES[b.kind] === undefined || bytes() <= (MAX_REQUEST_BYTES[b.kind] ?? 0);
+const takes = (b: BackendConfig, bytes: () => number): boolean => {
+  const limit = MAX_REQUEST_BYTES[b.kind];
+  return limit === undefined || bytes() <= limit;
+};
 
 /**
  * The names of the backends among `fitting` that can take the job's request, when that leaves some

@@ -44,10 +44,18 @@ outputs.openapi(
  * version. Preconditions are read here, leniently: one that does not parse is ignored, never a 500.
  */
 async function download(bucket: R2Bucket, key: string, request: Headers): Promise<Response> {
+  // A plain GET (a thumbnail, a webhook's link) is one read; only a conditional or partial one looks first.
+  if (!CONDITIONAL.some((name) => request.has(name))) {
+    const obj = await bucket.get(key);
+    if (!obj) throw new EaselError(404, "not_found", "image not found");
+    const headers = fileHeaders(obj);
+    headers.set("content-length", String(obj.size));
+    return new Response(obj.body, { headers });
+  }
   const head = await bucket.head(key);
   if (!head) throw new EaselError(404, "not_found", "image not found");
   const etag = head.httpEtag;
-  const headers = new Headers({ "content-type": head.httpMetadata?.contentType ?? "image/png", "cache-control": "private, max-age=3600", etag, "accept-ranges": "bytes" });
+  const headers = fileHeaders(head);
   const tags = (name: string) => request.get(name)?.split(",").map((t) => t.trim());
   const seconds = (name: string) => Math.floor(Date.parse(request.get(name) ?? "") / 1000);
   const uploaded = Math.floor(head.uploaded.getTime() / 1000);
@@ -71,6 +79,11 @@ async function download(bucket: R2Bucket, key: string, request: Headers): Promis
   headers.set("content-range", `bytes ${range.offset}-${range.offset + range.length - 1}/${obj.size}`);
   return new Response(obj.body, { status: 206, headers });
 }
+
+const CONDITIONAL = ["if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "range"];
+
+const fileHeaders = (obj: R2Object): Headers =>
+  new Headers({ "content-type": obj.httpMetadata?.contentType ?? "image/png", "cache-control": "private, max-age=3600", etag: obj.httpEtag, "accept-ranges": "bytes" });
 
 /** One `bytes=` range of a `size`-byte file; undefined for a header this does not serve (the whole file goes), null when it asks past the end. */
 function parseRange(header: string, size: number): { offset: number; length: number } | undefined | null {
