@@ -14,6 +14,7 @@ import { fsyncs } from "./fsyncs";
 import { phases } from "./phases";
 import { scale } from "./scale";
 import { startReceiver } from "../test/e2e/support/receiver";
+import { generateImages } from "../gpu-simulator/generate";
 
 const KEY = "sk_bench";
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -284,7 +285,13 @@ async function tenantThroughput(): Promise<void> {
  * base64 in an answer), through each path that carries its images; the peak resident size of
  * workerd over its size just before. A production isolate has 128 MB.
  */
-async function memory(): Promise<void> {
+/** An img2img job whose init image is an incompressible PNG of side² pixels (~3 bytes a pixel), as a data URI; a small output. */
+function initJob(side: number, seed: number): object {
+  const [png] = generateImages({ prompt: "init", seed, width: side, height: side, count: 1, incompressible: true });
+  return { type: "img2img", prompt: "bench", init_image: `data:image/png;base64,${png?.toString("base64") ?? ""}`, width: 512, height: 512, steps: 1, seed };
+}
+
+async function memory(only?: string): Promise<void> {
   const sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 0, incompressible: true }) } });
   const receiver = await startReceiver({ secrets: [SECRET] });
   const LARGE = { prompt: "bench", width: 2048, height: 2048, steps: 1, seed: 7 };
@@ -327,9 +334,17 @@ async function memory(): Promise<void> {
           if ((hit.json as { output?: { images?: string[] } }).output?.images?.length !== 4) throw new Error("webhook without its 4 images");
         },
       ],
+      [
+        "/v1 img2img, four at once, each a 9.7 MB PNG, on an A1111 backend",
+        async (base) => {
+          const ids = await Promise.all([1, 2, 3, 4].map((n) => submit(base, { ...initJob(1800, n), backend: "a1111" })));
+          for (const id of ids) ok(await waitDone(base, id, 120_000));
+        },
+      ],
+      ["/v1 img2img, a 7.1 MB PNG, on a RunPod backend (its /run)", async (base) => ok(await waitDone(base, await submit(base, { ...initJob(1536, 1), backend: "runpod" }), 120_000))],
     ];
     // A fresh gateway for each path: workerd keeps the memory it once took, which would hide the next path's peak.
-    for (const [name, run] of paths) {
+    for (const [name, run] of paths.filter(([name]) => !only || name.includes(only))) {
       await withGateway({ BACKENDS: backends }, async (base, gw) => {
         const pgid = gw.pgid();
         if (pgid === undefined) throw new Error("gateway not running");
@@ -363,7 +378,8 @@ const sections: Record<string, () => Promise<void>> = {
   core: coreAndWebhooks,
   scheduling,
   throughput: tenantThroughput,
-  memory,
+  // `npm run bench -- memory img2img` runs only the paths whose name has "img2img".
+  memory: () => memory(process.argv[3]),
   scale: () => scale({ auth, submit, job: JOB, secret: SECRET, withGateway, report, sizes: process.argv[3]?.split(",").map(Number) }),
   comfyui: () => comfyui({ auth, secret: SECRET, withGateway, report }),
   phases: () => phases({ auth, secret: SECRET, job: JOB, floorConfig: FLOOR_CONFIG, withGateway, report }),

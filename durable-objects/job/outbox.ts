@@ -4,7 +4,8 @@
  */
 import { config } from "../../src/config";
 import type { Delivery } from "../../src/schemas/job";
-import { slottedStream, type SlottedBody } from "../../src/webhooks/body-slots";
+import type { SlottedBody } from "../../src/lib/json-slots";
+import { slottedStream } from "../../src/webhooks/body-slots";
 import { attemptDelivery, nextDelayMs } from "../../src/webhooks/deliver";
 import { dueBy } from "./due";
 import type { JobRoom } from "./room";

@@ -4,7 +4,7 @@
 import type { StoredJobInput } from "../../src/jobs/spec";
 import type { JobStatus, WebhookEventType } from "../../src/schemas/job";
 import type { StoredImage } from "../../src/storage/images";
-import type { SlottedBody } from "../../src/webhooks/body-slots";
+import type { SlottedBody } from "../../src/lib/json-slots";
 
 /** An asynchronous backend's status is asked for no sooner than this after the last time. */
 export const POLL_MIN_MS = 1_000;

@@ -7,7 +7,7 @@ import type { JobError, WebhookEventType } from "../../src/schemas/job";
 import { dropCredentials } from "./credentials";
 import { dropGenerated } from "./generated";
 import { indexObject } from "../../src/tenant-shards";
-import { serializeWithSlots } from "../../src/webhooks/body-slots";
+import { withOutputSlots } from "../../src/webhooks/body-slots";
 import { canTransition, TERMINAL } from "./ledger";
 import type { JobRoom } from "./room";
 import { restoreEndManifest, writeFailureManifest } from "./dialect-outputs";
@@ -22,7 +22,7 @@ async function webhookFor(room: JobRoom, row: JobRow, type: WebhookEventType, no
   const input = parseInput(row);
   if (!input.webhook || !input.webhook_events.includes(type)) return null;
   const body = await renderWebhookBody(room.env, await snapshot(room.env, room.ledger, row, { full: true }), type, now);
-  return body === null ? null : { url: input.webhook, body: serializeWithSlots(body) };
+  return body === null ? null : { url: input.webhook, body: withOutputSlots(body) };
 }
 
 /**

@@ -1,6 +1,6 @@
 /** Plain calls to an A1111 backend's own API (auth, bounded time), for what is not a generation. */
 import type { BackendConfig } from "../config";
-import { basicAuth, callBackend, type HttpResult } from "./http";
+import { basicAuth, callBackend, type BackendInit, type HttpResult } from "./http";
 
 /** Basic auth when the backend has a username or password (A1111's --api-auth), else its key as Bearer. */
 export function a1111Headers(config: BackendConfig): Record<string, string> {
@@ -15,7 +15,7 @@ export function a1111Headers(config: BackendConfig): Record<string, string> {
 
 /** One call to `path` on the backend; `body` makes it a POST of that JSON. */
 export function a1111Call(config: BackendConfig, path: string, opts: { body?: unknown; timeoutMs: number; signal: AbortSignal }): Promise<HttpResult> {
-  const init: RequestInit = opts.body === undefined ? { headers: a1111Headers(config) } : { method: "POST", headers: a1111Headers(config), body: JSON.stringify(opts.body) };
+  const init: BackendInit = opts.body === undefined ? { headers: a1111Headers(config) } : { method: "POST", headers: a1111Headers(config), body: JSON.stringify(opts.body) };
   return callBackend(config.url + path, init, opts.timeoutMs, opts.signal);
 }
 

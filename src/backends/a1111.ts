@@ -1,6 +1,6 @@
 import type { BackendConfig } from "../config";
 import type { GenerationSpec } from "../jobs/spec";
-import { bytesToBase64 } from "../lib/base64";
+import { Base64Bytes, jsonBody } from "../lib/json-slots";
 import { a1111Headers } from "./a1111-api";
 import { readA1111Progress, skipA1111, stoppable } from "./a1111-progress";
 import { a1111Arrival } from "./a1111-task";
@@ -9,8 +9,8 @@ import { backendModelName, modelKey } from "./models";
 import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome, ProgressRequest } from "./types";
 
 /**
- * The A1111 request body for a spec; RunPod's worker takes the same payload inside `input`.
- * `model` is the checkpoint as this backend names it.
+ * The A1111 request body for a spec (its image as `Base64Bytes`, see `jsonBody`); RunPod's worker
+ * takes the same payload inside `input`. `model` is the checkpoint as this backend names it.
  */
 export function a1111Payload(spec: GenerationSpec, initImage?: Uint8Array, model = spec.model): Record<string, unknown> {
   const extra = spec.a1111_extra ?? {};
@@ -33,7 +33,7 @@ export function a1111Payload(spec: GenerationSpec, initImage?: Uint8Array, model
     n_iter: 1,
     ...(spec.sampler ? { sampler_name: spec.sampler } : {}),
     ...(Object.keys(override).length ? { override_settings: override } : {}),
-    ...(spec.type === "img2img" && initImage ? { init_images: [bytesToBase64(initImage)], denoising_strength: spec.strength } : {}),
+    ...(spec.type === "img2img" && initImage ? { init_images: [new Base64Bytes(initImage)], denoising_strength: spec.strength } : {}),
   };
 }
 
@@ -60,7 +60,7 @@ export function upscalePayload(spec: GenerationSpec, image: Uint8Array | undefin
   const scale = spec.upscale?.scale;
   return {
     ...spec.a1111_extra,
-    image: image ? bytesToBase64(image) : "",
+    image: image ? new Base64Bytes(image) : "",
     resize_mode: scale !== undefined ? 0 : 1,
     upscaling_resize: scale ?? 1,
     upscaling_resize_w: spec.width,
@@ -153,7 +153,7 @@ export class A1111Adapter implements BackendAdapter {
     const arrival = upscale ? async () => "unknown" as const : () => a1111Arrival(this.config, req.taskId, req.signal);
     const res = await callBackendForImages(
       `${this.config.url}/sdapi/v1/${call.api}`,
-      { method: "POST", headers: this.headers(), body: JSON.stringify(payload) },
+      { method: "POST", headers: this.headers(), body: jsonBody(payload) },
       { timeoutMs: this.config.timeout_s * 1000, signal: req.signal, imagesAt: a1111ImagesAt(upscale), store: req.images, onFinished: req.onFinished, arrival },
     );
     if (!res.ok) return res.outcome;

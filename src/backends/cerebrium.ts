@@ -1,6 +1,6 @@
 import type { BackendConfig } from "../config";
 import type { GenerationSpec } from "../jobs/spec";
-import { bytesToBase64 } from "../lib/base64";
+import { Base64Bytes, jsonBody } from "../lib/json-slots";
 import { hex, hmacSha256Stream, prefixedStream, timingSafeEqual } from "../lib/crypto";
 import { callBackend, callBackendForImages, failed, parseJsonObject, readImageAnswer, statusFailure, storedImages, type ImageAnswer } from "./http";
 import type { BackendAdapter, CallbackSource, GenerationRequest, ImageStore, ModelInfo, Outcome } from "./types";
@@ -15,7 +15,7 @@ const CEREBRIUM_IMAGES = ["result"] as const;
 export function cerebriumBody(spec: GenerationSpec, image: Uint8Array | undefined): Record<string, unknown> {
   return {
     prompt: spec.prompt,
-    ...(image ? { image: bytesToBase64(image) } : {}),
+    ...(image ? { image: new Base64Bytes(image) } : {}),
     num_inference_steps: spec.steps,
     guidance_scale: spec.guidance_scale,
     num_images_per_prompt: spec.samples,
@@ -68,7 +68,7 @@ export class CerebriumAdapter implements BackendAdapter {
   }
 
   async submit(req: GenerationRequest): Promise<Outcome> {
-    const body = JSON.stringify(cerebriumBody(req.spec, req.initImage));
+    const body = jsonBody(cerebriumBody(req.spec, req.initImage));
     if (this.config.async) {
       const url = `${this.config.url}?async=true&webhookEndpoint=${encodeURIComponent(req.callbackUrl)}`;
       const res = await callBackend(url, { method: "POST", headers: this.headers({ "x-webhook-secret": req.callbackSecret }), body }, 30_000, req.signal, cannotAsk);

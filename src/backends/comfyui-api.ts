@@ -5,7 +5,7 @@
 import type { BackendConfig } from "../config";
 import { sha256Hex } from "../lib/crypto";
 import type { Arrival } from "../lib/stale-connections";
-import { basicAuth, callBackend, callBackendAtMost, parseJsonObject, type HttpResult } from "./http";
+import { basicAuth, callBackend, callBackendAtMost, parseJsonObject, type BackendInit, type HttpResult } from "./http";
 import type { ComfyChoices } from "./comfyui-plan";
 
 export const ASK_TIMEOUT_MS = 5_000;
@@ -34,7 +34,7 @@ export const clientIdOf = (taskId: string): Promise<string> => uuidOf(`easel com
 /** One call to `path`; `body` makes it a POST of that JSON. */
 export function comfyCall(config: BackendConfig, path: string, opts: { body?: unknown; timeoutMs?: number; signal: AbortSignal }): Promise<HttpResult> {
   const headers = comfyHeaders(config);
-  const init: RequestInit = opts.body === undefined ? { headers } : { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(opts.body) };
+  const init: BackendInit = opts.body === undefined ? { headers } : { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(opts.body) };
   return callBackend(config.url + path, init, opts.timeoutMs ?? ASK_TIMEOUT_MS, opts.signal);
 }
 

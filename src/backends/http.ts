@@ -2,6 +2,7 @@ import { Base64Decoder } from "../lib/base64";
 import { parseJsonText, parseStreamingJson, type StringSink } from "../lib/json-stream";
 import { fetchPastStaleConnections, MayHaveArrived, type Arrival } from "../lib/stale-connections";
 import { deadline } from "../lib/deadline";
+import { fixedLength, type StreamedBody } from "../lib/json-slots";
 import { concatBytes, readAtMost } from "../lib/streams";
 import type { StoredImage } from "../storage/images";
 import type { BackendFailure, ImageStore, Outcome } from "./types";
@@ -13,18 +14,21 @@ export const failed = (code: BackendFailure["code"], message: string, retryable:
 
 export type HttpResult = { ok: true; status: number; body: string } | { ok: false; outcome: Outcome };
 
+/** A request to a backend: its body a string, a form, or streamed (a JSON body with its images, see `jsonBody`). */
+export type BackendInit = Omit<RequestInit, "body"> & { body?: string | FormData | StreamedBody };
+
 /**
  * One bounded HTTP call to a backend. Network errors and timeouts come back as retryable
  * failures, so an adapter never throws for something the backend did. A request that may start
  * GPU work passes `arrival` (see fetchPastStaleConnections): cut after it may have reached the
  * backend, it comes back `lost`.
  */
-export async function callBackend(url: string, init: RequestInit, timeoutMs: number, signal: AbortSignal, arrival?: () => Promise<Arrival>): Promise<HttpResult> {
+export async function callBackend(url: string, init: BackendInit, timeoutMs: number, signal: AbortSignal, arrival?: () => Promise<Arrival>): Promise<HttpResult> {
   return bounded(url, init, timeoutMs, signal, arrival, async (res) => ({ ok: true, status: res.status, body: await res.text() }));
 }
 
 /** `callBackend` for an answer read only up to `maxBytes`: a longer one is not read on, and fails. */
-export async function callBackendAtMost(url: string, init: RequestInit, opts: { timeoutMs: number; maxBytes: number; signal: AbortSignal }): Promise<HttpResult> {
+export async function callBackendAtMost(url: string, init: BackendInit, opts: { timeoutMs: number; maxBytes: number; signal: AbortSignal }): Promise<HttpResult> {
   return bounded(url, init, opts.timeoutMs, opts.signal, undefined, async (res) => {
     const reader = res.body?.getReader();
     const bytes = reader ? await readAtMost(reader, opts.maxBytes) : new Uint8Array();
@@ -50,7 +54,7 @@ export const EARLY_RETURN_MIN_BYTES = 256 * 1024;
  */
 export async function callBackendForImages(
   url: string,
-  init: RequestInit,
+  init: BackendInit,
   opts: { timeoutMs: number; signal: AbortSignal; imagesAt: readonly string[]; store: ImageStore; onFinished?: () => void; arrival?: () => Promise<Arrival> },
 ): Promise<HttpImageResult> {
   return bounded(url, init, opts.timeoutMs, opts.signal, opts.arrival, async (res) => {
@@ -61,7 +65,7 @@ export async function callBackendForImages(
 
 async function bounded<T>(
   url: string,
-  init: RequestInit,
+  init: BackendInit,
   timeoutMs: number,
   signal: AbortSignal,
   arrival: (() => Promise<Arrival>) | undefined,
@@ -70,8 +74,10 @@ async function bounded<T>(
   const timeout = deadline(timeoutMs);
   try {
     const both = AbortSignal.any([signal, timeout.signal]);
-    const resendable = init.body === undefined || init.body === null || typeof init.body === "string";
-    const send = () => fetch(url, { ...init, redirect: "manual", signal: both });
+    const { body } = init;
+    // A string or a streamed body (opened again for each send) can go again on another connection; a form cannot.
+    const resendable = !(body instanceof FormData);
+    const send = () => fetch(url, { ...init, body: body === undefined || typeof body === "string" || body instanceof FormData ? body : fixedLength(body), redirect: "manual", signal: both });
     const res = resendable ? await fetchPastStaleConnections(send, both, arrival) : await send();
     try {
       return await read(res);

@@ -3,7 +3,7 @@
  * its images go in `/run`'s input; status, webhook and cancel work as for any RunPod job.
  */
 import type { BackendConfig } from "../config";
-import { bytesToBase64 } from "../lib/base64";
+import { Base64Bytes, jsonBody } from "../lib/json-slots";
 import { comfyPlan } from "./comfyui-plan";
 import { callBackend, failed, parseJsonObject, statusFailure } from "./http";
 import { runpodHeaders, runpodPolicy, runpodStopped } from "./runpod";
@@ -26,12 +26,12 @@ export class RunPodComfyUIAdapter implements BackendAdapter {
     // A worker cannot be asked what it has: a configured list gives the exact spellings, else the name goes as asked.
     const plan = comfyPlan(req, { checkpoints: this.config.models ?? [], upscaleModels: [], listed: false });
     if (!("prompt" in plan)) return { kind: "failed", failure: plan };
-    const images = plan.uploads.map((u) => ({ name: u.name, image: bytesToBase64(u.bytes) }));
+    const images = plan.uploads.map((u) => ({ name: u.name, image: new Base64Bytes(u.bytes) }));
     // worker-comfyui takes of extra_data only the Comfy.org API key (it puts it there itself).
     const key = req.credentials?.api_key_comfy_org;
     const body = { input: { workflow: plan.prompt, ...(images.length ? { images } : {}), ...(key ? { comfy_org_api_key: key } : {}) }, webhook: req.callbackUrl, policy: runpodPolicy(this.config) };
     // As for RunPod's A1111 worker: a cut `/run` is not sent again before its ttl has run out (its callback is awaited meanwhile).
-    const res = await callBackend(`${this.config.url}/run`, { method: "POST", headers: runpodHeaders(this.config), body: JSON.stringify(body) }, CALL_TIMEOUT_MS, req.signal, cannotAsk);
+    const res = await callBackend(`${this.config.url}/run`, { method: "POST", headers: runpodHeaders(this.config), body: jsonBody(body) }, CALL_TIMEOUT_MS, req.signal, cannotAsk);
     if (!res.ok) return res.outcome;
     if (res.status < 200 || res.status >= 300) return statusFailure(res.status, res.body);
     const json = parseJsonObject(res.body);

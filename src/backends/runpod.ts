@@ -1,4 +1,5 @@
 import type { BackendConfig } from "../config";
+import { jsonBody } from "../lib/json-slots";
 import { a1111Call, a1111ImagesAt, a1111Models, a1111Outcome, upscaleOutcome } from "./a1111";
 import { callBackend, callBackendForImages, failed, parseJsonObject, readImageAnswer, statusFailure, type HttpResult, type ImageAnswer } from "./http";
 import { backendModelName } from "./models";
@@ -101,7 +102,7 @@ export class RunPodAdapter implements BackendAdapter {
     const body = { input: { api_name: call.api, ...call.body }, webhook: req.callbackUrl, policy: runpodPolicy(this.config) };
     // RunPod cannot be asked about a job whose id never came back: a cut `/run` is not sent again
     // before its ttl has run out, and the attempt waits for its callback meanwhile (see durable-objects/job/lost-call.ts).
-    const res = await callBackend(`${this.config.url}/run`, { method: "POST", headers: this.headers(), body: JSON.stringify(body) }, 30_000, req.signal, cannotAsk);
+    const res = await callBackend(`${this.config.url}/run`, { method: "POST", headers: this.headers(), body: jsonBody(body) }, 30_000, req.signal, cannotAsk);
     if (!res.ok) return res.outcome;
     if (res.status < 200 || res.status >= 300) return statusFailure(res.status, res.body);
     const json = parseJsonObject(res.body);

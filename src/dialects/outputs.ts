@@ -3,7 +3,8 @@ import { config } from "../config";
 import type { Env } from "../env";
 import type { JobSnapshot } from "../jobs/results";
 import { signedOutputUrl } from "../storage/links";
-import { fixedLength, serializeWithSlots, slottedStream, type Base64Image } from "../webhooks/body-slots";
+import { fixedLength } from "../lib/json-slots";
+import { slottedStream, withOutputSlots, type Base64Image } from "../webhooks/body-slots";
 
 /**
  * How a renderer gets the images as base64: as places (`outputPlaces`) that an answer
@@ -16,7 +17,7 @@ export const JSON_HEADERS = { "content-type": "application/json" } as const;
 
 /** A dialect's JSON answer, its image places (indexes into `outputKeys`) streamed from R2 as base64 while it is sent. */
 export async function jsonWithImages(env: Env, outputKeys: string[], value: unknown): Promise<ReadableStream<Uint8Array>> {
-  return fixedLength(await slottedStream(env.IMAGES, serializeWithSlots(value), outputKeys));
+  return fixedLength(await slottedStream(env.IMAGES, withOutputSlots(value), outputKeys));
 }
 
 /** A signed download link to one of the job's files in R2, good no longer than the job is kept. */

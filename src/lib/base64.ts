@@ -1,3 +1,5 @@
+import { concatBytes } from "./streams";
+
 const CHUNK = 0x8000;
 
 /** Standard base64 of bytes; chunked so a 10 MiB image does not blow the argument limit. */
@@ -7,19 +9,17 @@ export function bytesToBase64(bytes: Uint8Array): string {
   return btoa(binary);
 }
 
+/** Characters decoded at a time: a 13 MB string is never copied whole (a replace or a pad would). */
+const DECODE_SLICE = 64 * 1024;
+
 /** Decodes standard or url-safe base64 (padding optional, whitespace ignored); null if it is not base64. */
 export function base64ToBytes(input: string): Uint8Array | null {
-  const s = input.replace(/\s+/g, "").replace(/-/g, "+").replace(/_/g, "/");
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.replace(/=+$/, "").length % 4 === 1) return null;
-  const padded = s.replace(/=+$/, "").padEnd(Math.ceil(s.replace(/=+$/, "").length / 4) * 4, "=");
-  try {
-    const binary = atob(padded);
-    const out = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-    return out;
-  } catch {
-    return null;
-  }
+  // The decoder takes a data-URI prefix; a bare string here never has one.
+  if (input.trimStart().startsWith("data:")) return null;
+  const decoder = new Base64Decoder();
+  for (let at = 0; at < input.length; at += DECODE_SLICE) decoder.write(input.slice(at, at + DECODE_SLICE));
+  const chunks = decoder.end();
+  return chunks && concatBytes(chunks, decoder.length);
 }
 
 export const base64UrlEncode = (bytes: Uint8Array): string => bytesToBase64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
@@ -117,19 +117,25 @@ export class Base64Decoder {
 /** 3 × 16 KiB: a multiple of 3, so chunks encode without padding in between. */
 const ENCODE_CHUNK = 3 * 16 * 1024;
 
+const ascii = new TextEncoder();
+
+/** The base64 text of `bytes` as its characters' bytes (ASCII), piece by piece: never one string of it all. */
+export function* base64Pieces(bytes: Uint8Array): Generator<Uint8Array> {
+  for (let i = 0; i < bytes.length; i += ENCODE_CHUNK) yield ascii.encode(bytesToBase64(bytes.subarray(i, i + ENCODE_CHUNK)));
+}
+
 /** The base64 text of a byte stream, as a stream of its characters' bytes (ASCII), chunk by chunk. */
 export function base64EncodeStream(): TransformStream<Uint8Array, Uint8Array> {
   let carry = new Uint8Array(0);
-  const encoder = new TextEncoder();
   return new TransformStream({
     transform(chunk, controller) {
       const all = carry.length ? concat(carry, chunk) : chunk;
       const whole = all.length - (all.length % 3);
-      for (let i = 0; i < whole; i += ENCODE_CHUNK) controller.enqueue(encoder.encode(bytesToBase64(all.subarray(i, Math.min(whole, i + ENCODE_CHUNK)))));
+      for (const piece of base64Pieces(all.subarray(0, whole))) controller.enqueue(piece);
       carry = all.slice(whole);
     },
     flush(controller) {
-      if (carry.length) controller.enqueue(encoder.encode(bytesToBase64(carry)));
+      for (const piece of base64Pieces(carry)) controller.enqueue(piece);
     },
   });
 }

@@ -1,11 +1,11 @@
 import { base64EncodeStream, base64Length } from "../lib/base64";
+import { serializeWithSlots, textPieces, type SlottedBody, type StreamedBody } from "../lib/json-slots";
 import { chunksOf, streamOf } from "../lib/streams";
 
 /**
  * Where one of the job's own output images goes in a webhook body, as base64. Images live in R2,
  * never in Durable Object storage, so the outbox keeps the body without them and the places they
- * go beside it. The places come from the structure being serialized, never from its text: no
- * string a client sent can name an image, however it is spelled.
+ * go beside it (see lib/json-slots.ts).
  */
 export class OutputImage {
   constructor(readonly index: number) {}
@@ -14,62 +14,8 @@ export class OutputImage {
 /** A base64 image as a renderer hands it over: the string itself, or its place in a webhook body. */
 export type Base64Image = string | OutputImage;
 
-/** A body's JSON text with every image left out (an empty string), and where each one goes. */
-export interface SlottedBody {
-  text: string;
-  /** Offsets into `text`, ascending, each inside the quotes of an empty string. */
-  slots: { at: number; output: number }[];
-}
-
-/** JSON.stringify's rules (undefined and functions skipped, toJSON honoured), recording image places. */
-export function serializeWithSlots(value: unknown): SlottedBody {
-  const parts: string[] = [];
-  const slots: SlottedBody["slots"] = [];
-  let length = 0;
-  const emit = (s: string) => {
-    parts.push(s);
-    length += s.length;
-  };
-  const write = (v: unknown): void => {
-    if (v instanceof OutputImage) {
-      emit('"');
-      slots.push({ at: length, output: v.index });
-      emit('"');
-      return;
-    }
-    if (v !== null && typeof v === "object" && typeof (v as { toJSON?: unknown }).toJSON === "function") v = (v as { toJSON: () => unknown }).toJSON();
-    if (v === null || typeof v !== "object") {
-      emit(JSON.stringify(v) ?? "null");
-      return;
-    }
-    if (Array.isArray(v)) {
-      emit("[");
-      v.forEach((item, i) => {
-        if (i) emit(",");
-        write(item === undefined || typeof item === "function" ? null : item);
-      });
-      emit("]");
-      return;
-    }
-    emit("{");
-    let first = true;
-    for (const [k, item] of Object.entries(v)) {
-      if (item === undefined || typeof item === "function") continue;
-      emit(`${first ? "" : ","}${JSON.stringify(k)}:`);
-      first = false;
-      write(item);
-    }
-    emit("}");
-  };
-  write(value);
-  return { text: parts.join(""), slots };
-}
-
-/** A body of a known size that can be read more than once (signed, then sent), never held whole. */
-export interface StreamedBody {
-  length: number;
-  open(): ReadableStream<Uint8Array>;
-}
+/** A webhook body or dialect answer serialized with each `OutputImage` left out, its place recorded. */
+export const withOutputSlots = (value: unknown): SlottedBody => serializeWithSlots(value, (v) => (v instanceof OutputImage ? v.index : undefined));
 
 /**
  * The body as sent: the text as it is, each place the base64 of that output read from R2 chunk
@@ -86,14 +32,7 @@ export async function slottedStream(bucket: R2Bucket, body: SlottedBody, outputK
       sizes.set(i, head?.size ?? 0);
     }),
   );
-  const encoder = new TextEncoder();
-  const pieces: Uint8Array[] = [];
-  let from = 0;
-  for (const slot of body.slots) {
-    pieces.push(encoder.encode(body.text.slice(from, slot.at)));
-    from = slot.at;
-  }
-  pieces.push(encoder.encode(body.text.slice(from)));
+  const pieces = textPieces(body);
   const length = pieces.reduce((n, p) => n + p.byteLength, 0) + body.slots.reduce((n, s) => n + base64Length(sizes.get(s.output) ?? 0), 0);
   const open = () =>
     streamOf(
@@ -108,13 +47,6 @@ export async function slottedStream(bucket: R2Bucket, body: SlottedBody, outputK
       })(),
     );
   return { length, open };
-}
-
-/** A streamed body sent with its length (a Content-Length), as workerd sends a FixedLengthStream. */
-export function fixedLength(body: StreamedBody): ReadableStream<Uint8Array> {
-  const { readable, writable } = new FixedLengthStream(body.length);
-  void body.open().pipeTo(writable).catch(() => undefined);
-  return readable;
 }
 
 /** A webhook renderer's images: the job's outputs by position, filled in at delivery. */

@@ -1,4 +1,4 @@
-import { fixedLength, type StreamedBody } from "./body-slots";
+import { fixedLength, type StreamedBody } from "../lib/json-slots";
 import { signatureHeader } from "./sign";
 import { fetchPastStaleConnections } from "../lib/stale-connections";
 import { deadline } from "../lib/deadline";

@@ -1,6 +1,6 @@
 import { base64ToBytes, bytesToBase64 } from "../lib/base64";
 import { hmacSha256, hmacSha256Stream, prefixedStream } from "../lib/crypto";
-import type { StreamedBody } from "./body-slots";
+import type { StreamedBody } from "../lib/json-slots";
 
 /** A `whsec_` secret's key bytes: the base64 after the prefix (a bare secret is base64 too). */
 function secretKey(secret: string): Uint8Array {

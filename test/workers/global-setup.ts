@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
@@ -19,6 +20,7 @@ declare module "vitest" {
  * (or after HOLD_MS), with a 500 instead when `&fail=1` (only the oldest or newest held with `&one=`);
  * `GET /_held?path=` counts its calls still unanswered.
  * `GET /_answer?bytes=&chunked=` answers a generation at once (its length declared, or not).
+ * `POST /_echo/<name>` tells what body it got (the first call to a `-cut` name is cut instead).
  * Under `/lists-*`, a server answers its lists at once: A1111's `refresh-*` and `sd-models`,
  * ComfyUI's `/models`, its two folders, `/embeddings` and `/object_info` (404 for another folder).
  */
@@ -91,6 +93,19 @@ export default async function setup(project: TestProject): Promise<() => Promise
       }
       res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
       return void res.end(text);
+    }
+    // A request's body as it arrived: its length, its declared length and its SHA-256. The first
+    // request to a path ending in `-cut` has its connection cut instead, as a stale kept-alive one is.
+    if (req.method === "POST" && url.pathname.startsWith("/_echo/")) {
+      if (url.pathname.endsWith("-cut") && calls.get(url.pathname) === 1) return void req.socket.destroy();
+      const hash = createHash("sha256");
+      let length = 0;
+      req.on("data", (chunk: Buffer) => {
+        hash.update(chunk);
+        length += chunk.length;
+      });
+      req.on("end", () => res.end(JSON.stringify({ length, content_length: req.headers["content-length"] ?? null, sha256: hash.digest("hex") })));
+      return;
     }
     // An S3 store: bucket `flaky` answers each key's first PUT 503, then 200; bucket `gone` answers 404 NoSuchBucket.
     if (req.method === "PUT" && url.pathname.startsWith("/flaky/")) {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { a1111Call, a1111ImagesAt, a1111Outcome, a1111Payload, a1111Refusal, upscaleOutcome } from "../../../src/backends/a1111";
 import { statusFailure } from "../../../src/backends/http";
 import type { GenerationSpec } from "../../../src/jobs/spec";
-import { answerOf, answerOfText, memoryStore } from "./support";
+import { answerOf, answerOfText, memoryStore, sent } from "./support";
 
 const spec: GenerationSpec = {
   type: "img2img",
@@ -23,8 +23,8 @@ const b64 = (s: string) => btoa(s);
 const outcome = async (json: unknown, samples: number) => a1111Outcome(await answerOf(json, a1111ImagesAt(false)), samples);
 
 describe("A1111 adapter translation", () => {
-  it("sends the job as A1111's own payload, the model through override_settings", () => {
-    const body = a1111Payload(spec, new Uint8Array([1, 2, 3]));
+  it("sends the job as A1111's own payload, the model through override_settings", async () => {
+    const body = await sent(a1111Payload(spec, new Uint8Array([1, 2, 3])));
     expect(body).toMatchObject({
       prompt: "a cat wizard",
       negative_prompt: "blurry",
@@ -107,13 +107,11 @@ describe("a shared A1111", () => {
     expect(JSON.stringify(crash.kind === "failed" && crash.failure.message)).not.toContain("hunter2");
   });
 
-  it("sends an upscale to extra-single-image: by scale, or to the exact size; other extras fields pass through", () => {
+  it("sends an upscale to extra-single-image: by scale, or to the exact size; other extras fields pass through", async () => {
     const upscale: GenerationSpec = { ...spec, type: "upscale", width: 1024, height: 768, samples: 1, upscale: { scale: 2, upscaler: "R-ESRGAN 4x+" }, a1111_extra: { gfpgan_visibility: 0.5 } };
     const byScale = a1111Call(upscale, new Uint8Array([1, 2, 3]), undefined);
-    expect(byScale).toEqual({
-      api: "extra-single-image",
-      body: { gfpgan_visibility: 0.5, image: "AQID", resize_mode: 0, upscaling_resize: 2, upscaling_resize_w: 1024, upscaling_resize_h: 768, upscaling_crop: true, upscaler_1: "R-ESRGAN 4x+" },
-    });
+    expect(byScale.api).toBe("extra-single-image");
+    expect(await sent(byScale.body)).toEqual({ gfpgan_visibility: 0.5, image: "AQID", resize_mode: 0, upscaling_resize: 2, upscaling_resize_w: 1024, upscaling_resize_h: 768, upscaling_crop: true, upscaler_1: "R-ESRGAN 4x+" });
     const toSize = a1111Call({ ...upscale, upscale: {} }, new Uint8Array([1]), undefined).body;
     expect(toSize).toMatchObject({ resize_mode: 1, upscaling_resize_w: 1024, upscaling_resize_h: 768, upscaler_1: "Lanczos" });
     expect(a1111Call(spec, undefined, undefined).api).toBe("img2img");

@@ -3,15 +3,15 @@ import { cerebriumBody, cerebriumOutcome, verifyCerebriumSignature } from "../..
 import type { GenerationSpec } from "../../../src/jobs/spec";
 import { hex, hmacSha256 } from "../../../src/lib/crypto";
 import { textStream } from "../../../src/lib/json-stream";
-import { answerOf } from "./support";
+import { answerOf, sent } from "./support";
 
 const outcome = async (json: unknown, samples: number) => cerebriumOutcome(await answerOf(json, ["result"]), samples);
 
 const spec: GenerationSpec = { type: "img2img", prompt: "an astronaut", negative_prompt: "", strength: 0.6, steps: 50, guidance_scale: 7.5, width: 512, height: 512, samples: 2, seed: 120 };
 
 describe("Cerebrium translation", () => {
-  it("sends seed 004's fields", () => {
-    expect(cerebriumBody(spec, new Uint8Array([1, 2, 3]))).toMatchObject({
+  it("sends seed 004's fields", async () => {
+    expect(await sent(cerebriumBody(spec, new Uint8Array([1, 2, 3])))).toMatchObject({
       prompt: "an astronaut",
       image: "AQID",
       num_inference_steps: 50,

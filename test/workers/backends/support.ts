@@ -1,6 +1,17 @@
 import { readImageAnswer, type ImageAnswer } from "../../../src/backends/http";
 import type { ImageStore } from "../../../src/backends/types";
 import type { StoredImage } from "../../../src/storage/images";
+import { jsonBody, type StreamedBody } from "../../../src/lib/json-slots";
+import { expect } from "vitest";
+
+/** A request body as the backend receives it, parsed (a streamed one read whole, checked against the length it is sent with). */
+export async function sent(value: unknown): Promise<unknown> {
+  const body: string | StreamedBody = jsonBody(value);
+  if (typeof body === "string") return JSON.parse(body);
+  const bytes = new Uint8Array(await new Response(body.open()).arrayBuffer());
+  expect(bytes.byteLength).toBe(body.length);
+  return JSON.parse(new TextDecoder().decode(bytes));
+}
 
 /** An image store in memory: what each key got, for the tests to read back. */
 export function memoryStore(): ImageStore & { text(image: StoredImage): string } {

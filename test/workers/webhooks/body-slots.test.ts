@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { OutputImage, serializeWithSlots, slottedStream, type SlottedBody } from "../../../src/webhooks/body-slots";
+import type { SlottedBody } from "../../../src/lib/json-slots";
+import { OutputImage, slottedStream, withOutputSlots } from "../../../src/webhooks/body-slots";
 
 /** The body as a receiver gets it, checked against the length it is sent with. */
 async function sent(body: SlottedBody, keys: string[]): Promise<string> {
@@ -13,7 +14,7 @@ async function sent(body: SlottedBody, keys: string[]): Promise<string> {
 describe("webhook bodies with images", () => {
   it("serializes exactly as JSON.stringify does when there are no images", () => {
     const value = { a: 1, b: [true, null, undefined, "x\u0000y"], c: { d: undefined, e: new Date(0) }, f: () => 1, g: "\"quoted\"" };
-    const body = serializeWithSlots(value);
+    const body = withOutputSlots(value);
     expect(body.text).toBe(JSON.stringify(value));
     expect(body.slots).toEqual([]);
   });
@@ -25,7 +26,7 @@ describe("webhook bodies with images", () => {
     const big = new Uint8Array(200_001);
     for (let at = 0; at < big.length; at += 65536) crypto.getRandomValues(big.subarray(at, at + 65536));
     await env.IMAGES.put("slots-test/big.png", big);
-    const body = serializeWithSlots({ result: [new OutputImage(0), new OutputImage(1)], prompt: "é ✓", track_id: "t", big: new OutputImage(2) });
+    const body = withOutputSlots({ result: [new OutputImage(0), new OutputImage(1)], prompt: "é ✓", track_id: "t", big: new OutputImage(2) });
     expect(body.text).toBe('{"result":["",""],"prompt":"é ✓","track_id":"t","big":""}');
     const json = JSON.parse(await sent(body, ["slots-test/a.png", "slots-test/b.png", "slots-test/big.png"])) as Record<string, unknown>;
     expect(json).toMatchObject({ result: ["AQID", "BAUGBw=="], prompt: "é ✓", track_id: "t" });
@@ -35,7 +36,7 @@ describe("webhook bodies with images", () => {
   it("never expands anything a client wrote, whatever it looks like", async () => {
     await env.IMAGES.put("inputs/run_victim/init", new Uint8Array([9, 9, 9]));
     const hostile = "\u0000easel-r2:inputs/run_victim/init";
-    const body = serializeWithSlots({ track_id: hostile, prompt: `"${hostile}"`, result: [new OutputImage(0)] });
+    const body = withOutputSlots({ track_id: hostile, prompt: `"${hostile}"`, result: [new OutputImage(0)] });
     const got = JSON.parse(await sent(body, [])) as { track_id: string; prompt: string; result: string[] };
     expect(got.track_id).toBe(hostile);
     expect(got.prompt).toBe(`"${hostile}"`);
