@@ -4,7 +4,7 @@ import { Base64Bytes, jsonBody } from "../lib/json-slots";
 import { a1111Headers } from "./a1111-api";
 import { readA1111Progress, skipA1111, stoppable } from "./a1111-progress";
 import { a1111Arrival } from "./a1111-task";
-import { callBackend, callBackendForImages, failed, statusFailure, storedImages, type ImageAnswer } from "./http";
+import { callBackend, callBackendForImages, failed, parseJsonObject, statusFailure, storedImages, type ImageAnswer } from "./http";
 import { backendModelName, modelKey } from "./models";
 import type { BackendAdapter, GenerationRequest, ModelInfo, Outcome, ProgressRequest } from "./types";
 
@@ -99,17 +99,43 @@ export function a1111Outcome(answer: Pick<ImageAnswer, "json" | "images">, sampl
   if (typeof json.error === "string" || (json.detail !== undefined && !Array.isArray(json.images))) {
     const text = [json.error, json.errors, json.detail].map((v) => (typeof v === "string" ? v : JSON.stringify(v))).join(": ");
     if (/out ?of ?memory/i.test(text)) return failed("out_of_memory", "the backend ran out of GPU memory", true, text);
+    const lacking = lacks(json);
+    if (lacking) return lacking;
     if (typeof json.error === "string" && REQUEST_ERRORS.has(json.error)) return failed("invalid_request", `the backend could not use the request's parameters (${json.error})`, false, text);
     // api.py's decode_base64_to_image: the request's image, which no other A1111 decodes either.
     if (/Invalid encoded image/i.test(text)) return failed("invalid_request", "the backend could not decode the request's image", false, text);
     return failed("backend_failed", "the backend reported an error", true, text);
   }
   const raw = Array.isArray(json.images) ? answer.images : [];
-  // With a batch, A1111 puts a grid of all images first.
-  const list = raw.length === samples + 1 && samples > 1 ? raw.slice(1) : raw;
+  // A1111's info says where the batch starts (after a grid, when it made one); what follows the
+  // batch is not the job's (an extension's extra images: ControlNet's detected maps). An answer
+  // whose info does not say has a grid first only with a batch.
+  const first = firstImageIndex(json) ?? (raw.length === samples + 1 && samples > 1 ? 1 : 0);
+  const list = raw.slice(first, first + samples);
   if (list.length === 0) return failed("backend_failed", "the backend answered without images", true);
   if (list.length < samples) return failed("interrupted", `the backend returned ${list.length} of ${samples} images`, true);
   return storedImages(list, samples);
+}
+
+/** `info.index_of_first_image`: 1 when A1111 put a grid before the batch; undefined when its info does not say. */
+function firstImageIndex(json: Record<string, unknown>): number | undefined {
+  const at = typeof json.info === "string" ? parseJsonObject(json.info)?.index_of_first_image : undefined;
+  return typeof at === "number" && Number.isInteger(at) && at >= 0 ? at : undefined;
+}
+
+/**
+ * An error envelope saying this A1111 lacks something the request names that another may have (an
+ * upscaler, an always-on script such as ControlNet): the request is not at fault, so the job tries
+ * the next backend, and this one is not counted as failing.
+ */
+function lacks(json: Record<string, unknown>): Outcome | undefined {
+  const said = [json.errors, json.detail].filter((v): v is string => typeof v === "string").join("\n");
+  // scripts_postprocessing_upscale's assert; api.py's init_script_args and get_script.
+  const upscaler = /could not find upscaler named (.{1,200})/.exec(said)?.[1];
+  if (upscaler) return failed("invalid_request", `the backend has no upscaler named ${upscaler.trim()}`, true, said);
+  const script = /always on script (.{1,200}) not found|Script '(.{1,200})' not found/.exec(said);
+  if (script) return failed("invalid_request", `the backend has no script named ${script[1] ?? script[2]}`, true, said);
+  return undefined;
 }
 
 /**
@@ -118,6 +144,8 @@ export function a1111Outcome(answer: Pick<ImageAnswer, "json" | "images">, sampl
  */
 export function a1111Refusal(status: number, answer: Pick<ImageAnswer, "json" | "head">): Outcome | undefined {
   if (status >= 500 && answer.json) return undefined;
+  const lacking = answer.json ? lacks(answer.json) : undefined;
+  if (lacking) return lacking;
   // A1111 answers a name it does not know (`validate_sampler_name`: "Sampler not found") with a 404
   // in its error envelope: the request's fault. A bare 404 ("Not Found") is a wrong URL, the backend's.
   const detail = answer.json?.detail;

@@ -58,13 +58,19 @@ export async function verifyCerebriumSignature(secret: string, headers: Headers,
   return header.split(" ").some((candidate) => timingSafeEqual(candidate, expected));
 }
 
+/**
+ * Cerebrium's v4 API (`…/v4/<project>/<app>/<function>`) takes the key as a Bearer token; the older
+ * `run.cerebrium.ai` of seed 004 takes it as it is. A key already written as `Bearer …` goes as it is.
+ */
+export const cerebriumAuthorization = (url: string, key: string): string => (/^bearer /i.test(key) || !/\/v4\//.test(new URL(url).pathname) ? key : `Bearer ${key}`);
+
 /** Cerebrium predict: one synchronous call by default, or its webhook mode with `async: true`. */
 export class CerebriumAdapter implements BackendAdapter {
   constructor(readonly config: BackendConfig) {}
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
-    // Cerebrium takes the key as it is (seed 004), not as a Bearer token.
-    return { "content-type": "application/json", ...(this.config.api_key ? { authorization: this.config.api_key } : {}), ...extra };
+    const key = this.config.api_key;
+    return { "content-type": "application/json", ...(key ? { authorization: cerebriumAuthorization(this.config.url, key) } : {}), ...extra };
   }
 
   async submit(req: GenerationRequest): Promise<Outcome> {

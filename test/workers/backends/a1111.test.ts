@@ -51,6 +51,17 @@ describe("A1111 adapter translation", () => {
     if (out.kind === "done") expect(out.images.map((i) => store.text(i))).toEqual(["one", "two"]);
   });
 
+  it("takes the batch where A1111's info says it starts, and not an extension's images after it (ControlNet's detected map)", async () => {
+    const texts = async (images: string[], info: object, samples: number) => {
+      const store = memoryStore();
+      const out = a1111Outcome(await answerOf({ images: images.map(b64), info: JSON.stringify(info) }, a1111ImagesAt(false), store), samples);
+      return out.kind === "done" ? out.images.map((i) => store.text(i)) : out;
+    };
+    expect(await texts(["one", "two", "map"], { index_of_first_image: 0, all_seeds: [1, 2] }, 2)).toEqual(["one", "two"]);
+    expect(await texts(["one", "map"], { index_of_first_image: 0 }, 1)).toEqual(["one"]);
+    expect(await texts(["grid", "one", "two", "map"], { index_of_first_image: 1 }, 2)).toEqual(["one", "two"]);
+  });
+
   it("decodes images piece by piece as the answer arrives: data URIs, url-safe base64, escapes, other long strings dropped", async () => {
     const store = memoryStore();
     const echoed = "x".repeat(100_000);
@@ -91,6 +102,15 @@ describe("a shared A1111", () => {
 
   it("always asks for the images, which the job keeps, whatever the client's send_images says", () => {
     expect(a1111Payload({ ...spec, a1111_extra: { send_images: false } })).toMatchObject({ send_images: true });
+  });
+
+  it("tries another backend for what this one lacks (an upscaler, an always-on script), without counting it as failing", async () => {
+    const upscaler = await outcome({ error: "AssertionError", detail: "", body: "", errors: "could not find upscaler named 4x-UltraSharp" }, 1);
+    expect(upscaler).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: true, message: "the backend has no upscaler named 4x-UltraSharp" } });
+    const script = a1111Refusal(422, await answerOf({ error: "HTTPException", detail: "always on script controlnet not found", body: "", errors: "" }, a1111ImagesAt(false)));
+    expect(script).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: true, message: "the backend has no script named controlnet" } });
+    // Any other assertion is still the request's own fault.
+    expect(await outcome({ error: "AssertionError", detail: "", body: "", errors: "width must be a multiple of 8" }, 1)).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: false } });
   });
 
   it("blames the request, not the backend, for what the request caused", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cerebriumBody, cerebriumOutcome, verifyCerebriumSignature } from "../../../src/backends/cerebrium";
+import { cerebriumAuthorization, cerebriumBody, cerebriumOutcome, verifyCerebriumSignature } from "../../../src/backends/cerebrium";
 import type { GenerationSpec } from "../../../src/jobs/spec";
 import { hex, hmacSha256 } from "../../../src/lib/crypto";
 import { textStream } from "../../../src/lib/json-stream";
@@ -20,6 +20,12 @@ describe("Cerebrium translation", () => {
       negative_prompt: "",
       seed: 120,
     });
+  });
+
+  it("sends the key as v4's Bearer token, and as it is to seed 004's run.cerebrium.ai", () => {
+    expect(cerebriumAuthorization("https://api.aws.us-east-1.cerebrium.ai/v4/p-1234/sd-img-2-img/predict", "eyJ.jwt")).toBe("Bearer eyJ.jwt");
+    expect(cerebriumAuthorization("https://api.aws.us-east-1.cerebrium.ai/v4/p-1234/sd-img-2-img/predict", "Bearer eyJ.jwt")).toBe("Bearer eyJ.jwt");
+    expect(cerebriumAuthorization("https://run.cerebrium.ai/sd-img-2-img-webhook/predict", "c_key")).toBe("c_key");
   });
 
   it("reads result as the images and refuses a missing or short result", async () => {
