@@ -61,6 +61,7 @@ export class RunPodSim {
   run(body: Record<string, unknown>, where: Where = { endpoint: "", baseUrl: "" }): { status: number; body: unknown; job?: RunPodJob; bodyDelayMs?: number } {
     const input = body.input;
     if (!input || typeof input !== "object") return { status: 400, body: { error: "input is required" } };
+    if (this.state.takeRateLimit()) return { status: 429, body: { error: "Too many requests" } };
     const job: RunPodJob = {
       id: `${randomUUID()}-u1`,
       status: "IN_QUEUE",

@@ -58,6 +58,8 @@ export interface Faults {
   queueMs: number;
   /** A1111: an override naming a model it lacks is a 500 RuntimeError, where A1111 itself drops it and generates with the loaded one. */
   unknownModelFails: boolean;
+  /** RunPod: the next this many `/run`s are refused with a 429, nothing queued (an endpoint's request limit), counted down. */
+  rateLimitedRuns: number;
 }
 
 export type SimConfig = Faults & { [K in Kind]?: Partial<Faults> };
@@ -87,6 +89,7 @@ export const DEFAULT_FAULTS: Faults = {
   nowebui: false,
   queueMs: 0,
   unknownModelFails: false,
+  rateLimitedRuns: 0,
 };
 
 export interface KindStats {
@@ -171,6 +174,14 @@ export class SimState {
     if (left <= 0) return false;
     this.config[kind] = { ...this.config[kind], dropAfterAccept: left - 1 };
     this.stats.droppedAfterAccept++;
+    return true;
+  }
+
+  /** Whether this `/run` is one to refuse with a 429 (see `rateLimitedRuns`), counting it down. */
+  takeRateLimit(): boolean {
+    const left = this.faults("runpod").rateLimitedRuns;
+    if (left <= 0) return false;
+    this.config.runpod = { ...this.config.runpod, rateLimitedRuns: left - 1 };
     return true;
   }
 

@@ -39,6 +39,9 @@ const countsAgainstBackend = (f: BackendFailure): boolean => f.retryable && !["o
  */
 const STOPPED_BY_CANCEL = new Set<BackendConfig["kind"]>(["runpod", "runpod-comfyui", "comfyui"]);
 
+/** A backend that refused the request for now (a 429) is asked again after 2, 4, 8, 16, then every 30 s, within the job's deadline. */
+const busyRetryMs = (attempt: number): number => Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5));
+
 /** After a stop, the backend is asked again this much later while it still runs the work (an interrupt takes a moment). */
 const STOP_RECHECKS_MS = [2_000, 5_000];
 
@@ -128,6 +131,15 @@ export class Settler {
       return;
     }
     const tried = triedOf(ledger.mustRow());
+    // Refused for now, not failed: the job waits and goes again (to the first fitting backend with a slot, this one too).
+    if (f.code === "backend_busy") {
+      ledger.transaction(() => {
+        failedAttempt();
+        ledger.redispatch(Date.now() + busyRetryMs(n), tried);
+      });
+      await release("neutral");
+      return;
+    }
     tried.add(name);
     ledger.transaction(() => {
       failedAttempt();

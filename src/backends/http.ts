@@ -189,6 +189,8 @@ export function statusFailure(status: number, body: string): Outcome {
   // Only a 400 or 422 blames the request; any other answer is this backend's problem (a wrong URL's
   // 404, a 429, a 5xx), which another backend may not have.
   if (status === 400 || status === 422) return failed("invalid_request", `the backend refused the request's parameters (${status})`, false, detail);
+  // Refused for now (RunPod's per-endpoint request limits): nothing was queued, so nothing runs twice when it goes again later.
+  if (status === 429) return failed("backend_busy", "the backend refused the request for now (429)", true, detail);
   // The request's size, not the backend's health: another backend may take it (RunPod's /run takes 10 MB).
   if (status === 413) return failed("request_too_large", "the backend refused the request as too large (413)", true, detail);
   return failed("backend_failed", `the backend answered ${status}`, true, detail);

@@ -67,7 +67,8 @@ export interface ProgressReading {
 /** Why an attempt failed, and whether another backend might do better. */
 export interface BackendFailure {
   /** `backend_error`: the backend ran the request and its own code failed (a ComfyUI node's exception). */
-  code: "backend_failed" | "backend_error" | "backend_unavailable" | "timeout" | "out_of_memory" | "invalid_request" | "request_too_large" | "interrupted" | "canceled";
+  /** `backend_busy`: the backend refused to take the request now (a 429): nothing of it runs there, and the job tries again later. */
+  code: "backend_failed" | "backend_error" | "backend_unavailable" | "backend_busy" | "timeout" | "out_of_memory" | "invalid_request" | "request_too_large" | "interrupted" | "canceled";
   /** Written by Easel: tenants see it. */
   message: string;
   /** The backend's own words, for the operator's log only (a proxy's error page can carry anything). */

@@ -143,6 +143,29 @@ describe("RunPod", () => {
     }
   });
 
+  it("sends /run again later when RunPod refuses it for now (a 429): the job runs once and succeeds, and the endpoint is not counted as failing", async () => {
+    await good.config({ runpod: { rateLimitedRuns: 2 } });
+    try {
+      const before = (await good.stats()).byKind.runpod.generations;
+      const job = await submit({ type: "txt2img", backend: "runpod" });
+      const done = await waitForJob(client, job.id, 30_000);
+      await expectImages(done, 1);
+      const attempts = (await events(job.id)).filter((e) => e.type === "attempt.started" || e.type === "attempt.failed");
+      expect(attempts.map((e) => [e.type, e.data.code ?? null])).toEqual([
+        ["attempt.started", null],
+        ["attempt.failed", "backend_busy"],
+        ["attempt.started", null],
+        ["attempt.failed", "backend_busy"],
+        ["attempt.started", null],
+      ]);
+      expect((await good.stats()).byKind.runpod.generations - before).toBe(1);
+      const runpod = ((await (await client.get("/v1/backends")).json()) as { data: { name: string; circuit: string; recent: { success_rate: number | null } }[] }).data.find((b) => b.name === "runpod");
+      expect(runpod).toMatchObject({ circuit: "closed", recent: { success_rate: 1 } });
+    } finally {
+      await good.config({ runpod: { rateLimitedRuns: 0 } });
+    }
+  });
+
   it("ignores a forged callback and a replayed one", async () => {
     await good.config({ runpod: { msPerImage: 1500, dropWebhooks: true } });
     try {

@@ -89,6 +89,8 @@ describe("A1111 adapter translation", () => {
     expect(statusFailure(422, "{}")).toMatchObject({ kind: "failed", failure: { code: "invalid_request", retryable: false } });
     expect(statusFailure(400, "{}")).toMatchObject({ kind: "failed", failure: { retryable: false } });
     for (const status of [401, 403, 404, 429, 500, 502, 503]) expect(statusFailure(status, "")).toMatchObject({ kind: "failed", failure: { retryable: true } });
+    // Refused for now, nothing queued: the job goes again later, the backend not blamed.
+    expect(statusFailure(429, "")).toMatchObject({ kind: "failed", failure: { code: "backend_busy" } });
     // Too large for this backend (RunPod's /run takes 10 MB): another may take it, and it says nothing of this one's health.
     expect(statusFailure(413, "")).toMatchObject({ kind: "failed", failure: { code: "request_too_large", retryable: true } });
   });
