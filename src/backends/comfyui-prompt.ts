@@ -38,8 +38,15 @@ export function summarizeNodeErrors(body: Record<string, unknown> | undefined): 
  * Sends the prompt under the attempt's ids; when ComfyUI queued it, the id it answered (the one sent,
  * or its own on a ComfyUI older than `/prompt`'s `prompt_id` field). A cut connection is sent again
  * only when ComfyUI shows it never got it (its history and queue, by prompt_id and client id).
+ * `refused`: ComfyUI queued the graph with some of its outputs dropped, each failing its checks
+ * (`node_errors` in a 200: execution.py validates each output apart and runs those that pass).
  */
-export async function queuePrompt(config: BackendConfig, prompt: Workflow, ids: { promptId: string; clientId: string; extraData?: Record<string, unknown> }, signal: AbortSignal): Promise<{ queued: string } | Outcome> {
+export async function queuePrompt(
+  config: BackendConfig,
+  prompt: Workflow,
+  ids: { promptId: string; clientId: string; extraData?: Record<string, unknown> },
+  signal: AbortSignal,
+): Promise<{ queued: string; refused?: string } | Outcome> {
   const extra = ids.extraData && Object.keys(ids.extraData).length ? { extra_data: ids.extraData } : {};
   // ComfyUI puts client_id into extra_data itself; it is Easel's own, whatever the client's extra_data says.
   const body = JSON.stringify({ prompt, client_id: ids.clientId, prompt_id: ids.promptId, ...extra });
@@ -52,8 +59,9 @@ export async function queuePrompt(config: BackendConfig, prompt: Workflow, ids: 
   );
   if (!res.ok) return res.outcome;
   if (res.status === 200) {
-    const answered = parseJsonObject(res.body)?.prompt_id;
-    return { queued: typeof answered === "string" && answered ? answered : ids.promptId };
+    const answer = parseJsonObject(res.body);
+    const queued = typeof answer?.prompt_id === "string" && answer.prompt_id ? answer.prompt_id : ids.promptId;
+    return Object.keys(obj(answer?.node_errors)).length ? { queued, refused: summarizeNodeErrors({ ...answer, error: { message: "ComfyUI dropped outputs that failed its checks" } }) } : { queued };
   }
   // A graph ComfyUI cannot run (an unknown node, a model it lacks) would fail the same anywhere.
   if (res.status === 400) return failed("invalid_request", summarizeNodeErrors(parseJsonObject(res.body)), false);

@@ -49,6 +49,7 @@ export class ComfyUIAdapter implements BackendAdapter {
       const extraData = { ...req.spec.extra_data, ...req.credentials };
       const queued = await queuePrompt(this.config, withUploadNames(plan.prompt, names), { promptId, clientId, extraData }, req.signal);
       if (!("queued" in queued)) return queued;
+      if (queued.refused !== undefined) return await this.refuse(queued.queued, queued.refused, req.taskId, { socket, images: req.images, signal: req.signal });
       socket?.follow(queued.queued);
       return await this.follow(queued.queued, req.taskId, { socket, expected: plan.outputs, images: req.images, signal: req.signal });
     } finally {
@@ -70,6 +71,19 @@ export class ComfyUIAdapter implements BackendAdapter {
     } finally {
       socket?.close();
     }
+  }
+
+  /**
+   * A graph queued with outputs dropped would end without every image it saves: it fails as a graph
+   * ComfyUI refused whole does, once nothing of it runs there (stopped, or else followed to its end).
+   */
+  private async refuse(promptId: string, why: string, taskId: string, ctx: Parameters<typeof followPrompt>[2]): Promise<Outcome> {
+    const stopped = await withDeadline(LIST_TIMEOUT_MS, (signal) => this.cancel({ externalId: promptId, taskId }, signal), ctx.signal).catch(() => false);
+    if (!stopped) {
+      ctx.socket?.follow(promptId);
+      await this.follow(promptId, taskId, ctx);
+    }
+    return failed("invalid_request", why, false);
   }
 
   private async follow(promptId: string, taskId: string, ctx: Parameters<typeof followPrompt>[2]): Promise<Outcome> {

@@ -76,9 +76,13 @@ export async function comfyWorkerOutcome(status: Record<string, unknown> | undef
   const output = obj(status.output);
   if (typeof output.error === "string") return failure([output.error, ...(Array.isArray(output.details) ? output.details.map(str) : [])].join(": "), canonical);
   // A node that raised after another had saved: the worker answers the saved images with the error
-  // beside them in `errors` (its other entries are warnings), and RunPod calls that COMPLETED.
-  const raised = (Array.isArray(output.errors) ? output.errors.map(str) : []).find((e) => /Workflow execution error/i.test(e));
+  // beside them in `errors`, and RunPod calls that COMPLETED. Beside images, its every other entry
+  // is an image it lost (not fetched from /view, not uploaded, not encoded, no filename): the
+  // answer lacks what the graph saved.
+  const errors = Array.isArray(output.errors) ? output.errors.map(str) : [];
+  const raised = errors.find((e) => /Workflow execution error/i.test(e));
   if (raised) return failure(raised, canonical);
+  if (errors.length) return failed("backend_failed", "the worker lost an image the graph saved", true, errors.join(" | ").slice(0, 1000));
   const list = outputImages(output);
   const wanted = ctx.expected === undefined ? list : list.slice(0, ctx.expected);
   if (!wanted.length) return failed("backend_failed", "the worker answered without images", ctx.expected !== undefined);

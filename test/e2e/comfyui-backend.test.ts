@@ -315,6 +315,29 @@ describe("a ComfyUI server's failures", () => {
     }
   });
 
+  it("fails a graph ComfyUI queued with an output dropped by its checks (a 200 with node_errors), never succeeding without that output's images", async () => {
+    const graph = JSON.parse(readFileSync(new URL("../../examples/comfyui-txt2img.json", import.meta.url), "utf8")) as Record<string, { class_type: string; inputs: Record<string, unknown> }>;
+    Object.assign(graph["5"]?.inputs ?? {}, { width: 64, height: 64 });
+    // A second output through an upscale model the server does not have: ComfyUI drops it and runs the first.
+    graph["20"] = { class_type: "UpscaleModelLoader", inputs: { model_name: "missing-upscaler.pth" } };
+    graph["21"] = { class_type: "ImageUpscaleWithModel", inputs: { upscale_model: ["20", 0], image: ["8", 0] } };
+    graph["22"] = { class_type: "SaveImage", inputs: { filename_prefix: "up", images: ["21", 0] } };
+    await sim.config({ comfyui: { msPerImage: 2_000 } });
+    try {
+      const res = await client.post("/v1/jobs", { type: "workflow", workflow: graph, backend: "comfy" });
+      expect(res.status).toBe(202);
+      const job = (await res.json()) as JobView;
+      const done = await waitForJob(client, job.id, 60_000);
+      expect(done).toMatchObject({ status: "failed", error: { code: "invalid_request" } });
+      expect(done.error?.message).toContain("node 20 (UpscaleModelLoader)");
+      expect((await eventsOf(job.id)).filter((e) => e.type === "attempt.started")).toHaveLength(1);
+      // Stopped there: the part that passed did not run on for a job that failed.
+      expect(await historyStatus(await promptIdOf(`${job.id}-1`))).not.toBe("success");
+    } finally {
+      await sim.config({ comfyui: { msPerImage: 20 } });
+    }
+  });
+
   it("follows the prompt by its history when the socket is down, and reads outputs ComfyUI served from its cache", async () => {
     await sim.config({ comfyui: { comfySocketDown: true, comfyCache: true } });
     try {

@@ -47,12 +47,16 @@ describe("worker-comfyui outputs", () => {
     expect(outcome.kind === "failed" && outcome.failure.message).toContain("FooSampler does not exist");
   });
 
-  it("fails a graph whose node raised after another had saved (COMPLETED with images and an execution error), and takes warnings as warnings", async () => {
+  it("fails a graph whose node raised after another had saved (COMPLETED with images and an execution error), or one of whose images the worker lost", async () => {
     const images = [{ filename: "ComfyUI_00001_.png", type: "base64", data: btoa("saved") }];
     const raised = await comfyWorkerOutcome({ id: "j", status: "COMPLETED", output: { images, errors: ["Workflow execution error: Node Type: SaveImage, Node ID: 10, Message: disk full"] } }, ctx());
     expect(raised).toMatchObject({ kind: "failed", failure: { code: "backend_error", retryable: false } });
     expect(raised.kind === "failed" && raised.failure.message).toContain("Node ID: 10");
-    expect(await comfyWorkerOutcome({ id: "j", status: "COMPLETED", output: { images, errors: ["Skipping image x.png: type temp"] } }, ctx())).toMatchObject({ kind: "done" });
+    // handler.py answers the images it could return and lists the others in `errors`.
+    for (const lost of ["Failed to fetch image data for up_00001_.png from /view endpoint.", "Error uploading up_00001_.png to S3: AccessDenied"]) {
+      expect(await comfyWorkerOutcome({ id: "j", status: "COMPLETED", output: { images, errors: [lost] } }, ctx())).toMatchObject({ kind: "failed", failure: { code: "backend_failed", retryable: true } });
+    }
+    expect(await comfyWorkerOutcome({ id: "j", status: "COMPLETED", output: { images } }, ctx())).toMatchObject({ kind: "done" });
   });
 
   it("keeps a running job pending, and takes an answer without images for a failure in disguise", async () => {
