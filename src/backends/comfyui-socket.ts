@@ -11,7 +11,8 @@ import { withDeadline } from "../lib/deadline";
 
 const OPEN_TIMEOUT_MS = 10_000;
 
-export type SocketSignal = "ended" | "closed" | "quiet";
+/** `changed`: ComfyUI's queue changed while the prompt had not started (it may have been taken out of it). */
+export type SocketSignal = "ended" | "changed" | "closed" | "quiet";
 
 const obj = (v: unknown): Record<string, unknown> => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
@@ -56,6 +57,8 @@ export class PromptSocket {
   private signal: SocketSignal | undefined;
   private wake: (() => void) | undefined;
   private first: { at: number; fraction: number } | undefined;
+  /** Whether a message of the prompt came: it left the queue, and queue changes say nothing of it any more. */
+  private started = false;
 
   private constructor(
     private readonly ws: WebSocket,
@@ -112,15 +115,16 @@ export class PromptSocket {
     }
   }
 
-  /** "closed" stays raised; "ended" is taken once. */
+  /** "closed" stays raised; "ended" and "changed" are taken once. */
   private take(): SocketSignal {
     const s = this.signal ?? "quiet";
-    if (s === "ended") this.signal = undefined;
+    if (s !== "closed") this.signal = undefined;
     return s;
   }
 
   private raise(s: SocketSignal): void {
-    if (this.signal !== "closed") this.signal = s;
+    // An end already heard is not hidden by a later queue change.
+    if (this.signal !== "closed" && !(s === "changed" && this.signal === "ended")) this.signal = s;
     this.wake?.();
   }
 
@@ -134,7 +138,11 @@ export class PromptSocket {
       return;
     }
     const data = obj(msg.data);
+    // Sent to every client when the queue changes (queue_updated): a prompt still waiting may have
+    // been deleted from it (a cancel), which its history and queue then show without waiting out the quiet.
+    if (msg.type === "status" && !this.started) return this.raise("changed");
     if (data.prompt_id !== this.promptId) return;
+    this.started = true;
     switch (msg.type) {
       case "progress": {
         const p = promptProgress(data, this.samplers);

@@ -183,8 +183,15 @@ describe("canonical jobs on a ComfyUI server", () => {
       const waitingPrompt = await promptIdOf(`${waiting.id}-1`);
       await until(async () => (await sim.stats()).byPrompt[waitingPrompt] === 1, "queued");
       expect((await client.post(`/v1/jobs/${waiting.id}/cancel`)).status).toBeLessThan(300);
+      // Its slot comes back as ComfyUI takes the prompt out (the queue's change on the socket), not
+      // once the quiet wait runs out: the next job's prompt is queued while the neighbour's still runs.
+      const next = await submit({ type: "txt2img", backend: "comfy", prompt: "mine, next" });
+      const nextPrompt = await promptIdOf(`${next.id}-1`);
+      await until(async () => (await sim.stats()).byPrompt[nextPrompt] === 1, "the next job queued", 60_000);
+      expect(await historyStatus(ahead)).toBeUndefined();
       await until(async () => (await historyStatus(ahead)) === "success", "the neighbour's prompt done", 60_000);
       expect(await historyStatus(waitingPrompt)).toBeUndefined();
+      expect((await waitForJob(client, next.id, 60_000)).status).toBe("succeeded");
       expect((await waitForJob(client, waiting.id)).status).toBe("canceled");
       expect((await waitForJob(client, running.id)).status).toBe("canceled");
     } finally {
