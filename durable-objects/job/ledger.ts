@@ -124,6 +124,13 @@ export class JobLedger {
     return this.sql.exec<{ error: string | null }>("SELECT error FROM attempts WHERE error IS NOT NULL ORDER BY n DESC LIMIT 1").toArray()[0]?.error ?? undefined;
   }
 
+  /** The code the last failed attempt failed with (its `attempt.failed` event), if any. */
+  lastFailureCode(): string | undefined {
+    const data = this.sql.exec<{ data: string }>("SELECT data FROM events WHERE type = 'attempt.failed' ORDER BY seq DESC LIMIT 1").toArray()[0]?.data;
+    const code = data === undefined ? undefined : (JSON.parse(data) as { code?: unknown }).code;
+    return typeof code === "string" ? code : undefined;
+  }
+
   eventsAfter(seq: number): JobEvent[] {
     return this.sql
       .exec<{ seq: number; type: string; at: number; data: string }>("SELECT seq, type, at, data FROM events WHERE seq > ? ORDER BY seq", seq)

@@ -233,7 +233,9 @@ export class AttemptRunner {
     const candidates = this.candidates(input, triedOf(row), lines);
     if (!candidates.length) {
       const last = ledger.lastAttemptError();
-      await finish(this.room, "failed", { code: "backend_failed", message: last ?? "no configured backend serves this job" }, []);
+      // Every backend lacked what the request names (an upscaler, a script): the request's fault after all.
+      const code = ledger.lastFailureCode() === "invalid_request" ? "invalid_request" : "backend_failed";
+      await finish(this.room, "failed", { code, message: last ?? "no configured backend serves this job" }, []);
       await this.slots.releaseAll(lines);
       return;
     }
