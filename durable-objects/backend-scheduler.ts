@@ -92,12 +92,16 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     // The backend's limits (and name, for wake-ups) come from configuration, which the jobs carry here.
     // Written only when changed: most acquires carry what this instance already wrote.
     const applied = `${req.maxConcurrency}/${req.cooldownMs}/${req.backend}`;
+    let raised = false;
     if (applied !== this.applied) {
+      raised = req.maxConcurrency > this.sql.exec<{ max_concurrency: number }>("SELECT max_concurrency FROM limits WHERE id = 1").one().max_concurrency;
       this.sql.exec("UPDATE limits SET max_concurrency = ?1, cooldown_ms = ?2 WHERE id = 1 AND (max_concurrency != ?1 OR cooldown_ms != ?2)", req.maxConcurrency, req.cooldownMs);
       this.sql.exec("INSERT INTO identity (id, backend) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET backend = excluded.backend WHERE backend != excluded.backend", req.backend);
       this.applied = applied;
     }
     this.reclaimExpired(now);
+    // A raised max_concurrency (an operator's deploy) hands its new slots to the line at once, not at the next release.
+    if (raised) await this.grantWaiting(now);
     const held = this.sql.exec("SELECT job_id FROM slots WHERE job_id = ?", req.jobId).toArray();
     if (held.length) {
       // A claim from the line becomes a full lease once its job takes it.

@@ -8,7 +8,7 @@ import { adapterFor } from "../../src/backends";
 import { a1111TaskState } from "../../src/backends/a1111-task";
 import { clientIdOf, findAttemptPrompt, findPrompt, promptIdOf } from "../../src/backends/comfyui-api";
 import { runpodPolicy } from "../../src/backends/runpod";
-import type { BackendConfig } from "../../src/config";
+import { DEFAULT_TIMEOUT_S, type BackendConfig } from "../../src/config";
 import { withDeadline } from "../../src/lib/deadline";
 
 export type LostCall =
@@ -36,7 +36,13 @@ const COMFY_ASK_TIMEOUT_MS = 10_000;
  * after the call began; a RunPod `/run` whose id never came back, until RunPod has deleted it.
  */
 export async function checkLostCall(backend: BackendConfig | undefined, call: { taskId: string; askable: boolean; startedAt: number; waitingUntil: number | null }): Promise<LostCall> {
-  if (!backend) return { running: false, found: "the backend is no longer configured", unreachable: false, overdue: false };
+  if (!backend) {
+    // Taken out of BACKENDS (renamed, removed) while the call was out: it can no longer be asked
+    // about, and may still run there: waited out as a call that cannot be asked, to the default timeout.
+    const until = call.startedAt + DEFAULT_TIMEOUT_S * 1000;
+    if (Date.now() >= until) return { running: false, found: "the backend is no longer configured, and the call would have ended by now", unreachable: false, overdue: true };
+    return { running: true, until, found: "the backend is no longer configured: waiting until the call would have ended" };
+  }
   if (backend.kind === "runpod" || backend.kind === "runpod-comfyui") return runpodLostCall(backend, call.waitingUntil);
   const until = call.startedAt + backend.timeout_s * 1000;
   const over = Date.now() >= until;

@@ -36,6 +36,8 @@ const HEARTBEAT_MS = 5_000;
  * that step up, this far ahead, rather than firing at once for the same work.
  */
 const STEP_BACKSTOP_MS = 5_000;
+/** A step that failed (a configuration that does not parse) is tried again this much later, not at once and again. */
+const FAILED_STEP_RETRY_MS = 10_000;
 /**
  * An alarm already set up to this much before the time wanted is left as it is: it fires a step
  * that finds nothing due and sets the next one. Setting it is a storage write, and most steps of a
@@ -292,17 +294,19 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     const next = this.stepping.then(async () => {
       // An object with no job (never created, or deleted after RETENTION_S) has nothing to do.
       if (!this.ledger.row() || (await this.retention.purgeIfDue())) return;
+      let failed = false;
       try {
         await Promise.all([this.outbox.deliverDue(), this.runner.advance()]);
         // The step above may have ended the job: send its event without waiting for another step.
         await this.outbox.deliverDue();
       } catch (err) {
+        failed = true;
         console.error("job step failed", err instanceof Error ? err.message : String(err));
       } finally {
         // Whatever no webhook request went out before.
         this.room.followUps.run();
       }
-      await this.reschedule();
+      await this.reschedule(false, failed ? FAILED_STEP_RETRY_MS : 0);
     });
     this.stepping = next.catch(() => undefined);
     return next;
@@ -318,9 +322,9 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
    * and deletion. `stepFollows`: a step is about to run (a kick) and sets it again at its end, so
    * the alarm set now is only its backstop, never earlier than STEP_BACKSTOP_MS: a new job's
    * dispatch or an ended job's webhook, due at once, would otherwise also fire the alarm at once,
-   * for a second step that finds nothing left to do.
+   * for a second step that finds nothing left to do. `notBeforeMs`: after a failed step.
    */
-  private async reschedule(stepFollows = false): Promise<void> {
+  private async reschedule(stepFollows = false, notBeforeMs = 0): Promise<void> {
     const row = this.ledger.row();
     if (!row) return;
     const times: number[] = [];
@@ -341,7 +345,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     }
     if (!times.length) return this.ctx.storage.deleteAlarm();
     const min = Math.min(...times);
-    const at = stepFollows ? Math.max(min, Date.now() + STEP_BACKSTOP_MS) : min;
+    const at = Math.max(min, Date.now() + (stepFollows ? STEP_BACKSTOP_MS : notBeforeMs));
     const current = await this.ctx.storage.getAlarm();
     if (current !== null && current <= at && current >= at - ALARM_SLACK_MS) return;
     await this.ctx.storage.setAlarm(at);

@@ -66,12 +66,21 @@ export class Outbox {
       const head = ledger.outboxHead();
       if (!head || !dueBy(head.next_at)) return;
       const row = ledger.mustRow();
-      const secrets = config.tenant(env, row.tenant)?.webhook_secrets ?? [];
+      const tenant = config.tenant(env, row.tenant);
+      const secrets = tenant?.webhook_secrets ?? [];
       // Read before the send: a configuration error after it would leave the try unrecorded and
       // the event due at once, sent again and again. Before it, the step fails and its alarm comes back.
       const schedule = config.retrySchedule(env);
       const attempt = head.attempts + 1;
       const startedAt = Date.now();
+      if (!tenant) {
+        // A tenant taken out of TENANTS has no secrets left to sign with: nothing goes out unsigned.
+        // The try is a failed one and the event waits on the schedule (it goes if the tenant comes back).
+        const delay = nextDelayMs(schedule, attempt, null);
+        const nextAt = delay === null ? null : startedAt + delay;
+        ledger.delivered(head, { attempt, startedAt, state: nextAt === null ? "failed" : "pending", nextAt, status_code: null, error: "not sent: the tenant is no longer configured", duration_ms: 0, response_body: null });
+        continue;
+      }
       const slots = JSON.parse(head.slots) as SlottedBody["slots"];
       // A body with images is streamed from R2 as it is sent, never built whole.
       const body = slots.length ? await slottedStream(env.IMAGES, { text: head.body, slots }, (JSON.parse(row.output) as StoredOutput[]).map((o) => o.key)) : head.body;

@@ -41,6 +41,8 @@ export const WAITING_BACKSTOP_MS = 5 * 60_000;
 const DISPATCH_GUARD_MS = 5_000;
 /** A job that could join no line (its schedulers could not be reached) tries again this soon. */
 const UNQUEUED_RETRY_MS = 15_000;
+/** A job whose tenant was taken out of TENANTS waits this long before it looks again (its deadline ends it). */
+const REMOVED_TENANT_RETRY_MS = 60_000;
 const POLL_MAX_MS = 15_000;
 /** A re-attached prompt is first asked about this soon. */
 const REATTACH_POLL_MS = 1_000;
@@ -230,6 +232,12 @@ export class AttemptRunner {
     const { ledger, memory } = this.room;
     const input = parseInput(row);
     const lines = linesOf(row);
+    // A tenant taken out of TENANTS gets no shared GPU time: its job waits in no line, in case it comes back.
+    if (!config.tenant(this.room.env, row.tenant)) {
+      await this.slots.releaseAll(await this.linesToLeave(row));
+      ledger.setWaiting([], Date.now() + REMOVED_TENANT_RETRY_MS);
+      return;
+    }
     const candidates = this.candidates(input, triedOf(row), lines);
     if (!candidates.length) {
       const last = ledger.lastAttemptError();
@@ -296,6 +304,10 @@ export class AttemptRunner {
     memory.grantedBy = undefined;
     await this.slots.releaseAll(memory.lines(linesOf(ledger.mustRow())).filter((l) => l !== backend.name));
     const n = ledger.nextAttemptNumber();
+    // What settling the outcome reads (the end's links and their lifetime) is read before the GPU
+    // starts: a configuration that breaks it fails this step, and is tried again, rather than fail
+    // the settling after the generation, which would look like a lost call and run it again.
+    config.retentionMs(env);
     const token = await callbackToken(env, row.id, n);
     const start = row.status === "queued" ? await prepareStart(this.room, now, backend.name) : undefined;
     // A cancel may have landed before this, or while the above was computed.

@@ -4,6 +4,7 @@ import type { Env } from "../env";
 import { BackendsSchema, EndpointsSchema, TenantsSchema, type BackendConfig, type EndpointConfig, type TenantConfig } from "./schema";
 
 export type { BackendConfig, EndpointConfig, TenantConfig, BackendKind, JobType } from "./schema";
+export { DEFAULT_TIMEOUT_S } from "./schema";
 
 const DEFAULT_RETENTION_S = 30 * 24 * 3600;
 const MIN_RETENTION_S = 60;

@@ -43,6 +43,9 @@ export const TenantsSchema = z.record(z.string().min(1), TenantSchema).superRefi
 export const BackendKindSchema = z.enum(["a1111", "runpod", "cerebrium", "comfyui", "runpod-comfyui"]);
 export const JobTypeSchema = z.enum(["img2img", "txt2img", "upscale", "workflow"]);
 
+/** A backend's `timeout_s` when it names none. */
+export const DEFAULT_TIMEOUT_S = 600;
+
 /**
  * What each kind serves unless `types` says: seed 004's Cerebrium model is img2img only; A1111
  * upscales with its own extras API; a RunPod worker upscales only if it is A1111's, so that is opt-in.
@@ -82,7 +85,7 @@ export const BackendSchema = z
     types: [...(b.types ?? DEFAULT_TYPES[b.kind])] as z.infer<typeof JobTypeSchema>[],
     // A1111 and ComfyUI run one generation at a time; more in flight only queue inside it, out of the gateway's sight.
     max_concurrency: b.max_concurrency ?? (b.kind === "a1111" || b.kind === "comfyui" ? 1 : 4),
-    timeout_s: b.timeout_s ?? 600,
+    timeout_s: b.timeout_s ?? DEFAULT_TIMEOUT_S,
     circuit_cooldown_s: b.circuit_cooldown_s ?? 30,
   }));
 export const BackendsSchema = z.array(BackendSchema).superRefine((list, ctx) => {

@@ -48,6 +48,19 @@ async function rowsReadBy(st: DurableObjectState, fn: () => Promise<unknown>): P
 }
 
 describe("backend scheduler", () => {
+  it("hands the slots a raised max_concurrency adds to the jobs already in line, at the first request that carries it", async () => {
+    const s = named("raised");
+    await jobIn("r2", "wanting", "raised");
+    await jobIn("r3", "wanting", "raised");
+    expect(await ask(s, "r1", "acme", true, 1)).toMatchObject({ status: "granted" });
+    expect(await ask(s, "r2", "acme", true, 1)).toMatchObject({ status: "queued" });
+    expect(await ask(s, "r3", "acme", true, 1)).toMatchObject({ status: "queued" });
+    await runInDurableObject(s, (o: BackendScheduler) => void recordWakes(o, true));
+    // The deploy's first request is a newcomer's: it waits behind them, and they take the two new slots.
+    expect(await ask(s, "r4", "acme", true, 3)).toMatchObject({ status: "queued" });
+    expect((await slotsOf(s)).map((r) => r.job_id)).toEqual(["r1", "r2", "r3"]);
+  });
+
   it("never grants more than max_concurrency slots and hands a freed slot to the next in line", async () => {
     const s = named("cap");
     await jobIn("j3", "wanting", "cap");

@@ -10,6 +10,8 @@ import type { BackendScheduler } from "../../../durable-objects/backend-schedule
 import { linesOf as waitingLines, type JobRow } from "../../../durable-objects/job/tables";
 import type { JobObject } from "../../../durable-objects/job/object";
 import { WAITING_BACKSTOP_MS } from "../../../durable-objects/job/runner";
+import { config } from "../../../src/config";
+import type { Env } from "../../../src/env";
 import { jobStub } from "../../../src/jobs/client";
 import { hangingCalls, hangingJobInput, runIds, running, settled } from "../support/jobs";
 import { editJob, forgetCallInFlight, jobObjects, schedulerObjects } from "../support/objects";
@@ -62,6 +64,13 @@ async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => bool
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** The job's object reads `change(env)` over the test's configuration (`() => ({})` puts it back), as after an operator's deploy. */
+const withEnv = (id: string, change: (e: Env) => Partial<Env>) =>
+  runInDurableObject(objectFor(id), (o: JobObject) => {
+    const room = Reflect.get(o, "room") as { env: Env };
+    room.env = { ...env, ...change(env) };
+  });
 
 /** The job's webhook delivery log. */
 const deliveriesOf = async (id: string) => {
@@ -268,6 +277,36 @@ describe("job scheduling", () => {
     expect((await linesOf("busy-a")).slots).toEqual([id]);
     expect(list.filter((e) => e.type === "attempt.started")).toHaveLength(1);
     expect(await row(id)).toMatchObject({ status: "running", lines: [] });
+  });
+
+  it("after a restart lost its call on a backend since taken out of BACKENDS, waits as for one that cannot be asked, rather than run it elsewhere", async () => {
+    await block("busy-b", "blocker-b");
+    const id = newRunId();
+    await jobStub(env, id).create(twoLinesJob(id));
+    await running(id);
+    await forgetCallInFlight(id);
+    // The operator's change: busy-a renamed (its GPU may still run the call), busy-b free now.
+    await clear("busy-b");
+    await withEnv(id, (e) => ({ BACKENDS: JSON.stringify(config.backends(e).filter((b) => b.name !== "busy-a")) }));
+    await runDurableObjectAlarm(objectFor(id));
+    await runDurableObjectAlarm(objectFor(id));
+    const events = await jobStub(env, id).events("acme");
+    const list = events.ok ? events.events : [];
+    expect(list.filter((e) => e.type === "attempt.lost").map((e) => e.data.found)).toEqual(["the backend is no longer configured: waiting until the call would have ended"]);
+    expect(list.filter((e) => e.type === "attempt.started")).toHaveLength(1);
+    await withEnv(id, () => ({}));
+  });
+
+  it("starts no work on its backend while what its end needs cannot be read (a bad RETENTION_S): the step fails, and is tried again later, not at once", async () => {
+    const id = newRunId();
+    const calls = await hangingCalls("/sdapi/v1/img2img");
+    await withEnv(id, () => ({ RETENTION_S: "a week" }));
+    await jobStub(env, id).create(hangingJobInput(id));
+    const alarm = () => runInDurableObject(objectFor(id), (_o: JobObject, state) => state.storage.getAlarm());
+    await until("its failed step's alarm", alarm, (at) => at !== null && at > Date.now() + 5_000);
+    expect(await hangingCalls("/sdapi/v1/img2img")).toBe(calls);
+    expect(await row(id)).toMatchObject({ status: "queued" });
+    await withEnv(id, () => ({}));
   });
 
   it("enforces the deadline while a synchronous call is in flight", { timeout: 20_000 }, async () => {

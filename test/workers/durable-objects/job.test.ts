@@ -230,6 +230,44 @@ describe("job alarm", () => {
   });
 });
 
+describe("a tenant taken out of TENANTS (an operator's deploy)", () => {
+  /** The job's object reads TENANTS without acme from now on. */
+  const withoutAcme = (id: string) =>
+    runInDurableObject(objectFor(id), (o: JobObject) => {
+      const room = Reflect.get(o, "room") as { env: typeof env };
+      room.env = { ...env, TENANTS: JSON.stringify({ ...(JSON.parse(env.TENANTS ?? "{}") as Record<string, unknown>), acme: undefined }) };
+    });
+
+  it("sends none of its webhooks unsigned: each try is logged as not sent, and waits on the schedule", async () => {
+    const id = newRunId();
+    const hook = `/removed-tenant-hook-${id}`;
+    await jobStub(env, id).create(hangingJobInput(id, { webhook: `${inject("hangingBackendUrl")}${hook}` }));
+    await withoutAcme(id);
+    await jobStub(env, id).cancel("acme");
+    let rows: Delivery[] = [];
+    for (let i = 0; i < 100 && !rows.length; i++) {
+      const res = await jobStub(env, id).deliveries("acme");
+      rows = res.ok ? res.deliveries : [];
+      if (!rows.length) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(rows[0]).toMatchObject({ type: "job.canceled", attempt: 1, status_code: null, error: "not sent: the tenant is no longer configured" });
+    expect(rows[0]?.next_attempt_at).not.toBeNull();
+    expect(await hangingCalls(hook)).toBe(0);
+  });
+
+  it("gets no GPU time: its queued job waits in no line and calls no backend", async () => {
+    const id = newRunId();
+    const calls = await hangingCalls("/sdapi/v1/img2img");
+    await withoutAcme(id);
+    await jobStub(env, id).create(hangingJobInput(id));
+    await runDurableObjectAlarm(objectFor(id));
+    const row = await runInDurableObject(objectFor(id), (_o: JobObject, state) => state.storage.sql.exec<{ status: string; waiting_on: string | null; dispatch_at: number | null }>("SELECT status, waiting_on, dispatch_at FROM job").one());
+    expect(row).toMatchObject({ status: "queued", waiting_on: null });
+    expect(row.dispatch_at).toBeGreaterThan(Date.now() + 30_000);
+    expect(await hangingCalls("/sdapi/v1/img2img")).toBe(calls);
+  });
+});
+
 describe("the slot of a call still out when its job ended", () => {
   it("is held for the scheduler while the call may run (up to the backend's timeout), even with nothing left here to settle it", async () => {
     const id = newRunId();
