@@ -124,11 +124,13 @@ export class JobLedger {
     return this.sql.exec<{ error: string | null }>("SELECT error FROM attempts WHERE error IS NOT NULL ORDER BY n DESC LIMIT 1").toArray()[0]?.error ?? undefined;
   }
 
-  /** The code the last failed attempt failed with (its `attempt.failed` event), if any. */
-  lastFailureCode(): string | undefined {
-    const data = this.sql.exec<{ data: string }>("SELECT data FROM events WHERE type = 'attempt.failed' ORDER BY seq DESC LIMIT 1").toArray()[0]?.data;
-    const code = data === undefined ? undefined : (JSON.parse(data) as { code?: unknown }).code;
-    return typeof code === "string" ? code : undefined;
+  /** Whether the job's attempts failed, every one of them with `code` (their `attempt.failed` events). */
+  everyFailureWas(code: string): boolean {
+    const codes = this.sql
+      .exec<{ data: string }>("SELECT data FROM events WHERE type = 'attempt.failed'")
+      .toArray()
+      .map((e) => (JSON.parse(e.data) as { code?: unknown }).code);
+    return codes.length > 0 && codes.every((c) => c === code);
   }
 
   eventsAfter(seq: number): JobEvent[] {

@@ -5,7 +5,6 @@
  */
 import { saveNodes } from "../../src/jobs/workflow-graph";
 import { adapterFor } from "../../src/backends";
-import { fittingBackends } from "../../src/backends/models";
 import type { Outcome } from "../../src/backends/types";
 import type { AcquireResult } from "../../src/contracts/scheduler";
 import { config, type BackendConfig } from "../../src/config";
@@ -15,6 +14,7 @@ import { OutputStore } from "../../src/storage/images";
 import { readGenerated } from "./generated";
 import { AttemptCall, canResume } from "./attempt-call";
 import { dueBy } from "./due";
+import { fittingFor } from "./fitting";
 import { checkLostCall } from "./lost-call";
 import { TERMINAL } from "./ledger";
 import { taskIdOf, type LiveProgress } from "./progress";
@@ -211,8 +211,7 @@ export class AttemptRunner {
 
   /** The backends that could run the job and have not failed it; the lines it waits in first (a slot granted there is its claim). */
   private candidates(input: StoredJobInput, tried: ReadonlySet<string>, lines: readonly string[]): BackendConfig[] {
-    const all = fittingBackends(config.backends(this.room.env), { type: input.spec.type, model: input.spec.model, sampler: input.spec.sampler, backend: input.backend, pinOverridesModels: input.pin_overrides_models, among: input.backends });
-    return all.filter((b) => !tried.has(b.name)).sort((a, b) => Number(lines.includes(b.name)) - Number(lines.includes(a.name)));
+    return fittingFor(this.room.env, input).filter((b) => !tried.has(b.name)).sort((a, b) => Number(lines.includes(b.name)) - Number(lines.includes(a.name)));
   }
 
   /** The answer to this request if `open` sent it already (once), else the request sent now. */
@@ -242,7 +241,7 @@ export class AttemptRunner {
     if (!candidates.length) {
       const last = ledger.lastAttemptError();
       // Every backend lacked what the request names (an upscaler, a script): the request's fault after all.
-      const code = ledger.lastFailureCode() === "invalid_request" ? "invalid_request" : "backend_failed";
+      const code = ledger.everyFailureWas("invalid_request") ? "invalid_request" : "backend_failed";
       await finish(this.room, "failed", { code, message: last ?? "no configured backend serves this job" }, []);
       await this.slots.releaseAll(lines);
       return;

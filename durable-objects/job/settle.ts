@@ -17,6 +17,7 @@ import { readCredentials } from "./credentials";
 import { canceledCallRuns } from "./lost-call";
 import { keepGenerated } from "./generated";
 import { withDeadline } from "../../src/lib/deadline";
+import { fittingFor } from "./fitting";
 
 /** Image n of a batch has seed + n, as A1111 numbers them; an upscale has no seed, nor has a workflow (its graph has its own). */
 const seedOf = (input: StoredJobInput, i: number): number | null => (input.spec.type === "upscale" || input.spec.type === "workflow" ? null : input.spec.seed + i);
@@ -131,11 +132,14 @@ export class Settler {
       return;
     }
     const tried = triedOf(ledger.mustRow());
-    // Refused for now, not failed: the job waits and goes again (to the first fitting backend with a slot, this one too).
+    // Refused for now, not failed, and not counted: the job goes on to another fitting backend at
+    // once, as from any failure; with none left, it waits and asks this one again.
     if (f.code === "backend_busy") {
+      const elsewhere = fittingFor(this.room.env, parseInput(ledger.mustRow())).some((b) => b.name !== name && !tried.has(b.name));
+      if (elsewhere) tried.add(name);
       ledger.transaction(() => {
         failedAttempt();
-        ledger.redispatch(Date.now() + busyRetryMs(n), tried);
+        ledger.redispatch(elsewhere ? Date.now() : Date.now() + busyRetryMs(n), tried);
       });
       await release("neutral");
       return;

@@ -14,6 +14,11 @@ import type { ImageStore, Outcome } from "./types";
 const QUEUE_TIMEOUT_MS = 30_000;
 /** With the socket open, the history is still read this often, in case a message never comes. */
 const SOCKET_QUIET_MS = 15_000;
+/**
+ * A waiting prompt's look after ComfyUI's queue changed (a `status` message, which every client's
+ * put, start, end and delete sends) comes at most this often, however busy the server's other clients.
+ */
+const QUEUE_CHANGE_LOOK_MS = 2_000;
 /** Without a socket (or once it ends), the history is polled from this interval up to the next. */
 const POLL_FIRST_MS = 500;
 const POLL_MAX_MS = 10_000;
@@ -88,16 +93,22 @@ export async function followPrompt(
   let listening = ctx.socket !== undefined;
   // A prompt followed again may have ended already: its history is read before any wait.
   let waiting = ctx.lookFirst !== true;
+  let looked = 0;
   while (!ctx.signal.aborted && Date.now() < deadline) {
     const left = deadline - Date.now();
     if (!waiting) waiting = true;
     else if (listening && ctx.socket && !ctx.socket.closed) {
+      let told = await ctx.socket.wait(Math.min(SOCKET_QUIET_MS, left));
+      // Queue changes within QUEUE_CHANGE_LOOK_MS of the last look wait for its end; an end does not.
+      const lookAt = Math.min(looked + QUEUE_CHANGE_LOOK_MS, deadline);
+      while (told === "changed" && Date.now() < lookAt && !ctx.signal.aborted) told = await ctx.socket.wait(lookAt - Date.now());
       // An end the socket told of shows in the history a moment later: from then on the history is polled.
-      if ((await ctx.socket.wait(Math.min(SOCKET_QUIET_MS, left))) === "ended") listening = false;
+      if (told === "ended") listening = false;
     } else {
       await sleep(Math.min(pollMs, left), ctx.signal);
       pollMs = Math.min(POLL_MAX_MS, Math.round(pollMs * 1.5));
     }
+    looked = Date.now();
     const place = await findPrompt(config, promptId, ctx.signal);
     if (place.at === "history") {
       const end = promptEnd(place.entry);

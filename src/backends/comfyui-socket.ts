@@ -87,7 +87,7 @@ export class PromptSocket {
     }
   }
 
-  /** Waits up to `ms` for the prompt to end or the socket to close: "quiet" when neither happened. */
+  /** Waits up to `ms` for the prompt to end, the queue to change before it started, or the socket to close: "quiet" when none happened. */
   async wait(ms: number): Promise<SocketSignal> {
     if (this.signal) return this.take();
     await new Promise<void>((resolve) => {

@@ -36,6 +36,8 @@ beforeAll(async () => {
         { name: "steady", kind: "a1111", url: good.url, models: [SD15] },
         { name: "single", kind: "a1111", url: good.url, max_concurrency: 1, models: [CHILL] },
         { name: "runpod", kind: "runpod", url: `${good.url}/v2/sd-endpoint`, api_key: "rp_secret", models: ["runpod-only"] },
+        // A second endpoint for the same model (jobs pinned to "runpod" never come here): where a job refused for now goes.
+        { name: "runpod-b", kind: "runpod", url: `${faulty.url}/v2/sd-endpoint-b`, models: ["runpod-only"] },
         { name: "cerebrium", kind: "cerebrium", url: `${good.url}/cerebrium/sd-img-2-img/predict`, api_key: "cb_secret", models: ["sd-img-2-img"] },
         { name: "cerebrium-async", kind: "cerebrium", url: `${good.url}/cerebrium/sd-img-2-img/predict`, api_key: "cb_secret", async: true, timeout_s: 20, models: ["sd-img-2-img"] },
       ]),
@@ -161,6 +163,25 @@ describe("RunPod", () => {
       expect((await good.stats()).byKind.runpod.generations - before).toBe(1);
       const runpod = ((await (await client.get("/v1/backends")).json()) as { data: { name: string; circuit: string; recent: { success_rate: number | null } }[] }).data.find((b) => b.name === "runpod");
       expect(runpod).toMatchObject({ circuit: "closed", recent: { success_rate: 1 } });
+    } finally {
+      await good.config({ runpod: { rateLimitedRuns: 0 } });
+    }
+  });
+
+  it("sends a job RunPod refuses for now (a 429) to another endpoint that serves its model at once, counting the refusal against neither", async () => {
+    await good.config({ runpod: { rateLimitedRuns: 1 } });
+    try {
+      const job = await submit({ type: "txt2img", model: "runpod-only" });
+      const done = await waitForJob(client, job.id, 30_000);
+      expect(done).toMatchObject({ status: "succeeded", backend: "runpod-b" });
+      const attempts = (await events(job.id)).filter((e) => e.type === "attempt.started" || e.type === "attempt.failed");
+      expect(attempts.map((e) => [e.type, e.data.backend, e.data.code ?? null])).toEqual([
+        ["attempt.started", "runpod", null],
+        ["attempt.failed", "runpod", "backend_busy"],
+        ["attempt.started", "runpod-b", null],
+      ]);
+      const runpod = ((await (await client.get("/v1/backends")).json()) as { data: { name: string; circuit: string }[] }).data.find((b) => b.name === "runpod");
+      expect(runpod?.circuit).toBe("closed");
     } finally {
       await good.config({ runpod: { rateLimitedRuns: 0 } });
     }

@@ -309,6 +309,19 @@ describe("job scheduling", () => {
     await withEnv(id, () => ({}));
   });
 
+  it("fails with invalid_request only when every backend refused what the request names; a backend that could not be reached leaves it backend_failed", async () => {
+    const endedWith = async (codes: string[]) => {
+      const id = await queuedInOneLine();
+      const failed = (code: string) => ["INSERT INTO events (type, at, data) VALUES ('attempt.failed', ?, ?)", Date.now(), JSON.stringify({ attempt: 1, backend: "busy-a", code, message: `failed: ${code}` })] as [string, number, string];
+      // Every fitting backend tried: its next dispatch finds none left.
+      await editJob(id, ...codes.map(failed), ["UPDATE job SET tried = '[\"busy-a\"]', dispatch_at = ?", Date.now()]);
+      await runDurableObjectAlarm(objectFor(id));
+      return (await settled(id)).error?.code;
+    };
+    expect(await endedWith(["invalid_request"])).toBe("invalid_request");
+    expect(await endedWith(["backend_unavailable", "invalid_request"])).toBe("backend_failed");
+  });
+
   it("enforces the deadline while a synchronous call is in flight", { timeout: 20_000 }, async () => {
     const id = newRunId();
     await jobStub(env, id).create(hangingJobInput(id));
