@@ -9,7 +9,8 @@ import { checkImage } from "../lib/image-check";
 import { checkOutboundUrl } from "../lib/url-guard";
 import type { z } from "@hono/zod-openapi";
 import { DEFAULT_TIMEOUT_S, EmptyPromptLimitsSchema, GenerationLimitsSchema, MAX_UPSCALED_SIDE, type WebhookEventType } from "../schemas/job";
-import { chosenOutputPrefix, defaultOutputPrefix, inputImageKey, inputKey, passThroughKey, putImage } from "../storage/images";
+import { chosenOutputPrefix, defaultOutputPrefix, inputImageKey, inputKey, putImage } from "../storage/images";
+import { storePassThrough } from "./pass-through";
 import type { S3Output } from "../storage/s3-output";
 import { hasActiveLimit, indexObject } from "../tenant-shards";
 import { claimKey, releaseKey } from "./claims";
@@ -94,44 +95,6 @@ export interface IntakeOptions {
   rateCounted?: boolean;
   /** An empty prompt is a prompt (A1111's payloads: A1111 generates from one); elsewhere it is a 422. */
   emptyPromptOk?: boolean;
-}
-
-/**
- * Pass-through fields (masks and ControlNet images in `alwayson_scripts`, the request a dialect
- * echoes) can be megabytes, while a Durable Object value holds 2 MB: past this in all, the largest
- * of them move to R2 until the rest fits. The small ones (an endpoint, a flag, a path) stay with the
- * job, so only a rendering that shows the large ones (a finished job's answer) reads R2.
- */
-const INLINE_PASS_THROUGH_BYTES = 64 * 1024;
-
-/** A workflow's graph past this goes to R2 whole, with the pass-through fields: only its run reads it. */
-const INLINE_WORKFLOW_BYTES = 256 * 1024;
-
-type PassThrough = { a1111_extra: Record<string, unknown>; dialect_data: Record<string, unknown>; workflow?: Workflow };
-
-async function storePassThrough(env: Env, runId: string, spec: GenerationSpec, dialect_data: Record<string, unknown>) {
-  const json = JSON.stringify({ a1111_extra: spec.a1111_extra, dialect_data });
-  const graphMoves = spec.workflow !== undefined && JSON.stringify(spec.workflow).length > INLINE_WORKFLOW_BYTES;
-  if (json.length <= INLINE_PASS_THROUGH_BYTES && !graphMoves) return { spec, dialect_data, key: undefined };
-  const kept: PassThrough = { a1111_extra: { ...spec.a1111_extra }, dialect_data: { ...dialect_data } };
-  const moved: PassThrough = { a1111_extra: {}, dialect_data: {}, workflow: graphMoves ? spec.workflow : undefined };
-  const entries = (["a1111_extra", "dialect_data"] as const)
-    .flatMap((part) => Object.entries(kept[part]).map(([name, value]) => ({ part, name, size: JSON.stringify(value ?? null).length })))
-    .sort((a, b) => b.size - a.size);
-  let size = json.length;
-  for (const e of entries) {
-    if (size <= INLINE_PASS_THROUGH_BYTES) break;
-    moved[e.part][e.name] = kept[e.part][e.name];
-    delete kept[e.part][e.name];
-    size -= e.size;
-  }
-  const key = passThroughKey(runId);
-  await env.IMAGES.put(key, JSON.stringify(moved), { httpMetadata: { contentType: "application/json" } });
-  return {
-    spec: { ...spec, a1111_extra: spec.a1111_extra === undefined ? undefined : kept.a1111_extra, workflow: graphMoves ? undefined : spec.workflow },
-    dialect_data: kept.dialect_data,
-    key,
-  };
 }
 
 const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
