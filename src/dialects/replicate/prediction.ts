@@ -25,11 +25,14 @@ const str = (v: unknown): string | undefined => (typeof v === "string" ? v : und
  * Live progress as a tqdm line, as Cog models log it: the Python client's `prediction.progress`
  * parses the last such line (`42%|████      | 12/30`).
  */
-function progressLog(progress: JobSnapshot["job"]["progress"]): string {
+function progressLog(progress: Pick<NonNullable<JobSnapshot["job"]["progress"]>, "fraction" | "step" | "steps"> | null): string {
   if (!progress) return "";
   const filled = Math.round(progress.fraction * 10);
   return `${Math.round(progress.fraction * 100)}%|${"█".repeat(filled)}${" ".repeat(10 - filled)}| ${progress.step}/${progress.steps}\n`;
 }
+
+/** A succeeded generation's last line stays, at 100%, as Cog's log keeps it (a workflow's or an upscale's steps are not known). */
+const finalProgress = ({ input }: JobSnapshot) => (input.spec.type === "workflow" || input.spec.type === "upscale" ? null : { fraction: 1, step: input.spec.steps, steps: input.spec.steps });
 
 export const predictionUrl = (base: string, id: string): string => `${base}/v1/predictions/${id}`;
 
@@ -54,7 +57,7 @@ export async function toPrediction(env: Env, snapshot: JobSnapshot, opts: { star
     ...(str(data.deployment) ? { deployment: data.deployment } : {}),
     input: data.input && typeof data.input === "object" ? data.input : {},
     output: job.status === "succeeded" ? await outputUrls(env, snapshot) : null,
-    logs: progressLog(job.progress),
+    logs: progressLog(job.status === "succeeded" ? finalProgress(snapshot) : job.progress),
     error: job.status === "failed" ? (job.error?.message ?? "prediction failed") : null,
     status,
     source: "api",

@@ -16,7 +16,8 @@ describe("canonical job → Replicate prediction", () => {
       input: { prompt: "apple" },
       status: "succeeded",
       error: null,
-      logs: "",
+      // Its last progress line stays, at 100%: the clients read a finished prediction's progress as whole.
+      logs: "100%|██████████| 20/20\n",
       data_removed: false,
       created_at: "2026-05-04T10:20:30.000Z",
       completed_at: "2026-05-04T10:20:33.500Z",
