@@ -19,6 +19,8 @@ const SHAPES: [RegExp, ErrorHandler<AppEnv>][] = [
   [/^\/api\/v[36]\//, errorsAs(modelsLabError)],
   [/^\/(v2|runpod)\//, errorsAs(runpodError)],
   [/^\/v1\/(predictions|files|account|deployments(\/[^/]+\/[^/]+)?|(models|deployments)\/[^/]+\/[^/]+\/predictions)\/?$/, onProblem],
+  // Replicate's resources Easel does not serve: a client of it reads their 404 as a problem.
+  [/^\/v1\/(hardware|collections|trainings)(\/|$)/, onProblem],
   [/^\/(v4\/|cerebrium\/|[^/]+\/predict\/?$)/, errorsAs(cerebriumError)],
   [/^\/(eks\/|[^/]+\/v1alpha[12]\/?$)/, errorsAs(eksError)],
   [/^(\/api)?\/(prompt|upload\/image|queue|interrupt|history)\/?$/, errorsAs(comfyErrorOf)],

@@ -33,6 +33,14 @@ describe("Replicate routes", () => {
     }
   });
 
+  it("a Replicate resource Easel does not serve (hardware, collections, trainings) is a 404 problem, as the clients read errors", async () => {
+    for (const path of ["/v1/hardware", "/v1/collections/super-resolution", "/v1/trainings"]) {
+      const res = await call(path, { headers: { authorization: "Bearer sk_acme_1" } });
+      expect(res.status, path).toBe(404);
+      expect(res.headers.get("content-type"), path).toBe("application/problem+json");
+    }
+  });
+
   it("an unlisted model is a 404 problem before anything is created", async () => {
     const res = await call("/v1/models/nobody/nothing/predictions", { headers: { authorization: "Bearer sk_acme_1" }, body: { input: { prompt: "x" } } });
     expect(res.status).toBe(404);
