@@ -11,6 +11,7 @@ import type { z } from "@hono/zod-openapi";
 import { DEFAULT_TIMEOUT_S, EmptyPromptLimitsSchema, GenerationLimitsSchema, MAX_UPSCALED_SIDE, type WebhookEventType } from "../schemas/job";
 import { chosenOutputPrefix, defaultOutputPrefix, inputImageKey, inputKey, putImage } from "../storage/images";
 import { storePassThrough } from "./pass-through";
+import { ownOutputs } from "../storage/own-links";
 import type { S3Output } from "../storage/s3-output";
 import { hasActiveLimit, indexObject } from "../tenant-shards";
 import { claimKey, releaseKey } from "./claims";
@@ -221,7 +222,7 @@ async function checkJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Prom
     if (req.init_image === undefined) throw invalid(fields.init_image, `required when type is ${req.type}`);
     image =
       typeof req.init_image === "string"
-        ? (await readImageInput(req.init_image, { field: fields.init_image, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES })).bytes
+        ? (await readImageInput(req.init_image, { field: fields.init_image, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES, local: ownOutputs(env, opts.publicBaseUrl) })).bytes
         : req.init_image;
     if (image.byteLength > MAX_INIT_IMAGE_BYTES) {
       throw new EaselError(422, "image_too_large", `${fields.init_image}: image is over ${MAX_INIT_IMAGE_BYTES} bytes`, [{ path: fields.init_image, message: "image is over 10 MiB" }]);
@@ -232,7 +233,7 @@ async function checkJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Prom
     if (req.type === "upscale") size = upscaledSize(sniffed, req, fields);
     if (req.type === "img2img" && req.size_from_image) size = sizeFromImage(sniffed, req.size_from_image);
   }
-  const inputImages = req.images ? await readInputImages(req.images, { field: fields.images, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES }) : [];
+  const inputImages = req.images ? await readInputImages(req.images, { field: fields.images, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES, local: ownOutputs(env, opts.publicBaseUrl) }) : [];
   // Its images travel in the backend's request: only backends that take one that large run it.
   const images = [image?.byteLength ?? 0, ...inputImages.map((i) => i.bytes.byteLength)];
   const json = (v: unknown) => JSON.stringify(v ?? null).length;

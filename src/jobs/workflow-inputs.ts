@@ -3,7 +3,7 @@
  * graphs: a problem is a 422 naming the node, or the image, in the client's own field names.
  */
 import { EaselError, type ErrorDetail } from "../errors";
-import { readImageInput } from "../lib/image-input";
+import { readImageInput, type ImageInputOptions } from "../lib/image-input";
 import { checkImage } from "../lib/image-check";
 import { keySegmentProblem } from "../lib/storage-key";
 import { MAX_WORKFLOW_IMAGES } from "../schemas/job";
@@ -92,12 +92,12 @@ export function checkImageNames(images: { name: string }[], field: string): void
 /** Each named image (its name checked by `checkImageNames`) read and checked as an init image is: URL rules, size, a real PNG/JPEG/WebP. */
 export async function readInputImages(
   images: { name: string; image: string | Uint8Array }[],
-  opts: { field: string; allowPrivate: boolean; maxBytes: number },
+  opts: Pick<ImageInputOptions, "field" | "allowPrivate" | "maxBytes" | "local">,
 ): Promise<InputImage[]> {
   return Promise.all(
     images.map(async ({ name, image }, i) => {
       const field = joinPath(opts.field, String(i), "image");
-      if (typeof image === "string") return { name, bytes: (await readImageInput(image, { field, allowPrivate: opts.allowPrivate, maxBytes: opts.maxBytes })).bytes };
+      if (typeof image === "string") return { name, bytes: (await readImageInput(image, { ...opts, field })).bytes };
       if (image.byteLength > opts.maxBytes) throw new EaselError(422, "image_too_large", `${field}: image is over ${opts.maxBytes} bytes`, [{ path: field, message: `image is over ${opts.maxBytes} bytes` }]);
       const checked = checkImage(image);
       if (!checked.ok) throw new EaselError(422, checked.code, `${field}: ${checked.message}`, [{ path: field, message: checked.message }]);

@@ -14,6 +14,8 @@ export interface ImageInputOptions {
   maxBytes: number;
   timeoutMs?: number;
   fetcher?: typeof fetch;
+  /** URLs the gateway serves itself, read without the network: their bytes, null for one it refuses, undefined for any other URL. */
+  local?: (url: string) => Promise<Uint8Array | null | undefined>;
 }
 
 export interface ImageInput {
@@ -75,7 +77,10 @@ export async function readImageInput(value: string, opts: ImageInputOptions): Pr
   const trimmed = value.trim();
   let bytes: Uint8Array;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) {
-    bytes = await fetchImage(trimmed, opts);
+    const own = await opts.local?.(trimmed);
+    if (own === null) throw fieldError("image_fetch_failed", opts.field, "the output link is invalid or has expired");
+    if (own && own.byteLength > opts.maxBytes) throw fieldError("image_too_large", opts.field, `image is over ${opts.maxBytes} bytes`);
+    bytes = own ?? (await fetchImage(trimmed, opts));
   } else {
     const data = trimmed.match(/^data:[^,]*?;base64,(.*)$/is);
     // Size is checked on the encoded length first, so a huge string is never decoded.

@@ -2,11 +2,24 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { jobStub } from "../../../src/jobs/client";
 import { submitJob } from "../../../src/jobs/intake";
+import { signedOutputUrl } from "../../../src/storage/links";
 
 const PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
 const created: string[] = [];
 afterEach(async () => {
   for (const id of created.splice(0)) await jobStub(env, id).cancel("acme");
+});
+
+describe("intake of the gateway's own output link as an image", () => {
+  it("reads it from R2, not over the network (a Worker's fetch of its own hostname does not reach it)", async () => {
+    const png = Uint8Array.from(atob(PNG_B64), (c) => c.charCodeAt(0));
+    await env.IMAGES.put("outputs/run_chained/image_0.png", png);
+    const link = await signedOutputUrl("http://gateway.test", "test-signing-secret", "outputs/run_chained/image_0.png");
+    const { snapshot } = await submitJob(env, { type: "img2img", prompt: "refine", init_image: link, backend: "hang", model: "v1-5-pruned-emaonly" }, { tenant: "acme", dialect: "replicate", publicBaseUrl: "http://gateway.test" });
+    created.push(snapshot.job.id);
+    const stored = await env.IMAGES.get(snapshot.input.spec.init_image_key ?? "");
+    expect(new Uint8Array((await stored?.arrayBuffer()) ?? new ArrayBuffer(0))).toEqual(png);
+  });
 });
 
 describe("intake's unknown-model rule, for the dialects that ask for it", () => {
