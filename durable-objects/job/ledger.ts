@@ -124,13 +124,15 @@ export class JobLedger {
     return this.sql.exec<{ error: string | null }>("SELECT error FROM attempts WHERE error IS NOT NULL ORDER BY n DESC LIMIT 1").toArray()[0]?.error ?? undefined;
   }
 
-  /** Whether the job's attempts failed, every one of them with `code` (their `attempt.failed` events). */
-  everyFailureWas(code: string): boolean {
-    const codes = this.sql
-      .exec<{ data: string }>("SELECT data FROM events WHERE type = 'attempt.failed'")
+  /** The attempts that failed since the job's last retry (their `attempt.failed` events): on which backend, with what code. */
+  failures(): { backend: string; code: string }[] {
+    return this.sql
+      .exec<{ data: string }>("SELECT data FROM events WHERE type = 'attempt.failed' AND seq > (SELECT COALESCE(MAX(seq), 0) FROM events WHERE type = 'job.retried')")
       .toArray()
-      .map((e) => (JSON.parse(e.data) as { code?: unknown }).code);
-    return codes.length > 0 && codes.every((c) => c === code);
+      .map((e) => {
+        const data = JSON.parse(e.data) as { backend?: unknown; code?: unknown };
+        return { backend: String(data.backend ?? ""), code: String(data.code ?? "") };
+      });
   }
 
   eventsAfter(seq: number): JobEvent[] {

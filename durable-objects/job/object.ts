@@ -293,8 +293,15 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
   private step(): Promise<void> {
     const next = this.stepping.then(async () => {
       // An object with no job (never created, or deleted after RETENTION_S) has nothing to do.
-      if (!this.ledger.row() || (await this.retention.purgeIfDue())) return;
+      if (!this.ledger.row()) return;
       let failed = false;
+      try {
+        // Inside the step's failure handling: a deletion that cannot read RETENTION_S is tried again, its alarm kept.
+        if (await this.retention.purgeIfDue()) return;
+      } catch (err) {
+        failed = true;
+        console.error("job step failed", err instanceof Error ? err.message : String(err));
+      }
       try {
         await Promise.all([this.outbox.deliverDue(), this.runner.advance()]);
         // The step above may have ended the job: send its event without waiting for another step.
@@ -340,8 +347,8 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     } else {
       // Ended with a call still out: its slot is renewed until the call ends (see the runner's advance).
       if (this.room.memory.inflight !== undefined) times.push(Date.now() + HEARTBEAT_MS);
-      // Ended, its events sent: the next thing due is its deletion.
-      if (head === undefined && row.completed_at !== null) times.push(this.retention.dueAt(row.completed_at));
+      // Ended, its events sent: the next thing due is its deletion (tried again later while RETENTION_S does not parse).
+      if (head === undefined && row.completed_at !== null) times.push(this.deletionDueAt(row.completed_at));
     }
     if (!times.length) return this.ctx.storage.deleteAlarm();
     const min = Math.min(...times);
@@ -349,6 +356,14 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     const current = await this.ctx.storage.getAlarm();
     if (current !== null && current <= at && current >= at - ALARM_SLACK_MS) return;
     await this.ctx.storage.setAlarm(at);
+  }
+
+  private deletionDueAt(completedAt: number): number {
+    try {
+      return this.retention.dueAt(completedAt);
+    } catch {
+      return Date.now() + FAILED_STEP_RETRY_MS;
+    }
   }
 
   /**

@@ -38,8 +38,9 @@ export class Retention {
     const { ctx, env, ledger } = this.room;
     const row = ledger.row();
     if (!row || !TERMINAL.has(row.status) || row.completed_at === null) return false;
-    if (!dueBy(this.dueAt(row.completed_at))) return false;
+    // Webhooks still to send come first: they need nothing of RETENTION_S, which may not parse now.
     if (ledger.pendingWebhooks() > 0) return false;
+    if (!dueBy(this.dueAt(row.completed_at))) return false;
     try {
       const input = parseInput(row);
       await deletePrefixes(env.IMAGES, [`inputs/${row.id}/`, `callbacks/${row.id}/`]);

@@ -19,7 +19,7 @@ import { checkLostCall } from "./lost-call";
 import { TERMINAL } from "./ledger";
 import { taskIdOf, type LiveProgress } from "./progress";
 import type { JobRoom } from "./room";
-import type { Settler } from "./settle";
+import { busyRetryMs, type Settler } from "./settle";
 import type { Slots } from "./slots";
 import { linesOf, parseInput, triedOf, type AttemptRow, type JobRow } from "./tables";
 import { timeoutMessage } from "./time-limits";
@@ -239,9 +239,25 @@ export class AttemptRunner {
     }
     const candidates = this.candidates(input, triedOf(row), lines);
     if (!candidates.length) {
+      const failures = ledger.failures();
+      // A backend that only refused the job for now (429s) is asked again, after the backoff, before the job fails.
+      const tried = triedOf(row);
+      const refusedForNow = [...tried].filter((name) => {
+        const here = failures.filter((f) => f.backend === name);
+        return here.length > 0 && here.every((f) => f.code === "backend_busy");
+      });
+      if (refusedForNow.length) {
+        for (const name of refusedForNow) tried.delete(name);
+        await this.slots.releaseAll(lines);
+        ledger.transaction(() => {
+          ledger.setWaiting([]);
+          ledger.redispatch(Date.now() + busyRetryMs(failures.length), tried);
+        });
+        return;
+      }
       const last = ledger.lastAttemptError();
       // Every backend lacked what the request names (an upscaler, a script): the request's fault after all.
-      const code = ledger.everyFailureWas("invalid_request") ? "invalid_request" : "backend_failed";
+      const code = failures.length > 0 && failures.every((f) => f.code === "invalid_request") ? "invalid_request" : "backend_failed";
       await finish(this.room, "failed", { code, message: last ?? "no configured backend serves this job" }, []);
       await this.slots.releaseAll(lines);
       return;

@@ -41,7 +41,7 @@ const countsAgainstBackend = (f: BackendFailure): boolean => f.retryable && !["o
 const STOPPED_BY_CANCEL = new Set<BackendConfig["kind"]>(["runpod", "runpod-comfyui", "comfyui"]);
 
 /** A backend that refused the request for now (a 429) is asked again after 2, 4, 8, 16, then every 30 s, within the job's deadline. */
-const busyRetryMs = (attempt: number): number => Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5));
+export const busyRetryMs = (attempt: number): number => Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5));
 
 /** After a stop, the backend is asked again this much later while it still runs the work (an interrupt takes a moment). */
 const STOP_RECHECKS_MS = [2_000, 5_000];

@@ -114,6 +114,34 @@ describe("retention", () => {
     expect(await jobStub(env, id).get("acme")).toMatchObject({ ok: false, code: "not_found" });
   });
 
+  it("keeps its alarm through a deploy whose RETENTION_S does not parse: its webhook still goes, its deletion is tried again later", async () => {
+    const badRetention = (id: string) =>
+      runInDurableObject(objectFor(id), (o: JobObject) => {
+        const room = Reflect.get(o, "room") as { env: Env };
+        room.env = { ...room.env, RETENTION_S: "a month" };
+      });
+    const alarmOf = (id: string) => runInDurableObject(objectFor(id), (_obj: JobObject, state) => state.storage.getAlarm());
+    // Ended with its webhook still to send.
+    const pending = randomId("run");
+    await jobStub(env, pending).create(hangingJobInput(pending, { webhook: "http://127.0.0.1:9/unreachable" }));
+    expect((await jobStub(env, pending).cancel("acme")).ok).toBe(true);
+    await badRetention(pending);
+    await editJob(pending, ["UPDATE outbox SET next_at = ?", Date.now()]);
+    await runDurableObjectAlarm(objectFor(pending));
+    // Tried (its log read from its storage: a read through the API is the variable's 500 meanwhile).
+    expect(await runInDurableObject(objectFor(pending), (_obj: JobObject, state) => state.storage.sql.exec("SELECT COUNT(*) AS n FROM deliveries").one().n)).toBeGreaterThan(0);
+    expect(await alarmOf(pending)).not.toBeNull();
+    // Ended, nothing left to send, its deletion due: tried again later, its alarm kept.
+    const ended = randomId("run");
+    await jobStub(env, ended).create(hangingJobInput(ended));
+    expect((await jobStub(env, ended).cancel("acme")).ok).toBe(true);
+    await editJob(ended, ["UPDATE job SET completed_at = completed_at - ?", RETENTION_MS + 1000]);
+    await badRetention(ended);
+    await runDurableObjectAlarm(objectFor(ended));
+    expect(await alarmOf(ended)).toBeGreaterThan(Date.now());
+    expect(await runInDurableObject(objectFor(ended), (_obj: JobObject, state) => tables(state))).toBeGreaterThan(0);
+  });
+
   it("frees the output location a client chose (SD-on-EKS) for other tenants once the job is deleted", async () => {
     const id = randomId("run");
     const location = `out/task-${id}`;

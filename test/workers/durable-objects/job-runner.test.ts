@@ -72,6 +72,18 @@ const withEnv = (id: string, change: (e: Env) => Partial<Env>) =>
     room.env = { ...env, ...change(env) };
   });
 
+/** The job as after attempts failed on busy-a with these codes (or a `job.retried` between them), every fitting backend tried: its next dispatch finds none left. */
+const afterFailures = (id: string, codes: string[]) =>
+  editJob(
+    id,
+    ...codes.map((code): [string, number, string] =>
+      code === "job.retried"
+        ? ["INSERT INTO events (type, at, data) VALUES ('job.retried', ?, ?)", Date.now(), "{}"]
+        : ["INSERT INTO events (type, at, data) VALUES ('attempt.failed', ?, ?)", Date.now(), JSON.stringify({ attempt: 1, backend: "busy-a", code, message: `failed: ${code}` })],
+    ),
+    ["UPDATE job SET tried = '[\"busy-a\"]', dispatch_at = ?", Date.now()],
+  );
+
 /** The job's webhook delivery log. */
 const deliveriesOf = async (id: string) => {
   const res = await jobStub(env, id).deliveries("acme");
@@ -312,14 +324,23 @@ describe("job scheduling", () => {
   it("fails with invalid_request only when every backend refused what the request names; a backend that could not be reached leaves it backend_failed", async () => {
     const endedWith = async (codes: string[]) => {
       const id = await queuedInOneLine();
-      const failed = (code: string) => ["INSERT INTO events (type, at, data) VALUES ('attempt.failed', ?, ?)", Date.now(), JSON.stringify({ attempt: 1, backend: "busy-a", code, message: `failed: ${code}` })] as [string, number, string];
-      // Every fitting backend tried: its next dispatch finds none left.
-      await editJob(id, ...codes.map(failed), ["UPDATE job SET tried = '[\"busy-a\"]', dispatch_at = ?", Date.now()]);
+      await afterFailures(id, codes);
       await runDurableObjectAlarm(objectFor(id));
       return (await settled(id)).error?.code;
     };
     expect(await endedWith(["invalid_request"])).toBe("invalid_request");
     expect(await endedWith(["backend_unavailable", "invalid_request"])).toBe("backend_failed");
+    // What failed before a retry (RunPod's /retry) is not this run's.
+    expect(await endedWith(["backend_unavailable", "job.retried", "invalid_request"])).toBe("invalid_request");
+  });
+
+  it("asks a backend that only refused it for now (429s) again, after a wait, rather than fail when no other is left", async () => {
+    const id = await queuedInOneLine();
+    await afterFailures(id, ["backend_busy"]);
+    await runDurableObjectAlarm(objectFor(id));
+    const after = await runInDurableObject(objectFor(id), (_o: JobObject, state) => state.storage.sql.exec<{ status: string; tried: string; dispatch_at: number | null }>("SELECT status, tried, dispatch_at FROM job").one());
+    expect(after).toMatchObject({ status: "queued", tried: "[]" });
+    expect(after.dispatch_at).toBeGreaterThan(Date.now());
   });
 
   it("enforces the deadline while a synchronous call is in flight", { timeout: 20_000 }, async () => {
