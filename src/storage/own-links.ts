@@ -14,7 +14,8 @@ export function ownOutputs(env: Env, base: string): (url: string) => Promise<Uin
   return async (url) => {
     if (!url.startsWith(prefix)) return undefined;
     const parsed = new URL(url);
-    const key = outputKeyFromPath(decodeURIComponent(parsed.pathname.slice(parsed.pathname.lastIndexOf("/") + 1)));
+    // base64url needs no escapes: a link that has any is not one the gateway signed.
+    const key = outputKeyFromPath(parsed.pathname.slice(parsed.pathname.lastIndexOf("/") + 1));
     const expires = parsed.searchParams.get("expires");
     const sig = parsed.searchParams.get("sig");
     if (!key || expires === null || sig === null || !(await verifyOutputLink(config.urlSigningSecrets(env), key, expires, sig))) return null;
