@@ -257,7 +257,9 @@ export class AttemptRunner {
       }
       const last = ledger.lastAttemptError();
       // Every backend lacked what the request names (an upscaler, a script): the request's fault after all.
-      const code = failures.length > 0 && failures.every((f) => f.code === "invalid_request") ? "invalid_request" : "backend_failed";
+      // (A refusal for now says nothing of what a backend has.)
+      const said = failures.filter((f) => f.code !== "backend_busy");
+      const code = said.length > 0 && said.every((f) => f.code === "invalid_request") ? "invalid_request" : "backend_failed";
       await finish(this.room, "failed", { code, message: last ?? "no configured backend serves this job" }, []);
       await this.slots.releaseAll(lines);
       return;

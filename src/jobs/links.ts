@@ -10,13 +10,14 @@ import { bytesToBase64 } from "../lib/base64";
 import { readImageInput } from "../lib/image-input";
 import { isS3Link, readS3Image } from "../lib/s3-fetch";
 import { MAX_INIT_IMAGE_BYTES } from "./intake";
+import { ownOutputs } from "../storage/own-links";
 
 /** A task names a few images (init, mask, ControlNet inputs); more links than this is a 422. */
 const MAX_LINKS = 16;
 const LINK = /^(https?|s3):\/\/\S+$/i;
 
 /** `value` with every link string replaced by the base64 of the image it names; `under` prefixes error paths. */
-export async function fetchLinks(env: Env, tenant: string, value: unknown, under: string): Promise<unknown> {
+export async function fetchLinks(env: Env, tenant: string, value: unknown, under: string, publicBaseUrl: string): Promise<unknown> {
   const found: { path: string; link: string }[] = [];
   const walk = (v: unknown, path: string[]): void => {
     if (typeof v === "string" && LINK.test(v.trim())) found.push({ path: [...path].join("."), link: v.trim() });
@@ -33,7 +34,7 @@ export async function fetchLinks(env: Env, tenant: string, value: unknown, under
       const field = `${under}${path}`;
       const image = isS3Link(link)
         ? await readS3Image(link, config.s3(env), { field, maxBytes: MAX_INIT_IMAGE_BYTES, allowedPrefixes: config.tenant(env, tenant)?.s3_read_prefixes ?? [] })
-        : await readImageInput(link, { field, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES });
+        : await readImageInput(link, { field, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES, local: ownOutputs(env, publicBaseUrl) });
       fetched.set(path, bytesToBase64(image.bytes));
     }),
   );

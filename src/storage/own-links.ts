@@ -14,11 +14,13 @@ export function ownOutputs(env: Env, base: string): (url: string) => Promise<Uin
   return async (url) => {
     if (!url.startsWith(prefix)) return undefined;
     const parsed = new URL(url);
-    // base64url needs no escapes: a link that has any is not one the gateway signed.
-    const key = outputKeyFromPath(parsed.pathname.slice(parsed.pathname.lastIndexOf("/") + 1));
-    const expires = parsed.searchParams.get("expires");
-    const sig = parsed.searchParams.get("sig");
-    if (!key || expires === null || sig === null || !(await verifyOutputLink(config.urlSigningSecrets(env), key, expires, sig))) return null;
+    // As the outputs route reads one: one path segment after the prefix (base64url needs no
+    // escapes), and one `expires` and one `sig`; anything else is not a link the gateway signed.
+    const file = url.slice(prefix.length).split(/[?#]/)[0] ?? "";
+    const expires = parsed.searchParams.getAll("expires");
+    const sig = parsed.searchParams.getAll("sig");
+    const key = file.includes("/") ? undefined : outputKeyFromPath(file);
+    if (!key || expires.length !== 1 || sig.length !== 1 || !(await verifyOutputLink(config.urlSigningSecrets(env), key, expires[0] ?? "", sig[0] ?? ""))) return null;
     const object = await env.IMAGES.get(key);
     return object ? new Uint8Array(await object.arrayBuffer()) : null;
   };

@@ -83,7 +83,7 @@ async function submitTask(c: Context<AppEnv>, task: EksTask, body: unknown) {
   }
   // Links are read before the task id is claimed: a task refused for its images may be sent again.
   // A pipeline's graph goes to ComfyUI as sent, as SD-on-EKS's ComfyUI runtime sends it.
-  const content = task.tasktype === "pipeline" ? task.content : await fetchLinks(c.env, tenant, task.content, task.under);
+  const content = task.tasktype === "pipeline" ? task.content : await fetchLinks(c.env, tenant, task.content, task.under, config.publicBaseUrl(c.env, c.req.url));
   const { req, fields, parameters } = toIntake(task, content, model);
   const { runId, claimed } = await claimTask(c.env, tenant, task, body);
   const bucket = config.s3OutputBucket(c.env);

@@ -330,6 +330,7 @@ describe("job scheduling", () => {
     };
     expect(await endedWith(["invalid_request"])).toBe("invalid_request");
     expect(await endedWith(["backend_unavailable", "invalid_request"])).toBe("backend_failed");
+    expect(await endedWith(["backend_busy", "invalid_request"])).toBe("invalid_request");
     // What failed before a retry (RunPod's /retry) is not this run's.
     expect(await endedWith(["backend_unavailable", "job.retried", "invalid_request"])).toBe("invalid_request");
   });

@@ -26,6 +26,22 @@ describe("intake of large pass-through fields", () => {
     expect(moved).toEqual({ a1111_extra: { alwayson_scripts: { controlnet: { args: [{ image: big }] } } }, dialect_data: { parameters: { echo: big } } });
   });
 
+  it("splits an object of thousands of fields in one pass, moving only enough of them: the job keeps its model and version", async () => {
+    const input: Record<string, unknown> = { prompt: "a cat" };
+    for (let i = 0; i < 8000; i++) input[`unknown_field_${i}`] = `value number ${i} of a client's unknown inputs`;
+    const { snapshot } = await submitJob(
+      env,
+      { type: "img2img", prompt: "a cat", init_image: PNG_B64, backend: "hang", model: "v1-5-pruned-emaonly" },
+      { tenant: "acme", dialect: "replicate", publicBaseUrl: "http://gateway.test", dialectData: { model: "acme/sd", version: "v1", input } },
+    );
+    created.push(snapshot.job.id);
+    const kept = snapshot.input.dialect_data as { model?: string; version?: string; input?: Record<string, unknown> };
+    expect(kept).toMatchObject({ model: "acme/sd", version: "v1" });
+    expect(JSON.stringify(kept).length).toBeLessThanOrEqual(64 * 1024);
+    const moved = (await (await env.IMAGES.get(snapshot.input.pass_through_key ?? ""))?.json()) as { dialect_data: { input: Record<string, unknown> } };
+    expect(Object.keys(moved.dialect_data.input).length + Object.keys(kept.input ?? {}).length).toBe(8001);
+  });
+
   it("moves an object's large field alone (a Replicate input's image), keeping its small ones with the job, and joins them again for a full rendering", async () => {
     const image = `data:image/png;base64,${"A".repeat(120 * 1024)}`;
     const { snapshot } = await submitJob(

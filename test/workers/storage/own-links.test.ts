@@ -16,6 +16,9 @@ describe("the gateway's own output links as inputs", () => {
     // Signed for another key than the one it names: another tenant's image is never read this way.
     expect(await own(link.replace(/outputs\/[^?]+/, `outputs/${btoa("outputs/run_other/image_0.png").replace(/=+$/, "")}.png`))).toBeNull();
     expect(await own("https://elsewhere.example/v1/outputs/x.png")).toBeUndefined();
+    // Only what the outputs route would serve: one segment, one expires and one sig.
+    expect(await own(link.replace("/v1/outputs/", "/v1/outputs/zzz/"))).toBeNull();
+    expect(await own(`${link}&sig=other`)).toBeNull();
     // A malformed escape is a refused link, never an error.
     expect(await own(`${BASE}/v1/outputs/%E0%A4%A.png?expires=1&sig=x`)).toBeNull();
   });
