@@ -4,6 +4,7 @@ import { config } from "../../src/config";
 import type { Env } from "../../src/env";
 import type { JobSnapshot } from "../../src/jobs/results";
 import { jobParameters, type StoredJobInput, type Workflow } from "../../src/jobs/spec";
+import { joinPassThrough } from "../../src/jobs/pass-through";
 import type { Job, JobError, JobProgress } from "../../src/schemas/job";
 import { signedOutputUrl } from "../../src/storage/links";
 import { TERMINAL, type JobLedger } from "./ledger";
@@ -21,26 +22,14 @@ export const v1Progress = (p: BackendProgress): JobProgress => ({
 });
 
 /** The input with its large pass-through fields read back from R2 (see intake's storePassThrough). */
-const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
-
-/** What was kept and what was moved, together again: an object split field by field (see intake's storePassThrough) is joined. */
-function merged(kept: Record<string, unknown> = {}, moved: Record<string, unknown> = {}): Record<string, unknown> {
-  const out = { ...kept };
-  for (const [name, value] of Object.entries(moved)) {
-    const here = out[name];
-    out[name] = isPlainObject(here) && isPlainObject(value) ? { ...here, ...value } : value;
-  }
-  return out;
-}
-
 export async function fullInput(env: Env, input: StoredJobInput): Promise<StoredJobInput> {
   if (!input.pass_through_key) return input;
   const obj = await env.IMAGES.get(input.pass_through_key);
   if (!obj) return input;
   const moved = (await obj.json()) as { a1111_extra?: Record<string, unknown>; dialect_data?: Record<string, unknown>; workflow?: Workflow };
-  const a1111_extra = input.spec.a1111_extra || moved.a1111_extra ? merged(input.spec.a1111_extra, moved.a1111_extra) : undefined;
+  const a1111_extra = input.spec.a1111_extra || moved.a1111_extra ? joinPassThrough(input.spec.a1111_extra, moved.a1111_extra) : undefined;
   const workflow = input.spec.workflow ?? moved.workflow;
-  return { ...input, spec: { ...input.spec, a1111_extra, workflow }, dialect_data: merged(input.dialect_data, moved.dialect_data) };
+  return { ...input, spec: { ...input.spec, a1111_extra, workflow }, dialect_data: joinPassThrough(input.dialect_data, moved.dialect_data) };
 }
 
 /**

@@ -82,3 +82,13 @@ export async function storePassThrough(env: Env, runId: string, spec: Generation
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** What was kept and what was moved, together again: an object split field by field is joined. */
+export function joinPassThrough(kept: Record<string, unknown> = {}, moved: Record<string, unknown> = {}): Record<string, unknown> {
+  const out = { ...kept };
+  for (const [name, value] of Object.entries(moved)) {
+    const here = out[name];
+    out[name] = isPlainObject(here) && isPlainObject(value) ? { ...here, ...value } : value;
+  }
+  return out;
+}

@@ -17,6 +17,16 @@ const LEGAL = new Set(["queued>running", "queued>failed", "queued>canceled", "ru
 const newRunId = runIds();
 
 const objectFor = (id: string) => jobObjects.get(jobObjects.idFromName(id));
+
+/** The job's delivery log once its first try is in it (bounded: empty after 2 s). */
+async function firstDeliveries(id: string): Promise<Delivery[]> {
+  for (let i = 0; i < 100; i++) {
+    const res = await jobStub(env, id).deliveries("acme");
+    if (res.ok && res.deliveries.length) return res.deliveries;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return [];
+}
 /** The job's times as stored. */
 const times = (id: string) =>
   runInDurableObject(objectFor(id), (_o: JobObject, state) => state.storage.sql.exec<{ created_at: number; started_at: number | null; deadline_at: number }>("SELECT created_at, started_at, deadline_at FROM job").one());
@@ -217,12 +227,7 @@ describe("job alarm", () => {
     const id = newRunId();
     await jobStub(env, id).create(hangingJobInput(id, { webhook: "http://127.0.0.1:9/unreachable" }));
     await jobStub(env, id).cancel("acme");
-    let rows: Delivery[] = [];
-    for (let i = 0; i < 100 && !rows.length; i++) {
-      const res = await jobStub(env, id).deliveries("acme");
-      rows = res.ok ? res.deliveries : [];
-      if (!rows.length) await new Promise((r) => setTimeout(r, 20));
-    }
+    const rows = await firstDeliveries(id);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ type: "job.canceled", attempt: 1, status_code: null });
     expect(rows[0]?.error).toMatch(/network error/);
@@ -244,12 +249,7 @@ describe("a tenant taken out of TENANTS (an operator's deploy)", () => {
     await jobStub(env, id).create(hangingJobInput(id, { webhook: `${inject("hangingBackendUrl")}${hook}` }));
     await withoutAcme(id);
     await jobStub(env, id).cancel("acme");
-    let rows: Delivery[] = [];
-    for (let i = 0; i < 100 && !rows.length; i++) {
-      const res = await jobStub(env, id).deliveries("acme");
-      rows = res.ok ? res.deliveries : [];
-      if (!rows.length) await new Promise((r) => setTimeout(r, 20));
-    }
+    const rows = await firstDeliveries(id);
     expect(rows[0]).toMatchObject({ type: "job.canceled", attempt: 1, status_code: null, error: "not sent: the tenant is no longer configured" });
     expect(rows[0]?.next_attempt_at).not.toBeNull();
     expect(await hangingCalls(hook)).toBe(0);
