@@ -5,6 +5,7 @@
 import type { Env } from "../env";
 import { passThroughKey } from "../storage/images";
 import type { GenerationSpec, Workflow } from "./spec";
+import { isObject } from "./workflow-graph";
 
 /**
  * Pass-through fields (masks and ControlNet images in `alwayson_scripts`, the request a dialect
@@ -37,7 +38,7 @@ export async function storePassThrough(env: Env, runId: string, spec: Generation
   const entries = (["a1111_extra", "dialect_data"] as const)
     .flatMap((part) =>
       Object.entries(given[part]).flatMap(([name, value]): Movable[] =>
-        isPlainObject(value) ? Object.entries(value).map(([field, v]) => ({ part, name, field, size: weight(field, v) })) : [{ part, name, field: undefined, size: weight(name, value) }],
+        isObject(value) ? Object.entries(value).map(([field, v]) => ({ part, name, field, size: weight(field, v) })) : [{ part, name, field: undefined, size: weight(name, value) }],
       ),
     )
     .sort((a, b) => b.size - a.size);
@@ -61,7 +62,7 @@ export async function storePassThrough(env: Env, runId: string, spec: Generation
     for (const [name, value] of Object.entries(given[part])) {
       const plan = moving.get(at(part, name));
       if (plan === undefined) kept[part][name] = value;
-      else if (plan === "whole" || !isPlainObject(value)) moved[part][name] = value;
+      else if (plan === "whole" || !isObject(value)) moved[part][name] = value;
       else {
         const keep: Record<string, unknown> = {};
         const move: Record<string, unknown> = {};
@@ -81,14 +82,12 @@ export async function storePassThrough(env: Env, runId: string, spec: Generation
   };
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
-
 /** What was kept and what was moved, together again: an object split field by field is joined. */
 export function joinPassThrough(kept: Record<string, unknown> = {}, moved: Record<string, unknown> = {}): Record<string, unknown> {
   const out = { ...kept };
   for (const [name, value] of Object.entries(moved)) {
     const here = out[name];
-    out[name] = isPlainObject(here) && isPlainObject(value) ? { ...here, ...value } : value;
+    out[name] = isObject(here) && isObject(value) ? { ...here, ...value } : value;
   }
   return out;
 }

@@ -6,13 +6,13 @@
  */
 import type { BackendConfig, BackendKind } from "../config";
 import { invalid } from "../errors";
+import { base64Length } from "../lib/base64";
 
 const MAX_REQUEST_BYTES: Partial<Record<BackendKind, number>> = { runpod: 10_000_000, "runpod-comfyui": 10_000_000 };
 
 /** Kept in a request for the parameters and the JSON around them (the prompts and pass-through fields are counted). */
 const ENVELOPE_BYTES = 4 * 1024;
 
-export const base64Length = (bytes: number): number => Math.ceil(bytes / 3) * 4;
 
 /** The job's request body, about: its images as base64, and the JSON it carries besides (prompts, a graph, pass-through fields). */
 export function requestBytes(images: number[], json: () => number): number {
