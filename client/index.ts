@@ -141,7 +141,7 @@ async function followEvents(fetchImpl: typeof fetch, url: string, headers: Recor
 }
 
 /** A webhook body as Easel sends it: `job.*` events carry the job, `webhook.test` the tenant and URL. */
-export type WebhookEvent = { type: "job.succeeded" | "job.failed" | "job.canceled" | "job.started"; timestamp: string; data: Job } | { type: "webhook.test"; timestamp: string; data: { tenant: string; url: string } };
+export type WebhookEvent = { type: "job.succeeded" | "job.failed" | "job.canceled" | "job.started" | "job.progress"; timestamp: string; data: Job } | { type: "webhook.test"; timestamp: string; data: { tenant: string; url: string } };
 
 /**
  * Checks a webhook's Standard Webhooks signature (and its timestamp, 5 minutes' tolerance) with the

@@ -6516,7 +6516,7 @@ export interface components {
             model?: string;
             backend?: string;
             webhook?: string;
-            webhook_events?: ("job.started" | "job.succeeded" | "job.failed" | "job.canceled")[];
+            webhook_events?: ("job.started" | "job.progress" | "job.succeeded" | "job.failed" | "job.canceled")[];
             track_id?: string;
             /** @description seconds from submission until an unfinished job fails with timeout (default 1800) */
             timeout_s?: number;

@@ -271,9 +271,9 @@ export class JobLedger {
 
   /**
    * Keeps the latest figures of a running attempt; a change becomes a `job.progress` event unless
-   * the last one is under `gapMs` old (the next reading catches up).
+   * the last one is under `gapMs` old (the next reading catches up). Answers whether it did.
    */
-  recordProgress(n: number, p: BackendProgress, shown: Record<string, unknown>, gapMs: number): void {
+  recordProgress(n: number, p: BackendProgress, shown: Record<string, unknown>, gapMs: number): boolean {
     const now = Date.now();
     const text = JSON.stringify(shown);
     const prev = this.progressRow();
@@ -289,6 +289,7 @@ export class JobLedger {
       );
       if (due) this.event("job.progress", shown, now);
     });
+    return due;
   }
 
   // ---- events and the outbox ----
@@ -308,6 +309,28 @@ export class JobLedger {
       JSON.stringify(webhook.body.slots),
       now,
     );
+  }
+
+  /**
+   * A `job.progress` webhook, queued behind the others. Progress not yet tried is superseded by
+   * it and goes (but for the head of the line, whose try may be out): a receiver that is slow or
+   * down holds at most two.
+   */
+  queueProgressWebhook(webhook: Webhook, now: number): void {
+    this.transaction(() => {
+      this.write(
+        "DELETE FROM outbox WHERE state = 'pending' AND type = 'job.progress' AND attempts = 0 AND seq > (SELECT MIN(seq) FROM outbox WHERE state = 'pending')",
+      );
+      this.enqueueWebhook("job.progress", webhook, now);
+    });
+  }
+
+  /** Whether `head`, a `job.progress` webhook, has any event behind it: then it is old news and goes unsent. */
+  dropIfSuperseded(head: OutboxRow): boolean {
+    if (head.type !== "job.progress") return false;
+    const later = this.sql.exec("SELECT 1 FROM outbox WHERE state = 'pending' AND event_id != ? LIMIT 1", head.event_id).toArray().length > 0;
+    if (later) this.write("DELETE FROM outbox WHERE event_id = ?", head.event_id);
+    return later;
   }
 
   pendingWebhooks(): number {
@@ -331,8 +354,13 @@ export class JobLedger {
         d.response_body,
         d.nextAt,
       );
-      // A delivery that ends without a 2xx is shown in the job's own log, not only in the deliveries.
-      if (d.state === "failed" || d.state === "gone") {
+      // A progress webhook is one of many: only the latest tries of them stay in the log.
+      if (head.type === "job.progress") {
+        this.write("DELETE FROM deliveries WHERE type = 'job.progress' AND id <= (SELECT id FROM deliveries WHERE type = 'job.progress' ORDER BY id DESC LIMIT 1 OFFSET ?)", MAX_DELIVERY_ROWS - 1);
+      }
+      // A delivery that ends without a 2xx is shown in the job's own log, not only in the deliveries
+      // (a progress webhook's, tried once and superseded by the next, only there).
+      else if (d.state === "failed" || d.state === "gone") {
         this.event(`webhook.${d.state}`, { event_id: head.event_id, type: head.type, attempts: d.attempt, status_code: d.status_code }, Date.now());
       }
     });

@@ -65,6 +65,10 @@ export class Outbox {
       // Head of line only: a later event never overtakes an earlier one of the same job.
       const head = ledger.outboxHead();
       if (!head || !dueBy(head.next_at)) return;
+      // Progress with any event behind it is old news: the terminal event never waits for it.
+      if (ledger.dropIfSuperseded(head)) continue;
+      // Progress is tried once: the next reading, or the end, supersedes it.
+      const once = head.type === "job.progress";
       const row = ledger.mustRow();
       const tenant = config.tenant(env, row.tenant);
       const secrets = tenant?.webhook_secrets ?? [];
@@ -76,7 +80,7 @@ export class Outbox {
       if (!tenant) {
         // A tenant taken out of TENANTS has no secrets left to sign with: nothing goes out unsigned.
         // The try is a failed one and the event waits on the schedule (it goes if the tenant comes back).
-        const delay = nextDelayMs(schedule, attempt, null);
+        const delay = once ? null : nextDelayMs(schedule, attempt, null);
         const nextAt = delay === null ? null : startedAt + delay;
         ledger.delivered(head, { attempt, startedAt, state: nextAt === null ? "failed" : "pending", nextAt, status_code: null, error: "not sent: the tenant is no longer configured", duration_ms: 0, response_body: null });
         continue;
@@ -89,7 +93,7 @@ export class Outbox {
         this.inFlight = undefined;
       });
       this.room.followUps.run();
-      const delay = result.verdict === "retry" ? nextDelayMs(schedule, attempt, result.retry_after_ms) : null;
+      const delay = result.verdict === "retry" && !once ? nextDelayMs(schedule, attempt, result.retry_after_ms) : null;
       // Redelivered while this try was out: due again at once, whatever this try's answer.
       const nextAt = flight.again ? Date.now() : delay === null ? null : Date.now() + delay;
       const state = flight.again ? "pending" : result.verdict === "retry" ? (nextAt === null ? "failed" : "pending") : result.verdict;

@@ -5,6 +5,7 @@ import { config } from "../../src/config";
 import type { JobStatus } from "../../src/schemas/job";
 import type { JobRoom } from "./room";
 import type { AttemptRow, JobRow } from "./tables";
+import { webhookFor } from "./transitions";
 import { v1Progress } from "./view";
 import { withDeadline } from "../../src/lib/deadline";
 
@@ -28,6 +29,8 @@ export const taskIdOf = (runId: string, attempt: number): string => `${runId}-${
 export class LiveProgress {
   /** The last preview image read for a client (kept in memory only: images stay out of storage). */
   private preview: { attempt: number; at: number; image: string | null } | undefined;
+  /** The progress webhooks being rendered and queued. */
+  private webhooks: Promise<void> = Promise.resolve();
 
   constructor(private readonly room: JobRoom) {}
 
@@ -79,11 +82,31 @@ export class LiveProgress {
     return reading;
   }
 
-  /** Figures for attempt `n`, read here or pushed by its backend (ComfyUI's socket), kept while it is the job's running attempt. */
+  /**
+   * Figures for attempt `n`, read here or pushed by its backend (ComfyUI's socket), kept while it
+   * is the job's running attempt; a `job.progress` event also goes to the job's webhook if it asked.
+   */
   record(n: number, p: BackendProgress): void {
     const { ledger } = this.room;
     const row = ledger.row();
     if (!row || row.status !== "running" || ledger.currentAttempt()?.n !== n) return;
-    ledger.recordProgress(n, p, v1Progress(p), PROGRESS_EVENT_GAP_MS);
+    if (!ledger.recordProgress(n, p, v1Progress(p), PROGRESS_EVENT_GAP_MS)) return;
+    // One render after another, so the webhooks queue in the order of their figures.
+    const next = this.webhooks.then(() => this.queueWebhook(n));
+    this.webhooks = next.catch((err: unknown) => console.error("progress webhook not queued", err instanceof Error ? err.message : String(err)));
+    this.room.ctx.waitUntil(this.webhooks);
+  }
+
+  /** The job as it runs now, rendered for its webhook and queued, if it still runs attempt `n`. */
+  private async queueWebhook(n: number): Promise<void> {
+    const { ledger } = this.room;
+    const now = Date.now();
+    const current = () => ledger.row()?.status === "running" && ledger.currentAttempt()?.n === n;
+    if (!current()) return;
+    const webhook = await webhookFor(this.room, ledger.mustRow(), "job.progress", now);
+    // Rendering awaited: an end meanwhile has its own event, which this one must not follow.
+    if (!webhook || !current()) return;
+    ledger.queueProgressWebhook(webhook, now);
+    await this.room.reschedule();
   }
 }

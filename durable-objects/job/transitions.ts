@@ -18,7 +18,7 @@ import { snapshot } from "./view";
 const END_REPORT_WAIT_MS = 2_000;
 
 /** The event's webhook, its body rendered as the job would be in that state; null when none goes out. */
-async function webhookFor(room: JobRoom, row: JobRow, type: WebhookEventType, now: number): Promise<Webhook | null> {
+export async function webhookFor(room: JobRoom, row: JobRow, type: WebhookEventType, now: number): Promise<Webhook | null> {
   const input = parseInput(row);
   if (!input.webhook || !input.webhook_events.includes(type)) return null;
   const body = await renderWebhookBody(room.env, await snapshot(room.env, room.ledger, row, { full: true }), type, now);

@@ -19,6 +19,9 @@ export type ManifestRenderer = (input: StoredJobInput, result: ManifestResult) =
 const webhookRenderers = new Map<Dialect, WebhookRenderer>();
 const manifestRenderers = new Map<Dialect, ManifestRenderer>();
 
+/** The events before a job's end, which most dialects' clients never hear of. */
+export const beforeEnd = (type: WebhookEventType): boolean => type === "job.started" || type === "job.progress";
+
 export const registerWebhookRenderer = (dialect: Dialect, render: WebhookRenderer): void => void webhookRenderers.set(dialect, render);
 export const registerManifestRenderer = (dialect: Dialect, render: ManifestRenderer): void => void manifestRenderers.set(dialect, render);
 

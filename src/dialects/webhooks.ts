@@ -1,4 +1,4 @@
-import { registerWebhookRenderer } from "../contracts/renderers";
+import { beforeEnd, registerWebhookRenderer } from "../contracts/renderers";
 import { canonicalWebhookBody } from "../webhooks/body";
 import { outputPlaces } from "../webhooks/body-slots";
 import { toCerebrium } from "./cerebrium/translate";
@@ -15,10 +15,10 @@ import { toRunPodWebhook } from "./runpod/translate";
 export function registerWebhookRenderers(): void {
   registerWebhookRenderer("v1", (_env, snapshot, type, nowMs) => canonicalWebhookBody(type, snapshot, nowMs));
   registerWebhookRenderer("a1111", (_env, snapshot, type, nowMs) => canonicalWebhookBody(type, snapshot, nowMs));
-  registerWebhookRenderer("modelslab", (env, snapshot, type) => (type === "job.started" ? null : toModelsLabWebhook(env, snapshot, outputPlaces)));
-  registerWebhookRenderer("cerebrium", (_env, snapshot, type) => (type === "job.started" ? null : toCerebrium(snapshot, outputPlaces)));
-  registerWebhookRenderer("runpod", (_env, snapshot, type, nowMs) => (type === "job.started" ? null : toRunPodWebhook(snapshot, outputPlaces, nowMs)));
-  // Replicate's `start` event is the prediction as it starts; the filter chose which events come at all.
+  registerWebhookRenderer("modelslab", (env, snapshot, type) => (beforeEnd(type) ? null : toModelsLabWebhook(env, snapshot, outputPlaces)));
+  registerWebhookRenderer("cerebrium", (_env, snapshot, type) => (beforeEnd(type) ? null : toCerebrium(snapshot, outputPlaces)));
+  registerWebhookRenderer("runpod", (_env, snapshot, type, nowMs) => (beforeEnd(type) ? null : toRunPodWebhook(snapshot, outputPlaces, nowMs)));
+  // Replicate's `start` and `logs` events are the prediction as it starts and as it runs; the filter chose which events come at all.
   registerWebhookRenderer("replicate", (env, snapshot) => toPrediction(env, snapshot));
-  registerWebhookRenderer("eks", (env, snapshot, type) => (type === "job.started" ? null : toEksNotification(env, snapshot)));
+  registerWebhookRenderer("eks", (env, snapshot, type) => (beforeEnd(type) ? null : toEksNotification(env, snapshot)));
 }

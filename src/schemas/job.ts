@@ -3,7 +3,11 @@ import { JobTypeSchema } from "../config/schema";
 
 export const TERMINAL_STATUSES = ["succeeded", "failed", "canceled"] as const;
 export const JobStatusSchema = z.enum(["queued", "running", ...TERMINAL_STATUSES]);
-export const WebhookEventTypeSchema = z.enum(["job.started", "job.succeeded", "job.failed", "job.canceled"]);
+/**
+ * `job.progress` (live figures, at most 2 a second, each tried once: the next one supersedes it) is
+ * asked for like the start; the terminal events are the default.
+ */
+export const WebhookEventTypeSchema = z.enum(["job.started", "job.progress", "job.succeeded", "job.failed", "job.canceled"]);
 
 /** Generated images are at most this size a side; upscaled ones at most `MAX_UPSCALED_SIDE`. */
 export const MAX_GENERATED_SIDE = 2048;

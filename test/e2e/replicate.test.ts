@@ -27,6 +27,7 @@ const PINNED_VERSION = "39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c
 
 let sim: Awaited<ReturnType<typeof startSimulatorProcess>>;
 let stuck: Awaited<ReturnType<typeof startSimulatorProcess>>;
+let slow: Awaited<ReturnType<typeof startSimulatorProcess>>;
 let gw: Awaited<ReturnType<typeof startGateway>>;
 let receiver: Awaited<ReturnType<typeof startReceiver>>;
 let dir: string;
@@ -36,6 +37,8 @@ beforeAll(async () => {
   sim = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 30 }) } });
   // Takes every job and never answers: a prediction there stays running until canceled.
   stuck = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ hang: true }) } });
+  // Long enough for a few progress readings (one a second) while it generates.
+  slow = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: 3500 }) } });
   receiver = await startReceiver({ secrets: [SECRET] });
   dir = mkdtempSync(join(tmpdir(), "easel-e2e-replicate-"));
   const port = await freePort();
@@ -53,6 +56,7 @@ beforeAll(async () => {
       BACKENDS: JSON.stringify([
         { name: "sim", kind: "a1111", url: sim.url },
         { name: "stuck", kind: "a1111", url: stuck.url, max_concurrency: 4, models: ["nothing-listed"] },
+        { name: "slow", kind: "a1111", url: slow.url, models: ["nothing-listed"] },
         // Nothing listens there: workflow predictions are accepted onto it, and this file only looks at intake.
         { name: "comfy", kind: "comfyui", url: "http://127.0.0.1:9", types: ["workflow"], models: ["sd_xl_base_1.0.safetensors"] },
       ]),
@@ -61,6 +65,7 @@ beforeAll(async () => {
         "stability-ai/sdxl": { backend: "sim" },
         "black-forest-labs/flux-schnell": { backend: "sim", types: ["txt2img"], version: FLUX_VERSION },
         "acme/never-ends": { backend: "stuck" },
+        "acme/slow": { backend: "slow" },
         "acme/any-comfyui-workflow": { types: ["workflow"] },
         [PINNED_VERSION]: { backend: "sim" },
       }),
@@ -75,6 +80,7 @@ afterAll(async () => {
   await gw?.stop();
   await sim?.stop();
   await stuck?.stop();
+  await slow?.stop();
   await receiver?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -193,6 +199,23 @@ describe("predictions", () => {
     expect(receiver.deliveries.filter(mine)).toHaveLength(1);
   });
 
+  it("logs: the prediction as it runs, its tqdm line moving, each signed; then completed, after them", async () => {
+    const created = await client().predictions.create({ model: "acme/slow", input: { prompt: "a lighthouse", width: 64, height: 64, num_inference_steps: 20 }, webhook: `${receiver.url}/logs`, webhook_events_filter: ["logs", "completed"] });
+    const mine = (d: { path: string; json: unknown }) => d.path === "/logs" && (d.json as Prediction | undefined)?.id === created.id;
+    await receiver.waitFor((d) => mine(d) && (d.json as Prediction).status === "succeeded", 30_000);
+    const bodies = receiver.deliveries.filter(mine);
+    expect(bodies.every((d) => d.verified[0] === true)).toBe(true);
+    const running = bodies.slice(0, -1).map((d) => d.json as Prediction);
+    expect(running.length).toBeGreaterThanOrEqual(2);
+    expect(running.every((p) => p.status === "processing" && p.output === null)).toBe(true);
+    // The Python client's `prediction.progress` reads the last `N%|…| step/steps` line.
+    const percents = running.map((p) => Number(/(\d+)%\|[^|]*\| (\d+)\/20\n$/.exec(p.logs ?? "")?.[1]));
+    expect(percents.every((n) => n >= 0 && n < 100)).toBe(true);
+    expect(new Set(percents).size).toBeGreaterThan(1);
+    expect(new Set(bodies.map((d) => d.headers["webhook-id"])).size).toBe(bodies.length);
+    expect(bodies.at(-1)?.json).toMatchObject({ status: "succeeded", logs: "100%|██████████| 20/20\n" });
+  });
+
   it("completed is retried until the receiver takes it, under the same webhook-id", async () => {
     let calls = 0;
     const flaky = await startReceiver({ secrets: [SECRET], answer: () => (++calls === 1 ? { status: 500 } : { status: 200 }) });
@@ -246,7 +269,7 @@ describe("predictions", () => {
     await expect(replicate.deployments.get("nobody", "nothing")).rejects.toMatchObject({ response: { status: 404 } });
     const list = (await (await raw("/v1/deployments")).json()) as { results: { owner: string; name: string }[] };
     expect(list.results.map((d) => `${d.owner}/${d.name}`)).toEqual(expect.arrayContaining(["stability-ai/sdxl", "black-forest-labs/flux-schnell"]));
-    expect(list.results).toHaveLength(4);
+    expect(list.results).toHaveLength(5);
     expect(await replicate.accounts.current()).toEqual({ type: "organization", username: "rep", name: "rep", github_url: null });
     const anonymous = await fetch(`${gw.url}/v1/account`);
     expect(anonymous.status).toBe(401);

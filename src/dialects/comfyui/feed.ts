@@ -4,7 +4,7 @@
  * as the `extra_data.webhook` body.
  */
 import { registerFeedRenderer, type FeedRenderer, type FollowedJob, type JobNotice, type RenderedNotice } from "../../contracts/job-feed";
-import { registerWebhookRenderer } from "../../contracts/renderers";
+import { beforeEnd, registerWebhookRenderer } from "../../contracts/renderers";
 import type { Workflow } from "../../jobs/spec";
 import { executionError, historyOutputs, historyWebhook } from "./translate";
 
@@ -61,5 +61,5 @@ export const statusMessage = (queueRemaining: number, sid?: string): string =>
 export function registerComfyRenderers(): void {
   registerFeedRenderer("comfyui", { notice: noticeMessages, status: statusMessage } satisfies FeedRenderer);
   // Only the end is news to a ComfyUI client: the history entry, as `GET /history/{id}` shows it.
-  registerWebhookRenderer("comfyui", (_env, snapshot, type) => (type === "job.started" ? null : historyWebhook(snapshot)));
+  registerWebhookRenderer("comfyui", (_env, snapshot, type) => (beforeEnd(type) ? null : historyWebhook(snapshot)));
 }

@@ -123,8 +123,9 @@ export const replicateFields: IntakeOptions["fields"] = {
 export function webhookEvents(filter: readonly ReplicateWebhookEvent[] = ["output", "completed"]): WebhookEventType[] {
   const events = new Set<WebhookEventType>();
   // Outputs arrive with the end of the job (the backends hand them over together), so `output` is its success;
-  // the gateway has no live log stream, so `logs` adds nothing.
+  // a prediction's `logs` is its live progress line, so `logs` is each change of it.
   if (filter.includes("start")) events.add("job.started");
+  if (filter.includes("logs")) events.add("job.progress");
   if (filter.includes("output")) events.add("job.succeeded");
   if (filter.includes("completed")) for (const e of ["job.succeeded", "job.failed", "job.canceled"] as const) events.add(e);
   return [...events];
