@@ -64,10 +64,10 @@ describe("webhook_events_filter → job events", () => {
     expect(webhookEvents().sort()).toEqual(["job.canceled", "job.failed", "job.succeeded"]);
   });
 
-  it("start is the job's start; output alone is its success; logs adds nothing", () => {
+  it("start is the job's start; output alone is its success; logs is its progress", () => {
     expect(webhookEvents(["start"])).toEqual(["job.started"]);
     expect(webhookEvents(["output"])).toEqual(["job.succeeded"]);
-    expect(webhookEvents(["logs"])).toEqual([]);
+    expect(webhookEvents(["logs"])).toEqual(["job.progress"]);
     expect(webhookEvents(["start", "completed"]).sort()).toEqual(["job.canceled", "job.failed", "job.started", "job.succeeded"]);
   });
 });
