@@ -8,7 +8,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { config } from "../src/config";
 import { feedRenderer, type JobNotice } from "../src/contracts/job-feed";
-import { CLIENT_ID_HEADER, type PromptState, type PromptTrackerRpc, type TrackedPrompt } from "../src/contracts/prompts";
+import { ACTIVE_PAGE_MAX, CLIENT_ID_HEADER, type ActivePage, type PromptState, type PromptTrackerRpc, type TrackedPrompt } from "../src/contracts/prompts";
 import type { Env } from "../src/env";
 import { HELD_SCHEMA, HeldEnds } from "./comfy-held-ends";
 
@@ -102,17 +102,31 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     else for (const id of promptIds) this.sql.exec("DELETE FROM prompts WHERE state = 'ended' AND prompt_id = ?", id);
   }
 
-  async active(limit: number): Promise<TrackedPrompt[]> {
-    return this.rows("SELECT * FROM prompts WHERE state != 'ended' ORDER BY number LIMIT ?", limit).map(tracked);
+  /**
+   * Keyset pages, one seek of `prompts_by_state` per state (merged here): a page reads its own rows,
+   * never the ended ones kept for the history, however many; the counts read the same index.
+   */
+  async activePage(q: { after: number; limit: number; state?: "queued" | "running" }): Promise<ActivePage> {
+    const limit = Math.max(0, Math.min(Math.floor(q.limit), ACTIVE_PAGE_MAX));
+    const page = (state: PromptState) => this.rows("SELECT * FROM prompts WHERE state = ? AND number > ? ORDER BY number LIMIT ?", state, q.after, limit);
+    const prompts = q.state ? page(q.state) : [...page("queued"), ...page("running")].sort((a, b) => a.number - b.number).slice(0, limit);
+    const counts = this.hasTables() ? this.sql.exec<{ state: PromptState; n: number }>("SELECT state, COUNT(*) AS n FROM prompts WHERE state IN ('queued', 'running') GROUP BY state").toArray() : [];
+    const count = (state: PromptState) => counts.find((c) => c.state === state)?.n ?? 0;
+    return { ok: true, prompts: prompts.map(tracked), queued: count("queued"), running: count("running") };
   }
 
-  async settle(runId: string): Promise<void> {
-    if (!this.hasTables()) return;
-    const changed = this.sql.exec("UPDATE prompts SET state = 'ended', ended_at = ? WHERE run_id = ? AND state != 'ended'", Date.now(), runId).rowsWritten;
-    if (!changed) return;
+  /** One status to the sockets for the whole batch: each status makes every SDK call read GET /queue. */
+  async settle(runIds: string[]): Promise<{ ok: true; settled: number } | { ok: false; code: "conflict"; message: string }> {
+    if (runIds.length > ACTIVE_PAGE_MAX) return { ok: false, code: "conflict", message: `at most ${ACTIVE_PAGE_MAX} prompts are settled at once` };
+    if (!this.hasTables() || !runIds.length) return { ok: true, settled: 0 };
+    const now = Date.now();
+    let settled = 0;
+    for (const id of runIds) settled += this.sql.exec("UPDATE prompts SET state = 'ended', ended_at = ? WHERE run_id = ? AND state != 'ended' RETURNING run_id", now, id).toArray().length;
+    if (!settled) return { ok: true, settled };
     this.held.release();
     await this.scheduleAlarm();
     this.broadcastStatus();
+    return { ok: true, settled };
   }
 
   // ---- the one alarm: the sockets' heartbeat, and an ended prompt forgotten with its job after RETENTION_S ----
@@ -190,7 +204,7 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
   }
 
   private queueRemaining(): number {
-    return this.hasTables() ? this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM prompts WHERE state != 'ended'").one().n : 0;
+    return this.hasTables() ? this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM prompts WHERE state IN ('queued', 'running')").one().n : 0;
   }
 
   /** Every socket of the tenant hears the queue's length change, as ComfyUI tells every client. */

@@ -16,6 +16,12 @@ export interface TrackedPrompt {
   created_at: number;
 }
 
+/** The most prompts one `activePage` answers with, and one `settle` takes: an RPC's answer stays small. */
+export const ACTIVE_PAGE_MAX = 1_000;
+
+/** A page of the tenant's unended prompts, and how many there are in all (the object's own COUNT, not the page's). */
+export type ActivePage = { ok: true; prompts: TrackedPrompt[]; queued: number; running: number };
+
 export interface PromptTrackerRpc extends JobSubscriberRpc {
   /** Takes `prompt_id` for a job about to be created; false when the tenant already has that prompt id. */
   reserve(p: { prompt_id: string; run_id: string; client_id: string | null }): Promise<{ ok: true; number: number } | { ok: false }>;
@@ -28,8 +34,14 @@ export interface PromptTrackerRpc extends JobSubscriberRpc {
   latestEnded(limit: number): Promise<TrackedPrompt[]>;
   /** Forgets ended prompts (all, or those named): they leave the history; their jobs stay. */
   forgetEnded(promptIds: string[] | "all"): Promise<void>;
-  /** Prompts not ended, oldest first. */
-  active(limit: number): Promise<TrackedPrompt[]>;
-  /** Marks a prompt ended whose end notice went missing (its job says it ended). */
-  settle(runId: string): Promise<void>;
+  /**
+   * Prompts not ended numbered after `after`, oldest first, at most `limit` (up to ACTIVE_PAGE_MAX),
+   * only those in `state` when it is given; with the counts of all queued and running ones.
+   */
+  activePage(q: { after: number; limit: number; state?: "queued" | "running" }): Promise<ActivePage>;
+  /**
+   * Marks prompts ended whose jobs ended (canceled here, or their end notice went missing), at most
+   * ACTIVE_PAGE_MAX at once; `settled`: how many were not ended yet.
+   */
+  settle(runIds: string[]): Promise<{ ok: true; settled: number } | { ok: false; code: "conflict"; message: string }>;
 }

@@ -6,7 +6,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { config } from "../../config";
-import type { Env } from "../../env";
 import { EaselError } from "../../errors";
 import { jobStub } from "../../jobs/client";
 import { submitJob } from "../../jobs/intake";
@@ -19,12 +18,11 @@ import { BASES, comfyApp, comfyAuth } from "./auth";
 import { nodeDefinitions } from "./info";
 import { promptProblem } from "./validate";
 import { promptSnapshot, tracker, trackerName, uploadedInputs } from "./prompts";
-import { PROMPT_FIELD, PROMPT_ID, PromptRequestSchema, comfyError, graphError, historyEntry, promptData, queueItem, type PromptRequest } from "./translate";
+import { PROMPT_FIELD, PROMPT_ID, PromptRequestSchema, comfyError, graphError, historyEntry, promptData, type PromptRequest } from "./translate";
 import { splitExtraData } from "./extra-data";
+import { cancelPrompts, clearPending, interruptAll, listQueue, queueRemaining } from "./queue";
 
-/** A prompt whose job does not exist this long after it was numbered never got one. */
-const UNBORN_MS = 60_000;
-/** How many of the tenant's prompts `/queue`, `/history` and `/interrupt` look at, at most. */
+/** How many prompts `/history` lists and `{delete}` names, at most (the queue itself is listed whole: ./queue.ts). */
 const MAX_LISTED = 200;
 /** Longer than any prompt id a prompt is stored under. */
 const MAX_PROMPT_ID_CHARS = 256;
@@ -98,19 +96,6 @@ async function queuePrompt(c: Context<AppEnv>, body: PromptRequest) {
   return c.json({ prompt_id: promptId, number: reserved.number, node_errors: {} }, 200);
 }
 
-/**
- * The tenant's prompts not ended, with their jobs. A prompt whose job ended (its notice lost), or
- * whose job never came (the request died between numbering it and creating it), is settled on the way.
- */
-async function activePrompts(env: Env, tenant: string): Promise<JobSnapshot[]> {
-  const t = tracker(env, tenant);
-  const found = await Promise.all((await t.active(MAX_LISTED)).map(async (p) => ({ p, s: await snapshotFor(env, p.run_id, tenant) })));
-  // A prompt numbered a moment ago may not have its job yet: it is only given up well after.
-  const stale = found.filter(({ p, s }) => (s ? TERMINAL.has(s.job.status) : Date.now() - p.created_at > UNBORN_MS));
-  await Promise.all(stale.map(({ p }) => t.settle(p.run_id)));
-  return found.flatMap(({ s }) => (s && !TERMINAL.has(s.job.status) ? [s] : []));
-}
-
 for (const base of BASES) {
   comfyui.openapi(
     createRoute({
@@ -127,7 +112,7 @@ for (const base of BASES) {
 
   comfyui.openapi(
     createRoute({ method: "get", path: `${base}/prompt`, tags, summary: "The tenant's queue length", middleware: [comfyAuth] as const, responses: { 200: json("`{exec_info: {queue_remaining}}`") } }),
-    async (c) => c.json({ exec_info: { queue_remaining: (await activePrompts(c.env, c.var.tenant)).length } }, 200),
+    async (c) => c.json({ exec_info: { queue_remaining: await queueRemaining(c.env, c.var.tenant) } }, 200),
   );
 
   comfyui.openapi(
@@ -207,10 +192,7 @@ for (const base of BASES) {
 
   comfyui.openapi(
     createRoute({ method: "get", path: `${base}/queue`, tags, summary: "The tenant's running and pending prompts", middleware: [comfyAuth] as const, responses: { 200: json("`{queue_running, queue_pending}`") } }),
-    async (c) => {
-      const active = await activePrompts(c.env, c.var.tenant);
-      return c.json({ queue_running: active.filter((s) => s.job.status === "running").map(queueItem), queue_pending: active.filter((s) => s.job.status === "queued").map(queueItem) }, 200);
-    },
+    async (c) => c.json(await listQueue(c.env, c.var.tenant), 200),
   );
 
   comfyui.openapi(
@@ -220,18 +202,17 @@ for (const base of BASES) {
       tags,
       summary: "Cancel the tenant's pending prompts: `{delete: [prompt_id]}` or `{clear: true}`",
       middleware: [comfyAuth] as const,
-      request: { body: { content: { "application/json": { schema: z.looseObject({ delete: z.array(z.string().max(256)).max(MAX_LISTED).optional(), clear: z.boolean().optional() }) } }, required: true } },
+      request: { body: { content: { "application/json": { schema: z.looseObject({ delete: z.array(z.string().max(MAX_PROMPT_ID_CHARS)).max(MAX_LISTED).optional(), clear: z.boolean().optional() }) } }, required: true } },
       responses: { 200: { description: "empty" } },
     }),
     async (c) => {
       const body = c.req.valid("json");
       const { env } = c;
       const tenant = c.var.tenant;
-      const pending = body.clear ? (await activePrompts(env, tenant)).filter((s) => s.job.status === "queued") : [];
+      if (body.clear) await clearPending(env, tenant);
       const named = await Promise.all((body.delete ?? []).map((id) => promptSnapshot(env, tenant, id)));
-      const targets = [...pending, ...named.filter((s): s is JobSnapshot => s !== undefined)];
       // As ComfyUI: only what still waits is removed; a prompt already running goes on.
-      await Promise.all(targets.map((s) => jobStub(env, s.job.id).cancel(tenant, true)));
+      await cancelPrompts(env, tenant, named.flatMap((s) => (s ? [s.job.id] : [])), true);
       return c.body(null, 200);
     },
   );
@@ -250,8 +231,12 @@ for (const base of BASES) {
       const tenant = c.var.tenant;
       const body = (await c.req.json().catch(() => ({}))) as unknown;
       const promptId = isObject(body) && typeof body.prompt_id === "string" ? body.prompt_id : undefined;
-      const running = promptId ? [await promptSnapshot(env, tenant, promptId)] : await activePrompts(env, tenant);
-      await Promise.all(running.flatMap((s) => (s?.job.status === "running" ? [jobStub(env, s.job.id).cancel(tenant)] : [])));
+      if (!promptId) {
+        await interruptAll(env, tenant);
+        return c.body(null, 200);
+      }
+      const s = await promptSnapshot(env, tenant, promptId);
+      if (s?.job.status === "running") await jobStub(env, s.job.id).cancel(tenant);
       return c.body(null, 200);
     },
   );

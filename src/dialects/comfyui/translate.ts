@@ -125,11 +125,19 @@ export function historyOutputs(snapshot: JobSnapshot): Record<string, { images: 
 }
 
 /** ComfyUI's queue item: `[number, prompt_id, prompt, extra_data, outputs_to_execute]`. */
-export function queueItem(snapshot: JobSnapshot): [number, string, Workflow, Record<string, unknown>, string[]] {
+export type QueueItem = [number, string, Workflow, Record<string, unknown>, string[]];
+
+export function queueItem(snapshot: JobSnapshot): QueueItem {
   const data = promptData(snapshot);
   const graph = snapshot.input.spec.workflow ?? {};
   return [data.number, data.prompt_id, graph, data.extra_data, outputNodes(graph)];
 }
+
+/**
+ * A queue item from the tenant's object alone, for a prompt past those read from their jobs: its
+ * number, its id (what clients match: the SDK's `item[1] === prompt_id`) and its client, no graph.
+ */
+export const indexQueueItem = (p: { number: number; prompt_id: string; client_id: string | null }): QueueItem => [p.number, p.prompt_id, {}, p.client_id === null ? {} : { client_id: p.client_id }, []];
 
 const stamp = (iso: string | null): number => (iso ? Date.parse(iso) : Date.now());
 

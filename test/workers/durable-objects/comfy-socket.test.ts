@@ -3,7 +3,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ComfySocket } from "../../../durable-objects/comfy-socket";
-import { CLIENT_ID_HEADER } from "../../../src/contracts/prompts";
+import { ACTIVE_PAGE_MAX, CLIENT_ID_HEADER } from "../../../src/contracts/prompts";
 import type { JobNotice } from "../../../src/contracts/job-feed";
 import { RUN_ID, snapshot } from "../dialects/support";
 
@@ -35,9 +35,53 @@ describe("ComfySocket prompts", () => {
     await o.drop("p2");
     expect(await o.lookup("p2")).toBeNull();
     expect((await o.latest(10)).map((p) => p.prompt_id)).toEqual(["p1"]);
-    expect((await o.active(10)).map((p) => p.state)).toEqual(["queued"]);
-    await o.settle("r1");
-    expect(await o.active(10)).toEqual([]);
+    expect((await o.activePage({ after: 0, limit: 10 })).prompts.map((p) => p.state)).toEqual(["queued"]);
+    expect(await o.settle(["r1"])).toEqual({ ok: true, settled: 1 });
+    expect(await o.activePage({ after: 0, limit: 10 })).toEqual({ ok: true, prompts: [], queued: 0, running: 0 });
+  });
+
+  it("pages through every unended prompt, oldest first, of one state if asked, with the counts of them all", { timeout: 20_000 }, async () => {
+    const name = "comfyui:pages";
+    const o = objectFor(name);
+    // An object never written to answers an empty page.
+    expect(await o.activePage({ after: 0, limit: 10 })).toEqual({ ok: true, prompts: [], queued: 0, running: 0 });
+    const total = ACTIVE_PAGE_MAX + 5;
+    await runInDurableObject(o, async (instance: ComfySocket) => {
+      for (let i = 1; i <= total; i++) await instance.reserve({ prompt_id: `p${i}`, run_id: `r${i}`, client_id: null });
+    });
+    await runInDurableObject(o, (_x, state) => void state.storage.sql.exec("UPDATE prompts SET state = 'running' WHERE number IN (2, 1003)"));
+    await o.settle(["r3"]);
+
+    const first = await o.activePage({ after: 0, limit: 4 });
+    expect(first.prompts.map((p) => p.prompt_id)).toEqual(["p1", "p2", "p4", "p5"]);
+    expect({ queued: first.queued, running: first.running }).toEqual({ queued: total - 3, running: 2 });
+    expect((await o.activePage({ after: 5, limit: 2 })).prompts.map((p) => p.number)).toEqual([6, 7]);
+    // A page holds at most ACTIVE_PAGE_MAX, however many are asked for; the next starts after its last.
+    const big = await o.activePage({ after: 0, limit: 10 * ACTIVE_PAGE_MAX });
+    expect(big.prompts).toHaveLength(ACTIVE_PAGE_MAX);
+    const rest = await o.activePage({ after: big.prompts.at(-1)?.number ?? 0, limit: ACTIVE_PAGE_MAX });
+    expect(rest.prompts.map((p) => p.prompt_id)).toEqual(["p1002", "p1003", "p1004", "p1005"]);
+    expect((await o.activePage({ after: 0, limit: 10, state: "running" })).prompts.map((p) => p.prompt_id)).toEqual(["p2", "p1003"]);
+    expect((await o.activePage({ after: 1, limit: 2, state: "queued" })).prompts.map((p) => p.prompt_id)).toEqual(["p4", "p5"]);
+    // A count alone: no rows.
+    expect(await o.activePage({ after: 0, limit: 0 })).toEqual({ ok: true, prompts: [], queued: total - 3, running: 2 });
+  });
+
+  it("settles a batch at once, counting only those not ended yet, with one status to the sockets; refuses more than a page", { timeout: 20_000 }, async () => {
+    const name = "comfyui:settle-batch";
+    const o = objectFor(name);
+    for (const i of [1, 2, 3]) await o.reserve({ prompt_id: `s${i}`, run_id: `rs${i}`, client_id: null });
+    await o.settle(["rs1"]);
+    const sock = await connect(name, "c1");
+    expect(await o.settle(["rs1", "rs2", "rs3", "unknown"])).toEqual({ ok: true, settled: 2 });
+    await settle(name);
+    expect(sock.got.map((m) => m.type)).toEqual(["status", "status"]);
+    expect(sock.got.at(-1)?.data).toEqual({ status: { exec_info: { queue_remaining: 0 } } });
+    expect((await o.lookup("s3"))?.state).toBe("ended");
+    expect(await o.settle([])).toEqual({ ok: true, settled: 0 });
+    const tooMany = await o.settle(Array.from({ length: ACTIVE_PAGE_MAX + 1 }, (_, i) => `x${i}`));
+    expect(tooMany).toMatchObject({ ok: false, code: "conflict" });
+    sock.ws.close();
   });
 });
 
@@ -46,7 +90,7 @@ describe("ComfySocket retention", () => {
     const o = objectFor("comfyui:retention");
     await o.reserve({ prompt_id: "old", run_id: "r-old", client_id: null });
     await o.reserve({ prompt_id: "open", run_id: "r-open", client_id: null });
-    await o.settle("r-old");
+    await o.settle(["r-old"]);
     await runInDurableObject(o, (_x, state) => void state.storage.sql.exec("UPDATE prompts SET ended_at = ended_at - ? WHERE prompt_id = 'old'", 31 * 86_400_000));
     expect(await runDurableObjectAlarm(o)).toBe(true);
     expect(await o.lookup("old")).toBeNull();
@@ -122,7 +166,7 @@ describe("ComfySocket heartbeat", () => {
       await settle(name);
       expect(statuses().slice(before)).toEqual(Array(beat).fill(1));
     }
-    await o.settle("r-hb");
+    await o.settle(["r-hb"]);
     await settle(name);
     const ended = statuses().length;
     // What the alarm is kept for now is the ended prompt's forgetting, and it sends nothing.

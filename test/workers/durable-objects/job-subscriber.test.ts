@@ -42,7 +42,7 @@ describe("job subscriber", () => {
     expect(mine.slice(0, 2).map((m) => m.type)).toEqual(["execution_start", "execution_cached"]);
     expect(mine.slice(-2).map((m) => m.type)).toEqual(["execution_interrupted", "executing"]);
     expect(mine.every((m) => m.data.prompt_id === "p-sub")).toBe(true);
-    expect(await o.active(10)).toEqual([]);
+    expect((await o.activePage({ after: 0, limit: 10 })).prompts).toEqual([]);
     ws.close();
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { historyEntry, historyWebhook, graphError, queueItem } from "../../../../src/dialects/comfyui/translate";
+import { historyEntry, historyWebhook, graphError, indexQueueItem, queueItem } from "../../../../src/dialects/comfyui/translate";
 import { EaselError } from "../../../../src/errors";
 import { RUN_ID, snapshot } from "../support";
 
@@ -48,6 +48,11 @@ describe("history entries", () => {
 
   it("shows a waiting prompt as ComfyUI's queue item", () => {
     expect(queueItem(comfy("running"))).toEqual([7, "p-1", graph, { client_id: "c" }, ["9", "10"]]);
+  });
+
+  it("shows a prompt past those read from their jobs by its number, id and client alone, where clients look for it", () => {
+    expect(indexQueueItem({ number: 7, prompt_id: "p-1", client_id: "c" })).toEqual([7, "p-1", {}, { client_id: "c" }, []]);
+    expect(indexQueueItem({ number: 8, prompt_id: "p-2", client_id: null })).toEqual([8, "p-2", {}, {}, []]);
   });
 });
 
