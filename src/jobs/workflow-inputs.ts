@@ -46,6 +46,9 @@ function foreignFileProblem(classType: string, value: string): string | undefine
  * the names custom loaders give theirs. Any of them resolves `[output]` annotations and paths.
  */
 const FILE_INPUTS: ReadonlySet<string> = new Set(["image", "mask", "file", "audio", "video", "latent", "model_file", "filename", "filepath", "file_path", "path", "image_path", "video_path", "audio_path", "folder", "directory"]);
+/** Whether a node's input names a file on the backend. */
+export const namesFile = (classType: string, input: string): boolean => (LOADERS.has(classType) && input === "image") || FILE_INPUTS.has(input);
+
 /** An annotation that reaches the backend's outputs, on any node's input whatever its name. */
 const OUTPUT_ANNOTATION = /\s*\[(output|temp)\]$/;
 
@@ -58,8 +61,7 @@ export function checkLoadedFiles(graph: Workflow, provided: ReadonlySet<string>,
   for (const [id, node] of Object.entries(graph)) {
     for (const [name, value] of Object.entries(node.inputs)) {
       if (typeof value !== "string" || provided.has(value)) continue;
-      const names = (LOADERS.has(node.class_type) && name === "image") || FILE_INPUTS.has(name);
-      if (!names && !OUTPUT_ANNOTATION.test(value)) continue;
+      if (!namesFile(node.class_type, name) && !OUTPUT_ANNOTATION.test(value)) continue;
       const problem = foreignFileProblem(node.class_type, value);
       if (problem) problems.push({ path: joinPath(field, id, "inputs", name), message: `"${value}" ${problem}` });
     }
