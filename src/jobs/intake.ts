@@ -11,8 +11,7 @@ import type { z } from "@hono/zod-openapi";
 import { DEFAULT_TIMEOUT_S, EmptyPromptLimitsSchema, GenerationLimitsSchema, MAX_UPSCALED_SIDE, type WebhookEventType } from "../schemas/job";
 import { chosenOutputPrefix, defaultOutputPrefix, inputImageKey, inputKey, putImage } from "../storage/images";
 import { storePassThrough } from "./pass-through";
-import { readPassThroughImages } from "./pass-through-images";
-import { MAX_BODY_BYTES } from "../app";
+import { MAX_PASS_THROUGH_IMAGE_BYTES, readPassThroughImages } from "./pass-through-images";
 import { ownOutputs } from "../storage/own-links";
 import type { S3Output } from "../storage/s3-output";
 import { hasActiveLimit, indexObject } from "../tenant-shards";
@@ -240,7 +239,7 @@ async function checkJob(env: Env, sent: IntakeRequest, opts: IntakeOptions): Pro
   // A mask or a ControlNet unit's image: A1111 would fetch a URL there itself, so the gateway reads
   // each as it reads the init image; a URL goes on as its base64, never more than a body could carry.
   const local = ownOutputs(env, opts.publicBaseUrl);
-  const a1111_extra = await readPassThroughImages(req.a1111_extra, { under: fields.pass_through ?? "", allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES, maxTotalBytes: MAX_BODY_BYTES, local });
+  const a1111_extra = await readPassThroughImages(req.a1111_extra, { under: fields.pass_through ?? "", allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES, maxTotalBytes: MAX_PASS_THROUGH_IMAGE_BYTES, local });
   if (a1111_extra !== req.a1111_extra) req = { ...req, a1111_extra };
   const inputImages = req.images ? await readInputImages(req.images, { field: fields.images, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES, local }) : [];
   // Its images travel in the backend's request: only backends that take one that large run it.

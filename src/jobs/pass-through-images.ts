@@ -22,6 +22,9 @@ export const MAX_IMAGE_DEPTH = 16;
 /** A request names a few images (a mask, some ControlNet units): more than this is a 422. */
 export const MAX_PASS_THROUGH_IMAGES = 16;
 
+/** All of a request's such images together, decoded: no more than a request body may carry (15 MiB). */
+export const MAX_PASS_THROUGH_IMAGE_BYTES = 15 * 1024 * 1024;
+
 /** PNG, JPEG and WebP's first bytes (as image-sniff.ts tells them), read from a string's first 12 bytes. */
 const IMAGE_MAGIC = /^(\x89PNG\r\n\x1a\n|\xff\xd8\xff|RIFF[\s\S]{4}WEBP)/;
 
