@@ -81,7 +81,7 @@ async function queuePrompt(c: Context<AppEnv>, body: PromptRequest) {
         publicBaseUrl: config.publicBaseUrl(env, c.req.url),
         runId,
         subscriber: trackerName(tenant),
-        dialectData: { prompt_id: promptId, number: reserved.number, client_id: clientId, extra_data },
+        dialectData: { prompt_id: promptId, number: reserved.number, client_id: clientId, extra_data, ...(Object.keys(inputs.renamed).length ? { renamed: inputs.renamed } : {}) },
         fields: { workflow: PROMPT_FIELD, images: PROMPT_FIELD, webhook: "extra_data.webhook" },
         rateCounted: c.var.rateCounted,
       },
