@@ -207,6 +207,10 @@ describe("the ComfyUI front over raw HTTP and WebSocket", () => {
     expect(image).toMatchObject({ subfolder: "", type: "output" });
     const view = await get(`/view?filename=${image?.filename}&subfolder=&type=output`);
     expect(pngSize(new Uint8Array(await view.arrayBuffer()))).toEqual({ width: 64, height: 48 });
+    // ComfyUI's annotated name says the type itself, as a graph's `name [output]` does.
+    const annotated = await get(`/view?filename=${encodeURIComponent(`${image?.filename} [output]`)}`);
+    expect(pngSize(new Uint8Array(await annotated.arrayBuffer()))).toEqual({ width: 64, height: 48 });
+    expect(await (await get("/history?max_items=0")).json()).toEqual({});
 
     const job = (await (await get(`/v1/jobs/${runId}`)).json()) as { type: string; status: string; output: { node_id: string }[] };
     expect(job).toMatchObject({ type: "workflow", status: "succeeded", output: [{ node_id: "9" }] });
