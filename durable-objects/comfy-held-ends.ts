@@ -1,6 +1,6 @@
 /**
- * The closing messages of a tenant's succeeded prompts (`execution_success`, `executing` null),
- * held while another prompt of the same audience runs. ComfyUI runs one prompt at a time, and
+ * The closing message of a tenant's succeeded prompts (`execution_success`), held while another
+ * prompt of the same audience runs. ComfyUI runs one prompt at a time, and
  * clients rely on it: @saintno/comfyui-sdk's CallWrapper takes any `execution_success` on its
  * socket as its own prompt's end and fails if its outputs have not come. Easel runs a client's
  * prompts side by side, so a short prompt's end would fail a long one's call. Held in the object's
@@ -42,10 +42,13 @@ export class HeldEnds {
     return this.sql().exec<{ n: number }>(query, ...(clientId ? [clientId] : [])).one().n > 0;
   }
 
-  /** Sends an ended prompt's closing messages now, or holds them while its audience is busy. */
-  close(prompt: { prompt_id: string; client_id: string | null }, closing: string[]): void {
-    if (!closing.length) return;
-    if (!this.busy(prompt.client_id)) return this.send(prompt.client_id, closing);
+  /**
+   * Sends an ended prompt's closing messages now, then `after`; or holds them while its audience
+   * is busy, and sends `after` at once.
+   */
+  close(prompt: { prompt_id: string; client_id: string | null }, closing: string[], after: string[] = []): void {
+    if (!closing.length || !this.busy(prompt.client_id)) return this.send(prompt.client_id, [...closing, ...after]);
+    if (after.length) this.send(prompt.client_id, after);
     this.sql().exec("INSERT OR REPLACE INTO held_ends (prompt_id, client_id, messages, held_at) VALUES (?, ?, ?, ?)", prompt.prompt_id, prompt.client_id, JSON.stringify(closing), Date.now());
   }
 

@@ -160,13 +160,13 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     const row = this.rows("SELECT * FROM prompts WHERE run_id = ?", notice.snapshot.job.id)[0];
     const renderer = feedRenderer(DIALECT);
     if (!row || !renderer) return;
-    const { messages, closing, node } = renderer.notice(notice, { id: row.prompt_id, node: row.node });
+    const { messages, closing, after, node } = renderer.notice(notice, { id: row.prompt_id, node: row.node });
     const types = new Set(notice.events.map((e) => e.type));
     const state: PromptState = [...types].some((t) => TERMINAL_EVENTS.has(t)) ? "ended" : types.has("job.started") && row.state === "queued" ? "running" : row.state;
     if (row.state !== "ended") this.sql.exec("UPDATE prompts SET state = ?, node = ?, ended_at = ? WHERE run_id = ?", state, node, state === "ended" ? Date.now() : null, row.run_id);
     this.send(this.audience(row.client_id), messages);
     // Marked ended first: this prompt no longer holds back another's end, nor its own.
-    this.held.close(row, closing);
+    this.held.close(row, closing, after);
     if (state === "ended" && row.state !== "ended") {
       this.held.release();
       await this.scheduleAlarm();

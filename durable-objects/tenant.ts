@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../src/env";
 import { isOk, jobStub } from "../src/jobs/client";
-import type { AdmitResult, ClaimRef, ClaimResult, ClaimScope, EndpointJob, IndexQuery, IndexRow, RateResult, WaitingRun } from "../src/contracts/tenant";
+import type { AdmitResult, ClaimRef, ClaimResult, ClaimScope, EndpointCount, EndpointJob, IndexQuery, IndexRow, RateResult, WaitingRun } from "../src/contracts/tenant";
 import type { TenantRpc } from "../src/contracts/rpc";
 import { JobIndexTable, SWEEP_BATCH } from "./tenant-index";
 
@@ -17,6 +17,7 @@ const FAILED_DELETE_RETRY_MS = 60_000;
 
 /** RunPod's `/health` counts an endpoint's jobs over about this long. */
 const ENDPOINT_JOBS_TTL_MS = 24 * 3600_000;
+const TERMINAL_STATUSES: ReadonlySet<string> = new Set(["succeeded", "failed", "canceled"]);
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS claims (scope TEXT NOT NULL, key TEXT NOT NULL, hash TEXT NOT NULL, run_id TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (scope, key));
@@ -165,14 +166,26 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
     this.sql.exec("INSERT OR IGNORE INTO endpoint_jobs (run_id, endpoint, created_at, status) VALUES (?, ?, ?, 'queued')", runId, endpoint, now);
   }
 
-  /** The endpoint's jobs of the last day, newest first, with the last status seen (terminal ones are final). */
-  async endpointJobs(endpoint: string, limit: number): Promise<EndpointJob[]> {
+  /** The endpoint's jobs of the last day counted by the last status seen (terminal ones are final), and their retries. */
+  async endpointCounts(endpoint: string): Promise<EndpointCount[]> {
+    if (this.blank) return [];
+    return this.sql
+      .exec<EndpointCount>("SELECT status, COUNT(*) AS n, SUM(retried) AS retried FROM endpoint_jobs WHERE endpoint = ? AND created_at >= ? GROUP BY status", endpoint, Date.now() - ENDPOINT_JOBS_TTL_MS)
+      .toArray();
+  }
+
+  /** The endpoint's jobs of the last day not seen to end, oldest first, after `after` (a page's last), at most `limit`. */
+  async endpointLiveJobs(endpoint: string, after: { created_at: number; run_id: string } | null, limit: number): Promise<EndpointJob[]> {
     if (this.blank) return [];
     return this.sql
       .exec<EndpointJob>(
-        "SELECT run_id, status, retried, created_at FROM endpoint_jobs WHERE endpoint = ? AND created_at >= ? ORDER BY created_at DESC, run_id DESC LIMIT ?",
+        `SELECT run_id, status, retried, created_at FROM endpoint_jobs WHERE endpoint = ? AND created_at >= ? AND status IN ('queued', 'running')
+         AND (created_at > ? OR (created_at = ? AND run_id > ?)) ORDER BY created_at, run_id LIMIT ?`,
         endpoint,
         Date.now() - ENDPOINT_JOBS_TTL_MS,
+        after?.created_at ?? -1,
+        after?.created_at ?? -1,
+        after?.run_id ?? "",
         limit,
       )
       .toArray();
@@ -355,6 +368,8 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
   /** The job object reports its status; the row is created if it was missing. */
   async setStatus(row: IndexRow): Promise<void> {
     this.index.setStatus(row);
+    // A RunPod job's end, where this shard also tracks it for its endpoint's /health and /purge-queue.
+    if (TERMINAL_STATUSES.has(row.status)) this.sql.exec("UPDATE endpoint_jobs SET status = ? WHERE run_id = ? AND status IN ('queued', 'running')", row.status, row.id);
   }
 
   /** A failed job queued again (RunPod's `/retry`), held to `maxActive` as a new job is by `admit`. */

@@ -102,17 +102,27 @@ export class AttemptCall {
     await this.apply(n, backend, { kind: "done", images });
   }
 
-  /** A call's outcome applied; then its in-flight mark goes and what follows goes out. */
+  /**
+   * A call's outcome applied; then its in-flight mark goes and what follows goes out. An outcome
+   * that cannot be applied must not make the call look lost: a lost call is run again, and the
+   * backend did the work. The job fails instead; failing that, the call stays in flight, its slot
+   * held, until the job's deadline ends it.
+   */
   private async apply(n: number, backend: BackendConfig | undefined, outcome: Outcome, images?: OutputStore): Promise<void> {
     const { memory } = this.room;
+    const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+    let applied = true;
     try {
       await this.settler.settle(n, backend, outcome, images);
     } catch (err) {
-      console.error("settling an attempt failed", err instanceof Error ? err.message : String(err));
-    } finally {
-      // Only now: until the outcome is applied, the heartbeat must not take the call for lost.
-      if (memory.inflight === n) memory.inflight = undefined;
+      console.error("settling an attempt failed", message(err));
+      applied = await this.settler.failUnsettled(n, backend).then(
+        () => true,
+        (e: unknown) => (console.error("failing an unsettled attempt failed", message(e)), false),
+      );
     }
+    // Only now: until the outcome is applied, the heartbeat must not take the call for lost.
+    if (applied && memory.inflight === n) memory.inflight = undefined;
     // The terminal event, or the next attempt, goes out now.
     await this.step();
   }

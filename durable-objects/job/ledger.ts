@@ -52,6 +52,10 @@ export class JobLedger {
   private get sql(): SqlStorage {
     if (!this.schemaReady) {
       this.storage.sql.exec(SCHEMA);
+      // A job's outbox made before bodies could live in R2 (a deploy with jobs in flight) gains the column.
+      if (!this.storage.sql.exec<{ name: string }>("PRAGMA table_info(outbox)").toArray().some((c) => c.name === "text_key")) {
+        this.storage.sql.exec("ALTER TABLE outbox ADD COLUMN text_key TEXT");
+      }
       this.schemaReady = true;
     }
     return this.storage.sql;
@@ -153,7 +157,7 @@ export class JobLedger {
 
   /** The first webhook event not yet sent or given up: events go out in order, one at a time. */
   outboxHead(): Readonly<OutboxRow> | undefined {
-    return this.cached("outbox", () => this.sql.exec<OutboxRow>("SELECT event_id, type, url, body, slots, attempts, next_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1").toArray()[0]);
+    return this.cached("outbox", () => this.sql.exec<OutboxRow>("SELECT event_id, type, url, body, slots, text_key, attempts, next_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1").toArray()[0]);
   }
 
   deliveryLog(): DeliveryRow[] {
@@ -301,12 +305,13 @@ export class JobLedger {
 
   private enqueueWebhook(type: WebhookEventType, webhook: Webhook, now: number): void {
     this.write(
-      "INSERT INTO outbox (event_id, type, url, body, slots, next_at, state) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+      "INSERT INTO outbox (event_id, type, url, body, slots, text_key, next_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
       randomId("msg"),
       type,
       webhook.url,
-      webhook.body.text,
+      webhook.textKey === undefined ? webhook.body.text : "",
       JSON.stringify(webhook.body.slots),
+      webhook.textKey ?? null,
       now,
     );
   }
@@ -375,7 +380,7 @@ export class JobLedger {
     const stale = this.cached("outbox:stale", () =>
       this.sql
         .exec<OutboxRow>(
-          `SELECT event_id, type, url, body, slots, attempts, next_at FROM outbox o WHERE state = 'pending' AND type = 'job.started' AND attempts > 0
+          `SELECT event_id, type, url, body, slots, text_key, attempts, next_at FROM outbox o WHERE state = 'pending' AND type = 'job.started' AND attempts > 0
            AND EXISTS (SELECT 1 FROM outbox t WHERE t.seq > o.seq AND t.type IN ('job.succeeded', 'job.failed', 'job.canceled'))`,
         )
         .toArray(),
@@ -385,12 +390,13 @@ export class JobLedger {
       for (const e of stale) {
         this.write("DELETE FROM outbox WHERE event_id = ?", e.event_id);
         this.write(
-          "INSERT INTO outbox (event_id, type, url, body, slots, attempts, next_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+          "INSERT INTO outbox (event_id, type, url, body, slots, text_key, attempts, next_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
           e.event_id,
           e.type,
           e.url,
           e.body,
           e.slots,
+          e.text_key,
           e.attempts,
           e.next_at,
         );

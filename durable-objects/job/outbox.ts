@@ -86,8 +86,14 @@ export class Outbox {
         continue;
       }
       const slots = JSON.parse(head.slots) as SlottedBody["slots"];
+      const text = head.text_key === null ? head.body : await env.IMAGES.get(head.text_key).then((o) => o?.text());
+      if (text === undefined) {
+        // Its R2 object is gone (deleted by hand): nothing can be sent, and nothing will come back.
+        ledger.delivered(head, { attempt, startedAt, state: "failed", nextAt: null, status_code: null, error: "not sent: the body is no longer stored", duration_ms: 0, response_body: null });
+        continue;
+      }
       // A body with images is streamed from R2 as it is sent, never built whole.
-      const body = slots.length ? await slottedStream(env.IMAGES, { text: head.body, slots }, (JSON.parse(row.output) as StoredOutput[]).map((o) => o.key)) : head.body;
+      const body = slots.length ? await slottedStream(env.IMAGES, { text, slots }, (JSON.parse(row.output) as StoredOutput[]).map((o) => o.key)) : text;
       const flight = (this.inFlight = { eventId: head.event_id, again: false });
       const result = await attemptDelivery({ url: head.url, eventId: head.event_id, body, secrets, onSent: () => this.room.followUps.sent() }).finally(() => {
         this.inFlight = undefined;

@@ -7,7 +7,7 @@ import { chosenLocation } from "../../src/storage/images";
 import { dueBy } from "./due";
 import { TERMINAL } from "./ledger";
 import type { JobRoom } from "./room";
-import { parseInput } from "./tables";
+import { parseInput, webhookBodiesPrefix } from "./tables";
 
 /** A purge that failed (the tenant's object or R2 unreachable) is tried again this much later. */
 const PURGE_RETRY_MS = 60_000;
@@ -43,7 +43,7 @@ export class Retention {
     if (!dueBy(this.dueAt(row.completed_at))) return false;
     try {
       const input = parseInput(row);
-      await deletePrefixes(env.IMAGES, [`inputs/${row.id}/`, `callbacks/${row.id}/`]);
+      await deletePrefixes(env.IMAGES, [`inputs/${row.id}/`, `callbacks/${row.id}/`, webhookBodiesPrefix(row.id)]);
       await deleteFilesIn(env.IMAGES, `${input.output_prefix}/`);
       await purgeTenantRows(env, row.tenant, row.id);
       // A location the client chose (SD-on-EKS's) may hold a claim across tenants (in S3_OUTPUT_BUCKET's

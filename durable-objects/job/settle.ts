@@ -64,8 +64,7 @@ export class Settler {
       return a?.n === n && row.status === "running" ? row : undefined;
     };
     const name = backend?.name ?? "";
-    // A slot already given back when the backend answered is not released twice: it gets its verdict.
-    const release = (outcome: AttemptOutcome, unreachable = false): Promise<void> => (memory.slotReturned === n ? this.slots.judge(name, outcome) : this.slots.release(name, outcome, unreachable));
+    const release = (outcome: AttemptOutcome, unreachable = false): Promise<void> => this.release(n, name, outcome, unreachable);
     if (!current()) {
       // The job ended without this attempt (canceled, timed out): its slot must not leak. An
       // asynchronous backend that took the job meanwhile runs it now: it is stopped there first
@@ -150,6 +149,21 @@ export class Settler {
       ledger.redispatch(Date.now(), tried);
     });
     await release(countsAgainstBackend(f) ? "failure" : "neutral", f.code === "backend_unavailable");
+  }
+
+  /** An outcome `settle` could not apply (a write refused): the job fails with its attempt, never to run it again. */
+  async failUnsettled(n: number, backend: BackendConfig | undefined): Promise<void> {
+    const { ledger } = this.room;
+    const current = () => ledger.currentAttempt()?.n === n && ledger.mustRow().status === "running";
+    if (!current()) return;
+    const error = { code: "internal_error", message: "the gateway could not record the attempt's outcome" };
+    const ended = await finish(this.room, "failed", error, [], { guard: current, also: () => ledger.endAttempt(n, "failed", error.message) });
+    if (ended) this.room.followUps.add(() => this.release(n, backend?.name ?? "", "neutral"));
+  }
+
+  /** Attempt `n`'s slot: one already given back when the backend answered is not released twice, it gets its verdict. */
+  private release(n: number, name: string, outcome: AttemptOutcome, unreachable = false): Promise<void> {
+    return this.room.memory.slotReturned === n ? this.slots.judge(name, outcome) : this.slots.release(name, outcome, unreachable);
   }
 
   /**

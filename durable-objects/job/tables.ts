@@ -40,7 +40,8 @@ export type AttemptRow = {
 
 export type ProgressRow = { attempt: number; data: string; event_data: string | null; event_at: number | null };
 
-export type OutboxRow = { event_id: string; type: WebhookEventType; url: string; body: string; slots: string; attempts: number; next_at: number | null };
+/** `text_key`: a body too large for a row, kept in R2 there (`body` is then empty). */
+export type OutboxRow = { event_id: string; type: WebhookEventType; url: string; body: string; slots: string; text_key: string | null; attempts: number; next_at: number | null };
 
 export type DeliveryRow = {
   event_id: string;
@@ -58,7 +59,10 @@ export type DeliveryRow = {
 export type StoredOutput = StoredImage & { seed: number | null };
 
 /** A webhook event to queue with a state change: its body rendered ahead (see transitions.ts). */
-export type Webhook = { url: string; body: SlottedBody };
+/** `textKey`: where the body's text is, when it is in R2 rather than in `body.text` (see transitions.ts). */
+export type Webhook = { url: string; body: SlottedBody; textKey?: string };
+/** Where a job's webhook bodies too large for its rows are kept. */
+export const webhookBodiesPrefix = (runId: string): string => `webhooks/${runId}/`;
 
 export const parseInput = (row: JobRow): StoredJobInput => JSON.parse(row.input) as StoredJobInput;
 export const triedOf = (row: JobRow): Set<string> => new Set<string>(JSON.parse(row.tried) as string[]);
@@ -83,7 +87,8 @@ export const SCHEMA = `
     started_at INTEGER NOT NULL, ended_at INTEGER, error TEXT);
   CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, url TEXT NOT NULL,
-    body TEXT NOT NULL, slots TEXT NOT NULL DEFAULT '[]', attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER, state TEXT NOT NULL);
+    body TEXT NOT NULL, slots TEXT NOT NULL DEFAULT '[]', attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER, state TEXT NOT NULL,
+    text_key TEXT);
   CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, type TEXT NOT NULL, attempt INTEGER NOT NULL,
     url TEXT NOT NULL, started_at INTEGER NOT NULL, status_code INTEGER, error TEXT, duration_ms INTEGER NOT NULL,

@@ -3,6 +3,7 @@
  * rendered by the job's dialect, a failure manifest in S3) and what follows (the tenant's index told).
  */
 import { renderWebhookBody } from "../../src/contracts/renderers";
+import { randomId } from "../../src/lib/crypto";
 import type { JobError, WebhookEventType } from "../../src/schemas/job";
 import { dropCredentials } from "./credentials";
 import { dropGenerated } from "./generated";
@@ -11,18 +12,30 @@ import { withOutputSlots } from "../../src/webhooks/body-slots";
 import { canTransition, TERMINAL } from "./ledger";
 import type { JobRoom } from "./room";
 import { restoreEndManifest, writeFailureManifest } from "./dialect-outputs";
-import { parseInput, type JobRow, type StoredOutput, type Webhook } from "./tables";
+import { parseInput, webhookBodiesPrefix, type JobRow, type StoredOutput, type Webhook } from "./tables";
 import { snapshot } from "./view";
 
 /** The index's end report is waited for this long at most: an unreachable index must not hold the webhook up. */
 const END_REPORT_WAIT_MS = 2_000;
 
+/**
+ * A body's text longer than this is kept in R2, not in its outbox row: a row holds at most 2 MB,
+ * and a body that echoes a client's input (RunPod's, with ControlNet images in it) can be larger.
+ */
+export const MAX_ROW_BODY_CHARS = 256 * 1024;
+
 /** The event's webhook, its body rendered as the job would be in that state; null when none goes out. */
 export async function webhookFor(room: JobRoom, row: JobRow, type: WebhookEventType, now: number): Promise<Webhook | null> {
   const input = parseInput(row);
   if (!input.webhook || !input.webhook_events.includes(type)) return null;
-  const body = await renderWebhookBody(room.env, await snapshot(room.env, room.ledger, row, { full: true }), type, now);
-  return body === null ? null : { url: input.webhook, body: withOutputSlots(body) };
+  const rendered = await renderWebhookBody(room.env, await snapshot(room.env, room.ledger, row, { full: true }), type, now);
+  if (rendered === null) return null;
+  const body = withOutputSlots(rendered);
+  if (body.text.length <= MAX_ROW_BODY_CHARS) return { url: input.webhook, body };
+  // Deleted with the job (see retention.ts); one whose event never got queued (another end won) goes then too.
+  const textKey = `${webhookBodiesPrefix(row.id)}${randomId("body")}.json`;
+  await room.env.IMAGES.put(textKey, body.text, { httpMetadata: { contentType: "application/json" } });
+  return { url: input.webhook, body, textKey };
 }
 
 /**

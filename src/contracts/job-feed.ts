@@ -37,6 +37,11 @@ export interface RenderedNotice {
    * `execution_success`), so the subscriber holds them while another job of that client runs.
    */
   closing: string[];
+  /**
+   * The messages that follow `closing`, naming their job (ComfyUI's `executing` null, which
+   * clients match by prompt id): sent right after it, or at once while it is held.
+   */
+  after: string[];
   /** The node now running. */
   node: string | null;
 }

@@ -10,7 +10,7 @@ import type { CreateJob } from "../jobs/spec";
 import type { Delivery, JobEvent, JobStatus } from "../schemas/job";
 import type { CallbackBody } from "./job";
 import type { AcquireResult, AttemptOutcome, BackendStatus, CatalogAnswer, ComfyListing, ReleaseOutcome, RescanKind } from "./scheduler";
-import type { AdmitResult, ClaimRef, ClaimResult, ClaimScope, EndpointJob, IndexQuery, IndexRow, RateResult, WaitingRun } from "./tenant";
+import type { AdmitResult, ClaimRef, ClaimResult, ClaimScope, EndpointCount, EndpointJob, IndexQuery, IndexRow, RateResult, WaitingRun } from "./tenant";
 
 export interface JobRpc {
   create(raw: CreateJob): Promise<{ snapshot: JobSnapshot; created: boolean }>;
@@ -50,7 +50,8 @@ export interface TenantRpc {
   getResult(id: string): Promise<string | null>;
   expireFileAt(key: string, expiresAt: number): Promise<void>;
   trackEndpointJob(endpoint: string, runId: string): Promise<void>;
-  endpointJobs(endpoint: string, limit: number): Promise<EndpointJob[]>;
+  endpointCounts(endpoint: string): Promise<EndpointCount[]>;
+  endpointLiveJobs(endpoint: string, after: { created_at: number; run_id: string } | null, limit: number): Promise<EndpointJob[]>;
   noteEndpointJob(runId: string, status: string, retried?: boolean): Promise<void>;
   hit(requests: number, periodMs: number): Promise<RateResult>;
   admit(tenant: string, rows: IndexRow | IndexRow[], maxActive: number | null): Promise<AdmitResult>;

@@ -34,6 +34,8 @@ export type AdmitResult = { ok: true } | { ok: false; active: number; verify: In
 
 /** A RunPod job under its endpoint; `created_at` orders the rows of several shards. */
 export type EndpointJob = { run_id: string; status: string; retried: number; created_at: number };
+/** How many of an endpoint's jobs were last seen in `status`, and their retries. */
+export type EndpointCount = { status: string; n: number; retried: number };
 
 /** A synchronous A1111 call waiting on `run_id` since `created_at`. */
 export type WaitingRun = { run_id: string; created_at: number };

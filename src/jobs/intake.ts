@@ -11,6 +11,7 @@ import type { z } from "@hono/zod-openapi";
 import { DEFAULT_TIMEOUT_S, EmptyPromptLimitsSchema, GenerationLimitsSchema, MAX_UPSCALED_SIDE, type WebhookEventType } from "../schemas/job";
 import { chosenOutputPrefix, defaultOutputPrefix, inputImageKey, inputKey, putImage } from "../storage/images";
 import { storePassThrough } from "./pass-through";
+import { MAX_PASS_THROUGH_IMAGE_BYTES, readPassThroughImages } from "./pass-through-images";
 import { ownOutputs } from "../storage/own-links";
 import type { S3Output } from "../storage/s3-output";
 import { hasActiveLimit, indexObject } from "../tenant-shards";
@@ -166,7 +167,8 @@ export async function submitJobs(env: Env, items: { req: IntakeRequest; fields: 
 }
 
 /** Everything intake checks before anything is stored; it reads the image, and writes nothing. */
-async function checkJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Promise<CheckedJob> {
+async function checkJob(env: Env, sent: IntakeRequest, opts: IntakeOptions): Promise<CheckedJob> {
+  let req = sent;
   // A job must know when it will be deleted and when its webhooks are tried again: a bad
   // RETENTION_S or WEBHOOK_RETRY_SCHEDULE refuses it (a 500 naming the variable), not its webhook later.
   config.retentionMs(env);
@@ -234,7 +236,12 @@ async function checkJob(env: Env, req: IntakeRequest, opts: IntakeOptions): Prom
     if (req.type === "upscale") size = upscaledSize(sniffed, req, fields);
     if (req.type === "img2img" && req.size_from_image) size = sizeFromImage(sniffed, req.size_from_image);
   }
-  const inputImages = req.images ? await readInputImages(req.images, { field: fields.images, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES, local: ownOutputs(env, opts.publicBaseUrl) }) : [];
+  // A mask or a ControlNet unit's image: A1111 would fetch a URL there itself, so the gateway reads
+  // each as it reads the init image; a URL goes on as its base64, never more than a body could carry.
+  const local = ownOutputs(env, opts.publicBaseUrl);
+  const a1111_extra = await readPassThroughImages(req.a1111_extra, { under: fields.pass_through ?? "", allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES, maxTotalBytes: MAX_PASS_THROUGH_IMAGE_BYTES, local });
+  if (a1111_extra !== req.a1111_extra) req = { ...req, a1111_extra };
+  const inputImages = req.images ? await readInputImages(req.images, { field: fields.images, allowPrivate, maxBytes: MAX_INIT_IMAGE_BYTES, local }) : [];
   // Its images travel in the backend's request: only backends that take one that large run it.
   const images = [image?.byteLength ?? 0, ...inputImages.map((i) => i.bytes.byteLength)];
   const json = (v: unknown) => JSON.stringify(v ?? null).length;

@@ -17,11 +17,21 @@ export async function waitingRuns(env: Env, tenant: string, limit: number): Prom
     .map((w) => w.run_id);
 }
 
-/** The endpoint's jobs of the last day, newest first, at most `limit`. */
-export async function endpointJobs(env: Env, tenant: string, endpoint: string, limit: number): Promise<EndpointJob[]> {
-  const lists = await Promise.all(allShards(env, tenant).map((s) => s.endpointJobs(endpoint, limit)));
-  return lists
-    .flat()
-    .sort((a, b) => b.created_at - a.created_at || (a.run_id < b.run_id ? 1 : a.run_id > b.run_id ? -1 : 0))
-    .slice(0, limit);
+/** The endpoint's jobs of the last day counted across the shards by the status last seen, and their retries. */
+export async function endpointCounts(env: Env, tenant: string, endpoint: string): Promise<Map<string, { n: number; retried: number }>> {
+  const counts = new Map<string, { n: number; retried: number }>();
+  for (const c of (await Promise.all(allShards(env, tenant).map((s) => s.endpointCounts(endpoint)))).flat()) {
+    const had = counts.get(c.status) ?? { n: 0, retried: 0 };
+    counts.set(c.status, { n: had.n + c.n, retried: had.retried + (c.retried ?? 0) });
+  }
+  return counts;
+}
+
+/**
+ * The endpoint's jobs not seen to end, oldest first: a page of at most `limit` from each shard,
+ * after that shard's `after` (the last row it gave), merged. Paging each shard on its own key
+ * reaches every row however the shards' pages interleave.
+ */
+export async function endpointLiveJobs(env: Env, tenant: string, endpoint: string, after: (EndpointJob | null)[], limit: number): Promise<EndpointJob[][]> {
+  return Promise.all(allShards(env, tenant).map((s, n) => s.endpointLiveJobs(endpoint, after[n] ?? null, limit)));
 }

@@ -41,16 +41,30 @@ function foreignFileProblem(classType: string, value: string): string | undefine
 }
 
 /**
- * Every file the graph's loaders name that the job does not bring (`provided`: its images' names),
+ * Inputs that name a file on the backend: those of ComfyUI's own loaders (LoadImage's and
+ * WebcamCapture's `image`, LoadVideo's `file`, LoadAudio's `audio`, LoadLatent's `latent`...) and
+ * the names custom loaders give theirs. Any of them resolves `[output]` annotations and paths.
+ */
+const FILE_INPUTS: ReadonlySet<string> = new Set(["image", "mask", "file", "audio", "video", "latent", "model_file", "filename", "filepath", "file_path", "path", "image_path", "video_path", "audio_path", "folder", "directory"]);
+/** Whether a node's input names a file on the backend. */
+export const namesFile = (classType: string, input: string): boolean => (LOADERS.has(classType) && input === "image") || FILE_INPUTS.has(input);
+
+/** An annotation that reaches the backend's outputs, on any node's input whatever its name. */
+const OUTPUT_ANNOTATION = /\s*\[(output|temp)\]$/;
+
+/**
+ * Every file the graph's nodes name that the job does not bring (`provided`: its images' names),
  * checked: only the backend's own input files may be named, never another job's uploads or outputs.
  */
 export function checkLoadedFiles(graph: Workflow, provided: ReadonlySet<string>, field: string): void {
   const problems: ErrorDetail[] = [];
   for (const [id, node] of Object.entries(graph)) {
-    const value = LOADERS.has(node.class_type) ? node.inputs.image : undefined;
-    if (typeof value !== "string" || provided.has(value)) continue;
-    const problem = foreignFileProblem(node.class_type, value);
-    if (problem) problems.push({ path: joinPath(field, id, "inputs", "image"), message: `"${value}" ${problem}` });
+    for (const [name, value] of Object.entries(node.inputs)) {
+      if (typeof value !== "string" || provided.has(value)) continue;
+      if (!namesFile(node.class_type, name) && !OUTPUT_ANNOTATION.test(value)) continue;
+      const problem = foreignFileProblem(node.class_type, value);
+      if (problem) problems.push({ path: joinPath(field, id, "inputs", name), message: `"${value}" ${problem}` });
+    }
   }
   if (problems.length) throw refused(problems);
 }

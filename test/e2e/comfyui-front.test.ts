@@ -144,7 +144,7 @@ describe("the real @saintno/comfyui-sdk against the gateway", () => {
     expect((await get("/models/no_such_folder")).status).toBe(404);
   });
 
-  it("uploads an input image that a later prompt's LoadImage uses", async () => {
+  it("uploads an input image that a later prompt's LoadImage uses; its history keeps the graph as sent, which queues again", async () => {
     const api = await sdk();
     const uploaded = await api.uploadImage(encodePng(40, 24, () => [200, 10, 10]), "red.png", { subfolder: "mine" });
     expect(uploaded && uploaded.info).toMatchObject({ filename: "red.png", subfolder: "mine", type: "input" });
@@ -152,10 +152,16 @@ describe("the real @saintno/comfyui-sdk against the gateway", () => {
       "1": { class_type: "LoadImage", inputs: { image: "mine/red.png" } },
       "2": { class_type: "SaveImage", inputs: { filename_prefix: "copy", images: ["1", 0] } },
     });
-    const result = await new CallWrapper(api, new PromptBuilder(graph, [], ["saved"]).setOutputNode("saved", "2")).run();
+    let promptId = "";
+    const result = await new CallWrapper(api, new PromptBuilder(graph, [], ["saved"]).setOutputNode("saved", "2")).onPending((id) => (promptId = id ?? "")).run();
     const saved = (result as { saved: { images: { filename: string; subfolder: string; type: string }[] } }).saved.images;
     const blob = await api.getImage(saved[0] as { filename: string; subfolder: string; type: string });
     expect(pngSize(new Uint8Array(await blob.arrayBuffer()))).toEqual({ width: 40, height: 24 });
+    // A graph taken from the history (as ComfyUI's frontend re-queues one) names the file as the client did.
+    const sent = (await historyOf(promptId)).prompt[2] as Record<string, { inputs: Record<string, unknown> }>;
+    expect(sent["1"]?.inputs.image).toBe("mine/red.png");
+    const again = await new CallWrapper(api, new PromptBuilder(sent as typeof graph, [], ["saved"]).setOutputNode("saved", "2")).run();
+    expect(again).not.toBe(false);
   });
 
   it("interrupts the running prompt: the client hears execution_interrupted and its history says error", async () => {
@@ -201,6 +207,10 @@ describe("the ComfyUI front over raw HTTP and WebSocket", () => {
     expect(image).toMatchObject({ subfolder: "", type: "output" });
     const view = await get(`/view?filename=${image?.filename}&subfolder=&type=output`);
     expect(pngSize(new Uint8Array(await view.arrayBuffer()))).toEqual({ width: 64, height: 48 });
+    // ComfyUI's annotated name says the type itself, as a graph's `name [output]` does.
+    const annotated = await get(`/view?filename=${encodeURIComponent(`${image?.filename} [output]`)}`);
+    expect(pngSize(new Uint8Array(await annotated.arrayBuffer()))).toEqual({ width: 64, height: 48 });
+    expect(await (await get("/history?max_items=0")).json()).toEqual({});
 
     const job = (await (await get(`/v1/jobs/${runId}`)).json()) as { type: string; status: string; output: { node_id: string }[] };
     expect(job).toMatchObject({ type: "workflow", status: "succeeded", output: [{ node_id: "9" }] });

@@ -356,7 +356,11 @@ describe("idempotency and large fields", () => {
   });
 
   it("takes pass-through fields over 2 MB (a ControlNet image) without a 500", async () => {
-    const big = "A".repeat(3 * 1024 * 1024);
+    // A real PNG (intake checks the images there as it checks an init image), 3 MiB by a text chunk inside it.
+    const chunk = Buffer.alloc(12 + 3 * 1024 * 1024);
+    chunk.writeUInt32BE(chunk.length - 12, 0);
+    chunk.write("tEXt", 4, "latin1");
+    const big = Buffer.concat([PNG.subarray(0, 33), chunk, PNG.subarray(33)]).toString("base64");
     const a1111 = await fetch(`${gw.url}/sdapi/v1/txt2img`, {
       method: "POST",
       headers: basic(ALICE),

@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodePng } from "../../gpu-simulator/png";
 import { startGateway, startSimulatorProcess } from "./support/processes";
 import { startReceiver } from "./support/receiver";
 import { api, waitForJob, waitForStatus, type JobView } from "./support/client";
@@ -67,6 +68,21 @@ const submit = async (extra: Record<string, unknown>) =>
   ((await (await acme.post("/v1/jobs", { type: "txt2img", prompt: "hook", width: 64, height: 64, track_id: "t-1", ...extra })).json()) as JobView).id;
 
 describe("webhook delivery", () => {
+  it("delivers a body too large for a storage row whole: RunPod's echo of an input with a ControlNet image, generated once", async () => {
+    // Noise does not compress: a PNG of about 2.4 MB, 3.2 MB as base64, echoed in the body twice (input, output.parameters).
+    const noise = Buffer.from(encodePng(900, 900, () => [Math.random() * 256, Math.random() * 256, Math.random() * 256])).toString("base64");
+    const input = { api_name: "txt2img", prompt: "a bridge", width: 64, height: 64, alwayson_scripts: { controlnet: { args: [{ image: noise, module: "canny" }] } } };
+    const generations = async () => (await sim.stats()).requests["/sdapi/v1/txt2img"] ?? 0;
+    const before = await generations();
+    const res = await fetch(`${gw.url}/v2/any-endpoint/run`, { method: "POST", headers: { authorization: "Bearer sk_acme", "content-type": "application/json" }, body: JSON.stringify({ input, webhook: `${receiver.url}/large-body` }) });
+    expect(res.status).toBe(200);
+    const { id } = (await res.json()) as { id: string };
+    const hit = await receiver.waitFor((d) => d.path === "/large-body" && (d.json as { id?: string } | undefined)?.id === id, 30_000);
+    expect(hit.verified).toEqual([true, true]);
+    expect(hit.json).toMatchObject({ id, status: "COMPLETED", input: { alwayson_scripts: { controlnet: { args: [{ image: noise }] } } } });
+    expect((await generations()) - before).toBe(1);
+  });
+
   it("signs with every tenant secret; the body is the job as GET returns it, track_id included", async () => {
     const id = await submit({ webhook: `${receiver.url}/ok` });
     const hit = await receiver.waitFor((d) => body(d).data?.id === id, 30_000);

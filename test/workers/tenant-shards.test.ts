@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { TenantObject } from "../../durable-objects/tenant";
 import { indexPage } from "../../src/jobs/job-index";
 import { listJobs } from "../../src/jobs/list";
-import { endpointJobs, waitingRuns } from "../../src/jobs/tenant-runs";
+import { endpointCounts, endpointLiveJobs, waitingRuns } from "../../src/jobs/tenant-runs";
 import { randomId } from "../../src/lib/crypto";
 import { TENANT_SHARDS, indexObject, keyShard, runShard, shardName, shardOf, tenantHome } from "../../src/tenant-shards";
 import { tenantObjects } from "./support/objects";
@@ -36,7 +36,8 @@ describe("a tenant's objects", () => {
     expect(await indexPage(env, tenant, { limit: 20, status: "queued" })).toEqual([]);
     expect(await keyShard(env, tenant, "no-such-task").lookup("eks_task", "no-such-task")).toBeNull();
     expect(await waitingRuns(env, tenant, 100)).toEqual([]);
-    expect(await endpointJobs(env, tenant, "ep", 100)).toEqual([]);
+    expect(await endpointCounts(env, tenant, "ep")).toEqual(new Map());
+    expect((await endpointLiveJobs(env, tenant, "ep", [], 100)).flat()).toEqual([]);
     expect(await tenantHome(env, tenant).getResult("no-such-result")).toBeNull();
     expect(await tenantHome(env, tenant).getOptions()).toEqual({});
     expect(await runShard(env, tenant, run).claimRefs(run)).toEqual([]);

@@ -17,6 +17,7 @@ function noticeMessages(notice: JobNotice, followed: FollowedJob): RenderedNotic
   const prompt_id = followed.id;
   const messages: string[] = [];
   const closing: string[] = [];
+  const after: string[] = [];
   let node = followed.node;
   const ended = () => messages.push(message("executing", { node: null, prompt_id }));
   for (const event of notice.events) {
@@ -42,8 +43,11 @@ function noticeMessages(notice: JobNotice, followed: FollowedJob): RenderedNotic
         messages.push(message("executed", { node: id, display_node: id, output, prompt_id }));
       }
       // ComfyUI ends a prompt with these two, and runs the next only after: the SDK's CallWrapper
-      // takes any execution_success as the end of its own prompt, whatever its prompt_id.
-      closing.push(message("execution_success", { prompt_id, timestamp }), message("executing", { node: null, prompt_id }));
+      // takes any execution_success as the end of its own prompt, whatever its prompt_id (so it
+      // may be held), while `executing` null is matched by prompt id (websockets_api_example waits
+      // for it), so it never waits.
+      closing.push(message("execution_success", { prompt_id, timestamp }));
+      after.push(message("executing", { node: null, prompt_id }));
     } else if (event.type === "job.failed") {
       messages.push(message("execution_error", { ...executionError(notice.snapshot, timestamp, node), prompt_id }));
       ended();
@@ -52,7 +56,7 @@ function noticeMessages(notice: JobNotice, followed: FollowedJob): RenderedNotic
       ended();
     }
   }
-  return { messages, closing, node };
+  return { messages, closing, after, node };
 }
 
 export const statusMessage = (queueRemaining: number, sid?: string): string =>

@@ -15,7 +15,7 @@ import { LISTING_WAIT_MS, reportedModels } from "../../backends/catalog";
 import { isObject } from "../../jobs/workflow-graph";
 import { ATTEMPT_UPLOAD, LOADERS } from "../../jobs/workflow-inputs";
 import { schedulerStub } from "../../schedulers";
-import type { NodeDefs } from "./validate";
+import { comboChoices, type NodeDefs } from "./validate";
 
 const COMFY_KINDS = new Set(["comfyui", "runpod-comfyui"]);
 const OBJECT_INFO_TTL_MS = 60_000;
@@ -55,11 +55,45 @@ export async function nodeDefinitions(env: Env): Promise<{ defs: NodeDefs; compl
   if (kept && kept.backends === raw && Date.now() - kept.at < (Object.keys(kept.defs).length ? OBJECT_INFO_TTL_MS : SILENT_TTL_MS)) return kept;
   const servers = comfyBackends(env).filter((b) => b.kind === "comfyui");
   const answers = await Promise.all(servers.map((b) => serverDefs(env, b)));
-  const defs: NodeDefs = withoutJobFiles(Object.assign({}, ...answers.filter((a) => a !== undefined).reverse()));
+  const defs: NodeDefs = withoutJobFiles(mergeDefinitions(answers.filter((a) => a !== undefined)));
   const complete = answers.length > 0 && answers.every((a) => a !== undefined) && config.backends(env).every((b) => !b.types.includes("workflow") || b.kind === "comfyui");
   // Silence is kept a short while only, so a prompt is not held by an unreachable backend each time.
   kept = { backends: raw, at: Date.now(), defs, complete };
   return kept;
+}
+
+/**
+ * The servers' definitions together: each class as the first server defines it, its combos offering
+ * what any server offers (their sampler and file lists differ), so a value one of them takes is taken.
+ */
+export function mergeDefinitions(answers: NodeDefs[]): NodeDefs {
+  const out: NodeDefs = {};
+  for (const defs of answers) for (const [name, def] of Object.entries(defs)) out[name] = out[name] ? withCombosOf(out[name], def) : def;
+  return out;
+}
+
+/** `def` with each combo's choices joined by `other`'s for the same input. */
+function withCombosOf(def: Record<string, unknown>, other: Record<string, unknown>): Record<string, unknown> {
+  if (!isObject(def.input) || !isObject(other.input)) return def;
+  const input: Record<string, unknown> = { ...def.input };
+  for (const group of ["required", "optional"]) {
+    const mine = input[group];
+    const theirs = other.input[group];
+    if (!isObject(mine) || !isObject(theirs)) continue;
+    const merged: Record<string, unknown> = { ...mine };
+    for (const [name, spec] of Object.entries(mine)) {
+      const o = theirs[name];
+      if (!Array.isArray(spec) || !Array.isArray(o)) continue;
+      const [type, opts] = spec as unknown[];
+      const a = comboChoices(type, isObject(opts) ? opts : {});
+      const b = comboChoices(o[0], isObject(o[1]) ? o[1] : {});
+      if (!a || !b) continue;
+      const union = [...new Set([...a, ...b])];
+      merged[name] = Array.isArray(type) ? [union, ...spec.slice(1)] : ["COMBO", { ...(isObject(opts) ? opts : {}), options: union }, ...spec.slice(2)];
+    }
+    input[group] = merged;
+  }
+  return { ...def, input };
 }
 
 /**

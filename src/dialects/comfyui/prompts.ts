@@ -36,8 +36,13 @@ export async function promptSnapshot(env: Env, tenant: string, promptId: string)
  * of another type) is handed over under one plain name, and the graph is given that name; a name
  * the tenant never uploaded is left as it is (the backend may have such a file of its own).
  */
-export async function uploadedInputs(env: Env, tenant: string, graph: Record<string, unknown>): Promise<{ graph: Record<string, unknown>; images: { name: string; image: Uint8Array }[] }> {
+export async function uploadedInputs(
+  env: Env,
+  tenant: string,
+  graph: Record<string, unknown>,
+): Promise<{ graph: Record<string, unknown>; images: { name: string; image: Uint8Array }[]; renamed: Record<string, string> }> {
   const images = new Map<string, Uint8Array>();
+  const renamed: Record<string, string> = {};
   let held = 0;
   const out: Record<string, unknown> = { ...graph };
   for (const [id, node] of Object.entries(graph as Workflow)) {
@@ -60,7 +65,10 @@ export async function uploadedInputs(env: Env, tenant: string, graph: Record<str
       }
       images.set(name, new Uint8Array(await obj.arrayBuffer()));
     }
-    if (!plain) out[id] = { ...node, inputs: { ...node.inputs, image: name } };
+    if (!plain) {
+      out[id] = { ...node, inputs: { ...node.inputs, image: name } };
+      renamed[id] = value;
+    }
   }
-  return { graph: out, images: [...images].map(([name, image]) => ({ name, image })) };
+  return { graph: out, images: [...images].map(([name, image]) => ({ name, image })), renamed };
 }

@@ -79,7 +79,7 @@ async function queuePrompt(c: Context<AppEnv>, body: PromptRequest) {
         publicBaseUrl: config.publicBaseUrl(env, c.req.url),
         runId,
         subscriber: trackerName(tenant),
-        dialectData: { prompt_id: promptId, number: reserved.number, client_id: clientId, extra_data },
+        dialectData: { prompt_id: promptId, number: reserved.number, client_id: clientId, extra_data, ...(Object.keys(inputs.renamed).length ? { renamed: inputs.renamed } : {}) },
         fields: { workflow: PROMPT_FIELD, images: PROMPT_FIELD, webhook: "extra_data.webhook" },
         rateCounted: c.var.rateCounted,
       },
@@ -146,11 +146,13 @@ for (const base of BASES) {
       tags,
       summary: "The tenant's prompts that ended last, in the order they ended",
       middleware: [comfyAuth] as const,
-      request: { query: z.object({ max_items: z.coerce.number().int().min(1).optional() }) },
+      request: { query: z.object({ max_items: z.coerce.number().int().min(0).optional() }) },
       responses: { 200: json("`{<prompt_id>: entry, ...}`") },
     }),
     async (c) => {
       const limit = Math.min(c.req.valid("query").max_items ?? MAX_LISTED, MAX_LISTED);
+      // ComfyUI's get_history with max_items=0: the last none.
+      if (limit === 0) return c.json({}, 200);
       // As ComfyUI's get_history: the last N entries of a history kept in the order prompts end.
       const latest = await tracker(c.env, c.var.tenant).latestEnded(limit);
       const snapshots = await Promise.all(latest.reverse().map((p) => snapshotFor(c.env, p.run_id, c.var.tenant)));

@@ -86,9 +86,11 @@ for (const base of BASES) {
     }),
     async (c) => {
       const q = c.req.valid("query");
+      // As ComfyUI's annotated_filepath: `name.png [output]` says the type, whatever `type` says.
+      const annotated = /^(.*?)\s*\[(input|output|temp)\]$/.exec(q.filename);
       // A read, so ComfyUI's own answers: 400 for a bad type or name, 403 for a subfolder outside.
-      const type = refusedAs(400, () => fileType(q.type, "type", "output"));
-      const filename = refusedAs(400, () => checkName(q.filename, "filename"));
+      const type = refusedAs(400, () => fileType(annotated?.[2] ?? q.type, "type", "output"));
+      const filename = refusedAs(400, () => checkName(annotated?.[1] ?? q.filename, "filename"));
       const subfolder = refusedAs(403, () => checkSubfolder(q.subfolder ?? "", "subfolder"));
       const output = type === "output" && subfolder === "" ? parseOutputName(filename) : undefined;
       let key = uploadKey(c.var.tenant, type, subfolder, filename);

@@ -29,6 +29,8 @@ export interface PromptData {
   number: number;
   client_id: string | null;
   extra_data: Record<string, unknown>;
+  /** The loader inputs the job's graph names other than the client wrote them (see prompts.ts), as written: node id → file name. */
+  renamed: Record<string, string>;
 }
 
 export const promptData = (snapshot: JobSnapshot): PromptData => {
@@ -38,8 +40,22 @@ export const promptData = (snapshot: JobSnapshot): PromptData => {
     number: typeof d.number === "number" ? d.number : 0,
     client_id: typeof d.client_id === "string" ? d.client_id : null,
     extra_data: d.extra_data && typeof d.extra_data === "object" ? (d.extra_data as Record<string, unknown>) : {},
+    renamed: d.renamed && typeof d.renamed === "object" ? (d.renamed as Record<string, string>) : {},
   };
 };
+
+/** The graph as the client sent it: the job's, with each loader's file named as the client named it. */
+export function clientGraph(snapshot: JobSnapshot): Workflow {
+  const graph = snapshot.input.spec.workflow ?? {};
+  const renamed = Object.entries(promptData(snapshot).renamed).filter(([id]) => graph[id] !== undefined);
+  if (!renamed.length) return graph;
+  const out: Workflow = { ...graph };
+  for (const [id, image] of renamed) {
+    const node = graph[id];
+    if (node) out[id] = { ...node, inputs: { ...node.inputs, image } };
+  }
+  return out;
+}
 
 /** Where the graph is in ComfyUI's request: the errors of the job's graph rules name it so. */
 export const PROMPT_FIELD = "prompt";
@@ -129,7 +145,8 @@ export type QueueItem = [number, string, Workflow, Record<string, unknown>, stri
 
 export function queueItem(snapshot: JobSnapshot): QueueItem {
   const data = promptData(snapshot);
-  const graph = snapshot.input.spec.workflow ?? {};
+  // The client's own graph: one taken from the history and queued again must name its files as it did.
+  const graph = clientGraph(snapshot);
   return [data.number, data.prompt_id, graph, data.extra_data, outputNodes(graph)];
 }
 

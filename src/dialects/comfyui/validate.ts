@@ -3,11 +3,13 @@
  * themselves publish (`/object_info`): what a ComfyUI server refuses at `POST /prompt`, refused
  * here in its words, before any job exists. Checked: each node's class, an output to run, required
  * inputs, links (their shape, their target, the types they carry) and the bounds of number widgets,
- * each only on nodes an output depends on, as ComfyUI checks them. Not checked: a combo's choices
- * (a loader's file lists differ from backend to backend; checkpoints are matched by routing, across
- * all of them) and what a node validates in its own code.
+ * and a combo's value (among the choices of every backend together: their lists differ), each only
+ * on nodes an output depends on, as ComfyUI checks them. Not checked: a file a node loads (the
+ * tenant's uploads are no backend's choices yet), a checkpoint (matched by routing, as model names
+ * are) and what a node validates in its own code.
  */
 import { isObject } from "../../jobs/workflow-graph";
+import { namesFile } from "../../jobs/workflow-inputs";
 import { comfyError, type ComfyErrorBody } from "./translate";
 
 /** Node definitions by class, as `/object_info` gives them. */
@@ -57,7 +59,33 @@ function asNumber(kind: "INT" | "FLOAT", v: unknown): number | undefined {
   return Number.isNaN(n) ? undefined : n;
 }
 
-function widgetProblem(name: string, type: unknown, opts: Record<string, unknown>, value: unknown): Reason | undefined {
+/** A combo's choices: `[choices, opts]`, or `["COMBO", {options}]` as newer servers write it; undefined for any other input. */
+export function comboChoices(type: unknown, opts: Record<string, unknown>): unknown[] | undefined {
+  if (Array.isArray(type)) return type;
+  return type === "COMBO" && Array.isArray(opts.options) ? opts.options : undefined;
+}
+
+/** Python's `str()` of a list of choices, as ComfyUI's message quotes it. */
+const pythonList = (choices: unknown[]): string => `[${choices.map((c) => (typeof c === "string" ? `'${c}'` : String(c))).join(", ")}]`;
+
+/** execution.py's `value_not_in_list`: a long list is named by its length only. */
+function comboProblem(name: string, type: unknown, opts: Record<string, unknown>, value: unknown): Reason | undefined {
+  const choices = comboChoices(type, opts);
+  if (!choices || choices.includes(value)) return undefined;
+  const long = choices.length > 20;
+  return {
+    type: "value_not_in_list",
+    message: "Value not in list",
+    details: `${name}: '${String(value)}' not in ${long ? `(list of length ${choices.length})` : pythonList(choices)}`,
+    extra_info: { input_name: name, input_config: long ? null : [type, opts], received_value: value },
+  };
+}
+
+function widgetProblem(classType: string, name: string, type: unknown, opts: Record<string, unknown>, value: unknown): Reason | undefined {
+  if (name !== "ckpt_name" && !namesFile(classType, name)) {
+    const combo = comboProblem(name, type, opts, value);
+    if (combo) return combo;
+  }
   if (type !== "INT" && type !== "FLOAT") return undefined;
   const info = [type, opts];
   const n = asNumber(type, value);
@@ -83,7 +111,7 @@ function validateNode(defs: NodeDefs, graph: Record<string, Node>, id: string, d
     }
     const value = node.inputs[name];
     if (!Array.isArray(value)) {
-      const problem = widgetProblem(name, type, opts, value);
+      const problem = widgetProblem(node.class_type, name, type, opts, value);
       if (problem) errors.push(problem);
       continue;
     }

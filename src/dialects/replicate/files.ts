@@ -28,6 +28,21 @@ interface FileMeta {
   metadata: string;
 }
 
+/** R2 keeps at most 2 KiB of custom metadata on an object, keys and values (UTF-8) together. */
+const R2_METADATA_BYTES = 2048;
+const MAX_NAME_BYTES = 255;
+const MAX_TYPE_BYTES = 127;
+const utf8Length = (text: string): number => new TextEncoder().encode(text).byteLength;
+const metaBytes = (meta: FileMeta): number => Object.entries(meta).reduce((n, [k, v]) => n + utf8Length(k) + utf8Length(v), 0);
+
+/** A file's name and type, then its metadata, within what R2 keeps beside it: else a 422 naming the part. */
+function checkMetaSize(meta: FileMeta): void {
+  if (utf8Length(meta.name) > MAX_NAME_BYTES) throw invalid("content", `the file's name is over ${MAX_NAME_BYTES} bytes`);
+  if (utf8Length(meta.content_type) > MAX_TYPE_BYTES) throw invalid("content", `the file's content type is over ${MAX_TYPE_BYTES} bytes`);
+  const over = metaBytes(meta) - R2_METADATA_BYTES;
+  if (over > 0) throw invalid("metadata", `at most ${Math.max(0, utf8Length(meta.metadata) - over)} bytes of JSON (UTF-8) with this file's name`);
+}
+
 export async function storeFile(env: Env, tenant: string, file: File, metadata: unknown, nowMs = Date.now()) {
   if (file.size > MAX_INIT_IMAGE_BYTES) throw invalid("content", `over ${MAX_INIT_IMAGE_BYTES} bytes`);
   const bytes = new Uint8Array(await file.arrayBuffer());
@@ -42,6 +57,7 @@ export async function storeFile(env: Env, tenant: string, file: File, metadata: 
     sha256: await sha256Hex(bytes),
     metadata: JSON.stringify(metadata ?? {}),
   };
+  checkMetaSize(meta);
   // Deleted when it expires by the tenant's object, whether or not anyone meets it again.
   await tenantHome(env, tenant).expireFileAt(fileKey(id), nowMs + FILE_TTL_MS);
   await env.IMAGES.put(fileKey(id), bytes, { httpMetadata: { contentType: meta.content_type }, customMetadata: { ...meta } });

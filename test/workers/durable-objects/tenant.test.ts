@@ -40,7 +40,8 @@ describe("tenant object", () => {
     expect(await t.getOptions()).toEqual({});
     expect(await t.listWaiting(100)).toEqual([]);
     expect(await t.claimRefs("run_x")).toEqual([]);
-    expect(await t.endpointJobs("abc", 10)).toEqual([]);
+    expect(await t.endpointCounts("abc")).toEqual([]);
+    expect(await t.endpointLiveJobs("abc", null, 10)).toEqual([]);
     expect(await t.list({ limit: 20 })).toEqual([]);
     await t.noteEndpointJob("run_x", "canceled");
     await t.forget("run_x");

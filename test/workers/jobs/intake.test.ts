@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { jobStub } from "../../../src/jobs/client";
 import { submitJob } from "../../../src/jobs/intake";
+import { bytesToBase64 } from "../../../src/lib/base64";
 import { signedOutputUrl } from "../../../src/storage/links";
 
 const PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
@@ -88,8 +89,9 @@ describe("intake's routing by the request's size", () => {
     const runpod = { ...v1, fields: { init_image: "input.init_images.0", pass_through: "input." } };
     const refused = submitJob(withRunPod, { type: "img2img", prompt: "x", init_image: largePng(8_000_000), backend: "rp" }, runpod);
     await expect(refused).rejects.toMatchObject({ status: 422, details: [{ path: "input.init_images.0" }] });
-    // A small init image, and a ControlNet image in the pass-through fields that makes the request too large.
-    const controlnet = { alwayson_scripts: { controlnet: { args: [{ image: "A".repeat(10_500_000) }] } } };
+    // A small init image, and a ControlNet image in the pass-through fields that makes the request too large
+    // (a real image: intake reads the images there as it reads the init image).
+    const controlnet = { alwayson_scripts: { controlnet: { args: [{ image: bytesToBase64(largePng(7_900_000)) }] } } };
     const passThrough = submitJob(withRunPod, { type: "img2img", prompt: "x", init_image: PNG_B64, backend: "rp", a1111_extra: controlnet }, runpod);
     await expect(passThrough).rejects.toMatchObject({ status: 422, details: [{ path: "input.alwayson_scripts" }] });
   });

@@ -35,8 +35,8 @@ describe("POST /v1/jobs with input images", { timeout: 30_000 }, () => {
 
 describe("the files a workflow's loaders name", () => {
   const RUN = `run_${"a".repeat(39)}`;
-  const refusedPaths = (image: string, classType = "LoadImage", provided: string[] = []) => {
-    const graph = { "1": { class_type: classType, inputs: { image } }, "2": { class_type: "SaveImage", inputs: { images: ["1", 0] } } };
+  const refusedPaths = (image: string, classType = "LoadImage", provided: string[] = [], input = "image") => {
+    const graph = { "1": { class_type: classType, inputs: { [input]: image } }, "2": { class_type: "SaveImage", inputs: { images: ["1", 0] } } };
     try {
       checkLoadedFiles(graph, new Set(provided), "workflow");
       return [];
@@ -55,5 +55,17 @@ describe("the files a workflow's loaders name", () => {
       expect(refusedPaths(image), image).toEqual(["workflow.1.inputs.image"]);
     }
     expect(refusedPaths("x_00001_.png", "LoadImageOutput")).toEqual(["workflow.1.inputs.image"]);
+  });
+
+  it("are checked on every loader, not only LoadImage: WebcamCapture, LoadVideo, LoadAudio, LoadLatent and custom ones", () => {
+    for (const [classType, input] of [["WebcamCapture", "image"], ["LoadVideo", "file"], ["LoadAudio", "audio"], ["LoadLatent", "latent"], ["VHS_LoadVideoPath", "video"], ["LoadImageFromPath", "image_path"]] as const) {
+      for (const value of ["ComfyUI_00001_.png [output]", "../output/ComfyUI_00001_.png", "/etc/passwd", `${RUN}-1-private.png`]) {
+        expect(refusedPaths(value, classType, [], input), `${classType}.${input} = ${value}`).toEqual([`workflow.1.inputs.${input}`]);
+      }
+      expect(refusedPaths("clip.mp4", classType, [], input)).toEqual([]);
+    }
+    // Whatever the input's name, an output annotation reaches other jobs' outputs; other text is left alone.
+    expect(refusedPaths("ComfyUI_00001_.png [temp]", "AnyCustomLoader", [], "source")).toEqual(["workflow.1.inputs.source"]);
+    expect(refusedPaths("/imagine a cat on ../ a mat", "CLIPTextEncode", [], "text")).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
-import { nodeDefinitions, serverLists, withChoices, withoutJobFiles } from "../../../../src/dialects/comfyui/info";
+import { mergeDefinitions, nodeDefinitions, serverLists, withChoices, withoutJobFiles } from "../../../../src/dialects/comfyui/info";
 import { randomId } from "../../../../src/lib/crypto";
 
 const calls = async (path: string) => Number(await (await fetch(`${inject("hangingBackendUrl")}/_calls?path=${encodeURIComponent(path)}`)).text());
@@ -36,6 +36,15 @@ describe("the node definitions shown to tenants", () => {
     expect(shown.LoadImageOutput.input.required.image).toEqual(["COMBO", { options: [] }]);
     expect(shown.KSampler).toEqual(defs.KSampler);
     expect(shown.LoadImage.output).toEqual(["IMAGE", "MASK"]);
+  });
+
+  it("of several servers offer every server's choices in each combo, in the first server's form; a class only one has stays as it has it", () => {
+    const a = { KSampler: { input: { required: { sampler_name: [["euler", "dpmpp_2m"]], seed: ["INT", { min: 0 }] }, optional: { mode: ["COMBO", { options: ["x"] }] } } } };
+    const b = { KSampler: { input: { required: { sampler_name: [["euler", "res_multistep"]], seed: ["INT", { min: 1 }] }, optional: { mode: ["COMBO", { options: ["y"] }] } } }, OnlyB: { input: {} } };
+    expect(mergeDefinitions([a, b])).toEqual({
+      KSampler: { input: { required: { sampler_name: [["euler", "dpmpp_2m", "res_multistep"]], seed: ["INT", { min: 0 }] }, optional: { mode: ["COMBO", { options: ["x", "y"] }] } } },
+      OnlyB: { input: {} },
+    });
   });
 
   it("offer every ComfyUI backend's checkpoints as ckpt_name's choices, in the server's own form (a list, or V3's COMBO)", () => {

@@ -48,8 +48,18 @@ describe("a prompt checked as ComfyUI's /prompt checks it, over the backends' no
     expect(promptProblem(defs, { ...graph(), "10": { class_type: "NoSuchNode", inputs: {} } })?.error).toMatchObject({ type: "missing_node_type", extra_info: { node_id: "10", class_type: "NoSuchNode" } });
   });
 
-  it("leaves alone what it cannot know: a combo's choices, and nodes no output depends on", () => {
-    expect(promptProblem(defs, graph((g) => ((g["3"] as Graph[string]).inputs.sampler_name = "a sampler only one backend has")))).toBeUndefined();
+  it("refuses a combo value no backend lists, as value_not_in_list under its node", () => {
+    const problem = promptProblem(defs, graph((g) => ((g["3"] as Graph[string]).inputs.sampler_name = "euler_typo")));
+    expect(problem?.error.type).toBe("prompt_outputs_failed_validation");
+    expect(problem?.node_errors["3"]?.errors).toEqual([
+      { type: "value_not_in_list", message: "Value not in list", details: "sampler_name: 'euler_typo' not in (list of length 42)", extra_info: { input_name: "sampler_name", input_config: null, received_value: "euler_typo" } },
+    ]);
+  });
+
+  it("leaves alone what it cannot know: a file a loader names, a checkpoint (routing matches it), and nodes no output depends on", () => {
+    expect(promptProblem(defs, graph((g) => ((g["4"] as Graph[string]).inputs.ckpt_name = "sd_xl_base_1.0")))).toBeUndefined();
+    const loads = { ...graph(), "30": { class_type: "LoadImage", inputs: { image: "my upload.png" } }, "31": { class_type: "SaveImage", inputs: { images: ["30", 0], filename_prefix: "x" } } };
+    expect(promptProblem(defs, loads)).toBeUndefined();
     expect(promptProblem(defs, { ...graph(), "20": { class_type: "KSampler", inputs: {} } })).toBeUndefined();
   });
 });

@@ -16,6 +16,14 @@ describe("Replicate files", () => {
     expect(Date.parse(obj.expires_at) - Date.parse(obj.created_at)).toBe(24 * 3600_000);
   });
 
+  it("takes metadata and a name up to what R2 keeps beside the file, and refuses more with a 422 naming the part", async () => {
+    const kept = await storeFile(env, "acme", png(), { note: "x".repeat(1500) });
+    expect((await readFile(env, "acme", kept.id))?.meta.metadata).toBe(JSON.stringify({ note: "x".repeat(1500) }));
+    // Counted in UTF-8 bytes: 1,000 "é" are 2,000.
+    await expect(storeFile(env, "acme", png(), { note: "é".repeat(1000) })).rejects.toMatchObject({ status: 422, details: [{ path: "metadata" }] });
+    await expect(storeFile(env, "acme", new File([pngBytes()], "n".repeat(1900)), {})).rejects.toMatchObject({ status: 422, details: [{ path: "content" }] });
+  });
+
   it("its URL as an input reads the bytes for that tenant only; other strings are left to intake", async () => {
     const { id } = await storeFile(env, "acme", png(), {});
     const url = `https://easel.test/v1/files/${id}`;
