@@ -49,8 +49,16 @@ const FILE_INPUTS: ReadonlySet<string> = new Set(["image", "mask", "file", "audi
 /** Whether a node's input names a file on the backend. */
 export const namesFile = (classType: string, input: string): boolean => (LOADERS.has(classType) && input === "image") || FILE_INPUTS.has(input);
 
-/** An annotation that reaches the backend's outputs, on any node's input whatever its name. */
-const OUTPUT_ANNOTATION = /\s*\[(output|temp)\]$/;
+/**
+ * A file name with an annotation that reaches the backend's outputs, on any node's input whatever
+ * its name (a custom loader's); text that only ends so, without a file's extension, is text.
+ */
+const ANNOTATED_FILE = /^[^\n]*\.\w{1,5}\s*\[(output|temp)\]$/;
+/**
+ * An image given as base64 to a node that decodes it (comfyui-tooling-nodes' LoadImageBase64 takes
+ * `image`, as Krita's plugin sends it): no file name, which needs a `.` that base64 never holds.
+ */
+const BASE64_VALUE = /^[A-Za-z0-9+/]{64,}={0,2}$/;
 
 /**
  * Every file the graph's nodes name that the job does not bring (`provided`: its images' names),
@@ -60,8 +68,8 @@ export function checkLoadedFiles(graph: Workflow, provided: ReadonlySet<string>,
   const problems: ErrorDetail[] = [];
   for (const [id, node] of Object.entries(graph)) {
     for (const [name, value] of Object.entries(node.inputs)) {
-      if (typeof value !== "string" || provided.has(value)) continue;
-      if (!namesFile(node.class_type, name) && !OUTPUT_ANNOTATION.test(value)) continue;
+      if (typeof value !== "string" || provided.has(value) || BASE64_VALUE.test(value)) continue;
+      if (!namesFile(node.class_type, name) && !ANNOTATED_FILE.test(value)) continue;
       const problem = foreignFileProblem(node.class_type, value);
       if (problem) problems.push({ path: joinPath(field, id, "inputs", name), message: `"${value}" ${problem}` });
     }

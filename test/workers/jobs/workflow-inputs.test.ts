@@ -64,8 +64,17 @@ describe("the files a workflow's loaders name", () => {
       }
       expect(refusedPaths("clip.mp4", classType, [], input)).toEqual([]);
     }
-    // Whatever the input's name, an output annotation reaches other jobs' outputs; other text is left alone.
+    // Whatever the input's name, an annotated file name reaches other jobs' outputs; other text is left alone.
     expect(refusedPaths("ComfyUI_00001_.png [temp]", "AnyCustomLoader", [], "source")).toEqual(["workflow.1.inputs.source"]);
     expect(refusedPaths("/imagine a cat on ../ a mat", "CLIPTextEncode", [], "text")).toEqual([]);
+    expect(refusedPaths("a photo of the final render [output]", "CLIPTextEncode", [], "text")).toEqual([]);
+  });
+
+  it("leave alone an image a node takes as base64 (a JPEG's starts with /9j/): it names no file", () => {
+    const jpeg = `/9j/4AAQSkZJRgABAQAAAQABAAD/${"A".repeat(120)}`;
+    expect(refusedPaths(jpeg, "ETN_LoadImageBase64")).toEqual([]);
+    expect(refusedPaths(jpeg, "ETN_LoadMaskBase64", [], "mask")).toEqual([]);
+    // A path is never base64: it needs a `.` for its extension, or it is too short.
+    expect(refusedPaths("/etc/passwd", "ETN_LoadImageBase64")).toEqual(["workflow.1.inputs.image"]);
   });
 });
