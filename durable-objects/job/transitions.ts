@@ -7,7 +7,7 @@ import { randomId } from "../../src/lib/crypto";
 import type { JobError, WebhookEventType } from "../../src/schemas/job";
 import { dropCredentials } from "./credentials";
 import { dropGenerated } from "./generated";
-import { indexObject } from "../../src/tenant-shards";
+import { hasActiveLimit, indexObject, runShard } from "../../src/tenant-shards";
 import { withOutputSlots } from "../../src/webhooks/body-slots";
 import { canTransition, TERMINAL } from "./ledger";
 import type { JobRoom } from "./room";
@@ -103,6 +103,11 @@ async function reportEnd(room: JobRoom): Promise<void> {
   const report = indexObject(room.env, row.tenant, row.id)
     .setStatus({ id: row.id, created_at: row.created_at, status: row.status, type: input.spec.type, track_id: input.track_id ?? null })
     .catch((err: unknown) => console.error("job index update failed; the index will check", err instanceof Error ? err.message : String(err)));
+  // A tenant with max_active_jobs keeps its index at home: the run's shard, where dialects keep
+  // what they track per run (RunPod's endpoint rows for /health), hears of the end too.
+  if (hasActiveLimit(room.env, row.tenant)) {
+    room.ctx.waitUntil(runShard(room.env, row.tenant, row.id).noteEndpointJob(row.id, row.status).catch((err: unknown) => console.error("run shard end note failed", err instanceof Error ? err.message : String(err))));
+  }
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, END_REPORT_WAIT_MS)));
   await Promise.race([report, late]).finally(() => clearTimeout(timer));

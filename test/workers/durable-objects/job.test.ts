@@ -8,7 +8,8 @@ import { jobStub } from "../../../src/jobs/client";
 import { randomId } from "../../../src/lib/crypto";
 import { hangingCalls, hangingJobInput, runIds, running, settled } from "../support/jobs";
 import type { Delivery, JobStatus } from "../../../src/schemas/job";
-import { shardName, shardOf } from "../../../src/tenant-shards";
+import { runShard, shardName, shardOf } from "../../../src/tenant-shards";
+import { endpointCounts } from "../../../src/jobs/tenant-runs";
 import { editJob, forgetCallInFlight, jobObjects, schedulerObjects, tenantObjects } from "../support/objects";
 import type { BackendScheduler } from "../../../durable-objects/backend-scheduler";
 const STATUSES: JobStatus[] = ["queued", "running", "succeeded", "failed", "canceled"];
@@ -243,6 +244,24 @@ describe("job alarm", () => {
     expect(rows[0]?.error).toMatch(/network error/);
     expect(rows[0]?.next_attempt_at).not.toBeNull();
   });
+});
+
+describe("a RunPod job's end at its endpoint row (what /health and /purge-queue read)", () => {
+  for (const tenant of ["acme", "capped"]) {
+    it(`reaches the run's shard, the index there or at home (${tenant === "capped" ? "max_active_jobs" : "no limits"})`, async () => {
+      const id = newRunId();
+      await jobStub(env, id).create(hangingJobInput(id, { tenant, dialect: "runpod" }));
+      await runShard(env, tenant, id).trackEndpointJob("ep-end", id);
+      await jobStub(env, id).cancel(tenant);
+      const until = Date.now() + 3_000;
+      let counts = await endpointCounts(env, tenant, "ep-end");
+      while (!counts.has("canceled") && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 20));
+        counts = await endpointCounts(env, tenant, "ep-end");
+      }
+      expect(Object.fromEntries(counts)).toEqual({ canceled: { n: 1, retried: 0 } });
+    });
+  }
 });
 
 describe("a tenant taken out of TENANTS (an operator's deploy)", () => {
