@@ -13,6 +13,8 @@ import type { StoredOutput } from "./tables";
 import { iso } from "./view";
 
 const MAX_DELIVERIES_PER_ALARM = 10;
+/** A progress try's receiver answers within this, or loses it: the end may be queued behind it. */
+const PROGRESS_DELIVERY_TIMEOUT_MS = 3_000;
 
 export class Outbox {
   /** The delivery loop under way, if any. */
@@ -95,7 +97,8 @@ export class Outbox {
       // A body with images is streamed from R2 as it is sent, never built whole.
       const body = slots.length ? await slottedStream(env.IMAGES, { text, slots }, (JSON.parse(row.output) as StoredOutput[]).map((o) => o.key)) : text;
       const flight = (this.inFlight = { eventId: head.event_id, again: false });
-      const result = await attemptDelivery({ url: head.url, eventId: head.event_id, body, secrets, onSent: () => this.room.followUps.sent() }).finally(() => {
+      const timeoutMs = once ? PROGRESS_DELIVERY_TIMEOUT_MS : undefined;
+      const result = await attemptDelivery({ url: head.url, eventId: head.event_id, body, secrets, timeoutMs, onSent: () => this.room.followUps.sent() }).finally(() => {
         this.inFlight = undefined;
       });
       this.room.followUps.run();

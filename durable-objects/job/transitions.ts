@@ -32,6 +32,9 @@ export async function webhookFor(room: JobRoom, row: JobRow, type: WebhookEventT
   if (rendered === null) return null;
   const body = withOutputSlots(rendered);
   if (body.text.length <= MAX_ROW_BODY_CHARS) return { url: input.webhook, body };
+  // Progress is news for a moment, up to twice a second: an R2 object each (a Replicate input
+  // echoed with a large data URI) would pile up until the job's deletion. It is not sent.
+  if (type === "job.progress") return null;
   // Deleted with the job (see retention.ts); one whose event never got queued (another end won) goes then too.
   const textKey = `${webhookBodiesPrefix(row.id)}${randomId("body")}.json`;
   await room.env.IMAGES.put(textKey, body.text, { httpMetadata: { contentType: "application/json" } });

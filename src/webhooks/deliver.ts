@@ -62,6 +62,8 @@ export async function attemptDelivery(opts: {
   nowMs?: number;
   /** Called once the request has been handed to the runtime, before its answer. */
   onSent?: () => void;
+  /** How long the receiver has to answer; DELIVERY_TIMEOUT_MS by default. */
+  timeoutMs?: number;
 }): Promise<AttemptResult> {
   const started = Date.now();
   const timestamp = Math.floor((opts.nowMs ?? started) / 1000);
@@ -73,7 +75,8 @@ export async function attemptDelivery(opts: {
   };
   if (opts.secrets.length) headers["webhook-signature"] = await signatureHeader(opts.secrets, opts.eventId, timestamp, opts.body);
   const signature_headers = { "webhook-id": opts.eventId, "webhook-timestamp": String(timestamp), "webhook-signature": headers["webhook-signature"] ?? "" };
-  const timeout = deadline(DELIVERY_TIMEOUT_MS);
+  const timeoutMs = opts.timeoutMs ?? DELIVERY_TIMEOUT_MS;
+  const timeout = deadline(timeoutMs);
   try {
     const body = opts.body;
     // A streamed body is opened afresh for each send.
@@ -94,7 +97,7 @@ export async function attemptDelivery(opts: {
       signature_headers,
     };
   } catch (err) {
-    const error = timeout.signal.aborted ? `timeout after ${DELIVERY_TIMEOUT_MS / 1000} s` : `network error: ${err instanceof Error ? err.message : String(err)}`;
+    const error = timeout.signal.aborted ? `timeout after ${timeoutMs / 1000} s` : `network error: ${err instanceof Error ? err.message : String(err)}`;
     return { status_code: null, error, duration_ms: Date.now() - started, response_body: null, verdict: "retry", retry_after_ms: null, signature_headers };
   } finally {
     timeout.clear();

@@ -28,9 +28,9 @@ async function firstDeliveries(id: string): Promise<Delivery[]> {
   }
   return [];
 }
-/** The job's delivery log once a try of `type` is in it (bounded: what it has after 5 s). */
-async function firstDeliveriesOf(id: string, type: string): Promise<Delivery[]> {
-  const until = Date.now() + 5_000;
+/** The job's delivery log once a try of `type` is in it (bounded: what it has after `waitMs`). */
+async function firstDeliveriesOf(id: string, type: string, waitMs = 5_000): Promise<Delivery[]> {
+  const until = Date.now() + waitMs;
   for (;;) {
     const res = await jobStub(env, id).deliveries("acme");
     const log = res.ok ? res.deliveries : [];
@@ -454,6 +454,31 @@ describe("live progress", () => {
     const ended = (await firstDeliveriesOf(id, "job.canceled")).find((d) => d.type === "job.canceled");
     expect(ended).toMatchObject({ attempt: 1, status_code: null });
     expect(ended?.next_attempt_at).not.toBeNull();
+  });
+
+  it("gives a job.progress try 3 s: a receiver that hangs holds the end back that long at most", { timeout: 20_000 }, async () => {
+    const id = newRunId();
+    // Nothing answers there: each try hangs until its timeout.
+    await jobStub(env, id).create(hangingJobInput(id, { webhook: `${inject("hangingBackendUrl")}/hanging-hook-${id}`, webhook_events: ["job.progress", "job.canceled"] }));
+    await running(id);
+    const progress = (await firstDeliveriesOf(id, "job.progress", 10_000)).find((d) => d.type === "job.progress");
+    expect(progress).toMatchObject({ attempt: 1, error: "timeout after 3 s", next_attempt_at: null });
+    expect(progress?.duration_ms).toBeLessThan(4_000);
+  });
+
+  it("sends no job.progress body too large for its row (an input echoed whole): nothing of it goes to R2", async () => {
+    const id = newRunId();
+    const image = `data:image/png;base64,${"A".repeat(300_000)}`;
+    await jobStub(env, id).create(
+      hangingJobInput(id, { dialect: "replicate", dialect_data: { model: "acme/m", version: "v", input: { image } }, webhook: `${inject("hangingBackendUrl")}/_echo/big-progress-${id}`, webhook_events: ["job.progress", "job.canceled"] }),
+    );
+    await running(id);
+    const events = async () => ((r) => (r.ok ? r.events : []))(await jobStub(env, id).events("acme")).filter((e) => e.type === "job.progress");
+    const until = Date.now() + 5_000;
+    while ((await events()).length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    expect((await events()).length).toBeGreaterThanOrEqual(2);
+    expect((await jobStub(env, id).deliveries("acme").then((r) => (r.ok ? r.deliveries : []))).filter((d) => d.type === "job.progress")).toEqual([]);
+    expect((await env.IMAGES.list({ prefix: `webhooks/${id}/` })).objects).toEqual([]);
   });
 
   it("keeps at most the progress webhook under way and the latest behind it; any event behind progress makes it old news", async () => {
