@@ -5,7 +5,8 @@
  */
 import { adapterFor } from "../../src/backends";
 import type { BackendAdapter, Outcome } from "../../src/backends/types";
-import type { BackendConfig } from "../../src/config";
+import { config, type BackendConfig } from "../../src/config";
+import { TERMINAL } from "./ledger";
 import type { StoredJobInput } from "../../src/jobs/spec";
 import { deadline, withDeadline } from "../../src/lib/deadline";
 import { getImageBytes, OutputStore, type StoredImage } from "../../src/storage/images";
@@ -97,6 +98,25 @@ export class AttemptCall {
     await this.apply(n, backend, outcome, images);
   }
 
+  /**
+   * A call whose outcome could not be recorded (see `apply`), at each step: the job is failed for
+   * it, or, once it ended otherwise (its deadline), its slot goes back, since the call is over and
+   * no settle will give it. Answers whether there was one.
+   */
+  async retryUnapplied(): Promise<boolean> {
+    const { env, ledger, memory } = this.room;
+    const n = memory.unapplied;
+    if (n === undefined || memory.inflight !== n) return false;
+    const backend = config.backend(env, ledger.attempt(n)?.backend ?? "");
+    const retry = TERMINAL.has(ledger.mustRow().status) ? this.settler.releaseUnsettled(n, backend) : this.settler.failUnsettled(n, backend);
+    const done = await retry.then(
+      () => true,
+      (err: unknown) => (console.error("failing an unsettled attempt failed", err instanceof Error ? err.message : String(err)), false),
+    );
+    if (done) memory.unapplied = memory.inflight = undefined;
+    return true;
+  }
+
   /** A generation whose images were kept (see generated.ts) settled again after a restart: its writes resume. */
   async finishStoring(n: number, backend: BackendConfig | undefined, images: StoredImage[]): Promise<void> {
     await this.apply(n, backend, { kind: "done", images });
@@ -105,8 +125,8 @@ export class AttemptCall {
   /**
    * A call's outcome applied; then its in-flight mark goes and what follows goes out. An outcome
    * that cannot be applied must not make the call look lost: a lost call is run again, and the
-   * backend did the work. The job fails instead; failing that, the call stays in flight, its slot
-   * held, until the job's deadline ends it.
+   * backend did the work. The job fails instead; failing that, the call stays in flight, and each
+   * step tries again (see `retryUnapplied`).
    */
   private async apply(n: number, backend: BackendConfig | undefined, outcome: Outcome, images?: OutputStore): Promise<void> {
     const { memory } = this.room;
@@ -122,7 +142,8 @@ export class AttemptCall {
       );
     }
     // Only now: until the outcome is applied, the heartbeat must not take the call for lost.
-    if (applied && memory.inflight === n) memory.inflight = undefined;
+    if (!applied) memory.unapplied = n;
+    else if (memory.inflight === n) memory.inflight = undefined;
     // The terminal event, or the next attempt, goes out now.
     await this.step();
   }

@@ -19,6 +19,11 @@ export class InstanceMemory {
   renewedAt = 0;
   /** The attempt whose call this instance saw go unanswered for the backend's whole `timeout_s` (the backend's fault, unlike a call a restart cut). */
   unanswered: number | undefined;
+  /**
+   * The attempt whose call returned but whose outcome could not be recorded, nor the job failed
+   * for it (see AttemptCall's `apply`): held in flight, never taken for lost, and tried again.
+   */
+  unapplied: number | undefined;
   /** The attempt whose skip this instance sent (see JobObject's skip). */
   skipped: number | undefined;
   /**

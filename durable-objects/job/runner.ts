@@ -67,6 +67,7 @@ export class AttemptRunner {
     const { ledger, memory } = this.room;
     const row = ledger.row();
     if (!row) return;
+    if (await this.call.retryUnapplied()) return;
     if (TERMINAL.has(row.status)) {
       // The call of a job that ended while it was out (Cerebrium's cannot be stopped) keeps its
       // slot until it ends, and its settle gives it back: the lease must not lapse meanwhile.

@@ -161,6 +161,11 @@ export class Settler {
     if (ended) this.room.followUps.add(() => this.release(n, backend?.name ?? "", "neutral"));
   }
 
+  /** The slot of an attempt whose outcome was never recorded, once its job ended otherwise: its call is over. */
+  releaseUnsettled(n: number, backend: BackendConfig | undefined): Promise<void> {
+    return this.release(n, backend?.name ?? "", "neutral");
+  }
+
   /** Attempt `n`'s slot: one already given back when the backend answered is not released twice, it gets its verdict. */
   private release(n: number, name: string, outcome: AttemptOutcome, unreachable = false): Promise<void> {
     return this.room.memory.slotReturned === n ? this.slots.judge(name, outcome) : this.slots.release(name, outcome, unreachable);
