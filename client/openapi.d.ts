@@ -4938,7 +4938,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    max_items?: number;
+                    max_items?: number | null;
                 };
                 header?: never;
                 path?: never;
@@ -5259,7 +5259,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    max_items?: number;
+                    max_items?: number | null;
                 };
                 header?: never;
                 path?: never;

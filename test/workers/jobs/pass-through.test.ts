@@ -14,7 +14,7 @@ describe("intake of large pass-through fields", () => {
     const big = "A".repeat(200 * 1024);
     const { snapshot } = await submitJob(
       env,
-      { type: "img2img", prompt: "x", init_image: PNG_B64, backend: "hang", model: "v1-5-pruned-emaonly", a1111_extra: { restore_faces: true, alwayson_scripts: { controlnet: { args: [{ image: big }] } } } },
+      { type: "img2img", prompt: "x", init_image: PNG_B64, backend: "hang", model: "v1-5-pruned-emaonly", a1111_extra: { restore_faces: true, alwayson_scripts: { controlnet: { args: [{ notes: big }] } } } },
       { tenant: "acme", dialect: "runpod", publicBaseUrl: "http://gateway.test", dialectData: { endpoint: "ep-1", parameters: { echo: big } } },
     );
     created.push(snapshot.job.id);
@@ -23,7 +23,7 @@ describe("intake of large pass-through fields", () => {
     expect(input.dialect_data).toEqual({ endpoint: "ep-1" });
     expect(input.spec.a1111_extra).toEqual({ restore_faces: true });
     const moved = await (await env.IMAGES.get(input.pass_through_key ?? ""))?.json();
-    expect(moved).toEqual({ a1111_extra: { alwayson_scripts: { controlnet: { args: [{ image: big }] } } }, dialect_data: { parameters: { echo: big } } });
+    expect(moved).toEqual({ a1111_extra: { alwayson_scripts: { controlnet: { args: [{ notes: big }] } } }, dialect_data: { parameters: { echo: big } } });
   });
 
   it("splits an object of thousands of fields in one pass, moving only enough of them: the job keeps its model and version", async () => {
