@@ -5,6 +5,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { CLIENT_ID_HEADER } from "../../contracts/prompts";
 import { EaselError, invalid } from "../../errors";
+import { sha256Hex } from "../../lib/crypto";
 import { sniffImage } from "../../lib/image-sniff";
 import { MAX_INIT_IMAGE_BYTES } from "../../jobs/intake";
 import { BASES, comfyApp, comfyAuth } from "./auth";
@@ -64,12 +65,17 @@ for (const base of BASES) {
       const sniffed = sniffImage(bytes);
       if (!sniffed) throw new EaselError(422, "invalid_image", "image: not a PNG, JPEG or WebP image", [{ path: "image", message: "not a PNG, JPEG or WebP image" }]);
       const overwrite = form.overwrite === "true" || form.overwrite === "1";
+      const sha256 = await sha256Hex(bytes);
       let name = given;
-      for (let n = 1; !overwrite && (await c.env.IMAGES.head(uploadKey(c.var.tenant, type, subfolder, name))); n++) {
+      // As ComfyUI's upload: a file of that name with the same bytes is the one uploaded, kept as it is.
+      for (let n = 1; !overwrite; n++) {
+        const existing = await c.env.IMAGES.head(uploadKey(c.var.tenant, type, subfolder, name));
+        if (!existing) break;
+        if (existing.customMetadata?.sha256 === sha256) return c.json({ name, subfolder, type }, 200);
         if (n > MAX_RENAMES) throw invalid("image", "too many files of this name");
         name = numberedName(given, n);
       }
-      await c.env.IMAGES.put(uploadKey(c.var.tenant, type, subfolder, name), bytes, { httpMetadata: { contentType: sniffed.contentType } });
+      await c.env.IMAGES.put(uploadKey(c.var.tenant, type, subfolder, name), bytes, { httpMetadata: { contentType: sniffed.contentType }, customMetadata: { sha256 } });
       return c.json({ name, subfolder, type }, 200);
     },
   );

@@ -8,9 +8,9 @@ const GLOBEX = { authorization: "Bearer sk_globex_1" };
 
 const png = () => Uint8Array.from(atob(tinyPng(8, 8)), (ch) => ch.charCodeAt(0));
 
-async function upload(headers: Record<string, string>, fields: Record<string, string>, name = "cat.png", path = "/upload/image") {
+async function upload(headers: Record<string, string>, fields: Record<string, string>, name = "cat.png", path = "/upload/image", bytes = png()) {
   const form = new FormData();
-  form.append("image", new File([png()], name, { type: "image/png" }));
+  form.append("image", new File([bytes], name, { type: "image/png" }));
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
   return exports.default.fetch(new Request(`http://gateway.test${path}`, { method: "POST", headers, body: form }));
 }
@@ -18,12 +18,16 @@ async function upload(headers: Record<string, string>, fields: Record<string, st
 const r2Keys = async (prefix: string) => (await env.IMAGES.list({ prefix })).objects.map((o) => o.key);
 
 describe("uploads and /view", () => {
-  it("keeps an upload for its tenant only, renames a clash unless overwrite, and serves it back by /view", { timeout: 20_000 }, async () => {
+  it("keeps an upload for its tenant only, renames a clash of other bytes unless overwrite (the same bytes keep their name), and serves it back by /view", { timeout: 20_000 }, async () => {
     const first = await upload(ACME, { subfolder: "pets", type: "input" });
     expect(first.status).toBe(200);
     expect(await first.json()).toEqual({ name: "cat.png", subfolder: "pets", type: "input" });
-    const again = await upload(ACME, { subfolder: "pets", overwrite: "false" }, "cat.png", "/api/upload/image");
+    const same = await upload(ACME, { subfolder: "pets", overwrite: "false" }, "cat.png", "/api/upload/image");
+    expect(await same.json()).toEqual({ name: "cat.png", subfolder: "pets", type: "input" });
+    const other = Uint8Array.from(atob(tinyPng(9, 9)), (ch) => ch.charCodeAt(0));
+    const again = await upload(ACME, { subfolder: "pets", overwrite: "false" }, "cat.png", "/api/upload/image", other);
     expect(await again.json()).toEqual({ name: "cat (1).png", subfolder: "pets", type: "input" });
+    expect(await (await upload(ACME, { subfolder: "pets" }, "cat.png", "/upload/image", other)).json()).toEqual({ name: "cat (1).png", subfolder: "pets", type: "input" });
     const replaced = await upload(ACME, { subfolder: "pets", overwrite: "true" });
     expect(await replaced.json()).toEqual({ name: "cat.png", subfolder: "pets", type: "input" });
 
