@@ -89,8 +89,20 @@ export function fromA1111(type: "txt2img" | "img2img", body: A1111Request, model
     seed: body.seed === -1 || body.seed === null ? undefined : body.seed,
     sampler: body.sampler_name ?? body.sampler_index ?? undefined,
     model,
-    a1111_extra: Object.fromEntries(Object.entries(body).filter(([k]) => !MAPPED.has(k))),
+    a1111_extra: passThrough(body),
   };
+}
+
+/**
+ * What goes to the backend untouched. `alwayson_scripts.sd_model_checkpoint` (SD-on-EKS's way to
+ * name the model, read by `requestedModel`) is no script: A1111 refuses a request naming it as one.
+ */
+function passThrough(body: A1111Request): Record<string, unknown> {
+  const extra = Object.fromEntries(Object.entries(body).filter(([k]) => !MAPPED.has(k)));
+  const scripts = body.alwayson_scripts;
+  if (!scripts || !("sd_model_checkpoint" in scripts)) return extra;
+  const { sd_model_checkpoint: _model, ...rest } = scripts;
+  return { ...extra, alwayson_scripts: rest };
 }
 
 /** The request as A1111 echoes it in `parameters`: img2img leaves out the images unless `include_init_images`. */

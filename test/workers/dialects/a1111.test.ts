@@ -58,6 +58,12 @@ describe("A1111 request → canonical job", () => {
     expect(requestedModel({}, undefined).model).toBeUndefined();
   });
 
+  it("sends alwayson_scripts on without sd_model_checkpoint, which names the model and is no script A1111 has", () => {
+    const body: A1111Request = { prompt: "x", alwayson_scripts: { sd_model_checkpoint: "b", controlnet: { args: [{ module: "canny" }] } } };
+    expect(fromA1111("txt2img", body, "b").a1111_extra).toEqual({ alwayson_scripts: { controlnet: { args: [{ module: "canny" }] } } });
+    expect(fromA1111("txt2img", { prompt: "x", alwayson_scripts: { ADetailer: { args: [true] } } }, undefined).a1111_extra).toEqual({ alwayson_scripts: { ADetailer: { args: [true] } } });
+  });
+
   it("reads numbers and booleans sent as strings as A1111's pydantic v1 does, and refuses what it would refuse", () => {
     const body = A1111RequestSchema.parse({ prompt: "x", steps: "20", cfg_scale: "7.5", seed: "-1", width: " 512 ", height: 512.9, batch_size: "2", n_iter: true, denoising_strength: "1e-1", include_init_images: "True", send_images: "no" });
     expect(body).toEqual({ prompt: "x", steps: 20, cfg_scale: 7.5, seed: -1, width: 512, height: 512, batch_size: 2, n_iter: 1, denoising_strength: 0.1, include_init_images: true, send_images: false });
