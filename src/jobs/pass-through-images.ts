@@ -19,8 +19,8 @@ const IMAGE_KEYS: ReadonlySet<string> = new Set(["image", "input_image", "mask",
 /** Scripts' arguments are a few levels deep (ControlNet: `controlnet.args.0.image.mask`); deeper is refused, never left unread. */
 export const MAX_IMAGE_DEPTH = 16;
 
-/** A request names a few images (a mask, some ControlNet units): more than this is a 422. */
-export const MAX_PASS_THROUGH_IMAGES = 16;
+/** A request names a few images (a mask, ControlNet units, an IP-Adapter's references): more than this is a 422. */
+export const MAX_PASS_THROUGH_IMAGES = 64;
 
 /** All of a request's such images together, decoded: no more than a request body may carry (15 MiB). */
 export const MAX_PASS_THROUGH_IMAGE_BYTES = 15 * 1024 * 1024;
@@ -28,8 +28,12 @@ export const MAX_PASS_THROUGH_IMAGE_BYTES = 15 * 1024 * 1024;
 /** PNG, JPEG and WebP's first bytes (as image-sniff.ts tells them), read from a string's first 12 bytes. */
 const IMAGE_MAGIC = /^(\x89PNG\r\n\x1a\n|\xff\xd8\xff|RIFF[\s\S]{4}WEBP)/;
 
-/** A string A1111 would fetch, or a data URI it would decode, wherever it stands. */
-const REFERENCE = /^(https?:\/\/|data:)/i;
+/**
+ * A string A1111 (or an extension through its helper) would fetch, or an image data URI it would
+ * decode, wherever it stands. A URL is read even under a name that says nothing: one the gateway
+ * could not read as an image may be one only the GPU's own network reaches. Other `data:` text is text.
+ */
+const REFERENCE = /^(https?:\/\/|data:image\/)/i;
 
 export interface PassThroughImageOptions extends Pick<ImageInputOptions, "allowPrivate" | "maxBytes" | "local" | "fetcher"> {
   /** Where the pass-through fields sit in the client's body (`input.` for RunPod), before each field named. */

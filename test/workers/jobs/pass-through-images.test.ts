@@ -34,6 +34,11 @@ describe("images in A1111's pass-through fields", () => {
     expect(await readPassThroughImages(undefined, options())).toBeUndefined();
   });
 
+  it("leaves text that only starts like a data URI as the client sent it, outside the image fields", async () => {
+    const text = { alwayson_scripts: { note: { args: ["data::not an image", "data:text/plain,hello"] } } };
+    expect(await readPassThroughImages(text, options())).toBe(text);
+  });
+
   it("fetches a URL in mask and in script arguments, sends its base64, and leaves the client's object and other arguments as they were", async () => {
     const { asked, fetcher } = network();
     const sent = {
