@@ -29,12 +29,22 @@ export function a1111Payload(spec: GenerationSpec, initImage?: Uint8Array, model
     cfg_scale: spec.guidance_scale,
     width: spec.width,
     height: spec.height,
-    batch_size: spec.samples,
-    n_iter: 1,
+    ...a1111Batch(spec),
     ...(spec.sampler ? { sampler_name: spec.sampler } : {}),
     ...(Object.keys(override).length ? { override_settings: override } : {}),
     ...(spec.type === "img2img" && initImage ? { init_images: [new Base64Bytes(initImage)], denoising_strength: spec.strength } : {}),
   };
+}
+
+/**
+ * A job's images as A1111 makes them: `batch_size` at once, `n_iter` times. The job counts
+ * `samples`, their product; a client's own `n_iter` (kept with its pass-through fields) keeps each
+ * batch as small as it asked, for the GPU's memory.
+ */
+export function a1111Batch(spec: Pick<GenerationSpec, "samples" | "a1111_extra">): { batch_size: number; n_iter: number } {
+  const n = spec.a1111_extra?.n_iter;
+  const nIter = typeof n === "number" && Number.isInteger(n) && n >= 1 && spec.samples % n === 0 ? n : 1;
+  return { batch_size: spec.samples / nIter, n_iter: nIter };
 }
 
 /** Pass-through fields forced to values that leave a shared A1111 as the request found it. */

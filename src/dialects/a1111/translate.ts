@@ -4,6 +4,7 @@ import { invalid, type EaselError } from "../../errors";
 import type { IntakeOptions, IntakeRequest } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
 import type { GenerationSpec } from "../../jobs/spec";
+import { a1111Batch } from "../../backends/a1111";
 import type { Base64Image } from "../../webhooks/body-slots";
 import { pyBool, pyFloat, pyInt } from "../coerce";
 import { modelOf } from "./infotext";
@@ -55,7 +56,8 @@ export const a1111Fields = (under = "") =>
   }) satisfies IntakeOptions["fields"];
 
 /** Fields the canonical job models; every other field goes to the backend untouched. */
-const MAPPED = new Set(["prompt", "negative_prompt", "steps", "cfg_scale", "width", "height", "batch_size", "n_iter", "seed", "sampler_name", "sampler_index", "denoising_strength", "init_images", "include_init_images"]);
+/** (`n_iter` is both: the job counts `batch_size` × `n_iter` images, and its A1111 makes them in that many batches.) */
+const MAPPED = new Set(["prompt", "negative_prompt", "steps", "cfg_scale", "width", "height", "batch_size", "seed", "sampler_name", "sampler_index", "denoising_strength", "init_images", "include_init_images"]);
 
 const named = (v: unknown): string | undefined => (typeof v === "string" && v ? v : undefined);
 
@@ -155,7 +157,7 @@ export function toA1111Response(snapshot: JobSnapshot, images: Base64Image[], pa
     sampler_name: spec.sampler ?? null,
     cfg_scale: spec.guidance_scale,
     steps: spec.steps,
-    batch_size: spec.samples,
+    batch_size: a1111Batch(spec).batch_size,
     restore_faces: false,
     face_restoration_model: null,
     sd_model_name: model.name,

@@ -44,6 +44,13 @@ describe("A1111 adapter translation", () => {
     expect(a1111Payload({ ...spec, type: "txt2img" })).not.toHaveProperty("init_images");
   });
 
+  it("makes the images in the batches the client asked for: batch_size at once, n_iter times (a smaller batch fits the GPU's memory)", () => {
+    expect(a1111Payload({ ...spec, samples: 4, a1111_extra: { n_iter: 4 } })).toMatchObject({ batch_size: 1, n_iter: 4 });
+    expect(a1111Payload({ ...spec, samples: 4, a1111_extra: { n_iter: 2 } })).toMatchObject({ batch_size: 2, n_iter: 2 });
+    // A count that does not divide the job's images (not one A1111 sent) makes them in one batch.
+    expect(a1111Payload({ ...spec, samples: 3, a1111_extra: { n_iter: 2 } })).toMatchObject({ batch_size: 3, n_iter: 1 });
+  });
+
   it("drops the grid A1111 puts before a batch", async () => {
     const store = memoryStore();
     const out = a1111Outcome(await answerOf({ images: [b64("grid"), b64("one"), b64("two")] }, a1111ImagesAt(false), store), 2);

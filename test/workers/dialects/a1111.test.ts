@@ -28,11 +28,11 @@ describe("A1111 request → canonical job", () => {
     });
   });
 
-  it("takes batch_size × n_iter as samples, -1 as a random seed, the init image, and passes the rest through", () => {
+  it("takes batch_size × n_iter as samples (n_iter kept, for its A1111), -1 as a random seed, the init image, and passes the rest through", () => {
     const body: A1111Request = { prompt: "cat", batch_size: 2, n_iter: 2, seed: -1, denoising_strength: 0.4, init_images: ["AAA"], sampler_index: "Euler a", restore_faces: true, alwayson_scripts: { controlnet: { args: [] } } };
     const req = fromA1111("img2img", body, "v1-5");
     expect(req).toMatchObject({ samples: 4, seed: undefined, strength: 0.4, init_image: "AAA", sampler: "Euler a", model: "v1-5" });
-    expect(req.a1111_extra).toEqual({ restore_faces: true, alwayson_scripts: { controlnet: { args: [] } } });
+    expect(req.a1111_extra).toEqual({ n_iter: 2, restore_faces: true, alwayson_scripts: { controlnet: { args: [] } } });
     expect(fromA1111("txt2img", body, undefined).init_image).toBeUndefined();
   });
 
