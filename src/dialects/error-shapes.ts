@@ -6,7 +6,7 @@
 import type { ErrorHandler } from "hono";
 import { errorsAs } from "../app";
 import type { AppEnv } from "../middleware/auth";
-import { a1111Error } from "./a1111/translate";
+import { a1111Errors } from "./a1111/errors";
 import { cerebriumError } from "./cerebrium/translate";
 import { comfyErrorOf } from "./comfyui/translate";
 import { eksError } from "./eks/translate";
@@ -15,7 +15,7 @@ import { onProblem } from "./replicate/problem";
 import { runpodError } from "./runpod/translate";
 
 const SHAPES: [RegExp, ErrorHandler<AppEnv>][] = [
-  [/^\/sdapi\/v1\//, errorsAs(a1111Error)],
+  [/^\/sdapi\/v1\//, a1111Errors],
   [/^\/api\/v[36]\//, errorsAs(modelsLabError)],
   [/^\/(v2|runpod)\//, errorsAs(runpodError)],
   [/^\/v1\/(predictions|files|account|deployments(\/[^/]+\/[^/]+)?|(models|deployments)\/[^/]+\/[^/]+\/predictions)\/?$/, onProblem],

@@ -4,7 +4,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { createApp, errorsAs } from "../../app";
+import { createApp } from "../../app";
 import { config } from "../../config";
 import { EaselError, invalid } from "../../errors";
 import { submitJob, submitJobs, type IntakeOptions, type IntakeRequest } from "../../jobs/intake";
@@ -22,7 +22,8 @@ import { a1111List, LISTS, refreshA1111, type ListName } from "./lists";
 import { interruptTenant, skipTenant, tenantProgress, whileWaiting } from "./live";
 import { methodNotAllowed } from "./methods";
 import { A1111OptionsSchema, a1111Models, a1111Options, setA1111Options, withTenantSettings } from "./settings";
-import { A1111RequestSchema, a1111Fields, a1111Error, a1111Parameters, a1111Unauthorized, fromA1111, requestedModel, toA1111Response, type A1111Request } from "./translate";
+import { a1111Errors } from "./errors";
+import { A1111RequestSchema, a1111Fields, a1111Parameters, a1111Unauthorized, fromA1111, requestedModel, toA1111Response, type A1111Request } from "./translate";
 
 export const a1111 = createApp();
 a1111.use("/sdapi/v1/*", methodNotAllowed(a1111));
@@ -30,7 +31,7 @@ a1111.use(
   "/sdapi/v1/*",
   tenantAuth({ key: basicOrBearerKey, onUnauthorized: (c) => c.json(a1111Unauthorized(Boolean(c.req.header("authorization"))), 401, { "www-authenticate": "Basic" }) }),
 );
-a1111.onError(errorsAs(a1111Error));
+a1111.onError(a1111Errors);
 
 async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A1111Request) {
   const tenant = c.var.tenant;
