@@ -9,6 +9,7 @@
 import { EaselError } from "../errors";
 import { base64ToBytes, bytesToBase64 } from "../lib/base64";
 import { readImageInput, type ImageInputOptions } from "../lib/image-input";
+import { base64StartsAnImage } from "../lib/image-sniff";
 
 /** The pass-through fields that carry images: A1111's own `mask`, and the scripts' arguments. */
 const IMAGE_FIELDS = ["mask", "alwayson_scripts"] as const;
@@ -25,8 +26,6 @@ export const MAX_PASS_THROUGH_IMAGES = 64;
 /** All of a request's such images together, decoded: no more than a request body may carry (15 MiB). */
 export const MAX_PASS_THROUGH_IMAGE_BYTES = 15 * 1024 * 1024;
 
-/** PNG, JPEG and WebP's first bytes (as image-sniff.ts tells them), read from a string's first 12 bytes. */
-const IMAGE_MAGIC = /^(\x89PNG\r\n\x1a\n|\xff\xd8\xff|RIFF[\s\S]{4}WEBP)/;
 
 /**
  * A string A1111 (or an extension through its helper) would fetch, or an image data URI it would
@@ -51,15 +50,6 @@ interface Found {
 
 const refusal = (field: string, message: string) => new EaselError(422, "validation_failed", `${field}: ${message}`, [{ path: field, message }]);
 
-/**
- * Raw base64 under a name that says nothing: an image only if its first bytes say PNG, JPEG or
- * WebP (a few characters decoded; any other string stays the client's own data, untouched).
- */
-function looksLikeImage(s: string): boolean {
-  if (s.length < 64) return false;
-  const head = base64ToBytes(s.slice(0, 16));
-  return head !== null && IMAGE_MAGIC.test(String.fromCharCode(...head));
-}
 
 /**
  * Copies the containers under `value` (never its strings) and lists the images in it: a string
@@ -69,7 +59,7 @@ function collect(value: unknown, path: string[], key: string | undefined, found:
   const field = `${under}${path.join(".")}`;
   if (typeof value === "string") {
     const s = value.trim();
-    if (s && ((key !== undefined && IMAGE_KEYS.has(key)) || REFERENCE.test(s) || looksLikeImage(s))) found.push({ field, value: s, set });
+    if (s && ((key !== undefined && IMAGE_KEYS.has(key)) || REFERENCE.test(s) || base64StartsAnImage(s))) found.push({ field, value: s, set });
     return value;
   }
   if (value === null || typeof value !== "object") return value;

@@ -5,6 +5,7 @@
 import { EaselError, type ErrorDetail } from "../errors";
 import { readImageInput, type ImageInputOptions } from "../lib/image-input";
 import { checkImage } from "../lib/image-check";
+import { base64StartsAnImage } from "../lib/image-sniff";
 import { keySegmentProblem } from "../lib/storage-key";
 import { MAX_WORKFLOW_IMAGES } from "../schemas/job";
 import type { Workflow } from "./spec";
@@ -50,15 +51,15 @@ const FILE_INPUTS: ReadonlySet<string> = new Set(["image", "mask", "file", "audi
 export const namesFile = (classType: string, input: string): boolean => (LOADERS.has(classType) && input === "image") || FILE_INPUTS.has(input);
 
 /**
- * A file name with an annotation that reaches the backend's outputs, on any node's input whatever
- * its name (a custom loader's); text that only ends so, without a file's extension, is text.
+ * ComfyUI's annotated_filepath: a name ending `[output]` or `[temp]`, less 9 or 7 characters (the
+ * space before it, or whatever stands there), is that folder's file. On any node's input, whatever
+ * its name (a custom loader's), what is left with a file's extension is one; text is text.
  */
-const ANNOTATED_FILE = /^[^\n]*\.\w{1,5}\s*\[(output|temp)\]$/;
-/**
- * An image given as base64 to a node that decodes it (comfyui-tooling-nodes' LoadImageBase64 takes
- * `image`, as Krita's plugin sends it): no file name, which needs a `.` that base64 never holds.
- */
-const BASE64_VALUE = /^[A-Za-z0-9+/]{64,}={0,2}$/;
+function annotatedFile(value: string): string | undefined {
+  const m = /\[(output|temp)\]$/.exec(value);
+  return m ? value.slice(0, m[1] === "output" ? -9 : -7) : undefined;
+}
+const WITH_EXTENSION = /\.[A-Za-z]\w*$/;
 
 /**
  * Every file the graph's nodes name that the job does not bring (`provided`: its images' names),
@@ -68,8 +69,10 @@ export function checkLoadedFiles(graph: Workflow, provided: ReadonlySet<string>,
   const problems: ErrorDetail[] = [];
   for (const [id, node] of Object.entries(graph)) {
     for (const [name, value] of Object.entries(node.inputs)) {
-      if (typeof value !== "string" || provided.has(value) || BASE64_VALUE.test(value)) continue;
-      if (!namesFile(node.class_type, name) && !ANNOTATED_FILE.test(value)) continue;
+      // An image given as base64 to a node that decodes it (comfyui-tooling-nodes' LoadImageBase64,
+      // as Krita's plugin sends it; a JPEG's starts with /9j/) names no file.
+      if (typeof value !== "string" || provided.has(value) || base64StartsAnImage(value)) continue;
+      if (!namesFile(node.class_type, name) && !WITH_EXTENSION.test(annotatedFile(value) ?? "")) continue;
       const problem = foreignFileProblem(node.class_type, value);
       if (problem) problems.push({ path: joinPath(field, id, "inputs", name), message: `"${value}" ${problem}` });
     }

@@ -1,3 +1,4 @@
+import { base64ToBytes } from "./base64";
 export interface SniffedImage {
   contentType: "image/png" | "image/jpeg" | "image/webp";
   width: number;
@@ -54,4 +55,17 @@ export function sniffImage(bytes: Uint8Array): SniffedImage | null {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const found = png(bytes, view) ?? jpeg(bytes, view) ?? webp(bytes, view);
   return found && found.width > 0 && found.height > 0 ? found : null;
+}
+
+/** PNG, JPEG and WebP's first bytes, as `sniffImage` tells them, read from a string's first 12 bytes. */
+const IMAGE_MAGIC = /^(\x89PNG\r\n\x1a\n|\xff\xd8\xff|RIFF[\s\S]{4}WEBP)/;
+
+/**
+ * Whether a string is raw base64 of an image: its first few characters decoded say PNG, JPEG or
+ * WebP. A string a client sent as text (a name, a path, a prompt) never does.
+ */
+export function base64StartsAnImage(s: string): boolean {
+  if (s.length < 64) return false;
+  const head = base64ToBytes(s.slice(0, 16));
+  return head !== null && IMAGE_MAGIC.test(String.fromCharCode(...head));
 }

@@ -68,13 +68,20 @@ describe("the files a workflow's loaders name", () => {
     expect(refusedPaths("ComfyUI_00001_.png [temp]", "AnyCustomLoader", [], "source")).toEqual(["workflow.1.inputs.source"]);
     expect(refusedPaths("/imagine a cat on ../ a mat", "CLIPTextEncode", [], "text")).toEqual([]);
     expect(refusedPaths("a photo of the final render [output]", "CLIPTextEncode", [], "text")).toEqual([]);
+    expect(refusedPaths("weight 1.5 [output]", "CLIPTextEncode", [], "text")).toEqual([]);
+    // As ComfyUI reads an annotation: 9 (or 7) characters off the end, whatever the one before it is.
+    for (const value of ["ComfyUI_00001_.png-[output]", "ComfyUI_00001_.png)[temp]", "latents/ComfyUI_00001_.latent [output]"]) {
+      expect(refusedPaths(value, "SomeCustomLoader", [], "image_name"), value).toEqual(["workflow.1.inputs.image_name"]);
+    }
   });
 
   it("leave alone an image a node takes as base64 (a JPEG's starts with /9j/): it names no file", () => {
     const jpeg = `/9j/4AAQSkZJRgABAQAAAQABAAD/${"A".repeat(120)}`;
     expect(refusedPaths(jpeg, "ETN_LoadImageBase64")).toEqual([]);
     expect(refusedPaths(jpeg, "ETN_LoadMaskBase64", [], "mask")).toEqual([]);
-    // A path is never base64: it needs a `.` for its extension, or it is too short.
+    // Only what decodes to an image: a path of base64's own characters (slashes, letters) is still a path.
     expect(refusedPaths("/etc/passwd", "ETN_LoadImageBase64")).toEqual(["workflow.1.inputs.image"]);
+    expect(refusedPaths(`${"/".repeat(50)}comfyui/output`, "LoadImagesFromDir //Inspire", [], "directory")).toEqual(["workflow.1.inputs.directory"]);
+    expect(refusedPaths(`${"/".repeat(45)}proc/self/cwd/output`, "VHS_LoadImagesPath", [], "directory")).toEqual(["workflow.1.inputs.directory"]);
   });
 });
