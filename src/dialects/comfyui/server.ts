@@ -66,16 +66,21 @@ for (const base of BASES) {
       if (!sniffed) throw new EaselError(422, "invalid_image", "image: not a PNG, JPEG or WebP image", [{ path: "image", message: "not a PNG, JPEG or WebP image" }]);
       const overwrite = form.overwrite === "true" || form.overwrite === "1";
       const sha256 = await sha256Hex(bytes);
+      const stored = { httpMetadata: { contentType: sniffed.contentType }, customMetadata: { sha256 } };
       let name = given;
-      // As ComfyUI's upload: a file of that name with the same bytes is the one uploaded, kept as it is.
-      for (let n = 1; !overwrite; n++) {
-        const existing = await c.env.IMAGES.head(uploadKey(c.var.tenant, type, subfolder, name));
-        if (!existing) break;
-        if (existing.customMetadata?.sha256 === sha256) return c.json({ name, subfolder, type }, 200);
+      for (let n = 1; ; n++) {
+        const key = uploadKey(c.var.tenant, type, subfolder, name);
+        if (overwrite) {
+          await c.env.IMAGES.put(key, bytes, stored);
+          break;
+        }
+        // Only where nothing is: two uploads of one name at once never both take it, as ComfyUI's
+        // loop runs without a pause. A file of that name with the same bytes is the one uploaded.
+        if (await c.env.IMAGES.put(key, bytes, { ...stored, onlyIf: new Headers({ "if-none-match": "*" }) })) break;
+        if ((await c.env.IMAGES.head(key))?.customMetadata?.sha256 === sha256) break;
         if (n > MAX_RENAMES) throw invalid("image", "too many files of this name");
         name = numberedName(given, n);
       }
-      await c.env.IMAGES.put(uploadKey(c.var.tenant, type, subfolder, name), bytes, { httpMetadata: { contentType: sniffed.contentType }, customMetadata: { sha256 } });
       return c.json({ name, subfolder, type }, 200);
     },
   );

@@ -28,6 +28,14 @@ describe("uploads and /view", () => {
     const again = await upload(ACME, { subfolder: "pets", overwrite: "false" }, "cat.png", "/api/upload/image", other);
     expect(await again.json()).toEqual({ name: "cat (1).png", subfolder: "pets", type: "input" });
     expect(await (await upload(ACME, { subfolder: "pets" }, "cat.png", "/upload/image", other)).json()).toEqual({ name: "cat (1).png", subfolder: "pets", type: "input" });
+    // Uploads of one name at once each get a name of their own, and each name keeps its bytes.
+    const sizes = [10, 11, 12, 13];
+    const names = await Promise.all(sizes.map(async (n) => ((await (await upload(ACME, {}, "race.png", "/upload/image", Uint8Array.from(atob(tinyPng(n, n)), (ch) => ch.charCodeAt(0)))).json()) as { name: string }).name));
+    expect(new Set(names).size).toBe(sizes.length);
+    for (const [i, name] of names.entries()) {
+      const got = new Uint8Array(await (await call(`/view?filename=${encodeURIComponent(name)}&type=input`, { headers: ACME })).arrayBuffer());
+      expect(new DataView(got.buffer).getUint32(16), name).toBe(sizes[i]);
+    }
     const replaced = await upload(ACME, { subfolder: "pets", overwrite: "true" });
     expect(await replaced.json()).toEqual({ name: "cat.png", subfolder: "pets", type: "input" });
 
