@@ -73,10 +73,18 @@ export async function listQueue(env: Env, tenant: string): Promise<{ queue_runni
   return { queue_running: listed.filter((l) => l.running).map((l) => l.item), queue_pending: listed.filter((l) => !l.running).map((l) => l.item) };
 }
 
-/** `GET /prompt`'s `queue_remaining`: the object's count, as its sockets' `status` says it. */
+/** Prompts `GET /prompt` reads from their jobs: the oldest, where one whose end notice was lost stays. */
+const REMAINING_CHECKED = 20;
+
+/**
+ * `GET /prompt`'s `queue_remaining`: the object's count, as its sockets' `status` says it, less
+ * those of its oldest prompts that are over (settled on the way), so a client polling it for 0 gets there.
+ */
 export async function queueRemaining(env: Env, tenant: string): Promise<number> {
-  const { queued, running } = await tracker(env, tenant).activePage({ after: 0, limit: 0 });
-  return queued + running;
+  const t = tracker(env, tenant);
+  const page = await t.activePage({ after: 0, limit: REMAINING_CHECKED });
+  const over = page.prompts.length ? page.prompts.length - (await verified(env, tenant, t, page.prompts)).length : 0;
+  return page.queued + page.running - over;
 }
 
 /**

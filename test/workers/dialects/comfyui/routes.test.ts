@@ -99,3 +99,15 @@ describe("the tenant's queue", () => {
     expect((await call("/history", { headers: ACME, body: { delete: ["0b0a4b36-6a4c-4a5e-9a4e-3f1a2b3c4d5e"] } })).status).toBe(200);
   });
 });
+
+describe("GET /prompt's queue_remaining", () => {
+  it("leaves out a prompt that is over though its end notice never came (here: its job never came), as a client polls it for 0", async () => {
+    const globexSockets = comfyObjects.get(comfyObjects.idFromName("comfyui:globex"));
+    const before = ((await (await call("/prompt", { headers: GLOBEX })).json()) as { exec_info: { queue_remaining: number } }).exec_info.queue_remaining;
+    await globexSockets.reserve({ prompt_id: "never-made", run_id: `run_${"q".repeat(39)}`, client_id: null });
+    // Numbered an hour ago: a job that does not exist by now never will.
+    await runInDurableObject(globexSockets, (_o, state) => void state.storage.sql.exec("UPDATE prompts SET created_at = ? WHERE prompt_id = 'never-made'", Date.now() - 3_600_000));
+    const after = (await (await call("/prompt", { headers: GLOBEX })).json()) as { exec_info: { queue_remaining: number } };
+    expect(after.exec_info.queue_remaining).toBe(before);
+  });
+});
