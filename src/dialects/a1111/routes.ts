@@ -41,7 +41,7 @@ async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A
     tenant,
     dialect: "a1111",
     publicBaseUrl: config.publicBaseUrl(c.env, c.req.url),
-    fields: { ...a1111Fields(), model: field },
+    fields: { ...a1111Fields("", body), model: field },
     knownModelsOnly: true,
     emptyPromptOk: true,
     rateCounted: c.var.rateCounted,

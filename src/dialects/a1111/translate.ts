@@ -39,7 +39,7 @@ export type A1111Request = z.infer<typeof A1111RequestSchema>;
  * A1111's names for the canonical fields, so a 422 points at what the client sent; `under` is the
  * envelope around the payload (`input.` for RunPod, `task.content.` for SD-on-EKS).
  */
-export const a1111Fields = (under = "") =>
+export const a1111Fields = (under = "", body: { n_iter?: number | null } = {}) =>
   ({
     prompt: `${under}prompt`,
     negative_prompt: `${under}negative_prompt`,
@@ -50,7 +50,8 @@ export const a1111Fields = (under = "") =>
     init_image: `${under}init_images.0`,
     strength: `${under}denoising_strength`,
     guidance_scale: `${under}cfg_scale`,
-    samples: `${under}batch_size`,
+    // The job's images are batch_size × n_iter: too many is the iterations' doing when there are several.
+    samples: (body.n_iter ?? 1) > 1 ? `${under}n_iter` : `${under}batch_size`,
     model: `${under}override_settings.sd_model_checkpoint`,
     pass_through: under,
   }) satisfies IntakeOptions["fields"];

@@ -177,7 +177,7 @@ export function toIntake(task: EksTask, content: unknown, model: string | undefi
   const init = type === "img2img" ? (link ?? fromInit) : undefined;
   // One source image per job (see fromA1111), unless the link takes the list's place.
   if (type === "img2img" && link === undefined && (body.init_images?.length ?? 0) > 1) throw invalid(`${under}init_images`, "one init image per request");
-  const fields = { ...a1111Fields(under), init_image: link !== undefined ? `${under}alwayson_scripts.image_link` : `${under}init_images.0` };
+  const fields = { ...a1111Fields(under, body), init_image: link !== undefined ? `${under}alwayson_scripts.image_link` : `${under}init_images.0` };
   return {
     req: { ...fromA1111(type, { ...cleaned, init_images: undefined }, model), init_image: init, webhook },
     fields,

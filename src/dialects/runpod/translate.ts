@@ -69,7 +69,7 @@ export function fromRunPodUpscale(input: UpscaleInput, webhook: string | null | 
   return { ...fromExtras(payload), webhook: webhook ?? undefined };
 }
 
-export const runPodFields = (input: GenerationInput | UpscaleInput): IntakeOptions["fields"] => (isUpscale(input) ? extrasFields("input.") : a1111Fields("input."));
+export const runPodFields = (input: GenerationInput | UpscaleInput): IntakeOptions["fields"] => (isUpscale(input) ? extrasFields("input.") : a1111Fields("input.", input));
 
 /**
  * The image payloads the kept input leaves out: a job's stored input is a Durable Object row, and

@@ -80,6 +80,8 @@ describe("A1111 request → canonical job", () => {
   it("names fields as the client sent them, under an envelope when there is one", () => {
     expect(a1111Fields()).toMatchObject({ guidance_scale: "cfg_scale", samples: "batch_size", init_image: "init_images.0", strength: "denoising_strength" });
     expect(a1111Fields("input.").width).toBe("input.width");
+    // Too many images is n_iter's doing when there are several iterations.
+    expect(a1111Fields("", { n_iter: 8 }).samples).toBe("n_iter");
   });
 });
 
@@ -142,6 +144,9 @@ describe("/sdapi/v1 inside the Worker", () => {
     const wide = await call("/sdapi/v1/txt2img", { headers: basic("a", "sk_acme_1"), body: { ...txt2img, width: 4096 } });
     expect(wide.status).toBe(422);
     expect(await wide.json()).toMatchObject({ detail: [{ loc: ["body", "width"] }] });
+    const iterations = await call("/sdapi/v1/txt2img", { headers: basic("a", "sk_acme_1"), body: { ...txt2img, batch_size: 1, n_iter: 8 } });
+    expect(iterations.status).toBe(422);
+    expect(await iterations.json()).toMatchObject({ detail: [{ loc: ["body", "n_iter"] }] });
     const typed = await call("/sdapi/v1/txt2img", { headers: basic("a", "sk_acme_1"), body: { ...txt2img, steps: "twenty" } });
     expect(typed.status).toBe(422);
     expect(await typed.json()).toEqual({ detail: [{ loc: ["body", "steps"], msg: "value is not a valid integer", type: "value_error" }] });
