@@ -330,7 +330,7 @@ export class JobLedger {
     });
   }
 
-  /** Whether `head`, a `job.progress` webhook, has any event behind it: then it is old news and goes unsent. */
+  /** Whether `head`, a `job.progress` webhook, has an event behind it: then it is old news and goes unsent. */
   dropIfSuperseded(head: OutboxRow): boolean {
     if (head.type !== "job.progress") return false;
     const later = this.sql.exec("SELECT 1 FROM outbox WHERE state = 'pending' AND event_id != ? LIMIT 1", head.event_id).toArray().length > 0;

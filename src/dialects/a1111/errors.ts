@@ -7,7 +7,7 @@ import { a1111Error } from "./translate";
 
 /**
  * A body that is not JSON (or no object): A1111 leaves it to FastAPI's own handler, a 422 with
- * `detail`, as any validation error, where the gateway's other APIs answer 400.
+ * `detail`, like every validation error, where the gateway's other APIs answer 400.
  */
 const asFastApi = (e: EaselError): EaselError => (e.code === "malformed_json" ? new EaselError(422, "validation_failed", e.message, [{ path: "", message: "the body is not a JSON object that can be read" }]) : e);
 

@@ -71,7 +71,7 @@ describe("images in A1111's pass-through fields", () => {
   });
 
   it("refuses a string under an image key that is no image (a file path on the backend, a word)", async () => {
-    for (const image of ["/home/webui/outputs/other-tenant.png", "canny"]) {
+    for (const image of ["/srv/webui/outputs/other-tenant.png", "canny"]) {
       await expect(readPassThroughImages({ alwayson_scripts: { controlnet: { args: [{ image_path: image }] } } }, options())).rejects.toMatchObject({ status: 422, details: [{ path: "alwayson_scripts.controlnet.args.0.image_path" }] });
     }
   });
