@@ -7,7 +7,7 @@
  * payload reaches a backend: a URL goes on as the base64 of its image.
  */
 import { EaselError } from "../errors";
-import { base64ToBytes, bytesToBase64 } from "../lib/base64";
+import { bytesToBase64 } from "../lib/base64";
 import { readImageInput, type ImageInputOptions } from "../lib/image-input";
 import { base64StartsAnImage } from "../lib/image-sniff";
 
