@@ -22,7 +22,7 @@ const END_REPORT_WAIT_MS = 2_000;
  * A body's text longer than this is kept in R2, not in its outbox row: a row holds at most 2 MB,
  * and a body that echoes a client's input (RunPod's, with ControlNet images in it) can be larger.
  */
-export const MAX_ROW_BODY_CHARS = 256 * 1024;
+const MAX_ROW_BODY_CHARS = 256 * 1024;
 
 /** The event's webhook, its body rendered as the job would be in that state; null when none goes out. */
 export async function webhookFor(room: JobRoom, row: JobRow, type: WebhookEventType, now: number): Promise<Webhook | null> {
