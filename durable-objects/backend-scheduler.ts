@@ -4,12 +4,12 @@ import type { Env } from "../src/env";
 import { jobStub } from "../src/jobs/client";
 import { BackendCatalog, configKey } from "./backend-catalog";
 import { BackendCircuit } from "./backend-circuit";
+import { BackendLeases } from "./backend-leases";
 import { BackendLine } from "./backend-line";
 import { BackendListings } from "./backend-listings";
 import { RecentAttempts } from "./backend-recent";
 import { BackendRescans } from "./backend-rescans";
-import { SLOT_LEASE_MS, type AcquireResult, type AttemptOutcome, type BackendStatus, type CatalogAnswer, type ComfyListing, type ReleaseOutcome, type RescanKind } from "../src/contracts/scheduler";
-import { untilAborted, withDeadline } from "../src/lib/deadline";
+import { type AcquireResult, type AttemptOutcome, type BackendStatus, type CatalogAnswer, type ComfyListing, type ReleaseOutcome, type RescanKind } from "../src/contracts/scheduler";
 import type { SchedulerRpc } from "../src/contracts/rpc";
 
 /**
@@ -24,8 +24,6 @@ export const CLAIM_MS = 10_000;
  */
 export const SCATTER_BATCH = 16;
 const SCATTER_EVERY_MS = 200;
-/** A lapsed lease whose job could not be asked is asked about again this soon (and the question is bounded by it). */
-const LEASE_RECHECK_MS = 10_000;
 
 /**
  * One per GPU backend: grants at most `max_concurrency` slots, queues the rest FIFO per tenant
@@ -40,6 +38,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
   private readonly recent: RecentAttempts;
   private readonly listings = new BackendListings();
   private readonly rescans: BackendRescans;
+  private readonly leases: BackendLeases;
   /** Requests from jobs (acquire, release, judge, renew, orphan) since this instance started. */
   private requests = 0;
   /** The limits and name this instance last wrote (see acquire): most acquires carry the same. */
@@ -61,6 +60,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     this.circuit = new BackendCircuit(this.sql);
     this.recent = new RecentAttempts(this.sql);
     this.rescans = new BackendRescans(this.sql);
+    this.leases = new BackendLeases(this.sql, this.line, env);
   }
 
   /** Slots held (at most `max_concurrency`, plus orphaned generations): a small table. */
@@ -99,7 +99,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
       this.sql.exec("INSERT INTO identity (id, backend) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET backend = excluded.backend WHERE backend != excluded.backend", req.backend);
       this.applied = applied;
     }
-    this.reclaimExpired(now);
+    this.leases.reclaimExpired(now);
     // A raised max_concurrency (an operator's deploy) hands its new slots to the line at once, not at the next release.
     if (raised) await this.grantWaiting(now);
     const held = this.sql.exec("SELECT job_id FROM slots WHERE job_id = ?", req.jobId).toArray();
@@ -201,8 +201,9 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
    * The job no longer owns its slot, but a generation it started may still be running on the
    * GPU (a call lost in a restart, a canceled run the backend cannot stop): the slot stays taken,
    * under another name, until that generation cannot be running any more: the backend's timeout
-   * after it began. (No estimate from recent runs: one slow run past it would exceed
-   * `max_concurrency`.) The job may meanwhile ask for a new slot here; it waits like anyone else.
+   * after it began (no estimate from recent runs: one slow run past it would exceed
+   * `max_concurrency`), or until the job says the backend no longer runs it (see BackendLeases).
+   * The job may meanwhile ask for a new slot here; it waits like anyone else.
    */
   async orphan(jobId: string, attempt: number, startedAt: number, timeoutMs: number, verdict?: AttemptOutcome): Promise<void> {
     this.requests++;
@@ -216,10 +217,7 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
       this.recent.record(jobId, verdict, now);
       this.applyVerdict(verdict, slot.probe === 1, now, slot.tenant);
     }
-    if (slot && until > Date.now()) {
-      this.sql.exec("INSERT OR REPLACE INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, 0)", `${jobId}#${attempt}`, slot.tenant, until);
-      await this.alarmBy(until);
-    }
+    if (slot && until > Date.now()) await this.alarmBy(this.leases.orphan(jobId, attempt, slot.tenant, until, Date.now()));
     await this.grantWaiting(Date.now());
   }
 
@@ -261,10 +259,10 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     // An alarm may fire a hair early; what falls due within this slack is handled now. Slots are
     // granted at the real time: a grant dated ahead would make its run look shorter than it was.
     const due = Date.now() + 250;
-    this.reclaimExpired(due);
-    const lapsed = this.sql.exec<{ job_id: string }>("SELECT job_id FROM slots WHERE lease_until < ?", due).toArray();
+    this.leases.reclaimExpired(due);
+    const lapsed = this.leases.lapsed(due);
     await this.scatter(due);
-    if (lapsed.length) await this.checkLapsedLeases(lapsed.map((l) => l.job_id), due);
+    if (lapsed.length) await this.leases.checkLapsed(lapsed, due, this.sql.exec<{ backend: string }>("SELECT backend FROM identity WHERE id = 1").toArray()[0]?.backend);
     await this.grantWaiting(Date.now(), due);
     // The runtime clears the alarm that fired: it is set again for what is left.
     await this.reschedule(true);
@@ -272,47 +270,6 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
 
   private probing(): boolean {
     return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM slots WHERE probe = 1").one().n > 0;
-  }
-
-  /**
-   * Claims that lapsed (their job never took them) go back, each job back in line behind its
-   * tenant's others, and so do orphaned generations past their time. A job's own lease that lapsed is
-   * not taken back here: see checkLapsedLeases.
-   */
-  private reclaimExpired(now: number): void {
-    const lapsed = this.sql
-      .exec<{ job_id: string }>("DELETE FROM slots WHERE lease_until < ? AND (job_id IN (SELECT job_id FROM claims) OR job_id LIKE '%#%') RETURNING job_id", now)
-      .toArray()
-      .flatMap((s) => this.sql.exec<{ job_id: string; tenant: string; lease_ms: number }>("DELETE FROM claims WHERE job_id = ? RETURNING job_id, tenant, lease_ms", s.job_id).toArray());
-    for (const c of lapsed) this.line.join(c.job_id, c.tenant, c.lease_ms);
-  }
-
-  /**
-   * A job's lease that lapsed is asked about before it goes: its renewals stop while the whole
-   * gateway is down, not only when the job is gone, and a generation cut by a restart may still
-   * run on the GPU. The slot stays taken while the job says its attempt holds it here (its lost
-   * call is checked from its side), and while it cannot be asked; it goes back once the job says no.
-   */
-  private async checkLapsedLeases(lapsed: string[], now: number): Promise<void> {
-    const backend = this.sql.exec<{ backend: string }>("SELECT backend FROM identity WHERE id = 1").toArray()[0]?.backend;
-    const answers = await Promise.all(lapsed.map(async (job_id) => ({ job_id, holds: backend === undefined ? false : await this.holds(job_id, backend) })));
-    for (const { job_id, holds } of answers) {
-      // Renewed while the question was out: the job holds it, whatever it answered before.
-      if (holds === false) this.sql.exec("DELETE FROM slots WHERE job_id = ? AND lease_until < ?", job_id, now);
-      else this.sql.exec("UPDATE slots SET lease_until = ? WHERE job_id = ? AND lease_until < ?", Date.now() + (holds ? SLOT_LEASE_MS : LEASE_RECHECK_MS), job_id, now);
-    }
-  }
-
-  /**
-   * Whether the job's attempt holds its slot here; `undefined` when it could not be asked in time.
-   * The job may ask its backend before it answers: the wait is cut here, whatever the job does.
-   */
-  private async holds(jobId: string, backend: string): Promise<boolean | undefined> {
-    try {
-      return await withDeadline(LEASE_RECHECK_MS, (signal) => untilAborted(jobStub(this.env, jobId).holdsSlot(backend), signal));
-    } catch {
-      return undefined;
-    }
   }
 
   /**

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { adapterFor } from "../../src/backends";
 import type { BackendProgress } from "../../src/backends/types";
-import { config } from "../../src/config";
+import { config, type BackendConfig } from "../../src/config";
 import type { CallbackBody } from "../../src/contracts/job";
 import type { Env } from "../../src/env";
 import type { JobSnapshot, Result } from "../../src/jobs/results";
@@ -21,7 +21,7 @@ import { finish } from "./transitions";
 import { keepCredentials } from "./credentials";
 import { SubscriberFeed } from "./subscriber";
 import { canceledCallRuns } from "./lost-call";
-import { linesOf, parseInput, type JobRow } from "./tables";
+import { linesOf, parseInput, type AttemptRow, type JobRow } from "./tables";
 import { snapshot } from "./view";
 import type { JobRpc } from "../../src/contracts/rpc";
 import { withDeadline } from "../../src/lib/deadline";
@@ -264,9 +264,27 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     const last = this.ledger.attempt(this.ledger.nextAttemptNumber() - 1);
     const b = config.backend(this.env, backend);
     if (last?.backend !== backend || last.state !== "canceled" || !b) return false;
-    // A call still out here is settled by its own end; one a restart cut is asked about (and stopped again).
-    if (this.room.memory.inflight === last.n) return true;
-    return canceledCallRuns(b, { taskId: taskIdOf(row.id, last.n), externalId: last.external_id ?? undefined, askable: parseInput(row).spec.type !== "upscale", startedAt: last.started_at });
+    return this.leftCallRuns(row, last, b);
+  }
+
+  /**
+   * Whether attempt `n`'s generation may still occupy `backend`: its scheduler keeps the slot of a
+   * call the job left running there (canceled, the stop not confirmed) under the attempt's name, and
+   * asks again now and then, so the slot goes back once the backend no longer runs it rather than
+   * at the backend's timeout after the call began.
+   */
+  async attemptRuns(backend: string, n: number): Promise<boolean> {
+    const row = this.ledger.row();
+    const attempt = row ? this.ledger.attempt(n) : undefined;
+    const b = config.backend(this.env, backend);
+    if (!row || attempt?.backend !== backend || !b) return false;
+    return this.leftCallRuns(row, attempt, b);
+  }
+
+  /** A call still out here is settled by its own end; one a restart cut is asked about (and stopped again). */
+  private leftCallRuns(row: JobRow, attempt: AttemptRow, b: BackendConfig): Promise<boolean> {
+    if (this.room.memory.inflight === attempt.n) return Promise.resolve(true);
+    return canceledCallRuns(b, { taskId: taskIdOf(row.id, attempt.n), externalId: attempt.external_id ?? undefined, askable: parseInput(row).spec.type !== "upscale", startedAt: attempt.started_at });
   }
 
   /** A completion callback from an asynchronous backend; a forged or replayed one changes nothing. */

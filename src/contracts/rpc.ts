@@ -26,6 +26,7 @@ export interface JobRpc {
   redeliver(tenant: string): Promise<Result<{ event_id: string }>>;
   wake(backend: string): Promise<boolean>;
   holdsSlot(backend: string): Promise<boolean>;
+  attemptRuns(backend: string, n: number): Promise<boolean>;
   backendCallback(attemptN: number, token: string, headers: [string, string][], staged: CallbackBody): Promise<{ accepted: boolean }>;
 }
 

@@ -202,6 +202,30 @@ describe("a RunPod job canceled while RunPod cannot be told", () => {
   });
 });
 
+describe("a job canceled while its backend could not be told", () => {
+  it("gives the slot back once the backend can be told, not at the backend's timeout: the next job runs then", { timeout: 90_000 }, async () => {
+    await sim.reset();
+    await sim.config({ runpod: { msPerImage: 30_000 } });
+    try {
+      const first = await submit({ backend: "pod", prompt: "[tag:left] x" });
+      await waitForStatus(client, first.id, "running");
+      await sim.config({ runpod: { down: true } });
+      expect((await client.post(`/v1/jobs/${first.id}/cancel`)).status).toBe(200);
+      // The cancel's stop goes out in the background, and fails: the slot is kept for the run.
+      await new Promise((r) => setTimeout(r, 1_500));
+      await sim.config({ runpod: { down: false, msPerImage: 20 } });
+      // Its own deadline (60 s) is well before the backend's timeout after the first call began (120 s).
+      const second = await submit({ backend: "pod", prompt: "[tag:next] y", timeout_s: 60 });
+      expect((await waitForJob(client, second.id, 75_000)).status).toBe("succeeded");
+      const stats = await sim.stats();
+      expect(stats.byKind.runpod.maxConcurrent).toBe(1);
+      expect(stats.byTag.left).toBe(1);
+    } finally {
+      await sim.config({ runpod: { msPerImage: 20, down: false } });
+    }
+  });
+});
+
 describe("a failure in disguise", () => {
   it("counts a 200 without images against the backend's success rate and opens its circuit", async () => {
     for (let i = 0; i < 3; i++) {

@@ -1,6 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CIRCUIT_THRESHOLD } from "../../../durable-objects/backend-circuit";
+import { ORPHAN_RECHECK_MS } from "../../../durable-objects/backend-leases";
 import { CLAIM_MS, type BackendScheduler } from "../../../durable-objects/backend-scheduler";
 import type { JobObject } from "../../../durable-objects/job/object";
 import { jobObjects } from "../support/objects";
@@ -28,6 +29,10 @@ async function jobIn(id: string, state: "wanting" | "ended", backend: string): P
 }
 const slotsOf = (s: SchedulerStub) =>
   runInDurableObject(s, (_o: BackendScheduler, st) => st.storage.sql.exec<{ job_id: string; lease_until: number }>("SELECT job_id, lease_until FROM slots ORDER BY job_id").toArray());
+
+/** The end of the time an orphaned generation's slot may be kept (the backend's timeout after the call began). */
+const orphanUntil = (s: SchedulerStub, slotId: string) =>
+  runInDurableObject(s, (_o: BackendScheduler, st) => st.storage.sql.exec<{ until: number }>("SELECT until FROM orphans WHERE slot_id = ?", slotId).toArray()[0]?.until);
 
 /** The rows every SQL statement run while `fn` runs read, summed (the cost of a grant, not its time). */
 async function rowsReadBy(st: DurableObjectState, fn: () => Promise<unknown>): Promise<number> {
@@ -236,7 +241,7 @@ describe("backend scheduler", () => {
     expect(await ask(s, "lost", "acme", true, 1)).toMatchObject({ status: "queued" });
     expect((await slotsOf(s)).map((r) => r.job_id)).toEqual(["lost#1"]);
     // Nothing has run here yet: the backend's timeout is the only bound.
-    expect((await slotsOf(s))[0]?.lease_until).toBeGreaterThan(Date.now() + 50_000);
+    expect(await orphanUntil(s, "lost#1")).toBeGreaterThan(Date.now() + 50_000);
   });
 
   it("records the verdict of an attempt whose slot it keeps under another name (a timed-out call the backend would not stop)", async () => {
@@ -261,7 +266,58 @@ describe("backend scheduler", () => {
     await s.orphan("lost", 1, started, 600_000);
     const [slot] = await slotsOf(s);
     expect(slot?.job_id).toBe("lost#1");
-    expect(slot?.lease_until).toBe(started + 600_000);
+    expect(await orphanUntil(s, "lost#1")).toBe(started + 600_000);
+  });
+
+  it("asks about an orphaned generation while it may run, and gives its slot to the line once the backend no longer runs it", async () => {
+    const s = named("orphan-recheck");
+    await jobIn("orphan-next", "wanting", "orphan-recheck");
+    await ask(s, "left", "acme", true, 1);
+    await s.orphan("left", 1, Date.now(), 600_000);
+    expect(await ask(s, "orphan-next", "acme", true, 1)).toMatchObject({ status: "queued" });
+    // Not held blind to the backend's timeout: asked again within ORPHAN_RECHECK_MS.
+    expect((await slotsOf(s))[0]?.lease_until).toBeLessThanOrEqual(Date.now() + ORPHAN_RECHECK_MS);
+    const asked: string[] = [];
+    const lapseAndAsk = (runs: boolean) =>
+      runInDurableObject(s, async (o: BackendScheduler, st) => {
+        (o as unknown as { leases: { holds: (slotId: string) => Promise<boolean | undefined> } }).leases.holds = (slotId) => {
+          asked.push(slotId);
+          return Promise.resolve(runs);
+        };
+        st.storage.sql.exec("UPDATE slots SET lease_until = ? WHERE job_id = 'left#1'", Date.now() - 1);
+        await o.alarm();
+      });
+    // The backend still runs it (or cannot be asked): the slot stays taken, asked again later.
+    await lapseAndAsk(true);
+    expect(asked).toEqual(["left#1"]);
+    expect((await slotsOf(s)).map((r) => r.job_id)).toEqual(["left#1"]);
+    expect((await slotsOf(s))[0]?.lease_until).toBeGreaterThan(Date.now());
+    expect(await s.status()).toMatchObject({ active: 1, waiting: 1 });
+    // It no longer runs there: the slot goes to the next in line at once, long before the timeout.
+    await lapseAndAsk(false);
+    expect(asked).toEqual(["left#1", "left#1"]);
+    expect((await slotsOf(s)).map((r) => r.job_id)).toEqual(["orphan-next"]);
+    expect(await orphanUntil(s, "left#1")).toBeUndefined();
+  });
+
+  it("never keeps an orphaned generation's slot past the backend's timeout after it began, whatever the job says", async () => {
+    const s = named("orphan-bound");
+    await ask(s, "stuck", "acme", true, 1);
+    // Began 50 s ago on a backend with a 60 s timeout: asked about at most until then.
+    const started = Date.now() - 50_000;
+    await s.orphan("stuck", 1, started, 60_000);
+    await runInDurableObject(s, async (o: BackendScheduler, st) => {
+      (o as unknown as { leases: { holds: () => Promise<boolean | undefined> } }).leases.holds = () => Promise.resolve(true);
+      st.storage.sql.exec("UPDATE slots SET lease_until = ? WHERE job_id = 'stuck#1'", Date.now() - 1);
+      await o.alarm();
+    });
+    expect((await slotsOf(s))[0]?.lease_until).toBeLessThanOrEqual(started + 60_000);
+    await runInDurableObject(s, (_o: BackendScheduler, st) => {
+      st.storage.sql.exec("UPDATE orphans SET until = ? WHERE slot_id = 'stuck#1'", Date.now() - 1);
+      st.storage.sql.exec("UPDATE slots SET lease_until = ? WHERE job_id = 'stuck#1'", Date.now() - 1);
+    });
+    await runDurableObjectAlarm(s);
+    expect(await slotsOf(s)).toEqual([]);
   });
 
   it("sets its alarm for an orphaned generation's end, with nobody waiting, and gives the slot back then", async () => {

@@ -314,6 +314,20 @@ describe("the slot of a call still out when its job ended", () => {
     expect(await jobStub(env, id).holdsSlot("hang")).toBe(false);
   });
 
+  it("says, for the slot kept under its attempt's name, whether that attempt's generation still runs on the backend", async () => {
+    const id = newRunId();
+    await jobStub(env, id).create(hangingJobInput(id));
+    await running(id);
+    expect(await jobStub(env, id).cancel("acme")).toMatchObject({ ok: true });
+    await forgetCallInFlight(id);
+    expect(await jobStub(env, id).attemptRuns("hang", 1)).toBe(true);
+    // Another backend, or an attempt that never was, holds nothing there.
+    expect(await jobStub(env, id).attemptRuns("elsewhere", 1)).toBe(false);
+    expect(await jobStub(env, id).attemptRuns("hang", 2)).toBe(false);
+    await fetch(`${inject("hangingBackendUrl")}/_complete?task=${encodeURIComponent(taskIdOf(id, 1))}`);
+    expect(await jobStub(env, id).attemptRuns("hang", 1)).toBe(false);
+  });
+
   it("canceled after a restart cut its call, is given back once the backend says the stop landed, not held to the backend's timeout", { timeout: 20_000 }, async () => {
     const id = newRunId();
     await jobStub(env, id).create(hangingJobInput(id));
