@@ -221,7 +221,19 @@ describe("SD-on-EKS test/run.sh against /{stage}/v1alpha2/", () => {
     // In S3_OUTPUT_BUCKET every tenant's tasks share SD-on-EKS's layout: another account's location is a 409.
     const theirs = await runSh("/prod/v1alpha2", fixture("v1alpha2/t2i.json"), KEY_V1);
     expect(theirs.status).toBe(409);
-    expect(await theirs.json()).toEqual({ message: expect.stringContaining("another account") });
+    expect(await theirs.json()).toEqual({ message: expect.stringContaining("is in use") });
+    // A repeat refused for its id claims no location: the place it named stays free for anyone.
+    const once = (prefix: string) => {
+      const t = JSON.parse(fixture("v1alpha2/t2i.json")) as { task: { metadata: Record<string, unknown> } };
+      Object.assign(t.task.metadata, { id: "test-once", prefix });
+      return JSON.stringify(t);
+    };
+    expect((await runSh("/prod/v1alpha2/", once("output"))).status).toBe(200);
+    expect((await runSh("/prod/v1alpha2/", once("elsewhere"))).status).toBe(409);
+    // Posted as test/run.sh posts to a stack endpoint that ends in a slash.
+    const free = await runSh("/prod//v1alpha2/", once("elsewhere"), KEY_V1);
+    expect(free.status).toBe(200);
+    expect(await free.json()).toMatchObject({ output_location: `s3://${BUCKET}/elsewhere/test-once` });
     const bad = JSON.parse(fixture("v1alpha2/t2i.json")) as { task: { metadata: Record<string, unknown> } };
     bad.task.metadata.id = "test-bad";
     bad.task.metadata.tasktype = "inpaint";
@@ -250,6 +262,8 @@ describe("SD-on-EKS v1alpha1 (seed 001's flat form) against /{stage}/v1alpha1", 
       expect(await res.json()).toEqual({ id_task: id, sd_model_checkpoint: "v1-5-pruned-emaonly.safetensors", output_location: `s3://${BUCKET}/outputs/${id}` });
       const note = await notified("/sns-v1", id);
       expect(note.result).toBe(true);
+      // As SD-on-EKS's v1alpha1 function sends every task: an empty context object.
+      expect(note.context).toEqual({});
       expect(note.image_url[0]).toMatch(new RegExp(`^s3://${BUCKET}/outputs/${id}/${id}-[0-9a-f]{4}-1\\.png$`));
       expect(note.output_url).toMatch(new RegExp(`^s3://${BUCKET}/outputs/${id}/${id}-[0-9a-f]{4}\\.out$`));
       expect(pngSize(new Uint8Array(await s3Get(note.image_url[0] ?? "")))).toEqual({ width: 512, height: 512 });

@@ -26,7 +26,14 @@ import { mintRunId } from "../../jobs/run-id";
 import { claimOutputPrefix, releaseOutputPrefix } from "../../jobs/output-claims";
 import { EksTaskSchema, EksV1alpha1Schema, eksData, eksError, fromV1alpha1, fromV1alpha2, isGeneration, locationTooLong, toEksSubmitted, toEksTask, toIntake, type EksTask } from "./translate";
 
-const STAGE_PATHS = ["/:stage/v1alpha2", "/:stage/v1alpha2/", "/:stage/v1alpha1", "/:stage/v1alpha1/"];
+/**
+ * Each version with and without the trailing slash `test/run.sh` sends, and after the doubled slash
+ * it sends when the stack's endpoint (CDK's `RestApi.url`) ends in one: API Gateway reads
+ * `/prod//v1alpha2/` as `/prod/v1alpha2/`. The doubled forms stay out of the OpenAPI document.
+ */
+const versionPaths = (version: string) => [`/{stage}/${version}`, `/{stage}/${version}/`, `/{stage}//${version}`, `/{stage}//${version}/`] as const;
+const STAGE_PATHS = [...versionPaths("v1alpha2"), ...versionPaths("v1alpha1")].map((p) => p.replace("{stage}", ":stage"));
+const doubled = (path: string) => path.includes("//");
 
 export const eks = createApp();
 const auth = tenantAuth({ key: apiKeyOrBearer });
@@ -50,16 +57,20 @@ const sharedLayout = (env: Env): boolean => config.s3OutputBucket(env) !== undef
  * failed or is under way).
  */
 async function claimTask(env: Env, tenant: string, task: EksTask, body: unknown): Promise<{ runId: string; claimed: boolean }> {
-  const runId = await mintRunId(env);
-  if (sharedLayout(env)) {
-    const location = await claimOutputPrefix(env, task.location, tenant, runId);
-    if (location.status === "conflict") throw taken(`the output location ${task.location} belongs to another account, or lies inside one of its locations`);
-  }
-  const claim = await claimKey(env, tenant, "eks_task", task.id, await sha256Hex(canonicalJson(body)), runId, null);
+  // The id first: a repeat refused for it claims no location (a claim with no job behind it would never expire).
+  const claim = await claimKey(env, tenant, "eks_task", task.id, await sha256Hex(canonicalJson(body)), await mintRunId(env), null);
   if (claim.status === "conflict") throw taken(`task ${task.id} already exists`);
   // The same task again: a 409 once its job exists; before that, the first try failed or is under way.
   if (claim.status === "existing" && (await snapshotFor(env, claim.runId, tenant))) throw taken(`task ${task.id} already exists`);
-  return { runId: claim.runId, claimed: claim.status === "claimed" };
+  const claimed = claim.status === "claimed";
+  if (sharedLayout(env)) {
+    const location = await claimOutputPrefix(env, task.location, tenant, claim.runId);
+    if (location.status === "conflict") {
+      if (claimed) await releaseKey(env, tenant, "eks_task", task.id, claim.runId);
+      throw taken(`the output location ${task.location} is in use, or lies inside a location in use: choose another prefix or task id`);
+    }
+  }
+  return { runId: claim.runId, claimed };
 }
 
 /** A task refused before its job existed leaves nothing: its id and its location are free for the corrected task. */
@@ -130,11 +141,12 @@ eks.openapi(
   },
 );
 
-for (const path of ["/{stage}/v1alpha2", "/{stage}/v1alpha2/"] as const) {
+for (const path of versionPaths("v1alpha2")) {
   eks.openapi(
     createRoute({
       method: "post",
       path,
+      hide: doubled(path),
       tags: ["SD on EKS"],
       summary: "Submit a v1alpha2 task, as SD-on-EKS's API Gateway takes it (any stage name)",
       middleware: [countsTowardRate] as const,
@@ -148,11 +160,12 @@ for (const path of ["/{stage}/v1alpha2", "/{stage}/v1alpha2/"] as const) {
   );
 }
 
-for (const path of ["/{stage}/v1alpha1", "/{stage}/v1alpha1/"] as const) {
+for (const path of versionPaths("v1alpha1")) {
   eks.openapi(
     createRoute({
       method: "post",
       path,
+      hide: doubled(path),
       tags: ["SD on EKS"],
       summary: "Submit a v1alpha1 task: the A1111 body with alwayson_scripts.{task, id_task, image_link, sd_model_checkpoint, save_dir}",
       middleware: [countsTowardRate] as const,

@@ -97,7 +97,8 @@ export function fromV1alpha2(body: z.infer<typeof EksTaskSchema>): EksTask {
     tasktype: metadata.tasktype,
     location: `${metadata.prefix}/${metadata.id}`,
     locationField: "task.metadata.prefix",
-    context: metadata.context ?? "",
+    // The queue agent's notification says `{}` when the task had no context.
+    context: metadata.context ?? {},
     webhook: metadata.webhook,
     content,
     under: "task.content.",
@@ -108,7 +109,7 @@ export function fromV1alpha1(body: z.infer<typeof EksV1alpha1Schema>): EksTask {
   const scripts = body.alwayson_scripts;
   const location = scripts.save_dir === undefined ? scripts.id_task : `${scripts.save_dir}/${scripts.id_task}`;
   const locationField = scripts.save_dir === undefined ? "alwayson_scripts.id_task" : "alwayson_scripts.save_dir";
-  return { version: "v1alpha1", id: scripts.id_task, runtime: "", tasktype: scripts.task, location, locationField, context: "", content: body, under: "" };
+  return { version: "v1alpha1", id: scripts.id_task, runtime: "", tasktype: scripts.task, location, locationField, context: {}, content: body, under: "" };
 }
 
 /** S3's and R2's longest key, in bytes. */

@@ -25,6 +25,9 @@ describe("SD-on-EKS task → canonical job", () => {
     });
     expect(task().location).toBe("output/test-i2i");
     expect(eksData(task(), undefined, undefined)).toMatchObject({ id_task: "test-i2i", runtime: "sdruntime", context: "", version: "v1alpha2" });
+    // No context: `{}`, as SD-on-EKS's queue agent notifies such a task.
+    const { context: _omitted, ...bare } = seed.task.metadata;
+    expect(fromV1alpha2(EksTaskSchema.parse({ task: { ...seed.task, metadata: bare } })).context).toEqual({});
     // `id` as SD-on-EKS's own submit function answers; the place in R2 under the tenant's root.
     expect(toEksSubmitted(env, "acme", task(), undefined)).toEqual({ id: "test-i2i", id_task: "test-i2i", runtime: "sdruntime", output_location: "r2://easel-images/output/test-i2i" });
   });
