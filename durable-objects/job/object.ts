@@ -218,7 +218,7 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     if (!row) return notFound();
     if (!TERMINAL.has(row.status)) return { ok: false, code: "conflict", message: "the job has not ended yet" };
     const eventId = this.ledger.requeueTerminal();
-    if (eventId === undefined) return { ok: false, code: "conflict", message: "the job has no webhook" };
+    if (eventId === undefined) return { ok: false, code: "conflict", message: "the job sent no webhook for its end (no webhook, or its webhook_events leave the end out)" };
     this.outbox.requeued(eventId);
     await this.reschedule(true);
     this.kick();
