@@ -83,6 +83,8 @@ async function signInProblem(res) {
 }
 
 async function signIn(candidate) {
+  // The field is required, but spaces pass that check and are trimmed away here.
+  if (!candidate) return "Enter an API key: the one given is empty.";
   // fetch refuses such a header outright; it could never be a key the gateway knows.
   if (!sendable(candidate)) return "That is not a valid API key: it has characters an HTTP header cannot carry.";
   let res;

@@ -112,6 +112,17 @@ describe("the job inspector", () => {
     await fresh.close();
   });
 
+  it("asks for a key when the one entered is only spaces, and sends nothing", async () => {
+    const fresh = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const v1 = countRequests(fresh, (r) => new URL(r.url()).pathname.startsWith("/v1/"));
+    await fresh.goto(`${gw.url}/dashboard`);
+    await fresh.getByLabel("API key").fill("   ");
+    await fresh.keyboard.press("Enter");
+    await expect.poll(() => fresh.locator("#signin-error").textContent()).toBe("Enter an API key: the one given is empty.");
+    expect(v1.sent).toBe(0);
+    await fresh.close();
+  });
+
   it("refuses an unknown key, then signs in with a real one using only the keyboard", async () => {
     await page.goto(`${gw.url}/dashboard`);
     await page.getByLabel("API key").fill("sk_wrong");
