@@ -19,7 +19,8 @@ const backendRow = (b) =>
     h("td", {}, b.kind),
     h("td", {}, `${b.active} / ${b.max_concurrency}`),
     h("td", {}, b.waiting),
-    h("td", {}, badge(b.circuit), b.open_until ? ` until ${when(b.open_until)}` : ""),
+    // A half-open circuit keeps the open_until it passed: only an open one ends at it.
+    h("td", {}, badge(b.circuit), b.circuit === "open" && b.open_until ? ` until ${when(b.open_until)}` : ""),
     h("td", {}, b.recent.jobs),
     h("td", {}, b.recent.success_rate === null ? "—" : `${Math.round(b.recent.success_rate * 100)}%`),
     h("td", {}, b.recent.run_ms_p50 === null ? "—" : `${b.recent.run_ms_p50} ms`),

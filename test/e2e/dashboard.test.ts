@@ -230,6 +230,26 @@ describe("the job inspector", () => {
     expect(await row.textContent()).toMatch(/a1111.*closed/);
   });
 
+  it("says until when a circuit is open, and no past time for a half-open one", async () => {
+    const real = (await (await client.get("/v1/backends")).json()) as { data: Record<string, unknown>[] };
+    const sim0 = real.data[0] ?? {};
+    const at = (ms: number) => new Date(Date.now() + ms).toISOString();
+    // As the gateway reports them: an open circuit ends at open_until; past it the circuit is half open and keeps that time.
+    const backends = (url: URL) => url.pathname === "/v1/backends";
+    await page.route(backends, (r) =>
+      r.fulfill({ json: { ...real, data: [{ ...sim0, name: "cooling", circuit: "open", open_until: at(60_000) }, { ...sim0, name: "probing", circuit: "half_open", open_until: at(-60_000) }] } }),
+    );
+    try {
+      await page.goto(`${gw.url}/dashboard/#/jobs`);
+      await page.getByRole("link", { name: "Backends" }).click();
+      const circuit = (name: string) => page.locator("#backends-body tr", { hasText: name }).locator("td").nth(3);
+      await expect.poll(() => circuit("probing").textContent()).toBe("half open");
+      expect(await circuit("cooling").textContent()).toMatch(/^open until \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/);
+    } finally {
+      await page.unroute(backends);
+    }
+  });
+
   it("offers no redelivery for an ended job that has no webhook", async () => {
     const res = await client.post("/v1/jobs", { type: "txt2img", prompt: "no hook", width: 64, height: 64, steps: 1 });
     const job = (await res.json()) as JobView;
