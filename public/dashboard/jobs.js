@@ -62,14 +62,20 @@ export function listControls(reload) {
   });
 }
 
+/** One thumbnail per output (a job has up to 4); several share one 64 px square, two a row, so no row grows taller. */
+function thumbnails(job) {
+  const n = job.output.length;
+  if (n === 0) return h("span", { class: "sr-only" }, "no output yet");
+  const size = n === 1 ? 64 : 31;
+  return h("div", { class: "thumbs" }, ...job.output.map((o, i) => h("img", { src: stableUrl(o.url), alt: `output ${i + 1} of ${n} of ${job.id}`, loading: "lazy", width: size, height: size })));
+}
+
 // The cells carry their column's name, which a phone's stacked rows show in place of the header.
 function jobRow(job) {
-  const first = job.output[0];
-  const thumb = first ? h("img", { src: stableUrl(first.url), alt: `output of ${job.id}`, loading: "lazy", width: 64, height: 64 }) : h("span", { class: "sr-only" }, "no output yet");
   return h(
     "tr",
     { "data-job": job.id },
-    h("td", { class: "thumb" }, thumb),
+    h("td", { class: "thumb" }, thumbnails(job)),
     h("td", { class: "id" }, h("a", { href: `#/jobs/${encodeURIComponent(job.id)}` }, h("code", {}, job.id))),
     h("td", { class: "status", "data-label": "Status" }, badge(job.status)),
     h("td", { class: "type", "data-label": "Type" }, job.type),

@@ -162,6 +162,25 @@ describe("the job inspector", () => {
     await page.screenshot({ path: join(OUT, "jobs.png"), fullPage: true });
   });
 
+  it("shows a small, lazily loaded thumbnail of each of a job's outputs in the list", async () => {
+    const job = await waitForJob(client, (await submit({ track_id: "inspector-four", samples: 4 })).id);
+    expect(job.output).toHaveLength(4);
+    const thumbs = page.locator(`tr[data-job="${job.id}"] td.thumb img`);
+    await expect.poll(() => thumbs.count(), { timeout: 10_000 }).toBe(4);
+    const shown = await thumbs.evaluateAll((imgs: { src: string; loading: string; getBoundingClientRect(): { width: number; height: number } }[]) =>
+      imgs.map((img) => ({ file: img.src.split("?")[0], loading: img.loading, width: img.getBoundingClientRect().width, height: img.getBoundingClientRect().height })),
+    );
+    // Links are signed afresh on each read: the file is what must match.
+    expect(shown.map((t) => t.file).sort()).toEqual(job.output.map((o) => new URL(o.url, gw.url).href.split("?")[0]).sort());
+    for (const t of shown) {
+      expect(t.loading).toBe("lazy");
+      // Four share the space of one, so a row of four outputs is no taller than a row of one.
+      expect(t.width).toBeLessThanOrEqual(32);
+      expect(t.height).toBeLessThanOrEqual(32);
+    }
+    await page.screenshot({ path: join(OUT, "jobs-four-outputs.png") });
+  });
+
   it("opens the job: full image, parameters, timeline, attempts and its delivery; redeliver makes a second attempt", async () => {
     const job = (await (await client.get("/v1/jobs?track_id=inspector-1")).json()) as { data: JobView[] };
     const id = job.data[0]?.id ?? "";
