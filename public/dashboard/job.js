@@ -3,6 +3,7 @@ import { api, every, key } from "./api.js";
 import { $, allow, badge, busy, changed, h, say, stableUrl, when } from "./dom.js";
 
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
+const ENDINGS = new Set(["job.succeeded", "job.failed", "job.canceled"]);
 const JOB_REFRESH_MS = 2000;
 
 /** Empties every part of the job view, so nothing of one job (or one key) is seen beside another. */
@@ -197,20 +198,43 @@ export function jobView(id, shownId) {
     }
   };
 
+  /** Shows `fresh` unless it is older news: an ended job never runs again, so an answer saying it runs came before the end. */
+  const take = (fresh) => {
+    if (job && TERMINAL.has(job.status) && !TERMINAL.has(fresh.status)) return;
+    job = fresh;
+    renderJob();
+    // Attempts are shown with the job's outcome once it ended.
+    if (changed(shownStatus, job.status)) renderEvents();
+  };
+
+  /** Reads the job now, outside the periodic refresh; a failure is left to that refresh. */
+  const reread = async () => {
+    try {
+      const fresh = await api(base, { signal: abort.signal });
+      if (!abort.signal.aborted) take(fresh);
+    } catch {
+      // The next periodic refresh reads it again, and says so if it fails.
+    }
+  };
+
   const addEvents = (list) => {
     const before = events.size;
     for (const e of list) events.set(e.seq, e);
-    if (events.size !== before) renderEvents();
+    if (events.size === before) return;
+    renderEvents();
+    // The timeline shows the end at once; the header and buttons follow it, not the next refresh.
+    if (job && !TERMINAL.has(job.status) && list.some((e) => ENDINGS.has(e.type))) reread();
   };
 
   $("job-cancel").onclick = () =>
     busy($("job-cancel"), async () => {
       try {
-        job = await api(`${base}/cancel`, { method: "POST" });
-        renderJob();
+        take(await api(`${base}/cancel`, { method: "POST" }));
         say("Job canceled.", "ok");
       } catch (err) {
         say(`Cancel failed: ${err.message}`, "bad");
+        // Most likely it ended meanwhile: show it as it is now, with Cancel off.
+        await reread();
       }
     }, () => job && !TERMINAL.has(job.status));
   $("job-redeliver").onclick = () =>
@@ -225,8 +249,9 @@ export function jobView(id, shownId) {
 
   stream(`${base}/events`, abort.signal, addEvents);
   const stop = every(JOB_REFRESH_MS, async (signal) => {
+    let fresh;
     try {
-      job = await api(base, { signal });
+      fresh = await api(base, { signal });
     } catch (err) {
       if (err.status !== 404) throw err;
       // Gone (deleted RETENTION_S after its end) or never this key's: nothing left to refresh.
@@ -235,12 +260,9 @@ export function jobView(id, shownId) {
       abort.abort();
       return;
     }
-    renderJob();
-    const statusChanged = changed(shownStatus, job.status);
+    take(fresh);
     const [ev, del] = await Promise.all([api(`${base}/events`, { signal }), api(`${base}/deliveries`, { signal })]);
     addEvents(ev.data);
-    // Attempts are shown with the job's outcome once it ended.
-    if (statusChanged) renderEvents();
     $("job-no-deliveries").hidden = del.data.length > 0;
     if (changed(shownDeliveries, del.data)) $("job-deliveries").replaceChildren(...deliveryRows(del.data));
   });

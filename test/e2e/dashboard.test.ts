@@ -73,6 +73,22 @@ const countRequests = (p: Page, match: (r: Request) => boolean) => {
 /** An element's text, or null when it is not in the page (the wait for it is bounded). */
 const textOf = (p: Page, selector: string) => p.locator(selector).textContent({ timeout: 2000 }).catch(() => null);
 
+/**
+ * A page of its own, signed in, whose clock is stopped: its periodic refreshes read once, on
+ * arrival, and never again, so what it shows later came from the live timeline or a button.
+ */
+const pageWithoutRefresh = async () => {
+  const p = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const now = Date.now();
+  await p.clock.install({ time: now });
+  await p.clock.pauseAt(now + 1000);
+  await p.goto(`${gw.url}/dashboard`);
+  await p.getByLabel("API key").fill(KEY);
+  await p.keyboard.press("Enter");
+  await p.getByRole("heading", { name: "Jobs" }).waitFor();
+  return p;
+};
+
 describe("the job inspector", () => {
   it("is served by the gateway at /dashboard", async () => {
     const res = await fetch(`${gw.url}/dashboard`);
@@ -228,6 +244,47 @@ describe("the job inspector", () => {
       expect((await waitForJob(client, job.id)).status).toBe("canceled");
     } finally {
       await sim.config({ msPerImage: 300 });
+    }
+  });
+
+  it("shows a job's end as soon as its live timeline does: status, completed time, Cancel off, the attempt's outcome", async () => {
+    await sim.config({ msPerImage: 3000 });
+    const p = await pageWithoutRefresh();
+    try {
+      const job = await submit({ track_id: "inspector-live-end" });
+      await p.goto(`${gw.url}/dashboard/#/jobs/${job.id}`);
+      await expect.poll(() => textOf(p, "#job-status")).toMatch(/^(queued|running)$/);
+      await expect.poll(() => textOf(p, "#job-events"), { timeout: 20_000 }).toContain("job.succeeded");
+      await expect.poll(() => textOf(p, "#job-status")).toBe("succeeded");
+      expect(await p.getByRole("button", { name: "Cancel job" }).isDisabled()).toBe(true);
+      expect(await textOf(p, "#job-params")).toMatch(/completed\d{4}-/);
+      expect(await textOf(p, "#job-attempts")).toContain("succeeded");
+    } finally {
+      await sim.config({ msPerImage: 300 });
+      await p.close();
+    }
+  });
+
+  it("after a refused cancel shows the job as it now is, with Cancel off", async () => {
+    await sim.config({ msPerImage: 3000 });
+    const p = await pageWithoutRefresh();
+    try {
+      // No live timeline either: only the cancel's answer can tell this page that the job ended.
+      await p.route(
+        (url) => url.pathname.endsWith("/events"),
+        (r) => (r.request().headers().accept === "text/event-stream" ? r.abort() : r.continue()),
+      );
+      const job = await submit({ track_id: "inspector-late-cancel" });
+      await p.goto(`${gw.url}/dashboard/#/jobs/${job.id}`);
+      await expect.poll(() => textOf(p, "#job-status")).toMatch(/^(queued|running)$/);
+      expect((await waitForJob(client, job.id)).status).toBe("succeeded");
+      await p.getByRole("button", { name: "Cancel job" }).click();
+      await expect.poll(() => textOf(p, "#status")).toContain("Cancel failed");
+      await expect.poll(() => textOf(p, "#job-status")).toBe("succeeded");
+      await expect.poll(() => p.getByRole("button", { name: "Cancel job" }).isDisabled()).toBe(true);
+    } finally {
+      await sim.config({ msPerImage: 300 });
+      await p.close();
     }
   });
 
