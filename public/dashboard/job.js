@@ -111,6 +111,7 @@ function attemptRows(sorted, job) {
   return [...attempts.values()].map((a) => h("tr", {}, h("td", {}, a.n), h("td", {}, a.backend ?? "—"), h("td", {}, when(a.started)), h("td", {}, a.outcome)));
 }
 
+// The cells carry their column's name, which a phone's stacked rows show in place of the header.
 function deliveryRows(rows) {
   // A retry time belongs to the latest attempt of its event; earlier ones were followed already.
   const latest = new Map(rows.map((d) => [d.event_id, d.attempt]));
@@ -119,13 +120,13 @@ function deliveryRows(rows) {
       "tr",
       {},
       h("td", {}, d.type),
-      h("td", {}, d.attempt),
-      h("td", { class: "mono" }, d.url),
-      h("td", {}, when(d.started_at)),
-      h("td", {}, d.status_code ?? d.error ?? "—"),
-      h("td", {}, `${d.duration_ms} ms`),
-      h("td", {}, d.response_body ? h("details", {}, h("summary", {}, "body"), h("pre", {}, d.response_body)) : "—"),
-      h("td", {}, latest.get(d.event_id) === d.attempt ? when(d.next_attempt_at) : "—"),
+      h("td", { "data-label": "Attempt" }, d.attempt),
+      h("td", { class: "mono", "data-label": "URL" }, d.url),
+      h("td", { "data-label": "Sent" }, when(d.started_at)),
+      h("td", { "data-label": "Answer" }, d.status_code ?? d.error ?? "—"),
+      h("td", { "data-label": "Time" }, `${d.duration_ms} ms`),
+      h("td", { "data-label": "Response" }, d.response_body ? h("details", {}, h("summary", {}, "body"), h("pre", {}, d.response_body)) : "—"),
+      h("td", { "data-label": "Next retry" }, latest.get(d.event_id) === d.attempt ? when(d.next_attempt_at) : "—"),
     ),
   );
 }

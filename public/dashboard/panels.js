@@ -11,20 +11,21 @@ export function forgetPanels() {
   $("webhook-url").value = "";
 }
 
+// The cells carry their column's name, which a phone's stacked rows show in place of the header.
 const backendRow = (b) =>
   h(
     "tr",
     {},
     h("th", { scope: "row" }, b.name),
-    h("td", {}, b.kind),
-    h("td", {}, `${b.active} / ${b.max_concurrency}`),
-    h("td", {}, b.waiting),
+    h("td", { "data-label": "Kind" }, b.kind),
+    h("td", { "data-label": "Slots in use" }, `${b.active} / ${b.max_concurrency}`),
+    h("td", { "data-label": "Queue" }, b.waiting),
     // A half-open circuit keeps the open_until it passed: only an open one ends at it.
-    h("td", {}, badge(b.circuit), b.circuit === "open" && b.open_until ? ` until ${when(b.open_until)}` : ""),
-    h("td", {}, b.recent.jobs),
-    h("td", {}, b.recent.success_rate === null ? "—" : `${Math.round(b.recent.success_rate * 100)}%`),
-    h("td", {}, b.recent.run_ms_p50 === null ? "—" : `${b.recent.run_ms_p50} ms`),
-    h("td", {}, b.models.length ? b.models.join(", ") : "any"),
+    h("td", { "data-label": "Circuit" }, badge(b.circuit), b.circuit === "open" && b.open_until ? ` until ${when(b.open_until)}` : ""),
+    h("td", { "data-label": "Recent jobs" }, b.recent.jobs),
+    h("td", { "data-label": "Success rate" }, b.recent.success_rate === null ? "—" : `${Math.round(b.recent.success_rate * 100)}%`),
+    h("td", { "data-label": "Run time p50" }, b.recent.run_ms_p50 === null ? "—" : `${b.recent.run_ms_p50} ms`),
+    h("td", { "data-label": "Models" }, b.models.length ? b.models.join(", ") : "any"),
   );
 
 export const backendsView = () =>

@@ -89,6 +89,19 @@ const pageWithoutRefresh = async () => {
   return p;
 };
 
+/** Every cell of `rows` lies within a `width`-wide window and shows all of its content: nothing is off to the side. */
+const expectCellsInView = async (p: Page, rows: string, width: number) => {
+  const cells = await p.locator(`${rows} > *`).evaluateAll((els: { textContent: string | null; scrollWidth: number; clientWidth: number; getBoundingClientRect(): { left: number; right: number } }[]) =>
+    els.map((el) => ({ text: el.textContent, left: el.getBoundingClientRect().left, right: el.getBoundingClientRect().right, clipped: el.scrollWidth > el.clientWidth })),
+  );
+  expect(cells.length).toBeGreaterThan(0);
+  for (const c of cells) {
+    expect(c.left, `${c.text} at ${width} px`).toBeGreaterThanOrEqual(0);
+    expect(c.right, `${c.text} at ${width} px`).toBeLessThanOrEqual(width);
+    expect(c.clipped, `${c.text} at ${width} px`).toBe(false);
+  }
+};
+
 describe("the job inspector", () => {
   it("is served by the gateway at /dashboard", async () => {
     const res = await fetch(`${gw.url}/dashboard`);
@@ -323,6 +336,25 @@ describe("the job inspector", () => {
       expect(await circuit("cooling").textContent()).toMatch(/^open until \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/);
     } finally {
       await page.unroute(backends);
+    }
+  });
+
+  it("shows every figure of the backends and of a webhook delivery on a phone, without scrolling sideways", async () => {
+    const job = await submit({ track_id: "inspector-phone" });
+    await waitForJob(client, job.id);
+    await expect.poll(async () => ((await (await client.get(`/v1/jobs/${job.id}/deliveries`)).json()) as { data: unknown[] }).data.length, { timeout: 20_000 }).toBeGreaterThan(0);
+    await page.setViewportSize({ width: 375, height: 812 });
+    try {
+      await page.goto(`${gw.url}/dashboard/#/jobs/${job.id}`);
+      await page.locator("#job-deliveries tr").first().waitFor();
+      await expectCellsInView(page, "#job-deliveries tr", 375);
+      await page.screenshot({ path: join(OUT, "job-375.png"), fullPage: true });
+      await page.getByRole("link", { name: "Backends" }).click();
+      await page.locator("#backends-body tr").first().waitFor();
+      await expectCellsInView(page, "#backends-body tr", 375);
+      await page.screenshot({ path: join(OUT, "backends-375.png"), fullPage: true });
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
     }
   });
 
