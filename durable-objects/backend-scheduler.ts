@@ -4,6 +4,7 @@ import type { Env } from "../src/env";
 import { jobStub } from "../src/jobs/client";
 import { BackendCatalog, configKey } from "./backend-catalog";
 import { BackendCircuit } from "./backend-circuit";
+import { alarmBy } from "./alarms";
 import { BackendLeases } from "./backend-leases";
 import { BackendLine } from "./backend-line";
 import { BackendListings } from "./backend-listings";
@@ -222,6 +223,8 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
   }
 
   async status(): Promise<BackendStatus> {
+    // A look at the backend checks its alarm too: one lost with a hard restart is set again (see alarmBy).
+    await this.reschedule();
     const h = this.circuit.health();
     const now = Date.now();
     const circuit = h.open_until === null ? "closed" : now < h.open_until ? "open" : "half_open";
@@ -358,9 +361,16 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     const h = this.circuit.health();
     const waiting = this.line.size();
     const scatter = this.sql.exec<{ due_at: number }>("SELECT due_at FROM scatter").toArray()[0]?.due_at ?? null;
-    const times = [lease, waiting && h.open_until !== null ? h.open_until : null, scatter].filter((t): t is number => t !== null);
+    const now = Date.now();
+    // A cool-down already over is no time to wake for: the probe waits for a free slot, and the
+    // release or lapse that frees it hands it out.
+    const cooling = waiting && h.open_until !== null && h.open_until > now ? h.open_until : null;
+    const times = [lease, cooling, scatter].filter((t): t is number => t !== null);
     if (!times.length) return;
-    if (afresh) await this.ctx.storage.setAlarm(Math.min(...times) + 1);
+    // Never the past, nor the time that just fired: set again to the same time, workerd keeps the
+    // stored alarm but drops its schedule when the handler ends (the alarm is lost); a past time
+    // would fire again at once, and again.
+    if (afresh) await this.ctx.storage.setAlarm(Math.max(Math.min(...times), now) + 1);
     else await this.alarmBy(Math.min(...times));
   }
 
@@ -370,8 +380,6 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
    * earlier time already set it no later than itself (see reschedule).
    */
   private async alarmBy(time: number): Promise<void> {
-    const at = time + 1;
-    const set = await this.ctx.storage.getAlarm();
-    if (set === null || set > at) await this.ctx.storage.setAlarm(at);
+    await alarmBy(this.ctx.storage, time + 1);
   }
 }

@@ -10,6 +10,7 @@ import { config } from "../src/config";
 import { feedRenderer, type JobNotice } from "../src/contracts/job-feed";
 import { ACTIVE_PAGE_MAX, CLIENT_ID_HEADER, type ActivePage, type PromptState, type PromptTrackerRpc, type TrackedPrompt } from "../src/contracts/prompts";
 import type { Env } from "../src/env";
+import { alarmBy } from "./alarms";
 import { HELD_SCHEMA, HeldEnds } from "./comfy-held-ends";
 
 const SCHEMA = `
@@ -138,8 +139,7 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     const beat = this.queueRemaining() > 0 && this.ctx.getWebSockets().length > 0 ? Date.now() + HEARTBEAT_MS : Infinity;
     const due = Math.min(forget, beat, this.held.due() ?? Infinity);
     if (due === Infinity) return;
-    const set = await this.ctx.storage.getAlarm();
-    if (set === null || set > due) await this.ctx.storage.setAlarm(due);
+    await alarmBy(this.ctx.storage, due);
   }
 
   override async alarm(): Promise<void> {

@@ -3,6 +3,7 @@ import type { Env } from "../src/env";
 import { isOk, jobStub } from "../src/jobs/client";
 import type { AdmitResult, ClaimRef, ClaimResult, ClaimScope, EndpointCount, EndpointJob, IndexQuery, IndexRow, RateResult, WaitingRun } from "../src/contracts/tenant";
 import type { TenantRpc } from "../src/contracts/rpc";
+import { alarmBy } from "./alarms";
 import { JobIndexTable, SWEEP_BATCH } from "./tenant-index";
 
 /** The index checks its active rows against their jobs this often (a job's end report may be lost)... */
@@ -226,13 +227,13 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
     const expiresAt = Date.now() + ttlMs;
     this.sql.exec("INSERT OR REPLACE INTO results (id, body, expires_at) VALUES (?, ?, ?)", id, body, expiresAt);
     // Deleted when it expires, by the alarm, whether or not anything comes after it.
-    await this.alarmBy(expiresAt);
+    await alarmBy(this.ctx.storage, expiresAt);
   }
 
   /** An R2 object of the tenant's that lives until `expiresAt` (a Replicate file upload): the alarm deletes it then. */
   async expireFileAt(key: string, expiresAt: number): Promise<void> {
     this.sql.exec("INSERT OR REPLACE INTO expiring_files (key, expires_at) VALUES (?, ?)", key, expiresAt);
-    await this.alarmBy(expiresAt);
+    await alarmBy(this.ctx.storage, expiresAt);
   }
 
   async getResult(id: string): Promise<string | null> {
@@ -278,15 +279,10 @@ export class TenantObject extends DurableObject<Env> implements TenantRpc {
   }
 
   private async armSweep(): Promise<void> {
-    await this.alarmBy(Date.now() + SWEEP_EVERY_MS);
+    await alarmBy(this.ctx.storage, Date.now() + SWEEP_EVERY_MS);
     this.sweepArmed = true;
   }
 
-  /** The object's one alarm serves the index's sweep and the kept answers' expiry: it fires at the earliest that is due. */
-  private async alarmBy(at: number): Promise<void> {
-    const set = await this.ctx.storage.getAlarm();
-    if (set === null || set > at) await this.ctx.storage.setAlarm(at);
-  }
 
   /**
    * The sweep: old active rows are checked against their job objects, the source of truth. A job

@@ -13,6 +13,7 @@ import type { StoredJobInput } from "../../src/jobs/spec";
 import { OutputStore } from "../../src/storage/images";
 import { readGenerated } from "./generated";
 import { AttemptCall, canResume } from "./attempt-call";
+import { alarmBy } from "../alarms";
 import { dueBy } from "./due";
 import { fittingFor } from "./fitting";
 import { checkLostCall } from "./lost-call";
@@ -311,8 +312,7 @@ export class AttemptRunner {
     // A new job's dispatch is due already (the alarm set at its creation backs it): nothing to write.
     if (row.dispatch_at !== null && row.dispatch_at <= at) return;
     ledger.setWaiting(linesOf(row), at);
-    const alarm = await ctx.storage.getAlarm();
-    if (alarm === null || alarm > at) await ctx.storage.setAlarm(at);
+    await alarmBy(ctx.storage, at);
   }
 
   private async runAttempt(row: JobRow, input: StoredJobInput, backend: BackendConfig): Promise<void> {

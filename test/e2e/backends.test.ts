@@ -33,6 +33,8 @@ beforeAll(async () => {
       BACKENDS: JSON.stringify([
         // Jobs for v1-5 try "flaky" first, then "steady": the failover pair.
         { name: "flaky", kind: "a1111", url: faulty.url, models: [SD15], circuit_cooldown_s: 3 },
+        // Only for jobs pinned to it: its circuit's cool-down outlasts a hard restart.
+        { name: "relapse", kind: "a1111", url: faulty.url, max_concurrency: 1, circuit_cooldown_s: 8, models: ["relapse-only"] },
         { name: "steady", kind: "a1111", url: good.url, models: [SD15] },
         { name: "single", kind: "a1111", url: good.url, max_concurrency: 1, models: [CHILL] },
         { name: "runpod", kind: "runpod", url: `${good.url}/v2/sd-endpoint`, api_key: "rp_secret", models: ["runpod-only"] },
@@ -408,6 +410,51 @@ describe("failover and health", () => {
       expect(done.filter((j) => j.backend === "flaky").length).toBeGreaterThanOrEqual(2);
     } finally {
       await good.config({ a1111: { msPerImage: 20 } });
+    }
+  });
+
+  it("still offers the probe at a cool-down's end after hard restarts: jobs pinned behind an open circuit do not wait for their own backstop", { timeout: 150_000 }, async () => {
+    const relapse = async () => ((await (await client.get("/v1/backends")).json()) as { data: { name: string; circuit: string; waiting: number }[] }).data.find((b) => b.name === "relapse");
+    const pinned = (timeout_s?: number) => submit({ type: "txt2img", backend: "relapse", timeout_s });
+    const openCircuit = async () => {
+      await faulty.config({ errorRate: 1, msPerImage: 20 });
+      try {
+        for (let i = 0; i < 3; i++) {
+          const as = i % 2 ? api(gw.url, "sk_globex") : client;
+          expect((await waitForJob(as, (await submit({ type: "txt2img", backend: "relapse" }, as)).id, 30_000)).status).toBe("failed");
+        }
+      } finally {
+        await faulty.config({ errorRate: 0 });
+      }
+      expect((await relapse())?.circuit).toBe("open");
+    };
+    /** Until the backend's line holds `n` (bounded). */
+    const lineOf = async (n: number) => {
+      const until = Date.now() + 15_000;
+      while ((await relapse())?.waiting !== n && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect((await relapse())?.waiting).toBe(n);
+    };
+    try {
+      // The gateway dies while the reopening circuit's probe generates...
+      await openCircuit();
+      await faulty.config({ msPerImage: 20_000 });
+      const first = await Promise.all([0, 1, 2].map(() => pinned()));
+      await waitForStatus(client, first[0]?.id ?? "", "running", 30_000);
+      await new Promise((r) => setTimeout(r, 1_000));
+      await gw.kill();
+      await faulty.config({ msPerImage: 20 });
+      await gw.start();
+      expect((await Promise.all(first.map((j) => waitForJob(client, j.id, 60_000)))).map((j) => j.status)).toEqual(["succeeded", "succeeded", "succeeded"]);
+      // ...and again during the next cool-down, its line waiting. Their deadline is long past the
+      // cool-down and well before the 5-minute backstop of a waiting job.
+      await openCircuit();
+      const second = await Promise.all([0, 1, 2].map(() => pinned(40)));
+      await lineOf(3);
+      await gw.kill();
+      await gw.start();
+      expect((await Promise.all(second.map((j) => waitForJob(client, j.id, 50_000)))).map((j) => j.status)).toEqual(["succeeded", "succeeded", "succeeded"]);
+    } finally {
+      await faulty.config({ errorRate: 0, msPerImage: 20 });
     }
   });
 

@@ -65,6 +65,30 @@ describe("backend circuit", () => {
     expect(await ask(s, "probe", "acme", false, 1)).toMatchObject({ status: "granted" });
   });
 
+  it("waits for a free slot after its cool-down without an alarm in the past (one would fire again and again, or be lost), and hands the probe out when the slot frees", async () => {
+    const s = named("probe-later");
+    expect(await ask(s, "long", "acme", true, 1)).toMatchObject({ status: "granted" });
+    for (let i = 0; i < CIRCUIT_THRESHOLD; i++) {
+      await runInDurableObject(s, (_o: BackendScheduler, st) => {
+        st.storage.sql.exec("INSERT INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, 0)", `f${i}`, i % 2 ? "globex" : "acme", Date.now() + 60_000);
+      });
+      await s.release(`f${i}`, "failure");
+    }
+    expect(await ask(s, "waiter", "globex", true, 1)).toMatchObject({ status: "queued" });
+    const woken = await runInDurableObject(s, async (o: BackendScheduler, st) => {
+      const woken = recordWakes(o, true);
+      // The cool-down is over while the long generation still holds the one slot.
+      st.storage.sql.exec("UPDATE health SET open_until = ?", Date.now() - 1);
+      await o.alarm();
+      const alarm = await st.storage.getAlarm();
+      expect(alarm).not.toBeNull();
+      expect(alarm ?? 0).toBeGreaterThan(Date.now());
+      await o.release("long", "success");
+      return woken;
+    });
+    expect(woken).toEqual(["waiter"]);
+  });
+
   it("never opens the circuit for one tenant's failures alone, however many: they may be of its own making", async () => {
     const s = named("one-tenant-fails");
     for (let i = 0; i < CIRCUIT_THRESHOLD * 3; i++) {
