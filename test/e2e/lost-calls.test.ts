@@ -218,8 +218,12 @@ describe("a job canceled while its backend could not be told", () => {
       const second = await submit({ backend: "pod", prompt: "[tag:next] y", timeout_s: 60 });
       expect((await waitForJob(client, second.id, 75_000)).status).toBe("succeeded");
       const stats = await sim.stats();
-      expect(stats.byKind.runpod.maxConcurrent).toBe(1);
       expect(stats.byTag.left).toBe(1);
+      expect(stats.byTag.next).toBe(1);
+      // Never beside it: the next generation began once the one left running had been stopped there.
+      const left = stats.lastRunByTag.left;
+      expect(left?.ended_at).toEqual(expect.any(Number));
+      expect(stats.lastRunByTag.next?.started_at).toBeGreaterThanOrEqual(left?.ended_at ?? Infinity);
     } finally {
       await sim.config({ runpod: { msPerImage: 20, down: false } });
     }
