@@ -84,9 +84,18 @@ export async function waitForEnd(env: Env, runId: string, tenant: string, opts: 
   }
 }
 
-/** A synchronous call's wait for its own job: at most SYNC_WAIT_MS, and the caller hanging up cancels the job. */
-export function syncWait(c: Context<AppEnv>, runId: string): Promise<JobSnapshot> {
-  return waitForEnd(c.env, runId, c.var.tenant, { signal: c.req.raw.signal, waitUntil: (p) => c.executionCtx.waitUntil(p) });
+/** The job's deadline alarm may fire this late: a wait to its deadline lasts this much longer. */
+const DEADLINE_SLACK_MS = 30_000;
+
+/**
+ * How long a call that answers only with the job's end waits for it (A1111's, whose clients set no
+ * timeout): the job's own `timeout_s`, counted from its submission, by which it has ended.
+ */
+export const untilItsDeadline = (snapshot: JobSnapshot): number => snapshot.input.timeout_s * 1000 + DEADLINE_SLACK_MS;
+
+/** A synchronous call's wait for its own job: at most `maxMs` (SYNC_WAIT_MS), and the caller hanging up cancels the job. */
+export function syncWait(c: Context<AppEnv>, runId: string, maxMs = SYNC_WAIT_MS): Promise<JobSnapshot> {
+  return waitForEnd(c.env, runId, c.var.tenant, { signal: c.req.raw.signal, waitUntil: (p) => c.executionCtx.waitUntil(p), maxMs });
 }
 
 /** The HTTP status a synchronous answer carries when its job did not succeed. */

@@ -9,7 +9,7 @@ import { config } from "../../config";
 import { EaselError, invalid } from "../../errors";
 import { submitJob, submitJobs, type IntakeOptions, type IntakeRequest } from "../../jobs/intake";
 import type { JobSnapshot } from "../../jobs/results";
-import { failureStatus, syncWait } from "../../jobs/sync-wait";
+import { failureStatus, syncWait, untilItsDeadline } from "../../jobs/sync-wait";
 import { tenantAuth, type AppEnv } from "../../middleware/auth";
 import { countsTowardRate } from "../../middleware/submit-rate";
 import { tenantHome } from "../../tenant-shards";
@@ -47,7 +47,8 @@ async function generate(c: Context<AppEnv>, type: "txt2img" | "img2img", body: A
     rateCounted: c.var.rateCounted,
   });
   c.header("x-easel-run-id", snapshot.job.id);
-  const done = await whileWaiting(c.env, tenant, snapshot.job.id, () => syncWait(c, snapshot.job.id));
+  // A1111 answers when the images are made, however long (webuiapi sets no timeout): the job's end.
+  const done = await whileWaiting(c.env, tenant, snapshot.job.id, () => syncWait(c, snapshot.job.id, untilItsDeadline(snapshot)));
   // Interrupted (POST interrupt, or a cancel in /v1): A1111 answers 200 with what it made, here nothing.
   if (done.job.status === "canceled") return c.json(toA1111Response(done, [], a1111Parameters(type, body)), 200);
   if (done.job.status !== "succeeded") {
@@ -65,7 +66,7 @@ async function upscales(c: Context<AppEnv>, requests: { req: IntakeRequest; fiel
   const snapshots = await submitJobs(c.env, requests, { tenant, dialect: "a1111", publicBaseUrl: config.publicBaseUrl(c.env, c.req.url), rateCounted: c.var.rateCounted });
   const ids = snapshots.map((s) => s.job.id);
   c.header("x-easel-run-id", ids.join(", "));
-  const done = await Promise.all(ids.map((id) => whileWaiting(c.env, tenant, id, () => syncWait(c, id))));
+  const done = await Promise.all(snapshots.map((s) => whileWaiting(c.env, tenant, s.job.id, () => syncWait(c, s.job.id, untilItsDeadline(s)))));
   const failed = done.find((d) => d.job.status !== "succeeded");
   if (failed) throw new EaselError(failureStatus(failed.job), failed.job.error?.code ?? failed.job.status, failed.job.error?.message ?? `the job is ${failed.job.status}`);
   return done;
