@@ -3,7 +3,7 @@ import { createExecutionContext, runInDurableObject, waitOnExecutionContext } fr
 import { describe, expect, it } from "vitest";
 import { Hono } from "hono";
 import { jobStub } from "../../../src/jobs/client";
-import { failureStatus, hasEnded, syncWait, waitForEnd } from "../../../src/jobs/sync-wait";
+import { SYNC_WAIT_MS, failureStatus, hasEnded, syncWait, untilItsDeadline, waitForEnd } from "../../../src/jobs/sync-wait";
 import type { AppEnv } from "../../../src/middleware/auth";
 import { hangingJobs } from "../support/jobs";
 import { jobObjects } from "../support/objects";
@@ -48,6 +48,16 @@ describe("waiting for a dialect's job", () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(await jobStub(env, id).cancel("acme")).toMatchObject({ ok: true });
     expect((await waiting).job.status).toBe("canceled");
+  });
+
+  it("waits for an A1111 call's job until its own deadline, past the 10 minutes other synchronous calls wait (webuiapi sets no timeout)", () => {
+    const long = snapshot({ status: "running" });
+    long.input.timeout_s = 3600;
+    // A 45-minute generation within its hour is waited for, not answered 504 while it goes on.
+    expect(untilItsDeadline(long)).toBeGreaterThan(45 * 60_000);
+    expect(untilItsDeadline(long)).toBeGreaterThan(SYNC_WAIT_MS);
+    // Never long past the deadline, by which the job has ended.
+    expect(untilItsDeadline(long)).toBeLessThanOrEqual(3600_000 + 60_000);
   });
 
   it("gives an ended job that did not succeed the status a synchronous answer carries", () => {
