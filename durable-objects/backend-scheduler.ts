@@ -362,9 +362,11 @@ export class BackendScheduler extends DurableObject<Env> implements SchedulerRpc
     const waiting = this.line.size();
     const scatter = this.sql.exec<{ due_at: number }>("SELECT due_at FROM scatter").toArray()[0]?.due_at ?? null;
     const now = Date.now();
-    // A cool-down already over is no time to wake for: the probe waits for a free slot, and the
-    // release or lapse that frees it hands it out.
-    const cooling = waiting && h.open_until !== null && h.open_until > now ? h.open_until : null;
+    // A cool-down already over is no time to wake for while the probe waits for a free slot (the
+    // release or lapse that frees it hands it out); a probe owed now (the line waiting, no probe
+    // out, a slot free: its alarm lost) is due now.
+    const owed = () => !this.probing() && this.active() < this.sql.exec<{ max_concurrency: number }>("SELECT max_concurrency FROM limits WHERE id = 1").one().max_concurrency;
+    const cooling = !waiting || h.open_until === null ? null : h.open_until > now ? h.open_until : owed() ? now : null;
     const times = [lease, cooling, scatter].filter((t): t is number => t !== null);
     if (!times.length) return;
     // Never the past, nor the time that just fired: set again to the same time, workerd keeps the

@@ -89,6 +89,36 @@ describe("backend circuit", () => {
     expect(woken).toEqual(["waiter"]);
   });
 
+  it("sets an alarm at once for a probe owed now (its cool-down's alarm lost with a hard restart), at a look at its status or a newcomer's arrival", async () => {
+    const s = named("probe-owed");
+    const join = (o: BackendScheduler, jobId: string, tenant: string) => o.acquire({ backend: "probe-owed", jobId, tenant, maxConcurrency: 1, cooldownMs: 30_000, leaseMs: 60_000, enqueue: true });
+    const sets = await runInDurableObject(s, async (o: BackendScheduler, st) => {
+      recordWakes(o, true);
+      for (let i = 0; i < CIRCUIT_THRESHOLD; i++) {
+        expect(await join(o, `f${i}`, i % 2 ? "globex" : "acme")).toMatchObject({ status: "granted" });
+        await o.release(`f${i}`, "failure");
+      }
+      for (const w of ["w1", "w2"]) expect(await join(o, w, "acme")).toMatchObject({ status: "queued" });
+      st.storage.sql.exec("DELETE FROM scatter");
+      // The cool-down ended a while ago; its alarm, kept in storage, never fired (a hard restart lost its schedule).
+      const openUntil = Date.now() - 20_000;
+      st.storage.sql.exec("UPDATE health SET open_until = ?", openUntil);
+      const storage = st.storage as unknown as { getAlarm: () => Promise<number | null>; setAlarm: (t: number) => Promise<void> };
+      const sets: number[] = [];
+      storage.getAlarm = () => Promise.resolve(openUntil + 1);
+      storage.setAlarm = (t) => {
+        sets.push(t);
+        return Promise.resolve();
+      };
+      expect(await o.status()).toMatchObject({ circuit: "half_open", active: 0, waiting: 2 });
+      expect(await join(o, "w3", "acme")).toMatchObject({ status: "queued" });
+      return sets;
+    });
+    // Set to fire now, so the alarm offers the probe to the head of the line.
+    expect(sets.length).toBeGreaterThan(0);
+    expect(Math.max(...sets)).toBeLessThanOrEqual(Date.now() + 1);
+  });
+
   it("never opens the circuit for one tenant's failures alone, however many: they may be of its own making", async () => {
     const s = named("one-tenant-fails");
     for (let i = 0; i < CIRCUIT_THRESHOLD * 3; i++) {
