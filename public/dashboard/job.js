@@ -199,9 +199,18 @@ export function jobView(id, shownId) {
     }
   };
 
-  /** Shows `fresh` unless it is older news: an ended job never runs again, so an answer saying it runs came before the end. */
-  const take = (fresh) => {
-    if (job && TERMINAL.has(job.status) && !TERMINAL.has(fresh.status)) return;
+  // Each read of the job is numbered as it is sent: the answer to a read sent before the one shown
+  // is older news (a refresh sent before the end), while a later one may show a job run again (a
+  // RunPod retry turns a failed job back into a queued one).
+  let sent = 0;
+  let shown = 0;
+  const read = async (path, opts) => {
+    const n = ++sent;
+    return { n, fresh: await api(path, opts) };
+  };
+  const take = ({ n, fresh }) => {
+    if (n < shown) return;
+    shown = n;
     job = fresh;
     renderJob();
     // Attempts are shown with the job's outcome once it ended.
@@ -211,8 +220,8 @@ export function jobView(id, shownId) {
   /** Reads the job now, outside the periodic refresh; a failure is left to that refresh. */
   const reread = async () => {
     try {
-      const fresh = await api(base, { signal: abort.signal });
-      if (!abort.signal.aborted) take(fresh);
+      const answer = await read(base, { signal: abort.signal });
+      if (!abort.signal.aborted) take(answer);
     } catch {
       // The next periodic refresh reads it again, and says so if it fails.
     }
@@ -230,7 +239,7 @@ export function jobView(id, shownId) {
   $("job-cancel").onclick = () =>
     busy($("job-cancel"), async () => {
       try {
-        take(await api(`${base}/cancel`, { method: "POST" }));
+        take(await read(`${base}/cancel`, { method: "POST" }));
         say("Job canceled.", "ok");
       } catch (err) {
         say(`Cancel failed: ${err.message}`, "bad");
@@ -250,9 +259,9 @@ export function jobView(id, shownId) {
 
   stream(`${base}/events`, abort.signal, addEvents);
   const stop = every(JOB_REFRESH_MS, async (signal) => {
-    let fresh;
+    let answer;
     try {
-      fresh = await api(base, { signal });
+      answer = await read(base, { signal });
     } catch (err) {
       if (err.status !== 404) throw err;
       // Gone (deleted RETENTION_S after its end) or never this key's: nothing left to refresh.
@@ -261,7 +270,7 @@ export function jobView(id, shownId) {
       abort.abort();
       return;
     }
-    take(fresh);
+    take(answer);
     const [ev, del] = await Promise.all([api(`${base}/events`, { signal }), api(`${base}/deliveries`, { signal })]);
     addEvents(ev.data);
     $("job-no-deliveries").hidden = del.data.length > 0;

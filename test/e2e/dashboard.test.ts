@@ -301,6 +301,24 @@ describe("the job inspector", () => {
     }
   });
 
+  it("follows a failed job that a RunPod retry runs again: queued or running, then its new end", async () => {
+    await sim.config({ errorRate: 1, msPerImage: 300 });
+    const run = async (path: string, body?: unknown) =>
+      fetch(`${gw.url}${path}`, { method: "POST", headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+    try {
+      const { id } = (await (await run("/v2/inspector-ep/run", { input: { api_name: "txt2img", prompt: "retried", width: 64, height: 64 } })).json()) as { id: string };
+      expect((await waitForJob(client, id)).status).toBe("failed");
+      await page.goto(`${gw.url}/dashboard/#/jobs/${id}`);
+      await expect.poll(() => textOf(page, "#job-status"), { timeout: 10_000 }).toBe("failed");
+      await sim.config({ errorRate: 0, msPerImage: 3000 });
+      expect((await run(`/v2/inspector-ep/retry/${id}`)).status).toBe(200);
+      await expect.poll(() => textOf(page, "#job-status"), { timeout: 10_000 }).toMatch(/^(queued|running)$/);
+      await expect.poll(() => textOf(page, "#job-status"), { timeout: 20_000 }).toBe("succeeded");
+    } finally {
+      await sim.config({ errorRate: 0, msPerImage: 300 });
+    }
+  });
+
   it("filters the list by track_id", async () => {
     const other = await submit({ track_id: "inspector-2" });
     await page.goto(`${gw.url}/dashboard/#/jobs`);
