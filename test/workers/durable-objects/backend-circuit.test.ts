@@ -26,6 +26,17 @@ async function halfOpen(s: SchedulerStub): Promise<void> {
   expect(await s.status()).toMatchObject({ circuit: "half_open" });
 }
 
+/** A long generation ("long") holds the backend's one slot while other attempts, of two tenants, fail and open the circuit. */
+async function openWhileLongRuns(s: SchedulerStub): Promise<void> {
+  expect(await ask(s, "long", "acme", true, 1)).toMatchObject({ status: "granted" });
+  for (let i = 0; i < CIRCUIT_THRESHOLD; i++) {
+    await runInDurableObject(s, (_o: BackendScheduler, st) => {
+      st.storage.sql.exec("INSERT INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, 0)", `f${i}`, i % 2 ? "globex" : "acme", Date.now() + 60_000);
+    });
+    await s.release(`f${i}`, "failure");
+  }
+}
+
 describe("backend circuit", () => {
   it("opens the circuit after consecutive failures of more than one tenant, then closes it after one successful probe", async () => {
     const s = named("flappy");
@@ -47,14 +58,7 @@ describe("backend circuit", () => {
 
   it("lets a reopening circuit's probe into a free slot only: a healthy generation may hold them all", async () => {
     const s = named("probe-full");
-    // A long generation holds the backend's one slot while other attempts fail and open the circuit.
-    expect(await ask(s, "long", "acme", true, 1)).toMatchObject({ status: "granted" });
-    for (let i = 0; i < CIRCUIT_THRESHOLD; i++) {
-      await runInDurableObject(s, (_o: BackendScheduler, st) => {
-        st.storage.sql.exec("INSERT INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, 0)", `f${i}`, i % 2 ? "globex" : "acme", Date.now() + 60_000);
-      });
-      await s.release(`f${i}`, "failure");
-    }
+    await openWhileLongRuns(s);
     await runInDurableObject(s, (_o: BackendScheduler, st) => {
       st.storage.sql.exec("UPDATE health SET open_until = ?", Date.now() - 1);
     });
@@ -67,13 +71,7 @@ describe("backend circuit", () => {
 
   it("waits for a free slot after its cool-down without an alarm in the past (one would fire again and again, or be lost), and hands the probe out when the slot frees", async () => {
     const s = named("probe-later");
-    expect(await ask(s, "long", "acme", true, 1)).toMatchObject({ status: "granted" });
-    for (let i = 0; i < CIRCUIT_THRESHOLD; i++) {
-      await runInDurableObject(s, (_o: BackendScheduler, st) => {
-        st.storage.sql.exec("INSERT INTO slots (job_id, tenant, lease_until, probe) VALUES (?, ?, ?, 0)", `f${i}`, i % 2 ? "globex" : "acme", Date.now() + 60_000);
-      });
-      await s.release(`f${i}`, "failure");
-    }
+    await openWhileLongRuns(s);
     expect(await ask(s, "waiter", "globex", true, 1)).toMatchObject({ status: "queued" });
     const woken = await runInDurableObject(s, async (o: BackendScheduler, st) => {
       const woken = recordWakes(o, true);

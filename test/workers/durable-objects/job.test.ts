@@ -288,11 +288,17 @@ describe("a tenant taken out of TENANTS (an operator's deploy)", () => {
 });
 
 describe("the slot of a call still out when its job ended", () => {
-  it("is held for the scheduler while the call may run (up to the backend's timeout), even with nothing left here to settle it", async () => {
+  /** A job canceled while its generation ran on the hanging backend. */
+  const canceledWhileRunning = async () => {
     const id = newRunId();
     await jobStub(env, id).create(hangingJobInput(id));
     await running(id);
     expect(await jobStub(env, id).cancel("acme")).toMatchObject({ ok: true });
+    return id;
+  };
+
+  it("is held for the scheduler while the call may run (up to the backend's timeout), even with nothing left here to settle it", async () => {
+    const id = await canceledWhileRunning();
     // What a restart leaves: the job ended, its attempt canceled, its call cut with the instance.
     await forgetCallInFlight(id);
     const interrupts = await hangingCalls("/sdapi/v1/interrupt");
@@ -305,20 +311,14 @@ describe("the slot of a call still out when its job ended", () => {
   });
 
   it("is given back as soon as the backend says it no longer runs the canceled call, not at its timeout", async () => {
-    const id = newRunId();
-    await jobStub(env, id).create(hangingJobInput(id));
-    await running(id);
-    expect(await jobStub(env, id).cancel("acme")).toMatchObject({ ok: true });
+    const id = await canceledWhileRunning();
     await forgetCallInFlight(id);
     await fetch(`${inject("hangingBackendUrl")}/_complete?task=${encodeURIComponent(taskIdOf(id, 1))}`);
     expect(await jobStub(env, id).holdsSlot("hang")).toBe(false);
   });
 
   it("says, for the slot kept under its attempt's name, whether that attempt's generation still runs on the backend", async () => {
-    const id = newRunId();
-    await jobStub(env, id).create(hangingJobInput(id));
-    await running(id);
-    expect(await jobStub(env, id).cancel("acme")).toMatchObject({ ok: true });
+    const id = await canceledWhileRunning();
     await forgetCallInFlight(id);
     expect(await jobStub(env, id).attemptRuns("hang", 1)).toBe(true);
     // Another backend, or an attempt that never was, holds nothing there.
