@@ -12,6 +12,7 @@ import { ACTIVE_PAGE_MAX, CLIENT_ID_HEADER, type ActivePage, type PromptState, t
 import type { Env } from "../src/env";
 import { alarmBy } from "./alarms";
 import { HELD_SCHEMA, HeldEnds } from "./comfy-held-ends";
+import { withFrames } from "./stored-frames";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS prompts (
@@ -157,10 +158,14 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
   // ---- the jobs' news ----
 
   async jobNotice(notice: JobNotice): Promise<void> {
-    const row = this.rows("SELECT * FROM prompts WHERE run_id = ?", notice.snapshot.job.id)[0];
+    const first = this.rows("SELECT * FROM prompts WHERE run_id = ?", notice.snapshot.job.id)[0];
     const renderer = feedRenderer(DIALECT);
-    if (!row || !renderer) return;
-    const { messages, closing, after, node } = renderer.notice(notice, { id: row.prompt_id, node: row.node });
+    if (!first || !renderer) return;
+    const { messages: rendered, closing, after, node } = renderer.notice(notice, { id: first.prompt_id, node: first.node });
+    const messages = await withFrames(this.env.IMAGES, notice.snapshot.output_keys, rendered);
+    // Read again after the images: only this job's notices (one at a time) change its row, but it may be gone.
+    const row = this.rows("SELECT * FROM prompts WHERE run_id = ?", notice.snapshot.job.id)[0];
+    if (!row) return;
     const types = new Set(notice.events.map((e) => e.type));
     const state: PromptState = [...types].some((t) => TERMINAL_EVENTS.has(t)) ? "ended" : types.has("job.started") && row.state === "queued" ? "running" : row.state;
     if (row.state !== "ended") this.sql.exec("UPDATE prompts SET state = ?, node = ?, ended_at = ? WHERE run_id = ?", state, node, state === "ended" ? Date.now() : null, row.run_id);
@@ -213,7 +218,7 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     if (renderer) this.send(this.ctx.getWebSockets(), [renderer.status(this.queueRemaining())]);
   }
 
-  private send(sockets: WebSocket[], messages: string[]): void {
+  private send(sockets: WebSocket[], messages: (string | Uint8Array)[]): void {
     for (const ws of sockets) {
       try {
         for (const m of messages) ws.send(m);

@@ -11,6 +11,7 @@ import type { Graph } from "./comfyui-validate";
 
 export type Cached = { values: unknown[]; ui?: { images: ImageRef[] } };
 
+const ALWAYS_CHANGED = new Set(["SaveImageWebsocket"]);
 const sha = (s: string | Buffer) => createHash("sha256").update(s).digest("hex");
 
 export class OutputCache {
@@ -24,7 +25,8 @@ export class OutputCache {
       const known = sigs.get(id);
       if (known) return known;
       const node = graph[id];
-      if (!node || visiting.has(id)) return `missing:${id}:${Math.random()}`;
+      // A node whose IS_CHANGED is the time (SaveImageWebsocket) runs every time.
+      if (!node || visiting.has(id) || ALWAYS_CHANGED.has(node.class_type)) return `changed:${id}:${Math.random()}`;
       visiting.add(id);
       const inputs = Object.keys(node.inputs)
         .sort()

@@ -26,6 +26,8 @@ export interface Execution {
   extraData: Record<string, unknown>;
   /** Sends one message to the prompt's client (execution messages go only to its `client_id`). */
   emit(event: string, data: Record<string, unknown>): void;
+  /** Sends a PNG to the prompt's client as a binary preview frame. */
+  emitImage(png: Uint8Array): void;
   /** Set by an interrupt; checked between steps and nodes. */
   interrupted(): boolean;
   cache?: OutputCache;
@@ -125,6 +127,11 @@ export async function execute(x: Execution): Promise<ExecutionResult> {
               progressState(id, s, steps, "running");
               x.emit("progress", { value: s, max: steps, prompt_id: x.promptId, node: id });
             }
+          },
+          stream: (value, max, png) => {
+            progressState(id, value, max, "running");
+            x.emit("progress", { value, max, prompt_id: x.promptId, node: id });
+            x.emitImage(png);
           },
         },
         inputs,

@@ -32,6 +32,8 @@ export interface NodeRun {
   extraPngInfo: Record<string, unknown>;
   /** Runs `steps` sampling steps for `samples` images, reporting progress; rejects when interrupted. */
   sample(steps: number, samples: number): Promise<void>;
+  /** A progress bar's image, as `ProgressBar.update_absolute(value, max, ("PNG", image, None))` sends it. */
+  stream(value: number, max: number, png: Uint8Array): void;
 }
 
 type Inputs = Record<string, unknown>;
@@ -92,6 +94,12 @@ export const RUN: Record<string, (run: NodeRun, i: Inputs) => Promise<Outputs> |
     return { values: [[p], {}] };
   },
   SaveImage: (r, i) => save(r, "output", String(i.filename_prefix ?? "ComfyUI"), i.images as Picture[]),
+  // Without metadata, one frame per image, its step counted from 0 as the node's loop does.
+  SaveImageWebsocket: (r, i) => {
+    const images = i.images as Picture[];
+    images.forEach((p, n) => r.stream(n, images.length, toPng(p, {})));
+    return { values: [] };
+  },
   // PreviewImage is SaveImage into temp, its prefix made unique per node run.
   PreviewImage: (r, i) => save(r, "temp", `ComfyUI_temp_${[...randomBytes(5)].map((b) => "abcdefghijklmnopqrstupvxyz"[b % 26]).join("")}`, i.images as Picture[]),
   ImageScale: (_r, i) => {

@@ -144,6 +144,17 @@ export const NODES: Record<string, NodeClass> = {
     category: "image",
     outputNode: true,
   },
+  // ComfyUI ships it in custom_nodes/websocket_image_save.py: the images go to the prompt's client as
+  // binary frames, nothing is written and the history lists nothing for it.
+  SaveImageWebsocket: {
+    input: () => ({ required: { images: ["IMAGE"] } }),
+    output: [],
+    displayName: "SaveImageWebsocket",
+    description: "",
+    category: "api/image",
+    outputNode: true,
+    pythonModule: "custom_nodes.websocket_image_save",
+  },
   PreviewImage: {
     input: () => ({ required: { images: ["IMAGE"] }, hidden: SAVE_HIDDEN }),
     output: [],

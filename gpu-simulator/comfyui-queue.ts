@@ -76,10 +76,14 @@ export class ComfyQueue {
    */
   private preview(sid: string, value: number, max: number): void {
     const level = Math.round((255 * value) / Math.max(1, max));
+    this.sendPng(sid, encodePng(64, 64, () => [level, level, level]));
+  }
+
+  private sendPng(sid: string, png: Uint8Array): void {
     const head = Buffer.alloc(8);
     head.writeUInt32BE(1, 0);
     head.writeUInt32BE(2, 4);
-    this.sockets.get(sid)?.sendBinary(Buffer.concat([head, Buffer.from(encodePng(64, 64, () => [level, level, level]))]));
+    this.sockets.get(sid)?.sendBinary(Buffer.concat([head, Buffer.from(png)]));
   }
 
   private updated(): void {
@@ -169,6 +173,10 @@ export class ComfyQueue {
         }
         this.send(event, data, clientId);
         if (event === "progress" && this.state.faults("comfyui").comfyPreviews) this.preview(clientId, Number(data.value), Number(data.max));
+      },
+      // Binary frames go only to the prompt's client (server.client_id), never broadcast.
+      emitImage: (png) => {
+        if (clientId !== undefined) this.sendPng(clientId, png);
       },
       interrupted: () => run.interrupted,
       cache: this.state.faults("comfyui").comfyCache ? this.cache : undefined,

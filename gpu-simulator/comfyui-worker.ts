@@ -61,7 +61,7 @@ export async function runWorkflow(state: SimState, opts: { endpoint: string; job
   if (!v.ok) return { error: validationMessage(v.error, v.nodeErrors, JSON.stringify({ error: v.error, node_errors: v.nodeErrors })) };
   const promptId = randomUUID();
   state.stats.byPrompt[promptId] = (state.stats.byPrompt[promptId] ?? 0) + 1;
-  const result = await execute({ state, kind: "runpod", files, promptId, graph: v.graph, outputs: v.outputs, extraData: {}, emit: () => undefined, interrupted: opts.interrupted });
+  const result = await execute({ state, kind: "runpod", files, promptId, graph: v.graph, outputs: v.outputs, extraData: {}, emit: () => undefined, emitImage: () => undefined, interrupted: opts.interrupted });
   const errors: string[] = [];
   const failed = result.messages.find(([event]) => event === "execution_error")?.[1];
   if (failed) errors.push(`Workflow execution error: Node Type: ${String(failed.node_type)}, Node ID: ${String(failed.node_id)}, Message: ${String(failed.exception_message)}`);

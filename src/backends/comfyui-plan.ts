@@ -4,6 +4,7 @@
  * `workflow` job's graph runs as given, its input images renamed per attempt.
  */
 import type { GenerationSpec, Workflow } from "../jobs/spec";
+import { STREAMED_SAVE } from "../jobs/workflow-graph";
 import { sniffImage } from "../lib/image-sniff";
 import { img2imgGraph } from "./comfy-graphs/img2img";
 import { comfySampler } from "./comfy-graphs/samplers";
@@ -78,7 +79,13 @@ function checkpointFor(spec: GenerationSpec, choices: ComfyChoices): string | un
   return found ?? (choices.listed ? undefined : spec.model);
 }
 
-/** A workflow as given, but for the `image` inputs that name one of its uploads, which get the upload's per-attempt name. */
+/**
+ * A workflow as given, but for the `image` inputs that name one of its uploads, which get the
+ * upload's per-attempt name, and a SaveImageWebsocket, queued as a SaveImage: its images come back
+ * on the socket only, so a dropped socket or a restart would lose them (the history lists none), and
+ * a frame over the runtime's size limit for a received WebSocket message closes the socket. As a
+ * SaveImage they are files the history names, read as every other output is.
+ */
 function workflowPlan({ spec, taskId, inputImages = [] }: PlanRequest): ComfyPlan {
   const uploads = inputImages.map((i) => ({ name: uploadName(taskId, i.name), bytes: i.bytes }));
   const renamed = new Map(inputImages.map((i, n) => [i.name, uploads[n]?.name ?? i.name]));
@@ -86,7 +93,8 @@ function workflowPlan({ spec, taskId, inputImages = [] }: PlanRequest): ComfyPla
   for (const [id, node] of Object.entries(spec.workflow ?? {})) {
     const image = node.inputs.image;
     const name = typeof image === "string" ? renamed.get(image) : undefined;
-    prompt[id] = name ? { ...node, inputs: { ...node.inputs, image: name } } : node;
+    if (node.class_type === STREAMED_SAVE) prompt[id] = { ...node, class_type: "SaveImage", inputs: { images: node.inputs.images, filename_prefix: `easel-${taskId}` } };
+    else prompt[id] = name ? { ...node, inputs: { ...node.inputs, image: name } } : node;
   }
   return { prompt, uploads, samplers: samplersOf(prompt) };
 }

@@ -28,9 +28,17 @@ export interface FollowedJob {
   node: string | null;
 }
 
+/** A binary message: `prefix`, then the bytes of the job's stored output number `output`. */
+export interface BinaryFrame {
+  prefix: Uint8Array;
+  output: number;
+}
+
+export type FeedMessage = string | BinaryFrame;
+
 /** What a notice makes for the job's clients. */
 export interface RenderedNotice {
-  messages: string[];
+  messages: FeedMessage[];
   /**
    * The messages that close a job that succeeded, after `messages`. A client that expects the
    * server to run one job at a time takes them as the end of whichever job it waits for (ComfyUI's

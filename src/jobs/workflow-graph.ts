@@ -18,6 +18,12 @@ export const MAX_GRAPH_ISSUES = 50;
 const SAVING_CLASSES = new Set(["SaveImage", "SaveAnimatedWEBP", "SaveAnimatedPNG", "Image Save"]);
 export const savesOutput = (classType: string): boolean => SAVING_CLASSES.has(classType) || classType.startsWith("Save");
 
+/**
+ * ComfyUI's SaveImageWebsocket (custom_nodes/websocket_image_save.py, shipped with ComfyUI): it
+ * sends its images to the prompt's client as binary frames instead of writing files.
+ */
+export const STREAMED_SAVE = "SaveImageWebsocket";
+
 /** One problem: `path` runs from the graph (a node id, then `inputs` and the input's name); empty for the graph as a whole. */
 export interface GraphIssue {
   path: string[];

@@ -220,6 +220,43 @@ describe("the ComfyUI front over raw HTTP and WebSocket", () => {
     expect(delivery.json).toMatchObject({ prompt_id: promptId, status: { status_str: "success" }, outputs: { "9": { images: [{ filename: image?.filename }] } } });
   });
 
+  it("runs script_examples/websockets_api_example_ws_images.py's flow: a SaveImageWebsocket's images come as PNG frames while it is the node executing, and are the job's outputs", async () => {
+    const clientId = crypto.randomUUID();
+    const socket = await openSocket(`${gw.url.replace("http", "ws")}/ws?clientId=${clientId}&token=${KEY}`);
+    const graph: Graph = txt2img("unused");
+    delete graph["9"];
+    Object.assign((graph["5"] as Graph[string]).inputs, { batch_size: 2 });
+    graph.save_image_websocket_node = { class_type: "SaveImageWebsocket", inputs: { images: ["8", 0] }, _meta: { title: "SaveImageWebsocket" } };
+    const res = await post("/prompt", { prompt: graph, client_id: clientId });
+    expect(res.status).toBe(200);
+    const { prompt_id } = (await res.json()) as { prompt_id: string };
+    await socket.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === prompt_id, 60_000).finally(() => socket.close());
+    // The script's own loop: binary frames count while the node its prompt last said it runs is the saver.
+    const images: Buffer[] = [];
+    let current = "";
+    for (const m of socket.received) {
+      if (!Buffer.isBuffer(m)) {
+        if (m.type === "executing" && m.data.prompt_id === prompt_id) {
+          if (m.data.node === null) break;
+          current = String(m.data.node);
+        }
+      } else if (current === "save_image_websocket_node") images.push(m);
+    }
+    expect(images.map((f) => [...f.subarray(0, 8)])).toEqual([
+      [0, 0, 0, 1, 0, 0, 0, 2],
+      [0, 0, 0, 1, 0, 0, 0, 2],
+    ]);
+    const job = (await (await get(`/v1/jobs/${res.headers.get("x-easel-run-id") ?? ""}`)).json()) as { status: string; output: { node_id: string; url: string }[] };
+    expect(job.status).toBe("succeeded");
+    expect(job.output.map((o) => o.node_id)).toEqual(["save_image_websocket_node", "save_image_websocket_node"]);
+    const stored = await Promise.all(job.output.map(async (o) => Buffer.from(await (await fetch(o.url)).arrayBuffer())));
+    expect(images.map((f) => f.subarray(8))).toEqual(stored);
+    expect(stored.map((png) => pngSize(new Uint8Array(png)))).toEqual([
+      { width: 64, height: 48 },
+      { width: 64, height: 48 },
+    ]);
+  });
+
   it("sends the prompt's extra_data to the backend, Comfy.org's credentials too, but never shows those back: history, queue, webhook, /v1", async () => {
     const marker = crypto.randomUUID();
     const extra_data = { extra_pnginfo: { workflow: { marker } }, api_key_comfy_org: "comfyui-SECRET-KEY", auth_token_comfy_org: "SECRET-TOKEN", webhook: `${receiver.url}/extra` };

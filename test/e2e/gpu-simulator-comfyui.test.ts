@@ -60,6 +60,28 @@ describe("gpu-simulator: ComfyUI", () => {
     }
   });
 
+  it("sends a SaveImageWebsocket's images to the prompt's client only, each a progress and a PNG frame, and writes and lists none", async () => {
+    const [mine, other] = await Promise.all([openSocket(`${comfy.ws}/ws?clientId=ws-mine`), openSocket(`${comfy.ws}/ws?clientId=ws-other`)]);
+    try {
+      const graph: Graph = txt2img("ws");
+      delete graph["9"];
+      Object.assign((graph["5"] as Graph[string]).inputs, { batch_size: 2 });
+      graph.ws = { class_type: "SaveImageWebsocket", inputs: { images: ["8", 0] } };
+      const { prompt_id } = await comfy.api.queuePrompt({ prompt: graph, client_id: "ws-mine" });
+      await mine.waitFor((m) => m.type === "executing" && m.data.node === null && m.data.prompt_id === prompt_id);
+      const seen = mine.received.filter((m) => Buffer.isBuffer(m) || m.type !== "progress_state");
+      const from = seen.findIndex((m) => !Buffer.isBuffer(m) && m.type === "executing" && m.data.node === "ws");
+      const run = seen.slice(from + 1, from + 5).map((m) => (Buffer.isBuffer(m) ? { header: [...m.subarray(0, 8)], size: pngSize(new Uint8Array(m.subarray(8))) } : m.type === "progress" ? m.data : m.type));
+      expect(run).toEqual([0, 1].flatMap((value) => [{ value, max: 2, prompt_id, node: "ws" }, { header: [0, 0, 0, 1, 0, 0, 0, 2], size: { width: 64, height: 48 } }]));
+      expect(mine.messages.some((m) => m.type === "executed" && m.data.node === "ws")).toBe(false);
+      expect(other.binary).toEqual([]);
+      expect((await comfy.api.history(prompt_id))[prompt_id]?.outputs).toEqual({});
+    } finally {
+      mine.close();
+      other.close();
+    }
+  });
+
   it("refuses a bad graph with ComfyUI's 400 shapes", async () => {
     const badModel = await comfy.api.post("/prompt", { prompt: txt2img("bad", (g) => ((g["4"] as Graph[string]).inputs.ckpt_name = "sdxl-nope.safetensors")) });
     expect(badModel.status).toBe(400);

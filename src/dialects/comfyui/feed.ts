@@ -3,9 +3,10 @@
  * tenant's object that holds the sockets (durable-objects/comfy-socket.ts), and the history entry
  * as the `extra_data.webhook` body.
  */
-import { registerFeedRenderer, type FeedRenderer, type FollowedJob, type JobNotice, type RenderedNotice } from "../../contracts/job-feed";
+import { registerFeedRenderer, type FeedMessage, type FeedRenderer, type FollowedJob, type JobNotice, type RenderedNotice } from "../../contracts/job-feed";
 import { beforeEnd, registerWebhookRenderer } from "../../contracts/renderers";
 import type { Workflow } from "../../jobs/spec";
+import { STREAMED_SAVE } from "../../jobs/workflow-graph";
 import { executionError, historyOutputs, historyWebhook } from "./translate";
 
 /** The first node with no links among its inputs: one ComfyUI can run before any other. */
@@ -13,9 +14,26 @@ const firstNode = (graph: Workflow): string | undefined => Object.keys(graph).fi
 
 const message = (type: string, data: Record<string, unknown>): string => JSON.stringify({ type, data });
 
+/** server.py's binary preview header: event 1 (PREVIEW_IMAGE), then the format (1 JPEG, 2 PNG). */
+const FRAME_FORMATS: Record<string, number> = { "image/jpeg": 1, "image/png": 2 };
+const frameHeader = (format: number): Uint8Array => new Uint8Array([0, 0, 0, 1, 0, 0, 0, format]);
+
+/**
+ * A SaveImageWebsocket's images as ComfyUI sends them to the prompt's client: a `progress` (its
+ * step from 0) and a binary frame per image, while the node is the one executing. The backend ran
+ * it as a SaveImage (see the ComfyUI plan), so the images are the job's stored outputs.
+ */
+function streamed(notice: JobNotice, node: string, prompt_id: string): FeedMessage[] {
+  const outputs = notice.snapshot.job.output.flatMap((o, index) => {
+    const format = FRAME_FORMATS[o.content_type];
+    return o.node_id === node && format ? [{ index, format }] : [];
+  });
+  return outputs.flatMap(({ index, format }, n) => [message("progress", { value: n, max: outputs.length, prompt_id, node }), { prefix: frameHeader(format), output: index }]);
+}
+
 function noticeMessages(notice: JobNotice, followed: FollowedJob): RenderedNotice {
   const prompt_id = followed.id;
-  const messages: string[] = [];
+  const messages: FeedMessage[] = [];
   const closing: string[] = [];
   const after: string[] = [];
   let node = followed.node;
@@ -38,8 +56,10 @@ function noticeMessages(notice: JobNotice, followed: FollowedJob): RenderedNotic
       node = running;
       messages.push(message("progress", { value: Number(event.data.step ?? 0), max: Number(event.data.steps ?? 0), prompt_id, node: running }));
     } else if (event.type === "job.succeeded") {
+      const graph = notice.snapshot.input.spec.workflow ?? {};
       for (const [id, output] of Object.entries(historyOutputs(notice.snapshot))) {
         messages.push(message("executing", { node: id, display_node: id, prompt_id }));
+        if (graph[id]?.class_type === STREAMED_SAVE) messages.push(...streamed(notice, id, prompt_id));
         messages.push(message("executed", { node: id, display_node: id, output, prompt_id }));
       }
       // ComfyUI ends a prompt with these two, and runs the next only after: the SDK's CallWrapper

@@ -12,7 +12,7 @@ import { config, type BackendConfig } from "../../config";
 import type { ComfyListing } from "../../contracts/scheduler";
 import type { Env } from "../../env";
 import { LISTING_WAIT_MS, reportedModels } from "../../backends/catalog";
-import { isObject } from "../../jobs/workflow-graph";
+import { isObject, STREAMED_SAVE } from "../../jobs/workflow-graph";
 import { ATTEMPT_UPLOAD, LOADERS } from "../../jobs/workflow-inputs";
 import { schedulerStub } from "../../schedulers";
 import { comboChoices, type NodeDefs } from "./validate";
@@ -55,11 +55,22 @@ export async function nodeDefinitions(env: Env): Promise<{ defs: NodeDefs; compl
   if (kept && kept.backends === raw && Date.now() - kept.at < (Object.keys(kept.defs).length ? OBJECT_INFO_TTL_MS : SILENT_TTL_MS)) return kept;
   const servers = comfyBackends(env).filter((b) => b.kind === "comfyui");
   const answers = await Promise.all(servers.map((b) => serverDefs(env, b)));
-  const defs: NodeDefs = withoutJobFiles(mergeDefinitions(answers.filter((a) => a !== undefined)));
+  const defs: NodeDefs = withStreamedSave(withoutJobFiles(mergeDefinitions(answers.filter((a) => a !== undefined))));
   const complete = answers.length > 0 && answers.every((a) => a !== undefined) && config.backends(env).every((b) => !b.types.includes("workflow") || b.kind === "comfyui");
   // Silence is kept a short while only, so a prompt is not held by an unreachable backend each time.
   kept = { backends: raw, at: Date.now(), defs, complete };
   return kept;
+}
+
+/**
+ * SaveImageWebsocket as ComfyUI's custom_nodes/websocket_image_save.py defines it, wherever SaveImage
+ * is defined: a server without it (custom nodes off) still runs it, as a SaveImage (see the ComfyUI
+ * plan), and its images still reach the client's socket.
+ */
+export function withStreamedSave(defs: NodeDefs): NodeDefs {
+  if (!defs.SaveImage || defs[STREAMED_SAVE]) return defs;
+  const def = { input: { required: { images: ["IMAGE"] } }, input_order: { required: ["images"] }, output: [], output_is_list: [], output_name: [], name: STREAMED_SAVE, display_name: STREAMED_SAVE, description: "", python_module: "custom_nodes.websocket_image_save", category: "api/image", output_node: true };
+  return { ...defs, [STREAMED_SAVE]: def };
 }
 
 /**

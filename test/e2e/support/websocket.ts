@@ -13,6 +13,8 @@ export interface TestSocket {
   messages: SocketMessage[];
   /** Binary frames (ComfyUI's previews), in order. */
   binary: Buffer[];
+  /** Every message, text and binary, in the order it came (a ComfyUI client reads frames by the node executing). */
+  received: (SocketMessage | Buffer)[];
   /** The first message (from `from` on) matching, waiting up to `timeoutMs`. */
   waitFor(match: (m: SocketMessage) => boolean, timeoutMs?: number, from?: number): Promise<SocketMessage>;
   /** Sends a text frame, masked as a client must. */
@@ -34,14 +36,21 @@ export function openSocket(url: string, headers: Record<string, string> = {}): P
       if (res.headers["sec-websocket-accept"] !== acceptKey(key)) return reject(new Error("bad Sec-WebSocket-Accept"));
       const messages: SocketMessage[] = [];
       const binary: Buffer[] = [];
+      const received: (SocketMessage | Buffer)[] = [];
       const waiters = new Set<() => void>();
       const reader = new FrameReader();
       const take = (chunk: Buffer) => {
         const frames = reader.push(chunk);
         if (frames === "too-large") return void socket.destroy();
         for (const f of frames) {
-          if (f.opcode === 0x1) messages.push(JSON.parse(f.payload.toString("utf8")) as SocketMessage);
-          else if (f.opcode === 0x2) binary.push(f.payload);
+          if (f.opcode === 0x1) {
+            const m = JSON.parse(f.payload.toString("utf8")) as SocketMessage;
+            messages.push(m);
+            received.push(m);
+          } else if (f.opcode === 0x2) {
+            binary.push(f.payload);
+            received.push(f.payload);
+          }
         }
         for (const w of waiters) w();
       };
@@ -52,6 +61,7 @@ export function openSocket(url: string, headers: Record<string, string> = {}): P
       resolve({
         messages,
         binary,
+        received,
         waitFor: (match, timeoutMs = 10_000, from = 0) =>
           new Promise((ok, fail) => {
             const check = () => {

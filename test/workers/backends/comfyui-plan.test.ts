@@ -44,4 +44,14 @@ describe("what a job becomes at a ComfyUI backend", () => {
     expect(p.samplers).toEqual(["2"]);
     expect(p.outputs).toBeUndefined();
   });
+
+  it("queues a SaveImageWebsocket as a SaveImage of the attempt's own prefix, so its images are files the history names; other nodes as given", () => {
+    const workflow = {
+      "8": { class_type: "VAEDecode", inputs: { samples: ["3", 0], vae: ["4", 2] } },
+      ws: { class_type: "SaveImageWebsocket", inputs: { images: ["8", 0] }, _meta: { title: "SaveImageWebsocket" } },
+    };
+    const p = plan({ type: "workflow", workflow }) as ComfyPlan;
+    expect(p.prompt.ws).toEqual({ class_type: "SaveImage", inputs: { images: ["8", 0], filename_prefix: "easel-run_a-1" }, _meta: { title: "SaveImageWebsocket" } });
+    expect(p.prompt["8"]).toEqual(workflow["8"]);
+  });
 });

@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { feedRenderer } from "../../../../src/contracts/job-feed";
+import { feedRenderer, type FeedMessage } from "../../../../src/contracts/job-feed";
 import { registerComfyRenderers } from "../../../../src/dialects/comfyui/feed";
 import { snapshot } from "../support";
 
 registerComfyRenderers();
 const render = feedRenderer("comfyui");
 const event = (type: string, data: Record<string, unknown> = {}) => ({ seq: 1, type, at: "2026-05-04T10:20:33.500Z", data });
-const parsed = (messages: string[]) => messages.map((m) => JSON.parse(m) as { type: string; data: Record<string, unknown> });
+/** Text messages parsed; a binary frame as its header's bytes and the stored output it carries. */
+const parsed = (messages: FeedMessage[]) => messages.map((m) => (typeof m === "string" ? (JSON.parse(m) as { type: string; data: Record<string, unknown> }) : { frame: [...m.prefix], output: m.output }));
 
 describe("ComfyUI socket messages", () => {
   it("reports a failed prompt as execution_error with the failure's message and code, then executing null", () => {
@@ -21,7 +22,7 @@ describe("ComfyUI socket messages", () => {
   it("names in execution_error the node the backend said failed, with its class_type, not the node last reported running", () => {
     const failed = snapshot({ status: "failed", dialect: "comfyui", error: { code: "backend_error", message: "node 8 (VAEDecode): boom", node: { id: "8", type: "VAEDecode" } } });
     const { messages } = render?.notice({ events: [event("job.failed")], snapshot: failed, progress: null }, { id: "p", node: "3" }) ?? { messages: [] };
-    expect(parsed(messages)[0]?.data).toMatchObject({ node_id: "8", node_type: "VAEDecode" });
+    expect(parsed(messages)[0]).toMatchObject({ data: { node_id: "8", node_type: "VAEDecode" } });
   });
 
   it("names each progress message's node from its own event, and says executing when the node changes", () => {
@@ -33,6 +34,28 @@ describe("ComfyUI socket messages", () => {
       { type: "progress", data: { value: 1, max: 2, prompt_id: "p", node: "11" } },
     ]);
     expect(out?.node).toBe("11");
+  });
+
+  it("sends a SaveImageWebsocket's images as ComfyUI does, a progress and a PNG frame each while it is the node executing; a SaveImage's only as executed", () => {
+    const workflow = {
+      "8": { class_type: "VAEDecode", inputs: {} },
+      "9": { class_type: "SaveImage", inputs: { images: ["8", 0], filename_prefix: "disk" } },
+      save_image_websocket_node: { class_type: "SaveImageWebsocket", inputs: { images: ["8", 0] } },
+    };
+    const done = snapshot({ dialect: "comfyui", spec: { type: "workflow", workflow, samples: 3 } });
+    done.job.output = done.job.output.map((o, i) => ({ ...o, node_id: i === 0 ? "9" : "save_image_websocket_node" }));
+    const out = render?.notice({ events: [event("job.succeeded")], snapshot: done, progress: null }, { id: "p", node: "8" });
+    const messages = parsed(out?.messages ?? []);
+    const ws = messages.findIndex((m) => "type" in m && m.type === "executing" && m.data.node === "save_image_websocket_node");
+    expect(messages.slice(ws, ws + 5)).toEqual([
+      { type: "executing", data: { node: "save_image_websocket_node", display_node: "save_image_websocket_node", prompt_id: "p" } },
+      { type: "progress", data: { value: 0, max: 2, prompt_id: "p", node: "save_image_websocket_node" } },
+      { frame: [0, 0, 0, 1, 0, 0, 0, 2], output: 1 },
+      { type: "progress", data: { value: 1, max: 2, prompt_id: "p", node: "save_image_websocket_node" } },
+      { frame: [0, 0, 0, 1, 0, 0, 0, 2], output: 2 },
+    ]);
+    // The image SaveImage wrote is a file the client reads: no frame.
+    expect(messages.filter((m) => "frame" in m).map((m) => ("frame" in m ? m.output : -1))).toEqual([1, 2]);
   });
 
   it("says the queue's length, with the client's id on connect", () => {

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
-import { mergeDefinitions, nodeDefinitions, serverLists, withChoices, withoutJobFiles } from "../../../../src/dialects/comfyui/info";
+import { mergeDefinitions, nodeDefinitions, serverLists, withChoices, withoutJobFiles, withStreamedSave } from "../../../../src/dialects/comfyui/info";
 import { randomId } from "../../../../src/lib/crypto";
 
 const calls = async (path: string) => Number(await (await fetch(`${inject("hangingBackendUrl")}/_calls?path=${encodeURIComponent(path)}`)).text());
@@ -45,6 +45,14 @@ describe("the node definitions shown to tenants", () => {
       KSampler: { input: { required: { sampler_name: [["euler", "dpmpp_2m", "res_multistep"]], seed: ["INT", { min: 0 }] }, optional: { mode: ["COMBO", { options: ["x", "y"] }] } } },
       OnlyB: { input: {} },
     });
+  });
+
+  it("offer SaveImageWebsocket wherever SaveImage runs (Easel runs it as one), as ComfyUI defines it; a server's own stays as it is", () => {
+    const shown = withStreamedSave({ SaveImage: { output_node: true } });
+    expect(shown.SaveImageWebsocket).toMatchObject({ input: { required: { images: ["IMAGE"] } }, output: [], output_node: true, category: "api/image" });
+    const own = { SaveImage: { output_node: true }, SaveImageWebsocket: { input: { required: { images: ["IMAGE"] } }, output_node: true, description: "the server's" } };
+    expect(withStreamedSave(own)).toEqual(own);
+    expect(withStreamedSave({ KSampler: {} })).toEqual({ KSampler: {} });
   });
 
   it("offer every ComfyUI backend's checkpoints as ckpt_name's choices, in the server's own form (a list, or V3's COMBO)", () => {

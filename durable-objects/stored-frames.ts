@@ -1,0 +1,59 @@
+/**
+ * The bytes of a feed's binary frames (src/contracts/job-feed.ts): each frame's prefix, then one of
+ * the job's stored outputs, read from R2 before the notice's messages go out, so they go out in
+ * order. Objects of a class may share an isolate and its 128 MB: one notice's images are in memory
+ * at a time per isolate (a module-level turn, which is per isolate), at most MAX_FRAME_BYTES of them.
+ */
+import type { BinaryFrame, FeedMessage } from "../src/contracts/job-feed";
+
+/** A notice's images past this many bytes are not sent as frames (they stay in the history and `/v1`). */
+export const MAX_FRAME_BYTES = 32 * 1024 * 1024;
+
+let turn: Promise<unknown> = Promise.resolve();
+
+const isFrame = (m: FeedMessage): m is BinaryFrame => typeof m !== "string";
+
+/**
+ * The messages with each frame's bytes in place; a frame whose output cannot be read (gone, R2
+ * failing) or does not fit is left out: the image stays where the client can read it.
+ */
+export function withFrames(bucket: R2Bucket, keys: readonly string[], messages: FeedMessage[], maxBytes = MAX_FRAME_BYTES): Promise<(string | Uint8Array)[]> {
+  if (!messages.some(isFrame)) return Promise.resolve(messages as string[]);
+  const mine = turn.then(() => fill(bucket, keys, messages, maxBytes));
+  turn = mine.catch(() => undefined);
+  return mine;
+}
+
+async function fill(bucket: R2Bucket, keys: readonly string[], messages: FeedMessage[], maxBytes: number): Promise<(string | Uint8Array)[]> {
+  let left = maxBytes;
+  const out: (string | Uint8Array)[] = [];
+  for (const m of messages) {
+    if (!isFrame(m)) {
+      out.push(m);
+      continue;
+    }
+    const frame = await read(bucket, keys[m.output], m.prefix, left);
+    if (!frame) continue;
+    left -= frame.length;
+    out.push(frame);
+  }
+  return out;
+}
+
+async function read(bucket: R2Bucket, key: string | undefined, prefix: Uint8Array, left: number): Promise<Uint8Array | undefined> {
+  if (key === undefined) return undefined;
+  try {
+    const object = await bucket.get(key);
+    if (!object) return undefined;
+    if (prefix.length + object.size > left) {
+      await object.body.cancel();
+      return undefined;
+    }
+    const bytes = new Uint8Array(prefix.length + object.size);
+    bytes.set(prefix);
+    bytes.set(new Uint8Array(await object.arrayBuffer()), prefix.length);
+    return bytes;
+  } catch {
+    return undefined;
+  }
+}
