@@ -5,9 +5,12 @@
  * at a time per isolate (a module-level turn, which is per isolate), at most MAX_FRAME_BYTES of them.
  */
 import type { BinaryFrame, FeedMessage } from "../src/contracts/job-feed";
+import { untilAborted, withDeadline } from "../src/lib/deadline";
 
 /** A notice's images past this many bytes are not sent as frames (they stay in the history and `/v1`). */
 export const MAX_FRAME_BYTES = 32 * 1024 * 1024;
+/** One image's read: the next notice of the isolate waits behind it. */
+const READ_TIMEOUT_MS = 10_000;
 
 let turn: Promise<unknown> = Promise.resolve();
 
@@ -43,17 +46,20 @@ async function fill(bucket: R2Bucket, keys: readonly string[], messages: FeedMes
 async function read(bucket: R2Bucket, key: string | undefined, prefix: Uint8Array, left: number): Promise<Uint8Array | undefined> {
   if (key === undefined) return undefined;
   try {
-    const object = await bucket.get(key);
-    if (!object) return undefined;
-    if (prefix.length + object.size > left) {
-      await object.body.cancel();
-      return undefined;
-    }
-    const bytes = new Uint8Array(prefix.length + object.size);
-    bytes.set(prefix);
-    bytes.set(new Uint8Array(await object.arrayBuffer()), prefix.length);
-    return bytes;
+    return await withDeadline(READ_TIMEOUT_MS, async (signal) => {
+      const object = await untilAborted(bucket.get(key), signal);
+      if (!object) return undefined;
+      if (prefix.length + object.size > left) {
+        await object.body.cancel();
+        return undefined;
+      }
+      const bytes = new Uint8Array(prefix.length + object.size);
+      bytes.set(prefix);
+      bytes.set(new Uint8Array(await untilAborted(object.arrayBuffer(), signal)), prefix.length);
+      return bytes;
+    });
   } catch {
+    // Gone, R2 failing or slow: the image stays where the client can read it.
     return undefined;
   }
 }
