@@ -7,7 +7,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { config } from "../src/config";
-import { feedRenderer, type JobNotice } from "../src/contracts/job-feed";
+import { feedRenderer, type JobNotice, type JobPreview } from "../src/contracts/job-feed";
 import { ACTIVE_PAGE_MAX, CLIENT_ID_HEADER, type ActivePage, type PromptState, type PromptTrackerRpc, type TrackedPrompt } from "../src/contracts/prompts";
 import type { Env } from "../src/env";
 import { alarmBy } from "./alarms";
@@ -177,6 +177,13 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
       await this.scheduleAlarm();
     }
     if (state !== row.state) this.broadcastStatus();
+  }
+
+  /** A running prompt's preview, to the sockets of its client as ComfyUI sends one; nothing is stored. */
+  async jobPreview(preview: JobPreview): Promise<void> {
+    const row = this.rows("SELECT * FROM prompts WHERE run_id = ?", preview.run_id)[0];
+    const frame = row && row.state !== "ended" ? feedRenderer(DIALECT)?.preview?.(preview) : undefined;
+    if (row && frame) this.send(this.audience(row.client_id), [frame]);
   }
 
   // ---- sockets ----

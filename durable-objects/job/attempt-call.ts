@@ -71,6 +71,7 @@ export class AttemptCall {
         images,
         onFinished,
         onProgress: (p) => this.progress.record(n, p),
+        onPreview: (p) => this.progress.previewed(n, p),
       });
     } catch (err) {
       outcome = { kind: "failed", failure: { code: "backend_failed", message: "the attempt failed inside the gateway", detail: err instanceof Error ? err.message : String(err), retryable: true } };
@@ -89,7 +90,7 @@ export class AttemptCall {
     const images = new OutputStore(env.IMAGES, input.output_prefix);
     const spec = (await fullInput(env, input)).spec;
     const outcome = await withDeadline(backend.timeout_s * 1000 + 5_000, (signal) =>
-      adapter.resume(externalId, { spec, taskId: taskIdOf(jobId, n), signal, images, onProgress: (p) => this.progress.record(n, p) }),
+      adapter.resume(externalId, { spec, taskId: taskIdOf(jobId, n), signal, images, onProgress: (p) => this.progress.record(n, p), onPreview: (p) => this.progress.previewed(n, p) }),
     ).catch((err: unknown): Outcome => {
       // The prompt may still run there: it is looked for again on the next heartbeat, never sent again.
       console.warn("following an attempt again failed", err instanceof Error ? err.message : String(err));

@@ -74,8 +74,8 @@ export class JobObject extends DurableObject<Env> implements JobRpc {
     this.room = { ctx, env, ledger: this.ledger, memory: new InstanceMemory(), followUps: new FollowUps(ctx), reschedule: (stepFollows) => this.reschedule(stepFollows) };
     this.outbox = new Outbox(this.room);
     this.retention = new Retention(this.room);
-    this.progress = new LiveProgress(this.room);
     this.feed = new SubscriberFeed(this.room);
+    this.progress = new LiveProgress(this.room, this.feed);
     const slots = new Slots(this.room);
     this.settler = new Settler(this.room, slots);
     this.runner = new AttemptRunner(this.room, slots, this.progress, this.settler, () => this.step());

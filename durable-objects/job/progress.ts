@@ -1,9 +1,10 @@
 /** Live progress: read from the backend, kept while the job runs, its events rate-limited. */
 import { adapterFor } from "../../src/backends";
-import type { BackendAdapter, BackendProgress } from "../../src/backends/types";
+import type { BackendAdapter, BackendPreview, BackendProgress } from "../../src/backends/types";
 import { config } from "../../src/config";
 import type { JobStatus } from "../../src/schemas/job";
 import type { JobRoom } from "./room";
+import type { SubscriberFeed } from "./subscriber";
 import type { AttemptRow, JobRow } from "./tables";
 import { webhookFor } from "./transitions";
 import { v1Progress } from "./view";
@@ -19,7 +20,7 @@ const PROGRESS_READ_SLOW_MS = 10_000;
 const PROGRESS_FAST_FOR_MS = 120_000;
 /** `job.progress` events are at least this far apart: at most 2 in any second. */
 const PROGRESS_EVENT_GAP_MS = 550;
-/** A preview image read for a client is reused for this long, so polling clients cost the backend little. */
+/** A preview image read for a client is reused for this long, so polling clients cost the backend little; a pushed one is handed on at most this often. */
 const PREVIEW_TTL_MS = 500;
 export const PROGRESS_TIMEOUT_MS = 3_000;
 
@@ -31,8 +32,13 @@ export class LiveProgress {
   private preview: { attempt: number; at: number; image: string | null } | undefined;
   /** The progress webhooks being rendered and queued. */
   private webhooks: Promise<void> = Promise.resolve();
+  /** When a pushed preview was last handed to the job's subscriber. */
+  private previewSentAt = 0;
 
-  constructor(private readonly room: JobRoom) {}
+  constructor(
+    private readonly room: JobRoom,
+    private readonly feed: SubscriberFeed,
+  ) {}
 
   /**
    * The running job's figures as the backend last reported them, and its preview image when
@@ -95,6 +101,19 @@ export class LiveProgress {
     const next = this.webhooks.then(() => this.queueWebhook(n));
     this.webhooks = next.catch((err: unknown) => console.error("progress webhook not queued", err instanceof Error ? err.message : String(err)));
     this.room.ctx.waitUntil(this.webhooks);
+  }
+
+  /**
+   * A preview attempt `n`'s backend pushed (ComfyUI's frames), handed to the job's subscriber while
+   * it is the running attempt, at most one per PREVIEW_TTL_MS; kept nowhere (images stay out of storage).
+   */
+  previewed(n: number, p: BackendPreview): void {
+    const { ledger } = this.room;
+    if (ledger.row()?.status !== "running" || ledger.currentAttempt()?.n !== n) return;
+    const now = Date.now();
+    if (now - this.previewSentAt < PREVIEW_TTL_MS) return;
+    this.previewSentAt = now;
+    this.feed.previewed(p);
   }
 
   /** The job as it runs now, rendered for its webhook and queued, if it still runs attempt `n`. */

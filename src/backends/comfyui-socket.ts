@@ -6,7 +6,7 @@
  */
 import type { BackendConfig } from "../config";
 import { comfyHeaders } from "./comfyui-api";
-import type { BackendProgress } from "./types";
+import type { BackendPreview, BackendProgress } from "./types";
 import { withDeadline } from "../lib/deadline";
 
 const OPEN_TIMEOUT_MS = 10_000;
@@ -16,6 +16,22 @@ export type SocketSignal = "ended" | "changed" | "closed" | "quiet";
 
 const obj = (v: unknown): Record<string, unknown> => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+
+/** server.py's binary frame: event type 1 (PREVIEW_IMAGE), then the format (1 JPEG, 2 PNG), then the image. */
+const PREVIEW_FORMATS: Record<number, BackendPreview["content_type"]> = { 1: "image/jpeg", 2: "image/png" };
+
+export function previewOf(frame: ArrayBuffer): BackendPreview | undefined {
+  if (frame.byteLength <= 8) return undefined;
+  const view = new DataView(frame);
+  const content_type = view.getUint32(0) === 1 ? PREVIEW_FORMATS[view.getUint32(4)] : undefined;
+  return content_type ? { content_type, image: new Uint8Array(frame, 8) } : undefined;
+}
+
+/** What the socket hands on as the prompt runs. */
+export interface PromptListeners {
+  onProgress?: (p: BackendProgress) => void;
+  onPreview?: (p: BackendPreview) => void;
+}
 
 /**
  * A `progress` message as the job's figures: each sampler is an equal part of the whole (one per
@@ -64,7 +80,7 @@ export class PromptSocket {
     private readonly ws: WebSocket,
     private promptId: string,
     private readonly samplers: readonly string[],
-    private readonly onProgress: ((p: BackendProgress) => void) | undefined,
+    private readonly listeners: PromptListeners,
   ) {
     ws.addEventListener("message", (e) => this.message(e.data));
     ws.addEventListener("close", () => this.raise("closed"));
@@ -72,7 +88,7 @@ export class PromptSocket {
   }
 
   /** Opens the socket under the attempt's client id; undefined when the server would not (then the history is polled). */
-  static async open(config: BackendConfig, ids: { clientId: string; promptId: string }, samplers: readonly string[], onProgress: ((p: BackendProgress) => void) | undefined, signal: AbortSignal): Promise<PromptSocket | undefined> {
+  static async open(config: BackendConfig, ids: { clientId: string; promptId: string }, samplers: readonly string[], listeners: PromptListeners, signal: AbortSignal): Promise<PromptSocket | undefined> {
     try {
       const res = await withDeadline(OPEN_TIMEOUT_MS, (bounded) => fetch(`${config.url}/ws?clientId=${encodeURIComponent(ids.clientId)}`, { headers: { ...comfyHeaders(config), upgrade: "websocket" }, signal: bounded }), signal);
       const ws = res.webSocket;
@@ -81,7 +97,9 @@ export class PromptSocket {
         return undefined;
       }
       ws.accept();
-      return new PromptSocket(ws, ids.promptId, samplers, onProgress);
+      // Binary messages come as Blobs by default (websocket_standard_binary_type): previews are read at once.
+      ws.binaryType = "arraybuffer";
+      return new PromptSocket(ws, ids.promptId, samplers, listeners);
     } catch {
       return undefined;
     }
@@ -129,7 +147,12 @@ export class PromptSocket {
   }
 
   private message(raw: unknown): void {
-    // Binary frames are previews; only text frames carry events.
+    // Binary frames are previews: the client id is the attempt's own, so they are this prompt's.
+    if (raw instanceof ArrayBuffer) {
+      const preview = this.started ? previewOf(raw) : undefined;
+      if (preview) this.listeners.onPreview?.(preview);
+      return;
+    }
     if (typeof raw !== "string") return;
     let msg: Record<string, unknown>;
     try {
@@ -149,7 +172,7 @@ export class PromptSocket {
         if (!p) return;
         const now = { at: Date.now(), fraction: p.fraction };
         this.first ??= now;
-        this.onProgress?.({ ...p, eta_s: etaFrom(this.first, now) });
+        this.listeners.onProgress?.({ ...p, eta_s: etaFrom(this.first, now) });
         return;
       }
       case "executing":

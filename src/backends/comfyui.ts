@@ -43,7 +43,7 @@ export class ComfyUIAdapter implements BackendAdapter {
     const names = await uploadImages(this.config, plan.uploads, req.signal);
     if (!(names instanceof Map)) return { kind: "failed", failure: names };
     // The socket opens first, so no message of the prompt goes by unheard.
-    const socket = await PromptSocket.open(this.config, { clientId, promptId }, plan.samplers, req.onProgress, req.signal);
+    const socket = await PromptSocket.open(this.config, { clientId, promptId }, plan.samplers, req, req.signal);
     try {
       // What the graph's nodes read of the request (extra_pnginfo, Comfy.org's credentials for API nodes).
       const extraData = { ...req.spec.extra_data, ...req.credentials };
@@ -65,7 +65,7 @@ export class ComfyUIAdapter implements BackendAdapter {
   async resume(promptId: string, req: ResumeRequest): Promise<Outcome> {
     const clientId = await clientIdOf(req.taskId);
     const graph = await queuedGraph(this.config, promptId, req.signal);
-    const socket = await PromptSocket.open(this.config, { clientId, promptId }, graph ? samplersOf(graph) : [], req.onProgress, req.signal);
+    const socket = await PromptSocket.open(this.config, { clientId, promptId }, graph ? samplersOf(graph) : [], req, req.signal);
     try {
       return await this.follow(promptId, req.taskId, { socket, expected: expectedOutputs(req.spec), images: req.images, signal: req.signal, lookFirst: true });
     } finally {

@@ -14,6 +14,8 @@ export interface GenerationRequest {
   inputImages?: { name: string; bytes: Uint8Array }[];
   /** Live figures a backend pushes (ComfyUI's `progress` messages) rather than being asked for. */
   onProgress?: (progress: BackendProgress) => void;
+  /** A preview image a backend pushes while it samples (ComfyUI's binary frames). */
+  onPreview?: (preview: BackendPreview) => void;
   /** Where an asynchronous backend should report completion (an unguessable per-attempt URL). */
   callbackUrl: string;
   /** Shared secret for backends that sign their callbacks (Cerebrium). */
@@ -30,7 +32,12 @@ export interface GenerationRequest {
 }
 
 /** What following a generation again needs: the job, the attempt, and where its images and figures go. */
-export type ResumeRequest = Pick<GenerationRequest, "spec" | "taskId" | "images" | "signal" | "onProgress">;
+export type ResumeRequest = Pick<GenerationRequest, "spec" | "taskId" | "images" | "signal" | "onProgress" | "onPreview">;
+
+export interface BackendPreview {
+  content_type: "image/jpeg" | "image/png";
+  image: Uint8Array;
+}
 
 /** A generation's live figures, as a backend reports them (A1111's progress fields beside /v1's). */
 export interface BackendProgress {

@@ -5,7 +5,7 @@
  * news for its clients through this registry, which a dialect fills when the Worker's entry loads,
  * so neither the job object nor the subscriber imports a dialect.
  */
-import type { BackendProgress } from "../backends/types";
+import type { BackendPreview, BackendProgress } from "../backends/types";
 import type { JobEvent, JobSnapshot } from "../jobs/results";
 import type { Dialect } from "../jobs/spec";
 
@@ -16,8 +16,12 @@ export interface JobNotice {
   progress: BackendProgress | null;
 }
 
+/** A preview image the job's backend pushed while it samples: handed on, never stored. */
+export type JobPreview = BackendPreview & { run_id: string };
+
 export interface JobSubscriberRpc {
   jobNotice(notice: JobNotice): Promise<void>;
+  jobPreview(preview: JobPreview): Promise<void>;
 }
 
 /** What a subscriber remembers of a job between notices. */
@@ -56,6 +60,8 @@ export interface RenderedNotice {
 
 export interface FeedRenderer {
   notice(notice: JobNotice, followed: FollowedJob): RenderedNotice;
+  /** A running job's preview as one message for its clients; undefined when they have no form for it. */
+  preview?(preview: JobPreview): Uint8Array | undefined;
   /** The queue's state as the dialect's clients are told of it; `sid` names the client on connect. */
   status(queueRemaining: number, sid?: string): string;
 }

@@ -110,6 +110,24 @@ describe("the real @saintno/comfyui-sdk against the gateway", () => {
     expect((await api.getSystemStats()).system.os).toEqual(expect.any(String));
   });
 
+  it("hands the SDK's onPreview the backend's sampling previews, to the prompt's own client only", async () => {
+    await sim.config({ comfyui: { comfyPreviews: true } });
+    try {
+      const [api, bystander] = await Promise.all([sdk(), sdk()]);
+      const unseen: Blob[] = [];
+      bystander.on("b_preview", (ev) => unseen.push(ev.detail));
+      const previews: Blob[] = [];
+      const workflow = new PromptBuilder(txt2img("previews", 8), [], ["images"]).setOutputNode("images", "9");
+      expect(await new CallWrapper(api, workflow).onPreview((blob) => previews.push(blob)).run()).toBeTruthy();
+      expect(previews.length).toBeGreaterThan(0);
+      // The simulator's preview: a 64 x 64 PNG, whole.
+      for (const blob of previews) expect(pngSize(new Uint8Array(await blob.arrayBuffer()))).toEqual({ width: 64, height: 64 });
+      expect(unseen).toEqual([]);
+    } finally {
+      await sim.config({ comfyui: { comfyPreviews: false } });
+    }
+  });
+
   it("keeps the SDK's socket alive while its prompt waits in line longer than the 10 s it allows a silent socket", { timeout: 90_000 }, async () => {
     // Two long prompts of another client take the backend's two slots. The SDK checks its socket
     // every 5 s and gives up on it after 10 s of silence: 20 s in line is sure to be seen.

@@ -3,7 +3,7 @@
  * tenant's object that holds the sockets (durable-objects/comfy-socket.ts), and the history entry
  * as the `extra_data.webhook` body.
  */
-import { registerFeedRenderer, type FeedMessage, type FeedRenderer, type FollowedJob, type JobNotice, type RenderedNotice } from "../../contracts/job-feed";
+import { registerFeedRenderer, type FeedMessage, type FeedRenderer, type FollowedJob, type JobNotice, type JobPreview, type RenderedNotice } from "../../contracts/job-feed";
 import { beforeEnd, registerWebhookRenderer } from "../../contracts/renderers";
 import type { Workflow } from "../../jobs/spec";
 import { STREAMED_SAVE } from "../../jobs/workflow-graph";
@@ -79,11 +79,21 @@ function noticeMessages(notice: JobNotice, followed: FollowedJob): RenderedNotic
   return { messages, closing, after, node };
 }
 
+/** A sampling preview as ComfyUI sends it to a client that did not ask for metadata. */
+function previewFrame(p: JobPreview): Uint8Array | undefined {
+  const format = FRAME_FORMATS[p.content_type];
+  if (!format) return undefined;
+  const frame = new Uint8Array(8 + p.image.length);
+  frame.set(frameHeader(format));
+  frame.set(p.image, 8);
+  return frame;
+}
+
 export const statusMessage = (queueRemaining: number, sid?: string): string =>
   message("status", { status: { exec_info: { queue_remaining: queueRemaining } }, ...(sid ? { sid } : {}) });
 
 export function registerComfyRenderers(): void {
-  registerFeedRenderer("comfyui", { notice: noticeMessages, status: statusMessage } satisfies FeedRenderer);
+  registerFeedRenderer("comfyui", { notice: noticeMessages, status: statusMessage, preview: previewFrame } satisfies FeedRenderer);
   // Only the end is news to a ComfyUI client: the history entry, as `GET /history/{id}` shows it.
   registerWebhookRenderer("comfyui", (_env, snapshot, type) => (beforeEnd(type) ? null : historyWebhook(snapshot)));
 }

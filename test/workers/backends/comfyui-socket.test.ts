@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { etaFrom, promptProgress } from "../../../src/backends/comfyui-socket";
+import { etaFrom, previewOf, promptProgress } from "../../../src/backends/comfyui-socket";
 
 describe("ComfyUI progress messages", () => {
   it("counts each sampler as one equal part of the job", () => {
@@ -13,6 +13,18 @@ describe("ComfyUI progress messages", () => {
     expect(promptProgress({ value: 1, max: 4, node: "42" }, ["5"])).toMatchObject({ fraction: 0.25, node: "42" });
     expect(promptProgress({ value: 1, max: 0, node: "5" }, ["5"])).toBeUndefined();
     expect(promptProgress({ node: "5" }, ["5"])).toBeUndefined();
+  });
+});
+
+describe("ComfyUI binary frames", () => {
+  it("read a preview's format from its header, and nothing else as a preview", () => {
+    const frame = (...bytes: number[]) => new Uint8Array(bytes).buffer;
+    expect(previewOf(frame(0, 0, 0, 1, 0, 0, 0, 2, 5, 6))).toEqual({ content_type: "image/png", image: new Uint8Array([5, 6]) });
+    expect(previewOf(frame(0, 0, 0, 1, 0, 0, 0, 1, 5))).toEqual({ content_type: "image/jpeg", image: new Uint8Array([5]) });
+    // PREVIEW_IMAGE_WITH_METADATA (4), an unknown format, a header alone.
+    expect(previewOf(frame(0, 0, 0, 4, 0, 0, 0, 2, 5))).toBeUndefined();
+    expect(previewOf(frame(0, 0, 0, 1, 0, 0, 0, 3, 5))).toBeUndefined();
+    expect(previewOf(frame(0, 0, 0, 1, 0, 0, 0, 2))).toBeUndefined();
   });
 });
 

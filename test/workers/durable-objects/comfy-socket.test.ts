@@ -16,9 +16,14 @@ async function connect(name: string, clientId: string) {
   const ws = res.webSocket;
   if (!ws) throw new Error("no socket");
   const got: { type: string; data: Record<string, unknown> }[] = [];
-  ws.addEventListener("message", (e) => got.push(JSON.parse(String(e.data)) as { type: string; data: Record<string, unknown> }));
+  const frames: number[][] = [];
+  ws.binaryType = "arraybuffer";
+  ws.addEventListener("message", (e) => {
+    if (e.data instanceof ArrayBuffer) frames.push([...new Uint8Array(e.data)]);
+    else got.push(JSON.parse(String(e.data)) as { type: string; data: Record<string, unknown> });
+  });
   ws.accept();
-  return { ws, got };
+  return { ws, got, frames };
 }
 
 const event = (seq: number, type: string, data: Record<string, unknown> = {}) => ({ seq, type, at: "2026-05-04T10:20:31.000Z", data });
@@ -124,6 +129,22 @@ describe("ComfySocket news", () => {
     expect(other.got.at(-1)?.data).toEqual({ status: { exec_info: { queue_remaining: 0 } } });
     mine.ws.close();
     other.ws.close();
+  });
+
+  it("sends a running prompt's preview to its client's sockets only, as ComfyUI's binary frame; none once the prompt ended", async () => {
+    const name = "comfyui:previews";
+    const [mine, other] = await Promise.all([connect(name, "c1"), connect(name, "c2")]);
+    await objectFor(name).reserve({ prompt_id: "p-prev", run_id: RUN_ID, client_id: "c1" });
+    await objectFor(name).jobNotice({ events: [event(2, "job.started")], snapshot: snapshot({ dialect: "comfyui", status: "running" }), progress: null });
+    await objectFor(name).jobPreview({ run_id: RUN_ID, content_type: "image/jpeg", image: new Uint8Array([9, 8, 7]) });
+    await objectFor(name).jobPreview({ run_id: "run_unknown", content_type: "image/png", image: new Uint8Array([1]) });
+    await settle(name);
+    expect(mine.frames).toEqual([[0, 0, 0, 1, 0, 0, 0, 1, 9, 8, 7]]);
+    expect(other.frames).toEqual([]);
+    await objectFor(name).jobNotice({ events: [event(3, "job.canceled")], snapshot: snapshot({ dialect: "comfyui", status: "canceled" }), progress: null });
+    await objectFor(name).jobPreview({ run_id: RUN_ID, content_type: "image/png", image: new Uint8Array([6]) });
+    await settle(name);
+    expect(mine.frames).toHaveLength(1);
   });
 
   it("tells every socket of the tenant of a prompt queued without a client id, as ComfyUI broadcasts it", async () => {
