@@ -112,3 +112,18 @@ export function dialectRequest(p: Planned, prompt: string, who: { key: string; h
       throw new Error(`no dialect request for ${p.kind}`);
   }
 }
+
+/**
+ * When job i is sent, in ms after the start: `rate` a second, but for `burst` jobs sent together
+ * within one second at 60% of the window (the steady rate goes on after it). Without a burst, i/rate.
+ */
+export function schedule(jobs: number, rate: number, burst: number): { dueMs: (i: number) => number; windowMs: number } {
+  const steady = jobs - burst;
+  const from = Math.floor(steady * 0.6);
+  const dueMs = (i: number): number => {
+    if (i < from) return (i * 1000) / rate;
+    if (i < from + burst) return (from * 1000) / rate + ((i - from) * 1000) / burst;
+    return ((i - burst) * 1000) / rate + (burst ? 1000 : 0);
+  };
+  return { dueMs, windowMs: (steady / rate) * 1000 + (burst ? 1000 : 0) };
+}
