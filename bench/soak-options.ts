@@ -1,7 +1,7 @@
 /**
  * `npm run soak`'s flags (bench/soak.ts). Without the opt-in chaos flags (`--receiver-faults`,
- * `--burst`, `--cancel-storm`, `--comfy-error-rate`, `--runpod-completed-errors`) a run is the one
- * CI has always run.
+ * `--burst`, `--cancel-storm`, `--comfy-error-rate`, `--runpod-completed-errors`,
+ * `--idempotency-races`) a run is the one CI has always run.
  */
 import { parseArgs } from "node:util";
 
@@ -20,6 +20,7 @@ const { values: args } = parseArgs({
     "cancel-storm": { type: "boolean" },
     "comfy-error-rate": { type: "string" },
     "runpod-completed-errors": { type: "boolean" },
+    "idempotency-races": { type: "boolean" },
   },
 });
 export const JOBS = Number(args.jobs ?? 1000);
@@ -59,6 +60,8 @@ export const COMFY_ERROR_RATE = Number(args["comfy-error-rate"] ?? 0.05);
 if (!(COMFY_ERROR_RATE >= 0 && COMFY_ERROR_RATE <= 1)) throw new Error("soak: --comfy-error-rate must be from 0 to 1");
 /** RunPod answers COMPLETED with an error inside its output for 3 s of every 12 s of the submit window: a failure in disguise. */
 export const RUNPOD_COMPLETED_ERRORS = args["runpod-completed-errors"] === true;
+/** One `/v1` Idempotency-Key in four is sent twice at once and again 0–3 s later: every answer must name the same job. */
+export const IDEMPOTENCY_RACES = args["idempotency-races"] === true;
 
 /** The flags as printed above the figures; chaos ones only when set, so a default run prints what it always did. */
 export function describe(): Record<string, number | string> {
@@ -72,6 +75,7 @@ export function describe(): Record<string, number | string> {
     ...(CANCEL_STORM ? { cancel_storm: "on" } : {}),
     ...(args["comfy-error-rate"] !== undefined ? { comfy_error_rate: COMFY_ERROR_RATE } : {}),
     ...(RUNPOD_COMPLETED_ERRORS ? { runpod_completed_errors: "on" } : {}),
+    ...(IDEMPOTENCY_RACES ? { idempotency_races: "on" } : {}),
     ...(KILLS !== 2 ? { kills: KILLS } : {}),
   };
 }

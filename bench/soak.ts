@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { startGateway, startSimulatorProcess, type SimulatorProcess } from "../test/e2e/support/processes";
 import { startReceiver, type Delivery } from "../test/e2e/support/receiver";
 import { brokenCancels, cancels } from "./soak-cancels";
-import { RESTART_GRACE_MS, gatewayClient, pool, sleep } from "./soak-client";
+import { RESTART_GRACE_MS, gatewayClient, pool, sleep, type Answer } from "./soak-client";
 import { backendOutage, hardKills, runpodCompletedErrors } from "./soak-faults";
 import { CHILL, V15, dialectRequest, planJobs, schedule, v1Body, type Accepted, type Planned } from "./soak-jobs";
 import {
@@ -27,6 +27,7 @@ import {
   COMFY_ERROR_RATE,
   DRAIN_MS,
   HOSTILE_RECEIVER,
+  IDEMPOTENCY_RACES,
   JOBS,
   KILLS,
   OUTAGE,
@@ -103,19 +104,35 @@ async function main(): Promise<number> {
   let cutByRestart = 0;
   const refusals: string[] = [];
 
+  /** A /v1 client resends a submit that hit a restart, with the same Idempotency-Key (bounded). */
+  async function postV1(p: Planned, body: string): Promise<Answer | null> {
+    const until = Date.now() + 120_000;
+    for (;;) {
+      const res = await send("/v1/jobs", { method: "POST", headers: { ...authOf(p), "idempotency-key": p.tag }, body });
+      if ((res && res.status < 500) || Date.now() > until) return res;
+      await sleep(500);
+    }
+  }
+  /** The job ids each Idempotency-Key was answered with: more than one is a key that made two jobs. */
+  const idsByKey = new Map<string, Set<string>>();
+  const lateResends: Promise<void>[] = [];
+  function noteKeyReply(p: Planned, r: Answer | null): void {
+    const id = r && r.status < 300 ? (r.json as { id?: string }).id : undefined;
+    if (id) idsByKey.set(p.tag, (idsByKey.get(p.tag) ?? new Set<string>()).add(id));
+  }
+
   async function submit(p: Planned): Promise<void> {
     const prompt = `soak job [tag:${p.tag}]`;
     const submittedAt = Date.now();
     let res: Awaited<ReturnType<typeof send>>;
     if (p.kind === "v1-txt2img" || p.kind === "v1-img2img" || p.kind === "v1-workflow") {
       const body = JSON.stringify(v1Body(p, prompt, hook(p.tag)));
-      // A /v1 client retries a submit that hit a restart, with the same Idempotency-Key (bounded).
-      const until = Date.now() + 120_000;
-      for (;;) {
-        res = await send("/v1/jobs", { method: "POST", headers: { ...authOf(p), "idempotency-key": p.tag }, body });
-        if ((res && res.status < 500) || Date.now() > until) break;
-        await sleep(500);
-      }
+      // With --idempotency-races one key in four is sent twice at once and once more a moment later.
+      const raced = IDEMPOTENCY_RACES && Number(p.tag.slice(1)) % 4 === 1;
+      const replies = await Promise.all(raced ? [postV1(p, body), postV1(p, body)] : [postV1(p, body)]);
+      for (const r of replies) noteKeyReply(p, r);
+      if (raced) lateResends.push(sleep(Math.random() * 3000).then(async () => noteKeyReply(p, await postV1(p, body))));
+      res = replies.find((r) => r && r.status < 300) ?? replies[0] ?? null;
     } else {
       res = await send(...dialectRequest(p, prompt, { key: TENANTS[p.tenant].key, hook: hook(p.tag), runTag: String(t0) }));
     }
@@ -156,7 +173,7 @@ async function main(): Promise<number> {
   }
   await Promise.all(inflight);
   const submitDoneAt = Date.now();
-  await Promise.all([kills, faults, ...canceling.pending]);
+  await Promise.all([kills, faults, ...canceling.pending, ...lateResends]);
 
   // ---- the drain: until every accepted job has ended and its terminal event arrived (bounded) ----
   const status = new Map<string, { status: string; error: { code?: string } | null } | "missing">();
@@ -229,6 +246,7 @@ async function main(): Promise<number> {
   // same per-key URL (and run its own generation, counted below).
   const keysWithTwoJobs = accepted.filter((j) => {
     if (!j.kind.startsWith("v1")) return false;
+    if ((idsByKey.get(j.tag)?.size ?? 0) > 1) return true;
     const ids = new Set(receiver.deliveries.filter((d) => d.path === `/hook/${j.tag}`).map((d) => (d.json as { data?: { id?: string } } | undefined)?.data?.id));
     return ids.size > 1 || (ids.size === 1 && !ids.has(j.runId));
   }).length;
@@ -328,6 +346,8 @@ async function main(): Promise<number> {
   const badAnswers = answers.filter((a) => a.status >= 500 && !inRestart(a.at));
   if (badAnswers.length) console.log(`  first 5xx outside restarts: ${badAnswers.slice(0, 5).map((a) => `${((a.at - start) / 1000).toFixed(1)} s ${a.what}`).join(" | ")}`);
   if (dupSamples.length) console.log(`  first unexplained duplicates: ${dupSamples.slice(0, 5).join(" | ")}`);
+  const split = [...idsByKey.entries()].filter(([, ids]) => ids.size > 1);
+  if (split.length) console.log(`  keys answered with two jobs: ${split.slice(0, 5).map(([tag, ids]) => `${tag}: ${[...ids].join(", ")}`).join(" | ")}`);
   if (broken.length) console.log(`  broken cancels: ${broken.slice(0, 10).map((c) => `${c.job.tag} ${c.job.runId} (${c.job.kind}, ${c.when}) said ${c.said}, ended ${statusOf(c.job.runId) ?? "unknown"}`).join(", ")}`);
   if (lost.length) console.log(`  lost: ${lost.slice(0, 10).map(({ j, s }) => `${j.tag} ${j.runId} ${s === "missing" ? "missing" : (s?.status ?? "unknown")}`).join(", ")}`);
 
