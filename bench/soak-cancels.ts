@@ -1,7 +1,7 @@
 /**
  * The soak's cancels (bench/soak.ts): every `--cancel-every`-th job through `/v1` soon after it is
  * accepted, and with `--cancel-storm` one job in ten more through its own API (RunPod's
- * `/runpod/cancel`, `/v1` for the rest), half at once and half while it may be running. A cancel
+ * `/runpod/cancel`, Replicate's `/v1/predictions/…/cancel`, `/v1` for the rest), half at once and half while it may be running. A cancel
  * answered "canceled" is a promise: that job must end canceled.
  */
 import type { Answer } from "./soak-client";
@@ -49,7 +49,7 @@ export function cancels(o: { send: Send; authOf: Auth; every: number; storm: boo
     pending.push(
       (async () => {
         await sleep(when === "now" ? Math.random() * 200 : 1500 + Math.random() * 8000);
-        const path = job.kind === "runpod" ? `/runpod/cancel/${job.runId}` : `/v1/jobs/${job.runId}/cancel`;
+        const path = job.kind.startsWith("runpod") ? `/runpod/cancel/${job.runId}` : job.kind === "replicate" ? `/v1/predictions/${job.runId}/cancel` : `/v1/jobs/${job.runId}/cancel`;
         const res = await cancelUntilAnswered(path, job);
         if (res?.status === 200) entry.said = String((res.json as { status?: unknown }).status ?? "");
       })(),

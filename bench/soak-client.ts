@@ -57,3 +57,18 @@ export async function pool<T>(items: T[], width: number, fn: (item: T) => Promis
     }),
   );
 }
+
+/** Every job a tenant has, as `GET /v1/jobs` pages them (bounded): jobs whose submit answer a client never got are listed too. */
+export async function listJobs(send: (path: string, init?: RequestInit) => Promise<Answer | null>, headers: Record<string, string>): Promise<{ id: string; status: string }[]> {
+  const jobs: { id: string; status: string }[] = [];
+  let cursor: string | null = null;
+  for (let page = 0; page < 100; page++) {
+    const res = await send(`/v1/jobs?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { headers });
+    if (res?.status !== 200) break;
+    const body = res.json as { data: { id: string; status: string }[]; next_cursor: string | null };
+    jobs.push(...body.data);
+    cursor = body.next_cursor;
+    if (!cursor) break;
+  }
+  return jobs;
+}

@@ -1,7 +1,7 @@
 /**
  * `npm run soak`'s flags (bench/soak.ts). Without the opt-in chaos flags (`--receiver-faults`,
  * `--burst`, `--cancel-storm`, `--comfy-error-rate`, `--runpod-completed-errors`,
- * `--idempotency-races`) a run is the one CI has always run.
+ * `--idempotency-races`, `--fronts all`) a run is the one CI has always run.
  */
 import { parseArgs } from "node:util";
 
@@ -21,6 +21,7 @@ const { values: args } = parseArgs({
     "comfy-error-rate": { type: "string" },
     "runpod-completed-errors": { type: "boolean" },
     "idempotency-races": { type: "boolean" },
+    fronts: { type: "string" },
   },
 });
 export const JOBS = Number(args.jobs ?? 1000);
@@ -62,6 +63,14 @@ if (!(COMFY_ERROR_RATE >= 0 && COMFY_ERROR_RATE <= 1)) throw new Error("soak: --
 export const RUNPOD_COMPLETED_ERRORS = args["runpod-completed-errors"] === true;
 /** One `/v1` Idempotency-Key in four is sent twice at once and again 0–3 s later: every answer must name the same job. */
 export const IDEMPOTENCY_RACES = args["idempotency-races"] === true;
+const FRONTS = args.fronts ?? "webhook";
+if (FRONTS !== "webhook" && FRONTS !== "all") throw new Error("soak: --fronts must be webhook or all");
+/**
+ * More fronts in the rotation (bench/soak-jobs.ts): a pinned /v1 job, RunPod's `/runsync`, a
+ * Replicate prediction held open, ComfyUI's `/prompt` with each tenant's socket; and the jobs the
+ * gateway lists (a held-open answer cut by a kill leaves a job the client never learned) must end.
+ */
+export const WIDE_FRONTS = FRONTS === "all";
 
 /** The flags as printed above the figures; chaos ones only when set, so a default run prints what it always did. */
 export function describe(): Record<string, number | string> {
@@ -76,6 +85,7 @@ export function describe(): Record<string, number | string> {
     ...(args["comfy-error-rate"] !== undefined ? { comfy_error_rate: COMFY_ERROR_RATE } : {}),
     ...(RUNPOD_COMPLETED_ERRORS ? { runpod_completed_errors: "on" } : {}),
     ...(IDEMPOTENCY_RACES ? { idempotency_races: "on" } : {}),
+    ...(WIDE_FRONTS ? { fronts: "all" } : {}),
     ...(KILLS !== 2 ? { kills: KILLS } : {}),
   };
 }

@@ -16,9 +16,10 @@ import { join } from "node:path";
 import { startGateway, startSimulatorProcess, type SimulatorProcess } from "../test/e2e/support/processes";
 import { startReceiver, type Delivery } from "../test/e2e/support/receiver";
 import { brokenCancels, cancels } from "./soak-cancels";
-import { RESTART_GRACE_MS, gatewayClient, pool, sleep, type Answer } from "./soak-client";
+import { RESTART_GRACE_MS, gatewayClient, listJobs, pool, sleep, type Answer } from "./soak-client";
+import { watchComfySockets } from "./soak-comfy-socket";
 import { backendOutage, hardKills, runpodCompletedErrors } from "./soak-faults";
-import { CHILL, V15, dialectRequest, planJobs, schedule, v1Body, type Accepted, type Planned } from "./soak-jobs";
+import { CHILL, REPLICATE_MODEL, V15, dialectRequest, planJobs, schedule, v1Body, type Accepted, type Planned } from "./soak-jobs";
 import {
   BACKEND_DOWN_MS,
   BURST,
@@ -34,6 +35,7 @@ import {
   RATE,
   RECEIVER_DOWN_MS,
   RUNPOD_COMPLETED_ERRORS,
+  WIDE_FRONTS,
   describe,
 } from "./soak-options";
 import { receiverAnswers } from "./soak-receiver";
@@ -88,6 +90,8 @@ async function main(): Promise<number> {
       BACKENDS: JSON.stringify(backends),
       ALLOW_PRIVATE_URLS: "true",
       URL_SIGNING_SECRET: "soak",
+      // Replicate's model-named route needs its name mapped to a model.
+      ...(WIDE_FRONTS ? { ENDPOINTS: JSON.stringify({ [REPLICATE_MODEL]: { model: V15 } }) } : {}),
       WEBHOOK_RETRY_SCHEDULE: RETRY_SCHEDULE,
     },
   });
@@ -96,9 +100,9 @@ async function main(): Promise<number> {
 
   // Every HTTP answer the clients got, for the 5xx count; restarts are the windows to leave out.
   const { send, answers, restarts, inRestart } = gatewayClient(base);
-  const authOf = (j: Planned) => ({ authorization: `Bearer ${TENANTS[j.tenant].key}`, "content-type": "application/json" });
+  const authOf = (j: Pick<Planned, "tenant">) => ({ authorization: `Bearer ${TENANTS[j.tenant].key}`, "content-type": "application/json" });
 
-  const plan = planJobs(JOBS);
+  const plan = planJobs(JOBS, WIDE_FRONTS);
   const accepted: Accepted[] = [];
   let refused = 0;
   let cutByRestart = 0;
@@ -125,7 +129,7 @@ async function main(): Promise<number> {
     const prompt = `soak job [tag:${p.tag}]`;
     const submittedAt = Date.now();
     let res: Awaited<ReturnType<typeof send>>;
-    if (p.kind === "v1-txt2img" || p.kind === "v1-img2img" || p.kind === "v1-workflow") {
+    if (p.kind.startsWith("v1-")) {
       const body = JSON.stringify(v1Body(p, prompt, hook(p.tag)));
       // With --idempotency-races one key in four is sent twice at once and once more a moment later.
       const raced = IDEMPOTENCY_RACES && Number(p.tag.slice(1)) % 4 === 1;
@@ -163,6 +167,7 @@ async function main(): Promise<number> {
     RUNPOD_COMPLETED_ERRORS ? runpodCompletedErrors(simCloud, windowMs) : undefined,
   ]);
   const kills = hardKills({ gw, kills: KILLS, start, windowMs, restarts });
+  const sockets = WIDE_FRONTS ? watchComfySockets({ base, keys: TENANTS.map((t) => t.key), restarts: () => restarts.length, until: start + windowMs + DRAIN_MS + 120_000 }) : undefined;
 
   // ---- the load: RATE submits a second, each on its own ----
   const inflight: Promise<void>[] = [];
@@ -178,8 +183,12 @@ async function main(): Promise<number> {
   // ---- the drain: until every accepted job has ended and its terminal event arrived (bounded) ----
   const status = new Map<string, { status: string; error: { code?: string } | null } | "missing">();
   const terminalOf = (job: Accepted): Delivery[] => receiver.deliveries.filter((d) => d.path === `/hook/${job.tag}` && isTerminalDelivery(job, d));
+  // With --fronts all, every job the gateway lists too: ones whose held-open answer a kill cut are unknown to their client.
+  const listed = new Map<string, string>();
+  const listedOpen = () => [...listed.values()].filter((s) => !TERMINAL.has(s)).length;
   const drainUntil = Date.now() + DRAIN_MS;
   for (;;) {
+    if (WIDE_FRONTS) for (const t of [0, 1] as const) for (const j of await listJobs(send, authOf({ tenant: t }))) listed.set(j.id, j.status);
     const open = accepted.filter((j) => {
       const s = status.get(j.runId);
       return !(s && s !== "missing" && TERMINAL.has(s.status));
@@ -194,11 +203,12 @@ async function main(): Promise<number> {
       return !(s && s !== "missing" && TERMINAL.has(s.status));
     }).length;
     const undelivered = accepted.filter((j) => !terminalOf(j).some((d) => ok(d))).length;
-    if ((unended === 0 && undelivered === 0) || Date.now() > drainUntil) break;
-    process.stdout.write(`draining: ${unended} not ended, ${undelivered} terminal events not delivered\n`);
+    if ((unended === 0 && undelivered === 0 && listedOpen() === 0) || Date.now() > drainUntil) break;
+    process.stdout.write(`draining: ${unended} not ended, ${undelivered} terminal events not delivered${WIDE_FRONTS ? `, ${listedOpen()} listed not ended` : ""}\n`);
     await sleep(5_000);
   }
   const drainedAt = Date.now();
+  await sockets?.stop();
 
   // ---- the figures ----
   const ended = accepted.map((j) => ({ j, s: status.get(j.runId) }));
@@ -332,6 +342,13 @@ async function main(): Promise<number> {
     return s && s !== "missing" ? s.status : undefined;
   };
   const broken = brokenCancels(canceling.storm, statusOf);
+  if (WIDE_FRONTS) {
+    const known = new Set(accepted.map((j) => j.runId));
+    const comfy = accepted.filter((j) => j.kind === "comfy-front");
+    lines.push(["jobs the gateway lists / not known to their client (answer cut)", `${listed.size} / ${[...listed.keys()].filter((id) => !known.has(id)).length}`]);
+    lines.push(["ComfyUI prompts whose end their socket told (printed only)", `${comfy.filter((j) => sockets?.ended.has(j.runId)).length} / ${comfy.length}`]);
+    zero.push(["jobs the gateway lists that never ended", listedOpen()]);
+  }
   if (CANCEL_STORM) {
     const { storm } = canceling;
     const said = new Map<string, number>();
