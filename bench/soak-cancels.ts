@@ -48,7 +48,8 @@ export function cancels(o: { send: Send; authOf: Auth; every: number; storm: boo
     storm.push(entry);
     pending.push(
       (async () => {
-        await sleep(when === "now" ? Math.random() * 200 : 1500 + Math.random() * 8000);
+        // "mid": the soak's jobs take about a second, so later would mostly find them ended.
+        await sleep(when === "now" ? Math.random() * 200 : 300 + Math.random() * 2700);
         const path = job.kind.startsWith("runpod") ? `/runpod/cancel/${job.runId}` : job.kind === "replicate" ? `/v1/predictions/${job.runId}/cancel` : `/v1/jobs/${job.runId}/cancel`;
         const res = await cancelUntilAnswered(path, job);
         if (res?.status === 200) entry.said = String((res.json as { status?: unknown }).status ?? "");

@@ -8,7 +8,8 @@
  * process group) and restarted on the same state (`--kills`, two by default). Then it drains
  * (bounded), prints what it saw, and exits non-zero when a figure that must be zero is not.
  * Opt-in chaos (bench/soak-options.ts): a hostile receiver, a burst, a cancel storm, more ComfyUI
- * errors, RunPod's COMPLETED-with-error. A script, not a test: every figure comes from this one run.
+ * errors, RunPod's COMPLETED-with-error, Idempotency-Key races, more fronts. A script, not a test:
+ * every figure comes from this one run.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
