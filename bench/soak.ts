@@ -170,7 +170,7 @@ async function main(): Promise<number> {
   const kills = hardKills({ gw, kills: KILLS, start, windowMs, restarts });
   const sockets = WIDE_FRONTS ? watchComfySockets({ base, keys: TENANTS.map((t) => t.key), restarts: () => restarts.length, until: start + windowMs + DRAIN_MS + 120_000 }) : undefined;
 
-  // ---- the load: RATE submits a second, each on its own ----
+  // ---- the load: RATE submits a second (a burst among them with --burst), each on its own ----
   const inflight: Promise<void>[] = [];
   for (let i = 0; i < plan.length; i++) {
     const due = start + dueMs(i);
