@@ -8,8 +8,17 @@ export const V15 = "v1-5-pruned-emaonly";
 export const CHILL = "chilloutmix-Ni";
 const initB64 = Buffer.from(encodePng(64, 64, (x, y) => [x * 4, y * 4, 128])).toString("base64");
 
-type Kind = "v1-txt2img" | "v1-img2img" | "v1-workflow" | "modelslab" | "runpod" | "cerebrium" | "eks";
+type Kind = "v1-txt2img" | "v1-img2img" | "v1-workflow" | "modelslab" | "runpod" | "cerebrium" | "eks" | WideKind;
+/** With `--fronts all`: a pinned /v1 job, RunPod's `/runsync`, a Replicate prediction with `Prefer: wait`, ComfyUI's `/prompt`. */
+type WideKind = "v1-pinned" | "runpod-sync" | "replicate" | "comfy-front";
 const KINDS: Kind[] = ["v1-txt2img", "v1-img2img", "v1-txt2img", "v1-img2img", "v1-workflow", "modelslab", "runpod", "cerebrium", "eks"];
+const WIDE_KINDS: Kind[] = [...KINDS, "v1-pinned", "runpod-sync", "replicate", "comfy-front"];
+/** The backends serving V15 in turn for pinned jobs, which cannot fail over. */
+const PINS = ["a1111-main", "runpod", "comfyui"] as const;
+/** The Replicate model name the soak's gateway maps to V15 (its `ENDPOINTS`). */
+export const REPLICATE_MODEL = "stability-ai/sdxl";
+/** Each tenant's ComfyUI `client_id`, the one its socket listens with. */
+export const comfyClientId = (tenant: 0 | 1) => `soak-client-${tenant}`;
 
 export interface Planned {
   tag: string;
@@ -18,6 +27,8 @@ export interface Planned {
   kind: Kind;
   model: string | undefined;
   img2img: boolean;
+  /** A pinned /v1 job's backend. */
+  pin?: (typeof PINS)[number];
 }
 export interface Accepted extends Planned {
   runId: string;
@@ -25,13 +36,16 @@ export interface Accepted extends Planned {
   acceptedAt: number;
 }
 
-/** Kinds and models in rotation, so every combination is present; tenants take turns. */
-export function planJobs(n: number): Planned[] {
+/** Kinds and models in rotation, so every combination is present; tenants take turns. `wide`: the more fronts of `--fronts all`. */
+export function planJobs(n: number, wide = false): Planned[] {
+  const kinds = wide ? WIDE_KINDS : KINDS;
   return Array.from({ length: n }, (_, i) => {
-    const kind = KINDS[i % KINDS.length] as Kind;
-    const img2img = kind === "v1-img2img" || kind === "cerebrium" || ((kind === "modelslab" || kind === "runpod" || kind === "eks") && Math.floor(i / KINDS.length) % 2 === 1);
-    const model = kind === "cerebrium" ? undefined : kind === "v1-workflow" ? V15 : Math.floor(i / 3) % 2 ? CHILL : V15;
-    return { tag: `s${i}`, tenant: (Math.floor(i / (2 * KINDS.length)) % 2) as 0 | 1, kind, model, img2img };
+    const kind = kinds[i % kinds.length] as Kind;
+    const turn = Math.floor(i / kinds.length);
+    const img2img = kind === "v1-img2img" || kind === "cerebrium" || ((kind === "modelslab" || kind === "runpod" || kind === "eks") && turn % 2 === 1);
+    const model = kind === "cerebrium" ? undefined : kind === "v1-workflow" || kind === "v1-pinned" || kind === "replicate" || kind === "comfy-front" ? V15 : Math.floor(i / 3) % 2 ? CHILL : V15;
+    const pin = kind === "v1-pinned" ? PINS[turn % PINS.length] : undefined;
+    return { tag: `s${i}`, tenant: (Math.floor(i / (2 * kinds.length)) % 2) as 0 | 1, kind, model, img2img, ...(pin ? { pin } : {}) };
   });
 }
 
@@ -66,6 +80,7 @@ export function v1Body(p: Planned, prompt: string, hook: string): Record<string,
     model: p.model,
     ...common,
     ...(p.img2img ? { init_image: initB64 } : {}),
+    ...(p.pin ? { backend: p.pin } : {}),
   };
 }
 
@@ -87,14 +102,20 @@ export function dialectRequest(p: Planned, prompt: string, who: { key: string; h
         ...(p.img2img ? { init_image: `data:image/png;base64,${initB64}`, strength: 0.7 } : {}),
       });
     case "runpod":
+    case "runpod-sync":
       return json(
-        "/runpod/run",
+        p.kind === "runpod" ? "/runpod/run" : "/runpod/runsync",
         {
           input: { api_name: p.img2img ? "img2img" : "txt2img", prompt, width: 64, height: 64, steps: 2, override_settings: { sd_model_checkpoint: p.model }, ...(p.img2img ? { init_images: [initB64] } : {}) },
           webhook: who.hook,
         },
         { authorization: `Bearer ${who.key}` },
       );
+    case "replicate":
+      // Held open until the prediction ends (or Replicate's 60 s), its webhook only for the end.
+      return json(`/v1/models/${REPLICATE_MODEL}/predictions`, { input: { prompt, width: 64, height: 64, num_inference_steps: 2 }, webhook: who.hook, webhook_events_filter: ["completed"] }, { authorization: `Bearer ${who.key}`, prefer: "wait" });
+    case "comfy-front":
+      return json("/prompt", { prompt: workflowOf(prompt, V15), client_id: comfyClientId(p.tenant), extra_data: { webhook: who.hook } }, { authorization: `Bearer ${who.key}` });
     case "cerebrium":
       return json("/cerebrium/predict", { prompt, image: initB64, num_inference_steps: 2, webhook_endpoint: who.hook }, { authorization: who.key });
     case "eks":
@@ -111,4 +132,19 @@ export function dialectRequest(p: Planned, prompt: string, who: { key: string; h
     default:
       throw new Error(`no dialect request for ${p.kind}`);
   }
+}
+
+/**
+ * When job i is sent, in ms after the start: `rate` a second, but for `burst` jobs sent together
+ * within one second at 60% of the window (the steady rate goes on after it). Without a burst, i/rate.
+ */
+export function schedule(jobs: number, rate: number, burst: number): { dueMs: (i: number) => number; windowMs: number } {
+  const steady = jobs - burst;
+  const from = Math.floor(steady * 0.6);
+  const dueMs = (i: number): number => {
+    if (i < from) return (i * 1000) / rate;
+    if (i < from + burst) return (from * 1000) / rate + ((i - from) * 1000) / burst;
+    return ((i - burst) * 1000) / rate + (burst ? 1000 : 0);
+  };
+  return { dueMs, windowMs: (steady / rate) * 1000 + (burst ? 1000 : 0) };
 }

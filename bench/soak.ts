@@ -5,50 +5,41 @@
  * 30% of its calls, another is down for a while (`--backend-fault`: refusing, hanging, or running
  * calls and dropping their connection) while RunPod's webhooks are lost, RunPod fails 10%, the
  * receiver answers 503 at first, some jobs are canceled and the gateway is killed hard (its
- * process group) and restarted on the same state (`--kills`, two by default). Then it drains (bounded), prints what it saw, and exits non-zero when a
- * figure that must be zero is not. A script, not a test: every figure comes from this one run.
+ * process group) and restarted on the same state (`--kills`, two by default). Then it drains
+ * (bounded), prints what it saw, and exits non-zero when a figure that must be zero is not.
+ * Opt-in chaos (bench/soak-options.ts): a hostile receiver, a burst, a cancel storm, more ComfyUI
+ * errors, RunPod's COMPLETED-with-error, Idempotency-Key races, more fronts. A script, not a test:
+ * every figure comes from this one run.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { startGateway, startSimulatorProcess, type SimulatorProcess } from "../test/e2e/support/processes";
 import { startReceiver, type Delivery } from "../test/e2e/support/receiver";
-import { CHILL, V15, dialectRequest, planJobs, v1Body, type Accepted, type Planned } from "./soak-jobs";
-
-const { values: args } = parseArgs({
-  options: {
-    jobs: { type: "string" },
-    rate: { type: "string" },
-    "receiver-down-s": { type: "string" },
-    "backend-down-s": { type: "string" },
-    "drain-s": { type: "string" },
-    "cancel-every": { type: "string" },
-    kills: { type: "string" },
-    "backend-fault": { type: "string" },
-  },
-});
-const JOBS = Number(args.jobs ?? 1000);
-const RATE = Number(args.rate ?? 20);
-const RECEIVER_DOWN_MS = Number(args["receiver-down-s"] ?? 60) * 1000;
-const BACKEND_DOWN_MS = Number(args["backend-down-s"] ?? 20) * 1000;
-const DRAIN_MS = Number(args["drain-s"] ?? 600) * 1000;
-/** Every n-th job is canceled shortly after it is accepted. */
-const CANCEL_EVERY = Number(args["cancel-every"] ?? 20);
-/** Hard kills of the gateway, spread over the submit window. */
-const KILLS = Number(args.kills ?? 2);
-/** How the spare backend's outage shows: refused connections, calls never answered, or calls run and their connection then dropped. */
-const OUTAGES = {
-  down: { during: { down: true }, after: { down: false } },
-  hang: { during: { hang: true }, after: { hang: false } },
-  drop: { during: { dropAfterAccept: 1_000_000 }, after: { dropAfterAccept: 0 } },
-} as const;
-const BACKEND_FAULT = args["backend-fault"] ?? "down";
-if (!(BACKEND_FAULT in OUTAGES)) throw new Error("soak: --backend-fault must be down, hang or drop");
-const OUTAGE = OUTAGES[BACKEND_FAULT as keyof typeof OUTAGES];
-for (const [name, v] of Object.entries({ JOBS, RATE, RECEIVER_DOWN_MS, BACKEND_DOWN_MS, DRAIN_MS, CANCEL_EVERY, KILLS })) {
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`soak: ${name} must be a positive number`);
-}
+import { brokenCancels, cancels } from "./soak-cancels";
+import { RESTART_GRACE_MS, gatewayClient, listJobs, pool, sleep, type Answer } from "./soak-client";
+import { watchComfySockets } from "./soak-comfy-socket";
+import { backendOutage, hardKills, runpodCompletedErrors } from "./soak-faults";
+import { CHILL, REPLICATE_MODEL, V15, dialectRequest, planJobs, schedule, v1Body, type Accepted, type Planned } from "./soak-jobs";
+import {
+  BACKEND_DOWN_MS,
+  BURST,
+  CANCEL_EVERY,
+  CANCEL_STORM,
+  COMFY_ERROR_RATE,
+  DRAIN_MS,
+  HOSTILE_RECEIVER,
+  IDEMPOTENCY_RACES,
+  JOBS,
+  KILLS,
+  OUTAGE,
+  RATE,
+  RECEIVER_DOWN_MS,
+  RUNPOD_COMPLETED_ERRORS,
+  WIDE_FRONTS,
+  describe,
+} from "./soak-options";
+import { receiverAnswers } from "./soak-receiver";
 
 /** Two tenants, jobs in turns: their lines share every backend, and neither may see or sign for the other. */
 const TENANTS = [
@@ -58,21 +49,13 @@ const TENANTS = [
 const MS_PER_IMAGE = 250;
 /** Short, so a receiver outage of a minute is ridden out within the drain. */
 const RETRY_SCHEDULE = "1,5,15,30,60,120";
-/** After a restart, requests still answered 5xx for this long count as part of it. */
-const RESTART_GRACE_MS = 5_000;
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
 };
 const ms = (n: number) => (Number.isFinite(n) ? `${n.toFixed(0)} ms` : "n/a");
-
-/** Every HTTP answer the clients got, for the 5xx count; restarts are the windows to leave out. */
-const answers: { at: number; status: number; what: string }[] = [];
-const restarts: { from: number; to: number }[] = [];
-const inRestart = (t: number) => restarts.some((w) => t >= w.from && t <= w.to);
 
 async function main(): Promise<number> {
   const t0 = Date.now();
@@ -80,7 +63,7 @@ async function main(): Promise<number> {
   const simMain = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: MS_PER_IMAGE, a1111: { errorRate: 0.3 } }) } });
   const simSpare = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: MS_PER_IMAGE }) } });
   const simCloud = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: MS_PER_IMAGE, runpod: { errorRate: 0.1 } }) } });
-  const simComfy = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: MS_PER_IMAGE, comfyui: { errorRate: 0.05 } }) } });
+  const simComfy = await startSimulatorProcess({ env: { SIM_CONFIG: JSON.stringify({ msPerImage: MS_PER_IMAGE, comfyui: { errorRate: COMFY_ERROR_RATE } }) } });
   const backends = [
     { name: "a1111-main", kind: "a1111", url: simMain.url, models: [V15, CHILL], max_concurrency: 4, timeout_s: 60 },
     { name: "a1111-spare", kind: "a1111", url: simSpare.url, models: [CHILL], max_concurrency: 2, timeout_s: 60 },
@@ -98,7 +81,8 @@ async function main(): Promise<number> {
   ];
 
   let receiverUpAt = Number.POSITIVE_INFINITY;
-  const receiver = await startReceiver({ secrets: TENANTS.map((t) => t.secret), answer: (d) => (d.receivedAt < receiverUpAt ? { status: 503 } : { status: 200 }) });
+  const answering = receiverAnswers({ hostile: HOSTILE_RECEIVER, upAt: () => receiverUpAt });
+  const receiver = await startReceiver({ secrets: TENANTS.map((t) => t.secret), answer: answering.answer });
   const stateDir = mkdtempSync(join(tmpdir(), "easel-soak-"));
   const gw = await startGateway({
     persistDir: stateDir,
@@ -107,64 +91,53 @@ async function main(): Promise<number> {
       BACKENDS: JSON.stringify(backends),
       ALLOW_PRIVATE_URLS: "true",
       URL_SIGNING_SECRET: "soak",
+      // Replicate's model-named route needs its name mapped to a model.
+      ...(WIDE_FRONTS ? { ENDPOINTS: JSON.stringify({ [REPLICATE_MODEL]: { model: V15 } }) } : {}),
       WEBHOOK_RETRY_SCHEDULE: RETRY_SCHEDULE,
     },
   });
   const base = gw.url;
   const hook = (tag: string) => `${receiver.url}/hook/${tag}`;
 
-  /**
-   * One request; answers null when it was cut short (a restart), or "refused" when the connection
-   * was refused, so the request never reached the gateway.
-   */
-  async function call(path: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; json: unknown } | null | "refused"> {
-    try {
-      const res = await fetch(base + path, { ...init, signal: AbortSignal.timeout(60_000) });
-      const text = await res.text();
-      answers.push({ at: Date.now(), status: res.status, what: res.status >= 500 ? `${init.method ?? "GET"} ${path.slice(0, 60)} ${res.status} ${text.slice(0, 160)}` : "" });
-      let json: unknown = undefined;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = text;
-      }
-      return { status: res.status, headers: res.headers, json };
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause;
-      return cause?.code === "ECONNREFUSED" ? "refused" : null;
-    }
-  }
-  /** Any client may send again a request the gateway never received; bounded. */
-  async function send(path: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; json: unknown } | null> {
-    const until = Date.now() + 120_000;
-    for (;;) {
-      const res = await call(path, init);
-      if (res !== "refused") return res;
-      if (Date.now() > until) return null;
-      await sleep(250);
-    }
-  }
-  const authOf = (j: Planned) => ({ authorization: `Bearer ${TENANTS[j.tenant].key}`, "content-type": "application/json" });
+  // Every HTTP answer the clients got, for the 5xx count; restarts are the windows to leave out.
+  const { send, answers, restarts, inRestart } = gatewayClient(base);
+  const authOf = (j: Pick<Planned, "tenant">) => ({ authorization: `Bearer ${TENANTS[j.tenant].key}`, "content-type": "application/json" });
 
-  const plan = planJobs(JOBS);
+  const plan = planJobs(JOBS, WIDE_FRONTS);
   const accepted: Accepted[] = [];
   let refused = 0;
   let cutByRestart = 0;
   const refusals: string[] = [];
 
+  /** A /v1 client resends a submit that hit a restart, with the same Idempotency-Key (bounded). */
+  async function postV1(p: Planned, body: string): Promise<Answer | null> {
+    const until = Date.now() + 120_000;
+    for (;;) {
+      const res = await send("/v1/jobs", { method: "POST", headers: { ...authOf(p), "idempotency-key": p.tag }, body });
+      if ((res && res.status < 500) || Date.now() > until) return res;
+      await sleep(500);
+    }
+  }
+  /** The job ids each Idempotency-Key was answered with: more than one is a key that made two jobs. */
+  const idsByKey = new Map<string, Set<string>>();
+  const lateResends: Promise<void>[] = [];
+  function noteKeyReply(p: Planned, r: Answer | null): void {
+    const id = r && r.status < 300 ? (r.json as { id?: string }).id : undefined;
+    if (id) idsByKey.set(p.tag, (idsByKey.get(p.tag) ?? new Set<string>()).add(id));
+  }
+
   async function submit(p: Planned): Promise<void> {
     const prompt = `soak job [tag:${p.tag}]`;
     const submittedAt = Date.now();
     let res: Awaited<ReturnType<typeof send>>;
-    if (p.kind === "v1-txt2img" || p.kind === "v1-img2img" || p.kind === "v1-workflow") {
+    if (p.kind.startsWith("v1-")) {
       const body = JSON.stringify(v1Body(p, prompt, hook(p.tag)));
-      // A /v1 client retries a submit that hit a restart, with the same Idempotency-Key (bounded).
-      const until = Date.now() + 120_000;
-      for (;;) {
-        res = await send("/v1/jobs", { method: "POST", headers: { ...authOf(p), "idempotency-key": p.tag }, body });
-        if ((res && res.status < 500) || Date.now() > until) break;
-        await sleep(500);
-      }
+      // With --idempotency-races one key in four is sent twice at once and once more a moment later.
+      const raced = IDEMPOTENCY_RACES && Number(p.tag.slice(1)) % 4 === 1;
+      const replies = await Promise.all(raced ? [postV1(p, body), postV1(p, body)] : [postV1(p, body)]);
+      for (const r of replies) noteKeyReply(p, r);
+      if (raced) lateResends.push(sleep(Math.random() * 3000).then(async () => noteKeyReply(p, await postV1(p, body))));
+      res = replies.find((r) => r && r.status < 300) ?? replies[0] ?? null;
     } else {
       res = await send(...dialectRequest(p, prompt, { key: TENANTS[p.tenant].key, hook: hook(p.tag), runTag: String(t0) }));
     }
@@ -181,69 +154,42 @@ async function main(): Promise<number> {
     }
     const job: Accepted = { ...p, runId, submittedAt, acceptedAt: Date.now() };
     accepted.push(job);
-    if (Number(p.tag.slice(1)) % CANCEL_EVERY === 7 % CANCEL_EVERY) void cancelSoon(job);
+    canceling.onAccepted(job);
   }
 
-  const cancels: Promise<void>[] = [];
-  let canceledOk = 0;
-  function cancelSoon(job: Accepted): Promise<void> {
-    const p = (async () => {
-      await sleep(Math.random() * 1500);
-      for (let i = 0; i < 60; i++) {
-        const res = await send(`/v1/jobs/${job.runId}/cancel`, { method: "POST", headers: authOf(job) });
-        if (res && res.status < 500) {
-          if (res.status === 200) canceledOk++;
-          return;
-        }
-        await sleep(1000);
-      }
-    })();
-    cancels.push(p);
-    return p;
-  }
+  const canceling = cancels({ send, authOf, every: CANCEL_EVERY, storm: CANCEL_STORM });
 
   // ---- faults on a timeline relative to the submit window ----
-  const windowMs = (JOBS / RATE) * 1000;
+  const { dueMs, windowMs } = schedule(JOBS, RATE, BURST);
   const start = Date.now();
   receiverUpAt = start + RECEIVER_DOWN_MS;
-  const faults = (async () => {
-    await sleep(windowMs * 0.15);
-    // Meanwhile RunPod's completion webhooks are lost: its jobs end by the status polls alone.
-    await Promise.all([simSpare.config({ a1111: OUTAGE.during }), simCloud.config({ runpod: { dropWebhooks: true } })]);
-    await sleep(BACKEND_DOWN_MS);
-    await Promise.all([simSpare.config({ a1111: OUTAGE.after }), simCloud.config({ runpod: { dropWebhooks: false } })]);
-  })();
-  const crash = async () => {
-    const from = Date.now();
-    await gw.kill();
-    await gw.start();
-    restarts.push({ from, to: Date.now() + RESTART_GRACE_MS });
-  };
-  // Two kills at 30% and 65% of the window by default; more are spread between 10% and 90%.
-  const killAt = KILLS === 2 ? [0.3, 0.65] : Array.from({ length: KILLS }, (_, i) => 0.1 + (0.8 * i) / Math.max(1, KILLS - 1));
-  const kills = (async () => {
-    for (const [i, at] of killAt.entries()) {
-      await sleep(Math.max(i === 0 ? 0 : 3_000, start + windowMs * at - Date.now()));
-      await crash();
-    }
-  })();
+  const faults = Promise.all([
+    backendOutage({ spare: simSpare, cloud: simCloud, outage: OUTAGE, windowMs, downMs: BACKEND_DOWN_MS }),
+    RUNPOD_COMPLETED_ERRORS ? runpodCompletedErrors(simCloud, windowMs) : undefined,
+  ]);
+  const kills = hardKills({ gw, kills: KILLS, start, windowMs, restarts });
+  const sockets = WIDE_FRONTS ? watchComfySockets({ base, keys: TENANTS.map((t) => t.key), restarts: () => restarts.length, until: start + windowMs + DRAIN_MS + 120_000 }) : undefined;
 
-  // ---- the load: RATE submits a second, each on its own ----
+  // ---- the load: RATE submits a second (a burst among them with --burst), each on its own ----
   const inflight: Promise<void>[] = [];
   for (let i = 0; i < plan.length; i++) {
-    const due = start + (i * 1000) / RATE;
+    const due = start + dueMs(i);
     if (due > Date.now()) await sleep(due - Date.now());
     inflight.push(submit(plan[i] as Planned));
   }
   await Promise.all(inflight);
   const submitDoneAt = Date.now();
-  await Promise.all([kills, faults, ...cancels]);
+  await Promise.all([kills, faults, ...canceling.pending, ...lateResends]);
 
   // ---- the drain: until every accepted job has ended and its terminal event arrived (bounded) ----
   const status = new Map<string, { status: string; error: { code?: string } | null } | "missing">();
   const terminalOf = (job: Accepted): Delivery[] => receiver.deliveries.filter((d) => d.path === `/hook/${job.tag}` && isTerminalDelivery(job, d));
+  // With --fronts all, every job the gateway lists too: ones whose held-open answer a kill cut are unknown to their client.
+  const listed = new Map<string, string>();
+  const listedOpen = () => [...listed.values()].filter((s) => !TERMINAL.has(s)).length;
   const drainUntil = Date.now() + DRAIN_MS;
   for (;;) {
+    if (WIDE_FRONTS) for (const t of [0, 1] as const) for (const j of await listJobs(send, authOf({ tenant: t }))) listed.set(j.id, j.status);
     const open = accepted.filter((j) => {
       const s = status.get(j.runId);
       return !(s && s !== "missing" && TERMINAL.has(s.status));
@@ -258,11 +204,12 @@ async function main(): Promise<number> {
       return !(s && s !== "missing" && TERMINAL.has(s.status));
     }).length;
     const undelivered = accepted.filter((j) => !terminalOf(j).some((d) => ok(d))).length;
-    if ((unended === 0 && undelivered === 0) || Date.now() > drainUntil) break;
-    process.stdout.write(`draining: ${unended} not ended, ${undelivered} terminal events not delivered\n`);
+    if ((unended === 0 && undelivered === 0 && listedOpen() === 0) || Date.now() > drainUntil) break;
+    process.stdout.write(`draining: ${unended} not ended, ${undelivered} terminal events not delivered${WIDE_FRONTS ? `, ${listedOpen()} listed not ended` : ""}\n`);
     await sleep(5_000);
   }
   const drainedAt = Date.now();
+  await sockets?.stop();
 
   // ---- the figures ----
   const ended = accepted.map((j) => ({ j, s: status.get(j.runId) }));
@@ -310,6 +257,7 @@ async function main(): Promise<number> {
   // same per-key URL (and run its own generation, counted below).
   const keysWithTwoJobs = accepted.filter((j) => {
     if (!j.kind.startsWith("v1")) return false;
+    if ((idsByKey.get(j.tag)?.size ?? 0) > 1) return true;
     const ids = new Set(receiver.deliveries.filter((d) => d.path === `/hook/${j.tag}`).map((d) => (d.json as { data?: { id?: string } } | undefined)?.data?.id));
     return ids.size > 1 || (ids.size === 1 && !ids.has(j.runId));
   }).length;
@@ -375,7 +323,7 @@ async function main(): Promise<number> {
   const lines: [string, string][] = [
     ["jobs planned / accepted", `${JOBS} / ${accepted.length}`],
     ["not accepted: refused (4xx) / dialect submits cut mid-way by a restart", `${refused} / ${cutByRestart}`],
-    ["succeeded / failed / canceled", `${count("succeeded")} / ${count("failed")} / ${count("canceled")} (cancel requests answered 200: ${canceledOk})`],
+    ["succeeded / failed / canceled", `${count("succeeded")} / ${count("failed")} / ${count("canceled")} (cancel requests answered 200: ${canceling.canceledOk()})`],
     ["failed by error code", [...failCodes.entries()].map(([c, n]) => `${c} ${n}`).join(", ") || "none"],
     ["terminal events expected / received", `${accepted.length} / ${delivered.length}`],
     ["deliveries received / duplicates (same webhook-id after a 2xx)", `${receiver.deliveries.length} / ${duplicates}`],
@@ -388,13 +336,37 @@ async function main(): Promise<number> {
     ["submit → terminal webhook (2xx) p50 / p99", `${ms(quantile(toWebhook, 0.5))} / ${ms(quantile(toWebhook, 0.99))}`],
     ["submit window / drain after it / wall time", `${((submitDoneAt - start) / 1000).toFixed(1)} s / ${((drainedAt - submitDoneAt) / 1000).toFixed(1)} s / ${((Date.now() - t0) / 1000).toFixed(1)} s`],
   ];
-  console.log("\nsoak:", JSON.stringify({ jobs: JOBS, rate: RATE, receiver_down_s: RECEIVER_DOWN_MS / 1000, backend_down_s: BACKEND_DOWN_MS / 1000 }));
+  // The chaos flags' own figures, only when on: a default run prints what it always did.
+  if (HOSTILE_RECEIVER) lines.push(["hostile receiver: deliveries faulted, by answer", answering.summary()]);
+  const statusOf = (runId: string) => {
+    const s = status.get(runId);
+    return s && s !== "missing" ? s.status : undefined;
+  };
+  const broken = brokenCancels(canceling.storm, statusOf);
+  if (WIDE_FRONTS) {
+    const known = new Set(accepted.map((j) => j.runId));
+    const comfy = accepted.filter((j) => j.kind === "comfy-front");
+    lines.push(["jobs the gateway lists / not known to their client (answer cut)", `${listed.size} / ${[...listed.keys()].filter((id) => !known.has(id)).length}`]);
+    lines.push(["ComfyUI prompts whose end their socket told (printed only)", `${comfy.filter((j) => sockets?.ended.has(j.runId)).length} / ${comfy.length}`]);
+    zero.push(["jobs the gateway lists that never ended", listedOpen()]);
+  }
+  if (CANCEL_STORM) {
+    const { storm } = canceling;
+    const said = new Map<string, number>();
+    for (const c of storm) said.set(c.said ?? "not 200", (said.get(c.said ?? "not 200") ?? 0) + 1);
+    lines.push(["cancel storm: at once / mid-run; answers by status said", `${storm.filter((c) => c.when === "now").length} / ${storm.filter((c) => c.when === "mid").length}; ${[...said.entries()].map(([k, n]) => `${k} ${n}`).join(", ")}`]);
+    zero.push(["storm cancels answered canceled whose job ended otherwise", broken.length]);
+  }
+  console.log("\nsoak:", JSON.stringify(describe()));
   for (const [k, v] of lines) console.log(`  ${k.padEnd(66)} ${v}`);
   for (const [k, v] of zero) console.log(`  ${k.padEnd(66)} ${v}${v ? "   <-- must be 0" : ""}`);
   if (refusals.length) console.log(`  first refusals: ${refusals.join(" | ")}`);
   const badAnswers = answers.filter((a) => a.status >= 500 && !inRestart(a.at));
   if (badAnswers.length) console.log(`  first 5xx outside restarts: ${badAnswers.slice(0, 5).map((a) => `${((a.at - start) / 1000).toFixed(1)} s ${a.what}`).join(" | ")}`);
   if (dupSamples.length) console.log(`  first unexplained duplicates: ${dupSamples.slice(0, 5).join(" | ")}`);
+  const split = [...idsByKey.entries()].filter(([, ids]) => ids.size > 1);
+  if (split.length) console.log(`  keys answered with two jobs: ${split.slice(0, 5).map(([tag, ids]) => `${tag}: ${[...ids].join(", ")}`).join(" | ")}`);
+  if (broken.length) console.log(`  broken cancels: ${broken.slice(0, 10).map((c) => `${c.job.tag} ${c.job.runId} (${c.job.kind}, ${c.when}) said ${c.said}, ended ${statusOf(c.job.runId) ?? "unknown"}`).join(", ")}`);
   if (lost.length) console.log(`  lost: ${lost.slice(0, 10).map(({ j, s }) => `${j.tag} ${j.runId} ${s === "missing" ? "missing" : (s?.status ?? "unknown")}`).join(", ")}`);
 
   await gw.stop();
@@ -412,15 +384,6 @@ function isTerminalDelivery(job: Planned, d: Delivery): boolean {
   if (!job.kind.startsWith("v1")) return true;
   const type = (d.json as { type?: string } | undefined)?.type ?? "";
   return type === "job.succeeded" || type === "job.failed" || type === "job.canceled";
-}
-
-async function pool<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(width, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++] as T);
-    }),
-  );
 }
 
 process.exitCode = await main();

@@ -16,11 +16,12 @@ export interface Delivery {
   arrivedAt: number;
   /** One entry per configured secret: whether that secret verifies the delivery. */
   verified: boolean[];
-  /** The status the receiver answered; null while it hangs. */
+  /** The status the receiver answered; null while it hangs or when it reset the connection. */
   answered: number | null;
 }
 
-export type Scripted = { status: number; headers?: Record<string, string>; body?: string } | "hang";
+/** "hang": never answered (until close); "reset": the connection dropped once the body is in. */
+export type Scripted = { status: number; headers?: Record<string, string>; body?: string } | "hang" | "reset";
 
 function flatten(h: IncomingHttpHeaders): Record<string, string> {
   return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : (v ?? "")]));
@@ -58,9 +59,13 @@ export async function startReceiver(opts: { secrets: string[]; answer?: (d: Deli
       const delivery: Delivery = { path: req.url ?? "/", headers, body, json, receivedAt: Date.now(), arrivedAt, verified, answered: null };
       deliveries.push(delivery);
       const next = script.shift() ?? opts.answer?.(delivery) ?? { status: 200 };
-      delivery.answered = next === "hang" ? null : next.status;
+      delivery.answered = typeof next === "string" ? null : next.status;
       if (next === "hang") {
         hanging.add(res);
+        return;
+      }
+      if (next === "reset") {
+        req.socket.destroy();
         return;
       }
       res.writeHead(next.status, { "content-type": "text/plain", ...next.headers });
