@@ -30,7 +30,7 @@ export async function takeCallback(room: JobRoom, settler: Settler, attemptN: nu
     const input = parseInput(ledger.mustRow());
     const images = new OutputStore(env.IMAGES, input.output_prefix);
     const outcome = await adapterFor(backend)
-      .callback({ headers: new Headers(headers), body: callbackSource(env, staged), secret: attempt.token, samples: input.spec.samples, upscale: input.spec.type === "upscale", workflow: input.spec.type === "workflow" ? { saveNodes: saveNodes(input.spec.workflow) } : undefined, images })
+      .callback({ headers: new Headers(headers), body: callbackSource(env, staged), secret: attempt.token, samples: input.spec.samples, upscale: input.spec.type === "upscale", workflow: input.spec.type === "workflow" ? { saveNodes: saveNodes(input.spec.workflow, taskIdOf(ledger.mustRow().id, attempt.n)) } : undefined, images })
       .catch(() => undefined);
     if (!outcome) return { accepted: false };
     const reported = outcome.externalId;

@@ -359,7 +359,7 @@ export class AttemptRunner {
     // The adapter bounds the status call itself; a hung one comes back as unavailable, not canceled.
     const externalId = attempt.external_id;
     const outcome = await withDeadline(30_000, (signal) =>
-      adapterFor(backend).poll(externalId, { samples: input.spec.samples, upscale: input.spec.type === "upscale", workflow: input.spec.type === "workflow" ? { saveNodes: saveNodes(input.spec.workflow) } : undefined, signal, images }),
+      adapterFor(backend).poll(externalId, { samples: input.spec.samples, upscale: input.spec.type === "upscale", workflow: input.spec.type === "workflow" ? { saveNodes: saveNodes(input.spec.workflow, taskIdOf(ledger.mustRow().id, attempt.n)) } : undefined, signal, images }),
     ).catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: "the backend could not be asked", detail: String(err), retryable: true } }));
     if (outcome.kind === "pending" || (outcome.kind === "failed" && outcome.failure.code === "backend_unavailable")) {
       if (Date.now() >= attempt.started_at + backend.timeout_s * 1000) {

@@ -4,7 +4,7 @@
  * `workflow` job's graph runs as given, its input images renamed per attempt.
  */
 import type { GenerationSpec, Workflow } from "../jobs/spec";
-import { STREAMED_SAVE } from "../jobs/workflow-graph";
+import { streamedNodes, streamedPrefix } from "../jobs/workflow-graph";
 import { sniffImage } from "../lib/image-sniff";
 import { img2imgGraph } from "./comfy-graphs/img2img";
 import { comfySampler } from "./comfy-graphs/samplers";
@@ -90,10 +90,12 @@ function workflowPlan({ spec, taskId, inputImages = [] }: PlanRequest): ComfyPla
   const uploads = inputImages.map((i) => ({ name: uploadName(taskId, i.name), bytes: i.bytes }));
   const renamed = new Map(inputImages.map((i, n) => [i.name, uploads[n]?.name ?? i.name]));
   const prompt: Workflow = {};
+  const streamed = streamedNodes(spec.workflow);
   for (const [id, node] of Object.entries(spec.workflow ?? {})) {
     const image = node.inputs.image;
     const name = typeof image === "string" ? renamed.get(image) : undefined;
-    if (node.class_type === STREAMED_SAVE) prompt[id] = { ...node, class_type: "SaveImage", inputs: { images: node.inputs.images, filename_prefix: `easel-${taskId}` } };
+    const ordinal = streamed.get(id);
+    if (ordinal !== undefined) prompt[id] = { ...node, class_type: "SaveImage", inputs: { images: node.inputs.images, filename_prefix: streamedPrefix(taskId, ordinal) } };
     else prompt[id] = name ? { ...node, inputs: { ...node.inputs, image: name } } : node;
   }
   return { prompt, uploads, samplers: samplersOf(prompt) };

@@ -24,6 +24,17 @@ export const savesOutput = (classType: string): boolean => SAVING_CLASSES.has(cl
  */
 export const STREAMED_SAVE = "SaveImageWebsocket";
 
+/**
+ * The `filename_prefix` the `ordinal`-th SaveImageWebsocket of a graph is queued with, as a
+ * SaveImage (see the ComfyUI plan): the attempt's own, one per such node, so each file names its node.
+ */
+export const streamedPrefix = (taskId: string, ordinal: number): string => `easel-${taskId}-ws${ordinal}`;
+
+/** The graph's SaveImageWebsocket nodes, in the graph's order: node id → its ordinal. */
+export function streamedNodes(graph: Workflow | undefined): Map<string, number> {
+  return new Map(Object.entries(graph ?? {}).flatMap(([id, n]) => (n.class_type === STREAMED_SAVE ? [id] : [])).map((id, i) => [id, i]));
+}
+
 /** One problem: `path` runs from the graph (a node id, then `inputs` and the input's name); empty for the graph as a whole. */
 export interface GraphIssue {
   path: string[];
@@ -70,12 +81,17 @@ export function graphIssues(graph: unknown): GraphIssue[] {
 
 /** Each string `ckpt_name` the graph loads (CheckpointLoaderSimple and the other checkpoint loaders), with its node. */
 /**
- * The graph's saving nodes with their `filename_prefix` (ComfyUI's default when it has none): what
- * tells an answer's file names apart by node. A graph kept in R2 (too large to keep with the job)
- * is not here, and gives none.
+ * The graph's saving nodes with their `filename_prefix` as attempt `taskId` queued them (ComfyUI's
+ * default when it has none; a SaveImageWebsocket's, the attempt's own): what tells an answer's file
+ * names apart by node. A graph kept in R2 (too large to keep with the job) is not here, and gives none.
  */
-export function saveNodes(graph: Workflow | undefined): { node: string; prefix: string }[] {
-  return Object.entries(graph ?? {}).flatMap(([node, n]) => (savesOutput(n.class_type) ? [{ node, prefix: typeof n.inputs.filename_prefix === "string" ? n.inputs.filename_prefix : "ComfyUI" }] : []));
+export function saveNodes(graph: Workflow | undefined, taskId: string): { node: string; prefix: string }[] {
+  const streamed = streamedNodes(graph);
+  return Object.entries(graph ?? {}).flatMap(([node, n]) => {
+    if (!savesOutput(n.class_type)) return [];
+    const ordinal = streamed.get(node);
+    return [{ node, prefix: ordinal !== undefined ? streamedPrefix(taskId, ordinal) : typeof n.inputs.filename_prefix === "string" ? n.inputs.filename_prefix : "ComfyUI" }];
+  });
 }
 
 export function graphCheckpoints(graph: Workflow): { node: string; name: string }[] {

@@ -185,6 +185,18 @@ describe("workflow jobs on a worker-comfyui endpoint", () => {
     expect(ended).toMatchObject({ backend: "pod-comfy", output: [{ content_type: "image/png", width: 80, height: 48, seed: null, node_id: "2" }] });
   });
 
+  it("return a SaveImageWebsocket's images (queued as a SaveImage) under its own node, beside a SaveImage's", async () => {
+    const cat = Buffer.from(encodePng(80, 48, (x, y) => [x * 3, y * 5, 10])).toString("base64");
+    const graph: Graph = {
+      "1": { class_type: "LoadImage", inputs: { image: "cat.png" } },
+      "2": { class_type: "SaveImage", inputs: { filename_prefix: "ComfyUI", images: ["1", 0] } },
+      ws: { class_type: "SaveImageWebsocket", inputs: { images: ["1", 0] } },
+    };
+    const ended = await done((await submit({ type: "workflow", workflow: graph, backend: "pod-comfy", images: [{ name: "cat.png", image: cat }] })).id);
+    expect(ended.status, JSON.stringify(ended.error)).toBe("succeeded");
+    expect(ended.output.map((o) => o.node_id).sort()).toEqual(["2", "ws"]);
+  });
+
   it("refuse a checkpoint the pinned endpoint does not list (though other backends do), naming the node", async () => {
     const graph = txt2img((g) => void (g["4"] = { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "chilloutmix-Ni.safetensors" } }));
     const res = await client.post("/v1/jobs", { type: "workflow", workflow: graph, backend: "pod-comfy" });

@@ -49,9 +49,12 @@ describe("what a job becomes at a ComfyUI backend", () => {
     const workflow = {
       "8": { class_type: "VAEDecode", inputs: { samples: ["3", 0], vae: ["4", 2] } },
       ws: { class_type: "SaveImageWebsocket", inputs: { images: ["8", 0] }, _meta: { title: "SaveImageWebsocket" } },
+      ws2: { class_type: "SaveImageWebsocket", inputs: { images: ["8", 0] } },
     };
     const p = plan({ type: "workflow", workflow }) as ComfyPlan;
-    expect(p.prompt.ws).toEqual({ class_type: "SaveImage", inputs: { images: ["8", 0], filename_prefix: "easel-run_a-1" }, _meta: { title: "SaveImageWebsocket" } });
+    expect(p.prompt.ws).toEqual({ class_type: "SaveImage", inputs: { images: ["8", 0], filename_prefix: "easel-run_a-1-ws0" }, _meta: { title: "SaveImageWebsocket" } });
+    // One prefix each: a worker-comfyui answer names files, and the prefix tells their node.
+    expect(p.prompt.ws2?.inputs.filename_prefix).toBe("easel-run_a-1-ws1");
     expect(p.prompt["8"]).toEqual(workflow["8"]);
   });
 });

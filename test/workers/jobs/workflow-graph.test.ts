@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { graphCheckpoints, graphIssues, MAX_GRAPH_ISSUES, MAX_WORKFLOW_NODES } from "../../../src/jobs/workflow-graph";
+import { graphCheckpoints, graphIssues, MAX_GRAPH_ISSUES, MAX_WORKFLOW_NODES, saveNodes } from "../../../src/jobs/workflow-graph";
 import type { Workflow } from "../../../src/jobs/spec";
 
 /** ComfyUI's default txt2img graph, in API format. */
@@ -60,6 +60,22 @@ describe("a workflow graph's checks", () => {
     const broken: Record<string, unknown> = {};
     for (let i = 0; i < 200; i++) broken[String(i)] = { class_type: "SaveImage", inputs: { images: ["missing", 0] } };
     expect(graphIssues(broken)).toHaveLength(MAX_GRAPH_ISSUES);
+  });
+
+  it("tells each saving node's files by the prefix the attempt queued: its own, ComfyUI's default, or a SaveImageWebsocket's per-attempt one", () => {
+    const graph: Workflow = {
+      "9": { class_type: "SaveImage", inputs: { filename_prefix: "cats/cat" } },
+      "10": { class_type: "SaveImage", inputs: {} },
+      a: { class_type: "SaveImageWebsocket", inputs: {} },
+      b: { class_type: "SaveImageWebsocket", inputs: {} },
+      p: { class_type: "PreviewImage", inputs: {} },
+    };
+    expect(saveNodes(graph, "run_x-2")).toEqual([
+      { node: "9", prefix: "cats/cat" },
+      { node: "10", prefix: "ComfyUI" },
+      { node: "a", prefix: "easel-run_x-2-ws0" },
+      { node: "b", prefix: "easel-run_x-2-ws1" },
+    ]);
   });
 
   it("lists the checkpoints a graph loads, with their nodes", () => {
