@@ -179,11 +179,20 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     if (state !== row.state) this.broadcastStatus();
   }
 
-  /** A running prompt's preview, to the sockets of its client as ComfyUI sends one; nothing is stored. */
+  /**
+   * A running prompt's preview, to the sockets of its client as ComfyUI sends one; nothing is
+   * stored. A frame names no prompt, and ComfyUI runs one at a time, so clients take any preview
+   * as their running prompt's (the SDK's CallWrapper does): it goes only while no other prompt those
+   * sockets hear of runs (of the same client, or of none, which every socket hears).
+   */
   async jobPreview(preview: JobPreview): Promise<void> {
     const row = this.rows("SELECT * FROM prompts WHERE run_id = ?", preview.run_id)[0];
-    const frame = row && row.state !== "ended" ? feedRenderer(DIALECT)?.preview?.(preview) : undefined;
-    if (row && frame) this.send(this.audience(row.client_id), [frame]);
+    if (!row || row.state === "ended") return;
+    const others = this.sql
+      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM prompts WHERE state = 'running' AND prompt_id != ? AND (client_id IS NULL OR client_id = ? OR ? IS NULL)", row.prompt_id, row.client_id, row.client_id)
+      .one().n;
+    const frame = others ? undefined : feedRenderer(DIALECT)?.preview?.(preview);
+    if (frame) this.send(this.audience(row.client_id), [frame]);
   }
 
   // ---- sockets ----

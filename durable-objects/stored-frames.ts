@@ -9,25 +9,26 @@ import { untilAborted, withDeadline } from "../src/lib/deadline";
 
 /** A notice's images past this many bytes are not sent as frames (they stay in the history and `/v1`). */
 export const MAX_FRAME_BYTES = 32 * 1024 * 1024;
-/** One image's read: the next notice of the isolate waits behind it. */
-const READ_TIMEOUT_MS = 10_000;
+/** A notice's reads, all together: the isolate's next notices (of any tenant) wait behind them. */
+const READS_TIMEOUT_MS = 10_000;
 
 let turn: Promise<unknown> = Promise.resolve();
 
 const isFrame = (m: FeedMessage): m is BinaryFrame => typeof m !== "string";
 
 /**
- * The messages with each frame's bytes in place; a frame whose output cannot be read (gone, R2
- * failing) or does not fit is left out: the image stays where the client can read it.
+ * The messages with each frame's bytes in place (its `lead` before it); a frame whose output cannot
+ * be read in time (gone, R2 failing or slow) or does not fit is left out with its lead: the image
+ * stays where the client can read it.
  */
 export function withFrames(bucket: R2Bucket, keys: readonly string[], messages: FeedMessage[], maxBytes = MAX_FRAME_BYTES): Promise<(string | Uint8Array)[]> {
-  if (!messages.some(isFrame)) return Promise.resolve(messages as string[]);
-  const mine = turn.then(() => fill(bucket, keys, messages, maxBytes));
+  if (!messages.some(isFrame)) return Promise.resolve(messages.filter((m) => typeof m === "string"));
+  const mine = turn.then(() => withDeadline(READS_TIMEOUT_MS, (signal) => fill(bucket, keys, messages, maxBytes, signal)));
   turn = mine.catch(() => undefined);
   return mine;
 }
 
-async function fill(bucket: R2Bucket, keys: readonly string[], messages: FeedMessage[], maxBytes: number): Promise<(string | Uint8Array)[]> {
+async function fill(bucket: R2Bucket, keys: readonly string[], messages: FeedMessage[], maxBytes: number, signal: AbortSignal): Promise<(string | Uint8Array)[]> {
   let left = maxBytes;
   const out: (string | Uint8Array)[] = [];
   for (const m of messages) {
@@ -35,31 +36,30 @@ async function fill(bucket: R2Bucket, keys: readonly string[], messages: FeedMes
       out.push(m);
       continue;
     }
-    const frame = await read(bucket, keys[m.output], m.prefix, left);
+    const frame = signal.aborted ? undefined : await read(bucket, keys[m.output], m.prefix, left, signal);
     if (!frame) continue;
     left -= frame.length;
+    if (m.lead !== undefined) out.push(m.lead);
     out.push(frame);
   }
   return out;
 }
 
-async function read(bucket: R2Bucket, key: string | undefined, prefix: Uint8Array, left: number): Promise<Uint8Array | undefined> {
+async function read(bucket: R2Bucket, key: string | undefined, prefix: Uint8Array, left: number, signal: AbortSignal): Promise<Uint8Array | undefined> {
   if (key === undefined) return undefined;
   try {
-    return await withDeadline(READ_TIMEOUT_MS, async (signal) => {
-      const object = await untilAborted(bucket.get(key), signal);
-      if (!object) return undefined;
-      if (prefix.length + object.size > left) {
-        await object.body.cancel();
-        return undefined;
-      }
-      const bytes = new Uint8Array(prefix.length + object.size);
-      bytes.set(prefix);
-      bytes.set(new Uint8Array(await untilAborted(object.arrayBuffer(), signal)), prefix.length);
-      return bytes;
-    });
+    const object = await untilAborted(bucket.get(key), signal);
+    if (!object) return undefined;
+    if (prefix.length + object.size > left) {
+      await object.body.cancel();
+      return undefined;
+    }
+    const bytes = new Uint8Array(prefix.length + object.size);
+    bytes.set(prefix);
+    bytes.set(new Uint8Array(await untilAborted(object.arrayBuffer(), signal)), prefix.length);
+    return bytes;
   } catch {
-    // Gone, R2 failing or slow: the image stays where the client can read it.
+    // Gone, R2 failing or past the deadline: the image stays where the client can read it.
     return undefined;
   }
 }

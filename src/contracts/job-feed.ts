@@ -32,10 +32,11 @@ export interface FollowedJob {
   node: string | null;
 }
 
-/** A binary message: `prefix`, then the bytes of the job's stored output number `output`. */
+/** A binary message: `prefix`, then the bytes of the job's stored output number `output`; `lead` goes just before it, and only with it. */
 export interface BinaryFrame {
   prefix: Uint8Array;
   output: number;
+  lead?: string;
 }
 
 export type FeedMessage = string | BinaryFrame;

@@ -28,7 +28,7 @@ function streamed(notice: JobNotice, node: string, prompt_id: string): FeedMessa
     const format = FRAME_FORMATS[o.content_type];
     return o.node_id === node && format ? [{ index, format }] : [];
   });
-  return outputs.flatMap(({ index, format }, n) => [message("progress", { value: n, max: outputs.length, prompt_id, node }), { prefix: frameHeader(format), output: index }]);
+  return outputs.map(({ index, format }, n) => ({ lead: message("progress", { value: n, max: outputs.length, prompt_id, node }), prefix: frameHeader(format), output: index }));
 }
 
 function noticeMessages(notice: JobNotice, followed: FollowedJob): RenderedNotice {
@@ -59,8 +59,9 @@ function noticeMessages(notice: JobNotice, followed: FollowedJob): RenderedNotic
       const graph = notice.snapshot.input.spec.workflow ?? {};
       for (const [id, output] of Object.entries(historyOutputs(notice.snapshot))) {
         messages.push(message("executing", { node: id, display_node: id, prompt_id }));
+        // The node returns no UI, so ComfyUI sends no `executed` for it (the history lists its images here).
         if (graph[id]?.class_type === STREAMED_SAVE) messages.push(...streamed(notice, id, prompt_id));
-        messages.push(message("executed", { node: id, display_node: id, output, prompt_id }));
+        else messages.push(message("executed", { node: id, display_node: id, output, prompt_id }));
       }
       // ComfyUI ends a prompt with these two, and runs the next only after: the SDK's CallWrapper
       // takes any execution_success as the end of its own prompt, whatever its prompt_id (so it

@@ -147,6 +147,38 @@ describe("ComfySocket news", () => {
     expect(mine.frames).toHaveLength(1);
   });
 
+  it("sends no preview while another prompt its client hears of runs: a frame names no prompt, and the client would take it as its own", async () => {
+    const name = "comfyui:previews-side-by-side";
+    const o = objectFor(name);
+    const [c1, c2] = await Promise.all([connect(name, "c1"), connect(name, "c2")]);
+    const running = (id: string) => {
+      const s = snapshot({ dialect: "comfyui", status: "running" });
+      return { events: [event(2, "job.started")], snapshot: { ...s, job: { ...s.job, id } }, progress: null };
+    };
+    const preview = (run_id: string) => o.jobPreview({ run_id, content_type: "image/png", image: new Uint8Array([run_id.length]) });
+    for (const [p, client] of [["a", "c1"], ["b", "c1"], ["c", "c2"]] as const) {
+      await o.reserve({ prompt_id: p, run_id: `r-${p}`, client_id: client });
+      await o.jobNotice(running(`r-${p}`));
+    }
+    await preview("r-a");
+    await preview("r-c");
+    await settle(name);
+    // c1 runs two prompts: neither's preview goes; c2's one prompt is alone on its sockets.
+    expect(c1.frames).toEqual([]);
+    expect(c2.frames).toHaveLength(1);
+    await o.settle(["r-b"]);
+    await preview("r-a");
+    await settle(name);
+    expect(c1.frames).toHaveLength(1);
+    // A running prompt of no client is heard by every socket: then no client's preview goes.
+    await o.reserve({ prompt_id: "d", run_id: "r-d", client_id: null });
+    await o.jobNotice(running("r-d"));
+    await preview("r-a");
+    await preview("r-c");
+    await settle(name);
+    expect([c1.frames.length, c2.frames.length]).toEqual([1, 1]);
+  });
+
   it("tells every socket of the tenant of a prompt queued without a client id, as ComfyUI broadcasts it", async () => {
     const name = "comfyui:broadcast";
     const a = await connect(name, "a");

@@ -13,11 +13,11 @@ describe("a feed's binary frames", () => {
     expect(out.map((m) => (typeof m === "string" ? m : [...m]))).toEqual(["one", [...prefix, 9, 9], "two", [...prefix, 7, 7, 7]]);
   });
 
-  it("leave out an output that is gone or past the notice's byte budget, never the messages around it", async () => {
+  it("leave out an output that is gone or past the notice's byte budget, with its lead, never the messages around it", async () => {
     await env.IMAGES.put("frames/big.png", bytes(20, 1));
     await env.IMAGES.put("frames/small.png", bytes(4, 2));
-    const messages = ["start", { prefix, output: 0 }, { prefix, output: 1 }, { prefix, output: 2 }, { prefix, output: 1 }, "end"];
+    const messages = ["start", { prefix, output: 0, lead: "gone" }, { prefix, output: 1, lead: "first" }, { prefix, output: 2, lead: "big" }, { prefix, output: 1 }, "end"];
     const out = await withFrames(env.IMAGES, ["frames/missing.png", "frames/small.png", "frames/big.png"], messages, 2 * (prefix.length + 4));
-    expect(out.map((m) => (typeof m === "string" ? m : m.length))).toEqual(["start", 12, 12, "end"]);
+    expect(out.map((m) => (typeof m === "string" ? m : m.length))).toEqual(["start", "first", 12, 12, "end"]);
   });
 });

@@ -6,8 +6,10 @@ import { snapshot } from "../support";
 registerComfyRenderers();
 const render = feedRenderer("comfyui");
 const event = (type: string, data: Record<string, unknown> = {}) => ({ seq: 1, type, at: "2026-05-04T10:20:33.500Z", data });
-/** Text messages parsed; a binary frame as its header's bytes and the stored output it carries. */
-const parsed = (messages: FeedMessage[]) => messages.map((m) => (typeof m === "string" ? (JSON.parse(m) as { type: string; data: Record<string, unknown> }) : { frame: [...m.prefix], output: m.output }));
+type Parsed = { type: string; data: Record<string, unknown> };
+/** Text messages parsed; a binary frame as the message before it, its header's bytes and the stored output it carries. */
+const parsed = (messages: FeedMessage[]) =>
+  messages.flatMap((m) => (typeof m === "string" ? [JSON.parse(m) as Parsed] : [...(m.lead ? [JSON.parse(m.lead) as Parsed] : []), { frame: [...m.prefix], output: m.output }]));
 
 describe("ComfyUI socket messages", () => {
   it("reports a failed prompt as execution_error with the failure's message and code, then executing null", () => {
@@ -36,7 +38,7 @@ describe("ComfyUI socket messages", () => {
     expect(out?.node).toBe("11");
   });
 
-  it("sends a SaveImageWebsocket's images as ComfyUI does, a progress and a PNG frame each while it is the node executing; a SaveImage's only as executed", () => {
+  it("sends a SaveImageWebsocket's images as ComfyUI does, a progress and a PNG frame each while it is the node executing, and no executed; a SaveImage's only as executed", () => {
     const workflow = {
       "8": { class_type: "VAEDecode", inputs: {} },
       "9": { class_type: "SaveImage", inputs: { images: ["8", 0], filename_prefix: "disk" } },
@@ -56,6 +58,7 @@ describe("ComfyUI socket messages", () => {
     ]);
     // The image SaveImage wrote is a file the client reads: no frame.
     expect(messages.filter((m) => "frame" in m).map((m) => ("frame" in m ? m.output : -1))).toEqual([1, 2]);
+    expect(messages.filter((m) => "type" in m && m.type === "executed").map((m) => ("data" in m ? m.data.node : ""))).toEqual(["9"]);
   });
 
   it("says the queue's length, with the client's id on connect", () => {
