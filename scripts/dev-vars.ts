@@ -47,6 +47,8 @@ export function ensureDevVars(dir: string, environment: NodeJS.ProcessEnv): DevV
   if (existsSync(file)) {
     const text = readFileSync(file, "utf8");
     appendFileSync(file, text === "" || text.endsWith("\n") ? line : `\n${line}`);
+    // A file made by hand (`cp .dev.vars.example .dev.vars`) may be world-readable: now it holds a secret.
+    chmodSync(file, PRIVATE);
   } else {
     writeFileSync(file, line, { mode: PRIVATE });
   }

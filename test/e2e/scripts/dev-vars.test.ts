@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -43,9 +43,12 @@ describe("npm start's .dev.vars", () => {
     expect(ensureDevVars(dir, {})).toEqual({ copied: false, keyWritten: false });
     expect(readDotenv(file, "URL_SIGNING_SECRET")).toBe(first);
 
-    writeFileSync(file, "TENANTS='{}'");
+    // Made by hand, world-readable: once it holds the key, only its owner reads it.
+    writeFileSync(file, "TENANTS='{}'", { mode: 0o644 });
+    chmodSync(file, 0o644);
     expect(ensureDevVars(dir, {}).keyWritten).toBe(true);
     expect(readFileSync(file, "utf8")).toMatch(/^TENANTS='\{\}'\nURL_SIGNING_SECRET=[A-Za-z0-9_-]{43}\n$/);
+    expect(mode(file)).toBe(0o600);
 
     const configured = freshCheckout();
     expect(ensureDevVars(configured, { TENANTS: "{}", URL_SIGNING_SECRET: "from-env" })).toEqual({ copied: false, keyWritten: false });
