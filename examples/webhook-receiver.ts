@@ -13,14 +13,23 @@ const webhook = new Webhook(secret);
 // A real receiver keeps this in its database, next to the work the event triggers.
 const seen = new Set<string>();
 
+const obj = (v: unknown): Record<string, unknown> => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+const text = (v: unknown): string | undefined => (typeof v === "string" || typeof v === "number" ? String(v) : undefined);
+
 /**
- * `/v1` jobs come as `{type, timestamp, data: <job>}`; a job made through a dialect comes in that
- * API's own body (RunPod's `{id, status, output}`, Replicate's prediction, ModelsLab's, SD-on-EKS's), signed the same way.
+ * `/v1` jobs come as `{type, timestamp, data: <job>}` (a test as `webhook.test`); a job made through
+ * a dialect comes in that API's own body (RunPod's `{id, status, output}`, Replicate's prediction,
+ * ModelsLab's, SD-on-EKS's, Cerebrium's `{run_id, result}`, ComfyUI's history entry), signed the same way.
  */
 function handle(event: Record<string, unknown>): void {
-  const data = event.data as { id?: string; status?: string; track_id?: string | null } | undefined;
-  if (typeof event.type === "string" && data) console.log(`${event.type} ${data.id} track_id=${data.track_id ?? null}`);
-  else console.log(`dialect event ${String(event.id ?? event.request_id ?? "")} status=${String(event.status ?? event.result ?? "")}`);
+  if (typeof event.type === "string") {
+    const data = obj(event.data);
+    console.log([event.type, text(data.id), data.track_id ? `track_id=${text(data.track_id)}` : undefined].filter(Boolean).join(" "));
+    return;
+  }
+  const id = text(event.id) ?? text(event.request_id) ?? text(event.run_id) ?? text(event.prompt_id) ?? "";
+  const status = text(event.status) ?? text(obj(event.status).status_str) ?? (event.result !== undefined ? "done" : "?");
+  console.log(`dialect event ${id} status=${status}`);
 }
 
 createServer((req, res) => {
