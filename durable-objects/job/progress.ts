@@ -8,6 +8,7 @@ import type { SubscriberFeed } from "./subscriber";
 import type { AttemptRow, JobRow } from "./tables";
 import { webhookFor } from "./transitions";
 import { v1Progress } from "./view";
+import { bytesToBase64 } from "../../src/lib/base64";
 import { withDeadline } from "../../src/lib/deadline";
 
 /**
@@ -34,6 +35,8 @@ export class LiveProgress {
   private webhooks: Promise<void> = Promise.resolve();
   /** When a pushed preview was last handed to the job's subscriber. */
   private previewSentAt = 0;
+  /** The newest preview the running attempt's backend pushed (ComfyUI's), for a client that asks: memory only. */
+  private pushed: { attempt: number; preview: BackendPreview } | undefined;
 
   constructor(
     private readonly room: JobRoom,
@@ -49,7 +52,9 @@ export class LiveProgress {
     if (row.status !== "running") return { status: row.status, progress: null, image: null };
     const attempt = this.room.ledger.currentAttempt();
     let image: string | null = null;
-    if (opts.image && attempt) {
+    const pushed = this.pushed?.attempt === attempt?.n ? this.pushed?.preview : undefined;
+    if (opts.image && pushed) image = bytesToBase64(pushed.image);
+    else if (opts.image && attempt) {
       const cached = this.preview;
       if (cached && cached.attempt === attempt.n && Date.now() - cached.at < PREVIEW_TTL_MS) image = cached.image;
       else {
@@ -110,6 +115,7 @@ export class LiveProgress {
   previewed(n: number, p: BackendPreview): void {
     const { ledger } = this.room;
     if (ledger.row()?.status !== "running" || ledger.currentAttempt()?.n !== n) return;
+    this.pushed = { attempt: n, preview: p };
     const now = Date.now();
     if (now - this.previewSentAt < PREVIEW_TTL_MS) return;
     this.previewSentAt = now;

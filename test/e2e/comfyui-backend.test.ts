@@ -144,6 +144,24 @@ describe("canonical jobs on a ComfyUI server", () => {
     expect((JSON.parse(body.info) as { all_seeds: number[] }).all_seeds).toEqual([9, 10]);
   });
 
+  it("shows the sampler's preview as A1111's /sdapi/v1/progress current_image while an A1111 txt2img runs on ComfyUI", async () => {
+    await sim.config({ comfyui: { msPerImage: 4_000, comfyPreviews: true } });
+    const auth = { authorization: `Basic ${Buffer.from("webuiapi-user:sk_acme").toString("base64")}`, "content-type": "application/json" };
+    try {
+      const generation = fetch(`${gw.url}/sdapi/v1/txt2img`, { method: "POST", headers: auth, body: JSON.stringify({ prompt: "previewed", width: 64, height: 64, steps: 20, override_settings: { sd_model_checkpoint: "v1-5-pruned-emaonly" } }) });
+      let image: string | null = null;
+      await until(async () => {
+        image = ((await (await fetch(`${gw.url}/sdapi/v1/progress`, { headers: auth })).json()) as { current_image: string | null }).current_image;
+        return image !== null;
+      }, "a preview");
+      // The simulator's preview: a 64 x 64 PNG.
+      expect(pngSize(Buffer.from(image ?? "", "base64"))).toEqual({ width: 64, height: 64 });
+      expect((await generation).status).toBe(200);
+    } finally {
+      await sim.config({ comfyui: { msPerImage: 20, comfyPreviews: false } });
+    }
+  });
+
   it("shows the prompt's progress while it runs", async () => {
     await sim.config({ comfyui: { msPerImage: 4_000 } });
     try {
