@@ -161,7 +161,7 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     const first = this.rows("SELECT * FROM prompts WHERE run_id = ?", notice.snapshot.job.id)[0];
     const renderer = feedRenderer(DIALECT);
     if (!first || !renderer) return;
-    const { messages: rendered, closing, after, node } = renderer.notice(notice, { id: first.prompt_id, node: first.node });
+    const { messages: rendered, closing, after, node } = renderer.notice(notice, { id: first.prompt_id, node: first.node, alone: this.runsAlone(first) });
     const messages = await withFrames(this.env.IMAGES, notice.snapshot.output_keys, rendered);
     // Read again after the images: only this job's notices (one at a time) change its row, but it may be gone.
     const row = this.rows("SELECT * FROM prompts WHERE run_id = ?", notice.snapshot.job.id)[0];
@@ -179,20 +179,22 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     if (state !== row.state) this.broadcastStatus();
   }
 
-  /**
-   * A running prompt's preview, to the sockets of its client as ComfyUI sends one; nothing is
-   * stored. A frame names no prompt, and ComfyUI runs one at a time, so clients take any preview
-   * as their running prompt's (the SDK's CallWrapper does): it goes only while no other prompt those
-   * sockets hear of runs (of the same client, or of none, which every socket hears).
-   */
+  /** A running prompt's preview, to the sockets of its client as ComfyUI sends one, while it runs alone (see `runsAlone`); nothing is stored. */
   async jobPreview(preview: JobPreview): Promise<void> {
     const row = this.rows("SELECT * FROM prompts WHERE run_id = ?", preview.run_id)[0];
-    if (!row || row.state === "ended") return;
-    const others = this.sql
-      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM prompts WHERE state = 'running' AND prompt_id != ? AND (client_id IS NULL OR client_id = ? OR ? IS NULL)", row.prompt_id, row.client_id, row.client_id)
-      .one().n;
-    const frame = others ? undefined : feedRenderer(DIALECT)?.preview?.(preview);
-    if (frame) this.send(this.audience(row.client_id), [frame]);
+    const frame = row && row.state !== "ended" && this.runsAlone(row) ? feedRenderer(DIALECT)?.preview?.(preview) : undefined;
+    if (row && frame) this.send(this.audience(row.client_id), [frame]);
+  }
+
+  /**
+   * No other prompt the sockets of `row`'s client hear of is running (of that client, or of none,
+   * which every socket hears). ComfyUI runs one prompt at a time, so its clients take a progress or
+   * a preview for their running prompt's (the SDK's CallWrapper does); Easel runs a client's prompts
+   * side by side, and sends those only while one runs.
+   */
+  private runsAlone(row: Row): boolean {
+    const q = "SELECT COUNT(*) AS n FROM prompts WHERE state = 'running' AND prompt_id != ? AND (client_id IS NULL OR client_id = ? OR ? IS NULL)";
+    return this.sql.exec<{ n: number }>(q, row.prompt_id, row.client_id, row.client_id).one().n === 0;
   }
 
   // ---- sockets ----

@@ -28,7 +28,9 @@ function handle(event: Record<string, unknown>): void {
     return;
   }
   const id = text(event.id) ?? text(event.request_id) ?? text(event.run_id) ?? text(event.prompt_id) ?? "";
-  const status = text(event.status) ?? text(obj(event.status).status_str) ?? (event.result !== undefined ? "done" : "?");
+  // Cerebrium's `result` is null when the run failed; SD-on-EKS's is true or false.
+  const result = event.result === null || event.result === false ? "failed" : event.result !== undefined ? "succeeded" : "?";
+  const status = text(event.status) ?? text(obj(event.status).status_str) ?? result;
   console.log(`dialect event ${id} status=${status}`);
 }
 

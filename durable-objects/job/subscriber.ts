@@ -77,7 +77,8 @@ export class SubscriberFeed {
     const last = events.at(-1);
     if (!last) return;
     this.sentSeq = last.seq;
-    const notice = { events, snapshot: await snapshot(env, ledger, row), progress: ledger.storedProgress()?.progress ?? null };
+    // Full once the job has ended (a graph kept in R2 read back): the end's rendering needs the graph.
+    const notice = { events, snapshot: await snapshot(env, ledger, row, { full: true }), progress: ledger.storedProgress()?.progress ?? null };
     await bounded(rpc<JobSubscriberRpc>(env.JOB_SUBSCRIBERS, name).jobNotice(notice));
   }
 }

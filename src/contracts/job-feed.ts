@@ -30,6 +30,11 @@ export interface FollowedJob {
   id: string;
   /** The node last reported running, so a change of node is news. */
   node: string | null;
+  /**
+   * No other job its clients hear of runs: news that names no job, or that clients take for the one
+   * job they expect to run (ComfyUI's progress and previews), goes only then.
+   */
+  alone: boolean;
 }
 
 /** A binary message: `prefix`, then the bytes of the job's stored output number `output`; `lead` goes just before it, and only with it. */
@@ -61,7 +66,7 @@ export interface RenderedNotice {
 
 export interface FeedRenderer {
   notice(notice: JobNotice, followed: FollowedJob): RenderedNotice;
-  /** A running job's preview as one message for its clients; undefined when they have no form for it. */
+  /** A running job's preview as one message for its clients (sent only while it runs `alone`); undefined when they have no form for it. */
   preview?(preview: JobPreview): Uint8Array | undefined;
   /** The queue's state as the dialect's clients are told of it; `sid` names the client on connect. */
   status(queueRemaining: number, sid?: string): string;

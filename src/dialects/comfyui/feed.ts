@@ -23,12 +23,12 @@ const frameHeader = (format: number): Uint8Array => new Uint8Array([0, 0, 0, 1, 
  * step from 0) and a binary frame per image, while the node is the one executing. The backend ran
  * it as a SaveImage (see the ComfyUI plan), so the images are the job's stored outputs.
  */
-function streamed(notice: JobNotice, node: string, prompt_id: string): FeedMessage[] {
+function streamed(notice: JobNotice, node: string, prompt_id: string, alone: boolean): FeedMessage[] {
   const outputs = notice.snapshot.job.output.flatMap((o, index) => {
     const format = FRAME_FORMATS[o.content_type];
     return o.node_id === node && format ? [{ index, format }] : [];
   });
-  return outputs.map(({ index, format }, n) => ({ lead: message("progress", { value: n, max: outputs.length, prompt_id, node }), prefix: frameHeader(format), output: index }));
+  return outputs.map(({ index, format }, n) => ({ ...(alone ? { lead: message("progress", { value: n, max: outputs.length, prompt_id, node }) } : {}), prefix: frameHeader(format), output: index }));
 }
 
 function noticeMessages(notice: JobNotice, followed: FollowedJob): RenderedNotice {
@@ -54,13 +54,14 @@ function noticeMessages(notice: JobNotice, followed: FollowedJob): RenderedNotic
       const running = typeof event.data.node === "string" ? event.data.node : (notice.progress?.node ?? node);
       if (running && running !== node) messages.push(message("executing", { node: running, display_node: running, prompt_id }));
       node = running;
-      messages.push(message("progress", { value: Number(event.data.step ?? 0), max: Number(event.data.steps ?? 0), prompt_id, node: running }));
+      // ComfyUI runs one prompt at a time, and the SDK's CallWrapper takes any progress for its own.
+      if (followed.alone) messages.push(message("progress", { value: Number(event.data.step ?? 0), max: Number(event.data.steps ?? 0), prompt_id, node: running }));
     } else if (event.type === "job.succeeded") {
       const graph = notice.snapshot.input.spec.workflow ?? {};
       for (const [id, output] of Object.entries(historyOutputs(notice.snapshot))) {
         messages.push(message("executing", { node: id, display_node: id, prompt_id }));
         // The node returns no UI, so ComfyUI sends no `executed` for it (the history lists its images here).
-        if (graph[id]?.class_type === STREAMED_SAVE) messages.push(...streamed(notice, id, prompt_id));
+        if (graph[id]?.class_type === STREAMED_SAVE) messages.push(...streamed(notice, id, prompt_id, followed.alone));
         else messages.push(message("executed", { node: id, display_node: id, output, prompt_id }));
       }
       // ComfyUI ends a prompt with these two, and runs the next only after: the SDK's CallWrapper

@@ -147,7 +147,7 @@ describe("ComfySocket news", () => {
     expect(mine.frames).toHaveLength(1);
   });
 
-  it("sends no preview while another prompt its client hears of runs: a frame names no prompt, and the client would take it as its own", async () => {
+  it("sends no preview or progress while another prompt its client hears of runs: the client would take them as its own prompt's", async () => {
     const name = "comfyui:previews-side-by-side";
     const o = objectFor(name);
     const [c1, c2] = await Promise.all([connect(name, "c1"), connect(name, "c2")]);
@@ -163,13 +163,22 @@ describe("ComfySocket news", () => {
     await preview("r-a");
     await preview("r-c");
     await settle(name);
-    // c1 runs two prompts: neither's preview goes; c2's one prompt is alone on its sockets.
+    const progress = (id: string) => {
+      const s = snapshot({ dialect: "comfyui", status: "running" });
+      return o.jobNotice({ events: [event(3, "job.progress", { step: 1, steps: 4, node: "3" })], snapshot: { ...s, job: { ...s.job, id } }, progress: null });
+    };
+    await progress("r-a");
+    await settle(name);
+    // c1 runs two prompts: neither's preview nor progress goes; c2's one prompt is alone on its sockets.
     expect(c1.frames).toEqual([]);
+    expect(c1.got.filter((m) => m.type === "progress")).toEqual([]);
     expect(c2.frames).toHaveLength(1);
     await o.settle(["r-b"]);
     await preview("r-a");
+    await progress("r-a");
     await settle(name);
     expect(c1.frames).toHaveLength(1);
+    expect(c1.got.filter((m) => m.type === "progress").map((m) => m.data.prompt_id)).toEqual(["a"]);
     // A running prompt of no client is heard by every socket: then no client's preview goes.
     await o.reserve({ prompt_id: "d", run_id: "r-d", client_id: null });
     await o.jobNotice(running("r-d"));
