@@ -1,5 +1,4 @@
 /** A completion callback from an asynchronous backend, checked against the attempt it names. */
-import { saveNodes } from "../../src/jobs/workflow-graph";
 import { adapterFor } from "../../src/backends";
 import type { CallbackSource } from "../../src/backends/types";
 import { config } from "../../src/config";
@@ -11,7 +10,7 @@ import { taskIdOf } from "./progress";
 import type { JobRoom } from "./room";
 import type { Settler } from "./settle";
 import { parseInput } from "./tables";
-import { fullInput } from "./view";
+import { workflowOutputs } from "./view";
 import { withDeadline } from "../../src/lib/deadline";
 
 /** What a callback did: `settled` when it gave the attempt its outcome (what follows should go out now). */
@@ -30,10 +29,8 @@ export async function takeCallback(room: JobRoom, settler: Settler, attemptN: nu
     if (!backend) return { accepted: false };
     const input = parseInput(ledger.mustRow());
     const images = new OutputStore(env.IMAGES, input.output_prefix);
-    // A large graph is kept in R2: its saving nodes tell the worker's files apart.
-    const workflow = input.spec.type === "workflow" ? (await fullInput(env, input)).spec.workflow : undefined;
     const outcome = await adapterFor(backend)
-      .callback({ headers: new Headers(headers), body: callbackSource(env, staged), secret: attempt.token, samples: input.spec.samples, upscale: input.spec.type === "upscale", workflow: workflow ? { saveNodes: saveNodes(workflow, taskIdOf(ledger.mustRow().id, attempt.n)) } : undefined, images })
+      .callback({ headers: new Headers(headers), body: callbackSource(env, staged), secret: attempt.token, samples: input.spec.samples, upscale: input.spec.type === "upscale", workflow: workflowOutputs(env, input, taskIdOf(ledger.mustRow().id, attempt.n)), images })
       .catch(() => undefined);
     if (!outcome) return { accepted: false };
     const reported = outcome.externalId;

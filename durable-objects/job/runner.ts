@@ -3,7 +3,6 @@
  * (failing over while any is left), follows the attempt (the synchronous call, polling, a lost
  * call) and enforces the deadline. Outcomes go to the settler; every write goes through the ledger.
  */
-import { saveNodes } from "../../src/jobs/workflow-graph";
 import { adapterFor } from "../../src/backends";
 import type { Outcome } from "../../src/backends/types";
 import type { AcquireResult } from "../../src/contracts/scheduler";
@@ -25,7 +24,7 @@ import type { Slots } from "./slots";
 import { linesOf, parseInput, triedOf, type AttemptRow, type JobRow } from "./tables";
 import { timeoutMessage } from "./time-limits";
 import { finish, prepareStart } from "./transitions";
-import { fullInput, iso } from "./view";
+import { iso, workflowOutputs } from "./view";
 import { withDeadline } from "../../src/lib/deadline";
 
 /**
@@ -358,10 +357,8 @@ export class AttemptRunner {
     const images = new OutputStore(env.IMAGES, input.output_prefix);
     // The adapter bounds the status call itself; a hung one comes back as unavailable, not canceled.
     const externalId = attempt.external_id;
-    // A large graph is kept in R2: its saving nodes tell the worker's files apart.
-    const workflow = input.spec.type === "workflow" ? (await fullInput(env, input)).spec.workflow : undefined;
     const outcome = await withDeadline(30_000, (signal) =>
-      adapterFor(backend).poll(externalId, { samples: input.spec.samples, upscale: input.spec.type === "upscale", workflow: workflow ? { saveNodes: saveNodes(workflow, taskIdOf(ledger.mustRow().id, attempt.n)) } : undefined, signal, images }),
+      adapterFor(backend).poll(externalId, { samples: input.spec.samples, upscale: input.spec.type === "upscale", workflow: workflowOutputs(env, input, taskIdOf(ledger.mustRow().id, attempt.n)), signal, images }),
     ).catch((err: unknown): Outcome => ({ kind: "failed", failure: { code: "backend_unavailable", message: "the backend could not be asked", detail: String(err), retryable: true } }));
     if (outcome.kind === "pending" || (outcome.kind === "failed" && outcome.failure.code === "backend_unavailable")) {
       if (Date.now() >= attempt.started_at + backend.timeout_s * 1000) {

@@ -1,10 +1,11 @@
 /** The job as the routes and dialects see it: read from the ledger, with signed output links. */
-import type { BackendProgress } from "../../src/backends/types";
+import type { BackendProgress, WorkflowOutputs } from "../../src/backends/types";
 import { config } from "../../src/config";
 import type { Env } from "../../src/env";
 import type { JobSnapshot } from "../../src/jobs/results";
 import { jobParameters, type StoredJobInput, type Workflow } from "../../src/jobs/spec";
 import { joinPassThrough } from "../../src/jobs/pass-through";
+import { saveNodes } from "../../src/jobs/workflow-graph";
 import type { Job, JobError, JobProgress } from "../../src/schemas/job";
 import { signedOutputUrl } from "../../src/storage/links";
 import { TERMINAL, type JobLedger } from "./ledger";
@@ -31,6 +32,13 @@ export async function fullInput(env: Env, input: StoredJobInput): Promise<Stored
   const workflow = input.spec.workflow ?? moved.workflow;
   return { ...input, spec: { ...input.spec, a1111_extra, workflow }, dialect_data: joinPassThrough(input.dialect_data, moved.dialect_data) };
 }
+
+/**
+ * A workflow job's saving nodes as attempt `taskId` queued them, for an answer that names files
+ * but not their nodes (worker-comfyui's): read only when asked (a graph kept in R2 is read back then).
+ */
+export const workflowOutputs = (env: Env, input: StoredJobInput, taskId: string): WorkflowOutputs | undefined =>
+  input.spec.type === "workflow" ? { saveNodes: async () => saveNodes((await fullInput(env, input)).spec.workflow, taskId) } : undefined;
 
 /**
  * The job as the routes show it. The large pass-through fields are read from R2 only for a

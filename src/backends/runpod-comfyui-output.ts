@@ -7,7 +7,7 @@ import { base64ToBytes } from "../lib/base64";
 import { nodeFailure } from "./comfyui-history";
 import { failed } from "./http";
 import { runpodOutcome } from "./runpod";
-import type { ImageStore, Outcome } from "./types";
+import type { ImageStore, Outcome, WorkflowOutputs } from "./types";
 import { withDeadline } from "../lib/deadline";
 
 const FETCH_TIMEOUT_MS = 60_000;
@@ -65,7 +65,7 @@ function failure(text: string, canonical: boolean): Outcome {
 }
 
 /** `expected`: a canonical job's image count, in a graph Easel built; a workflow's has none. */
-export async function comfyWorkerOutcome(status: Record<string, unknown> | undefined, ctx: { expected?: number; saveNodes?: { node: string; prefix: string }[]; images: ImageStore; signal: AbortSignal }): Promise<Outcome> {
+export async function comfyWorkerOutcome(status: Record<string, unknown> | undefined, ctx: { expected?: number; workflow?: WorkflowOutputs; images: ImageStore; signal: AbortSignal }): Promise<Outcome> {
   const canonical = ctx.expected !== undefined;
   if (status?.status === "FAILED") {
     const output = obj(status.output);
@@ -87,11 +87,12 @@ export async function comfyWorkerOutcome(status: Record<string, unknown> | undef
   const wanted = ctx.expected === undefined ? list : list.slice(0, ctx.expected);
   if (!wanted.length) return failed("backend_failed", "the worker answered without images", ctx.expected !== undefined);
   if (ctx.expected !== undefined && wanted.length < ctx.expected) return failed("backend_failed", `the worker returned ${wanted.length} of ${ctx.expected} images`, true);
+  const nodes = await ctx.workflow?.saveNodes();
   const images = [];
   for (const [index, image] of wanted.entries()) {
     const bytes = await imageBytes(image.type, image.data, ctx.signal).catch(() => undefined);
     if (!bytes?.byteLength) return failed("backend_failed", "an image of the worker's answer could not be read", true);
-    images.push(await ctx.images.put(index, [bytes], bytes.byteLength, ctx.saveNodes && nodeOfFile(image.filename, ctx.saveNodes)));
+    images.push(await ctx.images.put(index, [bytes], bytes.byteLength, nodes && nodeOfFile(image.filename, nodes)));
   }
   return { kind: "done", images };
 }

@@ -45,13 +45,13 @@ export class RunPodComfyUIAdapter implements BackendAdapter {
     if (!res.ok) return failed("backend_unavailable", "the RunPod status call failed", true);
     if (res.status === 404) return failed("backend_failed", "RunPod no longer knows the job", true);
     if (res.status !== 200) return failed("backend_unavailable", `RunPod status answered ${res.status}`, true);
-    return comfyWorkerOutcome(parseJsonObject(res.body), { expected: expectedOf(ctx), saveNodes: ctx.workflow?.saveNodes, images: ctx.images, signal: ctx.signal });
+    return comfyWorkerOutcome(parseJsonObject(res.body), { expected: expectedOf(ctx), workflow: ctx.workflow, images: ctx.images, signal: ctx.signal });
   }
 
   async callback(req: { body: CallbackSource; samples: number; upscale: boolean; workflow?: WorkflowOutputs; images: ImageStore }): Promise<CallbackOutcome | undefined> {
     const json = parseJsonObject(await new Response(await req.body.open()).text());
     if (!json || typeof json.status !== "string" || typeof json.id !== "string") return undefined;
-    const outcome = await withDeadline(CALL_TIMEOUT_MS * 2, (signal) => comfyWorkerOutcome(json, { expected: expectedOf(req), saveNodes: req.workflow?.saveNodes, images: req.images, signal }));
+    const outcome = await withDeadline(CALL_TIMEOUT_MS * 2, (signal) => comfyWorkerOutcome(json, { expected: expectedOf(req), workflow: req.workflow, images: req.images, signal }));
     return { ...outcome, externalId: json.id };
   }
 

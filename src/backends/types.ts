@@ -148,7 +148,8 @@ export interface BackendAdapter {
  * files but not their nodes (worker-comfyui's) can still say which node saved each.
  */
 export interface WorkflowOutputs {
-  saveNodes: { node: string; prefix: string }[];
+  /** Asked only when an answer has files to tell apart (a graph kept in R2 is read back then). */
+  saveNodes(): Promise<{ node: string; prefix: string }[]>;
 }
 
 /** A callback's body, which can be read more than once (a signature check, then the images). */

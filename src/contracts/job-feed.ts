@@ -35,6 +35,8 @@ export interface FollowedJob {
    * job they expect to run (ComfyUI's progress and previews), goes only then.
    */
   alone: boolean;
+  /** Its clients have had a progress of it: a job that runs beside another still sends its first, which clients take as its start. */
+  heard: boolean;
 }
 
 /** A binary message: `prefix`, then the bytes of the job's stored output number `output`; `lead` goes just before it, and only with it. */
@@ -62,6 +64,8 @@ export interface RenderedNotice {
   after: string[];
   /** The node now running. */
   node: string | null;
+  /** Whether its clients have now had a progress of it. */
+  heard: boolean;
 }
 
 export interface FeedRenderer {

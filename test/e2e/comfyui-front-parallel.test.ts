@@ -59,17 +59,25 @@ describe("one SDK client's prompts running at once", () => {
     });
     const run = (prefix: string, batch: number) => {
       const failures: string[] = [];
+      const progressOf: string[] = [];
       let id = "";
+      let started = false;
       const call = new CallWrapper(api, new PromptBuilder(batched(prefix, batch), [], ["images"]).setOutputNode("images", "9"))
         .onPending((p) => (id = p ?? ""))
+        .onStart(() => (started = true))
+        .onProgress((p) => progressOf.push(p.prompt_id))
         .onFailed((err) => failures.push(`${err.name}: ${err.message}`))
         .run();
-      return call.then((result) => ({ result, failures, id }));
+      return call.then((result) => ({ result, failures, id, started, progressOf }));
     };
     // The long one (4 images, 6 s) first, so it holds one backend while the short one (1.5 s) runs on the other.
     const [long, short] = await Promise.all([run("long", 4), run("short", 1)]);
     expect(short.failures).toEqual([]);
     expect(long.failures).toEqual([]);
+    // The SDK's onStart waits for its prompt's first progress; and it takes any progress for its
+    // own, so while both run each hears at most the other's first.
+    expect([long.started, short.started]).toEqual([true, true]);
+    for (const [mine, other] of [[long, short], [short, long]] as const) expect(mine.progressOf.filter((p) => p === other.id).length).toBeLessThanOrEqual(1);
     expect((short.result as { images: { images: unknown[] } }).images.images).toHaveLength(1);
     expect((long.result as { images: { images: unknown[] } }).images.images).toHaveLength(4);
     // Each call is over at its last output; the closing messages follow it.

@@ -37,6 +37,7 @@ function noticeMessages(notice: JobNotice, followed: FollowedJob): RenderedNotic
   const closing: string[] = [];
   const after: string[] = [];
   let node = followed.node;
+  let heard = followed.heard;
   const ended = () => messages.push(message("executing", { node: null, prompt_id }));
   for (const event of notice.events) {
     const timestamp = Date.parse(event.at);
@@ -54,8 +55,10 @@ function noticeMessages(notice: JobNotice, followed: FollowedJob): RenderedNotic
       const running = typeof event.data.node === "string" ? event.data.node : (notice.progress?.node ?? node);
       if (running && running !== node) messages.push(message("executing", { node: running, display_node: running, prompt_id }));
       node = running;
-      // ComfyUI runs one prompt at a time, and the SDK's CallWrapper takes any progress for its own.
-      if (followed.alone) messages.push(message("progress", { value: Number(event.data.step ?? 0), max: Number(event.data.steps ?? 0), prompt_id, node: running }));
+      // ComfyUI runs one prompt at a time, and the SDK's CallWrapper takes any progress for its own;
+      // but its onStart waits for its prompt's first progress, which therefore always goes.
+      if (followed.alone || !heard) messages.push(message("progress", { value: Number(event.data.step ?? 0), max: Number(event.data.steps ?? 0), prompt_id, node: running }));
+      heard = true;
     } else if (event.type === "job.succeeded") {
       const graph = notice.snapshot.input.spec.workflow ?? {};
       for (const [id, output] of Object.entries(historyOutputs(notice.snapshot))) {
@@ -78,7 +81,7 @@ function noticeMessages(notice: JobNotice, followed: FollowedJob): RenderedNotic
       ended();
     }
   }
-  return { messages, closing, after, node };
+  return { messages, closing, after, node, heard };
 }
 
 /** A sampling preview as ComfyUI sends it to a client that did not ask for metadata. */

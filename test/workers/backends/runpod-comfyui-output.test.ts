@@ -26,7 +26,7 @@ describe("worker-comfyui outputs", () => {
     expect(nodeOfFile("other_00001_.png", saveNodes)).toBeUndefined();
     const done = await comfyWorkerOutcome(
       { id: "j", status: "COMPLETED", output: { images: [{ filename: "face_detail_00001_.png", type: "base64", data: btoa("detail") }, { filename: "face_00002_.png", type: "base64", data: btoa("face") }] } },
-      { saveNodes, images: memoryStore(), signal: AbortSignal.timeout(1000) },
+      { workflow: { saveNodes: async () => saveNodes }, images: memoryStore(), signal: AbortSignal.timeout(1000) },
     );
     expect(done.kind === "done" && done.images.map((i) => i.node_id)).toEqual(["12", "9"]);
   });

@@ -168,17 +168,19 @@ describe("ComfySocket news", () => {
       return o.jobNotice({ events: [event(3, "job.progress", { step: 1, steps: 4, node: "3" })], snapshot: { ...s, job: { ...s.job, id } }, progress: null });
     };
     await progress("r-a");
+    await progress("r-a");
     await settle(name);
-    // c1 runs two prompts: neither's preview nor progress goes; c2's one prompt is alone on its sockets.
+    // c1 runs two prompts: neither's preview goes, nor a's progress but its first (the SDK's onStart
+    // waits for it); c2's one prompt is alone on its sockets.
     expect(c1.frames).toEqual([]);
-    expect(c1.got.filter((m) => m.type === "progress")).toEqual([]);
+    expect(c1.got.filter((m) => m.type === "progress").map((m) => m.data.prompt_id)).toEqual(["a"]);
     expect(c2.frames).toHaveLength(1);
     await o.settle(["r-b"]);
     await preview("r-a");
     await progress("r-a");
     await settle(name);
     expect(c1.frames).toHaveLength(1);
-    expect(c1.got.filter((m) => m.type === "progress").map((m) => m.data.prompt_id)).toEqual(["a"]);
+    expect(c1.got.filter((m) => m.type === "progress").map((m) => m.data.prompt_id)).toEqual(["a", "a"]);
     // A running prompt of no client is heard by every socket: then no client's preview goes.
     await o.reserve({ prompt_id: "d", run_id: "r-d", client_id: null });
     await o.jobNotice(running("r-d"));
@@ -186,6 +188,23 @@ describe("ComfySocket news", () => {
     await preview("r-c");
     await settle(name);
     expect([c1.frames.length, c2.frames.length]).toEqual([1, 1]);
+  });
+
+  it("counts a prompt as running from any notice that says so, its job.started notice lost on the way", async () => {
+    const name = "comfyui:start-lost";
+    const o = objectFor(name);
+    const c1 = await connect(name, "c1");
+    const s = snapshot({ dialect: "comfyui", status: "running" });
+    const of = (id: string) => ({ ...s, job: { ...s.job, id } });
+    await o.reserve({ prompt_id: "a", run_id: "r-a", client_id: "c1" });
+    await o.reserve({ prompt_id: "b", run_id: "r-b", client_id: "c1" });
+    // a's first notice to arrive is a progress one; b starts after.
+    await o.jobNotice({ events: [event(3, "job.progress", { step: 1, steps: 4, node: "3" })], snapshot: of("r-a"), progress: null });
+    await o.jobNotice({ events: [event(2, "job.started")], snapshot: of("r-b"), progress: null });
+    expect((await o.activePage({ after: 0, limit: 10 })).prompts.map((p) => p.state)).toEqual(["running", "running"]);
+    await o.jobPreview({ run_id: "r-b", content_type: "image/png", image: new Uint8Array([1]) });
+    await settle(name);
+    expect(c1.frames).toEqual([]);
   });
 
   it("tells every socket of the tenant of a prompt queued without a client id, as ComfyUI broadcasts it", async () => {
