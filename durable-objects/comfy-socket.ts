@@ -47,7 +47,10 @@ const clientTag = (clientId: string): string => `client:${clientId}`;
 
 export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc {
   private schemaReady = false;
-  /** The prompts whose clients have had a progress of them (see FollowedJob.heard); lost with the instance, which then sends one more. */
+  /**
+   * The running prompts (by run id, never reused) whose clients have had a progress of them (see
+   * FollowedJob.heard); lost with the instance, which then sends one more. Pruned at each alarm.
+   */
   private readonly heard = new Set<string>();
   private readonly held = new HeldEnds(
     () => this.sql,
@@ -153,6 +156,8 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
       FORGET_BATCH,
     );
     this.held.release();
+    // A prompt that ended without its end notice (settled by a read of the queue, or forgotten).
+    for (const runId of this.heard) if (!this.rows("SELECT * FROM prompts WHERE run_id = ? AND state != 'ended'", runId).length) this.heard.delete(runId);
     if (this.queueRemaining() > 0) this.broadcastStatus();
     await this.scheduleAlarm();
   }
@@ -163,7 +168,7 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     const first = this.rows("SELECT * FROM prompts WHERE run_id = ?", notice.snapshot.job.id)[0];
     const renderer = feedRenderer(DIALECT);
     if (!first || !renderer) return;
-    const { messages: rendered, closing, after, node, heard } = renderer.notice(notice, { id: first.prompt_id, node: first.node, alone: this.runsAlone(first), heard: this.heard.has(first.prompt_id) });
+    const { messages: rendered, closing, after, node, heard } = renderer.notice(notice, { id: first.prompt_id, node: first.node, alone: this.runsAlone(first), heard: this.heard.has(first.run_id) });
     const messages = await withFrames(this.env.IMAGES, notice.snapshot.output_keys, rendered);
     // Read again after the images: only this job's notices (one at a time) change its row, but it may be gone.
     const row = this.rows("SELECT * FROM prompts WHERE run_id = ?", notice.snapshot.job.id)[0];
@@ -172,8 +177,8 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     // Running as soon as any notice says so: the one with job.started may have been lost (notices are best effort).
     const started = types.has("job.started") || notice.snapshot.job.status === "running";
     const state: PromptState = [...types].some((t) => TERMINAL_EVENTS.has(t)) ? "ended" : started && row.state === "queued" ? "running" : row.state;
-    if (heard && state !== "ended") this.heard.add(row.prompt_id);
-    else this.heard.delete(row.prompt_id);
+    if (heard && state !== "ended") this.heard.add(row.run_id);
+    else this.heard.delete(row.run_id);
     if (row.state !== "ended") this.sql.exec("UPDATE prompts SET state = ?, node = ?, ended_at = ? WHERE run_id = ?", state, node, state === "ended" ? Date.now() : null, row.run_id);
     this.send(this.audience(row.client_id), messages);
     // Marked ended first: this prompt no longer holds back another's end, nor its own.

@@ -6,6 +6,7 @@ import type { JobSnapshot } from "../../src/jobs/results";
 import { jobParameters, type StoredJobInput, type Workflow } from "../../src/jobs/spec";
 import { joinPassThrough } from "../../src/jobs/pass-through";
 import { saveNodes } from "../../src/jobs/workflow-graph";
+import { untilAborted, withDeadline } from "../../src/lib/deadline";
 import type { Job, JobError, JobProgress } from "../../src/schemas/job";
 import { signedOutputUrl } from "../../src/storage/links";
 import { TERMINAL, type JobLedger } from "./ledger";
@@ -33,12 +34,24 @@ export async function fullInput(env: Env, input: StoredJobInput): Promise<Stored
   return { ...input, spec: { ...input.spec, a1111_extra, workflow }, dialect_data: joinPassThrough(input.dialect_data, moved.dialect_data) };
 }
 
+/** A graph kept in R2, read back to name an answer's files: past this, they go without their nodes. */
+const GRAPH_READ_MS = 10_000;
+
 /**
  * A workflow job's saving nodes as attempt `taskId` queued them, for an answer that names files
- * but not their nodes (worker-comfyui's): read only when asked (a graph kept in R2 is read back then).
+ * but not their nodes (worker-comfyui's): read only when asked (a graph kept in R2 is read back
+ * then). A read that fails names none: the outputs are kept without their nodes, never the
+ * finished generation failed (it would run again).
  */
 export const workflowOutputs = (env: Env, input: StoredJobInput, taskId: string): WorkflowOutputs | undefined =>
-  input.spec.type === "workflow" ? { saveNodes: async () => saveNodes((await fullInput(env, input)).spec.workflow, taskId) } : undefined;
+  input.spec.type === "workflow"
+    ? {
+        saveNodes: async () => {
+          const full = await withDeadline(GRAPH_READ_MS, (signal) => untilAborted(fullInput(env, input), signal)).catch(() => input);
+          return saveNodes(full.spec.workflow, taskId);
+        },
+      }
+    : undefined;
 
 /**
  * The job as the routes show it. The large pass-through fields are read from R2 only for a

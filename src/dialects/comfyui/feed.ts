@@ -56,9 +56,12 @@ function noticeMessages(notice: JobNotice, followed: FollowedJob): RenderedNotic
       if (running && running !== node) messages.push(message("executing", { node: running, display_node: running, prompt_id }));
       node = running;
       // ComfyUI runs one prompt at a time, and the SDK's CallWrapper takes any progress for its own;
-      // but its onStart waits for its prompt's first progress, which therefore always goes.
-      if (followed.alone || !heard) messages.push(message("progress", { value: Number(event.data.step ?? 0), max: Number(event.data.steps ?? 0), prompt_id, node: running }));
-      heard = true;
+      // but its onStart waits for its prompt's first progress, which therefore always goes, in a
+      // later notice than the prompt's first `executing` (the SDK listens for progress only after
+      // that one and a read of the history).
+      const listening = followed.node !== null;
+      if (followed.alone || (!heard && listening)) messages.push(message("progress", { value: Number(event.data.step ?? 0), max: Number(event.data.steps ?? 0), prompt_id, node: running }));
+      heard ||= listening;
     } else if (event.type === "job.succeeded") {
       const graph = notice.snapshot.input.spec.workflow ?? {};
       for (const [id, output] of Object.entries(historyOutputs(notice.snapshot))) {

@@ -190,6 +190,29 @@ describe("ComfySocket news", () => {
     expect([c1.frames.length, c2.frames.length]).toEqual([1, 1]);
   });
 
+  it("sends a prompt id queued again its first progress beside another prompt, though the id's first run ended without its end notice", async () => {
+    const name = "comfyui:id-again";
+    const o = objectFor(name);
+    const c1 = await connect(name, "c1");
+    const s = snapshot({ dialect: "comfyui", status: "running" });
+    const of = (id: string) => ({ ...s, job: { ...s.job, id } });
+    const step = (id: string, seq: number) => o.jobNotice({ events: [event(seq, "job.progress", { step: seq, steps: 9, node: "3" })], snapshot: of(id), progress: null });
+    await o.reserve({ prompt_id: "same", run_id: "r-1", client_id: "c1" });
+    await step("r-1", 1);
+    await step("r-1", 2);
+    // Its end notice lost: a read of the queue settles it, and the client takes it out of the history.
+    await o.settle(["r-1"]);
+    await o.forgetEnded(["same"]);
+    await o.reserve({ prompt_id: "other", run_id: "r-other", client_id: "c1" });
+    await o.jobNotice({ events: [event(2, "job.started")], snapshot: of("r-other"), progress: null });
+    await o.reserve({ prompt_id: "same", run_id: "r-2", client_id: "c1" });
+    await step("r-2", 1);
+    await step("r-2", 2);
+    await settle(name);
+    // The first run's two (it ran alone), then the second run's first it can hear (beside "other").
+    expect(c1.got.filter((m) => m.type === "progress" && m.data.prompt_id === "same").map((m) => m.data.value)).toEqual([1, 2, 2]);
+  });
+
   it("counts a prompt as running from any notice that says so, its job.started notice lost on the way", async () => {
     const name = "comfyui:start-lost";
     const o = objectFor(name);

@@ -70,6 +70,11 @@ describe("ComfyUI socket messages", () => {
     const first = render?.notice({ events, snapshot: running, progress: null }, { id: "p", node: "3", alone: false, heard: false });
     expect(parsed(first?.messages ?? []).map((m) => ("type" in m ? m.type : "frame"))).toEqual(["progress", "executing"]);
     expect(first?.heard).toBe(true);
+    // A prompt whose start was not told (its notice lost): its first executing goes now, its first
+    // progress with the next notice, once the SDK listens.
+    const unstarted = render?.notice({ events: events.slice(0, 1), snapshot: running, progress: null }, { id: "p", node: null, alone: false, heard: false });
+    expect(parsed(unstarted?.messages ?? []).map((m) => ("type" in m ? m.type : "frame"))).toEqual(["executing"]);
+    expect(unstarted?.heard).toBe(false);
     const workflow = { "8": { class_type: "VAEDecode", inputs: {} }, ws: { class_type: "SaveImageWebsocket", inputs: { images: ["8", 0] } } };
     const done = snapshot({ dialect: "comfyui", spec: { type: "workflow", workflow, samples: 1 } });
     done.job.output = done.job.output.map((o) => ({ ...o, node_id: "ws" }));
