@@ -174,7 +174,7 @@ export class ComfySocket extends DurableObject<Env> implements PromptTrackerRpc 
     const row = this.rows("SELECT * FROM prompts WHERE run_id = ?", notice.snapshot.job.id)[0];
     if (!row) return;
     const types = new Set(notice.events.map((e) => e.type));
-    // Running as soon as any notice says so: the one with job.started may have been lost (notices are best effort).
+    // Running from the first notice that says so: the one with job.started may have been lost (notices are best effort).
     const started = types.has("job.started") || notice.snapshot.job.status === "running";
     const state: PromptState = [...types].some((t) => TERMINAL_EVENTS.has(t)) ? "ended" : started && row.state === "queued" ? "running" : row.state;
     if (heard && state !== "ended") this.heard.add(row.run_id);

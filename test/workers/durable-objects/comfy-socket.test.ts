@@ -28,6 +28,12 @@ async function connect(name: string, clientId: string) {
 
 const event = (seq: number, type: string, data: Record<string, unknown> = {}) => ({ seq, type, at: "2026-05-04T10:20:31.000Z", data });
 
+/** A running ComfyUI job's snapshot under run id `id`. */
+function runningJob(id: string) {
+  const s = snapshot({ dialect: "comfyui", status: "running" });
+  return { ...s, job: { ...s.job, id } };
+}
+
 /** Lets the sockets' messages arrive (a round trip to the object after the sends). */
 const settle = (name: string) => objectFor(name).latest(1);
 
@@ -151,10 +157,7 @@ describe("ComfySocket news", () => {
     const name = "comfyui:previews-side-by-side";
     const o = objectFor(name);
     const [c1, c2] = await Promise.all([connect(name, "c1"), connect(name, "c2")]);
-    const running = (id: string) => {
-      const s = snapshot({ dialect: "comfyui", status: "running" });
-      return { events: [event(2, "job.started")], snapshot: { ...s, job: { ...s.job, id } }, progress: null };
-    };
+    const running = (id: string) => ({ events: [event(2, "job.started")], snapshot: runningJob(id), progress: null });
     const preview = (run_id: string) => o.jobPreview({ run_id, content_type: "image/png", image: new Uint8Array([run_id.length]) });
     for (const [p, client] of [["a", "c1"], ["b", "c1"], ["c", "c2"]] as const) {
       await o.reserve({ prompt_id: p, run_id: `r-${p}`, client_id: client });
@@ -163,10 +166,7 @@ describe("ComfySocket news", () => {
     await preview("r-a");
     await preview("r-c");
     await settle(name);
-    const progress = (id: string) => {
-      const s = snapshot({ dialect: "comfyui", status: "running" });
-      return o.jobNotice({ events: [event(3, "job.progress", { step: 1, steps: 4, node: "3" })], snapshot: { ...s, job: { ...s.job, id } }, progress: null });
-    };
+    const progress = (id: string) => o.jobNotice({ events: [event(3, "job.progress", { step: 1, steps: 4, node: "3" })], snapshot: runningJob(id), progress: null });
     await progress("r-a");
     await progress("r-a");
     await settle(name);
@@ -194,9 +194,7 @@ describe("ComfySocket news", () => {
     const name = "comfyui:id-again";
     const o = objectFor(name);
     const c1 = await connect(name, "c1");
-    const s = snapshot({ dialect: "comfyui", status: "running" });
-    const of = (id: string) => ({ ...s, job: { ...s.job, id } });
-    const step = (id: string, seq: number) => o.jobNotice({ events: [event(seq, "job.progress", { step: seq, steps: 9, node: "3" })], snapshot: of(id), progress: null });
+    const step = (id: string, seq: number) => o.jobNotice({ events: [event(seq, "job.progress", { step: seq, steps: 9, node: "3" })], snapshot: runningJob(id), progress: null });
     await o.reserve({ prompt_id: "same", run_id: "r-1", client_id: "c1" });
     await step("r-1", 1);
     await step("r-1", 2);
@@ -204,7 +202,7 @@ describe("ComfySocket news", () => {
     await o.settle(["r-1"]);
     await o.forgetEnded(["same"]);
     await o.reserve({ prompt_id: "other", run_id: "r-other", client_id: "c1" });
-    await o.jobNotice({ events: [event(2, "job.started")], snapshot: of("r-other"), progress: null });
+    await o.jobNotice({ events: [event(2, "job.started")], snapshot: runningJob("r-other"), progress: null });
     await o.reserve({ prompt_id: "same", run_id: "r-2", client_id: "c1" });
     await step("r-2", 1);
     await step("r-2", 2);
@@ -217,13 +215,11 @@ describe("ComfySocket news", () => {
     const name = "comfyui:start-lost";
     const o = objectFor(name);
     const c1 = await connect(name, "c1");
-    const s = snapshot({ dialect: "comfyui", status: "running" });
-    const of = (id: string) => ({ ...s, job: { ...s.job, id } });
     await o.reserve({ prompt_id: "a", run_id: "r-a", client_id: "c1" });
     await o.reserve({ prompt_id: "b", run_id: "r-b", client_id: "c1" });
     // a's first notice to arrive is a progress one; b starts after.
-    await o.jobNotice({ events: [event(3, "job.progress", { step: 1, steps: 4, node: "3" })], snapshot: of("r-a"), progress: null });
-    await o.jobNotice({ events: [event(2, "job.started")], snapshot: of("r-b"), progress: null });
+    await o.jobNotice({ events: [event(3, "job.progress", { step: 1, steps: 4, node: "3" })], snapshot: runningJob("r-a"), progress: null });
+    await o.jobNotice({ events: [event(2, "job.started")], snapshot: runningJob("r-b"), progress: null });
     expect((await o.activePage({ after: 0, limit: 10 })).prompts.map((p) => p.state)).toEqual(["running", "running"]);
     await o.jobPreview({ run_id: "r-b", content_type: "image/png", image: new Uint8Array([1]) });
     await settle(name);
